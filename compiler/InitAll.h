@@ -1,0 +1,25 @@
+// Registers every dialect and pass of modelc. Shared by modelc, modelc-opt and tests so
+// that all of them see exactly the same compiler.
+#pragma once
+
+#include "dialects/llm/IR/LlmDialect.h"
+#include "dialects/llm/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace modelc {
+
+inline void registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<llm::LlmDialect, mlir::func::FuncDialect>();
+}
+
+inline void registerAllPasses() {
+  llm::registerLlmPasses();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+}
+
+} // namespace modelc

@@ -1,0 +1,207 @@
+// Verifiers of the llm ops. Shape rules that involve weights are checked in
+// verifySymbolUses, where the weight symbols can be resolved.
+#include "dialects/llm/IR/LlmDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace modelc::llm;
+
+#define GET_OP_CLASSES
+#include "dialects/llm/LlmOps.cpp.inc"
+
+namespace {
+
+int64_t featureDim(Value activation) {
+  return cast<RankedTensorType>(activation.getType()).getDimSize(1);
+}
+
+Type elementType(Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); }
+
+// Resolves `symbol` to an llm.weight and checks its shape against `expectedShape`
+// (kDynamic entries match anything) and its element type against `expectedElement`.
+FailureOr<WeightOp> verifyWeight(Operation *user, SymbolTableCollection &symbols,
+                                 FlatSymbolRefAttr symbol, llvm::StringRef role,
+                                 ArrayRef<int64_t> expectedShape, Type expectedElement) {
+  auto weight = symbols.lookupNearestSymbolFrom<WeightOp>(user, symbol);
+  if (!weight)
+    return user->emitOpError() << role << " " << symbol << " does not name an llm.weight";
+  RankedTensorType type = weight.getTensorType();
+  auto fail = [&]() {
+    InFlightDiagnostic diag = user->emitOpError()
+                              << role << " " << symbol << " has type " << type
+                              << ", expected shape [";
+    llvm::interleaveComma(expectedShape, diag, [&](int64_t d) {
+      if (ShapedType::isDynamic(d))
+        diag << "?";
+      else
+        diag << d;
+    });
+    diag << "] of " << expectedElement;
+    return diag;
+  };
+  if (type.getRank() != static_cast<int64_t>(expectedShape.size()) ||
+      type.getElementType() != expectedElement)
+    return fail();
+  for (auto [actual, expected] : llvm::zip(type.getShape(), expectedShape))
+    if (!ShapedType::isDynamic(expected) && actual != expected)
+      return fail();
+  return weight;
+}
+
+} // namespace
+
+LogicalResult modelc::llm::OpTrait::verifySameActivationElementType(Operation *op) {
+  Type common;
+  auto check = [&](Type type) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || tensor.getRank() != 2 || !isa<FloatType>(tensor.getElementType()))
+      return success();
+    if (!common)
+      common = tensor.getElementType();
+    else if (common != tensor.getElementType())
+      return op->emitOpError() << "mixes activation element types " << common << " and "
+                               << tensor.getElementType();
+    return success();
+  };
+  for (Type t : op->getOperandTypes())
+    if (failed(check(t)))
+      return failure();
+  for (Type t : op->getResultTypes())
+    if (failed(check(t)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// WeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  RankedTensorType type = getTensorType();
+  if (!isa<FloatType>(type.getElementType()))
+    return emitOpError() << "weight must have a float element type, got " << type;
+  if (type.getRank() < 1 || type.getRank() > 2)
+    return emitOpError() << "weight must be rank 1 or 2, got " << type;
+  if (getSources().empty())
+    return emitOpError() << "weight needs at least one source tensor";
+  for (Attribute source : getSources())
+    if (cast<StringAttr>(source).getValue().empty())
+      return emitOpError() << "source tensor names must not be empty";
+  if (getTransposed() && type.getRank() != 2)
+    return emitOpError() << "only rank-2 weights can be transposed";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Weight users
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyWeight(*this, symbols, getTableAttr(), "table",
+                      {ShapedType::kDynamic, featureDim(getResult())}, elementType(getResult()));
+}
+
+LogicalResult RmsNormOp::verify() {
+  if (!(getEps().convertToDouble() > 0.0))
+    return emitOpError() << "eps must be positive";
+  return success();
+}
+
+LogicalResult RmsNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyWeight(*this, symbols, getWeightAttr(), "weight", {featureDim(getInput())},
+                      elementType(getInput()));
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (!(getEps().convertToDouble() > 0.0))
+    return emitOpError() << "eps must be positive";
+  return success();
+}
+
+LogicalResult LayerNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight", {featureDim(getInput())},
+                          elementType(getInput()))))
+    return failure();
+  return verifyWeight(*this, symbols, getBiasAttr(), "bias", {featureDim(getInput())},
+                      elementType(getInput()));
+}
+
+LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  int64_t out = featureDim(getResult());
+  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight",
+                          {out, featureDim(getInput())}, elementType(getInput()))))
+    return failure();
+  if (FlatSymbolRefAttr bias = getBiasAttr())
+    return verifyWeight(*this, symbols, bias, "bias", {out}, elementType(getInput()));
+  return success();
+}
+
+LogicalResult LogitsOp::verify() {
+  if (!elementType(getResult()).isF32())
+    return emitOpError() << "logits must be f32, got " << getResult().getType();
+  return success();
+}
+
+LogicalResult LogitsOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyWeight(*this, symbols, getWeightAttr(), "weight",
+                      {featureDim(getResult()), featureDim(getInput())}, elementType(getInput()));
+}
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  int64_t heads = getNumHeads(), headDim = getHeadDim(), rotary = getRotaryDim();
+  if (heads * headDim != featureDim(getInput()))
+    return emitOpError() << "num_heads * head_dim = " << heads * headDim
+                         << " does not match the feature dimension " << featureDim(getInput());
+  if (rotary > headDim || rotary % 2 != 0)
+    return emitOpError() << "rotary_dim " << rotary << " must be even and at most head_dim "
+                         << headDim;
+  if (!(getTheta().convertToDouble() > 0.0))
+    return emitOpError() << "theta must be positive";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(), headDim = getHeadDim();
+  if (heads % kvHeads != 0)
+    return emitOpError() << "num_kv_heads " << kvHeads << " does not divide num_heads "
+                         << heads;
+  if (featureDim(getQuery()) != heads * headDim)
+    return emitOpError() << "query has " << featureDim(getQuery())
+                         << " features, expected num_heads * head_dim = " << heads * headDim;
+  for (Value kv : {getKey(), getValue()})
+    if (featureDim(kv) != kvHeads * headDim)
+      return emitOpError() << "key and value need num_kv_heads * head_dim = "
+                           << kvHeads * headDim << " features, got " << featureDim(kv);
+  if (getResult().getType() != getQuery().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must match the query type " << getQuery().getType();
+  if (!(getScale().convertToDouble() > 0.0))
+    return emitOpError() << "scale must be positive";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SplitOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SplitOp::verify() {
+  if (getResults().empty())
+    return emitOpError() << "needs at least one result";
+  int64_t total = 0;
+  for (Value result : getResults())
+    total += featureDim(result);
+  if (total != featureDim(getInput()))
+    return emitOpError() << "result widths add up to " << total << ", but the input has "
+                         << featureDim(getInput()) << " features";
+  return success();
+}

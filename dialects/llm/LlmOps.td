@@ -1,0 +1,276 @@
+#ifndef MODELC_LLM_OPS
+#define MODELC_LLM_OPS
+
+include "LlmDialect.td"
+include "LlmTypes.td"
+include "LlmAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+class Llm_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Llm_Dialect, mnemonic, traits>;
+
+// Ops that work token by token on [T, D] activations. They never change the activation
+// element type: every Llm_Activation operand and result shares one float type.
+def Llm_SameActivationElementType : NativeOpTrait<"SameActivationElementType"> {
+  let cppNamespace = "::modelc::llm::OpTrait";
+}
+class Llm_TokenwiseOp<string mnemonic, list<Trait> traits = []>
+    : Llm_Op<mnemonic, !listconcat(traits, [Pure, Llm_SameActivationElementType])>;
+
+// Ops that read weights name them by symbol; verifySymbolUses checks the shapes.
+class Llm_WeightUserOp<string mnemonic, list<Trait> traits = []>
+    : Llm_TokenwiseOp<mnemonic, !listconcat(traits,
+        [DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
+
+// Side-effect resources: the paged KV cache and the pipeline's point-to-point channels.
+def Llm_KvCacheResource : Resource<"::modelc::llm::KvCacheResource">;
+def Llm_PipelineResource : Resource<"::modelc::llm::PipelineResource">;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "A weight tensor bound to the weight store";
+  let description = [{
+    Declares a weight by name. `sources` are tensor names in the weight store (the
+    model's safetensors or GGUF file, or a seeded random store); with several sources
+    the tensors are concatenated along dimension 0, which is how merged QKV and
+    gate/up projections are expressed without copying weights in the compiler.
+    `transposed` says each source is stored as the transpose of `type`'s layout (GPT-2's
+    Conv1D keeps `[in, out]`; `llm.linear` wants `[out, in]`).
+
+    ```mlir
+    llm.weight @layers.0.attn.q_proj : tensor<576x576xf16> = ["model.layers.0.self_attn.q_proj.weight"]
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<AnyStaticShapeTensor>:$type,
+                       StrArrayAttr:$sources,
+                       UnitAttr:$transposed);
+  let assemblyFormat = [{
+    $sym_name `:` $type `=` $sources (`transposed` $transposed^)? attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Token-wise ops
+//===----------------------------------------------------------------------===//
+
+def Llm_EmbeddingOp : Llm_WeightUserOp<"embedding"> {
+  let summary = "Row lookup: result[t] = table[ids[t]]";
+  let description = [{
+    Looks up one row of `table` (`[V, D]`) per id. Used for token embeddings and for
+    learned position embeddings (with the positions as ids). Ids out of `[0, V)` are
+    rejected by the runtime before the iteration runs.
+  }];
+  let arguments = (ins Llm_TokenVector:$ids, FlatSymbolRefAttr:$table);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` type($ids) `->` type($result)";
+}
+
+def Llm_RmsNormOp : Llm_WeightUserOp<"rms_norm", [SameOperandsAndResultType]> {
+  let summary = "RMS normalization of each row, scaled by a weight";
+  let description = [{
+    `result[t] = input[t] / sqrt(mean(input[t]^2) + eps) * weight`, with the mean
+    over the row. `weight` is `[D]`.
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight, F64Attr:$eps);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Llm_LayerNormOp : Llm_WeightUserOp<"layer_norm", [SameOperandsAndResultType]> {
+  let summary = "Layer normalization of each row with weight and bias";
+  let description = [{
+    `result[t] = (input[t] - mean) / sqrt(var + eps) * weight + bias`, mean and
+    (biased) variance over the row. `weight` and `bias` are `[D]`.
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight,
+                       FlatSymbolRefAttr:$bias, F64Attr:$eps);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $weight `,` $bias attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Llm_LinearOp : Llm_WeightUserOp<"linear"> {
+  let summary = "result = input * weight^T (+ bias)";
+  let description = [{
+    A fully connected layer over all tokens at once: `input` is `[T, K]`, `weight` is
+    `[N, K]` (Hugging Face's `[out, in]`), the optional `bias` is `[N]`, the result is
+    `[T, N]`. This is where selective batching pays: one GEMM per weight per iteration.
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight,
+                       OptionalAttr<FlatSymbolRefAttr>:$bias);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Llm_RopeOp : Llm_TokenwiseOp<"rope", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "Rotary position embedding of each head";
+  let description = [{
+    Rotates the first `rotary_dim` features of each of `num_heads` heads of size
+    `head_dim` by angle `position * theta^(-2i/rotary_dim)`. By default pairs are
+    `(i, i + rotary_dim/2)` (Hugging Face's rotate_half); with `interleaved` they are
+    `(2i, 2i+1)` (GPT-J, and GGUF Llama weights). `scaling` applies Llama 3.1's
+    frequency-dependent scaling. Features past `rotary_dim` pass through (partial
+    rotary).
+  }];
+  let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$rotary_dim,
+                       F64Attr:$theta,
+                       UnitAttr:$interleaved,
+                       OptionalAttr<Llm_Llama3RopeScalingAttr>:$scaling);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
+  let hasVerifier = 1;
+}
+
+def Llm_SiluOp : Llm_TokenwiseOp<"silu", [SameOperandsAndResultType]> {
+  let summary = "x * sigmoid(x), element-wise";
+  let arguments = (ins Llm_Activation:$input);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Llm_GeluOp : Llm_TokenwiseOp<"gelu", [SameOperandsAndResultType]> {
+  let summary = "GELU, element-wise, exact (erf) or tanh-approximated";
+  let arguments = (ins Llm_Activation:$input, Llm_GeluApproximationAttr:$approximation);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+class Llm_BinaryOp<string mnemonic, string formula>
+    : Llm_TokenwiseOp<mnemonic, [SameOperandsAndResultType, Commutative]> {
+  let summary = formula # ", element-wise";
+  let arguments = (ins Llm_Activation:$lhs, Llm_Activation:$rhs);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+def Llm_AddOp : Llm_BinaryOp<"add", "lhs + rhs">;
+def Llm_MulOp : Llm_BinaryOp<"mul", "lhs * rhs">;
+
+def Llm_SplitOp : Llm_TokenwiseOp<"split"> {
+  let summary = "Splits the feature dimension into consecutive pieces";
+  let description = [{
+    Result `i` holds the columns of `input` after those of results `0..i-1`; the
+    result widths add up to the input width. Merged projections (QKV, gate/up) are
+    split back with it.
+  }];
+  let arguments = (ins Llm_Activation:$input);
+  let results = (outs Variadic<Llm_Activation>:$results);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Llm_GatherTokensOp : Llm_TokenwiseOp<"gather_tokens", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "Selects the rows to sample";
+  let description = [{
+    `result[i] = input[rows[i]]`. Only the last token of each request that samples in
+    this iteration goes on to the LM head, so the vocabulary projection is computed for
+    as few rows as possible. The runtime checks `rows` against `T`.
+  }];
+  let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$rows);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $rows attr-dict `:` type($input) `,` type($rows)";
+}
+
+def Llm_LogitsOp : Llm_Op<"logits",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "LM head: f32 logits = input * weight^T";
+  let description = [{
+    Projects `[S, D]` hidden states onto the vocabulary with `weight` `[V, D]` (the
+    embedding table when embeddings are tied). The result is always f32, whatever the
+    compute dtype, so sampling sees full-precision logits.
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Attention: the one per-request op
+//===----------------------------------------------------------------------===//
+
+def Llm_AttentionOp : Llm_Op<"attention", [
+    Llm_SameActivationElementType,
+    MemoryEffects<[MemRead<Llm_KvCacheResource>, MemWrite<Llm_KvCacheResource>]>]> {
+  let summary = "Causal grouped-query attention of each request over its own KV cache";
+  let description = [{
+    For every request in `batch`, appends its new keys and values (rows of `key` and
+    `value`) to the KV cache of layer `layer` and attends each of its query rows to all
+    cached positions up to and including its own (causal). Requests never see each
+    other's tokens. `query` is `[T, num_heads * head_dim]`; `key` and `value` are
+    `[T, num_kv_heads * head_dim]`; query head `h` uses KV head
+    `h / (num_heads / num_kv_heads)`. Scores are scaled by `scale`; with
+    `sliding_window` a query at position p only sees positions > p - sliding_window.
+  }];
+  let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
+                       Llm_BatchType:$batch,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+                       F64Attr:$scale,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $batch attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Parallelism
+//===----------------------------------------------------------------------===//
+
+def Llm_AllReduceOp : Llm_TokenwiseOp<"all_reduce", [SameOperandsAndResultType]> {
+  let summary = "Sum over the ranks of a tensor-parallel group";
+  let description = [{
+    Every rank of the tensor-parallel group contributes its partial `[T, D]` and gets
+    the sum. With `group_size = 1` it is the identity and folds away.
+  }];
+  let arguments = (ins Llm_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasFolder = 1;
+}
+
+def Llm_SendOp : Llm_Op<"send", [MemoryEffects<[MemWrite<Llm_PipelineResource>]>]> {
+  let summary = "Sends activations to a later pipeline stage";
+  let arguments = (ins Llm_Activation:$input, ConfinedAttr<I64Attr, [IntNonNegative]>:$stage);
+  let assemblyFormat = "$input `to` $stage attr-dict `:` type($input)";
+}
+
+def Llm_RecvOp : Llm_Op<"recv", [MemoryEffects<[MemRead<Llm_PipelineResource>]>]> {
+  let summary = "Receives activations from an earlier pipeline stage";
+  let description = [{
+    The row count of the result is the iteration's token count, known from `batch`.
+  }];
+  let arguments = (ins Llm_BatchType:$batch, ConfinedAttr<I64Attr, [IntNonNegative]>:$stage);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$batch `from` $stage attr-dict `:` type($result)";
+}
+
+#endif // MODELC_LLM_OPS

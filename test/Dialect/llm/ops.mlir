@@ -1,0 +1,78 @@
+// RUN: modelc-opt %s | FileCheck %s
+// RUN: modelc-opt %s | modelc-opt | FileCheck %s
+// RUN: modelc-opt -mlir-print-op-generic %s | modelc-opt | FileCheck %s
+
+// CHECK-LABEL: llm.weight @embed : tensor<32x8xf32> = ["model.embed_tokens.weight"]
+llm.weight @embed : tensor<32x8xf32> = ["model.embed_tokens.weight"]
+// CHECK: llm.weight @norm : tensor<8xf32> = ["model.norm.weight"]
+llm.weight @norm : tensor<8xf32> = ["model.norm.weight"]
+// CHECK: llm.weight @norm_bias : tensor<8xf32> = ["ln.bias"]
+llm.weight @norm_bias : tensor<8xf32> = ["ln.bias"]
+// CHECK: llm.weight @qkv : tensor<16x8xf32> = ["q.weight", "k.weight", "v.weight"]
+llm.weight @qkv : tensor<16x8xf32> = ["q.weight", "k.weight", "v.weight"]
+// CHECK: llm.weight @qkv_bias : tensor<16xf32> = ["q.bias", "k.bias", "v.bias"]
+llm.weight @qkv_bias : tensor<16xf32> = ["q.bias", "k.bias", "v.bias"]
+// CHECK: llm.weight @c_fc : tensor<8x8xf32> = ["h.0.mlp.c_fc.weight"] transposed
+llm.weight @c_fc : tensor<8x8xf32> = ["h.0.mlp.c_fc.weight"] transposed
+
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME: (%[[IDS:.*]]: tensor<?xi32>, %[[POS:.*]]: tensor<?xi32>, %[[BATCH:.*]]: !llm.batch, %[[ROWS:.*]]: tensor<?xi32>)
+func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
+                   %rows: tensor<?xi32>) -> tensor<?x32xf32> {
+  // CHECK: %[[X:.*]] = llm.embedding %[[IDS]], @embed : tensor<?xi32> -> tensor<?x8xf32>
+  %x = llm.embedding %ids, @embed : tensor<?xi32> -> tensor<?x8xf32>
+  // CHECK: llm.rms_norm %[[X]], @norm {eps = 1.000000e-05 : f64} : tensor<?x8xf32>
+  %h = llm.rms_norm %x, @norm {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  // CHECK: llm.layer_norm %[[X]], @norm, @norm_bias {eps = 1.000000e-05 : f64} : tensor<?x8xf32>
+  %ln = llm.layer_norm %x, @norm, @norm_bias {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  // CHECK: llm.linear %{{.*}}, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
+  %qkv = llm.linear %h, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
+  // CHECK: llm.split %{{.*}} : tensor<?x16xf32> -> tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+  %q, %k, %v = llm.split %qkv : tensor<?x16xf32> -> tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+  // CHECK: llm.rope %{{.*}}, %[[POS]] {head_dim = 4 : i64, num_heads = 2 : i64, rotary_dim = 4 : i64, scaling = #llm.llama3_scaling<factor = 8.000000e+00, low_freq_factor = 1.000000e+00, high_freq_factor = 4.000000e+00, original_max_position = 8192>, theta = 5.000000e+05 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  %qr = llm.rope %q, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64,
+                           theta = 500000.0 : f64,
+                           scaling = #llm.llama3_scaling<factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_position = 8192>} : tensor<?x8xf32>, tensor<?xi32>
+  // CHECK: llm.rope %{{.*}}, %[[POS]] {head_dim = 4 : i64, interleaved, num_heads = 1 : i64, rotary_dim = 2 : i64, theta = 1.000000e+04 : f64} : tensor<?x4xf32>, tensor<?xi32>
+  %kr = llm.rope %k, %pos {num_heads = 1 : i64, head_dim = 4 : i64, rotary_dim = 2 : i64,
+                           theta = 10000.0 : f64, interleaved} : tensor<?x4xf32>, tensor<?xi32>
+  // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}}, %[[BATCH]] {head_dim = 4 : i64, layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, scale = 5.000000e-01 : f64, sliding_window = 4096 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  %a = llm.attention %qr, %kr, %v, %batch {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64,
+                                           head_dim = 4 : i64, scale = 0.5 : f64, sliding_window = 4096 : i64}
+       : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  // CHECK: llm.linear %{{.*}}, @c_fc : tensor<?x8xf32> -> tensor<?x8xf32>
+  %f = llm.linear %a, @c_fc : tensor<?x8xf32> -> tensor<?x8xf32>
+  // CHECK: llm.silu %{{.*}} : tensor<?x8xf32>
+  %s = llm.silu %f : tensor<?x8xf32>
+  // CHECK: llm.gelu %{{.*}} {approximation = #llm.gelu_approximation<tanh>} : tensor<?x8xf32>
+  %g = llm.gelu %s {approximation = #llm.gelu_approximation<tanh>} : tensor<?x8xf32>
+  // CHECK: llm.gelu %{{.*}} {approximation = #llm.gelu_approximation<none>} : tensor<?x8xf32>
+  %g2 = llm.gelu %g {approximation = #llm.gelu_approximation<none>} : tensor<?x8xf32>
+  // CHECK: llm.mul %{{.*}}, %{{.*}} : tensor<?x8xf32>
+  %m = llm.mul %g2, %ln : tensor<?x8xf32>
+  // CHECK: llm.add %[[X]], %{{.*}} : tensor<?x8xf32>
+  %r = llm.add %x, %m : tensor<?x8xf32>
+  // CHECK: llm.all_reduce %{{.*}} {group_size = 2 : i64} : tensor<?x8xf32>
+  %ar = llm.all_reduce %r {group_size = 2 : i64} : tensor<?x8xf32>
+  // CHECK: llm.send %{{.*}} to 1 : tensor<?x8xf32>
+  llm.send %ar to 1 : tensor<?x8xf32>
+  // CHECK: llm.recv %[[BATCH]] from 0 : tensor<?x8xf32>
+  %rv = llm.recv %batch from 0 : tensor<?x8xf32>
+  // CHECK: llm.gather_tokens %{{.*}}, %[[ROWS]] : tensor<?x8xf32>, tensor<?xi32>
+  %sel = llm.gather_tokens %rv, %rows : tensor<?x8xf32>, tensor<?xi32>
+  // CHECK: llm.logits %{{.*}}, @embed : tensor<?x8xf32> -> tensor<?x32xf32>
+  %logits = llm.logits %sel, @embed : tensor<?x8xf32> -> tensor<?x32xf32>
+  return %logits : tensor<?x32xf32>
+}
+
+// f16 and bf16 activations are first-class; logits stay f32.
+llm.weight @w16 : tensor<8x8xf16> = ["w"]
+llm.weight @lm16 : tensor<32x8xf16> = ["lm_head.weight"]
+// CHECK-LABEL: func.func @half
+func.func @half(%x: tensor<?x8xf16>) -> tensor<?x32xf32> {
+  // CHECK: llm.linear %{{.*}}, @w16 : tensor<?x8xf16> -> tensor<?x8xf16>
+  %y = llm.linear %x, @w16 : tensor<?x8xf16> -> tensor<?x8xf16>
+  // CHECK: llm.logits %{{.*}}, @lm16 : tensor<?x8xf16> -> tensor<?x32xf32>
+  %l = llm.logits %y, @lm16 : tensor<?x8xf16> -> tensor<?x32xf32>
+  return %l : tensor<?x32xf32>
+}
