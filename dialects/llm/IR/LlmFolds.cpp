@@ -23,15 +23,17 @@ LogicalResult SplitOp::fold(FoldAdaptor, SmallVectorImpl<OpFoldResult> &results)
 
 namespace {
 
-// split(split(x)#i) -> the matching pieces of one finer split(x): one op reads x once.
+// split(split(x)#i) -> one finer split(x) replacing both, so x is still read once. Only when
+// piece i has no other user, which would still need it whole.
 struct ComposeSplits : public OpRewritePattern<SplitOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SplitOp op, PatternRewriter &rewriter) const override {
     auto producer = op.getInput().getDefiningOp<SplitOp>();
-    if (!producer)
+    if (!producer || !op.getInput().hasOneUse())
       return failure();
     unsigned piece = cast<OpResult>(op.getInput()).getResultNumber();
+    unsigned n = op.getNumResults();
 
     SmallVector<Type> types;
     for (unsigned i = 0; i < piece; ++i)
@@ -40,8 +42,18 @@ struct ComposeSplits : public OpRewritePattern<SplitOp> {
     for (unsigned i = piece + 1; i < producer.getNumResults(); ++i)
       types.push_back(producer.getResult(i).getType());
 
+    rewriter.setInsertionPoint(producer);
     auto finer = rewriter.create<SplitOp>(op.getLoc(), types, producer.getInput());
-    rewriter.replaceOp(op, finer.getResults().slice(piece, op.getNumResults()));
+    rewriter.replaceOp(op, finer.getResults().slice(piece, n));
+    SmallVector<Value> outer;
+    for (unsigned i = 0; i < producer.getNumResults(); ++i)
+      outer.push_back(i < piece ? finer.getResult(i)
+                      : i == piece ? Value()
+                                   : finer.getResult(i + n - 1));
+    for (unsigned i = 0; i < producer.getNumResults(); ++i)
+      if (i != piece)
+        rewriter.replaceAllUsesWith(producer.getResult(i), outer[i]);
+    rewriter.eraseOp(producer);
     return success();
   }
 };

@@ -1,0 +1,294 @@
+// RUN: modelc-opt %s -split-input-file -verify-diagnostics
+
+// expected-error @+1 {{weight must have a float element type}}
+llm.weight @w : tensor<4x4xi32> = ["w"]
+
+// -----
+
+// expected-error @+1 {{weight must be rank 1 or 2}}
+llm.weight @w : tensor<2x4x4xf32> = ["w"]
+
+// -----
+
+// expected-error @+1 {{weight needs at least one source tensor}}
+llm.weight @w : tensor<4x4xf32> = []
+
+// -----
+
+// expected-error @+1 {{source tensor names must not be empty}}
+llm.weight @w : tensor<4x4xf32> = [""]
+
+// -----
+
+// expected-error @+1 {{only rank-2 weights can be transposed}}
+llm.weight @w : tensor<4xf32> = ["w"] transposed
+
+// -----
+
+func.func @weight_outside_module() {
+  // expected-error @+1 {{expects parent op 'builtin.module'}}
+  "llm.weight"() <{sym_name = "w", type = tensor<4xf32>, sources = ["w"]}> : () -> ()
+  return
+}
+
+// -----
+
+func.func @missing_weight(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{weight @nope does not name an llm.weight}}
+  %y = llm.linear %x, @nope : tensor<?x4xf32> -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
+
+// -----
+
+llm.weight @w : tensor<8x4xf32> = ["w"]
+func.func @linear_weight_shape(%x: tensor<?x4xf32>) -> tensor<?x6xf32> {
+  // expected-error @+1 {{weight @w has type 'tensor<8x4xf32>', expected shape [6, 4] of 'f32'}}
+  %y = llm.linear %x, @w : tensor<?x4xf32> -> tensor<?x6xf32>
+  return %y : tensor<?x6xf32>
+}
+
+// -----
+
+llm.weight @w : tensor<6x4xf16> = ["w"]
+func.func @linear_weight_dtype(%x: tensor<?x4xf32>) -> tensor<?x6xf32> {
+  // expected-error @+1 {{weight @w has type 'tensor<6x4xf16>', expected shape [6, 4] of 'f32'}}
+  %y = llm.linear %x, @w : tensor<?x4xf32> -> tensor<?x6xf32>
+  return %y : tensor<?x6xf32>
+}
+
+// -----
+
+llm.weight @w : tensor<6x4xf32> = ["w"]
+llm.weight @b : tensor<4xf32> = ["b"]
+func.func @linear_bias_shape(%x: tensor<?x4xf32>) -> tensor<?x6xf32> {
+  // expected-error @+1 {{bias @b has type 'tensor<4xf32>', expected shape [6] of 'f32'}}
+  %y = llm.linear %x, @w bias @b : tensor<?x4xf32> -> tensor<?x6xf32>
+  return %y : tensor<?x6xf32>
+}
+
+// -----
+
+llm.weight @w : tensor<6x4xf32> = ["w"]
+func.func @linear_mixed_types(%x: tensor<?x4xf32>) -> tensor<?x6xf16> {
+  // expected-error @+1 {{mixes activation element types 'f32' and 'f16'}}
+  %y = llm.linear %x, @w : tensor<?x4xf32> -> tensor<?x6xf16>
+  return %y : tensor<?x6xf16>
+}
+
+// -----
+
+func.func @static_token_dim(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{operand #0 must be activation tensor<?xDxfloat>}}
+  %y = llm.silu %x : tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}
+
+// -----
+
+llm.weight @t : tensor<32x8xf32> = ["t"]
+func.func @embedding_width(%ids: tensor<?xi32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{table @t has type 'tensor<32x8xf32>', expected shape [?, 4] of 'f32'}}
+  %x = llm.embedding %ids, @t : tensor<?xi32> -> tensor<?x4xf32>
+  return %x : tensor<?x4xf32>
+}
+
+// -----
+
+llm.weight @t : tensor<32x8xf32> = ["t"]
+func.func @embedding_ids(%ids: tensor<?xi64>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{operand #0 must be token vector tensor<?xi32>}}
+  %x = llm.embedding %ids, @t : tensor<?xi64> -> tensor<?x8xf32>
+  return %x : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @n : tensor<8xf32> = ["n"]
+func.func @rms_norm_eps(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{eps must be positive}}
+  %y = llm.rms_norm %x, @n {eps = 0.0 : f64} : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @n : tensor<4xf32> = ["n"]
+func.func @rms_norm_weight(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{weight @n has type 'tensor<4xf32>', expected shape [8] of 'f32'}}
+  %y = llm.rms_norm %x, @n {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @n : tensor<8xf32> = ["n"]
+func.func @layer_norm_eps(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{eps must be positive}}
+  %y = llm.layer_norm %x, @n, @n {eps = -1.0 : f64} : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @n : tensor<8xf32> = ["n"]
+llm.weight @b : tensor<7xf32> = ["b"]
+func.func @layer_norm_bias(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{bias @b has type 'tensor<7xf32>', expected shape [8] of 'f32'}}
+  %y = llm.layer_norm %x, @n, @b {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_heads(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{num_heads * head_dim = 12 does not match the feature dimension 8}}
+  %y = llm.rope %x, %pos {num_heads = 3 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_rotary_odd(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{rotary_dim 3 must be even and at most head_dim 4}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 3 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_rotary_wide(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{rotary_dim 6 must be even and at most head_dim 4}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 6 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_theta(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{theta must be positive}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 0.0 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_zero_heads(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{attribute 'num_heads' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %y = llm.rope %x, %pos {num_heads = 0 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_scaling_factor(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{llama3 rope scaling factor must be >= 1, got 5.000000e-01}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, scaling = #llm.llama3_scaling<factor = 0.5, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_position = 8192>} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @rope_scaling_band(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, scaling = #llm.llama3_scaling<factor = 8.0, low_freq_factor = 4.0, high_freq_factor = 1.0, original_max_position = 8192>} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_gqa(%q: tensor<?x12xf32>, %kv: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x12xf32> {
+  // expected-error @+1 {{num_kv_heads 2 does not divide num_heads 3}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 3 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x12xf32>, tensor<?x8xf32>, tensor<?x8xf32> -> tensor<?x12xf32>
+  return %a : tensor<?x12xf32>
+}
+
+// -----
+
+func.func @attention_query_width(%q: tensor<?x12xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x12xf32> {
+  // expected-error @+1 {{query has 12 features, expected num_heads * head_dim = 8}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x12xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x12xf32>
+  return %a : tensor<?x12xf32>
+}
+
+// -----
+
+func.func @attention_kv_width(%q: tensor<?x8xf32>, %kv: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{key and value need num_kv_heads * head_dim = 4 features, got 8}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x4xf32> {
+  // expected-error @+1 {{result type 'tensor<?x4xf32>' must match the query type 'tensor<?x8xf32>'}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
+  return %a : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{scale must be positive}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.0 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_layer(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{attribute 'layer' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = -1 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @split_widths(%x: tensor<?x8xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{result widths add up to 7, but the input has 8 features}}
+  %a, %b = llm.split %x : tensor<?x8xf32> -> tensor<?x4xf32>, tensor<?x3xf32>
+  return %a : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @split_none(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{needs at least one result}}
+  "llm.split"(%x) : (tensor<?x8xf32>) -> ()
+  return
+}
+
+// -----
+
+llm.weight @lm : tensor<32x8xf32> = ["lm"]
+func.func @logits_f16(%x: tensor<?x8xf32>) -> tensor<?x32xf16> {
+  // expected-error @+1 {{logits must be f32, got 'tensor<?x32xf16>'}}
+  %l = llm.logits %x, @lm : tensor<?x8xf32> -> tensor<?x32xf16>
+  return %l : tensor<?x32xf16>
+}
+
+// -----
+
+llm.weight @lm : tensor<32x4xf32> = ["lm"]
+func.func @logits_weight(%x: tensor<?x8xf32>) -> tensor<?x32xf32> {
+  // expected-error @+1 {{weight @lm has type 'tensor<32x4xf32>', expected shape [32, 8] of 'f32'}}
+  %l = llm.logits %x, @lm : tensor<?x8xf32> -> tensor<?x32xf32>
+  return %l : tensor<?x32xf32>
+}
+
+// -----
+
+func.func @all_reduce_group(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{attribute 'group_size' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %y = llm.all_reduce %x {group_size = 0 : i64} : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @add_types(%x: tensor<?x8xf32>, %y: tensor<?x8xf16>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %z = "llm.add"(%x, %y) : (tensor<?x8xf32>, tensor<?x8xf16>) -> tensor<?x8xf32>
+  return %z : tensor<?x8xf32>
+}
