@@ -1,0 +1,299 @@
+#include "runtime/formats/Dequantize.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace modelrt {
+
+float f16ToF32(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1F;
+  uint32_t mant = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000 | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else { // subnormal: normalize
+    int shift = 0;
+    while ((mant & 0x400) == 0) {
+      mant <<= 1;
+      ++shift;
+    }
+    mant &= 0x3FF;
+    bits = sign | (static_cast<uint32_t>(113 - shift) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32ToF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  uint32_t absx = x & 0x7FFFFFFF;
+  if (absx > 0x7F800000) return static_cast<uint16_t>(sign | 0x7E00 | ((absx >> 13) & 0x3FF)); // NaN
+  if (absx >= 0x477FF000) return static_cast<uint16_t>(sign | 0x7C00); // overflow to inf
+  if (absx < 0x38800000) { // f16 subnormal or zero
+    if (absx < 0x33000000) return static_cast<uint16_t>(sign); // rounds to zero (<= 2^-25)
+    uint32_t exp = absx >> 23;
+    uint32_t mant = (absx & 0x7FFFFF) | 0x800000;
+    uint32_t shift = 126 - exp; // 14..24
+    uint32_t half = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t rounded = absx + 0xFFF + ((absx >> 13) & 1); // round to nearest even
+  return static_cast<uint16_t>(sign | ((rounded - 0x38000000) >> 13));
+}
+
+float bf16ToF32(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32ToBf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((x >> 16) | 0x40); // quiet NaN
+  return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
+}
+
+namespace {
+
+constexpr int QK = 32;
+constexpr int QKK = 256;
+
+inline float loadF16(const uint8_t *p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16ToF32(h);
+}
+template <typename T> inline T load(const uint8_t *p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+// Each block decoder writes blockElements floats. Operation order follows gguf.quants.
+void decodeQ4_0(const uint8_t *b, float *y) {
+  float d = loadF16(b);
+  const uint8_t *qs = b + 2;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
+    y[j + QK / 2] = d * static_cast<float>((qs[j] >> 4) - 8);
+  }
+}
+void decodeQ4_1(const uint8_t *b, float *y) {
+  float d = loadF16(b), m = loadF16(b + 2);
+  const uint8_t *qs = b + 4;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>(qs[j] & 0x0F) + m;
+    y[j + QK / 2] = d * static_cast<float>(qs[j] >> 4) + m;
+  }
+}
+void decodeQ5_0(const uint8_t *b, float *y) {
+  float d = loadF16(b);
+  uint32_t qh = load<uint32_t>(b + 2);
+  const uint8_t *qs = b + 6;
+  for (int j = 0; j < QK / 2; ++j) {
+    int lo = (qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+    int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+    y[j] = d * static_cast<float>(lo - 16);
+    y[j + QK / 2] = d * static_cast<float>(hi - 16);
+  }
+}
+void decodeQ5_1(const uint8_t *b, float *y) {
+  float d = loadF16(b), m = loadF16(b + 2);
+  uint32_t qh = load<uint32_t>(b + 4);
+  const uint8_t *qs = b + 8;
+  for (int j = 0; j < QK / 2; ++j) {
+    int lo = (qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+    int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+    y[j] = d * static_cast<float>(lo) + m;
+    y[j + QK / 2] = d * static_cast<float>(hi) + m;
+  }
+}
+void decodeQ8_0(const uint8_t *b, float *y) {
+  float d = loadF16(b);
+  for (int j = 0; j < QK; ++j) y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
+}
+
+// Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, packed in 12 bytes.
+void kScaleMin(const uint8_t *s, uint8_t *sc, uint8_t *mn) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 0x3F;
+    mn[j] = s[j + 4] & 0x3F;
+    sc[j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30);
+    mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30);
+  }
+}
+void decodeQ4_K(const uint8_t *b, float *y) {
+  float d = loadF16(b), dmin = loadF16(b + 2);
+  uint8_t sc[8], mn[8];
+  kScaleMin(b + 4, sc, mn);
+  const uint8_t *qs = b + 16;
+  for (int sb = 0; sb < 8; ++sb) {
+    float ds = d * static_cast<float>(sc[sb]);
+    float dm = dmin * static_cast<float>(mn[sb]);
+    const uint8_t *q = qs + 32 * (sb / 2);
+    int shift = 4 * (sb % 2);
+    for (int l = 0; l < 32; ++l) y[32 * sb + l] = ds * static_cast<float>((q[l] >> shift) & 0x0F) - dm;
+  }
+}
+void decodeQ5_K(const uint8_t *b, float *y) {
+  float d = loadF16(b), dmin = loadF16(b + 2);
+  uint8_t sc[8], mn[8];
+  kScaleMin(b + 4, sc, mn);
+  const uint8_t *qh = b + 16;
+  const uint8_t *qs = b + 48;
+  for (int sb = 0; sb < 8; ++sb) {
+    float ds = d * static_cast<float>(sc[sb]);
+    float dm = dmin * static_cast<float>(mn[sb]);
+    const uint8_t *q = qs + 32 * (sb / 2);
+    int shift = 4 * (sb % 2);
+    for (int l = 0; l < 32; ++l) {
+      int v = ((q[l] >> shift) & 0x0F) | (((qh[l] >> sb) & 1) << 4);
+      y[32 * sb + l] = ds * static_cast<float>(v) - dm;
+    }
+  }
+}
+void decodeQ6_K(const uint8_t *b, float *y) {
+  const uint8_t *ql = b;
+  const uint8_t *qh = b + 128;
+  const int8_t *scales = reinterpret_cast<const int8_t *>(b + 192);
+  float d = loadF16(b + 208);
+  for (int e = 0; e < QKK; ++e) {
+    int h = e / 128, r = e % 128;
+    int lo = (ql[h * 64 + r % 64] >> (4 * (r / 64))) & 0x0F;
+    int hi = (qh[h * 32 + r % 32] >> (2 * (r / 32))) & 0x03;
+    float ds = d * static_cast<float>(scales[e / 16]);
+    y[e] = ds * static_cast<float>((lo | (hi << 4)) - 32);
+  }
+}
+
+using BlockDecoder = void (*)(const uint8_t *, float *);
+
+BlockDecoder blockDecoder(DType t) {
+  switch (t) {
+  case DType::Q4_0: return decodeQ4_0;
+  case DType::Q4_1: return decodeQ4_1;
+  case DType::Q5_0: return decodeQ5_0;
+  case DType::Q5_1: return decodeQ5_1;
+  case DType::Q8_0: return decodeQ8_0;
+  case DType::Q4_K: return decodeQ4_K;
+  case DType::Q5_K: return decodeQ5_K;
+  case DType::Q6_K: return decodeQ6_K;
+  default: return nullptr;
+  }
+}
+
+bool isPlainNumeric(DType t) {
+  switch (t) {
+  case DType::F32: case DType::F16: case DType::BF16: case DType::F64: case DType::I8:
+  case DType::U8: case DType::I16: case DType::U16: case DType::I32: case DType::U32:
+  case DType::I64: case DType::U64: case DType::Bool:
+    return true;
+  default:
+    return false;
+  }
+}
+
+float plainToF32(DType t, const uint8_t *p) {
+  switch (t) {
+  case DType::F32: return load<float>(p);
+  case DType::F16: return f16ToF32(load<uint16_t>(p));
+  case DType::BF16: return bf16ToF32(load<uint16_t>(p));
+  case DType::F64: return static_cast<float>(load<double>(p));
+  case DType::I8: return static_cast<float>(static_cast<int8_t>(p[0]));
+  case DType::U8: return static_cast<float>(p[0]);
+  case DType::Bool: return p[0] ? 1.0f : 0.0f;
+  case DType::I16: return static_cast<float>(load<int16_t>(p));
+  case DType::U16: return static_cast<float>(load<uint16_t>(p));
+  case DType::I32: return static_cast<float>(load<int32_t>(p));
+  case DType::U32: return static_cast<float>(load<uint32_t>(p));
+  case DType::I64: return static_cast<float>(load<int64_t>(p));
+  default: return static_cast<float>(load<uint64_t>(p));
+  }
+}
+
+size_t outSize(DType dst) { return dst == DType::F32 ? 4 : 2; }
+
+// Stores n floats as dst.
+void store(const float *x, size_t n, DType dst, uint8_t *out) {
+  if (dst == DType::F32) {
+    std::memcpy(out, x, n * 4);
+    return;
+  }
+  for (size_t k = 0; k < n; ++k) {
+    uint16_t h = dst == DType::F16 ? f32ToF16(x[k]) : f32ToBf16(x[k]);
+    std::memcpy(out + 2 * k, &h, 2);
+  }
+}
+
+} // namespace
+
+bool canDequantize(DType src) { return isPlainNumeric(src) || blockDecoder(src) != nullptr; }
+
+Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DType dst, void *outPtr,
+               size_t outBytes) {
+  if (dst != DType::F32 && dst != DType::F16 && dst != DType::BF16)
+    return Error(ErrorCode::InvalidArgument,
+                 std::string("cannot convert to ") + dtypeName(dst) + " (only F32, F16, BF16)");
+  if (!canDequantize(src))
+    return Error(ErrorCode::Unsupported, std::string("cannot dequantize ") + dtypeName(src));
+  const DTypeInfo &info = dtypeInfo(src);
+  if (count % info.blockElements != 0)
+    return Error(ErrorCode::InvalidArgument, std::to_string(count) + " elements is not a whole number of " +
+                                                 info.name + " blocks");
+  uint64_t blocks = count / info.blockElements;
+  if (blocks > SIZE_MAX / info.blockBytes || blocks * info.blockBytes != bytes)
+    return Error(ErrorCode::InvalidArgument, std::to_string(bytes) + " bytes do not hold " +
+                                                 std::to_string(count) + " " + info.name + " elements");
+  if (count > SIZE_MAX / outSize(dst) || outBytes < count * outSize(dst))
+    return Error(ErrorCode::InvalidArgument, "output buffer too small for " + std::to_string(count) +
+                                                 " elements");
+  uint8_t *out = static_cast<uint8_t *>(outPtr);
+  // Same-type copies keep the exact bits (NaN payloads included).
+  if (src == dst) {
+    std::memcpy(out, data, bytes);
+    return Status();
+  }
+  float buf[QKK];
+  if (BlockDecoder decode = blockDecoder(src)) {
+    for (uint64_t k = 0; k < blocks; ++k) {
+      decode(data + k * info.blockBytes, buf);
+      store(buf, info.blockElements, dst, out + k * info.blockElements * outSize(dst));
+    }
+    return Status();
+  }
+  for (uint64_t k = 0; k < count; k += QKK) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(QKK, count - k));
+    for (size_t j = 0; j < n; ++j) buf[j] = plainToF32(src, data + (k + j) * info.blockBytes);
+    store(buf, n, dst, out + k * outSize(dst));
+  }
+  return Status();
+}
+
+Status dequantize(const TensorInfo &tensor, DType dst, void *out, size_t outBytes) {
+  Status s = convert(tensor.dtype, tensor.data, tensor.size, tensor.elementCount(), dst, out, outBytes);
+  if (!s) return s.error().withContext(tensor.file + ": tensor '" + tensor.name + "'");
+  return s;
+}
+
+Expected<std::vector<float>> dequantizeToF32(const TensorInfo &tensor) {
+  std::vector<float> out(tensor.elementCount());
+  if (Status s = dequantize(tensor, DType::F32, out.data(), out.size() * sizeof(float)); !s)
+    return s.error();
+  return out;
+}
+
+} // namespace modelrt

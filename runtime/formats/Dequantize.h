@@ -1,0 +1,38 @@
+// Conversion of tensor data to f32, f16 or bf16.
+//
+// Plain types (F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL) convert by
+// value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K dequantize the
+// way the gguf package's reference (gguf.quants) does, operation for operation, so results
+// match it bit for bit. f16 and bf16 outputs round to nearest even from the f32 value.
+#pragma once
+
+#include "runtime/formats/Tensor.h"
+#include "runtime/support/Error.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace modelrt {
+
+// Whether `convert` accepts `src` as a source type.
+bool canDequantize(DType src);
+
+// Converts `count` elements of type `src` at `data` (`bytes` long) into `out`
+// (`outBytes` long) as `dst`, which must be F32, F16 or BF16. `count` must be a whole
+// number of blocks, `bytes` exactly the size of `count` elements and `outBytes` at least
+// `count` outputs.
+Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DType dst, void *out,
+               size_t outBytes);
+
+// Converts a whole tensor (see TensorInfo); errors name the tensor.
+Status dequantize(const TensorInfo &tensor, DType dst, void *out, size_t outBytes);
+Expected<std::vector<float>> dequantizeToF32(const TensorInfo &tensor);
+
+// Scalar conversions (round to nearest even on narrowing).
+float f16ToF32(uint16_t h);
+uint16_t f32ToF16(float f);
+float bf16ToF32(uint16_t h);
+uint16_t f32ToBf16(float f);
+
+} // namespace modelrt
