@@ -1,0 +1,40 @@
+// Pre-tokenization: splits text into pieces that BPE encodes independently, as a sequence
+// of regex stages (Hugging Face `Split` with the Isolated behavior: matches and the gaps
+// between them both become pieces). Regexes use Unicode categories through PCRE2 (JIT).
+#pragma once
+
+#include "runtime/support/Error.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modelrt {
+
+// The regexes of the pre-tokenizers we know (the same strings as their tokenizer.json).
+namespace pretok {
+extern const char *const kGpt2;
+extern const char *const kLlama3;
+extern const char *const kQwen2;
+extern const char *const kDigit; // every digit on its own (HF Digits(individual_digits))
+} // namespace pretok
+
+class PreTokenizer {
+public:
+  PreTokenizer(); // no stages: the whole text is one piece
+  static Expected<PreTokenizer> create(const std::vector<std::string> &patterns);
+  PreTokenizer(PreTokenizer &&) noexcept;
+  PreTokenizer &operator=(PreTokenizer &&) noexcept;
+  ~PreTokenizer();
+
+  // Appends the pieces of `text` (valid UTF-8) to `out`, as views into `text`.
+  void split(std::string_view text, std::vector<std::string_view> &out) const;
+  bool empty() const;
+
+private:
+  struct Stage;
+  std::vector<std::unique_ptr<Stage>> stages_;
+};
+
+} // namespace modelrt

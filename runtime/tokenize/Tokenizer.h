@@ -1,0 +1,97 @@
+// Tokenizers of the model families we serve, loaded from a tokenizer.json or from GGUF
+// tokenizer.ggml.* metadata:
+//  - byte-level BPE over merges (GPT-2, Llama 3, SmolLM2, Qwen2 pre-tokenizers), and
+//  - SentencePiece-style BPE over scores or merges with byte fallback (Llama 2, TinyLlama).
+// Encoding matches the Hugging Face `tokenizers` library id for id (see unittests/tokenize).
+//
+//   auto tok = Tokenizer::fromFile("model.gguf");        // or tokenizer.json, or an HF dir
+//   Expected<std::vector<int32_t>> ids = (*tok)->encode("Hello", {});
+//   Expected<std::string> text = (*tok)->decode(*ids);
+//
+// A Tokenizer is immutable after loading; encode and decode may run on many threads.
+#pragma once
+
+#include "runtime/support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modelrt {
+
+class GgufFile;
+
+enum class TokenAttr : uint8_t {
+  Normal,      // a learned piece
+  Unknown,     // <unk>
+  Control,     // BOS/EOS/chat markers: matched in text only with parseSpecial
+  UserDefined, // added tokens that are always matched in text
+  Byte,        // <0xXX> byte-fallback piece
+  Unused,
+};
+
+struct EncodeOptions {
+  bool addSpecial = false;   // prepend BOS / append EOS where the tokenizer's config asks
+  bool parseSpecial = false; // recognise control tokens (e.g. "<|im_start|>") in the text
+};
+
+class Tokenizer {
+public:
+  enum class Kind { ByteLevelBpe, SentencePieceBpe };
+
+  // Dispatches on the path: *.gguf, a tokenizer.json, or a directory holding tokenizer.json
+  // (and optionally tokenizer_config.json).
+  static Expected<std::unique_ptr<Tokenizer>> fromFile(const std::string &path);
+  static Expected<std::unique_ptr<Tokenizer>> fromGguf(const GgufFile &gguf);
+  // `configJson` is the text of tokenizer_config.json, or empty.
+  static Expected<std::unique_ptr<Tokenizer>> fromTokenizerJson(std::string_view json,
+                                                                std::string_view configJson = {},
+                                                                const std::string &name = "tokenizer.json");
+  ~Tokenizer();
+
+  // Text must be valid UTF-8 (an error names the offset of the first bad byte).
+  Expected<std::vector<int32_t>> encode(std::string_view text, const EncodeOptions &options = {}) const;
+  // Ids out of range are an error. Control tokens are written as their text unless skipped.
+  Expected<std::string> decode(const std::vector<int32_t> &ids, bool skipSpecial = false) const;
+
+  Kind kind() const;
+  size_t vocabSize() const;
+  // The raw bytes a token stands for (a Control token: its text). Empty if out of range.
+  std::string_view tokenBytes(int32_t id) const;
+  std::string_view tokenText(int32_t id) const; // as stored in the vocabulary
+  TokenAttr tokenAttr(int32_t id) const;
+  int32_t tokenId(std::string_view text) const; // -1 if absent
+  int32_t bosId() const; // -1 if none
+  int32_t eosId() const;
+  int32_t padId() const;
+  int32_t unknownId() const;
+  const std::string &chatTemplate() const;
+
+  struct Impl;
+
+private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Turns a stream of token ids into text that only ever contains complete UTF-8 characters:
+// bytes of a character split across tokens are held back until the character is complete.
+class StreamingDetokenizer {
+public:
+  explicit StreamingDetokenizer(const Tokenizer &tokenizer, bool skipSpecial = false)
+      : tokenizer_(tokenizer), skipSpecial_(skipSpecial) {}
+  // Text that became complete with this token (possibly empty).
+  Expected<std::string> push(int32_t id);
+  // What is left at the end of the stream; incomplete bytes become U+FFFD.
+  std::string finish();
+
+private:
+  const Tokenizer &tokenizer_;
+  bool skipSpecial_;
+  bool first_ = true;
+  std::string pending_;
+};
+
+} // namespace modelrt

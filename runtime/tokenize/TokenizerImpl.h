@@ -1,0 +1,47 @@
+// The state behind a Tokenizer, filled by the loaders (Load.cpp) and used by Tokenizer.cpp.
+#pragma once
+
+#include "runtime/tokenize/PreTokenizer.h"
+#include "runtime/tokenize/Tokenizer.h"
+
+#include <mutex>
+#include <unordered_map>
+
+namespace modelrt {
+
+struct Tokenizer::Impl {
+  Kind kind = Kind::ByteLevelBpe;
+  std::vector<std::string> text;  // vocabulary strings as stored
+  std::vector<std::string> bytes; // what each token decodes to
+  std::vector<TokenAttr> attr;
+  std::vector<float> scores;      // SentencePiece scores (merge priority when useScores)
+  std::unordered_map<std::string, int32_t> ids;
+  // Merge rank and result of the pair (left id << 32 | right id).
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  bool useScores = false;     // SentencePiece: merge the adjacent pair whose join scores best
+  bool ignoreMerges = false;  // HF BPE ignore_merges: a piece already in the vocab is kept whole
+  bool byteFallback = false;  // unknown characters become <0xXX> tokens
+  bool addPrefixSpace = false;    // byte-level: prepend a space to text not starting with one
+  bool spmAddSpacePrefix = false; // SentencePiece: prepend "▁" and strip it again on decode
+  PreTokenizer pre;
+  int32_t byteIds[256];       // token of each byte (byte-level alphabet or <0xXX>), -1 if none
+  int32_t bos = -1, eos = -1, pad = -1, unk = -1;
+  bool addBos = false, addEos = false;
+  std::string chatTemplate;
+  std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first
+
+  mutable std::mutex cacheMutex;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+  Impl();
+  // Derives bytes, ids, byteIds and specials from text/attr; checks special ids.
+  Status finish(const std::string &name);
+  int32_t size() const { return static_cast<int32_t>(text.size()); }
+};
+
+// GPT-2's reversible byte <-> printable-character map used by byte-level vocabularies.
+const std::string &byteLevelChar(uint8_t byte);
+// The byte a byte-level character stands for, or -1.
+int byteLevelByte(uint32_t codepoint);
+
+} // namespace modelrt

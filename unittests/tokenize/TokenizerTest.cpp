@@ -1,0 +1,240 @@
+// Tokenizer tests against vectors from implementations nobody here wrote:
+//  - ../shared/testdata/tokenizer (llama.cpp's ggml-vocab-* files and expected ids), and
+//  - unittests/tokenize/data/smollm2 (the Hugging Face `tokenizers` library's ids for
+//    SmolLM2, written by scripts/gen-tokenizer-vectors.py).
+#include "runtime/formats/Gguf.h"
+#include "runtime/tokenize/Tokenizer.h"
+#include "runtime/tokenize/Utf8.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+using namespace modelrt;
+
+namespace {
+
+std::string sourceDir() {
+  const char *src = std::getenv("MODELC_SOURCE_DIR");
+  return src ? src : MODELC_TEST_SOURCE_DIR;
+}
+std::string sharedDir() {
+  const char *shared = std::getenv("MODELC_SHARED_DIR");
+  return shared ? shared : sourceDir() + "/../shared";
+}
+bool exists(const std::string &p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+std::string readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string formatIds(const std::vector<int32_t> &ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+// Runs one llama.cpp vector file pair; returns (matched, total).
+void checkLlamaCppVectors(const std::string &vocab) {
+  std::string base = sharedDir() + "/testdata/tokenizer/" + vocab;
+  if (!exists(base)) GTEST_SKIP() << "shared test vectors not found at " << base;
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(base);
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+
+  std::string inp = readAll(base + ".inp");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> inputs;
+  for (size_t pos = 0;;) {
+    size_t hit = inp.find(sep, pos);
+    if (hit == std::string::npos) {
+      if (pos < inp.size()) inputs.push_back(inp.substr(pos));
+      break;
+    }
+    inputs.push_back(inp.substr(pos, hit - pos));
+    pos = hit + sep.size();
+  }
+  std::istringstream out(readAll(base + ".out"));
+  std::vector<std::string> expected;
+  for (std::string line; std::getline(out, line);) expected.push_back(line);
+  ASSERT_EQ(inputs.size(), expected.size());
+
+  size_t matched = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Expected<std::vector<int32_t>> ids = (*tok)->encode(inputs[k]);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    std::string got = formatIds(*ids);
+    // Reference lines carry a leading space before each id.
+    std::string want = expected[k];
+    while (!want.empty() && want.back() == ' ') want.pop_back();
+    while (!want.empty() && want.front() == ' ') want.erase(0, 1);
+    if (got == want) ++matched;
+    else ADD_FAILURE() << vocab << " input #" << k << " '" << inputs[k] << "'\n  want: " << want << "\n  got:  " << got;
+    Expected<std::string> text = (*tok)->decode(*ids);
+    ASSERT_TRUE(text.ok());
+    EXPECT_EQ(*text, inputs[k]) << vocab << " decode of input #" << k;
+  }
+  EXPECT_EQ(matched, inputs.size());
+  std::cout << vocab << ": " << matched << "/" << inputs.size() << " vectors match\n";
+}
+
+struct Vector {
+  std::string text;
+  std::vector<int32_t> ids;
+  bool parseSpecial;
+};
+
+std::vector<Vector> smolVectors() {
+  nlohmann::json j = nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/smollm2/vectors.json"));
+  std::vector<Vector> out;
+  for (const auto &v : j) out.push_back({v["text"], v["ids"].get<std::vector<int32_t>>(), v["parse_special"]});
+  return out;
+}
+
+void checkSmolVectors(const Tokenizer &tok) {
+  std::vector<Vector> vectors = smolVectors();
+  ASSERT_GE(vectors.size(), 20u);
+  size_t matched = 0;
+  for (const Vector &v : vectors) {
+    EncodeOptions opts;
+    opts.parseSpecial = v.parseSpecial;
+    Expected<std::vector<int32_t>> ids = tok.encode(v.text, opts);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    if (*ids == v.ids) ++matched;
+    else ADD_FAILURE() << "'" << v.text << "'\n  want: " << formatIds(v.ids) << "\n  got:  " << formatIds(*ids);
+    EXPECT_EQ(*tok.decode(*ids), v.text);
+  }
+  EXPECT_EQ(matched, vectors.size());
+}
+
+std::unique_ptr<Tokenizer> load(const std::string &path) {
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(path);
+  EXPECT_TRUE(tok.ok()) << tok.error().toString();
+  return tok.ok() ? std::move(tok.value()) : nullptr;
+}
+
+std::unique_ptr<Tokenizer> smolFromJson() {
+  Expected<std::unique_ptr<Tokenizer>> tok =
+      Tokenizer::fromFile(sourceDir() + "/unittests/tokenize/data/smollm2/tokenizer.json");
+  EXPECT_TRUE(tok.ok()) << tok.error().toString();
+  return tok.ok() ? std::move(*tok) : nullptr;
+}
+
+} // namespace
+
+TEST(Tokenizer, Gpt2VectorsFromLlamaCpp) { checkLlamaCppVectors("ggml-vocab-gpt-2.gguf"); }
+TEST(Tokenizer, LlamaSpmVectorsFromLlamaCpp) { checkLlamaCppVectors("ggml-vocab-llama-spm.gguf"); }
+
+TEST(Tokenizer, SmolLM2VectorsFromTokenizerJson) {
+  std::unique_ptr<Tokenizer> tok = smolFromJson();
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->kind(), Tokenizer::Kind::ByteLevelBpe);
+  EXPECT_EQ(tok->vocabSize(), 49152u);
+  EXPECT_EQ(tok->eosId(), 2);
+  EXPECT_FALSE(tok->chatTemplate().empty());
+  checkSmolVectors(*tok);
+}
+
+TEST(Tokenizer, SmolLM2VectorsFromGguf) {
+  const char *path = std::getenv("MODELC_SMOLLM2_GGUF");
+  if (!path) GTEST_SKIP() << "set MODELC_SMOLLM2_GGUF to the SmolLM2-135M-Instruct GGUF to run this";
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(path);
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  checkSmolVectors(**tok);
+}
+
+TEST(Tokenizer, ControlTokensOnlyWhenAllowed) {
+  std::unique_ptr<Tokenizer> tok = smolFromJson();
+  ASSERT_TRUE(tok);
+  const std::string text = "<|im_start|>user";
+  std::vector<int32_t> plain = *tok->encode(text);
+  EXPECT_NE(plain.front(), 1);
+  EncodeOptions opts;
+  opts.parseSpecial = true;
+  std::vector<int32_t> parsed = *tok->encode(text, opts);
+  EXPECT_EQ(parsed.front(), 1);
+  EXPECT_EQ(*tok->decode(parsed), text);
+  EXPECT_EQ(*tok->decode(parsed, /*skipSpecial=*/true), "user");
+}
+
+TEST(Tokenizer, AddsBosWhenConfigured) {
+  std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
+  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  std::unique_ptr<Tokenizer> tok = load(path);
+  ASSERT_TRUE(tok);
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  std::vector<int32_t> ids = *tok->encode("Hello", opts);
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.front(), tok->bosId());
+  EXPECT_EQ(*tok->decode(ids, true), "Hello");
+}
+
+TEST(Tokenizer, RejectsBadInput) {
+  std::unique_ptr<Tokenizer> tok = smolFromJson();
+  ASSERT_TRUE(tok);
+  Expected<std::vector<int32_t>> bad = tok->encode("ok\xff\xfe");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("byte 2"), std::string::npos);
+  EXPECT_FALSE(tok->decode({0, 49152}).ok());
+  EXPECT_FALSE(tok->decode({-1}).ok());
+  EXPECT_FALSE(Tokenizer::fromFile("/nonexistent/tokenizer.json").ok());
+  Expected<std::unique_ptr<Tokenizer>> broken = Tokenizer::fromTokenizerJson("{\"model\": 3}");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message().find("tokenizer.json"), std::string::npos);
+}
+
+TEST(StreamingDetokenizer, EmitsOnlyCompleteCharacters) {
+  std::unique_ptr<Tokenizer> tok = smolFromJson();
+  ASSERT_TRUE(tok);
+  const std::string text = "Emoji 🦙🔥👍🏽 and 你好 done";
+  std::vector<int32_t> ids = *tok->encode(text);
+  StreamingDetokenizer detok(*tok);
+  std::string joined;
+  bool sawHeldBack = false;
+  for (int32_t id : ids) {
+    std::string piece = *detok.push(id);
+    EXPECT_EQ(utf8::firstInvalid(piece), piece.size()) << "partial character emitted";
+    sawHeldBack |= piece.empty();
+    joined += piece;
+  }
+  joined += detok.finish();
+  EXPECT_EQ(joined, text);
+  EXPECT_TRUE(sawHeldBack); // the emoji span several byte-level tokens
+}
+
+TEST(StreamingDetokenizer, SentencePieceSpacesAndByteFallback) {
+  std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
+  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  std::unique_ptr<Tokenizer> tok = load(path);
+  ASSERT_TRUE(tok);
+  const std::string text = "Hello world 🦙 end";
+  std::vector<int32_t> ids = *tok->encode(text);
+  StreamingDetokenizer detok(*tok);
+  std::string joined;
+  for (int32_t id : ids) joined += *detok.push(id);
+  joined += detok.finish();
+  EXPECT_EQ(joined, text);
+}
+
+TEST(StreamingDetokenizer, InvalidBytesBecomeReplacementCharacters) {
+  std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
+  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  std::unique_ptr<Tokenizer> tok = load(path);
+  ASSERT_TRUE(tok);
+  int32_t lead = tok->tokenId("<0xF0>"), ascii = tok->tokenId("<0x41>");
+  ASSERT_GE(lead, 0);
+  StreamingDetokenizer detok(*tok);
+  EXPECT_EQ(*detok.push(lead), "");
+  EXPECT_EQ(*detok.push(ascii), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(*detok.push(lead), "");
+  EXPECT_EQ(detok.finish(), "\xEF\xBF\xBD");
+}
