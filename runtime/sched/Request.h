@@ -1,0 +1,45 @@
+// What a caller asks of the scheduler for one request, and the states a request moves
+// through: waiting -> running -> finished, and running -> preempted -> running.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace modelrt::sched {
+
+// Assigned by the scheduler in arrival order, so a smaller id arrived earlier.
+using RequestId = uint64_t;
+using TokenId = int32_t;
+
+struct RequestParams {
+  std::vector<TokenId> prompt;
+  // Generated tokens at most; the request finishes with FinishReason::Length there.
+  int32_t maxTokens = 16;
+  // Generating eosTokenId ends the request (FinishReason::Eos) unless ignoreEos.
+  std::optional<TokenId> eosTokenId;
+  bool ignoreEos = false;
+  // Generating any of these ends the request (FinishReason::Stop).
+  std::vector<TokenId> stopTokenIds;
+  // Generated tokens ending with one of these sequences end the request (FinishReason::Stop).
+  // Stop strings are text: whoever detokenizes matches them and calls Scheduler::finish.
+  std::vector<std::vector<TokenId>> stopSequences;
+};
+
+enum class RequestState {
+  Waiting,   // queued, never admitted
+  Running,   // admitted: holds KV blocks, scheduled in iterations
+  Preempted, // lost its KV blocks to an older request; queued to be recomputed
+};
+
+enum class FinishReason {
+  Eos,       // generated the end-of-sequence token
+  Length,    // generated maxTokens tokens
+  Stop,      // a stop token, stop sequence or stop string
+  Cancelled, // the client went away or asked to cancel
+};
+
+const char *requestStateName(RequestState state);
+const char *finishReasonName(FinishReason reason);
+
+} // namespace modelrt::sched

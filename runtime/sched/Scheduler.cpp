@@ -1,0 +1,391 @@
+#include "runtime/sched/Scheduler.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace modelrt::sched {
+
+const char *requestStateName(RequestState state) {
+  switch (state) {
+  case RequestState::Waiting:
+    return "waiting";
+  case RequestState::Running:
+    return "running";
+  case RequestState::Preempted:
+    return "preempted";
+  }
+  return "unknown";
+}
+
+const char *finishReasonName(FinishReason reason) {
+  switch (reason) {
+  case FinishReason::Eos:
+    return "eos";
+  case FinishReason::Length:
+    return "length";
+  case FinishReason::Stop:
+    return "stop";
+  case FinishReason::Cancelled:
+    return "cancelled";
+  }
+  return "unknown";
+}
+
+const char *policyName(Policy policy) {
+  return policy == Policy::IterationLevel ? "iteration-level" : "request-level";
+}
+
+Expected<Policy> parsePolicy(const std::string &name) {
+  if (name == "iteration-level")
+    return Policy::IterationLevel;
+  if (name == "request-level")
+    return Policy::RequestLevel;
+  return Error(ErrorCode::InvalidArgument,
+               "unknown scheduler '" + name + "' (expected iteration-level or request-level)");
+}
+
+Status validateSchedulerConfig(const SchedulerConfig &config) {
+  auto invalid = [](const std::string &message) {
+    return Status(Error(ErrorCode::InvalidArgument, message));
+  };
+  if (config.maxNumSeqs < 1)
+    return invalid("max-num-seqs must be at least 1, got " + std::to_string(config.maxNumSeqs));
+  // Every running request decodes one row per iteration; they must all fit in one batch.
+  if (config.maxNumBatchedTokens < config.maxNumSeqs)
+    return invalid("max-num-batched-tokens (" + std::to_string(config.maxNumBatchedTokens) +
+                   ") must be at least max-num-seqs (" + std::to_string(config.maxNumSeqs) + ")");
+  if (config.maxSeqLen < 2)
+    return invalid("max-seq-len must be at least 2, got " + std::to_string(config.maxSeqLen));
+  if (config.vocabSize < 0)
+    return invalid("vocab size must not be negative, got " + std::to_string(config.vocabSize));
+  return Status::success();
+}
+
+Expected<Scheduler> Scheduler::create(const SchedulerConfig &config) {
+  if (Status status = validateSchedulerConfig(config); !status)
+    return status.error();
+  Expected<kv::KvCacheManager> kv = kv::KvCacheManager::create(config.kvCache);
+  if (!kv)
+    return kv.error();
+  return Scheduler(config, std::move(kv.value()));
+}
+
+Status Scheduler::validateRequest(const RequestParams &params) const {
+  auto invalid = [](const std::string &message) {
+    return Status(Error(ErrorCode::InvalidArgument, message));
+  };
+  if (params.prompt.empty())
+    return invalid("the prompt is empty");
+  if (params.maxTokens < 1)
+    return invalid("max_tokens must be at least 1, got " + std::to_string(params.maxTokens));
+  auto badToken = [&](TokenId token) {
+    return token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize);
+  };
+  auto tokenRange = [&] {
+    return config_.vocabSize > 0 ? "[0, " + std::to_string(config_.vocabSize) + ")"
+                                 : std::string("[0, inf)");
+  };
+  for (size_t i = 0; i < params.prompt.size(); ++i)
+    if (badToken(params.prompt[i]))
+      return invalid("prompt token " + std::to_string(i) + " is " +
+                     std::to_string(params.prompt[i]) + ", outside the vocabulary " + tokenRange());
+  if (params.eosTokenId && badToken(*params.eosTokenId))
+    return invalid("eos token " + std::to_string(*params.eosTokenId) +
+                   " is outside the vocabulary " + tokenRange());
+  for (TokenId token : params.stopTokenIds)
+    if (badToken(token))
+      return invalid("stop token " + std::to_string(token) + " is outside the vocabulary " +
+                     tokenRange());
+  for (const std::vector<TokenId> &sequence : params.stopSequences) {
+    if (sequence.empty())
+      return invalid("a stop sequence is empty");
+    for (TokenId token : sequence)
+      if (badToken(token))
+        return invalid("stop sequence token " + std::to_string(token) +
+                       " is outside the vocabulary " + tokenRange());
+  }
+
+  int64_t longest = int64_t(params.prompt.size()) + params.maxTokens;
+  if (longest > config_.maxSeqLen)
+    return invalid("prompt (" + std::to_string(params.prompt.size()) + " tokens) + max_tokens (" +
+                   std::to_string(params.maxTokens) + ") = " + std::to_string(longest) +
+                   " exceeds the maximum sequence length " + std::to_string(config_.maxSeqLen));
+  // The last generated token is never fed back, so it needs no KV slot.
+  int64_t blocks = kv_.blocksForTokens(longest - 1);
+  if (blocks > config_.kvCache.numBlocks)
+    return Status(Error(ErrorCode::ResourceExhausted,
+                        "the request needs " + std::to_string(blocks) + " KV blocks of " +
+                            std::to_string(config_.kvCache.blockSize) +
+                            " tokens at its longest, but the pool has only " +
+                            std::to_string(config_.kvCache.numBlocks)));
+  return Status::success();
+}
+
+Expected<RequestId> Scheduler::addRequest(RequestParams params) {
+  if (Status status = validateRequest(params); !status)
+    return status.error().withContext("request rejected");
+  auto req = std::make_unique<Request>();
+  req->id = nextId_++;
+  req->tokens = params.prompt;
+  req->params = std::move(params);
+  // Ids grow with arrival, so appending keeps the queue sorted.
+  waiting_.push_back(req.get());
+  RequestId id = req->id;
+  requests_.emplace(id, std::move(req));
+  return id;
+}
+
+Status Scheduler::finish(RequestId id, FinishReason reason) {
+  if (reason != FinishReason::Cancelled && reason != FinishReason::Stop)
+    return Error(
+        ErrorCode::InvalidArgument,
+        std::string("a request can be ended from outside only as cancelled or stop, not ") +
+            finishReasonName(reason));
+  auto it = requests_.find(id);
+  if (it == requests_.end())
+    return Error(ErrorCode::NotFound, "no unfinished request with id " + std::to_string(id));
+  if (!it->second->pendingFinish) {
+    it->second->pendingFinish = reason;
+    finishRequested_.push_back(id);
+  }
+  return Status::success();
+}
+
+SchedulerOutput Scheduler::schedule() {
+  assert(!pendingIteration_ && "schedule() called again before update()");
+  SchedulerOutput out;
+  out.iteration = ++iteration_;
+  pendingIteration_ = out.iteration;
+  out.queryStarts.push_back(0);
+
+  removeFinishedFromOutside(out);
+  int32_t prefillBudget = config_.maxNumBatchedTokens;
+  scheduleRunning(out, prefillBudget);
+  // A preemption means the pool is short: admitting now would only preempt again.
+  if (out.preempted.empty())
+    admitWaiting(out, prefillBudget);
+  return out;
+}
+
+void Scheduler::removeFinishedFromOutside(SchedulerOutput &out) {
+  for (RequestId id : finishRequested_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end())
+      continue;
+    Request *req = it->second.get();
+    if (req->state == RequestState::Running)
+      running_.erase(std::find(running_.begin(), running_.end(), req));
+    else
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), req));
+    release(*req);
+    out.finished.push_back({id, *req->pendingFinish});
+    requests_.erase(it);
+  }
+  finishRequested_.clear();
+}
+
+void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
+  // Decodes go first: keep their rows out of the budget that prefill chunks share.
+  prefillBudget -= static_cast<int32_t>(std::count_if(
+      running_.begin(), running_.end(), [](const Request *r) { return r->numUncomputed() == 1; }));
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Request &req = *running_[i];
+    bool decode = req.numUncomputed() == 1;
+    int32_t wanted = decode ? 1 : std::min(req.numUncomputed(), prefillBudget);
+    if (wanted == 0)
+      continue;
+    int64_t fit = kv_.appendableTokens(req.id, wanted, /*keepFree=*/0);
+    // Short of blocks: take them from the most recently admitted request (the back, not yet
+    // scheduled in this call). The back itself just waits, keeping its blocks, until an
+    // older request needs them or blocks free up; the oldest always makes progress.
+    while (fit == 0 && &req != running_.back()) {
+      Request &victim = *running_.back();
+      if (victim.numUncomputed() == 1)
+        ++prefillBudget;
+      preempt(victim, out);
+      fit = kv_.appendableTokens(req.id, wanted, 0);
+    }
+    if (fit == 0)
+      continue;
+    if (!decode)
+      prefillBudget -= static_cast<int32_t>(fit);
+    bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
+    assert(ok && "appendableTokens promised the blocks");
+    (void)ok;
+    emit(req, static_cast<int32_t>(fit), out);
+  }
+}
+
+void Scheduler::admitWaiting(SchedulerOutput &out, int32_t &prefillBudget) {
+  if (config_.policy == Policy::RequestLevel && !running_.empty())
+    return;
+  // Strict FCFS: when the head cannot be admitted, nothing behind it is.
+  while (!waiting_.empty() && running_.size() < size_t(config_.maxNumSeqs)) {
+    if (!admitOne(*waiting_.front(), out, prefillBudget))
+      break;
+    waiting_.pop_front();
+  }
+}
+
+bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBudget) {
+  int32_t wanted = std::min(req.numUncomputed(), prefillBudget);
+  int64_t fit = 0;
+  if (config_.policy == Policy::IterationLevel) {
+    fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
+    if (fit == 0)
+      return false;
+  } else {
+    // Reserving the whole length up front means the batch never needs a preemption.
+    if (!kv_.reserveTokens(req.id, req.numPrompt() + req.params.maxTokens - 1))
+      return false;
+    fit = wanted;
+  }
+  req.state = RequestState::Running;
+  running_.push_back(&req);
+  if (fit > 0) {
+    prefillBudget -= static_cast<int32_t>(fit);
+    bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
+    assert(ok && "the blocks were checked or reserved");
+    (void)ok;
+    emit(req, static_cast<int32_t>(fit), out);
+  }
+  return true;
+}
+
+void Scheduler::preempt(Request &req, SchedulerOutput &out) {
+  assert(!running_.empty() && running_.back() == &req);
+  running_.pop_back();
+  kv_.free(req.id);
+  // Recompute: the generated tokens are kept and will be prefilled again with the prompt,
+  // so the request continues exactly where it stopped.
+  req.numComputed = 0;
+  req.state = RequestState::Preempted;
+  ++req.numPreemptions;
+  out.preempted.push_back(req.id);
+  enqueueWaiting(&req);
+}
+
+void Scheduler::enqueueWaiting(Request *req) {
+  auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), req->id,
+                              [](RequestId id, const Request *r) { return id < r->id; });
+  waiting_.insert(pos, req);
+}
+
+void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
+  ScheduledRequest s;
+  s.id = req.id;
+  s.startPosition = req.numComputed;
+  s.numTokens = numTokens;
+  s.isPrefill = !(numTokens == 1 && req.numOutput() > 0 &&
+                  req.numComputed + 1 == static_cast<int32_t>(req.tokens.size()));
+  for (int32_t p = req.numComputed; p < req.numComputed + numTokens; ++p) {
+    out.tokenIds.push_back(req.tokens[p]);
+    out.positions.push_back(p);
+  }
+  req.numComputed += numTokens;
+  s.sampled = req.numComputed == static_cast<int32_t>(req.tokens.size());
+  if (s.sampled) {
+    out.sampleRows.push_back(out.numBatchedTokens() - 1);
+    out.sampleRequestIds.push_back(req.id);
+  }
+  s.blockTable = kv_.blockTable(req.id);
+  out.queryStarts.push_back(out.numBatchedTokens());
+  out.requests.push_back(std::move(s));
+}
+
+Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &output,
+                                                    const std::vector<TokenId> &sampledTokens) {
+  if (!pendingIteration_ || *pendingIteration_ != output.iteration)
+    return Error(ErrorCode::InvalidArgument,
+                 "update for iteration " + std::to_string(output.iteration) +
+                     (pendingIteration_
+                          ? ", but the pending iteration is " + std::to_string(*pendingIteration_)
+                          : std::string(", but no iteration is pending")));
+  if (sampledTokens.size() != output.sampleRequestIds.size())
+    return Error(ErrorCode::InvalidArgument,
+                 "update got " + std::to_string(sampledTokens.size()) + " sampled tokens for " +
+                     std::to_string(output.sampleRequestIds.size()) + " sampled rows");
+  for (TokenId token : sampledTokens)
+    if (token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize))
+      return Error(ErrorCode::InvalidArgument,
+                   "sampled token " + std::to_string(token) + " is outside the vocabulary");
+  pendingIteration_.reset();
+
+  std::vector<TokenEvent> events;
+  events.reserve(sampledTokens.size());
+  bool anyFinished = false;
+  for (size_t i = 0; i < sampledTokens.size(); ++i) {
+    auto it = requests_.find(output.sampleRequestIds[i]);
+    // Ended from outside after schedule(): the next schedule() removes it.
+    if (it == requests_.end() || it->second->pendingFinish)
+      continue;
+    Request &req = *it->second;
+    req.tokens.push_back(sampledTokens[i]);
+    std::optional<FinishReason> reason = finishReasonAfter(req);
+    events.push_back({req.id, sampledTokens[i], reason});
+    if (reason) {
+      release(req);
+      req.finished = true;
+      anyFinished = true;
+    }
+  }
+  if (anyFinished) {
+    running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                  [](const Request *r) { return r->finished; }),
+                   running_.end());
+    for (const TokenEvent &event : events)
+      if (event.finish)
+        requests_.erase(event.id);
+  }
+  return events;
+}
+
+std::optional<FinishReason> Scheduler::finishReasonAfter(const Request &req) const {
+  TokenId last = req.tokens.back();
+  const RequestParams &params = req.params;
+  if (params.eosTokenId && !params.ignoreEos && last == *params.eosTokenId)
+    return FinishReason::Eos;
+  if (std::find(params.stopTokenIds.begin(), params.stopTokenIds.end(), last) !=
+      params.stopTokenIds.end())
+    return FinishReason::Stop;
+  for (const std::vector<TokenId> &stop : params.stopSequences)
+    if (stop.size() <= size_t(req.numOutput()) &&
+        std::equal(stop.rbegin(), stop.rend(), req.tokens.rbegin()))
+      return FinishReason::Stop;
+  if (req.numOutput() >= params.maxTokens)
+    return FinishReason::Length;
+  return std::nullopt;
+}
+
+void Scheduler::release(Request &req) {
+  if (kv_.hasSeq(req.id))
+    kv_.free(req.id);
+}
+
+std::optional<RequestState> Scheduler::state(RequestId id) const {
+  auto it = requests_.find(id);
+  if (it == requests_.end())
+    return std::nullopt;
+  return it->second->state;
+}
+
+int32_t Scheduler::numPreemptions(RequestId id) const {
+  auto it = requests_.find(id);
+  return it == requests_.end() ? 0 : it->second->numPreemptions;
+}
+
+std::vector<RequestId> Scheduler::waitingIds() const {
+  std::vector<RequestId> ids;
+  for (const Request *req : waiting_)
+    ids.push_back(req->id);
+  return ids;
+}
+
+std::vector<RequestId> Scheduler::runningIds() const {
+  std::vector<RequestId> ids;
+  for (const Request *req : running_)
+    ids.push_back(req->id);
+  return ids;
+}
+
+} // namespace modelrt::sched

@@ -1,0 +1,159 @@
+#include "runtime/kv/KvCacheManager.h"
+
+#include <gtest/gtest.h>
+
+using namespace modelrt;
+using namespace modelrt::kv;
+
+namespace {
+
+KvCacheManager makeCache(int32_t numBlocks, int32_t blockSize, int32_t watermark = 0) {
+  Expected<KvCacheManager> cache = KvCacheManager::create({numBlocks, blockSize, watermark});
+  EXPECT_TRUE(cache.ok()) << cache.error().toString();
+  return std::move(cache.value());
+}
+
+TEST(KvCacheManagerTest, RejectsBadConfig) {
+  EXPECT_FALSE(KvCacheManager::create({8, 0, 0}).ok());
+  EXPECT_FALSE(KvCacheManager::create({0, 16, 0}).ok());
+  Expected<KvCacheManager> cache = KvCacheManager::create({8, 16, 8});
+  ASSERT_FALSE(cache.ok());
+  EXPECT_NE(cache.error().message().find("watermark"), std::string::npos);
+}
+
+TEST(KvCacheManagerTest, AppendTakesBlocksAtBoundaries) {
+  KvCacheManager cache = makeCache(8, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 3, copies));
+  EXPECT_EQ(cache.blockTable(1).size(), 1u);
+  ASSERT_TRUE(cache.appendTokens(1, 1, copies));
+  EXPECT_EQ(cache.blockTable(1).size(), 1u);
+  ASSERT_TRUE(cache.appendTokens(1, 1, copies));
+  EXPECT_EQ(cache.blockTable(1).size(), 2u);
+  ASSERT_TRUE(cache.appendTokens(1, 8, copies));
+  EXPECT_EQ(cache.numTokens(1), 13);
+  EXPECT_EQ(cache.blockTable(1).size(), 4u);
+  EXPECT_EQ(cache.numFreeBlocks(), 4);
+  EXPECT_TRUE(copies.empty());
+  EXPECT_TRUE(cache.checkAccounting());
+  cache.free(1);
+  EXPECT_EQ(cache.numFreeBlocks(), 8);
+  EXPECT_FALSE(cache.hasSeq(1));
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerTest, FailedAppendChangesNothing) {
+  KvCacheManager cache = makeCache(2, 4);
+  std::vector<BlockCopy> copies;
+  EXPECT_FALSE(cache.appendTokens(1, 9, copies));
+  EXPECT_FALSE(cache.hasSeq(1));
+  ASSERT_TRUE(cache.appendTokens(1, 6, copies));
+  EXPECT_FALSE(cache.appendTokens(1, 3, copies));
+  EXPECT_EQ(cache.numTokens(1), 6);
+  EXPECT_EQ(cache.numFreeBlocks(), 0);
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerTest, AppendableTokensCountsRoomAndKeepsFreeBlocks) {
+  KvCacheManager cache = makeCache(4, 4);
+  std::vector<BlockCopy> copies;
+  EXPECT_EQ(cache.appendableTokens(1, 100, 0), 16);
+  EXPECT_EQ(cache.appendableTokens(1, 100, 1), 12);
+  EXPECT_EQ(cache.appendableTokens(1, 5, 1), 5);
+  ASSERT_TRUE(cache.appendTokens(1, 5, copies));
+  // 3 slots left in the second block, plus 2 free blocks.
+  EXPECT_EQ(cache.appendableTokens(1, 100, 0), 11);
+  EXPECT_EQ(cache.appendableTokens(1, 100, 2), 3);
+  EXPECT_EQ(cache.appendableTokens(2, 100, 2), 0);
+}
+
+TEST(KvCacheManagerTest, ReserveTakesBlocksWithoutTokens) {
+  KvCacheManager cache = makeCache(4, 4);
+  ASSERT_TRUE(cache.reserveTokens(1, 10));
+  EXPECT_EQ(cache.numTokens(1), 0);
+  EXPECT_EQ(cache.blockTable(1).size(), 3u);
+  EXPECT_FALSE(cache.reserveTokens(2, 5));
+  EXPECT_FALSE(cache.hasSeq(2));
+  std::vector<BlockCopy> copies;
+  EXPECT_EQ(cache.appendableTokens(1, 100, 1), 12);
+  ASSERT_TRUE(cache.appendTokens(1, 10, copies));
+  EXPECT_EQ(cache.numFreeBlocks(), 1);
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerTest, ForkSharesBlocksAndCopiesOnWrite) {
+  KvCacheManager cache = makeCache(8, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 6, copies)); // one full block, one half block
+  cache.fork(1, 2);
+  EXPECT_EQ(cache.blockTable(2), cache.blockTable(1));
+  for (BlockId block : cache.blockTable(1))
+    EXPECT_EQ(cache.pool().refCount(block), 2);
+  EXPECT_EQ(cache.numFreeBlocks(), 6);
+  EXPECT_TRUE(cache.checkAccounting());
+
+  // Writing into the shared half block needs a block of its own first.
+  EXPECT_EQ(cache.appendableTokens(2, 100, 0), 2 + 5 * 4);
+  std::vector<BlockId> parentTable = cache.blockTable(1);
+  ASSERT_TRUE(cache.appendTokens(2, 1, copies));
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].src, parentTable[1]);
+  EXPECT_EQ(cache.blockTable(2)[0], parentTable[0]); // the full block stays shared
+  EXPECT_EQ(cache.blockTable(2)[1], copies[0].dst);
+  EXPECT_EQ(cache.blockTable(1), parentTable);
+  EXPECT_EQ(cache.pool().refCount(parentTable[0]), 2);
+  EXPECT_EQ(cache.pool().refCount(parentTable[1]), 1);
+  EXPECT_TRUE(cache.checkAccounting());
+
+  // Sequence 2 now ends at a block boundary; a child appending after a shared full block
+  // takes a new block and copies nothing.
+  copies.clear();
+  ASSERT_TRUE(cache.appendTokens(2, 1, copies));
+  EXPECT_TRUE(copies.empty()); // seq 2 owns its second block alone
+  cache.fork(2, 3);
+  ASSERT_TRUE(cache.appendTokens(3, 1, copies));
+  EXPECT_TRUE(copies.empty());
+  EXPECT_EQ(cache.blockTable(3).size(), 3u);
+  EXPECT_EQ(cache.pool().refCount(cache.blockTable(3)[1]), 2);
+  EXPECT_TRUE(cache.checkAccounting());
+  cache.free(1);
+  cache.free(2);
+  cache.free(3);
+  EXPECT_EQ(cache.numFreeBlocks(), 8);
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerTest, CopyOnWriteWaitsForABlock) {
+  KvCacheManager cache = makeCache(1, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 2, copies));
+  cache.fork(1, 2);
+  EXPECT_EQ(cache.appendableTokens(2, 1, 0), 0);
+  EXPECT_FALSE(cache.appendTokens(2, 1, copies));
+  EXPECT_TRUE(copies.empty());
+  EXPECT_EQ(cache.numTokens(2), 2);
+  cache.free(1);
+  // Sole owner now: writes in place.
+  EXPECT_EQ(cache.appendableTokens(2, 10, 0), 2);
+  ASSERT_TRUE(cache.appendTokens(2, 2, copies));
+  EXPECT_TRUE(copies.empty());
+}
+
+TEST(KvCacheManagerDeathTest, DoubleFreeOfASequenceIsCaughtInDebugBuilds) {
+  KvCacheManager cache = makeCache(2, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 3, copies));
+  cache.free(1);
+  EXPECT_DEBUG_DEATH(cache.free(1), "double free");
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerDeathTest, TableOfAFreedSequenceIsCaughtInDebugBuilds) {
+  KvCacheManager cache = makeCache(2, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 3, copies));
+  cache.free(1);
+  EXPECT_DEBUG_DEATH((void)cache.blockTable(1), "use after free");
+}
+
+} // namespace

@@ -1,0 +1,42 @@
+# Runs modelrt-sim on a tiny workload with both schedulers and checks that each output line
+# is a JSON object with every metric the serving benchmark reports, and sane values.
+execute_process(
+  COMMAND ${SIM} --cost-model ${COST_MODEL} --scheduler both --request-rate 2,inf
+          --num-prompts 12 --input-len uniform:4:64 --output-len uniform:1:32 --seed 3
+          --max-num-seqs 8 --num-blocks 64 --format json
+  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "modelrt-sim failed (${rc}): ${err}")
+endif()
+string(STRIP "${out}" out)
+string(REPLACE "\n" ";" lines "${out}")
+list(LENGTH lines count)
+if(NOT count EQUAL 4)
+  message(FATAL_ERROR "expected 4 result lines (2 schedulers x 2 rates), got ${count}:\n${out}")
+endif()
+foreach(line IN LISTS lines)
+  foreach(key scheduler request_rate completed duration_s request_throughput output_throughput
+          total_token_throughput iterations)
+    string(JSON value ERROR_VARIABLE error GET "${line}" ${key})
+    if(error)
+      message(FATAL_ERROR "missing '${key}' in: ${line}")
+    endif()
+  endforeach()
+  foreach(metric ttft tpot itl e2el normalized_latency)
+    foreach(stat mean median p90 p99)
+      string(JSON value ERROR_VARIABLE error GET "${line}" ${stat}_${metric}_ms)
+      if(error)
+        message(FATAL_ERROR "missing '${stat}_${metric}_ms' in: ${line}")
+      endif()
+    endforeach()
+  endforeach()
+  string(JSON completed GET "${line}" completed)
+  if(NOT completed EQUAL 12)
+    message(FATAL_ERROR "expected 12 completed requests: ${line}")
+  endif()
+  string(JSON throughput GET "${line}" request_throughput)
+  if(throughput LESS_EQUAL 0)
+    message(FATAL_ERROR "request throughput is not positive: ${line}")
+  endif()
+endforeach()
+message(STATUS "modelrt-sim output well-formed: ${count} lines")
