@@ -2,6 +2,7 @@
 // that all of them see exactly the same compiler.
 #pragma once
 
+#include "compiler/pipeline/Pipelines.h"
 #include "dialects/llm/IR/LlmDialect.h"
 #include "dialects/llm/Transforms/Passes.h"
 
@@ -20,6 +21,7 @@ inline void registerAllPasses() {
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();
+  registerPipelines();
 }
 
 } // namespace modelc

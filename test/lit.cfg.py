@@ -20,3 +20,4 @@ llvm_config.use_default_substitutions()
 
 tool_dirs = [config.modelc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["modelc-opt", "modelc"], tool_dirs)
+llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])

@@ -3,7 +3,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
-#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace modelc::llm {
 #define GEN_PASS_DEF_LLMMERGELINEARS
@@ -96,9 +96,17 @@ struct LlmMergeLinearsPass : public modelc::llm::impl::LlmMergeLinearsBase<LlmMe
       mergeGroup(linears, symbols);
     }
 
-    // Weights no longer referenced by anything are gone from the plan too.
+    // Weights no longer referenced by anything are gone from the plan too. One walk
+    // collects the uses; asking per weight would walk the module once per weight.
+    // llm ops name weights in top-level FlatSymbolRefAttr attributes.
+    llvm::DenseSet<StringAttr> used;
+    module.walk([&](Operation *op) {
+      for (NamedAttribute attr : op->getAttrs())
+        if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue()))
+          used.insert(ref.getAttr());
+    });
     for (WeightOp weight : llvm::to_vector(module.getOps<WeightOp>()))
-      if (SymbolTable::symbolKnownUseEmpty(weight, module))
+      if (!used.contains(weight.getSymNameAttr()))
         weight.erase();
   }
 

@@ -1,0 +1,52 @@
+// Typed access to JSON fields that remembers the first problem, so a parser reads many
+// fields in a row and reports one precise error: "<file>: field '<path>': <problem>".
+#pragma once
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <optional>
+#include <string>
+
+namespace modelc::frontend {
+
+class JsonFields {
+public:
+  JsonFields(const llvm::json::Object &object, llvm::StringRef where, llvm::StringRef path = "")
+      : object_(object), where_(where.str()), path_(path.str()) {}
+
+  bool has(llvm::StringRef key) const;
+  // Required fields record an error when missing; optional ones return std::nullopt.
+  int64_t requirePositiveInt(llvm::StringRef key);
+  std::optional<int64_t> optionalPositiveInt(llvm::StringRef key);
+  std::optional<double> optionalPositiveNumber(llvm::StringRef key);
+  std::optional<bool> optionalBool(llvm::StringRef key);
+  std::optional<std::string> optionalString(llvm::StringRef key);
+  const llvm::json::Object *optionalObject(llvm::StringRef key);
+
+  // Fields of a nested object, named "<key>.<field>" in errors.
+  JsonFields nested(const llvm::json::Object &object, llvm::StringRef key) const {
+    return JsonFields(object, where_, fieldName(key));
+  }
+  // Takes over the first error of a nested reader.
+  void absorb(JsonFields &child);
+
+  // Records an error about `key` (the first one wins).
+  void fail(llvm::StringRef key, const llvm::Twine &problem);
+  std::string fieldName(llvm::StringRef key) const;
+  llvm::Error takeError();
+  bool failed() const { return error_.has_value(); }
+
+private:
+  const llvm::json::Value *present(llvm::StringRef key) const;
+
+  const llvm::json::Object &object_;
+  std::string where_;
+  std::string path_;
+  std::optional<std::string> error_;
+};
+
+// Reads and parses a JSON file; errors name the file and the parse position.
+llvm::Expected<llvm::json::Value> readJsonFile(llvm::StringRef path);
+
+} // namespace modelc::frontend

@@ -1,0 +1,92 @@
+// The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
+// attention and a SiLU-gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
+// window) and Qwen2 (bias on the Q, K, V projections). Weight names are Hugging Face's.
+#include "compiler/frontend/ModuleBuilder.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace modelc;
+using namespace modelc::frontend;
+
+namespace {
+
+std::string layerName(int64_t layer, llvm::StringRef rest) {
+  return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
+}
+
+Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  llm::Llama3RopeScalingAttr scaling;
+  if (c.ropeScaling)
+    scaling = llm::Llama3RopeScalingAttr::get(
+        ob.getContext(), llvm::APFloat(c.ropeScaling->factor),
+        llvm::APFloat(c.ropeScaling->lowFreqFactor), llvm::APFloat(c.ropeScaling->highFreqFactor),
+        c.ropeScaling->originalMaxPosition);
+  return ob.create<llm::RopeOp>(b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
+                                ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
+                                ob.getF64FloatAttr(c.ropeTheta),
+                                c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling);
+}
+
+} // namespace
+
+void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  const int64_t d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim,
+                ff = c.intermediateSize;
+
+  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
+  ForwardArgs args = b.beginForward();
+  Value x = ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed);
+
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
+    b.setScope(("layers." + llvm::Twine(i)).str());
+    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
+      return b.weight(prefix + name.str(), shape, layerName(i, source));
+    };
+    auto bias = [&](llvm::StringRef name, int64_t n, llvm::StringRef source) {
+      return c.attentionBias ? w(name, {n}, source) : FlatSymbolRefAttr();
+    };
+
+    // Attention block.
+    Value h = b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
+    Value qs = b.linear(h, w("attn.q_proj", {q, d}, "self_attn.q_proj.weight"), q,
+                        bias("attn.q_bias", q, "self_attn.q_proj.bias"));
+    Value ks = b.linear(h, w("attn.k_proj", {kv, d}, "self_attn.k_proj.weight"), kv,
+                        bias("attn.k_bias", kv, "self_attn.k_proj.bias"));
+    Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv,
+                        bias("attn.v_bias", kv, "self_attn.v_proj.bias"));
+    qs = rope(b, qs, args.positions, c.numHeads);
+    ks = rope(b, ks, args.positions, c.numKvHeads);
+    IntegerAttr window =
+        c.slidingWindow ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
+    Value attn = ob.create<llm::AttentionOp>(
+        b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
+        ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
+        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
+        window);
+    x = b.add(x, b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d));
+
+    // Gated MLP block.
+    h = b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
+    Value gate = b.linear(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"), ff);
+    Value up = b.linear(h, w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"), ff);
+    Value act = ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate);
+    Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
+    x = b.add(x, b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d));
+  }
+
+  // Only the rows that sample go through the final norm and the LM head.
+  b.setScope("head");
+  Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
+  Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
+  FlatSymbolRefAttr head =
+      c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
+  auto logitsType =
+      RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
+  b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head));
+}

@@ -1,0 +1,61 @@
+// The hyperparameters of a model, normalized from whichever format described them
+// (a Hugging Face config.json, a model.json manifest, or GGUF metadata).
+#pragma once
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace modelc::frontend {
+
+enum class Architecture { Llama, Qwen2, Gpt2 };
+
+llvm::StringRef architectureName(Architecture arch);
+
+struct Llama3RopeScaling {
+  double factor = 8.0;
+  double lowFreqFactor = 1.0;
+  double highFreqFactor = 4.0;
+  int64_t originalMaxPosition = 8192;
+};
+
+struct ModelConfig {
+  Architecture architecture = Architecture::Llama;
+  std::string modelType; // as the source named it: "llama", "mistral", "qwen2", "gpt2"
+  int64_t vocabSize = 0;
+  int64_t hiddenSize = 0;
+  int64_t intermediateSize = 0;
+  int64_t numLayers = 0;
+  int64_t numHeads = 0;
+  int64_t numKvHeads = 0;
+  int64_t headDim = 0;
+  int64_t maxPositions = 0;
+  double normEps = 1e-5;
+  bool tieEmbeddings = false;
+  bool attentionBias = false; // bias on the Q, K and V projections (Qwen2)
+  std::string activation = "silu"; // "silu" (gated MLP), "gelu_tanh" or "gelu" (GPT-2 MLP)
+  std::optional<int64_t> slidingWindow;
+  // Rotary embeddings (not used by GPT-2's learned positions).
+  double ropeTheta = 10000.0;
+  int64_t rotaryDim = 0;
+  bool ropeInterleaved = false;
+  std::optional<Llama3RopeScaling> ropeScaling;
+};
+
+// Reads a Hugging Face config.json object. `where` names the file (and field path) in
+// errors: "models/x/config.json: field 'num_attention_heads': ...".
+// `fieldPrefix` is prepended to field names when the config is nested ("config.").
+llvm::Expected<ModelConfig> parseHuggingFaceConfig(const llvm::json::Object &config,
+                                                   llvm::StringRef where,
+                                                   llvm::StringRef fieldPrefix = "");
+
+// Checks the relations between hyperparameters (heads divide the hidden size, KV heads
+// divide heads, ...). Every builder relies on them.
+llvm::Error validateConfig(const ModelConfig &config, llvm::StringRef where,
+                           llvm::StringRef fieldPrefix = "");
+
+} // namespace modelc::frontend

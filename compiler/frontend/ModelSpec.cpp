@@ -1,0 +1,241 @@
+#include "compiler/frontend/ModelSpec.h"
+
+#include "compiler/frontend/JsonFields.h"
+
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+using namespace llvm;
+using namespace modelc::frontend;
+
+StringRef modelc::frontend::weightFormatName(WeightSource::Format format) {
+  switch (format) {
+  case WeightSource::Format::Random:
+    return "random";
+  case WeightSource::Format::Safetensors:
+    return "safetensors";
+  case WeightSource::Format::Gguf:
+    return "gguf";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Error fieldError(StringRef where, StringRef field, const Twine &problem) {
+  return createStringError(inconvertibleErrorCode(),
+                           where + ": field '" + field + "': " + problem);
+}
+
+// Paths in a manifest are relative to the manifest's directory.
+std::string resolve(StringRef base, StringRef path) {
+  if (sys::path::is_absolute(path))
+    return path.str();
+  SmallString<256> full(sys::path::parent_path(base));
+  sys::path::append(full, path);
+  sys::path::remove_dots(full, /*remove_dot_dot=*/true);
+  return std::string(full);
+}
+
+Error requireExists(StringRef where, StringRef field, StringRef path) {
+  if (!sys::fs::exists(path))
+    return fieldError(where, field, "'" + path + "' does not exist");
+  return Error::success();
+}
+
+// The Hugging Face directory layout: config.json, safetensors weights, tokenizer.json.
+Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
+  SmallString<256> configPath(dir);
+  sys::path::append(configPath, "config.json");
+  Expected<json::Value> json = readJsonFile(configPath);
+  if (!json)
+    return json.takeError();
+  const json::Object *object = json->getAsObject();
+  if (!object)
+    return createStringError(inconvertibleErrorCode(), configPath + ": expected a JSON object");
+  Expected<ModelConfig> config = parseHuggingFaceConfig(*object, configPath);
+  if (!config)
+    return config.takeError();
+
+  ModelSpec spec;
+  spec.origin = dir.str();
+  spec.name = sys::path::filename(sys::path::remove_leading_dotslash(dir)).str();
+  spec.config = *config;
+  spec.weights.format = WeightSource::Format::Safetensors;
+  spec.weights.path = dir.str();
+  SmallString<256> single(dir), index(dir), tokenizer(dir);
+  sys::path::append(single, "model.safetensors");
+  sys::path::append(index, "model.safetensors.index.json");
+  if (!sys::fs::exists(single) && !sys::fs::exists(index))
+    return createStringError(inconvertibleErrorCode(),
+                             dir + ": no model.safetensors or model.safetensors.index.json");
+  sys::path::append(tokenizer, "tokenizer.json");
+  if (sys::fs::exists(tokenizer))
+    spec.tokenizer = {"tokenizer.json", std::string(tokenizer)};
+  return spec;
+}
+
+Expected<ModelSpec> loadManifest(StringRef path) {
+  Expected<json::Value> json = readJsonFile(path);
+  if (!json)
+    return json.takeError();
+  const json::Object *object = json->getAsObject();
+  if (!object)
+    return createStringError(inconvertibleErrorCode(), path + ": expected a JSON object");
+
+  static const StringSet<> known = {"name",     "config",   "weights", "tokenizer",
+                                    "dtype",    "target",   "parallel", "limits",
+                                    "$comment", "$schema"};
+  for (const auto &entry : *object)
+    if (!known.contains(entry.first))
+      return fieldError(path, entry.first, "unknown field (see docs/model-json.md)");
+
+  ModelSpec spec;
+  spec.origin = path.str();
+  JsonFields fields(*object, path);
+  spec.name = fields.optionalString("name").value_or(sys::path::stem(path).str());
+
+  // config: inline Hugging Face hyperparameters, or a path to a config.json.
+  const json::Value *config = object->get("config");
+  if (!config)
+    return fieldError(path, "config", "missing");
+  if (std::optional<StringRef> configPath = config->getAsString()) {
+    std::string full = resolve(path, *configPath);
+    if (Error e = requireExists(path, "config", full))
+      return std::move(e);
+    Expected<json::Value> hf = readJsonFile(full);
+    if (!hf)
+      return hf.takeError();
+    if (!hf->getAsObject())
+      return createStringError(inconvertibleErrorCode(), full + ": expected a JSON object");
+    Expected<ModelConfig> parsed = parseHuggingFaceConfig(*hf->getAsObject(), full);
+    if (!parsed)
+      return parsed.takeError();
+    spec.config = *parsed;
+  } else if (const json::Object *inline_ = config->getAsObject()) {
+    Expected<ModelConfig> parsed = parseHuggingFaceConfig(*inline_, path, "config.");
+    if (!parsed)
+      return parsed.takeError();
+    spec.config = *parsed;
+  } else {
+    return fieldError(path, "config", "expected an object or a path to config.json");
+  }
+
+  // weights
+  if (const json::Object *weights = fields.optionalObject("weights")) {
+    JsonFields w = fields.nested(*weights, "weights");
+    std::string format = w.optionalString("format").value_or("");
+    if (format == "random") {
+      spec.weights.format = WeightSource::Format::Random;
+      if (const json::Value *seed = weights->get("seed")) {
+        std::optional<int64_t> n = seed->getAsInteger();
+        if (!n || *n < 0)
+          return fieldError(path, "weights.seed", "expected a non-negative integer");
+        spec.weights.seed = static_cast<uint64_t>(*n);
+      }
+    } else if (format == "safetensors" || format == "gguf") {
+      spec.weights.format = format == "gguf" ? WeightSource::Format::Gguf
+                                             : WeightSource::Format::Safetensors;
+      std::optional<std::string> weightPath = w.optionalString("path");
+      if (Error e = w.takeError())
+        return std::move(e);
+      if (!weightPath)
+        return fieldError(path, "weights.path", "missing");
+      spec.weights.path = resolve(path, *weightPath);
+      if (Error e = requireExists(path, "weights.path", spec.weights.path))
+        return std::move(e);
+    } else {
+      if (Error e = w.takeError())
+        return std::move(e);
+      return fieldError(path, "weights.format",
+                        "expected \"random\", \"safetensors\" or \"gguf\", got \"" + format +
+                            "\"");
+    }
+  } else if (fields.failed()) {
+    return fields.takeError();
+  } else {
+    return fieldError(path, "weights", "missing");
+  }
+
+  // tokenizer (optional)
+  if (const json::Object *tokenizer = fields.optionalObject("tokenizer")) {
+    JsonFields t = fields.nested(*tokenizer, "tokenizer");
+    spec.tokenizer.format = t.optionalString("format").value_or("");
+    std::optional<std::string> tokPath = t.optionalString("path");
+    if (Error e = t.takeError())
+      return std::move(e);
+    if (spec.tokenizer.format != "tokenizer.json" && spec.tokenizer.format != "gguf")
+      return fieldError(path, "tokenizer.format", "expected \"tokenizer.json\" or \"gguf\"");
+    if (!tokPath)
+      return fieldError(path, "tokenizer.path", "missing");
+    spec.tokenizer.path = resolve(path, *tokPath);
+    if (Error e = requireExists(path, "tokenizer.path", spec.tokenizer.path))
+      return std::move(e);
+  }
+
+  spec.dtype = fields.optionalString("dtype").value_or(spec.dtype);
+  spec.target = fields.optionalString("target").value_or(spec.target);
+  if (const json::Object *parallel = fields.optionalObject("parallel")) {
+    JsonFields p = fields.nested(*parallel, "parallel");
+    spec.tensorParallel = p.optionalPositiveInt("tp").value_or(1);
+    spec.pipelineParallel = p.optionalPositiveInt("pp").value_or(1);
+    if (Error e = p.takeError())
+      return std::move(e);
+  }
+  if (const json::Object *limits = fields.optionalObject("limits")) {
+    JsonFields l = fields.nested(*limits, "limits");
+    spec.maxSeqLen = l.optionalPositiveInt("max_seq_len").value_or(0);
+    spec.maxNumSeqs = l.optionalPositiveInt("max_num_seqs").value_or(spec.maxNumSeqs);
+    spec.maxNumBatchedTokens =
+        l.optionalPositiveInt("max_num_batched_tokens").value_or(spec.maxNumBatchedTokens);
+    if (Error e = l.takeError())
+      return std::move(e);
+  }
+  if (Error e = fields.takeError())
+    return std::move(e);
+  return spec;
+}
+
+} // namespace
+
+Expected<ModelSpec> modelc::frontend::loadModelSpec(StringRef path) {
+  if (!sys::fs::exists(path))
+    return createStringError(inconvertibleErrorCode(), path + ": no such file or directory");
+  if (sys::fs::is_directory(path))
+    return loadHuggingFaceDir(path);
+  if (path.ends_with(".gguf"))
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": GGUF input is not supported yet (its reader lands with "
+                                    "the model-formats work)");
+  if (path.ends_with(".json"))
+    return loadManifest(path);
+  return createStringError(inconvertibleErrorCode(),
+                           path + ": not a model: expected a .json manifest, a Hugging Face "
+                                  "model directory or a .gguf file");
+}
+
+Error modelc::frontend::validateSpec(const ModelSpec &spec) {
+  auto fail = [&](StringRef option, const Twine &problem) {
+    return createStringError(inconvertibleErrorCode(),
+                             spec.origin + ": " + option + ": " + problem);
+  };
+  if (spec.dtype != "f32" && spec.dtype != "f16" && spec.dtype != "bf16")
+    return fail("dtype", "'" + spec.dtype + "' is not one of f32, f16, bf16");
+  if (spec.target != "cpu" && spec.target != "cuda")
+    return fail("target", "'" + spec.target + "' is not one of cpu, cuda");
+  const ModelConfig &c = spec.config;
+  if (c.numKvHeads % spec.tensorParallel != 0 && spec.tensorParallel % c.numKvHeads != 0)
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) +
+                          " does not divide the " + Twine(c.numKvHeads) + " KV heads");
+  if (c.numHeads % spec.tensorParallel != 0)
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) +
+                          " does not divide the " + Twine(c.numHeads) + " attention heads");
+  if (spec.pipelineParallel > c.numLayers)
+    return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) +
+                          " exceeds the " + Twine(c.numLayers) + " layers");
+  if (spec.maxSeqLen > c.maxPositions)
+    return fail("max_seq_len", Twine(spec.maxSeqLen) + " exceeds the model's " +
+                                   Twine(c.maxPositions) + " positions");
+  return Error::success();
+}

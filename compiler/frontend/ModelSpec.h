@@ -1,0 +1,50 @@
+// Everything modelc knows about a model before building IR: hyperparameters, where the
+// weights and tokenizer come from, and the compile options (dtype, target, parallel
+// layout, serving limits). Loaded from a model.json manifest, a Hugging Face model
+// directory or a GGUF file.
+#pragma once
+
+#include "compiler/frontend/ModelConfig.h"
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace modelc::frontend {
+
+struct WeightSource {
+  enum class Format { Random, Safetensors, Gguf };
+  Format format = Format::Random;
+  std::string path;  // file or directory; empty for Random
+  uint64_t seed = 0; // Random only
+};
+llvm::StringRef weightFormatName(WeightSource::Format format);
+
+struct TokenizerSource {
+  std::string format; // "tokenizer.json", "gguf", or empty when the model has none
+  std::string path;
+};
+
+struct ModelSpec {
+  std::string name;
+  std::string origin; // the file modelc was given, for error messages
+  ModelConfig config;
+  WeightSource weights;
+  TokenizerSource tokenizer;
+  std::string dtype = "f32";  // compute and weight dtype: f32, f16, bf16
+  std::string target = "cpu"; // cpu or cuda
+  int64_t tensorParallel = 1;
+  int64_t pipelineParallel = 1;
+  int64_t maxSeqLen = 0; // 0: the model's max_position_embeddings
+  int64_t maxNumSeqs = 64;
+  int64_t maxNumBatchedTokens = 2048;
+};
+
+// Loads MODEL: a .json manifest, a directory with config.json, or a .gguf file.
+llvm::Expected<ModelSpec> loadModelSpec(llvm::StringRef path);
+
+// Checks the compile options (dtype, target, parallel layout, limits) against the model.
+llvm::Error validateSpec(const ModelSpec &spec);
+
+} // namespace modelc::frontend

@@ -1,0 +1,148 @@
+#include "compiler/frontend/ModuleBuilder.h"
+
+#include "compiler/frontend/Builders.h"
+
+using namespace mlir;
+using namespace modelc;
+using namespace modelc::frontend;
+
+namespace {
+Type dtypeToType(MLIRContext &context, llvm::StringRef dtype) {
+  if (dtype == "f16")
+    return Float16Type::get(&context);
+  if (dtype == "bf16")
+    return BFloat16Type::get(&context);
+  return Float32Type::get(&context);
+}
+} // namespace
+
+ModuleBuilder::ModuleBuilder(MLIRContext &context, const ModelSpec &spec)
+    : spec_(spec), context_(context), builder_(&context),
+      loc_(NameLoc::get(StringAttr::get(&context, spec.name))),
+      elementType_(dtypeToType(context, spec.dtype)) {
+  context.loadDialect<llm::LlmDialect, func::FuncDialect>();
+  module_ = ModuleOp::create(loc_, spec.name);
+  builder_.setInsertionPointToEnd(module_->getBody());
+}
+
+RankedTensorType ModuleBuilder::activation(int64_t width) const {
+  return RankedTensorType::get({ShapedType::kDynamic, width}, elementType_);
+}
+
+FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                        llvm::StringRef source, bool transposed) {
+  if (!module_->lookupSymbol(symbol)) {
+    OpBuilder::InsertionGuard guard(builder_);
+    // Weights are declared before @forward, in first-use order.
+    if (forward_)
+      builder_.setInsertionPoint(forward_);
+    else
+      builder_.setInsertionPointToEnd(module_->getBody());
+    builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
+                                   builder_.getStrArrayAttr({source}), transposed);
+  }
+  return FlatSymbolRefAttr::get(&context_, symbol);
+}
+
+ForwardArgs ModuleBuilder::beginForward() {
+  auto ids = RankedTensorType::get({ShapedType::kDynamic}, builder_.getI32Type());
+  auto logits = RankedTensorType::get({ShapedType::kDynamic, config().vocabSize},
+                                      builder_.getF32Type());
+  auto type = builder_.getFunctionType({ids, ids, llm::BatchType::get(&context_), ids}, {logits});
+  forward_ = builder_.create<func::FuncOp>(loc_, "forward", type);
+  forward_.setArgAttr(0, "llm.name", builder_.getStringAttr("token_ids"));
+  forward_.setArgAttr(1, "llm.name", builder_.getStringAttr("positions"));
+  forward_.setArgAttr(2, "llm.name", builder_.getStringAttr("batch"));
+  forward_.setArgAttr(3, "llm.name", builder_.getStringAttr("sample_rows"));
+  Block *entry = forward_.addEntryBlock();
+  builder_.setInsertionPointToStart(entry);
+  return {entry->getArgument(0), entry->getArgument(1), entry->getArgument(2),
+          entry->getArgument(3)};
+}
+
+void ModuleBuilder::endForward(Value logits) {
+  builder_.create<func::ReturnOp>(loc_, logits);
+}
+
+void ModuleBuilder::setScope(llvm::StringRef name) {
+  loc_ = NameLoc::get(StringAttr::get(&context_, name));
+}
+
+Value ModuleBuilder::rmsNorm(Value x, FlatSymbolRefAttr weight) {
+  return builder_.create<llm::RmsNormOp>(loc_, x.getType(), x, weight,
+                                         builder_.getF64FloatAttr(config().normEps));
+}
+
+Value ModuleBuilder::layerNorm(Value x, FlatSymbolRefAttr weight, FlatSymbolRefAttr bias) {
+  return builder_.create<llm::LayerNormOp>(loc_, x.getType(), x, weight, bias,
+                                           builder_.getF64FloatAttr(config().normEps));
+}
+
+Value ModuleBuilder::linear(Value x, FlatSymbolRefAttr weight, int64_t outFeatures,
+                            FlatSymbolRefAttr bias) {
+  return builder_.create<llm::LinearOp>(loc_, activation(outFeatures), x, weight, bias);
+}
+
+Value ModuleBuilder::add(Value a, Value b) {
+  return builder_.create<llm::AddOp>(loc_, a.getType(), a, b);
+}
+
+void ModuleBuilder::setModuleAttributes() {
+  const ModelConfig &c = config();
+  OpBuilder &b = builder_;
+  SmallVector<NamedAttribute> model = {
+      b.getNamedAttr("name", b.getStringAttr(spec_.name)),
+      b.getNamedAttr("architecture", b.getStringAttr(architectureName(c.architecture))),
+      b.getNamedAttr("model_type", b.getStringAttr(c.modelType)),
+      b.getNamedAttr("vocab_size", b.getI64IntegerAttr(c.vocabSize)),
+      b.getNamedAttr("hidden_size", b.getI64IntegerAttr(c.hiddenSize)),
+      b.getNamedAttr("num_layers", b.getI64IntegerAttr(c.numLayers)),
+      b.getNamedAttr("num_heads", b.getI64IntegerAttr(c.numHeads)),
+      b.getNamedAttr("num_kv_heads", b.getI64IntegerAttr(c.numKvHeads)),
+      b.getNamedAttr("head_dim", b.getI64IntegerAttr(c.headDim)),
+      b.getNamedAttr("max_position_embeddings", b.getI64IntegerAttr(c.maxPositions)),
+  };
+  SmallVector<NamedAttribute> weights = {
+      b.getNamedAttr("format", b.getStringAttr(weightFormatName(spec_.weights.format)))};
+  if (spec_.weights.format == WeightSource::Format::Random)
+    weights.push_back(b.getNamedAttr("seed", b.getI64IntegerAttr(spec_.weights.seed)));
+  else
+    weights.push_back(b.getNamedAttr("path", b.getStringAttr(spec_.weights.path)));
+  int64_t maxSeqLen = spec_.maxSeqLen ? spec_.maxSeqLen : c.maxPositions;
+  SmallVector<NamedAttribute> target = {
+      b.getNamedAttr("target", b.getStringAttr(spec_.target)),
+      b.getNamedAttr("dtype", b.getStringAttr(spec_.dtype)),
+      b.getNamedAttr("tp", b.getI64IntegerAttr(spec_.tensorParallel)),
+      b.getNamedAttr("pp", b.getI64IntegerAttr(spec_.pipelineParallel)),
+  };
+  SmallVector<NamedAttribute> limits = {
+      b.getNamedAttr("max_seq_len", b.getI64IntegerAttr(maxSeqLen)),
+      b.getNamedAttr("max_num_seqs", b.getI64IntegerAttr(spec_.maxNumSeqs)),
+      b.getNamedAttr("max_num_batched_tokens", b.getI64IntegerAttr(spec_.maxNumBatchedTokens)),
+  };
+  ModuleOp module = *module_;
+  module->setAttr("llm.model", b.getDictionaryAttr(model));
+  module->setAttr("llm.weights", b.getDictionaryAttr(weights));
+  if (!spec_.tokenizer.format.empty())
+    module->setAttr("llm.tokenizer",
+                    b.getDictionaryAttr(
+                        {b.getNamedAttr("format", b.getStringAttr(spec_.tokenizer.format)),
+                         b.getNamedAttr("path", b.getStringAttr(spec_.tokenizer.path))}));
+  module->setAttr("llm.target", b.getDictionaryAttr(target));
+  module->setAttr("llm.limits", b.getDictionaryAttr(limits));
+}
+
+OwningOpRef<ModuleOp> ModuleBuilder::finish() {
+  setModuleAttributes();
+  return std::move(module_);
+}
+
+OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context,
+                                                    const ModelSpec &spec) {
+  ModuleBuilder builder(context, spec);
+  if (spec.config.architecture == Architecture::Gpt2)
+    buildGpt2(builder);
+  else
+    buildLlamaFamily(builder);
+  return builder.finish();
+}

@@ -1,0 +1,69 @@
+// Shared machinery of the architecture builders: weight declarations, the @forward
+// signature and the module attributes. Each architecture adds only its layer structure.
+#pragma once
+
+#include "compiler/frontend/ModelSpec.h"
+#include "dialects/llm/IR/LlmDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace modelc::frontend {
+
+// The arguments of @forward, in order.
+struct ForwardArgs {
+  mlir::Value tokenIds;  // tensor<?xi32>
+  mlir::Value positions; // tensor<?xi32>
+  mlir::Value batch;     // !llm.batch
+  mlir::Value sampleRows; // tensor<?xi32>
+};
+
+class ModuleBuilder {
+public:
+  ModuleBuilder(mlir::MLIRContext &context, const ModelSpec &spec);
+
+  const ModelSpec &spec() const { return spec_; }
+  const ModelConfig &config() const { return spec_.config; }
+  mlir::OpBuilder &builder() { return builder_; }
+  mlir::Location loc() const { return loc_; }
+  mlir::Type elementType() const { return elementType_; }
+  // tensor<?x`width`x dtype>: an activation of `width` features.
+  mlir::RankedTensorType activation(int64_t width) const;
+
+  // Declares a weight (once; later calls return the same symbol).
+  mlir::FlatSymbolRefAttr weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                 llvm::StringRef source, bool transposed = false);
+
+  // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
+  ForwardArgs beginForward();
+  void endForward(mlir::Value logits);
+  // Names the location of the ops built next ("layers.3"), so diagnostics point there.
+  void setScope(llvm::StringRef name);
+
+  // Token-wise op helpers.
+  mlir::Value rmsNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight);
+  mlir::Value layerNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight,
+                        mlir::FlatSymbolRefAttr bias);
+  mlir::Value linear(mlir::Value x, mlir::FlatSymbolRefAttr weight, int64_t outFeatures,
+                     mlir::FlatSymbolRefAttr bias = {});
+  mlir::Value add(mlir::Value a, mlir::Value b);
+
+  mlir::OwningOpRef<mlir::ModuleOp> finish();
+
+private:
+  void setModuleAttributes();
+
+  const ModelSpec &spec_;
+  mlir::MLIRContext &context_;
+  mlir::OpBuilder builder_;
+  mlir::OwningOpRef<mlir::ModuleOp> module_;
+  mlir::Location loc_;
+  mlir::Type elementType_;
+  mlir::func::FuncOp forward_;
+};
+
+// One builder per architecture family.
+void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2
+void buildGpt2(ModuleBuilder &b);
+
+} // namespace modelc::frontend

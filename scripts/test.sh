@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds everything and runs all tests: the compiler's lit suite, then the GoogleTest
+# suite through ctest. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${MODELC_BUILD_DIR:-build}
+scripts/build.sh
+status=0
+echo "== lit: compiler tests =="
+python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv "$BUILD/test" || status=1
+echo "== ctest: runtime and unit tests =="
+(cd "$BUILD" && ctest --output-on-failure -j2) || status=1
+exit $status

@@ -1,0 +1,194 @@
+// modelc: compiles a model definition (model.json manifest, Hugging Face directory or
+// GGUF file) into a plan for modelrt, printing any stage on request.
+#include "compiler/InitAll.h"
+#include "compiler/frontend/Builders.h"
+#include "compiler/frontend/ModelSpec.h"
+#include "compiler/pipeline/Pipelines.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace modelc;
+
+namespace {
+
+cl::OptionCategory category("modelc options");
+
+cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"),
+                               cl::value_desc("model.json | HF directory | model.gguf"),
+                               cl::cat(category));
+cl::opt<std::string> outputPath("o", cl::desc("Write the plan to <file> (not built yet)"),
+                                cl::value_desc("plan.bin"), cl::cat(category));
+
+enum class Emit { Plan, Llm, Kern, Llvm, Ptx, Summary };
+cl::opt<Emit> emit(
+    "emit", cl::desc("Print a stage instead of writing the plan"), cl::init(Emit::Plan),
+    cl::values(clEnumValN(Emit::Llm, "llm", "llm dialect IR after the llm-level passes"),
+               clEnumValN(Emit::Kern, "kern", "kern dialect IR after fusion (not built yet)"),
+               clEnumValN(Emit::Llvm, "llvm", "LLVM IR of the CPU kernels (not built yet)"),
+               clEnumValN(Emit::Ptx, "ptx", "PTX of the CUDA kernels (not built yet)"),
+               clEnumValN(Emit::Summary, "summary",
+                          "model, weight and KV-cache sizes, limits and layout")),
+    cl::cat(category));
+
+cl::opt<std::string> target("target", cl::desc("Code generation target: cpu or cuda"),
+                            cl::value_desc("cpu|cuda"), cl::cat(category));
+cl::list<std::string> cudaArch("cuda-arch", cl::CommaSeparated,
+                               cl::desc("CUDA architectures to build cubins for (sm_80,sm_90); "
+                                        "code generation for them is not built yet"),
+                               cl::value_desc("sm_XX,..."), cl::cat(category));
+cl::opt<std::string> dtype("dtype", cl::desc("Weight and activation dtype: f32, f16 or bf16"),
+                           cl::value_desc("f32|f16|bf16"), cl::cat(category));
+cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks (partitioning is not built yet)"),
+                    cl::value_desc("N"), cl::cat(category));
+cl::opt<int64_t> pp("pp", cl::desc("Pipeline-parallel stages (partitioning is not built yet)"),
+                    cl::value_desc("M"), cl::cat(category));
+cl::opt<int64_t> maxSeqLen("max-seq-len",
+                           cl::desc("Longest sequence (prompt + output) a request may reach"),
+                           cl::value_desc("L"), cl::cat(category));
+cl::opt<int64_t> maxNumSeqs("max-num-seqs", cl::desc("Most requests in one iteration"),
+                            cl::value_desc("S"), cl::cat(category));
+cl::opt<int64_t> maxNumBatchedTokens(
+    "max-num-batched-tokens",
+    cl::desc("Most tokens in one iteration (sizes the activation arena)"), cl::value_desc("T"),
+    cl::cat(category));
+cl::opt<bool> noMergeLinears("no-merge-linears",
+                             cl::desc("Keep Q/K/V and gate/up projections as separate GEMMs"),
+                             cl::cat(category));
+cl::opt<bool> timing("timing", cl::desc("Print the time of each compiler stage to stderr"),
+                     cl::cat(category));
+
+int fail(const Twine &message) {
+  WithColor::error(errs(), "modelc") << message << "\n";
+  return 1;
+}
+
+// Command-line options override the manifest; each must be positive when given.
+Error applyOverrides(frontend::ModelSpec &spec) {
+  auto positive = [&](cl::opt<int64_t> &opt, int64_t &field) -> Error {
+    if (!opt.getNumOccurrences())
+      return Error::success();
+    if (opt <= 0)
+      return createStringError(inconvertibleErrorCode(),
+                               "--" + opt.ArgStr + " must be positive, got " + Twine(opt));
+    field = opt;
+    return Error::success();
+  };
+  if (dtype.getNumOccurrences())
+    spec.dtype = dtype;
+  if (target.getNumOccurrences())
+    spec.target = target;
+  for (const std::string &arch : cudaArch) {
+    StringRef digits = StringRef(arch);
+    if (!digits.consume_front("sm_") || digits.empty() ||
+        !llvm::all_of(digits, [](char c) { return llvm::isDigit(c) || c == 'a'; }))
+      return createStringError(inconvertibleErrorCode(),
+                               "--cuda-arch: '" + arch + "' is not of the form sm_80");
+  }
+  for (auto [opt, field] :
+       {std::pair<cl::opt<int64_t> *, int64_t *>{&tp, &spec.tensorParallel},
+        {&pp, &spec.pipelineParallel},
+        {&maxSeqLen, &spec.maxSeqLen},
+        {&maxNumSeqs, &spec.maxNumSeqs},
+        {&maxNumBatchedTokens, &spec.maxNumBatchedTokens}})
+    if (Error e = positive(*opt, *field))
+      return e;
+  return Error::success();
+}
+
+void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_ostream &os) {
+  const frontend::ModelConfig &c = spec.config;
+  int64_t bytesPerElement = spec.dtype == "f32" ? 4 : 2;
+  int64_t params = 0, weights = 0;
+  module.walk([&](llm::WeightOp w) {
+    ++weights;
+    params += w.getTensorType().getNumElements();
+  });
+  int64_t kvPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * bytesPerElement;
+  int64_t maxSeq = spec.maxSeqLen ? spec.maxSeqLen : c.maxPositions;
+  os << "model:        " << spec.name << " (" << frontend::architectureName(c.architecture)
+     << ", model_type " << c.modelType << ")\n"
+     << "layers:       " << c.numLayers << ", hidden " << c.hiddenSize << ", intermediate "
+     << c.intermediateSize << "\n"
+     << "attention:    " << c.numHeads << " heads, " << c.numKvHeads << " KV heads, head_dim "
+     << c.headDim << "\n"
+     << "vocabulary:   " << c.vocabSize << "\n"
+     << "weights:      " << weights << " tensors, " << params << " parameters, "
+     << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype
+     << " (" << frontend::weightFormatName(spec.weights.format) << ")\n"
+     << "kv cache:     " << kvPerToken << " bytes per token\n"
+     << "target:       " << spec.target << ", tp " << spec.tensorParallel << ", pp "
+     << spec.pipelineParallel << "\n"
+     << "limits:       max_seq_len " << maxSeq << ", max_num_seqs " << spec.maxNumSeqs
+     << ", max_num_batched_tokens " << spec.maxNumBatchedTokens << "\n";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM y(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "modelc: ahead-of-time compiler for transformer language models\n\n"
+      "  modelc MODEL -o plan.bin            compile a plan for modelrt (not built yet)\n"
+      "  modelc MODEL --emit=llm             print the llm dialect IR\n"
+      "  modelc MODEL --emit=summary         print sizes and layout\n");
+
+  mlir::DefaultTimingManager timingManager;
+  timingManager.setEnabled(timing);
+  mlir::TimingScope rootTimer = timingManager.getRootScope();
+
+  mlir::TimingScope loadTimer = rootTimer.nest("load model");
+  Expected<frontend::ModelSpec> spec = frontend::loadModelSpec(modelPath);
+  if (!spec)
+    return fail(toString(spec.takeError()));
+  if (Error e = applyOverrides(*spec))
+    return fail(toString(std::move(e)));
+  if (Error e = frontend::validateSpec(*spec))
+    return fail(toString(std::move(e)));
+  if (spec->tensorParallel > 1 || spec->pipelineParallel > 1)
+    return fail("--tp/--pp above 1: tensor and pipeline partitioning is not built yet");
+  loadTimer.stop();
+
+  if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Ptx)
+    return fail("--emit=" + StringRef(emit == Emit::Kern ? "kern" : emit == Emit::Llvm ? "llvm" : "ptx") +
+                " is not built yet: the kern dialect and code generation come next");
+  if (emit == Emit::Plan)
+    return fail(outputPath.empty()
+                    ? "nothing to do: give -o plan.bin or --emit=llm|summary"
+                    : "writing plans is not built yet: use --emit=llm or --emit=summary");
+
+  mlir::DialectRegistry registry;
+  registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+
+  mlir::TimingScope buildTimer = rootTimer.nest("build llm IR");
+  mlir::OwningOpRef<mlir::ModuleOp> module = frontend::buildModule(context, *spec);
+  if (mlir::failed(mlir::verify(*module)))
+    return fail("internal error: the llm IR built for '" + modelPath + "' does not verify");
+  buildTimer.stop();
+
+  mlir::PassManager pm(&context);
+  mlir::TimingScope passTimer = rootTimer.nest("llm-optimize");
+  pm.enableTiming(passTimer);
+  LlmOptimizeOptions options;
+  options.mergeLinears = !noMergeLinears;
+  buildLlmOptimizePipeline(pm, options);
+  if (mlir::failed(pm.run(*module)))
+    return fail("the llm-level passes failed on '" + modelPath + "'");
+
+  if (emit == Emit::Summary)
+    printSummary(*spec, *module, outs());
+  else
+    module->print(outs());
+  return 0;
+}
