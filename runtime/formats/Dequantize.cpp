@@ -261,6 +261,7 @@ Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DTy
   if (count > SIZE_MAX / outSize(dst) || outBytes < count * outSize(dst))
     return Error(ErrorCode::InvalidArgument, "output buffer too small for " + std::to_string(count) +
                                                  " elements");
+  if (count == 0) return Status();
   uint8_t *out = static_cast<uint8_t *>(outPtr);
   // Same-type copies keep the exact bits (NaN payloads included).
   if (src == dst) {
