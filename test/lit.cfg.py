@@ -21,3 +21,12 @@ llvm_config.use_default_substitutions()
 tool_dirs = [config.modelc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["modelc-opt", "modelc"], tool_dirs)
 llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])
+
+# The real SmolLM2 GGUF, when scripts/fetch-models.sh has fetched it.
+smollm2 = os.environ.get("MODELC_SMOLLM2_GGUF") or os.path.join(
+    os.path.expanduser("~"), ".cache", "modelc", "SmolLM2-135M-Instruct.Q4_1.gguf")
+if os.path.exists(smollm2):
+    config.available_features.add("smollm2")
+    config.substitutions.append(("%smollm2_gguf", smollm2))
+else:
+    lit_config.note("SmolLM2 GGUF not found at %s: tests that need it are unsupported" % smollm2)

@@ -205,9 +205,7 @@ Expected<ModelSpec> modelc::frontend::loadModelSpec(StringRef path) {
   if (sys::fs::is_directory(path))
     return loadHuggingFaceDir(path);
   if (path.ends_with(".gguf"))
-    return createStringError(inconvertibleErrorCode(),
-                             path + ": GGUF input is not supported yet (its reader lands with "
-                                    "the model-formats work)");
+    return frontend::loadGgufSpec(path);
   if (path.ends_with(".json"))
     return loadManifest(path);
   return createStringError(inconvertibleErrorCode(),

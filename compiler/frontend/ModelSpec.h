@@ -44,6 +44,9 @@ struct ModelSpec {
 // Loads MODEL: a .json manifest, a directory with config.json, or a .gguf file.
 llvm::Expected<ModelSpec> loadModelSpec(llvm::StringRef path);
 
+// Loads a GGUF file's metadata as a model (GgufSpec.cpp).
+llvm::Expected<ModelSpec> loadGgufSpec(llvm::StringRef path);
+
 // Checks the compile options (dtype, target, parallel layout, limits) against the model.
 llvm::Error validateSpec(const ModelSpec &spec);
 

@@ -1,6 +1,7 @@
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include "compiler/frontend/Builders.h"
+#include "compiler/frontend/WeightStore.h"
 
 using namespace mlir;
 using namespace modelc;
@@ -31,6 +32,13 @@ RankedTensorType ModuleBuilder::activation(int64_t width) const {
 
 FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::StringRef source, bool transposed) {
+  // Builders name tensors as Hugging Face does. GGUF has its own names, and stores every
+  // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
+  std::string sourceName = source.str();
+  if (spec_.weights.format == WeightSource::Format::Gguf) {
+    sourceName = ggufTensorName(source);
+    transposed = false;
+  }
   if (!module_->lookupSymbol(symbol)) {
     OpBuilder::InsertionGuard guard(builder_);
     // Weights are declared before @forward, in first-use order.
@@ -39,7 +47,7 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
     else
       builder_.setInsertionPointToEnd(module_->getBody());
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr({source}), transposed);
+                                   builder_.getStrArrayAttr({sourceName}), transposed);
   }
   return FlatSymbolRefAttr::get(&context_, symbol);
 }

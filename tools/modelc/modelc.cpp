@@ -3,6 +3,7 @@
 #include "compiler/InitAll.h"
 #include "compiler/frontend/Builders.h"
 #include "compiler/frontend/ModelSpec.h"
+#include "compiler/frontend/WeightStore.h"
 #include "compiler/pipeline/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -176,6 +177,11 @@ int main(int argc, char **argv) {
   if (mlir::failed(mlir::verify(*module)))
     return fail("internal error: the llm IR built for '" + modelPath + "' does not verify");
   buildTimer.stop();
+
+  mlir::TimingScope bindTimer = rootTimer.nest("bind weights");
+  if (Error e = frontend::bindWeights(*module, *spec))
+    return fail(toString(std::move(e)));
+  bindTimer.stop();
 
   mlir::PassManager pm(&context);
   mlir::TimingScope passTimer = rootTimer.nest("llm-optimize");

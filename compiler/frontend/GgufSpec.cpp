@@ -1,0 +1,144 @@
+// A GGUF file as a model: hyperparameters from its metadata ("<arch>.block_count", ...),
+// weights and tokenizer from the same file.
+#include "compiler/frontend/ModelSpec.h"
+
+#include "runtime/formats/Gguf.h"
+
+#include "llvm/Support/Path.h"
+
+using namespace llvm;
+using namespace modelc::frontend;
+
+namespace {
+
+// Reads GGUF metadata keys into a ModelConfig, remembering the first problem.
+class MetadataReader {
+public:
+  MetadataReader(const modelrt::GgufFile &file, std::string arch)
+      : file_(file), arch_(std::move(arch)) {}
+
+  int64_t requirePositive(StringRef suffix) {
+    std::optional<int64_t> v = optionalPositive(suffix);
+    if (!v && !error_)
+      error_ = "metadata '" + key(suffix) + "': missing";
+    return v.value_or(0);
+  }
+  std::optional<int64_t> optionalPositive(StringRef suffix) {
+    std::string k = key(suffix);
+    if (!file_.find(k))
+      return std::nullopt;
+    modelrt::Expected<uint64_t> v = file_.getUInt(k);
+    if (!v || *v == 0 || *v > (uint64_t(1) << 40)) {
+      fail(k, v ? "expected a positive integer, got " + std::to_string(*v) : v.error().message());
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(*v);
+  }
+  std::optional<double> optionalPositiveFloat(StringRef suffix) {
+    std::string k = key(suffix);
+    if (!file_.find(k))
+      return std::nullopt;
+    modelrt::Expected<double> v = file_.getFloat(k);
+    if (!v || !(*v > 0.0)) {
+      fail(k, v ? "expected a positive number" : v.error().message());
+      return std::nullopt;
+    }
+    return *v;
+  }
+  void fail(const std::string &k, const std::string &problem) {
+    if (!error_)
+      error_ = "metadata '" + k + "': " + problem;
+  }
+  Error takeError(StringRef path) {
+    if (!error_)
+      return Error::success();
+    return createStringError(inconvertibleErrorCode(), path + ": " + *error_);
+  }
+
+private:
+  std::string key(StringRef suffix) const { return arch_ + "." + suffix.str(); }
+
+  const modelrt::GgufFile &file_;
+  std::string arch_;
+  std::optional<std::string> error_;
+};
+
+} // namespace
+
+Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
+  modelrt::Expected<modelrt::GgufFile> file = modelrt::GgufFile::open(path.str());
+  if (!file)
+    return createStringError(inconvertibleErrorCode(), file.error().message());
+  modelrt::Expected<std::string> arch = file->getString("general.architecture");
+  if (!arch)
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": metadata 'general.architecture': " +
+                                 arch.error().message());
+
+  ModelSpec spec;
+  spec.origin = path.str();
+  modelrt::Expected<std::string> name = file->getString("general.name");
+  spec.name = name ? *name : sys::path::stem(path).str();
+  spec.weights.format = WeightSource::Format::Gguf;
+  spec.weights.path = path.str();
+  if (file->find("tokenizer.ggml.model"))
+    spec.tokenizer = {"gguf", path.str()};
+
+  ModelConfig &c = spec.config;
+  c.modelType = *arch;
+  if (*arch == "llama")
+    c.architecture = Architecture::Llama;
+  else if (*arch == "qwen2")
+    c.architecture = Architecture::Qwen2;
+  else if (*arch == "gpt2")
+    c.architecture = Architecture::Gpt2;
+  else
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": metadata 'general.architecture': unsupported architecture '" +
+                                 *arch + "' (supported: llama, qwen2, gpt2)");
+
+  MetadataReader meta(*file, *arch);
+  c.numLayers = meta.requirePositive("block_count");
+  c.hiddenSize = meta.requirePositive("embedding_length");
+  c.intermediateSize = meta.requirePositive("feed_forward_length");
+  c.maxPositions = meta.requirePositive("context_length");
+  c.numHeads = meta.requirePositive("attention.head_count");
+  c.numKvHeads = meta.optionalPositive("attention.head_count_kv").value_or(c.numHeads);
+  if (std::optional<int64_t> vocab = meta.optionalPositive("vocab_size")) {
+    c.vocabSize = *vocab;
+  } else if (modelrt::Expected<std::vector<std::string_view>> tokens =
+                 file->getStringArray("tokenizer.ggml.tokens")) {
+    c.vocabSize = static_cast<int64_t>(tokens->size());
+  } else {
+    meta.fail(*arch + ".vocab_size", "missing, and no tokenizer.ggml.tokens to count");
+  }
+  if (c.numHeads > 0)
+    c.headDim = meta.optionalPositive("attention.key_length").value_or(c.hiddenSize / c.numHeads);
+  if (c.architecture == Architecture::Gpt2) {
+    c.normEps = meta.optionalPositiveFloat("attention.layer_norm_epsilon").value_or(1e-5);
+    c.activation = "gelu_tanh";
+    c.tieEmbeddings = !file->findTensor("output.weight");
+  } else {
+    c.normEps = meta.optionalPositiveFloat("attention.layer_norm_rms_epsilon").value_or(1e-5);
+    c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(10000.0);
+    c.rotaryDim = meta.optionalPositive("rope.dimension_count").value_or(c.headDim);
+    c.tieEmbeddings = !file->findTensor("output.weight");
+    c.attentionBias = c.architecture == Architecture::Qwen2;
+    // llama.cpp's converter permutes Llama's Q and K rows for GPT-J-style (interleaved)
+    // rotation; Qwen2 keeps the rotate-half layout.
+    c.ropeInterleaved = c.architecture == Architecture::Llama;
+    if (file->findTensor("rope_freqs.weight"))
+      meta.fail("rope_freqs.weight",
+                "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");
+  }
+  if (Error e = meta.takeError(path))
+    return std::move(e);
+  if (c.numHeads > 0 && c.architecture == Architecture::Gpt2 && c.hiddenSize % c.numHeads != 0)
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": metadata 'gpt2.attention.head_count': " +
+                                 Twine(c.numHeads) + " does not divide embedding_length " +
+                                 Twine(c.hiddenSize));
+  if (Error e = validateConfig(c, path, (*arch + ".").c_str()))
+    return std::move(e);
+  return spec;
+}

@@ -1,0 +1,169 @@
+#include "compiler/frontend/WeightStore.h"
+
+#include "dialects/llm/IR/LlmDialect.h"
+#include "runtime/formats/Gguf.h"
+#include "runtime/formats/Safetensors.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Regex.h"
+
+#include <functional>
+
+using namespace llvm;
+using namespace mlir;
+using namespace modelc;
+using namespace modelc::frontend;
+using modelc::llm::WeightOp;
+
+std::string modelc::frontend::ggufTensorName(StringRef hf) {
+  static const std::pair<const char *, const char *> global[] = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
+      {"transformer.wte.weight", "token_embd.weight"},
+      {"transformer.wpe.weight", "position_embd.weight"},
+      {"transformer.ln_f.weight", "output_norm.weight"},
+      {"transformer.ln_f.bias", "output_norm.bias"},
+  };
+  for (auto [from, to] : global)
+    if (hf == from)
+      return to;
+  static const std::pair<const char *, const char *> perLayer[] = {
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"ln_1.weight", "attn_norm.weight"},
+      {"ln_1.bias", "attn_norm.bias"},
+      {"attn.c_attn.weight", "attn_qkv.weight"},
+      {"attn.c_attn.bias", "attn_qkv.bias"},
+      {"attn.c_proj.weight", "attn_output.weight"},
+      {"attn.c_proj.bias", "attn_output.bias"},
+      {"ln_2.weight", "ffn_norm.weight"},
+      {"ln_2.bias", "ffn_norm.bias"},
+      {"mlp.c_fc.weight", "ffn_up.weight"},
+      {"mlp.c_fc.bias", "ffn_up.bias"},
+      {"mlp.c_proj.weight", "ffn_down.weight"},
+      {"mlp.c_proj.bias", "ffn_down.bias"},
+  };
+  static const Regex layer("^(model\\.layers|transformer\\.h)\\.([0-9]+)\\.(.*)$");
+  SmallVector<StringRef, 4> match;
+  if (!layer.match(hf, &match))
+    return "";
+  for (auto [from, to] : perLayer)
+    if (match[3] == from)
+      return ("blk." + match[2] + "." + to).str();
+  return "";
+}
+
+namespace {
+
+// A name -> shape lookup over either reader.
+struct Catalog {
+  std::string file;
+  std::function<const modelrt::TensorInfo *(StringRef)> find;
+};
+
+std::string shapeString(ArrayRef<uint64_t> shape) {
+  return "[" + join(map_range(shape, [](uint64_t d) { return std::to_string(d); }), ", ") + "]";
+}
+
+Error bindingError(const Catalog &catalog, StringRef tensor, WeightOp weight,
+                   const Twine &problem) {
+  return createStringError(inconvertibleErrorCode(), catalog.file + ": tensor '" + tensor +
+                                                         "' (for @" + weight.getSymName() +
+                                                         "): " + problem);
+}
+
+// Finds a source, trying GPT-2 checkpoints saved without the "transformer." prefix.
+const modelrt::TensorInfo *lookup(const Catalog &catalog, std::string &name) {
+  if (const modelrt::TensorInfo *t = catalog.find(name))
+    return t;
+  StringRef bare(name);
+  if (bare.consume_front("transformer.")) {
+    if (const modelrt::TensorInfo *t = catalog.find(bare)) {
+      name = bare.str();
+      return t;
+    }
+  }
+  return nullptr;
+}
+
+Error bindModule(ModuleOp module, const Catalog &catalog) {
+  for (WeightOp weight : module.getOps<WeightOp>()) {
+    RankedTensorType type = weight.getTensorType();
+    SmallVector<Attribute> resolved;
+    uint64_t rows = 0;
+    for (Attribute attr : weight.getSources()) {
+      std::string name = cast<StringAttr>(attr).getValue().str();
+      const modelrt::TensorInfo *tensor = lookup(catalog, name);
+      if (!tensor)
+        return bindingError(catalog, name, weight, "missing");
+      std::vector<uint64_t> shape = tensor->shape;
+      if (weight.getTransposed() && shape.size() == 2)
+        std::swap(shape[0], shape[1]);
+      // Every source must match the declared shape except in the rows it contributes.
+      bool ok = static_cast<int64_t>(shape.size()) == type.getRank();
+      for (int64_t d = 1; ok && d < type.getRank(); ++d)
+        ok = shape[d] == static_cast<uint64_t>(type.getDimSize(d));
+      if (!ok) {
+        std::vector<uint64_t> expected(type.getShape().begin(), type.getShape().end());
+        if (weight.getSources().size() == 1)
+          return bindingError(catalog, name, weight,
+                              "has shape " + shapeString(tensor->shape) + ", expected " +
+                                  shapeString(expected) +
+                                  (weight.getTransposed() ? " (transposed)" : ""));
+        return bindingError(catalog, name, weight,
+                            "has shape " + shapeString(tensor->shape) +
+                                ", which does not concatenate into " + shapeString(expected));
+      }
+      rows += shape.empty() ? 1 : shape[0];
+      resolved.push_back(StringAttr::get(module.getContext(), name));
+    }
+    if (rows != static_cast<uint64_t>(type.getDimSize(0)))
+      return bindingError(catalog, cast<StringAttr>(weight.getSources()[0]).getValue(), weight,
+                          "the sources have " + Twine(rows) + " rows in all, expected " +
+                              Twine(type.getDimSize(0)));
+    weight.setSourcesAttr(ArrayAttr::get(module.getContext(), resolved));
+  }
+  return Error::success();
+}
+
+Error toLlvmError(const modelrt::Error &error) {
+  return createStringError(inconvertibleErrorCode(), error.message());
+}
+
+} // namespace
+
+Error modelc::frontend::bindWeights(ModuleOp module, const ModelSpec &spec) {
+  switch (spec.weights.format) {
+  case WeightSource::Format::Random:
+    return Error::success();
+  case WeightSource::Format::Safetensors: {
+    modelrt::Expected<modelrt::SafetensorsModel> store =
+        modelrt::SafetensorsModel::open(spec.weights.path);
+    if (!store)
+      return toLlvmError(store.error());
+    Catalog catalog{spec.weights.path,
+                    [&](StringRef name) { return store->findTensor(std::string_view(name)); }};
+    return bindModule(module, catalog);
+  }
+  case WeightSource::Format::Gguf: {
+    modelrt::Expected<modelrt::GgufFile> store = modelrt::GgufFile::open(spec.weights.path);
+    if (!store)
+      return toLlvmError(store.error());
+    Catalog catalog{spec.weights.path,
+                    [&](StringRef name) { return store->findTensor(std::string_view(name)); }};
+    return bindModule(module, catalog);
+  }
+  }
+  return Error::success();
+}

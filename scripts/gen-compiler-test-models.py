@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Writes the small weight files under test/modelc/Inputs that the compiler's lit tests
+bind against. The files are made by the formats' own reference writers (the `safetensors`
+and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
+
+    pip install numpy safetensors gguf && scripts/gen-compiler-test-models.py
+"""
+import json
+import os
+import shutil
+
+import gguf
+import numpy as np
+from safetensors.numpy import save_file
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
+rng = np.random.default_rng(0)
+
+# A 2-layer Llama: hidden 32, 4 heads of 8, 2 KV heads, MLP 64, vocab 64.
+V, D, H, KV, HD, F, L = 64, 32, 4, 2, 8, 64, 2
+
+
+def llama_tensors():
+    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = (D,)
+        t[p + "self_attn.q_proj.weight"] = (H * HD, D)
+        t[p + "self_attn.k_proj.weight"] = (KV * HD, D)
+        t[p + "self_attn.v_proj.weight"] = (KV * HD, D)
+        t[p + "self_attn.o_proj.weight"] = (D, H * HD)
+        t[p + "post_attention_layernorm.weight"] = (D,)
+        t[p + "mlp.gate_proj.weight"] = (F, D)
+        t[p + "mlp.up_proj.weight"] = (F, D)
+        t[p + "mlp.down_proj.weight"] = (D, F)
+    return {k: rng.standard_normal(s).astype(np.float32) for k, s in t.items()}
+
+
+def llama_config():
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": V,
+            "hidden_size": D, "intermediate_size": F, "num_hidden_layers": L,
+            "num_attention_heads": H, "num_key_value_heads": KV, "max_position_embeddings": 128,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True,
+            "hidden_act": "silu"}
+
+
+def hf_dir(name, tensors, config, bf16=False):
+    path = os.path.join(OUT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    save_file(tensors, os.path.join(path, "model.safetensors"))
+
+
+def gguf_file(name, arch, meta, tensors):
+    w = gguf.GGUFWriter(os.path.join(OUT, name), arch)
+    for key, value in meta.items():
+        if isinstance(value, float):
+            w.add_float32(f"{arch}.{key}", value)
+        else:
+            w.add_uint32(f"{arch}.{key}", value)
+    for tname, data in tensors.items():
+        w.add_tensor(tname, data)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def to_gguf_names(tensors):
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+    per_layer = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
+                 "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
+                 "self_attn.o_proj.weight": "attn_output.weight",
+                 "post_attention_layernorm.weight": "ffn_norm.weight",
+                 "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+                 "mlp.down_proj.weight": "ffn_down.weight"}
+    out = {}
+    for k, v in tensors.items():
+        if k in names:
+            out[names[k]] = v
+        else:
+            _, _, i, rest = k.split(".", 3)
+            out[f"blk.{i}.{per_layer[rest]}"] = v
+    return out
+
+
+def main():
+    llama = llama_tensors()
+    hf_dir("hf-tiny-llama", llama, llama_config())
+    broken = dict(llama)
+    del broken["model.layers.1.mlp.up_proj.weight"]
+    hf_dir("hf-missing-tensor", broken, llama_config())
+    broken = dict(llama)
+    broken["model.layers.0.self_attn.k_proj.weight"] = rng.standard_normal((KV * HD, D + 1)).astype(np.float32)
+    hf_dir("hf-wrong-shape", broken, llama_config())
+
+    # GPT-2 as the original checkpoints store it: no "transformer." prefix, Conv1D [in, out].
+    gd, gl, gv, gp = 16, 1, 32, 32
+    g = {"wte.weight": (gv, gd), "wpe.weight": (gp, gd), "ln_f.weight": (gd,), "ln_f.bias": (gd,)}
+    for i in range(gl):
+        p = f"h.{i}."
+        g.update({p + "ln_1.weight": (gd,), p + "ln_1.bias": (gd,),
+                  p + "attn.c_attn.weight": (gd, 3 * gd), p + "attn.c_attn.bias": (3 * gd,),
+                  p + "attn.c_proj.weight": (gd, gd), p + "attn.c_proj.bias": (gd,),
+                  p + "ln_2.weight": (gd,), p + "ln_2.bias": (gd,),
+                  p + "mlp.c_fc.weight": (gd, 4 * gd), p + "mlp.c_fc.bias": (4 * gd,),
+                  p + "mlp.c_proj.weight": (4 * gd, gd), p + "mlp.c_proj.bias": (gd,)})
+    hf_dir("hf-gpt2-bare-names", {k: rng.standard_normal(s).astype(np.float32) for k, s in g.items()},
+           {"model_type": "gpt2", "vocab_size": gv, "n_embd": gd, "n_layer": gl, "n_head": 2,
+            "n_positions": gp, "activation_function": "gelu_new"})
+
+    meta = {"block_count": L, "embedding_length": D, "feed_forward_length": F, "context_length": 128,
+            "attention.head_count": H, "attention.head_count_kv": KV, "rope.freq_base": 10000.0,
+            "attention.layer_norm_rms_epsilon": 1e-5, "vocab_size": V, "rope.dimension_count": HD}
+    gguf_llama = to_gguf_names(llama)
+    gguf_file("tiny-llama.gguf", "llama", meta, gguf_llama)
+    broken = dict(gguf_llama)
+    del broken["blk.1.attn_v.weight"]
+    gguf_file("gguf-missing-tensor.gguf", "llama", meta, broken)
+    gguf_file("gguf-unknown-arch.gguf", "mamba", {"block_count": 1}, {"token_embd.weight": llama["model.embed_tokens.weight"]})
+    missing_meta = dict(meta)
+    del missing_meta["block_count"]
+    gguf_file("gguf-missing-metadata.gguf", "llama", missing_meta, gguf_llama)
+
+
+if __name__ == "__main__":
+    main()
