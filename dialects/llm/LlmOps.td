@@ -159,7 +159,7 @@ def Llm_GeluOp : Llm_TokenwiseOp<"gelu", [SameOperandsAndResultType]> {
 
 class Llm_BinaryOp<string mnemonic, string formula>
     : Llm_TokenwiseOp<mnemonic, [SameOperandsAndResultType, Commutative]> {
-  let summary = formula # ", element-wise";
+  let summary = "element-wise " # formula;
   let arguments = (ins Llm_Activation:$lhs, Llm_Activation:$rhs);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
