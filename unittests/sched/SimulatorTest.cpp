@@ -14,7 +14,7 @@ namespace {
 const char *kCostModel = R"({"fixed_us": 1000, "weights_read_us": 10000, "per_token_us": 100,
                              "per_kv_token_us": 1, "per_attention_pair_us": 0.01})";
 
-TEST(CostModelTest, ParsesAndPricesAnIteration) {
+TEST(SchedCostModelTest, ParsesAndPricesAnIteration) {
   Expected<CostModel> model = parseCostModel(kCostModel);
   ASSERT_TRUE(model.ok()) << model.error().toString();
   SchedulerOutput out;
@@ -30,7 +30,7 @@ TEST(CostModelTest, ParsesAndPricesAnIteration) {
   EXPECT_NEAR(model->iterationUs(out), 1000 + 10000 + 100 + 1, 1e-6);
 }
 
-TEST(CostModelTest, RejectsMissingOrNegativeParameters) {
+TEST(SchedCostModelTest, RejectsMissingOrNegativeParameters) {
   EXPECT_FALSE(parseCostModel("{").ok());
   EXPECT_FALSE(parseCostModel(R"({"fixed_us": 1})").ok());
   Expected<CostModel> negative = parseCostModel(
@@ -41,7 +41,7 @@ TEST(CostModelTest, RejectsMissingOrNegativeParameters) {
   EXPECT_FALSE(loadCostModel("/nonexistent/cost.json").ok());
 }
 
-TEST(WorkloadTest, SeededAndWithinItsDistributions) {
+TEST(SchedWorkloadTest, SeededAndWithinItsDistributions) {
   WorkloadSpec spec;
   spec.numPrompts = 2000;
   spec.requestRate = 4.0;
@@ -75,7 +75,7 @@ TEST(WorkloadTest, SeededAndWithinItsDistributions) {
   EXPECT_FALSE(parseLengthDistribution("normal:3").ok());
 }
 
-TEST(SimulatorTest, IterationLevelBeatsRequestLevelOnVariedOutputLengths) {
+TEST(SchedSimulatorTest, IterationLevelBeatsRequestLevelOnVariedOutputLengths) {
   CostModel cost = *parseCostModel(kCostModel);
   WorkloadSpec spec;
   spec.numPrompts = 60;
@@ -100,7 +100,7 @@ TEST(SimulatorTest, IterationLevelBeatsRequestLevelOnVariedOutputLengths) {
   EXPECT_LT(iteration->report.e2el.median, request->report.e2el.median);
 }
 
-TEST(ServingMetricsTest, SummarizesLikeTheServingBenchmark) {
+TEST(SchedServingMetricsTest, SummarizesLikeTheServingBenchmark) {
   EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 50), 2.5);
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 90), 4.6);
   std::vector<RequestTiming> timings(2);

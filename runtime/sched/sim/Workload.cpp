@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 namespace modelrt::sched::sim {
 
 namespace {
+
+constexpr double kPi = 3.14159265358979323846;
 
 Expected<int32_t> parseLength(const std::string &text, const std::string &whole) {
   char *end = nullptr;
@@ -22,7 +25,7 @@ double uniform01(std::mt19937_64 &rng) { return double(rng() >> 11) * 0x1.0p-53;
 
 double standardNormal(std::mt19937_64 &rng) {
   double u1 = 1.0 - uniform01(rng), u2 = uniform01(rng);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
 }
 
 int32_t sample(const LengthDistribution &dist, std::mt19937_64 &rng) {
