@@ -290,6 +290,17 @@ Status dequantize(const TensorInfo &tensor, DType dst, void *out, size_t outByte
   return s;
 }
 
+Expected<QuantizedBlocks> quantizedBlocks(const TensorInfo &tensor) {
+  if (tensor.dtype != DType::Q8_0 && tensor.dtype != DType::Q4_0 && tensor.dtype != DType::Q4_1)
+    return Error(ErrorCode::Unsupported, tensor.file + ": tensor '" + tensor.name + "': " + dtypeName(tensor.dtype) +
+                                             " cannot be kept quantized (only Q8_0, Q4_0, Q4_1)");
+  const DTypeInfo &info = dtypeInfo(tensor.dtype);
+  uint64_t rowLength = tensor.shape.empty() ? 1 : tensor.shape.back();
+  uint64_t rows = rowLength == 0 ? 0 : tensor.elementCount() / rowLength;
+  return QuantizedBlocks{tensor.dtype, tensor.data, rows, rowLength / info.blockElements, info.blockBytes,
+                         info.blockElements};
+}
+
 Expected<std::vector<float>> dequantizeToF32(const TensorInfo &tensor) {
   std::vector<float> out(tensor.elementCount());
   if (Status s = dequantize(tensor, DType::F32, out.data(), out.size() * sizeof(float)); !s)

@@ -29,6 +29,20 @@ Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DTy
 Status dequantize(const TensorInfo &tensor, DType dst, void *out, size_t outBytes);
 Expected<std::vector<float>> dequantizeToF32(const TensorInfo &tensor);
 
+// A Q8_0, Q4_0 or Q4_1 tensor kept quantized, for weight-only kernels: `rows` rows of
+// `blocksPerRow` blocks, each `blockBytes` bytes holding `blockElements` values, rows
+// back to back (block layouts in docs/formats.md). Points into the tensor's mapping.
+struct QuantizedBlocks {
+  DType dtype;
+  const uint8_t *data;
+  uint64_t rows;
+  uint64_t blocksPerRow;
+  uint32_t blockBytes;
+  uint32_t blockElements;
+};
+// Unsupported for other types; errors name the tensor.
+Expected<QuantizedBlocks> quantizedBlocks(const TensorInfo &tensor);
+
 // Scalar conversions (round to nearest even on narrowing).
 float f16ToF32(uint16_t h);
 uint16_t f32ToF16(float f);

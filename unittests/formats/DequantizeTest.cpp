@@ -73,3 +73,21 @@ TEST(Dequantize, RejectsBadArguments) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), ErrorCode::Unsupported);
 }
+
+TEST(Dequantize, KeepsQ8_0Q4_0Q4_1Quantized) {
+  Expected<GgufFile> gguf = GgufFile::open(formatsDataDir() + "/all-types.gguf");
+  ASSERT_TRUE(gguf.ok());
+  for (const char *name : {"t.q8_0", "t.q4_0", "t.q4_1"}) {
+    const TensorInfo *t = gguf->findTensor(name);
+    ASSERT_NE(t, nullptr);
+    Expected<QuantizedBlocks> q = quantizedBlocks(*t);
+    ASSERT_TRUE(q.ok()) << q.error().toString();
+    EXPECT_EQ(q->rows, 2u);
+    EXPECT_EQ(q->blocksPerRow, 512u / 32);
+    EXPECT_EQ(q->rows * q->blocksPerRow * q->blockBytes, t->size);
+    EXPECT_EQ(q->data, t->data);
+  }
+  Expected<QuantizedBlocks> k = quantizedBlocks(*gguf->findTensor("t.q4_k"));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message().find("t.q4_k"), std::string::npos);
+}
