@@ -151,10 +151,68 @@ def write_safetensors():
         json.dump(index, f, indent=2)
 
 
+def byte_level_alphabet():
+    """GPT-2's byte -> printable character map (bytes_to_unicode)."""
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for _, c in sorted(zip(bs, cs))]
+
+
+def write_tiny_vocab():
+    """A vocabulary-only GGUF (byte-level BPE, SmolLM2 pre-tokenizer) and the ids the HF
+    tokenizers library gives with the same vocabulary, so the GGUF tokenizer path is checked
+    in CI without the real model file. Also a seed for the GGUF fuzzer."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+
+    alphabet = byte_level_alphabet()
+    words = ["hello", "Ġworld", "Ġthe", "ing", "Ġtoken", "izer", "Ġ1", "..."]
+    tokens = list(alphabet)
+    merges = []
+    for w in words:  # every prefix of each word becomes a token through left-to-right merges
+        for k in range(2, len(w) + 1):
+            left, right = w[:k - 1], w[k - 1]
+            if w[:k] not in tokens:
+                tokens.append(w[:k])
+                merges.append((left, right))
+    tokens.append("<|endoftext|>")
+    types = [1] * (len(tokens) - 1) + [3]
+
+    path = os.path.join(OUT, "tiny-vocab.gguf")
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges([f"{a} {b}" for a, b in merges])
+    w.add_bos_token_id(len(tokens) - 1)
+    w.add_eos_token_id(len(tokens) - 1)
+    w.add_add_bos_token(False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tok.add_special_tokens([AddedToken("<|endoftext|>", special=True, normalized=False)])
+    texts = ["hello world", "hello the tokenizer", "tokenizing 12345 ... 🦙", "  hello\n\nworld  ",
+             "héllo wörld", "<|endoftext|>hello"]
+    vectors = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    with open(os.path.join(OUT, "tiny-vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vectors, f, ensure_ascii=False, indent=0)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     write_gguf()
     write_safetensors()
+    write_tiny_vocab()
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     print(f"wrote {OUT} ({total} bytes)", file=sys.stderr)
 

@@ -151,6 +151,25 @@ TEST(Tokenizer, SmolLM2VectorsFromGguf) {
   checkSmolVectors(**tok);
 }
 
+// A vocabulary-only GGUF written by the gguf package, with ids from HF tokenizers
+// (scripts/gen-format-vectors.py): the GGUF byte-level path with the SmolLM2 pre-tokenizer.
+TEST(Tokenizer, TinyGgufVocabularyMatchesHfTokenizers) {
+  std::string dir = sourceDir() + "/unittests/formats/data";
+  std::unique_ptr<Tokenizer> tok = load(dir + "/tiny-vocab.gguf");
+  ASSERT_TRUE(tok);
+  nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/tiny-vocab.json"));
+  ASSERT_EQ(vectors.size(), 6u);
+  for (const auto &v : vectors) {
+    std::string text = v["text"];
+    EncodeOptions opts;
+    opts.parseSpecial = true;
+    Expected<std::vector<int32_t>> ids = tok->encode(text, opts);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    EXPECT_EQ(*ids, v["ids"].get<std::vector<int32_t>>()) << text;
+    EXPECT_EQ(*tok->decode(*ids), text);
+  }
+}
+
 TEST(Tokenizer, ControlTokensOnlyWhenAllowed) {
   std::unique_ptr<Tokenizer> tok = smolFromJson();
   ASSERT_TRUE(tok);
