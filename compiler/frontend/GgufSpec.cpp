@@ -86,16 +86,12 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
 
   ModelConfig &c = spec.config;
   c.modelType = *arch;
-  if (*arch == "llama")
-    c.architecture = Architecture::Llama;
-  else if (*arch == "qwen2")
-    c.architecture = Architecture::Qwen2;
-  else if (*arch == "gpt2")
-    c.architecture = Architecture::Gpt2;
-  else
+  std::optional<Architecture> builder = architectureFromModelType(*arch);
+  if (!builder)
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': unsupported architecture '" +
-                                 *arch + "' (supported: llama, qwen2, gpt2)");
+                                 *arch + "' (supported: " + kSupportedModelTypes + ")");
+  c.architecture = *builder;
 
   MetadataReader meta(*file, *arch);
   c.numLayers = meta.requirePositive("block_count");

@@ -19,6 +19,16 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
   return "unknown";
 }
 
+const char *const modelc::frontend::kSupportedModelTypes = "llama, mistral, qwen2, gpt2";
+
+std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
+  return StringSwitch<std::optional<Architecture>>(modelType)
+      .Cases("llama", "mistral", Architecture::Llama)
+      .Case("qwen2", Architecture::Qwen2)
+      .Case("gpt2", Architecture::Gpt2)
+      .Default(std::nullopt);
+}
+
 namespace {
 
 Error unsupported(StringRef where, StringRef prefix, StringRef field, const Twine &problem) {
@@ -152,16 +162,12 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   if (!type)
     return type.takeError();
   config.modelType = *type;
-  if (*type == "llama" || *type == "mistral")
-    config.architecture = Architecture::Llama;
-  else if (*type == "qwen2")
-    config.architecture = Architecture::Qwen2;
-  else if (*type == "gpt2")
-    config.architecture = Architecture::Gpt2;
-  else
+  std::optional<Architecture> arch = architectureFromModelType(*type);
+  if (!arch)
     return unsupported(where, fieldPrefix, "model_type",
-                       "unsupported architecture '" + *type +
-                           "' (supported: llama, mistral, qwen2, gpt2)");
+                       "unsupported architecture '" + *type + "' (supported: " +
+                           kSupportedModelTypes + ")");
+  config.architecture = *arch;
 
   Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
                                                           : parseLlamaLike(fields, config);

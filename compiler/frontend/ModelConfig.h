@@ -16,6 +16,11 @@ enum class Architecture { Llama, Qwen2, Gpt2 };
 
 llvm::StringRef architectureName(Architecture arch);
 
+// The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
+std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
+// For error messages: "llama, mistral, qwen2, gpt2".
+extern const char *const kSupportedModelTypes;
+
 struct Llama3RopeScaling {
   double factor = 8.0;
   double lowFreqFactor = 1.0;
