@@ -61,6 +61,37 @@ SPECIAL_TEXTS = [
 ]
 
 
+# Pre-tokenizer regexes as the models' tokenizer.json files write them (runtime/tokenize
+# has the same strings); HF's own engine (onig) splits, our PCRE2 stages must agree.
+PRETOKENIZERS = {
+    "gpt2": [r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"],
+    "llama3": [r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+    "qwen2": [r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+    "smollm": [r"\p{N}", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"],
+}
+PRETOKENIZER_TEXTS = TEXTS + [
+    "I'M SURE HE'S RIGHT, THEY'LL SEE. it'S",
+    "1234567 12 1 123456789012",
+    "line one\r\n\r\nline two  \n   \n\tindented\n",
+    "!!!\n\n???   ...\r\nend",
+    "नमस्ते दुनिया ❤️ e\u0301 combining",
+    "x\u00a0\u00a0y\u2028z\u0085w",
+    "   leading and trailing   ",
+]
+
+
+def write_pretokenizer_vectors():
+    from tokenizers import Regex
+    out = {}
+    for name, patterns in PRETOKENIZERS.items():
+        pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(p), behavior="isolated") for p in patterns])
+        out[name] = {"patterns": patterns,
+                     "cases": [{"text": t, "pieces": [p for p, _ in pre.pre_tokenize_str(t)]}
+                               for t in PRETOKENIZER_TEXTS]}
+    with open(os.path.join(os.path.dirname(OUT), "pretokenizers.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=0)
+
+
 def find_gguf():
     if len(sys.argv) > 1:
         return sys.argv[1], None
@@ -83,6 +114,7 @@ def field(reader, key):
 
 
 def main():
+    write_pretokenizer_vectors()
     path, _keep = find_gguf()
     r = gguf.GGUFReader(path)
     assert field(r, "tokenizer.ggml.model") == "gpt2" and field(r, "tokenizer.ggml.pre") == "smollm"

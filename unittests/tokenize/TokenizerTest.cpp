@@ -3,6 +3,7 @@
 //  - unittests/tokenize/data/smollm2 (the Hugging Face `tokenizers` library's ids for
 //    SmolLM2, written by scripts/gen-tokenizer-vectors.py).
 #include "runtime/formats/Gguf.h"
+#include "runtime/tokenize/PreTokenizer.h"
 #include "runtime/tokenize/Tokenizer.h"
 #include "runtime/tokenize/Utf8.h"
 
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -149,6 +151,32 @@ TEST(Tokenizer, SmolLM2VectorsFromGguf) {
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(path);
   ASSERT_TRUE(tok.ok()) << tok.error().toString();
   checkSmolVectors(**tok);
+}
+
+// Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
+// GPT-2, Llama 3, Qwen2 and SmolLM2 rules (unittests/tokenize/data/pretokenizers.json).
+TEST(PreTokenizer, SplitsLikeHfTokenizers) {
+  nlohmann::json all = nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/pretokenizers.json"));
+  const std::map<std::string, std::vector<std::string>> ours = {
+      {"gpt2", {pretok::kGpt2}},
+      {"llama3", {pretok::kLlama3}},
+      {"qwen2", {pretok::kQwen2}},
+      {"smollm", {pretok::kDigit, pretok::kGpt2}},
+  };
+  ASSERT_EQ(all.size(), ours.size());
+  for (const auto &[name, patterns] : ours) {
+    const nlohmann::json &entry = all.at(name);
+    EXPECT_EQ(entry["patterns"].get<std::vector<std::string>>(), patterns) << name;
+    Expected<PreTokenizer> pre = PreTokenizer::create(patterns);
+    ASSERT_TRUE(pre.ok()) << pre.error().toString();
+    for (const auto &c : entry["cases"]) {
+      std::string text = c["text"];
+      std::vector<std::string_view> pieces;
+      pre->split(text, pieces);
+      EXPECT_EQ(std::vector<std::string>(pieces.begin(), pieces.end()), c["pieces"].get<std::vector<std::string>>())
+          << name << ": '" << text << "'";
+    }
+  }
 }
 
 // A vocabulary-only GGUF written by the gguf package, with ids from HF tokenizers
