@@ -92,6 +92,43 @@ def write_pretokenizer_vectors():
         json.dump(out, f, ensure_ascii=False, indent=0)
 
 
+def write_tiny_spm():
+    """A small SentencePiece-style tokenizer.json (Llama 2 layout: Prepend + Replace
+    normalizer, BPE with byte fallback, Strip decoder) and HF's ids for texts that need
+    merges, byte fallback and unknown characters."""
+    from tokenizers import normalizers
+    sp = "\u2581"
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    merges = []
+    for w in [sp + "hello", sp + "world", sp + "the", "ing", sp + "tok", "en", sp + sp, "lo"]:
+        for ch in w:
+            vocab.setdefault(ch, len(vocab))
+        for k in range(2, len(w) + 1):
+            if w[:k] not in vocab:
+                vocab[w[:k]] = len(vocab)
+                merges.append((w[:k - 1], w[k - 1]))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(sp), normalizers.Replace(" ", sp)])
+    tok.decoder = decoders.Sequence([decoders.Replace(sp, " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
+    out = os.path.join(os.path.dirname(OUT), "tiny-spm")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(tok.to_str(pretty=False))
+    with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, f)
+    texts = ["hello world", "the tokenizing hello", "  two spaces", "héllo wörld 🦙", "lolo", "hello\nworld", ""]
+    vectors = []
+    for t in texts:
+        ids = tok.encode(t, add_special_tokens=False).ids
+        vectors.append({"text": t, "ids": ids, "decoded": tok.decode(ids)})
+    with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
+        json.dump(vectors, f, ensure_ascii=False, indent=0)
+
+
 def find_gguf():
     if len(sys.argv) > 1:
         return sys.argv[1], None
@@ -115,6 +152,7 @@ def field(reader, key):
 
 def main():
     write_pretokenizer_vectors()
+    write_tiny_spm()
     path, _keep = find_gguf()
     r = gguf.GGUFReader(path)
     assert field(r, "tokenizer.ggml.model") == "gpt2" and field(r, "tokenizer.ggml.pre") == "smollm"

@@ -179,6 +179,28 @@ TEST(PreTokenizer, SplitsLikeHfTokenizers) {
   }
 }
 
+// tokenizer.json in the Llama 2 layout (SentencePiece-style BPE over merges with byte
+// fallback), ids and decoded text from HF tokenizers.
+TEST(Tokenizer, TinySentencePieceJsonMatchesHfTokenizers) {
+  std::string dir = sourceDir() + "/unittests/tokenize/data/tiny-spm";
+  std::unique_ptr<Tokenizer> tok = load(dir);
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->kind(), Tokenizer::Kind::SentencePieceBpe);
+  EXPECT_EQ(tok->bosId(), 1);
+  nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
+  ASSERT_EQ(vectors.size(), 7u);
+  for (const auto &v : vectors) {
+    std::string text = v["text"];
+    Expected<std::vector<int32_t>> ids = tok->encode(text);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    EXPECT_EQ(*ids, v["ids"].get<std::vector<int32_t>>()) << text;
+    EXPECT_EQ(*tok->decode(*ids), v["decoded"].get<std::string>());
+  }
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  EXPECT_EQ(tok->encode("hello", opts)->front(), 1);
+}
+
 // A vocabulary-only GGUF written by the gguf package, with ids from HF tokenizers
 // (scripts/gen-format-vectors.py): the GGUF byte-level path with the SmolLM2 pre-tokenizer.
 TEST(Tokenizer, TinyGgufVocabularyMatchesHfTokenizers) {
