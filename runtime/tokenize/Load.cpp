@@ -167,12 +167,15 @@ std::string regexEscape(const std::string &s) {
   return out;
 }
 
-Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &name) {
+constexpr int kMaxSequenceDepth = 8;
+
+Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &name, int depth = 0) {
   if (p.is_null()) return Status();
   std::string type = p.value("type", "");
   if (type == "Sequence") {
+    if (depth >= kMaxSequenceDepth) return bad(name, "pre-tokenizer sequences nested too deeply");
     for (const json &q : p.at("pretokenizers"))
-      if (Status s = readPreTokenizer(q, out, name); !s) return s;
+      if (Status s = readPreTokenizer(q, out, name, depth + 1); !s) return s;
     return Status();
   }
   if (type == "ByteLevel") {
@@ -202,12 +205,13 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
   return Error(ErrorCode::Unsupported, name + ": unsupported pre-tokenizer type '" + type + "'");
 }
 
-Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name) {
+Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name, int depth = 0) {
   if (n.is_null()) return Status();
   std::string type = n.value("type", "");
   if (type == "Sequence") {
+    if (depth >= kMaxSequenceDepth) return bad(name, "normalizer sequences nested too deeply");
     for (const json &q : n.at("normalizers"))
-      if (Status s = readNormalizer(q, out, name); !s) return s;
+      if (Status s = readNormalizer(q, out, name, depth + 1); !s) return s;
     return Status();
   }
   if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") {
@@ -271,7 +275,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     for (auto it = vocab.begin(); it != vocab.end(); ++it) maxId = std::max<int64_t>(maxId, it->get<int64_t>());
     const json added = root.value("added_tokens", json::array());
     for (const json &a : added) maxId = std::max<int64_t>(maxId, a.at("id").get<int64_t>());
-    if (maxId >= INT32_MAX) return bad(name, "token id too large");
+    // Ids are dense in real vocabularies; a bound keeps a hostile file from allocating 2^31 slots.
+    if (maxId >= static_cast<int64_t>(2 * (vocab.size() + added.size()) + 1024))
+      return bad(name, "token id " + std::to_string(maxId) + " is far beyond the " +
+                           std::to_string(vocab.size() + added.size()) + " tokens defined");
     t->text.resize(static_cast<size_t>(maxId + 1));
     t->attr.assign(t->text.size(), TokenAttr::Unused);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {

@@ -50,9 +50,18 @@ Expected<PreTokenizer> PreTokenizer::create(const std::vector<std::string> &patt
 
 namespace {
 
+// Bounds backtracking, so a pathological regex from a tokenizer.json cannot hang encode; the
+// built-in rules never come near it.
+constexpr uint32_t kMatchLimit = 1'000'000;
+
 struct MatchData {
   pcre2_match_data *md = pcre2_match_data_create(1, nullptr);
-  ~MatchData() { pcre2_match_data_free(md); }
+  pcre2_match_context *ctx = pcre2_match_context_create(nullptr);
+  MatchData() { pcre2_set_match_limit(ctx, kMatchLimit); }
+  ~MatchData() {
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(ctx);
+  }
 };
 
 void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_view> &out) {
@@ -60,7 +69,8 @@ void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_v
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0, gapStart = 0;
   while (pos < text.size()) {
-    int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data.md, nullptr);
+    // On no match (or the match limit) the rest of the text stays one piece.
+    int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data.md, data.ctx);
     if (rc < 0) break;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data.md);
     size_t b = ov[0], e = ov[1];
