@@ -11,7 +11,8 @@ using namespace modelrt;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Expected<GgufFile> f = GgufFile::parse(data, size, "fuzz.gguf");
-  if (!f) return 0;
+  if (!f)
+    return 0;
   for (const auto &[key, value] : f->metadata()) {
     (void)f->getString(key);
     (void)f->getUInt(key);
@@ -23,15 +24,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)f->getStringArray(key);
   }
   for (const TensorInfo &t : f->tensors()) {
-    if (!canDequantize(t.dtype) || t.elementCount() > (1u << 16)) continue;
+    if (!canDequantize(t.dtype) || t.elementCount() > (1u << 16))
+      continue;
     std::vector<uint16_t> half(t.elementCount());
     (void)dequantizeToF32(t);
     (void)dequantize(t, DType::BF16, half.data(), half.size() * 2);
   }
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromGguf(*f);
   if (tok) {
-    Expected<std::vector<int32_t>> ids = (*tok)->encode("Hello world 123 \xF0\x9F\xA6\x99", {true, true});
-    if (ids) (void)(*tok)->decode(*ids);
+    Expected<std::vector<int32_t>> ids =
+        (*tok)->encode("Hello world 123 \xF0\x9F\xA6\x99", {true, true});
+    if (ids)
+      (void)(*tok)->decode(*ids);
   }
   return 0;
 }

@@ -22,14 +22,16 @@ const Tokenizer *pick(uint8_t selector) {
       load(MODELC_SOURCE_DIR "/unittests/tokenize/data/smollm2/tokenizer.json");
   static std::unique_ptr<Tokenizer> spm =
       load(MODELC_SOURCE_DIR "/../shared/testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  if (!byteLevel) __builtin_trap(); // the committed tokenizer must load
+  if (!byteLevel)
+    __builtin_trap(); // the committed tokenizer must load
   return (selector & 1) && spm ? spm.get() : byteLevel.get();
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size == 0) return 0;
+  if (size == 0)
+    return 0;
   const Tokenizer *tok = pick(data[0]);
   uint8_t mode = (data[0] >> 1) & 3;
   std::string_view rest(reinterpret_cast<const char *>(data + 1), size - 1);
@@ -38,19 +40,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     opts.parseSpecial = mode == 1;
     opts.addSpecial = data[0] & 8;
     Expected<std::vector<int32_t>> ids = tok->encode(rest, opts);
-    if (!ids) return 0;
+    if (!ids)
+      return 0;
     // Every id must be in range, so decoding what encode produced cannot fail. (Exact
     // round trips are not an invariant: SmolLM2's vocabulary lacks the bytes 0x04 and 0x06,
     // which the reference drops too.)
-    if (!tok->decode(*ids)) __builtin_trap();
+    if (!tok->decode(*ids))
+      __builtin_trap();
     return 0;
   }
   std::vector<int32_t> ids(rest.size() / 4);
-  if (!ids.empty()) std::memcpy(ids.data(), rest.data(), ids.size() * 4);
-  for (int32_t &id : ids) id = mode == 2 ? id : static_cast<int32_t>(static_cast<uint32_t>(id) % (tok->vocabSize() + 2));
+  if (!ids.empty())
+    std::memcpy(ids.data(), rest.data(), ids.size() * 4);
+  for (int32_t &id : ids)
+    id = mode == 2 ? id : static_cast<int32_t>(static_cast<uint32_t>(id) % (tok->vocabSize() + 2));
   (void)tok->decode(ids, data[0] & 8);
   StreamingDetokenizer stream(*tok, data[0] & 16);
-  for (int32_t id : ids) (void)stream.push(id);
+  for (int32_t id : ids)
+    (void)stream.push(id);
   (void)stream.finish();
   return 0;
 }

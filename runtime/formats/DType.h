@@ -16,19 +16,55 @@ namespace modelrt {
 
 enum class DType : uint8_t {
   // Plain types (safetensors and GGUF).
-  F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool, F8E4M3, F8E5M2,
+  F32,
+  F16,
+  BF16,
+  F64,
+  I8,
+  U8,
+  I16,
+  U16,
+  I32,
+  U32,
+  I64,
+  U64,
+  Bool,
+  F8E4M3,
+  F8E5M2,
   // GGUF block-quantized types.
-  Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
-  IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M, TQ1_0, TQ2_0, MXFP4,
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q8_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
+  IQ2_XXS,
+  IQ2_XS,
+  IQ3_XXS,
+  IQ1_S,
+  IQ4_NL,
+  IQ3_S,
+  IQ2_S,
+  IQ4_XS,
+  IQ1_M,
+  TQ1_0,
+  TQ2_0,
+  MXFP4,
 };
 
 struct DTypeInfo {
   DType dtype;
-  const char *name;        // "F32", "Q4_K": the spelling of both formats
-  uint32_t blockElements;  // values per block (1 for plain types)
-  uint32_t blockBytes;     // bytes per block
-  int32_t ggmlType;        // GGUF tensor type id, -1 where GGUF has none
-  bool safetensors;        // a dtype the safetensors format defines
+  const char *name;       // "F32", "Q4_K": the spelling of both formats
+  uint32_t blockElements; // values per block (1 for plain types)
+  uint32_t blockBytes;    // bytes per block
+  int32_t ggmlType;       // GGUF tensor type id, -1 where GGUF has none
+  bool safetensors;       // a dtype the safetensors format defines
 };
 
 const DTypeInfo &dtypeInfo(DType dtype);

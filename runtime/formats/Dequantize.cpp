@@ -36,17 +36,21 @@ uint16_t f32ToF16(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t absx = x & 0x7FFFFFFF;
-  if (absx > 0x7F800000) return static_cast<uint16_t>(sign | 0x7E00 | ((absx >> 13) & 0x3FF)); // NaN
-  if (absx >= 0x477FF000) return static_cast<uint16_t>(sign | 0x7C00); // overflow to inf
-  if (absx < 0x38800000) { // f16 subnormal or zero
-    if (absx < 0x33000000) return static_cast<uint16_t>(sign); // rounds to zero (<= 2^-25)
+  if (absx > 0x7F800000)
+    return static_cast<uint16_t>(sign | 0x7E00 | ((absx >> 13) & 0x3FF)); // NaN
+  if (absx >= 0x477FF000)
+    return static_cast<uint16_t>(sign | 0x7C00); // overflow to inf
+  if (absx < 0x38800000) {                       // f16 subnormal or zero
+    if (absx < 0x33000000)
+      return static_cast<uint16_t>(sign); // rounds to zero (<= 2^-25)
     uint32_t exp = absx >> 23;
     uint32_t mant = (absx & 0x7FFFFF) | 0x800000;
     uint32_t shift = 126 - exp; // 14..24
     uint32_t half = mant >> shift;
     uint32_t rem = mant & ((1u << shift) - 1);
     uint32_t mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1))) ++half;
+    if (rem > mid || (rem == mid && (half & 1)))
+      ++half;
     return static_cast<uint16_t>(sign | half);
   }
   uint32_t rounded = absx + 0xFFF + ((absx >> 13) & 1); // round to nearest even
@@ -63,7 +67,8 @@ float bf16ToF32(uint16_t h) {
 uint16_t f32ToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
-  if ((x & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((x >> 16) | 0x40); // quiet NaN
+  if ((x & 0x7FFFFFFF) > 0x7F800000)
+    return static_cast<uint16_t>((x >> 16) | 0x40); // quiet NaN
   return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
 }
 
@@ -124,7 +129,8 @@ void decodeQ5_1(const uint8_t *b, float *y) {
 }
 void decodeQ8_0(const uint8_t *b, float *y) {
   float d = loadF16(b);
-  for (int j = 0; j < QK; ++j) y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
+  for (int j = 0; j < QK; ++j)
+    y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
 }
 
 // Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, packed in 12 bytes.
@@ -146,7 +152,8 @@ void decodeQ4_K(const uint8_t *b, float *y) {
     float dm = dmin * static_cast<float>(mn[sb]);
     const uint8_t *q = qs + 32 * (sb / 2);
     int shift = 4 * (sb % 2);
-    for (int l = 0; l < 32; ++l) y[32 * sb + l] = ds * static_cast<float>((q[l] >> shift) & 0x0F) - dm;
+    for (int l = 0; l < 32; ++l)
+      y[32 * sb + l] = ds * static_cast<float>((q[l] >> shift) & 0x0F) - dm;
   }
 }
 void decodeQ5_K(const uint8_t *b, float *y) {
@@ -184,23 +191,42 @@ using BlockDecoder = void (*)(const uint8_t *, float *);
 
 BlockDecoder blockDecoder(DType t) {
   switch (t) {
-  case DType::Q4_0: return decodeQ4_0;
-  case DType::Q4_1: return decodeQ4_1;
-  case DType::Q5_0: return decodeQ5_0;
-  case DType::Q5_1: return decodeQ5_1;
-  case DType::Q8_0: return decodeQ8_0;
-  case DType::Q4_K: return decodeQ4_K;
-  case DType::Q5_K: return decodeQ5_K;
-  case DType::Q6_K: return decodeQ6_K;
-  default: return nullptr;
+  case DType::Q4_0:
+    return decodeQ4_0;
+  case DType::Q4_1:
+    return decodeQ4_1;
+  case DType::Q5_0:
+    return decodeQ5_0;
+  case DType::Q5_1:
+    return decodeQ5_1;
+  case DType::Q8_0:
+    return decodeQ8_0;
+  case DType::Q4_K:
+    return decodeQ4_K;
+  case DType::Q5_K:
+    return decodeQ5_K;
+  case DType::Q6_K:
+    return decodeQ6_K;
+  default:
+    return nullptr;
   }
 }
 
 bool isPlainNumeric(DType t) {
   switch (t) {
-  case DType::F32: case DType::F16: case DType::BF16: case DType::F64: case DType::I8:
-  case DType::U8: case DType::I16: case DType::U16: case DType::I32: case DType::U32:
-  case DType::I64: case DType::U64: case DType::Bool:
+  case DType::F32:
+  case DType::F16:
+  case DType::BF16:
+  case DType::F64:
+  case DType::I8:
+  case DType::U8:
+  case DType::I16:
+  case DType::U16:
+  case DType::I32:
+  case DType::U32:
+  case DType::I64:
+  case DType::U64:
+  case DType::Bool:
     return true;
   default:
     return false;
@@ -209,19 +235,32 @@ bool isPlainNumeric(DType t) {
 
 float plainToF32(DType t, const uint8_t *p) {
   switch (t) {
-  case DType::F32: return load<float>(p);
-  case DType::F16: return f16ToF32(load<uint16_t>(p));
-  case DType::BF16: return bf16ToF32(load<uint16_t>(p));
-  case DType::F64: return static_cast<float>(load<double>(p));
-  case DType::I8: return static_cast<float>(static_cast<int8_t>(p[0]));
-  case DType::U8: return static_cast<float>(p[0]);
-  case DType::Bool: return p[0] ? 1.0f : 0.0f;
-  case DType::I16: return static_cast<float>(load<int16_t>(p));
-  case DType::U16: return static_cast<float>(load<uint16_t>(p));
-  case DType::I32: return static_cast<float>(load<int32_t>(p));
-  case DType::U32: return static_cast<float>(load<uint32_t>(p));
-  case DType::I64: return static_cast<float>(load<int64_t>(p));
-  default: return static_cast<float>(load<uint64_t>(p));
+  case DType::F32:
+    return load<float>(p);
+  case DType::F16:
+    return f16ToF32(load<uint16_t>(p));
+  case DType::BF16:
+    return bf16ToF32(load<uint16_t>(p));
+  case DType::F64:
+    return static_cast<float>(load<double>(p));
+  case DType::I8:
+    return static_cast<float>(static_cast<int8_t>(p[0]));
+  case DType::U8:
+    return static_cast<float>(p[0]);
+  case DType::Bool:
+    return p[0] ? 1.0f : 0.0f;
+  case DType::I16:
+    return static_cast<float>(load<int16_t>(p));
+  case DType::U16:
+    return static_cast<float>(load<uint16_t>(p));
+  case DType::I32:
+    return static_cast<float>(load<int32_t>(p));
+  case DType::U32:
+    return static_cast<float>(load<uint32_t>(p));
+  case DType::I64:
+    return static_cast<float>(load<int64_t>(p));
+  default:
+    return static_cast<float>(load<uint64_t>(p));
   }
 }
 
@@ -243,8 +282,8 @@ void store(const float *x, size_t n, DType dst, uint8_t *out) {
 
 bool canDequantize(DType src) { return isPlainNumeric(src) || blockDecoder(src) != nullptr; }
 
-Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DType dst, void *outPtr,
-               size_t outBytes) {
+Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DType dst,
+               void *outPtr, size_t outBytes) {
   if (dst != DType::F32 && dst != DType::F16 && dst != DType::BF16)
     return Error(ErrorCode::InvalidArgument,
                  std::string("cannot convert to ") + dtypeName(dst) + " (only F32, F16, BF16)");
@@ -252,16 +291,19 @@ Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DTy
     return Error(ErrorCode::Unsupported, std::string("cannot dequantize ") + dtypeName(src));
   const DTypeInfo &info = dtypeInfo(src);
   if (count % info.blockElements != 0)
-    return Error(ErrorCode::InvalidArgument, std::to_string(count) + " elements is not a whole number of " +
-                                                 info.name + " blocks");
+    return Error(ErrorCode::InvalidArgument, std::to_string(count) +
+                                                 " elements is not a whole number of " + info.name +
+                                                 " blocks");
   uint64_t blocks = count / info.blockElements;
   if (blocks > SIZE_MAX / info.blockBytes || blocks * info.blockBytes != bytes)
     return Error(ErrorCode::InvalidArgument, std::to_string(bytes) + " bytes do not hold " +
-                                                 std::to_string(count) + " " + info.name + " elements");
-  if (count > SIZE_MAX / outSize(dst) || outBytes < count * outSize(dst))
-    return Error(ErrorCode::InvalidArgument, "output buffer too small for " + std::to_string(count) +
+                                                 std::to_string(count) + " " + info.name +
                                                  " elements");
-  if (count == 0) return Status();
+  if (count > SIZE_MAX / outSize(dst) || outBytes < count * outSize(dst))
+    return Error(ErrorCode::InvalidArgument,
+                 "output buffer too small for " + std::to_string(count) + " elements");
+  if (count == 0)
+    return Status();
   uint8_t *out = static_cast<uint8_t *>(outPtr);
   // Same-type copies keep the exact bits (NaN payloads included).
   if (src == dst) {
@@ -278,27 +320,31 @@ Status convert(DType src, const uint8_t *data, size_t bytes, uint64_t count, DTy
   }
   for (uint64_t k = 0; k < count; k += QKK) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(QKK, count - k));
-    for (size_t j = 0; j < n; ++j) buf[j] = plainToF32(src, data + (k + j) * info.blockBytes);
+    for (size_t j = 0; j < n; ++j)
+      buf[j] = plainToF32(src, data + (k + j) * info.blockBytes);
     store(buf, n, dst, out + k * outSize(dst));
   }
   return Status();
 }
 
 Status dequantize(const TensorInfo &tensor, DType dst, void *out, size_t outBytes) {
-  Status s = convert(tensor.dtype, tensor.data, tensor.size, tensor.elementCount(), dst, out, outBytes);
-  if (!s) return s.error().withContext(tensor.file + ": tensor '" + tensor.name + "'");
+  Status s =
+      convert(tensor.dtype, tensor.data, tensor.size, tensor.elementCount(), dst, out, outBytes);
+  if (!s)
+    return s.error().withContext(tensor.file + ": tensor '" + tensor.name + "'");
   return s;
 }
 
 Expected<QuantizedBlocks> quantizedBlocks(const TensorInfo &tensor) {
   if (tensor.dtype != DType::Q8_0 && tensor.dtype != DType::Q4_0 && tensor.dtype != DType::Q4_1)
-    return Error(ErrorCode::Unsupported, tensor.file + ": tensor '" + tensor.name + "': " + dtypeName(tensor.dtype) +
+    return Error(ErrorCode::Unsupported, tensor.file + ": tensor '" + tensor.name +
+                                             "': " + dtypeName(tensor.dtype) +
                                              " cannot be kept quantized (only Q8_0, Q4_0, Q4_1)");
   const DTypeInfo &info = dtypeInfo(tensor.dtype);
   uint64_t rowLength = tensor.shape.empty() ? 1 : tensor.shape.back();
   uint64_t rows = rowLength == 0 ? 0 : tensor.elementCount() / rowLength;
-  return QuantizedBlocks{tensor.dtype, tensor.data, rows, rowLength / info.blockElements, info.blockBytes,
-                         info.blockElements};
+  return QuantizedBlocks{tensor.dtype,    tensor.data,       rows, rowLength / info.blockElements,
+                         info.blockBytes, info.blockElements};
 }
 
 Expected<std::vector<float>> dequantizeToF32(const TensorInfo &tensor) {

@@ -7,24 +7,38 @@ namespace modelrt {
 namespace {
 
 constexpr uint32_t kDefaultAlignment = 32;
-constexpr uint32_t kMaxDims = 4;           // GGML_MAX_DIMS
-constexpr uint32_t kMaxArrayNesting = 8;   // arrays of arrays, bounded against stack abuse
+constexpr uint32_t kMaxDims = 4;         // GGML_MAX_DIMS
+constexpr uint32_t kMaxArrayNesting = 8; // arrays of arrays, bounded against stack abuse
 constexpr uint64_t kMaxKeyLength = 1 << 16;
 
 size_t scalarSize(GgufType type) {
   switch (type) {
-  case GgufType::UInt8: case GgufType::Int8: case GgufType::Bool: return 1;
-  case GgufType::UInt16: case GgufType::Int16: return 2;
-  case GgufType::UInt32: case GgufType::Int32: case GgufType::Float32: return 4;
-  case GgufType::UInt64: case GgufType::Int64: case GgufType::Float64: return 8;
-  default: return 0;
+  case GgufType::UInt8:
+  case GgufType::Int8:
+  case GgufType::Bool:
+    return 1;
+  case GgufType::UInt16:
+  case GgufType::Int16:
+    return 2;
+  case GgufType::UInt32:
+  case GgufType::Int32:
+  case GgufType::Float32:
+    return 4;
+  case GgufType::UInt64:
+  case GgufType::Int64:
+  case GgufType::Float64:
+    return 8;
+  default:
+    return 0;
   }
 }
 
 // Smallest encoding of one element, to bound counts by the bytes left.
 size_t minEncodedSize(GgufType type) {
-  if (type == GgufType::String) return 8;
-  if (type == GgufType::Array) return 12;
+  if (type == GgufType::String)
+    return 8;
+  if (type == GgufType::Array)
+    return 12;
   return scalarSize(type);
 }
 
@@ -39,17 +53,23 @@ template <typename T> T loadLE(const uint8_t *p) {
 } // namespace
 
 const char *ggufTypeName(GgufType type) {
-  static const char *names[] = {"uint8", "int8",   "uint16", "int16", "uint32",
-                                "int32", "float32", "bool",  "string", "array",
-                                "uint64", "int64", "float64"};
+  static const char *names[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                "int32",  "float32", "bool",   "string", "array",
+                                "uint64", "int64",   "float64"};
   uint32_t t = static_cast<uint32_t>(type);
   return t < 13 ? names[t] : "invalid";
 }
 
 bool GgufValue::isInteger() const {
   switch (type) {
-  case GgufType::UInt8: case GgufType::Int8: case GgufType::UInt16: case GgufType::Int16:
-  case GgufType::UInt32: case GgufType::Int32: case GgufType::UInt64: case GgufType::Int64:
+  case GgufType::UInt8:
+  case GgufType::Int8:
+  case GgufType::UInt16:
+  case GgufType::Int16:
+  case GgufType::UInt32:
+  case GgufType::Int32:
+  case GgufType::UInt64:
+  case GgufType::Int64:
     return true;
   default:
     return false;
@@ -64,8 +84,10 @@ public:
   Expected<GgufFile> run(std::shared_ptr<const MappedFile> file) {
     GgufFile out;
     out.file_ = std::move(file);
-    if (Status s = parseHeaderAndMetadata(out); !s) return s.error();
-    if (Status s = parseTensorInfos(out); !s) return s.error();
+    if (Status s = parseHeaderAndMetadata(out); !s)
+      return s.error();
+    if (Status s = parseTensorInfos(out); !s)
+      return s.error();
     return out;
   }
 
@@ -85,9 +107,11 @@ private:
 
   Status readString(std::string_view &s, const std::string &what) {
     uint64_t len;
-    if (Status st = read(len, what.c_str()); !st) return st;
+    if (Status st = read(len, what.c_str()); !st)
+      return st;
     if (len > left())
-      return fail(what + ": string length " + std::to_string(len) + " runs past the end of the file");
+      return fail(what + ": string length " + std::to_string(len) +
+                  " runs past the end of the file");
     s = std::string_view(reinterpret_cast<const char *>(data_ + pos_), len);
     pos_ += len;
     return Status();
@@ -95,24 +119,51 @@ private:
 
   Status readScalar(GgufType type, GgufValue &v, const std::string &what) {
     size_t n = scalarSize(type);
-    if (left() < n) return fail("file ends inside " + what);
+    if (left() < n)
+      return fail("file ends inside " + what);
     const uint8_t *p = data_ + pos_;
     switch (type) {
-    case GgufType::UInt8: v.u = p[0]; v.i = static_cast<int64_t>(v.u); break;
-    case GgufType::Int8: v.i = static_cast<int8_t>(p[0]); break;
-    case GgufType::UInt16: v.u = loadLE<uint16_t>(p); v.i = static_cast<int64_t>(v.u); break;
-    case GgufType::Int16: v.i = loadLE<int16_t>(p); break;
-    case GgufType::UInt32: v.u = loadLE<uint32_t>(p); v.i = static_cast<int64_t>(v.u); break;
-    case GgufType::Int32: v.i = loadLE<int32_t>(p); break;
-    case GgufType::UInt64: v.u = loadLE<uint64_t>(p); v.i = static_cast<int64_t>(v.u); break;
-    case GgufType::Int64: v.i = loadLE<int64_t>(p); break;
-    case GgufType::Float32: v.f = loadLE<float>(p); break;
-    case GgufType::Float64: v.f = loadLE<double>(p); break;
+    case GgufType::UInt8:
+      v.u = p[0];
+      v.i = static_cast<int64_t>(v.u);
+      break;
+    case GgufType::Int8:
+      v.i = static_cast<int8_t>(p[0]);
+      break;
+    case GgufType::UInt16:
+      v.u = loadLE<uint16_t>(p);
+      v.i = static_cast<int64_t>(v.u);
+      break;
+    case GgufType::Int16:
+      v.i = loadLE<int16_t>(p);
+      break;
+    case GgufType::UInt32:
+      v.u = loadLE<uint32_t>(p);
+      v.i = static_cast<int64_t>(v.u);
+      break;
+    case GgufType::Int32:
+      v.i = loadLE<int32_t>(p);
+      break;
+    case GgufType::UInt64:
+      v.u = loadLE<uint64_t>(p);
+      v.i = static_cast<int64_t>(v.u);
+      break;
+    case GgufType::Int64:
+      v.i = loadLE<int64_t>(p);
+      break;
+    case GgufType::Float32:
+      v.f = loadLE<float>(p);
+      break;
+    case GgufType::Float64:
+      v.f = loadLE<double>(p);
+      break;
     case GgufType::Bool:
-      if (p[0] > 1) return fail(what + ": bool value " + std::to_string(p[0]) + " is not 0 or 1");
+      if (p[0] > 1)
+        return fail(what + ": bool value " + std::to_string(p[0]) + " is not 0 or 1");
       v.u = p[0];
       break;
-    default: return fail(what + ": not a scalar type");
+    default:
+      return fail(what + ": not a scalar type");
     }
     if (type == GgufType::Int8 || type == GgufType::Int16 || type == GgufType::Int32 ||
         type == GgufType::Int64)
@@ -123,34 +174,42 @@ private:
 
   Status readValue(GgufType type, GgufValue &v, const std::string &what, uint32_t depth) {
     v.type = type;
-    if (type == GgufType::String) return readString(v.str, what);
-    if (type != GgufType::Array) return readScalar(type, v, what);
-    if (depth >= kMaxArrayNesting) return fail(what + ": arrays nested too deeply");
+    if (type == GgufType::String)
+      return readString(v.str, what);
+    if (type != GgufType::Array)
+      return readScalar(type, v, what);
+    if (depth >= kMaxArrayNesting)
+      return fail(what + ": arrays nested too deeply");
     uint32_t elemType;
-    if (Status s = read(elemType, what.c_str()); !s) return s;
+    if (Status s = read(elemType, what.c_str()); !s)
+      return s;
     if (!validType(elemType))
       return fail(what + ": invalid array element type " + std::to_string(elemType));
     v.elemType = static_cast<GgufType>(elemType);
-    if (Status s = read(v.count, what.c_str()); !s) return s;
+    if (Status s = read(v.count, what.c_str()); !s)
+      return s;
     size_t minSize = minEncodedSize(v.elemType);
     if (v.count > left() / minSize)
-      return fail(what + ": array of " + std::to_string(v.count) + " " +
-                  ggufTypeName(v.elemType) + " runs past the end of the file");
+      return fail(what + ": array of " + std::to_string(v.count) + " " + ggufTypeName(v.elemType) +
+                  " runs past the end of the file");
     if (v.elemType == GgufType::String) {
       v.strings.resize(v.count);
       for (uint64_t k = 0; k < v.count; ++k)
-        if (Status s = readString(v.strings[k], what + "[" + std::to_string(k) + "]"); !s) return s;
+        if (Status s = readString(v.strings[k], what + "[" + std::to_string(k) + "]"); !s)
+          return s;
     } else if (v.elemType == GgufType::Array) {
       v.arrays.resize(v.count);
       for (uint64_t k = 0; k < v.count; ++k) {
         std::string inner = what + "[" + std::to_string(k) + "]";
-        if (Status s = readValue(GgufType::Array, v.arrays[k], inner, depth + 1); !s) return s;
+        if (Status s = readValue(GgufType::Array, v.arrays[k], inner, depth + 1); !s)
+          return s;
       }
     } else {
       v.raw = data_ + pos_;
       if (v.elemType == GgufType::Bool)
         for (uint64_t k = 0; k < v.count; ++k)
-          if (v.raw[k] > 1) return fail(what + ": bool element is not 0 or 1");
+          if (v.raw[k] > 1)
+            return fail(what + ": bool element is not 0 or 1");
       pos_ += v.count * minSize;
     }
     return Status();
@@ -160,7 +219,8 @@ private:
     if (size_ < 4 || std::memcmp(data_, "GGUF", 4) != 0)
       return Error(ErrorCode::InvalidFormat, "not a GGUF file (bad magic)");
     pos_ = 4;
-    if (Status s = read(out.version_, "version"); !s) return s;
+    if (Status s = read(out.version_, "version"); !s)
+      return s;
     if (out.version_ == 1)
       return Error(ErrorCode::Unsupported, "GGUF version 1 is not supported (only 2 and 3)");
     if (out.version_ != 2 && out.version_ != 3) {
@@ -170,31 +230,38 @@ private:
                    "unsupported GGUF version " + std::to_string(out.version_));
     }
     uint64_t tensorCount, kvCount;
-    if (Status s = read(tensorCount, "tensor count"); !s) return s;
-    if (Status s = read(kvCount, "metadata count"); !s) return s;
+    if (Status s = read(tensorCount, "tensor count"); !s)
+      return s;
+    if (Status s = read(kvCount, "metadata count"); !s)
+      return s;
     // Each key/value takes at least 13 bytes, each tensor info at least 24.
     if (kvCount > left() / 13)
       return fail("metadata count " + std::to_string(kvCount) + " exceeds what the file can hold");
     if (tensorCount > left() / 24)
-      return fail("tensor count " + std::to_string(tensorCount) + " exceeds what the file can hold");
+      return fail("tensor count " + std::to_string(tensorCount) +
+                  " exceeds what the file can hold");
     tensorCount_ = tensorCount;
 
     out.metadata_.reserve(kvCount);
     for (uint64_t k = 0; k < kvCount; ++k) {
       std::string_view key;
       std::string which = "metadata key #" + std::to_string(k);
-      if (Status s = readString(key, which); !s) return s;
-      if (key.size() > kMaxKeyLength) return fail(which + " is longer than 64 KiB");
+      if (Status s = readString(key, which); !s)
+        return s;
+      if (key.size() > kMaxKeyLength)
+        return fail(which + " is longer than 64 KiB");
       std::string keyStr(key);
       if (out.keyIndex_.count(keyStr))
         return fail("duplicate metadata key '" + keyStr + "'");
       uint32_t type;
       std::string what = "metadata '" + keyStr + "'";
-      if (Status s = read(type, what.c_str()); !s) return s;
+      if (Status s = read(type, what.c_str()); !s)
+        return s;
       if (!validType(type))
         return fail(what + ": invalid value type " + std::to_string(type));
       GgufValue value;
-      if (Status s = readValue(static_cast<GgufType>(type), value, what, 0); !s) return s;
+      if (Status s = readValue(static_cast<GgufType>(type), value, what, 0); !s)
+        return s;
       out.keyIndex_.emplace(keyStr, out.metadata_.size());
       out.metadata_.emplace_back(std::move(keyStr), std::move(value));
     }
@@ -214,38 +281,48 @@ private:
   }
 
   Status parseTensorInfos(GgufFile &out) {
-    struct Raw { uint64_t relOffset; };
+    struct Raw {
+      uint64_t relOffset;
+    };
     std::vector<Raw> raws;
     out.tensors_.reserve(tensorCount_);
     for (uint64_t k = 0; k < tensorCount_; ++k) {
       std::string which = "tensor #" + std::to_string(k);
       std::string_view name;
-      if (Status s = readString(name, which + " name"); !s) return s;
+      if (Status s = readString(name, which + " name"); !s)
+        return s;
       TensorInfo t;
       t.name = std::string(name);
       std::string what = "tensor '" + t.name + "'";
-      if (out.tensorIndex_.count(t.name)) return fail("duplicate tensor name '" + t.name + "'");
+      if (out.tensorIndex_.count(t.name))
+        return fail("duplicate tensor name '" + t.name + "'");
       uint32_t nDims;
-      if (Status s = read(nDims, what.c_str()); !s) return s;
+      if (Status s = read(nDims, what.c_str()); !s)
+        return s;
       if (nDims > kMaxDims)
         return fail(what + ": " + std::to_string(nDims) + " dimensions (at most 4)");
       std::vector<uint64_t> ne(nDims);
       for (uint32_t d = 0; d < nDims; ++d)
-        if (Status s = read(ne[d], what.c_str()); !s) return s;
+        if (Status s = read(ne[d], what.c_str()); !s)
+          return s;
       t.shape.assign(ne.rbegin(), ne.rend());
       uint32_t type;
-      if (Status s = read(type, what.c_str()); !s) return s;
+      if (Status s = read(type, what.c_str()); !s)
+        return s;
       std::optional<DType> dtype = dtypeFromGgml(type);
-      if (!dtype) return fail(what + ": unknown tensor type " + std::to_string(type));
+      if (!dtype)
+        return fail(what + ": unknown tensor type " + std::to_string(type));
       t.dtype = *dtype;
       Expected<uint64_t> bytes = checkedByteSize(t.dtype, t.shape);
-      if (!bytes) return fail(what + ": " + bytes.error().message());
+      if (!bytes)
+        return fail(what + ": " + bytes.error().message());
       t.size = *bytes;
       uint64_t rel;
-      if (Status s = read(rel, what.c_str()); !s) return s;
+      if (Status s = read(rel, what.c_str()); !s)
+        return s;
       if (rel % out.alignment_ != 0)
-        return fail(what + ": offset " + std::to_string(rel) + " is not a multiple of the alignment " +
-                    std::to_string(out.alignment_));
+        return fail(what + ": offset " + std::to_string(rel) +
+                    " is not a multiple of the alignment " + std::to_string(out.alignment_));
       raws.push_back({rel});
       out.tensorIndex_.emplace(t.name, out.tensors_.size());
       out.tensors_.push_back(std::move(t));
@@ -266,9 +343,8 @@ private:
       t.data = data_ + t.offset;
       order[k] = k;
     }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return out.tensors_[a].offset < out.tensors_[b].offset;
-    });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return out.tensors_[a].offset < out.tensors_[b].offset; });
     for (size_t k = 1; k < order.size(); ++k) {
       const TensorInfo &prev = out.tensors_[order[k - 1]];
       const TensorInfo &cur = out.tensors_[order[k]];
@@ -287,17 +363,20 @@ private:
 
 Expected<GgufFile> GgufFile::open(const std::string &path) {
   Expected<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  if (!file) return file.error();
+  if (!file)
+    return file.error();
   std::shared_ptr<const MappedFile> mapped = *file;
   Expected<GgufFile> out = GgufParser(mapped->data(), mapped->size()).run(mapped);
-  if (!out) return out.error().withContext(path);
+  if (!out)
+    return out.error().withContext(path);
   return out;
 }
 
 Expected<GgufFile> GgufFile::parse(const uint8_t *data, size_t size, std::string name) {
   std::shared_ptr<const MappedFile> mapped = MappedFile::fromMemory(data, size, name);
   Expected<GgufFile> out = GgufParser(data, size).run(mapped);
-  if (!out) return out.error().withContext(name);
+  if (!out)
+    return out.error().withContext(name);
   return out;
 }
 
@@ -319,25 +398,35 @@ Error missingKey(const std::string &path, std::string_view key) {
 Error wrongType(const std::string &path, std::string_view key, const GgufValue &v,
                 const char *wanted) {
   std::string got = ggufTypeName(v.type);
-  if (v.type == GgufType::Array) got = std::string("array of ") + ggufTypeName(v.elemType);
-  return Error(ErrorCode::InvalidFormat, path + ": metadata '" + std::string(key) + "' is " +
-                                             got + ", expected " + wanted);
+  if (v.type == GgufType::Array)
+    got = std::string("array of ") + ggufTypeName(v.elemType);
+  return Error(ErrorCode::InvalidFormat,
+               path + ": metadata '" + std::string(key) + "' is " + got + ", expected " + wanted);
 }
 
 bool isSigned(GgufType t) {
-  return t == GgufType::Int8 || t == GgufType::Int16 || t == GgufType::Int32 || t == GgufType::Int64;
+  return t == GgufType::Int8 || t == GgufType::Int16 || t == GgufType::Int32 ||
+         t == GgufType::Int64;
 }
 
 int64_t loadIntElement(GgufType t, const uint8_t *p) {
   switch (t) {
-  case GgufType::UInt8: return p[0];
-  case GgufType::Int8: return static_cast<int8_t>(p[0]);
-  case GgufType::UInt16: return loadLE<uint16_t>(p);
-  case GgufType::Int16: return loadLE<int16_t>(p);
-  case GgufType::UInt32: return loadLE<uint32_t>(p);
-  case GgufType::Int32: return loadLE<int32_t>(p);
-  case GgufType::UInt64: return static_cast<int64_t>(loadLE<uint64_t>(p));
-  default: return loadLE<int64_t>(p);
+  case GgufType::UInt8:
+    return p[0];
+  case GgufType::Int8:
+    return static_cast<int8_t>(p[0]);
+  case GgufType::UInt16:
+    return loadLE<uint16_t>(p);
+  case GgufType::Int16:
+    return loadLE<int16_t>(p);
+  case GgufType::UInt32:
+    return loadLE<uint32_t>(p);
+  case GgufType::Int32:
+    return loadLE<int32_t>(p);
+  case GgufType::UInt64:
+    return static_cast<int64_t>(loadLE<uint64_t>(p));
+  default:
+    return loadLE<int64_t>(p);
   }
 }
 
@@ -345,15 +434,19 @@ int64_t loadIntElement(GgufType t, const uint8_t *p) {
 
 Expected<std::string> GgufFile::getString(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
-  if (v->type != GgufType::String) return wrongType(path(), key, *v, "string");
+  if (!v)
+    return missingKey(path(), key);
+  if (v->type != GgufType::String)
+    return wrongType(path(), key, *v, "string");
   return std::string(v->str);
 }
 
 Expected<uint64_t> GgufFile::getUInt(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
-  if (!v->isInteger()) return wrongType(path(), key, *v, "an integer");
+  if (!v)
+    return missingKey(path(), key);
+  if (!v->isInteger())
+    return wrongType(path(), key, *v, "an integer");
   if (isSigned(v->type) && v->i < 0)
     return Error(ErrorCode::InvalidFormat,
                  path() + ": metadata '" + std::string(key) + "' is negative");
@@ -362,8 +455,10 @@ Expected<uint64_t> GgufFile::getUInt(std::string_view key) const {
 
 Expected<int64_t> GgufFile::getInt(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
-  if (!v->isInteger()) return wrongType(path(), key, *v, "an integer");
+  if (!v)
+    return missingKey(path(), key);
+  if (!v->isInteger())
+    return wrongType(path(), key, *v, "an integer");
   if (v->type == GgufType::UInt64 && v->u > static_cast<uint64_t>(INT64_MAX))
     return Error(ErrorCode::OutOfRange,
                  path() + ": metadata '" + std::string(key) + "' does not fit int64");
@@ -372,21 +467,26 @@ Expected<int64_t> GgufFile::getInt(std::string_view key) const {
 
 Expected<double> GgufFile::getFloat(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
-  if (!v->isFloat()) return wrongType(path(), key, *v, "float32 or float64");
+  if (!v)
+    return missingKey(path(), key);
+  if (!v->isFloat())
+    return wrongType(path(), key, *v, "float32 or float64");
   return v->f;
 }
 
 Expected<bool> GgufFile::getBool(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
-  if (v->type != GgufType::Bool) return wrongType(path(), key, *v, "bool");
+  if (!v)
+    return missingKey(path(), key);
+  if (v->type != GgufType::Bool)
+    return wrongType(path(), key, *v, "bool");
   return v->u != 0;
 }
 
 Expected<std::vector<std::string_view>> GgufFile::getStringArray(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
+  if (!v)
+    return missingKey(path(), key);
   if (v->type != GgufType::Array || v->elemType != GgufType::String)
     return wrongType(path(), key, *v, "array of string");
   return v->strings;
@@ -394,28 +494,30 @@ Expected<std::vector<std::string_view>> GgufFile::getStringArray(std::string_vie
 
 Expected<std::vector<int64_t>> GgufFile::getIntArray(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
+  if (!v)
+    return missingKey(path(), key);
   GgufValue probe;
   probe.type = v->elemType;
   if (v->type != GgufType::Array || !probe.isInteger())
     return wrongType(path(), key, *v, "array of integers");
   std::vector<int64_t> out(v->count);
   size_t step = scalarSize(v->elemType);
-  for (uint64_t k = 0; k < v->count; ++k) out[k] = loadIntElement(v->elemType, v->raw + k * step);
+  for (uint64_t k = 0; k < v->count; ++k)
+    out[k] = loadIntElement(v->elemType, v->raw + k * step);
   return out;
 }
 
 Expected<std::vector<float>> GgufFile::getFloatArray(std::string_view key) const {
   const GgufValue *v = find(key);
-  if (!v) return missingKey(path(), key);
+  if (!v)
+    return missingKey(path(), key);
   if (v->type != GgufType::Array ||
       (v->elemType != GgufType::Float32 && v->elemType != GgufType::Float64))
     return wrongType(path(), key, *v, "array of float");
   std::vector<float> out(v->count);
   for (uint64_t k = 0; k < v->count; ++k)
-    out[k] = v->elemType == GgufType::Float32
-                 ? loadLE<float>(v->raw + 4 * k)
-                 : static_cast<float>(loadLE<double>(v->raw + 8 * k));
+    out[k] = v->elemType == GgufType::Float32 ? loadLE<float>(v->raw + 4 * k)
+                                              : static_cast<float>(loadLE<double>(v->raw + 8 * k));
   return out;
 }
 

@@ -28,8 +28,19 @@
 namespace modelrt {
 
 enum class GgufType : uint32_t {
-  UInt8 = 0, Int8 = 1, UInt16 = 2, Int16 = 3, UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7,
-  String = 8, Array = 9, UInt64 = 10, Int64 = 11, Float64 = 12,
+  UInt8 = 0,
+  Int8 = 1,
+  UInt16 = 2,
+  Int16 = 3,
+  UInt32 = 4,
+  Int32 = 5,
+  Float32 = 6,
+  Bool = 7,
+  String = 8,
+  Array = 9,
+  UInt64 = 10,
+  Int64 = 11,
+  Float64 = 12,
 };
 const char *ggufTypeName(GgufType type);
 
@@ -70,9 +81,9 @@ public:
   const GgufValue *find(std::string_view key) const;
   // Typed getters: NotFound if absent, InvalidFormat if of another type; messages name the key.
   Expected<std::string> getString(std::string_view key) const;
-  Expected<uint64_t> getUInt(std::string_view key) const;     // any non-negative integer type
-  Expected<int64_t> getInt(std::string_view key) const;       // any integer type
-  Expected<double> getFloat(std::string_view key) const;      // float32 or float64
+  Expected<uint64_t> getUInt(std::string_view key) const; // any non-negative integer type
+  Expected<int64_t> getInt(std::string_view key) const;   // any integer type
+  Expected<double> getFloat(std::string_view key) const;  // float32 or float64
   Expected<bool> getBool(std::string_view key) const;
   Expected<std::vector<std::string_view>> getStringArray(std::string_view key) const;
   Expected<std::vector<int64_t>> getIntArray(std::string_view key) const;

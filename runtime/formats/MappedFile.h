@@ -17,7 +17,7 @@ public:
 
   // Wraps bytes already in memory (tests, fuzzers); the caller keeps them alive.
   static std::shared_ptr<const MappedFile> fromMemory(const uint8_t *data, size_t size,
-                                                       std::string name);
+                                                      std::string name);
 
   ~MappedFile();
   MappedFile(const MappedFile &) = delete;

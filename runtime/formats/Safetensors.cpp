@@ -41,7 +41,8 @@ Expected<uint64_t> jsonU64(const json &v, const std::string &what) {
 
 Expected<TensorInfo> parseTensorEntry(const std::string &name, const json &entry) {
   std::string what = "tensor '" + name + "'";
-  if (!entry.is_object()) return Error(ErrorCode::InvalidFormat, what + " is not an object");
+  if (!entry.is_object())
+    return Error(ErrorCode::InvalidFormat, what + " is not an object");
   auto dtypeIt = entry.find("dtype");
   auto shapeIt = entry.find("shape");
   auto offsIt = entry.find("data_offsets");
@@ -55,21 +56,26 @@ Expected<TensorInfo> parseTensorEntry(const std::string &name, const json &entry
   t.name = name;
   std::string dtypeName = dtypeIt->get<std::string>();
   std::optional<DType> dtype = dtypeFromSafetensorsName(dtypeName);
-  if (!dtype) return Error(ErrorCode::InvalidFormat, what + ": unknown dtype '" + dtypeName + "'");
+  if (!dtype)
+    return Error(ErrorCode::InvalidFormat, what + ": unknown dtype '" + dtypeName + "'");
   t.dtype = *dtype;
   for (const json &d : *shapeIt) {
     Expected<uint64_t> dim = jsonU64(d, what + ": shape entry");
-    if (!dim) return dim.error();
+    if (!dim)
+      return dim.error();
     t.shape.push_back(*dim);
   }
   Expected<uint64_t> begin = jsonU64((*offsIt)[0], what + ": data_offsets[0]");
-  if (!begin) return begin.error();
+  if (!begin)
+    return begin.error();
   Expected<uint64_t> end = jsonU64((*offsIt)[1], what + ": data_offsets[1]");
-  if (!end) return end.error();
+  if (!end)
+    return end.error();
   if (*end < *begin)
     return Error(ErrorCode::InvalidFormat, what + ": data_offsets end before they begin");
   Expected<uint64_t> bytes = checkedByteSize(t.dtype, t.shape);
-  if (!bytes) return bytes.error().withContext(what);
+  if (!bytes)
+    return bytes.error().withContext(what);
   if (*end - *begin != *bytes)
     return Error(ErrorCode::InvalidFormat,
                  what + ": data_offsets span " + std::to_string(*end - *begin) +
@@ -88,7 +94,8 @@ bool exists(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 std::string dirName(const std::string &path) {
   size_t slash = path.rfind('/');
@@ -99,7 +106,8 @@ std::string dirName(const std::string &path) {
 
 Expected<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   Expected<std::shared_ptr<const MappedFile>> file = MappedFile::open(path);
-  if (!file) return file.error();
+  if (!file)
+    return file.error();
   return parseMapped(*file);
 }
 
@@ -110,8 +118,11 @@ Expected<SafetensorsFile> SafetensorsFile::parse(const uint8_t *data, size_t siz
 
 Expected<SafetensorsFile> SafetensorsFile::parseMapped(std::shared_ptr<const MappedFile> file) {
   const std::string &path = file->path();
-  auto fail = [&](ErrorCode code, const std::string &msg) { return Error(code, path + ": " + msg); };
-  if (file->size() < 8) return fail(ErrorCode::InvalidFormat, "file is shorter than the 8-byte header size");
+  auto fail = [&](ErrorCode code, const std::string &msg) {
+    return Error(code, path + ": " + msg);
+  };
+  if (file->size() < 8)
+    return fail(ErrorCode::InvalidFormat, "file is shorter than the 8-byte header size");
   uint64_t headerSize;
   std::memcpy(&headerSize, file->data(), 8);
   if (headerSize > kMaxHeaderSize)
@@ -134,23 +145,27 @@ Expected<SafetensorsFile> SafetensorsFile::parseMapped(std::shared_ptr<const Map
   } catch (const json::exception &e) {
     return fail(ErrorCode::InvalidFormat, std::string("header is not valid JSON: ") + e.what());
   }
-  if (!header.is_object()) return fail(ErrorCode::InvalidFormat, "header is not a JSON object");
+  if (!header.is_object())
+    return fail(ErrorCode::InvalidFormat, "header is not a JSON object");
 
   uint64_t dataStart = 8 + headerSize;
   uint64_t dataSize = file->size() - dataStart;
   try {
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") {
-        if (!it->is_object()) return fail(ErrorCode::InvalidFormat, "__metadata__ is not an object");
+        if (!it->is_object())
+          return fail(ErrorCode::InvalidFormat, "__metadata__ is not an object");
         for (auto m = it->begin(); m != it->end(); ++m) {
           if (!m->is_string())
-            return fail(ErrorCode::InvalidFormat, "__metadata__ value '" + m.key() + "' is not a string");
+            return fail(ErrorCode::InvalidFormat,
+                        "__metadata__ value '" + m.key() + "' is not a string");
           out.metadata_[m.key()] = m->get<std::string>();
         }
         continue;
       }
       Expected<TensorInfo> t = parseTensorEntry(it.key(), *it);
-      if (!t) return t.error().withContext(path);
+      if (!t)
+        return t.error().withContext(path);
       out.tensors_.push_back(std::move(*t));
     }
   } catch (const json::exception &e) {
@@ -163,9 +178,9 @@ Expected<SafetensorsFile> SafetensorsFile::parseMapped(std::shared_ptr<const Map
   uint64_t expected = 0;
   for (TensorInfo &t : out.tensors_) {
     if (t.offset != expected)
-      return fail(ErrorCode::InvalidFormat,
-                  "tensor '" + t.name + "': data_offsets begin at " + std::to_string(t.offset) +
-                      ", expected " + std::to_string(expected) + " (gap or overlap)");
+      return fail(ErrorCode::InvalidFormat, "tensor '" + t.name + "': data_offsets begin at " +
+                                                std::to_string(t.offset) + ", expected " +
+                                                std::to_string(expected) + " (gap or overlap)");
     expected = t.offset + t.size;
     if (expected > dataSize)
       return fail(ErrorCode::InvalidFormat,
@@ -175,10 +190,11 @@ Expected<SafetensorsFile> SafetensorsFile::parseMapped(std::shared_ptr<const Map
     t.data = file->data() + t.offset;
   }
   if (expected != dataSize)
-    return fail(ErrorCode::InvalidFormat,
-                "tensors cover " + std::to_string(expected) + " bytes of a " +
-                    std::to_string(dataSize) + "-byte data section");
-  for (size_t k = 0; k < out.tensors_.size(); ++k) out.index_.emplace(out.tensors_[k].name, k);
+    return fail(ErrorCode::InvalidFormat, "tensors cover " + std::to_string(expected) +
+                                              " bytes of a " + std::to_string(dataSize) +
+                                              "-byte data section");
+  for (size_t k = 0; k < out.tensors_.size(); ++k)
+    out.index_.emplace(out.tensors_[k].name, k);
   return out;
 }
 
@@ -203,24 +219,32 @@ Status SafetensorsModel::addShard(SafetensorsFile shard) {
 Expected<SafetensorsModel> SafetensorsModel::open(const std::string &path) {
   if (isDirectory(path)) {
     std::string index = path + "/model.safetensors.index.json";
-    if (exists(index)) return openIndex(index);
+    if (exists(index))
+      return openIndex(index);
     std::string single = path + "/model.safetensors";
-    if (exists(single)) return open(single);
+    if (exists(single))
+      return open(single);
     return Error(ErrorCode::NotFound,
                  path + ": no model.safetensors.index.json or model.safetensors in the directory");
   }
-  if (endsWith(path, ".json")) return openIndex(path);
+  if (endsWith(path, ".json"))
+    return openIndex(path);
   Expected<SafetensorsFile> file = SafetensorsFile::open(path);
-  if (!file) return file.error();
+  if (!file)
+    return file.error();
   SafetensorsModel model;
-  if (Status s = model.addShard(std::move(*file)); !s) return s.error();
+  if (Status s = model.addShard(std::move(*file)); !s)
+    return s.error();
   return model;
 }
 
 Expected<SafetensorsModel> SafetensorsModel::openIndex(const std::string &indexPath) {
   Expected<std::shared_ptr<const MappedFile>> file = MappedFile::open(indexPath);
-  if (!file) return file.error();
-  auto fail = [&](const std::string &msg) { return Error(ErrorCode::InvalidFormat, indexPath + ": " + msg); };
+  if (!file)
+    return file.error();
+  auto fail = [&](const std::string &msg) {
+    return Error(ErrorCode::InvalidFormat, indexPath + ": " + msg);
+  };
   const char *begin = reinterpret_cast<const char *>((*file)->data());
   json index;
   try {
@@ -230,17 +254,21 @@ Expected<SafetensorsModel> SafetensorsModel::openIndex(const std::string &indexP
   } catch (const json::exception &e) {
     return fail(std::string("not valid JSON: ") + e.what());
   }
-  if (!index.is_object()) return fail("not a JSON object");
+  if (!index.is_object())
+    return fail("not a JSON object");
   auto mapIt = index.find("weight_map");
-  if (mapIt == index.end() || !mapIt->is_object()) return fail("missing 'weight_map' object");
+  if (mapIt == index.end() || !mapIt->is_object())
+    return fail("missing 'weight_map' object");
 
   std::vector<std::string> shardNames;
   std::vector<std::pair<std::string, std::string>> entries;
   for (auto it = mapIt->begin(); it != mapIt->end(); ++it) {
-    if (!it->is_string()) return fail("weight_map entry '" + it.key() + "' is not a string");
+    if (!it->is_string())
+      return fail("weight_map entry '" + it.key() + "' is not a string");
     std::string shard = it->get<std::string>();
     if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
-      return fail("weight_map entry '" + it.key() + "' names an invalid shard file '" + shard + "'");
+      return fail("weight_map entry '" + it.key() + "' names an invalid shard file '" + shard +
+                  "'");
     if (std::find(shardNames.begin(), shardNames.end(), shard) == shardNames.end())
       shardNames.push_back(shard);
     entries.emplace_back(it.key(), shard);
@@ -251,8 +279,10 @@ Expected<SafetensorsModel> SafetensorsModel::openIndex(const std::string &indexP
   std::string dir = dirName(indexPath);
   for (const std::string &name : shardNames) {
     Expected<SafetensorsFile> shard = SafetensorsFile::open(dir + "/" + name);
-    if (!shard) return shard.error().withContext(indexPath);
-    if (Status s = model.addShard(std::move(*shard)); !s) return s.error().withContext(indexPath);
+    if (!shard)
+      return shard.error().withContext(indexPath);
+    if (Status s = model.addShard(std::move(*shard)); !s)
+      return s.error().withContext(indexPath);
   }
   for (const auto &[tensor, shard] : entries) {
     const TensorInfo *t = model.findTensor(tensor);

@@ -15,9 +15,9 @@ struct TensorInfo {
   // Outermost dimension first (PyTorch order): a [rows, cols] matrix has shape {rows, cols}.
   // GGUF stores dimensions innermost first; the GGUF reader reverses them.
   std::vector<uint64_t> shape;
-  std::string file;      // the file holding the bytes (a shard, for sharded safetensors)
-  uint64_t offset = 0;   // absolute byte offset in `file`
-  uint64_t size = 0;     // bytes
+  std::string file;    // the file holding the bytes (a shard, for sharded safetensors)
+  uint64_t offset = 0; // absolute byte offset in `file`
+  uint64_t size = 0;   // bytes
   // Zero-copy view into the memory-mapped file; valid while the reader that produced it lives.
   const uint8_t *data = nullptr;
 

@@ -26,32 +26,40 @@ Status addMerge(Tokenizer::Impl &t, std::string_view left, std::string_view righ
   auto r = t.ids.find(std::string(right));
   auto m = t.ids.find(std::string(left) + std::string(right));
   if (l == t.ids.end() || r == t.ids.end() || m == t.ids.end())
-    return bad(name, "merge #" + std::to_string(rank) + " '" + std::string(left) + " " + std::string(right) +
-                         "' uses a piece that is not in the vocabulary");
+    return bad(name, "merge #" + std::to_string(rank) + " '" + std::string(left) + " " +
+                         std::string(right) + "' uses a piece that is not in the vocabulary");
   uint64_t key = (static_cast<uint64_t>(l->second) << 32) | static_cast<uint32_t>(r->second);
   t.merges.emplace(key, std::make_pair(static_cast<int32_t>(rank), m->second));
   return Status();
 }
 
-Status addMergeString(Tokenizer::Impl &t, std::string_view merge, size_t rank, const std::string &name) {
+Status addMergeString(Tokenizer::Impl &t, std::string_view merge, size_t rank,
+                      const std::string &name) {
   size_t space = merge.find(' ', 1); // a piece may itself be " " in non-byte-level vocabularies
   if (space == std::string_view::npos)
-    return bad(name, "merge #" + std::to_string(rank) + " '" + std::string(merge) + "' is not 'left right'");
+    return bad(name, "merge #" + std::to_string(rank) + " '" + std::string(merge) +
+                         "' is not 'left right'");
   return addMerge(t, merge.substr(0, space), merge.substr(space + 1), rank, name);
 }
 
 // The pre-tokenizer regexes llama.cpp names in tokenizer.ggml.pre.
-Expected<std::vector<std::string>> ggufPreTokenizer(const std::string &pre, const std::string &name) {
-  if (pre == "gpt-2" || pre == "default" || pre == "gpt2") return std::vector<std::string>{pretok::kGpt2};
+Expected<std::vector<std::string>> ggufPreTokenizer(const std::string &pre,
+                                                    const std::string &name) {
+  if (pre == "gpt-2" || pre == "default" || pre == "gpt2")
+    return std::vector<std::string>{pretok::kGpt2};
   if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3")
     return std::vector<std::string>{pretok::kLlama3};
-  if (pre == "qwen2" || pre == "deepseek-r1-qwen") return std::vector<std::string>{pretok::kQwen2};
-  if (pre == "smollm") return std::vector<std::string>{pretok::kDigit, pretok::kGpt2};
-  return Error(ErrorCode::Unsupported, name + ": unsupported pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
+  if (pre == "qwen2" || pre == "deepseek-r1-qwen")
+    return std::vector<std::string>{pretok::kQwen2};
+  if (pre == "smollm")
+    return std::vector<std::string>{pretok::kDigit, pretok::kGpt2};
+  return Error(ErrorCode::Unsupported,
+               name + ": unsupported pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
 }
 
 template <typename T> Expected<T> orDefault(Expected<T> v, T fallback) {
-  if (v.ok() || v.error().code() == ErrorCode::NotFound) return v.ok() ? *v : fallback;
+  if (v.ok() || v.error().code() == ErrorCode::NotFound)
+    return v.ok() ? *v : fallback;
   return v.error();
 }
 
@@ -61,50 +69,77 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   const std::string &name = gguf.path();
   auto t = std::make_unique<Impl>();
   Expected<std::string> model = gguf.getString("tokenizer.ggml.model");
-  if (!model) return model.error();
-  if (*model == "gpt2") t->kind = Kind::ByteLevelBpe;
-  else if (*model == "llama") t->kind = Kind::SentencePieceBpe;
-  else return Error(ErrorCode::Unsupported, name + ": unsupported tokenizer model '" + *model + "'");
+  if (!model)
+    return model.error();
+  if (*model == "gpt2")
+    t->kind = Kind::ByteLevelBpe;
+  else if (*model == "llama")
+    t->kind = Kind::SentencePieceBpe;
+  else
+    return Error(ErrorCode::Unsupported, name + ": unsupported tokenizer model '" + *model + "'");
 
   Expected<std::vector<std::string_view>> tokens = gguf.getStringArray("tokenizer.ggml.tokens");
-  if (!tokens) return tokens.error();
-  if (tokens->size() > static_cast<size_t>(INT32_MAX)) return bad(name, "vocabulary too large");
+  if (!tokens)
+    return tokens.error();
+  if (tokens->size() > static_cast<size_t>(INT32_MAX))
+    return bad(name, "vocabulary too large");
   t->text.assign(tokens->begin(), tokens->end());
   size_t n = t->text.size();
 
   if (gguf.find("tokenizer.ggml.token_type")) {
     Expected<std::vector<int64_t>> types = gguf.getIntArray("tokenizer.ggml.token_type");
-    if (!types) return types.error();
-    if (types->size() != n) return bad(name, "tokenizer.ggml.token_type has " + std::to_string(types->size()) +
-                                                 " entries for " + std::to_string(n) + " tokens");
+    if (!types)
+      return types.error();
+    if (types->size() != n)
+      return bad(name, "tokenizer.ggml.token_type has " + std::to_string(types->size()) +
+                           " entries for " + std::to_string(n) + " tokens");
     t->attr.resize(n);
     for (size_t k = 0; k < n; ++k) {
       switch ((*types)[k]) {
-      case 1: t->attr[k] = TokenAttr::Normal; break;
-      case 2: t->attr[k] = TokenAttr::Unknown; break;
-      case 3: t->attr[k] = TokenAttr::Control; break;
-      case 4: t->attr[k] = TokenAttr::UserDefined; break;
-      case 5: t->attr[k] = TokenAttr::Unused; break;
-      case 6: t->attr[k] = TokenAttr::Byte; break;
+      case 1:
+        t->attr[k] = TokenAttr::Normal;
+        break;
+      case 2:
+        t->attr[k] = TokenAttr::Unknown;
+        break;
+      case 3:
+        t->attr[k] = TokenAttr::Control;
+        break;
+      case 4:
+        t->attr[k] = TokenAttr::UserDefined;
+        break;
+      case 5:
+        t->attr[k] = TokenAttr::Unused;
+        break;
+      case 6:
+        t->attr[k] = TokenAttr::Byte;
+        break;
       default:
-        return bad(name, "token " + std::to_string(k) + " has invalid type " + std::to_string((*types)[k]));
+        return bad(name, "token " + std::to_string(k) + " has invalid type " +
+                             std::to_string((*types)[k]));
       }
     }
   }
   if (gguf.find("tokenizer.ggml.scores")) {
     Expected<std::vector<float>> scores = gguf.getFloatArray("tokenizer.ggml.scores");
-    if (!scores) return scores.error();
-    if (scores->size() != n) return bad(name, "tokenizer.ggml.scores has " + std::to_string(scores->size()) +
-                                                  " entries for " + std::to_string(n) + " tokens");
+    if (!scores)
+      return scores.error();
+    if (scores->size() != n)
+      return bad(name, "tokenizer.ggml.scores has " + std::to_string(scores->size()) +
+                           " entries for " + std::to_string(n) + " tokens");
     t->scores = std::move(*scores);
   }
-  for (auto [key, slot] : {std::pair{"tokenizer.ggml.bos_token_id", &t->bos}, std::pair{"tokenizer.ggml.eos_token_id", &t->eos},
+  for (auto [key, slot] : {std::pair{"tokenizer.ggml.bos_token_id", &t->bos},
+                           std::pair{"tokenizer.ggml.eos_token_id", &t->eos},
                            std::pair{"tokenizer.ggml.padding_token_id", &t->pad},
                            std::pair{"tokenizer.ggml.unknown_token_id", &t->unk}}) {
     Expected<uint64_t> id = orDefault<uint64_t>(gguf.getUInt(key), UINT64_MAX);
-    if (!id) return id.error();
+    if (!id)
+      return id.error();
     if (*id != UINT64_MAX) {
-      if (*id >= n) return bad(name, std::string(key) + " " + std::to_string(*id) + " is outside the vocabulary");
+      if (*id >= n)
+        return bad(name,
+                   std::string(key) + " " + std::to_string(*id) + " is outside the vocabulary");
       *slot = static_cast<int32_t>(*id);
     }
   }
@@ -113,36 +148,47 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   Expected<bool> addEos = orDefault(gguf.getBool("tokenizer.ggml.add_eos_token"), false);
   Expected<bool> addSpace = orDefault(gguf.getBool("tokenizer.ggml.add_space_prefix"), spm);
   Expected<std::string> chat = orDefault(gguf.getString("tokenizer.chat_template"), std::string());
-  for (const Status &s : {addBos.ok() ? Status() : Status(addBos.error()), addEos.ok() ? Status() : Status(addEos.error()),
-                          addSpace.ok() ? Status() : Status(addSpace.error()), chat.ok() ? Status() : Status(chat.error())})
-    if (!s) return s.error();
+  for (const Status &s : {addBos.ok() ? Status() : Status(addBos.error()),
+                          addEos.ok() ? Status() : Status(addEos.error()),
+                          addSpace.ok() ? Status() : Status(addSpace.error()),
+                          chat.ok() ? Status() : Status(chat.error())})
+    if (!s)
+      return s.error();
   t->addBos = *addBos;
   t->addEos = *addEos;
   t->chatTemplate = *chat;
 
   if (spm) {
-    if (t->scores.empty()) return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");
+    if (t->scores.empty())
+      return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");
     t->useScores = true;
     t->byteFallback = true;
     t->spmAddSpacePrefix = *addSpace;
   } else {
     t->addPrefixSpace = *addSpace;
-    Expected<std::string> pre = orDefault(gguf.getString("tokenizer.ggml.pre"), std::string("default"));
-    if (!pre) return pre.error();
+    Expected<std::string> pre =
+        orDefault(gguf.getString("tokenizer.ggml.pre"), std::string("default"));
+    if (!pre)
+      return pre.error();
     Expected<std::vector<std::string>> patterns = ggufPreTokenizer(*pre, name);
-    if (!patterns) return patterns.error();
+    if (!patterns)
+      return patterns.error();
     Expected<PreTokenizer> p = PreTokenizer::create(*patterns);
-    if (!p) return p.error();
+    if (!p)
+      return p.error();
     t->pre = std::move(*p);
     t->ignoreMerges = *pre == "llama3" || *pre == "llama-v3" || *pre == "llama-bpe";
   }
-  if (Status s = t->finish(name); !s) return s.error();
+  if (Status s = t->finish(name); !s)
+    return s.error();
   if (!spm) {
     Expected<std::vector<std::string_view>> merges = gguf.getStringArray("tokenizer.ggml.merges");
-    if (!merges) return merges.error();
+    if (!merges)
+      return merges.error();
     t->merges.reserve(merges->size());
     for (size_t k = 0; k < merges->size(); ++k)
-      if (Status s = addMergeString(*t, (*merges)[k], k, name); !s) return s.error();
+      if (Status s = addMergeString(*t, (*merges)[k], k, name); !s)
+        return s.error();
   }
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(t)));
 }
@@ -161,7 +207,8 @@ struct JsonPipeline {
 std::string regexEscape(const std::string &s) {
   std::string out;
   for (char c : s) {
-    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos)
+      out += '\\';
     out += c;
   }
   return out;
@@ -170,26 +217,33 @@ std::string regexEscape(const std::string &s) {
 constexpr int kMaxSequenceDepth = 8;
 
 Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &name, int depth = 0) {
-  if (p.is_null()) return Status();
+  if (p.is_null())
+    return Status();
   std::string type = p.value("type", "");
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) return bad(name, "pre-tokenizer sequences nested too deeply");
+    if (depth >= kMaxSequenceDepth)
+      return bad(name, "pre-tokenizer sequences nested too deeply");
     for (const json &q : p.at("pretokenizers"))
-      if (Status s = readPreTokenizer(q, out, name, depth + 1); !s) return s;
+      if (Status s = readPreTokenizer(q, out, name, depth + 1); !s)
+        return s;
     return Status();
   }
   if (type == "ByteLevel") {
     out.byteLevel = true;
     out.addPrefixSpace = p.value("add_prefix_space", false);
-    if (p.value("use_regex", true)) out.patterns.push_back(pretok::kGpt2);
+    if (p.value("use_regex", true))
+      out.patterns.push_back(pretok::kGpt2);
     return Status();
   }
   if (type == "Split") {
     if (p.value("behavior", "") != "Isolated" || p.value("invert", false))
-      return Error(ErrorCode::Unsupported, name + ": Split pre-tokenizer behavior other than Isolated");
+      return Error(ErrorCode::Unsupported,
+                   name + ": Split pre-tokenizer behavior other than Isolated");
     const json &pat = p.at("pattern");
-    if (pat.contains("Regex")) out.patterns.push_back(pat.at("Regex").get<std::string>());
-    else out.patterns.push_back(regexEscape(pat.at("String").get<std::string>()));
+    if (pat.contains("Regex"))
+      out.patterns.push_back(pat.at("Regex").get<std::string>());
+    else
+      out.patterns.push_back(regexEscape(pat.at("String").get<std::string>()));
     return Status();
   }
   if (type == "Digits") {
@@ -198,7 +252,8 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
   }
   if (type == "Metaspace") {
     out.metaspace = true;
-    std::string scheme = p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
+    std::string scheme =
+        p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
     out.prependSpace = scheme != "never";
     return Status();
   }
@@ -206,36 +261,44 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
 }
 
 Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name, int depth = 0) {
-  if (n.is_null()) return Status();
+  if (n.is_null())
+    return Status();
   std::string type = n.value("type", "");
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) return bad(name, "normalizer sequences nested too deeply");
+    if (depth >= kMaxSequenceDepth)
+      return bad(name, "normalizer sequences nested too deeply");
     for (const json &q : n.at("normalizers"))
-      if (Status s = readNormalizer(q, out, name, depth + 1); !s) return s;
+      if (Status s = readNormalizer(q, out, name, depth + 1); !s)
+        return s;
     return Status();
   }
   if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") {
     out.prependSpace = true;
     return Status();
   }
-  if (type == "Replace" && n.at("pattern").value("String", "") == " " && n.value("content", "") == "\xE2\x96\x81") {
+  if (type == "Replace" && n.at("pattern").value("String", "") == " " &&
+      n.value("content", "") == "\xE2\x96\x81") {
     out.metaspace = true;
     return Status();
   }
-  if (type == "NFC") return Status(); // inputs are expected in NFC already; see docs/formats.md
+  if (type == "NFC")
+    return Status(); // inputs are expected in NFC already; see docs/formats.md
   return Error(ErrorCode::Unsupported, name + ": unsupported normalizer '" + type + "'");
 }
 
 // "<s>" or {"content": "<s>", ...} as tokenizer_config.json writes special tokens.
 std::string specialText(const json &v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v.at("content").is_string()) return v.at("content").get<std::string>();
+  if (v.is_string())
+    return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v.at("content").is_string())
+    return v.at("content").get<std::string>();
   return {};
 }
 
 Expected<std::string> readWholeFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(ErrorCode::NotFound, path + ": cannot open");
+  if (!in)
+    return Error(ErrorCode::NotFound, path + ": cannot open");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -243,38 +306,46 @@ Expected<std::string> readWholeFile(const std::string &path) {
 
 } // namespace
 
-Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_view text, std::string_view configText,
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_view text,
+                                                                  std::string_view configText,
                                                                   const std::string &name) {
   try {
     json root = json::parse(text);
     json config = configText.empty() ? json::object() : json::parse(configText);
     const json &model = root.at("model");
     std::string type = model.value("type", "BPE");
-    if (type != "BPE") return Error(ErrorCode::Unsupported, name + ": unsupported model type '" + type + "'");
+    if (type != "BPE")
+      return Error(ErrorCode::Unsupported, name + ": unsupported model type '" + type + "'");
     auto t = std::make_unique<Impl>();
 
     JsonPipeline pipe;
-    if (Status s = readNormalizer(root.value("normalizer", json()), pipe, name); !s) return s.error();
-    if (Status s = readPreTokenizer(root.value("pre_tokenizer", json()), pipe, name); !s) return s.error();
+    if (Status s = readNormalizer(root.value("normalizer", json()), pipe, name); !s)
+      return s.error();
+    if (Status s = readPreTokenizer(root.value("pre_tokenizer", json()), pipe, name); !s)
+      return s.error();
     t->kind = pipe.byteLevel ? Kind::ByteLevelBpe : Kind::SentencePieceBpe;
     t->byteFallback = model.value("byte_fallback", false);
     t->ignoreMerges = model.value("ignore_merges", false);
     t->addPrefixSpace = pipe.addPrefixSpace;
     t->spmAddSpacePrefix = !pipe.byteLevel && pipe.prependSpace;
     if (!pipe.byteLevel && !pipe.metaspace)
-      return Error(ErrorCode::Unsupported, name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
+      return Error(ErrorCode::Unsupported,
+                   name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
     if (pipe.byteLevel) {
       Expected<PreTokenizer> p = PreTokenizer::create(pipe.patterns);
-      if (!p) return p.error().withContext(name);
+      if (!p)
+        return p.error().withContext(name);
       t->pre = std::move(*p);
     }
 
     // Vocabulary plus added tokens; ids may leave gaps, which stay unused.
     const json &vocab = model.at("vocab");
     int64_t maxId = -1;
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) maxId = std::max<int64_t>(maxId, it->get<int64_t>());
+    for (auto it = vocab.begin(); it != vocab.end(); ++it)
+      maxId = std::max<int64_t>(maxId, it->get<int64_t>());
     const json added = root.value("added_tokens", json::array());
-    for (const json &a : added) maxId = std::max<int64_t>(maxId, a.at("id").get<int64_t>());
+    for (const json &a : added)
+      maxId = std::max<int64_t>(maxId, a.at("id").get<int64_t>());
     // Ids are dense in real vocabularies; a bound keeps a hostile file from allocating 2^31 slots.
     if (maxId >= static_cast<int64_t>(2 * (vocab.size() + added.size()) + 1024))
       return bad(name, "token id " + std::to_string(maxId) + " is far beyond the " +
@@ -283,17 +354,21 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->attr.assign(t->text.size(), TokenAttr::Unused);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       int64_t id = it->get<int64_t>();
-      if (id < 0) return bad(name, "negative id for token '" + it.key() + "'");
+      if (id < 0)
+        return bad(name, "negative id for token '" + it.key() + "'");
       t->text[id] = it.key();
       t->attr[id] = TokenAttr::Normal;
     }
     for (const json &a : added) {
       int64_t id = a.at("id").get<int64_t>();
-      if (id < 0) return bad(name, "negative added token id");
+      if (id < 0)
+        return bad(name, "negative added token id");
       t->text[id] = a.at("content").get<std::string>();
       t->attr[id] = a.value("special", false) ? TokenAttr::Control : TokenAttr::UserDefined;
     }
-    std::string unk = model.value("unk_token", json()).is_string() ? model.at("unk_token").get<std::string>() : "";
+    std::string unk = model.value("unk_token", json()).is_string()
+                          ? model.at("unk_token").get<std::string>()
+                          : "";
     for (size_t k = 0; k < t->text.size(); ++k)
       if (!unk.empty() && t->text[k] == unk) {
         t->attr[k] = TokenAttr::Unknown;
@@ -303,7 +378,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     auto idOf = [&](const json &v) -> int32_t {
       std::string s = specialText(v);
       for (size_t k = 0; k < t->text.size() && !s.empty(); ++k)
-        if (t->text[k] == s) return static_cast<int32_t>(k);
+        if (t->text[k] == s)
+          return static_cast<int32_t>(k);
       return -1;
     };
     t->bos = idOf(config.value("bos_token", json()));
@@ -314,14 +390,17 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     if (config.contains("chat_template") && config.at("chat_template").is_string())
       t->chatTemplate = config.at("chat_template").get<std::string>();
 
-    if (Status s = t->finish(name); !s) return s.error();
+    if (Status s = t->finish(name); !s)
+      return s.error();
     const json merges = model.value("merges", json::array());
     t->merges.reserve(merges.size());
     for (size_t k = 0; k < merges.size(); ++k) {
       const json &m = merges[k];
       Status s = m.is_string() ? addMergeString(*t, m.get<std::string>(), k, name)
-                               : addMerge(*t, m.at(0).get<std::string>(), m.at(1).get<std::string>(), k, name);
-      if (!s) return s.error();
+                               : addMerge(*t, m.at(0).get<std::string>(),
+                                          m.at(1).get<std::string>(), k, name);
+      if (!s)
+        return s.error();
     }
     return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(t)));
   } catch (const json::exception &e) {
@@ -331,25 +410,30 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromFile(const std::string &path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Error(ErrorCode::NotFound, path + ": no such file or directory");
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(ErrorCode::NotFound, path + ": no such file or directory");
   std::string jsonPath = path, configPath;
   if (S_ISDIR(st.st_mode)) {
     jsonPath = path + "/tokenizer.json";
     configPath = path + "/tokenizer_config.json";
   } else if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
     Expected<GgufFile> gguf = GgufFile::open(path);
-    if (!gguf) return gguf.error();
+    if (!gguf)
+      return gguf.error();
     return fromGguf(*gguf);
   } else {
     size_t slash = path.rfind('/');
-    configPath = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/tokenizer_config.json";
+    configPath = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) +
+                 "/tokenizer_config.json";
   }
   Expected<std::string> text = readWholeFile(jsonPath);
-  if (!text) return text.error();
+  if (!text)
+    return text.error();
   std::string config;
   if (::stat(configPath.c_str(), &st) == 0) {
     Expected<std::string> c = readWholeFile(configPath);
-    if (!c) return c.error();
+    if (!c)
+      return c.error();
     config = std::move(*c);
   }
   return fromTokenizerJson(*text, config, jsonPath);

@@ -38,9 +38,9 @@ Expected<PreTokenizer> PreTokenizer::create(const std::vector<std::string> &patt
     if (!stage->code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      return Error(ErrorCode::InvalidFormat, "pre-tokenizer regex '" + pattern + "': " +
-                                                 reinterpret_cast<const char *>(msg) + " at offset " +
-                                                 std::to_string(errOffset));
+      return Error(ErrorCode::InvalidFormat, "pre-tokenizer regex '" + pattern +
+                                                 "': " + reinterpret_cast<const char *>(msg) +
+                                                 " at offset " + std::to_string(errOffset));
     }
     pcre2_jit_compile(stage->code, PCRE2_JIT_COMPLETE); // falls back to the interpreter
     out.stages_.push_back(std::move(stage));
@@ -71,32 +71,38 @@ void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_v
   while (pos < text.size()) {
     // On no match (or the match limit) the rest of the text stays one piece.
     int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data.md, data.ctx);
-    if (rc < 0) break;
+    if (rc < 0)
+      break;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data.md);
     size_t b = ov[0], e = ov[1];
     if (e == b) { // an empty match: step over one character so the loop always advances
       pos = b + 1;
-      while (pos < text.size() && (static_cast<uint8_t>(text[pos]) & 0xC0) == 0x80) ++pos;
+      while (pos < text.size() && (static_cast<uint8_t>(text[pos]) & 0xC0) == 0x80)
+        ++pos;
       continue;
     }
-    if (b > gapStart) out.push_back(text.substr(gapStart, b - gapStart));
+    if (b > gapStart)
+      out.push_back(text.substr(gapStart, b - gapStart));
     out.push_back(text.substr(b, e - b));
     pos = gapStart = e;
   }
-  if (gapStart < text.size()) out.push_back(text.substr(gapStart));
+  if (gapStart < text.size())
+    out.push_back(text.substr(gapStart));
 }
 
 } // namespace
 
 void PreTokenizer::split(std::string_view text, std::vector<std::string_view> &out) const {
   if (stages_.empty()) {
-    if (!text.empty()) out.push_back(text);
+    if (!text.empty())
+      out.push_back(text);
     return;
   }
   std::vector<std::string_view> cur{text}, next;
   for (size_t s = 0; s < stages_.size(); ++s) {
     std::vector<std::string_view> &dst = s + 1 == stages_.size() ? out : next;
-    for (std::string_view piece : cur) splitOne(stages_[s]->code, piece, dst);
+    for (std::string_view piece : cur)
+      splitOne(stages_[s]->code, piece, dst);
     if (s + 1 < stages_.size()) {
       cur.swap(next);
       next.clear();

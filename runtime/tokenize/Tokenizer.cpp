@@ -32,16 +32,23 @@ const ByteLevelTables &tables() {
 
 uint32_t decodeCodepoint(std::string_view s, size_t n) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(s.data());
-  if (n == 1) return p[0];
-  if (n == 2) return ((p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-  if (n == 3) return ((p[0] & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+  if (n == 1)
+    return p[0];
+  if (n == 2)
+    return ((p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+  if (n == 3)
+    return ((p[0] & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
   return ((p[0] & 0x07) << 18) | ((p[1] & 0x3F) << 12) | ((p[2] & 0x3F) << 6) | (p[3] & 0x3F);
 }
 
 int parseByteToken(std::string_view t) { // "<0x0A>" -> 10
-  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>')
+    return -1;
   auto hex = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
   };
   int hi = hex(t[3]), lo = hex(t[4]);
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
@@ -52,7 +59,8 @@ std::string replaceAll(std::string_view s, std::string_view from, std::string_vi
   size_t pos = 0;
   while (true) {
     size_t hit = s.find(from, pos);
-    if (hit == std::string_view::npos) break;
+    if (hit == std::string_view::npos)
+      break;
     out.append(s.substr(pos, hit - pos)).append(to);
     pos = hit + from.size();
   }
@@ -68,23 +76,29 @@ public:
 
   void encode(std::vector<int32_t> &out) {
     initSymbols();
-    for (size_t k = 0; k + 1 < syms_.size(); ++k) push(static_cast<int32_t>(k));
+    for (size_t k = 0; k + 1 < syms_.size(); ++k)
+      push(static_cast<int32_t>(k));
     while (!queue_.empty()) {
       Cand c = queue_.top();
       queue_.pop();
       Sym &l = syms_[c.left];
-      if (l.len == 0 || l.next < 0) continue;
+      if (l.len == 0 || l.next < 0)
+        continue;
       Sym &r = syms_[l.next];
-      if (l.len + r.len != c.len) continue; // stale: a side changed since it was queued
+      if (l.len + r.len != c.len)
+        continue; // stale: a side changed since it was queued
       l.id = c.merged;
       l.len += r.len;
       r.len = 0;
       l.next = r.next;
-      if (l.next >= 0) syms_[l.next].prev = c.left;
-      if (l.prev >= 0) push(l.prev);
+      if (l.next >= 0)
+        syms_[l.next].prev = c.left;
+      if (l.prev >= 0)
+        push(l.prev);
       push(c.left);
     }
-    for (int32_t k = 0; k >= 0 && !syms_.empty(); k = syms_[k].next) emit(syms_[k], out);
+    for (int32_t k = 0; k >= 0 && !syms_.empty(); k = syms_[k].next)
+      emit(syms_[k], out);
   }
 
 private:
@@ -96,10 +110,11 @@ private:
   struct Cand {
     double priority; // lower first
     int32_t left;
-    uint32_t len;    // combined length when queued, to detect stale entries
+    uint32_t len; // combined length when queued, to detect stale entries
     int32_t merged;
     bool operator<(const Cand &o) const { // priority_queue pops the "largest"
-      if (priority != o.priority) return priority > o.priority;
+      if (priority != o.priority)
+        return priority > o.priority;
       return left > o.left;
     }
   };
@@ -117,23 +132,28 @@ private:
       }
       int32_t k = static_cast<int32_t>(syms_.size());
       syms_.push_back({id, static_cast<uint32_t>(pos), static_cast<uint32_t>(n), k - 1, -1});
-      if (k > 0) syms_[k - 1].next = k;
+      if (k > 0)
+        syms_[k - 1].next = k;
       pos += n;
     }
   }
 
   void push(int32_t left) {
     const Sym &l = syms_[left];
-    if (l.next < 0) return;
+    if (l.next < 0)
+      return;
     const Sym &r = syms_[l.next];
     if (t_.useScores) {
       auto it = t_.ids.find(std::string(piece_.substr(l.start, l.len + r.len)));
-      if (it == t_.ids.end()) return;
+      if (it == t_.ids.end())
+        return;
       queue_.push({-static_cast<double>(t_.scores[it->second]), left, l.len + r.len, it->second});
     } else {
-      if (l.id < 0 || r.id < 0) return;
+      if (l.id < 0 || r.id < 0)
+        return;
       auto it = t_.merges.find((static_cast<uint64_t>(l.id) << 32) | static_cast<uint32_t>(r.id));
-      if (it == t_.merges.end()) return;
+      if (it == t_.merges.end())
+        return;
       queue_.push({static_cast<double>(it->second.first), left, l.len + r.len, it->second.second});
     }
   }
@@ -145,13 +165,16 @@ private:
     }
     if (t_.byteFallback) {
       bool all = true;
-      for (uint32_t k = 0; k < s.len; ++k) all &= t_.byteIds[static_cast<uint8_t>(piece_[s.start + k])] >= 0;
+      for (uint32_t k = 0; k < s.len; ++k)
+        all &= t_.byteIds[static_cast<uint8_t>(piece_[s.start + k])] >= 0;
       if (all) {
-        for (uint32_t k = 0; k < s.len; ++k) out.push_back(t_.byteIds[static_cast<uint8_t>(piece_[s.start + k])]);
+        for (uint32_t k = 0; k < s.len; ++k)
+          out.push_back(t_.byteIds[static_cast<uint8_t>(piece_[s.start + k])]);
         return;
       }
     }
-    if (t_.unk >= 0) out.push_back(t_.unk);
+    if (t_.unk >= 0)
+      out.push_back(t_.unk);
   }
 
   const Tokenizer::Impl &t_;
@@ -174,7 +197,8 @@ void encodePiece(const Tokenizer::Impl &t, std::string_view piece, std::vector<i
 constexpr size_t kCacheLimit = 1 << 16;
 constexpr size_t kCachedPieceMax = 64;
 
-void encodeByteLevelPiece(const Tokenizer::Impl &t, std::string_view piece, std::vector<int32_t> &out) {
+void encodeByteLevelPiece(const Tokenizer::Impl &t, std::string_view piece,
+                          std::vector<int32_t> &out) {
   if (piece.size() > kCachedPieceMax) {
     encodePiece(t, piece, out);
     return;
@@ -191,21 +215,25 @@ void encodeByteLevelPiece(const Tokenizer::Impl &t, std::string_view piece, std:
   size_t before = out.size();
   encodePiece(t, piece, out);
   std::lock_guard<std::mutex> lock(t.cacheMutex);
-  if (t.cache.size() >= kCacheLimit) t.cache.clear();
+  if (t.cache.size() >= kCacheLimit)
+    t.cache.clear();
   t.cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + before, out.end()));
 }
 
-void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart, std::vector<int32_t> &out) {
+void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
+                std::vector<int32_t> &out) {
   if (t.kind == Tokenizer::Kind::SentencePieceBpe) {
     std::string norm;
-    if (t.spmAddSpacePrefix && atStart) norm = kSpmSpace;
+    if (t.spmAddSpacePrefix && atStart)
+      norm = kSpmSpace;
     norm += replaceAll(text, " ", kSpmSpace);
     if (t.pre.empty()) {
       encodePiece(t, norm, out);
     } else {
       std::vector<std::string_view> pieces;
       t.pre.split(norm, pieces);
-      for (std::string_view p : pieces) encodePiece(t, p, out);
+      for (std::string_view p : pieces)
+        encodePiece(t, p, out);
     }
     return;
   }
@@ -216,7 +244,8 @@ void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart, s
   }
   std::vector<std::string_view> pieces;
   t.pre.split(text, pieces);
-  for (std::string_view p : pieces) encodeByteLevelPiece(t, p, out);
+  for (std::string_view p : pieces)
+    encodeByteLevelPiece(t, p, out);
 }
 
 } // namespace
@@ -233,19 +262,23 @@ Status Tokenizer::Impl::finish(const std::string &name) {
   ids.reserve(n);
   for (size_t k = 0; k < n; ++k) {
     int32_t id = static_cast<int32_t>(k);
-    if (attr[k] == TokenAttr::Unused && text[k].empty()) continue;
+    if (attr[k] == TokenAttr::Unused && text[k].empty())
+      continue;
     ids.emplace(text[k], id); // first wins, like llama.cpp, for duplicated pieces
     const std::string &s = text[k];
-    if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined || attr[k] == TokenAttr::Unknown) {
+    if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
+        attr[k] == TokenAttr::Unknown) {
       bytes[k] = kind == Kind::SentencePieceBpe ? replaceAll(s, kSpmSpace, " ") : s;
-      if (attr[k] != TokenAttr::Unknown && !s.empty()) specials.push_back(id);
+      if (attr[k] != TokenAttr::Unknown && !s.empty())
+        specials.push_back(id);
       continue;
     }
     if (kind == Kind::SentencePieceBpe) {
       int b = parseByteToken(s);
       if (b >= 0 && (attr[k] == TokenAttr::Byte || byteFallback)) {
         bytes[k] = std::string(1, static_cast<char>(b));
-        if (byteIds[b] < 0) byteIds[b] = id;
+        if (byteIds[b] < 0)
+          byteIds[b] = id;
       } else {
         bytes[k] = replaceAll(s, kSpmSpace, " ");
       }
@@ -259,8 +292,10 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         continue;
       }
       int b = byteLevelByte(decodeCodepoint(std::string_view(s).substr(pos), len));
-      if (b >= 0) out += static_cast<char>(b);
-      else out.append(s, pos, len);
+      if (b >= 0)
+        out += static_cast<char>(b);
+      else
+        out.append(s, pos, len);
       pos += len;
     }
     bytes[k] = std::move(out);
@@ -268,59 +303,70 @@ Status Tokenizer::Impl::finish(const std::string &name) {
   if (kind == Kind::ByteLevelBpe) {
     for (int b = 0; b < 256; ++b) {
       auto it = ids.find(byteLevelChar(static_cast<uint8_t>(b)));
-      if (it != ids.end()) byteIds[b] = it->second;
+      if (it != ids.end())
+        byteIds[b] = it->second;
     }
   }
   std::stable_sort(specials.begin(), specials.end(),
                    [&](int32_t a, int32_t b) { return text[a].size() > text[b].size(); });
   for (int32_t *id : {&bos, &eos, &pad, &unk})
     if (*id >= static_cast<int32_t>(n) || *id < -1)
-      return Error(ErrorCode::InvalidFormat,
-                   name + ": special token id " + std::to_string(*id) + " is outside the vocabulary of " +
-                       std::to_string(n));
-  if (n == 0) return Error(ErrorCode::InvalidFormat, name + ": empty vocabulary");
+      return Error(ErrorCode::InvalidFormat, name + ": special token id " + std::to_string(*id) +
+                                                 " is outside the vocabulary of " +
+                                                 std::to_string(n));
+  if (n == 0)
+    return Error(ErrorCode::InvalidFormat, name + ": empty vocabulary");
   return Status();
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
-Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
+Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text,
+                                                 const EncodeOptions &options) const {
   const Impl &t = *impl_;
   size_t bad = utf8::firstInvalid(text);
   if (bad != text.size())
-    return Error(ErrorCode::InvalidArgument, "text is not valid UTF-8 at byte " + std::to_string(bad));
+    return Error(ErrorCode::InvalidArgument,
+                 "text is not valid UTF-8 at byte " + std::to_string(bad));
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
-  if (options.addSpecial && t.addBos && t.bos >= 0) out.push_back(t.bos);
+  if (options.addSpecial && t.addBos && t.bos >= 0)
+    out.push_back(t.bos);
 
   // Split around special tokens: find the earliest occurrence (longest on ties) of any token
   // allowed in text; `next` caches each token's next occurrence so the scan stays linear.
   std::vector<int32_t> allowed;
   for (int32_t id : t.specials)
-    if (t.attr[id] == TokenAttr::UserDefined || options.parseSpecial) allowed.push_back(id);
+    if (t.attr[id] == TokenAttr::UserDefined || options.parseSpecial)
+      allowed.push_back(id);
   std::vector<size_t> next(allowed.size());
-  for (size_t k = 0; k < allowed.size(); ++k) next[k] = text.find(t.text[allowed[k]]);
+  for (size_t k = 0; k < allowed.size(); ++k)
+    next[k] = text.find(t.text[allowed[k]]);
   size_t pos = 0;
   bool atStart = true;
   while (pos <= text.size()) {
     size_t best = std::string_view::npos;
     int32_t bestId = -1;
     for (size_t k = 0; k < allowed.size(); ++k) {
-      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(t.text[allowed[k]], pos);
+      if (next[k] != std::string_view::npos && next[k] < pos)
+        next[k] = text.find(t.text[allowed[k]], pos);
       if (next[k] < best) { // allowed is longest first, so ties keep the longer token
         best = next[k];
         bestId = allowed[k];
       }
     }
     size_t end = best == std::string_view::npos ? text.size() : best;
-    if (end > pos) encodeText(t, text.substr(pos, end - pos), atStart, out);
-    if (bestId < 0) break;
+    if (end > pos)
+      encodeText(t, text.substr(pos, end - pos), atStart, out);
+    if (bestId < 0)
+      break;
     out.push_back(bestId);
     atStart = false;
     pos = best + t.text[bestId].size();
   }
-  if (options.addSpecial && t.addEos && t.eos >= 0) out.push_back(t.eos);
+  if (options.addSpecial && t.addEos && t.eos >= 0)
+    out.push_back(t.eos);
   return out;
 }
 
@@ -330,12 +376,16 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool sk
   bool first = true;
   for (int32_t id : ids) {
     if (id < 0 || id >= t.size())
-      return Error(ErrorCode::OutOfRange, "token id " + std::to_string(id) + " is outside the vocabulary of " +
+      return Error(ErrorCode::OutOfRange, "token id " + std::to_string(id) +
+                                              " is outside the vocabulary of " +
                                               std::to_string(t.size()));
-    if (skipSpecial && t.attr[id] == TokenAttr::Control) continue;
+    if (skipSpecial && t.attr[id] == TokenAttr::Control)
+      continue;
     const std::string &b = t.bytes[id];
-    if (first && t.spmAddSpacePrefix && !b.empty() && b[0] == ' ') out.append(b, 1, std::string::npos);
-    else out += b;
+    if (first && t.spmAddSpacePrefix && !b.empty() && b[0] == ' ')
+      out.append(b, 1, std::string::npos);
+    else
+      out += b;
     first = false;
   }
   return out;
@@ -364,12 +414,15 @@ const std::string &Tokenizer::chatTemplate() const { return impl_->chatTemplate;
 
 Expected<std::string> StreamingDetokenizer::push(int32_t id) {
   Expected<std::string> piece = tokenizer_.decode({id}, skipSpecial_);
-  if (!piece) return piece.error();
+  if (!piece)
+    return piece.error();
   // Only the stream's first token loses its SentencePiece space prefix; decode({id}) strips
   // it from every token, so put it back after the first.
   std::string_view raw = tokenizer_.tokenBytes(id);
-  if (!first_ && raw.size() == piece->size() + 1 && !raw.empty() && raw[0] == ' ') pending_ += ' ';
-  if (!piece->empty() || !(skipSpecial_ && tokenizer_.tokenAttr(id) == TokenAttr::Control)) first_ = false;
+  if (!first_ && raw.size() == piece->size() + 1 && !raw.empty() && raw[0] == ' ')
+    pending_ += ' ';
+  if (!piece->empty() || !(skipSpecial_ && tokenizer_.tokenAttr(id) == TokenAttr::Control))
+    first_ = false;
   pending_ += *piece;
   // Emit the longest prefix of complete characters; bytes that can never start or continue
   // a character become U+FFFD right away.
@@ -387,7 +440,8 @@ Expected<std::string> StreamingDetokenizer::push(int32_t id) {
     bool couldComplete = want > rest.size();
     for (size_t k = 1; couldComplete && k < rest.size(); ++k)
       couldComplete = (static_cast<uint8_t>(rest[k]) & 0xC0) == 0x80;
-    if (couldComplete && want > 0) break; // wait for the rest of the character
+    if (couldComplete && want > 0)
+      break; // wait for the rest of the character
     out += "\xEF\xBF\xBD";
     pos += 1;
   }
@@ -397,7 +451,8 @@ Expected<std::string> StreamingDetokenizer::push(int32_t id) {
 
 std::string StreamingDetokenizer::finish() {
   std::string out;
-  if (!pending_.empty()) out = "\xEF\xBF\xBD";
+  if (!pending_.empty())
+    out = "\xEF\xBF\xBD";
   pending_.clear();
   return out;
 }

@@ -46,13 +46,14 @@ public:
   static Expected<std::unique_ptr<Tokenizer>> fromFile(const std::string &path);
   static Expected<std::unique_ptr<Tokenizer>> fromGguf(const GgufFile &gguf);
   // `configJson` is the text of tokenizer_config.json, or empty.
-  static Expected<std::unique_ptr<Tokenizer>> fromTokenizerJson(std::string_view json,
-                                                                std::string_view configJson = {},
-                                                                const std::string &name = "tokenizer.json");
+  static Expected<std::unique_ptr<Tokenizer>>
+  fromTokenizerJson(std::string_view json, std::string_view configJson = {},
+                    const std::string &name = "tokenizer.json");
   ~Tokenizer();
 
   // Text must be valid UTF-8 (an error names the offset of the first bad byte).
-  Expected<std::vector<int32_t>> encode(std::string_view text, const EncodeOptions &options = {}) const;
+  Expected<std::vector<int32_t>> encode(std::string_view text,
+                                        const EncodeOptions &options = {}) const;
   // Ids out of range are an error. Control tokens are written as their text unless skipped.
   Expected<std::string> decode(const std::vector<int32_t> &ids, bool skipSpecial = false) const;
 
@@ -63,7 +64,7 @@ public:
   std::string_view tokenText(int32_t id) const; // as stored in the vocabulary
   TokenAttr tokenAttr(int32_t id) const;
   int32_t tokenId(std::string_view text) const; // -1 if absent
-  int32_t bosId() const; // -1 if none
+  int32_t bosId() const;                        // -1 if none
   int32_t eosId() const;
   int32_t padId() const;
   int32_t unknownId() const;

@@ -14,17 +14,17 @@ struct Tokenizer::Impl {
   std::vector<std::string> text;  // vocabulary strings as stored
   std::vector<std::string> bytes; // what each token decodes to
   std::vector<TokenAttr> attr;
-  std::vector<float> scores;      // SentencePiece scores (merge priority when useScores)
+  std::vector<float> scores; // SentencePiece scores (merge priority when useScores)
   std::unordered_map<std::string, int32_t> ids;
   // Merge rank and result of the pair (left id << 32 | right id).
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
-  bool useScores = false;     // SentencePiece: merge the adjacent pair whose join scores best
-  bool ignoreMerges = false;  // HF BPE ignore_merges: a piece already in the vocab is kept whole
-  bool byteFallback = false;  // unknown characters become <0xXX> tokens
-  bool addPrefixSpace = false;    // byte-level: prepend a space to text not starting with one
+  bool useScores = false;      // SentencePiece: merge the adjacent pair whose join scores best
+  bool ignoreMerges = false;   // HF BPE ignore_merges: a piece already in the vocab is kept whole
+  bool byteFallback = false;   // unknown characters become <0xXX> tokens
+  bool addPrefixSpace = false; // byte-level: prepend a space to text not starting with one
   bool spmAddSpacePrefix = false; // SentencePiece: prepend "▁" and strip it again on decode
   PreTokenizer pre;
-  int32_t byteIds[256];       // token of each byte (byte-level alphabet or <0xXX>), -1 if none
+  int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;
   bool addBos = false, addEos = false;
   std::string chatTemplate;

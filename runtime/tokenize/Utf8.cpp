@@ -3,26 +3,37 @@
 namespace modelrt::utf8 {
 
 size_t expectedLength(uint8_t c) {
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return 2;
-  if (c >= 0xE0 && c <= 0xEF) return 3;
-  if (c >= 0xF0 && c <= 0xF4) return 4;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return 2;
+  if (c >= 0xE0 && c <= 0xEF)
+    return 3;
+  if (c >= 0xF0 && c <= 0xF4)
+    return 4;
   return 0;
 }
 
 size_t sequenceLength(std::string_view s) {
-  if (s.empty()) return 0;
+  if (s.empty())
+    return 0;
   const uint8_t *p = reinterpret_cast<const uint8_t *>(s.data());
   size_t n = expectedLength(p[0]);
-  if (n == 0 || n > s.size()) return 0;
+  if (n == 0 || n > s.size())
+    return 0;
   for (size_t k = 1; k < n; ++k)
-    if ((p[k] & 0xC0) != 0x80) return 0;
+    if ((p[k] & 0xC0) != 0x80)
+      return 0;
   if (n == 3) {
-    if (p[0] == 0xE0 && p[1] < 0xA0) return 0; // overlong
-    if (p[0] == 0xED && p[1] >= 0xA0) return 0; // surrogate
+    if (p[0] == 0xE0 && p[1] < 0xA0)
+      return 0; // overlong
+    if (p[0] == 0xED && p[1] >= 0xA0)
+      return 0; // surrogate
   } else if (n == 4) {
-    if (p[0] == 0xF0 && p[1] < 0x90) return 0; // overlong
-    if (p[0] == 0xF4 && p[1] >= 0x90) return 0; // past U+10FFFF
+    if (p[0] == 0xF0 && p[1] < 0x90)
+      return 0; // overlong
+    if (p[0] == 0xF4 && p[1] >= 0x90)
+      return 0; // past U+10FFFF
   }
   return n;
 }
@@ -35,7 +46,8 @@ size_t firstInvalid(std::string_view s) {
       continue;
     }
     size_t n = sequenceLength(s.substr(k));
-    if (n == 0) return k;
+    if (n == 0)
+      return k;
     k += n;
   }
   return s.size();

@@ -1,8 +1,8 @@
 // Dequantization against gguf.quants goldens (unittests/formats/data/all-types.golden.safetensors,
 // written by scripts/gen-format-vectors.py): f32 bit for bit, and f16/bf16 outputs equal to
 // numpy's round-to-nearest-even conversion of those values.
-#include "TestFiles.h"
 #include "runtime/formats/Dequantize.h"
+#include "TestFiles.h"
 #include "runtime/formats/Gguf.h"
 #include "runtime/formats/Safetensors.h"
 
@@ -19,7 +19,8 @@ class DequantizeGolden : public ::testing::TestWithParam<const char *> {};
 TEST_P(DequantizeGolden, MatchesGgufReference) {
   Expected<GgufFile> gguf = GgufFile::open(formatsDataDir() + "/all-types.gguf");
   ASSERT_TRUE(gguf.ok()) << gguf.error().toString();
-  Expected<SafetensorsFile> golden = SafetensorsFile::open(formatsDataDir() + "/all-types.golden.safetensors");
+  Expected<SafetensorsFile> golden =
+      SafetensorsFile::open(formatsDataDir() + "/all-types.golden.safetensors");
   ASSERT_TRUE(golden.ok()) << golden.error().toString();
   std::string name = GetParam();
   const TensorInfo *t = gguf->findTensor(name);
@@ -43,7 +44,8 @@ TEST_P(DequantizeGolden, MatchesGgufReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeGolden,
                          ::testing::Values("t.f32", "t.f16", "t.bf16", "t.q8_0", "t.q4_0", "t.q4_1",
-                                           "t.q5_0", "t.q5_1", "t.q4_k", "t.q5_k", "t.q6_k", "t.cube"));
+                                           "t.q5_0", "t.q5_1", "t.q4_k", "t.q5_k", "t.q6_k",
+                                           "t.cube"));
 
 TEST(Dequantize, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(f32ToF16(1.0f), 0x3C00);
@@ -55,7 +57,8 @@ TEST(Dequantize, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(f32ToF16(1.0f + std::ldexp(1.0f, -11)), 0x3C00); // tie to even
   EXPECT_TRUE(std::isnan(f16ToF32(f32ToF16(NAN))));
   for (uint32_t h = 0; h < 0x10000; ++h) {
-    if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF)) continue; // NaNs
+    if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF))
+      continue; // NaNs
     EXPECT_EQ(f32ToF16(f16ToF32(static_cast<uint16_t>(h))), h);
   }
   EXPECT_EQ(f32ToBf16(1.0f), 0x3F80);
@@ -65,9 +68,9 @@ TEST(Dequantize, HalfConversionsRoundToNearestEven) {
 TEST(Dequantize, RejectsBadArguments) {
   uint8_t in[34] = {};
   float out[32];
-  EXPECT_FALSE(convert(DType::Q8_0, in, 34, 16, DType::F32, out, sizeof out).ok());  // partial block
-  EXPECT_FALSE(convert(DType::Q8_0, in, 33, 32, DType::F32, out, sizeof out).ok());  // short input
-  EXPECT_FALSE(convert(DType::Q8_0, in, 34, 32, DType::F32, out, 64).ok());          // short output
+  EXPECT_FALSE(convert(DType::Q8_0, in, 34, 16, DType::F32, out, sizeof out).ok()); // partial block
+  EXPECT_FALSE(convert(DType::Q8_0, in, 33, 32, DType::F32, out, sizeof out).ok()); // short input
+  EXPECT_FALSE(convert(DType::Q8_0, in, 34, 32, DType::F32, out, 64).ok());         // short output
   EXPECT_FALSE(convert(DType::Q8_0, in, 34, 32, DType::Q4_0, out, sizeof out).ok()); // bad target
   Status s = convert(DType::IQ2_XXS, in, 34, 256, DType::F32, out, sizeof out);
   ASSERT_FALSE(s.ok());

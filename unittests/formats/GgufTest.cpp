@@ -1,7 +1,7 @@
 // GGUF reader: files written by the gguf package read back identically, and every kind of
 // malformed file is rejected with an error rather than a crash or an over-read.
-#include "TestFiles.h"
 #include "runtime/formats/Gguf.h"
+#include "TestFiles.h"
 
 #include <gtest/gtest.h>
 
@@ -31,13 +31,16 @@ public:
   }
   GgufBuilder &kvU32(const std::string &key, uint32_t v) { return str(key).u32(4).u32(v); }
   // Tensor info: name, dims innermost first, ggml type, offset.
-  GgufBuilder &tensor(const std::string &name, std::vector<uint64_t> ne, uint32_t type, uint64_t offset) {
+  GgufBuilder &tensor(const std::string &name, std::vector<uint64_t> ne, uint32_t type,
+                      uint64_t offset) {
     str(name).u32(static_cast<uint32_t>(ne.size()));
-    for (uint64_t d : ne) u64(d);
+    for (uint64_t d : ne)
+      u64(d);
     return u32(type).u64(offset);
   }
   GgufBuilder &padTo(size_t alignment) {
-    while (bytes.size() % alignment) bytes.push_back(0);
+    while (bytes.size() % alignment)
+      bytes.push_back(0);
     return *this;
   }
   GgufBuilder &zeros(size_t n) {
@@ -128,7 +131,8 @@ TEST(Gguf, ReadsTensorInfosInOuterFirstOrder) {
   EXPECT_EQ(cube->offset % 32, 0u);
   float v[24];
   std::memcpy(v, cube->data, sizeof v);
-  for (int k = 0; k < 24; ++k) EXPECT_EQ(v[k], static_cast<float>(k));
+  for (int k = 0; k < 24; ++k)
+    EXPECT_EQ(v[k], static_cast<float>(k));
   const TensorInfo *q = f->findTensor("t.q4_k");
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->dtype, DType::Q4_K);
@@ -176,7 +180,8 @@ TEST(Gguf, RejectsBadHeaders) {
 
 TEST(Gguf, RejectsBadMetadata) {
   expectError(GgufBuilder().header(0, 1).u64(1ull << 62).zeros(16).bytes, "runs past the end");
-  expectError(GgufBuilder().header(0, 2).kvU32("k", 1).kvU32("k", 2).bytes, "duplicate metadata key 'k'");
+  expectError(GgufBuilder().header(0, 2).kvU32("k", 1).kvU32("k", 2).bytes,
+              "duplicate metadata key 'k'");
   expectError(GgufBuilder().header(0, 1).str("k").u32(13).u32(0).bytes, "invalid value type 13");
   expectError(GgufBuilder().header(0, 1).str("k").u32(7).u8(2).zeros(16).bytes, "bool value 2");
   // Array of 2^40 uint32 in a tiny file.
@@ -189,12 +194,14 @@ TEST(Gguf, RejectsBadMetadata) {
   // Arrays nested past the limit.
   GgufBuilder deep;
   deep.header(0, 1).str("k").u32(9);
-  for (int k = 0; k < 20; ++k) deep.u32(9).u64(1);
+  for (int k = 0; k < 20; ++k)
+    deep.u32(9).u64(1);
   expectError(deep.bytes, "nested too deeply");
 }
 
 TEST(Gguf, RejectsBadAlignment) {
-  expectError(GgufBuilder().header(0, 1).kvU32("general.alignment", 24).bytes, "not a power of two");
+  expectError(GgufBuilder().header(0, 1).kvU32("general.alignment", 24).bytes,
+              "not a power of two");
   expectError(GgufBuilder().header(0, 1).kvU32("general.alignment", 0).bytes, "not a power of two");
   expectError(GgufBuilder().header(0, 1).str("general.alignment").u32(10).u64(32).bytes,
               "must be uint32");

@@ -1,8 +1,8 @@
 // safetensors reader: files written by the safetensors package read back identically, and
 // malformed headers are rejected the way the reference implementation rejects them.
+#include "runtime/formats/Safetensors.h"
 #include "TestFiles.h"
 #include "runtime/formats/Dequantize.h"
-#include "runtime/formats/Safetensors.h"
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,8 @@ std::vector<uint8_t> makeFile(const std::string &header, size_t dataBytes) {
 }
 
 void expectError(const std::vector<uint8_t> &bytes, const std::string &needle) {
-  Expected<SafetensorsFile> f = SafetensorsFile::parse(bytes.data(), bytes.size(), "bad.safetensors");
+  Expected<SafetensorsFile> f =
+      SafetensorsFile::parse(bytes.data(), bytes.size(), "bad.safetensors");
   ASSERT_FALSE(f.ok()) << "expected an error containing '" << needle << "'";
   EXPECT_NE(f.error().message().find(needle), std::string::npos) << f.error().message();
   EXPECT_NE(f.error().message().find("bad.safetensors"), std::string::npos);
@@ -41,7 +42,8 @@ std::vector<float> f32Of(const TensorInfo &t) {
 TEST(Safetensors, ReadsFileWrittenByPackage) {
   Expected<SafetensorsModel> m = SafetensorsModel::open(formatsDataDir() + "/single.safetensors");
   ASSERT_TRUE(m.ok()) << m.error().toString();
-  Expected<SafetensorsFile> expect = SafetensorsFile::open(formatsDataDir() + "/single.expect.safetensors");
+  Expected<SafetensorsFile> expect =
+      SafetensorsFile::open(formatsDataDir() + "/single.expect.safetensors");
   ASSERT_TRUE(expect.ok()) << expect.error().toString();
   ASSERT_EQ(m->shards().size(), 1u);
   EXPECT_EQ(m->shards()[0].metadata().at("note"), "modelc test");
@@ -81,7 +83,8 @@ TEST(Safetensors, ReadsShardedCheckpointFromDirectoryAndIndex) {
     ASSERT_NE(x, nullptr);
     EXPECT_EQ(x->shape, (std::vector<uint64_t>{3, 4}));
     std::vector<float> xs = f32Of(*x);
-    for (int k = 0; k < 12; ++k) EXPECT_EQ(xs[k], static_cast<float>(k));
+    for (int k = 0; k < 12; ++k)
+      EXPECT_EQ(xs[k], static_cast<float>(k));
     EXPECT_EQ(f32Of(*m->findTensor("layer.1.y")), (std::vector<float>{0, 1, 2, 3, 4}));
     EXPECT_NE(m->findTensor("layer.1.z")->file.find("00002-of-00002"), std::string::npos);
   }
@@ -91,14 +94,16 @@ TEST(Safetensors, IndexErrorsNameTheTensorAndShard) {
   std::string dir = formatsDataDir() + "/sharded";
   std::string body = R"({"weight_map": {"layer.0.x": "model-00001-of-00002.safetensors",
                                           "missing.w": "model-00001-of-00002.safetensors"}})";
-  std::string idx = writeTempFile("missing.index.json", std::vector<uint8_t>(body.begin(), body.end()));
+  std::string idx =
+      writeTempFile("missing.index.json", std::vector<uint8_t>(body.begin(), body.end()));
   // The temp index sits elsewhere: shard paths resolve next to it, so it cannot find them.
   Expected<SafetensorsModel> m = SafetensorsModel::open(idx);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.error().message().find("model-00001-of-00002.safetensors"), std::string::npos);
 
   std::string evil = R"({"weight_map": {"w": "../../etc/passwd"}})";
-  std::string evilIdx = writeTempFile("evil.index.json", std::vector<uint8_t>(evil.begin(), evil.end()));
+  std::string evilIdx =
+      writeTempFile("evil.index.json", std::vector<uint8_t>(evil.begin(), evil.end()));
   Expected<SafetensorsModel> e = SafetensorsModel::open(evilIdx);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message().find("invalid shard file"), std::string::npos);
@@ -120,19 +125,29 @@ TEST(Safetensors, RejectsMalformedHeaders) {
   expectError(makeFile("[1,2]", 0), "not a JSON object");
   expectError(makeFile("{\"a\": ", 0), "not valid JSON");
   expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
-                           "a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+                           "a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       8),
               "duplicate key 'a'");
-  expectError(makeFile(R"({"a":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", 4), "unknown dtype 'F17'");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "shape entry");
+  expectError(makeFile(R"({"a":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", 4),
+              "unknown dtype 'F17'");
+  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
+              "shape entry");
   expectError(makeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4), "need 8");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4), "end before");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "gap or overlap");
+  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4),
+              "end before");
+  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+              "gap or overlap");
   expectError(makeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-                           "b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "gap or overlap");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12), "4 bytes of a 12-byte");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 0), "past the end");
-  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
-              "overflows");
+                           "b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       8),
+              "gap or overlap");
+  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12),
+              "4 bytes of a 12-byte");
+  expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 0),
+              "past the end");
+  expectError(
+      makeFile(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
+      "overflows");
   expectError(makeFile(R"({"a":{"dtype":"F32","shape":[1]}})", 4), "data_offsets");
   expectError(makeFile(R"({"__metadata__":{"k":1}})", 0), "not a string");
 }
@@ -142,7 +157,8 @@ TEST(Safetensors, AcceptsEmptyAndZeroSizedTensors) {
   Expected<SafetensorsFile> e = SafetensorsFile::parse(empty.data(), empty.size(), "empty");
   ASSERT_TRUE(e.ok()) << e.error().toString();
   EXPECT_TRUE(e->tensors().empty());
-  std::vector<uint8_t> zero = makeFile(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", 0);
+  std::vector<uint8_t> zero =
+      makeFile(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", 0);
   Expected<SafetensorsFile> z = SafetensorsFile::parse(zero.data(), zero.size(), "zero");
   ASSERT_TRUE(z.ok()) << z.error().toString();
   EXPECT_EQ(z->tensors()[0].size, 0u);

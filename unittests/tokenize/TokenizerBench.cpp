@@ -21,7 +21,8 @@ std::string envOr(const char *name, const std::string &fallback) {
 }
 
 void BM_Encode(benchmark::State &state) {
-  std::string tokPath = envOr("MODELC_BENCH_TOKENIZER", MODELC_TEST_SOURCE_DIR "/unittests/tokenize/data/smollm2/tokenizer.json");
+  std::string tokPath = envOr("MODELC_BENCH_TOKENIZER", MODELC_TEST_SOURCE_DIR
+                              "/unittests/tokenize/data/smollm2/tokenizer.json");
   std::string textPath = envOr("MODELC_BENCH_TEXT", "");
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(tokPath);
   if (!tok) {
@@ -30,7 +31,8 @@ void BM_Encode(benchmark::State &state) {
   }
   std::string text;
   if (textPath.empty()) {
-    for (int k = 0; k < 20000; ++k) text += "Hello world, the year is 2024! 你好 🦙 def f(x): return x * 2\n";
+    for (int k = 0; k < 20000; ++k)
+      text += "Hello world, the year is 2024! 你好 🦙 def f(x): return x * 2\n";
   } else {
     std::ifstream in(textPath, std::ios::binary);
     std::ostringstream ss;

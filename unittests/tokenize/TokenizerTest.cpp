@@ -2,17 +2,17 @@
 //  - ../shared/testdata/tokenizer (llama.cpp's ggml-vocab-* files and expected ids), and
 //  - unittests/tokenize/data/smollm2 (the Hugging Face `tokenizers` library's ids for
 //    SmolLM2, written by scripts/gen-tokenizer-vectors.py).
+#include "runtime/tokenize/Tokenizer.h"
 #include "runtime/formats/Gguf.h"
 #include "runtime/tokenize/PreTokenizer.h"
-#include "runtime/tokenize/Tokenizer.h"
 #include "runtime/tokenize/Utf8.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -41,14 +41,16 @@ std::string readAll(const std::string &path) {
 
 std::string formatIds(const std::vector<int32_t> &ids) {
   std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : ids)
+    s += (s.empty() ? "" : " ") + std::to_string(id);
   return s;
 }
 
 // Runs one llama.cpp vector file pair; returns (matched, total).
 void checkLlamaCppVectors(const std::string &vocab) {
   std::string base = sharedDir() + "/testdata/tokenizer/" + vocab;
-  if (!exists(base)) GTEST_SKIP() << "shared test vectors not found at " << base;
+  if (!exists(base))
+    GTEST_SKIP() << "shared test vectors not found at " << base;
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(base);
   ASSERT_TRUE(tok.ok()) << tok.error().toString();
 
@@ -58,7 +60,8 @@ void checkLlamaCppVectors(const std::string &vocab) {
   for (size_t pos = 0;;) {
     size_t hit = inp.find(sep, pos);
     if (hit == std::string::npos) {
-      if (pos < inp.size()) inputs.push_back(inp.substr(pos));
+      if (pos < inp.size())
+        inputs.push_back(inp.substr(pos));
       break;
     }
     inputs.push_back(inp.substr(pos, hit - pos));
@@ -66,7 +69,8 @@ void checkLlamaCppVectors(const std::string &vocab) {
   }
   std::istringstream out(readAll(base + ".out"));
   std::vector<std::string> expected;
-  for (std::string line; std::getline(out, line);) expected.push_back(line);
+  for (std::string line; std::getline(out, line);)
+    expected.push_back(line);
   ASSERT_EQ(inputs.size(), expected.size());
 
   size_t matched = 0;
@@ -76,10 +80,15 @@ void checkLlamaCppVectors(const std::string &vocab) {
     std::string got = formatIds(*ids);
     // Reference lines carry a leading space before each id.
     std::string want = expected[k];
-    while (!want.empty() && want.back() == ' ') want.pop_back();
-    while (!want.empty() && want.front() == ' ') want.erase(0, 1);
-    if (got == want) ++matched;
-    else ADD_FAILURE() << vocab << " input #" << k << " '" << inputs[k] << "'\n  want: " << want << "\n  got:  " << got;
+    while (!want.empty() && want.back() == ' ')
+      want.pop_back();
+    while (!want.empty() && want.front() == ' ')
+      want.erase(0, 1);
+    if (got == want)
+      ++matched;
+    else
+      ADD_FAILURE() << vocab << " input #" << k << " '" << inputs[k] << "'\n  want: " << want
+                    << "\n  got:  " << got;
     Expected<std::string> text = (*tok)->decode(*ids);
     ASSERT_TRUE(text.ok());
     EXPECT_EQ(*text, inputs[k]) << vocab << " decode of input #" << k;
@@ -95,9 +104,11 @@ struct Vector {
 };
 
 std::vector<Vector> smolVectors() {
-  nlohmann::json j = nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/smollm2/vectors.json"));
+  nlohmann::json j =
+      nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/smollm2/vectors.json"));
   std::vector<Vector> out;
-  for (const auto &v : j) out.push_back({v["text"], v["ids"].get<std::vector<int32_t>>(), v["parse_special"]});
+  for (const auto &v : j)
+    out.push_back({v["text"], v["ids"].get<std::vector<int32_t>>(), v["parse_special"]});
   return out;
 }
 
@@ -110,8 +121,11 @@ void checkSmolVectors(const Tokenizer &tok) {
     opts.parseSpecial = v.parseSpecial;
     Expected<std::vector<int32_t>> ids = tok.encode(v.text, opts);
     ASSERT_TRUE(ids.ok()) << ids.error().toString();
-    if (*ids == v.ids) ++matched;
-    else ADD_FAILURE() << "'" << v.text << "'\n  want: " << formatIds(v.ids) << "\n  got:  " << formatIds(*ids);
+    if (*ids == v.ids)
+      ++matched;
+    else
+      ADD_FAILURE() << "'" << v.text << "'\n  want: " << formatIds(v.ids)
+                    << "\n  got:  " << formatIds(*ids);
     EXPECT_EQ(*tok.decode(*ids), v.text);
   }
   EXPECT_EQ(matched, vectors.size());
@@ -147,7 +161,8 @@ TEST(Tokenizer, SmolLM2VectorsFromTokenizerJson) {
 
 TEST(Tokenizer, SmolLM2VectorsFromGguf) {
   const char *path = std::getenv("MODELC_SMOLLM2_GGUF");
-  if (!path) GTEST_SKIP() << "set MODELC_SMOLLM2_GGUF to the SmolLM2-135M-Instruct GGUF to run this";
+  if (!path)
+    GTEST_SKIP() << "set MODELC_SMOLLM2_GGUF to the SmolLM2-135M-Instruct GGUF to run this";
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(path);
   ASSERT_TRUE(tok.ok()) << tok.error().toString();
   checkSmolVectors(**tok);
@@ -156,7 +171,8 @@ TEST(Tokenizer, SmolLM2VectorsFromGguf) {
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
 // GPT-2, Llama 3, Qwen2 and SmolLM2 rules (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
-  nlohmann::json all = nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/pretokenizers.json"));
+  nlohmann::json all =
+      nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/pretokenizers.json"));
   const std::map<std::string, std::vector<std::string>> ours = {
       {"gpt2", {pretok::kGpt2}},
       {"llama3", {pretok::kLlama3}},
@@ -173,7 +189,8 @@ TEST(PreTokenizer, SplitsLikeHfTokenizers) {
       std::string text = c["text"];
       std::vector<std::string_view> pieces;
       pre->split(text, pieces);
-      EXPECT_EQ(std::vector<std::string>(pieces.begin(), pieces.end()), c["pieces"].get<std::vector<std::string>>())
+      EXPECT_EQ(std::vector<std::string>(pieces.begin(), pieces.end()),
+                c["pieces"].get<std::vector<std::string>>())
           << name << ": '" << text << "'";
     }
   }
@@ -236,7 +253,8 @@ TEST(Tokenizer, ControlTokensOnlyWhenAllowed) {
 
 TEST(Tokenizer, AddsBosWhenConfigured) {
   std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
-  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  if (!exists(path))
+    GTEST_SKIP() << "shared test vectors not found";
   std::unique_ptr<Tokenizer> tok = load(path);
   ASSERT_TRUE(tok);
   EncodeOptions opts;
@@ -282,28 +300,32 @@ TEST(StreamingDetokenizer, EmitsOnlyCompleteCharacters) {
 
 TEST(StreamingDetokenizer, SentencePieceSpacesAndByteFallback) {
   std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
-  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  if (!exists(path))
+    GTEST_SKIP() << "shared test vectors not found";
   std::unique_ptr<Tokenizer> tok = load(path);
   ASSERT_TRUE(tok);
   const std::string text = "Hello world 🦙 end";
   std::vector<int32_t> ids = *tok->encode(text);
   StreamingDetokenizer detok(*tok);
   std::string joined;
-  for (int32_t id : ids) joined += *detok.push(id);
+  for (int32_t id : ids)
+    joined += *detok.push(id);
   joined += detok.finish();
   EXPECT_EQ(joined, text);
 }
 
 TEST(StreamingDetokenizer, InvalidBytesBecomeReplacementCharacters) {
   std::string path = sharedDir() + "/testdata/tokenizer/ggml-vocab-llama-spm.gguf";
-  if (!exists(path)) GTEST_SKIP() << "shared test vectors not found";
+  if (!exists(path))
+    GTEST_SKIP() << "shared test vectors not found";
   std::unique_ptr<Tokenizer> tok = load(path);
   ASSERT_TRUE(tok);
   int32_t lead = tok->tokenId("<0xF0>"), ascii = tok->tokenId("<0x41>");
   ASSERT_GE(lead, 0);
   StreamingDetokenizer detok(*tok);
   EXPECT_EQ(*detok.push(lead), "");
-  EXPECT_EQ(*detok.push(ascii), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(*detok.push(ascii), "\xEF\xBF\xBD"
+                                "A");
   EXPECT_EQ(*detok.push(lead), "");
   EXPECT_EQ(detok.finish(), "\xEF\xBF\xBD");
 }
