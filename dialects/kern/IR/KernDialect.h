@@ -1,0 +1,29 @@
+// The kern dialect: one op per kernel launch.
+#pragma once
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/kern/KernDialect.h.inc"
+
+namespace modelc::kern {
+// The paged KV cache that kern.attention appends to and reads from.
+struct KvCacheResource : public mlir::SideEffects::Resource::Base<KvCacheResource> {
+  llvm::StringRef getName() final { return "kern.kv_cache"; }
+};
+} // namespace modelc::kern
+
+#include "dialects/kern/KernEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/kern/KernAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/kern/KernOps.h.inc"

@@ -1,0 +1,180 @@
+#ifndef MODELC_KERN_OPS
+#define MODELC_KERN_OPS
+
+include "KernDialect.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+class Kern_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kern_Dialect, mnemonic, traits>;
+
+// [T, D] activations with T dynamic, as in llm.
+def Kern_Activation : Type<
+    And<[IsTensorTypePred,
+         CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).getRank() == 2">,
+         CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).isDynamicDim(0)">,
+         CPred<"!::llvm::cast<::mlir::RankedTensorType>($_self).isDynamicDim(1)">,
+         CPred<"::llvm::isa<::mlir::FloatType>("
+               "::llvm::cast<::mlir::RankedTensorType>($_self).getElementType())">]>,
+    "activation tensor<?xDxfloat>", "::mlir::RankedTensorType">;
+
+def Kern_IndexVector : Type<
+    And<[IsTensorTypePred,
+         CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).getRank() == 1">,
+         CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).getElementType()"
+               ".isSignlessInteger(32)">]>,
+    "index vector tensor<?xi32>", "::mlir::RankedTensorType">;
+
+def Kern_ReductionKind : I32EnumAttr<"ReductionKind", "row reduction", [
+    I32EnumAttrCase<"add", 0>, I32EnumAttrCase<"max", 1>]> {
+  let cppNamespace = "::modelc::kern";
+  let genSpecializedAttr = 0;
+}
+def Kern_ReductionKindAttr : EnumAttr<Kern_Dialect, Kern_ReductionKind, "reduction"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Kern_KvCacheResource : Resource<"::modelc::kern::KvCacheResource">;
+
+//===----------------------------------------------------------------------===//
+// Views
+//===----------------------------------------------------------------------===//
+
+def Kern_ColumnsOp : Kern_Op<"columns", [Pure]> {
+  let summary = "A range of columns of an activation, without a copy";
+  let description = [{
+    `result[t, j] = input[t, offset + j]` for `j` in `[0, width)`, `width` being the
+    result's feature dimension.
+  }];
+  let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$input `[` $offset `]` attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Library calls
+//===----------------------------------------------------------------------===//
+
+def Kern_GemmOp : Kern_Op<"gemm", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "result = input * weight^T (+ bias): a GEMM library call";
+  let description = [{
+    `input` `[T, K]`, `weight` `[N, K]` (an `llm.weight`), optional `bias` `[N]`. The
+    result element type may be wider than the input's (f32 logits from f16 activations).
+  }];
+  let arguments = (ins Kern_Activation:$input, FlatSymbolRefAttr:$weight,
+                       OptionalAttr<FlatSymbolRefAttr>:$bias);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Kern_GatherRowsOp : Kern_Op<"gather_rows", [Pure]> {
+  let summary = "result[i] = source[indices[i]]: token embedding or row selection";
+  let description = [{
+    Reads rows of an activation (`source` operand) or of a weight (`table` symbol),
+    exactly one of the two.
+  }];
+  let arguments = (ins Optional<Kern_Activation>:$source, OptionalAttr<FlatSymbolRefAttr>:$table,
+                       Kern_IndexVector:$indices);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    ($source^ `:` type($source))? ($table^)? `[` $indices `]` attr-dict `:` type($indices) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kern_RopeOp : Kern_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Rotary position embedding (a runtime kernel)";
+  let arguments = (ins Kern_Activation:$input, Kern_IndexVector:$positions,
+                       DictionaryAttr:$config);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$input `,` $positions $config attr-dict `:` type($input) `,` type($positions)";
+}
+
+def Kern_AttentionOp : Kern_Op<"attention", [
+    MemoryEffects<[MemRead<Kern_KvCacheResource>, MemWrite<Kern_KvCacheResource>]>]> {
+  let summary = "Paged attention of each request (a runtime kernel)";
+  let description = [{
+    The runtime's paged prefill/decode attention; `config` carries llm.attention's
+    attributes (layer, heads, KV heads, head_dim, scale, sliding_window). The batch layout
+    comes from the iteration's metadata at run time.
+  }];
+  let arguments = (ins Kern_Activation:$query, Kern_Activation:$key, Kern_Activation:$value,
+                       DictionaryAttr:$config);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value $config attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `->` type($result)
+  }];
+}
+
+def Kern_AllReduceOp : Kern_Op<"all_reduce", [Pure, SameOperandsAndResultType]> {
+  let summary = "Sum over a tensor-parallel group (NCCL or MPI)";
+  let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Generated kernels
+//===----------------------------------------------------------------------===//
+
+def Kern_FusedOp : Kern_Op<"fused", [
+    Pure, IsolatedFromAbove, SingleBlock,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "One generated kernel: scalar code per column of each row";
+  let description = [{
+    For every row `t` and column `j` in `[0, width)` (the results' common feature
+    dimension), the body receives element `j` of row `t` of each input, then element `j`
+    of each weight (`[width]` vectors), and yields element `j` of row `t` of each result.
+    `kern.reduce` inside the body combines a value over all columns of the row and gives
+    every column the total, so norms fuse with the elementwise code around them.
+
+    ```mlir
+    %y = kern.fused ins(%x : tensor<?x64xf32>) weights(@w) -> tensor<?x64xf32> {
+    ^bb0(%xj: f32, %wj: f32):
+      %sq = arith.mulf %xj, %xj : f32
+      %sum = kern.reduce <add> %sq : f32
+      ...
+      kern.yield %yj : f32
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Kern_Activation>:$inputs, SymbolRefArrayAttr:$weights);
+  let results = (outs Variadic<Kern_Activation>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `ins` `(` $inputs `:` type($inputs) `)` `weights` `(` $weights `)` attr-dict
+    `->` type($results) $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getWidth() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getResult(0).getType()).getDimSize(1);
+    }
+  }];
+}
+
+def Kern_ReduceOp : Kern_Op<"reduce", [Pure, HasParent<"FusedOp">,
+                                        SameOperandsAndResultType]> {
+  let summary = "Row-wide reduction inside kern.fused";
+  let description = [{
+    Combines `value` over every column of the current row; each column gets the result.
+  }];
+  let arguments = (ins Kern_ReductionKindAttr:$kind, AnyFloat:$value);
+  let results = (outs AnyFloat:$result);
+  let assemblyFormat = "$kind $value attr-dict `:` type($value)";
+}
+
+def Kern_YieldOp : Kern_Op<"yield", [Pure, Terminator, HasParent<"FusedOp">]> {
+  let summary = "The elements of the results for the current column";
+  let arguments = (ins Variadic<AnyFloat>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+#endif // MODELC_KERN_OPS
