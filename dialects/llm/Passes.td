@@ -21,4 +21,18 @@ def LlmMergeLinears : Pass<"llm-merge-linears", "::mlir::ModuleOp"> {
   let dependentDialects = ["::modelc::llm::LlmDialect"];
 }
 
+def LlmFuse : Pass<"llm-fuse", "::mlir::ModuleOp"> {
+  let summary = "Decide which token-wise ops share one generated kernel";
+  let description = [{
+    Groups element-wise ops, norms and residual adds of the same width into fusion
+    groups, recorded as an `llm.fusion_group` integer attribute on each op; it changes
+    nothing else (convert-llm-to-kern carries the decision out). Groups grow in program
+    order: an op joins the group of one of its producers when the widths agree and no
+    op outside the group that runs before it uses the group's values (the fused kernel
+    runs where its last op stood). The usual result is one kernel for each residual add
+    with the following norm, and one for the activation and gating of each MLP.
+  }];
+  let dependentDialects = ["::modelc::llm::LlmDialect"];
+}
+
 #endif // MODELC_LLM_PASSES
