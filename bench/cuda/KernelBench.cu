@@ -1,0 +1,262 @@
+// modelrt-cuda-bench: times our kernels with CUDA events (median of repeats after warm-up)
+// on random data and prints one "RESULT name value unit key=value..." line per measurement,
+// which bench/cuda/summarize.py turns into the table of docs/benchmarks.md.
+//   modelrt-cuda-bench [--quick]
+#include "runtime/device/cuda/CudaAttention.h"
+#include "runtime/device/cuda/Gemm.h"
+#include "runtime/device/cuda/Sampling.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace modelrt;
+using namespace modelrt::cuda;
+
+namespace {
+
+#define CHECK_CUDA(call)                                                                     \
+  do {                                                                                       \
+    cudaError_t _e = (call);                                                                 \
+    if (_e != cudaSuccess) {                                                                 \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                      \
+                   cudaGetErrorString(_e));                                                  \
+      std::exit(1);                                                                          \
+    }                                                                                        \
+  } while (0)
+
+void check(const Status &st, const char *what) {
+  if (!st) {
+    std::fprintf(stderr, "%s: %s\n", what, st.error().toString().c_str());
+    std::exit(1);
+  }
+}
+
+// Uniform values in [lo, hi) from a counter hash: never zeros, no host round trip.
+template <typename T> __global__ void fillKernel(T *p, size_t n, uint32_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t h = uint32_t(i) * 0x9E3779B1u ^ seed;
+    h ^= h >> 15;
+    h *= 0x2C1B3C6Du;
+    h ^= h >> 12;
+    h *= 0x297A2D39u;
+    h ^= h >> 15;
+    float u = (h >> 8) * (1.0f / 16777216.0f);
+    p[i] = T(lo + (hi - lo) * u);
+  }
+}
+template <typename T> void fill(T *p, size_t n, uint32_t seed, float lo = -1, float hi = 1) {
+  fillKernel<T><<<1024, 256>>>(p, n, seed, lo, hi);
+  CHECK_CUDA(cudaGetLastError());
+}
+
+template <typename T> T *alloc(size_t n) {
+  void *p = nullptr;
+  CHECK_CUDA(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
+  return static_cast<T *>(p);
+}
+
+// Median milliseconds of fn over `reps` timed runs after `warm` untimed ones.
+double timeMs(const std::function<void()> &fn, int warm = 3, int reps = 20) {
+  for (int i = 0; i < warm; ++i)
+    fn();
+  CHECK_CUDA(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  std::vector<float> ms(reps);
+  for (int i = 0; i < reps; ++i) {
+    CHECK_CUDA(cudaEventRecord(a));
+    fn();
+    CHECK_CUDA(cudaEventRecord(b));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    CHECK_CUDA(cudaEventElapsedTime(&ms[i], a, b));
+  }
+  CHECK_CUDA(cudaEventDestroy(a));
+  CHECK_CUDA(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[reps / 2];
+}
+
+double copyBandwidth() {
+  size_t bytes = size_t(1) << 30;
+  char *src = alloc<char>(bytes), *dst = alloc<char>(bytes);
+  CHECK_CUDA(cudaMemset(src, 1, bytes));
+  double ms = timeMs([&] { CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); });
+  double gbs = 2.0 * bytes / (ms * 1e-3) / 1e9; // read + write
+  std::printf("RESULT copy_bandwidth %.1f GB/s bytes=%zu ms=%.4f\n", gbs, bytes, ms);
+  CHECK_CUDA(cudaFree(src));
+  CHECK_CUDA(cudaFree(dst));
+  return gbs;
+}
+
+struct AttnSetup {
+  AttentionShape shape;
+  PagedKvLayout layout;
+  AttentionBatch batch;
+  AttentionArgs args;
+  std::vector<void *> owned;
+  ~AttnSetup() {
+    for (void *p : owned)
+      cudaFree(p);
+  }
+};
+
+// numSeqs requests, each with queryLen new rows and contextLen tokens; blocks in order.
+void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int heads,
+                    int kvHeads, int hd, ElementType type) {
+  const int bs = 16, blocksPerSeq = (contextLen + bs - 1) / bs;
+  s.shape = {heads, kvHeads, hd, 1.0f / std::sqrt(float(hd)), 0};
+  s.layout = {numSeqs * blocksPerSeq, kvHeads, bs, hd, type};
+  std::vector<int32_t> qs(numSeqs + 1), ctx(numSeqs, contextLen),
+      table(size_t(numSeqs) * blocksPerSeq);
+  for (int i = 0; i <= numSeqs; ++i)
+    qs[i] = i * queryLen;
+  std::iota(table.begin(), table.end(), 0);
+  std::mt19937 rng(5);
+  std::shuffle(table.begin(), table.end(), rng); // pages scattered as in a real pool
+  auto upload = [&](const std::vector<int32_t> &v) {
+    int32_t *d = alloc<int32_t>(v.size());
+    CHECK_CUDA(cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+    s.owned.push_back(d);
+    return d;
+  };
+  s.batch = {upload(qs), upload(ctx), upload(table), numSeqs, numSeqs * queryLen, blocksPerSeq,
+             queryLen, contextLen};
+  size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
+  size_t qElems = size_t(numSeqs) * queryLen * heads * hd;
+  __half *k = alloc<__half>(cache), *v = alloc<__half>(cache), *q = alloc<__half>(qElems),
+         *o = alloc<__half>(qElems);
+  s.owned.insert(s.owned.end(), {k, v, q, o});
+  auto fillTyped = [&](__half *p, size_t n, uint32_t seed) {
+    if (type == ElementType::BF16)
+      fill(reinterpret_cast<__nv_bfloat16 *>(p), n, seed);
+    else
+      fill(p, n, seed);
+  };
+  fillTyped(k, cache, 1);
+  fillTyped(v, cache, 2);
+  fillTyped(q, qElems, 3);
+  s.args = {q, int64_t(heads) * hd, o, int64_t(heads) * hd, k, v};
+}
+
+void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm) {
+  AttnSetup s;
+  setupAttention(s, numSeqs, 1, ctx, 32, 8, 128, type);
+  int splits = chooseDecodeSplits(s.shape, s.batch, sm);
+  size_t wsBytes = std::max<size_t>(decodeWorkspaceBytes(s.shape, s.batch, splits), 1);
+  void *ws = alloc<char>(wsBytes);
+  double ms = timeMs([&] {
+    check(pagedAttentionDecode(s.shape, s.layout, s.batch, s.args, splits, ws, wsBytes, nullptr),
+          "decode");
+  });
+  double bytes = 2.0 * numSeqs * ctx * 8 * 128 * 2;
+  double gbs = bytes / (ms * 1e-3) / 1e9;
+  std::printf("RESULT decode_%s_b%d_ctx%d %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
+              type == ElementType::F16 ? "f16" : "bf16", numSeqs, ctx, gbs, ms, splits,
+              gbs / copyGbs);
+  CHECK_CUDA(cudaFree(ws));
+}
+
+void benchPrefill(int numSeqs, int len, int heads, int kvHeads, int hd, ElementType type) {
+  AttnSetup s;
+  setupAttention(s, numSeqs, len, len, heads, kvHeads, hd, type);
+  size_t wsBytes = prefillWorkspaceBytes(s.batch);
+  void *ws = alloc<char>(wsBytes);
+  double ms = timeMs([&] {
+    check(pagedAttentionPrefill(s.shape, s.layout, s.batch, s.args, ws, wsBytes, nullptr),
+          "prefill");
+  });
+  // Causal: row i sees i + 1 keys; 2 flops per multiply-add, QK^T and PV.
+  double flops = 4.0 * numSeqs * heads * hd * (double(len) * (len + 1) / 2);
+  std::printf("RESULT prefill_%s_b%d_len%d_h%d_kv%d_d%d %.1f TFLOP/s ms=%.4f\n",
+              type == ElementType::F16 ? "f16" : "bf16", numSeqs, len, heads, kvHeads, hd,
+              flops / (ms * 1e-3) / 1e12, ms);
+  CHECK_CUDA(cudaFree(ws));
+}
+
+void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
+  __nv_bfloat16 *a = alloc<__nv_bfloat16>(size_t(m) * k), *w = alloc<__nv_bfloat16>(size_t(n) * k);
+  void *c = alloc<char>(size_t(m) * n * (out == ElementType::F32 ? 4 : 2));
+  fill(a, size_t(m) * k, 7);
+  fill(w, size_t(n) * k, 8);
+  size_t wsBytes = 32 << 20;
+  void *ws = alloc<char>(wsBytes);
+  GemmShape shape{m, n, k, ElementType::BF16, out, false};
+  double ms = timeMs([&] { check(gemm.gemm(shape, a, w, nullptr, c, ws, wsBytes, nullptr), "gemm"); });
+  std::printf("RESULT gemm_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f\n",
+              out == ElementType::F32 ? "f32out" : "bf16out", m, n, k,
+              2.0 * m * n * k / (ms * 1e-3) / 1e12, ms);
+  for (void *p : {static_cast<void *>(a), static_cast<void *>(w), c, ws})
+    CHECK_CUDA(cudaFree(p));
+}
+
+void benchSampling(int batch, int vocab, const char *name, float temp, int topK, float topP,
+                   float minP, int numTop) {
+  float *logits = alloc<float>(size_t(batch) * vocab);
+  fill(logits, size_t(batch) * vocab, 9, -8.0f, 8.0f);
+  std::vector<float> t(batch, temp), p(batch, topP), mp(batch, minP);
+  std::vector<int32_t> k(batch, topK);
+  std::vector<uint64_t> seed(batch), step(batch, 0);
+  std::iota(seed.begin(), seed.end(), 1);
+  float *dt = alloc<float>(batch), *dp = alloc<float>(batch), *dmp = alloc<float>(batch);
+  int32_t *dk = alloc<int32_t>(batch), *tokens = alloc<int32_t>(batch);
+  uint64_t *ds = alloc<uint64_t>(batch), *dst = alloc<uint64_t>(batch);
+  float *lp = alloc<float>(batch), *topLp = alloc<float>(size_t(batch) * 20);
+  int32_t *topIds = alloc<int32_t>(size_t(batch) * 20);
+  CHECK_CUDA(cudaMemcpy(dt, t.data(), batch * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dp, p.data(), batch * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dmp, mp.data(), batch * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dk, k.data(), batch * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(ds, seed.data(), batch * 8, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dst, step.data(), batch * 8, cudaMemcpyHostToDevice));
+  SamplingParams sp{dt, dk, dp, dmp, ds, dst};
+  SamplingOutput so{tokens, lp, topIds, topLp, numTop};
+  double ms = timeMs([&] { check(sampleTokens(logits, vocab, batch, vocab, sp, so, nullptr), "sample"); });
+  std::printf("RESULT sample_%s_b%d_v%d %.4f ms\n", name, batch, vocab, ms);
+  for (void *ptr : std::vector<void *>{logits, dt, dp, dmp, dk, tokens, ds, dst, lp, topLp, topIds})
+    CHECK_CUDA(cudaFree(ptr));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  int dev = 0, sm = 0;
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDevice(&dev));
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, dev));
+  sm = prop.multiProcessorCount;
+  std::printf("DEVICE %s sm=%d l2=%dMB\n", prop.name, sm, prop.l2CacheSize >> 20);
+  double copy = copyBandwidth();
+  benchDecode(copy, 64, 4096, ElementType::BF16, sm);
+  benchDecode(copy, 64, 4096, ElementType::F16, sm);
+  benchDecode(copy, 1, 32768, ElementType::BF16, sm);
+  benchDecode(copy, 256, 1024, ElementType::BF16, sm);
+  benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16);
+  benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16);
+  if (!quick) {
+    benchPrefill(1, 4096, 32, 32, 64, ElementType::F16);
+    benchPrefill(1, 16384, 32, 8, 128, ElementType::BF16);
+  }
+  auto gemm = CublasLtGemm::create();
+  check(gemm ? Status::success() : Status(gemm.error()), "cublasLtCreate");
+  benchGemm(**gemm, 4096, 4096, 4096, ElementType::BF16);
+  benchGemm(**gemm, 256, 14336, 4096, ElementType::BF16);
+  benchGemm(**gemm, 64, 4096, 4096, ElementType::BF16);
+  benchGemm(**gemm, 256, 128256, 4096, ElementType::F32);
+  benchSampling(256, 128256, "greedy", 0.0f, 0, 1.0f, 0.0f, 0);
+  benchSampling(256, 128256, "topk50_topp0.9_t0.7", 0.7f, 50, 0.9f, 0.0f, 0);
+  benchSampling(256, 128256, "topp0.95", 1.0f, 0, 0.95f, 0.0f, 0);
+  benchSampling(256, 128256, "topp0.9_minp0.05_top5", 1.0f, 0, 0.9f, 0.05f, 5);
+  return 0;
+}

@@ -1,0 +1,61 @@
+// Host helpers shared by the attention launchers.
+#pragma once
+
+#include "runtime/device/cuda/CudaAttention.h"
+
+namespace modelrt::cuda {
+
+// log2 of a power of two.
+inline int log2Exact(int x) {
+  int n = 0;
+  while ((1 << n) < x)
+    ++n;
+  return n;
+}
+
+// Kernel parameters shared by decode and prefill, filled from the validated host arguments.
+struct PagedKernelParams {
+  const void *q;
+  int64_t qStride;
+  void *out;
+  int64_t outStride;
+  const void *kCache;
+  const void *vCache;
+  const int32_t *queryStart;
+  const int32_t *contextLen;
+  const int32_t *blockTable;
+  int maxBlocksPerSeq;
+  int numHeads, numKvHeads, group;
+  int blockSizeLog2;
+  int window;
+  float scaleLog2; // softmax scale * log2(e): the kernels use exp2
+};
+
+inline PagedKernelParams pagedKernelParams(const AttentionShape &shape,
+                                           const PagedKvLayout &layout,
+                                           const AttentionBatch &batch,
+                                           const AttentionArgs &args) {
+  PagedKernelParams p{};
+  p.q = args.q;
+  p.qStride = args.qRowStride;
+  p.out = args.out;
+  p.outStride = args.outRowStride;
+  p.kCache = args.kCache;
+  p.vCache = args.vCache;
+  p.queryStart = batch.queryStart;
+  p.contextLen = batch.contextLen;
+  p.blockTable = batch.blockTable;
+  p.maxBlocksPerSeq = batch.maxBlocksPerSeq;
+  p.numHeads = shape.numHeads;
+  p.numKvHeads = shape.numKvHeads;
+  p.group = shape.numHeads / shape.numKvHeads;
+  p.blockSizeLog2 = log2Exact(layout.blockSize);
+  p.window = shape.slidingWindow;
+  p.scaleLog2 = shape.scale * 1.4426950408889634f;
+  return p;
+}
+
+// Query heads per kv head that one decode block can hold in shared memory.
+constexpr int kMaxQueryHeadsPerKvHead = 64;
+
+} // namespace modelrt::cuda

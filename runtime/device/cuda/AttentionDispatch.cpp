@@ -1,0 +1,71 @@
+// Argument checks shared by the attention kernels, and the decode/prefill dispatch.
+#include "runtime/device/cuda/AttentionCommon.h"
+
+#include <cstdint>
+#include <string>
+
+namespace modelrt::cuda {
+
+namespace {
+Status invalid(const std::string &what) {
+  return Error(ErrorCode::InvalidArgument, "paged attention: " + what);
+}
+bool aligned16(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+} // namespace
+
+Status checkAttention(const AttentionShape &shape, const PagedKvLayout &layout,
+                      const AttentionBatch &batch, const AttentionArgs &args) {
+  if (layout.type == ElementType::F32)
+    return Error(ErrorCode::Unsupported, "paged attention: the KV cache must be f16 or bf16");
+  int hd = shape.headDim;
+  if (hd != 64 && hd != 80 && hd != 96 && hd != 128)
+    return Error(ErrorCode::Unsupported,
+                 "paged attention: head dim " + std::to_string(hd) + " (supported: 64, 80, 96, 128)");
+  if (layout.headDim != hd || layout.numKvHeads != shape.numKvHeads)
+    return invalid("the KV layout's head dim or kv head count differs from the layer's");
+  if (shape.numKvHeads <= 0 || shape.numHeads <= 0 || shape.numHeads % shape.numKvHeads != 0)
+    return invalid("numHeads must be a positive multiple of numKvHeads");
+  if (shape.numHeads / shape.numKvHeads > kMaxQueryHeadsPerKvHead)
+    return Error(ErrorCode::Unsupported, "paged attention: more than " +
+                                             std::to_string(kMaxQueryHeadsPerKvHead) +
+                                             " query heads per kv head");
+  if (layout.blockSize <= 0 || (layout.blockSize & (layout.blockSize - 1)) != 0)
+    return invalid("blockSize must be a power of two");
+  if (!(shape.scale > 0.0f) || shape.slidingWindow < 0)
+    return invalid("scale must be > 0 and slidingWindow >= 0");
+  if (batch.numSeqs < 0 || batch.numTokens < 0 || batch.maxQueryLen < 0 ||
+      batch.maxContextLen < 0)
+    return invalid("negative batch size");
+  if (batch.numSeqs == 0)
+    return Status::success();
+  if (!batch.queryStart || !batch.contextLen || !batch.blockTable || batch.maxBlocksPerSeq <= 0)
+    return invalid("queryStart, contextLen and blockTable must be set");
+  if (!args.q || !args.out || !args.kCache || !args.vCache)
+    return invalid("null q, out or cache pointer");
+  if (!aligned16(args.q) || !aligned16(args.out) || !aligned16(args.kCache) ||
+      !aligned16(args.vCache) || args.qRowStride % 8 != 0 || args.outRowStride % 8 != 0)
+    return invalid("q, out and the caches must be 16-byte aligned, row strides multiples of 8");
+  int64_t width = int64_t(shape.numHeads) * hd;
+  if (args.qRowStride < width || args.outRowStride < width)
+    return invalid("q or out row stride is smaller than numHeads * headDim");
+  return Status::success();
+}
+
+size_t attentionWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
+                               int smCount) {
+  if (batch.maxQueryLen == 1)
+    return decodeWorkspaceBytes(shape, batch, chooseDecodeSplits(shape, batch, smCount));
+  return prefillWorkspaceBytes(batch);
+}
+
+Status pagedAttention(const AttentionShape &shape, const PagedKvLayout &layout,
+                      const AttentionBatch &batch, const AttentionArgs &args, int smCount,
+                      void *workspace, size_t workspaceBytes, cudaStream_t stream) {
+  if (batch.maxQueryLen == 1)
+    return pagedAttentionDecode(shape, layout, batch, args,
+                                chooseDecodeSplits(shape, batch, smCount), workspace,
+                                workspaceBytes, stream);
+  return pagedAttentionPrefill(shape, layout, batch, args, workspace, workspaceBytes, stream);
+}
+
+} // namespace modelrt::cuda

@@ -1,0 +1,58 @@
+// Device helpers shared by the kernels: element conversion, 16-byte vector loads and the
+// cp.async copies into shared memory (sm_80+).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cstdint>
+
+namespace modelrt::cuda {
+
+template <typename T> __device__ __forceinline__ float toFloat(T x);
+template <> __device__ __forceinline__ float toFloat<__half>(__half x) { return __half2float(x); }
+template <> __device__ __forceinline__ float toFloat<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+template <typename T> __device__ __forceinline__ T fromFloat(float x);
+template <> __device__ __forceinline__ __half fromFloat<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+// Eight 16-bit elements (16 bytes) to floats.
+template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, float *out) {
+  const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    out[i] = toFloat<T>(e[i]);
+}
+
+// 16-byte asynchronous copy global -> shared; srcBytes == 0 fills the 16 bytes with zeros.
+__device__ __forceinline__ void cpAsync16(void *smemDst, const void *gmemSrc, int srcBytes) {
+  unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smemDst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmemSrc),
+               "r"(srcBytes));
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+} // namespace modelrt::cuda

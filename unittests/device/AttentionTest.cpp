@@ -1,0 +1,318 @@
+// Paged attention and KV write against f64 host references on random data.
+#include "runtime/device/cuda/CudaAttention.h"
+#include "unittests/device/PagedCase.h"
+
+namespace modelrt::cuda::test {
+namespace {
+
+using Seqs = std::vector<std::pair<int, int>>;
+
+struct Config {
+  ElementType type;
+  int headDim;
+  int group; // query heads per kv head
+};
+
+std::string name(const Config &c) {
+  return std::string(typeName(c.type)) + "_hd" + std::to_string(c.headDim) + "_g" +
+         std::to_string(c.group);
+}
+
+std::vector<Config> allConfigs() {
+  std::vector<Config> out;
+  for (ElementType t : {ElementType::F16, ElementType::BF16})
+    for (int hd : {64, 80, 96, 128})
+      for (int g : {1, 4, 8})
+        out.push_back({t, hd, g});
+  return out;
+}
+
+int smCount() {
+  int n = 0;
+  return cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) == cudaSuccess ? n : 1;
+}
+
+// Runs decode (when every query length is 1 and splits >= 0) or prefill, checks the error.
+void runAndCheck(const PagedCase &c, bool decode, int splits, const std::string &what) {
+  DeviceCase d(c);
+  ASSERT_TRUE(d.ok()) << "cudaMalloc failed";
+  AttentionBatch batch = d.batch(c);
+  AttentionArgs args = d.args(c);
+  Status st;
+  if (decode) {
+    int n = splits > 0 ? splits : chooseDecodeSplits(c.shape, batch, smCount());
+    DeviceBuffer<uint8_t> ws(std::max<size_t>(decodeWorkspaceBytes(c.shape, batch, n), 1));
+    st = pagedAttentionDecode(c.shape, c.layout, batch, args, n, ws.get(), ws.size(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.error().toString();
+    CUDA_OK(cudaDeviceSynchronize());
+  } else {
+    DeviceBuffer<uint8_t> ws(prefillWorkspaceBytes(batch));
+    st = pagedAttentionPrefill(c.shape, c.layout, batch, args, ws.get(), ws.size(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.error().toString();
+    CUDA_OK(cudaDeviceSynchronize());
+  }
+  std::vector<float> out = toFloats(d.out.download(), c.layout.type);
+  double err = relativeError(out, referenceAttention(c));
+  EXPECT_LT(err, tolerance(c.layout.type)) << what;
+}
+
+TEST(DecodeAttention, MatchesReferenceAllHeadDimsGroupsTypes) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(1);
+  for (const Config &cfg : allConfigs()) {
+    // T = 1, lengths off block boundaries, one full block, a few blocks.
+    for (const Seqs &seqs : {Seqs{{1, 1}}, Seqs{{1, 17}, {1, 1}, {1, 16}, {1, 100}, {1, 513}}}) {
+      PagedCase c = makePagedCase(rng, 2 * cfg.group, 2, cfg.headDim, 16, cfg.type, seqs);
+      for (int splits : {1, 3})
+        runAndCheck(c, true, splits, name(cfg) + " splits=" + std::to_string(splits));
+    }
+  }
+}
+
+TEST(DecodeAttention, LongContextSplitsMerge) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(2);
+  for (ElementType t : {ElementType::F16, ElementType::BF16}) {
+    PagedCase c = makePagedCase(rng, 32, 8, 128, 16, t, {{1, 4096}, {1, 3001}, {1, 5}});
+    runAndCheck(c, true, 0, std::string("auto splits ") + typeName(t));
+    runAndCheck(c, true, 37, std::string("37 splits ") + typeName(t));
+  }
+}
+
+TEST(DecodeAttention, BlockSizesAndSlidingWindow) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(3);
+  for (int bs : {8, 32, 64}) {
+    PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::F16, {{1, 77}, {1, 300}});
+    runAndCheck(c, true, 2, "block size " + std::to_string(bs));
+  }
+  PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::BF16,
+                              {{1, 10}, {1, 200}, {1, 1000}}, /*window=*/100);
+  runAndCheck(w, true, 1, "window 100, one split");
+  runAndCheck(w, true, 4, "window 100, 4 splits");
+}
+
+TEST(PrefillAttention, MatchesReferenceRaggedBatch) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(4);
+  // Whole prefills, chunked prefills (context longer than the query), and decode rows in
+  // the same launch; lengths on and off the 64-row tile and 16-token block boundaries.
+  Seqs seqs{{1, 1}, {5, 5}, {64, 64}, {100, 100}, {130, 300}, {1, 50}, {77, 1000}, {16, 16}};
+  for (const Config &cfg : allConfigs()) {
+    PagedCase c = makePagedCase(rng, 2 * cfg.group, 2, cfg.headDim, 16, cfg.type, seqs);
+    runAndCheck(c, false, 0, name(cfg));
+  }
+}
+
+TEST(PrefillAttention, SingleTokenAndSlidingWindowAndBlockSizes) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(5);
+  runAndCheck(makePagedCase(rng, 4, 4, 128, 16, ElementType::F16, {{1, 1}}), false, 0, "T=1");
+  runAndCheck(makePagedCase(rng, 8, 1, 96, 32, ElementType::BF16, {{200, 260}, {3, 3}}, 70),
+              false, 0, "window 70");
+  runAndCheck(makePagedCase(rng, 8, 2, 80, 8, ElementType::F16, {{150, 150}, {33, 97}}), false,
+              0, "block size 8");
+}
+
+TEST(PagedAttention, DispatchAgreesForDecodeRows) {
+  MODELRT_REQUIRE_GPU();
+  // The same decode batch through the prefill kernel and the decode kernel.
+  std::mt19937 rng(6);
+  PagedCase c = makePagedCase(rng, 16, 2, 128, 16, ElementType::F16, {{1, 900}, {1, 33}});
+  runAndCheck(c, false, 0, "decode rows through prefill");
+  runAndCheck(c, true, 0, "decode rows through decode");
+}
+
+// Host reference of the KV write with RoPE; returns the rotated values of row t, head h.
+std::vector<float> ropeRow(const std::vector<float> &x, int pos, const RopeParams &rope) {
+  std::vector<float> out = x;
+  if (rope.style == RopeStyle::None)
+    return out;
+  int half = rope.rotaryDim / 2;
+  for (int i = 0; i < half; ++i) {
+    int a = rope.style == RopeStyle::RotateHalf ? i : 2 * i;
+    int b = rope.style == RopeStyle::RotateHalf ? i + half : 2 * i + 1;
+    double invFreq = 1.0 / std::pow(double(rope.theta), 2.0 * i / rope.rotaryDim);
+    double ang = double(pos) * invFreq, cs = std::cos(ang), sn = std::sin(ang);
+    out[a] = float(x[a] * cs - x[b] * sn);
+    out[b] = float(x[b] * cs + x[a] * sn);
+  }
+  return out;
+}
+
+TEST(KvWrite, WritesSlotsWithAndWithoutRope) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(7);
+  for (ElementType t : {ElementType::F16, ElementType::BF16})
+    for (RopeStyle style : {RopeStyle::None, RopeStyle::RotateHalf, RopeStyle::Interleaved}) {
+      const int T = 37, kvHeads = 4, heads = 8, hd = 128, bs = 16, numBlocks = 8;
+      PagedKvLayout layout{numBlocks, kvHeads, bs, hd, t};
+      RopeParams rope{style, 500000.0f, style == RopeStyle::Interleaved ? 64 : hd};
+      std::vector<int32_t> slots(T), positions(T);
+      std::vector<int32_t> perm(numBlocks * bs);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::shuffle(perm.begin(), perm.end(), rng);
+      for (int i = 0; i < T; ++i) {
+        slots[i] = i == 5 ? -1 : perm[i];
+        positions[i] = 1000 * i + 3; // up to 36k: large angles
+      }
+      auto k = randomBits(rng, size_t(T) * kvHeads * hd, t, -1, 1);
+      auto v = randomBits(rng, size_t(T) * kvHeads * hd, t, -1, 1);
+      auto q = randomBits(rng, size_t(T) * heads * hd, t, -1, 1);
+      size_t cacheElems = size_t(numBlocks) * kvHeads * bs * hd;
+      DeviceBuffer<uint16_t> kc(cacheElems), vc(cacheElems), dk(k), dv(v), dq(q);
+      DeviceBuffer<int32_t> ds(slots), dp(positions);
+      CUDA_OK(kc.poison());
+      CUDA_OK(vc.poison());
+      KvWriteArgs args{dk.get(), kvHeads * hd, dv.get(), kvHeads * hd, dq.get(), heads * hd, heads};
+      KvWriteBatch batch{ds.get(), dp.get(), T};
+      STATUS_OK(writeKvCache(layout, kc.get(), vc.get(), args, batch, rope, nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      auto kOut = kc.download(), vOut = vc.download(), qOut = dq.download();
+      std::vector<float> got;
+      std::vector<double> ref;
+      std::vector<float> gotV, gotQ;
+      std::vector<double> refV, refQ;
+      for (int i = 0; i < T; ++i) {
+        for (int h = 0; h < heads; ++h) {
+          std::vector<float> x(hd);
+          for (int d = 0; d < hd; ++d)
+            x[d] = fromBits(q[(size_t(i) * heads + h) * hd + d], t);
+          auto r = ropeRow(x, positions[i], rope);
+          for (int d = 0; d < hd; ++d) {
+            refQ.push_back(r[d]);
+            gotQ.push_back(fromBits(qOut[(size_t(i) * heads + h) * hd + d], t));
+          }
+        }
+        if (slots[i] < 0)
+          continue;
+        for (int h = 0; h < kvHeads; ++h) {
+          std::vector<float> x(hd);
+          for (int d = 0; d < hd; ++d)
+            x[d] = fromBits(k[(size_t(i) * kvHeads + h) * hd + d], t);
+          auto r = ropeRow(x, positions[i], rope);
+          size_t base = ((size_t(slots[i] / bs) * kvHeads + h) * bs + slots[i] % bs) * hd;
+          for (int d = 0; d < hd; ++d) {
+            ref.push_back(r[d]);
+            got.push_back(fromBits(kOut[base + d], t));
+            refV.push_back(fromBits(v[(size_t(i) * kvHeads + h) * hd + d], t));
+            gotV.push_back(fromBits(vOut[base + d], t));
+          }
+        }
+      }
+      std::string what = std::string(typeName(t)) + " rope style " + std::to_string(int(style));
+      EXPECT_LT(relativeError(got, ref), tolerance(t)) << what;
+      EXPECT_EQ(relativeError(gotV, refV), 0.0) << what;
+      EXPECT_LT(relativeError(gotQ, refQ), tolerance(t)) << what;
+      // The skipped token's slot and every slot nobody wrote stay poisoned.
+      size_t untouched = ((size_t(perm[5] / bs) * kvHeads) * bs + perm[5] % bs) * hd;
+      EXPECT_TRUE(std::isnan(fromBits(kOut[untouched], t))) << what;
+    }
+}
+
+TEST(KvWriteThenAttention, PrefillAfterWriteMatchesReference) {
+  MODELRT_REQUIRE_GPU();
+  // Write K/V of a whole prefill through writeKvCache, then attend: the two kernels agree
+  // on the cache layout.
+  std::mt19937 rng(8);
+  PagedCase c = makePagedCase(rng, 8, 2, 64, 16, ElementType::F16, {{45, 45}, {20, 20}});
+  DeviceCase d(c);
+  ASSERT_TRUE(d.ok());
+  // Re-derive each token's K/V row from the case's cache, then poison the cache and rewrite.
+  const int kvw = 2 * 64;
+  std::vector<uint16_t> k(size_t(c.numTokens) * kvw), v(k.size());
+  std::vector<int32_t> slots(c.numTokens);
+  for (int s = 0; s < 2; ++s)
+    for (int i = 0; i < c.contextLen[s]; ++i) {
+      int row = c.queryStart[s] + i;
+      slots[row] = c.blockTable[s * c.maxBlocksPerSeq + i / 16] * 16 + i % 16;
+      for (int h = 0; h < 2; ++h)
+        for (int dd = 0; dd < 64; ++dd) {
+          k[size_t(row) * kvw + h * 64 + dd] = c.kCache[cacheIndex(c, s, i, h, dd)];
+          v[size_t(row) * kvw + h * 64 + dd] = c.vCache[cacheIndex(c, s, i, h, dd)];
+        }
+    }
+  DeviceBuffer<uint16_t> dk(k), dv(v);
+  DeviceBuffer<int32_t> ds(slots);
+  CUDA_OK(d.kCache.poison());
+  CUDA_OK(d.vCache.poison());
+  STATUS_OK(writeKvCache(c.layout, d.kCache.get(), d.vCache.get(),
+                         KvWriteArgs{dk.get(), kvw, dv.get(), kvw, nullptr, 0, 0},
+                         KvWriteBatch{ds.get(), nullptr, c.numTokens}, RopeParams{}, nullptr));
+  AttentionBatch batch = d.batch(c);
+  DeviceBuffer<uint8_t> ws(prefillWorkspaceBytes(batch));
+  STATUS_OK(pagedAttentionPrefill(c.shape, c.layout, batch, d.args(c), ws.get(), ws.size(),
+                                  nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  double err = relativeError(toFloats(d.out.download(), c.layout.type), referenceAttention(c));
+  EXPECT_LT(err, 2e-3);
+}
+
+// Argument checks run on the host, before any device work: these need no GPU.
+TEST(AttentionArguments, RejectedBeforeLaunch) {
+  auto *fake = reinterpret_cast<void *>(uintptr_t(4096));
+  auto *fakeI = reinterpret_cast<const int32_t *>(uintptr_t(4096));
+  AttentionShape shape{8, 2, 128, 0.088f, 0};
+  PagedKvLayout layout{16, 2, 16, 128, ElementType::F16};
+  AttentionBatch batch{fakeI, fakeI, fakeI, 2, 2, 4, 1, 64};
+  AttentionArgs args{fake, 1024, fake, 1024, fake, fake};
+  EXPECT_TRUE(checkAttention(shape, layout, batch, args).ok());
+
+  AttentionShape badDim = shape;
+  badDim.headDim = 72;
+  PagedKvLayout badLayoutDim = layout;
+  badLayoutDim.headDim = 72;
+  Status st = checkAttention(badDim, badLayoutDim, batch, args);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::Unsupported);
+
+  AttentionShape badGroup = shape;
+  badGroup.numHeads = 7;
+  st = checkAttention(badGroup, layout, batch, args);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::InvalidArgument);
+
+  PagedKvLayout badBlock = layout;
+  badBlock.blockSize = 24;
+  EXPECT_FALSE(checkAttention(shape, badBlock, batch, args).ok());
+
+  AttentionArgs misaligned = args;
+  misaligned.q = reinterpret_cast<void *>(uintptr_t(4098));
+  EXPECT_FALSE(checkAttention(shape, layout, batch, misaligned).ok());
+
+  AttentionBatch prefillBatch = batch;
+  prefillBatch.maxQueryLen = 3;
+  st = pagedAttentionDecode(shape, layout, prefillBatch, args, 1, nullptr, 0, nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("exactly one query row"), std::string::npos);
+
+  st = pagedAttentionDecode(shape, layout, batch, args, 4, nullptr, 0, nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("workspace"), std::string::npos);
+
+  st = writeKvCache(layout, fake, fake, KvWriteArgs{fake, 256, fake, 256, nullptr, 0, 0},
+                    KvWriteBatch{fakeI, nullptr, 3}, RopeParams{RopeStyle::RotateHalf, 1e4f, 7},
+                    nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::InvalidArgument);
+}
+
+TEST(AttentionArguments, DecodeSplitChoice) {
+  AttentionShape shape{32, 8, 128, 0.088f, 0};
+  AttentionBatch one{};
+  one.numSeqs = 1;
+  one.maxContextLen = 32768;
+  one.maxQueryLen = 1;
+  // One long request: enough splits to fill 132 multiprocessors several times over.
+  EXPECT_GE(chooseDecodeSplits(shape, one, 132) * 8, 4 * 132);
+  AttentionBatch many = one;
+  many.numSeqs = 256;
+  many.maxContextLen = 4096;
+  EXPECT_EQ(chooseDecodeSplits(shape, many, 132), 1);
+  AttentionBatch shortCtx = one;
+  shortCtx.maxContextLen = 100;
+  EXPECT_EQ(chooseDecodeSplits(shape, shortCtx, 132), 1);
+}
+
+} // namespace
+} // namespace modelrt::cuda::test
