@@ -2,6 +2,7 @@
 // that all of them see exactly the same compiler.
 #pragma once
 
+#include "compiler/Conversion/Passes.h"
 #include "compiler/pipeline/Pipelines.h"
 #include "dialects/kern/IR/KernDialect.h"
 #include "dialects/llm/IR/LlmDialect.h"
@@ -22,6 +23,7 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
 
 inline void registerAllPasses() {
   llm::registerLlmPasses();
+  registerConversionPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();

@@ -1,5 +1,6 @@
 #include "compiler/pipeline/Pipelines.h"
 
+#include "compiler/Conversion/Passes.h"
 #include "dialects/llm/Transforms/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
@@ -15,7 +16,17 @@ void modelc::buildLlmOptimizePipeline(OpPassManager &pm, const LlmOptimizeOption
   pm.addPass(createCSEPass());
 }
 
+void modelc::buildKernPipeline(OpPassManager &pm) {
+  pm.addPass(llm::createLlmFuse());
+  pm.addPass(createConvertLlmToKern());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
 void modelc::registerPipelines() {
+  PassPipelineRegistration<>("kern-lower",
+                             "llm -> kern: llm-fuse, convert-llm-to-kern, canonicalize, CSE",
+                             buildKernPipeline);
   PassPipelineRegistration<LlmOptimizeOptions>(
       "llm-optimize", "The llm-level pipeline of modelc: canonicalize, merge linears, CSE",
       buildLlmOptimizePipeline);

@@ -16,6 +16,9 @@ struct LlmOptimizeOptions : public mlir::PassPipelineOptions<LlmOptimizeOptions>
 // The llm-level pipeline: canonicalize, merge QKV and gate/up GEMMs, clean up.
 void buildLlmOptimizePipeline(mlir::OpPassManager &pm, const LlmOptimizeOptions &options);
 
+// llm -> kern: decide fusion groups, lower to fused kernels and library calls, clean up.
+void buildKernPipeline(mlir::OpPassManager &pm);
+
 void registerPipelines();
 
 } // namespace modelc

@@ -1,0 +1,96 @@
+// RUN: modelc-opt %s -split-input-file -llm-fuse -convert-llm-to-kern | FileCheck %s
+// RUN: modelc-opt %s -split-input-file -convert-llm-to-kern | FileCheck %s --check-prefix=UNFUSED
+
+// Residual add + RMSNorm: one kernel with two results (the new residual stream and the
+// normalized rows), a row reduction, the weight as the last body argument.
+llm.weight @n : tensor<8xf32> = ["n"]
+// CHECK-LABEL: func.func @add_norm
+// CHECK-SAME: (%[[X:.*]]: tensor<?x8xf32>, %[[O:.*]]: tensor<?x8xf32>)
+// CHECK: %[[F:.*]]:2 = kern.fused ins(%[[X]], %[[O]] : tensor<?x8xf32>, tensor<?x8xf32>) weights([@n]) -> tensor<?x8xf32>, tensor<?x8xf32> {
+// CHECK: ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32, %[[W:.*]]: f32):
+// CHECK:   %[[S:.*]] = arith.addf %[[A]], %[[B]] : f32
+// CHECK:   %[[SQ:.*]] = arith.mulf %[[S]], %[[S]] : f32
+// CHECK:   %[[SUM:.*]] = kern.reduce <add> %[[SQ]] : f32
+// CHECK:   %[[MEAN:.*]] = arith.divf %[[SUM]], %{{.*}} : f32
+// CHECK:   %[[VAR:.*]] = arith.addf %[[MEAN]], %{{.*}} : f32
+// CHECK:   %[[INV:.*]] = math.rsqrt %[[VAR]] : f32
+// CHECK:   %[[N:.*]] = arith.mulf %[[S]], %[[INV]] : f32
+// CHECK:   %[[Y:.*]] = arith.mulf %[[N]], %[[W]] : f32
+// CHECK:   kern.yield %[[S]], %[[Y]] : f32, f32
+// CHECK: return %[[F]]#0, %[[F]]#1
+// UNFUSED-LABEL: func.func @add_norm
+// UNFUSED-COUNT-2: kern.fused
+func.func @add_norm(%x: tensor<?x8xf32>, %o: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+  %r = llm.add %x, %o : tensor<?x8xf32>
+  %h = llm.rms_norm %r, @n {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  return %r, %h : tensor<?x8xf32>, tensor<?x8xf32>
+}
+
+// -----
+
+// A merged gate/up GEMM: the pieces are column views, SiLU and the product one kernel.
+llm.weight @gu : tensor<32x8xf16> = ["g", "u"]
+// CHECK-LABEL: func.func @gated_mlp
+// CHECK: %[[GU:.*]] = kern.gemm %{{.*}}, @gu : tensor<?x8xf16> -> tensor<?x32xf16>
+// CHECK-DAG: %[[G:.*]] = kern.columns %[[GU]][0] : tensor<?x32xf16> -> tensor<?x16xf16>
+// CHECK-DAG: %[[U:.*]] = kern.columns %[[GU]][16] : tensor<?x32xf16> -> tensor<?x16xf16>
+// CHECK: kern.fused ins(%[[G]], %[[U]] : tensor<?x16xf16>, tensor<?x16xf16>) weights([]) -> tensor<?x16xf16> {
+// CHECK: ^bb0(%[[A:.*]]: f16, %[[B:.*]]: f16):
+// CHECK:   %[[AF:.*]] = arith.extf %[[A]] : f16 to f32
+// CHECK:   arith.negf %[[AF]]
+// CHECK:   math.exp
+// CHECK:   arith.divf %[[AF]]
+// Each op's result is rounded to f16 as the unfused op would store it.
+// CHECK:   arith.truncf {{.*}} : f32 to f16
+// CHECK:   arith.mulf
+// CHECK:   kern.yield {{.*}} : f16
+func.func @gated_mlp(%x: tensor<?x8xf16>) -> tensor<?x16xf16> {
+  %gu = llm.linear %x, @gu : tensor<?x8xf16> -> tensor<?x32xf16>
+  %g, %u = llm.split %gu : tensor<?x32xf16> -> tensor<?x16xf16>, tensor<?x16xf16>
+  %s = llm.silu %g : tensor<?x16xf16>
+  %m = llm.mul %s, %u : tensor<?x16xf16>
+  return %m : tensor<?x16xf16>
+}
+
+// -----
+
+// LayerNorm (mean, centred variance) and the tanh GELU.
+llm.weight @w : tensor<8xf32> = ["w"]
+llm.weight @b : tensor<8xf32> = ["b"]
+// CHECK-LABEL: func.func @layer_norm_gelu
+// CHECK: kern.fused ins(%{{.*}} : tensor<?x8xf32>) weights([@w, @b])
+// CHECK: %[[SUM:.*]] = kern.reduce <add> %{{.*}} : f32
+// CHECK: %[[MEAN:.*]] = arith.divf %[[SUM]]
+// CHECK: %[[C:.*]] = arith.subf %{{.*}}, %[[MEAN]] : f32
+// CHECK: %[[C2:.*]] = arith.mulf %[[C]], %[[C]] : f32
+// CHECK: kern.reduce <add> %[[C2]] : f32
+// CHECK: math.rsqrt
+// CHECK: math.tanh
+// CHECK: kern.fused
+// CHECK: math.erf
+func.func @layer_norm_gelu(%x: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+  %h = llm.layer_norm %x, @w, @b {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  %g = llm.gelu %h {approximation = #llm.gelu_approximation<tanh>} : tensor<?x8xf32>
+  %e = llm.gelu %x {approximation = #llm.gelu_approximation<none>} : tensor<?x8xf32>
+  return %g, %e : tensor<?x8xf32>, tensor<?x8xf32>
+}
+
+// -----
+
+// Library kernels: embedding, attention (with its attributes), sampled rows, LM head in f32.
+llm.weight @e : tensor<16x8xf16> = ["e"]
+// CHECK-LABEL: func.func @library
+// CHECK: %[[X:.*]] = kern.gather_rows @e[%{{.*}}] : tensor<?xi32> -> tensor<?x8xf16>
+// CHECK: kern.rope %[[X]], %{{.*}} {head_dim = 4 : i64, num_heads = 2 : i64, rotary_dim = 4 : i64, theta = 1.000000e+04 : f64} : tensor<?x8xf16>, tensor<?xi32>
+// CHECK: %[[A:.*]] = kern.attention %{{.*}}, %[[X]], %[[X]] {head_dim = 4 : i64, layer = 3 : i64, num_heads = 2 : i64, num_kv_heads = 2 : i64, scale = 5.000000e-01 : f64}
+// CHECK: %[[R:.*]] = kern.gather_rows %[[A]] : tensor<?x8xf16>[%{{.*}}] : tensor<?xi32> -> tensor<?x8xf16>
+// CHECK: kern.gemm %[[R]], @e : tensor<?x8xf16> -> tensor<?x16xf32>
+// CHECK-NOT: llm.
+func.func @library(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %b: !llm.batch, %rows: tensor<?xi32>) -> tensor<?x16xf32> {
+  %x = llm.embedding %ids, @e : tensor<?xi32> -> tensor<?x8xf16>
+  %q = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64} : tensor<?x8xf16>, tensor<?xi32>
+  %a = llm.attention %q, %x, %x, %b {layer = 3 : i64, num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf16>, tensor<?x8xf16>, tensor<?x8xf16> -> tensor<?x8xf16>
+  %r = llm.gather_tokens %a, %rows : tensor<?x8xf16>, tensor<?xi32>
+  %l = llm.logits %r, @e : tensor<?x8xf16> -> tensor<?x16xf32>
+  return %l : tensor<?x16xf32>
+}
