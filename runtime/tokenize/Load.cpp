@@ -286,6 +286,17 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
   return Error(ErrorCode::Unsupported, name + ": unsupported normalizer '" + type + "'");
 }
 
+struct BadJsonValue {
+  std::string message;
+};
+
+// A token id: a JSON integer (nlohmann would convert a float silently, or with undefined
+// behaviour when it is out of range).
+int64_t jsonTokenId(const json &v, const std::string &what) {
+  if (!v.is_number_integer()) throw BadJsonValue{"id of '" + what + "' is not an integer"};
+  return v.get<int64_t>();
+}
+
 // "<s>" or {"content": "<s>", ...} as tokenizer_config.json writes special tokens.
 std::string specialText(const json &v) {
   if (v.is_string())
@@ -342,10 +353,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     const json &vocab = model.at("vocab");
     int64_t maxId = -1;
     for (auto it = vocab.begin(); it != vocab.end(); ++it)
-      maxId = std::max<int64_t>(maxId, it->get<int64_t>());
+      maxId = std::max<int64_t>(maxId, jsonTokenId(*it, it.key()));
     const json added = root.value("added_tokens", json::array());
     for (const json &a : added)
-      maxId = std::max<int64_t>(maxId, a.at("id").get<int64_t>());
+      maxId = std::max<int64_t>(maxId, jsonTokenId(a.at("id"), "added token"));
     // Ids are dense in real vocabularies; a bound keeps a hostile file from allocating 2^31 slots.
     if (maxId >= static_cast<int64_t>(2 * (vocab.size() + added.size()) + 1024))
       return bad(name, "token id " + std::to_string(maxId) + " is far beyond the " +
@@ -353,14 +364,14 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->text.resize(static_cast<size_t>(maxId + 1));
     t->attr.assign(t->text.size(), TokenAttr::Unused);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      int64_t id = it->get<int64_t>();
+      int64_t id = jsonTokenId(*it, it.key());
       if (id < 0)
         return bad(name, "negative id for token '" + it.key() + "'");
       t->text[id] = it.key();
       t->attr[id] = TokenAttr::Normal;
     }
     for (const json &a : added) {
-      int64_t id = a.at("id").get<int64_t>();
+      int64_t id = jsonTokenId(a.at("id"), "added token");
       if (id < 0)
         return bad(name, "negative added token id");
       t->text[id] = a.at("content").get<std::string>();
@@ -405,6 +416,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(t)));
   } catch (const json::exception &e) {
     return bad(name, std::string("bad tokenizer JSON: ") + e.what());
+  } catch (const BadJsonValue &e) {
+    return bad(name, e.message);
   }
 }
 

@@ -274,6 +274,11 @@ TEST(Tokenizer, RejectsBadInput) {
   EXPECT_FALSE(tok->decode({0, 49152}).ok());
   EXPECT_FALSE(tok->decode({-1}).ok());
   EXPECT_FALSE(Tokenizer::fromFile("/nonexistent/tokenizer.json").ok());
+  // Found by the tokenizer-json fuzzer: a float id must be an error, not a conversion.
+  Expected<std::unique_ptr<Tokenizer>> floatId = Tokenizer::fromTokenizerJson(
+      R"({"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 3e94}}})");
+  ASSERT_FALSE(floatId.ok());
+  EXPECT_NE(floatId.error().message().find("not an integer"), std::string::npos);
   Expected<std::unique_ptr<Tokenizer>> broken = Tokenizer::fromTokenizerJson("{\"model\": 3}");
   ASSERT_FALSE(broken.ok());
   EXPECT_NE(broken.error().message().find("tokenizer.json"), std::string::npos);
