@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Turns the logs of scripts/gpu-check.sh into one table: ours against the PyTorch peer
+(same card, same run) and the goal of issue 4 where there is one.
+
+usage: summarize.py OUT_DIR   (reads bench.log, torch_peers.log, ctest.log, torch_compare.log)
+"""
+import os
+import re
+import sys
+
+
+def results(path):
+    out = {}
+    if os.path.exists(path):
+        for line in open(path, errors="replace"):
+            m = re.match(r"RESULT (\S+) (\S+) (\S+)(.*)", line)
+            if m:
+                out[m.group(1)] = (float(m.group(2)), m.group(3), m.group(4).strip())
+    return out
+
+
+def grep(path, pattern):
+    if not os.path.exists(path):
+        return "missing log"
+    found = [l.strip() for l in open(path, errors="replace") if re.search(pattern, l)]
+    return found[-1] if found else "no summary line"
+
+
+def main():
+    d = sys.argv[1]
+    ours = results(os.path.join(d, "bench.log"))
+    torch = results(os.path.join(d, "torch_peers.log"))
+    rows = [("what", "ours", "torch", "ratio", "goal")]
+    copy = ours.get("copy_bandwidth")
+    tcopy = torch.get("torch_copy_bandwidth")
+    rows.append(("copy bandwidth GB/s (read+write)", f"{copy[0]:.0f}" if copy else "-",
+                 f"{tcopy[0]:.0f}" if tcopy else "-", "", ""))
+    for name, (val, unit, extra) in ours.items():
+        if name.startswith("decode_"):
+            frac = val / copy[0] if copy else 0
+            goal = ">= 0.85 of copy" if "b64_ctx4096" in name else ""
+            rows.append((f"{name} {unit} ({extra.split()[1]})", f"{val:.0f}", "-",
+                         f"{frac:.2f} of copy", goal))
+    for prefix, goal in (("prefill_", ">= 1.0"), ("gemm_", ">= 0.95"), ("sample_", "")):
+        for name, (val, unit, _) in ours.items():
+            if not name.startswith(prefix):
+                continue
+            peer = torch.get("torch_" + name)
+            ratio = ""
+            if peer:
+                ratio = f"{val / peer[0]:.2f}" if unit != "ms" else f"{peer[0] / val:.2f}x faster"
+            rows.append((f"{name} {unit}", f"{val:.3g}", f"{peer[0]:.3g}" if peer else "-", ratio,
+                         goal))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print("\n==== gpu-check summary ====")
+    print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))
+    print("ctest:         " + grep(os.path.join(d, "ctest.log"), r"tests passed"))
+    print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

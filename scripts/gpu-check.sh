@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# GPU check of the CUDA kernel library (runtime/device/cuda): build, GoogleTest, long-context
+# comparison with PyTorch, microbenchmarks against PyTorch peers; a table is printed last.
+#
+# Two steps:
+#   bash scripts/gpu-check.sh --prepare     HERE (no GPU needed): fills .carry/ with
+#                                           GoogleTest's sources and nlohmann-json's header and
+#                                           CMake config, which the GPU machine lacks.
+#   bash scripts/gpu-check.sh OUT_DIR [--quick]
+#                                           ON THE GPU MACHINE: logs go to OUT_DIR.
+# Device tool call (one call of a few minutes):
+#   run(command="bash scripts/gpu-check.sh $OUT", carry=[".carry"], timeout_s=540)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARRY="$ROOT/.carry"
+
+if [[ "${1:-}" == "--prepare" ]]; then
+  set -e
+  grep -qxF '/.carry/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.carry/' >>"$ROOT/.git/info/exclude"
+  rm -rf "$CARRY/googletest" "$CARRY/nlohmann"
+  mkdir -p "$CARRY/nlohmann/include" "$CARRY/nlohmann/share/cmake"
+  cp -r /usr/src/googletest "$CARRY/googletest"
+  cp -r /usr/include/nlohmann "$CARRY/nlohmann/include/"
+  cp -r /usr/share/cmake/nlohmann_json "$CARRY/nlohmann/share/cmake/"
+  du -sh "$CARRY"
+  echo "prepared $CARRY; now: run(command=\"bash scripts/gpu-check.sh \$OUT\", carry=[\".carry\"], timeout_s=540)"
+  exit 0
+fi
+
+if [[ "${1:-}" == "--compare-cases" ]]; then
+  # Long contexts (up to 32k) against PyTorch: our kernels' outputs written by
+  # modelrt-attention-dump, checked by unittests/device/torch_compare.py.
+  BIN="$2"
+  CASES=/tmp/modelrt-attention-cases
+  rm -rf "$CASES"
+  dump() { mkdir -p "$CASES/$1" && "$BIN/modelrt-attention-dump" "$CASES/$1" "${@:2}"; }
+  dump decode_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 &&
+    dump decode_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 &&
+    dump decode_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 &&
+    dump prefill_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 &&
+    dump prefill_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 &&
+    dump prefill_f16_d96_window --dtype f16 --heads 24 --kv-heads 8 --head-dim 96 --seqs 1000:5000,7:7 --window 1024 &&
+    python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
+  rc=$?
+  rm -rf "$CASES"
+  exit $rc
+fi
+
+OUT="${1:?usage: gpu-check.sh OUT_DIR [--quick] | --prepare}"
+QUICK="${2:-}"
+mkdir -p "$OUT"
+cd "$ROOT"
+BUILD="$ROOT/build-gpu"
+JOBS="${GPU_CHECK_JOBS:-16}" # GPU_CHECK_JOBS=1 GPU_CHECK_BUILD_ONLY=1: the build stages alone, on a small CPU
+BIN="$BUILD/unittests/device"
+STATUS=()
+stage() { # stage NAME SECONDS LOG COMMAND...: runs with a time limit, records the exit code
+  local name=$1 limit=$2 log=$3
+  shift 3
+  echo "==== $name ($(date +%T))"
+  timeout "$limit" "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  STATUS+=("$name=$rc")
+  return "$rc"
+}
+
+{ nvidia-smi; nvcc --version; cmake --version | head -1; python3 -c 'import torch; print("torch", torch.__version__)'; } >"$OUT/machine.txt" 2>&1
+head -20 "$OUT/machine.txt"
+
+[[ -d "$CARRY/googletest" && -d "$CARRY/nlohmann" ]] || {
+  echo "missing $CARRY: run 'bash scripts/gpu-check.sh --prepare' before the device call and carry .carry"
+  exit 2
+}
+
+# GoogleTest is built and installed from the carried sources first, then found by
+# find_package(GTest): the top-level MODELC_GTEST_SOURCE_DIR path re-creates the GTest::gtest
+# aliases that googletest >= 1.11 already defines, which stops the configure.
+GTEST_PREFIX="$BUILD-gtest/install"
+stage gtest 90 "$OUT/build.log" bash -c "cmake -S '$CARRY/googletest' -B '$BUILD-gtest' -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF -DCMAKE_INSTALL_PREFIX='$GTEST_PREFIX' \
+  -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON && ninja -C '$BUILD-gtest' -j$JOBS install" || exit 1
+stage configure 60 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DMODELC_BUILD_COMPILER=OFF -DMODELC_RUNTIME_COMPONENTS=device -DMODELC_ENABLE_CUDA=ON \
+  -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" \
+  -Dnlohmann_json_DIR="$CARRY/nlohmann/share/cmake/nlohmann_json" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DMODELC_CUDA_PTXAS_VERBOSE=ON || exit 1
+# Only our targets: the other runtime components are not configured here.
+stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump modelrt-cuda-bench || exit 1
+[[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
+
+stage ctest 150 "$OUT/ctest.log" ctest --test-dir "$BUILD" -j8 --output-on-failure --timeout 180 -R '^(DecodeAttention|PrefillAttention|PagedAttention|KvWrite|KvWriteThenAttention|AttentionArguments|Sampling|SamplingArguments|Gemm)\.'
+
+stage torch_compare 150 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
+
+stage bench 120 "$OUT/bench.log" "$BUILD/runtime/device/cuda/bench/modelrt-cuda-bench" $QUICK
+stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
+
+echo "stages: ${STATUS[*]}" | tee "$OUT/summary.txt"
+python3 "$ROOT/bench/cuda/summarize.py" "$OUT" | tee -a "$OUT/summary.txt"
