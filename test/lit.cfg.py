@@ -14,13 +14,14 @@ config.test_exec_root = os.path.join(config.modelc_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%models", os.path.join(config.modelc_src_root, "models")))
+config.substitutions.append(("%mlir_lib_dir", os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.modelc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["modelc-opt", "modelc"], tool_dirs)
-llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])
+llvm_config.add_tool_substitutions(["not", "count", "mlir-cpu-runner"], [config.llvm_tools_dir])
 
 # The real SmolLM2 GGUF, when scripts/fetch-models.sh has fetched it.
 smollm2 = os.environ.get("MODELC_SMOLLM2_GGUF") or os.path.join(

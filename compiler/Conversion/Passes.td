@@ -17,4 +17,19 @@ def ConvertLlmToKern : Pass<"convert-llm-to-kern", "::mlir::ModuleOp"> {
                            "::mlir::math::MathDialect"];
 }
 
+def ConvertKernFusedToLoops : Pass<"convert-kern-fused-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Outline each kern.fused into a CPU kernel function of loops over memrefs";
+  let description = [{
+    For every `kern.fused`, writes `func.func @<kernel>(inputs..., weights..., outputs...)`
+    over strided memrefs (so column views need no copy): a loop over rows, and in each row
+    one loop over the columns per `kern.reduce` (accumulating the reduced value, with the
+    values it needs recomputed) and a last loop that computes and stores the results. The
+    kern.fused op gets a `kernel` attribute naming the function. The kernel is named by
+    the op's `kernel` attribute if it has one, else `fused_<n>`; an existing external
+    declaration of that name receives the body (tests call kernels this way).
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // MODELC_CONVERSION_PASSES

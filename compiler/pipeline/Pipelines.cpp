@@ -3,6 +3,10 @@
 #include "compiler/Conversion/Passes.h"
 #include "dialects/llm/Transforms/Passes.h"
 
+#include "dialects/kern/IR/KernDialect.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -23,7 +27,45 @@ void modelc::buildKernPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
+void modelc::buildKernFusedToLoopsPipeline(OpPassManager &pm) {
+  pm.addPass(createConvertKernFusedToLoops());
+}
+
+void modelc::buildCpuKernelsToLlvmPipeline(OpPassManager &pm) {
+  pm.addPass(createSymbolDCEPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLoopInvariantCodeMotionPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createConvertSCFToCFPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass()); // erf, tanh: libm calls
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+OwningOpRef<ModuleOp> modelc::extractKernels(ModuleOp module) {
+  OpBuilder builder(module.getContext());
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(module.getLoc(), "kernels");
+  llvm::SetVector<StringAttr> names;
+  module.walk([&](kern::FusedOp op) {
+    if (auto kernel = op->getAttrOfType<FlatSymbolRefAttr>("kernel"))
+      names.insert(kernel.getAttr());
+  });
+  for (StringAttr name : names)
+    if (auto fn = module.lookupSymbol<func::FuncOp>(name)) {
+      fn->moveBefore(kernels->getBody(), kernels->getBody()->end());
+      fn.setPublic();
+    }
+  return kernels;
+}
+
 void modelc::registerPipelines() {
+  PassPipelineRegistration<>("kern-cpu-to-llvm",
+                             "CPU kernel functions (loops over memrefs) -> the LLVM dialect",
+                             buildCpuKernelsToLlvmPipeline);
   PassPipelineRegistration<>("kern-lower",
                              "llm -> kern: llm-fuse, convert-llm-to-kern, canonicalize, CSE",
                              buildKernPipeline);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/Pass/PassOptions.h"
 
 namespace modelc {
@@ -18,6 +20,16 @@ void buildLlmOptimizePipeline(mlir::OpPassManager &pm, const LlmOptimizeOptions 
 
 // llm -> kern: decide fusion groups, lower to fused kernels and library calls, clean up.
 void buildKernPipeline(mlir::OpPassManager &pm);
+
+// kern -> loops: each kern.fused is outlined into a function of loops over memrefs.
+void buildKernFusedToLoopsPipeline(mlir::OpPassManager &pm);
+
+// A module of CPU kernel functions (loops over memrefs) -> the LLVM dialect.
+void buildCpuKernelsToLlvmPipeline(mlir::OpPassManager &pm);
+
+// Moves the outlined kernel functions of `module` into a module of their own, public, as
+// the CPU kernel library of a plan is built from them.
+mlir::OwningOpRef<mlir::ModuleOp> extractKernels(mlir::ModuleOp module);
 
 void registerPipelines();
 

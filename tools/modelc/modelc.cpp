@@ -7,6 +7,11 @@
 #include "compiler/pipeline/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
@@ -34,7 +39,7 @@ cl::opt<Emit> emit(
     "emit", cl::desc("Print a stage instead of writing the plan"), cl::init(Emit::Plan),
     cl::values(clEnumValN(Emit::Llm, "llm", "llm dialect IR after the llm-level passes"),
                clEnumValN(Emit::Kern, "kern", "kern dialect IR: fused kernels and library calls"),
-               clEnumValN(Emit::Llvm, "llvm", "LLVM IR of the CPU kernels (not built yet)"),
+               clEnumValN(Emit::Llvm, "llvm", "LLVM IR of the generated CPU kernels"),
                clEnumValN(Emit::Ptx, "ptx", "PTX of the CUDA kernels (not built yet)"),
                clEnumValN(Emit::Summary, "summary",
                           "model, weight and KV-cache sizes, limits and layout")),
@@ -161,9 +166,9 @@ int main(int argc, char **argv) {
     return fail("--tp/--pp above 1: tensor and pipeline partitioning is not built yet");
   loadTimer.stop();
 
-  if (emit == Emit::Llvm || emit == Emit::Ptx)
-    return fail("--emit=" + StringRef(emit == Emit::Llvm ? "llvm" : "ptx") +
-                " is not built yet: code generation from the kern dialect comes next");
+  if (emit == Emit::Ptx)
+    return fail("--emit=ptx is not built yet: CUDA code generation from the kern dialect "
+                "comes next");
   if (emit == Emit::Plan)
     return fail(outputPath.empty()
                     ? "nothing to do: give -o plan.bin or --emit=llm|summary"
@@ -190,10 +195,30 @@ int main(int argc, char **argv) {
   LlmOptimizeOptions options;
   options.mergeLinears = !noMergeLinears;
   buildLlmOptimizePipeline(pm, options);
-  if (emit == Emit::Kern)
+  if (emit == Emit::Kern || emit == Emit::Llvm)
     buildKernPipeline(pm);
+  if (emit == Emit::Llvm)
+    buildKernFusedToLoopsPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return fail("the compiler's passes failed on '" + modelPath + "'");
+
+  if (emit == Emit::Llvm) {
+    mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
+    mlir::OwningOpRef<mlir::ModuleOp> kernels = extractKernels(*module);
+    mlir::PassManager lower(&context);
+    buildCpuKernelsToLlvmPipeline(lower);
+    if (mlir::failed(lower.run(*kernels)))
+      return fail("lowering the CPU kernels of '" + modelPath + "' to LLVM failed");
+    mlir::registerBuiltinDialectTranslation(context);
+    mlir::registerLLVMDialectTranslation(context);
+    llvm::LLVMContext llvmContext;
+    std::unique_ptr<llvm::Module> llvmModule =
+        mlir::translateModuleToLLVMIR(*kernels, llvmContext, "kernels");
+    if (!llvmModule)
+      return fail("translating the CPU kernels of '" + modelPath + "' to LLVM IR failed");
+    llvmModule->print(outs(), nullptr);
+    return 0;
+  }
 
   if (emit == Emit::Summary)
     printSummary(*spec, *module, outs());
