@@ -286,6 +286,46 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
   return Error(ErrorCode::Unsupported, name + ": unsupported normalizer '" + type + "'");
 }
 
+// The special tokens a TemplateProcessing post-processor puts before and after a single
+// sequence (searched inside a Sequence post-processor too).
+struct TemplateSpecials {
+  std::string first, last;
+};
+
+TemplateSpecials readTemplate(const json &p) {
+  TemplateSpecials out;
+  if (!p.is_object())
+    return out;
+  std::string type = p.value("type", "");
+  if (type == "Sequence" && p.contains("processors") && p.at("processors").is_array()) {
+    for (const json &q : p.at("processors")) {
+      TemplateSpecials inner = q.is_object() && q.value("type", "") == "TemplateProcessing"
+                                   ? readTemplate(q)
+                                   : TemplateSpecials{};
+      if (!inner.first.empty() || !inner.last.empty())
+        return inner;
+    }
+    return out;
+  }
+  if (type != "TemplateProcessing" || !p.contains("single") || !p.at("single").is_array())
+    return out;
+  const json &single = p.at("single");
+  auto specialOf = [](const json &item) -> std::string {
+    if (!item.is_object() || !item.contains("SpecialToken"))
+      return {};
+    const json &st = item.at("SpecialToken");
+    return st.is_object() && st.contains("id") && st.at("id").is_string()
+               ? st.at("id").get<std::string>()
+               : std::string();
+  };
+  if (!single.empty()) {
+    out.first = specialOf(single.front());
+    if (single.size() > 1)
+      out.last = specialOf(single.back());
+  }
+  return out;
+}
+
 struct BadJsonValue {
   std::string message;
 };
@@ -293,7 +333,8 @@ struct BadJsonValue {
 // A token id: a JSON integer (nlohmann would convert a float silently, or with undefined
 // behaviour when it is out of range).
 int64_t jsonTokenId(const json &v, const std::string &what) {
-  if (!v.is_number_integer()) throw BadJsonValue{"id of '" + what + "' is not an integer"};
+  if (!v.is_number_integer())
+    throw BadJsonValue{"id of '" + what + "' is not an integer"};
   return v.get<int64_t>();
 }
 
@@ -396,8 +437,19 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->bos = idOf(config.value("bos_token", json()));
     t->eos = idOf(config.value("eos_token", json()));
     t->pad = idOf(config.value("pad_token", json()));
-    t->addBos = config.value("add_bos_token", false);
-    t->addEos = config.value("add_eos_token", false);
+    // BOS/EOS added by the post-processor template (Llama 3 style), unless tokenizer_config.json
+    // says otherwise.
+    TemplateSpecials tmpl = readTemplate(root.value("post_processor", json()));
+    if (!tmpl.first.empty()) {
+      t->bos = idOf(tmpl.first);
+      t->addBos = t->bos >= 0;
+    }
+    if (!tmpl.last.empty()) {
+      t->eos = t->eos >= 0 ? t->eos : idOf(tmpl.last);
+      t->addEos = idOf(tmpl.last) >= 0;
+    }
+    t->addBos = config.value("add_bos_token", t->addBos);
+    t->addEos = config.value("add_eos_token", t->addEos);
     if (config.contains("chat_template") && config.at("chat_template").is_string())
       t->chatTemplate = config.at("chat_template").get<std::string>();
 

@@ -218,6 +218,33 @@ TEST(Tokenizer, TinySentencePieceJsonMatchesHfTokenizers) {
   EXPECT_EQ(tok->encode("hello", opts)->front(), 1);
 }
 
+// Llama 3 layout: Split regex + ByteLevel without regex, ignore_merges, BOS from the
+// post-processor template rather than tokenizer_config.json.
+TEST(Tokenizer, Llama3StyleTokenizerJson) {
+  std::string json = R"({
+    "added_tokens": [{"id": 4, "content": "<|begin_of_text|>", "special": true}],
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+      {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}|\\p{L}+|\\s+"}, "behavior": "Isolated", "invert": false},
+      {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]},
+    "post_processor": {"type": "Sequence", "processors": [
+      {"type": "ByteLevel"},
+      {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+       "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [4], "tokens": ["<|begin_of_text|>"]}}}]},
+    "model": {"type": "BPE", "ignore_merges": true,
+              "vocab": {"a": 0, "b": 1, "ab": 2, "abab": 3, "1": 5, "2": 6, "12": 7, "Ġ": 8},
+              "merges": ["a b", "1 2"]}})";
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromTokenizerJson(json);
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  EXPECT_EQ((*tok)->bosId(), 4);
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  // "abab" is kept whole (ignore_merges); merges alone would give "ab ab". Digits split in
+  // threes. Expected ids are HF tokenizers' for this JSON (checked with tokenizers 0.23.3).
+  EXPECT_EQ(*(*tok)->encode("abab 1212", opts), (std::vector<int32_t>{4, 3, 8, 7, 5, 6}));
+  EXPECT_EQ(*(*tok)->encode("abab 1212"), (std::vector<int32_t>{3, 8, 7, 5, 6}));
+}
+
 // A vocabulary-only GGUF written by the gguf package, with ids from HF tokenizers
 // (scripts/gen-format-vectors.py): the GGUF byte-level path with the SmolLM2 pre-tokenizer.
 TEST(Tokenizer, TinyGgufVocabularyMatchesHfTokenizers) {
