@@ -163,7 +163,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
       return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");
     t->useScores = true;
     t->byteFallback = true;
-    t->spmAddSpacePrefix = *addSpace;
+    t->spmPrefix = *addSpace ? Impl::SpacePrefix::Prepend : Impl::SpacePrefix::None;
   } else {
     t->addPrefixSpace = *addSpace;
     Expected<std::string> pre =
@@ -201,7 +201,8 @@ struct JsonPipeline {
   bool byteLevel = false;
   bool addPrefixSpace = false;
   bool metaspace = false; // SentencePiece-style: spaces become "▁"
-  bool prependSpace = false;
+  Tokenizer::Impl::SpacePrefix prefix = Tokenizer::Impl::SpacePrefix::None;
+  bool metaspaceSplit = false; // Metaspace(split): each "▁" starts a new piece
 };
 
 std::string regexEscape(const std::string &s) {
@@ -254,7 +255,14 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
     out.metaspace = true;
     std::string scheme =
         p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
-    out.prependSpace = scheme != "never";
+    using SpacePrefix = Tokenizer::Impl::SpacePrefix;
+    if (scheme == "first")
+      out.prefix = SpacePrefix::MetaspaceFirst;
+    else if (scheme == "always")
+      out.prefix = SpacePrefix::MetaspaceAlways;
+    else if (scheme != "never")
+      return Error(ErrorCode::Unsupported, name + ": Metaspace prepend_scheme '" + scheme + "'");
+    out.metaspaceSplit = p.value("split", true);
     return Status();
   }
   return Error(ErrorCode::Unsupported, name + ": unsupported pre-tokenizer type '" + type + "'");
@@ -273,7 +281,7 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
     return Status();
   }
   if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") {
-    out.prependSpace = true;
+    out.prefix = Tokenizer::Impl::SpacePrefix::Prepend;
     return Status();
   }
   if (type == "Replace" && n.at("pattern").value("String", "") == " " &&
@@ -379,11 +387,13 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->byteFallback = model.value("byte_fallback", false);
     t->ignoreMerges = model.value("ignore_merges", false);
     t->addPrefixSpace = pipe.addPrefixSpace;
-    t->spmAddSpacePrefix = !pipe.byteLevel && pipe.prependSpace;
+    t->spmPrefix = pipe.byteLevel ? Impl::SpacePrefix::None : pipe.prefix;
     if (!pipe.byteLevel && !pipe.metaspace)
       return Error(ErrorCode::Unsupported,
                    name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
-    if (pipe.byteLevel) {
+    if (!pipe.byteLevel && pipe.metaspaceSplit)
+      pipe.patterns = {R"([^\x{2581}]+|\x{2581}[^\x{2581}]*)"}; // "▁" merged with what follows
+    if (pipe.byteLevel || pipe.metaspaceSplit) {
       Expected<PreTokenizer> p = PreTokenizer::create(pipe.patterns);
       if (!p)
         return p.error().withContext(name);

@@ -223,8 +223,13 @@ void encodeByteLevelPiece(const Tokenizer::Impl &t, std::string_view piece,
 void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
                 std::vector<int32_t> &out) {
   if (t.kind == Tokenizer::Kind::SentencePieceBpe) {
+    using SpacePrefix = Tokenizer::Impl::SpacePrefix;
+    bool startsWithSpace = !text.empty() && text[0] == ' ';
+    bool prefix = t.spmPrefix == SpacePrefix::Prepend ||
+                  (t.spmPrefix == SpacePrefix::MetaspaceAlways && !startsWithSpace) ||
+                  (t.spmPrefix == SpacePrefix::MetaspaceFirst && atStart && !startsWithSpace);
     std::string norm;
-    if (t.spmAddSpacePrefix && atStart)
+    if (prefix)
       norm = kSpmSpace;
     norm += replaceAll(text, " ", kSpmSpace);
     if (t.pre.empty()) {
@@ -382,7 +387,7 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool sk
     if (skipSpecial && t.attr[id] == TokenAttr::Control)
       continue;
     const std::string &b = t.bytes[id];
-    if (first && t.spmAddSpacePrefix && !b.empty() && b[0] == ' ')
+    if (first && t.spmPrefix != Impl::SpacePrefix::None && !b.empty() && b[0] == ' ')
       out.append(b, 1, std::string::npos);
     else
       out += b;

@@ -22,7 +22,12 @@ struct Tokenizer::Impl {
   bool ignoreMerges = false;   // HF BPE ignore_merges: a piece already in the vocab is kept whole
   bool byteFallback = false;   // unknown characters become <0xXX> tokens
   bool addPrefixSpace = false; // byte-level: prepend a space to text not starting with one
-  bool spmAddSpacePrefix = false; // SentencePiece: prepend "▁" and strip it again on decode
+  // SentencePiece: how a "▁" is prepended to each run of text (between special tokens), and
+  // stripped again on decode. Prepend: always, to every run (llama.cpp add_space_prefix, HF
+  // Prepend normalizer); MetaspaceFirst/Always: HF Metaspace, only to a run not already
+  // starting with a space, the first run only or every run.
+  enum class SpacePrefix { None, Prepend, MetaspaceFirst, MetaspaceAlways };
+  SpacePrefix spmPrefix = SpacePrefix::None;
   PreTokenizer pre;
   int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;

@@ -245,6 +245,51 @@ TEST(Tokenizer, Llama3StyleTokenizerJson) {
   EXPECT_EQ(*(*tok)->encode("abab 1212"), (std::vector<int32_t>{3, 8, 7, 5, 6}));
 }
 
+// The ways a SentencePiece-style tokenizer.json prepends "▁" (Prepend normalizer, Metaspace
+// first / always, with and without split), around special tokens. Expected ids are HF
+// tokenizers 0.23.3's for the tiny-spm vocabulary with each pipeline.
+TEST(Tokenizer, SentencePieceSpacePrefixVariantsMatchHf) {
+  std::string dir = sourceDir() + "/unittests/tokenize/data/tiny-spm";
+  nlohmann::json base = nlohmann::json::parse(readAll(dir + "/tokenizer.json"));
+  nlohmann::json first = base, always = base;
+  first["normalizer"] = nullptr;
+  first["pre_tokenizer"] = {{"type", "Metaspace"},
+                            {"replacement", "\xE2\x96\x81"},
+                            {"prepend_scheme", "first"},
+                            {"split", false}};
+  always["normalizer"] = nullptr;
+  always["pre_tokenizer"] = {{"type", "Metaspace"},
+                             {"replacement", "\xE2\x96\x81"},
+                             {"prepend_scheme", "always"},
+                             {"split", true}};
+  struct Case {
+    std::string text;
+    std::vector<int32_t> prepend, metaspaceFirst, metaspaceAlways;
+  };
+  const Case cases[] = {
+      {"hello world<s>hello",
+       {268, 276, 1, 268},
+       {268, 276, 1, 260, 261, 262, 291},
+       {268, 276, 1, 268}},
+      {"  hello  world", {290, 268, 259, 276}, {259, 268, 259, 276}, {259, 268, 259, 276}},
+      {"lolo<s> the",
+       {259, 291, 291, 1, 259, 280},
+       {259, 291, 291, 1, 280},
+       {259, 291, 291, 1, 280}},
+  };
+  std::unique_ptr<Tokenizer> prepend = load(dir);
+  Expected<std::unique_ptr<Tokenizer>> f = Tokenizer::fromTokenizerJson(first.dump());
+  Expected<std::unique_ptr<Tokenizer>> a = Tokenizer::fromTokenizerJson(always.dump());
+  ASSERT_TRUE(prepend && f.ok() && a.ok());
+  EncodeOptions opts;
+  opts.parseSpecial = true;
+  for (const Case &c : cases) {
+    EXPECT_EQ(*prepend->encode(c.text, opts), c.prepend) << c.text;
+    EXPECT_EQ(*(*f)->encode(c.text, opts), c.metaspaceFirst) << c.text;
+    EXPECT_EQ(*(*a)->encode(c.text, opts), c.metaspaceAlways) << c.text;
+  }
+}
+
 // A vocabulary-only GGUF written by the gguf package, with ids from HF tokenizers
 // (scripts/gen-format-vectors.py): the GGUF byte-level path with the SmolLM2 pre-tokenizer.
 TEST(Tokenizer, TinyGgufVocabularyMatchesHfTokenizers) {
