@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${MODELC_BUILD_DIR:-build}
 scripts/build.sh
+# The real SmolLM2 GGUF (scripts/fetch-models.sh) for the tests that check against it.
+SMOLLM2=${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}
+[ -f "$SMOLLM2" ] && export MODELC_SMOLLM2_GGUF=$SMOLLM2
 status=0
 echo "== lit: compiler tests =="
 python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv "$BUILD/test" || status=1
