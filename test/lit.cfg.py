@@ -1,5 +1,6 @@
 # lit configuration for the modelc compiler tests.
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -21,6 +22,9 @@ llvm_config.use_default_substitutions()
 
 tool_dirs = [config.modelc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["modelc-opt", "modelc"], tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["modelrt"], [os.path.join(config.modelc_obj_root, "tools", "modelrt")])
+config.substitutions.append(("%python", sys.executable))
 llvm_config.add_tool_substitutions(["not", "count", "mlir-cpu-runner"], [config.llvm_tools_dir])
 
 # The real SmolLM2 GGUF, when scripts/fetch-models.sh has fetched it.

@@ -5,6 +5,7 @@
 #include "compiler/frontend/ModelSpec.h"
 #include "compiler/frontend/WeightStore.h"
 #include "compiler/pipeline/Pipelines.h"
+#include "compiler/plan/PlanEmitter.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -31,7 +32,7 @@ cl::OptionCategory category("modelc options");
 cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"),
                                cl::value_desc("model.json | HF directory | model.gguf"),
                                cl::cat(category));
-cl::opt<std::string> outputPath("o", cl::desc("Write the plan to <file> (not built yet)"),
+cl::opt<std::string> outputPath("o", cl::desc("Write the plan to <file> (no CPU/CUDA kernel images yet)"),
                                 cl::value_desc("plan.bin"), cl::cat(category));
 
 enum class Emit { Plan, Llm, Kern, Llvm, Ptx, Summary };
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "modelc: ahead-of-time compiler for transformer language models\n\n"
-      "  modelc MODEL -o plan.bin            compile a plan for modelrt (not built yet)\n"
+      "  modelc MODEL -o plan.bin            compile a plan for modelrt\n"
       "  modelc MODEL --emit=llm             print the llm dialect IR\n"
       "  modelc MODEL --emit=kern            print the kernels (kern dialect IR)\n"
       "  modelc MODEL --emit=summary         print sizes and layout\n");
@@ -169,10 +170,8 @@ int main(int argc, char **argv) {
   if (emit == Emit::Ptx)
     return fail("--emit=ptx is not built yet: CUDA code generation from the kern dialect "
                 "comes next");
-  if (emit == Emit::Plan)
-    return fail(outputPath.empty()
-                    ? "nothing to do: give -o plan.bin or --emit=llm|summary"
-                    : "writing plans is not built yet: use --emit=llm or --emit=summary");
+  if (emit == Emit::Plan && outputPath.empty())
+    return fail("nothing to do: give -o plan.bin or --emit=llm|kern|llvm|summary");
 
   mlir::DialectRegistry registry;
   registerAllDialects(registry);
@@ -189,13 +188,14 @@ int main(int argc, char **argv) {
     return fail(toString(std::move(e)));
   bindTimer.stop();
 
+  llvm::StringMap<std::vector<uint64_t>> sourceShapes = collectSourceShapes(*module);
   mlir::PassManager pm(&context);
   mlir::TimingScope passTimer = rootTimer.nest("passes");
   pm.enableTiming(passTimer);
   LlmOptimizeOptions options;
   options.mergeLinears = !noMergeLinears;
   buildLlmOptimizePipeline(pm, options);
-  if (emit == Emit::Kern || emit == Emit::Llvm)
+  if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan)
     buildKernPipeline(pm);
   if (emit == Emit::Llvm)
     buildKernFusedToLoopsPipeline(pm);
@@ -220,6 +220,12 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  if (emit == Emit::Plan) {
+    mlir::TimingScope planTimer = rootTimer.nest("write plan");
+    if (Error e = writePlan(*module, *spec, sourceShapes, outputPath))
+      return fail(toString(std::move(e)));
+    return 0;
+  }
   if (emit == Emit::Summary)
     printSummary(*spec, *module, outs());
   else

@@ -7,6 +7,7 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   int exitCode = 0;
   modelrt::cli::addTokenizeCommand(app, exitCode);
+  modelrt::cli::addInspectCommand(app, exitCode);
   CLI11_PARSE(app, argc, argv);
   return exitCode;
 }

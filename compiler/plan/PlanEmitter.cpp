@@ -1,0 +1,305 @@
+#include "compiler/plan/PlanEmitter.h"
+
+#include "dialects/kern/IR/KernDialect.h"
+#include "dialects/llm/IR/LlmDialect.h"
+#include "runtime/formats/Dequantize.h"
+#include "runtime/formats/Gguf.h"
+#include "runtime/formats/Safetensors.h"
+#include "runtime/plan/PlanFile.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+using namespace mlir;
+using namespace modelc;
+namespace llm = modelc::llm;
+namespace kern = modelc::kern;
+
+namespace {
+
+uint64_t splitmix64(uint64_t &state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a64(llvm::StringRef s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : s)
+    h = (h ^ c) * 0x100000001B3ull;
+  return h;
+}
+
+llvm::Error error(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::string dtypeName(Type type) {
+  if (type.isF16())
+    return "F16";
+  if (type.isBF16())
+    return "BF16";
+  return "F32";
+}
+
+// Appends `values` converted to `type` to `out`.
+void appendAs(Type type, llvm::ArrayRef<float> values, std::vector<uint8_t> &out) {
+  if (type.isF32()) {
+    const auto *bytes = reinterpret_cast<const uint8_t *>(values.data());
+    out.insert(out.end(), bytes, bytes + values.size() * sizeof(float));
+    return;
+  }
+  for (float v : values) {
+    uint16_t h = type.isF16() ? modelrt::f32ToF16(v) : modelrt::f32ToBf16(v);
+    out.push_back(static_cast<uint8_t>(h & 0xFF));
+    out.push_back(static_cast<uint8_t>(h >> 8));
+  }
+}
+
+// Source tensors as f32, in the store's layout; `shape` is filled in.
+using SourceReader = std::function<llvm::Expected<std::vector<float>>(
+    llvm::StringRef name, std::vector<uint64_t> &shape)>;
+
+// One llm.weight's data as f32 in the IR's layout: each source (transposed if marked)
+// stacked along dimension 0.
+llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const SourceReader &read) {
+  std::vector<float> out;
+  for (Attribute attr : weight.getSources()) {
+    std::vector<uint64_t> shape;
+    llvm::Expected<std::vector<float>> data = read(cast<StringAttr>(attr).getValue(), shape);
+    if (!data)
+      return data.takeError();
+    if (weight.getTransposed() && shape.size() == 2) {
+      uint64_t rows = shape[0], cols = shape[1];
+      for (uint64_t c = 0; c < cols; ++c)
+        for (uint64_t r = 0; r < rows; ++r)
+          out.push_back((*data)[r * cols + c]);
+    } else {
+      out.insert(out.end(), data->begin(), data->end());
+    }
+  }
+  if (static_cast<int64_t>(out.size()) != weight.getTensorType().getNumElements())
+    return error("weight @" + weight.getSymName() + ": its sources hold " + llvm::Twine(out.size()) +
+                 " elements, the IR declares " + llvm::Twine(weight.getTensorType().getNumElements()));
+  return out;
+}
+
+// The program of one rank: @forward's kernels in order, over numbered values.
+llvm::json::Object program(func::FuncOp forward) {
+  llvm::DenseMap<Value, int64_t> ids;
+  llvm::json::Array values, ops;
+  auto id = [&](Value v) -> int64_t {
+    auto [it, inserted] = ids.try_emplace(v, static_cast<int64_t>(ids.size()));
+    if (inserted) {
+      auto type = cast<RankedTensorType>(v.getType());
+      llvm::json::Object desc{{"id", it->second}};
+      desc["width"] = type.getRank() == 2 ? type.getDimSize(1) : 1;
+      std::string element;
+      llvm::raw_string_ostream os(element);
+      type.getElementType().print(os);
+      desc["dtype"] = os.str();
+      values.push_back(std::move(desc));
+    }
+    return it->second;
+  };
+  llvm::json::Object inputs;
+  for (BlockArgument arg : forward.getArguments()) {
+    auto name = forward.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "llm.name");
+    if (name && isa<RankedTensorType>(arg.getType()))
+      inputs[name.getValue()] = id(arg);
+  }
+  forward.walk([&](Operation *op) {
+    if (op->getDialect() == nullptr || !isa<kern::KernDialect>(op->getDialect()) ||
+        op->getParentOfType<kern::FusedOp>())
+      return;
+    llvm::json::Object entry{{"op", op->getName().stripDialect()}};
+    llvm::json::Array in, out;
+    for (Value v : op->getOperands())
+      in.push_back(id(v));
+    for (Value v : op->getResults())
+      out.push_back(id(v));
+    llvm::json::Object attrs;
+    for (NamedAttribute a : op->getAttrs()) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      a.getValue().print(os);
+      attrs[a.getName().getValue()] = os.str();
+    }
+    entry["inputs"] = std::move(in);
+    entry["outputs"] = std::move(out);
+    entry["attrs"] = std::move(attrs);
+    ops.push_back(std::move(entry));
+  });
+  llvm::json::Array results;
+  for (Operation &op : forward.getBody().front())
+    if (auto ret = dyn_cast<func::ReturnOp>(op))
+      for (Value v : ret.getOperands())
+        results.push_back(id(v));
+  return llvm::json::Object{{"inputs", std::move(inputs)},
+                            {"outputs", std::move(results)},
+                            {"values", std::move(values)},
+                            {"ops", std::move(ops)}};
+}
+
+} // namespace
+
+float modelc::randomWeight(uint64_t seed, llvm::StringRef name, uint64_t index, uint64_t rows,
+                           uint64_t cols) {
+  uint64_t state = seed ^ fnv1a64(name) ^ (index * 0xD1342543DE82EF95ull);
+  double u = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53; // [0, 1)
+  double centred = 2.0 * u - 1.0;
+  // Matrices: uniform(-1/sqrt(cols), 1/sqrt(cols)); vectors (norms, biases): 1 +- 0.1.
+  if (rows > 0)
+    return static_cast<float>(centred / std::sqrt(static_cast<double>(cols)));
+  return static_cast<float>(1.0 + 0.1 * centred);
+}
+
+llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp module) {
+  llvm::StringMap<std::vector<uint64_t>> shapes;
+  for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
+    if (w.getSources().size() != 1)
+      continue;
+    std::vector<uint64_t> shape(w.getTensorType().getShape().begin(),
+                                w.getTensorType().getShape().end());
+    if (w.getTransposed())
+      std::swap(shape[0], shape[1]);
+    shapes[cast<StringAttr>(w.getSources()[0]).getValue()] = shape;
+  }
+  return shapes;
+}
+
+llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
+                              const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
+                              llvm::StringRef path) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return error("internal error: the module has no @forward");
+
+  // The weight store, read tensor by tensor.
+  std::optional<modelrt::SafetensorsModel> safetensors;
+  std::optional<modelrt::GgufFile> gguf;
+  SourceReader read;
+  using frontend::WeightSource;
+  if (spec.weights.format == WeightSource::Format::Random) {
+    uint64_t seed = spec.weights.seed;
+    read = [&sourceShapes, seed](llvm::StringRef name, std::vector<uint64_t> &shape)
+        -> llvm::Expected<std::vector<float>> {
+      auto it = sourceShapes.find(name);
+      if (it == sourceShapes.end())
+        return error("internal error: no shape for random tensor '" + name + "'");
+      shape = it->second;
+      uint64_t n = 1;
+      for (uint64_t d : shape)
+        n *= d;
+      uint64_t rows = shape.size() == 2 ? shape[0] : 0, cols = shape.back();
+      std::vector<float> data(n);
+      for (uint64_t i = 0; i < n; ++i)
+        data[i] = randomWeight(seed, name, i, rows, cols);
+      return data;
+    };
+  } else {
+    std::function<const modelrt::TensorInfo *(llvm::StringRef)> find;
+    if (spec.weights.format == WeightSource::Format::Safetensors) {
+      auto opened = modelrt::SafetensorsModel::open(spec.weights.path);
+      if (!opened)
+        return error(opened.error().message());
+      safetensors.emplace(std::move(*opened));
+      find = [&](llvm::StringRef n) { return safetensors->findTensor(std::string_view(n)); };
+    } else {
+      auto opened = modelrt::GgufFile::open(spec.weights.path);
+      if (!opened)
+        return error(opened.error().message());
+      gguf.emplace(std::move(*opened));
+      find = [&](llvm::StringRef n) { return gguf->findTensor(std::string_view(n)); };
+    }
+    read = [find](llvm::StringRef name,
+                  std::vector<uint64_t> &shape) -> llvm::Expected<std::vector<float>> {
+      const modelrt::TensorInfo *tensor = find(name);
+      if (!tensor)
+        return error("tensor '" + name + "' is missing from the weight store");
+      shape = tensor->shape;
+      modelrt::Expected<std::vector<float>> data = modelrt::dequantizeToF32(*tensor);
+      if (!data)
+        return error(data.error().message());
+      return std::move(*data);
+    };
+  }
+
+  // Weights: converted, 64-byte aligned, in declaration order.
+  std::vector<uint8_t> blob;
+  llvm::json::Array table;
+  for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
+    llvm::Expected<std::vector<float>> data = materialize(w, read);
+    if (!data)
+      return data.takeError();
+    blob.resize((blob.size() + 63) / 64 * 64, 0);
+    uint64_t offset = blob.size();
+    appendAs(w.getTensorType().getElementType(), *data, blob);
+    llvm::json::Array shape;
+    for (int64_t d : w.getTensorType().getShape())
+      shape.push_back(d);
+    table.push_back(llvm::json::Object{{"name", w.getSymName()},
+                                       {"dtype", dtypeName(w.getTensorType().getElementType())},
+                                       {"shape", std::move(shape)},
+                                       {"offset", static_cast<int64_t>(offset)},
+                                       {"size", static_cast<int64_t>(blob.size() - offset)}});
+  }
+
+  // The KV cache: one entry per layer, all alike.
+  int64_t layers = 0, kvHeads = 0, headDim = 0;
+  forward.walk([&](kern::AttentionOp op) {
+    DictionaryAttr c = op.getConfig();
+    layers = std::max(layers, cast<IntegerAttr>(c.get("layer")).getInt() + 1);
+    kvHeads = cast<IntegerAttr>(c.get("num_kv_heads")).getInt();
+    headDim = cast<IntegerAttr>(c.get("head_dim")).getInt();
+  });
+
+  auto dictToJson = [](Attribute attr) {
+    llvm::json::Object obj;
+    if (auto dict = dyn_cast_or_null<DictionaryAttr>(attr))
+      for (NamedAttribute a : dict) {
+        if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+          obj[a.getName().getValue()] = i.getInt();
+        else if (auto s = dyn_cast<StringAttr>(a.getValue()))
+          obj[a.getName().getValue()] = s.getValue();
+      }
+    return obj;
+  };
+  llvm::json::Object metadata{
+      {"format", "modelc-plan"},
+      {"version", static_cast<int64_t>(modelrt::plan::kVersion)},
+      {"built_by", "modelc 0.1"},
+      {"model", dictToJson(module->getAttr("llm.model"))},
+      {"limits", dictToJson(module->getAttr("llm.limits"))},
+      {"target", dictToJson(module->getAttr("llm.target"))},
+      {"kv_cache",
+       llvm::json::Object{{"num_layers", layers}, {"num_kv_heads", kvHeads}, {"head_dim", headDim}}},
+      {"weights", std::move(table)},
+  };
+
+  modelrt::plan::PlanWriter writer;
+  if (spec.tokenizer.format == "tokenizer.json") {
+    auto buffer = llvm::MemoryBuffer::getFile(spec.tokenizer.path);
+    if (!buffer)
+      return error(spec.tokenizer.path + ": cannot read: " + buffer.getError().message());
+    writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, "tokenizer.json",
+                      std::string_view((*buffer)->getBuffer().data(), (*buffer)->getBufferSize()));
+    metadata["tokenizer"] = llvm::json::Object{{"format", "tokenizer.json"}};
+  }
+  std::string metadataText, programText;
+  llvm::raw_string_ostream(metadataText) << llvm::json::Value(std::move(metadata));
+  llvm::raw_string_ostream(programText) << llvm::json::Value(program(forward));
+  writer.addSection(modelrt::plan::SectionKind::Metadata, 0, "metadata", metadataText);
+  writer.addSection(modelrt::plan::SectionKind::Program, 0, "program", programText);
+  writer.addSection(modelrt::plan::SectionKind::Weights, 0, "weights", std::move(blob));
+  modelrt::Status written = writer.write(path.str());
+  if (!written)
+    return error(written.error().message());
+  return llvm::Error::success();
+}

@@ -1,0 +1,30 @@
+// Writes the plan file: metadata, the rank's program, weights converted to the plan dtype
+// (merged and transposed as the llm.weight ops declare), and the tokenizer.
+#pragma once
+
+#include "compiler/frontend/ModelSpec.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+
+#include <vector>
+
+namespace modelc {
+
+// The store layout of every source tensor named by the module's llm.weight ops. Taken
+// before llm-merge-linears, while each weight still has one source: random stores
+// generate tensors in these shapes.
+llvm::StringMap<std::vector<uint64_t>> collectSourceShapes(mlir::ModuleOp module);
+
+// `module` is the kern-level module (after the kern-lower pipeline).
+llvm::Error writePlan(mlir::ModuleOp module, const frontend::ModelSpec &spec,
+                      const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
+                      llvm::StringRef path);
+
+// The seeded random weights of a `Random` store, element `i` of source tensor `name`
+// (documented in docs/plan-format.md so that reference scripts can rebuild them).
+float randomWeight(uint64_t seed, llvm::StringRef name, uint64_t index, uint64_t rows,
+                   uint64_t cols);
+
+} // namespace modelc

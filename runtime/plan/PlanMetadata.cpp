@@ -1,0 +1,151 @@
+#include "runtime/plan/PlanMetadata.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace modelrt::plan {
+
+namespace {
+
+// Reads fields of one JSON object, naming "<section>.<field>" in errors.
+class Fields {
+public:
+  Fields(const nlohmann::json &object, std::string where) : object_(object), where_(std::move(where)) {}
+
+  const nlohmann::json *get(const std::string &key, nlohmann::json::value_t type) {
+    auto it = object_.find(key);
+    if (it == object_.end()) {
+      fail(key, "missing");
+      return nullptr;
+    }
+    bool ok = it->type() == type ||
+              (type == nlohmann::json::value_t::number_integer && it->is_number_unsigned());
+    if (!ok) {
+      fail(key, "has the wrong type");
+      return nullptr;
+    }
+    return &*it;
+  }
+  int64_t positive(const std::string &key) {
+    const nlohmann::json *v = get(key, nlohmann::json::value_t::number_integer);
+    if (!v)
+      return 0;
+    int64_t n = v->get<int64_t>();
+    if (n <= 0)
+      fail(key, "must be positive");
+    return n;
+  }
+  std::string string(const std::string &key) {
+    const nlohmann::json *v = get(key, nlohmann::json::value_t::string);
+    return v ? v->get<std::string>() : std::string();
+  }
+  void fail(const std::string &key, const std::string &problem) {
+    if (error_.empty())
+      error_ = where_ + "." + key + " " + problem;
+  }
+  const std::string &error() const { return error_; }
+
+private:
+  const nlohmann::json &object_;
+  std::string where_;
+  std::string error_;
+};
+
+Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
+  auto bad = [&](const std::string &what) {
+    return Error(ErrorCode::InvalidFormat, plan.path() + ": metadata: " + what);
+  };
+  nlohmann::json root = nlohmann::json::parse(section.text(), nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object())
+    return bad("not a JSON object");
+
+  PlanMetadata m;
+  Fields top(root, "metadata");
+  const nlohmann::json *model = top.get("model", nlohmann::json::value_t::object);
+  const nlohmann::json *limits = top.get("limits", nlohmann::json::value_t::object);
+  const nlohmann::json *target = top.get("target", nlohmann::json::value_t::object);
+  const nlohmann::json *kv = top.get("kv_cache", nlohmann::json::value_t::object);
+  const nlohmann::json *weights = top.get("weights", nlohmann::json::value_t::array);
+  m.builtBy = top.string("built_by");
+  if (!top.error().empty())
+    return bad(top.error());
+
+  Fields fm(*model, "model");
+  m.modelName = fm.string("name");
+  m.architecture = fm.string("architecture");
+  m.vocabSize = fm.positive("vocab_size");
+  Fields fl(*limits, "limits");
+  m.maxSeqLen = fl.positive("max_seq_len");
+  m.maxNumSeqs = fl.positive("max_num_seqs");
+  m.maxNumBatchedTokens = fl.positive("max_num_batched_tokens");
+  Fields ft(*target, "target");
+  m.target = ft.string("target");
+  m.dtype = ft.string("dtype");
+  m.tensorParallel = ft.positive("tp");
+  m.pipelineParallel = ft.positive("pp");
+  Fields fk(*kv, "kv_cache");
+  m.kvCache = {fk.positive("num_layers"), fk.positive("num_kv_heads"), fk.positive("head_dim")};
+  for (Fields *f : {&fm, &fl, &ft, &fk})
+    if (!f->error().empty())
+      return bad(f->error());
+  if (auto it = root.find("tokenizer"); it != root.end() && it->is_object())
+    m.tokenizerFormat = it->value("format", "");
+
+  const Section *blob = plan.find(SectionKind::Weights);
+  if (!weights->empty() && !blob)
+    return bad("weights are listed but the plan has no weights section");
+  std::set<std::string> names;
+  for (size_t i = 0; i < weights->size(); ++i) {
+    const nlohmann::json &w = (*weights)[i];
+    std::string label = "weights[" + std::to_string(i) + "]";
+    if (!w.is_object())
+      return bad(label + " is not an object");
+    Fields fw(w, label);
+    WeightEntry e;
+    e.name = fw.string("name");
+    std::string dtype = fw.string("dtype");
+    const nlohmann::json *shape = fw.get("shape", nlohmann::json::value_t::array);
+    const nlohmann::json *offset = fw.get("offset", nlohmann::json::value_t::number_integer);
+    const nlohmann::json *size = fw.get("size", nlohmann::json::value_t::number_integer);
+    if (!fw.error().empty())
+      return bad(fw.error());
+    std::optional<DType> parsed = dtypeFromSafetensorsName(dtype);
+    if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16))
+      return bad(label + " (" + e.name + ") has dtype '" + dtype + "', expected F32, F16 or BF16");
+    e.dtype = *parsed;
+    for (const nlohmann::json &d : *shape) {
+      if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))
+        return bad(label + " (" + e.name + ") has a bad shape");
+      e.shape.push_back(d.get<uint64_t>());
+    }
+    if (!offset->is_number_unsigned() || !size->is_number_unsigned())
+      return bad(label + " (" + e.name + ") has a negative offset or size");
+    e.offset = offset->get<uint64_t>();
+    e.size = size->get<uint64_t>();
+    Expected<uint64_t> bytes = checkedByteSize(e.dtype, e.shape);
+    if (!bytes)
+      return bad(label + " (" + e.name + "): " + bytes.error().message());
+    if (*bytes != e.size)
+      return bad(label + " (" + e.name + ") is " + std::to_string(e.size) + " bytes, its shape needs " +
+                 std::to_string(*bytes));
+    if (e.offset > blob->size || e.size > blob->size - e.offset)
+      return bad(label + " (" + e.name + ") lies outside the weights section");
+    if (!names.insert(e.name).second)
+      return bad(label + " repeats the name '" + e.name + "'");
+    e.data = blob->data + e.offset;
+    m.weights.push_back(std::move(e));
+  }
+  return m;
+}
+
+} // namespace
+
+Expected<PlanMetadata> readMetadata(const PlanFile &plan) {
+  const Section *section = plan.find(SectionKind::Metadata);
+  if (!section)
+    return Error(ErrorCode::InvalidFormat, plan.path() + ": the plan has no metadata section");
+  return parse(plan, *section);
+}
+
+} // namespace modelrt::plan

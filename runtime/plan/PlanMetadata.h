@@ -1,0 +1,50 @@
+// The metadata section of a plan, parsed and checked against the rest of the file.
+#pragma once
+
+#include "runtime/formats/DType.h"
+#include "runtime/plan/PlanFile.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace modelrt::plan {
+
+struct WeightEntry {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;
+  uint64_t offset = 0; // in the weights section
+  uint64_t size = 0;
+  const uint8_t *data = nullptr; // into the mapped file
+};
+
+// What the runtime needs to size its KV cache; the same for every layer.
+struct KvCacheLayout {
+  int64_t numLayers = 0;
+  int64_t numKvHeads = 0;
+  int64_t headDim = 0;
+};
+
+struct PlanMetadata {
+  std::string modelName;
+  std::string architecture; // informational only: the runtime never branches on it
+  int64_t vocabSize = 0;
+  std::string target; // cpu or cuda
+  std::string dtype;  // f32, f16 or bf16
+  int64_t tensorParallel = 1;
+  int64_t pipelineParallel = 1;
+  int64_t maxSeqLen = 0;
+  int64_t maxNumSeqs = 0;
+  int64_t maxNumBatchedTokens = 0;
+  KvCacheLayout kvCache;
+  std::vector<WeightEntry> weights;
+  std::string tokenizerFormat; // "tokenizer.json", or empty when the plan carries none
+  std::string builtBy;         // "modelc <version>"
+};
+
+// Parses and validates the metadata: required fields present and positive, every weight
+// inside the weights section with size == elements * dtype size, names unique.
+Expected<PlanMetadata> readMetadata(const PlanFile &plan);
+
+} // namespace modelrt::plan

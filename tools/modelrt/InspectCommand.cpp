@@ -1,0 +1,97 @@
+// modelrt inspect PLAN: validates a plan and prints what it holds.
+#include "Commands.h"
+
+#include "runtime/formats/DType.h"
+#include "runtime/formats/Dequantize.h"
+#include "runtime/plan/PlanFile.h"
+#include "runtime/plan/PlanMetadata.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace modelrt::cli {
+
+namespace {
+
+// Prints the first `count` values of weight `name`, as f32, one per line.
+int dumpWeight(const plan::PlanMetadata &m, const std::string &name, uint64_t count) {
+  for (const plan::WeightEntry &w : m.weights) {
+    if (w.name != name)
+      continue;
+    uint64_t elements = 1;
+    for (uint64_t d : w.shape)
+      elements *= d;
+    std::vector<float> values(std::min(count, elements));
+    size_t width = w.dtype == DType::F32 ? 4 : 2;
+    Status s = convert(w.dtype, w.data, values.size() * width, values.size(), DType::F32,
+                       values.data(), values.size() * sizeof(float));
+    if (!s) {
+      std::fprintf(stderr, "modelrt: error: %s\n", s.error().message().c_str());
+      return 1;
+    }
+    for (float v : values)
+      std::printf("%.9g\n", v);
+    return 0;
+  }
+  std::fprintf(stderr, "modelrt: error: the plan has no weight named '%s'\n", name.c_str());
+  return 1;
+}
+
+int inspect(const std::string &path, const std::string &weight, uint64_t count) {
+  Expected<plan::PlanFile> file = plan::PlanFile::open(path);
+  if (!file) {
+    std::fprintf(stderr, "modelrt: error: %s\n", file.error().message().c_str());
+    return 1;
+  }
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
+  if (!meta) {
+    std::fprintf(stderr, "modelrt: error: %s\n", meta.error().message().c_str());
+    return 1;
+  }
+  const plan::PlanMetadata &m = *meta;
+  if (!weight.empty())
+    return dumpWeight(m, weight, count);
+  uint64_t weightBytes = 0, parameters = 0;
+  for (const plan::WeightEntry &w : m.weights) {
+    weightBytes += w.size;
+    uint64_t n = 1;
+    for (uint64_t d : w.shape)
+      n *= d;
+    parameters += n;
+  }
+  std::printf("plan:        %s (%llu bytes, built by %s)\n", path.c_str(),
+              static_cast<unsigned long long>(file->fileSize()), m.builtBy.c_str());
+  std::printf("model:       %s (%s), vocabulary %lld\n", m.modelName.c_str(),
+              m.architecture.c_str(), static_cast<long long>(m.vocabSize));
+  std::printf("target:      %s, %s, tp %lld, pp %lld\n", m.target.c_str(), m.dtype.c_str(),
+              static_cast<long long>(m.tensorParallel), static_cast<long long>(m.pipelineParallel));
+  std::printf("limits:      max_seq_len %lld, max_num_seqs %lld, max_num_batched_tokens %lld\n",
+              static_cast<long long>(m.maxSeqLen), static_cast<long long>(m.maxNumSeqs),
+              static_cast<long long>(m.maxNumBatchedTokens));
+  std::printf("kv cache:    %lld layers x %lld KV heads x head_dim %lld\n",
+              static_cast<long long>(m.kvCache.numLayers), static_cast<long long>(m.kvCache.numKvHeads),
+              static_cast<long long>(m.kvCache.headDim));
+  std::printf("weights:     %zu tensors, %llu parameters, %llu bytes\n", m.weights.size(),
+              static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes));
+  std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
+  std::printf("sections:\n");
+  for (const plan::Section &s : file->sections())
+    std::printf("  %-12s rank %u  %-24s %llu bytes\n", plan::sectionKindName(s.kind), s.rank,
+                s.name.c_str(), static_cast<unsigned long long>(s.size));
+  return 0;
+}
+} // namespace
+
+void addInspectCommand(CLI::App &app, int &exitCode) {
+  auto *cmd = app.add_subcommand("inspect", "Validate a plan and print what it holds");
+  auto path = std::make_shared<std::string>();
+  auto weight = std::make_shared<std::string>();
+  auto count = std::make_shared<uint64_t>(16);
+  cmd->add_option("plan", *path, "plan.bin written by modelc")->required();
+  cmd->add_option("--weight", *weight, "Print the first values of this weight (as f32)");
+  cmd->add_option("--count", *count, "How many values --weight prints")->check(CLI::PositiveNumber);
+  cmd->callback([=, &exitCode] { exitCode = inspect(*path, *weight, *count); });
+}
+
+} // namespace modelrt::cli

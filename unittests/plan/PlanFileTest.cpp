@@ -1,0 +1,182 @@
+// The plan container and its metadata: what the writer writes reads back, and every kind
+// of damage is refused with an error naming it, never a crash or an over-read.
+#include "runtime/plan/PlanFile.h"
+#include "runtime/plan/PlanMetadata.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+using namespace modelrt;
+using namespace modelrt::plan;
+
+namespace {
+
+const char *kMetadata = R"({
+  "built_by": "test",
+  "model": {"name": "m", "architecture": "x", "vocab_size": 8},
+  "limits": {"max_seq_len": 16, "max_num_seqs": 2, "max_num_batched_tokens": 8},
+  "target": {"target": "cpu", "dtype": "f32", "tp": 1, "pp": 1},
+  "kv_cache": {"num_layers": 1, "num_kv_heads": 1, "head_dim": 4},
+  "weights": [{"name": "w", "dtype": "F32", "shape": [2, 2], "offset": 0, "size": 16},
+              {"name": "v", "dtype": "BF16", "shape": [4], "offset": 64, "size": 8}]
+})";
+
+std::vector<uint8_t> weightsBlob() {
+  std::vector<uint8_t> blob(72, 0);
+  float w[4] = {1.0f, -2.0f, 3.5f, 0.25f};
+  std::memcpy(blob.data(), w, sizeof(w));
+  return blob;
+}
+
+std::vector<uint8_t> validPlan(const std::string &metadata = kMetadata) {
+  PlanWriter writer;
+  writer.addSection(SectionKind::Metadata, 0, "metadata", metadata);
+  writer.addSection(SectionKind::Program, 0, "program", std::string_view("{}"));
+  writer.addSection(SectionKind::Weights, 0, "weights", weightsBlob());
+  return writer.serialize();
+}
+
+std::string parseError(const std::vector<uint8_t> &bytes) {
+  Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  if (!plan)
+    return plan.error().message();
+  Expected<PlanMetadata> meta = readMetadata(*plan);
+  return meta ? "" : meta.error().message();
+}
+
+FileHeader header(const std::vector<uint8_t> &bytes) {
+  FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  return h;
+}
+
+SectionEntry entry(const std::vector<uint8_t> &bytes, int i) {
+  SectionEntry e;
+  std::memcpy(&e, bytes.data() + sizeof(FileHeader) + i * sizeof(SectionEntry), sizeof(e));
+  return e;
+}
+
+void setEntry(std::vector<uint8_t> &bytes, int i, const SectionEntry &e) {
+  std::memcpy(bytes.data() + sizeof(FileHeader) + i * sizeof(SectionEntry), &e, sizeof(e));
+}
+
+} // namespace
+
+TEST(PlanFile, RoundTripsSectionsAndWeights) {
+  std::vector<uint8_t> bytes = validPlan();
+  Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  ASSERT_TRUE(plan.ok()) << plan.error().toString();
+  ASSERT_EQ(plan->sections().size(), 3u);
+  for (const Section &s : plan->sections())
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(s.data) % kSectionAlignment,
+              reinterpret_cast<uintptr_t>(bytes.data()) % kSectionAlignment);
+  EXPECT_EQ(plan->find(SectionKind::Program)->text(), "{}");
+  Expected<PlanMetadata> meta = readMetadata(*plan);
+  ASSERT_TRUE(meta.ok()) << meta.error().toString();
+  EXPECT_EQ(meta->modelName, "m");
+  EXPECT_EQ(meta->maxNumBatchedTokens, 8);
+  EXPECT_EQ(meta->kvCache.headDim, 4);
+  ASSERT_EQ(meta->weights.size(), 2u);
+  float w[4];
+  std::memcpy(w, meta->weights[0].data, sizeof(w));
+  EXPECT_EQ(w[1], -2.0f);
+  EXPECT_EQ(meta->weights[1].dtype, DType::BF16);
+}
+
+TEST(PlanFile, RejectsDamagedContainers) {
+  const std::vector<uint8_t> good = validPlan();
+  auto expectError = [](std::vector<uint8_t> bytes, const std::string &needle) {
+    std::string error = parseError(bytes);
+    EXPECT_NE(error.find(needle), std::string::npos) << "got: " << error;
+  };
+
+  expectError({}, "shorter than the 64-byte header");
+  std::vector<uint8_t> bytes = good;
+  bytes[0] = 'X';
+  expectError(bytes, "wrong magic");
+  bytes = good;
+  bytes.pop_back();
+  expectError(bytes, "truncated");
+
+  bytes = good;
+  FileHeader h = header(bytes);
+  h.version = 99;
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  expectError(bytes, "plan format version 99");
+
+  bytes = good;
+  h = header(bytes);
+  h.sectionCount = 1u << 30;
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  expectError(bytes, "too many sections");
+
+  bytes = good;
+  h = header(bytes);
+  h.sectionTableOffset = bytes.size() - 8;
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  expectError(bytes, "section table outside the file");
+
+  bytes = good;
+  SectionEntry e = entry(bytes, 2);
+  e.size = ~0ull - 10; // offset + size would wrap
+  setEntry(bytes, 2, e);
+  expectError(bytes, "section 2 ends past the end of the file");
+
+  bytes = good;
+  e = entry(bytes, 1);
+  e.offset += 8;
+  setEntry(bytes, 1, e);
+  expectError(bytes, "section 1 is not 64-byte aligned");
+
+  bytes = good;
+  e = entry(bytes, 1);
+  e.offset = entry(bytes, 0).offset; // program on top of metadata
+  setEntry(bytes, 1, e);
+  expectError(bytes, "sections overlap");
+
+  bytes = good;
+  e = entry(bytes, 0);
+  e.kind = 77;
+  setEntry(bytes, 0, e);
+  expectError(bytes, "section 0 has unknown kind 77");
+
+  bytes = good;
+  e = entry(bytes, 0);
+  std::memset(e.name, 'a', sizeof(e.name));
+  setEntry(bytes, 0, e);
+  expectError(bytes, "unterminated name");
+}
+
+TEST(PlanFile, RejectsBadMetadata) {
+  auto expectError = [](const std::string &metadata, const std::string &needle) {
+    std::string error = parseError(validPlan(metadata));
+    EXPECT_NE(error.find(needle), std::string::npos) << "got: " << error;
+  };
+  auto replaced = [](const std::string &from, const std::string &to) {
+    std::string m = kMetadata;
+    size_t at = m.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return m.replace(at, from.size(), to);
+  };
+  expectError("[1, 2]", "metadata: not a JSON object");
+  expectError("{\"model\": ", "metadata: not a JSON object");
+  expectError(replaced("\"limits\"", "\"limitz\""), "metadata.limits missing");
+  expectError(replaced("\"max_num_seqs\": 2", "\"max_num_seqs\": 0"),
+              "limits.max_num_seqs must be positive");
+  expectError(replaced("\"vocab_size\": 8", "\"vocab_size\": \"8\""),
+              "model.vocab_size has the wrong type");
+  expectError(replaced("\"size\": 16", "\"size\": 12"), "(w) is 12 bytes, its shape needs 16");
+  expectError(replaced("\"offset\": 64", "\"offset\": 70"), "(v) lies outside the weights section");
+  expectError(replaced("\"name\": \"v\"", "\"name\": \"w\""), "repeats the name 'w'");
+  expectError(replaced("\"dtype\": \"BF16\"", "\"dtype\": \"Q4_0\""),
+              "has dtype 'Q4_0', expected F32, F16 or BF16");
+  expectError(replaced("\"offset\": 0", "\"offset\": -64"), "(w) has a negative offset or size");
+  expectError(replaced("[2, 2]", "[4294967296, 4294967296, 4294967296]"), "(w)");
+}
+
+TEST(PlanFile, MissingFileIsAnError) {
+  Expected<PlanFile> plan = PlanFile::open("/nonexistent/plan.bin");
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("/nonexistent/plan.bin"), std::string::npos);
+}
