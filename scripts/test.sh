@@ -13,4 +13,13 @@ echo "== lit: compiler tests =="
 python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv "$BUILD/test" || status=1
 echo "== ctest: runtime and unit tests =="
 (cd "$BUILD" && ctest --output-on-failure -j2) || status=1
+echo "== fuzzers: short runs (clang, ASan + UBSan) =="
+FUZZ_BUILD=${MODELC_FUZZ_BUILD_DIR:-build-fuzz}
+if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$FUZZ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DMODELC_BUILD_COMPILER=OFF -DMODELC_ENABLE_CUDA=OFF -DMODELC_BUILD_FUZZERS=ON \
+    -DMODELC_RUNTIME_COMPONENTS="formats;tokenize;plan" > /dev/null
+fi
+ninja -C "$FUZZ_BUILD" gguf-fuzzer safetensors-fuzzer tokenizer-fuzzer tokenizer-json-fuzzer plan-fuzzer
+(cd "$FUZZ_BUILD" && ctest --output-on-failure -R '^Fuzz\.') || status=1
 exit $status

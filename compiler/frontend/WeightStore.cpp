@@ -1,13 +1,11 @@
 #include "compiler/frontend/WeightStore.h"
 
 #include "dialects/llm/IR/LlmDialect.h"
-#include "runtime/formats/Gguf.h"
-#include "runtime/formats/Safetensors.h"
+#include "runtime/formats/WeightSource.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Regex.h"
 
-#include <functional>
 
 using namespace llvm;
 using namespace mlir;
@@ -66,10 +64,13 @@ std::string modelc::frontend::ggufTensorName(StringRef hf) {
 
 namespace {
 
-// A name -> shape lookup over either reader.
+// The opened store and the path it was opened from (for messages).
 struct Catalog {
   std::string file;
-  std::function<const modelrt::TensorInfo *(StringRef)> find;
+  const modelrt::WeightSource &store;
+  const modelrt::TensorInfo *find(StringRef name) const {
+    return store.findTensor(std::string_view(name));
+  }
 };
 
 std::string shapeString(ArrayRef<uint64_t> shape) {
@@ -144,26 +145,10 @@ Error toLlvmError(const modelrt::Error &error) {
 } // namespace
 
 Error modelc::frontend::bindWeights(ModuleOp module, const ModelSpec &spec) {
-  switch (spec.weights.format) {
-  case WeightSource::Format::Random:
-    return Error::success();
-  case WeightSource::Format::Safetensors: {
-    modelrt::Expected<modelrt::SafetensorsModel> store =
-        modelrt::SafetensorsModel::open(spec.weights.path);
-    if (!store)
-      return toLlvmError(store.error());
-    Catalog catalog{spec.weights.path,
-                    [&](StringRef name) { return store->findTensor(std::string_view(name)); }};
-    return bindModule(module, catalog);
-  }
-  case WeightSource::Format::Gguf: {
-    modelrt::Expected<modelrt::GgufFile> store = modelrt::GgufFile::open(spec.weights.path);
-    if (!store)
-      return toLlvmError(store.error());
-    Catalog catalog{spec.weights.path,
-                    [&](StringRef name) { return store->findTensor(std::string_view(name)); }};
-    return bindModule(module, catalog);
-  }
-  }
-  return Error::success();
+  if (spec.weights.format == WeightSource::Format::Random)
+    return Error::success(); // generated in the declared shapes
+  modelrt::Expected<modelrt::WeightSource> store = modelrt::WeightSource::open(spec.weights.path);
+  if (!store)
+    return toLlvmError(store.error());
+  return bindModule(module, Catalog{spec.weights.path, *store});
 }

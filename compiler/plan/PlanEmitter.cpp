@@ -3,8 +3,7 @@
 #include "dialects/kern/IR/KernDialect.h"
 #include "dialects/llm/IR/LlmDialect.h"
 #include "runtime/formats/Dequantize.h"
-#include "runtime/formats/Gguf.h"
-#include "runtime/formats/Safetensors.h"
+#include "runtime/formats/WeightSource.h"
 #include "runtime/plan/PlanFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -182,11 +181,9 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     return error("internal error: the module has no @forward");
 
   // The weight store, read tensor by tensor.
-  std::optional<modelrt::SafetensorsModel> safetensors;
-  std::optional<modelrt::GgufFile> gguf;
+  std::optional<modelrt::WeightSource> store;
   SourceReader read;
-  using frontend::WeightSource;
-  if (spec.weights.format == WeightSource::Format::Random) {
+  if (spec.weights.format == frontend::WeightSource::Format::Random) {
     uint64_t seed = spec.weights.seed;
     read = [&sourceShapes, seed](llvm::StringRef name, std::vector<uint64_t> &shape)
         -> llvm::Expected<std::vector<float>> {
@@ -204,23 +201,14 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
       return data;
     };
   } else {
-    std::function<const modelrt::TensorInfo *(llvm::StringRef)> find;
-    if (spec.weights.format == WeightSource::Format::Safetensors) {
-      auto opened = modelrt::SafetensorsModel::open(spec.weights.path);
-      if (!opened)
-        return error(opened.error().message());
-      safetensors.emplace(std::move(*opened));
-      find = [&](llvm::StringRef n) { return safetensors->findTensor(std::string_view(n)); };
-    } else {
-      auto opened = modelrt::GgufFile::open(spec.weights.path);
-      if (!opened)
-        return error(opened.error().message());
-      gguf.emplace(std::move(*opened));
-      find = [&](llvm::StringRef n) { return gguf->findTensor(std::string_view(n)); };
-    }
-    read = [find](llvm::StringRef name,
-                  std::vector<uint64_t> &shape) -> llvm::Expected<std::vector<float>> {
-      const modelrt::TensorInfo *tensor = find(name);
+    modelrt::Expected<modelrt::WeightSource> opened =
+        modelrt::WeightSource::open(spec.weights.path);
+    if (!opened)
+      return error(opened.error().message());
+    store.emplace(std::move(*opened));
+    read = [&store](llvm::StringRef name,
+                    std::vector<uint64_t> &shape) -> llvm::Expected<std::vector<float>> {
+      const modelrt::TensorInfo *tensor = store->findTensor(std::string_view(name));
       if (!tensor)
         return error("tensor '" + name + "' is missing from the weight store");
       shape = tensor->shape;
