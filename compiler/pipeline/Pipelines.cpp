@@ -8,6 +8,9 @@
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
@@ -60,6 +63,24 @@ OwningOpRef<ModuleOp> modelc::extractKernels(ModuleOp module) {
       fn.setPublic();
     }
   return kernels;
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+modelc::cpuKernelsToLlvmIr(ModuleOp module, llvm::LLVMContext &llvmContext) {
+  auto fail = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  OwningOpRef<ModuleOp> kernels = extractKernels(module);
+  PassManager lower(module.getContext());
+  buildCpuKernelsToLlvmPipeline(lower);
+  if (failed(lower.run(*kernels)))
+    return fail("lowering the CPU kernels to LLVM failed");
+  registerBuiltinDialectTranslation(*module.getContext());
+  registerLLVMDialectTranslation(*module.getContext());
+  std::unique_ptr<llvm::Module> ir = translateModuleToLLVMIR(*kernels, llvmContext, "kernels");
+  if (!ir)
+    return fail("translating the CPU kernels to LLVM IR failed");
+  return ir;
 }
 
 void modelc::registerPipelines() {

@@ -4,6 +4,9 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -30,6 +33,11 @@ void buildCpuKernelsToLlvmPipeline(mlir::OpPassManager &pm);
 // Moves the outlined kernel functions of `module` into a module of their own, public, as
 // the CPU kernel library of a plan is built from them.
 mlir::OwningOpRef<mlir::ModuleOp> extractKernels(mlir::ModuleOp module);
+
+// The outlined CPU kernels of `module` (after convert-kern-fused-to-loops) as LLVM IR:
+// extracted, lowered with the kern-cpu-to-llvm pipeline and translated.
+llvm::Expected<std::unique_ptr<llvm::Module>> cpuKernelsToLlvmIr(mlir::ModuleOp module,
+                                                                 llvm::LLVMContext &context);
 
 void registerPipelines();
 

@@ -175,7 +175,7 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
 
 llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
                               const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
-                              llvm::StringRef path) {
+                              const std::vector<uint8_t> &cpuKernels, llvm::StringRef path) {
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return error("internal error: the module has no @forward");
@@ -286,6 +286,7 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   writer.addSection(modelrt::plan::SectionKind::Metadata, 0, "metadata", metadataText);
   writer.addSection(modelrt::plan::SectionKind::Program, 0, "program", programText);
   writer.addSection(modelrt::plan::SectionKind::Weights, 0, "weights", std::move(blob));
+  writer.addSection(modelrt::plan::SectionKind::KernelImage, 0, "cpu-kernels.so", cpuKernels);
   modelrt::Status written = writer.write(path.str());
   if (!written)
     return error(written.error().message());

@@ -17,10 +17,11 @@ namespace modelc {
 // generate tensors in these shapes.
 llvm::StringMap<std::vector<uint64_t>> collectSourceShapes(mlir::ModuleOp module);
 
-// `module` is the kern-level module (after the kern-lower pipeline).
+// `module` is the kern-level module (after the kern-lower pipeline); `cpuKernels` the
+// shared library of its fused kernels (buildCpuKernelLibrary).
 llvm::Error writePlan(mlir::ModuleOp module, const frontend::ModelSpec &spec,
                       const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
-                      llvm::StringRef path);
+                      const std::vector<uint8_t> &cpuKernels, llvm::StringRef path);
 
 // The seeded random weights of a `Random` store, element `i` of source tensor `name`
 // (documented in docs/plan-format.md so that reference scripts can rebuild them).

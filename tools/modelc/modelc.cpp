@@ -1,6 +1,7 @@
 // modelc: compiles a model definition (model.json manifest, Hugging Face directory or
 // GGUF file) into a plan for modelrt, printing any stage on request.
 #include "compiler/InitAll.h"
+#include "compiler/codegen/CpuLibrary.h"
 #include "compiler/frontend/Builders.h"
 #include "compiler/frontend/ModelSpec.h"
 #include "compiler/frontend/WeightStore.h"
@@ -8,9 +9,6 @@
 #include "compiler/plan/PlanEmitter.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "mlir/IR/Verifier.h"
@@ -32,7 +30,7 @@ cl::OptionCategory category("modelc options");
 cl::opt<std::string> modelPath(cl::Positional, cl::Required, cl::desc("<model>"),
                                cl::value_desc("model.json | HF directory | model.gguf"),
                                cl::cat(category));
-cl::opt<std::string> outputPath("o", cl::desc("Write the plan to <file> (no CPU/CUDA kernel images yet)"),
+cl::opt<std::string> outputPath("o", cl::desc("Write the plan to <file> (CPU kernels only so far)"),
                                 cl::value_desc("plan.bin"), cl::cat(category));
 
 enum class Emit { Plan, Llm, Kern, Llvm, Ptx, Summary };
@@ -197,35 +195,33 @@ int main(int argc, char **argv) {
   buildLlmOptimizePipeline(pm, options);
   if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan)
     buildKernPipeline(pm);
-  if (emit == Emit::Llvm)
+  if (emit == Emit::Llvm || emit == Emit::Plan)
     buildKernFusedToLoopsPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return fail("the compiler's passes failed on '" + modelPath + "'");
 
-  if (emit == Emit::Llvm) {
+  if (emit == Emit::Llvm || emit == Emit::Plan) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
-    mlir::OwningOpRef<mlir::ModuleOp> kernels = extractKernels(*module);
-    mlir::PassManager lower(&context);
-    buildCpuKernelsToLlvmPipeline(lower);
-    if (mlir::failed(lower.run(*kernels)))
-      return fail("lowering the CPU kernels of '" + modelPath + "' to LLVM failed");
-    mlir::registerBuiltinDialectTranslation(context);
-    mlir::registerLLVMDialectTranslation(context);
     llvm::LLVMContext llvmContext;
-    std::unique_ptr<llvm::Module> llvmModule =
-        mlir::translateModuleToLLVMIR(*kernels, llvmContext, "kernels");
-    if (!llvmModule)
-      return fail("translating the CPU kernels of '" + modelPath + "' to LLVM IR failed");
-    llvmModule->print(outs(), nullptr);
-    return 0;
-  }
-
-  if (emit == Emit::Plan) {
+    Expected<std::unique_ptr<llvm::Module>> ir = cpuKernelsToLlvmIr(*module, llvmContext);
+    if (!ir)
+      return fail(modelPath + ": " + toString(ir.takeError()));
+    if (emit == Emit::Llvm) {
+      (*ir)->print(outs(), nullptr);
+      return 0;
+    }
+    // LLD resets every llvm::cl option when it runs: keep what is still needed.
+    std::string planPath = outputPath;
+    Expected<std::vector<uint8_t>> library = buildCpuKernelLibrary(**ir);
+    if (!library)
+      return fail(toString(library.takeError()));
+    codegenTimer.stop();
     mlir::TimingScope planTimer = rootTimer.nest("write plan");
-    if (Error e = writePlan(*module, *spec, sourceShapes, outputPath))
+    if (Error e = writePlan(*module, *spec, sourceShapes, *library, planPath))
       return fail(toString(std::move(e)));
     return 0;
   }
+
   if (emit == Emit::Summary)
     printSummary(*spec, *module, outs());
   else
