@@ -89,22 +89,58 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
   return out;
 }
 
-// The program of one rank: @forward's kernels in order, over numbered values.
-llvm::json::Object program(func::FuncOp forward) {
+// Attributes as typed JSON: numbers, strings, booleans (unit attributes are true), symbol
+// names without '@', arrays, objects; Llama 3 RoPE scaling as an object of its parameters.
+llvm::json::Value attrToJson(Attribute attr) {
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return i.getType().isInteger(1) ? llvm::json::Value(i.getValue().getBoolValue())
+                                    : llvm::json::Value(i.getInt());
+  if (auto f = dyn_cast<FloatAttr>(attr))
+    return f.getValueAsDouble();
+  if (auto s = dyn_cast<StringAttr>(attr))
+    return s.getValue();
+  if (isa<UnitAttr>(attr))
+    return true;
+  if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr))
+    return ref.getValue();
+  if (auto array = dyn_cast<ArrayAttr>(attr)) {
+    llvm::json::Array out;
+    for (Attribute a : array)
+      out.push_back(attrToJson(a));
+    return out;
+  }
+  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
+    llvm::json::Object out;
+    for (NamedAttribute a : dict)
+      out[a.getName().getValue()] = attrToJson(a.getValue());
+    return out;
+  }
+  if (auto scaling = dyn_cast<llm::Llama3RopeScalingAttr>(attr))
+    return llvm::json::Object{
+        {"type", "llama3"},
+        {"factor", scaling.getFactor().convertToDouble()},
+        {"low_freq_factor", scaling.getLowFreqFactor().convertToDouble()},
+        {"high_freq_factor", scaling.getHighFreqFactor().convertToDouble()},
+        {"original_max_position", scaling.getOriginalMaxPosition()}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  return os.str();
+}
+
+int64_t elementBytes(Type type) { return type.isF32() || type.isInteger(32) ? 4 : 2; }
+
+// The program of one rank: @forward's kernels in order, over numbered values, and the
+// activation arena: every [max_num_batched_tokens, width] activation gets a byte offset,
+// reused once the value is dead (first fit in program order); column views alias their
+// source.
+llvm::json::Object program(func::FuncOp forward, int64_t arenaRows) {
   llvm::DenseMap<Value, int64_t> ids;
-  llvm::json::Array values, ops;
+  SmallVector<Value> byId;
   auto id = [&](Value v) -> int64_t {
     auto [it, inserted] = ids.try_emplace(v, static_cast<int64_t>(ids.size()));
-    if (inserted) {
-      auto type = cast<RankedTensorType>(v.getType());
-      llvm::json::Object desc{{"id", it->second}};
-      desc["width"] = type.getRank() == 2 ? type.getDimSize(1) : 1;
-      std::string element;
-      llvm::raw_string_ostream os(element);
-      type.getElementType().print(os);
-      desc["dtype"] = os.str();
-      values.push_back(std::move(desc));
-    }
+    if (inserted)
+      byId.push_back(v);
     return it->second;
   };
   llvm::json::Object inputs;
@@ -113,37 +149,95 @@ llvm::json::Object program(func::FuncOp forward) {
     if (name && isa<RankedTensorType>(arg.getType()))
       inputs[name.getValue()] = id(arg);
   }
+  SmallVector<Operation *> kernels;
   forward.walk([&](Operation *op) {
-    if (op->getDialect() == nullptr || !isa<kern::KernDialect>(op->getDialect()) ||
-        op->getParentOfType<kern::FusedOp>())
-      return;
-    llvm::json::Object entry{{"op", op->getName().stripDialect()}};
+    if (op->getDialect() && isa<kern::KernDialect>(op->getDialect()) &&
+        !op->getParentOfType<kern::FusedOp>())
+      kernels.push_back(op);
+  });
+  llvm::json::Array ops;
+  for (Operation *op : kernels) {
     llvm::json::Array in, out;
     for (Value v : op->getOperands())
       in.push_back(id(v));
     for (Value v : op->getResults())
       out.push_back(id(v));
     llvm::json::Object attrs;
-    for (NamedAttribute a : op->getAttrs()) {
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      a.getValue().print(os);
-      attrs[a.getName().getValue()] = os.str();
-    }
-    entry["inputs"] = std::move(in);
-    entry["outputs"] = std::move(out);
-    entry["attrs"] = std::move(attrs);
-    ops.push_back(std::move(entry));
-  });
+    for (NamedAttribute a : op->getAttrs())
+      attrs[a.getName().getValue()] = attrToJson(a.getValue());
+    ops.push_back(llvm::json::Object{{"op", op->getName().stripDialect()},
+                                     {"inputs", std::move(in)},
+                                     {"outputs", std::move(out)},
+                                     {"attrs", std::move(attrs)}});
+  }
   llvm::json::Array results;
-  for (Operation &op : forward.getBody().front())
-    if (auto ret = dyn_cast<func::ReturnOp>(op))
-      for (Value v : ret.getOperands())
-        results.push_back(id(v));
+  for (Value v : forward.getBody().front().getTerminator()->getOperands())
+    results.push_back(id(v));
+
+  // Lifetimes in op indices: defined at its op (inputs before op 0), dead after its last
+  // use; @forward's results live to the end. A view keeps its source alive.
+  size_t n = byId.size();
+  std::vector<int64_t> def(n, -1), last(n, -1), root(n);
+  for (size_t v = 0; v < n; ++v)
+    root[v] = static_cast<int64_t>(v);
+  for (auto [index, op] : llvm::enumerate(kernels)) {
+    for (Value r : op->getResults())
+      def[ids[r]] = static_cast<int64_t>(index);
+    if (auto view = dyn_cast<kern::ColumnsOp>(op))
+      root[ids[view.getResult()]] = root[ids[view.getInput()]];
+    for (Value o : op->getOperands())
+      last[root[ids[o]]] = std::max<int64_t>(last[root[ids[o]]], index);
+  }
+  for (Value v : forward.getBody().front().getTerminator()->getOperands())
+    last[root[ids[v]]] = static_cast<int64_t>(kernels.size());
+
+  std::vector<int64_t> offset(n, -1);
+  struct Block {
+    int64_t begin, end, dies;
+  };
+  std::vector<Block> live;
+  int64_t arenaBytes = 0;
+  for (size_t v = 0; v < n; ++v) {
+    auto type = cast<RankedTensorType>(byId[v].getType());
+    if (type.getRank() != 2 || root[v] != static_cast<int64_t>(v) || def[v] < 0)
+      continue;
+    int64_t bytes = (arenaRows * type.getDimSize(1) * elementBytes(type.getElementType()) + 63) / 64 * 64;
+    llvm::erase_if(live, [&](const Block &b) { return b.dies < def[v]; });
+    llvm::sort(live, [](const Block &a, const Block &b) { return a.begin < b.begin; });
+    int64_t at = 0;
+    for (const Block &b : live) {
+      if (at + bytes <= b.begin)
+        break;
+      at = std::max(at, b.end);
+    }
+    offset[v] = at;
+    live.push_back({at, at + bytes, std::max(last[v], def[v])});
+    arenaBytes = std::max(arenaBytes, at + bytes);
+  }
+
+  llvm::json::Array values;
+  for (size_t v = 0; v < n; ++v) {
+    auto type = cast<RankedTensorType>(byId[v].getType());
+    std::string element;
+    llvm::raw_string_ostream os(element);
+    type.getElementType().print(os);
+    llvm::json::Object desc{{"id", static_cast<int64_t>(v)},
+                            {"width", type.getRank() == 2 ? type.getDimSize(1) : 1},
+                            {"dtype", os.str()}};
+    if (root[v] != static_cast<int64_t>(v)) {
+      auto view = cast<kern::ColumnsOp>(byId[v].getDefiningOp());
+      desc["view_of"] = root[v];
+      desc["column_offset"] = static_cast<int64_t>(view.getOffset());
+    } else if (offset[v] >= 0) {
+      desc["arena_offset"] = offset[v];
+    }
+    values.push_back(std::move(desc));
+  }
   return llvm::json::Object{{"inputs", std::move(inputs)},
                             {"outputs", std::move(results)},
                             {"values", std::move(values)},
-                            {"ops", std::move(ops)}};
+                            {"ops", std::move(ops)},
+                            {"arena", llvm::json::Object{{"rows", arenaRows}, {"bytes", arenaBytes}}}};
 }
 
 } // namespace
@@ -249,15 +343,7 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   });
 
   auto dictToJson = [](Attribute attr) {
-    llvm::json::Object obj;
-    if (auto dict = dyn_cast_or_null<DictionaryAttr>(attr))
-      for (NamedAttribute a : dict) {
-        if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
-          obj[a.getName().getValue()] = i.getInt();
-        else if (auto s = dyn_cast<StringAttr>(a.getValue()))
-          obj[a.getName().getValue()] = s.getValue();
-      }
-    return obj;
+    return attr ? attrToJson(attr) : llvm::json::Value(llvm::json::Object());
   };
   llvm::json::Object metadata{
       {"format", "modelc-plan"},
@@ -282,7 +368,10 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   }
   std::string metadataText, programText;
   llvm::raw_string_ostream(metadataText) << llvm::json::Value(std::move(metadata));
-  llvm::raw_string_ostream(programText) << llvm::json::Value(program(forward));
+  int64_t arenaRows = cast<IntegerAttr>(
+                          cast<DictionaryAttr>(module->getAttr("llm.limits")).get("max_num_batched_tokens"))
+                          .getInt();
+  llvm::raw_string_ostream(programText) << llvm::json::Value(program(forward, arenaRows));
   writer.addSection(modelrt::plan::SectionKind::Metadata, 0, "metadata", metadataText);
   writer.addSection(modelrt::plan::SectionKind::Program, 0, "program", programText);
   writer.addSection(modelrt::plan::SectionKind::Weights, 0, "weights", std::move(blob));

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <regex>
 
 using namespace modelrt;
 
@@ -56,11 +55,9 @@ std::vector<FusedOp> fusedOps() {
     if (op["op"] != "fused")
       continue;
     FusedOp f;
-    f.kernel = op["attrs"]["kernel"].get<std::string>().substr(1); // "@fused_0"
-    std::string weights = op["attrs"]["weights"].get<std::string>();
-    std::regex symbol("@([A-Za-z0-9_.]+)");
-    for (std::sregex_iterator it(weights.begin(), weights.end(), symbol), end; it != end; ++it)
-      f.weights.push_back((*it)[1]);
+    f.kernel = op["attrs"]["kernel"].get<std::string>();
+    for (const nlohmann::json &w : op["attrs"]["weights"])
+      f.weights.push_back(w.get<std::string>());
     f.inputs = op["inputs"].size();
     f.outputs = op["outputs"].size();
     ops.push_back(f);
@@ -168,6 +165,49 @@ TEST(CpuKernels, SiluGatingThroughColumnViews) {
   Status s = fixture().kernels.call(op.kernel, {&gd, &ud, &yd});
   ASSERT_TRUE(s.ok()) << s.error().toString();
   expectClose(y, want);
+}
+
+// The activation arena: two values alive at the same time never share a byte, and dead
+// values' bytes are reused (the arena is smaller than all activations together).
+TEST(PlanProgram, ArenaKeepsLiveValuesApart) {
+  const nlohmann::json &program = fixture().program;
+  const nlohmann::json &values = program["values"];
+  const int64_t rows = program["arena"]["rows"], arenaBytes = program["arena"]["bytes"];
+  size_t n = values.size();
+  std::vector<int64_t> root(n), def(n, -1), last(n, -1);
+  for (size_t v = 0; v < n; ++v)
+    root[v] = values[v].contains("view_of") ? values[v]["view_of"].get<int64_t>() : int64_t(v);
+  const nlohmann::json &ops = program["ops"];
+  for (size_t i = 0; i < ops.size(); ++i) {
+    for (int64_t o : ops[i]["outputs"])
+      def[o] = int64_t(i);
+    for (int64_t in : ops[i]["inputs"])
+      last[root[in]] = std::max<int64_t>(last[root[in]], int64_t(i));
+  }
+  for (int64_t o : program["outputs"])
+    last[root[o]] = int64_t(ops.size());
+  int64_t total = 0;
+  std::vector<size_t> placed;
+  for (size_t v = 0; v < n; ++v)
+    if (values[v].contains("arena_offset")) {
+      placed.push_back(v);
+      int64_t bytes = rows * values[v]["width"].get<int64_t>() * 4;
+      total += bytes;
+      EXPECT_LE(values[v]["arena_offset"].get<int64_t>() + bytes, arenaBytes);
+    }
+  ASSERT_GT(placed.size(), 10u);
+  for (size_t a : placed)
+    for (size_t b : placed) {
+      if (a >= b)
+        continue;
+      bool overlapInTime = def[a] <= std::max(last[b], def[b]) && def[b] <= std::max(last[a], def[a]);
+      if (!overlapInTime)
+        continue;
+      int64_t a0 = values[a]["arena_offset"], a1 = a0 + rows * values[a]["width"].get<int64_t>() * 4;
+      int64_t b0 = values[b]["arena_offset"], b1 = b0 + rows * values[b]["width"].get<int64_t>() * 4;
+      EXPECT_TRUE(a1 <= b0 || b1 <= a0) << "values " << a << " and " << b << " share bytes";
+    }
+  EXPECT_LT(arenaBytes, total);
 }
 
 TEST(CpuKernels, UnknownKernelIsAnError) {
