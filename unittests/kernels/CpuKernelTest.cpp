@@ -17,6 +17,12 @@ using namespace modelrt;
 namespace {
 
 std::string planPath;
+} // namespace
+
+// Where the fixtures put the plans (the directory of the first argument).
+std::string planDirectory;
+
+namespace {
 constexpr double kEps = 1e-5; // rms_norm_eps of models/tiny-llama.json
 
 struct Fixture {
@@ -226,7 +232,9 @@ TEST(CpuKernels, NotAnElfImageIsAnError) {
 int main(int argc, char **argv) {
   testing::InitGoogleTest(&argc, argv);
   // The plan comes after gtest's own flags (absent when ctest only lists the tests).
-  if (argc >= 2)
+  if (argc >= 2) {
     planPath = argv[1];
+    planDirectory = planPath.substr(0, planPath.rfind('/'));
+  }
   return RUN_ALL_TESTS();
 }
