@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Reference logits from Hugging Face transformers (PyTorch, CPU, float32) for the models
+the CPU executor is checked against. CI compares with the committed outputs and never
+needs PyTorch.
+
+    pip install torch transformers gguf numpy && scripts/gen-reference-logits.py
+
+For each model: fixed prompts -> every position's logits (tiny models) or the last
+position's (SmolLM2), and 8 greedy tokens after the first prompt. Output:
+test/goldens/<model>.json (+ <model>.logits.f32, little-endian float32).
+
+Tiny models use modelc's seeded random weights, rebuilt here from the definition in
+docs/plan-format.md ("Weights of random test models"); SmolLM2 is the GGUF file that
+scripts/fetch-models.sh fetched, dequantized by transformers' own GGUF loader.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+import transformers
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+OUT = os.path.join(ROOT, "test", "goldens")
+MASK = (1 << 64) - 1
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def fnv1a64(name):
+    h = 0xCBF29CE484222325
+    for c in name.encode():
+        h = ((h ^ c) * 0x100000001B3) & MASK
+    return h
+
+
+def random_tensor(seed, name, shape):
+    """modelc's random weights: see docs/plan-format.md."""
+    n = int(np.prod(shape))
+    base = seed ^ fnv1a64(name)
+    idx = np.arange(n, dtype=np.uint64)
+    # Vectorized splitmix64 of (base ^ (i * K)) + golden gamma.
+    with np.errstate(over="ignore"):
+        state = np.uint64(base) ^ (idx * np.uint64(0xD1342543DE82EF95))
+        z = state + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    c = 2.0 * u - 1.0
+    if len(shape) == 2:
+        v = c / math.sqrt(shape[1])
+    else:
+        v = 1.0 + 0.1 * c
+    return torch.tensor(v.astype(np.float32).reshape(shape))
+
+
+def check_generator():
+    # One value computed the slow, obviously-correct way.
+    seed, name, i = 1, "model.norm.weight", 3
+    state = seed ^ fnv1a64(name) ^ ((i * 0xD1342543DE82EF95) & MASK)
+    u = (splitmix64(state) >> 11) * 2.0 ** -53
+    slow = np.float32(1.0 + 0.1 * (2 * u - 1))
+    fast = random_tensor(seed, name, (8,))[i].item()
+    assert abs(slow - fast) == 0.0, (slow, fast)
+
+
+def tiny_model(manifest):
+    spec = json.load(open(os.path.join(ROOT, "models", manifest)))
+    config_dict = dict(spec["config"])
+    seed = spec["weights"]["seed"]
+    model_type = config_dict.pop("model_type")
+    config = transformers.AutoConfig.for_model(model_type, **config_dict)
+    config.torch_dtype = torch.float32
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = {}
+    for name, param in model.state_dict().items():
+        if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias") or "rotary_emb" in name:
+            continue  # GPT-2's causal-mask buffers and RoPE caches, not weights
+        if name == "lm_head.weight" and config.tie_word_embeddings:
+            continue
+        state[name] = random_tensor(seed, name, tuple(param.shape))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not (m == "lm_head.weight" and config.tie_word_embeddings)
+               and not m.endswith(".attn.bias") and not m.endswith(".attn.masked_bias")]
+    assert not missing and not unexpected, (missing, unexpected)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    return spec["name"], model.eval()
+
+
+def smollm2_model():
+    path = os.environ.get("MODELC_SMOLLM2_GGUF", os.path.expanduser(
+        "~/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
+    return "smollm2-135m-instruct-gguf", model.eval()
+
+
+def write(name, model, prompts, all_positions):
+    logits_out, records = [], []
+    with torch.no_grad():
+        for p in prompts:
+            logits = model(torch.tensor([p])).logits[0]
+            rows = logits if all_positions else logits[-1:]
+            records.append({"prompt": p, "rows": rows.shape[0]})
+            logits_out.append(rows.float().numpy())
+        greedy = model.generate(torch.tensor([prompts[0]]), max_new_tokens=8, do_sample=False,
+                                attention_mask=torch.ones(1, len(prompts[0]), dtype=torch.long))
+    data = np.concatenate(logits_out).astype("<f4")
+    data.tofile(os.path.join(OUT, name + ".logits.f32"))
+    meta = {"model": name, "transformers": transformers.__version__, "torch": torch.__version__,
+            "vocab": int(data.shape[1]), "prompts": records,
+            "greedy_after_first_prompt": greedy[0, len(prompts[0]):].tolist()}
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(name, data.shape, meta["greedy_after_first_prompt"])
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    check_generator()
+    torch.manual_seed(0)
+    tiny_prompts = [[1, 17, 42, 99, 3, 250, 7, 8, 128, 64], [5, 6], [200]]
+    for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json"]:
+        name, model = tiny_model(manifest)
+        write(name, model, tiny_prompts, all_positions=True)
+    if "--no-smollm2" not in sys.argv:
+        name, model = smollm2_model()
+        # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.
+        write(name, model, [[504, 3575, 282, 4649, 314], [1, 4093, 198, 26843]],
+              all_positions=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+// The CPU executor against Hugging Face transformers (PyTorch, float32): logits of fixed
+// prompts at every position (tiny models, seeded random weights rebuilt in Python) or the
+// last one (SmolLM2-135M-Instruct from its GGUF file), and 8 greedy tokens. Goldens come
+// from scripts/gen-reference-logits.py and live in test/goldens.
+#include "runtime/engine/CpuExecutor.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+using namespace modelrt;
+using namespace modelrt::engine;
+
+extern std::string planDirectory;
+
+namespace {
+
+std::string sourceDir() {
+  const char *dir = std::getenv("MODELC_SOURCE_DIR");
+  return dir ? dir : MODELC_TEST_SOURCE_DIR;
+}
+
+struct Golden {
+  nlohmann::json meta;
+  std::vector<float> logits;
+};
+
+Golden readGolden(const std::string &name) {
+  std::string base = sourceDir() + "/test/goldens/" + name;
+  std::ifstream json(base + ".json");
+  EXPECT_TRUE(json.good()) << base;
+  Golden g{nlohmann::json::parse(json), {}};
+  std::ifstream bin(base + ".logits.f32", std::ios::binary);
+  std::stringstream ss;
+  ss << bin.rdbuf();
+  std::string bytes = ss.str();
+  g.logits.resize(bytes.size() / sizeof(float));
+  std::memcpy(g.logits.data(), bytes.data(), bytes.size());
+  return g;
+}
+
+int32_t argmax(const std::vector<float> &v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// |ours - reference| over the largest reference logit of the row.
+double relativeError(const float *ours, const float *ref, int64_t n) {
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    worst = std::max(worst, std::fabs(double(ours[i]) - ref[i]));
+    scale = std::max(scale, std::fabs(double(ref[i])));
+  }
+  return worst / scale;
+}
+
+void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance) {
+  Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
+  CpuExecutor &exec = **loaded;
+  Golden g = readGolden(golden);
+  const int64_t vocab = g.meta["vocab"];
+  int64_t row = 0;
+  uint64_t sequence = 100;
+  double worst = 0;
+  for (const nlohmann::json &p : g.meta["prompts"]) {
+    std::vector<int32_t> prompt = p["prompt"];
+    const int64_t rows = p["rows"];
+    ++sequence;
+    if (rows == static_cast<int64_t>(prompt.size())) {
+      // Every position: one token per step, each sampled (this is also decode).
+      for (int32_t token : prompt) {
+        Expected<std::vector<float>> logits = exec.step({token}, {{sequence, 1, true}});
+        ASSERT_TRUE(logits.ok()) << logits.error().toString();
+        worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
+        ++row;
+      }
+    } else {
+      Expected<std::vector<float>> logits =
+          exec.step(prompt, {{sequence, static_cast<int64_t>(prompt.size()), true}});
+      ASSERT_TRUE(logits.ok()) << logits.error().toString();
+      worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
+      ++row;
+    }
+  }
+  EXPECT_LT(worst, tolerance) << golden << ": worst relative logit error " << worst;
+  testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
+  std::printf("%s: worst relative logit error %.3g\n", golden.c_str(), worst);
+
+  // Greedy continuation of the first prompt.
+  std::vector<int32_t> prompt = g.meta["prompts"][0]["prompt"];
+  std::vector<int32_t> expected = g.meta["greedy_after_first_prompt"];
+  Expected<std::vector<float>> logits =
+      exec.step(prompt, {{1, static_cast<int64_t>(prompt.size()), true}});
+  ASSERT_TRUE(logits.ok());
+  std::vector<int32_t> generated;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    generated.push_back(argmax(*logits));
+    if (i + 1 < expected.size()) {
+      logits = exec.step({generated.back()}, {{1, 1, true}});
+      ASSERT_TRUE(logits.ok());
+    }
+  }
+  EXPECT_EQ(generated, expected) << golden;
+}
+
+} // namespace
+
+TEST(Reference, TinyLlamaMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-llama.plan", "tiny-llama", 1e-5);
+}
+
+TEST(Reference, TinyQwen2MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-qwen2.plan", "tiny-qwen2", 1e-5);
+}
+
+TEST(Reference, TinyGpt2MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
+}
+
+TEST(Reference, SmolLM2MatchesTransformers) {
+  std::string plan = planDirectory + "/smollm2.plan";
+  if (!std::ifstream(plan).good())
+    GTEST_SKIP() << "no SmolLM2 plan: scripts/fetch-models.sh fetches the GGUF it is compiled from";
+  checkAgainstReference(plan, "smollm2-135m-instruct-gguf", 1e-4);
+}
