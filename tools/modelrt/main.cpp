@@ -8,6 +8,7 @@ int main(int argc, char **argv) {
   int exitCode = 0;
   modelrt::cli::addTokenizeCommand(app, exitCode);
   modelrt::cli::addInspectCommand(app, exitCode);
+  modelrt::cli::addGenerateCommand(app, exitCode);
   CLI11_PARSE(app, argc, argv);
   return exitCode;
 }

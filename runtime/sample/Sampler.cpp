@@ -1,0 +1,69 @@
+#include "runtime/sample/Sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+namespace modelrt::sample {
+
+Status validate(const SamplingParams &p) {
+  auto bad = [](const std::string &what) { return Error(ErrorCode::InvalidArgument, what); };
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
+    return bad("temperature must be a finite number >= 0");
+  if (p.topK < 0)
+    return bad("top_k must be >= 0 (0 means no limit)");
+  if (!(p.topP > 0.0f && p.topP <= 1.0f))
+    return bad("top_p must be in (0, 1]");
+  if (!(p.minP >= 0.0f && p.minP < 1.0f))
+    return bad("min_p must be in [0, 1)");
+  return Status::success();
+}
+
+int32_t Sampler::next(const float *logits, int64_t vocab) {
+  int32_t best = -1;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(logits[i]) && (best < 0 || logits[i] > logits[best]))
+      best = static_cast<int32_t>(i);
+  if (params_.temperature == 0.0f || best < 0)
+    return std::max(best, 0);
+
+  // Candidates by logit, best first; only as many as top-k keeps are ordered.
+  std::vector<int32_t> order;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(logits[i]))
+      order.push_back(static_cast<int32_t>(i));
+  size_t keep = params_.topK > 0 ? std::min<size_t>(params_.topK, order.size()) : order.size();
+  auto byLogit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(order.begin(), order.begin() + keep, order.end(), byLogit);
+  order.resize(keep);
+
+  std::vector<double> probs(order.size());
+  double maxLogit = logits[order[0]], total = 0;
+  for (size_t i = 0; i < order.size(); ++i)
+    total += probs[i] = std::exp((logits[order[i]] - maxLogit) / params_.temperature);
+  size_t cut = order.size();
+  double mass = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    probs[i] /= total;
+    if (params_.minP > 0.0f && probs[i] < params_.minP * probs[0]) {
+      cut = std::min(cut, i);
+      break;
+    }
+    mass += probs[i];
+    if (mass >= params_.topP) {
+      cut = std::min(cut, i + 1);
+      break;
+    }
+  }
+  double kept = std::accumulate(probs.begin(), probs.begin() + cut, 0.0);
+  double u = std::uniform_real_distribution<double>(0.0, kept)(rng_);
+  for (size_t i = 0; i < cut; ++i) {
+    u -= probs[i];
+    if (u <= 0)
+      return order[i];
+  }
+  return order[cut - 1];
+}
+
+} // namespace modelrt::sample

@@ -1,0 +1,119 @@
+// `modelrt generate PLAN -p TEXT`: one request, token by token, on the CPU executor;
+// the text streams to stdout as it is produced, timings go to stderr.
+#include "Commands.h"
+
+#include "runtime/engine/CpuExecutor.h"
+#include "runtime/plan/PlanFile.h"
+#include "runtime/sample/Sampler.h"
+#include "runtime/tokenize/Tokenizer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace modelrt::cli {
+namespace {
+
+struct GenerateOptions {
+  std::string plan, prompt, tokenizer;
+  int64_t maxTokens = 64;
+  bool ignoreEos = false;
+  sample::SamplingParams sampling;
+};
+
+int fail(const std::string &message) {
+  std::cerr << "modelrt generate: " << message << "\n";
+  return 1;
+}
+
+// The plan's own tokenizer, or the one named on the command line.
+Expected<std::unique_ptr<Tokenizer>> loadTokenizer(const GenerateOptions &o) {
+  if (!o.tokenizer.empty())
+    return Tokenizer::fromFile(o.tokenizer);
+  Expected<plan::PlanFile> file = plan::PlanFile::open(o.plan);
+  if (!file)
+    return file.error();
+  const plan::Section *section = file->find(plan::SectionKind::Tokenizer);
+  if (!section)
+    return Error(ErrorCode::NotFound,
+                 o.plan + ": the plan carries no tokenizer; give one with --tokenizer FILE "
+                          "(tokenizer.json or the model's .gguf)");
+  return Tokenizer::fromTokenizerJson(section->text(), {}, o.plan + ": tokenizer.json");
+}
+
+int runGenerate(const GenerateOptions &o) {
+  if (Status s = sample::validate(o.sampling); !s)
+    return fail(s.error().message());
+  if (o.maxTokens < 1)
+    return fail("-n must be at least 1");
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(o.plan);
+  if (!exec)
+    return fail(exec.error().message());
+  Expected<std::unique_ptr<Tokenizer>> tok = loadTokenizer(o);
+  if (!tok)
+    return fail(tok.error().message());
+  EncodeOptions encode;
+  encode.addSpecial = true;
+  encode.parseSpecial = true;
+  Expected<std::vector<int32_t>> prompt = (*tok)->encode(o.prompt, encode);
+  if (!prompt)
+    return fail(prompt.error().message());
+  if (prompt->empty())
+    return fail("the prompt encodes to no tokens");
+  const int64_t vocab = (*exec)->metadata().vocabSize;
+  for (int32_t id : *prompt)
+    if (id >= vocab)
+      return fail("the tokenizer gives id " + std::to_string(id) + ", beyond the model's " +
+                  std::to_string(vocab) + " logits: wrong tokenizer for this plan?");
+
+  sample::Sampler sampler(o.sampling);
+  StreamingDetokenizer detok(**tok, /*skipSpecial=*/true);
+  auto start = std::chrono::steady_clock::now();
+  Expected<std::vector<float>> logits =
+      (*exec)->step(*prompt, {{0, static_cast<int64_t>(prompt->size()), true}});
+  auto prefilled = std::chrono::steady_clock::now();
+  int64_t generated = 0;
+  std::cout << o.prompt << std::flush;
+  while (logits && generated < o.maxTokens) {
+    int32_t token = sampler.next(logits->data(), vocab);
+    ++generated;
+    if (token == (*tok)->eosId() && !o.ignoreEos)
+      break;
+    Expected<std::string> text = detok.push(token);
+    if (!text)
+      return fail(text.error().message());
+    std::cout << *text << std::flush;
+    if (generated < o.maxTokens)
+      logits = (*exec)->step({token}, {{0, 1, true}});
+  }
+  if (!logits)
+    return fail(logits.error().message());
+  std::cout << detok.finish() << std::endl;
+  auto done = std::chrono::steady_clock::now();
+  auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  std::fprintf(stderr, "prompt %zu tokens in %.1f ms; %lld tokens generated, %.1f ms per token\n",
+               prompt->size(), ms(start, prefilled), static_cast<long long>(generated),
+               generated > 1 ? ms(prefilled, done) / double(generated - 1) : 0.0);
+  return 0;
+}
+
+} // namespace
+
+void addGenerateCommand(CLI::App &app, int &exitCode) {
+  auto o = std::make_shared<GenerateOptions>();
+  auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (CPU, f32 plans)");
+  cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
+  cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
+  cmd->add_option("-n,--max-tokens", o->maxTokens, "Most tokens to generate (default 64)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or .gguf, when the plan carries no tokenizer");
+  cmd->add_option("--temperature", o->sampling.temperature, "0 (default) is greedy");
+  cmd->add_option("--top-k", o->sampling.topK, "Keep the k most likely tokens (0: all)");
+  cmd->add_option("--top-p", o->sampling.topP, "Nucleus sampling mass (default 1)");
+  cmd->add_option("--min-p", o->sampling.minP, "Drop tokens below min-p x the best (default 0)");
+  cmd->add_option("--seed", o->sampling.seed, "Sampling seed (default 0)");
+  cmd->add_flag("--ignore-eos", o->ignoreEos, "Keep going past the end-of-sequence token");
+  cmd->callback([o, &exitCode] { exitCode = runGenerate(*o); });
+}
+
+} // namespace modelrt::cli
