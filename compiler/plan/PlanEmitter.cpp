@@ -90,7 +90,8 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
 }
 
 // Attributes as typed JSON: numbers, strings, booleans (unit attributes are true), symbol
-// names without '@', arrays, objects; Llama 3 RoPE scaling as an object of its parameters.
+// names without '@', arrays, objects; Llama 3.1's RoPE scaling as a "frequency_bands"
+// object of its parameters.
 llvm::json::Value attrToJson(Attribute attr) {
   if (auto i = dyn_cast<IntegerAttr>(attr))
     return i.getType().isInteger(1) ? llvm::json::Value(i.getValue().getBoolValue())
@@ -117,7 +118,7 @@ llvm::json::Value attrToJson(Attribute attr) {
   }
   if (auto scaling = dyn_cast<llm::Llama3RopeScalingAttr>(attr))
     return llvm::json::Object{
-        {"type", "llama3"},
+        {"type", "frequency_bands"}, // the runtime knows RoPE variants, not model names
         {"factor", scaling.getFactor().convertToDouble()},
         {"low_freq_factor", scaling.getLowFreqFactor().convertToDouble()},
         {"high_freq_factor", scaling.getHighFreqFactor().convertToDouble()},

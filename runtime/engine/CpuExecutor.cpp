@@ -16,7 +16,7 @@ struct RopeConfig {
   int64_t numHeads = 0, headDim = 0, rotaryDim = 0;
   double theta = 10000.0;
   bool interleaved = false;
-  bool llama3 = false;
+  bool frequencyBands = false; // scale long wavelengths, keep short ones, blend between
   double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
   int64_t originalMaxPosition = 8192;
 };
@@ -170,7 +170,10 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
         op.rope.interleaved = c.value("interleaved", false);
         if (c.contains("scaling")) {
           const nlohmann::json &s = c.at("scaling");
-          op.rope.llama3 = true;
+          if (s.at("type") != "frequency_bands")
+            return bad("unknown rope scaling '" + s.at("type").get<std::string>() + "'")
+                .withContext(planPath);
+          op.rope.frequencyBands = true;
           op.rope.factor = s.at("factor");
           op.rope.lowFreqFactor = s.at("low_freq_factor");
           op.rope.highFreqFactor = s.at("high_freq_factor");
@@ -217,8 +220,9 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
   std::vector<double> inv(c.rotaryDim / 2);
   for (size_t i = 0; i < inv.size(); ++i) {
     double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
-    if (c.llama3) {
-      // Llama 3.1: long wavelengths slowed by `factor`, short kept, a smooth band between.
+    if (c.frequencyBands) {
+      // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
+      // original/high_freq_factor kept, the band between blended smoothly.
       double wavelength = 2.0 * M_PI / f;
       double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
       double highWavelength = c.originalMaxPosition / c.highFreqFactor;

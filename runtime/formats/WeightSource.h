@@ -5,7 +5,7 @@
 //   Expected<WeightSource> w = WeightSource::open(path);
 //   const TensorInfo *t = w->findTensor("model.embed_tokens.weight");
 //   if (!t) return Error(ErrorCode::NotFound, path + ": no tensor 'model.embed_tokens.weight'");
-//   if (const GgufFile *g = w->gguf()) ... g->getUInt("llama.block_count") ...
+//   if (const GgufFile *g = w->gguf()) ... g->getUInt(arch + ".block_count") ...
 #pragma once
 
 #include "runtime/formats/Gguf.h"
