@@ -203,17 +203,30 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
 
 namespace {
 
+// One dot product in a fixed order: 8 interleaved partial sums, combined pairwise. The
+// order depends only on k, never on how many rows the batch has, so a row's result is the
+// same alone or batched (selective batching must not change a request's output).
+inline float dot(const float *a, const float *b, int64_t k) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8)
+    for (int l = 0; l < 8; ++l)
+      acc[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < k; ++i, ++l)
+    acc[l] += a[i] * b[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 // out[t, n] = sum_k in[t, k] * w[n, k] (+ bias[n]); rows of `in` are `inStride` apart.
+// Columns are split over threads; each weight row is read once for all batch rows.
 void gemm(const float *in, int64_t inStride, int64_t rows, int64_t k, const float *w, int64_t n,
           const float *bias, float *out, int64_t outStride) {
-  for (int64_t t = 0; t < rows; ++t)
-    for (int64_t j = 0; j < n; ++j) {
-      const float *a = in + t * inStride, *b = w + j * k;
-      float acc = 0.0f;
-      for (int64_t i = 0; i < k; ++i)
-        acc += a[i] * b[i];
-      out[t * outStride + j] = acc + (bias ? bias[j] : 0.0f);
-    }
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < n; ++j) {
+    const float *b = w + j * k;
+    for (int64_t t = 0; t < rows; ++t)
+      out[t * outStride + j] = dot(in + t * inStride, b, k) + (bias ? bias[j] : 0.0f);
+  }
 }
 
 std::vector<double> inverseFrequencies(const RopeConfig &c) {
