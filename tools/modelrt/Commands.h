@@ -9,5 +9,6 @@ namespace modelrt::cli {
 void addTokenizeCommand(CLI::App &app, int &exitCode);
 void addInspectCommand(CLI::App &app, int &exitCode);
 void addGenerateCommand(CLI::App &app, int &exitCode);
+void addBenchCommand(CLI::App &app, int &exitCode);
 
 } // namespace modelrt::cli

@@ -9,6 +9,7 @@ int main(int argc, char **argv) {
   modelrt::cli::addTokenizeCommand(app, exitCode);
   modelrt::cli::addInspectCommand(app, exitCode);
   modelrt::cli::addGenerateCommand(app, exitCode);
+  modelrt::cli::addBenchCommand(app, exitCode);
   CLI11_PARSE(app, argc, argv);
   return exitCode;
 }

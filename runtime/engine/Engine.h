@@ -1,0 +1,37 @@
+// ORCA's serving loop on one executor: each step asks the iteration-level scheduler what
+// runs now, runs those rows as one flattened batch, samples each request's token and hands
+// the tokens back. Requests join and leave between steps.
+#pragma once
+
+#include "runtime/engine/CpuExecutor.h"
+#include "runtime/sample/Sampler.h"
+#include "runtime/sched/Scheduler.h"
+
+#include <map>
+#include <memory>
+
+namespace modelrt::engine {
+
+class Engine {
+public:
+  // `executor` outlives the engine. The scheduler's limits come from the plan.
+  static Expected<std::unique_ptr<Engine>> create(CpuExecutor &executor, sched::Policy policy);
+
+  Expected<sched::RequestId> addRequest(sched::RequestParams params,
+                                        const sample::SamplingParams &sampling);
+  // One iteration; the events of the tokens it produced (empty when nothing could run).
+  Expected<std::vector<sched::TokenEvent>> step();
+  bool hasUnfinished() const { return scheduler_.hasUnfinished(); }
+  const sched::Scheduler &scheduler() const { return scheduler_; }
+
+private:
+  Engine(CpuExecutor &executor, sched::Scheduler scheduler)
+      : executor_(executor), scheduler_(std::move(scheduler)) {}
+  void forget(sched::RequestId id);
+
+  CpuExecutor &executor_;
+  sched::Scheduler scheduler_;
+  std::map<sched::RequestId, sample::Sampler> samplers_;
+};
+
+} // namespace modelrt::engine

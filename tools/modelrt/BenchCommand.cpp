@@ -1,0 +1,162 @@
+// `modelrt bench PLAN`: a seeded set of random prompts arrives at a request rate (Poisson)
+// or all at once, and is served by the iteration-level engine, or by ORCA's request-level
+// baseline with the same kernels (--scheduler both runs them side by side). Reports what
+// vLLM's serving benchmark reports.
+#include "Commands.h"
+
+#include "runtime/engine/Engine.h"
+#include "runtime/sched/ServingMetrics.h"
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <thread>
+
+namespace modelrt::cli {
+namespace {
+
+struct BenchOptions {
+  std::string plan;
+  int numPrompts = 32;
+  int inputLen = 64;
+  int outputLen = 32;
+  std::string requestRate = "inf";
+  std::string scheduler = "both";
+  uint64_t seed = 0;
+  bool json = false;
+  bool randomOutputLen = false;
+};
+
+int fail(const std::string &message) {
+  std::cerr << "modelrt bench: " << message << "\n";
+  return 1;
+}
+
+Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy policy,
+                                       const BenchOptions &o, double rate) {
+  Expected<std::unique_ptr<engine::Engine>> created = engine::Engine::create(exec, policy);
+  if (!created)
+    return created.error();
+  engine::Engine &eng = **created;
+
+  // The same prompts and arrival times for every policy.
+  std::mt19937_64 gen(o.seed);
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(exec.metadata().vocabSize) - 1);
+  std::exponential_distribution<double> gap(std::isinf(rate) ? 1.0 : rate);
+  std::vector<sched::RequestParams> prompts(o.numPrompts);
+  std::vector<double> arrivals(o.numPrompts, 0.0);
+  double t = 0;
+  for (int i = 0; i < o.numPrompts; ++i) {
+    prompts[i].prompt.resize(o.inputLen);
+    for (int32_t &id : prompts[i].prompt)
+      id = token(gen);
+    prompts[i].maxTokens =
+        o.randomOutputLen ? std::uniform_int_distribution<int>(1, o.outputLen)(gen) : o.outputLen;
+    prompts[i].ignoreEos = true;
+    if (!std::isinf(rate))
+      t += gap(gen);
+    arrivals[i] = t;
+  }
+
+  std::vector<sched::RequestTiming> timings(o.numPrompts);
+  std::map<sched::RequestId, int> index;
+  auto start = std::chrono::steady_clock::now();
+  auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  int next = 0, done = 0;
+  while (done < o.numPrompts) {
+    for (; next < o.numPrompts && arrivals[next] <= now(); ++next) {
+      Expected<sched::RequestId> id = eng.addRequest(prompts[next], sample::SamplingParams{});
+      if (!id)
+        return id.error();
+      index[*id] = next;
+      timings[next].arrival = arrivals[next];
+      timings[next].inputTokens = o.inputLen;
+    }
+    if (!eng.hasUnfinished()) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(arrivals[next] - now()));
+      continue;
+    }
+    Expected<std::vector<sched::TokenEvent>> events = eng.step();
+    if (!events)
+      return events.error();
+    double at = now();
+    for (const sched::TokenEvent &e : *events) {
+      sched::RequestTiming &r = timings[index.at(e.id)];
+      r.tokenTimes.push_back(at);
+      if (e.finish) {
+        r.completion = at;
+        ++done;
+      }
+    }
+  }
+  return sched::summarize(timings, now());
+}
+
+int runBench(const BenchOptions &o) {
+  if (o.numPrompts < 1 || o.inputLen < 1 || o.outputLen < 1)
+    return fail("--num-prompts, --input-len and --output-len must be at least 1");
+  double rate = std::numeric_limits<double>::infinity();
+  if (o.requestRate != "inf") {
+    try {
+      rate = std::stod(o.requestRate);
+    } catch (const std::exception &) {
+      rate = -1;
+    }
+    if (!(rate > 0) || std::isinf(rate))
+      return fail("--request-rate must be a positive number or inf");
+  }
+  std::vector<sched::Policy> policies;
+  if (o.scheduler == "both") {
+    policies = {sched::Policy::IterationLevel, sched::Policy::RequestLevel};
+  } else {
+    Expected<sched::Policy> p = sched::parsePolicy(o.scheduler);
+    if (!p)
+      return fail(p.error().message());
+    policies = {*p};
+  }
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(o.plan);
+  if (!exec)
+    return fail(exec.error().message());
+  nlohmann::json all = nlohmann::json::object();
+  for (sched::Policy policy : policies) {
+    Expected<sched::ServingReport> report = runOnce(**exec, policy, o, rate);
+    if (!report)
+      return fail(report.error().message());
+    if (o.json) {
+      all[sched::policyName(policy)] = sched::reportToJson(*report);
+    } else {
+      std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
+                << " prompts, input " << o.inputLen << ", output " << o.outputLen
+                << (o.randomOutputLen ? " (uniform from 1)" : "") << ", request rate "
+                << o.requestRate << " ==\n"
+                << sched::formatReport(*report) << "\n";
+    }
+  }
+  if (o.json)
+    std::cout << all.dump(2) << "\n";
+  return 0;
+}
+
+} // namespace
+
+void addBenchCommand(CLI::App &app, int &exitCode) {
+  auto o = std::make_shared<BenchOptions>();
+  auto *cmd = app.add_subcommand("bench", "Serving benchmark of a plan (CPU executor)");
+  cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
+  cmd->add_option("--num-prompts", o->numPrompts, "Requests (default 32)");
+  cmd->add_option("--input-len", o->inputLen, "Prompt tokens per request (default 64)");
+  cmd->add_option("--output-len", o->outputLen, "Generated tokens per request, EOS ignored (default 32)");
+  cmd->add_option("--request-rate", o->requestRate, "Poisson arrivals per second, or inf (default)");
+  cmd->add_option("--scheduler", o->scheduler,
+                  "iteration-level, request-level, or both (default: side by side)");
+  cmd->add_option("--seed", o->seed, "Prompt and arrival seed (default 0)");
+  cmd->add_flag("--random-output-len", o->randomOutputLen,
+                "Draw each request's output length uniformly from 1 to --output-len (ORCA's "
+                "varied lengths)");
+  cmd->add_flag("--json", o->json, "Print the figures as JSON");
+  cmd->callback([o, &exitCode] { exitCode = runBench(*o); });
+}
+
+} // namespace modelrt::cli
