@@ -9,7 +9,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "MODELC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["Inputs", "lit.cfg.py", "CMakeLists.txt"]
+config.excludes = ["Inputs", "lit.cfg.py", "CMakeLists.txt", "check_server.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.modelc_obj_root, "test")
 
@@ -25,6 +25,8 @@ llvm_config.add_tool_substitutions(["modelc-opt", "modelc"], tool_dirs)
 llvm_config.add_tool_substitutions(
     ["modelrt"], [os.path.join(config.modelc_obj_root, "tools", "modelrt")])
 config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(
+    ("%modelrt_bin", os.path.join(config.modelc_obj_root, "tools", "modelrt", "modelrt")))
 llvm_config.add_tool_substitutions(["not", "count", "mlir-cpu-runner"], [config.llvm_tools_dir])
 
 # The real SmolLM2 GGUF, when scripts/fetch-models.sh has fetched it.

@@ -21,6 +21,8 @@ public:
                                         const sample::SamplingParams &sampling);
   // One iteration; the events of the tokens it produced (empty when nothing could run).
   Expected<std::vector<sched::TokenEvent>> step();
+  // Ends a request in any state; its resources go at the next step.
+  Status cancel(sched::RequestId id) { return scheduler_.cancel(id); }
   bool hasUnfinished() const { return scheduler_.hasUnfinished(); }
   const sched::Scheduler &scheduler() const { return scheduler_; }
 

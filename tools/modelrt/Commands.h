@@ -10,5 +10,6 @@ void addTokenizeCommand(CLI::App &app, int &exitCode);
 void addInspectCommand(CLI::App &app, int &exitCode);
 void addGenerateCommand(CLI::App &app, int &exitCode);
 void addBenchCommand(CLI::App &app, int &exitCode);
+void addServeCommand(CLI::App &app, int &exitCode);
 
 } // namespace modelrt::cli

@@ -10,6 +10,7 @@ int main(int argc, char **argv) {
   modelrt::cli::addInspectCommand(app, exitCode);
   modelrt::cli::addGenerateCommand(app, exitCode);
   modelrt::cli::addBenchCommand(app, exitCode);
+  modelrt::cli::addServeCommand(app, exitCode);
   CLI11_PARSE(app, argc, argv);
   return exitCode;
 }

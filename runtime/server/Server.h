@@ -1,0 +1,26 @@
+// modelrt serve: an OpenAI-compatible HTTP front end over the engine. HTTP threads never
+// touch engine state: they validate and tokenize, post a job to the engine thread, and read
+// the job's token events from its channel (llama.cpp's server-queue pattern).
+#pragma once
+
+#include "runtime/support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace modelrt::server {
+
+struct ServerOptions {
+  std::string plan;
+  std::string tokenizer; // tokenizer.json or .gguf; empty: the plan's own
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string apiKey; // empty: no authentication
+  std::string modelName; // empty: the plan's model name
+};
+
+// Loads the plan and serves until the process is stopped. Errors before listening
+// (plan, tokenizer, port) are returned.
+Status serve(const ServerOptions &options);
+
+} // namespace modelrt::server

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Drives `modelrt serve` over HTTP with the standard library only and checks what a client
+of an OpenAI-compatible server would notice. Exits non-zero on the first failure.
+
+    check_server.py MODELRT PLAN TOKENIZER
+"""
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+modelrt, plan, tokenizer = sys.argv[1:4]
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+port = sock.getsockname()[1]
+sock.close()
+base = "http://127.0.0.1:%d" % port
+KEY = "test-key"
+server = subprocess.Popen([modelrt, "serve", plan, "--tokenizer", tokenizer, "--port", str(port),
+                           "--api-key", KEY, "--served-model-name", "smollm2"],
+                          stderr=subprocess.PIPE, text=True)
+
+
+def request(path, body=None, key=KEY, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data)
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what)
+        server.kill()
+        sys.exit(1)
+    print("ok:", what)
+
+
+try:
+    for _ in range(600):
+        try:
+            if request("/health")[0] == 200:
+                break
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    check(request("/health")[0] == 200, "health answers")
+    status, body = request("/v1/models")
+    check(status == 200 and json.loads(body)["data"][0]["id"] == "smollm2", "/v1/models lists the served name")
+    check(request("/v1/models", key="wrong")[0] == 401, "a wrong API key gets 401")
+
+    prompt = {"prompt": "The capital of France is", "max_tokens": 8}
+    status, body = request("/v1/completions", prompt)
+    out = json.loads(body)
+    text = out["choices"][0]["text"]
+    check(status == 200 and text.startswith(" Paris"), "greedy completion says Paris: %r" % text)
+    check(out["usage"] == {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}, "usage counts tokens")
+
+    # Streaming gives the same text, chunk by chunk, then [DONE].
+    status, body = request("/v1/completions", dict(prompt, stream=True))
+    events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+    check(events[-1] == "[DONE]", "the stream ends with [DONE]")
+    streamed = "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1])
+    check(streamed == text, "the stream has the same text")
+
+    # Concurrent requests are batched together and each still gets its own greedy answer.
+    results = [None] * 4
+    def worker(i):
+        results[i] = request("/v1/completions", prompt)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    check(all(r[0] == 200 and json.loads(r[1])["choices"][0]["text"] == text for r in results),
+          "four concurrent requests get the single request's text")
+
+    bad = [({"prompt": 5}, "'prompt' must be a string"),
+           ({"prompt": "x", "max_tokens": 0}, "'max_tokens' must be between 1 and"),
+           ({"prompt": "x", "temperature": "hot"}, "'temperature' must be a number"),
+           ({"prompt": "x", "top_p": 1.5}, "top_p must be in (0, 1]"),
+           ({"prompt": "x", "max_tokens": 2.5}, "'max_tokens' must be an integer")]
+    for payload, message in bad:
+        status, body = request("/v1/completions", payload)
+        check(status == 400 and message in json.loads(body)["error"]["message"], "400 for %s" % payload)
+    status, body = request("/v1/completions", raw=b"{not json")
+    check(status == 400 and "not a JSON object" in body, "400 for malformed JSON")
+    check(request("/v1/completions", prompt, key=None)[0] == 401, "no API key gets 401")
+
+    # A client that leaves mid-stream does not hurt the next request.
+    s = socket.create_connection(("127.0.0.1", port))
+    payload = json.dumps({"prompt": "Once upon a time", "max_tokens": 200, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+              b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(payload)).encode() +
+              b"\r\n\r\n" + payload)
+    s.recv(200)
+    s.close()
+    status, body = request("/v1/completions", prompt)
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == text, "the server stays up and correct after a dropped stream")
+    check(server.poll() is None, "the server process is still running")
+finally:
+    server.kill()
+    server.wait()
+print("all server checks passed")

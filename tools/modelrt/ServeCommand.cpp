@@ -1,0 +1,28 @@
+// `modelrt serve PLAN`: the OpenAI-compatible HTTP server (runtime/server).
+#include "Commands.h"
+
+#include "runtime/server/Server.h"
+
+#include <iostream>
+
+namespace modelrt::cli {
+
+void addServeCommand(CLI::App &app, int &exitCode) {
+  auto o = std::make_shared<server::ServerOptions>();
+  auto *cmd = app.add_subcommand("serve", "Serve a plan over HTTP (OpenAI /v1/completions)");
+  cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
+  cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", o->port, "Port (default 8000)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", o->apiKey, "Require 'Authorization: Bearer KEY'");
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or .gguf, when the plan has none");
+  cmd->add_option("--served-model-name", o->modelName, "Model id reported by /v1/models");
+  cmd->callback([o, &exitCode] {
+    Status s = server::serve(*o);
+    if (!s) {
+      std::cerr << "modelrt serve: " << s.error().message() << "\n";
+      exitCode = 1;
+    }
+  });
+}
+
+} // namespace modelrt::cli
