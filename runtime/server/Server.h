@@ -1,6 +1,6 @@
 // modelrt serve: an OpenAI-compatible HTTP front end over the engine. HTTP threads never
 // touch engine state: they validate and tokenize, post a job to the engine thread, and read
-// the job's token events from its channel (llama.cpp's server-queue pattern).
+// the job's token events from its channel (queues in, results out: STYLE.md item 14).
 #pragma once
 
 #include "runtime/support/Error.h"
