@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -47,6 +48,42 @@ private:
   std::deque<Event> events_;
 };
 
+// Stop strings over streamed text: emits what cannot be the start of a stop string, holds
+// back a possible prefix, and reports the first stop string found (the text before it is
+// the result, as OpenAI's API does).
+class StopMatcher {
+public:
+  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
+    for (const std::string &s : stops_)
+      holdBack_ = std::max(holdBack_, s.size() - 1);
+  }
+  // Adds text; returns what may be sent now. `stopped` turns true at a stop string.
+  std::string feed(const std::string &piece) {
+    pending_ += piece;
+    size_t cut = std::string::npos;
+    for (const std::string &s : stops_)
+      cut = std::min(cut, pending_.find(s));
+    if (cut != std::string::npos) {
+      stopped = true;
+      std::string out = pending_.substr(0, cut);
+      pending_.clear();
+      return out;
+    }
+    if (pending_.size() <= holdBack_)
+      return "";
+    std::string out = pending_.substr(0, pending_.size() - holdBack_);
+    pending_.erase(0, out.size());
+    return out;
+  }
+  std::string finish() { return std::exchange(pending_, std::string()); }
+  bool stopped = false;
+
+private:
+  std::vector<std::string> stops_;
+  size_t holdBack_ = 0;
+  std::string pending_;
+};
+
 struct Job {
   sched::RequestParams params;
   sample::SamplingParams sampling;
@@ -67,6 +104,21 @@ public:
     thread_.join();
   }
   const plan::PlanMetadata &metadata() const { return exec_->metadata(); }
+
+  // Prometheus text exposition of the serving counters.
+  std::string metrics() const {
+    std::string out;
+    auto line = [&](const char *name, const char *type, const char *help, uint64_t value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + std::to_string(value) + "\n";
+    };
+    line("modelrt_requests_total", "counter", "Requests accepted by the engine.", requests_);
+    line("modelrt_generated_tokens_total", "counter", "Tokens sampled.", generated_);
+    line("modelrt_iterations_total", "counter", "Engine iterations run.", iterations_);
+    line("modelrt_requests_running", "gauge", "Requests holding a KV cache.", running_);
+    line("modelrt_requests_waiting", "gauge", "Requests queued or preempted.", waiting_);
+    return out;
+  }
 
   void submit(Job job) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -104,10 +156,12 @@ private:
           continue;
         }
         Expected<sched::RequestId> id = eng->addRequest(std::move(job.params), job.sampling);
-        if (!id)
+        if (!id) {
           job.channel->push({-1, "error", id.error().message()});
-        else
+        } else {
           channels[*id] = job.channel;
+          ++requests_;
+        }
       }
       for (const std::shared_ptr<Channel> &c : cancels)
         for (auto it = channels.begin(); it != channels.end(); ++it)
@@ -119,6 +173,11 @@ private:
       if (!eng || !eng->hasUnfinished())
         continue;
       Expected<std::vector<sched::TokenEvent>> events = eng->step();
+      ++iterations_;
+      running_ = eng->scheduler().numRunning();
+      waiting_ = eng->scheduler().numWaiting();
+      if (events)
+        generated_ += events->size();
       if (!events) {
         // An engine failure ends every request in flight; the server stays up.
         for (auto &[id, channel] : channels)
@@ -149,6 +208,7 @@ private:
   std::vector<Job> incoming_;
   std::vector<std::shared_ptr<Channel>> cancelled_;
   bool stop_ = false;
+  std::atomic<uint64_t> requests_{0}, generated_{0}, iterations_{0}, running_{0}, waiting_{0};
   std::thread thread_;
 };
 
@@ -217,6 +277,9 @@ Status serve(const ServerOptions &options) {
   http.Get("/health", [](const httplib::Request &, httplib::Response &res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
+  http.Get("/metrics", [engineThread](const httplib::Request &, httplib::Response &res) {
+    res.set_content(engineThread->metrics(), "text/plain; version=0.0.4");
+  });
   http.Get("/v1/models", [&](const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
       return;
@@ -247,7 +310,20 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, "'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
     if (Status s = sample::validate(job.sampling); !s)
       return sendError(res, 400, s.error().message());
+    if (body.contains("stream") && !body["stream"].is_boolean())
+      return sendError(res, 400, "'stream' must be true or false");
     bool stream = body.value("stream", false);
+    std::vector<std::string> stops;
+    if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
+      json list = stop->is_string() ? json::array({*stop}) : *stop;
+      if (!list.is_array() || list.size() > 4)
+        return sendError(res, 400, "'stop' must be a string or an array of at most 4 strings");
+      for (const json &s : list) {
+        if (!s.is_string() || s.get<std::string>().empty())
+          return sendError(res, 400, "'stop' strings must be non-empty strings");
+        stops.push_back(s);
+      }
+    }
     EncodeOptions encode;
     encode.addSpecial = true;
     encode.parseSpecial = true;
@@ -282,6 +358,7 @@ Status serve(const ServerOptions &options) {
     };
     if (!stream) {
       StreamingDetokenizer detok(*tokenizer, true);
+      StopMatcher matcher(stops);
       std::string text;
       size_t generated = 0;
       while (true) {
@@ -293,11 +370,16 @@ Status serve(const ServerOptions &options) {
           if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
             Expected<std::string> piece = detok.push(e.token);
             if (piece)
-              text += *piece;
+              text += matcher.feed(*piece);
           }
         }
+        if (matcher.stopped) {
+          engineThread->cancel(channel); // a stop string: the rest is not wanted
+          e.finish = "stop";
+        }
         if (!e.finish.empty()) {
-          text += detok.finish();
+          if (!matcher.stopped)
+            text += matcher.feed(detok.finish()) + matcher.finish();
           json out = chunk(text, e.finish);
           out["usage"] = {{"prompt_tokens", promptTokens}, {"completion_tokens", generated},
                           {"total_tokens", promptTokens + generated}};
@@ -307,9 +389,10 @@ Status serve(const ServerOptions &options) {
       }
     }
     auto detok = std::make_shared<StreamingDetokenizer>(*tokenizer, true);
+    auto matcher = std::make_shared<StopMatcher>(stops);
     res.set_chunked_content_provider(
         "text/event-stream",
-        [channel, detok, chunk, tokenizer, engineThread](size_t, httplib::DataSink &sink) {
+        [channel, detok, matcher, chunk, tokenizer, engineThread](size_t, httplib::DataSink &sink) {
           Event e = channel->pop();
           std::string text;
           if (e.finish == "error") {
@@ -321,10 +404,14 @@ Status serve(const ServerOptions &options) {
           if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
             Expected<std::string> piece = detok->push(e.token);
             if (piece)
-              text = *piece;
+              text = matcher->feed(*piece);
           }
-          if (!e.finish.empty())
-            text += detok->finish();
+          if (matcher->stopped) {
+            engineThread->cancel(channel);
+            e.finish = "stop";
+          } else if (!e.finish.empty()) {
+            text += matcher->feed(detok->finish()) + matcher->finish();
+          }
           std::string data = "data: " + chunk(text, e.finish).dump() + "\n\n";
           if (!sink.write(data.data(), data.size())) {
             engineThread->cancel(channel); // the client went away

@@ -71,6 +71,16 @@ try:
     streamed = "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1])
     check(streamed == text, "the stream has the same text")
 
+    # A stop string ends the text before it (finish_reason "stop"), streamed or not.
+    status, body = request("/v1/completions", dict(prompt, stop=["."]))
+    choice = json.loads(body)["choices"][0]
+    check(choice["text"] == " Paris" and choice["finish_reason"] == "stop", "stop string: %r" % choice)
+    status, body = request("/v1/completions", dict(prompt, stop="Paris", stream=True))
+    events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+    chunks = [json.loads(e)["choices"][0] for e in events[:-1]]
+    check("".join(c["text"] for c in chunks) == " " and chunks[-1]["finish_reason"] == "stop",
+          "streamed stop string holds back and drops the stop text")
+
     # Concurrent requests are batched together and each still gets its own greedy answer.
     results = [None] * 4
     def worker(i):
@@ -85,7 +95,10 @@ try:
            ({"prompt": "x", "max_tokens": 0}, "'max_tokens' must be between 1 and"),
            ({"prompt": "x", "temperature": "hot"}, "'temperature' must be a number"),
            ({"prompt": "x", "top_p": 1.5}, "top_p must be in (0, 1]"),
-           ({"prompt": "x", "max_tokens": 2.5}, "'max_tokens' must be an integer")]
+           ({"prompt": "x", "max_tokens": 2.5}, "'max_tokens' must be an integer"),
+           ({"prompt": "x", "stop": [""]}, "'stop' strings must be non-empty strings"),
+           ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 strings"),
+           ({"prompt": "x", "stream": "yes"}, "'stream' must be true or false")]
     for payload, message in bad:
         status, body = request("/v1/completions", payload)
         check(status == 400 and message in json.loads(body)["error"]["message"], "400 for %s" % payload)
@@ -104,6 +117,9 @@ try:
     status, body = request("/v1/completions", prompt)
     check(status == 200 and json.loads(body)["choices"][0]["text"] == text, "the server stays up and correct after a dropped stream")
     check(server.poll() is None, "the server process is still running")
+    status, body = request("/metrics")
+    check(status == 200 and "modelrt_requests_total" in body and "modelrt_generated_tokens_total" in body,
+          "/metrics exposes the serving counters")
 finally:
     server.kill()
     server.wait()
