@@ -11,8 +11,8 @@
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -22,10 +22,10 @@
 namespace modelc {
 
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<llm::LlmDialect, kern::KernDialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect, mlir::math::MathDialect, mlir::scf::SCFDialect,
-                  mlir::memref::MemRefDialect, mlir::cf::ControlFlowDialect,
-                  mlir::LLVM::LLVMDialect>();
+  registry
+      .insert<llm::LlmDialect, kern::KernDialect, mlir::func::FuncDialect,
+              mlir::arith::ArithDialect, mlir::math::MathDialect, mlir::scf::SCFDialect,
+              mlir::memref::MemRefDialect, mlir::cf::ControlFlowDialect, mlir::LLVM::LLVMDialect>();
 }
 
 inline void registerAllPasses() {

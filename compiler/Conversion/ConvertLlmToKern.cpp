@@ -8,8 +8,7 @@ namespace modelc {
 } // namespace modelc
 
 namespace {
-struct ConvertLlmToKernPass
-    : public modelc::impl::ConvertLlmToKernBase<ConvertLlmToKernPass> {
+struct ConvertLlmToKernPass : public modelc::impl::ConvertLlmToKernBase<ConvertLlmToKernPass> {
   void runOnOperation() override {
     if (mlir::failed(modelc::convertLlmToKern(getOperation())))
       signalPassFailure();

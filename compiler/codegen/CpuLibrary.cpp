@@ -41,9 +41,9 @@ Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
   if (!target)
     return fail("no target for " + triple + ": " + lookupError);
   TargetOptions options;
-  std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
-      triple, sys::getHostCPUName(), "", options, Reloc::PIC_, std::nullopt,
-      CodeGenOptLevel::Aggressive));
+  std::unique_ptr<TargetMachine> machine(
+      target->createTargetMachine(triple, sys::getHostCPUName(), "", options, Reloc::PIC_,
+                                  std::nullopt, CodeGenOptLevel::Aggressive));
   module.setTargetTriple(triple);
   module.setDataLayout(machine->createDataLayout());
 
@@ -63,8 +63,8 @@ Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
   TempFiles temps;
   temps.paths.resize(2);
   int objectFd;
-  if (std::error_code ec = sys::fs::createTemporaryFile("modelc-kernels", "o", objectFd,
-                                                        temps.paths[0]))
+  if (std::error_code ec =
+          sys::fs::createTemporaryFile("modelc-kernels", "o", objectFd, temps.paths[0]))
     return fail("cannot create a temporary object file: " + ec.message());
   {
     raw_fd_ostream object(objectFd, /*shouldClose=*/true);
@@ -73,14 +73,17 @@ Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
       return fail("the target cannot emit object files");
     emit.run(module);
   }
-  if (std::error_code ec =
-          sys::fs::createTemporaryFile("modelc-kernels", "so", temps.paths[1]))
+  if (std::error_code ec = sys::fs::createTemporaryFile("modelc-kernels", "so", temps.paths[1]))
     return fail("cannot create a temporary library file: " + ec.message());
 
   std::string diagnostics;
   raw_string_ostream out(diagnostics), err(diagnostics);
-  std::vector<const char *> args = {"ld.lld", "-shared", "--no-undefined-version", "-o",
-                                    temps.paths[1].c_str(), temps.paths[0].c_str()};
+  std::vector<const char *> args = {"ld.lld",
+                                    "-shared",
+                                    "--no-undefined-version",
+                                    "-o",
+                                    temps.paths[1].c_str(),
+                                    temps.paths[0].c_str()};
   lld::Result linked = lld::lldMain(args, out, err, {{lld::Gnu, &lld::elf::link}});
   if (linked.retCode != 0)
     return fail("linking the kernel library failed: " + out.str());

@@ -72,8 +72,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   modelrt::Expected<std::string> arch = file->getString("general.architecture");
   if (!arch)
     return createStringError(inconvertibleErrorCode(),
-                             path + ": metadata 'general.architecture': " +
-                                 arch.error().message());
+                             path + ": metadata 'general.architecture': " + arch.error().message());
 
   ModelSpec spec;
   spec.origin = path.str();
@@ -89,7 +88,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   std::optional<Architecture> builder = architectureFromModelType(*arch);
   if (!builder)
     return createStringError(inconvertibleErrorCode(),
-                             path + ": metadata 'general.architecture': unsupported architecture '" +
+                             path +
+                                 ": metadata 'general.architecture': unsupported architecture '" +
                                  *arch + "' (supported: " + kSupportedModelTypes + ")");
   c.architecture = *builder;
 
@@ -131,9 +131,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     return std::move(e);
   if (c.numHeads > 0 && c.architecture == Architecture::Gpt2 && c.hiddenSize % c.numHeads != 0)
     return createStringError(inconvertibleErrorCode(),
-                             path + ": metadata 'gpt2.attention.head_count': " +
-                                 Twine(c.numHeads) + " does not divide embedding_length " +
-                                 Twine(c.hiddenSize));
+                             path + ": metadata 'gpt2.attention.head_count': " + Twine(c.numHeads) +
+                                 " does not divide embedding_length " + Twine(c.hiddenSize));
   if (Error e = validateConfig(c, path, (*arch + ".").c_str()))
     return std::move(e);
   return spec;

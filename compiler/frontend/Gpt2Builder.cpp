@@ -21,9 +21,9 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
   Value positions = ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.positions, wpe);
   Value x = b.add(tokens, positions);
 
-  auto gelu = llm::GeluApproximationAttr::get(
-      ob.getContext(), c.activation == "gelu" ? llm::GeluApproximation::none
-                                              : llm::GeluApproximation::tanh);
+  auto gelu = llm::GeluApproximationAttr::get(ob.getContext(), c.activation == "gelu"
+                                                                   ? llm::GeluApproximation::none
+                                                                   : llm::GeluApproximation::tanh);
 
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string prefix = ("h." + llvm::Twine(i) + ".").str();
@@ -58,7 +58,6 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
   Value normed = b.layerNorm(rows, b.weight("ln_f.weight", {d}, "transformer.ln_f.weight"),
                              b.weight("ln_f.bias", {d}, "transformer.ln_f.bias"));
-  auto logitsType =
-      RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
+  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
   b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, wte));
 }

@@ -20,10 +20,10 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads) {
   OpBuilder &ob = b.builder();
   llm::Llama3RopeScalingAttr scaling;
   if (c.ropeScaling)
-    scaling = llm::Llama3RopeScalingAttr::get(
-        ob.getContext(), llvm::APFloat(c.ropeScaling->factor),
-        llvm::APFloat(c.ropeScaling->lowFreqFactor), llvm::APFloat(c.ropeScaling->highFreqFactor),
-        c.ropeScaling->originalMaxPosition);
+    scaling = llm::Llama3RopeScalingAttr::get(ob.getContext(), llvm::APFloat(c.ropeScaling->factor),
+                                              llvm::APFloat(c.ropeScaling->lowFreqFactor),
+                                              llvm::APFloat(c.ropeScaling->highFreqFactor),
+                                              c.ropeScaling->originalMaxPosition);
   return ob.create<llm::RopeOp>(b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
                                 ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
                                 ob.getF64FloatAttr(c.ropeTheta),
@@ -62,8 +62,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                         bias("attn.v_bias", kv, "self_attn.v_proj.bias"));
     qs = rope(b, qs, args.positions, c.numHeads);
     ks = rope(b, ks, args.positions, c.numKvHeads);
-    IntegerAttr window =
-        c.slidingWindow ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
+    IntegerAttr window = c.slidingWindow ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
@@ -86,7 +85,6 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
-  auto logitsType =
-      RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
+  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
   b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head));
 }

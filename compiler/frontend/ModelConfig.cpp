@@ -37,8 +37,8 @@ Error unsupported(StringRef where, StringRef prefix, StringRef field, const Twin
 }
 
 // The model_type, or the first of "architectures" mapped to one.
-Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config,
-                                  StringRef where, StringRef prefix) {
+Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config, StringRef where,
+                                  StringRef prefix) {
   if (std::optional<std::string> type = fields.optionalString("model_type"))
     return *type;
   if (const json::Array *archs = config.getArray("architectures"))
@@ -113,8 +113,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   if (fields.has("head_dim"))
     c.headDim = fields.requirePositiveInt("head_dim");
   else if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
-    fields.fail("num_attention_heads", Twine(c.numHeads) + " does not divide hidden_size " +
-                                           Twine(c.hiddenSize));
+    fields.fail("num_attention_heads",
+                Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
   else if (c.numHeads > 0)
     c.headDim = c.hiddenSize / c.numHeads;
   double partial = fields.optionalPositiveNumber("partial_rotary_factor").value_or(1.0);
@@ -144,8 +144,7 @@ Error parseGpt2(JsonFields &fields, ModelConfig &c) {
     fields.fail("activation_function",
                 "'" + act + "' is not supported (supported: gelu_new, gelu_pytorch_tanh, gelu)");
   if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
-    fields.fail("n_head",
-                Twine(c.numHeads) + " does not divide n_embd " + Twine(c.hiddenSize));
+    fields.fail("n_head", Twine(c.numHeads) + " does not divide n_embd " + Twine(c.hiddenSize));
   else if (c.numHeads > 0)
     c.headDim = c.hiddenSize / c.numHeads;
   return fields.takeError();
@@ -165,8 +164,8 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   std::optional<Architecture> arch = architectureFromModelType(*type);
   if (!arch)
     return unsupported(where, fieldPrefix, "model_type",
-                       "unsupported architecture '" + *type + "' (supported: " +
-                           kSupportedModelTypes + ")");
+                       "unsupported architecture '" + *type +
+                           "' (supported: " + kSupportedModelTypes + ")");
   config.architecture = *arch;
 
   Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
@@ -179,7 +178,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
 }
 
 Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
-                                      StringRef fieldPrefix) {
+                                       StringRef fieldPrefix) {
   auto fail = [&](StringRef field, const Twine &problem) {
     return createStringError(inconvertibleErrorCode(),
                              where + ": field '" + fieldPrefix + field + "': " + problem);
@@ -187,18 +186,17 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
   bool gpt2 = c.architecture == Architecture::Gpt2;
   StringRef headsField = gpt2 ? "n_head" : "num_attention_heads";
   if (c.numKvHeads > c.numHeads || c.numHeads % c.numKvHeads != 0)
-    return fail("num_key_value_heads", Twine(c.numKvHeads) +
-                                           " does not divide num_attention_heads " +
-                                           Twine(c.numHeads));
+    return fail("num_key_value_heads",
+                Twine(c.numKvHeads) + " does not divide num_attention_heads " + Twine(c.numHeads));
   if (c.headDim <= 0 || c.headDim > 1024)
-    return fail(gpt2 ? "n_embd" : "head_dim", "head dimension " + Twine(c.headDim) +
-                                                  " is outside [1, 1024]");
+    return fail(gpt2 ? "n_embd" : "head_dim",
+                "head dimension " + Twine(c.headDim) + " is outside [1, 1024]");
   if (gpt2 && c.numHeads * c.headDim != c.hiddenSize)
     return fail(headsField, Twine(c.numHeads) + " heads of " + Twine(c.headDim) +
                                 " do not make hidden size " + Twine(c.hiddenSize));
   if (!gpt2 && (c.rotaryDim <= 0 || c.rotaryDim % 2 != 0 || c.rotaryDim > c.headDim))
-    return fail("partial_rotary_factor", "rotary dimension " + Twine(c.rotaryDim) +
-                                             " must be even and in [2, head_dim]");
+    return fail("partial_rotary_factor",
+                "rotary dimension " + Twine(c.rotaryDim) + " must be even and in [2, head_dim]");
   if (c.ropeScaling && c.ropeScaling->highFreqFactor <= c.ropeScaling->lowFreqFactor)
     return fail("rope_scaling.high_freq_factor", "must be greater than low_freq_factor");
   if (c.ropeScaling && c.ropeScaling->factor < 1.0)

@@ -41,7 +41,7 @@ struct ModelConfig {
   int64_t maxPositions = 0;
   double normEps = 1e-5;
   bool tieEmbeddings = false;
-  bool attentionBias = false; // bias on the Q, K and V projections (Qwen2)
+  bool attentionBias = false;      // bias on the Q, K and V projections (Qwen2)
   std::string activation = "silu"; // "silu" (gated MLP), "gelu_tanh" or "gelu" (GPT-2 MLP)
   std::optional<int64_t> slidingWindow;
   // Rotary embeddings (not used by GPT-2's learned positions).

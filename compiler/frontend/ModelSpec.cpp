@@ -24,8 +24,7 @@ StringRef modelc::frontend::weightFormatName(WeightSource::Format format) {
 namespace {
 
 Error fieldError(StringRef where, StringRef field, const Twine &problem) {
-  return createStringError(inconvertibleErrorCode(),
-                           where + ": field '" + field + "': " + problem);
+  return createStringError(inconvertibleErrorCode(), where + ": field '" + field + "': " + problem);
 }
 
 // Paths in a manifest are relative to the manifest's directory.
@@ -84,9 +83,8 @@ Expected<ModelSpec> loadManifest(StringRef path) {
   if (!object)
     return createStringError(inconvertibleErrorCode(), path + ": expected a JSON object");
 
-  static const StringSet<> known = {"name",     "config",   "weights", "tokenizer",
-                                    "dtype",    "target",   "parallel", "limits",
-                                    "$comment", "$schema"};
+  static const StringSet<> known = {"name",   "config",   "weights", "tokenizer", "dtype",
+                                    "target", "parallel", "limits",  "$comment",  "$schema"};
   for (const auto &entry : *object)
     if (!known.contains(entry.first))
       return fieldError(path, entry.first, "unknown field (see docs/model-json.md)");
@@ -135,8 +133,8 @@ Expected<ModelSpec> loadManifest(StringRef path) {
         spec.weights.seed = static_cast<uint64_t>(*n);
       }
     } else if (format == "safetensors" || format == "gguf") {
-      spec.weights.format = format == "gguf" ? WeightSource::Format::Gguf
-                                             : WeightSource::Format::Safetensors;
+      spec.weights.format =
+          format == "gguf" ? WeightSource::Format::Gguf : WeightSource::Format::Safetensors;
       std::optional<std::string> weightPath = w.optionalString("path");
       if (Error e = w.takeError())
         return std::move(e);
@@ -149,8 +147,7 @@ Expected<ModelSpec> loadManifest(StringRef path) {
       if (Error e = w.takeError())
         return std::move(e);
       return fieldError(path, "weights.format",
-                        "expected \"random\", \"safetensors\" or \"gguf\", got \"" + format +
-                            "\"");
+                        "expected \"random\", \"safetensors\" or \"gguf\", got \"" + format + "\"");
     }
   } else if (fields.failed()) {
     return fields.takeError();
@@ -224,14 +221,14 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
     return fail("target", "'" + spec.target + "' is not one of cpu, cuda");
   const ModelConfig &c = spec.config;
   if (c.numKvHeads % spec.tensorParallel != 0 && spec.tensorParallel % c.numKvHeads != 0)
-    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) +
-                          " does not divide the " + Twine(c.numKvHeads) + " KV heads");
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
+                          Twine(c.numKvHeads) + " KV heads");
   if (c.numHeads % spec.tensorParallel != 0)
-    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) +
-                          " does not divide the " + Twine(c.numHeads) + " attention heads");
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
+                          Twine(c.numHeads) + " attention heads");
   if (spec.pipelineParallel > c.numLayers)
-    return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) +
-                          " exceeds the " + Twine(c.numLayers) + " layers");
+    return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
+                          Twine(c.numLayers) + " layers");
   if (spec.maxSeqLen > c.maxPositions)
     return fail("max_seq_len", Twine(spec.maxSeqLen) + " exceeds the model's " +
                                    Twine(c.maxPositions) + " positions");

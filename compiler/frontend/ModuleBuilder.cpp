@@ -54,8 +54,8 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
 
 ForwardArgs ModuleBuilder::beginForward() {
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, builder_.getI32Type());
-  auto logits = RankedTensorType::get({ShapedType::kDynamic, config().vocabSize},
-                                      builder_.getF32Type());
+  auto logits =
+      RankedTensorType::get({ShapedType::kDynamic, config().vocabSize}, builder_.getF32Type());
   auto type = builder_.getFunctionType({ids, ids, llm::BatchType::get(&context_), ids}, {logits});
   forward_ = builder_.create<func::FuncOp>(loc_, "forward", type);
   forward_.setArgAttr(0, "llm.name", builder_.getStringAttr("token_ids"));
@@ -68,9 +68,7 @@ ForwardArgs ModuleBuilder::beginForward() {
           entry->getArgument(3)};
 }
 
-void ModuleBuilder::endForward(Value logits) {
-  builder_.create<func::ReturnOp>(loc_, logits);
-}
+void ModuleBuilder::endForward(Value logits) { builder_.create<func::ReturnOp>(loc_, logits); }
 
 void ModuleBuilder::setScope(llvm::StringRef name) {
   loc_ = NameLoc::get(StringAttr::get(&context_, name));
@@ -132,10 +130,10 @@ void ModuleBuilder::setModuleAttributes() {
   module->setAttr("llm.model", b.getDictionaryAttr(model));
   module->setAttr("llm.weights", b.getDictionaryAttr(weights));
   if (!spec_.tokenizer.format.empty())
-    module->setAttr("llm.tokenizer",
-                    b.getDictionaryAttr(
-                        {b.getNamedAttr("format", b.getStringAttr(spec_.tokenizer.format)),
-                         b.getNamedAttr("path", b.getStringAttr(spec_.tokenizer.path))}));
+    module->setAttr(
+        "llm.tokenizer",
+        b.getDictionaryAttr({b.getNamedAttr("format", b.getStringAttr(spec_.tokenizer.format)),
+                             b.getNamedAttr("path", b.getStringAttr(spec_.tokenizer.path))}));
   module->setAttr("llm.target", b.getDictionaryAttr(target));
   module->setAttr("llm.limits", b.getDictionaryAttr(limits));
 }
@@ -145,8 +143,7 @@ OwningOpRef<ModuleOp> ModuleBuilder::finish() {
   return std::move(module_);
 }
 
-OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context,
-                                                    const ModelSpec &spec) {
+OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context, const ModelSpec &spec) {
   ModuleBuilder builder(context, spec);
   if (spec.config.architecture == Architecture::Gpt2)
     buildGpt2(builder);

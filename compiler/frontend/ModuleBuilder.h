@@ -12,9 +12,9 @@ namespace modelc::frontend {
 
 // The arguments of @forward, in order.
 struct ForwardArgs {
-  mlir::Value tokenIds;  // tensor<?xi32>
-  mlir::Value positions; // tensor<?xi32>
-  mlir::Value batch;     // !llm.batch
+  mlir::Value tokenIds;   // tensor<?xi32>
+  mlir::Value positions;  // tensor<?xi32>
+  mlir::Value batch;      // !llm.batch
   mlir::Value sampleRows; // tensor<?xi32>
 };
 

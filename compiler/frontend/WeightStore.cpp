@@ -6,7 +6,6 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Regex.h"
 
-
 using namespace llvm;
 using namespace mlir;
 using namespace modelc;

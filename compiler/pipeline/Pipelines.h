@@ -2,13 +2,13 @@
 // -pass-pipeline='builtin.module(llm-optimize)'.
 #pragma once
 
-#include "mlir/Pass/PassManager.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/Error.h"
-#include "mlir/IR/OwningOpRef.h"
-#include "mlir/Pass/PassOptions.h"
 
 namespace modelc {
 

@@ -84,8 +84,9 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
     }
   }
   if (static_cast<int64_t>(out.size()) != weight.getTensorType().getNumElements())
-    return error("weight @" + weight.getSymName() + ": its sources hold " + llvm::Twine(out.size()) +
-                 " elements, the IR declares " + llvm::Twine(weight.getTensorType().getNumElements()));
+    return error("weight @" + weight.getSymName() + ": its sources hold " +
+                 llvm::Twine(out.size()) + " elements, the IR declares " +
+                 llvm::Twine(weight.getTensorType().getNumElements()));
   return out;
 }
 
@@ -202,7 +203,8 @@ llvm::json::Object program(func::FuncOp forward, int64_t arenaRows) {
     auto type = cast<RankedTensorType>(byId[v].getType());
     if (type.getRank() != 2 || root[v] != static_cast<int64_t>(v) || def[v] < 0)
       continue;
-    int64_t bytes = (arenaRows * type.getDimSize(1) * elementBytes(type.getElementType()) + 63) / 64 * 64;
+    int64_t bytes =
+        (arenaRows * type.getDimSize(1) * elementBytes(type.getElementType()) + 63) / 64 * 64;
     llvm::erase_if(live, [&](const Block &b) { return b.dies < def[v]; });
     llvm::sort(live, [](const Block &a, const Block &b) { return a.begin < b.begin; });
     int64_t at = 0;
@@ -234,11 +236,12 @@ llvm::json::Object program(func::FuncOp forward, int64_t arenaRows) {
     }
     values.push_back(std::move(desc));
   }
-  return llvm::json::Object{{"inputs", std::move(inputs)},
-                            {"outputs", std::move(results)},
-                            {"values", std::move(values)},
-                            {"ops", std::move(ops)},
-                            {"arena", llvm::json::Object{{"rows", arenaRows}, {"bytes", arenaBytes}}}};
+  return llvm::json::Object{
+      {"inputs", std::move(inputs)},
+      {"outputs", std::move(results)},
+      {"values", std::move(values)},
+      {"ops", std::move(ops)},
+      {"arena", llvm::json::Object{{"rows", arenaRows}, {"bytes", arenaBytes}}}};
 }
 
 } // namespace
@@ -280,8 +283,9 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   SourceReader read;
   if (spec.weights.format == frontend::WeightSource::Format::Random) {
     uint64_t seed = spec.weights.seed;
-    read = [&sourceShapes, seed](llvm::StringRef name, std::vector<uint64_t> &shape)
-        -> llvm::Expected<std::vector<float>> {
+    read = [&sourceShapes,
+            seed](llvm::StringRef name,
+                  std::vector<uint64_t> &shape) -> llvm::Expected<std::vector<float>> {
       auto it = sourceShapes.find(name);
       if (it == sourceShapes.end())
         return error("internal error: no shape for random tensor '" + name + "'");
@@ -353,8 +357,9 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
       {"model", dictToJson(module->getAttr("llm.model"))},
       {"limits", dictToJson(module->getAttr("llm.limits"))},
       {"target", dictToJson(module->getAttr("llm.target"))},
-      {"kv_cache",
-       llvm::json::Object{{"num_layers", layers}, {"num_kv_heads", kvHeads}, {"head_dim", headDim}}},
+      {"kv_cache", llvm::json::Object{{"num_layers", layers},
+                                      {"num_kv_heads", kvHeads},
+                                      {"head_dim", headDim}}},
       {"weights", std::move(table)},
   };
 
@@ -369,9 +374,10 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   }
   std::string metadataText, programText;
   llvm::raw_string_ostream(metadataText) << llvm::json::Value(std::move(metadata));
-  int64_t arenaRows = cast<IntegerAttr>(
-                          cast<DictionaryAttr>(module->getAttr("llm.limits")).get("max_num_batched_tokens"))
-                          .getInt();
+  int64_t arenaRows =
+      cast<IntegerAttr>(
+          cast<DictionaryAttr>(module->getAttr("llm.limits")).get("max_num_batched_tokens"))
+          .getInt();
   llvm::raw_string_ostream(programText) << llvm::json::Value(program(forward, arenaRows));
   writer.addSection(modelrt::plan::SectionKind::Metadata, 0, "metadata", metadataText);
   writer.addSection(modelrt::plan::SectionKind::Program, 0, "program", programText);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 namespace modelrt::engine {
 
@@ -86,9 +87,10 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   if (!meta)
     return meta.error();
   if (meta->dtype != "f32" || meta->tensorParallel != 1 || meta->pipelineParallel != 1)
-    return Error(ErrorCode::Unsupported, planPath + ": the CPU executor runs f32 single-rank "
-                                                    "plans so far (this one is " +
-                                                    meta->dtype + ")");
+    return Error(ErrorCode::Unsupported, planPath +
+                                             ": the CPU executor runs f32 single-rank "
+                                             "plans so far (this one is " +
+                                             meta->dtype + ")");
   std::unique_ptr<CpuExecutor> exec(new CpuExecutor());
   exec->file_ = std::move(*file);
   exec->meta_ = std::move(*meta);
@@ -259,22 +261,26 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
   Impl &impl = *impl_;
   const int64_t total = static_cast<int64_t>(tokens.size());
   int64_t sum = 0;
+  std::set<uint64_t> seen;
   for (const SequenceChunk &c : chunks) {
     if (c.numTokens <= 0)
       return Error(ErrorCode::InvalidArgument, "a chunk must have at least one token");
+    if (!seen.insert(c.sequence).second)
+      return Error(ErrorCode::InvalidArgument,
+                   "sequence " + std::to_string(c.sequence) + " appears twice in one step");
     sum += c.numTokens;
   }
   if (sum != total || total == 0)
     return Error(ErrorCode::InvalidArgument, "the chunks cover " + std::to_string(sum) +
                                                  " tokens, the batch has " + std::to_string(total));
   if (total > impl.arenaRows)
-    return Error(ErrorCode::InvalidArgument,
-                 std::to_string(total) + " tokens exceed max_num_batched_tokens " +
-                     std::to_string(impl.arenaRows));
+    return Error(ErrorCode::InvalidArgument, std::to_string(total) +
+                                                 " tokens exceed max_num_batched_tokens " +
+                                                 std::to_string(impl.arenaRows));
   for (int32_t t : tokens)
     if (t < 0 || t >= meta_.vocabSize)
-      return Error(ErrorCode::InvalidArgument, "token id " + std::to_string(t) +
-                                                   " is outside the vocabulary");
+      return Error(ErrorCode::InvalidArgument,
+                   "token id " + std::to_string(t) + " is outside the vocabulary");
 
   // Batch layout: each chunk's first row, its first position, and the rows to sample.
   std::vector<int64_t> start, firstPosition;
@@ -283,8 +289,8 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
   for (const SequenceChunk &c : chunks) {
     int64_t past = cachedTokens(c.sequence);
     if (past + c.numTokens > meta_.maxSeqLen)
-      return Error(ErrorCode::InvalidArgument, "sequence " + std::to_string(c.sequence) +
-                                                   " would exceed max_seq_len");
+      return Error(ErrorCode::InvalidArgument,
+                   "sequence " + std::to_string(c.sequence) + " would exceed max_seq_len");
     start.push_back(row);
     firstPosition.push_back(past);
     for (int64_t i = 0; i < c.numTokens; ++i)
@@ -306,138 +312,157 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
   indexInputs[impl.sampleRows] = sampleRows.data();
   impl.rows[impl.sampleRows] = static_cast<int64_t>(sampleRows.size());
 
-  for (const Op &op : impl.ops) {
-    int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
-    switch (op.kind) {
-    case OpKind::Columns:
-      impl.rows[out] = impl.rows[op.inputs[0]];
-      break;
-    case OpKind::GatherRows: {
-      int64_t index = op.inputs.back();
-      const int32_t *ids = indexInputs[index];
-      int64_t n = impl.rows[index], width = impl.values[out].width;
-      float *dst = impl.data(out);
-      for (int64_t r = 0; r < n; ++r) {
-        const float *src;
-        if (op.table) {
-          if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
-            return Error(ErrorCode::InvalidArgument, "row " + std::to_string(ids[r]) +
-                                                         " is outside table " + op.table->name);
-          src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
-        } else {
-          src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
-        }
-        std::memcpy(dst + r * impl.stride(out), src, width * sizeof(float));
-      }
-      impl.rows[out] = n;
-      break;
-    }
-    case OpKind::Gemm: {
-      int64_t in = op.inputs[0];
-      impl.rows[out] = impl.rows[in];
-      gemm(impl.data(in), impl.stride(in), impl.rows[in], impl.values[in].width,
-           reinterpret_cast<const float *>(op.weight->data), impl.values[out].width,
-           op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
-           impl.stride(out));
-      break;
-    }
-    case OpKind::Fused: {
-      int64_t rows = impl.rows[op.inputs[0]];
-      std::vector<cpu::MemRefDescriptor<float, 2>> acts;
-      std::vector<cpu::MemRefDescriptor<float, 1>> vecs;
-      acts.reserve(op.inputs.size() + op.outputs.size());
-      vecs.reserve(op.weights.size());
-      std::vector<void *> args;
-      for (int64_t id : op.inputs) {
-        acts.push_back(cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
-        args.push_back(&acts.back());
-      }
-      for (const plan::WeightEntry *w : op.weights) {
-        float *p = const_cast<float *>(reinterpret_cast<const float *>(w->data));
-        vecs.push_back(cpu::vectorView(p, static_cast<int64_t>(w->shape[0])));
-        args.push_back(&vecs.back());
-      }
-      for (int64_t id : op.outputs) {
-        impl.rows[id] = rows;
-        acts.push_back(cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
-        args.push_back(&acts.back());
-      }
-      if (Status s = impl.kernels->call(op.kernel, args); !s)
-        return s.error();
-      break;
-    }
-    case OpKind::Rope: {
-      const RopeConfig &c = op.rope;
-      int64_t in = op.inputs[0];
-      impl.rows[out] = impl.rows[in];
-      std::vector<double> inv = inverseFrequencies(c);
-      const float *src = impl.data(in);
-      float *dst = impl.data(out);
-      for (int64_t t = 0; t < impl.rows[in]; ++t) {
-        const float *x = src + t * impl.stride(in);
-        float *y = dst + t * impl.stride(out);
-        std::memmove(y, x, impl.values[in].width * sizeof(float));
-        for (int64_t h = 0; h < c.numHeads; ++h)
-          for (int64_t i = 0; i < c.rotaryDim / 2; ++i) {
-            int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
-            int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + c.rotaryDim / 2);
-            double angle = positions[t] * inv[i];
-            double cs = std::cos(angle), sn = std::sin(angle);
-            float xa = x[a], xb = x[b];
-            y[a] = static_cast<float>(xa * cs - xb * sn);
-            y[b] = static_cast<float>(xb * cs + xa * sn);
+  // Runs the ops; a failure part-way leaves the caches as they were (see below).
+  auto runProgram = [&]() -> Status {
+    for (const Op &op : impl.ops) {
+      int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
+      switch (op.kind) {
+      case OpKind::Columns:
+        impl.rows[out] = impl.rows[op.inputs[0]];
+        break;
+      case OpKind::GatherRows: {
+        int64_t index = op.inputs.back();
+        const int32_t *ids = indexInputs[index];
+        int64_t n = impl.rows[index], width = impl.values[out].width;
+        float *dst = impl.data(out);
+        for (int64_t r = 0; r < n; ++r) {
+          const float *src;
+          if (op.table) {
+            if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
+              return Error(ErrorCode::InvalidArgument,
+                           "row " + std::to_string(ids[r]) + " is outside table " + op.table->name);
+            src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
+          } else {
+            src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
           }
-      }
-      break;
-    }
-    case OpKind::Attention: {
-      const AttentionConfig &c = op.attention;
-      int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
-      int64_t kvWidth = c.numKvHeads * c.headDim, group = c.numHeads / c.numKvHeads;
-      impl.rows[out] = impl.rows[q];
-      for (size_t r = 0; r < chunks.size(); ++r) {
-        SequenceCache &cache = cache_[chunks[r].sequence];
-        std::vector<float> &kc = cache.k[c.layer], &vc = cache.v[c.layer];
-        for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
-          const float *kr = impl.data(k) + (start[r] + i) * impl.stride(k);
-          const float *vr = impl.data(v) + (start[r] + i) * impl.stride(v);
-          kc.insert(kc.end(), kr, kr + kvWidth);
-          vc.insert(vc.end(), vr, vr + kvWidth);
+          std::memcpy(dst + r * impl.stride(out), src, width * sizeof(float));
         }
-        std::vector<double> scores;
-        for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
-          int64_t pos = firstPosition[r] + i;
-          int64_t from = c.slidingWindow > 0 ? std::max<int64_t>(0, pos - c.slidingWindow + 1) : 0;
-          const float *qr = impl.data(q) + (start[r] + i) * impl.stride(q);
-          float *o = impl.data(out) + (start[r] + i) * impl.stride(out);
-          for (int64_t h = 0; h < c.numHeads; ++h) {
-            int64_t kvh = h / group;
-            scores.assign(pos + 1 - from, 0.0);
-            double maxScore = -INFINITY;
-            for (int64_t p = from; p <= pos; ++p) {
-              double s = 0;
-              for (int64_t d = 0; d < c.headDim; ++d)
-                s += double(qr[h * c.headDim + d]) * kc[p * kvWidth + kvh * c.headDim + d];
-              scores[p - from] = s * c.scale;
-              maxScore = std::max(maxScore, scores[p - from]);
+        impl.rows[out] = n;
+        break;
+      }
+      case OpKind::Gemm: {
+        int64_t in = op.inputs[0];
+        impl.rows[out] = impl.rows[in];
+        gemm(impl.data(in), impl.stride(in), impl.rows[in], impl.values[in].width,
+             reinterpret_cast<const float *>(op.weight->data), impl.values[out].width,
+             op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
+             impl.stride(out));
+        break;
+      }
+      case OpKind::Fused: {
+        int64_t rows = impl.rows[op.inputs[0]];
+        std::vector<cpu::MemRefDescriptor<float, 2>> acts;
+        std::vector<cpu::MemRefDescriptor<float, 1>> vecs;
+        acts.reserve(op.inputs.size() + op.outputs.size());
+        vecs.reserve(op.weights.size());
+        std::vector<void *> args;
+        for (int64_t id : op.inputs) {
+          acts.push_back(
+              cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
+          args.push_back(&acts.back());
+        }
+        for (const plan::WeightEntry *w : op.weights) {
+          float *p = const_cast<float *>(reinterpret_cast<const float *>(w->data));
+          vecs.push_back(cpu::vectorView(p, static_cast<int64_t>(w->shape[0])));
+          args.push_back(&vecs.back());
+        }
+        for (int64_t id : op.outputs) {
+          impl.rows[id] = rows;
+          acts.push_back(
+              cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
+          args.push_back(&acts.back());
+        }
+        if (Status s = impl.kernels->call(op.kernel, args); !s)
+          return s.error();
+        break;
+      }
+      case OpKind::Rope: {
+        const RopeConfig &c = op.rope;
+        int64_t in = op.inputs[0];
+        impl.rows[out] = impl.rows[in];
+        std::vector<double> inv = inverseFrequencies(c);
+        const float *src = impl.data(in);
+        float *dst = impl.data(out);
+        for (int64_t t = 0; t < impl.rows[in]; ++t) {
+          const float *x = src + t * impl.stride(in);
+          float *y = dst + t * impl.stride(out);
+          std::memmove(y, x, impl.values[in].width * sizeof(float));
+          for (int64_t h = 0; h < c.numHeads; ++h)
+            for (int64_t i = 0; i < c.rotaryDim / 2; ++i) {
+              int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
+              int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + c.rotaryDim / 2);
+              double angle = positions[t] * inv[i];
+              double cs = std::cos(angle), sn = std::sin(angle);
+              float xa = x[a], xb = x[b];
+              y[a] = static_cast<float>(xa * cs - xb * sn);
+              y[b] = static_cast<float>(xb * cs + xa * sn);
             }
-            double denom = 0;
-            for (double &s : scores)
-              denom += (s = std::exp(s - maxScore));
-            for (int64_t d = 0; d < c.headDim; ++d) {
-              double acc = 0;
-              for (int64_t p = from; p <= pos; ++p)
-                acc += scores[p - from] * vc[p * kvWidth + kvh * c.headDim + d];
-              o[h * c.headDim + d] = static_cast<float>(acc / denom);
+        }
+        break;
+      }
+      case OpKind::Attention: {
+        const AttentionConfig &c = op.attention;
+        int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
+        int64_t kvWidth = c.numKvHeads * c.headDim, group = c.numHeads / c.numKvHeads;
+        impl.rows[out] = impl.rows[q];
+        for (size_t r = 0; r < chunks.size(); ++r) {
+          SequenceCache &cache = cache_[chunks[r].sequence];
+          std::vector<float> &kc = cache.k[c.layer], &vc = cache.v[c.layer];
+          for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
+            const float *kr = impl.data(k) + (start[r] + i) * impl.stride(k);
+            const float *vr = impl.data(v) + (start[r] + i) * impl.stride(v);
+            kc.insert(kc.end(), kr, kr + kvWidth);
+            vc.insert(vc.end(), vr, vr + kvWidth);
+          }
+          std::vector<double> scores;
+          for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
+            int64_t pos = firstPosition[r] + i;
+            int64_t from =
+                c.slidingWindow > 0 ? std::max<int64_t>(0, pos - c.slidingWindow + 1) : 0;
+            const float *qr = impl.data(q) + (start[r] + i) * impl.stride(q);
+            float *o = impl.data(out) + (start[r] + i) * impl.stride(out);
+            for (int64_t h = 0; h < c.numHeads; ++h) {
+              int64_t kvh = h / group;
+              scores.assign(pos + 1 - from, 0.0);
+              double maxScore = -INFINITY;
+              for (int64_t p = from; p <= pos; ++p) {
+                double s = 0;
+                for (int64_t d = 0; d < c.headDim; ++d)
+                  s += double(qr[h * c.headDim + d]) * kc[p * kvWidth + kvh * c.headDim + d];
+                scores[p - from] = s * c.scale;
+                maxScore = std::max(maxScore, scores[p - from]);
+              }
+              double denom = 0;
+              for (double &s : scores)
+                denom += (s = std::exp(s - maxScore));
+              for (int64_t d = 0; d < c.headDim; ++d) {
+                double acc = 0;
+                for (int64_t p = from; p <= pos; ++p)
+                  acc += scores[p - from] * vc[p * kvWidth + kvh * c.headDim + d];
+                o[h * c.headDim + d] = static_cast<float>(acc / denom);
+              }
             }
           }
         }
+        break;
       }
-      break;
+      case OpKind::AllReduce:
+        return Error(ErrorCode::Unsupported, "all_reduce needs more than one rank");
+      }
     }
-    case OpKind::AllReduce:
-      return Error(ErrorCode::Unsupported, "all_reduce needs more than one rank");
+    return Status::success();
+  };
+  if (Status ran = runProgram(); !ran) {
+    const size_t kvWidth = static_cast<size_t>(meta_.kvCache.numKvHeads * meta_.kvCache.headDim);
+    for (const SequenceChunk &c : chunks) {
+      SequenceCache &cache = cache_[c.sequence];
+      for (auto *layers : {&cache.k, &cache.v})
+        for (std::vector<float> &layer : *layers)
+          layer.resize(std::min(layer.size(), static_cast<size_t>(cache.length) * kvWidth));
+      if (cache.length == 0)
+        cache_.erase(c.sequence);
     }
+    return ran.error();
   }
   for (const SequenceChunk &c : chunks)
     cache_[c.sequence].length += c.numTokens;

@@ -21,9 +21,9 @@ namespace modelrt::engine {
 // One request's part of an iteration: `numTokens` consecutive rows of the flattened batch
 // (its prompt chunk, or one decode token), appended to the sequence's cache.
 struct SequenceChunk {
-  uint64_t sequence;  // the caller's id; the cache is kept per id until release()
+  uint64_t sequence; // the caller's id; the cache is kept per id until release()
   int64_t numTokens;
-  bool sample;        // whether its last row's logits are wanted
+  bool sample; // whether its last row's logits are wanted
 };
 
 class CpuExecutor {

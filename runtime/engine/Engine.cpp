@@ -13,8 +13,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
   // The executor keeps a contiguous cache per sequence; the block pool accounts for every
   // sequence reaching max_seq_len (the paged device cache replaces this).
   config.kvCache.blockSize = 16;
-  config.kvCache.numBlocks =
-      static_cast<int32_t>(m.maxNumSeqs * ((m.maxSeqLen + 15) / 16));
+  config.kvCache.numBlocks = static_cast<int32_t>(m.maxNumSeqs * ((m.maxSeqLen + 15) / 16));
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
   if (!scheduler)
     return scheduler.error();
@@ -60,7 +59,8 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
   const int64_t vocab = executor_.metadata().vocabSize;
   std::vector<sched::TokenId> sampled;
   for (size_t i = 0; i < out.sampleRequestIds.size(); ++i)
-    sampled.push_back(samplers_.at(out.sampleRequestIds[i]).next(logits->data() + i * vocab, vocab));
+    sampled.push_back(
+        samplers_.at(out.sampleRequestIds[i]).next(logits->data() + i * vocab, vocab));
   Expected<std::vector<sched::TokenEvent>> events = scheduler_.update(out, sampled);
   if (events)
     for (const sched::TokenEvent &e : *events)

@@ -23,7 +23,9 @@ const char *sectionKindName(SectionKind kind) {
 }
 
 namespace {
-uint64_t alignUp(uint64_t n) { return (n + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment; }
+uint64_t alignUp(uint64_t n) {
+  return (n + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
+}
 
 bool knownKind(uint32_t kind) { return kind >= 1 && kind <= 5; }
 } // namespace
@@ -71,7 +73,8 @@ Status PlanWriter::write(const std::string &path) const {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out)
     return Error(ErrorCode::IoError, path + ": cannot open for writing");
-  out.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char *>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   if (!out)
     return Error(ErrorCode::IoError, path + ": write failed");
@@ -102,10 +105,9 @@ Expected<PlanFile> PlanFile::parseMapped(std::shared_ptr<const MappedFile> file)
   if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0)
     return bad("wrong magic (not written by modelc)");
   if (header.version != kVersion)
-    return Error(ErrorCode::Unsupported, name + ": plan format version " +
-                                             std::to_string(header.version) +
-                                             ", this modelrt reads version " +
-                                             std::to_string(kVersion));
+    return Error(ErrorCode::Unsupported,
+                 name + ": plan format version " + std::to_string(header.version) +
+                     ", this modelrt reads version " + std::to_string(kVersion));
   if (header.fileSize != size)
     return bad("header says " + std::to_string(header.fileSize) + " bytes, file has " +
                std::to_string(size) + " (truncated?)");

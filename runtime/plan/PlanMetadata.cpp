@@ -11,7 +11,8 @@ namespace {
 // Reads fields of one JSON object, naming "<section>.<field>" in errors.
 class Fields {
 public:
-  Fields(const nlohmann::json &object, std::string where) : object_(object), where_(std::move(where)) {}
+  Fields(const nlohmann::json &object, std::string where)
+      : object_(object), where_(std::move(where)) {}
 
   const nlohmann::json *get(const std::string &key, nlohmann::json::value_t type) {
     auto it = object_.find(key);
@@ -127,8 +128,8 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
     if (!bytes)
       return bad(label + " (" + e.name + "): " + bytes.error().message());
     if (*bytes != e.size)
-      return bad(label + " (" + e.name + ") is " + std::to_string(e.size) + " bytes, its shape needs " +
-                 std::to_string(*bytes));
+      return bad(label + " (" + e.name + ") is " + std::to_string(e.size) +
+                 " bytes, its shape needs " + std::to_string(*bytes));
     if (e.offset > blob->size || e.size > blob->size - e.offset)
       return bad(label + " (" + e.name + ") lies outside the weights section");
     if (!names.insert(e.name).second)

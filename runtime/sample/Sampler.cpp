@@ -34,7 +34,9 @@ int32_t Sampler::next(const float *logits, int64_t vocab) {
     if (!std::isnan(logits[i]))
       order.push_back(static_cast<int32_t>(i));
   size_t keep = params_.topK > 0 ? std::min<size_t>(params_.topK, order.size()) : order.size();
-  auto byLogit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  auto byLogit = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   std::partial_sort(order.begin(), order.begin() + keep, order.end(), byLogit);
   order.resize(keep);
 

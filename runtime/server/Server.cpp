@@ -143,7 +143,8 @@ private:
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] {
-          return stop_ || !incoming_.empty() || !cancelled_.empty() || (eng && eng->hasUnfinished());
+          return stop_ || !incoming_.empty() || !cancelled_.empty() ||
+                 (eng && eng->hasUnfinished());
         });
         if (stop_)
           return;
@@ -267,7 +268,8 @@ Status serve(const ServerOptions &options) {
 
   httplib::Server http;
   auto authorized = [&](const httplib::Request &req, httplib::Response &res) {
-    if (options.apiKey.empty() || req.get_header_value("Authorization") == "Bearer " + options.apiKey)
+    if (options.apiKey.empty() ||
+        req.get_header_value("Authorization") == "Bearer " + options.apiKey)
       return true;
     res.status = 401;
     res.set_content(errorBody("missing or wrong API key", "authentication_error").dump(),
@@ -283,8 +285,9 @@ Status serve(const ServerOptions &options) {
   http.Get("/v1/models", [&](const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
       return;
-    json body = {{"object", "list"},
-                 {"data", json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}})}};
+    json body = {
+        {"object", "list"},
+        {"data", json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}})}};
     res.set_content(body.dump(), "application/json");
   });
   http.Post("/v1/completions", [&, engineThread, tokenizer](const httplib::Request &req,
@@ -345,7 +348,8 @@ Status serve(const ServerOptions &options) {
     const size_t promptTokens = ids->size();
     engineThread->submit(std::move(job));
 
-    std::string id = "cmpl-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::string id =
+        "cmpl-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     auto created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -353,8 +357,11 @@ Status serve(const ServerOptions &options) {
       json choice = {{"index", 0}, {"text", text}, {"finish_reason", nullptr}};
       if (!finish.empty())
         choice["finish_reason"] = finish;
-      return json{{"id", id}, {"object", "text_completion"}, {"created", created},
-                  {"model", model}, {"choices", json::array({choice})}};
+      return json{{"id", id},
+                  {"object", "text_completion"},
+                  {"created", created},
+                  {"model", model},
+                  {"choices", json::array({choice})}};
     };
     if (!stream) {
       StreamingDetokenizer detok(*tokenizer, true);
@@ -381,7 +388,8 @@ Status serve(const ServerOptions &options) {
           if (!matcher.stopped)
             text += matcher.feed(detok.finish()) + matcher.finish();
           json out = chunk(text, e.finish);
-          out["usage"] = {{"prompt_tokens", promptTokens}, {"completion_tokens", generated},
+          out["usage"] = {{"prompt_tokens", promptTokens},
+                          {"completion_tokens", generated},
                           {"total_tokens", promptTokens + generated}};
           res.set_content(out.dump(), "application/json");
           return;
@@ -426,8 +434,8 @@ Status serve(const ServerOptions &options) {
         });
   });
   if (!http.bind_to_port(options.host.c_str(), options.port))
-    return Error(ErrorCode::IoError, "cannot listen on " + options.host + ":" +
-                                         std::to_string(options.port));
+    return Error(ErrorCode::IoError,
+                 "cannot listen on " + options.host + ":" + std::to_string(options.port));
   std::fprintf(stderr, "modelrt serve: %s on http://%s:%d\n", model.c_str(), options.host.c_str(),
                options.port);
   http.listen_after_bind();

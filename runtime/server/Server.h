@@ -15,7 +15,7 @@ struct ServerOptions {
   std::string tokenizer; // tokenizer.json or .gguf; empty: the plan's own
   std::string host = "127.0.0.1";
   int port = 8000;
-  std::string apiKey; // empty: no authentication
+  std::string apiKey;    // empty: no authentication
   std::string modelName; // empty: the plan's model name
 };
 

@@ -9,12 +9,12 @@
 #include "compiler/plan/PlanEmitter.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "llvm/IR/LLVMContext.h"
-#include "llvm/IR/Module.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
@@ -61,10 +61,10 @@ cl::opt<int64_t> maxSeqLen("max-seq-len",
                            cl::value_desc("L"), cl::cat(category));
 cl::opt<int64_t> maxNumSeqs("max-num-seqs", cl::desc("Most requests in one iteration"),
                             cl::value_desc("S"), cl::cat(category));
-cl::opt<int64_t> maxNumBatchedTokens(
-    "max-num-batched-tokens",
-    cl::desc("Most tokens in one iteration (sizes the activation arena)"), cl::value_desc("T"),
-    cl::cat(category));
+cl::opt<int64_t>
+    maxNumBatchedTokens("max-num-batched-tokens",
+                        cl::desc("Most tokens in one iteration (sizes the activation arena)"),
+                        cl::value_desc("T"), cl::cat(category));
 cl::opt<bool> noMergeLinears("no-merge-linears",
                              cl::desc("Keep Q/K/V and gate/up projections as separate GEMMs"),
                              cl::cat(category));
@@ -98,12 +98,11 @@ Error applyOverrides(frontend::ModelSpec &spec) {
       return createStringError(inconvertibleErrorCode(),
                                "--cuda-arch: '" + arch + "' is not of the form sm_80");
   }
-  for (auto [opt, field] :
-       {std::pair<cl::opt<int64_t> *, int64_t *>{&tp, &spec.tensorParallel},
-        {&pp, &spec.pipelineParallel},
-        {&maxSeqLen, &spec.maxSeqLen},
-        {&maxNumSeqs, &spec.maxNumSeqs},
-        {&maxNumBatchedTokens, &spec.maxNumBatchedTokens}})
+  for (auto [opt, field] : {std::pair<cl::opt<int64_t> *, int64_t *>{&tp, &spec.tensorParallel},
+                            {&pp, &spec.pipelineParallel},
+                            {&maxSeqLen, &spec.maxSeqLen},
+                            {&maxNumSeqs, &spec.maxNumSeqs},
+                            {&maxNumBatchedTokens, &spec.maxNumBatchedTokens}})
     if (Error e = positive(*opt, *field))
       return e;
   return Error::success();
@@ -127,8 +126,8 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << c.headDim << "\n"
      << "vocabulary:   " << c.vocabSize << "\n"
      << "weights:      " << weights << " tensors, " << params << " parameters, "
-     << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype
-     << " (" << frontend::weightFormatName(spec.weights.format) << ")\n"
+     << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype << " ("
+     << frontend::weightFormatName(spec.weights.format) << ")\n"
      << "kv cache:     " << kvPerToken << " bytes per token\n"
      << "target:       " << spec.target << ", tp " << spec.tensorParallel << ", pp "
      << spec.pipelineParallel << "\n"

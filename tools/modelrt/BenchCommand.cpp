@@ -43,7 +43,8 @@ Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy 
 
   // The same prompts and arrival times for every policy.
   std::mt19937_64 gen(o.seed);
-  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(exec.metadata().vocabSize) - 1);
+  std::uniform_int_distribution<int32_t> token(0,
+                                               static_cast<int32_t>(exec.metadata().vocabSize) - 1);
   std::exponential_distribution<double> gap(std::isinf(rate) ? 1.0 : rate);
   std::vector<sched::RequestParams> prompts(o.numPrompts);
   std::vector<double> arrivals(o.numPrompts, 0.0);
@@ -63,7 +64,9 @@ Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy 
   std::vector<sched::RequestTiming> timings(o.numPrompts);
   std::map<sched::RequestId, int> index;
   auto start = std::chrono::steady_clock::now();
-  auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto now = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   int next = 0, done = 0;
   while (done < o.numPrompts) {
     for (; next < o.numPrompts && arrivals[next] <= now(); ++next) {
@@ -147,8 +150,10 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
   cmd->add_option("--num-prompts", o->numPrompts, "Requests (default 32)");
   cmd->add_option("--input-len", o->inputLen, "Prompt tokens per request (default 64)");
-  cmd->add_option("--output-len", o->outputLen, "Generated tokens per request, EOS ignored (default 32)");
-  cmd->add_option("--request-rate", o->requestRate, "Poisson arrivals per second, or inf (default)");
+  cmd->add_option("--output-len", o->outputLen,
+                  "Generated tokens per request, EOS ignored (default 32)");
+  cmd->add_option("--request-rate", o->requestRate,
+                  "Poisson arrivals per second, or inf (default)");
   cmd->add_option("--scheduler", o->scheduler,
                   "iteration-level, request-level, or both (default: side by side)");
   cmd->add_option("--seed", o->seed, "Prompt and arrival seed (default 0)");

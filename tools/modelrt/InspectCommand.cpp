@@ -70,10 +70,12 @@ int inspect(const std::string &path, const std::string &weight, uint64_t count) 
               static_cast<long long>(m.maxSeqLen), static_cast<long long>(m.maxNumSeqs),
               static_cast<long long>(m.maxNumBatchedTokens));
   std::printf("kv cache:    %lld layers x %lld KV heads x head_dim %lld\n",
-              static_cast<long long>(m.kvCache.numLayers), static_cast<long long>(m.kvCache.numKvHeads),
+              static_cast<long long>(m.kvCache.numLayers),
+              static_cast<long long>(m.kvCache.numKvHeads),
               static_cast<long long>(m.kvCache.headDim));
   std::printf("weights:     %zu tensors, %llu parameters, %llu bytes\n", m.weights.size(),
-              static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes));
+              static_cast<unsigned long long>(parameters),
+              static_cast<unsigned long long>(weightBytes));
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
   std::printf("sections:\n");
   for (const plan::Section &s : file->sections())

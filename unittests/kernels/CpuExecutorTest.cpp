@@ -116,6 +116,9 @@ TEST(CpuExecutor, RejectsBadBatches) {
                 .find("exceed max_num_batched_tokens 256"),
             std::string::npos);
   EXPECT_NE(error({1}, {{1, 0, true}}).find("at least one token"), std::string::npos);
+  EXPECT_NE(
+      error({1, 2}, {{1, 1, true}, {1, 1, true}}).find("sequence 1 appears twice in one step"),
+      std::string::npos);
   // Nothing was cached by the refused steps.
   EXPECT_EQ(exec->cachedTokens(1), 0);
 }

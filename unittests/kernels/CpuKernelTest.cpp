@@ -42,8 +42,7 @@ Fixture &fixture() {
     EXPECT_NE(image, nullptr);
     Expected<cpu::CpuKernelLibrary> lib = cpu::CpuKernelLibrary::load(image->data, image->size);
     EXPECT_TRUE(lib.ok()) << lib.error().toString();
-    nlohmann::json program =
-        nlohmann::json::parse(file->find(plan::SectionKind::Program)->text());
+    nlohmann::json program = nlohmann::json::parse(file->find(plan::SectionKind::Program)->text());
     return new Fixture{std::move(*file), std::move(*meta), std::move(program), std::move(*lib)};
   }();
   return *f;
@@ -91,8 +90,8 @@ std::vector<float> randomRows(int64_t rows, int64_t cols, unsigned seed) {
   return v;
 }
 
-std::vector<float> rmsNorm(const std::vector<float> &x, const std::vector<float> &w,
-                           int64_t rows, int64_t cols) {
+std::vector<float> rmsNorm(const std::vector<float> &x, const std::vector<float> &w, int64_t rows,
+                           int64_t cols) {
   std::vector<float> y(x.size());
   for (int64_t r = 0; r < rows; ++r) {
     double ss = 0;
@@ -206,11 +205,14 @@ TEST(PlanProgram, ArenaKeepsLiveValuesApart) {
     for (size_t b : placed) {
       if (a >= b)
         continue;
-      bool overlapInTime = def[a] <= std::max(last[b], def[b]) && def[b] <= std::max(last[a], def[a]);
+      bool overlapInTime =
+          def[a] <= std::max(last[b], def[b]) && def[b] <= std::max(last[a], def[a]);
       if (!overlapInTime)
         continue;
-      int64_t a0 = values[a]["arena_offset"], a1 = a0 + rows * values[a]["width"].get<int64_t>() * 4;
-      int64_t b0 = values[b]["arena_offset"], b1 = b0 + rows * values[b]["width"].get<int64_t>() * 4;
+      int64_t a0 = values[a]["arena_offset"],
+              a1 = a0 + rows * values[a]["width"].get<int64_t>() * 4;
+      int64_t b0 = values[b]["arena_offset"],
+              b1 = b0 + rows * values[b]["width"].get<int64_t>() * 4;
       EXPECT_TRUE(a1 <= b0 || b1 <= a0) << "values " << a << " and " << b << " share bytes";
     }
   EXPECT_LT(arenaBytes, total);

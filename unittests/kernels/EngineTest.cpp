@@ -17,7 +17,8 @@ extern std::string planDirectory;
 namespace {
 
 std::unique_ptr<CpuExecutor> loadTinyLlama() {
-  Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(planDirectory + "/tiny-llama.plan");
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/tiny-llama.plan");
   EXPECT_TRUE(exec.ok()) << exec.error().toString();
   return exec.ok() ? std::move(*exec) : nullptr;
 }

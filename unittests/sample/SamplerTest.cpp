@@ -48,7 +48,8 @@ TEST(Sampler, SameSeedSameTokens) {
   std::vector<float> logits(1000);
   for (size_t i = 0; i < logits.size(); ++i)
     logits[i] = std::sin(double(i)) * 3;
-  Sampler a(SamplingParams{0.8f, 50, 0.95f, 0.0f, 42}), b(SamplingParams{0.8f, 50, 0.95f, 0.0f, 42});
+  Sampler a(SamplingParams{0.8f, 50, 0.95f, 0.0f, 42}),
+      b(SamplingParams{0.8f, 50, 0.95f, 0.0f, 42});
   Sampler c(SamplingParams{0.8f, 50, 0.95f, 0.0f, 43});
   int differ = 0;
   for (int i = 0; i < 200; ++i) {

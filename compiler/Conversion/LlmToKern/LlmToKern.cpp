@@ -139,22 +139,21 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
 
   for (Operation *op : ops) {
     auto in = [&](unsigned i) { return scalar.lookup(op->getOperand(i)); };
-    Value result =
-        llvm::TypeSwitch<Operation *, Value>(op)
-            .Case([&](llm::AddOp) { return gen.add(in(0), in(1)); })
-            .Case([&](llm::MulOp) { return gen.mul(in(0), in(1)); })
-            .Case([&](llm::SiluOp) { return gen.silu(in(0)); })
-            .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })
-            .Case([&](llm::RmsNormOp n) {
-              return gen.rmsNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
-                                 n.getEps().convertToDouble());
-            })
-            .Case([&](llm::LayerNormOp n) {
-              return gen.layerNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
-                                   weightScalar.lookup(n.getBiasAttr()),
-                                   n.getEps().convertToDouble());
-            })
-            .Default([](Operation *) { return Value(); });
+    Value result = llvm::TypeSwitch<Operation *, Value>(op)
+                       .Case([&](llm::AddOp) { return gen.add(in(0), in(1)); })
+                       .Case([&](llm::MulOp) { return gen.mul(in(0), in(1)); })
+                       .Case([&](llm::SiluOp) { return gen.silu(in(0)); })
+                       .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })
+                       .Case([&](llm::RmsNormOp n) {
+                         return gen.rmsNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
+                                            n.getEps().convertToDouble());
+                       })
+                       .Case([&](llm::LayerNormOp n) {
+                         return gen.layerNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
+                                              weightScalar.lookup(n.getBiasAttr()),
+                                              n.getEps().convertToDouble());
+                       })
+                       .Default([](Operation *) { return Value(); });
     if (!result)
       return op->emitOpError() << "cannot be computed in a fused kernel";
     // Round every op's result to the activation type, as the unfused ops would store it:
@@ -171,7 +170,7 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
 
   for (auto [out, replacement] : llvm::zip(outputs, fused.getResults()))
     Value(out).replaceUsesWithIf(replacement,
-                          [&](OpOperand &use) { return !members.contains(use.getOwner()); });
+                                 [&](OpOperand &use) { return !members.contains(use.getOwner()); });
   for (Operation *op : llvm::reverse(ops))
     op->erase();
   return success();
@@ -195,12 +194,12 @@ void convertLibraryOp(Operation *op) {
                                        FlatSymbolRefAttr()));
       })
       .Case([&](llm::EmbeddingOp e) {
-        replace(b.create<kern::GatherRowsOp>(loc, e.getType(), Value(), e.getTableAttr(),
-                                             e.getIds()));
+        replace(
+            b.create<kern::GatherRowsOp>(loc, e.getType(), Value(), e.getTableAttr(), e.getIds()));
       })
       .Case([&](llm::GatherTokensOp g) {
-        replace(b.create<kern::GatherRowsOp>(loc, g.getType(), g.getInput(),
-                                             FlatSymbolRefAttr(), g.getRows()));
+        replace(b.create<kern::GatherRowsOp>(loc, g.getType(), g.getInput(), FlatSymbolRefAttr(),
+                                             g.getRows()));
       })
       .Case([&](llm::RopeOp r) {
         replace(b.create<kern::RopeOp>(loc, r.getType(), r.getInput(), r.getPositions(),

@@ -97,8 +97,8 @@ LogicalResult FusedOp::verify() {
   llvm::append_range(activations, getResults());
   for (Value v : activations)
     if (width(v) != w)
-      return emitOpError() << "every input and result must have " << w
-                           << " columns, got " << v.getType();
+      return emitOpError() << "every input and result must have " << w << " columns, got "
+                           << v.getType();
   Block &body = getBody().front();
   size_t expectedArgs = getInputs().size() + getWeights().size();
   if (body.getNumArguments() != expectedArgs)

@@ -38,9 +38,9 @@ void LlmDialect::registerAttributes() {
       >();
 }
 
-LogicalResult
-Llama3RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError, APFloat factorValue,
-                              APFloat lowValue, APFloat highValue, int64_t originalMaxPosition) {
+LogicalResult Llama3RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                            APFloat factorValue, APFloat lowValue,
+                                            APFloat highValue, int64_t originalMaxPosition) {
   double factor = factorValue.convertToDouble(), lowFreqFactor = lowValue.convertToDouble(),
          highFreqFactor = highValue.convertToDouble();
   if (!(factor >= 1.0))

@@ -47,7 +47,7 @@ struct ComposeSplits : public OpRewritePattern<SplitOp> {
     rewriter.replaceOp(op, finer.getResults().slice(piece, n));
     SmallVector<Value> outer;
     for (unsigned i = 0; i < producer.getNumResults(); ++i)
-      outer.push_back(i < piece ? finer.getResult(i)
+      outer.push_back(i < piece    ? finer.getResult(i)
                       : i == piece ? Value()
                                    : finer.getResult(i + n - 1));
     for (unsigned i = 0; i < producer.getNumResults(); ++i)

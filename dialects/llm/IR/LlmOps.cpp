@@ -29,9 +29,8 @@ FailureOr<WeightOp> verifyWeight(Operation *user, SymbolTableCollection &symbols
     return user->emitOpError() << role << " " << symbol << " does not name an llm.weight";
   RankedTensorType type = weight.getTensorType();
   auto fail = [&]() {
-    InFlightDiagnostic diag = user->emitOpError()
-                              << role << " " << symbol << " has type " << type
-                              << ", expected shape [";
+    InFlightDiagnostic diag = user->emitOpError() << role << " " << symbol << " has type " << type
+                                                  << ", expected shape [";
     llvm::interleaveComma(expectedShape, diag, [&](int64_t d) {
       if (ShapedType::isDynamic(d))
         diag << "?";
@@ -130,8 +129,8 @@ LogicalResult LayerNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
 
 LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
   int64_t out = featureDim(getResult());
-  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight",
-                          {out, featureDim(getInput())}, elementType(getInput()))))
+  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight", {out, featureDim(getInput())},
+                          elementType(getInput()))))
     return failure();
   if (FlatSymbolRefAttr bias = getBiasAttr())
     return verifyWeight(*this, symbols, bias, "bias", {out}, elementType(getInput()));
@@ -173,18 +172,17 @@ LogicalResult RopeOp::verify() {
 LogicalResult AttentionOp::verify() {
   int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(), headDim = getHeadDim();
   if (heads % kvHeads != 0)
-    return emitOpError() << "num_kv_heads " << kvHeads << " does not divide num_heads "
-                         << heads;
+    return emitOpError() << "num_kv_heads " << kvHeads << " does not divide num_heads " << heads;
   if (featureDim(getQuery()) != heads * headDim)
     return emitOpError() << "query has " << featureDim(getQuery())
                          << " features, expected num_heads * head_dim = " << heads * headDim;
   for (Value kv : {getKey(), getValue()})
     if (featureDim(kv) != kvHeads * headDim)
-      return emitOpError() << "key and value need num_kv_heads * head_dim = "
-                           << kvHeads * headDim << " features, got " << featureDim(kv);
+      return emitOpError() << "key and value need num_kv_heads * head_dim = " << kvHeads * headDim
+                           << " features, got " << featureDim(kv);
   if (getResult().getType() != getQuery().getType())
-    return emitOpError() << "result type " << getResult().getType()
-                         << " must match the query type " << getQuery().getType();
+    return emitOpError() << "result type " << getResult().getType() << " must match the query type "
+                         << getQuery().getType();
   if (!(getScale().convertToDouble() > 0.0))
     return emitOpError() << "scale must be positive";
   return success();

@@ -55,10 +55,10 @@ WeightOp concatWeights(MutableArrayRef<WeightOp> parts, SymbolTable &symbols) {
   }
   OpBuilder builder(parts.back());
   builder.setInsertionPointAfter(parts.back());
-  auto merged = builder.create<WeightOp>(
-      parts.front().getLoc(), mergedName(parts),
-      RankedTensorType::get(shape, first.getElementType()), builder.getArrayAttr(sources),
-      parts.front().getTransposed());
+  auto merged =
+      builder.create<WeightOp>(parts.front().getLoc(), mergedName(parts),
+                               RankedTensorType::get(shape, first.getElementType()),
+                               builder.getArrayAttr(sources), parts.front().getTransposed());
   symbols.insert(merged); // renames on collision
   return merged;
 }
@@ -88,8 +88,7 @@ struct LlmMergeLinearsPass : public modelc::llm::impl::LlmMergeLinearsBase<LlmMe
     for (const MergeKey &key : order) {
       SmallVector<LinearOp> &linears = groups[key];
       // Only linears in one block can share an insertion point.
-      if (linears.size() < minGroupSize ||
-          llvm::any_of(linears, [&](LinearOp l) {
+      if (linears.size() < minGroupSize || llvm::any_of(linears, [&](LinearOp l) {
             return l->getBlock() != linears.front()->getBlock();
           }))
         continue;
@@ -124,13 +123,13 @@ struct LlmMergeLinearsPass : public modelc::llm::impl::LlmMergeLinearsBase<LlmMe
 
     LinearOp first = linears.front();
     auto inputType = cast<RankedTensorType>(first.getInput().getType());
-    auto resultType = RankedTensorType::get({ShapedType::kDynamic, weight.getTensorType().getDimSize(0)},
-                                            inputType.getElementType());
+    auto resultType = RankedTensorType::get(
+        {ShapedType::kDynamic, weight.getTensorType().getDimSize(0)}, inputType.getElementType());
     OpBuilder builder(first);
-    auto merged = builder.create<LinearOp>(
-        first.getLoc(), resultType, first.getInput(),
-        FlatSymbolRefAttr::get(weight.getSymNameAttr()),
-        bias ? FlatSymbolRefAttr::get(bias.getSymNameAttr()) : FlatSymbolRefAttr());
+    auto merged = builder.create<LinearOp>(first.getLoc(), resultType, first.getInput(),
+                                           FlatSymbolRefAttr::get(weight.getSymNameAttr()),
+                                           bias ? FlatSymbolRefAttr::get(bias.getSymNameAttr())
+                                                : FlatSymbolRefAttr());
     SmallVector<Type> pieces;
     for (LinearOp linear : linears)
       pieces.push_back(linear.getType());

@@ -56,11 +56,21 @@ Status CpuKernelLibrary::call(const std::string &name,
   const std::vector<void *> &d = descriptors;
   // Kernels take one pointer per argument; fused groups have a handful.
   switch (d.size()) {
-  case 1: reinterpret_cast<void (*)(P)>(symbol)(d[0]); break;
-  case 2: reinterpret_cast<void (*)(P, P)>(symbol)(d[0], d[1]); break;
-  case 3: reinterpret_cast<void (*)(P, P, P)>(symbol)(d[0], d[1], d[2]); break;
-  case 4: reinterpret_cast<void (*)(P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3]); break;
-  case 5: reinterpret_cast<void (*)(P, P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3], d[4]); break;
+  case 1:
+    reinterpret_cast<void (*)(P)>(symbol)(d[0]);
+    break;
+  case 2:
+    reinterpret_cast<void (*)(P, P)>(symbol)(d[0], d[1]);
+    break;
+  case 3:
+    reinterpret_cast<void (*)(P, P, P)>(symbol)(d[0], d[1], d[2]);
+    break;
+  case 4:
+    reinterpret_cast<void (*)(P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3]);
+    break;
+  case 5:
+    reinterpret_cast<void (*)(P, P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3], d[4]);
+    break;
   case 6:
     reinterpret_cast<void (*)(P, P, P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3], d[4], d[5]);
     break;
@@ -69,12 +79,11 @@ Status CpuKernelLibrary::call(const std::string &name,
                                                             d[6]);
     break;
   case 8:
-    reinterpret_cast<void (*)(P, P, P, P, P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3], d[4],
-                                                               d[5], d[6], d[7]);
+    reinterpret_cast<void (*)(P, P, P, P, P, P, P, P)>(symbol)(d[0], d[1], d[2], d[3], d[4], d[5],
+                                                               d[6], d[7]);
     break;
   default:
-    return Error(ErrorCode::Unsupported, "kernel '" + name + "' takes " +
-                                             std::to_string(d.size()) +
+    return Error(ErrorCode::Unsupported, "kernel '" + name + "' takes " + std::to_string(d.size()) +
                                              " arguments; calls support 1 to 8");
   }
   return Status::success();
