@@ -21,12 +21,13 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
 }
 
 Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
-                                              const sample::SamplingParams &sampling) {
+                                              const sample::SamplingParams &sampling,
+                                              int topLogprobs) {
   if (Status s = sample::validate(sampling); !s)
     return s.error();
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
   if (id)
-    samplers_.emplace(*id, sample::Sampler(sampling));
+    samplers_.emplace(*id, RequestSampling{sample::Sampler(sampling), topLogprobs});
   return id;
 }
 
@@ -36,6 +37,7 @@ void Engine::forget(sched::RequestId id) {
 }
 
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
+  lastLogprobs_.clear();
   sched::SchedulerOutput out = scheduler_.schedule();
   for (sched::RequestId id : out.preempted)
     executor_.release(id); // recomputed from its first token when readmitted
@@ -58,9 +60,14 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     return logits.error();
   const int64_t vocab = executor_.metadata().vocabSize;
   std::vector<sched::TokenId> sampled;
-  for (size_t i = 0; i < out.sampleRequestIds.size(); ++i)
-    sampled.push_back(
-        samplers_.at(out.sampleRequestIds[i]).next(logits->data() + i * vocab, vocab));
+  for (size_t i = 0; i < out.sampleRequestIds.size(); ++i) {
+    RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
+    const float *row = logits->data() + i * vocab;
+    sampled.push_back(r.sampler.next(row, vocab));
+    if (r.topLogprobs >= 0)
+      lastLogprobs_[out.sampleRequestIds[i]] =
+          sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);
+  }
   Expected<std::vector<sched::TokenEvent>> events = scheduler_.update(out, sampled);
   if (events)
     for (const sched::TokenEvent &e : *events)

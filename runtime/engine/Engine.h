@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace modelrt::engine {
 
@@ -17,13 +18,21 @@ public:
   // `executor` outlives the engine. The scheduler's limits come from the plan.
   static Expected<std::unique_ptr<Engine>> create(CpuExecutor &executor, sched::Policy policy);
 
+  // `topLogprobs` >= 0 asks for log-probabilities of each token (and that many of the most
+  // likely ones); -1 for none.
   Expected<sched::RequestId> addRequest(sched::RequestParams params,
-                                        const sample::SamplingParams &sampling);
+                                        const sample::SamplingParams &sampling,
+                                        int topLogprobs = -1);
   // One iteration; the events of the tokens it produced (empty when nothing could run).
   Expected<std::vector<sched::TokenEvent>> step();
   // Ends a request in any state; its resources go at the next step.
   Status cancel(sched::RequestId id) { return scheduler_.cancel(id); }
   bool hasUnfinished() const { return scheduler_.hasUnfinished(); }
+  // Log-probabilities of the last step()'s tokens, for the requests that asked (a request
+  // gets at most one token per step).
+  const std::map<sched::RequestId, sample::TokenLogprobs> &lastLogprobs() const {
+    return lastLogprobs_;
+  }
   const sched::Scheduler &scheduler() const { return scheduler_; }
 
 private:
@@ -33,7 +42,12 @@ private:
 
   CpuExecutor &executor_;
   sched::Scheduler scheduler_;
-  std::map<sched::RequestId, sample::Sampler> samplers_;
+  struct RequestSampling {
+    sample::Sampler sampler;
+    int topLogprobs;
+  };
+  std::map<sched::RequestId, RequestSampling> samplers_;
+  std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
 };
 
 } // namespace modelrt::engine

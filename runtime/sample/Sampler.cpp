@@ -20,6 +20,31 @@ Status validate(const SamplingParams &p) {
   return Status::success();
 }
 
+TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int topN) {
+  double maxLogit = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(logits[i]))
+      maxLogit = std::max(maxLogit, double(logits[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(logits[i]))
+      sum += std::exp(double(logits[i]) - maxLogit);
+  const double logZ = maxLogit + std::log(sum);
+  TokenLogprobs out;
+  out.chosen = static_cast<float>(double(logits[chosen]) - logZ);
+  std::vector<int32_t> order;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(logits[i]))
+      order.push_back(static_cast<int32_t>(i));
+  size_t n = std::min<size_t>(std::max(topN, 0), order.size());
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  for (size_t i = 0; i < n; ++i)
+    out.top.push_back({order[i], static_cast<float>(double(logits[order[i]]) - logZ)});
+  return out;
+}
+
 int32_t Sampler::next(const float *logits, int64_t vocab) {
   int32_t best = -1;
   for (int64_t i = 0; i < vocab; ++i)

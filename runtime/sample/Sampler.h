@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
+#include <vector>
 
 namespace modelrt::sample {
 
@@ -21,6 +23,14 @@ struct SamplingParams {
 // Checks the ranges (temperature >= 0 and finite, topK >= 0, 0 < topP <= 1,
 // 0 <= minP < 1); the error names the parameter.
 Status validate(const SamplingParams &params);
+
+// Log-probabilities under the model's distribution (the logits' softmax, before any
+// sampling filter): of `chosen`, and the `topN` most likely tokens, best first.
+struct TokenLogprobs {
+  float chosen = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;
+};
+TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int topN);
 
 class Sampler {
 public:

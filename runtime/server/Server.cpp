@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace modelrt::server {
@@ -25,6 +26,7 @@ struct Event {
   int32_t token = -1;
   std::string finish; // "length", "stop", "cancelled", or "error"
   std::string error;
+  std::optional<sample::TokenLogprobs> logprobs;
 };
 
 class Channel {
@@ -87,6 +89,7 @@ private:
 struct Job {
   sched::RequestParams params;
   sample::SamplingParams sampling;
+  int topLogprobs = -1;
   std::shared_ptr<Channel> channel;
 };
 
@@ -156,7 +159,8 @@ private:
           job.channel->push({-1, "error", created.error().message()});
           continue;
         }
-        Expected<sched::RequestId> id = eng->addRequest(std::move(job.params), job.sampling);
+        Expected<sched::RequestId> id =
+            eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
         if (!id) {
           job.channel->push({-1, "error", id.error().message()});
         } else {
@@ -194,6 +198,8 @@ private:
         if (it == channels.end())
           continue;
         Event out{e.token, ""};
+        if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
+          out.logprobs = lp->second;
         if (e.finish)
           out.finish = *e.finish == sched::FinishReason::Length ? "length" : "stop";
         it->second->push(out);
@@ -213,13 +219,18 @@ private:
   std::thread thread_;
 };
 
+// Token pieces may hold partial UTF-8 (byte tokens); invalid bytes become U+FFFD.
+std::string dumpJson(const json &j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json errorBody(const std::string &message, const std::string &type = "invalid_request_error") {
   return {{"error", {{"message", message}, {"type", type}}}};
 }
 
 void sendError(httplib::Response &res, int status, const std::string &message) {
   res.status = status;
-  res.set_content(errorBody(message).dump(), "application/json");
+  res.set_content(dumpJson(errorBody(message)), "application/json");
 }
 
 // Reads an optional number field; false (and an error response) if it has the wrong type.
@@ -309,6 +320,11 @@ Status serve(const ServerOptions &options) {
         !optionalNumber(body, "min_p", job.sampling.minP, res) ||
         !optionalNumber(body, "seed", job.sampling.seed, res))
       return;
+    if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
+      if (!lp->is_number_integer() || lp->get<int64_t>() < 0 || lp->get<int64_t>() > 20)
+        return sendError(res, 400, "'logprobs' must be an integer from 0 to 20");
+      job.topLogprobs = lp->get<int>();
+    }
     if (maxTokens < 1 || maxTokens > maxSeqLen)
       return sendError(res, 400, "'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
     if (Status s = sample::validate(job.sampling); !s)
@@ -368,12 +384,21 @@ Status serve(const ServerOptions &options) {
       StopMatcher matcher(stops);
       std::string text;
       size_t generated = 0;
+      json tokens = json::array(), tokenLogprobs = json::array(), topLogprobs = json::array();
       while (true) {
         Event e = channel->pop();
         if (e.finish == "error")
           return sendError(res, 400, e.error);
         if (e.token >= 0) {
           ++generated;
+          if (e.logprobs) {
+            tokens.push_back(std::string(tokenizer->tokenBytes(e.token)));
+            tokenLogprobs.push_back(e.logprobs->chosen);
+            json top = json::object();
+            for (auto [id, lp] : e.logprobs->top)
+              top[std::string(tokenizer->tokenBytes(id))] = lp;
+            topLogprobs.push_back(top);
+          }
           if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
             Expected<std::string> piece = detok.push(e.token);
             if (piece)
@@ -388,10 +413,14 @@ Status serve(const ServerOptions &options) {
           if (!matcher.stopped)
             text += matcher.feed(detok.finish()) + matcher.finish();
           json out = chunk(text, e.finish);
+          if (!tokens.empty())
+            out["choices"][0]["logprobs"] = {{"tokens", tokens},
+                                             {"token_logprobs", tokenLogprobs},
+                                             {"top_logprobs", topLogprobs}};
           out["usage"] = {{"prompt_tokens", promptTokens},
                           {"completion_tokens", generated},
                           {"total_tokens", promptTokens + generated}};
-          res.set_content(out.dump(), "application/json");
+          res.set_content(dumpJson(out), "application/json");
           return;
         }
       }
@@ -404,7 +433,7 @@ Status serve(const ServerOptions &options) {
           Event e = channel->pop();
           std::string text;
           if (e.finish == "error") {
-            std::string data = "data: " + errorBody(e.error).dump() + "\n\n";
+            std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
             sink.write(data.data(), data.size());
             sink.done();
             return true;
@@ -420,7 +449,7 @@ Status serve(const ServerOptions &options) {
           } else if (!e.finish.empty()) {
             text += matcher->feed(detok->finish()) + matcher->finish();
           }
-          std::string data = "data: " + chunk(text, e.finish).dump() + "\n\n";
+          std::string data = "data: " + dumpJson(chunk(text, e.finish)) + "\n\n";
           if (!sink.write(data.data(), data.size())) {
             engineThread->cancel(channel); // the client went away
             return false;

@@ -71,6 +71,16 @@ try:
     streamed = "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1])
     check(streamed == text, "the stream has the same text")
 
+    # Log-probabilities: one per token, never above 0, the greedy token the most likely.
+    status, body = request("/v1/completions", dict(prompt, logprobs=3))
+    lp = json.loads(body)["choices"][0]["logprobs"]
+    check(len(lp["tokens"]) == 8 and len(lp["token_logprobs"]) == 8 and len(lp["top_logprobs"]) == 8,
+          "logprobs for every generated token")
+    check(all(x <= 0 for x in lp["token_logprobs"]) and
+          all(abs(max(t.values()) - c) < 1e-5 and len(t) == 3 for t, c in zip(lp["top_logprobs"], lp["token_logprobs"])),
+          "greedy tokens are the most likely, with 3 alternatives each")
+    check(request("/v1/completions", dict(prompt, logprobs=-1))[0] == 400, "400 for logprobs -1")
+
     # A stop string ends the text before it (finish_reason "stop"), streamed or not.
     status, body = request("/v1/completions", dict(prompt, stop=["."]))
     choice = json.loads(body)["choices"][0]

@@ -73,3 +73,15 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_NE(message({1.0f, 0, 1.5f, 0.0f, 0}).find("top_p"), std::string::npos);
   EXPECT_NE(message({1.0f, 0, 1.0f, 1.0f, 0}).find("min_p"), std::string::npos);
 }
+
+TEST(Sampler, LogprobsAreTheLogSoftmax) {
+  std::vector<float> logits = {1.0f, 3.0f, NAN, -2.0f, 0.5f};
+  TokenLogprobs lp = logprobs(logits.data(), 5, 4, 2);
+  double z = std::exp(1.0) + std::exp(3.0) + std::exp(-2.0) + std::exp(0.5);
+  EXPECT_NEAR(lp.chosen, 0.5 - std::log(z), 1e-6);
+  ASSERT_EQ(lp.top.size(), 2u);
+  EXPECT_EQ(lp.top[0].first, 1);
+  EXPECT_NEAR(lp.top[0].second, 3.0 - std::log(z), 1e-6);
+  EXPECT_EQ(lp.top[1].first, 0);
+  EXPECT_TRUE(logprobs(logits.data(), 5, 1, 0).top.empty());
+}
