@@ -42,7 +42,8 @@ Status addMergeString(Tokenizer::Impl &t, std::string_view merge, size_t rank,
   return addMerge(t, merge.substr(0, space), merge.substr(space + 1), rank, name);
 }
 
-// The pre-tokenizer regexes llama.cpp names in tokenizer.ggml.pre.
+// The pre-tokenizer regexes that GGUF names in tokenizer.ggml.pre (tokenizer presets, which
+// carry model family names; nothing here depends on the model architecture).
 Expected<std::vector<std::string>> ggufPreTokenizer(const std::string &pre,
                                                     const std::string &name) {
   if (pre == "gpt-2" || pre == "default" || pre == "gpt2")

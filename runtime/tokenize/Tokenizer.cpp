@@ -269,7 +269,7 @@ Status Tokenizer::Impl::finish(const std::string &name) {
     int32_t id = static_cast<int32_t>(k);
     if (attr[k] == TokenAttr::Unused && text[k].empty())
       continue;
-    ids.emplace(text[k], id); // first wins, like llama.cpp, for duplicated pieces
+    ids.emplace(text[k], id); // first wins, as GGUF readers do, for duplicated pieces
     const std::string &s = text[k];
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
         attr[k] == TokenAttr::Unknown) {

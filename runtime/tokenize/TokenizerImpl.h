@@ -23,7 +23,7 @@ struct Tokenizer::Impl {
   bool byteFallback = false;   // unknown characters become <0xXX> tokens
   bool addPrefixSpace = false; // byte-level: prepend a space to text not starting with one
   // SentencePiece: how a "▁" is prepended to each run of text (between special tokens), and
-  // stripped again on decode. Prepend: always, to every run (llama.cpp add_space_prefix, HF
+  // stripped again on decode. Prepend: always, to every run (GGUF add_space_prefix, HF
   // Prepend normalizer); MetaspaceFirst/Always: HF Metaspace, only to a run not already
   // starting with a space, the first run only or every run.
   enum class SpacePrefix { None, Prepend, MetaspaceFirst, MetaspaceAlways };
@@ -44,7 +44,7 @@ struct Tokenizer::Impl {
   int32_t size() const { return static_cast<int32_t>(text.size()); }
 };
 
-// GPT-2's reversible byte <-> printable-character map used by byte-level vocabularies.
+// The reversible byte <-> printable-character map of byte-level BPE vocabularies.
 const std::string &byteLevelChar(uint8_t byte);
 // The byte a byte-level character stands for, or -1.
 int byteLevelByte(uint32_t codepoint);
