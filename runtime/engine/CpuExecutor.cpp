@@ -1,9 +1,14 @@
 #include "runtime/engine/CpuExecutor.h"
 
+#include "runtime/engine/CpuGemm.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -31,9 +36,11 @@ struct Op {
   OpKind kind;
   std::vector<int64_t> inputs, outputs;
   const plan::WeightEntry *weight = nullptr, *bias = nullptr, *table = nullptr;
+  const PackedWeight *packed = nullptr; // gemm: the weight in panels
   std::string kernel;
   std::vector<const plan::WeightEntry *> weights;
   RopeConfig rope;
+  std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
 };
 
@@ -43,6 +50,88 @@ struct ValueInfo {
   int64_t viewOf = -1;      // for column views
   int64_t columnOffset = 0;
 };
+
+const char *opKindName(OpKind kind) {
+  switch (kind) {
+  case OpKind::Gemm:
+    return "gemm";
+  case OpKind::Fused:
+    return "fused";
+  case OpKind::Attention:
+    return "attention";
+  case OpKind::Rope:
+    return "rope";
+  case OpKind::GatherRows:
+    return "gather_rows";
+  case OpKind::Columns:
+    return "columns";
+  case OpKind::AllReduce:
+    return "all_reduce";
+  }
+  return "?";
+}
+
+struct OpProfile {
+  static constexpr int kKinds = static_cast<int>(OpKind::AllReduce) + 1;
+  double seconds[kKinds] = {};
+  int64_t calls[kKinds] = {};
+  void print() const {
+    double total = 0;
+    for (double s : seconds)
+      total += s;
+    std::fprintf(stderr, "modelrt: executor time by op (MODELRT_PROFILE)\n");
+    for (int k = 0; k < kKinds; ++k)
+      if (calls[k])
+        std::fprintf(stderr, "  %-12s %9.3f s  %5.1f%%  %9lld calls\n",
+                     opKindName(static_cast<OpKind>(k)), seconds[k],
+                     total > 0 ? 100.0 * seconds[k] / total : 0.0,
+                     static_cast<long long>(calls[k]));
+  }
+};
+
+class OpTimer {
+public:
+  OpTimer(const std::unique_ptr<OpProfile> &profile, OpKind kind)
+      : profile_(profile.get()), kind_(static_cast<int>(kind)) {
+    if (profile_)
+      start_ = std::chrono::steady_clock::now();
+  }
+  ~OpTimer() {
+    if (!profile_)
+      return;
+    profile_->seconds[kind_] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    ++profile_->calls[kind_];
+  }
+
+private:
+  OpProfile *profile_;
+  int kind_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::vector<double> inverseFrequencies(const RopeConfig &c) {
+  std::vector<double> inv(c.rotaryDim / 2);
+  for (size_t i = 0; i < inv.size(); ++i) {
+    double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
+    if (c.frequencyBands) {
+      // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
+      // original/high_freq_factor kept, the band between blended smoothly.
+      double wavelength = 2.0 * M_PI / f;
+      double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
+      double highWavelength = c.originalMaxPosition / c.highFreqFactor;
+      if (wavelength > lowWavelength) {
+        f /= c.factor;
+      } else if (wavelength >= highWavelength) {
+        double smooth = (c.originalMaxPosition / wavelength - c.lowFreqFactor) /
+                        (c.highFreqFactor - c.lowFreqFactor);
+        f = (1.0 - smooth) * f / c.factor + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
 
 Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
 
@@ -56,6 +145,20 @@ struct CpuExecutor::Impl {
   std::vector<float> arena;
   std::unique_ptr<cpu::CpuKernelLibrary> kernels;
   std::map<std::string, const plan::WeightEntry *> weights;
+  // GEMM weights repacked into panels at load, by weight name (tied weights pack once).
+  std::map<std::string, PackedWeight> packed;
+
+  // MODELRT_PROFILE=1: time per op kind, printed when the executor goes.
+  std::unique_ptr<OpProfile> profile;
+
+  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kvWidth floats,
+  // K and V apart. Allocated untouched; pages appear as blocks are first written.
+  std::unique_ptr<float[]> kCache, vCache;
+  int64_t kvWidth = 0;
+  float *kvSlot(float *base, int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+                int64_t blockSize) const {
+    return base + ((layer * numBlocks + block) * blockSize + slot) * kvWidth;
+  }
 
   // Per step: rows of each value, and where its [rows, width] data starts.
   std::vector<int64_t> rows;
@@ -72,14 +175,13 @@ struct CpuExecutor::Impl {
   }
 };
 
-CpuExecutor::~CpuExecutor() = default;
-
-int64_t CpuExecutor::cachedTokens(uint64_t sequence) const {
-  auto it = cache_.find(sequence);
-  return it == cache_.end() ? 0 : it->second.length;
+CpuExecutor::~CpuExecutor() {
+  if (impl_ && impl_->profile)
+    impl_->profile->print();
 }
 
-Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &planPath) {
+Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &planPath,
+                                                         const ExecutorOptions &options) {
   Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
   if (!file)
     return file.error();
@@ -96,6 +198,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   exec->meta_ = std::move(*meta);
   exec->impl_ = std::make_unique<Impl>();
   Impl &impl = *exec->impl_;
+  if (const char *p = std::getenv("MODELRT_PROFILE"); p && *p && std::string(p) != "0")
+    impl.profile = std::make_unique<OpProfile>();
   for (const plan::WeightEntry &w : exec->meta_.weights)
     impl.weights[w.name] = &w;
 
@@ -148,6 +252,23 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
         op.bias = weight(attrs, "bias");
         if (!op.weight)
           return bad("gemm without a known weight").withContext(planPath);
+        if (op.weight->shape.size() != 2)
+          return bad("gemm weight " + op.weight->name + " is not a matrix").withContext(planPath);
+        auto packed = impl.packed.find(op.weight->name);
+        if (packed == impl.packed.end())
+          packed = impl.packed
+                       .emplace(op.weight->name,
+                                PackedWeight::pack(reinterpret_cast<const float *>(op.weight->data),
+                                                   static_cast<int64_t>(op.weight->shape[0]),
+                                                   static_cast<int64_t>(op.weight->shape[1])))
+                       .first;
+        op.packed = &packed->second;
+        if (op.inputs.size() != 1 || op.outputs.size() != 1 || op.outputs[0] < 0 ||
+            op.outputs[0] >= static_cast<int64_t>(impl.values.size()) ||
+            op.packed->k() != impl.values[op.inputs[0]].width ||
+            op.packed->n() != impl.values[op.outputs[0]].width)
+          return bad("gemm weight " + op.weight->name + " does not match its operands")
+              .withContext(planPath);
       } else if (kind == "fused") {
         op.kind = OpKind::Fused;
         op.kernel = attrs.at("kernel");
@@ -181,6 +302,10 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
           op.rope.highFreqFactor = s.at("high_freq_factor");
           op.rope.originalMaxPosition = s.at("original_max_position");
         }
+        if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim ||
+            op.rope.numHeads * op.rope.headDim != impl.values[op.inputs.at(0)].width)
+          return bad("rope config does not match its operand").withContext(planPath);
+        op.inverseFrequencies = inverseFrequencies(op.rope);
       } else if (kind == "attention") {
         op.kind = OpKind::Attention;
         const nlohmann::json &c = attrs.at("config");
@@ -190,6 +315,15 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
         op.attention.headDim = c.at("head_dim");
         op.attention.scale = c.at("scale");
         op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
+        const AttentionConfig &a = op.attention;
+        const plan::KvCacheLayout &kv = exec->meta_.kvCache;
+        if (a.layer < 0 || a.layer >= kv.numLayers || a.numKvHeads != kv.numKvHeads ||
+            a.headDim != kv.headDim || a.numKvHeads <= 0 || a.numHeads % a.numKvHeads ||
+            op.inputs.size() != 3 || impl.values[op.inputs[0]].width != a.numHeads * a.headDim ||
+            impl.values[op.inputs[1]].width != a.numKvHeads * a.headDim ||
+            impl.values[op.inputs[2]].width != a.numKvHeads * a.headDim)
+          return bad("attention config does not match the plan's KV cache or its operands")
+              .withContext(planPath);
       } else if (kind == "all_reduce") {
         op.kind = OpKind::AllReduce;
       } else {
@@ -200,74 +334,132 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   } catch (const nlohmann::json::exception &e) {
     return bad(e.what()).withContext(planPath);
   }
+
+  // The KV cache: blocks for every sequence at full length, or as many as the budget holds.
+  const plan::KvCacheLayout &kv = exec->meta_.kvCache;
+  if (options.kvBlockSize < 1 || options.kvCacheBytes < 0)
+    return Error(ErrorCode::InvalidArgument, "KV cache block size and size must be positive");
+  impl.kvWidth = kv.numKvHeads * kv.headDim;
+  const int64_t blockBytes =
+      2 * kv.numLayers * options.kvBlockSize * impl.kvWidth * static_cast<int64_t>(sizeof(float));
+  const int64_t blocksPerSeq =
+      (exec->meta_.maxSeqLen + options.kvBlockSize - 1) / options.kvBlockSize;
+  int64_t blocks = exec->meta_.maxNumSeqs * blocksPerSeq;
+  int64_t budget =
+      options.kvCacheBytes ? options.kvCacheBytes : ExecutorOptions::kDefaultKvCacheBytes;
+  blocks = std::min(blocks, budget / std::max<int64_t>(1, blockBytes));
+  if (blocks < 1)
+    return Error(ErrorCode::InvalidArgument, "a KV cache of " + std::to_string(budget) +
+                                                 " bytes holds no block of " +
+                                                 std::to_string(blockBytes) + " bytes");
+  blocks = std::min<int64_t>(blocks, INT32_MAX / 2);
+  exec->numKvBlocks_ = static_cast<int32_t>(blocks);
+  exec->kvBlockSize_ = options.kvBlockSize;
+  const size_t floats = static_cast<size_t>(blocks * blockBytes / 2 / sizeof(float));
+  impl.kCache.reset(new (std::nothrow) float[floats]);
+  impl.vCache.reset(new (std::nothrow) float[floats]);
+  if (!impl.kCache || !impl.vCache)
+    return Error(ErrorCode::ResourceExhausted,
+                 "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
   return exec;
+}
+
+namespace {} // namespace
+
+Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
+  Impl &impl = *impl_;
+  for (const kv::BlockCopy &c : copies)
+    if (c.src < 0 || c.src >= numKvBlocks_ || c.dst < 0 || c.dst >= numKvBlocks_)
+      return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
+                                                   std::to_string(c.dst) + " is outside the " +
+                                                   std::to_string(numKvBlocks_) + " blocks");
+  const size_t bytes = static_cast<size_t>(kvBlockSize_ * impl.kvWidth) * sizeof(float);
+  for (const kv::BlockCopy &c : copies)
+    for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer)
+      for (float *base : {impl.kCache.get(), impl.vCache.get()})
+        std::memcpy(impl.kvSlot(base, layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                    impl.kvSlot(base, layer, c.src, 0, numKvBlocks_, kvBlockSize_), bytes);
+  return Status::success();
 }
 
 namespace {
 
-// One dot product in a fixed order: 8 interleaved partial sums, combined pairwise. The
-// order depends only on k, never on how many rows the batch has, so a row's result is the
-// same alone or batched (selective batching must not change a request's output).
-inline float dot(const float *a, const float *b, int64_t k) {
+// A dot product in a fixed order (8 interleaved partial sums, combined pairwise), so a
+// score depends only on the two vectors.
+inline float dot(const float *a, const float *b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
-  for (; i + 8 <= k; i += 8)
+  for (; i + 8 <= n; i += 8)
     for (int l = 0; l < 8; ++l)
       acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < k; ++i, ++l)
+  for (int l = 0; i < n; ++i, ++l)
     acc[l] += a[i] * b[i];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// out[t, n] = sum_k in[t, k] * w[n, k] (+ bias[n]); rows of `in` are `inStride` apart.
-// Columns are split over threads; each weight row is read once for all batch rows.
-void gemm(const float *in, int64_t inStride, int64_t rows, int64_t k, const float *w, int64_t n,
-          const float *bias, float *out, int64_t outStride) {
-#pragma omp parallel for schedule(static)
-  for (int64_t j = 0; j < n; ++j) {
-    const float *b = w + j * k;
-    for (int64_t t = 0; t < rows; ++t)
-      out[t * outStride + j] = dot(in + t * inStride, b, k) + (bias ? bias[j] : 0.0f);
-  }
-}
+struct KvBlockView {
+  const float *k, *v;
+  int64_t rowStride;
+};
 
-std::vector<double> inverseFrequencies(const RopeConfig &c) {
-  std::vector<double> inv(c.rotaryDim / 2);
-  for (size_t i = 0; i < inv.size(); ++i) {
-    double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
-    if (c.frequencyBands) {
-      // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
-      // original/high_freq_factor kept, the band between blended smoothly.
-      double wavelength = 2.0 * M_PI / f;
-      double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
-      double highWavelength = c.originalMaxPosition / c.highFreqFactor;
-      if (wavelength > lowWavelength) {
-        f /= c.factor;
-      } else if (wavelength >= highWavelength) {
-        double smooth = (c.originalMaxPosition / wavelength - c.lowFreqFactor) /
-                        (c.highFreqFactor - c.lowFreqFactor);
-        f = (1.0 - smooth) * f / c.factor + smooth * f;
-      }
-    }
-    inv[i] = f;
+// One query row of one head attends to positions [from, pos] of its sequence: scores in a
+// fixed order, softmax, weighted sum of V. Built for AVX2 too when the CPU has it (the
+// same CPU always takes the same clone, so results stay batch-invariant).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void
+attendOne(const float *q, float *out, int64_t from, int64_t pos, const KvBlockView *blocks,
+          int64_t blockSize, int64_t headOffset, int64_t hd, float scale,
+          std::vector<float> &scores, std::vector<float> &acc) {
+  scores.resize(pos + 1 - from);
+  float maxScore = -INFINITY;
+  for (int64_t p = from; p <= pos; ++p) {
+    const KvBlockView &b = blocks[p / blockSize];
+    float sc = dot(q, b.k + (p % blockSize) * b.rowStride + headOffset, hd) * scale;
+    scores[p - from] = sc;
+    maxScore = std::max(maxScore, sc);
   }
-  return inv;
+  float denom = 0;
+  for (float &sc : scores)
+    denom += (sc = std::exp(sc - maxScore));
+  std::fill(acc.begin(), acc.end(), 0.0f);
+  for (int64_t p = from; p <= pos; ++p) {
+    const KvBlockView &b = blocks[p / blockSize];
+    const float w = scores[p - from], *vh = b.v + (p % blockSize) * b.rowStride + headOffset;
+    for (int64_t d = 0; d < hd; ++d)
+      acc[d] += w * vh[d];
+  }
+  const float inv = 1.0f / denom;
+  for (int64_t d = 0; d < hd; ++d)
+    out[d] = acc[d] * inv;
 }
 
 } // namespace
 
 Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &tokens,
-                                               const std::vector<SequenceChunk> &chunks) {
+                                               const std::vector<PagedChunk> &chunks) {
   Impl &impl = *impl_;
   const int64_t total = static_cast<int64_t>(tokens.size());
+  const int64_t blockSize = kvBlockSize_, numBlocks = numKvBlocks_;
   int64_t sum = 0;
-  std::set<uint64_t> seen;
-  for (const SequenceChunk &c : chunks) {
+  for (size_t r = 0; r < chunks.size(); ++r) {
+    const PagedChunk &c = chunks[r];
+    std::string which = "chunk " + std::to_string(r) + ": ";
     if (c.numTokens <= 0)
-      return Error(ErrorCode::InvalidArgument, "a chunk must have at least one token");
-    if (!seen.insert(c.sequence).second)
+      return Error(ErrorCode::InvalidArgument, which + "a chunk must have at least one token");
+    if (c.startPosition < 0 || c.startPosition + c.numTokens > meta_.maxSeqLen)
       return Error(ErrorCode::InvalidArgument,
-                   "sequence " + std::to_string(c.sequence) + " appears twice in one step");
+                   which + "positions " + std::to_string(c.startPosition) + ".." +
+                       std::to_string(c.startPosition + c.numTokens) + " exceed max_seq_len " +
+                       std::to_string(meta_.maxSeqLen));
+    if (!c.blockTable ||
+        static_cast<int64_t>(c.blockTable->size()) * blockSize < c.startPosition + c.numTokens)
+      return Error(ErrorCode::InvalidArgument, which + "the block table does not cover " +
+                                                   std::to_string(c.startPosition + c.numTokens) +
+                                                   " tokens");
+    for (int32_t b : *c.blockTable)
+      if (b < 0 || b >= numBlocks)
+        return Error(ErrorCode::InvalidArgument, which + "KV block " + std::to_string(b) +
+                                                     " is outside the " +
+                                                     std::to_string(numBlocks) + " blocks");
     sum += c.numTokens;
   }
   if (sum != total || total == 0)
@@ -282,27 +474,17 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
       return Error(ErrorCode::InvalidArgument,
                    "token id " + std::to_string(t) + " is outside the vocabulary");
 
-  // Batch layout: each chunk's first row, its first position, and the rows to sample.
-  std::vector<int64_t> start, firstPosition;
+  // Batch layout: each chunk's first row, and the rows to sample.
+  std::vector<int64_t> start;
   std::vector<int32_t> positions, sampleRows;
   int64_t row = 0;
-  for (const SequenceChunk &c : chunks) {
-    int64_t past = cachedTokens(c.sequence);
-    if (past + c.numTokens > meta_.maxSeqLen)
-      return Error(ErrorCode::InvalidArgument,
-                   "sequence " + std::to_string(c.sequence) + " would exceed max_seq_len");
+  for (const PagedChunk &c : chunks) {
     start.push_back(row);
-    firstPosition.push_back(past);
     for (int64_t i = 0; i < c.numTokens; ++i)
-      positions.push_back(static_cast<int32_t>(past + i));
+      positions.push_back(static_cast<int32_t>(c.startPosition + i));
     if (c.sample)
       sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
     row += c.numTokens;
-  }
-  for (const SequenceChunk &c : chunks) {
-    SequenceCache &cache = cache_[c.sequence];
-    cache.k.resize(meta_.kvCache.numLayers);
-    cache.v.resize(meta_.kvCache.numLayers);
   }
 
   impl.rows.assign(impl.values.size(), total);
@@ -312,53 +494,59 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
   indexInputs[impl.sampleRows] = sampleRows.data();
   impl.rows[impl.sampleRows] = static_cast<int64_t>(sampleRows.size());
 
-  // Runs the ops; a failure part-way leaves the caches as they were (see below).
-  auto runProgram = [&]() -> Status {
-    for (const Op &op : impl.ops) {
-      int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
-      switch (op.kind) {
-      case OpKind::Columns:
-        impl.rows[out] = impl.rows[op.inputs[0]];
-        break;
-      case OpKind::GatherRows: {
-        int64_t index = op.inputs.back();
-        const int32_t *ids = indexInputs[index];
-        int64_t n = impl.rows[index], width = impl.values[out].width;
-        float *dst = impl.data(out);
-        for (int64_t r = 0; r < n; ++r) {
-          const float *src;
-          if (op.table) {
-            if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
-              return Error(ErrorCode::InvalidArgument,
-                           "row " + std::to_string(ids[r]) + " is outside table " + op.table->name);
-            src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
-          } else {
-            src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
-          }
-          std::memcpy(dst + r * impl.stride(out), src, width * sizeof(float));
+  for (const Op &op : impl.ops) {
+    int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
+    OpTimer timer(impl.profile, op.kind);
+    switch (op.kind) {
+    case OpKind::Columns:
+      impl.rows[out] = impl.rows[op.inputs[0]];
+      break;
+    case OpKind::GatherRows: {
+      int64_t index = op.inputs.back();
+      const int32_t *ids = indexInputs[index];
+      int64_t n = impl.rows[index], width = impl.values[out].width;
+      float *dst = impl.data(out);
+      for (int64_t r = 0; r < n; ++r) {
+        const float *src;
+        if (op.table) {
+          if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
+            return Error(ErrorCode::InvalidArgument,
+                         "row " + std::to_string(ids[r]) + " is outside table " + op.table->name);
+          src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
+        } else {
+          src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
         }
-        impl.rows[out] = n;
-        break;
+        std::memcpy(dst + r * impl.stride(out), src, width * sizeof(float));
       }
-      case OpKind::Gemm: {
-        int64_t in = op.inputs[0];
-        impl.rows[out] = impl.rows[in];
-        gemm(impl.data(in), impl.stride(in), impl.rows[in], impl.values[in].width,
-             reinterpret_cast<const float *>(op.weight->data), impl.values[out].width,
-             op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
-             impl.stride(out));
-        break;
-      }
-      case OpKind::Fused: {
-        int64_t rows = impl.rows[op.inputs[0]];
+      impl.rows[out] = n;
+      break;
+    }
+    case OpKind::Gemm: {
+      int64_t in = op.inputs[0];
+      impl.rows[out] = impl.rows[in];
+      gemm(impl.data(in), impl.stride(in), impl.rows[in], *op.packed,
+           op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
+           impl.stride(out));
+      break;
+    }
+    case OpKind::Fused: {
+      // Rows are independent, so threads take contiguous row ranges of the same kernel.
+      const int64_t rows = impl.rows[op.inputs[0]];
+      for (int64_t id : op.outputs)
+        impl.rows[id] = rows;
+      const int64_t parts = std::min<int64_t>(rows, 1 + (rows >= 8));
+      std::vector<Status> results(parts, Status::success());
+#pragma omp parallel for num_threads(parts) schedule(static)
+      for (int64_t part = 0; part < parts; ++part) {
+        const int64_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
         std::vector<cpu::MemRefDescriptor<float, 2>> acts;
         std::vector<cpu::MemRefDescriptor<float, 1>> vecs;
         acts.reserve(op.inputs.size() + op.outputs.size());
         vecs.reserve(op.weights.size());
         std::vector<void *> args;
         for (int64_t id : op.inputs) {
-          acts.push_back(
-              cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
+          acts.push_back(cpu::activationView(impl.data(id) + r0 * impl.stride(id), r1 - r0,
+                                             impl.values[id].width, impl.stride(id)));
           args.push_back(&acts.back());
         }
         for (const plan::WeightEntry *w : op.weights) {
@@ -367,105 +555,98 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
           args.push_back(&vecs.back());
         }
         for (int64_t id : op.outputs) {
-          impl.rows[id] = rows;
-          acts.push_back(
-              cpu::activationView(impl.data(id), rows, impl.values[id].width, impl.stride(id)));
+          acts.push_back(cpu::activationView(impl.data(id) + r0 * impl.stride(id), r1 - r0,
+                                             impl.values[id].width, impl.stride(id)));
           args.push_back(&acts.back());
         }
-        if (Status s = impl.kernels->call(op.kernel, args); !s)
-          return s.error();
-        break;
+        results[part] = impl.kernels->call(op.kernel, args);
       }
-      case OpKind::Rope: {
-        const RopeConfig &c = op.rope;
-        int64_t in = op.inputs[0];
-        impl.rows[out] = impl.rows[in];
-        std::vector<double> inv = inverseFrequencies(c);
-        const float *src = impl.data(in);
-        float *dst = impl.data(out);
-        for (int64_t t = 0; t < impl.rows[in]; ++t) {
-          const float *x = src + t * impl.stride(in);
-          float *y = dst + t * impl.stride(out);
-          std::memmove(y, x, impl.values[in].width * sizeof(float));
-          for (int64_t h = 0; h < c.numHeads; ++h)
-            for (int64_t i = 0; i < c.rotaryDim / 2; ++i) {
-              int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
-              int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + c.rotaryDim / 2);
-              double angle = positions[t] * inv[i];
-              double cs = std::cos(angle), sn = std::sin(angle);
-              float xa = x[a], xb = x[b];
-              y[a] = static_cast<float>(xa * cs - xb * sn);
-              y[b] = static_cast<float>(xb * cs + xa * sn);
-            }
-        }
-        break;
-      }
-      case OpKind::Attention: {
-        const AttentionConfig &c = op.attention;
-        int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
-        int64_t kvWidth = c.numKvHeads * c.headDim, group = c.numHeads / c.numKvHeads;
-        impl.rows[out] = impl.rows[q];
-        for (size_t r = 0; r < chunks.size(); ++r) {
-          SequenceCache &cache = cache_[chunks[r].sequence];
-          std::vector<float> &kc = cache.k[c.layer], &vc = cache.v[c.layer];
-          for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
-            const float *kr = impl.data(k) + (start[r] + i) * impl.stride(k);
-            const float *vr = impl.data(v) + (start[r] + i) * impl.stride(v);
-            kc.insert(kc.end(), kr, kr + kvWidth);
-            vc.insert(vc.end(), vr, vr + kvWidth);
+      for (const Status &result : results)
+        if (!result)
+          return result.error();
+      break;
+    }
+    case OpKind::Rope: {
+      const RopeConfig &c = op.rope;
+      int64_t in = op.inputs[0];
+      impl.rows[out] = impl.rows[in];
+      const std::vector<double> &inv = op.inverseFrequencies;
+      const float *src = impl.data(in);
+      float *dst = impl.data(out);
+      const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
+                    width = impl.values[in].width, pairs = c.rotaryDim / 2;
+#pragma omp parallel for schedule(static)
+      for (int64_t t = 0; t < impl.rows[in]; ++t) {
+        const float *x = src + t * inStride;
+        float *y = dst + t * outStride;
+        std::memmove(y, x, width * sizeof(float));
+        for (int64_t i = 0; i < pairs; ++i) {
+          double angle = positions[t] * inv[i];
+          double cs = std::cos(angle), sn = std::sin(angle);
+          for (int64_t h = 0; h < c.numHeads; ++h) {
+            int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
+            int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + pairs);
+            float xa = x[a], xb = x[b];
+            y[a] = static_cast<float>(xa * cs - xb * sn);
+            y[b] = static_cast<float>(xb * cs + xa * sn);
           }
-          std::vector<double> scores;
-          for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
-            int64_t pos = firstPosition[r] + i;
-            int64_t from =
+        }
+      }
+      break;
+    }
+    case OpKind::Attention: {
+      const AttentionConfig &c = op.attention;
+      const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
+      const int64_t hd = c.headDim, group = c.numHeads / c.numKvHeads, kvWidth = impl.kvWidth;
+      impl.rows[out] = impl.rows[q];
+      float *kBase = impl.kCache.get(), *vBase = impl.vCache.get();
+      auto slot = [&](float *base, const PagedChunk &chunk, int64_t pos) {
+        return impl.kvSlot(base, c.layer, (*chunk.blockTable)[pos / blockSize], pos % blockSize,
+                           numBlocks, blockSize);
+      };
+      // The new tokens' K and V go into their slots first; then each request attends to
+      // its own positions [from, pos] through its table.
+      for (size_t r = 0; r < chunks.size(); ++r)
+        for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
+          int64_t pos = chunks[r].startPosition + i;
+          std::memcpy(slot(kBase, chunks[r], pos), impl.data(k) + (start[r] + i) * impl.stride(k),
+                      kvWidth * sizeof(float));
+          std::memcpy(slot(vBase, chunks[r], pos), impl.data(v) + (start[r] + i) * impl.stride(v),
+                      kvWidth * sizeof(float));
+        }
+      // One work item per (request, head): its result depends on nothing else.
+      const int64_t items = static_cast<int64_t>(chunks.size()) * c.numHeads;
+#pragma omp parallel
+      {
+        std::vector<float> scores, acc(hd);
+        std::vector<KvBlockView> blocks;
+#pragma omp for schedule(dynamic)
+        for (int64_t item = 0; item < items; ++item) {
+          const size_t r = static_cast<size_t>(item / c.numHeads);
+          const int64_t h = item % c.numHeads, kvh = h / group;
+          const PagedChunk &chunk = chunks[r];
+          // Each block's K and V rows for this layer.
+          blocks.clear();
+          for (int32_t b : *chunk.blockTable)
+            blocks.push_back({impl.kvSlot(kBase, c.layer, b, 0, numBlocks, blockSize),
+                              impl.kvSlot(vBase, c.layer, b, 0, numBlocks, blockSize), kvWidth});
+          for (int64_t i = 0; i < chunk.numTokens; ++i) {
+            const int64_t pos = chunk.startPosition + i;
+            const int64_t from =
                 c.slidingWindow > 0 ? std::max<int64_t>(0, pos - c.slidingWindow + 1) : 0;
-            const float *qr = impl.data(q) + (start[r] + i) * impl.stride(q);
-            float *o = impl.data(out) + (start[r] + i) * impl.stride(out);
-            for (int64_t h = 0; h < c.numHeads; ++h) {
-              int64_t kvh = h / group;
-              scores.assign(pos + 1 - from, 0.0);
-              double maxScore = -INFINITY;
-              for (int64_t p = from; p <= pos; ++p) {
-                double s = 0;
-                for (int64_t d = 0; d < c.headDim; ++d)
-                  s += double(qr[h * c.headDim + d]) * kc[p * kvWidth + kvh * c.headDim + d];
-                scores[p - from] = s * c.scale;
-                maxScore = std::max(maxScore, scores[p - from]);
-              }
-              double denom = 0;
-              for (double &s : scores)
-                denom += (s = std::exp(s - maxScore));
-              for (int64_t d = 0; d < c.headDim; ++d) {
-                double acc = 0;
-                for (int64_t p = from; p <= pos; ++p)
-                  acc += scores[p - from] * vc[p * kvWidth + kvh * c.headDim + d];
-                o[h * c.headDim + d] = static_cast<float>(acc / denom);
-              }
-            }
+            attendOne(impl.data(q) + (start[r] + i) * impl.stride(q) + h * hd,
+                      impl.data(out) + (start[r] + i) * impl.stride(out) + h * hd, from, pos,
+                      blocks.data(), blockSize, kvh * hd, hd, static_cast<float>(c.scale), scores,
+                      acc);
           }
         }
-        break;
       }
-      case OpKind::AllReduce:
-        return Error(ErrorCode::Unsupported, "all_reduce needs more than one rank");
-      }
+      break;
     }
-    return Status::success();
-  };
-  if (Status ran = runProgram(); !ran) {
-    const size_t kvWidth = static_cast<size_t>(meta_.kvCache.numKvHeads * meta_.kvCache.headDim);
-    for (const SequenceChunk &c : chunks) {
-      SequenceCache &cache = cache_[c.sequence];
-      for (auto *layers : {&cache.k, &cache.v})
-        for (std::vector<float> &layer : *layers)
-          layer.resize(std::min(layer.size(), static_cast<size_t>(cache.length) * kvWidth));
-      if (cache.length == 0)
-        cache_.erase(c.sequence);
+    case OpKind::AllReduce:
+      return Error(ErrorCode::Unsupported, "all_reduce needs more than one rank");
     }
-    return ran.error();
   }
-  for (const SequenceChunk &c : chunks)
-    cache_[c.sequence].length += c.numTokens;
 
   int64_t vocab = impl.values[impl.logits].width, n = impl.rows[impl.logits];
   std::vector<float> logits(n * vocab);

@@ -2,16 +2,17 @@
 // scheduled request go through the GEMMs and fused kernels together (selective batching);
 // attention alone runs request by request over that request's own KV cache.
 //
-// Version 0: f32 plans, single rank, a contiguous KV cache per sequence (the paged cache
-// of runtime/kv comes with the engine), reference-quality GEMM loops.
+// f32 plans, single rank. The KV cache is paged: the executor owns the blocks' memory,
+// the caller (the scheduler's runtime/kv tables, or Sequences) decides which block holds
+// which token.
 #pragma once
 
 #include "runtime/device/cpu/CpuKernelLibrary.h"
+#include "runtime/kv/KvCacheManager.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,27 +20,42 @@
 namespace modelrt::engine {
 
 // One request's part of an iteration: `numTokens` consecutive rows of the flattened batch
-// (its prompt chunk, or one decode token), appended to the sequence's cache.
-struct SequenceChunk {
-  uint64_t sequence; // the caller's id; the cache is kept per id until release()
+// (its prompt chunk, or one decode token) at positions startPosition.. of the sequence.
+// Their K and V go into the cache slots the block table names (position p: block
+// blockTable[p / blockSize], slot p % blockSize); attention reads positions [0, end) of
+// the sequence through the same table.
+struct PagedChunk {
+  int64_t startPosition;
   int64_t numTokens;
   bool sample; // whether its last row's logits are wanted
+  const std::vector<int32_t> *blockTable;
+};
+
+struct ExecutorOptions {
+  // Memory for the paged KV cache; 0 takes enough for max_num_seqs sequences of
+  // max_seq_len tokens, at most kDefaultKvCacheBytes.
+  int64_t kvCacheBytes = 0;
+  int32_t kvBlockSize = 16;
+  static constexpr int64_t kDefaultKvCacheBytes = int64_t(1) << 30;
 };
 
 class CpuExecutor {
 public:
-  static Expected<std::unique_ptr<CpuExecutor>> load(const std::string &planPath);
+  static Expected<std::unique_ptr<CpuExecutor>> load(const std::string &planPath,
+                                                     const ExecutorOptions &options = {});
 
   const plan::PlanMetadata &metadata() const { return meta_; }
+  int32_t numKvBlocks() const { return numKvBlocks_; }
+  int32_t kvBlockSize() const { return kvBlockSize_; }
+
+  // Copies whole KV blocks (copy-on-write of shared blocks), before the step that writes.
+  Status copyBlocks(const std::vector<kv::BlockCopy> &copies);
 
   // Runs the chunks' tokens (concatenated in chunk order) and returns the logits of the
-  // sampled rows, [sampled chunks, vocab], row-major. Positions continue each sequence.
+  // sampled rows, [sampled chunks, vocab], row-major. A failed step has written nothing
+  // but the new tokens' slots, which the caller does not count as filled.
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
-                                    const std::vector<SequenceChunk> &chunks);
-
-  // Forgets a sequence's cache.
-  void release(uint64_t sequence) { cache_.erase(sequence); }
-  int64_t cachedTokens(uint64_t sequence) const;
+                                    const std::vector<PagedChunk> &chunks);
 
   ~CpuExecutor();
 
@@ -49,12 +65,7 @@ private:
   plan::PlanFile file_;
   plan::PlanMetadata meta_;
   std::unique_ptr<Impl> impl_;
-  // Per sequence, per layer: K and V rows [position][kv_heads * head_dim].
-  struct SequenceCache {
-    std::vector<std::vector<float>> k, v;
-    int64_t length = 0;
-  };
-  std::map<uint64_t, SequenceCache> cache_;
+  int32_t numKvBlocks_ = 0, kvBlockSize_ = 16;
 };
 
 } // namespace modelrt::engine

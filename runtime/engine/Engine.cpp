@@ -10,10 +10,9 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
   config.maxNumBatchedTokens = static_cast<int32_t>(m.maxNumBatchedTokens);
   config.maxSeqLen = static_cast<int32_t>(m.maxSeqLen);
   config.vocabSize = static_cast<int32_t>(m.vocabSize);
-  // The executor keeps a contiguous cache per sequence; the block pool accounts for every
-  // sequence reaching max_seq_len (the paged device cache replaces this).
-  config.kvCache.blockSize = 16;
-  config.kvCache.numBlocks = static_cast<int32_t>(m.maxNumSeqs * ((m.maxSeqLen + 15) / 16));
+  // The scheduler hands out the executor's KV blocks.
+  config.kvCache.blockSize = executor.kvBlockSize();
+  config.kvCache.numBlocks = executor.numKvBlocks();
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
   if (!scheduler)
     return scheduler.error();
@@ -31,30 +30,21 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
   return id;
 }
 
-void Engine::forget(sched::RequestId id) {
-  executor_.release(id);
-  samplers_.erase(id);
-}
+void Engine::forget(sched::RequestId id) { samplers_.erase(id); }
 
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
   lastLogprobs_.clear();
   sched::SchedulerOutput out = scheduler_.schedule();
-  for (sched::RequestId id : out.preempted)
-    executor_.release(id); // recomputed from its first token when readmitted
   for (const sched::FinishedRequest &f : out.finished)
     forget(f.id);
   if (out.empty())
     return scheduler_.update(out, {});
 
-  std::vector<SequenceChunk> chunks;
-  for (const sched::ScheduledRequest &r : out.requests) {
-    if (executor_.cachedTokens(r.id) != r.startPosition)
-      return Error(ErrorCode::Internal, "request " + std::to_string(r.id) + " starts at " +
-                                            std::to_string(r.startPosition) + " but " +
-                                            std::to_string(executor_.cachedTokens(r.id)) +
-                                            " tokens are cached");
-    chunks.push_back({r.id, r.numTokens, r.sampled});
-  }
+  if (Status copied = executor_.copyBlocks(out.blockCopies); !copied)
+    return copied.error();
+  std::vector<PagedChunk> chunks;
+  for (const sched::ScheduledRequest &r : out.requests)
+    chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable});
   Expected<std::vector<float>> logits = executor_.step(out.tokenIds, chunks);
   if (!logits)
     return logits.error();

@@ -122,6 +122,22 @@ void KvCacheManager::free(SeqId seq) {
   seqs_.erase(it);
 }
 
+void KvCacheManager::truncate(SeqId seq, int64_t numTokens) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end() || numTokens >= it->second.numTokens)
+    return;
+  if (numTokens <= 0) {
+    free(seq);
+    return;
+  }
+  SeqBlocks &s = it->second;
+  while (int64_t(s.blocks.size()) > blocksForTokens(numTokens)) {
+    pool_.release(s.blocks.back());
+    s.blocks.pop_back();
+  }
+  s.numTokens = numTokens;
+}
+
 bool KvCacheManager::checkAccounting() const {
   if (!pool_.checkAccounting())
     return false;

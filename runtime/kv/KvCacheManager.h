@@ -68,6 +68,9 @@ public:
   void fork(SeqId parent, SeqId child);
   // Drops seq's references; its blocks are free once no other table shares them.
   void free(SeqId seq);
+  // Forgets seq's tokens from numTokens on (slots given to a step that then failed),
+  // releasing the blocks it no longer needs; 0 frees the sequence.
+  void truncate(SeqId seq, int64_t numTokens);
 
   // The pool's books balance, and each block's reference count equals the number of table
   // entries naming it.

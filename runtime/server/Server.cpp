@@ -254,7 +254,7 @@ bool optionalNumber(const json &body, const char *key, T &out, httplib::Response
 } // namespace
 
 Status serve(const ServerOptions &options) {
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(options.plan);
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(options.plan, options.executor);
   if (!exec)
     return exec.error();
   Expected<std::unique_ptr<Tokenizer>> tok = Error(ErrorCode::NotFound, "");

@@ -3,6 +3,7 @@
 // the job's token events from its channel (queues in, results out: STYLE.md item 14).
 #pragma once
 
+#include "runtime/engine/CpuExecutor.h"
 #include "runtime/support/Error.h"
 
 #include <cstdint>
@@ -17,6 +18,7 @@ struct ServerOptions {
   int port = 8000;
   std::string apiKey;    // empty: no authentication
   std::string modelName; // empty: the plan's model name
+  engine::ExecutorOptions executor;
 };
 
 // Loads the plan and serves until the process is stopped. Errors before listening

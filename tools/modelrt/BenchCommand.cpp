@@ -18,6 +18,7 @@ namespace modelrt::cli {
 namespace {
 
 struct BenchOptions {
+  engine::ExecutorOptions executor;
   std::string plan;
   int numPrompts = 32;
   int inputLen = 64;
@@ -119,7 +120,8 @@ int runBench(const BenchOptions &o) {
       return fail(p.error().message());
     policies = {*p};
   }
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(o.plan);
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
+      engine::CpuExecutor::load(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
   nlohmann::json all = nlohmann::json::object();
@@ -148,6 +150,7 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
   auto o = std::make_shared<BenchOptions>();
   auto *cmd = app.add_subcommand("bench", "Serving benchmark of a plan (CPU executor)");
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
+  addExecutorOptions(cmd, o->executor);
   cmd->add_option("--num-prompts", o->numPrompts, "Requests (default 32)");
   cmd->add_option("--input-len", o->inputLen, "Prompt tokens per request (default 64)");
   cmd->add_option("--output-len", o->outputLen,

@@ -2,6 +2,8 @@
 // app from main.cpp; its callback stores the process exit code in `exitCode`.
 #pragma once
 
+#include "runtime/engine/CpuExecutor.h"
+
 #include <CLI/CLI.hpp>
 
 namespace modelrt::cli {
@@ -11,5 +13,15 @@ void addInspectCommand(CLI::App &app, int &exitCode);
 void addGenerateCommand(CLI::App &app, int &exitCode);
 void addBenchCommand(CLI::App &app, int &exitCode);
 void addServeCommand(CLI::App &app, int &exitCode);
+
+// --kv-cache-mib and --kv-block-size, for the commands that run a plan.
+inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
+  cmd->add_option_function<int64_t>(
+         "--kv-cache-mib", [&options](int64_t mib) { options.kvCacheBytes = mib << 20; },
+         "KV cache memory (default: enough for max_num_seqs x max_seq_len, at most 1024)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  cmd->add_option("--kv-block-size", options.kvBlockSize, "Tokens per KV cache block (default 16)")
+      ->check(CLI::Range(1, 4096));
+}
 
 } // namespace modelrt::cli

@@ -3,6 +3,7 @@
 #include "Commands.h"
 
 #include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/Sequences.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/tokenize/Tokenizer.h"
@@ -15,6 +16,7 @@ namespace modelrt::cli {
 namespace {
 
 struct GenerateOptions {
+  engine::ExecutorOptions executor;
   std::string plan, prompt, tokenizer;
   int64_t maxTokens = 64;
   bool ignoreEos = false;
@@ -46,7 +48,8 @@ int runGenerate(const GenerateOptions &o) {
     return fail(s.error().message());
   if (o.maxTokens < 1)
     return fail("-n must be at least 1");
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(o.plan);
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
+      engine::CpuExecutor::load(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
   Expected<std::unique_ptr<Tokenizer>> tok = loadTokenizer(o);
@@ -68,9 +71,18 @@ int runGenerate(const GenerateOptions &o) {
 
   sample::Sampler sampler(o.sampling);
   StreamingDetokenizer detok(**tok, /*skipSpecial=*/true);
+  Expected<engine::Sequences> seqs = engine::Sequences::create(**exec);
+  if (!seqs)
+    return fail(seqs.error().message());
   auto start = std::chrono::steady_clock::now();
-  Expected<std::vector<float>> logits =
-      (*exec)->step(*prompt, {{0, static_cast<int64_t>(prompt->size()), true}});
+  // The prompt in chunks of at most max_num_batched_tokens; the last one is sampled.
+  const size_t chunk = static_cast<size_t>((*exec)->metadata().maxNumBatchedTokens);
+  Expected<std::vector<float>> logits = std::vector<float>{};
+  for (size_t at = 0; logits && at < prompt->size(); at += chunk) {
+    size_t n = std::min(chunk, prompt->size() - at);
+    logits = seqs->step({prompt->begin() + at, prompt->begin() + at + n},
+                        {{0, static_cast<int64_t>(n), at + n == prompt->size()}});
+  }
   auto prefilled = std::chrono::steady_clock::now();
   int64_t generated = 0;
   std::cout << o.prompt << std::flush;
@@ -84,7 +96,7 @@ int runGenerate(const GenerateOptions &o) {
       return fail(text.error().message());
     std::cout << *text << std::flush;
     if (generated < o.maxTokens)
-      logits = (*exec)->step({token}, {{0, 1, true}});
+      logits = seqs->step({token}, {{0, 1, true}});
   }
   if (!logits)
     return fail(logits.error().message());
@@ -103,6 +115,7 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
   auto o = std::make_shared<GenerateOptions>();
   auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (CPU, f32 plans)");
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
+  addExecutorOptions(cmd, o->executor);
   cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
   cmd->add_option("-n,--max-tokens", o->maxTokens, "Most tokens to generate (default 64)");
   cmd->add_option("--tokenizer", o->tokenizer,

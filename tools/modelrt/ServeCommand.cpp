@@ -16,6 +16,7 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--api-key", o->apiKey, "Require 'Authorization: Bearer KEY'");
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or .gguf, when the plan has none");
   cmd->add_option("--served-model-name", o->modelName, "Model id reported by /v1/models");
+  addExecutorOptions(cmd, o->executor);
   cmd->callback([o, &exitCode] {
     Status s = server::serve(*o);
     if (!s) {

@@ -3,6 +3,7 @@
 // is in the batch (selective batching: only attention sees request boundaries), and
 // prefill in one chunk, in several chunks, or token by token gives the same logits.
 #include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/Sequences.h"
 
 #include <gtest/gtest.h>
 
@@ -32,8 +33,14 @@ std::vector<int32_t> prompt(int n, unsigned seed) {
   return ids;
 }
 
-std::vector<float> run(CpuExecutor &exec, uint64_t seq, const std::vector<int32_t> &ids) {
-  Expected<std::vector<float>> logits = exec.step(ids, {{seq, int64_t(ids.size()), true}});
+Sequences sequences(CpuExecutor &exec) {
+  Expected<Sequences> s = Sequences::create(exec);
+  EXPECT_TRUE(s.ok());
+  return std::move(*s);
+}
+
+std::vector<float> run(Sequences &seqs, uint64_t seq, const std::vector<int32_t> &ids) {
+  Expected<std::vector<float>> logits = seqs.step(ids, {{seq, int64_t(ids.size()), true}});
   EXPECT_TRUE(logits.ok()) << logits.error().toString();
   return logits.ok() ? *logits : std::vector<float>{};
 }
@@ -45,8 +52,9 @@ class Models : public testing::TestWithParam<std::string> {};
 TEST_P(Models, LogitsDoNotDependOnTheRestOfTheBatch) {
   auto exec = load(GetParam());
   ASSERT_TRUE(exec);
+  Sequences seqs = sequences(*exec);
   std::vector<int32_t> a = prompt(9, 1), b = prompt(5, 2), c = prompt(13, 3);
-  std::vector<float> alone = run(*exec, 1, a);
+  std::vector<float> alone = run(seqs, 1, a);
   ASSERT_EQ(alone.size(), 256u);
   for (float x : alone)
     ASSERT_TRUE(std::isfinite(x));
@@ -56,16 +64,15 @@ TEST_P(Models, LogitsDoNotDependOnTheRestOfTheBatch) {
   batch.insert(batch.end(), a.begin(), a.end());
   batch.insert(batch.end(), c.begin(), c.end());
   Expected<std::vector<float>> mixed =
-      exec->step(batch, {{2, 5, true}, {4, 9, true}, {3, 13, false}});
+      seqs.step(batch, {{2, 5, true}, {4, 9, true}, {3, 13, false}});
   ASSERT_TRUE(mixed.ok()) << mixed.error().toString();
   ASSERT_EQ(mixed->size(), 2 * 256u);
   std::vector<float> second(mixed->begin() + 256, mixed->end());
   EXPECT_EQ(second, alone);
 
   // A decode step of sequence 1 alone and of sequence 4 next to a prefill agree too.
-  std::vector<float> decodeAlone = run(*exec, 1, {42});
-  Expected<std::vector<float>> decodeMixed =
-      exec->step({7, 8, 9, 42}, {{5, 3, true}, {4, 1, true}});
+  std::vector<float> decodeAlone = run(seqs, 1, {42});
+  Expected<std::vector<float>> decodeMixed = seqs.step({7, 8, 9, 42}, {{5, 3, true}, {4, 1, true}});
   ASSERT_TRUE(decodeMixed.ok());
   EXPECT_EQ(std::vector<float>(decodeMixed->begin() + 256, decodeMixed->end()), decodeAlone);
 }
@@ -73,19 +80,20 @@ TEST_P(Models, LogitsDoNotDependOnTheRestOfTheBatch) {
 TEST_P(Models, ChunkedAndIncrementalPrefillMatchOneShot) {
   auto exec = load(GetParam());
   ASSERT_TRUE(exec);
+  Sequences seqs = sequences(*exec);
   std::vector<int32_t> ids = prompt(12, 7);
-  std::vector<float> oneShot = run(*exec, 1, ids);
+  std::vector<float> oneShot = run(seqs, 1, ids);
 
   // Chunks of 5, 4, 3 (only the last samples).
-  ASSERT_TRUE(exec->step({ids.begin(), ids.begin() + 5}, {{2, 5, false}}).ok());
-  ASSERT_TRUE(exec->step({ids.begin() + 5, ids.begin() + 9}, {{2, 4, false}}).ok());
-  std::vector<float> chunked = run(*exec, 2, {ids.begin() + 9, ids.end()});
+  ASSERT_TRUE(seqs.step({ids.begin(), ids.begin() + 5}, {{2, 5, false}}).ok());
+  ASSERT_TRUE(seqs.step({ids.begin() + 5, ids.begin() + 9}, {{2, 4, false}}).ok());
+  std::vector<float> chunked = run(seqs, 2, {ids.begin() + 9, ids.end()});
 
   // One token at a time.
   std::vector<float> incremental;
   for (int32_t t : ids)
-    incremental = run(*exec, 3, {t});
-  EXPECT_EQ(exec->cachedTokens(3), 12);
+    incremental = run(seqs, 3, {t});
+  EXPECT_EQ(seqs.cachedTokens(3), 12);
 
   ASSERT_EQ(chunked.size(), oneShot.size());
   double worst = 0, scale = 0;
@@ -104,8 +112,9 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
 TEST(CpuExecutor, RejectsBadBatches) {
   auto exec = load("tiny-llama");
   ASSERT_TRUE(exec);
+  Sequences seqs = sequences(*exec);
   auto error = [&](const std::vector<int32_t> &ids, const std::vector<SequenceChunk> &chunks) {
-    Expected<std::vector<float>> r = exec->step(ids, chunks);
+    Expected<std::vector<float>> r = seqs.step(ids, chunks);
     return r.ok() ? std::string() : r.error().message();
   };
   EXPECT_NE(error({1, 2, 300}, {{1, 3, true}}).find("token id 300 is outside the vocabulary"),
@@ -119,8 +128,66 @@ TEST(CpuExecutor, RejectsBadBatches) {
   EXPECT_NE(
       error({1, 2}, {{1, 1, true}, {1, 1, true}}).find("sequence 1 appears twice in one step"),
       std::string::npos);
-  // Nothing was cached by the refused steps.
-  EXPECT_EQ(exec->cachedTokens(1), 0);
+  // Nothing was cached by the refused steps, and their blocks are free again.
+  EXPECT_EQ(seqs.cachedTokens(1), 0);
+  EXPECT_EQ(seqs.numFreeBlocks(), exec->numKvBlocks());
+  // A refused step of a sequence that has tokens keeps them.
+  ASSERT_TRUE(seqs.step({1, 2, 3}, {{1, 3, false}}).ok());
+  EXPECT_NE(error({4, 300}, {{1, 2, true}}).find("outside the vocabulary"), std::string::npos);
+  EXPECT_EQ(seqs.cachedTokens(1), 3);
+
+  // The executor checks the tables it is given.
+  std::vector<int32_t> table = {0}, outside = {exec->numKvBlocks()};
+  auto paged = [&](const std::vector<PagedChunk> &chunks) {
+    Expected<std::vector<float>> r =
+        exec->step(std::vector<int32_t>(chunks[0].numTokens, 1), chunks);
+    return r.ok() ? std::string() : r.error().message();
+  };
+  EXPECT_NE(paged({{0, 17, true, &table}}).find("the block table does not cover 17 tokens"),
+            std::string::npos);
+  EXPECT_NE(paged({{0, 1, true, &outside}}).find("is outside the"), std::string::npos);
+  EXPECT_NE(paged({{0, 1, true, nullptr}}).find("block table"), std::string::npos);
+  EXPECT_NE(paged({{exec->metadata().maxSeqLen, 1, true, &table}}).find("exceed max_seq_len"),
+            std::string::npos);
+  EXPECT_FALSE(exec->copyBlocks({{0, exec->numKvBlocks()}}).ok());
+}
+
+// Where a sequence's blocks lie does not change its logits: scattered, reversed block ids
+// give the same bits as consecutive ones, and a copied block (copy-on-write) continues
+// like the original.
+TEST(CpuExecutor, PagedCacheLayoutDoesNotChangeLogits) {
+  auto exec = load("tiny-llama");
+  ASSERT_TRUE(exec);
+  ASSERT_GE(exec->numKvBlocks(), 12);
+  const int64_t bs = exec->kvBlockSize();
+  std::vector<int32_t> ids = prompt(int(2 * bs + 5), 11);
+  const int64_t n = static_cast<int64_t>(ids.size());
+  std::vector<int32_t> consecutive = {0, 1, 2}, scattered = {11, 4, 7};
+  auto prefill = [&](const std::vector<int32_t> &table) {
+    Expected<std::vector<float>> r = exec->step(ids, {{0, n, true, &table}});
+    EXPECT_TRUE(r.ok()) << r.error().toString();
+    return r.ok() ? *r : std::vector<float>{};
+  };
+  auto decode = [&](const std::vector<int32_t> &table, int32_t token) {
+    Expected<std::vector<float>> r = exec->step({token}, {{n, 1, true, &table}});
+    EXPECT_TRUE(r.ok()) << r.error().toString();
+    return r.ok() ? *r : std::vector<float>{};
+  };
+  std::vector<float> a = prefill(consecutive), b = prefill(scattered);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a, b);
+  // Both sequences in one batch, interleaved with nothing else: same again.
+  Expected<std::vector<float>> both = exec->step(
+      {ids.back(), ids.back()}, {{n - 1, 1, true, &consecutive}, {n - 1, 1, true, &scattered}});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(std::vector<float>(both->begin(), both->begin() + 256), a);
+  EXPECT_EQ(std::vector<float>(both->begin() + 256, both->end()), a);
+
+  // Copy the partly filled last block of `scattered` to a new block and continue there.
+  std::vector<float> original = decode(scattered, 42);
+  std::vector<int32_t> copied = {11, 4, 9};
+  ASSERT_TRUE(exec->copyBlocks({{7, 9}}).ok());
+  EXPECT_EQ(decode(copied, 42), original);
 }
 
 TEST(CpuExecutor, RefusesPlansItCannotRun) {

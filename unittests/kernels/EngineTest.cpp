@@ -3,6 +3,7 @@
 // and equal to token-by-token decoding with the executor. Requests of different lengths
 // leave as soon as they finish.
 #include "runtime/engine/Engine.h"
+#include "runtime/engine/Sequences.h"
 
 #include <gtest/gtest.h>
 
@@ -77,14 +78,16 @@ TEST(Engine, GreedyTokensDoNotDependOnLoadOrPolicy) {
 
   // Token-by-token with the executor alone gives the same greedy tokens.
   std::vector<int32_t> prompt = requests[0].prompt;
-  Expected<std::vector<float>> logits = exec->step(prompt, {{999, int64_t(prompt.size()), true}});
+  Expected<Sequences> seqs = Sequences::create(*exec);
+  ASSERT_TRUE(seqs.ok());
+  Expected<std::vector<float>> logits = seqs->step(prompt, {{999, int64_t(prompt.size()), true}});
   std::vector<int32_t> direct;
   for (int i = 0; i < 12; ++i) {
     ASSERT_TRUE(logits.ok());
     direct.push_back(int32_t(std::max_element(logits->begin(), logits->end()) - logits->begin()));
-    logits = exec->step({direct.back()}, {{999, 1, true}});
+    logits = seqs->step({direct.back()}, {{999, 1, true}});
   }
-  exec->release(999);
+  seqs->release(999); // the engines below take the executor's blocks
   EXPECT_EQ(direct, alone[0]);
 
   std::vector<int> finishStep;

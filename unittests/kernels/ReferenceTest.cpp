@@ -3,6 +3,7 @@
 // last one (SmolLM2-135M-Instruct from its GGUF file), and 8 greedy tokens. Goldens come
 // from scripts/gen-reference-logits.py and live in test/goldens.
 #include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/Sequences.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -62,7 +63,9 @@ double relativeError(const float *ours, const float *ref, int64_t n) {
 void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance) {
   Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan);
   ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
-  CpuExecutor &exec = **loaded;
+  Expected<Sequences> seqs = Sequences::create(**loaded);
+  ASSERT_TRUE(seqs.ok());
+  Sequences &exec = *seqs;
   Golden g = readGolden(golden);
   const int64_t vocab = g.meta["vocab"];
   int64_t row = 0;

@@ -54,6 +54,24 @@ TEST(KvCacheManagerTest, FailedAppendChangesNothing) {
   EXPECT_TRUE(cache.checkAccounting());
 }
 
+TEST(KvCacheManagerTest, TruncateGivesBackBlocksPastTheKeptTokens) {
+  KvCacheManager cache = makeCache(8, 4);
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(1, 5, copies));
+  ASSERT_TRUE(cache.appendTokens(1, 6, copies)); // 11 tokens, 3 blocks
+  cache.truncate(1, 5);
+  EXPECT_EQ(cache.numTokens(1), 5);
+  EXPECT_EQ(cache.blockTable(1).size(), 2u);
+  EXPECT_EQ(cache.numFreeBlocks(), 6);
+  cache.truncate(1, 9); // longer than the sequence: nothing changes
+  EXPECT_EQ(cache.numTokens(1), 5);
+  EXPECT_TRUE(cache.checkAccounting());
+  cache.truncate(1, 0);
+  EXPECT_FALSE(cache.hasSeq(1));
+  EXPECT_EQ(cache.numFreeBlocks(), 8);
+  EXPECT_TRUE(cache.checkAccounting());
+}
+
 TEST(KvCacheManagerTest, AppendableTokensCountsRoomAndKeepsFreeBlocks) {
   KvCacheManager cache = makeCache(4, 4);
   std::vector<BlockCopy> copies;

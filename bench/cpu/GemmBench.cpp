@@ -1,0 +1,80 @@
+// The executor's GEMM against oneDNN's sgemm on SmolLM2-135M's shapes (same machine, same
+// run): rows = tokens in the iteration (1 = one decode; 512 = a prefill chunk).
+//   build/runtime/engine/modelrt-gemm-bench --benchmark_counters_tabular=true
+#include "runtime/engine/CpuGemm.h"
+
+#include <benchmark/benchmark.h>
+#ifdef MODELRT_BENCH_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include <random>
+#include <vector>
+
+namespace {
+
+using modelrt::engine::PackedWeight;
+
+struct Operands {
+  std::vector<float> in, w, out;
+  Operands(int64_t rows, int64_t n, int64_t k) : in(rows * k), w(n * k), out(rows * n) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1, 1);
+    for (float &x : in)
+      x = dist(rng);
+    for (float &x : w)
+      x = dist(rng);
+  }
+};
+
+void report(benchmark::State &state, int64_t rows, int64_t n, int64_t k) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * rows * n * k * state.iterations(), benchmark::Counter::kIsRate,
+                         benchmark::Counter::kIs1000);
+  state.counters["weight_GB/s"] = benchmark::Counter(
+      4.0 * n * k * state.iterations(), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+void BM_Modelrt(benchmark::State &state) {
+  const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
+  Operands o(rows, n, k);
+  PackedWeight packed = PackedWeight::pack(o.w.data(), n, k);
+  for (auto _ : state) {
+    modelrt::engine::gemm(o.in.data(), k, rows, packed, nullptr, o.out.data(), n);
+    benchmark::DoNotOptimize(o.out.data());
+  }
+  report(state, rows, n, k);
+}
+
+#ifdef MODELRT_BENCH_ONEDNN
+void BM_OneDnn(benchmark::State &state) {
+  const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
+  Operands o(rows, n, k);
+  for (auto _ : state) {
+    // Row-major out[rows, n] = in[rows, k] * w[n, k]^T.
+    dnnl_sgemm('N', 'T', rows, n, k, 1.0f, o.in.data(), k, o.w.data(), k, 0.0f, o.out.data(), n);
+    benchmark::DoNotOptimize(o.out.data());
+  }
+  report(state, rows, n, k);
+}
+#endif
+
+// SmolLM2-135M: QKV (960 x 576), o_proj (576 x 576), gate+up (3072 x 576), down (576 x 1536),
+// logits (49152 x 576).
+void shapes(benchmark::internal::Benchmark *b) {
+  for (int64_t rows : {1, 16, 64, 512})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{960, 576}, {3072, 576}, {576, 1536}})
+      b->Args({rows, n, k});
+  b->Args({1, 49152, 576});
+  b->Args({16, 49152, 576});
+  b->UseRealTime();
+}
+
+BENCHMARK(BM_Modelrt)->Apply(shapes);
+#ifdef MODELRT_BENCH_ONEDNN
+BENCHMARK(BM_OneDnn)->Apply(shapes);
+#endif
+
+} // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,39 @@
+// Runs sequences named by the caller through a CpuExecutor without a scheduler (modelrt
+// generate, tests): each sequence's KV blocks come from a runtime/kv table over the
+// executor's cache, so the caller only says which sequence each chunk continues.
+#pragma once
+
+#include "runtime/engine/CpuExecutor.h"
+#include "runtime/kv/KvCacheManager.h"
+
+namespace modelrt::engine {
+
+// `numTokens` rows of the batch continue `sequence`; `sample` asks for its last row's logits.
+struct SequenceChunk {
+  uint64_t sequence;
+  int64_t numTokens;
+  bool sample;
+};
+
+class Sequences {
+public:
+  // `executor` outlives this.
+  static Expected<Sequences> create(CpuExecutor &executor);
+
+  // Like CpuExecutor::step; positions continue each sequence. A failed step leaves every
+  // sequence as it was.
+  Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
+                                    const std::vector<SequenceChunk> &chunks);
+  // Forgets a sequence; its blocks are free again.
+  void release(uint64_t sequence);
+  int64_t cachedTokens(uint64_t sequence) const { return kv_.numTokens(sequence); }
+  int32_t numFreeBlocks() const { return kv_.numFreeBlocks(); }
+
+private:
+  Sequences(CpuExecutor &executor, kv::KvCacheManager kv)
+      : executor_(&executor), kv_(std::move(kv)) {}
+  CpuExecutor *executor_;
+  kv::KvCacheManager kv_;
+};
+
+} // namespace modelrt::engine
