@@ -318,19 +318,60 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     };
   }
 
-  // Weights: converted, 64-byte aligned, in declaration order.
+  // A matrix whose sources are all GGUF blocks of one kept type, concatenated along rows
+  // (merged QKV, gate/up) and not transposed, goes into an f32 plan as those blocks.
+  auto keptBlocks = [&](llm::WeightOp w) -> std::optional<modelrt::DType> {
+    if (!store || spec.weightFormat != "native" || spec.dtype != "f32" || w.getTransposed() ||
+        w.getTensorType().getRank() != 2)
+      return std::nullopt;
+    std::optional<modelrt::DType> dtype;
+    for (Attribute attr : w.getSources()) {
+      const modelrt::TensorInfo *t =
+          store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
+      if (!t || (t->dtype != modelrt::DType::Q8_0 && t->dtype != modelrt::DType::Q4_1) ||
+          (dtype && *dtype != t->dtype) || t->shape.size() != 2 ||
+          static_cast<int64_t>(t->shape[1]) != w.getTensorType().getShape()[1])
+        return std::nullopt;
+      dtype = t->dtype;
+    }
+    return dtype;
+  };
+
+  // Weights: converted (or kept as GGUF blocks), 64-byte aligned, in declaration order.
   std::vector<uint8_t> blob;
   llvm::json::Array table;
   for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
+    llvm::json::Array shape;
+    for (int64_t d : w.getTensorType().getShape())
+      shape.push_back(d);
+    if (std::optional<modelrt::DType> kept = keptBlocks(w)) {
+      blob.resize((blob.size() + 63) / 64 * 64, 0);
+      uint64_t offset = blob.size();
+      for (Attribute attr : w.getSources()) {
+        const modelrt::TensorInfo *t =
+            store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
+        blob.insert(blob.end(), t->data, t->data + t->size);
+      }
+      uint64_t expected = *modelrt::checkedByteSize(
+          *kept, {static_cast<uint64_t>(w.getTensorType().getShape()[0]),
+                  static_cast<uint64_t>(w.getTensorType().getShape()[1])});
+      if (blob.size() - offset != expected)
+        return error("weight @" + w.getSymName() + ": its sources hold " +
+                     llvm::Twine(blob.size() - offset) + " bytes of " + modelrt::dtypeName(*kept) +
+                     ", the IR's shape needs " + llvm::Twine(expected));
+      table.push_back(llvm::json::Object{{"name", w.getSymName()},
+                                         {"dtype", modelrt::dtypeName(*kept)},
+                                         {"shape", std::move(shape)},
+                                         {"offset", static_cast<int64_t>(offset)},
+                                         {"size", static_cast<int64_t>(blob.size() - offset)}});
+      continue;
+    }
     llvm::Expected<std::vector<float>> data = materialize(w, read);
     if (!data)
       return data.takeError();
     blob.resize((blob.size() + 63) / 64 * 64, 0);
     uint64_t offset = blob.size();
     appendAs(w.getTensorType().getElementType(), *data, blob);
-    llvm::json::Array shape;
-    for (int64_t d : w.getTensorType().getShape())
-      shape.push_back(d);
     table.push_back(llvm::json::Object{{"name", w.getSymName()},
                                        {"dtype", dtypeName(w.getTensorType().getElementType())},
                                        {"shape", std::move(shape)},

@@ -1,8 +1,10 @@
 #include "runtime/engine/CpuExecutor.h"
 
 #include "runtime/engine/CpuGemm.h"
+#include "runtime/formats/Dequantize.h"
 
 #include <nlohmann/json.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -133,6 +135,10 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
   return inv;
 }
 
+// Below this many element operations an op runs on one thread: waking the others costs
+// more, and costs a lot when another process holds a core.
+constexpr int64_t kParallelWork = 1 << 15;
+
 Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
 
 } // namespace
@@ -254,14 +260,19 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
           return bad("gemm without a known weight").withContext(planPath);
         if (op.weight->shape.size() != 2)
           return bad("gemm weight " + op.weight->name + " is not a matrix").withContext(planPath);
+        if (op.bias && (op.bias->dtype != DType::F32 || op.bias->shape.size() != 1 ||
+                        op.bias->shape[0] != op.weight->shape[0]))
+          return bad("gemm bias " + op.bias->name + " is not an F32 vector of the output width")
+              .withContext(planPath);
         auto packed = impl.packed.find(op.weight->name);
-        if (packed == impl.packed.end())
-          packed = impl.packed
-                       .emplace(op.weight->name,
-                                PackedWeight::pack(reinterpret_cast<const float *>(op.weight->data),
-                                                   static_cast<int64_t>(op.weight->shape[0]),
-                                                   static_cast<int64_t>(op.weight->shape[1])))
-                       .first;
+        if (packed == impl.packed.end()) {
+          Expected<PackedWeight> p = PackedWeight::pack(
+              op.weight->dtype, op.weight->data, op.weight->size,
+              static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]));
+          if (!p)
+            return p.error().withContext(planPath + ": weight " + op.weight->name);
+          packed = impl.packed.emplace(op.weight->name, std::move(*p)).first;
+        }
         op.packed = &packed->second;
         if (op.inputs.size() != 1 || op.outputs.size() != 1 || op.outputs[0] < 0 ||
             op.outputs[0] >= static_cast<int64_t>(impl.values.size()) ||
@@ -276,11 +287,23 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
           auto it = impl.weights.find(w.get<std::string>());
           if (it == impl.weights.end())
             return bad("fused kernel reads an unknown weight").withContext(planPath);
+          if (it->second->dtype != DType::F32 || it->second->shape.size() != 1)
+            return bad("fused kernel weight " + it->second->name + " is not an F32 vector")
+                .withContext(planPath);
           op.weights.push_back(it->second);
         }
       } else if (kind == "gather_rows") {
         op.kind = OpKind::GatherRows;
         op.table = weight(attrs, "table");
+        if (op.table &&
+            (op.table->shape.size() != 2 ||
+             (op.table->dtype != DType::F32 && op.table->dtype != DType::Q8_0 &&
+              op.table->dtype != DType::Q4_1) ||
+             op.outputs.size() != 1 ||
+             impl.values.at(op.outputs[0]).width != static_cast<int64_t>(op.table->shape[1])))
+          return bad("gather table " + op.table->name +
+                     " is not an F32, Q8_0 or Q4_1 matrix of the output width")
+              .withContext(planPath);
       } else if (kind == "columns") {
         op.kind = OpKind::Columns;
       } else if (kind == "rope") {
@@ -512,6 +535,15 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
           if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
             return Error(ErrorCode::InvalidArgument,
                          "row " + std::to_string(ids[r]) + " is outside table " + op.table->name);
+          if (op.table->dtype != DType::F32) { // GGUF blocks: dequantize the row
+            const size_t rowBytes = op.table->size / op.table->shape[0];
+            if (Status s =
+                    convert(op.table->dtype, op.table->data + int64_t(ids[r]) * rowBytes, rowBytes,
+                            width, DType::F32, dst + r * impl.stride(out), width * sizeof(float));
+                !s)
+              return s.error();
+            continue;
+          }
           src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
         } else {
           src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
@@ -534,7 +566,12 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
       const int64_t rows = impl.rows[op.inputs[0]];
       for (int64_t id : op.outputs)
         impl.rows[id] = rows;
-      const int64_t parts = std::min<int64_t>(rows, 1 + (rows >= 8));
+      // Threads only pay off past a few thousand rows x columns (tiny models stay serial).
+      int64_t width = 0;
+      for (int64_t id : op.outputs)
+        width += impl.values[id].width;
+      const int64_t parts =
+          rows * width >= kParallelWork ? std::min<int64_t>(rows, omp_get_max_threads()) : 1;
       std::vector<Status> results(parts, Status::success());
 #pragma omp parallel for num_threads(parts) schedule(static)
       for (int64_t part = 0; part < parts; ++part) {
@@ -575,7 +612,7 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
       float *dst = impl.data(out);
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
                     width = impl.values[in].width, pairs = c.rotaryDim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (impl.rows[in] * width >= kParallelWork)
       for (int64_t t = 0; t < impl.rows[in]; ++t) {
         const float *x = src + t * inStride;
         float *y = dst + t * outStride;
@@ -616,7 +653,10 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
         }
       // One work item per (request, head): its result depends on nothing else.
       const int64_t items = static_cast<int64_t>(chunks.size()) * c.numHeads;
-#pragma omp parallel
+      int64_t work = 0; // query rows x positions x head_dim, over all heads
+      for (const PagedChunk &chunk : chunks)
+        work += chunk.numTokens * (chunk.startPosition + chunk.numTokens) * hd * c.numHeads;
+#pragma omp parallel if (work >= kParallelWork)
       {
         std::vector<float> scores, acc(hd);
         std::vector<KvBlockView> blocks;

@@ -1,9 +1,12 @@
 #include "runtime/engine/CpuGemm.h"
 
+#include "runtime/formats/Dequantize.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <string>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -15,41 +18,89 @@ namespace modelrt::engine {
 namespace {
 
 constexpr int64_t kPanel = PackedWeight::kPanel;
+constexpr int64_t kQuant = PackedWeight::kQuantBlock;
 constexpr int kMaxRows = 6;      // rows per register tile: 12 accumulators + 2 weights + 1 input
-constexpr int64_t kKBlock = 256; // a panel's k-block (16 KiB) stays in L1 across the rows
+constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the rows
+// Smaller GEMMs (and packs) run on one thread: waking the others costs more.
+constexpr int64_t kParallelFlops = 1 << 17;
 
-// c[r, j] (r < MR, j < 16, rows ldc apart) continues its FMA chain over the kc values of
-// this k-block; `first` starts the chains at zero.
-template <int MR>
-void tilePortable(const float *a, int64_t lda, const float *panel, int64_t kc, float *c,
-                  int64_t ldc, bool first) {
-  float acc[MR][kPanel];
+// Bytes of one panel's 32-value k-block.
+constexpr int64_t kQ8Block = kPanel * 4 + kQuant * kPanel;          // scales, int8 values
+constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel; // scales, minimums, nibbles
+
+// One register tile: c[r, j] (r < MR, j < 16, rows ldc apart) continues its FMA chain over
+// k in [k0, k0 + kc) of `panel`; `first` starts the chains at zero. For quantized panels,
+// k0 and kc are multiples of 32.
+using TileFn = void (*)(const float *a, int64_t lda, const uint8_t *panel, int64_t k0, int64_t kc,
+                        float *c, int64_t ldc, bool first);
+
+// The weights of one k for the 16 columns, as the portable tiles expand them.
+struct PortableF32 {
+  static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
+    std::memcpy(w, panel + k * kPanel * 4, kPanel * 4);
+  }
+};
+struct PortableQ8 {
+  static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
+    const uint8_t *block = panel + (k / kQuant) * kQ8Block;
+    const float *d = reinterpret_cast<const float *>(block);
+    const int8_t *q = reinterpret_cast<const int8_t *>(block + kPanel * 4) + (k % kQuant) * kPanel;
+    for (int j = 0; j < kPanel; ++j)
+      w[j] = static_cast<float>(q[j]) * d[j];
+  }
+};
+struct PortableQ41 {
+  static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
+    const uint8_t *block = panel + (k / kQuant) * kQ41Block;
+    const float *d = reinterpret_cast<const float *>(block), *m = d + kPanel;
+    const uint8_t *q = block + 2 * kPanel * 4 + (k % kQuant) / 2 * kPanel;
+    const int shift = (k % 2) * 4;
+    for (int j = 0; j < kPanel; ++j)
+      w[j] = std::fma(static_cast<float>((q[j] >> shift) & 15), d[j], m[j]);
+  }
+};
+
+template <class Format, int MR>
+void tilePortable(const float *a, int64_t lda, const uint8_t *panel, int64_t k0, int64_t kc,
+                  float *c, int64_t ldc, bool first) {
+  float acc[MR][kPanel], w[kPanel];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < kPanel; ++j)
       acc[r][j] = first ? 0.0f : c[r * ldc + j];
-  for (int64_t k = 0; k < kc; ++k)
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    Format::weights(panel, k, w);
     for (int r = 0; r < MR; ++r) {
       float x = a[r * lda + k];
       for (int j = 0; j < kPanel; ++j)
-        acc[r][j] = std::fma(x, panel[k * kPanel + j], acc[r][j]);
+        acc[r][j] = std::fma(x, w[j], acc[r][j]);
     }
+  }
   for (int r = 0; r < MR; ++r)
     std::memcpy(c + r * ldc, acc[r], sizeof(acc[r]));
 }
 
 #ifdef MODELRT_HAVE_X86
-template <int MR>
-__attribute__((target("avx2,fma"))) void tileAvx2(const float *a, int64_t lda, const float *panel,
-                                                  int64_t kc, float *c, int64_t ldc, bool first) {
+#define MODELRT_AVX2 __attribute__((target("avx2,fma")))
+
+template <int MR> struct Avx2Acc {
   __m256 lo[MR], hi[MR];
+
+  MODELRT_AVX2 void load(const float *c, int64_t ldc, bool first) {
 #pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) {
-    lo[r] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc);
-    hi[r] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc + 8);
+    for (int r = 0; r < MR; ++r) {
+      lo[r] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc);
+      hi[r] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc + 8);
+    }
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    __m256 w0 = _mm256_load_ps(panel + k * kPanel);
-    __m256 w1 = _mm256_load_ps(panel + k * kPanel + 8);
+  MODELRT_AVX2 void store(float *c, int64_t ldc) {
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      _mm256_storeu_ps(c + r * ldc, lo[r]);
+      _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
+    }
+  }
+  // acc[r] = fma(a[r, k], w, acc[r]) for the 16 columns of one k.
+  MODELRT_AVX2 void step(const float *a, int64_t lda, int64_t k, __m256 w0, __m256 w1) {
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       __m256 x = _mm256_broadcast_ss(a + r * lda + k);
@@ -57,11 +108,66 @@ __attribute__((target("avx2,fma"))) void tileAvx2(const float *a, int64_t lda, c
       hi[r] = _mm256_fmadd_ps(x, w1, hi[r]);
     }
   }
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) {
-    _mm256_storeu_ps(c + r * ldc, lo[r]);
-    _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
+};
+
+template <int MR>
+MODELRT_AVX2 void tileAvx2F32(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
+                              int64_t kc, float *c, int64_t ldc, bool first) {
+  Avx2Acc<MR> acc;
+  acc.load(c, ldc, first);
+  const float *w = reinterpret_cast<const float *>(panel);
+  for (int64_t k = k0; k < k0 + kc; ++k)
+    acc.step(a, lda, k, _mm256_load_ps(w + k * kPanel), _mm256_load_ps(w + k * kPanel + 8));
+  acc.store(c, ldc);
+}
+
+template <int MR>
+MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
+                             int64_t kc, float *c, int64_t ldc, bool first) {
+  Avx2Acc<MR> acc;
+  acc.load(c, ldc, first);
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
+    const float *d = reinterpret_cast<const float *>(block);
+    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
+    const uint8_t *q = block + kPanel * 4;
+    for (int64_t i = 0; i < kQuant; ++i) {
+      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
+      __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0);
+      __m256 w1 =
+          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1);
+      acc.step(a, lda, kb + i, w0, w1);
+    }
   }
+  acc.store(c, ldc);
+}
+
+template <int MR>
+MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
+                              int64_t kc, float *c, int64_t ldc, bool first) {
+  Avx2Acc<MR> acc;
+  acc.load(c, ldc, first);
+  const __m128i low4 = _mm_set1_epi8(15);
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
+    const float *d = reinterpret_cast<const float *>(block);
+    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
+    const __m256 m0 = _mm256_loadu_ps(d + 16), m1 = _mm256_loadu_ps(d + 24);
+    const uint8_t *q = block + 2 * kPanel * 4;
+    for (int64_t i = 0; i < kQuant / 2; ++i) {
+      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
+      __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
+                            _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
+      for (int half = 0; half < 2; ++half) {
+        __m256 w0 =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0);
+        __m256 w1 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[half], 8))), d1, m1);
+        acc.step(a, lda, kb + 2 * i + half, w0, w1);
+      }
+    }
+  }
+  acc.store(c, ldc);
 }
 
 bool detectAvx2() {
@@ -70,28 +176,63 @@ bool detectAvx2() {
 }
 #endif
 
-using TileFn = void (*)(const float *, int64_t, const float *, int64_t, float *, int64_t, bool);
-
-template <template <int> class Pick> TileFn select(int rows) {
+template <template <int> class Tile> TileFn select(int rows) {
   switch (rows) {
   case 1:
-    return Pick<1>::fn;
+    return Tile<1>::fn;
   case 2:
-    return Pick<2>::fn;
+    return Tile<2>::fn;
   case 3:
-    return Pick<3>::fn;
+    return Tile<3>::fn;
   case 4:
-    return Pick<4>::fn;
+    return Tile<4>::fn;
   case 5:
-    return Pick<5>::fn;
+    return Tile<5>::fn;
   default:
-    return Pick<6>::fn;
+    return Tile<6>::fn;
   }
 }
-template <int MR> struct PortableTile { static constexpr TileFn fn = tilePortable<MR>; };
+template <class Format> struct Portable {
+  template <int MR> struct Tile { static constexpr TileFn fn = tilePortable<Format, MR>; };
+};
 #ifdef MODELRT_HAVE_X86
-template <int MR> struct Avx2Tile { static constexpr TileFn fn = tileAvx2<MR>; };
+template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>; };
+template <int MR> struct Avx2Q8 { static constexpr TileFn fn = tileAvx2Q8<MR>; };
+template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
 #endif
+
+TileFn tileFor(DType dtype, int rows, bool avx2) {
+#ifdef MODELRT_HAVE_X86
+  if (avx2)
+    switch (dtype) {
+    case DType::Q8_0:
+      return select<Avx2Q8>(rows);
+    case DType::Q4_1:
+      return select<Avx2Q41>(rows);
+    default:
+      return select<Avx2F32>(rows);
+    }
+#else
+  (void)avx2;
+#endif
+  switch (dtype) {
+  case DType::Q8_0:
+    return select<Portable<PortableQ8>::Tile>(rows);
+  case DType::Q4_1:
+    return select<Portable<PortableQ41>::Tile>(rows);
+  default:
+    return select<Portable<PortableF32>::Tile>(rows);
+  }
+}
+
+uint8_t *allocatePanels(size_t bytes) {
+  bytes = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+  auto *data = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
+  if (!data)
+    throw std::bad_alloc();
+  std::memset(data, 0, bytes); // columns past n stay zero
+  return data;
+}
 
 } // namespace
 
@@ -104,18 +245,18 @@ bool gemmUsesAvx2() {
 #endif
 }
 
+int64_t PackedWeight::quantBlockBytes(DType dtype) {
+  return dtype == DType::Q8_0 ? kQ8Block : dtype == DType::Q4_1 ? kQ41Block : 0;
+}
+
 PackedWeight PackedWeight::pack(const float *w, int64_t n, int64_t k) {
   PackedWeight p;
   p.n_ = n;
   p.k_ = k;
-  size_t floats = static_cast<size_t>(p.numPanels() * k * kPanel);
-  size_t bytes = std::max<size_t>(64, (floats * sizeof(float) + 63) / 64 * 64);
-  float *data = static_cast<float *>(std::aligned_alloc(64, bytes));
-  if (!data)
-    throw std::bad_alloc();
-  p.data_.reset(data);
-  std::memset(data, 0, bytes); // columns past n stay zero
-#pragma omp parallel for schedule(static)
+  p.panelBytes_ = k * kPanel * static_cast<int64_t>(sizeof(float));
+  p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
+  float *data = reinterpret_cast<float *>(p.data_.get());
+#pragma omp parallel for schedule(static) if (n * k >= kParallelFlops)
   for (int64_t panel = 0; panel < p.numPanels(); ++panel) {
     float *dst = data + panel * k * kPanel;
     for (int64_t j = 0; j < kPanel && panel * kPanel + j < n; ++j) {
@@ -127,40 +268,91 @@ PackedWeight PackedWeight::pack(const float *w, int64_t n, int64_t k) {
   return p;
 }
 
+Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size_t bytes, int64_t n,
+                                          int64_t k) {
+  Expected<uint64_t> expected =
+      checkedByteSize(dtype, {static_cast<uint64_t>(n), static_cast<uint64_t>(k)});
+  if (!expected)
+    return expected.error();
+  if (*expected != bytes)
+    return Error(ErrorCode::InvalidFormat, "a [" + std::to_string(n) + ", " + std::to_string(k) +
+                                               "] " + dtypeName(dtype) + " matrix needs " +
+                                               std::to_string(*expected) + " bytes, not " +
+                                               std::to_string(bytes));
+  if (dtype == DType::F32)
+    return pack(reinterpret_cast<const float *>(data), n, k);
+  if (dtype != DType::Q8_0 && dtype != DType::Q4_1)
+    return Error(ErrorCode::Unsupported,
+                 std::string("the CPU GEMM takes F32, Q8_0 or Q4_1 weights, not ") +
+                     dtypeName(dtype));
+  PackedWeight p;
+  p.dtype_ = dtype;
+  p.n_ = n;
+  p.k_ = k;
+  const int64_t blocks = k / kQuant, outBlock = quantBlockBytes(dtype);
+  const int64_t inBlock = dtypeInfo(dtype).blockBytes, rowBytes = blocks * inBlock;
+  p.panelBytes_ = blocks * outBlock;
+  p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
+  uint8_t *out = p.data_.get();
+  // GGUF blocks: Q8_0 = f16 d, int8 q[32]; Q4_1 = f16 d, f16 m, bytes[16] with value i in
+  // the low nibble of byte i and value i + 16 in its high nibble.
+#pragma omp parallel for schedule(static) if (n * k >= kParallelFlops)
+  for (int64_t panel = 0; panel < p.numPanels(); ++panel)
+    for (int64_t j = 0; j < kPanel && panel * kPanel + j < n; ++j) {
+      const uint8_t *row = data + (panel * kPanel + j) * rowBytes;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t *src = row + b * inBlock;
+        uint8_t *dst = out + panel * p.panelBytes_ + b * outBlock;
+        uint16_t half;
+        std::memcpy(&half, src, 2);
+        float d = f16ToF32(half);
+        std::memcpy(dst + j * 4, &d, 4);
+        if (dtype == DType::Q8_0) {
+          for (int64_t i = 0; i < kQuant; ++i)
+            dst[kPanel * 4 + i * kPanel + j] = src[2 + i];
+          continue;
+        }
+        std::memcpy(&half, src + 2, 2);
+        float m = f16ToF32(half);
+        std::memcpy(dst + (kPanel + j) * 4, &m, 4);
+        uint8_t values[kQuant];
+        for (int64_t i = 0; i < kQuant / 2; ++i) {
+          values[i] = src[4 + i] & 15;
+          values[i + kQuant / 2] = src[4 + i] >> 4;
+        }
+        for (int64_t i = 0; i < kQuant / 2; ++i)
+          dst[2 * kPanel * 4 + i * kPanel + j] =
+              static_cast<uint8_t>(values[2 * i] | values[2 * i + 1] << 4);
+      }
+    }
+  return p;
+}
+
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
           float *out, int64_t outStride, GemmPath path) {
   const int64_t n = w.n(), kTotal = w.k();
-#ifdef MODELRT_HAVE_X86
   const bool avx2 = path == GemmPath::Best && gemmUsesAvx2();
-#else
-  const bool avx2 = false;
-#endif
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
-#ifdef MODELRT_HAVE_X86
-    tiles[r] = avx2 ? select<Avx2Tile>(r) : select<PortableTile>(r);
-#else
-    tiles[r] = select<PortableTile>(r);
-#endif
+    tiles[r] = tileFor(w.dtype(), r, avx2);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * n * kTotal >= kParallelFlops)
   for (int64_t p = 0; p < w.numPanels(); ++p) {
     const int64_t col = p * kPanel, valid = std::min(kPanel, n - col);
     float edge[kMaxRows * kPanel]; // the last panel's tile, when n is not a multiple of 16
     for (int64_t k0 = 0; k0 < kTotal; k0 += kKBlock) {
       const int64_t kc = std::min(kKBlock, kTotal - k0);
-      const float *panel = w.panel(p) + k0 * kPanel;
       for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
         const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
-        const float *a = in + r0 * inStride + k0;
+        const float *a = in + r0 * inStride;
         float *c = out + r0 * outStride + col;
         if (valid == kPanel) {
-          tiles[mr](a, inStride, panel, kc, c, outStride, k0 == 0);
+          tiles[mr](a, inStride, w.panel(p), k0, kc, c, outStride, k0 == 0);
           continue;
         }
         for (int r = 0; r < mr; ++r)
           std::memcpy(edge + r * kPanel, c + r * outStride, valid * sizeof(float));
-        tiles[mr](a, inStride, panel, kc, edge, kPanel, k0 == 0);
+        tiles[mr](a, inStride, w.panel(p), k0, kc, edge, kPanel, k0 == 0);
         for (int r = 0; r < mr; ++r)
           std::memcpy(c + r * outStride, edge + r * kPanel, valid * sizeof(float));
       }

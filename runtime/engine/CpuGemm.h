@@ -10,7 +10,16 @@
 // k-blocking (partial sums go through memory as floats, unchanged) and the thread split
 // over columns never change that chain, so a row's result is bit-identical whatever else
 // is in the batch. The portable path (std::fma) computes the same chains as the AVX2 path.
+//
+// GGUF-quantized weights (Q8_0, Q4_1) stay quantized in the panels (per 32 values of k: a
+// scale, and for Q4_1 a minimum, per column) and are expanded in registers. The expansion
+// (q * d, or q * d + m with one rounding) gives exactly the values GGUF dequantization
+// gives, so a quantized plan computes the same bits as the plan with those weights
+// dequantized to f32, while reading 4-7x fewer weight bytes.
 #pragma once
+
+#include "runtime/formats/DType.h"
+#include "runtime/support/Error.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -22,21 +31,32 @@ class PackedWeight {
 public:
   static constexpr int64_t kPanel = 16;
 
-  // `w` is [n, k] row-major.
-  static PackedWeight pack(const float *w, int64_t n, int64_t k);
+  static constexpr int64_t kQuantBlock = 32;
 
+  // `w` is [n, k] row-major f32.
+  static PackedWeight pack(const float *w, int64_t n, int64_t k);
+  // `data` is [n, k] row-major in `dtype`: F32, or GGUF Q8_0 / Q4_1 blocks along k.
+  static Expected<PackedWeight> pack(DType dtype, const uint8_t *data, size_t bytes, int64_t n,
+                                     int64_t k);
+
+  DType dtype() const { return dtype_; }
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
-  // Panel p holds columns [16p, 16p + 16): element (kk, c) at panel(p)[kk * 16 + c].
-  const float *panel(int64_t p) const { return data_.get() + p * k_ * kPanel; }
   int64_t numPanels() const { return (n_ + kPanel - 1) / kPanel; }
+  // Panel p holds columns [16p, 16p + 16). F32: element (kk, c) at kk * 16 + c (floats).
+  // Q8_0, per 32 values of k: 16 float scales, then int8 q[32][16]. Q4_1, per 32 values:
+  // 16 float scales, 16 float minimums, then bytes [16][16], byte (i, c) holding
+  // q[2i][c] | q[2i + 1][c] << 4.
+  const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
+  static int64_t quantBlockBytes(DType dtype);
 
 private:
   struct Free {
-    void operator()(float *p) const { std::free(p); }
+    void operator()(uint8_t *p) const { std::free(p); }
   };
-  int64_t n_ = 0, k_ = 0;
-  std::unique_ptr<float, Free> data_;
+  DType dtype_ = DType::F32;
+  int64_t n_ = 0, k_ = 0, panelBytes_ = 0;
+  std::unique_ptr<uint8_t, Free> data_;
 };
 
 enum class GemmPath { Best, Portable };

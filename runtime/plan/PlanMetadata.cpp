@@ -111,9 +111,16 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
     const nlohmann::json *size = fw.get("size", nlohmann::json::value_t::number_integer);
     if (!fw.error().empty())
       return bad(fw.error());
+    // Plain types, or GGUF blocks kept as they were (docs/plan-format.md).
     std::optional<DType> parsed = dtypeFromSafetensorsName(dtype);
-    if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16))
-      return bad(label + " (" + e.name + ") has dtype '" + dtype + "', expected F32, F16 or BF16");
+    if (dtype == "Q8_0")
+      parsed = DType::Q8_0;
+    else if (dtype == "Q4_1")
+      parsed = DType::Q4_1;
+    if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16 &&
+                    *parsed != DType::Q8_0 && *parsed != DType::Q4_1))
+      return bad(label + " (" + e.name + ") has dtype '" + dtype +
+                 "', expected F32, F16, BF16, Q8_0 or Q4_1");
     e.dtype = *parsed;
     for (const nlohmann::json &d : *shape) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))

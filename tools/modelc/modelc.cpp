@@ -52,6 +52,11 @@ cl::list<std::string> cudaArch("cuda-arch", cl::CommaSeparated,
                                cl::value_desc("sm_XX,..."), cl::cat(category));
 cl::opt<std::string> dtype("dtype", cl::desc("Weight and activation dtype: f32, f16 or bf16"),
                            cl::value_desc("f32|f16|bf16"), cl::cat(category));
+cl::opt<std::string> weightFormat(
+    "weight-format",
+    cl::desc("native (default): keep a GGUF file's Q8_0/Q4_1 matrices quantized in f32 plans; "
+             "dense: convert every weight to --dtype"),
+    cl::value_desc("native|dense"), cl::init("native"), cl::cat(category));
 cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks (partitioning is not built yet)"),
                     cl::value_desc("N"), cl::cat(category));
 cl::opt<int64_t> pp("pp", cl::desc("Pipeline-parallel stages (partitioning is not built yet)"),
@@ -98,6 +103,10 @@ Error applyOverrides(frontend::ModelSpec &spec) {
       return createStringError(inconvertibleErrorCode(),
                                "--cuda-arch: '" + arch + "' is not of the form sm_80");
   }
+  if (weightFormat != "native" && weightFormat != "dense")
+    return createStringError(inconvertibleErrorCode(),
+                             "--weight-format: '" + weightFormat + "' is not native or dense");
+  spec.weightFormat = weightFormat;
   for (auto [opt, field] : {std::pair<cl::opt<int64_t> *, int64_t *>{&tp, &spec.tensorParallel},
                             {&pp, &spec.pipelineParallel},
                             {&maxSeqLen, &spec.maxSeqLen},

@@ -1,6 +1,7 @@
 // The executor's GEMM against a double-precision reference, and its batch invariance:
 // a row's output bits never depend on the other rows, the tile it lands in, or the path.
 #include "runtime/engine/CpuGemm.h"
+#include "runtime/formats/Dequantize.h"
 
 #include <gtest/gtest.h>
 
@@ -75,6 +76,60 @@ TEST(CpuGemm, BatchInvariantBitExact) {
               << "row " << first + t << " in a batch of " << rows << " from " << first
               << (path == GemmPath::Portable ? " (portable)" : "");
       }
+}
+
+// Random GGUF blocks of `dtype` for an [n, k] matrix: random values, scales and minimums
+// of varied magnitude (f16), as quantizers produce them.
+std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const DTypeInfo &info = dtypeInfo(dtype);
+  std::vector<uint8_t> bytes(n * k / info.blockElements * info.blockBytes);
+  for (uint8_t &b : bytes)
+    b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  for (size_t at = 0; at < bytes.size(); at += info.blockBytes) {
+    uint16_t d = f32ToF16(scale(rng)), m = f32ToF16(scale(rng) * 4);
+    std::memcpy(&bytes[at], &d, 2);
+    if (dtype == DType::Q4_1)
+      std::memcpy(&bytes[at + 2], &m, 2);
+  }
+  return bytes;
+}
+
+// A quantized panel computes exactly what the dense GEMM computes on the weights that GGUF
+// dequantization gives: same bits, both paths, every tile size, with and without bias.
+TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
+  for (DType dtype : {DType::Q8_0, DType::Q4_1})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
+      std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
+      std::vector<float> dense(n * k);
+      ASSERT_TRUE(convert(dtype, blocks.data(), blocks.size(), n * k, DType::F32, dense.data(),
+                          dense.size() * sizeof(float))
+                      .ok());
+      Expected<PackedWeight> quantized =
+          PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k);
+      ASSERT_TRUE(quantized.ok()) << quantized.error().toString();
+      PackedWeight reference = PackedWeight::pack(dense.data(), n, k);
+      const int64_t rows = 13;
+      std::vector<float> in = randomVector(rows * k, 10), bias = randomVector(n, 11);
+      for (GemmPath path : {GemmPath::Best, GemmPath::Portable})
+        for (const float *b : std::vector<const float *>{nullptr, bias.data()})
+          for (int64_t r = 1; r <= rows; r += 3) {
+            std::vector<float> want(r * n), got(r * n);
+            gemm(in.data(), k, r, reference, b, want.data(), n);
+            gemm(in.data(), k, r, *quantized, b, got.data(), n, path);
+            ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+                << dtypeName(dtype) << " [" << n << ", " << k << "], " << r << " rows"
+                << (path == GemmPath::Portable ? " (portable)" : "");
+          }
+    }
+}
+
+TEST(CpuGemm, PackRefusesWhatItCannotHold) {
+  std::vector<uint8_t> bytes(34);
+  EXPECT_FALSE(PackedWeight::pack(DType::Q8_0, bytes.data(), bytes.size(), 1, 64).ok());
+  Expected<PackedWeight> k = PackedWeight::pack(DType::Q4_K, bytes.data(), bytes.size(), 1, 256);
+  ASSERT_FALSE(k.ok());
 }
 
 TEST(CpuGemm, NoBias) {

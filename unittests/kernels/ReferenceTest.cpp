@@ -132,3 +132,32 @@ TEST(Reference, SmolLM2MatchesTransformers) {
     GTEST_SKIP() << "no SmolLM2 plan: scripts/fetch-models.sh fetches the GGUF it is compiled from";
   checkAgainstReference(plan, "smollm2-135m-instruct-gguf", 1e-4);
 }
+
+// The SmolLM2 GGUF holds its matrices as Q4_1 (embeddings Q8_0). The default plan keeps
+// those blocks; the dense plan has them dequantized to f32. They must compute the same
+// bits: the GEMM expands each block exactly as GGUF dequantization does.
+TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
+  std::string native = planDirectory + "/smollm2.plan",
+              dense = planDirectory + "/smollm2-dense.plan";
+  if (!std::ifstream(native).good() || !std::ifstream(dense).good())
+    GTEST_SKIP() << "no SmolLM2 plans: scripts/fetch-models.sh fetches the GGUF";
+  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(native),
+                                         b = CpuExecutor::load(dense);
+  ASSERT_TRUE(a.ok() && b.ok());
+  bool quantized = false;
+  for (const plan::WeightEntry &w : (*a)->metadata().weights)
+    quantized = quantized || w.dtype == DType::Q4_1;
+  EXPECT_TRUE(quantized) << "the default plan should keep the GGUF's Q4_1 blocks";
+  Expected<Sequences> sa = Sequences::create(**a), sb = Sequences::create(**b);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  std::vector<int32_t> prompt = {1, 504, 3458, 282, 4649, 314, 216, 3821, 30, 2, 28};
+  std::vector<float> x = *sa->step(prompt, {{1, int64_t(prompt.size()), true}});
+  std::vector<float> y = *sb->step(prompt, {{1, int64_t(prompt.size()), true}});
+  ASSERT_EQ(x.size(), y.size());
+  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
+  for (int32_t t : {42, 7, 1999}) { // decode steps: one row through the 1-row tiles
+    x = *sa->step({t}, {{1, 1, true}});
+    y = *sb->step({t}, {{1, 1, true}});
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "after " << t;
+  }
+}
