@@ -12,5 +12,6 @@ QUESTION=${1:-What is the capital of France?}
 "$BUILD/bin/modelc" "$GGUF" -o "$BUILD/default.plan.bin" --timing 2>&1 | grep -E "Total|codegen|write plan" || true
 "$BUILD/tools/modelrt/modelrt" inspect "$BUILD/default.plan.bin" | head -7
 echo "--"
+echo "$QUESTION"
 "$BUILD/tools/modelrt/modelrt" generate "$BUILD/default.plan.bin" --tokenizer "$GGUF" -n 64 \
-  -p "$(printf '<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n' "$QUESTION")"
+  --chat -p "$QUESTION"

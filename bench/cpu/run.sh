@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # modelrt generate against Hugging Face transformers on the same machine, model, prompt
-# and token count (SmolLM2-135M-Instruct, float32, greedy). Needs torch + transformers +
-# gguf + accelerate from PyPI (not part of CI).  bench/cpu/run.sh [N]
+# and token count (SmolLM2-135M-Instruct, greedy). Peers: llama.cpp (llama-cpp-python) on
+# the same quantized file, and transformers in float32. Needs llama-cpp-python, torch,
+# transformers, gguf and accelerate from PyPI (not part of CI).  bench/cpu/run.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-64}
 GGUF=${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}
+# The default plan keeps the GGUF's Q4_1/Q8_0 blocks; the dense one holds f32 weights.
 build/bin/modelc "$GGUF" -o build/bench-smollm2.plan
-for i in 1 2 3; do
-  build/tools/modelrt/modelrt generate build/bench-smollm2.plan --tokenizer "$GGUF" \
-    -p "The capital of France is" -n "$N" --ignore-eos 2>&1 >/dev/null | sed 's/^/modelrt: /'
+build/bin/modelc "$GGUF" --weight-format=dense -o build/bench-smollm2-dense.plan
+for plan in bench-smollm2 bench-smollm2-dense; do
+  for i in 1 2 3; do
+    build/tools/modelrt/modelrt generate build/$plan.plan --tokenizer "$GGUF" \
+      -p "The capital of France is" -n "$N" --ignore-eos 2>&1 >/dev/null | sed "s/^/modelrt $plan: /"
+  done
 done
-for i in 1 2 3; do python3 bench/cpu/hf_generate.py "$GGUF" "$N" 2>/dev/null; done
+for i in 1 2 3; do python3 bench/cpu/llama_cpp_generate.py "$GGUF" "$N" 2>/dev/null || true; done
+for i in 1 2 3; do python3 bench/cpu/hf_generate.py "$GGUF" "$N" 2>/dev/null || true; done

@@ -2,6 +2,7 @@
 
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/template/ChatTemplate.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <httplib.h>
@@ -251,10 +252,109 @@ bool optionalNumber(const json &body, const char *key, T &out, httplib::Response
   return true;
 }
 
+enum class Api { Completions, Chat };
+
+// The messages of a chat request, checked: roles and contents are strings (content may
+// also be a list of text parts, joined, or null on an assistant message with tool calls).
+Expected<tmpl::ChatRequest> chatRequest(const nlohmann::ordered_json &body) {
+  auto bad = [](const std::string &m) { return Error(ErrorCode::InvalidArgument, m); };
+  if (!body.is_object())
+    return bad("the body is not a JSON object");
+  auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty())
+    return bad("'messages' must be a non-empty array");
+  tmpl::ChatRequest chat;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    nlohmann::ordered_json m = (*messages)[i];
+    std::string where = "'messages[" + std::to_string(i) + "]'";
+    if (!m.is_object())
+      return bad(where + " must be an object");
+    auto role = m.find("role");
+    if (role == m.end() || !role->is_string() || role->get<std::string>().empty())
+      return bad(where + ": 'role' must be a non-empty string");
+    auto content = m.find("content");
+    if (content != m.end() && content->is_array()) {
+      std::string text;
+      for (const auto &part : *content) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string())
+          return bad(where + ": content parts must be {\"type\": \"text\", \"text\": ...}");
+        text += part["text"].get<std::string>();
+      }
+      *content = text;
+    } else if (content != m.end() && !content->is_string() &&
+               !(content->is_null() && m.contains("tool_calls"))) {
+      return bad(where + ": 'content' must be a string or a list of text parts");
+    } else if (content == m.end() && !m.contains("tool_calls")) {
+      return bad(where + ": 'content' is missing");
+    }
+    chat.messages.push_back(std::move(m));
+  }
+  if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null()) {
+    if (!tools->is_array())
+      return bad("'tools' must be an array");
+    chat.tools = *tools;
+  }
+  if (auto add = body.find("add_generation_prompt"); add != body.end()) {
+    if (!add->is_boolean())
+      return bad("'add_generation_prompt' must be true or false");
+    chat.addGenerationPrompt = add->get<bool>();
+  }
+  if (auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
+    if (!kwargs->is_object())
+      return bad("'chat_template_kwargs' must be an object");
+    chat.extra = *kwargs;
+  }
+  return chat;
+}
+
+// Log-probabilities of the sampled tokens in the endpoint's shape: completions' parallel
+// lists, or chat's list of {token, logprob, bytes, top_logprobs}.
+class LogprobsLog {
+public:
+  LogprobsLog(Api api, const Tokenizer &tokenizer) : api_(api), tokenizer_(tokenizer) {}
+  bool empty() const { return tokens_.empty(); }
+  void add(int32_t token, const sample::TokenLogprobs &lp) {
+    std::string text(tokenizer_.tokenBytes(token));
+    tokens_.push_back(text);
+    chosen_.push_back(lp.chosen);
+    if (api_ == Api::Completions) {
+      json top = json::object();
+      for (auto [id, value] : lp.top)
+        top[std::string(tokenizer_.tokenBytes(id))] = value;
+      top_.push_back(top);
+    } else {
+      json top = json::array();
+      for (auto [id, value] : lp.top)
+        top.push_back({{"token", std::string(tokenizer_.tokenBytes(id))}, {"logprob", value}});
+      top_.push_back(top);
+    }
+  }
+  nlohmann::json toJson() const {
+    if (api_ == Api::Completions)
+      return {{"tokens", tokens_}, {"token_logprobs", chosen_}, {"top_logprobs", top_}};
+    nlohmann::json content = nlohmann::json::array();
+    for (size_t i = 0; i < tokens_.size(); ++i)
+      content.push_back({{"token", tokens_[i]},
+                         {"logprob", chosen_[i]},
+                         {"bytes", std::vector<uint8_t>(tokens_[i].begin(), tokens_[i].end())},
+                         {"top_logprobs", top_[i]}});
+    return {{"content", content}};
+  }
+
+private:
+  Api api_;
+  const Tokenizer &tokenizer_;
+  std::vector<std::string> tokens_;
+  std::vector<double> chosen_;
+  nlohmann::json top_ = nlohmann::json::array();
+};
+
 } // namespace
 
 Status serve(const ServerOptions &options) {
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(options.plan, options.executor);
+  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
+      engine::CpuExecutor::load(options.plan, options.executor);
   if (!exec)
     return exec.error();
   Expected<std::unique_ptr<Tokenizer>> tok = Error(ErrorCode::NotFound, "");
@@ -271,6 +371,18 @@ Status serve(const ServerOptions &options) {
   if (!tok)
     return tok.error();
   std::shared_ptr<Tokenizer> tokenizer = std::move(*tok);
+  // The chat template comes with the tokenizer; a model without one serves completions only.
+  std::optional<tmpl::ChatTemplate> chatTemplate;
+  std::string chatTemplateError = "this model has no chat template; use /v1/completions";
+  if (!tokenizer->chatTemplate().empty()) {
+    Expected<tmpl::ChatTemplate> parsed = tmpl::ChatTemplate::parse(tokenizer->chatTemplate());
+    if (parsed) {
+      chatTemplate = std::move(*parsed);
+    } else {
+      chatTemplateError = "the model's chat template cannot be used: " + parsed.error().message();
+      std::fprintf(stderr, "modelrt serve: %s\n", chatTemplateError.c_str());
+    }
+  }
   const std::string model =
       options.modelName.empty() ? (*exec)->metadata().modelName : options.modelName;
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
@@ -301,29 +413,45 @@ Status serve(const ServerOptions &options) {
         {"data", json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}})}};
     res.set_content(body.dump(), "application/json");
   });
-  http.Post("/v1/completions", [&, engineThread, tokenizer](const httplib::Request &req,
-                                                            httplib::Response &res) {
+  auto completions = [&, engineThread, tokenizer](Api api, const httplib::Request &req,
+                                                  httplib::Response &res) {
     if (!authorized(req, res))
       return;
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
       return sendError(res, 400, "the body is not a JSON object");
-    auto prompt = body.find("prompt");
-    if (prompt == body.end() || !prompt->is_string())
-      return sendError(res, 400, "'prompt' must be a string");
     Job job;
     int64_t maxTokens = 16;
     if (!optionalNumber(body, "max_tokens", maxTokens, res) ||
+        (api == Api::Chat && !optionalNumber(body, "max_completion_tokens", maxTokens, res)) ||
         !optionalNumber(body, "temperature", job.sampling.temperature, res) ||
         !optionalNumber(body, "top_p", job.sampling.topP, res) ||
         !optionalNumber(body, "top_k", job.sampling.topK, res) ||
         !optionalNumber(body, "min_p", job.sampling.minP, res) ||
         !optionalNumber(body, "seed", job.sampling.seed, res))
       return;
-    if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
-      if (!lp->is_number_integer() || lp->get<int64_t>() < 0 || lp->get<int64_t>() > 20)
-        return sendError(res, 400, "'logprobs' must be an integer from 0 to 20");
-      job.topLogprobs = lp->get<int>();
+    if (api == Api::Completions) {
+      // logprobs: n (the chosen token and the n most likely)
+      if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
+        if (!lp->is_number_integer() || lp->get<int64_t>() < 0 || lp->get<int64_t>() > 20)
+          return sendError(res, 400, "'logprobs' must be an integer from 0 to 20");
+        job.topLogprobs = lp->get<int>();
+      }
+    } else {
+      // logprobs: true, top_logprobs: n
+      if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
+        if (!lp->is_boolean())
+          return sendError(res, 400, "'logprobs' must be true or false");
+        if (lp->get<bool>())
+          job.topLogprobs = 0;
+      }
+      if (auto top = body.find("top_logprobs"); top != body.end() && !top->is_null()) {
+        if (!top->is_number_integer() || top->get<int64_t>() < 0 || top->get<int64_t>() > 20)
+          return sendError(res, 400, "'top_logprobs' must be an integer from 0 to 20");
+        if (job.topLogprobs < 0)
+          return sendError(res, 400, "'top_logprobs' needs 'logprobs': true");
+        job.topLogprobs = top->get<int>();
+      }
     }
     if (maxTokens < 1 || maxTokens > maxSeqLen)
       return sendError(res, 400, "'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
@@ -343,14 +471,45 @@ Status serve(const ServerOptions &options) {
         stops.push_back(s);
       }
     }
+    if (auto ignore = body.find("ignore_eos"); ignore != body.end() && !ignore->is_boolean())
+      return sendError(res, 400, "'ignore_eos' must be true or false");
+
+    // The prompt: the text as given, or the messages through the model's chat template.
+    std::string promptText;
     EncodeOptions encode;
-    encode.addSpecial = true;
     encode.parseSpecial = true;
-    Expected<std::vector<int32_t>> ids = tokenizer->encode(prompt->get<std::string>(), encode);
+    if (api == Api::Completions) {
+      auto prompt = body.find("prompt");
+      if (prompt == body.end() || !prompt->is_string())
+        return sendError(res, 400, "'prompt' must be a string");
+      promptText = prompt->get<std::string>();
+      encode.addSpecial = true;
+    } else {
+      if (!chatTemplate)
+        return sendError(res, 400, chatTemplateError);
+      // Again with keys in the order the client sent them: templates may print messages.
+      nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+      Expected<tmpl::ChatRequest> chat = chatRequest(ordered);
+      if (!chat)
+        return sendError(res, 400, chat.error().message());
+      chat->bosToken =
+          tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
+      chat->eosToken =
+          tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
+      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(*chat));
+      if (!rendered)
+        return sendError(res, 400,
+                         "the chat template refused the messages: " + rendered.error().message());
+      promptText = std::move(*rendered);
+      encode.addSpecial = false; // the template writes BOS itself, as transformers does
+    }
+    Expected<std::vector<int32_t>> ids = tokenizer->encode(promptText, encode);
     if (!ids)
-      return sendError(res, 400, "'prompt': " + ids.error().message());
+      return sendError(res, 400,
+                       std::string(api == Api::Chat ? "'messages'" : "'prompt'") + ": " +
+                           ids.error().message());
     if (ids->empty())
-      return sendError(res, 400, "'prompt' encodes to no tokens");
+      return sendError(res, 400, "the prompt encodes to no tokens");
     for (int32_t id : *ids)
       if (id >= vocab)
         return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary");
@@ -364,17 +523,33 @@ Status serve(const ServerOptions &options) {
     const size_t promptTokens = ids->size();
     engineThread->submit(std::move(job));
 
-    std::string id =
-        "cmpl-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::string id = std::string(api == Api::Chat ? "chatcmpl-" : "cmpl-") +
+                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     auto created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-    auto chunk = [&, id, created](const std::string &text, const std::string &finish) {
-      json choice = {{"index", 0}, {"text", text}, {"finish_reason", nullptr}};
+    // One response object (plain) or chunk (streaming) in the endpoint's shape.
+    auto chunk = [api, id, created, model](const std::string &text, const std::string &finish,
+                                           bool streaming, bool first) {
+      json choice = {{"index", 0}, {"finish_reason", nullptr}};
       if (!finish.empty())
         choice["finish_reason"] = finish;
+      const char *object = "text_completion";
+      if (api == Api::Completions) {
+        choice["text"] = text;
+      } else if (!streaming) {
+        object = "chat.completion";
+        choice["message"] = {{"role", "assistant"}, {"content", text}};
+      } else {
+        object = "chat.completion.chunk";
+        choice["delta"] = json::object();
+        if (first)
+          choice["delta"]["role"] = "assistant";
+        if (!text.empty() || finish.empty())
+          choice["delta"]["content"] = text;
+      }
       return json{{"id", id},
-                  {"object", "text_completion"},
+                  {"object", object},
                   {"created", created},
                   {"model", model},
                   {"choices", json::array({choice})}};
@@ -384,21 +559,15 @@ Status serve(const ServerOptions &options) {
       StopMatcher matcher(stops);
       std::string text;
       size_t generated = 0;
-      json tokens = json::array(), tokenLogprobs = json::array(), topLogprobs = json::array();
+      LogprobsLog logprobs(api, *tokenizer);
       while (true) {
         Event e = channel->pop();
         if (e.finish == "error")
           return sendError(res, 400, e.error);
         if (e.token >= 0) {
           ++generated;
-          if (e.logprobs) {
-            tokens.push_back(std::string(tokenizer->tokenBytes(e.token)));
-            tokenLogprobs.push_back(e.logprobs->chosen);
-            json top = json::object();
-            for (auto [id, lp] : e.logprobs->top)
-              top[std::string(tokenizer->tokenBytes(id))] = lp;
-            topLogprobs.push_back(top);
-          }
+          if (e.logprobs)
+            logprobs.add(e.token, *e.logprobs);
           if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
             Expected<std::string> piece = detok.push(e.token);
             if (piece)
@@ -412,11 +581,9 @@ Status serve(const ServerOptions &options) {
         if (!e.finish.empty()) {
           if (!matcher.stopped)
             text += matcher.feed(detok.finish()) + matcher.finish();
-          json out = chunk(text, e.finish);
-          if (!tokens.empty())
-            out["choices"][0]["logprobs"] = {{"tokens", tokens},
-                                             {"token_logprobs", tokenLogprobs},
-                                             {"top_logprobs", topLogprobs}};
+          json out = chunk(text, e.finish, false, true);
+          if (!logprobs.empty())
+            out["choices"][0]["logprobs"] = logprobs.toJson();
           out["usage"] = {{"prompt_tokens", promptTokens},
                           {"completion_tokens", generated},
                           {"total_tokens", promptTokens + generated}};
@@ -427,41 +594,50 @@ Status serve(const ServerOptions &options) {
     }
     auto detok = std::make_shared<StreamingDetokenizer>(*tokenizer, true);
     auto matcher = std::make_shared<StopMatcher>(stops);
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [channel, detok, matcher, chunk, tokenizer, engineThread](size_t, httplib::DataSink &sink) {
-          Event e = channel->pop();
-          std::string text;
-          if (e.finish == "error") {
-            std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
-            sink.write(data.data(), data.size());
-            sink.done();
-            return true;
-          }
-          if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
-            Expected<std::string> piece = detok->push(e.token);
-            if (piece)
-              text = matcher->feed(*piece);
-          }
-          if (matcher->stopped) {
-            engineThread->cancel(channel);
-            e.finish = "stop";
-          } else if (!e.finish.empty()) {
-            text += matcher->feed(detok->finish()) + matcher->finish();
-          }
-          std::string data = "data: " + dumpJson(chunk(text, e.finish)) + "\n\n";
-          if (!sink.write(data.data(), data.size())) {
-            engineThread->cancel(channel); // the client went away
-            return false;
-          }
-          if (!e.finish.empty()) {
-            const char *done = "data: [DONE]\n\n";
-            sink.write(done, std::strlen(done));
-            sink.done();
-          }
-          return true;
-        });
+    auto first = std::make_shared<bool>(true);
+    res.set_chunked_content_provider("text/event-stream", [channel, detok, matcher, chunk,
+                                                           tokenizer, engineThread,
+                                                           first](size_t, httplib::DataSink &sink) {
+      Event e = channel->pop();
+      std::string text;
+      if (e.finish == "error") {
+        std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
+        sink.write(data.data(), data.size());
+        sink.done();
+        return true;
+      }
+      if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
+        Expected<std::string> piece = detok->push(e.token);
+        if (piece)
+          text = matcher->feed(*piece);
+      }
+      if (matcher->stopped) {
+        engineThread->cancel(channel);
+        e.finish = "stop";
+      } else if (!e.finish.empty()) {
+        text += matcher->feed(detok->finish()) + matcher->finish();
+      }
+      std::string data =
+          "data: " + dumpJson(chunk(text, e.finish, true, std::exchange(*first, false))) + "\n\n";
+      if (!sink.write(data.data(), data.size())) {
+        engineThread->cancel(channel); // the client went away
+        return false;
+      }
+      if (!e.finish.empty()) {
+        const char *done = "data: [DONE]\n\n";
+        sink.write(done, std::strlen(done));
+        sink.done();
+      }
+      return true;
+    });
+  };
+  http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
+    completions(Api::Completions, req, res);
   });
+  http.Post("/v1/chat/completions",
+            [completions](const httplib::Request &req, httplib::Response &res) {
+              completions(Api::Chat, req, res);
+            });
   if (!http.bind_to_port(options.host.c_str(), options.port))
     return Error(ErrorCode::IoError,
                  "cannot listen on " + options.host + ":" + std::to_string(options.port));

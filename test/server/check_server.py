@@ -2,8 +2,13 @@
 """Drives `modelrt serve` over HTTP with the standard library only and checks what a client
 of an OpenAI-compatible server would notice. Exits non-zero on the first failure.
 
-    check_server.py MODELRT PLAN TOKENIZER
+    check_server.py MODELRT PLAN TOKENIZER [CHAT_GOLDENS]
+
+CHAT_GOLDENS (test/goldens/chat-templates.json) holds the SmolLM2 chat template rendered
+by jinja2 as transformers configures it: /v1/chat/completions must prompt the model with
+exactly that text.
 """
+import os
 import json
 import socket
 import subprocess
@@ -14,6 +19,7 @@ import urllib.error
 import urllib.request
 
 modelrt, plan, tokenizer = sys.argv[1:4]
+chat_goldens = sys.argv[4] if len(sys.argv) > 4 else None
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 port = sock.getsockname()[1]
@@ -115,6 +121,54 @@ try:
     status, body = request("/v1/completions", raw=b"{not json")
     check(status == 400 and "not a JSON object" in body, "400 for malformed JSON")
     check(request("/v1/completions", prompt, key=None)[0] == 401, "no API key gets 401")
+
+    # Chat: the messages go through the GGUF's chat template as jinja2 renders it, so the
+    # answer equals a completion of jinja2's text (same prompt tokens, same greedy tokens).
+    if chat_goldens:
+        goldens = json.load(open(chat_goldens))
+        case = next(c for c in goldens["cases"] if c["template"] == "smollm2-135m-instruct-gguf"
+                    and c["conversation"] == "system-user" and c["add_generation_prompt"])
+        messages = next(c["messages"] for c in goldens["conversations"] if c["name"] == "system-user")
+        status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 12})
+        check(status == 200, "chat completion answers: %s" % body[:200])
+        chat = json.loads(body)
+        status, body = request("/v1/completions", {"prompt": case["expected"], "max_tokens": 12})
+        plain = json.loads(body)
+        check(chat["object"] == "chat.completion" and chat["choices"][0]["message"]["role"] == "assistant",
+              "chat completion shape")
+        check(chat["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"],
+              "the chat prompt has jinja2's tokens (%d vs %d)" % (chat["usage"]["prompt_tokens"],
+                                                                 plain["usage"]["prompt_tokens"]))
+        answer = chat["choices"][0]["message"]["content"]
+        check(answer == plain["choices"][0]["text"] and answer.strip(),
+              "the chat answer is the completion of jinja2's text: %r" % answer)
+        status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 12, "stream": True})
+        events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+        chunks = [json.loads(e) for e in events[:-1]]
+        check(events[-1] == "[DONE]" and all(c["object"] == "chat.completion.chunk" for c in chunks) and
+              chunks[0]["choices"][0]["delta"].get("role") == "assistant" and
+              chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length"),
+              "chat stream: chunks, role first, finish reason last, [DONE]")
+        check("".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == answer,
+              "the chat stream has the same text")
+        status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 4,
+                                                        "logprobs": True, "top_logprobs": 2})
+        content = json.loads(body)["choices"][0]["logprobs"]["content"]
+        check(len(content) == 4 and all(len(t["top_logprobs"]) == 2 and t["logprob"] <= 0 and
+                                        abs(t["top_logprobs"][0]["logprob"] - t["logprob"]) < 1e-5
+                                        for t in content),
+              "chat logprobs: chosen greedy token is the most likely, 2 alternatives")
+        bad_chat = [({"messages": []}, "'messages' must be a non-empty array"),
+                    ({"messages": "hi"}, "'messages' must be a non-empty array"),
+                    ({"messages": [{"role": 1, "content": "x"}]}, "'role' must be a non-empty string"),
+                    ({"messages": [{"role": "user"}]}, "'content' is missing"),
+                    ({"messages": [{"role": "user", "content": 5}]}, "'content' must be a string"),
+                    ({"messages": messages, "logprobs": 3}, "'logprobs' must be true or false"),
+                    ({"messages": messages, "top_logprobs": 2}, "'top_logprobs' needs 'logprobs': true")]
+        for payload, message in bad_chat:
+            status, body = request("/v1/chat/completions", payload)
+            check(status == 400 and message in json.loads(body)["error"]["message"],
+                  "chat 400 for %s" % payload)
 
     # A client that leaves mid-stream does not hurt the next request.
     s = socket.create_connection(("127.0.0.1", port))

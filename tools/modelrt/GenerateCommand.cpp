@@ -6,6 +6,7 @@
 #include "runtime/engine/Sequences.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/sample/Sampler.h"
+#include "runtime/template/ChatTemplate.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <chrono>
@@ -20,6 +21,8 @@ struct GenerateOptions {
   std::string plan, prompt, tokenizer;
   int64_t maxTokens = 64;
   bool ignoreEos = false;
+  bool chat = false;
+  std::string system;
   sample::SamplingParams sampling;
 };
 
@@ -58,7 +61,30 @@ int runGenerate(const GenerateOptions &o) {
   EncodeOptions encode;
   encode.addSpecial = true;
   encode.parseSpecial = true;
-  Expected<std::vector<int32_t>> prompt = (*tok)->encode(o.prompt, encode);
+  std::string text = o.prompt;
+  if (o.chat) {
+    // The prompt as the user's message, through the model's chat template (as
+    // /v1/chat/completions does); the template writes any BOS itself.
+    if ((*tok)->chatTemplate().empty())
+      return fail("--chat: the tokenizer has no chat template");
+    Expected<tmpl::ChatTemplate> chat = tmpl::ChatTemplate::parse((*tok)->chatTemplate());
+    if (!chat)
+      return fail("the model's chat template: " + chat.error().message());
+    tmpl::ChatRequest request;
+    if (!o.system.empty())
+      request.messages.push_back({{"role", "system"}, {"content", o.system}});
+    request.messages.push_back({{"role", "user"}, {"content", o.prompt}});
+    if ((*tok)->bosId() >= 0)
+      request.bosToken = std::string((*tok)->tokenText((*tok)->bosId()));
+    if ((*tok)->eosId() >= 0)
+      request.eosToken = std::string((*tok)->tokenText((*tok)->eosId()));
+    Expected<std::string> rendered = chat->render(tmpl::chatContext(request));
+    if (!rendered)
+      return fail("the chat template: " + rendered.error().message());
+    text = std::move(*rendered);
+    encode.addSpecial = false;
+  }
+  Expected<std::vector<int32_t>> prompt = (*tok)->encode(text, encode);
   if (!prompt)
     return fail(prompt.error().message());
   if (prompt->empty())
@@ -85,7 +111,8 @@ int runGenerate(const GenerateOptions &o) {
   }
   auto prefilled = std::chrono::steady_clock::now();
   int64_t generated = 0;
-  std::cout << o.prompt << std::flush;
+  if (!o.chat)
+    std::cout << o.prompt << std::flush;
   while (logits && generated < o.maxTokens) {
     int32_t token = sampler.next(logits->data(), vocab);
     ++generated;
@@ -126,6 +153,10 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--min-p", o->sampling.minP, "Drop tokens below min-p x the best (default 0)");
   cmd->add_option("--seed", o->sampling.seed, "Sampling seed (default 0)");
   cmd->add_flag("--ignore-eos", o->ignoreEos, "Keep going past the end-of-sequence token");
+  cmd->add_flag("--chat", o->chat,
+                "Send the prompt as a user message through the model's chat template and print "
+                "only the answer");
+  cmd->add_option("--system", o->system, "With --chat: a system message first");
   cmd->callback([o, &exitCode] { exitCode = runGenerate(*o); });
 }
 
