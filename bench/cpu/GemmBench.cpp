@@ -46,6 +46,40 @@ void BM_Modelrt(benchmark::State &state) {
   report(state, rows, n, k);
 }
 
+// The same with GGUF-quantized weights (random blocks), as SmolLM2's Q4_1 layers and Q8_0
+// embeddings; weight_GB/s counts the GGUF bytes.
+template <modelrt::DType dtype> void BM_ModelrtQuantized(benchmark::State &state) {
+  const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
+  Operands o(rows, n, k);
+  const modelrt::DTypeInfo &info = modelrt::dtypeInfo(dtype);
+  std::vector<uint8_t> blocks(n * k / info.blockElements * info.blockBytes);
+  std::mt19937 rng(2);
+  for (uint8_t &b : blocks)
+    b = static_cast<uint8_t>(rng());
+  for (size_t at = 0; at < blocks.size(); at += info.blockBytes) {
+    blocks[at] = 0x00; // f16 scales and minimums of about 0.002, never NaN
+    blocks[at + 1] = 0x18;
+    if (dtype == modelrt::DType::Q4_1) {
+      blocks[at + 2] = 0x00;
+      blocks[at + 3] = 0x98;
+    }
+  }
+  modelrt::Expected<PackedWeight> packed =
+      PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k);
+  if (!packed) {
+    state.SkipWithError(packed.error().message().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    modelrt::engine::gemm(o.in.data(), k, rows, *packed, nullptr, o.out.data(), n);
+    benchmark::DoNotOptimize(o.out.data());
+  }
+  report(state, rows, n, k);
+  state.counters["weight_GB/s"] =
+      benchmark::Counter(double(blocks.size()) * state.iterations(), benchmark::Counter::kIsRate,
+                         benchmark::Counter::kIs1000);
+}
+
 #ifdef MODELRT_BENCH_ONEDNN
 void BM_OneDnn(benchmark::State &state) {
   const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
@@ -71,6 +105,8 @@ void shapes(benchmark::internal::Benchmark *b) {
 }
 
 BENCHMARK(BM_Modelrt)->Apply(shapes);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_1>)->Apply(shapes);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q8_0>)->Apply(shapes);
 #ifdef MODELRT_BENCH_ONEDNN
 BENCHMARK(BM_OneDnn)->Apply(shapes);
 #endif
