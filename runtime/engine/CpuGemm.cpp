@@ -23,6 +23,7 @@ constexpr int kMaxRows = 6;      // rows per register tile: 12 accumulators + 2 
 constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the rows
 // Smaller GEMMs (and packs) run on one thread: waking the others costs more.
 constexpr int64_t kParallelFlops = 1 << 17;
+constexpr int64_t kExpandRows = 4;
 
 // Bytes of one panel's 32-value k-block.
 constexpr int64_t kQ8Block = kPanel * 4 + kQuant * kPanel;          // scales, int8 values
@@ -59,6 +60,17 @@ struct PortableQ41 {
       w[j] = std::fma(static_cast<float>((q[j] >> shift) & 15), d[j], m[j]);
   }
 };
+
+// A panel's weights for k in [k0, k0 + kc), expanded to f32 [kc][16]: for batches of
+// several row tiles, quantized panels are expanded once per k-block and the f32 tiles run
+// over the copy. The values are the ones the quantized tiles compute in registers.
+using ExpandFn = void (*)(const uint8_t *panel, int64_t k0, int64_t kc, float *out);
+
+template <class Format>
+void expandPortable(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
+  for (int64_t k = k0; k < k0 + kc; ++k)
+    Format::weights(panel, k, out + (k - k0) * kPanel);
+}
 
 template <class Format, int MR>
 void tilePortable(const float *a, int64_t lda, const uint8_t *panel, int64_t k0, int64_t kc,
@@ -168,6 +180,47 @@ MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel,
     }
   }
   acc.store(c, ldc);
+}
+
+MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
+    const float *d = reinterpret_cast<const float *>(block);
+    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
+    for (int64_t i = 0; i < kQuant; ++i) {
+      __m128i bytes =
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + kPanel * 4 + i * kPanel));
+      float *w = out + (kb - k0 + i) * kPanel;
+      _mm256_storeu_ps(w, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0));
+      _mm256_storeu_ps(
+          w + 8,
+          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1));
+    }
+  }
+}
+
+MODELRT_AVX2 void expandAvx2Q41(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
+  const __m128i low4 = _mm_set1_epi8(15);
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
+    const float *d = reinterpret_cast<const float *>(block);
+    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
+    const __m256 m0 = _mm256_loadu_ps(d + 16), m1 = _mm256_loadu_ps(d + 24);
+    for (int64_t i = 0; i < kQuant / 2; ++i) {
+      __m128i bytes =
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2 * kPanel * 4 + i * kPanel));
+      __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
+                            _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
+      for (int half = 0; half < 2; ++half) {
+        float *w = out + (kb - k0 + 2 * i + half) * kPanel;
+        _mm256_storeu_ps(
+            w, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0));
+        _mm256_storeu_ps(w + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                                    _mm_srli_si128(nibbles[half], 8))),
+                                                d1, m1));
+      }
+    }
+  }
 }
 
 // One row against two adjacent panels (32 columns): four independent FMA chains instead
@@ -304,6 +357,20 @@ template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>;
 template <int MR> struct Avx2Q8 { static constexpr TileFn fn = tileAvx2Q8<MR>; };
 template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
 #endif
+
+ExpandFn expandFor(DType dtype, bool avx2) {
+#ifdef MODELRT_HAVE_X86
+  if (avx2 && dtype != DType::F32)
+    return dtype == DType::Q8_0 ? expandAvx2Q8 : expandAvx2Q41;
+#else
+  (void)avx2;
+#endif
+  if (dtype == DType::Q8_0)
+    return expandPortable<PortableQ8>;
+  if (dtype == DType::Q4_1)
+    return expandPortable<PortableQ41>;
+  return nullptr;
+}
 
 PairFn pairFor(DType dtype, bool avx2) {
 #ifdef MODELRT_HAVE_X86
@@ -452,6 +519,11 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
     tiles[r] = tileFor(w.dtype(), r, avx2);
 
   const PairFn pair = pairFor(w.dtype(), avx2);
+  // Several row tiles share each quantized k-block: expand it once (kExpandRows rows and up).
+  const ExpandFn expand = rows >= kExpandRows ? expandFor(w.dtype(), avx2) : nullptr;
+  TileFn denseTiles[kMaxRows + 1] = {};
+  for (int r = 1; r <= kMaxRows; ++r)
+    denseTiles[r] = tileFor(DType::F32, r, avx2);
   const int64_t panels = w.numPanels(), fullPanels = n / kPanel;
   const int64_t panelBytes = panels > 1 ? w.panel(1) - w.panel(0) : 0;
 
@@ -460,8 +532,31 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
   for (int64_t p0 = 0; p0 < panels; p0 += 2) {
     const int64_t pairEnd = std::min(panels, p0 + 2);
     float edge[kMaxRows * kPanel]; // the last panel's tile, when n is not a multiple of 16
+    alignas(64) float expanded[kKBlock * kPanel];
     for (int64_t k0 = 0; k0 < kTotal; k0 += kKBlock) {
       const int64_t kc = std::min(kKBlock, kTotal - k0);
+      if (expand) {
+        for (int64_t p = p0; p < pairEnd; ++p) {
+          const int64_t col = p * kPanel, valid = std::min(kPanel, n - col);
+          expand(w.panel(p), k0, kc, expanded);
+          const uint8_t *dense = reinterpret_cast<const uint8_t *>(expanded);
+          for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+            const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
+            const float *a = in + r0 * inStride + k0;
+            float *c = out + r0 * outStride + col;
+            if (valid == kPanel) {
+              denseTiles[mr](a, inStride, dense, 0, kc, c, outStride, k0 == 0);
+              continue;
+            }
+            for (int r = 0; r < mr; ++r)
+              std::memcpy(edge + r * kPanel, c + r * outStride, valid * sizeof(float));
+            denseTiles[mr](a, inStride, dense, 0, kc, edge, kPanel, k0 == 0);
+            for (int r = 0; r < mr; ++r)
+              std::memcpy(c + r * outStride, edge + r * kPanel, valid * sizeof(float));
+          }
+        }
+        continue;
+      }
       for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
         const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
         const float *a = in + r0 * inStride;
