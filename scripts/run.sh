@@ -13,5 +13,5 @@ QUESTION=${1:-What is the capital of France?}
 "$BUILD/tools/modelrt/modelrt" inspect "$BUILD/default.plan.bin" | head -7
 echo "--"
 echo "$QUESTION"
-"$BUILD/tools/modelrt/modelrt" generate "$BUILD/default.plan.bin" --tokenizer "$GGUF" -n 64 \
+"$BUILD/tools/modelrt/modelrt" generate "$BUILD/default.plan.bin" -n 64 \
   --chat -p "$QUESTION"

@@ -3,6 +3,7 @@
 #include "dialects/kern/IR/KernDialect.h"
 #include "dialects/llm/IR/LlmDialect.h"
 #include "runtime/formats/Dequantize.h"
+#include "runtime/formats/Gguf.h"
 #include "runtime/formats/WeightSource.h"
 #include "runtime/plan/PlanFile.h"
 
@@ -412,6 +413,19 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, "tokenizer.json",
                       std::string_view((*buffer)->getBuffer().data(), (*buffer)->getBufferSize()));
     metadata["tokenizer"] = llvm::json::Object{{"format", "tokenizer.json"}};
+  } else if (spec.tokenizer.format == "gguf") {
+    // The GGUF's tokenizer.* metadata, as a GGUF file of its own (no tensors).
+    modelrt::Expected<modelrt::GgufFile> gguf = modelrt::GgufFile::open(spec.tokenizer.path);
+    if (!gguf)
+      return error(gguf.error().message());
+    std::vector<std::pair<std::string, const modelrt::GgufValue *>> keys;
+    for (const auto &[key, value] : gguf->metadata())
+      if (llvm::StringRef(key).starts_with("tokenizer."))
+        keys.emplace_back(key, &value);
+    std::vector<uint8_t> bytes = modelrt::writeGgufMetadata(keys);
+    writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, "tokenizer.gguf",
+                      std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));
+    metadata["tokenizer"] = llvm::json::Object{{"format", "gguf"}};
   }
   std::string metadataText, programText;
   llvm::raw_string_ostream(metadataText) << llvm::json::Value(std::move(metadata));

@@ -521,4 +521,98 @@ Expected<std::vector<float>> GgufFile::getFloatArray(std::string_view key) const
   return out;
 }
 
+namespace {
+
+template <typename T> void putLE(std::vector<uint8_t> &out, T value) {
+  uint8_t bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T)); // the formats are little-endian, as is every target
+  out.insert(out.end(), bytes, bytes + sizeof(T));
+}
+
+void putString(std::vector<uint8_t> &out, std::string_view s) {
+  putLE<uint64_t>(out, s.size());
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+void putScalar(std::vector<uint8_t> &out, const GgufValue &v, GgufType type) {
+  switch (type) {
+  case GgufType::UInt8:
+    putLE<uint8_t>(out, static_cast<uint8_t>(v.u));
+    break;
+  case GgufType::Int8:
+    putLE<int8_t>(out, static_cast<int8_t>(v.i));
+    break;
+  case GgufType::UInt16:
+    putLE<uint16_t>(out, static_cast<uint16_t>(v.u));
+    break;
+  case GgufType::Int16:
+    putLE<int16_t>(out, static_cast<int16_t>(v.i));
+    break;
+  case GgufType::UInt32:
+    putLE<uint32_t>(out, static_cast<uint32_t>(v.u));
+    break;
+  case GgufType::Int32:
+    putLE<int32_t>(out, static_cast<int32_t>(v.i));
+    break;
+  case GgufType::UInt64:
+    putLE<uint64_t>(out, v.u);
+    break;
+  case GgufType::Int64:
+    putLE<int64_t>(out, v.i);
+    break;
+  case GgufType::Float32:
+    putLE<float>(out, static_cast<float>(v.f));
+    break;
+  case GgufType::Float64:
+    putLE<double>(out, v.f);
+    break;
+  case GgufType::Bool:
+    putLE<uint8_t>(out, static_cast<uint8_t>(v.u != 0));
+    break;
+  default:
+    break;
+  }
+}
+
+// The value's payload (after its type tag, which the caller writes).
+void putValue(std::vector<uint8_t> &out, const GgufValue &v) {
+  if (v.type == GgufType::String) {
+    putString(out, v.str);
+    return;
+  }
+  if (v.type != GgufType::Array) {
+    putScalar(out, v, v.type);
+    return;
+  }
+  putLE<uint32_t>(out, static_cast<uint32_t>(v.elemType));
+  putLE<uint64_t>(out, v.count);
+  if (v.elemType == GgufType::String) {
+    for (std::string_view s : v.strings)
+      putString(out, s);
+  } else if (v.elemType == GgufType::Array) {
+    for (const GgufValue &inner : v.arrays)
+      putValue(out, inner);
+  } else {
+    out.insert(out.end(), v.raw, v.raw + v.count * scalarSize(v.elemType));
+  }
+}
+
+} // namespace
+
+std::vector<uint8_t>
+writeGgufMetadata(const std::vector<std::pair<std::string, const GgufValue *>> &entries) {
+  std::vector<uint8_t> out;
+  putLE<uint32_t>(out, 0x46554747); // "GGUF"
+  putLE<uint32_t>(out, 3);
+  putLE<uint64_t>(out, 0); // tensors
+  putLE<uint64_t>(out, entries.size());
+  for (const auto &[key, value] : entries) {
+    putString(out, key);
+    putLE<uint32_t>(out, static_cast<uint32_t>(value->type));
+    putValue(out, *value);
+  }
+  out.resize((out.size() + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment, 0);
+  return out;
+}
+
 } // namespace modelrt

@@ -105,4 +105,10 @@ private:
   std::map<std::string, size_t, std::less<>> tensorIndex_;
 };
 
+// A GGUF v3 file that holds only the given metadata, each value with its own type, and no
+// tensors: how a plan carries a GGUF tokenizer (its tokenizer.* keys). The result parses
+// back to equal values.
+std::vector<uint8_t>
+writeGgufMetadata(const std::vector<std::pair<std::string, const GgufValue *>> &entries);
+
 } // namespace modelrt

@@ -366,7 +366,8 @@ Status serve(const ServerOptions &options) {
     if (!section)
       return Error(ErrorCode::NotFound, options.plan + ": the plan carries no tokenizer; give "
                                                        "one with --tokenizer FILE");
-    tok = Tokenizer::fromTokenizerJson(section->text(), {}, options.plan + ": tokenizer.json");
+    tok = Tokenizer::fromPlanSection((*exec)->metadata().tokenizerFormat, section->text(),
+                                     options.plan + ": " + section->name);
   }
   if (!tok)
     return tok.error();

@@ -66,6 +66,21 @@ template <typename T> Expected<T> orDefault(Expected<T> v, T fallback) {
 
 } // namespace
 
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlanSection(std::string_view format,
+                                                                std::string_view bytes,
+                                                                const std::string &name) {
+  if (format == "tokenizer.json")
+    return fromTokenizerJson(bytes, {}, name);
+  if (format != "gguf")
+    return Error(ErrorCode::Unsupported,
+                 name + ": unknown tokenizer format '" + std::string(format) + "'");
+  Expected<GgufFile> gguf =
+      GgufFile::parse(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), name);
+  if (!gguf)
+    return gguf.error();
+  return fromGguf(*gguf); // copies what it keeps: the bytes may go afterwards
+}
+
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   const std::string &name = gguf.path();
   auto t = std::make_unique<Impl>();

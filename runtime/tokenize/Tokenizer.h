@@ -49,6 +49,10 @@ public:
   static Expected<std::unique_ptr<Tokenizer>>
   fromTokenizerJson(std::string_view json, std::string_view configJson = {},
                     const std::string &name = "tokenizer.json");
+  // The tokenizer a plan carries: `format` is the plan's tokenizer format ("tokenizer.json",
+  // or "gguf": a GGUF file holding a model's tokenizer.* metadata), `bytes` its section.
+  static Expected<std::unique_ptr<Tokenizer>>
+  fromPlanSection(std::string_view format, std::string_view bytes, const std::string &name);
   ~Tokenizer();
 
   // Text must be valid UTF-8 (an error names the offset of the first bad byte).

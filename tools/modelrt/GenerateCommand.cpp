@@ -43,7 +43,11 @@ Expected<std::unique_ptr<Tokenizer>> loadTokenizer(const GenerateOptions &o) {
     return Error(ErrorCode::NotFound,
                  o.plan + ": the plan carries no tokenizer; give one with --tokenizer FILE "
                           "(tokenizer.json or the model's .gguf)");
-  return Tokenizer::fromTokenizerJson(section->text(), {}, o.plan + ": tokenizer.json");
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
+  if (!meta)
+    return meta.error();
+  return Tokenizer::fromPlanSection(meta->tokenizerFormat, section->text(),
+                                    o.plan + ": " + section->name);
 }
 
 int runGenerate(const GenerateOptions &o) {

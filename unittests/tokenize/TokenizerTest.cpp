@@ -168,6 +168,33 @@ TEST(Tokenizer, SmolLM2VectorsFromGguf) {
   checkSmolVectors(**tok);
 }
 
+// A plan carries a GGUF tokenizer as a GGUF of its tokenizer.* keys alone
+// (writeGgufMetadata); read back from those bytes it still matches HF tokenizers.
+TEST(Tokenizer, SmolLM2VectorsFromPlanSection) {
+  const char *path = std::getenv("MODELC_SMOLLM2_GGUF");
+  if (!path)
+    GTEST_SKIP() << "set MODELC_SMOLLM2_GGUF to the SmolLM2-135M-Instruct GGUF to run this";
+  Expected<GgufFile> gguf = GgufFile::open(path);
+  ASSERT_TRUE(gguf.ok()) << gguf.error().toString();
+  std::vector<std::pair<std::string, const GgufValue *>> keys;
+  for (const auto &[key, value] : gguf->metadata())
+    if (key.rfind("tokenizer.", 0) == 0)
+      keys.emplace_back(key, &value);
+  std::vector<uint8_t> bytes = writeGgufMetadata(keys);
+  EXPECT_LT(bytes.size(), 4u << 20);
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromPlanSection(
+      "gguf", std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+      "plan: tokenizer.gguf");
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  Expected<std::unique_ptr<Tokenizer>> truncated = Tokenizer::fromPlanSection(
+      "gguf", std::string_view(reinterpret_cast<const char *>(bytes.data()), 100), "plan");
+  EXPECT_FALSE(truncated.ok());
+  EXPECT_FALSE(Tokenizer::fromPlanSection("sentencepiece", "", "plan").ok());
+  bytes.assign(bytes.size(), 0); // the tokenizer keeps no pointer into the section
+  checkSmolVectors(**tok);
+  EXPECT_EQ((*tok)->chatTemplate(), *gguf->getString("tokenizer.chat_template"));
+}
+
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
 // GPT-2, Llama 3, Qwen2 and SmolLM2 rules (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
