@@ -2,6 +2,7 @@
 
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/server/Request.h"
 #include "runtime/template/ChatTemplate.h"
 #include "runtime/tokenize/Tokenizer.h"
 
@@ -234,80 +235,6 @@ void sendError(httplib::Response &res, int status, const std::string &message) {
   res.set_content(dumpJson(errorBody(message)), "application/json");
 }
 
-// Reads an optional number field; false (and an error response) if it has the wrong type.
-template <typename T>
-bool optionalNumber(const json &body, const char *key, T &out, httplib::Response &res) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null())
-    return true;
-  if (!it->is_number()) {
-    sendError(res, 400, std::string("'") + key + "' must be a number");
-    return false;
-  }
-  if (std::is_integral<T>::value && !it->is_number_integer()) {
-    sendError(res, 400, std::string("'") + key + "' must be an integer");
-    return false;
-  }
-  out = it->get<T>();
-  return true;
-}
-
-enum class Api { Completions, Chat };
-
-// The messages of a chat request, checked: roles and contents are strings (content may
-// also be a list of text parts, joined, or null on an assistant message with tool calls).
-Expected<tmpl::ChatRequest> chatRequest(const nlohmann::ordered_json &body) {
-  auto bad = [](const std::string &m) { return Error(ErrorCode::InvalidArgument, m); };
-  if (!body.is_object())
-    return bad("the body is not a JSON object");
-  auto messages = body.find("messages");
-  if (messages == body.end() || !messages->is_array() || messages->empty())
-    return bad("'messages' must be a non-empty array");
-  tmpl::ChatRequest chat;
-  for (size_t i = 0; i < messages->size(); ++i) {
-    nlohmann::ordered_json m = (*messages)[i];
-    std::string where = "'messages[" + std::to_string(i) + "]'";
-    if (!m.is_object())
-      return bad(where + " must be an object");
-    auto role = m.find("role");
-    if (role == m.end() || !role->is_string() || role->get<std::string>().empty())
-      return bad(where + ": 'role' must be a non-empty string");
-    auto content = m.find("content");
-    if (content != m.end() && content->is_array()) {
-      std::string text;
-      for (const auto &part : *content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-            !part["text"].is_string())
-          return bad(where + ": content parts must be {\"type\": \"text\", \"text\": ...}");
-        text += part["text"].get<std::string>();
-      }
-      *content = text;
-    } else if (content != m.end() && !content->is_string() &&
-               !(content->is_null() && m.contains("tool_calls"))) {
-      return bad(where + ": 'content' must be a string or a list of text parts");
-    } else if (content == m.end() && !m.contains("tool_calls")) {
-      return bad(where + ": 'content' is missing");
-    }
-    chat.messages.push_back(std::move(m));
-  }
-  if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null()) {
-    if (!tools->is_array())
-      return bad("'tools' must be an array");
-    chat.tools = *tools;
-  }
-  if (auto add = body.find("add_generation_prompt"); add != body.end()) {
-    if (!add->is_boolean())
-      return bad("'add_generation_prompt' must be true or false");
-    chat.addGenerationPrompt = add->get<bool>();
-  }
-  if (auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
-    if (!kwargs->is_object())
-      return bad("'chat_template_kwargs' must be an object");
-    chat.extra = *kwargs;
-  }
-  return chat;
-}
-
 // Log-probabilities of the sampled tokens in the endpoint's shape: completions' parallel
 // lists, or chat's list of {token, logprob, bytes, top_logprobs}.
 class LogprobsLog {
@@ -418,86 +345,31 @@ Status serve(const ServerOptions &options) {
                                                   httplib::Response &res) {
     if (!authorized(req, res))
       return;
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object())
-      return sendError(res, 400, "the body is not a JSON object");
+    Expected<GenerationRequest> parsed = parseGenerationRequest(api, req.body, maxSeqLen);
+    if (!parsed)
+      return sendError(res, 400, parsed.error().message());
+    GenerationRequest &r = *parsed;
     Job job;
-    int64_t maxTokens = 16;
-    if (!optionalNumber(body, "max_tokens", maxTokens, res) ||
-        (api == Api::Chat && !optionalNumber(body, "max_completion_tokens", maxTokens, res)) ||
-        !optionalNumber(body, "temperature", job.sampling.temperature, res) ||
-        !optionalNumber(body, "top_p", job.sampling.topP, res) ||
-        !optionalNumber(body, "top_k", job.sampling.topK, res) ||
-        !optionalNumber(body, "min_p", job.sampling.minP, res) ||
-        !optionalNumber(body, "seed", job.sampling.seed, res))
-      return;
-    if (api == Api::Completions) {
-      // logprobs: n (the chosen token and the n most likely)
-      if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
-        if (!lp->is_number_integer() || lp->get<int64_t>() < 0 || lp->get<int64_t>() > 20)
-          return sendError(res, 400, "'logprobs' must be an integer from 0 to 20");
-        job.topLogprobs = lp->get<int>();
-      }
-    } else {
-      // logprobs: true, top_logprobs: n
-      if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
-        if (!lp->is_boolean())
-          return sendError(res, 400, "'logprobs' must be true or false");
-        if (lp->get<bool>())
-          job.topLogprobs = 0;
-      }
-      if (auto top = body.find("top_logprobs"); top != body.end() && !top->is_null()) {
-        if (!top->is_number_integer() || top->get<int64_t>() < 0 || top->get<int64_t>() > 20)
-          return sendError(res, 400, "'top_logprobs' must be an integer from 0 to 20");
-        if (job.topLogprobs < 0)
-          return sendError(res, 400, "'top_logprobs' needs 'logprobs': true");
-        job.topLogprobs = top->get<int>();
-      }
-    }
-    if (maxTokens < 1 || maxTokens > maxSeqLen)
-      return sendError(res, 400, "'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
-    if (Status s = sample::validate(job.sampling); !s)
-      return sendError(res, 400, s.error().message());
-    if (body.contains("stream") && !body["stream"].is_boolean())
-      return sendError(res, 400, "'stream' must be true or false");
-    bool stream = body.value("stream", false);
-    std::vector<std::string> stops;
-    if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
-      json list = stop->is_string() ? json::array({*stop}) : *stop;
-      if (!list.is_array() || list.size() > 4)
-        return sendError(res, 400, "'stop' must be a string or an array of at most 4 strings");
-      for (const json &s : list) {
-        if (!s.is_string() || s.get<std::string>().empty())
-          return sendError(res, 400, "'stop' strings must be non-empty strings");
-        stops.push_back(s);
-      }
-    }
-    if (auto ignore = body.find("ignore_eos"); ignore != body.end() && !ignore->is_boolean())
-      return sendError(res, 400, "'ignore_eos' must be true or false");
+    job.sampling = r.sampling;
+    job.topLogprobs = r.topLogprobs;
+    const bool stream = r.stream;
+    const std::vector<std::string> stops = r.stops;
 
     // The prompt: the text as given, or the messages through the model's chat template.
     std::string promptText;
     EncodeOptions encode;
     encode.parseSpecial = true;
     if (api == Api::Completions) {
-      auto prompt = body.find("prompt");
-      if (prompt == body.end() || !prompt->is_string())
-        return sendError(res, 400, "'prompt' must be a string");
-      promptText = prompt->get<std::string>();
+      promptText = std::move(r.prompt);
       encode.addSpecial = true;
     } else {
       if (!chatTemplate)
         return sendError(res, 400, chatTemplateError);
-      // Again with keys in the order the client sent them: templates may print messages.
-      nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
-      Expected<tmpl::ChatRequest> chat = chatRequest(ordered);
-      if (!chat)
-        return sendError(res, 400, chat.error().message());
-      chat->bosToken =
+      r.chat.bosToken =
           tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
-      chat->eosToken =
+      r.chat.eosToken =
           tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
-      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(*chat));
+      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(r.chat));
       if (!rendered)
         return sendError(res, 400,
                          "the chat template refused the messages: " + rendered.error().message());
@@ -515,10 +387,10 @@ Status serve(const ServerOptions &options) {
       if (id >= vocab)
         return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary");
     job.params.prompt = *ids;
-    job.params.maxTokens = static_cast<int32_t>(maxTokens);
+    job.params.maxTokens = static_cast<int32_t>(r.maxTokens);
     if (tokenizer->eosId() >= 0)
       job.params.eosTokenId = tokenizer->eosId();
-    job.params.ignoreEos = body.value("ignore_eos", false);
+    job.params.ignoreEos = r.ignoreEos;
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
     const size_t promptTokens = ids->size();

@@ -1,0 +1,35 @@
+// OpenAI request bodies on arbitrary bytes: /v1/completions and /v1/chat/completions
+// parsing must accept or refuse with an error (never throw, crash or over-read), and an
+// accepted chat request must render through a chat template within small limits.
+#include "runtime/server/Request.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+using namespace modelrt;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  // ChatML with a tools branch, as SmolLM2 and Qwen2 ship it (abridged).
+  static const Expected<tmpl::ChatTemplate> chatml = tmpl::ChatTemplate::parse(
+      "{% if tools %}{{ tools | tojson }}{% endif %}{% for message in messages %}"
+      "{{ '<|im_start|>' + message['role'] + '\\n' }}{% if message.content is string %}"
+      "{{ message['content'] }}{% endif %}{% if message.tool_calls %}"
+      "{{ message.tool_calls | tojson }}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+  std::string_view body(reinterpret_cast<const char *>(data), size);
+  for (server::Api api : {server::Api::Completions, server::Api::Chat}) {
+    Expected<server::GenerationRequest> r = server::parseGenerationRequest(api, body, 8192);
+    if (!r)
+      continue;
+    if (r->maxTokens < 1 || r->maxTokens > 8192 || r->topLogprobs > 20 || r->stops.size() > 4)
+      __builtin_trap(); // accepted what the API refuses
+    if (api == server::Api::Chat && chatml) {
+      tmpl::RenderLimits limits;
+      limits.maxOutputBytes = 1 << 16;
+      limits.maxSteps = 100000;
+      (void)chatml->render(tmpl::chatContext(r->chat), limits);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,194 @@
+#include "runtime/server/Request.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace modelrt::server {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Error invalid(const std::string &message) { return Error(ErrorCode::InvalidArgument, message); }
+
+// An optional number field of type T: absent or null keeps `out`.
+template <typename T> Status optionalNumber(const Json &body, const char *key, T &out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return Status::success();
+  const std::string name = std::string("'") + key + "'";
+  if (!it->is_number())
+    return invalid(name + " must be a number");
+  if constexpr (std::is_integral_v<T>) {
+    if (!it->is_number_integer())
+      return invalid(name + " must be an integer");
+    // Within T's range, whether the JSON number came as signed or unsigned.
+    if (it->is_number_unsigned()) {
+      uint64_t v = it->get<uint64_t>();
+      if (v > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+        return invalid(name + " is too large");
+      out = static_cast<T>(v);
+    } else {
+      int64_t v = it->get<int64_t>();
+      if ((std::is_unsigned_v<T> && v < 0) ||
+          (!std::is_unsigned_v<T> && v < static_cast<int64_t>(std::numeric_limits<T>::min())) ||
+          (v > 0 &&
+           static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+        return invalid(name + " is out of range");
+      out = static_cast<T>(v);
+    }
+  } else {
+    double v = it->get<double>();
+    if (!std::isfinite(v))
+      return invalid(name + " must be finite");
+    out = static_cast<T>(v);
+  }
+  return Status::success();
+}
+
+Status optionalBool(const Json &body, const char *key, bool &out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return Status::success();
+  if (!it->is_boolean())
+    return invalid(std::string("'") + key + "' must be true or false");
+  out = it->get<bool>();
+  return Status::success();
+}
+
+// Roles and contents are strings; content may also be a list of text parts (joined), or
+// null / absent on an assistant message with tool calls.
+Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
+  auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty())
+    return invalid("'messages' must be a non-empty array");
+  for (size_t i = 0; i < messages->size(); ++i) {
+    Json m = (*messages)[i];
+    const std::string where = "'messages[" + std::to_string(i) + "]'";
+    if (!m.is_object())
+      return invalid(where + " must be an object");
+    auto role = m.find("role");
+    if (role == m.end() || !role->is_string() || role->get_ref<const std::string &>().empty())
+      return invalid(where + ": 'role' must be a non-empty string");
+    auto content = m.find("content");
+    const bool toolCalls = m.contains("tool_calls");
+    if (content != m.end() && content->is_array()) {
+      std::string text;
+      for (const Json &part : *content) {
+        auto type = part.is_object() ? part.find("type") : part.end();
+        auto partText = part.is_object() ? part.find("text") : part.end();
+        if (!part.is_object() || type == part.end() || !type->is_string() ||
+            type->get_ref<const std::string &>() != "text" || partText == part.end() ||
+            !partText->is_string())
+          return invalid(where + ": content parts must be {\"type\": \"text\", \"text\": ...}");
+        text += partText->get_ref<const std::string &>();
+      }
+      *content = text;
+    } else if (content == m.end() ? !toolCalls
+                                  : !content->is_string() && !(content->is_null() && toolCalls)) {
+      return invalid(where + (content == m.end()
+                                  ? ": 'content' is missing"
+                                  : ": 'content' must be a string or a list of text parts"));
+    }
+    chat.messages.push_back(std::move(m));
+  }
+  if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null()) {
+    if (!tools->is_array())
+      return invalid("'tools' must be an array");
+    chat.tools = *tools;
+  }
+  if (Status s = optionalBool(body, "add_generation_prompt", chat.addGenerationPrompt); !s)
+    return s;
+  if (auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
+    if (!kwargs->is_object())
+      return invalid("'chat_template_kwargs' must be an object");
+    chat.extra = *kwargs;
+  }
+  return Status::success();
+}
+
+Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) {
+  if (!body.is_object())
+    return invalid("the body is not a JSON object");
+  GenerationRequest r;
+  r.api = api;
+  sample::SamplingParams &s = r.sampling;
+  for (Status st :
+       {optionalNumber(body, "max_tokens", r.maxTokens),
+        api == Api::Chat ? optionalNumber(body, "max_completion_tokens", r.maxTokens)
+                         : Status::success(),
+        optionalNumber(body, "temperature", s.temperature), optionalNumber(body, "top_p", s.topP),
+        optionalNumber(body, "top_k", s.topK), optionalNumber(body, "min_p", s.minP),
+        optionalNumber(body, "seed", s.seed), optionalBool(body, "stream", r.stream),
+        optionalBool(body, "ignore_eos", r.ignoreEos)})
+    if (!st)
+      return st.error();
+  if (r.maxTokens < 1 || r.maxTokens > maxSeqLen)
+    return invalid("'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
+  if (Status st = sample::validate(s); !st)
+    return st.error();
+
+  if (api == Api::Completions) {
+    // logprobs: n (the chosen token and the n most likely)
+    if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
+      if (!lp->is_number_integer() || lp->get<int64_t>() < 0 || lp->get<int64_t>() > 20)
+        return invalid("'logprobs' must be an integer from 0 to 20");
+      r.topLogprobs = static_cast<int>(lp->get<int64_t>());
+    }
+  } else {
+    // logprobs: true, top_logprobs: n
+    bool logprobs = false;
+    if (Status st = optionalBool(body, "logprobs", logprobs); !st)
+      return st.error();
+    if (logprobs)
+      r.topLogprobs = 0;
+    if (auto top = body.find("top_logprobs"); top != body.end() && !top->is_null()) {
+      if (!top->is_number_integer() || top->get<int64_t>() < 0 || top->get<int64_t>() > 20)
+        return invalid("'top_logprobs' must be an integer from 0 to 20");
+      if (!logprobs)
+        return invalid("'top_logprobs' needs 'logprobs': true");
+      r.topLogprobs = static_cast<int>(top->get<int64_t>());
+    }
+  }
+
+  if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
+    Json list = stop->is_string() ? Json::array({*stop}) : *stop;
+    if (!list.is_array() || list.size() > 4)
+      return invalid("'stop' must be a string or an array of at most 4 strings");
+    for (const Json &item : list) {
+      if (!item.is_string() || item.get_ref<const std::string &>().empty())
+        return invalid("'stop' strings must be non-empty strings");
+      r.stops.push_back(item.get<std::string>());
+    }
+  }
+
+  if (api == Api::Completions) {
+    auto prompt = body.find("prompt");
+    if (prompt == body.end() || !prompt->is_string())
+      return invalid("'prompt' must be a string");
+    r.prompt = prompt->get<std::string>();
+  } else if (Status st = parseMessages(body, r.chat); !st) {
+    return st.error();
+  }
+  return r;
+}
+
+} // namespace
+
+Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view body,
+                                                   int64_t maxSeqLen) {
+  // Object keys keep the client's order: chat templates may print messages.
+  Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded())
+    return invalid("the body is not a JSON object");
+  try {
+    return parse(api, json, maxSeqLen);
+  } catch (const nlohmann::json::exception &e) {
+    // Every access above is type-checked first; this is a backstop, never an abort.
+    return invalid(std::string("the body could not be read: ") + e.what());
+  }
+}
+
+} // namespace modelrt::server

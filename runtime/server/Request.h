@@ -1,0 +1,36 @@
+// The body of an OpenAI /v1/completions or /v1/chat/completions request, parsed and
+// validated before anything else sees it: every field has the type and range the API
+// documents, or the request is refused with an error naming the field (HTTP 400). Never
+// throws; kept apart from the HTTP server so a fuzzer can drive it.
+#pragma once
+
+#include "runtime/sample/Sampler.h"
+#include "runtime/support/Error.h"
+#include "runtime/template/ChatTemplate.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modelrt::server {
+
+enum class Api { Completions, Chat };
+
+struct GenerationRequest {
+  Api api = Api::Completions;
+  std::string prompt;     // completions: the text
+  tmpl::ChatRequest chat; // chat: messages, tools, add_generation_prompt, template kwargs
+  int64_t maxTokens = 16;
+  sample::SamplingParams sampling;
+  int topLogprobs = -1; // -1: no logprobs; n >= 0: the chosen token and the n most likely
+  bool stream = false;
+  bool ignoreEos = false;
+  std::vector<std::string> stops;
+};
+
+// `maxSeqLen` bounds max_tokens.
+Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view body,
+                                                   int64_t maxSeqLen);
+
+} // namespace modelrt::server
