@@ -1,0 +1,84 @@
+// OpenAI request bodies: what is accepted, and that every refusal names the field.
+#include "runtime/server/Request.h"
+
+#include <gtest/gtest.h>
+
+using namespace modelrt;
+using namespace modelrt::server;
+
+namespace {
+
+std::string refusal(Api api, const std::string &body) {
+  Expected<GenerationRequest> r = parseGenerationRequest(api, body, 8192);
+  return r.ok() ? std::string("accepted") : r.error().message();
+}
+
+TEST(Request, CompletionFields) {
+  Expected<GenerationRequest> r = parseGenerationRequest(
+      Api::Completions,
+      R"({"prompt": "hi", "max_tokens": 7, "temperature": 0.5, "top_k": 3, "seed": 18446744073709551615,
+          "logprobs": 2, "stop": "\n", "stream": true, "ignore_eos": true})",
+      8192);
+  ASSERT_TRUE(r.ok()) << r.error().toString();
+  EXPECT_EQ(r->prompt, "hi");
+  EXPECT_EQ(r->maxTokens, 7);
+  EXPECT_EQ(r->sampling.topK, 3);
+  EXPECT_EQ(r->sampling.seed, UINT64_MAX);
+  EXPECT_EQ(r->topLogprobs, 2);
+  EXPECT_EQ(r->stops, std::vector<std::string>{"\n"});
+  EXPECT_TRUE(r->stream && r->ignoreEos);
+}
+
+TEST(Request, ChatFields) {
+  Expected<GenerationRequest> r = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                       {"role": "assistant", "content": null, "tool_calls": []}],
+          "max_completion_tokens": 3, "logprobs": true, "top_logprobs": 1,
+          "chat_template_kwargs": {"x": 1}, "add_generation_prompt": false})",
+      8192);
+  ASSERT_TRUE(r.ok()) << r.error().toString();
+  EXPECT_EQ(r->chat.messages[0]["content"], "ab");
+  EXPECT_EQ(r->maxTokens, 3);
+  EXPECT_EQ(r->topLogprobs, 1);
+  EXPECT_FALSE(r->chat.addGenerationPrompt);
+  EXPECT_EQ(r->chat.extra["x"], 1);
+}
+
+TEST(Request, RefusalsNameTheField) {
+  const std::pair<const char *, const char *> completions[] = {
+      {"[1]", "not a JSON object"},
+      {"{", "not a JSON object"},
+      {R"({"prompt": 1})", "'prompt' must be a string"},
+      {R"({"prompt": "x", "top_k": 4294967297})", "'top_k' is too large"},
+      {R"({"prompt": "x", "seed": -1})", "'seed' is out of range"},
+      {R"({"prompt": "x", "max_tokens": 9000})", "'max_tokens' must be between 1 and 8192"},
+      {R"({"prompt": "x", "max_tokens": 1.5})", "'max_tokens' must be an integer"},
+      {R"({"prompt": "x", "ignore_eos": "yes"})", "'ignore_eos' must be true or false"},
+      {R"({"prompt": "x", "logprobs": 21})", "'logprobs' must be an integer from 0 to 20"},
+      {R"({"prompt": "x", "stop": [1]})", "'stop' strings must be non-empty strings"},
+      {R"({"prompt": "x", "temperature": -1})", "temperature"}};
+  for (auto [body, message] : completions)
+    EXPECT_NE(refusal(Api::Completions, body).find(message), std::string::npos)
+        << body << " -> " << refusal(Api::Completions, body);
+  const std::pair<const char *, const char *> chat[] = {
+      {R"({"messages": {}})", "'messages' must be a non-empty array"},
+      {R"({"messages": [1]})", "'messages[0]' must be an object"},
+      {R"({"messages": [{"role": "", "content": "x"}]})", "'role' must be a non-empty string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": 5, "text": "x"}]}]})",
+       "content parts must be"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+       "content parts must be"},
+      {R"({"messages": [{"role": "user", "content": null}]})", "'content' must be a string"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": {}})",
+       "'tools' must be an array"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})",
+       "'top_logprobs' needs 'logprobs': true"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": []})",
+       "'chat_template_kwargs' must be an object"}};
+  for (auto [body, message] : chat)
+    EXPECT_NE(refusal(Api::Chat, body).find(message), std::string::npos)
+        << body << " -> " << refusal(Api::Chat, body);
+}
+
+} // namespace
