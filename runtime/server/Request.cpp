@@ -114,6 +114,8 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     return invalid("the body is not a JSON object");
   GenerationRequest r;
   r.api = api;
+  if (api == Api::Chat)
+    r.maxTokens = 0; // not given yet
   sample::SamplingParams &s = r.sampling;
   for (Status st :
        {optionalNumber(body, "max_tokens", r.maxTokens),
@@ -125,8 +127,13 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
         optionalBool(body, "ignore_eos", r.ignoreEos)})
     if (!st)
       return st.error();
-  if (r.maxTokens < 1 || r.maxTokens > maxSeqLen)
+  const bool defaulted = api == Api::Chat && r.maxTokens == 0 && !body.contains("max_tokens") &&
+                         !body.contains("max_completion_tokens");
+  if (!defaulted && (r.maxTokens < 1 || r.maxTokens > maxSeqLen))
     return invalid("'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
+  if (auto n = body.find("n");
+      n != body.end() && !n->is_null() && !(n->is_number_integer() && n->get<int64_t>() == 1))
+    return invalid("'n' must be 1 (one choice per request)");
   if (Status st = sample::validate(s); !st)
     return st.error();
 
@@ -177,8 +184,37 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
 
 } // namespace
 
+// JSON nested deeper than this is refused before it is parsed: copying a value recurses.
+constexpr int kMaxNesting = 64;
+
+Status checkNesting(std::string_view body) {
+  int depth = 0;
+  bool inString = false, escaped = false;
+  for (char c : body) {
+    if (inString) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting)
+        return invalid("the body nests arrays and objects more than " +
+                       std::to_string(kMaxNesting) + " deep");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return Status::success();
+}
+
 Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view body,
                                                    int64_t maxSeqLen) {
+  if (Status s = checkNesting(body); !s)
+    return s.error();
   // Object keys keep the client's order: chat templates may print messages.
   Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded())

@@ -28,6 +28,7 @@ struct Event {
   int32_t token = -1;
   std::string finish; // "length", "stop", "cancelled", or "error"
   std::string error;
+  int status = 400; // for "error": 400 the request was refused, 500 the engine failed
   std::optional<sample::TokenLogprobs> logprobs;
 };
 
@@ -158,7 +159,7 @@ private:
       }
       for (Job &job : jobs) {
         if (!eng) {
-          job.channel->push({-1, "error", created.error().message()});
+          job.channel->push({-1, "error", created.error().message(), 500});
           continue;
         }
         Expected<sched::RequestId> id =
@@ -188,7 +189,7 @@ private:
       if (!events) {
         // An engine failure ends every request in flight; the server stays up.
         for (auto &[id, channel] : channels)
-          channel->push({-1, "error", events.error().message()});
+          channel->push({-1, "error", events.error().message(), 500});
         channels.clear();
         Expected<std::unique_ptr<engine::Engine>> fresh =
             engine::Engine::create(*exec_, sched::Policy::IterationLevel);
@@ -314,10 +315,16 @@ Status serve(const ServerOptions &options) {
   const std::string model =
       options.modelName.empty() ? (*exec)->metadata().modelName : options.modelName;
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
+  const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec));
 
   httplib::Server http;
+  // Every request in flight holds an HTTP thread until it ends: room for max_num_seqs of
+  // them, and a few more so /health and /metrics answer under full load.
+  const size_t httpThreads = static_cast<size_t>(maxNumSeqs) + 4;
+  http.new_task_queue = [httpThreads] { return new httplib::ThreadPool(httpThreads); };
+  http.set_payload_max_length(size_t(32) << 20);
   auto authorized = [&](const httplib::Request &req, httplib::Response &res) {
     if (options.apiKey.empty() ||
         req.get_header_value("Authorization") == "Bearer " + options.apiKey)
@@ -386,6 +393,13 @@ Status serve(const ServerOptions &options) {
     for (int32_t id : *ids)
       if (id >= vocab)
         return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary");
+    if (r.maxTokens == 0) { // a chat request without max_tokens: the rest of the context
+      if (static_cast<int64_t>(ids->size()) >= maxSeqLen)
+        return sendError(res, 400,
+                         "the prompt has " + std::to_string(ids->size()) +
+                             " tokens, max_seq_len is " + std::to_string(maxSeqLen));
+      r.maxTokens = maxSeqLen - static_cast<int64_t>(ids->size());
+    }
     job.params.prompt = *ids;
     job.params.maxTokens = static_cast<int32_t>(r.maxTokens);
     if (tokenizer->eosId() >= 0)
@@ -436,7 +450,7 @@ Status serve(const ServerOptions &options) {
       while (true) {
         Event e = channel->pop();
         if (e.finish == "error")
-          return sendError(res, 400, e.error);
+          return sendError(res, e.status, e.error);
         if (e.token >= 0) {
           ++generated;
           if (e.logprobs)
@@ -465,44 +479,55 @@ Status serve(const ServerOptions &options) {
         }
       }
     }
+    // The first event decides the status: a request the engine refuses gets its 400
+    // before any stream starts.
+    auto pending = std::make_shared<std::optional<Event>>(channel->pop());
+    if ((*pending)->finish == "error")
+      return sendError(res, (*pending)->status, (*pending)->error);
     auto detok = std::make_shared<StreamingDetokenizer>(*tokenizer, true);
     auto matcher = std::make_shared<StopMatcher>(stops);
     auto first = std::make_shared<bool>(true);
-    res.set_chunked_content_provider("text/event-stream", [channel, detok, matcher, chunk,
-                                                           tokenizer, engineThread,
-                                                           first](size_t, httplib::DataSink &sink) {
-      Event e = channel->pop();
-      std::string text;
-      if (e.finish == "error") {
-        std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
-        sink.write(data.data(), data.size());
-        sink.done();
-        return true;
-      }
-      if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
-        Expected<std::string> piece = detok->push(e.token);
-        if (piece)
-          text = matcher->feed(*piece);
-      }
-      if (matcher->stopped) {
-        engineThread->cancel(channel);
-        e.finish = "stop";
-      } else if (!e.finish.empty()) {
-        text += matcher->feed(detok->finish()) + matcher->finish();
-      }
-      std::string data =
-          "data: " + dumpJson(chunk(text, e.finish, true, std::exchange(*first, false))) + "\n\n";
-      if (!sink.write(data.data(), data.size())) {
-        engineThread->cancel(channel); // the client went away
-        return false;
-      }
-      if (!e.finish.empty()) {
-        const char *done = "data: [DONE]\n\n";
-        sink.write(done, std::strlen(done));
-        sink.done();
-      }
-      return true;
-    });
+    res.set_chunked_content_provider(
+        "text/event-stream", [channel, detok, matcher, chunk, api, tokenizer, engineThread, first,
+                              pending](size_t, httplib::DataSink &sink) {
+          Event e = pending->has_value() ? std::move(**pending) : channel->pop();
+          pending->reset();
+          std::string text;
+          if (e.finish == "error") {
+            std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
+            sink.write(data.data(), data.size());
+            sink.done();
+            return true;
+          }
+          if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
+            Expected<std::string> piece = detok->push(e.token);
+            if (piece)
+              text = matcher->feed(*piece);
+          }
+          if (matcher->stopped) {
+            engineThread->cancel(channel);
+            e.finish = "stop";
+          } else if (!e.finish.empty()) {
+            text += matcher->feed(detok->finish()) + matcher->finish();
+          }
+          json out = chunk(text, e.finish, true, std::exchange(*first, false));
+          if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
+            LogprobsLog one(api, *tokenizer);
+            one.add(e.token, *e.logprobs);
+            out["choices"][0]["logprobs"] = one.toJson();
+          }
+          std::string data = "data: " + dumpJson(out) + "\n\n";
+          if (!sink.write(data.data(), data.size())) {
+            engineThread->cancel(channel); // the client went away
+            return false;
+          }
+          if (!e.finish.empty()) {
+            const char *done = "data: [DONE]\n\n";
+            sink.write(done, std::strlen(done));
+            sink.done();
+          }
+          return true;
+        });
   };
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
     completions(Api::Completions, req, res);

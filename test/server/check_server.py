@@ -34,6 +34,8 @@ server = subprocess.Popen([modelrt, "serve", plan, "--tokenizer", tokenizer, "--
 def request(path, body=None, key=KEY, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(base + path, data=data)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
     if key:
         req.add_header("Authorization", "Bearer " + key)
     try:
@@ -86,6 +88,13 @@ try:
           all(abs(max(t.values()) - c) < 1e-5 and len(t) == 3 for t, c in zip(lp["top_logprobs"], lp["token_logprobs"])),
           "greedy tokens are the most likely, with 3 alternatives each")
     check(request("/v1/completions", dict(prompt, logprobs=-1))[0] == 400, "400 for logprobs -1")
+    status, body = request("/v1/completions", dict(prompt, logprobs=2, stream=True))
+    chunks = [json.loads(line[6:])["choices"][0] for line in body.split("\n")
+              if line.startswith("data: ") and line != "data: [DONE]"]
+    check(len(chunks) == 8 and all(len(c["logprobs"]["tokens"]) == 1 and
+                                   len(c["logprobs"]["top_logprobs"][0]) == 2 for c in chunks) and
+          [c["logprobs"]["token_logprobs"][0] for c in chunks] == lp["token_logprobs"],
+          "streamed chunks carry their token's logprobs, the same as the plain response")
 
     # A stop string ends the text before it (finish_reason "stop"), streamed or not.
     status, body = request("/v1/completions", dict(prompt, stop=["."]))
@@ -114,12 +123,16 @@ try:
            ({"prompt": "x", "max_tokens": 2.5}, "'max_tokens' must be an integer"),
            ({"prompt": "x", "stop": [""]}, "'stop' strings must be non-empty strings"),
            ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 strings"),
-           ({"prompt": "x", "stream": "yes"}, "'stream' must be true or false")]
+           ({"prompt": "x", "stream": "yes"}, "'stream' must be true or false"),
+           ({"prompt": "x", "n": 2}, "'n' must be 1"),
+           ({"prompt": "x", "max_tokens": 8192, "stream": True}, "exceeds the maximum sequence length")]
     for payload, message in bad:
         status, body = request("/v1/completions", payload)
         check(status == 400 and message in json.loads(body)["error"]["message"], "400 for %s" % payload)
     status, body = request("/v1/completions", raw=b"{not json")
     check(status == 400 and "not a JSON object" in body, "400 for malformed JSON")
+    status, body = request("/v1/completions", raw=b'{"prompt": "x", "stop": ' + b"[" * 100000 + b"]" * 100000 + b"}")
+    check(status == 400 and "nests" in body and server.poll() is None, "400 for JSON nested 100000 deep")
     check(request("/v1/completions", prompt, key=None)[0] == 401, "no API key gets 401")
 
     # Chat: the messages go through the GGUF's chat template as jinja2 renders it, so the

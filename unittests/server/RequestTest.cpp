@@ -43,6 +43,22 @@ TEST(Request, ChatFields) {
   EXPECT_EQ(r->topLogprobs, 1);
   EXPECT_FALSE(r->chat.addGenerationPrompt);
   EXPECT_EQ(r->chat.extra["x"], 1);
+  // Without max_tokens a chat request may use the rest of the context (the server sizes it).
+  Expected<GenerationRequest> open = parseGenerationRequest(
+      Api::Chat, R"({"messages": [{"role": "user", "content": "x"}]})", 8192);
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ(open->maxTokens, 0);
+  EXPECT_EQ(parseGenerationRequest(Api::Completions, R"({"prompt": "x"})", 8192)->maxTokens, 16);
+}
+
+TEST(Request, DeepNestingIsRefusedBeforeParsing) {
+  std::string deep =
+      R"({"prompt": "x", "stop": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_NE(refusal(Api::Completions, deep).find("nests arrays and objects more than 64 deep"),
+            std::string::npos);
+  // Brackets inside strings do not count.
+  EXPECT_EQ(refusal(Api::Completions, R"({"prompt": ")" + std::string(1000, '[') + R"("})"),
+            "accepted");
 }
 
 TEST(Request, RefusalsNameTheField) {
