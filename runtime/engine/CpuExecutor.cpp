@@ -181,6 +181,96 @@ struct CpuExecutor::Impl {
   }
 };
 
+namespace {
+
+// Every value and op of a loaded program is checked once, so a step never reads or writes
+// outside the arena or a weight: ids in range, views inside their storage, operand counts
+// and widths as each op needs them, the logits as wide as the vocabulary.
+Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
+  const int64_t n = static_cast<int64_t>(impl.values.size());
+  auto inRange = [&](int64_t id) { return id >= 0 && id < n; };
+  // Which value holds each value's storage (-1: none, an index input).
+  std::vector<int64_t> root(n, -1);
+  for (int64_t id = 0; id < n; ++id) {
+    const ValueInfo &v = impl.values[id];
+    if (v.width < 1 || v.width > (int64_t(1) << 24))
+      return bad("value " + std::to_string(id) + " has width " + std::to_string(v.width));
+    int64_t at = id, steps = 0, columns = 0;
+    while (impl.values[at].viewOf >= 0) {
+      if (!inRange(impl.values[at].viewOf) || ++steps > n || impl.values[at].columnOffset < 0)
+        return bad("value " + std::to_string(id) + " is a view of nothing valid");
+      columns += impl.values[at].columnOffset;
+      at = impl.values[at].viewOf;
+    }
+    const ValueInfo &r = impl.values[at];
+    if (r.arenaOffset >= 0) {
+      if (r.arenaOffset % int64_t(sizeof(float)) ||
+          r.arenaOffset + impl.arenaRows * r.width * int64_t(sizeof(float)) >
+              static_cast<int64_t>(impl.arena.size() * sizeof(float)))
+        return bad("value " + std::to_string(at) + " lies outside the arena");
+      if (columns + v.width > r.width)
+        return bad("value " + std::to_string(id) + " reaches past the columns of its storage");
+      root[id] = at;
+    }
+  }
+  auto stored = [&](int64_t id) { return inRange(id) && root[id] >= 0; };
+  for (int64_t id : {impl.tokenIds, impl.positions, impl.sampleRows})
+    if (!inRange(id))
+      return bad("a program input id is out of range");
+  if (!stored(impl.logits) || impl.values[impl.logits].width != meta.vocabSize)
+    return bad("the logits are not a stored value of vocab_size columns");
+  auto isIndex = [&](int64_t id) {
+    return id == impl.tokenIds || id == impl.positions || id == impl.sampleRows;
+  };
+  for (size_t i = 0; i < impl.ops.size(); ++i) {
+    const Op &op = impl.ops[i];
+    const std::string which = "op " + std::to_string(i) + ": ";
+    auto count = [&](size_t inputs, size_t outputs) {
+      return op.inputs.size() == inputs && op.outputs.size() == outputs;
+    };
+    auto allStored = [&](const std::vector<int64_t> &ids) {
+      return std::all_of(ids.begin(), ids.end(), stored);
+    };
+    auto width = [&](int64_t id) { return impl.values[id].width; };
+    bool ok = true;
+    switch (op.kind) {
+    case OpKind::Gemm:
+      ok = count(1, 1) && allStored(op.inputs) && allStored(op.outputs);
+      break;
+    case OpKind::Fused:
+      ok = !op.inputs.empty() && !op.outputs.empty() && allStored(op.inputs) &&
+           allStored(op.outputs);
+      break;
+    case OpKind::Columns:
+      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
+           root[op.outputs[0]] == root[op.inputs[0]];
+      break;
+    case OpKind::GatherRows:
+      ok = op.outputs.size() == 1 && stored(op.outputs[0]) && !op.inputs.empty() &&
+           isIndex(op.inputs.back()) &&
+           (op.table ? op.inputs.size() == 1
+                     : op.inputs.size() == 2 && stored(op.inputs[0]) &&
+                           width(op.inputs[0]) == width(op.outputs[0]));
+      break;
+    case OpKind::Rope: // x, positions
+      ok = count(2, 1) && stored(op.inputs[0]) && isIndex(op.inputs[1]) && stored(op.outputs[0]) &&
+           width(op.inputs[0]) == width(op.outputs[0]);
+      break;
+    case OpKind::Attention:
+      ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+           width(op.outputs[0]) == op.attention.numHeads * op.attention.headDim;
+      break;
+    case OpKind::AllReduce:
+      break;
+    }
+    if (!ok)
+      return bad(which + "its operands do not fit the op");
+  }
+  return Status::success();
+}
+
+} // namespace
+
 CpuExecutor::~CpuExecutor() {
   if (impl_ && impl_->profile)
     impl_->profile->print();
@@ -242,7 +332,13 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
     impl.sampleRows = inputs.at("sample_rows");
     impl.logits = program.at("outputs").at(0);
     impl.arenaRows = program.at("arena").at("rows");
-    impl.arena.assign(program.at("arena").at("bytes").get<size_t>() / sizeof(float), 0.0f);
+    const int64_t arenaBytes = program.at("arena").at("bytes");
+    if (impl.arenaRows < 1 || impl.arenaRows > exec->meta_.maxNumBatchedTokens || arenaBytes < 0 ||
+        arenaBytes > (int64_t(1) << 36))
+      return bad("the activation arena (" + std::to_string(arenaBytes) + " bytes, " +
+                 std::to_string(impl.arenaRows) + " rows) is out of range")
+          .withContext(planPath);
+    impl.arena.assign(static_cast<size_t>(arenaBytes) / sizeof(float), 0.0f);
     for (const nlohmann::json &j : program.at("ops")) {
       Op op;
       std::string kind = j.at("op");
@@ -325,7 +421,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
           op.rope.highFreqFactor = s.at("high_freq_factor");
           op.rope.originalMaxPosition = s.at("original_max_position");
         }
-        if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim ||
+        if (op.inputs.empty() || op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 ||
+            op.rope.rotaryDim > op.rope.headDim ||
             op.rope.numHeads * op.rope.headDim != impl.values[op.inputs.at(0)].width)
           return bad("rope config does not match its operand").withContext(planPath);
         op.inverseFrequencies = inverseFrequencies(op.rope);
@@ -356,7 +453,13 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
     }
   } catch (const nlohmann::json::exception &e) {
     return bad(e.what()).withContext(planPath);
+  } catch (const std::bad_alloc &) {
+    return Error(ErrorCode::ResourceExhausted, planPath + ": not enough memory for the program");
+  } catch (const std::exception &e) { // std::out_of_range from an operand list too short
+    return bad(e.what()).withContext(planPath);
   }
+  if (Status valid = checkProgram(impl, exec->meta_); !valid)
+    return valid.error().withContext(planPath);
 
   // The KV cache: blocks for every sequence at full length, or as many as the budget holds.
   const plan::KvCacheLayout &kv = exec->meta_.kvCache;
@@ -546,6 +649,9 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
           }
           src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
         } else {
+          if (ids[r] < 0 || ids[r] >= impl.rows[op.inputs[0]])
+            return Error(ErrorCode::InvalidArgument,
+                         "row " + std::to_string(ids[r]) + " is outside the gathered value");
           src = impl.data(op.inputs[0]) + int64_t(ids[r]) * impl.stride(op.inputs[0]);
         }
         std::memcpy(dst + r * impl.stride(out), src, width * sizeof(float));

@@ -59,8 +59,9 @@ public:
 
   ~CpuExecutor();
 
+  struct Impl; // the loaded program and its buffers
+
 private:
-  struct Impl;
   CpuExecutor() = default;
   plan::PlanFile file_;
   plan::PlanMetadata meta_;

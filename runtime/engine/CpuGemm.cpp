@@ -531,7 +531,7 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
 #pragma omp parallel for schedule(static) if (rows * n * kTotal >= kParallelFlops)
   for (int64_t p0 = 0; p0 < panels; p0 += 2) {
     const int64_t pairEnd = std::min(panels, p0 + 2);
-    float edge[kMaxRows * kPanel]; // the last panel's tile, when n is not a multiple of 16
+    float edge[kMaxRows * kPanel] = {}; // the last panel's tile, when n is not a multiple of 16
     alignas(64) float expanded[kKBlock * kPanel];
     for (int64_t k0 = 0; k0 < kTotal; k0 += kKBlock) {
       const int64_t kc = std::min(kKBlock, kTotal - k0);

@@ -90,8 +90,13 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
   for (Fields *f : {&fm, &fl, &ft, &fk})
     if (!f->error().empty())
       return bad(f->error());
-  if (auto it = root.find("tokenizer"); it != root.end() && it->is_object())
-    m.tokenizerFormat = it->value("format", "");
+  if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
+    auto format = it->find("format");
+    if (format != it->end() && !format->is_string())
+      return bad("tokenizer.format must be a string");
+    if (format != it->end())
+      m.tokenizerFormat = format->get<std::string>();
+  }
 
   const Section *blob = plan.find(SectionKind::Weights);
   if (!weights->empty() && !blob)

@@ -5,7 +5,10 @@
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/engine/Sequences.h"
 
+#include "runtime/plan/PlanFile.h"
+#include <functional>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <random>
@@ -188,6 +191,68 @@ TEST(CpuExecutor, PagedCacheLayoutDoesNotChangeLogits) {
   std::vector<int32_t> copied = {11, 4, 9};
   ASSERT_TRUE(exec->copyBlocks({{7, 9}}).ok());
   EXPECT_EQ(decode(copied, 42), original);
+}
+
+// A plan whose program has been tampered with is refused when it loads, with the reason,
+// instead of reading or writing outside its buffers when it runs.
+TEST(CpuExecutor, RefusesCorruptPrograms) {
+  Expected<plan::PlanFile> original = plan::PlanFile::open(planDirectory + "/tiny-llama.plan");
+  ASSERT_TRUE(original.ok());
+  const plan::Section *programSection = original->find(plan::SectionKind::Program);
+  ASSERT_TRUE(programSection);
+  const nlohmann::json program = nlohmann::json::parse(programSection->text());
+  auto loadWith = [&](const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json changed = program;
+    edit(changed);
+    plan::PlanWriter writer;
+    for (const plan::Section &section : original->sections()) {
+      std::string_view bytes = section.text();
+      if (section.kind == plan::SectionKind::Program)
+        writer.addSection(section.kind, section.rank, section.name, changed.dump());
+      else
+        writer.addSection(section.kind, section.rank, section.name,
+                          std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    }
+    std::string path = testing::TempDir() + "/corrupt.plan";
+    EXPECT_TRUE(writer.write(path).ok());
+    Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(path);
+    return exec.ok() ? std::string("loaded") : exec.error().message();
+  };
+  EXPECT_EQ(loadWith([](nlohmann::json &) {}), "loaded");
+  auto has = [](const std::string &message, const char *what) {
+    return message.find(what) != std::string::npos;
+  };
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["values"][3]["arena_offset"] = 1 << 30; }),
+                  "lies outside the arena"));
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["values"][3]["width"] = 0; }), "width"))
+      << loadWith([](nlohmann::json &p) { p["values"][3]["width"] = 0; });
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["outputs"][0] = 0; }),
+                  "the logits are not a stored value"));
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["inputs"]["positions"] = 100000; }),
+                  "input id is out of range"));
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) {
+                    for (nlohmann::json &op : p["ops"])
+                      if (op["op"] == "rope") {
+                        op["inputs"] = nlohmann::json::array();
+                        break;
+                      }
+                  }),
+                  "rope config does not match its operand"));
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) {
+                    for (nlohmann::json &op : p["ops"])
+                      if (op["op"] == "columns") {
+                        op["outputs"] = nlohmann::json::array();
+                        break;
+                      }
+                  }),
+                  "do not fit the op"));
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["arena"]["bytes"] = 1e18; }), "out of range"));
+  // A view chain that loops.
+  EXPECT_TRUE(has(loadWith([](nlohmann::json &p) {
+                    p["values"][4]["view_of"] = 5;
+                    p["values"][5]["view_of"] = 4;
+                  }),
+                  "view of nothing valid"));
 }
 
 TEST(CpuExecutor, RefusesPlansItCannotRun) {
