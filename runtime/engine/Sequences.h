@@ -21,7 +21,8 @@ public:
   static Expected<Sequences> create(CpuExecutor &executor);
 
   // Like CpuExecutor::step; positions continue each sequence. A failed step leaves every
-  // sequence as it was.
+  // sequence with the tokens it had. (Sequences never share blocks here, so no step makes a
+  // copy-on-write copy that an undo would have to reverse.)
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<SequenceChunk> &chunks);
   // Forgets a sequence; its blocks are free again.
