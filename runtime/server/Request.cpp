@@ -160,6 +160,14 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     }
   }
 
+  if (auto options = body.find("stream_options"); options != body.end() && !options->is_null()) {
+    if (!options->is_object())
+      return invalid("'stream_options' must be an object");
+    if (!r.stream)
+      return invalid("'stream_options' needs 'stream': true");
+    if (Status st = optionalBool(*options, "include_usage", r.includeUsage); !st)
+      return invalid("'stream_options.include_usage' must be true or false");
+  }
   if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
     Json list = stop->is_string() ? Json::array({*stop}) : *stop;
     if (!list.is_array() || list.size() > 4)

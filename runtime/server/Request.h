@@ -27,6 +27,7 @@ struct GenerationRequest {
   sample::SamplingParams sampling;
   int topLogprobs = -1; // -1: no logprobs; n >= 0: the chosen token and the n most likely
   bool stream = false;
+  bool includeUsage = false; // stream_options.include_usage: a last chunk with the usage
   bool ignoreEos = false;
   std::vector<std::string> stops;
 };

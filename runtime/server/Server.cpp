@@ -253,8 +253,12 @@ public:
       top_.push_back(top);
     } else {
       json top = json::array();
-      for (auto [id, value] : lp.top)
-        top.push_back({{"token", std::string(tokenizer_.tokenBytes(id))}, {"logprob", value}});
+      for (auto [id, value] : lp.top) {
+        std::string bytes(tokenizer_.tokenBytes(id));
+        top.push_back({{"token", bytes},
+                       {"logprob", value},
+                       {"bytes", std::vector<uint8_t>(bytes.begin(), bytes.end())}});
+      }
       top_.push_back(top);
     }
   }
@@ -487,47 +491,66 @@ Status serve(const ServerOptions &options) {
     auto detok = std::make_shared<StreamingDetokenizer>(*tokenizer, true);
     auto matcher = std::make_shared<StopMatcher>(stops);
     auto first = std::make_shared<bool>(true);
-    res.set_chunked_content_provider(
-        "text/event-stream", [channel, detok, matcher, chunk, api, tokenizer, engineThread, first,
-                              pending](size_t, httplib::DataSink &sink) {
-          Event e = pending->has_value() ? std::move(**pending) : channel->pop();
-          pending->reset();
-          std::string text;
-          if (e.finish == "error") {
-            std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
-            sink.write(data.data(), data.size());
-            sink.done();
-            return true;
-          }
-          if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
-            Expected<std::string> piece = detok->push(e.token);
-            if (piece)
-              text = matcher->feed(*piece);
-          }
-          if (matcher->stopped) {
-            engineThread->cancel(channel);
-            e.finish = "stop";
-          } else if (!e.finish.empty()) {
-            text += matcher->feed(detok->finish()) + matcher->finish();
-          }
-          json out = chunk(text, e.finish, true, std::exchange(*first, false));
-          if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
-            LogprobsLog one(api, *tokenizer);
-            one.add(e.token, *e.logprobs);
-            out["choices"][0]["logprobs"] = one.toJson();
-          }
-          std::string data = "data: " + dumpJson(out) + "\n\n";
-          if (!sink.write(data.data(), data.size())) {
-            engineThread->cancel(channel); // the client went away
-            return false;
-          }
-          if (!e.finish.empty()) {
-            const char *done = "data: [DONE]\n\n";
-            sink.write(done, std::strlen(done));
-            sink.done();
-          }
-          return true;
-        });
+    auto generated = std::make_shared<size_t>(0);
+    const bool includeUsage = r.includeUsage;
+    res.set_chunked_content_provider("text/event-stream", [channel, detok, matcher, chunk, api,
+                                                           tokenizer, engineThread, first, pending,
+                                                           generated, includeUsage, promptTokens,
+                                                           id, created,
+                                                           model](size_t, httplib::DataSink &sink) {
+      Event e = pending->has_value() ? std::move(**pending) : channel->pop();
+      pending->reset();
+      std::string text;
+      if (e.finish == "error") {
+        std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
+        sink.write(data.data(), data.size());
+        sink.done();
+        return true;
+      }
+      if (e.token >= 0)
+        ++*generated;
+      if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
+        Expected<std::string> piece = detok->push(e.token);
+        if (piece)
+          text = matcher->feed(*piece);
+      }
+      if (matcher->stopped) {
+        engineThread->cancel(channel);
+        e.finish = "stop";
+      } else if (!e.finish.empty()) {
+        text += matcher->feed(detok->finish()) + matcher->finish();
+      }
+      json out = chunk(text, e.finish, true, std::exchange(*first, false));
+      if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
+        LogprobsLog one(api, *tokenizer);
+        one.add(e.token, *e.logprobs);
+        out["choices"][0]["logprobs"] = one.toJson();
+      }
+      std::string data = "data: " + dumpJson(out) + "\n\n";
+      if (!sink.write(data.data(), data.size())) {
+        engineThread->cancel(channel); // the client went away
+        return false;
+      }
+      if (!e.finish.empty()) {
+        if (includeUsage) { // OpenAI's last chunk: no choices, the usage
+          json usage = {{"id", id},
+                        {"object", api == Api::Chat ? "chat.completion.chunk" : "text_completion"},
+                        {"created", created},
+                        {"model", model},
+                        {"choices", json::array()},
+                        {"usage",
+                         {{"prompt_tokens", promptTokens},
+                          {"completion_tokens", *generated},
+                          {"total_tokens", promptTokens + *generated}}}};
+          std::string last = "data: " + dumpJson(usage) + "\n\n";
+          sink.write(last.data(), last.size());
+        }
+        const char *done = "data: [DONE]\n\n";
+        sink.write(done, std::strlen(done));
+        sink.done();
+      }
+      return true;
+    });
   };
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
     completions(Api::Completions, req, res);

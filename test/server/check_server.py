@@ -95,6 +95,10 @@ try:
                                    len(c["logprobs"]["top_logprobs"][0]) == 2 for c in chunks) and
           [c["logprobs"]["token_logprobs"][0] for c in chunks] == lp["token_logprobs"],
           "streamed chunks carry their token's logprobs, the same as the plain response")
+    status, body = request("/v1/completions", dict(prompt, stream=True, stream_options={"include_usage": True}))
+    events = [json.loads(line[6:]) for line in body.split("\n") if line.startswith("data: ") and line != "data: [DONE]"]
+    check(events[-1]["choices"] == [] and events[-1]["usage"] == out["usage"],
+          "stream_options.include_usage: a last chunk with the usage")
 
     # A stop string ends the text before it (finish_reason "stop"), streamed or not.
     status, body = request("/v1/completions", dict(prompt, stop=["."]))

@@ -73,7 +73,11 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "ignore_eos": "yes"})", "'ignore_eos' must be true or false"},
       {R"({"prompt": "x", "logprobs": 21})", "'logprobs' must be an integer from 0 to 20"},
       {R"({"prompt": "x", "stop": [1]})", "'stop' strings must be non-empty strings"},
-      {R"({"prompt": "x", "temperature": -1})", "temperature"}};
+      {R"({"prompt": "x", "temperature": -1})", "temperature"},
+      {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
+       "'stream_options' needs 'stream': true"},
+      {R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",
+       "'stream_options.include_usage' must be true or false"}};
   for (auto [body, message] : completions)
     EXPECT_NE(refusal(Api::Completions, body).find(message), std::string::npos)
         << body << " -> " << refusal(Api::Completions, body);
