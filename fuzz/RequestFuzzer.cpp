@@ -22,7 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Expected<server::GenerationRequest> r = server::parseGenerationRequest(api, body, 8192);
     if (!r)
       continue;
-    if (r->maxTokens < 1 || r->maxTokens > 8192 || r->topLogprobs > 20 || r->stops.size() > 4)
+    // Chat leaves max_tokens 0 when the body has none (the server fills in the context).
+    const int64_t minTokens = api == server::Api::Chat ? 0 : 1;
+    if (r->maxTokens < minTokens || r->maxTokens > 8192 || r->topLogprobs > 20 ||
+        r->stops.size() > 4 || (r->includeUsage && !r->stream))
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;
