@@ -22,10 +22,14 @@ int dumpWeight(const plan::PlanMetadata &m, const std::string &name, uint64_t co
     uint64_t elements = 1;
     for (uint64_t d : w.shape)
       elements *= d;
-    std::vector<float> values(std::min(count, elements));
-    size_t width = w.dtype == DType::F32 ? 4 : 2;
-    Status s = convert(w.dtype, w.data, values.size() * width, values.size(), DType::F32,
+    // Whole blocks of GGUF-quantized weights (Q8_0, Q4_1: 32 values each), as dequantized.
+    const DTypeInfo &info = dtypeInfo(w.dtype);
+    const uint64_t shown = std::min(count, elements);
+    const uint64_t blocks = (shown + info.blockElements - 1) / info.blockElements;
+    std::vector<float> values(blocks * info.blockElements);
+    Status s = convert(w.dtype, w.data, blocks * info.blockBytes, values.size(), DType::F32,
                        values.data(), values.size() * sizeof(float));
+    values.resize(shown);
     if (!s) {
       std::fprintf(stderr, "modelrt: error: %s\n", s.error().message().c_str());
       return 1;
