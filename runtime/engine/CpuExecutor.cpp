@@ -465,6 +465,14 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   const plan::KvCacheLayout &kv = exec->meta_.kvCache;
   if (options.kvBlockSize < 1 || options.kvCacheBytes < 0)
     return Error(ErrorCode::InvalidArgument, "KV cache block size and size must be positive");
+  // Each factor was checked positive when the metadata was read; bound them so the block
+  // size cannot overflow.
+  if (kv.numLayers > 4096 || kv.numKvHeads > 4096 || kv.headDim > 4096 ||
+      options.kvBlockSize > 4096 || exec->meta_.maxNumSeqs > (1 << 20))
+    return bad("the KV cache layout (" + std::to_string(kv.numLayers) + " layers, " +
+               std::to_string(kv.numKvHeads) + " KV heads, head_dim " +
+               std::to_string(kv.headDim) + ") is out of range")
+        .withContext(planPath);
   impl.kvWidth = kv.numKvHeads * kv.headDim;
   const int64_t blockBytes =
       2 * kv.numLayers * options.kvBlockSize * impl.kvWidth * static_cast<int64_t>(sizeof(float));
