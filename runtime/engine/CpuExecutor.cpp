@@ -468,10 +468,11 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   // Each factor was checked positive when the metadata was read; bound them so the block
   // size cannot overflow.
   if (kv.numLayers > 4096 || kv.numKvHeads > 4096 || kv.headDim > 4096 ||
-      options.kvBlockSize > 4096 || exec->meta_.maxNumSeqs > (1 << 20))
+      options.kvBlockSize > 4096 || exec->meta_.maxNumSeqs > (1 << 20) ||
+      exec->meta_.maxSeqLen > (int64_t(1) << 24))
     return bad("the KV cache layout (" + std::to_string(kv.numLayers) + " layers, " +
-               std::to_string(kv.numKvHeads) + " KV heads, head_dim " +
-               std::to_string(kv.headDim) + ") is out of range")
+               std::to_string(kv.numKvHeads) + " KV heads, head_dim " + std::to_string(kv.headDim) +
+               ") is out of range")
         .withContext(planPath);
   impl.kvWidth = kv.numKvHeads * kv.headDim;
   const int64_t blockBytes =
