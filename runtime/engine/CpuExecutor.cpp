@@ -537,34 +537,61 @@ struct KvBlockView {
   int64_t rowStride;
 };
 
-// One query row of one head attends to positions [from, pos] of its sequence: scores in a
-// fixed order, softmax, weighted sum of V. Built for AVX2 too when the CPU has it (the
-// same CPU always takes the same clone, so results stay batch-invariant).
+constexpr int64_t kQueryTile = 8;
+
+// Up to kQueryTile consecutive query rows of one head (positions pos0, pos0 + 1, ...)
+// attend to their sequence: each row's scores in a fixed order over positions [from, pos],
+// softmax, then the weighted sum of V in position order. The rows share each K and V row
+// they read, but every row's arithmetic is the same as if it ran alone, so tiling never
+// changes a bit. Built for AVX2 too when the CPU has it (the same CPU always takes the
+// same clone, so results stay batch-invariant).
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
-attendOne(const float *q, float *out, int64_t from, int64_t pos, const KvBlockView *blocks,
-          int64_t blockSize, int64_t headOffset, int64_t hd, float scale,
-          std::vector<float> &scores, std::vector<float> &acc) {
-  scores.resize(pos + 1 - from);
-  float maxScore = -INFINITY;
-  for (int64_t p = from; p <= pos; ++p) {
-    const KvBlockView &b = blocks[p / blockSize];
-    float sc = dot(q, b.k + (p % blockSize) * b.rowStride + headOffset, hd) * scale;
-    scores[p - from] = sc;
-    maxScore = std::max(maxScore, sc);
+attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
+           int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
+           int64_t headOffset, int64_t hd, float scale, std::vector<float> &scores,
+           std::vector<float> &acc) {
+  int64_t from[kQueryTile], pos[kQueryTile];
+  float maxScore[kQueryTile], denom[kQueryTile];
+  for (int64_t i = 0; i < rows; ++i) {
+    pos[i] = pos0 + i;
+    from[i] = window > 0 ? std::max<int64_t>(0, pos[i] - window + 1) : 0;
+    maxScore[i] = -INFINITY;
+    denom[i] = 0;
   }
-  float denom = 0;
-  for (float &sc : scores)
-    denom += (sc = std::exp(sc - maxScore));
-  std::fill(acc.begin(), acc.end(), 0.0f);
-  for (int64_t p = from; p <= pos; ++p) {
+  const int64_t lo = from[0], hi = pos[rows - 1], span = hi + 1 - lo;
+  scores.resize(static_cast<size_t>(rows * span));
+  acc.assign(static_cast<size_t>(rows * hd), 0.0f);
+  for (int64_t p = lo; p <= hi; ++p) {
     const KvBlockView &b = blocks[p / blockSize];
-    const float w = scores[p - from], *vh = b.v + (p % blockSize) * b.rowStride + headOffset;
+    const float *k = b.k + (p % blockSize) * b.rowStride + headOffset;
+    for (int64_t i = 0; i < rows; ++i)
+      if (p >= from[i] && p <= pos[i]) {
+        float sc = dot(q + i * qStride, k, hd) * scale;
+        scores[i * span + (p - from[i])] = sc;
+        maxScore[i] = std::max(maxScore[i], sc);
+      }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j <= pos[i] - from[i]; ++j) {
+      float &sc = scores[i * span + j];
+      denom[i] += (sc = std::exp(sc - maxScore[i]));
+    }
+  for (int64_t p = lo; p <= hi; ++p) {
+    const KvBlockView &b = blocks[p / blockSize];
+    const float *v = b.v + (p % blockSize) * b.rowStride + headOffset;
+    for (int64_t i = 0; i < rows; ++i)
+      if (p >= from[i] && p <= pos[i]) {
+        const float w = scores[i * span + (p - from[i])];
+        float *a = acc.data() + i * hd;
+        for (int64_t d = 0; d < hd; ++d)
+          a[d] += w * v[d];
+      }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const float inv = 1.0f / denom[i];
     for (int64_t d = 0; d < hd; ++d)
-      acc[d] += w * vh[d];
+      out[i * outStride + d] = acc[i * hd + d] * inv;
   }
-  const float inv = 1.0f / denom;
-  for (int64_t d = 0; d < hd; ++d)
-    out[d] = acc[d] * inv;
 }
 
 } // namespace
@@ -766,34 +793,44 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
           std::memcpy(slot(vBase, chunks[r], pos), impl.data(v) + (start[r] + i) * impl.stride(v),
                       kvWidth * sizeof(float));
         }
-      // One work item per (request, head): its result depends on nothing else.
-      const int64_t items = static_cast<int64_t>(chunks.size()) * c.numHeads;
+      // Work items: (request, head, tile of up to kQueryTile query rows). Each row's result
+      // depends on nothing else, so neither the split nor the tiling changes it.
+      struct Item {
+        int64_t chunk, head, first, rows;
+      };
+      std::vector<Item> items;
       int64_t work = 0; // query rows x positions x head_dim, over all heads
-      for (const PagedChunk &chunk : chunks)
-        work += chunk.numTokens * (chunk.startPosition + chunk.numTokens) * hd * c.numHeads;
+      for (size_t r = 0; r < chunks.size(); ++r) {
+        work +=
+            chunks[r].numTokens * (chunks[r].startPosition + chunks[r].numTokens) * hd * c.numHeads;
+        for (int64_t h = 0; h < c.numHeads; ++h)
+          for (int64_t i = 0; i < chunks[r].numTokens; i += kQueryTile)
+            items.push_back(
+                {static_cast<int64_t>(r), h, i, std::min(kQueryTile, chunks[r].numTokens - i)});
+      }
+      const int64_t numItems = static_cast<int64_t>(items.size());
 #pragma omp parallel if (work >= kParallelWork)
       {
-        std::vector<float> scores, acc(hd);
+        std::vector<float> scores, acc;
         std::vector<KvBlockView> blocks;
+        int64_t blocksOf = -1; // the chunk whose block views `blocks` holds
 #pragma omp for schedule(dynamic)
-        for (int64_t item = 0; item < items; ++item) {
-          const size_t r = static_cast<size_t>(item / c.numHeads);
-          const int64_t h = item % c.numHeads, kvh = h / group;
-          const PagedChunk &chunk = chunks[r];
-          // Each block's K and V rows for this layer.
-          blocks.clear();
-          for (int32_t b : *chunk.blockTable)
-            blocks.push_back({impl.kvSlot(kBase, c.layer, b, 0, numBlocks, blockSize),
-                              impl.kvSlot(vBase, c.layer, b, 0, numBlocks, blockSize), kvWidth});
-          for (int64_t i = 0; i < chunk.numTokens; ++i) {
-            const int64_t pos = chunk.startPosition + i;
-            const int64_t from =
-                c.slidingWindow > 0 ? std::max<int64_t>(0, pos - c.slidingWindow + 1) : 0;
-            attendOne(impl.data(q) + (start[r] + i) * impl.stride(q) + h * hd,
-                      impl.data(out) + (start[r] + i) * impl.stride(out) + h * hd, from, pos,
-                      blocks.data(), blockSize, kvh * hd, hd, static_cast<float>(c.scale), scores,
-                      acc);
+        for (int64_t n = 0; n < numItems; ++n) {
+          const Item &it = items[n];
+          const PagedChunk &chunk = chunks[it.chunk];
+          if (blocksOf != it.chunk) { // each block's K and V rows for this layer
+            blocks.clear();
+            for (int32_t b : *chunk.blockTable)
+              blocks.push_back({impl.kvSlot(kBase, c.layer, b, 0, numBlocks, blockSize),
+                                impl.kvSlot(vBase, c.layer, b, 0, numBlocks, blockSize), kvWidth});
+            blocksOf = it.chunk;
           }
+          const int64_t row = start[it.chunk] + it.first;
+          attendTile(impl.data(q) + row * impl.stride(q) + it.head * hd, impl.stride(q),
+                     impl.data(out) + row * impl.stride(out) + it.head * hd, impl.stride(out),
+                     it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
+                     blockSize, (it.head / group) * hd, hd, static_cast<float>(c.scale), scores,
+                     acc);
         }
       }
       break;
