@@ -319,8 +319,9 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     };
   }
 
-  // A matrix whose sources are all GGUF blocks of one kept type, concatenated along rows
-  // (merged QKV, gate/up) and not transposed, goes into an f32 plan as those blocks.
+  // A matrix whose sources all hold one kept type (GGUF Q8_0 / Q4_1 blocks, or BF16 / F16
+  // from safetensors or GGUF), concatenated along rows (merged QKV, gate/up) and not
+  // transposed, goes into an f32 plan as those bytes: the runtime widens them exactly.
   auto keptBlocks = [&](llm::WeightOp w) -> std::optional<modelrt::DType> {
     if (!store || spec.weightFormat != "native" || spec.dtype != "f32" || w.getTransposed() ||
         w.getTensorType().getRank() != 2)
@@ -329,7 +330,9 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     for (Attribute attr : w.getSources()) {
       const modelrt::TensorInfo *t =
           store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
-      if (!t || (t->dtype != modelrt::DType::Q8_0 && t->dtype != modelrt::DType::Q4_1) ||
+      if (!t ||
+          (t->dtype != modelrt::DType::Q8_0 && t->dtype != modelrt::DType::Q4_1 &&
+           t->dtype != modelrt::DType::BF16 && t->dtype != modelrt::DType::F16) ||
           (dtype && *dtype != t->dtype) || t->shape.size() != 2 ||
           static_cast<int64_t>(t->shape[1]) != w.getTensorType().getShape()[1])
         return std::nullopt;

@@ -394,11 +394,12 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
         if (op.table &&
             (op.table->shape.size() != 2 ||
              (op.table->dtype != DType::F32 && op.table->dtype != DType::Q8_0 &&
-              op.table->dtype != DType::Q4_1) ||
+              op.table->dtype != DType::Q4_1 && op.table->dtype != DType::BF16 &&
+              op.table->dtype != DType::F16) ||
              op.outputs.size() != 1 ||
              impl.values.at(op.outputs[0]).width != static_cast<int64_t>(op.table->shape[1])))
           return bad("gather table " + op.table->name +
-                     " is not an F32, Q8_0 or Q4_1 matrix of the output width")
+                     " is not an F32, BF16, F16, Q8_0 or Q4_1 matrix of the output width")
               .withContext(planPath);
       } else if (kind == "columns") {
         op.kind = OpKind::Columns;

@@ -41,6 +41,21 @@ struct PortableF32 {
     std::memcpy(w, panel + k * kPanel * 4, kPanel * 4);
   }
 };
+// 16-bit plain panels: [k][16] halves.
+struct PortableBF16 {
+  static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
+    const uint16_t *h = reinterpret_cast<const uint16_t *>(panel) + k * kPanel;
+    for (int j = 0; j < kPanel; ++j)
+      w[j] = bf16ToF32(h[j]);
+  }
+};
+struct PortableF16 {
+  static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
+    const uint16_t *h = reinterpret_cast<const uint16_t *>(panel) + k * kPanel;
+    for (int j = 0; j < kPanel; ++j)
+      w[j] = f16ToF32(h[j]);
+  }
+};
 struct PortableQ8 {
   static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
     const uint8_t *block = panel + (k / kQuant) * kQ8Block;
@@ -130,6 +145,36 @@ MODELRT_AVX2 void tileAvx2F32(const float *a, int64_t lda, const uint8_t *panel,
   const float *w = reinterpret_cast<const float *>(panel);
   for (int64_t k = k0; k < k0 + kc; ++k)
     acc.step(a, lda, k, _mm256_load_ps(w + k * kPanel), _mm256_load_ps(w + k * kPanel + 8));
+  acc.store(c, ldc);
+}
+
+// The 16 weights of one k of a 16-bit panel, widened exactly to f32.
+#define MODELRT_AVX2_F16C __attribute__((target("avx2,fma,f16c")))
+struct Avx2BF16 {
+  MODELRT_AVX2_F16C static void at(const uint8_t *panel, int64_t k, __m256 &w0, __m256 &w1) {
+    const __m128i *h = reinterpret_cast<const __m128i *>(panel + k * kPanel * 2);
+    w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128(h)), 16));
+    w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_load_si128(h + 1)), 16));
+  }
+};
+struct Avx2F16 {
+  MODELRT_AVX2_F16C static void at(const uint8_t *panel, int64_t k, __m256 &w0, __m256 &w1) {
+    const __m128i *h = reinterpret_cast<const __m128i *>(panel + k * kPanel * 2);
+    w0 = _mm256_cvtph_ps(_mm_load_si128(h));
+    w1 = _mm256_cvtph_ps(_mm_load_si128(h + 1));
+  }
+};
+
+template <class Loader, int MR>
+MODELRT_AVX2_F16C void tileAvx2Half(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
+                                    int64_t kc, float *c, int64_t ldc, bool first) {
+  Avx2Acc<MR> acc;
+  acc.load(c, ldc, first);
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    __m256 w0, w1;
+    Loader::at(panel, k, w0, w1);
+    acc.step(a, lda, k, w0, w1);
+  }
   acc.store(c, ldc);
 }
 
@@ -258,6 +303,23 @@ MODELRT_AVX2 void pairAvx2F32(const float *a, const uint8_t *panel, int64_t pane
   p.store(c);
 }
 
+template <class Loader>
+MODELRT_AVX2_F16C void pairAvx2Half(const float *a, const uint8_t *panel, int64_t panelBytes,
+                                    int64_t k0, int64_t kc, float *c, bool first) {
+  Avx2Pair p;
+  p.load(c, first);
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    __m256 x = _mm256_broadcast_ss(a + k);
+    for (int q = 0; q < 2; ++q) {
+      __m256 w0, w1;
+      Loader::at(panel + q * panelBytes, k, w0, w1);
+      p.acc[2 * q] = _mm256_fmadd_ps(x, w0, p.acc[2 * q]);
+      p.acc[2 * q + 1] = _mm256_fmadd_ps(x, w1, p.acc[2 * q + 1]);
+    }
+  }
+  p.store(c);
+}
+
 MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panelBytes, int64_t k0,
                              int64_t kc, float *c, bool first) {
   Avx2Pair p;
@@ -329,7 +391,8 @@ MODELRT_AVX2 void pairAvx2Q41(const float *a, const uint8_t *panel, int64_t pane
 
 bool detectAvx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
 }
 #endif
 
@@ -356,11 +419,14 @@ template <class Format> struct Portable {
 template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>; };
 template <int MR> struct Avx2Q8 { static constexpr TileFn fn = tileAvx2Q8<MR>; };
 template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
+template <class Loader> struct Avx2HalfTiles {
+  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Half<Loader, MR>; };
+};
 #endif
 
 ExpandFn expandFor(DType dtype, bool avx2) {
 #ifdef MODELRT_HAVE_X86
-  if (avx2 && dtype != DType::F32)
+  if (avx2 && (dtype == DType::Q8_0 || dtype == DType::Q4_1))
     return dtype == DType::Q8_0 ? expandAvx2Q8 : expandAvx2Q41;
 #else
   (void)avx2;
@@ -375,7 +441,18 @@ ExpandFn expandFor(DType dtype, bool avx2) {
 PairFn pairFor(DType dtype, bool avx2) {
 #ifdef MODELRT_HAVE_X86
   if (avx2)
-    return dtype == DType::Q8_0 ? pairAvx2Q8 : dtype == DType::Q4_1 ? pairAvx2Q41 : pairAvx2F32;
+    switch (dtype) {
+    case DType::Q8_0:
+      return pairAvx2Q8;
+    case DType::Q4_1:
+      return pairAvx2Q41;
+    case DType::BF16:
+      return pairAvx2Half<Avx2BF16>;
+    case DType::F16:
+      return pairAvx2Half<Avx2F16>;
+    default:
+      return pairAvx2F32;
+    }
 #else
   (void)dtype;
   (void)avx2;
@@ -391,6 +468,10 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
       return select<Avx2Q8>(rows);
     case DType::Q4_1:
       return select<Avx2Q41>(rows);
+    case DType::BF16:
+      return select<Avx2HalfTiles<Avx2BF16>::Tile>(rows);
+    case DType::F16:
+      return select<Avx2HalfTiles<Avx2F16>::Tile>(rows);
     default:
       return select<Avx2F32>(rows);
     }
@@ -402,6 +483,10 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
     return select<Portable<PortableQ8>::Tile>(rows);
   case DType::Q4_1:
     return select<Portable<PortableQ41>::Tile>(rows);
+  case DType::BF16:
+    return select<Portable<PortableBF16>::Tile>(rows);
+  case DType::F16:
+    return select<Portable<PortableF16>::Tile>(rows);
   default:
     return select<Portable<PortableF32>::Tile>(rows);
   }
@@ -463,9 +548,25 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                                                std::to_string(bytes));
   if (dtype == DType::F32)
     return pack(reinterpret_cast<const float *>(data), n, k);
+  if (dtype == DType::BF16 || dtype == DType::F16) { // [k][16] halves per panel
+    PackedWeight p;
+    p.dtype_ = dtype;
+    p.n_ = n;
+    p.k_ = k;
+    p.panelBytes_ = k * kPanel * 2;
+    p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
+    uint16_t *out = reinterpret_cast<uint16_t *>(p.data_.get());
+    const uint16_t *in = reinterpret_cast<const uint16_t *>(data);
+#pragma omp parallel for schedule(static) if (n * k >= kParallelFlops)
+    for (int64_t panel = 0; panel < p.numPanels(); ++panel)
+      for (int64_t j = 0; j < kPanel && panel * kPanel + j < n; ++j)
+        for (int64_t kk = 0; kk < k; ++kk)
+          out[panel * k * kPanel + kk * kPanel + j] = in[(panel * kPanel + j) * k + kk];
+    return p;
+  }
   if (dtype != DType::Q8_0 && dtype != DType::Q4_1)
     return Error(ErrorCode::Unsupported,
-                 std::string("the CPU GEMM takes F32, Q8_0 or Q4_1 weights, not ") +
+                 std::string("the CPU GEMM takes F32, BF16, F16, Q8_0 or Q4_1 weights, not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;

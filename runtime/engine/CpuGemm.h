@@ -11,6 +11,7 @@
 // over columns never change that chain, so a row's result is bit-identical whatever else
 // is in the batch. The portable path (std::fma) computes the same chains as the AVX2 path.
 //
+// BF16 and F16 weights stay 16-bit in the panels and widen exactly to f32 in registers.
 // GGUF-quantized weights (Q8_0, Q4_1) stay quantized in the panels (per 32 values of k: a
 // scale, and for Q4_1 a minimum, per column) and are expanded in registers. The expansion
 // (q * d, or q * d + m with one rounding) gives exactly the values GGUF dequantization
@@ -35,7 +36,8 @@ public:
 
   // `w` is [n, k] row-major f32.
   static PackedWeight pack(const float *w, int64_t n, int64_t k);
-  // `data` is [n, k] row-major in `dtype`: F32, or GGUF Q8_0 / Q4_1 blocks along k.
+  // `data` is [n, k] row-major in `dtype`: F32, BF16, F16, or GGUF Q8_0 / Q4_1 blocks
+  // along k.
   static Expected<PackedWeight> pack(DType dtype, const uint8_t *data, size_t bytes, int64_t n,
                                      int64_t k);
 
@@ -43,7 +45,8 @@ public:
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
   int64_t numPanels() const { return (n_ + kPanel - 1) / kPanel; }
-  // Panel p holds columns [16p, 16p + 16). F32: element (kk, c) at kk * 16 + c (floats).
+  // Panel p holds columns [16p, 16p + 16). F32, BF16, F16: element (kk, c) at kk * 16 + c
+  // (floats, or halves widened exactly when used).
   // Q8_0, per 32 values of k: 16 float scales, then int8 q[32][16]. Q4_1, per 32 values:
   // 16 float scales, 16 float minimums, then bytes [16][16], byte (i, c) holding
   // q[2i][c] | q[2i + 1][c] << 4.

@@ -54,8 +54,8 @@ cl::opt<std::string> dtype("dtype", cl::desc("Weight and activation dtype: f32, 
                            cl::value_desc("f32|f16|bf16"), cl::cat(category));
 cl::opt<std::string> weightFormat(
     "weight-format",
-    cl::desc("native (default): keep a GGUF file's Q8_0/Q4_1 matrices quantized in f32 plans; "
-             "dense: convert every weight to --dtype"),
+    cl::desc("native (default): in f32 plans keep matrices stored as Q8_0, Q4_1, BF16 or F16 "
+             "as they are (widened exactly at run time); dense: convert every weight to --dtype"),
     cl::value_desc("native|dense"), cl::init("native"), cl::cat(category));
 cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks (partitioning is not built yet)"),
                     cl::value_desc("N"), cl::cat(category));

@@ -82,6 +82,15 @@ TEST(CpuGemm, BatchInvariantBitExact) {
 // of varied magnitude (f16), as quantizers produce them.
 std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t seed) {
   std::mt19937 rng(seed);
+  if (dtype == DType::BF16 || dtype == DType::F16) { // finite values, like checkpoints hold
+    std::vector<float> values = randomVector(n * k, seed);
+    std::vector<uint8_t> bytes(n * k * 2);
+    for (int64_t i = 0; i < n * k; ++i) {
+      uint16_t h = dtype == DType::BF16 ? f32ToBf16(values[i] * 3) : f32ToF16(values[i] * 3);
+      std::memcpy(&bytes[2 * i], &h, 2);
+    }
+    return bytes;
+  }
   const DTypeInfo &info = dtypeInfo(dtype);
   std::vector<uint8_t> bytes(n * k / info.blockElements * info.blockBytes);
   for (uint8_t &b : bytes)
@@ -96,10 +105,11 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
   return bytes;
 }
 
-// A quantized panel computes exactly what the dense GEMM computes on the weights that GGUF
-// dequantization gives: same bits, both paths, every tile size, with and without bias.
+// A quantized (or 16-bit) panel computes exactly what the dense GEMM computes on the
+// weights that GGUF dequantization (or exact widening) gives: same bits, both paths, every
+// tile size, with and without bias.
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
-  for (DType dtype : {DType::Q8_0, DType::Q4_1})
+  for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::BF16, DType::F16})
     for (auto [n, k] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
       std::vector<float> dense(n * k);

@@ -161,3 +161,35 @@ TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
     EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "after " << t;
   }
 }
+
+// Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
+// default plan keeps the 16-bit matrices and widens them exactly in the GEMM, so it computes
+// the same bits as the plan with every weight converted to f32.
+TEST(Reference, HalfPrecisionPlansEqualDensePlans) {
+  for (const char *half : {"bf16", "f16"}) {
+    std::string base = planDirectory + "/hf-tiny-llama-" + half;
+    Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
+                                           b = CpuExecutor::load(base + "-dense.plan");
+    ASSERT_TRUE(a.ok() && b.ok()) << half;
+    const DType want = std::string(half) == "bf16" ? DType::BF16 : DType::F16;
+    int kept = 0;
+    for (const plan::WeightEntry &w : (*a)->metadata().weights)
+      kept += w.dtype == want;
+    EXPECT_GE(kept, 9) << half << ": the native plan should keep the 16-bit matrices";
+    for (const plan::WeightEntry &w : (*b)->metadata().weights)
+      EXPECT_EQ(w.dtype, DType::F32) << w.name;
+    Expected<Sequences> sa = Sequences::create(**a), sb = Sequences::create(**b);
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    std::vector<int32_t> prompt = {1, 17, 42, 5, 63, 0, 9, 33, 2, 11, 50};
+    std::vector<float> x = *sa->step(prompt, {{1, int64_t(prompt.size()), true}});
+    std::vector<float> y = *sb->step(prompt, {{1, int64_t(prompt.size()), true}});
+    ASSERT_EQ(x.size(), y.size());
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << half;
+    for (int32_t t : {3, 60, 7}) {
+      x = *sa->step({t}, {{1, 1, true}});
+      y = *sb->step({t}, {{1, 1, true}});
+      EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0)
+          << half << " after " << t;
+    }
+  }
+}
