@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -281,6 +282,18 @@ private:
   std::vector<double> chosen_;
   nlohmann::json top_ = nlohmann::json::array();
 };
+
+} // namespace
+
+namespace {
+
+std::atomic<httplib::Server *> activeServer{nullptr};
+
+// Closes the listening socket; listen_after_bind() then returns.
+void stopOnSignal(int) {
+  if (httplib::Server *server = activeServer.load())
+    server->stop();
+}
 
 } // namespace
 
@@ -564,7 +577,16 @@ Status serve(const ServerOptions &options) {
                  "cannot listen on " + options.host + ":" + std::to_string(options.port));
   std::fprintf(stderr, "modelrt serve: %s on http://%s:%d\n", model.c_str(), options.host.c_str(),
                options.port);
+  // SIGINT / SIGTERM stop accepting connections; requests in flight finish (the engine
+  // thread outlives the HTTP server), then serve() returns and everything is released.
+  activeServer.store(&http);
+  std::signal(SIGINT, stopOnSignal);
+  std::signal(SIGTERM, stopOnSignal);
   http.listen_after_bind();
+  activeServer.store(nullptr);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  std::fprintf(stderr, "modelrt serve: stopped\n");
   return Status::success();
 }
 

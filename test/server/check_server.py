@@ -201,7 +201,26 @@ try:
     status, body = request("/metrics")
     check(status == 200 and "modelrt_requests_total" in body and "modelrt_generated_tokens_total" in body,
           "/metrics exposes the serving counters")
+    # SIGTERM: the server stops listening, finishes what is in flight and exits cleanly.
+    import signal
+    slow = [None]
+    def inflight():
+        slow[0] = request("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 24})
+    t = threading.Thread(target=inflight)
+    t.start()
+    time.sleep(0.5)
+    server.send_signal(signal.SIGTERM)
+    t.join()
+    try:
+        code = server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        code = None
+    check(slow[0] is not None and slow[0][0] == 200 and
+          json.loads(slow[0][1])["usage"]["completion_tokens"] == 24,
+          "a request in flight at SIGTERM still completes")
+    check(code == 0, "SIGTERM stops the server with exit code 0 (got %s)" % code)
 finally:
-    server.kill()
+    if server.poll() is None:
+        server.kill()
     server.wait()
 print("all server checks passed")
