@@ -180,10 +180,27 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   }
 
   if (api == Api::Completions) {
+    // A string, a list of one string, or a list of token ids (OpenAI's forms for one prompt).
     auto prompt = body.find("prompt");
-    if (prompt == body.end() || !prompt->is_string())
-      return invalid("'prompt' must be a string");
-    r.prompt = prompt->get<std::string>();
+    const Error form = invalid("'prompt' must be a string, a list of one string or a list of "
+                               "token ids");
+    if (prompt == body.end())
+      return form;
+    if (prompt->is_string()) {
+      r.prompt = prompt->get<std::string>();
+    } else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
+      r.prompt = (*prompt)[0].get<std::string>();
+    } else if (prompt->is_array() && !prompt->empty()) {
+      for (const Json &id : *prompt) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+          return prompt->size() > 1 && id.is_string()
+                     ? invalid("'prompt' holds several prompts; send one per request")
+                     : form;
+        r.promptTokens.push_back(static_cast<int32_t>(id.get<int64_t>()));
+      }
+    } else {
+      return form;
+    }
   } else if (Status st = parseMessages(body, r.chat); !st) {
     return st.error();
   }

@@ -19,7 +19,8 @@ enum class Api { Completions, Chat };
 
 struct GenerationRequest {
   Api api = Api::Completions;
-  std::string prompt;     // completions: the text
+  std::string prompt;                // completions: the text,
+  std::vector<int32_t> promptTokens; // or token ids given instead (then `prompt` is empty)
   tmpl::ChatRequest chat; // chat: messages, tools, add_generation_prompt, template kwargs
   // max_tokens; 0 when a chat request leaves it out (the server then allows the rest of
   // max_seq_len after the prompt, as OpenAI's API does). Completions default to 16.

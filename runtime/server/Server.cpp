@@ -400,7 +400,9 @@ Status serve(const ServerOptions &options) {
       promptText = std::move(*rendered);
       encode.addSpecial = false; // the template writes BOS itself, as transformers does
     }
-    Expected<std::vector<int32_t>> ids = tokenizer->encode(promptText, encode);
+    Expected<std::vector<int32_t>> ids = r.promptTokens.empty()
+                                             ? tokenizer->encode(promptText, encode)
+                                             : Expected<std::vector<int32_t>>(r.promptTokens);
     if (!ids)
       return sendError(res, 400,
                        std::string(api == Api::Chat ? "'messages'" : "'prompt'") + ": " +
@@ -409,7 +411,11 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, "the prompt encodes to no tokens");
     for (int32_t id : *ids)
       if (id >= vocab)
-        return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary");
+        return r.promptTokens.empty()
+                   ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
+                   : sendError(res, 400,
+                               "'prompt': token id " + std::to_string(id) +
+                                   " is outside the vocabulary of " + std::to_string(vocab));
     if (r.maxTokens == 0) { // a chat request without max_tokens: the rest of the context
       if (static_cast<int64_t>(ids->size()) >= maxSeqLen)
         return sendError(res, 400,

@@ -71,6 +71,11 @@ try:
     text = out["choices"][0]["text"]
     check(status == 200 and text.startswith(" Paris"), "greedy completion says Paris: %r" % text)
     check(out["usage"] == {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}, "usage counts tokens")
+    status, body = request("/v1/completions", {"prompt": [504, 3575, 282, 4649, 314], "max_tokens": 8})
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == text,
+          "a prompt given as token ids answers like its text")
+    status, body = request("/v1/completions", {"prompt": [504, 99999], "max_tokens": 8})
+    check(status == 400 and "outside the vocabulary" in body, "400 for a token id outside the vocabulary")
 
     # Streaming gives the same text, chunk by chunk, then [DONE].
     status, body = request("/v1/completions", dict(prompt, stream=True))

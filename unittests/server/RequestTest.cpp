@@ -29,6 +29,18 @@ TEST(Request, CompletionFields) {
   EXPECT_TRUE(r->stream && r->ignoreEos);
 }
 
+TEST(Request, PromptForms) {
+  Expected<GenerationRequest> one =
+      parseGenerationRequest(Api::Completions, R"({"prompt": ["hi"]})", 8192);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->prompt, "hi");
+  Expected<GenerationRequest> ids =
+      parseGenerationRequest(Api::Completions, R"({"prompt": [504, 3575, 282]})", 8192);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(ids->promptTokens, (std::vector<int32_t>{504, 3575, 282}));
+  EXPECT_TRUE(ids->prompt.empty());
+}
+
 TEST(Request, ChatFields) {
   Expected<GenerationRequest> r = parseGenerationRequest(
       Api::Chat,
@@ -66,6 +78,9 @@ TEST(Request, RefusalsNameTheField) {
       {"[1]", "not a JSON object"},
       {"{", "not a JSON object"},
       {R"({"prompt": 1})", "'prompt' must be a string"},
+      {R"({"prompt": []})", "'prompt' must be a string"},
+      {R"({"prompt": [1, -2]})", "'prompt' must be a string"},
+      {R"({"prompt": ["a", "b"]})", "several prompts"},
       {R"({"prompt": "x", "top_k": 4294967297})", "'top_k' is too large"},
       {R"({"prompt": "x", "seed": -1})", "'seed' is out of range"},
       {R"({"prompt": "x", "max_tokens": 9000})", "'max_tokens' must be between 1 and 8192"},
