@@ -178,21 +178,63 @@ MODELRT_AVX2_F16C void tileAvx2Half(const float *a, int64_t lda, const uint8_t *
   acc.store(c, ldc);
 }
 
+// One 32-value k-block of a quantized panel: its scales (and minimums) in registers, its
+// values widened on demand to exactly GGUF's dequantized f32 (q x d; q x d + m, where q x d
+// is exact so the FMA rounds once, as dequantization does).
+struct Avx2Q8Block {
+  __m256 d0, d1;
+  const uint8_t *q;
+  MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
+    d0 = _mm256_loadu_ps(reinterpret_cast<const float *>(block));
+    d1 = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + 8);
+    q = block + kPanel * 4;
+  }
+  // The 16 weights of value i of the block.
+  MODELRT_AVX2 void at(int64_t i, __m256 &w0, __m256 &w1) const {
+    __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
+    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0);
+    w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1);
+  }
+};
+
+struct Avx2Q41Block {
+  __m256 d0, d1, m0, m1;
+  const uint8_t *q;
+  MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
+    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
+    const float *f = reinterpret_cast<const float *>(block);
+    d0 = _mm256_loadu_ps(f);
+    d1 = _mm256_loadu_ps(f + 8);
+    m0 = _mm256_loadu_ps(f + 16);
+    m1 = _mm256_loadu_ps(f + 24);
+    q = block + 2 * kPanel * 4;
+  }
+  // The 16 weights of values 2i (w[0]) and 2i + 1 (w[1]): one byte row holds both.
+  MODELRT_AVX2 void pairAt(int64_t i, __m256 w[2][2]) const {
+    const __m128i low4 = _mm_set1_epi8(15);
+    __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
+    __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
+                          _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
+    for (int half = 0; half < 2; ++half) {
+      w[half][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0);
+      w[half][1] = _mm256_fmadd_ps(
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[half], 8))), d1, m1);
+    }
+  }
+};
+
 template <int MR>
 MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
                              int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
-    const float *d = reinterpret_cast<const float *>(block);
-    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
-    const uint8_t *q = block + kPanel * 4;
+    Avx2Q8Block block;
+    block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
-      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
-      __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0);
-      __m256 w1 =
-          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1);
+      __m256 w0, w1;
+      block.at(i, w0, w1);
       acc.step(a, lda, kb + i, w0, w1);
     }
   }
@@ -204,24 +246,14 @@ MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel,
                               int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
-  const __m128i low4 = _mm_set1_epi8(15);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
-    const float *d = reinterpret_cast<const float *>(block);
-    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
-    const __m256 m0 = _mm256_loadu_ps(d + 16), m1 = _mm256_loadu_ps(d + 24);
-    const uint8_t *q = block + 2 * kPanel * 4;
+    Avx2Q41Block block;
+    block.init(panel, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
-      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
-      __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
-                            _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
-      for (int half = 0; half < 2; ++half) {
-        __m256 w0 =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0);
-        __m256 w1 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[half], 8))), d1, m1);
-        acc.step(a, lda, kb + 2 * i + half, w0, w1);
-      }
+      __m256 w[2][2];
+      block.pairAt(i, w);
+      acc.step(a, lda, kb + 2 * i, w[0][0], w[0][1]);
+      acc.step(a, lda, kb + 2 * i + 1, w[1][0], w[1][1]);
     }
   }
   acc.store(c, ldc);
@@ -229,40 +261,29 @@ MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel,
 
 MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
-    const float *d = reinterpret_cast<const float *>(block);
-    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
+    Avx2Q8Block block;
+    block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
-      __m128i bytes =
-          _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + kPanel * 4 + i * kPanel));
+      __m256 w0, w1;
+      block.at(i, w0, w1);
       float *w = out + (kb - k0 + i) * kPanel;
-      _mm256_storeu_ps(w, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0));
-      _mm256_storeu_ps(
-          w + 8,
-          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1));
+      _mm256_storeu_ps(w, w0);
+      _mm256_storeu_ps(w + 8, w1);
     }
   }
 }
 
 MODELRT_AVX2 void expandAvx2Q41(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
-  const __m128i low4 = _mm_set1_epi8(15);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
-    const float *d = reinterpret_cast<const float *>(block);
-    const __m256 d0 = _mm256_loadu_ps(d), d1 = _mm256_loadu_ps(d + 8);
-    const __m256 m0 = _mm256_loadu_ps(d + 16), m1 = _mm256_loadu_ps(d + 24);
+    Avx2Q41Block block;
+    block.init(panel, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
-      __m128i bytes =
-          _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2 * kPanel * 4 + i * kPanel));
-      __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
-                            _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
+      __m256 w[2][2];
+      block.pairAt(i, w);
       for (int half = 0; half < 2; ++half) {
-        float *w = out + (kb - k0 + 2 * i + half) * kPanel;
-        _mm256_storeu_ps(
-            w, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0));
-        _mm256_storeu_ps(w + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                                                    _mm_srli_si128(nibbles[half], 8))),
-                                                d1, m1));
+        float *dst = out + (kb - k0 + 2 * i + half) * kPanel;
+        _mm256_storeu_ps(dst, w[half][0]);
+        _mm256_storeu_ps(dst + 8, w[half][1]);
       }
     }
   }
@@ -325,21 +346,14 @@ MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panel
   Avx2Pair p;
   p.load(c, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block[2] = {panel + (kb / kQuant) * kQ8Block,
-                               panel + panelBytes + (kb / kQuant) * kQ8Block};
-    __m256 d[4];
-    for (int q = 0; q < 2; ++q) {
-      d[2 * q] = _mm256_loadu_ps(reinterpret_cast<const float *>(block[q]));
-      d[2 * q + 1] = _mm256_loadu_ps(reinterpret_cast<const float *>(block[q]) + 8);
-    }
+    Avx2Q8Block block[2];
+    block[0].init(panel, kb);
+    block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 x = _mm256_broadcast_ss(a + kb + i);
       for (int q = 0; q < 2; ++q) {
-        __m128i bytes =
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(block[q] + kPanel * 4 + i * kPanel));
-        __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d[2 * q]);
-        __m256 w1 = _mm256_mul_ps(
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d[2 * q + 1]);
+        __m256 w0, w1;
+        block[q].at(i, w0, w1);
         p.acc[2 * q] = _mm256_fmadd_ps(x, w0, p.acc[2 * q]);
         p.acc[2 * q + 1] = _mm256_fmadd_ps(x, w1, p.acc[2 * q + 1]);
       }
@@ -352,36 +366,19 @@ MODELRT_AVX2 void pairAvx2Q41(const float *a, const uint8_t *panel, int64_t pane
                               int64_t kc, float *c, bool first) {
   Avx2Pair p;
   p.load(c, first);
-  const __m128i low4 = _mm_set1_epi8(15);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    const uint8_t *block[2] = {panel + (kb / kQuant) * kQ41Block,
-                               panel + panelBytes + (kb / kQuant) * kQ41Block};
-    __m256 d[4], m[4];
-    for (int q = 0; q < 2; ++q) {
-      const float *f = reinterpret_cast<const float *>(block[q]);
-      d[2 * q] = _mm256_loadu_ps(f);
-      d[2 * q + 1] = _mm256_loadu_ps(f + 8);
-      m[2 * q] = _mm256_loadu_ps(f + 16);
-      m[2 * q + 1] = _mm256_loadu_ps(f + 24);
-    }
+    Avx2Q41Block block[2];
+    block[0].init(panel, kb);
+    block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
-      __m128i nibbles[2][2];
-      for (int q = 0; q < 2; ++q) {
-        __m128i bytes = _mm_loadu_si128(
-            reinterpret_cast<const __m128i *>(block[q] + 2 * kPanel * 4 + i * kPanel));
-        nibbles[q][0] = _mm_and_si128(bytes, low4);
-        nibbles[q][1] = _mm_and_si128(_mm_srli_epi16(bytes, 4), low4);
-      }
+      __m256 w[2][2][2]; // [panel][half][8 columns]
+      block[0].pairAt(i, w[0]);
+      block[1].pairAt(i, w[1]);
       for (int half = 0; half < 2; ++half) {
         __m256 x = _mm256_broadcast_ss(a + kb + 2 * i + half);
         for (int q = 0; q < 2; ++q) {
-          __m256 w0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[q][half])),
-                                      d[2 * q], m[2 * q]);
-          __m256 w1 = _mm256_fmadd_ps(
-              _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[q][half], 8))),
-              d[2 * q + 1], m[2 * q + 1]);
-          p.acc[2 * q] = _mm256_fmadd_ps(x, w0, p.acc[2 * q]);
-          p.acc[2 * q + 1] = _mm256_fmadd_ps(x, w1, p.acc[2 * q + 1]);
+          p.acc[2 * q] = _mm256_fmadd_ps(x, w[q][half][0], p.acc[2 * q]);
+          p.acc[2 * q + 1] = _mm256_fmadd_ps(x, w[q][half][1], p.acc[2 * q + 1]);
         }
       }
     }
