@@ -6,6 +6,7 @@
 #include "runtime/formats/Gguf.h"
 #include "runtime/formats/WeightSource.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/tokenize/Tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/JSON.h"
@@ -425,6 +426,27 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
     for (const auto &[key, value] : gguf->metadata())
       if (llvm::StringRef(key).starts_with("tokenizer."))
         keys.emplace_back(key, &value);
+    // A BPE tokenizer's pre-tokenizer preset, resolved here to its regexes, so the runtime
+    // reads the plan's tokenizer without a table of preset names.
+    modelrt::GgufPreTokenizer pre;
+    modelrt::GgufValue regexes, ignoreMerges;
+    modelrt::Expected<std::string> model = gguf->getString("tokenizer.ggml.model");
+    if (model && *model == "gpt2") {
+      modelrt::Expected<std::string> preset = gguf->getString("tokenizer.ggml.pre");
+      modelrt::Expected<modelrt::GgufPreTokenizer> resolved =
+          modelrt::resolveGgufPreTokenizer(preset ? *preset : std::string("default"));
+      if (!resolved)
+        return error(spec.tokenizer.path + ": " + resolved.error().message());
+      pre = std::move(*resolved);
+      regexes.type = modelrt::GgufType::Array;
+      regexes.elemType = modelrt::GgufType::String;
+      regexes.count = pre.regexes.size();
+      regexes.strings.assign(pre.regexes.begin(), pre.regexes.end());
+      ignoreMerges.type = modelrt::GgufType::Bool;
+      ignoreMerges.u = pre.ignoreMerges;
+      keys.emplace_back(modelrt::kGgufPreRegexesKey, &regexes);
+      keys.emplace_back(modelrt::kGgufIgnoreMergesKey, &ignoreMerges);
+    }
     std::vector<uint8_t> bytes = modelrt::writeGgufMetadata(keys);
     writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, "tokenizer.gguf",
                       std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));

@@ -42,22 +42,6 @@ Status addMergeString(Tokenizer::Impl &t, std::string_view merge, size_t rank,
   return addMerge(t, merge.substr(0, space), merge.substr(space + 1), rank, name);
 }
 
-// The pre-tokenizer regexes that GGUF names in tokenizer.ggml.pre (tokenizer presets, which
-// carry model family names; nothing here depends on the model architecture).
-Expected<std::vector<std::string>> ggufPreTokenizer(const std::string &pre,
-                                                    const std::string &name) {
-  if (pre == "gpt-2" || pre == "default" || pre == "gpt2")
-    return std::vector<std::string>{pretok::kGpt2};
-  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3")
-    return std::vector<std::string>{pretok::kLlama3};
-  if (pre == "qwen2" || pre == "deepseek-r1-qwen")
-    return std::vector<std::string>{pretok::kQwen2};
-  if (pre == "smollm")
-    return std::vector<std::string>{pretok::kDigit, pretok::kGpt2};
-  return Error(ErrorCode::Unsupported,
-               name + ": unsupported pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
-}
-
 template <typename T> Expected<T> orDefault(Expected<T> v, T fallback) {
   if (v.ok() || v.error().code() == ErrorCode::NotFound)
     return v.ok() ? *v : fallback;
@@ -65,6 +49,25 @@ template <typename T> Expected<T> orDefault(Expected<T> v, T fallback) {
 }
 
 } // namespace
+
+// GGUF names its pre-tokenizer by a preset (tokenizer.ggml.pre: the names of tokenizer
+// families, which llama.cpp defines); this maps the presets we support to their regexes.
+// Only a raw .gguf given as a tokenizer needs it: modelc resolves the preset when it embeds
+// a GGUF tokenizer in a plan (tokenizer.modelc.pre_regexes), and the plan is read from that.
+Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
+  if (pre == "gpt-2" || pre == "default" || pre == "gpt2")
+    return GgufPreTokenizer{{pretok::kGpt2}, false};
+  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe")
+    return GgufPreTokenizer{{pretok::kLlama3}, true};
+  if (pre == "falcon3")
+    return GgufPreTokenizer{{pretok::kLlama3}, false};
+  if (pre == "qwen2" || pre == "deepseek-r1-qwen")
+    return GgufPreTokenizer{{pretok::kQwen2}, false};
+  if (pre == "smollm")
+    return GgufPreTokenizer{{pretok::kDigit, pretok::kGpt2}, false};
+  return Error(ErrorCode::Unsupported,
+               "unsupported pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
+}
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlanSection(std::string_view format,
                                                                 std::string_view bytes,
@@ -182,18 +185,32 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
     t->spmPrefix = *addSpace ? Impl::SpacePrefix::Prepend : Impl::SpacePrefix::None;
   } else {
     t->addPrefixSpace = *addSpace;
-    Expected<std::string> pre =
-        orDefault(gguf.getString("tokenizer.ggml.pre"), std::string("default"));
-    if (!pre)
-      return pre.error();
-    Expected<std::vector<std::string>> patterns = ggufPreTokenizer(*pre, name);
-    if (!patterns)
-      return patterns.error();
-    Expected<PreTokenizer> p = PreTokenizer::create(*patterns);
+    // The regexes themselves when the file carries them (a plan's tokenizer), else the preset.
+    GgufPreTokenizer resolved;
+    if (gguf.find(kGgufPreRegexesKey)) {
+      Expected<std::vector<std::string_view>> regexes = gguf.getStringArray(kGgufPreRegexesKey);
+      if (!regexes)
+        return regexes.error().withContext(name);
+      resolved.regexes.assign(regexes->begin(), regexes->end());
+      Expected<bool> ignore = orDefault(gguf.getBool(kGgufIgnoreMergesKey), false);
+      if (!ignore)
+        return ignore.error().withContext(name);
+      resolved.ignoreMerges = *ignore;
+    } else {
+      Expected<std::string> pre =
+          orDefault(gguf.getString("tokenizer.ggml.pre"), std::string("default"));
+      if (!pre)
+        return pre.error();
+      Expected<GgufPreTokenizer> preset = resolveGgufPreTokenizer(*pre);
+      if (!preset)
+        return preset.error().withContext(name);
+      resolved = std::move(*preset);
+    }
+    Expected<PreTokenizer> p = PreTokenizer::create(resolved.regexes);
     if (!p)
       return p.error();
     t->pre = std::move(*p);
-    t->ignoreMerges = *pre == "llama3" || *pre == "llama-v3" || *pre == "llama-bpe";
+    t->ignoreMerges = resolved.ignoreMerges;
   }
   if (Status s = t->finish(name); !s)
     return s.error();

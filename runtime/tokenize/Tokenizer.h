@@ -81,6 +81,18 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+// A GGUF tokenizer's pre-tokenizer: its regexes, and whether a word already in the
+// vocabulary skips the merges (HF BPE ignore_merges).
+struct GgufPreTokenizer {
+  std::vector<std::string> regexes;
+  bool ignoreMerges = false;
+};
+// Keys a plan's embedded GGUF tokenizer adds, so that reading it needs no preset table.
+inline constexpr const char *kGgufPreRegexesKey = "tokenizer.modelc.pre_regexes";
+inline constexpr const char *kGgufIgnoreMergesKey = "tokenizer.modelc.ignore_merges";
+// The regexes of a tokenizer.ggml.pre preset; Unsupported for presets we do not know.
+Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre);
+
 // Turns a stream of token ids into text that only ever contains complete UTF-8 characters:
 // bytes of a character split across tokens are held back until the character is complete.
 class StreamingDetokenizer {

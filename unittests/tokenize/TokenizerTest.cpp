@@ -195,6 +195,45 @@ TEST(Tokenizer, SmolLM2VectorsFromPlanSection) {
   EXPECT_EQ((*tok)->chatTemplate(), *gguf->getString("tokenizer.chat_template"));
 }
 
+// A tokenizer that carries its pre-tokenizer regexes (as modelc embeds GGUF tokenizers in
+// plans) is read from them, not from the preset name: an unknown preset name with the
+// regexes present works, and without them is refused.
+TEST(Tokenizer, GgufPreTokenizerRegexesOverrideThePreset) {
+  const char *path = std::getenv("MODELC_SMOLLM2_GGUF");
+  if (!path)
+    GTEST_SKIP() << "set MODELC_SMOLLM2_GGUF to the SmolLM2-135M-Instruct GGUF to run this";
+  Expected<GgufFile> gguf = GgufFile::open(path);
+  ASSERT_TRUE(gguf.ok()) << gguf.error().toString();
+  Expected<GgufPreTokenizer> smol = resolveGgufPreTokenizer(*gguf->getString("tokenizer.ggml.pre"));
+  ASSERT_TRUE(smol.ok());
+  GgufValue unknown, regexes;
+  unknown.type = GgufType::String;
+  unknown.str = "no-such-preset";
+  regexes.type = GgufType::Array;
+  regexes.elemType = GgufType::String;
+  regexes.count = smol->regexes.size();
+  regexes.strings.assign(smol->regexes.begin(), smol->regexes.end());
+  auto build = [&](bool withRegexes) {
+    std::vector<std::pair<std::string, const GgufValue *>> keys;
+    for (const auto &[key, value] : gguf->metadata())
+      if (key.rfind("tokenizer.", 0) == 0)
+        keys.emplace_back(key, key == "tokenizer.ggml.pre" ? &unknown : &value);
+    if (withRegexes)
+      keys.emplace_back(kGgufPreRegexesKey, &regexes);
+    std::vector<uint8_t> bytes = writeGgufMetadata(keys);
+    return Tokenizer::fromPlanSection(
+        "gguf", std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+        "plan");
+  };
+  Expected<std::unique_ptr<Tokenizer>> tok = build(true);
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  checkSmolVectors(**tok);
+  Expected<std::unique_ptr<Tokenizer>> refused = build(false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("unsupported pre-tokenizer 'no-such-preset'"),
+            std::string::npos);
+}
+
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
 // GPT-2, Llama 3, Qwen2 and SmolLM2 rules (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
