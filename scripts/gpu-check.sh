@@ -23,6 +23,12 @@ if [[ "${1:-}" == "--prepare" ]]; then
   cp -r /usr/src/googletest "$CARRY/googletest"
   cp -r /usr/include/nlohmann "$CARRY/nlohmann/include/"
   cp -r /usr/share/cmake/nlohmann_json "$CARRY/nlohmann/share/cmake/"
+  # The test and benchmark programs are built here too (same nvcc, sm_90) and carried, so the
+  # device call skips its build stages when they run there; it builds them itself otherwise.
+  GPU_CHECK_JOBS="${GPU_CHECK_JOBS:-2}" GPU_CHECK_BUILD_ONLY=1 bash "$0" "$ROOT/build-gpu-prepare-logs" >/dev/null
+  rm -rf "$CARRY/bin" && mkdir -p "$CARRY/bin"
+  cp "$ROOT/build-gpu/unittests/device/DeviceCudaTests" "$ROOT/build-gpu/unittests/device/modelrt-attention-dump" \
+    "$ROOT/build-gpu/runtime/device/cuda/bench/modelrt-cuda-bench" "$CARRY/bin/"
   du -sh "$CARRY"
   echo "prepared $CARRY; now: run(command=\"bash scripts/gpu-check.sh \$OUT\", carry=[\".carry\"], timeout_s=540)"
   exit 0
@@ -73,27 +79,36 @@ head -20 "$OUT/machine.txt"
   exit 2
 }
 
-# GoogleTest is built and installed from the carried sources first, then found by
-# find_package(GTest): the top-level MODELC_GTEST_SOURCE_DIR path re-creates the GTest::gtest
-# aliases that googletest >= 1.11 already defines, which stops the configure.
-GTEST_PREFIX="$BUILD-gtest/install"
-stage gtest 90 "$OUT/build.log" bash -c "cmake -S '$CARRY/googletest' -B '$BUILD-gtest' -G Ninja \
-  -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF -DCMAKE_INSTALL_PREFIX='$GTEST_PREFIX' \
-  -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON && ninja -C '$BUILD-gtest' -j$JOBS install" || exit 1
-stage configure 60 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DMODELC_BUILD_COMPILER=OFF -DMODELC_RUNTIME_COMPONENTS=device -DMODELC_ENABLE_CUDA=ON \
-  -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" \
-  -Dnlohmann_json_DIR="$CARRY/nlohmann/share/cmake/nlohmann_json" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DMODELC_CUDA_PTXAS_VERBOSE=ON || exit 1
-# Only our targets: the other runtime components are not configured here.
-stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump modelrt-cuda-bench || exit 1
-[[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
+TESTS="$BUILD/unittests/device/DeviceCudaTests"
+BENCH="$BUILD/runtime/device/cuda/bench/modelrt-cuda-bench"
+if [[ -z "${GPU_CHECK_BUILD_ONLY:-}" && -x "$CARRY/bin/DeviceCudaTests" ]] &&
+  "$CARRY/bin/DeviceCudaTests" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt.log"; then
+  echo "==== using the programs built by --prepare ($CARRY/bin)"
+  BIN="$CARRY/bin" TESTS="$CARRY/bin/DeviceCudaTests" BENCH="$CARRY/bin/modelrt-cuda-bench"
+  STATUS+=("build=prebuilt")
+else
+  # GoogleTest is built and installed from the carried sources first, then found by
+  # find_package(GTest): the top-level MODELC_GTEST_SOURCE_DIR path re-creates the GTest::gtest
+  # aliases that googletest >= 1.11 already defines, which stops the configure.
+  GTEST_PREFIX="$BUILD-gtest/install"
+  stage gtest 90 "$OUT/build.log" bash -c "cmake -S '$CARRY/googletest' -B '$BUILD-gtest' -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF -DCMAKE_INSTALL_PREFIX='$GTEST_PREFIX' \
+    -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON && ninja -C '$BUILD-gtest' -j$JOBS install" || exit 1
+  stage configure 60 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DMODELC_BUILD_COMPILER=OFF -DMODELC_RUNTIME_COMPONENTS=device -DMODELC_ENABLE_CUDA=ON \
+    -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" \
+    -Dnlohmann_json_DIR="$CARRY/nlohmann/share/cmake/nlohmann_json" \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DMODELC_CUDA_PTXAS_VERBOSE=ON || exit 1
+  # Only our targets: the other runtime components are not configured here.
+  stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump modelrt-cuda-bench || exit 1
+  [[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
+fi
 
-stage ctest 150 "$OUT/ctest.log" ctest --test-dir "$BUILD" -j8 --output-on-failure --timeout 180 -R '^(DecodeAttention|PrefillAttention|PagedAttention|KvWrite|KvWriteThenAttention|AttentionArguments|Sampling|SamplingArguments|Gemm)\.'
+stage gtest_cuda 150 "$OUT/ctest.log" "$TESTS" --gtest_brief=1
 
 stage torch_compare 150 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
 
-stage bench 120 "$OUT/bench.log" "$BUILD/runtime/device/cuda/bench/modelrt-cuda-bench" $QUICK
+stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
 
 echo "stages: ${STATUS[*]}" | tee "$OUT/summary.txt"

@@ -54,7 +54,7 @@ def main():
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print("\n==== gpu-check summary ====")
     print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))
-    print("ctest:         " + grep(os.path.join(d, "ctest.log"), r"tests passed"))
+    print("gtest:         " + grep(os.path.join(d, "ctest.log"), r"tests passed|PASSED|FAILED TESTS"))
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
