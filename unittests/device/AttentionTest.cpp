@@ -22,7 +22,7 @@ std::vector<Config> allConfigs() {
   std::vector<Config> out;
   for (ElementType t : {ElementType::F16, ElementType::BF16})
     for (int hd : {64, 80, 96, 128})
-      for (int g : {1, 4, 8})
+      for (int g : {1, 4, 7, 8, 16})
         out.push_back({t, hd, g});
   return out;
 }

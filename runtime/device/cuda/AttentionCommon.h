@@ -55,7 +55,11 @@ inline PagedKernelParams pagedKernelParams(const AttentionShape &shape,
   return p;
 }
 
-// Query heads per kv head that one decode block can hold in shared memory.
+// Query heads per kv head the kernels accept.
 constexpr int kMaxQueryHeadsPerKvHead = 64;
+
+// Query heads one decode block serves (a power of two up to 8); larger groups take several
+// blocks per kv head.
+int decodeHeadTile(int group);
 
 } // namespace modelrt::cuda

@@ -1,9 +1,13 @@
-// Paged decode attention: one query row per request. A thread block handles one
-// (request, kv head, context split) and the whole group of query heads that share the kv
-// head, so each K/V element is read from memory once. K/V tiles of 32 tokens are gathered
-// through the block table into shared memory with cp.async, double-buffered; scores and
-// the online softmax run in f32 (log2 domain). With several splits each block writes its
-// partial (max, sum, unnormalized output) and mergeSplitsKernel combines them.
+// Paged decode attention: one query row per request, bound by reading K and V once.
+// A thread block handles one (request, kv head, tile of up to 8 query heads sharing it,
+// context split). Its warps walk the split's tokens independently, with no shared memory
+// and no barrier in the loop: a group of lanes owns one token at a time (one lane per 16
+// bytes of the head), loads that token's K and V rows straight from the paged cache with
+// 16-byte loads, several tokens per step so that many loads are in flight, reduces the
+// q.k dot products with shuffles and keeps an online softmax (f32, log2 domain) and the
+// output slice in registers. The lane groups, then the warps (through shared memory) merge
+// their (max, sum, output) at the end. With several splits each block writes its partial
+// (max, sum, unnormalized output) and mergeSplitsKernel combines them.
 #include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/DeviceMath.cuh"
@@ -14,167 +18,192 @@ namespace modelrt::cuda {
 
 namespace {
 
-constexpr int kDecodeThreads = 128;
-constexpr int kDecodeTile = 32; // tokens per tile: one per lane in the score step
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeThreads = kDecodeWarps * 32;
+constexpr int kDecodeTokensPerStep = 4; // tokens each lane group loads before using them
 
 struct DecodeParams : PagedKernelParams {
   int numSplits;
+  int headTiles; // query-head tiles per kv head: ceil(group / GT)
   float *partialO; // [seq][head][split][headDim]
   float *partialML; // [seq][head][split][2]: max (log2 domain), sum
 };
 
-template <int HD> constexpr int rowStride() { return HD + 8; } // 16-byte pad: no bank conflicts
+// Lanes per token: one per 16-byte chunk of a row, rounded up to a power of two.
+template <int HD> constexpr int decodeLanesPerToken() { return HD / 8 <= 8 ? 8 : 16; }
 
-template <int HD> size_t decodeSmemBytes(int group) {
-  return size_t(2) * 2 * kDecodeTile * rowStride<HD>() * 2 // K and V, two stages
-         + size_t(group) * HD * 4 * 2                      // q and the accumulator
-         + size_t(group) * kDecodeTile * 4                  // probabilities
-         + size_t(group) * 3 * 4;                           // max, sum, rescale
-}
-
-template <typename T, int HD>
+// GT: query heads per block (a power of two >= the group when the group is <= 8).
+template <typename T, int HD, int GT>
 __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
   constexpr int kChunks = HD / 8;
-  constexpr int kStride = rowStride<HD>();
-  extern __shared__ __align__(16) unsigned char smem[];
-  T *kTile = reinterpret_cast<T *>(smem);               // [2][tile][kStride]
-  T *vTile = kTile + 2 * kDecodeTile * kStride;         // [2][tile][kStride]
-  float *qS = reinterpret_cast<float *>(vTile + 2 * kDecodeTile * kStride); // [G][HD]
-  float *accS = qS + p.group * HD;                      // [G][HD]
-  float *probS = accS + p.group * HD;                   // [G][tile]
-  float *mS = probS + p.group * kDecodeTile;
-  float *lS = mS + p.group;
-  float *alphaS = lS + p.group;
+  constexpr int kLpt = decodeLanesPerToken<HD>();
+  constexpr int kGroups = 32 / kLpt; // tokens a warp holds at once
+  constexpr int kNt = kDecodeTokensPerStep;
+  constexpr int kStep = kGroups * kNt; // tokens per warp step
+  __shared__ float wM[kDecodeWarps][GT], wL[kDecodeWarps][GT];
+  __shared__ __align__(16) float wAcc[kDecodeWarps][GT][HD];
 
-  const int seq = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
+  const int seq = blockIdx.x, kvh = blockIdx.y / p.headTiles, tile = blockIdx.y % p.headTiles;
+  const int split = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int G = p.group;
+  const int grp = lane / kLpt, chunk = lane % kLpt;
+  const bool active = chunk < kChunks;
+  const int G = p.group, g0 = tile * GT;
   const int ctx = p.contextLen[seq];
   const int qRow = p.queryStart[seq];
   const int begin0 = p.window > 0 ? max(0, ctx - p.window) : 0;
   const int len = max(0, ctx - begin0);
-  int chunk = (len + p.numSplits - 1) / p.numSplits;
-  chunk = (chunk + kDecodeTile - 1) / kDecodeTile * kDecodeTile;
-  const int begin = begin0 + split * chunk;
-  const int end = min(ctx, begin + chunk);
+  const int per = (len + p.numSplits - 1) / p.numSplits;
+  const int begin = begin0 + split * per;
+  const int end = min(ctx, begin + per);
 
-  const T *q = static_cast<const T *>(p.q) + int64_t(qRow) * p.qStride + int64_t(kvh) * G * HD;
-  for (int i = tid; i < G * kChunks; i += kDecodeThreads) {
-    float f[8];
-    unpack8<T>(reinterpret_cast<const uint4 *>(q)[i], f);
+  // This lane's 8 dims of each query head, scaled so that q.k is in the log2 domain.
+  float q[GT][8];
+  const T *qBase = static_cast<const T *>(p.q) + int64_t(qRow) * p.qStride;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      qS[i * 8 + j] = f[j];
-      accS[i * 8 + j] = 0.0f;
+  for (int g = 0; g < GT; ++g) {
+    const int head = kvh * G + g0 + g;
+    if (active && g0 + g < G) {
+      unpack8<T>(*reinterpret_cast<const uint4 *>(qBase + int64_t(head) * HD + chunk * 8), q[g]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        q[g][j] *= p.scaleLog2;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        q[g][j] = 0.0f;
     }
   }
-  for (int g = tid; g < G; g += kDecodeThreads) {
-    mS[g] = -INFINITY;
-    lS[g] = 0.0f;
+  float m[GT], l[GT], acc[GT][8];
+#pragma unroll
+  for (int g = 0; g < GT; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[g][j] = 0.0f;
   }
 
   const T *kBase = static_cast<const T *>(p.kCache);
   const T *vBase = static_cast<const T *>(p.vCache);
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
   const int bsMask = (1 << p.blockSizeLog2) - 1;
-  auto loadTile = [&](int pos0, int buf) {
-    for (int i = tid; i < kDecodeTile * kChunks; i += kDecodeThreads) {
-      int r = i / kChunks, c = i % kChunks, pos = pos0 + r;
-      bool valid = pos < end;
-      int64_t off = 0;
-      if (valid) {
-        int64_t page = table[pos >> p.blockSizeLog2];
-        off = ((page * p.numKvHeads + kvh) << p.blockSizeLog2 | (pos & bsMask)) * HD + c * 8;
-      }
-      int dst = (buf * kDecodeTile + r) * kStride + c * 8;
-      cpAsync16(kTile + dst, kBase + off, valid ? 16 : 0);
-      cpAsync16(vTile + dst, vBase + off, valid ? 16 : 0);
-    }
-    cpAsyncCommit();
-  };
-
-  const int numTiles = end > begin ? (end - begin + kDecodeTile - 1) / kDecodeTile : 0;
-  if (numTiles > 0)
-    loadTile(begin, 0);
-  __syncthreads();
-  for (int t = 0; t < numTiles; ++t) {
-    const int buf = t & 1, pos0 = begin + t * kDecodeTile;
-    if (t + 1 < numTiles)
-      loadTile(pos0 + kDecodeTile, buf ^ 1);
-    else
-      cpAsyncCommit();
-    cpAsyncWait<1>();
-    __syncthreads();
-
-    // Scores: warp w takes heads w, w+4, ...; lane r takes token pos0 + r.
-    const T *kRow = kTile + (buf * kDecodeTile + lane) * kStride;
-    const bool valid = pos0 + lane < end;
-    for (int g = warp; g < G; g += kDecodeThreads / 32) {
-      const float *qg = qS + g * HD;
-      float dot = 0.0f;
+  for (int s0 = begin + warp * kStep; s0 < end; s0 += kDecodeWarps * kStep) {
+    uint4 kr[kNt], vr[kNt];
+    bool ok[kNt];
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        float kf[8];
-        unpack8<T>(reinterpret_cast<const uint4 *>(kRow)[c], kf);
+    for (int i = 0; i < kNt; ++i) {
+      const int pos = s0 + i * kGroups + grp;
+      ok[i] = pos < end;
+      kr[i] = vr[i] = make_uint4(0, 0, 0, 0);
+      if (ok[i] && active) {
+        const int64_t page = __ldg(table + (pos >> p.blockSizeLog2));
+        const int64_t off =
+            ((page * p.numKvHeads + kvh) << p.blockSizeLog2 | (pos & bsMask)) * HD + chunk * 8;
+        kr[i] = ldStream16(kBase + off);
+        vr[i] = ldStream16(vBase + off);
+      }
+    }
+    float sc[kNt][GT];
+#pragma unroll
+    for (int i = 0; i < kNt; ++i) {
+      float kf[8];
+      unpack8<T>(kr[i], kf);
+#pragma unroll
+      for (int g = 0; g < GT; ++g) {
+        float dot = 0.0f;
 #pragma unroll
         for (int j = 0; j < 8; ++j)
-          dot = fmaf(qg[c * 8 + j], kf[j], dot);
-      }
-      float s = valid ? dot * p.scaleLog2 : -INFINITY;
-      float mOld = mS[g];
-      float mNew = fmaxf(mOld, warpMax(s)); // finite: a tile holds at least one valid token
-      float prob = valid ? exp2f(s - mNew) : 0.0f;
-      float sum = warpSum(prob);
-      probS[g * kDecodeTile + lane] = prob;
-      if (lane == 0) {
-        float alpha = exp2f(mOld - mNew);
-        mS[g] = mNew;
-        lS[g] = lS[g] * alpha + sum;
-        alphaS[g] = alpha;
+          dot = fmaf(q[g][j], kf[j], dot);
+#pragma unroll
+        for (int o = kLpt / 2; o > 0; o >>= 1)
+          dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        sc[i][g] = ok[i] ? dot : -INFINITY;
       }
     }
-    __syncthreads();
-
-    // Output: thread slot covers 8 dims of one head.
-    for (int slot = tid; slot < G * kChunks; slot += kDecodeThreads) {
-      int g = slot / kChunks, c = slot % kChunks;
-      float alpha = alphaS[g];
-      float acc[8];
+#pragma unroll
+    for (int g = 0; g < GT; ++g) {
+      float mx = sc[0][g];
+#pragma unroll
+      for (int i = 1; i < kNt; ++i)
+        mx = fmaxf(mx, sc[i][g]);
+      const float mNew = fmaxf(m[g], mx);
+      const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+      const float alpha = exp2f(m[g] - mUse);
+      m[g] = mNew;
+      l[g] *= alpha;
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        acc[j] = accS[slot * 8 + j] * alpha;
-      const float *prob = probS + g * kDecodeTile;
-#pragma unroll 4
-      for (int r = 0; r < kDecodeTile; ++r) {
+        acc[g][j] *= alpha;
+#pragma unroll
+      for (int i = 0; i < kNt; ++i) {
+        const float pr = exp2f(sc[i][g] - mUse);
+        l[g] += pr;
         float vf[8];
-        unpack8<T>(reinterpret_cast<const uint4 *>(vTile + (buf * kDecodeTile + r) * kStride)[c],
-                   vf);
-        float pr = prob[r];
+        unpack8<T>(vr[i], vf);
 #pragma unroll
         for (int j = 0; j < 8; ++j)
-          acc[j] = fmaf(pr, vf[j], acc[j]);
+          acc[g][j] = fmaf(pr, vf[j], acc[g][j]);
       }
-#pragma unroll
-      for (int j = 0; j < 8; ++j)
-        accS[slot * 8 + j] = acc[j];
     }
-    __syncthreads();
   }
 
-  if (p.numSplits == 1) {
-    T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(kvh) * G * HD;
-    for (int i = tid; i < G * HD; i += kDecodeThreads) {
-      float l = lS[i / HD];
-      out[i] = fromFloat<T>(l > 0.0f ? accS[i] / l : 0.0f);
+  // Merge the warp's lane groups (same chunk, different tokens), then the warps.
+#pragma unroll
+  for (int o = kLpt; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GT; ++g) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[g], o);
+      const float lo = __shfl_xor_sync(0xffffffffu, l[g], o);
+      const float mNew = fmaxf(m[g], mo);
+      const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+      const float a = exp2f(m[g] - mUse), b = exp2f(mo - mUse);
+      m[g] = mNew;
+      l[g] = l[g] * a + lo * b;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        acc[g][j] = acc[g][j] * a + __shfl_xor_sync(0xffffffffu, acc[g][j], o) * b;
     }
-  } else {
-    for (int i = tid; i < G * HD; i += kDecodeThreads) {
-      int g = i / HD, head = kvh * G + g;
-      int64_t idx = (int64_t(seq) * p.numHeads + head) * p.numSplits + split;
-      p.partialO[idx * HD + i % HD] = accS[i];
-      if (i % HD == 0) {
-        p.partialML[idx * 2] = mS[g];
-        p.partialML[idx * 2 + 1] = lS[g];
+  }
+  if (grp == 0 && active) {
+#pragma unroll
+    for (int g = 0; g < GT; ++g) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        wAcc[warp][g][chunk * 8 + j] = acc[g][j];
+      if (chunk == 0) {
+        wM[warp][g] = m[g];
+        wL[warp][g] = l[g];
+      }
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < GT * HD; i += kDecodeThreads) {
+    const int g = i / HD, d = i % HD;
+    if (g0 + g >= G)
+      break;
+    float mMax = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w)
+      mMax = fmaxf(mMax, wM[w][g]);
+    const float mUse = mMax == -INFINITY ? 0.0f : mMax;
+    float sum = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      const float a = exp2f(wM[w][g] - mUse);
+      sum += wL[w][g] * a;
+      o += wAcc[w][g][d] * a;
+    }
+    const int head = kvh * G + g0 + g;
+    if (p.numSplits == 1) {
+      T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
+      out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
+    } else {
+      const int64_t idx = (int64_t(seq) * p.numHeads + head) * p.numSplits + split;
+      p.partialO[idx * HD + d] = o;
+      if (d == 0) {
+        p.partialML[idx * 2] = mMax;
+        p.partialML[idx * 2 + 1] = sum;
       }
     }
   }
@@ -206,19 +235,27 @@ __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
   }
 }
 
-template <typename T, int HD>
-Status launchDecode(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
-  size_t smem = decodeSmemBytes<HD>(p.group);
-  MODELRT_CUDA_TRY(cudaFuncSetAttribute(decodeKernel<T, HD>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  dim3 grid(numSeqs, p.numKvHeads, p.numSplits);
-  decodeKernel<T, HD><<<grid, kDecodeThreads, smem, stream>>>(p);
+template <typename T, int HD, int GT>
+Status launchDecodeTile(DecodeParams p, int numSeqs, cudaStream_t stream) {
+  p.headTiles = (p.group + GT - 1) / GT;
+  dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.numSplits);
+  decodeKernel<T, HD, GT><<<grid, kDecodeThreads, 0, stream>>>(p);
   MODELRT_LAUNCH_TRY("decodeKernel");
   if (p.numSplits > 1) {
     mergeSplitsKernel<T><<<dim3(numSeqs, p.numHeads), HD, 0, stream>>>(p, HD);
     MODELRT_LAUNCH_TRY("mergeSplitsKernel");
   }
   return Status::success();
+}
+
+template <typename T, int HD>
+Status launchDecode(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
+  switch (decodeHeadTile(p.group)) {
+  case 1: return launchDecodeTile<T, HD, 1>(p, numSeqs, stream);
+  case 2: return launchDecodeTile<T, HD, 2>(p, numSeqs, stream);
+  case 4: return launchDecodeTile<T, HD, 4>(p, numSeqs, stream);
+  default: return launchDecodeTile<T, HD, 8>(p, numSeqs, stream);
+  }
 }
 
 template <typename T>
@@ -235,10 +272,15 @@ Status launchDecodeForHeadDim(const DecodeParams &p, int headDim, int numSeqs,
 
 } // namespace
 
+int decodeHeadTile(int group) { return group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8; }
+
 int chooseDecodeSplits(const AttentionShape &shape, const AttentionBatch &batch, int smCount) {
   // Aim for about four blocks per multiprocessor, but keep each split at least 256 tokens
   // so the merge stays cheap.
-  int64_t blocks = int64_t(std::max(1, batch.numSeqs)) * std::max(1, shape.numKvHeads);
+  int group = shape.numKvHeads > 0 ? std::max(1, shape.numHeads / shape.numKvHeads) : 1;
+  int headTile = decodeHeadTile(group);
+  int64_t blocks = int64_t(std::max(1, batch.numSeqs)) * std::max(1, shape.numKvHeads) *
+                   ((group + headTile - 1) / headTile);
   int64_t want = (int64_t(4) * std::max(1, smCount) + blocks - 1) / blocks;
   int64_t ctx = batch.maxContextLen;
   if (shape.slidingWindow > 0)

@@ -21,12 +21,33 @@ template <> __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(fl
   return __float2bfloat16_rn(x);
 }
 
-// Eight 16-bit elements (16 bytes) to floats.
-template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, float *out) {
-  const T *e = reinterpret_cast<const T *>(&raw);
+// Eight 16-bit elements (16 bytes) to floats: bf16 by shifts, f16 by paired conversions.
+template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, float *out);
+template <> __device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4 &raw, float *out) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-  for (int i = 0; i < 8; ++i)
-    out[i] = toFloat<T>(e[i]);
+  for (int i = 0; i < 4; ++i) {
+    out[2 * i] = __uint_as_float(w[i] << 16);
+    out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+template <> __device__ __forceinline__ void unpack8<__half>(const uint4 &raw, float *out) {
+  const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+// 16-byte load of data read once (K/V streams): read-only path, not kept in L1.
+__device__ __forceinline__ uint4 ldStream16(const void *p) {
+  uint4 r;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+      : "l"(p));
+  return r;
 }
 
 // 16-byte asynchronous copy global -> shared; srcBytes == 0 fills the 16 bytes with zeros.
