@@ -53,8 +53,15 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   exit $rc
 fi
 
-OUT="${1:?usage: gpu-check.sh OUT_DIR [--quick] | --prepare}"
-QUICK="${2:-}"
+OUT="${1:?usage: gpu-check.sh OUT_DIR [--quick] [--profile] | --prepare}"
+QUICK="" PROFILE=""
+for a in "${@:2}"; do
+  case "$a" in
+  --quick) QUICK=--quick ;;
+  --profile) PROFILE=1 ;; # Nsight Compute on the default decode and prefill kernels
+  *) echo "unknown option $a" && exit 2 ;;
+  esac
+done
 mkdir -p "$OUT"
 cd "$ROOT"
 BUILD="$ROOT/build-gpu"
@@ -110,6 +117,18 @@ stage torch_compare 150 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN
 
 stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
+
+if [[ -n "$PROFILE" ]]; then
+  for k in decodeKernel prefillKernel; do
+    stage "ncu_$k" 90 "$OUT/profile.log" ncu --kernel-name "regex:$k" --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats \
+      --section ComputeWorkloadAnalysis "$BENCH" --quick
+    # Why warps wait, per issued instruction (the largest is the limiter).
+    stage "ncu_stalls_$k" 90 "$OUT/profile.log" ncu --kernel-name "regex:$k" --launch-count 1 \
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+      "$BENCH" --quick
+  done
+fi
 
 echo "stages: ${STATUS[*]}" | tee "$OUT/summary.txt"
 python3 "$ROOT/bench/cuda/summarize.py" "$OUT" | tee -a "$OUT/summary.txt"

@@ -2,6 +2,7 @@
 // on random data and prints one "RESULT name value unit key=value..." line per measurement,
 // which bench/cuda/summarize.py turns into the table of docs/benchmarks.md.
 //   modelrt-cuda-bench [--quick]
+#include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaAttention.h"
 #include "runtime/device/cuda/Gemm.h"
 #include "runtime/device/cuda/Sampling.h"
@@ -23,14 +24,13 @@ using namespace modelrt::cuda;
 
 namespace {
 
-#define CHECK_CUDA(call)                                                                     \
-  do {                                                                                       \
-    cudaError_t _e = (call);                                                                 \
-    if (_e != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                      \
-                   cudaGetErrorString(_e));                                                  \
-      std::exit(1);                                                                          \
-    }                                                                                        \
+#define CHECK_CUDA(call)                                                                           \
+  do {                                                                                             \
+    cudaError_t _e = (call);                                                                       \
+    if (_e != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(_e));  \
+      std::exit(1);                                                                                \
+    }                                                                                              \
   } while (0)
 
 void check(const Status &st, const char *what) {
@@ -41,7 +41,8 @@ void check(const Status &st, const char *what) {
 }
 
 // Uniform values in [lo, hi) from a counter hash: never zeros, no host round trip.
-template <typename T> __global__ void fillKernel(T *p, size_t n, uint32_t seed, float lo, float hi) {
+template <typename T>
+__global__ void fillKernel(T *p, size_t n, uint32_t seed, float lo, float hi) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
        i += size_t(gridDim.x) * blockDim.x) {
     uint32_t h = uint32_t(i) * 0x9E3779B1u ^ seed;
@@ -91,7 +92,8 @@ double copyBandwidth() {
   size_t bytes = size_t(1) << 30;
   char *src = alloc<char>(bytes), *dst = alloc<char>(bytes);
   CHECK_CUDA(cudaMemset(src, 1, bytes));
-  double ms = timeMs([&] { CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); });
+  double ms =
+      timeMs([&] { CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); });
   double gbs = 2.0 * bytes / (ms * 1e-3) / 1e9; // read + write
   std::printf("RESULT copy_bandwidth %.1f GB/s bytes=%zu ms=%.4f\n", gbs, bytes, ms);
   CHECK_CUDA(cudaFree(src));
@@ -112,8 +114,8 @@ struct AttnSetup {
 };
 
 // numSeqs requests, each with queryLen new rows and contextLen tokens; blocks in order.
-void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int heads,
-                    int kvHeads, int hd, ElementType type) {
+void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int heads, int kvHeads,
+                    int hd, ElementType type) {
   const int bs = 16, blocksPerSeq = (contextLen + bs - 1) / bs;
   s.shape = {heads, kvHeads, hd, 1.0f / std::sqrt(float(hd)), 0};
   s.layout = {numSeqs * blocksPerSeq, kvHeads, bs, hd, type};
@@ -130,8 +132,8 @@ void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int
     s.owned.push_back(d);
     return d;
   };
-  s.batch = {upload(qs), upload(ctx), upload(table), numSeqs, numSeqs * queryLen, blocksPerSeq,
-             queryLen, contextLen};
+  s.batch = {upload(qs),         upload(ctx),  upload(table), numSeqs,
+             numSeqs * queryLen, blocksPerSeq, queryLen,      contextLen};
   size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
   size_t qElems = size_t(numSeqs) * queryLen * heads * hd;
   __half *k = alloc<__half>(cache), *v = alloc<__half>(cache), *q = alloc<__half>(qElems),
@@ -149,39 +151,104 @@ void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int
   s.args = {q, int64_t(heads) * hd, o, int64_t(heads) * hd, k, v};
 }
 
-void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm) {
+void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm, int variant = -1) {
   AttnSetup s;
   setupAttention(s, numSeqs, 1, ctx, 32, 8, 128, type);
   int splits = chooseDecodeSplits(s.shape, s.batch, sm);
   size_t wsBytes = std::max<size_t>(decodeWorkspaceBytes(s.shape, s.batch, splits), 1);
   void *ws = alloc<char>(wsBytes);
   double ms = timeMs([&] {
-    check(pagedAttentionDecode(s.shape, s.layout, s.batch, s.args, splits, ws, wsBytes, nullptr),
+    check(pagedAttentionDecodeVariant(s.shape, s.layout, s.batch, s.args, splits, ws, wsBytes,
+                                      nullptr, std::max(variant, 0)),
           "decode");
   });
   double bytes = 2.0 * numSeqs * ctx * 8 * 128 * 2;
   double gbs = bytes / (ms * 1e-3) / 1e9;
-  std::printf("RESULT decode_%s_b%d_ctx%d %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
-              type == ElementType::F16 ? "f16" : "bf16", numSeqs, ctx, gbs, ms, splits,
-              gbs / copyGbs);
+  std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
+              variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
+              ctx, variant >= 0 ? "_" : "", variant >= 0 ? decodeVariantName(variant) : "", gbs, ms,
+              splits, gbs / copyGbs);
   CHECK_CUDA(cudaFree(ws));
 }
 
-void benchPrefill(int numSeqs, int len, int heads, int kvHeads, int hd, ElementType type) {
+void benchPrefill(int numSeqs, int len, int heads, int kvHeads, int hd, ElementType type,
+                  int variant = -1) {
   AttnSetup s;
   setupAttention(s, numSeqs, len, len, heads, kvHeads, hd, type);
   size_t wsBytes = prefillWorkspaceBytes(s.batch);
   void *ws = alloc<char>(wsBytes);
   double ms = timeMs([&] {
-    check(pagedAttentionPrefill(s.shape, s.layout, s.batch, s.args, ws, wsBytes, nullptr),
+    check(pagedAttentionPrefillVariant(s.shape, s.layout, s.batch, s.args, ws, wsBytes, nullptr,
+                                       std::max(variant, 0)),
           "prefill");
   });
   // Causal: row i sees i + 1 keys; 2 flops per multiply-add, QK^T and PV.
   double flops = 4.0 * numSeqs * heads * hd * (double(len) * (len + 1) / 2);
-  std::printf("RESULT prefill_%s_b%d_len%d_h%d_kv%d_d%d %.1f TFLOP/s ms=%.4f\n",
-              type == ElementType::F16 ? "f16" : "bf16", numSeqs, len, heads, kvHeads, hd,
-              flops / (ms * 1e-3) / 1e12, ms);
+  std::printf("RESULT %sprefill_%s_b%d_len%d_h%d_kv%d_d%d%s%s %.1f TFLOP/s ms=%.4f\n",
+              variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
+              len, heads, kvHeads, hd, variant >= 0 ? "_" : "",
+              variant >= 0 ? prefillVariantName(variant) : "", flops / (ms * 1e-3) / 1e12, ms);
   CHECK_CUDA(cudaFree(ws));
+}
+
+// What a read-only stream achieves (decode attention only reads): 16-byte loads, folded.
+__global__ void readKernel(const uint4 *p, size_t n, uint32_t *out) {
+  uint32_t acc = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    uint4 v = __ldcs(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u)
+    out[0] = acc;
+}
+
+void benchReadBandwidth(double copyGbs, int sm) {
+  size_t bytes = size_t(1) << 30;
+  uint4 *src = alloc<uint4>(bytes / 16);
+  uint32_t *out = alloc<uint32_t>(1);
+  fill(reinterpret_cast<float *>(src), bytes / 4, 11);
+  double ms = timeMs([&] {
+    readKernel<<<sm * 8, 512>>>(src, bytes / 16, out);
+    CHECK_CUDA(cudaGetLastError());
+  });
+  double gbs = bytes / (ms * 1e-3) / 1e9;
+  std::printf("RESULT read_bandwidth %.1f GB/s ms=%.4f of_copy=%.3f\n", gbs, ms, gbs / copyGbs);
+  CHECK_CUDA(cudaFree(src));
+  CHECK_CUDA(cudaFree(out));
+}
+
+// The tensor-core ceiling of mma.sync (what the prefill kernel issues): each warp runs
+// chains of independent m16n8k16 bf16 products on registers, no memory traffic.
+__global__ void mmaPeakKernel(float *out, int iters) {
+  uint32_t a[4], b0 = 0x3f803f80u ^ threadIdx.x, b1 = 0x3f003f00u ^ threadIdx.x;
+  for (int i = 0; i < 4; ++i)
+    a[i] = 0x3c003c00u ^ (threadIdx.x * 2654435761u + i);
+  float d[8][4] = {};
+  for (int it = 0; it < iters; ++it) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                   "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                   : "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < 8; ++j)
+    sum += d[j][0] + d[j][1] + d[j][2] + d[j][3];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+
+void benchMmaPeak(int sm) {
+  const int blocks = sm * 4, threads = 256, iters = 4096;
+  float *out = alloc<float>(size_t(blocks) * threads);
+  double ms = timeMs([&] {
+    mmaPeakKernel<<<blocks, threads>>>(out, iters);
+    CHECK_CUDA(cudaGetLastError());
+  });
+  double flops = double(blocks) * (threads / 32) * iters * 8 * (2.0 * 16 * 8 * 16);
+  std::printf("RESULT mma_sync_peak_bf16 %.1f TFLOP/s ms=%.4f\n", flops / (ms * 1e-3) / 1e12, ms);
+  CHECK_CUDA(cudaFree(out));
 }
 
 void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
@@ -192,7 +259,8 @@ void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
   size_t wsBytes = 32 << 20;
   void *ws = alloc<char>(wsBytes);
   GemmShape shape{m, n, k, ElementType::BF16, out, false};
-  double ms = timeMs([&] { check(gemm.gemm(shape, a, w, nullptr, c, ws, wsBytes, nullptr), "gemm"); });
+  double ms =
+      timeMs([&] { check(gemm.gemm(shape, a, w, nullptr, c, ws, wsBytes, nullptr), "gemm"); });
   std::printf("RESULT gemm_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f\n",
               out == ElementType::F32 ? "f32out" : "bf16out", m, n, k,
               2.0 * m * n * k / (ms * 1e-3) / 1e12, ms);
@@ -221,7 +289,8 @@ void benchSampling(int batch, int vocab, const char *name, float temp, int topK,
   CHECK_CUDA(cudaMemcpy(dst, step.data(), batch * 8, cudaMemcpyHostToDevice));
   SamplingParams sp{dt, dk, dp, dmp, ds, dst};
   SamplingOutput so{tokens, lp, topIds, topLp, numTop};
-  double ms = timeMs([&] { check(sampleTokens(logits, vocab, batch, vocab, sp, so, nullptr), "sample"); });
+  double ms =
+      timeMs([&] { check(sampleTokens(logits, vocab, batch, vocab, sp, so, nullptr), "sample"); });
   std::printf("RESULT sample_%s_b%d_v%d %.4f ms\n", name, batch, vocab, ms);
   for (void *ptr : std::vector<void *>{logits, dt, dp, dmp, dk, tokens, ds, dst, lp, topLp, topIds})
     CHECK_CUDA(cudaFree(ptr));
@@ -238,6 +307,8 @@ int main(int argc, char **argv) {
   sm = prop.multiProcessorCount;
   std::printf("DEVICE %s sm=%d l2=%dMB\n", prop.name, sm, prop.l2CacheSize >> 20);
   double copy = copyBandwidth();
+  benchReadBandwidth(copy, sm);
+  benchMmaPeak(sm);
   benchDecode(copy, 64, 4096, ElementType::BF16, sm);
   benchDecode(copy, 64, 4096, ElementType::F16, sm);
   benchDecode(copy, 1, 32768, ElementType::BF16, sm);
@@ -258,5 +329,14 @@ int main(int argc, char **argv) {
   benchSampling(256, 128256, "topk50_topp0.9_t0.7", 0.7f, 50, 0.9f, 0.0f, 0);
   benchSampling(256, 128256, "topp0.95", 1.0f, 0, 0.95f, 0.0f, 0);
   benchSampling(256, 128256, "topp0.9_minp0.05_top5", 1.0f, 0, 0.9f, 0.05f, 5);
+  // Tuning variants (head dim 128); variant 0 (the default) again shows the run's spread.
+  for (int v = 0; v < kDecodeVariants; ++v) {
+    benchDecode(copy, 64, 4096, ElementType::BF16, sm, v);
+    benchDecode(copy, 1, 32768, ElementType::BF16, sm, v);
+  }
+  for (int v = 0; v < kPrefillVariants; ++v) {
+    benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16, v);
+    benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16, v);
+  }
   return 0;
 }

@@ -41,6 +41,13 @@ def main():
             goal = ">= 0.85 of copy" if "b64_ctx4096" in name else ""
             rows.append((f"{name} {unit} ({extra.split()[1]})", f"{val:.0f}", "-",
                          f"{frac:.2f} of copy", goal))
+    read = ours.get("read_bandwidth")
+    if read:
+        rows.append(("read-only stream GB/s", f"{read[0]:.0f}", "-",
+                      f"{read[0] / copy[0]:.2f} of copy" if copy else "", ""))
+    peak = ours.get("mma_sync_peak_bf16")
+    if peak:
+        rows.append(("mma.sync bf16 ceiling TFLOP/s", f"{peak[0]:.0f}", "-", "", ""))
     for prefix, goal in (("prefill_", ">= 1.0"), ("gemm_", ">= 0.95"), ("sample_", "")):
         for name, (val, unit, _) in ours.items():
             if not name.startswith(prefix):
@@ -58,6 +65,11 @@ def main():
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    variants = [(n, v) for n, v in ours.items() if n.startswith("variant_")]
+    if variants:
+        print("tuning variants (same run):")
+        for name, (val, unit, extra) in variants:
+            print(f"  {name} {val:.4g} {unit} {extra}")
     return 0
 
 

@@ -1,4 +1,5 @@
 // Paged attention and KV write against f64 host references on random data.
+#include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaAttention.h"
 #include "unittests/device/PagedCase.h"
 
@@ -33,7 +34,8 @@ int smCount() {
 }
 
 // Runs decode (when every query length is 1 and splits >= 0) or prefill, checks the error.
-void runAndCheck(const PagedCase &c, bool decode, int splits, const std::string &what) {
+void runAndCheck(const PagedCase &c, bool decode, int splits, const std::string &what,
+                 int variant = 0) {
   DeviceCase d(c);
   ASSERT_TRUE(d.ok()) << "cudaMalloc failed";
   AttentionBatch batch = d.batch(c);
@@ -42,12 +44,14 @@ void runAndCheck(const PagedCase &c, bool decode, int splits, const std::string 
   if (decode) {
     int n = splits > 0 ? splits : chooseDecodeSplits(c.shape, batch, smCount());
     DeviceBuffer<uint8_t> ws(std::max<size_t>(decodeWorkspaceBytes(c.shape, batch, n), 1));
-    st = pagedAttentionDecode(c.shape, c.layout, batch, args, n, ws.get(), ws.size(), nullptr);
+    st = pagedAttentionDecodeVariant(c.shape, c.layout, batch, args, n, ws.get(), ws.size(),
+                                     nullptr, variant);
     ASSERT_TRUE(st.ok()) << st.error().toString();
     CUDA_OK(cudaDeviceSynchronize());
   } else {
     DeviceBuffer<uint8_t> ws(prefillWorkspaceBytes(batch));
-    st = pagedAttentionPrefill(c.shape, c.layout, batch, args, ws.get(), ws.size(), nullptr);
+    st = pagedAttentionPrefillVariant(c.shape, c.layout, batch, args, ws.get(), ws.size(), nullptr,
+                                      variant);
     ASSERT_TRUE(st.ok()) << st.error().toString();
     CUDA_OK(cudaDeviceSynchronize());
   }
@@ -86,8 +90,8 @@ TEST(DecodeAttention, BlockSizesAndSlidingWindow) {
     PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::F16, {{1, 77}, {1, 300}});
     runAndCheck(c, true, 2, "block size " + std::to_string(bs));
   }
-  PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::BF16,
-                              {{1, 10}, {1, 200}, {1, 1000}}, /*window=*/100);
+  PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::BF16, {{1, 10}, {1, 200}, {1, 1000}},
+                              /*window=*/100);
   runAndCheck(w, true, 1, "window 100, one split");
   runAndCheck(w, true, 4, "window 100, 4 splits");
 }
@@ -104,14 +108,32 @@ TEST(PrefillAttention, MatchesReferenceRaggedBatch) {
   }
 }
 
+// The tuning variants (bench/cuda) compute the same function as the defaults.
+TEST(AttentionVariants, MatchReference) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  for (ElementType t : {ElementType::F16, ElementType::BF16}) {
+    PagedCase d = makePagedCase(rng, 8, 2, 128, 16, t, {{1, 1}, {1, 77}, {1, 1030}, {1, 16}});
+    for (int v = 1; v < kDecodeVariants; ++v)
+      for (int splits : {1, 3})
+        runAndCheck(d, true, splits, std::string("decode ") + decodeVariantName(v), v);
+    PagedCase p = makePagedCase(rng, 8, 2, 128, 16, t, {{1, 9}, {150, 150}, {70, 300}, {5, 5}});
+    PagedCase w = makePagedCase(rng, 8, 2, 128, 16, t, {{200, 400}, {3, 3}}, /*window=*/70);
+    for (int v = 1; v < kPrefillVariants; ++v) {
+      runAndCheck(p, false, 0, std::string("prefill ") + prefillVariantName(v), v);
+      runAndCheck(w, false, 0, std::string("prefill window ") + prefillVariantName(v), v);
+    }
+  }
+}
+
 TEST(PrefillAttention, SingleTokenAndSlidingWindowAndBlockSizes) {
   MODELRT_REQUIRE_GPU();
   std::mt19937 rng(5);
   runAndCheck(makePagedCase(rng, 4, 4, 128, 16, ElementType::F16, {{1, 1}}), false, 0, "T=1");
-  runAndCheck(makePagedCase(rng, 8, 1, 96, 32, ElementType::BF16, {{200, 260}, {3, 3}}, 70),
-              false, 0, "window 70");
-  runAndCheck(makePagedCase(rng, 8, 2, 80, 8, ElementType::F16, {{150, 150}, {33, 97}}), false,
-              0, "block size 8");
+  runAndCheck(makePagedCase(rng, 8, 1, 96, 32, ElementType::BF16, {{200, 260}, {3, 3}}, 70), false,
+              0, "window 70");
+  runAndCheck(makePagedCase(rng, 8, 2, 80, 8, ElementType::F16, {{150, 150}, {33, 97}}), false, 0,
+              "block size 8");
 }
 
 TEST(PagedAttention, DispatchAgreesForDecodeRows) {
@@ -242,8 +264,8 @@ TEST(KvWriteThenAttention, PrefillAfterWriteMatchesReference) {
                          KvWriteBatch{ds.get(), nullptr, c.numTokens}, RopeParams{}, nullptr));
   AttentionBatch batch = d.batch(c);
   DeviceBuffer<uint8_t> ws(prefillWorkspaceBytes(batch));
-  STATUS_OK(pagedAttentionPrefill(c.shape, c.layout, batch, d.args(c), ws.get(), ws.size(),
-                                  nullptr));
+  STATUS_OK(
+      pagedAttentionPrefill(c.shape, c.layout, batch, d.args(c), ws.get(), ws.size(), nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   double err = relativeError(toFloats(d.out.download(), c.layout.type), referenceAttention(c));
   EXPECT_LT(err, 2e-3);

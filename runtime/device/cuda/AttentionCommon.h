@@ -31,10 +31,8 @@ struct PagedKernelParams {
   float scaleLog2; // softmax scale * log2(e): the kernels use exp2
 };
 
-inline PagedKernelParams pagedKernelParams(const AttentionShape &shape,
-                                           const PagedKvLayout &layout,
-                                           const AttentionBatch &batch,
-                                           const AttentionArgs &args) {
+inline PagedKernelParams pagedKernelParams(const AttentionShape &shape, const PagedKvLayout &layout,
+                                           const AttentionBatch &batch, const AttentionArgs &args) {
   PagedKernelParams p{};
   p.q = args.q;
   p.qStride = args.qRowStride;
@@ -61,5 +59,26 @@ constexpr int kMaxQueryHeadsPerKvHead = 64;
 // Query heads one decode block serves (a power of two up to 8); larger groups take several
 // blocks per kv head.
 int decodeHeadTile(int group);
+
+// Kernel variants for tuning (bench/cuda): 0 is what pagedAttentionDecode /
+// pagedAttentionPrefill run; the others exist for head dim 128 only (group 4 for decode) and
+// are named by decodeVariantName / prefillVariantName.
+Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
+                                   const AttentionBatch &batch, const AttentionArgs &args,
+                                   int numSplits, void *workspace, size_t workspaceBytes,
+                                   cudaStream_t stream, int variant);
+Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLayout &layout,
+                                    const AttentionBatch &batch, const AttentionArgs &args,
+                                    void *workspace, size_t workspaceBytes, cudaStream_t stream,
+                                    int variant);
+constexpr int kDecodeVariants = 4, kPrefillVariants = 2;
+inline const char *decodeVariantName(int v) {
+  const char *names[] = {"default", "nt4_5blocks", "nt2_6blocks", "heads2_per_block"};
+  return v >= 0 && v < kDecodeVariants ? names[v] : "?";
+}
+inline const char *prefillVariantName(int v) {
+  const char *names[] = {"default", "m16_bn64"};
+  return v >= 0 && v < kPrefillVariants ? names[v] : "?";
+}
 
 } // namespace modelrt::cuda

@@ -24,21 +24,24 @@ constexpr int kDecodeTokensPerStep = 4; // tokens each lane group loads before u
 
 struct DecodeParams : PagedKernelParams {
   int numSplits;
-  int headTiles; // query-head tiles per kv head: ceil(group / GT)
-  float *partialO; // [seq][head][split][headDim]
+  int headTiles;    // query-head tiles per kv head: ceil(group / GT)
+  float *partialO;  // [seq][head][split][headDim]
   float *partialML; // [seq][head][split][2]: max (log2 domain), sum
 };
 
 // Lanes per token: one per 16-byte chunk of a row, rounded up to a power of two.
 template <int HD> constexpr int decodeLanesPerToken() { return HD / 8 <= 8 ? 8 : 16; }
 
-// GT: query heads per block (a power of two >= the group when the group is <= 8).
-template <typename T, int HD, int GT>
-__global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
+// GT: query heads per block (a power of two >= the group when the group is <= 8). NT: tokens
+// per lane group and step. MINB: blocks per multiprocessor the registers must allow (0: the
+// compiler's choice). Issuing the next step's loads before this step's math (a prefetch) was
+// slower on an H200: the registers it takes cost a block per multiprocessor.
+template <typename T, int HD, int GT, int NT = kDecodeTokensPerStep, int MINB = 0>
+__global__ void __launch_bounds__(kDecodeThreads, MINB) decodeKernel(DecodeParams p) {
   constexpr int kChunks = HD / 8;
   constexpr int kLpt = decodeLanesPerToken<HD>();
   constexpr int kGroups = 32 / kLpt; // tokens a warp holds at once
-  constexpr int kNt = kDecodeTokensPerStep;
+  constexpr int kNt = NT;
   constexpr int kStep = kGroups * kNt; // tokens per warp step
   __shared__ float wM[kDecodeWarps][GT], wL[kDecodeWarps][GT];
   __shared__ __align__(16) float wAcc[kDecodeWarps][GT][HD];
@@ -88,15 +91,12 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
   const T *vBase = static_cast<const T *>(p.vCache);
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
   const int bsMask = (1 << p.blockSizeLog2) - 1;
-  for (int s0 = begin + warp * kStep; s0 < end; s0 += kDecodeWarps * kStep) {
-    uint4 kr[kNt], vr[kNt];
-    bool ok[kNt];
+  auto loadStep = [&](int s0, uint4(&kr)[kNt], uint4(&vr)[kNt]) {
 #pragma unroll
     for (int i = 0; i < kNt; ++i) {
       const int pos = s0 + i * kGroups + grp;
-      ok[i] = pos < end;
       kr[i] = vr[i] = make_uint4(0, 0, 0, 0);
-      if (ok[i] && active) {
+      if (pos < end && active) {
         const int64_t page = __ldg(table + (pos >> p.blockSizeLog2));
         const int64_t off =
             ((page * p.numKvHeads + kvh) << p.blockSizeLog2 | (pos & bsMask)) * HD + chunk * 8;
@@ -104,6 +104,20 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
         vr[i] = ldStream16(vBase + off);
       }
     }
+  };
+  // The trip count is the same for every warp (it depends on the block alone), so the
+  // compiler knows the shuffles below run converged; a bound that depends on the warp index
+  // makes it wrap each one in WARPSYNC/ENDCOLLECTIVE (about 4x the instructions).
+  const int numIters =
+      end > begin ? (end - begin + kDecodeWarps * kStep - 1) / (kDecodeWarps * kStep) : 0;
+  for (int it = 0; it < numIters; ++it) {
+    const int s0 = begin + (it * kDecodeWarps + warp) * kStep;
+    uint4 kr[kNt], vr[kNt];
+    loadStep(s0, kr, vr);
+    bool ok[kNt];
+#pragma unroll
+    for (int i = 0; i < kNt; ++i)
+      ok[i] = s0 + i * kGroups + grp < end;
     float sc[kNt][GT];
 #pragma unroll
     for (int i = 0; i < kNt; ++i) {
@@ -129,7 +143,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
         mx = fmaxf(mx, sc[i][g]);
       const float mNew = fmaxf(m[g], mx);
       const float mUse = mNew == -INFINITY ? 0.0f : mNew;
-      const float alpha = exp2f(m[g] - mUse);
+      const float alpha = exp2Fast(m[g] - mUse);
       m[g] = mNew;
       l[g] *= alpha;
 #pragma unroll
@@ -137,7 +151,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
         acc[g][j] *= alpha;
 #pragma unroll
       for (int i = 0; i < kNt; ++i) {
-        const float pr = exp2f(sc[i][g] - mUse);
+        const float pr = exp2Fast(sc[i][g] - mUse);
         l[g] += pr;
         float vf[8];
         unpack8<T>(vr[i], vf);
@@ -157,7 +171,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
       const float lo = __shfl_xor_sync(0xffffffffu, l[g], o);
       const float mNew = fmaxf(m[g], mo);
       const float mUse = mNew == -INFINITY ? 0.0f : mNew;
-      const float a = exp2f(m[g] - mUse), b = exp2f(mo - mUse);
+      const float a = exp2Fast(m[g] - mUse), b = exp2Fast(mo - mUse);
       m[g] = mNew;
       l[g] = l[g] * a + lo * b;
 #pragma unroll
@@ -190,7 +204,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
     float sum = 0.0f, o = 0.0f;
 #pragma unroll
     for (int w = 0; w < kDecodeWarps; ++w) {
-      const float a = exp2f(wM[w][g] - mUse);
+      const float a = exp2Fast(wM[w][g] - mUse);
       sum += wL[w][g] * a;
       o += wAcc[w][g][d] * a;
     }
@@ -209,8 +223,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeKernel(DecodeParams p) {
   }
 }
 
-template <typename T>
-__global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
+template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
   const int seq = blockIdx.x, head = blockIdx.y;
   const int64_t base = (int64_t(seq) * p.numHeads + head) * p.numSplits;
   float mMax = -INFINITY;
@@ -220,26 +233,26 @@ __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
   for (int s = 0; s < p.numSplits; ++s) {
     float m = p.partialML[(base + s) * 2];
     if (m != -INFINITY)
-      total += exp2f(m - mMax) * p.partialML[(base + s) * 2 + 1];
+      total += exp2Fast(m - mMax) * p.partialML[(base + s) * 2 + 1];
   }
-  T *out = static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride +
-           int64_t(head) * headDim;
+  T *out =
+      static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride + int64_t(head) * headDim;
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float acc = 0.0f;
     for (int s = 0; s < p.numSplits; ++s) {
       float m = p.partialML[(base + s) * 2];
       if (m != -INFINITY)
-        acc += exp2f(m - mMax) * p.partialO[(base + s) * headDim + d];
+        acc += exp2Fast(m - mMax) * p.partialO[(base + s) * headDim + d];
     }
     out[d] = fromFloat<T>(total > 0.0f ? acc / total : 0.0f);
   }
 }
 
-template <typename T, int HD, int GT>
+template <typename T, int HD, int GT, int NT = kDecodeTokensPerStep, int MINB = 0>
 Status launchDecodeTile(DecodeParams p, int numSeqs, cudaStream_t stream) {
   p.headTiles = (p.group + GT - 1) / GT;
   dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.numSplits);
-  decodeKernel<T, HD, GT><<<grid, kDecodeThreads, 0, stream>>>(p);
+  decodeKernel<T, HD, GT, NT, MINB><<<grid, kDecodeThreads, 0, stream>>>(p);
   MODELRT_LAUNCH_TRY("decodeKernel");
   if (p.numSplits > 1) {
     mergeSplitsKernel<T><<<dim3(numSeqs, p.numHeads), HD, 0, stream>>>(p, HD);
@@ -251,10 +264,14 @@ Status launchDecodeTile(DecodeParams p, int numSeqs, cudaStream_t stream) {
 template <typename T, int HD>
 Status launchDecode(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
   switch (decodeHeadTile(p.group)) {
-  case 1: return launchDecodeTile<T, HD, 1>(p, numSeqs, stream);
-  case 2: return launchDecodeTile<T, HD, 2>(p, numSeqs, stream);
-  case 4: return launchDecodeTile<T, HD, 4>(p, numSeqs, stream);
-  default: return launchDecodeTile<T, HD, 8>(p, numSeqs, stream);
+  case 1:
+    return launchDecodeTile<T, HD, 1>(p, numSeqs, stream);
+  case 2:
+    return launchDecodeTile<T, HD, 2>(p, numSeqs, stream);
+  case 4:
+    return launchDecodeTile<T, HD, 4>(p, numSeqs, stream);
+  default:
+    return launchDecodeTile<T, HD, 8>(p, numSeqs, stream);
   }
 }
 
@@ -262,11 +279,16 @@ template <typename T>
 Status launchDecodeForHeadDim(const DecodeParams &p, int headDim, int numSeqs,
                               cudaStream_t stream) {
   switch (headDim) {
-  case 64: return launchDecode<T, 64>(p, numSeqs, stream);
-  case 80: return launchDecode<T, 80>(p, numSeqs, stream);
-  case 96: return launchDecode<T, 96>(p, numSeqs, stream);
-  case 128: return launchDecode<T, 128>(p, numSeqs, stream);
-  default: return Error(ErrorCode::Unsupported, "decode attention: unsupported head dim");
+  case 64:
+    return launchDecode<T, 64>(p, numSeqs, stream);
+  case 80:
+    return launchDecode<T, 80>(p, numSeqs, stream);
+  case 96:
+    return launchDecode<T, 96>(p, numSeqs, stream);
+  case 128:
+    return launchDecode<T, 128>(p, numSeqs, stream);
+  default:
+    return Error(ErrorCode::Unsupported, "decode attention: unsupported head dim");
   }
 }
 
@@ -293,14 +315,20 @@ size_t decodeWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &b
                             int numSplits) {
   if (numSplits <= 1)
     return 0;
-  return size_t(batch.numSeqs) * shape.numHeads * numSplits * (shape.headDim + 2) *
-         sizeof(float);
+  return size_t(batch.numSeqs) * shape.numHeads * numSplits * (shape.headDim + 2) * sizeof(float);
 }
 
 Status pagedAttentionDecode(const AttentionShape &shape, const PagedKvLayout &layout,
-                            const AttentionBatch &batch, const AttentionArgs &args,
-                            int numSplits, void *workspace, size_t workspaceBytes,
-                            cudaStream_t stream) {
+                            const AttentionBatch &batch, const AttentionArgs &args, int numSplits,
+                            void *workspace, size_t workspaceBytes, cudaStream_t stream) {
+  return pagedAttentionDecodeVariant(shape, layout, batch, args, numSplits, workspace,
+                                     workspaceBytes, stream, 0);
+}
+
+Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
+                                   const AttentionBatch &batch, const AttentionArgs &args,
+                                   int numSplits, void *workspace, size_t workspaceBytes,
+                                   cudaStream_t stream, int variant) {
   if (Status st = checkAttention(shape, layout, batch, args); !st)
     return st;
   if (batch.maxQueryLen != 1)
@@ -320,6 +348,22 @@ Status pagedAttentionDecode(const AttentionShape &shape, const PagedKvLayout &la
   size_t rows = size_t(batch.numSeqs) * shape.numHeads * numSplits;
   p.partialO = numSplits > 1 ? ws : nullptr;
   p.partialML = numSplits > 1 ? ws + rows * shape.headDim : nullptr;
+  if (variant != 0) {
+    if (shape.headDim != 128 || decodeHeadTile(p.group) != 4 || variant > 3)
+      return Error(ErrorCode::Unsupported, "decode attention: no such variant for this shape");
+    auto run = [&](auto tag) -> Status {
+      using T = decltype(tag);
+      switch (variant) {
+      case 1:
+        return launchDecodeTile<T, 128, 4, 4, 5>(p, batch.numSeqs, stream);
+      case 2:
+        return launchDecodeTile<T, 128, 4, 2, 6>(p, batch.numSeqs, stream);
+      default:
+        return launchDecodeTile<T, 128, 2, 4>(p, batch.numSeqs, stream);
+      }
+    };
+    return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
+  }
   if (layout.type == ElementType::F16)
     return launchDecodeForHeadDim<__half>(p, shape.headDim, batch.numSeqs, stream);
   return launchDecodeForHeadDim<__nv_bfloat16>(p, shape.headDim, batch.numSeqs, stream);

@@ -18,18 +18,18 @@ namespace modelrt::cuda {
 
 namespace {
 
-constexpr int kBM = 64, kBN = 64, kPrefillThreads = 128;
-
 struct PrefillParams : PagedKernelParams {
   const int32_t *tileStart; // [numSeqs + 1]: first flat tile of each request
   int numSeqs;
 };
 
-template <int HD> struct PrefillSmem {
-  static constexpr int kvStride = HD + 8; // 16-bit elements; 16-byte pad: ldmatrix conflict-free
-  static constexpr size_t kBytes = size_t(kBN) * kvStride * 2;
-  static constexpr size_t kOff = 0, vOff = kBytes; // Q is staged in V's buffer
-  static constexpr size_t total = 2 * kBytes;
+// Shared memory: a K tile and a V tile of BN rows of HD + 8 elements (the 16-byte pad makes
+// ldmatrix conflict-free), then, when Q is read from shared memory (MT > 1), Q's BM rows.
+template <int HD, int BM, int BN, bool QSMEM> struct PrefillSmem {
+  static constexpr int stride = HD + 8;
+  static constexpr size_t kvBytes = size_t(BN) * stride * 2;
+  static constexpr size_t qOff = 2 * kvBytes;
+  static constexpr size_t total = qOff + (QSMEM ? size_t(BM) * stride * 2 : 0);
 };
 
 // D = A B + D, m16n8k16, f32 accumulate.
@@ -38,14 +38,14 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
                                          uint32_t b1) {
   if constexpr (std::is_same_v<T, __half>)
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void *smemRow) {
@@ -72,8 +72,9 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float x, fl
   return *reinterpret_cast<uint32_t *>(&h);
 }
 
-// tileStart[s + 1] = tileStart[s] + ceil(queryLen(s) / kBM), one block of 1024 threads.
-__global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int32_t *tileStart) {
+// tileStart[s + 1] = tileStart[s] + ceil(queryLen(s) / bm), one block of 1024 threads.
+__global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int bm,
+                                  int32_t *tileStart) {
   __shared__ int warpTotals[32];
   __shared__ int carry;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -84,7 +85,7 @@ __global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int32_
   __syncthreads();
   for (int base = 0; base < numSeqs; base += blockDim.x) {
     int s = base + tid;
-    int v = s < numSeqs ? (queryStart[s + 1] - queryStart[s] + kBM - 1) / kBM : 0;
+    int v = s < numSeqs ? (queryStart[s + 1] - queryStart[s] + bm - 1) / bm : 0;
     int incl = v;
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
@@ -116,17 +117,28 @@ __global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int32_
   }
 }
 
-template <typename T, int HD>
-__global__ void __launch_bounds__(kPrefillThreads) prefillKernel(PrefillParams p) {
-  using L = PrefillSmem<HD>;
+// WARPS warps, each owning MT m-tiles of 16 query rows (BM = 16 * MT * WARPS rows per
+// block), against tiles of BN keys. MT == 1 keeps Q's fragments in registers; MT == 2 reads
+// them from shared memory at each k-step (the registers go to the second row tile, which
+// reuses every K and V fragment loaded).
+template <typename T, int HD, int WARPS, int MT, int BN>
+__global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
+  constexpr int kBM = 16 * MT * WARPS;
+  constexpr int kThreads = 32 * WARPS;
+  constexpr bool kQSmem = MT > 1;
+  using L = PrefillSmem<HD, kBM, BN, kQSmem>;
   constexpr int kChunks = HD / 8;
-  constexpr int kS = L::kvStride;
+  constexpr int kS = L::stride;
   constexpr int kKSteps = HD / 16; // k-steps of S = QK^T
   constexpr int kOTiles = HD / 8;  // n-tiles of O
-  constexpr int kSTiles = kBN / 8; // n-tiles of S
+  constexpr int kSTiles = BN / 8;  // n-tiles of S
   extern __shared__ __align__(128) unsigned char smem[];
-  T *kSm = reinterpret_cast<T *>(smem + L::kOff);
-  T *vSm = reinterpret_cast<T *>(smem + L::vOff);
+  T *kSm = reinterpret_cast<T *>(smem);
+  T *vSm = reinterpret_cast<T *>(smem + L::kvBytes);
+  // Q's staging: its own region (MT > 1), else V's buffer when it fits (K of the first tile
+  // loads meanwhile), else K's and V's.
+  constexpr bool kQOverlapsK = kQSmem || kBM <= BN;
+  T *qSm = kQSmem ? reinterpret_cast<T *>(smem + L::qOff) : kBM <= BN ? vSm : kSm;
 
   const int total = p.tileStart[p.numSeqs];
   const int tile = total - 1 - int(blockIdx.x), head = blockIdx.y;
@@ -149,16 +161,17 @@ __global__ void __launch_bounds__(kPrefillThreads) prefillKernel(PrefillParams p
   const int rows = min(kBM, qLen - q0);
   const int pos0 = ctx - qLen + q0; // position of the tile's first query row
   const int kvEnd = min(ctx, pos0 + rows);
-  const int kvBegin = p.window > 0 ? max(0, pos0 - p.window + 1) / kBN * kBN : 0;
+  const int kvBegin = p.window > 0 ? max(0, pos0 - p.window + 1) : 0;
   const int kvh = head / p.group;
 
-  // Q rows (zeros past the request) staged in V's buffer.
+  // Q rows (zeros past the request).
   const T *q = static_cast<const T *>(p.q);
-  for (int i = tid; i < kBM * kChunks; i += kPrefillThreads) {
+  for (int i = tid; i < kBM * kChunks; i += kThreads) {
     int r = i / kChunks, c = i % kChunks;
     bool valid = r < rows;
-    const T *src = valid ? q + int64_t(qBegin + q0 + r) * p.qStride + int64_t(head) * HD + c * 8 : q;
-    cpAsync16(vSm + r * kS + c * 8, src, valid ? 16 : 0);
+    const T *src =
+        valid ? q + int64_t(qBegin + q0 + r) * p.qStride + int64_t(head) * HD + c * 8 : q;
+    cpAsync16(qSm + r * kS + c * 8, src, valid ? 16 : 0);
   }
   cpAsyncCommit();
 
@@ -167,7 +180,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefillKernel(PrefillParams p
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
   const int bsMask = (1 << p.blockSizeLog2) - 1;
   auto loadKv = [&](const T *base, T *dst, int kv0) {
-    for (int i = tid; i < kBN * kChunks; i += kPrefillThreads) {
+    for (int i = tid; i < BN * kChunks; i += kThreads) {
       int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
       bool valid = pos < kvEnd;
       int64_t off = 0;
@@ -179,124 +192,171 @@ __global__ void __launch_bounds__(kPrefillThreads) prefillKernel(PrefillParams p
     }
     cpAsyncCommit();
   };
-  if (kvBegin < kvEnd)
-    loadKv(kBase, kSm, kvBegin);
-  else
-    cpAsyncCommit();
-  cpAsyncWait<1>(); // Q is in
+  auto loadFirstK = [&] {
+    if (kvBegin < kvEnd)
+      loadKv(kBase, kSm, kvBegin);
+    else
+      cpAsyncCommit();
+  };
+  if constexpr (kQOverlapsK) {
+    loadFirstK();
+    cpAsyncWait<1>(); // Q is in
+  } else {
+    cpAsyncWait<0>();
+  }
   __syncthreads();
 
-  // Q as A fragments: rows warp*16 + (lane&7) + 8*((lane>>3)&1), cols 16k + 8*(lane>>4).
-  uint32_t qf[kKSteps][4];
+  // Q as A fragments: rows 16 * mtile + (lane&7) + 8*((lane>>3)&1), cols 16k + 8*(lane>>4).
+  auto qRow = [&](int mt) { return (warp * MT + mt) * 16 + (lane & 7) + ((lane >> 3) & 1) * 8; };
+  uint32_t qf[kQSmem ? 1 : kKSteps][4];
+  if constexpr (!kQSmem) {
 #pragma unroll
-  for (int k = 0; k < kKSteps; ++k)
-    ldmatrixX4(qf[k], vSm + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kS + k * 16 +
-                          (lane >> 4) * 8);
+    for (int k = 0; k < kKSteps; ++k)
+      ldmatrixX4(qf[k], qSm + qRow(0) * kS + k * 16 + (lane >> 4) * 8);
+    if constexpr (!kQOverlapsK) {
+      __syncthreads();
+      loadFirstK();
+    }
+  }
 
-  // This thread's rows in the tile: r0 = warp*16 + lane/4 and r0 + 8; columns 2*(lane%4)+{0,1}
-  // of every 8-wide n-tile.
-  const int r0 = warp * 16 + (lane >> 2);
-  const int rowPos[2] = {r0 < rows ? pos0 + r0 : -1, r0 + 8 < rows ? pos0 + r0 + 8 : -1};
+  // This thread's rows: 16 * mtile + lane/4 (+ 8); columns 2*(lane%4)+{0,1} of each n-tile.
+  int rowPos[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = (warp * MT + mt) * 16 + (lane >> 2) + 8 * h;
+      rowPos[mt][h] = r < rows ? pos0 + r : -1;
+    }
   const int colBase = 2 * (lane & 3);
-  float o[kOTiles][4];
+  float o[MT][kOTiles][4];
+  float mRow[MT][2], lRow[MT][2];
 #pragma unroll
-  for (int n = 0; n < kOTiles; ++n)
-    o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float mRow[2] = {-INFINITY, -INFINITY}, lRow[2] = {0.0f, 0.0f};
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int n = 0; n < kOTiles; ++n)
+      o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
+    mRow[mt][0] = mRow[mt][1] = -INFINITY;
+    lRow[mt][0] = lRow[mt][1] = 0.0f;
+  }
 
-  for (int kv0 = kvBegin; kv0 < kvEnd; kv0 += kBN) {
+  for (int kv0 = kvBegin; kv0 < kvEnd; kv0 += BN) {
     __syncthreads(); // every warp is done with V (or Q) of the previous step
     loadKv(vBase, vSm, kv0);
     cpAsyncWait<1>(); // K of this step is in
     __syncthreads();
 
-    // S = Q K^T: 16 rows x 64 keys per warp.
-    float sAcc[kSTiles][4];
+    // S = Q K^T: 16 * MT rows x BN keys per warp.
+    float sAcc[MT][kSTiles][4];
 #pragma unroll
-    for (int n = 0; n < kSTiles; ++n)
-      sAcc[n][0] = sAcc[n][1] = sAcc[n][2] = sAcc[n][3] = 0.0f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < kSTiles; ++n)
+        sAcc[mt][n][0] = sAcc[mt][n][1] = sAcc[mt][n][2] = sAcc[mt][n][3] = 0.0f;
 #pragma unroll
     for (int k = 0; k < kKSteps; ++k) {
+      uint32_t qk[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (kQSmem)
+          ldmatrixX4(qk[mt], qSm + qRow(mt) * kS + k * 16 + (lane >> 4) * 8);
+        else
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            qk[mt][i] = qf[k][i];
+      }
 #pragma unroll
       for (int n = 0; n < kSTiles; n += 2) {
         uint32_t b[4]; // keys 8n..8n+7 (b[0], b[1]) and 8n+8.. (b[2], b[3])
         ldmatrixX4(b, kSm + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kS + k * 16 +
                           ((lane >> 3) & 1) * 8);
-        mma16816<T>(sAcc[n], qf[k], b[0], b[1]);
-        mma16816<T>(sAcc[n + 1], qf[k], b[2], b[3]);
-      }
-    }
-
-    // Mask (causal, end of context, window) only where a tile can need it.
-    const bool needMask = kv0 + kBN - 1 > pos0 || kv0 + kBN > kvEnd || p.window > 0 ||
-                          rowPos[1] < 0;
-    if (needMask) {
 #pragma unroll
-      for (int n = 0; n < kSTiles; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int kp = kv0 + n * 8 + colBase + (e & 1);
-          const int rp = rowPos[e >> 1];
-          const bool ok = rp >= 0 && kp <= rp && kp < kvEnd && (p.window == 0 || rp - kp < p.window);
-          if (!ok)
-            sAcc[n][e] = -INFINITY;
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816<T>(sAcc[mt][n], qk[mt], b[0], b[1]);
+          mma16816<T>(sAcc[mt][n + 1], qk[mt], b[2], b[3]);
         }
+      }
     }
 
-    // Online softmax on the accumulators (log2 domain); each row is spread over 4 lanes.
-    float alpha[2], mUse[2];
+    uint32_t pf[MT][kSTiles / 2][4]; // P as A fragments of PV, one per 16 keys
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float mx = -INFINITY;
+    for (int mt = 0; mt < MT; ++mt) {
+      // Mask (causal, end of context, window) only where a tile can need it.
+      const bool needMask =
+          kv0 + BN - 1 > rowPos[mt][0] || kv0 + BN > kvEnd || p.window > 0 || rowPos[mt][1] < 0;
+      if (needMask) {
 #pragma unroll
-      for (int n = 0; n < kSTiles; ++n)
-        mx = fmaxf(mx, fmaxf(sAcc[n][2 * h], sAcc[n][2 * h + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mNew = fmaxf(mRow[h], mx * p.scaleLog2);
-      mUse[h] = mNew == -INFINITY ? 0.0f : mNew;
-      alpha[h] = exp2f(mRow[h] - mUse[h]);
-      mRow[h] = mNew;
-      lRow[h] *= alpha[h];
-    }
-    uint32_t pf[kSTiles / 2][4]; // P as A fragments of PV, one per 16 keys
+        for (int n = 0; n < kSTiles; ++n)
 #pragma unroll
-    for (int n = 0; n < kSTiles; ++n) {
-      float e[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        e[i] = exp2f(fmaf(sAcc[n][i], p.scaleLog2, -mUse[i >> 1]));
-        lRow[i >> 1] += e[i];
+          for (int e = 0; e < 4; ++e) {
+            const int kp = kv0 + n * 8 + colBase + (e & 1);
+            const int rp = rowPos[mt][e >> 1];
+            const bool ok =
+                rp >= 0 && kp <= rp && kp < kvEnd && (p.window == 0 || rp - kp < p.window);
+            if (!ok)
+              sAcc[mt][n][e] = -INFINITY;
+          }
       }
-      pf[n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
-      pf[n / 2][(n & 1) * 2 + 1] = pack2<T>(e[2], e[3]);
-    }
+
+      // Online softmax on the accumulators (log2 domain); each row is spread over 4 lanes.
+      float alpha[2], mUse[2];
 #pragma unroll
-    for (int n = 0; n < kOTiles; ++n) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
+      for (int h = 0; h < 2; ++h) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < kSTiles; ++n)
+          mx = fmaxf(mx, fmaxf(sAcc[mt][n][2 * h], sAcc[mt][n][2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mNew = fmaxf(mRow[mt][h], mx * p.scaleLog2);
+        mUse[h] = mNew == -INFINITY ? 0.0f : mNew;
+        alpha[h] = exp2Fast(mRow[mt][h] - mUse[h]);
+        mRow[mt][h] = mNew;
+        lRow[mt][h] *= alpha[h];
+      }
+#pragma unroll
+      for (int n = 0; n < kSTiles; ++n) {
+        float e[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          e[i] = exp2Fast(fmaf(sAcc[mt][n][i], p.scaleLog2, -mUse[i >> 1]));
+          lRow[mt][i >> 1] += e[i];
+        }
+        pf[mt][n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
+        pf[mt][n / 2][(n & 1) * 2 + 1] = pack2<T>(e[2], e[3]);
+      }
+      // Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale.
+      if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+#pragma unroll
+        for (int n = 0; n < kOTiles; ++n) {
+          o[mt][n][0] *= alpha[0];
+          o[mt][n][1] *= alpha[0];
+          o[mt][n][2] *= alpha[1];
+          o[mt][n][3] *= alpha[1];
+        }
+      }
     }
 
     cpAsyncWait<0>(); // V is in
     __syncthreads();  // and every warp is done with K
-    if (kv0 + kBN < kvEnd)
-      loadKv(kBase, kSm, kv0 + kBN);
+    if (kv0 + BN < kvEnd)
+      loadKv(kBase, kSm, kv0 + BN);
     else
       cpAsyncCommit();
 
-    // O += P V: V rows are keys, read transposed.
+      // O += P V: V rows are keys, read transposed.
 #pragma unroll
-    for (int k = 0; k < kBN / 16; ++k) {
+    for (int k = 0; k < BN / 16; ++k) {
 #pragma unroll
       for (int n = 0; n < kOTiles; n += 2) {
         uint32_t b[4]; // dims 8n.. (b[0], b[1]) and 8n+8.. (b[2], b[3])
         ldmatrixX4Trans(b, vSm + (k * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kS + n * 8 +
                                (lane >> 4) * 8);
-        mma16816<T>(o[n], pf[k], b[0], b[1]);
-        if (n + 1 < kOTiles)
-          mma16816<T>(o[n + 1], pf[k], b[2], b[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816<T>(o[mt][n], pf[mt][k], b[0], b[1]);
+          mma16816<T>(o[mt][n + 1], pf[mt][k], b[2], b[3]);
+        }
       }
     }
   }
@@ -304,41 +364,56 @@ __global__ void __launch_bounds__(kPrefillThreads) prefillKernel(PrefillParams p
   // Row sums over the 4 lanes of each row, then out = O / l.
   T *out = static_cast<T *>(p.out);
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = lRow[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    const int r = r0 + 8 * h;
-    if (r < rows) {
-      T *dst = out + int64_t(qBegin + q0 + r) * p.outStride + int64_t(head) * HD + colBase;
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int n = 0; n < kOTiles; ++n)
-        *reinterpret_cast<uint32_t *>(dst + n * 8) =
-            pack2<T>(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
+    for (int h = 0; h < 2; ++h) {
+      float l = lRow[mt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      const int r = (warp * MT + mt) * 16 + (lane >> 2) + 8 * h;
+      if (r < rows) {
+        T *dst = out + int64_t(qBegin + q0 + r) * p.outStride + int64_t(head) * HD + colBase;
+#pragma unroll
+        for (int n = 0; n < kOTiles; ++n)
+          *reinterpret_cast<uint32_t *>(dst + n * 8) =
+              pack2<T>(o[mt][n][2 * h] * inv, o[mt][n][2 * h + 1] * inv);
+      }
     }
-  }
 }
 
-template <typename T, int HD>
-Status launchPrefill(const PrefillParams &p, int numHeads, int gridTiles, cudaStream_t stream) {
-  size_t smem = PrefillSmem<HD>::total;
-  MODELRT_CUDA_TRY(cudaFuncSetAttribute(prefillKernel<T, HD>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  prefillKernel<T, HD><<<dim3(gridTiles, numHeads), kPrefillThreads, smem, stream>>>(p);
+template <typename T, int HD, int WARPS = 4, int MT = 2, int BN = 64>
+Status launchPrefill(const PrefillParams &p, const AttentionBatch &batch, int numHeads,
+                     cudaStream_t stream) {
+  constexpr int bm = 16 * MT * WARPS;
+  prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, bm,
+                                            const_cast<int32_t *>(p.tileStart));
+  MODELRT_LAUNCH_TRY("prefillTileKernel");
+  // Sum over requests of ceil(len / bm) <= T / bm + numSeqs; surplus blocks exit at once.
+  const int gridTiles = batch.numTokens / bm + batch.numSeqs;
+  constexpr size_t smem = PrefillSmem<HD, bm, BN, (MT > 1)>::total;
+  auto *kernel = prefillKernel<T, HD, WARPS, MT, BN>;
+  MODELRT_CUDA_TRY(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  kernel<<<dim3(gridTiles, numHeads), WARPS * 32, smem, stream>>>(p);
   MODELRT_LAUNCH_TRY("prefillKernel");
   return Status::success();
 }
 
 template <typename T>
-Status launchPrefillForHeadDim(const PrefillParams &p, int headDim, int numHeads, int gridTiles,
-                               cudaStream_t stream) {
+Status launchPrefillForHeadDim(const PrefillParams &p, const AttentionBatch &batch, int headDim,
+                               int numHeads, cudaStream_t stream) {
   switch (headDim) {
-  case 64: return launchPrefill<T, 64>(p, numHeads, gridTiles, stream);
-  case 80: return launchPrefill<T, 80>(p, numHeads, gridTiles, stream);
-  case 96: return launchPrefill<T, 96>(p, numHeads, gridTiles, stream);
-  case 128: return launchPrefill<T, 128>(p, numHeads, gridTiles, stream);
-  default: return Error(ErrorCode::Unsupported, "prefill attention: unsupported head dim");
+  case 64:
+    return launchPrefill<T, 64>(p, batch, numHeads, stream);
+  case 80:
+    return launchPrefill<T, 80>(p, batch, numHeads, stream);
+  case 96:
+    return launchPrefill<T, 96>(p, batch, numHeads, stream);
+  case 128:
+    return launchPrefill<T, 128>(p, batch, numHeads, stream);
+  default:
+    return Error(ErrorCode::Unsupported, "prefill attention: unsupported head dim");
   }
 }
 
@@ -351,6 +426,14 @@ size_t prefillWorkspaceBytes(const AttentionBatch &batch) {
 Status pagedAttentionPrefill(const AttentionShape &shape, const PagedKvLayout &layout,
                              const AttentionBatch &batch, const AttentionArgs &args,
                              void *workspace, size_t workspaceBytes, cudaStream_t stream) {
+  return pagedAttentionPrefillVariant(shape, layout, batch, args, workspace, workspaceBytes, stream,
+                                      0);
+}
+
+Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLayout &layout,
+                                    const AttentionBatch &batch, const AttentionArgs &args,
+                                    void *workspace, size_t workspaceBytes, cudaStream_t stream,
+                                    int variant) {
   if (Status st = checkAttention(shape, layout, batch, args); !st)
     return st;
   if (batch.numSeqs == 0 || batch.numTokens == 0)
@@ -361,15 +444,19 @@ Status pagedAttentionPrefill(const AttentionShape &shape, const PagedKvLayout &l
   static_cast<PagedKernelParams &>(p) = pagedKernelParams(shape, layout, batch, args);
   p.tileStart = static_cast<int32_t *>(workspace);
   p.numSeqs = batch.numSeqs;
-  prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs,
-                                            static_cast<int32_t *>(workspace));
-  MODELRT_LAUNCH_TRY("prefillTileKernel");
-  // Sum over requests of ceil(len / kBM) <= T / kBM + numSeqs; surplus blocks exit at once.
-  int gridTiles = batch.numTokens / kBM + batch.numSeqs;
+  if (variant != 0) {
+    if (shape.headDim != 128 || variant >= kPrefillVariants)
+      return Error(ErrorCode::Unsupported, "prefill attention: no such variant for this shape");
+    auto run = [&](auto tag) -> Status {
+      using T = decltype(tag);
+      // 4 warps of one 16-row tile each, Q in registers (the default until 2026-11-26).
+      return launchPrefill<T, 128, 4, 1, 64>(p, batch, shape.numHeads, stream);
+    };
+    return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
+  }
   if (layout.type == ElementType::F16)
-    return launchPrefillForHeadDim<__half>(p, shape.headDim, shape.numHeads, gridTiles, stream);
-  return launchPrefillForHeadDim<__nv_bfloat16>(p, shape.headDim, shape.numHeads, gridTiles,
-                                                stream);
+    return launchPrefillForHeadDim<__half>(p, batch, shape.headDim, shape.numHeads, stream);
+  return launchPrefillForHeadDim<__nv_bfloat16>(p, batch, shape.headDim, shape.numHeads, stream);
 }
 
 } // namespace modelrt::cuda
