@@ -2,7 +2,8 @@
 
 namespace modelrt::engine {
 
-Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::Policy policy) {
+Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::Policy policy,
+                                                 bool prefixCaching) {
   const plan::PlanMetadata &m = executor.metadata();
   sched::SchedulerConfig config;
   config.policy = policy;
@@ -13,6 +14,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
   // The scheduler hands out the executor's KV blocks.
   config.kvCache.blockSize = executor.kvBlockSize();
   config.kvCache.numBlocks = executor.numKvBlocks();
+  config.kvCache.prefixCaching = prefixCaching && policy == sched::Policy::IterationLevel;
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
   if (!scheduler)
     return scheduler.error();

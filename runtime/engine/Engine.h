@@ -15,8 +15,12 @@ namespace modelrt::engine {
 
 class Engine {
 public:
-  // `executor` outlives the engine. The scheduler's limits come from the plan.
-  static Expected<std::unique_ptr<Engine>> create(CpuExecutor &executor, sched::Policy policy);
+  // `executor` outlives the engine. The scheduler's limits come from the plan. With
+  // prefixCaching (iteration-level only), a request whose prompt starts with blocks of
+  // tokens whose KV is still in the cache takes it instead of computing it again; the
+  // executor's output does not depend on the batch, so the KV and every logit are the same.
+  static Expected<std::unique_ptr<Engine>> create(CpuExecutor &executor, sched::Policy policy,
+                                                  bool prefixCaching = false);
 
   // `topLogprobs` >= 0 asks for log-probabilities of each token (and that many of the most
   // likely ones); -1 for none.

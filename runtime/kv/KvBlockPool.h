@@ -18,15 +18,21 @@ public:
   static Expected<KvBlockPool> create(int32_t numBlocks);
 
   int32_t numBlocks() const { return static_cast<int32_t>(refCounts_.size()); }
-  int32_t numFree() const { return static_cast<int32_t>(freeList_.size()); }
+  int32_t numFree() const { return numFree_; }
   int32_t numUsed() const { return numBlocks() - numFree(); }
 
-  // Takes a free block with reference count 1; nullopt when none is free.
+  // Takes the block at the front of the free list with reference count 1; nullopt when
+  // none is free.
   std::optional<BlockId> allocate();
+  // Takes a particular free block (one whose contents a new table adopts) with reference
+  // count 1.
+  void reclaim(BlockId block);
   // Adds a reference to a used block (a second table shares it, e.g. a common prefix).
   void retain(BlockId block);
-  // Drops a reference; the block returns to the free list when the last one goes.
-  void release(BlockId block);
+  // Drops a reference; the block returns to the free list when the last one goes: at the
+  // front (reused first, which keeps the touched set small), or at the back with
+  // `keepLonger` (a block whose contents may be adopted again: reused last, oldest first).
+  void release(BlockId block, bool keepLonger = false);
   int32_t refCount(BlockId block) const;
 
   // Recounts the books from scratch: every block is either free with no reference or used
@@ -36,9 +42,15 @@ public:
 private:
   explicit KvBlockPool(int32_t numBlocks);
 
+  // Links a free block into the list after `at` (a block or the sentinel).
+  void insertAfter(BlockId at, BlockId block);
+  void unlink(BlockId block);
+
   std::vector<int32_t> refCounts_;
-  // LIFO: a just-freed block is reused first, which keeps the touched set small.
-  std::vector<BlockId> freeList_;
+  // The free list, doubly linked through next_/prev_ with a sentinel at index numBlocks
+  // (O(1) reclaim of any free block); allocate() takes the front.
+  std::vector<BlockId> next_, prev_;
+  int32_t numFree_ = 0;
 };
 
 } // namespace modelrt::kv

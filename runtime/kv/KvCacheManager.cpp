@@ -74,13 +74,13 @@ bool KvCacheManager::appendTokens(SeqId seq, int64_t n, std::vector<BlockCopy> &
   }
   if (copy) {
     BlockId &partial = s.blocks[s.numTokens / config_.blockSize];
-    BlockId dst = *pool_.allocate();
+    BlockId dst = *takeBlock();
     copies.push_back({partial, dst});
-    pool_.release(partial);
+    releaseBlock(partial);
     partial = dst;
   }
   for (int64_t i = 0; i < newBlocks; ++i)
-    s.blocks.push_back(*pool_.allocate());
+    s.blocks.push_back(*takeBlock());
   s.numTokens += n;
   return true;
 }
@@ -94,7 +94,7 @@ bool KvCacheManager::reserveTokens(SeqId seq, int64_t totalTokens) {
     return false;
   }
   for (int64_t i = 0; i < newBlocks; ++i)
-    s.blocks.push_back(*pool_.allocate());
+    s.blocks.push_back(*takeBlock());
   return true;
 }
 
@@ -107,6 +107,7 @@ void KvCacheManager::fork(SeqId parent, SeqId child) {
   SeqBlocks copy = it->second;
   // Reserved blocks past the parent's tokens hold nothing to share.
   copy.blocks.resize(blocksForTokens(copy.numTokens));
+  copy.hashes.resize(std::min(copy.hashes.size(), copy.blocks.size()));
   for (BlockId block : copy.blocks)
     pool_.retain(block);
   seqs_.emplace(child, std::move(copy));
@@ -118,7 +119,7 @@ void KvCacheManager::free(SeqId seq) {
   if (it == seqs_.end())
     return;
   for (BlockId block : it->second.blocks)
-    pool_.release(block);
+    releaseBlock(block);
   seqs_.erase(it);
 }
 
@@ -132,15 +133,125 @@ void KvCacheManager::truncate(SeqId seq, int64_t numTokens) {
   }
   SeqBlocks &s = it->second;
   while (int64_t(s.blocks.size()) > blocksForTokens(numTokens)) {
-    pool_.release(s.blocks.back());
+    releaseBlock(s.blocks.back());
     s.blocks.pop_back();
   }
   s.numTokens = numTokens;
+  // A block cut into is written again: it no longer holds what its hash says (when shared,
+  // the write copies it first and the cached contents stay intact).
+  int64_t full = numTokens / config_.blockSize;
+  if (int64_t(s.hashes.size()) > full) {
+    s.hashes.resize(full);
+    BlockId cut = s.blocks[full];
+    if (cached_[cut] && pool_.refCount(cut) == 1)
+      uncache(cut);
+  }
+}
+
+std::optional<BlockId> KvCacheManager::takeBlock() {
+  std::optional<BlockId> block = pool_.allocate();
+  if (block && cached_[*block])
+    uncache(*block);
+  return block;
+}
+
+void KvCacheManager::uncache(BlockId block) {
+  auto it = cache_.find(blockHash_[block]);
+  if (it != cache_.end() && it->second == block)
+    cache_.erase(it);
+  cached_[block] = false;
+}
+
+uint64_t KvCacheManager::chainHash(uint64_t parent, const int32_t *tokens) const {
+  // 64-bit FNV-1a over the parent's hash and the block's tokens, then a final mix.
+  uint64_t h = 1469598103934665603ull ^ parent;
+  for (int32_t i = 0; i < config_.blockSize; ++i)
+    h = (h ^ uint32_t(tokens[i])) * 1099511628211ull;
+  h ^= h >> 31;
+  h *= 0x9E3779B97F4A7C15ull;
+  return h ^ (h >> 29);
+}
+
+std::optional<BlockId> KvCacheManager::lookup(uint64_t hash, const int32_t *tokens) const {
+  auto it = cache_.find(hash);
+  if (it == cache_.end())
+    return std::nullopt;
+  const int32_t *held = blockTokens_.data() + size_t(it->second) * config_.blockSize;
+  if (!std::equal(tokens, tokens + config_.blockSize, held))
+    return std::nullopt;
+  return it->second;
+}
+
+int64_t KvCacheManager::cachedPrefixTokens(const int32_t *tokens, int64_t n) const {
+  if (!config_.prefixCaching)
+    return 0;
+  uint64_t hash = 0;
+  int64_t matched = 0;
+  for (; matched + config_.blockSize <= n; matched += config_.blockSize) {
+    hash = chainHash(hash, tokens + matched);
+    if (!lookup(hash, tokens + matched))
+      break;
+  }
+  return matched;
+}
+
+int64_t KvCacheManager::adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens) {
+  MODELRT_KV_CHECK(!hasSeq(seq), "adopting a prefix into a sequence that has blocks", seq);
+  if (!config_.prefixCaching || hasSeq(seq))
+    return 0;
+  SeqBlocks s;
+  uint64_t hash = 0;
+  for (int64_t at = 0; at + config_.blockSize <= maxTokens; at += config_.blockSize) {
+    hash = chainHash(hash, tokens + at);
+    std::optional<BlockId> block = lookup(hash, tokens + at);
+    if (!block)
+      break;
+    if (pool_.refCount(*block) > 0)
+      pool_.retain(*block);
+    else
+      pool_.reclaim(*block);
+    s.blocks.push_back(*block);
+    s.hashes.push_back(hash);
+    s.numTokens = at + config_.blockSize;
+  }
+  int64_t adopted = s.numTokens;
+  if (adopted > 0)
+    seqs_.emplace(seq, std::move(s));
+  return adopted;
+}
+
+void KvCacheManager::commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens) {
+  auto it = seqs_.find(seq);
+  if (!config_.prefixCaching || it == seqs_.end())
+    return;
+  SeqBlocks &s = it->second;
+  const int64_t full = std::min(numTokens, s.numTokens) / config_.blockSize;
+  for (int64_t i = int64_t(s.hashes.size()); i < full; ++i) {
+    const int32_t *blockTokens = tokens + i * config_.blockSize;
+    uint64_t hash = chainHash(i == 0 ? 0 : s.hashes[i - 1], blockTokens);
+    s.hashes.push_back(hash);
+    BlockId block = s.blocks[i];
+    // Another block may already hold the same contents (computed side by side): keep the
+    // one indexed; this one is freed like any other.
+    if (cached_[block] || cache_.count(hash))
+      continue;
+    cache_.emplace(hash, block);
+    cached_[block] = true;
+    blockHash_[block] = hash;
+    std::copy(blockTokens, blockTokens + config_.blockSize,
+              blockTokens_.begin() + size_t(block) * config_.blockSize);
+  }
 }
 
 bool KvCacheManager::checkAccounting() const {
   if (!pool_.checkAccounting())
     return false;
+  for (const auto &[hash, block] : cache_)
+    if (block < 0 || block >= pool_.numBlocks() || !cached_[block] || blockHash_[block] != hash)
+      return false;
+  for (BlockId block = 0; block < pool_.numBlocks(); ++block)
+    if (cached_[block] && cache_.count(blockHash_[block]) == 0)
+      return false;
   std::vector<int32_t> references(pool_.numBlocks(), 0);
   for (const auto &[seq, s] : seqs_) {
     if (int64_t(s.blocks.size()) < blocksForTokens(s.numTokens))

@@ -7,6 +7,7 @@
 #include "runtime/support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct KvCacheConfig {
   // Free blocks that admitting a new request may not take, so running requests can grow
   // without being preempted at once. Running requests may use them.
   int32_t watermarkBlocks = 0;
+  // Automatic prefix caching: full blocks whose tokens are known stay adoptable, by the
+  // content of all tokens up to their end, after their sequences free them, until the pool
+  // needs them back (freed blocks holding nothing adoptable are reused first).
+  bool prefixCaching = false;
 };
 
 // A copy-on-write copy the engine makes before the iteration that writes into dst.
@@ -72,23 +77,54 @@ public:
   // releasing the blocks it no longer needs; 0 frees the sequence.
   void truncate(SeqId seq, int64_t numTokens);
 
-  // The pool's books balance, and each block's reference count equals the number of table
-  // entries naming it.
+  // Prefix caching (config().prefixCaching; otherwise these find and record nothing).
+  // Tokens of tokens[0, n) whose KV sits in cached full blocks, in whole blocks.
+  int64_t cachedPrefixTokens(const int32_t *tokens, int64_t n) const;
+  // Creates seq (which must not exist) holding the cached full blocks that match the start
+  // of tokens[0, maxTokens), shared with whoever else holds them, and returns how many
+  // tokens that covers (a multiple of the block size; 0 creates nothing).
+  int64_t adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens);
+  // Records that seq's first numTokens slots hold the KV of tokens[0, numTokens): its full
+  // blocks among them become adoptable.
+  void commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens);
+  // Blocks adoptable now (in use or free).
+  int64_t numCachedBlocks() const { return static_cast<int64_t>(cache_.size()); }
+
+  // The pool's books balance, each block's reference count equals the number of table
+  // entries naming it, and the prefix cache's index and its blocks agree.
   bool checkAccounting() const;
 
 private:
   struct SeqBlocks {
     std::vector<BlockId> blocks;
     int64_t numTokens = 0;
+    // Content hashes of the first blocks (all committed or adopted full blocks), chained:
+    // hash i covers tokens [0, (i + 1) * blockSize).
+    std::vector<uint64_t> hashes;
   };
 
   KvCacheManager(const KvCacheConfig &config, KvBlockPool pool)
-      : config_(config), pool_(std::move(pool)) {}
+      : config_(config), pool_(std::move(pool)), cached_(config.numBlocks, false),
+        blockHash_(config.numBlocks, 0),
+        blockTokens_(config.prefixCaching ? size_t(config.numBlocks) * config.blockSize : 0) {}
   bool partialBlockNeedsCopy(const SeqBlocks &seq) const;
+  // A free block for new contents; a cached one loses its cache entry.
+  std::optional<BlockId> takeBlock();
+  void releaseBlock(BlockId block) { pool_.release(block, cached_[block]); }
+  void uncache(BlockId block);
+  uint64_t chainHash(uint64_t parent, const int32_t *tokens) const;
+  // The cached block holding tokens[0, blockSize) after the prefix whose hash is parent.
+  std::optional<BlockId> lookup(uint64_t hash, const int32_t *tokens) const;
 
   KvCacheConfig config_;
   KvBlockPool pool_;
   std::unordered_map<SeqId, SeqBlocks> seqs_;
+  // Prefix cache: chain hash -> block, and per block whether it is indexed, its hash and
+  // its tokens (compared on every hit, so only a whole-chain hash collision could mislead).
+  std::unordered_map<uint64_t, BlockId> cache_;
+  std::vector<bool> cached_;
+  std::vector<uint64_t> blockHash_;
+  std::vector<int32_t> blockTokens_;
 };
 
 } // namespace modelrt::kv

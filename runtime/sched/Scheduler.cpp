@@ -228,12 +228,28 @@ void Scheduler::admitWaiting(SchedulerOutput &out, int32_t &prefillBudget) {
 }
 
 bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBudget) {
+  int64_t adopted = 0;
+  if (config_.policy == Policy::IterationLevel && config_.kvCache.prefixCaching &&
+      req.numComputed == 0 && !kv_.hasSeq(req.id)) {
+    // Full blocks another request (or this one, before a preemption) computed are taken as
+    // they are; the last token is always computed, for its logits.
+    adopted = kv_.adoptCachedPrefix(req.id, req.tokens.data(),
+                                    static_cast<int64_t>(req.tokens.size()) - 1);
+    req.numComputed = static_cast<int32_t>(adopted);
+  }
   int32_t wanted = std::min(req.numUncomputed(), prefillBudget);
   int64_t fit = 0;
   if (config_.policy == Policy::IterationLevel) {
     fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
-    if (fit == 0)
+    if (fit == 0) {
+      if (adopted > 0) {
+        kv_.free(req.id);
+        req.numComputed = 0;
+      }
       return false;
+    }
+    req.numCachedTokens = static_cast<int32_t>(adopted);
+    req.pendingCachedTokens = static_cast<int32_t>(adopted);
   } else {
     // Reserving the whole length up front means the batch never needs a preemption.
     if (!kv_.reserveTokens(req.id, req.numPrompt() + req.params.maxTokens - 1))
@@ -274,6 +290,8 @@ void Scheduler::enqueueWaiting(Request *req) {
 void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
   ScheduledRequest s;
   s.id = req.id;
+  s.numCachedTokens = req.pendingCachedTokens;
+  req.pendingCachedTokens = 0;
   s.startPosition = req.numComputed;
   s.numTokens = numTokens;
   s.isPrefill = !(numTokens == 1 && req.numOutput() > 0 &&
@@ -311,6 +329,14 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
                    "sampled token " + std::to_string(token) + " is outside the vocabulary");
   pendingIteration_.reset();
 
+  // The iteration wrote these rows' KV: their full blocks become adoptable.
+  if (config_.kvCache.prefixCaching)
+    for (const ScheduledRequest &r : output.requests) {
+      auto it = requests_.find(r.id);
+      if (it != requests_.end() && kv_.hasSeq(r.id))
+        kv_.commitFullBlocks(r.id, it->second->tokens.data(), r.startPosition + r.numTokens);
+    }
+
   std::vector<TokenEvent> events;
   events.reserve(sampledTokens.size());
   bool anyFinished = false;
@@ -322,7 +348,7 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
     Request &req = *it->second;
     req.tokens.push_back(sampledTokens[i]);
     std::optional<FinishReason> reason = finishReasonAfter(req);
-    events.push_back({req.id, sampledTokens[i], reason});
+    events.push_back({req.id, sampledTokens[i], reason, req.numCachedTokens});
     if (reason) {
       release(req);
       req.finished = true;
@@ -372,6 +398,11 @@ std::optional<RequestState> Scheduler::state(RequestId id) const {
 int32_t Scheduler::numPreemptions(RequestId id) const {
   auto it = requests_.find(id);
   return it == requests_.end() ? 0 : it->second->numPreemptions;
+}
+
+int32_t Scheduler::numCachedTokens(RequestId id) const {
+  auto it = requests_.find(id);
+  return it == requests_.end() ? 0 : it->second->numCachedTokens;
 }
 
 std::vector<RequestId> Scheduler::waitingIds() const {

@@ -24,6 +24,9 @@ struct ScheduledRequest {
   bool sampled;
   // Covers at least startPosition + numTokens token slots.
   std::vector<kv::BlockId> blockTable;
+  // On the first rows after an admission: the tokens before startPosition whose KV came
+  // from the prefix cache (0 otherwise).
+  int32_t numCachedTokens = 0;
 };
 
 struct FinishedRequest {
@@ -60,6 +63,8 @@ struct TokenEvent {
   RequestId id;
   TokenId token;
   std::optional<FinishReason> finish;
+  // Prompt tokens the request's last admission took from the prefix cache.
+  int32_t numCachedTokens = 0;
 };
 
 } // namespace modelrt::sched

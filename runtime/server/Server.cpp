@@ -31,6 +31,7 @@ struct Event {
   std::string error;
   int status = 400; // for "error": 400 the request was refused, 500 the engine failed
   std::optional<sample::TokenLogprobs> logprobs;
+  int32_t cachedTokens = 0; // prompt tokens taken from the prefix cache
 };
 
 class Channel {
@@ -100,8 +101,8 @@ struct Job {
 // Owns the engine; the only thread that touches it.
 class EngineThread {
 public:
-  explicit EngineThread(std::unique_ptr<engine::CpuExecutor> exec)
-      : exec_(std::move(exec)), thread_([this] { run(); }) {}
+  EngineThread(std::unique_ptr<engine::CpuExecutor> exec, bool prefixCaching)
+      : exec_(std::move(exec)), prefixCaching_(prefixCaching), thread_([this] { run(); }) {}
   ~EngineThread() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -141,7 +142,7 @@ public:
 private:
   void run() {
     Expected<std::unique_ptr<engine::Engine>> created =
-        engine::Engine::create(*exec_, sched::Policy::IterationLevel);
+        engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
     std::unique_ptr<engine::Engine> eng = created ? std::move(*created) : nullptr;
     std::map<sched::RequestId, std::shared_ptr<Channel>> channels;
     while (true) {
@@ -193,7 +194,7 @@ private:
           channel->push({-1, "error", events.error().message(), 500});
         channels.clear();
         Expected<std::unique_ptr<engine::Engine>> fresh =
-            engine::Engine::create(*exec_, sched::Policy::IterationLevel);
+            engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
         eng = fresh ? std::move(*fresh) : nullptr;
         continue;
       }
@@ -202,6 +203,7 @@ private:
         if (it == channels.end())
           continue;
         Event out{e.token, ""};
+        out.cachedTokens = e.numCachedTokens;
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
         if (e.finish)
@@ -214,6 +216,7 @@ private:
   }
 
   std::unique_ptr<engine::CpuExecutor> exec_;
+  bool prefixCaching_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<Job> incoming_;
@@ -226,6 +229,14 @@ private:
 // Token pieces may hold partial UTF-8 (byte tokens); invalid bytes become U+FFFD.
 std::string dumpJson(const json &j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// OpenAI's usage object; cached_tokens counts prompt tokens whose KV the prefix cache held.
+json usageJson(size_t promptTokens, size_t completionTokens, int32_t cachedTokens) {
+  return {{"prompt_tokens", promptTokens},
+          {"completion_tokens", completionTokens},
+          {"total_tokens", promptTokens + completionTokens},
+          {"prompt_tokens_details", {{"cached_tokens", cachedTokens}}}};
 }
 
 json errorBody(const std::string &message, const std::string &type = "invalid_request_error") {
@@ -334,7 +345,7 @@ Status serve(const ServerOptions &options) {
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
   const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
-  auto engineThread = std::make_shared<EngineThread>(std::move(*exec));
+  auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching);
 
   httplib::Server http;
   // Every request in flight holds an HTTP thread until it ends: room for max_num_seqs of
@@ -494,9 +505,7 @@ Status serve(const ServerOptions &options) {
           json out = chunk(text, e.finish, false, true);
           if (!logprobs.empty())
             out["choices"][0]["logprobs"] = logprobs.toJson();
-          out["usage"] = {{"prompt_tokens", promptTokens},
-                          {"completion_tokens", generated},
-                          {"total_tokens", promptTokens + generated}};
+          out["usage"] = usageJson(promptTokens, generated, e.cachedTokens);
           res.set_content(dumpJson(out), "application/json");
           return;
         }
@@ -557,10 +566,7 @@ Status serve(const ServerOptions &options) {
                         {"created", created},
                         {"model", model},
                         {"choices", json::array()},
-                        {"usage",
-                         {{"prompt_tokens", promptTokens},
-                          {"completion_tokens", *generated},
-                          {"total_tokens", promptTokens + *generated}}}};
+                        {"usage", usageJson(promptTokens, *generated, e.cachedTokens)}};
           std::string last = "data: " + dumpJson(usage) + "\n\n";
           sink.write(last.data(), last.size());
         }

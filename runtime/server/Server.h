@@ -19,6 +19,9 @@ struct ServerOptions {
   std::string apiKey;    // empty: no authentication
   std::string modelName; // empty: the plan's model name
   engine::ExecutorOptions executor;
+  // Automatic prefix caching (vLLM's default): prompts that start like an earlier one reuse
+  // its KV blocks while they are still in the cache.
+  bool prefixCaching = true;
 };
 
 // Loads the plan and serves until the process is stopped. Errors before listening

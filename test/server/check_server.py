@@ -70,7 +70,23 @@ try:
     out = json.loads(body)
     text = out["choices"][0]["text"]
     check(status == 200 and text.startswith(" Paris"), "greedy completion says Paris: %r" % text)
-    check(out["usage"] == {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}, "usage counts tokens")
+    check(out["usage"] == {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13,
+                           "prompt_tokens_details": {"cached_tokens": 0}}, "usage counts tokens")
+
+    # Automatic prefix caching: the same long prompt again takes its full KV blocks from the
+    # cache (reported as cached_tokens) and answers the same text.
+    long_prompt = {"prompt": "Here is a list of European countries and their capital cities. " * 6 +
+                   "The capital of France is", "max_tokens": 8}
+    status, body = request("/v1/completions", long_prompt)
+    first = json.loads(body)
+    status, body = request("/v1/completions", long_prompt)
+    again = json.loads(body)
+    cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+    check(first["usage"]["prompt_tokens_details"]["cached_tokens"] == 0 and
+          cached >= first["usage"]["prompt_tokens"] - 16 and cached % 16 == 0 and
+          again["choices"][0]["text"] == first["choices"][0]["text"],
+          "a repeated prompt takes %d of its %d tokens from the prefix cache and answers the same" %
+          (cached, first["usage"]["prompt_tokens"]))
     status, body = request("/v1/completions", {"prompt": [504, 3575, 282, 4649, 314], "max_tokens": 8})
     check(status == 200 and json.loads(body)["choices"][0]["text"] == text,
           "a prompt given as token ids answers like its text")

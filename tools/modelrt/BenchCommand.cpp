@@ -28,6 +28,8 @@ struct BenchOptions {
   uint64_t seed = 0;
   bool json = false;
   bool randomOutputLen = false;
+  bool prefixCaching = true;
+  int sharedPrefixLen = 0;
 };
 
 int fail(const std::string &message) {
@@ -35,9 +37,11 @@ int fail(const std::string &message) {
   return 1;
 }
 
+// cachedTokens: prompt tokens the prefix cache supplied, summed over the requests.
 Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy policy,
-                                       const BenchOptions &o, double rate) {
-  Expected<std::unique_ptr<engine::Engine>> created = engine::Engine::create(exec, policy);
+                                       const BenchOptions &o, double rate, int64_t &cachedTokens) {
+  Expected<std::unique_ptr<engine::Engine>> created =
+      engine::Engine::create(exec, policy, o.prefixCaching);
   if (!created)
     return created.error();
   engine::Engine &eng = **created;
@@ -49,11 +53,15 @@ Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy 
   std::exponential_distribution<double> gap(std::isinf(rate) ? 1.0 : rate);
   std::vector<sched::RequestParams> prompts(o.numPrompts);
   std::vector<double> arrivals(o.numPrompts, 0.0);
+  std::vector<int32_t> shared(o.sharedPrefixLen);
+  for (int32_t &id : shared)
+    id = token(gen);
   double t = 0;
   for (int i = 0; i < o.numPrompts; ++i) {
+    prompts[i].prompt = shared;
     prompts[i].prompt.resize(o.inputLen);
-    for (int32_t &id : prompts[i].prompt)
-      id = token(gen);
+    for (size_t k = shared.size(); k < prompts[i].prompt.size(); ++k)
+      prompts[i].prompt[k] = token(gen);
     prompts[i].maxTokens =
         o.randomOutputLen ? std::uniform_int_distribution<int>(1, o.outputLen)(gen) : o.outputLen;
     prompts[i].ignoreEos = true;
@@ -88,6 +96,8 @@ Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy 
     double at = now();
     for (const sched::TokenEvent &e : *events) {
       sched::RequestTiming &r = timings[index.at(e.id)];
+      if (r.tokenTimes.empty())
+        cachedTokens += e.numCachedTokens;
       r.tokenTimes.push_back(at);
       if (e.finish) {
         r.completion = at;
@@ -101,6 +111,8 @@ Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy 
 int runBench(const BenchOptions &o) {
   if (o.numPrompts < 1 || o.inputLen < 1 || o.outputLen < 1)
     return fail("--num-prompts, --input-len and --output-len must be at least 1");
+  if (o.sharedPrefixLen < 0 || o.sharedPrefixLen > o.inputLen)
+    return fail("--shared-prefix-len must be in [0, --input-len]");
   double rate = std::numeric_limits<double>::infinity();
   if (o.requestRate != "inf") {
     try {
@@ -126,17 +138,20 @@ int runBench(const BenchOptions &o) {
     return fail(exec.error().message());
   nlohmann::json all = nlohmann::json::object();
   for (sched::Policy policy : policies) {
-    Expected<sched::ServingReport> report = runOnce(**exec, policy, o, rate);
+    int64_t cached = 0;
+    Expected<sched::ServingReport> report = runOnce(**exec, policy, o, rate, cached);
     if (!report)
       return fail(report.error().message());
     if (o.json) {
       all[sched::policyName(policy)] = sched::reportToJson(*report);
+      all[sched::policyName(policy)]["prefix_cached_prompt_tokens"] = cached;
     } else {
       std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
                 << " prompts, input " << o.inputLen << ", output " << o.outputLen
                 << (o.randomOutputLen ? " (uniform from 1)" : "") << ", request rate "
                 << o.requestRate << " ==\n"
-                << sched::formatReport(*report) << "\n";
+                << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
+                << " of " << int64_t(o.numPrompts) * o.inputLen << "\n\n";
     }
   }
   if (o.json)
@@ -163,6 +178,10 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
   cmd->add_flag("--random-output-len", o->randomOutputLen,
                 "Draw each request's output length uniformly from 1 to --output-len (ORCA's "
                 "varied lengths)");
+  cmd->add_option("--shared-prefix-len", o->sharedPrefixLen,
+                  "Tokens every prompt starts with (a shared system prompt; default 0)");
+  cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
+                "Compute every prompt in full (iteration-level) instead of reusing cached KV");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
   cmd->callback([o, &exitCode] { exitCode = runBench(*o); });
 }

@@ -17,6 +17,8 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or .gguf, when the plan has none");
   cmd->add_option("--served-model-name", o->modelName, "Model id reported by /v1/models");
   addExecutorOptions(cmd, o->executor);
+  cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
+                "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->callback([o, &exitCode] {
     Status s = server::serve(*o);
     if (!s) {

@@ -102,3 +102,69 @@ TEST(Engine, GreedyTokensDoNotDependOnLoadOrPolicy) {
   EXPECT_LT(finishStep[1], finishStep[2]);
   EXPECT_LT(finishStep[1], finishStep[0]);
 }
+
+// Automatic prefix caching: requests that start with the same blocks of tokens as an earlier
+// one take its KV instead of computing it, and every logit stays bit for bit what computing
+// it gives (the executor's output does not depend on the batch).
+TEST(Engine, PrefixCacheGivesTheLogitsOfComputing) {
+  auto exec = loadTinyLlama();
+  ASSERT_TRUE(exec);
+  const int32_t bs = exec->kvBlockSize();
+  const int32_t vocab = static_cast<int32_t>(exec->metadata().vocabSize);
+  std::vector<int32_t> prefix;
+  for (int32_t i = 0; i < 2 * bs + 8; ++i)
+    prefix.push_back((i * 37 + 11) % vocab);
+  auto with = [&](int32_t len, std::vector<int32_t> tail) {
+    std::vector<int32_t> p(prefix.begin(), prefix.begin() + len);
+    p.insert(p.end(), tail.begin(), tail.end());
+    return request(p, 6);
+  };
+  std::vector<sched::RequestParams> requests = {
+      with(2 * bs + 8, {1, 2, 3}), with(2 * bs + 8, {4, 5}), with(bs + 4, {9}),
+      with(2 * bs, {})}; // block-aligned: all but its last block, which holds the last token
+  struct Result {
+    std::vector<int32_t> tokens;
+    std::vector<sample::TokenLogprobs> logprobs;
+    int32_t cached = -1;
+  };
+  auto run = [&](bool prefixCaching) {
+    Expected<std::unique_ptr<Engine>> eng =
+        Engine::create(*exec, sched::Policy::IterationLevel, prefixCaching);
+    EXPECT_TRUE(eng.ok());
+    std::map<sched::RequestId, size_t> which;
+    std::vector<Result> results(requests.size());
+    const std::vector<int> joinAt = {0, 3, 5, 20};
+    for (int step = 0; step < 200; ++step) {
+      for (size_t i = 0; i < requests.size(); ++i)
+        if (joinAt[i] == step) {
+          Expected<sched::RequestId> id = (*eng)->addRequest(requests[i], {}, 3);
+          EXPECT_TRUE(id.ok());
+          which[*id] = i;
+        }
+      if (!(*eng)->hasUnfinished() && step > joinAt.back())
+        break;
+      Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+      EXPECT_TRUE(events.ok()) << events.error().toString();
+      for (const sched::TokenEvent &e : *events) {
+        Result &r = results[which[e.id]];
+        r.tokens.push_back(e.token);
+        r.logprobs.push_back((*eng)->lastLogprobs().at(e.id));
+        r.cached = e.numCachedTokens;
+      }
+    }
+    return results;
+  };
+  std::vector<Result> cached = run(true), computed = run(false);
+  const std::vector<int32_t> expectCached = {0, 2 * bs, bs, bs};
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    EXPECT_EQ(computed[i].cached, 0);
+    EXPECT_EQ(cached[i].cached, expectCached[i]);
+    ASSERT_EQ(cached[i].tokens, computed[i].tokens);
+    ASSERT_EQ(cached[i].logprobs.size(), computed[i].logprobs.size());
+    for (size_t t = 0; t < cached[i].logprobs.size(); ++t) {
+      EXPECT_EQ(cached[i].logprobs[t].chosen, computed[i].logprobs[t].chosen) << "token " << t;
+      EXPECT_EQ(cached[i].logprobs[t].top, computed[i].logprobs[t].top) << "token " << t;
+    }
+  }
+}

@@ -157,6 +157,110 @@ TEST(KvCacheManagerTest, CopyOnWriteWaitsForABlock) {
   EXPECT_TRUE(copies.empty());
 }
 
+KvCacheManager makePrefixCache(int32_t numBlocks, int32_t blockSize) {
+  Expected<KvCacheManager> cache = KvCacheManager::create({numBlocks, blockSize, 0, true});
+  EXPECT_TRUE(cache.ok()) << cache.error().toString();
+  return std::move(cache.value());
+}
+
+// Fills seq with tokens (all computed) and commits its full blocks.
+void compute(KvCacheManager &cache, SeqId seq, const std::vector<int32_t> &tokens) {
+  std::vector<BlockCopy> copies;
+  int64_t have = cache.numTokens(seq);
+  ASSERT_TRUE(cache.appendTokens(seq, int64_t(tokens.size()) - have, copies));
+  EXPECT_TRUE(copies.empty());
+  cache.commitFullBlocks(seq, tokens.data(), int64_t(tokens.size()));
+}
+
+std::vector<int32_t> iota(int32_t n, int32_t first) {
+  std::vector<int32_t> v(n);
+  for (int32_t i = 0; i < n; ++i)
+    v[i] = first + i;
+  return v;
+}
+
+TEST(KvCacheManagerPrefixTest, AFreedSequencesFullBlocksAreAdoptedByTheSamePrefix) {
+  KvCacheManager cache = makePrefixCache(8, 4);
+  std::vector<int32_t> a = iota(10, 100); // blocks [100..103] [104..107], 2 tokens partial
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 1, a));
+  std::vector<BlockId> tableA = cache.blockTable(1);
+  EXPECT_EQ(cache.numCachedBlocks(), 2);
+  cache.free(1);
+  EXPECT_EQ(cache.numFreeBlocks(), 8);
+  EXPECT_EQ(cache.numCachedBlocks(), 2); // free, still adoptable
+  ASSERT_TRUE(cache.checkAccounting());
+
+  // Same 9 first tokens: both full blocks; a different second block: the first only.
+  std::vector<int32_t> b = iota(9, 100);
+  EXPECT_EQ(cache.cachedPrefixTokens(b.data(), 9), 8);
+  EXPECT_EQ(cache.adoptCachedPrefix(2, b.data(), 8), 8);
+  EXPECT_EQ(cache.numTokens(2), 8);
+  EXPECT_EQ(cache.blockTable(2), std::vector<BlockId>(tableA.begin(), tableA.begin() + 2));
+  EXPECT_EQ(cache.numFreeBlocks(), 6);
+  std::vector<int32_t> c = iota(9, 100);
+  c[6] = 7;
+  EXPECT_EQ(cache.adoptCachedPrefix(3, c.data(), 8), 4);
+  EXPECT_EQ(cache.blockTable(3)[0], tableA[0]);
+  EXPECT_EQ(cache.pool().refCount(tableA[0]), 2);
+  // Adoption stops at maxTokens, whole blocks only, and never starts from a later block.
+  std::vector<int32_t> d = iota(9, 104);
+  EXPECT_EQ(cache.adoptCachedPrefix(4, d.data(), 8), 0);
+  EXPECT_FALSE(cache.hasSeq(4));
+  EXPECT_EQ(cache.adoptCachedPrefix(5, b.data(), 7), 4);
+
+  // The adopter writes past the shared blocks into a block of its own: no copy.
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(2, 1, copies));
+  EXPECT_TRUE(copies.empty());
+  EXPECT_EQ(cache.blockTable(2).size(), 3u);
+  ASSERT_TRUE(cache.checkAccounting());
+  for (SeqId seq : {2, 3, 5})
+    cache.free(seq);
+  EXPECT_EQ(cache.numFreeBlocks(), 8);
+  ASSERT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerPrefixTest, PlainFreedBlocksAreReusedBeforeCachedOnesOldestCachedFirst) {
+  KvCacheManager cache = makePrefixCache(6, 2);
+  std::vector<int32_t> a = iota(4, 10), b = iota(4, 20);
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 1, a)); // 2 cached blocks
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 2, b)); // 2 more
+  std::vector<BlockCopy> copies;
+  ASSERT_TRUE(cache.appendTokens(3, 1, copies)); // a partial block: nothing to cache
+  cache.free(1);
+  cache.free(2);
+  cache.free(3);
+  EXPECT_EQ(cache.numCachedBlocks(), 4);
+  // Three new blocks: the two free uncached ones first, then the cached block freed longest
+  // ago.
+  ASSERT_TRUE(cache.appendTokens(4, 6, copies));
+  EXPECT_EQ(cache.numCachedBlocks(), 3);
+  EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 4), 0); // a's first block went
+  EXPECT_EQ(cache.cachedPrefixTokens(b.data(), 4), 4); // b's blocks stay
+  ASSERT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerPrefixTest, TruncatingIntoACachedBlockUncachesIt) {
+  KvCacheManager cache = makePrefixCache(4, 4);
+  std::vector<int32_t> a = iota(8, 1);
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 1, a));
+  EXPECT_EQ(cache.numCachedBlocks(), 2);
+  cache.truncate(1, 6); // the second block will be written again
+  EXPECT_EQ(cache.numCachedBlocks(), 1);
+  EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 8), 4);
+  ASSERT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerPrefixTest, OffByDefault) {
+  KvCacheManager cache = makeCache(4, 4);
+  std::vector<int32_t> a = iota(8, 1);
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 1, a));
+  cache.free(1);
+  EXPECT_EQ(cache.numCachedBlocks(), 0);
+  EXPECT_EQ(cache.adoptCachedPrefix(2, a.data(), 8), 0);
+  EXPECT_FALSE(cache.hasSeq(2));
+}
+
 TEST(KvCacheManagerDeathTest, DoubleFreeOfASequenceIsCaughtInDebugBuilds) {
   KvCacheManager cache = makeCache(2, 4);
   std::vector<BlockCopy> copies;

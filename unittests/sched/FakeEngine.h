@@ -1,8 +1,10 @@
 // A fake engine for scheduler tests: it runs SchedulerOutputs against a simulated paged KV
-// cache and checks, row by row, that the scheduler told it the truth. It writes each row's
-// (request, position, token) into the slot the block table names, and before sampling reads
-// the request's whole context back through the table, so a wrong table, a block shared by
-// mistake or a block reused while still in use shows up as a wrong slot. The sampled token
+// cache and checks, row by row, that the scheduler told it the truth. It writes into the
+// slot the block table names what a real engine's KV there depends on (the position, the
+// token and every token before it), and before sampling reads the request's whole context
+// back through the table, so a wrong table, a block shared by mistake or a block reused
+// while still in use shows up as a wrong slot; a block legitimately shared (a cached
+// prefix of the same tokens) reads back right. The sampled token
 // depends only on the request's own tokens, so a request gives the same output alone, under
 // load or after preemption.
 #pragma once
@@ -69,14 +71,21 @@ public:
     for (size_t i = 0; i < out.requests.size(); ++i) {
       const ScheduledRequest &r = out.requests[i];
       const std::vector<TokenId> &tokens = tokens_.at(r.id);
-      EXPECT_EQ(r.startPosition, computed_[r.id]) << "request " << r.id << " skipped or redid KV";
+      if (r.numCachedTokens > 0) {
+        // A (re)admission that took a cached prefix: its KV is read back below.
+        EXPECT_EQ(computed_[r.id], 0) << "request " << r.id << " took a prefix while running";
+        EXPECT_EQ(r.startPosition, r.numCachedTokens) << "request " << r.id;
+        EXPECT_LT(r.numCachedTokens, int32_t(tokens.size()));
+      } else {
+        EXPECT_EQ(r.startPosition, computed_[r.id]) << "request " << r.id << " skipped or redid KV";
+      }
       EXPECT_GE(int64_t(r.blockTable.size()) * blockSize_, r.startPosition + r.numTokens);
       EXPECT_EQ(out.queryStarts[i + 1] - out.queryStarts[i], r.numTokens);
       for (int32_t k = 0; k < r.numTokens; ++k) {
         int32_t row = out.queryStarts[i] + k, pos = r.startPosition + k;
         EXPECT_EQ(out.positions[row], pos);
         EXPECT_EQ(out.tokenIds[row], tokens[pos]) << "request " << r.id << " position " << pos;
-        slot(r, pos) = {r.id, pos, tokens[pos]};
+        slot(r, pos) = {prefixHash(tokens, pos), pos, tokens[pos]};
       }
       computed_[r.id] = r.startPosition + r.numTokens;
       EXPECT_EQ(r.sampled, computed_[r.id] == int32_t(tokens.size()));
@@ -86,7 +95,7 @@ public:
       std::vector<TokenId> context;
       for (int32_t pos = 0; pos < computed_[r.id]; ++pos) {
         const Slot &s = slot(r, pos);
-        EXPECT_TRUE(s.id == r.id && s.pos == pos && s.token == tokens[pos])
+        EXPECT_TRUE(s.prefix == prefixHash(tokens, pos) && s.pos == pos && s.token == tokens[pos])
             << "request " << r.id << " reads a wrong KV slot at position " << pos;
         context.push_back(s.token);
       }
@@ -107,10 +116,17 @@ public:
 
 private:
   struct Slot {
-    RequestId id = ~RequestId(0);
+    uint64_t prefix = 0; // hash of the tokens at positions 0 .. pos
     int32_t pos = -1;
     TokenId token = -1;
   };
+
+  static uint64_t prefixHash(const std::vector<TokenId> &tokens, int32_t pos) {
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (int32_t i = 0; i <= pos; ++i)
+      h = (h ^ uint64_t(tokens[i] + 1)) * 1099511628211ull;
+    return h;
+  }
 
   Slot &slot(const ScheduledRequest &r, int32_t pos) {
     return slots_[size_t(r.blockTable[pos / blockSize_]) * blockSize_ + pos % blockSize_];

@@ -25,11 +25,21 @@ struct Coverage {
   int rejections = 0;
   int partialChunks = 0;
   int completed = 0;
+  int64_t cachedTokens = 0;
+};
+
+struct Mode {
+  Policy policy;
+  bool prefixCaching;
 };
 
 struct RandomRun {
-  explicit RandomRun(uint64_t seed, Policy policy) : rng(seed) {
-    config.policy = policy;
+  explicit RandomRun(uint64_t seed, Mode mode) : rng(seed) {
+    config.policy = mode.policy;
+    config.kvCache.prefixCaching = mode.prefixCaching;
+    for (auto &prefix : prefixes)
+      for (int i = 0; i < 40; ++i)
+        prefix.push_back(pick(0, kVocab - 1));
     config.kvCache.blockSize = pick(1, 8);
     config.kvCache.numBlocks = pick(2, 32);
     config.kvCache.watermarkBlocks = pick(0, config.kvCache.numBlocks / 4);
@@ -47,8 +57,11 @@ struct RandomRun {
   RequestParams randomRequest() {
     RequestParams params;
     int32_t promptLen = pick(1, 30);
+    // With prefix caching, most prompts start with one of a few shared prefixes.
+    int32_t shared = config.kvCache.prefixCaching && chance(70) ? pick(1, promptLen) : 0;
+    const std::vector<TokenId> &prefix = prefixes[pick(0, 2)];
     for (int32_t i = 0; i < promptLen; ++i)
-      params.prompt.push_back(pick(0, kVocab - 1));
+      params.prompt.push_back(i < shared ? prefix[i] : pick(0, kVocab - 1));
     params.maxTokens = pick(1, 30);
     if (chance(50))
       params.eosTokenId = 0;
@@ -75,17 +88,23 @@ struct RandomRun {
       ASSERT_EQ(s.state(r.id), RequestState::Running);
     }
 
-    // Running requests own their blocks alone (nothing forks here); queued ones hold none.
+    // Running requests own their blocks alone (nothing forks here) unless they share a
+    // cached prefix; queued ones hold none.
     std::set<kv::BlockId> owned;
     int64_t tableBlocks = 0;
     for (RequestId id : s.runningIds()) {
       ASSERT_TRUE(kv.hasSeq(id));
       for (kv::BlockId block : kv.blockTable(id)) {
-        ASSERT_TRUE(owned.insert(block).second) << "block " << block << " in two tables";
-        ASSERT_EQ(kv.pool().refCount(block), 1);
+        bool first = owned.insert(block).second;
+        if (!config.kvCache.prefixCaching) {
+          ASSERT_TRUE(first) << "block " << block << " in two tables";
+          ASSERT_EQ(kv.pool().refCount(block), 1);
+        }
       }
       tableBlocks += int64_t(kv.blockTable(id).size());
     }
+    if (config.kvCache.prefixCaching)
+      tableBlocks = int64_t(owned.size());
     std::vector<RequestId> waiting = s.waitingIds();
     for (size_t i = 0; i < waiting.size(); ++i) {
       ASSERT_FALSE(kv.hasSeq(waiting[i])) << "queued request " << waiting[i] << " holds blocks";
@@ -156,8 +175,10 @@ struct RandomRun {
       for (const FinishedRequest &f : out.finished)
         finished[f.id] = f.reason;
       coverage.preemptions += int(out.preempted.size());
-      for (const ScheduledRequest &r : out.requests)
+      for (const ScheduledRequest &r : out.requests) {
         coverage.partialChunks += r.isPrefill && !r.sampled;
+        coverage.cachedTokens += r.numCachedTokens;
+      }
       ASSERT_TRUE(!out.empty() || !out.finished.empty() || !s.hasUnfinished())
           << "an iteration with nothing to run while requests wait";
       std::vector<TokenId> sampled = engine.run(out);
@@ -195,11 +216,12 @@ struct RandomRun {
 
   std::mt19937_64 rng;
   SchedulerConfig config;
+  std::vector<TokenId> prefixes[3];
   std::set<RequestId> everAdmitted;
   Coverage coverage;
 };
 
-class SchedulerRandomTest : public ::testing::TestWithParam<Policy> {};
+class SchedulerRandomTest : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(SchedulerRandomTest, InvariantsHoldOverManySeeds) {
   Coverage total;
@@ -214,9 +236,10 @@ TEST_P(SchedulerRandomTest, InvariantsHoldOverManySeeds) {
     total.rejections += run.coverage.rejections;
     total.partialChunks += run.coverage.partialChunks;
     total.completed += run.coverage.completed;
+    total.cachedTokens += run.coverage.cachedTokens;
   }
   // Request-level batching reserves whole lengths, so it never preempts.
-  if (GetParam() == Policy::IterationLevel)
+  if (GetParam().policy == Policy::IterationLevel)
     EXPECT_GT(total.preemptions, 100);
   else
     EXPECT_EQ(total.preemptions, 0);
@@ -224,17 +247,26 @@ TEST_P(SchedulerRandomTest, InvariantsHoldOverManySeeds) {
   EXPECT_GT(total.rejections, 100);
   EXPECT_GT(total.partialChunks, 100);
   EXPECT_GT(total.completed, 1000);
+  if (GetParam().prefixCaching)
+    EXPECT_GT(total.cachedTokens, 10000);
+  else
+    EXPECT_EQ(total.cachedTokens, 0);
   std::printf("coverage: %d preemptions, %d cancellations, %d rejections, %d partial prefill "
-              "chunks, %d completed\n",
+              "chunks, %d completed, %lld prompt tokens from the prefix cache\n",
               total.preemptions, total.cancellations, total.rejections, total.partialChunks,
-              total.completed);
+              total.completed, static_cast<long long>(total.cachedTokens));
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, SchedulerRandomTest,
-                         ::testing::Values(Policy::IterationLevel, Policy::RequestLevel),
-                         [](const ::testing::TestParamInfo<Policy> &info) {
-                           return info.param == Policy::IterationLevel ? "IterationLevel"
-                                                                       : "RequestLevel";
+                         ::testing::Values(Mode{Policy::IterationLevel, false},
+                                           Mode{Policy::RequestLevel, false},
+                                           Mode{Policy::IterationLevel, true}),
+                         [](const ::testing::TestParamInfo<Mode> &info) {
+                           if (info.param.prefixCaching)
+                             return std::string("IterationLevelPrefixCaching");
+                           return std::string(info.param.policy == Policy::IterationLevel
+                                                  ? "IterationLevel"
+                                                  : "RequestLevel");
                          });
 
 } // namespace
