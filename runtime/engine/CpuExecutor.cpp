@@ -1,4 +1,5 @@
 #include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/CpuAttention.h"
 
 #include "runtime/engine/CpuGemm.h"
 #include "runtime/formats/Dequantize.h"
@@ -518,84 +519,7 @@ Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
   return Status::success();
 }
 
-namespace {
-
-// A dot product in a fixed order (8 interleaved partial sums, combined pairwise), so a
-// score depends only on the two vectors.
-inline float dot(const float *a, const float *b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l)
-      acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < n; ++i, ++l)
-    acc[l] += a[i] * b[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-struct KvBlockView {
-  const float *k, *v;
-  int64_t rowStride;
-};
-
-constexpr int64_t kQueryTile = 8;
-
-// Up to kQueryTile consecutive query rows of one head (positions pos0, pos0 + 1, ...)
-// attend to their sequence: each row's scores in a fixed order over positions [from, pos],
-// softmax, then the weighted sum of V in position order. The rows share each K and V row
-// they read, but every row's arithmetic is the same as if it ran alone, so tiling never
-// changes a bit. Built for AVX2 too when the CPU has it (the same CPU always takes the
-// same clone, so results stay batch-invariant).
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void
-attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
-           int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-           int64_t headOffset, int64_t hd, float scale, std::vector<float> &scores,
-           std::vector<float> &acc) {
-  int64_t from[kQueryTile], pos[kQueryTile];
-  float maxScore[kQueryTile], denom[kQueryTile];
-  for (int64_t i = 0; i < rows; ++i) {
-    pos[i] = pos0 + i;
-    from[i] = window > 0 ? std::max<int64_t>(0, pos[i] - window + 1) : 0;
-    maxScore[i] = -INFINITY;
-    denom[i] = 0;
-  }
-  const int64_t lo = from[0], hi = pos[rows - 1], span = hi + 1 - lo;
-  scores.resize(static_cast<size_t>(rows * span));
-  acc.assign(static_cast<size_t>(rows * hd), 0.0f);
-  for (int64_t p = lo; p <= hi; ++p) {
-    const KvBlockView &b = blocks[p / blockSize];
-    const float *k = b.k + (p % blockSize) * b.rowStride + headOffset;
-    for (int64_t i = 0; i < rows; ++i)
-      if (p >= from[i] && p <= pos[i]) {
-        float sc = dot(q + i * qStride, k, hd) * scale;
-        scores[i * span + (p - from[i])] = sc;
-        maxScore[i] = std::max(maxScore[i], sc);
-      }
-  }
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j <= pos[i] - from[i]; ++j) {
-      float &sc = scores[i * span + j];
-      denom[i] += (sc = std::exp(sc - maxScore[i]));
-    }
-  for (int64_t p = lo; p <= hi; ++p) {
-    const KvBlockView &b = blocks[p / blockSize];
-    const float *v = b.v + (p % blockSize) * b.rowStride + headOffset;
-    for (int64_t i = 0; i < rows; ++i)
-      if (p >= from[i] && p <= pos[i]) {
-        const float w = scores[i * span + (p - from[i])];
-        float *a = acc.data() + i * hd;
-        for (int64_t d = 0; d < hd; ++d)
-          a[d] += w * v[d];
-      }
-  }
-  for (int64_t i = 0; i < rows; ++i) {
-    const float inv = 1.0f / denom[i];
-    for (int64_t d = 0; d < hd; ++d)
-      out[i * outStride + d] = acc[i * hd + d] * inv;
-  }
-}
-
-} // namespace
+namespace {} // namespace
 
 Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &tokens,
                                                const std::vector<PagedChunk> &chunks) {
@@ -794,8 +718,8 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
           std::memcpy(slot(vBase, chunks[r], pos), impl.data(v) + (start[r] + i) * impl.stride(v),
                       kvWidth * sizeof(float));
         }
-      // Work items: (request, head, tile of up to kQueryTile query rows). Each row's result
-      // depends on nothing else, so neither the split nor the tiling changes it.
+      // Work items: (request, head, tile of up to kAttentionQueryTile query rows). Each row's
+      // result depends on nothing else, so neither the split nor the tiling changes it.
       struct Item {
         int64_t chunk, head, first, rows;
       };
@@ -805,9 +729,9 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
         work +=
             chunks[r].numTokens * (chunks[r].startPosition + chunks[r].numTokens) * hd * c.numHeads;
         for (int64_t h = 0; h < c.numHeads; ++h)
-          for (int64_t i = 0; i < chunks[r].numTokens; i += kQueryTile)
-            items.push_back(
-                {static_cast<int64_t>(r), h, i, std::min(kQueryTile, chunks[r].numTokens - i)});
+          for (int64_t i = 0; i < chunks[r].numTokens; i += kAttentionQueryTile)
+            items.push_back({static_cast<int64_t>(r), h, i,
+                             std::min(kAttentionQueryTile, chunks[r].numTokens - i)});
       }
       const int64_t numItems = static_cast<int64_t>(items.size());
 #pragma omp parallel if (work >= kParallelWork)

@@ -1,0 +1,188 @@
+// The CPU executor's attention over paged KV (see CpuAttention.h).
+#include "runtime/engine/CpuAttention.h"
+
+#include <algorithm>
+#include <cmath>
+
+// The 32-byte vectors below never cross a call (the helpers are always inlined), so the
+// AVX / non-AVX calling conventions GCC warns about never meet.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace modelrt::engine {
+namespace {
+
+// Eight floats (GCC vector extension): AVX2 registers in the x86-64-v3 clones, SSE pairs in
+// the default ones. The unaligned type reads and writes activations and cache rows.
+// The helpers are always inlined into their callers' clones.
+typedef float V8 __attribute__((vector_size(32)));
+typedef float V8u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+#define MODELRT_INLINE inline __attribute__((always_inline))
+
+MODELRT_INLINE V8 load8(const float *p) { return *reinterpret_cast<const V8u *>(p); }
+MODELRT_INLINE void store8(float *p, V8 v) { *reinterpret_cast<V8u *>(p) = v; }
+// The first n < 8 floats at p, zeros after them.
+MODELRT_INLINE V8 loadPartial8(const float *p, int64_t n) {
+  V8 v = {};
+  __builtin_memcpy(&v, p, static_cast<size_t>(n) * sizeof(float));
+  return v;
+}
+
+// The sums of eight vectors' lanes, each in the order ((0+1)+(2+3))+((4+5)+(6+7)) whatever
+// vector it is, so a score does not depend on which tile row it occupies.
+// Per 128-bit half: x0+x1, x2+x3, y0+y1, y2+y3 (what vhaddps does).
+MODELRT_INLINE V8 pairs(V8 x, V8 y) {
+  return __builtin_shuffle(x, y, I8{0, 2, 8, 10, 4, 6, 12, 14}) +
+         __builtin_shuffle(x, y, I8{1, 3, 9, 11, 5, 7, 13, 15});
+}
+
+MODELRT_INLINE V8 sumLanes8(const V8 (&a)[8]) {
+  V8 q0 = pairs(pairs(a[0], a[1]), pairs(a[2], a[3]));
+  V8 q1 = pairs(pairs(a[4], a[5]), pairs(a[6], a[7]));
+  // q0 = [A0123 B0123 C0123 D0123 | A4567 ...]: low half + high half.
+  return __builtin_shuffle(q0, q1, I8{0, 1, 2, 3, 8, 9, 10, 11}) +
+         __builtin_shuffle(q0, q1, I8{4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+// e^x lane by lane (Cephes' expf: range reduction by ln 2, degree-6 polynomial, 2^n through
+// the exponent bits); about 1 ulp for the arguments softmax gives it (x <= 0).
+MODELRT_INLINE V8 exp8(V8 x) {
+  const V8 hi = V8{} + 88.3762626647949f, lo = V8{} - 87.3365447504f;
+  x = x > hi ? hi : x;
+  x = x < lo ? lo : x;
+  V8 fx = x * 1.44269504088896341f + 0.5f;
+  I8 n = __builtin_convertvector(fx, I8);
+  n += (__builtin_convertvector(n, V8) > fx); // truncation to floor (true is -1)
+  V8 fn = __builtin_convertvector(n, V8);
+  V8 r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+  V8 y = V8{} + 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  I8 bits = (n + 127) << 23;
+  V8 scale;
+  __builtin_memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+
+} // namespace
+
+// Eight rows' dot products with each K row at once (their lanes summed by sumLanes8), softmax
+// with exp8 and an eight-lane sum in a fixed order, then V four rows per pass over each
+// row's output, in position order. Built for AVX2 too when the CPU has it; the same CPU
+// always takes the same clone, so results stay batch-invariant.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void
+attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
+           int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
+           int64_t headOffset, int64_t hd, float scale, std::vector<float> &scores,
+           std::vector<float> &acc) {
+  int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
+  float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
+  const float *qRow[kAttentionQueryTile];
+  for (int64_t i = 0; i < kAttentionQueryTile; ++i) {
+    qRow[i] = q + std::min(i, rows - 1) * qStride;
+    pos[i] = pos0 + i;
+    from[i] = window > 0 ? std::max<int64_t>(0, pos[i] - window + 1) : 0;
+    maxScore[i] = -INFINITY;
+    denom[i] = 0;
+  }
+  const int64_t lo = from[0], hi = pos[rows - 1], span = hi + 1 - lo;
+  scores.resize(static_cast<size_t>(rows * span));
+  acc.assign(static_cast<size_t>(rows * hd), 0.0f);
+  for (int64_t p = lo; p <= hi; ++p) {
+    const KvBlockView &b = blocks[p / blockSize];
+    const float *k = b.k + (p % blockSize) * b.rowStride + headOffset;
+    // Lanes are summed row by row, so rows past `rows` (left zero) change nothing.
+    V8 part[kAttentionQueryTile] = {};
+    int64_t c = 0;
+    if (rows == kAttentionQueryTile) {
+      for (; c + 8 <= hd; c += 8) {
+        const V8 kc = load8(k + c);
+        for (int64_t i = 0; i < kAttentionQueryTile; ++i)
+          part[i] += load8(qRow[i] + c) * kc;
+      }
+    } else {
+      for (; c + 8 <= hd; c += 8) {
+        const V8 kc = load8(k + c);
+        for (int64_t i = 0; i < rows; ++i)
+          part[i] += load8(qRow[i] + c) * kc;
+      }
+    }
+    if (c < hd) { // a head_dim that is not a multiple of 8: zero-padded vectors
+      const V8 kc = loadPartial8(k + c, hd - c);
+      for (int64_t i = 0; i < rows; ++i)
+        part[i] += loadPartial8(qRow[i] + c, hd - c) * kc;
+    }
+    const V8 sc = sumLanes8(part) * scale;
+    for (int64_t i = 0; i < rows; ++i)
+      if (p >= from[i] && p <= pos[i]) {
+        scores[i * span + (p - from[i])] = sc[i];
+        maxScore[i] = std::max(maxScore[i], sc[i]);
+      }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    float *row = scores.data() + i * span;
+    const int64_t n = pos[i] - from[i] + 1;
+    V8 sum = {};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      V8 e = exp8(load8(row + j) - maxScore[i]);
+      store8(row + j, e);
+      sum += e;
+    }
+    if (j < n) { // the tail through a padded vector: the same exp, zeros added
+      float tail[8] = {};
+      for (int64_t t = 0; t < n - j; ++t)
+        tail[t] = row[j + t] - maxScore[i];
+      V8 e = exp8(load8(tail));
+      for (int64_t t = 0; t < 8; ++t)
+        if (t < n - j)
+          row[j + t] = e[t];
+        else
+          e[t] = 0.0f;
+      sum += e;
+    }
+    denom[i] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+  }
+  for (int64_t p0 = lo; p0 <= hi; p0 += 4) {
+    const int64_t n = std::min<int64_t>(4, hi + 1 - p0);
+    const float *v[4];
+    for (int64_t t = 0; t < n; ++t) {
+      const KvBlockView &b = blocks[(p0 + t) / blockSize];
+      v[t] = b.v + ((p0 + t) % blockSize) * b.rowStride + headOffset;
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      // This row's positions among p0 .. p0 + n - 1: a contiguous run, added in order.
+      const int64_t t0 = std::max<int64_t>(0, from[i] - p0);
+      const int64_t t1 = std::min<int64_t>(n, pos[i] + 1 - p0);
+      if (t0 >= t1)
+        continue;
+      float w[4];
+      for (int64_t t = t0; t < t1; ++t)
+        w[t] = scores[i * span + (p0 + t - from[i])];
+      float *a = acc.data() + i * hd;
+      int64_t c = 0;
+      for (; c + 8 <= hd; c += 8) {
+        V8 x = load8(a + c);
+        for (int64_t t = t0; t < t1; ++t)
+          x += w[t] * load8(v[t] + c);
+        store8(a + c, x);
+      }
+      for (; c < hd; ++c)
+        for (int64_t t = t0; t < t1; ++t)
+          a[c] += w[t] * v[t][c];
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const float inv = 1.0f / denom[i];
+    for (int64_t d = 0; d < hd; ++d)
+      out[i * outStride + d] = acc[i * hd + d] * inv;
+  }
+}
+
+#undef MODELRT_INLINE
+
+} // namespace modelrt::engine

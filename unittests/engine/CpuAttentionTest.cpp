@@ -1,0 +1,129 @@
+// The CPU executor's paged attention against a double-precision reference, and the property
+// batch invariance rests on: a query row's output is bit for bit the same whatever rows
+// share its tile.
+#include "runtime/engine/CpuAttention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+using namespace modelrt::engine;
+
+namespace {
+
+struct Case {
+  int64_t hd, ctx, blockSize, window;
+  std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: in blocks
+  std::vector<KvBlockView> blocks;
+  float scale;
+};
+
+// K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
+// second), as in the executor's cache.
+Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, int64_t window) {
+  Case c{hd, ctx, blockSize, window, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, rowStride = 2 * hd;
+  c.q.resize(size_t(ctx * hd));
+  c.k.resize(size_t(numBlocks * blockSize * rowStride));
+  c.v.resize(c.k.size());
+  for (float &x : c.q)
+    x = u(rng);
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    c.k[i] = u(rng);
+    c.v[i] = u(rng);
+  }
+  std::vector<int64_t> order(static_cast<size_t>(numBlocks));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int64_t b = 0; b * blockSize < ctx; ++b) {
+    size_t at = size_t(order[size_t(b)] * blockSize * rowStride);
+    c.blocks.push_back({c.k.data() + at, c.v.data() + at, rowStride});
+  }
+  return c;
+}
+
+// Row at position pos, in double precision.
+std::vector<double> reference(const Case &c, int64_t pos) {
+  int64_t from = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+  auto kv = [&](const std::vector<float> &base, int64_t p, int64_t d) {
+    const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
+    const float *row = (&base == &c.k ? b.k : b.v) + (p % c.blockSize) * b.rowStride + c.hd;
+    return double(row[d]);
+  };
+  std::vector<double> s;
+  double mx = -INFINITY;
+  for (int64_t p = from; p <= pos; ++p) {
+    double dot = 0;
+    for (int64_t d = 0; d < c.hd; ++d)
+      dot += double(c.q[size_t(pos * c.hd + d)]) * kv(c.k, p, d);
+    s.push_back(dot * c.scale);
+    mx = std::max(mx, s.back());
+  }
+  double sum = 0;
+  for (double &x : s)
+    sum += (x = std::exp(x - mx));
+  std::vector<double> out(size_t(c.hd), 0.0);
+  for (int64_t p = from; p <= pos; ++p)
+    for (int64_t d = 0; d < c.hd; ++d)
+      out[size_t(d)] += s[size_t(p - from)] / sum * kv(c.v, p, d);
+  return out;
+}
+
+// Query rows [first, first + rows) through one attendTile call.
+std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
+  std::vector<float> out(size_t(rows * c.hd), NAN), scores, acc;
+  attendTile(c.q.data() + first * c.hd, c.hd, out.data(), c.hd, rows, first, c.window,
+             c.blocks.data(), c.blockSize, c.hd, c.hd, c.scale, scores, acc);
+  return out;
+}
+
+TEST(CpuAttention, MatchesDoubleReference) {
+  std::mt19937 rng(3);
+  for (int64_t hd : {8, 12, 20, 64, 80, 128})
+    for (int64_t window : {0, 7}) {
+      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, window);
+      for (int64_t first : {0, 5, 37}) {
+        int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
+        std::vector<float> got = attend(c, first, rows);
+        for (int64_t i = 0; i < rows; ++i) {
+          std::vector<double> want = reference(c, first + i);
+          double num = 0, den = 0;
+          for (int64_t d = 0; d < hd; ++d) {
+            double e = double(got[size_t(i * hd + d)]) - want[size_t(d)];
+            num += e * e;
+            den += want[size_t(d)] * want[size_t(d)];
+          }
+          ASSERT_LT(std::sqrt(num / den), 2e-6)
+              << "hd " << hd << " window " << window << " position " << first + i;
+        }
+      }
+    }
+}
+
+TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
+  std::mt19937 rng(4);
+  for (int64_t hd : {12, 64})
+    for (int64_t window : {0, 9}) {
+      Case c = makeCase(rng, hd, 70, 16, window);
+      for (int64_t first : {0, 21, 62}) {
+        int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
+        std::vector<float> tile = attend(c, first, rows);
+        for (int64_t i = 0; i < rows; ++i) {
+          std::vector<float> alone = attend(c, first + i, 1);
+          EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * hd, size_t(hd) * sizeof(float)), 0)
+              << "hd " << hd << " window " << window << " position " << first + i;
+        }
+        if (rows > 2) { // also as the first row of a shorter tile
+          std::vector<float> pair = attend(c, first + 1, 2);
+          EXPECT_EQ(std::memcmp(pair.data(), tile.data() + hd, size_t(2 * hd) * sizeof(float)), 0);
+        }
+      }
+    }
+}
+
+} // namespace
