@@ -24,11 +24,12 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
 Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               const sample::SamplingParams &sampling,
                                               int topLogprobs) {
-  if (Status s = sample::validate(sampling); !s)
+  if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
+  sample::Sampler sampler(sampling, params.prompt);
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
   if (id)
-    samplers_.emplace(*id, RequestSampling{sample::Sampler(sampling), topLogprobs});
+    samplers_.emplace(*id, RequestSampling{std::move(sampler), topLogprobs});
   return id;
 }
 
@@ -56,6 +57,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
     const float *row = logits->data() + i * vocab;
     sampled.push_back(r.sampler.next(row, vocab));
+    r.sampler.accept(sampled.back());
     if (r.topLogprobs >= 0)
       lastLogprobs_[out.sampleRequestIds[i]] =
           sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);

@@ -7,7 +7,7 @@
 
 namespace modelrt::sample {
 
-Status validate(const SamplingParams &p) {
+Status validate(const SamplingParams &p, int64_t vocab) {
   auto bad = [](const std::string &what) { return Error(ErrorCode::InvalidArgument, what); };
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
     return bad("temperature must be a finite number >= 0");
@@ -17,7 +17,53 @@ Status validate(const SamplingParams &p) {
     return bad("top_p must be in (0, 1]");
   if (!(p.minP >= 0.0f && p.minP < 1.0f))
     return bad("min_p must be in [0, 1)");
+  if (!(p.presencePenalty >= -2.0f && p.presencePenalty <= 2.0f))
+    return bad("presence_penalty must be in [-2, 2]");
+  if (!(p.frequencyPenalty >= -2.0f && p.frequencyPenalty <= 2.0f))
+    return bad("frequency_penalty must be in [-2, 2]");
+  if (!(p.repetitionPenalty > 0.0f) || !std::isfinite(p.repetitionPenalty))
+    return bad("repetition_penalty must be a finite number > 0");
+  for (const auto &[token, bias] : p.logitBias) {
+    if (token < 0 || (vocab > 0 && token >= vocab))
+      return bad("logit_bias names token " + std::to_string(token) + ", outside the vocabulary");
+    if (!(bias >= -100.0f && bias <= 100.0f))
+      return bad("logit_bias values must be in [-100, 100]");
+  }
   return Status::success();
+}
+
+Sampler::Sampler(const SamplingParams &params, const std::vector<int32_t> &prompt)
+    : params_(params), rng_(params.seed) {
+  adjusts_ = params.presencePenalty != 0.0f || params.frequencyPenalty != 0.0f ||
+             params.repetitionPenalty != 1.0f || !params.logitBias.empty();
+  if (params.repetitionPenalty != 1.0f)
+    seen_.insert(prompt.begin(), prompt.end());
+}
+
+void Sampler::accept(int32_t token) {
+  if (params_.presencePenalty != 0.0f || params_.frequencyPenalty != 0.0f)
+    ++generated_[token];
+  if (params_.repetitionPenalty != 1.0f)
+    seen_.insert(token);
+}
+
+int32_t Sampler::next(const float *logits, int64_t vocab) {
+  if (!adjusts_)
+    return choose(logits, vocab);
+  scratch_.assign(logits, logits + vocab);
+  auto inVocab = [&](int32_t t) { return t >= 0 && t < vocab; };
+  for (int32_t t : seen_)
+    if (inVocab(t)) {
+      float &x = scratch_[size_t(t)];
+      x = x > 0.0f ? x / params_.repetitionPenalty : x * params_.repetitionPenalty;
+    }
+  for (const auto &[t, count] : generated_)
+    if (inVocab(t))
+      scratch_[size_t(t)] -= params_.presencePenalty + params_.frequencyPenalty * float(count);
+  for (const auto &[t, bias] : params_.logitBias)
+    if (inVocab(t))
+      scratch_[size_t(t)] += bias;
+  return choose(scratch_.data(), vocab);
 }
 
 TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int topN) {
@@ -45,7 +91,7 @@ TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int t
   return out;
 }
 
-int32_t Sampler::next(const float *logits, int64_t vocab) {
+int32_t Sampler::choose(const float *logits, int64_t vocab) {
   int32_t best = -1;
   for (int64_t i = 0; i < vocab; ++i)
     if (!std::isnan(logits[i]) && (best < 0 || logits[i] > logits[best]))

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -18,11 +20,21 @@ struct SamplingParams {
   float topP = 1.0f;        // keep the smallest set of tokens whose probability reaches topP
   float minP = 0.0f;        // drop tokens below minP x the most likely one's probability
   uint64_t seed = 0;
+  // OpenAI's penalties on the tokens generated so far, subtracted from their logits:
+  // presencePenalty once a token has appeared, frequencyPenalty x its count; in [-2, 2].
+  float presencePenalty = 0.0f;
+  float frequencyPenalty = 0.0f;
+  // vLLM's (and transformers') repetition penalty over prompt and generated tokens: their
+  // positive logits divided by it, negative ones multiplied; > 0, 1 = off.
+  float repetitionPenalty = 1.0f;
+  // Added to a token's logit (OpenAI's logit_bias), in [-100, 100].
+  std::vector<std::pair<int32_t, float>> logitBias;
 };
 
 // Checks the ranges (temperature >= 0 and finite, topK >= 0, 0 < topP <= 1,
-// 0 <= minP < 1); the error names the parameter.
-Status validate(const SamplingParams &params);
+// 0 <= minP < 1, penalties and biases as above; with vocab > 0, biased token ids below it);
+// the error names the parameter.
+Status validate(const SamplingParams &params, int64_t vocab = 0);
 
 // Log-probabilities under the model's distribution (the logits' softmax, before any
 // sampling filter): of `chosen`, and the `topN` most likely tokens, best first.
@@ -34,13 +46,23 @@ TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int t
 
 class Sampler {
 public:
-  explicit Sampler(const SamplingParams &params) : params_(params), rng_(params.seed) {}
-  // The chosen token of `vocab` logits; NaN logits are never chosen.
+  // `prompt` matters only to the repetition penalty.
+  explicit Sampler(const SamplingParams &params, const std::vector<int32_t> &prompt = {});
+  // The chosen token of `vocab` logits, after the bias and penalties; NaN logits are never
+  // chosen.
   int32_t next(const float *logits, int64_t vocab);
+  // A token the request generated (the penalties count it from now on).
+  void accept(int32_t token);
 
 private:
+  int32_t choose(const float *logits, int64_t vocab);
+
   SamplingParams params_;
   std::mt19937_64 rng_;
+  bool adjusts_ = false;
+  std::unordered_map<int32_t, int32_t> generated_; // token -> times generated
+  std::unordered_set<int32_t> seen_;               // prompt and generated (repetition)
+  std::vector<float> scratch_;
 };
 
 } // namespace modelrt::sample

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 namespace modelrt::server {
@@ -123,8 +125,11 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                          : Status::success(),
         optionalNumber(body, "temperature", s.temperature), optionalNumber(body, "top_p", s.topP),
         optionalNumber(body, "top_k", s.topK), optionalNumber(body, "min_p", s.minP),
-        optionalNumber(body, "seed", s.seed), optionalBool(body, "stream", r.stream),
-        optionalBool(body, "ignore_eos", r.ignoreEos)})
+        optionalNumber(body, "seed", s.seed),
+        optionalNumber(body, "presence_penalty", s.presencePenalty),
+        optionalNumber(body, "frequency_penalty", s.frequencyPenalty),
+        optionalNumber(body, "repetition_penalty", s.repetitionPenalty),
+        optionalBool(body, "stream", r.stream), optionalBool(body, "ignore_eos", r.ignoreEos)})
     if (!st)
       return st.error();
   const bool defaulted = api == Api::Chat && r.maxTokens == 0 && !body.contains("max_tokens") &&
@@ -134,6 +139,23 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   if (auto n = body.find("n");
       n != body.end() && !n->is_null() && !(n->is_number_integer() && n->get<int64_t>() == 1))
     return invalid("'n' must be 1 (one choice per request)");
+  // logit_bias: {"token id": bias}, as OpenAI's API takes it (ids are checked against the
+  // vocabulary when the request reaches the engine).
+  if (auto bias = body.find("logit_bias"); bias != body.end() && !bias->is_null()) {
+    if (!bias->is_object() || bias->size() > 1024)
+      return invalid("'logit_bias' must be an object of at most 1024 token ids");
+    for (auto it = bias->begin(); it != bias->end(); ++it) {
+      const std::string &key = it.key();
+      char *end = nullptr;
+      errno = 0;
+      long long id = key.empty() ? -1 : std::strtoll(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id > INT32_MAX)
+        return invalid("'logit_bias' keys must be token ids, got '" + key.substr(0, 32) + "'");
+      if (!it.value().is_number())
+        return invalid("'logit_bias' values must be numbers");
+      s.logitBias.push_back({static_cast<int32_t>(id), it.value().get<float>()});
+    }
+  }
   if (Status st = sample::validate(s); !st)
     return st.error();
 

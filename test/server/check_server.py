@@ -92,6 +92,14 @@ try:
           "a prompt given as token ids answers like its text")
     status, body = request("/v1/completions", {"prompt": [504, 99999], "max_tokens": 8})
     check(status == 400 and "outside the vocabulary" in body, "400 for a token id outside the vocabulary")
+    # logit_bias +100 on token 504 ("The", the prompt's first token) forces it every time.
+    status, body = request("/v1/completions", dict(prompt, max_tokens=3, logit_bias={"504": 100}))
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",
+          "logit_bias forces a token: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, logit_bias={"99999": 1}))
+    check(status == 400 and "logit_bias" in body, "400 for a logit_bias token outside the vocabulary")
+    status, body = request("/v1/completions", dict(prompt, frequency_penalty=2.0, max_tokens=12))
+    check(status == 200 and len(json.loads(body)["choices"][0]["text"]) > 0, "frequency_penalty is accepted")
 
     # Streaming gives the same text, chunk by chunk, then [DONE].
     status, body = request("/v1/completions", dict(prompt, stream=True))

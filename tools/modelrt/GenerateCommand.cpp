@@ -99,7 +99,7 @@ int runGenerate(const GenerateOptions &o) {
       return fail("the tokenizer gives id " + std::to_string(id) + ", beyond the model's " +
                   std::to_string(vocab) + " logits: wrong tokenizer for this plan?");
 
-  sample::Sampler sampler(o.sampling);
+  sample::Sampler sampler(o.sampling, *prompt);
   StreamingDetokenizer detok(**tok, /*skipSpecial=*/true);
   Expected<engine::Sequences> seqs = engine::Sequences::create(**exec);
   if (!seqs)
@@ -119,6 +119,7 @@ int runGenerate(const GenerateOptions &o) {
     std::cout << o.prompt << std::flush;
   while (logits && generated < o.maxTokens) {
     int32_t token = sampler.next(logits->data(), vocab);
+    sampler.accept(token);
     ++generated;
     if (token == (*tok)->eosId() && !o.ignoreEos)
       break;
@@ -156,6 +157,13 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--top-p", o->sampling.topP, "Nucleus sampling mass (default 1)");
   cmd->add_option("--min-p", o->sampling.minP, "Drop tokens below min-p x the best (default 0)");
   cmd->add_option("--seed", o->sampling.seed, "Sampling seed (default 0)");
+  cmd->add_option("--presence-penalty", o->sampling.presencePenalty,
+                  "Subtracted from the logits of tokens generated so far (default 0)");
+  cmd->add_option("--frequency-penalty", o->sampling.frequencyPenalty,
+                  "Subtracted per time a token was generated (default 0)");
+  cmd->add_option("--repetition-penalty", o->sampling.repetitionPenalty,
+                  "Divides positive / multiplies negative logits of prompt and generated tokens "
+                  "(default 1: off)");
   cmd->add_flag("--ignore-eos", o->ignoreEos, "Keep going past the end-of-sequence token");
   cmd->add_flag("--chat", o->chat,
                 "Send the prompt as a user message through the model's chat template and print "

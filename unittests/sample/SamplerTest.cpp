@@ -72,6 +72,58 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_NE(message({1.0f, 0, 0.0f, 0.0f, 0}).find("top_p"), std::string::npos);
   EXPECT_NE(message({1.0f, 0, 1.5f, 0.0f, 0}).find("top_p"), std::string::npos);
   EXPECT_NE(message({1.0f, 0, 1.0f, 1.0f, 0}).find("min_p"), std::string::npos);
+  SamplingParams p;
+  p.presencePenalty = 2.5f;
+  EXPECT_NE(message(p).find("presence_penalty"), std::string::npos);
+  p = {};
+  p.frequencyPenalty = -3.0f;
+  EXPECT_NE(message(p).find("frequency_penalty"), std::string::npos);
+  p = {};
+  p.repetitionPenalty = 0.0f;
+  EXPECT_NE(message(p).find("repetition_penalty"), std::string::npos);
+  p = {};
+  p.logitBias = {{5, 101.0f}};
+  EXPECT_NE(message(p).find("logit_bias"), std::string::npos);
+  p.logitBias = {{5, 1.0f}};
+  EXPECT_TRUE(validate(p, 6).ok());
+  EXPECT_NE(validate(p, 5).error().message().find("outside the vocabulary"), std::string::npos);
+}
+
+TEST(Sampler, PenaltiesAndBiasMoveTheChoice) {
+  std::vector<float> logits = {2.0f, 1.5f, 1.0f, -1.0f};
+  // Presence: once token 0 is generated it loses 1.0 and token 1 wins.
+  SamplingParams presence;
+  presence.presencePenalty = 1.0f;
+  Sampler p(presence);
+  EXPECT_EQ(p.next(logits.data(), 4), 0);
+  p.accept(0);
+  EXPECT_EQ(p.next(logits.data(), 4), 1);
+  // Frequency: 0.3 per occurrence; token 0 wins until it was generated twice.
+  SamplingParams frequency;
+  frequency.frequencyPenalty = 0.3f;
+  Sampler f(frequency);
+  f.accept(0);
+  EXPECT_EQ(f.next(logits.data(), 4), 0); // 2.0 - 0.3 > 1.5
+  f.accept(0);
+  EXPECT_EQ(f.next(logits.data(), 4), 1); // 2.0 - 0.6 < 1.5
+  // Repetition (prompt included): 2.0 / 1.5 < 1.5, so a token in the prompt loses.
+  SamplingParams repetition;
+  repetition.repetitionPenalty = 1.5f;
+  EXPECT_EQ(Sampler(repetition, {0}).next(logits.data(), 4), 1);
+  EXPECT_EQ(Sampler(repetition, {3}).next(logits.data(), 4), 0);
+  // A negative logit is multiplied: -1.0 * 1.5, further down.
+  std::vector<float> negative = {-1.0f, -1.2f};
+  EXPECT_EQ(Sampler(repetition, {0}).next(negative.data(), 2), 1);
+  // logit_bias: -100 bans, +100 forces, also when sampling.
+  SamplingParams bias;
+  bias.logitBias = {{0, -100.0f}, {3, 100.0f}};
+  EXPECT_EQ(Sampler(bias).next(logits.data(), 4), 3);
+  bias.temperature = 1.0f;
+  Sampler sampled(bias);
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(sampled.next(logits.data(), 4), 3);
+  // The logits themselves are not touched (logprobs are of the model's distribution).
+  EXPECT_EQ(logits[0], 2.0f);
 }
 
 TEST(Sampler, LogprobsAreTheLogSoftmax) {

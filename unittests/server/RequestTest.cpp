@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace modelrt;
 using namespace modelrt::server;
 
@@ -27,6 +29,22 @@ TEST(Request, CompletionFields) {
   EXPECT_EQ(r->topLogprobs, 2);
   EXPECT_EQ(r->stops, std::vector<std::string>{"\n"});
   EXPECT_TRUE(r->stream && r->ignoreEos);
+}
+
+TEST(Request, PenaltiesAndLogitBias) {
+  Expected<GenerationRequest> r = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "presence_penalty": 0.5,
+          "frequency_penalty": -0.25, "repetition_penalty": 1.1,
+          "logit_bias": {"50256": -100, "7": 2.5}})",
+      8192);
+  ASSERT_TRUE(r.ok()) << r.error().toString();
+  EXPECT_EQ(r->sampling.presencePenalty, 0.5f);
+  EXPECT_EQ(r->sampling.frequencyPenalty, -0.25f);
+  EXPECT_EQ(r->sampling.repetitionPenalty, 1.1f);
+  std::vector<std::pair<int32_t, float>> bias = r->sampling.logitBias;
+  std::sort(bias.begin(), bias.end());
+  EXPECT_EQ(bias, (std::vector<std::pair<int32_t, float>>{{7, 2.5f}, {50256, -100.0f}}));
 }
 
 TEST(Request, PromptForms) {
@@ -89,6 +107,14 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "logprobs": 21})", "'logprobs' must be an integer from 0 to 20"},
       {R"({"prompt": "x", "stop": [1]})", "'stop' strings must be non-empty strings"},
       {R"({"prompt": "x", "temperature": -1})", "temperature"},
+      {R"({"prompt": "x", "presence_penalty": 3})", "presence_penalty must be in [-2, 2]"},
+      {R"({"prompt": "x", "frequency_penalty": "a"})", "'frequency_penalty' must be a number"},
+      {R"({"prompt": "x", "repetition_penalty": 0})", "repetition_penalty must be"},
+      {R"({"prompt": "x", "logit_bias": [1]})", "'logit_bias' must be an object"},
+      {R"({"prompt": "x", "logit_bias": {"abc": 1}})", "'logit_bias' keys must be token ids"},
+      {R"({"prompt": "x", "logit_bias": {"-4": 1}})", "'logit_bias' keys must be token ids"},
+      {R"({"prompt": "x", "logit_bias": {"4": "up"}})", "'logit_bias' values must be numbers"},
+      {R"({"prompt": "x", "logit_bias": {"4": 200}})", "logit_bias values must be in [-100, 100]"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
        "'stream_options' needs 'stream': true"},
       {R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",
