@@ -136,9 +136,11 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                          !body.contains("max_completion_tokens");
   if (!defaulted && (r.maxTokens < 1 || r.maxTokens > maxSeqLen))
     return invalid("'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
-  if (auto n = body.find("n");
-      n != body.end() && !n->is_null() && !(n->is_number_integer() && n->get<int64_t>() == 1))
-    return invalid("'n' must be 1 (one choice per request)");
+  if (auto n = body.find("n"); n != body.end() && !n->is_null()) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > kMaxChoices)
+      return invalid("'n' must be an integer from 1 to " + std::to_string(kMaxChoices));
+    r.n = static_cast<int>(n->get<int64_t>());
+  }
   // logit_bias: {"token id": bias}, as OpenAI's API takes it (ids are checked against the
   // vocabulary when the request reaches the engine).
   if (auto bias = body.find("logit_bias"); bias != body.end() && !bias->is_null()) {

@@ -17,6 +17,9 @@ namespace modelrt::server {
 
 enum class Api { Completions, Chat };
 
+// Choices one request may ask for ('n').
+constexpr int kMaxChoices = 16;
+
 struct GenerationRequest {
   Api api = Api::Completions;
   std::string prompt;                // completions: the text,
@@ -27,6 +30,7 @@ struct GenerationRequest {
   int64_t maxTokens = 16;
   sample::SamplingParams sampling;
   int topLogprobs = -1; // -1: no logprobs; n >= 0: the chosen token and the n most likely
+  int n = 1;            // choices, each an engine request of its own (seeds seed + i)
   bool stream = false;
   bool includeUsage = false; // stream_options.include_usage: a last chunk with the usage
   bool ignoreEos = false;

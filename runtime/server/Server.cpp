@@ -32,6 +32,7 @@ struct Event {
   int status = 400; // for "error": 400 the request was refused, 500 the engine failed
   std::optional<sample::TokenLogprobs> logprobs;
   int32_t cachedTokens = 0; // prompt tokens taken from the prefix cache
+  int index = 0;            // the choice (n > 1: one engine request per choice)
 };
 
 class Channel {
@@ -95,7 +96,8 @@ struct Job {
   sched::RequestParams params;
   sample::SamplingParams sampling;
   int topLogprobs = -1;
-  std::shared_ptr<Channel> channel;
+  std::shared_ptr<Channel> channel; // shared by the choices of one HTTP request
+  int index = 0;
 };
 
 // Owns the engine; the only thread that touches it.
@@ -133,9 +135,10 @@ public:
     incoming_.push_back(std::move(job));
     cv_.notify_all();
   }
-  void cancel(const std::shared_ptr<Channel> &channel) {
+  // Ends the channel's choice `index`, or all of them with -1.
+  void cancel(const std::shared_ptr<Channel> &channel, int index = -1) {
     std::lock_guard<std::mutex> lock(mutex_);
-    cancelled_.push_back(channel);
+    cancelled_.push_back({channel, index});
     cv_.notify_all();
   }
 
@@ -144,10 +147,14 @@ private:
     Expected<std::unique_ptr<engine::Engine>> created =
         engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
     std::unique_ptr<engine::Engine> eng = created ? std::move(*created) : nullptr;
-    std::map<sched::RequestId, std::shared_ptr<Channel>> channels;
+    struct Route {
+      std::shared_ptr<Channel> channel;
+      int index;
+    };
+    std::map<sched::RequestId, Route> channels;
     while (true) {
       std::vector<Job> jobs;
-      std::vector<std::shared_ptr<Channel>> cancels;
+      std::vector<std::pair<std::shared_ptr<Channel>, int>> cancels;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] {
@@ -161,24 +168,25 @@ private:
       }
       for (Job &job : jobs) {
         if (!eng) {
-          job.channel->push({-1, "error", created.error().message(), 500});
+          job.channel->push({-1, "error", created.error().message(), 500, {}, 0, job.index});
           continue;
         }
         Expected<sched::RequestId> id =
             eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
         if (!id) {
-          job.channel->push({-1, "error", id.error().message()});
+          job.channel->push({-1, "error", id.error().message(), 400, {}, 0, job.index});
         } else {
-          channels[*id] = job.channel;
+          channels[*id] = {job.channel, job.index};
           ++requests_;
         }
       }
-      for (const std::shared_ptr<Channel> &c : cancels)
-        for (auto it = channels.begin(); it != channels.end(); ++it)
-          if (it->second == c) {
+      for (const auto &[c, index] : cancels)
+        for (auto it = channels.begin(); it != channels.end();)
+          if (it->second.channel == c && (index < 0 || it->second.index == index)) {
             (void)eng->cancel(it->first);
-            channels.erase(it);
-            break;
+            it = channels.erase(it);
+          } else {
+            ++it;
           }
       if (!eng || !eng->hasUnfinished())
         continue;
@@ -190,8 +198,8 @@ private:
         generated_ += events->size();
       if (!events) {
         // An engine failure ends every request in flight; the server stays up.
-        for (auto &[id, channel] : channels)
-          channel->push({-1, "error", events.error().message(), 500});
+        for (auto &[id, route] : channels)
+          route.channel->push({-1, "error", events.error().message(), 500, {}, 0, route.index});
         channels.clear();
         Expected<std::unique_ptr<engine::Engine>> fresh =
             engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
@@ -204,11 +212,12 @@ private:
           continue;
         Event out{e.token, ""};
         out.cachedTokens = e.numCachedTokens;
+        out.index = it->second.index;
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
         if (e.finish)
           out.finish = *e.finish == sched::FinishReason::Length ? "length" : "stop";
-        it->second->push(out);
+        it->second.channel->push(out);
         if (e.finish)
           channels.erase(it);
       }
@@ -220,7 +229,7 @@ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<Job> incoming_;
-  std::vector<std::shared_ptr<Channel>> cancelled_;
+  std::vector<std::pair<std::shared_ptr<Channel>, int>> cancelled_;
   bool stop_ = false;
   std::atomic<uint64_t> requests_{0}, generated_{0}, iterations_{0}, running_{0}, waiting_{0};
   std::thread thread_;
@@ -442,140 +451,177 @@ Status serve(const ServerOptions &options) {
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
     const size_t promptTokens = ids->size();
-    engineThread->submit(std::move(job));
+    // n choices: one engine request each (seeds seed, seed + 1, ...), answering on one
+    // channel; with prefix caching the later ones share the prompt's full blocks once
+    // computed.
+    const int n = r.n;
+    for (int i = 0; i < n; ++i) {
+      Job copy = job;
+      copy.index = i;
+      copy.sampling.seed = job.sampling.seed + static_cast<uint64_t>(i);
+      engineThread->submit(std::move(copy));
+    }
 
     std::string id = std::string(api == Api::Chat ? "chatcmpl-" : "cmpl-") +
                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     auto created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-    // One response object (plain) or chunk (streaming) in the endpoint's shape.
-    auto chunk = [api, id, created, model](const std::string &text, const std::string &finish,
-                                           bool streaming, bool first) {
-      json choice = {{"index", 0}, {"finish_reason", nullptr}};
+    // One choice in the endpoint's shape: of a response (plain) or of a chunk (streaming).
+    auto choiceJson = [api](int index, const std::string &text, const std::string &finish,
+                            bool streaming, bool first) {
+      json choice = {{"index", index}, {"finish_reason", nullptr}};
       if (!finish.empty())
         choice["finish_reason"] = finish;
-      const char *object = "text_completion";
       if (api == Api::Completions) {
         choice["text"] = text;
       } else if (!streaming) {
-        object = "chat.completion";
         choice["message"] = {{"role", "assistant"}, {"content", text}};
       } else {
-        object = "chat.completion.chunk";
         choice["delta"] = json::object();
         if (first)
           choice["delta"]["role"] = "assistant";
         if (!text.empty() || finish.empty())
           choice["delta"]["content"] = text;
       }
+      return choice;
+    };
+    auto envelope = [api, id, created, model](json choices, bool streaming) {
+      const char *object = api == Api::Completions ? "text_completion"
+                           : streaming             ? "chat.completion.chunk"
+                                                   : "chat.completion";
       return json{{"id", id},
                   {"object", object},
                   {"created", created},
                   {"model", model},
-                  {"choices", json::array({choice})}};
+                  {"choices", std::move(choices)}};
     };
-    if (!stream) {
-      StreamingDetokenizer detok(*tokenizer, true);
-      StopMatcher matcher(stops);
-      std::string text;
+    // One choice's text so far: detokenized, stop strings held back and matched.
+    struct Choice {
+      Choice(Api api, const Tokenizer &tokenizer, const std::vector<std::string> &stops)
+          : detok(tokenizer, true), matcher(stops), logprobs(api, tokenizer) {}
+      StreamingDetokenizer detok;
+      StopMatcher matcher;
+      LogprobsLog logprobs;
+      std::string text; // plain responses: all of it
       size_t generated = 0;
-      LogprobsLog logprobs(api, *tokenizer);
-      while (true) {
-        Event e = channel->pop();
-        if (e.finish == "error")
-          return sendError(res, e.status, e.error);
-        if (e.token >= 0) {
-          ++generated;
-          if (e.logprobs)
-            logprobs.add(e.token, *e.logprobs);
-          if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
-            Expected<std::string> piece = detok.push(e.token);
-            if (piece)
-              text += matcher.feed(*piece);
-          }
-        }
-        if (matcher.stopped) {
-          engineThread->cancel(channel); // a stop string: the rest is not wanted
-          e.finish = "stop";
-        }
-        if (!e.finish.empty()) {
-          if (!matcher.stopped)
-            text += matcher.feed(detok.finish()) + matcher.finish();
-          json out = chunk(text, e.finish, false, true);
-          if (!logprobs.empty())
-            out["choices"][0]["logprobs"] = logprobs.toJson();
-          out["usage"] = usageJson(promptTokens, generated, e.cachedTokens);
-          res.set_content(dumpJson(out), "application/json");
-          return;
+      std::string finish;
+      bool first = true;
+    };
+    auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
+    for (int i = 0; i < n; ++i)
+      choices->push_back(std::make_unique<Choice>(api, *tokenizer, stops));
+    auto cached = std::make_shared<int32_t>(0);
+    // Takes one event of a running choice; returns the text it adds, and sets e.finish when
+    // the choice ends (a stop string ends it here and cancels the rest of its request).
+    auto advance = [tokenizer, engineThread, channel, cached](Choice &c, Event &e) {
+      std::string text;
+      *cached = std::max(*cached, e.cachedTokens);
+      if (e.token >= 0) {
+        ++c.generated;
+        if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
+          Expected<std::string> piece = c.detok.push(e.token);
+          if (piece)
+            text = c.matcher.feed(*piece);
         }
       }
+      if (c.matcher.stopped) {
+        engineThread->cancel(channel, e.index); // a stop string: the rest is not wanted
+        e.finish = "stop";
+      } else if (!e.finish.empty()) {
+        text += c.matcher.feed(c.detok.finish()) + c.matcher.finish();
+      }
+      if (!e.finish.empty())
+        c.finish = e.finish;
+      return text;
+    };
+    auto usage = [choices, cached, promptTokens] {
+      size_t generated = 0;
+      for (const auto &c : *choices)
+        generated += c->generated;
+      return usageJson(promptTokens, generated, *cached);
+    };
+
+    if (!stream) {
+      for (int open = n; open > 0;) {
+        Event e = channel->pop();
+        if (e.finish == "error") {
+          engineThread->cancel(channel);
+          return sendError(res, e.status, e.error);
+        }
+        Choice &c = *(*choices)[static_cast<size_t>(e.index)];
+        if (!c.finish.empty())
+          continue; // in flight when its stop string ended it
+        if (e.token >= 0 && e.logprobs)
+          c.logprobs.add(e.token, *e.logprobs);
+        c.text += advance(c, e);
+        open -= !c.finish.empty();
+      }
+      json list = json::array();
+      for (int i = 0; i < n; ++i) {
+        const Choice &c = *(*choices)[static_cast<size_t>(i)];
+        json choice = choiceJson(i, c.text, c.finish, false, true);
+        if (!c.logprobs.empty())
+          choice["logprobs"] = c.logprobs.toJson();
+        list.push_back(std::move(choice));
+      }
+      json out = envelope(std::move(list), false);
+      out["usage"] = usage();
+      res.set_content(dumpJson(out), "application/json");
+      return;
     }
     // The first event decides the status: a request the engine refuses gets its 400
     // before any stream starts.
     auto pending = std::make_shared<std::optional<Event>>(channel->pop());
-    if ((*pending)->finish == "error")
+    if ((*pending)->finish == "error") {
+      engineThread->cancel(channel);
       return sendError(res, (*pending)->status, (*pending)->error);
-    auto detok = std::make_shared<StreamingDetokenizer>(*tokenizer, true);
-    auto matcher = std::make_shared<StopMatcher>(stops);
-    auto first = std::make_shared<bool>(true);
-    auto generated = std::make_shared<size_t>(0);
+    }
+    auto open = std::make_shared<int>(n);
     const bool includeUsage = r.includeUsage;
-    res.set_chunked_content_provider("text/event-stream", [channel, detok, matcher, chunk, api,
-                                                           tokenizer, engineThread, first, pending,
-                                                           generated, includeUsage, promptTokens,
-                                                           id, created,
-                                                           model](size_t, httplib::DataSink &sink) {
-      Event e = pending->has_value() ? std::move(**pending) : channel->pop();
-      pending->reset();
-      std::string text;
-      if (e.finish == "error") {
-        std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
-        sink.write(data.data(), data.size());
-        sink.done();
-        return true;
-      }
-      if (e.token >= 0)
-        ++*generated;
-      if (e.token >= 0 && !(e.finish == "stop" && e.token == tokenizer->eosId())) {
-        Expected<std::string> piece = detok->push(e.token);
-        if (piece)
-          text = matcher->feed(*piece);
-      }
-      if (matcher->stopped) {
-        engineThread->cancel(channel);
-        e.finish = "stop";
-      } else if (!e.finish.empty()) {
-        text += matcher->feed(detok->finish()) + matcher->finish();
-      }
-      json out = chunk(text, e.finish, true, std::exchange(*first, false));
-      if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
-        LogprobsLog one(api, *tokenizer);
-        one.add(e.token, *e.logprobs);
-        out["choices"][0]["logprobs"] = one.toJson();
-      }
-      std::string data = "data: " + dumpJson(out) + "\n\n";
-      if (!sink.write(data.data(), data.size())) {
-        engineThread->cancel(channel); // the client went away
-        return false;
-      }
-      if (!e.finish.empty()) {
-        if (includeUsage) { // OpenAI's last chunk: no choices, the usage
-          json usage = {{"id", id},
-                        {"object", api == Api::Chat ? "chat.completion.chunk" : "text_completion"},
-                        {"created", created},
-                        {"model", model},
-                        {"choices", json::array()},
-                        {"usage", usageJson(promptTokens, *generated, e.cachedTokens)}};
-          std::string last = "data: " + dumpJson(usage) + "\n\n";
-          sink.write(last.data(), last.size());
-        }
-        const char *done = "data: [DONE]\n\n";
-        sink.write(done, std::strlen(done));
-        sink.done();
-      }
-      return true;
-    });
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
+         pending, open, includeUsage](size_t, httplib::DataSink &sink) {
+          Event e = pending->has_value() ? std::move(**pending) : channel->pop();
+          pending->reset();
+          if (e.finish == "error") {
+            engineThread->cancel(channel);
+            std::string data = "data: " + dumpJson(errorBody(e.error)) + "\n\n";
+            sink.write(data.data(), data.size());
+            sink.done();
+            return true;
+          }
+          Choice &c = *(*choices)[static_cast<size_t>(e.index)];
+          if (!c.finish.empty())
+            return true; // in flight when its stop string ended it
+          std::string text = advance(c, e);
+          json out = envelope(json::array({choiceJson(e.index, text, e.finish, true,
+                                                      std::exchange(c.first, false))}),
+                              true);
+          if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
+            LogprobsLog one(api, *tokenizer);
+            one.add(e.token, *e.logprobs);
+            out["choices"][0]["logprobs"] = one.toJson();
+          }
+          std::string data = "data: " + dumpJson(out) + "\n\n";
+          if (!sink.write(data.data(), data.size())) {
+            engineThread->cancel(channel); // the client went away
+            return false;
+          }
+          if (!c.finish.empty() && --*open == 0) {
+            if (includeUsage) { // OpenAI's last chunk: no choices, the usage
+              json last = envelope(json::array(), true);
+              last["usage"] = usage();
+              std::string data = "data: " + dumpJson(last) + "\n\n";
+              sink.write(data.data(), data.size());
+            }
+            const char *done = "data: [DONE]\n\n";
+            sink.write(done, std::strlen(done));
+            sink.done();
+          }
+          return true;
+        });
   };
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
     completions(Api::Completions, req, res);

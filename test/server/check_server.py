@@ -92,6 +92,28 @@ try:
           "a prompt given as token ids answers like its text")
     status, body = request("/v1/completions", {"prompt": [504, 99999], "max_tokens": 8})
     check(status == 400 and "outside the vocabulary" in body, "400 for a token id outside the vocabulary")
+    # n choices: choice i is what one request with seed + i gives, plain or streamed.
+    sampled = dict(prompt, temperature=0.9, seed=5)
+    status, body = request("/v1/completions", dict(sampled, n=3))
+    many = json.loads(body)
+    singles = [json.loads(request("/v1/completions", dict(sampled, seed=5 + i))[1]) for i in range(3)]
+    check(status == 200 and [c["index"] for c in many["choices"]] == [0, 1, 2] and
+          [c["text"] for c in many["choices"]] == [s["choices"][0]["text"] for s in singles] and
+          many["usage"]["completion_tokens"] == sum(s["usage"]["completion_tokens"] for s in singles) and
+          many["usage"]["prompt_tokens"] == singles[0]["usage"]["prompt_tokens"],
+          "n=3: choice i is the request with seed + i (%r)" % [c["text"] for c in many["choices"]])
+    status, body = request("/v1/completions", dict(sampled, n=3, stream=True))
+    lines = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+    texts = ["", "", ""]
+    finishes = 0
+    for line in lines[:-1]:
+        for c in json.loads(line)["choices"]:
+            texts[c["index"]] += c["text"]
+            finishes += c["finish_reason"] is not None
+    check(lines[-1] == "[DONE]" and lines.count("[DONE]") == 1 and finishes == 3 and
+          texts == [c["text"] for c in many["choices"]],
+          "n=3 streamed: each choice's chunks give its text, one [DONE]")
+
     # logit_bias +100 on token 504 ("The", the prompt's first token) forces it every time.
     status, body = request("/v1/completions", dict(prompt, max_tokens=3, logit_bias={"504": 100}))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",
@@ -157,7 +179,7 @@ try:
            ({"prompt": "x", "stop": [""]}, "'stop' strings must be non-empty strings"),
            ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 strings"),
            ({"prompt": "x", "stream": "yes"}, "'stream' must be true or false"),
-           ({"prompt": "x", "n": 2}, "'n' must be 1"),
+           ({"prompt": "x", "n": 17}, "'n' must be an integer from 1 to 16"),
            ({"prompt": "x", "max_tokens": 8192, "stream": True}, "exceeds the maximum sequence length")]
     for payload, message in bad:
         status, body = request("/v1/completions", payload)

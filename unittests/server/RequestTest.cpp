@@ -45,6 +45,10 @@ TEST(Request, PenaltiesAndLogitBias) {
   std::vector<std::pair<int32_t, float>> bias = r->sampling.logitBias;
   std::sort(bias.begin(), bias.end());
   EXPECT_EQ(bias, (std::vector<std::pair<int32_t, float>>{{7, 2.5f}, {50256, -100.0f}}));
+  Expected<GenerationRequest> n =
+      parseGenerationRequest(Api::Completions, R"({"prompt": "x", "n": 16, "stream": true})", 8192);
+  ASSERT_TRUE(n.ok()) << n.error().toString();
+  EXPECT_EQ(n->n, 16);
 }
 
 TEST(Request, PromptForms) {
@@ -108,6 +112,8 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "stop": [1]})", "'stop' strings must be non-empty strings"},
       {R"({"prompt": "x", "temperature": -1})", "temperature"},
       {R"({"prompt": "x", "presence_penalty": 3})", "presence_penalty must be in [-2, 2]"},
+      {R"({"prompt": "x", "n": 0})", "'n' must be an integer from 1 to 16"},
+      {R"({"prompt": "x", "n": 1.5})", "'n' must be an integer from 1 to 16"},
       {R"({"prompt": "x", "frequency_penalty": "a"})", "'frequency_penalty' must be a number"},
       {R"({"prompt": "x", "repetition_penalty": 0})", "repetition_penalty must be"},
       {R"({"prompt": "x", "logit_bias": [1]})", "'logit_bias' must be an object"},
