@@ -11,11 +11,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 namespace modelrt::server {
@@ -118,15 +120,28 @@ public:
   // Prometheus text exposition of the serving counters.
   std::string metrics() const {
     std::string out;
-    auto line = [&](const char *name, const char *type, const char *help, uint64_t value) {
+    auto line = [&](const char *name, const char *type, const char *help, double value) {
+      std::ostringstream v; // counters as exact integers, ratios as decimals
+      if (value == std::floor(value) && value >= 0 && value < 9e15)
+        v << static_cast<uint64_t>(value);
+      else
+        v << value;
       out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-             name + " " + std::to_string(value) + "\n";
+             name + " " + v.str() + "\n";
     };
     line("modelrt_requests_total", "counter", "Requests accepted by the engine.", requests_);
     line("modelrt_generated_tokens_total", "counter", "Tokens sampled.", generated_);
     line("modelrt_iterations_total", "counter", "Engine iterations run.", iterations_);
     line("modelrt_requests_running", "gauge", "Requests holding a KV cache.", running_);
     line("modelrt_requests_waiting", "gauge", "Requests queued or preempted.", waiting_);
+    line("modelrt_prompt_tokens_total", "counter", "Prompt tokens of the requests accepted.",
+         promptTokens_.load());
+    line("modelrt_prefix_cache_hit_tokens_total", "counter",
+         "Prompt tokens whose KV the prefix cache supplied.", cachedTokens_.load());
+    line("modelrt_prefix_cache_blocks", "gauge", "KV blocks the prefix cache can hand out.",
+         cachedBlocks_.load());
+    line("modelrt_kv_cache_usage_ratio", "gauge", "Fraction of the KV blocks held by requests.",
+         double(usedBlocks_.load()) / double(std::max<uint64_t>(1, totalBlocks_.load())));
     return out;
   }
 
@@ -150,6 +165,7 @@ private:
     struct Route {
       std::shared_ptr<Channel> channel;
       int index;
+      bool started = false; // its first token was routed (the prefix cache hit is counted)
     };
     std::map<sched::RequestId, Route> channels;
     while (true) {
@@ -171,6 +187,7 @@ private:
           job.channel->push({-1, "error", created.error().message(), 500, {}, 0, job.index});
           continue;
         }
+        const size_t promptSize = job.params.prompt.size();
         Expected<sched::RequestId> id =
             eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
         if (!id) {
@@ -178,6 +195,7 @@ private:
         } else {
           channels[*id] = {job.channel, job.index};
           ++requests_;
+          promptTokens_ += promptSize;
         }
       }
       for (const auto &[c, index] : cancels)
@@ -194,6 +212,10 @@ private:
       ++iterations_;
       running_ = eng->scheduler().numRunning();
       waiting_ = eng->scheduler().numWaiting();
+      const kv::KvCacheManager &kv = eng->scheduler().kvCache();
+      cachedBlocks_ = static_cast<uint64_t>(kv.numCachedBlocks());
+      usedBlocks_ = static_cast<uint64_t>(kv.numUsedBlocks());
+      totalBlocks_ = static_cast<uint64_t>(kv.config().numBlocks);
       if (events)
         generated_ += events->size();
       if (!events) {
@@ -212,6 +234,8 @@ private:
           continue;
         Event out{e.token, ""};
         out.cachedTokens = e.numCachedTokens;
+        if (!std::exchange(it->second.started, true))
+          cachedTokens_ += static_cast<uint64_t>(e.numCachedTokens);
         out.index = it->second.index;
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
@@ -232,6 +256,8 @@ private:
   std::vector<std::pair<std::shared_ptr<Channel>, int>> cancelled_;
   bool stop_ = false;
   std::atomic<uint64_t> requests_{0}, generated_{0}, iterations_{0}, running_{0}, waiting_{0};
+  std::atomic<uint64_t> promptTokens_{0}, cachedTokens_{0}, cachedBlocks_{0}, usedBlocks_{0},
+      totalBlocks_{0};
   std::thread thread_;
 };
 

@@ -252,6 +252,12 @@ try:
     status, body = request("/metrics")
     check(status == 200 and "modelrt_requests_total" in body and "modelrt_generated_tokens_total" in body,
           "/metrics exposes the serving counters")
+    metric = {l.split()[0]: float(l.split()[1]) for l in body.splitlines() if l and not l.startswith("#")}
+    check(metric["modelrt_prefix_cache_hit_tokens_total"] >= cached and
+          metric["modelrt_prompt_tokens_total"] > metric["modelrt_prefix_cache_hit_tokens_total"] and
+          0 <= metric["modelrt_kv_cache_usage_ratio"] <= 1 and metric["modelrt_prefix_cache_blocks"] > 0,
+          "/metrics counts prefix cache hits (%d of %d prompt tokens)" %
+          (metric["modelrt_prefix_cache_hit_tokens_total"], metric["modelrt_prompt_tokens_total"]))
     # SIGTERM: the server stops listening, finishes what is in flight and exits cleanly.
     import signal
     slow = [None]
