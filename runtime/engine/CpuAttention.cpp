@@ -5,7 +5,8 @@
 #include <cmath>
 
 // The 32-byte vectors below never cross a call (the helpers are always inlined), so the
-// AVX / non-AVX calling conventions GCC warns about never meet.
+// AVX / non-AVX calling conventions GCC warns about never meet. (Clang refuses them in the
+// default clone outright; the runtime is built with GCC, Clang builds only the fuzzers.)
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace modelrt::engine {
@@ -32,24 +33,28 @@ MODELRT_INLINE V8 loadPartial8(const float *p, int64_t n) {
 // vector it is, so a score does not depend on which tile row it occupies.
 // Per 128-bit half: x0+x1, x2+x3, y0+y1, y2+y3 (what vhaddps does).
 MODELRT_INLINE V8 pairs(V8 x, V8 y) {
-  return __builtin_shuffle(x, y, I8{0, 2, 8, 10, 4, 6, 12, 14}) +
-         __builtin_shuffle(x, y, I8{1, 3, 9, 11, 5, 7, 13, 15});
+  return __builtin_shufflevector(x, y, 0, 2, 8, 10, 4, 6, 12, 14) +
+         __builtin_shufflevector(x, y, 1, 3, 9, 11, 5, 7, 13, 15);
 }
 
 MODELRT_INLINE V8 sumLanes8(const V8 (&a)[8]) {
   V8 q0 = pairs(pairs(a[0], a[1]), pairs(a[2], a[3]));
   V8 q1 = pairs(pairs(a[4], a[5]), pairs(a[6], a[7]));
   // q0 = [A0123 B0123 C0123 D0123 | A4567 ...]: low half + high half.
-  return __builtin_shuffle(q0, q1, I8{0, 1, 2, 3, 8, 9, 10, 11}) +
-         __builtin_shuffle(q0, q1, I8{4, 5, 6, 7, 12, 13, 14, 15});
+  return __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
+         __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
 // e^x lane by lane (Cephes' expf: range reduction by ln 2, degree-6 polynomial, 2^n through
 // the exponent bits); about 1 ulp for the arguments softmax gives it (x <= 0).
 MODELRT_INLINE V8 exp8(V8 x) {
+  // Clamped by masks (GCC and Clang both take these; neither needs vector ?:).
   const V8 hi = V8{} + 88.3762626647949f, lo = V8{} - 87.3365447504f;
-  x = x > hi ? hi : x;
-  x = x < lo ? lo : x;
+  I8 bitsX = reinterpret_cast<I8 &>(x);
+  const I8 over = x > hi, under = x < lo;
+  bitsX = (bitsX & ~over) | (reinterpret_cast<const I8 &>(hi) & over);
+  bitsX = (bitsX & ~under) | (reinterpret_cast<const I8 &>(lo) & under);
+  x = reinterpret_cast<V8 &>(bitsX);
   V8 fx = x * 1.44269504088896341f + 0.5f;
   I8 n = __builtin_convertvector(fx, I8);
   n += (__builtin_convertvector(n, V8) > fx); // truncation to floor (true is -1)

@@ -108,6 +108,7 @@ void KvCacheManager::fork(SeqId parent, SeqId child) {
   // Reserved blocks past the parent's tokens hold nothing to share.
   copy.blocks.resize(blocksForTokens(copy.numTokens));
   copy.hashes.resize(std::min(copy.hashes.size(), copy.blocks.size()));
+  copy.serials.resize(copy.hashes.size());
   for (BlockId block : copy.blocks)
     pool_.retain(block);
   seqs_.emplace(child, std::move(copy));
@@ -118,8 +119,10 @@ void KvCacheManager::free(SeqId seq) {
   MODELRT_KV_CHECK(it != seqs_.end(), "double free: free of a freed sequence", seq);
   if (it == seqs_.end())
     return;
-  for (BlockId block : it->second.blocks)
-    releaseBlock(block);
+  // Last block first: the free list's oldest cached blocks are then the ends of prefixes,
+  // and a prefix's first blocks, which every longer match needs, are evicted last.
+  for (auto b = it->second.blocks.rbegin(); b != it->second.blocks.rend(); ++b)
+    releaseBlock(*b);
   seqs_.erase(it);
 }
 
@@ -142,9 +145,12 @@ void KvCacheManager::truncate(SeqId seq, int64_t numTokens) {
   int64_t full = numTokens / config_.blockSize;
   if (int64_t(s.hashes.size()) > full) {
     s.hashes.resize(full);
-    BlockId cut = s.blocks[full];
-    if (cached_[cut] && pool_.refCount(cut) == 1)
-      uncache(cut);
+    s.serials.resize(full);
+    if (full < int64_t(s.blocks.size())) { // a block cut into, not one cut off
+      BlockId cut = s.blocks[full];
+      if (cached_[cut] && pool_.refCount(cut) == 1)
+        uncache(cut);
+    }
   }
 }
 
@@ -172,9 +178,10 @@ uint64_t KvCacheManager::chainHash(uint64_t parent, const int32_t *tokens) const
   return h ^ (h >> 29);
 }
 
-std::optional<BlockId> KvCacheManager::lookup(uint64_t hash, const int32_t *tokens) const {
+std::optional<BlockId> KvCacheManager::lookup(uint64_t hash, const int32_t *tokens,
+                                              uint64_t parentSerial) const {
   auto it = cache_.find(hash);
-  if (it == cache_.end())
+  if (it == cache_.end() || parentSerial_[it->second] != parentSerial)
     return std::nullopt;
   const int32_t *held = blockTokens_.data() + size_t(it->second) * config_.blockSize;
   if (!std::equal(tokens, tokens + config_.blockSize, held))
@@ -185,33 +192,43 @@ std::optional<BlockId> KvCacheManager::lookup(uint64_t hash, const int32_t *toke
 int64_t KvCacheManager::cachedPrefixTokens(const int32_t *tokens, int64_t n) const {
   if (!config_.prefixCaching)
     return 0;
-  uint64_t hash = 0;
+  uint64_t hash = 0, parent = 0;
   int64_t matched = 0;
   for (; matched + config_.blockSize <= n; matched += config_.blockSize) {
     hash = chainHash(hash, tokens + matched);
-    if (!lookup(hash, tokens + matched))
+    std::optional<BlockId> block = lookup(hash, tokens + matched, parent);
+    if (!block)
       break;
+    parent = serial_[*block];
   }
   return matched;
 }
 
-int64_t KvCacheManager::adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens) {
+int64_t KvCacheManager::adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens,
+                                          int64_t *reclaimed) {
   MODELRT_KV_CHECK(!hasSeq(seq), "adopting a prefix into a sequence that has blocks", seq);
+  if (reclaimed)
+    *reclaimed = 0;
   if (!config_.prefixCaching || hasSeq(seq))
     return 0;
   SeqBlocks s;
-  uint64_t hash = 0;
+  uint64_t hash = 0, parent = 0;
   for (int64_t at = 0; at + config_.blockSize <= maxTokens; at += config_.blockSize) {
     hash = chainHash(hash, tokens + at);
-    std::optional<BlockId> block = lookup(hash, tokens + at);
+    std::optional<BlockId> block = lookup(hash, tokens + at, parent);
     if (!block)
       break;
-    if (pool_.refCount(*block) > 0)
+    parent = serial_[*block];
+    if (pool_.refCount(*block) > 0) {
       pool_.retain(*block);
-    else
+    } else {
       pool_.reclaim(*block);
+      if (reclaimed)
+        ++*reclaimed;
+    }
     s.blocks.push_back(*block);
     s.hashes.push_back(hash);
+    s.serials.push_back(serial_[*block]);
     s.numTokens = at + config_.blockSize;
   }
   int64_t adopted = s.numTokens;
@@ -231,13 +248,33 @@ void KvCacheManager::commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t 
     uint64_t hash = chainHash(i == 0 ? 0 : s.hashes[i - 1], blockTokens);
     s.hashes.push_back(hash);
     BlockId block = s.blocks[i];
-    // Another block may already hold the same contents (computed side by side): keep the
-    // one indexed; this one is freed like any other.
-    if (cached_[block] || cache_.count(hash))
+    // The parent is what this sequence's previous block was verified to equal; a block
+    // after an unverified one is never indexed.
+    const uint64_t parent = i == 0 ? 0 : s.serials[size_t(i - 1)];
+    if (parent == kUnverified) {
+      s.serials.push_back(kUnverified);
       continue;
+    }
+    if (cached_[block]) {
+      s.serials.push_back(serial_[block]);
+      continue;
+    }
+    // Another block may already be indexed under this hash (the same contents computed side
+    // by side, or a collision): it stands for this one only if it matches exactly.
+    if (auto it = cache_.find(hash); it != cache_.end()) {
+      const BlockId other = it->second;
+      const int32_t *held = blockTokens_.data() + size_t(other) * config_.blockSize;
+      const bool same = parentSerial_[other] == parent &&
+                        std::equal(blockTokens, blockTokens + config_.blockSize, held);
+      s.serials.push_back(same ? serial_[other] : kUnverified);
+      continue;
+    }
     cache_.emplace(hash, block);
     cached_[block] = true;
     blockHash_[block] = hash;
+    serial_[block] = nextSerial_++;
+    parentSerial_[block] = parent;
+    s.serials.push_back(serial_[block]);
     std::copy(blockTokens, blockTokens + config_.blockSize,
               blockTokens_.begin() + size_t(block) * config_.blockSize);
   }

@@ -82,8 +82,10 @@ public:
   int64_t cachedPrefixTokens(const int32_t *tokens, int64_t n) const;
   // Creates seq (which must not exist) holding the cached full blocks that match the start
   // of tokens[0, maxTokens), shared with whoever else holds them, and returns how many
-  // tokens that covers (a multiple of the block size; 0 creates nothing).
-  int64_t adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens);
+  // tokens that covers (a multiple of the block size; 0 creates nothing). `reclaimed`, when
+  // given, gets how many of them were free (now taken off the free list).
+  int64_t adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens,
+                            int64_t *reclaimed = nullptr);
   // Records that seq's first numTokens slots hold the KV of tokens[0, numTokens): its full
   // blocks among them become adoptable.
   void commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens);
@@ -99,13 +101,17 @@ private:
     std::vector<BlockId> blocks;
     int64_t numTokens = 0;
     // Content hashes of the first blocks (all committed or adopted full blocks), chained:
-    // hash i covers tokens [0, (i + 1) * blockSize).
+    // hash i covers tokens [0, (i + 1) * blockSize). serials[i]: the index serial of a
+    // block holding exactly this block's tokens after exactly this prefix (its own, or the
+    // one it adopted or duplicated), or kUnverified.
     std::vector<uint64_t> hashes;
+    std::vector<uint64_t> serials;
   };
 
   KvCacheManager(const KvCacheConfig &config, KvBlockPool pool)
       : config_(config), pool_(std::move(pool)), cached_(config.numBlocks, false),
-        blockHash_(config.numBlocks, 0),
+        blockHash_(config.numBlocks, 0), serial_(config.numBlocks, 0),
+        parentSerial_(config.numBlocks, 0),
         blockTokens_(config.prefixCaching ? size_t(config.numBlocks) * config.blockSize : 0) {}
   bool partialBlockNeedsCopy(const SeqBlocks &seq) const;
   // A free block for new contents; a cached one loses its cache entry.
@@ -113,18 +119,24 @@ private:
   void releaseBlock(BlockId block) { pool_.release(block, cached_[block]); }
   void uncache(BlockId block);
   uint64_t chainHash(uint64_t parent, const int32_t *tokens) const;
-  // The cached block holding tokens[0, blockSize) after the prefix whose hash is parent.
-  std::optional<BlockId> lookup(uint64_t hash, const int32_t *tokens) const;
+  // The cached block holding tokens[0, blockSize) after the indexed block whose serial is
+  // parentSerial, found by the chain hash.
+  std::optional<BlockId> lookup(uint64_t hash, const int32_t *tokens, uint64_t parentSerial) const;
 
   KvCacheConfig config_;
   KvBlockPool pool_;
   std::unordered_map<SeqId, SeqBlocks> seqs_;
-  // Prefix cache: chain hash -> block, and per block whether it is indexed, its hash and
-  // its tokens (compared on every hit, so only a whole-chain hash collision could mislead).
+  // Prefix cache: chain hash -> block (the hash only finds a candidate), and per block
+  // whether it is indexed, its hash, its tokens and two serial numbers: its own (new each
+  // time it is indexed) and its parent's. A hit needs the same tokens and the parent the walk
+  // just adopted, so the match is exact: no hash collision, made or chance, can hand out KV
+  // computed after other tokens, and children of an evicted parent no longer match.
   std::unordered_map<uint64_t, BlockId> cache_;
   std::vector<bool> cached_;
-  std::vector<uint64_t> blockHash_;
+  std::vector<uint64_t> blockHash_, serial_, parentSerial_;
   std::vector<int32_t> blockTokens_;
+  uint64_t nextSerial_ = 1; // 0: the root, every first block's parent
+  static constexpr uint64_t kUnverified = ~uint64_t(0);
 };
 
 } // namespace modelrt::kv

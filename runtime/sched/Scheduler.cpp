@@ -241,14 +241,22 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
   int64_t fit = 0;
   if (config_.policy == Policy::IterationLevel) {
     fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
-    if (fit == 0) {
-      if (adopted > 0) {
-        kv_.free(req.id);
-        req.numComputed = 0;
-      }
-      return false;
+    if (fit == 0 && adopted > 0) {
+      // The adopted blocks came off the free list and left too few behind (the watermark):
+      // try as if nothing were cached, which admits whatever fits without them.
+      kv_.free(req.id);
+      req.numComputed = 0;
+      adopted = 0;
+      wanted = std::min(req.numUncomputed(), prefillBudget);
+      fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
     }
-    req.numCachedTokens = static_cast<int32_t>(adopted);
+    if (fit == 0)
+      return false;
+    // Reported as prompt tokens, once: a re-admission after a preemption may adopt
+    // generated tokens too.
+    const int32_t cachedPrompt = std::min(static_cast<int32_t>(adopted), req.numPrompt());
+    if (req.numPreemptions == 0)
+      req.numCachedTokens = cachedPrompt;
     req.pendingCachedTokens = static_cast<int32_t>(adopted);
   } else {
     // Reserving the whole length up front means the batch never needs a preemption.

@@ -83,7 +83,7 @@ public:
   std::optional<RequestState> state(RequestId id) const;
   // Times the request lost its KV blocks to an older one; 0 for an unknown id.
   int32_t numPreemptions(RequestId id) const;
-  // Tokens its last admission took from the prefix cache; 0 for an unknown id.
+  // Prompt tokens its first admission took from the prefix cache; 0 for an unknown id.
   int32_t numCachedTokens(RequestId id) const;
   // Ids in queue order (waiting and preempted), and in admission order (running).
   std::vector<RequestId> waitingIds() const;
@@ -109,8 +109,8 @@ private:
     // Finished in update(); removed before update() returns.
     bool finished = false;
     int32_t numPreemptions = 0;
-    // Prompt tokens taken from the prefix cache at the last admission, and the same count
-    // until the next emit() reports it.
+    // Prompt tokens the first admission took from the prefix cache; and the tokens the last
+    // admission took (prompt and generated), until the next emit() reports them.
     int32_t numCachedTokens = 0;
     int32_t pendingCachedTokens = 0;
 

@@ -63,7 +63,8 @@ struct TokenEvent {
   RequestId id;
   TokenId token;
   std::optional<FinishReason> finish;
-  // Prompt tokens the request's last admission took from the prefix cache.
+  // Prompt tokens the request's first admission took from the prefix cache (usage's
+  // cached_tokens).
   int32_t numCachedTokens = 0;
 };
 

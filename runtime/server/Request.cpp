@@ -2,9 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 
 namespace modelrt::server {
@@ -147,11 +145,13 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     if (!bias->is_object() || bias->size() > 1024)
       return invalid("'logit_bias' must be an object of at most 1024 token ids");
     for (auto it = bias->begin(); it != bias->end(); ++it) {
+      // Decimal digits only, no sign, space or leading zero: one key per token.
       const std::string &key = it.key();
-      char *end = nullptr;
-      errno = 0;
-      long long id = key.empty() ? -1 : std::strtoll(key.c_str(), &end, 10);
-      if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id > INT32_MAX)
+      const bool digits = !key.empty() && key.size() <= 10 &&
+                          key.find_first_not_of("0123456789") == std::string::npos &&
+                          (key.size() == 1 || key[0] != '0');
+      const long long id = digits ? std::stoll(key) : -1;
+      if (!digits || id > INT32_MAX)
         return invalid("'logit_bias' keys must be token ids, got '" + key.substr(0, 32) + "'");
       if (!it.value().is_number())
         return invalid("'logit_bias' values must be numbers");

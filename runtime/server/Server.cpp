@@ -168,6 +168,27 @@ private:
       bool started = false; // its first token was routed (the prefix cache hit is counted)
     };
     std::map<sched::RequestId, Route> channels;
+    // Choices 1.. of a request whose prompt fills a KV block wait until choice 0 has its
+    // first token: by then its prompt's full blocks are in the prefix cache, and they adopt
+    // them instead of each computing the prompt.
+    std::map<const Channel *, std::vector<Job>> deferred;
+    const int64_t blockSize = exec_->kvBlockSize();
+    auto admit = [&](Job &job) {
+      if (!eng) {
+        job.channel->push({-1, "error", created.error().message(), 500, {}, 0, job.index});
+        return;
+      }
+      const size_t promptSize = job.params.prompt.size();
+      Expected<sched::RequestId> id =
+          eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
+      if (!id) {
+        job.channel->push({-1, "error", id.error().message(), 400, {}, 0, job.index});
+      } else {
+        channels[*id] = {job.channel, job.index};
+        ++requests_;
+        promptTokens_ += promptSize;
+      }
+    };
     while (true) {
       std::vector<Job> jobs;
       std::vector<std::pair<std::shared_ptr<Channel>, int>> cancels;
@@ -183,22 +204,15 @@ private:
         cancels.swap(cancelled_);
       }
       for (Job &job : jobs) {
-        if (!eng) {
-          job.channel->push({-1, "error", created.error().message(), 500, {}, 0, job.index});
-          continue;
-        }
-        const size_t promptSize = job.params.prompt.size();
-        Expected<sched::RequestId> id =
-            eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
-        if (!id) {
-          job.channel->push({-1, "error", id.error().message(), 400, {}, 0, job.index});
-        } else {
-          channels[*id] = {job.channel, job.index};
-          ++requests_;
-          promptTokens_ += promptSize;
-        }
+        if (job.index > 0 && prefixCaching_ &&
+            static_cast<int64_t>(job.params.prompt.size()) > blockSize)
+          deferred[job.channel.get()].push_back(std::move(job));
+        else
+          admit(job);
       }
-      for (const auto &[c, index] : cancels)
+      for (const auto &[c, index] : cancels) {
+        if (index < 0)
+          deferred.erase(c.get());
         for (auto it = channels.begin(); it != channels.end();)
           if (it->second.channel == c && (index < 0 || it->second.index == index)) {
             (void)eng->cancel(it->first);
@@ -206,6 +220,7 @@ private:
           } else {
             ++it;
           }
+      }
       if (!eng || !eng->hasUnfinished())
         continue;
       Expected<std::vector<sched::TokenEvent>> events = eng->step();
@@ -222,6 +237,10 @@ private:
         // An engine failure ends every request in flight; the server stays up.
         for (auto &[id, route] : channels)
           route.channel->push({-1, "error", events.error().message(), 500, {}, 0, route.index});
+        for (auto &[channel, waiting] : deferred)
+          for (Job &job : waiting)
+            job.channel->push({-1, "error", events.error().message(), 500, {}, 0, job.index});
+        deferred.clear();
         channels.clear();
         Expected<std::unique_ptr<engine::Engine>> fresh =
             engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
@@ -234,8 +253,15 @@ private:
           continue;
         Event out{e.token, ""};
         out.cachedTokens = e.numCachedTokens;
-        if (!std::exchange(it->second.started, true))
+        if (!std::exchange(it->second.started, true)) {
           cachedTokens_ += static_cast<uint64_t>(e.numCachedTokens);
+          if (auto wait = deferred.find(it->second.channel.get());
+              wait != deferred.end() && it->second.index == 0) {
+            for (Job &job : wait->second)
+              admit(job);
+            deferred.erase(wait);
+          }
+        }
         out.index = it->second.index;
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
@@ -647,6 +673,12 @@ Status serve(const ServerOptions &options) {
             sink.done();
           }
           return true;
+        },
+        // However the stream ends before [DONE] (the client went away, the server stops
+        // writing), the choices still running are cancelled.
+        [channel, engineThread](bool success) {
+          if (!success)
+            engineThread->cancel(channel);
         });
   };
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {

@@ -87,6 +87,14 @@ try:
           again["choices"][0]["text"] == first["choices"][0]["text"],
           "a repeated prompt takes %d of its %d tokens from the prefix cache and answers the same" %
           (cached, first["usage"]["prompt_tokens"]))
+    # n choices of a long new prompt: the later choices adopt the first one's prompt blocks.
+    fresh = dict(long_prompt, prompt="A short story about a lighthouse keeper and a storm. " * 6, n=2)
+    status, body = request("/v1/completions", fresh)
+    pair = json.loads(body)
+    check(status == 200 and pair["usage"]["prompt_tokens_details"]["cached_tokens"] >= 16 and
+          pair["choices"][0]["text"] == pair["choices"][1]["text"],
+          "n=2 on a new long prompt: the second choice reuses the first's prompt blocks (%d cached)" %
+          pair["usage"]["prompt_tokens_details"]["cached_tokens"])
     status, body = request("/v1/completions", {"prompt": [504, 3575, 282, 4649, 314], "max_tokens": 8})
     check(status == 200 and json.loads(body)["choices"][0]["text"] == text,
           "a prompt given as token ids answers like its text")

@@ -232,10 +232,11 @@ TEST(KvCacheManagerPrefixTest, PlainFreedBlocksAreReusedBeforeCachedOnesOldestCa
   cache.free(3);
   EXPECT_EQ(cache.numCachedBlocks(), 4);
   // Three new blocks: the two free uncached ones first, then the cached block freed longest
-  // ago.
+  // ago, which is the end of a's prefix (sequences free their blocks last first, so the
+  // blocks every longer match needs go last).
   ASSERT_TRUE(cache.appendTokens(4, 6, copies));
   EXPECT_EQ(cache.numCachedBlocks(), 3);
-  EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 4), 0); // a's first block went
+  EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 4), 2); // a's second block went
   EXPECT_EQ(cache.cachedPrefixTokens(b.data(), 4), 4); // b's blocks stay
   ASSERT_TRUE(cache.checkAccounting());
 }
@@ -248,6 +249,16 @@ TEST(KvCacheManagerPrefixTest, TruncatingIntoACachedBlockUncachesIt) {
   cache.truncate(1, 6); // the second block will be written again
   EXPECT_EQ(cache.numCachedBlocks(), 1);
   EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 8), 4);
+  ASSERT_TRUE(cache.checkAccounting());
+}
+
+TEST(KvCacheManagerPrefixTest, TruncatingToABlockBoundaryKeepsTheKeptBlocksIndexed) {
+  KvCacheManager cache = makePrefixCache(6, 2);
+  std::vector<int32_t> a = iota(6, 1);
+  ASSERT_NO_FATAL_FAILURE(compute(cache, 1, a));
+  cache.truncate(1, 4); // the third block is cut off, not into
+  EXPECT_EQ(cache.blockTable(1).size(), 2u);
+  EXPECT_EQ(cache.cachedPrefixTokens(a.data(), 6), 6); // the freed third block stays indexed
   ASSERT_TRUE(cache.checkAccounting());
 }
 

@@ -390,3 +390,42 @@ TEST(SchedulerUpdateTest, RejectsMismatchedFeedback) {
 }
 
 } // namespace
+
+namespace {
+
+// Prefix caching: a repeated prompt starts after its cached blocks and gives the same
+// output; when the blocks it would adopt are what keeps the pool above the watermark, it
+// is admitted as if nothing were cached instead of waiting forever.
+TEST(SchedulerPrefixCacheTest, RepeatedPromptStartsAfterItsCachedBlocks) {
+  SchedulerConfig config = smallConfig(64, 4);
+  config.kvCache.prefixCaching = true;
+  Harness h(config);
+  RequestId a = h.add(makeRequest(25, 3));
+  h.runToCompletion();
+  RequestId b = h.add(makeRequest(25, 3));
+  SchedulerOutput out = h.step();
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.requests[0].numCachedTokens, 24); // 6 full blocks; the last token is computed
+  EXPECT_EQ(out.requests[0].startPosition, 24);
+  EXPECT_EQ(out.requests[0].numTokens, 1);
+  h.runToCompletion();
+  EXPECT_EQ(h.outputs[a], h.outputs[b]);
+  EXPECT_EQ(h.outputs[b], h.reference(b));
+}
+
+TEST(SchedulerPrefixCacheTest, CachedBlocksNeverBlockAnAdmissionAtTheWatermark) {
+  SchedulerConfig config = smallConfig(8, 4);
+  config.kvCache.prefixCaching = true;
+  config.kvCache.watermarkBlocks = 2;
+  config.maxSeqLen = 30;
+  Harness h(config);
+  RequestId a = h.add(makeRequest(25, 1));
+  h.runToCompletion();
+  // Adopting a's 6 cached blocks would leave 2 free, all of them the watermark.
+  RequestId b = h.add(makeRequest(25, 1));
+  h.runToCompletion(200);
+  EXPECT_EQ(h.outputs[b], h.outputs[a]);
+  EXPECT_TRUE(h.scheduler.kvCache().checkAccounting());
+}
+
+} // namespace
