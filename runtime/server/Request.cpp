@@ -227,6 +227,18 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     }
   } else if (Status st = parseMessages(body, r.chat); !st) {
     return st.error();
+  } else if (auto choice = body.find("tool_choice"); choice != body.end() && !choice->is_null()) {
+    // "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}
+    if (choice->is_string() && (*choice == "none" || *choice == "auto" || *choice == "required")) {
+      r.toolChoice = choice->get<std::string>();
+    } else if (choice->is_object() && choice->contains("function") &&
+               (*choice)["function"].is_object() && (*choice)["function"].contains("name") &&
+               (*choice)["function"]["name"].is_string()) {
+      r.toolChoice = (*choice)["function"]["name"].get<std::string>();
+    } else {
+      return invalid("'tool_choice' must be \"none\", \"auto\", \"required\" or "
+                     "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
   }
   return r;
 }

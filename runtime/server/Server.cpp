@@ -3,6 +3,7 @@
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/server/Request.h"
+#include "runtime/server/ToolCalls.h"
 #include "runtime/template/ChatTemplate.h"
 #include "runtime/tokenize/Tokenizer.h"
 
@@ -406,6 +407,9 @@ Status serve(const ServerOptions &options) {
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
   const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
+  Expected<ToolCallParser> toolParser = parseToolCallParser(options.toolCallParser);
+  if (!toolParser)
+    return toolParser.error();
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching);
 
   httplib::Server http;
@@ -507,6 +511,12 @@ Status serve(const ServerOptions &options) {
     // channel; with prefix caching the later ones share the prompt's full blocks once
     // computed.
     const int n = r.n;
+    // Chat with tools: the answers are read for tool calls in the model's format (a stream
+    // then sends each choice's text and calls in its last chunk).
+    const ToolCallParser tools =
+        api == Api::Chat && !r.chat.tools.is_null() && r.toolChoice != "none"
+            ? *toolParser
+            : ToolCallParser::None;
     for (int i = 0; i < n; ++i) {
       Job copy = job;
       copy.index = i;
@@ -613,6 +623,11 @@ Status serve(const ServerOptions &options) {
       for (int i = 0; i < n; ++i) {
         const Choice &c = *(*choices)[static_cast<size_t>(i)];
         json choice = choiceJson(i, c.text, c.finish, false, true);
+        if (ExtractedToolCalls x = extractToolCalls(tools, c.text); !x.calls.empty()) {
+          choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);
+          choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
+          choice["finish_reason"] = "tool_calls";
+        }
         if (!c.logprobs.empty())
           choice["logprobs"] = c.logprobs.toJson();
         list.push_back(std::move(choice));
@@ -634,7 +649,7 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage](size_t, httplib::DataSink &sink) {
+         pending, open, includeUsage, tools, id](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
           if (e.finish == "error") {
@@ -648,9 +663,26 @@ Status serve(const ServerOptions &options) {
           if (!c.finish.empty())
             return true; // in flight when its stop string ended it
           std::string text = advance(c, e);
-          json out = envelope(json::array({choiceJson(e.index, text, e.finish, true,
-                                                      std::exchange(c.first, false))}),
-                              true);
+          json delta;
+          if (tools != ToolCallParser::None) {
+            // Held until the choice ends: then its text and calls in one chunk.
+            c.text += text;
+            if (e.finish.empty())
+              return true;
+            ExtractedToolCalls x = extractToolCalls(tools, c.text);
+            delta = choiceJson(e.index, x.calls.empty() ? c.text : x.content, e.finish, true,
+                               std::exchange(c.first, false));
+            if (!x.calls.empty()) {
+              json calls = toolCallsJson(x.calls, id + "_" + std::to_string(e.index));
+              for (size_t k = 0; k < calls.size(); ++k)
+                calls[k]["index"] = k;
+              delta["delta"]["tool_calls"] = std::move(calls);
+              delta["finish_reason"] = "tool_calls";
+            }
+          } else {
+            delta = choiceJson(e.index, text, e.finish, true, std::exchange(c.first, false));
+          }
+          json out = envelope(json::array({std::move(delta)}), true);
           if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
             LogprobsLog one(api, *tokenizer);
             one.add(e.token, *e.logprobs);

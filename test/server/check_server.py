@@ -27,7 +27,7 @@ sock.close()
 base = "http://127.0.0.1:%d" % port
 KEY = "test-key"
 server = subprocess.Popen([modelrt, "serve", plan, "--tokenizer", tokenizer, "--port", str(port),
-                           "--api-key", KEY, "--served-model-name", "smollm2"],
+                           "--api-key", KEY, "--served-model-name", "smollm2", "--tool-call-parser", "hermes"],
                           stderr=subprocess.PIPE, text=True)
 
 
@@ -227,6 +227,20 @@ try:
               "chat stream: chunks, role first, finish reason last, [DONE]")
         check("".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == answer,
               "the chat stream has the same text")
+        # With tools and the hermes parser, an answer that calls nothing is plain content,
+        # plain or streamed (held to the end of the choice, then sent whole).
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}}}}]
+        status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 12, "tools": tools})
+        with_tools = json.loads(body)["choices"][0]
+        status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 12, "tools": tools,
+                                                        "stream": True})
+        events = [json.loads(line[6:]) for line in body.split("\n")
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+        check(with_tools["message"]["content"] and "tool_calls" not in with_tools["message"] and
+              with_tools["finish_reason"] in ("stop", "length") and len(events) == 1 and
+              events[0]["choices"][0]["delta"]["content"] == with_tools["message"]["content"],
+              "chat with tools: an answer without calls is content, plain and streamed")
         status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 4,
                                                         "logprobs": True, "top_logprobs": 2})
         content = json.loads(body)["choices"][0]["logprobs"]["content"]

@@ -17,6 +17,9 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or .gguf, when the plan has none");
   cmd->add_option("--served-model-name", o->modelName, "Model id reported by /v1/models");
   addExecutorOptions(cmd, o->executor);
+  cmd->add_option("--tool-call-parser", o->toolCallParser,
+                  "Read tool calls from chat answers to requests with 'tools': hermes "
+                  "(Hermes, Qwen2.5) or llama3_json (Llama 3.1+)");
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->callback([o, &exitCode] {

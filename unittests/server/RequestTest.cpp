@@ -145,7 +145,11 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})",
        "'top_logprobs' needs 'logprobs': true"},
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": []})",
-       "'chat_template_kwargs' must be an object"}};
+       "'chat_template_kwargs' must be an object"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"})",
+       "'tool_choice' must be"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"function": 1}})",
+       "'tool_choice' must be"}};
   for (auto [body, message] : chat)
     EXPECT_NE(refusal(Api::Chat, body).find(message), std::string::npos)
         << body << " -> " << refusal(Api::Chat, body);

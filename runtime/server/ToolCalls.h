@@ -1,0 +1,39 @@
+// Tool calls in generated text: a chat model asked to call tools answers in its family's
+// format, which the server turns into OpenAI's `tool_calls` (vLLM's --tool-call-parser).
+//   hermes:      <tool_call>{"name": "f", "arguments": {...}}</tool_call> (Hermes, Qwen2.5)
+//   llama3_json: {"name": "f", "parameters": {...}}, several joined by ';', optionally after
+//                <|python_tag|> (Llama 3.1-3.3)
+#pragma once
+
+#include "runtime/support/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace modelrt::server {
+
+enum class ToolCallParser { None, Hermes, Llama3Json };
+
+// "hermes", "llama3_json", or "" / "none".
+Expected<ToolCallParser> parseToolCallParser(const std::string &name);
+
+struct ToolCall {
+  std::string name;
+  std::string arguments; // a JSON object, serialized (OpenAI sends it as a string)
+};
+
+struct ExtractedToolCalls {
+  std::string content; // the text outside the calls, trimmed
+  std::vector<ToolCall> calls;
+};
+
+// Splits text into content and the calls written in the parser's format. Whatever does not
+// parse as a call (malformed JSON, no name) stays content, so nothing generated is lost.
+ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text);
+
+// OpenAI's `tool_calls` array for the calls; ids are `call_<prefix>_<i>`.
+nlohmann::json toolCallsJson(const std::vector<ToolCall> &calls, const std::string &idPrefix);
+
+} // namespace modelrt::server

@@ -1,0 +1,71 @@
+// Tool calls read from generated text in the formats vLLM's hermes and llama3_json parsers
+// take; whatever does not parse stays content.
+#include "runtime/server/ToolCalls.h"
+
+#include <gtest/gtest.h>
+
+using namespace modelrt;
+using namespace modelrt::server;
+
+namespace {
+
+TEST(ToolCalls, HermesBlocksBecomeCallsAndTheRestContent) {
+  ExtractedToolCalls x = extractToolCalls(
+      ToolCallParser::Hermes,
+      "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"Paris\"}}\n</tool_call>\n<tool_call>{\"name\": \"now\", \"arguments\": {}}</tool_call>");
+  ASSERT_EQ(x.calls.size(), 2u);
+  EXPECT_EQ(x.calls[0].name, "get_weather");
+  EXPECT_EQ(x.calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(x.calls[1].name, "now");
+  EXPECT_EQ(x.calls[1].arguments, "{}");
+  EXPECT_EQ(x.content, "Let me check.");
+  // Arguments given as a JSON string are taken as that object.
+  x = extractToolCalls(ToolCallParser::Hermes,
+                       R"(<tool_call>{"name": "f", "arguments": "{\"a\": 1}"}</tool_call>)");
+  ASSERT_EQ(x.calls.size(), 1u);
+  EXPECT_EQ(x.calls[0].arguments, R"({"a":1})");
+}
+
+TEST(ToolCalls, HermesKeepsWhatDoesNotParse) {
+  const std::string text = "<tool_call>{\"name\": \"f\", \"arguments\": {</tool_call> and "
+                           "<tool_call>{\"arguments\": {}}</tool_call> then <tool_call>{\"name\"";
+  ExtractedToolCalls x = extractToolCalls(ToolCallParser::Hermes, text);
+  EXPECT_TRUE(x.calls.empty());
+  EXPECT_EQ(x.content, text);
+  EXPECT_TRUE(extractToolCalls(ToolCallParser::Hermes, "plain answer").calls.empty());
+}
+
+TEST(ToolCalls, Llama3JsonObjectsJoinedBySemicolons) {
+  ExtractedToolCalls x = extractToolCalls(
+      ToolCallParser::Llama3Json,
+      "<|python_tag|>{\"name\": \"a\", \"parameters\": {\"q\": \"x; y\"}}; {\"name\": \"b\", "
+      "\"parameters\": {}}");
+  ASSERT_EQ(x.calls.size(), 2u);
+  EXPECT_EQ(x.calls[0].name, "a");
+  EXPECT_EQ(x.calls[0].arguments, R"({"q":"x; y"})");
+  EXPECT_EQ(x.calls[1].name, "b");
+  EXPECT_EQ(x.content, "");
+  // Not a call: the text is the answer.
+  x = extractToolCalls(ToolCallParser::Llama3Json, "{ not json");
+  EXPECT_TRUE(x.calls.empty());
+  EXPECT_EQ(x.content, "{ not json");
+  x = extractToolCalls(ToolCallParser::Llama3Json, "The weather is fine.");
+  EXPECT_TRUE(x.calls.empty());
+  EXPECT_EQ(x.content, "The weather is fine.");
+}
+
+TEST(ToolCalls, OpenAIShapeAndParserNames) {
+  nlohmann::json j = toolCallsJson({{"f", R"({"a":1})"}}, "abc");
+  EXPECT_EQ(
+      j.dump(),
+      R"([{"function":{"arguments":"{\"a\":1}","name":"f"},"id":"call_abc_0","type":"function"}])");
+  EXPECT_EQ(*parseToolCallParser("hermes"), ToolCallParser::Hermes);
+  EXPECT_EQ(*parseToolCallParser("llama3_json"), ToolCallParser::Llama3Json);
+  EXPECT_EQ(*parseToolCallParser(""), ToolCallParser::None);
+  EXPECT_FALSE(parseToolCallParser("mistral").ok());
+  EXPECT_TRUE(extractToolCalls(ToolCallParser::None, "<tool_call>{\"name\": \"f\"}</tool_call>")
+                  .calls.empty());
+}
+
+} // namespace
