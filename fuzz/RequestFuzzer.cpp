@@ -22,10 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Expected<server::GenerationRequest> r = server::parseGenerationRequest(api, body, 8192);
     if (!r)
       continue;
-    // Chat leaves max_tokens 0 when the body has none (the server fills in the context).
-    const int64_t minTokens = api == server::Api::Chat ? 0 : 1;
+    // Chat leaves max_tokens 0 when the body has none (the server fills in the context);
+    // completions take 0 with echo (the prompt is scored, nothing generated).
+    const int64_t minTokens = api == server::Api::Chat || r->echo ? 0 : 1;
     if (r->maxTokens < minTokens || r->maxTokens > 8192 || r->topLogprobs > 20 ||
-        r->stops.size() > 4 || (r->includeUsage && !r->stream))
+        r->stops.size() > 4 || (r->includeUsage && !r->stream) || (r->echo && r->stream) ||
+        r->n < 1 || r->n > server::kMaxChoices)
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;

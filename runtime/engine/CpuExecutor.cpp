@@ -569,7 +569,10 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
     start.push_back(row);
     for (int64_t i = 0; i < c.numTokens; ++i)
       positions.push_back(static_cast<int32_t>(c.startPosition + i));
-    if (c.sample)
+    if (c.allLogits)
+      for (int64_t i = 0; i < c.numTokens; ++i)
+        sampleRows.push_back(static_cast<int32_t>(row + i));
+    else if (c.sample)
       sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
     row += c.numTokens;
   }

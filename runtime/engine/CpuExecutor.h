@@ -29,6 +29,7 @@ struct PagedChunk {
   int64_t numTokens;
   bool sample; // whether its last row's logits are wanted
   const std::vector<int32_t> *blockTable;
+  bool allLogits = false; // every row's logits (prompt logprobs), not only the last one's
 };
 
 struct ExecutorOptions {
@@ -52,7 +53,8 @@ public:
   Status copyBlocks(const std::vector<kv::BlockCopy> &copies);
 
   // Runs the chunks' tokens (concatenated in chunk order) and returns the logits of the
-  // sampled rows, [sampled chunks, vocab], row-major. A failed step has written nothing
+  // wanted rows, [rows, vocab], row-major, in chunk order: every row of an allLogits chunk,
+  // the last row of the others with `sample`. A failed step has written nothing
   // but the new tokens' slots, which the caller does not count as filled.
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<PagedChunk> &chunks);

@@ -1,5 +1,8 @@
 #include "runtime/engine/Engine.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace modelrt::engine {
 
 Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::Policy policy,
@@ -27,9 +30,15 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
   sample::Sampler sampler(sampling, params.prompt);
+  RequestSampling state{std::move(sampler), topLogprobs, {}, {}, {}, false};
+  if (params.promptLogprobs) {
+    state.prompt = params.prompt;
+    state.promptLogprobs.resize(params.prompt.size());
+    state.scored.assign(params.prompt.size(), false);
+  }
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
   if (id)
-    samplers_.emplace(*id, RequestSampling{std::move(sampler), topLogprobs});
+    samplers_.emplace(*id, std::move(state));
   return id;
 }
 
@@ -37,6 +46,7 @@ void Engine::forget(sched::RequestId id) { samplers_.erase(id); }
 
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
   lastLogprobs_.clear();
+  lastPromptLogprobs_.clear();
   sched::SchedulerOutput out = scheduler_.schedule();
   for (const sched::FinishedRequest &f : out.finished)
     forget(f.id);
@@ -47,15 +57,40 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     return copied.error();
   std::vector<PagedChunk> chunks;
   for (const sched::ScheduledRequest &r : out.requests)
-    chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable});
+    chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
   Expected<std::vector<float>> logits = executor_.step(out.tokenIds, chunks);
   if (!logits)
     return logits.error();
   const int64_t vocab = executor_.metadata().vocabSize;
+  // The logits rows: every row of an allLogits chunk (prompt tokens scored here), the last
+  // row of the other sampled ones; the rows sampled, in sampleRequestIds' order.
+  std::vector<const float *> sampleRow;
+  const float *at = logits->data();
+  for (const sched::ScheduledRequest &r : out.requests) {
+    if (r.allLogits) {
+      RequestSampling &s = samplers_.at(r.id);
+      for (int32_t k = 0; k < r.numTokens; ++k) {
+        const size_t next = static_cast<size_t>(r.startPosition) + k + 1;
+        if (next < s.prompt.size() && !s.scored[next]) {
+          s.promptLogprobs[next] = sample::logprobs(at + int64_t(k) * vocab, vocab, s.prompt[next],
+                                                    std::max(s.topLogprobs, 0));
+          s.scored[next] = true;
+        }
+      }
+      at += int64_t(r.numTokens) * vocab;
+      if (r.sampled)
+        sampleRow.push_back(at - vocab);
+    } else if (r.sampled) {
+      sampleRow.push_back(at);
+      at += vocab;
+    }
+  }
   std::vector<sched::TokenId> sampled;
   for (size_t i = 0; i < out.sampleRequestIds.size(); ++i) {
     RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
-    const float *row = logits->data() + i * vocab;
+    const float *row = sampleRow[i];
+    if (!r.prompt.empty() && !std::exchange(r.delivered, true))
+      lastPromptLogprobs_[out.sampleRequestIds[i]] = r.promptLogprobs;
     sampled.push_back(r.sampler.next(row, vocab));
     r.sampler.accept(sampled.back());
     if (r.topLogprobs >= 0)

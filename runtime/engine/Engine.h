@@ -37,6 +37,12 @@ public:
   const std::map<sched::RequestId, sample::TokenLogprobs> &lastLogprobs() const {
     return lastLogprobs_;
   }
+  // For requests with params.promptLogprobs whose first token came in the last step(): the
+  // log-probability of each prompt token given the ones before it, entry p for prompt
+  // token p (entry 0, which nothing predicts, is empty), with `topLogprobs` alternatives.
+  const std::map<sched::RequestId, std::vector<sample::TokenLogprobs>> &lastPromptLogprobs() const {
+    return lastPromptLogprobs_;
+  }
   const sched::Scheduler &scheduler() const { return scheduler_; }
 
 private:
@@ -49,9 +55,14 @@ private:
   struct RequestSampling {
     sample::Sampler sampler;
     int topLogprobs;
+    std::vector<int32_t> prompt; // only when the prompt is scored
+    std::vector<sample::TokenLogprobs> promptLogprobs;
+    std::vector<bool> scored; // a recompute after a preemption scores nothing twice
+    bool delivered = false;
   };
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
+  std::map<sched::RequestId, std::vector<sample::TokenLogprobs>> lastPromptLogprobs_;
 };
 
 } // namespace modelrt::engine

@@ -14,6 +14,9 @@ using TokenId = int32_t;
 
 struct RequestParams {
   std::vector<TokenId> prompt;
+  // The engine also scores the prompt (log-probabilities of prompt tokens 1..n-1): its KV is
+  // computed, never taken from the prefix cache, with every row's logits.
+  bool promptLogprobs = false;
   // Generated tokens at most; the request finishes with FinishReason::Length there.
   int32_t maxTokens = 16;
   // Generating eosTokenId ends the request (FinishReason::Eos) unless ignoreEos.

@@ -230,7 +230,7 @@ void Scheduler::admitWaiting(SchedulerOutput &out, int32_t &prefillBudget) {
 bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBudget) {
   int64_t adopted = 0;
   if (config_.policy == Policy::IterationLevel && config_.kvCache.prefixCaching &&
-      req.numComputed == 0 && !kv_.hasSeq(req.id)) {
+      !req.params.promptLogprobs && req.numComputed == 0 && !kv_.hasSeq(req.id)) {
     // Full blocks another request (or this one, before a preemption) computed are taken as
     // they are; the last token is always computed, for its logits.
     adopted = kv_.adoptCachedPrefix(req.id, req.tokens.data(),
@@ -302,6 +302,7 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
   req.pendingCachedTokens = 0;
   s.startPosition = req.numComputed;
   s.numTokens = numTokens;
+  s.allLogits = req.params.promptLogprobs && req.numComputed + 1 < req.numPrompt();
   s.isPrefill = !(numTokens == 1 && req.numOutput() > 0 &&
                   req.numComputed + 1 == static_cast<int32_t>(req.tokens.size()));
   for (int32_t p = req.numComputed; p < req.numComputed + numTokens; ++p) {

@@ -27,6 +27,9 @@ struct ScheduledRequest {
   // On the first rows after an admission: the tokens before startPosition whose KV came
   // from the prefix cache (0 otherwise).
   int32_t numCachedTokens = 0;
+  // The request scores its prompt and these rows include prompt positions: the engine
+  // wants every row's logits.
+  bool allLogits = false;
 };
 
 struct FinishedRequest {

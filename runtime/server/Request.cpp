@@ -127,13 +127,18 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
         optionalNumber(body, "presence_penalty", s.presencePenalty),
         optionalNumber(body, "frequency_penalty", s.frequencyPenalty),
         optionalNumber(body, "repetition_penalty", s.repetitionPenalty),
-        optionalBool(body, "stream", r.stream), optionalBool(body, "ignore_eos", r.ignoreEos)})
+        optionalBool(body, "stream", r.stream),
+        api == Api::Completions ? optionalBool(body, "echo", r.echo) : Status::success(),
+        optionalBool(body, "ignore_eos", r.ignoreEos)})
     if (!st)
       return st.error();
   const bool defaulted = api == Api::Chat && r.maxTokens == 0 && !body.contains("max_tokens") &&
                          !body.contains("max_completion_tokens");
-  if (!defaulted && (r.maxTokens < 1 || r.maxTokens > maxSeqLen))
-    return invalid("'max_tokens' must be between 1 and " + std::to_string(maxSeqLen));
+  if (!defaulted && !(r.echo && r.maxTokens == 0) && (r.maxTokens < 1 || r.maxTokens > maxSeqLen))
+    return invalid("'max_tokens' must be between 1 and " + std::to_string(maxSeqLen) +
+                   " (0 with 'echo')");
+  if (r.echo && r.stream)
+    return invalid("'echo' is not supported with 'stream'");
   if (auto n = body.find("n"); n != body.end() && !n->is_null()) {
     if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > kMaxChoices)
       return invalid("'n' must be an integer from 1 to " + std::to_string(kMaxChoices));

@@ -36,6 +36,9 @@ struct Event {
   std::optional<sample::TokenLogprobs> logprobs;
   int32_t cachedTokens = 0; // prompt tokens taken from the prefix cache
   int index = 0;            // the choice (n > 1: one engine request per choice)
+  // With the choice's first token, when the prompt was scored (echo): entry p for prompt
+  // token p.
+  std::shared_ptr<const std::vector<sample::TokenLogprobs>> promptLogprobs;
 };
 
 class Channel {
@@ -264,6 +267,9 @@ private:
           }
         }
         out.index = it->second.index;
+        if (auto pl = eng->lastPromptLogprobs().find(e.id); pl != eng->lastPromptLogprobs().end())
+          out.promptLogprobs =
+              std::make_shared<const std::vector<sample::TokenLogprobs>>(pl->second);
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
         if (e.finish)
@@ -316,6 +322,12 @@ class LogprobsLog {
 public:
   LogprobsLog(Api api, const Tokenizer &tokenizer) : api_(api), tokenizer_(tokenizer) {}
   bool empty() const { return tokens_.empty(); }
+  // A token nothing predicts (an echoed prompt's first): null log-probabilities.
+  void addUnscored(int32_t token) {
+    tokens_.push_back(std::string(tokenizer_.tokenBytes(token)));
+    chosen_.push_back(nullptr);
+    top_.push_back(nullptr);
+  }
   void add(int32_t token, const sample::TokenLogprobs &lp) {
     std::string text(tokenizer_.tokenBytes(token));
     tokens_.push_back(text);
@@ -352,7 +364,7 @@ private:
   Api api_;
   const Tokenizer &tokenizer_;
   std::vector<std::string> tokens_;
-  std::vector<double> chosen_;
+  nlohmann::json chosen_ = nlohmann::json::array();
   nlohmann::json top_ = nlohmann::json::array();
 };
 
@@ -492,7 +504,10 @@ Status serve(const ServerOptions &options) {
                    : sendError(res, 400,
                                "'prompt': token id " + std::to_string(id) +
                                    " is outside the vocabulary of " + std::to_string(vocab));
-    if (r.maxTokens == 0) { // a chat request without max_tokens: the rest of the context
+    // echo with max_tokens 0: one token is generated internally and not returned.
+    const bool echo = r.echo, discard = r.echo && r.maxTokens == 0;
+    if (r.maxTokens == 0 &&
+        !discard) { // a chat request without max_tokens: the rest of the context
       if (static_cast<int64_t>(ids->size()) >= maxSeqLen)
         return sendError(res, 400,
                          "the prompt has " + std::to_string(ids->size()) +
@@ -504,6 +519,21 @@ Status serve(const ServerOptions &options) {
     if (tokenizer->eosId() >= 0)
       job.params.eosTokenId = tokenizer->eosId();
     job.params.ignoreEos = r.ignoreEos;
+    // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
+    // token that is not returned.
+    job.params.promptLogprobs = echo && r.topLogprobs >= 0;
+    if (discard)
+      job.params.maxTokens = 1;
+    std::string echoed;
+    if (echo) {
+      if (r.promptTokens.empty()) {
+        echoed = promptText;
+      } else {
+        Expected<std::string> decoded = tokenizer->decode(*ids);
+        echoed = decoded ? *decoded : std::string();
+      }
+    }
+    const std::vector<int32_t> promptIds = *ids;
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
     const size_t promptTokens = ids->size();
@@ -569,6 +599,9 @@ Status serve(const ServerOptions &options) {
       size_t generated = 0;
       std::string finish;
       bool first = true;
+      // echo: the scored prompt and the generated tokens' log-probabilities, in order.
+      std::shared_ptr<const std::vector<sample::TokenLogprobs>> promptLogprobs;
+      std::vector<std::pair<int32_t, sample::TokenLogprobs>> generatedLogprobs;
     };
     auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
     for (int i = 0; i < n; ++i)
@@ -614,22 +647,41 @@ Status serve(const ServerOptions &options) {
         Choice &c = *(*choices)[static_cast<size_t>(e.index)];
         if (!c.finish.empty())
           continue; // in flight when its stop string ended it
-        if (e.token >= 0 && e.logprobs)
+        if (e.promptLogprobs)
+          c.promptLogprobs = e.promptLogprobs;
+        if (e.token >= 0 && e.logprobs && !discard) {
           c.logprobs.add(e.token, *e.logprobs);
-        c.text += advance(c, e);
+          c.generatedLogprobs.push_back({e.token, *e.logprobs});
+        }
+        std::string piece = advance(c, e);
+        if (!discard)
+          c.text += piece;
+        else
+          c.generated = 0; // the one token max_tokens 0 needs internally is not returned
         open -= !c.finish.empty();
       }
       json list = json::array();
       for (int i = 0; i < n; ++i) {
         const Choice &c = *(*choices)[static_cast<size_t>(i)];
-        json choice = choiceJson(i, c.text, c.finish, false, true);
+        json choice = choiceJson(i, echo ? echoed + c.text : c.text, c.finish, false, true);
         if (ExtractedToolCalls x = extractToolCalls(tools, c.text); !x.calls.empty()) {
           choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);
           choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
           choice["finish_reason"] = "tool_calls";
         }
-        if (!c.logprobs.empty())
+        if (echo && c.promptLogprobs) { // the prompt's tokens first, the first one unscored
+          LogprobsLog all(api, *tokenizer);
+          for (size_t p = 0; p < promptIds.size(); ++p)
+            if (p == 0)
+              all.addUnscored(promptIds[0]);
+            else
+              all.add(promptIds[p], (*c.promptLogprobs)[p]);
+          for (const auto &[token, lp] : c.generatedLogprobs)
+            all.add(token, lp);
+          choice["logprobs"] = all.toJson();
+        } else if (!c.logprobs.empty()) {
           choice["logprobs"] = c.logprobs.toJson();
+        }
         list.push_back(std::move(choice));
       }
       json out = envelope(std::move(list), false);

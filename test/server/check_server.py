@@ -122,6 +122,26 @@ try:
           texts == [c["text"] for c in many["choices"]],
           "n=3 streamed: each choice's chunks give its text, one [DONE]")
 
+    # echo: max_tokens 0 with logprobs scores the prompt (lm-eval-harness's loglikelihood);
+    # the score of " Paris" after the question equals the logprob generating it reported.
+    status, body = request("/v1/completions", {"prompt": "The capital of France is Paris", "max_tokens": 0,
+                                               "echo": True, "logprobs": 1})
+    scored = json.loads(body)
+    lp = scored["choices"][0]["logprobs"]
+    status2, body2 = request("/v1/completions", dict(prompt, max_tokens=1, logprobs=1))
+    one = json.loads(body2)["choices"][0]["logprobs"]
+    check(status == 200 and scored["choices"][0]["text"] == "The capital of France is Paris" and
+          lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None and
+          len(lp["tokens"]) == scored["usage"]["prompt_tokens"] == 6 and
+          scored["usage"]["completion_tokens"] == 0 and
+          lp["tokens"][-1] == one["tokens"][0] and lp["token_logprobs"][-1] == one["token_logprobs"][0],
+          "echo scores the prompt: %r" % list(zip(lp["tokens"], lp["token_logprobs"])))
+    status, body = request("/v1/completions", dict(prompt, max_tokens=3, echo=True))
+    check(status == 200 and json.loads(body)["choices"][0]["text"].startswith("The capital of France is Paris"),
+          "echo puts the prompt before the completion")
+    check(request("/v1/completions", dict(prompt, echo=True, stream=True))[0] == 400,
+          "400 for echo with stream")
+
     # logit_bias +100 on token 504 ("The", the prompt's first token) forces it every time.
     status, body = request("/v1/completions", dict(prompt, max_tokens=3, logit_bias={"504": 100}))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",

@@ -168,3 +168,54 @@ TEST(Engine, PrefixCacheGivesTheLogitsOfComputing) {
     }
   }
 }
+
+// Prompt scoring (echo + logprobs, lm-eval-harness's loglikelihood): the log-probability of
+// each prompt token equals, bit for bit, what generating that token reported, also when the
+// prompt is prefilled in several chunks.
+TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobs) {
+  auto exec = loadTinyLlama();
+  ASSERT_TRUE(exec);
+  const int32_t vocab = static_cast<int32_t>(exec->metadata().vocabSize);
+  std::vector<int32_t> prompt;
+  for (int32_t i = 0; i < 290; ++i) // longer than one 256-token prefill chunk
+    prompt.push_back((i * 53 + 7) % vocab);
+  Expected<std::unique_ptr<Engine>> eng = Engine::create(*exec, sched::Policy::IterationLevel);
+  ASSERT_TRUE(eng.ok());
+  Expected<sched::RequestId> gen = (*eng)->addRequest(request(prompt, 6), {}, 2);
+  ASSERT_TRUE(gen.ok());
+  std::vector<int32_t> tokens;
+  std::vector<sample::TokenLogprobs> generated;
+  while ((*eng)->hasUnfinished()) {
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    ASSERT_TRUE(events.ok()) << events.error().toString();
+    for (const sched::TokenEvent &e : *events) {
+      tokens.push_back(e.token);
+      generated.push_back((*eng)->lastLogprobs().at(e.id));
+    }
+  }
+  ASSERT_EQ(tokens.size(), 6u);
+
+  sched::RequestParams scored = request(prompt, 1);
+  scored.prompt.insert(scored.prompt.end(), tokens.begin(), tokens.end());
+  scored.promptLogprobs = true;
+  Expected<sched::RequestId> id = (*eng)->addRequest(scored, {}, 2);
+  ASSERT_TRUE(id.ok());
+  std::vector<sample::TokenLogprobs> got;
+  int steps = 0;
+  while ((*eng)->hasUnfinished()) {
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    ASSERT_TRUE(events.ok()) << events.error().toString();
+    ++steps;
+    if (auto it = (*eng)->lastPromptLogprobs().find(*id); it != (*eng)->lastPromptLogprobs().end())
+      got = it->second;
+  }
+  EXPECT_GE(steps, 2); // prefilled in two chunks
+  ASSERT_EQ(got.size(), scored.prompt.size());
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const sample::TokenLogprobs &a = got[prompt.size() + t], &b = generated[t];
+    EXPECT_EQ(a.chosen, b.chosen) << "token " << t;
+    EXPECT_EQ(a.top, b.top) << "token " << t;
+  }
+  for (size_t p = 1; p < prompt.size(); ++p) // every prompt token scored, none positive
+    EXPECT_LE(got[p].chosen, 0.0f) << "position " << p;
+}

@@ -45,6 +45,11 @@ TEST(Request, PenaltiesAndLogitBias) {
   std::vector<std::pair<int32_t, float>> bias = r->sampling.logitBias;
   std::sort(bias.begin(), bias.end());
   EXPECT_EQ(bias, (std::vector<std::pair<int32_t, float>>{{7, 2.5f}, {50256, -100.0f}}));
+  Expected<GenerationRequest> echo = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "max_tokens": 0, "echo": true, "logprobs": 1})", 8192);
+  ASSERT_TRUE(echo.ok()) << echo.error().toString();
+  EXPECT_TRUE(echo->echo);
+  EXPECT_EQ(echo->maxTokens, 0);
   Expected<GenerationRequest> n =
       parseGenerationRequest(Api::Completions, R"({"prompt": "x", "n": 16, "stream": true})", 8192);
   ASSERT_TRUE(n.ok()) << n.error().toString();
@@ -113,6 +118,9 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "temperature": -1})", "temperature"},
       {R"({"prompt": "x", "presence_penalty": 3})", "presence_penalty must be in [-2, 2]"},
       {R"({"prompt": "x", "n": 0})", "'n' must be an integer from 1 to 16"},
+      {R"({"prompt": "x", "max_tokens": 0})", "'max_tokens' must be between 1 and 8192"},
+      {R"({"prompt": "x", "echo": true, "stream": true})", "'echo' is not supported with 'stream'"},
+      {R"({"prompt": "x", "echo": 1})", "'echo' must be true or false"},
       {R"({"prompt": "x", "n": 1.5})", "'n' must be an integer from 1 to 16"},
       {R"({"prompt": "x", "frequency_penalty": "a"})", "'frequency_penalty' must be a number"},
       {R"({"prompt": "x", "repetition_penalty": 0})", "repetition_penalty must be"},
