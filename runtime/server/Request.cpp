@@ -239,7 +239,8 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     } else if (choice->is_object() && choice->contains("function") &&
                (*choice)["function"].is_object() && (*choice)["function"].contains("name") &&
                (*choice)["function"]["name"].is_string()) {
-      r.toolChoice = (*choice)["function"]["name"].get<std::string>();
+      r.toolChoice = "function";
+      r.toolChoiceName = (*choice)["function"]["name"].get<std::string>();
     } else {
       return invalid("'tool_choice' must be \"none\", \"auto\", \"required\" or "
                      "{\"type\": \"function\", \"function\": {\"name\": ...}}");

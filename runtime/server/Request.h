@@ -32,8 +32,9 @@ struct GenerationRequest {
   int topLogprobs = -1; // -1: no logprobs; n >= 0: the chosen token and the n most likely
   int n = 1;            // choices, each an engine request of its own (seeds seed + i)
   // chat: "auto" (the default), "none" (answers are not read for tool calls), "required",
-  // or a function's name; only "none" changes what the server does.
+  // or "function" with toolChoiceName; only "none" changes what the server does.
   std::string toolChoice = "auto";
+  std::string toolChoiceName;
   bool stream = false;
   bool includeUsage = false; // stream_options.include_usage: a last chunk with the usage
   bool ignoreEos = false;

@@ -506,6 +506,11 @@ Status serve(const ServerOptions &options) {
                                    " is outside the vocabulary of " + std::to_string(vocab));
     // echo with max_tokens 0: one token is generated internally and not returned.
     const bool echo = r.echo, discard = r.echo && r.maxTokens == 0;
+    if (discard && static_cast<int64_t>(ids->size()) >= maxSeqLen)
+      return sendError(res, 400,
+                       "'echo' with 'max_tokens' 0 scores prompts of up to max_seq_len - 1 (" +
+                           std::to_string(maxSeqLen - 1) + ") tokens; this one has " +
+                           std::to_string(ids->size()));
     if (r.maxTokens == 0 &&
         !discard) { // a chat request without max_tokens: the rest of the context
       if (static_cast<int64_t>(ids->size()) >= maxSeqLen)
@@ -547,6 +552,7 @@ Status serve(const ServerOptions &options) {
         api == Api::Chat && !r.chat.tools.is_null() && r.toolChoice != "none"
             ? *toolParser
             : ToolCallParser::None;
+    const std::vector<std::string> declared = toolNames(r.chat.tools);
     for (int i = 0; i < n; ++i) {
       Job copy = job;
       copy.index = i;
@@ -590,8 +596,11 @@ Status serve(const ServerOptions &options) {
     };
     // One choice's text so far: detokenized, stop strings held back and matched.
     struct Choice {
-      Choice(Api api, const Tokenizer &tokenizer, const std::vector<std::string> &stops)
-          : detok(tokenizer, true), matcher(stops), logprobs(api, tokenizer) {}
+      // Special tokens are dropped from the text, except when it is read for tool calls
+      // (a model's <tool_call> may be one).
+      Choice(Api api, const Tokenizer &tokenizer, const std::vector<std::string> &stops,
+             bool skipSpecial)
+          : detok(tokenizer, skipSpecial), matcher(stops), logprobs(api, tokenizer) {}
       StreamingDetokenizer detok;
       StopMatcher matcher;
       LogprobsLog logprobs;
@@ -605,7 +614,8 @@ Status serve(const ServerOptions &options) {
     };
     auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
     for (int i = 0; i < n; ++i)
-      choices->push_back(std::make_unique<Choice>(api, *tokenizer, stops));
+      choices->push_back(
+          std::make_unique<Choice>(api, *tokenizer, stops, tools == ToolCallParser::None));
     auto cached = std::make_shared<int32_t>(0);
     // Takes one event of a running choice; returns the text it adds, and sets e.finish when
     // the choice ends (a stop string ends it here and cancels the rest of its request).
@@ -663,8 +673,10 @@ Status serve(const ServerOptions &options) {
       json list = json::array();
       for (int i = 0; i < n; ++i) {
         const Choice &c = *(*choices)[static_cast<size_t>(i)];
-        json choice = choiceJson(i, echo ? echoed + c.text : c.text, c.finish, false, true);
-        if (ExtractedToolCalls x = extractToolCalls(tools, c.text); !x.calls.empty()) {
+        // max_tokens 0 ends at its length, whatever the hidden token was.
+        json choice = choiceJson(i, echo ? echoed + c.text : c.text,
+                                 discard ? std::string("length") : c.finish, false, true);
+        if (ExtractedToolCalls x = extractToolCalls(tools, c.text, declared); !x.calls.empty()) {
           choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);
           choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
           choice["finish_reason"] = "tool_calls";
@@ -701,7 +713,7 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage, tools, id](size_t, httplib::DataSink &sink) {
+         pending, open, includeUsage, tools, declared, id](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
           if (e.finish == "error") {
@@ -717,11 +729,13 @@ Status serve(const ServerOptions &options) {
           std::string text = advance(c, e);
           json delta;
           if (tools != ToolCallParser::None) {
-            // Held until the choice ends: then its text and calls in one chunk.
+            // Held until the choice ends: then its text, calls and logprobs in one chunk.
             c.text += text;
+            if (e.token >= 0 && e.logprobs)
+              c.logprobs.add(e.token, *e.logprobs);
             if (e.finish.empty())
               return true;
-            ExtractedToolCalls x = extractToolCalls(tools, c.text);
+            ExtractedToolCalls x = extractToolCalls(tools, c.text, declared);
             delta = choiceJson(e.index, x.calls.empty() ? c.text : x.content, e.finish, true,
                                std::exchange(c.first, false));
             if (!x.calls.empty()) {
@@ -735,7 +749,10 @@ Status serve(const ServerOptions &options) {
             delta = choiceJson(e.index, text, e.finish, true, std::exchange(c.first, false));
           }
           json out = envelope(json::array({std::move(delta)}), true);
-          if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
+          if (tools != ToolCallParser::None) {
+            if (!c.logprobs.empty())
+              out["choices"][0]["logprobs"] = c.logprobs.toJson();
+          } else if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
             LogprobsLog one(api, *tokenizer);
             one.add(e.token, *e.logprobs);
             out["choices"][0]["logprobs"] = one.toJson();

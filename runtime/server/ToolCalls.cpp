@@ -1,5 +1,7 @@
 #include "runtime/server/ToolCalls.h"
 
+#include <algorithm>
+
 namespace modelrt::server {
 namespace {
 
@@ -10,19 +12,22 @@ std::string trim(const std::string &s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-// {"name": string, "arguments" | "parameters": object or JSON string} -> a call.
-bool toCall(const std::string &text, ToolCall &call) {
+// {"name": one of names, "arguments" | "parameters": object or JSON string} -> a call.
+bool toCall(const std::string &text, const std::vector<std::string> &names, ToolCall &call) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object())
     return false;
   auto name = j.find("name");
-  if (name == j.end() || !name->is_string() || name->get_ref<const std::string &>().empty())
+  if (name == j.end() || !name->is_string() ||
+      std::find(names.begin(), names.end(), name->get_ref<const std::string &>()) == names.end())
     return false;
   auto args = j.find("arguments");
   if (args == j.end())
     args = j.find("parameters");
+  if (args == j.end())
+    return false;
   Json arguments = Json::object();
-  if (args != j.end() && !args->is_null()) {
+  if (!args->is_null()) {
     if (args->is_string()) {
       arguments = Json::parse(args->get<std::string>(), nullptr, false);
       if (!arguments.is_object())
@@ -38,7 +43,30 @@ bool toCall(const std::string &text, ToolCall &call) {
   return true;
 }
 
-ExtractedToolCalls hermes(const std::string &text) {
+// The end (one past the closing brace) of the JSON object starting at text[at] == '{',
+// skipping braces inside strings; npos when it does not close.
+size_t objectEnd(const std::string &text, size_t at) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = at; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (inString) {
+      if (ch == '\\')
+        ++i;
+      else if (ch == '"')
+        inString = false;
+    } else if (ch == '"') {
+      inString = true;
+    } else if (ch == '{') {
+      ++depth;
+    } else if (ch == '}' && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string::npos;
+}
+
+ExtractedToolCalls hermes(const std::string &text, const std::vector<std::string> &names) {
   static const std::string open = "<tool_call>", close = "</tool_call>";
   ExtractedToolCalls out;
   std::string content;
@@ -52,7 +80,7 @@ ExtractedToolCalls hermes(const std::string &text) {
     if (e == std::string::npos)
       break;
     ToolCall call;
-    if (toCall(text.substr(b + open.size(), e - b - open.size()), call)) {
+    if (toCall(text.substr(b + open.size(), e - b - open.size()), names, call)) {
       content += text.substr(at, b - at);
       out.calls.push_back(std::move(call));
     } else {
@@ -65,42 +93,36 @@ ExtractedToolCalls hermes(const std::string &text) {
   return out;
 }
 
-ExtractedToolCalls llama3Json(const std::string &text) {
+ExtractedToolCalls llama3Json(const std::string &text, const std::vector<std::string> &names) {
   static const std::string tag = "<|python_tag|>";
   ExtractedToolCalls out;
   std::string body = trim(text);
   if (body.compare(0, tag.size(), tag) == 0)
     body = trim(body.substr(tag.size()));
-  if (body.empty() || body[0] != '{') {
-    out.content = trim(text);
-    return out;
-  }
-  // Objects joined by ';' (a ';' inside a string is skipped by trying the longest parses).
+  // Objects joined by ';', each found by its matching brace (one pass over the text).
   std::vector<ToolCall> calls;
   size_t at = 0;
   while (at < body.size()) {
-    size_t end = body.size();
     ToolCall call;
-    bool found = false;
-    for (size_t semi = body.find(';', at);; semi = body.find(';', semi + 1)) {
-      size_t stop = semi == std::string::npos ? body.size() : semi;
-      if (toCall(body.substr(at, stop - at), call)) {
-        end = stop;
-        found = true;
-        break;
-      }
-      if (semi == std::string::npos)
-        break;
-    }
-    if (!found) {
+    const size_t end = body[at] == '{' ? objectEnd(body, at) : std::string::npos;
+    if (end == std::string::npos || !toCall(body.substr(at, end - at), names, call)) {
       out.content = trim(text);
       return out;
     }
     calls.push_back(std::move(call));
-    at = body.find_first_not_of(" \t\r\n", end + 1);
+    at = body.find_first_not_of(" \t\r\n", end);
+    if (at == std::string::npos)
+      break;
+    if (body[at] != ';') {
+      out.content = trim(text);
+      return out;
+    }
+    at = body.find_first_not_of(" \t\r\n", at + 1);
     if (at == std::string::npos)
       break;
   }
+  if (calls.empty())
+    out.content = trim(text);
   out.calls = std::move(calls);
   return out;
 }
@@ -118,16 +140,28 @@ Expected<ToolCallParser> parseToolCallParser(const std::string &name) {
                "unknown tool call parser '" + name + "' (hermes, llama3_json)");
 }
 
-ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text) {
+ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text,
+                                    const std::vector<std::string> &toolNames) {
   switch (parser) {
   case ToolCallParser::Hermes:
-    return hermes(text);
+    return hermes(text, toolNames);
   case ToolCallParser::Llama3Json:
-    return llama3Json(text);
+    return llama3Json(text, toolNames);
   case ToolCallParser::None:
     break;
   }
   return {text, {}};
+}
+
+std::vector<std::string> toolNames(const nlohmann::ordered_json &tools) {
+  std::vector<std::string> names;
+  if (!tools.is_array())
+    return names;
+  for (const auto &tool : tools)
+    if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
+        tool["function"].contains("name") && tool["function"]["name"].is_string())
+      names.push_back(tool["function"]["name"].get<std::string>());
+  return names;
 }
 
 nlohmann::json toolCallsJson(const std::vector<ToolCall> &calls, const std::string &idPrefix) {

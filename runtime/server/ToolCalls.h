@@ -29,9 +29,14 @@ struct ExtractedToolCalls {
   std::vector<ToolCall> calls;
 };
 
-// Splits text into content and the calls written in the parser's format. Whatever does not
-// parse as a call (malformed JSON, no name) stays content, so nothing generated is lost.
-ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text);
+// Splits text into content and the calls written in the parser's format. A call needs a
+// name among `toolNames` (the request's tools) and "arguments" (or "parameters"); whatever
+// does not parse as one stays content, so nothing generated is lost. Linear in the text.
+ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text,
+                                    const std::vector<std::string> &toolNames);
+
+// The function names declared in a request's `tools` array.
+std::vector<std::string> toolNames(const nlohmann::ordered_json &tools);
 
 // OpenAI's `tool_calls` array for the calls; ids are `call_<prefix>_<i>`.
 nlohmann::json toolCallsJson(const std::vector<ToolCall> &calls, const std::string &idPrefix);
