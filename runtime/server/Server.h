@@ -22,8 +22,8 @@ struct ServerOptions {
   // Automatic prefix caching (vLLM's default): prompts that start like an earlier one reuse
   // its KV blocks while they are still in the cache.
   bool prefixCaching = true;
-  // How chat answers to requests with `tools` are read for calls: "hermes", "llama3_json",
-  // or "" (none: the text is returned as content), as vLLM's --tool-call-parser.
+  // How chat answers to requests with `tools` are read for calls: "tag", "json" (see
+  // ToolCalls.h), or "" (none: the text is returned as content).
   std::string toolCallParser;
 };
 

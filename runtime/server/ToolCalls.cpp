@@ -66,7 +66,7 @@ size_t objectEnd(const std::string &text, size_t at) {
   return std::string::npos;
 }
 
-ExtractedToolCalls hermes(const std::string &text, const std::vector<std::string> &names) {
+ExtractedToolCalls tagged(const std::string &text, const std::vector<std::string> &names) {
   static const std::string open = "<tool_call>", close = "</tool_call>";
   ExtractedToolCalls out;
   std::string content;
@@ -93,7 +93,7 @@ ExtractedToolCalls hermes(const std::string &text, const std::vector<std::string
   return out;
 }
 
-ExtractedToolCalls llama3Json(const std::string &text, const std::vector<std::string> &names) {
+ExtractedToolCalls jsonObjects(const std::string &text, const std::vector<std::string> &names) {
   static const std::string tag = "<|python_tag|>";
   ExtractedToolCalls out;
   std::string body = trim(text);
@@ -132,21 +132,20 @@ ExtractedToolCalls llama3Json(const std::string &text, const std::vector<std::st
 Expected<ToolCallParser> parseToolCallParser(const std::string &name) {
   if (name.empty() || name == "none")
     return ToolCallParser::None;
-  if (name == "hermes")
-    return ToolCallParser::Hermes;
-  if (name == "llama3_json")
-    return ToolCallParser::Llama3Json;
-  return Error(ErrorCode::InvalidArgument,
-               "unknown tool call parser '" + name + "' (hermes, llama3_json)");
+  if (name == "tag")
+    return ToolCallParser::Tag;
+  if (name == "json")
+    return ToolCallParser::Json;
+  return Error(ErrorCode::InvalidArgument, "unknown tool call parser '" + name + "' (tag, json)");
 }
 
 ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text,
                                     const std::vector<std::string> &toolNames) {
   switch (parser) {
-  case ToolCallParser::Hermes:
-    return hermes(text, toolNames);
-  case ToolCallParser::Llama3Json:
-    return llama3Json(text, toolNames);
+  case ToolCallParser::Tag:
+    return tagged(text, toolNames);
+  case ToolCallParser::Json:
+    return jsonObjects(text, toolNames);
   case ToolCallParser::None:
     break;
   }

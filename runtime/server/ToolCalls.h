@@ -1,8 +1,10 @@
-// Tool calls in generated text: a chat model asked to call tools answers in its family's
-// format, which the server turns into OpenAI's `tool_calls` (vLLM's --tool-call-parser).
-//   hermes:      <tool_call>{"name": "f", "arguments": {...}}</tool_call> (Hermes, Qwen2.5)
-//   llama3_json: {"name": "f", "parameters": {...}}, several joined by ';', optionally after
-//                <|python_tag|> (Llama 3.1-3.3)
+// Tool calls in generated text: a chat model asked to call tools answers in one of two
+// formats, which the server turns into OpenAI's `tool_calls`. The formats are named by
+// their shape; which one a model writes is the operator's choice (modelrt serve maps
+// vLLM's --tool-call-parser names onto them).
+//   tag:  <tool_call>{"name": "f", "arguments": {...}}</tool_call>, any number, in text
+//   json: {"name": "f", "parameters": {...}}, several joined by ';', optionally after a
+//         <|python_tag|> marker, and nothing else
 #pragma once
 
 #include "runtime/support/Error.h"
@@ -14,9 +16,9 @@
 
 namespace modelrt::server {
 
-enum class ToolCallParser { None, Hermes, Llama3Json };
+enum class ToolCallParser { None, Tag, Json };
 
-// "hermes", "llama3_json", or "" / "none".
+// "tag", "json", or "" / "none".
 Expected<ToolCallParser> parseToolCallParser(const std::string &name);
 
 struct ToolCall {

@@ -4,6 +4,7 @@
 #include "runtime/server/Server.h"
 
 #include <iostream>
+#include <map>
 
 namespace modelrt::cli {
 
@@ -17,9 +18,14 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or .gguf, when the plan has none");
   cmd->add_option("--served-model-name", o->modelName, "Model id reported by /v1/models");
   addExecutorOptions(cmd, o->executor);
+  // vLLM's parser names map onto the runtime's format names (runtime/server/ToolCalls.h).
+  const std::map<std::string, std::string> toolFormats = {
+      {"hermes", "tag"}, {"llama3_json", "json"}, {"tag", "tag"}, {"json", "json"}};
   cmd->add_option("--tool-call-parser", o->toolCallParser,
-                  "Read tool calls from chat answers to requests with 'tools': hermes "
-                  "(Hermes, Qwen2.5) or llama3_json (Llama 3.1+)");
+                  "Read tool calls from chat answers to requests with 'tools': hermes (calls in "
+                  "<tool_call> tags, as Hermes and Qwen2.5 write them) or llama3_json (bare "
+                  "JSON objects, as Llama 3.1+ writes them)")
+      ->transform(CLI::CheckedTransformer(toolFormats));
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->callback([o, &exitCode] {
