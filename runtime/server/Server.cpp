@@ -608,9 +608,6 @@ Status serve(const ServerOptions &options) {
       size_t generated = 0;
       std::string finish;
       bool first = true;
-      // echo: the scored prompt and the generated tokens' log-probabilities, in order.
-      std::shared_ptr<const std::vector<sample::TokenLogprobs>> promptLogprobs;
-      std::vector<std::pair<int32_t, sample::TokenLogprobs>> generatedLogprobs;
     };
     auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
     for (int i = 0; i < n; ++i)
@@ -656,13 +653,15 @@ Status serve(const ServerOptions &options) {
         }
         Choice &c = *(*choices)[static_cast<size_t>(e.index)];
         if (!c.finish.empty())
-          continue; // in flight when its stop string ended it
-        if (e.promptLogprobs)
-          c.promptLogprobs = e.promptLogprobs;
-        if (e.token >= 0 && e.logprobs && !discard) {
+          continue;                   // in flight when its stop string ended it
+        if (echo && e.promptLogprobs) // with the first token: the prompt's, its first unscored
+          for (size_t p = 0; p < promptIds.size(); ++p)
+            if (p == 0)
+              c.logprobs.addUnscored(promptIds[0]);
+            else
+              c.logprobs.add(promptIds[p], (*e.promptLogprobs)[p]);
+        if (e.token >= 0 && e.logprobs && !discard)
           c.logprobs.add(e.token, *e.logprobs);
-          c.generatedLogprobs.push_back({e.token, *e.logprobs});
-        }
         std::string piece = advance(c, e);
         if (!discard)
           c.text += piece;
@@ -681,19 +680,8 @@ Status serve(const ServerOptions &options) {
           choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
           choice["finish_reason"] = "tool_calls";
         }
-        if (echo && c.promptLogprobs) { // the prompt's tokens first, the first one unscored
-          LogprobsLog all(api, *tokenizer);
-          for (size_t p = 0; p < promptIds.size(); ++p)
-            if (p == 0)
-              all.addUnscored(promptIds[0]);
-            else
-              all.add(promptIds[p], (*c.promptLogprobs)[p]);
-          for (const auto &[token, lp] : c.generatedLogprobs)
-            all.add(token, lp);
-          choice["logprobs"] = all.toJson();
-        } else if (!c.logprobs.empty()) {
+        if (!c.logprobs.empty())
           choice["logprobs"] = c.logprobs.toJson();
-        }
         list.push_back(std::move(choice));
       }
       json out = envelope(std::move(list), false);
