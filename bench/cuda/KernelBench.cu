@@ -151,9 +151,10 @@ void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int
   s.args = {q, int64_t(heads) * hd, o, int64_t(heads) * hd, k, v};
 }
 
-void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm, int variant = -1) {
+void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm, int variant = -1,
+                 int heads = 32, int kvHeads = 8) {
   AttnSetup s;
-  setupAttention(s, numSeqs, 1, ctx, 32, 8, 128, type);
+  setupAttention(s, numSeqs, 1, ctx, heads, kvHeads, 128, type);
   int splits = chooseDecodeSplits(s.shape, s.batch, sm);
   size_t wsBytes = std::max<size_t>(decodeWorkspaceBytes(s.shape, s.batch, splits), 1);
   void *ws = alloc<char>(wsBytes);
@@ -162,12 +163,15 @@ void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm,
                                       nullptr, std::max(variant, 0)),
           "decode");
   });
-  double bytes = 2.0 * numSeqs * ctx * 8 * 128 * 2;
+  double bytes = 2.0 * numSeqs * ctx * kvHeads * 128 * 2;
   double gbs = bytes / (ms * 1e-3) / 1e9;
-  std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
+  std::string heads_ = heads == 32 && kvHeads == 8
+                           ? ""
+                           : "_h" + std::to_string(heads) + "kv" + std::to_string(kvHeads);
+  std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
               variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
-              ctx, variant >= 0 ? "_" : "", variant >= 0 ? decodeVariantName(variant) : "", gbs, ms,
-              splits, gbs / copyGbs);
+              ctx, heads_.c_str(), variant >= 0 ? "_" : "",
+              variant >= 0 ? decodeVariantName(variant) : "", gbs, ms, splits, gbs / copyGbs);
   CHECK_CUDA(cudaFree(ws));
 }
 
@@ -333,6 +337,14 @@ int main(int argc, char **argv) {
   for (int v = 0; v < kDecodeVariants; ++v) {
     benchDecode(copy, 64, 4096, ElementType::BF16, sm, v);
     benchDecode(copy, 1, 32768, ElementType::BF16, sm, v);
+  }
+  // The tensor-core decode kernels beside the default on the other goal shapes, and on
+  // groups 8 (64/8 heads) and 1 (32/32), to choose the default per group.
+  for (int v : {0, kDecodeVariantMmaShuffle, kDecodeVariantMmaMovmatrix}) {
+    benchDecode(copy, 64, 4096, ElementType::F16, sm, v);
+    benchDecode(copy, 256, 1024, ElementType::BF16, sm, v);
+    benchDecode(copy, 64, 4096, ElementType::BF16, sm, v, 64, 8);
+    benchDecode(copy, 64, 4096, ElementType::BF16, sm, v, 32, 32);
   }
   for (int v = 0; v < kPrefillVariants; ++v) {
     benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16, v);

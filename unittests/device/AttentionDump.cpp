@@ -5,6 +5,8 @@
 //
 //   modelrt-attention-dump DIR --heads 32 --kv-heads 8 --head-dim 128 --block-size 16
 //       --dtype bf16 --seqs 1:32768,1:100 [--window 0] [--seed 1] [--kernel auto|decode|prefill]
+//       [--variant N]   (a tuning variant of the kernel, AttentionCommon.h; 0 = the default)
+#include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaAttention.h"
 #include "unittests/device/PagedCase.h"
 
@@ -36,21 +38,33 @@ int main(int argc, char **argv) {
   if (argc < 2)
     return fail("usage: modelrt-attention-dump DIR [--heads H] [--kv-heads K] [--head-dim D] "
                 "[--block-size B] [--dtype f16|bf16] [--seqs q:ctx,...] [--window W] "
-                "[--seed S] [--kernel auto|decode|prefill]");
+                "[--seed S] [--kernel auto|decode|prefill] [--variant N]");
   std::string dir = argv[1], dtype = "f16", seqsArg = "1:1024", kernel = "auto";
-  int heads = 32, kvHeads = 8, headDim = 128, blockSize = 16, window = 0, seed = 1;
+  int heads = 32, kvHeads = 8, headDim = 128, blockSize = 16, window = 0, seed = 1, variant = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--heads") heads = std::stoi(v);
-    else if (k == "--kv-heads") kvHeads = std::stoi(v);
-    else if (k == "--head-dim") headDim = std::stoi(v);
-    else if (k == "--block-size") blockSize = std::stoi(v);
-    else if (k == "--dtype") dtype = v;
-    else if (k == "--seqs") seqsArg = v;
-    else if (k == "--window") window = std::stoi(v);
-    else if (k == "--seed") seed = std::stoi(v);
-    else if (k == "--kernel") kernel = v;
-    else return fail("unknown option " + k);
+    if (k == "--heads")
+      heads = std::stoi(v);
+    else if (k == "--kv-heads")
+      kvHeads = std::stoi(v);
+    else if (k == "--head-dim")
+      headDim = std::stoi(v);
+    else if (k == "--block-size")
+      blockSize = std::stoi(v);
+    else if (k == "--dtype")
+      dtype = v;
+    else if (k == "--seqs")
+      seqsArg = v;
+    else if (k == "--window")
+      window = std::stoi(v);
+    else if (k == "--seed")
+      seed = std::stoi(v);
+    else if (k == "--kernel")
+      kernel = v;
+    else if (k == "--variant")
+      variant = std::stoi(v);
+    else
+      return fail("unknown option " + k);
   }
   std::vector<std::pair<int, int>> seqs;
   std::stringstream ss(seqsArg);
@@ -72,13 +86,13 @@ int main(int argc, char **argv) {
   int sm = 1;
   cudaDeviceGetAttribute(&sm, cudaDevAttrMultiProcessorCount, 0);
   int splits = decode ? chooseDecodeSplits(c.shape, batch, sm) : 0;
-  size_t wsBytes = decode ? decodeWorkspaceBytes(c.shape, batch, splits)
-                          : prefillWorkspaceBytes(batch);
+  size_t wsBytes =
+      decode ? decodeWorkspaceBytes(c.shape, batch, splits) : prefillWorkspaceBytes(batch);
   DeviceBuffer<uint8_t> ws(std::max<size_t>(wsBytes, 1));
-  Status st = decode ? pagedAttentionDecode(c.shape, c.layout, batch, d.args(c), splits,
-                                            ws.get(), ws.size(), nullptr)
-                     : pagedAttentionPrefill(c.shape, c.layout, batch, d.args(c), ws.get(),
-                                             ws.size(), nullptr);
+  Status st = decode ? pagedAttentionDecodeVariant(c.shape, c.layout, batch, d.args(c), splits,
+                                                   ws.get(), ws.size(), nullptr, variant)
+                     : pagedAttentionPrefillVariant(c.shape, c.layout, batch, d.args(c), ws.get(),
+                                                    ws.size(), nullptr, variant);
   if (!st)
     return fail(st.error().toString());
   if (cudaError_t err = cudaDeviceSynchronize(); err != cudaSuccess)
@@ -89,7 +103,8 @@ int main(int argc, char **argv) {
     << "\nnum_blocks=" << c.layout.numBlocks << "\nnum_seqs=" << seqs.size()
     << "\nnum_tokens=" << c.numTokens << "\nmax_blocks_per_seq=" << c.maxBlocksPerSeq
     << "\nwindow=" << window << "\nscale=" << c.shape.scale
-    << "\nkernel=" << (decode ? "decode" : "prefill") << "\nsplits=" << splits << "\n";
+    << "\nkernel=" << (decode ? "decode" : "prefill") << "\nvariant=" << variant
+    << "\nsplits=" << splits << "\n";
   bool ok = writeRaw(dir + "/q.bin", c.q) && writeRaw(dir + "/k_cache.bin", c.kCache) &&
             writeRaw(dir + "/v_cache.bin", c.vCache) &&
             writeRaw(dir + "/query_start.bin", c.queryStart) &&

@@ -96,6 +96,35 @@ TEST(DecodeAttention, BlockSizesAndSlidingWindow) {
   runAndCheck(w, true, 4, "window 100, 4 splits");
 }
 
+// The tensor-core decode kernels (tuning variants until a GPU run makes one the default):
+// every head dim, group and type, pages of 8 (a step spans pages) to 64 tokens, a sliding
+// window, and long contexts split and merged.
+TEST(DecodeAttention, TensorCoreKernelsMatchReference) {
+  MODELRT_REQUIRE_GPU();
+  for (int v : {kDecodeVariantMmaShuffle, kDecodeVariantMmaMovmatrix}) {
+    const std::string vn = decodeVariantName(v);
+    std::mt19937 rng(11);
+    for (const Config &cfg : allConfigs()) {
+      PagedCase c = makePagedCase(rng, 2 * cfg.group, 2, cfg.headDim, 16, cfg.type,
+                                  Seqs{{1, 17}, {1, 1}, {1, 16}, {1, 100}, {1, 513}});
+      for (int splits : {1, 3})
+        runAndCheck(c, true, splits, vn + " " + name(cfg) + " splits=" + std::to_string(splits), v);
+    }
+    for (int bs : {8, 32, 64}) {
+      PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::F16, {{1, 77}, {1, 300}});
+      runAndCheck(c, true, 2, vn + " block size " + std::to_string(bs), v);
+    }
+    PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::BF16,
+                                {{1, 10}, {1, 200}, {1, 1000}}, /*window=*/100);
+    runAndCheck(w, true, 1, vn + " window 100, one split", v);
+    runAndCheck(w, true, 4, vn + " window 100, 4 splits", v);
+    PagedCase l =
+        makePagedCase(rng, 32, 8, 128, 16, ElementType::BF16, {{1, 4096}, {1, 3001}, {1, 5}});
+    runAndCheck(l, true, 0, vn + " long, auto splits", v);
+    runAndCheck(l, true, 37, vn + " long, 37 splits", v);
+  }
+}
+
 TEST(PrefillAttention, MatchesReferenceRaggedBatch) {
   MODELRT_REQUIRE_GPU();
   std::mt19937 rng(4);

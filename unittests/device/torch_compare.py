@@ -75,7 +75,8 @@ def compare(case):
     err, err_t = (num / den) ** 0.5, (num_t / den) ** 0.5
     tol = 2e-3 if dtype == torch.float16 else 1e-2
     ok = err < tol
-    print(f"{'PASS' if ok else 'FAIL'} {os.path.basename(case)}: {hdr['kernel']} {hdr['dtype']} "
+    variant = f" variant {hdr['variant']}" if hdr.get("variant", "0") != "0" else ""
+    print(f"{'PASS' if ok else 'FAIL'} {os.path.basename(case)}: {hdr['kernel']}{variant} {hdr['dtype']} "
           f"heads {H}/{KV} d{D} ctx max {int(ctx.max())}: rel err {err:.2e} "
           f"(torch sdpa {hdr['dtype']}: {err_t:.2e}, tol {tol:.0e})")
     return ok

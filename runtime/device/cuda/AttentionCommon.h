@@ -61,8 +61,9 @@ constexpr int kMaxQueryHeadsPerKvHead = 64;
 int decodeHeadTile(int group);
 
 // Kernel variants for tuning (bench/cuda): 0 is what pagedAttentionDecode /
-// pagedAttentionPrefill run; the others exist for head dim 128 only (group 4 for decode) and
-// are named by decodeVariantName / prefillVariantName.
+// pagedAttentionPrefill run; the others are named by decodeVariantName / prefillVariantName.
+// Decode 1-3 exist for head dim 128 and groups 3-4 only; the tensor-core decode kernels
+// (kDecodeVariantMma*: P transposed by shuffles or by movmatrix) for every shape.
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
                                    int numSplits, void *workspace, size_t workspaceBytes,
@@ -71,9 +72,11 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
-constexpr int kDecodeVariants = 4, kPrefillVariants = 2;
+constexpr int kDecodeVariants = 6, kPrefillVariants = 2;
+constexpr int kDecodeVariantMmaShuffle = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
-  const char *names[] = {"default", "nt4_5blocks", "nt2_6blocks", "heads2_per_block"};
+  const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
+                         "heads2_per_block", "mma_shfl",    "mma_movmatrix"};
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
 inline const char *prefillVariantName(int v) {

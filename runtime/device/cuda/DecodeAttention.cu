@@ -10,9 +10,12 @@
 // (max, sum, unnormalized output) and mergeSplitsKernel combines them.
 #include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaStatus.h"
+#include "runtime/device/cuda/DecodeMmaLayout.h"
 #include "runtime/device/cuda/DeviceMath.cuh"
+#include "runtime/device/cuda/DeviceMma.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace modelrt::cuda {
 
@@ -28,6 +31,45 @@ struct DecodeParams : PagedKernelParams {
   float *partialO;  // [seq][head][split][headDim]
   float *partialML; // [seq][head][split][2]: max (log2 domain), sum
 };
+
+// The block's warps each hold (max, sum, unnormalized output) of their tokens for GT query
+// heads in shared memory; merges them and writes the output, or the split's partial.
+template <typename T, int HD, int GT>
+__device__ __forceinline__ void
+storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
+                 const float (&wL)[kDecodeWarps][GT], const float (&wAcc)[kDecodeWarps][GT][HD],
+                 int seq, int kvh, int g0, int split, int qRow) {
+  const int G = p.group;
+  for (int i = threadIdx.x; i < GT * HD; i += kDecodeThreads) {
+    const int g = i / HD, d = i % HD;
+    if (g0 + g >= G)
+      break;
+    float mMax = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w)
+      mMax = fmaxf(mMax, wM[w][g]);
+    const float mUse = mMax == -INFINITY ? 0.0f : mMax;
+    float sum = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      const float a = exp2Fast(wM[w][g] - mUse);
+      sum += wL[w][g] * a;
+      o += wAcc[w][g][d] * a;
+    }
+    const int head = kvh * G + g0 + g;
+    if (p.numSplits == 1) {
+      T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
+      out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
+    } else {
+      const int64_t idx = (int64_t(seq) * p.numHeads + head) * p.numSplits + split;
+      p.partialO[idx * HD + d] = o;
+      if (d == 0) {
+        p.partialML[idx * 2] = mMax;
+        p.partialML[idx * 2 + 1] = sum;
+      }
+    }
+  }
+}
 
 // Lanes per token: one per 16-byte chunk of a row, rounded up to a power of two.
 template <int HD> constexpr int decodeLanesPerToken() { return HD / 8 <= 8 ? 8 : 16; }
@@ -192,35 +234,216 @@ __global__ void __launch_bounds__(kDecodeThreads, MINB) decodeKernel(DecodeParam
     }
   }
   __syncthreads();
-  for (int i = tid; i < GT * HD; i += kDecodeThreads) {
-    const int g = i / HD, d = i % HD;
-    if (g0 + g >= G)
-      break;
-    float mMax = -INFINITY;
+  storeMergedWarps<T, HD, GT>(p, wM, wL, wAcc, seq, kvh, g0, split, qRow);
+}
+
+// Loads `n` 32-bit words of a row, contiguous from `src`, with the widest loads its
+// alignment allows (n % 4 == 0: 16-byte runs, n % 2 == 0: 8-byte, else 4-byte).
+template <int N> __device__ __forceinline__ void loadWords(const void *src, uint32_t *dst) {
+  if constexpr (N % 4 == 0) {
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w)
-      mMax = fmaxf(mMax, wM[w][g]);
-    const float mUse = mMax == -INFINITY ? 0.0f : mMax;
-    float sum = 0.0f, o = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) {
-      const float a = exp2Fast(wM[w][g] - mUse);
-      sum += wL[w][g] * a;
-      o += wAcc[w][g][d] * a;
+    for (int i = 0; i < N / 4; ++i) {
+      const uint4 v = ldStream16(static_cast<const uint4 *>(src) + i);
+      dst[4 * i] = v.x, dst[4 * i + 1] = v.y, dst[4 * i + 2] = v.z, dst[4 * i + 3] = v.w;
     }
+  } else if constexpr (N % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const uint2 v = ldStream8(static_cast<const uint2 *>(src) + i);
+      dst[2 * i] = v.x, dst[2 * i + 1] = v.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      dst[i] = ldStream4(static_cast<const uint32_t *>(src) + i);
+  }
+}
+
+// A lane's K (or Q) registers of one row in the permuted order of decode_mma::Layout.
+template <int HD>
+__device__ __forceinline__ void loadKRow(const uint16_t *row, int t, uint32_t *r) {
+  using L = decode_mma::Layout<HD>;
+#pragma unroll
+  for (int c = 0; c < L::kFullChunks; ++c)
+    loadWords<4>(row + L::kDim(t, 4 * c), r + 4 * c);
+  if constexpr (L::kTail)
+    loadWords<2>(row + L::kDim(t, 4 * L::kFullChunks), r + 4 * L::kFullChunks);
+}
+
+// A lane's V registers of one row (decode_mma::Layout): kVWidth-word runs.
+template <int HD>
+__device__ __forceinline__ void loadVRow(const uint16_t *row, int g, uint32_t *r) {
+  using L = decode_mma::Layout<HD>;
+#pragma unroll
+  for (int w = 0; w < L::kVRegs / L::kVWidth; ++w)
+    loadWords<L::kVWidth>(row + L::vDim(g, w * L::kVWidth), r + w * L::kVWidth);
+}
+
+// Tensor-core decode (layouts and the reasoning in DecodeMmaLayout.h): a block serves one
+// (request, kv head, tile of 8 query heads, context split); each warp takes 16-token steps
+// of the split in turn, with the K and V rows of a step loaded straight into mma operands
+// (no shared memory, no barrier in the loop), S^T = K Q^T and O^T += V^T P^T on tensor cores
+// and the online softmax on S^T's accumulators, whose two heads per lane are those of the
+// lane's O^T accumulators. The steps lie on a 16-token grid, so with pages of 16 tokens or
+// more a step reads one block-table entry. MOVM: P transposed by movmatrix, else shuffles.
+template <typename T, int HD, bool MOVM>
+__global__ void __launch_bounds__(kDecodeThreads) decodeMmaKernel(DecodeParams p) {
+  using L = decode_mma::Layout<HD>;
+  constexpr int kH = decode_mma::kHeads, kTok = decode_mma::kTokens;
+  __shared__ float wM[kDecodeWarps][kH], wL[kDecodeWarps][kH];
+  __shared__ __align__(16) float wAcc[kDecodeWarps][kH][HD];
+
+  const int seq = blockIdx.x, kvh = blockIdx.y / p.headTiles, tile = blockIdx.y % p.headTiles;
+  const int split = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int G = p.group, g0 = tile * kH;
+  const int ctx = p.contextLen[seq];
+  const int qRow = p.queryStart[seq];
+  const int lo = p.window > 0 ? max(0, ctx - p.window) : 0;
+  const int grid0 = lo & ~(kTok - 1);
+  const int per = ((ctx - grid0 + p.numSplits - 1) / p.numSplits + kTok - 1) & ~(kTok - 1);
+  const int begin = grid0 + split * per;
+  const int end = min(ctx, begin + per);
+
+  // Q of head g of the tile (S^T's B operand), zeros past the group.
+  uint32_t q[L::kKRegs];
+  if (g0 + g < G) {
     const int head = kvh * G + g0 + g;
-    if (p.numSplits == 1) {
-      T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
-      out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
-    } else {
-      const int64_t idx = (int64_t(seq) * p.numHeads + head) * p.numSplits + split;
-      p.partialO[idx * HD + d] = o;
-      if (d == 0) {
-        p.partialML[idx * 2] = mMax;
-        p.partialML[idx * 2 + 1] = sum;
+    loadKRow<HD>(
+        static_cast<const uint16_t *>(p.q) + int64_t(qRow) * p.qStride + int64_t(head) * HD, t, q);
+  } else {
+#pragma unroll
+    for (int r = 0; r < L::kKRegs; ++r)
+      q[r] = 0;
+  }
+  float o[L::kSteps][4];
+#pragma unroll
+  for (int i = 0; i < L::kSteps; ++i)
+    o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; // heads 2t, 2t + 1
+
+  const uint16_t *kBase = static_cast<const uint16_t *>(p.kCache);
+  const uint16_t *vBase = static_cast<const uint16_t *>(p.vCache);
+  const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
+  const int bsMask = (1 << p.blockSizeLog2) - 1;
+  const int numIters =
+      end > begin ? (end - begin + kDecodeWarps * kTok - 1) / (kDecodeWarps * kTok) : 0;
+  // ONE_PAGE (pages of 16 tokens or more): a step's tokens share one page, one table entry.
+  auto walk = [&](auto onePageTag) {
+    constexpr bool kOnePage = decltype(onePageTag)::value;
+    for (int it = 0; it < numIters; ++it) {
+      const int s0 = begin + (it * kDecodeWarps + warp) * kTok;
+      // Every load reads a valid token: positions outside [lo, end) read the nearest one (in
+      // the same 16-token run, or the split's last token when the step is past the end) and
+      // are masked below (-inf scores, so zero weights on their V). No branch in the loop.
+      auto clampPos = [&](int pos) { return min(max(pos, lo), end - 1); };
+      auto pageStart = [&](int pos) -> int64_t { // element offset of pos's (page, kv head)
+        const int64_t page = __ldg(table + (pos >> p.blockSizeLog2));
+        return ((page * p.numKvHeads + kvh) << p.blockSizeLog2) * HD;
+      };
+      const int64_t stepPage = kOnePage ? pageStart(clampPos(s0)) : 0;
+      auto rowOffset = [&](int pos) -> int64_t {
+        pos = clampPos(pos);
+        return (kOnePage ? stepPage : pageStart(pos)) + (pos & bsMask) * HD;
+      };
+      // K rows of tokens g, g + 8; V rows of tokens 2t, 2t + 1, 2t + 8, 2t + 9.
+      uint32_t kr[2][L::kKRegs], vr[4][L::kVRegs];
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+        loadKRow<HD>(kBase + rowOffset(s0 + g + 8 * j), t, kr[j]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        loadVRow<HD>(vBase + rowOffset(s0 + 2 * t + (j & 1) + 8 * (j >> 1)), g, vr[j]);
+
+      // Two accumulator chains (even and odd k-steps) halve the dependent mma latency.
+      float s[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int k = 0; k < L::kSteps; ++k) {
+        uint32_t a[4];
+        L::kFragment(kr[0], kr[1], k, a);
+        mma16816<T>(k % 2 ? s2 : s, a, q[2 * k], q[2 * k + 1]);
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[e] += s2[e];
+      // s[0], s[1]: token g, heads 2t, 2t + 1; s[2], s[3]: token g + 8.
+      auto valid = [&](int pos) { return pos >= lo && pos < end; };
+      const bool ok0 = valid(s0 + g), ok8 = valid(s0 + g + 8);
+      float pr[4], alpha[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float x0 = ok0 ? s[h] * p.scaleLog2 : -INFINITY;
+        const float x8 = ok8 ? s[2 + h] * p.scaleLog2 : -INFINITY;
+        float mx = fmaxf(x0, x8);
+#pragma unroll
+        for (int off = 4; off < 32; off <<= 1)
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        const float mNew = fmaxf(m[h], mx);
+        const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+        alpha[h] = exp2Fast(m[h] - mUse);
+        m[h] = mNew;
+        pr[h] = exp2Fast(x0 - mUse);
+        pr[2 + h] = exp2Fast(x8 - mUse);
+        l[h] = l[h] * alpha[h] + pr[h] + pr[2 + h];
+      }
+#pragma unroll
+      for (int i = 0; i < L::kSteps; ++i) {
+        o[i][0] *= alpha[0];
+        o[i][1] *= alpha[1];
+        o[i][2] *= alpha[0];
+        o[i][3] *= alpha[1];
+      }
+      // P^T's B fragment: tokens 2t, 2t + 1 (b0) and 2t + 8, 2t + 9 (b1) of head g.
+      const uint32_t x0 = pack2<T>(pr[0], pr[1]), x8 = pack2<T>(pr[2], pr[3]);
+      uint32_t b0, b1;
+      if constexpr (MOVM) {
+        b0 = movmatrixTrans(x0);
+        b1 = movmatrixTrans(x8);
+      } else {
+        const int src0 = decode_mma::transposeSourceLane(lane, 0);
+        const int src1 = decode_mma::transposeSourceLane(lane, 1);
+        const uint32_t sel = decode_mma::transposeSelector(lane);
+        b0 = decode_mma::bytePerm(__shfl_sync(0xffffffffu, x0, src0),
+                                  __shfl_sync(0xffffffffu, x0, src1), sel);
+        b1 = decode_mma::bytePerm(__shfl_sync(0xffffffffu, x8, src0),
+                                  __shfl_sync(0xffffffffu, x8, src1), sel);
+      }
+#pragma unroll
+      for (int i = 0; i < L::kSteps; ++i) {
+        uint32_t a[4];
+        L::vFragment(vr[0], vr[1], vr[2], vr[3], i, a);
+        mma16816<T>(o[i], a, b0, b1);
       }
     }
+  };
+  if (p.blockSizeLog2 >= 4)
+    walk(std::true_type{});
+  else
+    walk(std::false_type{});
+
+  // Each lane summed its own tokens: add the lane groups' sums (the maxima already agree).
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int off = 4; off < 32; off <<= 1)
+      l[h] += __shfl_xor_sync(0xffffffffu, l[h], off);
+#pragma unroll
+  for (int i = 0; i < L::kSteps; ++i) {
+    const int d = L::vDim(g, i);
+    wAcc[warp][2 * t][d] = o[i][0];
+    wAcc[warp][2 * t + 1][d] = o[i][1];
+    wAcc[warp][2 * t][d + 1] = o[i][2];
+    wAcc[warp][2 * t + 1][d + 1] = o[i][3];
   }
+  if (g == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      wM[warp][2 * t + h] = m[h];
+      wL[warp][2 * t + h] = l[h];
+    }
+  }
+  __syncthreads();
+  storeMergedWarps<T, HD, kH>(p, wM, wL, wAcc, seq, kvh, g0, split, qRow);
 }
 
 template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
@@ -248,17 +471,32 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
   }
 }
 
-template <typename T, int HD, int GT, int NT = kDecodeTokensPerStep, int MINB = 0>
-Status launchDecodeTile(DecodeParams p, int numSeqs, cudaStream_t stream) {
-  p.headTiles = (p.group + GT - 1) / GT;
+// Launches `kernel` on (request, kv head x head tile, split) blocks of headTile query heads,
+// then the split merge.
+template <typename T, int HD>
+Status launchDecodeKernel(void (*kernel)(DecodeParams), const char *name, int headTile,
+                          DecodeParams p, int numSeqs, cudaStream_t stream) {
+  p.headTiles = (p.group + headTile - 1) / headTile;
   dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.numSplits);
-  decodeKernel<T, HD, GT, NT, MINB><<<grid, kDecodeThreads, 0, stream>>>(p);
-  MODELRT_LAUNCH_TRY("decodeKernel");
+  kernel<<<grid, kDecodeThreads, 0, stream>>>(p);
+  MODELRT_LAUNCH_TRY(name);
   if (p.numSplits > 1) {
     mergeSplitsKernel<T><<<dim3(numSeqs, p.numHeads), HD, 0, stream>>>(p, HD);
     MODELRT_LAUNCH_TRY("mergeSplitsKernel");
   }
   return Status::success();
+}
+
+template <typename T, int HD, int GT, int NT = kDecodeTokensPerStep, int MINB = 0>
+Status launchDecodeTile(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
+  return launchDecodeKernel<T, HD>(decodeKernel<T, HD, GT, NT, MINB>, "decodeKernel", GT, p,
+                                   numSeqs, stream);
+}
+
+template <typename T, int HD, bool MOVM>
+Status launchDecodeMma(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
+  return launchDecodeKernel<T, HD>(decodeMmaKernel<T, HD, MOVM>, "decodeMmaKernel",
+                                   decode_mma::kHeads, p, numSeqs, stream);
 }
 
 template <typename T, int HD>
@@ -348,6 +586,29 @@ Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLay
   size_t rows = size_t(batch.numSeqs) * shape.numHeads * numSplits;
   p.partialO = numSplits > 1 ? ws : nullptr;
   p.partialML = numSplits > 1 ? ws + rows * shape.headDim : nullptr;
+  if (variant == kDecodeVariantMmaShuffle || variant == kDecodeVariantMmaMovmatrix) {
+    auto run = [&](auto tag) -> Status {
+      using T = decltype(tag);
+      const bool movm = variant == kDecodeVariantMmaMovmatrix;
+      switch (shape.headDim) {
+      case 64:
+        return movm ? launchDecodeMma<T, 64, true>(p, batch.numSeqs, stream)
+                    : launchDecodeMma<T, 64, false>(p, batch.numSeqs, stream);
+      case 80:
+        return movm ? launchDecodeMma<T, 80, true>(p, batch.numSeqs, stream)
+                    : launchDecodeMma<T, 80, false>(p, batch.numSeqs, stream);
+      case 96:
+        return movm ? launchDecodeMma<T, 96, true>(p, batch.numSeqs, stream)
+                    : launchDecodeMma<T, 96, false>(p, batch.numSeqs, stream);
+      case 128:
+        return movm ? launchDecodeMma<T, 128, true>(p, batch.numSeqs, stream)
+                    : launchDecodeMma<T, 128, false>(p, batch.numSeqs, stream);
+      default:
+        return Error(ErrorCode::Unsupported, "decode attention: unsupported head dim");
+      }
+    };
+    return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
+  }
   if (variant != 0) {
     if (shape.headDim != 128 || decodeHeadTile(p.group) != 4 || variant > 3)
       return Error(ErrorCode::Unsupported, "decode attention: no such variant for this shape");

@@ -50,6 +50,18 @@ __device__ __forceinline__ uint4 ldStream16(const void *p) {
   return r;
 }
 
+// 8- and 4-byte versions, for rows whose runs are not 16-byte aligned.
+__device__ __forceinline__ uint2 ldStream8(const void *p) {
+  uint2 r;
+  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];\n" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  return r;
+}
+__device__ __forceinline__ uint32_t ldStream4(const void *p) {
+  uint32_t r;
+  asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];\n" : "=r"(r) : "l"(p));
+  return r;
+}
+
 // 16-byte asynchronous copy global -> shared; srcBytes == 0 fills the 16 bytes with zeros.
 __device__ __forceinline__ void cpAsync16(void *smemDst, const void *gmemSrc, int srcBytes) {
   unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smemDst));
