@@ -51,6 +51,9 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
     dump decode_mma_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4 &&
     dump decode_mma_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 --variant 4 &&
     dump decode_mma_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 --variant 4 &&
+    # the Hopper prefill kernel (bench variant 3, wgmma_pingpong)
+    dump prefill_wgmma_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3 &&
+    dump prefill_wgmma_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 3 &&
     python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
   rm -rf "$CASES"

@@ -350,5 +350,10 @@ int main(int argc, char **argv) {
     benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16, v);
     benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16, v);
   }
+  // The Hopper kernels beside the default on the other goal shapes.
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaPingPong}) {
+    benchPrefill(1, 4096, 32, 32, 64, ElementType::F16, v);
+    benchPrefill(1, 16384, 32, 8, 128, ElementType::BF16, v);
+  }
   return 0;
 }

@@ -69,7 +69,16 @@ def main():
     if variants:
         print("tuning variants (same run):")
         for name, (val, unit, extra) in variants:
-            print(f"  {name} {val:.4g} {unit} {extra}")
+            # The same shape's peer: torch_<base> where the name is variant_<base>_<variant>.
+            base = name[len("variant_"):]
+            peer = next((v for k, v in torch.items()
+                         if base.startswith(k[len("torch_"):] + "_")), None)
+            vs = ""
+            if peer and unit == "TFLOP/s":
+                vs = f" ({val / peer[0]:.2f}x torch)"
+            elif unit == "GB/s" and copy:
+                vs = f" ({val / copy[0]:.2f} of copy)"
+            print(f"  {name} {val:.4g} {unit}{vs} {extra}")
     return 0
 
 

@@ -155,6 +155,36 @@ TEST(AttentionVariants, MatchReference) {
   }
 }
 
+// The Hopper (wgmma) prefill kernels, tuning variants until a GPU run makes one the default:
+// head dims 64 and 128, both types, groups 1, 4 and 8, ragged and chunked batches long enough
+// to rotate every K/V stage, pages of 8 and 32 tokens, a sliding window.
+TEST(PrefillAttention, HopperKernelsMatchReference) {
+  MODELRT_REQUIRE_GPU();
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+  if (major != 9 || minor != 0)
+    GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
+  for (int v : {kPrefillVariantWgmma, kPrefillVariantWgmmaPingPong}) {
+    const std::string vn = prefillVariantName(v);
+    std::mt19937 rng(12);
+    Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};
+    for (ElementType t : {ElementType::F16, ElementType::BF16})
+      for (int hd : {64, 128})
+        for (int g : {1, 4, 8}) {
+          PagedCase c = makePagedCase(rng, 2 * g, 2, hd, 16, t, seqs);
+          runAndCheck(c, false, 0, vn + " " + name({t, hd, g}), v);
+        }
+    for (int bs : {8, 32}) {
+      PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::BF16, {{200, 700}, {3, 3}});
+      runAndCheck(c, false, 0, vn + " block size " + std::to_string(bs), v);
+    }
+    PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::F16, {{700, 900}, {7, 7}},
+                                /*window=*/300);
+    runAndCheck(w, false, 0, vn + " window 300", v);
+  }
+}
+
 TEST(PrefillAttention, SingleTokenAndSlidingWindowAndBlockSizes) {
   MODELRT_REQUIRE_GPU();
   std::mt19937 rng(5);

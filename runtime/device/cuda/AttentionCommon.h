@@ -53,6 +53,21 @@ inline PagedKernelParams pagedKernelParams(const AttentionShape &shape, const Pa
   return p;
 }
 
+// Prefill: requests' query rows cut into tiles of BM rows, numbered flat across the batch.
+struct PrefillParams : PagedKernelParams {
+  const int32_t *tileStart; // [numSeqs + 1]: first flat tile of each request
+  int numSeqs;
+};
+
+// The Hopper prefill kernel (PrefillAttentionWgmma.cu, sm_90a): tiles of
+// kPrefillWgmmaRows rows, p.tileStart already filled for them. Unsupported where it was not
+// built (no sm_90 in the CUDA architectures) or the device is not compute capability 9.0,
+// or for head dims other than 64 and 128. pingPong: the two warpgroups take turns on the
+// tensor cores (FlashAttention-3's schedule).
+constexpr int kPrefillWgmmaRows = 128;
+Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
+                          ElementType type, bool pingPong, cudaStream_t stream);
+
 // Query heads per kv head the kernels accept.
 constexpr int kMaxQueryHeadsPerKvHead = 64;
 
@@ -63,7 +78,9 @@ int decodeHeadTile(int group);
 // Kernel variants for tuning (bench/cuda): 0 is what pagedAttentionDecode /
 // pagedAttentionPrefill run; the others are named by decodeVariantName / prefillVariantName.
 // Decode 1-3 exist for head dim 128 and groups 3-4 only; the tensor-core decode kernels
-// (kDecodeVariantMma*: P transposed by shuffles or by movmatrix) for every shape.
+// (kDecodeVariantMma*: P transposed by shuffles or by movmatrix) for every shape. Prefill 1
+// exists for head dim 128; the Hopper kernels (kPrefillVariantWgmma*) for head dims 64 and
+// 128 on compute capability 9.0.
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
                                    int numSplits, void *workspace, size_t workspaceBytes,
@@ -72,15 +89,16 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
-constexpr int kDecodeVariants = 6, kPrefillVariants = 2;
+constexpr int kDecodeVariants = 6, kPrefillVariants = 4;
 constexpr int kDecodeVariantMmaShuffle = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
   const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
                          "heads2_per_block", "mma_shfl",    "mma_movmatrix"};
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
+constexpr int kPrefillVariantWgmma = 2, kPrefillVariantWgmmaPingPong = 3;
 inline const char *prefillVariantName(int v) {
-  const char *names[] = {"default", "m16_bn64"};
+  const char *names[] = {"default", "m16_bn64", "wgmma", "wgmma_pingpong"};
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
 

@@ -20,13 +20,9 @@
 //     transposed, by four shuffles or by movmatrix.
 #pragma once
 
-#include <cstdint>
+#include "runtime/device/cuda/HostDevice.h"
 
-#ifdef __CUDACC__
-#define MODELRT_HD __host__ __device__ __forceinline__
-#else
-#define MODELRT_HD inline
-#endif
+#include <cstdint>
 
 namespace modelrt::cuda::decode_mma {
 

@@ -12,17 +12,13 @@
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/DeviceMath.cuh"
 #include "runtime/device/cuda/DeviceMma.cuh"
+#include "runtime/device/cuda/PrefillTile.cuh"
 
 #include <type_traits>
 
 namespace modelrt::cuda {
 
 namespace {
-
-struct PrefillParams : PagedKernelParams {
-  const int32_t *tileStart; // [numSeqs + 1]: first flat tile of each request
-  int numSeqs;
-};
 
 // Shared memory: a K tile and a V tile of BN rows of HD + 8 elements (the 16-byte pad makes
 // ldmatrix conflict-free), then, when Q is read from shared memory (MT > 1), Q's BM rows.
@@ -101,28 +97,13 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
   constexpr bool kQOverlapsK = kQSmem || kBM <= BN;
   T *qSm = kQSmem ? reinterpret_cast<T *>(smem + L::qOff) : kBM <= BN ? vSm : kSm;
 
-  const int total = p.tileStart[p.numSeqs];
-  const int tile = total - 1 - int(blockIdx.x), head = blockIdx.y;
-  if (tile < 0)
+  PrefillTile pt;
+  if (!locatePrefillTile(p, kBM, pt))
     return;
-  int lo = 0, hi = p.numSeqs - 1; // the request whose tiles contain `tile`
-  while (lo < hi) {
-    int mid = (lo + hi + 1) / 2;
-    if (p.tileStart[mid] <= tile)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  const int seq = lo;
+  const int head = blockIdx.y;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int qBegin = p.queryStart[seq];
-  const int qLen = p.queryStart[seq + 1] - qBegin;
-  const int ctx = p.contextLen[seq];
-  const int q0 = (tile - p.tileStart[seq]) * kBM;
-  const int rows = min(kBM, qLen - q0);
-  const int pos0 = ctx - qLen + q0; // position of the tile's first query row
-  const int kvEnd = min(ctx, pos0 + rows);
-  const int kvBegin = p.window > 0 ? max(0, pos0 - p.window + 1) : 0;
+  const int seq = pt.seq, qBegin = pt.qBegin, q0 = pt.q0, rows = pt.rows, pos0 = pt.pos0;
+  const int kvBegin = pt.kvBegin, kvEnd = pt.kvEnd;
   const int kvh = head / p.group;
 
   // Q rows (zeros past the request).
@@ -139,16 +120,11 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
   const T *kBase = static_cast<const T *>(p.kCache);
   const T *vBase = static_cast<const T *>(p.vCache);
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
-  const int bsMask = (1 << p.blockSizeLog2) - 1;
   auto loadKv = [&](const T *base, T *dst, int kv0) {
     for (int i = tid; i < BN * kChunks; i += kThreads) {
       int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
       bool valid = pos < kvEnd;
-      int64_t off = 0;
-      if (valid) {
-        int64_t page = __ldg(table + (pos >> p.blockSizeLog2));
-        off = ((page * p.numKvHeads + kvh) << p.blockSizeLog2 | (pos & bsMask)) * HD + c * 8;
-      }
+      const int64_t off = valid ? pagedRowOffset(p, table, kvh, pos, HD) + c * 8 : 0;
       cpAsync16(dst + r * kS + c * 8, base + off, valid ? 16 : 0);
     }
     cpAsyncCommit();
@@ -380,6 +356,14 @@ Status launchPrefillForHeadDim(const PrefillParams &p, const AttentionBatch &bat
 
 } // namespace
 
+#ifndef MODELRT_HAVE_WGMMA
+Status launchPrefillWgmma(const PrefillParams &, const AttentionBatch &, int, ElementType, bool,
+                          cudaStream_t) {
+  return Error(ErrorCode::Unsupported,
+               "prefill attention (wgmma): not built (no sm_90 in the CUDA architectures)");
+}
+#endif
+
 size_t prefillWorkspaceBytes(const AttentionBatch &batch) {
   return (size_t(batch.numSeqs + 1) * sizeof(int32_t) + 255) / 256 * 256;
 }
@@ -405,6 +389,13 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
   static_cast<PagedKernelParams &>(p) = pagedKernelParams(shape, layout, batch, args);
   p.tileStart = static_cast<int32_t *>(workspace);
   p.numSeqs = batch.numSeqs;
+  if (variant == kPrefillVariantWgmma || variant == kPrefillVariantWgmmaPingPong) {
+    prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
+                                              const_cast<int32_t *>(p.tileStart));
+    MODELRT_LAUNCH_TRY("prefillTileKernel");
+    return launchPrefillWgmma(p, batch, shape.headDim, layout.type,
+                              variant == kPrefillVariantWgmmaPingPong, stream);
+  }
   if (variant != 0) {
     if (shape.headDim != 128 || variant >= kPrefillVariants)
       return Error(ErrorCode::Unsupported, "prefill attention: no such variant for this shape");
