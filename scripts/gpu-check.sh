@@ -40,22 +40,34 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   BIN="$2"
   CASES=/tmp/modelrt-attention-cases
   rm -rf "$CASES"
-  dump() { mkdir -p "$CASES/$1" && "$BIN/modelrt-attention-dump" "$CASES/$1" "${@:2}"; }
-  dump decode_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 &&
-    dump decode_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 &&
-    dump decode_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 &&
-    dump prefill_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 &&
-    dump prefill_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 &&
-    dump prefill_f16_d96_window --dtype f16 --heads 24 --kv-heads 8 --head-dim 96 --seqs 1000:5000,7:7 --window 1024 &&
-    # the tensor-core decode kernel (bench variant 4, mma_shfl) on the long decode cases
-    dump decode_mma_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4 &&
-    dump decode_mma_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 --variant 4 &&
-    dump decode_mma_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 --variant 4 &&
-    # the Hopper prefill kernel (bench variant 3, wgmma_pingpong)
-    dump prefill_wgmma_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3 &&
-    dump prefill_wgmma_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 3 &&
-    python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
+  # Each case on its own (a failing or hanging dump fails its case, not the others); the
+  # variants of kernel families whose tests failed (GPU_CHECK_SKIP) are left out.
+  FAILED=0
+  dump() {
+    mkdir -p "$CASES/$1" && timeout 60 "$BIN/modelrt-attention-dump" "$CASES/$1" "${@:2}" ||
+      { echo "FAIL $1: modelrt-attention-dump failed"; rm -rf "${CASES:?}/$1"; FAILED=1; }
+  }
+  skipped() { [[ ",${GPU_CHECK_SKIP:-}," == *",$1,"* ]]; }
+  dump decode_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097
+  dump decode_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333
+  dump decode_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096
+  dump prefill_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768
+  dump prefill_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000
+  dump prefill_f16_d96_window --dtype f16 --heads 24 --kv-heads 8 --head-dim 96 --seqs 1000:5000,7:7 --window 1024
+  # the tensor-core decode kernel (bench variant 4, mma_shfl) on the long decode cases
+  if ! skipped mma_shfl; then
+    dump decode_mma_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4
+    dump decode_mma_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 --variant 4
+    dump decode_mma_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 --variant 4
+  fi
+  # the Hopper prefill kernel (bench variant 3, wgmma_pingpong)
+  if ! skipped wgmma_pingpong; then
+    dump prefill_wgmma_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3
+    dump prefill_wgmma_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 3
+  fi
+  python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
+  ((FAILED)) && rc=1
   rm -rf "$CASES"
   exit $rc
 fi
@@ -118,11 +130,21 @@ else
   [[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
 fi
 
-stage gtest_cuda 150 "$OUT/ctest.log" "$TESTS" --gtest_brief=1
+# The kernels not yet proven on a GPU (tuning variants) run apart, with a short limit (a hang
+# costs 60 s, not the run), and the bench skips a family whose tests failed.
+NEW_KERNELS='DecodeAttention.TensorCoreKernelsMatchReference:PrefillAttention.HopperKernelsMatchReference:AttentionVariants.*'
+stage gtest_cuda 150 "$OUT/ctest.log" "$TESTS" --gtest_brief=1 --gtest_filter="-$NEW_KERNELS"
+SKIP=""
+stage gtest_decode_mma 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
+  --gtest_filter='DecodeAttention.TensorCoreKernelsMatchReference' || SKIP+="mma_shfl,mma_movmatrix,"
+stage gtest_prefill_wgmma 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
+  --gtest_filter='PrefillAttention.HopperKernelsMatchReference' || SKIP+="wgmma,wgmma_pingpong,"
+stage gtest_variants 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
+  --gtest_filter='AttentionVariants.*'
 
-stage torch_compare 150 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
+stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
 
-stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK
+stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK ${SKIP:+--skip-variants "${SKIP%,}"}
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
 
 if [[ -n "$PROFILE" ]]; then

@@ -1,7 +1,8 @@
 // modelrt-cuda-bench: times our kernels with CUDA events (median of repeats after warm-up)
 // on random data and prints one "RESULT name value unit key=value..." line per measurement,
 // which bench/cuda/summarize.py turns into the table of docs/benchmarks.md.
-//   modelrt-cuda-bench [--quick]
+//   modelrt-cuda-bench [--quick] [--skip-variants NAME,NAME...]
+// (--skip-variants: tuning variants not to time, e.g. those whose tests failed in the run.)
 #include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaAttention.h"
 #include "runtime/device/cuda/Gemm.h"
@@ -303,7 +304,21 @@ void benchSampling(int batch, int vocab, const char *name, float temp, int topK,
 } // namespace
 
 int main(int argc, char **argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  std::string skipList;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
+    else if (std::strcmp(argv[i], "--skip-variants") == 0 && i + 1 < argc)
+      skipList = "," + std::string(argv[++i]) + ",";
+    else {
+      std::fprintf(stderr, "usage: modelrt-cuda-bench [--quick] [--skip-variants A,B]\n");
+      return 2;
+    }
+  }
+  auto skipped = [&](const char *variantName) {
+    return skipList.find("," + std::string(variantName) + ",") != std::string::npos;
+  };
   int dev = 0, sm = 0;
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDevice(&dev));
@@ -335,23 +350,31 @@ int main(int argc, char **argv) {
   benchSampling(256, 128256, "topp0.9_minp0.05_top5", 1.0f, 0, 0.9f, 0.05f, 5);
   // Tuning variants (head dim 128); variant 0 (the default) again shows the run's spread.
   for (int v = 0; v < kDecodeVariants; ++v) {
+    if (skipped(decodeVariantName(v)))
+      continue;
     benchDecode(copy, 64, 4096, ElementType::BF16, sm, v);
     benchDecode(copy, 1, 32768, ElementType::BF16, sm, v);
   }
   // The tensor-core decode kernels beside the default on the other goal shapes, and on
   // groups 8 (64/8 heads) and 1 (32/32), to choose the default per group.
   for (int v : {0, kDecodeVariantMmaShuffle, kDecodeVariantMmaMovmatrix}) {
+    if (skipped(decodeVariantName(v)))
+      continue;
     benchDecode(copy, 64, 4096, ElementType::F16, sm, v);
     benchDecode(copy, 256, 1024, ElementType::BF16, sm, v);
     benchDecode(copy, 64, 4096, ElementType::BF16, sm, v, 64, 8);
     benchDecode(copy, 64, 4096, ElementType::BF16, sm, v, 32, 32);
   }
   for (int v = 0; v < kPrefillVariants; ++v) {
+    if (skipped(prefillVariantName(v)))
+      continue;
     benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16, v);
     benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16, v);
   }
   // The Hopper kernels beside the default on the other goal shapes.
   for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaPingPong}) {
+    if (skipped(prefillVariantName(v)))
+      continue;
     benchPrefill(1, 4096, 32, 32, 64, ElementType::F16, v);
     benchPrefill(1, 16384, 32, 8, 128, ElementType::BF16, v);
   }

@@ -62,6 +62,8 @@ def main():
     print("\n==== gpu-check summary ====")
     print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))
     print("gtest:         " + grep(os.path.join(d, "ctest.log"), r"tests passed|PASSED|FAILED TESTS"))
+    print("gtest (new):   " + grep(os.path.join(d, "ctest_new_kernels.log"),
+                                   r"tests passed|PASSED|FAILED TESTS|FAILED \]"))
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
