@@ -26,6 +26,7 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
       .insert<llm::LlmDialect, kern::KernDialect, mlir::func::FuncDialect,
               mlir::arith::ArithDialect, mlir::math::MathDialect, mlir::scf::SCFDialect,
               mlir::memref::MemRefDialect, mlir::cf::ControlFlowDialect, mlir::LLVM::LLVMDialect>();
+  registerCudaCodegen(registry);
 }
 
 inline void registerAllPasses() {

@@ -37,3 +37,15 @@ if os.path.exists(smollm2):
     config.substitutions.append(("%smollm2_gguf", smollm2))
 else:
     lit_config.note("SmolLM2 GGUF not found at %s: tests that need it are unsupported" % smollm2)
+
+# ptxas (CUDA toolkit) assembles the generated PTX where it is installed.
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+ptxas = os.path.join(cuda_home, "bin", "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+else:
+    lit_config.note("ptxas not found at %s: generated PTX is not assembled" % ptxas)
+# The CUDA toolkit (libdevice) for the PTX path, as scripts/test.sh sees it.
+if "CUDA_HOME" in os.environ:
+    config.environment["CUDA_HOME"] = os.environ["CUDA_HOME"]

@@ -32,4 +32,21 @@ def ConvertKernFusedToLoops : Pass<"convert-kern-fused-to-loops", "::mlir::Modul
                            "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
 }
 
+def ConvertKernFusedToGpu : Pass<"convert-kern-fused-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Outline each kern.fused into a CUDA kernel (gpu.func in gpu.module @cuda_kernels)";
+  let description = [{
+    For every `kern.fused`, writes `gpu.func @<kernel>(inputs..., weights..., outputs...)
+    kernel` (the CPU kernel's arguments and name: the op's `kernel` attribute if it has
+    one, else `fused_<n>`) into `gpu.module @cuda_kernels`, and marks the module a GPU
+    container. The kernel runs one block per row with B threads (the columns rounded up to
+    warps, at most 256: `known_block_size`); thread t takes columns t, t + B, ...; each
+    `kern.reduce` is a pass over the thread's columns, a shuffle tree within each warp,
+    and the warps' partials (shared memory, one barrier) combined in warp order by every
+    thread, so all threads hold the same total; a last pass computes and stores the
+    results. The op gets `cuda_kernel` (the kernel's symbol) and `cuda_block_size`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // MODELC_CONVERSION_PASSES

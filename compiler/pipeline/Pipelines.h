@@ -39,6 +39,22 @@ mlir::OwningOpRef<mlir::ModuleOp> extractKernels(mlir::ModuleOp module);
 llvm::Expected<std::unique_ptr<llvm::Module>> cpuKernelsToLlvmIr(mlir::ModuleOp module,
                                                                  llvm::LLVMContext &context);
 
+// The CUDA kernels of `module` (gpu.module @cuda_kernels, after convert-kern-fused-to-gpu)
+// as PTX for `chip` (sm_80, sm_90, ...): extracted, lowered to NVVM (libdevice for math)
+// and compiled by LLVM's NVPTX back end. The PTX names each kernel as its gpu.func.
+llvm::Expected<std::string> cudaKernelsToPtx(mlir::ModuleOp module, llvm::StringRef chip);
+
+// The CUDA toolkit libdevice is taken from: CUDA_ROOT, CUDA_HOME or CUDA_PATH, else
+// /usr/local/cuda.
+std::string cudaToolkitPath();
+
+// The passes cudaKernelsToPtx runs on a module holding the gpu.module.
+void buildCudaKernelsToPtxPipeline(mlir::OpPassManager &pm, llvm::StringRef chip);
+
+// What the CUDA path needs registered: the NVVM target of gpu.module, the LLVM IR
+// translations, and LLVM's NVPTX back end.
+void registerCudaCodegen(mlir::DialectRegistry &registry);
+
 void registerPipelines();
 
 } // namespace modelc

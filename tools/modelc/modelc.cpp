@@ -39,7 +39,9 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::Llm, "llm", "llm dialect IR after the llm-level passes"),
                clEnumValN(Emit::Kern, "kern", "kern dialect IR: fused kernels and library calls"),
                clEnumValN(Emit::Llvm, "llvm", "LLVM IR of the generated CPU kernels"),
-               clEnumValN(Emit::Ptx, "ptx", "PTX of the CUDA kernels (not built yet)"),
+               clEnumValN(Emit::Ptx, "ptx",
+                          "PTX of the generated CUDA kernels (for the first --cuda-arch, "
+                          "default sm_80)"),
                clEnumValN(Emit::Summary, "summary",
                           "model, weight and KV-cache sizes, limits and layout")),
     cl::cat(category));
@@ -47,8 +49,8 @@ cl::opt<Emit> emit(
 cl::opt<std::string> target("target", cl::desc("Code generation target: cpu or cuda"),
                             cl::value_desc("cpu|cuda"), cl::cat(category));
 cl::list<std::string> cudaArch("cuda-arch", cl::CommaSeparated,
-                               cl::desc("CUDA architectures to build cubins for (sm_80,sm_90); "
-                                        "code generation for them is not built yet"),
+                               cl::desc("CUDA architectures (sm_80,sm_90): --emit=ptx targets "
+                                        "the first; plans for CUDA are not built yet"),
                                cl::value_desc("sm_XX,..."), cl::cat(category));
 cl::opt<std::string> dtype("dtype", cl::desc("Weight and activation dtype: f32, f16 or bf16"),
                            cl::value_desc("f32|f16|bf16"), cl::cat(category));
@@ -155,6 +157,7 @@ int main(int argc, char **argv) {
       "  modelc MODEL -o plan.bin            compile a plan for modelrt\n"
       "  modelc MODEL --emit=llm             print the llm dialect IR\n"
       "  modelc MODEL --emit=kern            print the kernels (kern dialect IR)\n"
+      "  modelc MODEL --emit=ptx             print the generated CUDA kernels (PTX)\n"
       "  modelc MODEL --emit=summary         print sizes and layout\n");
 
   mlir::DefaultTimingManager timingManager;
@@ -173,9 +176,6 @@ int main(int argc, char **argv) {
     return fail("--tp/--pp above 1: tensor and pipeline partitioning is not built yet");
   loadTimer.stop();
 
-  if (emit == Emit::Ptx)
-    return fail("--emit=ptx is not built yet: CUDA code generation from the kern dialect "
-                "comes next");
   if (emit == Emit::Plan && outputPath.empty())
     return fail("nothing to do: give -o plan.bin or --emit=llm|kern|llvm|summary");
 
@@ -201,12 +201,24 @@ int main(int argc, char **argv) {
   LlmOptimizeOptions options;
   options.mergeLinears = !noMergeLinears;
   buildLlmOptimizePipeline(pm, options);
-  if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan)
+  if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan || emit == Emit::Ptx)
     buildKernPipeline(pm);
+  if (emit == Emit::Ptx)
+    pm.addPass(createConvertKernFusedToGpu());
   if (emit == Emit::Llvm || emit == Emit::Plan)
     buildKernFusedToLoopsPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return fail("the compiler's passes failed on '" + modelPath + "'");
+
+  if (emit == Emit::Ptx) {
+    mlir::TimingScope codegenTimer = rootTimer.nest("cuda codegen");
+    Expected<std::string> ptx =
+        cudaKernelsToPtx(*module, cudaArch.empty() ? "sm_80" : StringRef(cudaArch.front()));
+    if (!ptx)
+      return fail(modelPath + ": " + toString(ptx.takeError()));
+    outs() << *ptx;
+    return 0;
+  }
 
   if (emit == Emit::Llvm || emit == Emit::Plan) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
