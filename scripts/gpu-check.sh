@@ -28,7 +28,22 @@ if [[ "${1:-}" == "--prepare" ]]; then
   GPU_CHECK_JOBS="${GPU_CHECK_JOBS:-2}" GPU_CHECK_BUILD_ONLY=1 bash "$0" "$ROOT/build-gpu-prepare-logs" >/dev/null
   rm -rf "$CARRY/bin" && mkdir -p "$CARRY/bin"
   cp "$ROOT/build-gpu/unittests/device/DeviceCudaTests" "$ROOT/build-gpu/unittests/device/modelrt-attention-dump" \
+    "$ROOT/build-gpu/unittests/device/modelrt-ptx-check" \
     "$ROOT/build-gpu/runtime/device/cuda/bench/modelrt-cuda-bench" "$CARRY/bin/"
+  # The generated CUDA kernels (modelc --emit=ptx) and, for each, the CPU kernel of the same
+  # fused body run on random rows (the GPU machine has no MLIR: both are made here).
+  MAIN="${MODELC_BUILD_DIR:-$ROOT/build}"
+  MODELC_BUILD_DIR="$MAIN" bash "$ROOT/scripts/build.sh" modelc modelrt-fused-cases >/dev/null
+  rm -rf "$CARRY/fused" && mkdir -p "$CARRY/fused"
+  fused_cases() { # fused_cases NAME MODEL [modelrt-fused-cases options]
+    local dir="$CARRY/fused/$1"
+    "$MAIN/bin/modelc" "$2" -o "$dir.plan" &&
+      "$MAIN/unittests/kernels/modelrt-fused-cases" "$dir.plan" "$dir" "${@:3}" &&
+      "$MAIN/bin/modelc" "$2" --emit=ptx --cuda-arch=sm_90 >"$dir/kernels.ptx" && rm "$dir.plan"
+  }
+  for m in tiny-llama tiny-qwen2 tiny-gpt2; do fused_cases "$m" "$ROOT/models/$m.json"; done
+  SMOL="${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}"
+  [[ -f "$SMOL" ]] && fused_cases smollm2 "$SMOL" --max-kernels 6
   du -sh "$CARRY"
   echo "prepared $CARRY; now: run(command=\"bash scripts/gpu-check.sh \$OUT\", carry=[\".carry\"], timeout_s=540)"
   exit 0
@@ -126,7 +141,8 @@ else
     -Dnlohmann_json_DIR="$CARRY/nlohmann/share/cmake/nlohmann_json" \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DMODELC_CUDA_PTXAS_VERBOSE=ON || exit 1
   # Only our targets: the other runtime components are not configured here.
-  stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump modelrt-cuda-bench || exit 1
+  stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump \
+    modelrt-ptx-check modelrt-cuda-bench || exit 1
   [[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
 fi
 
@@ -141,6 +157,12 @@ stage gtest_prefill_wgmma 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief
   --gtest_filter='PrefillAttention.HopperKernelsMatchReference' || SKIP+="wgmma,wgmma_pingpong,"
 stage gtest_variants 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
   --gtest_filter='AttentionVariants.*'
+
+# modelc's generated CUDA kernels (PTX of kern.fused) against the CPU kernels of the same
+# bodies (cases made by --prepare; the CPU kernels are the ones checked against transformers).
+if compgen -G "$CARRY/fused/*/kernels.ptx" >/dev/null; then
+  stage ptx_check 60 "$OUT/ptx_check.log" "$BIN/modelrt-ptx-check" "$CARRY"/fused/*/
+fi
 
 stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
 

@@ -65,6 +65,7 @@ def main():
     print("gtest (new):   " + grep(os.path.join(d, "ctest_new_kernels.log"),
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]"))
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
+    print("generated:     " + grep(os.path.join(d, "ptx_check.log"), r"generated CUDA kernels"))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     variants = [(n, v) for n, v in ours.items() if n.startswith("variant_")]
