@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -47,14 +48,32 @@ std::vector<float> readFloats(const std::string &path) {
   return v;
 }
 
+// The `.maxntid` of kernel `name` in the PTX (the block size its loops assume), or 0.
+int maxntid(const std::string &ptx, const std::string &name) {
+  const size_t entry = ptx.find(".entry " + name + "(");
+  if (entry == std::string::npos)
+    return 0;
+  const size_t body = ptx.find('{', entry), at = ptx.find(".maxntid ", entry);
+  if (at == std::string::npos || at > body)
+    return 0;
+  return std::atoi(ptx.c_str() + at + std::strlen(".maxntid "));
+}
+
 // One kernel of a case directory: launch, compare. False on a failed check or CUDA error.
-bool runCase(CUmodule module, const std::string &dir, const nlohmann::json &c) {
+bool runCase(CUmodule module, const std::string &dir, const nlohmann::json &c, int blockSize) {
   const std::string kernel = c.at("kernel");
   const int64_t rows = c.at("rows");
   CUfunction fn;
   CU_OK(cuModuleGetFunction(&fn, module, kernel.c_str()));
+  // The generated loops stride by the block size the compiler chose (.maxntid): launch with
+  // exactly that many threads.
   int threads = 0;
   CU_OK(cuFuncGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, fn));
+  if (threads != blockSize) {
+    std::printf("FAIL %s/%s: .maxntid %d, but the driver allows %d threads\n", dir.c_str(),
+                kernel.c_str(), blockSize, threads);
+    return false;
+  }
 
   std::vector<uint64_t> params; // every descriptor field is 8 bytes (pointer or i64)
   std::vector<CUdeviceptr> buffers;
@@ -163,7 +182,13 @@ int main(int argc, char **argv) {
     const nlohmann::json manifest = nlohmann::json::parse(readText(dir + "/manifest.json"));
     for (const nlohmann::json &c : manifest) {
       ++total;
-      passed += runCase(module, dir, c);
+      const int blockSize = maxntid(ptx, c.at("kernel").get<std::string>());
+      if (blockSize <= 0) {
+        std::printf("FAIL %s: no .entry with .maxntid for %s in the PTX\n", dir.c_str(),
+                    c.at("kernel").get<std::string>().c_str());
+        continue;
+      }
+      passed += runCase(module, dir, c, blockSize);
     }
     cuModuleUnload(module);
   }

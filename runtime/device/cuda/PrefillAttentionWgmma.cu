@@ -203,6 +203,19 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
     for (int i = 0; i < kORegs; ++i)
       wgmma::fenceOperand(o[i]);
   };
+  // Before issuing: the registers the wgmmas read or accumulate into are pinned, so the
+  // compiler cannot sink their last ordinary writes (rescale, P packing) past wgmma.fence,
+  // which would make ptxas serialize the wgmmas.
+  auto fenceBeforeIssue = [&] {
+    fenceS();
+    fenceO();
+#pragma unroll
+    for (int k = 0; k < kPvSteps; ++k)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        wgmma::fenceOperand(pf[k][i]);
+    wgmma::fence();
+  };
   // Ping-pong: warpgroup 1 lets 0 go first; both then take numTiles + 1 turns, and 1 skips
   // the hand-over after its last, so every arrival is waited for.
   if constexpr (PINGPONG)
@@ -217,7 +230,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
     loadKv(1);
   if constexpr (PINGPONG)
     turnWait(wg);
-  wgmma::fence();
+  fenceBeforeIssue();
   issueS(0);
   wgmma::commit();
   if constexpr (PINGPONG)
@@ -237,7 +250,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
       loadKv(j + 1);
     if constexpr (PINGPONG)
       turnWait(wg);
-    wgmma::fence();
+    fenceBeforeIssue();
     issueS(j);
     wgmma::commit();
     issuePV(j - 1);
@@ -254,7 +267,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
 
   if constexpr (PINGPONG)
     turnWait(wg);
-  wgmma::fence();
+  fenceBeforeIssue();
   issuePV(numTiles - 1);
   wgmma::commit();
   if constexpr (PINGPONG)

@@ -22,6 +22,7 @@ template <int N> __device__ __forceinline__ void wait() {
 // Pins an accumulator register after a wait (the asm above does not name the registers, so
 // the compiler must not move their reads or writes across it).
 __device__ __forceinline__ void fenceOperand(float &x) { asm volatile("" : "+f"(x)::"memory"); }
+__device__ __forceinline__ void fenceOperand(uint32_t &x) { asm volatile("" : "+r"(x)::"memory"); }
 // Ordinary shared-memory writes (cp.async included) made visible to the tensor cores' async
 // proxy; each writing thread runs it before the barrier that precedes the wgmma.
 __device__ __forceinline__ void fenceProxyAsync() {
