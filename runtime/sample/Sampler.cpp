@@ -35,12 +35,15 @@ Status validate(const SamplingParams &p, int64_t vocab) {
 Sampler::Sampler(const SamplingParams &params, const std::vector<int32_t> &prompt)
     : params_(params), rng_(params.seed) {
   adjusts_ = params.presencePenalty != 0.0f || params.frequencyPenalty != 0.0f ||
-             params.repetitionPenalty != 1.0f || !params.logitBias.empty();
+             params.repetitionPenalty != 1.0f || !params.logitBias.empty() ||
+             params.constraint != nullptr;
   if (params.repetitionPenalty != 1.0f)
     seen_.insert(prompt.begin(), prompt.end());
 }
 
 void Sampler::accept(int32_t token) {
+  if (params_.constraint)
+    params_.constraint->accept(token);
   if (params_.presencePenalty != 0.0f || params_.frequencyPenalty != 0.0f)
     ++generated_[token];
   if (params_.repetitionPenalty != 1.0f)
@@ -63,6 +66,19 @@ int32_t Sampler::next(const float *logits, int64_t vocab) {
   for (const auto &[t, bias] : params_.logitBias)
     if (inVocab(t))
       scratch_[size_t(t)] += bias;
+  if (params_.constraint) {
+    // Tokens the constraint rules out become NaN (never chosen); if it allows none of this
+    // vocabulary (it always allows some of its own), the logits are left as they are.
+    const std::vector<uint8_t> &allowed = params_.constraint->allowedTokens();
+    const int64_t n = std::min<int64_t>(vocab, int64_t(allowed.size()));
+    bool any = false;
+    for (int64_t i = 0; i < n && !any; ++i)
+      any = allowed[size_t(i)] && !std::isnan(scratch_[size_t(i)]);
+    if (any)
+      for (int64_t i = 0; i < vocab; ++i)
+        if (i >= n || !allowed[size_t(i)])
+          scratch_[size_t(i)] = NAN;
+  }
   return choose(scratch_.data(), vocab);
 }
 

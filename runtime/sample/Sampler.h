@@ -6,6 +6,7 @@
 #include "runtime/support/Error.h"
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -13,6 +14,15 @@
 #include <vector>
 
 namespace modelrt::sample {
+
+// Guided decoding: which tokens may come next (vocab entries, 1 = allowed), and the token
+// that came. Stateful: one per request (and choice).
+class TokenConstraint {
+public:
+  virtual ~TokenConstraint() = default;
+  virtual const std::vector<uint8_t> &allowedTokens() = 0;
+  virtual void accept(int32_t token) = 0;
+};
 
 struct SamplingParams {
   float temperature = 0.0f; // 0: greedy
@@ -29,6 +39,9 @@ struct SamplingParams {
   float repetitionPenalty = 1.0f;
   // Added to a token's logit (OpenAI's logit_bias), in [-100, 100].
   std::vector<std::pair<int32_t, float>> logitBias;
+  // Only tokens it allows are chosen (after bias and penalties, before the filters); the
+  // logprobs stay the model's.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 // Checks the ranges (temperature >= 0 and finite, topK >= 0, 0 < topP <= 1,

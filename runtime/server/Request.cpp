@@ -165,6 +165,22 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   }
   if (Status st = sample::validate(s); !st)
     return st.error();
+  if (auto rf = body.find("response_format"); rf != body.end() && !rf->is_null()) {
+    auto type = rf->is_object() ? rf->find("type") : rf->end();
+    if (!rf->is_object() || type == rf->end() || !type->is_string())
+      return invalid("'response_format' must be an object with a string 'type'");
+    const std::string t = type->get<std::string>();
+    if (t == "json_object")
+      r.jsonObject = true;
+    else if (t == "json_schema")
+      return invalid("'response_format' type 'json_schema' is not supported yet; "
+                     "'json_object' constrains the answer to a JSON object");
+    else if (t != "text")
+      return invalid("'response_format' type must be 'text', 'json_object' or 'json_schema'");
+    if (r.jsonObject && r.ignoreEos)
+      return invalid("'response_format' json_object ends at the end of the object; it cannot "
+                     "be combined with 'ignore_eos'");
+  }
 
   if (api == Api::Completions) {
     // logprobs: n (the chosen token and the n most likely)

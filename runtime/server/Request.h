@@ -42,6 +42,9 @@ struct GenerationRequest {
   // completions: the prompt comes back before the completion, with its tokens' logprobs
   // when logprobs are asked for (the first token's are null); max_tokens may then be 0.
   bool echo = false;
+  // response_format {"type": "json_object"}: the answer is constrained to one JSON object
+  // (guided decoding: sample/JsonConstraint.h). "json_schema" is refused for now.
+  bool jsonObject = false;
 };
 
 // `maxSeqLen` bounds max_tokens.

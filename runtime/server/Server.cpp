@@ -2,6 +2,7 @@
 
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/sample/JsonConstraint.h"
 #include "runtime/server/Request.h"
 #include "runtime/server/ToolCalls.h"
 #include "runtime/template/ChatTemplate.h"
@@ -423,6 +424,21 @@ Status serve(const ServerOptions &options) {
   if (!toolParser)
     return toolParser.error();
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching);
+  // The vocabulary as bytes for JSON-guided decoding (response_format json_object): control
+  // tokens never appear inside the JSON, the end-of-sequence token ends it.
+  std::shared_ptr<sample::JsonVocabulary> jsonVocab;
+  {
+    std::vector<std::string> bytes(tokenizer->vocabSize());
+    for (size_t id = 0; id < bytes.size(); ++id)
+      if (tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Control &&
+          tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Unknown &&
+          tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Unused)
+        bytes[id] = std::string(tokenizer->tokenBytes(int32_t(id)));
+    std::vector<int32_t> ends;
+    if (tokenizer->eosId() >= 0)
+      ends.push_back(tokenizer->eosId());
+    jsonVocab = std::make_shared<sample::JsonVocabulary>(bytes, std::move(ends));
+  }
 
   httplib::Server http;
   // Every request in flight holds an HTTP thread until it ends: room for max_num_seqs of
@@ -557,6 +573,8 @@ Status serve(const ServerOptions &options) {
       Job copy = job;
       copy.index = i;
       copy.sampling.seed = job.sampling.seed + static_cast<uint64_t>(i);
+      if (r.jsonObject) // each choice walks the grammar on its own
+        copy.sampling.constraint = std::make_shared<sample::JsonConstraint>(jsonVocab);
       engineThread->submit(std::move(copy));
     }
 

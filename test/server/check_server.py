@@ -261,6 +261,37 @@ try:
               with_tools["finish_reason"] in ("stop", "length") and len(events) == 1 and
               events[0]["choices"][0]["delta"]["content"] == with_tools["message"]["content"],
               "chat with tools: an answer without calls is content, plain and streamed")
+        # response_format json_object: the answer is one JSON object (guided decoding) and
+        # the request stops at its end; the same prompt without it is not JSON.
+        ask = [{"role": "user", "content": "Describe a cat with its name and age."}]
+        status, body = request("/v1/chat/completions", {"messages": ask, "max_tokens": 60,
+                                                        "response_format": {"type": "json_object"}})
+        answer_json = json.loads(body)["choices"][0] if status == 200 else {}
+        try:
+            parsed = json.loads(answer_json["message"]["content"])
+        except (KeyError, ValueError):
+            parsed = None
+        check(isinstance(parsed, dict) and answer_json["finish_reason"] == "stop",
+              "response_format json_object: the answer is a JSON object: %r" % body[:300])
+        status, body = request("/v1/chat/completions", {"messages": ask, "max_tokens": 60,
+                                                        "response_format": {"type": "json_object"},
+                                                        "stream": True, "n": 2, "temperature": 0.8})
+        texts = {}
+        for line in body.split("\n"):
+            if line.startswith("data: ") and line != "data: [DONE]":
+                c = json.loads(line[6:])["choices"][0]
+                texts[c["index"]] = texts.get(c["index"], "") + c["delta"].get("content", "")
+        objects = []
+        for t in texts.values():
+            try:
+                objects.append(isinstance(json.loads(t), dict))
+            except ValueError:
+                objects.append(False)
+        check(len(texts) == 2 and all(objects),
+              "response_format json_object, streamed, n=2 sampled: two JSON objects: %r" % texts)
+        status, body = request("/v1/chat/completions", {"messages": ask, "response_format":
+                                                        {"type": "json_schema", "json_schema": {}}})
+        check(status == 400 and "json_schema" in body, "400 for response_format json_schema")
         status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 4,
                                                         "logprobs": True, "top_logprobs": 2})
         content = json.loads(body)["choices"][0]["logprobs"]["content"]

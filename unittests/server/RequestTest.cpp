@@ -56,6 +56,19 @@ TEST(Request, PenaltiesAndLogitBias) {
   EXPECT_EQ(n->n, 16);
 }
 
+TEST(Request, ResponseFormat) {
+  Expected<GenerationRequest> json = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}})",
+      8192);
+  ASSERT_TRUE(json.ok()) << json.error().toString();
+  EXPECT_TRUE(json->jsonObject);
+  Expected<GenerationRequest> text = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "response_format": {"type": "text"}})", 8192);
+  ASSERT_TRUE(text.ok());
+  EXPECT_FALSE(text->jsonObject);
+}
+
 TEST(Request, PromptForms) {
   Expected<GenerationRequest> one =
       parseGenerationRequest(Api::Completions, R"({"prompt": ["hi"]})", 8192);
@@ -132,6 +145,13 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "logit_bias": {"+5": 1}})", "'logit_bias' keys must be token ids"},
       {R"({"prompt": "x", "logit_bias": {"4": "up"}})", "'logit_bias' values must be numbers"},
       {R"({"prompt": "x", "logit_bias": {"4": 200}})", "logit_bias values must be in [-100, 100]"},
+      {R"({"prompt": "x", "response_format": "json"})", "'response_format' must be an object"},
+      {R"({"prompt": "x", "response_format": {"type": "yaml"}})",
+       "'response_format' type must be 'text', 'json_object' or 'json_schema'"},
+      {R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {}}})",
+       "'json_schema' is not supported yet"},
+      {R"({"prompt": "x", "ignore_eos": true, "response_format": {"type": "json_object"}})",
+       "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
        "'stream_options' needs 'stream': true"},
       {R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",
