@@ -1,5 +1,6 @@
 #include "runtime/sample/JsonConstraint.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace modelrt::sample {
@@ -20,6 +21,7 @@ constexpr size_t kMaxCachedMasks = 512;
 } // namespace
 
 bool JsonRecognizer::endValue() {
+  valueNode_ = -1;
   mode_ = depth_ == 0 ? Mode::Done : Mode::AfterValue;
   whitespace_ = 0;
   return true;
@@ -27,12 +29,61 @@ bool JsonRecognizer::endValue() {
 
 bool JsonRecognizer::valueStart(uint8_t c) {
   sub_ = 0;
+  valueNode_ = -1;
+  int16_t node = expectedNode();
+  if (node >= 0) {
+    const JsonSchema::Node &n = schema_->node(node);
+    using T = JsonSchema::Type;
+    if (c == 'n' && n.nullable) {
+      node = -1; // null instead of the value
+    } else {
+      bool ok = true;
+      switch (n.type) {
+      case T::Any:
+        break;
+      case T::Object:
+        ok = c == '{';
+        break;
+      case T::Array:
+        ok = c == '[';
+        break;
+      case T::String:
+        ok = c == '"';
+        break;
+      case T::Number:
+      case T::Integer:
+        ok = c == '-' || isDigit(c);
+        break;
+      case T::Boolean:
+        ok = c == 't' || c == 'f';
+        break;
+      case T::Null:
+        ok = c == 'n';
+        break;
+      case T::Enum:
+        matchCandidates_ = uint32_t((uint64_t(1) << n.enumTexts.size()) - 1);
+        matchLen_ = 0;
+        valueNode_ = node;
+        ok = enumByte(c);
+        break;
+      }
+      if (!ok)
+        return false;
+      if (n.type == T::Integer)
+        valueNode_ = node;
+      if (n.type == T::Any || (n.type == T::Object && n.freeObject))
+        node = -1; // what is inside is free
+    }
+  }
   switch (c) {
   case '{':
   case '[':
     if (depth_ >= kMaxDepth)
       return false;
-    stack_[depth_++] = c;
+    stack_[depth_] = c;
+    frameNode_[depth_] = node;
+    cursor_[depth_] = 0;
+    ++depth_;
     mode_ = c == '{' ? Mode::ObjectFirst : Mode::ArrayFirst;
     return true;
   case '"':
@@ -59,6 +110,9 @@ bool JsonRecognizer::valueStart(uint8_t c) {
 }
 
 bool JsonRecognizer::afterNumber(uint8_t c) {
+  if (valueNode_ >= 0 && schema_->node(valueNode_).type == JsonSchema::Type::Enum &&
+      !enumComplete())
+    return false;
   endValue();
   return feed(c);
 }
@@ -66,6 +120,10 @@ bool JsonRecognizer::afterNumber(uint8_t c) {
 bool JsonRecognizer::feed(uint8_t c) {
   switch (mode_) {
   case Mode::String:
+    if (stringIsKey_ && depth_ > 0 && frameNode_[depth_ - 1] >= 0)
+      return keyByte(c);
+    if (valueNode_ >= 0 && !enumByte(c))
+      return false;
     if (utf8Left_) {
       if (c < utf8Lo_ || c > utf8Hi_)
         return false;
@@ -119,6 +177,8 @@ bool JsonRecognizer::feed(uint8_t c) {
         whitespace_ = 0;
         return true;
       }
+      if (valueNode_ >= 0 && !enumComplete())
+        return false;
       return endValue();
     }
     if (c == '\\') {
@@ -155,6 +215,14 @@ bool JsonRecognizer::feed(uint8_t c) {
     // The last byte a number may have must leave it complete (no dead end: "1." at the
     // limit could never be finished).
     const bool last = numberBytes_ == kMaxNumberBytes;
+    if (valueNode_ >= 0) { // an integer, or an enum of numbers
+      const bool part = isDigit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+      const bool isEnum = schema_->node(valueNode_).type == JsonSchema::Type::Enum;
+      if (!isEnum && (c == '.' || c == 'e' || c == 'E'))
+        return false;
+      if (isEnum && part && !enumByte(c))
+        return false;
+    }
     switch (sub_) {
     case NumSign:
       if (!isDigit(c))
@@ -207,10 +275,10 @@ bool JsonRecognizer::feed(uint8_t c) {
   }
   case Mode::Literal: {
     const char *word = literalWord(literal_);
-    if (c != static_cast<uint8_t>(word[sub_]))
+    if (c != static_cast<uint8_t>(word[sub_]) || (valueNode_ >= 0 && !enumByte(c)))
       return false;
     if (word[++sub_] == '\0')
-      return endValue();
+      return (valueNode_ < 0 || enumComplete()) && endValue();
     return true;
   }
   default:
@@ -236,11 +304,19 @@ bool JsonRecognizer::feed(uint8_t c) {
   case Mode::ObjectFirst:
   case Mode::Key:
     if (c == '}' && mode_ == Mode::ObjectFirst) {
+      if (!objectMayClose())
+        return false;
       --depth_;
       return endValue();
     }
     if (c != '"')
       return false;
+    if (frameNode_[depth_ - 1] >= 0) { // a schema object: one of the next properties
+      matchCandidates_ = keyCandidates();
+      matchLen_ = 0;
+      if (!matchCandidates_)
+        return false;
+    }
     mode_ = Mode::String;
     stringIsKey_ = true;
     sub_ = 0;
@@ -253,10 +329,14 @@ bool JsonRecognizer::feed(uint8_t c) {
   case Mode::AfterValue: {
     const uint8_t open = stack_[depth_ - 1];
     if (c == ',') {
+      if (open == '{' && !objectMayContinue())
+        return false;
       mode_ = open == '{' ? Mode::Key : Mode::Value;
       return true;
     }
     if (c == (open == '{' ? '}' : ']')) {
+      if (open == '{' && !objectMayClose())
+        return false;
       --depth_;
       return endValue();
     }
@@ -265,6 +345,85 @@ bool JsonRecognizer::feed(uint8_t c) {
   default: // Done: nothing but whitespace
     return false;
   }
+}
+
+int16_t JsonRecognizer::expectedNode() const {
+  if (!schema_)
+    return -1;
+  if (depth_ == 0)
+    return 0;
+  const int16_t frame = frameNode_[depth_ - 1];
+  if (frame < 0)
+    return -1;
+  const JsonSchema::Node &n = schema_->node(frame);
+  return n.type == JsonSchema::Type::Array ? n.items : pendingNode_;
+}
+
+uint32_t JsonRecognizer::keyCandidates() const {
+  const JsonSchema::Node &n = schema_->node(frameNode_[depth_ - 1]);
+  uint32_t bits = 0;
+  for (size_t i = cursor_[depth_ - 1]; i < n.properties.size(); ++i) {
+    bits |= 1u << i;
+    if (n.required >> i & 1)
+      break; // a required property cannot be skipped
+  }
+  return bits;
+}
+
+bool JsonRecognizer::objectMayClose() const {
+  if (!schema_ || frameNode_[depth_ - 1] < 0)
+    return true;
+  const JsonSchema::Node &n = schema_->node(frameNode_[depth_ - 1]);
+  return cursor_[depth_ - 1] >= 32 || (n.required >> cursor_[depth_ - 1]) == 0;
+}
+
+bool JsonRecognizer::objectMayContinue() const {
+  return !schema_ || frameNode_[depth_ - 1] < 0 || keyCandidates() != 0;
+}
+
+bool JsonRecognizer::keyByte(uint8_t c) {
+  const JsonSchema::Node &n = schema_->node(frameNode_[depth_ - 1]);
+  if (c == '"') {
+    for (size_t i = 0; i < n.properties.size(); ++i)
+      if ((matchCandidates_ >> i & 1) && n.properties[i].first.size() == matchLen_) {
+        cursor_[depth_ - 1] = uint8_t(i + 1);
+        pendingNode_ = n.properties[i].second;
+        mode_ = Mode::Colon;
+        whitespace_ = 0;
+        return true;
+      }
+    return false;
+  }
+  uint32_t keep = 0;
+  for (size_t i = 0; i < n.properties.size(); ++i) {
+    const std::string &name = n.properties[i].first;
+    if ((matchCandidates_ >> i & 1) && name.size() > matchLen_ && uint8_t(name[matchLen_]) == c)
+      keep |= 1u << i;
+  }
+  matchCandidates_ = keep;
+  ++matchLen_;
+  return keep != 0;
+}
+
+bool JsonRecognizer::enumByte(uint8_t c) {
+  const JsonSchema::Node &n = schema_->node(valueNode_);
+  uint32_t keep = 0;
+  for (size_t i = 0; i < n.enumTexts.size(); ++i) {
+    const std::string &t = n.enumTexts[i];
+    if ((matchCandidates_ >> i & 1) && t.size() > matchLen_ && uint8_t(t[matchLen_]) == c)
+      keep |= 1u << i;
+  }
+  matchCandidates_ = keep;
+  ++matchLen_;
+  return keep != 0;
+}
+
+bool JsonRecognizer::enumComplete() const {
+  const JsonSchema::Node &n = schema_->node(valueNode_);
+  for (size_t i = 0; i < n.enumTexts.size(); ++i)
+    if ((matchCandidates_ >> i & 1) && n.enumTexts[i].size() == matchLen_)
+      return true;
+  return false;
 }
 
 std::string JsonRecognizer::key() const {
@@ -286,6 +445,16 @@ std::string JsonRecognizer::key() const {
   k.push_back(char(lowDue_));
   k.push_back(char(exponentDigits_));
   k.append(reinterpret_cast<const char *>(stack_.data()), depth_);
+  if (schema_) {
+    const uint64_t id = schema_->id();
+    k.append(reinterpret_cast<const char *>(&id), sizeof id);
+    k.append(reinterpret_cast<const char *>(frameNode_.data()), depth_ * sizeof(int16_t));
+    k.append(reinterpret_cast<const char *>(cursor_.data()), depth_);
+    for (int16_t v : {pendingNode_, valueNode_})
+      k.append(reinterpret_cast<const char *>(&v), sizeof v);
+    k.append(reinterpret_cast<const char *>(&matchCandidates_), sizeof matchCandidates_);
+    k.push_back(char(matchLen_));
+  }
   return k;
 }
 
@@ -350,6 +519,201 @@ const std::vector<uint8_t> &JsonVocabulary::allowed(const JsonRecognizer &state)
   if (cache_.size() >= kMaxCachedMasks)
     cache_.clear();
   return cache_.emplace(std::move(key), std::move(mask)).first->second;
+}
+
+} // namespace modelrt::sample
+
+// ---- JSON Schema -------------------------------------------------------------------------
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+
+namespace modelrt::sample {
+
+struct SchemaCompiler {
+  using Json = nlohmann::ordered_json; // properties keep the schema's order
+  const Json &root;
+  JsonSchema &out;
+  std::map<std::string, int16_t> refs; // compiled $ref targets (recursion ends here)
+
+  static Error bad(const std::string &what) {
+    return Error(ErrorCode::InvalidArgument, "'response_format' json_schema: " + what);
+  }
+
+  Expected<int16_t> add(const Json &s, int depth) {
+    if (depth > 32)
+      return bad("nests more than 32 deep");
+    if (out.nodes_.size() >= JsonSchema::kMaxNodes)
+      return bad("has more than " + std::to_string(JsonSchema::kMaxNodes) + " schemas");
+    if (s.is_boolean() && s.get<bool>())
+      return push(JsonSchema::Node{});
+    if (!s.is_object())
+      return bad("a schema must be an object");
+    for (const char *k : {"oneOf", "allOf", "not", "patternProperties", "prefixItems", "if", "then",
+                          "else", "dependentSchemas", "dependentRequired", "unevaluatedProperties",
+                          "contains", "propertyNames"})
+      if (s.contains(k))
+        return bad(std::string("keyword '") + k + "' is not supported");
+    if (auto ref = s.find("$ref"); ref != s.end()) {
+      if (!ref->is_string())
+        return bad("'$ref' must be a string");
+      return resolve(ref->get<std::string>(), depth);
+    }
+    if (auto any = s.find("anyOf"); any != s.end()) {
+      // pydantic's Optional[X]: anyOf [X, {"type": "null"}] (either order).
+      const auto isNull = [](const Json &x) {
+        return x.is_object() && x.size() >= 1 && x.value("type", Json()) == "null";
+      };
+      if (!any->is_array() || any->size() != 2 || isNull((*any)[0]) == isNull((*any)[1]))
+        return bad("'anyOf' is supported only as [schema, {\"type\": \"null\"}]");
+      Expected<int16_t> inner = add(isNull((*any)[0]) ? (*any)[1] : (*any)[0], depth + 1);
+      if (!inner)
+        return inner;
+      JsonSchema::Node n = out.nodes_[size_t(*inner)];
+      n.nullable = true;
+      return push(std::move(n));
+    }
+    JsonSchema::Node n;
+    if (auto e = s.find("enum"); e != s.end() || s.contains("const")) {
+      Json values = e != s.end() ? *e : Json::array({s["const"]});
+      if (!values.is_array() || values.empty() || values.size() > JsonSchema::kMaxEnum)
+        return bad("'enum' must list 1 to " + std::to_string(JsonSchema::kMaxEnum) + " values");
+      n.type = JsonSchema::Type::Enum;
+      for (const Json &v : values) {
+        if (v.is_object() || v.is_array())
+          return bad("'enum' and 'const' values must be strings, numbers, booleans or null");
+        n.enumTexts.push_back(v.dump());
+        if (n.enumTexts.back().size() > 200)
+          return bad("an 'enum' value is longer than 200 bytes");
+      }
+      return push(std::move(n));
+    }
+    std::vector<std::string> types;
+    if (auto t = s.find("type"); t != s.end()) {
+      if (t->is_string())
+        types.push_back(t->get<std::string>());
+      else if (t->is_array())
+        for (const Json &x : *t)
+          types.push_back(x.is_string() ? x.get<std::string>() : "?");
+      else
+        return bad("'type' must be a string or a list of strings");
+    }
+    for (auto it = types.begin(); it != types.end();)
+      if (*it == "null" && types.size() > 1) {
+        n.nullable = true;
+        it = types.erase(it);
+      } else
+        ++it;
+    if (types.size() > 1)
+      return bad("'type' lists of more than one non-null type are not supported");
+    const std::string type = types.empty() ? "" : types[0];
+    static const std::pair<const char *, JsonSchema::Type> kTypes[] = {
+        {"object", JsonSchema::Type::Object},   {"array", JsonSchema::Type::Array},
+        {"string", JsonSchema::Type::String},   {"number", JsonSchema::Type::Number},
+        {"integer", JsonSchema::Type::Integer}, {"boolean", JsonSchema::Type::Boolean},
+        {"null", JsonSchema::Type::Null}};
+    if (type.empty()) {
+      n.type = s.contains("properties") ? JsonSchema::Type::Object : JsonSchema::Type::Any;
+    } else {
+      auto known = std::find_if(std::begin(kTypes), std::end(kTypes),
+                                [&](const auto &t) { return type == t.first; });
+      if (known == std::end(kTypes))
+        return bad("unknown type '" + type + "'");
+      n.type = known->second;
+    }
+    // Reserve this node's index first: its children come after it.
+    const int16_t self = int16_t(out.nodes_.size());
+    out.nodes_.push_back(n);
+    if (n.type == JsonSchema::Type::Object) {
+      auto props = s.find("properties");
+      if (props == s.end()) {
+        out.nodes_[size_t(self)].freeObject = true;
+        return self;
+      }
+      if (!props->is_object() || props->size() > JsonSchema::kMaxProperties)
+        return bad("'properties' must be an object of at most " +
+                   std::to_string(JsonSchema::kMaxProperties) + " properties");
+      std::vector<std::string> required;
+      if (auto r = s.find("required"); r != s.end()) {
+        if (!r->is_array())
+          return bad("'required' must be a list of property names");
+        for (const Json &x : *r) {
+          if (!x.is_string() || !props->contains(x.get<std::string>()))
+            return bad("'required' names a property that 'properties' does not have");
+          required.push_back(x.get<std::string>());
+        }
+      }
+      for (auto it = props->begin(); it != props->end(); ++it) {
+        const std::string &name = it.key();
+        if (name.find_first_of("\"\\") != std::string::npos ||
+            std::any_of(name.begin(), name.end(), [](char c) { return uint8_t(c) < 0x20; }))
+          return bad("property names with quotes, backslashes or control characters are not "
+                     "supported");
+        Expected<int16_t> child = add(it.value(), depth + 1);
+        if (!child)
+          return child;
+        JsonSchema::Node &me = out.nodes_[size_t(self)];
+        if (std::find(required.begin(), required.end(), name) != required.end())
+          me.required |= 1u << me.properties.size();
+        me.properties.emplace_back(name, *child);
+      }
+    } else if (n.type == JsonSchema::Type::Array) {
+      if (auto items = s.find("items"); items != s.end()) {
+        Expected<int16_t> child = add(*items, depth + 1);
+        if (!child)
+          return child;
+        out.nodes_[size_t(self)].items = *child;
+      }
+    }
+    return self;
+  }
+
+  Expected<int16_t> push(JsonSchema::Node n) {
+    out.nodes_.push_back(std::move(n));
+    return int16_t(out.nodes_.size() - 1);
+  }
+
+  Expected<int16_t> resolve(const std::string &ref, int depth) {
+    if (auto it = refs.find(ref); it != refs.end())
+      return it->second;
+    std::string name;
+    const Json *defs = nullptr;
+    for (const char *prefix : {"#/$defs/", "#/definitions/"})
+      if (ref.rfind(prefix, 0) == 0) {
+        name = ref.substr(std::strlen(prefix));
+        auto d = root.find(std::string(prefix).substr(2, std::strlen(prefix) - 3));
+        defs = d != root.end() && d->is_object() ? &*d : nullptr;
+      }
+    if (!defs || !defs->contains(name))
+      return bad("'$ref' '" + ref + "' does not name an entry of $defs or definitions");
+    // A placeholder first, so that a recursive reference finds it; filled in below.
+    const int16_t slot = int16_t(out.nodes_.size());
+    out.nodes_.emplace_back();
+    refs[ref] = slot;
+    Expected<int16_t> body = add((*defs)[name], depth + 1);
+    if (!body)
+      return body;
+    out.nodes_[size_t(slot)] = out.nodes_[size_t(*body)];
+    return slot;
+  }
+};
+
+Expected<std::shared_ptr<const JsonSchema>>
+JsonSchema::compile(const nlohmann::ordered_json &schema) {
+  static std::atomic<uint64_t> nextId{1};
+  auto out = std::make_shared<JsonSchema>();
+  SchemaCompiler c{schema, *out, {}};
+  out->nodes_.emplace_back(); // the root's slot
+  Expected<int16_t> root = c.add(schema, 0);
+  if (!root)
+    return root.error();
+  out->nodes_[0] = out->nodes_[size_t(*root)];
+  if (out->nodes_[0].type != Type::Object || out->nodes_[0].nullable)
+    return SchemaCompiler::bad("the top-level schema must be an object");
+  out->id_ = nextId++;
+  return std::shared_ptr<const JsonSchema>(std::move(out));
 }
 
 } // namespace modelrt::sample

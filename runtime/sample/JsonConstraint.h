@@ -1,13 +1,16 @@
-// Guided decoding for JSON (OpenAI's response_format {"type": "json_object"}): a request's
-// next token may only be one whose bytes keep the output a prefix of a JSON object
-// (RFC 8259), and once the object is complete only an end token may come, so what is
-// generated parses. The vocabulary's token bytes sit in a trie, shared by all requests;
-// each step walks it once with the recognizer's state, pruning every subtree whose prefix
-// is already invalid, and the resulting masks are cached by state (most steps repeat one:
-// inside a string at the same nesting).
+// Guided decoding for JSON (OpenAI's response_format {"type": "json_object"} and
+// {"type": "json_schema"}): a request's next token may only be one whose bytes keep the
+// output a prefix of a JSON object (RFC 8259) that the schema, if any, accepts, and once the
+// object is complete only an end token may come, so what is generated parses (and fits). The
+// vocabulary's token bytes sit in a trie, shared by all requests; each step walks it once with the
+// recognizer's state, pruning every subtree whose prefix is already invalid, and the resulting
+// masks are cached by state (most steps repeat one: inside a string at the same nesting).
 #pragma once
 
 #include "runtime/sample/Sampler.h"
+#include "runtime/support/Error.h"
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <array>
 #include <cstdint>
@@ -18,6 +21,43 @@
 #include <vector>
 
 namespace modelrt::sample {
+
+// The subset of JSON Schema that guided decoding enforces, compiled to nodes:
+//   type: object (with properties: in their declared order (parse with ordered_json), each listed
+//   in `required` must
+//         appear, the others may be left out; no other keys; without properties: any
+//         object), array (items), string, number, integer, boolean, null, or a list of
+//         these with "null" (nullable); enum and const (scalars, written as JSON compactly
+//         writes them); $ref to #/$defs/... or #/definitions/... (recursion allowed); anyOf
+//         of one schema and {"type": "null"} (pydantic's Optional).
+//   Annotations and bounds (title, description, default, format, minLength, maximum, ...)
+//   are accepted and not enforced; a keyword that would change what is valid and is not
+//   enforced (oneOf, allOf, not, patternProperties, prefixItems, if, ...) is refused, so a
+//   schema is never silently weakened.
+class JsonSchema {
+public:
+  enum class Type : uint8_t { Any, Object, Array, String, Number, Integer, Boolean, Null, Enum };
+  struct Node {
+    Type type = Type::Any;
+    bool nullable = false;
+    bool freeObject = false; // an object without properties: any keys and values
+    std::vector<std::pair<std::string, int16_t>> properties;
+    uint32_t required = 0; // bit i: properties[i] is required
+    int16_t items = -1;    // arrays: the node of every item (-1: any)
+    std::vector<std::string> enumTexts;
+  };
+  static constexpr size_t kMaxProperties = 32, kMaxEnum = 32, kMaxNodes = 4096;
+
+  // The error names what is not supported or malformed (the API answers 400 with it).
+  static Expected<std::shared_ptr<const JsonSchema>> compile(const nlohmann::ordered_json &schema);
+  const Node &node(int16_t i) const { return nodes_[size_t(i)]; }
+  uint64_t id() const { return id_; } // unique per compiled schema (mask cache keys)
+
+private:
+  std::vector<Node> nodes_; // nodes_[0]: the root
+  uint64_t id_ = 0;
+  friend struct SchemaCompiler;
+};
 
 // A byte-level recognizer of JSON text prefixes: feed() says whether the bytes so far can
 // still be completed into one JSON value (with `objectOnly`, an object), complete() whether
@@ -33,6 +73,8 @@ public:
   static constexpr int kMaxNumberBytes = 32;
 
   explicit JsonRecognizer(bool objectOnly = true) : objectOnly_(objectOnly) {}
+  // Also enforces `schema` (which must outlive the recognizer; its root must be an object).
+  explicit JsonRecognizer(const JsonSchema *schema) : objectOnly_(true), schema_(schema) {}
   bool feed(uint8_t byte);
   bool feed(std::string_view bytes) {
     for (char c : bytes)
@@ -62,6 +104,14 @@ private:
   bool valueStart(uint8_t c);
   bool endValue(); // a value just ended: AfterValue, or Done at the top level
   bool afterNumber(uint8_t c);
+  // Schema checks (all true without a schema).
+  int16_t expectedNode() const;   // of the value about to start (-1: any)
+  bool keyByte(uint8_t c);        // a byte of a key of a schema object
+  bool objectMayClose() const;    // no required property left
+  bool objectMayContinue() const; // a property may still come
+  uint32_t keyCandidates() const; // properties that may come next
+  bool enumByte(uint8_t c);       // a byte of an enum value
+  bool enumComplete() const;      // the enum value written so far is one of them
 
   bool objectOnly_;
   Mode mode_ = Mode::Start;
@@ -78,6 +128,15 @@ private:
   uint8_t whitespace_ = 0;
   uint8_t numberBytes_ = 0, exponentDigits_ = 0;
   bool stringIsKey_ = false;
+  // Schema state: each open container's node (-1: any) and, for objects, the next property
+  // that may come; the node of the value after the current key; key and enum matching.
+  const JsonSchema *schema_ = nullptr;
+  std::array<int16_t, kMaxDepth> frameNode_{};
+  std::array<uint8_t, kMaxDepth> cursor_{};
+  int16_t pendingNode_ = -1;
+  int16_t valueNode_ = -1;       // the scalar being written (integer, enum checks)
+  uint32_t matchCandidates_ = 0; // key or enum candidates still matching
+  uint8_t matchLen_ = 0;
 };
 
 // The vocabulary of one tokenizer as a byte trie, with a cache of allowed-token masks by
@@ -111,13 +170,16 @@ private:
 // One request's JSON constraint (each choice of a request has its own).
 class JsonConstraint : public TokenConstraint {
 public:
-  explicit JsonConstraint(std::shared_ptr<JsonVocabulary> vocab) : vocab_(std::move(vocab)) {}
+  explicit JsonConstraint(std::shared_ptr<JsonVocabulary> vocab,
+                          std::shared_ptr<const JsonSchema> schema = nullptr)
+      : vocab_(std::move(vocab)), schema_(std::move(schema)), state_(schema_.get()) {}
   const std::vector<uint8_t> &allowedTokens() override { return vocab_->allowed(state_); }
   void accept(int32_t token) override { state_.feed(vocab_->bytes(token)); }
   const JsonRecognizer &state() const { return state_; }
 
 private:
   std::shared_ptr<JsonVocabulary> vocab_;
+  std::shared_ptr<const JsonSchema> schema_;
   JsonRecognizer state_;
 };
 

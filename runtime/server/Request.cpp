@@ -170,15 +170,25 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     if (!rf->is_object() || type == rf->end() || !type->is_string())
       return invalid("'response_format' must be an object with a string 'type'");
     const std::string t = type->get<std::string>();
-    if (t == "json_object")
+    if (t == "json_object") {
       r.jsonObject = true;
-    else if (t == "json_schema")
-      return invalid("'response_format' type 'json_schema' is not supported yet; "
-                     "'json_object' constrains the answer to a JSON object");
-    else if (t != "text")
+    } else if (t == "json_schema") {
+      // OpenAI's shape: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}.
+      auto js = rf->find("json_schema");
+      if (js == rf->end() || !js->is_object() || !js->contains("schema"))
+        return invalid("'response_format' json_schema needs \"json_schema\": {\"name\": ..., "
+                       "\"schema\": {...}}");
+      Expected<std::shared_ptr<const sample::JsonSchema>> schema =
+          sample::JsonSchema::compile((*js)["schema"]);
+      if (!schema)
+        return schema.error();
+      r.jsonObject = true;
+      r.jsonSchema = *schema;
+    } else if (t != "text")
       return invalid("'response_format' type must be 'text', 'json_object' or 'json_schema'");
     if (r.jsonObject && r.ignoreEos)
-      return invalid("'response_format' json_object ends at the end of the object; it cannot "
+      return invalid("'response_format' " + t +
+                     " ends at the end of the object; it cannot "
                      "be combined with 'ignore_eos'");
   }
 

@@ -4,6 +4,7 @@
 // throws; kept apart from the HTTP server so a fuzzer can drive it.
 #pragma once
 
+#include "runtime/sample/JsonConstraint.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/support/Error.h"
 #include "runtime/template/ChatTemplate.h"
@@ -43,8 +44,10 @@ struct GenerationRequest {
   // when logprobs are asked for (the first token's are null); max_tokens may then be 0.
   bool echo = false;
   // response_format {"type": "json_object"}: the answer is constrained to one JSON object
-  // (guided decoding: sample/JsonConstraint.h). "json_schema" is refused for now.
+  // (guided decoding: sample/JsonConstraint.h); {"type": "json_schema"} also to the schema
+  // (compiled here, so an unsupported one is a 400).
   bool jsonObject = false;
+  std::shared_ptr<const sample::JsonSchema> jsonSchema;
 };
 
 // `maxSeqLen` bounds max_tokens.

@@ -150,9 +150,11 @@ public:
     return out;
   }
 
-  void submit(Job job) {
+  // A request's choices arrive together: the engine thread sees all of them in one batch.
+  void submit(std::vector<Job> choices) {
     std::lock_guard<std::mutex> lock(mutex_);
-    incoming_.push_back(std::move(job));
+    for (Job &job : choices)
+      incoming_.push_back(std::move(job));
     cv_.notify_all();
   }
   // Ends the channel's choice `index`, or all of them with -1.
@@ -208,9 +210,20 @@ private:
         jobs.swap(incoming_);
         cancels.swap(cancelled_);
       }
+      // Choice 0 always arrives first (the HTTP thread submits in order), but a later
+      // choice may arrive after choice 0 already has its first token (or has finished): it
+      // waits only while choice 0 is admitted and has not started, else nothing would ever
+      // admit it.
+      auto choiceZeroWaiting = [&](const Channel *c) {
+        for (const auto &[id, route] : channels)
+          if (route.channel.get() == c && route.index == 0)
+            return !route.started;
+        return false;
+      };
       for (Job &job : jobs) {
         if (job.index > 0 && prefixCaching_ &&
-            static_cast<int64_t>(job.params.prompt.size()) > blockSize)
+            static_cast<int64_t>(job.params.prompt.size()) > blockSize &&
+            choiceZeroWaiting(job.channel.get()))
           deferred[job.channel.get()].push_back(std::move(job));
         else
           admit(job);
@@ -569,14 +582,17 @@ Status serve(const ServerOptions &options) {
             ? *toolParser
             : ToolCallParser::None;
     const std::vector<std::string> declared = toolNames(r.chat.tools);
+    std::vector<Job> jobs;
     for (int i = 0; i < n; ++i) {
       Job copy = job;
       copy.index = i;
       copy.sampling.seed = job.sampling.seed + static_cast<uint64_t>(i);
       if (r.jsonObject) // each choice walks the grammar on its own
-        copy.sampling.constraint = std::make_shared<sample::JsonConstraint>(jsonVocab);
-      engineThread->submit(std::move(copy));
+        copy.sampling.constraint =
+            std::make_shared<sample::JsonConstraint>(jsonVocab, r.jsonSchema);
+      jobs.push_back(std::move(copy));
     }
+    engineThread->submit(std::move(jobs));
 
     std::string id = std::string(api == Api::Chat ? "chatcmpl-" : "cmpl-") +
                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());

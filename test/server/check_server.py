@@ -95,6 +95,15 @@ try:
           pair["choices"][0]["text"] == pair["choices"][1]["text"],
           "n=2 on a new long prompt: the second choice reuses the first's prompt blocks (%d cached)" %
           pair["usage"]["prompt_tokens_details"]["cached_tokens"])
+    # Choices arrive at the engine together: a later choice can never miss its first
+    # choice's start and wait forever (it once did when the engine stepped between them).
+    for k in range(4):
+        status, body = request("/v1/completions", dict(long_prompt, n=3, max_tokens=4,
+                                                       prompt=("Lighthouse log %d. " % k) * 12))
+        if status != 200 or len(json.loads(body)["choices"]) != 3:
+            break
+    check(status == 200 and len(json.loads(body)["choices"]) == 3,
+          "n=3 on new long prompts, four in a row: every choice answers")
     status, body = request("/v1/completions", {"prompt": [504, 3575, 282, 4649, 314], "max_tokens": 8})
     check(status == 200 and json.loads(body)["choices"][0]["text"] == text,
           "a prompt given as token ids answers like its text")
@@ -273,25 +282,55 @@ try:
             parsed = None
         check(isinstance(parsed, dict) and answer_json["finish_reason"] == "stop",
               "response_format json_object: the answer is a JSON object: %r" % body[:300])
-        status, body = request("/v1/chat/completions", {"messages": ask, "max_tokens": 60,
+        # Sampled (seeded): every choice that stops is a JSON object; one cut off by max_tokens
+        # is only a prefix, so at least one must stop.
+        status, body = request("/v1/chat/completions", {"messages": ask, "max_tokens": 150,
                                                         "response_format": {"type": "json_object"},
-                                                        "stream": True, "n": 2, "temperature": 0.8})
-        texts = {}
+                                                        "stream": True, "n": 2, "temperature": 0.8,
+                                                        "seed": 3})
+        texts, finish = {}, {}
         for line in body.split("\n"):
             if line.startswith("data: ") and line != "data: [DONE]":
                 c = json.loads(line[6:])["choices"][0]
                 texts[c["index"]] = texts.get(c["index"], "") + c["delta"].get("content", "")
+                if c.get("finish_reason"):
+                    finish[c["index"]] = c["finish_reason"]
         objects = []
-        for t in texts.values():
+        for i, t in texts.items():
             try:
-                objects.append(isinstance(json.loads(t), dict))
+                objects.append(finish.get(i) == "length" or isinstance(json.loads(t), dict))
             except ValueError:
                 objects.append(False)
-        check(len(texts) == 2 and all(objects),
-              "response_format json_object, streamed, n=2 sampled: two JSON objects: %r" % texts)
+        check(len(texts) == 2 and all(objects) and "stop" in finish.values(),
+              "response_format json_object, streamed, n=2 sampled: JSON objects: %r %r" % (texts, finish))
+        # json_schema: the answer fits the schema (properties in order, required ones there,
+        # types and enum values), here from a model too small to follow it by itself.
+        schema = {"type": "object", "properties": {
+            "name": {"type": "string"}, "age": {"type": "integer"},
+            "color": {"enum": ["black", "white", "orange"]},
+            "indoor": {"type": "boolean"}},
+            "required": ["name", "age", "color"]}
+        status, body = request("/v1/chat/completions", {
+            "messages": ask, "max_tokens": 120,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "cat", "strict": True, "schema": schema}}})
+        try:
+            cat = json.loads(json.loads(body)["choices"][0]["message"]["content"],
+                             object_pairs_hook=lambda pairs: pairs)
+            keys = [k for k, _ in cat]
+            values = dict(cat)
+            fits = (keys[:3] == ["name", "age", "color"] and set(keys) <= set(schema["properties"]) and
+                    isinstance(values["name"], str) and isinstance(values["age"], int) and
+                    values["color"] in schema["properties"]["color"]["enum"] and
+                    isinstance(values.get("indoor", True), bool))
+        except (KeyError, ValueError, TypeError):
+            fits = False
+        check(status == 200 and fits, "response_format json_schema: the answer fits the schema: %r" % body[:300])
         status, body = request("/v1/chat/completions", {"messages": ask, "response_format":
-                                                        {"type": "json_schema", "json_schema": {}}})
-        check(status == 400 and "json_schema" in body, "400 for response_format json_schema")
+                                                        {"type": "json_schema", "json_schema": {
+                                                            "name": "x", "schema": {"type": "object", "properties": {
+                                                                "a": {"oneOf": [{"type": "string"}]}}}}}})
+        check(status == 400 and "oneOf" in body, "400 for a json_schema keyword it cannot enforce")
         status, body = request("/v1/chat/completions", {"messages": messages, "max_tokens": 4,
                                                         "logprobs": True, "top_logprobs": 2})
         content = json.loads(body)["choices"][0]["logprobs"]["content"]

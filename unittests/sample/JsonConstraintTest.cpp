@@ -86,6 +86,32 @@ std::vector<std::string> testVocabulary() {
   return v;
 }
 
+// Samples up to `steps` tokens under `constraint` from noisy logits that favour the end
+// token `eos`; returns the text (without the end token).
+std::string sampleUnder(const std::vector<std::string> &vocab, int32_t eos,
+                        std::shared_ptr<JsonConstraint> constraint, uint64_t seed,
+                        std::mt19937 &rng, int steps) {
+  std::normal_distribution<float> noise(0.0f, 2.0f);
+  SamplingParams params;
+  params.temperature = 1.0f;
+  params.seed = seed;
+  params.constraint = std::move(constraint);
+  Sampler sampler(params);
+  std::string text;
+  std::vector<float> logits(vocab.size());
+  for (int step = 0; step < steps; ++step) {
+    for (float &x : logits)
+      x = noise(rng);
+    logits[size_t(eos)] += 3.0f; // a model that likes to stop early
+    const int32_t t = sampler.next(logits.data(), int64_t(logits.size()));
+    if (t == eos)
+      break;
+    sampler.accept(t);
+    text += vocab[size_t(t)];
+  }
+  return text;
+}
+
 TEST(JsonVocabulary, MasksEqualFeedingEachTokenBytes) {
   const std::vector<std::string> vocab = testVocabulary();
   const int32_t eos = int32_t(vocab.size()); // an end token outside the byte vocabulary
@@ -117,30 +143,12 @@ TEST(JsonConstraint, RandomSamplingAlwaysYieldsAnObject) {
   vocab.push_back("");
   auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
   std::mt19937 rng(3);
-  std::normal_distribution<float> noise(0.0f, 2.0f);
-  int finished = 0;
+  int complete = 0;
   for (int trial = 0; trial < 300; ++trial) {
-    SamplingParams params;
-    params.temperature = 1.0f;
-    params.seed = uint64_t(trial);
     auto constraint = std::make_shared<JsonConstraint>(shared);
-    params.constraint = constraint;
-    Sampler sampler(params);
-    std::string text;
-    std::vector<float> logits(vocab.size());
-    for (int step = 0; step < 400; ++step) {
-      for (float &x : logits)
-        x = noise(rng);
-      logits[size_t(eos)] += 3.0f; // a model that likes to stop early
-      const int32_t t = sampler.next(logits.data(), int64_t(logits.size()));
-      if (t == eos) {
-        ++finished;
-        break;
-      }
-      sampler.accept(t);
-      text += vocab[size_t(t)];
-    }
+    const std::string text = sampleUnder(vocab, eos, constraint, uint64_t(trial), rng, 400);
     if (constraint->state().complete()) {
+      ++complete;
       nlohmann::json parsed;
       ASSERT_NO_THROW(parsed = nlohmann::json::parse(text)) << text;
       EXPECT_TRUE(parsed.is_object()) << text;
@@ -149,7 +157,162 @@ TEST(JsonConstraint, RandomSamplingAlwaysYieldsAnObject) {
       EXPECT_TRUE(check.feed(text)) << text;
     }
   }
-  EXPECT_GT(finished, 100); // most runs reach a complete object and then stop
+  EXPECT_GT(complete, 100); // most runs reach a complete object and then stop
+}
+
+} // namespace
+} // namespace modelrt::sample
+
+namespace modelrt::sample {
+namespace {
+
+const char *kPetSchema = R"({
+  "type": "object",
+  "properties": {
+    "name": {"type": "string", "title": "Name"},
+    "age": {"type": "integer", "minimum": 0},
+    "weight": {"type": ["number", "null"]},
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "kind": {"enum": ["cat", "dog", 7, true]},
+    "owner": {"anyOf": [{"$ref": "#/$defs/Person"}, {"type": "null"}]},
+    "extra": {"type": "object"}
+  },
+  "required": ["name", "age"],
+  "$defs": {"Person": {"type": "object", "properties": {"first": {"type": "string"},
+                                                        "friend": {"$ref": "#/$defs/Person"}},
+                       "required": ["first"]}}
+})";
+
+std::shared_ptr<const JsonSchema> petSchema() {
+  Expected<std::shared_ptr<const JsonSchema>> s =
+      JsonSchema::compile(nlohmann::ordered_json::parse(kPetSchema));
+  EXPECT_TRUE(s.ok()) << s.error().toString();
+  return s.ok() ? *s : nullptr;
+}
+
+bool schemaAccepts(const JsonSchema &schema, std::string_view text, bool wantComplete) {
+  JsonRecognizer r(&schema);
+  return r.feed(text) && r.complete() == wantComplete;
+}
+
+TEST(JsonSchema, AcceptsWhatTheSchemaAllowsAndItsPrefixes) {
+  auto schema = petSchema();
+  ASSERT_TRUE(schema);
+  const std::string docs[] = {
+      R"({"name": "Tom", "age": 3})",
+      R"({"name":"Tom","age":3,"weight":4.5,"tags":["a","b"],"kind":"cat","owner":null,"extra":{"x":[1]}})",
+      R"({"name": "x", "age": -1, "weight": null, "kind": 7, "owner": {"first": "A", "friend": {"first": "B"}}})",
+      R"({"name": "x", "age": 0, "kind": true})",
+  };
+  for (const std::string &d : docs) {
+    EXPECT_TRUE(schemaAccepts(*schema, d, true)) << d;
+    for (size_t n = 0; n < d.size(); ++n)
+      EXPECT_TRUE(schemaAccepts(*schema, d.substr(0, n), false)) << "prefix " << n << " of " << d;
+  }
+}
+
+TEST(JsonSchema, RefusesWhatTheSchemaDoesNot) {
+  auto schema = petSchema();
+  ASSERT_TRUE(schema);
+  const char *bad[] = {
+      R"({"age": 3, "name": "Tom"})",              // properties in another order
+      R"({"name": "Tom"})",                        // a required property missing
+      R"({"name": "T", "weight": 1})",             // a required property skipped
+      R"({"name": "Tom", "age": 3.5})",            // not an integer
+      R"({"name": 1, "age": 3})",                  // not a string
+      R"({"name": "T", "age": 3, "kind": "cow"})", // not in the enum
+      R"({"name": "T", "age": 3, "kind": 70})",
+      R"({"name": "T", "age": 3, "x": 1})", // a property the schema does not have
+      R"({"name": "T", "age": 3, "owner": {"first": 1}})",
+      R"({"name": "T", "age": 3, "owner": {}})", // the owner's required property
+      R"({"name": "T", "age": 3, "tags": [1]})",
+      R"({"name": "T", "age": 3, "weight": "heavy"})",
+  };
+  for (const char *b : bad)
+    EXPECT_FALSE(schemaAccepts(*schema, b, true)) << b;
+}
+
+TEST(JsonSchema, RefusesWhatItCannotEnforce) {
+  const std::pair<const char *, const char *> cases[] = {
+      {R"({"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}})",
+       "keyword 'oneOf' is not supported"},
+      {R"({"type": "array"})", "the top-level schema must be an object"},
+      {R"({"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}})",
+       "does not name an entry"},
+      {R"({"type": "object", "properties": {"a": {"enum": [{"x": 1}]}}})",
+       "values must be strings, numbers, booleans or null"},
+      {R"({"type": "object", "properties": {"a": {"type": ["string", "integer"]}}})",
+       "more than one non-null type"},
+      {R"({"type": "object", "properties": {"a": {"type": "decimal"}}})", "unknown type 'decimal'"},
+      {R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})",
+       "'required' names a property"},
+  };
+  for (auto [schema, message] : cases) {
+    Expected<std::shared_ptr<const JsonSchema>> s =
+        JsonSchema::compile(nlohmann::ordered_json::parse(schema));
+    ASSERT_FALSE(s.ok()) << schema;
+    EXPECT_NE(s.error().toString().find(message), std::string::npos) << s.error().toString();
+  }
+}
+
+// Checks a parsed document against the pet schema by hand (the property the constraint
+// promises): known keys in schema order, required ones present, types and enum values.
+bool fitsPetSchema(const nlohmann::ordered_json &doc) {
+  static const std::vector<std::string> order = {"name", "age",   "weight", "tags",
+                                                 "kind", "owner", "extra"};
+  if (!doc.is_object() || !doc.contains("name") || !doc.contains("age"))
+    return false;
+  size_t last = 0;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    auto pos = std::find(order.begin(), order.end(), it.key());
+    if (pos == order.end() || size_t(pos - order.begin()) < last)
+      return false;
+    last = size_t(pos - order.begin());
+  }
+  auto person = [](const nlohmann::ordered_json &p, auto &&self) -> bool {
+    if (!p.is_object() || !p.contains("first") || !p["first"].is_string())
+      return false;
+    for (auto it = p.begin(); it != p.end(); ++it)
+      if (it.key() != "first" && !(it.key() == "friend" && self(it.value(), self)))
+        return false;
+    return true;
+  };
+  const auto &kind = doc.value("kind", nlohmann::ordered_json("cat"));
+  return doc["name"].is_string() && doc["age"].is_number_integer() &&
+         (!doc.contains("weight") || doc["weight"].is_number() || doc["weight"].is_null()) &&
+         (!doc.contains("tags") ||
+          (doc["tags"].is_array() && std::all_of(doc["tags"].begin(), doc["tags"].end(),
+                                                 [](auto &t) { return t.is_string(); }))) &&
+         (kind == "cat" || kind == "dog" || kind == 7 || kind == true) &&
+         (!doc.contains("owner") || doc["owner"].is_null() || person(doc["owner"], person)) &&
+         (!doc.contains("extra") || doc["extra"].is_object());
+}
+
+TEST(JsonSchema, RandomSamplingAlwaysFitsTheSchema) {
+  auto schema = petSchema();
+  ASSERT_TRUE(schema);
+  std::vector<std::string> vocab = testVocabulary();
+  for (const char *piece : {"name", "age", "weight", "tags", "kind", "owner", "first", "\"cat\"",
+                            "friend", "extra", "null", "dog"})
+    vocab.push_back(piece);
+  const int32_t eos = int32_t(vocab.size());
+  vocab.push_back("");
+  auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
+  std::mt19937 rng(5);
+  int complete = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    auto constraint = std::make_shared<JsonConstraint>(shared, schema);
+    const std::string text = sampleUnder(vocab, eos, constraint, uint64_t(trial), rng, 300);
+    if (constraint->state().complete()) {
+      ++complete;
+      nlohmann::ordered_json doc;
+      ASSERT_NO_THROW(doc = nlohmann::ordered_json::parse(text)) << text;
+      EXPECT_TRUE(fitsPetSchema(doc)) << text;
+    } else {
+      EXPECT_TRUE(JsonRecognizer(schema.get()).feed(text)) << text;
+    }
+  }
+  EXPECT_GT(complete, 50);
 }
 
 } // namespace

@@ -63,6 +63,14 @@ TEST(Request, ResponseFormat) {
       8192);
   ASSERT_TRUE(json.ok()) << json.error().toString();
   EXPECT_TRUE(json->jsonObject);
+  Expected<GenerationRequest> schema = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema",
+          "json_schema": {"name": "pet", "strict": true, "schema": {"type": "object",
+          "properties": {"name": {"type": "string"}}, "required": ["name"]}}}})",
+      8192);
+  ASSERT_TRUE(schema.ok()) << schema.error().toString();
+  EXPECT_TRUE(schema->jsonObject && schema->jsonSchema);
   Expected<GenerationRequest> text = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "response_format": {"type": "text"}})", 8192);
   ASSERT_TRUE(text.ok());
@@ -149,7 +157,10 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "response_format": {"type": "yaml"}})",
        "'response_format' type must be 'text', 'json_object' or 'json_schema'"},
       {R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {}}})",
-       "'json_schema' is not supported yet"},
+       "json_schema needs"},
+      {R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema":
+          {"name": "a", "schema": {"type": "object", "properties": {"a": {"allOf": []}}}}}})",
+       "keyword 'allOf' is not supported"},
       {R"({"prompt": "x", "ignore_eos": true, "response_format": {"type": "json_object"}})",
        "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
