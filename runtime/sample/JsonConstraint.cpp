@@ -34,7 +34,7 @@ bool JsonRecognizer::valueStart(uint8_t c) {
   if (node >= 0) {
     const JsonSchema::Node &n = schema_->node(node);
     using T = JsonSchema::Type;
-    if (c == 'n' && n.nullable) {
+    if (c == 'n' && schema_->nullable(node)) {
       node = -1; // null instead of the value
     } else {
       bool ok = true;
@@ -67,7 +67,8 @@ bool JsonRecognizer::valueStart(uint8_t c) {
         ok = enumByte(c);
         break;
       }
-      if (!ok)
+      // A container only where all it must hold still fits under kMaxDepth (no dead end).
+      if (!ok || ((c == '{' || c == '[') && depth_ + schema_->minDepth(node) > kMaxDepth))
         return false;
       if (n.type == T::Integer)
         valueNode_ = node;
@@ -363,7 +364,9 @@ uint32_t JsonRecognizer::keyCandidates() const {
   const JsonSchema::Node &n = schema_->node(frameNode_[depth_ - 1]);
   uint32_t bits = 0;
   for (size_t i = cursor_[depth_ - 1]; i < n.properties.size(); ++i) {
-    bits |= 1u << i;
+    // An optional property whose value cannot fit under kMaxDepth is left out.
+    if (depth_ + schema_->minDepth(n.properties[i].second) <= kMaxDepth)
+      bits |= 1u << i;
     if (n.required >> i & 1)
       break; // a required property cannot be skipped
   }
@@ -516,6 +519,12 @@ const std::vector<uint8_t> &JsonVocabulary::allowed(const JsonRecognizer &state)
       }
     }
   }
+  // Never a dead end by construction; should one happen, the answer ends (incomplete) rather
+  // than going on unconstrained.
+  if (std::find(mask.begin(), mask.end(), uint8_t(1)) == mask.end())
+    for (int32_t t : endTokens_)
+      if (t >= 0 && size_t(t) < mask.size())
+        mask[size_t(t)] = 1;
   if (cache_.size() >= kMaxCachedMasks)
     cache_.clear();
   return cache_.emplace(std::move(key), std::move(mask)).first->second;
@@ -571,7 +580,8 @@ struct SchemaCompiler {
       Expected<int16_t> inner = add(isNull((*any)[0]) ? (*any)[1] : (*any)[0], depth + 1);
       if (!inner)
         return inner;
-      JsonSchema::Node n = out.nodes_[size_t(*inner)];
+      JsonSchema::Node n; // an alias: the inner node may still be a placeholder ($ref)
+      n.alias = *inner;
       n.nullable = true;
       return push(std::move(n));
     }
@@ -581,12 +591,25 @@ struct SchemaCompiler {
       if (!values.is_array() || values.empty() || values.size() > JsonSchema::kMaxEnum)
         return bad("'enum' must list 1 to " + std::to_string(JsonSchema::kMaxEnum) + " values");
       n.type = JsonSchema::Type::Enum;
+      const std::string declared =
+          s.value("type", Json()).is_string() ? s["type"].get<std::string>() : "";
       for (const Json &v : values) {
         if (v.is_object() || v.is_array())
           return bad("'enum' and 'const' values must be strings, numbers, booleans or null");
-        n.enumTexts.push_back(v.dump());
-        if (n.enumTexts.back().size() > 200)
-          return bad("an 'enum' value is longer than 200 bytes");
+        const std::string text = v.dump();
+        const bool typeFits = declared.empty() || (declared == "string" && v.is_string()) ||
+                              (declared == "number" && v.is_number()) ||
+                              (declared == "integer" && v.is_number_integer()) ||
+                              (declared == "boolean" && v.is_boolean()) ||
+                              (declared == "null" && v.is_null());
+        if (!typeFits)
+          return bad("'enum' value " + text.substr(0, 40) + " is not of type '" + declared + "'");
+        // Every value must be writable within the recognizer's limits (numbers: 32 bytes,
+        // two exponent digits), or choosing it would be a dead end.
+        JsonRecognizer check(false);
+        if (text.size() > 200 || !check.feed(text + " ") || !check.complete())
+          return bad("'enum' value " + text.substr(0, 40) + " cannot be generated");
+        n.enumTexts.push_back(text);
       }
       return push(std::move(n));
     }
@@ -615,7 +638,11 @@ struct SchemaCompiler {
         {"integer", JsonSchema::Type::Integer}, {"boolean", JsonSchema::Type::Boolean},
         {"null", JsonSchema::Type::Null}};
     if (type.empty()) {
-      n.type = s.contains("properties") ? JsonSchema::Type::Object : JsonSchema::Type::Any;
+      n.type =
+          s.contains("properties") || s.contains("required") || s.contains("additionalProperties")
+              ? JsonSchema::Type::Object
+          : s.contains("items") ? JsonSchema::Type::Array
+                                : JsonSchema::Type::Any;
     } else {
       auto known = std::find_if(std::begin(kTypes), std::end(kTypes),
                                 [&](const auto &t) { return type == t.first; });
@@ -628,8 +655,15 @@ struct SchemaCompiler {
     out.nodes_.push_back(n);
     if (n.type == JsonSchema::Type::Object) {
       auto props = s.find("properties");
+      auto extra = s.find("additionalProperties");
+      const bool noExtra = extra != s.end() && extra->is_boolean() && !extra->get<bool>();
       if (props == s.end()) {
-        out.nodes_[size_t(self)].freeObject = true;
+        if (s.contains("required"))
+          return bad("'required' without 'properties' is not supported");
+        if (extra != s.end() && !extra->is_boolean() && !(extra->is_object() && extra->empty()))
+          return bad("'additionalProperties' schemas without 'properties' (maps) are not "
+                     "supported");
+        out.nodes_[size_t(self)].freeObject = !noExtra; // additionalProperties false: {}
         return self;
       }
       if (!props->is_object() || props->size() > JsonSchema::kMaxProperties)
@@ -695,7 +729,7 @@ struct SchemaCompiler {
     Expected<int16_t> body = add((*defs)[name], depth + 1);
     if (!body)
       return body;
-    out.nodes_[size_t(slot)] = out.nodes_[size_t(*body)];
+    out.nodes_[size_t(slot)].alias = *body;
     return slot;
   }
 };
@@ -709,9 +743,55 @@ JsonSchema::compile(const nlohmann::ordered_json &schema) {
   Expected<int16_t> root = c.add(schema, 0);
   if (!root)
     return root.error();
-  out->nodes_[0] = out->nodes_[size_t(*root)];
-  if (out->nodes_[0].type != Type::Object || out->nodes_[0].nullable)
+  out->nodes_[0].alias = *root;
+  const size_t count = out->nodes_.size();
+  out->resolved_.resize(count);
+  out->nullable_.resize(count);
+  for (size_t i = 0; i < count; ++i) { // follow aliases ($ref, Optional) to a real node
+    size_t j = i, steps = 0;
+    bool nullable = false;
+    while (true) {
+      nullable = nullable || out->nodes_[j].nullable;
+      if (out->nodes_[j].alias < 0)
+        break;
+      j = size_t(out->nodes_[j].alias);
+      if (++steps > count)
+        return SchemaCompiler::bad("'$ref' definitions refer to each other in a circle");
+    }
+    out->resolved_[i] = int16_t(j);
+    out->nullable_[i] = nullable;
+  }
+  // Fewest containers a value opens: objects 1 + their deepest required non-nullable
+  // property, arrays 1 (they may be empty); found by iterating to a fixed point, capped
+  // past kMaxDepth (a cycle of required objects can never be written).
+  constexpr int kCap = JsonRecognizer::kMaxDepth + 1;
+  out->minDepth_.assign(count, 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < count; ++i) {
+      const Node &n = out->node(int16_t(i));
+      int d = 0;
+      if (!out->nullable_[i] && n.type == Type::Array)
+        d = 1;
+      if (!out->nullable_[i] && n.type == Type::Object) {
+        d = 1;
+        for (size_t k = 0; k < n.properties.size(); ++k)
+          if (n.required >> k & 1)
+            d = std::max(d, 1 + out->minDepth_[size_t(n.properties[k].second)]);
+      }
+      d = std::min(d, kCap);
+      if (d > out->minDepth_[i]) {
+        out->minDepth_[i] = uint8_t(d);
+        changed = true;
+      }
+    }
+  }
+  if (out->node(0).type != Type::Object || out->nullable(0))
     return SchemaCompiler::bad("the top-level schema must be an object");
+  if (out->minDepth(0) > JsonRecognizer::kMaxDepth)
+    return SchemaCompiler::bad("its required properties nest deeper than " +
+                               std::to_string(JsonRecognizer::kMaxDepth) +
+                               " levels (or in a circle): no value can be written");
   out->id_ = nextId++;
   return std::shared_ptr<const JsonSchema>(std::move(out));
 }

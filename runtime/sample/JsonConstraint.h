@@ -30,10 +30,14 @@ namespace modelrt::sample {
 //         these with "null" (nullable); enum and const (scalars, written as JSON compactly
 //         writes them); $ref to #/$defs/... or #/definitions/... (recursion allowed); anyOf
 //         of one schema and {"type": "null"} (pydantic's Optional).
-//   Annotations and bounds (title, description, default, format, minLength, maximum, ...)
-//   are accepted and not enforced; a keyword that would change what is valid and is not
-//   enforced (oneOf, allOf, not, patternProperties, prefixItems, if, ...) is refused, so a
-//   schema is never silently weakened.
+//   additionalProperties false without properties (only {}); items without a type (an
+//   array). Annotations and bounds (title, description, default, format, minLength,
+//   maximum, ...) are accepted and not enforced; what would change validity and is not
+//   enforced (oneOf, allOf, not, patternProperties, prefixItems, if, map-typed
+//   additionalProperties, required without properties, enum values outside their type or
+//   the recognizer's number limits, required properties nesting past kMaxDepth or in a
+//   circle) is refused, so a schema is never silently weakened, and no state is a dead end
+//   (containers open only where all they must hold fits under kMaxDepth).
 class JsonSchema {
 public:
   enum class Type : uint8_t { Any, Object, Array, String, Number, Integer, Boolean, Null, Enum };
@@ -45,16 +49,23 @@ public:
     uint32_t required = 0; // bit i: properties[i] is required
     int16_t items = -1;    // arrays: the node of every item (-1: any)
     std::vector<std::string> enumTexts;
+    int16_t alias = -1; // a $ref or an Optional wrapper: this node is `alias` (nullable added)
   };
   static constexpr size_t kMaxProperties = 32, kMaxEnum = 32, kMaxNodes = 4096;
 
   // The error names what is not supported or malformed (the API answers 400 with it).
   static Expected<std::shared_ptr<const JsonSchema>> compile(const nlohmann::ordered_json &schema);
-  const Node &node(int16_t i) const { return nodes_[size_t(i)]; }
+  // The node `i` stands for (aliases followed), whether it is nullable along the way, and the
+  // fewest containers any value of it opens (0 for scalars and nullable ones).
+  const Node &node(int16_t i) const { return nodes_[size_t(resolved_[size_t(i)])]; }
+  bool nullable(int16_t i) const { return nullable_[size_t(i)]; }
+  int minDepth(int16_t i) const { return minDepth_[size_t(i)]; }
   uint64_t id() const { return id_; } // unique per compiled schema (mask cache keys)
 
 private:
   std::vector<Node> nodes_; // nodes_[0]: the root
+  std::vector<int16_t> resolved_;
+  std::vector<uint8_t> nullable_, minDepth_;
   uint64_t id_ = 0;
   friend struct SchemaCompiler;
 };

@@ -448,8 +448,10 @@ Status serve(const ServerOptions &options) {
           tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Unused)
         bytes[id] = std::string(tokenizer->tokenBytes(int32_t(id)));
     std::vector<int32_t> ends;
-    if (tokenizer->eosId() >= 0)
+    if (tokenizer->eosId() >= 0) {
       ends.push_back(tokenizer->eosId());
+      bytes[size_t(tokenizer->eosId())].clear(); // it ends the answer, never inside the JSON
+    }
     jsonVocab = std::make_shared<sample::JsonVocabulary>(bytes, std::move(ends));
   }
 
@@ -567,6 +569,10 @@ Status serve(const ServerOptions &options) {
         echoed = decoded ? *decoded : std::string();
       }
     }
+    if (r.jsonObject && tokenizer->eosId() < 0)
+      return sendError(res, 400,
+                       "'response_format' needs an end-of-sequence token to end the JSON, and "
+                       "this model's tokenizer has none");
     const std::vector<int32_t> promptIds = *ids;
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;

@@ -246,6 +246,20 @@ TEST(JsonSchema, RefusesWhatItCannotEnforce) {
       {R"({"type": "object", "properties": {"a": {"type": "decimal"}}})", "unknown type 'decimal'"},
       {R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})",
        "'required' names a property"},
+      {R"({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}},
+           "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}})",
+       "refer to each other in a circle"},
+      {R"({"$ref": "#/$defs/A", "$defs": {"A": {"type": "object",
+           "properties": {"a": {"$ref": "#/$defs/A"}}, "required": ["a"]}}})",
+       "no value can be written"},
+      {R"({"type": "object", "properties": {"a": {"type": "string", "enum": ["x", 1]}}})",
+       "is not of type 'string'"},
+      {R"({"type": "object", "properties": {"a": {"enum": [1e100]}}})", "cannot be generated"},
+      {R"({"type": "object", "properties": {"m": {"type": "object",
+           "additionalProperties": {"type": "integer"}}}})",
+       "(maps) are not supported"},
+      {R"({"type": "object", "properties": {"m": {"type": "object", "required": ["a"]}}})",
+       "'required' without 'properties'"},
   };
   for (auto [schema, message] : cases) {
     Expected<std::shared_ptr<const JsonSchema>> s =
@@ -253,6 +267,45 @@ TEST(JsonSchema, RefusesWhatItCannotEnforce) {
     ASSERT_FALSE(s.ok()) << schema;
     EXPECT_NE(s.error().toString().find(message), std::string::npos) << s.error().toString();
   }
+}
+
+TEST(JsonSchema, RecursiveOptionalReferencesKeepTheirSchema) {
+  // pydantic's `next: Optional["Node"]`: the reference is compiled while Node still is.
+  auto s = JsonSchema::compile(nlohmann::ordered_json::parse(R"({"$ref": "#/$defs/N", "$defs":
+      {"N": {"type": "object", "properties": {"v": {"type": "integer"},
+             "next": {"anyOf": [{"$ref": "#/$defs/N"}, {"type": "null"}]}}}}})"));
+  ASSERT_TRUE(s.ok()) << s.error().toString();
+  EXPECT_TRUE(schemaAccepts(**s, R"({"v": 1, "next": {"v": 2, "next": null}})", true));
+  EXPECT_FALSE(schemaAccepts(**s, R"({"next": 5})", true));
+  EXPECT_FALSE(schemaAccepts(**s, R"({"next": {"v": "x"}})", true));
+}
+
+TEST(JsonSchema, NoDeadEndAtTheDepthLimit) {
+  // Person.friend nests optionally: at the depth limit "friend" may no longer start, but the
+  // object can still close.
+  auto schema = petSchema();
+  ASSERT_TRUE(schema);
+  std::string text = R"({"name": "a", "age": 1, "owner": )";
+  int depth = 1;
+  while (depth + 1 < JsonRecognizer::kMaxDepth) {
+    text += R"({"first": "b", "friend": )";
+    ++depth;
+  }
+  text += R"({"first": "c")"; // depth kMaxDepth
+  JsonRecognizer r(schema.get());
+  ASSERT_TRUE(r.feed(text));
+  JsonRecognizer more = r;
+  EXPECT_FALSE(more.feed(R"(, "friend")")) << "a key whose object could not open";
+  EXPECT_TRUE(r.feed(std::string(size_t(JsonRecognizer::kMaxDepth), '}')));
+  EXPECT_TRUE(r.complete());
+  // additionalProperties false without properties: only {}; items without a type: an array.
+  auto strict = JsonSchema::compile(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"e": {"type": "object", "additionalProperties": false},
+          "l": {"items": {"type": "integer"}}}})"));
+  ASSERT_TRUE(strict.ok()) << strict.error().toString();
+  EXPECT_TRUE(schemaAccepts(**strict, R"({"e": {}, "l": [1, 2]})", true));
+  EXPECT_FALSE(schemaAccepts(**strict, R"({"e": {"x": 1}})", true));
+  EXPECT_FALSE(schemaAccepts(**strict, R"({"l": ["a"]})", true));
 }
 
 // Checks a parsed document against the pet schema by hand (the property the constraint
