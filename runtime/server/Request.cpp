@@ -191,6 +191,26 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                      " ends at the end of the object; it cannot "
                      "be combined with 'ignore_eos'");
   }
+  // vLLM's extra parameter: guided_json, a schema (object or its JSON text), as json_schema.
+  if (auto gj = body.find("guided_json"); gj != body.end() && !gj->is_null()) {
+    if (body.contains("response_format") && !body["response_format"].is_null())
+      return invalid("give either 'guided_json' or 'response_format', not both");
+    Json schemaJson = *gj;
+    if (gj->is_string()) {
+      schemaJson = Json::parse(gj->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (schemaJson.is_discarded())
+        return invalid("'guided_json' is a string that is not JSON");
+    }
+    Expected<std::shared_ptr<const sample::JsonSchema>> schema =
+        sample::JsonSchema::compile(schemaJson);
+    if (!schema)
+      return schema.error();
+    if (r.ignoreEos)
+      return invalid("'guided_json' ends at the end of the object; it cannot be combined with "
+                     "'ignore_eos'");
+    r.jsonObject = true;
+    r.jsonSchema = *schema;
+  }
 
   if (api == Api::Completions) {
     // logprobs: n (the chosen token and the n most likely)

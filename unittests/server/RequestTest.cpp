@@ -71,6 +71,15 @@ TEST(Request, ResponseFormat) {
       8192);
   ASSERT_TRUE(schema.ok()) << schema.error().toString();
   EXPECT_TRUE(schema->jsonObject && schema->jsonSchema);
+  // vLLM's guided_json: the schema as an object or as JSON text.
+  for (
+      const char *body :
+      {R"({"prompt": "x", "guided_json": {"type": "object", "properties": {"a": {"type": "integer"}}}})",
+       R"({"prompt": "x", "guided_json": "{\"type\": \"object\"}"})"}) {
+    Expected<GenerationRequest> g = parseGenerationRequest(Api::Completions, body, 8192);
+    ASSERT_TRUE(g.ok()) << g.error().toString();
+    EXPECT_TRUE(g->jsonObject && g->jsonSchema) << body;
+  }
   Expected<GenerationRequest> text = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "response_format": {"type": "text"}})", 8192);
   ASSERT_TRUE(text.ok());
@@ -163,6 +172,10 @@ TEST(Request, RefusalsNameTheField) {
        "keyword 'allOf' is not supported"},
       {R"({"prompt": "x", "ignore_eos": true, "response_format": {"type": "json_object"}})",
        "cannot be combined with 'ignore_eos'"},
+      {R"({"prompt": "x", "guided_json": "{nope"})", "'guided_json' is a string that is not JSON"},
+      {R"({"prompt": "x", "guided_json": {"type": "array"}})", "must be an object"},
+      {R"({"prompt": "x", "guided_json": {"type": "object"}, "response_format": {"type": "text"}})",
+       "either 'guided_json' or 'response_format'"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
        "'stream_options' needs 'stream': true"},
       {R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",
