@@ -513,18 +513,17 @@ Status launchDecode(const DecodeParams &p, int numSeqs, cudaStream_t stream) {
   }
 }
 
-template <typename T>
-Status launchDecodeForHeadDim(const DecodeParams &p, int headDim, int numSeqs,
-                              cudaStream_t stream) {
+// Calls launch(std::integral_constant<int, HD>) for the head dims the kernels are built for.
+template <typename F> Status forHeadDim(int headDim, F &&launch) {
   switch (headDim) {
   case 64:
-    return launchDecode<T, 64>(p, numSeqs, stream);
+    return launch(std::integral_constant<int, 64>());
   case 80:
-    return launchDecode<T, 80>(p, numSeqs, stream);
+    return launch(std::integral_constant<int, 80>());
   case 96:
-    return launchDecode<T, 96>(p, numSeqs, stream);
+    return launch(std::integral_constant<int, 96>());
   case 128:
-    return launchDecode<T, 128>(p, numSeqs, stream);
+    return launch(std::integral_constant<int, 128>());
   default:
     return Error(ErrorCode::Unsupported, "decode attention: unsupported head dim");
   }
@@ -589,23 +588,11 @@ Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLay
   if (variant == kDecodeVariantMmaShuffle || variant == kDecodeVariantMmaMovmatrix) {
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);
-      const bool movm = variant == kDecodeVariantMmaMovmatrix;
-      switch (shape.headDim) {
-      case 64:
-        return movm ? launchDecodeMma<T, 64, true>(p, batch.numSeqs, stream)
-                    : launchDecodeMma<T, 64, false>(p, batch.numSeqs, stream);
-      case 80:
-        return movm ? launchDecodeMma<T, 80, true>(p, batch.numSeqs, stream)
-                    : launchDecodeMma<T, 80, false>(p, batch.numSeqs, stream);
-      case 96:
-        return movm ? launchDecodeMma<T, 96, true>(p, batch.numSeqs, stream)
-                    : launchDecodeMma<T, 96, false>(p, batch.numSeqs, stream);
-      case 128:
-        return movm ? launchDecodeMma<T, 128, true>(p, batch.numSeqs, stream)
-                    : launchDecodeMma<T, 128, false>(p, batch.numSeqs, stream);
-      default:
-        return Error(ErrorCode::Unsupported, "decode attention: unsupported head dim");
-      }
+      return forHeadDim(shape.headDim, [&](auto hd) {
+        return variant == kDecodeVariantMmaMovmatrix
+                   ? launchDecodeMma<T, decltype(hd)::value, true>(p, batch.numSeqs, stream)
+                   : launchDecodeMma<T, decltype(hd)::value, false>(p, batch.numSeqs, stream);
+      });
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
@@ -625,9 +612,13 @@ Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLay
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
-  if (layout.type == ElementType::F16)
-    return launchDecodeForHeadDim<__half>(p, shape.headDim, batch.numSeqs, stream);
-  return launchDecodeForHeadDim<__nv_bfloat16>(p, shape.headDim, batch.numSeqs, stream);
+  auto run = [&](auto tag) -> Status {
+    using T = decltype(tag);
+    return forHeadDim(shape.headDim, [&](auto hd) {
+      return launchDecode<T, decltype(hd)::value>(p, batch.numSeqs, stream);
+    });
+  };
+  return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
 }
 
 } // namespace modelrt::cuda
