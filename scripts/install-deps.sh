@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libpcre2-dev
   libdnnl-dev zlib1g-dev libzstd-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

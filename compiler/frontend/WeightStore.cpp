@@ -102,7 +102,7 @@ Error bindModule(ModuleOp module, const Catalog &catalog) {
     RankedTensorType type = weight.getTensorType();
     SmallVector<Attribute> resolved;
     uint64_t rows = 0;
-    for (Attribute attr : weight.getSources()) {
+    for (auto [index, attr] : llvm::enumerate(weight.getSources())) {
       std::string name = cast<StringAttr>(attr).getValue().str();
       const modelrt::TensorInfo *tensor = lookup(catalog, name);
       if (!tensor)
@@ -110,6 +110,23 @@ Error bindModule(ModuleOp module, const Catalog &catalog) {
       std::vector<uint64_t> shape = tensor->shape;
       if (weight.getTransposed() && shape.size() == 2)
         std::swap(shape[0], shape[1]);
+      // A slice keeps ranges of one dimension (a tensor-parallel shard).
+      if (ArrayRef<int64_t> slice = weight.getSourceSlice(index); !slice.empty()) {
+        uint64_t dim = static_cast<uint64_t>(slice[0]), kept = 0;
+        if (dim >= shape.size())
+          return bindingError(catalog, name, weight,
+                              "has shape " + shapeString(tensor->shape) +
+                                  ", which has no dimension " + Twine(dim) + " to slice");
+        for (size_t r = 1; r < slice.size(); r += 2) {
+          if (static_cast<uint64_t>(slice[r] + slice[r + 1]) > shape[dim])
+            return bindingError(catalog, name, weight,
+                                "has shape " + shapeString(tensor->shape) + ": the slice [" +
+                                    Twine(slice[r]) + ", " + Twine(slice[r] + slice[r + 1]) +
+                                    ") of dimension " + Twine(dim) + " is outside it");
+          kept += static_cast<uint64_t>(slice[r + 1]);
+        }
+        shape[dim] = kept;
+      }
       // Every source must match the declared shape except in the rows it contributes.
       bool ok = static_cast<int64_t>(shape.size()) == type.getRank();
       for (int64_t d = 1; ok && d < type.getRank(); ++d)

@@ -26,6 +26,8 @@ using namespace mlir;
 
 void modelc::buildLlmOptimizePipeline(OpPassManager &pm, const LlmOptimizeOptions &options) {
   pm.addPass(createCanonicalizerPass());
+  if (options.tp > 1)
+    pm.addPass(llm::createLlmPartition({options.tp, options.rank}));
   if (options.mergeLinears)
     pm.addPass(llm::createLlmMergeLinears());
   pm.addPass(createCanonicalizerPass());
@@ -175,6 +177,7 @@ void modelc::registerPipelines() {
                              "llm -> kern: llm-fuse, convert-llm-to-kern, canonicalize, CSE",
                              buildKernPipeline);
   PassPipelineRegistration<LlmOptimizeOptions>(
-      "llm-optimize", "The llm-level pipeline of modelc: canonicalize, merge linears, CSE",
+      "llm-optimize",
+      "The llm-level pipeline of modelc: canonicalize, partition (tp > 1), merge linears, CSE",
       buildLlmOptimizePipeline);
 }

@@ -16,9 +16,14 @@ struct LlmOptimizeOptions : public mlir::PassPipelineOptions<LlmOptimizeOptions>
   Option<bool> mergeLinears{*this, "merge-linears",
                             llvm::cl::desc("Merge linears that share an input into one GEMM"),
                             llvm::cl::init(true)};
+  Option<int64_t> tp{*this, "tp", llvm::cl::desc("Tensor-parallel ranks (llm-partition)"),
+                     llvm::cl::init(1)};
+  Option<int64_t> rank{*this, "rank", llvm::cl::desc("The rank whose program to build"),
+                       llvm::cl::init(0)};
 };
 
-// The llm-level pipeline: canonicalize, merge QKV and gate/up GEMMs, clean up.
+// The llm-level pipeline: canonicalize, partition for one tensor-parallel rank (tp > 1),
+// merge QKV and gate/up GEMMs, clean up.
 void buildLlmOptimizePipeline(mlir::OpPassManager &pm, const LlmOptimizeOptions &options);
 
 // llm -> kern: decide fusion groups, lower to fused kernels and library calls, clean up.

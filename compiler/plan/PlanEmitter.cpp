@@ -67,23 +67,68 @@ void appendAs(Type type, llvm::ArrayRef<float> values, std::vector<uint8_t> &out
 using SourceReader = std::function<llvm::Expected<std::vector<float>>(
     llvm::StringRef name, std::vector<uint64_t> &shape)>;
 
-// One llm.weight's data as f32 in the IR's layout: each source (transposed if marked)
-// stacked along dimension 0.
+// Appends what `slice` ([dim, offset, size, ...]; empty: everything) keeps of a row-major
+// [rows, cols] tensor whose rows are `rowBytes` bytes and whose columns come in groups of
+// `groupElements` values of `groupBytes` bytes (GGUF blocks; 1 and the element size for
+// plain types). False if a column range splits a group.
+bool appendSlice(const uint8_t *data, uint64_t rows, uint64_t cols, uint64_t rowBytes,
+                 uint64_t groupElements, uint64_t groupBytes, llvm::ArrayRef<int64_t> slice,
+                 std::vector<uint8_t> &out) {
+  if (slice.empty()) {
+    out.insert(out.end(), data, data + rows * rowBytes);
+    return true;
+  }
+  if (slice[0] == 0) {
+    for (size_t r = 1; r < slice.size(); r += 2)
+      out.insert(out.end(), data + slice[r] * rowBytes,
+                 data + (slice[r] + slice[r + 1]) * rowBytes);
+    return true;
+  }
+  for (size_t r = 1; r < slice.size(); r += 2)
+    if (slice[r] % groupElements || slice[r + 1] % groupElements ||
+        uint64_t(slice[r] + slice[r + 1]) > cols)
+      return false;
+  for (uint64_t row = 0; row < rows; ++row)
+    for (size_t r = 1; r < slice.size(); r += 2) {
+      const uint8_t *begin = data + row * rowBytes + slice[r] / groupElements * groupBytes;
+      out.insert(out.end(), begin, begin + slice[r + 1] / groupElements * groupBytes);
+    }
+  return true;
+}
+
+// One llm.weight's data as f32 in the IR's layout: each source (transposed if marked,
+// then sliced if marked) stacked along dimension 0.
 llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const SourceReader &read) {
   std::vector<float> out;
-  for (Attribute attr : weight.getSources()) {
+  for (auto [index, attr] : llvm::enumerate(weight.getSources())) {
     std::vector<uint64_t> shape;
     llvm::Expected<std::vector<float>> data = read(cast<StringAttr>(attr).getValue(), shape);
     if (!data)
       return data.takeError();
+    std::vector<float> transposed;
     if (weight.getTransposed() && shape.size() == 2) {
       uint64_t rows = shape[0], cols = shape[1];
+      transposed.reserve(data->size());
       for (uint64_t c = 0; c < cols; ++c)
         for (uint64_t r = 0; r < rows; ++r)
-          out.push_back((*data)[r * cols + c]);
-    } else {
-      out.insert(out.end(), data->begin(), data->end());
+          transposed.push_back((*data)[r * cols + c]);
+      std::swap(shape[0], shape[1]);
+      data->swap(transposed);
     }
+    uint64_t rows = shape.size() == 2 ? shape[0] : 1, cols = shape.back();
+    llvm::SmallVector<int64_t> slice(weight.getSourceSlice(index));
+    if (shape.size() == 1 && !slice.empty())
+      slice[0] = 1; // a vector is one row: its ranges are columns
+    std::vector<uint8_t> bytes;
+    for (size_t r = 1; r < slice.size(); r += 2)
+      if (uint64_t(slice[r] + slice[r + 1]) > (slice[0] == 0 ? rows : cols))
+        return error("weight @" + weight.getSymName() + ": a slice of source '" +
+                     cast<StringAttr>(attr).getValue() + "' is outside its shape");
+    appendSlice(reinterpret_cast<const uint8_t *>(data->data()), rows, cols, cols * sizeof(float),
+                1, sizeof(float), slice, bytes);
+    size_t at = out.size();
+    out.resize(at + bytes.size() / sizeof(float));
+    std::memcpy(out.data() + at, bytes.data(), bytes.size());
   }
   if (static_cast<int64_t>(out.size()) != weight.getTensorType().getNumElements())
     return error("weight @" + weight.getSymName() + ": its sources hold " +
@@ -273,12 +318,16 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
   return shapes;
 }
 
-llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
+llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::ModelSpec &spec,
                               const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
-                              const std::vector<uint8_t> &cpuKernels, llvm::StringRef path) {
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward)
-    return error("internal error: the module has no @forward");
+                              llvm::ArrayRef<std::vector<uint8_t>> cpuKernels,
+                              llvm::StringRef path) {
+  if (modules.empty() || modules.size() != cpuKernels.size())
+    return error("internal error: one module and one kernel library per rank are needed");
+  for (ModuleOp module : modules)
+    if (!module.lookupSymbol<func::FuncOp>("forward"))
+      return error("internal error: the module has no @forward");
+  ModuleOp module = modules.front();
 
   // The weight store, read tensor by tensor.
   std::optional<modelrt::WeightSource> store;
@@ -321,77 +370,96 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
   }
 
   // A matrix whose sources all hold one kept type (GGUF Q8_0 / Q4_1 blocks, or BF16 / F16
-  // from safetensors or GGUF), concatenated along rows (merged QKV, gate/up) and not
-  // transposed, goes into an f32 plan as those bytes: the runtime widens them exactly.
-  auto keptBlocks = [&](llm::WeightOp w) -> std::optional<modelrt::DType> {
+  // from safetensors or GGUF), concatenated along rows (merged QKV, gate/up), not
+  // transposed, and sliced (if at all) on whole blocks, goes into an f32 plan as those
+  // bytes: the runtime widens them exactly.
+  auto keptBytes =
+      [&](llm::WeightOp w) -> std::optional<std::pair<modelrt::DType, std::vector<uint8_t>>> {
     if (!store || spec.weightFormat != "native" || spec.dtype != "f32" || w.getTransposed() ||
         w.getTensorType().getRank() != 2)
       return std::nullopt;
     std::optional<modelrt::DType> dtype;
-    for (Attribute attr : w.getSources()) {
+    std::vector<uint8_t> bytes;
+    for (auto [index, attr] : llvm::enumerate(w.getSources())) {
       const modelrt::TensorInfo *t =
           store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
       if (!t ||
           (t->dtype != modelrt::DType::Q8_0 && t->dtype != modelrt::DType::Q4_1 &&
            t->dtype != modelrt::DType::BF16 && t->dtype != modelrt::DType::F16) ||
-          (dtype && *dtype != t->dtype) || t->shape.size() != 2 ||
-          static_cast<int64_t>(t->shape[1]) != w.getTensorType().getShape()[1])
+          (dtype && *dtype != t->dtype) || t->shape.size() != 2 || t->shape[0] == 0)
         return std::nullopt;
       dtype = t->dtype;
+      llvm::ArrayRef<int64_t> slice = w.getSourceSlice(index);
+      uint64_t cols = t->shape[1];
+      if (!slice.empty() && slice[0] == 1) {
+        cols = 0;
+        for (size_t r = 1; r < slice.size(); r += 2)
+          cols += static_cast<uint64_t>(slice[r + 1]);
+      }
+      const modelrt::DTypeInfo &info = modelrt::dtypeInfo(t->dtype);
+      if (static_cast<int64_t>(cols) != w.getTensorType().getShape()[1] ||
+          !appendSlice(t->data, t->shape[0], t->shape[1], t->size / t->shape[0], info.blockElements,
+                       info.blockBytes, slice, bytes))
+        return std::nullopt;
     }
-    return dtype;
+    uint64_t expected =
+        *modelrt::checkedByteSize(*dtype, {static_cast<uint64_t>(w.getTensorType().getShape()[0]),
+                                           static_cast<uint64_t>(w.getTensorType().getShape()[1])});
+    if (bytes.size() != expected)
+      return std::nullopt;
+    return std::make_pair(*dtype, std::move(bytes));
   };
 
-  // Weights: converted (or kept as GGUF blocks), 64-byte aligned, in declaration order.
-  std::vector<uint8_t> blob;
+  // Weights of each rank: converted (or kept as GGUF blocks), 64-byte aligned, in
+  // declaration order; the table names each entry's rank.
+  std::vector<std::vector<uint8_t>> blobs(modules.size());
   llvm::json::Array table;
-  for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
-    llvm::json::Array shape;
-    for (int64_t d : w.getTensorType().getShape())
-      shape.push_back(d);
-    if (std::optional<modelrt::DType> kept = keptBlocks(w)) {
+  for (auto [rank, rankModule] : llvm::enumerate(modules)) {
+    ModuleOp m = rankModule;
+    std::vector<uint8_t> &blob = blobs[rank];
+    for (llm::WeightOp w : m.getOps<llm::WeightOp>()) {
+      llvm::json::Array shape;
+      for (int64_t d : w.getTensorType().getShape())
+        shape.push_back(d);
+      std::string dtype;
       blob.resize((blob.size() + 63) / 64 * 64, 0);
       uint64_t offset = blob.size();
-      for (Attribute attr : w.getSources()) {
-        const modelrt::TensorInfo *t =
-            store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
-        blob.insert(blob.end(), t->data, t->data + t->size);
+      if (auto kept = keptBytes(w)) {
+        dtype = modelrt::dtypeName(kept->first);
+        blob.insert(blob.end(), kept->second.begin(), kept->second.end());
+      } else {
+        llvm::Expected<std::vector<float>> data = materialize(w, read);
+        if (!data)
+          return data.takeError();
+        dtype = dtypeName(w.getTensorType().getElementType());
+        appendAs(w.getTensorType().getElementType(), *data, blob);
       }
-      uint64_t expected = *modelrt::checkedByteSize(
-          *kept, {static_cast<uint64_t>(w.getTensorType().getShape()[0]),
-                  static_cast<uint64_t>(w.getTensorType().getShape()[1])});
-      if (blob.size() - offset != expected)
-        return error("weight @" + w.getSymName() + ": its sources hold " +
-                     llvm::Twine(blob.size() - offset) + " bytes of " + modelrt::dtypeName(*kept) +
-                     ", the IR's shape needs " + llvm::Twine(expected));
       table.push_back(llvm::json::Object{{"name", w.getSymName()},
-                                         {"dtype", modelrt::dtypeName(*kept)},
+                                         {"rank", static_cast<int64_t>(rank)},
+                                         {"dtype", dtype},
                                          {"shape", std::move(shape)},
                                          {"offset", static_cast<int64_t>(offset)},
                                          {"size", static_cast<int64_t>(blob.size() - offset)}});
-      continue;
     }
-    llvm::Expected<std::vector<float>> data = materialize(w, read);
-    if (!data)
-      return data.takeError();
-    blob.resize((blob.size() + 63) / 64 * 64, 0);
-    uint64_t offset = blob.size();
-    appendAs(w.getTensorType().getElementType(), *data, blob);
-    table.push_back(llvm::json::Object{{"name", w.getSymName()},
-                                       {"dtype", dtypeName(w.getTensorType().getElementType())},
-                                       {"shape", std::move(shape)},
-                                       {"offset", static_cast<int64_t>(offset)},
-                                       {"size", static_cast<int64_t>(blob.size() - offset)}});
   }
 
-  // The KV cache: one entry per layer, all alike.
+  // The KV cache of each rank: one entry per layer, all alike, the same on every rank.
   int64_t layers = 0, kvHeads = 0, headDim = 0;
-  forward.walk([&](kern::AttentionOp op) {
-    DictionaryAttr c = op.getConfig();
-    layers = std::max(layers, cast<IntegerAttr>(c.get("layer")).getInt() + 1);
-    kvHeads = cast<IntegerAttr>(c.get("num_kv_heads")).getInt();
-    headDim = cast<IntegerAttr>(c.get("head_dim")).getInt();
-  });
+  for (auto [rank, rankModule] : llvm::enumerate(modules)) {
+    ModuleOp m = rankModule;
+    int64_t l = 0, h = 0, d = 0;
+    m.lookupSymbol<func::FuncOp>("forward").walk([&](kern::AttentionOp op) {
+      DictionaryAttr c = op.getConfig();
+      l = std::max(l, cast<IntegerAttr>(c.get("layer")).getInt() + 1);
+      h = cast<IntegerAttr>(c.get("num_kv_heads")).getInt();
+      d = cast<IntegerAttr>(c.get("head_dim")).getInt();
+    });
+    if (rank == 0)
+      std::tie(layers, kvHeads, headDim) = std::tie(l, h, d);
+    else if (std::tie(layers, kvHeads, headDim) != std::tie(l, h, d))
+      return error("internal error: rank " + llvm::Twine(rank) +
+                   "'s KV cache differs from rank 0's");
+  }
 
   auto dictToJson = [](Attribute attr) {
     return attr ? attrToJson(attr) : llvm::json::Value(llvm::json::Object());
@@ -452,17 +520,24 @@ llvm::Error modelc::writePlan(ModuleOp module, const frontend::ModelSpec &spec,
                       std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));
     metadata["tokenizer"] = llvm::json::Object{{"format", "gguf"}};
   }
-  std::string metadataText, programText;
+  std::string metadataText;
   llvm::raw_string_ostream(metadataText) << llvm::json::Value(std::move(metadata));
   int64_t arenaRows =
       cast<IntegerAttr>(
           cast<DictionaryAttr>(module->getAttr("llm.limits")).get("max_num_batched_tokens"))
           .getInt();
-  llvm::raw_string_ostream(programText) << llvm::json::Value(program(forward, arenaRows));
   writer.addSection(modelrt::plan::SectionKind::Metadata, 0, "metadata", metadataText);
-  writer.addSection(modelrt::plan::SectionKind::Program, 0, "program", programText);
-  writer.addSection(modelrt::plan::SectionKind::Weights, 0, "weights", std::move(blob));
-  writer.addSection(modelrt::plan::SectionKind::KernelImage, 0, "cpu-kernels.so", cpuKernels);
+  for (auto [rank, rankModule] : llvm::enumerate(modules)) {
+    ModuleOp m = rankModule;
+    std::string programText;
+    llvm::raw_string_ostream(programText)
+        << llvm::json::Value(program(m.lookupSymbol<func::FuncOp>("forward"), arenaRows));
+    auto r = static_cast<uint32_t>(rank);
+    writer.addSection(modelrt::plan::SectionKind::Program, r, "program", programText);
+    writer.addSection(modelrt::plan::SectionKind::Weights, r, "weights", std::move(blobs[rank]));
+    writer.addSection(modelrt::plan::SectionKind::KernelImage, r, "cpu-kernels.so",
+                      cpuKernels[rank]);
+  }
   modelrt::Status written = writer.write(path.str());
   if (!written)
     return error(written.error().message());

@@ -1,4 +1,4 @@
-// Writes the plan file: metadata, the rank's program, weights converted to the plan dtype
+// Writes the plan file: metadata, each rank's program, weights converted to the plan dtype
 // (merged and transposed as the llm.weight ops declare), and the tokenizer.
 #pragma once
 
@@ -17,11 +17,12 @@ namespace modelc {
 // generate tensors in these shapes.
 llvm::StringMap<std::vector<uint64_t>> collectSourceShapes(mlir::ModuleOp module);
 
-// `module` is the kern-level module (after the kern-lower pipeline); `cpuKernels` the
-// shared library of its fused kernels (buildCpuKernelLibrary).
-llvm::Error writePlan(mlir::ModuleOp module, const frontend::ModelSpec &spec,
+// `modules` are the kern-level modules of the ranks (after the kern-lower pipeline; one
+// for a plan without tensor parallelism), `cpuKernels` the shared library of each rank's
+// fused kernels (buildCpuKernelLibrary). Model, limits and target come from rank 0.
+llvm::Error writePlan(llvm::ArrayRef<mlir::ModuleOp> modules, const frontend::ModelSpec &spec,
                       const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
-                      const std::vector<uint8_t> &cpuKernels, llvm::StringRef path);
+                      llvm::ArrayRef<std::vector<uint8_t>> cpuKernels, llvm::StringRef path);
 
 // The seeded random weights of a `Random` store, element `i` of source tensor `name`
 // (documented in docs/plan-format.md so that reference scripts can rebuild them).

@@ -46,22 +46,31 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     `transposed` says each source is stored as the transpose of `type`'s layout (GPT-2's
     Conv1D keeps `[in, out]`; `llm.linear` wants `[out, in]`).
 
+    `slices` (one entry per source) keeps part of a source: `array<i64: dim, offset0,
+    size0, offset1, size1, ...>` takes those ranges along `dim` (of `type`'s layout, after
+    any transpose) and concatenates them; an empty array keeps the whole source. This is
+    how tensor parallelism gives each rank its shard of a weight (llm-partition).
+
     ```mlir
     llm.weight @layers.0.attn.q_proj : tensor<576x576xf16> = ["model.layers.0.self_attn.q_proj.weight"]
+    llm.weight @layers.0.attn.o_proj : tensor<576x288xf16> = ["model.layers.0.self_attn.o_proj.weight"] slices [array<i64: 1, 288, 288>]
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<AnyStaticShapeTensor>:$type,
                        StrArrayAttr:$sources,
-                       UnitAttr:$transposed);
+                       UnitAttr:$transposed,
+                       OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "slices">>:$slices);
   let assemblyFormat = [{
-    $sym_name `:` $type `=` $sources (`transposed` $transposed^)? attr-dict
+    $sym_name `:` $type `=` $sources (`transposed` $transposed^)? (`slices` $slices^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {
       return ::llvm::cast<::mlir::RankedTensorType>(getType());
     }
+    // Source `source`'s slice, [dim, offset, size, ...], or empty: the whole source.
+    ::llvm::ArrayRef<int64_t> getSourceSlice(size_t source);
   }];
 }
 

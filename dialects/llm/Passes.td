@@ -21,6 +21,33 @@ def LlmMergeLinears : Pass<"llm-merge-linears", "::mlir::ModuleOp"> {
   let dependentDialects = ["::modelc::llm::LlmDialect"];
 }
 
+def LlmPartition : Pass<"llm-partition", "::mlir::ModuleOp"> {
+  let summary = "Rewrite the module into the program of one tensor-parallel rank";
+  let description = [{
+    Megatron-style tensor parallelism, decided at compile time. A *region* is the ops
+    between column-parallel linears and one row-parallel linear: the row linear's input
+    comes from other linears only through element-wise ops, rope, attention and split,
+    and nothing outside reads a value inside. Attention shards by heads (query heads
+    split evenly over the ranks; KV heads too, or, when there are fewer KV heads than
+    ranks, each rank keeps the KV head its query heads read); the other values split
+    their columns evenly. Column linears keep the weight rows (and bias entries) of
+    their output columns, the row linear keeps the weight columns of its input's, and
+    an `llm.all_reduce` sums its partial results over the ranks; only rank 0 adds its
+    bias. Weights are sharded by `slices` on the `llm.weight`, so nothing is copied at
+    compile time. Everything outside the regions (embeddings, norms, residual adds, the
+    LM head) is replicated: every rank computes it on identical inputs.
+
+    A Llama layer has two regions: Q/K/V projections, rope and attention before the
+    output projection; gate and up projections, SiLU and the gating multiply before the
+    down projection. Run it before `llm-merge-linears`, which keeps the slices.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "Ranks in the tensor-parallel group">,
+    Option<"rank", "rank", "int64_t", /*default=*/"0", "The rank whose program to build">,
+  ];
+  let dependentDialects = ["::modelc::llm::LlmDialect"];
+}
+
 def LlmFuse : Pass<"llm-fuse", "::mlir::ModuleOp"> {
   let summary = "Decide which token-wise ops share one generated kernel";
   let description = [{

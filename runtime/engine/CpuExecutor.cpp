@@ -1,6 +1,7 @@
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/engine/CpuAttention.h"
 
+#include "runtime/dist/Communicator.h"
 #include "runtime/engine/CpuGemm.h"
 #include "runtime/formats/Dequantize.h"
 
@@ -45,6 +46,7 @@ struct Op {
   RopeConfig rope;
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
+  int64_t groupSize = 1; // all_reduce: ranks summed over
 };
 
 struct ValueInfo {
@@ -158,6 +160,11 @@ struct CpuExecutor::Impl {
   // MODELRT_PROFILE=1: time per op kind, printed when the executor goes.
   std::unique_ptr<OpProfile> profile;
 
+  // Tensor parallelism: this rank's group (nullptr for a single-rank plan) and the OpenMP
+  // threads each step uses (0: as many as OpenMP gives).
+  dist::Communicator *comm = nullptr;
+  int threads = 0;
+
   // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kvWidth floats,
   // K and V apart. Allocated untouched; pages appear as blocks are first written.
   std::unique_ptr<float[]> kCache, vCache;
@@ -261,7 +268,11 @@ Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
       ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) &&
            width(op.outputs[0]) == op.attention.numHeads * op.attention.headDim;
       break;
-    case OpKind::AllReduce:
+    case OpKind::AllReduce: // a contiguous [rows, width] partial, summed into the output
+      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
+           impl.values[op.inputs[0]].viewOf < 0 && impl.values[op.outputs[0]].viewOf < 0 &&
+           width(op.inputs[0]) == width(op.outputs[0]) && impl.comm &&
+           op.groupSize == impl.comm->size();
       break;
     }
     if (!ok)
@@ -272,9 +283,176 @@ Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
 
 } // namespace
 
+namespace {
+
+// Sets this thread's OpenMP team size for a scope (0: leaves it).
+class ThreadCount {
+public:
+  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()), set_(threads > 0) {
+    if (set_)
+      omp_set_num_threads(threads);
+  }
+  ~ThreadCount() {
+    if (set_)
+      omp_set_num_threads(saved_);
+  }
+
+private:
+  int saved_;
+  bool set_;
+};
+
+// The control message rank 0 broadcasts before each step: what every rank runs.
+enum class Control : uint8_t { Step = 1, CopyBlocks = 2, Stop = 3 };
+
+class MessageWriter {
+public:
+  explicit MessageWriter(Control kind) { bytes.push_back(static_cast<uint8_t>(kind)); }
+  void put(int64_t v) {
+    const auto *p = reinterpret_cast<const uint8_t *>(&v);
+    bytes.insert(bytes.end(), p, p + sizeof v);
+  }
+  std::vector<uint8_t> bytes;
+};
+
+class MessageReader {
+public:
+  explicit MessageReader(const std::vector<uint8_t> &bytes) : bytes_(bytes) {}
+  Control kind() const { return bytes_.empty() ? Control::Stop : Control(bytes_[0]); }
+  // The next value, or false when the message is too short.
+  bool get(int64_t &v) {
+    if (at_ + sizeof v > bytes_.size())
+      return false;
+    std::memcpy(&v, bytes_.data() + at_, sizeof v);
+    at_ += sizeof v;
+    return true;
+  }
+
+private:
+  const std::vector<uint8_t> &bytes_;
+  size_t at_ = 1;
+};
+
+Error badMessage() {
+  return Error(ErrorCode::InvalidFormat, "a rank received a malformed control message");
+}
+
+} // namespace
+
 CpuExecutor::~CpuExecutor() {
+  if (comm_ && comm_->size() > 1 && comm_->rank() == 0) {
+    std::vector<uint8_t> stop = MessageWriter(Control::Stop).bytes;
+    (void)comm_->broadcast(stop);
+  }
+  for (std::thread &t : threads_)
+    t.join();
   if (impl_ && impl_->profile)
     impl_->profile->print();
+}
+
+int CpuExecutor::rank() const { return comm_ ? comm_->rank() : 0; }
+
+Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
+  if (comm_ && comm_->size() > 1) {
+    MessageWriter m(Control::CopyBlocks);
+    m.put(static_cast<int64_t>(copies.size()));
+    for (const kv::BlockCopy &c : copies) {
+      m.put(c.src);
+      m.put(c.dst);
+    }
+    if (Status sent = comm_->broadcast(m.bytes); !sent)
+      return sent;
+  }
+  return runCopy(copies);
+}
+
+Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &tokens,
+                                               const std::vector<PagedChunk> &chunks) {
+  if (comm_ && comm_->size() > 1) {
+    MessageWriter m(Control::Step);
+    m.put(static_cast<int64_t>(tokens.size()));
+    for (int32_t t : tokens)
+      m.put(t);
+    m.put(static_cast<int64_t>(chunks.size()));
+    for (const PagedChunk &c : chunks) {
+      m.put(c.startPosition);
+      m.put(c.numTokens);
+      m.put(int64_t(c.sample) | int64_t(c.allLogits) << 1);
+      const int64_t blocks = c.blockTable ? static_cast<int64_t>(c.blockTable->size()) : -1;
+      m.put(blocks);
+      for (int64_t b = 0; b < blocks; ++b)
+        m.put((*c.blockTable)[b]);
+    }
+    if (Status sent = comm_->broadcast(m.bytes); !sent)
+      return sent.error();
+  }
+  return runStep(tokens, chunks);
+}
+
+Status CpuExecutor::serveRank() {
+  if (!comm_ || comm_->rank() == 0)
+    return Error(ErrorCode::Internal, "serveRank is for ranks other than 0");
+  std::vector<uint8_t> bytes;
+  std::vector<int32_t> tokens;
+  std::vector<PagedChunk> chunks;
+  std::vector<std::vector<int32_t>> tables;
+  for (;;) {
+    if (Status received = comm_->broadcast(bytes); !received)
+      return received;
+    MessageReader m(bytes);
+    int64_t n = 0;
+    switch (m.kind()) {
+    case Control::Stop:
+      return Status::success();
+    case Control::CopyBlocks: {
+      std::vector<kv::BlockCopy> copies;
+      if (!m.get(n) || n < 0)
+        return badMessage();
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t src = 0, dst = 0;
+        if (!m.get(src) || !m.get(dst))
+          return badMessage();
+        copies.push_back({static_cast<int32_t>(src), static_cast<int32_t>(dst)});
+      }
+      (void)runCopy(copies); // rank 0 reports the same error
+      break;
+    }
+    case Control::Step: {
+      if (!m.get(n) || n < 0)
+        return badMessage();
+      tokens.resize(n);
+      for (int32_t &t : tokens) {
+        int64_t v = 0;
+        if (!m.get(v))
+          return badMessage();
+        t = static_cast<int32_t>(v);
+      }
+      if (!m.get(n) || n < 0)
+        return badMessage();
+      chunks.assign(n, PagedChunk{});
+      tables.assign(n, {});
+      for (int64_t i = 0; i < n; ++i) {
+        PagedChunk &c = chunks[i];
+        int64_t flags = 0, blocks = 0;
+        if (!m.get(c.startPosition) || !m.get(c.numTokens) || !m.get(flags) || !m.get(blocks))
+          return badMessage();
+        c.sample = flags & 1;
+        c.allLogits = flags & 2;
+        c.blockTable = blocks < 0 ? nullptr : &tables[i];
+        for (int64_t b = 0; b < blocks; ++b) {
+          int64_t v = 0;
+          if (!m.get(v))
+            return badMessage();
+          tables[i].push_back(static_cast<int32_t>(v));
+        }
+      }
+      (void)runStep(tokens, chunks); // the same checks fail on every rank alike
+      break;
+    }
+    default:
+      return badMessage();
+    }
+  }
 }
 
 Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &planPath,
@@ -285,23 +463,83 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
   if (!meta)
     return meta.error();
-  if (meta->dtype != "f32" || meta->tensorParallel != 1 || meta->pipelineParallel != 1)
+  const int64_t ranks = meta->tensorParallel * meta->pipelineParallel;
+  if (meta->pipelineParallel != 1)
+    return Error(ErrorCode::Unsupported, planPath + ": pipeline-parallel plans (pp " +
+                                             std::to_string(meta->pipelineParallel) +
+                                             ") are not supported yet");
+  if (options.comm) { // one rank of a group started elsewhere (mpirun)
+    if (options.comm->size() != ranks)
+      return Error(ErrorCode::InvalidArgument,
+                   planPath + ": the plan has " + std::to_string(ranks) + " ranks (tp " +
+                       std::to_string(meta->tensorParallel) + "), but " +
+                       std::to_string(options.comm->size()) +
+                       " processes were started: run it with mpirun -np " + std::to_string(ranks));
+    return loadRank(planPath, options, options.comm, 0);
+  }
+  if (ranks == 1)
+    return loadRank(planPath, options, nullptr, 0);
+
+  // Ranks as threads of this process: each rank's executor is loaded here, then ranks
+  // 1.. serve rank 0's steps on their own threads, the cores split between them.
+  std::vector<std::unique_ptr<dist::Communicator>> group =
+      dist::createLocalGroup(static_cast<int>(ranks));
+  const int threads = options.threadsPerRank > 0
+                          ? options.threadsPerRank
+                          : std::max(1, omp_get_max_threads() / static_cast<int>(ranks));
+  std::vector<std::unique_ptr<CpuExecutor>> executors;
+  for (int64_t r = 0; r < ranks; ++r) {
+    Expected<std::unique_ptr<CpuExecutor>> exec =
+        loadRank(planPath, options, group[r].get(), threads);
+    if (!exec)
+      return exec.error().withContext("rank " + std::to_string(r));
+    executors.push_back(std::move(*exec));
+  }
+  std::unique_ptr<CpuExecutor> root = std::move(executors[0]);
+  root->group_ = std::move(group);
+  for (int64_t r = 1; r < ranks; ++r) {
+    CpuExecutor *worker = executors[r].get();
+    root->workers_.push_back(std::move(executors[r]));
+    root->threads_.emplace_back([worker] {
+      if (Status served = worker->serveRank(); !served)
+        std::fprintf(stderr, "modelrt: rank %d: %s\n", worker->rank(),
+                     served.error().message().c_str());
+    });
+  }
+  return root;
+}
+
+Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &planPath,
+                                                             const ExecutorOptions &options,
+                                                             dist::Communicator *comm,
+                                                             int threads) {
+  const int rank = comm ? comm->rank() : 0;
+  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
+  if (!file)
+    return file.error();
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, rank);
+  if (!meta)
+    return meta.error();
+  if (meta->dtype != "f32")
     return Error(ErrorCode::Unsupported, planPath +
-                                             ": the CPU executor runs f32 single-rank "
-                                             "plans so far (this one is " +
+                                             ": the CPU executor runs f32 plans so far (this "
+                                             "one is " +
                                              meta->dtype + ")");
   std::unique_ptr<CpuExecutor> exec(new CpuExecutor());
   exec->file_ = std::move(*file);
   exec->meta_ = std::move(*meta);
   exec->impl_ = std::make_unique<Impl>();
   Impl &impl = *exec->impl_;
+  impl.comm = comm;
+  impl.threads = threads;
+  exec->comm_ = comm;
   if (const char *p = std::getenv("MODELRT_PROFILE"); p && *p && std::string(p) != "0")
     impl.profile = std::make_unique<OpProfile>();
   for (const plan::WeightEntry &w : exec->meta_.weights)
     impl.weights[w.name] = &w;
 
-  const plan::Section *image = exec->file_.find(plan::SectionKind::KernelImage);
-  const plan::Section *programSection = exec->file_.find(plan::SectionKind::Program);
+  const plan::Section *image = exec->file_.find(plan::SectionKind::KernelImage, rank);
+  const plan::Section *programSection = exec->file_.find(plan::SectionKind::Program, rank);
   if (!image || !programSection)
     return Error(ErrorCode::InvalidFormat, planPath + ": no CPU kernels or no program");
   Expected<cpu::CpuKernelLibrary> library = cpu::CpuKernelLibrary::load(image->data, image->size);
@@ -448,6 +686,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
               .withContext(planPath);
       } else if (kind == "all_reduce") {
         op.kind = OpKind::AllReduce;
+        op.groupSize = attrs.at("group_size");
       } else {
         return bad("unknown op '" + kind + "'").withContext(planPath);
       }
@@ -503,7 +742,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
 
 namespace {} // namespace
 
-Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
+Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
   Impl &impl = *impl_;
   for (const kv::BlockCopy &c : copies)
     if (c.src < 0 || c.src >= numKvBlocks_ || c.dst < 0 || c.dst >= numKvBlocks_)
@@ -521,9 +760,10 @@ Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
 
 namespace {} // namespace
 
-Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &tokens,
-                                               const std::vector<PagedChunk> &chunks) {
+Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &tokens,
+                                                  const std::vector<PagedChunk> &chunks) {
   Impl &impl = *impl_;
+  ThreadCount threadCount(impl.threads);
   const int64_t total = static_cast<int64_t>(tokens.size());
   const int64_t blockSize = kvBlockSize_, numBlocks = numKvBlocks_;
   int64_t sum = 0;
@@ -763,8 +1003,16 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
       }
       break;
     }
-    case OpKind::AllReduce:
-      return Error(ErrorCode::Unsupported, "all_reduce needs more than one rank");
+    case OpKind::AllReduce: {
+      int64_t in = op.inputs[0];
+      impl.rows[out] = impl.rows[in];
+      const int64_t count = impl.rows[in] * impl.values[in].width;
+      if (out != in)
+        std::memcpy(impl.data(out), impl.data(in), count * sizeof(float));
+      if (Status s = impl.comm->allReduceSum(impl.data(out), count); !s)
+        return s.error();
+      break;
+    }
     }
   }
 

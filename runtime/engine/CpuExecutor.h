@@ -2,7 +2,8 @@
 // scheduled request go through the GEMMs and fused kernels together (selective batching);
 // attention alone runs request by request over that request's own KV cache.
 //
-// f32 plans, single rank. The KV cache is paged: the executor owns the blocks' memory,
+// f32 plans; a tensor-parallel plan's ranks run as threads or as MPI processes, rank 0
+// driving the others (runtime/dist). The KV cache is paged: the executor owns the blocks' memory,
 // the caller (the scheduler's runtime/kv tables, or Sequences) decides which block holds
 // which token.
 #pragma once
@@ -15,7 +16,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+namespace modelrt::dist {
+class Communicator;
+} // namespace modelrt::dist
 
 namespace modelrt::engine {
 
@@ -33,6 +39,13 @@ struct PagedChunk {
 };
 
 struct ExecutorOptions {
+  // The group this process's rank belongs to, for a plan with several ranks started as
+  // processes (mpirun: one rank each). nullptr: the plan's other ranks run as threads of
+  // this process, and load() returns rank 0.
+  dist::Communicator *comm = nullptr;
+  // OpenMP threads of each rank that runs as a thread (0: the cores split evenly).
+  int threadsPerRank = 0;
+
   // Memory for the paged KV cache; 0 takes enough for max_num_seqs sequences of
   // max_seq_len tokens, at most kDefaultKvCacheBytes.
   int64_t kvCacheBytes = 0;
@@ -49,22 +62,44 @@ public:
   int32_t numKvBlocks() const { return numKvBlocks_; }
   int32_t kvBlockSize() const { return kvBlockSize_; }
 
+  // This executor's rank in a tensor-parallel plan (0 for a single-rank plan).
+  int rank() const;
+
   // Copies whole KV blocks (copy-on-write of shared blocks), before the step that writes.
+  // On rank 0 of a group, every rank makes the same copies.
   Status copyBlocks(const std::vector<kv::BlockCopy> &copies);
 
   // Runs the chunks' tokens (concatenated in chunk order) and returns the logits of the
   // wanted rows, [rows, vocab], row-major, in chunk order: every row of an allLogits chunk,
   // the last row of the others with `sample`. A failed step has written nothing
   // but the new tokens' slots, which the caller does not count as filled.
+  // On rank 0 of a group, every rank runs the step (its shard of each layer).
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<PagedChunk> &chunks);
 
+  // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
+  // rank 0's executor goes. Errors only on a broken control message or channel.
+  Status serveRank();
+
+  // Rank 0 of a group tells the other ranks to stop (and joins their threads).
   ~CpuExecutor();
 
   struct Impl; // the loaded program and its buffers
 
 private:
   CpuExecutor() = default;
+  static Expected<std::unique_ptr<CpuExecutor>> loadRank(const std::string &planPath,
+                                                         const ExecutorOptions &options,
+                                                         dist::Communicator *comm, int threads);
+  Expected<std::vector<float>> runStep(const std::vector<int32_t> &tokens,
+                                       const std::vector<PagedChunk> &chunks);
+  Status runCopy(const std::vector<kv::BlockCopy> &copies);
+
+  dist::Communicator *comm_ = nullptr;
+  // Rank 0 of ranks on threads: the group, the other ranks' executors and their threads.
+  std::vector<std::unique_ptr<dist::Communicator>> group_;
+  std::vector<std::unique_ptr<CpuExecutor>> workers_;
+  std::vector<std::thread> threads_;
   plan::PlanFile file_;
   plan::PlanMetadata meta_;
   std::unique_ptr<Impl> impl_;

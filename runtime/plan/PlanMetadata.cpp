@@ -53,7 +53,7 @@ private:
   std::string error_;
 };
 
-Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
+Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64_t rank) {
   auto bad = [&](const std::string &what) {
     return Error(ErrorCode::InvalidFormat, plan.path() + ": metadata: " + what);
   };
@@ -98,10 +98,17 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
       m.tokenizerFormat = format->get<std::string>();
   }
 
-  const Section *blob = plan.find(SectionKind::Weights);
-  if (!weights->empty() && !blob)
-    return bad("weights are listed but the plan has no weights section");
-  std::set<std::string> names;
+  if (m.tensorParallel > kMaxRanks || m.pipelineParallel > kMaxRanks ||
+      m.tensorParallel * m.pipelineParallel > kMaxRanks)
+    return bad("tp " + std::to_string(m.tensorParallel) + " x pp " +
+               std::to_string(m.pipelineParallel) + " is more than " + std::to_string(kMaxRanks) +
+               " ranks");
+  const int64_t ranks = m.tensorParallel * m.pipelineParallel;
+  if (rank >= ranks)
+    return Error(ErrorCode::InvalidArgument, plan.path() + ": the plan has " +
+                                                 std::to_string(ranks) + " ranks, not rank " +
+                                                 std::to_string(rank));
+  std::set<std::pair<int64_t, std::string>> names;
   for (size_t i = 0; i < weights->size(); ++i) {
     const nlohmann::json &w = (*weights)[i];
     std::string label = "weights[" + std::to_string(i) + "]";
@@ -114,6 +121,12 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
     const nlohmann::json *shape = fw.get("shape", nlohmann::json::value_t::array);
     const nlohmann::json *offset = fw.get("offset", nlohmann::json::value_t::number_integer);
     const nlohmann::json *size = fw.get("size", nlohmann::json::value_t::number_integer);
+    int64_t weightRank = 0; // absent: rank 0
+    if (auto r = w.find("rank"); r != w.end()) {
+      if (!r->is_number_integer() || r->get<int64_t>() < 0 || r->get<int64_t>() >= ranks)
+        return bad(label + " has a rank outside [0, " + std::to_string(ranks) + ")");
+      weightRank = r->get<int64_t>();
+    }
     if (!fw.error().empty())
       return bad(fw.error());
     // Plain types, or GGUF blocks kept as they were (docs/plan-format.md).
@@ -142,23 +155,30 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section) {
     if (*bytes != e.size)
       return bad(label + " (" + e.name + ") is " + std::to_string(e.size) +
                  " bytes, its shape needs " + std::to_string(*bytes));
+    const Section *blob = plan.find(SectionKind::Weights, static_cast<uint32_t>(weightRank));
+    if (!blob)
+      return bad(label + " (" + e.name + ") is of rank " + std::to_string(weightRank) +
+                 ", which has no weights section");
     if (e.offset > blob->size || e.size > blob->size - e.offset)
       return bad(label + " (" + e.name + ") lies outside the weights section");
-    if (!names.insert(e.name).second)
+    if (!names.insert({weightRank, e.name}).second)
       return bad(label + " repeats the name '" + e.name + "'");
     e.data = blob->data + e.offset;
-    m.weights.push_back(std::move(e));
+    if (weightRank == rank)
+      m.weights.push_back(std::move(e));
   }
   return m;
 }
 
 } // namespace
 
-Expected<PlanMetadata> readMetadata(const PlanFile &plan) {
+Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank) {
   const Section *section = plan.find(SectionKind::Metadata);
   if (!section)
     return Error(ErrorCode::InvalidFormat, plan.path() + ": the plan has no metadata section");
-  return parse(plan, *section);
+  if (rank < 0)
+    return Error(ErrorCode::InvalidArgument, plan.path() + ": rank " + std::to_string(rank));
+  return parse(plan, *section, rank);
 }
 
 } // namespace modelrt::plan

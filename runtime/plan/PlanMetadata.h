@@ -43,8 +43,13 @@ struct PlanMetadata {
   std::string builtBy;         // "modelc <version>"
 };
 
+// The most ranks (tp x pp) a plan may have.
+inline constexpr int64_t kMaxRanks = 256;
+
 // Parses and validates the metadata: required fields present and positive, every weight
-// inside the weights section with size == elements * dtype size, names unique.
-Expected<PlanMetadata> readMetadata(const PlanFile &plan);
+// (of every rank) inside its rank's weights section with size == elements * dtype size,
+// names unique within a rank. `weights` holds rank `rank`'s, which must be a rank of the
+// plan (tp x pp of them).
+Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank = 0);
 
 } // namespace modelrt::plan

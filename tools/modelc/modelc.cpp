@@ -59,8 +59,10 @@ cl::opt<std::string> weightFormat(
     cl::desc("native (default): in f32 plans keep matrices stored as Q8_0, Q4_1, BF16 or F16 "
              "as they are (widened exactly at run time); dense: convert every weight to --dtype"),
     cl::value_desc("native|dense"), cl::init("native"), cl::cat(category));
-cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks (partitioning is not built yet)"),
+cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks: the plan holds one program per rank"),
                     cl::value_desc("N"), cl::cat(category));
+cl::opt<int64_t> emitRank("rank", cl::desc("With --tp and --emit: the rank whose program to print"),
+                          cl::value_desc("R"), cl::init(0), cl::cat(category));
 cl::opt<int64_t> pp("pp", cl::desc("Pipeline-parallel stages (partitioning is not built yet)"),
                     cl::value_desc("M"), cl::cat(category));
 cl::opt<int64_t> maxSeqLen("max-seq-len",
@@ -172,8 +174,11 @@ int main(int argc, char **argv) {
     return fail(toString(std::move(e)));
   if (Error e = frontend::validateSpec(*spec))
     return fail(toString(std::move(e)));
-  if (spec->tensorParallel > 1 || spec->pipelineParallel > 1)
-    return fail("--tp/--pp above 1: tensor and pipeline partitioning is not built yet");
+  if (spec->pipelineParallel > 1)
+    return fail("--pp above 1: pipeline partitioning is not built yet");
+  if (emitRank < 0 || emitRank >= spec->tensorParallel)
+    return fail("--rank " + Twine(emitRank) + " is not a rank of --tp " +
+                Twine(spec->tensorParallel));
   loadTimer.stop();
 
   if (emit == Emit::Plan && outputPath.empty())
@@ -195,25 +200,37 @@ int main(int argc, char **argv) {
   bindTimer.stop();
 
   llvm::StringMap<std::vector<uint64_t>> sourceShapes = collectSourceShapes(*module);
-  mlir::PassManager pm(&context);
+
+  // One module per rank: a plan holds all of them, the other outputs print --rank's.
+  std::vector<mlir::OwningOpRef<mlir::ModuleOp>> ranks;
+  for (int64_t r = 0; r < spec->tensorParallel; ++r)
+    if (emit == Emit::Plan || r == emitRank)
+      ranks.push_back(r + 1 == spec->tensorParallel ? std::move(module) : module->clone());
   mlir::TimingScope passTimer = rootTimer.nest("passes");
-  pm.enableTiming(passTimer);
-  LlmOptimizeOptions options;
-  options.mergeLinears = !noMergeLinears;
-  buildLlmOptimizePipeline(pm, options);
-  if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan || emit == Emit::Ptx)
-    buildKernPipeline(pm);
-  if (emit == Emit::Ptx)
-    pm.addPass(createConvertKernFusedToGpu());
-  if (emit == Emit::Llvm || emit == Emit::Plan)
-    buildKernFusedToLoopsPipeline(pm);
-  if (mlir::failed(pm.run(*module)))
-    return fail("the compiler's passes failed on '" + modelPath + "'");
+  for (auto [index, rankModule] : llvm::enumerate(ranks)) {
+    mlir::PassManager pm(&context);
+    pm.enableTiming(passTimer);
+    LlmOptimizeOptions options;
+    options.mergeLinears = !noMergeLinears;
+    options.tp = spec->tensorParallel;
+    options.rank = emit == Emit::Plan ? static_cast<int64_t>(index) : emitRank;
+    buildLlmOptimizePipeline(pm, options);
+    if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan || emit == Emit::Ptx)
+      buildKernPipeline(pm);
+    if (emit == Emit::Ptx)
+      pm.addPass(createConvertKernFusedToGpu());
+    if (emit == Emit::Llvm || emit == Emit::Plan)
+      buildKernFusedToLoopsPipeline(pm);
+    if (mlir::failed(pm.run(*rankModule)))
+      return fail("the compiler's passes failed on '" + modelPath + "'");
+  }
+  passTimer.stop();
+  mlir::ModuleOp first = *ranks.front();
 
   if (emit == Emit::Ptx) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cuda codegen");
     Expected<std::string> ptx =
-        cudaKernelsToPtx(*module, cudaArch.empty() ? "sm_80" : StringRef(cudaArch.front()));
+        cudaKernelsToPtx(first, cudaArch.empty() ? "sm_80" : StringRef(cudaArch.front()));
     if (!ptx)
       return fail(modelPath + ": " + toString(ptx.takeError()));
     outs() << *ptx;
@@ -222,29 +239,37 @@ int main(int argc, char **argv) {
 
   if (emit == Emit::Llvm || emit == Emit::Plan) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
-    llvm::LLVMContext llvmContext;
-    Expected<std::unique_ptr<llvm::Module>> ir = cpuKernelsToLlvmIr(*module, llvmContext);
-    if (!ir)
-      return fail(modelPath + ": " + toString(ir.takeError()));
-    if (emit == Emit::Llvm) {
-      (*ir)->print(outs(), nullptr);
-      return 0;
-    }
     // LLD resets every llvm::cl option when it runs: keep what is still needed.
     std::string planPath = outputPath;
-    Expected<std::vector<uint8_t>> library = buildCpuKernelLibrary(**ir);
-    if (!library)
-      return fail(toString(library.takeError()));
+    const bool printIr = emit == Emit::Llvm;
+    std::vector<std::vector<uint8_t>> libraries;
+    for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks) {
+      llvm::LLVMContext llvmContext;
+      Expected<std::unique_ptr<llvm::Module>> ir = cpuKernelsToLlvmIr(*rankModule, llvmContext);
+      if (!ir)
+        return fail(modelPath + ": " + toString(ir.takeError()));
+      if (printIr) {
+        (*ir)->print(outs(), nullptr);
+        return 0;
+      }
+      Expected<std::vector<uint8_t>> library = buildCpuKernelLibrary(**ir);
+      if (!library)
+        return fail(toString(library.takeError()));
+      libraries.push_back(std::move(*library));
+    }
     codegenTimer.stop();
     mlir::TimingScope planTimer = rootTimer.nest("write plan");
-    if (Error e = writePlan(*module, *spec, sourceShapes, *library, planPath))
+    std::vector<mlir::ModuleOp> modules;
+    for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks)
+      modules.push_back(*rankModule);
+    if (Error e = writePlan(modules, *spec, sourceShapes, libraries, planPath))
       return fail(toString(std::move(e)));
     return 0;
   }
 
   if (emit == Emit::Summary)
-    printSummary(*spec, *module, outs());
+    printSummary(*spec, first, outs());
   else
-    module->print(outs());
+    first->print(outs());
   return 0;
 }

@@ -136,6 +136,25 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // The SmolLM2 GGUF holds its matrices as Q4_1 (embeddings Q8_0). The default plan keeps
 // those blocks; the dense plan has them dequantized to f32. They must compute the same
 // bits: the GEMM expands each block exactly as GGUF dequantization does.
+// Tensor parallelism: each rank holds a shard of every layer, and the logits still match
+// transformers (the sums over a layer's inputs are split between ranks, so the bits differ
+// from the single-rank plan's, within the same tolerance).
+TEST(Reference, TensorParallelPlansMatchTransformers) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-gpt2"}) {
+    SCOPED_TRACE(model);
+    checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
+  }
+  SCOPED_TRACE("tiny-llama, 4 ranks");
+  checkAgainstReference(planDirectory + "/tiny-llama-tp4.plan", "tiny-llama", 1e-5);
+}
+
+TEST(Reference, SmolLM2TensorParallelMatchesTransformers) {
+  std::string plan = planDirectory + "/smollm2-tp3.plan";
+  if (!std::ifstream(plan).good())
+    GTEST_SKIP() << "no SmolLM2 plan: scripts/fetch-models.sh fetches the GGUF it is compiled from";
+  checkAgainstReference(plan, "smollm2-135m-instruct-gguf", 1e-4);
+}
+
 TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
   std::string native = planDirectory + "/smollm2.plan",
               dense = planDirectory + "/smollm2-dense.plan";

@@ -90,7 +90,40 @@ LogicalResult WeightOp::verify() {
       return emitOpError() << "source tensor names must not be empty";
   if (getTransposed() && type.getRank() != 2)
     return emitOpError() << "only rank-2 weights can be transposed";
+  if (std::optional<ArrayAttr> slices = getSlices()) {
+    if (slices->size() != getSources().size())
+      return emitOpError() << "needs one slice per source, got " << slices->size() << " for "
+                           << getSources().size() << " sources";
+    for (auto [i, attr] : llvm::enumerate(*slices)) {
+      ArrayRef<int64_t> slice = cast<DenseI64ArrayAttr>(attr).asArrayRef();
+      if (slice.empty())
+        continue;
+      if (slice.size() < 3 || slice.size() % 2 == 0)
+        return emitOpError() << "slice " << i << " must be [dim, offset, size, ...], got "
+                             << slice.size() << " values";
+      if (slice[0] < 0 || slice[0] >= type.getRank())
+        return emitOpError() << "slice " << i << " cuts dimension " << slice[0] << " of a rank-"
+                             << type.getRank() << " weight";
+      int64_t total = 0;
+      for (size_t r = 1; r < slice.size(); r += 2) {
+        if (slice[r] < 0 || slice[r + 1] <= 0)
+          return emitOpError() << "slice " << i << " needs offsets >= 0 and sizes > 0, got offset "
+                               << slice[r] << " size " << slice[r + 1];
+        total += slice[r + 1];
+      }
+      if (slice[0] != 0 && total != type.getDimSize(slice[0]))
+        return emitOpError() << "slice " << i << " keeps " << total << " of dimension " << slice[0]
+                             << ", which the weight declares as " << type.getDimSize(slice[0]);
+    }
+  }
   return success();
+}
+
+ArrayRef<int64_t> WeightOp::getSourceSlice(size_t source) {
+  std::optional<ArrayAttr> slices = getSlices();
+  if (!slices || source >= slices->size())
+    return {};
+  return cast<DenseI64ArrayAttr>((*slices)[source]).asArrayRef();
 }
 
 //===----------------------------------------------------------------------===//

@@ -48,17 +48,22 @@ WeightOp concatWeights(MutableArrayRef<WeightOp> parts, SymbolTable &symbols) {
   RankedTensorType first = parts.front().getTensorType();
   SmallVector<int64_t> shape(first.getShape());
   shape[0] = 0;
-  SmallVector<Attribute> sources;
+  SmallVector<Attribute> sources, slices;
+  bool sliced = false;
+  OpBuilder builder(parts.back());
   for (WeightOp part : parts) {
     shape[0] += part.getTensorType().getDimSize(0);
     llvm::append_range(sources, part.getSources());
+    for (size_t i = 0; i < part.getSources().size(); ++i) {
+      slices.push_back(builder.getDenseI64ArrayAttr(part.getSourceSlice(i)));
+      sliced |= !part.getSourceSlice(i).empty();
+    }
   }
-  OpBuilder builder(parts.back());
   builder.setInsertionPointAfter(parts.back());
-  auto merged =
-      builder.create<WeightOp>(parts.front().getLoc(), mergedName(parts),
-                               RankedTensorType::get(shape, first.getElementType()),
-                               builder.getArrayAttr(sources), parts.front().getTransposed());
+  auto merged = builder.create<WeightOp>(
+      parts.front().getLoc(), mergedName(parts),
+      RankedTensorType::get(shape, first.getElementType()), builder.getArrayAttr(sources),
+      parts.front().getTransposed(), sliced ? builder.getArrayAttr(slices) : ArrayAttr());
   symbols.insert(merged); // renames on collision
   return merged;
 }

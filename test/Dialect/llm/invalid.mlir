@@ -20,6 +20,31 @@ llm.weight @w : tensor<4x4xf32> = [""]
 
 // -----
 
+// expected-error @+1 {{needs one slice per source, got 1 for 2 sources}}
+llm.weight @w : tensor<4x4xf32> = ["a", "b"] slices [array<i64: 0, 0, 2>]
+
+// -----
+
+// expected-error @+1 {{slice 0 must be [dim, offset, size, ...], got 2 values}}
+llm.weight @w : tensor<4x4xf32> = ["a"] slices [array<i64: 0, 2>]
+
+// -----
+
+// expected-error @+1 {{slice 0 cuts dimension 2 of a rank-2 weight}}
+llm.weight @w : tensor<4x4xf32> = ["a"] slices [array<i64: 2, 0, 4>]
+
+// -----
+
+// expected-error @+1 {{slice 0 needs offsets >= 0 and sizes > 0, got offset 0 size 0}}
+llm.weight @w : tensor<4x4xf32> = ["a"] slices [array<i64: 0, 0, 0>]
+
+// -----
+
+// expected-error @+1 {{slice 0 keeps 3 of dimension 1, which the weight declares as 4}}
+llm.weight @w : tensor<4x4xf32> = ["a"] slices [array<i64: 1, 0, 2, 5, 1>]
+
+// -----
+
 // expected-error @+1 {{only rank-2 weights can be transposed}}
 llm.weight @w : tensor<4xf32> = ["w"] transposed
 

@@ -2,6 +2,10 @@
 // RUN: modelc-opt %s | modelc-opt | FileCheck %s
 // RUN: modelc-opt -mlir-print-op-generic %s | modelc-opt | FileCheck %s
 
+// A tensor-parallel shard: rows 8-15 of one source, all of another.
+// CHECK: llm.weight @shard : tensor<12x8xf32> = ["a", "b"] slices [array<i64: 0, 8, 8>, array<i64>]
+llm.weight @shard : tensor<12x8xf32> = ["a", "b"] slices [array<i64: 0, 8, 8>, array<i64>]
+
 // CHECK-LABEL: llm.weight @embed : tensor<32x8xf32> = ["model.embed_tokens.weight"]
 llm.weight @embed : tensor<32x8xf32> = ["model.embed_tokens.weight"]
 // CHECK: llm.weight @norm : tensor<8xf32> = ["model.norm.weight"]

@@ -71,3 +71,16 @@ func.func @gate_up(%x: tensor<?x8xf32>, %y: tensor<?x8xf32>) -> (tensor<?x16xf32
   %o = llm.linear %y, @g : tensor<?x8xf32> -> tensor<?x16xf32>
   return %g, %u, %o : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>
 }
+
+// -----
+
+// Shards (llm-partition runs first) keep their slices in the merged weight.
+llm.weight @sq : tensor<4x8xf32> = ["q.weight"] slices [array<i64: 0, 4, 4>]
+llm.weight @sk : tensor<2x8xf32> = ["k.weight"] slices [array<i64: 0, 2, 2>]
+// CHECK: llm.weight @sq_sk : tensor<6x8xf32> = ["q.weight", "k.weight"] slices [array<i64: 0, 4, 4>, array<i64: 0, 2, 2>]
+// CHECK-LABEL: func.func @shards
+func.func @shards(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x2xf32>) {
+  %q = llm.linear %x, @sq : tensor<?x8xf32> -> tensor<?x4xf32>
+  %k = llm.linear %x, @sk : tensor<?x8xf32> -> tensor<?x2xf32>
+  return %q, %k : tensor<?x4xf32>, tensor<?x2xf32>
+}

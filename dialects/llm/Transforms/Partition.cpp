@@ -1,0 +1,324 @@
+// llm-partition: rewrites a module into the program of one tensor-parallel rank
+// (Megatron-style: column-parallel linears feed a sharded region, a row-parallel linear
+// and an all-reduce leave it).
+#include "dialects/llm/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace modelc::llm {
+#define GEN_PASS_DEF_LLMPARTITION
+#include "dialects/llm/Passes.h.inc"
+} // namespace modelc::llm
+
+using namespace mlir;
+using namespace modelc::llm;
+
+namespace {
+
+// The columns of a value (of its unpartitioned width) that one rank keeps, as
+// [offset, size) ranges in order.
+struct Layout {
+  SmallVector<std::pair<int64_t, int64_t>> ranges;
+  int64_t width() const {
+    int64_t w = 0;
+    for (auto [offset, size] : ranges)
+      w += size;
+    return w;
+  }
+  bool operator==(const Layout &o) const { return ranges == o.ranges; }
+  bool operator!=(const Layout &o) const { return !(*this == o); }
+};
+
+int64_t widthOf(Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(1); }
+
+RankedTensorType withWidth(Value v, int64_t width) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return RankedTensorType::get({ShapedType::kDynamic, width}, type.getElementType());
+}
+
+// The ops between the column-parallel linears and one row-parallel linear.
+struct Region {
+  LinearOp row;                       // reads the sharded value, then all-reduce
+  SmallVector<LinearOp> columns;      // their outputs are sharded
+  llvm::SetVector<Operation *> inner; // element-wise ops, rope, attention, split
+};
+
+struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitionPass> {
+  using LlmPartitionBase::LlmPartitionBase;
+
+  void runOnOperation() override {
+    if (tp < 1 || rank < 0 || rank >= tp) {
+      getOperation().emitError() << "llm-partition: rank " << int64_t(rank)
+                                 << " is not in [0, " << int64_t(tp) << ")";
+      return signalPassFailure();
+    }
+    if (tp == 1)
+      return;
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+
+    // How often each weight is named: a sharded weight must have one user.
+    llvm::DenseMap<StringAttr, int64_t> uses;
+    module.walk([&](Operation *op) {
+      for (NamedAttribute attr : op->getAttrs())
+        if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue()))
+          ++uses[ref.getAttr()];
+    });
+
+    SmallVector<Region> regions;
+    module.walk([&](LinearOp linear) {
+      if (std::optional<Region> region = findRegion(linear))
+        regions.push_back(std::move(*region));
+    });
+    if (regions.empty()) {
+      module.emitError() << "llm-partition: no column-parallel / row-parallel linear pair to "
+                            "shard over "
+                         << int64_t(tp) << " ranks";
+      return signalPassFailure();
+    }
+    for (Region &region : regions)
+      if (failed(partition(region, symbols, uses)))
+        return signalPassFailure();
+
+    // Biases that only rank 0 adds are gone from the other ranks.
+    llvm::DenseSet<StringAttr> used;
+    module.walk([&](Operation *op) {
+      for (NamedAttribute attr : op->getAttrs())
+        if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue()))
+          used.insert(ref.getAttr());
+    });
+    for (WeightOp weight : llvm::to_vector(module.getOps<WeightOp>()))
+      if (!used.contains(weight.getSymNameAttr()))
+        weight.erase();
+  }
+
+  // The region ending at `row`, if its input comes from column linears through nothing
+  // but ops that work on column shards, and nothing outside reads inside values.
+  static std::optional<Region> findRegion(LinearOp row) {
+    Region region;
+    region.row = row;
+    SmallVector<Value> work = {row.getInput()};
+    llvm::DenseSet<Value> seen;
+    while (!work.empty()) {
+      Value v = work.pop_back_val();
+      if (!seen.insert(v).second)
+        continue;
+      Operation *def = v.getDefiningOp();
+      if (!def)
+        return std::nullopt;
+      if (auto column = dyn_cast<LinearOp>(def)) {
+        if (!llvm::is_contained(region.columns, column))
+          region.columns.push_back(column);
+        continue;
+      }
+      if (isa<SiluOp, GeluOp, MulOp, AddOp, SplitOp>(def)) {
+        llvm::append_range(work, def->getOperands());
+      } else if (auto rope = dyn_cast<RopeOp>(def)) {
+        work.push_back(rope.getInput());
+      } else if (auto attention = dyn_cast<AttentionOp>(def)) {
+        work.append({attention.getQuery(), attention.getKey(), attention.getValue()});
+      } else {
+        return std::nullopt;
+      }
+      region.inner.insert(def);
+    }
+    if (region.columns.empty())
+      return std::nullopt;
+    // Everything computed inside is read only inside (or by `row`).
+    auto insideOnly = [&](Operation *op) {
+      return llvm::all_of(op->getUsers(), [&](Operation *user) {
+        return user == row.getOperation() || region.inner.contains(user);
+      });
+    };
+    if (!llvm::all_of(region.inner, insideOnly) ||
+        !llvm::all_of(region.columns, [&](LinearOp c) { return insideOnly(c); }))
+      return std::nullopt;
+    return region;
+  }
+
+  LogicalResult partition(Region &region, SymbolTable &symbols,
+                          llvm::DenseMap<StringAttr, int64_t> &uses) {
+    llvm::DenseMap<Value, Layout> layouts;
+    auto fail = [&](Operation *op, const Twine &message) {
+      op->emitError() << "llm-partition: " << message;
+      return failure();
+    };
+    // Sets a layout; false on a conflict with one set before.
+    auto assign = [&](Value v, const Layout &layout) {
+      auto [it, inserted] = layouts.try_emplace(v, layout);
+      return inserted || it->second == layout;
+    };
+    auto uniform = [&](int64_t width) {
+      Layout l;
+      l.ranges.push_back({rank * (width / tp), width / tp});
+      return l;
+    };
+
+    // Attention fixes its operands' heads: query heads split evenly, KV heads split too
+    // or, with fewer KV heads than ranks, each rank keeps the one its query heads read.
+    for (Operation *op : region.inner) {
+      auto attention = dyn_cast<AttentionOp>(op);
+      if (!attention)
+        continue;
+      int64_t heads = attention.getNumHeads(), kvHeads = attention.getNumKvHeads(),
+              hd = attention.getHeadDim();
+      if (heads % tp)
+        return fail(op, Twine(heads) + " query heads do not split over " + Twine(tp) + " ranks");
+      Layout q, kv;
+      q.ranges.push_back({rank * (heads / tp) * hd, heads / tp * hd});
+      if (kvHeads % tp == 0)
+        kv.ranges.push_back({rank * (kvHeads / tp) * hd, kvHeads / tp * hd});
+      else if (tp % kvHeads == 0)
+        kv.ranges.push_back({rank / (tp / kvHeads) * hd, hd});
+      else
+        return fail(op, Twine(kvHeads) + " KV heads neither split over nor replicate onto " +
+                            Twine(tp) + " ranks");
+      if (!assign(attention.getQuery(), q) || !assign(attention.getKey(), kv) ||
+          !assign(attention.getValue(), kv) || !assign(attention.getResult(), q))
+        return fail(op, "its operands are sharded two ways");
+    }
+
+    // Propagation: element-wise ops and rope keep their operands' columns; a split's input
+    // keeps its pieces' columns. Values nothing constrains are split evenly.
+    auto propagate = [&]() -> LogicalResult {
+      for (bool changed = true; changed;) {
+        changed = false;
+        for (Operation *op : region.inner) {
+          SmallVector<Value> same;
+          if (isa<SiluOp, GeluOp, MulOp, AddOp>(op)) {
+            llvm::append_range(same, op->getOperands());
+            same.push_back(op->getResult(0));
+          } else if (auto rope = dyn_cast<RopeOp>(op)) {
+            same = {rope.getInput(), rope.getResult()};
+          } else if (auto split = dyn_cast<SplitOp>(op)) {
+            if (layouts.count(split.getInput()) ||
+                !llvm::all_of(split.getResults(), [&](Value r) { return layouts.count(r); }))
+              continue;
+            Layout in;
+            int64_t offset = 0;
+            for (Value r : split.getResults()) {
+              for (auto [o, s] : layouts[r].ranges)
+                in.ranges.push_back({offset + o, s});
+              offset += widthOf(r);
+            }
+            layouts[split.getInput()] = in;
+            changed = true;
+            continue;
+          }
+          const Layout *known = nullptr;
+          for (Value v : same)
+            if (auto it = layouts.find(v); it != layouts.end())
+              known = &it->second;
+          if (!known)
+            continue;
+          Layout copy = *known;
+          for (Value v : same) {
+            if (!layouts.count(v))
+              changed = true;
+            if (!assign(v, copy))
+              return fail(op, "its operands are sharded two ways");
+          }
+        }
+      }
+      return success();
+    };
+    SmallVector<Value> values;
+    for (Operation *op : region.inner)
+      llvm::append_range(values, op->getResults());
+    for (LinearOp c : region.columns)
+      values.push_back(c.getResult());
+    if (failed(propagate()))
+      return failure();
+    for (Value v : values) {
+      if (layouts.count(v))
+        continue;
+      if (widthOf(v) % tp)
+        return fail(v.getDefiningOp(),
+                    "width " + Twine(widthOf(v)) + " does not split over " + Twine(tp) + " ranks");
+      layouts[v] = uniform(widthOf(v));
+      if (failed(propagate()))
+        return failure();
+    }
+    if (!layouts.count(region.row.getInput()))
+      return fail(region.row, "its input has no sharding");
+    for (Operation *op : region.inner)
+      if (auto split = dyn_cast<SplitOp>(op)) {
+        Layout pieces;
+        int64_t offset = 0;
+        for (Value r : split.getResults()) {
+          for (auto [o, s] : layouts[r].ranges)
+            pieces.ranges.push_back({offset + o, s});
+          offset += widthOf(r);
+        }
+        if (pieces != layouts[split.getInput()])
+          return fail(op, "its input and its pieces are sharded two ways");
+      }
+
+    // Weights: column linears keep the rows of their output columns, the row linear the
+    // columns of its input; only rank 0 adds the row linear's bias.
+    OpBuilder b(region.row);
+    auto slice = [&](int64_t dim, const Layout &layout) {
+      SmallVector<int64_t> s = {dim};
+      for (auto [o, size] : layout.ranges)
+        s.append({o, size});
+      return b.getArrayAttr({b.getDenseI64ArrayAttr(s)});
+    };
+    auto shard = [&](Operation *user, FlatSymbolRefAttr ref, int64_t dim,
+                     const Layout &layout) -> LogicalResult {
+      auto weight = symbols.lookup<WeightOp>(ref.getAttr());
+      if (!weight)
+        return fail(user, "unknown weight " + ref.getValue());
+      if (uses[ref.getAttr()] != 1)
+        return fail(user, "weight @" + ref.getValue() + " has other users: it cannot be sharded");
+      if (weight.getSources().size() != 1 || weight.getSlices())
+        return fail(user, "weight @" + ref.getValue() +
+                              " is merged or sliced already: partition before llm-merge-linears");
+      SmallVector<int64_t> shape(weight.getTensorType().getShape());
+      shape[dim] = layout.width();
+      weight.setType(RankedTensorType::get(shape, weight.getTensorType().getElementType()));
+      weight.setSlicesAttr(slice(dim, layout));
+      return success();
+    };
+    for (LinearOp c : region.columns) {
+      const Layout &layout = layouts[c.getResult()];
+      if (failed(shard(c, c.getWeightAttr(), 0, layout)) ||
+          (c.getBiasAttr() && failed(shard(c, c.getBiasAttr(), 0, layout))))
+        return failure();
+    }
+    const Layout &input = layouts[region.row.getInput()];
+    if (failed(shard(region.row, region.row.getWeightAttr(), 1, input)))
+      return failure();
+    if (region.row.getBiasAttr() && rank != 0)
+      region.row.removeBiasAttr();
+
+    // Types and head counts.
+    for (Value v : values)
+      v.setType(withWidth(v, layouts[v].width()));
+    for (Operation *op : region.inner) {
+      if (auto rope = dyn_cast<RopeOp>(op)) {
+        int64_t hd = rope.getHeadDim();
+        for (auto [o, s] : layouts[rope.getResult()].ranges)
+          if (o % hd || s % hd)
+            return fail(op, "its shard does not fall on whole heads");
+        rope.setNumHeads(layouts[rope.getResult()].width() / hd);
+      } else if (auto attention = dyn_cast<AttentionOp>(op)) {
+        int64_t hd = attention.getHeadDim();
+        attention.setNumHeads(widthOf(attention.getQuery()) / hd);
+        attention.setNumKvHeads(widthOf(attention.getKey()) / hd);
+      }
+    }
+
+    // The partial sums of the row linear are added up over the ranks.
+    b.setInsertionPointAfter(region.row);
+    auto sum = b.create<AllReduceOp>(region.row.getLoc(), region.row.getType(),
+                                     region.row.getResult(), b.getI64IntegerAttr(tp));
+    region.row.getResult().replaceAllUsesExcept(sum.getResult(), sum);
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,89 @@
+#include "runtime/dist/Communicator.h"
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+namespace modelrt::dist {
+
+namespace {
+
+// A reusable barrier that spins briefly (ranks arrive within microseconds of each other
+// in a step) and then yields the core.
+class SpinBarrier {
+public:
+  explicit SpinBarrier(int count) : count_(count) {}
+  void wait() {
+    const int64_t generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins)
+      if (spins > 2000)
+        std::this_thread::yield();
+  }
+
+private:
+  const int count_;
+  std::atomic<int> arrived_{0};
+  std::atomic<int64_t> generation_{0};
+};
+
+struct Shared {
+  explicit Shared(int size) : barrier(size), buffers(size, nullptr) {}
+  SpinBarrier barrier;
+  std::vector<float *> buffers;         // each rank's partials, during an all-reduce
+  std::vector<uint8_t> *root = nullptr; // rank 0's bytes, during a broadcast
+};
+
+class LocalCommunicator : public Communicator {
+public:
+  LocalCommunicator(std::shared_ptr<Shared> shared, int rank, int size)
+      : shared_(std::move(shared)), rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  Status broadcast(std::vector<uint8_t> &bytes) override {
+    if (rank_ == 0)
+      shared_->root = &bytes;
+    shared_->barrier.wait();
+    if (rank_ != 0)
+      bytes = *shared_->root;
+    shared_->barrier.wait(); // rank 0's bytes are read before it goes on
+    return Status::success();
+  }
+
+  Status allReduceSum(float *data, int64_t count) override {
+    shared_->buffers[rank_] = data;
+    shared_->barrier.wait();
+    sum_.resize(static_cast<size_t>(count));
+    std::memcpy(sum_.data(), shared_->buffers[0], count * sizeof(float));
+    for (int r = 1; r < size_; ++r) {
+      const float *part = shared_->buffers[r];
+      for (int64_t i = 0; i < count; ++i)
+        sum_[i] += part[i];
+    }
+    shared_->barrier.wait(); // every rank has read every partial
+    std::memcpy(data, sum_.data(), count * sizeof(float));
+    return Status::success();
+  }
+
+private:
+  std::shared_ptr<Shared> shared_;
+  const int rank_, size_;
+  std::vector<float> sum_;
+};
+
+} // namespace
+
+std::vector<std::unique_ptr<Communicator>> createLocalGroup(int size) {
+  auto shared = std::make_shared<Shared>(size);
+  std::vector<std::unique_ptr<Communicator>> group;
+  for (int r = 0; r < size; ++r)
+    group.push_back(std::make_unique<LocalCommunicator>(shared, r, size));
+  return group;
+}
+
+} // namespace modelrt::dist

@@ -1,0 +1,116 @@
+// RUN: modelc-opt %s -llm-partition="tp=2 rank=1" -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: modelc-opt %s -llm-partition="tp=2 rank=0" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=RANK0
+// RUN: modelc-opt %s -llm-partition="tp=4 rank=3" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=TP4
+
+// A Llama attention block: 4 query heads and 2 KV heads of 16. Rank 1 of 2 keeps query
+// heads 2-3 and KV head 1; the output projection keeps the matching input columns and its
+// partial sums are all-reduced. With 4 ranks each KV head is kept by two ranks.
+llm.weight @q : tensor<64x64xf32> = ["q.weight"]
+llm.weight @k : tensor<32x64xf32> = ["k.weight"]
+llm.weight @v : tensor<32x64xf32> = ["v.weight"]
+llm.weight @o : tensor<64x64xf32> = ["o.weight"]
+// CHECK: llm.weight @q : tensor<32x64xf32> = ["q.weight"] slices [array<i64: 0, 32, 32>]
+// CHECK: llm.weight @k : tensor<16x64xf32> = ["k.weight"] slices [array<i64: 0, 16, 16>]
+// CHECK: llm.weight @v : tensor<16x64xf32> = ["v.weight"] slices [array<i64: 0, 16, 16>]
+// CHECK: llm.weight @o : tensor<64x32xf32> = ["o.weight"] slices [array<i64: 1, 32, 32>]
+// RANK0: llm.weight @q : tensor<32x64xf32> = ["q.weight"] slices [array<i64: 0, 0, 32>]
+// RANK0: llm.weight @o : tensor<64x32xf32> = ["o.weight"] slices [array<i64: 1, 0, 32>]
+// TP4: llm.weight @q : tensor<16x64xf32> = ["q.weight"] slices [array<i64: 0, 48, 16>]
+// TP4: llm.weight @k : tensor<16x64xf32> = ["k.weight"] slices [array<i64: 0, 16, 16>]
+// TP4: llm.weight @o : tensor<64x16xf32> = ["o.weight"] slices [array<i64: 1, 48, 16>]
+// CHECK-LABEL: func.func @attention
+// CHECK: %[[Q:.*]] = llm.linear %{{.*}}, @q : tensor<?x64xf32> -> tensor<?x32xf32>
+// CHECK: %[[K:.*]] = llm.linear %{{.*}}, @k : tensor<?x64xf32> -> tensor<?x16xf32>
+// CHECK: llm.rope %[[Q]], %{{.*}} {{{.*}}num_heads = 2
+// CHECK: llm.rope %[[K]], %{{.*}} {{{.*}}num_heads = 1
+// CHECK: %[[A:.*]] = llm.attention {{.*}}num_heads = 2 : i64, num_kv_heads = 1 : i64{{.*}} -> tensor<?x32xf32>
+// CHECK: %[[O:.*]] = llm.linear %[[A]], @o : tensor<?x32xf32> -> tensor<?x64xf32>
+// CHECK: %[[S:.*]] = llm.all_reduce %[[O]] {group_size = 2 : i64} : tensor<?x64xf32>
+// CHECK: llm.add %{{.*}}, %[[S]]
+// TP4: llm.attention {{.*}}num_heads = 1 : i64, num_kv_heads = 1 : i64
+func.func @attention(%x: tensor<?x64xf32>, %pos: tensor<?xi32>, %batch: !llm.batch) -> tensor<?x64xf32> {
+  %q = llm.linear %x, @q : tensor<?x64xf32> -> tensor<?x64xf32>
+  %k = llm.linear %x, @k : tensor<?x64xf32> -> tensor<?x32xf32>
+  %v = llm.linear %x, @v : tensor<?x64xf32> -> tensor<?x32xf32>
+  %qr = llm.rope %q, %pos {num_heads = 4 : i64, head_dim = 16 : i64, rotary_dim = 16 : i64, theta = 10000.0 : f64} : tensor<?x64xf32>, tensor<?xi32>
+  %kr = llm.rope %k, %pos {num_heads = 2 : i64, head_dim = 16 : i64, rotary_dim = 16 : i64, theta = 10000.0 : f64} : tensor<?x32xf32>, tensor<?xi32>
+  %a = llm.attention %qr, %kr, %v, %batch {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32> -> tensor<?x64xf32>
+  %o = llm.linear %a, @o : tensor<?x64xf32> -> tensor<?x64xf32>
+  %r = llm.add %x, %o : tensor<?x64xf32>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+// A gated MLP: gate and up keep rows, down keeps columns; only rank 0 adds a bias of
+// the row-parallel linear, so the sum over ranks adds it once.
+llm.weight @gate : tensor<128x64xf32> = ["gate.weight"]
+llm.weight @up : tensor<128x64xf32> = ["up.weight"]
+llm.weight @up_bias : tensor<128xf32> = ["up.bias"]
+llm.weight @down : tensor<64x128xf32> = ["down.weight"]
+llm.weight @down_bias : tensor<64xf32> = ["down.bias"]
+// CHECK: llm.weight @gate : tensor<64x64xf32> = ["gate.weight"] slices [array<i64: 0, 64, 64>]
+// CHECK: llm.weight @up_bias : tensor<64xf32> = ["up.bias"] slices [array<i64: 0, 64, 64>]
+// CHECK: llm.weight @down : tensor<64x64xf32> = ["down.weight"] slices [array<i64: 1, 64, 64>]
+// CHECK-NOT: @down_bias
+// CHECK-LABEL: func.func @mlp
+// CHECK: llm.silu %{{.*}} : tensor<?x64xf32>
+// CHECK: %[[D:.*]] = llm.linear %{{.*}}, @down : tensor<?x64xf32> -> tensor<?x64xf32>
+// CHECK: llm.all_reduce %[[D]] {group_size = 2 : i64}
+// RANK0: llm.weight @down_bias : tensor<64xf32> = ["down.bias"]
+// RANK0-LABEL: func.func @mlp
+// RANK0: llm.linear %{{.*}}, @down bias @down_bias
+func.func @mlp(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %g = llm.linear %x, @gate : tensor<?x64xf32> -> tensor<?x128xf32>
+  %u = llm.linear %x, @up bias @up_bias : tensor<?x64xf32> -> tensor<?x128xf32>
+  %s = llm.silu %g : tensor<?x128xf32>
+  %m = llm.mul %s, %u : tensor<?x128xf32>
+  %d = llm.linear %m, @down bias @down_bias : tensor<?x128xf32> -> tensor<?x64xf32>
+  return %d : tensor<?x64xf32>
+}
+
+// -----
+
+// GPT-2's one QKV projection split in three: each piece keeps its own heads, so the
+// weight keeps three row ranges.
+llm.weight @qkv : tensor<192x64xf32> = ["c_attn.weight"] transposed
+llm.weight @proj : tensor<64x64xf32> = ["c_proj.weight"] transposed
+// CHECK: llm.weight @qkv : tensor<96x64xf32> = ["c_attn.weight"] transposed slices [array<i64: 0, 32, 32, 96, 32, 160, 32>]
+// CHECK: llm.weight @proj : tensor<64x32xf32> = ["c_proj.weight"] transposed slices [array<i64: 1, 32, 32>]
+// CHECK-LABEL: func.func @fused_qkv
+// CHECK: llm.split %{{.*}} : tensor<?x96xf32> -> tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+func.func @fused_qkv(%x: tensor<?x64xf32>, %batch: !llm.batch) -> tensor<?x64xf32> {
+  %qkv = llm.linear %x, @qkv : tensor<?x64xf32> -> tensor<?x192xf32>
+  %q, %k, %v = llm.split %qkv : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+  %a = llm.attention %q, %k, %v, %batch {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f64} : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32> -> tensor<?x64xf32>
+  %o = llm.linear %a, @proj : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+// A value read outside its region keeps the region from being sharded: nothing to do.
+// expected-error @below {{llm-partition: no column-parallel / row-parallel linear pair to shard over}}
+module {
+  llm.weight @a : tensor<64x64xf32> = ["a.weight"]
+  llm.weight @b : tensor<64x64xf32> = ["b.weight"]
+  func.func @escapes(%x: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+    %h = llm.linear %x, @a : tensor<?x64xf32> -> tensor<?x64xf32>
+    %s = llm.silu %h : tensor<?x64xf32>
+    %o = llm.linear %s, @b : tensor<?x64xf32> -> tensor<?x64xf32>
+    return %o, %s : tensor<?x64xf32>, tensor<?x64xf32>
+  }
+}
+
+// -----
+
+// Three query heads do not split over two ranks (nor over four).
+llm.weight @q3 : tensor<48x48xf32> = ["q.weight"]
+llm.weight @o3 : tensor<48x48xf32> = ["o.weight"]
+func.func @odd_heads(%x: tensor<?x48xf32>, %batch: !llm.batch) -> tensor<?x48xf32> {
+  %q = llm.linear %x, @q3 : tensor<?x48xf32> -> tensor<?x48xf32>
+  // expected-error @below {{llm-partition: 3 query heads do not split over}}
+  %a = llm.attention %q, %q, %q, %batch {layer = 0 : i64, num_heads = 3 : i64, num_kv_heads = 3 : i64, head_dim = 16 : i64, scale = 0.25 : f64} : tensor<?x48xf32>, tensor<?x48xf32>, tensor<?x48xf32> -> tensor<?x48xf32>
+  %o = llm.linear %a, @o3 : tensor<?x48xf32> -> tensor<?x48xf32>
+  return %o : tensor<?x48xf32>
+}
