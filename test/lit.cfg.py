@@ -49,3 +49,14 @@ else:
 # The CUDA toolkit (libdevice) for the PTX path, as scripts/test.sh sees it.
 if "CUDA_HOME" in os.environ:
     config.environment["CUDA_HOME"] = os.environ["CUDA_HOME"]
+
+# mpirun, when modelrt was built with MPI: tensor-parallel plans as one process per rank.
+# Open MPI refuses to run as root unless told that it is meant.
+import shutil
+if getattr(config, "modelrt_have_mpi", False) and shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    config.substitutions.append(("%mpirun", shutil.which("mpirun") + " --oversubscribe"))
+else:
+    lit_config.note("no mpirun or modelrt built without MPI: multi-process tests are unsupported")

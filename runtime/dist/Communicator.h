@@ -25,6 +25,19 @@ public:
   // added in rank order on every rank, so all ranks get the same bits, and an element's
   // sum never depends on `count` (on how many tokens are batched).
   virtual Status allReduceSum(float *data, int64_t count) = 0;
+
+  // On rank 0: tells the other ranks, waiting for the next control message, that there is
+  // none (an empty message). Once; later calls do nothing.
+  Status stopWorkers() {
+    if (rank() != 0 || size() == 1 || stopped_)
+      return Status::success();
+    stopped_ = true;
+    std::vector<uint8_t> none;
+    return broadcast(none);
+  }
+
+private:
+  bool stopped_ = false;
 };
 
 // `size` communicators for ranks that are threads of this process; rank i is element i.

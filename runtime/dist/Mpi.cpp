@@ -5,6 +5,8 @@
 #include <cstring>
 
 #ifdef MODELRT_HAVE_MPI
+#define OMPI_SKIP_MPICXX 1 // the C API only: the C++ bindings need a library of their own
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 

@@ -302,7 +302,8 @@ private:
   bool set_;
 };
 
-// The control message rank 0 broadcasts before each step: what every rank runs.
+// The control message rank 0 broadcasts before each step: what every rank runs. An empty
+// message is Stop (Communicator::stopWorkers).
 enum class Control : uint8_t { Step = 1, CopyBlocks = 2, Stop = 3 };
 
 class MessageWriter {
@@ -340,10 +341,8 @@ Error badMessage() {
 } // namespace
 
 CpuExecutor::~CpuExecutor() {
-  if (comm_ && comm_->size() > 1 && comm_->rank() == 0) {
-    std::vector<uint8_t> stop = MessageWriter(Control::Stop).bytes;
-    (void)comm_->broadcast(stop);
-  }
+  if (comm_)
+    (void)comm_->stopWorkers();
   for (std::thread &t : threads_)
     t.join();
   if (impl_ && impl_->profile)

@@ -129,7 +129,10 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
     ++weights;
     params += w.getTensorType().getNumElements();
   });
-  int64_t kvPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * bytesPerElement;
+  // Per rank with tensor parallelism: its KV heads (split, or one replicated per rank).
+  int64_t kvHeads = spec.tensorParallel <= c.numKvHeads ? c.numKvHeads / spec.tensorParallel : 1;
+  int64_t kvPerToken = 2 * c.numLayers * kvHeads * c.headDim * bytesPerElement;
+  std::string perRank = spec.tensorParallel > 1 ? " on each rank" : "";
   int64_t maxSeq = spec.maxSeqLen ? spec.maxSeqLen : c.maxPositions;
   os << "model:        " << spec.name << " (" << frontend::architectureName(c.architecture)
      << ", model_type " << c.modelType << ")\n"
@@ -140,8 +143,9 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << "vocabulary:   " << c.vocabSize << "\n"
      << "weights:      " << weights << " tensors, " << params << " parameters, "
      << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype << " ("
-     << frontend::weightFormatName(spec.weights.format) << ")\n"
-     << "kv cache:     " << kvPerToken << " bytes per token\n"
+     << frontend::weightFormatName(spec.weights.format) << ")"
+     << (spec.tensorParallel > 1 ? " on rank " + std::to_string(emitRank) : std::string()) << "\n"
+     << "kv cache:     " << kvPerToken << " bytes per token" << perRank << "\n"
      << "target:       " << spec.target << ", tp " << spec.tensorParallel << ", pp "
      << spec.pipelineParallel << "\n"
      << "limits:       max_seq_len " << maxSeq << ", max_num_seqs " << spec.maxNumSeqs

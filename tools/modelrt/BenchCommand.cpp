@@ -183,7 +183,10 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full (iteration-level) instead of reusing cached KV");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
-  cmd->callback([o, &exitCode] { exitCode = runBench(*o); });
+  cmd->callback([o, &exitCode] {
+    if (!runAsWorker(o->plan, o->executor, exitCode))
+      exitCode = runBench(*o);
+  });
 }
 
 } // namespace modelrt::cli

@@ -2,6 +2,7 @@
 // app from main.cpp; its callback stores the process exit code in `exitCode`.
 #pragma once
 
+#include "runtime/dist/Communicator.h"
 #include "runtime/engine/CpuExecutor.h"
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,15 @@ void addInspectCommand(CLI::App &app, int &exitCode);
 void addGenerateCommand(CLI::App &app, int &exitCode);
 void addBenchCommand(CLI::App &app, int &exitCode);
 void addServeCommand(CLI::App &app, int &exitCode);
+
+// The MPI rank of this process when mpirun started it (nullptr otherwise); set by main.
+dist::Communicator *&mpiWorld();
+
+// For generate, bench and serve under mpirun: on ranks other than 0, loads this rank's
+// part of the plan and runs the steps rank 0 sends, then returns true with the exit code
+// in `exitCode` (a rank that cannot load ends the whole job). On rank 0 it points the
+// executor options at the MPI group and returns false: the command goes on.
+bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
 // --kv-cache-mib and --kv-block-size, for the commands that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {

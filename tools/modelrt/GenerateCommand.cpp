@@ -169,7 +169,10 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
                 "Send the prompt as a user message through the model's chat template and print "
                 "only the answer");
   cmd->add_option("--system", o->system, "With --chat: a system message first");
-  cmd->callback([o, &exitCode] { exitCode = runGenerate(*o); });
+  cmd->callback([o, &exitCode] {
+    if (!runAsWorker(o->plan, o->executor, exitCode))
+      exitCode = runGenerate(*o);
+  });
 }
 
 } // namespace modelrt::cli

@@ -14,48 +14,62 @@ namespace modelrt::cli {
 
 namespace {
 
-// Prints the first `count` values of weight `name`, as f32, one per line.
-int dumpWeight(const plan::PlanMetadata &m, const std::string &name, uint64_t count) {
+struct InspectOptions {
+  std::string path, weight;
+  uint64_t count = 16, offset = 0;
+  int64_t rank = 0;
+};
+
+// Prints `count` values of weight `name` from element `offset` on, as f32, one per line.
+int dumpWeight(const plan::PlanMetadata &m, const InspectOptions &o) {
   for (const plan::WeightEntry &w : m.weights) {
-    if (w.name != name)
+    if (w.name != o.weight)
       continue;
     uint64_t elements = 1;
     for (uint64_t d : w.shape)
       elements *= d;
+    if (o.offset >= elements) {
+      std::fprintf(stderr, "modelrt: error: weight '%s' has %llu values, --offset is %llu\n",
+                   o.weight.c_str(), static_cast<unsigned long long>(elements),
+                   static_cast<unsigned long long>(o.offset));
+      return 1;
+    }
     // Whole blocks of GGUF-quantized weights (Q8_0, Q4_1: 32 values each), as dequantized.
     const DTypeInfo &info = dtypeInfo(w.dtype);
-    const uint64_t shown = std::min(count, elements);
-    const uint64_t blocks = (shown + info.blockElements - 1) / info.blockElements;
+    const uint64_t first = o.offset / info.blockElements, skip = o.offset % info.blockElements;
+    const uint64_t shown = std::min(o.count, elements - o.offset);
+    const uint64_t blocks = (skip + shown + info.blockElements - 1) / info.blockElements;
     std::vector<float> values(blocks * info.blockElements);
-    Status s = convert(w.dtype, w.data, blocks * info.blockBytes, values.size(), DType::F32,
-                       values.data(), values.size() * sizeof(float));
-    values.resize(shown);
+    Status s = convert(w.dtype, w.data + first * info.blockBytes, blocks * info.blockBytes,
+                       values.size(), DType::F32, values.data(), values.size() * sizeof(float));
     if (!s) {
       std::fprintf(stderr, "modelrt: error: %s\n", s.error().message().c_str());
       return 1;
     }
-    for (float v : values)
-      std::printf("%.9g\n", v);
+    for (uint64_t i = skip; i < skip + shown; ++i)
+      std::printf("%.9g\n", values[i]);
     return 0;
   }
-  std::fprintf(stderr, "modelrt: error: the plan has no weight named '%s'\n", name.c_str());
+  std::fprintf(stderr, "modelrt: error: the plan has no weight named '%s' on rank %lld\n",
+               o.weight.c_str(), static_cast<long long>(o.rank));
   return 1;
 }
 
-int inspect(const std::string &path, const std::string &weight, uint64_t count) {
+int inspect(const InspectOptions &o) {
+  const std::string &path = o.path;
   Expected<plan::PlanFile> file = plan::PlanFile::open(path);
   if (!file) {
     std::fprintf(stderr, "modelrt: error: %s\n", file.error().message().c_str());
     return 1;
   }
-  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, o.rank);
   if (!meta) {
     std::fprintf(stderr, "modelrt: error: %s\n", meta.error().message().c_str());
     return 1;
   }
   const plan::PlanMetadata &m = *meta;
-  if (!weight.empty())
-    return dumpWeight(m, weight, count);
+  if (!o.weight.empty())
+    return dumpWeight(m, o);
   uint64_t weightBytes = 0, parameters = 0;
   for (const plan::WeightEntry &w : m.weights) {
     weightBytes += w.size;
@@ -77,9 +91,11 @@ int inspect(const std::string &path, const std::string &weight, uint64_t count) 
               static_cast<long long>(m.kvCache.numLayers),
               static_cast<long long>(m.kvCache.numKvHeads),
               static_cast<long long>(m.kvCache.headDim));
-  std::printf("weights:     %zu tensors, %llu parameters, %llu bytes\n", m.weights.size(),
-              static_cast<unsigned long long>(parameters),
-              static_cast<unsigned long long>(weightBytes));
+  std::printf(
+      "weights:     %zu tensors, %llu parameters, %llu bytes%s\n", m.weights.size(),
+      static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),
+      m.tensorParallel * m.pipelineParallel > 1 ? (" on rank " + std::to_string(o.rank)).c_str()
+                                                : "");
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
   std::printf("sections:\n");
   for (const plan::Section &s : file->sections())
@@ -91,13 +107,16 @@ int inspect(const std::string &path, const std::string &weight, uint64_t count) 
 
 void addInspectCommand(CLI::App &app, int &exitCode) {
   auto *cmd = app.add_subcommand("inspect", "Validate a plan and print what it holds");
-  auto path = std::make_shared<std::string>();
-  auto weight = std::make_shared<std::string>();
-  auto count = std::make_shared<uint64_t>(16);
-  cmd->add_option("plan", *path, "plan.bin written by modelc")->required();
-  cmd->add_option("--weight", *weight, "Print the first values of this weight (as f32)");
-  cmd->add_option("--count", *count, "How many values --weight prints")->check(CLI::PositiveNumber);
-  cmd->callback([=, &exitCode] { exitCode = inspect(*path, *weight, *count); });
+  auto o = std::make_shared<InspectOptions>();
+  cmd->add_option("plan", o->path, "plan.bin written by modelc")->required();
+  cmd->add_option("--weight", o->weight, "Print the first values of this weight (as f32)");
+  cmd->add_option("--count", o->count, "How many values --weight prints")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--offset", o->offset, "The first value --weight prints (default 0)");
+  cmd->add_option("--rank", o->rank,
+                  "The rank whose weights to count or print, in a tensor-parallel plan")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([o, &exitCode] { exitCode = inspect(*o); });
 }
 
 } // namespace modelrt::cli

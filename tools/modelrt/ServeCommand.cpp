@@ -29,6 +29,8 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->callback([o, &exitCode] {
+    if (runAsWorker(o->plan, o->executor, exitCode))
+      return;
     Status s = server::serve(*o);
     if (!s) {
       std::cerr << "modelrt serve: " << s.error().message() << "\n";
