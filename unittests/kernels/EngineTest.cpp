@@ -17,9 +17,9 @@ extern std::string planDirectory;
 
 namespace {
 
-std::unique_ptr<CpuExecutor> loadTinyLlama() {
+std::unique_ptr<CpuExecutor> loadTinyLlama(const std::string &plan = "tiny-llama") {
   Expected<std::unique_ptr<CpuExecutor>> exec =
-      CpuExecutor::load(planDirectory + "/tiny-llama.plan");
+      CpuExecutor::load(planDirectory + "/" + plan + ".plan");
   EXPECT_TRUE(exec.ok()) << exec.error().toString();
   return exec.ok() ? std::move(*exec) : nullptr;
 }
@@ -65,8 +65,17 @@ std::map<size_t, std::vector<int32_t>> serve(CpuExecutor &exec, sched::Policy po
 
 } // namespace
 
-TEST(Engine, GreedyTokensDoNotDependOnLoadOrPolicy) {
-  auto exec = loadTinyLlama();
+// Each test runs the single-rank plan and the one on 2 tensor-parallel ranks (threads),
+// whose steps and KV block copies rank 0 broadcasts.
+class EnginePlans : public testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(TinyLlama, EnginePlans, testing::Values("tiny-llama", "tiny-llama-tp2"),
+                         [](const testing::TestParamInfo<std::string> &info) {
+                           return info.param == "tiny-llama" ? std::string("single_rank")
+                                                             : std::string("tp2");
+                         });
+
+TEST_P(EnginePlans, GreedyTokensDoNotDependOnLoadOrPolicy) {
+  auto exec = loadTinyLlama(GetParam());
   ASSERT_TRUE(exec);
   std::vector<sched::RequestParams> requests = {
       request({1, 17, 42, 99, 3, 250, 7}, 12), request({5, 6, 7, 8, 9, 10, 11, 12, 13}, 3),
@@ -106,8 +115,8 @@ TEST(Engine, GreedyTokensDoNotDependOnLoadOrPolicy) {
 // Automatic prefix caching: requests that start with the same blocks of tokens as an earlier
 // one take its KV instead of computing it, and every logit stays bit for bit what computing
 // it gives (the executor's output does not depend on the batch).
-TEST(Engine, PrefixCacheGivesTheLogitsOfComputing) {
-  auto exec = loadTinyLlama();
+TEST_P(EnginePlans, PrefixCacheGivesTheLogitsOfComputing) {
+  auto exec = loadTinyLlama(GetParam());
   ASSERT_TRUE(exec);
   const int32_t bs = exec->kvBlockSize();
   const int32_t vocab = static_cast<int32_t>(exec->metadata().vocabSize);
