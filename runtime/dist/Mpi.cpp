@@ -88,9 +88,16 @@ Expected<std::unique_ptr<Communicator>> mpiWorld() {
   if (!underLauncher())
     return std::unique_ptr<Communicator>();
 #ifdef MODELRT_HAVE_MPI
-  if (int rc = MPI_Init(nullptr, nullptr); rc != MPI_SUCCESS)
-    return mpiError("MPI_Init", rc);
+  // `serve` steps from its engine thread, not the main thread: one thread at a time.
+  int provided = MPI_THREAD_SINGLE;
+  if (int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+      rc != MPI_SUCCESS)
+    return mpiError("MPI_Init_thread", rc);
   initialized = true;
+  if (provided < MPI_THREAD_SERIALIZED)
+    return Error(ErrorCode::Unsupported,
+                 "MPI: this MPI library does not let threads other than the main one call it "
+                 "(MPI_THREAD_SERIALIZED)");
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -3,6 +3,7 @@
 // started the process (one rank of a tensor-parallel plan each).
 #include "Commands.h"
 
+#include <csignal>
 #include <cstdio>
 
 namespace modelrt::cli {
@@ -19,6 +20,10 @@ bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int 
   options.comm = world;
   if (world->rank() == 0)
     return false;
+  // mpirun passes Ctrl-C and SIGTERM to every rank; rank 0 alone decides when to stop
+  // (after the requests in flight), then tells the others.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   Expected<std::unique_ptr<engine::CpuExecutor>> exec = engine::CpuExecutor::load(plan, options);
   if (!exec) {
     std::fprintf(stderr, "modelrt: error: rank %d: %s\n", world->rank(),
