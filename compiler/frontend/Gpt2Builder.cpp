@@ -17,8 +17,10 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
   FlatSymbolRefAttr wte = b.weight("wte", {c.vocabSize, d}, "transformer.wte.weight");
   FlatSymbolRefAttr wpe = b.weight("wpe", {c.maxPositions, d}, "transformer.wpe.weight");
   ForwardArgs args = b.beginForward();
-  Value tokens = ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, wte);
-  Value positions = ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.positions, wpe);
+  Value tokens =
+      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, wte, IntegerAttr());
+  Value positions =
+      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.positions, wpe, IntegerAttr());
   Value x = b.add(tokens, positions);
 
   auto gelu = llm::GeluApproximationAttr::get(ob.getContext(), c.activation == "gelu"

@@ -40,7 +40,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
 
   FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
   ForwardArgs args = b.beginForward();
-  Value x = ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed);
+  Value x =
+      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
 
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string prefix = ("layers." + llvm::Twine(i) + ".").str();

@@ -77,10 +77,12 @@ def Kern_GatherRowsOp : Kern_Op<"gather_rows", [Pure]> {
   let summary = "result[i] = source[indices[i]]: token embedding or row selection";
   let description = [{
     Reads rows of an activation (`source` operand) or of a weight (`table` symbol),
-    exactly one of the two.
+    exactly one of the two. With `row_offset` the table is a shard of rows
+    `row_offset..`: index `i` reads its row `i - row_offset`, or zeros outside the shard.
   }];
   let arguments = (ins Optional<Kern_Activation>:$source, OptionalAttr<FlatSymbolRefAttr>:$table,
-                       Kern_IndexVector:$indices);
+                       Kern_IndexVector:$indices,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$row_offset);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     ($source^ `:` type($source))? ($table^)? `[` $indices `]` attr-dict `:` type($indices) `->` type($result)
@@ -118,6 +120,13 @@ def Kern_AllReduceOp : Kern_Op<"all_reduce", [Pure, SameOperandsAndResultType]> 
   let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Kern_AllGatherOp : Kern_Op<"all_gather", [Pure]> {
+  let summary = "Every rank's columns side by side, in rank order (NCCL or MPI)";
+  let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -84,8 +84,14 @@ def Llm_EmbeddingOp : Llm_WeightUserOp<"embedding"> {
     Looks up one row of `table` (`[V, D]`) per id. Used for token embeddings and for
     learned position embeddings (with the positions as ids). Ids out of `[0, V)` are
     rejected by the runtime before the iteration runs.
+
+    With `vocab_offset` the table is a shard holding rows `vocab_offset ..
+    vocab_offset + V` of the whole table: an id in that range gives its row, any other id
+    a row of zeros (so that the sum over the ranks of a vocabulary-parallel embedding,
+    `llm.all_reduce`, is the row; llm-partition).
   }];
-  let arguments = (ins Llm_TokenVector:$ids, FlatSymbolRefAttr:$table);
+  let arguments = (ins Llm_TokenVector:$ids, FlatSymbolRefAttr:$table,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$vocab_offset);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$ids `,` $table attr-dict `:` type($ids) `->` type($result)";
 }
@@ -264,6 +270,18 @@ def Llm_AllReduceOp : Llm_TokenwiseOp<"all_reduce", [SameOperandsAndResultType]>
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasFolder = 1;
+}
+
+def Llm_AllGatherOp : Llm_TokenwiseOp<"all_gather"> {
+  let summary = "Columns of every rank of a tensor-parallel group, side by side";
+  let description = [{
+    Every rank contributes its `[T, D]` and gets `[T, group_size * D]`: rank `r`'s columns
+    at `r * D`. A vocabulary-parallel LM head (llm-partition) gathers its logits with it.
+  }];
+  let arguments = (ins Llm_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def Llm_SendOp : Llm_Op<"send", [MemoryEffects<[MemWrite<Llm_PipelineResource>]>]> {

@@ -34,8 +34,15 @@ def LlmPartition : Pass<"llm-partition", "::mlir::ModuleOp"> {
     their output columns, the row linear keeps the weight columns of its input's, and
     an `llm.all_reduce` sums its partial results over the ranks; only rank 0 adds its
     bias. Weights are sharded by `slices` on the `llm.weight`, so nothing is copied at
-    compile time. Everything outside the regions (embeddings, norms, residual adds, the
-    LM head) is replicated: every rank computes it on identical inputs.
+    compile time.
+
+    Tables read only by `llm.embedding` and `llm.logits` (the token embedding, a tied or
+    separate LM head, learned positions) are split by rows over the ranks when their
+    rows divide evenly (vocabulary parallelism): an embedding shard gives zero rows for
+    ids outside it (`vocab_offset`) and an `llm.all_reduce` adds them up, which is
+    exact; each rank computes its share of the logits and an `llm.all_gather` puts them
+    side by side. Everything else (norms, residual adds) is replicated: every rank
+    computes it on identical inputs.
 
     A Llama layer has two regions: Q/K/V projections, rope and attention before the
     output projection; gate and up projections, SiLU and the gating multiply before the

@@ -26,6 +26,10 @@ public:
   // sum never depends on `count` (on how many tokens are batched).
   virtual Status allReduceSum(float *data, int64_t count) = 0;
 
+  // `output` (size() x count floats) gets every rank's `input` (count floats), in rank
+  // order. Every rank must call.
+  virtual Status allGather(const float *input, int64_t count, float *output) = 0;
+
   // On rank 0: tells the other ranks, waiting for the next control message, that there is
   // none (an empty message). Once; later calls do nothing.
   Status stopWorkers() {

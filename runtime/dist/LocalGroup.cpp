@@ -32,9 +32,10 @@ private:
 };
 
 struct Shared {
-  explicit Shared(int size) : barrier(size), buffers(size, nullptr) {}
+  explicit Shared(int size) : barrier(size), buffers(size, nullptr), inputs(size, nullptr) {}
   SpinBarrier barrier;
   std::vector<float *> buffers;         // each rank's partials, during an all-reduce
+  std::vector<const float *> inputs;    // each rank's columns, during an all-gather
   std::vector<uint8_t> *root = nullptr; // rank 0's bytes, during a broadcast
 };
 
@@ -67,6 +68,16 @@ public:
     }
     shared_->barrier.wait(); // every rank has read every partial
     std::memcpy(data, sum_.data(), count * sizeof(float));
+    return Status::success();
+  }
+
+  Status allGather(const float *input, int64_t count, float *output) override {
+    shared_->inputs[rank_] = input;
+    shared_->barrier.wait();
+    for (int r = 0; r < size_; ++r)
+      std::memcpy(output + static_cast<size_t>(r) * count, shared_->inputs[r],
+                  count * sizeof(float));
+    shared_->barrier.wait(); // every rank has read every input
     return Status::success();
   }
 

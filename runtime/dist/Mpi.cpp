@@ -68,6 +68,16 @@ public:
     return Status::success();
   }
 
+  Status allGather(const float *input, int64_t count, float *output) override {
+    if (count > INT32_MAX)
+      return Error(ErrorCode::InvalidArgument, "MPI: all-gather of more than 2^31 values");
+    if (int rc = MPI_Allgather(input, static_cast<int>(count), MPI_FLOAT, output,
+                               static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD);
+        rc != MPI_SUCCESS)
+      return mpiError("all-gather", rc);
+    return Status::success();
+  }
+
 private:
   const int rank_, size_;
   std::vector<float> parts_;

@@ -20,7 +20,7 @@ namespace modelrt::engine {
 
 namespace {
 
-enum class OpKind { Gemm, Fused, Attention, Rope, GatherRows, Columns, AllReduce };
+enum class OpKind { Gemm, Fused, Attention, Rope, GatherRows, Columns, AllReduce, AllGather };
 
 struct RopeConfig {
   int64_t numHeads = 0, headDim = 0, rotaryDim = 0;
@@ -46,7 +46,8 @@ struct Op {
   RopeConfig rope;
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
-  int64_t groupSize = 1; // all_reduce: ranks summed over
+  int64_t groupSize = 1;  // all_reduce, all_gather: ranks summed over or gathered from
+  int64_t rowOffset = -1; // gather_rows of a table shard: its first row (-1: whole table)
 };
 
 struct ValueInfo {
@@ -72,12 +73,14 @@ const char *opKindName(OpKind kind) {
     return "columns";
   case OpKind::AllReduce:
     return "all_reduce";
+  case OpKind::AllGather:
+    return "all_gather";
   }
   return "?";
 }
 
 struct OpProfile {
-  static constexpr int kKinds = static_cast<int>(OpKind::AllReduce) + 1;
+  static constexpr int kKinds = static_cast<int>(OpKind::AllGather) + 1;
   double seconds[kKinds] = {};
   int64_t calls[kKinds] = {};
   void print() const {
@@ -164,6 +167,7 @@ struct CpuExecutor::Impl {
   // threads each step uses (0: as many as OpenMP gives).
   dist::Communicator *comm = nullptr;
   int threads = 0;
+  std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
   // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kvWidth floats,
   // K and V apart. Allocated untouched; pages appear as blocks are first written.
@@ -269,10 +273,12 @@ Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
            width(op.outputs[0]) == op.attention.numHeads * op.attention.headDim;
       break;
     case OpKind::AllReduce: // a contiguous [rows, width] partial, summed into the output
+    case OpKind::AllGather: // a contiguous [rows, width], gathered into [rows, ranks x width]
       ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
            impl.values[op.inputs[0]].viewOf < 0 && impl.values[op.outputs[0]].viewOf < 0 &&
-           width(op.inputs[0]) == width(op.outputs[0]) && impl.comm &&
-           op.groupSize == impl.comm->size();
+           impl.comm && op.groupSize == impl.comm->size() &&
+           width(op.outputs[0]) ==
+               width(op.inputs[0]) * (op.kind == OpKind::AllGather ? op.groupSize : 1);
       break;
     }
     if (!ok)
@@ -629,6 +635,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       } else if (kind == "gather_rows") {
         op.kind = OpKind::GatherRows;
         op.table = weight(attrs, "table");
+        op.rowOffset = attrs.value("row_offset", int64_t(-1));
+        if (attrs.contains("row_offset") && (!op.table || op.rowOffset < 0))
+          return bad("gather_rows has a row_offset but no table shard").withContext(planPath);
         if (op.table &&
             (op.table->shape.size() != 2 ||
              (op.table->dtype != DType::F32 && op.table->dtype != DType::Q8_0 &&
@@ -683,8 +692,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
             impl.values[op.inputs[2]].width != a.numKvHeads * a.headDim)
           return bad("attention config does not match the plan's KV cache or its operands")
               .withContext(planPath);
-      } else if (kind == "all_reduce") {
-        op.kind = OpKind::AllReduce;
+      } else if (kind == "all_reduce" || kind == "all_gather") {
+        op.kind = kind == "all_reduce" ? OpKind::AllReduce : OpKind::AllGather;
         op.groupSize = attrs.at("group_size");
       } else {
         return bad("unknown op '" + kind + "'").withContext(planPath);
@@ -838,19 +847,26 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       for (int64_t r = 0; r < n; ++r) {
         const float *src;
         if (op.table) {
-          if (static_cast<uint64_t>(ids[r]) >= op.table->shape[0])
+          int64_t id = ids[r];
+          if (op.rowOffset >= 0) { // a shard: ids outside it give zeros
+            id -= op.rowOffset;
+            if (id < 0 || static_cast<uint64_t>(id) >= op.table->shape[0]) {
+              std::fill_n(dst + r * impl.stride(out), width, 0.0f);
+              continue;
+            }
+          }
+          if (id < 0 || static_cast<uint64_t>(id) >= op.table->shape[0])
             return Error(ErrorCode::InvalidArgument,
                          "row " + std::to_string(ids[r]) + " is outside table " + op.table->name);
           if (op.table->dtype != DType::F32) { // GGUF blocks: dequantize the row
             const size_t rowBytes = op.table->size / op.table->shape[0];
-            if (Status s =
-                    convert(op.table->dtype, op.table->data + int64_t(ids[r]) * rowBytes, rowBytes,
-                            width, DType::F32, dst + r * impl.stride(out), width * sizeof(float));
+            if (Status s = convert(op.table->dtype, op.table->data + id * rowBytes, rowBytes, width,
+                                   DType::F32, dst + r * impl.stride(out), width * sizeof(float));
                 !s)
               return s.error();
             continue;
           }
-          src = reinterpret_cast<const float *>(op.table->data) + int64_t(ids[r]) * width;
+          src = reinterpret_cast<const float *>(op.table->data) + id * width;
         } else {
           if (ids[r] < 0 || ids[r] >= impl.rows[op.inputs[0]])
             return Error(ErrorCode::InvalidArgument,
@@ -1010,6 +1026,21 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         std::memcpy(impl.data(out), impl.data(in), count * sizeof(float));
       if (Status s = impl.comm->allReduceSum(impl.data(out), count); !s)
         return s.error();
+      break;
+    }
+    case OpKind::AllGather: {
+      // Rank k's [rows, width] lands in columns k * width.. of every row.
+      int64_t in = op.inputs[0];
+      const int64_t rows = impl.rows[in], width = impl.values[in].width, ranks = op.groupSize;
+      impl.rows[out] = rows;
+      impl.gathered.resize(static_cast<size_t>(ranks * rows * width));
+      if (Status s = impl.comm->allGather(impl.data(in), rows * width, impl.gathered.data()); !s)
+        return s.error();
+      float *dst = impl.data(out);
+      for (int64_t k = 0; k < ranks; ++k)
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(dst + r * impl.stride(out) + k * width,
+                      impl.gathered.data() + (k * rows + r) * width, width * sizeof(float));
       break;
     }
     }

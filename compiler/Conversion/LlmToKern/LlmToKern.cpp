@@ -194,12 +194,12 @@ void convertLibraryOp(Operation *op) {
                                        FlatSymbolRefAttr()));
       })
       .Case([&](llm::EmbeddingOp e) {
-        replace(
-            b.create<kern::GatherRowsOp>(loc, e.getType(), Value(), e.getTableAttr(), e.getIds()));
+        replace(b.create<kern::GatherRowsOp>(loc, e.getType(), Value(), e.getTableAttr(),
+                                             e.getIds(), e.getVocabOffsetAttr()));
       })
       .Case([&](llm::GatherTokensOp g) {
         replace(b.create<kern::GatherRowsOp>(loc, g.getType(), g.getInput(), FlatSymbolRefAttr(),
-                                             g.getRows()));
+                                             g.getRows(), IntegerAttr()));
       })
       .Case([&](llm::RopeOp r) {
         replace(b.create<kern::RopeOp>(loc, r.getType(), r.getInput(), r.getPositions(),
@@ -211,6 +211,9 @@ void convertLibraryOp(Operation *op) {
       })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));
+      })
+      .Case([&](llm::AllGatherOp a) {
+        replace(b.create<kern::AllGatherOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));
       })
       .Case([&](llm::SplitOp s) {
         int64_t offset = 0;
@@ -244,7 +247,7 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
-            llm::AttentionOp, llm::AllReduceOp, llm::SplitOp>(op))
+            llm::AttentionOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp>(op))
       library.push_back(op);
   });
   for (Operation *op : library)

@@ -170,6 +170,13 @@ LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return success();
 }
 
+LogicalResult AllGatherOp::verify() {
+  if (featureDim(getResult()) != featureDim(getInput()) * getGroupSize())
+    return emitOpError() << "result width must be " << getGroupSize() << " x the input width "
+                         << featureDim(getInput()) << ", got " << featureDim(getResult());
+  return success();
+}
+
 LogicalResult LogitsOp::verify() {
   if (!elementType(getResult()).isF32())
     return emitOpError() << "logits must be f32, got " << getResult().getType();

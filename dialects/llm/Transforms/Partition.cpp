@@ -6,6 +6,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -52,8 +53,8 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
 
   void runOnOperation() override {
     if (tp < 1 || rank < 0 || rank >= tp) {
-      getOperation().emitError() << "llm-partition: rank " << int64_t(rank)
-                                 << " is not in [0, " << int64_t(tp) << ")";
+      getOperation().emitError() << "llm-partition: rank " << int64_t(rank) << " is not in [0, "
+                                 << int64_t(tp) << ")";
       return signalPassFailure();
     }
     if (tp == 1)
@@ -74,15 +75,15 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
       if (std::optional<Region> region = findRegion(linear))
         regions.push_back(std::move(*region));
     });
-    if (regions.empty()) {
-      module.emitError() << "llm-partition: no column-parallel / row-parallel linear pair to "
-                            "shard over "
-                         << int64_t(tp) << " ranks";
-      return signalPassFailure();
-    }
     for (Region &region : regions)
       if (failed(partition(region, symbols, uses)))
         return signalPassFailure();
+    if (shardVocabulary(module) == 0 && regions.empty()) {
+      module.emitError() << "llm-partition: nothing to shard over " << int64_t(tp)
+                         << " ranks (no column-parallel / row-parallel linear pair, no table "
+                            "of embedding rows)";
+      return signalPassFailure();
+    }
 
     // Biases that only rank 0 adds are gone from the other ranks.
     llvm::DenseSet<StringAttr> used;
@@ -94,6 +95,50 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     for (WeightOp weight : llvm::to_vector(module.getOps<WeightOp>()))
       if (!used.contains(weight.getSymNameAttr()))
         weight.erase();
+  }
+
+  // Vocabulary parallelism: a table that only embeddings and LM heads read (a tied
+  // embedding is both) is split by rows when they divide evenly. An embedding gives zero
+  // rows for ids outside its shard and an all-reduce adds the one rank's row to zeros, so
+  // it is exact; each logit is computed by one rank, and an all-gather puts the ranks'
+  // columns side by side. Other tables stay whole on every rank.
+  // Returns how many tables it split.
+  int shardVocabulary(ModuleOp module) {
+    int sharded = 0;
+    llvm::MapVector<StringAttr, SmallVector<Operation *>> readers;
+    module.walk([&](Operation *op) {
+      for (NamedAttribute attr : op->getAttrs())
+        if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue()))
+          readers[ref.getAttr()].push_back(op);
+    });
+    for (auto &[name, ops] : readers) {
+      auto weight = module.lookupSymbol<WeightOp>(name);
+      if (!weight || weight.getTensorType().getRank() != 2 || weight.getSlices() ||
+          weight.getSources().size() != 1 || weight.getTensorType().getDimSize(0) % tp ||
+          !llvm::all_of(ops, [](Operation *op) { return isa<EmbeddingOp, LogitsOp>(op); }))
+        continue;
+      const int64_t rows = weight.getTensorType().getDimSize(0) / tp, first = rank * rows;
+      ++sharded;
+      OpBuilder b(weight);
+      weight.setType(RankedTensorType::get({rows, weight.getTensorType().getDimSize(1)},
+                                           weight.getTensorType().getElementType()));
+      weight.setSlicesAttr(b.getArrayAttr({b.getDenseI64ArrayAttr({0, first, rows})}));
+      for (Operation *op : ops) {
+        b.setInsertionPointAfter(op);
+        Value result = op->getResult(0), sum;
+        if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
+          embedding.setVocabOffset(first);
+          sum = b.create<AllReduceOp>(op->getLoc(), result.getType(), result,
+                                      b.getI64IntegerAttr(tp));
+        } else {
+          RankedTensorType whole = cast<RankedTensorType>(result.getType());
+          result.setType(withWidth(result, rows));
+          sum = b.create<AllGatherOp>(op->getLoc(), whole, result, b.getI64IntegerAttr(tp));
+        }
+        result.replaceAllUsesExcept(sum, sum.getDefiningOp());
+      }
+    }
+    return sharded;
   }
 
   // The region ending at `row`, if its input comes from column linears through nothing

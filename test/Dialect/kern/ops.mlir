@@ -38,5 +38,9 @@ func.func @kernels(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %x: tensor<?x8xf32>
   %at = kern.attention %ro, %ro, %up {layer = 0 : i64} : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x16xf32>
   // CHECK: kern.all_reduce %{{.*}} {group_size = 2 : i64} : tensor<?x16xf32>
   %ar = kern.all_reduce %at {group_size = 2 : i64} : tensor<?x16xf32>
+  // CHECK: kern.all_gather %{{.*}} {group_size = 2 : i64} : tensor<?x16xf32> -> tensor<?x32xf32>
+  %ag = kern.all_gather %ar {group_size = 2 : i64} : tensor<?x16xf32> -> tensor<?x32xf32>
+  // CHECK: kern.gather_rows @embed[%{{.*}}] {row_offset = 4 : i64} : tensor<?xi32> -> tensor<?x8xf32>
+  %es = kern.gather_rows @embed [%ids] {row_offset = 4 : i64} : tensor<?xi32> -> tensor<?x8xf32>
   return %ar : tensor<?x16xf32>
 }

@@ -317,3 +317,11 @@ func.func @add_types(%x: tensor<?x8xf32>, %y: tensor<?x8xf16>) -> tensor<?x8xf32
   %z = "llm.add"(%x, %y) : (tensor<?x8xf32>, tensor<?x8xf16>) -> tensor<?x8xf32>
   return %z : tensor<?x8xf32>
 }
+
+// -----
+
+func.func @gather(%x: tensor<?x8xf32>) -> tensor<?x12xf32> {
+  // expected-error @+1 {{result width must be 2 x the input width 8, got 12}}
+  %0 = llm.all_gather %x {group_size = 2 : i64} : tensor<?x8xf32> -> tensor<?x12xf32>
+  return %0 : tensor<?x12xf32>
+}

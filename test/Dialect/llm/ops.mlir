@@ -58,6 +58,10 @@ func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
   %r = llm.add %x, %m : tensor<?x8xf32>
   // CHECK: llm.all_reduce %{{.*}} {group_size = 2 : i64} : tensor<?x8xf32>
   %ar = llm.all_reduce %r {group_size = 2 : i64} : tensor<?x8xf32>
+  // CHECK: llm.all_gather %{{.*}} {group_size = 2 : i64} : tensor<?x8xf32> -> tensor<?x16xf32>
+  %ag = llm.all_gather %ar {group_size = 2 : i64} : tensor<?x8xf32> -> tensor<?x16xf32>
+  // CHECK: llm.embedding %{{.*}}, @embed {vocab_offset = 16 : i64}
+  %shard = llm.embedding %rows, @embed {vocab_offset = 16 : i64} : tensor<?xi32> -> tensor<?x8xf32>
   // CHECK: llm.send %{{.*}} to 1 : tensor<?x8xf32>
   llm.send %ar to 1 : tensor<?x8xf32>
   // CHECK: llm.recv %[[BATCH]] from 0 : tensor<?x8xf32>

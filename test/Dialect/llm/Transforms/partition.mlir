@@ -89,8 +89,32 @@ func.func @fused_qkv(%x: tensor<?x64xf32>, %batch: !llm.batch) -> tensor<?x64xf3
 
 // -----
 
+// A tied embedding and LM head: the table splits by rows. The embedding shard gives zero
+// rows outside it, summed over the ranks; each rank's logits are gathered side by side. A
+// table whose rows do not divide (7) stays whole.
+llm.weight @embed : tensor<256x64xf32> = ["embed.weight"]
+llm.weight @odd : tensor<7x64xf32> = ["odd.weight"]
+// CHECK: llm.weight @embed : tensor<128x64xf32> = ["embed.weight"] slices [array<i64: 0, 128, 128>]
+// CHECK: llm.weight @odd : tensor<7x64xf32> = ["odd.weight"]{{$}}
+// CHECK-LABEL: func.func @vocabulary
+// CHECK: %[[E:.*]] = llm.embedding %{{.*}}, @embed {vocab_offset = 128 : i64}
+// CHECK: llm.all_reduce %[[E]] {group_size = 2 : i64}
+// CHECK: %[[L:.*]] = llm.logits %{{.*}}, @embed : tensor<?x64xf32> -> tensor<?x128xf32>
+// CHECK: %[[G:.*]] = llm.all_gather %[[L]] {group_size = 2 : i64} : tensor<?x128xf32> -> tensor<?x256xf32>
+// CHECK: return %[[G]]
+// TP4: llm.weight @embed : tensor<64x64xf32> = ["embed.weight"] slices [array<i64: 0, 192, 64>]
+func.func @vocabulary(%ids: tensor<?xi32>, %small: tensor<?xi32>) -> (tensor<?x256xf32>, tensor<?x64xf32>) {
+  %x = llm.embedding %ids, @embed : tensor<?xi32> -> tensor<?x64xf32>
+  %y = llm.embedding %small, @odd : tensor<?xi32> -> tensor<?x64xf32>
+  %s = llm.add %x, %y : tensor<?x64xf32>
+  %l = llm.logits %s, @embed : tensor<?x64xf32> -> tensor<?x256xf32>
+  return %l, %y : tensor<?x256xf32>, tensor<?x64xf32>
+}
+
+// -----
+
 // A value read outside its region keeps the region from being sharded: nothing to do.
-// expected-error @below {{llm-partition: no column-parallel / row-parallel linear pair to shard over}}
+// expected-error @below {{llm-partition: nothing to shard over}}
 module {
   llm.weight @a : tensor<64x64xf32> = ["a.weight"]
   llm.weight @b : tensor<64x64xf32> = ["b.weight"]
