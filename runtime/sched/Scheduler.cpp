@@ -58,6 +58,9 @@ Status validateSchedulerConfig(const SchedulerConfig &config) {
     return invalid("max-seq-len must be at least 2, got " + std::to_string(config.maxSeqLen));
   if (config.vocabSize < 0)
     return invalid("vocab size must not be negative, got " + std::to_string(config.vocabSize));
+  if (config.maxInFlight < 1 || config.maxInFlight > 256)
+    return invalid("iterations in flight must be in [1, 256], got " +
+                   std::to_string(config.maxInFlight));
   return Status::success();
 }
 
@@ -152,10 +155,11 @@ Status Scheduler::finish(RequestId id, FinishReason reason) {
 }
 
 SchedulerOutput Scheduler::schedule() {
-  assert(!pendingIteration_ && "schedule() called again before update()");
+  assert(pendingIterations_.size() < size_t(config_.maxInFlight) &&
+         "schedule() called with maxInFlight iterations awaiting update()");
   SchedulerOutput out;
   out.iteration = ++iteration_;
-  pendingIteration_ = out.iteration;
+  pendingIterations_.push_back(out.iteration);
   out.queryStarts.push_back(0);
 
   removeFinishedFromOutside(out);
@@ -168,11 +172,16 @@ SchedulerOutput Scheduler::schedule() {
 }
 
 void Scheduler::removeFinishedFromOutside(SchedulerOutput &out) {
+  std::vector<RequestId> later; // in an iteration in flight: removed after its update()
   for (RequestId id : finishRequested_) {
     auto it = requests_.find(id);
     if (it == requests_.end())
       continue;
     Request *req = it->second.get();
+    if (req->inFlight) {
+      later.push_back(id);
+      continue;
+    }
     if (req->state == RequestState::Running)
       running_.erase(std::find(running_.begin(), running_.end(), req));
     else
@@ -181,28 +190,37 @@ void Scheduler::removeFinishedFromOutside(SchedulerOutput &out) {
     out.finished.push_back({id, *req->pendingFinish});
     requests_.erase(it);
   }
-  finishRequested_.clear();
+  finishRequested_ = std::move(later);
 }
 
 void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
   // Decodes go first: keep their rows out of the budget that prefill chunks share.
-  prefillBudget -= static_cast<int32_t>(std::count_if(
-      running_.begin(), running_.end(), [](const Request *r) { return r->numUncomputed() == 1; }));
+  prefillBudget -=
+      static_cast<int32_t>(std::count_if(running_.begin(), running_.end(), [](const Request *r) {
+        return !r->inFlight && r->numUncomputed() == 1;
+      }));
   for (size_t i = 0; i < running_.size(); ++i) {
     Request &req = *running_[i];
+    if (req.inFlight)
+      continue; // its token is not sampled yet
     bool decode = req.numUncomputed() == 1;
     int32_t wanted = decode ? 1 : std::min(req.numUncomputed(), prefillBudget);
     if (wanted == 0)
       continue;
     int64_t fit = kv_.appendableTokens(req.id, wanted, /*keepFree=*/0);
     // Short of blocks: take them from the most recently admitted request (the back, not yet
-    // scheduled in this call). The back itself just waits, keeping its blocks, until an
-    // older request needs them or blocks free up; the oldest always makes progress.
-    while (fit == 0 && &req != running_.back()) {
-      Request &victim = *running_.back();
-      if (victim.numUncomputed() == 1)
+    // scheduled in this call, nor in an iteration in flight, whose KV is being written).
+    // The back itself just waits, keeping its blocks, until an older request needs them or
+    // blocks free up; the oldest always makes progress.
+    while (fit == 0) {
+      size_t victim = running_.size();
+      while (victim > i + 1 && running_[victim - 1]->inFlight)
+        --victim;
+      if (victim <= i + 1)
+        break;
+      if (running_[victim - 1]->numUncomputed() == 1)
         ++prefillBudget;
-      preempt(victim, out);
+      preempt(victim - 1, out);
       fit = kv_.appendableTokens(req.id, wanted, 0);
     }
     if (fit == 0)
@@ -276,9 +294,10 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
   return true;
 }
 
-void Scheduler::preempt(Request &req, SchedulerOutput &out) {
-  assert(!running_.empty() && running_.back() == &req);
-  running_.pop_back();
+void Scheduler::preempt(size_t index, SchedulerOutput &out) {
+  Request &req = *running_[index];
+  assert(!req.inFlight && "a request in flight keeps its blocks");
+  running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
   kv_.free(req.id);
   // Recompute: the generated tokens are kept and will be prefilled again with the prompt,
   // so the request continues exactly where it stopped.
@@ -310,6 +329,7 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
     out.positions.push_back(p);
   }
   req.numComputed += numTokens;
+  req.inFlight = out.iteration;
   s.sampled = req.numComputed == static_cast<int32_t>(req.tokens.size());
   if (s.sampled) {
     out.sampleRows.push_back(out.numBatchedTokens() - 1);
@@ -322,12 +342,13 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
 
 Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &output,
                                                     const std::vector<TokenId> &sampledTokens) {
-  if (!pendingIteration_ || *pendingIteration_ != output.iteration)
+  auto pending = std::find(pendingIterations_.begin(), pendingIterations_.end(), output.iteration);
+  if (pending == pendingIterations_.end())
     return Error(ErrorCode::InvalidArgument,
                  "update for iteration " + std::to_string(output.iteration) +
-                     (pendingIteration_
-                          ? ", but the pending iteration is " + std::to_string(*pendingIteration_)
-                          : std::string(", but no iteration is pending")));
+                     (pendingIterations_.empty() ? std::string(", but no iteration is pending")
+                                                 : ", but the pending iteration is " +
+                                                       std::to_string(pendingIterations_.front())));
   if (sampledTokens.size() != output.sampleRequestIds.size())
     return Error(ErrorCode::InvalidArgument,
                  "update got " + std::to_string(sampledTokens.size()) + " sampled tokens for " +
@@ -336,7 +357,11 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
     if (token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize))
       return Error(ErrorCode::InvalidArgument,
                    "sampled token " + std::to_string(token) + " is outside the vocabulary");
-  pendingIteration_.reset();
+  pendingIterations_.erase(pending);
+  for (const ScheduledRequest &r : output.requests)
+    if (auto it = requests_.find(r.id);
+        it != requests_.end() && it->second->inFlight == output.iteration)
+      it->second->inFlight = 0;
 
   // The iteration wrote these rows' KV: their full blocks become adoptable.
   if (config_.kvCache.prefixCaching)

@@ -48,6 +48,10 @@ struct SchedulerConfig {
   kv::KvCacheConfig kvCache;
   // Token ids must be below this (0: not checked).
   int32_t vocabSize = 0;
+  // Iterations that may be scheduled before the oldest is updated: ORCA keeps one per
+  // pipeline stage in flight. A request is in at most one of them; it is scheduled again
+  // (or preempted, or removed when ended from outside) only after that one's update().
+  int32_t maxInFlight = 1;
 };
 
 Status validateSchedulerConfig(const SchedulerConfig &config);
@@ -67,8 +71,10 @@ public:
   Status finish(RequestId id, FinishReason reason);
   Status cancel(RequestId id) { return finish(id, FinishReason::Cancelled); }
 
-  // Decides the next iteration. Call update() with its result before calling it again.
+  // Decides the next iteration, from the requests that are in no iteration in flight. At
+  // most config.maxInFlight iterations may await their update().
   SchedulerOutput schedule();
+  size_t numInFlight() const { return pendingIterations_.size(); }
   // Takes the tokens sampled for output.sampleRows (same order) and returns, per token,
   // the event for its request; requests that finish here are removed and their blocks
   // freed. Fails, changing nothing, on a token count or token id that does not fit.
@@ -113,6 +119,8 @@ private:
     // admission took (prompt and generated), until the next emit() reports them.
     int32_t numCachedTokens = 0;
     int32_t pendingCachedTokens = 0;
+    // The iteration it is in, until that iteration's update() (0: none).
+    uint64_t inFlight = 0;
 
     int32_t numPrompt() const { return static_cast<int32_t>(params.prompt.size()); }
     int32_t numOutput() const { return static_cast<int32_t>(tokens.size()) - numPrompt(); }
@@ -128,7 +136,7 @@ private:
   void scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget);
   void admitWaiting(SchedulerOutput &out, int32_t &prefillBudget);
   bool admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBudget);
-  void preempt(Request &req, SchedulerOutput &out);
+  void preempt(size_t runningIndex, SchedulerOutput &out);
   void enqueueWaiting(Request *req);
   void emit(Request &req, int32_t numTokens, SchedulerOutput &out);
   std::optional<FinishReason> finishReasonAfter(const Request &req) const;
@@ -138,8 +146,8 @@ private:
   kv::KvCacheManager kv_;
   RequestId nextId_ = 0;
   uint64_t iteration_ = 0;
-  // The iteration handed out by schedule() and not yet given to update().
-  std::optional<uint64_t> pendingIteration_;
+  // The iterations handed out by schedule() and not yet given to update(), oldest first.
+  std::vector<uint64_t> pendingIterations_;
   std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
   // Sorted by id (arrival order), which makes admission FCFS.
   std::deque<Request *> waiting_;

@@ -26,17 +26,22 @@ struct Coverage {
   int partialChunks = 0;
   int completed = 0;
   int64_t cachedTokens = 0;
+  int overlapped = 0; // iterations scheduled while another was in flight
 };
 
 struct Mode {
   Policy policy;
   bool prefixCaching;
+  // Iterations in flight (pipeline stages): each is run when scheduled and updated, oldest
+  // first, only when this many are out.
+  int inFlight = 1;
 };
 
 struct RandomRun {
   explicit RandomRun(uint64_t seed, Mode mode) : rng(seed) {
     config.policy = mode.policy;
     config.kvCache.prefixCaching = mode.prefixCaching;
+    config.maxInFlight = mode.inFlight;
     for (auto &prefix : prefixes)
       for (int i = 0; i < 40; ++i)
         prefix.push_back(pick(0, kVocab - 1));
@@ -141,10 +146,11 @@ struct RandomRun {
     std::map<RequestId, RequestParams> params;
     std::map<RequestId, std::vector<TokenId>> outputs;
     std::map<RequestId, FinishReason> finished;
+    std::vector<std::pair<SchedulerOutput, std::vector<TokenId>>> inFlight;
 
     int32_t toArrive = pick(1, 40);
     int iterations = 0;
-    while (toArrive > 0 || s.hasUnfinished()) {
+    while (toArrive > 0 || s.hasUnfinished() || !inFlight.empty()) {
       ASSERT_LT(++iterations, 20000) << "no progress";
       int arrivals = chance(40) ? pick(1, 3) : 0;
       for (int i = 0; i < arrivals && toArrive > 0; ++i, --toArrive) {
@@ -167,11 +173,29 @@ struct RandomRun {
         if (s.state(victim).has_value())
           ASSERT_TRUE(s.cancel(victim).ok());
       }
-      if (!s.hasUnfinished())
+      if (!s.hasUnfinished() && inFlight.empty())
         continue;
 
-      SchedulerOutput out = s.schedule();
-      ASSERT_NO_FATAL_FAILURE(checkInvariants(s, out));
+      // With iterations in flight, a new one goes out while another is still unsampled;
+      // the oldest is updated once the pipeline is full (or nothing more can run).
+      if (s.hasUnfinished() && s.numInFlight() < size_t(config.maxInFlight)) {
+        SchedulerOutput next = s.schedule();
+        ASSERT_NO_FATAL_FAILURE(checkInvariants(s, next));
+        for (const ScheduledRequest &r : next.requests)
+          for (const auto &[other, unused] : inFlight)
+            for (const ScheduledRequest &o : other.requests)
+              ASSERT_NE(o.id, r.id) << "request " << r.id << " in two iterations in flight";
+        std::vector<TokenId> sampled = engine.run(next);
+        coverage.overlapped += !inFlight.empty() && !next.requests.empty();
+        inFlight.emplace_back(std::move(next), std::move(sampled));
+        if (s.numInFlight() < size_t(config.maxInFlight) && !inFlight.back().first.empty())
+          continue;
+      }
+      if (inFlight.empty())
+        continue;
+      SchedulerOutput out = std::move(inFlight.front().first);
+      std::vector<TokenId> sampled = std::move(inFlight.front().second);
+      inFlight.erase(inFlight.begin());
       for (const FinishedRequest &f : out.finished)
         finished[f.id] = f.reason;
       coverage.preemptions += int(out.preempted.size());
@@ -179,9 +203,8 @@ struct RandomRun {
         coverage.partialChunks += r.isPrefill && !r.sampled;
         coverage.cachedTokens += r.numCachedTokens;
       }
-      ASSERT_TRUE(!out.empty() || !out.finished.empty() || !s.hasUnfinished())
+      ASSERT_TRUE(!out.empty() || !out.finished.empty() || !s.hasUnfinished() || !inFlight.empty())
           << "an iteration with nothing to run while requests wait";
-      std::vector<TokenId> sampled = engine.run(out);
       // Sometimes cancel between schedule() and update(), as a client disconnect would.
       if (!out.sampleRequestIds.empty() && chance(3))
         ASSERT_TRUE(s.cancel(out.sampleRequestIds.front()).ok());
@@ -237,7 +260,13 @@ TEST_P(SchedulerRandomTest, InvariantsHoldOverManySeeds) {
     total.partialChunks += run.coverage.partialChunks;
     total.completed += run.coverage.completed;
     total.cachedTokens += run.coverage.cachedTokens;
+    total.overlapped += run.coverage.overlapped;
   }
+  // Iterations went out while others were unsampled (none when one is in flight).
+  if (GetParam().inFlight > 1)
+    EXPECT_GT(total.overlapped, 1000);
+  else
+    EXPECT_EQ(total.overlapped, 0);
   // Request-level batching reserves whole lengths, so it never preempts.
   if (GetParam().policy == Policy::IterationLevel)
     EXPECT_GT(total.preemptions, 100);
@@ -255,18 +284,22 @@ TEST_P(SchedulerRandomTest, InvariantsHoldOverManySeeds) {
               "chunks, %d completed, %lld prompt tokens from the prefix cache\n",
               total.preemptions, total.cancellations, total.rejections, total.partialChunks,
               total.completed, static_cast<long long>(total.cachedTokens));
+  std::printf("%d iterations went out while another was in flight\n", total.overlapped);
 }
 
-INSTANTIATE_TEST_SUITE_P(Policies, SchedulerRandomTest,
-                         ::testing::Values(Mode{Policy::IterationLevel, false},
-                                           Mode{Policy::RequestLevel, false},
-                                           Mode{Policy::IterationLevel, true}),
-                         [](const ::testing::TestParamInfo<Mode> &info) {
-                           if (info.param.prefixCaching)
-                             return std::string("IterationLevelPrefixCaching");
-                           return std::string(info.param.policy == Policy::IterationLevel
-                                                  ? "IterationLevel"
-                                                  : "RequestLevel");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Policies, SchedulerRandomTest,
+    ::testing::Values(Mode{Policy::IterationLevel, false}, Mode{Policy::RequestLevel, false},
+                      Mode{Policy::IterationLevel, true}, Mode{Policy::IterationLevel, false, 2},
+                      Mode{Policy::IterationLevel, true, 3}, Mode{Policy::RequestLevel, false, 2}),
+    [](const ::testing::TestParamInfo<Mode> &info) {
+      std::string name =
+          info.param.policy == Policy::IterationLevel ? "IterationLevel" : "RequestLevel";
+      if (info.param.prefixCaching)
+        name += "PrefixCaching";
+      if (info.param.inFlight > 1)
+        name += std::to_string(info.param.inFlight) + "InFlight";
+      return name;
+    });
 
 } // namespace
