@@ -26,6 +26,8 @@ using namespace mlir;
 
 void modelc::buildLlmOptimizePipeline(OpPassManager &pm, const LlmOptimizeOptions &options) {
   pm.addPass(createCanonicalizerPass());
+  if (options.pp > 1)
+    pm.addPass(llm::createLlmPipeline({options.pp, options.stage}));
   if (options.tp > 1)
     pm.addPass(llm::createLlmPartition({options.tp, options.rank}));
   if (options.mergeLinears)

@@ -20,10 +20,14 @@ struct LlmOptimizeOptions : public mlir::PassPipelineOptions<LlmOptimizeOptions>
                      llvm::cl::init(1)};
   Option<int64_t> rank{*this, "rank", llvm::cl::desc("The rank whose program to build"),
                        llvm::cl::init(0)};
+  Option<int64_t> pp{*this, "pp", llvm::cl::desc("Pipeline stages (llm-pipeline)"),
+                     llvm::cl::init(1)};
+  Option<int64_t> stage{*this, "stage", llvm::cl::desc("The stage whose program to build"),
+                        llvm::cl::init(0)};
 };
 
-// The llm-level pipeline: canonicalize, partition for one tensor-parallel rank (tp > 1),
-// merge QKV and gate/up GEMMs, clean up.
+// The llm-level pipeline: canonicalize, keep one pipeline stage (pp > 1), partition for
+// one tensor-parallel rank (tp > 1), merge QKV and gate/up GEMMs, clean up.
 void buildLlmOptimizePipeline(mlir::OpPassManager &pm, const LlmOptimizeOptions &options);
 
 // llm -> kern: decide fusion groups, lower to fused kernels and library calls, clean up.

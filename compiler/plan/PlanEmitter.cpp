@@ -443,7 +443,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     }
   }
 
-  // The KV cache of each rank: one entry per layer, all alike, the same on every rank.
+  // The KV cache of each rank: one entry per layer, all alike, the same heads on every rank.
   int64_t layers = 0, kvHeads = 0, headDim = 0;
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
@@ -454,11 +454,13 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       h = cast<IntegerAttr>(c.get("num_kv_heads")).getInt();
       d = cast<IntegerAttr>(c.get("head_dim")).getInt();
     });
+    // Pipeline stages hold different numbers of layers: the cache is sized for the most.
+    layers = std::max(layers, l);
     if (rank == 0)
-      std::tie(layers, kvHeads, headDim) = std::tie(l, h, d);
-    else if (std::tie(layers, kvHeads, headDim) != std::tie(l, h, d))
+      std::tie(kvHeads, headDim) = std::tie(h, d);
+    else if (std::tie(kvHeads, headDim) != std::tie(h, d))
       return error("internal error: rank " + llvm::Twine(rank) +
-                   "'s KV cache differs from rank 0's");
+                   "'s KV heads differ from rank 0's");
   }
 
   auto dictToJson = [](Attribute attr) {

@@ -37,6 +37,7 @@ def Kern_ReductionKindAttr : EnumAttr<Kern_Dialect, Kern_ReductionKind, "reducti
 }
 
 def Kern_KvCacheResource : Resource<"::modelc::kern::KvCacheResource">;
+def Kern_PipelineResource : Resource<"::modelc::kern::PipelineResource">;
 
 //===----------------------------------------------------------------------===//
 // Views
@@ -120,6 +121,20 @@ def Kern_AllReduceOp : Kern_Op<"all_reduce", [Pure, SameOperandsAndResultType]> 
   let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Kern_SendOp : Kern_Op<"send", [MemoryEffects<[MemWrite<Kern_PipelineResource>]>]> {
+  let summary = "Sends an activation to the next pipeline stage (the runtime's channel)";
+  let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntNonNegative]>:$stage);
+  let assemblyFormat = "$input `to` $stage attr-dict `:` type($input)";
+}
+
+def Kern_RecvOp : Kern_Op<"recv", [MemoryEffects<[MemRead<Kern_PipelineResource>,
+                                                  MemWrite<Kern_PipelineResource>]>]> {
+  let summary = "Receives an activation of the iteration's rows from an earlier stage";
+  let arguments = (ins ConfinedAttr<I64Attr, [IntNonNegative]>:$stage);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "`from` $stage attr-dict `:` type($result)";
 }
 
 def Kern_AllGatherOp : Kern_Op<"all_gather", [Pure]> {

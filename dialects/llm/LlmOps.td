@@ -290,10 +290,12 @@ def Llm_SendOp : Llm_Op<"send", [MemoryEffects<[MemWrite<Llm_PipelineResource>]>
   let assemblyFormat = "$input `to` $stage attr-dict `:` type($input)";
 }
 
-def Llm_RecvOp : Llm_Op<"recv", [MemoryEffects<[MemRead<Llm_PipelineResource>]>]> {
+def Llm_RecvOp : Llm_Op<"recv", [MemoryEffects<[MemRead<Llm_PipelineResource>,
+                                                 MemWrite<Llm_PipelineResource>]>]> {
   let summary = "Receives activations from an earlier pipeline stage";
   let description = [{
     The row count of the result is the iteration's token count, known from `batch`.
+    Receiving takes the next message off the channel, so two receives are never one.
   }];
   let arguments = (ins Llm_BatchType:$batch, ConfinedAttr<I64Attr, [IntNonNegative]>:$stage);
   let results = (outs Llm_Activation:$result);

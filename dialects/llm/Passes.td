@@ -55,6 +55,28 @@ def LlmPartition : Pass<"llm-partition", "::mlir::ModuleOp"> {
   let dependentDialects = ["::modelc::llm::LlmDialect"];
 }
 
+def LlmPipeline : Pass<"llm-pipeline", "::mlir::ModuleOp"> {
+  let summary = "Keep one pipeline stage's layers, with send and receive at the cuts";
+  let description = [{
+    Pipeline parallelism, decided at compile time: the layers (the `llm.attention` ops,
+    in order) are split into `pp` consecutive stages of nearly equal size (the later
+    stages, which hold the LM head, get the fewer), and each function keeps the ops of
+    `stage`. A cut lies between the attention of a stage's last layer and the next
+    stage's first one, where the fewest activations cross (in a transformer, the
+    residual stream alone), the latest such point, so that a layer's MLP stays with its
+    attention. The activations crossing into the
+    stage come from `llm.recv`, those crossing out go to `llm.send`; only the last stage
+    returns (the logits), so the others' functions have no results. Attention layers are
+    renumbered from 0 in each stage, whose KV cache holds only its layers. Weights no op
+    of the stage reads are removed.
+  }];
+  let options = [
+    Option<"pp", "pp", "int64_t", /*default=*/"1", "Pipeline stages">,
+    Option<"stage", "stage", "int64_t", /*default=*/"0", "The stage whose program to build">,
+  ];
+  let dependentDialects = ["::modelc::llm::LlmDialect", "::mlir::func::FuncDialect"];
+}
+
 def LlmFuse : Pass<"llm-fuse", "::mlir::ModuleOp"> {
   let summary = "Decide which token-wise ops share one generated kernel";
   let description = [{

@@ -30,14 +30,21 @@ public:
   // order. Every rank must call.
   virtual Status allGather(const float *input, int64_t count, float *output) = 0;
 
+  // Point to point, for pipeline stages: `send` queues `bytes` for rank `to` and returns
+  // at once; `recv` waits for the next message from rank `from`. Messages between two
+  // ranks arrive in the order they were sent.
+  virtual Status send(int to, std::vector<uint8_t> bytes) = 0;
+  virtual Status recv(int from, std::vector<uint8_t> &bytes) = 0;
+
   // On rank 0: tells the other ranks, waiting for the next control message, that there is
-  // none (an empty message). Once; later calls do nothing.
-  Status stopWorkers() {
+  // none (an empty message): broadcast to tensor-parallel ranks, or sent to rank 1 for
+  // pipeline stages (each passes it on). Once; later calls do nothing.
+  Status stopWorkers(bool pipeline) {
     if (rank() != 0 || size() == 1 || stopped_)
       return Status::success();
     stopped_ = true;
     std::vector<uint8_t> none;
-    return broadcast(none);
+    return pipeline ? send(1, std::move(none)) : broadcast(none);
   }
 
 private:

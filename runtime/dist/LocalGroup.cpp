@@ -1,7 +1,10 @@
 #include "runtime/dist/Communicator.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 namespace modelrt::dist {
@@ -31,8 +34,18 @@ private:
   std::atomic<int64_t> generation_{0};
 };
 
+// Messages from one rank to another, in order.
+struct Mailbox {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::vector<uint8_t>> messages;
+};
+
 struct Shared {
-  explicit Shared(int size) : barrier(size), buffers(size, nullptr), inputs(size, nullptr) {}
+  explicit Shared(int size)
+      : barrier(size), buffers(size, nullptr), inputs(size, nullptr),
+        mailboxes(static_cast<size_t>(size) * size) {}
+  std::vector<Mailbox> mailboxes; // [to * size + from]
   SpinBarrier barrier;
   std::vector<float *> buffers;         // each rank's partials, during an all-reduce
   std::vector<const float *> inputs;    // each rank's columns, during an all-gather
@@ -78,6 +91,29 @@ public:
       std::memcpy(output + static_cast<size_t>(r) * count, shared_->inputs[r],
                   count * sizeof(float));
     shared_->barrier.wait(); // every rank has read every input
+    return Status::success();
+  }
+
+  Status send(int to, std::vector<uint8_t> bytes) override {
+    if (to < 0 || to >= size_)
+      return Error(ErrorCode::InvalidArgument, "send to rank " + std::to_string(to));
+    Mailbox &box = shared_->mailboxes[static_cast<size_t>(to) * size_ + rank_];
+    {
+      std::lock_guard<std::mutex> lock(box.mutex);
+      box.messages.push_back(std::move(bytes));
+    }
+    box.ready.notify_one();
+    return Status::success();
+  }
+
+  Status recv(int from, std::vector<uint8_t> &bytes) override {
+    if (from < 0 || from >= size_)
+      return Error(ErrorCode::InvalidArgument, "receive from rank " + std::to_string(from));
+    Mailbox &box = shared_->mailboxes[static_cast<size_t>(rank_) * size_ + from];
+    std::unique_lock<std::mutex> lock(box.mutex);
+    box.ready.wait(lock, [&] { return !box.messages.empty(); });
+    bytes = std::move(box.messages.front());
+    box.messages.pop_front();
     return Status::success();
   }
 

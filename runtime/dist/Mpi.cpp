@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 
 #ifdef MODELRT_HAVE_MPI
 #define OMPI_SKIP_MPICXX 1 // the C API only: the C++ bindings need a library of their own
@@ -78,9 +79,58 @@ public:
     return Status::success();
   }
 
+  // Sends never wait for the receiver (a pipeline's stages send both ways): each message
+  // is kept until MPI is done with it.
+  Status send(int to, std::vector<uint8_t> bytes) override {
+    if (bytes.size() > INT32_MAX)
+      return Error(ErrorCode::InvalidArgument, "MPI: a message of more than 2 GiB");
+    reap(false);
+    pending_.push_back({std::move(bytes), MPI_REQUEST_NULL});
+    Pending &p = pending_.back();
+    if (int rc = MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, to,
+                           kPipelineTag, MPI_COMM_WORLD, &p.request);
+        rc != MPI_SUCCESS)
+      return mpiError("send", rc);
+    return Status::success();
+  }
+
+  Status recv(int from, std::vector<uint8_t> &bytes) override {
+    MPI_Status status;
+    if (int rc = MPI_Probe(from, kPipelineTag, MPI_COMM_WORLD, &status); rc != MPI_SUCCESS)
+      return mpiError("probe", rc);
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    bytes.resize(static_cast<size_t>(count));
+    if (int rc = MPI_Recv(bytes.data(), count, MPI_BYTE, from, kPipelineTag, MPI_COMM_WORLD,
+                          MPI_STATUS_IGNORE);
+        rc != MPI_SUCCESS)
+      return mpiError("receive", rc);
+    return Status::success();
+  }
+
+  ~MpiCommunicator() override { reap(true); }
+
 private:
+  static constexpr int kPipelineTag = 7;
+  struct Pending {
+    std::vector<uint8_t> bytes;
+    MPI_Request request;
+  };
+  // Frees the buffers of finished sends (all of them, waiting, with `wait`).
+  void reap(bool wait) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      int done = 0;
+      if (wait)
+        MPI_Wait(&it->request, MPI_STATUS_IGNORE), done = 1;
+      else
+        MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
+      it = done ? pending_.erase(it) : std::next(it);
+    }
+  }
+
   const int rank_, size_;
   std::vector<float> parts_;
+  std::list<Pending> pending_;
 };
 #endif
 

@@ -20,7 +20,18 @@ namespace modelrt::engine {
 
 namespace {
 
-enum class OpKind { Gemm, Fused, Attention, Rope, GatherRows, Columns, AllReduce, AllGather };
+enum class OpKind {
+  Gemm,
+  Fused,
+  Attention,
+  Rope,
+  GatherRows,
+  Columns,
+  AllReduce,
+  AllGather,
+  Send,
+  Recv
+};
 
 struct RopeConfig {
   int64_t numHeads = 0, headDim = 0, rotaryDim = 0;
@@ -75,12 +86,16 @@ const char *opKindName(OpKind kind) {
     return "all_reduce";
   case OpKind::AllGather:
     return "all_gather";
+  case OpKind::Send:
+    return "send";
+  case OpKind::Recv:
+    return "recv";
   }
   return "?";
 }
 
 struct OpProfile {
-  static constexpr int kKinds = static_cast<int>(OpKind::AllGather) + 1;
+  static constexpr int kKinds = static_cast<int>(OpKind::Recv) + 1;
   double seconds[kKinds] = {};
   int64_t calls[kKinds] = {};
   void print() const {
@@ -167,6 +182,9 @@ struct CpuExecutor::Impl {
   // threads each step uses (0: as many as OpenMP gives).
   dist::Communicator *comm = nullptr;
   int threads = 0;
+  // Pipeline parallelism: this program's stage; only the last computes logits.
+  int64_t stage = 0;
+  bool lastStage = true;
   std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
   // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kvWidth floats,
@@ -229,8 +247,11 @@ Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
   for (int64_t id : {impl.tokenIds, impl.positions, impl.sampleRows})
     if (!inRange(id))
       return bad("a program input id is out of range");
-  if (!stored(impl.logits) || impl.values[impl.logits].width != meta.vocabSize)
-    return bad("the logits are not a stored value of vocab_size columns");
+  // Every program ends in the logits but a pipeline stage's before the last.
+  if (impl.logits < 0 ? impl.lastStage
+                      : !stored(impl.logits) || impl.values[impl.logits].width != meta.vocabSize)
+    return bad(impl.lastStage ? "the logits are not a stored value of vocab_size columns"
+                              : "a pipeline stage before the last returns logits");
   auto isIndex = [&](int64_t id) {
     return id == impl.tokenIds || id == impl.positions || id == impl.sampleRows;
   };
@@ -272,6 +293,12 @@ Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
       ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) &&
            width(op.outputs[0]) == op.attention.numHeads * op.attention.headDim;
       break;
+    case OpKind::Send: // a stored [rows, width] to the next stage
+      ok = count(1, 0) && stored(op.inputs[0]) && !impl.lastStage;
+      break;
+    case OpKind::Recv: // a stored [rows, width] from the stage before
+      ok = count(0, 1) && stored(op.outputs[0]) && impl.stage > 0;
+      break;
     case OpKind::AllReduce: // a contiguous [rows, width] partial, summed into the output
     case OpKind::AllGather: // a contiguous [rows, width], gathered into [rows, ranks x width]
       ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
@@ -308,210 +335,12 @@ private:
   bool set_;
 };
 
-// The control message rank 0 broadcasts before each step: what every rank runs. An empty
-// message is Stop (Communicator::stopWorkers).
-enum class Control : uint8_t { Step = 1, CopyBlocks = 2, Stop = 3 };
-
-class MessageWriter {
-public:
-  explicit MessageWriter(Control kind) { bytes.push_back(static_cast<uint8_t>(kind)); }
-  void put(int64_t v) {
-    const auto *p = reinterpret_cast<const uint8_t *>(&v);
-    bytes.insert(bytes.end(), p, p + sizeof v);
-  }
-  std::vector<uint8_t> bytes;
-};
-
-class MessageReader {
-public:
-  explicit MessageReader(const std::vector<uint8_t> &bytes) : bytes_(bytes) {}
-  Control kind() const { return bytes_.empty() ? Control::Stop : Control(bytes_[0]); }
-  // The next value, or false when the message is too short.
-  bool get(int64_t &v) {
-    if (at_ + sizeof v > bytes_.size())
-      return false;
-    std::memcpy(&v, bytes_.data() + at_, sizeof v);
-    at_ += sizeof v;
-    return true;
-  }
-
-private:
-  const std::vector<uint8_t> &bytes_;
-  size_t at_ = 1;
-};
-
-Error badMessage() {
-  return Error(ErrorCode::InvalidFormat, "a rank received a malformed control message");
-}
-
 } // namespace
 
 CpuExecutor::~CpuExecutor() {
-  if (comm_)
-    (void)comm_->stopWorkers();
-  for (std::thread &t : threads_)
-    t.join();
+  stopRanks();
   if (impl_ && impl_->profile)
     impl_->profile->print();
-}
-
-int CpuExecutor::rank() const { return comm_ ? comm_->rank() : 0; }
-
-Status CpuExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
-  if (comm_ && comm_->size() > 1) {
-    MessageWriter m(Control::CopyBlocks);
-    m.put(static_cast<int64_t>(copies.size()));
-    for (const kv::BlockCopy &c : copies) {
-      m.put(c.src);
-      m.put(c.dst);
-    }
-    if (Status sent = comm_->broadcast(m.bytes); !sent)
-      return sent;
-  }
-  return runCopy(copies);
-}
-
-Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &tokens,
-                                               const std::vector<PagedChunk> &chunks) {
-  if (comm_ && comm_->size() > 1) {
-    MessageWriter m(Control::Step);
-    m.put(static_cast<int64_t>(tokens.size()));
-    for (int32_t t : tokens)
-      m.put(t);
-    m.put(static_cast<int64_t>(chunks.size()));
-    for (const PagedChunk &c : chunks) {
-      m.put(c.startPosition);
-      m.put(c.numTokens);
-      m.put(int64_t(c.sample) | int64_t(c.allLogits) << 1);
-      const int64_t blocks = c.blockTable ? static_cast<int64_t>(c.blockTable->size()) : -1;
-      m.put(blocks);
-      for (int64_t b = 0; b < blocks; ++b)
-        m.put((*c.blockTable)[b]);
-    }
-    if (Status sent = comm_->broadcast(m.bytes); !sent)
-      return sent.error();
-  }
-  return runStep(tokens, chunks);
-}
-
-Status CpuExecutor::serveRank() {
-  if (!comm_ || comm_->rank() == 0)
-    return Error(ErrorCode::Internal, "serveRank is for ranks other than 0");
-  std::vector<uint8_t> bytes;
-  std::vector<int32_t> tokens;
-  std::vector<PagedChunk> chunks;
-  std::vector<std::vector<int32_t>> tables;
-  for (;;) {
-    if (Status received = comm_->broadcast(bytes); !received)
-      return received;
-    MessageReader m(bytes);
-    int64_t n = 0;
-    switch (m.kind()) {
-    case Control::Stop:
-      return Status::success();
-    case Control::CopyBlocks: {
-      std::vector<kv::BlockCopy> copies;
-      if (!m.get(n) || n < 0)
-        return badMessage();
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t src = 0, dst = 0;
-        if (!m.get(src) || !m.get(dst))
-          return badMessage();
-        copies.push_back({static_cast<int32_t>(src), static_cast<int32_t>(dst)});
-      }
-      (void)runCopy(copies); // rank 0 reports the same error
-      break;
-    }
-    case Control::Step: {
-      if (!m.get(n) || n < 0)
-        return badMessage();
-      tokens.resize(n);
-      for (int32_t &t : tokens) {
-        int64_t v = 0;
-        if (!m.get(v))
-          return badMessage();
-        t = static_cast<int32_t>(v);
-      }
-      if (!m.get(n) || n < 0)
-        return badMessage();
-      chunks.assign(n, PagedChunk{});
-      tables.assign(n, {});
-      for (int64_t i = 0; i < n; ++i) {
-        PagedChunk &c = chunks[i];
-        int64_t flags = 0, blocks = 0;
-        if (!m.get(c.startPosition) || !m.get(c.numTokens) || !m.get(flags) || !m.get(blocks))
-          return badMessage();
-        c.sample = flags & 1;
-        c.allLogits = flags & 2;
-        c.blockTable = blocks < 0 ? nullptr : &tables[i];
-        for (int64_t b = 0; b < blocks; ++b) {
-          int64_t v = 0;
-          if (!m.get(v))
-            return badMessage();
-          tables[i].push_back(static_cast<int32_t>(v));
-        }
-      }
-      (void)runStep(tokens, chunks); // the same checks fail on every rank alike
-      break;
-    }
-    default:
-      return badMessage();
-    }
-  }
-}
-
-Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &planPath,
-                                                         const ExecutorOptions &options) {
-  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
-  if (!file)
-    return file.error();
-  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
-  if (!meta)
-    return meta.error();
-  const int64_t ranks = meta->tensorParallel * meta->pipelineParallel;
-  if (meta->pipelineParallel != 1)
-    return Error(ErrorCode::Unsupported, planPath + ": pipeline-parallel plans (pp " +
-                                             std::to_string(meta->pipelineParallel) +
-                                             ") are not supported yet");
-  if (options.comm) { // one rank of a group started elsewhere (mpirun)
-    if (options.comm->size() != ranks)
-      return Error(ErrorCode::InvalidArgument,
-                   planPath + ": the plan has " + std::to_string(ranks) + " ranks (tp " +
-                       std::to_string(meta->tensorParallel) + "), but " +
-                       std::to_string(options.comm->size()) +
-                       " processes were started: run it with mpirun -np " + std::to_string(ranks));
-    return loadRank(planPath, options, options.comm, 0);
-  }
-  if (ranks == 1)
-    return loadRank(planPath, options, nullptr, 0);
-
-  // Ranks as threads of this process: each rank's executor is loaded here, then ranks
-  // 1.. serve rank 0's steps on their own threads, the cores split between them.
-  std::vector<std::unique_ptr<dist::Communicator>> group =
-      dist::createLocalGroup(static_cast<int>(ranks));
-  const int threads = options.threadsPerRank > 0
-                          ? options.threadsPerRank
-                          : std::max(1, omp_get_max_threads() / static_cast<int>(ranks));
-  std::vector<std::unique_ptr<CpuExecutor>> executors;
-  for (int64_t r = 0; r < ranks; ++r) {
-    Expected<std::unique_ptr<CpuExecutor>> exec =
-        loadRank(planPath, options, group[r].get(), threads);
-    if (!exec)
-      return exec.error().withContext("rank " + std::to_string(r));
-    executors.push_back(std::move(*exec));
-  }
-  std::unique_ptr<CpuExecutor> root = std::move(executors[0]);
-  root->group_ = std::move(group);
-  for (int64_t r = 1; r < ranks; ++r) {
-    CpuExecutor *worker = executors[r].get();
-    root->workers_.push_back(std::move(executors[r]));
-    root->threads_.emplace_back([worker] {
-      if (Status served = worker->serveRank(); !served)
-        std::fprintf(stderr, "modelrt: rank %d: %s\n", worker->rank(),
-                     served.error().message().c_str());
-    });
-  }
-  return root;
 }
 
 Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &planPath,
@@ -538,6 +367,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   impl.comm = comm;
   impl.threads = threads;
   exec->comm_ = comm;
+  exec->numStages_ = static_cast<int>(exec->meta_.pipelineParallel);
+  impl.stage = exec->meta_.pipelineParallel > 1 ? rank : 0;
+  impl.lastStage = impl.stage + 1 == exec->meta_.pipelineParallel;
   if (const char *p = std::getenv("MODELRT_PROFILE"); p && *p && std::string(p) != "0")
     impl.profile = std::make_unique<OpProfile>();
   for (const plan::WeightEntry &w : exec->meta_.weights)
@@ -574,7 +406,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     impl.tokenIds = inputs.at("token_ids");
     impl.positions = inputs.at("positions");
     impl.sampleRows = inputs.at("sample_rows");
-    impl.logits = program.at("outputs").at(0);
+    const nlohmann::json &outputs = program.at("outputs");
+    impl.logits = outputs.empty() ? -1 : outputs.at(0).get<int64_t>();
     impl.arenaRows = program.at("arena").at("rows");
     const int64_t arenaBytes = program.at("arena").at("bytes");
     if (impl.arenaRows < 1 || impl.arenaRows > exec->meta_.maxNumBatchedTokens || arenaBytes < 0 ||
@@ -692,6 +525,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
             impl.values[op.inputs[2]].width != a.numKvHeads * a.headDim)
           return bad("attention config does not match the plan's KV cache or its operands")
               .withContext(planPath);
+      } else if (kind == "send" || kind == "recv") {
+        op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
       } else if (kind == "all_reduce" || kind == "all_gather") {
         op.kind = kind == "all_reduce" ? OpKind::AllReduce : OpKind::AllGather;
         op.groupSize = attrs.at("group_size");
@@ -769,7 +604,9 @@ Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
 namespace {} // namespace
 
 Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &tokens,
-                                                  const std::vector<PagedChunk> &chunks) {
+                                                  const std::vector<PagedChunk> &chunks,
+                                                  const float *incoming, size_t incomingCount,
+                                                  std::vector<float> *outgoing) {
   Impl &impl = *impl_;
   ThreadCount threadCount(impl.threads);
   const int64_t total = static_cast<int64_t>(tokens.size());
@@ -1028,6 +865,30 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         return s.error();
       break;
     }
+    case OpKind::Recv: { // the stage before's activation, all rows
+      const int64_t width = impl.values[out].width, n = total * width;
+      if (static_cast<int64_t>(incomingCount) < n)
+        return Error(ErrorCode::InvalidArgument,
+                     "the stage before sent " + std::to_string(incomingCount) +
+                         " values, the step needs " + std::to_string(n) + " more");
+      impl.rows[out] = total;
+      for (int64_t r = 0; r < total; ++r)
+        std::memcpy(impl.data(out) + r * impl.stride(out), incoming + r * width,
+                    width * sizeof(float));
+      incoming += n;
+      incomingCount -= static_cast<size_t>(n);
+      break;
+    }
+    case OpKind::Send: {
+      int64_t in = op.inputs[0];
+      const int64_t width = impl.values[in].width;
+      if (!outgoing)
+        return Error(ErrorCode::Internal, "a pipeline stage's send has no channel");
+      for (int64_t r = 0; r < impl.rows[in]; ++r)
+        outgoing->insert(outgoing->end(), impl.data(in) + r * impl.stride(in),
+                         impl.data(in) + r * impl.stride(in) + width);
+      break;
+    }
     case OpKind::AllGather: {
       // Rank k's [rows, width] lands in columns k * width.. of every row.
       int64_t in = op.inputs[0];
@@ -1046,6 +907,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     }
   }
 
+  if (impl.logits < 0)
+    return std::vector<float>(); // a pipeline stage before the last
   int64_t vocab = impl.values[impl.logits].width, n = impl.rows[impl.logits];
   std::vector<float> logits(n * vocab);
   for (int64_t r = 0; r < n; ++r)

@@ -14,6 +14,7 @@
 #include "runtime/plan/PlanMetadata.h"
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -73,9 +74,19 @@ public:
   // wanted rows, [rows, vocab], row-major, in chunk order: every row of an allLogits chunk,
   // the last row of the others with `sample`. A failed step has written nothing
   // but the new tokens' slots, which the caller does not count as filled.
-  // On rank 0 of a group, every rank runs the step (its shard of each layer).
+  // On rank 0 of a group, every rank runs the step (its shard of each layer, or its
+  // pipeline stage's layers).
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<PagedChunk> &chunks);
+
+  // Pipelined steps (ORCA): submit() runs the first stage of a step and hands it on, so
+  // that up to pipelineDepth() steps are in flight, one per stage; collect() returns the
+  // logits of the oldest (as step() would have). `copies` are made before the step, on
+  // every stage. Without pipeline stages, submit() runs the whole step.
+  int pipelineDepth() const { return numStages_; }
+  Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
+                const std::vector<kv::BlockCopy> &copies = {});
+  Expected<std::vector<float>> collect();
 
   // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
   // rank 0's executor goes. Errors only on a broken control message or channel.
@@ -91,9 +102,21 @@ private:
   static Expected<std::unique_ptr<CpuExecutor>> loadRank(const std::string &planPath,
                                                          const ExecutorOptions &options,
                                                          dist::Communicator *comm, int threads);
+  // This rank's program. A pipeline stage reads the activations its `recv` ops take from
+  // `incoming` (in order) and appends what its `send` ops send to `outgoing`; a stage
+  // without logits returns none.
   Expected<std::vector<float>> runStep(const std::vector<int32_t> &tokens,
-                                       const std::vector<PagedChunk> &chunks);
+                                       const std::vector<PagedChunk> &chunks,
+                                       const float *incoming = nullptr, size_t incomingCount = 0,
+                                       std::vector<float> *outgoing = nullptr);
   Status runCopy(const std::vector<kv::BlockCopy> &copies);
+  Status serveStage();
+  void stopRanks(); // rank 0: the other ranks stop, their threads are joined
+
+  int numStages_ = 1;
+  int64_t inFlight_ = 0;                     // pipeline rank 0: steps submitted, not collected
+  std::vector<kv::BlockCopy> pendingCopies_; // pipeline rank 0: copies for the next step
+  std::deque<std::vector<float>> done_;      // one stage: submitted steps' logits
 
   dist::Communicator *comm_ = nullptr;
   // Rank 0 of ranks on threads: the group, the other ranks' executors and their threads.

@@ -386,13 +386,21 @@ private:
 
 namespace {
 
-std::atomic<httplib::Server *> activeServer{nullptr};
+// SIGINT / SIGTERM: the server drains. New completions get 503; once no completion is in
+// flight (streams included: httplib stops writing them when it stops), the listening
+// socket closes and listen_after_bind() returns.
+std::atomic<bool> draining{false};
+std::atomic<int> completionsInFlight{0};
 
-// Closes the listening socket; listen_after_bind() then returns.
-void stopOnSignal(int) {
-  if (httplib::Server *server = activeServer.load())
-    server->stop();
-}
+void drainOnSignal(int) { draining.store(true); }
+
+// Counts a completion as in flight for as long as it lives (a stream keeps it).
+struct InFlight {
+  InFlight() { completionsInFlight.fetch_add(1); }
+  ~InFlight() { completionsInFlight.fetch_sub(1); }
+  InFlight(const InFlight &) = delete;
+  InFlight &operator=(const InFlight &) = delete;
+};
 
 } // namespace
 
@@ -488,6 +496,9 @@ Status serve(const ServerOptions &options) {
                                                   httplib::Response &res) {
     if (!authorized(req, res))
       return;
+    auto inFlight = std::make_shared<InFlight>();
+    if (draining.load())
+      return sendError(res, 503, "the server is shutting down");
     Expected<GenerationRequest> parsed = parseGenerationRequest(api, req.body, maxSeqLen);
     if (!parsed)
       return sendError(res, 400, parsed.error().message());
@@ -741,7 +752,8 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage, tools, declared, id](size_t, httplib::DataSink &sink) {
+         pending, open, includeUsage, tools, declared, id,
+         inFlight](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
           if (e.finish == "error") {
@@ -824,11 +836,22 @@ Status serve(const ServerOptions &options) {
                options.port);
   // SIGINT / SIGTERM stop accepting connections; requests in flight finish (the engine
   // thread outlives the HTTP server), then serve() returns and everything is released.
-  activeServer.store(&http);
-  std::signal(SIGINT, stopOnSignal);
-  std::signal(SIGTERM, stopOnSignal);
+  draining.store(false);
+  std::signal(SIGINT, drainOnSignal);
+  std::signal(SIGTERM, drainOnSignal);
+  std::atomic<bool> listening{true};
+  std::thread watcher([&] {
+    while (listening.load()) {
+      if (draining.load() && completionsInFlight.load() == 0) {
+        http.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
   http.listen_after_bind();
-  activeServer.store(nullptr);
+  listening.store(false);
+  watcher.join();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   std::fprintf(stderr, "modelrt serve: stopped\n");

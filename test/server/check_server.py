@@ -378,7 +378,19 @@ try:
     t = threading.Thread(target=inflight)
     t.start()
     time.sleep(0.5)
+    # A stream in flight too: the signal goes once its first chunk is out.
+    req = urllib.request.Request(base + "/v1/completions", data=json.dumps(
+        {"prompt": "Once upon a time", "max_tokens": 32, "stream": True}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + KEY})
+    stream = urllib.request.urlopen(req, timeout=120)
+    first = stream.readline()
+    while first.strip() == b"":
+        first = stream.readline()
     server.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    late = request("/v1/completions", {"prompt": "Hello", "max_tokens": 2})
+    rest = stream.read().decode()
+    stream.close()
     t.join()
     try:
         code = server.wait(timeout=60)
@@ -387,6 +399,9 @@ try:
     check(slow[0] is not None and slow[0][0] == 200 and
           json.loads(slow[0][1])["usage"]["completion_tokens"] == 24,
           "a request in flight at SIGTERM still completes")
+    check(first.startswith(b"data: ") and rest.rstrip().endswith("data: [DONE]"),
+          "a stream in flight at SIGTERM still completes")
+    check(late[0] == 503, "a request after SIGTERM gets 503 (got %d)" % late[0])
     check(code == 0, "SIGTERM stops the server with exit code 0 (got %s)" % code)
 finally:
     if server.poll() is None:

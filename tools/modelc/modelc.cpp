@@ -61,9 +61,10 @@ cl::opt<std::string> weightFormat(
     cl::value_desc("native|dense"), cl::init("native"), cl::cat(category));
 cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks: the plan holds one program per rank"),
                     cl::value_desc("N"), cl::cat(category));
-cl::opt<int64_t> emitRank("rank", cl::desc("With --tp and --emit: the rank whose program to print"),
+cl::opt<int64_t> emitRank("rank",
+                          cl::desc("With --tp or --pp and --emit: the rank whose program to print"),
                           cl::value_desc("R"), cl::init(0), cl::cat(category));
-cl::opt<int64_t> pp("pp", cl::desc("Pipeline-parallel stages (partitioning is not built yet)"),
+cl::opt<int64_t> pp("pp", cl::desc("Pipeline stages: the plan holds one program per stage"),
                     cl::value_desc("M"), cl::cat(category));
 cl::opt<int64_t> maxSeqLen("max-seq-len",
                            cl::desc("Longest sequence (prompt + output) a request may reach"),
@@ -144,7 +145,9 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << "weights:      " << weights << " tensors, " << params << " parameters, "
      << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype << " ("
      << frontend::weightFormatName(spec.weights.format) << ")"
-     << (spec.tensorParallel > 1 ? " on rank " + std::to_string(emitRank) : std::string()) << "\n"
+     << (spec.tensorParallel * spec.pipelineParallel > 1 ? " on rank " + std::to_string(emitRank)
+                                                         : std::string())
+     << "\n"
      << "kv cache:     " << kvPerToken << " bytes per token" << perRank << "\n"
      << "target:       " << spec.target << ", tp " << spec.tensorParallel << ", pp "
      << spec.pipelineParallel << "\n"
@@ -178,11 +181,13 @@ int main(int argc, char **argv) {
     return fail(toString(std::move(e)));
   if (Error e = frontend::validateSpec(*spec))
     return fail(toString(std::move(e)));
-  if (spec->pipelineParallel > 1)
-    return fail("--pp above 1: pipeline partitioning is not built yet");
-  if (emitRank < 0 || emitRank >= spec->tensorParallel)
-    return fail("--rank " + Twine(emitRank) + " is not a rank of --tp " +
-                Twine(spec->tensorParallel));
+  if (spec->pipelineParallel > 1 && spec->tensorParallel > 1)
+    return fail("--tp and --pp together are not supported yet: choose one");
+  const int64_t numRanks = spec->tensorParallel * spec->pipelineParallel;
+  if (emitRank < 0 || emitRank >= numRanks)
+    return fail("--rank " + Twine(emitRank) + " is not one of the " + Twine(numRanks) +
+                " ranks of --tp " + Twine(spec->tensorParallel) + " --pp " +
+                Twine(spec->pipelineParallel));
   loadTimer.stop();
 
   if (emit == Emit::Plan && outputPath.empty())
@@ -207,9 +212,14 @@ int main(int argc, char **argv) {
 
   // One module per rank: a plan holds all of them, the other outputs print --rank's.
   std::vector<mlir::OwningOpRef<mlir::ModuleOp>> ranks;
-  for (int64_t r = 0; r < spec->tensorParallel; ++r)
-    if (emit == Emit::Plan || r == emitRank)
-      ranks.push_back(r + 1 == spec->tensorParallel ? std::move(module) : module->clone());
+  // Rank r is stage r / tp, tensor-parallel rank r % tp.
+  std::vector<int64_t> rankIds;
+  for (int64_t r = 0; r < numRanks; ++r)
+    if (emit == Emit::Plan || r == emitRank) {
+      ranks.push_back(r + 1 == numRanks || emit != Emit::Plan ? std::move(module)
+                                                              : module->clone());
+      rankIds.push_back(r);
+    }
   mlir::TimingScope passTimer = rootTimer.nest("passes");
   for (auto [index, rankModule] : llvm::enumerate(ranks)) {
     mlir::PassManager pm(&context);
@@ -217,7 +227,9 @@ int main(int argc, char **argv) {
     LlmOptimizeOptions options;
     options.mergeLinears = !noMergeLinears;
     options.tp = spec->tensorParallel;
-    options.rank = emit == Emit::Plan ? static_cast<int64_t>(index) : emitRank;
+    options.pp = spec->pipelineParallel;
+    options.rank = rankIds[index] % spec->tensorParallel;
+    options.stage = rankIds[index] / spec->tensorParallel;
     buildLlmOptimizePipeline(pm, options);
     if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan || emit == Emit::Ptx)
       buildKernPipeline(pm);

@@ -3,6 +3,8 @@
 // started the process (one rank of a tensor-parallel plan each).
 #include "Commands.h"
 
+#include "runtime/plan/PlanMetadata.h"
+
 #include <csignal>
 #include <cstdio>
 
@@ -13,13 +15,25 @@ dist::Communicator *&mpiWorld() {
   return world;
 }
 
+namespace {
+int64_t &pipelineStages() {
+  static int64_t stages = 1;
+  return stages;
+}
+} // namespace
+
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode) {
   dist::Communicator *world = mpiWorld();
   if (!world)
     return false;
   options.comm = world;
-  if (world->rank() == 0)
+  if (world->rank() == 0) {
+    // How to stop the other ranks should this one end before it runs the plan.
+    if (Expected<plan::PlanFile> file = plan::PlanFile::open(plan))
+      if (Expected<plan::PlanMetadata> meta = plan::readMetadata(*file))
+        pipelineStages() = meta->pipelineParallel;
     return false;
+  }
   // mpirun passes Ctrl-C and SIGTERM to every rank; rank 0 alone decides when to stop
   // (after the requests in flight), then tells the others.
   std::signal(SIGINT, SIG_IGN);
@@ -65,7 +79,8 @@ int main(int argc, char **argv) {
   }
   // Rank 0 may end before it ever ran a plan (a bad option): the other ranks wait for it.
   if (*world)
-    (void)(*world)->stopWorkers();
+    (void)(*world)->stopWorkers(modelrt::cli::pipelineStages() > 1);
+  world->reset(); // its pending sends complete before MPI ends
   modelrt::dist::finalizeMpi();
   return exitCode;
 }

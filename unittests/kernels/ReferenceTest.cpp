@@ -148,6 +148,22 @@ TEST(Reference, TensorParallelPlansMatchTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama-tp4.plan", "tiny-llama", 1e-5);
 }
 
+// Pipeline parallelism: each stage holds whole layers and computes them as one rank does,
+// so the logits are bit for bit the single-rank plan's.
+TEST(Reference, PipelinePlansMatchTransformers) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-gpt2"}) {
+    SCOPED_TRACE(model);
+    checkAgainstReference(planDirectory + "/" + model + "-pp2.plan", model, 1e-5);
+  }
+}
+
+TEST(Reference, SmolLM2PipelineMatchesTransformers) {
+  std::string plan = planDirectory + "/smollm2-pp4.plan";
+  if (!std::ifstream(plan).good())
+    GTEST_SKIP() << "no SmolLM2 plan: scripts/fetch-models.sh fetches the GGUF it is compiled from";
+  checkAgainstReference(plan, "smollm2-135m-instruct-gguf", 1e-4);
+}
+
 TEST(Reference, SmolLM2TensorParallelMatchesTransformers) {
   std::string plan = planDirectory + "/smollm2-tp3.plan";
   if (!std::ifstream(plan).good())

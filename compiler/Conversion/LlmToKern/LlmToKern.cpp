@@ -215,6 +215,11 @@ void convertLibraryOp(Operation *op) {
       .Case([&](llm::AllGatherOp a) {
         replace(b.create<kern::AllGatherOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));
       })
+      .Case([&](llm::RecvOp r) { replace(b.create<kern::RecvOp>(loc, r.getType(), r.getStage())); })
+      .Case([&](llm::SendOp sendOp) {
+        b.create<kern::SendOp>(loc, sendOp.getInput(), sendOp.getStage());
+        sendOp.erase();
+      })
       .Case([&](llm::SplitOp s) {
         int64_t offset = 0;
         for (Value piece : s.getResults()) {
@@ -247,7 +252,8 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
-            llm::AttentionOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp>(op))
+            llm::AttentionOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp, llm::RecvOp,
+            llm::SendOp>(op))
       library.push_back(op);
   });
   for (Operation *op : library)

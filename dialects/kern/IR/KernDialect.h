@@ -18,6 +18,10 @@ namespace modelc::kern {
 struct KvCacheResource : public mlir::SideEffects::Resource::Base<KvCacheResource> {
   llvm::StringRef getName() final { return "kern.kv_cache"; }
 };
+// The point-to-point channels between pipeline stages.
+struct PipelineResource : public mlir::SideEffects::Resource::Base<PipelineResource> {
+  llvm::StringRef getName() final { return "kern.pipeline"; }
+};
 } // namespace modelc::kern
 
 #include "dialects/kern/KernEnums.h.inc"
