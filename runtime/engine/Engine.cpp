@@ -18,6 +18,8 @@ Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::P
   config.kvCache.blockSize = executor.kvBlockSize();
   config.kvCache.numBlocks = executor.numKvBlocks();
   config.kvCache.prefixCaching = prefixCaching && policy == sched::Policy::IterationLevel;
+  // ORCA: one iteration in flight per pipeline stage.
+  config.maxInFlight = executor.pipelineDepth();
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
   if (!scheduler)
     return scheduler.error();
@@ -47,18 +49,32 @@ void Engine::forget(sched::RequestId id) { samplers_.erase(id); }
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
   lastLogprobs_.clear();
   lastPromptLogprobs_.clear();
-  sched::SchedulerOutput out = scheduler_.schedule();
-  for (const sched::FinishedRequest &f : out.finished)
-    forget(f.id);
-  if (out.empty())
-    return scheduler_.update(out, {});
-
-  if (Status copied = executor_.copyBlocks(out.blockCopies); !copied)
-    return copied.error();
-  std::vector<PagedChunk> chunks;
-  for (const sched::ScheduledRequest &r : out.requests)
-    chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
-  Expected<std::vector<float>> logits = executor_.step(out.tokenIds, chunks);
+  // Keep every pipeline stage busy: iterations go out until one per stage is in flight (a
+  // request is in at most one); then the oldest comes back and is sampled.
+  std::vector<sched::TokenEvent> events;
+  while (scheduler_.numInFlight() < size_t(executor_.pipelineDepth())) {
+    sched::SchedulerOutput out = scheduler_.schedule();
+    for (const sched::FinishedRequest &f : out.finished)
+      forget(f.id);
+    if (out.empty()) { // nothing more can run now
+      Expected<std::vector<sched::TokenEvent>> none = scheduler_.update(out, {});
+      if (!none)
+        return none.error();
+      events.insert(events.end(), none->begin(), none->end());
+      break;
+    }
+    std::vector<PagedChunk> chunks;
+    for (const sched::ScheduledRequest &r : out.requests)
+      chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
+    if (Status submitted = executor_.submit(out.tokenIds, chunks, out.blockCopies); !submitted)
+      return submitted.error();
+    inFlight_.push_back(std::move(out));
+  }
+  if (inFlight_.empty())
+    return events;
+  Expected<std::vector<float>> logits = executor_.collect();
+  sched::SchedulerOutput out = std::move(inFlight_.front());
+  inFlight_.pop_front();
   if (!logits)
     return logits.error();
   const int64_t vocab = executor_.metadata().vocabSize;
@@ -97,11 +113,13 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       lastLogprobs_[out.sampleRequestIds[i]] =
           sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);
   }
-  Expected<std::vector<sched::TokenEvent>> events = scheduler_.update(out, sampled);
-  if (events)
-    for (const sched::TokenEvent &e : *events)
-      if (e.finish)
-        forget(e.id);
+  Expected<std::vector<sched::TokenEvent>> sampledEvents = scheduler_.update(out, sampled);
+  if (!sampledEvents)
+    return sampledEvents.error();
+  for (const sched::TokenEvent &e : *sampledEvents)
+    if (e.finish)
+      forget(e.id);
+  events.insert(events.end(), sampledEvents->begin(), sampledEvents->end());
   return events;
 }
 

@@ -7,6 +7,7 @@
 #include "runtime/sample/Sampler.h"
 #include "runtime/sched/Scheduler.h"
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +29,8 @@ public:
                                         const sample::SamplingParams &sampling,
                                         int topLogprobs = -1);
   // One iteration; the events of the tokens it produced (empty when nothing could run).
+  // With pipeline stages, iterations are scheduled until one per stage is in flight, and
+  // the oldest one's tokens come back.
   Expected<std::vector<sched::TokenEvent>> step();
   // Ends a request in any state; its resources go at the next step.
   Status cancel(sched::RequestId id) { return scheduler_.cancel(id); }
@@ -62,6 +65,7 @@ private:
   };
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
+  std::deque<sched::SchedulerOutput> inFlight_; // submitted to the executor, oldest first
   std::map<sched::RequestId, std::vector<sample::TokenLogprobs>> lastPromptLogprobs_;
 };
 

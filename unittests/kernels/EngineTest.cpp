@@ -65,13 +65,15 @@ std::map<size_t, std::vector<int32_t>> serve(CpuExecutor &exec, sched::Policy po
 
 } // namespace
 
-// Each test runs the single-rank plan and the one on 2 tensor-parallel ranks (threads),
-// whose steps and KV block copies rank 0 broadcasts.
+// Each test runs the single-rank plan, the one on 2 tensor-parallel ranks (threads), whose
+// steps and KV block copies rank 0 broadcasts, and the one in 2 pipeline stages, which keeps
+// two iterations in flight (ORCA).
 class EnginePlans : public testing::TestWithParam<std::string> {};
-INSTANTIATE_TEST_SUITE_P(TinyLlama, EnginePlans, testing::Values("tiny-llama", "tiny-llama-tp2"),
+INSTANTIATE_TEST_SUITE_P(TinyLlama, EnginePlans,
+                         testing::Values("tiny-llama", "tiny-llama-tp2", "tiny-llama-pp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            return info.param == "tiny-llama" ? std::string("single_rank")
-                                                             : std::string("tp2");
+                                                             : info.param.substr(11);
                          });
 
 TEST_P(EnginePlans, GreedyTokensDoNotDependOnLoadOrPolicy) {
