@@ -226,6 +226,9 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
   if (c.numHeads % spec.tensorParallel != 0)
     return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
                           Twine(c.numHeads) + " attention heads");
+  if (c.intermediateSize % spec.tensorParallel != 0)
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
+                          "MLP's " + Twine(c.intermediateSize) + " intermediate features");
   if (spec.pipelineParallel > c.numLayers)
     return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
                           Twine(c.numLayers) + " layers");

@@ -46,6 +46,11 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
 
 void Engine::forget(sched::RequestId id) { samplers_.erase(id); }
 
+Engine::~Engine() {
+  for (; !inFlight_.empty(); inFlight_.pop_front())
+    (void)executor_.collect();
+}
+
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
   lastLogprobs_.clear();
   lastPromptLogprobs_.clear();

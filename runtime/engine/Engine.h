@@ -48,6 +48,10 @@ public:
   }
   const sched::Scheduler &scheduler() const { return scheduler_; }
 
+  // Waits for (and drops) the iterations still in flight in the pipeline, so that the
+  // executor's next collect() belongs to whoever steps it next.
+  ~Engine();
+
 private:
   Engine(CpuExecutor &executor, sched::Scheduler scheduler)
       : executor_(executor), scheduler_(std::move(scheduler)) {}
