@@ -5,7 +5,6 @@
 #include "runtime/engine/CpuGemm.h"
 #include "runtime/formats/Dequantize.h"
 
-#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -20,82 +19,12 @@ namespace modelrt::engine {
 
 namespace {
 
-enum class OpKind {
-  Gemm,
-  Fused,
-  Attention,
-  Rope,
-  GatherRows,
-  Columns,
-  AllReduce,
-  AllGather,
-  Send,
-  Recv
-};
-
-struct RopeConfig {
-  int64_t numHeads = 0, headDim = 0, rotaryDim = 0;
-  double theta = 10000.0;
-  bool interleaved = false;
-  bool frequencyBands = false; // scale long wavelengths, keep short ones, blend between
-  double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
-  int64_t originalMaxPosition = 8192;
-};
-
-struct AttentionConfig {
-  int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
-  double scale = 1.0;
-};
-
-struct Op {
-  OpKind kind;
-  std::vector<int64_t> inputs, outputs;
-  const plan::WeightEntry *weight = nullptr, *bias = nullptr, *table = nullptr;
-  const PackedWeight *packed = nullptr; // gemm: the weight in panels
-  std::string kernel;
-  std::vector<const plan::WeightEntry *> weights;
-  RopeConfig rope;
-  std::vector<double> inverseFrequencies; // rope: one per rotated pair
-  AttentionConfig attention;
-  int64_t groupSize = 1;  // all_reduce, all_gather: ranks summed over or gathered from
-  int64_t rowOffset = -1; // gather_rows of a table shard: its first row (-1: whole table)
-};
-
-struct ValueInfo {
-  int64_t width = 0;
-  int64_t arenaOffset = -1; // bytes, for activations with storage
-  int64_t viewOf = -1;      // for column views
-  int64_t columnOffset = 0;
-};
-
-const char *opKindName(OpKind kind) {
-  switch (kind) {
-  case OpKind::Gemm:
-    return "gemm";
-  case OpKind::Fused:
-    return "fused";
-  case OpKind::Attention:
-    return "attention";
-  case OpKind::Rope:
-    return "rope";
-  case OpKind::GatherRows:
-    return "gather_rows";
-  case OpKind::Columns:
-    return "columns";
-  case OpKind::AllReduce:
-    return "all_reduce";
-  case OpKind::AllGather:
-    return "all_gather";
-  case OpKind::Send:
-    return "send";
-  case OpKind::Recv:
-    return "recv";
-  }
-  return "?";
-}
+using plan::Op;
+using plan::OpKind;
+using plan::opKindName;
 
 struct OpProfile {
-  static constexpr int kKinds = static_cast<int>(OpKind::Recv) + 1;
+  static constexpr int kKinds = plan::kNumOpKinds;
   double seconds[kKinds] = {};
   int64_t calls[kKinds] = {};
   void print() const {
@@ -133,29 +62,6 @@ private:
   std::chrono::steady_clock::time_point start_;
 };
 
-std::vector<double> inverseFrequencies(const RopeConfig &c) {
-  std::vector<double> inv(c.rotaryDim / 2);
-  for (size_t i = 0; i < inv.size(); ++i) {
-    double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
-    if (c.frequencyBands) {
-      // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
-      // original/high_freq_factor kept, the band between blended smoothly.
-      double wavelength = 2.0 * M_PI / f;
-      double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
-      double highWavelength = c.originalMaxPosition / c.highFreqFactor;
-      if (wavelength > lowWavelength) {
-        f /= c.factor;
-      } else if (wavelength >= highWavelength) {
-        double smooth = (c.originalMaxPosition / wavelength - c.lowFreqFactor) /
-                        (c.highFreqFactor - c.lowFreqFactor);
-        f = (1.0 - smooth) * f / c.factor + smooth * f;
-      }
-    }
-    inv[i] = f;
-  }
-  return inv;
-}
-
 // Below this many element operations an op runs on one thread: waking the others costs
 // more, and costs a lot when another process holds a core.
 constexpr int64_t kParallelWork = 1 << 15;
@@ -165,13 +71,10 @@ Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "pro
 } // namespace
 
 struct CpuExecutor::Impl {
-  std::vector<Op> ops;
-  std::vector<ValueInfo> values;
-  int64_t tokenIds = -1, positions = -1, sampleRows = -1, logits = -1;
-  int64_t arenaRows = 0;
+  plan::Program prog;
+  std::vector<const PackedWeight *> packedOf; // per op: a gemm's weight in panels
   std::vector<float> arena;
   std::unique_ptr<cpu::CpuKernelLibrary> kernels;
-  std::map<std::string, const plan::WeightEntry *> weights;
   // GEMM weights repacked into panels at load, by weight name (tied weights pack once).
   std::map<std::string, PackedWeight> packed;
 
@@ -200,121 +103,13 @@ struct CpuExecutor::Impl {
   std::vector<int64_t> rows;
 
   float *data(int64_t id) {
-    const ValueInfo &v = values[id];
+    const plan::ValueInfo &v = prog.values[id];
     if (v.viewOf >= 0)
       return data(v.viewOf) + v.columnOffset;
     return arena.data() + v.arenaOffset / sizeof(float);
   }
-  int64_t stride(int64_t id) const {
-    const ValueInfo &v = values[id];
-    return v.viewOf >= 0 ? stride(v.viewOf) : v.width;
-  }
+  int64_t stride(int64_t id) const { return prog.values[prog.root(id)].width; }
 };
-
-namespace {
-
-// Every value and op of a loaded program is checked once, so a step never reads or writes
-// outside the arena or a weight: ids in range, views inside their storage, operand counts
-// and widths as each op needs them, the logits as wide as the vocabulary.
-Status checkProgram(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta) {
-  const int64_t n = static_cast<int64_t>(impl.values.size());
-  auto inRange = [&](int64_t id) { return id >= 0 && id < n; };
-  // Which value holds each value's storage (-1: none, an index input).
-  std::vector<int64_t> root(n, -1);
-  for (int64_t id = 0; id < n; ++id) {
-    const ValueInfo &v = impl.values[id];
-    if (v.width < 1 || v.width > (int64_t(1) << 24))
-      return bad("value " + std::to_string(id) + " has width " + std::to_string(v.width));
-    int64_t at = id, steps = 0, columns = 0;
-    while (impl.values[at].viewOf >= 0) {
-      if (!inRange(impl.values[at].viewOf) || ++steps > n || impl.values[at].columnOffset < 0)
-        return bad("value " + std::to_string(id) + " is a view of nothing valid");
-      columns += impl.values[at].columnOffset;
-      at = impl.values[at].viewOf;
-    }
-    const ValueInfo &r = impl.values[at];
-    if (r.arenaOffset >= 0) {
-      if (r.arenaOffset % int64_t(sizeof(float)) ||
-          r.arenaOffset + impl.arenaRows * r.width * int64_t(sizeof(float)) >
-              static_cast<int64_t>(impl.arena.size() * sizeof(float)))
-        return bad("value " + std::to_string(at) + " lies outside the arena");
-      if (columns + v.width > r.width)
-        return bad("value " + std::to_string(id) + " reaches past the columns of its storage");
-      root[id] = at;
-    }
-  }
-  auto stored = [&](int64_t id) { return inRange(id) && root[id] >= 0; };
-  for (int64_t id : {impl.tokenIds, impl.positions, impl.sampleRows})
-    if (!inRange(id))
-      return bad("a program input id is out of range");
-  // Every program ends in the logits but a pipeline stage's before the last.
-  if (impl.logits < 0 ? impl.lastStage
-                      : !stored(impl.logits) || impl.values[impl.logits].width != meta.vocabSize)
-    return bad(impl.lastStage ? "the logits are not a stored value of vocab_size columns"
-                              : "a pipeline stage before the last returns logits");
-  auto isIndex = [&](int64_t id) {
-    return id == impl.tokenIds || id == impl.positions || id == impl.sampleRows;
-  };
-  for (size_t i = 0; i < impl.ops.size(); ++i) {
-    const Op &op = impl.ops[i];
-    const std::string which = "op " + std::to_string(i) + ": ";
-    auto count = [&](size_t inputs, size_t outputs) {
-      return op.inputs.size() == inputs && op.outputs.size() == outputs;
-    };
-    auto allStored = [&](const std::vector<int64_t> &ids) {
-      return std::all_of(ids.begin(), ids.end(), stored);
-    };
-    auto width = [&](int64_t id) { return impl.values[id].width; };
-    bool ok = true;
-    switch (op.kind) {
-    case OpKind::Gemm:
-      ok = count(1, 1) && allStored(op.inputs) && allStored(op.outputs);
-      break;
-    case OpKind::Fused:
-      ok = !op.inputs.empty() && !op.outputs.empty() && allStored(op.inputs) &&
-           allStored(op.outputs);
-      break;
-    case OpKind::Columns:
-      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
-           root[op.outputs[0]] == root[op.inputs[0]];
-      break;
-    case OpKind::GatherRows:
-      ok = op.outputs.size() == 1 && stored(op.outputs[0]) && !op.inputs.empty() &&
-           isIndex(op.inputs.back()) &&
-           (op.table ? op.inputs.size() == 1
-                     : op.inputs.size() == 2 && stored(op.inputs[0]) &&
-                           width(op.inputs[0]) == width(op.outputs[0]));
-      break;
-    case OpKind::Rope: // x, positions
-      ok = count(2, 1) && stored(op.inputs[0]) && isIndex(op.inputs[1]) && stored(op.outputs[0]) &&
-           width(op.inputs[0]) == width(op.outputs[0]);
-      break;
-    case OpKind::Attention:
-      ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) &&
-           width(op.outputs[0]) == op.attention.numHeads * op.attention.headDim;
-      break;
-    case OpKind::Send: // a stored [rows, width] to the next stage
-      ok = count(1, 0) && stored(op.inputs[0]) && !impl.lastStage;
-      break;
-    case OpKind::Recv: // a stored [rows, width] from the stage before
-      ok = count(0, 1) && stored(op.outputs[0]) && impl.stage > 0;
-      break;
-    case OpKind::AllReduce: // a contiguous [rows, width] partial, summed into the output
-    case OpKind::AllGather: // a contiguous [rows, width], gathered into [rows, ranks x width]
-      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
-           impl.values[op.inputs[0]].viewOf < 0 && impl.values[op.outputs[0]].viewOf < 0 &&
-           impl.comm && op.groupSize == impl.comm->size() &&
-           width(op.outputs[0]) ==
-               width(op.inputs[0]) * (op.kind == OpKind::AllGather ? op.groupSize : 1);
-      break;
-    }
-    if (!ok)
-      return bad(which + "its operands do not fit the op");
-  }
-  return Status::success();
-}
-
-} // namespace
 
 namespace {
 
@@ -372,8 +167,6 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   impl.lastStage = impl.stage + 1 == exec->meta_.pipelineParallel;
   if (const char *p = std::getenv("MODELRT_PROFILE"); p && *p && std::string(p) != "0")
     impl.profile = std::make_unique<OpProfile>();
-  for (const plan::WeightEntry &w : exec->meta_.weights)
-    impl.weights[w.name] = &w;
 
   const plan::Section *image = exec->file_.find(plan::SectionKind::KernelImage, rank);
   const plan::Section *programSection = exec->file_.find(plan::SectionKind::Program, rank);
@@ -384,166 +177,47 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     return library.error().withContext(planPath);
   impl.kernels = std::make_unique<cpu::CpuKernelLibrary>(std::move(*library));
 
-  nlohmann::json program = nlohmann::json::parse(programSection->text(), nullptr, false);
-  if (program.is_discarded())
-    return bad("not JSON").withContext(planPath);
-  try {
-    auto weight = [&](const nlohmann::json &attrs, const char *key) -> const plan::WeightEntry * {
-      if (!attrs.contains(key))
-        return nullptr;
-      auto it = impl.weights.find(attrs.at(key).get<std::string>());
-      return it == impl.weights.end() ? nullptr : it->second;
-    };
-    for (const nlohmann::json &v : program.at("values")) {
-      ValueInfo info;
-      info.width = v.at("width").get<int64_t>();
-      info.arenaOffset = v.value("arena_offset", int64_t(-1));
-      info.viewOf = v.value("view_of", int64_t(-1));
-      info.columnOffset = v.value("column_offset", int64_t(0));
-      impl.values.push_back(info);
-    }
-    const nlohmann::json &inputs = program.at("inputs");
-    impl.tokenIds = inputs.at("token_ids");
-    impl.positions = inputs.at("positions");
-    impl.sampleRows = inputs.at("sample_rows");
-    const nlohmann::json &outputs = program.at("outputs");
-    impl.logits = outputs.empty() ? -1 : outputs.at(0).get<int64_t>();
-    impl.arenaRows = program.at("arena").at("rows");
-    const int64_t arenaBytes = program.at("arena").at("bytes");
-    if (impl.arenaRows < 1 || impl.arenaRows > exec->meta_.maxNumBatchedTokens || arenaBytes < 0 ||
-        arenaBytes > (int64_t(1) << 36))
-      return bad("the activation arena (" + std::to_string(arenaBytes) + " bytes, " +
-                 std::to_string(impl.arenaRows) + " rows) is out of range")
+  Expected<plan::Program> program = plan::parseProgram(
+      programSection->text(), exec->meta_, impl.stage, impl.lastStage, comm ? comm->size() : 0);
+  if (!program)
+    return program.error().withContext(planPath);
+  impl.prog = std::move(*program);
+  // What this executor runs beyond the program's own checks: f32 activations, f32 vectors
+  // for biases and fused kernels, tables it can widen, GEMM weights it can pack.
+  for (const plan::ValueInfo &v : impl.prog.values)
+    if (v.dtype != DType::F32 && v.dtype != DType::I32)
+      return bad("the CPU executor runs f32 activations, not " + std::string(dtypeName(v.dtype)))
           .withContext(planPath);
-    impl.arena.assign(static_cast<size_t>(arenaBytes) / sizeof(float), 0.0f);
-    for (const nlohmann::json &j : program.at("ops")) {
-      Op op;
-      std::string kind = j.at("op");
-      const nlohmann::json &attrs = j.at("attrs");
-      op.inputs = j.at("inputs").get<std::vector<int64_t>>();
-      op.outputs = j.at("outputs").get<std::vector<int64_t>>();
-      for (int64_t id : op.inputs)
-        if (id < 0 || id >= static_cast<int64_t>(impl.values.size()))
-          return bad("value id out of range").withContext(planPath);
-      if (kind == "gemm") {
-        op.kind = OpKind::Gemm;
-        op.weight = weight(attrs, "weight");
-        op.bias = weight(attrs, "bias");
-        if (!op.weight)
-          return bad("gemm without a known weight").withContext(planPath);
-        if (op.weight->shape.size() != 2)
-          return bad("gemm weight " + op.weight->name + " is not a matrix").withContext(planPath);
-        if (op.bias && (op.bias->dtype != DType::F32 || op.bias->shape.size() != 1 ||
-                        op.bias->shape[0] != op.weight->shape[0]))
-          return bad("gemm bias " + op.bias->name + " is not an F32 vector of the output width")
-              .withContext(planPath);
-        auto packed = impl.packed.find(op.weight->name);
-        if (packed == impl.packed.end()) {
-          Expected<PackedWeight> p = PackedWeight::pack(
-              op.weight->dtype, op.weight->data, op.weight->size,
-              static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]));
-          if (!p)
-            return p.error().withContext(planPath + ": weight " + op.weight->name);
-          packed = impl.packed.emplace(op.weight->name, std::move(*p)).first;
-        }
-        op.packed = &packed->second;
-        if (op.inputs.size() != 1 || op.outputs.size() != 1 || op.outputs[0] < 0 ||
-            op.outputs[0] >= static_cast<int64_t>(impl.values.size()) ||
-            op.packed->k() != impl.values[op.inputs[0]].width ||
-            op.packed->n() != impl.values[op.outputs[0]].width)
-          return bad("gemm weight " + op.weight->name + " does not match its operands")
-              .withContext(planPath);
-      } else if (kind == "fused") {
-        op.kind = OpKind::Fused;
-        op.kernel = attrs.at("kernel");
-        for (const nlohmann::json &w : attrs.at("weights")) {
-          auto it = impl.weights.find(w.get<std::string>());
-          if (it == impl.weights.end())
-            return bad("fused kernel reads an unknown weight").withContext(planPath);
-          if (it->second->dtype != DType::F32 || it->second->shape.size() != 1)
-            return bad("fused kernel weight " + it->second->name + " is not an F32 vector")
-                .withContext(planPath);
-          op.weights.push_back(it->second);
-        }
-      } else if (kind == "gather_rows") {
-        op.kind = OpKind::GatherRows;
-        op.table = weight(attrs, "table");
-        op.rowOffset = attrs.value("row_offset", int64_t(-1));
-        if (attrs.contains("row_offset") && (!op.table || op.rowOffset < 0))
-          return bad("gather_rows has a row_offset but no table shard").withContext(planPath);
-        if (op.table &&
-            (op.table->shape.size() != 2 ||
-             (op.table->dtype != DType::F32 && op.table->dtype != DType::Q8_0 &&
-              op.table->dtype != DType::Q4_1 && op.table->dtype != DType::BF16 &&
-              op.table->dtype != DType::F16) ||
-             op.outputs.size() != 1 ||
-             impl.values.at(op.outputs[0]).width != static_cast<int64_t>(op.table->shape[1])))
-          return bad("gather table " + op.table->name +
-                     " is not an F32, BF16, F16, Q8_0 or Q4_1 matrix of the output width")
-              .withContext(planPath);
-      } else if (kind == "columns") {
-        op.kind = OpKind::Columns;
-      } else if (kind == "rope") {
-        op.kind = OpKind::Rope;
-        const nlohmann::json &c = attrs.at("config");
-        op.rope.numHeads = c.at("num_heads");
-        op.rope.headDim = c.at("head_dim");
-        op.rope.rotaryDim = c.at("rotary_dim");
-        op.rope.theta = c.at("theta");
-        op.rope.interleaved = c.value("interleaved", false);
-        if (c.contains("scaling")) {
-          const nlohmann::json &s = c.at("scaling");
-          if (s.at("type") != "frequency_bands")
-            return bad("unknown rope scaling '" + s.at("type").get<std::string>() + "'")
-                .withContext(planPath);
-          op.rope.frequencyBands = true;
-          op.rope.factor = s.at("factor");
-          op.rope.lowFreqFactor = s.at("low_freq_factor");
-          op.rope.highFreqFactor = s.at("high_freq_factor");
-          op.rope.originalMaxPosition = s.at("original_max_position");
-        }
-        if (op.inputs.empty() || op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 ||
-            op.rope.rotaryDim > op.rope.headDim ||
-            op.rope.numHeads * op.rope.headDim != impl.values[op.inputs.at(0)].width)
-          return bad("rope config does not match its operand").withContext(planPath);
-        op.inverseFrequencies = inverseFrequencies(op.rope);
-      } else if (kind == "attention") {
-        op.kind = OpKind::Attention;
-        const nlohmann::json &c = attrs.at("config");
-        op.attention.layer = c.at("layer");
-        op.attention.numHeads = c.at("num_heads");
-        op.attention.numKvHeads = c.at("num_kv_heads");
-        op.attention.headDim = c.at("head_dim");
-        op.attention.scale = c.at("scale");
-        op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
-        const AttentionConfig &a = op.attention;
-        const plan::KvCacheLayout &kv = exec->meta_.kvCache;
-        if (a.layer < 0 || a.layer >= kv.numLayers || a.numKvHeads != kv.numKvHeads ||
-            a.headDim != kv.headDim || a.numKvHeads <= 0 || a.numHeads % a.numKvHeads ||
-            op.inputs.size() != 3 || impl.values[op.inputs[0]].width != a.numHeads * a.headDim ||
-            impl.values[op.inputs[1]].width != a.numKvHeads * a.headDim ||
-            impl.values[op.inputs[2]].width != a.numKvHeads * a.headDim)
-          return bad("attention config does not match the plan's KV cache or its operands")
-              .withContext(planPath);
-      } else if (kind == "send" || kind == "recv") {
-        op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
-      } else if (kind == "all_reduce" || kind == "all_gather") {
-        op.kind = kind == "all_reduce" ? OpKind::AllReduce : OpKind::AllGather;
-        op.groupSize = attrs.at("group_size");
-      } else {
-        return bad("unknown op '" + kind + "'").withContext(planPath);
+  impl.arena.assign(static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float), 0.0f);
+  std::map<std::string, PackedWeight> &packed = impl.packed;
+  impl.packedOf.assign(impl.prog.ops.size(), nullptr);
+  for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
+    const Op &op = impl.prog.ops[i];
+    if (op.kind == OpKind::Gemm) {
+      if (op.bias && op.bias->dtype != DType::F32)
+        return bad("gemm bias " + op.bias->name + " is not F32").withContext(planPath);
+      auto it = packed.find(op.weight->name);
+      if (it == packed.end()) {
+        Expected<PackedWeight> p = PackedWeight::pack(
+            op.weight->dtype, op.weight->data, op.weight->size,
+            static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]));
+        if (!p)
+          return p.error().withContext(planPath + ": weight " + op.weight->name);
+        it = packed.emplace(op.weight->name, std::move(*p)).first;
       }
-      impl.ops.push_back(std::move(op));
+      impl.packedOf[i] = &it->second;
+    } else if (op.kind == OpKind::Fused) {
+      for (const plan::WeightEntry *w : op.weights)
+        if (w->dtype != DType::F32)
+          return bad("fused kernel weight " + w->name + " is not F32").withContext(planPath);
+    } else if (op.kind == OpKind::GatherRows && op.table) {
+      const DType t = op.table->dtype;
+      if (t != DType::F32 && t != DType::Q8_0 && t != DType::Q4_1 && t != DType::BF16 &&
+          t != DType::F16)
+        return bad("gather table " + op.table->name + " is not F32, BF16, F16, Q8_0 or Q4_1")
+            .withContext(planPath);
     }
-  } catch (const nlohmann::json::exception &e) {
-    return bad(e.what()).withContext(planPath);
-  } catch (const std::bad_alloc &) {
-    return Error(ErrorCode::ResourceExhausted, planPath + ": not enough memory for the program");
-  } catch (const std::exception &e) { // std::out_of_range from an operand list too short
-    return bad(e.what()).withContext(planPath);
   }
-  if (Status valid = checkProgram(impl, exec->meta_); !valid)
-    return valid.error().withContext(planPath);
 
   // The KV cache: blocks for every sequence at full length, or as many as the budget holds.
   const plan::KvCacheLayout &kv = exec->meta_.kvCache;
@@ -637,10 +311,10 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
   if (sum != total || total == 0)
     return Error(ErrorCode::InvalidArgument, "the chunks cover " + std::to_string(sum) +
                                                  " tokens, the batch has " + std::to_string(total));
-  if (total > impl.arenaRows)
+  if (total > impl.prog.arenaRows)
     return Error(ErrorCode::InvalidArgument, std::to_string(total) +
                                                  " tokens exceed max_num_batched_tokens " +
-                                                 std::to_string(impl.arenaRows));
+                                                 std::to_string(impl.prog.arenaRows));
   for (int32_t t : tokens)
     if (t < 0 || t >= meta_.vocabSize)
       return Error(ErrorCode::InvalidArgument,
@@ -662,14 +336,15 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     row += c.numTokens;
   }
 
-  impl.rows.assign(impl.values.size(), total);
-  std::vector<const int32_t *> indexInputs(impl.values.size(), nullptr);
-  indexInputs[impl.tokenIds] = tokens.data();
-  indexInputs[impl.positions] = positions.data();
-  indexInputs[impl.sampleRows] = sampleRows.data();
-  impl.rows[impl.sampleRows] = static_cast<int64_t>(sampleRows.size());
+  impl.rows.assign(impl.prog.values.size(), total);
+  std::vector<const int32_t *> indexInputs(impl.prog.values.size(), nullptr);
+  indexInputs[impl.prog.tokenIds] = tokens.data();
+  indexInputs[impl.prog.positions] = positions.data();
+  indexInputs[impl.prog.sampleRows] = sampleRows.data();
+  impl.rows[impl.prog.sampleRows] = static_cast<int64_t>(sampleRows.size());
 
-  for (const Op &op : impl.ops) {
+  for (size_t opIndex = 0; opIndex < impl.prog.ops.size(); ++opIndex) {
+    const Op &op = impl.prog.ops[opIndex];
     int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
     OpTimer timer(impl.profile, op.kind);
     switch (op.kind) {
@@ -679,7 +354,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::GatherRows: {
       int64_t index = op.inputs.back();
       const int32_t *ids = indexInputs[index];
-      int64_t n = impl.rows[index], width = impl.values[out].width;
+      int64_t n = impl.rows[index], width = impl.prog.values[out].width;
       float *dst = impl.data(out);
       for (int64_t r = 0; r < n; ++r) {
         const float *src;
@@ -718,7 +393,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::Gemm: {
       int64_t in = op.inputs[0];
       impl.rows[out] = impl.rows[in];
-      gemm(impl.data(in), impl.stride(in), impl.rows[in], *op.packed,
+      gemm(impl.data(in), impl.stride(in), impl.rows[in], *impl.packedOf[opIndex],
            op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
            impl.stride(out));
       break;
@@ -731,7 +406,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       // Threads only pay off past a few thousand rows x columns (tiny models stay serial).
       int64_t width = 0;
       for (int64_t id : op.outputs)
-        width += impl.values[id].width;
+        width += impl.prog.values[id].width;
       const int64_t parts =
           rows * width >= kParallelWork ? std::min<int64_t>(rows, omp_get_max_threads()) : 1;
       std::vector<Status> results(parts, Status::success());
@@ -745,7 +420,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         std::vector<void *> args;
         for (int64_t id : op.inputs) {
           acts.push_back(cpu::activationView(impl.data(id) + r0 * impl.stride(id), r1 - r0,
-                                             impl.values[id].width, impl.stride(id)));
+                                             impl.prog.values[id].width, impl.stride(id)));
           args.push_back(&acts.back());
         }
         for (const plan::WeightEntry *w : op.weights) {
@@ -755,7 +430,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         }
         for (int64_t id : op.outputs) {
           acts.push_back(cpu::activationView(impl.data(id) + r0 * impl.stride(id), r1 - r0,
-                                             impl.values[id].width, impl.stride(id)));
+                                             impl.prog.values[id].width, impl.stride(id)));
           args.push_back(&acts.back());
         }
         results[part] = impl.kernels->call(op.kernel, args);
@@ -766,14 +441,14 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       break;
     }
     case OpKind::Rope: {
-      const RopeConfig &c = op.rope;
+      const plan::RopeConfig &c = op.rope;
       int64_t in = op.inputs[0];
       impl.rows[out] = impl.rows[in];
       const std::vector<double> &inv = op.inverseFrequencies;
       const float *src = impl.data(in);
       float *dst = impl.data(out);
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
-                    width = impl.values[in].width, pairs = c.rotaryDim / 2;
+                    width = impl.prog.values[in].width, pairs = c.rotaryDim / 2;
 #pragma omp parallel for schedule(static) if (impl.rows[in] * width >= kParallelWork)
       for (int64_t t = 0; t < impl.rows[in]; ++t) {
         const float *x = src + t * inStride;
@@ -794,7 +469,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       break;
     }
     case OpKind::Attention: {
-      const AttentionConfig &c = op.attention;
+      const plan::AttentionConfig &c = op.attention;
       const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
       const int64_t hd = c.headDim, group = c.numHeads / c.numKvHeads, kvWidth = impl.kvWidth;
       impl.rows[out] = impl.rows[q];
@@ -858,7 +533,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::AllReduce: {
       int64_t in = op.inputs[0];
       impl.rows[out] = impl.rows[in];
-      const int64_t count = impl.rows[in] * impl.values[in].width;
+      const int64_t count = impl.rows[in] * impl.prog.values[in].width;
       if (out != in)
         std::memcpy(impl.data(out), impl.data(in), count * sizeof(float));
       if (Status s = impl.comm->allReduceSum(impl.data(out), count); !s)
@@ -866,7 +541,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       break;
     }
     case OpKind::Recv: { // the stage before's activation, all rows
-      const int64_t width = impl.values[out].width, n = total * width;
+      const int64_t width = impl.prog.values[out].width, n = total * width;
       if (static_cast<int64_t>(incomingCount) < n)
         return Error(ErrorCode::InvalidArgument,
                      "the stage before sent " + std::to_string(incomingCount) +
@@ -881,7 +556,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     }
     case OpKind::Send: {
       int64_t in = op.inputs[0];
-      const int64_t width = impl.values[in].width;
+      const int64_t width = impl.prog.values[in].width;
       if (!outgoing)
         return Error(ErrorCode::Internal, "a pipeline stage's send has no channel");
       for (int64_t r = 0; r < impl.rows[in]; ++r)
@@ -892,7 +567,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::AllGather: {
       // Rank k's [rows, width] lands in columns k * width.. of every row.
       int64_t in = op.inputs[0];
-      const int64_t rows = impl.rows[in], width = impl.values[in].width, ranks = op.groupSize;
+      const int64_t rows = impl.rows[in], width = impl.prog.values[in].width, ranks = op.groupSize;
       impl.rows[out] = rows;
       impl.gathered.resize(static_cast<size_t>(ranks * rows * width));
       if (Status s = impl.comm->allGather(impl.data(in), rows * width, impl.gathered.data()); !s)
@@ -907,12 +582,13 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     }
   }
 
-  if (impl.logits < 0)
+  if (impl.prog.logits < 0)
     return std::vector<float>(); // a pipeline stage before the last
-  int64_t vocab = impl.values[impl.logits].width, n = impl.rows[impl.logits];
+  int64_t vocab = impl.prog.values[impl.prog.logits].width, n = impl.rows[impl.prog.logits];
   std::vector<float> logits(n * vocab);
   for (int64_t r = 0; r < n; ++r)
-    std::memcpy(logits.data() + r * vocab, impl.data(impl.logits) + r * impl.stride(impl.logits),
+    std::memcpy(logits.data() + r * vocab,
+                impl.data(impl.prog.logits) + r * impl.stride(impl.prog.logits),
                 vocab * sizeof(float));
   return logits;
 }

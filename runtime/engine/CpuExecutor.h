@@ -12,6 +12,7 @@
 #include "runtime/kv/KvCacheManager.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
+#include "runtime/plan/Program.h"
 
 #include <cstdint>
 #include <deque>

@@ -238,9 +238,9 @@ TEST(CpuExecutor, RefusesCorruptPrograms) {
   EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["values"][3]["width"] = 0; }), "width"))
       << loadWith([](nlohmann::json &p) { p["values"][3]["width"] = 0; });
   EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["outputs"][0] = 0; }),
-                  "the logits are not a stored value"));
+                  "the logits are not a stored f32 value"));
   EXPECT_TRUE(has(loadWith([](nlohmann::json &p) { p["inputs"]["positions"] = 100000; }),
-                  "input id is out of range"));
+                  "a program input is not an i32 index vector"));
   EXPECT_TRUE(has(loadWith([](nlohmann::json &p) {
                     for (nlohmann::json &op : p["ops"])
                       if (op["op"] == "rope") {
@@ -248,7 +248,7 @@ TEST(CpuExecutor, RefusesCorruptPrograms) {
                         break;
                       }
                   }),
-                  "rope config does not match its operand"));
+                  "(rope): its operands do not fit the op"));
   EXPECT_TRUE(has(loadWith([](nlohmann::json &p) {
                     for (nlohmann::json &op : p["ops"])
                       if (op["op"] == "columns") {

@@ -1,0 +1,342 @@
+#include "runtime/plan/Program.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace modelrt::plan {
+
+const char *opKindName(OpKind kind) {
+  switch (kind) {
+  case OpKind::Gemm:
+    return "gemm";
+  case OpKind::Fused:
+    return "fused";
+  case OpKind::Attention:
+    return "attention";
+  case OpKind::Rope:
+    return "rope";
+  case OpKind::GatherRows:
+    return "gather_rows";
+  case OpKind::Columns:
+    return "columns";
+  case OpKind::AllReduce:
+    return "all_reduce";
+  case OpKind::AllGather:
+    return "all_gather";
+  case OpKind::Send:
+    return "send";
+  case OpKind::Recv:
+    return "recv";
+  }
+  return "?";
+}
+
+std::vector<double> inverseFrequencies(const RopeConfig &c) {
+  std::vector<double> inv(c.rotaryDim / 2);
+  for (size_t i = 0; i < inv.size(); ++i) {
+    double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
+    if (c.frequencyBands) {
+      // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
+      // original/high_freq_factor kept, the band between blended smoothly.
+      double wavelength = 2.0 * M_PI / f;
+      double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
+      double highWavelength = c.originalMaxPosition / c.highFreqFactor;
+      if (wavelength > lowWavelength) {
+        f /= c.factor;
+      } else if (wavelength >= highWavelength) {
+        double smooth = (c.originalMaxPosition / wavelength - c.lowFreqFactor) /
+                        (c.highFreqFactor - c.lowFreqFactor);
+        f = (1.0 - smooth) * f / c.factor + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
+
+int64_t Program::root(int64_t id) const {
+  while (values[id].viewOf >= 0)
+    id = values[id].viewOf;
+  return id;
+}
+
+int64_t Program::rootColumn(int64_t id) const {
+  int64_t column = 0;
+  for (; values[id].viewOf >= 0; id = values[id].viewOf)
+    column += values[id].columnOffset;
+  return column;
+}
+
+namespace {
+
+Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
+
+bool valueDType(const std::string &name, DType &dtype) {
+  static const std::map<std::string, DType> kinds = {
+      {"f32", DType::F32}, {"bf16", DType::BF16}, {"f16", DType::F16}, {"i32", DType::I32}};
+  auto it = kinds.find(name);
+  if (it == kinds.end())
+    return false;
+  dtype = it->second;
+  return true;
+}
+
+Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, bool lastStage,
+                    int64_t groupSize) {
+  const int64_t n = static_cast<int64_t>(p.values.size());
+  auto inRange = [&](int64_t id) { return id >= 0 && id < n; };
+  // Which value holds each value's storage (-1: none, an index input).
+  std::vector<int64_t> root(n, -1);
+  for (int64_t id = 0; id < n; ++id) {
+    const ValueInfo &v = p.values[id];
+    if (v.width < 1 || v.width > (int64_t(1) << 24))
+      return bad("value " + std::to_string(id) + " has width " + std::to_string(v.width));
+    int64_t at = id, steps = 0, columns = 0;
+    while (p.values[at].viewOf >= 0) {
+      if (!inRange(p.values[at].viewOf) || ++steps > n || p.values[at].columnOffset < 0)
+        return bad("value " + std::to_string(id) + " is a view of nothing valid");
+      columns += p.values[at].columnOffset;
+      at = p.values[at].viewOf;
+    }
+    const ValueInfo &r = p.values[at];
+    if (r.dtype != v.dtype)
+      return bad("value " + std::to_string(id) + " views storage of another element type");
+    if (r.arenaOffset >= 0) {
+      const int64_t bytes = dtypeInfo(r.dtype).blockBytes;
+      if (r.dtype == DType::I32 || r.arenaOffset % bytes ||
+          r.arenaOffset + p.arenaRows * r.width * bytes > p.arenaBytes)
+        return bad("value " + std::to_string(at) + " lies outside the arena");
+      if (columns + v.width > r.width)
+        return bad("value " + std::to_string(id) + " reaches past the columns of its storage");
+      root[id] = at;
+    }
+  }
+  auto stored = [&](int64_t id) { return inRange(id) && root[id] >= 0; };
+  for (int64_t id : {p.tokenIds, p.positions, p.sampleRows})
+    if (!inRange(id) || p.values[id].dtype != DType::I32 || root[id] >= 0)
+      return bad("a program input is not an i32 index vector");
+  // Every program ends in the logits but a pipeline stage's before the last.
+  if (p.logits < 0 ? lastStage
+                   : !stored(p.logits) || p.values[p.logits].width != meta.vocabSize ||
+                         p.values[p.logits].dtype != DType::F32)
+    return bad(lastStage ? "the logits are not a stored f32 value of vocab_size columns"
+                         : "a pipeline stage before the last returns logits");
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Op &op = p.ops[i];
+    const std::string which = "op " + std::to_string(i) + " (" + opKindName(op.kind) + "): ";
+    auto count = [&](size_t inputs, size_t outputs) {
+      return op.inputs.size() == inputs && op.outputs.size() == outputs;
+    };
+    auto allStored = [&](const std::vector<int64_t> &ids) {
+      return std::all_of(ids.begin(), ids.end(), stored);
+    };
+    auto width = [&](int64_t id) { return p.values[id].width; };
+    auto dtype = [&](int64_t id) { return p.values[id].dtype; };
+    bool ok = true;
+    switch (op.kind) {
+    case OpKind::Gemm:
+      ok = count(1, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+           op.weight->shape[1] == static_cast<uint64_t>(width(op.inputs[0])) &&
+           op.weight->shape[0] == static_cast<uint64_t>(width(op.outputs[0]));
+      break;
+    case OpKind::Fused:
+      ok = !op.inputs.empty() && !op.outputs.empty() && allStored(op.inputs) &&
+           allStored(op.outputs);
+      break;
+    case OpKind::Columns:
+      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
+           root[op.outputs[0]] == root[op.inputs[0]];
+      break;
+    case OpKind::GatherRows:
+      ok = op.outputs.size() == 1 && stored(op.outputs[0]) && !op.inputs.empty() &&
+           p.isIndex(op.inputs.back()) &&
+           (op.table ? op.inputs.size() == 1 &&
+                           width(op.outputs[0]) == static_cast<int64_t>(op.table->shape[1])
+                     : op.inputs.size() == 2 && stored(op.inputs[0]) &&
+                           width(op.inputs[0]) == width(op.outputs[0]) &&
+                           dtype(op.inputs[0]) == dtype(op.outputs[0]));
+      break;
+    case OpKind::Rope: // x, positions
+      ok = count(2, 1) && stored(op.inputs[0]) && p.isIndex(op.inputs[1]) &&
+           stored(op.outputs[0]) && width(op.inputs[0]) == width(op.outputs[0]) &&
+           dtype(op.inputs[0]) == dtype(op.outputs[0]) &&
+           op.rope.numHeads * op.rope.headDim == width(op.inputs[0]);
+      break;
+    case OpKind::Attention: {
+      const AttentionConfig &a = op.attention;
+      const KvCacheLayout &kv = meta.kvCache;
+      ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) && a.layer >= 0 &&
+           a.layer < kv.numLayers && a.numKvHeads == kv.numKvHeads && a.headDim == kv.headDim &&
+           a.numKvHeads > 0 && a.numHeads % a.numKvHeads == 0 &&
+           width(op.inputs[0]) == a.numHeads * a.headDim &&
+           width(op.inputs[1]) == a.numKvHeads * a.headDim &&
+           width(op.inputs[2]) == a.numKvHeads * a.headDim &&
+           width(op.outputs[0]) == a.numHeads * a.headDim;
+      for (int64_t id : {int64_t(1), int64_t(2)})
+        ok = ok && dtype(op.inputs[id]) == dtype(op.inputs[0]);
+      break;
+    }
+    case OpKind::Send: // a stored [rows, width] to the next stage
+      ok = count(1, 0) && stored(op.inputs[0]) && !lastStage;
+      break;
+    case OpKind::Recv: // a stored [rows, width] from the stage before
+      ok = count(0, 1) && stored(op.outputs[0]) && stage > 0;
+      break;
+    case OpKind::AllReduce: // a contiguous [rows, width] partial, summed into the output
+    case OpKind::AllGather: // a contiguous [rows, width], gathered into [rows, ranks x width]
+      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
+           p.values[op.inputs[0]].viewOf < 0 && p.values[op.outputs[0]].viewOf < 0 &&
+           groupSize > 1 && op.groupSize == groupSize &&
+           width(op.outputs[0]) ==
+               width(op.inputs[0]) * (op.kind == OpKind::AllGather ? op.groupSize : 1);
+      break;
+    }
+    if (!ok)
+      return bad(which + "its operands do not fit the op");
+  }
+  return Status::success();
+}
+
+} // namespace
+
+Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, int64_t stage,
+                               bool lastStage, int64_t groupSize) {
+  nlohmann::json program = nlohmann::json::parse(text, nullptr, false);
+  if (program.is_discarded())
+    return bad("not JSON");
+  std::map<std::string, const WeightEntry *> weights;
+  for (const WeightEntry &w : meta.weights)
+    weights[w.name] = &w;
+  Program p;
+  try {
+    auto weight = [&](const nlohmann::json &attrs, const char *key) -> const WeightEntry * {
+      if (!attrs.contains(key))
+        return nullptr;
+      auto it = weights.find(attrs.at(key).get<std::string>());
+      return it == weights.end() ? nullptr : it->second;
+    };
+    for (const nlohmann::json &v : program.at("values")) {
+      ValueInfo info;
+      info.width = v.at("width").get<int64_t>();
+      // Plans before per-value dtypes held f32 activations and i32 indices only.
+      const std::string dtype = v.value("dtype", std::string(""));
+      if (!dtype.empty() && !valueDType(dtype, info.dtype))
+        return bad("value of unknown element type '" + dtype + "'");
+      info.arenaOffset = v.value("arena_offset", int64_t(-1));
+      info.viewOf = v.value("view_of", int64_t(-1));
+      info.columnOffset = v.value("column_offset", int64_t(0));
+      p.values.push_back(info);
+    }
+    const nlohmann::json &inputs = program.at("inputs");
+    p.tokenIds = inputs.at("token_ids");
+    p.positions = inputs.at("positions");
+    p.sampleRows = inputs.at("sample_rows");
+    for (int64_t id : {p.tokenIds, p.positions, p.sampleRows})
+      if (id >= 0 && id < static_cast<int64_t>(p.values.size()))
+        p.values[id].dtype = DType::I32;
+    const nlohmann::json &outputs = program.at("outputs");
+    p.logits = outputs.empty() ? -1 : outputs.at(0).get<int64_t>();
+    p.arenaRows = program.at("arena").at("rows");
+    p.arenaBytes = program.at("arena").at("bytes");
+    if (p.arenaRows < 1 || p.arenaRows > meta.maxNumBatchedTokens || p.arenaBytes < 0 ||
+        p.arenaBytes > (int64_t(1) << 36))
+      return bad("the activation arena (" + std::to_string(p.arenaBytes) + " bytes, " +
+                 std::to_string(p.arenaRows) + " rows) is out of range");
+    for (const nlohmann::json &j : program.at("ops")) {
+      Op op;
+      std::string kind = j.at("op");
+      const nlohmann::json &attrs = j.at("attrs");
+      op.inputs = j.at("inputs").get<std::vector<int64_t>>();
+      op.outputs = j.at("outputs").get<std::vector<int64_t>>();
+      for (const std::vector<int64_t> *ids : {&op.inputs, &op.outputs})
+        for (int64_t id : *ids)
+          if (id < 0 || id >= static_cast<int64_t>(p.values.size()))
+            return bad("value id out of range");
+      if (kind == "gemm") {
+        op.kind = OpKind::Gemm;
+        op.weight = weight(attrs, "weight");
+        op.bias = weight(attrs, "bias");
+        if (!op.weight)
+          return bad("gemm without a known weight");
+        if (op.weight->shape.size() != 2)
+          return bad("gemm weight " + op.weight->name + " is not a matrix");
+        if (op.bias && (op.bias->shape.size() != 1 || op.bias->shape[0] != op.weight->shape[0]))
+          return bad("gemm bias " + op.bias->name + " is not a vector of the output width");
+      } else if (kind == "fused") {
+        op.kind = OpKind::Fused;
+        op.kernel = attrs.at("kernel");
+        op.cudaKernel = attrs.value("cuda_kernel", std::string());
+        op.cudaBlockSize = attrs.value("cuda_block_size", int64_t(0));
+        for (const nlohmann::json &w : attrs.at("weights")) {
+          auto it = weights.find(w.get<std::string>());
+          if (it == weights.end())
+            return bad("fused kernel reads an unknown weight");
+          if (it->second->shape.size() != 1)
+            return bad("fused kernel weight " + it->second->name + " is not a vector");
+          op.weights.push_back(it->second);
+        }
+      } else if (kind == "gather_rows") {
+        op.kind = OpKind::GatherRows;
+        op.table = weight(attrs, "table");
+        op.rowOffset = attrs.value("row_offset", int64_t(-1));
+        if (attrs.contains("row_offset") && (!op.table || op.rowOffset < 0))
+          return bad("gather_rows has a row_offset but no table shard");
+        if (op.table && op.table->shape.size() != 2)
+          return bad("gather table " + op.table->name + " is not a matrix");
+      } else if (kind == "columns") {
+        op.kind = OpKind::Columns;
+      } else if (kind == "rope") {
+        op.kind = OpKind::Rope;
+        const nlohmann::json &c = attrs.at("config");
+        op.rope.numHeads = c.at("num_heads");
+        op.rope.headDim = c.at("head_dim");
+        op.rope.rotaryDim = c.at("rotary_dim");
+        op.rope.theta = c.at("theta");
+        op.rope.interleaved = c.value("interleaved", false);
+        if (c.contains("scaling")) {
+          const nlohmann::json &s = c.at("scaling");
+          if (s.at("type") != "frequency_bands")
+            return bad("unknown rope scaling '" + s.at("type").get<std::string>() + "'");
+          op.rope.frequencyBands = true;
+          op.rope.factor = s.at("factor");
+          op.rope.lowFreqFactor = s.at("low_freq_factor");
+          op.rope.highFreqFactor = s.at("high_freq_factor");
+          op.rope.originalMaxPosition = s.at("original_max_position");
+        }
+        if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim)
+          return bad("rope rotary_dim does not fit the head");
+        op.inverseFrequencies = inverseFrequencies(op.rope);
+      } else if (kind == "attention") {
+        op.kind = OpKind::Attention;
+        const nlohmann::json &c = attrs.at("config");
+        op.attention.layer = c.at("layer");
+        op.attention.numHeads = c.at("num_heads");
+        op.attention.numKvHeads = c.at("num_kv_heads");
+        op.attention.headDim = c.at("head_dim");
+        op.attention.scale = c.at("scale");
+        op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
+      } else if (kind == "send" || kind == "recv") {
+        op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
+      } else if (kind == "all_reduce" || kind == "all_gather") {
+        op.kind = kind == "all_reduce" ? OpKind::AllReduce : OpKind::AllGather;
+        op.groupSize = attrs.at("group_size");
+      } else {
+        return bad("unknown op '" + kind + "'");
+      }
+      p.ops.push_back(std::move(op));
+    }
+  } catch (const nlohmann::json::exception &e) {
+    return bad(e.what());
+  } catch (const std::bad_alloc &) {
+    return Error(ErrorCode::ResourceExhausted, "not enough memory for the program");
+  } catch (const std::exception &e) { // std::out_of_range from an operand list too short
+    return bad(e.what());
+  }
+  if (Status valid = checkProgram(p, meta, stage, lastStage, groupSize); !valid)
+    return valid.error();
+  return p;
+}
+
+} // namespace modelrt::plan

@@ -1,0 +1,95 @@
+// One rank's program (the plan's "program" section), parsed and checked once at load, for
+// every executor: numbered values (activations of [rows, width] in the arena, column views
+// of them, and the index inputs), and the kernels in order. Each backend maps the ops to its
+// own kernels; what it supports beyond this (dtypes, head dims) it checks itself.
+#pragma once
+
+#include "runtime/formats/DType.h"
+#include "runtime/plan/PlanMetadata.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modelrt::plan {
+
+enum class OpKind {
+  Gemm,
+  Fused,
+  Attention,
+  Rope,
+  GatherRows,
+  Columns,
+  AllReduce,
+  AllGather,
+  Send,
+  Recv
+};
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Recv) + 1;
+const char *opKindName(OpKind kind);
+
+struct RopeConfig {
+  int64_t numHeads = 0, headDim = 0, rotaryDim = 0;
+  double theta = 10000.0;
+  bool interleaved = false;
+  bool frequencyBands = false; // scale long wavelengths, keep short ones, blend between
+  double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
+  int64_t originalMaxPosition = 8192;
+};
+
+// One inverse frequency per rotated pair, in double (as the CPU executor rotates).
+std::vector<double> inverseFrequencies(const RopeConfig &c);
+
+struct AttentionConfig {
+  int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
+  double scale = 1.0;
+};
+
+struct Op {
+  OpKind kind;
+  std::vector<int64_t> inputs, outputs;
+  const WeightEntry *weight = nullptr, *bias = nullptr, *table = nullptr;
+  std::string kernel;     // fused: the CPU kernel's symbol
+  std::string cudaKernel; // fused: the CUDA kernel's name in the plan's PTX (if any)
+  int64_t cudaBlockSize = 0;
+  std::vector<const WeightEntry *> weights; // fused: vector weights, in argument order
+  RopeConfig rope;
+  std::vector<double> inverseFrequencies; // rope: one per rotated pair
+  AttentionConfig attention;
+  int64_t groupSize = 1;  // all_reduce, all_gather: ranks summed over or gathered from
+  int64_t rowOffset = -1; // gather_rows of a table shard: its first row (-1: whole table)
+};
+
+struct ValueInfo {
+  int64_t width = 0;
+  DType dtype = DType::F32; // of each element: F32, BF16, F16 (activations) or I32 (indices)
+  int64_t arenaOffset = -1; // bytes, for activations with storage
+  int64_t viewOf = -1;      // for column views
+  int64_t columnOffset = 0; // elements
+};
+
+struct Program {
+  std::vector<Op> ops;
+  std::vector<ValueInfo> values;
+  int64_t tokenIds = -1, positions = -1, sampleRows = -1;
+  int64_t logits = -1; // -1: a pipeline stage before the last
+  int64_t arenaRows = 0, arenaBytes = 0;
+
+  // The value whose arena storage `id` views (itself when it has storage), and the column
+  // of that storage where `id` starts.
+  int64_t root(int64_t id) const;
+  int64_t rootColumn(int64_t id) const;
+  bool isIndex(int64_t id) const { return id == tokenIds || id == positions || id == sampleRows; }
+};
+
+// Parses rank `rank`'s program against its metadata (weights by name, KV layout, vocabulary)
+// and checks it, so that a step cannot read or write outside the arena or a weight: ids in
+// range, views inside their storage, operand counts and widths as each op needs them, the
+// logits as wide as the vocabulary. `groupSize`: the ranks a collective may span (the
+// plan's tp, 1 when the executor runs no collectives).
+Expected<Program> parseProgram(std::string_view json, const PlanMetadata &meta, int64_t stage,
+                               bool lastStage, int64_t groupSize);
+
+} // namespace modelrt::plan
