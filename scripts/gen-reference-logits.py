@@ -4,6 +4,7 @@ the CPU executor is checked against. CI compares with the committed outputs and 
 needs PyTorch.
 
     pip install torch transformers gguf numpy && scripts/gen-reference-logits.py
+    scripts/gen-reference-logits.py --only=tiny-llama-hd64     (one model)
 
 For each model: fixed prompts -> every position's logits (tiny models) or the last
 position's (SmolLM2), and 8 greedy tokens after the first prompt. Output:
@@ -131,10 +132,14 @@ def main():
     check_generator()
     torch.manual_seed(0)
     tiny_prompts = [[1, 17, 42, 99, 3, 250, 7, 8, 128, 64], [5, 6], [200]]
-    for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json"]:
+    only = [a[len("--only="):] for a in sys.argv if a.startswith("--only=")]
+    for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
+                     "tiny-llama-hd64.json"]:
+        if only and manifest[:-len(".json")] not in only:
+            continue
         name, model = tiny_model(manifest)
         write(name, model, tiny_prompts, all_positions=True)
-    if "--no-smollm2" not in sys.argv:
+    if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.
         write(name, model, [[504, 3575, 282, 4649, 314], [1, 4093, 198, 26843]],

@@ -29,6 +29,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
   rm -rf "$CARRY/bin" && mkdir -p "$CARRY/bin"
   cp "$ROOT/build-gpu/unittests/device/DeviceCudaTests" "$ROOT/build-gpu/unittests/device/modelrt-attention-dump" \
     "$ROOT/build-gpu/unittests/device/modelrt-ptx-check" \
+    "$ROOT/build-gpu/unittests/device/CudaExecutorTests" \
     "$ROOT/build-gpu/runtime/device/cuda/bench/modelrt-cuda-bench" "$CARRY/bin/"
   # The generated CUDA kernels (modelc --emit=ptx) and, for each, the CPU kernel of the same
   # fused body run on random rows (the GPU machine has no MLIR: both are made here).
@@ -42,6 +43,12 @@ if [[ "${1:-}" == "--prepare" ]]; then
       "$MAIN/bin/modelc" "$2" --emit=ptx --cuda-arch=sm_90 >"$dir/kernels.ptx" && rm "$dir.plan"
   }
   for m in tiny-llama tiny-qwen2 tiny-gpt2; do fused_cases "$m" "$ROOT/models/$m.json"; done
+  # Plans for the CUDA executor (CudaExecutorTests): bf16 with the PTX of sm_90, and an f32
+  # one it must refuse.
+  rm -rf "$CARRY/plans" && mkdir -p "$CARRY/plans"
+  "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
+    -o "$CARRY/plans/tiny-llama-hd64-bf16.plan"
+  "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
   SMOL="${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}"
   [[ -f "$SMOL" ]] && fused_cases smollm2 "$SMOL" --max-kernels 6
   du -sh "$CARRY"
@@ -136,13 +143,13 @@ else
     -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF -DCMAKE_INSTALL_PREFIX='$GTEST_PREFIX' \
     -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON && ninja -C '$BUILD-gtest' -j$JOBS install" || exit 1
   stage configure 60 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DMODELC_BUILD_COMPILER=OFF -DMODELC_RUNTIME_COMPONENTS=device -DMODELC_ENABLE_CUDA=ON \
+    -DMODELC_BUILD_COMPILER=OFF -DMODELC_RUNTIME_COMPONENTS="formats;kv;plan;device" -DMODELC_ENABLE_CUDA=ON \
     -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" \
     -Dnlohmann_json_DIR="$CARRY/nlohmann/share/cmake/nlohmann_json" \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DMODELC_CUDA_PTXAS_VERBOSE=ON || exit 1
   # Only our targets: the other runtime components are not configured here.
   stage build 200 "$OUT/build.log" ninja -C "$BUILD" -j"$JOBS" DeviceCudaTests modelrt-attention-dump \
-    modelrt-ptx-check modelrt-cuda-bench || exit 1
+    modelrt-ptx-check modelrt-cuda-bench CudaExecutorTests || exit 1
   [[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
 fi
 
@@ -162,6 +169,13 @@ stage gtest_variants 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
 # bodies (cases made by --prepare; the CPU kernels are the ones checked against transformers).
 if compgen -G "$CARRY/fused/*/kernels.ptx" >/dev/null; then
   stage ptx_check 60 "$OUT/ptx_check.log" "$BIN/modelrt-ptx-check" "$CARRY"/fused/*/
+fi
+
+# The CUDA executor: a bf16 plan's program (generated PTX, cuBLASLt, our attention) against
+# transformers' goldens, batched and alone (plans made by --prepare).
+if [[ -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
+  stage cuda_executor 90 "$OUT/cuda_executor.log" env MODELRT_CUDA_PLAN_DIR="$CARRY/plans" \
+    MODELC_SOURCE_DIR="$ROOT" "$BIN/CudaExecutorTests" --gtest_brief=0
 fi
 
 stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"

@@ -152,6 +152,8 @@ llvm::json::Value attrToJson(Attribute attr) {
     return true;
   if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr))
     return ref.getValue();
+  if (auto ref = dyn_cast<SymbolRefAttr>(attr)) // a kernel in a gpu.module: its own name
+    return ref.getLeafReference().getValue();
   if (auto array = dyn_cast<ArrayAttr>(attr)) {
     llvm::json::Array out;
     for (Attribute a : array)
@@ -321,7 +323,7 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
 llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::ModelSpec &spec,
                               const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
                               llvm::ArrayRef<std::vector<uint8_t>> cpuKernels,
-                              llvm::StringRef path) {
+                              llvm::ArrayRef<std::string> cudaKernels, llvm::StringRef path) {
   if (modules.empty() || modules.size() != cpuKernels.size())
     return error("internal error: one module and one kernel library per rank are needed");
   for (ModuleOp module : modules)
@@ -539,6 +541,9 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     writer.addSection(modelrt::plan::SectionKind::Weights, r, "weights", std::move(blobs[rank]));
     writer.addSection(modelrt::plan::SectionKind::KernelImage, r, "cpu-kernels.so",
                       cpuKernels[rank]);
+    if (rank < cudaKernels.size())
+      writer.addSection(modelrt::plan::SectionKind::CudaKernels, r, "cuda-kernels.ptx",
+                        cudaKernels[rank]);
   }
   modelrt::Status written = writer.write(path.str());
   if (!written)

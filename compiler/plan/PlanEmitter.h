@@ -19,10 +19,12 @@ llvm::StringMap<std::vector<uint64_t>> collectSourceShapes(mlir::ModuleOp module
 
 // `modules` are the kern-level modules of the ranks (after the kern-lower pipeline; one
 // for a plan without tensor parallelism), `cpuKernels` the shared library of each rank's
-// fused kernels (buildCpuKernelLibrary). Model, limits and target come from rank 0.
+// fused kernels (buildCpuKernelLibrary), `cudaKernels` the PTX of each rank's (for
+// --target cuda; empty otherwise). Model, limits and target come from rank 0.
 llvm::Error writePlan(llvm::ArrayRef<mlir::ModuleOp> modules, const frontend::ModelSpec &spec,
                       const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
-                      llvm::ArrayRef<std::vector<uint8_t>> cpuKernels, llvm::StringRef path);
+                      llvm::ArrayRef<std::vector<uint8_t>> cpuKernels,
+                      llvm::ArrayRef<std::string> cudaKernels, llvm::StringRef path);
 
 // The seeded random weights of a `Random` store, element `i` of source tensor `name`
 // (documented in docs/plan-format.md so that reference scripts can rebuild them).

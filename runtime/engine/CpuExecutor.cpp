@@ -285,40 +285,9 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
   ThreadCount threadCount(impl.threads);
   const int64_t total = static_cast<int64_t>(tokens.size());
   const int64_t blockSize = kvBlockSize_, numBlocks = numKvBlocks_;
-  int64_t sum = 0;
-  for (size_t r = 0; r < chunks.size(); ++r) {
-    const PagedChunk &c = chunks[r];
-    std::string which = "chunk " + std::to_string(r) + ": ";
-    if (c.numTokens <= 0)
-      return Error(ErrorCode::InvalidArgument, which + "a chunk must have at least one token");
-    if (c.startPosition < 0 || c.startPosition + c.numTokens > meta_.maxSeqLen)
-      return Error(ErrorCode::InvalidArgument,
-                   which + "positions " + std::to_string(c.startPosition) + ".." +
-                       std::to_string(c.startPosition + c.numTokens) + " exceed max_seq_len " +
-                       std::to_string(meta_.maxSeqLen));
-    if (!c.blockTable ||
-        static_cast<int64_t>(c.blockTable->size()) * blockSize < c.startPosition + c.numTokens)
-      return Error(ErrorCode::InvalidArgument, which + "the block table does not cover " +
-                                                   std::to_string(c.startPosition + c.numTokens) +
-                                                   " tokens");
-    for (int32_t b : *c.blockTable)
-      if (b < 0 || b >= numBlocks)
-        return Error(ErrorCode::InvalidArgument, which + "KV block " + std::to_string(b) +
-                                                     " is outside the " +
-                                                     std::to_string(numBlocks) + " blocks");
-    sum += c.numTokens;
-  }
-  if (sum != total || total == 0)
-    return Error(ErrorCode::InvalidArgument, "the chunks cover " + std::to_string(sum) +
-                                                 " tokens, the batch has " + std::to_string(total));
-  if (total > impl.prog.arenaRows)
-    return Error(ErrorCode::InvalidArgument, std::to_string(total) +
-                                                 " tokens exceed max_num_batched_tokens " +
-                                                 std::to_string(impl.prog.arenaRows));
-  for (int32_t t : tokens)
-    if (t < 0 || t >= meta_.vocabSize)
-      return Error(ErrorCode::InvalidArgument,
-                   "token id " + std::to_string(t) + " is outside the vocabulary");
+  if (Status s = checkStep(meta_, tokens, chunks, numKvBlocks_, kvBlockSize_, impl.prog.arenaRows);
+      !s)
+    return s.error();
 
   // Batch layout: each chunk's first row, and the rows to sample.
   std::vector<int64_t> start;

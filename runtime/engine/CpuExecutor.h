@@ -8,6 +8,7 @@
 // which token.
 #pragma once
 
+#include "runtime/device/Executor.h"
 #include "runtime/device/cpu/CpuKernelLibrary.h"
 #include "runtime/kv/KvCacheManager.h"
 #include "runtime/plan/PlanFile.h"
@@ -27,18 +28,7 @@ class Communicator;
 
 namespace modelrt::engine {
 
-// One request's part of an iteration: `numTokens` consecutive rows of the flattened batch
-// (its prompt chunk, or one decode token) at positions startPosition.. of the sequence.
-// Their K and V go into the cache slots the block table names (position p: block
-// blockTable[p / blockSize], slot p % blockSize); attention reads positions [0, end) of
-// the sequence through the same table.
-struct PagedChunk {
-  int64_t startPosition;
-  int64_t numTokens;
-  bool sample; // whether its last row's logits are wanted
-  const std::vector<int32_t> *blockTable;
-  bool allLogits = false; // every row's logits (prompt logprobs), not only the last one's
-};
+using modelrt::PagedChunk;
 
 struct ExecutorOptions {
   // The group this process's rank belongs to, for a plan with several ranks started as
@@ -53,23 +43,26 @@ struct ExecutorOptions {
   int64_t kvCacheBytes = 0;
   int32_t kvBlockSize = 16;
   static constexpr int64_t kDefaultKvCacheBytes = int64_t(1) << 30;
+
+  // Which executor loadExecutor() makes: "cpu", "cuda", or "auto" (the plan's target).
+  std::string device = "auto";
 };
 
-class CpuExecutor {
+class CpuExecutor final : public Executor {
 public:
   static Expected<std::unique_ptr<CpuExecutor>> load(const std::string &planPath,
                                                      const ExecutorOptions &options = {});
 
-  const plan::PlanMetadata &metadata() const { return meta_; }
-  int32_t numKvBlocks() const { return numKvBlocks_; }
-  int32_t kvBlockSize() const { return kvBlockSize_; }
+  const plan::PlanMetadata &metadata() const override { return meta_; }
+  int32_t numKvBlocks() const override { return numKvBlocks_; }
+  int32_t kvBlockSize() const override { return kvBlockSize_; }
 
   // This executor's rank in a tensor-parallel plan (0 for a single-rank plan).
-  int rank() const;
+  int rank() const override;
 
   // Copies whole KV blocks (copy-on-write of shared blocks), before the step that writes.
   // On rank 0 of a group, every rank makes the same copies.
-  Status copyBlocks(const std::vector<kv::BlockCopy> &copies);
+  Status copyBlocks(const std::vector<kv::BlockCopy> &copies) override;
 
   // Runs the chunks' tokens (concatenated in chunk order) and returns the logits of the
   // wanted rows, [rows, vocab], row-major, in chunk order: every row of an allLogits chunk,
@@ -78,23 +71,23 @@ public:
   // On rank 0 of a group, every rank runs the step (its shard of each layer, or its
   // pipeline stage's layers).
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
-                                    const std::vector<PagedChunk> &chunks);
+                                    const std::vector<PagedChunk> &chunks) override;
 
   // Pipelined steps (ORCA): submit() runs the first stage of a step and hands it on, so
   // that up to pipelineDepth() steps are in flight, one per stage; collect() returns the
   // logits of the oldest (as step() would have). `copies` are made before the step, on
   // every stage. Without pipeline stages, submit() runs the whole step.
-  int pipelineDepth() const { return numStages_; }
+  int pipelineDepth() const override { return numStages_; }
   Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
-                const std::vector<kv::BlockCopy> &copies = {});
-  Expected<std::vector<float>> collect();
+                const std::vector<kv::BlockCopy> &copies = {}) override;
+  Expected<std::vector<float>> collect() override;
 
   // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
   // rank 0's executor goes. Errors only on a broken control message or channel.
   Status serveRank();
 
   // Rank 0 of a group tells the other ranks to stop (and joins their threads).
-  ~CpuExecutor();
+  ~CpuExecutor() override;
 
   struct Impl; // the loaded program and its buffers
 
@@ -129,5 +122,11 @@ private:
   std::unique_ptr<Impl> impl_;
   int32_t numKvBlocks_ = 0, kvBlockSize_ = 16;
 };
+
+// The executor of options.device for the plan: CpuExecutor, or the CUDA executor where this
+// runtime was built with CUDA (an error naming the reason elsewhere). On "cuda", the KV
+// cache budget defaults to most of the GPU's free memory.
+Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
+                                                 const ExecutorOptions &options = {});
 
 } // namespace modelrt::engine

@@ -5,7 +5,7 @@
 
 namespace modelrt::engine {
 
-Expected<std::unique_ptr<Engine>> Engine::create(CpuExecutor &executor, sched::Policy policy,
+Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Policy policy,
                                                  bool prefixCaching) {
   const plan::PlanMetadata &m = executor.metadata();
   sched::SchedulerConfig config;

@@ -20,7 +20,7 @@ public:
   // prefixCaching (iteration-level only), a request whose prompt starts with blocks of
   // tokens whose KV is still in the cache takes it instead of computing it again; the
   // executor's output does not depend on the batch, so the KV and every logit are the same.
-  static Expected<std::unique_ptr<Engine>> create(CpuExecutor &executor, sched::Policy policy,
+  static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
                                                   bool prefixCaching = false);
 
   // `topLogprobs` >= 0 asks for log-probabilities of each token (and that many of the most
@@ -53,11 +53,11 @@ public:
   ~Engine();
 
 private:
-  Engine(CpuExecutor &executor, sched::Scheduler scheduler)
+  Engine(Executor &executor, sched::Scheduler scheduler)
       : executor_(executor), scheduler_(std::move(scheduler)) {}
   void forget(sched::RequestId id);
 
-  CpuExecutor &executor_;
+  Executor &executor_;
   sched::Scheduler scheduler_;
   struct RequestSampling {
     sample::Sampler sampler;

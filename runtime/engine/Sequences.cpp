@@ -4,7 +4,7 @@
 
 namespace modelrt::engine {
 
-Expected<Sequences> Sequences::create(CpuExecutor &executor) {
+Expected<Sequences> Sequences::create(Executor &executor) {
   Expected<kv::KvCacheManager> kv =
       kv::KvCacheManager::create({executor.numKvBlocks(), executor.kvBlockSize(), 0});
   if (!kv)

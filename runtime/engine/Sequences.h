@@ -1,4 +1,4 @@
-// Runs sequences named by the caller through a CpuExecutor without a scheduler (modelrt
+// Runs sequences named by the caller through an Executor without a scheduler (modelrt
 // generate, tests): each sequence's KV blocks come from a runtime/kv table over the
 // executor's cache, so the caller only says which sequence each chunk continues.
 #pragma once
@@ -18,9 +18,9 @@ struct SequenceChunk {
 class Sequences {
 public:
   // `executor` outlives this.
-  static Expected<Sequences> create(CpuExecutor &executor);
+  static Expected<Sequences> create(Executor &executor);
 
-  // Like CpuExecutor::step; positions continue each sequence. A failed step leaves every
+  // Like Executor::step; positions continue each sequence. A failed step leaves every
   // sequence with the tokens it had. (Sequences never share blocks here, so no step makes a
   // copy-on-write copy that an undo would have to reverse.)
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
@@ -31,9 +31,8 @@ public:
   int32_t numFreeBlocks() const { return kv_.numFreeBlocks(); }
 
 private:
-  Sequences(CpuExecutor &executor, kv::KvCacheManager kv)
-      : executor_(&executor), kv_(std::move(kv)) {}
-  CpuExecutor *executor_;
+  Sequences(Executor &executor, kv::KvCacheManager kv) : executor_(&executor), kv_(std::move(kv)) {}
+  Executor *executor_;
   kv::KvCacheManager kv_;
 };
 

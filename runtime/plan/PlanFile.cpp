@@ -18,6 +18,8 @@ const char *sectionKindName(SectionKind kind) {
     return "tokenizer";
   case SectionKind::KernelImage:
     return "kernel-image";
+  case SectionKind::CudaKernels:
+    return "cuda-kernels";
   }
   return "unknown";
 }
@@ -27,7 +29,7 @@ uint64_t alignUp(uint64_t n) {
   return (n + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
 }
 
-bool knownKind(uint32_t kind) { return kind >= 1 && kind <= 5; }
+bool knownKind(uint32_t kind) { return kind >= 1 && kind <= 6; }
 } // namespace
 
 void PlanWriter::addSection(SectionKind kind, uint32_t rank, std::string name,

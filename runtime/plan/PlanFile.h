@@ -25,7 +25,8 @@ enum class SectionKind : uint32_t {
   Program = 2,     // JSON: one rank's kernel launches
   Weights = 3,     // tensors back to back, each 64-byte aligned
   Tokenizer = 4,   // the tokenizer file's bytes (tokenizer.json)
-  KernelImage = 5, // generated kernels for one target
+  KernelImage = 5, // generated kernels for the CPU (a shared library)
+  CudaKernels = 6, // generated kernels for CUDA (PTX text; the driver compiles it at load)
 };
 const char *sectionKindName(SectionKind kind);
 

@@ -110,7 +110,7 @@ struct Job {
 // Owns the engine; the only thread that touches it.
 class EngineThread {
 public:
-  EngineThread(std::unique_ptr<engine::CpuExecutor> exec, bool prefixCaching)
+  EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching)
       : exec_(std::move(exec)), prefixCaching_(prefixCaching), thread_([this] { run(); }) {}
   ~EngineThread() {
     {
@@ -295,7 +295,7 @@ private:
     }
   }
 
-  std::unique_ptr<engine::CpuExecutor> exec_;
+  std::unique_ptr<Executor> exec_;
   bool prefixCaching_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -405,8 +405,7 @@ struct InFlight {
 } // namespace
 
 Status serve(const ServerOptions &options) {
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
-      engine::CpuExecutor::load(options.plan, options.executor);
+  Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(options.plan, options.executor);
   if (!exec)
     return exec.error();
   Expected<std::unique_ptr<Tokenizer>> tok = Error(ErrorCode::NotFound, "");

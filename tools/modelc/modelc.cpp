@@ -181,6 +181,8 @@ int main(int argc, char **argv) {
     return fail(toString(std::move(e)));
   if (Error e = frontend::validateSpec(*spec))
     return fail(toString(std::move(e)));
+  if (emit == Emit::Plan && spec->target == "cuda" && spec->dtype == "f32")
+    return fail("--target cuda: the CUDA executor runs bf16 and f16 plans; add --dtype bf16");
   if (spec->pipelineParallel > 1 && spec->tensorParallel > 1)
     return fail("--tp and --pp together are not supported yet: choose one");
   const int64_t numRanks = spec->tensorParallel * spec->pipelineParallel;
@@ -233,7 +235,7 @@ int main(int argc, char **argv) {
     buildLlmOptimizePipeline(pm, options);
     if (emit == Emit::Kern || emit == Emit::Llvm || emit == Emit::Plan || emit == Emit::Ptx)
       buildKernPipeline(pm);
-    if (emit == Emit::Ptx)
+    if (emit == Emit::Ptx || (emit == Emit::Plan && spec->target == "cuda"))
       pm.addPass(createConvertKernFusedToGpu());
     if (emit == Emit::Llvm || emit == Emit::Plan)
       buildKernFusedToLoopsPipeline(pm);
@@ -257,6 +259,7 @@ int main(int argc, char **argv) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
     // LLD resets every llvm::cl option when it runs: keep what is still needed.
     std::string planPath = outputPath;
+    const std::string cudaChip = cudaArch.empty() ? "sm_80" : cudaArch.front();
     const bool printIr = emit == Emit::Llvm;
     std::vector<std::vector<uint8_t>> libraries;
     for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks) {
@@ -274,11 +277,22 @@ int main(int argc, char **argv) {
       libraries.push_back(std::move(*library));
     }
     codegenTimer.stop();
+    // --target cuda: the same fused bodies as CUDA kernels, PTX for the first --cuda-arch.
+    std::vector<std::string> cudaKernels;
+    if (spec->target == "cuda") {
+      mlir::TimingScope cudaTimer = rootTimer.nest("cuda codegen");
+      for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks) {
+        Expected<std::string> ptx = cudaKernelsToPtx(*rankModule, cudaChip);
+        if (!ptx)
+          return fail(modelPath + ": " + toString(ptx.takeError()));
+        cudaKernels.push_back(std::move(*ptx));
+      }
+    }
     mlir::TimingScope planTimer = rootTimer.nest("write plan");
     std::vector<mlir::ModuleOp> modules;
     for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks)
       modules.push_back(*rankModule);
-    if (Error e = writePlan(modules, *spec, sourceShapes, libraries, planPath))
+    if (Error e = writePlan(modules, *spec, sourceShapes, libraries, cudaKernels, planPath))
       return fail(toString(std::move(e)));
     return 0;
   }

@@ -38,8 +38,8 @@ int fail(const std::string &message) {
 }
 
 // cachedTokens: prompt tokens the prefix cache supplied, summed over the requests.
-Expected<sched::ServingReport> runOnce(engine::CpuExecutor &exec, sched::Policy policy,
-                                       const BenchOptions &o, double rate, int64_t &cachedTokens) {
+Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, const BenchOptions &o,
+                                       double rate, int64_t &cachedTokens) {
   Expected<std::unique_ptr<engine::Engine>> created =
       engine::Engine::create(exec, policy, o.prefixCaching);
   if (!created)
@@ -132,8 +132,7 @@ int runBench(const BenchOptions &o) {
       return fail(p.error().message());
     policies = {*p};
   }
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
-      engine::CpuExecutor::load(o.plan, o.executor);
+  Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
   nlohmann::json all = nlohmann::json::object();

@@ -24,14 +24,18 @@ dist::Communicator *&mpiWorld();
 // executor options at the MPI group and returns false: the command goes on.
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
-// --kv-cache-mib and --kv-block-size, for the commands that run a plan.
+// --kv-cache-mib, --kv-block-size and --device, for the commands that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
   cmd->add_option_function<int64_t>(
          "--kv-cache-mib", [&options](int64_t mib) { options.kvCacheBytes = mib << 20; },
-         "KV cache memory (default: enough for max_num_seqs x max_seq_len, at most 1024)")
+         "KV cache memory (default: enough for max_num_seqs x max_seq_len, at most 1024 on the "
+         "CPU, at most 80% of the free GPU memory on CUDA)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   cmd->add_option("--kv-block-size", options.kvBlockSize, "Tokens per KV cache block (default 16)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--device", options.device,
+                  "cpu, cuda, or auto (default): the plan's target (modelc --target)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
 }
 
 } // namespace modelrt::cli

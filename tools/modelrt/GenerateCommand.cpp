@@ -55,8 +55,7 @@ int runGenerate(const GenerateOptions &o) {
     return fail(s.error().message());
   if (o.maxTokens < 1)
     return fail("-n must be at least 1");
-  Expected<std::unique_ptr<engine::CpuExecutor>> exec =
-      engine::CpuExecutor::load(o.plan, o.executor);
+  Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
   Expected<std::unique_ptr<Tokenizer>> tok = loadTokenizer(o);

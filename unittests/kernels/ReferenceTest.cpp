@@ -4,6 +4,7 @@
 // from scripts/gen-reference-logits.py and live in test/goldens.
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/engine/Sequences.h"
+#include "unittests/Goldens.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,42 +23,15 @@ extern std::string planDirectory;
 
 namespace {
 
-std::string sourceDir() {
-  const char *dir = std::getenv("MODELC_SOURCE_DIR");
-  return dir ? dir : MODELC_TEST_SOURCE_DIR;
-}
-
-struct Golden {
-  nlohmann::json meta;
-  std::vector<float> logits;
-};
+using testing_goldens::Golden;
+using testing_goldens::relativeError;
 
 Golden readGolden(const std::string &name) {
-  std::string base = sourceDir() + "/test/goldens/" + name;
-  std::ifstream json(base + ".json");
-  EXPECT_TRUE(json.good()) << base;
-  Golden g{nlohmann::json::parse(json), {}};
-  std::ifstream bin(base + ".logits.f32", std::ios::binary);
-  std::stringstream ss;
-  ss << bin.rdbuf();
-  std::string bytes = ss.str();
-  g.logits.resize(bytes.size() / sizeof(float));
-  std::memcpy(g.logits.data(), bytes.data(), bytes.size());
-  return g;
+  return testing_goldens::readGolden(name, MODELC_TEST_SOURCE_DIR);
 }
 
 int32_t argmax(const std::vector<float> &v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-// |ours - reference| over the largest reference logit of the row.
-double relativeError(const float *ours, const float *ref, int64_t n) {
-  double worst = 0, scale = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    worst = std::max(worst, std::fabs(double(ours[i]) - ref[i]));
-    scale = std::max(scale, std::fabs(double(ref[i])));
-  }
-  return worst / scale;
 }
 
 void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance) {
@@ -116,6 +90,11 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
 
 TEST(Reference, TinyLlamaMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama.plan", "tiny-llama", 1e-5);
+}
+
+// The model the CUDA executor is checked with (head_dim 64), here in f32 on the CPU.
+TEST(Reference, TinyLlamaHeadDim64MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-llama-hd64.plan", "tiny-llama-hd64", 1e-5);
 }
 
 TEST(Reference, TinyQwen2MatchesTransformers) {

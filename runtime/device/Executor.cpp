@@ -1,0 +1,46 @@
+#include "runtime/device/Executor.h"
+
+namespace modelrt {
+
+Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
+                 const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
+                 int64_t maxRows) {
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  int64_t sum = 0;
+  for (size_t r = 0; r < chunks.size(); ++r) {
+    const PagedChunk &c = chunks[r];
+    std::string which = "chunk " + std::to_string(r) + ": ";
+    if (c.numTokens <= 0)
+      return Error(ErrorCode::InvalidArgument, which + "a chunk must have at least one token");
+    if (c.startPosition < 0 || c.startPosition + c.numTokens > meta.maxSeqLen)
+      return Error(ErrorCode::InvalidArgument,
+                   which + "positions " + std::to_string(c.startPosition) + ".." +
+                       std::to_string(c.startPosition + c.numTokens) + " exceed max_seq_len " +
+                       std::to_string(meta.maxSeqLen));
+    if (!c.blockTable ||
+        static_cast<int64_t>(c.blockTable->size()) * blockSize < c.startPosition + c.numTokens)
+      return Error(ErrorCode::InvalidArgument, which + "the block table does not cover " +
+                                                   std::to_string(c.startPosition + c.numTokens) +
+                                                   " tokens");
+    for (int32_t b : *c.blockTable)
+      if (b < 0 || b >= numBlocks)
+        return Error(ErrorCode::InvalidArgument, which + "KV block " + std::to_string(b) +
+                                                     " is outside the " +
+                                                     std::to_string(numBlocks) + " blocks");
+    sum += c.numTokens;
+  }
+  if (sum != total || total == 0)
+    return Error(ErrorCode::InvalidArgument, "the chunks cover " + std::to_string(sum) +
+                                                 " tokens, the batch has " + std::to_string(total));
+  if (total > maxRows)
+    return Error(ErrorCode::InvalidArgument, std::to_string(total) +
+                                                 " tokens exceed max_num_batched_tokens " +
+                                                 std::to_string(maxRows));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= meta.vocabSize)
+      return Error(ErrorCode::InvalidArgument,
+                   "token id " + std::to_string(t) + " is outside the vocabulary");
+  return Status::success();
+}
+
+} // namespace modelrt

@@ -1,0 +1,741 @@
+#include "runtime/device/cuda/CudaExecutor.h"
+
+#include "runtime/device/cuda/CudaAttention.h"
+#include "runtime/device/cuda/CudaStatus.h"
+#include "runtime/device/cuda/ExecutorKernels.h"
+#include "runtime/device/cuda/Gemm.h"
+#include "runtime/formats/Dequantize.h"
+#include "runtime/plan/PlanFile.h"
+#include "runtime/plan/Program.h"
+
+#include <cuda.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <type_traits>
+
+namespace modelrt::cuda {
+
+namespace {
+
+using plan::Op;
+using plan::OpKind;
+
+Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
+
+// The driver API functions used here, found through the runtime (cudart loads the driver
+// when it starts), so that modelrt does not link libcuda and starts where no driver is.
+struct DriverApi {
+  decltype(&cuGetErrorName) getErrorName = nullptr;
+  decltype(&cuGetErrorString) getErrorString = nullptr;
+  decltype(&cuModuleLoadDataEx) moduleLoadDataEx = nullptr;
+  decltype(&cuModuleUnload) moduleUnload = nullptr;
+  decltype(&cuModuleGetFunction) moduleGetFunction = nullptr;
+  decltype(&cuFuncGetAttribute) funcGetAttribute = nullptr;
+  decltype(&cuLaunchKernel) launchKernel = nullptr;
+};
+
+// Null (with the missing symbol in *why) where the driver lacks one of them.
+const DriverApi *driverApi(std::string *why) {
+  static std::string missing;
+  static const DriverApi api = [] {
+    DriverApi a;
+    auto find = [&](const char *symbol, auto &fn) {
+      void *p = nullptr;
+      cudaDriverEntryPointQueryResult found{};
+      if (cudaGetDriverEntryPointByVersion(symbol, &p, 12000, cudaEnableDefault, &found) !=
+              cudaSuccess ||
+          found != cudaDriverEntryPointSuccess || !p) {
+        cudaGetLastError();
+        if (missing.empty())
+          missing = symbol;
+        return;
+      }
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+    };
+    find("cuGetErrorName", a.getErrorName);
+    find("cuGetErrorString", a.getErrorString);
+    find("cuModuleLoadDataEx", a.moduleLoadDataEx);
+    find("cuModuleUnload", a.moduleUnload);
+    find("cuModuleGetFunction", a.moduleGetFunction);
+    find("cuFuncGetAttribute", a.funcGetAttribute);
+    find("cuLaunchKernel", a.launchKernel);
+    return a;
+  }();
+  if (!missing.empty()) {
+    if (why)
+      *why = "the CUDA driver has no " + missing;
+    return nullptr;
+  }
+  return &api;
+}
+
+Status driverStatus(CUresult r, const char *call) {
+  if (r == CUDA_SUCCESS)
+    return Status::success();
+  const char *name = nullptr, *text = nullptr;
+  if (const DriverApi *api = driverApi(nullptr)) {
+    api->getErrorName(r, &name);
+    api->getErrorString(r, &text);
+  }
+  return Error(ErrorCode::Internal, std::string(call) + " failed: " + (name ? name : "?") + " (" +
+                                        (text ? text : "") + ")");
+}
+// In functions that return Status or Expected: a failed step returns its error.
+#define TRY(expr)                                                                                  \
+  do {                                                                                             \
+    ::modelrt::Status _status = (expr);                                                            \
+    if (!_status)                                                                                  \
+      return _status.error();                                                                      \
+  } while (0)
+#define CUDA_TRY(call) TRY(::modelrt::cuda::cudaStatus((call), #call, __FILE__, __LINE__))
+#define CU_TRY(call) TRY(driverStatus((call), #call))
+
+bool elementType(DType d, ElementType &out) {
+  switch (d) {
+  case DType::F32:
+    out = ElementType::F32;
+    return true;
+  case DType::F16:
+    out = ElementType::F16;
+    return true;
+  case DType::BF16:
+    out = ElementType::BF16;
+    return true;
+  default:
+    return false;
+  }
+}
+
+DType dtypeOf(ElementType t) {
+  return t == ElementType::F32 ? DType::F32 : t == ElementType::F16 ? DType::F16 : DType::BF16;
+}
+
+// Device memory freed with the executor.
+struct DeviceBuffer {
+  void *ptr = nullptr;
+  size_t bytes = 0;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  ~DeviceBuffer() {
+    if (ptr)
+      cudaFree(ptr);
+  }
+  Status allocate(size_t n, const char *what) {
+    if (ptr)
+      cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    if (n == 0)
+      return Status::success();
+    if (cudaMalloc(&ptr, n) != cudaSuccess) {
+      cudaGetLastError(); // clear the sticky-free error state of a failed allocation
+      ptr = nullptr;
+      return Error(ErrorCode::ResourceExhausted, std::string("cannot allocate ") +
+                                                     std::to_string(n) +
+                                                     " bytes of GPU memory for " + what);
+    }
+    bytes = n;
+    return Status::success();
+  }
+};
+
+constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
+
+} // namespace
+
+struct CudaExecutor::Impl {
+  plan::PlanFile file;
+  plan::PlanMetadata meta;
+  plan::Program prog;
+  ElementType act = ElementType::BF16; // the plan's activation and KV-cache type
+  int smCount = 0;
+
+  cudaStream_t stream = nullptr;
+  CUmodule module = nullptr;
+  std::vector<CUfunction> functions; // per op: a fused op's kernel
+  std::unique_ptr<CublasLtGemm> gemm;
+
+  // Weights on the device, by (name, element type): each converted once at load.
+  std::map<std::pair<std::string, int>, DeviceBuffer> weights;
+  std::vector<const void *> weightOf, biasOf; // per op
+  std::vector<std::vector<const void *>> fusedWeights;
+  std::vector<DeviceBuffer> invFreq; // per op: a rope's inverse frequencies (f32)
+
+  DeviceBuffer arena, gemmWorkspace, attentionWorkspace;
+  // The step's metadata, one upload: tokens, positions, sample rows, slot mapping,
+  // query starts, context lengths, block tables (int32 each).
+  DeviceBuffer meta32;
+  std::vector<int32_t> host32;
+
+  // The paged KV cache: per layer, K then V, each [numBlocks][numKvHeads][blockSize][headDim].
+  DeviceBuffer kvCache;
+  int32_t numBlocks = 0, blockSize = 16;
+  int64_t blockElements = 0; // of one block of one layer's K (or V)
+
+  std::deque<Expected<std::vector<float>>> done; // submitted steps' logits
+
+  const DriverApi *driver = nullptr;
+
+  ~Impl() {
+    if (module && driver)
+      driver->moduleUnload(module);
+    if (stream)
+      cudaStreamDestroy(stream);
+  }
+
+  ElementType typeOf(int64_t id) const {
+    ElementType t = ElementType::F32;
+    elementType(prog.values[id].dtype, t);
+    return t;
+  }
+  char *data(int64_t id) const {
+    const int64_t root = prog.root(id);
+    return static_cast<char *>(arena.ptr) + prog.values[root].arenaOffset +
+           prog.rootColumn(id) * elementBytes(typeOf(id));
+  }
+  int64_t stride(int64_t id) const { return prog.values[prog.root(id)].width; }
+  void *kCache(int64_t layer) const {
+    return static_cast<char *>(kvCache.ptr) +
+           (2 * layer) * numBlocks * blockElements * elementBytes(act);
+  }
+  void *vCache(int64_t layer) const {
+    return static_cast<char *>(kvCache.ptr) +
+           (2 * layer + 1) * numBlocks * blockElements * elementBytes(act);
+  }
+
+  // Uploads weight `w` as `type` (converted on the host when it is stored otherwise).
+  Expected<const void *> upload(const plan::WeightEntry &w, ElementType type) {
+    auto key = std::make_pair(w.name, static_cast<int>(type));
+    auto it = weights.find(key);
+    if (it != weights.end())
+      return static_cast<const void *>(it->second.ptr);
+    uint64_t count = 1;
+    for (uint64_t d : w.shape)
+      count *= d;
+    const size_t bytes = count * elementBytes(type);
+    std::vector<uint8_t> converted;
+    const void *src = w.data;
+    if (w.dtype != dtypeOf(type)) {
+      if (!canDequantize(w.dtype))
+        return Error(ErrorCode::Unsupported, "weight " + w.name + " is stored as " +
+                                                 dtypeName(w.dtype) +
+                                                 ", which the CUDA executor cannot convert");
+      converted.resize(bytes);
+      TRY(convert(w.dtype, w.data, w.size, count, dtypeOf(type), converted.data(), bytes));
+      src = converted.data();
+    }
+    DeviceBuffer &buffer = weights[key];
+    TRY(buffer.allocate(bytes, ("weight " + w.name).c_str()));
+    CUDA_TRY(cudaMemcpy(buffer.ptr, src, bytes, cudaMemcpyHostToDevice));
+    return static_cast<const void *>(buffer.ptr);
+  }
+};
+
+CudaExecutor::CudaExecutor() : impl_(std::make_unique<Impl>()) {}
+CudaExecutor::~CudaExecutor() {
+  if (impl_ && impl_->stream)
+    cudaStreamSynchronize(impl_->stream);
+}
+
+const plan::PlanMetadata &CudaExecutor::metadata() const { return impl_->meta; }
+int32_t CudaExecutor::numKvBlocks() const { return impl_->numBlocks; }
+int32_t CudaExecutor::kvBlockSize() const { return impl_->blockSize; }
+
+bool cudaDeviceAvailable(std::string *why) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    if (why)
+      *why = err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device";
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+}
+
+Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &planPath,
+                                                           const CudaExecutorOptions &options) {
+  auto fail = [&](const Error &e) { return e.withContext(planPath); };
+  std::string why;
+  if (!cudaDeviceAvailable(&why))
+    return Error(ErrorCode::Unsupported, "no CUDA device to run on (" + why + ")");
+  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
+  if (!file)
+    return file.error();
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, 0);
+  if (!meta)
+    return meta.error();
+  std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
+  Impl &impl = *exec->impl_;
+  impl.file = std::move(*file);
+  impl.meta = std::move(*meta);
+  const plan::PlanMetadata &m = impl.meta;
+  if (m.tensorParallel * m.pipelineParallel != 1)
+    return fail(Error(ErrorCode::Unsupported,
+                      "the CUDA executor runs single-rank plans so far (this one has tp " +
+                          std::to_string(m.tensorParallel) + ", pp " +
+                          std::to_string(m.pipelineParallel) + ")"));
+  if (m.dtype == "bf16")
+    impl.act = ElementType::BF16;
+  else if (m.dtype == "f16")
+    impl.act = ElementType::F16;
+  else
+    return fail(
+        Error(ErrorCode::Unsupported, "the CUDA executor runs bf16 and f16 plans (this one is " +
+                                          m.dtype + "): compile it with --dtype bf16"));
+  const plan::Section *ptx = impl.file.find(plan::SectionKind::CudaKernels, 0);
+  const plan::Section *programSection = impl.file.find(plan::SectionKind::Program, 0);
+  if (!programSection)
+    return fail(Error(ErrorCode::InvalidFormat, "no program"));
+  Expected<plan::Program> program = plan::parseProgram(programSection->text(), m, 0, true, 0);
+  if (!program)
+    return fail(program.error());
+  impl.prog = std::move(*program);
+  plan::Program &p = impl.prog;
+
+  // What this executor supports beyond the program's own checks.
+  for (size_t id = 0; id < p.values.size(); ++id) {
+    const DType d = p.values[id].dtype;
+    if (d != DType::I32 && d != DType::F32 && d != dtypeOf(impl.act))
+      return fail(bad("value " + std::to_string(id) + " is " + dtypeName(d) + " in a " + m.dtype +
+                      " plan"));
+  }
+  bool hasFused = false;
+  for (const Op &op : p.ops) {
+    hasFused = hasFused || op.kind == OpKind::Fused;
+    switch (op.kind) {
+    case OpKind::AllReduce:
+    case OpKind::AllGather:
+    case OpKind::Send:
+    case OpKind::Recv:
+      return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
+                                                    plan::opKindName(op.kind) + " yet"));
+    case OpKind::Gemm:
+      // cuBLASLt reads A and writes C as dense row-major matrices.
+      if (p.values[op.inputs[0]].viewOf >= 0 || p.values[op.outputs[0]].viewOf >= 0 ||
+          p.values[op.inputs[0]].dtype != dtypeOf(impl.act))
+        return fail(bad("a gemm's operands are views or not " + m.dtype));
+      break;
+    case OpKind::Fused:
+      if (op.cudaKernel.empty() || op.cudaBlockSize < 1 || op.cudaBlockSize > 1024)
+        return fail(Error(ErrorCode::Unsupported,
+                          "fused kernel " + op.kernel +
+                              " has no CUDA kernel: compile the plan with --target cuda"));
+      break;
+    case OpKind::Attention:
+      if (op.attention.headDim != 64 && op.attention.headDim != 80 && op.attention.headDim != 96 &&
+          op.attention.headDim != 128)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA attention kernels take head dims 64, 80, 96 and 128, not " +
+                              std::to_string(op.attention.headDim)));
+      for (int64_t id : op.inputs)
+        if (p.values[id].dtype != dtypeOf(impl.act))
+          return fail(bad("attention operands are not " + m.dtype));
+      break;
+    default:
+      break;
+    }
+  }
+  if (hasFused && !ptx)
+    return fail(Error(ErrorCode::Unsupported,
+                      "the plan has no CUDA kernels: compile it with --target cuda"));
+
+  // The device, its stream, the PTX module (the driver compiles it for this GPU).
+  CUDA_TRY(cudaSetDevice(options.device));
+  CUDA_TRY(cudaFree(nullptr)); // makes the primary context current
+  cudaDeviceProp prop{};
+  CUDA_TRY(cudaGetDeviceProperties(&prop, options.device));
+  impl.smCount = prop.multiProcessorCount;
+  impl.driver = driverApi(&why);
+  if (!impl.driver)
+    return Error(ErrorCode::Unsupported, why);
+  if (prop.major < 8)
+    return Error(ErrorCode::Unsupported, std::string("GPU ") + prop.name + " (sm_" +
+                                             std::to_string(prop.major * 10 + prop.minor) +
+                                             ") is older than sm_80, which the kernels need");
+  CUDA_TRY(cudaStreamCreateWithFlags(&impl.stream, cudaStreamNonBlocking));
+  if (ptx) {
+    std::string text(ptx->text());
+    char log[8192] = {0};
+    CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
+    CUresult r = impl.driver->moduleLoadDataEx(&impl.module, text.c_str(), 2, opts, values);
+    if (r != CUDA_SUCCESS)
+      return fail(
+          Error(ErrorCode::InvalidFormat, driverStatus(r, "cuModuleLoadDataEx").error().message() +
+                                              ": the driver did not load the plan's PTX: " + log));
+  }
+  Expected<std::unique_ptr<CublasLtGemm>> gemm = CublasLtGemm::create();
+  if (!gemm)
+    return gemm.error();
+  impl.gemm = std::move(*gemm);
+
+  // Weights (converted to the activation type; GEMM biases to the output's), functions,
+  // rope tables.
+  const size_t n = p.ops.size();
+  impl.functions.assign(n, nullptr);
+  impl.weightOf.assign(n, nullptr);
+  impl.biasOf.assign(n, nullptr);
+  impl.fusedWeights.assign(n, {});
+  impl.invFreq = std::vector<DeviceBuffer>(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Op &op = p.ops[i];
+    auto take = [&](const plan::WeightEntry &w, ElementType t) -> Expected<const void *> {
+      Expected<const void *> d = impl.upload(w, t);
+      if (!d)
+        return d.error().withContext(planPath);
+      return d;
+    };
+    switch (op.kind) {
+    case OpKind::Gemm: {
+      Expected<const void *> w = take(*op.weight, impl.act);
+      if (!w)
+        return w.error();
+      impl.weightOf[i] = *w;
+      if (op.bias) {
+        Expected<const void *> b = take(*op.bias, impl.typeOf(op.outputs[0]));
+        if (!b)
+          return b.error();
+        impl.biasOf[i] = *b;
+      }
+      break;
+    }
+    case OpKind::GatherRows:
+      if (op.table) {
+        Expected<const void *> t = take(*op.table, impl.typeOf(op.outputs[0]));
+        if (!t)
+          return t.error();
+        impl.weightOf[i] = *t;
+      }
+      break;
+    case OpKind::Fused: {
+      CUfunction fn = nullptr;
+      CUresult r = impl.driver->moduleGetFunction(&fn, impl.module, op.cudaKernel.c_str());
+      if (r != CUDA_SUCCESS)
+        return fail(Error(ErrorCode::InvalidFormat,
+                          "the plan's PTX has no kernel " + op.cudaKernel + " (" +
+                              driverStatus(r, "cuModuleGetFunction").error().message() + ")"));
+      int maxThreads = 0;
+      CU_TRY(
+          impl.driver->funcGetAttribute(&maxThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, fn));
+      if (maxThreads < op.cudaBlockSize)
+        return fail(Error(ErrorCode::Unsupported,
+                          "kernel " + op.cudaKernel + " needs " + std::to_string(op.cudaBlockSize) +
+                              " threads, the GPU allows " + std::to_string(maxThreads)));
+      impl.functions[i] = fn;
+      for (const plan::WeightEntry *w : op.weights) {
+        Expected<const void *> d = take(*w, impl.act);
+        if (!d)
+          return d.error();
+        impl.fusedWeights[i].push_back(*d);
+      }
+      break;
+    }
+    case OpKind::Rope: {
+      std::vector<float> inv(op.inverseFrequencies.begin(), op.inverseFrequencies.end());
+      TRY(impl.invFreq[i].allocate(inv.size() * sizeof(float), "rope"));
+      if (!inv.empty())
+        CUDA_TRY(cudaMemcpy(impl.invFreq[i].ptr, inv.data(), inv.size() * sizeof(float),
+                            cudaMemcpyHostToDevice));
+      break;
+    }
+    default:
+      break;
+    }
+  }
+
+  TRY(impl.arena.allocate(static_cast<size_t>(p.arenaBytes), "the activations"));
+  TRY(impl.gemmWorkspace.allocate(kGemmWorkspaceBytes, "the GEMM workspace"));
+
+  // The KV cache: every sequence at full length, or what the budget (80% of the free
+  // memory by default) holds.
+  const plan::KvCacheLayout &kv = m.kvCache;
+  if (options.kvBlockSize < 1 || options.kvBlockSize > 4096 ||
+      (options.kvBlockSize & (options.kvBlockSize - 1)) || options.kvCacheBytes < 0)
+    return Error(ErrorCode::InvalidArgument,
+                 "the KV block size must be a power of two and the KV cache size positive");
+  impl.blockSize = options.kvBlockSize;
+  impl.blockElements = kv.numKvHeads * options.kvBlockSize * kv.headDim;
+  const int64_t blockBytes = 2 * kv.numLayers * impl.blockElements * elementBytes(impl.act);
+  const int64_t blocksPerSeq = (m.maxSeqLen + options.kvBlockSize - 1) / options.kvBlockSize;
+  int64_t budget = options.kvCacheBytes;
+  if (budget == 0) {
+    size_t freeBytes = 0, totalBytes = 0;
+    CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
+    budget = static_cast<int64_t>(freeBytes / 10 * 8);
+  }
+  int64_t blocks = std::min(m.maxNumSeqs * blocksPerSeq, budget / std::max<int64_t>(1, blockBytes));
+  blocks = std::min<int64_t>(blocks, INT32_MAX / 2);
+  if (blocks < 1)
+    return Error(ErrorCode::InvalidArgument, "a KV cache of " + std::to_string(budget) +
+                                                 " bytes holds no block of " +
+                                                 std::to_string(blockBytes) + " bytes");
+  impl.numBlocks = static_cast<int32_t>(blocks);
+  TRY(impl.kvCache.allocate(static_cast<size_t>(blocks * blockBytes), "the KV cache"));
+  return exec;
+}
+
+Status CudaExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
+  Impl &impl = *impl_;
+  for (const kv::BlockCopy &c : copies)
+    if (c.src < 0 || c.src >= impl.numBlocks || c.dst < 0 || c.dst >= impl.numBlocks)
+      return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
+                                                   std::to_string(c.dst) + " is outside the " +
+                                                   std::to_string(impl.numBlocks) + " blocks");
+  const size_t bytes = static_cast<size_t>(impl.blockElements) * elementBytes(impl.act);
+  for (const kv::BlockCopy &c : copies)
+    for (int64_t layer = 0; layer < impl.meta.kvCache.numLayers; ++layer)
+      for (void *base : {impl.kCache(layer), impl.vCache(layer)}) {
+        char *b = static_cast<char *>(base);
+        CUDA_TRY(cudaMemcpyAsync(b + c.dst * bytes, b + c.src * bytes, bytes,
+                                 cudaMemcpyDeviceToDevice, impl.stream));
+      }
+  return Status::success();
+}
+
+Status CudaExecutor::submit(const std::vector<int32_t> &tokens,
+                            const std::vector<PagedChunk> &chunks,
+                            const std::vector<kv::BlockCopy> &copies) {
+  if (Status s = copyBlocks(copies); !s)
+    return s;
+  impl_->done.push_back(step(tokens, chunks));
+  return Status::success();
+}
+
+Expected<std::vector<float>> CudaExecutor::collect() {
+  if (impl_->done.empty())
+    return Error(ErrorCode::Internal, "collect() without a submitted step");
+  Expected<std::vector<float>> logits = std::move(impl_->done.front());
+  impl_->done.pop_front();
+  return logits;
+}
+
+Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &tokens,
+                                                const std::vector<PagedChunk> &chunks) {
+  Impl &impl = *impl_;
+  const plan::Program &p = impl.prog;
+  if (Status s = checkStep(impl.meta, tokens, chunks, impl.numBlocks, impl.blockSize, p.arenaRows);
+      !s)
+    return s.error();
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  const int32_t numSeqs = static_cast<int32_t>(chunks.size());
+
+  // Host metadata, laid out in one int32 buffer and uploaded once.
+  std::vector<int32_t> positions, sampleRows, slots, queryStart{0}, contextLen;
+  int32_t maxBlocks = 1, maxQuery = 0, maxContext = 0;
+  for (const PagedChunk &c : chunks) {
+    const int32_t row = queryStart.back();
+    for (int64_t i = 0; i < c.numTokens; ++i) {
+      const int64_t pos = c.startPosition + i;
+      positions.push_back(static_cast<int32_t>(pos));
+      slots.push_back((*c.blockTable)[pos / impl.blockSize] * impl.blockSize +
+                      static_cast<int32_t>(pos % impl.blockSize));
+    }
+    if (c.allLogits)
+      for (int64_t i = 0; i < c.numTokens; ++i)
+        sampleRows.push_back(static_cast<int32_t>(row + i));
+    else if (c.sample)
+      sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
+    queryStart.push_back(static_cast<int32_t>(row + c.numTokens));
+    const int64_t end = c.startPosition + c.numTokens;
+    contextLen.push_back(static_cast<int32_t>(end));
+    maxBlocks = std::max<int32_t>(
+        maxBlocks, static_cast<int32_t>((end + impl.blockSize - 1) / impl.blockSize));
+    maxQuery = std::max<int32_t>(maxQuery, static_cast<int32_t>(c.numTokens));
+    maxContext = std::max<int32_t>(maxContext, static_cast<int32_t>(end));
+  }
+  std::vector<int32_t> &h = impl.host32;
+  h.clear();
+  auto append = [&](const std::vector<int32_t> &v) {
+    const size_t at = h.size();
+    h.insert(h.end(), v.begin(), v.end());
+    h.resize((h.size() + 3) / 4 * 4, 0); // 16-byte aligned sections
+    return at;
+  };
+  const size_t tokenAt = append(tokens), positionAt = append(positions),
+               sampleAt = append(sampleRows), slotAt = append(slots), queryAt = append(queryStart),
+               contextAt = append(contextLen);
+  const size_t tableAt = h.size();
+  h.resize(tableAt + static_cast<size_t>(numSeqs) * maxBlocks, 0);
+  for (int32_t s = 0; s < numSeqs; ++s) {
+    const std::vector<int32_t> &table = *chunks[s].blockTable;
+    const size_t used = std::min<size_t>(table.size(), static_cast<size_t>(maxBlocks));
+    std::copy_n(table.begin(), used, h.begin() + tableAt + s * maxBlocks);
+  }
+  if (impl.meta32.bytes < h.size() * sizeof(int32_t)) {
+    CUDA_TRY(cudaStreamSynchronize(impl.stream));
+    TRY(impl.meta32.allocate(h.size() * sizeof(int32_t) * 2, "step metadata"));
+  }
+  CUDA_TRY(cudaMemcpyAsync(impl.meta32.ptr, h.data(), h.size() * sizeof(int32_t),
+                           cudaMemcpyHostToDevice, impl.stream));
+  const int32_t *d = static_cast<const int32_t *>(impl.meta32.ptr);
+  auto indexData = [&](int64_t id) -> const int32_t * {
+    if (id == p.tokenIds)
+      return d + tokenAt;
+    if (id == p.positions)
+      return d + positionAt;
+    return d + sampleAt;
+  };
+  std::vector<int64_t> rows(p.values.size(), total);
+  rows[p.sampleRows] = static_cast<int64_t>(sampleRows.size());
+
+  AttentionBatch batch;
+  batch.queryStart = d + queryAt;
+  batch.contextLen = d + contextAt;
+  batch.blockTable = d + tableAt;
+  batch.numSeqs = numSeqs;
+  batch.numTokens = static_cast<int32_t>(total);
+  batch.maxBlocksPerSeq = maxBlocks;
+  batch.maxQueryLen = maxQuery;
+  batch.maxContextLen = maxContext;
+  KvWriteBatch write;
+  write.slotMapping = d + slotAt;
+  write.positions = d + positionAt;
+  write.numTokens = static_cast<int32_t>(total);
+
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Op &op = p.ops[i];
+    const int64_t out = op.outputs.empty() ? -1 : op.outputs[0];
+    switch (op.kind) {
+    case OpKind::Columns:
+      rows[out] = rows[op.inputs[0]];
+      break;
+    case OpKind::GatherRows: {
+      const int64_t index = op.inputs.back();
+      rows[out] = rows[index];
+      if (op.table)
+        TRY(gatherTableRows(impl.typeOf(out), impl.weightOf[i],
+                            static_cast<int64_t>(op.table->shape[0]), p.values[out].width,
+                            indexData(index), rows[index], op.rowOffset, impl.data(out),
+                            impl.stride(out), impl.stream));
+      else
+        TRY(gatherValueRows(impl.typeOf(out), impl.data(op.inputs[0]), impl.stride(op.inputs[0]),
+                            indexData(index), rows[index], p.values[out].width, impl.data(out),
+                            impl.stride(out), impl.stream));
+      break;
+    }
+    case OpKind::Gemm: {
+      const int64_t in = op.inputs[0];
+      rows[out] = rows[in];
+      if (rows[in] == 0)
+        break;
+      GemmShape shape;
+      shape.m = rows[in];
+      shape.n = p.values[out].width;
+      shape.k = p.values[in].width;
+      shape.inType = impl.act;
+      shape.outType = impl.typeOf(out);
+      shape.bias = impl.biasOf[i] != nullptr;
+      TRY(impl.gemm->gemm(shape, impl.data(in), impl.weightOf[i], impl.biasOf[i], impl.data(out),
+                          impl.gemmWorkspace.ptr, impl.gemmWorkspace.bytes, impl.stream));
+      break;
+    }
+    case OpKind::Fused: {
+      // Each memref argument as its descriptor's fields (allocated, aligned, offset, sizes,
+      // strides): activations [rows, width] with their row stride, weights [width].
+      const int64_t r = rows[op.inputs[0]];
+      for (int64_t id : op.outputs)
+        rows[id] = r;
+      if (r == 0)
+        break;
+      std::vector<uint64_t> params;
+      auto activation = [&](int64_t id) {
+        const uint64_t ptr = reinterpret_cast<uint64_t>(impl.data(id));
+        params.insert(params.end(), {ptr, ptr, 0, uint64_t(r), uint64_t(p.values[id].width),
+                                     uint64_t(impl.stride(id)), 1});
+      };
+      for (int64_t id : op.inputs)
+        activation(id);
+      for (size_t w = 0; w < op.weights.size(); ++w) {
+        const uint64_t ptr = reinterpret_cast<uint64_t>(impl.fusedWeights[i][w]);
+        params.insert(params.end(), {ptr, ptr, 0, op.weights[w]->shape[0], 1});
+      }
+      for (int64_t id : op.outputs)
+        activation(id);
+      std::vector<void *> args;
+      for (uint64_t &v : params)
+        args.push_back(&v);
+      CU_TRY(impl.driver->launchKernel(impl.functions[i], static_cast<unsigned>(r), 1, 1,
+                                       static_cast<unsigned>(op.cudaBlockSize), 1, 1, 0,
+                                       reinterpret_cast<CUstream>(impl.stream), args.data(),
+                                       nullptr));
+      break;
+    }
+    case OpKind::Rope: {
+      const int64_t in = op.inputs[0];
+      rows[out] = rows[in];
+      RopeLaunch rope;
+      rope.rows = rows[in];
+      rope.numHeads = op.rope.numHeads;
+      rope.headDim = op.rope.headDim;
+      rope.pairs = op.rope.rotaryDim / 2;
+      rope.interleaved = op.rope.interleaved;
+      rope.invFreq = static_cast<const float *>(impl.invFreq[i].ptr);
+      rope.positions = indexData(op.inputs[1]);
+      TRY(rotaryEmbedding(impl.typeOf(in), impl.data(in), impl.stride(in), impl.data(out),
+                          impl.stride(out), rope, impl.stream));
+      break;
+    }
+    case OpKind::Attention: {
+      const plan::AttentionConfig &c = op.attention;
+      const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
+      rows[out] = rows[q];
+      PagedKvLayout layout;
+      layout.numBlocks = impl.numBlocks;
+      layout.numKvHeads = static_cast<int32_t>(c.numKvHeads);
+      layout.blockSize = impl.blockSize;
+      layout.headDim = static_cast<int32_t>(c.headDim);
+      layout.type = impl.act;
+      KvWriteArgs kw;
+      kw.k = impl.data(k);
+      kw.kRowStride = impl.stride(k);
+      kw.v = impl.data(v);
+      kw.vRowStride = impl.stride(v);
+      TRY(writeKvCache(layout, impl.kCache(c.layer), impl.vCache(c.layer), kw, write, RopeParams{},
+                       impl.stream));
+      AttentionShape shape;
+      shape.numHeads = static_cast<int32_t>(c.numHeads);
+      shape.numKvHeads = static_cast<int32_t>(c.numKvHeads);
+      shape.headDim = static_cast<int32_t>(c.headDim);
+      shape.scale = static_cast<float>(c.scale);
+      shape.slidingWindow = static_cast<int32_t>(c.slidingWindow);
+      AttentionArgs args;
+      args.q = impl.data(q);
+      args.qRowStride = impl.stride(q);
+      args.out = impl.data(out);
+      args.outRowStride = impl.stride(out);
+      args.kCache = impl.kCache(c.layer);
+      args.vCache = impl.vCache(c.layer);
+      const size_t need = attentionWorkspaceBytes(shape, batch, impl.smCount);
+      if (impl.attentionWorkspace.bytes < need) {
+        CUDA_TRY(cudaStreamSynchronize(impl.stream));
+        TRY(impl.attentionWorkspace.allocate(need, "the attention workspace"));
+      }
+      TRY(pagedAttention(shape, layout, batch, args, impl.smCount, impl.attentionWorkspace.ptr,
+                         impl.attentionWorkspace.bytes, impl.stream));
+      break;
+    }
+    case OpKind::AllReduce:
+    case OpKind::AllGather:
+    case OpKind::Send:
+    case OpKind::Recv:
+      return Error(ErrorCode::Internal, "collective in a CUDA program"); // refused at load
+    }
+  }
+
+  // The sampled rows' logits (f32) back to the host.
+  const int64_t vocab = p.values[p.logits].width, n = rows[p.logits];
+  std::vector<float> logits(static_cast<size_t>(n * vocab));
+  if (n > 0)
+    CUDA_TRY(cudaMemcpy2DAsync(logits.data(), vocab * sizeof(float), impl.data(p.logits),
+                               impl.stride(p.logits) * sizeof(float), vocab * sizeof(float), n,
+                               cudaMemcpyDeviceToHost, impl.stream));
+  CUDA_TRY(cudaStreamSynchronize(impl.stream));
+  return logits;
+}
+
+} // namespace modelrt::cuda

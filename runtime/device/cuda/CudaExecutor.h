@@ -1,0 +1,53 @@
+// Runs a plan's program on one NVIDIA GPU (a plan compiled with --target cuda and --dtype
+// bf16 or f16): the generated fused kernels from the plan's PTX (loaded through the driver,
+// which compiles it for the GPU at hand), GEMMs through cuBLASLt, and the runtime's paged
+// attention and KV-cache write; activations stay on the device in one arena, and only the
+// logits of the sampled rows come back. Sampling stays on the host (runtime/sample).
+//
+// Single-rank plans so far; a plan with collectives or pipeline stages is refused at load.
+#pragma once
+
+#include "runtime/device/Executor.h"
+
+#include <memory>
+#include <string>
+
+namespace modelrt::cuda {
+
+struct CudaExecutorOptions {
+  int device = 0; // CUDA device ordinal
+  // Bytes for the paged KV cache; 0 takes enough for max_num_seqs sequences of max_seq_len
+  // tokens, at most 80% of the device memory free after the weights and the arena.
+  int64_t kvCacheBytes = 0;
+  int32_t kvBlockSize = 16;
+};
+
+class CudaExecutor final : public Executor {
+public:
+  static Expected<std::unique_ptr<CudaExecutor>> load(const std::string &planPath,
+                                                      const CudaExecutorOptions &options = {});
+  ~CudaExecutor() override;
+
+  const plan::PlanMetadata &metadata() const override;
+  int32_t numKvBlocks() const override;
+  int32_t kvBlockSize() const override;
+  int rank() const override { return 0; }
+  Status copyBlocks(const std::vector<kv::BlockCopy> &copies) override;
+  Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
+                                    const std::vector<PagedChunk> &chunks) override;
+  int pipelineDepth() const override { return 1; }
+  Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
+                const std::vector<kv::BlockCopy> &copies = {}) override;
+  Expected<std::vector<float>> collect() override;
+
+  struct Impl;
+
+private:
+  CudaExecutor();
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether a CUDA device can be used here (false, with the reason, where there is none).
+bool cudaDeviceAvailable(std::string *why = nullptr);
+
+} // namespace modelrt::cuda

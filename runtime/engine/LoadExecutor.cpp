@@ -1,0 +1,48 @@
+#include "runtime/engine/CpuExecutor.h"
+
+#ifdef MODELRT_HAVE_CUDA_EXECUTOR
+#include "runtime/device/cuda/CudaExecutor.h"
+#endif
+
+namespace modelrt::engine {
+
+Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
+                                                 const ExecutorOptions &options) {
+  std::string device = options.device;
+  if (device == "auto") {
+    Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
+    if (!file)
+      return file.error();
+    Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, 0);
+    if (!meta)
+      return meta.error();
+    device = meta->target == "cuda" ? "cuda" : "cpu";
+  }
+  if (device == "cpu") {
+    Expected<std::unique_ptr<CpuExecutor>> cpu = CpuExecutor::load(planPath, options);
+    if (!cpu)
+      return cpu.error();
+    return std::unique_ptr<Executor>(std::move(*cpu));
+  }
+  if (device != "cuda")
+    return Error(ErrorCode::InvalidArgument,
+                 "device '" + device + "' is not one of cpu, cuda, auto");
+#ifdef MODELRT_HAVE_CUDA_EXECUTOR
+  if (options.comm)
+    return Error(ErrorCode::Unsupported, "the CUDA executor does not run under mpirun yet");
+  cuda::CudaExecutorOptions cudaOptions;
+  cudaOptions.kvCacheBytes = options.kvCacheBytes;
+  cudaOptions.kvBlockSize = options.kvBlockSize;
+  Expected<std::unique_ptr<cuda::CudaExecutor>> gpu =
+      cuda::CudaExecutor::load(planPath, cudaOptions);
+  if (!gpu)
+    return gpu.error();
+  return std::unique_ptr<Executor>(std::move(*gpu));
+#else
+  return Error(ErrorCode::Unsupported,
+               planPath + " is a CUDA plan, and this modelrt was built without CUDA (run it with "
+                          "--device cpu if the plan is f32, or rebuild where nvcc is found)");
+#endif
+}
+
+} // namespace modelrt::engine

@@ -1,0 +1,192 @@
+// The CUDA executor on a bf16 plan (modelc --target cuda --dtype bf16) against Hugging Face
+// transformers (float32 goldens of scripts/gen-reference-logits.py in test/goldens): every
+// position's logits through one-shot prefill and through token-by-token decode, the greedy
+// continuation, and a request's logits alone and batched with others. Skips, visibly,
+// without a GPU. Plans: $MODELRT_CUDA_PLAN_DIR (scripts/gpu-check.sh --prepare makes them).
+#include "runtime/device/cuda/CudaExecutor.h"
+#include "unittests/Goldens.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+using namespace modelrt;
+
+namespace {
+
+std::string env(const char *name, const char *fallback) {
+  const char *v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+std::string planPath(const std::string &name) {
+  return env("MODELRT_CUDA_PLAN_DIR", ".") + "/" + name;
+}
+
+using testing_goldens::Golden;
+using testing_goldens::relativeError;
+
+Golden readGolden(const std::string &name) {
+  return testing_goldens::readGolden(name, MODELC_TEST_SOURCE_DIR);
+}
+
+int32_t argmax(const float *v, int64_t n) {
+  return static_cast<int32_t>(std::max_element(v, v + n) - v);
+}
+
+// Sequences with their own KV blocks, handed out in order.
+class Sequences {
+public:
+  explicit Sequences(Executor &exec) : exec_(exec) {}
+  // Runs `tokens` of each listed sequence (appended to what it has) in one step.
+  Expected<std::vector<float>> step(const std::vector<std::pair<int, std::vector<int32_t>>> &parts,
+                                    bool allLogits) {
+    std::vector<int32_t> tokens;
+    std::vector<PagedChunk> chunks;
+    for (const auto &[id, toks] : parts) {
+      Seq &s = seqs_[id];
+      const int64_t end = s.length + static_cast<int64_t>(toks.size());
+      while (static_cast<int64_t>(s.table.size()) * exec_.kvBlockSize() < end)
+        s.table.push_back(nextBlock_++);
+      chunks.push_back({s.length, static_cast<int64_t>(toks.size()), true, &s.table, allLogits});
+      tokens.insert(tokens.end(), toks.begin(), toks.end());
+      s.length = end;
+    }
+    return exec_.step(tokens, chunks);
+  }
+
+private:
+  struct Seq {
+    std::vector<int32_t> table;
+    int64_t length = 0;
+  };
+  Executor &exec_;
+  std::map<int, Seq> seqs_;
+  int32_t nextBlock_ = 0;
+};
+
+// bf16 weights and activations against float32: the logits agree to about 1% of the
+// largest; a wrong kernel is off by the logits' whole size.
+constexpr double kBf16Tolerance = 5e-2;
+
+class CudaExecutorTest : public testing::Test {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (!cuda::cudaDeviceAvailable(&why))
+      GTEST_SKIP() << "no CUDA device: " << why;
+  }
+  std::unique_ptr<cuda::CudaExecutor> load(const std::string &name) {
+    Expected<std::unique_ptr<cuda::CudaExecutor>> exec = cuda::CudaExecutor::load(planPath(name));
+    EXPECT_TRUE(exec.ok()) << exec.error().toString();
+    return exec.ok() ? std::move(*exec) : nullptr;
+  }
+};
+
+TEST_F(CudaExecutorTest, TinyLlamaMatchesTransformers) {
+  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(exec);
+  const Golden g = readGolden("tiny-llama-hd64");
+  const int64_t vocab = g.meta["vocab"];
+  Sequences seqs(*exec);
+  int id = 0;
+  int64_t row = 0;
+  double worstPrefill = 0, worstDecode = 0;
+  for (const nlohmann::json &p : g.meta["prompts"]) {
+    const std::vector<int32_t> prompt = p["prompt"];
+    ASSERT_EQ(p["rows"].get<size_t>(), prompt.size()); // tiny goldens: every position
+    // One-shot prefill, every row's logits (the prefill kernel).
+    Expected<std::vector<float>> all = seqs.step({{id++, prompt}}, true);
+    ASSERT_TRUE(all.ok()) << all.error().toString();
+    ASSERT_EQ(all->size(), prompt.size() * vocab);
+    // Token by token (the decode kernel after the first token).
+    const int decodeId = id++;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      const float *ref = &g.logits[(row + i) * vocab];
+      worstPrefill = std::max(worstPrefill, relativeError(all->data() + i * vocab, ref, vocab));
+      Expected<std::vector<float>> one = seqs.step({{decodeId, {prompt[i]}}}, false);
+      ASSERT_TRUE(one.ok()) << one.error().toString();
+      worstDecode = std::max(worstDecode, relativeError(one->data(), ref, vocab));
+    }
+    row += static_cast<int64_t>(prompt.size());
+  }
+  std::printf("tiny-llama-hd64 bf16 on CUDA: worst relative logit error %.3g (prefill), %.3g "
+              "(decode)\n",
+              worstPrefill, worstDecode);
+  RecordProperty("worst_prefill", std::to_string(worstPrefill));
+  RecordProperty("worst_decode", std::to_string(worstDecode));
+  EXPECT_LT(worstPrefill, kBf16Tolerance);
+  EXPECT_LT(worstDecode, kBf16Tolerance);
+
+  // Greedy continuation of the first prompt.
+  const std::vector<int32_t> prompt = g.meta["prompts"][0]["prompt"];
+  const std::vector<int32_t> expected = g.meta["greedy_after_first_prompt"];
+  const int greedyId = id++;
+  Expected<std::vector<float>> logits = seqs.step({{greedyId, prompt}}, false);
+  ASSERT_TRUE(logits.ok()) << logits.error().toString();
+  std::vector<int32_t> generated;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    generated.push_back(argmax(logits->data(), vocab));
+    if (i + 1 < expected.size()) {
+      logits = seqs.step({{greedyId, {generated.back()}}}, false);
+      ASSERT_TRUE(logits.ok()) << logits.error().toString();
+    }
+  }
+  EXPECT_EQ(generated, expected);
+}
+
+// Selective batching: a request's logits do not depend on what else is in the step (a
+// prefill batched with other prefills and a decode; GEMM shapes differ, so allow rounding).
+TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {
+  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(exec);
+  const int64_t vocab = exec->metadata().vocabSize;
+  Sequences seqs(*exec);
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1, 17, 42, 99, 3, 250, 7, 8, 128, 64}, {5, 6}, {200, 3, 9, 77, 12, 31, 8}};
+  std::vector<std::vector<float>> alone;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Expected<std::vector<float>> l = seqs.step({{int(i), prompts[i]}}, false);
+    ASSERT_TRUE(l.ok()) << l.error().toString();
+    alone.push_back(*l);
+  }
+  // A long-running sequence to decode alongside.
+  ASSERT_TRUE(seqs.step({{100, {4, 5, 6, 7}}}, false).ok());
+  Expected<std::vector<float>> batched =
+      seqs.step({{10, prompts[0]}, {100, {9}}, {11, prompts[1]}, {12, prompts[2]}}, false);
+  ASSERT_TRUE(batched.ok()) << batched.error().toString();
+  ASSERT_EQ(batched->size(), 4 * vocab);
+  const int rowOf[] = {0, 2, 3};
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const float *b = batched->data() + rowOf[i] * vocab;
+    EXPECT_EQ(argmax(b, vocab), argmax(alone[i].data(), vocab)) << "prompt " << i;
+    EXPECT_LT(relativeError(b, alone[i].data(), vocab), 1e-2) << "prompt " << i;
+  }
+}
+
+TEST_F(CudaExecutorTest, RefusesPlansItCannotRun) {
+  Expected<std::unique_ptr<cuda::CudaExecutor>> f32 =
+      cuda::CudaExecutor::load(planPath("tiny-llama-hd64-f32.plan"));
+  ASSERT_FALSE(f32.ok());
+  EXPECT_NE(f32.error().message().find("runs bf16 and f16 plans"), std::string::npos)
+      << f32.error().toString();
+  Expected<std::unique_ptr<cuda::CudaExecutor>> missing =
+      cuda::CudaExecutor::load(planPath("no-such.plan"));
+  ASSERT_FALSE(missing.ok());
+  // A bad step is refused before the device is touched, and the executor keeps working.
+  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(exec);
+  std::vector<int32_t> table = {0};
+  Expected<std::vector<float>> badToken = exec->step({999999}, {{0, 1, true, &table}});
+  ASSERT_FALSE(badToken.ok());
+  EXPECT_NE(badToken.error().message().find("outside the vocabulary"), std::string::npos);
+  EXPECT_TRUE(exec->step({3}, {{0, 1, true, &table}}).ok());
+}
+
+} // namespace
