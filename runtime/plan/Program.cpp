@@ -174,8 +174,9 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
            width(op.inputs[1]) == a.numKvHeads * a.headDim &&
            width(op.inputs[2]) == a.numKvHeads * a.headDim &&
            width(op.outputs[0]) == a.numHeads * a.headDim;
-      for (int64_t id : {int64_t(1), int64_t(2)})
-        ok = ok && dtype(op.inputs[id]) == dtype(op.inputs[0]);
+      ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
+           dtype(op.inputs[2]) == dtype(op.inputs[0]) &&
+           dtype(op.outputs[0]) == dtype(op.inputs[0]);
       break;
     }
     case OpKind::Send: // a stored [rows, width] to the next stage

@@ -153,6 +153,7 @@ struct CudaExecutor::Impl {
   plan::Program prog;
   ElementType act = ElementType::BF16; // the plan's activation and KV-cache type
   int smCount = 0;
+  int device = 0; // set current on every thread that calls in (the server's engine thread)
 
   cudaStream_t stream = nullptr;
   CUmodule module = nullptr;
@@ -332,7 +333,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA attention kernels take head dims 64, 80, 96 and 128, not " +
                               std::to_string(op.attention.headDim)));
-      for (int64_t id : op.inputs)
+      for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));
       break;
@@ -346,6 +347,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
 
   // The device, its stream, the PTX module (the driver compiles it for this GPU).
   CUDA_TRY(cudaSetDevice(options.device));
+  impl.device = options.device;
   CUDA_TRY(cudaFree(nullptr)); // makes the primary context current
   cudaDeviceProp prop{};
   CUDA_TRY(cudaGetDeviceProperties(&prop, options.device));
@@ -358,7 +360,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                                              std::to_string(prop.major * 10 + prop.minor) +
                                              ") is older than sm_80, which the kernels need");
   CUDA_TRY(cudaStreamCreateWithFlags(&impl.stream, cudaStreamNonBlocking));
-  if (ptx) {
+  if (ptx && hasFused) { // a plan without fused kernels has an empty PTX section
     std::string text(ptx->text());
     char log[8192] = {0};
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
@@ -469,18 +471,22 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     budget = static_cast<int64_t>(freeBytes / 10 * 8);
   }
   int64_t blocks = std::min(m.maxNumSeqs * blocksPerSeq, budget / std::max<int64_t>(1, blockBytes));
-  blocks = std::min<int64_t>(blocks, INT32_MAX / 2);
+  blocks = std::min<int64_t>(blocks, INT32_MAX / options.kvBlockSize); // slots are int32
   if (blocks < 1)
     return Error(ErrorCode::InvalidArgument, "a KV cache of " + std::to_string(budget) +
                                                  " bytes holds no block of " +
                                                  std::to_string(blockBytes) + " bytes");
   impl.numBlocks = static_cast<int32_t>(blocks);
   TRY(impl.kvCache.allocate(static_cast<size_t>(blocks * blockBytes), "the KV cache"));
+  // The uploads ran on the legacy stream, which the executor's non-blocking stream does not
+  // wait for: they are done before the first step.
+  CUDA_TRY(cudaDeviceSynchronize());
   return exec;
 }
 
 Status CudaExecutor::copyBlocks(const std::vector<kv::BlockCopy> &copies) {
   Impl &impl = *impl_;
+  CUDA_TRY(cudaSetDevice(impl.device));
   for (const kv::BlockCopy &c : copies)
     if (c.src < 0 || c.src >= impl.numBlocks || c.dst < 0 || c.dst >= impl.numBlocks)
       return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
@@ -521,6 +527,7 @@ Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &toke
   if (Status s = checkStep(impl.meta, tokens, chunks, impl.numBlocks, impl.blockSize, p.arenaRows);
       !s)
     return s.error();
+  CUDA_TRY(cudaSetDevice(impl.device));
   const int64_t total = static_cast<int64_t>(tokens.size());
   const int32_t numSeqs = static_cast<int32_t>(chunks.size());
 
