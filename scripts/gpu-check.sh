@@ -49,6 +49,18 @@ if [[ "${1:-}" == "--prepare" ]]; then
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
     -o "$CARRY/plans/tiny-llama-hd64-bf16.plan"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
+  # modelrt itself with the CUDA executor (sm_90, no MPI) and the shared libraries it needs
+  # beyond glibc and CUDA, for the end-to-end stages (the GPU machine has no Debian -dev
+  # libraries to build it with).
+  cmake -S "$ROOT" -B "$ROOT/build-gpu-modelrt" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DMODELC_BUILD_COMPILER=OFF -DMODELC_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON -DMODELC_BUILD_TESTS=OFF >/dev/null
+  ninja -C "$ROOT/build-gpu-modelrt" -j"${GPU_CHECK_JOBS:-2}" modelrt >/dev/null
+  rm -rf "$CARRY/modelrt" && mkdir -p "$CARRY/modelrt/lib"
+  cp "$ROOT/build-gpu-modelrt/tools/modelrt/modelrt" "$CARRY/modelrt/"
+  ldd "$CARRY/modelrt/modelrt" | awk '$3 ~ /^\// {print $3}' |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux-x86-64)\.so|/cuda' |
+    xargs -r cp -L -t "$CARRY/modelrt/lib/"
   SMOL="${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}"
   [[ -f "$SMOL" ]] && fused_cases smollm2 "$SMOL" --max-kernels 6
   du -sh "$CARRY"
@@ -176,6 +188,15 @@ fi
 if [[ -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
   stage cuda_executor 90 "$OUT/cuda_executor.log" env MODELRT_CUDA_PLAN_DIR="$CARRY/plans" \
     MODELC_SOURCE_DIR="$ROOT" "$BIN/CudaExecutorTests" --gtest_brief=0
+fi
+
+# The whole runtime on the GPU: modelrt bench (iteration-level scheduler, CUDA executor) on
+# the bf16 plan, and ORCA's request-level baseline on the same kernels.
+if [[ -x "$CARRY/modelrt/modelrt" && -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
+  MODELRT=(env LD_LIBRARY_PATH="$CARRY/modelrt/lib" "$CARRY/modelrt/modelrt")
+  stage modelrt_bench 90 "$OUT/modelrt_bench.log" "${MODELRT[@]}" bench \
+    "$CARRY/plans/tiny-llama-hd64-bf16.plan" --device cuda --num-prompts 64 --input-len 128 \
+    --output-len 64 --request-rate inf --scheduler both
 fi
 
 stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"

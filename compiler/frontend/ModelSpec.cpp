@@ -17,6 +17,8 @@ StringRef modelc::frontend::weightFormatName(WeightSource::Format format) {
     return "safetensors";
   case WeightSource::Format::Gguf:
     return "gguf";
+  case WeightSource::Format::Dummy:
+    return "dummy";
   }
   return "unknown";
 }
@@ -132,6 +134,8 @@ Expected<ModelSpec> loadManifest(StringRef path) {
           return fieldError(path, "weights.seed", "expected a non-negative integer");
         spec.weights.seed = static_cast<uint64_t>(*n);
       }
+    } else if (format == "dummy") {
+      spec.weights.format = WeightSource::Format::Dummy;
     } else if (format == "safetensors" || format == "gguf") {
       spec.weights.format =
           format == "gguf" ? WeightSource::Format::Gguf : WeightSource::Format::Safetensors;
@@ -147,7 +151,8 @@ Expected<ModelSpec> loadManifest(StringRef path) {
       if (Error e = w.takeError())
         return std::move(e);
       return fieldError(path, "weights.format",
-                        "expected \"random\", \"safetensors\" or \"gguf\", got \"" + format + "\"");
+                        "expected \"random\", \"dummy\", \"safetensors\" or \"gguf\", got \"" +
+                            format + "\"");
     }
   } else if (fields.failed()) {
     return fields.takeError();

@@ -14,7 +14,8 @@
 namespace modelc::frontend {
 
 struct WeightSource {
-  enum class Format { Random, Safetensors, Gguf };
+  // Dummy: no values in the plan, the runtime fills them at load (benchmarks only).
+  enum class Format { Random, Safetensors, Gguf, Dummy };
   Format format = Format::Random;
   std::string path;  // file or directory; empty for Random
   uint64_t seed = 0; // Random only

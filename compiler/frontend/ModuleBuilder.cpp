@@ -110,7 +110,8 @@ void ModuleBuilder::setModuleAttributes() {
   };
   SmallVector<NamedAttribute> weights = {
       b.getNamedAttr("format", b.getStringAttr(weightFormatName(spec_.weights.format)))};
-  if (spec_.weights.format == WeightSource::Format::Random)
+  if (spec_.weights.format == WeightSource::Format::Random ||
+      spec_.weights.format == WeightSource::Format::Dummy)
     weights.push_back(b.getNamedAttr("seed", b.getI64IntegerAttr(spec_.weights.seed)));
   else
     weights.push_back(b.getNamedAttr("path", b.getStringAttr(spec_.weights.path)));

@@ -161,8 +161,9 @@ Error toLlvmError(const modelrt::Error &error) {
 } // namespace
 
 Error modelc::frontend::bindWeights(ModuleOp module, const ModelSpec &spec) {
-  if (spec.weights.format == WeightSource::Format::Random)
-    return Error::success(); // generated in the declared shapes
+  if (spec.weights.format == WeightSource::Format::Random ||
+      spec.weights.format == WeightSource::Format::Dummy)
+    return Error::success(); // generated in the declared shapes (here, or at load)
   modelrt::Expected<modelrt::WeightSource> store = modelrt::WeightSource::open(spec.weights.path);
   if (!store)
     return toLlvmError(store.error());

@@ -334,7 +334,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   // The weight store, read tensor by tensor.
   std::optional<modelrt::WeightSource> store;
   SourceReader read;
-  if (spec.weights.format == frontend::WeightSource::Format::Random) {
+  if (spec.weights.format == frontend::WeightSource::Format::Random ||
+      spec.weights.format == frontend::WeightSource::Format::Dummy) {
     uint64_t seed = spec.weights.seed;
     read = [&sourceShapes,
             seed](llvm::StringRef name,
@@ -426,6 +427,26 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       std::string dtype;
       blob.resize((blob.size() + 63) / 64 * 64, 0);
       uint64_t offset = blob.size();
+      if (spec.weights.format == frontend::WeightSource::Format::Dummy) {
+        // No bytes: the runtime fills the entry at load (plan::fillDummyWeights).
+        dtype = dtypeName(w.getTensorType().getElementType());
+        std::optional<modelrt::DType> type = modelrt::dtypeFromSafetensorsName(dtype);
+        std::vector<uint64_t> dims(w.getTensorType().getShape().begin(),
+                                   w.getTensorType().getShape().end());
+        modelrt::Expected<uint64_t> bytes =
+            type ? modelrt::checkedByteSize(*type, dims)
+                 : modelrt::Expected<uint64_t>(modelrt::Error(modelrt::ErrorCode::Internal, dtype));
+        if (!bytes)
+          return error("weight " + w.getSymName() + ": " + bytes.error().message());
+        table.push_back(llvm::json::Object{{"name", w.getSymName()},
+                                           {"rank", static_cast<int64_t>(rank)},
+                                           {"dtype", dtype},
+                                           {"shape", std::move(shape)},
+                                           {"fill", "dummy"},
+                                           {"offset", int64_t(0)},
+                                           {"size", static_cast<int64_t>(*bytes)}});
+        continue;
+      }
       if (auto kept = keptBytes(w)) {
         dtype = modelrt::dtypeName(kept->first);
         blob.insert(blob.end(), kept->second.begin(), kept->second.end());

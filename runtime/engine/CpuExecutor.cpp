@@ -149,6 +149,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, rank);
   if (!meta)
     return meta.error();
+  if (Status filled = plan::fillDummyWeights(*meta); !filled)
+    return filled.error().withContext(planPath);
   if (meta->dtype != "f32")
     return Error(ErrorCode::Unsupported, planPath +
                                              ": the CPU executor runs f32 plans so far (this "

@@ -1,8 +1,13 @@
 #include "runtime/plan/PlanMetadata.h"
+#include "runtime/formats/Dequantize.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <set>
+#include <thread>
 
 namespace modelrt::plan {
 
@@ -155,6 +160,18 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     if (*bytes != e.size)
       return bad(label + " (" + e.name + ") is " + std::to_string(e.size) +
                  " bytes, its shape needs " + std::to_string(*bytes));
+    if (auto fill = w.find("fill"); fill != w.end()) {
+      // Filled at load (fillDummyWeights): no bytes in the plan.
+      if (*fill != "dummy" ||
+          (e.dtype != DType::F32 && e.dtype != DType::F16 && e.dtype != DType::BF16))
+        return bad(label + " (" + e.name + ") has a fill other than \"dummy\" of F32/F16/BF16");
+      if (!names.insert({weightRank, e.name}).second)
+        return bad(label + " repeats the name '" + e.name + "'");
+      e.dummy = true;
+      if (weightRank == rank)
+        m.weights.push_back(std::move(e));
+      continue;
+    }
     const Section *blob = plan.find(SectionKind::Weights, static_cast<uint32_t>(weightRank));
     if (!blob)
       return bad(label + " (" + e.name + ") is of rank " + std::to_string(weightRank) +
@@ -179,6 +196,68 @@ Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank) {
   if (rank < 0)
     return Error(ErrorCode::InvalidArgument, plan.path() + ": rank " + std::to_string(rank));
   return parse(plan, *section, rank);
+}
+
+Status fillDummyWeights(PlanMetadata &meta) {
+  uint64_t total = 0;
+  for (const WeightEntry &w : meta.weights)
+    if (w.dummy && !w.data)
+      total += (w.size + 63) / 64 * 64;
+  if (total == 0)
+    return Status::success();
+  auto storage = std::make_shared<std::vector<uint8_t>>();
+  try {
+    storage->resize(total);
+  } catch (const std::bad_alloc &) {
+    return Error(ErrorCode::ResourceExhausted,
+                 "not enough memory for " + std::to_string(total) + " bytes of dummy weights");
+  }
+  uint64_t at = 0;
+  for (WeightEntry &w : meta.weights) {
+    if (!w.dummy || w.data)
+      continue;
+    uint8_t *out = storage->data() + at;
+    at += (w.size + 63) / 64 * 64;
+    uint64_t count = 1;
+    for (uint64_t d : w.shape)
+      count *= d;
+    const uint64_t cols = w.shape.empty() ? 1 : w.shape.back();
+    const bool matrix = w.shape.size() == 2;
+    const double scale =
+        matrix ? 1.0 / std::sqrt(static_cast<double>(std::max<uint64_t>(cols, 1))) : 0.1;
+    uint64_t seed = 0xCBF29CE484222325ull; // FNV-1a of the name
+    for (char c : w.name)
+      seed = (seed ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+    // Threads take contiguous ranges: the values depend on the index only.
+    const unsigned threads =
+        count < (1u << 20) ? 1u : std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+    auto fill = [&](uint64_t begin, uint64_t end) {
+      for (uint64_t i = begin; i < end; ++i) {
+        uint64_t z = seed ^ (i * 0xD1342543DE82EF95ull);
+        z += 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const double c = 2.0 * static_cast<double>(z >> 11) * 0x1.0p-53 - 1.0;
+        const float v = static_cast<float>(matrix ? c * scale : 1.0 + c * scale);
+        if (w.dtype == DType::F32)
+          std::memcpy(out + i * 4, &v, 4);
+        else {
+          const uint16_t h = w.dtype == DType::BF16 ? f32ToBf16(v) : f32ToF16(v);
+          std::memcpy(out + i * 2, &h, 2);
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t)
+      pool.emplace_back(fill, count * t / threads, count * (t + 1) / threads);
+    fill(0, count / threads);
+    for (std::thread &t : pool)
+      t.join();
+    w.data = out;
+  }
+  meta.dummyStorage = std::move(storage);
+  return Status::success();
 }
 
 } // namespace modelrt::plan

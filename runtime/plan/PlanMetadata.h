@@ -5,6 +5,7 @@
 #include "runtime/plan/PlanFile.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,8 @@ struct WeightEntry {
   std::vector<uint64_t> shape;
   uint64_t offset = 0; // in the weights section
   uint64_t size = 0;
-  const uint8_t *data = nullptr; // into the mapped file
+  const uint8_t *data = nullptr; // into the mapped file (or dummy values, once filled)
+  bool dummy = false; // "fill": "dummy": no bytes in the plan; fillDummyWeights makes them
 };
 
 // What the runtime needs to size its KV cache; the same for every layer.
@@ -41,6 +43,7 @@ struct PlanMetadata {
   std::vector<WeightEntry> weights;
   std::string tokenizerFormat; // "tokenizer.json", or empty when the plan carries none
   std::string builtBy;         // "modelc <version>"
+  std::shared_ptr<std::vector<uint8_t>> dummyStorage; // what fillDummyWeights made
 };
 
 // The most ranks (tp x pp) a plan may have.
@@ -51,5 +54,11 @@ inline constexpr int64_t kMaxRanks = 256;
 // names unique within a rank. `weights` holds rank `rank`'s, which must be a rank of the
 // plan (tp x pp of them).
 Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank = 0);
+
+// Gives the dummy weights (plans compiled with --dummy-weights, for benchmarks: vLLM's
+// --load-format dummy) values: deterministic pseudo-random numbers by name and index,
+// matrices uniform in +-1/sqrt(cols), vectors in 1 +- 0.1, in each entry's dtype. Executors
+// call it at load; until then a dummy entry's `data` is null.
+Status fillDummyWeights(PlanMetadata &meta);
 
 } // namespace modelrt::plan

@@ -78,6 +78,12 @@ cl::opt<int64_t>
 cl::opt<bool> noMergeLinears("no-merge-linears",
                              cl::desc("Keep Q/K/V and gate/up projections as separate GEMMs"),
                              cl::cat(category));
+cl::opt<bool> dummyWeights(
+    "dummy-weights",
+    cl::desc("Store no weight values: modelrt fills them with pseudo-random numbers at load "
+             "(benchmarks of a model's shapes without its checkpoint, as vLLM's --load-format "
+             "dummy; the tokenizer still comes from the model)"),
+    cl::cat(category));
 cl::opt<bool> timing("timing", cl::desc("Print the time of each compiler stage to stderr"),
                      cl::cat(category));
 
@@ -101,6 +107,8 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     spec.dtype = dtype;
   if (target.getNumOccurrences())
     spec.target = target;
+  if (dummyWeights)
+    spec.weights.format = frontend::WeightSource::Format::Dummy;
   for (const std::string &arch : cudaArch) {
     StringRef digits = StringRef(arch);
     if (!digits.consume_front("sm_") || digits.empty() ||

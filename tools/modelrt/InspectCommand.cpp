@@ -25,6 +25,13 @@ int dumpWeight(const plan::PlanMetadata &m, const InspectOptions &o) {
   for (const plan::WeightEntry &w : m.weights) {
     if (w.name != o.weight)
       continue;
+    if (w.dummy) {
+      std::fprintf(stderr,
+                   "modelrt: error: weight '%s' is a dummy weight: the plan holds no values "
+                   "(modelc --dummy-weights; the runtime fills them at load)\n",
+                   o.weight.c_str());
+      return 1;
+    }
     uint64_t elements = 1;
     for (uint64_t d : w.shape)
       elements *= d;
@@ -71,8 +78,10 @@ int inspect(const InspectOptions &o) {
   if (!o.weight.empty())
     return dumpWeight(m, o);
   uint64_t weightBytes = 0, parameters = 0;
+  size_t dummies = 0;
   for (const plan::WeightEntry &w : m.weights) {
     weightBytes += w.size;
+    dummies += w.dummy;
     uint64_t n = 1;
     for (uint64_t d : w.shape)
       n *= d;
@@ -96,6 +105,9 @@ int inspect(const InspectOptions &o) {
       static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),
       m.tensorParallel * m.pipelineParallel > 1 ? (" on rank " + std::to_string(o.rank)).c_str()
                                                 : "");
+  if (dummies)
+    std::printf("             %zu of them dummy (no values in the plan: filled at load)\n",
+                dummies);
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
   std::printf("sections:\n");
   for (const plan::Section &s : file->sections())

@@ -270,6 +270,8 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, 0);
   if (!meta)
     return meta.error();
+  if (Status filled = plan::fillDummyWeights(*meta); !filled)
+    return filled.error().withContext(planPath);
   std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
   Impl &impl = *exec->impl_;
   impl.file = std::move(*file);
