@@ -49,6 +49,10 @@ if [[ "${1:-}" == "--prepare" ]]; then
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
     -o "$CARRY/plans/tiny-llama-hd64-bf16.plan"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
+  # Llama-3-8B's shapes with dummy weights (1.5 MB; modelrt fills 16 GB at load) for the
+  # serving benchmark against transformers.
+  "$MAIN/bin/modelc" "$ROOT/models/llama-3-8b.json" --dummy-weights --target cuda --dtype bf16 \
+    --cuda-arch sm_90 --max-seq-len 2048 -o "$CARRY/plans/llama-3-8b-dummy-bf16.plan"
   # modelrt itself with the CUDA executor (sm_90, no MPI) and the shared libraries it needs
   # beyond glibc and CUDA, for the end-to-end stages (the GPU machine has no Debian -dev
   # libraries to build it with).
@@ -197,6 +201,19 @@ if [[ -x "$CARRY/modelrt/modelrt" && -f "$CARRY/plans/tiny-llama-hd64-bf16.plan"
   stage modelrt_bench 90 "$OUT/modelrt_bench.log" "${MODELRT[@]}" bench \
     "$CARRY/plans/tiny-llama-hd64-bf16.plan" --device cuda --num-prompts 64 --input-len 128 \
     --output-len 64 --request-rate inf --scheduler both
+  # Llama-3-8B's shapes (bf16, dummy weights): modelrt alone (batch-1 TPOT) and 32 requests
+  # at once, then transformers' generate on the same shapes and GPU.
+  L8="$CARRY/plans/llama-3-8b-dummy-bf16.plan"
+  if [[ -f "$L8" ]]; then
+    stage modelrt_bench_8b_batch1 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
+      --device cuda --num-prompts 1 --input-len 256 --output-len 64 --request-rate inf \
+      --scheduler iteration-level
+    stage modelrt_bench_8b 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
+      --device cuda --num-prompts 32 --input-len 256 --output-len 64 --request-rate inf \
+      --scheduler iteration-level
+    stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
+      "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
+  fi
 fi
 
 stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
