@@ -48,7 +48,8 @@ if [[ "${1:-}" == "--prepare" ]]; then
   rm -rf "$CARRY/plans" && mkdir -p "$CARRY/plans"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
     -o "$CARRY/plans/tiny-llama-hd64-bf16.plan"
-  "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
+  "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --dummy-weights \
+    -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
   # Llama-3-8B's shapes with dummy weights (1.5 MB; modelrt fills 16 GB at load) for the
   # serving benchmark against transformers.
   "$MAIN/bin/modelc" "$ROOT/models/llama-3-8b.json" --dummy-weights --target cuda --dtype bf16 \
