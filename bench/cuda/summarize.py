@@ -2,7 +2,8 @@
 """Turns the logs of scripts/gpu-check.sh into one table: ours against the PyTorch peer
 (same card, same run) and the goal of issue 4 where there is one.
 
-usage: summarize.py OUT_DIR   (reads bench.log, torch_peers.log, ctest.log, torch_compare.log)
+usage: summarize.py OUT_DIR   (reads bench.log, torch_peers.log, ctest.log, torch_compare.log,
+       cuda_executor.log, modelrt_bench*.log, hf_peer_8b.log)
 """
 import os
 import re
@@ -24,6 +25,12 @@ def grep(path, pattern):
         return "missing log"
     found = [l.strip() for l in open(path, errors="replace") if re.search(pattern, l)]
     return found[-1] if found else "no summary line"
+
+
+def lines(path, pattern):
+    if not os.path.exists(path):
+        return []
+    return [l.strip() for l in open(path, errors="replace") if re.search(pattern, l)]
 
 
 def main():
@@ -66,6 +73,16 @@ def main():
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]"))
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
     print("generated:     " + grep(os.path.join(d, "ptx_check.log"), r"generated CUDA kernels"))
+    # The CUDA executor and modelrt on the GPU (every matching line: each run's figures).
+    print("executor:      " + grep(os.path.join(d, "cuda_executor.log"),
+                                   r"tests passed|PASSED|FAILED TESTS|FAILED \]"))
+    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error"):
+        print("  " + line)
+    for log in ("modelrt_bench.log", "modelrt_bench_8b.log"):
+        for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TPOT"):
+            print(f"  {log}: {line}")
+    for line in lines(os.path.join(d, "hf_peer_8b.log"), r"batch_output_tok_per_s"):
+        print("  transformers peer: " + line)
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     variants = [(n, v) for n, v in ours.items() if n.startswith("variant_")]
