@@ -162,6 +162,9 @@ public:
     return token >= 0 && size_t(token) < bytes_.size() ? std::string_view(bytes_[token]) : "";
   }
 
+  // The tokens that may end the answer (the tokenizer's end-of-text tokens).
+  const std::vector<int32_t> &endTokens() const { return endTokens_; }
+
   // 1 where the token may come next from `state` (vocabSize() entries).
   const std::vector<uint8_t> &allowed(const JsonRecognizer &state);
 

@@ -1,5 +1,7 @@
 #include "runtime/server/Request.h"
 
+#include "runtime/sample/ChoiceConstraint.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -210,6 +212,24 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                      "'ignore_eos'");
     r.jsonObject = true;
     r.jsonSchema = *schema;
+  }
+
+  // vLLM's extra parameter: guided_choice, the answer is one of these strings.
+  if (auto gc = body.find("guided_choice"); gc != body.end() && !gc->is_null()) {
+    using sample::ChoiceConstraint;
+    if (!gc->is_array() || gc->empty() || gc->size() > ChoiceConstraint::kMaxChoices)
+      return invalid("'guided_choice' must be an array of 1 to 64 strings");
+    for (const Json &c : *gc) {
+      if (!c.is_string() || c.get<std::string>().empty() ||
+          c.get<std::string>().size() > ChoiceConstraint::kMaxChoiceBytes)
+        return invalid("'guided_choice' entries must be non-empty strings of at most 1024 bytes");
+      r.guidedChoice.push_back(c.get<std::string>());
+    }
+    if (r.jsonObject)
+      return invalid("give one of 'guided_choice', 'guided_json' and 'response_format'");
+    if (r.ignoreEos)
+      return invalid("'guided_choice' ends with the choice; it cannot be combined with "
+                     "'ignore_eos'");
   }
 
   if (api == Api::Completions) {

@@ -48,6 +48,8 @@ struct GenerationRequest {
   // (compiled here, so an unsupported one is a 400).
   bool jsonObject = false;
   std::shared_ptr<const sample::JsonSchema> jsonSchema;
+  // vLLM's guided_choice: the answer is exactly one of these strings.
+  std::vector<std::string> guidedChoice;
 };
 
 // `maxSeqLen` bounds max_tokens.

@@ -2,6 +2,7 @@
 
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/sample/ChoiceConstraint.h"
 #include "runtime/sample/JsonConstraint.h"
 #include "runtime/server/Request.h"
 #include "runtime/server/ToolCalls.h"
@@ -583,6 +584,10 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400,
                        "'response_format' needs an end-of-sequence token to end the JSON, and "
                        "this model's tokenizer has none");
+    if (!r.guidedChoice.empty() && tokenizer->eosId() < 0)
+      return sendError(res, 400,
+                       "'guided_choice' needs an end-of-sequence token to end the choice, and "
+                       "this model's tokenizer has none");
     const std::vector<int32_t> promptIds = *ids;
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
@@ -606,6 +611,9 @@ Status serve(const ServerOptions &options) {
       if (r.jsonObject) // each choice walks the grammar on its own
         copy.sampling.constraint =
             std::make_shared<sample::JsonConstraint>(jsonVocab, r.jsonSchema);
+      else if (!r.guidedChoice.empty())
+        copy.sampling.constraint =
+            std::make_shared<sample::ChoiceConstraint>(jsonVocab, r.guidedChoice);
       jobs.push_back(std::move(copy));
     }
     engineThread->submit(std::move(jobs));

@@ -326,6 +326,19 @@ try:
         except (KeyError, ValueError, TypeError):
             fits = False
         check(status == 200 and fits, "response_format json_schema: the answer fits the schema: %r" % body[:300])
+        # guided_choice (vLLM): the answer is exactly one of the strings, streamed or not.
+        choices = ["Paris", "London", "a city I do not know"]
+        status, body = request("/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "max_tokens": 20, "guided_choice": choices})
+        answer = json.loads(body)["choices"][0]["message"]["content"] if status == 200 else body
+        check(status == 200 and answer in choices, "guided_choice: the answer is a choice: %r" % answer)
+        status, body = request("/v1/completions", {"prompt": "The sky is", "max_tokens": 20,
+                                                   "temperature": 1.0, "seed": 3, "n": 3,
+                                                   "guided_choice": ["blue", "green"]})
+        texts = [c["text"] for c in json.loads(body)["choices"]] if status == 200 else [body]
+        check(status == 200 and all(t in ("blue", "green") for t in texts),
+              "guided_choice, n=3 sampled: every answer is a choice: %r" % texts)
         status, body = request("/v1/chat/completions", {"messages": ask, "response_format":
                                                         {"type": "json_schema", "json_schema": {
                                                             "name": "x", "schema": {"type": "object", "properties": {

@@ -80,6 +80,12 @@ TEST(Request, ResponseFormat) {
     ASSERT_TRUE(g.ok()) << g.error().toString();
     EXPECT_TRUE(g->jsonObject && g->jsonSchema) << body;
   }
+  // vLLM's guided_choice.
+  Expected<GenerationRequest> choice = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "guided_choice": ["yes", "no"]})", 8192);
+  ASSERT_TRUE(choice.ok()) << choice.error().toString();
+  EXPECT_EQ(choice->guidedChoice, (std::vector<std::string>{"yes", "no"}));
+  EXPECT_FALSE(choice->jsonObject);
   Expected<GenerationRequest> text = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "response_format": {"type": "text"}})", 8192);
   ASSERT_TRUE(text.ok());
@@ -173,6 +179,14 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "ignore_eos": true, "response_format": {"type": "json_object"}})",
        "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "guided_json": "{nope"})", "'guided_json' is a string that is not JSON"},
+      {R"({"prompt": "x", "guided_choice": []})", "'guided_choice' must be an array of 1 to 64"},
+      {R"({"prompt": "x", "guided_choice": "yes"})", "'guided_choice' must be an array"},
+      {R"({"prompt": "x", "guided_choice": ["yes", ""]})", "non-empty strings"},
+      {R"({"prompt": "x", "guided_choice": ["yes", 1]})", "non-empty strings"},
+      {R"({"prompt": "x", "guided_choice": ["a"], "guided_json": {"type": "object"}})",
+       "give one of 'guided_choice', 'guided_json' and 'response_format'"},
+      {R"({"prompt": "x", "guided_choice": ["a"], "ignore_eos": true})",
+       "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "guided_json": {"type": "array"}})", "must be an object"},
       {R"({"prompt": "x", "guided_json": {"type": "object"}, "response_format": {"type": "text"}})",
        "either 'guided_json' or 'response_format'"},
