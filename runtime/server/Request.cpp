@@ -307,6 +307,39 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                (*choice)["function"]["name"].is_string()) {
       r.toolChoice = "function";
       r.toolChoiceName = (*choice)["function"]["name"].get<std::string>();
+      // A named function is forced (as vLLM does): the answer is its arguments, guided by
+      // its parameters' schema, and comes back as a call to it.
+      const Json *params = nullptr;
+      bool declared = false;
+      if (r.chat.tools.is_array())
+        for (const Json &tool : r.chat.tools)
+          if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
+              tool["function"].value("name", Json()) == r.toolChoiceName) {
+            declared = true;
+            auto p = tool["function"].find("parameters");
+            params = p != tool["function"].end() && !p->is_null() ? &*p : nullptr;
+            break;
+          }
+      if (!declared)
+        return invalid("'tool_choice' names the function '" + r.toolChoiceName.substr(0, 64) +
+                       "', which 'tools' does not declare");
+      if (r.jsonObject)
+        return invalid("a named 'tool_choice' guides the answer to the function's arguments; it "
+                       "cannot be combined with 'response_format' or 'guided_json'");
+      if (!r.guidedChoice.empty())
+        return invalid("a named 'tool_choice' cannot be combined with 'guided_choice'");
+      if (r.ignoreEos)
+        return invalid("a named 'tool_choice' ends with the arguments; it cannot be combined "
+                       "with 'ignore_eos'");
+      Expected<std::shared_ptr<const sample::JsonSchema>> schema =
+          sample::JsonSchema::compile(params ? *params : Json::object({{"type", "object"}}));
+      if (!schema)
+        return Error(ErrorCode::InvalidArgument, "'tool_choice' function '" +
+                                                     r.toolChoiceName.substr(0, 64) +
+                                                     "' parameters: " + schema.error().message());
+      r.jsonObject = true;
+      r.jsonSchema = *schema;
+      r.forcedTool = r.toolChoiceName;
     } else {
       return invalid("'tool_choice' must be \"none\", \"auto\", \"required\" or "
                      "{\"type\": \"function\", \"function\": {\"name\": ...}}");

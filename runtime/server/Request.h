@@ -48,6 +48,9 @@ struct GenerationRequest {
   // (compiled here, so an unsupported one is a 400).
   bool jsonObject = false;
   std::shared_ptr<const sample::JsonSchema> jsonSchema;
+  // A named tool_choice: the answer is this function's arguments (jsonSchema is its
+  // parameters'), returned as a call to it.
+  std::string forcedTool;
   // vLLM's guided_choice: the answer is exactly one of these strings.
   std::vector<std::string> guidedChoice;
 };

@@ -603,6 +603,14 @@ Status serve(const ServerOptions &options) {
             ? *toolParser
             : ToolCallParser::None;
     const std::vector<std::string> declared = toolNames(r.chat.tools);
+    // The calls in a choice's text: the forced function's (its arguments are the text), or
+    // those the parser finds.
+    const std::string forcedTool = api == Api::Chat ? r.forcedTool : std::string();
+    auto findCalls = [tools, declared, forcedTool](const std::string &text) {
+      if (!forcedTool.empty())
+        return ExtractedToolCalls{std::string(), {ToolCall{forcedTool, text}}};
+      return extractToolCalls(tools, text, declared);
+    };
     std::vector<Job> jobs;
     for (int i = 0; i < n; ++i) {
       Job copy = job;
@@ -733,7 +741,7 @@ Status serve(const ServerOptions &options) {
         // max_tokens 0 ends at its length, whatever the hidden token was.
         json choice = choiceJson(i, echo ? echoed + c.text : c.text,
                                  discard ? std::string("length") : c.finish, false, true);
-        if (ExtractedToolCalls x = extractToolCalls(tools, c.text, declared); !x.calls.empty()) {
+        if (ExtractedToolCalls x = findCalls(c.text); !x.calls.empty()) {
           choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);
           choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
           choice["finish_reason"] = "tool_calls";
@@ -759,7 +767,7 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage, tools, declared, id,
+         pending, open, includeUsage, tools, findCalls, forcedTool, id,
          inFlight](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
@@ -775,14 +783,15 @@ Status serve(const ServerOptions &options) {
             return true; // in flight when its stop string ended it
           std::string text = advance(c, e);
           json delta;
-          if (tools != ToolCallParser::None) {
+          const bool holdCalls = tools != ToolCallParser::None || !forcedTool.empty();
+          if (holdCalls) {
             // Held until the choice ends: then its text, calls and logprobs in one chunk.
             c.text += text;
             if (e.token >= 0 && e.logprobs)
               c.logprobs.add(e.token, *e.logprobs);
             if (e.finish.empty())
               return true;
-            ExtractedToolCalls x = extractToolCalls(tools, c.text, declared);
+            ExtractedToolCalls x = findCalls(c.text);
             delta = choiceJson(e.index, x.calls.empty() ? c.text : x.content, e.finish, true,
                                std::exchange(c.first, false));
             if (!x.calls.empty()) {
@@ -796,7 +805,7 @@ Status serve(const ServerOptions &options) {
             delta = choiceJson(e.index, text, e.finish, true, std::exchange(c.first, false));
           }
           json out = envelope(json::array({std::move(delta)}), true);
-          if (tools != ToolCallParser::None) {
+          if (holdCalls) {
             if (!c.logprobs.empty())
               out["choices"][0]["logprobs"] = c.logprobs.toJson();
           } else if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape

@@ -270,6 +270,38 @@ try:
               with_tools["finish_reason"] in ("stop", "length") and len(events) == 1 and
               events[0]["choices"][0]["delta"]["content"] == with_tools["message"]["content"],
               "chat with tools: an answer without calls is content, plain and streamed")
+        # A named tool_choice forces a call to that function: its arguments, guided by the
+        # parameters' schema (a required city), plain and streamed.
+        forced_tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+        weather = [{"role": "user", "content": "What is the weather like in Paris?"}]
+        named = {"type": "function", "function": {"name": "get_weather"}}
+        status, body = request("/v1/chat/completions", {"messages": weather, "max_tokens": 40,
+                                                        "tools": forced_tools, "tool_choice": named})
+        forced = []
+        try:
+            msg = json.loads(body)["choices"][0]
+            call = msg["message"]["tool_calls"][0]["function"]
+            forced.append(msg["finish_reason"] == "tool_calls" and call["name"] == "get_weather" and
+                          isinstance(json.loads(call["arguments"])["city"], str))
+        except (KeyError, ValueError, IndexError, TypeError):
+            forced.append(False)
+        status, body = request("/v1/chat/completions", {"messages": weather, "max_tokens": 40,
+                                                        "tools": forced_tools, "tool_choice": named,
+                                                        "stream": True})
+        try:
+            events = [json.loads(line[6:]) for line in body.split("\n")
+                      if line.startswith("data: ") and line != "data: [DONE]"]
+            delta = events[-1]["choices"][0]
+            forced.append(delta["finish_reason"] == "tool_calls" and
+                          delta["delta"]["tool_calls"][0]["function"]["name"] == "get_weather")
+        except (KeyError, ValueError, IndexError, TypeError):
+            forced.append(False)
+        check(all(forced), "a named tool_choice forces a call with arguments that fit: %r" % body[-300:])
+        status, body = request("/v1/chat/completions", {"messages": weather, "tools": forced_tools,
+                                                        "tool_choice": {"type": "function",
+                                                                        "function": {"name": "nope"}}})
+        check(status == 400 and "does not declare" in body, "400 for a tool_choice naming no declared tool")
         # response_format json_object: the answer is one JSON object (guided decoding) and
         # the request stops at its end; the same prompt without it is not JSON.
         ask = [{"role": "user", "content": "Describe a cat with its name and age."}]

@@ -124,6 +124,23 @@ TEST(Request, ChatFields) {
   ASSERT_TRUE(open.ok());
   EXPECT_EQ(open->maxTokens, 0);
   EXPECT_EQ(parseGenerationRequest(Api::Completions, R"({"prompt": "x"})", 8192)->maxTokens, 16);
+  // A named tool_choice guides the answer to the function's parameters.
+  Expected<GenerationRequest> forced = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "get_weather", "parameters": {"type": "object", "properties":
+          {"city": {"type": "string"}}, "required": ["city"]}}}],
+          "tool_choice": {"type": "function", "function": {"name": "get_weather"}}})",
+      8192);
+  ASSERT_TRUE(forced.ok()) << forced.error().toString();
+  EXPECT_EQ(forced->forcedTool, "get_weather");
+  EXPECT_TRUE(forced->jsonObject && forced->jsonSchema);
+  Expected<GenerationRequest> automatic = parseGenerationRequest(
+      Api::Chat, R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"})",
+      8192);
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_TRUE(automatic->forcedTool.empty());
+  EXPECT_FALSE(automatic->jsonObject);
 }
 
 TEST(Request, DeepNestingIsRefusedBeforeParsing) {
@@ -215,7 +232,18 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"})",
        "'tool_choice' must be"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"function": 1}})",
-       "'tool_choice' must be"}};
+       "'tool_choice' must be"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "function",
+          "function": {"name": "f"}}})",
+       "which 'tools' does not declare"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "f", "parameters": {"type": "object", "properties": {"a":
+          {"oneOf": []}}}}}], "tool_choice": {"type": "function", "function": {"name": "f"}}})",
+       "'tool_choice' function 'f' parameters"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name":
+          "f"}}, "response_format": {"type": "json_object"}})",
+       "cannot be combined with 'response_format'"}};
   for (auto [body, message] : chat)
     EXPECT_NE(refusal(Api::Chat, body).find(message), std::string::npos)
         << body << " -> " << refusal(Api::Chat, body);
