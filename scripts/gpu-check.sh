@@ -26,7 +26,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
   # The test and benchmark programs are built here too (same nvcc, sm_90) and carried, so the
   # device call skips its build stages when they run there; it builds them itself otherwise.
   GPU_CHECK_JOBS="${GPU_CHECK_JOBS:-2}" GPU_CHECK_BUILD_ONLY=1 bash "$0" "$ROOT/build-gpu-prepare-logs" >/dev/null
-  rm -rf "$CARRY/bin" && mkdir -p "$CARRY/bin"
+  rm -rf "${CARRY:?}/bin" && mkdir -p "$CARRY/bin"
   cp "$ROOT/build-gpu/unittests/device/DeviceCudaTests" "$ROOT/build-gpu/unittests/device/modelrt-attention-dump" \
     "$ROOT/build-gpu/unittests/device/modelrt-ptx-check" \
     "$ROOT/build-gpu/unittests/device/CudaExecutorTests" \
@@ -126,9 +126,19 @@ BUILD="$ROOT/build-gpu"
 JOBS="${GPU_CHECK_JOBS:-16}" # GPU_CHECK_JOBS=1 GPU_CHECK_BUILD_ONLY=1: the build stages alone, on a small CPU
 BIN="$BUILD/unittests/device"
 STATUS=()
+# The whole call has a limit (the device tool's timeout_s): stages share a budget, so the
+# summary and the log archive are always written. A stage gets at most what is left.
+DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-480}))
 stage() { # stage NAME SECONDS LOG COMMAND...: runs with a time limit, records the exit code
   local name=$1 limit=$2 log=$3
   shift 3
+  local left=$((DEADLINE - SECONDS))
+  if ((left < 20)); then
+    echo "==== $name skipped (out of budget)"
+    STATUS+=("$name=skipped")
+    return 125
+  fi
+  ((limit > left)) && limit=$left
   echo "==== $name ($(date +%T))"
   timeout "$limit" "$@" 2>&1 | tee -a "$log"
   local rc=${PIPESTATUS[0]}
@@ -195,32 +205,38 @@ if [[ -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
     MODELC_SOURCE_DIR="$ROOT" "$BIN/CudaExecutorTests" --gtest_brief=0
 fi
 
+stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
+
 # The whole runtime on the GPU: modelrt bench (iteration-level scheduler, CUDA executor) on
 # the bf16 plan, and ORCA's request-level baseline on the same kernels.
 if [[ -x "$CARRY/modelrt/modelrt" && -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
-  MODELRT=(env LD_LIBRARY_PATH="$CARRY/modelrt/lib" "$CARRY/modelrt/modelrt")
+  # The carried libraries first, then CUDA's (the binary's RUNPATH is this machine's
+  # /usr/local/cuda/lib), then whatever the GPU machine set (its driver may be found so).
+  CUDA_LIBS=/usr/local/cuda/lib64:/usr/local/cuda/lib:/usr/local/cuda/targets/x86_64-linux/lib
+  MODELRT=(env LD_LIBRARY_PATH="$CARRY/modelrt/lib:$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    "$CARRY/modelrt/modelrt")
+  "${MODELRT[@]:0:2}" ldd "$CARRY/modelrt/modelrt" | grep 'not found' | tee -a "$OUT/modelrt_bench.log"
   stage modelrt_bench 90 "$OUT/modelrt_bench.log" "${MODELRT[@]}" bench \
     "$CARRY/plans/tiny-llama-hd64-bf16.plan" --device cuda --num-prompts 64 --input-len 128 \
     --output-len 64 --request-rate inf --scheduler both
-  # Llama-3-8B's shapes (bf16, dummy weights): modelrt alone (batch-1 TPOT) and 32 requests
-  # at once, then transformers' generate on the same shapes and GPU.
-  L8="$CARRY/plans/llama-3-8b-dummy-bf16.plan"
-  if [[ -f "$L8" ]]; then
-    stage modelrt_bench_8b_batch1 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
-      --device cuda --num-prompts 1 --input-len 256 --output-len 64 --request-rate inf \
-      --scheduler iteration-level
-    stage modelrt_bench_8b 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
-      --device cuda --num-prompts 32 --input-len 256 --output-len 64 --request-rate inf \
-      --scheduler iteration-level
-    stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
-      "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
-  fi
 fi
-
-stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
 
 stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK ${SKIP:+--skip-variants "${SKIP%,}"}
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
+
+# Last (the longest): Llama-3-8B's shapes (bf16, dummy weights) served by modelrt alone
+# (batch-1 TPOT) and 32 requests at once, then transformers' generate on the same shapes.
+L8="$CARRY/plans/llama-3-8b-dummy-bf16.plan"
+if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
+  stage modelrt_bench_8b_batch1 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
+    --device cuda --num-prompts 1 --input-len 256 --output-len 64 --request-rate inf \
+    --scheduler iteration-level
+  stage modelrt_bench_8b 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
+    --device cuda --num-prompts 32 --input-len 256 --output-len 64 --request-rate inf \
+    --scheduler iteration-level
+  stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
+    "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
+fi
 
 if [[ -n "$PROFILE" ]]; then
   for k in decodeKernel prefillKernel; do
@@ -236,3 +252,5 @@ fi
 
 echo "stages: ${STATUS[*]}" | tee "$OUT/summary.txt"
 python3 "$ROOT/bench/cuda/summarize.py" "$OUT" | tee -a "$OUT/summary.txt"
+# The device tool brings back at most 8 files: the summary, and the logs in one archive.
+(cd "$OUT" && tar -czf logs.tgz -- *.log machine.txt && rm -f -- *.log machine.txt)
