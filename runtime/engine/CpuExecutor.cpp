@@ -143,22 +143,20 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                                                              dist::Communicator *comm,
                                                              int threads) {
   const int rank = comm ? comm->rank() : 0;
-  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
-  if (!file)
-    return file.error();
-  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, rank);
-  if (!meta)
-    return meta.error();
-  if (Status filled = plan::fillDummyWeights(*meta); !filled)
-    return filled.error().withContext(planPath);
-  if (meta->dtype != "f32")
+  Expected<plan::OpenedPlan> opened = plan::openPlan(planPath, rank);
+  if (!opened)
+    return opened.error();
+  if (opened->meta.dtype != "f32")
     return Error(ErrorCode::Unsupported, planPath +
                                              ": the CPU executor runs f32 plans so far (this "
                                              "one is " +
-                                             meta->dtype + ")");
+                                             opened->meta.dtype + ")");
+  // Dummy weights get their values once the plan is known to be runnable here.
+  if (Status filled = plan::fillDummyWeights(opened->meta); !filled)
+    return filled.error().withContext(planPath);
   std::unique_ptr<CpuExecutor> exec(new CpuExecutor());
-  exec->file_ = std::move(*file);
-  exec->meta_ = std::move(*meta);
+  exec->file_ = std::move(opened->file);
+  exec->meta_ = std::move(opened->meta);
   exec->impl_ = std::make_unique<Impl>();
   Impl &impl = *exec->impl_;
   impl.comm = comm;

@@ -10,13 +10,10 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
                                                  const ExecutorOptions &options) {
   std::string device = options.device;
   if (device == "auto") {
-    Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
-    if (!file)
-      return file.error();
-    Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, 0);
-    if (!meta)
-      return meta.error();
-    device = meta->target == "cuda" ? "cuda" : "cpu";
+    Expected<plan::OpenedPlan> opened = plan::openPlan(planPath, 0);
+    if (!opened)
+      return opened.error();
+    device = opened->meta.target == "cuda" ? "cuda" : "cpu";
   }
   if (device == "cpu") {
     Expected<std::unique_ptr<CpuExecutor>> cpu = CpuExecutor::load(planPath, options);

@@ -198,6 +198,16 @@ Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank) {
   return parse(plan, *section, rank);
 }
 
+Expected<OpenedPlan> openPlan(const std::string &path, int64_t rank) {
+  Expected<PlanFile> file = PlanFile::open(path);
+  if (!file)
+    return file.error();
+  Expected<PlanMetadata> meta = readMetadata(*file, rank);
+  if (!meta)
+    return meta.error();
+  return OpenedPlan{std::move(*file), std::move(*meta)};
+}
+
 Status fillDummyWeights(PlanMetadata &meta) {
   uint64_t total = 0;
   for (const WeightEntry &w : meta.weights)

@@ -55,6 +55,14 @@ inline constexpr int64_t kMaxRanks = 256;
 // plan (tp x pp of them).
 Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank = 0);
 
+// A plan file opened with one rank's metadata (whose weights point into the file's mapping,
+// which moves with the file).
+struct OpenedPlan {
+  PlanFile file;
+  PlanMetadata meta;
+};
+Expected<OpenedPlan> openPlan(const std::string &path, int64_t rank = 0);
+
 // Gives the dummy weights (plans compiled with --dummy-weights, for benchmarks: vLLM's
 // --load-format dummy) values: deterministic pseudo-random numbers by name and index,
 // matrices uniform in +-1/sqrt(cols), vectors in 1 +- 0.1, in each entry's dtype. Executors

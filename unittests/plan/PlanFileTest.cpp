@@ -185,34 +185,29 @@ TEST(PlanFile, MissingFileIsAnError) {
 // Dummy weights (modelc --dummy-weights): no bytes in the plan; fillDummyWeights gives them
 // the same bounded pseudo-random values on every load, in their dtype.
 TEST(PlanFile, DummyWeightsAreFilledAtLoad) {
-  const std::string metadata = R"({
-    "built_by": "test",
-    "model": {"name": "m", "architecture": "x", "vocab_size": 8},
-    "limits": {"max_seq_len": 16, "max_num_seqs": 2, "max_num_batched_tokens": 8},
-    "target": {"target": "cpu", "dtype": "f32", "tp": 1, "pp": 1},
-    "kv_cache": {"num_layers": 1, "num_kv_heads": 1, "head_dim": 4},
-    "weights": [{"name": "w", "dtype": "F32", "shape": [2, 2], "offset": 0, "size": 16},
-                {"name": "big", "dtype": "F32", "shape": [300, 4096], "fill": "dummy",
-                 "offset": 0, "size": 4915200},
-                {"name": "norm", "dtype": "BF16", "shape": [64], "fill": "dummy", "offset": 0,
-                 "size": 128}]
-  })";
+  // kMetadata with two dummy entries after its stored ones.
+  std::string metadata = kMetadata;
+  metadata.replace(metadata.find("]\n}"), 1, R"(,
+      {"name": "big", "dtype": "F32", "shape": [300, 4096], "fill": "dummy", "offset": 0,
+       "size": 4915200},
+      {"name": "norm", "dtype": "BF16", "shape": [64], "fill": "dummy", "offset": 0,
+       "size": 128}])");
   const std::vector<uint8_t> bytes = validPlan(metadata);
   Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
   ASSERT_TRUE(plan.ok()) << plan.error().toString();
   auto load = [&] {
     Expected<PlanMetadata> meta = readMetadata(*plan);
     EXPECT_TRUE(meta.ok()) << meta.error().toString();
-    EXPECT_TRUE(meta->weights[1].dummy && !meta->weights[1].data);
+    EXPECT_TRUE(meta->weights[2].dummy && !meta->weights[2].data);
     EXPECT_TRUE(fillDummyWeights(*meta).ok());
     return std::move(*meta);
   };
   PlanMetadata a = load(), b = load();
-  ASSERT_TRUE(a.weights[1].data && a.weights[2].data);
+  ASSERT_TRUE(a.weights[2].data && a.weights[3].data);
   EXPECT_EQ(std::memcmp(a.weights[0].data, weightsBlob().data(), 16), 0); // stored: untouched
-  EXPECT_EQ(std::memcmp(a.weights[1].data, b.weights[1].data, a.weights[1].size), 0);
+  EXPECT_EQ(std::memcmp(a.weights[2].data, b.weights[2].data, a.weights[2].size), 0);
   // A matrix: uniform in +-1/sqrt(cols), not constant; a vector: 1 +- 0.1 (bf16).
-  const float *m = reinterpret_cast<const float *>(a.weights[1].data);
+  const float *m = reinterpret_cast<const float *>(a.weights[2].data);
   float lo = 1, hi = -1;
   for (size_t i = 0; i < 300 * 4096; ++i) {
     lo = std::min(lo, m[i]);
@@ -223,7 +218,7 @@ TEST(PlanFile, DummyWeightsAreFilledAtLoad) {
   EXPECT_GT(hi - lo, 1.0f / 64.0f);
   for (size_t i = 0; i < 64; ++i) {
     uint16_t h;
-    std::memcpy(&h, a.weights[2].data + 2 * i, 2);
+    std::memcpy(&h, a.weights[3].data + 2 * i, 2);
     uint32_t bits = uint32_t(h) << 16;
     float v;
     std::memcpy(&v, &bits, 4);

@@ -264,18 +264,13 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   std::string why;
   if (!cudaDeviceAvailable(&why))
     return Error(ErrorCode::Unsupported, "no CUDA device to run on (" + why + ")");
-  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
-  if (!file)
-    return file.error();
-  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file, 0);
-  if (!meta)
-    return meta.error();
-  if (Status filled = plan::fillDummyWeights(*meta); !filled)
-    return filled.error().withContext(planPath);
+  Expected<plan::OpenedPlan> opened = plan::openPlan(planPath, 0);
+  if (!opened)
+    return opened.error();
   std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
   Impl &impl = *exec->impl_;
-  impl.file = std::move(*file);
-  impl.meta = std::move(*meta);
+  impl.file = std::move(opened->file);
+  impl.meta = std::move(opened->meta);
   const plan::PlanMetadata &m = impl.meta;
   if (m.tensorParallel * m.pipelineParallel != 1)
     return fail(Error(ErrorCode::Unsupported,
@@ -378,6 +373,8 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     return gemm.error();
   impl.gemm = std::move(*gemm);
 
+  // Dummy weights get their values once the plan is known to be runnable here.
+  TRY(plan::fillDummyWeights(impl.meta));
   // Weights (converted to the activation type; GEMM biases to the output's), functions,
   // rope tables.
   const size_t n = p.ops.size();
