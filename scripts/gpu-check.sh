@@ -225,7 +225,8 @@ stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK ${SKIP:+--skip-variants "${SKIP
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
 
 # Last (the longest): Llama-3-8B's shapes (bf16, dummy weights) served by modelrt alone
-# (batch-1 TPOT) and 32 requests at once, then transformers' generate on the same shapes.
+# (batch-1 TPOT) and 32 requests at once, then transformers' generate on the same shapes,
+# then modelrt again with host sampling.
 L8="$CARRY/plans/llama-3-8b-dummy-bf16.plan"
 if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
   stage modelrt_bench_8b_batch1 150 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
@@ -236,6 +237,11 @@ if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
     --scheduler iteration-level
   stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
     "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
+  # The same 32 requests with every logits row sent to the host sampler (the default samples
+  # on the GPU): what keeping 128k-wide rows on the device saves per step.
+  stage modelrt_bench_8b_host_sampling 150 "$OUT/modelrt_bench_8b_host.log" "${MODELRT[@]}" bench \
+    "$L8" --device cuda --sampling host --num-prompts 32 --input-len 256 --output-len 64 \
+    --request-rate inf --scheduler iteration-level
 fi
 
 if [[ -n "$PROFILE" ]]; then

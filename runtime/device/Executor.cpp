@@ -1,10 +1,12 @@
 #include "runtime/device/Executor.h"
 
+#include <cmath>
+
 namespace modelrt {
 
 Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
-                 int64_t maxRows) {
+                 int64_t maxRows, bool deviceSampling) {
   const int64_t total = static_cast<int64_t>(tokens.size());
   int64_t sum = 0;
   for (size_t r = 0; r < chunks.size(); ++r) {
@@ -27,6 +29,19 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
         return Error(ErrorCode::InvalidArgument, which + "KV block " + std::to_string(b) +
                                                      " is outside the " +
                                                      std::to_string(numBlocks) + " blocks");
+    if (const DeviceSampling *d = c.deviceSampling) {
+      if (!deviceSampling)
+        return Error(ErrorCode::InvalidArgument,
+                     which + "this executor does not sample on its device here (submit() and "
+                             "collect() on an executor that samplesOnDevice() do)");
+      if (!c.sample || c.allLogits)
+        return Error(ErrorCode::InvalidArgument,
+                     which + "device sampling is for a sampled chunk without allLogits");
+      if (!(d->temperature >= 0.0f) || !std::isfinite(d->temperature) || d->topK < 0 || !(d->topP > 0.0f && d->topP <= 1.0f) ||
+          !(d->minP >= 0.0f && d->minP < 1.0f) || d->topLogprobs < -1 ||
+          d->topLogprobs > kMaxDeviceTopLogprobs)
+        return Error(ErrorCode::InvalidArgument, which + "device sampling parameters out of range");
+    }
     sum += c.numTokens;
   }
   if (sum != total || total == 0)

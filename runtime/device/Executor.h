@@ -11,9 +11,33 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace modelrt {
+
+// How an executor that samples on its device (Executor::samplesOnDevice()) chooses a
+// chunk's token: greedy (temperature 0), or temperature with top-k, top-p and min-p, the
+// draw keyed by (seed, step) alone, so that it does not depend on the rest of the batch.
+// The ranges are runtime/sample's (already validated).
+struct DeviceSampling {
+  float temperature = 0.0f;
+  int32_t topK = 0;
+  float topP = 1.0f;
+  float minP = 0.0f;
+  uint64_t seed = 0;
+  uint64_t step = 0;        // the request's count of tokens sampled so far
+  int32_t topLogprobs = -1; // >= 0: the chosen token's log-probability and the top ones (<= 20)
+};
+inline constexpr int32_t kMaxDeviceTopLogprobs = 20;
+
+// A token chosen on the device, with the log-probabilities (of the unmodified logits) it
+// was asked for.
+struct DeviceSample {
+  int32_t token = 0;
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top; // best first
+};
 
 // One request's part of an iteration: `numTokens` consecutive rows of the flattened batch
 // (its prompt chunk, or one decode token) at positions startPosition.. of the sequence.
@@ -26,6 +50,17 @@ struct PagedChunk {
   bool sample; // whether its last row's logits are wanted
   const std::vector<int32_t> *blockTable;
   bool allLogits = false; // every row's logits (prompt logprobs), not only the last one's
+  // With `sample` (and not allLogits), on an executor that samplesOnDevice(): the executor
+  // chooses the token, and the row's logits are not returned.
+  const DeviceSampling *deviceSampling = nullptr;
+};
+
+// What a pipelined step gives back: the logits of the wanted rows that were not sampled on
+// the device (as step() returns them), and the device's tokens, one per chunk with
+// deviceSampling, in chunk order.
+struct StepOutput {
+  std::vector<float> logits;
+  std::vector<DeviceSample> sampled;
 };
 
 class Executor {
@@ -49,20 +84,26 @@ public:
                                             const std::vector<PagedChunk> &chunks) = 0;
 
   // Pipelined steps (ORCA): submit() starts a step so that up to pipelineDepth() steps are
-  // in flight; collect() returns the logits of the oldest (as step() would have). `copies`
-  // are made before the step. Without pipeline stages, submit() runs the whole step.
+  // in flight; collect() returns the oldest one's output (step()'s logits, less the rows
+  // sampled on the device, and those tokens). `copies` are made before the step. Without
+  // pipeline stages, submit() runs the whole step.
   virtual int pipelineDepth() const = 0;
   virtual Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
                         const std::vector<kv::BlockCopy> &copies = {}) = 0;
-  virtual Expected<std::vector<float>> collect() = 0;
+  virtual Expected<StepOutput> collect() = 0;
+
+  // Whether chunks may carry deviceSampling (submit() and collect() only: step() returns
+  // logits). The sampled rows' logits then never leave the device.
+  virtual bool samplesOnDevice() const { return false; }
 };
 
 // The checks every backend makes of a step before touching its buffers: each chunk has
 // tokens, positions inside max_seq_len, a block table that covers them with blocks that
 // exist; the chunks cover the batch, which fits max_num_batched_tokens (`maxRows`); every
-// token id is in the vocabulary.
+// token id is in the vocabulary; deviceSampling only where `deviceSampling` (the executor
+// samples, and this is a submitted step), on a sampled row with at most 20 top logprobs.
 Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
-                 int64_t maxRows);
+                 int64_t maxRows, bool deviceSampling = false);
 
 } // namespace modelrt

@@ -46,6 +46,10 @@ struct ExecutorOptions {
 
   // Which executor loadExecutor() makes: "cpu", "cuda", or "auto" (the plan's target).
   std::string device = "auto";
+  // Whether an executor that can sample on its device does (the CUDA executor): requests
+  // without logit bias, penalties or constraints then get their tokens chosen there, and
+  // their logits stay on the device. false: every row's logits come to the host sampler.
+  bool deviceSampling = true;
 };
 
 class CpuExecutor final : public Executor {
@@ -80,7 +84,7 @@ public:
   int pipelineDepth() const override { return numStages_; }
   Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
                 const std::vector<kv::BlockCopy> &copies = {}) override;
-  Expected<std::vector<float>> collect() override;
+  Expected<StepOutput> collect() override; // this executor samples nothing itself
 
   // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
   // rank 0's executor goes. Errors only on a broken control message or channel.
@@ -104,6 +108,7 @@ private:
                                        const float *incoming = nullptr, size_t incomingCount = 0,
                                        std::vector<float> *outgoing = nullptr);
   Status runCopy(const std::vector<kv::BlockCopy> &copies);
+  Expected<std::vector<float>> collectLogits();
   Status serveStage();
   void stopRanks(); // rank 0: the other ranks stop, their threads are joined
 

@@ -33,6 +33,16 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
     return s.error();
   sample::Sampler sampler(sampling, params.prompt);
   RequestSampling state{std::move(sampler), topLogprobs, {}, {}, {}, false};
+  if (executor_.samplesOnDevice() && !state.sampler.adjustsLogits() &&
+      topLogprobs <= kMaxDeviceTopLogprobs) {
+    state.onDevice = true;
+    state.device.temperature = sampling.temperature;
+    state.device.topK = sampling.topK;
+    state.device.topP = sampling.topP;
+    state.device.minP = sampling.minP;
+    state.device.seed = sampling.seed;
+    state.device.topLogprobs = topLogprobs;
+  }
   if (params.promptLogprobs) {
     state.prompt = params.prompt;
     state.promptLogprobs.resize(params.prompt.size());
@@ -68,25 +78,37 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       events.insert(events.end(), none->begin(), none->end());
       break;
     }
+    InFlight flight{std::move(out), {}};
+    flight.sampling.reserve(flight.out.requests.size()); // the chunks point into it
     std::vector<PagedChunk> chunks;
-    for (const sched::ScheduledRequest &r : out.requests)
+    for (const sched::ScheduledRequest &r : flight.out.requests) {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
-    if (Status submitted = executor_.submit(out.tokenIds, chunks, out.blockCopies); !submitted)
+      const RequestSampling &s = samplers_.at(r.id);
+      if (r.sampled && !r.allLogits && s.onDevice) {
+        flight.sampling.push_back(s.device);
+        flight.sampling.back().step = s.draws;
+        chunks.back().deviceSampling = &flight.sampling.back();
+      }
+    }
+    if (Status submitted = executor_.submit(flight.out.tokenIds, chunks, flight.out.blockCopies);
+        !submitted)
       return submitted.error();
-    inFlight_.push_back(std::move(out));
+    inFlight_.push_back(std::move(flight));
   }
   if (inFlight_.empty())
     return events;
-  Expected<std::vector<float>> logits = executor_.collect();
-  sched::SchedulerOutput out = std::move(inFlight_.front());
+  Expected<StepOutput> result = executor_.collect();
+  sched::SchedulerOutput out = std::move(inFlight_.front().out);
   inFlight_.pop_front();
-  if (!logits)
-    return logits.error();
+  if (!result)
+    return result.error();
   const int64_t vocab = executor_.metadata().vocabSize;
   // The logits rows: every row of an allLogits chunk (prompt tokens scored here), the last
-  // row of the other sampled ones; the rows sampled, in sampleRequestIds' order.
+  // row of the other sampled ones, except those the executor sampled (which come as
+  // tokens); the rows sampled, in sampleRequestIds' order (null for a device token).
   std::vector<const float *> sampleRow;
-  const float *at = logits->data();
+  const float *at = result->logits.data();
+  size_t devicePicks = 0;
   for (const sched::ScheduledRequest &r : out.requests) {
     if (r.allLogits) {
       RequestSampling &s = samplers_.at(r.id);
@@ -101,17 +123,37 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       at += int64_t(r.numTokens) * vocab;
       if (r.sampled)
         sampleRow.push_back(at - vocab);
+    } else if (r.sampled && samplers_.at(r.id).onDevice) {
+      sampleRow.push_back(nullptr);
+      ++devicePicks;
     } else if (r.sampled) {
       sampleRow.push_back(at);
       at += vocab;
     }
   }
+  if (devicePicks != result->sampled.size() ||
+      at != result->logits.data() + result->logits.size())
+    return Error(ErrorCode::Internal, "the executor returned " +
+                                          std::to_string(result->logits.size() / size_t(vocab)) +
+                                          " logits rows and " +
+                                          std::to_string(result->sampled.size()) +
+                                          " device tokens, not what the step asked for");
   std::vector<sched::TokenId> sampled;
+  size_t nextPick = 0;
   for (size_t i = 0; i < out.sampleRequestIds.size(); ++i) {
     RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
     const float *row = sampleRow[i];
     if (!r.prompt.empty() && !std::exchange(r.delivered, true))
       lastPromptLogprobs_[out.sampleRequestIds[i]] = r.promptLogprobs;
+    ++r.draws;
+    if (!row) {
+      DeviceSample &pick = result->sampled[nextPick++];
+      sampled.push_back(pick.token);
+      r.sampler.accept(pick.token);
+      if (r.topLogprobs >= 0)
+        lastLogprobs_[out.sampleRequestIds[i]] = {pick.logprob, std::move(pick.top)};
+      continue;
+    }
     sampled.push_back(r.sampler.next(row, vocab));
     r.sampler.accept(sampled.back());
     if (r.topLogprobs >= 0)

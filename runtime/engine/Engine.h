@@ -66,10 +66,19 @@ private:
     std::vector<sample::TokenLogprobs> promptLogprobs;
     std::vector<bool> scored; // a recompute after a preemption scores nothing twice
     bool delivered = false;
+    // Sampled by the executor (its device) rather than by `sampler`: where the executor can
+    // and the request changes no logits (bias, penalties, constraints are the host's).
+    bool onDevice = false;
+    DeviceSampling device;
+    uint64_t draws = 0; // tokens sampled so far: the device draw's step
   };
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
-  std::deque<sched::SchedulerOutput> inFlight_; // submitted to the executor, oldest first
+  struct InFlight {
+    sched::SchedulerOutput out;
+    std::vector<DeviceSampling> sampling; // what the chunks' deviceSampling point to
+  };
+  std::deque<InFlight> inFlight_; // submitted to the executor, oldest first
   std::map<sched::RequestId, std::vector<sample::TokenLogprobs>> lastPromptLogprobs_;
 };
 

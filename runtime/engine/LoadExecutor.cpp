@@ -30,6 +30,7 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
   cuda::CudaExecutorOptions cudaOptions;
   cudaOptions.kvCacheBytes = options.kvCacheBytes;
   cudaOptions.kvBlockSize = options.kvBlockSize;
+  cudaOptions.deviceSampling = options.deviceSampling;
   Expected<std::unique_ptr<cuda::CudaExecutor>> gpu =
       cuda::CudaExecutor::load(planPath, cudaOptions);
   if (!gpu)

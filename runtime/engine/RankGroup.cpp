@@ -175,7 +175,7 @@ Expected<std::vector<float>> CpuExecutor::step(const std::vector<int32_t> &token
   if (numStages_ > 1) {
     if (Status submitted = submit(tokens, chunks); !submitted)
       return submitted.error();
-    return collect();
+    return collectLogits();
   }
   if (comm_ && comm_->size() > 1) {
     MessageWriter m(Control::Step);
@@ -217,7 +217,14 @@ Status CpuExecutor::submit(const std::vector<int32_t> &tokens,
   return Status::success();
 }
 
-Expected<std::vector<float>> CpuExecutor::collect() {
+Expected<StepOutput> CpuExecutor::collect() {
+  Expected<std::vector<float>> logits = collectLogits();
+  if (!logits)
+    return logits.error();
+  return StepOutput{std::move(*logits), {}};
+}
+
+Expected<std::vector<float>> CpuExecutor::collectLogits() {
   if (numStages_ == 1) {
     if (done_.empty())
       return Error(ErrorCode::Internal, "collect() without a submitted step");

@@ -66,6 +66,9 @@ public:
   int32_t next(const float *logits, int64_t vocab);
   // A token the request generated (the penalties count it from now on).
   void accept(int32_t token);
+  // Whether next() changes the logits before choosing (bias, penalties, a constraint).
+  bool adjustsLogits() const { return adjusts_; }
+  const SamplingParams &params() const { return params_; }
 
 private:
   int32_t choose(const float *logits, int64_t vocab);

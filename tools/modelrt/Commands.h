@@ -24,7 +24,7 @@ dist::Communicator *&mpiWorld();
 // executor options at the MPI group and returns false: the command goes on.
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
-// --kv-cache-mib, --kv-block-size and --device, for the commands that run a plan.
+// --kv-cache-mib, --kv-block-size, --device and --sampling, for the commands that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
   cmd->add_option_function<int64_t>(
          "--kv-cache-mib", [&options](int64_t mib) { options.kvCacheBytes = mib << 20; },
@@ -36,6 +36,12 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
   cmd->add_option("--device", options.device,
                   "cpu, cuda, or auto (default): the plan's target (modelc --target)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option_function<std::string>(
+         "--sampling",
+         [&options](const std::string &where) { options.deviceSampling = where == "device"; },
+         "device (default): on CUDA, tokens are chosen on the GPU (requests with logit_bias, "
+         "penalties or guided decoding still on the host); host: every row's logits come back")
+      ->check(CLI::IsMember({"device", "host"}));
 }
 
 } // namespace modelrt::cli

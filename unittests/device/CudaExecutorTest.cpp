@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <sstream>
 
 using namespace modelrt;
@@ -48,6 +50,25 @@ public:
   Expected<std::vector<float>> step(const std::vector<std::pair<int, std::vector<int32_t>>> &parts,
                                     bool allLogits) {
     std::vector<int32_t> tokens;
+    std::vector<PagedChunk> chunks = chunksFor(parts, allLogits, tokens);
+    return exec_.step(tokens, chunks);
+  }
+  // The same through submit() and collect(), with `sampling[i]` (null: the host's row) for
+  // part i.
+  Expected<StepOutput> submit(const std::vector<std::pair<int, std::vector<int32_t>>> &parts,
+                              const std::vector<const DeviceSampling *> &sampling) {
+    std::vector<int32_t> tokens;
+    std::vector<PagedChunk> chunks = chunksFor(parts, false, tokens);
+    for (size_t i = 0; i < chunks.size(); ++i)
+      chunks[i].deviceSampling = sampling[i];
+    if (Status s = exec_.submit(tokens, chunks); !s)
+      return s.error();
+    return exec_.collect();
+  }
+
+private:
+  std::vector<PagedChunk> chunksFor(const std::vector<std::pair<int, std::vector<int32_t>>> &parts,
+                                    bool allLogits, std::vector<int32_t> &tokens) {
     std::vector<PagedChunk> chunks;
     for (const auto &[id, toks] : parts) {
       Seq &s = seqs_[id];
@@ -58,10 +79,9 @@ public:
       tokens.insert(tokens.end(), toks.begin(), toks.end());
       s.length = end;
     }
-    return exec_.step(tokens, chunks);
+    return chunks;
   }
 
-private:
   struct Seq {
     std::vector<int32_t> table;
     int64_t length = 0;
@@ -168,6 +188,71 @@ TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {
     EXPECT_EQ(argmax(b, vocab), argmax(alone[i].data(), vocab)) << "prompt " << i;
     EXPECT_LT(relativeError(b, alone[i].data(), vocab), 1e-2) << "prompt " << i;
   }
+}
+
+// Sampling on the GPU (submit/collect with deviceSampling): greedy picks the argmax of the
+// logits the host would get, with their log-probabilities; a host row in the same step
+// still comes back as logits; a seeded draw is the same alone and batched, and top-k keeps
+// it among the k largest logits.
+TEST_F(CudaExecutorTest, SamplesOnTheDevice) {
+  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(exec);
+  ASSERT_TRUE(exec->samplesOnDevice());
+  const int64_t vocab = exec->metadata().vocabSize;
+  Sequences seqs(*exec);
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1, 17, 42, 99, 3, 250, 7, 8}, {5, 6, 77}, {200, 3, 9, 77, 12}};
+  Expected<std::vector<float>> host =
+      seqs.step({{0, prompts[0]}, {1, prompts[1]}, {2, prompts[2]}}, false);
+  ASSERT_TRUE(host.ok()) << host.error().toString();
+
+  DeviceSampling greedy, drawn;
+  greedy.topLogprobs = 5;
+  drawn.temperature = 1.0f;
+  drawn.topK = 3;
+  drawn.seed = 7;
+  Expected<StepOutput> out = seqs.submit({{10, prompts[0]}, {11, prompts[1]}, {12, prompts[2]}},
+                                         {&greedy, nullptr, &drawn});
+  ASSERT_TRUE(out.ok()) << out.error().toString();
+  ASSERT_EQ(out->sampled.size(), 2u);
+  ASSERT_EQ(out->logits.size(), size_t(vocab)); // only the host's row
+  // The same step computes the same logits (the KV blocks differ, the batch does not).
+  EXPECT_LT(relativeError(out->logits.data(), host->data() + vocab, vocab), 1e-6);
+
+  const float *row0 = host->data();
+  const DeviceSample &g = out->sampled[0];
+  EXPECT_EQ(g.token, argmax(row0, vocab));
+  double maxLogit = row0[g.token], sum = 0;
+  for (int64_t i = 0; i < vocab; ++i)
+    sum += std::exp(double(row0[i]) - maxLogit);
+  EXPECT_NEAR(g.logprob, -std::log(sum), 1e-3);
+  ASSERT_EQ(g.top.size(), 5u);
+  EXPECT_EQ(g.top[0].first, g.token);
+  for (size_t k = 1; k < g.top.size(); ++k)
+    EXPECT_LE(g.top[k].second, g.top[k - 1].second);
+
+  // top-k 3: among the three largest logits of row 2.
+  const float *row2 = host->data() + 2 * vocab;
+  std::vector<float> sorted(row2, row2 + vocab);
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  EXPECT_GE(row2[out->sampled[1].token], sorted[2]);
+  // The same (seed, step) alone draws the same token.
+  Expected<StepOutput> alone = seqs.submit({{20, prompts[2]}}, {&drawn});
+  ASSERT_TRUE(alone.ok()) << alone.error().toString();
+  ASSERT_EQ(alone->sampled.size(), 1u);
+  EXPECT_EQ(alone->sampled[0].token, out->sampled[1].token);
+  // Other steps draw among the same three, and not always the same one.
+  std::set<int32_t> tokens;
+  for (uint64_t step = 0; step < 64; ++step) {
+    DeviceSampling d = drawn;
+    d.step = step;
+    d.topK = 3;
+    Expected<StepOutput> o = seqs.submit({{100 + int(step), prompts[2]}}, {&d});
+    ASSERT_TRUE(o.ok()) << o.error().toString();
+    tokens.insert(o->sampled[0].token);
+    EXPECT_GE(row2[o->sampled[0].token], sorted[2]) << "step " << step;
+  }
+  EXPECT_GT(tokens.size(), 1u);
 }
 
 TEST_F(CudaExecutorTest, RefusesPlansItCannotRun) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 using namespace modelrt;
@@ -229,4 +230,166 @@ TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobs) {
   }
   for (size_t p = 1; p < prompt.size(); ++p) // every prompt token scored, none positive
     EXPECT_LE(got[p].chosen, 0.0f) << "position " << p;
+}
+
+namespace {
+
+// An executor that "samples on its device" the way the engine must use one: it wraps the CPU
+// executor, takes the logits of every wanted row, and for the chunks with deviceSampling
+// returns a token instead of the row. Its rule is recognizable: greedy rows get the argmax
+// (and the logits' log-probabilities), sampled rows (seed + step) mod vocab. It records
+// every DeviceSampling it was given.
+class FakeDeviceSampler final : public Executor {
+public:
+  explicit FakeDeviceSampler(CpuExecutor &inner) : inner_(inner) {}
+  const plan::PlanMetadata &metadata() const override { return inner_.metadata(); }
+  int32_t numKvBlocks() const override { return inner_.numKvBlocks(); }
+  int32_t kvBlockSize() const override { return inner_.kvBlockSize(); }
+  int rank() const override { return 0; }
+  Status copyBlocks(const std::vector<kv::BlockCopy> &c) override { return inner_.copyBlocks(c); }
+  Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
+                                    const std::vector<PagedChunk> &chunks) override {
+    return inner_.step(tokens, chunks);
+  }
+  int pipelineDepth() const override { return 1; }
+  bool samplesOnDevice() const override { return true; }
+  Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
+                const std::vector<kv::BlockCopy> &copies) override {
+    if (Status s = copyBlocks(copies); !s)
+      return s;
+    std::vector<PagedChunk> plain = chunks;
+    for (PagedChunk &c : plain)
+      c.deviceSampling = nullptr;
+    Expected<std::vector<float>> logits = inner_.step(tokens, plain);
+    if (!logits)
+      return logits.error();
+    const int64_t vocab = metadata().vocabSize;
+    StepOutput out;
+    const float *row = logits->data();
+    for (const PagedChunk &c : chunks) {
+      const int64_t rows = c.allLogits ? c.numTokens : c.sample ? 1 : 0;
+      if (const DeviceSampling *d = c.deviceSampling) {
+        seen.push_back(*d);
+        DeviceSample pick;
+        if (d->temperature > 0.0f) {
+          pick.token = static_cast<int32_t>((d->seed + d->step) % uint64_t(vocab));
+        } else {
+          pick.token = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+          sample::TokenLogprobs lp =
+              sample::logprobs(row, vocab, pick.token, std::max(d->topLogprobs, 0));
+          pick.logprob = lp.chosen;
+          pick.top = lp.top;
+        }
+        out.sampled.push_back(pick);
+      } else {
+        out.logits.insert(out.logits.end(), row, row + rows * vocab);
+      }
+      row += rows * vocab;
+    }
+    done_.push_back(std::move(out));
+    return Status::success();
+  }
+  Expected<StepOutput> collect() override {
+    StepOutput out = std::move(done_.front());
+    done_.pop_front();
+    return out;
+  }
+  std::vector<DeviceSampling> seen;
+
+private:
+  CpuExecutor &inner_;
+  std::deque<StepOutput> done_;
+};
+
+} // namespace
+
+// On an executor that samples on its device, the engine sends it the requests whose logits
+// it does not change (no bias, penalties or constraint; at most 20 top logprobs; not a
+// prompt-scoring chunk), with each request's seed and a step that counts its own tokens
+// (so the draw does not depend on the batch); the rest, in the same batch, are sampled on
+// the host as before.
+TEST(Engine, DeviceSamplingTakesOnlyRequestsItCanSample) {
+  auto exec = loadTinyLlama();
+  ASSERT_TRUE(exec);
+  const int64_t vocab = exec->metadata().vocabSize;
+  std::vector<sched::RequestParams> requests = {
+      request({1, 17, 42, 99, 3, 250, 7}, 6), request({5, 6, 7, 8, 9}, 6),
+      request({200, 3}, 6), request({31, 41, 59, 26}, 6), request({2, 7, 1, 8}, 6)};
+  std::vector<sample::SamplingParams> sampling(5);
+  sampling[0].seed = 100;                       // greedy: device
+  sampling[1].seed = 101;                       // logit bias: host
+  sampling[1].logitBias = {{9, 5.0f}};
+  sampling[2].seed = 102;                       // temperature: device
+  sampling[2].temperature = 0.8f;
+  sampling[2].topK = 5;
+  sampling[3].seed = 103;                       // 3 top logprobs: device
+  sampling[4].seed = 104;                       // a repetition penalty: host
+  sampling[4].repetitionPenalty = 1.3f;
+  const std::vector<int> topLogprobs = {-1, -1, -1, 3, -1};
+
+  // Each request alone on the CPU executor (the host sampler) for the greedy ones.
+  auto serveWith = [&](Executor &ex, std::map<size_t, std::vector<sample::TokenLogprobs>> *lps) {
+    Expected<std::unique_ptr<Engine>> eng = Engine::create(ex, sched::Policy::IterationLevel);
+    EXPECT_TRUE(eng.ok());
+    std::map<sched::RequestId, size_t> which;
+    std::map<size_t, std::vector<int32_t>> tokens;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      Expected<sched::RequestId> id = (*eng)->addRequest(requests[i], sampling[i], topLogprobs[i]);
+      EXPECT_TRUE(id.ok());
+      which[*id] = i;
+    }
+    while ((*eng)->hasUnfinished()) {
+      Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+      EXPECT_TRUE(events.ok()) << events.error().toString();
+      if (!events.ok())
+        break;
+      for (const sched::TokenEvent &e : *events) {
+        tokens[which[e.id]].push_back(e.token);
+        if (lps && (*eng)->lastLogprobs().count(e.id))
+          (*lps)[which[e.id]].push_back((*eng)->lastLogprobs().at(e.id));
+      }
+    }
+    return tokens;
+  };
+  std::map<size_t, std::vector<sample::TokenLogprobs>> hostLogprobs, deviceLogprobs;
+  auto host = serveWith(*exec, &hostLogprobs);
+  FakeDeviceSampler device(*exec);
+  auto onDevice = serveWith(device, &deviceLogprobs);
+
+  // Requests 1 and 4 never reached the device; 0, 2 and 3 did, once per token, with their
+  // own seeds and steps 0, 1, 2, ...
+  std::map<uint64_t, std::vector<uint64_t>> steps;
+  for (const DeviceSampling &d : device.seen)
+    steps[d.seed].push_back(d.step);
+  EXPECT_EQ(steps.count(101), 0u);
+  EXPECT_EQ(steps.count(104), 0u);
+  for (uint64_t seed : {100, 102, 103})
+    EXPECT_EQ(steps[seed], (std::vector<uint64_t>{0, 1, 2, 3, 4, 5})) << "seed " << seed;
+  for (const DeviceSampling &d : device.seen)
+    if (d.seed == 102) {
+      EXPECT_EQ(d.temperature, 0.8f);
+      EXPECT_EQ(d.topK, 5);
+    } else if (d.seed == 103) {
+      EXPECT_EQ(d.topLogprobs, 3);
+    }
+  // The device's tokens are the ones the engine reports; the host's are unchanged.
+  for (size_t i : {0, 1, 3, 4})
+    EXPECT_EQ(onDevice[i], host[i]) << "request " << i;
+  ASSERT_EQ(onDevice[2].size(), 6u);
+  for (size_t t = 0; t < 6; ++t)
+    EXPECT_EQ(onDevice[2][t], int32_t((102 + t) % uint64_t(vocab))) << "token " << t;
+  // Log-probabilities come from the device's pick.
+  ASSERT_EQ(deviceLogprobs[3].size(), 6u);
+  for (size_t t = 0; t < 6; ++t) {
+    EXPECT_EQ(deviceLogprobs[3][t].chosen, hostLogprobs[3][t].chosen) << "token " << t;
+    EXPECT_EQ(deviceLogprobs[3][t].top, hostLogprobs[3][t].top) << "token " << t;
+  }
+  // Without device sampling, no chunk may carry it.
+  std::vector<int32_t> table(4, 0);
+  DeviceSampling d;
+  Expected<std::vector<float>> refused =
+      exec->step({1, 2}, {{0, 2, true, &table, false, &d}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("does not sample"), std::string::npos)
+      << refused.error().message();
 }

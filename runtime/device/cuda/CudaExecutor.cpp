@@ -4,6 +4,7 @@
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/ExecutorKernels.h"
 #include "runtime/device/cuda/Gemm.h"
+#include "runtime/device/cuda/Sampling.h"
 #include "runtime/formats/Dequantize.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/Program.h"
@@ -113,37 +114,47 @@ DType dtypeOf(ElementType t) {
   return t == ElementType::F32 ? DType::F32 : t == ElementType::F16 ? DType::F16 : DType::BF16;
 }
 
-// Device memory freed with the executor.
-struct DeviceBuffer {
+// Memory freed with the executor: on the device, or page-locked on the host (for
+// asynchronous copies).
+template <bool Pinned> struct Buffer {
   void *ptr = nullptr;
   size_t bytes = 0;
-  DeviceBuffer() = default;
-  DeviceBuffer(const DeviceBuffer &) = delete;
-  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
-  ~DeviceBuffer() {
+  Buffer() = default;
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  ~Buffer() { release(); }
+  void release() {
     if (ptr)
-      cudaFree(ptr);
-  }
-  Status allocate(size_t n, const char *what) {
-    if (ptr)
-      cudaFree(ptr);
+      Pinned ? cudaFreeHost(ptr) : cudaFree(ptr);
     ptr = nullptr;
     bytes = 0;
+  }
+  Status allocate(size_t n, const char *what) {
+    release();
     if (n == 0)
       return Status::success();
-    if (cudaMalloc(&ptr, n) != cudaSuccess) {
+    if ((Pinned ? cudaMallocHost(&ptr, n) : cudaMalloc(&ptr, n)) != cudaSuccess) {
       cudaGetLastError(); // clear the sticky-free error state of a failed allocation
       ptr = nullptr;
-      return Error(ErrorCode::ResourceExhausted, std::string("cannot allocate ") +
-                                                     std::to_string(n) +
-                                                     " bytes of GPU memory for " + what);
+      return Error(ErrorCode::ResourceExhausted,
+                   "cannot allocate " + std::to_string(n) + " bytes of " +
+                       (Pinned ? "pinned host memory" : "GPU memory") + " for " + what);
     }
     bytes = n;
     return Status::success();
   }
+  // At least n bytes (twice that when it grows); only between steps, when nothing copies
+  // to or from it.
+  Status reserve(size_t n, const char *what) {
+    return n <= bytes ? Status::success() : allocate(2 * n, what);
+  }
 };
+using DeviceBuffer = Buffer<false>;
+using PinnedBuffer = Buffer<true>;
 
 constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
+
+size_t alignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 } // namespace
 
@@ -177,7 +188,22 @@ struct CudaExecutor::Impl {
   int32_t numBlocks = 0, blockSize = 16;
   int64_t blockElements = 0; // of one block of one layer's K (or V)
 
-  std::deque<Expected<std::vector<float>>> done; // submitted steps' logits
+  // Sampling on the device: per-row parameters up (one copy), tokens and log-probabilities
+  // back (one copy), each through one pinned host buffer.
+  bool deviceSampling = true;
+  DeviceBuffer sampleIn, sampleOut;
+  PinnedBuffer sampleHostIn, sampleHostOut;
+
+  std::deque<Expected<StepOutput>> done; // submitted steps' outputs
+
+  // One step; chunks with deviceSampling only when `sampleHere`.
+  Expected<StepOutput> run(const std::vector<int32_t> &tokens,
+                           const std::vector<PagedChunk> &chunks, bool sampleHere);
+  // The logits rows' tokens on the device (`picks`: logits row -> the chunk's parameters);
+  // the other wanted rows' logits to `out.logits`.
+  Status sampleAndCopy(int64_t numRows,
+                       const std::vector<std::pair<int64_t, const DeviceSampling *>> &picks,
+                       StepOutput &out);
 
   const DriverApi *driver = nullptr;
 
@@ -271,6 +297,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   Impl &impl = *exec->impl_;
   impl.file = std::move(opened->file);
   impl.meta = std::move(opened->meta);
+  impl.deviceSampling = options.deviceSampling;
   const plan::PlanMetadata &m = impl.meta;
   if (m.tensorParallel * m.pipelineParallel != 1)
     return fail(Error(ErrorCode::Unsupported,
@@ -507,23 +534,35 @@ Status CudaExecutor::submit(const std::vector<int32_t> &tokens,
                             const std::vector<kv::BlockCopy> &copies) {
   if (Status s = copyBlocks(copies); !s)
     return s;
-  impl_->done.push_back(step(tokens, chunks));
+  impl_->done.push_back(impl_->run(tokens, chunks, impl_->deviceSampling));
   return Status::success();
 }
 
-Expected<std::vector<float>> CudaExecutor::collect() {
+Expected<StepOutput> CudaExecutor::collect() {
   if (impl_->done.empty())
     return Error(ErrorCode::Internal, "collect() without a submitted step");
-  Expected<std::vector<float>> logits = std::move(impl_->done.front());
+  Expected<StepOutput> output = std::move(impl_->done.front());
   impl_->done.pop_front();
-  return logits;
+  return output;
 }
+
+bool CudaExecutor::samplesOnDevice() const { return impl_->deviceSampling; }
 
 Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &tokens,
                                                 const std::vector<PagedChunk> &chunks) {
-  Impl &impl = *impl_;
+  Expected<StepOutput> output = impl_->run(tokens, chunks, false);
+  if (!output)
+    return output.error();
+  return std::move(output->logits);
+}
+
+Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
+                                             const std::vector<PagedChunk> &chunks,
+                                             bool sampleHere) {
+  Impl &impl = *this;
   const plan::Program &p = impl.prog;
-  if (Status s = checkStep(impl.meta, tokens, chunks, impl.numBlocks, impl.blockSize, p.arenaRows);
+  if (Status s = checkStep(impl.meta, tokens, chunks, impl.numBlocks, impl.blockSize, p.arenaRows,
+                           sampleHere);
       !s)
     return s.error();
   CUDA_TRY(cudaSetDevice(impl.device));
@@ -532,6 +571,7 @@ Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &toke
 
   // Host metadata, laid out in one int32 buffer and uploaded once.
   std::vector<int32_t> positions, sampleRows, slots, queryStart{0}, contextLen;
+  std::vector<std::pair<int64_t, const DeviceSampling *>> picks; // logits row, parameters
   int32_t maxBlocks = 1, maxQuery = 0, maxContext = 0;
   for (const PagedChunk &c : chunks) {
     const int32_t row = queryStart.back();
@@ -544,8 +584,11 @@ Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &toke
     if (c.allLogits)
       for (int64_t i = 0; i < c.numTokens; ++i)
         sampleRows.push_back(static_cast<int32_t>(row + i));
-    else if (c.sample)
+    else if (c.sample) {
+      if (c.deviceSampling)
+        picks.emplace_back(static_cast<int64_t>(sampleRows.size()), c.deviceSampling);
       sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
+    }
     queryStart.push_back(static_cast<int32_t>(row + c.numTokens));
     const int64_t end = c.startPosition + c.numTokens;
     contextLen.push_back(static_cast<int32_t>(end));
@@ -733,15 +776,125 @@ Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &toke
     }
   }
 
-  // The sampled rows' logits (f32) back to the host.
-  const int64_t vocab = p.values[p.logits].width, n = rows[p.logits];
-  std::vector<float> logits(static_cast<size_t>(n * vocab));
-  if (n > 0)
-    CUDA_TRY(cudaMemcpy2DAsync(logits.data(), vocab * sizeof(float), impl.data(p.logits),
-                               impl.stride(p.logits) * sizeof(float), vocab * sizeof(float), n,
-                               cudaMemcpyDeviceToHost, impl.stream));
-  CUDA_TRY(cudaStreamSynchronize(impl.stream));
-  return logits;
+  StepOutput output;
+  TRY(sampleAndCopy(rows[p.logits], picks, output));
+  return output;
+}
+
+Status CudaExecutor::Impl::sampleAndCopy(
+    int64_t numRows, const std::vector<std::pair<int64_t, const DeviceSampling *>> &picks,
+    StepOutput &out) {
+  const int64_t vocab = prog.values[prog.logits].width, rowStride = stride(prog.logits);
+  const float *logits = reinterpret_cast<const float *>(data(prog.logits));
+  // The rows the host samples, in runs of consecutive rows, one 2D copy each.
+  out.logits.resize(static_cast<size_t>((numRows - int64_t(picks.size())) * vocab));
+  size_t next = 0;
+  int64_t filled = 0;
+  for (int64_t row = 0; row < numRows;) {
+    if (next < picks.size() && picks[next].first == row) {
+      ++next;
+      ++row;
+      continue;
+    }
+    int64_t end = row + 1;
+    while (end < numRows && !(next < picks.size() && picks[next].first == end))
+      ++end;
+    CUDA_TRY(cudaMemcpy2DAsync(out.logits.data() + filled * vocab, vocab * sizeof(float),
+                               logits + row * rowStride, rowStride * sizeof(float),
+                               vocab * sizeof(float), static_cast<size_t>(end - row),
+                               cudaMemcpyDeviceToHost, stream));
+    filled += end - row;
+    row = end;
+  }
+  if (picks.empty()) {
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    return Status::success();
+  }
+
+  // Every logits row is sampled (the host's rows greedily, their tokens unused): one launch
+  // over contiguous rows. Parameters per row, packed into one upload.
+  const size_t n = static_cast<size_t>(numRows);
+  int32_t numTop = 0;
+  bool wantLogprobs = false;
+  for (const auto &[row, d] : picks) {
+    numTop = std::max(numTop, d->topLogprobs);
+    wantLogprobs |= d->topLogprobs >= 0;
+  }
+  const size_t seedAt = 0, stepAt = seedAt + 8 * n, temperatureAt = alignUp(stepAt + 8 * n, 16),
+               topKAt = alignUp(temperatureAt + 4 * n, 16), topPAt = alignUp(topKAt + 4 * n, 16),
+               minPAt = alignUp(topPAt + 4 * n, 16), inBytes = alignUp(minPAt + 4 * n, 16);
+  const size_t tokensAt = 0, logprobAt = alignUp(4 * n, 16),
+               topIdsAt = alignUp(logprobAt + 4 * n, 16),
+               topLogprobsAt = alignUp(topIdsAt + 4 * n * size_t(numTop), 16),
+               outBytes = alignUp(topLogprobsAt + 4 * n * size_t(numTop), 16);
+  TRY(sampleHostIn.reserve(inBytes, "sampling parameters"));
+  TRY(sampleHostOut.reserve(outBytes, "sampled tokens"));
+  TRY(sampleIn.reserve(inBytes, "sampling parameters"));
+  TRY(sampleOut.reserve(outBytes, "sampled tokens"));
+  char *hostIn = static_cast<char *>(sampleHostIn.ptr);
+  auto *seeds = reinterpret_cast<uint64_t *>(hostIn + seedAt);
+  auto *steps = reinterpret_cast<uint64_t *>(hostIn + stepAt);
+  auto *temperature = reinterpret_cast<float *>(hostIn + temperatureAt);
+  auto *topK = reinterpret_cast<int32_t *>(hostIn + topKAt);
+  auto *topP = reinterpret_cast<float *>(hostIn + topPAt);
+  auto *minP = reinterpret_cast<float *>(hostIn + minPAt);
+  for (size_t r = 0; r < n; ++r) { // greedy unless picked
+    seeds[r] = steps[r] = 0;
+    temperature[r] = 0.0f;
+    topK[r] = 0;
+    topP[r] = 1.0f;
+    minP[r] = 0.0f;
+  }
+  for (const auto &[row, d] : picks) {
+    seeds[row] = d->seed;
+    steps[row] = d->step;
+    temperature[row] = d->temperature;
+    topK[row] = d->topK;
+    topP[row] = d->topP;
+    minP[row] = d->minP;
+  }
+  CUDA_TRY(cudaMemcpyAsync(sampleIn.ptr, hostIn, inBytes, cudaMemcpyHostToDevice, stream));
+  char *devIn = static_cast<char *>(sampleIn.ptr), *devOut = static_cast<char *>(sampleOut.ptr);
+  cuda::SamplingParams params;
+  params.seed = reinterpret_cast<const uint64_t *>(devIn + seedAt);
+  params.step = reinterpret_cast<const uint64_t *>(devIn + stepAt);
+  params.temperature = reinterpret_cast<const float *>(devIn + temperatureAt);
+  params.topK = reinterpret_cast<const int32_t *>(devIn + topKAt);
+  params.topP = reinterpret_cast<const float *>(devIn + topPAt);
+  params.minP = reinterpret_cast<const float *>(devIn + minPAt);
+  SamplingOutput result;
+  result.tokens = reinterpret_cast<int32_t *>(devOut + tokensAt);
+  result.logprobs = wantLogprobs ? reinterpret_cast<float *>(devOut + logprobAt) : nullptr;
+  result.numTop = numTop;
+  if (numTop > 0) {
+    result.topIds = reinterpret_cast<int32_t *>(devOut + topIdsAt);
+    result.topLogprobs = reinterpret_cast<float *>(devOut + topLogprobsAt);
+  }
+  TRY(sampleTokens(logits, rowStride, static_cast<int32_t>(n), static_cast<int32_t>(vocab), params,
+                   result, stream));
+  CUDA_TRY(cudaMemcpyAsync(sampleHostOut.ptr, devOut, outBytes, cudaMemcpyDeviceToHost, stream));
+  CUDA_TRY(cudaStreamSynchronize(stream));
+
+  const char *hostOut = static_cast<const char *>(sampleHostOut.ptr);
+  const auto *tokensOut = reinterpret_cast<const int32_t *>(hostOut + tokensAt);
+  const auto *logprobOut = reinterpret_cast<const float *>(hostOut + logprobAt);
+  const auto *topIdsOut = reinterpret_cast<const int32_t *>(hostOut + topIdsAt);
+  const auto *topLogprobsOut = reinterpret_cast<const float *>(hostOut + topLogprobsAt);
+  for (const auto &[row, d] : picks) {
+    DeviceSample pick;
+    pick.token = tokensOut[row];
+    if (pick.token < 0 || pick.token >= vocab)
+      return Error(ErrorCode::Internal, "the GPU sampler chose token " +
+                                            std::to_string(pick.token) +
+                                            ", outside the vocabulary");
+    if (d->topLogprobs >= 0) {
+      pick.logprob = logprobOut[row];
+      for (int32_t k = 0; k < d->topLogprobs; ++k)
+        pick.top.emplace_back(topIdsOut[row * numTop + k], topLogprobsOut[row * numTop + k]);
+    }
+    out.sampled.push_back(std::move(pick));
+  }
+  return Status::success();
 }
 
 } // namespace modelrt::cuda

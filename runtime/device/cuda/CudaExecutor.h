@@ -1,8 +1,9 @@
 // Runs a plan's program on one NVIDIA GPU (a plan compiled with --target cuda and --dtype
 // bf16 or f16): the generated fused kernels from the plan's PTX (loaded through the driver,
 // which compiles it for the GPU at hand), GEMMs through cuBLASLt, and the runtime's paged
-// attention and KV-cache write; activations stay on the device in one arena, and only the
-// logits of the sampled rows come back. Sampling stays on the host (runtime/sample).
+// attention and KV-cache write; activations stay on the device in one arena. Submitted
+// steps sample on the GPU (runtime/device/cuda/Sampling) the rows whose chunks ask for it,
+// so only their tokens come back; the other wanted rows' logits go to the host sampler.
 //
 // Single-rank plans so far; a plan with collectives or pipeline stages is refused at load.
 #pragma once
@@ -20,6 +21,8 @@ struct CudaExecutorOptions {
   // tokens, at most 80% of the device memory free after the weights and the arena.
   int64_t kvCacheBytes = 0;
   int32_t kvBlockSize = 16;
+  // Whether submit() takes chunks with deviceSampling (samplesOnDevice()).
+  bool deviceSampling = true;
 };
 
 class CudaExecutor final : public Executor {
@@ -38,7 +41,8 @@ public:
   int pipelineDepth() const override { return 1; }
   Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
                 const std::vector<kv::BlockCopy> &copies = {}) override;
-  Expected<std::vector<float>> collect() override;
+  Expected<StepOutput> collect() override;
+  bool samplesOnDevice() const override;
 
   struct Impl;
 
