@@ -43,11 +43,13 @@ if [[ "${1:-}" == "--prepare" ]]; then
       "$MAIN/bin/modelc" "$2" --emit=ptx --cuda-arch=sm_90 >"$dir/kernels.ptx" && rm "$dir.plan"
   }
   for m in tiny-llama tiny-qwen2 tiny-gpt2; do fused_cases "$m" "$ROOT/models/$m.json"; done
-  # Plans for the CUDA executor (CudaExecutorTests): bf16 with the PTX of sm_90, and an f32
-  # one it must refuse.
+  # Plans for the CUDA executor (CudaExecutorTests): bf16 with sm_90's cubin (and PTX); the
+  # same for sm_80 only, whose PTX the driver compiles on Hopper; an f32 one it must refuse.
   rm -rf "$CARRY/plans" && mkdir -p "$CARRY/plans"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
     -o "$CARRY/plans/tiny-llama-hd64-bf16.plan"
+  "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --target cuda --dtype bf16 --cuda-arch sm_80 \
+    -o "$CARRY/plans/tiny-llama-hd64-bf16-sm80.plan"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --dummy-weights \
     -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
   # Llama-3-8B's shapes with dummy weights (1.5 MB; modelrt fills 16 GB at load) for the

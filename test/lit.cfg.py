@@ -27,7 +27,7 @@ llvm_config.add_tool_substitutions(
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(
     ("%modelrt_bin", os.path.join(config.modelc_obj_root, "tools", "modelrt", "modelrt")))
-llvm_config.add_tool_substitutions(["not", "count", "mlir-cpu-runner"], [config.llvm_tools_dir])
+llvm_config.add_tool_substitutions(["not", "count", "mlir-cpu-runner", "llvm-readelf"], [config.llvm_tools_dir])
 
 # The real SmolLM2 GGUF, when scripts/fetch-models.sh has fetched it.
 smollm2 = os.environ.get("MODELC_SMOLLM2_GGUF") or os.path.join(
@@ -46,6 +46,11 @@ if os.path.exists(ptxas):
     config.substitutions.append(("%ptxas", ptxas))
 else:
     lit_config.note("ptxas not found at %s: generated PTX is not assembled" % ptxas)
+# modelc built with nvJitLink puts cubins into --target cuda plans.
+if getattr(config, "modelc_have_cubins", False):
+    config.available_features.add("cubins")
+else:
+    lit_config.note("modelc was built without nvJitLink: plans carry PTX only")
 # The CUDA toolkit (libdevice) for the PTX path, as scripts/test.sh sees it.
 if "CUDA_HOME" in os.environ:
     config.environment["CUDA_HOME"] = os.environ["CUDA_HOME"]

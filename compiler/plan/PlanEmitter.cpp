@@ -5,6 +5,7 @@
 #include "runtime/formats/Dequantize.h"
 #include "runtime/formats/Gguf.h"
 #include "runtime/formats/WeightSource.h"
+#include "runtime/plan/CudaImage.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/tokenize/Tokenizer.h"
 
@@ -323,7 +324,8 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
 llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::ModelSpec &spec,
                               const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
                               llvm::ArrayRef<std::vector<uint8_t>> cpuKernels,
-                              llvm::ArrayRef<std::string> cudaKernels, llvm::StringRef path) {
+                              llvm::ArrayRef<std::string> cudaKernels,
+                              llvm::ArrayRef<Cubins> cudaCubins, llvm::StringRef path) {
   if (modules.empty() || modules.size() != cpuKernels.size())
     return error("internal error: one module and one kernel library per rank are needed");
   for (ModuleOp module : modules)
@@ -565,6 +567,10 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     if (rank < cudaKernels.size())
       writer.addSection(modelrt::plan::SectionKind::CudaKernels, r, "cuda-kernels.ptx",
                         cudaKernels[rank]);
+    if (rank < cudaCubins.size())
+      for (const auto &[arch, cubin] : cudaCubins[rank])
+        writer.addSection(modelrt::plan::SectionKind::CudaCubin, r,
+                          modelrt::plan::cubinSectionName(arch), cubin);
   }
   modelrt::Status written = writer.write(path.str());
   if (!written)

@@ -8,6 +8,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace modelc {
@@ -20,11 +22,14 @@ llvm::StringMap<std::vector<uint64_t>> collectSourceShapes(mlir::ModuleOp module
 // `modules` are the kern-level modules of the ranks (after the kern-lower pipeline; one
 // for a plan without tensor parallelism), `cpuKernels` the shared library of each rank's
 // fused kernels (buildCpuKernelLibrary), `cudaKernels` the PTX of each rank's (for
-// --target cuda; empty otherwise). Model, limits and target come from rank 0.
+// --target cuda; empty otherwise) and `cudaCubins` each rank's cubins by architecture
+// (sm_90). Model, limits and target come from rank 0.
+using Cubins = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
 llvm::Error writePlan(llvm::ArrayRef<mlir::ModuleOp> modules, const frontend::ModelSpec &spec,
                       const llvm::StringMap<std::vector<uint64_t>> &sourceShapes,
                       llvm::ArrayRef<std::vector<uint8_t>> cpuKernels,
-                      llvm::ArrayRef<std::string> cudaKernels, llvm::StringRef path);
+                      llvm::ArrayRef<std::string> cudaKernels, llvm::ArrayRef<Cubins> cudaCubins,
+                      llvm::StringRef path);
 
 // The seeded random weights of a `Random` store, element `i` of source tensor `name`
 // (documented in docs/plan-format.md so that reference scripts can rebuild them).

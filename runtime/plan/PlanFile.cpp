@@ -20,6 +20,8 @@ const char *sectionKindName(SectionKind kind) {
     return "kernel-image";
   case SectionKind::CudaKernels:
     return "cuda-kernels";
+  case SectionKind::CudaCubin:
+    return "cuda-cubin";
   }
   return "unknown";
 }
@@ -29,7 +31,7 @@ uint64_t alignUp(uint64_t n) {
   return (n + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
 }
 
-bool knownKind(uint32_t kind) { return kind >= 1 && kind <= 6; }
+bool knownKind(uint32_t kind) { return kind >= 1 && kind <= 7; }
 } // namespace
 
 void PlanWriter::addSection(SectionKind kind, uint32_t rank, std::string name,

@@ -27,6 +27,7 @@ enum class SectionKind : uint32_t {
   Tokenizer = 4,   // the tokenizer file's bytes (tokenizer.json)
   KernelImage = 5, // generated kernels for the CPU (a shared library)
   CudaKernels = 6, // generated kernels for CUDA (PTX text; the driver compiles it at load)
+  CudaCubin = 7,   // the same kernels assembled for one GPU architecture (a cubin)
 };
 const char *sectionKindName(SectionKind kind);
 

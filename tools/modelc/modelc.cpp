@@ -2,6 +2,7 @@
 // GGUF file) into a plan for modelrt, printing any stage on request.
 #include "compiler/InitAll.h"
 #include "compiler/codegen/CpuLibrary.h"
+#include "compiler/codegen/CudaCubin.h"
 #include "compiler/frontend/Builders.h"
 #include "compiler/frontend/ModelSpec.h"
 #include "compiler/frontend/WeightStore.h"
@@ -48,10 +49,11 @@ cl::opt<Emit> emit(
 
 cl::opt<std::string> target("target", cl::desc("Code generation target: cpu or cuda"),
                             cl::value_desc("cpu|cuda"), cl::cat(category));
-cl::list<std::string> cudaArch("cuda-arch", cl::CommaSeparated,
-                               cl::desc("CUDA architectures (sm_80,sm_90): --emit=ptx targets "
-                                        "the first; plans for CUDA are not built yet"),
-                               cl::value_desc("sm_XX,..."), cl::cat(category));
+cl::list<std::string> cudaArch(
+    "cuda-arch", cl::CommaSeparated,
+    cl::desc("CUDA architectures (default sm_80): --target cuda plans get a cubin for each "
+             "and the PTX of the newest (for newer GPUs); --emit=ptx prints the first's PTX"),
+    cl::value_desc("sm_XX,..."), cl::cat(category));
 cl::opt<std::string> dtype("dtype", cl::desc("Weight and activation dtype: f32, f16 or bf16"),
                            cl::value_desc("f32|f16|bf16"), cl::cat(category));
 cl::opt<std::string> weightFormat(
@@ -111,8 +113,9 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     spec.weights.format = frontend::WeightSource::Format::Dummy;
   for (const std::string &arch : cudaArch) {
     StringRef digits = StringRef(arch);
-    if (!digits.consume_front("sm_") || digits.empty() ||
-        !llvm::all_of(digits, [](char c) { return llvm::isDigit(c) || c == 'a'; }))
+    const bool ok = digits.consume_front("sm_") && (digits.consume_back("a") || true) &&
+                    digits.size() >= 2 && digits.size() <= 3 && llvm::all_of(digits, llvm::isDigit);
+    if (!ok)
       return createStringError(inconvertibleErrorCode(),
                                "--cuda-arch: '" + arch + "' is not of the form sm_80");
   }
@@ -267,7 +270,9 @@ int main(int argc, char **argv) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
     // LLD resets every llvm::cl option when it runs: keep what is still needed.
     std::string planPath = outputPath;
-    const std::string cudaChip = cudaArch.empty() ? "sm_80" : cudaArch.front();
+    std::vector<std::string> cudaChips(cudaArch.begin(), cudaArch.end());
+    if (cudaChips.empty())
+      cudaChips.push_back("sm_80");
     const bool printIr = emit == Emit::Llvm;
     std::vector<std::vector<uint8_t>> libraries;
     for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks) {
@@ -285,22 +290,49 @@ int main(int argc, char **argv) {
       libraries.push_back(std::move(*library));
     }
     codegenTimer.stop();
-    // --target cuda: the same fused bodies as CUDA kernels, PTX for the first --cuda-arch.
+    // --target cuda: the same fused bodies as CUDA kernels: a cubin per --cuda-arch (where
+    // this modelc has nvJitLink) and the PTX of the newest, for GPUs newer than all of them
+    // (a portable target rather than sm_90a where both are asked for).
     std::vector<std::string> cudaKernels;
+    std::vector<Cubins> cudaCubins;
     if (spec->target == "cuda") {
       mlir::TimingScope cudaTimer = rootTimer.nest("cuda codegen");
+      auto number = [](const std::string &chip) {
+        return std::make_pair(std::stoi(chip.substr(3)), chip.back() != 'a');
+      };
+      const std::string newest = *std::max_element(
+          cudaChips.begin(), cudaChips.end(),
+          [&](const std::string &a, const std::string &b) { return number(a) < number(b); });
+      if (!canAssembleCubins())
+        errs() << "modelc: note: built without nvJitLink, so the plan carries PTX only (the "
+                  "driver compiles it when the plan loads)\n";
       for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks) {
-        Expected<std::string> ptx = cudaKernelsToPtx(*rankModule, cudaChip);
+        Expected<std::string> ptx = cudaKernelsToPtx(*rankModule, newest);
         if (!ptx)
           return fail(modelPath + ": " + toString(ptx.takeError()));
+        Cubins cubins;
+        for (const std::string &chip : cudaChips) {
+          if (ptx->empty() || !canAssembleCubins())
+            break; // no fused kernels, or nothing to assemble with
+          Expected<std::string> own = chip == newest ? Expected<std::string>(*ptx)
+                                                     : cudaKernelsToPtx(*rankModule, chip);
+          if (!own)
+            return fail(modelPath + ": " + toString(own.takeError()));
+          Expected<std::vector<uint8_t>> cubin = assembleCubin(*own, chip);
+          if (!cubin)
+            return fail(modelPath + ": " + toString(cubin.takeError()));
+          cubins.emplace_back(chip, std::move(*cubin));
+        }
         cudaKernels.push_back(std::move(*ptx));
+        cudaCubins.push_back(std::move(cubins));
       }
     }
     mlir::TimingScope planTimer = rootTimer.nest("write plan");
     std::vector<mlir::ModuleOp> modules;
     for (mlir::OwningOpRef<mlir::ModuleOp> &rankModule : ranks)
       modules.push_back(*rankModule);
-    if (Error e = writePlan(modules, *spec, sourceShapes, libraries, cudaKernels, planPath))
+    if (Error e =
+            writePlan(modules, *spec, sourceShapes, libraries, cudaKernels, cudaCubins, planPath))
       return fail(toString(std::move(e)));
     return 0;
   }

@@ -15,7 +15,7 @@ namespace modelrt::cli {
 namespace {
 
 struct InspectOptions {
-  std::string path, weight;
+  std::string path, weight, section, out;
   uint64_t count = 16, offset = 0;
   int64_t rank = 0;
 };
@@ -62,6 +62,30 @@ int dumpWeight(const plan::PlanMetadata &m, const InspectOptions &o) {
   return 1;
 }
 
+// Writes section `o.section` of rank `o.rank` to `o.out` ("-": standard output).
+int extractSection(const plan::PlanFile &file, const InspectOptions &o) {
+  for (const plan::Section &s : file.sections()) {
+    if (s.name != o.section || s.rank != static_cast<uint64_t>(o.rank))
+      continue;
+    const bool toStdout = o.out.empty() || o.out == "-";
+    std::FILE *f = toStdout ? stdout : std::fopen(o.out.c_str(), "wb");
+    if (!f) {
+      std::fprintf(stderr, "modelrt: error: cannot write %s\n", o.out.c_str());
+      return 1;
+    }
+    const bool ok = std::fwrite(s.data, 1, s.size, f) == s.size;
+    if (!toStdout && std::fclose(f) != 0)
+      return 1;
+    if (!ok)
+      std::fprintf(stderr, "modelrt: error: writing %s failed\n", o.out.c_str());
+    return ok ? 0 : 1;
+  }
+  std::fprintf(stderr, "modelrt: error: the plan has no section '%s' on rank %lld (see the "
+                       "section list of modelrt inspect)\n",
+               o.section.c_str(), static_cast<long long>(o.rank));
+  return 1;
+}
+
 int inspect(const InspectOptions &o) {
   const std::string &path = o.path;
   Expected<plan::PlanFile> file = plan::PlanFile::open(path);
@@ -77,6 +101,8 @@ int inspect(const InspectOptions &o) {
   const plan::PlanMetadata &m = *meta;
   if (!o.weight.empty())
     return dumpWeight(m, o);
+  if (!o.section.empty())
+    return extractSection(*file, o);
   uint64_t weightBytes = 0, parameters = 0;
   size_t dummies = 0;
   for (const plan::WeightEntry &w : m.weights) {
@@ -125,8 +151,12 @@ void addInspectCommand(CLI::App &app, int &exitCode) {
   cmd->add_option("--count", o->count, "How many values --weight prints")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--offset", o->offset, "The first value --weight prints (default 0)");
+  cmd->add_option("--section", o->section,
+                  "Write this section's bytes (e.g. cuda-kernels.sm_90.cubin) to --out");
+  cmd->add_option("--out,-o", o->out, "Where --section goes (default: standard output)");
   cmd->add_option("--rank", o->rank,
-                  "The rank whose weights to count or print, in a tensor-parallel plan")
+                  "The rank whose weights to count or print (or section to write), in a "
+                  "multi-rank plan")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([o, &exitCode] { exitCode = inspect(*o); });
 }

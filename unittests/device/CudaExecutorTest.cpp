@@ -255,6 +255,26 @@ TEST_F(CudaExecutorTest, SamplesOnTheDevice) {
   EXPECT_GT(tokens.size(), 1u);
 }
 
+// The plan's cubin for this GPU, or (a plan for an older major version only) its PTX
+// compiled by the driver: the same kernels either way.
+TEST_F(CudaExecutorTest, CubinAndPtxGiveTheSameLogits) {
+  std::unique_ptr<cuda::CudaExecutor> cubin = load("tiny-llama-hd64-bf16.plan");
+  std::unique_ptr<cuda::CudaExecutor> ptx = load("tiny-llama-hd64-bf16-sm80.plan");
+  ASSERT_TRUE(cubin && ptx);
+  std::printf("kernel images: %s (sm_90 plan), %s (sm_80 plan)\n", cubin->kernelImage().c_str(),
+              ptx->kernelImage().c_str());
+  EXPECT_EQ(cubin->kernelImage().rfind("cubin sm_9", 0), 0u) << cubin->kernelImage();
+  EXPECT_EQ(ptx->kernelImage(), "PTX sm_80 (compiled by the driver)");
+  const int64_t vocab = cubin->metadata().vocabSize;
+  const std::vector<int32_t> prompt = {1, 17, 42, 99, 3, 250, 7, 8, 128, 64};
+  Sequences a(*cubin), b(*ptx);
+  Expected<std::vector<float>> la = a.step({{0, prompt}}, true), lb = b.step({{0, prompt}}, true);
+  ASSERT_TRUE(la.ok() && lb.ok());
+  for (size_t i = 0; i < prompt.size(); ++i)
+    EXPECT_LT(relativeError(la->data() + i * vocab, lb->data() + i * vocab, vocab), 1e-3)
+        << "position " << i;
+}
+
 TEST_F(CudaExecutorTest, RefusesPlansItCannotRun) {
   Expected<std::unique_ptr<cuda::CudaExecutor>> f32 =
       cuda::CudaExecutor::load(planPath("tiny-llama-hd64-f32.plan"));

@@ -6,6 +6,7 @@
 #include "runtime/device/cuda/Gemm.h"
 #include "runtime/device/cuda/Sampling.h"
 #include "runtime/formats/Dequantize.h"
+#include "runtime/plan/CudaImage.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/Program.h"
 
@@ -206,6 +207,7 @@ struct CudaExecutor::Impl {
                        StepOutput &out);
 
   const DriverApi *driver = nullptr;
+  std::string kernelImage = "none"; // which of the plan's CUDA images runs
 
   ~Impl() {
     if (module && driver)
@@ -369,7 +371,8 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     return fail(Error(ErrorCode::Unsupported,
                       "the plan has no CUDA kernels: compile it with --target cuda"));
 
-  // The device, its stream, the PTX module (the driver compiles it for this GPU).
+  // The device, its stream, the kernels' module (a cubin for this GPU, else the PTX, which
+  // the driver compiles).
   CUDA_TRY(cudaSetDevice(options.device));
   impl.device = options.device;
   CUDA_TRY(cudaFree(nullptr)); // makes the primary context current
@@ -385,15 +388,21 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                                              ") is older than sm_80, which the kernels need");
   CUDA_TRY(cudaStreamCreateWithFlags(&impl.stream, cudaStreamNonBlocking));
   if (ptx && hasFused) { // a plan without fused kernels has an empty PTX section
-    std::string text(ptx->text());
+    Expected<plan::CudaImage> image = plan::chooseCudaImage(impl.file, 0, prop.major, prop.minor);
+    if (!image)
+      return fail(image.error());
+    impl.kernelImage = image->describe();
+    // The driver reads PTX as a C string, a cubin as an ELF image of its own size.
+    std::string text(image->section->text());
     char log[8192] = {0};
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
     CUresult r = impl.driver->moduleLoadDataEx(&impl.module, text.c_str(), 2, opts, values);
     if (r != CUDA_SUCCESS)
-      return fail(
-          Error(ErrorCode::InvalidFormat, driverStatus(r, "cuModuleLoadDataEx").error().message() +
-                                              ": the driver did not load the plan's PTX: " + log));
+      return fail(Error(ErrorCode::InvalidFormat,
+                        driverStatus(r, "cuModuleLoadDataEx").error().message() +
+                            ": the driver did not load the plan's " + impl.kernelImage + ": " +
+                            log));
   }
   Expected<std::unique_ptr<CublasLtGemm>> gemm = CublasLtGemm::create();
   if (!gemm)
@@ -547,6 +556,7 @@ Expected<StepOutput> CudaExecutor::collect() {
 }
 
 bool CudaExecutor::samplesOnDevice() const { return impl_->deviceSampling; }
+const std::string &CudaExecutor::kernelImage() const { return impl_->kernelImage; }
 
 Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &tokens,
                                                 const std::vector<PagedChunk> &chunks) {

@@ -1,9 +1,10 @@
 // Runs a plan's program on one NVIDIA GPU (a plan compiled with --target cuda and --dtype
-// bf16 or f16): the generated fused kernels from the plan's PTX (loaded through the driver,
-// which compiles it for the GPU at hand), GEMMs through cuBLASLt, and the runtime's paged
-// attention and KV-cache write; activations stay on the device in one arena. Submitted
-// steps sample on the GPU (runtime/device/cuda/Sampling) the rows whose chunks ask for it,
-// so only their tokens come back; the other wanted rows' logits go to the host sampler.
+// bf16 or f16): the generated fused kernels from the plan's cubin for this GPU, or its PTX
+// (which the driver compiles; runtime/plan/CudaImage chooses), GEMMs through cuBLASLt, and
+// the runtime's paged attention and KV-cache write; activations stay on the device in one
+// arena. Submitted steps sample on the GPU (runtime/device/cuda/Sampling) the rows whose
+// chunks ask for it, so only their tokens come back; the other wanted rows' logits go to
+// the host sampler.
 //
 // Single-rank plans so far; a plan with collectives or pipeline stages is refused at load.
 #pragma once
@@ -43,6 +44,9 @@ public:
                 const std::vector<kv::BlockCopy> &copies = {}) override;
   Expected<StepOutput> collect() override;
   bool samplesOnDevice() const override;
+  // Which of the plan's CUDA kernel images runs ("cubin sm_90", "PTX sm_80 (compiled by the
+  // driver)"; "none" for a plan without fused kernels).
+  const std::string &kernelImage() const;
 
   struct Impl;
 
