@@ -20,20 +20,25 @@ rng = np.random.default_rng(0)
 V, D, H, KV, HD, F, L = 64, 32, 4, 2, 8, 64, 2
 
 
-def llama_tensors():
+def llama_tensors(gen=None, hd=HD, qk_norm=False):
+    """A Llama-family checkpoint (head_dim `hd`; with qk_norm, Qwen3's per-head norms)."""
     t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
     for i in range(L):
         p = f"model.layers.{i}."
         t[p + "input_layernorm.weight"] = (D,)
-        t[p + "self_attn.q_proj.weight"] = (H * HD, D)
-        t[p + "self_attn.k_proj.weight"] = (KV * HD, D)
-        t[p + "self_attn.v_proj.weight"] = (KV * HD, D)
-        t[p + "self_attn.o_proj.weight"] = (D, H * HD)
+        t[p + "self_attn.q_proj.weight"] = (H * hd, D)
+        t[p + "self_attn.k_proj.weight"] = (KV * hd, D)
+        t[p + "self_attn.v_proj.weight"] = (KV * hd, D)
+        if qk_norm:
+            t[p + "self_attn.q_norm.weight"] = (hd,)
+            t[p + "self_attn.k_norm.weight"] = (hd,)
+        t[p + "self_attn.o_proj.weight"] = (D, H * hd)
         t[p + "post_attention_layernorm.weight"] = (D,)
         t[p + "mlp.gate_proj.weight"] = (F, D)
         t[p + "mlp.up_proj.weight"] = (F, D)
         t[p + "mlp.down_proj.weight"] = (D, F)
-    return {k: rng.standard_normal(s).astype(np.float32) for k, s in t.items()}
+    gen = gen or rng
+    return {k: gen.standard_normal(s).astype(np.float32) for k, s in t.items()}
 
 
 def llama_config():
@@ -75,7 +80,9 @@ def to_gguf_names(tensors):
                  "self_attn.o_proj.weight": "attn_output.weight",
                  "post_attention_layernorm.weight": "ffn_norm.weight",
                  "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-                 "mlp.down_proj.weight": "ffn_down.weight"}
+                 "mlp.down_proj.weight": "ffn_down.weight",
+                 "self_attn.q_norm.weight": "attn_q_norm.weight",
+                 "self_attn.k_norm.weight": "attn_k_norm.weight"}
     out = {}
     for k, v in tensors.items():
         if k in names:
@@ -123,6 +130,26 @@ def main():
     missing_meta = dict(meta)
     del missing_meta["block_count"]
     gguf_file("gguf-missing-metadata.gguf", "llama", missing_meta, gguf_llama)
+
+    # Qwen3 (its own generator, so the files above stay as they were): head_dim 16 apart
+    # from hidden 32 / 4 heads, a q_norm and k_norm of [head_dim] per layer; as a Hugging
+    # Face directory and as GGUF (llama.cpp's names, no Q/K permutation for qwen3).
+    qrng = np.random.default_rng(3)
+    qhd = 16
+    q = llama_tensors(qrng, qhd, qk_norm=True)
+    qconfig = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": V,
+               "hidden_size": D, "intermediate_size": F, "num_hidden_layers": L,
+               "num_attention_heads": H, "num_key_value_heads": KV, "head_dim": qhd,
+               "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+               "tie_word_embeddings": True, "attention_bias": False, "use_sliding_window": False,
+               "hidden_act": "silu"}
+    hf_dir("hf-tiny-qwen3", q, qconfig)
+    qmeta = {"block_count": L, "embedding_length": D, "feed_forward_length": F,
+             "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+             "attention.key_length": qhd, "attention.value_length": qhd,
+             "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
+             "vocab_size": V, "rope.dimension_count": qhd}
+    gguf_file("tiny-qwen3.gguf", "qwen3", qmeta, to_gguf_names(q))
 
 
 if __name__ == "__main__":

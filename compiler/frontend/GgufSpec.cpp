@@ -120,8 +120,9 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.rotaryDim = meta.optionalPositive("rope.dimension_count").value_or(c.headDim);
     c.tieEmbeddings = !file->findTensor("output.weight");
     c.attentionBias = c.architecture == Architecture::Qwen2;
+    c.qkNorm = c.architecture == Architecture::Qwen3;
     // llama.cpp's converter permutes Llama's Q and K rows for GPT-J-style (interleaved)
-    // rotation; Qwen2 keeps the rotate-half layout.
+    // rotation; Qwen2 and Qwen3 keep the rotate-half layout.
     c.ropeInterleaved = c.architecture == Architecture::Llama;
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",

@@ -1,6 +1,7 @@
 // The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
 // attention and a SiLU-gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
-// window) and Qwen2 (bias on the Q, K, V projections). Weight names are Hugging Face's.
+// window), Qwen2 (bias on the Q, K, V projections) and Qwen3 (an RMSNorm of each query and
+// key head before RoPE). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -15,7 +16,9 @@ std::string layerName(int64_t layer, llvm::StringRef rest) {
   return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
 }
 
-Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads) {
+// `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
+Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads,
+           FlatSymbolRefAttr norm = FlatSymbolRefAttr()) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   llm::Llama3RopeScalingAttr scaling;
@@ -27,7 +30,8 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads) {
   return ob.create<llm::RopeOp>(b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
                                 ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
                                 ob.getF64FloatAttr(c.ropeTheta),
-                                c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling);
+                                c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
+                                norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr());
 }
 
 } // namespace
@@ -61,8 +65,12 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                         bias("attn.k_bias", kv, "self_attn.k_proj.bias"));
     Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv,
                         bias("attn.v_bias", kv, "self_attn.v_proj.bias"));
-    qs = rope(b, qs, args.positions, c.numHeads);
-    ks = rope(b, ks, args.positions, c.numKvHeads);
+    auto headNorm = [&](llvm::StringRef name, llvm::StringRef source) {
+      return c.qkNorm ? w(name, {c.headDim}, source) : FlatSymbolRefAttr();
+    };
+    qs = rope(b, qs, args.positions, c.numHeads, headNorm("attn.q_norm", "self_attn.q_norm.weight"));
+    ks = rope(b, ks, args.positions, c.numKvHeads,
+              headNorm("attn.k_norm", "self_attn.k_norm.weight"));
     IntegerAttr window = c.slidingWindow ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),

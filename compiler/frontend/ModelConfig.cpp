@@ -13,18 +13,21 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "llama";
   case Architecture::Qwen2:
     return "qwen2";
+  case Architecture::Qwen3:
+    return "qwen3";
   case Architecture::Gpt2:
     return "gpt2";
   }
   return "unknown";
 }
 
-const char *const modelc::frontend::kSupportedModelTypes = "llama, mistral, qwen2, gpt2";
+const char *const modelc::frontend::kSupportedModelTypes = "llama, mistral, qwen2, qwen3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", Architecture::Llama)
       .Case("qwen2", Architecture::Qwen2)
+      .Case("qwen3", Architecture::Qwen3)
       .Case("gpt2", Architecture::Gpt2)
       .Default(std::nullopt);
 }
@@ -48,6 +51,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("LlamaForCausalLM", "llama")
             .Case("MistralForCausalLM", "mistral")
             .Case("Qwen2ForCausalLM", "qwen2")
+            .Case("Qwen3ForCausalLM", "qwen3")
             .Case("GPT2LMHeadModel", "gpt2")
             .Default(arch->str());
   if (Error e = fields.takeError())
@@ -102,8 +106,12 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     fields.fail("hidden_act", "'" + c.activation + "' is not supported (supported: silu)");
   if (fields.optionalBool("mlp_bias").value_or(false))
     fields.fail("mlp_bias", "biases on the MLP projections are not supported");
-  if (c.architecture == Architecture::Qwen2) {
-    c.attentionBias = true;
+  if (c.architecture == Architecture::Qwen2 || c.architecture == Architecture::Qwen3) {
+    // Qwen2 always has Q, K, V biases; Qwen3 says (none by default) and normalizes each
+    // query and key head instead. A sliding window only where use_sliding_window says so.
+    c.attentionBias = c.architecture == Architecture::Qwen2 ||
+                      fields.optionalBool("attention_bias").value_or(false);
+    c.qkNorm = c.architecture == Architecture::Qwen3;
     if (fields.optionalBool("use_sliding_window").value_or(false))
       c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   } else {

@@ -12,13 +12,13 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Gpt2 };
+enum class Architecture { Llama, Qwen2, Qwen3, Gpt2 };
 
 llvm::StringRef architectureName(Architecture arch);
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -30,7 +30,7 @@ struct Llama3RopeScaling {
 
 struct ModelConfig {
   Architecture architecture = Architecture::Llama;
-  std::string modelType; // as the source named it: "llama", "mistral", "qwen2", "gpt2"
+  std::string modelType; // as the source named it: "llama", "mistral", "qwen2", "qwen3", ...
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
   int64_t intermediateSize = 0;
@@ -42,6 +42,7 @@ struct ModelConfig {
   double normEps = 1e-5;
   bool tieEmbeddings = false;
   bool attentionBias = false;      // bias on the Q, K and V projections (Qwen2)
+  bool qkNorm = false;             // RMSNorm of each query and key head before RoPE (Qwen3)
   std::string activation = "silu"; // "silu" (gated MLP), "gelu_tanh" or "gelu" (GPT-2 MLP)
   std::optional<int64_t> slidingWindow;
   // Rotary embeddings (not used by GPT-2's learned positions).

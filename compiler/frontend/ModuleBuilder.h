@@ -63,7 +63,7 @@ private:
 };
 
 // One builder per architecture family.
-void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2
+void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2/3
 void buildGpt2(ModuleBuilder &b);
 
 } // namespace modelc::frontend

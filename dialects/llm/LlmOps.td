@@ -136,7 +136,7 @@ def Llm_LinearOp : Llm_WeightUserOp<"linear"> {
   }];
 }
 
-def Llm_RopeOp : Llm_TokenwiseOp<"rope", [AllTypesMatch<["input", "result"]>]> {
+def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> {
   let summary = "Rotary position embedding of each head";
   let description = [{
     Rotates the first `rotary_dim` features of each of `num_heads` heads of size
@@ -144,7 +144,9 @@ def Llm_RopeOp : Llm_TokenwiseOp<"rope", [AllTypesMatch<["input", "result"]>]> {
     `(i, i + rotary_dim/2)` (Hugging Face's rotate_half); with `interleaved` they are
     `(2i, 2i+1)` (GPT-J, and GGUF Llama weights). `scaling` applies Llama 3.1's
     frequency-dependent scaling. Features past `rotary_dim` pass through (partial
-    rotary).
+    rotary). With `norm_weight` (an `llm.weight` of `[head_dim]`) and `norm_eps`, each
+    head is first RMS-normalized over its `head_dim` features and scaled by the weight,
+    the result rounded to the activation type (Qwen3's q_norm and k_norm), then rotated.
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
@@ -152,7 +154,9 @@ def Llm_RopeOp : Llm_TokenwiseOp<"rope", [AllTypesMatch<["input", "result"]>]> {
                        ConfinedAttr<I64Attr, [IntPositive]>:$rotary_dim,
                        F64Attr:$theta,
                        UnitAttr:$interleaved,
-                       OptionalAttr<Llm_Llama3RopeScalingAttr>:$scaling);
+                       OptionalAttr<Llm_Llama3RopeScalingAttr>:$scaling,
+                       OptionalAttr<FlatSymbolRefAttr>:$norm_weight,
+                       OptionalAttr<F64Attr>:$norm_eps);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
   let hasVerifier = 1;

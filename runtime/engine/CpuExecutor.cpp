@@ -210,6 +210,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       for (const plan::WeightEntry *w : op.weights)
         if (w->dtype != DType::F32)
           return bad("fused kernel weight " + w->name + " is not F32").withContext(planPath);
+    } else if (op.kind == OpKind::Rope && op.rope.norm && op.weight->dtype != DType::F32) {
+      return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
       const DType t = op.table->dtype;
       if (t != DType::F32 && t != DType::Q8_0 && t != DType::Q4_1 && t != DType::BF16 &&
@@ -416,6 +418,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const std::vector<double> &inv = op.inverseFrequencies;
       const float *src = impl.data(in);
       float *dst = impl.data(out);
+      const float *normWeight =
+          c.norm ? reinterpret_cast<const float *>(op.weight->data) : nullptr;
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
                     width = impl.prog.values[in].width, pairs = c.rotaryDim / 2;
 #pragma omp parallel for schedule(static) if (impl.rows[in] * width >= kParallelWork)
@@ -423,13 +427,24 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         const float *x = src + t * inStride;
         float *y = dst + t * outStride;
         std::memmove(y, x, width * sizeof(float));
+        if (normWeight) // each head: x / rms(x) * w, then the rotation below
+          for (int64_t h = 0; h < c.numHeads; ++h) {
+            float *head = y + h * c.headDim;
+            double sum = 0;
+            for (int64_t j = 0; j < c.headDim; ++j)
+              sum += double(head[j]) * head[j];
+            const float scale = static_cast<float>(1.0 / std::sqrt(sum / c.headDim + c.normEps));
+            for (int64_t j = 0; j < c.headDim; ++j)
+              head[j] = normWeight[j] * (head[j] * scale);
+          }
+        const float *r = normWeight ? y : x; // what is rotated
         for (int64_t i = 0; i < pairs; ++i) {
           double angle = positions[t] * inv[i];
           double cs = std::cos(angle), sn = std::sin(angle);
           for (int64_t h = 0; h < c.numHeads; ++h) {
             int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
             int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + pairs);
-            float xa = x[a], xb = x[b];
+            float xa = r[a], xb = r[b];
             y[a] = static_cast<float>(xa * cs - xb * sn);
             y[b] = static_cast<float>(xb * cs + xa * sn);
           }

@@ -308,6 +308,18 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         }
         if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim)
           return bad("rope rotary_dim does not fit the head");
+        if (c.contains("norm_weight")) {
+          op.rope.norm = true;
+          op.weight = weight(c, "norm_weight");
+          if (!op.weight)
+            return bad("rope norm weight '" + c.at("norm_weight").get<std::string>() +
+                       "' is not in the weight table");
+          if (op.weight->shape != std::vector<uint64_t>{uint64_t(op.rope.headDim)})
+            return bad("rope norm weight " + op.weight->name + " is not [head_dim]");
+          op.rope.normEps = c.at("norm_eps");
+          if (!(op.rope.normEps > 0.0))
+            return bad("rope norm_eps must be positive");
+        }
         op.inverseFrequencies = inverseFrequencies(op.rope);
       } else if (kind == "attention") {
         op.kind = OpKind::Attention;

@@ -37,6 +37,11 @@ struct RopeConfig {
   bool frequencyBands = false; // scale long wavelengths, keep short ones, blend between
   double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
   int64_t originalMaxPosition = 8192;
+  // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim])
+  // before rotation (Qwen3's q_norm / k_norm); the normalized value is rounded to the
+  // activation type before the rotation, as the reference does.
+  bool norm = false;
+  double normEps = 1e-6;
 };
 
 // One inverse frequency per rotated pair, in double (as the CPU executor rotates).

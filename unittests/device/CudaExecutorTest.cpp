@@ -109,10 +109,11 @@ protected:
   }
 };
 
-TEST_F(CudaExecutorTest, TinyLlamaMatchesTransformers) {
-  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+// Every position of the goldens' prompts through one-shot prefill and token by token, then
+// the greedy continuation, against transformers.
+void matchesTransformers(cuda::CudaExecutor *exec, const std::string &model) {
   ASSERT_TRUE(exec);
-  const Golden g = readGolden("tiny-llama-hd64");
+  const Golden g = readGolden(model);
   const int64_t vocab = g.meta["vocab"];
   Sequences seqs(*exec);
   int id = 0;
@@ -136,11 +137,10 @@ TEST_F(CudaExecutorTest, TinyLlamaMatchesTransformers) {
     }
     row += static_cast<int64_t>(prompt.size());
   }
-  std::printf("tiny-llama-hd64 bf16 on CUDA: worst relative logit error %.3g (prefill), %.3g "
-              "(decode)\n",
-              worstPrefill, worstDecode);
-  RecordProperty("worst_prefill", std::to_string(worstPrefill));
-  RecordProperty("worst_decode", std::to_string(worstDecode));
+  std::printf("%s bf16 on CUDA: worst relative logit error %.3g (prefill), %.3g (decode)\n",
+              model.c_str(), worstPrefill, worstDecode);
+  testing::Test::RecordProperty("worst_prefill_" + model, std::to_string(worstPrefill));
+  testing::Test::RecordProperty("worst_decode_" + model, std::to_string(worstDecode));
   EXPECT_LT(worstPrefill, kBf16Tolerance);
   EXPECT_LT(worstDecode, kBf16Tolerance);
 
@@ -159,6 +159,15 @@ TEST_F(CudaExecutorTest, TinyLlamaMatchesTransformers) {
     }
   }
   EXPECT_EQ(generated, expected);
+}
+
+TEST_F(CudaExecutorTest, TinyLlamaMatchesTransformers) {
+  matchesTransformers(load("tiny-llama-hd64-bf16.plan").get(), "tiny-llama-hd64");
+}
+
+// Qwen3's per-head q/k RMSNorm runs inside the rope kernel.
+TEST_F(CudaExecutorTest, TinyQwen3MatchesTransformers) {
+  matchesTransformers(load("tiny-qwen3-bf16.plan").get(), "tiny-qwen3");
 }
 
 // Selective batching: a request's logits do not depend on what else is in the step (a

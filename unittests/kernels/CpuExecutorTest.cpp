@@ -114,9 +114,10 @@ TEST_P(Models, ChunkedAndIncrementalPrefillMatchOneShot) {
 // as in a single-rank plan, and the all-reduce adds the ranks' partials in rank order.
 // Pipeline stages compute each layer as the single-rank plan does.
 INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
-                         testing::Values("tiny-llama", "tiny-qwen2", "tiny-gpt2", "tiny-llama-tp2",
-                                         "tiny-llama-tp4", "tiny-qwen2-tp2", "tiny-gpt2-tp2",
-                                         "tiny-llama-pp2", "tiny-qwen2-pp2", "tiny-gpt2-pp2"),
+                         testing::Values("tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2",
+                                         "tiny-llama-tp2", "tiny-llama-tp4", "tiny-qwen2-tp2",
+                                         "tiny-qwen3-tp2", "tiny-gpt2-tp2", "tiny-llama-pp2",
+                                         "tiny-qwen2-pp2", "tiny-qwen3-pp2", "tiny-gpt2-pp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

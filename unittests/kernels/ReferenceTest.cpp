@@ -101,6 +101,12 @@ TEST(Reference, TinyQwen2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-qwen2.plan", "tiny-qwen2", 1e-5);
 }
 
+// Qwen3: each query and key head RMS-normalized before RoPE; head_dim apart from the hidden
+// size.
+TEST(Reference, TinyQwen3MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-qwen3.plan", "tiny-qwen3", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
@@ -119,7 +125,7 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // transformers (the sums over a layer's inputs are split between ranks, so the bits differ
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
-  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-gpt2"}) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }
@@ -130,7 +136,7 @@ TEST(Reference, TensorParallelPlansMatchTransformers) {
 // Pipeline parallelism: each stage holds whole layers and computes them as one rank does,
 // so the logits are bit for bit the single-rank plan's.
 TEST(Reference, PipelinePlansMatchTransformers) {
-  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-gpt2"}) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-pp2.plan", model, 1e-5);
   }

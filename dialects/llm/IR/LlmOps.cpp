@@ -202,7 +202,18 @@ LogicalResult RopeOp::verify() {
                          << headDim;
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError() << "theta must be positive";
+  if (bool(getNormWeight()) != bool(getNormEps()))
+    return emitOpError() << "norm_weight and norm_eps go together";
+  if (getNormEps() && !(getNormEps()->convertToDouble() > 0.0))
+    return emitOpError() << "norm_eps must be positive";
   return success();
+}
+
+LogicalResult RopeOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (!getNormWeightAttr())
+    return success();
+  return verifyWeight(*this, symbols, getNormWeightAttr(), "norm_weight", {getHeadDim()},
+                      elementType(getInput()));
 }
 
 //===----------------------------------------------------------------------===//

@@ -478,6 +478,12 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       if (!inv.empty())
         CUDA_TRY(cudaMemcpy(impl.invFreq[i].ptr, inv.data(), inv.size() * sizeof(float),
                             cudaMemcpyHostToDevice));
+      if (op.rope.norm) { // the per-head norm's weight, in the activation type
+        Expected<const void *> w = take(*op.weight, impl.typeOf(op.inputs[0]));
+        if (!w)
+          return w.error();
+        impl.weightOf[i] = *w;
+      }
       break;
     }
     default:
@@ -735,6 +741,8 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
       rope.interleaved = op.rope.interleaved;
       rope.invFreq = static_cast<const float *>(impl.invFreq[i].ptr);
       rope.positions = indexData(op.inputs[1]);
+      rope.normWeight = op.rope.norm ? impl.weightOf[i] : nullptr;
+      rope.normEps = static_cast<float>(op.rope.normEps);
       TRY(rotaryEmbedding(impl.typeOf(in), impl.data(in), impl.stride(in), impl.data(out),
                           impl.stride(out), rope, impl.stream));
       break;

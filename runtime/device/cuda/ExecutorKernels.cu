@@ -45,6 +45,16 @@ __global__ void gatherValueKernel(const T *__restrict__ src, int64_t srcStride,
     out[c] = in[c];
 }
 
+// Pair (a, b) of a head, holding xa and xb, rotated by pos * invFreq.
+template <typename T>
+__device__ __forceinline__ void rotatePair(T *y, int64_t a, int64_t b, float xa, float xb,
+                                           float angle) {
+  float s, c;
+  sincosf(angle, &s, &c);
+  y[a] = fromFloat<T>(xa * c - xb * s);
+  y[b] = fromFloat<T>(xb * c + xa * s);
+}
+
 // One block per row; thread j handles pair j of every head, then the unrotated tail.
 template <typename T>
 __global__ void ropeKernel(const T *__restrict__ src, int64_t srcStride, T *__restrict__ dst,
@@ -57,16 +67,47 @@ __global__ void ropeKernel(const T *__restrict__ src, int64_t srcStride, T *__re
     const int64_t h = j / rope.pairs, i = j % rope.pairs;
     const int64_t a = h * rope.headDim + (rope.interleaved ? 2 * i : i);
     const int64_t b = h * rope.headDim + (rope.interleaved ? 2 * i + 1 : i + rope.pairs);
-    float s, c;
-    sincosf(pos * rope.invFreq[i], &s, &c);
-    const float xa = toFloat(x[a]), xb = toFloat(x[b]);
-    y[a] = fromFloat<T>(xa * c - xb * s);
-    y[b] = fromFloat<T>(xb * c + xa * s);
+    rotatePair(y, a, b, toFloat(x[a]), toFloat(x[b]), pos * rope.invFreq[i]);
   }
   const int64_t tail = rope.headDim - 2 * rope.pairs;
   for (int64_t j = threadIdx.x; j < rope.numHeads * tail; j += blockDim.x) {
     const int64_t at = (j / tail) * rope.headDim + 2 * rope.pairs + j % tail;
     y[at] = x[at];
+  }
+}
+
+// With a per-head RMSNorm first: one warp per head (warps stride the heads); the warp sums
+// the head's squares, then each lane normalizes, scales and rotates its pairs.
+template <typename T>
+__global__ void ropeNormKernel(const T *__restrict__ src, int64_t srcStride, T *__restrict__ dst,
+                               int64_t dstStride, RopeLaunch rope) {
+  const int64_t r = blockIdx.x;
+  const T *x = src + r * srcStride;
+  T *y = dst + r * dstStride;
+  const T *w = static_cast<const T *>(rope.normWeight);
+  const float pos = float(rope.positions[r]);
+  const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  for (int64_t h = threadIdx.x >> 5; h < rope.numHeads; h += warps) {
+    const T *xh = x + h * rope.headDim;
+    T *yh = y + h * rope.headDim;
+    float sum = 0.0f;
+    for (int64_t j = lane; j < rope.headDim; j += 32) {
+      const float v = toFloat(xh[j]);
+      sum += v * v;
+    }
+    for (int o = 16; o > 0; o >>= 1)
+      sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float scale = rsqrtf(sum / float(rope.headDim) + rope.normEps);
+    auto normed = [&](int64_t j) {
+      return toFloat(fromFloat<T>(toFloat(w[j]) * toFloat(fromFloat<T>(toFloat(xh[j]) * scale))));
+    };
+    for (int64_t i = lane; i < rope.pairs; i += 32) {
+      const int64_t a = rope.interleaved ? 2 * i : i;
+      const int64_t b = rope.interleaved ? 2 * i + 1 : i + rope.pairs;
+      rotatePair(yh, a, b, normed(a), normed(b), pos * rope.invFreq[i]);
+    }
+    for (int64_t j = 2 * rope.pairs + lane; j < rope.headDim; j += 32)
+      yh[j] = fromFloat<T>(normed(j));
   }
 }
 
@@ -145,10 +186,17 @@ Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, voi
     return Status::success();
   if (!src || !dst || !rope.positions || (rope.pairs > 0 && !rope.invFreq))
     return invalid("rotaryEmbedding", "null pointer");
+  if (rope.normWeight && !(rope.normEps > 0.0f))
+    return invalid("rotaryEmbedding", "the head norm's epsilon must be positive");
   dispatch(type, [&](auto t) {
     using T = decltype(t);
-    ropeKernel<T><<<unsigned(rope.rows), threadsFor(rope.numHeads * rope.pairs), 0, stream>>>(
-        static_cast<const T *>(src), srcStride, static_cast<T *>(dst), dstStride, rope);
+    if (rope.normWeight)
+      ropeNormKernel<T><<<unsigned(rope.rows), int(std::min<int64_t>(rope.numHeads, 8) * 32), 0,
+                          stream>>>(static_cast<const T *>(src), srcStride, static_cast<T *>(dst),
+                                    dstStride, rope);
+    else
+      ropeKernel<T><<<unsigned(rope.rows), threadsFor(rope.numHeads * rope.pairs), 0, stream>>>(
+          static_cast<const T *>(src), srcStride, static_cast<T *>(dst), dstStride, rope);
   });
   MODELRT_LAUNCH_TRY("ropeKernel");
   return Status::success();

@@ -24,12 +24,16 @@ Status gatherValueRows(ElementType type, const void *src, int64_t srcStride, con
 
 // Rotary embedding of `rows` rows of numHeads heads of headDim: pair i of every head (i,
 // i + pairs, or 2i and 2i + 1 when interleaved) rotates by positions[r] * invFreq[i]
-// (computed in f32, rounded once); the dims past 2 * pairs are copied.
+// (computed in f32, rounded once); the dims past 2 * pairs are copied. With normWeight
+// ([headDim] of the activation type), each head is first RMS-normalized (f32 sum of squares)
+// and scaled: round(w * round(x / rms)), as Hugging Face's Qwen3RMSNorm rounds.
 struct RopeLaunch {
   int64_t rows = 0, numHeads = 0, headDim = 0, pairs = 0;
   bool interleaved = false;
   const float *invFreq = nullptr; // [pairs], on the device
   const int32_t *positions = nullptr;
+  const void *normWeight = nullptr;
+  float normEps = 1e-6f;
 };
 Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, void *dst,
                        int64_t dstStride, const RopeLaunch &rope, cudaStream_t stream);

@@ -198,6 +198,33 @@ func.func @rope_theta(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf3
 
 // -----
 
+llm.weight @hn : tensor<4xf32> = ["hn"]
+func.func @rope_norm_without_eps(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{norm_weight and norm_eps go together}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, norm_weight = @hn} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @hn : tensor<4xf32> = ["hn"]
+func.func @rope_norm_eps(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{norm_eps must be positive}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, norm_weight = @hn, norm_eps = 0.0 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @hn : tensor<8xf32> = ["hn"]
+func.func @rope_norm_shape(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{norm_weight @hn has type 'tensor<8xf32>', expected shape [4] of 'f32'}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, norm_weight = @hn, norm_eps = 1.0e-6 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 func.func @rope_zero_heads(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
   // expected-error @+1 {{attribute 'num_heads' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
   %y = llm.rope %x, %pos {num_heads = 0 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>

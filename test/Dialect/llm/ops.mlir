@@ -18,6 +18,8 @@ llm.weight @qkv : tensor<16x8xf32> = ["q.weight", "k.weight", "v.weight"]
 llm.weight @qkv_bias : tensor<16xf32> = ["q.bias", "k.bias", "v.bias"]
 // CHECK: llm.weight @c_fc : tensor<8x8xf32> = ["h.0.mlp.c_fc.weight"] transposed
 llm.weight @c_fc : tensor<8x8xf32> = ["h.0.mlp.c_fc.weight"] transposed
+// CHECK: llm.weight @k_norm : tensor<4xf32> = ["k_norm.weight"]
+llm.weight @k_norm : tensor<4xf32> = ["k_norm.weight"]
 
 // CHECK-LABEL: func.func @forward
 // CHECK-SAME: (%[[IDS:.*]]: tensor<?xi32>, %[[POS:.*]]: tensor<?xi32>, %[[BATCH:.*]]: !llm.batch, %[[ROWS:.*]]: tensor<?xi32>)
@@ -38,8 +40,13 @@ func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
                            theta = 500000.0 : f64,
                            scaling = #llm.llama3_scaling<factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_position = 8192>} : tensor<?x8xf32>, tensor<?xi32>
   // CHECK: llm.rope %{{.*}}, %[[POS]] {head_dim = 4 : i64, interleaved, num_heads = 1 : i64, rotary_dim = 2 : i64, theta = 1.000000e+04 : f64} : tensor<?x4xf32>, tensor<?xi32>
-  %kr = llm.rope %k, %pos {num_heads = 1 : i64, head_dim = 4 : i64, rotary_dim = 2 : i64,
+  %kr0 = llm.rope %k, %pos {num_heads = 1 : i64, head_dim = 4 : i64, rotary_dim = 2 : i64,
                            theta = 10000.0 : f64, interleaved} : tensor<?x4xf32>, tensor<?xi32>
+  // Qwen3: each head RMS-normalized (weight [head_dim]) before the rotation.
+  // CHECK: llm.rope %{{.*}}, %[[POS]] {head_dim = 4 : i64, norm_eps = 9.9999999999999995E-7 : f64, norm_weight = @k_norm, num_heads = 1 : i64, rotary_dim = 4 : i64, theta = 1.000000e+06 : f64} : tensor<?x4xf32>, tensor<?xi32>
+  %kr = llm.rope %kr0, %pos {num_heads = 1 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64,
+                            theta = 1000000.0 : f64, norm_weight = @k_norm, norm_eps = 1.0e-6 : f64}
+        : tensor<?x4xf32>, tensor<?xi32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}}, %[[BATCH]] {head_dim = 4 : i64, layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, scale = 5.000000e-01 : f64, sliding_window = 4096 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   %a = llm.attention %qr, %kr, %v, %batch {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64,
                                            head_dim = 4 : i64, scale = 0.5 : f64, sliding_window = 4096 : i64}
