@@ -21,6 +21,18 @@ constexpr size_t kMaxCachedMasks = 512;
 } // namespace
 
 bool JsonRecognizer::endValue() {
+  // The tag of a tagged union was written: the object goes on as the branch it names.
+  if (schema_ && depth_ > 0 && frameNode_[depth_ - 1] >= 0 && valueNode_ >= 0) {
+    const JsonSchema::Node &frame = schema_->node(frameNode_[depth_ - 1]);
+    if (!frame.variants.empty()) {
+      const JsonSchema::Node &tags = schema_->node(valueNode_);
+      for (size_t i = 0; i < tags.enumTexts.size(); ++i)
+        if ((matchCandidates_ >> i & 1) && tags.enumTexts[i].size() == matchLen_) {
+          frameNode_[depth_ - 1] = frame.variants[i];
+          break;
+        }
+    }
+  }
   valueNode_ = -1;
   mode_ = depth_ == 0 ? Mode::Done : Mode::AfterValue;
   whitespace_ = 0;
@@ -575,8 +587,11 @@ struct SchemaCompiler {
       const auto isNull = [](const Json &x) {
         return x.is_object() && x.size() >= 1 && x.value("type", Json()) == "null";
       };
+      if (any->is_array() && any->size() >= 2 && !std::any_of(any->begin(), any->end(), isNull))
+        return taggedUnion(*any, depth);
       if (!any->is_array() || any->size() != 2 || isNull((*any)[0]) == isNull((*any)[1]))
-        return bad("'anyOf' is supported only as [schema, {\"type\": \"null\"}]");
+        return bad("'anyOf' is supported only as [schema, {\"type\": \"null\"}] or as a "
+                   "tagged union of objects");
       Expected<int16_t> inner = add(isNull((*any)[0]) ? (*any)[1] : (*any)[0], depth + 1);
       if (!inner)
         return inner;
@@ -704,6 +719,55 @@ struct SchemaCompiler {
     return self;
   }
 
+  // anyOf [A, B, ...] of objects whose first property K is required and a string const,
+  // different in each: an object whose only property is K (an enum of the tags); the
+  // recognizer switches to the branch once the tag is written.
+  Expected<int16_t> taggedUnion(const Json &branches, int depth) {
+    const auto fail = [] {
+      return bad("'anyOf' of several schemas is supported only as a tagged union: objects "
+                 "whose first property has one name, is required, and is a different string "
+                 "'const' in each");
+    };
+    if (branches.size() > JsonSchema::kMaxEnum)
+      return bad("'anyOf' lists more than " + std::to_string(JsonSchema::kMaxEnum) + " schemas");
+    JsonSchema::Node tags, u;
+    tags.type = JsonSchema::Type::Enum;
+    std::string tagName;
+    for (const Json &branch : branches) {
+      Expected<int16_t> b = add(branch, depth + 1);
+      if (!b)
+        return b;
+      int16_t at = *b;
+      for (size_t steps = 0; out.nodes_[size_t(at)].alias >= 0 && steps < out.nodes_.size();
+           ++steps)
+        at = out.nodes_[size_t(at)].alias;
+      const JsonSchema::Node &n = out.nodes_[size_t(at)];
+      if (n.type != JsonSchema::Type::Object || n.nullable || n.properties.empty() ||
+          !(n.required & 1))
+        return fail();
+      int16_t tag = n.properties[0].second;
+      for (size_t steps = 0; out.nodes_[size_t(tag)].alias >= 0 && steps < out.nodes_.size();
+           ++steps)
+        tag = out.nodes_[size_t(tag)].alias;
+      const JsonSchema::Node &t = out.nodes_[size_t(tag)];
+      if ((!tagName.empty() && n.properties[0].first != tagName) ||
+          t.type != JsonSchema::Type::Enum || t.enumTexts.size() != 1 || t.nullable ||
+          t.enumTexts[0].empty() || t.enumTexts[0][0] != '"' ||
+          std::count(tags.enumTexts.begin(), tags.enumTexts.end(), t.enumTexts[0]))
+        return fail();
+      tagName = n.properties[0].first;
+      tags.enumTexts.push_back(t.enumTexts[0]);
+      u.variants.push_back(*b);
+    }
+    Expected<int16_t> tagNode = push(std::move(tags));
+    if (!tagNode)
+      return tagNode;
+    u.type = JsonSchema::Type::Object;
+    u.properties.emplace_back(tagName, *tagNode);
+    u.required = 1;
+    return push(std::move(u));
+  }
+
   Expected<int16_t> push(JsonSchema::Node n) {
     out.nodes_.push_back(std::move(n));
     return int16_t(out.nodes_.size() - 1);
@@ -778,6 +842,8 @@ JsonSchema::compile(const nlohmann::ordered_json &schema) {
         for (size_t k = 0; k < n.properties.size(); ++k)
           if (n.required >> k & 1)
             d = std::max(d, 1 + out->minDepth_[size_t(n.properties[k].second)]);
+        for (int16_t v : n.variants) // a union opens only where every branch fits
+          d = std::max<int>(d, out->minDepth_[size_t(v)]);
       }
       d = std::min(d, kCap);
       if (d > out->minDepth_[i]) {

@@ -29,7 +29,10 @@ namespace modelrt::sample {
 //         object), array (items), string, number, integer, boolean, null, or a list of
 //         these with "null" (nullable); enum and const (scalars, written as JSON compactly
 //         writes them); $ref to #/$defs/... or #/definitions/... (recursion allowed); anyOf
-//         of one schema and {"type": "null"} (pydantic's Optional).
+//         of one schema and {"type": "null"} (pydantic's Optional); anyOf of object schemas
+//         whose first property has the same name, is required, and is a different string
+//         const in each (a tagged union, e.g. {"name": "get_weather", "arguments": ...}):
+//         once the tag is written the object continues as that branch.
 //   additionalProperties false without properties (only {}); items without a type (an
 //   array). Annotations and bounds (title, description, default, format, minLength,
 //   maximum, ...) are accepted and not enforced; what would change validity and is not
@@ -50,6 +53,9 @@ public:
     int16_t items = -1;    // arrays: the node of every item (-1: any)
     std::vector<std::string> enumTexts;
     int16_t alias = -1; // a $ref or an Optional wrapper: this node is `alias` (nullable added)
+    // A tagged union: an object whose one property is the tag (an enum of the branches'
+    // tags, in branch order); variants[i] is the object it becomes after tag i.
+    std::vector<int16_t> variants;
   };
   static constexpr size_t kMaxProperties = 32, kMaxEnum = 32, kMaxNodes = 4096;
 

@@ -111,6 +111,60 @@ Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
   return Status::success();
 }
 
+// tool_choice naming `name` (its arguments) or "required" (`name` empty: one call of any
+// declared function, {"name": ..., "arguments": ...}): the answer is guided by the schema
+// of what it must be.
+Status guideToolCall(GenerationRequest &r, const std::string &name) {
+  const std::string what = name.empty() ? "'tool_choice' \"required\"" : "a named 'tool_choice'";
+  // Each declared function's parameter schema (an object of anything where it gives none).
+  std::vector<std::pair<std::string, Json>> functions;
+  if (r.chat.tools.is_array())
+    for (const Json &tool : r.chat.tools)
+      if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
+          tool["function"].value("name", Json()).is_string()) {
+        auto p = tool["function"].find("parameters");
+        functions.emplace_back(tool["function"]["name"].get<std::string>(),
+                               p != tool["function"].end() && !p->is_null()
+                                   ? *p
+                                   : Json::object({{"type", "object"}}));
+      }
+  auto invalid = [](const std::string &m) { return Error(ErrorCode::InvalidArgument, m); };
+  Json schema;
+  if (!name.empty()) {
+    auto it = std::find_if(functions.begin(), functions.end(),
+                           [&](const auto &f) { return f.first == name; });
+    if (it == functions.end())
+      return invalid("'tool_choice' names the function '" + name.substr(0, 64) +
+                     "', which 'tools' does not declare");
+    schema = it->second;
+  } else {
+    if (functions.empty())
+      return invalid("'tool_choice' \"required\" needs 'tools' to declare at least one function");
+    Json branches = Json::array();
+    for (const auto &[fn, params] : functions)
+      branches.push_back({{"type", "object"},
+                          {"properties", {{"name", {{"const", fn}}}, {"arguments", params}}},
+                          {"required", {"name", "arguments"}},
+                          {"additionalProperties", false}});
+    schema = branches.size() == 1 ? branches[0] : Json{{"anyOf", branches}};
+  }
+  if (r.jsonObject)
+    return invalid(what + " guides the answer to a call; it cannot be combined with "
+                          "'response_format' or 'guided_json'");
+  if (!r.guidedChoice.empty())
+    return invalid(what + " cannot be combined with 'guided_choice'");
+  if (r.ignoreEos)
+    return invalid(what + " ends with the call; it cannot be combined with 'ignore_eos'");
+  Expected<std::shared_ptr<const sample::JsonSchema>> compiled = sample::JsonSchema::compile(schema);
+  if (!compiled)
+    return invalid((name.empty() ? std::string("'tool_choice' \"required\": the functions' ")
+                                 : "'tool_choice' function '" + name.substr(0, 64) + "' ") +
+                   "parameters: " + compiled.error().message());
+  r.jsonObject = true;
+  r.jsonSchema = *compiled;
+  return Status::success();
+}
+
 Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) {
   if (!body.is_object())
     return invalid("the body is not a JSON object");
@@ -300,8 +354,15 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     return st.error();
   } else if (auto choice = body.find("tool_choice"); choice != body.end() && !choice->is_null()) {
     // "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}
-    if (choice->is_string() && (*choice == "none" || *choice == "auto" || *choice == "required")) {
+    if (choice->is_string() && (*choice == "none" || *choice == "auto")) {
       r.toolChoice = choice->get<std::string>();
+    } else if (choice->is_string() && *choice == "required") {
+      // At least one call (vLLM's "required"): the answer is one call of a declared function,
+      // {"name": ..., "arguments": ...}, guided by a tagged union of the functions' names and
+      // parameter schemas.
+      r.toolChoice = "required";
+      if (Status st = guideToolCall(r, ""); !st)
+        return st.error();
     } else if (choice->is_object() && choice->contains("function") &&
                (*choice)["function"].is_object() && (*choice)["function"].contains("name") &&
                (*choice)["function"]["name"].is_string()) {
@@ -309,36 +370,8 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       r.toolChoiceName = (*choice)["function"]["name"].get<std::string>();
       // A named function is forced (as vLLM does): the answer is its arguments, guided by
       // its parameters' schema, and comes back as a call to it.
-      const Json *params = nullptr;
-      bool declared = false;
-      if (r.chat.tools.is_array())
-        for (const Json &tool : r.chat.tools)
-          if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
-              tool["function"].value("name", Json()) == r.toolChoiceName) {
-            declared = true;
-            auto p = tool["function"].find("parameters");
-            params = p != tool["function"].end() && !p->is_null() ? &*p : nullptr;
-            break;
-          }
-      if (!declared)
-        return invalid("'tool_choice' names the function '" + r.toolChoiceName.substr(0, 64) +
-                       "', which 'tools' does not declare");
-      if (r.jsonObject)
-        return invalid("a named 'tool_choice' guides the answer to the function's arguments; it "
-                       "cannot be combined with 'response_format' or 'guided_json'");
-      if (!r.guidedChoice.empty())
-        return invalid("a named 'tool_choice' cannot be combined with 'guided_choice'");
-      if (r.ignoreEos)
-        return invalid("a named 'tool_choice' ends with the arguments; it cannot be combined "
-                       "with 'ignore_eos'");
-      Expected<std::shared_ptr<const sample::JsonSchema>> schema =
-          sample::JsonSchema::compile(params ? *params : Json::object({{"type", "object"}}));
-      if (!schema)
-        return Error(ErrorCode::InvalidArgument, "'tool_choice' function '" +
-                                                     r.toolChoiceName.substr(0, 64) +
-                                                     "' parameters: " + schema.error().message());
-      r.jsonObject = true;
-      r.jsonSchema = *schema;
+      if (Status st = guideToolCall(r, r.toolChoiceName); !st)
+        return st.error();
       r.forcedTool = r.toolChoiceName;
     } else {
       return invalid("'tool_choice' must be \"none\", \"auto\", \"required\" or "

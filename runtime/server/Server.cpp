@@ -603,12 +603,24 @@ Status serve(const ServerOptions &options) {
             ? *toolParser
             : ToolCallParser::None;
     const std::vector<std::string> declared = toolNames(r.chat.tools);
-    // The calls in a choice's text: the forced function's (its arguments are the text), or
-    // those the parser finds.
+    // The calls in a choice's text: the forced function's (its arguments are the text), the
+    // one tool_choice "required" guided ({"name": ..., "arguments": ...}; cut short by
+    // max_tokens, it stays text), or those the parser finds.
     const std::string forcedTool = api == Api::Chat ? r.forcedTool : std::string();
-    auto findCalls = [tools, declared, forcedTool](const std::string &text) {
+    const bool callRequired = api == Api::Chat && r.toolChoice == "required";
+    const bool guidedCall = !forcedTool.empty() || callRequired;
+    auto findCalls = [tools, declared, forcedTool, callRequired](const std::string &text) {
       if (!forcedTool.empty())
         return ExtractedToolCalls{std::string(), {ToolCall{forcedTool, text}}};
+      if (callRequired) {
+        const json call = json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (call.is_object() && call.contains("name") && call["name"].is_string() &&
+            call.contains("arguments"))
+          return ExtractedToolCalls{std::string(),
+                                    {ToolCall{call["name"].get<std::string>(),
+                                              call["arguments"].dump()}}};
+        return ExtractedToolCalls{text, {}};
+      }
       return extractToolCalls(tools, text, declared);
     };
     std::vector<Job> jobs;
@@ -767,7 +779,7 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage, tools, findCalls, forcedTool, id,
+         pending, open, includeUsage, tools, findCalls, guidedCall, id,
          inFlight](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
@@ -783,7 +795,7 @@ Status serve(const ServerOptions &options) {
             return true; // in flight when its stop string ended it
           std::string text = advance(c, e);
           json delta;
-          const bool holdCalls = tools != ToolCallParser::None || !forcedTool.empty();
+          const bool holdCalls = tools != ToolCallParser::None || guidedCall;
           if (holdCalls) {
             // Held until the choice ends: then its text, calls and logprobs in one chunk.
             c.text += text;

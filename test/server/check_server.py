@@ -302,6 +302,31 @@ try:
                                                         "tool_choice": {"type": "function",
                                                                         "function": {"name": "nope"}}})
         check(status == 400 and "does not declare" in body, "400 for a tool_choice naming no declared tool")
+        # tool_choice "required": a call of one of the declared functions, with arguments that
+        # fit that function's parameters, plain and streamed.
+        two_tools = forced_tools + [{"type": "function", "function": {"name": "get_time", "parameters": {
+            "type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]}}}]
+        needed = {"get_weather": "city", "get_time": "timezone"}
+        required = []
+        for stream in (False, True):
+            status, body = request("/v1/chat/completions", {"messages": weather, "max_tokens": 40,
+                                                            "tools": two_tools,
+                                                            "tool_choice": "required", "stream": stream})
+            try:
+                if stream:
+                    events = [json.loads(line[6:]) for line in body.split("\n")
+                              if line.startswith("data: ") and line != "data: [DONE]"]
+                    msg = events[-1]["choices"][0]
+                    call = msg["delta"]["tool_calls"][0]["function"]
+                else:
+                    msg = json.loads(body)["choices"][0]
+                    call = msg["message"]["tool_calls"][0]["function"]
+                args = json.loads(call["arguments"])
+                required.append(msg["finish_reason"] == "tool_calls" and call["name"] in needed and
+                                isinstance(args[needed[call["name"]]], str) and len(args) == 1)
+            except (KeyError, ValueError, IndexError, TypeError):
+                required.append(False)
+        check(all(required), "tool_choice required: a call of a declared function that fits: %r" % body[-300:])
         # response_format json_object: the answer is one JSON object (guided decoding) and
         # the request stops at its end; the same prompt without it is not JSON.
         ask = [{"role": "user", "content": "Describe a cat with its name and age."}]

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <random>
+#include <set>
 
 namespace modelrt::sample {
 namespace {
@@ -341,16 +343,28 @@ bool fitsPetSchema(const nlohmann::ordered_json &doc) {
          (!doc.contains("extra") || doc["extra"].is_object());
 }
 
+// The test vocabulary plus whole words of a schema, and an end token.
+struct SchemaVocabulary {
+  std::vector<std::string> vocab;
+  int32_t eos;
+  std::shared_ptr<JsonVocabulary> shared;
+  explicit SchemaVocabulary(std::initializer_list<const char *> words)
+      : vocab(testVocabulary()) {
+    vocab.insert(vocab.end(), words.begin(), words.end());
+    eos = int32_t(vocab.size());
+    vocab.push_back("");
+    shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
+  }
+};
+
 TEST(JsonSchema, RandomSamplingAlwaysFitsTheSchema) {
   auto schema = petSchema();
   ASSERT_TRUE(schema);
-  std::vector<std::string> vocab = testVocabulary();
-  for (const char *piece : {"name", "age", "weight", "tags", "kind", "owner", "first", "\"cat\"",
-                            "friend", "extra", "null", "dog"})
-    vocab.push_back(piece);
-  const int32_t eos = int32_t(vocab.size());
-  vocab.push_back("");
-  auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
+  SchemaVocabulary v({"name", "age", "weight", "tags", "kind", "owner", "first", "\"cat\"",
+                      "friend", "extra", "null", "dog"});
+  const std::vector<std::string> &vocab = v.vocab;
+  const int32_t eos = v.eos;
+  auto shared = v.shared;
   std::mt19937 rng(5);
   int complete = 0;
   for (int trial = 0; trial < 200; ++trial) {
@@ -366,6 +380,118 @@ TEST(JsonSchema, RandomSamplingAlwaysFitsTheSchema) {
     }
   }
   EXPECT_GT(complete, 50);
+}
+
+// tool_choice "required": one call of any declared function, a tagged union of
+// {"name": const, "arguments": parameters}. After the tag the object is that branch.
+const char *kCallSchema = R"({"anyOf": [
+  {"type": "object", "properties": {"name": {"const": "get_weather"},
+     "arguments": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}},
+   "required": ["name", "arguments"], "additionalProperties": false},
+  {"type": "object", "properties": {"name": {"const": "add"},
+     "arguments": {"type": "object", "properties": {"a": {"type": "integer"},
+                                                    "b": {"type": "integer"}},
+                   "required": ["a", "b"]}},
+   "required": ["name", "arguments"]},
+  {"$ref": "#/$defs/Stop"}],
+  "$defs": {"Stop": {"type": "object", "properties": {"name": {"const": "stop"},
+                                                      "arguments": {"type": "object"}},
+                     "required": ["name", "arguments"]}}})";
+
+TEST(JsonSchema, TaggedUnionContinuesAsTheNamedBranch) {
+  Expected<std::shared_ptr<const JsonSchema>> s =
+      JsonSchema::compile(nlohmann::ordered_json::parse(kCallSchema));
+  ASSERT_TRUE(s.ok()) << s.error().toString();
+  const std::string good[] = {
+      R"({"name": "get_weather", "arguments": {"city": "Paris"}})",
+      R"({"name":"add","arguments":{"a":1,"b":-2}})",
+      R"({"name": "stop", "arguments": {"why": [1, "x"]}})",
+  };
+  for (const std::string &d : good) {
+    EXPECT_TRUE(schemaAccepts(**s, d, true)) << d;
+    for (size_t n = 0; n < d.size(); ++n)
+      EXPECT_TRUE(schemaAccepts(**s, d.substr(0, n), false)) << "prefix " << n << " of " << d;
+  }
+  const char *bad[] = {
+      R"({"name": "add", "arguments": {"city": "Paris"}})",      // another branch's arguments
+      R"({"name": "get_weather", "arguments": {"a": 1, "b": 2}})",
+      R"({"name": "add", "arguments": {"a": 1}})",               // its required b
+      R"({"name": "add", "arguments": {"a": "1", "b": 2}})",     // its types
+      R"({"name": "mul", "arguments": {}})",                     // not a declared name
+      R"({"arguments": {}, "name": "add"})",                     // the tag comes first
+      R"({"name": "add"})",                                      // arguments required
+      R"({"name": "get_weather", "arguments": {"city": "P"}, "x": 1})",
+  };
+  for (const char *b : bad)
+    EXPECT_FALSE(schemaAccepts(**s, b, true)) << b;
+}
+
+TEST(JsonSchema, UnionsItCannotTellApartAreRefused) {
+  const char *cases[] = {
+      // no common first property
+      R"({"anyOf": [{"type": "object", "properties": {"a": {"const": "x"}}, "required": ["a"]},
+                    {"type": "object", "properties": {"b": {"const": "y"}}, "required": ["b"]}]})",
+      // the tag is not a const
+      R"({"anyOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+                    {"type": "object", "properties": {"a": {"const": "y"}}, "required": ["a"]}]})",
+      // the same tag twice
+      R"({"anyOf": [{"type": "object", "properties": {"a": {"const": "x"}}, "required": ["a"]},
+                    {"type": "object", "properties": {"a": {"const": "x"}}, "required": ["a"]}]})",
+      // the tag may be left out
+      R"({"anyOf": [{"type": "object", "properties": {"a": {"const": "x"}}},
+                    {"type": "object", "properties": {"a": {"const": "y"}}, "required": ["a"]}]})",
+      // not objects
+      R"({"anyOf": [{"type": "string"}, {"type": "integer"}]})",
+      // a number tag
+      R"({"anyOf": [{"type": "object", "properties": {"a": {"const": 1}}, "required": ["a"]},
+                    {"type": "object", "properties": {"a": {"const": 2}}, "required": ["a"]}]})",
+  };
+  for (const char *c : cases) {
+    Expected<std::shared_ptr<const JsonSchema>> s =
+        JsonSchema::compile(nlohmann::ordered_json::parse(c));
+    ASSERT_FALSE(s.ok()) << c;
+    EXPECT_NE(s.error().toString().find("tagged union"), std::string::npos) << s.error().toString();
+  }
+}
+
+TEST(JsonSchema, RandomSamplingUnderATaggedUnionWritesOneBranch) {
+  Expected<std::shared_ptr<const JsonSchema>> s =
+      JsonSchema::compile(nlohmann::ordered_json::parse(kCallSchema));
+  ASSERT_TRUE(s.ok()) << s.error().toString();
+  SchemaVocabulary v({"name", "arguments", "\"get_weather\"", "\"add\"", "stop", "city",
+                      "\"a\"", "\"b\""});
+  const std::vector<std::string> &vocab = v.vocab;
+  const int32_t eos = v.eos;
+  auto shared = v.shared;
+  std::mt19937 rng(7);
+  int complete = 0;
+  std::set<std::string> names;
+  for (int trial = 0; trial < 200; ++trial) {
+    auto constraint = std::make_shared<JsonConstraint>(shared, *s);
+    const std::string text = sampleUnder(vocab, eos, constraint, uint64_t(trial), rng, 300);
+    if (!constraint->state().complete())
+      continue;
+    ++complete;
+    nlohmann::ordered_json doc;
+    ASSERT_NO_THROW(doc = nlohmann::ordered_json::parse(text)) << text;
+    const std::string name = doc.at("name");
+    names.insert(name);
+    const nlohmann::ordered_json &args = doc.at("arguments");
+    // JSON Schema integers have no size limit: past 64 bits nlohmann reads a double.
+    auto integral = [](const nlohmann::ordered_json &v) {
+      return v.is_number_integer() ||
+             (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
+    };
+    if (name == "get_weather")
+      EXPECT_TRUE(args.size() == 1 && args.at("city").is_string()) << text;
+    else if (name == "add")
+      EXPECT_TRUE(args.size() == 2 && integral(args.at("a")) && integral(args.at("b"))) << text;
+    else
+      EXPECT_EQ(name, "stop") << text;
+  }
+  EXPECT_GT(complete, 50);
+  EXPECT_EQ(names.size(), 3u); // every branch is reachable
 }
 
 } // namespace

@@ -135,6 +135,28 @@ TEST(Request, ChatFields) {
   ASSERT_TRUE(forced.ok()) << forced.error().toString();
   EXPECT_EQ(forced->forcedTool, "get_weather");
   EXPECT_TRUE(forced->jsonObject && forced->jsonSchema);
+  // "required": one call of any declared function, {"name": ..., "arguments": ...}, each
+  // name with its own parameters.
+  Expected<GenerationRequest> required = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "get_weather", "parameters": {"type": "object", "properties":
+          {"city": {"type": "string"}}, "required": ["city"]}}}, {"type": "function",
+          "function": {"name": "now"}}], "tool_choice": "required"})",
+      8192);
+  ASSERT_TRUE(required.ok()) << required.error().toString();
+  EXPECT_EQ(required->toolChoice, "required");
+  EXPECT_TRUE(required->forcedTool.empty());
+  ASSERT_TRUE(required->jsonObject && required->jsonSchema);
+  auto fits = [&](const char *text) {
+    sample::JsonRecognizer r(required->jsonSchema.get());
+    return r.feed(text) && r.complete();
+  };
+  EXPECT_TRUE(fits(R"({"name": "get_weather", "arguments": {"city": "Oslo"}})"));
+  EXPECT_TRUE(fits(R"({"name": "now", "arguments": {}})"));
+  EXPECT_FALSE(fits(R"({"name": "get_weather", "arguments": {}})"));
+  EXPECT_FALSE(fits(R"({"name": "later", "arguments": {}})"));
+  EXPECT_FALSE(fits(R"({"city": "Oslo"})"));
   Expected<GenerationRequest> automatic = parseGenerationRequest(
       Api::Chat, R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"})",
       8192);
@@ -243,7 +265,16 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
           "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name":
           "f"}}, "response_format": {"type": "json_object"}})",
-       "cannot be combined with 'response_format'"}};
+       "cannot be combined with 'response_format'"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})",
+       "'tool_choice' \"required\" needs 'tools'"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "f"}}], "tool_choice": "required", "guided_choice": ["a"]})",
+       "cannot be combined with 'guided_choice'"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function",
+          "function": {"name": "f", "parameters": {"type": "object", "properties": {"a":
+          {"oneOf": []}}}}}], "tool_choice": "required"})",
+       "'tool_choice' \"required\": the functions' parameters"}};
   for (auto [body, message] : chat)
     EXPECT_NE(refusal(Api::Chat, body).find(message), std::string::npos)
         << body << " -> " << refusal(Api::Chat, body);
