@@ -572,7 +572,14 @@ struct SchemaCompiler {
       return push(JsonSchema::Node{});
     if (!s.is_object())
       return bad("a schema must be an object");
-    for (const char *k : {"oneOf", "allOf", "not", "patternProperties", "prefixItems", "if", "then",
+    // oneOf of a tagged union is its anyOf (the tags make the branches exclusive), as
+    // pydantic writes discriminated unions.
+    if (auto one = s.find("oneOf"); one != s.end() && !s.contains("anyOf")) {
+      if (!one->is_array() || one->size() < 2)
+        return bad("'oneOf' is supported only as a tagged union of objects");
+      return taggedUnion(*one, depth, "oneOf");
+    }
+    for (const char *k : {"allOf", "not", "patternProperties", "prefixItems", "if", "then",
                           "else", "dependentSchemas", "dependentRequired", "unevaluatedProperties",
                           "contains", "propertyNames"})
       if (s.contains(k))
@@ -588,7 +595,7 @@ struct SchemaCompiler {
         return x.is_object() && x.size() >= 1 && x.value("type", Json()) == "null";
       };
       if (any->is_array() && any->size() >= 2 && !std::any_of(any->begin(), any->end(), isNull))
-        return taggedUnion(*any, depth);
+        return taggedUnion(*any, depth, "anyOf");
       if (!any->is_array() || any->size() != 2 || isNull((*any)[0]) == isNull((*any)[1]))
         return bad("'anyOf' is supported only as [schema, {\"type\": \"null\"}] or as a "
                    "tagged union of objects");
@@ -722,14 +729,16 @@ struct SchemaCompiler {
   // anyOf [A, B, ...] of objects whose first property K is required and a string const,
   // different in each: an object whose only property is K (an enum of the tags); the
   // recognizer switches to the branch once the tag is written.
-  Expected<int16_t> taggedUnion(const Json &branches, int depth) {
-    const auto fail = [] {
-      return bad("'anyOf' of several schemas is supported only as a tagged union: objects "
-                 "whose first property has one name, is required, and is a different string "
-                 "'const' in each");
+  Expected<int16_t> taggedUnion(const Json &branches, int depth, const std::string &keyword) {
+    const auto fail = [&] {
+      return bad("'" + keyword +
+                 "' of several schemas is supported only as a tagged union: objects whose "
+                 "first property has one name, is required, and is a different string 'const' "
+                 "in each");
     };
     if (branches.size() > JsonSchema::kMaxEnum)
-      return bad("'anyOf' lists more than " + std::to_string(JsonSchema::kMaxEnum) + " schemas");
+      return bad("'" + keyword + "' lists more than " + std::to_string(JsonSchema::kMaxEnum) +
+                 " schemas");
     JsonSchema::Node tags, u;
     tags.type = JsonSchema::Type::Enum;
     std::string tagName;

@@ -32,11 +32,13 @@ namespace modelrt::sample {
 //         of one schema and {"type": "null"} (pydantic's Optional); anyOf of object schemas
 //         whose first property has the same name, is required, and is a different string
 //         const in each (a tagged union, e.g. {"name": "get_weather", "arguments": ...}):
-//         once the tag is written the object continues as that branch.
+//         once the tag is written the object continues as that branch (oneOf of such a
+//         union too: the tags make the branches exclusive, as in pydantic's discriminated
+//         unions).
 //   additionalProperties false without properties (only {}); items without a type (an
 //   array). Annotations and bounds (title, description, default, format, minLength,
 //   maximum, ...) are accepted and not enforced; what would change validity and is not
-//   enforced (oneOf, allOf, not, patternProperties, prefixItems, if, map-typed
+//   enforced (other oneOf, allOf, not, patternProperties, prefixItems, if, map-typed
 //   additionalProperties, required without properties, enum values outside their type or
 //   the recognizer's number limits, required properties nesting past kMaxDepth or in a
 //   circle) is refused, so a schema is never silently weakened, and no state is a dead end

@@ -237,7 +237,9 @@ TEST(JsonSchema, RefusesWhatTheSchemaDoesNot) {
 TEST(JsonSchema, RefusesWhatItCannotEnforce) {
   const std::pair<const char *, const char *> cases[] = {
       {R"({"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}})",
-       "keyword 'oneOf' is not supported"},
+       "'oneOf' is supported only as a tagged union"},
+      {R"({"type": "object", "properties": {"a": {"allOf": [{"type": "string"}]}}})",
+       "keyword 'allOf' is not supported"},
       {R"({"type": "array"})", "the top-level schema must be an object"},
       {R"({"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}})",
        "does not name an entry"},
@@ -425,6 +427,25 @@ TEST(JsonSchema, TaggedUnionContinuesAsTheNamedBranch) {
   };
   for (const char *b : bad)
     EXPECT_FALSE(schemaAccepts(**s, b, true)) << b;
+}
+
+// pydantic's discriminated union: oneOf with the tag first in each branch.
+TEST(JsonSchema, OneOfOfATaggedUnionIsItsAnyOf) {
+  Expected<std::shared_ptr<const JsonSchema>> s = JsonSchema::compile(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"pet": {"oneOf": [{"$ref": "#/$defs/Cat"},
+           {"$ref": "#/$defs/Dog"}], "discriminator": {"propertyName": "pet_type"}}},
+          "required": ["pet"],
+          "$defs": {"Cat": {"type": "object", "properties": {"pet_type": {"const": "cat"},
+                                                             "meows": {"type": "integer"}},
+                            "required": ["pet_type", "meows"]},
+                    "Dog": {"type": "object", "properties": {"pet_type": {"const": "dog"},
+                                                             "barks": {"type": "number"}},
+                            "required": ["pet_type", "barks"]}}})"));
+  ASSERT_TRUE(s.ok()) << s.error().toString();
+  EXPECT_TRUE(schemaAccepts(**s, R"({"pet": {"pet_type": "cat", "meows": 3}})", true));
+  EXPECT_TRUE(schemaAccepts(**s, R"({"pet": {"pet_type": "dog", "barks": 1.5}})", true));
+  EXPECT_FALSE(schemaAccepts(**s, R"({"pet": {"pet_type": "dog", "meows": 3}})", true));
+  EXPECT_FALSE(schemaAccepts(**s, R"({"pet": {"pet_type": "cow", "moos": 1}})", true));
 }
 
 TEST(JsonSchema, UnionsItCannotTellApartAreRefused) {
