@@ -18,3 +18,9 @@ for plan in bench-smollm2 bench-smollm2-dense; do
 done
 for i in 1 2 3; do python3 bench/cpu/llama_cpp_generate.py "$GGUF" "$N" 2>/dev/null || true; done
 for i in 1 2 3; do python3 bench/cpu/hf_generate.py "$GGUF" "$N" 2>/dev/null || true; done
+# A 512-token prompt (prefill): modelrt's time to first token against llama.cpp's prompt eval.
+for i in 1 2 3; do
+  build/tools/modelrt/modelrt bench build/bench-smollm2.plan --num-prompts 1 --input-len 512 \
+    --output-len 1 --request-rate inf --scheduler iteration-level 2>&1 | grep 'Mean TTFT' | sed 's/^/modelrt prefill 512: /'
+done
+python3 bench/cpu/llama_cpp_prefill.py "$GGUF" 512 2>/dev/null || true
