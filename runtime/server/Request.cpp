@@ -329,27 +329,46 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   }
 
   if (api == Api::Completions) {
-    // A string, a list of one string, or a list of token ids (OpenAI's forms for one prompt).
+    // OpenAI's forms: a string, a list of token ids (one prompt), or a list of strings or
+    // of token-id lists (a batch).
     auto prompt = body.find("prompt");
-    const Error form = invalid("'prompt' must be a string, a list of one string or a list of "
-                               "token ids");
+    const Error form = invalid("'prompt' must be a string, a list of token ids, or a list of "
+                               "strings or of token-id lists");
     if (prompt == body.end())
       return form;
-    if (prompt->is_string()) {
-      r.prompt = prompt->get<std::string>();
-    } else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
-      r.prompt = (*prompt)[0].get<std::string>();
-    } else if (prompt->is_array() && !prompt->empty()) {
-      for (const Json &id : *prompt) {
+    auto tokenList = [](const Json &list, std::vector<int32_t> &out) {
+      if (!list.is_array() || list.empty())
+        return false;
+      for (const Json &id : list) {
         if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-          return prompt->size() > 1 && id.is_string()
-                     ? invalid("'prompt' holds several prompts; send one per request")
-                     : form;
-        r.promptTokens.push_back(static_cast<int32_t>(id.get<int64_t>()));
+          return false;
+        out.push_back(static_cast<int32_t>(id.get<int64_t>()));
       }
-    } else {
+      return true;
+    };
+    if (prompt->is_string()) {
+      r.prompts.push_back({prompt->get<std::string>(), {}});
+    } else if (!prompt->is_array() || prompt->empty()) {
       return form;
+    } else if ((*prompt)[0].is_number_integer()) {
+      PromptInput one;
+      if (!tokenList(*prompt, one.tokens))
+        return form;
+      r.prompts.push_back(std::move(one));
+    } else {
+      for (const Json &p : *prompt) {
+        PromptInput one;
+        if (p.is_string())
+          one.text = p.get<std::string>();
+        else if (!tokenList(p, one.tokens))
+          return form;
+        r.prompts.push_back(std::move(one));
+      }
     }
+    if (r.prompts.size() * size_t(r.n) > size_t(kMaxBatchChoices))
+      return invalid("'prompt' lists " + std::to_string(r.prompts.size()) + " prompts; with n " +
+                     std::to_string(r.n) + " that is more than " +
+                     std::to_string(kMaxBatchChoices) + " choices in one request");
   } else if (Status st = parseMessages(body, r.chat); !st) {
     return st.error();
   } else if (auto choice = body.find("tool_choice"); choice != body.end() && !choice->is_null()) {

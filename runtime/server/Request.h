@@ -20,11 +20,20 @@ enum class Api { Completions, Chat };
 
 // Choices one request may ask for ('n').
 constexpr int kMaxChoices = 16;
+// A completions request may list prompts (a batch); at most this many choices in all.
+constexpr int kMaxBatchChoices = 256;
+
+// A completions prompt: its text, or the token ids given instead (then the text is empty).
+struct PromptInput {
+  std::string text;
+  std::vector<int32_t> tokens;
+};
 
 struct GenerationRequest {
   Api api = Api::Completions;
-  std::string prompt;                // completions: the text,
-  std::vector<int32_t> promptTokens; // or token ids given instead (then `prompt` is empty)
+  // Completions: one prompt, or several (OpenAI's list forms): choice p x n + i is prompt
+  // p's i-th. Empty for chat.
+  std::vector<PromptInput> prompts;
   tmpl::ChatRequest chat; // chat: messages, tools, add_generation_prompt, template kwargs
   // max_tokens; 0 when a chat request leaves it out (the server then allows the rest of
   // max_seq_len after the prompt, as OpenAI's API does). Completions default to 16.

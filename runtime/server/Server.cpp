@@ -106,6 +106,9 @@ struct Job {
   int topLogprobs = -1;
   std::shared_ptr<Channel> channel; // shared by the choices of one HTTP request
   int index = 0;
+  // A later choice of choice 0's prompt: admitted once choice 0 has started, to take its
+  // prompt blocks from the prefix cache.
+  bool sharesFirstPrompt = false;
 };
 
 // Owns the engine; the only thread that touches it.
@@ -222,7 +225,7 @@ private:
         return false;
       };
       for (Job &job : jobs) {
-        if (job.index > 0 && prefixCaching_ &&
+        if (job.sharesFirstPrompt && prefixCaching_ &&
             static_cast<int64_t>(job.params.prompt.size()) > blockSize &&
             choiceZeroWaiting(job.channel.get()))
           deferred[job.channel.get()].push_back(std::move(job));
@@ -509,14 +512,13 @@ Status serve(const ServerOptions &options) {
     const bool stream = r.stream;
     const std::vector<std::string> stops = r.stops;
 
-    // The prompt: the text as given, or the messages through the model's chat template.
-    std::string promptText;
+    // The prompts: each text as given (or its token ids), or the messages through the
+    // model's chat template.
+    std::vector<PromptInput> prompts = std::move(r.prompts);
     EncodeOptions encode;
     encode.parseSpecial = true;
-    if (api == Api::Completions) {
-      promptText = std::move(r.prompt);
-      encode.addSpecial = true;
-    } else {
+    encode.addSpecial = api == Api::Completions; // a template writes BOS itself
+    if (api == Api::Chat) {
       if (!chatTemplate)
         return sendError(res, 400, chatTemplateError);
       r.chat.bosToken =
@@ -527,41 +529,54 @@ Status serve(const ServerOptions &options) {
       if (!rendered)
         return sendError(res, 400,
                          "the chat template refused the messages: " + rendered.error().message());
-      promptText = std::move(*rendered);
-      encode.addSpecial = false; // the template writes BOS itself, as transformers does
+      prompts.push_back({std::move(*rendered), {}});
     }
-    Expected<std::vector<int32_t>> ids = r.promptTokens.empty()
-                                             ? tokenizer->encode(promptText, encode)
-                                             : Expected<std::vector<int32_t>>(r.promptTokens);
-    if (!ids)
-      return sendError(res, 400,
-                       std::string(api == Api::Chat ? "'messages'" : "'prompt'") + ": " +
-                           ids.error().message());
-    if (ids->empty())
-      return sendError(res, 400, "the prompt encodes to no tokens");
-    for (int32_t id : *ids)
-      if (id >= vocab)
-        return r.promptTokens.empty()
-                   ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
-                   : sendError(res, 400,
-                               "'prompt': token id " + std::to_string(id) +
-                                   " is outside the vocabulary of " + std::to_string(vocab));
     // echo with max_tokens 0: one token is generated internally and not returned.
     const bool echo = r.echo, discard = r.echo && r.maxTokens == 0;
-    if (discard && static_cast<int64_t>(ids->size()) >= maxSeqLen)
-      return sendError(res, 400,
-                       "'echo' with 'max_tokens' 0 scores prompts of up to max_seq_len - 1 (" +
-                           std::to_string(maxSeqLen - 1) + ") tokens; this one has " +
-                           std::to_string(ids->size()));
+    const std::string field = api == Api::Chat ? "'messages'" : "'prompt'";
+    std::vector<std::vector<int32_t>> promptIds; // per prompt
+    std::vector<std::string> echoed;             // per prompt, with echo
+    size_t promptTokens = 0;
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      const PromptInput &in = prompts[p];
+      const std::string which =
+          prompts.size() > 1 ? field + " " + std::to_string(p) + ": " : field + ": ";
+      Expected<std::vector<int32_t>> ids = in.tokens.empty()
+                                               ? tokenizer->encode(in.text, encode)
+                                               : Expected<std::vector<int32_t>>(in.tokens);
+      if (!ids)
+        return sendError(res, 400, which + ids.error().message());
+      if (ids->empty())
+        return sendError(res, 400, which + "the prompt encodes to no tokens");
+      for (int32_t id : *ids)
+        if (id >= vocab)
+          return in.tokens.empty()
+                     ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
+                     : sendError(res, 400,
+                                 which + "token id " + std::to_string(id) +
+                                     " is outside the vocabulary of " + std::to_string(vocab));
+      if (discard && static_cast<int64_t>(ids->size()) >= maxSeqLen)
+        return sendError(res, 400,
+                         which + "'echo' with 'max_tokens' 0 scores prompts of up to "
+                                 "max_seq_len - 1 (" +
+                             std::to_string(maxSeqLen - 1) + ") tokens; this one has " +
+                             std::to_string(ids->size()));
+      if (echo) {
+        Expected<std::string> decoded =
+            in.tokens.empty() ? Expected<std::string>(in.text) : tokenizer->decode(*ids);
+        echoed.push_back(decoded ? *decoded : std::string());
+      }
+      promptTokens += ids->size();
+      promptIds.push_back(std::move(*ids));
+    }
     if (r.maxTokens == 0 &&
         !discard) { // a chat request without max_tokens: the rest of the context
-      if (static_cast<int64_t>(ids->size()) >= maxSeqLen)
+      if (static_cast<int64_t>(promptIds[0].size()) >= maxSeqLen)
         return sendError(res, 400,
-                         "the prompt has " + std::to_string(ids->size()) +
+                         "the prompt has " + std::to_string(promptIds[0].size()) +
                              " tokens, max_seq_len is " + std::to_string(maxSeqLen));
-      r.maxTokens = maxSeqLen - static_cast<int64_t>(ids->size());
+      r.maxTokens = maxSeqLen - static_cast<int64_t>(promptIds[0].size());
     }
-    job.params.prompt = *ids;
     job.params.maxTokens = static_cast<int32_t>(r.maxTokens);
     if (tokenizer->eosId() >= 0)
       job.params.eosTokenId = tokenizer->eosId();
@@ -571,15 +586,6 @@ Status serve(const ServerOptions &options) {
     job.params.promptLogprobs = echo && r.topLogprobs >= 0;
     if (discard)
       job.params.maxTokens = 1;
-    std::string echoed;
-    if (echo) {
-      if (r.promptTokens.empty()) {
-        echoed = promptText;
-      } else {
-        Expected<std::string> decoded = tokenizer->decode(*ids);
-        echoed = decoded ? *decoded : std::string();
-      }
-    }
     if (r.jsonObject && tokenizer->eosId() < 0)
       return sendError(res, 400,
                        "'response_format' needs an end-of-sequence token to end the JSON, and "
@@ -588,14 +594,13 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400,
                        "'guided_choice' needs an end-of-sequence token to end the choice, and "
                        "this model's tokenizer has none");
-    const std::vector<int32_t> promptIds = *ids;
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
-    const size_t promptTokens = ids->size();
-    // n choices: one engine request each (seeds seed, seed + 1, ...), answering on one
-    // channel; with prefix caching the later ones share the prompt's full blocks once
-    // computed.
-    const int n = r.n;
+    // n choices per prompt: one engine request each (seeds seed, seed + 1, ...), answering
+    // on one channel, choice p x n + i for prompt p; with prefix caching the later ones
+    // share a prompt's full blocks once computed.
+    const int perPrompt = r.n;
+    const int n = perPrompt * static_cast<int>(promptIds.size()); // choices in all
     // Chat with tools: the answers are read for tool calls in the model's format (a stream
     // then sends each choice's text and calls in its last chunk).
     const ToolCallParser tools =
@@ -627,7 +632,9 @@ Status serve(const ServerOptions &options) {
     for (int i = 0; i < n; ++i) {
       Job copy = job;
       copy.index = i;
-      copy.sampling.seed = job.sampling.seed + static_cast<uint64_t>(i);
+      copy.params.prompt = promptIds[static_cast<size_t>(i / perPrompt)];
+      copy.sharesFirstPrompt = i > 0 && i < perPrompt;
+      copy.sampling.seed = job.sampling.seed + static_cast<uint64_t>(i % perPrompt);
       if (r.jsonObject) // each choice walks the grammar on its own
         copy.sampling.constraint =
             std::make_shared<sample::JsonConstraint>(jsonVocab, r.jsonSchema);
@@ -732,12 +739,14 @@ Status serve(const ServerOptions &options) {
         Choice &c = *(*choices)[static_cast<size_t>(e.index)];
         if (!c.finish.empty())
           continue;                   // in flight when its stop string ended it
-        if (echo && e.promptLogprobs) // with the first token: the prompt's, its first unscored
-          for (size_t p = 0; p < promptIds.size(); ++p)
+        if (echo && e.promptLogprobs) { // with the first token: the prompt's, its first unscored
+          const std::vector<int32_t> &ids = promptIds[static_cast<size_t>(e.index / perPrompt)];
+          for (size_t p = 0; p < ids.size(); ++p)
             if (p == 0)
-              c.logprobs.addUnscored(promptIds[0]);
+              c.logprobs.addUnscored(ids[0]);
             else
-              c.logprobs.add(promptIds[p], (*e.promptLogprobs)[p]);
+              c.logprobs.add(ids[p], (*e.promptLogprobs)[p]);
+        }
         if (e.token >= 0 && e.logprobs && !discard)
           c.logprobs.add(e.token, *e.logprobs);
         std::string piece = advance(c, e);
@@ -751,7 +760,7 @@ Status serve(const ServerOptions &options) {
       for (int i = 0; i < n; ++i) {
         const Choice &c = *(*choices)[static_cast<size_t>(i)];
         // max_tokens 0 ends at its length, whatever the hidden token was.
-        json choice = choiceJson(i, echo ? echoed + c.text : c.text,
+        json choice = choiceJson(i, echo ? echoed[static_cast<size_t>(i / perPrompt)] + c.text : c.text,
                                  discard ? std::string("length") : c.finish, false, true);
         if (ExtractedToolCalls x = findCalls(c.text); !x.calls.empty()) {
           choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);

@@ -151,6 +151,38 @@ try:
     check(request("/v1/completions", dict(prompt, echo=True, stream=True))[0] == 400,
           "400 for echo with stream")
 
+    # A batch of prompts (OpenAI's list form; lm-eval-harness sends one): choice p is prompt
+    # p's, with the text the prompt alone gets; usage counts every prompt; echo scores each.
+    germany = {"prompt": "The capital of Germany is", "max_tokens": 8}
+    alone = [json.loads(request("/v1/completions", p)[1])["choices"][0]["text"]
+             for p in (prompt, germany)]
+    status, body = request("/v1/completions", {"prompt": [prompt["prompt"], germany["prompt"]],
+                                               "max_tokens": 8})
+    batch = json.loads(body) if status == 200 else {}
+    check(status == 200 and [c["index"] for c in batch["choices"]] == [0, 1] and
+          [c["text"] for c in batch["choices"]] == alone and
+          batch["usage"]["prompt_tokens"] == 2 * out["usage"]["prompt_tokens"],
+          "a batch of two prompts answers each as alone: %r" % body[:300])
+    status, body = request("/v1/completions", {"prompt": [prompt["prompt"], germany["prompt"]],
+                                               "max_tokens": 8, "stream": True})
+    streamed = {}
+    for line in body.split("\n"):
+        if line.startswith("data: ") and line != "data: [DONE]":
+            for c in json.loads(line[6:])["choices"]:
+                streamed[c["index"]] = streamed.get(c["index"], "") + c["text"]
+    check(status == 200 and [streamed.get(0), streamed.get(1)] == alone,
+          "a streamed batch gives each prompt's text under its index")
+    status, body = request("/v1/completions", {"prompt": ["The capital of France is Paris", [504, 3575]],
+                                               "max_tokens": 0, "echo": True, "logprobs": 1})
+    scored2 = json.loads(body) if status == 200 else {}
+    check(status == 200 and scored2["choices"][0]["logprobs"]["token_logprobs"] == lp["token_logprobs"] and
+          len(scored2["choices"][1]["logprobs"]["tokens"]) == 2 and
+          scored2["usage"]["prompt_tokens"] == 8,
+          "echo scores every prompt of a batch: %r" % body[:300])
+    status, body = request("/v1/completions", {"prompt": ["a", ""], "max_tokens": 2})
+    check(status == 400 and "'prompt' 1: the prompt encodes to no tokens" in body,
+          "400 naming the batch's empty prompt: %r" % body[:200])
+
     # logit_bias +100 on token 504 ("The", the prompt's first token) forces it every time.
     status, body = request("/v1/completions", dict(prompt, max_tokens=3, logit_bias={"504": 100}))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",

@@ -22,7 +22,8 @@ TEST(Request, CompletionFields) {
           "logprobs": 2, "stop": "\n", "stream": true, "ignore_eos": true})",
       8192);
   ASSERT_TRUE(r.ok()) << r.error().toString();
-  EXPECT_EQ(r->prompt, "hi");
+  ASSERT_EQ(r->prompts.size(), 1u);
+  EXPECT_EQ(r->prompts[0].text, "hi");
   EXPECT_EQ(r->maxTokens, 7);
   EXPECT_EQ(r->sampling.topK, 3);
   EXPECT_EQ(r->sampling.seed, UINT64_MAX);
@@ -96,12 +97,32 @@ TEST(Request, PromptForms) {
   Expected<GenerationRequest> one =
       parseGenerationRequest(Api::Completions, R"({"prompt": ["hi"]})", 8192);
   ASSERT_TRUE(one.ok());
-  EXPECT_EQ(one->prompt, "hi");
+  ASSERT_EQ(one->prompts.size(), 1u);
+  EXPECT_EQ(one->prompts[0].text, "hi");
   Expected<GenerationRequest> ids =
       parseGenerationRequest(Api::Completions, R"({"prompt": [504, 3575, 282]})", 8192);
   ASSERT_TRUE(ids.ok());
-  EXPECT_EQ(ids->promptTokens, (std::vector<int32_t>{504, 3575, 282}));
-  EXPECT_TRUE(ids->prompt.empty());
+  ASSERT_EQ(ids->prompts.size(), 1u);
+  EXPECT_EQ(ids->prompts[0].tokens, (std::vector<int32_t>{504, 3575, 282}));
+  EXPECT_TRUE(ids->prompts[0].text.empty());
+  // A batch: strings and token-id lists, in order.
+  Expected<GenerationRequest> batch = parseGenerationRequest(
+      Api::Completions, R"({"prompt": ["a", [5, 6], "b"], "n": 2})", 8192);
+  ASSERT_TRUE(batch.ok()) << batch.error().toString();
+  ASSERT_EQ(batch->prompts.size(), 3u);
+  EXPECT_EQ(batch->prompts[0].text, "a");
+  EXPECT_EQ(batch->prompts[1].tokens, (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(batch->prompts[2].text, "b");
+  EXPECT_EQ(batch->n, 2);
+  // At most 256 choices in all.
+  std::string many = R"({"n": 16, "prompt": [)";
+  for (int i = 0; i < 17; ++i)
+    many += std::string(i ? "," : "") + "\"x\"";
+  EXPECT_NE(refusal(Api::Completions, many + "]}").find("more than 256 choices"), std::string::npos);
+  many = R"({"n": 16, "prompt": [)";
+  for (int i = 0; i < 16; ++i)
+    many += std::string(i ? "," : "") + "\"x\"";
+  EXPECT_TRUE(parseGenerationRequest(Api::Completions, many + "]}", 8192).ok());
 }
 
 TEST(Request, ChatFields) {
@@ -182,7 +203,10 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": 1})", "'prompt' must be a string"},
       {R"({"prompt": []})", "'prompt' must be a string"},
       {R"({"prompt": [1, -2]})", "'prompt' must be a string"},
-      {R"({"prompt": ["a", "b"]})", "several prompts"},
+      {R"({"prompt": ["a", 2]})", "'prompt' must be a string"},
+      {R"({"prompt": [[1], []]})", "'prompt' must be a string"},
+      {R"({"prompt": [1, "a"]})", "'prompt' must be a string"},
+      {R"({"prompt": ["a", "b", "c"], "n": 100})", "'n' must be an integer from 1 to 16"},
       {R"({"prompt": "x", "top_k": 4294967297})", "'top_k' is too large"},
       {R"({"prompt": "x", "seed": -1})", "'seed' is out of range"},
       {R"({"prompt": "x", "max_tokens": 9000})", "'max_tokens' must be between 1 and 8192"},
