@@ -1,6 +1,7 @@
-// OpenAI request bodies on arbitrary bytes: /v1/completions and /v1/chat/completions
-// parsing must accept or refuse with an error (never throw, crash or over-read), and an
-// accepted chat request must render through a chat template within small limits.
+// OpenAI request bodies on arbitrary bytes: /v1/completions, /v1/chat/completions,
+// /tokenize and /detokenize parsing must accept or refuse with an error (never throw, crash
+// or over-read), and an accepted chat request must render through a chat template within
+// small limits.
 #include "runtime/server/Request.h"
 
 #include <cstddef>
@@ -27,7 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int64_t minTokens = api == server::Api::Chat || r->echo ? 0 : 1;
     if (r->maxTokens < minTokens || r->maxTokens > 8192 || r->topLogprobs > 20 ||
         r->stops.size() > 4 || (r->includeUsage && !r->stream) || (r->echo && r->stream) ||
-        r->n < 1 || r->n > server::kMaxChoices)
+        r->n < 1 || r->n > server::kMaxChoices ||
+        r->prompts.size() * size_t(r->n) > size_t(server::kMaxBatchChoices) ||
+        (api == server::Api::Completions) == r->prompts.empty())
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;
@@ -36,5 +39,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       (void)chatml->render(tmpl::chatContext(r->chat), limits);
     }
   }
+  if (Expected<server::TokenizeRequest> t = server::parseTokenizeRequest(body); t && t->chat &&
+      chatml) {
+    tmpl::RenderLimits limits;
+    limits.maxOutputBytes = 1 << 16;
+    limits.maxSteps = 100000;
+    (void)chatml->render(tmpl::chatContext(t->messages), limits);
+  }
+  if (Expected<std::vector<int32_t>> ids = server::parseDetokenizeRequest(body); ids)
+    for (int32_t id : *ids)
+      if (id < 0)
+        __builtin_trap();
   return 0;
 }

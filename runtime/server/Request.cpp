@@ -445,4 +445,65 @@ Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view bod
   }
 }
 
+namespace {
+
+// The body as a JSON object, or why not (too deep, not JSON, not an object).
+Expected<Json> parseBody(std::string_view body) {
+  if (Status s = checkNesting(body); !s)
+    return s.error();
+  Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object())
+    return invalid("the body is not a JSON object");
+  return json;
+}
+
+} // namespace
+
+Expected<TokenizeRequest> parseTokenizeRequest(std::string_view body) {
+  Expected<Json> json = parseBody(body);
+  if (!json)
+    return json.error();
+  try {
+    TokenizeRequest r;
+    const bool hasPrompt = json->contains("prompt"), hasMessages = json->contains("messages");
+    if (hasPrompt == hasMessages)
+      return invalid("give either 'prompt' (a string) or 'messages'");
+    if (hasPrompt) {
+      const Json &p = (*json)["prompt"];
+      if (!p.is_string())
+        return invalid("'prompt' must be a string");
+      r.prompt = p.get<std::string>();
+    } else {
+      r.chat = true;
+      r.addSpecial = false; // the chat template writes BOS itself
+      r.messages.addGenerationPrompt = true;
+      if (Status s = parseMessages(*json, r.messages); !s)
+        return s.error();
+    }
+    if (Status s = optionalBool(*json, "add_special_tokens", r.addSpecial); !s)
+      return s.error();
+    if (Status s = optionalBool(*json, "return_token_strs", r.returnTokenStrs); !s)
+      return s.error();
+    return r;
+  } catch (const nlohmann::json::exception &e) {
+    return invalid(std::string("the body could not be read: ") + e.what());
+  }
+}
+
+Expected<std::vector<int32_t>> parseDetokenizeRequest(std::string_view body) {
+  Expected<Json> json = parseBody(body);
+  if (!json)
+    return json.error();
+  auto tokens = json->find("tokens");
+  if (tokens == json->end() || !tokens->is_array())
+    return invalid("'tokens' must be an array of token ids");
+  std::vector<int32_t> ids;
+  for (const Json &t : *tokens) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
+      return invalid("'tokens' must be an array of token ids (integers >= 0)");
+    ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  return ids;
+}
+
 } // namespace modelrt::server

@@ -68,4 +68,19 @@ struct GenerationRequest {
 Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view body,
                                                    int64_t maxSeqLen);
 
+// vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
+// or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",
+// "chat_template_kwargs"; "add_special_tokens" false), and "return_token_strs".
+struct TokenizeRequest {
+  bool chat = false;
+  std::string prompt;
+  tmpl::ChatRequest messages;
+  bool addSpecial = true;
+  bool returnTokenStrs = false;
+};
+Expected<TokenizeRequest> parseTokenizeRequest(std::string_view body);
+
+// vLLM's POST /detokenize: {"tokens": [ids]} (checked against the vocabulary by the server).
+Expected<std::vector<int32_t>> parseDetokenizeRequest(std::string_view body);
+
 } // namespace modelrt::server

@@ -495,6 +495,62 @@ Status serve(const ServerOptions &options) {
         {"data", json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}})}};
     res.set_content(body.dump(), "application/json");
   });
+  // vLLM's /tokenize (a prompt, or messages through the chat template) and /detokenize.
+  http.Post("/tokenize", [&, tokenizer](const httplib::Request &req, httplib::Response &res) {
+    if (!authorized(req, res))
+      return;
+    Expected<TokenizeRequest> r = parseTokenizeRequest(req.body);
+    if (!r)
+      return sendError(res, 400, r.error().message());
+    std::string text = std::move(r->prompt);
+    if (r->chat) {
+      if (!chatTemplate)
+        return sendError(res, 400, chatTemplateError);
+      r->messages.bosToken =
+          tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
+      r->messages.eosToken =
+          tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
+      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(r->messages));
+      if (!rendered)
+        return sendError(res, 400,
+                         "the chat template refused the messages: " + rendered.error().message());
+      text = std::move(*rendered);
+    }
+    EncodeOptions encode;
+    encode.parseSpecial = true;
+    encode.addSpecial = r->addSpecial;
+    Expected<std::vector<int32_t>> ids = tokenizer->encode(text, encode);
+    if (!ids)
+      return sendError(res, 400, ids.error().message());
+    json out = {{"count", ids->size()},
+                {"max_model_len", maxSeqLen},
+                {"tokens", *ids},
+                {"token_strs", nullptr}};
+    if (r->returnTokenStrs) {
+      json strs = json::array();
+      for (int32_t id : *ids)
+        strs.push_back(std::string(tokenizer->tokenText(id)));
+      out["token_strs"] = std::move(strs);
+    }
+    res.set_content(dumpJson(out), "application/json");
+  });
+  http.Post("/detokenize", [&, tokenizer](const httplib::Request &req, httplib::Response &res) {
+    if (!authorized(req, res))
+      return;
+    Expected<std::vector<int32_t>> ids = parseDetokenizeRequest(req.body);
+    if (!ids)
+      return sendError(res, 400, ids.error().message());
+    const int64_t known = std::min<int64_t>(vocab, static_cast<int64_t>(tokenizer->vocabSize()));
+    for (int32_t id : *ids)
+      if (id >= known)
+        return sendError(res, 400,
+                         "'tokens': token id " + std::to_string(id) +
+                             " is outside the vocabulary of " + std::to_string(known));
+    Expected<std::string> text = tokenizer->decode(*ids);
+    if (!text)
+      return sendError(res, 400, "'tokens': " + text.error().message());
+    res.set_content(dumpJson(json{{"prompt", *text}}), "application/json");
+  });
   auto completions = [&, engineThread, tokenizer](Api api, const httplib::Request &req,
                                                   httplib::Response &res) {
     if (!authorized(req, res))

@@ -151,6 +151,25 @@ try:
     check(request("/v1/completions", dict(prompt, echo=True, stream=True))[0] == 400,
           "400 for echo with stream")
 
+    # vLLM's /tokenize and /detokenize: the ids the completion used, and back to the text.
+    status, body = request("/tokenize", {"prompt": "The capital of France is", "return_token_strs": True})
+    tok = json.loads(body) if status == 200 else {}
+    check(status == 200 and tok["tokens"] == [504, 3575, 282, 4649, 314] and tok["count"] == 5 and
+          tok["max_model_len"] > 0 and tok["token_strs"][1] == "\u0120capital",
+          "/tokenize gives the prompt's ids: %r" % body[:200])
+    status, body = request("/detokenize", {"tokens": tok.get("tokens", [])})
+    check(status == 200 and json.loads(body)["prompt"] == "The capital of France is",
+          "/detokenize gives the text back")
+    status, body = request("/detokenize", {"tokens": [1, 99999999]})
+    check(status == 400 and "outside the vocabulary" in body, "400 for /detokenize of an unknown id")
+    check(request("/tokenize", {"prompt": "x"}, key="wrong")[0] == 401, "/tokenize needs the API key")
+    chat_msgs = [{"role": "user", "content": "Hello!"}]
+    status, body = request("/tokenize", {"messages": chat_msgs})
+    status2, body2 = request("/v1/chat/completions", {"messages": chat_msgs, "max_tokens": 1})
+    check(status == 200 and status2 == 200 and
+          json.loads(body)["count"] == json.loads(body2)["usage"]["prompt_tokens"],
+          "/tokenize of messages counts the chat prompt's tokens")
+
     # A batch of prompts (OpenAI's list form; lm-eval-harness sends one): choice p is prompt
     # p's, with the text the prompt alone gets; usage counts every prompt; echo scores each.
     germany = {"prompt": "The capital of Germany is", "max_tokens": 8}

@@ -304,4 +304,44 @@ TEST(Request, RefusalsNameTheField) {
         << body << " -> " << refusal(Api::Chat, body);
 }
 
+TEST(Request, TokenizeAndDetokenizeBodies) {
+  Expected<TokenizeRequest> text = parseTokenizeRequest(R"({"prompt": "hi", "model": "m"})");
+  ASSERT_TRUE(text.ok()) << text.error().toString();
+  EXPECT_FALSE(text->chat);
+  EXPECT_EQ(text->prompt, "hi");
+  EXPECT_TRUE(text->addSpecial);
+  Expected<TokenizeRequest> chat = parseTokenizeRequest(
+      R"({"messages": [{"role": "user", "content": "x"}], "return_token_strs": true,
+          "add_generation_prompt": false})");
+  ASSERT_TRUE(chat.ok()) << chat.error().toString();
+  EXPECT_TRUE(chat->chat && chat->returnTokenStrs);
+  EXPECT_FALSE(chat->addSpecial); // the template writes BOS
+  EXPECT_FALSE(chat->messages.addGenerationPrompt);
+  ASSERT_EQ(chat->messages.messages.size(), 1u);
+  const std::pair<const char *, const char *> bad[] = {
+      {R"({})", "either 'prompt'"},
+      {R"({"prompt": "a", "messages": []})", "either 'prompt'"},
+      {R"({"prompt": 5})", "'prompt' must be a string"},
+      {R"({"messages": []})", "'messages' must be a non-empty array"},
+      {R"({"prompt": "a", "add_special_tokens": "yes"})", "add_special_tokens"},
+      {R"([1])", "not a JSON object"},
+      {R"({"prompt": )", "not a JSON object"}};
+  for (auto [body, message] : bad) {
+    Expected<TokenizeRequest> r = parseTokenizeRequest(body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_NE(r.error().message().find(message), std::string::npos) << r.error().message();
+  }
+  Expected<std::vector<int32_t>> ids = parseDetokenizeRequest(R"({"tokens": [504, 3575]})");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<int32_t>{504, 3575}));
+  for (const char *body : {R"({})", R"({"tokens": [-1]})", R"({"tokens": "x"})",
+                           R"({"tokens": [1.5]})", R"({"tokens": [4294967296]})"}) {
+    Expected<std::vector<int32_t>> r = parseDetokenizeRequest(body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_NE(r.error().message().find("'tokens' must be an array of token ids"),
+              std::string::npos)
+        << r.error().message();
+  }
+}
+
 } // namespace
