@@ -36,7 +36,8 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
   if (executor_.samplesOnDevice() && !state.sampler.adjustsLogits() &&
       topLogprobs <= kMaxDeviceTopLogprobs) {
     state.onDevice = true;
-    state.device.temperature = sampling.temperature;
+    // Below 1e-5 the draw is the argmax anyway; on the device it would divide by ~0.
+    state.device.temperature = sampling.temperature < 1e-5f ? 0.0f : sampling.temperature;
     state.device.topK = sampling.topK;
     state.device.topP = sampling.topP;
     state.device.minP = sampling.minP;

@@ -96,8 +96,11 @@ Expected<CudaImage> chooseCudaImage(const PlanFile &file, uint32_t rank, int maj
     const bool fits = specific ? n == gpu : cubin ? n / 10 == major && n % 10 <= minor : n <= gpu;
     if (!fits)
       continue;
+    // The newest fitting cubin (the arch-specific one over the portable one of its GPU),
+    // else the newest fitting PTX.
     const bool better = !best.section || !best.section->size ||
-                        (cubin && (!best.cubin || n > best.arch)) ||
+                        (cubin && (!best.cubin || n > best.arch ||
+                                   (n == best.arch && specific && !best.archSpecific))) ||
                         (!cubin && !best.cubin && n > best.arch);
     if (better)
       best = {&s, cubin, n, specific};

@@ -270,7 +270,10 @@ int main(int argc, char **argv) {
     mlir::TimingScope codegenTimer = rootTimer.nest("cpu codegen");
     // LLD resets every llvm::cl option when it runs: keep what is still needed.
     std::string planPath = outputPath;
-    std::vector<std::string> cudaChips(cudaArch.begin(), cudaArch.end());
+    std::vector<std::string> cudaChips;
+    for (const std::string &chip : cudaArch) // each once
+      if (std::find(cudaChips.begin(), cudaChips.end(), chip) == cudaChips.end())
+        cudaChips.push_back(chip);
     if (cudaChips.empty())
       cudaChips.push_back("sm_80");
     const bool printIr = emit == Emit::Llvm;

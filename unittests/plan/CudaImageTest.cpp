@@ -61,6 +61,13 @@ TEST(CudaImage, ArchSpecificTargetsRunOnlyOnTheirGpu) {
   auto plan = planWith({{SectionKind::CudaKernels, "sm_80"}, {SectionKind::CudaCubin, "sm_90a"}});
   EXPECT_EQ(chosen(plan, 9, 0), "cubin sm_90a");
   EXPECT_EQ(chosen(plan, 10, 0), "PTX sm_80 (compiled by the driver)");
+  // Both for Hopper: the arch-specific one there, whichever comes first.
+  for (auto order : {std::vector<std::string>{"sm_90", "sm_90a"}, {"sm_90a", "sm_90"}}) {
+    auto both = planWith({{SectionKind::CudaKernels, "sm_90"},
+                          {SectionKind::CudaCubin, order[0]},
+                          {SectionKind::CudaCubin, order[1]}});
+    EXPECT_EQ(chosen(both, 9, 0), "cubin sm_90a");
+  }
 }
 
 TEST(CudaImage, OnlyTheRanksOwnSections) {

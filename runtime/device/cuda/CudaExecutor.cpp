@@ -13,6 +13,7 @@
 #include <cuda.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -190,10 +191,11 @@ struct CudaExecutor::Impl {
   int64_t blockElements = 0; // of one block of one layer's K (or V)
 
   // Sampling on the device: per-row parameters up (one copy), tokens and log-probabilities
-  // back (one copy), each through one pinned host buffer.
+  // back (one copy), each through one pinned host buffer; the host's logits rows come back
+  // through another.
   bool deviceSampling = true;
   DeviceBuffer sampleIn, sampleOut;
-  PinnedBuffer sampleHostIn, sampleHostOut;
+  PinnedBuffer sampleHostIn, sampleHostOut, logitsHost;
 
   std::deque<Expected<StepOutput>> done; // submitted steps' outputs
 
@@ -391,13 +393,29 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     Expected<plan::CudaImage> image = plan::chooseCudaImage(impl.file, 0, prop.major, prop.minor);
     if (!image)
       return fail(image.error());
-    impl.kernelImage = image->describe();
     // The driver reads PTX as a C string, a cubin as an ELF image of its own size.
-    std::string text(image->section->text());
     char log[8192] = {0};
-    CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-    void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
-    CUresult r = impl.driver->moduleLoadDataEx(&impl.module, text.c_str(), 2, opts, values);
+    auto loadImage = [&](const plan::Section &section) {
+      std::string text(section.text());
+      log[0] = '\0';
+      CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+      void *values[] = {log, reinterpret_cast<void *>(sizeof(log))};
+      return impl.driver->moduleLoadDataEx(&impl.module, text.c_str(), 2, opts, values);
+    };
+    impl.kernelImage = image->describe();
+    CUresult r = loadImage(*image->section);
+    // A cubin this driver refuses (one built by a newer toolkit): the PTX, if it fits.
+    const int gpu = prop.major * 10 + prop.minor;
+    if (r != CUDA_SUCCESS && image->cubin && ptx->size > 0 &&
+        !plan::ptxTarget(ptx->text()).empty() &&
+        std::stoi(plan::ptxTarget(ptx->text()).substr(3)) <= gpu) {
+      std::fprintf(stderr, "modelrt: the driver refused the plan's %s (%s); using its PTX\n",
+                   impl.kernelImage.c_str(),
+                   driverStatus(r, "cuModuleLoadDataEx").error().message().c_str());
+      impl.kernelImage =
+          "PTX " + plan::ptxTarget(ptx->text()) + " (compiled by the driver; the cubin was refused)";
+      r = loadImage(*ptx);
+    }
     if (r != CUDA_SUCCESS)
       return fail(Error(ErrorCode::InvalidFormat,
                         driverStatus(r, "cuModuleLoadDataEx").error().message() +
@@ -804,8 +822,16 @@ Status CudaExecutor::Impl::sampleAndCopy(
     StepOutput &out) {
   const int64_t vocab = prog.values[prog.logits].width, rowStride = stride(prog.logits);
   const float *logits = reinterpret_cast<const float *>(data(prog.logits));
-  // The rows the host samples, in runs of consecutive rows, one 2D copy each.
-  out.logits.resize(static_cast<size_t>((numRows - int64_t(picks.size())) * vocab));
+  // The rows the host samples, in runs of consecutive rows, one 2D copy each, into pinned
+  // memory (an asynchronous copy), then into the output once the stream is done.
+  const size_t hostRows = static_cast<size_t>(numRows - int64_t(picks.size()));
+  out.logits.resize(hostRows * static_cast<size_t>(vocab));
+  TRY(logitsHost.reserve(out.logits.size() * sizeof(float), "the logits"));
+  float *staged = static_cast<float *>(logitsHost.ptr);
+  auto unstage = [&] {
+    if (!out.logits.empty())
+      std::memcpy(out.logits.data(), staged, out.logits.size() * sizeof(float));
+  };
   size_t next = 0;
   int64_t filled = 0;
   for (int64_t row = 0; row < numRows;) {
@@ -817,7 +843,7 @@ Status CudaExecutor::Impl::sampleAndCopy(
     int64_t end = row + 1;
     while (end < numRows && !(next < picks.size() && picks[next].first == end))
       ++end;
-    CUDA_TRY(cudaMemcpy2DAsync(out.logits.data() + filled * vocab, vocab * sizeof(float),
+    CUDA_TRY(cudaMemcpy2DAsync(staged + filled * vocab, vocab * sizeof(float),
                                logits + row * rowStride, rowStride * sizeof(float),
                                vocab * sizeof(float), static_cast<size_t>(end - row),
                                cudaMemcpyDeviceToHost, stream));
@@ -826,6 +852,7 @@ Status CudaExecutor::Impl::sampleAndCopy(
   }
   if (picks.empty()) {
     CUDA_TRY(cudaStreamSynchronize(stream));
+    unstage();
     return Status::success();
   }
 
@@ -892,6 +919,7 @@ Status CudaExecutor::Impl::sampleAndCopy(
                    result, stream));
   CUDA_TRY(cudaMemcpyAsync(sampleHostOut.ptr, devOut, outBytes, cudaMemcpyDeviceToHost, stream));
   CUDA_TRY(cudaStreamSynchronize(stream));
+  unstage();
 
   const char *hostOut = static_cast<const char *>(sampleHostOut.ptr);
   const auto *tokensOut = reinterpret_cast<const int32_t *>(hostOut + tokensAt);

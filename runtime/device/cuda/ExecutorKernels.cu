@@ -97,7 +97,7 @@ __global__ void ropeNormKernel(const T *__restrict__ src, int64_t srcStride, T *
     }
     for (int o = 16; o > 0; o >>= 1)
       sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    const float scale = rsqrtf(sum / float(rope.headDim) + rope.normEps);
+    const float scale = 1.0f / sqrtf(sum / float(rope.headDim) + rope.normEps); // as torch.rsqrt
     auto normed = [&](int64_t j) {
       return toFloat(fromFloat<T>(toFloat(w[j]) * toFloat(fromFloat<T>(toFloat(xh[j]) * scale))));
     };
