@@ -5,8 +5,28 @@
 
 namespace modelrt::engine {
 
+std::vector<int32_t> proposeNgramDrafts(const std::vector<int32_t> &history, int k, int nMax,
+                                        int nMin) {
+  const int64_t size = static_cast<int64_t>(history.size());
+  if (k <= 0)
+    return {};
+  for (int64_t n = std::min<int64_t>(nMax, size - 1); n >= nMin && n >= 1; --n) {
+    const int32_t *tail = history.data() + size - n;
+    // The latest occurrence that has a token after it, other than the tail itself.
+    for (int64_t i = size - n - 1; i >= 0; --i)
+      if (std::equal(tail, tail + n, history.data() + i)) {
+        const int64_t from = i + n, to = std::min<int64_t>(size, from + k);
+        return std::vector<int32_t>(history.begin() + from, history.begin() + to);
+      }
+  }
+  return {};
+}
+
 Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Policy policy,
-                                                 bool prefixCaching) {
+                                                 bool prefixCaching, int speculativeTokens) {
+  if (speculativeTokens < 0 || speculativeTokens > 16)
+    return Error(ErrorCode::InvalidArgument, "speculative tokens must be in [0, 16], got " +
+                                                 std::to_string(speculativeTokens));
   const plan::PlanMetadata &m = executor.metadata();
   sched::SchedulerConfig config;
   config.policy = policy;
@@ -23,7 +43,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
   if (!scheduler)
     return scheduler.error();
-  return std::unique_ptr<Engine>(new Engine(executor, std::move(*scheduler)));
+  return std::unique_ptr<Engine>(new Engine(executor, std::move(*scheduler), speculativeTokens));
 }
 
 Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
@@ -43,6 +63,12 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
     state.device.minP = sampling.minP;
     state.device.seed = sampling.seed;
     state.device.topLogprobs = topLogprobs;
+  }
+  if (speculativeTokens_ > 0 && !state.onDevice && sampling.temperature == 0.0f &&
+      topLogprobs < 0 && !params.promptLogprobs) {
+    state.speculate = true;
+    state.history = params.prompt;
+    state.maxTokens = params.maxTokens;
   }
   if (params.promptLogprobs) {
     state.prompt = params.prompt;
@@ -79,20 +105,53 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       events.insert(events.end(), none->begin(), none->end());
       break;
     }
-    InFlight flight{std::move(out), {}};
+    InFlight flight{std::move(out), {}, {}};
     flight.sampling.reserve(flight.out.requests.size()); // the chunks point into it
     std::vector<PagedChunk> chunks;
+    // Draft tokens go right after their request's tokens; the batch stays within
+    // max_num_batched_tokens.
+    std::vector<int32_t> tokens;
+    int64_t rows = static_cast<int64_t>(flight.out.tokenIds.size());
+    const int64_t maxRows = executor_.metadata().maxNumBatchedTokens,
+                  maxSeqLen = executor_.metadata().maxSeqLen;
+    size_t at = 0;
+    // Only small steps speculate (vLLM's disable-by-batch-size): a bigger batch already
+    // reads each weight once for many rows, and extra rows cost more than they save.
+    const bool speculateNow = flight.out.sampleRequestIds.size() <= kSpeculativeMaxBatch;
     for (const sched::ScheduledRequest &r : flight.out.requests) {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
-      const RequestSampling &s = samplers_.at(r.id);
+      tokens.insert(tokens.end(), flight.out.tokenIds.begin() + at,
+                    flight.out.tokenIds.begin() + at + r.numTokens);
+      at += static_cast<size_t>(r.numTokens);
+      RequestSampling &s = samplers_.at(r.id);
       if (r.sampled && !r.allLogits && s.onDevice) {
         flight.sampling.push_back(s.device);
         flight.sampling.back().step = s.draws;
         chunks.back().deviceSampling = &flight.sampling.back();
       }
+      std::vector<int32_t> drafts;
+      if (s.speculate && speculateNow && r.sampled && !r.allLogits) {
+        // Only into KV slots the request's last block already has (the scheduler's blocks
+        // are untouched past its length), and never past its limits.
+        const int64_t end = r.startPosition + r.numTokens;
+        const int64_t room =
+            static_cast<int64_t>(r.blockTable.size()) * executor_.kvBlockSize() - end;
+        const int64_t k = std::min<int64_t>(
+            {speculativeTokens_, room, s.maxTokens - static_cast<int64_t>(s.draws) - 1,
+             maxRows - rows, maxSeqLen - end});
+        if (k > 0)
+          drafts = proposeNgramDrafts(s.history, static_cast<int>(k));
+      }
+      if (!drafts.empty()) {
+        chunks.back().numTokens += static_cast<int64_t>(drafts.size());
+        chunks.back().allLogits = true; // the last row and one per draft
+        tokens.insert(tokens.end(), drafts.begin(), drafts.end());
+        rows += static_cast<int64_t>(drafts.size());
+        draftTokens_ += static_cast<int64_t>(drafts.size());
+      }
+      flight.drafts.push_back(std::move(drafts));
     }
-    if (Status submitted = executor_.submit(flight.out.tokenIds, chunks, flight.out.blockCopies);
-        !submitted)
+    if (Status submitted = executor_.submit(tokens, chunks, flight.out.blockCopies); !submitted)
       return submitted.error();
     inFlight_.push_back(std::move(flight));
   }
@@ -100,6 +159,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     return events;
   Expected<StepOutput> result = executor_.collect();
   sched::SchedulerOutput out = std::move(inFlight_.front().out);
+  const std::vector<std::vector<int32_t>> drafts = std::move(inFlight_.front().drafts);
   inFlight_.pop_front();
   if (!result)
     return result.error();
@@ -108,9 +168,19 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
   // row of the other sampled ones, except those the executor sampled (which come as
   // tokens); the rows sampled, in sampleRequestIds' order (null for a device token).
   std::vector<const float *> sampleRow;
+  std::vector<const std::vector<int32_t> *> draftsOf; // per sampled row: its drafts, if any
   const float *at = result->logits.data();
   size_t devicePicks = 0;
-  for (const sched::ScheduledRequest &r : out.requests) {
+  for (size_t j = 0; j < out.requests.size(); ++j) {
+    const sched::ScheduledRequest &r = out.requests[j];
+    if (!drafts[j].empty()) { // every row of the chunk: the last real one, then the drafts'
+      sampleRow.push_back(at + int64_t(r.numTokens - 1) * vocab);
+      draftsOf.push_back(&drafts[j]);
+      at += int64_t(r.numTokens + static_cast<int64_t>(drafts[j].size())) * vocab;
+      continue;
+    }
+    if (r.sampled)
+      draftsOf.push_back(nullptr);
     if (r.allLogits) {
       RequestSampling &s = samplers_.at(r.id);
       for (int32_t k = 0; k < r.numTokens; ++k) {
@@ -140,6 +210,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
                                           std::to_string(result->sampled.size()) +
                                           " device tokens, not what the step asked for");
   std::vector<sched::TokenId> sampled;
+  std::vector<std::vector<sched::TokenId>> accepted; // after each sampled token (speculation)
   size_t nextPick = 0;
   for (size_t i = 0; i < out.sampleRequestIds.size(); ++i) {
     RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
@@ -153,6 +224,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       r.sampler.accept(pick.token);
       if (r.topLogprobs >= 0)
         lastLogprobs_[out.sampleRequestIds[i]] = {pick.logprob, std::move(pick.top)};
+      accepted.emplace_back();
       continue;
     }
     sampled.push_back(r.sampler.next(row, vocab));
@@ -160,8 +232,26 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     if (r.topLogprobs >= 0)
       lastLogprobs_[out.sampleRequestIds[i]] =
           sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);
+    if (r.speculate)
+      r.history.push_back(sampled.back());
+    // Speculation: while the choice equals the next draft, the draft's own row gives the
+    // token after it.
+    std::vector<sched::TokenId> more;
+    if (const std::vector<int32_t> *d = draftsOf[i])
+      for (size_t k = 0; k < d->size() && r.history.back() == (*d)[k]; ++k) {
+        const int32_t t = r.sampler.next(row + int64_t(k + 1) * vocab, vocab);
+        r.sampler.accept(t);
+        r.history.push_back(t);
+        ++r.draws;
+        ++acceptedDraftTokens_;
+        more.push_back(t);
+      }
+    accepted.push_back(std::move(more));
   }
-  Expected<std::vector<sched::TokenEvent>> sampledEvents = scheduler_.update(out, sampled);
+  const bool anyAccepted = std::any_of(accepted.begin(), accepted.end(),
+                                       [](const auto &a) { return !a.empty(); });
+  Expected<std::vector<sched::TokenEvent>> sampledEvents =
+      scheduler_.update(out, sampled, anyAccepted ? &accepted : nullptr);
   if (!sampledEvents)
     return sampledEvents.error();
   for (const sched::TokenEvent &e : *sampledEvents)

@@ -16,12 +16,25 @@ namespace modelrt::engine {
 
 class Engine {
 public:
+  // On the CPU (SmolLM2-135M, 2 cores), drafts made batch 1 1.5x faster and batch 4 6%,
+  // and batch 8 3% slower (docs/benchmarks.md).
+  static constexpr size_t kSpeculativeMaxBatch = 4;
+
   // `executor` outlives the engine. The scheduler's limits come from the plan. With
   // prefixCaching (iteration-level only), a request whose prompt starts with blocks of
   // tokens whose KV is still in the cache takes it instead of computing it again; the
   // executor's output does not depend on the batch, so the KV and every logit are the same.
+  //
+  // speculativeTokens > 0: speculative decoding by prompt lookup (vLLM's "ngram" method,
+  // llama.cpp's lookup decoding) for greedy requests without logprobs sampled on the host:
+  // a decode step also runs up to that many draft tokens (what followed the latest earlier
+  // occurrence of the request's last 1..3 tokens), in KV slots its last block already
+  // has; every draft the greedy choice confirms, and the token after the last one, comes
+  // out of that one step. The tokens are those decoding one at a time gives. Only steps
+  // that sample at most kSpeculativeMaxBatch requests speculate.
   static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
-                                                  bool prefixCaching = false);
+                                                  bool prefixCaching = false,
+                                                  int speculativeTokens = 0);
 
   // `topLogprobs` >= 0 asks for log-probabilities of each token (and that many of the most
   // likely ones); -1 for none.
@@ -47,14 +60,18 @@ public:
     return lastPromptLogprobs_;
   }
   const sched::Scheduler &scheduler() const { return scheduler_; }
+  // Speculative decoding so far: draft tokens run, and those the greedy choice confirmed.
+  int64_t draftTokens() const { return draftTokens_; }
+  int64_t acceptedDraftTokens() const { return acceptedDraftTokens_; }
 
   // Waits for (and drops) the iterations still in flight in the pipeline, so that the
   // executor's next collect() belongs to whoever steps it next.
   ~Engine();
 
 private:
-  Engine(Executor &executor, sched::Scheduler scheduler)
-      : executor_(executor), scheduler_(std::move(scheduler)) {}
+  Engine(Executor &executor, sched::Scheduler scheduler, int speculativeTokens)
+      : executor_(executor), scheduler_(std::move(scheduler)),
+        speculativeTokens_(speculativeTokens) {}
   void forget(sched::RequestId id);
 
   Executor &executor_;
@@ -71,15 +88,27 @@ private:
     bool onDevice = false;
     DeviceSampling device;
     uint64_t draws = 0; // tokens sampled so far: the device draw's step
+    // Speculative decoding (greedy, no logprobs, on the host): prompt and tokens so far.
+    bool speculate = false;
+    std::vector<int32_t> history;
+    int64_t maxTokens = 0;
   };
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
   struct InFlight {
     sched::SchedulerOutput out;
     std::vector<DeviceSampling> sampling; // what the chunks' deviceSampling point to
+    std::vector<std::vector<int32_t>> drafts; // per scheduled request: its draft tokens
   };
+  int speculativeTokens_ = 0;
+  int64_t draftTokens_ = 0, acceptedDraftTokens_ = 0;
   std::deque<InFlight> inFlight_; // submitted to the executor, oldest first
   std::map<sched::RequestId, std::vector<sample::TokenLogprobs>> lastPromptLogprobs_;
 };
+
+// Prompt lookup: the (at most k) tokens that followed the latest earlier occurrence of the
+// history's last n tokens, for n from nMax down to nMin; none where there is no match.
+std::vector<int32_t> proposeNgramDrafts(const std::vector<int32_t> &history, int k, int nMax = 3,
+                                        int nMin = 1);
 
 } // namespace modelrt::engine

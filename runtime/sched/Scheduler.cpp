@@ -341,7 +341,8 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
 }
 
 Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &output,
-                                                    const std::vector<TokenId> &sampledTokens) {
+                                                    const std::vector<TokenId> &sampledTokens,
+                                                    const std::vector<std::vector<TokenId>> *accepted) {
   auto pending = std::find(pendingIterations_.begin(), pendingIterations_.end(), output.iteration);
   if (pending == pendingIterations_.end())
     return Error(ErrorCode::InvalidArgument,
@@ -353,10 +354,24 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
     return Error(ErrorCode::InvalidArgument,
                  "update got " + std::to_string(sampledTokens.size()) + " sampled tokens for " +
                      std::to_string(output.sampleRequestIds.size()) + " sampled rows");
-  for (TokenId token : sampledTokens)
-    if (token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize))
+  if (accepted && accepted->size() != sampledTokens.size())
+    return Error(ErrorCode::InvalidArgument,
+                 "update got accepted tokens for " + std::to_string(accepted->size()) +
+                     " rows, not " + std::to_string(sampledTokens.size()));
+  auto outside = [&](TokenId token) {
+    return token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize);
+  };
+  for (size_t i = 0; i < sampledTokens.size(); ++i) {
+    bool bad = outside(sampledTokens[i]);
+    TokenId which = sampledTokens[i];
+    if (accepted)
+      for (TokenId t : (*accepted)[i])
+        if (!bad && outside(t))
+          bad = true, which = t;
+    if (bad)
       return Error(ErrorCode::InvalidArgument,
-                   "sampled token " + std::to_string(token) + " is outside the vocabulary");
+                   "sampled token " + std::to_string(which) + " is outside the vocabulary");
+  }
   pendingIterations_.erase(pending);
   for (const ScheduledRequest &r : output.requests)
     if (auto it = requests_.find(r.id);
@@ -380,13 +395,21 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
     if (it == requests_.end() || it->second->pendingFinish)
       continue;
     Request &req = *it->second;
-    req.tokens.push_back(sampledTokens[i]);
-    std::optional<FinishReason> reason = finishReasonAfter(req);
-    events.push_back({req.id, sampledTokens[i], reason, req.numCachedTokens});
-    if (reason) {
-      release(req);
-      req.finished = true;
-      anyFinished = true;
+    const size_t extra = accepted ? (*accepted)[i].size() : 0;
+    for (size_t k = 0; k <= extra; ++k) {
+      // Never past max_seq_len: a speculative token there is dropped (the limit ends it).
+      if (k > 0 && static_cast<int64_t>(req.tokens.size()) >= config_.maxSeqLen)
+        break;
+      const TokenId token = k == 0 ? sampledTokens[i] : (*accepted)[i][k - 1];
+      req.tokens.push_back(token);
+      std::optional<FinishReason> reason = finishReasonAfter(req);
+      events.push_back({req.id, token, reason, req.numCachedTokens});
+      if (reason) {
+        release(req);
+        req.finished = true;
+        anyFinished = true;
+        break;
+      }
     }
   }
   if (anyFinished) {

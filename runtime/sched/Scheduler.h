@@ -78,8 +78,14 @@ public:
   // Takes the tokens sampled for output.sampleRows (same order) and returns, per token,
   // the event for its request; requests that finish here are removed and their blocks
   // freed. Fails, changing nothing, on a token count or token id that does not fit.
+  //
+  // `accepted` (speculative decoding), when given, holds per sampled row the tokens accepted
+  // after the sampled one, in order: they are appended too (each with its event; the rest
+  // are dropped once one finishes the request), and computed by the next iteration like a
+  // prompt chunk.
   Expected<std::vector<TokenEvent>> update(const SchedulerOutput &output,
-                                           const std::vector<TokenId> &sampledTokens);
+                                           const std::vector<TokenId> &sampledTokens,
+                                           const std::vector<std::vector<TokenId>> *accepted = nullptr);
 
   bool hasUnfinished() const { return !requests_.empty(); }
   size_t numWaiting() const { return waiting_.size(); }

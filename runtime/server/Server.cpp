@@ -114,8 +114,9 @@ struct Job {
 // Owns the engine; the only thread that touches it.
 class EngineThread {
 public:
-  EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching)
-      : exec_(std::move(exec)), prefixCaching_(prefixCaching), thread_([this] { run(); }) {}
+  EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching, int speculativeTokens)
+      : exec_(std::move(exec)), prefixCaching_(prefixCaching),
+        speculativeTokens_(speculativeTokens), thread_([this] { run(); }) {}
   ~EngineThread() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -171,7 +172,8 @@ public:
 private:
   void run() {
     Expected<std::unique_ptr<engine::Engine>> created =
-        engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
+        engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_,
+                               speculativeTokens_);
     std::unique_ptr<engine::Engine> eng = created ? std::move(*created) : nullptr;
     struct Route {
       std::shared_ptr<Channel> channel;
@@ -265,7 +267,8 @@ private:
         deferred.clear();
         channels.clear();
         Expected<std::unique_ptr<engine::Engine>> fresh =
-            engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_);
+            engine::Engine::create(*exec_, sched::Policy::IterationLevel, prefixCaching_,
+                               speculativeTokens_);
         eng = fresh ? std::move(*fresh) : nullptr;
         continue;
       }
@@ -301,6 +304,7 @@ private:
 
   std::unique_ptr<Executor> exec_;
   bool prefixCaching_;
+  int speculativeTokens_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<Job> incoming_;
@@ -447,7 +451,8 @@ Status serve(const ServerOptions &options) {
   Expected<ToolCallParser> toolParser = parseToolCallParser(options.toolCallParser);
   if (!toolParser)
     return toolParser.error();
-  auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching);
+  auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching,
+                                                     options.speculativeTokens);
   // The vocabulary as bytes for JSON-guided decoding (response_format json_object): control
   // tokens never appear inside the JSON, the end-of-sequence token ends it.
   std::shared_ptr<sample::JsonVocabulary> jsonVocab;

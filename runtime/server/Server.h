@@ -22,6 +22,9 @@ struct ServerOptions {
   // Automatic prefix caching (vLLM's default): prompts that start like an earlier one reuse
   // its KV blocks while they are still in the cache.
   bool prefixCaching = true;
+  // Speculative decoding by prompt lookup for greedy requests without logprobs: up to this
+  // many draft tokens per decode step (0: off).
+  int speculativeTokens = 0;
   // How chat answers to requests with `tools` are read for calls: "tag", "json" (see
   // ToolCalls.h), or "" (none: the text is returned as content).
   std::string toolCallParser;

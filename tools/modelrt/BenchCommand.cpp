@@ -30,6 +30,7 @@ struct BenchOptions {
   bool randomOutputLen = false;
   bool prefixCaching = true;
   int sharedPrefixLen = 0;
+  int speculativeTokens = 0;
 };
 
 int fail(const std::string &message) {
@@ -37,11 +38,13 @@ int fail(const std::string &message) {
   return 1;
 }
 
-// cachedTokens: prompt tokens the prefix cache supplied, summed over the requests.
+// cachedTokens: prompt tokens the prefix cache supplied, summed over the requests; drafts
+// and accepted: speculative draft tokens run and confirmed.
 Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, const BenchOptions &o,
-                                       double rate, int64_t &cachedTokens) {
+                                       double rate, int64_t &cachedTokens, int64_t &drafts,
+                                       int64_t &accepted) {
   Expected<std::unique_ptr<engine::Engine>> created =
-      engine::Engine::create(exec, policy, o.prefixCaching);
+      engine::Engine::create(exec, policy, o.prefixCaching, o.speculativeTokens);
   if (!created)
     return created.error();
   engine::Engine &eng = **created;
@@ -105,6 +108,8 @@ Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, con
       }
     }
   }
+  drafts = eng.draftTokens();
+  accepted = eng.acceptedDraftTokens();
   return sched::summarize(timings, now());
 }
 
@@ -137,20 +142,27 @@ int runBench(const BenchOptions &o) {
     return fail(exec.error().message());
   nlohmann::json all = nlohmann::json::object();
   for (sched::Policy policy : policies) {
-    int64_t cached = 0;
-    Expected<sched::ServingReport> report = runOnce(**exec, policy, o, rate, cached);
+    int64_t cached = 0, drafts = 0, accepted = 0;
+    Expected<sched::ServingReport> report =
+        runOnce(**exec, policy, o, rate, cached, drafts, accepted);
     if (!report)
       return fail(report.error().message());
     if (o.json) {
       all[sched::policyName(policy)] = sched::reportToJson(*report);
       all[sched::policyName(policy)]["prefix_cached_prompt_tokens"] = cached;
+      all[sched::policyName(policy)]["speculative_draft_tokens"] = drafts;
+      all[sched::policyName(policy)]["speculative_accepted_tokens"] = accepted;
     } else {
       std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
                 << " prompts, input " << o.inputLen << ", output " << o.outputLen
                 << (o.randomOutputLen ? " (uniform from 1)" : "") << ", request rate "
                 << o.requestRate << " ==\n"
                 << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
-                << " of " << int64_t(o.numPrompts) * o.inputLen << "\n\n";
+                << " of " << int64_t(o.numPrompts) * o.inputLen << "\n";
+      if (o.speculativeTokens > 0)
+        std::cout << "Speculative draft tokens: " << drafts << ", accepted " << accepted << " ("
+                  << (drafts ? 100.0 * double(accepted) / double(drafts) : 0.0) << "%)\n";
+      std::cout << "\n";
     }
   }
   if (o.json)
@@ -181,6 +193,10 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
                   "Tokens every prompt starts with (a shared system prompt; default 0)");
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full (iteration-level) instead of reusing cached KV");
+  cmd->add_option("--num-speculative-tokens", o->speculativeTokens,
+                  "Speculative decoding by prompt lookup (vLLM's ngram method) for greedy "
+                  "requests: up to this many draft tokens per decode step (default 0: off)")
+      ->check(CLI::Range(0, 16));
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
   cmd->callback([o, &exitCode] {
     if (!runAsWorker(o->plan, o->executor, exitCode))

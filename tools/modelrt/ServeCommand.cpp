@@ -28,6 +28,11 @@ void addServeCommand(CLI::App &app, int &exitCode) {
       ->transform(CLI::CheckedTransformer(toolFormats));
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
+  cmd->add_option("--num-speculative-tokens", o->speculativeTokens,
+                  "Speculative decoding by prompt lookup (vLLM's ngram method) for greedy "
+                  "requests without logprobs: up to this many draft tokens per decode step "
+                  "(default 0: off)")
+      ->check(CLI::Range(0, 16));
   cmd->callback([o, &exitCode] {
     if (runAsWorker(o->plan, o->executor, exitCode))
       return;

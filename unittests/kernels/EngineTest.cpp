@@ -37,8 +37,10 @@ sched::RequestParams request(std::vector<int32_t> prompt, int maxTokens) {
 std::map<size_t, std::vector<int32_t>> serve(CpuExecutor &exec, sched::Policy policy,
                                              const std::vector<sched::RequestParams> &requests,
                                              const std::vector<int> &joinAt,
-                                             std::vector<int> *finishStep = nullptr) {
-  Expected<std::unique_ptr<Engine>> eng = Engine::create(exec, policy);
+                                             std::vector<int> *finishStep = nullptr,
+                                             int speculative = 0,
+                                             int64_t *acceptedDrafts = nullptr) {
+  Expected<std::unique_ptr<Engine>> eng = Engine::create(exec, policy, false, speculative);
   EXPECT_TRUE(eng.ok());
   std::map<sched::RequestId, size_t> which;
   std::map<size_t, std::vector<int32_t>> tokens;
@@ -61,6 +63,8 @@ std::map<size_t, std::vector<int32_t>> serve(CpuExecutor &exec, sched::Policy po
         (*finishStep)[which[e.id]] = step;
     }
   }
+  if (acceptedDrafts)
+    *acceptedDrafts = (*eng)->acceptedDraftTokens();
   return tokens;
 }
 
@@ -113,6 +117,46 @@ TEST_P(EnginePlans, GreedyTokensDoNotDependOnLoadOrPolicy) {
   // Iteration-level: the short request leaves long before the long ones.
   EXPECT_LT(finishStep[1], finishStep[2]);
   EXPECT_LT(finishStep[1], finishStep[0]);
+}
+
+// Speculative decoding (prompt lookup) changes how many tokens a step yields, not which:
+// every request's greedy tokens equal decoding one at a time, alone and under load, with
+// max_tokens ending a request inside a run of confirmed drafts; repetitive prompts get
+// drafts confirmed.
+TEST_P(EnginePlans, SpeculativeDecodingGivesTheSameTokens) {
+  auto exec = loadTinyLlama(GetParam());
+  ASSERT_TRUE(exec);
+  std::vector<sched::RequestParams> requests = {
+      request({5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7}, 40),
+      request({1, 17, 42, 99, 3, 250, 7}, 23), request({200}, 33),
+      request({31, 41, 59, 26, 31, 41, 59, 26, 31, 41}, 5), request({9, 9, 9, 9, 9}, 17)};
+  auto plain = serve(*exec, sched::Policy::IterationLevel, requests, {0, 0, 1, 2, 4});
+  int64_t accepted = 0;
+  for (int k : {1, 4, 7}) {
+    auto fast = serve(*exec, sched::Policy::IterationLevel, requests, {0, 0, 1, 2, 4}, nullptr, k,
+                      &accepted);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      EXPECT_EQ(fast[i], plain[i]) << "request " << i << ", " << k << " speculative tokens";
+      EXPECT_EQ(int(fast[i].size()), requests[i].maxTokens);
+    }
+    EXPECT_GT(accepted, 0) << k << " speculative tokens: no draft was ever confirmed";
+  }
+  // Alone too (each request's own steps only).
+  for (size_t i = 0; i < requests.size(); ++i)
+    EXPECT_EQ(serve(*exec, sched::Policy::IterationLevel, {requests[i]}, {0}, nullptr, 4)[0],
+              plain[i])
+        << "request " << i << " alone";
+}
+
+TEST(Engine, PromptLookupDrafts) {
+  // The tokens after the latest earlier match of the last 3, else 2, else 1 tokens.
+  EXPECT_EQ(proposeNgramDrafts({1, 2, 3, 4, 1, 2, 3}, 3), (std::vector<int32_t>{4, 1, 2}));
+  EXPECT_EQ(proposeNgramDrafts({1, 2, 3, 4, 9, 2, 3}, 2), (std::vector<int32_t>{4, 9}));
+  EXPECT_EQ(proposeNgramDrafts({5, 7, 5, 8, 5}, 4), (std::vector<int32_t>{8, 5})); // latest
+  EXPECT_EQ(proposeNgramDrafts({1, 2, 3}, 4), std::vector<int32_t>{});
+  EXPECT_EQ(proposeNgramDrafts({7}, 4), std::vector<int32_t>{});
+  EXPECT_EQ(proposeNgramDrafts({3, 3}, 4), std::vector<int32_t>{3});
+  EXPECT_EQ(proposeNgramDrafts({1, 2, 1, 2}, 0), std::vector<int32_t>{});
 }
 
 // Automatic prefix caching: requests that start with the same blocks of tokens as an earlier

@@ -101,6 +101,54 @@ TEST(SchedulerTest, PrefillThenOneDecodeRowPerIteration) {
   EXPECT_EQ(h.scheduler.kvCache().numFreeBlocks(), 64);
 }
 
+// Speculative decoding: tokens accepted after the sampled one are appended with their
+// events, computed by the next iteration as one chunk, and dropped past a token that ends
+// the request; bad ones are refused before anything changes.
+TEST(SchedulerTest, AcceptedSpeculativeTokensAreAppendedAndComputedNext) {
+  SchedulerConfig config = smallConfig();
+  config.vocabSize = 100;
+  Scheduler s = std::move(Scheduler::create(config).value());
+  RequestParams p;
+  p.prompt = {1, 2, 3};
+  p.maxTokens = 8;
+  p.eosTokenId = 9;
+  RequestId id = s.addRequest(p).value();
+  SchedulerOutput out = s.schedule();
+  ASSERT_EQ(s.update(out, {10}).value().size(), 1u);
+  out = s.schedule(); // the decode of 10
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.requests[0].numTokens, 1);
+  // Refused, changing nothing: a row count that does not match, a token outside the vocabulary.
+  std::vector<std::vector<TokenId>> twoRows = {{11}, {12}}, outside = {{11, 100}};
+  EXPECT_FALSE(s.update(out, {20}, &twoRows).ok());
+  EXPECT_FALSE(s.update(out, {20}, &outside).ok());
+  std::vector<std::vector<TokenId>> accepted = {{11, 12}};
+  Expected<std::vector<TokenEvent>> events = s.update(out, {20}, &accepted);
+  ASSERT_TRUE(events.ok()) << events.error().toString();
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].token, 20);
+  EXPECT_EQ((*events)[1].token, 11);
+  EXPECT_EQ((*events)[2].token, 12);
+  for (const TokenEvent &e : *events)
+    EXPECT_FALSE(e.finish);
+  out = s.schedule(); // 20, 11 and 12 are computed together, the last one sampled
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.requests[0].startPosition, 4);
+  EXPECT_EQ(out.requests[0].numTokens, 3);
+  EXPECT_EQ(out.tokenIds, (std::vector<TokenId>{20, 11, 12}));
+  EXPECT_TRUE(out.requests[0].sampled);
+  // The end-of-sequence token among the accepted ones ends the request there.
+  accepted = {{9, 13}};
+  events = s.update(out, {30}, &accepted);
+  ASSERT_TRUE(events.ok()) << events.error().toString();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].token, 9);
+  EXPECT_EQ((*events)[1].finish, FinishReason::Eos);
+  EXPECT_FALSE(s.hasUnfinished());
+  EXPECT_EQ(s.kvCache().numFreeBlocks(), 64);
+  (void)id;
+}
+
 TEST(SchedulerTest, ChunkedPrefillOfAPromptLongerThanTheTokenBudget) {
   Harness h(smallConfig());
   RequestId id = h.add(makeRequest(100, 2));
