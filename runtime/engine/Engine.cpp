@@ -64,8 +64,11 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
     state.device.seed = sampling.seed;
     state.device.topLogprobs = topLogprobs;
   }
-  if (speculativeTokens_ > 0 && !state.onDevice && sampling.temperature == 0.0f &&
-      topLogprobs < 0 && !params.promptLogprobs) {
+  // Greedy requests may speculate even where the device samples: a step with drafts
+  // samples that request on the host (greedy is the same argmax there), the others on the
+  // device.
+  if (speculativeTokens_ > 0 && sampling.temperature == 0.0f && topLogprobs < 0 &&
+      !params.promptLogprobs) {
     state.speculate = true;
     state.history = params.prompt;
     state.maxTokens = params.maxTokens;
@@ -105,7 +108,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       events.insert(events.end(), none->begin(), none->end());
       break;
     }
-    InFlight flight{std::move(out), {}, {}};
+    InFlight flight{std::move(out), {}, {}, {}};
     flight.sampling.reserve(flight.out.requests.size()); // the chunks point into it
     std::vector<PagedChunk> chunks;
     // Draft tokens go right after their request's tokens; the batch stays within
@@ -124,11 +127,6 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
                     flight.out.tokenIds.begin() + at + r.numTokens);
       at += static_cast<size_t>(r.numTokens);
       RequestSampling &s = samplers_.at(r.id);
-      if (r.sampled && !r.allLogits && s.onDevice) {
-        flight.sampling.push_back(s.device);
-        flight.sampling.back().step = s.draws;
-        chunks.back().deviceSampling = &flight.sampling.back();
-      }
       std::vector<int32_t> drafts;
       if (s.speculate && speculateNow && r.sampled && !r.allLogits) {
         // Only into KV slots the request's last block already has (the scheduler's blocks
@@ -149,6 +147,13 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
         rows += static_cast<int64_t>(drafts.size());
         draftTokens_ += static_cast<int64_t>(drafts.size());
       }
+      const bool device = r.sampled && !r.allLogits && s.onDevice && drafts.empty();
+      if (device) {
+        flight.sampling.push_back(s.device);
+        flight.sampling.back().step = s.draws;
+        chunks.back().deviceSampling = &flight.sampling.back();
+      }
+      flight.onDevice.push_back(device);
       flight.drafts.push_back(std::move(drafts));
     }
     if (Status submitted = executor_.submit(tokens, chunks, flight.out.blockCopies); !submitted)
@@ -160,6 +165,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
   Expected<StepOutput> result = executor_.collect();
   sched::SchedulerOutput out = std::move(inFlight_.front().out);
   const std::vector<std::vector<int32_t>> drafts = std::move(inFlight_.front().drafts);
+  const std::vector<bool> onDevice = std::move(inFlight_.front().onDevice);
   inFlight_.pop_front();
   if (!result)
     return result.error();
@@ -194,7 +200,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       at += int64_t(r.numTokens) * vocab;
       if (r.sampled)
         sampleRow.push_back(at - vocab);
-    } else if (r.sampled && samplers_.at(r.id).onDevice) {
+    } else if (r.sampled && onDevice[j]) {
       sampleRow.push_back(nullptr);
       ++devicePicks;
     } else if (r.sampled) {
@@ -224,6 +230,8 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       r.sampler.accept(pick.token);
       if (r.topLogprobs >= 0)
         lastLogprobs_[out.sampleRequestIds[i]] = {pick.logprob, std::move(pick.top)};
+      if (r.speculate)
+        r.history.push_back(pick.token);
       accepted.emplace_back();
       continue;
     }

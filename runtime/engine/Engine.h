@@ -26,7 +26,8 @@ public:
   // executor's output does not depend on the batch, so the KV and every logit are the same.
   //
   // speculativeTokens > 0: speculative decoding by prompt lookup (vLLM's "ngram" method,
-  // llama.cpp's lookup decoding) for greedy requests without logprobs sampled on the host:
+  // llama.cpp's lookup decoding) for greedy requests without logprobs (a step with drafts
+  // samples the request on the host, others may on the device):
   // a decode step also runs up to that many draft tokens (what followed the latest earlier
   // occurrence of the request's last 1..3 tokens), in KV slots its last block already
   // has; every draft the greedy choice confirms, and the token after the last one, comes
@@ -88,7 +89,8 @@ private:
     bool onDevice = false;
     DeviceSampling device;
     uint64_t draws = 0; // tokens sampled so far: the device draw's step
-    // Speculative decoding (greedy, no logprobs, on the host): prompt and tokens so far.
+    // Speculative decoding (greedy, no logprobs): prompt and tokens so far. A step with
+    // drafts samples on the host.
     bool speculate = false;
     std::vector<int32_t> history;
     int64_t maxTokens = 0;
@@ -99,6 +101,7 @@ private:
     sched::SchedulerOutput out;
     std::vector<DeviceSampling> sampling; // what the chunks' deviceSampling point to
     std::vector<std::vector<int32_t>> drafts; // per scheduled request: its draft tokens
+    std::vector<bool> onDevice;               // per scheduled request: sampled on the device
   };
   int speculativeTokens_ = 0;
   int64_t draftTokens_ = 0, acceptedDraftTokens_ = 0;

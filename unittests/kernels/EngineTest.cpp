@@ -437,3 +437,33 @@ TEST(Engine, DeviceSamplingTakesOnlyRequestsItCanSample) {
   EXPECT_NE(refused.error().message().find("does not sample"), std::string::npos)
       << refused.error().message();
 }
+
+// Greedy requests speculate on an executor that samples on its device too: a step with
+// drafts samples the request on the host, the others on the device; the tokens stay those
+// of decoding one at a time.
+TEST(Engine, SpeculationMixesWithDeviceSampling) {
+  auto exec = loadTinyLlama();
+  ASSERT_TRUE(exec);
+  std::vector<sched::RequestParams> requests = {
+      request({5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7}, 40), request({200}, 33),
+      request({9, 9, 9, 9, 9}, 17)};
+  auto plain = serve(*exec, sched::Policy::IterationLevel, requests, {0, 0, 0});
+  FakeDeviceSampler device(*exec);
+  Expected<std::unique_ptr<Engine>> eng =
+      Engine::create(device, sched::Policy::IterationLevel, false, 4);
+  ASSERT_TRUE(eng.ok());
+  std::map<sched::RequestId, size_t> which;
+  std::map<size_t, std::vector<int32_t>> tokens;
+  for (size_t i = 0; i < requests.size(); ++i)
+    which[(*eng)->addRequest(requests[i], {}).value()] = i;
+  while ((*eng)->hasUnfinished()) {
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    ASSERT_TRUE(events.ok()) << events.error().toString();
+    for (const sched::TokenEvent &e : *events)
+      tokens[which[e.id]].push_back(e.token);
+  }
+  for (size_t i = 0; i < requests.size(); ++i)
+    EXPECT_EQ(tokens[i], plain[i]) << "request " << i;
+  EXPECT_GT((*eng)->acceptedDraftTokens(), 0) << (*eng)->draftTokens() << " drafts";
+  EXPECT_FALSE(device.seen.empty()) << "no step sampled on the device";
+}
