@@ -223,6 +223,10 @@ if [[ -x "$CARRY/modelrt/modelrt" && -f "$CARRY/plans/tiny-llama-hd64-bf16.plan"
   stage modelrt_bench 90 "$OUT/modelrt_bench.log" "${MODELRT[@]}" bench \
     "$CARRY/plans/tiny-llama-hd64-bf16.plan" --device cuda --num-prompts 64 --input-len 128 \
     --output-len 64 --request-rate inf --scheduler both
+  # Speculative decoding on the GPU: draft steps sampled on the host, the others on the GPU.
+  stage modelrt_bench_speculative 60 "$OUT/modelrt_bench.log" "${MODELRT[@]}" bench \
+    "$CARRY/plans/tiny-llama-hd64-bf16.plan" --device cuda --num-prompts 2 --input-len 64 \
+    --output-len 64 --request-rate inf --scheduler iteration-level --num-speculative-tokens 4
 fi
 
 stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK ${SKIP:+--skip-variants "${SKIP%,}"}
