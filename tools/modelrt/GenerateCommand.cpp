@@ -144,7 +144,7 @@ int runGenerate(const GenerateOptions &o) {
 
 void addGenerateCommand(CLI::App &app, int &exitCode) {
   auto o = std::make_shared<GenerateOptions>();
-  auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (CPU, f32 plans)");
+  auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (one sequence, sampled on the host)");
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
   addExecutorOptions(cmd, o->executor);
   cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
