@@ -443,6 +443,22 @@ Status serve(const ServerOptions &options) {
       std::fprintf(stderr, "modelrt serve: %s\n", chatTemplateError.c_str());
     }
   }
+  // Chat messages through the model's template (its BOS and EOS as the template's
+  // variables), or the error to answer with (400).
+  auto renderChat = [&chatTemplate, &chatTemplateError,
+                     tokenizer](tmpl::ChatRequest &chat) -> Expected<std::string> {
+    if (!chatTemplate)
+      return Error(ErrorCode::InvalidArgument, chatTemplateError);
+    chat.bosToken =
+        tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
+    chat.eosToken =
+        tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
+    Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(chat));
+    if (!rendered)
+      return Error(ErrorCode::InvalidArgument,
+                   "the chat template refused the messages: " + rendered.error().message());
+    return rendered;
+  };
   const std::string model =
       options.modelName.empty() ? (*exec)->metadata().modelName : options.modelName;
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
@@ -509,16 +525,9 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, r.error().message());
     std::string text = std::move(r->prompt);
     if (r->chat) {
-      if (!chatTemplate)
-        return sendError(res, 400, chatTemplateError);
-      r->messages.bosToken =
-          tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
-      r->messages.eosToken =
-          tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
-      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(r->messages));
+      Expected<std::string> rendered = renderChat(r->messages);
       if (!rendered)
-        return sendError(res, 400,
-                         "the chat template refused the messages: " + rendered.error().message());
+        return sendError(res, 400, rendered.error().message());
       text = std::move(*rendered);
     }
     EncodeOptions encode;
@@ -580,16 +589,9 @@ Status serve(const ServerOptions &options) {
     encode.parseSpecial = true;
     encode.addSpecial = api == Api::Completions; // a template writes BOS itself
     if (api == Api::Chat) {
-      if (!chatTemplate)
-        return sendError(res, 400, chatTemplateError);
-      r.chat.bosToken =
-          tokenizer->bosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->bosId())) : "";
-      r.chat.eosToken =
-          tokenizer->eosId() >= 0 ? std::string(tokenizer->tokenText(tokenizer->eosId())) : "";
-      Expected<std::string> rendered = chatTemplate->render(tmpl::chatContext(r.chat));
+      Expected<std::string> rendered = renderChat(r.chat);
       if (!rendered)
-        return sendError(res, 400,
-                         "the chat template refused the messages: " + rendered.error().message());
+        return sendError(res, 400, rendered.error().message());
       prompts.push_back({std::move(*rendered), {}});
     }
     // echo with max_tokens 0: one token is generated internally and not returned.
