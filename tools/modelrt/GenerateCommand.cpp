@@ -1,9 +1,10 @@
-// `modelrt generate PLAN -p TEXT`: one request, token by token, on the CPU executor;
-// the text streams to stdout as it is produced, timings go to stderr.
+// `modelrt generate PLAN -p TEXT`: one request through the serving engine (the scheduler
+// chunks the prompt, then decodes; speculative decoding where asked); the text streams to
+// stdout as it is produced, timings go to stderr.
 #include "Commands.h"
 
 #include "runtime/engine/CpuExecutor.h"
-#include "runtime/engine/Sequences.h"
+#include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/template/ChatTemplate.h"
@@ -24,6 +25,7 @@ struct GenerateOptions {
   bool chat = false;
   std::string system;
   sample::SamplingParams sampling;
+  int speculativeTokens = 0;
 };
 
 int fail(const std::string &message) {
@@ -98,39 +100,44 @@ int runGenerate(const GenerateOptions &o) {
       return fail("the tokenizer gives id " + std::to_string(id) + ", beyond the model's " +
                   std::to_string(vocab) + " logits: wrong tokenizer for this plan?");
 
-  sample::Sampler sampler(o.sampling, *prompt);
+  // At most what max_seq_len leaves after the prompt.
+  const int64_t room = (*exec)->metadata().maxSeqLen - static_cast<int64_t>(prompt->size());
+  if (room < 1)
+    return fail("the prompt has " + std::to_string(prompt->size()) +
+                " tokens; the plan's max_seq_len is " +
+                std::to_string((*exec)->metadata().maxSeqLen));
+  Expected<std::unique_ptr<engine::Engine>> eng = engine::Engine::create(
+      **exec, sched::Policy::IterationLevel, /*prefixCaching=*/false, o.speculativeTokens);
+  if (!eng)
+    return fail(eng.error().message());
+  sched::RequestParams params;
+  params.prompt = *prompt;
+  params.maxTokens = static_cast<int32_t>(std::min<int64_t>(o.maxTokens, room));
+  if ((*tok)->eosId() >= 0)
+    params.eosTokenId = (*tok)->eosId();
+  params.ignoreEos = o.ignoreEos;
+  if (Expected<sched::RequestId> id = (*eng)->addRequest(params, o.sampling); !id)
+    return fail(id.error().message());
   StreamingDetokenizer detok(**tok, /*skipSpecial=*/true);
-  Expected<engine::Sequences> seqs = engine::Sequences::create(**exec);
-  if (!seqs)
-    return fail(seqs.error().message());
-  auto start = std::chrono::steady_clock::now();
-  // The prompt in chunks of at most max_num_batched_tokens; the last one is sampled.
-  const size_t chunk = static_cast<size_t>((*exec)->metadata().maxNumBatchedTokens);
-  Expected<std::vector<float>> logits = std::vector<float>{};
-  for (size_t at = 0; logits && at < prompt->size(); at += chunk) {
-    size_t n = std::min(chunk, prompt->size() - at);
-    logits = seqs->step({prompt->begin() + at, prompt->begin() + at + n},
-                        {{0, static_cast<int64_t>(n), at + n == prompt->size()}});
-  }
-  auto prefilled = std::chrono::steady_clock::now();
+  auto start = std::chrono::steady_clock::now(), prefilled = start;
   int64_t generated = 0;
   if (!o.chat)
     std::cout << o.prompt << std::flush;
-  while (logits && generated < o.maxTokens) {
-    int32_t token = sampler.next(logits->data(), vocab);
-    sampler.accept(token);
-    ++generated;
-    if (token == (*tok)->eosId() && !o.ignoreEos)
-      break;
-    Expected<std::string> text = detok.push(token);
-    if (!text)
-      return fail(text.error().message());
-    std::cout << *text << std::flush;
-    if (generated < o.maxTokens)
-      logits = seqs->step({token}, {{0, 1, true}});
+  while ((*eng)->hasUnfinished()) {
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    if (!events)
+      return fail(events.error().message());
+    for (const sched::TokenEvent &e : *events) {
+      if (generated++ == 0)
+        prefilled = std::chrono::steady_clock::now();
+      if (e.finish == sched::FinishReason::Eos)
+        continue; // the end-of-sequence token ends the text, unprinted
+      Expected<std::string> text = detok.push(e.token);
+      if (!text)
+        return fail(text.error().message());
+      std::cout << *text << std::flush;
+    }
   }
-  if (!logits)
-    return fail(logits.error().message());
   std::cout << detok.finish() << std::endl;
   auto done = std::chrono::steady_clock::now();
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
@@ -144,7 +151,7 @@ int runGenerate(const GenerateOptions &o) {
 
 void addGenerateCommand(CLI::App &app, int &exitCode) {
   auto o = std::make_shared<GenerateOptions>();
-  auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (one sequence, sampled on the host)");
+  auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (one request through the serving engine)");
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
   addExecutorOptions(cmd, o->executor);
   cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
@@ -168,6 +175,10 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
                 "Send the prompt as a user message through the model's chat template and print "
                 "only the answer");
   cmd->add_option("--system", o->system, "With --chat: a system message first");
+  cmd->add_option("--num-speculative-tokens", o->speculativeTokens,
+                  "Speculative decoding by prompt lookup (greedy): up to this many draft tokens "
+                  "per step (default 0: off)")
+      ->check(CLI::Range(0, 16));
   cmd->callback([o, &exitCode] {
     if (!runAsWorker(o->plan, o->executor, exitCode))
       exitCode = runGenerate(*o);
