@@ -144,6 +144,10 @@ int runGenerate(const GenerateOptions &o) {
   std::fprintf(stderr, "prompt %zu tokens in %.1f ms; %lld tokens generated, %.1f ms per token\n",
                prompt->size(), ms(start, prefilled), static_cast<long long>(generated),
                generated > 1 ? ms(prefilled, done) / double(generated - 1) : 0.0);
+  if (o.speculativeTokens > 0)
+    std::fprintf(stderr, "speculative decoding: %lld of %lld draft tokens accepted\n",
+                 static_cast<long long>((*eng)->acceptedDraftTokens()),
+                 static_cast<long long>((*eng)->draftTokens()));
   return 0;
 }
 
