@@ -227,19 +227,15 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     if (!row) {
       DeviceSample &pick = result->sampled[nextPick++];
       sampled.push_back(pick.token);
-      r.sampler.accept(pick.token);
       if (r.topLogprobs >= 0)
         lastLogprobs_[out.sampleRequestIds[i]] = {pick.logprob, std::move(pick.top)};
-      if (r.speculate)
-        r.history.push_back(pick.token);
-      accepted.emplace_back();
-      continue;
+    } else {
+      sampled.push_back(r.sampler.next(row, vocab));
+      if (r.topLogprobs >= 0)
+        lastLogprobs_[out.sampleRequestIds[i]] =
+            sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);
     }
-    sampled.push_back(r.sampler.next(row, vocab));
     r.sampler.accept(sampled.back());
-    if (r.topLogprobs >= 0)
-      lastLogprobs_[out.sampleRequestIds[i]] =
-          sample::logprobs(row, vocab, sampled.back(), r.topLogprobs);
     if (r.speculate)
       r.history.push_back(sampled.back());
     // Speculation: while the choice equals the next draft, the draft's own row gives the
@@ -256,10 +252,8 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       }
     accepted.push_back(std::move(more));
   }
-  const bool anyAccepted = std::any_of(accepted.begin(), accepted.end(),
-                                       [](const auto &a) { return !a.empty(); });
   Expected<std::vector<sched::TokenEvent>> sampledEvents =
-      scheduler_.update(out, sampled, anyAccepted ? &accepted : nullptr);
+      scheduler_.update(out, sampled, &accepted);
   if (!sampledEvents)
     return sampledEvents.error();
   for (const sched::TokenEvent &e : *sampledEvents)

@@ -16,8 +16,8 @@ namespace modelrt::engine {
 
 class Engine {
 public:
-  // On the CPU (SmolLM2-135M, 2 cores), drafts made batch 1 1.5x faster and batch 4 6%,
-  // and batch 8 3% slower (docs/benchmarks.md).
+  // Measured on the CPU (docs/benchmarks.md, speculative decoding): drafts made batch 1
+  // 1.4-1.6x faster and batch 4 6%, and batches of 8 and 16 slower.
   static constexpr size_t kSpeculativeMaxBatch = 4;
 
   // `executor` outlives the engine. The scheduler's limits come from the plan. With
@@ -25,13 +25,12 @@ public:
   // tokens whose KV is still in the cache takes it instead of computing it again; the
   // executor's output does not depend on the batch, so the KV and every logit are the same.
   //
-  // speculativeTokens > 0: speculative decoding by prompt lookup (vLLM's "ngram" method,
-  // llama.cpp's lookup decoding) for greedy requests without logprobs (a step with drafts
-  // samples the request on the host, others may on the device):
-  // a decode step also runs up to that many draft tokens (what followed the latest earlier
-  // occurrence of the request's last 1..3 tokens), in KV slots its last block already
-  // has; every draft the greedy choice confirms, and the token after the last one, comes
-  // out of that one step. The tokens are those decoding one at a time gives. Only steps
+  // speculativeTokens > 0: speculative decoding by prompt lookup (vLLM's "ngram" method)
+  // for greedy requests without logprobs (a step with drafts samples the request on the
+  // host, others may on the device): a decode step also runs up to that many draft tokens
+  // (what followed the latest earlier occurrence of the request's last 1..3 tokens), in KV
+  // slots its last block already has; every draft the greedy choice confirms, and the
+  // token after the last one, comes out of that one step. The tokens are those decoding one at a time gives. Only steps
   // that sample at most kSpeculativeMaxBatch requests speculate.
   static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
                                                   bool prefixCaching = false,

@@ -38,7 +38,7 @@ struct RopeConfig {
   double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
   int64_t originalMaxPosition = 8192;
   // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim])
-  // before rotation (Qwen3's q_norm / k_norm); the normalized value is rounded to the
+  // before rotation (a per-head query/key norm); the normalized value is rounded to the
   // activation type before the rotation, as the reference does.
   bool norm = false;
   double normEps = 1e-6;

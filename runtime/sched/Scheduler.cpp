@@ -358,20 +358,14 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
     return Error(ErrorCode::InvalidArgument,
                  "update got accepted tokens for " + std::to_string(accepted->size()) +
                      " rows, not " + std::to_string(sampledTokens.size()));
-  auto outside = [&](TokenId token) {
-    return token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize);
-  };
-  for (size_t i = 0; i < sampledTokens.size(); ++i) {
-    bool bad = outside(sampledTokens[i]);
-    TokenId which = sampledTokens[i];
-    if (accepted)
-      for (TokenId t : (*accepted)[i])
-        if (!bad && outside(t))
-          bad = true, which = t;
-    if (bad)
+  std::vector<TokenId> all = sampledTokens;
+  if (accepted)
+    for (const std::vector<TokenId> &more : *accepted)
+      all.insert(all.end(), more.begin(), more.end());
+  for (TokenId token : all)
+    if (token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize))
       return Error(ErrorCode::InvalidArgument,
-                   "sampled token " + std::to_string(which) + " is outside the vocabulary");
-  }
+                   "sampled token " + std::to_string(token) + " is outside the vocabulary");
   pendingIterations_.erase(pending);
   for (const ScheduledRequest &r : output.requests)
     if (auto it = requests_.find(r.id);

@@ -26,7 +26,7 @@ Status gatherValueRows(ElementType type, const void *src, int64_t srcStride, con
 // i + pairs, or 2i and 2i + 1 when interleaved) rotates by positions[r] * invFreq[i]
 // (computed in f32, rounded once); the dims past 2 * pairs are copied. With normWeight
 // ([headDim] of the activation type), each head is first RMS-normalized (f32 sum of squares)
-// and scaled: round(w * round(x / rms)), as Hugging Face's Qwen3RMSNorm rounds.
+// and scaled: round(w * round(x / rms)), as the reference RMSNorm rounds.
 struct RopeLaunch {
   int64_t rows = 0, numHeads = 0, headDim = 0, pairs = 0;
   bool interleaved = false;
