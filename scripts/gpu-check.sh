@@ -83,31 +83,22 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   BIN="$2"
   CASES=/tmp/modelrt-attention-cases
   rm -rf "$CASES"
-  # Each case on its own (a failing or hanging dump fails its case, not the others); the
-  # variants of kernel families whose tests failed (GPU_CHECK_SKIP) are left out.
+  # Each case on its own (a failing or hanging dump fails its case, not the others).
   FAILED=0
   dump() {
     mkdir -p "$CASES/$1" && timeout 60 "$BIN/modelrt-attention-dump" "$CASES/$1" "${@:2}" ||
       { echo "FAIL $1: modelrt-attention-dump failed"; rm -rf "${CASES:?}/$1"; FAILED=1; }
   }
-  skipped() { [[ ",${GPU_CHECK_SKIP:-}," == *",$1,"* ]]; }
   dump decode_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097
   dump decode_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333
   dump decode_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096
   dump prefill_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768
   dump prefill_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000
   dump prefill_f16_d96_window --dtype f16 --heads 24 --kv-heads 8 --head-dim 96 --seqs 1000:5000,7:7 --window 1024
-  # the tensor-core decode kernel (bench variant 4, mma_shfl) on the long decode cases
-  if ! skipped mma_shfl; then
-    dump decode_mma_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4
-    dump decode_mma_f16_g7_16k --dtype f16 --heads 28 --kv-heads 4 --head-dim 128 --seqs 1:16000,1:333 --variant 4
-    dump decode_mma_bf16_d80_window --dtype bf16 --heads 20 --kv-heads 4 --head-dim 80 --seqs 1:8192,1:1000 --window 4096 --variant 4
-  fi
-  # the Hopper prefill kernel (bench variant 3, wgmma_pingpong)
-  if ! skipped wgmma_pingpong; then
-    dump prefill_wgmma_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3
-    dump prefill_wgmma_f16_d64_mixed --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 3
-  fi
+  # the kernels the defaults replaced on Hopper (2026-11-27): the register decode kernel
+  # (variant 4, simt) and the mma.sync prefill kernel (variant 3, mma_sync)
+  dump decode_simt_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4
+  dump prefill_mma_sync_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3
   python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
   ((FAILED)) && rc=1
@@ -184,17 +175,7 @@ else
   [[ -n "${GPU_CHECK_BUILD_ONLY:-}" ]] && { echo "stages: ${STATUS[*]}"; exit 0; }
 fi
 
-# The kernels not yet proven on a GPU (tuning variants) run apart, with a short limit (a hang
-# costs 60 s, not the run), and the bench skips a family whose tests failed.
-NEW_KERNELS='DecodeAttention.TensorCoreKernelsMatchReference:PrefillAttention.HopperKernelsMatchReference:AttentionVariants.*'
-stage gtest_cuda 150 "$OUT/ctest.log" "$TESTS" --gtest_brief=1 --gtest_filter="-$NEW_KERNELS"
-SKIP=""
-stage gtest_decode_mma 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
-  --gtest_filter='DecodeAttention.TensorCoreKernelsMatchReference' || SKIP+="mma_shfl,mma_movmatrix,"
-stage gtest_prefill_wgmma 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
-  --gtest_filter='PrefillAttention.HopperKernelsMatchReference' || SKIP+="wgmma,wgmma_pingpong,"
-stage gtest_variants 60 "$OUT/ctest_new_kernels.log" "$TESTS" --gtest_brief=1 \
-  --gtest_filter='AttentionVariants.*'
+stage gtest_cuda 180 "$OUT/ctest.log" "$TESTS" --gtest_brief=1
 
 # modelc's generated CUDA kernels (PTX of kern.fused) against the CPU kernels of the same
 # bodies (cases made by --prepare; the CPU kernels are the ones checked against transformers).
@@ -210,7 +191,7 @@ if [[ -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
 fi
 
 # Kernel microbenchmarks (ours, then the PyTorch peers on the same shapes).
-stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK ${SKIP:+--skip-variants "${SKIP%,}"}
+stage bench 120 "$OUT/bench.log" "$BENCH" $QUICK
 stage torch_peers 120 "$OUT/torch_peers.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/torch_peers.py" $QUICK
 
 # The whole runtime on the GPU: modelrt bench (iteration-level scheduler, CUDA executor) on
@@ -244,6 +225,12 @@ if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
     --scheduler iteration-level
   stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
     "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
+  # Longer prompts (the decode kernels read 1.5k-token contexts), then transformers on them.
+  stage modelrt_bench_8b_long 90 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \
+    --device cuda --num-prompts 16 --input-len 1536 --output-len 128 --request-rate inf \
+    --scheduler iteration-level
+  stage hf_peer_8b_long 90 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
+    "$ROOT/models/llama-3-8b.json" --num-prompts 16 --input-len 1536 --output-len 128
   # The same 32 requests with every logits row sent to the host sampler (the default samples
   # on the GPU): what keeping 128k-wide rows on the device saves per step.
   stage modelrt_bench_8b_host_sampling 150 "$OUT/modelrt_bench_8b_host.log" "${MODELRT[@]}" bench \
@@ -253,7 +240,7 @@ fi
 
 # Long contexts against PyTorch last: these kernels passed it before (2026-11-26), so a
 # short budget costs the least here.
-stage torch_compare 200 "$OUT/torch_compare.log" env GPU_CHECK_SKIP="$SKIP" bash "$0" --compare-cases "$BIN"
+stage torch_compare 200 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
 
 if [[ -n "$PROFILE" ]]; then
   for k in decodeKernel prefillKernel; do

@@ -355,9 +355,9 @@ int main(int argc, char **argv) {
     benchDecode(copy, 64, 4096, ElementType::BF16, sm, v);
     benchDecode(copy, 1, 32768, ElementType::BF16, sm, v);
   }
-  // The tensor-core decode kernels beside the default on the other goal shapes, and on
-  // groups 8 (64/8 heads) and 1 (32/32), to choose the default per group.
-  for (int v : {0, kDecodeVariantMmaShuffle, kDecodeVariantMmaMovmatrix}) {
+  // The default beside the register kernel and the movmatrix kernel on the other goal shapes,
+  // and on groups 8 (64/8 heads) and 1 (32/32), to choose the default per group.
+  for (int v : {0, kDecodeVariantSimt, kDecodeVariantMmaMovmatrix}) {
     if (skipped(decodeVariantName(v)))
       continue;
     benchDecode(copy, 64, 4096, ElementType::F16, sm, v);
@@ -371,8 +371,9 @@ int main(int argc, char **argv) {
     benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16, v);
     benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16, v);
   }
-  // The Hopper kernels beside the default on the other goal shapes.
-  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaPingPong}) {
+  // The default (Hopper, ping-pong) beside the other Hopper and mma.sync kernels on the other
+  // goal shapes.
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantMmaSync}) {
     if (skipped(prefillVariantName(v)))
       continue;
     benchPrefill(1, 4096, 32, 32, 64, ElementType::F16, v);

@@ -68,15 +68,14 @@ def main():
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print("\n==== gpu-check summary ====")
     print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))
-    print("gtest:         " + grep(os.path.join(d, "ctest.log"), r"tests passed|PASSED|FAILED TESTS"))
-    print("gtest (new):   " + grep(os.path.join(d, "ctest_new_kernels.log"),
+    print("gtest:         " + grep(os.path.join(d, "ctest.log"),
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]"))
     print("torch_compare: " + grep(os.path.join(d, "torch_compare.log"), r"cases passed|SKIP"))
     print("generated:     " + grep(os.path.join(d, "ptx_check.log"), r"generated CUDA kernels"))
     # The CUDA executor and modelrt on the GPU (every matching line: each run's figures).
     print("executor:      " + grep(os.path.join(d, "cuda_executor.log"),
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]|SKIPPED \] \d+ test"))
-    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error"):
+    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|kernel images"):
         print("  " + line)
     for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_host.log"):
         for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TPOT|Speculative"):

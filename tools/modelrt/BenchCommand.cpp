@@ -31,6 +31,7 @@ struct BenchOptions {
   bool prefixCaching = true;
   int sharedPrefixLen = 0;
   int speculativeTokens = 0;
+  int numWarmups = 1;
 };
 
 int fail(const std::string &message) {
@@ -38,50 +39,62 @@ int fail(const std::string &message) {
   return 1;
 }
 
+struct Workload {
+  std::vector<sched::RequestParams> prompts;
+  std::vector<double> arrivals; // seconds from the start, ascending
+};
+
+// n seeded random prompts of --input-len tokens (after the shared prefix) arriving at the
+// request rate, or all at once.
+Workload makeWorkload(const BenchOptions &o, int64_t vocab, uint64_t seed, int n, double rate) {
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(vocab) - 1);
+  std::exponential_distribution<double> gap(std::isinf(rate) ? 1.0 : rate);
+  Workload w;
+  w.prompts.resize(n);
+  w.arrivals.assign(n, 0.0);
+  std::vector<int32_t> shared(o.sharedPrefixLen);
+  for (int32_t &id : shared)
+    id = token(gen);
+  double t = 0;
+  for (int i = 0; i < n; ++i) {
+    w.prompts[i].prompt = shared;
+    w.prompts[i].prompt.resize(o.inputLen);
+    for (size_t k = shared.size(); k < w.prompts[i].prompt.size(); ++k)
+      w.prompts[i].prompt[k] = token(gen);
+    w.prompts[i].maxTokens =
+        o.randomOutputLen ? std::uniform_int_distribution<int>(1, o.outputLen)(gen) : o.outputLen;
+    w.prompts[i].ignoreEos = true;
+    if (!std::isinf(rate))
+      t += gap(gen);
+    w.arrivals[i] = t;
+  }
+  return w;
+}
+
 // cachedTokens: prompt tokens the prefix cache supplied, summed over the requests; drafts
 // and accepted: speculative draft tokens run and confirmed.
 Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, const BenchOptions &o,
-                                       double rate, int64_t &cachedTokens, int64_t &drafts,
+                                       const Workload &w, int64_t &cachedTokens, int64_t &drafts,
                                        int64_t &accepted) {
   Expected<std::unique_ptr<engine::Engine>> created =
       engine::Engine::create(exec, policy, o.prefixCaching, o.speculativeTokens);
   if (!created)
     return created.error();
   engine::Engine &eng = **created;
+  const int numPrompts = static_cast<int>(w.prompts.size());
+  const std::vector<sched::RequestParams> &prompts = w.prompts;
+  const std::vector<double> &arrivals = w.arrivals;
 
-  // The same prompts and arrival times for every policy.
-  std::mt19937_64 gen(o.seed);
-  std::uniform_int_distribution<int32_t> token(0,
-                                               static_cast<int32_t>(exec.metadata().vocabSize) - 1);
-  std::exponential_distribution<double> gap(std::isinf(rate) ? 1.0 : rate);
-  std::vector<sched::RequestParams> prompts(o.numPrompts);
-  std::vector<double> arrivals(o.numPrompts, 0.0);
-  std::vector<int32_t> shared(o.sharedPrefixLen);
-  for (int32_t &id : shared)
-    id = token(gen);
-  double t = 0;
-  for (int i = 0; i < o.numPrompts; ++i) {
-    prompts[i].prompt = shared;
-    prompts[i].prompt.resize(o.inputLen);
-    for (size_t k = shared.size(); k < prompts[i].prompt.size(); ++k)
-      prompts[i].prompt[k] = token(gen);
-    prompts[i].maxTokens =
-        o.randomOutputLen ? std::uniform_int_distribution<int>(1, o.outputLen)(gen) : o.outputLen;
-    prompts[i].ignoreEos = true;
-    if (!std::isinf(rate))
-      t += gap(gen);
-    arrivals[i] = t;
-  }
-
-  std::vector<sched::RequestTiming> timings(o.numPrompts);
+  std::vector<sched::RequestTiming> timings(numPrompts);
   std::map<sched::RequestId, int> index;
   auto start = std::chrono::steady_clock::now();
   auto now = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   int next = 0, done = 0;
-  while (done < o.numPrompts) {
-    for (; next < o.numPrompts && arrivals[next] <= now(); ++next) {
+  while (done < numPrompts) {
+    for (; next < numPrompts && arrivals[next] <= now(); ++next) {
       Expected<sched::RequestId> id = eng.addRequest(prompts[next], sample::SamplingParams{});
       if (!id)
         return id.error();
@@ -116,6 +129,8 @@ Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, con
 int runBench(const BenchOptions &o) {
   if (o.numPrompts < 1 || o.inputLen < 1 || o.outputLen < 1)
     return fail("--num-prompts, --input-len and --output-len must be at least 1");
+  if (o.numWarmups < 0)
+    return fail("--num-warmups must be at least 0");
   if (o.sharedPrefixLen < 0 || o.sharedPrefixLen > o.inputLen)
     return fail("--shared-prefix-len must be in [0, --input-len]");
   double rate = std::numeric_limits<double>::infinity();
@@ -140,11 +155,25 @@ int runBench(const BenchOptions &o) {
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
+  const int64_t vocab = (*exec)->metadata().vocabSize;
+  // Warm-up requests first, untimed (vLLM's benchmark also sends a test prompt first):
+  // other random prompts, all at once, so that one-time costs (kernel modules, GEMM
+  // algorithm choices per shape) stay out of the figures.
+  if (o.numWarmups > 0) {
+    int64_t cached = 0, drafts = 0, accepted = 0;
+    Workload warm = makeWorkload(o, vocab, o.seed ^ 0x9e3779b97f4a7c15ull, o.numWarmups,
+                                 std::numeric_limits<double>::infinity());
+    Expected<sched::ServingReport> report =
+        runOnce(**exec, policies.front(), o, warm, cached, drafts, accepted);
+    if (!report)
+      return fail("warm-up: " + report.error().message());
+  }
+  const Workload work = makeWorkload(o, vocab, o.seed, o.numPrompts, rate);
   nlohmann::json all = nlohmann::json::object();
   for (sched::Policy policy : policies) {
     int64_t cached = 0, drafts = 0, accepted = 0;
     Expected<sched::ServingReport> report =
-        runOnce(**exec, policy, o, rate, cached, drafts, accepted);
+        runOnce(**exec, policy, o, work, cached, drafts, accepted);
     if (!report)
       return fail(report.error().message());
     if (o.json) {
@@ -197,6 +226,8 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
                   "Speculative decoding by prompt lookup (vLLM's ngram method) for greedy "
                   "requests: up to this many draft tokens per decode step (default 0: off)")
       ->check(CLI::Range(0, 16));
+  cmd->add_option("--num-warmups", o->numWarmups,
+                  "Untimed requests served first, all at once, other random prompts (default 1)");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
   cmd->callback([o, &exitCode] {
     if (!runAsWorker(o->plan, o->executor, exitCode))

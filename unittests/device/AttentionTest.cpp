@@ -96,12 +96,12 @@ TEST(DecodeAttention, BlockSizesAndSlidingWindow) {
   runAndCheck(w, true, 4, "window 100, 4 splits");
 }
 
-// The tensor-core decode kernels (tuning variants until a GPU run makes one the default):
-// every head dim, group and type, pages of 8 (a step spans pages) to 64 tokens, a sliding
-// window, and long contexts split and merged.
-TEST(DecodeAttention, TensorCoreKernelsMatchReference) {
+// The decode kernels other than the default (the register kernel it replaced, the
+// tensor-core kernel with movmatrix): every head dim, group and type, pages of 8 (a step
+// spans pages) to 64 tokens, a sliding window, and long contexts split and merged.
+TEST(DecodeAttention, OtherKernelsMatchReference) {
   MODELRT_REQUIRE_GPU();
-  for (int v : {kDecodeVariantMmaShuffle, kDecodeVariantMmaMovmatrix}) {
+  for (int v : {kDecodeVariantSimt, kDecodeVariantMmaMovmatrix}) {
     const std::string vn = decodeVariantName(v);
     std::mt19937 rng(11);
     for (const Config &cfg : allConfigs()) {
@@ -155,9 +155,10 @@ TEST(AttentionVariants, MatchReference) {
   }
 }
 
-// The Hopper (wgmma) prefill kernels, tuning variants until a GPU run makes one the default:
-// head dims 64 and 128, both types, groups 1, 4 and 8, ragged and chunked batches long enough
-// to rotate every K/V stage, pages of 8 and 32 tokens, a sliding window.
+// The Hopper (wgmma) prefill kernels (the default, with ping-pong, and without) and the
+// mma.sync kernel the default replaces there: head dims 64 and 128, both types, groups 1, 4
+// and 8, ragged and chunked batches long enough to rotate every K/V stage, pages of 8 and 32
+// tokens, a sliding window.
 TEST(PrefillAttention, HopperKernelsMatchReference) {
   MODELRT_REQUIRE_GPU();
   int major = 0, minor = 0;
@@ -165,7 +166,9 @@ TEST(PrefillAttention, HopperKernelsMatchReference) {
   cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
   if (major != 9 || minor != 0)
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
-  for (int v : {kPrefillVariantWgmma, kPrefillVariantWgmmaPingPong}) {
+  ASSERT_TRUE(prefillWgmmaSupported(128) && prefillWgmmaSupported(64) &&
+              !prefillWgmmaSupported(96));
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantMmaSync}) {
     const std::string vn = prefillVariantName(v);
     std::mt19937 rng(12);
     Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};

@@ -77,10 +77,13 @@ int decodeHeadTile(int group);
 
 // Kernel variants for tuning (bench/cuda): 0 is what pagedAttentionDecode /
 // pagedAttentionPrefill run; the others are named by decodeVariantName / prefillVariantName.
-// Decode 1-3 exist for head dim 128 and groups 3-4 only; the tensor-core decode kernels
-// (kDecodeVariantMma*: P transposed by shuffles or by movmatrix) for every shape. Prefill 1
-// exists for head dim 128; the Hopper kernels (kPrefillVariantWgmma*) for head dims 64 and
-// 128 on compute capability 9.0.
+// Decode 0 is the tensor-core kernel with P transposed by shuffles (every shape; 0.98 of the
+// copy bandwidth on an H200, against 0.79 for the register kernel it replaced, 2026-11-27);
+// kDecodeVariantSimt is that register kernel, kDecodeVariantMmaMovmatrix the tensor-core
+// kernel with movmatrix (every shape); 1-3 exist for head dim 128 and groups 3-4 only.
+// Prefill 0 is the Hopper ping-pong kernel where it runs (prefillWgmmaSupported), else the
+// mma.sync kernel (kPrefillVariantMmaSync, every head dim); kPrefillVariantWgmma is the
+// Hopper kernel without ping-pong, 1 the mma.sync kernel with 16-row warps (head dim 128).
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
                                    int numSplits, void *workspace, size_t workspaceBytes,
@@ -90,16 +93,20 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
 constexpr int kDecodeVariants = 6, kPrefillVariants = 4;
-constexpr int kDecodeVariantMmaShuffle = 4, kDecodeVariantMmaMovmatrix = 5;
+constexpr int kDecodeVariantSimt = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
   const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
-                         "heads2_per_block", "mma_shfl",    "mma_movmatrix"};
+                         "heads2_per_block", "simt",        "mma_movmatrix"};
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
-constexpr int kPrefillVariantWgmma = 2, kPrefillVariantWgmmaPingPong = 3;
+constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3;
 inline const char *prefillVariantName(int v) {
-  const char *names[] = {"default", "m16_bn64", "wgmma", "wgmma_pingpong"};
+  const char *names[] = {"default", "m16_bn64", "wgmma", "mma_sync"};
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
+
+// Whether the Hopper prefill kernel runs for this head dim on the current device: built
+// (sm_90 among the CUDA architectures), compute capability 9.0, head dim 64 or 128.
+bool prefillWgmmaSupported(int headDim);
 
 } // namespace modelrt::cuda

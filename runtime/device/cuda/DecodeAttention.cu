@@ -585,7 +585,7 @@ Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLay
   size_t rows = size_t(batch.numSeqs) * shape.numHeads * numSplits;
   p.partialO = numSplits > 1 ? ws : nullptr;
   p.partialML = numSplits > 1 ? ws + rows * shape.headDim : nullptr;
-  if (variant == kDecodeVariantMmaShuffle || variant == kDecodeVariantMmaMovmatrix) {
+  if (variant == 0 || variant == kDecodeVariantMmaMovmatrix) {
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);
       return forHeadDim(shape.headDim, [&](auto hd) {
@@ -596,27 +596,27 @@ Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLay
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
-  if (variant != 0) {
-    if (shape.headDim != 128 || decodeHeadTile(p.group) != 4 || variant > 3)
-      return Error(ErrorCode::Unsupported, "decode attention: no such variant for this shape");
+  if (variant == kDecodeVariantSimt) {
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);
-      switch (variant) {
-      case 1:
-        return launchDecodeTile<T, 128, 4, 4, 5>(p, batch.numSeqs, stream);
-      case 2:
-        return launchDecodeTile<T, 128, 4, 2, 6>(p, batch.numSeqs, stream);
-      default:
-        return launchDecodeTile<T, 128, 2, 4>(p, batch.numSeqs, stream);
-      }
+      return forHeadDim(shape.headDim, [&](auto hd) {
+        return launchDecode<T, decltype(hd)::value>(p, batch.numSeqs, stream);
+      });
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
+  if (shape.headDim != 128 || decodeHeadTile(p.group) != 4 || variant < 1 || variant > 3)
+    return Error(ErrorCode::Unsupported, "decode attention: no such variant for this shape");
   auto run = [&](auto tag) -> Status {
     using T = decltype(tag);
-    return forHeadDim(shape.headDim, [&](auto hd) {
-      return launchDecode<T, decltype(hd)::value>(p, batch.numSeqs, stream);
-    });
+    switch (variant) {
+    case 1:
+      return launchDecodeTile<T, 128, 4, 4, 5>(p, batch.numSeqs, stream);
+    case 2:
+      return launchDecodeTile<T, 128, 4, 2, 6>(p, batch.numSeqs, stream);
+    default:
+      return launchDecodeTile<T, 128, 2, 4>(p, batch.numSeqs, stream);
+    }
   };
   return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
 }

@@ -362,6 +362,7 @@ Status launchPrefillWgmma(const PrefillParams &, const AttentionBatch &, int, El
   return Error(ErrorCode::Unsupported,
                "prefill attention (wgmma): not built (no sm_90 in the CUDA architectures)");
 }
+bool prefillWgmmaSupported(int) { return false; }
 #endif
 
 size_t prefillWorkspaceBytes(const AttentionBatch &batch) {
@@ -389,15 +390,16 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
   static_cast<PagedKernelParams &>(p) = pagedKernelParams(shape, layout, batch, args);
   p.tileStart = static_cast<int32_t *>(workspace);
   p.numSeqs = batch.numSeqs;
-  if (variant == kPrefillVariantWgmma || variant == kPrefillVariantWgmmaPingPong) {
+  if (variant == 0 && prefillWgmmaSupported(shape.headDim))
+    variant = -1; // the Hopper kernel with ping-pong
+  if (variant == -1 || variant == kPrefillVariantWgmma) {
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
                                               const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
-    return launchPrefillWgmma(p, batch, shape.headDim, layout.type,
-                              variant == kPrefillVariantWgmmaPingPong, stream);
+    return launchPrefillWgmma(p, batch, shape.headDim, layout.type, variant == -1, stream);
   }
-  if (variant != 0) {
-    if (shape.headDim != 128 || variant >= kPrefillVariants)
+  if (variant == 1) {
+    if (shape.headDim != 128)
       return Error(ErrorCode::Unsupported, "prefill attention: no such variant for this shape");
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);
@@ -406,6 +408,8 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
+  if (variant != 0 && variant != kPrefillVariantMmaSync)
+    return Error(ErrorCode::Unsupported, "prefill attention: no such variant");
   if (layout.type == ElementType::F16)
     return launchPrefillForHeadDim<__half>(p, batch, shape.headDim, shape.numHeads, stream);
   return launchPrefillForHeadDim<__nv_bfloat16>(p, batch, shape.headDim, shape.numHeads, stream);

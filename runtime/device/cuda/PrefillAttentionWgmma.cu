@@ -327,13 +327,23 @@ Status launchForHeadDim(const PrefillParams &p, const AttentionBatch &batch, int
 
 } // namespace
 
+namespace {
+bool deviceIsSm90() {
+  int dev = 0, major = 0, minor = 0;
+  return cudaGetDevice(&dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+         major == 9 && minor == 0;
+}
+} // namespace
+
+bool prefillWgmmaSupported(int headDim) {
+  return (headDim == 64 || headDim == 128) && deviceIsSm90();
+}
+
 Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
                           ElementType type, bool pingPong, cudaStream_t stream) {
-  int dev = 0, major = 0, minor = 0;
-  MODELRT_CUDA_TRY(cudaGetDevice(&dev));
-  MODELRT_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  MODELRT_CUDA_TRY(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  if (major != 9 || minor != 0)
+  if (!deviceIsSm90())
     return Error(ErrorCode::Unsupported,
                  "prefill attention (wgmma): needs a compute capability 9.0 GPU (sm_90a)");
   if (type == ElementType::F16)
