@@ -243,7 +243,7 @@ fi
 stage torch_compare 200 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
 
 if [[ -n "$PROFILE" ]]; then
-  for k in decodeKernel prefillKernel; do
+  for k in decodeMmaKernel prefillWgmmaKernel; do
     stage "ncu_$k" 90 "$OUT/profile.log" ncu --kernel-name "regex:$k" --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats \
       --section ComputeWorkloadAnalysis "$BENCH" --quick
