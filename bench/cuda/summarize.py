@@ -77,8 +77,9 @@ def main():
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]|SKIPPED \] \d+ test"))
     for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|kernel images"):
         print("  " + line)
-    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_host.log"):
-        for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TPOT|Speculative"):
+    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_graphs.log",
+                "modelrt_bench_8b_host.log"):
+        for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TTFT|Mean TPOT|Speculative"):
             print(f"  {log}: {line}")
     for line in lines(os.path.join(d, "hf_peer_8b.log"), r"batch_output_tok_per_s"):
         print("  transformers peer: " + line)

@@ -50,6 +50,8 @@ struct ExecutorOptions {
   // without logit bias, penalties or constraints then get their tokens chosen there, and
   // their logits stay on the device. false: every row's logits come to the host sampler.
   bool deviceSampling = true;
+  // Whether the CUDA executor runs decode steps as CUDA graphs (padded to fixed batch sizes).
+  bool cudaGraphs = false;
 };
 
 class CpuExecutor final : public Executor {

@@ -31,6 +31,7 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
   cudaOptions.kvCacheBytes = options.kvCacheBytes;
   cudaOptions.kvBlockSize = options.kvBlockSize;
   cudaOptions.deviceSampling = options.deviceSampling;
+  cudaOptions.cudaGraphs = options.cudaGraphs;
   Expected<std::unique_ptr<cuda::CudaExecutor>> gpu =
       cuda::CudaExecutor::load(planPath, cudaOptions);
   if (!gpu)

@@ -102,8 +102,10 @@ protected:
     if (!cuda::cudaDeviceAvailable(&why))
       GTEST_SKIP() << "no CUDA device: " << why;
   }
-  std::unique_ptr<cuda::CudaExecutor> load(const std::string &name) {
-    Expected<std::unique_ptr<cuda::CudaExecutor>> exec = cuda::CudaExecutor::load(planPath(name));
+  std::unique_ptr<cuda::CudaExecutor> load(const std::string &name,
+                                           const cuda::CudaExecutorOptions &options = {}) {
+    Expected<std::unique_ptr<cuda::CudaExecutor>> exec =
+        cuda::CudaExecutor::load(planPath(name), options);
     EXPECT_TRUE(exec.ok()) << exec.error().toString();
     return exec.ok() ? std::move(*exec) : nullptr;
   }
@@ -272,6 +274,59 @@ TEST_F(CudaExecutorTest, SamplesOnTheDevice) {
     EXPECT_GE(row2[o->sampled[0].token], sorted[2]) << "step " << step;
   }
   EXPECT_GT(tokens.size(), 1u);
+}
+
+// Decode steps as CUDA graphs (padded to 1, 2, 4, 8, ... sequences): the goldens still
+// match one sequence at a time (its first decode step eager, the second captured, the rest
+// replayed), and three sequences decoding together (padded to 4) give the eager executor's
+// logits and greedy tokens, sampled on the host and on the device.
+TEST_F(CudaExecutorTest, DecodeGraphsMatchEagerSteps) {
+  cuda::CudaExecutorOptions withGraphs;
+  withGraphs.cudaGraphs = true;
+  std::unique_ptr<cuda::CudaExecutor> graphs = load("tiny-llama-hd64-bf16.plan", withGraphs);
+  std::unique_ptr<cuda::CudaExecutor> eager = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(graphs && eager);
+  matchesTransformers(graphs.get(), "tiny-llama-hd64");
+  EXPECT_GE(graphs->capturedGraphs(), 1) << "one sequence's decode steps were not captured";
+  EXPECT_EQ(eager->capturedGraphs(), 0);
+
+  const int64_t vocab = graphs->metadata().vocabSize;
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1, 17, 42, 99, 3, 250, 7, 8}, {5, 6, 77}, {200, 3, 9, 77, 12}};
+  Sequences g(*graphs), e(*eager);
+  std::vector<std::pair<int, std::vector<int32_t>>> step;
+  for (int i = 0; i < 3; ++i)
+    step.push_back({i, prompts[i]});
+  Expected<std::vector<float>> lg = g.step(step, false), le = e.step(step, false);
+  ASSERT_TRUE(lg.ok() && le.ok());
+  const int before = graphs->capturedGraphs();
+  DeviceSampling greedy;
+  for (int t = 0; t < 6; ++t) {
+    // The next token of each sequence: the eager executor's greedy choice.
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(argmax(lg->data() + i * vocab, vocab), argmax(le->data() + i * vocab, vocab))
+          << "step " << t << " sequence " << i;
+      EXPECT_LT(relativeError(lg->data() + i * vocab, le->data() + i * vocab, vocab), 1e-2)
+          << "step " << t << " sequence " << i;
+      step[i].second = {argmax(le->data() + i * vocab, vocab)};
+    }
+    if (t == 5) {
+      // Sampled on the device inside the graph's step: the same greedy tokens.
+      Expected<StepOutput> out = g.submit(step, {&greedy, &greedy, &greedy});
+      Expected<std::vector<float>> ref = e.step(step, false);
+      ASSERT_TRUE(out.ok() && ref.ok()) << (out.ok() ? ref.error() : out.error()).toString();
+      ASSERT_EQ(out->sampled.size(), 3u);
+      EXPECT_TRUE(out->logits.empty());
+      for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(out->sampled[i].token, argmax(ref->data() + i * vocab, vocab)) << i;
+      break;
+    }
+    lg = g.step(step, false);
+    le = e.step(step, false);
+    ASSERT_TRUE(lg.ok() && le.ok()) << (lg.ok() ? le.error() : lg.error()).toString();
+    ASSERT_EQ(lg->size(), size_t(3 * vocab)) << "padding rows came back";
+  }
+  EXPECT_EQ(graphs->capturedGraphs(), before + 1) << "the 3-sequence steps (padded to 4)";
 }
 
 // The plan's cubin for this GPU, or (a plan for an older major version only) its PTX

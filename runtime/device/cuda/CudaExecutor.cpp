@@ -5,6 +5,7 @@
 #include "runtime/device/cuda/ExecutorKernels.h"
 #include "runtime/device/cuda/Gemm.h"
 #include "runtime/device/cuda/Sampling.h"
+#include "runtime/device/StepMetadata.h"
 #include "runtime/formats/Dequantize.h"
 #include "runtime/plan/CudaImage.h"
 #include "runtime/plan/PlanFile.h"
@@ -183,7 +184,27 @@ struct CudaExecutor::Impl {
   // The step's metadata, one upload: tokens, positions, sample rows, slot mapping,
   // query starts, context lengths, block tables (int32 each).
   DeviceBuffer meta32;
-  std::vector<int32_t> host32;
+
+  // CUDA graphs of decode steps, one per padded batch size (decodeGraphBatch): a size's
+  // first step runs eagerly (it loads modules and picks GEMM algorithms), its second is
+  // captured, later ones replay. The graphs read their metadata from graphMeta, allocated
+  // once for the largest size, so their pointers never move; a graph made before the
+  // attention workspace grew is made again.
+  struct DecodeGraph {
+    bool seen = false, failed = false;
+    cudaGraphExec_t exec = nullptr;
+    const void *workspace = nullptr; // the attention workspace it was captured with
+  };
+  bool useGraphs = false;
+  int32_t graphLimit = 0, graphTableWidth = 0;
+  DeviceBuffer graphMeta;
+  std::map<int32_t, DecodeGraph> graphs;
+  int capturedGraphs = 0;
+  void dropGraph(DecodeGraph &g) {
+    if (g.exec)
+      cudaGraphExecDestroy(g.exec);
+    g.exec = nullptr;
+  }
 
   // The paged KV cache: per layer, K then V, each [numBlocks][numKvHeads][blockSize][headDim].
   DeviceBuffer kvCache;
@@ -211,7 +232,12 @@ struct CudaExecutor::Impl {
   const DriverApi *driver = nullptr;
   std::string kernelImage = "none"; // which of the plan's CUDA images runs
 
+  // Enqueues the program's ops on `stream` for a step of the metadata at `d` (on the device).
+  Status enqueueProgram(const StepMetadata &md, const int32_t *d);
+
   ~Impl() {
+    for (auto &[size, g] : graphs)
+      dropGraph(g);
     if (module && driver)
       driver->moduleUnload(module);
     if (stream)
@@ -303,6 +329,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   impl.meta = std::move(opened->meta);
   impl.deviceSampling = options.deviceSampling;
   const plan::PlanMetadata &m = impl.meta;
+  impl.useGraphs = options.cudaGraphs;
   if (m.tensorParallel * m.pipelineParallel != 1)
     return fail(Error(ErrorCode::Unsupported,
                       "the CUDA executor runs single-rank plans so far (this one has tp " +
@@ -537,6 +564,11 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                                                  std::to_string(blockBytes) + " bytes");
   impl.numBlocks = static_cast<int32_t>(blocks);
   TRY(impl.kvCache.allocate(static_cast<size_t>(blocks * blockBytes), "the KV cache"));
+  // Decode graphs: padded sizes up to the sequences a step may hold (and the arena's rows),
+  // block tables wide enough for max_seq_len.
+  impl.graphLimit = static_cast<int32_t>(std::min<int64_t>({m.maxNumSeqs, p.arenaRows, 512}));
+  impl.graphTableWidth = static_cast<int32_t>(blocksPerSeq);
+  impl.useGraphs = impl.useGraphs && impl.graphLimit >= 1;
   // The uploads ran on the legacy stream, which the executor's non-blocking stream does not
   // wait for: they are done before the first step.
   CUDA_TRY(cudaDeviceSynchronize());
@@ -580,6 +612,7 @@ Expected<StepOutput> CudaExecutor::collect() {
 }
 
 bool CudaExecutor::samplesOnDevice() const { return impl_->deviceSampling; }
+int CudaExecutor::capturedGraphs() const { return impl_->capturedGraphs; }
 const std::string &CudaExecutor::kernelImage() const { return impl_->kernelImage; }
 
 Expected<std::vector<float>> CudaExecutor::step(const std::vector<int32_t> &tokens,
@@ -600,85 +633,106 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
       !s)
     return s.error();
   CUDA_TRY(cudaSetDevice(impl.device));
-  const int64_t total = static_cast<int64_t>(tokens.size());
   const int32_t numSeqs = static_cast<int32_t>(chunks.size());
 
-  // Host metadata, laid out in one int32 buffer and uploaded once.
-  std::vector<int32_t> positions, sampleRows, slots, queryStart{0}, contextLen;
-  std::vector<std::pair<int64_t, const DeviceSampling *>> picks; // logits row, parameters
-  int32_t maxBlocks = 1, maxQuery = 0, maxContext = 0;
-  for (const PagedChunk &c : chunks) {
-    const int32_t row = queryStart.back();
-    for (int64_t i = 0; i < c.numTokens; ++i) {
-      const int64_t pos = c.startPosition + i;
-      positions.push_back(static_cast<int32_t>(pos));
-      slots.push_back((*c.blockTable)[pos / impl.blockSize] * impl.blockSize +
-                      static_cast<int32_t>(pos % impl.blockSize));
-    }
-    if (c.allLogits)
-      for (int64_t i = 0; i < c.numTokens; ++i)
-        sampleRows.push_back(static_cast<int32_t>(row + i));
-    else if (c.sample) {
-      if (c.deviceSampling)
-        picks.emplace_back(static_cast<int64_t>(sampleRows.size()), c.deviceSampling);
-      sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
-    }
-    queryStart.push_back(static_cast<int32_t>(row + c.numTokens));
-    const int64_t end = c.startPosition + c.numTokens;
-    contextLen.push_back(static_cast<int32_t>(end));
-    maxBlocks = std::max<int32_t>(
-        maxBlocks, static_cast<int32_t>((end + impl.blockSize - 1) / impl.blockSize));
-    maxQuery = std::max<int32_t>(maxQuery, static_cast<int32_t>(c.numTokens));
-    maxContext = std::max<int32_t>(maxContext, static_cast<int32_t>(end));
-  }
-  std::vector<int32_t> &h = impl.host32;
-  h.clear();
-  auto append = [&](const std::vector<int32_t> &v) {
-    const size_t at = h.size();
-    h.insert(h.end(), v.begin(), v.end());
-    h.resize((h.size() + 3) / 4 * 4, 0); // 16-byte aligned sections
-    return at;
-  };
-  const size_t tokenAt = append(tokens), positionAt = append(positions),
-               sampleAt = append(sampleRows), slotAt = append(slots), queryAt = append(queryStart),
-               contextAt = append(contextLen);
-  const size_t tableAt = h.size();
-  h.resize(tableAt + static_cast<size_t>(numSeqs) * maxBlocks, 0);
-  for (int32_t s = 0; s < numSeqs; ++s) {
-    const std::vector<int32_t> &table = *chunks[s].blockTable;
-    const size_t used = std::min<size_t>(table.size(), static_cast<size_t>(maxBlocks));
-    std::copy_n(table.begin(), used, h.begin() + tableAt + s * maxBlocks);
-  }
-  if (impl.meta32.bytes < h.size() * sizeof(int32_t)) {
+  // Host metadata, laid out in one int32 buffer and uploaded once; a decode step that a
+  // graph size fits is padded to it.
+  const int32_t graphSize =
+      impl.useGraphs && isDecodeStep(chunks) ? decodeGraphBatch(numSeqs, impl.graphLimit) : 0;
+  const StepMetadata md =
+      buildStepMetadata(tokens, chunks, impl.blockSize, graphSize, impl.graphTableWidth,
+                        static_cast<int32_t>(impl.meta.maxSeqLen));
+  const size_t metaBytes = md.data.size() * sizeof(int32_t);
+  DeviceBuffer &metaBuffer = graphSize ? impl.graphMeta : impl.meta32;
+  if (graphSize && !impl.graphMeta.ptr) {
+    // Sized once for the largest graph, whose layout is the longest.
+    const StepMetadata largest =
+        buildStepMetadata({}, {}, impl.blockSize, impl.graphLimit, impl.graphTableWidth, 0);
     CUDA_TRY(cudaStreamSynchronize(impl.stream));
-    TRY(impl.meta32.allocate(h.size() * sizeof(int32_t) * 2, "step metadata"));
+    TRY(impl.graphMeta.allocate(largest.data.size() * sizeof(int32_t), "graph step metadata"));
   }
-  CUDA_TRY(cudaMemcpyAsync(impl.meta32.ptr, h.data(), h.size() * sizeof(int32_t),
-                           cudaMemcpyHostToDevice, impl.stream));
-  const int32_t *d = static_cast<const int32_t *>(impl.meta32.ptr);
+  if (metaBuffer.bytes < metaBytes) {
+    if (graphSize)
+      return Error(ErrorCode::Internal, "graph step metadata outgrew its buffer");
+    CUDA_TRY(cudaStreamSynchronize(impl.stream));
+    TRY(impl.meta32.allocate(metaBytes * 2, "step metadata"));
+  }
+  CUDA_TRY(cudaMemcpyAsync(metaBuffer.ptr, md.data.data(), metaBytes, cudaMemcpyHostToDevice,
+                           impl.stream));
+  const int32_t *d = static_cast<const int32_t *>(metaBuffer.ptr);
+
+  bool eager = true;
+  if (graphSize) {
+    Impl::DecodeGraph &g = impl.graphs[graphSize];
+    if (g.exec && g.workspace != impl.attentionWorkspace.ptr)
+      impl.dropGraph(g); // the workspace moved since the capture
+    if (!g.exec && g.seen && !g.failed) {
+      g.workspace = impl.attentionWorkspace.ptr;
+      Status captured = [&]() -> Status {
+        CUDA_TRY(cudaStreamBeginCapture(impl.stream, cudaStreamCaptureModeThreadLocal));
+        Status st = impl.enqueueProgram(md, d);
+        cudaGraph_t graph = nullptr;
+        const cudaError_t ended = cudaStreamEndCapture(impl.stream, &graph);
+        if (st && ended != cudaSuccess)
+          st = cudaStatus(ended, "cudaStreamEndCapture", __FILE__, __LINE__);
+        if (st && graph)
+          st = cudaStatus(cudaGraphInstantiate(&g.exec, graph, 0), "cudaGraphInstantiate",
+                          __FILE__, __LINE__);
+        if (graph)
+          cudaGraphDestroy(graph);
+        return st;
+      }();
+      if (!captured || impl.attentionWorkspace.ptr != g.workspace) {
+        // Not capturable (an op that cannot be captured, or the workspace had to grow):
+        // this size runs eagerly from now on.
+        cudaGetLastError();
+        impl.dropGraph(g);
+        g.failed = true;
+      } else {
+        ++impl.capturedGraphs;
+      }
+    }
+    g.seen = true;
+    if (g.exec) {
+      CUDA_TRY(cudaGraphLaunch(g.exec, impl.stream));
+      eager = false;
+    }
+  }
+  if (eager)
+    TRY(impl.enqueueProgram(md, d));
+
+  StepOutput output;
+  TRY(sampleAndCopy(md.realSampleRows, md.picks, output));
+  return output;
+}
+
+Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t *d) {
+  Impl &impl = *this;
+  const plan::Program &p = impl.prog;
+  const int64_t total = md.numTokens;
   auto indexData = [&](int64_t id) -> const int32_t * {
     if (id == p.tokenIds)
-      return d + tokenAt;
+      return d + md.tokenAt;
     if (id == p.positions)
-      return d + positionAt;
-    return d + sampleAt;
+      return d + md.positionAt;
+    return d + md.sampleAt;
   };
   std::vector<int64_t> rows(p.values.size(), total);
-  rows[p.sampleRows] = static_cast<int64_t>(sampleRows.size());
+  rows[p.sampleRows] = md.numSampleRows;
 
   AttentionBatch batch;
-  batch.queryStart = d + queryAt;
-  batch.contextLen = d + contextAt;
-  batch.blockTable = d + tableAt;
-  batch.numSeqs = numSeqs;
-  batch.numTokens = static_cast<int32_t>(total);
-  batch.maxBlocksPerSeq = maxBlocks;
-  batch.maxQueryLen = maxQuery;
-  batch.maxContextLen = maxContext;
+  batch.queryStart = d + md.queryAt;
+  batch.contextLen = d + md.contextAt;
+  batch.blockTable = d + md.tableAt;
+  batch.numSeqs = md.numSeqs;
+  batch.numTokens = md.numTokens;
+  batch.maxBlocksPerSeq = md.maxBlocksPerSeq;
+  batch.maxQueryLen = md.maxQueryLen;
+  batch.maxContextLen = md.maxContextLen;
   KvWriteBatch write;
-  write.slotMapping = d + slotAt;
-  write.positions = d + positionAt;
-  write.numTokens = static_cast<int32_t>(total);
+  write.slotMapping = d + md.slotAt;
+  write.positions = d + md.positionAt;
+  write.numTokens = md.numTokens;
 
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op &op = p.ops[i];
@@ -811,11 +865,10 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
       return Error(ErrorCode::Internal, "collective in a CUDA program"); // refused at load
     }
   }
-
-  StepOutput output;
-  TRY(sampleAndCopy(rows[p.logits], picks, output));
-  return output;
+  return Status::success();
 }
+
+
 
 Status CudaExecutor::Impl::sampleAndCopy(
     int64_t numRows, const std::vector<std::pair<int64_t, const DeviceSampling *>> &picks,

@@ -24,6 +24,9 @@ struct CudaExecutorOptions {
   int32_t kvBlockSize = 16;
   // Whether submit() takes chunks with deviceSampling (samplesOnDevice()).
   bool deviceSampling = true;
+  // Whether decode steps run as CUDA graphs, padded to 1, 2, 4, 8, 16, 24, ... sequences
+  // (up to max_num_seqs, at most 512): one graph launch instead of a launch per kernel.
+  bool cudaGraphs = false;
 };
 
 class CudaExecutor final : public Executor {
@@ -47,6 +50,8 @@ public:
   // Which of the plan's CUDA kernel images runs ("cubin sm_90", "PTX sm_80 (compiled by the
   // driver)"; "none" for a plan without fused kernels).
   const std::string &kernelImage() const;
+  // How many decode-step graphs were captured so far (cudaGraphs).
+  int capturedGraphs() const;
 
   struct Impl;
 
