@@ -225,12 +225,12 @@ if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
     --scheduler iteration-level
   stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
     "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
-  # The same two with decode steps as CUDA graphs (--cuda-graphs).
-  stage modelrt_bench_8b_batch1_graphs 90 "$OUT/modelrt_bench_8b_graphs.log" "${MODELRT[@]}" bench \
-    "$L8" --device cuda --cuda-graphs --num-prompts 1 --input-len 256 --output-len 64 \
+  # The same two with every kernel launched from the host (--enforce-eager: no CUDA graphs).
+  stage modelrt_bench_8b_batch1_eager 90 "$OUT/modelrt_bench_8b_eager.log" "${MODELRT[@]}" bench \
+    "$L8" --device cuda --enforce-eager --num-prompts 1 --input-len 256 --output-len 64 \
     --request-rate inf --scheduler iteration-level
-  stage modelrt_bench_8b_graphs 90 "$OUT/modelrt_bench_8b_graphs.log" "${MODELRT[@]}" bench "$L8" \
-    --device cuda --cuda-graphs --num-prompts 32 --input-len 256 --output-len 64 \
+  stage modelrt_bench_8b_eager 90 "$OUT/modelrt_bench_8b_eager.log" "${MODELRT[@]}" bench "$L8" \
+    --device cuda --enforce-eager --num-prompts 32 --input-len 256 --output-len 64 \
     --request-rate inf --scheduler iteration-level
   # Longer prompts (the decode kernels read 1.5k-token contexts), then transformers on them.
   stage modelrt_bench_8b_long 90 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \

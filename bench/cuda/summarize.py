@@ -77,7 +77,7 @@ def main():
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]|SKIPPED \] \d+ test"))
     for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|kernel images"):
         print("  " + line)
-    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_graphs.log",
+    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_eager.log",
                 "modelrt_bench_8b_host.log"):
         for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TTFT|Mean TPOT|Speculative"):
             print(f"  {log}: {line}")

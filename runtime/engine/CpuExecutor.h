@@ -51,7 +51,7 @@ struct ExecutorOptions {
   // their logits stay on the device. false: every row's logits come to the host sampler.
   bool deviceSampling = true;
   // Whether the CUDA executor runs decode steps as CUDA graphs (padded to fixed batch sizes).
-  bool cudaGraphs = false;
+  bool cudaGraphs = true;
 };
 
 class CpuExecutor final : public Executor {

@@ -24,7 +24,7 @@ dist::Communicator *&mpiWorld();
 // executor options at the MPI group and returns false: the command goes on.
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
-// --kv-cache-mib, --kv-block-size, --device, --sampling and --cuda-graphs, for the commands
+// --kv-cache-mib, --kv-block-size, --device, --sampling and --enforce-eager, for the commands
 // that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
   cmd->add_option_function<int64_t>(
@@ -43,9 +43,10 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
          "device (default): on CUDA, tokens are chosen on the GPU (requests with logit_bias, "
          "penalties or guided decoding still on the host); host: every row's logits come back")
       ->check(CLI::IsMember({"device", "host"}));
-  cmd->add_flag("--cuda-graphs", options.cudaGraphs,
-                "On CUDA, run decode steps as CUDA graphs (padded to 1, 2, 4, 8, 16, 24, ... "
-                "sequences): one launch per step instead of one per kernel");
+  cmd->add_flag("--enforce-eager{false}", options.cudaGraphs,
+                "On CUDA, launch every kernel of a decode step from the host instead of "
+                "replaying the step's CUDA graph (decode steps are padded to 1, 2, 4, 8, 16, "
+                "24, ... sequences and captured by default)");
 }
 
 } // namespace modelrt::cli

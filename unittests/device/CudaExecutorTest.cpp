@@ -281,10 +281,10 @@ TEST_F(CudaExecutorTest, SamplesOnTheDevice) {
 // replayed), and three sequences decoding together (padded to 4) give the eager executor's
 // logits and greedy tokens, sampled on the host and on the device.
 TEST_F(CudaExecutorTest, DecodeGraphsMatchEagerSteps) {
-  cuda::CudaExecutorOptions withGraphs;
-  withGraphs.cudaGraphs = true;
-  std::unique_ptr<cuda::CudaExecutor> graphs = load("tiny-llama-hd64-bf16.plan", withGraphs);
-  std::unique_ptr<cuda::CudaExecutor> eager = load("tiny-llama-hd64-bf16.plan");
+  cuda::CudaExecutorOptions noGraphs;
+  noGraphs.cudaGraphs = false;
+  std::unique_ptr<cuda::CudaExecutor> graphs = load("tiny-llama-hd64-bf16.plan"); // the default
+  std::unique_ptr<cuda::CudaExecutor> eager = load("tiny-llama-hd64-bf16.plan", noGraphs);
   ASSERT_TRUE(graphs && eager);
   matchesTransformers(graphs.get(), "tiny-llama-hd64");
   EXPECT_GE(graphs->capturedGraphs(), 1) << "one sequence's decode steps were not captured";

@@ -26,7 +26,7 @@ struct CudaExecutorOptions {
   bool deviceSampling = true;
   // Whether decode steps run as CUDA graphs, padded to 1, 2, 4, 8, 16, 24, ... sequences
   // (up to max_num_seqs, at most 512): one graph launch instead of a launch per kernel.
-  bool cudaGraphs = false;
+  bool cudaGraphs = true;
 };
 
 class CudaExecutor final : public Executor {
