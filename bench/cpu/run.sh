@@ -24,3 +24,12 @@ for i in 1 2 3; do
     --output-len 1 --request-rate inf --scheduler iteration-level 2>&1 | grep 'Mean TTFT' | sed 's/^/modelrt prefill 512: /'
 done
 python3 bench/cpu/llama_cpp_prefill.py "$GGUF" 512 2>/dev/null || true
+# The same model requantized by llama.cpp to Q4_K_M (K-quant blocks), both on that file.
+Q4KM=build/bench-smollm2-q4km.gguf
+python3 bench/cpu/requantize.py "$GGUF" "$Q4KM" Q4_K_M 2>/dev/null
+build/bin/modelc "$Q4KM" -o build/bench-smollm2-q4km.plan
+for i in 1 2 3; do
+  build/tools/modelrt/modelrt generate build/bench-smollm2-q4km.plan -p "The capital of France is" \
+    -n "$N" --ignore-eos 2>&1 >/dev/null | sed "s/^/modelrt q4_k_m: /"
+  python3 bench/cpu/llama_cpp_generate.py "$Q4KM" "$N" 2>/dev/null | sed "s/^/q4_k_m: /" || true
+done

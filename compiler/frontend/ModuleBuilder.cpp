@@ -47,7 +47,8 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
     else
       builder_.setInsertionPointToEnd(module_->getBody());
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr({sourceName}), transposed, ArrayAttr());
+                                   builder_.getStrArrayAttr({sourceName}), transposed, ArrayAttr(),
+                                   StringAttr());
   }
   return FlatSymbolRefAttr::get(&context_, symbol);
 }

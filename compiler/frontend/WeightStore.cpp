@@ -2,6 +2,7 @@
 
 #include "dialects/llm/IR/LlmDialect.h"
 #include "runtime/formats/WeightSource.h"
+#include "runtime/plan/PlanMetadata.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Regex.h"
@@ -99,11 +100,15 @@ const modelrt::TensorInfo *lookup(const Catalog &catalog, std::string &name) {
   return nullptr;
 }
 
-Error bindModule(ModuleOp module, const Catalog &catalog) {
+// keepBlocks: the plan keeps GGUF blocks (f32, native weights), so each weight whose
+// sources share one kept block type is marked with it (`storage`).
+Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
   for (WeightOp weight : module.getOps<WeightOp>()) {
     RankedTensorType type = weight.getTensorType();
     SmallVector<Attribute> resolved;
     uint64_t rows = 0;
+    std::optional<modelrt::DType> storage;
+    bool sameStorage = true;
     for (auto [index, attr] : llvm::enumerate(weight.getSources())) {
       std::string name = cast<StringAttr>(attr).getValue().str();
       const modelrt::TensorInfo *tensor = lookup(catalog, name);
@@ -146,12 +151,16 @@ Error bindModule(ModuleOp module, const Catalog &catalog) {
       }
       rows += shape.empty() ? 1 : shape[0];
       resolved.push_back(StringAttr::get(module.getContext(), name));
+      sameStorage = sameStorage && (!storage || *storage == tensor->dtype);
+      storage = tensor->dtype;
     }
     if (rows != static_cast<uint64_t>(type.getDimSize(0)))
       return bindingError(catalog, cast<StringAttr>(weight.getSources()[0]).getValue(), weight,
                           "the sources have " + Twine(rows) + " rows in all, expected " +
                               Twine(type.getDimSize(0)));
     weight.setSourcesAttr(ArrayAttr::get(module.getContext(), resolved));
+    if (keepBlocks && storage && sameStorage && modelrt::plan::isKeptBlockType(*storage))
+      weight.setStorageAttr(StringAttr::get(module.getContext(), modelrt::dtypeName(*storage)));
   }
   return Error::success();
 }
@@ -169,5 +178,6 @@ Error modelc::frontend::bindWeights(ModuleOp module, const ModelSpec &spec) {
   modelrt::Expected<modelrt::WeightSource> store = modelrt::WeightSource::open(spec.weights.path);
   if (!store)
     return toLlvmError(store.error());
-  return bindModule(module, Catalog{spec.weights.path, *store});
+  return bindModule(module, Catalog{spec.weights.path, *store},
+                    spec.weightFormat == "native" && spec.dtype == "f32");
 }

@@ -7,6 +7,7 @@
 #include "runtime/formats/WeightSource.h"
 #include "runtime/plan/CudaImage.h"
 #include "runtime/plan/PlanFile.h"
+#include "runtime/plan/PlanMetadata.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -374,7 +375,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     };
   }
 
-  // A matrix whose sources all hold one kept type (GGUF Q8_0 / Q4_1 blocks, or BF16 / F16
+  // A matrix whose sources all hold one kept type (GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q4_K /
+  // Q6_K blocks, or BF16 / F16
   // from safetensors or GGUF), concatenated along rows (merged QKV, gate/up), not
   // transposed, and sliced (if at all) on whole blocks, goes into an f32 plan as those
   // bytes: the runtime widens them exactly.
@@ -389,8 +391,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       const modelrt::TensorInfo *t =
           store->findTensor(std::string_view(cast<StringAttr>(attr).getValue()));
       if (!t ||
-          (t->dtype != modelrt::DType::Q8_0 && t->dtype != modelrt::DType::Q4_1 &&
-           t->dtype != modelrt::DType::BF16 && t->dtype != modelrt::DType::F16) ||
+          (!modelrt::plan::isKeptBlockType(t->dtype) && t->dtype != modelrt::DType::BF16 &&
+           t->dtype != modelrt::DType::F16) ||
           (dtype && *dtype != t->dtype) || t->shape.size() != 2 || t->shape[0] == 0)
         return std::nullopt;
       dtype = t->dtype;

@@ -51,6 +51,11 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     any transpose) and concatenates them; an empty array keeps the whole source. This is
     how tensor parallelism gives each rank its shard of a weight (llm-partition).
 
+    `storage` names the block type a GGUF file holds every source in, where a plan with
+    f32 weights keeps those blocks as they are (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q4_K`,
+    `Q6_K`; set when the weights are bound). Linears merge only across weights of one
+    storage type: a merged weight of two block types would have to be widened to f32.
+
     ```mlir
     llm.weight @layers.0.attn.q_proj : tensor<576x576xf16> = ["model.layers.0.self_attn.q_proj.weight"]
     llm.weight @layers.0.attn.o_proj : tensor<576x288xf16> = ["model.layers.0.self_attn.o_proj.weight"] slices [array<i64: 1, 288, 288>]
@@ -60,9 +65,11 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
                        TypeAttrOf<AnyStaticShapeTensor>:$type,
                        StrArrayAttr:$sources,
                        UnitAttr:$transposed,
-                       OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "slices">>:$slices);
+                       OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "slices">>:$slices,
+                       OptionalAttr<StrAttr>:$storage);
   let assemblyFormat = [{
-    $sym_name `:` $type `=` $sources (`transposed` $transposed^)? (`slices` $slices^)? attr-dict
+    $sym_name `:` $type `=` $sources (`transposed` $transposed^)? (`slices` $slices^)?
+    (`storage` $storage^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

@@ -12,7 +12,8 @@ def LlmMergeLinears : Pass<"llm-merge-linears", "::mlir::ModuleOp"> {
     read once and the GEMM is wider, which is what GPU GEMM libraries run best. The
     merged weight is a new `llm.weight` whose `sources` list the original tensors, so
     nothing is copied at compile time. Linears merge only when all or none have a
-    bias, and their weights agree in element type and layout.
+    bias, and their weights agree in element type, layout and `storage` (a GGUF file's
+    Q4_K Q and K with a Q6_K V stay three GEMMs, so that each keeps its blocks).
   }];
   let options = [
     Option<"minGroupSize", "min-group-size", "unsigned", /*default=*/"2",

@@ -214,9 +214,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
       const DType t = op.table->dtype;
-      if (t != DType::F32 && t != DType::Q8_0 && t != DType::Q4_1 && t != DType::BF16 &&
-          t != DType::F16)
-        return bad("gather table " + op.table->name + " is not F32, BF16, F16, Q8_0 or Q4_1")
+      if (t != DType::F32 && t != DType::BF16 && t != DType::F16 && !plan::isKeptBlockType(t))
+        return bad("gather table " + op.table->name + " is " + dtypeName(t) +
+                   ", not F32, BF16, F16 or a kept GGUF block type")
             .withContext(planPath);
     }
   }

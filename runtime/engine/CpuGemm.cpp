@@ -25,9 +25,35 @@ constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the row
 constexpr int64_t kParallelFlops = 1 << 17;
 constexpr int64_t kExpandRows = 4;
 
-// Bytes of one panel's 32-value k-block.
-constexpr int64_t kQ8Block = kPanel * 4 + kQuant * kPanel;          // scales, int8 values
-constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel; // scales, minimums, nibbles
+// Bytes of one panel's 32-value k-block: Q8 panels hold G scale rows (one per 32 / G values
+// of k: G = 1 for Q8_0 and Q5_0, 2 for Q6_K's 16-value sub-blocks) and int8 values; Q4_1
+// panels (Q4_1, Q4_0, Q4_K) scales, minimums and nibbles.
+template <int G> constexpr int64_t kQ8Block = G * kPanel * 4 + kQuant * kPanel;
+constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel;
+
+// The panel layout of each weight type.
+enum class Panels { F32, BF16, F16, Q8, Q8x2, Q41, None };
+Panels panelsOf(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return Panels::F32;
+  case DType::BF16:
+    return Panels::BF16;
+  case DType::F16:
+    return Panels::F16;
+  case DType::Q8_0:
+  case DType::Q5_0:
+    return Panels::Q8;
+  case DType::Q6_K:
+    return Panels::Q8x2;
+  case DType::Q4_1:
+  case DType::Q4_0:
+  case DType::Q4_K:
+    return Panels::Q41;
+  default:
+    return Panels::None;
+  }
+}
 
 // One register tile: c[r, j] (r < MR, j < 16, rows ldc apart) continues its FMA chain over
 // k in [k0, k0 + kc) of `panel`; `first` starts the chains at zero. For quantized panels,
@@ -56,11 +82,12 @@ struct PortableF16 {
       w[j] = f16ToF32(h[j]);
   }
 };
-struct PortableQ8 {
+template <int G> struct PortableQ8 {
   static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
-    const uint8_t *block = panel + (k / kQuant) * kQ8Block;
-    const float *d = reinterpret_cast<const float *>(block);
-    const int8_t *q = reinterpret_cast<const int8_t *>(block + kPanel * 4) + (k % kQuant) * kPanel;
+    const uint8_t *block = panel + (k / kQuant) * kQ8Block<G>;
+    const float *d = reinterpret_cast<const float *>(block) + (k % kQuant) / (kQuant / G) * kPanel;
+    const int8_t *q =
+        reinterpret_cast<const int8_t *>(block + G * kPanel * 4) + (k % kQuant) * kPanel;
     for (int j = 0; j < kPanel; ++j)
       w[j] = static_cast<float>(q[j]) * d[j];
   }
@@ -181,20 +208,24 @@ MODELRT_AVX2_F16C void tileAvx2Half(const float *a, int64_t lda, const uint8_t *
 // One 32-value k-block of a quantized panel: its scales (and minimums) in registers, its
 // values widened on demand to exactly GGUF's dequantized f32 (q x d; q x d + m, where q x d
 // is exact so the FMA rounds once, as dequantization does).
-struct Avx2Q8Block {
-  __m256 d0, d1;
+template <int G> struct Avx2Q8Block {
+  __m256 d[G][2];
   const uint8_t *q;
   MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ8Block;
-    d0 = _mm256_loadu_ps(reinterpret_cast<const float *>(block));
-    d1 = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + 8);
-    q = block + kPanel * 4;
+    const uint8_t *block = panel + (kb / kQuant) * kQ8Block<G>;
+    for (int g = 0; g < G; ++g) {
+      d[g][0] = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + g * kPanel);
+      d[g][1] = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + g * kPanel + 8);
+    }
+    q = block + G * kPanel * 4;
   }
   // The 16 weights of value i of the block.
   MODELRT_AVX2 void at(int64_t i, __m256 &w0, __m256 &w1) const {
+    const int g = static_cast<int>(i / (kQuant / G));
     __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
-    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d0);
-    w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))), d1);
+    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d[g][0]);
+    w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))),
+                       d[g][1]);
   }
 };
 
@@ -224,13 +255,13 @@ struct Avx2Q41Block {
   }
 };
 
-template <int MR>
+template <int G, int MR>
 MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
                              int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block block;
+    Avx2Q8Block<G> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -259,9 +290,10 @@ MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel,
   acc.store(c, ldc);
 }
 
+template <int G>
 MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block block;
+    Avx2Q8Block<G> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -341,12 +373,13 @@ MODELRT_AVX2_F16C void pairAvx2Half(const float *a, const uint8_t *panel, int64_
   p.store(c);
 }
 
+template <int G>
 MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panelBytes, int64_t k0,
                              int64_t kc, float *c, bool first) {
   Avx2Pair p;
   p.load(c, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block block[2];
+    Avx2Q8Block<G> block[2];
     block[0].init(panel, kb);
     block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
@@ -414,7 +447,9 @@ template <class Format> struct Portable {
 };
 #ifdef MODELRT_HAVE_X86
 template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>; };
-template <int MR> struct Avx2Q8 { static constexpr TileFn fn = tileAvx2Q8<MR>; };
+template <int G> struct Avx2Q8 {
+  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, MR>; };
+};
 template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
 template <class Loader> struct Avx2HalfTiles {
   template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Half<Loader, MR>; };
@@ -422,30 +457,47 @@ template <class Loader> struct Avx2HalfTiles {
 #endif
 
 ExpandFn expandFor(DType dtype, bool avx2) {
+  const Panels f = panelsOf(dtype);
 #ifdef MODELRT_HAVE_X86
-  if (avx2 && (dtype == DType::Q8_0 || dtype == DType::Q4_1))
-    return dtype == DType::Q8_0 ? expandAvx2Q8 : expandAvx2Q41;
+  if (avx2)
+    switch (f) {
+    case Panels::Q8:
+      return expandAvx2Q8<1>;
+    case Panels::Q8x2:
+      return expandAvx2Q8<2>;
+    case Panels::Q41:
+      return expandAvx2Q41;
+    default:
+      return nullptr;
+    }
 #else
   (void)avx2;
 #endif
-  if (dtype == DType::Q8_0)
-    return expandPortable<PortableQ8>;
-  if (dtype == DType::Q4_1)
+  switch (f) {
+  case Panels::Q8:
+    return expandPortable<PortableQ8<1>>;
+  case Panels::Q8x2:
+    return expandPortable<PortableQ8<2>>;
+  case Panels::Q41:
     return expandPortable<PortableQ41>;
-  return nullptr;
+  default:
+    return nullptr;
+  }
 }
 
 PairFn pairFor(DType dtype, bool avx2) {
 #ifdef MODELRT_HAVE_X86
   if (avx2)
-    switch (dtype) {
-    case DType::Q8_0:
-      return pairAvx2Q8;
-    case DType::Q4_1:
+    switch (panelsOf(dtype)) {
+    case Panels::Q8:
+      return pairAvx2Q8<1>;
+    case Panels::Q8x2:
+      return pairAvx2Q8<2>;
+    case Panels::Q41:
       return pairAvx2Q41;
-    case DType::BF16:
+    case Panels::BF16:
       return pairAvx2Half<Avx2BF16>;
-    case DType::F16:
+    case Panels::F16:
       return pairAvx2Half<Avx2F16>;
     default:
       return pairAvx2F32;
@@ -458,16 +510,19 @@ PairFn pairFor(DType dtype, bool avx2) {
 }
 
 TileFn tileFor(DType dtype, int rows, bool avx2) {
+  const Panels f = panelsOf(dtype);
 #ifdef MODELRT_HAVE_X86
   if (avx2)
-    switch (dtype) {
-    case DType::Q8_0:
-      return select<Avx2Q8>(rows);
-    case DType::Q4_1:
+    switch (f) {
+    case Panels::Q8:
+      return select<Avx2Q8<1>::Tile>(rows);
+    case Panels::Q8x2:
+      return select<Avx2Q8<2>::Tile>(rows);
+    case Panels::Q41:
       return select<Avx2Q41>(rows);
-    case DType::BF16:
+    case Panels::BF16:
       return select<Avx2HalfTiles<Avx2BF16>::Tile>(rows);
-    case DType::F16:
+    case Panels::F16:
       return select<Avx2HalfTiles<Avx2F16>::Tile>(rows);
     default:
       return select<Avx2F32>(rows);
@@ -475,18 +530,26 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
 #else
   (void)avx2;
 #endif
-  switch (dtype) {
-  case DType::Q8_0:
-    return select<Portable<PortableQ8>::Tile>(rows);
-  case DType::Q4_1:
+  switch (f) {
+  case Panels::Q8:
+    return select<Portable<PortableQ8<1>>::Tile>(rows);
+  case Panels::Q8x2:
+    return select<Portable<PortableQ8<2>>::Tile>(rows);
+  case Panels::Q41:
     return select<Portable<PortableQ41>::Tile>(rows);
-  case DType::BF16:
+  case Panels::BF16:
     return select<Portable<PortableBF16>::Tile>(rows);
-  case DType::F16:
+  case Panels::F16:
     return select<Portable<PortableF16>::Tile>(rows);
   default:
     return select<Portable<PortableF32>::Tile>(rows);
   }
+}
+
+float ggufHalf(const uint8_t *p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16ToF32(h);
 }
 
 uint8_t *allocatePanels(size_t bytes) {
@@ -510,8 +573,19 @@ bool gemmUsesAvx2() {
 }
 
 int64_t PackedWeight::quantBlockBytes(DType dtype) {
-  return dtype == DType::Q8_0 ? kQ8Block : dtype == DType::Q4_1 ? kQ41Block : 0;
+  switch (panelsOf(dtype)) {
+  case Panels::Q8:
+    return kQ8Block<1>;
+  case Panels::Q8x2:
+    return kQ8Block<2>;
+  case Panels::Q41:
+    return kQ41Block;
+  default:
+    return 0;
+  }
 }
+
+bool PackedWeight::keepsQuantized(DType dtype) { return quantBlockBytes(dtype) > 0; }
 
 PackedWeight PackedWeight::pack(const float *w, int64_t n, int64_t k) {
   PackedWeight p;
@@ -561,48 +635,109 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           out[panel * k * kPanel + kk * kPanel + j] = in[(panel * kPanel + j) * k + kk];
     return p;
   }
-  if (dtype != DType::Q8_0 && dtype != DType::Q4_1)
+  if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
-                 std::string("the CPU GEMM takes F32, BF16, F16, Q8_0 or Q4_1 weights, not ") +
+                 std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K or "
+                             "Q6_K weights, not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;
   p.n_ = n;
   p.k_ = k;
-  const int64_t blocks = k / kQuant, outBlock = quantBlockBytes(dtype);
-  const int64_t inBlock = dtypeInfo(dtype).blockBytes, rowBytes = blocks * inBlock;
-  p.panelBytes_ = blocks * outBlock;
+  const Panels format = panelsOf(dtype);
+  const DTypeInfo &info = dtypeInfo(dtype);
+  const int64_t outBlock = quantBlockBytes(dtype), groups = info.blockElements / kQuant;
+  const int64_t rowBytes = k / info.blockElements * info.blockBytes;
+  p.panelBytes_ = k / kQuant * outBlock;
   p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
   uint8_t *out = p.data_.get();
-  // GGUF blocks: Q8_0 = f16 d, int8 q[32]; Q4_1 = f16 d, f16 m, bytes[16] with value i in
-  // the low nibble of byte i and value i + 16 in its high nibble.
+  // Every 32 values of k of column j become: Q8 panels, G scales and int8 values (q x d is
+  // the weight); Q4_1 panels, a scale, a minimum and 4-bit values (fma(q, d, m) is the
+  // weight). The scales are GGUF's own products (d x sub-block scale, as dequantization
+  // forms them), so the weights are bit for bit the dequantized ones (docs/formats.md).
+  const int64_t groups8 = format == Panels::Q8x2 ? 2 : 1; // scale rows of a Q8 block
+  auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q) {
+    for (int64_t g = 0; g < groups8; ++g)
+      std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
+    for (int64_t i = 0; i < kQuant; ++i)
+      dst[groups8 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[i]);
+  };
+  auto putQ41 = [&](uint8_t *dst, int64_t j, float scale, float min, const uint8_t *q) {
+    std::memcpy(dst + j * 4, &scale, 4);
+    std::memcpy(dst + (kPanel + j) * 4, &min, 4);
+    for (int64_t i = 0; i < kQuant / 2; ++i)
+      dst[2 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[2 * i] | q[2 * i + 1] << 4);
+  };
 #pragma omp parallel for schedule(static) if (n * k >= kParallelFlops)
   for (int64_t panel = 0; panel < p.numPanels(); ++panel)
     for (int64_t j = 0; j < kPanel && panel * kPanel + j < n; ++j) {
       const uint8_t *row = data + (panel * kPanel + j) * rowBytes;
-      for (int64_t b = 0; b < blocks; ++b) {
-        const uint8_t *src = row + b * inBlock;
-        uint8_t *dst = out + panel * p.panelBytes_ + b * outBlock;
-        uint16_t half;
-        std::memcpy(&half, src, 2);
-        float d = f16ToF32(half);
-        std::memcpy(dst + j * 4, &d, 4);
-        if (dtype == DType::Q8_0) {
-          for (int64_t i = 0; i < kQuant; ++i)
-            dst[kPanel * 4 + i * kPanel + j] = src[2 + i];
-          continue;
+      for (int64_t b = 0; b < k / info.blockElements; ++b) {
+        const uint8_t *src = row + b * info.blockBytes;
+        uint8_t *dst = out + panel * p.panelBytes_ + b * groups * outBlock;
+        int8_t q8[kQuant];
+        uint8_t q4[kQuant];
+        switch (dtype) {
+        case DType::Q8_0: { // f16 d, int8 q[32]
+          const float d = ggufHalf(src);
+          std::memcpy(q8, src + 2, kQuant);
+          putQ8(dst, j, &d, q8);
+          break;
         }
-        std::memcpy(&half, src + 2, 2);
-        float m = f16ToF32(half);
-        std::memcpy(dst + (kPanel + j) * 4, &m, 4);
-        uint8_t values[kQuant];
-        for (int64_t i = 0; i < kQuant / 2; ++i) {
-          values[i] = src[4 + i] & 15;
-          values[i + kQuant / 2] = src[4 + i] >> 4;
+        case DType::Q5_0: { // f16 d, 32 high bits, nibbles: d x (q - 16)
+          const float d = ggufHalf(src);
+          uint32_t qh;
+          std::memcpy(&qh, src + 2, 4);
+          for (int64_t i = 0; i < kQuant / 2; ++i) {
+            q8[i] = static_cast<int8_t>(((src[6 + i] & 15) | ((qh >> i) & 1) << 4) - 16);
+            q8[i + 16] = static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
+          }
+          putQ8(dst, j, &d, q8);
+          break;
         }
-        for (int64_t i = 0; i < kQuant / 2; ++i)
-          dst[2 * kPanel * 4 + i * kPanel + j] =
-              static_cast<uint8_t>(values[2 * i] | values[2 * i + 1] << 4);
+        case DType::Q4_1:   // f16 d, f16 m, nibbles: d x q + m
+        case DType::Q4_0: { // f16 d, nibbles: d x (q - 8), which fma(q, d, -8d) gives exactly
+          const float d = ggufHalf(src);
+          const float m = dtype == DType::Q4_1 ? ggufHalf(src + 2) : -8.0f * d;
+          const uint8_t *qs = src + (dtype == DType::Q4_1 ? 4 : 2);
+          for (int64_t i = 0; i < kQuant / 2; ++i) {
+            q4[i] = qs[i] & 15;
+            q4[i + 16] = qs[i] >> 4;
+          }
+          putQ41(dst, j, d, m, q4);
+          break;
+        }
+        case DType::Q4_K: { // 8 sub-blocks of 32: (d x sc) x q - dmin x m
+          const float d = ggufHalf(src), dmin = ggufHalf(src + 2);
+          uint8_t sc[8], mn[8];
+          ggufKScaleMin(src + 4, sc, mn);
+          for (int64_t s = 0; s < 8; ++s) {
+            const uint8_t *qs = src + 16 + 32 * (s / 2);
+            for (int64_t i = 0; i < kQuant; ++i)
+              q4[i] = (qs[i] >> (4 * (s % 2))) & 15;
+            putQ41(dst + s * outBlock, j, d * static_cast<float>(sc[s]),
+                   -(dmin * static_cast<float>(mn[s])), q4);
+          }
+          break;
+        }
+        default: { // Q6_K: 16 sub-blocks of 16: (d x sc) x (q - 32), q of 6 bits
+          const uint8_t *ql = src, *qh = src + 128;
+          const int8_t *sc = reinterpret_cast<const int8_t *>(src + 192);
+          const float d = ggufHalf(src + 208);
+          for (int64_t s = 0; s < 8; ++s) {
+            for (int64_t i = 0; i < kQuant; ++i) {
+              const int64_t e = 32 * s + i, h = e / 128, r = e % 128;
+              const int lo = (ql[h * 64 + r % 64] >> (4 * (r / 64))) & 15;
+              const int hi = (qh[h * 32 + r % 32] >> (2 * (r / 32))) & 3;
+              q8[i] = static_cast<int8_t>((lo | hi << 4) - 32);
+            }
+            const float scales[2] = {d * static_cast<float>(sc[2 * s]),
+                                     d * static_cast<float>(sc[2 * s + 1])};
+            putQ8(dst + s * outBlock, j, scales, q8);
+          }
+          break;
+        }
+        }
       }
     }
   return p;

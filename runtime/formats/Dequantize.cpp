@@ -64,6 +64,15 @@ float bf16ToF32(uint16_t h) {
   return f;
 }
 
+void ggufKScaleMin(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 0x3F;
+    mn[j] = s[j + 4] & 0x3F;
+    sc[j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30);
+    mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30);
+  }
+}
+
 uint16_t f32ToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
@@ -133,19 +142,10 @@ void decodeQ8_0(const uint8_t *b, float *y) {
     y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
 }
 
-// Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, packed in 12 bytes.
-void kScaleMin(const uint8_t *s, uint8_t *sc, uint8_t *mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 0x3F;
-    mn[j] = s[j + 4] & 0x3F;
-    sc[j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30);
-    mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30);
-  }
-}
 void decodeQ4_K(const uint8_t *b, float *y) {
   float d = loadF16(b), dmin = loadF16(b + 2);
   uint8_t sc[8], mn[8];
-  kScaleMin(b + 4, sc, mn);
+  ggufKScaleMin(b + 4, sc, mn);
   const uint8_t *qs = b + 16;
   for (int sb = 0; sb < 8; ++sb) {
     float ds = d * static_cast<float>(sc[sb]);
@@ -159,7 +159,7 @@ void decodeQ4_K(const uint8_t *b, float *y) {
 void decodeQ5_K(const uint8_t *b, float *y) {
   float d = loadF16(b), dmin = loadF16(b + 2);
   uint8_t sc[8], mn[8];
-  kScaleMin(b + 4, sc, mn);
+  ggufKScaleMin(b + 4, sc, mn);
   const uint8_t *qh = b + 16;
   const uint8_t *qs = b + 48;
   for (int sb = 0; sb < 8; ++sb) {

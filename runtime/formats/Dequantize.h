@@ -43,6 +43,10 @@ struct QuantizedBlocks {
 // Unsupported for other types; errors name the tensor.
 Expected<QuantizedBlocks> quantizedBlocks(const TensorInfo &tensor);
 
+// GGUF Q4_K / Q5_K: the 6-bit scales and minimums of a super-block's 8 sub-blocks, from
+// its 12 packed bytes.
+void ggufKScaleMin(const uint8_t *packed, uint8_t scales[8], uint8_t mins[8]);
+
 // Scalar conversions (round to nearest even on narrowing).
 float f16ToF32(uint16_t h);
 uint16_t f32ToF16(float f);

@@ -136,14 +136,14 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
       return bad(fw.error());
     // Plain types, or GGUF blocks kept as they were (docs/plan-format.md).
     std::optional<DType> parsed = dtypeFromSafetensorsName(dtype);
-    if (dtype == "Q8_0")
-      parsed = DType::Q8_0;
-    else if (dtype == "Q4_1")
-      parsed = DType::Q4_1;
+    for (DType kept : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K,
+                       DType::Q6_K})
+      if (dtype == dtypeName(kept))
+        parsed = kept;
     if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16 &&
-                    *parsed != DType::Q8_0 && *parsed != DType::Q4_1))
+                    !isKeptBlockType(*parsed)))
       return bad(label + " (" + e.name + ") has dtype '" + dtype +
-                 "', expected F32, F16, BF16, Q8_0 or Q4_1");
+                 "', expected F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K or Q6_K");
     e.dtype = *parsed;
     for (const nlohmann::json &d : *shape) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))

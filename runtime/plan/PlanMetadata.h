@@ -46,6 +46,13 @@ struct PlanMetadata {
   std::shared_ptr<std::vector<uint8_t>> dummyStorage; // what fillDummyWeights made
 };
 
+// GGUF block types a plan's weights may keep as the file held them (docs/plan-format.md):
+// the CPU executor's GEMM and row gathers read them without widening the plan to f32.
+inline bool isKeptBlockType(DType d) {
+  return d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_1 || d == DType::Q5_0 ||
+         d == DType::Q4_K || d == DType::Q6_K;
+}
+
 // The most ranks (tp x pp) a plan may have.
 inline constexpr int64_t kMaxRanks = 256;
 

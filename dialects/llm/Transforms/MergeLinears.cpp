@@ -21,11 +21,12 @@ struct MergeKey {
   Type weightElement;
   bool transposed;
   bool hasBias;
+  StringRef storage; // the weights' block type in the store, or empty
   bool operator<(const MergeKey &o) const {
     return std::make_tuple(input.getAsOpaquePointer(), weightElement.getAsOpaquePointer(),
-                           transposed, hasBias) <
+                           transposed, hasBias, storage) <
            std::make_tuple(o.input.getAsOpaquePointer(), o.weightElement.getAsOpaquePointer(),
-                           o.transposed, o.hasBias);
+                           o.transposed, o.hasBias, o.storage);
   }
 };
 
@@ -63,7 +64,8 @@ WeightOp concatWeights(MutableArrayRef<WeightOp> parts, SymbolTable &symbols) {
   auto merged = builder.create<WeightOp>(
       parts.front().getLoc(), mergedName(parts),
       RankedTensorType::get(shape, first.getElementType()), builder.getArrayAttr(sources),
-      parts.front().getTransposed(), sliced ? builder.getArrayAttr(slices) : ArrayAttr());
+      parts.front().getTransposed(), sliced ? builder.getArrayAttr(slices) : ArrayAttr(),
+      parts.front().getStorageAttr());
   symbols.insert(merged); // renames on collision
   return merged;
 }
@@ -83,7 +85,8 @@ struct LlmMergeLinearsPass : public modelc::llm::impl::LlmMergeLinearsBase<LlmMe
       if (!weight)
         return;
       MergeKey key{linear.getInput(), weight.getTensorType().getElementType(),
-                   weight.getTransposed(), linear.getBias().has_value()};
+                   weight.getTransposed(), linear.getBias().has_value(),
+                   weight.getStorage().value_or("")};
       auto &group = groups[key];
       if (group.empty())
         order.push_back(key);

@@ -84,3 +84,22 @@ func.func @shards(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x2xf32>) {
   %k = llm.linear %x, @sk : tensor<?x8xf32> -> tensor<?x2xf32>
   return %q, %k : tensor<?x4xf32>, tensor<?x2xf32>
 }
+
+// -----
+
+// Weights merge only within one storage type (a GGUF file's block type, kept by the plan):
+// Q and K (Q4_K) become one GEMM whose weight keeps the type; V (Q6_K) stays on its own.
+llm.weight @sq : tensor<8x8xf32> = ["q.weight"] storage "Q4_K"
+llm.weight @sk : tensor<4x8xf32> = ["k.weight"] storage "Q4_K"
+llm.weight @sv : tensor<4x8xf32> = ["v.weight"] storage "Q6_K"
+// CHECK-DAG: llm.weight @[[QK:.*]] : tensor<12x8xf32> = ["q.weight", "k.weight"] storage "Q4_K"
+// CHECK-DAG: llm.weight @sv : tensor<4x8xf32> = ["v.weight"] storage "Q6_K"
+// CHECK-LABEL: func.func @mixed_storage
+// CHECK: llm.linear %{{.*}}, @[[QK]] : tensor<?x8xf32> -> tensor<?x12xf32>
+// CHECK: llm.linear %{{.*}}, @sv : tensor<?x8xf32> -> tensor<?x4xf32>
+func.func @mixed_storage(%x: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>) {
+  %q = llm.linear %x, @sq : tensor<?x8xf32> -> tensor<?x8xf32>
+  %k = llm.linear %x, @sk : tensor<?x8xf32> -> tensor<?x4xf32>
+  %v = llm.linear %x, @sv : tensor<?x8xf32> -> tensor<?x4xf32>
+  return %q, %k, %v : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+}
