@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes test/modelc/Inputs/tiny-llama-q4km.gguf: a 2-layer Llama (hidden 256, 4 heads of
-64, 2 KV heads, MLP 512, vocabulary 256, untied output) in llama.cpp's most common file
-type, Q4_K_M (Q4_K and Q6_K blocks), quantized by llama.cpp itself (llama-cpp-python's
-llama_model_quantize) from an f32 file written by the gguf package. K-quant blocks hold 256
-values, hence the widths.
+"""Writes test/modelc/Inputs/tiny-llama-q4km.gguf and tiny-llama-q5km.gguf: a 2-layer Llama
+(hidden 256, 4 heads of 64, 2 KV heads, MLP 512, vocabulary 256, untied output) in
+llama.cpp's most common file types, Q4_K_M (Q4_K and Q6_K blocks) and Q5_K_M (Q5_K and
+Q6_K), quantized by llama.cpp itself (llama-cpp-python's llama_model_quantize) from an f32
+file written by the gguf package. K-quant blocks hold 256 values, hence the widths.
 
     pip install numpy gguf llama-cpp-python && scripts/gen-kquant-test-model.py
 """
@@ -19,8 +19,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 gen = __import__("gen-compiler-test-models")
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs",
-                   "tiny-llama-q4km.gguf")
+INPUTS = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
+FILE_TYPES = {"tiny-llama-q4km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+              "tiny-llama-q5km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M}
 V, D, H, KV, HD, F, L = 256, 256, 4, 2, 64, 512, 2
 
 
@@ -46,15 +47,17 @@ def main():
         f32 = os.path.join(tmp, "f32.gguf")
         gen.OUT = tmp
         gen.gguf_file("f32.gguf", "llama", meta, tensors)
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
-        params.nthread = 2
-        rc = llama_cpp.llama_model_quantize(f32.encode(), OUT.encode(), ctypes.byref(params))
-        if rc != 0:
-            sys.exit(f"llama_model_quantize failed: {rc}")
-    reader = gguf.GGUFReader(OUT)
-    kinds = sorted({t.tensor_type.name for t in reader.tensors})
-    print(f"wrote {OUT}: {len(reader.tensors)} tensors, types {', '.join(kinds)}")
+        for name, ftype in FILE_TYPES.items():
+            out = os.path.join(INPUTS, name)
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype = ftype
+            params.nthread = 2
+            rc = llama_cpp.llama_model_quantize(f32.encode(), out.encode(), ctypes.byref(params))
+            if rc != 0:
+                sys.exit(f"llama_model_quantize failed: {rc}")
+            reader = gguf.GGUFReader(out)
+            kinds = sorted({t.tensor_type.name for t in reader.tensors})
+            print(f"wrote {out}: {len(reader.tensors)} tensors, types {', '.join(kinds)}")
 
 
 if __name__ == "__main__":

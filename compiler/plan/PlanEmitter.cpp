@@ -375,8 +375,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     };
   }
 
-  // A matrix whose sources all hold one kept type (GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q4_K /
-  // Q6_K blocks, or BF16 / F16
+  // A matrix whose sources all hold one kept type (GGUF blocks of plan::isKeptBlockType,
+  // or BF16 / F16
   // from safetensors or GGUF), concatenated along rows (merged QKV, gate/up), not
   // transposed, and sliced (if at all) on whole blocks, goes into an f32 plan as those
   // bytes: the runtime widens them exactly.

@@ -26,13 +26,15 @@ constexpr int64_t kParallelFlops = 1 << 17;
 constexpr int64_t kExpandRows = 4;
 
 // Bytes of one panel's 32-value k-block: Q8 panels hold G scale rows (one per 32 / G values
-// of k: G = 1 for Q8_0 and Q5_0, 2 for Q6_K's 16-value sub-blocks) and int8 values; Q4_1
-// panels (Q4_1, Q4_0, Q4_K) scales, minimums and nibbles.
-template <int G> constexpr int64_t kQ8Block = G * kPanel * 4 + kQuant * kPanel;
+// of k: G = 1 for Q8_0 and Q5_0, 2 for Q6_K's 16-value sub-blocks), with M as many minimum
+// rows (Q5_1, Q5_K), and int8 values; Q4_1 panels (Q4_1, Q4_0, Q4_K) scales, minimums and
+// nibbles.
+template <int G, bool M = false>
+constexpr int64_t kQ8Block = (M ? 2 : 1) * G * kPanel * 4 + kQuant * kPanel;
 constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel;
 
 // The panel layout of each weight type.
-enum class Panels { F32, BF16, F16, Q8, Q8x2, Q41, None };
+enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q41, None };
 Panels panelsOf(DType dtype) {
   switch (dtype) {
   case DType::F32:
@@ -46,6 +48,9 @@ Panels panelsOf(DType dtype) {
     return Panels::Q8;
   case DType::Q6_K:
     return Panels::Q8x2;
+  case DType::Q5_1:
+  case DType::Q5_K:
+    return Panels::Q8m;
   case DType::Q4_1:
   case DType::Q4_0:
   case DType::Q4_K:
@@ -82,14 +87,15 @@ struct PortableF16 {
       w[j] = f16ToF32(h[j]);
   }
 };
-template <int G> struct PortableQ8 {
+template <int G, bool M = false> struct PortableQ8 {
   static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
-    const uint8_t *block = panel + (k / kQuant) * kQ8Block<G>;
+    const uint8_t *block = panel + (k / kQuant) * kQ8Block<G, M>;
     const float *d = reinterpret_cast<const float *>(block) + (k % kQuant) / (kQuant / G) * kPanel;
-    const int8_t *q =
-        reinterpret_cast<const int8_t *>(block + G * kPanel * 4) + (k % kQuant) * kPanel;
+    const float *m = d + G * kPanel;
+    const int8_t *q = reinterpret_cast<const int8_t *>(block + (M ? 2 : 1) * G * kPanel * 4) +
+                      (k % kQuant) * kPanel;
     for (int j = 0; j < kPanel; ++j)
-      w[j] = static_cast<float>(q[j]) * d[j];
+      w[j] = M ? std::fma(static_cast<float>(q[j]), d[j], m[j]) : static_cast<float>(q[j]) * d[j];
   }
 };
 struct PortableQ41 {
@@ -208,24 +214,35 @@ MODELRT_AVX2_F16C void tileAvx2Half(const float *a, int64_t lda, const uint8_t *
 // One 32-value k-block of a quantized panel: its scales (and minimums) in registers, its
 // values widened on demand to exactly GGUF's dequantized f32 (q x d; q x d + m, where q x d
 // is exact so the FMA rounds once, as dequantization does).
-template <int G> struct Avx2Q8Block {
-  __m256 d[G][2];
+template <int G, bool M = false> struct Avx2Q8Block {
+  __m256 d[G][2], m[M ? G : 1][2];
   const uint8_t *q;
   MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ8Block<G>;
+    const uint8_t *block = panel + (kb / kQuant) * kQ8Block<G, M>;
+    const float *f = reinterpret_cast<const float *>(block);
     for (int g = 0; g < G; ++g) {
-      d[g][0] = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + g * kPanel);
-      d[g][1] = _mm256_loadu_ps(reinterpret_cast<const float *>(block) + g * kPanel + 8);
+      d[g][0] = _mm256_loadu_ps(f + g * kPanel);
+      d[g][1] = _mm256_loadu_ps(f + g * kPanel + 8);
+      if constexpr (M) {
+        m[g][0] = _mm256_loadu_ps(f + (G + g) * kPanel);
+        m[g][1] = _mm256_loadu_ps(f + (G + g) * kPanel + 8);
+      }
     }
-    q = block + G * kPanel * 4;
+    q = block + (M ? 2 : 1) * G * kPanel * 4;
   }
-  // The 16 weights of value i of the block.
+  // The 16 weights of value i of the block: q x d, or fma(q, d, m).
   MODELRT_AVX2 void at(int64_t i, __m256 &w0, __m256 &w1) const {
     const int g = static_cast<int>(i / (kQuant / G));
     __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
-    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), d[g][0]);
-    w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8))),
-                       d[g][1]);
+    const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+    const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8)));
+    if constexpr (M) {
+      w0 = _mm256_fmadd_ps(q0, d[g][0], m[g][0]);
+      w1 = _mm256_fmadd_ps(q1, d[g][1], m[g][1]);
+    } else {
+      w0 = _mm256_mul_ps(q0, d[g][0]);
+      w1 = _mm256_mul_ps(q1, d[g][1]);
+    }
   }
 };
 
@@ -255,13 +272,13 @@ struct Avx2Q41Block {
   }
 };
 
-template <int G, int MR>
+template <int G, bool M, int MR>
 MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
                              int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G> block;
+    Avx2Q8Block<G, M> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -290,10 +307,10 @@ MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel,
   acc.store(c, ldc);
 }
 
-template <int G>
+template <int G, bool M>
 MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G> block;
+    Avx2Q8Block<G, M> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -373,13 +390,13 @@ MODELRT_AVX2_F16C void pairAvx2Half(const float *a, const uint8_t *panel, int64_
   p.store(c);
 }
 
-template <int G>
+template <int G, bool M>
 MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panelBytes, int64_t k0,
                              int64_t kc, float *c, bool first) {
   Avx2Pair p;
   p.load(c, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G> block[2];
+    Avx2Q8Block<G, M> block[2];
     block[0].init(panel, kb);
     block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
@@ -447,8 +464,8 @@ template <class Format> struct Portable {
 };
 #ifdef MODELRT_HAVE_X86
 template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>; };
-template <int G> struct Avx2Q8 {
-  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, MR>; };
+template <int G, bool M = false> struct Avx2Q8 {
+  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, M, MR>; };
 };
 template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
 template <class Loader> struct Avx2HalfTiles {
@@ -462,9 +479,11 @@ ExpandFn expandFor(DType dtype, bool avx2) {
   if (avx2)
     switch (f) {
     case Panels::Q8:
-      return expandAvx2Q8<1>;
+      return expandAvx2Q8<1, false>;
     case Panels::Q8x2:
-      return expandAvx2Q8<2>;
+      return expandAvx2Q8<2, false>;
+    case Panels::Q8m:
+      return expandAvx2Q8<1, true>;
     case Panels::Q41:
       return expandAvx2Q41;
     default:
@@ -478,6 +497,8 @@ ExpandFn expandFor(DType dtype, bool avx2) {
     return expandPortable<PortableQ8<1>>;
   case Panels::Q8x2:
     return expandPortable<PortableQ8<2>>;
+  case Panels::Q8m:
+    return expandPortable<PortableQ8<1, true>>;
   case Panels::Q41:
     return expandPortable<PortableQ41>;
   default:
@@ -490,9 +511,11 @@ PairFn pairFor(DType dtype, bool avx2) {
   if (avx2)
     switch (panelsOf(dtype)) {
     case Panels::Q8:
-      return pairAvx2Q8<1>;
+      return pairAvx2Q8<1, false>;
     case Panels::Q8x2:
-      return pairAvx2Q8<2>;
+      return pairAvx2Q8<2, false>;
+    case Panels::Q8m:
+      return pairAvx2Q8<1, true>;
     case Panels::Q41:
       return pairAvx2Q41;
     case Panels::BF16:
@@ -518,6 +541,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
       return select<Avx2Q8<1>::Tile>(rows);
     case Panels::Q8x2:
       return select<Avx2Q8<2>::Tile>(rows);
+    case Panels::Q8m:
+      return select<Avx2Q8<1, true>::Tile>(rows);
     case Panels::Q41:
       return select<Avx2Q41>(rows);
     case Panels::BF16:
@@ -535,6 +560,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
     return select<Portable<PortableQ8<1>>::Tile>(rows);
   case Panels::Q8x2:
     return select<Portable<PortableQ8<2>>::Tile>(rows);
+  case Panels::Q8m:
+    return select<Portable<PortableQ8<1, true>>::Tile>(rows);
   case Panels::Q41:
     return select<Portable<PortableQ41>::Tile>(rows);
   case Panels::BF16:
@@ -578,6 +605,8 @@ int64_t PackedWeight::quantBlockBytes(DType dtype) {
     return kQ8Block<1>;
   case Panels::Q8x2:
     return kQ8Block<2>;
+  case Panels::Q8m:
+    return kQ8Block<1, true>;
   case Panels::Q41:
     return kQ41Block;
   default:
@@ -637,8 +666,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   }
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
-                 std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K or "
-                             "Q6_K weights, not ") +
+                 std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                             "Q4_K, Q5_K or Q6_K weights, not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;
@@ -656,11 +685,16 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   // weight). The scales are GGUF's own products (d x sub-block scale, as dequantization
   // forms them), so the weights are bit for bit the dequantized ones (docs/formats.md).
   const int64_t groups8 = format == Panels::Q8x2 ? 2 : 1; // scale rows of a Q8 block
-  auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q) {
-    for (int64_t g = 0; g < groups8; ++g)
+  const int64_t rows8 = groups8 * (format == Panels::Q8m ? 2 : 1); // with the minimum rows
+  auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q,
+                   const float *mins = nullptr) {
+    for (int64_t g = 0; g < groups8; ++g) {
       std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
+      if (mins)
+        std::memcpy(dst + ((groups8 + g) * kPanel + j) * 4, &mins[g], 4);
+    }
     for (int64_t i = 0; i < kQuant; ++i)
-      dst[groups8 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[i]);
+      dst[rows8 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[i]);
   };
   auto putQ41 = [&](uint8_t *dst, int64_t j, float scale, float min, const uint8_t *q) {
     std::memcpy(dst + j * 4, &scale, 4);
@@ -693,6 +727,32 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q8[i + 16] = static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
           }
           putQ8(dst, j, &d, q8);
+          break;
+        }
+        case DType::Q5_1: { // f16 d, f16 m, 32 high bits, nibbles: d x q + m
+          const float d = ggufHalf(src), m = ggufHalf(src + 2);
+          uint32_t qh;
+          std::memcpy(&qh, src + 4, 4);
+          for (int64_t i = 0; i < kQuant / 2; ++i) {
+            q8[i] = static_cast<int8_t>((src[8 + i] & 15) | ((qh >> i) & 1) << 4);
+            q8[i + 16] = static_cast<int8_t>((src[8 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+          }
+          putQ8(dst, j, &d, q8, &m);
+          break;
+        }
+        case DType::Q5_K: { // as Q4_K with a fifth bit per value from qh[32]
+          const float d = ggufHalf(src), dmin = ggufHalf(src + 2);
+          uint8_t sc[8], mn[8];
+          ggufKScaleMin(src + 4, sc, mn);
+          const uint8_t *qh = src + 16;
+          for (int64_t s = 0; s < 8; ++s) {
+            const uint8_t *qs = src + 48 + 32 * (s / 2);
+            for (int64_t i = 0; i < kQuant; ++i)
+              q8[i] = static_cast<int8_t>(((qs[i] >> (4 * (s % 2))) & 15) | ((qh[i] >> s) & 1) << 4);
+            const float scale = d * static_cast<float>(sc[s]);
+            const float min = -(dmin * static_cast<float>(mn[s]));
+            putQ8(dst + s * outBlock, j, &scale, q8, &min);
+          }
           break;
         }
         case DType::Q4_1:   // f16 d, f16 m, nibbles: d x q + m

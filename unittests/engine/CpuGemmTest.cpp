@@ -98,9 +98,11 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   for (size_t at = 0; at < bytes.size(); at += info.blockBytes) {
     uint16_t d = f32ToF16(scale(rng)), m = f32ToF16(scale(rng) * 4);
-    // The f16 fields: d first (Q6_K: last), then Q4_1's minimum or Q4_K's dmin.
+    // The f16 fields: d first (Q6_K: last), then Q4_1's / Q5_1's minimum or Q4_K's / Q5_K's
+    // dmin.
     std::memcpy(&bytes[at + (dtype == DType::Q6_K ? 208 : 0)], &d, 2);
-    if (dtype == DType::Q4_1 || dtype == DType::Q4_K)
+    if (dtype == DType::Q4_1 || dtype == DType::Q5_1 || dtype == DType::Q4_K ||
+        dtype == DType::Q5_K)
       std::memcpy(&bytes[at + 2], &m, 2);
   }
   return bytes;
@@ -110,8 +112,8 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
 // weights that GGUF dequantization (or exact widening) gives: same bits, both paths, every
 // tile size, with and without bias.
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
-  for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q4_K,
-                     DType::Q6_K, DType::BF16, DType::F16})
+  for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
+                     DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::BF16, DType::F16})
     for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       const int64_t k = k0 * (dtypeInfo(dtype).blockElements == 256 ? 8 : 1); // whole blocks
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
@@ -143,10 +145,10 @@ TEST(CpuGemm, PackRefusesWhatItCannotHold) {
   EXPECT_FALSE(PackedWeight::pack(DType::Q8_0, bytes.data(), bytes.size(), 1, 64).ok());
   Expected<PackedWeight> k = PackedWeight::pack(DType::Q4_K, bytes.data(), bytes.size(), 1, 256);
   ASSERT_FALSE(k.ok());
-  std::vector<uint8_t> q5k(176);
-  Expected<PackedWeight> other = PackedWeight::pack(DType::Q5_K, q5k.data(), q5k.size(), 1, 256);
+  std::vector<uint8_t> q2k(84);
+  Expected<PackedWeight> other = PackedWeight::pack(DType::Q2_K, q2k.data(), q2k.size(), 1, 256);
   ASSERT_FALSE(other.ok());
-  EXPECT_NE(other.error().message().find("not Q5_K"), std::string::npos)
+  EXPECT_NE(other.error().message().find("not Q2_K"), std::string::npos)
       << other.error().message();
 }
 

@@ -183,36 +183,40 @@ TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
   }
 }
 
-// A Q4_K_M file quantized by llama.cpp (scripts/gen-kquant-test-model.py): the default plan
-// keeps its Q4_K and Q6_K blocks (Q, K and a Q6_K V stay separate GEMMs so that each keeps
-// its blocks) and computes the same bits as the plan with every weight dequantized to f32.
-TEST(Reference, KQuantPlanEqualsDensePlan) {
-  std::string base = planDirectory + "/tiny-llama-q4km";
-  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
-                                         b = CpuExecutor::load(base + "-dense.plan");
-  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
-  std::map<DType, int> kept;
-  for (const plan::WeightEntry &w : (*a)->metadata().weights)
-    ++kept[w.dtype];
-  EXPECT_EQ(kept[DType::Q4_K], 8) << "embeddings, QKV and QK, 2 O, 2 gate/up, layer 0's down";
-  EXPECT_EQ(kept[DType::Q6_K], 3) << "layer 1's V and down, the output matrix";
-  EXPECT_EQ(kept[DType::F32], 5) << "the norms only";
-  for (const plan::WeightEntry &w : (*b)->metadata().weights)
-    EXPECT_EQ(w.dtype, DType::F32) << w.name;
-  Expected<Sequences> sa = Sequences::create(**a), sb = Sequences::create(**b);
-  ASSERT_TRUE(sa.ok() && sb.ok());
-  std::vector<int32_t> prompt = {1, 17, 42, 5, 63, 200, 9, 33, 2, 11, 250, 128, 7};
-  std::vector<float> x = *sa->step(prompt, {{1, int64_t(prompt.size()), true}});
-  std::vector<float> y = *sb->step(prompt, {{1, int64_t(prompt.size()), true}});
-  ASSERT_EQ(x.size(), y.size());
-  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
-  for (int32_t t : {3, 255, 70}) {
-    x = *sa->step({t}, {{1, 1, true}});
-    y = *sb->step({t}, {{1, 1, true}});
-    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "after " << t;
+// Q4_K_M and Q5_K_M files quantized by llama.cpp (scripts/gen-kquant-test-model.py): the
+// default plan keeps their Q4_K / Q5_K and Q6_K blocks (Q, K and a Q6_K V stay separate
+// GEMMs so that each keeps its blocks) and computes the same bits as the plan with every
+// weight dequantized to f32.
+TEST(Reference, KQuantPlansEqualDensePlans) {
+  for (auto [type, main] : {std::pair{"q4km", DType::Q4_K}, {"q5km", DType::Q5_K}}) {
+    SCOPED_TRACE(type);
+    std::string base = planDirectory + "/tiny-llama-" + type;
+    Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
+                                           b = CpuExecutor::load(base + "-dense.plan");
+    ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
+    std::map<DType, int> kept;
+    for (const plan::WeightEntry &w : (*a)->metadata().weights)
+      ++kept[w.dtype];
+    EXPECT_EQ(kept[main], 8) << "embeddings, QKV and QK, 2 O, 2 gate/up, layer 0's down";
+    EXPECT_EQ(kept[DType::Q6_K], 3) << "layer 1's V and down, the output matrix";
+    EXPECT_EQ(kept[DType::F32], 5) << "the norms only";
+    for (const plan::WeightEntry &w : (*b)->metadata().weights)
+      EXPECT_EQ(w.dtype, DType::F32) << w.name;
+    Expected<Sequences> sa = Sequences::create(**a), sb = Sequences::create(**b);
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    std::vector<int32_t> prompt = {1, 17, 42, 5, 63, 200, 9, 33, 2, 11, 250, 128, 7};
+    std::vector<float> x = *sa->step(prompt, {{1, int64_t(prompt.size()), true}});
+    std::vector<float> y = *sb->step(prompt, {{1, int64_t(prompt.size()), true}});
+    ASSERT_EQ(x.size(), y.size());
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
+    for (int32_t t : {3, 255, 70}) {
+      x = *sa->step({t}, {{1, 1, true}});
+      y = *sb->step({t}, {{1, 1, true}});
+      EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "after " << t;
+    }
+    // Not degenerate: the logits vary.
+    EXPECT_NE(*std::max_element(x.begin(), x.end()), *std::min_element(x.begin(), x.end()));
   }
-  // Not degenerate: the logits vary.
-  EXPECT_NE(*std::max_element(x.begin(), x.end()), *std::min_element(x.begin(), x.end()));
 }
 
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
