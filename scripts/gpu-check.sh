@@ -186,7 +186,7 @@ fi
 # The CUDA executor: a bf16 plan's program (generated PTX, cuBLASLt, our attention) against
 # transformers' goldens, batched and alone (plans made by --prepare).
 if [[ -f "$CARRY/plans/tiny-llama-hd64-bf16.plan" ]]; then
-  stage cuda_executor 90 "$OUT/cuda_executor.log" env MODELRT_CUDA_PLAN_DIR="$CARRY/plans" \
+  stage cuda_executor 150 "$OUT/cuda_executor.log" env MODELRT_CUDA_PLAN_DIR="$CARRY/plans" \
     MODELC_SOURCE_DIR="$ROOT" "$BIN/CudaExecutorTests" --gtest_brief=0
 fi
 

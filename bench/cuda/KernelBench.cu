@@ -266,9 +266,10 @@ void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
   GemmShape shape{m, n, k, ElementType::BF16, out, false};
   double ms =
       timeMs([&] { check(gemm.gemm(shape, a, w, nullptr, c, ws, wsBytes, nullptr), "gemm"); });
-  std::printf("RESULT gemm_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f\n",
+  // Weight bytes over time too: decode-sized products (small m) are bound by reading W.
+  std::printf("RESULT gemm_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f weight_GB/s=%.0f\n",
               out == ElementType::F32 ? "f32out" : "bf16out", m, n, k,
-              2.0 * m * n * k / (ms * 1e-3) / 1e12, ms);
+              2.0 * m * n * k / (ms * 1e-3) / 1e12, ms, 2.0 * n * k / (ms * 1e-3) / 1e9);
   for (void *p : {static_cast<void *>(a), static_cast<void *>(w), c, ws})
     CHECK_CUDA(cudaFree(p));
 }
@@ -343,6 +344,11 @@ int main(int argc, char **argv) {
   benchGemm(**gemm, 4096, 4096, 4096, ElementType::BF16);
   benchGemm(**gemm, 256, 14336, 4096, ElementType::BF16);
   benchGemm(**gemm, 64, 4096, 4096, ElementType::BF16);
+  // Llama-3-8B's decode products (one and 32 rows; weights larger than the L2, so each
+  // repetition reads them from memory): what a decode step's GEMMs get of the bandwidth.
+  benchGemm(**gemm, 1, 28672, 4096, ElementType::BF16);
+  benchGemm(**gemm, 1, 4096, 14336, ElementType::BF16);
+  benchGemm(**gemm, 32, 28672, 4096, ElementType::BF16);
   benchGemm(**gemm, 256, 128256, 4096, ElementType::F32);
   benchSampling(256, 128256, "greedy", 0.0f, 0, 1.0f, 0.0f, 0);
   benchSampling(256, 128256, "topk50_topp0.9_t0.7", 0.7f, 50, 0.9f, 0.0f, 0);

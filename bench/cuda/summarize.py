@@ -75,7 +75,7 @@ def main():
     # The CUDA executor and modelrt on the GPU (every matching line: each run's figures).
     print("executor:      " + grep(os.path.join(d, "cuda_executor.log"),
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]|SKIPPED \] \d+ test"))
-    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|kernel images"):
+    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|alone vs batched|kernel images"):
         print("  " + line)
     for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_eager.log",
                 "modelrt_bench_8b_host.log"):

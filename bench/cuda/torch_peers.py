@@ -59,7 +59,7 @@ def matmul(m, n, k, f32_out):
     ms = time_ms(fn)
     out = "f32out" if f32_out else "bf16out"
     print(f"RESULT torch_gemm_bf16_{out}_m{m}_n{n}_k{k} {2.0 * m * n * k / (ms * 1e-3) / 1e12:.1f} "
-          f"TFLOP/s ms={ms:.4f}")
+          f"TFLOP/s ms={ms:.4f} weight_GB/s={2.0 * n * k / (ms * 1e-3) / 1e9:.0f}")
 
 
 def sample(batch, vocab):
@@ -102,6 +102,9 @@ def main():
     matmul(4096, 4096, 4096, False)
     matmul(256, 14336, 4096, False)
     matmul(64, 4096, 4096, False)
+    matmul(1, 28672, 4096, False)
+    matmul(1, 4096, 14336, False)
+    matmul(32, 28672, 4096, False)
     matmul(256, 128256, 4096, True)
     sample(256, 128256)
     return 0
