@@ -32,13 +32,18 @@ def st_save(path, tensors, metadata=None):
     st_rust.serialize_file(specs, path, metadata)
 
 
-def random_kquant_blocks(qtype, n_blocks):
+def random_kquant_blocks(qtype, n_blocks, gen=None):
     """Random K-quant blocks whose f16 scales are finite (gguf cannot quantize K types)."""
+    gen = gen or rng
     _, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    blocks = rng.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
-    scales = rng.uniform(-0.05, 0.05, size=(n_blocks, 2)).astype(np.float16).view(np.uint8)
+    blocks = gen.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
+    scales = gen.uniform(-0.05, 0.05, size=(n_blocks, 2)).astype(np.float16).view(np.uint8)
     if qtype == Q.Q6_K:
         blocks[:, 208:210] = scales[:, 0:2]  # d is last
+    elif qtype == Q.Q3_K:
+        blocks[:, 108:110] = scales[:, 0:2]  # d is last
+    elif qtype == Q.Q2_K:
+        blocks[:, 80:84] = scales  # d, dmin last
     else:
         blocks[:, 0:4] = scales  # d, dmin first
     return blocks
@@ -88,6 +93,13 @@ def write_gguf():
     for qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K):
         n_blocks = shape[0] * shape[1] // 256
         blocks = random_kquant_blocks(qtype, n_blocks).reshape(shape[0], -1)
+        w.add_tensor("t." + qtype.name.lower(), blocks, raw_dtype=qtype)
+        goldens["t." + qtype.name.lower()] = gguf.quants.dequantize(blocks, qtype)
+    # Q2_K and Q3_K from a generator of their own, so the other files' values stay as they were.
+    krng = np.random.default_rng(4321)
+    for qtype in (Q.Q2_K, Q.Q3_K):
+        n_blocks = shape[0] * shape[1] // 256
+        blocks = random_kquant_blocks(qtype, n_blocks, krng).reshape(shape[0], -1)
         w.add_tensor("t." + qtype.name.lower(), blocks, raw_dtype=qtype)
         goldens["t." + qtype.name.lower()] = gguf.quants.dequantize(blocks, qtype)
     # A 3-d tensor to check dimension order (GGUF stores innermost first).

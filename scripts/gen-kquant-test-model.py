@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes test/modelc/Inputs/tiny-llama-q4km.gguf and tiny-llama-q5km.gguf: a 2-layer Llama
-(hidden 256, 4 heads of 64, 2 KV heads, MLP 512, vocabulary 256, untied output) in
-llama.cpp's most common file types, Q4_K_M (Q4_K and Q6_K blocks) and Q5_K_M (Q5_K and
-Q6_K), quantized by llama.cpp itself (llama-cpp-python's llama_model_quantize) from an f32
+"""Writes test/modelc/Inputs/tiny-llama-q4km.gguf, -q5km.gguf and -q3km.gguf: a 2-layer
+Llama (hidden 256, 4 heads of 64, 2 KV heads, MLP 512, vocabulary 256, untied output) in
+llama.cpp's most common file types, Q4_K_M (Q4_K and Q6_K blocks), Q5_K_M (Q5_K and
+Q6_K) and Q3_K_M (Q3_K with Q4_K, Q5_K and Q6_K), quantized by llama.cpp itself (llama-cpp-python's llama_model_quantize) from an f32
 file written by the gguf package. K-quant blocks hold 256 values, hence the widths.
 
     pip install numpy gguf llama-cpp-python && scripts/gen-kquant-test-model.py
@@ -21,7 +21,8 @@ gen = __import__("gen-compiler-test-models")
 
 INPUTS = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
 FILE_TYPES = {"tiny-llama-q4km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
-              "tiny-llama-q5km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M}
+              "tiny-llama-q5km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
+              "tiny-llama-q3km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q3_K_M}
 V, D, H, KV, HD, F, L = 256, 256, 4, 2, 64, 512, 2
 
 

@@ -34,7 +34,7 @@ constexpr int64_t kQ8Block = (M ? 2 : 1) * G * kPanel * 4 + kQuant * kPanel;
 constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel;
 
 // The panel layout of each weight type.
-enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q41, None };
+enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q8x2m, Q41, None };
 Panels panelsOf(DType dtype) {
   switch (dtype) {
   case DType::F32:
@@ -47,7 +47,10 @@ Panels panelsOf(DType dtype) {
   case DType::Q5_0:
     return Panels::Q8;
   case DType::Q6_K:
+  case DType::Q3_K:
     return Panels::Q8x2;
+  case DType::Q2_K:
+    return Panels::Q8x2m;
   case DType::Q5_1:
   case DType::Q5_K:
     return Panels::Q8m;
@@ -484,6 +487,8 @@ ExpandFn expandFor(DType dtype, bool avx2) {
       return expandAvx2Q8<2, false>;
     case Panels::Q8m:
       return expandAvx2Q8<1, true>;
+    case Panels::Q8x2m:
+      return expandAvx2Q8<2, true>;
     case Panels::Q41:
       return expandAvx2Q41;
     default:
@@ -499,6 +504,8 @@ ExpandFn expandFor(DType dtype, bool avx2) {
     return expandPortable<PortableQ8<2>>;
   case Panels::Q8m:
     return expandPortable<PortableQ8<1, true>>;
+  case Panels::Q8x2m:
+    return expandPortable<PortableQ8<2, true>>;
   case Panels::Q41:
     return expandPortable<PortableQ41>;
   default:
@@ -516,6 +523,8 @@ PairFn pairFor(DType dtype, bool avx2) {
       return pairAvx2Q8<2, false>;
     case Panels::Q8m:
       return pairAvx2Q8<1, true>;
+    case Panels::Q8x2m:
+      return pairAvx2Q8<2, true>;
     case Panels::Q41:
       return pairAvx2Q41;
     case Panels::BF16:
@@ -543,6 +552,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
       return select<Avx2Q8<2>::Tile>(rows);
     case Panels::Q8m:
       return select<Avx2Q8<1, true>::Tile>(rows);
+    case Panels::Q8x2m:
+      return select<Avx2Q8<2, true>::Tile>(rows);
     case Panels::Q41:
       return select<Avx2Q41>(rows);
     case Panels::BF16:
@@ -562,6 +573,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
     return select<Portable<PortableQ8<2>>::Tile>(rows);
   case Panels::Q8m:
     return select<Portable<PortableQ8<1, true>>::Tile>(rows);
+  case Panels::Q8x2m:
+    return select<Portable<PortableQ8<2, true>>::Tile>(rows);
   case Panels::Q41:
     return select<Portable<PortableQ41>::Tile>(rows);
   case Panels::BF16:
@@ -607,6 +620,8 @@ int64_t PackedWeight::quantBlockBytes(DType dtype) {
     return kQ8Block<2>;
   case Panels::Q8m:
     return kQ8Block<1, true>;
+  case Panels::Q8x2m:
+    return kQ8Block<2, true>;
   case Panels::Q41:
     return kQ41Block;
   default:
@@ -667,7 +682,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
                  std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                             "Q4_K, Q5_K or Q6_K weights, not ") +
+                             "Q2_K, Q3_K, Q4_K, Q5_K or Q6_K weights, not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;
@@ -684,8 +699,10 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   // the weight); Q4_1 panels, a scale, a minimum and 4-bit values (fma(q, d, m) is the
   // weight). The scales are GGUF's own products (d x sub-block scale, as dequantization
   // forms them), so the weights are bit for bit the dequantized ones (docs/formats.md).
-  const int64_t groups8 = format == Panels::Q8x2 ? 2 : 1; // scale rows of a Q8 block
-  const int64_t rows8 = groups8 * (format == Panels::Q8m ? 2 : 1); // with the minimum rows
+  const bool twoGroups = format == Panels::Q8x2 || format == Panels::Q8x2m;
+  const bool withMins = format == Panels::Q8m || format == Panels::Q8x2m;
+  const int64_t groups8 = twoGroups ? 2 : 1;            // scale rows of a Q8 block
+  const int64_t rows8 = groups8 * (withMins ? 2 : 1);    // with the minimum rows
   auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q,
                    const float *mins = nullptr) {
     for (int64_t g = 0; g < groups8; ++g) {
@@ -752,6 +769,36 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             const float scale = d * static_cast<float>(sc[s]);
             const float min = -(dmin * static_cast<float>(mn[s]));
             putQ8(dst + s * outBlock, j, &scale, q8, &min);
+          }
+          break;
+        }
+        case DType::Q2_K:   // 16 sub-blocks of 16: (d x sc) x q - dmin x m, q of 2 bits
+        case DType::Q3_K: { // 16 sub-blocks of 16: (d x sc) x q, q of 3 bits minus 4
+          const bool k2 = dtype == DType::Q2_K;
+          const uint8_t *qs = src + (k2 ? 16 : 32);
+          const float d = ggufHalf(src + (k2 ? 80 : 108)), dmin = k2 ? ggufHalf(src + 82) : 0.0f;
+          for (int64_t s = 0; s < 8; ++s) {
+            float scales[2], mins[2];
+            for (int64_t h = 0; h < 2; ++h) {
+              const int64_t sub = 2 * s + h;
+              if (k2) {
+                scales[h] = d * static_cast<float>(src[sub] & 15);
+                mins[h] = -(dmin * static_cast<float>(src[sub] >> 4));
+              } else {
+                const uint8_t *sc = src + 96;
+                const int low = (sc[sub % 8] >> (4 * (sub / 8))) & 15;
+                const int high = (sc[8 + sub % 4] >> (2 * (sub / 4))) & 3;
+                scales[h] = d * static_cast<float>((low | high << 4) - 32);
+              }
+            }
+            for (int64_t i = 0; i < kQuant; ++i) {
+              const int64_t e = 32 * s + i;
+              int q = (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+              if (!k2 && !((src[e % 32] >> (e / 32)) & 1)) // Q3_K's hmask: clear means -4
+                q -= 4;
+              q8[i] = static_cast<int8_t>(q);
+            }
+            putQ8(dst + s * outBlock, j, scales, q8, k2 ? mins : nullptr);
           }
           break;
         }

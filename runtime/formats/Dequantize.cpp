@@ -187,6 +187,34 @@ void decodeQ6_K(const uint8_t *b, float *y) {
   }
 }
 
+// Q2_K: scales[16] (low nibble: scale, high: minimum, per 16 values), qs[64], d, dmin.
+// Value e: 2 bits of qs[32 (e / 128) + e % 32] at bit 2 ((e % 128) / 32).
+void decodeQ2_K(const uint8_t *b, float *y) {
+  const uint8_t *sc = b, *qs = b + 16;
+  float d = loadF16(b + 80), dmin = loadF16(b + 82);
+  for (int e = 0; e < QKK; ++e) {
+    float dl = d * static_cast<float>(sc[e / 16] & 0x0F);
+    float ml = dmin * static_cast<float>(sc[e / 16] >> 4);
+    int q = (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    y[e] = dl * static_cast<float>(q) - ml;
+  }
+}
+// Q3_K: hmask[32], qs[64], 12 bytes of 6-bit scales (offset 32) for 16 sub-blocks of 16, d.
+// Value e: 2 low bits as Q2_K's, minus 4 where bit e / 32 of hmask[e % 32] is clear.
+void decodeQ3_K(const uint8_t *b, float *y) {
+  const uint8_t *hmask = b, *qs = b + 32, *s = b + 96;
+  float d = loadF16(b + 108);
+  for (int e = 0; e < QKK; ++e) {
+    int i = e / 16;
+    int low = (s[i % 8] >> (4 * (i / 8))) & 0x0F, high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+    float dl = d * static_cast<float>((low | (high << 4)) - 32);
+    int q = (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    if (!((hmask[e % 32] >> (e / 32)) & 1))
+      q -= 4;
+    y[e] = dl * static_cast<float>(q);
+  }
+}
+
 using BlockDecoder = void (*)(const uint8_t *, float *);
 
 BlockDecoder blockDecoder(DType t) {
@@ -207,6 +235,10 @@ BlockDecoder blockDecoder(DType t) {
     return decodeQ5_K;
   case DType::Q6_K:
     return decodeQ6_K;
+  case DType::Q2_K:
+    return decodeQ2_K;
+  case DType::Q3_K:
+    return decodeQ3_K;
   default:
     return nullptr;
   }

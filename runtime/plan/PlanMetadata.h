@@ -50,7 +50,8 @@ struct PlanMetadata {
 // the CPU executor's GEMM and row gathers read them without widening the plan to f32.
 inline bool isKeptBlockType(DType d) {
   return d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_1 || d == DType::Q5_0 ||
-         d == DType::Q5_1 || d == DType::Q4_K || d == DType::Q5_K || d == DType::Q6_K;
+         d == DType::Q5_1 || d == DType::Q2_K || d == DType::Q3_K || d == DType::Q4_K ||
+         d == DType::Q5_K || d == DType::Q6_K;
 }
 
 // The most ranks (tp x pp) a plan may have.

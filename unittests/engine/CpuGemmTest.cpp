@@ -98,12 +98,14 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   for (size_t at = 0; at < bytes.size(); at += info.blockBytes) {
     uint16_t d = f32ToF16(scale(rng)), m = f32ToF16(scale(rng) * 4);
-    // The f16 fields: d first (Q6_K: last), then Q4_1's / Q5_1's minimum or Q4_K's / Q5_K's
-    // dmin.
-    std::memcpy(&bytes[at + (dtype == DType::Q6_K ? 208 : 0)], &d, 2);
+    // The f16 fields: d first (Q6_K, Q3_K, Q2_K: last), then Q4_1's / Q5_1's minimum or
+    // the K types' dmin.
+    const size_t dAt = dtype == DType::Q6_K ? 208 : dtype == DType::Q3_K ? 108
+                       : dtype == DType::Q2_K ? 80 : 0;
+    std::memcpy(&bytes[at + dAt], &d, 2);
     if (dtype == DType::Q4_1 || dtype == DType::Q5_1 || dtype == DType::Q4_K ||
-        dtype == DType::Q5_K)
-      std::memcpy(&bytes[at + 2], &m, 2);
+        dtype == DType::Q5_K || dtype == DType::Q2_K)
+      std::memcpy(&bytes[at + dAt + 2], &m, 2);
   }
   return bytes;
 }
@@ -113,7 +115,8 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
 // tile size, with and without bias.
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
   for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
-                     DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::BF16, DType::F16})
+                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::BF16,
+                     DType::F16})
     for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       const int64_t k = k0 * (dtypeInfo(dtype).blockElements == 256 ? 8 : 1); // whole blocks
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
@@ -145,10 +148,10 @@ TEST(CpuGemm, PackRefusesWhatItCannotHold) {
   EXPECT_FALSE(PackedWeight::pack(DType::Q8_0, bytes.data(), bytes.size(), 1, 64).ok());
   Expected<PackedWeight> k = PackedWeight::pack(DType::Q4_K, bytes.data(), bytes.size(), 1, 256);
   ASSERT_FALSE(k.ok());
-  std::vector<uint8_t> q2k(84);
-  Expected<PackedWeight> other = PackedWeight::pack(DType::Q2_K, q2k.data(), q2k.size(), 1, 256);
+  std::vector<uint8_t> iq4(18);
+  Expected<PackedWeight> other = PackedWeight::pack(DType::IQ4_NL, iq4.data(), iq4.size(), 1, 32);
   ASSERT_FALSE(other.ok());
-  EXPECT_NE(other.error().message().find("not Q2_K"), std::string::npos)
+  EXPECT_NE(other.error().message().find("not IQ4_NL"), std::string::npos)
       << other.error().message();
 }
 

@@ -183,12 +183,13 @@ TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
   }
 }
 
-// Q4_K_M and Q5_K_M files quantized by llama.cpp (scripts/gen-kquant-test-model.py): the
-// default plan keeps their Q4_K / Q5_K and Q6_K blocks (Q, K and a Q6_K V stay separate
-// GEMMs so that each keeps its blocks) and computes the same bits as the plan with every
-// weight dequantized to f32.
+// Q4_K_M, Q5_K_M and Q3_K_M files quantized by llama.cpp (scripts/gen-kquant-test-model.py):
+// the default plan keeps every block (Q, K and a V of another type stay separate GEMMs so
+// that each keeps its blocks) and computes the same bits as the plan with every weight
+// dequantized to f32.
 TEST(Reference, KQuantPlansEqualDensePlans) {
-  for (auto [type, main] : {std::pair{"q4km", DType::Q4_K}, {"q5km", DType::Q5_K}}) {
+  for (auto [type, main] : {std::pair{"q4km", DType::Q4_K}, {"q5km", DType::Q5_K},
+                            {"q3km", DType::Q3_K}}) {
     SCOPED_TRACE(type);
     std::string base = planDirectory + "/tiny-llama-" + type;
     Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
@@ -197,8 +198,15 @@ TEST(Reference, KQuantPlansEqualDensePlans) {
     std::map<DType, int> kept;
     for (const plan::WeightEntry &w : (*a)->metadata().weights)
       ++kept[w.dtype];
-    EXPECT_EQ(kept[main], 8) << "embeddings, QKV and QK, 2 O, 2 gate/up, layer 0's down";
-    EXPECT_EQ(kept[DType::Q6_K], 3) << "layer 1's V and down, the output matrix";
+    if (main == DType::Q3_K) { // Q3_K QK, gate/up and embeddings; Q5_K V; Q4_K O and down
+      EXPECT_EQ(kept[DType::Q3_K], 5);
+      EXPECT_EQ(kept[DType::Q5_K], 2);
+      EXPECT_EQ(kept[DType::Q4_K], 4);
+      EXPECT_EQ(kept[DType::Q6_K], 1) << "the output matrix";
+    } else {
+      EXPECT_EQ(kept[main], 8) << "embeddings, QKV and QK, 2 O, 2 gate/up, layer 0's down";
+      EXPECT_EQ(kept[DType::Q6_K], 3) << "layer 1's V and down, the output matrix";
+    }
     EXPECT_EQ(kept[DType::F32], 5) << "the norms only";
     for (const plan::WeightEntry &w : (*b)->metadata().weights)
       EXPECT_EQ(w.dtype, DType::F32) << w.name;
