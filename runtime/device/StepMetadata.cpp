@@ -20,6 +20,15 @@ int32_t decodeGraphBatch(int32_t numSeqs, int32_t limit) {
   return b <= limit ? b : 0;
 }
 
+int32_t decodeGraphContext(const std::vector<PagedChunk> &chunks, int32_t maxSeqLen) {
+  int64_t longest = 1, bucket = 256;
+  for (const PagedChunk &c : chunks)
+    longest = std::max(longest, c.startPosition + c.numTokens);
+  while (bucket < longest)
+    bucket *= 2;
+  return static_cast<int32_t>(std::min<int64_t>(bucket, maxSeqLen));
+}
+
 StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
                                const std::vector<PagedChunk> &chunks, int32_t blockSize,
                                int32_t padTo, int32_t tableWidth, int32_t paddedContextLen) {

@@ -34,8 +34,9 @@ struct StepMetadata {
 
 // padTo = 0: the step as it is. padTo > 0 (a decode step: every chunk one token that is
 // sampled, no prompt logits; padTo >= chunks.size()): padded to padTo sequences with block
-// tables `tableWidth` wide and maxContextLen = `paddedContextLen` (the longest context the
-// plan allows, so that the attention's launch shape does not change with the step).
+// tables `tableWidth` wide and maxContextLen = `paddedContextLen` (a bound on the step's
+// contexts that many steps share, so that the attention's launch shape does not change
+// with each step; tableWidth blocks must hold it).
 // Assumes checkStep() accepted the step.
 StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
                                const std::vector<PagedChunk> &chunks, int32_t blockSize,
@@ -49,5 +50,10 @@ bool isDecodeStep(const std::vector<PagedChunk> &chunks);
 // The padded batch size of a decode step of `numSeqs` sequences: 1, 2, 4, 8, then multiples
 // of 8 (vLLM's capture sizes), the smallest at least numSeqs; 0 when it exceeds `limit`.
 int32_t decodeGraphBatch(int32_t numSeqs, int32_t limit);
+
+// The context bound of a padded decode step: its longest context rounded up to a power of
+// two, at least 256 tokens, at most maxSeqLen (steps whose contexts grow within one bucket
+// share a launch shape).
+int32_t decodeGraphContext(const std::vector<PagedChunk> &chunks, int32_t maxSeqLen);
 
 } // namespace modelrt

@@ -106,6 +106,15 @@ TEST(StepMetadata, DecodeStepsAndGraphBatchSizes) {
   EXPECT_EQ(decodeGraphBatch(256, 256), 256);
   EXPECT_EQ(decodeGraphBatch(250, 252), 0) << "256 would exceed the limit";
   EXPECT_EQ(decodeGraphBatch(0, 256), 0);
+
+  // Context buckets: powers of two from 256, capped by max_seq_len.
+  auto at = [&](int64_t pos) { return PagedChunk{pos, 1, true, &t}; };
+  EXPECT_EQ(decodeGraphContext({at(0)}, 4096), 256);
+  EXPECT_EQ(decodeGraphContext({at(10), at(255)}, 4096), 256);
+  EXPECT_EQ(decodeGraphContext({at(10), at(256)}, 4096), 512) << "context 257";
+  EXPECT_EQ(decodeGraphContext({at(3000)}, 4096), 4096);
+  EXPECT_EQ(decodeGraphContext({at(3000)}, 3500), 3500);
+  EXPECT_EQ(decodeGraphContext({at(5)}, 128), 128);
 }
 
 } // namespace

@@ -185,20 +185,22 @@ struct CudaExecutor::Impl {
   // query starts, context lengths, block tables (int32 each).
   DeviceBuffer meta32;
 
-  // CUDA graphs of decode steps, one per padded batch size (decodeGraphBatch): a size's
-  // first step runs eagerly (it loads modules and picks GEMM algorithms), its second is
-  // captured, later ones replay. The graphs read their metadata from graphMeta, allocated
-  // once for the largest size, so their pointers never move; a graph made before the
-  // attention workspace grew is made again.
+  // CUDA graphs of decode steps, one per padded batch size (decodeGraphBatch) and context
+  // bucket (the step's longest context rounded up to a power of two, at least 256 tokens,
+  // at most max_seq_len: it sets the block tables' width and the attention's split count):
+  // a graph's first step runs eagerly (it loads modules and picks GEMM algorithms), its
+  // second is captured, later ones replay. The graphs read their metadata from graphMeta,
+  // allocated once for the largest layout, so their pointers never move; a graph made
+  // before the attention workspace grew is made again.
   struct DecodeGraph {
     bool seen = false, failed = false;
     cudaGraphExec_t exec = nullptr;
     const void *workspace = nullptr; // the attention workspace it was captured with
   };
   bool useGraphs = false;
-  int32_t graphLimit = 0, graphTableWidth = 0;
+  int32_t graphLimit = 0, graphTableWidth = 0; // the largest layout's
   DeviceBuffer graphMeta;
-  std::map<int32_t, DecodeGraph> graphs;
+  std::map<std::pair<int32_t, int32_t>, DecodeGraph> graphs; // (padded size, context bucket)
   int capturedGraphs = 0;
   void dropGraph(DecodeGraph &g) {
     if (g.exec)
@@ -639,9 +641,11 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
   // graph size fits is padded to it.
   const int32_t graphSize =
       impl.useGraphs && isDecodeStep(chunks) ? decodeGraphBatch(numSeqs, impl.graphLimit) : 0;
+  const int32_t contextBucket =
+      graphSize ? decodeGraphContext(chunks, static_cast<int32_t>(impl.meta.maxSeqLen)) : 0;
+  const int32_t tableWidth = (contextBucket + impl.blockSize - 1) / impl.blockSize;
   const StepMetadata md =
-      buildStepMetadata(tokens, chunks, impl.blockSize, graphSize, impl.graphTableWidth,
-                        static_cast<int32_t>(impl.meta.maxSeqLen));
+      buildStepMetadata(tokens, chunks, impl.blockSize, graphSize, tableWidth, contextBucket);
   const size_t metaBytes = md.data.size() * sizeof(int32_t);
   DeviceBuffer &metaBuffer = graphSize ? impl.graphMeta : impl.meta32;
   if (graphSize && !impl.graphMeta.ptr) {
@@ -663,7 +667,7 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
 
   bool eager = true;
   if (graphSize) {
-    Impl::DecodeGraph &g = impl.graphs[graphSize];
+    Impl::DecodeGraph &g = impl.graphs[{graphSize, contextBucket}];
     if (g.exec && g.workspace != impl.attentionWorkspace.ptr)
       impl.dropGraph(g); // the workspace moved since the capture
     if (!g.exec && g.seen && !g.failed) {
