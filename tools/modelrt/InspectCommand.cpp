@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace modelrt::cli {
@@ -105,9 +107,13 @@ int inspect(const InspectOptions &o) {
     return extractSection(*file, o);
   uint64_t weightBytes = 0, parameters = 0;
   size_t dummies = 0;
+  std::map<std::string, std::pair<size_t, uint64_t>> byType; // tensors and bytes per dtype
   for (const plan::WeightEntry &w : m.weights) {
     weightBytes += w.size;
     dummies += w.dummy;
+    auto &t = byType[dtypeName(w.dtype)];
+    ++t.first;
+    t.second += w.size;
     uint64_t n = 1;
     for (uint64_t d : w.shape)
       n *= d;
@@ -131,9 +137,14 @@ int inspect(const InspectOptions &o) {
       static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),
       m.tensorParallel * m.pipelineParallel > 1 ? (" on rank " + std::to_string(o.rank)).c_str()
                                                 : "");
+  std::string types;
+  for (const auto &[name, t] : byType)
+    types += (types.empty() ? "" : ", ") + name + " " + std::to_string(t.first) + " (" +
+             std::to_string(t.second) + " bytes)";
   if (dummies)
     std::printf("             %zu of them dummy (no values in the plan: filled at load)\n",
                 dummies);
+  std::printf("             by type: %s\n", types.c_str());
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
   std::printf("sections:\n");
   for (const plan::Section &s : file->sections())
