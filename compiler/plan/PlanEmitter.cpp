@@ -424,6 +424,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
     std::vector<uint8_t> &blob = blobs[rank];
+    std::vector<std::string> widened; // weights held as GGUF blocks but written as f32
     for (llm::WeightOp w : m.getOps<llm::WeightOp>()) {
       llvm::json::Array shape;
       for (int64_t d : w.getTensorType().getShape())
@@ -455,6 +456,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
         dtype = modelrt::dtypeName(kept->first);
         blob.insert(blob.end(), kept->second.begin(), kept->second.end());
       } else {
+        if (w.getStorage() && spec.weightFormat == "native" && spec.dtype == "f32")
+          widened.push_back(w.getSymName().str()); // its blocks could not be kept
         llvm::Expected<std::vector<float>> data = materialize(w, read);
         if (!data)
           return data.takeError();
@@ -468,6 +471,11 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                                          {"offset", static_cast<int64_t>(offset)},
                                          {"size", static_cast<int64_t>(blob.size() - offset)}});
     }
+    if (!widened.empty())
+      llvm::errs() << "modelc: note: rank " << rank << ": " << widened.size()
+                   << " weight(s) held as GGUF blocks are written as f32, their tensor-parallel "
+                      "slices not falling on block boundaries (first: "
+                   << widened.front() << ")\n";
   }
 
   // The KV cache of each rank: one entry per layer, all alike, the same heads on every rank.
