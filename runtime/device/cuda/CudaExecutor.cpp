@@ -184,6 +184,7 @@ struct CudaExecutor::Impl {
   // The step's metadata, one upload: tokens, positions, sample rows, slot mapping,
   // query starts, context lengths, block tables (int32 each).
   DeviceBuffer meta32;
+  PinnedBuffer metaHost; // the step's metadata on its way up
 
   // CUDA graphs of decode steps, one per padded batch size (decodeGraphBatch) and context
   // bucket (the step's longest context rounded up to a power of two, at least 256 tokens,
@@ -661,7 +662,11 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
     CUDA_TRY(cudaStreamSynchronize(impl.stream));
     TRY(impl.meta32.allocate(metaBytes * 2, "step metadata"));
   }
-  CUDA_TRY(cudaMemcpyAsync(metaBuffer.ptr, md.data.data(), metaBytes, cudaMemcpyHostToDevice,
+  // Through pinned memory, so the copy is queued rather than staged by the driver (the step
+  // ends with a synchronization, so the buffer is free again for the next one).
+  TRY(impl.metaHost.reserve(metaBytes, "step metadata"));
+  std::memcpy(impl.metaHost.ptr, md.data.data(), metaBytes);
+  CUDA_TRY(cudaMemcpyAsync(metaBuffer.ptr, impl.metaHost.ptr, metaBytes, cudaMemcpyHostToDevice,
                            impl.stream));
   const int32_t *d = static_cast<const int32_t *>(metaBuffer.ptr);
 
