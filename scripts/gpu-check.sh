@@ -9,7 +9,7 @@
 #   bash scripts/gpu-check.sh OUT_DIR [--quick]
 #                                           ON THE GPU MACHINE: logs go to OUT_DIR.
 # Device tool call (one call of a few minutes):
-#   run(command="bash scripts/gpu-check.sh $OUT", carry=[".carry"], timeout_s=540)
+#   run(command="GPU_CHECK_BUDGET=560 bash scripts/gpu-check.sh $OUT", carry=[".carry"], timeout_s=600)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,7 +73,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
   SMOL="${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}"
   [[ -f "$SMOL" ]] && fused_cases smollm2 "$SMOL" --max-kernels 6
   du -sh "$CARRY"
-  echo "prepared $CARRY; now: run(command=\"bash scripts/gpu-check.sh \$OUT\", carry=[\".carry\"], timeout_s=540)"
+  echo "prepared $CARRY; now: run(command=\"GPU_CHECK_BUDGET=560 bash scripts/gpu-check.sh \$OUT\", carry=[\".carry\"], timeout_s=600)"
   exit 0
 fi
 
