@@ -95,10 +95,11 @@ def write_gguf():
         blocks = random_kquant_blocks(qtype, n_blocks).reshape(shape[0], -1)
         w.add_tensor("t." + qtype.name.lower(), blocks, raw_dtype=qtype)
         goldens["t." + qtype.name.lower()] = gguf.quants.dequantize(blocks, qtype)
-    # Q2_K and Q3_K from a generator of their own, so the other files' values stay as they were.
+    # Q2_K, Q3_K, IQ4_NL and IQ4_XS from a generator of their own, so the other files'
+    # values stay as they were.
     krng = np.random.default_rng(4321)
-    for qtype in (Q.Q2_K, Q.Q3_K):
-        n_blocks = shape[0] * shape[1] // 256
+    for qtype in (Q.Q2_K, Q.Q3_K, Q.IQ4_NL, Q.IQ4_XS):
+        n_blocks = shape[0] * shape[1] // gguf.GGML_QUANT_SIZES[qtype][0]
         blocks = random_kquant_blocks(qtype, n_blocks, krng).reshape(shape[0], -1)
         w.add_tensor("t." + qtype.name.lower(), blocks, raw_dtype=qtype)
         goldens["t." + qtype.name.lower()] = gguf.quants.dequantize(blocks, qtype)

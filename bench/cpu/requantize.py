@@ -2,7 +2,7 @@
 """Requantizes a GGUF file with llama.cpp's own quantizer (llama-cpp-python), e.g. to
 Q4_K_M, the file type most GGUF models are published in, so modelrt and llama.cpp can be
 compared on it.
-    bench/cpu/requantize.py SRC.gguf DST.gguf [Q4_K_M|Q5_K_M|Q3_K_M|Q2_K|Q6_K|Q8_0|Q4_0]
+    bench/cpu/requantize.py SRC.gguf DST.gguf [Q4_K_M|Q5_K_M|Q3_K_M|Q2_K|IQ4_XS|Q6_K|Q8_0|Q4_0]
 """
 import ctypes
 import sys
@@ -11,6 +11,7 @@ import llama_cpp
 
 TYPES = {"Q4_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, "Q5_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
          "Q3_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q3_K_M, "Q2_K": llama_cpp.LLAMA_FTYPE_MOSTLY_Q2_K,
+         "IQ4_XS": llama_cpp.LLAMA_FTYPE_MOSTLY_IQ4_XS,
          "Q6_K": llama_cpp.LLAMA_FTYPE_MOSTLY_Q6_K, "Q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
          "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}
 

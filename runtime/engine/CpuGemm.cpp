@@ -45,6 +45,8 @@ Panels panelsOf(DType dtype) {
     return Panels::F16;
   case DType::Q8_0:
   case DType::Q5_0:
+  case DType::IQ4_NL:
+  case DType::IQ4_XS:
     return Panels::Q8;
   case DType::Q6_K:
   case DType::Q3_K:
@@ -682,7 +684,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
                  std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                             "Q2_K, Q3_K, Q4_K, Q5_K or Q6_K weights, not ") +
+                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS weights, not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;
@@ -744,6 +746,29 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q8[i + 16] = static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
           }
           putQ8(dst, j, &d, q8);
+          break;
+        }
+        case DType::IQ4_NL:   // f16 d, nibbles indexing a table: d x table[q]
+        case DType::IQ4_XS: { // 8 sub-blocks of 32: (d x (sc - 32)) x table[q]
+          static constexpr int8_t kTable[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                1,    13,   25,  38,  53,  69,  89,  113};
+          const bool xs = dtype == DType::IQ4_XS;
+          const float d = ggufHalf(src);
+          for (int64_t s = 0; s < groups; ++s) {
+            const uint8_t *qs = src + (xs ? 8 + 16 * s : 2);
+            for (int64_t i = 0; i < kQuant / 2; ++i) {
+              q8[i] = kTable[qs[i] & 15];
+              q8[i + 16] = kTable[qs[i] >> 4];
+            }
+            float scale = d;
+            if (xs) {
+              uint16_t high;
+              std::memcpy(&high, src + 2, 2);
+              const int sc = ((src[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+              scale = d * static_cast<float>(sc - 32);
+            }
+            putQ8(dst + s * outBlock, j, &scale, q8);
+          }
           break;
         }
         case DType::Q5_1: { // f16 d, f16 m, 32 high bits, nibbles: d x q + m

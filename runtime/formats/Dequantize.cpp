@@ -215,6 +215,35 @@ void decodeQ3_K(const uint8_t *b, float *y) {
   }
 }
 
+// IQ4_NL and IQ4_XS: 4-bit indices into a fixed non-linear table.
+constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                   1,    13,   25,  38,  53,  69,  89,  113};
+// IQ4_NL: d, qs[16] with nibbles as Q4_0's: d x table[q].
+void decodeIQ4_NL(const uint8_t *b, float *y) {
+  float d = loadF16(b);
+  const uint8_t *qs = b + 2;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>(kIq4Values[qs[j] & 0x0F]);
+    y[j + QK / 2] = d * static_cast<float>(kIq4Values[qs[j] >> 4]);
+  }
+}
+// IQ4_XS: d, scales_h (u16: 2 high bits per sub-block), scales_l[4] (4 low bits per
+// sub-block), qs[128]; 8 sub-blocks of 32 with qs[16] each as IQ4_NL's: (d x (sc - 32)) x
+// table[q].
+void decodeIQ4_XS(const uint8_t *b, float *y) {
+  float d = loadF16(b);
+  uint16_t high = load<uint16_t>(b + 2);
+  const uint8_t *low = b + 4, *qs = b + 8;
+  for (int sb = 0; sb < 8; ++sb) {
+    int sc = ((low[sb / 2] >> (4 * (sb % 2))) & 0x0F) | (((high >> (2 * sb)) & 3) << 4);
+    float dl = d * static_cast<float>(sc - 32);
+    for (int j = 0; j < 16; ++j) {
+      y[32 * sb + j] = dl * static_cast<float>(kIq4Values[qs[16 * sb + j] & 0x0F]);
+      y[32 * sb + j + 16] = dl * static_cast<float>(kIq4Values[qs[16 * sb + j] >> 4]);
+    }
+  }
+}
+
 using BlockDecoder = void (*)(const uint8_t *, float *);
 
 BlockDecoder blockDecoder(DType t) {
@@ -239,6 +268,10 @@ BlockDecoder blockDecoder(DType t) {
     return decodeQ2_K;
   case DType::Q3_K:
     return decodeQ3_K;
+  case DType::IQ4_NL:
+    return decodeIQ4_NL;
+  case DType::IQ4_XS:
+    return decodeIQ4_XS;
   default:
     return nullptr;
   }

@@ -1,8 +1,8 @@
 // Conversion of tensor data to f32, f16 or bf16.
 //
 // Plain types (F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL) convert by
-// value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
-// dequantize the way the gguf package's reference (gguf.quants) does, operation for
+// value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
+// IQ4_XS dequantize the way the gguf package's reference (gguf.quants) does, operation for
 // operation, so results match it bit for bit. f16 and bf16 outputs round to nearest even from the f32 value.
 #pragma once
 

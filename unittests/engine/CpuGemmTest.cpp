@@ -115,8 +115,8 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
 // tile size, with and without bias.
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
   for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
-                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::BF16,
-                     DType::F16})
+                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                     DType::IQ4_NL, DType::IQ4_XS, DType::BF16, DType::F16})
     for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       const int64_t k = k0 * (dtypeInfo(dtype).blockElements == 256 ? 8 : 1); // whole blocks
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
@@ -148,10 +148,10 @@ TEST(CpuGemm, PackRefusesWhatItCannotHold) {
   EXPECT_FALSE(PackedWeight::pack(DType::Q8_0, bytes.data(), bytes.size(), 1, 64).ok());
   Expected<PackedWeight> k = PackedWeight::pack(DType::Q4_K, bytes.data(), bytes.size(), 1, 256);
   ASSERT_FALSE(k.ok());
-  std::vector<uint8_t> iq4(18);
-  Expected<PackedWeight> other = PackedWeight::pack(DType::IQ4_NL, iq4.data(), iq4.size(), 1, 32);
+  std::vector<uint8_t> iq2(74);
+  Expected<PackedWeight> other = PackedWeight::pack(DType::IQ2_XS, iq2.data(), iq2.size(), 1, 256);
   ASSERT_FALSE(other.ok());
-  EXPECT_NE(other.error().message().find("not IQ4_NL"), std::string::npos)
+  EXPECT_NE(other.error().message().find("not IQ2_XS"), std::string::npos)
       << other.error().message();
 }
 

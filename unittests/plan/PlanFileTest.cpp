@@ -170,8 +170,8 @@ TEST(PlanFile, RejectsBadMetadata) {
   expectError(replaced("\"size\": 16", "\"size\": 12"), "(w) is 12 bytes, its shape needs 16");
   expectError(replaced("\"offset\": 64", "\"offset\": 70"), "(v) lies outside the weights section");
   expectError(replaced("\"name\": \"v\"", "\"name\": \"w\""), "repeats the name 'w'");
-  expectError(replaced("\"dtype\": \"BF16\"", "\"dtype\": \"IQ4_NL\""),
-              "has dtype 'IQ4_NL', expected F32, F16, BF16 or a GGUF block type a plan keeps");
+  expectError(replaced("\"dtype\": \"BF16\"", "\"dtype\": \"IQ2_XS\""),
+              "has dtype 'IQ2_XS', expected F32, F16, BF16 or a GGUF block type a plan keeps");
   expectError(replaced("\"offset\": 0", "\"offset\": -64"), "(w) has a negative offset or size");
   expectError(replaced("[2, 2]", "[4294967296, 4294967296, 4294967296]"), "(w)");
 }
