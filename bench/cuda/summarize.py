@@ -55,16 +55,22 @@ def main():
     peak = ours.get("mma_sync_peak_bf16")
     if peak:
         rows.append(("mma.sync bf16 ceiling TFLOP/s", f"{peak[0]:.0f}", "-", "", ""))
+    def weight_gbs(extra):  # decode-sized GEMMs: weight bytes over time
+        m = re.search(r"weight_GB/s=(\d+)", extra or "")
+        return f" ({m.group(1)} GB/s)" if m else ""
+
     for prefix, goal in (("prefill_", ">= 1.0"), ("gemm_", ">= 0.95"), ("sample_", "")):
-        for name, (val, unit, _) in ours.items():
+        for name, (val, unit, extra) in ours.items():
             if not name.startswith(prefix):
                 continue
             peer = torch.get("torch_" + name)
             ratio = ""
             if peer:
                 ratio = f"{val / peer[0]:.2f}" if unit != "ms" else f"{peer[0] / val:.2f}x faster"
-            rows.append((f"{name} {unit}", f"{val:.3g}", f"{peer[0]:.3g}" if peer else "-", ratio,
-                         goal))
+            small = "_m1_" in name or "_m32_" in name
+            rows.append((f"{name} {unit}", f"{val:.3g}" + (weight_gbs(extra) if small else ""),
+                         (f"{peer[0]:.3g}" + (weight_gbs(peer[2]) if small else "")) if peer else "-",
+                         ratio, goal))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print("\n==== gpu-check summary ====")
     print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))
