@@ -750,15 +750,13 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
         }
         case DType::IQ4_NL:   // f16 d, nibbles indexing a table: d x table[q]
         case DType::IQ4_XS: { // 8 sub-blocks of 32: (d x (sc - 32)) x table[q]
-          static constexpr int8_t kTable[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                1,    13,   25,  38,  53,  69,  89,  113};
           const bool xs = dtype == DType::IQ4_XS;
           const float d = ggufHalf(src);
           for (int64_t s = 0; s < groups; ++s) {
             const uint8_t *qs = src + (xs ? 8 + 16 * s : 2);
             for (int64_t i = 0; i < kQuant / 2; ++i) {
-              q8[i] = kTable[qs[i] & 15];
-              q8[i + 16] = kTable[qs[i] >> 4];
+              q8[i] = kGgufIq4Values[qs[i] & 15];
+              q8[i + 16] = kGgufIq4Values[qs[i] >> 4];
             }
             float scale = d;
             if (xs) {
@@ -810,10 +808,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                 scales[h] = d * static_cast<float>(src[sub] & 15);
                 mins[h] = -(dmin * static_cast<float>(src[sub] >> 4));
               } else {
-                const uint8_t *sc = src + 96;
-                const int low = (sc[sub % 8] >> (4 * (sub / 8))) & 15;
-                const int high = (sc[8 + sub % 4] >> (2 * (sub / 4))) & 3;
-                scales[h] = d * static_cast<float>((low | high << 4) - 32);
+                scales[h] = d * static_cast<float>(ggufQ3KScale(src + 96, static_cast<int>(sub)));
               }
             }
             for (int64_t i = 0; i < kQuant; ++i) {

@@ -73,6 +73,14 @@ void ggufKScaleMin(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
   }
 }
 
+int ggufQ3KScale(const uint8_t *s, int sub) {
+  int low = (s[sub % 8] >> (4 * (sub / 8))) & 0x0F, high = (s[8 + sub % 4] >> (2 * (sub / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+const int8_t kGgufIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                   1,    13,   25,  38,  53,  69,  89,  113};
+
 uint16_t f32ToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
@@ -205,9 +213,7 @@ void decodeQ3_K(const uint8_t *b, float *y) {
   const uint8_t *hmask = b, *qs = b + 32, *s = b + 96;
   float d = loadF16(b + 108);
   for (int e = 0; e < QKK; ++e) {
-    int i = e / 16;
-    int low = (s[i % 8] >> (4 * (i / 8))) & 0x0F, high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
-    float dl = d * static_cast<float>((low | (high << 4)) - 32);
+    float dl = d * static_cast<float>(ggufQ3KScale(s, e / 16));
     int q = (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
     if (!((hmask[e % 32] >> (e / 32)) & 1))
       q -= 4;
@@ -215,16 +221,13 @@ void decodeQ3_K(const uint8_t *b, float *y) {
   }
 }
 
-// IQ4_NL and IQ4_XS: 4-bit indices into a fixed non-linear table.
-constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                   1,    13,   25,  38,  53,  69,  89,  113};
 // IQ4_NL: d, qs[16] with nibbles as Q4_0's: d x table[q].
 void decodeIQ4_NL(const uint8_t *b, float *y) {
   float d = loadF16(b);
   const uint8_t *qs = b + 2;
   for (int j = 0; j < QK / 2; ++j) {
-    y[j] = d * static_cast<float>(kIq4Values[qs[j] & 0x0F]);
-    y[j + QK / 2] = d * static_cast<float>(kIq4Values[qs[j] >> 4]);
+    y[j] = d * static_cast<float>(kGgufIq4Values[qs[j] & 0x0F]);
+    y[j + QK / 2] = d * static_cast<float>(kGgufIq4Values[qs[j] >> 4]);
   }
 }
 // IQ4_XS: d, scales_h (u16: 2 high bits per sub-block), scales_l[4] (4 low bits per
@@ -238,8 +241,8 @@ void decodeIQ4_XS(const uint8_t *b, float *y) {
     int sc = ((low[sb / 2] >> (4 * (sb % 2))) & 0x0F) | (((high >> (2 * sb)) & 3) << 4);
     float dl = d * static_cast<float>(sc - 32);
     for (int j = 0; j < 16; ++j) {
-      y[32 * sb + j] = dl * static_cast<float>(kIq4Values[qs[16 * sb + j] & 0x0F]);
-      y[32 * sb + j + 16] = dl * static_cast<float>(kIq4Values[qs[16 * sb + j] >> 4]);
+      y[32 * sb + j] = dl * static_cast<float>(kGgufIq4Values[qs[16 * sb + j] & 0x0F]);
+      y[32 * sb + j + 16] = dl * static_cast<float>(kGgufIq4Values[qs[16 * sb + j] >> 4]);
     }
   }
 }

@@ -46,6 +46,10 @@ Expected<QuantizedBlocks> quantizedBlocks(const TensorInfo &tensor);
 // GGUF Q4_K / Q5_K: the 6-bit scales and minimums of a super-block's 8 sub-blocks, from
 // its 12 packed bytes.
 void ggufKScaleMin(const uint8_t *packed, uint8_t scales[8], uint8_t mins[8]);
+// GGUF Q3_K: the signed scale (-32..31) of sub-block `sub` (0..15), from the 12 packed bytes.
+int ggufQ3KScale(const uint8_t *packed, int sub);
+// GGUF IQ4_NL / IQ4_XS: the value each 4-bit index stands for.
+extern const int8_t kGgufIq4Values[16];
 
 // Scalar conversions (round to nearest even on narrowing).
 float f16ToF32(uint16_t h);
