@@ -99,6 +99,8 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   # (variant 4, simt) and the mma.sync prefill kernel (variant 3, mma_sync)
   dump decode_simt_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4
   dump prefill_mma_sync_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3
+  # the warp-specialized Hopper prefill kernel (variant 4, wgmma_ws; 2026-11-27), a candidate
+  dump prefill_wgmma_ws_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768,300:2000 --variant 4
   python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
   ((FAILED)) && rc=1
@@ -250,7 +252,7 @@ fi
 stage torch_compare 200 "$OUT/torch_compare.log" bash "$0" --compare-cases "$BIN"
 
 if [[ -n "$PROFILE" ]]; then
-  for k in decodeMmaKernel prefillWgmmaKernel; do
+  for k in decodeMmaKernel prefillWgmmaKernel prefillWgmmaWsKernel; do
     stage "ncu_$k" 90 "$OUT/profile.log" ncu --kernel-name "regex:$k" --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats \
       --section ComputeWorkloadAnalysis "$BENCH" --quick

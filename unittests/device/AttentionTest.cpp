@@ -155,10 +155,10 @@ TEST(AttentionVariants, MatchReference) {
   }
 }
 
-// The Hopper (wgmma) prefill kernels (the default, with ping-pong, and without) and the
-// mma.sync kernel the default replaces there: head dims 64 and 128, both types, groups 1, 4
-// and 8, ragged and chunked batches long enough to rotate every K/V stage, pages of 8 and 32
-// tokens, a sliding window.
+// The Hopper (wgmma) prefill kernels (the default, with ping-pong; without; warp-specialized)
+// and the mma.sync kernel the default replaces there: head dims 64 and 128, both types,
+// groups 1, 4 and 8, ragged and chunked batches long enough to rotate every K/V stage (and
+// the producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
 TEST(PrefillAttention, HopperKernelsMatchReference) {
   MODELRT_REQUIRE_GPU();
   int major = 0, minor = 0;
@@ -168,7 +168,7 @@ TEST(PrefillAttention, HopperKernelsMatchReference) {
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
   ASSERT_TRUE(prefillWgmmaSupported(128) && prefillWgmmaSupported(64) &&
               !prefillWgmmaSupported(96));
-  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantMmaSync}) {
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantMmaSync}) {
     const std::string vn = prefillVariantName(v);
     std::mt19937 rng(12);
     Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};

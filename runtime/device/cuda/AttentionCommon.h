@@ -59,14 +59,16 @@ struct PrefillParams : PagedKernelParams {
   int numSeqs;
 };
 
-// The Hopper prefill kernel (PrefillAttentionWgmma.cu, sm_90a): tiles of
-// kPrefillWgmmaRows rows, p.tileStart already filled for them. Unsupported where it was not
-// built (no sm_90 in the CUDA architectures) or the device is not compute capability 9.0,
-// or for head dims other than 64 and 128. pingPong: the two warpgroups take turns on the
-// tensor cores (FlashAttention-3's schedule).
+// The Hopper prefill kernels (PrefillAttentionWgmma.cu, sm_90a): tiles of
+// kPrefillWgmmaRows rows, p.tileStart already filled for them. Unsupported where they were
+// not built (no sm_90 in the CUDA architectures) or the device is not compute capability
+// 9.0, or for head dims other than 64 and 128. Schedules: kPlain, two warpgroups that also
+// gather K and V; kPingPong, those taking turns on the tensor cores (FlashAttention-3's
+// schedule); kWarpSpecialized, ping-pong fed by a producer warpgroup through mbarriers.
 constexpr int kPrefillWgmmaRows = 128;
+enum class WgmmaSchedule { kPlain, kPingPong, kWarpSpecialized };
 Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
-                          ElementType type, bool pingPong, cudaStream_t stream);
+                          ElementType type, WgmmaSchedule schedule, cudaStream_t stream);
 
 // Query heads per kv head the kernels accept.
 constexpr int kMaxQueryHeadsPerKvHead = 64;
@@ -83,7 +85,8 @@ int decodeHeadTile(int group);
 // kernel with movmatrix (every shape); 1-3 exist for head dim 128 and groups 3-4 only.
 // Prefill 0 is the Hopper ping-pong kernel where it runs (prefillWgmmaSupported), else the
 // mma.sync kernel (kPrefillVariantMmaSync, every head dim); kPrefillVariantWgmma is the
-// Hopper kernel without ping-pong, 1 the mma.sync kernel with 16-row warps (head dim 128).
+// Hopper kernel without ping-pong, kPrefillVariantWgmmaWs the warp-specialized Hopper
+// kernel, 1 the mma.sync kernel with 16-row warps (head dim 128).
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
                                    int numSplits, void *workspace, size_t workspaceBytes,
@@ -92,16 +95,16 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
-constexpr int kDecodeVariants = 6, kPrefillVariants = 4;
+constexpr int kDecodeVariants = 6, kPrefillVariants = 5;
 constexpr int kDecodeVariantSimt = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
   const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
                          "heads2_per_block", "simt",        "mma_movmatrix"};
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
-constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3;
+constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3, kPrefillVariantWgmmaWs = 4;
 inline const char *prefillVariantName(int v) {
-  const char *names[] = {"default", "m16_bn64", "wgmma", "mma_sync"};
+  const char *names[] = {"default", "m16_bn64", "wgmma", "mma_sync", "wgmma_ws"};
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
 

@@ -121,12 +121,11 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
   const T *vBase = static_cast<const T *>(p.vCache);
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
   auto loadKv = [&](const T *base, T *dst, int kv0) {
-    for (int i = tid; i < BN * kChunks; i += kThreads) {
-      int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
-      bool valid = pos < kvEnd;
-      const int64_t off = valid ? pagedRowOffset(p, table, kvh, pos, HD) + c * 8 : 0;
-      cpAsync16(dst + r * kS + c * 8, base + off, valid ? 16 : 0);
-    }
+    const T *const src[1] = {base};
+    unsigned char *const dsts[1] = {reinterpret_cast<unsigned char *>(dst)};
+    copyPagedRows<HD, BN, kThreads>(p, table, kvh, kv0, kvEnd, tid, src, dsts, [](int r, int c) {
+      return uint32_t((r * kS + c * 8) * sizeof(T));
+    });
     cpAsyncCommit();
   };
   auto loadFirstK = [&] {
@@ -357,8 +356,8 @@ Status launchPrefillForHeadDim(const PrefillParams &p, const AttentionBatch &bat
 } // namespace
 
 #ifndef MODELRT_HAVE_WGMMA
-Status launchPrefillWgmma(const PrefillParams &, const AttentionBatch &, int, ElementType, bool,
-                          cudaStream_t) {
+Status launchPrefillWgmma(const PrefillParams &, const AttentionBatch &, int, ElementType,
+                          WgmmaSchedule, cudaStream_t) {
   return Error(ErrorCode::Unsupported,
                "prefill attention (wgmma): not built (no sm_90 in the CUDA architectures)");
 }
@@ -392,11 +391,14 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
   p.numSeqs = batch.numSeqs;
   if (variant == 0 && prefillWgmmaSupported(shape.headDim))
     variant = -1; // the Hopper kernel with ping-pong
-  if (variant == -1 || variant == kPrefillVariantWgmma) {
+  if (variant == -1 || variant == kPrefillVariantWgmma || variant == kPrefillVariantWgmmaWs) {
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
                                               const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
-    return launchPrefillWgmma(p, batch, shape.headDim, layout.type, variant == -1, stream);
+    const WgmmaSchedule schedule = variant == -1                    ? WgmmaSchedule::kPingPong
+                                   : variant == kPrefillVariantWgmma ? WgmmaSchedule::kPlain
+                                                                     : WgmmaSchedule::kWarpSpecialized;
+    return launchPrefillWgmma(p, batch, shape.headDim, layout.type, schedule, stream);
   }
   if (variant == 1) {
     if (shape.headDim != 128)

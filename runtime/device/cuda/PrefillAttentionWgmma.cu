@@ -1,17 +1,24 @@
 // Paged prefill attention on Hopper's warpgroup MMA (sm_90a; built only for it), in
-// FlashAttention-3's scheme without its producer warps (the K/V gather through the block
-// table is cp.async by every thread, not TMA):
-//   - a block owns 128 query rows of one request and head; two warpgroups own 64 rows each;
+// FlashAttention-3's scheme. A block owns 128 query rows of one request and head; two
+// consumer warpgroups own 64 rows each:
 //   - Q, and tiles of BN keys of K and V, sit in shared memory in the 128-byte swizzled
-//     layout wgmma reads (WgmmaLayout.h); K in two stages, V in three, the next tile's
-//     copies in flight while this one is used;
+//     layout wgmma reads (WgmmaLayout.h); K in two stages, V in three;
 //   - S = Q K^T by wgmma (A and B from shared memory), the online softmax on its
 //     accumulators, P packed in place into the A registers of O += P V (B = V read
 //     transposed, MN-major);
 //   - within a warpgroup, S of tile j runs on the tensor cores with P V of tile j - 1, and
 //     the softmax of tile j overlaps the latter (two wgmma groups, wait_group 1);
-//   - PINGPONG: the warpgroups also take turns issuing (named barriers), so that one's
+//   - ping-pong: the warpgroups also take turns issuing (named barriers), so that one's
 //     softmax runs while the other's products do.
+// Two ways to feed them (WgmmaSchedule):
+//   - kPlain / kPingPong: every thread gathers the next tile through the block table with
+//     cp.async right after issuing this tile's products, and a block barrier per tile hands
+//     the stages over;
+//   - kWarpSpecialized: a third, producer warpgroup does the gathering (FlashAttention-3's
+//     producer warps, with cp.async for the paged gather where FA3 uses TMA on contiguous
+//     K/V) and hands stages over with mbarriers, full and empty per stage, so the consumers
+//     never wait for each other except at their turns; the producer gives up registers to
+//     them (setmaxnreg).
 #include "runtime/device/cuda/AttentionCommon.h"
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/DeviceMath.cuh"
@@ -24,16 +31,52 @@ namespace modelrt::cuda {
 
 namespace {
 
-constexpr int kThreads = 256; // two warpgroups
 constexpr int kKStages = 2, kVStages = 3;
+constexpr int kBM = kPrefillWgmmaRows;
+// The warp-specialized kernel: one producer and two consumer warpgroups; registers move from
+// the producer to the consumers (128 x 40 + 256 x 232 = 384 x 168, the launch's budget).
+constexpr int kWsThreads = 384, kProducerRegs = 40, kConsumerRegs = 232;
 
 template <int HD, int BN> struct Smem {
-  static constexpr uint32_t qBytes = kPrefillWgmmaRows * HD * 2;
+  static constexpr uint32_t qBytes = kBM * HD * 2;
   static constexpr uint32_t tileBytes = BN * HD * 2;
   static constexpr uint32_t k(int s) { return qBytes + s * tileBytes; }
   static constexpr uint32_t v(int s) { return qBytes + (kKStages + s) * tileBytes; }
-  static constexpr size_t total = qBytes + (kKStages + kVStages) * tileBytes + 1024; // + align
+  static constexpr uint32_t tilesEnd = qBytes + (kKStages + kVStages) * tileBytes;
+  // The warp-specialized kernel's mbarriers (8 bytes each) follow the tiles.
+  static constexpr uint32_t fullQ = tilesEnd;
+  static constexpr uint32_t fullK(int s) { return tilesEnd + 8 * (1 + s); }
+  static constexpr uint32_t emptyK(int s) { return tilesEnd + 8 * (1 + kKStages + s); }
+  static constexpr uint32_t fullV(int s) { return tilesEnd + 8 * (1 + 2 * kKStages + s); }
+  static constexpr uint32_t emptyV(int s) {
+    return tilesEnd + 8 * (1 + 2 * kKStages + kVStages + s);
+  }
+  static constexpr uint32_t barsEnd = emptyV(kVStages);
+  static constexpr size_t total = barsEnd + 1024; // + the 1024-byte alignment of the base
 };
+
+// mbarrier operations on shared-memory addresses.
+__device__ __forceinline__ void mbarInit(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// An arrival that happens once every cp.async this thread issued before it has landed (the
+// barrier's count includes it: .noinc).
+__device__ __forceinline__ void mbarArriveOnCopies(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits until the barrier's phase of this parity has completed.
+__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
+  asm volatile("{\n.reg .pred done;\n"
+               "mbar_retry:\n"
+               "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+               "@!done bra mbar_retry;\n"
+               "}\n" ::"r"(bar),
+               "r"(parity)
+               : "memory");
+}
 
 template <typename T, int N>
 __device__ __forceinline__ void mmaSS(float (&d)[N / 2], uint64_t a, uint64_t b, int scaleD) {
@@ -51,99 +94,59 @@ __device__ __forceinline__ void mmaRS(float (&d)[N / 2], const uint32_t (&a)[4],
     wgmma::mmaRS128<T>(d, a, b, scaleD);
 }
 
-// Named barriers 1 and 2: warpgroup w waits on 1 + w for its turn at the tensor cores and
-// hands the turn over by arriving at the other's (256 threads each: 128 wait, 128 arrive).
-__device__ __forceinline__ void turnWait(int wg) {
-  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + wg) : "memory");
+// Named barriers 1 and 2: consumer warpgroup g waits on 1 + g for its turn at the tensor
+// cores and hands the turn over by arriving at the other's (256 threads each: 128 wait, 128
+// arrive).
+__device__ __forceinline__ void turnWait(int g) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + g) : "memory");
 }
-__device__ __forceinline__ void turnGive(int wg) {
-  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - wg) : "memory");
+__device__ __forceinline__ void turnGive(int g) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - g) : "memory");
 }
 
-template <typename T, int HD, int BN, bool PINGPONG>
-__global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams p) {
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using S = Smem<HD, BN>;
-  constexpr int kBM = kPrefillWgmmaRows;
-  constexpr int kChunks = HD / 8;
-  constexpr int kSRegs = BN / 2, kORegs = HD / 2;
-  constexpr int kKSteps = HD / 16, kPvSteps = BN / 16;
-  extern __shared__ __align__(16) unsigned char smemRaw[];
-  const uint32_t rawAddr = static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw));
-  const uint32_t base = (rawAddr + 1023u) & ~1023u; // the swizzle needs 1024-byte tiles
-  unsigned char *smem = smemRaw + (base - rawAddr);
-
-  PrefillTile pt;
-  if (!locatePrefillTile(p, kBM, pt))
-    return;
-  const int head = blockIdx.y, kvh = head / p.group;
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
-  const int kvBegin = pt.kvBegin, kvEnd = pt.kvEnd;
-  const int numTiles = (kvEnd - kvBegin + BN - 1) / BN; // >= 1: a row attends itself
-
-  // Q rows (zeros past the request), then K and V of the first tile: one copy group.
-  const T *q = static_cast<const T *>(p.q);
-  for (int i = tid; i < kBM * kChunks; i += kThreads) {
-    const int r = i / kChunks, c = i % kChunks;
-    const bool valid = r < pt.rows;
-    const T *src =
-        valid ? q + int64_t(pt.qBegin + pt.q0 + r) * p.qStride + int64_t(head) * HD + c * 8 : q;
-    cpAsync16(smem + wgmma::chunkOffset(r, c, kBM), src, valid ? 16 : 0);
-  }
-  const T *kBase = static_cast<const T *>(p.kCache);
-  const T *vBase = static_cast<const T *>(p.vCache);
-  const int32_t *table = p.blockTable + int64_t(pt.seq) * p.maxBlocksPerSeq;
-  auto loadKv = [&](int j) { // tile j into K stage j % 2, V stage j % 3; zeros past the end
-    const int kv0 = kvBegin + j * BN;
-    unsigned char *kDst = smem + S::k(j % kKStages), *vDst = smem + S::v(j % kVStages);
-    for (int i = tid; i < BN * kChunks; i += kThreads) {
-      const int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
-      const bool valid = pos < kvEnd;
-      const int64_t off = valid ? pagedRowOffset(p, table, kvh, pos, HD) + c * 8 : 0;
-      const uint32_t o = wgmma::chunkOffset(r, c, BN);
-      cpAsync16(kDst + o, kBase + off, valid ? 16 : 0);
-      cpAsync16(vDst + o, vBase + off, valid ? 16 : 0);
-    }
-    cpAsyncCommit();
-  };
-  loadKv(0);
-
-  // This thread's rows: 64 wg + 16 warp + lane / 4 (+ 8); accumulator columns 8 n + 2 (lane
-  // % 4) + {0, 1} of each n-tile (entries 4n..4n+3, the mma.m16n8 layout per warp).
-  int rowPos[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = wg * 64 + warp * 16 + (lane >> 2) + 8 * h;
-    rowPos[h] = r < pt.rows ? pt.pos0 + r : -1;
-  }
-  const int colBase = 2 * (lane & 3);
+// One consumer warpgroup's state and math: 64 query rows against tiles of BN keys. This
+// thread's rows are 16 warp + lane / 4 (+ 8) of the warpgroup's; its accumulator columns
+// 8 n + 2 (lane % 4) + {0, 1} of each n-tile (entries 4n..4n+3, the mma.m16n8 layout per
+// warp).
+template <typename T, int HD, int BN> struct Consumer {
+  static constexpr int kSRegs = BN / 2, kORegs = HD / 2;
+  static constexpr int kKSteps = HD / 16, kPvSteps = BN / 16;
   float s[kSRegs], o[kORegs];
   uint32_t pf[kPvSteps][4]; // P as the A fragments of P V, 16 keys each
-#pragma unroll
-  for (int i = 0; i < kORegs; ++i)
-    o[i] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kSRegs; ++i)
-    s[i] = 0.0f; // overwritten by the first k-step (scale-d 0); defined for the compiler
-  float mRow[2] = {-INFINITY, -INFINITY}, lRow[2] = {0.0f, 0.0f}, alpha[2];
+  float mRow[2], lRow[2], alpha[2];
+  int rowPos[2], colBase;
 
-  const uint32_t qAddr = base;
-  auto issueS = [&](int j) {
-    const uint32_t kAddr = base + S::k(j % kKStages);
+  // row0: the warpgroup's first row within the block's 128.
+  __device__ __forceinline__ void init(const PrefillTile &pt, int row0) {
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = row0 + warp * 16 + (lane >> 2) + 8 * h;
+      rowPos[h] = r < pt.rows ? pt.pos0 + r : -1;
+      mRow[h] = -INFINITY;
+      lRow[h] = 0.0f;
+    }
+    colBase = 2 * (lane & 3);
+#pragma unroll
+    for (int i = 0; i < kORegs; ++i)
+      o[i] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kSRegs; ++i)
+      s[i] = 0.0f; // overwritten by the first k-step (scale-d 0); defined for the compiler
+  }
+  __device__ __forceinline__ void issueS(uint32_t qAddr, int row0, uint32_t kAddr) {
 #pragma unroll
     for (int k = 0; k < kKSteps; ++k)
-      mmaSS<T, BN>(s, wgmma::kMajorDesc(qAddr, kBM, wg * 64, k), wgmma::kMajorDesc(kAddr, BN, 0, k),
+      mmaSS<T, BN>(s, wgmma::kMajorDesc(qAddr, kBM, row0, k), wgmma::kMajorDesc(kAddr, BN, 0, k),
                    k > 0);
-  };
-  auto issuePV = [&](int j) {
-    const uint32_t vAddr = base + S::v(j % kVStages);
+  }
+  __device__ __forceinline__ void issuePV(uint32_t vAddr) {
 #pragma unroll
     for (int k = 0; k < kPvSteps; ++k)
       mmaRS<T, HD>(o, pf[k], wgmma::mnMajorDesc(vAddr, BN, k), 1);
-  };
+  }
   // Mask, new row maxima, weights (in place, log2 domain), row sums; alpha rescales O.
-  auto softmax = [&](int j) {
-    const int kv0 = kvBegin + j * BN;
+  __device__ __forceinline__ void softmax(const PrefillParams &p, int kv0, int kvEnd) {
     const bool needMask =
         kv0 + BN - 1 > rowPos[0] || kv0 + BN > kvEnd || p.window > 0 || rowPos[1] < 0;
     if (needMask) {
@@ -179,8 +182,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
       s[i] = exp2Fast(fmaf(s[i], p.scaleLog2, -mUse[(i >> 1) & 1]));
       lRow[(i >> 1) & 1] += s[i];
     }
-  };
-  auto rescaleAndPack = [&] {
+  }
+  __device__ __forceinline__ void rescaleAndPack() {
     // Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale.
     if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
@@ -192,21 +195,21 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
       pf[n / 2][(n & 1) * 2] = pack2<T>(s[4 * n], s[4 * n + 1]);
       pf[n / 2][(n & 1) * 2 + 1] = pack2<T>(s[4 * n + 2], s[4 * n + 3]);
     }
-  };
-  auto fenceS = [&] {
+  }
+  __device__ __forceinline__ void fenceS() {
 #pragma unroll
     for (int i = 0; i < kSRegs; ++i)
       wgmma::fenceOperand(s[i]);
-  };
-  auto fenceO = [&] {
+  }
+  __device__ __forceinline__ void fenceO() {
 #pragma unroll
     for (int i = 0; i < kORegs; ++i)
       wgmma::fenceOperand(o[i]);
-  };
+  }
   // Before issuing: the registers the wgmmas read or accumulate into are pinned, so the
   // compiler cannot sink their last ordinary writes (rescale, P packing) past wgmma.fence,
   // which would make ptxas serialize the wgmmas.
-  auto fenceBeforeIssue = [&] {
+  __device__ __forceinline__ void fenceBeforeIssue() {
     fenceS();
     fenceO();
 #pragma unroll
@@ -215,7 +218,109 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
       for (int i = 0; i < 4; ++i)
         wgmma::fenceOperand(pf[k][i]);
     wgmma::fence();
+  }
+  // Row sums over the 4 lanes of each row, then out = O / l.
+  __device__ __forceinline__ void store(const PrefillParams &p, const PrefillTile &pt, int head,
+                                        int row0) {
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    T *out = static_cast<T *>(p.out);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = lRow[h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      const int r = row0 + warp * 16 + (lane >> 2) + 8 * h;
+      if (r < pt.rows) {
+        T *dst =
+            out + int64_t(pt.qBegin + pt.q0 + r) * p.outStride + int64_t(head) * HD + colBase;
+#pragma unroll
+        for (int n = 0; n < HD / 8; ++n)
+          *reinterpret_cast<uint32_t *>(dst + n * 8) =
+              pack2<T>(o[4 * n + 2 * h] * inv, o[4 * n + 2 * h + 1] * inv);
+      }
+    }
+  }
+};
+
+// The block's Q rows (zeros past the request) by NT threads (t = 0..NT-1), with cp.async.
+template <typename T, int HD, int NT>
+__device__ __forceinline__ void copyQ(const PrefillParams &p, const PrefillTile &pt, int head,
+                                      unsigned char *dst, int t) {
+  constexpr int kChunks = HD / 8;
+  const T *q = static_cast<const T *>(p.q);
+#pragma unroll 4
+  for (int i = t; i < kBM * kChunks; i += NT) {
+    const int r = i / kChunks, c = i % kChunks;
+    const bool valid = r < pt.rows;
+    const T *src =
+        valid ? q + int64_t(pt.qBegin + pt.q0 + r) * p.qStride + int64_t(head) * HD + c * 8 : q;
+    cpAsync16(dst + wgmma::chunkOffset(r, c, kBM), src, valid ? 16 : 0);
+  }
+}
+
+// Tile j of K and V into its stages, zeros past the end, by NT threads.
+template <typename T, int HD, int BN, int NT>
+__device__ __forceinline__ void copyKvStage(const PrefillParams &p, const PrefillTile &pt,
+                                            const int32_t *table, int kvh, unsigned char *smem,
+                                            int j, int t) {
+  using S = Smem<HD, BN>;
+  const T *const src[2] = {static_cast<const T *>(p.kCache), static_cast<const T *>(p.vCache)};
+  unsigned char *const dst[2] = {smem + S::k(j % kKStages), smem + S::v(j % kVStages)};
+  copyPagedRows<HD, BN, NT>(p, table, kvh, pt.kvBegin + j * BN, pt.kvEnd, t, src, dst,
+                            [](int r, int c) { return wgmma::chunkOffset(r, c, BN); });
+}
+
+// What a block serves and where: its shared memory (the base aligned to 1024 bytes for the
+// swizzle; the allocation has the slack), query tile, head, and key tiles.
+template <int BN> struct BlockTile {
+  unsigned char *smem;
+  uint32_t base; // smem's shared-space address
+  PrefillTile pt;
+  int head, kvh, numTiles;
+  const int32_t *table; // the request's block table
+
+  // False when blockIdx.x is past the batch's tiles.
+  __device__ __forceinline__ bool init(const PrefillParams &p, unsigned char *raw) {
+    const uint32_t rawAddr = static_cast<uint32_t>(__cvta_generic_to_shared(raw));
+    base = (rawAddr + 1023u) & ~1023u;
+    smem = raw + (base - rawAddr);
+    if (!locatePrefillTile(p, kBM, pt))
+      return false;
+    head = blockIdx.y;
+    kvh = head / p.group;
+    numTiles = (pt.kvEnd - pt.kvBegin + BN - 1) / BN; // >= 1: a row attends itself
+    table = p.blockTable + int64_t(pt.seq) * p.maxBlocksPerSeq;
+    return true;
+  }
+};
+
+// Every thread gathers; a block barrier per tile. Two warpgroups.
+template <typename T, int HD, int BN, bool PINGPONG>
+__global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using S = Smem<HD, BN>;
+  extern __shared__ __align__(16) unsigned char smemRaw[];
+  BlockTile<BN> b;
+  if (!b.init(p, smemRaw))
+    return;
+  const PrefillTile &pt = b.pt;
+  unsigned char *smem = b.smem;
+  const uint32_t base = b.base;
+  const int head = b.head, kvh = b.kvh, numTiles = b.numTiles;
+  const int32_t *table = b.table;
+  const int tid = threadIdx.x, wg = tid >> 7;
+  auto loadKv = [&](int j) {
+    copyKvStage<T, HD, BN, 256>(p, pt, table, kvh, smem, j, tid);
+    cpAsyncCommit();
   };
+  // Q, then K and V of the first tile: one copy group.
+  copyQ<T, HD, 256>(p, pt, head, smem, tid);
+  loadKv(0);
+
+  Consumer<T, HD, BN> c;
+  const int row0 = wg * 64;
+  c.init(pt, row0);
   // Ping-pong: warpgroup 1 lets 0 go first; both then take numTiles + 1 turns, and 1 skips
   // the hand-over after its last, so every arrival is waited for.
   if constexpr (PINGPONG)
@@ -226,19 +331,19 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
   cpAsyncWait<0>();
   wgmma::fenceProxyAsync();
   __syncthreads();
-  if (numTiles > 1)
-    loadKv(1);
   if constexpr (PINGPONG)
     turnWait(wg);
-  fenceBeforeIssue();
-  issueS(0);
+  c.fenceBeforeIssue();
+  c.issueS(base, row0, base + S::k(0));
   wgmma::commit();
   if constexpr (PINGPONG)
     turnGive(wg);
+  if (numTiles > 1)
+    loadKv(1);
   wgmma::wait<0>();
-  fenceS();
-  softmax(0);
-  rescaleAndPack();
+  c.fenceS();
+  c.softmax(p, pt.kvBegin, pt.kvEnd);
+  c.rescaleAndPack();
 
   for (int j = 1; j < numTiles; ++j) {
     // Tile j's copies are in and visible to the tensor cores; every warpgroup is done with
@@ -246,88 +351,181 @@ __global__ void __launch_bounds__(kThreads, 1) prefillWgmmaKernel(PrefillParams 
     cpAsyncWait<0>();
     wgmma::fenceProxyAsync();
     __syncthreads();
-    if (j + 1 < numTiles)
-      loadKv(j + 1);
     if constexpr (PINGPONG)
       turnWait(wg);
-    fenceBeforeIssue();
-    issueS(j);
+    c.fenceBeforeIssue();
+    c.issueS(base, row0, base + S::k(j % kKStages));
     wgmma::commit();
-    issuePV(j - 1);
+    c.issuePV(base + S::v((j - 1) % kVStages));
     wgmma::commit();
     if constexpr (PINGPONG)
       turnGive(wg);
+    // The next tile's copies go out while the tensor cores work (they touch neither stage
+    // read by the products just issued).
+    if (j + 1 < numTiles)
+      loadKv(j + 1);
     wgmma::wait<1>(); // S of tile j (P V of j - 1 may still run)
-    fenceS();
-    softmax(j);
+    c.fenceS();
+    c.softmax(p, pt.kvBegin + j * BN, pt.kvEnd);
     wgmma::wait<0>();
-    fenceO();
-    rescaleAndPack();
+    c.fenceO();
+    c.rescaleAndPack();
   }
 
   if constexpr (PINGPONG)
     turnWait(wg);
-  fenceBeforeIssue();
-  issuePV(numTiles - 1);
+  c.fenceBeforeIssue();
+  c.issuePV(base + S::v((numTiles - 1) % kVStages));
   wgmma::commit();
   if constexpr (PINGPONG)
     if (wg == 0)
       turnGive(wg);
   wgmma::wait<0>();
-  fenceO();
-
-  // Row sums over the 4 lanes of each row, then out = O / l.
-  T *out = static_cast<T *>(p.out);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = lRow[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    const int r = wg * 64 + warp * 16 + (lane >> 2) + 8 * h;
-    if (r < pt.rows) {
-      T *dst = out + int64_t(pt.qBegin + pt.q0 + r) * p.outStride + int64_t(head) * HD + colBase;
-#pragma unroll
-      for (int n = 0; n < HD / 8; ++n)
-        *reinterpret_cast<uint32_t *>(dst + n * 8) =
-            pack2<T>(o[4 * n + 2 * h] * inv, o[4 * n + 2 * h + 1] * inv);
-    }
-  }
+  c.fenceO();
+  c.store(p, pt, head, row0);
 #endif
 }
 
-template <typename T, int HD, bool PINGPONG>
-Status launch(const PrefillParams &p, const AttentionBatch &batch, cudaStream_t stream) {
+// Warp-specialized: warpgroup 0 gathers, 1 and 2 compute (ping-pong), stages handed over by
+// mbarriers. Full barriers count the producer's 128 threads (their copies landing), empty
+// ones the consumers' 256 (done reading).
+template <typename T, int HD, int BN>
+__global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using S = Smem<HD, BN>;
+  extern __shared__ __align__(16) unsigned char smemRaw[];
+  BlockTile<BN> b;
+  if (!b.init(p, smemRaw))
+    return;
+  const uint32_t base = b.base;
+  const int numTiles = b.numTiles;
+  const int tid = threadIdx.x, wg = tid >> 7;
+  if (tid == 0) {
+    mbarInit(base + S::fullQ, 128);
+    for (int s = 0; s < kKStages; ++s) {
+      mbarInit(base + S::fullK(s), 128);
+      mbarInit(base + S::emptyK(s), 256);
+    }
+    for (int s = 0; s < kVStages; ++s) {
+      mbarInit(base + S::fullV(s), 128);
+      mbarInit(base + S::emptyV(s), 256);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // Producer: Q, then tile j into its stages once both consumers have released what was
+    // there (use n = j / stages waits for release n - 1).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+    copyQ<T, HD, 128>(p, b.pt, b.head, b.smem, tid);
+    mbarArriveOnCopies(base + S::fullQ);
+    for (int j = 0; j < numTiles; ++j) {
+      const int sk = j % kKStages, sv = j % kVStages;
+      if (j >= kKStages)
+        mbarWait(base + S::emptyK(sk), (j / kKStages - 1) & 1);
+      if (j >= kVStages)
+        mbarWait(base + S::emptyV(sv), (j / kVStages - 1) & 1);
+      copyKvStage<T, HD, BN, 128>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
+      mbarArriveOnCopies(base + S::fullK(sk));
+      mbarArriveOnCopies(base + S::fullV(sv));
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
+  const int g = wg - 1, row0 = g * 64;
+  // The stage of tile j is full (its use n = j / stages completed phase n).
+  auto waitK = [&](int j) { mbarWait(base + S::fullK(j % kKStages), (j / kKStages) & 1); };
+  auto waitV = [&](int j) { mbarWait(base + S::fullV(j % kVStages), (j / kVStages) & 1); };
+  Consumer<T, HD, BN> c;
+  c.init(b.pt, row0);
+  if (g == 1)
+    turnGive(g);
+
+  mbarWait(base + S::fullQ, 0);
+  waitK(0);
+  wgmma::fenceProxyAsync(); // the copies, seen through the barrier, to the async proxy
+  turnWait(g);
+  c.fenceBeforeIssue();
+  c.issueS(base, row0, base + S::k(0));
+  wgmma::commit();
+  turnGive(g);
+  wgmma::wait<0>();
+  c.fenceS();
+  mbarArrive(base + S::emptyK(0));
+  c.softmax(p, b.pt.kvBegin, b.pt.kvEnd);
+  c.rescaleAndPack();
+
+  for (int j = 1; j < numTiles; ++j) {
+    waitK(j);
+    waitV(j - 1);
+    wgmma::fenceProxyAsync();
+    turnWait(g);
+    c.fenceBeforeIssue();
+    c.issueS(base, row0, base + S::k(j % kKStages));
+    wgmma::commit();
+    c.issuePV(base + S::v((j - 1) % kVStages));
+    wgmma::commit();
+    turnGive(g);
+    wgmma::wait<1>(); // S of tile j: its K stage is free
+    c.fenceS();
+    mbarArrive(base + S::emptyK(j % kKStages));
+    c.softmax(p, b.pt.kvBegin + j * BN, b.pt.kvEnd);
+    wgmma::wait<0>(); // P V of tile j - 1: its V stage is free
+    c.fenceO();
+    mbarArrive(base + S::emptyV((j - 1) % kVStages));
+    c.rescaleAndPack();
+  }
+
+  waitV(numTiles - 1);
+  wgmma::fenceProxyAsync();
+  turnWait(g);
+  c.fenceBeforeIssue();
+  c.issuePV(base + S::v((numTiles - 1) % kVStages));
+  wgmma::commit();
+  if (g == 0)
+    turnGive(g);
+  wgmma::wait<0>();
+  c.fenceO();
+  c.store(p, b.pt, b.head, row0);
+#endif
+}
+
+template <typename T, int HD>
+Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule schedule,
+              cudaStream_t stream) {
   constexpr int kBN = 128;
   constexpr size_t smem = Smem<HD, kBN>::total;
-  auto *kernel = prefillWgmmaKernel<T, HD, kBN, PINGPONG>;
+  void (*kernel)(PrefillParams) = schedule == WgmmaSchedule::kWarpSpecialized
+                                      ? prefillWgmmaWsKernel<T, HD, kBN>
+                                  : schedule == WgmmaSchedule::kPingPong
+                                      ? prefillWgmmaKernel<T, HD, kBN, true>
+                                      : prefillWgmmaKernel<T, HD, kBN, false>;
+  const int threads = schedule == WgmmaSchedule::kWarpSpecialized ? kWsThreads : 256;
   MODELRT_CUDA_TRY(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   // Sum over requests of ceil(len / 128) <= T / 128 + numSeqs; surplus blocks exit at once.
-  const int gridTiles = batch.numTokens / kPrefillWgmmaRows + batch.numSeqs;
-  kernel<<<dim3(gridTiles, p.numHeads), kThreads, smem, stream>>>(p);
-  MODELRT_LAUNCH_TRY("prefillWgmmaKernel");
+  const int gridTiles = batch.numTokens / kBM + batch.numSeqs;
+  kernel<<<dim3(gridTiles, p.numHeads), threads, smem, stream>>>(p);
+  MODELRT_LAUNCH_TRY(schedule == WgmmaSchedule::kWarpSpecialized ? "prefillWgmmaWsKernel"
+                                                                  : "prefillWgmmaKernel");
   return Status::success();
 }
 
 template <typename T>
 Status launchForHeadDim(const PrefillParams &p, const AttentionBatch &batch, int headDim,
-                        bool pingPong, cudaStream_t stream) {
+                        WgmmaSchedule schedule, cudaStream_t stream) {
   switch (headDim) {
   case 64:
-    return pingPong ? launch<T, 64, true>(p, batch, stream)
-                    : launch<T, 64, false>(p, batch, stream);
+    return launch<T, 64>(p, batch, schedule, stream);
   case 128:
-    return pingPong ? launch<T, 128, true>(p, batch, stream)
-                    : launch<T, 128, false>(p, batch, stream);
+    return launch<T, 128>(p, batch, schedule, stream);
   default:
     return Error(ErrorCode::Unsupported, "prefill attention (wgmma): head dim must be 64 or 128");
   }
 }
 
-} // namespace
-
-namespace {
 bool deviceIsSm90() {
   int dev = 0, major = 0, minor = 0;
   return cudaGetDevice(&dev) == cudaSuccess &&
@@ -335,6 +533,7 @@ bool deviceIsSm90() {
          cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
          major == 9 && minor == 0;
 }
+
 } // namespace
 
 bool prefillWgmmaSupported(int headDim) {
@@ -342,13 +541,13 @@ bool prefillWgmmaSupported(int headDim) {
 }
 
 Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
-                          ElementType type, bool pingPong, cudaStream_t stream) {
+                          ElementType type, WgmmaSchedule schedule, cudaStream_t stream) {
   if (!deviceIsSm90())
     return Error(ErrorCode::Unsupported,
                  "prefill attention (wgmma): needs a compute capability 9.0 GPU (sm_90a)");
   if (type == ElementType::F16)
-    return launchForHeadDim<__half>(p, batch, headDim, pingPong, stream);
-  return launchForHeadDim<__nv_bfloat16>(p, batch, headDim, pingPong, stream);
+    return launchForHeadDim<__half>(p, batch, headDim, schedule, stream);
+  return launchForHeadDim<__nv_bfloat16>(p, batch, headDim, schedule, stream);
 }
 
 } // namespace modelrt::cuda

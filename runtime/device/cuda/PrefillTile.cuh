@@ -2,6 +2,7 @@
 #pragma once
 
 #include "runtime/device/cuda/AttentionCommon.h"
+#include "runtime/device/cuda/DeviceMath.cuh"
 
 namespace modelrt::cuda {
 
@@ -43,12 +44,52 @@ __device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm
   return true;
 }
 
-// Element offset of a token's K (or V) row in the paged cache.
-__device__ __forceinline__ int64_t pagedRowOffset(const PagedKernelParams &p, const int32_t *table,
-                                                  int kvh, int pos, int headDim) {
-  const int64_t page = __ldg(table + (pos >> p.blockSizeLog2));
+// Element offset of a token's K (or V) row in the paged cache, its page read from the table.
+__device__ __forceinline__ int64_t pagedRowOffset(const PagedKernelParams &p, int64_t page, int kvh,
+                                                  int pos, int headDim) {
   return ((page * p.numKvHeads + kvh) << p.blockSizeLog2 | (pos & ((1 << p.blockSizeLog2) - 1))) *
          headDim;
+}
+
+// Copies the K (and V) rows of positions [kv0, kv0 + BN) of kv head kvh into shared memory
+// with cp.async, zeros past kvEnd: NT threads (t = 0..NT-1) take the tile's 16-byte chunks
+// in turn (chunk i = t + NT m is row i / (HD / 8), column i % (HD / 8)), and
+// dstOffset(row, column) is the chunk's byte offset in each destination tile. The
+// block-table entries of up to 8 rows are read before their copies are issued, so that
+// their latencies overlap instead of adding up (a loop over groups of 8 rows, not unrolled:
+// fewer registers for the warp-specialized producer).
+template <int HD, int BN, int NT, int NSRC, typename T, typename DstOffset>
+__device__ __forceinline__ void copyPagedRows(const PagedKernelParams &p, const int32_t *table,
+                                              int kvh, int kv0, int kvEnd, int t,
+                                              const T *const (&src)[NSRC],
+                                              unsigned char *const (&dst)[NSRC],
+                                              DstOffset dstOffset) {
+  constexpr int kChunks = HD / 8, kTotal = BN * kChunks, kPasses = (kTotal + NT - 1) / NT;
+  constexpr int kGroup = kPasses < 8 ? kPasses : 8;
+#pragma unroll 1
+  for (int g = 0; g < kPasses; g += kGroup) {
+    int page[kGroup];
+#pragma unroll
+    for (int m = 0; m < kGroup; ++m) {
+      const int i = t + (g + m) * NT, pos = kv0 + i / kChunks;
+      page[m] = (kTotal % NT == 0 || i < kTotal) && pos < kvEnd
+                    ? __ldg(table + (pos >> p.blockSizeLog2))
+                    : 0;
+    }
+#pragma unroll
+    for (int m = 0; m < kGroup; ++m) {
+      const int i = t + (g + m) * NT;
+      if (kTotal % NT != 0 && i >= kTotal)
+        continue;
+      const int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
+      const bool valid = pos < kvEnd;
+      const int64_t off = pagedRowOffset(p, page[m], kvh, pos, HD) + c * 8;
+      const uint32_t d = dstOffset(r, c);
+#pragma unroll
+      for (int s = 0; s < NSRC; ++s)
+        cpAsync16(dst[s] + d, valid ? src[s] + off : src[s], valid ? 16 : 0);
+    }
+  }
 }
 
 } // namespace modelrt::cuda
