@@ -35,7 +35,8 @@ constexpr int kKStages = 2, kVStages = 3;
 constexpr int kBM = kPrefillWgmmaRows;
 // The warp-specialized kernel: one producer and two consumer warpgroups; registers move from
 // the producer to the consumers (128 x 40 + 256 x 232 = 384 x 168, the launch's budget).
-constexpr int kWsThreads = 384, kProducerRegs = 40, kConsumerRegs = 232;
+// The producer reads kProducerGroup block-table entries at a time (8 spill in 40 registers).
+constexpr int kWsThreads = 384, kProducerRegs = 40, kConsumerRegs = 232, kProducerGroup = 4;
 
 template <int HD, int BN> struct Smem {
   static constexpr uint32_t qBytes = kBM * HD * 2;
@@ -259,16 +260,26 @@ __device__ __forceinline__ void copyQ(const PrefillParams &p, const PrefillTile 
   }
 }
 
-// Tile j of K and V into its stages, zeros past the end, by NT threads.
-template <typename T, int HD, int BN, int NT>
+// Tile j of K and V (PART 2) or of K or V alone (0, 1) into its stages, zeros past the end,
+// by NT threads reading GROUP block-table entries at a time.
+template <typename T, int HD, int BN, int NT, int GROUP, int PART = 2>
 __device__ __forceinline__ void copyKvStage(const PrefillParams &p, const PrefillTile &pt,
                                             const int32_t *table, int kvh, unsigned char *smem,
                                             int j, int t) {
   using S = Smem<HD, BN>;
-  const T *const src[2] = {static_cast<const T *>(p.kCache), static_cast<const T *>(p.vCache)};
-  unsigned char *const dst[2] = {smem + S::k(j % kKStages), smem + S::v(j % kVStages)};
-  copyPagedRows<HD, BN, NT>(p, table, kvh, pt.kvBegin + j * BN, pt.kvEnd, t, src, dst,
-                            [](int r, int c) { return wgmma::chunkOffset(r, c, BN); });
+  const T *const k = static_cast<const T *>(p.kCache), *const v = static_cast<const T *>(p.vCache);
+  unsigned char *const kDst = smem + S::k(j % kKStages), *const vDst = smem + S::v(j % kVStages);
+  auto offset = [](int r, int c) { return wgmma::chunkOffset(r, c, BN); };
+  const int kv0 = pt.kvBegin + j * BN;
+  if constexpr (PART == 2) {
+    const T *const src[2] = {k, v};
+    unsigned char *const dst[2] = {kDst, vDst};
+    copyPagedRows<HD, BN, NT, GROUP>(p, table, kvh, kv0, pt.kvEnd, t, src, dst, offset);
+  } else {
+    const T *const src[1] = {PART == 0 ? k : v};
+    unsigned char *const dst[1] = {PART == 0 ? kDst : vDst};
+    copyPagedRows<HD, BN, NT, GROUP>(p, table, kvh, kv0, pt.kvEnd, t, src, dst, offset);
+  }
 }
 
 // What a block serves and where: its shared memory (the base aligned to 1024 bytes for the
@@ -311,7 +322,7 @@ __global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
   const int32_t *table = b.table;
   const int tid = threadIdx.x, wg = tid >> 7;
   auto loadKv = [&](int j) {
-    copyKvStage<T, HD, BN, 256>(p, pt, table, kvh, smem, j, tid);
+    copyKvStage<T, HD, BN, 256, 8>(p, pt, table, kvh, smem, j, tid);
     cpAsyncCommit();
   };
   // Q, then K and V of the first tile: one copy group.
@@ -420,14 +431,17 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
     copyQ<T, HD, 128>(p, b.pt, b.head, b.smem, tid);
     mbarArriveOnCopies(base + S::fullQ);
+    // K before V, each with its own arrival (an arrival waits for all earlier copies), so
+    // that S of a tile need not wait for its V; the block-table entries are read twice.
     for (int j = 0; j < numTiles; ++j) {
       const int sk = j % kKStages, sv = j % kVStages;
       if (j >= kKStages)
         mbarWait(base + S::emptyK(sk), (j / kKStages - 1) & 1);
+      copyKvStage<T, HD, BN, 128, kProducerGroup, 0>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
+      mbarArriveOnCopies(base + S::fullK(sk));
       if (j >= kVStages)
         mbarWait(base + S::emptyV(sv), (j / kVStages - 1) & 1);
-      copyKvStage<T, HD, BN, 128>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
-      mbarArriveOnCopies(base + S::fullK(sk));
+      copyKvStage<T, HD, BN, 128, kProducerGroup, 1>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
       mbarArriveOnCopies(base + S::fullV(sv));
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");

@@ -55,31 +55,33 @@ __device__ __forceinline__ int64_t pagedRowOffset(const PagedKernelParams &p, in
 // with cp.async, zeros past kvEnd: NT threads (t = 0..NT-1) take the tile's 16-byte chunks
 // in turn (chunk i = t + NT m is row i / (HD / 8), column i % (HD / 8)), and
 // dstOffset(row, column) is the chunk's byte offset in each destination tile. The
-// block-table entries of up to 8 rows are read before their copies are issued, so that
-// their latencies overlap instead of adding up (a loop over groups of 8 rows, not unrolled:
-// fewer registers for the warp-specialized producer).
-template <int HD, int BN, int NT, int NSRC, typename T, typename DstOffset>
+// block-table entries of GROUP rows are read before their copies are issued, so that their
+// latencies overlap instead of adding up (a loop over the groups, not unrolled: fewer
+// registers for the warp-specialized producer).
+template <int HD, int BN, int NT, int GROUP = 8, int NSRC, typename T, typename DstOffset>
 __device__ __forceinline__ void copyPagedRows(const PagedKernelParams &p, const int32_t *table,
                                               int kvh, int kv0, int kvEnd, int t,
                                               const T *const (&src)[NSRC],
                                               unsigned char *const (&dst)[NSRC],
                                               DstOffset dstOffset) {
   constexpr int kChunks = HD / 8, kTotal = BN * kChunks, kPasses = (kTotal + NT - 1) / NT;
-  constexpr int kGroup = kPasses < 8 ? kPasses : 8;
+  constexpr int kGroup = kPasses < GROUP ? kPasses : GROUP;
+  // Pass n's chunk i lies in the tile (the last group and the last pass can run past it).
+  auto inTile = [](int n, int i) {
+    return (kPasses % kGroup == 0 || n < kPasses) && (kTotal % NT == 0 || i < kTotal);
+  };
 #pragma unroll 1
   for (int g = 0; g < kPasses; g += kGroup) {
     int page[kGroup];
 #pragma unroll
     for (int m = 0; m < kGroup; ++m) {
       const int i = t + (g + m) * NT, pos = kv0 + i / kChunks;
-      page[m] = (kTotal % NT == 0 || i < kTotal) && pos < kvEnd
-                    ? __ldg(table + (pos >> p.blockSizeLog2))
-                    : 0;
+      page[m] = inTile(g + m, i) && pos < kvEnd ? __ldg(table + (pos >> p.blockSizeLog2)) : 0;
     }
 #pragma unroll
     for (int m = 0; m < kGroup; ++m) {
       const int i = t + (g + m) * NT;
-      if (kTotal % NT != 0 && i >= kTotal)
+      if (!inTile(g + m, i))
         continue;
       const int r = i / kChunks, c = i % kChunks, pos = kv0 + r;
       const bool valid = pos < kvEnd;
