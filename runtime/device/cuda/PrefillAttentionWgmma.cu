@@ -147,9 +147,14 @@ template <typename T, int HD, int BN> struct Consumer {
       mmaRS<T, HD>(o, pf[k], wgmma::mnMajorDesc(vAddr, BN, k), 1);
   }
   // Mask, new row maxima, weights (in place, log2 domain), row sums; alpha rescales O.
+  // The weights are computed inside both arms of the mask branch, not after it: ptxas
+  // schedules a wgmma wait at the top of its basic block, so with the weights in the block
+  // that ends at the next wait_group 0 (P V of the previous tile) they ran after that
+  // product finished instead of beside it (SASS: every MUFU.EX2 after the wait; session 8's
+  // measured kernels had that). The branch is warp-uniform (the shuffles sit in both arms).
   __device__ __forceinline__ void softmax(const PrefillParams &p, int kv0, int kvEnd) {
-    const bool needMask =
-        kv0 + BN - 1 > rowPos[0] || kv0 + BN > kvEnd || p.window > 0 || rowPos[1] < 0;
+    const bool needMask = __any_sync(0xffffffffu, kv0 + BN - 1 > rowPos[0] || kv0 + BN > kvEnd ||
+                                                      p.window > 0 || rowPos[1] < 0);
     if (needMask) {
 #pragma unroll
       for (int n = 0; n < BN / 8; ++n)
@@ -162,7 +167,12 @@ template <typename T, int HD, int BN> struct Consumer {
           if (!ok)
             s[4 * n + e] = -INFINITY;
         }
+      weights(p);
+    } else {
+      weights(p);
     }
+  }
+  __device__ __forceinline__ void weights(const PrefillParams &p) {
     float mUse[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
