@@ -99,8 +99,10 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   # (variant 4, simt) and the mma.sync prefill kernel (variant 3, mma_sync)
   dump decode_simt_bf16_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 1:32768,1:1,1:4097 --variant 4
   dump prefill_mma_sync_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768 --variant 3
-  # the warp-specialized Hopper prefill kernel (variant 4, wgmma_ws; 2026-11-27), a candidate
+  # the warp-specialized Hopper prefill kernels (variants 4 wgmma_ws and 5, persistent;
+  # 2026-11-27), candidates
   dump prefill_wgmma_ws_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768,300:2000 --variant 4
+  dump prefill_wgmma_ws_persistent_f16_d64 --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 5
   python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
   ((FAILED)) && rc=1

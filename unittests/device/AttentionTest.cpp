@@ -150,8 +150,7 @@ TEST(AttentionVariants, MatchReference) {
     PagedCase w = makePagedCase(rng, 8, 2, 128, 16, t, {{200, 400}, {3, 3}}, /*window=*/70);
     for (int v = 1; v < kPrefillVariants; ++v) {
       // The Hopper kernels say Unsupported elsewhere (HopperKernelsMatchReference skips).
-      const bool hopper = v == kPrefillVariantWgmma || v == kPrefillVariantWgmmaWs;
-      if (hopper && !prefillWgmmaSupported(128))
+      if (prefillVariantIsHopper(v) && !prefillWgmmaSupported(128))
         continue;
       runAndCheck(p, false, 0, std::string("prefill ") + prefillVariantName(v), v);
       runAndCheck(w, false, 0, std::string("prefill window ") + prefillVariantName(v), v);
@@ -159,8 +158,8 @@ TEST(AttentionVariants, MatchReference) {
   }
 }
 
-// The Hopper (wgmma) prefill kernels (the default, with ping-pong; without; warp-specialized)
-// and the mma.sync kernel the default replaces there: head dims 64 and 128, both types,
+// The Hopper (wgmma) prefill kernels (the default, with ping-pong; without; warp-specialized,
+// a block per tile or persistent) and the mma.sync kernel the default replaces there: head dims 64 and 128, both types,
 // groups 1, 4 and 8, ragged and chunked batches long enough to rotate every K/V stage (and
 // the producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
 TEST(PrefillAttention, HopperKernelsMatchReference) {
@@ -172,7 +171,8 @@ TEST(PrefillAttention, HopperKernelsMatchReference) {
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
   ASSERT_TRUE(prefillWgmmaSupported(128) && prefillWgmmaSupported(64) &&
               !prefillWgmmaSupported(96));
-  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantMmaSync}) {
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent,
+                kPrefillVariantMmaSync}) {
     const std::string vn = prefillVariantName(v);
     std::mt19937 rng(12);
     Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};

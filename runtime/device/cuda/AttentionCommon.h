@@ -64,9 +64,11 @@ struct PrefillParams : PagedKernelParams {
 // not built (no sm_90 in the CUDA architectures) or the device is not compute capability
 // 9.0, or for head dims other than 64 and 128. Schedules: kPlain, two warpgroups that also
 // gather K and V; kPingPong, those taking turns on the tensor cores (FlashAttention-3's
-// schedule); kWarpSpecialized, ping-pong fed by a producer warpgroup through mbarriers.
+// schedule); kWarpSpecialized, ping-pong fed by a producer warpgroup through mbarriers, a
+// block per query tile and head; kWarpSpecializedPersistent, the same with one block per
+// multiprocessor walking the tiles (the next tile's loads overlap this one's end).
 constexpr int kPrefillWgmmaRows = 128;
-enum class WgmmaSchedule { kPlain, kPingPong, kWarpSpecialized };
+enum class WgmmaSchedule { kPlain, kPingPong, kWarpSpecialized, kWarpSpecializedPersistent };
 Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
                           ElementType type, WgmmaSchedule schedule, cudaStream_t stream);
 
@@ -86,7 +88,8 @@ int decodeHeadTile(int group);
 // Prefill 0 is the Hopper ping-pong kernel where it runs (prefillWgmmaSupported), else the
 // mma.sync kernel (kPrefillVariantMmaSync, every head dim); kPrefillVariantWgmma is the
 // Hopper kernel without ping-pong, kPrefillVariantWgmmaWs the warp-specialized Hopper
-// kernel, 1 the mma.sync kernel with 16-row warps (head dim 128).
+// kernel (kPrefillVariantWgmmaWsPersistent on a persistent grid), 1 the mma.sync kernel
+// with 16-row warps (head dim 128).
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
                                    int numSplits, void *workspace, size_t workspaceBytes,
@@ -95,16 +98,22 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
-constexpr int kDecodeVariants = 6, kPrefillVariants = 5;
+constexpr int kDecodeVariants = 6, kPrefillVariants = 6;
 constexpr int kDecodeVariantSimt = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
   const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
                          "heads2_per_block", "simt",        "mma_movmatrix"};
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
-constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3, kPrefillVariantWgmmaWs = 4;
+constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3, kPrefillVariantWgmmaWs = 4,
+              kPrefillVariantWgmmaWsPersistent = 5;
+inline bool prefillVariantIsHopper(int v) {
+  return v == kPrefillVariantWgmma || v == kPrefillVariantWgmmaWs ||
+         v == kPrefillVariantWgmmaWsPersistent;
+}
 inline const char *prefillVariantName(int v) {
-  const char *names[] = {"default", "m16_bn64", "wgmma", "mma_sync", "wgmma_ws"};
+  const char *names[] = {"default",  "m16_bn64", "wgmma",
+                         "mma_sync", "wgmma_ws", "wgmma_ws_persistent"};
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
 

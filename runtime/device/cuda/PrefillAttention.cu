@@ -391,13 +391,15 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
   p.numSeqs = batch.numSeqs;
   if (variant == 0 && prefillWgmmaSupported(shape.headDim))
     variant = -1; // the Hopper kernel with ping-pong
-  if (variant == -1 || variant == kPrefillVariantWgmma || variant == kPrefillVariantWgmmaWs) {
+  if (variant == -1 || prefillVariantIsHopper(variant)) {
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
                                               const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
-    const WgmmaSchedule schedule = variant == -1                    ? WgmmaSchedule::kPingPong
-                                   : variant == kPrefillVariantWgmma ? WgmmaSchedule::kPlain
-                                                                     : WgmmaSchedule::kWarpSpecialized;
+    const WgmmaSchedule schedule =
+        variant == -1                        ? WgmmaSchedule::kPingPong
+        : variant == kPrefillVariantWgmma   ? WgmmaSchedule::kPlain
+        : variant == kPrefillVariantWgmmaWs ? WgmmaSchedule::kWarpSpecialized
+                                            : WgmmaSchedule::kWarpSpecializedPersistent;
     return launchPrefillWgmma(p, batch, shape.headDim, layout.type, schedule, stream);
   }
   if (variant == 1) {

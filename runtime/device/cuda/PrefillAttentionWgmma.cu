@@ -27,6 +27,9 @@
 #include "runtime/device/cuda/Wgmma.cuh"
 #include "runtime/device/cuda/WgmmaLayout.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace modelrt::cuda {
 
 namespace {
@@ -38,22 +41,33 @@ constexpr int kBM = kPrefillWgmmaRows;
 // The producer reads kProducerGroup block-table entries at a time (8 spill in 40 registers).
 constexpr int kWsThreads = 384, kProducerRegs = 40, kConsumerRegs = 232, kProducerGroup = 4;
 
+// The two-warpgroup kernel's shared memory: Q, then the K and V stages.
 template <int HD, int BN> struct Smem {
   static constexpr uint32_t qBytes = kBM * HD * 2;
   static constexpr uint32_t tileBytes = BN * HD * 2;
   static constexpr uint32_t k(int s) { return qBytes + s * tileBytes; }
   static constexpr uint32_t v(int s) { return qBytes + (kKStages + s) * tileBytes; }
-  static constexpr uint32_t tilesEnd = qBytes + (kKStages + kVStages) * tileBytes;
-  // The warp-specialized kernel's mbarriers (8 bytes each) follow the tiles.
-  static constexpr uint32_t fullQ = tilesEnd;
-  static constexpr uint32_t fullK(int s) { return tilesEnd + 8 * (1 + s); }
-  static constexpr uint32_t emptyK(int s) { return tilesEnd + 8 * (1 + kKStages + s); }
-  static constexpr uint32_t fullV(int s) { return tilesEnd + 8 * (1 + 2 * kKStages + s); }
-  static constexpr uint32_t emptyV(int s) {
-    return tilesEnd + 8 * (1 + 2 * kKStages + kVStages + s);
-  }
-  static constexpr uint32_t barsEnd = emptyV(kVStages);
-  static constexpr size_t total = barsEnd + 1024; // + the 1024-byte alignment of the base
+  static constexpr size_t total = qBytes + (kKStages + kVStages) * tileBytes + 1024; // + align
+};
+
+// The warp-specialized kernel's: two Q stages (a persistent block loads the next work
+// item's Q while it finishes one), the K and V stages, then the mbarriers (8 bytes each),
+// full and empty per stage.
+template <int HD, int BN> struct WsSmem {
+  static constexpr uint32_t qBytes = kBM * HD * 2;
+  static constexpr uint32_t tileBytes = BN * HD * 2;
+  static constexpr uint32_t q(int s) { return s * qBytes; }
+  static constexpr uint32_t k(int s) { return 2 * qBytes + s * tileBytes; }
+  static constexpr uint32_t v(int s) { return 2 * qBytes + (kKStages + s) * tileBytes; }
+  static constexpr uint32_t bars = 2 * qBytes + (kKStages + kVStages) * tileBytes;
+  static constexpr uint32_t fullQ(int s) { return bars + 8 * s; }
+  static constexpr uint32_t emptyQ(int s) { return bars + 8 * (2 + s); }
+  static constexpr uint32_t fullK(int s) { return bars + 8 * (4 + s); }
+  static constexpr uint32_t emptyK(int s) { return bars + 8 * (4 + kKStages + s); }
+  static constexpr uint32_t fullV(int s) { return bars + 8 * (4 + 2 * kKStages + s); }
+  static constexpr uint32_t emptyV(int s) { return bars + 8 * (4 + 2 * kKStages + kVStages + s); }
+  static constexpr size_t total = emptyV(kVStages) + 1024; // + the alignment of the base
+  static_assert(total <= 227 * 1024, "more shared memory than a Hopper block may have");
 };
 
 // mbarrier operations on shared-memory addresses.
@@ -270,15 +284,14 @@ __device__ __forceinline__ void copyQ(const PrefillParams &p, const PrefillTile 
   }
 }
 
-// Tile j of K and V (PART 2) or of K or V alone (0, 1) into its stages, zeros past the end,
-// by NT threads reading GROUP block-table entries at a time.
+// Tile j of the block's K and V (PART 2: into kDst and vDst) or of K or V alone (0, 1: into
+// kDst) into shared memory, zeros past the end, by NT threads reading GROUP block-table
+// entries at a time.
 template <typename T, int HD, int BN, int NT, int GROUP, int PART = 2>
-__device__ __forceinline__ void copyKvStage(const PrefillParams &p, const PrefillTile &pt,
-                                            const int32_t *table, int kvh, unsigned char *smem,
-                                            int j, int t) {
-  using S = Smem<HD, BN>;
+__device__ __forceinline__ void copyKvTile(const PrefillParams &p, const PrefillTile &pt,
+                                           const int32_t *table, int kvh, int j,
+                                           unsigned char *kDst, unsigned char *vDst, int t) {
   const T *const k = static_cast<const T *>(p.kCache), *const v = static_cast<const T *>(p.vCache);
-  unsigned char *const kDst = smem + S::k(j % kKStages), *const vDst = smem + S::v(j % kVStages);
   auto offset = [](int r, int c) { return wgmma::chunkOffset(r, c, BN); };
   const int kv0 = pt.kvBegin + j * BN;
   if constexpr (PART == 2) {
@@ -287,7 +300,7 @@ __device__ __forceinline__ void copyKvStage(const PrefillParams &p, const Prefil
     copyPagedRows<HD, BN, NT, GROUP>(p, table, kvh, kv0, pt.kvEnd, t, src, dst, offset);
   } else {
     const T *const src[1] = {PART == 0 ? k : v};
-    unsigned char *const dst[1] = {PART == 0 ? kDst : vDst};
+    unsigned char *const dst[1] = {kDst};
     copyPagedRows<HD, BN, NT, GROUP>(p, table, kvh, kv0, pt.kvEnd, t, src, dst, offset);
   }
 }
@@ -301,14 +314,16 @@ template <int BN> struct BlockTile {
   int head, kvh, numTiles;
   const int32_t *table; // the request's block table
 
-  // False when blockIdx.x is past the batch's tiles.
-  __device__ __forceinline__ bool init(const PrefillParams &p, unsigned char *raw) {
+  __device__ __forceinline__ void initSmem(unsigned char *raw) {
     const uint32_t rawAddr = static_cast<uint32_t>(__cvta_generic_to_shared(raw));
     base = (rawAddr + 1023u) & ~1023u;
     smem = raw + (base - rawAddr);
-    if (!locatePrefillTile(p, kBM, pt))
+  }
+  // The fromEnd-th query tile from the last, for head h; false past the batch's tiles.
+  __device__ __forceinline__ bool locate(const PrefillParams &p, int fromEnd, int h) {
+    if (!locatePrefillTile(p, kBM, fromEnd, pt))
       return false;
-    head = blockIdx.y;
+    head = h;
     kvh = head / p.group;
     numTiles = (pt.kvEnd - pt.kvBegin + BN - 1) / BN; // >= 1: a row attends itself
     table = p.blockTable + int64_t(pt.seq) * p.maxBlocksPerSeq;
@@ -323,7 +338,8 @@ __global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
   using S = Smem<HD, BN>;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   BlockTile<BN> b;
-  if (!b.init(p, smemRaw))
+  b.initSmem(smemRaw);
+  if (!b.locate(p, blockIdx.x, blockIdx.y))
     return;
   const PrefillTile &pt = b.pt;
   unsigned char *smem = b.smem;
@@ -332,7 +348,8 @@ __global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
   const int32_t *table = b.table;
   const int tid = threadIdx.x, wg = tid >> 7;
   auto loadKv = [&](int j) {
-    copyKvStage<T, HD, BN, 256, 8>(p, pt, table, kvh, smem, j, tid);
+    copyKvTile<T, HD, BN, 256, 8>(p, pt, table, kvh, j, smem + S::k(j % kKStages),
+                                  smem + S::v(j % kVStages), tid);
     cpAsyncCommit();
   };
   // Q, then K and V of the first tile: one copy group.
@@ -409,20 +426,29 @@ __global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
 
 // Warp-specialized: warpgroup 0 gathers, 1 and 2 compute (ping-pong), stages handed over by
 // mbarriers. Full barriers count the producer's 128 threads (their copies landing), empty
-// ones the consumers' 256 (done reading).
+// ones the consumers' 256 (done reading). Work items w = blockIdx.x, + gridDim.x, ... (the
+// query tile w / heads from the last, head w % heads): one per block, or a persistent grid
+// of one block per SM that walks them, the producer running ahead into the next item while
+// the consumers finish one. Every role walks the same items; item n uses Q stage n % 2,
+// and the block's t-th key tile (over all its items) K stage t % 2 and V stage t % 3, the
+// u-th use of a stage completing phase u of its full barrier and u of its empty one.
 template <typename T, int HD, int BN>
 __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using S = Smem<HD, BN>;
+  using S = WsSmem<HD, BN>;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   BlockTile<BN> b;
-  if (!b.init(p, smemRaw))
-    return;
+  b.initSmem(smemRaw);
   const uint32_t base = b.base;
-  const int numTiles = b.numTiles;
   const int tid = threadIdx.x, wg = tid >> 7;
+  auto item = [&](int w) { return b.locate(p, w / p.numHeads, w % p.numHeads); };
+  if (!item(blockIdx.x))
+    return;
   if (tid == 0) {
-    mbarInit(base + S::fullQ, 128);
+    for (int s = 0; s < 2; ++s) {
+      mbarInit(base + S::fullQ(s), 128);
+      mbarInit(base + S::emptyQ(s), 256);
+    }
     for (int s = 0; s < kKStages; ++s) {
       mbarInit(base + S::fullK(s), 128);
       mbarInit(base + S::emptyK(s), 256);
@@ -436,83 +462,109 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   __syncthreads();
 
   if (wg == 0) {
-    // Producer: Q, then tile j into its stages once both consumers have released what was
-    // there (use n = j / stages waits for release n - 1).
+    // Producer: an item's Q once both consumers are done with the stage's last (item
+    // n - 2), then each key tile into its stages once they have released what was there
+    // (use u waits for release u - 1). K before V, each with its own arrival (an arrival
+    // waits for all earlier copies), so S of a tile need not wait for its V; the
+    // block-table entries are read twice.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
-    copyQ<T, HD, 128>(p, b.pt, b.head, b.smem, tid);
-    mbarArriveOnCopies(base + S::fullQ);
-    // K before V, each with its own arrival (an arrival waits for all earlier copies), so
-    // that S of a tile need not wait for its V; the block-table entries are read twice.
-    for (int j = 0; j < numTiles; ++j) {
-      const int sk = j % kKStages, sv = j % kVStages;
-      if (j >= kKStages)
-        mbarWait(base + S::emptyK(sk), (j / kKStages - 1) & 1);
-      copyKvStage<T, HD, BN, 128, kProducerGroup, 0>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
-      mbarArriveOnCopies(base + S::fullK(sk));
-      if (j >= kVStages)
-        mbarWait(base + S::emptyV(sv), (j / kVStages - 1) & 1);
-      copyKvStage<T, HD, BN, 128, kProducerGroup, 1>(p, b.pt, b.table, b.kvh, b.smem, j, tid);
-      mbarArriveOnCopies(base + S::fullV(sv));
+    int t = 0;
+    for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+      const int qs = n % 2;
+      if (n >= 2)
+        mbarWait(base + S::emptyQ(qs), (n / 2 - 1) & 1);
+      copyQ<T, HD, 128>(p, b.pt, b.head, b.smem + S::q(qs), tid);
+      mbarArriveOnCopies(base + S::fullQ(qs));
+      for (int j = 0; j < b.numTiles; ++j, ++t) {
+        const int sk = t % kKStages, sv = t % kVStages;
+        if (t >= kKStages)
+          mbarWait(base + S::emptyK(sk), (t / kKStages - 1) & 1);
+        copyKvTile<T, HD, BN, 128, kProducerGroup, 0>(p, b.pt, b.table, b.kvh, j,
+                                                      b.smem + S::k(sk), nullptr, tid);
+        mbarArriveOnCopies(base + S::fullK(sk));
+        if (t >= kVStages)
+          mbarWait(base + S::emptyV(sv), (t / kVStages - 1) & 1);
+        copyKvTile<T, HD, BN, 128, kProducerGroup, 1>(p, b.pt, b.table, b.kvh, j,
+                                                      b.smem + S::v(sv), nullptr, tid);
+        mbarArriveOnCopies(base + S::fullV(sv));
+      }
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     return;
   }
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
   const int g = wg - 1, row0 = g * 64;
-  // The stage of tile j is full (its use n = j / stages completed phase n).
-  auto waitK = [&](int j) { mbarWait(base + S::fullK(j % kKStages), (j / kKStages) & 1); };
-  auto waitV = [&](int j) { mbarWait(base + S::fullV(j % kVStages), (j / kVStages) & 1); };
-  Consumer<T, HD, BN> c;
-  c.init(b.pt, row0);
-  if (g == 1)
+  // Key tile t's stages are full (their use u = t / stages completed phase u), then
+  // released.
+  auto waitK = [&](int t) { mbarWait(base + S::fullK(t % kKStages), (t / kKStages) & 1); };
+  auto waitV = [&](int t) { mbarWait(base + S::fullV(t % kVStages), (t / kVStages) & 1); };
+  auto kAddr = [&](int t) { return base + S::k(t % kKStages); };
+  auto vAddr = [&](int t) { return base + S::v(t % kVStages); };
+  auto releaseK = [&](int t) { mbarArrive(base + S::emptyK(t % kKStages)); };
+  auto releaseV = [&](int t) { mbarArrive(base + S::emptyV(t % kVStages)); };
+  int t0 = 0; // the block's key tiles before this item
+  for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+    const int qs = n % 2, numTiles = b.numTiles;
+    const uint32_t qAddr = base + S::q(qs);
+    Consumer<T, HD, BN> c;
+    c.init(b.pt, row0);
+    // Each item: consumer 1 lets 0 go first; both take numTiles + 1 turns, and 1 skips the
+    // hand-over after its last, so every arrival is waited for before the next item's.
+    if (g == 1)
+      turnGive(g);
+
+    mbarWait(base + S::fullQ(qs), (n / 2) & 1);
+    waitK(t0);
+    wgmma::fenceProxyAsync(); // the copies, seen through the barrier, to the async proxy
+    turnWait(g);
+    c.fenceBeforeIssue();
+    c.issueS(qAddr, row0, kAddr(t0));
+    wgmma::commit();
     turnGive(g);
+    wgmma::wait<0>();
+    c.fenceS();
+    releaseK(t0);
+    c.softmax(p, b.pt.kvBegin, b.pt.kvEnd);
+    c.rescaleAndPack();
 
-  mbarWait(base + S::fullQ, 0);
-  waitK(0);
-  wgmma::fenceProxyAsync(); // the copies, seen through the barrier, to the async proxy
-  turnWait(g);
-  c.fenceBeforeIssue();
-  c.issueS(base, row0, base + S::k(0));
-  wgmma::commit();
-  turnGive(g);
-  wgmma::wait<0>();
-  c.fenceS();
-  mbarArrive(base + S::emptyK(0));
-  c.softmax(p, b.pt.kvBegin, b.pt.kvEnd);
-  c.rescaleAndPack();
+    for (int j = 1; j < numTiles; ++j) {
+      const int t = t0 + j;
+      waitK(t);
+      waitV(t - 1);
+      wgmma::fenceProxyAsync();
+      turnWait(g);
+      c.fenceBeforeIssue();
+      c.issueS(qAddr, row0, kAddr(t));
+      wgmma::commit();
+      c.issuePV(vAddr(t - 1));
+      wgmma::commit();
+      turnGive(g);
+      wgmma::wait<1>(); // S of tile j: its K stage is free
+      c.fenceS();
+      releaseK(t);
+      c.softmax(p, b.pt.kvBegin + j * BN, b.pt.kvEnd);
+      wgmma::wait<0>(); // P V of tile j - 1: its V stage is free
+      c.fenceO();
+      releaseV(t - 1);
+      c.rescaleAndPack();
+    }
+    mbarArrive(base + S::emptyQ(qs)); // every S of the item is done
 
-  for (int j = 1; j < numTiles; ++j) {
-    waitK(j);
-    waitV(j - 1);
+    const int last = t0 + numTiles - 1;
+    waitV(last);
     wgmma::fenceProxyAsync();
     turnWait(g);
     c.fenceBeforeIssue();
-    c.issueS(base, row0, base + S::k(j % kKStages));
+    c.issuePV(vAddr(last));
     wgmma::commit();
-    c.issuePV(base + S::v((j - 1) % kVStages));
-    wgmma::commit();
-    turnGive(g);
-    wgmma::wait<1>(); // S of tile j: its K stage is free
-    c.fenceS();
-    mbarArrive(base + S::emptyK(j % kKStages));
-    c.softmax(p, b.pt.kvBegin + j * BN, b.pt.kvEnd);
-    wgmma::wait<0>(); // P V of tile j - 1: its V stage is free
+    if (g == 0)
+      turnGive(g);
+    wgmma::wait<0>();
     c.fenceO();
-    mbarArrive(base + S::emptyV((j - 1) % kVStages));
-    c.rescaleAndPack();
+    releaseV(last);
+    c.store(p, b.pt, b.head, row0);
+    t0 += numTiles;
   }
-
-  waitV(numTiles - 1);
-  wgmma::fenceProxyAsync();
-  turnWait(g);
-  c.fenceBeforeIssue();
-  c.issuePV(base + S::v((numTiles - 1) % kVStages));
-  wgmma::commit();
-  if (g == 0)
-    turnGive(g);
-  wgmma::wait<0>();
-  c.fenceO();
-  c.store(p, b.pt, b.head, row0);
 #endif
 }
 
@@ -520,20 +572,34 @@ template <typename T, int HD>
 Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule schedule,
               cudaStream_t stream) {
   constexpr int kBN = 128;
-  constexpr size_t smem = Smem<HD, kBN>::total;
-  void (*kernel)(PrefillParams) = schedule == WgmmaSchedule::kWarpSpecialized
-                                      ? prefillWgmmaWsKernel<T, HD, kBN>
-                                  : schedule == WgmmaSchedule::kPingPong
-                                      ? prefillWgmmaKernel<T, HD, kBN, true>
-                                      : prefillWgmmaKernel<T, HD, kBN, false>;
-  const int threads = schedule == WgmmaSchedule::kWarpSpecialized ? kWsThreads : 256;
-  MODELRT_CUDA_TRY(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   // Sum over requests of ceil(len / 128) <= T / 128 + numSeqs; surplus blocks exit at once.
   const int gridTiles = batch.numTokens / kBM + batch.numSeqs;
-  kernel<<<dim3(gridTiles, p.numHeads), threads, smem, stream>>>(p);
-  MODELRT_LAUNCH_TRY(schedule == WgmmaSchedule::kWarpSpecialized ? "prefillWgmmaWsKernel"
-                                                                  : "prefillWgmmaKernel");
+  if (schedule == WgmmaSchedule::kPlain || schedule == WgmmaSchedule::kPingPong) {
+    constexpr size_t smem = Smem<HD, kBN>::total;
+    auto *kernel = schedule == WgmmaSchedule::kPingPong ? prefillWgmmaKernel<T, HD, kBN, true>
+                                                        : prefillWgmmaKernel<T, HD, kBN, false>;
+    MODELRT_CUDA_TRY(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    kernel<<<dim3(gridTiles, p.numHeads), 256, smem, stream>>>(p);
+    MODELRT_LAUNCH_TRY("prefillWgmmaKernel");
+    return Status::success();
+  }
+  constexpr size_t smem = WsSmem<HD, kBN>::total;
+  auto *kernel = prefillWgmmaWsKernel<T, HD, kBN>;
+  MODELRT_CUDA_TRY(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  // One block per work item, or (persistent) one per multiprocessor walking them.
+  int64_t blocks = int64_t(gridTiles) * p.numHeads;
+  if (schedule == WgmmaSchedule::kWarpSpecializedPersistent) {
+    int dev = 0, sms = 0;
+    MODELRT_CUDA_TRY(cudaGetDevice(&dev));
+    MODELRT_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    blocks = std::min<int64_t>(blocks, sms);
+  }
+  if (blocks > INT32_MAX)
+    return Error(ErrorCode::InvalidArgument, "prefill attention (wgmma): too many query tiles");
+  kernel<<<unsigned(blocks), kWsThreads, smem, stream>>>(p);
+  MODELRT_LAUNCH_TRY("prefillWgmmaWsKernel");
   return Status::success();
 }
 

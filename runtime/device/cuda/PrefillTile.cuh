@@ -7,7 +7,8 @@
 namespace modelrt::cuda {
 
 // Flat tiles of bm query rows (p.tileStart, built by prefillTileKernel) are taken last to
-// first by blockIdx.x, so the longest causal tiles start first.
+// first (by blockIdx.x, or a persistent block's work item), so the longest causal tiles
+// start first.
 struct PrefillTile {
   int seq;     // the request
   int qBegin;  // its first query row in the batch
@@ -18,10 +19,12 @@ struct PrefillTile {
   int kvEnd;
 };
 
-// False when blockIdx.x is past the batch's tiles (the grid is sized for the worst case).
-__device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm, PrefillTile &t) {
+// The fromEnd-th tile from the last; false when past the batch's tiles (the grid is sized
+// for the worst case).
+__device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm, int fromEnd,
+                                                  PrefillTile &t) {
   const int total = p.tileStart[p.numSeqs];
-  const int tile = total - 1 - int(blockIdx.x);
+  const int tile = total - 1 - fromEnd;
   if (tile < 0)
     return false;
   int lo = 0, hi = p.numSeqs - 1; // the request whose tiles contain `tile`
@@ -42,6 +45,9 @@ __device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm
   t.kvEnd = min(ctx, t.pos0 + t.rows);
   t.kvBegin = p.window > 0 ? max(0, t.pos0 - p.window + 1) : 0;
   return true;
+}
+__device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm, PrefillTile &t) {
+  return locatePrefillTile(p, bm, int(blockIdx.x), t);
 }
 
 // Element offset of a token's K (or V) row in the paged cache, its page read from the table.
