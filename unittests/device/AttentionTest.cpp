@@ -159,9 +159,9 @@ TEST(AttentionVariants, MatchReference) {
 }
 
 // The Hopper (wgmma) prefill kernels (the default, with ping-pong; without; warp-specialized,
-// a block per tile or persistent) and the mma.sync kernel the default replaces there: head dims 64 and 128, both types,
-// groups 1, 4 and 8, ragged and chunked batches long enough to rotate every K/V stage (and
-// the producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
+// a block per tile or persistent) and the mma.sync kernel the default replaces there: head dims 64
+// and 128, both types, groups 1, 4 and 8, ragged and chunked batches long enough to rotate every
+// K/V stage (and the producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
 TEST(PrefillAttention, HopperKernelsMatchReference) {
   MODELRT_REQUIRE_GPU();
   int major = 0, minor = 0;
@@ -190,6 +190,33 @@ TEST(PrefillAttention, HopperKernelsMatchReference) {
                                 /*window=*/300);
     runAndCheck(w, false, 0, vn + " window 300", v);
   }
+}
+
+// The persistent warp-specialized kernel with its grid capped at 1-3 blocks, so each block
+// walks many work items: single-tile items beside long ones, every Q stage and its empty
+// barrier reused many times, the pipeline counters running across items.
+TEST(PrefillAttention, PersistentBlocksWalkManyItems) {
+  MODELRT_REQUIRE_GPU();
+  if (!prefillWgmmaSupported(128))
+    GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
+  struct Reset {
+    ~Reset() { setPrefillWgmmaPersistentGridForTesting(0); }
+  } reset;
+  std::mt19937 rng(21);
+  const Seqs seqs{{1, 1}, {300, 300}, {5, 900}, {129, 129}, {700, 1500}, {2, 2}, {64, 64}};
+  for (int blocks : {1, 2, 3}) {
+    setPrefillWgmmaPersistentGridForTesting(blocks);
+    for (int hd : {64, 128}) {
+      PagedCase c = makePagedCase(rng, 8, 2, hd, 16, ElementType::BF16, seqs);
+      runAndCheck(c, false, 0,
+                  "persistent, " + std::to_string(blocks) + " blocks, d " + std::to_string(hd),
+                  kPrefillVariantWgmmaWsPersistent);
+    }
+  }
+  PagedCase w = makePagedCase(rng, 8, 2, 128, 32, ElementType::F16, {{700, 900}, {7, 7}},
+                              /*window=*/300);
+  setPrefillWgmmaPersistentGridForTesting(2);
+  runAndCheck(w, false, 0, "persistent, 2 blocks, window 300", kPrefillVariantWgmmaWsPersistent);
 }
 
 TEST(PrefillAttention, SingleTokenAndSlidingWindowAndBlockSizes) {

@@ -117,6 +117,10 @@ inline const char *prefillVariantName(int v) {
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
 
+// Caps the persistent Hopper prefill grid (kWarpSpecializedPersistent) at `blocks` (0: one
+// per multiprocessor), so that tests make each block walk many work items.
+void setPrefillWgmmaPersistentGridForTesting(int blocks);
+
 // Whether the Hopper prefill kernel runs for this head dim on the current device: built
 // (sm_90 among the CUDA architectures), compute capability 9.0, head dim 64 or 128.
 bool prefillWgmmaSupported(int headDim);

@@ -362,6 +362,7 @@ Status launchPrefillWgmma(const PrefillParams &, const AttentionBatch &, int, El
                "prefill attention (wgmma): not built (no sm_90 in the CUDA architectures)");
 }
 bool prefillWgmmaSupported(int) { return false; }
+void setPrefillWgmmaPersistentGridForTesting(int) {}
 #endif
 
 size_t prefillWorkspaceBytes(const AttentionBatch &batch) {
@@ -395,11 +396,11 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
                                               const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
-    const WgmmaSchedule schedule =
-        variant == -1                        ? WgmmaSchedule::kPingPong
-        : variant == kPrefillVariantWgmma   ? WgmmaSchedule::kPlain
-        : variant == kPrefillVariantWgmmaWs ? WgmmaSchedule::kWarpSpecialized
-                                            : WgmmaSchedule::kWarpSpecializedPersistent;
+    const WgmmaSchedule schedule = variant == -1                     ? WgmmaSchedule::kPingPong
+                                   : variant == kPrefillVariantWgmma ? WgmmaSchedule::kPlain
+                                   : variant == kPrefillVariantWgmmaWs
+                                       ? WgmmaSchedule::kWarpSpecialized
+                                       : WgmmaSchedule::kWarpSpecializedPersistent;
     return launchPrefillWgmma(p, batch, shape.headDim, layout.type, schedule, stream);
   }
   if (variant == 1) {

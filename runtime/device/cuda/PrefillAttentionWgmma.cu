@@ -28,6 +28,7 @@
 #include "runtime/device/cuda/WgmmaLayout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace modelrt::cuda {
@@ -257,8 +258,7 @@ template <typename T, int HD, int BN> struct Consumer {
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
       const int r = row0 + warp * 16 + (lane >> 2) + 8 * h;
       if (r < pt.rows) {
-        T *dst =
-            out + int64_t(pt.qBegin + pt.q0 + r) * p.outStride + int64_t(head) * HD + colBase;
+        T *dst = out + int64_t(pt.qBegin + pt.q0 + r) * p.outStride + int64_t(head) * HD + colBase;
 #pragma unroll
         for (int n = 0; n < HD / 8; ++n)
           *reinterpret_cast<uint32_t *>(dst + n * 8) =
@@ -325,7 +325,9 @@ template <int BN> struct BlockTile {
       return false;
     head = h;
     kvh = head / p.group;
-    numTiles = (pt.kvEnd - pt.kvBegin + BN - 1) / BN; // >= 1: a row attends itself
+    // >= 1: a row attends itself (and a malformed batch, context shorter than its query,
+    // gets one fully masked tile and zeros rather than a wait for a tile never loaded).
+    numTiles = max(1, (pt.kvEnd - pt.kvBegin + BN - 1) / BN);
     table = p.blockTable + int64_t(pt.seq) * p.maxBlocksPerSeq;
     return true;
   }
@@ -441,9 +443,10 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   b.initSmem(smemRaw);
   const uint32_t base = b.base;
   const int tid = threadIdx.x, wg = tid >> 7;
-  auto item = [&](int w) { return b.locate(p, w / p.numHeads, w % p.numHeads); };
+  auto item = [&](int64_t w) { return b.locate(p, int(w / p.numHeads), int(w % p.numHeads)); };
   if (!item(blockIdx.x))
     return;
+  const int64_t numItems = int64_t(p.tileStart[p.numSeqs]) * p.numHeads;
   if (tid == 0) {
     for (int s = 0; s < 2; ++s) {
       mbarInit(base + S::fullQ(s), 128);
@@ -469,7 +472,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
     // block-table entries are read twice.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
     int t = 0;
-    for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+    for (int64_t w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
       const int qs = n % 2;
       if (n >= 2)
         mbarWait(base + S::emptyQ(qs), (n / 2 - 1) & 1);
@@ -479,13 +482,13 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
         const int sk = t % kKStages, sv = t % kVStages;
         if (t >= kKStages)
           mbarWait(base + S::emptyK(sk), (t / kKStages - 1) & 1);
-        copyKvTile<T, HD, BN, 128, kProducerGroup, 0>(p, b.pt, b.table, b.kvh, j,
-                                                      b.smem + S::k(sk), nullptr, tid);
+        copyKvTile<T, HD, BN, 128, kProducerGroup, 0>(p, b.pt, b.table, b.kvh, j, b.smem + S::k(sk),
+                                                      nullptr, tid);
         mbarArriveOnCopies(base + S::fullK(sk));
         if (t >= kVStages)
           mbarWait(base + S::emptyV(sv), (t / kVStages - 1) & 1);
-        copyKvTile<T, HD, BN, 128, kProducerGroup, 1>(p, b.pt, b.table, b.kvh, j,
-                                                      b.smem + S::v(sv), nullptr, tid);
+        copyKvTile<T, HD, BN, 128, kProducerGroup, 1>(p, b.pt, b.table, b.kvh, j, b.smem + S::v(sv),
+                                                      nullptr, tid);
         mbarArriveOnCopies(base + S::fullV(sv));
       }
     }
@@ -503,14 +506,17 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   auto releaseK = [&](int t) { mbarArrive(base + S::emptyK(t % kKStages)); };
   auto releaseV = [&](int t) { mbarArrive(base + S::emptyV(t % kVStages)); };
   int t0 = 0; // the block's key tiles before this item
-  for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+  for (int64_t w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
     const int qs = n % 2, numTiles = b.numTiles;
+    const bool more = w + gridDim.x < numItems; // the block has another item after this
     const uint32_t qAddr = base + S::q(qs);
     Consumer<T, HD, BN> c;
     c.init(b.pt, row0);
-    // Each item: consumer 1 lets 0 go first; both take numTiles + 1 turns, and 1 skips the
-    // hand-over after its last, so every arrival is waited for before the next item's.
-    if (g == 1)
+    // Each item: consumer 0 goes first; both take numTiles + 1 turns. Consumer 1 hands the
+    // first turn over at the start of the block's first item and after its last turn of an
+    // item that has a successor (so 0 starts the next item's products without waiting for
+    // 1's store and lookup), never after the block's last: every arrival is waited for.
+    if (g == 1 && n == 0)
       turnGive(g);
 
     mbarWait(base + S::fullQ(qs), (n / 2) & 1);
@@ -557,7 +563,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
     c.fenceBeforeIssue();
     c.issuePV(vAddr(last));
     wgmma::commit();
-    if (g == 0)
+    if (g == 0 || more)
       turnGive(g);
     wgmma::wait<0>();
     c.fenceO();
@@ -567,6 +573,8 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   }
 #endif
 }
+
+std::atomic<int> persistentGridForTesting{0};
 
 template <typename T, int HD>
 Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule schedule,
@@ -594,7 +602,8 @@ Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule
     int dev = 0, sms = 0;
     MODELRT_CUDA_TRY(cudaGetDevice(&dev));
     MODELRT_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    blocks = std::min<int64_t>(blocks, sms);
+    const int cap = persistentGridForTesting.load(std::memory_order_relaxed);
+    blocks = std::min<int64_t>(blocks, cap > 0 ? cap : sms);
   }
   if (blocks > INT32_MAX)
     return Error(ErrorCode::InvalidArgument, "prefill attention (wgmma): too many query tiles");
@@ -625,6 +634,10 @@ bool deviceIsSm90() {
 }
 
 } // namespace
+
+void setPrefillWgmmaPersistentGridForTesting(int blocks) {
+  persistentGridForTesting.store(blocks, std::memory_order_relaxed);
+}
 
 bool prefillWgmmaSupported(int headDim) {
   return (headDim == 64 || headDim == 128) && deviceIsSm90();

@@ -65,11 +65,9 @@ __device__ __forceinline__ int64_t pagedRowOffset(const PagedKernelParams &p, in
 // latencies overlap instead of adding up (a loop over the groups, not unrolled: fewer
 // registers for the warp-specialized producer).
 template <int HD, int BN, int NT, int GROUP = 8, int NSRC, typename T, typename DstOffset>
-__device__ __forceinline__ void copyPagedRows(const PagedKernelParams &p, const int32_t *table,
-                                              int kvh, int kv0, int kvEnd, int t,
-                                              const T *const (&src)[NSRC],
-                                              unsigned char *const (&dst)[NSRC],
-                                              DstOffset dstOffset) {
+__device__ __forceinline__ void
+copyPagedRows(const PagedKernelParams &p, const int32_t *table, int kvh, int kv0, int kvEnd, int t,
+              const T *const (&src)[NSRC], unsigned char *const (&dst)[NSRC], DstOffset dstOffset) {
   constexpr int kChunks = HD / 8, kTotal = BN * kChunks, kPasses = (kTotal + NT - 1) / NT;
   constexpr int kGroup = kPasses < GROUP ? kPasses : GROUP;
   // Pass n's chunk i lies in the tile (the last group and the last pass can run past it).
