@@ -56,25 +56,27 @@ def fetch():
 
 
 def kernels(obj, regex="."):
-    """{mangled name: [instruction text without address or predicate-free form kept]}."""
+    """[(arch, mangled name, [(address, instruction)])] for every kernel and architecture."""
     tool = find_cuobjdump()
     if tool is None:
         raise FileNotFoundError("cuobjdump not found: run scripts/sass.py fetch")
     env = dict(os.environ, PATH=os.path.dirname(tool) + os.pathsep + os.environ.get("PATH", ""))
     text = subprocess.run([tool, "-sass", obj], check=True, capture_output=True, text=True,
                           env=env).stdout
-    parts = re.split(r"\n\s*Function : (\S+)\n", text)
     want = re.compile(regex)
-    out = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
-        if not want.search(name):
-            continue
-        insts = []
-        for line in body.splitlines():
-            m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
-            if m:
-                insts.append((int(m.group(1), 16), m.group(2)))
-        out[name] = insts
+    out = []
+    sections = re.split(r"\n\s*code for (sm_\w+)\n", text)
+    for arch, section in zip(sections[1::2], sections[2::2]):
+        parts = re.split(r"\n\s*Function : (\S+)\n", section)
+        for name, body in zip(parts[1::2], parts[2::2]):
+            if not want.search(name):
+                continue
+            insts = []
+            for line in body.splitlines():
+                m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
+                if m:
+                    insts.append((int(m.group(1), 16), m.group(2)))
+            out.append((arch, name, insts))
     return out
 
 
@@ -92,9 +94,9 @@ MARKS = re.compile(r"^(HGMMA|BAR|WARPGROUP|SYNCS|ARRIVES|LDGDEPBAR|DEPBAR|USETMA
 
 
 def show(obj, regex):
-    for name, insts in kernels(obj, regex).items():
+    for arch, name, insts in kernels(obj, regex):
         ops = [opcode(i) for _, i in insts]
-        print(f"== {name}: {len(insts)} instructions")
+        print(f"== {name} ({arch}): {len(insts)} instructions")
         print("   " + ", ".join(f"{k} {sum(1 for o in ops if re.search(p, o))}" for k, p in MIX))
         for (addr, inst), op in zip(insts, ops):
             if MARKS.match(op):

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Checks the Hopper prefill kernels' machine code (SASS), which needs no GPU to read.
+"""Checks our CUDA kernels' machine code (SASS), which needs no GPU to read.
 
-  sass_check.py PrefillAttentionWgmma.cu.o
+  sass_check.py PrefillAttentionWgmma.cu.o           the Hopper prefill kernels' schedule
+  sass_check.py --no-spills REGEX OBJECT...          no register spills in those kernels
+                                                     (objects without device code are passed over)
 
-What the schedule needs and the compiler can silently undo:
+What the Hopper schedule needs and the compiler can silently undo:
   - no register spills (STL/LDL);
   - products on the warpgroup tensor cores (HGMMA), not mma.sync (HMMA);
   - in the main loop, the softmax of tile j (its exp2s) runs while P V of tile j - 1 is on the
@@ -17,6 +19,7 @@ Exits 77 (skipped) when cuobjdump is not there (scripts/sass.py fetch gets it).
 """
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
@@ -29,9 +32,9 @@ def check_kernel(name, insts):
     """The failures of one kernel, as strings."""
     ops = [sass.opcode(i) for _, i in insts]
     fails = []
-    spills = [o for o in ops if re.match(r"(STL|LDL)\b", o)]
-    if spills:
-        fails.append(f"{len(spills)} spill instructions (first: {spills[0]})")
+    spilled = spills(insts)
+    if spilled:
+        fails.append(f"{len(spilled)} spill instructions (first: {spilled[0]})")
     if not any(o.startswith("HGMMA") for o in ops):
         fails.append("no HGMMA: the products do not use the warpgroup tensor cores")
     # S accumulator registers per thread: the N of the first S = Q K^T product (64 x N x 16)
@@ -62,27 +65,49 @@ def check_kernel(name, insts):
     return fails
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    if sass.find_cuobjdump() is None:
-        print("SKIPPED: cuobjdump not found (scripts/sass.py fetch)")
-        return SKIP
-    found = sass.kernels(sys.argv[1], r"prefillWgmma\w*Kernel")
-    if not found:
-        print(f"FAIL: no prefillWgmma kernels in {sys.argv[1]}")
-        return 1
+def spills(insts):
+    ops = [sass.opcode(i) for _, i in insts]
+    return [o for o in ops if re.match(r"(STL|LDL)\b", o)]
+
+
+def report(found, check):
     failed = 0
-    for name, insts in found.items():
-        short = re.search(r"prefillWgmma\w*Kernel\w*?EE", name)
-        label = short.group(0) if short else name
-        fails = check_kernel(name, insts)
+    for arch, name, insts in found:
+        short = re.search(r"\d([a-z][A-Za-z]*Kernel(I\w*?EE)?)", name)
+        label = f"{short.group(1) if short else name} ({arch})"
+        fails = check(name, insts)
         print(f"{'FAIL' if fails else 'PASS'} {label}: {len(insts)} instructions")
         for f in fails:
             print(f"    {f}")
         failed += bool(fails)
     print(f"{len(found) - failed}/{len(found)} kernels pass")
     return 1 if failed else 0
+
+
+def main():
+    args = sys.argv[1:]
+    noSpills = len(args) >= 3 and args[0] == "--no-spills"
+    if len(args) != 1 and not noSpills:
+        sys.exit(__doc__)
+    if sass.find_cuobjdump() is None:
+        print("SKIPPED: cuobjdump not found (scripts/sass.py fetch)")
+        return SKIP
+    regex, objs = (args[1], args[2:]) if noSpills else (r"prefillWgmma\w*Kernel", args)
+    objs = [o for arg in objs for o in arg.split(";") if o]  # CMake passes a list as one
+    found = []
+    for obj in objs:
+        try:
+            found += sass.kernels(obj, regex)
+        except subprocess.CalledProcessError:
+            if not noSpills:
+                raise  # a host object (no device code) is only expected among several
+    if not found:
+        print(f"FAIL: no kernel matching {regex} in {' '.join(objs)}")
+        return 1
+    if noSpills:
+        return report(found, lambda name, insts: [f"{len(spills(insts))} spill instructions"]
+                      if spills(insts) else [])
+    return report(found, check_kernel)
 
 
 if __name__ == "__main__":

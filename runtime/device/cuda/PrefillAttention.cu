@@ -120,10 +120,12 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
   const T *kBase = static_cast<const T *>(p.kCache);
   const T *vBase = static_cast<const T *>(p.vCache);
   const int32_t *table = p.blockTable + int64_t(seq) * p.maxBlocksPerSeq;
+  // Table entries 4 rows at a time: 8 spill at d 128 (sm_80 and sm_90; one at a time, as
+  // before 2026-11-27, spilled on sm_80).
   auto loadKv = [&](const T *base, T *dst, int kv0) {
     const T *const src[1] = {base};
     unsigned char *const dsts[1] = {reinterpret_cast<unsigned char *>(dst)};
-    copyPagedRows<HD, BN, kThreads>(p, table, kvh, kv0, kvEnd, tid, src, dsts, [](int r, int c) {
+    copyPagedRows<HD, BN, kThreads, 4>(p, table, kvh, kv0, kvEnd, tid, src, dsts, [](int r, int c) {
       return uint32_t((r * kS + c * 8) * sizeof(T));
     });
     cpAsyncCommit();
