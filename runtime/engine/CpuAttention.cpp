@@ -73,6 +73,125 @@ MODELRT_INLINE V8 exp8(V8 x) {
   return y * scale;
 }
 
+// Softmax weights of one row's n scores in place (e^(s - max), eight lanes at a time, the
+// tail through a zero-padded vector), and their sum in a fixed lane order.
+MODELRT_INLINE float softmaxRow(float *row, int64_t n, float maxScore) {
+  V8 sum = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    V8 e = exp8(load8(row + j) - maxScore);
+    store8(row + j, e);
+    sum += e;
+  }
+  if (j < n) { // the tail through a padded vector: the same exp, zeros added
+    float tail[8] = {};
+    for (int64_t t = 0; t < n - j; ++t)
+      tail[t] = row[j + t] - maxScore;
+    V8 e = exp8(load8(tail));
+    for (int64_t t = 0; t < 8; ++t)
+      if (t < n - j)
+        row[j + t] = e[t];
+      else
+        e[t] = 0.0f;
+    sum += e;
+  }
+  return ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+}
+
+// Walks a sequence's K or V rows in position order through its blocks, without a division
+// per row.
+struct RowCursor {
+  const KvBlockView *blocks;
+  int64_t blockSize, block, row;
+  RowCursor(const KvBlockView *b, int64_t bs, int64_t pos)
+      : blocks(b), blockSize(bs), block(pos / bs), row(pos % bs) {}
+  MODELRT_INLINE const float *k(int64_t headOffset) const {
+    return blocks[block].k + row * blocks[block].rowStride + headOffset;
+  }
+  MODELRT_INLINE const float *v(int64_t headOffset) const {
+    return blocks[block].v + row * blocks[block].rowStride + headOffset;
+  }
+  MODELRT_INLINE void next() {
+    if (++row == blockSize) {
+      row = 0;
+      ++block;
+    }
+  }
+};
+
+// One query row (a decode step's): the arithmetic of attendTile's tile rows, laid out for
+// one row. Scores eight positions at a time (eight K rows' products in flight, summed by
+// sumLanes8 as a tile's eight rows are: each vector in the same lane order whichever slot
+// it is in); the output in blocks of 64 dims held in registers over every position, each
+// element accumulated in position order with the same multiply-adds as the tile's
+// load-add-store passes.
+MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_t window,
+                                 const KvBlockView *blocks, int64_t blockSize, int64_t headOffset,
+                                 int64_t hd, float scale, std::vector<float> &scores) {
+  const int64_t from = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+  const int64_t n = pos + 1 - from;
+  scores.resize(static_cast<size_t>(n));
+  float maxScore = -INFINITY;
+  RowCursor kc(blocks, blockSize, from);
+  for (int64_t j = 0; j < n; j += 8) {
+    const int64_t m = std::min<int64_t>(8, n - j); // positions in this pass
+    const float *k[8];
+    for (int64_t t = 0; t < 8; ++t) {
+      k[t] = kc.k(headOffset); // past m: the last row again, its score unused
+      if (t < m - 1)
+        kc.next();
+    }
+    kc.next();
+    V8 part[8] = {};
+    int64_t c = 0;
+    for (; c + 8 <= hd; c += 8) {
+      const V8 qc = load8(q + c);
+      for (int64_t t = 0; t < 8; ++t)
+        part[t] += qc * load8(k[t] + c);
+    }
+    if (c < hd) { // a head_dim that is not a multiple of 8: zero-padded vectors
+      const V8 qc = loadPartial8(q + c, hd - c);
+      for (int64_t t = 0; t < 8; ++t)
+        part[t] += qc * loadPartial8(k[t] + c, hd - c);
+    }
+    const V8 sc = sumLanes8(part) * scale;
+    for (int64_t t = 0; t < m; ++t) {
+      scores[static_cast<size_t>(j + t)] = sc[t];
+      maxScore = std::max(maxScore, sc[t]);
+    }
+  }
+  const float inv = 1.0f / softmaxRow(scores.data(), n, maxScore);
+  constexpr int64_t kBlockDims = 64;
+  int64_t c0 = 0;
+  while (hd - c0 >= 8) {
+    const int64_t vecs = std::min<int64_t>(kBlockDims, hd - c0) / 8;
+    V8 x[kBlockDims / 8] = {};
+    RowCursor vc(blocks, blockSize, from);
+    for (int64_t j = 0; j < n; ++j, vc.next()) {
+      const float w = scores[static_cast<size_t>(j)];
+      const float *v = vc.v(headOffset) + c0;
+      if (vecs == kBlockDims / 8) {
+        for (int64_t u = 0; u < kBlockDims / 8; ++u)
+          x[u] += w * load8(v + 8 * u);
+      } else {
+        for (int64_t u = 0; u < vecs; ++u)
+          x[u] += w * load8(v + 8 * u);
+      }
+    }
+    for (int64_t u = 0; u < vecs; ++u)
+      for (int64_t l = 0; l < 8; ++l)
+        out[c0 + 8 * u + l] = x[u][l] * inv;
+    c0 += vecs * 8;
+  }
+  for (int64_t c = c0; c < hd; ++c) { // dims past the last multiple of 8, one at a time
+    float a = 0;
+    RowCursor vc(blocks, blockSize, from);
+    for (int64_t j = 0; j < n; ++j, vc.next())
+      a += scores[static_cast<size_t>(j)] * vc.v(headOffset)[c];
+    out[c] = a * inv;
+  }
+}
+
 } // namespace
 
 // Eight rows' dot products with each K row at once (their lanes summed by sumLanes8), softmax
@@ -84,6 +203,8 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
            int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
            int64_t headOffset, int64_t hd, float scale, std::vector<float> &scores,
            std::vector<float> &acc) {
+  if (rows == 1)
+    return attendOneRow(q, out, pos0, window, blocks, blockSize, headOffset, hd, scale, scores);
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
   float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
   const float *qRow[kAttentionQueryTile];
@@ -128,30 +249,8 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
         maxScore[i] = std::max(maxScore[i], sc[i]);
       }
   }
-  for (int64_t i = 0; i < rows; ++i) {
-    float *row = scores.data() + i * span;
-    const int64_t n = pos[i] - from[i] + 1;
-    V8 sum = {};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-      V8 e = exp8(load8(row + j) - maxScore[i]);
-      store8(row + j, e);
-      sum += e;
-    }
-    if (j < n) { // the tail through a padded vector: the same exp, zeros added
-      float tail[8] = {};
-      for (int64_t t = 0; t < n - j; ++t)
-        tail[t] = row[j + t] - maxScore[i];
-      V8 e = exp8(load8(tail));
-      for (int64_t t = 0; t < 8; ++t)
-        if (t < n - j)
-          row[j + t] = e[t];
-        else
-          e[t] = 0.0f;
-      sum += e;
-    }
-    denom[i] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
-  }
+  for (int64_t i = 0; i < rows; ++i)
+    denom[i] = softmaxRow(scores.data() + i * span, pos[i] - from[i] + 1, maxScore[i]);
   for (int64_t p0 = lo; p0 <= hi; p0 += 4) {
     const int64_t n = std::min<int64_t>(4, hi + 1 - p0);
     const float *v[4];
