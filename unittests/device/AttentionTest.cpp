@@ -149,8 +149,10 @@ TEST(AttentionVariants, MatchReference) {
     PagedCase p = makePagedCase(rng, 8, 2, 128, 16, t, {{1, 9}, {150, 150}, {70, 300}, {5, 5}});
     PagedCase w = makePagedCase(rng, 8, 2, 128, 16, t, {{200, 400}, {3, 3}}, /*window=*/70);
     for (int v = 1; v < kPrefillVariants; ++v) {
-      // The Hopper kernels say Unsupported elsewhere (HopperKernelsMatchReference skips).
-      if (prefillVariantIsHopper(v) && !prefillWgmmaSupported(128))
+      // The Hopper kernels say Unsupported elsewhere (HopperKernelsMatchReference skips);
+      // the warp-specialized ones have their own tests (WarpSpecialized*).
+      if ((prefillVariantIsHopper(v) && !prefillWgmmaSupported(128)) ||
+          v == kPrefillVariantWgmmaWs || v == kPrefillVariantWgmmaWsPersistent)
         continue;
       runAndCheck(p, false, 0, std::string("prefill ") + prefillVariantName(v), v);
       runAndCheck(w, false, 0, std::string("prefill window ") + prefillVariantName(v), v);
@@ -158,44 +160,62 @@ TEST(AttentionVariants, MatchReference) {
   }
 }
 
-// The Hopper (wgmma) prefill kernels (the default, with ping-pong; without; warp-specialized,
-// a block per tile or persistent) and the mma.sync kernel the default replaces there: head dims 64
-// and 128, both types, groups 1, 4 and 8, ragged and chunked batches long enough to rotate every
-// K/V stage (and the producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
-TEST(PrefillAttention, HopperKernelsMatchReference) {
-  MODELRT_REQUIRE_GPU();
+// The cases for the Hopper (wgmma) prefill kernels: head dims 64 and 128, both types, groups
+// 1, 4 and 8, ragged and chunked batches long enough to rotate every K/V stage (and the
+// producer's mbarrier phases), pages of 8 and 32 tokens, a sliding window.
+void checkHopperPrefill(int v) {
+  const std::string vn = prefillVariantName(v);
+  std::mt19937 rng(12);
+  Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};
+  for (ElementType t : {ElementType::F16, ElementType::BF16})
+    for (int hd : {64, 128})
+      for (int g : {1, 4, 8}) {
+        PagedCase c = makePagedCase(rng, 2 * g, 2, hd, 16, t, seqs);
+        runAndCheck(c, false, 0, vn + " " + name({t, hd, g}), v);
+      }
+  for (int bs : {8, 32}) {
+    PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::BF16, {{200, 700}, {3, 3}});
+    runAndCheck(c, false, 0, vn + " block size " + std::to_string(bs), v);
+  }
+  PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::F16, {{700, 900}, {7, 7}},
+                              /*window=*/300);
+  runAndCheck(w, false, 0, vn + " window 300", v);
+}
+
+bool isSm90() {
   int major = 0, minor = 0;
   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
   cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  if (major != 9 || minor != 0)
+  return major == 9 && minor == 0;
+}
+
+// The Hopper kernels that have run on a GPU (the default, with ping-pong, and without) and the
+// mma.sync kernel the default replaces there.
+TEST(PrefillAttention, HopperKernelsMatchReference) {
+  MODELRT_REQUIRE_GPU();
+  if (!isSm90())
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
   ASSERT_TRUE(prefillWgmmaSupported(128) && prefillWgmmaSupported(64) &&
               !prefillWgmmaSupported(96));
-  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent,
-                kPrefillVariantMmaSync}) {
-    const std::string vn = prefillVariantName(v);
-    std::mt19937 rng(12);
-    Seqs seqs{{1, 1}, {5, 5}, {128, 128}, {129, 129}, {300, 1200}, {1, 50}, {77, 1000}, {600, 600}};
-    for (ElementType t : {ElementType::F16, ElementType::BF16})
-      for (int hd : {64, 128})
-        for (int g : {1, 4, 8}) {
-          PagedCase c = makePagedCase(rng, 2 * g, 2, hd, 16, t, seqs);
-          runAndCheck(c, false, 0, vn + " " + name({t, hd, g}), v);
-        }
-    for (int bs : {8, 32}) {
-      PagedCase c = makePagedCase(rng, 8, 2, 128, bs, ElementType::BF16, {{200, 700}, {3, 3}});
-      runAndCheck(c, false, 0, vn + " block size " + std::to_string(bs), v);
-    }
-    PagedCase w = makePagedCase(rng, 8, 2, 64, 16, ElementType::F16, {{700, 900}, {7, 7}},
-                                /*window=*/300);
-    runAndCheck(w, false, 0, vn + " window 300", v);
-  }
+  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantMmaSync})
+    checkHopperPrefill(v);
+}
+
+// The warp-specialized candidates (a block per tile, and persistent), apart so that
+// gpu-check.sh runs them in their own process: a kernel that hangs (its mbarrier waits trap
+// after 5 s) takes no other test with it.
+TEST(PrefillAttention, WarpSpecializedKernelsMatchReference) {
+  MODELRT_REQUIRE_GPU();
+  if (!isSm90())
+    GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
+  for (int v : {kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent})
+    checkHopperPrefill(v);
 }
 
 // The persistent warp-specialized kernel with its grid capped at 1-3 blocks, so each block
 // walks many work items: single-tile items beside long ones, every Q stage and its empty
 // barrier reused many times, the pipeline counters running across items.
-TEST(PrefillAttention, PersistentBlocksWalkManyItems) {
+TEST(PrefillAttention, WarpSpecializedPersistentBlocksWalkManyItems) {
   MODELRT_REQUIRE_GPU();
   if (!prefillWgmmaSupported(128))
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";

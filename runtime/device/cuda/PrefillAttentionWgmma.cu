@@ -83,15 +83,34 @@ __device__ __forceinline__ void mbarArrive(uint32_t bar) {
 __device__ __forceinline__ void mbarArriveOnCopies(uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
-// Waits until the barrier's phase of this parity has completed.
-__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
-  asm volatile("{\n.reg .pred done;\n"
-               "mbar_retry:\n"
-               "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-               "@!done bra mbar_retry;\n"
-               "}\n" ::"r"(bar),
-               "r"(parity)
+// Whether the barrier's phase of this parity has completed (the instruction waits a while
+// in hardware before it says no).
+__device__ __forceinline__ bool mbarTryWait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile("{\n.reg .pred p;\n"
+               "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+               "selp.u32 %0, 1, 0, p;\n"
+               "}\n"
+               : "=r"(done)
+               : "r"(bar), "r"(parity)
                : "memory");
+  return done != 0;
+}
+__device__ __forceinline__ uint64_t globalTimerNs() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+// Waits until the barrier's phase of this parity has completed. A wait of more than 5 s
+// is a broken pipeline, not a slow one: the kernel traps (the launch fails with an error)
+// instead of hanging the process and every later test on the GPU.
+__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
+  if (mbarTryWait(bar, parity))
+    return;
+  const uint64_t start = globalTimerNs();
+  while (!mbarTryWait(bar, parity))
+    if (globalTimerNs() - start > 5000000000ull)
+      __trap();
 }
 
 template <typename T, int N>
