@@ -170,7 +170,7 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
     for (int64_t j = 0; j < n; ++j, vc.next()) {
       const float w = scores[static_cast<size_t>(j)];
       const float *v = vc.v(headOffset) + c0;
-      if (vecs == kBlockDims / 8) {
+      if (vecs == kBlockDims / 8) { // a constant trip count keeps x in registers
         for (int64_t u = 0; u < kBlockDims / 8; ++u)
           x[u] += w * load8(v + 8 * u);
       } else {

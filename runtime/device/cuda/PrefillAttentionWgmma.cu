@@ -42,32 +42,30 @@ constexpr int kBM = kPrefillWgmmaRows;
 // The producer reads kProducerGroup block-table entries at a time (8 spill in 40 registers).
 constexpr int kWsThreads = 384, kProducerRegs = 40, kConsumerRegs = 232, kProducerGroup = 4;
 
-// The two-warpgroup kernel's shared memory: Q, then the K and V stages.
-template <int HD, int BN> struct Smem {
-  static constexpr uint32_t qBytes = kBM * HD * 2;
-  static constexpr uint32_t tileBytes = BN * HD * 2;
-  static constexpr uint32_t k(int s) { return qBytes + s * tileBytes; }
-  static constexpr uint32_t v(int s) { return qBytes + (kKStages + s) * tileBytes; }
-  static constexpr size_t total = qBytes + (kKStages + kVStages) * tileBytes + 1024; // + align
-};
-
-// The warp-specialized kernel's: two Q stages (a persistent block loads the next work
-// item's Q while it finishes one), the K and V stages, then the mbarriers (8 bytes each),
-// full and empty per stage.
-template <int HD, int BN> struct WsSmem {
+// Shared memory: QS Q stages, then the K and V stages; `total` adds the slack for the
+// 1024-byte alignment of the base. The two-warpgroup kernel has one Q stage.
+template <int HD, int BN, int QS = 1> struct Smem {
   static constexpr uint32_t qBytes = kBM * HD * 2;
   static constexpr uint32_t tileBytes = BN * HD * 2;
   static constexpr uint32_t q(int s) { return s * qBytes; }
-  static constexpr uint32_t k(int s) { return 2 * qBytes + s * tileBytes; }
-  static constexpr uint32_t v(int s) { return 2 * qBytes + (kKStages + s) * tileBytes; }
-  static constexpr uint32_t bars = 2 * qBytes + (kKStages + kVStages) * tileBytes;
+  static constexpr uint32_t k(int s) { return QS * qBytes + s * tileBytes; }
+  static constexpr uint32_t v(int s) { return QS * qBytes + (kKStages + s) * tileBytes; }
+  static constexpr uint32_t tilesEnd = QS * qBytes + (kKStages + kVStages) * tileBytes;
+  static constexpr size_t total = tilesEnd + 1024;
+};
+
+// The warp-specialized kernel's: two Q stages (a persistent block loads the next work
+// item's Q while it finishes one), then after the tiles the mbarriers (8 bytes each), full
+// and empty per stage.
+template <int HD, int BN> struct WsSmem : Smem<HD, BN, 2> {
+  static constexpr uint32_t bars = Smem<HD, BN, 2>::tilesEnd;
   static constexpr uint32_t fullQ(int s) { return bars + 8 * s; }
   static constexpr uint32_t emptyQ(int s) { return bars + 8 * (2 + s); }
   static constexpr uint32_t fullK(int s) { return bars + 8 * (4 + s); }
   static constexpr uint32_t emptyK(int s) { return bars + 8 * (4 + kKStages + s); }
   static constexpr uint32_t fullV(int s) { return bars + 8 * (4 + 2 * kKStages + s); }
   static constexpr uint32_t emptyV(int s) { return bars + 8 * (4 + 2 * kKStages + kVStages + s); }
-  static constexpr size_t total = emptyV(kVStages) + 1024; // + the alignment of the base
+  static constexpr size_t total = Smem<HD, BN, 2>::total + (emptyV(kVStages) - bars);
   static_assert(total <= 227 * 1024, "more shared memory than a Hopper block may have");
 };
 
