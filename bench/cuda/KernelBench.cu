@@ -156,7 +156,7 @@ void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm,
                  int heads = 32, int kvHeads = 8) {
   AttnSetup s;
   setupAttention(s, numSeqs, 1, ctx, heads, kvHeads, 128, type);
-  int splits = chooseDecodeSplits(s.shape, s.batch, sm);
+  DecodeSplits splits = chooseDecodeSplits(s.shape, s.batch, sm);
   size_t wsBytes = std::max<size_t>(decodeWorkspaceBytes(s.shape, s.batch, splits), 1);
   void *ws = alloc<char>(wsBytes);
   double ms = timeMs([&] {
@@ -172,7 +172,7 @@ void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm,
   std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
               variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
               ctx, heads_.c_str(), variant >= 0 ? "_" : "",
-              variant >= 0 ? decodeVariantName(variant) : "", gbs, ms, splits, gbs / copyGbs);
+              variant >= 0 ? decodeVariantName(variant) : "", gbs, ms, splits.count, gbs / copyGbs);
   CHECK_CUDA(cudaFree(ws));
 }
 

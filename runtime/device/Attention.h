@@ -42,9 +42,9 @@ struct RopeParams {
 // The shape of one attention layer.
 struct AttentionShape {
   int32_t numHeads = 0;
-  int32_t numKvHeads = 0; // divides numHeads (grouped-query attention)
-  int32_t headDim = 0;    // 64, 80, 96 or 128
-  float scale = 0.0f;     // softmax scale, usually 1/sqrt(headDim)
+  int32_t numKvHeads = 0;    // divides numHeads (grouped-query attention)
+  int32_t headDim = 0;       // 64, 80, 96 or 128
+  float scale = 0.0f;        // softmax scale, usually 1/sqrt(headDim)
   int32_t slidingWindow = 0; // > 0: a query at position p sees keys at p - window < k <= p
 };
 
@@ -60,7 +60,11 @@ struct AttentionBatch {
   int32_t numTokens = 0; // T = queryStart[numSeqs]
   int32_t maxBlocksPerSeq = 0;
   int32_t maxQueryLen = 0;   // host-known bound, sizes the prefill grid
-  int32_t maxContextLen = 0; // host-known bound, picks the decode split count
+  int32_t maxContextLen = 0; // host-known bound, sizes the decode split grid
+  // Host-known: requests with exactly one query row. In a batch that also holds longer
+  // queries a device backend may run these through its decode kernel (CUDA does), so that
+  // a decode step's arithmetic does not depend on whether something else is prefilling.
+  int32_t singleRowSeqs = 0;
 };
 
 // The KV write of one iteration: new token t goes to cache slot slotMapping[t]

@@ -55,9 +55,10 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
     queryStart.push_back(static_cast<int32_t>(row + c.numTokens));
     const int64_t end = c.startPosition + c.numTokens;
     contextLen.push_back(static_cast<int32_t>(end));
-    m.maxBlocksPerSeq = std::max<int32_t>(
-        m.maxBlocksPerSeq, static_cast<int32_t>((end + blockSize - 1) / blockSize));
+    m.maxBlocksPerSeq = std::max<int32_t>(m.maxBlocksPerSeq,
+                                          static_cast<int32_t>((end + blockSize - 1) / blockSize));
     m.maxQueryLen = std::max<int32_t>(m.maxQueryLen, static_cast<int32_t>(c.numTokens));
+    m.singleRowSeqs += c.numTokens == 1 ? 1 : 0;
     m.maxContextLen = std::max<int32_t>(m.maxContextLen, static_cast<int32_t>(end));
   }
   m.realSampleRows = static_cast<int32_t>(sampleRows.size());
@@ -72,6 +73,7 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
     }
     m.maxBlocksPerSeq = tableWidth;
     m.maxQueryLen = 1;
+    m.singleRowSeqs = padTo;
     m.maxContextLen = paddedContextLen;
   }
   m.numSeqs = numSeqs;

@@ -23,11 +23,12 @@ struct StepMetadata {
   std::vector<int32_t> data;
   size_t tokenAt = 0, positionAt = 0, sampleAt = 0, slotAt = 0, queryAt = 0, contextAt = 0,
          tableAt = 0;
-  int32_t numSeqs = 0;       // with padding
-  int32_t numTokens = 0;     // rows of the step, with padding
-  int32_t numSampleRows = 0; // logits rows computed, with padding
+  int32_t numSeqs = 0;        // with padding
+  int32_t numTokens = 0;      // rows of the step, with padding
+  int32_t numSampleRows = 0;  // logits rows computed, with padding
   int32_t realSampleRows = 0; // the first logits rows, those the chunks asked for
   int32_t maxBlocksPerSeq = 1, maxQueryLen = 0, maxContextLen = 0;
+  int32_t singleRowSeqs = 0; // sequences with one query row, with padding
   // Logits rows sampled on the device: (row, the chunk's parameters), ascending rows.
   std::vector<std::pair<int64_t, const DeviceSampling *>> picks;
 };

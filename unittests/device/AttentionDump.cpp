@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
   bool decode = kernel == "decode" || (kernel == "auto" && c.maxQueryLen == 1);
   int sm = 1;
   cudaDeviceGetAttribute(&sm, cudaDevAttrMultiProcessorCount, 0);
-  int splits = decode ? chooseDecodeSplits(c.shape, batch, sm) : 0;
+  DecodeSplits splits = decode ? chooseDecodeSplits(c.shape, batch, sm) : DecodeSplits{};
   size_t wsBytes =
       decode ? decodeWorkspaceBytes(c.shape, batch, splits) : prefillWorkspaceBytes(batch);
   DeviceBuffer<uint8_t> ws(std::max<size_t>(wsBytes, 1));
@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
     << "\nnum_tokens=" << c.numTokens << "\nmax_blocks_per_seq=" << c.maxBlocksPerSeq
     << "\nwindow=" << window << "\nscale=" << c.shape.scale
     << "\nkernel=" << (decode ? "decode" : "prefill") << "\nvariant=" << variant
-    << "\nsplits=" << splits << "\n";
+    << "\nsplits=" << (decode ? splits.count : 0) << "\n";
   bool ok = writeRaw(dir + "/q.bin", c.q) && writeRaw(dir + "/k_cache.bin", c.kCache) &&
             writeRaw(dir + "/v_cache.bin", c.vCache) &&
             writeRaw(dir + "/query_start.bin", c.queryStart) &&

@@ -42,7 +42,8 @@ void runAndCheck(const PagedCase &c, bool decode, int splits, const std::string 
   AttentionArgs args = d.args(c);
   Status st;
   if (decode) {
-    int n = splits > 0 ? splits : chooseDecodeSplits(c.shape, batch, smCount());
+    DecodeSplits n =
+        splits > 0 ? fixedDecodeSplits(splits) : chooseDecodeSplits(c.shape, batch, smCount());
     DeviceBuffer<uint8_t> ws(std::max<size_t>(decodeWorkspaceBytes(c.shape, batch, n), 1));
     st = pagedAttentionDecodeVariant(c.shape, c.layout, batch, args, n, ws.get(), ws.size(),
                                      nullptr, variant);
@@ -258,6 +259,47 @@ TEST(PagedAttention, DispatchAgreesForDecodeRows) {
   runAndCheck(c, true, 0, "decode rows through decode");
 }
 
+// Runs `c` through pagedAttention (the executor's entry: decode, prefill, or both for a
+// mixed batch) and returns the output's bits.
+std::vector<uint16_t> runDispatch(const PagedCase &c) {
+  DeviceCase d(c);
+  EXPECT_TRUE(d.ok()) << "cudaMalloc failed";
+  AttentionBatch batch = d.batch(c);
+  DeviceBuffer<uint8_t> ws(std::max<size_t>(attentionWorkspaceBytes(c.shape, batch, smCount()), 1));
+  Status st =
+      pagedAttention(c.shape, c.layout, batch, d.args(c), smCount(), ws.get(), ws.size(), nullptr);
+  EXPECT_TRUE(st.ok()) << st.error().toString();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return d.out.download();
+}
+
+// DESIGN.md: a request's output must not change with what else is batched. Bit for bit, each
+// request alone and in a batch that mixes prefills with decode rows whose contexts differ
+// (so the batch's decode grid has more splits than a request alone needs).
+TEST(PagedAttention, RequestsComputeTheSameAloneAndInAMixedBatch) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  for (ElementType type : {ElementType::F16, ElementType::BF16})
+    for (int hd : {64, 128}) {
+      const std::vector<std::pair<int, int>> seqs{{1, 700},    {37, 300}, {1, 20000}, {1, 5000},
+                                                  {200, 1200}, {1, 1},    {130, 130}};
+      PagedCase c = makePagedCase(rng, 8, 2, hd, 16, type, seqs);
+      const std::string what =
+          std::string(type == ElementType::F16 ? "f16" : "bf16") + " d" + std::to_string(hd);
+      const std::vector<uint16_t> mixed = runDispatch(c);
+      EXPECT_LT(relativeError(toFloats(mixed, type), referenceAttention(c)), tolerance(type))
+          << what;
+      const size_t width = size_t(c.shape.numHeads) * hd;
+      for (int s = 0; s < int(seqs.size()); ++s) {
+        const std::vector<uint16_t> alone = runDispatch(subCase(c, {s}));
+        const auto first = mixed.begin() + ptrdiff_t(c.queryStart[s]) * ptrdiff_t(width);
+        EXPECT_TRUE(std::equal(alone.begin(), alone.end(), first))
+            << what << ": request " << s << " (" << seqs[s].first << " rows, context "
+            << seqs[s].second << ") differs alone";
+      }
+    }
+}
+
 // Host reference of the KV write with RoPE; returns the rotated values of row t, head h.
 std::vector<float> ropeRow(const std::vector<float> &x, int pos, const RopeParams &rope) {
   std::vector<float> out = x;
@@ -418,11 +460,12 @@ TEST(AttentionArguments, RejectedBeforeLaunch) {
 
   AttentionBatch prefillBatch = batch;
   prefillBatch.maxQueryLen = 3;
-  st = pagedAttentionDecode(shape, layout, prefillBatch, args, 1, nullptr, 0, nullptr);
+  st = pagedAttentionDecode(shape, layout, prefillBatch, args, fixedDecodeSplits(1), nullptr, 0,
+                            nullptr);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("exactly one query row"), std::string::npos);
 
-  st = pagedAttentionDecode(shape, layout, batch, args, 4, nullptr, 0, nullptr);
+  st = pagedAttentionDecode(shape, layout, batch, args, fixedDecodeSplits(4), nullptr, 0, nullptr);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("workspace"), std::string::npos);
 
@@ -439,15 +482,42 @@ TEST(AttentionArguments, DecodeSplitChoice) {
   one.numSeqs = 1;
   one.maxContextLen = 32768;
   one.maxQueryLen = 1;
-  // One long request: enough splits to fill 132 multiprocessors several times over.
-  EXPECT_GE(chooseDecodeSplits(shape, one, 132) * 8, 4 * 132);
-  AttentionBatch many = one;
-  many.numSeqs = 256;
-  many.maxContextLen = 4096;
-  EXPECT_EQ(chooseDecodeSplits(shape, many, 132), 1);
+  // One long request: splits of 512 tokens, enough to give 132 multiprocessors 3-4 blocks.
+  DecodeSplits alone = chooseDecodeSplits(shape, one, 132);
+  EXPECT_EQ(alone.count, 64);
+  EXPECT_EQ(decodeSplitsOf(32768, alone), 64);
+  EXPECT_GE(alone.fill * 8, 4 * 132);
+  // Short contexts take one split (no merge).
   AttentionBatch shortCtx = one;
   shortCtx.maxContextLen = 100;
-  EXPECT_EQ(chooseDecodeSplits(shape, shortCtx, 132), 1);
+  EXPECT_EQ(chooseDecodeSplits(shape, shortCtx, 132).count, 1);
+  // A sliding window bounds the tokens a request reads, so its splits too.
+  AttentionShape windowed = shape;
+  windowed.slidingWindow = 4096;
+  EXPECT_EQ(chooseDecodeSplits(windowed, one, 132).count, 8);
+}
+
+TEST(AttentionArguments, DecodeSplitsDependOnTheRequestAlone) {
+  // The splits a request takes (so its split boundaries and merge order: its arithmetic)
+  // are the same alone and beside 255 others, whatever their contexts.
+  AttentionShape shape{32, 8, 128, 0.088f, 0};
+  for (int ctx : {1, 511, 512, 1000, 4096, 5000, 32768, 131072}) {
+    AttentionBatch alone{};
+    alone.numSeqs = 1;
+    alone.maxQueryLen = 1;
+    alone.maxContextLen = ctx;
+    AttentionBatch crowd = alone;
+    crowd.numSeqs = 256;
+    crowd.maxContextLen = 131072;
+    const DecodeSplits a = chooseDecodeSplits(shape, alone, 132);
+    const DecodeSplits b = chooseDecodeSplits(shape, crowd, 132);
+    EXPECT_EQ(decodeSplitsOf(ctx, a), decodeSplitsOf(ctx, b)) << "context " << ctx;
+    EXPECT_LE(decodeSplitsOf(ctx, b), b.count) << "the grid holds every request's splits";
+    EXPECT_GE(ctx / decodeSplitsOf(ctx, a), std::min(ctx, kDecodeSplitMinTokens));
+  }
+  // Forced counts (tests, benches) split every request of at least that many tokens.
+  EXPECT_EQ(decodeSplitsOf(513, fixedDecodeSplits(3)), 3);
+  EXPECT_EQ(decodeSplitsOf(2, fixedDecodeSplits(3)), 2);
 }
 
 } // namespace

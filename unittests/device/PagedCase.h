@@ -104,6 +104,31 @@ inline std::vector<double> referenceAttention(const PagedCase &c) {
   return out;
 }
 
+// Requests `keep` of `c` as a batch of their own: the same cache, block-table rows and
+// queries (to compare a request's output alone and in a batch).
+inline PagedCase subCase(const PagedCase &c, const std::vector<int> &keep) {
+  PagedCase r = c;
+  r.queryStart = {0};
+  r.contextLen.clear();
+  r.blockTable.clear();
+  r.q.clear();
+  r.maxQueryLen = r.maxContextLen = 0;
+  const size_t width = size_t(c.shape.numHeads) * c.shape.headDim;
+  for (int s : keep) {
+    const int qLen = c.queryStart[s + 1] - c.queryStart[s];
+    r.queryStart.push_back(r.queryStart.back() + qLen);
+    r.contextLen.push_back(c.contextLen[s]);
+    r.maxQueryLen = std::max(r.maxQueryLen, qLen);
+    r.maxContextLen = std::max(r.maxContextLen, c.contextLen[s]);
+    auto row = c.blockTable.begin() + ptrdiff_t(s) * c.maxBlocksPerSeq;
+    r.blockTable.insert(r.blockTable.end(), row, row + c.maxBlocksPerSeq);
+    auto q = c.q.begin() + ptrdiff_t(c.queryStart[s]) * ptrdiff_t(width);
+    r.q.insert(r.q.end(), q, q + ptrdiff_t(qLen) * ptrdiff_t(width));
+  }
+  r.numTokens = r.queryStart.back();
+  return r;
+}
+
 // The case on the device, with the output poisoned.
 struct DeviceCase {
   DeviceBuffer<uint16_t> q, kCache, vCache, out;
@@ -114,8 +139,8 @@ struct DeviceCase {
     out.poison();
   }
   bool ok() const {
-    return q.ok() && kCache.ok() && vCache.ok() && out.ok() && queryStart.ok() &&
-           contextLen.ok() && blockTable.ok();
+    return q.ok() && kCache.ok() && vCache.ok() && out.ok() && queryStart.ok() && contextLen.ok() &&
+           blockTable.ok();
   }
   AttentionBatch batch(const PagedCase &c) const {
     AttentionBatch b;
@@ -127,6 +152,9 @@ struct DeviceCase {
     b.maxBlocksPerSeq = c.maxBlocksPerSeq;
     b.maxQueryLen = c.maxQueryLen;
     b.maxContextLen = c.maxContextLen;
+    b.singleRowSeqs = 0;
+    for (size_t s = 0; s + 1 < c.queryStart.size(); ++s)
+      b.singleRowSeqs += c.queryStart[s + 1] - c.queryStart[s] == 1 ? 1 : 0;
     return b;
   }
   AttentionArgs args(const PagedCase &c) const {

@@ -17,15 +17,15 @@ TEST(StepMetadata, MixedStepKeepsItsShape) {
   // 2-token chunk with prompt logits; blocks of 4 tokens.
   std::vector<int32_t> tableA{7, 8}, tableB{3, 4, 5}, tableC{9};
   DeviceSampling ds;
-  std::vector<PagedChunk> chunks{{2, 3, false, &tableA},
-                                 {8, 1, true, &tableB, false, &ds},
-                                 {0, 2, true, &tableC, true}};
+  std::vector<PagedChunk> chunks{
+      {2, 3, false, &tableA}, {8, 1, true, &tableB, false, &ds}, {0, 2, true, &tableC, true}};
   StepMetadata m = buildStepMetadata({11, 12, 13, 14, 15, 16}, chunks, 4);
   EXPECT_EQ(m.numSeqs, 3);
   EXPECT_EQ(m.numTokens, 6);
   EXPECT_EQ(m.numSampleRows, 3);
   EXPECT_EQ(m.realSampleRows, 3);
   EXPECT_EQ(m.maxQueryLen, 3);
+  EXPECT_EQ(m.singleRowSeqs, 1); // the decode row, which the CUDA attention serves apart
   EXPECT_EQ(m.maxContextLen, 9);
   EXPECT_EQ(m.maxBlocksPerSeq, 3);
   EXPECT_EQ(section(m, m.tokenAt, 6), (std::vector<int32_t>{11, 12, 13, 14, 15, 16}));
@@ -39,8 +39,8 @@ TEST(StepMetadata, MixedStepKeepsItsShape) {
   ASSERT_EQ(m.picks.size(), 1u);
   EXPECT_EQ(m.picks[0].first, 0); // the first logits row is the decode row's
   EXPECT_EQ(m.picks[0].second, &ds);
-  for (size_t at : {m.tokenAt, m.positionAt, m.sampleAt, m.slotAt, m.queryAt, m.contextAt,
-                    m.tableAt})
+  for (size_t at :
+       {m.tokenAt, m.positionAt, m.sampleAt, m.slotAt, m.queryAt, m.contextAt, m.tableAt})
     EXPECT_EQ(at % 4, 0u) << "sections are 16-byte aligned";
 }
 
@@ -51,8 +51,8 @@ TEST(StepMetadata, PaddedDecodeStepsShareOffsetsAndShapes) {
   };
   // Two decode steps of different sizes and contexts, padded to 4 sequences, tables 8 wide.
   StepMetadata a = buildStepMetadata({100, 101}, {decode(5, &t1), decode(0, &t2)}, 4, 4, 8, 32);
-  StepMetadata b = buildStepMetadata({7, 8, 9}, {decode(1, &t2), decode(9, &t3), decode(4, &t1)},
-                                     4, 4, 8, 32);
+  StepMetadata b =
+      buildStepMetadata({7, 8, 9}, {decode(1, &t2), decode(9, &t3), decode(4, &t1)}, 4, 4, 8, 32);
   for (const StepMetadata *m : {&a, &b}) {
     EXPECT_EQ(m->numSeqs, 4);
     EXPECT_EQ(m->numTokens, 4);

@@ -92,12 +92,24 @@ int decodeHeadTile(int group);
 // with 16-row warps (head dim 128).
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
-                                   int numSplits, void *workspace, size_t workspaceBytes,
-                                   cudaStream_t stream, int variant);
+                                   const DecodeSplits &splits, void *workspace,
+                                   size_t workspaceBytes, cudaStream_t stream, int variant);
 Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant);
+// The launchers behind those, for any batch: launchDecodeRows with onlySingleRows serves
+// just the one-row requests (the others' blocks exit), launchPrefillRows with
+// skipSingleRows just the others (the one-row requests get no tiles); pagedAttention runs
+// both on a batch that holds both kinds.
+Status launchDecodeRows(const AttentionShape &shape, const PagedKvLayout &layout,
+                        const AttentionBatch &batch, const AttentionArgs &args,
+                        const DecodeSplits &splits, void *workspace, size_t workspaceBytes,
+                        cudaStream_t stream, int variant, bool onlySingleRows);
+Status launchPrefillRows(const AttentionShape &shape, const PagedKvLayout &layout,
+                         const AttentionBatch &batch, const AttentionArgs &args, void *workspace,
+                         size_t workspaceBytes, cudaStream_t stream, int variant,
+                         bool skipSingleRows);
 constexpr int kDecodeVariants = 6, kPrefillVariants = 6;
 constexpr int kDecodeVariantSimt = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {

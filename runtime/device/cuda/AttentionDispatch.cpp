@@ -19,8 +19,8 @@ Status checkAttention(const AttentionShape &shape, const PagedKvLayout &layout,
     return Error(ErrorCode::Unsupported, "paged attention: the KV cache must be f16 or bf16");
   int hd = shape.headDim;
   if (hd != 64 && hd != 80 && hd != 96 && hd != 128)
-    return Error(ErrorCode::Unsupported,
-                 "paged attention: head dim " + std::to_string(hd) + " (supported: 64, 80, 96, 128)");
+    return Error(ErrorCode::Unsupported, "paged attention: head dim " + std::to_string(hd) +
+                                             " (supported: 64, 80, 96, 128)");
   if (layout.headDim != hd || layout.numKvHeads != shape.numKvHeads)
     return invalid("the KV layout's head dim or kv head count differs from the layer's");
   if (shape.numKvHeads <= 0 || shape.numHeads <= 0 || shape.numHeads % shape.numKvHeads != 0)
@@ -33,8 +33,7 @@ Status checkAttention(const AttentionShape &shape, const PagedKvLayout &layout,
     return invalid("blockSize must be a power of two");
   if (!(shape.scale > 0.0f) || shape.slidingWindow < 0)
     return invalid("scale must be > 0 and slidingWindow >= 0");
-  if (batch.numSeqs < 0 || batch.numTokens < 0 || batch.maxQueryLen < 0 ||
-      batch.maxContextLen < 0)
+  if (batch.numSeqs < 0 || batch.numTokens < 0 || batch.maxQueryLen < 0 || batch.maxContextLen < 0)
     return invalid("negative batch size");
   if (batch.numSeqs == 0)
     return Status::success();
@@ -55,7 +54,10 @@ size_t attentionWorkspaceBytes(const AttentionShape &shape, const AttentionBatch
                                int smCount) {
   if (batch.maxQueryLen == 1)
     return decodeWorkspaceBytes(shape, batch, chooseDecodeSplits(shape, batch, smCount));
-  return prefillWorkspaceBytes(batch);
+  size_t bytes = prefillWorkspaceBytes(batch);
+  if (batch.singleRowSeqs > 0) // the decode kernel's partials follow the prefill's tile table
+    bytes += decodeWorkspaceBytes(shape, batch, chooseDecodeSplits(shape, batch, smCount));
+  return bytes;
 }
 
 Status pagedAttention(const AttentionShape &shape, const PagedKvLayout &layout,
@@ -65,7 +67,20 @@ Status pagedAttention(const AttentionShape &shape, const PagedKvLayout &layout,
     return pagedAttentionDecode(shape, layout, batch, args,
                                 chooseDecodeSplits(shape, batch, smCount), workspace,
                                 workspaceBytes, stream);
-  return pagedAttentionPrefill(shape, layout, batch, args, workspace, workspaceBytes, stream);
+  if (batch.singleRowSeqs <= 0)
+    return pagedAttentionPrefill(shape, layout, batch, args, workspace, workspaceBytes, stream);
+  // A mixed batch: the prefill kernel takes the requests with several query rows, the decode
+  // kernel the one-row ones, which then compute what they would in a decode-only step.
+  const size_t prefillBytes = prefillWorkspaceBytes(batch);
+  if (!workspace || workspaceBytes < prefillBytes)
+    return invalid("workspace too small");
+  if (Status st = launchPrefillRows(shape, layout, batch, args, workspace, prefillBytes, stream, 0,
+                                    /*skipSingleRows=*/true);
+      !st)
+    return st;
+  return launchDecodeRows(shape, layout, batch, args, chooseDecodeSplits(shape, batch, smCount),
+                          static_cast<char *>(workspace) + prefillBytes,
+                          workspaceBytes - prefillBytes, stream, 0, /*onlySingleRows=*/true);
 }
 
 } // namespace modelrt::cuda

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "runtime/device/Attention.h"
+#include "runtime/device/cuda/DecodeSplits.h"
 #include "runtime/support/Error.h"
 
 #include <cstddef>
@@ -42,24 +43,34 @@ struct AttentionArgs {
 Status checkAttention(const AttentionShape &shape, const PagedKvLayout &layout,
                       const AttentionBatch &batch, const AttentionArgs &args);
 
-// Decode: every request has exactly one query row (batch.maxQueryLen == 1). The context of
-// each request is split into `numSplits` slices processed by separate thread blocks and
-// merged by a second kernel, so that a few long requests still fill the GPU.
-int chooseDecodeSplits(const AttentionShape &shape, const AttentionBatch &batch, int smCount);
+// Decode: every request has exactly one query row (batch.maxQueryLen == 1). A request's
+// context is cut into splits processed by separate thread blocks and merged by a second
+// kernel, so that a few long requests still fill the GPU; how many splits it takes depends
+// on its own context alone (DecodeSplits.h). chooseDecodeSplits: the policy for this layer
+// on a device of `smCount` multiprocessors, the grid sized for the batch's longest context;
+// fixedDecodeSplits(n): n splits for every request of at least n tokens (tests, benches).
+DecodeSplits chooseDecodeSplits(const AttentionShape &shape, const AttentionBatch &batch,
+                                int smCount);
+DecodeSplits fixedDecodeSplits(int n);
 size_t decodeWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
-                            int numSplits);
+                            const DecodeSplits &splits);
 Status pagedAttentionDecode(const AttentionShape &shape, const PagedKvLayout &layout,
                             const AttentionBatch &batch, const AttentionArgs &args,
-                            int numSplits, void *workspace, size_t workspaceBytes,
+                            const DecodeSplits &splits, void *workspace, size_t workspaceBytes,
                             cudaStream_t stream);
 
-// Prefill, chunked prefill and mixed batches: any query lengths, one launch.
+// Prefill and chunked prefill: any query lengths, one launch. A batch that also holds
+// one-row requests (batch.singleRowSeqs > 0) goes through pagedAttention, which gives those
+// rows to the decode kernel.
 size_t prefillWorkspaceBytes(const AttentionBatch &batch);
 Status pagedAttentionPrefill(const AttentionShape &shape, const PagedKvLayout &layout,
                              const AttentionBatch &batch, const AttentionArgs &args,
                              void *workspace, size_t workspaceBytes, cudaStream_t stream);
 
-// Picks decode when batch.maxQueryLen == 1, else prefill. Workspace: attentionWorkspaceBytes.
+// Any batch: decode when batch.maxQueryLen == 1, else prefill for the requests with more
+// than one query row and, when batch.singleRowSeqs > 0, decode for the others (two
+// launches), so that a request's one-row step computes the same arithmetic whether or not
+// another request is prefilling beside it. Workspace: attentionWorkspaceBytes.
 size_t attentionWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
                                int smCount);
 Status pagedAttention(const AttentionShape &shape, const PagedKvLayout &layout,

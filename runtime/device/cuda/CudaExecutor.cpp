@@ -1,11 +1,11 @@
 #include "runtime/device/cuda/CudaExecutor.h"
 
+#include "runtime/device/StepMetadata.h"
 #include "runtime/device/cuda/CudaAttention.h"
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/ExecutorKernels.h"
 #include "runtime/device/cuda/Gemm.h"
 #include "runtime/device/cuda/Sampling.h"
-#include "runtime/device/StepMetadata.h"
 #include "runtime/formats/Dequantize.h"
 #include "runtime/plan/CudaImage.h"
 #include "runtime/plan/PlanFile.h"
@@ -442,15 +442,15 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       std::fprintf(stderr, "modelrt: the driver refused the plan's %s (%s); using its PTX\n",
                    impl.kernelImage.c_str(),
                    driverStatus(r, "cuModuleLoadDataEx").error().message().c_str());
-      impl.kernelImage =
-          "PTX " + plan::ptxTarget(ptx->text()) + " (compiled by the driver; the cubin was refused)";
+      impl.kernelImage = "PTX " + plan::ptxTarget(ptx->text()) +
+                         " (compiled by the driver; the cubin was refused)";
       r = loadImage(*ptx);
     }
     if (r != CUDA_SUCCESS)
-      return fail(Error(ErrorCode::InvalidFormat,
-                        driverStatus(r, "cuModuleLoadDataEx").error().message() +
-                            ": the driver did not load the plan's " + impl.kernelImage + ": " +
-                            log));
+      return fail(
+          Error(ErrorCode::InvalidFormat, driverStatus(r, "cuModuleLoadDataEx").error().message() +
+                                              ": the driver did not load the plan's " +
+                                              impl.kernelImage + ": " + log));
   }
   Expected<std::unique_ptr<CublasLtGemm>> gemm = CublasLtGemm::create();
   if (!gemm)
@@ -685,8 +685,8 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
         if (st && ended != cudaSuccess)
           st = cudaStatus(ended, "cudaStreamEndCapture", __FILE__, __LINE__);
         if (st && graph)
-          st = cudaStatus(cudaGraphInstantiate(&g.exec, graph, 0), "cudaGraphInstantiate",
-                          __FILE__, __LINE__);
+          st = cudaStatus(cudaGraphInstantiate(&g.exec, graph, 0), "cudaGraphInstantiate", __FILE__,
+                          __LINE__);
         if (graph)
           cudaGraphDestroy(graph);
         return st;
@@ -738,6 +738,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
   batch.maxBlocksPerSeq = md.maxBlocksPerSeq;
   batch.maxQueryLen = md.maxQueryLen;
   batch.maxContextLen = md.maxContextLen;
+  batch.singleRowSeqs = md.singleRowSeqs;
   KvWriteBatch write;
   write.slotMapping = d + md.slotAt;
   write.positions = d + md.positionAt;
@@ -876,8 +877,6 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
   }
   return Status::success();
 }
-
-
 
 Status CudaExecutor::Impl::sampleAndCopy(
     int64_t numRows, const std::vector<std::pair<int64_t, const DeviceSampling *>> &picks,

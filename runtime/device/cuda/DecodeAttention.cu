@@ -15,6 +15,7 @@
 #include "runtime/device/cuda/DeviceMma.cuh"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 namespace modelrt::cuda {
@@ -26,10 +27,12 @@ constexpr int kDecodeThreads = kDecodeWarps * 32;
 constexpr int kDecodeTokensPerStep = 4; // tokens each lane group loads before using them
 
 struct DecodeParams : PagedKernelParams {
-  int numSplits;
-  int headTiles;    // query-head tiles per kv head: ceil(group / GT)
-  float *partialO;  // [seq][head][split][headDim]
-  float *partialML; // [seq][head][split][2]: max (log2 domain), sum
+  int numSplits;       // the grid's splits (DecodeSplits::count)
+  DecodeSplits splits; // a request's own split count: decodeSplitsOf(its tokens, splits)
+  bool onlySingleRows; // serve only the requests with one query row (a mixed batch)
+  int headTiles;       // query-head tiles per kv head: ceil(group / GT)
+  float *partialO;     // [seq][head][split][headDim]
+  float *partialML;    // [seq][head][split][2]: max (log2 domain), sum
 };
 
 // The block's warps each hold (max, sum, unnormalized output) of their tokens for GT query
@@ -38,7 +41,7 @@ template <typename T, int HD, int GT>
 __device__ __forceinline__ void
 storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
                  const float (&wL)[kDecodeWarps][GT], const float (&wAcc)[kDecodeWarps][GT][HD],
-                 int seq, int kvh, int g0, int split, int qRow) {
+                 int seq, int kvh, int g0, int split, int ownSplits, int qRow) {
   const int G = p.group;
   for (int i = threadIdx.x; i < GT * HD; i += kDecodeThreads) {
     const int g = i / HD, d = i % HD;
@@ -57,7 +60,7 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
       o += wAcc[w][g][d] * a;
     }
     const int head = kvh * G + g0 + g;
-    if (p.numSplits == 1) {
+    if (ownSplits == 1) {
       T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
       out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
     } else {
@@ -69,6 +72,15 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
       }
     }
   }
+}
+
+// The tokens of request `seq`'s window ([lo, ctx)) and how many splits it takes; -1 when
+// the block has nothing to do (a split past the request's own count, or a request with
+// several query rows in a mixed batch, which the prefill kernel serves).
+__device__ __forceinline__ int decodeOwnSplits(const DecodeParams &p, int seq, int ctx, int lo) {
+  if (p.onlySingleRows && p.queryStart[seq + 1] - p.queryStart[seq] != 1)
+    return -1;
+  return decodeSplitsOf(max(0, ctx - lo), p.splits);
 }
 
 // Lanes per token: one per 16-byte chunk of a row, rounded up to a power of two.
@@ -97,8 +109,11 @@ __global__ void __launch_bounds__(kDecodeThreads, MINB) decodeKernel(DecodeParam
   const int ctx = p.contextLen[seq];
   const int qRow = p.queryStart[seq];
   const int begin0 = p.window > 0 ? max(0, ctx - p.window) : 0;
+  const int ownSplits = decodeOwnSplits(p, seq, ctx, begin0);
+  if (split >= ownSplits) // also ownSplits == -1: the whole block leaves, before any barrier
+    return;
   const int len = max(0, ctx - begin0);
-  const int per = (len + p.numSplits - 1) / p.numSplits;
+  const int per = (len + ownSplits - 1) / ownSplits;
   const int begin = begin0 + split * per;
   const int end = min(ctx, begin + per);
 
@@ -234,7 +249,7 @@ __global__ void __launch_bounds__(kDecodeThreads, MINB) decodeKernel(DecodeParam
     }
   }
   __syncthreads();
-  storeMergedWarps<T, HD, GT>(p, wM, wL, wAcc, seq, kvh, g0, split, qRow);
+  storeMergedWarps<T, HD, GT>(p, wM, wL, wAcc, seq, kvh, g0, split, ownSplits, qRow);
 }
 
 // Loads `n` 32-bit words of a row, contiguous from `src`, with the widest loads its
@@ -301,8 +316,11 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeMmaKernel(DecodeParams p
   const int ctx = p.contextLen[seq];
   const int qRow = p.queryStart[seq];
   const int lo = p.window > 0 ? max(0, ctx - p.window) : 0;
+  const int ownSplits = decodeOwnSplits(p, seq, ctx, lo);
+  if (split >= ownSplits) // also ownSplits == -1: the whole block leaves, before any barrier
+    return;
   const int grid0 = lo & ~(kTok - 1);
-  const int per = ((ctx - grid0 + p.numSplits - 1) / p.numSplits + kTok - 1) & ~(kTok - 1);
+  const int per = ((ctx - grid0 + ownSplits - 1) / ownSplits + kTok - 1) & ~(kTok - 1);
   const int begin = grid0 + split * per;
   const int end = min(ctx, begin + per);
 
@@ -443,17 +461,21 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeMmaKernel(DecodeParams p
     }
   }
   __syncthreads();
-  storeMergedWarps<T, HD, kH>(p, wM, wL, wAcc, seq, kvh, g0, split, qRow);
+  storeMergedWarps<T, HD, kH>(p, wM, wL, wAcc, seq, kvh, g0, split, ownSplits, qRow);
 }
 
 template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
   const int seq = blockIdx.x, head = blockIdx.y;
+  const int ctx = p.contextLen[seq];
+  const int ownSplits = decodeOwnSplits(p, seq, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
+  if (ownSplits <= 1) // one split wrote the output itself; -1: not a decode row
+    return;
   const int64_t base = (int64_t(seq) * p.numHeads + head) * p.numSplits;
   float mMax = -INFINITY;
-  for (int s = 0; s < p.numSplits; ++s)
+  for (int s = 0; s < ownSplits; ++s)
     mMax = fmaxf(mMax, p.partialML[(base + s) * 2]);
   float total = 0.0f;
-  for (int s = 0; s < p.numSplits; ++s) {
+  for (int s = 0; s < ownSplits; ++s) {
     float m = p.partialML[(base + s) * 2];
     if (m != -INFINITY)
       total += exp2Fast(m - mMax) * p.partialML[(base + s) * 2 + 1];
@@ -462,7 +484,7 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
       static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride + int64_t(head) * headDim;
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float acc = 0.0f;
-    for (int s = 0; s < p.numSplits; ++s) {
+    for (int s = 0; s < ownSplits; ++s) {
       float m = p.partialML[(base + s) * 2];
       if (m != -INFINITY)
         acc += exp2Fast(m - mMax) * p.partialO[(base + s) * headDim + d];
@@ -533,58 +555,86 @@ template <typename F> Status forHeadDim(int headDim, F &&launch) {
 
 int decodeHeadTile(int group) { return group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8; }
 
-int chooseDecodeSplits(const AttentionShape &shape, const AttentionBatch &batch, int smCount) {
-  // Aim for about four blocks per multiprocessor, but keep each split at least 256 tokens
-  // so the merge stays cheap.
-  int group = shape.numKvHeads > 0 ? std::max(1, shape.numHeads / shape.numKvHeads) : 1;
-  int headTile = decodeHeadTile(group);
-  int64_t blocks = int64_t(std::max(1, batch.numSeqs)) * std::max(1, shape.numKvHeads) *
-                   ((group + headTile - 1) / headTile);
-  int64_t want = (int64_t(4) * std::max(1, smCount) + blocks - 1) / blocks;
-  int64_t ctx = batch.maxContextLen;
+DecodeSplits chooseDecodeSplits(const AttentionShape &shape, const AttentionBatch &batch,
+                                int smCount) {
+  // A request alone should make about four blocks per multiprocessor; every split keeps at
+  // least kDecodeSplitMinTokens tokens, so the merge and each block's start and end stay
+  // small beside its loads. Neither depends on the rest of the batch.
+  const int group = shape.numKvHeads > 0 ? std::max(1, shape.numHeads / shape.numKvHeads) : 1;
+  const int headTile = decodeHeadTile(group);
+  const int64_t blocksPerSplit =
+      int64_t(std::max(1, shape.numKvHeads)) * ((group + headTile - 1) / headTile);
+  DecodeSplits s;
+  s.fill = int(
+      std::clamp<int64_t>((int64_t(4) * std::max(1, smCount) + blocksPerSplit - 1) / blocksPerSplit,
+                          1, kDecodeMaxSplits));
+  s.minTokens = kDecodeSplitMinTokens;
+  s.count = kDecodeMaxSplits;
+  int64_t tokens = batch.maxContextLen;
   if (shape.slidingWindow > 0)
-    ctx = std::min<int64_t>(ctx, shape.slidingWindow);
-  int64_t cap = std::max<int64_t>(1, ctx / 256);
-  return int(std::clamp<int64_t>(std::min(want, cap), 1, 128));
+    tokens = std::min<int64_t>(tokens, shape.slidingWindow);
+  // decodeSplitsOf grows with the tokens, so the longest context takes the most splits.
+  s.count = decodeSplitsOf(int(tokens), s);
+  return s;
+}
+
+DecodeSplits fixedDecodeSplits(int n) {
+  DecodeSplits s;
+  s.count = s.fill = std::max(1, n);
+  s.minTokens = 1;
+  return s;
 }
 
 size_t decodeWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
-                            int numSplits) {
-  if (numSplits <= 1)
+                            const DecodeSplits &splits) {
+  if (splits.count <= 1)
     return 0;
-  return size_t(batch.numSeqs) * shape.numHeads * numSplits * (shape.headDim + 2) * sizeof(float);
+  return size_t(batch.numSeqs) * shape.numHeads * splits.count * (shape.headDim + 2) *
+         sizeof(float);
 }
 
 Status pagedAttentionDecode(const AttentionShape &shape, const PagedKvLayout &layout,
-                            const AttentionBatch &batch, const AttentionArgs &args, int numSplits,
-                            void *workspace, size_t workspaceBytes, cudaStream_t stream) {
-  return pagedAttentionDecodeVariant(shape, layout, batch, args, numSplits, workspace,
-                                     workspaceBytes, stream, 0);
+                            const AttentionBatch &batch, const AttentionArgs &args,
+                            const DecodeSplits &splits, void *workspace, size_t workspaceBytes,
+                            cudaStream_t stream) {
+  return pagedAttentionDecodeVariant(shape, layout, batch, args, splits, workspace, workspaceBytes,
+                                     stream, 0);
 }
 
 Status pagedAttentionDecodeVariant(const AttentionShape &shape, const PagedKvLayout &layout,
                                    const AttentionBatch &batch, const AttentionArgs &args,
-                                   int numSplits, void *workspace, size_t workspaceBytes,
-                                   cudaStream_t stream, int variant) {
-  if (Status st = checkAttention(shape, layout, batch, args); !st)
-    return st;
+                                   const DecodeSplits &splits, void *workspace,
+                                   size_t workspaceBytes, cudaStream_t stream, int variant) {
   if (batch.maxQueryLen != 1)
     return Error(ErrorCode::InvalidArgument,
                  "decode attention: every request must have exactly one query row");
-  if (numSplits < 1 || numSplits > 1024)
-    return Error(ErrorCode::InvalidArgument, "decode attention: numSplits must be in [1, 1024]");
-  if (workspaceBytes < decodeWorkspaceBytes(shape, batch, numSplits) ||
-      (numSplits > 1 && !workspace))
+  return launchDecodeRows(shape, layout, batch, args, splits, workspace, workspaceBytes, stream,
+                          variant, false);
+}
+
+Status launchDecodeRows(const AttentionShape &shape, const PagedKvLayout &layout,
+                        const AttentionBatch &batch, const AttentionArgs &args,
+                        const DecodeSplits &splits, void *workspace, size_t workspaceBytes,
+                        cudaStream_t stream, int variant, bool onlySingleRows) {
+  if (Status st = checkAttention(shape, layout, batch, args); !st)
+    return st;
+  if (splits.count < 1 || splits.count > 1024 || splits.fill < 1 || splits.minTokens < 1)
+    return Error(ErrorCode::InvalidArgument,
+                 "decode attention: split count must be in [1, 1024], fill and minTokens >= 1");
+  if (workspaceBytes < decodeWorkspaceBytes(shape, batch, splits) ||
+      (splits.count > 1 && !workspace))
     return Error(ErrorCode::InvalidArgument, "decode attention: workspace too small");
   if (batch.numSeqs == 0)
     return Status::success();
   DecodeParams p{};
   static_cast<PagedKernelParams &>(p) = pagedKernelParams(shape, layout, batch, args);
-  p.numSplits = numSplits;
+  p.numSplits = splits.count;
+  p.splits = splits;
+  p.onlySingleRows = onlySingleRows;
   float *ws = static_cast<float *>(workspace);
-  size_t rows = size_t(batch.numSeqs) * shape.numHeads * numSplits;
-  p.partialO = numSplits > 1 ? ws : nullptr;
-  p.partialML = numSplits > 1 ? ws + rows * shape.headDim : nullptr;
+  size_t rows = size_t(batch.numSeqs) * shape.numHeads * splits.count;
+  p.partialO = splits.count > 1 ? ws : nullptr;
+  p.partialML = splits.count > 1 ? ws + rows * shape.headDim : nullptr;
   if (variant == 0 || variant == kDecodeVariantMmaMovmatrix) {
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);

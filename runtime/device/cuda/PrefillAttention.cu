@@ -29,9 +29,10 @@ template <int HD, int BM, int BN, bool QSMEM> struct PrefillSmem {
   static constexpr size_t total = qOff + (QSMEM ? size_t(BM) * stride * 2 : 0);
 };
 
-// tileStart[s + 1] = tileStart[s] + ceil(queryLen(s) / bm), one block of 1024 threads.
+// tileStart[s + 1] = tileStart[s] + ceil(queryLen(s) / bm), one block of 1024 threads;
+// with skipSingleRows, a request of one query row gets no tile (the decode kernel serves it).
 __global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int bm,
-                                  int32_t *tileStart) {
+                                  bool skipSingleRows, int32_t *tileStart) {
   __shared__ int warpTotals[32];
   __shared__ int carry;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -42,7 +43,8 @@ __global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int bm
   __syncthreads();
   for (int base = 0; base < numSeqs; base += blockDim.x) {
     int s = base + tid;
-    int v = s < numSeqs ? (queryStart[s + 1] - queryStart[s] + bm - 1) / bm : 0;
+    const int len = s < numSeqs ? queryStart[s + 1] - queryStart[s] : 0;
+    int v = skipSingleRows && len == 1 ? 0 : (len + bm - 1) / bm;
     int incl = v;
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
@@ -322,9 +324,9 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
 
 template <typename T, int HD, int WARPS = 4, int MT = 2, int BN = 64>
 Status launchPrefill(const PrefillParams &p, const AttentionBatch &batch, int numHeads,
-                     cudaStream_t stream) {
+                     bool skipSingleRows, cudaStream_t stream) {
   constexpr int bm = 16 * MT * WARPS;
-  prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, bm,
+  prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, bm, skipSingleRows,
                                             const_cast<int32_t *>(p.tileStart));
   MODELRT_LAUNCH_TRY("prefillTileKernel");
   // Sum over requests of ceil(len / bm) <= T / bm + numSeqs; surplus blocks exit at once.
@@ -340,16 +342,16 @@ Status launchPrefill(const PrefillParams &p, const AttentionBatch &batch, int nu
 
 template <typename T>
 Status launchPrefillForHeadDim(const PrefillParams &p, const AttentionBatch &batch, int headDim,
-                               int numHeads, cudaStream_t stream) {
+                               int numHeads, bool skipSingleRows, cudaStream_t stream) {
   switch (headDim) {
   case 64:
-    return launchPrefill<T, 64>(p, batch, numHeads, stream);
+    return launchPrefill<T, 64>(p, batch, numHeads, skipSingleRows, stream);
   case 80:
-    return launchPrefill<T, 80>(p, batch, numHeads, stream);
+    return launchPrefill<T, 80>(p, batch, numHeads, skipSingleRows, stream);
   case 96:
-    return launchPrefill<T, 96>(p, batch, numHeads, stream);
+    return launchPrefill<T, 96>(p, batch, numHeads, skipSingleRows, stream);
   case 128:
-    return launchPrefill<T, 128>(p, batch, numHeads, stream);
+    return launchPrefill<T, 128>(p, batch, numHeads, skipSingleRows, stream);
   default:
     return Error(ErrorCode::Unsupported, "prefill attention: unsupported head dim");
   }
@@ -382,6 +384,14 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
                                     const AttentionBatch &batch, const AttentionArgs &args,
                                     void *workspace, size_t workspaceBytes, cudaStream_t stream,
                                     int variant) {
+  return launchPrefillRows(shape, layout, batch, args, workspace, workspaceBytes, stream, variant,
+                           false);
+}
+
+Status launchPrefillRows(const AttentionShape &shape, const PagedKvLayout &layout,
+                         const AttentionBatch &batch, const AttentionArgs &args, void *workspace,
+                         size_t workspaceBytes, cudaStream_t stream, int variant,
+                         bool skipSingleRows) {
   if (Status st = checkAttention(shape, layout, batch, args); !st)
     return st;
   if (batch.numSeqs == 0 || batch.numTokens == 0)
@@ -396,7 +406,7 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
     variant = -1; // the Hopper kernel with ping-pong
   if (variant == -1 || prefillVariantIsHopper(variant)) {
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
-                                              const_cast<int32_t *>(p.tileStart));
+                                              skipSingleRows, const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
     const WgmmaSchedule schedule = variant == -1                     ? WgmmaSchedule::kPingPong
                                    : variant == kPrefillVariantWgmma ? WgmmaSchedule::kPlain
@@ -411,15 +421,17 @@ Status pagedAttentionPrefillVariant(const AttentionShape &shape, const PagedKvLa
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);
       // 4 warps of one 16-row tile each, Q in registers (the default until 2026-11-26).
-      return launchPrefill<T, 128, 4, 1, 64>(p, batch, shape.numHeads, stream);
+      return launchPrefill<T, 128, 4, 1, 64>(p, batch, shape.numHeads, skipSingleRows, stream);
     };
     return layout.type == ElementType::F16 ? run(__half()) : run(__nv_bfloat16());
   }
   if (variant != 0 && variant != kPrefillVariantMmaSync)
     return Error(ErrorCode::Unsupported, "prefill attention: no such variant");
   if (layout.type == ElementType::F16)
-    return launchPrefillForHeadDim<__half>(p, batch, shape.headDim, shape.numHeads, stream);
-  return launchPrefillForHeadDim<__nv_bfloat16>(p, batch, shape.headDim, shape.numHeads, stream);
+    return launchPrefillForHeadDim<__half>(p, batch, shape.headDim, shape.numHeads, skipSingleRows,
+                                           stream);
+  return launchPrefillForHeadDim<__nv_bfloat16>(p, batch, shape.headDim, shape.numHeads,
+                                                skipSingleRows, stream);
 }
 
 } // namespace modelrt::cuda
