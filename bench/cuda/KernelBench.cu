@@ -114,29 +114,43 @@ struct AttnSetup {
   }
 };
 
-// numSeqs requests, each with queryLen new rows and contextLen tokens; blocks in order.
-void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int heads, int kvHeads,
-                    int hd, ElementType type) {
-  const int bs = 16, blocksPerSeq = (contextLen + bs - 1) / bs;
+// Requests of (query rows, context tokens); pages scattered as in a real pool.
+void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, int heads,
+                    int kvHeads, int hd, ElementType type) {
+  const int bs = 16, numSeqs = int(seqs.size());
+  int blocksPerSeq = 1, maxQuery = 0, maxContext = 0, totalBlocks = 0;
+  for (auto [q, c] : seqs) {
+    blocksPerSeq = std::max(blocksPerSeq, (c + bs - 1) / bs);
+    maxQuery = std::max(maxQuery, q);
+    maxContext = std::max(maxContext, c);
+    totalBlocks += (c + bs - 1) / bs;
+  }
   s.shape = {heads, kvHeads, hd, 1.0f / std::sqrt(float(hd)), 0};
-  s.layout = {numSeqs * blocksPerSeq, kvHeads, bs, hd, type};
-  std::vector<int32_t> qs(numSeqs + 1), ctx(numSeqs, contextLen),
-      table(size_t(numSeqs) * blocksPerSeq);
-  for (int i = 0; i <= numSeqs; ++i)
-    qs[i] = i * queryLen;
-  std::iota(table.begin(), table.end(), 0);
+  s.layout = {totalBlocks, kvHeads, bs, hd, type};
+  std::vector<int32_t> qs(numSeqs + 1, 0), ctx(numSeqs), table(size_t(numSeqs) * blocksPerSeq, 0);
+  std::vector<int32_t> pages(totalBlocks);
+  std::iota(pages.begin(), pages.end(), 0);
   std::mt19937 rng(5);
-  std::shuffle(table.begin(), table.end(), rng); // pages scattered as in a real pool
+  std::shuffle(pages.begin(), pages.end(), rng);
+  int next = 0, singleRows = 0;
+  for (int i = 0; i < numSeqs; ++i) {
+    qs[i + 1] = qs[i] + seqs[i].first;
+    ctx[i] = seqs[i].second;
+    singleRows += seqs[i].first == 1 ? 1 : 0;
+    for (int b = 0; b < (ctx[i] + bs - 1) / bs; ++b)
+      table[size_t(i) * blocksPerSeq + b] = pages[next++];
+  }
   auto upload = [&](const std::vector<int32_t> &v) {
     int32_t *d = alloc<int32_t>(v.size());
     CHECK_CUDA(cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
     s.owned.push_back(d);
     return d;
   };
-  s.batch = {upload(qs),         upload(ctx),  upload(table), numSeqs,
-             numSeqs * queryLen, blocksPerSeq, queryLen,      contextLen};
+  s.batch = {upload(qs),  upload(ctx),  upload(table), numSeqs,
+             qs[numSeqs], blocksPerSeq, maxQuery,      maxContext};
+  s.batch.singleRowSeqs = singleRows;
   size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
-  size_t qElems = size_t(numSeqs) * queryLen * heads * hd;
+  size_t qElems = size_t(qs[numSeqs]) * heads * hd;
   __half *k = alloc<__half>(cache), *v = alloc<__half>(cache), *q = alloc<__half>(qElems),
          *o = alloc<__half>(qElems);
   s.owned.insert(s.owned.end(), {k, v, q, o});
@@ -152,11 +166,21 @@ void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int
   s.args = {q, int64_t(heads) * hd, o, int64_t(heads) * hd, k, v};
 }
 
+// numSeqs requests, each with queryLen new rows and contextLen tokens.
+void setupAttention(AttnSetup &s, int numSeqs, int queryLen, int contextLen, int heads, int kvHeads,
+                    int hd, ElementType type) {
+  setupAttention(s, std::vector<std::pair<int, int>>(numSeqs, {queryLen, contextLen}), heads,
+                 kvHeads, hd, type);
+}
+
+// forcedSplits > 0: every request takes that many splits (as the batch-dependent choice of
+// before 2026-11-27 gave), to price the batch-invariant default beside it.
 void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm, int variant = -1,
-                 int heads = 32, int kvHeads = 8) {
+                 int heads = 32, int kvHeads = 8, int forcedSplits = 0) {
   AttnSetup s;
   setupAttention(s, numSeqs, 1, ctx, heads, kvHeads, 128, type);
-  DecodeSplits splits = chooseDecodeSplits(s.shape, s.batch, sm);
+  DecodeSplits splits =
+      forcedSplits > 0 ? fixedDecodeSplits(forcedSplits) : chooseDecodeSplits(s.shape, s.batch, sm);
   size_t wsBytes = std::max<size_t>(decodeWorkspaceBytes(s.shape, s.batch, splits), 1);
   void *ws = alloc<char>(wsBytes);
   double ms = timeMs([&] {
@@ -169,9 +193,11 @@ void benchDecode(double copyGbs, int numSeqs, int ctx, ElementType type, int sm,
   std::string heads_ = heads == 32 && kvHeads == 8
                            ? ""
                            : "_h" + std::to_string(heads) + "kv" + std::to_string(kvHeads);
-  std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
+  const std::string forced =
+      forcedSplits > 0 ? "_forced_splits" + std::to_string(forcedSplits) : "";
+  std::printf("RESULT %sdecode_%s_b%d_ctx%d%s%s%s%s %.1f GB/s ms=%.4f splits=%d of_copy=%.3f\n",
               variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
-              ctx, heads_.c_str(), variant >= 0 ? "_" : "",
+              ctx, heads_.c_str(), forced.c_str(), variant >= 0 ? "_" : "",
               variant >= 0 ? decodeVariantName(variant) : "", gbs, ms, splits.count, gbs / copyGbs);
   CHECK_CUDA(cudaFree(ws));
 }
@@ -193,6 +219,30 @@ void benchPrefill(int numSeqs, int len, int heads, int kvHeads, int hd, ElementT
               variant >= 0 ? "variant_" : "", type == ElementType::F16 ? "f16" : "bf16", numSeqs,
               len, heads, kvHeads, hd, variant >= 0 ? "_" : "",
               variant >= 0 ? prefillVariantName(variant) : "", flops / (ms * 1e-3) / 1e12, ms);
+  CHECK_CUDA(cudaFree(ws));
+}
+
+// A mixed step: one prompt chunk of `promptLen` rows beside `decodes` one-row requests, all
+// at context `ctx`. pagedAttention (the default: prefill kernel for the chunk, decode kernel
+// for the rows, the rows batch-invariant) against the prefill kernel alone for everything
+// (before 2026-11-27: each decode row a 128-row tile).
+void benchMixed(int decodes, int promptLen, int ctx, int sm) {
+  AttnSetup s;
+  std::vector<std::pair<int, int>> seqs(decodes, {1, ctx});
+  seqs.push_back({promptLen, ctx});
+  setupAttention(s, seqs, 32, 8, 128, ElementType::BF16);
+  const size_t wsBytes =
+      std::max(attentionWorkspaceBytes(s.shape, s.batch, sm), prefillWorkspaceBytes(s.batch));
+  void *ws = alloc<char>(wsBytes);
+  const double split = timeMs([&] {
+    check(pagedAttention(s.shape, s.layout, s.batch, s.args, sm, ws, wsBytes, nullptr), "mixed");
+  });
+  const double one = timeMs([&] {
+    check(pagedAttentionPrefillVariant(s.shape, s.layout, s.batch, s.args, ws, wsBytes, nullptr, 0),
+          "mixed through prefill");
+  });
+  std::printf("RESULT mixed_bf16_decodes%d_prompt%d_ctx%d %.4f ms prefill_kernel_only_ms=%.4f\n",
+              decodes, promptLen, ctx, split, one);
   CHECK_CUDA(cudaFree(ws));
 }
 
@@ -333,6 +383,12 @@ int main(int argc, char **argv) {
   benchDecode(copy, 64, 4096, ElementType::F16, sm);
   benchDecode(copy, 1, 32768, ElementType::BF16, sm);
   benchDecode(copy, 256, 1024, ElementType::BF16, sm);
+  // What batch invariance costs: the split counts the batch-dependent choice gave these.
+  benchDecode(copy, 64, 4096, ElementType::BF16, sm, -1, 32, 8, 2);
+  benchDecode(copy, 1, 4096, ElementType::BF16, sm);
+  benchDecode(copy, 1, 4096, ElementType::BF16, sm, -1, 32, 8, 16);
+  benchMixed(63, 512, 4096, sm);
+  benchMixed(255, 256, 1024, sm);
   benchPrefill(1, 4096, 32, 8, 128, ElementType::BF16);
   benchPrefill(8, 1024, 32, 8, 128, ElementType::BF16);
   if (!quick) {
