@@ -149,6 +149,7 @@ void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, 
   s.batch = {upload(qs),  upload(ctx),  upload(table), numSeqs,
              qs[numSeqs], blocksPerSeq, maxQuery,      maxContext};
   s.batch.singleRowSeqs = singleRows;
+  s.batch.sumContextLen = std::accumulate(ctx.begin(), ctx.end(), int64_t(0));
   size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
   size_t qElems = size_t(qs[numSeqs]) * heads * hd;
   __half *k = alloc<__half>(cache), *v = alloc<__half>(cache), *q = alloc<__half>(qElems),

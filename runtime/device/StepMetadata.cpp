@@ -59,6 +59,7 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
                                           static_cast<int32_t>((end + blockSize - 1) / blockSize));
     m.maxQueryLen = std::max<int32_t>(m.maxQueryLen, static_cast<int32_t>(c.numTokens));
     m.singleRowSeqs += c.numTokens == 1 ? 1 : 0;
+    m.sumContextLen += end;
     m.maxContextLen = std::max<int32_t>(m.maxContextLen, static_cast<int32_t>(end));
   }
   m.realSampleRows = static_cast<int32_t>(sampleRows.size());
@@ -70,6 +71,7 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
       sampleRows.push_back(queryStart.back());
       queryStart.push_back(queryStart.back() + 1);
       contextLen.push_back(1);
+      m.sumContextLen += 1;
     }
     m.maxBlocksPerSeq = tableWidth;
     m.maxQueryLen = 1;

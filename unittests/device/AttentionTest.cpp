@@ -266,6 +266,8 @@ std::vector<uint16_t> runDispatch(const PagedCase &c) {
   EXPECT_TRUE(d.ok()) << "cudaMalloc failed";
   AttentionBatch batch = d.batch(c);
   DeviceBuffer<uint8_t> ws(std::max<size_t>(attentionWorkspaceBytes(c.shape, batch, smCount()), 1));
+  // NaN partials and tables: a merge that read a slot no split wrote would show.
+  EXPECT_EQ(cudaMemset(ws.get(), 0xff, ws.size()), cudaSuccess);
   Status st =
       pagedAttention(c.shape, c.layout, batch, d.args(c), smCount(), ws.get(), ws.size(), nullptr);
   EXPECT_TRUE(st.ok()) << st.error().toString();
@@ -275,17 +277,20 @@ std::vector<uint16_t> runDispatch(const PagedCase &c) {
 
 // DESIGN.md: a request's output must not change with what else is batched. Bit for bit, each
 // request alone and in a batch that mixes prefills with decode rows whose contexts differ
-// (so the batch's decode grid has more splits than a request alone needs).
+// (so the batch's decode grid has more splits than a request alone needs): head dims 64 and
+// 128 (the Hopper prefill kernels there) and 96 (the mma.sync one), and a sliding window
+// that starts the long requests' splits mid-context.
 TEST(PagedAttention, RequestsComputeTheSameAloneAndInAMixedBatch) {
   MODELRT_REQUIRE_GPU();
   std::mt19937 rng(11);
   for (ElementType type : {ElementType::F16, ElementType::BF16})
-    for (int hd : {64, 128}) {
+    for (auto [hd, window] :
+         {std::pair{64, 0}, std::pair{128, 0}, std::pair{96, 0}, std::pair{128, 3000}}) {
       const std::vector<std::pair<int, int>> seqs{{1, 700},    {37, 300}, {1, 20000}, {1, 5000},
                                                   {200, 1200}, {1, 1},    {130, 130}};
-      PagedCase c = makePagedCase(rng, 8, 2, hd, 16, type, seqs);
-      const std::string what =
-          std::string(type == ElementType::F16 ? "f16" : "bf16") + " d" + std::to_string(hd);
+      PagedCase c = makePagedCase(rng, 8, 2, hd, 16, type, seqs, window);
+      const std::string what = std::string(type == ElementType::F16 ? "f16" : "bf16") + " d" +
+                               std::to_string(hd) + " window " + std::to_string(window);
       const std::vector<uint16_t> mixed = runDispatch(c);
       EXPECT_LT(relativeError(toFloats(mixed, type), referenceAttention(c)), tolerance(type))
           << what;
@@ -515,6 +520,16 @@ TEST(AttentionArguments, DecodeSplitsDependOnTheRequestAlone) {
     EXPECT_LE(decodeSplitsOf(ctx, b), b.count) << "the grid holds every request's splits";
     EXPECT_GE(ctx / decodeSplitsOf(ctx, a), std::min(ctx, kDecodeSplitMinTokens));
   }
+  // The partials follow the batch's total context: one 32k request among 511 short ones
+  // takes its 64 splits' slots, not 512 x 64.
+  AttentionBatch mixed{};
+  mixed.numSeqs = 512;
+  mixed.maxQueryLen = 1;
+  mixed.maxContextLen = 32768;
+  mixed.sumContextLen = 32768 + 511 * 300;
+  const size_t bytes = decodeWorkspaceBytes(shape, mixed, chooseDecodeSplits(shape, mixed, 132));
+  EXPECT_LT(bytes, size_t(512 + 64 + 511) * 32 * 130 * 4 + 4096);
+  EXPECT_GE(bytes, size_t(511 + 64) * 32 * 130 * 4);
   // Forced counts (tests, benches) split every request of at least that many tokens.
   EXPECT_EQ(decodeSplitsOf(513, fixedDecodeSplits(3)), 3);
   EXPECT_EQ(decodeSplitsOf(2, fixedDecodeSplits(3)), 2);

@@ -153,8 +153,11 @@ struct DeviceCase {
     b.maxQueryLen = c.maxQueryLen;
     b.maxContextLen = c.maxContextLen;
     b.singleRowSeqs = 0;
-    for (size_t s = 0; s + 1 < c.queryStart.size(); ++s)
+    b.sumContextLen = 0;
+    for (size_t s = 0; s + 1 < c.queryStart.size(); ++s) {
       b.singleRowSeqs += c.queryStart[s + 1] - c.queryStart[s] == 1 ? 1 : 0;
+      b.sumContextLen += c.contextLen[s];
+    }
     return b;
   }
   AttentionArgs args(const PagedCase &c) const {

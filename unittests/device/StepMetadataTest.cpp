@@ -26,6 +26,7 @@ TEST(StepMetadata, MixedStepKeepsItsShape) {
   EXPECT_EQ(m.realSampleRows, 3);
   EXPECT_EQ(m.maxQueryLen, 3);
   EXPECT_EQ(m.singleRowSeqs, 1); // the decode row, which the CUDA attention serves apart
+  EXPECT_EQ(m.sumContextLen, 5 + 9 + 2);
   EXPECT_EQ(m.maxContextLen, 9);
   EXPECT_EQ(m.maxBlocksPerSeq, 3);
   EXPECT_EQ(section(m, m.tokenAt, 6), (std::vector<int32_t>{11, 12, 13, 14, 15, 16}));
@@ -63,6 +64,8 @@ TEST(StepMetadata, PaddedDecodeStepsShareOffsetsAndShapes) {
   }
   EXPECT_EQ(a.realSampleRows, 2);
   EXPECT_EQ(b.realSampleRows, 3);
+  EXPECT_EQ(a.sumContextLen, 6 + 1 + 1 + 1); // padding rows attend to one position each
+  EXPECT_EQ(b.sumContextLen, 2 + 10 + 5 + 1);
   EXPECT_EQ(a.data.size(), b.data.size());
   EXPECT_EQ(a.tokenAt, b.tokenAt);
   EXPECT_EQ(a.positionAt, b.positionAt);

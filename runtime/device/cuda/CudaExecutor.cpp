@@ -237,6 +237,10 @@ struct CudaExecutor::Impl {
 
   // Enqueues the program's ops on `stream` for a step of the metadata at `d` (on the device).
   Status enqueueProgram(const StepMetadata &md, const int32_t *d);
+  // Grows the attention workspace (between steps) to what every attention op of a step of
+  // `md` needs, so that a graph never replays with one too small for its step (the decode
+  // partials follow the step's total context, which its graph key does not fix).
+  Status reserveAttentionWorkspace(const StepMetadata &md);
 
   ~Impl() {
     for (auto &[size, g] : graphs)
@@ -669,6 +673,7 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
   CUDA_TRY(cudaMemcpyAsync(metaBuffer.ptr, impl.metaHost.ptr, metaBytes, cudaMemcpyHostToDevice,
                            impl.stream));
   const int32_t *d = static_cast<const int32_t *>(metaBuffer.ptr);
+  TRY(impl.reserveAttentionWorkspace(md));
 
   bool eager = true;
   if (graphSize) {
@@ -715,6 +720,51 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
   return output;
 }
 
+namespace {
+AttentionBatch attentionBatchOf(const StepMetadata &md, const int32_t *d) {
+  AttentionBatch batch;
+  if (d) { // else sizes only
+    batch.queryStart = d + md.queryAt;
+    batch.contextLen = d + md.contextAt;
+    batch.blockTable = d + md.tableAt;
+  }
+  batch.numSeqs = md.numSeqs;
+  batch.numTokens = md.numTokens;
+  batch.maxBlocksPerSeq = md.maxBlocksPerSeq;
+  batch.maxQueryLen = md.maxQueryLen;
+  batch.maxContextLen = md.maxContextLen;
+  batch.singleRowSeqs = md.singleRowSeqs;
+  batch.sumContextLen = md.sumContextLen;
+  return batch;
+}
+
+AttentionShape attentionShapeOf(const plan::AttentionConfig &c) {
+  AttentionShape shape;
+  shape.numHeads = static_cast<int32_t>(c.numHeads);
+  shape.numKvHeads = static_cast<int32_t>(c.numKvHeads);
+  shape.headDim = static_cast<int32_t>(c.headDim);
+  shape.scale = static_cast<float>(c.scale);
+  shape.slidingWindow = static_cast<int32_t>(c.slidingWindow);
+  return shape;
+}
+} // namespace
+
+Status CudaExecutor::Impl::reserveAttentionWorkspace(const StepMetadata &md) {
+  const AttentionBatch batch = attentionBatchOf(md, nullptr); // sizes only
+  size_t need = 0;
+  for (const Op &op : prog.ops)
+    if (op.kind == OpKind::Attention)
+      need =
+          std::max(need, attentionWorkspaceBytes(attentionShapeOf(op.attention), batch, smCount));
+  if (attentionWorkspace.bytes >= need)
+    return Status::success();
+  // Half again, so that contexts growing step by step do not regrow it (and re-capture the
+  // graphs that hold its address) every step.
+  CUDA_TRY(cudaStreamSynchronize(stream));
+  return attentionWorkspace.allocate(std::max(need, attentionWorkspace.bytes / 2 * 3),
+                                     "the attention workspace");
+}
+
 Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t *d) {
   Impl &impl = *this;
   const plan::Program &p = impl.prog;
@@ -729,16 +779,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
   std::vector<int64_t> rows(p.values.size(), total);
   rows[p.sampleRows] = md.numSampleRows;
 
-  AttentionBatch batch;
-  batch.queryStart = d + md.queryAt;
-  batch.contextLen = d + md.contextAt;
-  batch.blockTable = d + md.tableAt;
-  batch.numSeqs = md.numSeqs;
-  batch.numTokens = md.numTokens;
-  batch.maxBlocksPerSeq = md.maxBlocksPerSeq;
-  batch.maxQueryLen = md.maxQueryLen;
-  batch.maxContextLen = md.maxContextLen;
-  batch.singleRowSeqs = md.singleRowSeqs;
+  const AttentionBatch batch = attentionBatchOf(md, d);
   KvWriteBatch write;
   write.slotMapping = d + md.slotAt;
   write.positions = d + md.positionAt;
@@ -846,12 +887,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
       kw.vRowStride = impl.stride(v);
       TRY(writeKvCache(layout, impl.kCache(c.layer), impl.vCache(c.layer), kw, write, RopeParams{},
                        impl.stream));
-      AttentionShape shape;
-      shape.numHeads = static_cast<int32_t>(c.numHeads);
-      shape.numKvHeads = static_cast<int32_t>(c.numKvHeads);
-      shape.headDim = static_cast<int32_t>(c.headDim);
-      shape.scale = static_cast<float>(c.scale);
-      shape.slidingWindow = static_cast<int32_t>(c.slidingWindow);
+      const AttentionShape shape = attentionShapeOf(c);
       AttentionArgs args;
       args.q = impl.data(q);
       args.qRowStride = impl.stride(q);
@@ -859,11 +895,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
       args.outRowStride = impl.stride(out);
       args.kCache = impl.kCache(c.layer);
       args.vCache = impl.vCache(c.layer);
-      const size_t need = attentionWorkspaceBytes(shape, batch, impl.smCount);
-      if (impl.attentionWorkspace.bytes < need) {
-        CUDA_TRY(cudaStreamSynchronize(impl.stream));
-        TRY(impl.attentionWorkspace.allocate(need, "the attention workspace"));
-      }
+      // reserveAttentionWorkspace sized the workspace for this step before it was enqueued.
       TRY(pagedAttention(shape, layout, batch, args, impl.smCount, impl.attentionWorkspace.ptr,
                          impl.attentionWorkspace.bytes, impl.stream));
       break;

@@ -13,6 +13,7 @@
 #include "runtime/device/cuda/DecodeMmaLayout.h"
 #include "runtime/device/cuda/DeviceMath.cuh"
 #include "runtime/device/cuda/DeviceMma.cuh"
+#include "runtime/device/cuda/RequestScan.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -31,8 +32,13 @@ struct DecodeParams : PagedKernelParams {
   DecodeSplits splits; // a request's own split count: decodeSplitsOf(its tokens, splits)
   bool onlySingleRows; // serve only the requests with one query row (a mixed batch)
   int headTiles;       // query-head tiles per kv head: ceil(group / GT)
-  float *partialO;     // [seq][head][split][headDim]
-  float *partialML;    // [seq][head][split][2]: max (log2 domain), sum
+  // With several splits: request s's partials are slots splitStart[s] + split (a prefix
+  // sum of the requests' own split counts, decodeSplitStartKernel), so the workspace
+  // follows the batch's total context, not its size times its longest context.
+  const int32_t *splitStart; // [numSeqs + 1]
+  int maxSlots;              // slots the workspace holds (a guard: the host's bound)
+  float *partialO;           // [slot][head][headDim]
+  float *partialML;          // [slot][head][2]: max (log2 domain), sum
 };
 
 // The block's warps each hold (max, sum, unnormalized output) of their tokens for GT query
@@ -64,7 +70,10 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
       T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
       out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
     } else {
-      const int64_t idx = (int64_t(seq) * p.numHeads + head) * p.numSplits + split;
+      const int slot = p.splitStart[seq] + split;
+      if (slot >= p.maxSlots) // the host understated the batch's context: no partial
+        continue;
+      const int64_t idx = int64_t(slot) * p.numHeads + head;
       p.partialO[idx * HD + d] = o;
       if (d == 0) {
         p.partialML[idx * 2] = mMax;
@@ -468,37 +477,54 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
   const int seq = blockIdx.x, head = blockIdx.y;
   const int ctx = p.contextLen[seq];
   const int ownSplits = decodeOwnSplits(p, seq, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
-  if (ownSplits <= 1) // one split wrote the output itself; -1: not a decode row
-    return;
-  const int64_t base = (int64_t(seq) * p.numHeads + head) * p.numSplits;
+  if (ownSplits <= 1 || p.splitStart[seq] + ownSplits > p.maxSlots)
+    return; // one split wrote the output itself; -1: not a decode row; or no partials
+  // Slot of split s for this head: (splitStart[seq] + s) * numHeads + head.
+  const int64_t base = int64_t(p.splitStart[seq]) * p.numHeads + head, step = p.numHeads;
   float mMax = -INFINITY;
   for (int s = 0; s < ownSplits; ++s)
-    mMax = fmaxf(mMax, p.partialML[(base + s) * 2]);
+    mMax = fmaxf(mMax, p.partialML[(base + s * step) * 2]);
   float total = 0.0f;
   for (int s = 0; s < ownSplits; ++s) {
-    float m = p.partialML[(base + s) * 2];
+    float m = p.partialML[(base + s * step) * 2];
     if (m != -INFINITY)
-      total += exp2Fast(m - mMax) * p.partialML[(base + s) * 2 + 1];
+      total += exp2Fast(m - mMax) * p.partialML[(base + s * step) * 2 + 1];
   }
   T *out =
       static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride + int64_t(head) * headDim;
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float acc = 0.0f;
     for (int s = 0; s < ownSplits; ++s) {
-      float m = p.partialML[(base + s) * 2];
+      float m = p.partialML[(base + s * step) * 2];
       if (m != -INFINITY)
-        acc += exp2Fast(m - mMax) * p.partialO[(base + s) * headDim + d];
+        acc += exp2Fast(m - mMax) * p.partialO[(base + s * step) * headDim + d];
     }
     out[d] = fromFloat<T>(total > 0.0f ? acc / total : 0.0f);
   }
 }
 
+// splitStart: the prefix sum of the requests' own split counts (0 for a request the launch
+// does not serve), one block of 1024 threads.
+__global__ void decodeSplitStartKernel(DecodeParams p, int numSeqs, int32_t *splitStart) {
+  scanRequests(
+      numSeqs,
+      [&](int s) {
+        const int ctx = p.contextLen[s];
+        return max(0, decodeOwnSplits(p, s, ctx, p.window > 0 ? max(0, ctx - p.window) : 0));
+      },
+      splitStart);
+}
+
 // Launches `kernel` on (request, kv head x head tile, split) blocks of headTile query heads,
-// then the split merge.
+// then the split merge (after the split table, with several splits).
 template <typename T, int HD>
 Status launchDecodeKernel(void (*kernel)(DecodeParams), const char *name, int headTile,
                           DecodeParams p, int numSeqs, cudaStream_t stream) {
   p.headTiles = (p.group + headTile - 1) / headTile;
+  if (p.numSplits > 1) {
+    decodeSplitStartKernel<<<1, 1024, 0, stream>>>(p, numSeqs, const_cast<int32_t *>(p.splitStart));
+    MODELRT_LAUNCH_TRY("decodeSplitStartKernel");
+  }
   dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.numSplits);
   kernel<<<grid, kDecodeThreads, 0, stream>>>(p);
   MODELRT_LAUNCH_TRY(name);
@@ -585,12 +611,27 @@ DecodeSplits fixedDecodeSplits(int n) {
   return s;
 }
 
+namespace {
+// The split table's bytes (numSeqs + 1 entries, 256-byte aligned) and the most partial slots
+// the batch can take: every request's own count is at most `count`, and at most
+// 1 + tokens / minTokens, whose sum the host-known total context bounds.
+size_t splitTableBytes(const AttentionBatch &batch) {
+  return (size_t(batch.numSeqs + 1) * sizeof(int32_t) + 255) / 256 * 256;
+}
+int64_t decodeSlotBound(const AttentionBatch &batch, const DecodeSplits &splits) {
+  int64_t slots = int64_t(batch.numSeqs) * splits.count;
+  if (batch.sumContextLen > 0)
+    slots = std::min(slots, batch.numSeqs + batch.sumContextLen / splits.minTokens);
+  return slots;
+}
+} // namespace
+
 size_t decodeWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
                             const DecodeSplits &splits) {
   if (splits.count <= 1)
     return 0;
-  return size_t(batch.numSeqs) * shape.numHeads * splits.count * (shape.headDim + 2) *
-         sizeof(float);
+  return splitTableBytes(batch) + size_t(decodeSlotBound(batch, splits)) * shape.numHeads *
+                                      (shape.headDim + 2) * sizeof(float);
 }
 
 Status pagedAttentionDecode(const AttentionShape &shape, const PagedKvLayout &layout,
@@ -631,10 +672,17 @@ Status launchDecodeRows(const AttentionShape &shape, const PagedKvLayout &layout
   p.numSplits = splits.count;
   p.splits = splits;
   p.onlySingleRows = onlySingleRows;
-  float *ws = static_cast<float *>(workspace);
-  size_t rows = size_t(batch.numSeqs) * shape.numHeads * splits.count;
-  p.partialO = splits.count > 1 ? ws : nullptr;
-  p.partialML = splits.count > 1 ? ws + rows * shape.headDim : nullptr;
+  if (splits.count > 1) {
+    char *ws = static_cast<char *>(workspace);
+    p.splitStart = reinterpret_cast<const int32_t *>(ws);
+    p.partialO = reinterpret_cast<float *>(ws + splitTableBytes(batch));
+    // Slots from the workspace's size, not this step's bound: a CUDA graph captured with
+    // this workspace replays for other steps of its key, and may need more of it.
+    const size_t slotBytes = size_t(shape.numHeads) * (shape.headDim + 2) * sizeof(float);
+    p.maxSlots =
+        int(std::min<size_t>((workspaceBytes - splitTableBytes(batch)) / slotBytes, INT32_MAX));
+    p.partialML = p.partialO + size_t(p.maxSlots) * shape.numHeads * shape.headDim;
+  }
   if (variant == 0 || variant == kDecodeVariantMmaMovmatrix) {
     auto run = [&](auto tag) -> Status {
       using T = decltype(tag);

@@ -13,6 +13,7 @@
 #include "runtime/device/cuda/DeviceMath.cuh"
 #include "runtime/device/cuda/DeviceMma.cuh"
 #include "runtime/device/cuda/PrefillTile.cuh"
+#include "runtime/device/cuda/RequestScan.cuh"
 
 #include <type_traits>
 
@@ -33,47 +34,13 @@ template <int HD, int BM, int BN, bool QSMEM> struct PrefillSmem {
 // with skipSingleRows, a request of one query row gets no tile (the decode kernel serves it).
 __global__ void prefillTileKernel(const int32_t *queryStart, int numSeqs, int bm,
                                   bool skipSingleRows, int32_t *tileStart) {
-  __shared__ int warpTotals[32];
-  __shared__ int carry;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  if (tid == 0) {
-    carry = 0;
-    tileStart[0] = 0;
-  }
-  __syncthreads();
-  for (int base = 0; base < numSeqs; base += blockDim.x) {
-    int s = base + tid;
-    const int len = s < numSeqs ? queryStart[s + 1] - queryStart[s] : 0;
-    int v = skipSingleRows && len == 1 ? 0 : (len + bm - 1) / bm;
-    int incl = v;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      int n = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o)
-        incl += n;
-    }
-    if (lane == 31)
-      warpTotals[warp] = incl;
-    __syncthreads();
-    if (warp == 0) {
-      int w = lane < int(blockDim.x / 32) ? warpTotals[lane] : 0;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        int n = __shfl_up_sync(0xffffffffu, w, o);
-        if (lane >= o)
-          w += n;
-      }
-      warpTotals[lane] = w; // inclusive over warps
-    }
-    __syncthreads();
-    int prefix = carry + incl + (warp > 0 ? warpTotals[warp - 1] : 0);
-    if (s < numSeqs)
-      tileStart[s + 1] = prefix;
-    __syncthreads();
-    if (tid == blockDim.x - 1)
-      carry = prefix;
-    __syncthreads();
-  }
+  scanRequests(
+      numSeqs,
+      [&](int s) {
+        const int len = queryStart[s + 1] - queryStart[s];
+        return skipSingleRows && len == 1 ? 0 : (len + bm - 1) / bm;
+      },
+      tileStart);
 }
 
 // WARPS warps, each owning MT m-tiles of 16 query rows (BM = 16 * MT * WARPS rows per
