@@ -40,7 +40,8 @@ struct Result {
 
 Result run(const Rows &r, int numTop) {
   DeviceBuffer<float> logits(r.logits), temp(r.temperature), topP(r.topP), minP(r.minP);
-  DeviceBuffer<int32_t> topK(r.topK), tokens(r.batch), topIds(size_t(r.batch) * std::max(numTop, 1));
+  DeviceBuffer<int32_t> topK(r.topK), tokens(r.batch),
+      topIds(size_t(r.batch) * std::max(numTop, 1));
   DeviceBuffer<uint64_t> seed(r.seed), step(r.step);
   DeviceBuffer<float> logprobs(r.batch), topLogprobs(size_t(r.batch) * std::max(numTop, 1));
   tokens.poison();
@@ -126,9 +127,20 @@ TEST(Sampling, DrawsStayInsideTheFilters) {
   Rows r = makeRows(rng, batch, vocab);
   for (int b = 0; b < batch; ++b) {
     r.temperature[b] = 0.5f + 0.1f * (b % 8);
-    r.topK[b] = (b % 4 == 0) ? 0 : 1 + (b * 37) % 200;
+    r.topK[b] = (b % 4 == 0) ? 0 : 1 + (b * 37) % 200; // <= 1024: drawn from shared memory
     r.topP[b] = (b % 3 == 0) ? 1.0f : 0.5f + 0.05f * (b % 9);
     r.minP[b] = (b % 5 == 0) ? 0.05f : 0.0f;
+    if (b % 8 == 1)
+      r.topK[b] = 1500; // past the shared-memory set: the passes over the row
+    if (b % 8 == 5) {
+      // Logits in steps of 4: the 600th largest ties with about 12000 others, more than
+      // the shared-memory set holds, so the draw falls back to the passes over the row.
+      for (int i = 0; i < vocab; ++i) {
+        float &x = r.logits[size_t(b) * vocab + i];
+        x = 4.0f * std::floor(x / 4.0f);
+      }
+      r.topK[b] = 600;
+    }
   }
   Result res = run(r, 0);
   for (int b = 0; b < batch; ++b) {
@@ -148,10 +160,15 @@ TEST(Sampling, SeededDrawsFollowTheFilteredDistribution) {
   std::vector<float> base(vocab);
   for (int i = 0; i < vocab; ++i)
     base[i] = 0.3f * float((i * 7) % vocab);
-  struct Filter { float temp; int topK; float topP; float minP; };
-  for (Filter f : {Filter{1.0f, 0, 1.0f, 0.0f}, Filter{0.7f, 5, 1.0f, 0.0f},
-                   Filter{1.3f, 0, 0.6f, 0.0f}, Filter{1.0f, 0, 1.0f, 0.2f},
-                   Filter{0.9f, 8, 0.8f, 0.05f}}) {
+  struct Filter {
+    float temp;
+    int topK;
+    float topP;
+    float minP;
+  };
+  for (Filter f :
+       {Filter{1.0f, 0, 1.0f, 0.0f}, Filter{0.7f, 5, 1.0f, 0.0f}, Filter{1.3f, 0, 0.6f, 0.0f},
+        Filter{1.0f, 0, 1.0f, 0.2f}, Filter{0.9f, 8, 0.8f, 0.05f}}) {
     std::mt19937 rng(13);
     Rows r = makeRows(rng, batch, vocab);
     for (int b = 0; b < batch; ++b)

@@ -181,6 +181,7 @@ struct CudaExecutor::Impl {
   std::vector<DeviceBuffer> invFreq; // per op: a rope's inverse frequencies (f32)
 
   DeviceBuffer arena, gemmWorkspace, attentionWorkspace;
+  uint64_t attentionWorkspaceGeneration = 0; // bumped at each allocation
   // The step's metadata, one upload: tokens, positions, sample rows, slot mapping,
   // query starts, context lengths, block tables (int32 each).
   DeviceBuffer meta32;
@@ -196,7 +197,9 @@ struct CudaExecutor::Impl {
   struct DecodeGraph {
     bool seen = false, failed = false;
     cudaGraphExec_t exec = nullptr;
-    const void *workspace = nullptr; // the attention workspace it was captured with
+    // The attention workspace it was captured with: its allocation's number (a regrown
+    // buffer may come back at the same address, with a layout the graph does not hold).
+    uint64_t workspace = 0;
   };
   bool useGraphs = false;
   int32_t graphLimit = 0, graphTableWidth = 0; // the largest layout's
@@ -678,10 +681,10 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
   bool eager = true;
   if (graphSize) {
     Impl::DecodeGraph &g = impl.graphs[{graphSize, contextBucket}];
-    if (g.exec && g.workspace != impl.attentionWorkspace.ptr)
-      impl.dropGraph(g); // the workspace moved since the capture
+    if (g.exec && g.workspace != impl.attentionWorkspaceGeneration)
+      impl.dropGraph(g); // the workspace was reallocated since the capture
     if (!g.exec && g.seen && !g.failed) {
-      g.workspace = impl.attentionWorkspace.ptr;
+      g.workspace = impl.attentionWorkspaceGeneration;
       Status captured = [&]() -> Status {
         CUDA_TRY(cudaStreamBeginCapture(impl.stream, cudaStreamCaptureModeThreadLocal));
         Status st = impl.enqueueProgram(md, d);
@@ -696,7 +699,7 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
           cudaGraphDestroy(graph);
         return st;
       }();
-      if (!captured || impl.attentionWorkspace.ptr != g.workspace) {
+      if (!captured || impl.attentionWorkspaceGeneration != g.workspace) {
         // Not capturable (an op that cannot be captured, or the workspace had to grow):
         // this size runs eagerly from now on.
         cudaGetLastError();
@@ -761,6 +764,7 @@ Status CudaExecutor::Impl::reserveAttentionWorkspace(const StepMetadata &md) {
   // Half again, so that contexts growing step by step do not regrow it (and re-capture the
   // graphs that hold its address) every step.
   CUDA_TRY(cudaStreamSynchronize(stream));
+  ++attentionWorkspaceGeneration;
   return attentionWorkspace.allocate(std::max(need, attentionWorkspace.bytes / 2 * 3),
                                      "the attention workspace");
 }

@@ -477,8 +477,15 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
   const int seq = blockIdx.x, head = blockIdx.y;
   const int ctx = p.contextLen[seq];
   const int ownSplits = decodeOwnSplits(p, seq, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
-  if (ownSplits <= 1 || p.splitStart[seq] + ownSplits > p.maxSlots)
-    return; // one split wrote the output itself; -1: not a decode row; or no partials
+  if (ownSplits <= 1)
+    return; // one split wrote the output itself; -1: not a decode row
+  T *out =
+      static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride + int64_t(head) * headDim;
+  if (p.splitStart[seq] + ownSplits > p.maxSlots) { // no partials (see storeMergedWarps): NaN
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x)
+      out[d] = fromFloat<T>(__int_as_float(0x7fc00000));
+    return;
+  }
   // Slot of split s for this head: (splitStart[seq] + s) * numHeads + head.
   const int64_t base = int64_t(p.splitStart[seq]) * p.numHeads + head, step = p.numHeads;
   float mMax = -INFINITY;
@@ -490,8 +497,6 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
     if (m != -INFINITY)
       total += exp2Fast(m - mMax) * p.partialML[(base + s * step) * 2 + 1];
   }
-  T *out =
-      static_cast<T *>(p.out) + int64_t(p.queryStart[seq]) * p.outStride + int64_t(head) * headDim;
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float acc = 0.0f;
     for (int s = 0; s < ownSplits; ++s) {
@@ -503,14 +508,15 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
   }
 }
 
-// splitStart: the prefix sum of the requests' own split counts (0 for a request the launch
-// does not serve), one block of 1024 threads.
+// splitStart: the prefix sum of the requests' own split counts (0 for a request of one
+// split, and for one the launch does not serve), one block of 1024 threads.
 __global__ void decodeSplitStartKernel(DecodeParams p, int numSeqs, int32_t *splitStart) {
   scanRequests(
       numSeqs,
       [&](int s) {
         const int ctx = p.contextLen[s];
-        return max(0, decodeOwnSplits(p, s, ctx, p.window > 0 ? max(0, ctx - p.window) : 0));
+        const int own = decodeOwnSplits(p, s, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
+        return own > 1 ? own : 0; // one split writes its output directly: no slot
       },
       splitStart);
 }
@@ -613,15 +619,15 @@ DecodeSplits fixedDecodeSplits(int n) {
 
 namespace {
 // The split table's bytes (numSeqs + 1 entries, 256-byte aligned) and the most partial slots
-// the batch can take: every request's own count is at most `count`, and at most
-// 1 + tokens / minTokens, whose sum the host-known total context bounds.
+// the batch can take: a request takes slots only with two splits or more, at most `count`
+// and at most tokens / minTokens, whose sum the host-known total context bounds.
 size_t splitTableBytes(const AttentionBatch &batch) {
   return (size_t(batch.numSeqs + 1) * sizeof(int32_t) + 255) / 256 * 256;
 }
 int64_t decodeSlotBound(const AttentionBatch &batch, const DecodeSplits &splits) {
   int64_t slots = int64_t(batch.numSeqs) * splits.count;
   if (batch.sumContextLen > 0)
-    slots = std::min(slots, batch.numSeqs + batch.sumContextLen / splits.minTokens);
+    slots = std::min(slots, batch.sumContextLen / splits.minTokens);
   return slots;
 }
 } // namespace

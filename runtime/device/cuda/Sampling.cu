@@ -2,7 +2,9 @@
 // typical vocabularies): max / argmax / log-sum-exp; then, only where a filter is on, radix
 // selects over the order-preserving bits of the logits (four 8-bit digits) find the top-k
 // threshold by count and the top-p threshold by probability mass; a last pass takes the
-// Gumbel-max draw among the tokens at or above the threshold.
+// Gumbel-max draw among the tokens at or above the threshold. A top-k set of at most 1024
+// tokens is instead gathered into shared memory after its radix select and sorted there,
+// and top-p, min-p and the draw run on it: 6 passes over the row for top-k + top-p, not 11.
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/Sampling.h"
 
@@ -13,6 +15,7 @@ namespace modelrt::cuda {
 namespace {
 
 constexpr int kThreads = 1024, kWarps = kThreads / 32;
+constexpr int kMaxCandidates = kThreads; // top-k sets drawn from shared memory: one per thread
 
 __device__ __forceinline__ uint32_t floatKey(float x) {
   uint32_t u = __float_as_uint(x);
@@ -29,6 +32,9 @@ struct SampleShared {
   int candCount[2];
   float candVal[2][kMaxTopLogprobs];
   int candIdx[2][kMaxTopLogprobs];
+  // A top-k set: (key << 32 | ~token id), sorted descending: logit down, then id up.
+  unsigned long long topSet[kMaxCandidates];
+  int topSetSize;
 };
 
 __device__ float blockSum(float v, SampleShared &sh) {
@@ -42,6 +48,25 @@ __device__ float blockSum(float v, SampleShared &sh) {
   for (int w = 0; w < kWarps; ++w)
     total += sh.redF[w];
   return total;
+}
+
+// Inclusive prefix sum over the block's threads in thread order (fixed order: the same bits
+// every run).
+__device__ float blockInclusiveSum(float v, SampleShared &sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int o = 1; o < 32; o <<= 1) {
+    const float n = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o)
+      v += n;
+  }
+  __syncthreads();
+  if (lane == 31)
+    sh.redF[warp] = v;
+  __syncthreads();
+  float before = 0.0f;
+  for (int w = 0; w < warp; ++w)
+    before += sh.redF[w];
+  return v + before;
 }
 
 // Block-wide max of (value, index), ties to the lower index.
@@ -123,9 +148,92 @@ __device__ __forceinline__ float uniformNoise(uint64_t seed, uint64_t step, int 
   return (float(r.x >> 8) + 0.5f) * (1.0f / 16777216.0f); // in (0, 1)
 }
 
+// Sorts sh.topSet[0, n) descending (n <= kThreads): bitonic over the next power of two,
+// padded with zeros, which sort last. Call from every thread.
+__device__ void sortTopSet(int n, SampleShared &sh) {
+  const int tid = threadIdx.x;
+  int size = 2;
+  while (size < n)
+    size <<= 1;
+  if (tid >= n && tid < size)
+    sh.topSet[tid] = 0;
+  __syncthreads();
+  for (int k = 2; k <= size; k <<= 1)
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      const int partner = tid ^ j;
+      if (tid < size && partner > tid) {
+        const unsigned long long a = sh.topSet[tid], b = sh.topSet[partner];
+        if ((tid & k) == 0 ? a < b : a > b) { // descending runs where bit k is clear
+          sh.topSet[tid] = b;
+          sh.topSet[partner] = a;
+        }
+      }
+      __syncthreads();
+    }
+}
+
+// The draw when top-k (its threshold floorKey) leaves at most kMaxCandidates tokens: gathers
+// them into shared memory, sorts them by (logit desc, id asc), applies top-p (the first of
+// them whose cumulative probability mass reaches topP of the set's, ties at its logit kept)
+// and min-p there, and takes the Gumbel-max draw with the noise of the full pass (keyed by
+// token id), so the same tokens are kept and drawn. Returns false, having drawn nothing,
+// when ties put more tokens than that at or above the threshold.
+__device__ bool drawFromTopSet(const float *row, int vocab, uint32_t floorKey, float maxLogit,
+                               float temp, float invTemp, float invTempLog2e, float topP,
+                               float minP, uint64_t seed, uint64_t step, SampleShared &sh,
+                               int &token) {
+  const int tid = threadIdx.x;
+  if (tid == 0)
+    sh.topSetSize = 0;
+  __syncthreads();
+  for (int i = tid; i < vocab; i += kThreads) {
+    const uint32_t key = floatKey(row[i]);
+    if (key >= floorKey) {
+      const int slot = atomicAdd(&sh.topSetSize, 1);
+      if (slot < kMaxCandidates)
+        sh.topSet[slot] = (static_cast<unsigned long long>(key) << 32) | ~uint32_t(i);
+    }
+  }
+  __syncthreads();
+  const int n = sh.topSetSize;
+  if (n > kMaxCandidates)
+    return false;
+  sortTopSet(n, sh);
+  // Thread t holds the t-th largest.
+  const bool has = tid < n;
+  const unsigned long long entry = has ? sh.topSet[tid] : 0;
+  const uint32_t key = uint32_t(entry >> 32);
+  const int id = has ? int(~uint32_t(entry)) : 0;
+  const float x = has ? row[id] : -INFINITY;
+  uint32_t cut = floorKey;
+  if (topP < 1.0f) {
+    const float w = has ? exp2f((x - maxLogit) * invTempLog2e) : 0.0f;
+    const float cum = blockInclusiveSum(w, sh);
+    if (tid == n - 1)
+      sh.chosenAbove = cum; // the set's mass
+    __syncthreads();
+    float reaches = has && cum >= topP * sh.chosenAbove ? 1.0f : 0.0f;
+    int first = tid;
+    blockArgmax(reaches, first, sh); // the lowest such thread: the first in logit order
+    cut = max(cut, uint32_t(sh.topSet[first] >> 32));
+  }
+  if (minP > 0.0f)
+    cut = max(cut, floatKey(maxLogit + temp * logf(minP)));
+  float best = -INFINITY;
+  int bestIdx = 0x7fffffff;
+  if (has && key >= cut) {
+    best = x * invTemp + -logf(-logf(uniformNoise(seed, step, id))); // as the full pass
+    bestIdx = id;
+  }
+  blockArgmax(best, bestIdx, sh);
+  if (bestIdx < vocab) // else (NaN logits) the caller's argmax stands
+    token = bestIdx;
+  return true;
+}
+
 __global__ void __launch_bounds__(kThreads)
-sampleKernel(const float *logits, int64_t rowStride, int vocab, SamplingParams params,
-             SamplingOutput out) {
+    sampleKernel(const float *logits, int64_t rowStride, int vocab, SamplingParams params,
+                 SamplingOutput out) {
   __shared__ SampleShared sh;
   const int b = blockIdx.x, tid = threadIdx.x;
   const float *row = logits + int64_t(b) * rowStride;
@@ -154,41 +262,46 @@ sampleKernel(const float *logits, int64_t rowStride, int vocab, SamplingParams p
     const float invTemp = 1.0f / temp, invTempLog2e = invTemp * 1.4426950408889634f;
     uint32_t floorKey = 0;
     const int topK = params.topK ? params.topK[b] : 0;
-    if (topK > 0 && topK < vocab)
-      floorKey = radixSelect<false>(row, vocab, 0, float(topK), maxLogit, 0.0f, sh);
     const float topP = params.topP ? params.topP[b] : 1.0f;
-    if (topP < 1.0f) {
-      float mass = 0.0f;
+    const float minP = params.minP ? params.minP[b] : 0.0f;
+    const uint64_t seed = params.seed ? params.seed[b] : 0, step = params.step ? params.step[b] : 0;
+    const bool topKOn = topK > 0 && topK < vocab;
+    if (topKOn)
+      floorKey = radixSelect<false>(row, vocab, 0, float(topK), maxLogit, 0.0f, sh);
+    if (!(topKOn && topK <= kMaxCandidates &&
+          drawFromTopSet(row, vocab, floorKey, maxLogit, temp, invTemp, invTempLog2e, topP, minP,
+                         seed, step, sh, token))) {
+      if (topP < 1.0f) {
+        float mass = 0.0f;
+        for (int i = tid; i < vocab; i += kThreads) {
+          float x = row[i];
+          if (floatKey(x) >= floorKey)
+            mass += exp2f((x - maxLogit) * invTempLog2e);
+        }
+        mass = blockSum(mass, sh);
+        uint32_t pKey =
+            radixSelect<true>(row, vocab, floorKey, topP * mass, maxLogit, invTempLog2e, sh);
+        floorKey = max(floorKey, pKey);
+      }
+      if (minP > 0.0f)
+        floorKey = max(floorKey, floatKey(maxLogit + temp * logf(minP)));
+
+      float best = -INFINITY;
+      int bestIdx = 0x7fffffff;
       for (int i = tid; i < vocab; i += kThreads) {
         float x = row[i];
-        if (floatKey(x) >= floorKey)
-          mass += exp2f((x - maxLogit) * invTempLog2e);
-      }
-      mass = blockSum(mass, sh);
-      uint32_t pKey =
-          radixSelect<true>(row, vocab, floorKey, topP * mass, maxLogit, invTempLog2e, sh);
-      floorKey = max(floorKey, pKey);
-    }
-    const float minP = params.minP ? params.minP[b] : 0.0f;
-    if (minP > 0.0f)
-      floorKey = max(floorKey, floatKey(maxLogit + temp * logf(minP)));
-
-    const uint64_t seed = params.seed ? params.seed[b] : 0, step = params.step ? params.step[b] : 0;
-    float best = -INFINITY;
-    int bestIdx = 0x7fffffff;
-    for (int i = tid; i < vocab; i += kThreads) {
-      float x = row[i];
-      if (floatKey(x) >= floorKey) {
-        float g = -logf(-logf(uniformNoise(seed, step, i)));
-        float v = x * invTemp + g;
-        if (v > best) {
-          best = v;
-          bestIdx = i;
+        if (floatKey(x) >= floorKey) {
+          float g = -logf(-logf(uniformNoise(seed, step, i)));
+          float v = x * invTemp + g;
+          if (v > best) {
+            best = v;
+            bestIdx = i;
+          }
         }
       }
+      blockArgmax(best, bestIdx, sh);
+      token = bestIdx < vocab ? bestIdx : argmax; // the max logit always passes every filter
     }
-    blockArgmax(best, bestIdx, sh);
-    token = bestIdx < vocab ? bestIdx : argmax; // the max logit always passes every filter
   }
 
   if (tid == 0) {
