@@ -154,6 +154,31 @@ Status Scheduler::finish(RequestId id, FinishReason reason) {
   return Status::success();
 }
 
+namespace {
+// The tokens a prefill chunk takes of a request's `uncomputed` ones within `budget`: all
+// that fit, but never a lone token of several, neither as the chunk nor as what is left for
+// the next one (0: wait for a larger budget). A device may serve a request's one-row steps
+// with another kernel than its longer chunks (CUDA: decode and prefill attention), so where
+// a prompt is cut, which follows the budget others leave, must not decide which kernel
+// computes one of its positions (DESIGN.md: output independent of the batch). With a step
+// budget (`stepBudget`, max-num-batched-tokens) under 3 lone tokens cannot be avoided.
+int32_t prefillChunk(int32_t uncomputed, int32_t budget, int32_t stepBudget) {
+  if (uncomputed <= budget || stepBudget < 3)
+    return std::min(uncomputed, budget);
+  const int32_t chunk = uncomputed - budget == 1 ? budget - 1 : budget;
+  return chunk >= 2 ? chunk : 0;
+}
+
+// `fit` of a chunk's `wanted` tokens fit in the KV pool: cut it by the same rule, unless
+// that leaves nothing (then the lone token goes: a short pool must not stall the request).
+int64_t prefillChunkThatFits(int32_t uncomputed, int32_t wanted, int64_t fit, int32_t stepBudget) {
+  if (fit >= wanted)
+    return fit;
+  const int32_t cut = prefillChunk(uncomputed, static_cast<int32_t>(fit), stepBudget);
+  return cut > 0 ? cut : fit;
+}
+} // namespace
+
 SchedulerOutput Scheduler::schedule() {
   assert(pendingIterations_.size() < size_t(config_.maxInFlight) &&
          "schedule() called with maxInFlight iterations awaiting update()");
@@ -204,7 +229,8 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
     if (req.inFlight)
       continue; // its token is not sampled yet
     bool decode = req.numUncomputed() == 1;
-    int32_t wanted = decode ? 1 : std::min(req.numUncomputed(), prefillBudget);
+    int32_t wanted =
+        decode ? 1 : prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
     if (wanted == 0)
       continue;
     int64_t fit = kv_.appendableTokens(req.id, wanted, /*keepFree=*/0);
@@ -225,8 +251,10 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
     }
     if (fit == 0)
       continue;
-    if (!decode)
+    if (!decode) {
+      fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, config_.maxNumBatchedTokens);
       prefillBudget -= static_cast<int32_t>(fit);
+    }
     bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
     assert(ok && "appendableTokens promised the blocks");
     (void)ok;
@@ -255,7 +283,7 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
                                     static_cast<int64_t>(req.tokens.size()) - 1);
     req.numComputed = static_cast<int32_t>(adopted);
   }
-  int32_t wanted = std::min(req.numUncomputed(), prefillBudget);
+  int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
   int64_t fit = 0;
   if (config_.policy == Policy::IterationLevel) {
     fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
@@ -265,11 +293,12 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
       kv_.free(req.id);
       req.numComputed = 0;
       adopted = 0;
-      wanted = std::min(req.numUncomputed(), prefillBudget);
+      wanted = prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
       fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
     }
     if (fit == 0)
       return false;
+    fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, config_.maxNumBatchedTokens);
     // Reported as prompt tokens, once: a re-admission after a preemption may adopt
     // generated tokens too.
     const int32_t cachedPrompt = std::min(static_cast<int32_t>(adopted), req.numPrompt());
@@ -340,9 +369,9 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
   out.requests.push_back(std::move(s));
 }
 
-Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &output,
-                                                    const std::vector<TokenId> &sampledTokens,
-                                                    const std::vector<std::vector<TokenId>> *accepted) {
+Expected<std::vector<TokenEvent>>
+Scheduler::update(const SchedulerOutput &output, const std::vector<TokenId> &sampledTokens,
+                  const std::vector<std::vector<TokenId>> *accepted) {
   auto pending = std::find(pendingIterations_.begin(), pendingIterations_.end(), output.iteration);
   if (pending == pendingIterations_.end())
     return Error(ErrorCode::InvalidArgument,
@@ -355,9 +384,9 @@ Expected<std::vector<TokenEvent>> Scheduler::update(const SchedulerOutput &outpu
                  "update got " + std::to_string(sampledTokens.size()) + " sampled tokens for " +
                      std::to_string(output.sampleRequestIds.size()) + " sampled rows");
   if (accepted && accepted->size() != sampledTokens.size())
-    return Error(ErrorCode::InvalidArgument,
-                 "update got accepted tokens for " + std::to_string(accepted->size()) +
-                     " rows, not " + std::to_string(sampledTokens.size()));
+    return Error(ErrorCode::InvalidArgument, "update got accepted tokens for " +
+                                                 std::to_string(accepted->size()) + " rows, not " +
+                                                 std::to_string(sampledTokens.size()));
   std::vector<TokenId> all = sampledTokens;
   if (accepted)
     for (const std::vector<TokenId> &more : *accepted)

@@ -305,6 +305,24 @@ TEST(PagedAttention, RequestsComputeTheSameAloneAndInAMixedBatch) {
     }
 }
 
+// A prompt's rows compute the same bits whichever chunks the scheduler cut it into (the
+// cuts follow the budget the rest of the batch leaves): one chunk against two, cut off a
+// 128-row tile boundary, with and without a sliding window, on the Hopper (d 128) and
+// mma.sync (d 96) prefill kernels.
+TEST(PagedAttention, PromptRowsComputeTheSameInAnyChunks) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(12);
+  for (auto [hd, window] :
+       {std::pair{128, 0}, std::pair{128, 300}, std::pair{96, 0}, std::pair{96, 300}}) {
+    PagedCase c = makePagedCase(rng, 8, 2, hd, 16, ElementType::BF16, {{300, 1500}}, window);
+    const std::vector<uint16_t> whole = runDispatch(c);
+    for (int cut : {2, 70, 131}) {
+      const std::vector<uint16_t> parts = runDispatch(chunkedCase(c, 0, cut));
+      EXPECT_EQ(parts, whole) << "d " << hd << " window " << window << ", cut after row " << cut;
+    }
+  }
+}
+
 // Host reference of the KV write with RoPE; returns the rotated values of row t, head h.
 std::vector<float> ropeRow(const std::vector<float> &x, int pos, const RopeParams &rope) {
   std::vector<float> out = x;

@@ -129,6 +129,19 @@ inline PagedCase subCase(const PagedCase &c, const std::vector<int> &keep) {
   return r;
 }
 
+// Request `seq` of `c` cut into two chunks at its query row `cut` (as two requests of one
+// batch on the same block-table row: the first with the context up to its last row).
+inline PagedCase chunkedCase(const PagedCase &c, int seq, int cut) {
+  PagedCase r = subCase(c, {seq, seq});
+  const int qLen = r.queryStart[1];
+  r.queryStart = {0, cut, qLen};
+  r.contextLen[0] = c.contextLen[seq] - (qLen - cut);
+  r.q.resize(size_t(qLen) * c.shape.numHeads * c.shape.headDim); // the rows once
+  r.numTokens = qLen;
+  r.maxQueryLen = std::max(cut, qLen - cut);
+  return r;
+}
+
 // The case on the device, with the output poisoned.
 struct DeviceCase {
   DeviceBuffer<uint16_t> q, kCache, vCache, out;

@@ -152,6 +152,36 @@ TEST(Sampling, DrawsStayInsideTheFilters) {
   }
 }
 
+// A top-k set drawn from shared memory (k <= 1024) gives the token the passes over the row
+// give for the same kept set: rows with k finite logits (the rest -inf) drawn with top-k k
+// and with top-k off, with top-p and min-p on some rows; k = 1024 fills the set exactly.
+TEST(Sampling, TopKSetDrawsAsThePassesOverTheRow) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(15);
+  const int batch = 48, vocab = 50000;
+  Rows r = makeRows(rng, batch, vocab);
+  std::vector<int32_t> finite(batch);
+  for (int b = 0; b < batch; ++b) {
+    finite[b] = b == 0 ? 1024 : 1 + (b * 97) % 1000;
+    float *row = &r.logits[size_t(b) * vocab];
+    std::vector<int> ids(vocab);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    for (int j = finite[b]; j < vocab; ++j)
+      row[ids[j]] = -INFINITY;
+    r.temperature[b] = 0.6f + 0.1f * (b % 5);
+    r.topP[b] = b % 2 == 0 ? 0.9f : 1.0f;
+    r.minP[b] = b % 3 == 0 ? 0.02f : 0.0f;
+  }
+  r.topK = finite;
+  Result set = run(r, 0);
+  r.topK.assign(batch, 0);
+  Result passes = run(r, 0);
+  for (int b = 0; b < batch; ++b)
+    EXPECT_EQ(set.tokens[b], passes.tokens[b])
+        << "row " << b << ": " << finite[b] << " finite logits, top-p " << r.topP[b];
+}
+
 TEST(Sampling, SeededDrawsFollowTheFilteredDistribution) {
   MODELRT_REQUIRE_GPU();
   // 16 tokens with known probabilities; 20000 rows with distinct seeds draw from the same

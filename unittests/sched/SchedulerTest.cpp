@@ -170,6 +170,34 @@ TEST(SchedulerTest, ChunkedPrefillOfAPromptLongerThanTheTokenBudget) {
   EXPECT_EQ(h.outputs[id], h.reference(id));
 }
 
+// A prompt position is computed in a chunk of two tokens or more whatever the budget others
+// leave (a device may run one-row steps through another kernel): a cut that would leave one
+// token leaves two, and a budget of one token waits for a larger one.
+TEST(SchedulerTest, PromptChunksNeverLeaveALoneToken) {
+  Harness h(smallConfig());
+  RequestId id = h.add(makeRequest(33, 2)); // 32 + 1 would leave a lone token
+  std::vector<int32_t> chunks;
+  for (int i = 0; i < 2; ++i)
+    chunks.push_back(h.step().requests.at(0).numTokens);
+  EXPECT_EQ(chunks, (std::vector<int32_t>{31, 2}));
+  h.runToCompletion();
+  EXPECT_EQ(h.outputs[id], h.reference(id));
+
+  // Three decodes and a prompt whose uncomputed tail sees a budget of 29: no cut leaves 1.
+  Harness d(smallConfig());
+  std::vector<RequestId> decoders;
+  for (int i = 0; i < 3; ++i)
+    decoders.push_back(d.add(makeRequest(4, 40, 5 + i)));
+  d.step();
+  RequestId big = d.add(makeRequest(30, 2, 9));
+  SchedulerOutput out = d.step();
+  ASSERT_EQ(out.requests.size(), 4u);
+  EXPECT_EQ(out.requests[3].id, big);
+  EXPECT_EQ(out.requests[3].numTokens, 28); // 29 would leave one of its 30
+  d.runToCompletion();
+  EXPECT_EQ(d.outputs[big], d.reference(big));
+}
+
 TEST(SchedulerTest, DecodesKeepTheirRowsWhileAPrefillIsChunked) {
   Harness h(smallConfig());
   RequestId a = h.add(makeRequest(4, 50));

@@ -43,7 +43,10 @@ __device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm
   t.rows = min(bm, qLen - t.q0);
   t.pos0 = ctx - qLen + t.q0;
   t.kvEnd = min(ctx, t.pos0 + t.rows);
-  t.kvBegin = p.window > 0 ? max(0, t.pos0 - p.window + 1) : 0;
+  // Key tiles start at a multiple of 128 positions (every kernel's tile width divides it),
+  // also under a sliding window: so a row's key tiles, and the order of its sums, do not
+  // depend on which query tile, or which prompt chunk, holds it (the masks drop the rest).
+  t.kvBegin = p.window > 0 ? max(0, t.pos0 - p.window + 1) & ~127 : 0;
   return true;
 }
 __device__ __forceinline__ bool locatePrefillTile(const PrefillParams &p, int bm, PrefillTile &t) {

@@ -207,7 +207,8 @@ __device__ bool drawFromTopSet(const float *row, int vocab, uint32_t floorKey, f
   const float x = has ? row[id] : -INFINITY;
   uint32_t cut = floorKey;
   if (topP < 1.0f) {
-    const float w = has ? exp2f((x - maxLogit) * invTempLog2e) : 0.0f;
+    // NaN logits (x != x) weigh nothing and are never drawn, as in the full pass.
+    const float w = has && x == x ? exp2f((x - maxLogit) * invTempLog2e) : 0.0f;
     const float cum = blockInclusiveSum(w, sh);
     if (tid == n - 1)
       sh.chosenAbove = cum; // the set's mass
@@ -221,7 +222,7 @@ __device__ bool drawFromTopSet(const float *row, int vocab, uint32_t floorKey, f
     cut = max(cut, floatKey(maxLogit + temp * logf(minP)));
   float best = -INFINITY;
   int bestIdx = 0x7fffffff;
-  if (has && key >= cut) {
+  if (has && x == x && key >= cut) {
     best = x * invTemp + -logf(-logf(uniformNoise(seed, step, id))); // as the full pass
     bestIdx = id;
   }
@@ -304,6 +305,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
+  if (token < 0 || token >= vocab)
+    token = 0; // a row of NaNs has no argmax
   if (tid == 0) {
     out.tokens[b] = token;
     if (out.logprobs)
