@@ -132,11 +132,14 @@ void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, 
   std::iota(pages.begin(), pages.end(), 0);
   std::mt19937 rng(5);
   std::shuffle(pages.begin(), pages.end(), rng);
-  int next = 0, singleRows = 0;
+  int next = 0, singleRows = 0, maxSingleContext = 0;
   for (int i = 0; i < numSeqs; ++i) {
     qs[i + 1] = qs[i] + seqs[i].first;
     ctx[i] = seqs[i].second;
-    singleRows += seqs[i].first == 1 ? 1 : 0;
+    if (seqs[i].first == 1) {
+      ++singleRows;
+      maxSingleContext = std::max(maxSingleContext, ctx[i]);
+    }
     for (int b = 0; b < (ctx[i] + bs - 1) / bs; ++b)
       table[size_t(i) * blocksPerSeq + b] = pages[next++];
   }
@@ -149,6 +152,7 @@ void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, 
   s.batch = {upload(qs),  upload(ctx),  upload(table), numSeqs,
              qs[numSeqs], blocksPerSeq, maxQuery,      maxContext};
   s.batch.singleRowSeqs = singleRows;
+  s.batch.maxSingleRowContextLen = maxSingleContext;
   s.batch.sumContextLen = std::accumulate(ctx.begin(), ctx.end(), int64_t(0));
   size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
   size_t qElems = size_t(qs[numSeqs]) * heads * hd;

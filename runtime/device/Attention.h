@@ -65,6 +65,9 @@ struct AttentionBatch {
   // queries a device backend may run these through its decode kernel (CUDA does), so that
   // a decode step's arithmetic does not depend on whether something else is prefilling.
   int32_t singleRowSeqs = 0;
+  // Host-known bound on those requests' contexts (0: maxContextLen): sizes the decode grid
+  // of a mixed batch, whose longest contexts are usually the prefills'.
+  int32_t maxSingleRowContextLen = 0;
   // Host-known: the sum of contextLen over the batch (0: unknown). Bounds the decode
   // kernel's partial results, whose count follows each request's own context.
   int64_t sumContextLen = 0;

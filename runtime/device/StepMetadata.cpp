@@ -58,7 +58,11 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
     m.maxBlocksPerSeq = std::max<int32_t>(m.maxBlocksPerSeq,
                                           static_cast<int32_t>((end + blockSize - 1) / blockSize));
     m.maxQueryLen = std::max<int32_t>(m.maxQueryLen, static_cast<int32_t>(c.numTokens));
-    m.singleRowSeqs += c.numTokens == 1 ? 1 : 0;
+    if (c.numTokens == 1) {
+      ++m.singleRowSeqs;
+      m.maxSingleRowContextLen =
+          std::max<int32_t>(m.maxSingleRowContextLen, static_cast<int32_t>(end));
+    }
     m.sumContextLen += end;
     m.maxContextLen = std::max<int32_t>(m.maxContextLen, static_cast<int32_t>(end));
   }
@@ -76,6 +80,7 @@ StepMetadata buildStepMetadata(const std::vector<int32_t> &tokens,
     m.maxBlocksPerSeq = tableWidth;
     m.maxQueryLen = 1;
     m.singleRowSeqs = padTo;
+    m.maxSingleRowContextLen = paddedContextLen;
     m.maxContextLen = paddedContextLen;
   }
   m.numSeqs = numSeqs;

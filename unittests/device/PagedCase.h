@@ -168,7 +168,10 @@ struct DeviceCase {
     b.singleRowSeqs = 0;
     b.sumContextLen = 0;
     for (size_t s = 0; s + 1 < c.queryStart.size(); ++s) {
-      b.singleRowSeqs += c.queryStart[s + 1] - c.queryStart[s] == 1 ? 1 : 0;
+      if (c.queryStart[s + 1] - c.queryStart[s] == 1) {
+        ++b.singleRowSeqs;
+        b.maxSingleRowContextLen = std::max(b.maxSingleRowContextLen, c.contextLen[s]);
+      }
       b.sumContextLen += c.contextLen[s];
     }
     return b;

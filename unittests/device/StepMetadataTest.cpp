@@ -27,6 +27,7 @@ TEST(StepMetadata, MixedStepKeepsItsShape) {
   EXPECT_EQ(m.maxQueryLen, 3);
   EXPECT_EQ(m.singleRowSeqs, 1); // the decode row, which the CUDA attention serves apart
   EXPECT_EQ(m.sumContextLen, 5 + 9 + 2);
+  EXPECT_EQ(m.maxSingleRowContextLen, 9);
   EXPECT_EQ(m.maxContextLen, 9);
   EXPECT_EQ(m.maxBlocksPerSeq, 3);
   EXPECT_EQ(section(m, m.tokenAt, 6), (std::vector<int32_t>{11, 12, 13, 14, 15, 16}));

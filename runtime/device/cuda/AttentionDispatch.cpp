@@ -1,6 +1,7 @@
 // Argument checks shared by the attention kernels, and the decode/prefill dispatch.
 #include "runtime/device/cuda/AttentionCommon.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -50,13 +51,22 @@ Status checkAttention(const AttentionShape &shape, const PagedKvLayout &layout,
   return Status::success();
 }
 
+namespace {
+// The decode splits of a mixed batch's one-row requests: the grid sized by their contexts.
+DecodeSplits mixedDecodeSplits(const AttentionShape &shape, AttentionBatch batch, int smCount) {
+  if (batch.maxSingleRowContextLen > 0)
+    batch.maxContextLen = std::min(batch.maxContextLen, batch.maxSingleRowContextLen);
+  return chooseDecodeSplits(shape, batch, smCount);
+}
+} // namespace
+
 size_t attentionWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
                                int smCount) {
   if (batch.maxQueryLen == 1)
     return decodeWorkspaceBytes(shape, batch, chooseDecodeSplits(shape, batch, smCount));
   size_t bytes = prefillWorkspaceBytes(batch);
   if (batch.singleRowSeqs > 0) // the decode kernel's partials follow the prefill's tile table
-    bytes += decodeWorkspaceBytes(shape, batch, chooseDecodeSplits(shape, batch, smCount));
+    bytes += decodeWorkspaceBytes(shape, batch, mixedDecodeSplits(shape, batch, smCount));
   return bytes;
 }
 
@@ -78,7 +88,7 @@ Status pagedAttention(const AttentionShape &shape, const PagedKvLayout &layout,
                                     /*skipSingleRows=*/true);
       !st)
     return st;
-  return launchDecodeRows(shape, layout, batch, args, chooseDecodeSplits(shape, batch, smCount),
+  return launchDecodeRows(shape, layout, batch, args, mixedDecodeSplits(shape, batch, smCount),
                           static_cast<char *>(workspace) + prefillBytes,
                           workspaceBytes - prefillBytes, stream, 0, /*onlySingleRows=*/true);
 }

@@ -737,6 +737,7 @@ AttentionBatch attentionBatchOf(const StepMetadata &md, const int32_t *d) {
   batch.maxQueryLen = md.maxQueryLen;
   batch.maxContextLen = md.maxContextLen;
   batch.singleRowSeqs = md.singleRowSeqs;
+  batch.maxSingleRowContextLen = md.maxSingleRowContextLen;
   batch.sumContextLen = md.sumContextLen;
   return batch;
 }
