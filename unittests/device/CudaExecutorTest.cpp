@@ -212,6 +212,58 @@ TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {
   }
 }
 
+// DESIGN.md: a request's output must not change with what else is batched. One request's
+// greedy decode steps alone (CUDA graphs of one sequence) and again while others join with
+// prompts (mixed steps: prefill and decode attention side by side, eager) and decode beside
+// it (longer contexts than its own): its logits must agree bit for bit at every step.
+TEST_F(CudaExecutorTest, DecodeStepsMatchAloneBesidePrefillsAndDecodes) {
+  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+  ASSERT_TRUE(exec);
+  const int64_t vocab = exec->metadata().vocabSize;
+  const std::vector<int32_t> prompt = {1, 17, 42, 99, 3, 250, 7, 8, 128, 64};
+  constexpr int kSteps = 12;
+  Sequences seqs(*exec);
+  auto firstRow = [&](const std::vector<float> &logits) {
+    return std::vector<float>(logits.begin(), logits.begin() + vocab);
+  };
+  // Alone.
+  std::vector<std::vector<float>> alone;
+  Expected<std::vector<float>> l = seqs.step({{0, prompt}}, false);
+  ASSERT_TRUE(l.ok()) << l.error().toString();
+  for (int s = 0; s < kSteps; ++s) {
+    l = seqs.step({{0, {argmax(l->data(), vocab)}}}, false);
+    ASSERT_TRUE(l.ok()) << l.error().toString();
+    alone.push_back(firstRow(*l));
+  }
+  // A long-running neighbour with a longer context first, then the request; each step a
+  // new prompt joins (its prefill beside the decodes) and the earlier ones decode.
+  ASSERT_TRUE(seqs.step({{50, std::vector<int32_t>(300, 5)}}, false).ok());
+  l = seqs.step({{1, prompt}, {50, {6}}}, false);
+  ASSERT_TRUE(l.ok()) << l.error().toString();
+  std::vector<std::pair<int, int32_t>> others = {{50, 6}};
+  int differ = 0, firstDiffer = -1;
+  for (int s = 0; s < kSteps; ++s) {
+    std::vector<std::pair<int, std::vector<int32_t>>> step = {{1, {argmax(l->data(), vocab)}}};
+    for (auto &[id, tok] : others)
+      step.push_back({id, {tok}});
+    const int joining = 100 + s;
+    step.push_back({joining, std::vector<int32_t>(3 + 5 * s, 11 + s)});
+    l = seqs.step(step, false);
+    ASSERT_TRUE(l.ok()) << l.error().toString();
+    for (size_t i = 0; i < others.size(); ++i)
+      others[i].second = argmax(l->data() + (i + 1) * vocab, vocab);
+    others.push_back({joining, argmax(l->data() + step.size() * vocab - vocab, vocab)});
+    if (std::memcmp(l->data(), alone[s].data(), vocab * sizeof(float)) != 0) {
+      ++differ;
+      if (firstDiffer < 0)
+        firstDiffer = s;
+    }
+  }
+  std::printf("decode steps beside prefills and decodes: %d of %d differ from alone (first: %d)\n",
+              differ, kSteps, firstDiffer);
+  EXPECT_EQ(differ, 0) << "first differing step " << firstDiffer;
+}
+
 // Sampling on the GPU (submit/collect with deviceSampling): greedy picks the argmax of the
 // logits the host would get, with their log-probabilities; a host row in the same step
 // still comes back as logits; a seeded draw is the same alone and batched, and top-k keeps
