@@ -312,6 +312,7 @@ void benchMmaPeak(int sm) {
 }
 
 void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
+  const char *mode = gemm.batchInvariant() ? "gemm_invariant" : "gemm";
   __nv_bfloat16 *a = alloc<__nv_bfloat16>(size_t(m) * k), *w = alloc<__nv_bfloat16>(size_t(n) * k);
   void *c = alloc<char>(size_t(m) * n * (out == ElementType::F32 ? 4 : 2));
   fill(a, size_t(m) * k, 7);
@@ -322,7 +323,7 @@ void benchGemm(CublasLtGemm &gemm, int m, int n, int k, ElementType out) {
   double ms =
       timeMs([&] { check(gemm.gemm(shape, a, w, nullptr, c, ws, wsBytes, nullptr), "gemm"); });
   // Weight bytes over time too: decode-sized products (small m) are bound by reading W.
-  std::printf("RESULT gemm_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f weight_GB/s=%.0f\n",
+  std::printf("RESULT %s_bf16_%s_m%d_n%d_k%d %.1f TFLOP/s ms=%.4f weight_GB/s=%.0f\n", mode,
               out == ElementType::F32 ? "f32out" : "bf16out", m, n, k,
               2.0 * m * n * k / (ms * 1e-3) / 1e12, ms, 2.0 * n * k / (ms * 1e-3) / 1e9);
   for (void *p : {static_cast<void *>(a), static_cast<void *>(w), c, ws})
@@ -411,6 +412,18 @@ int main(int argc, char **argv) {
   benchGemm(**gemm, 1, 4096, 14336, ElementType::BF16);
   benchGemm(**gemm, 32, 28672, 4096, ElementType::BF16);
   benchGemm(**gemm, 256, 128256, 4096, ElementType::F32);
+  {
+    // Batch-invariant mode (one algorithm per weight for every row count): its cost.
+    auto invariant = CublasLtGemm::create(true);
+    check(invariant ? Status::success() : Status(invariant.error()), "cublasLtCreate");
+    for (int m : {1, 32, 256, 4096})
+      benchGemm(**invariant, m, 4096, 4096, ElementType::BF16);
+    benchGemm(**invariant, 1, 28672, 4096, ElementType::BF16);
+    benchGemm(**invariant, 32, 28672, 4096, ElementType::BF16);
+    benchGemm(**gemm, 1, 4096, 4096, ElementType::BF16); // the default beside them
+    benchGemm(**gemm, 32, 4096, 4096, ElementType::BF16);
+    std::printf("INFO batch-invariant GEMM fallbacks: %zu\n", (*invariant)->invariantFallbacks());
+  }
   benchSampling(256, 128256, "greedy", 0.0f, 0, 1.0f, 0.0f, 0);
   benchSampling(256, 128256, "topk50_topp0.9_t0.7", 0.7f, 50, 0.9f, 0.0f, 0);
   benchSampling(256, 128256, "topp0.95", 1.0f, 0, 0.95f, 0.0f, 0);

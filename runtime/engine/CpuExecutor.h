@@ -52,6 +52,9 @@ struct ExecutorOptions {
   bool deviceSampling = true;
   // Whether the CUDA executor runs decode steps as CUDA graphs (padded to fixed batch sizes).
   bool cudaGraphs = true;
+  // Whether the CUDA executor runs each weight's GEMMs with one cuBLASLt algorithm for every
+  // row count (batch-invariant GEMMs).
+  bool batchInvariantGemm = false;
 };
 
 class CpuExecutor final : public Executor {

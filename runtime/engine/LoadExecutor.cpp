@@ -32,6 +32,7 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
   cudaOptions.kvBlockSize = options.kvBlockSize;
   cudaOptions.deviceSampling = options.deviceSampling;
   cudaOptions.cudaGraphs = options.cudaGraphs;
+  cudaOptions.batchInvariantGemm = options.batchInvariantGemm;
   Expected<std::unique_ptr<cuda::CudaExecutor>> gpu =
       cuda::CudaExecutor::load(planPath, cudaOptions);
   if (!gpu)

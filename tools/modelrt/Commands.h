@@ -24,8 +24,8 @@ dist::Communicator *&mpiWorld();
 // executor options at the MPI group and returns false: the command goes on.
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
-// --kv-cache-mib, --kv-block-size, --device, --sampling and --enforce-eager, for the commands
-// that run a plan.
+// --kv-cache-mib, --kv-block-size, --device, --sampling, --enforce-eager and
+// --batch-invariant-gemm, for the commands that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
   cmd->add_option_function<int64_t>(
          "--kv-cache-mib", [&options](int64_t mib) { options.kvCacheBytes = mib << 20; },
@@ -47,6 +47,10 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
                 "On CUDA, launch every kernel of a decode step from the host instead of "
                 "replaying the step's CUDA graph (decode steps are padded to 1, 2, 4, 8, 16, "
                 "24, ... sequences and captured by default)");
+  cmd->add_flag("--batch-invariant-gemm", options.batchInvariantGemm,
+                "On CUDA, run every GEMM of one weight with one cuBLASLt algorithm (without "
+                "split-k) whatever the step's row count, so a request's logits do not depend on "
+                "what else is batched (attention already does not); slower for steps of few rows");
 }
 
 } // namespace modelrt::cli

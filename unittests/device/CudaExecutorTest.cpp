@@ -215,9 +215,9 @@ TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {
 // DESIGN.md: a request's output must not change with what else is batched. One request's
 // greedy decode steps alone (CUDA graphs of one sequence) and again while others join with
 // prompts (mixed steps: prefill and decode attention side by side, eager) and decode beside
-// it (longer contexts than its own): its logits must agree bit for bit at every step.
-TEST_F(CudaExecutorTest, DecodeStepsMatchAloneBesidePrefillsAndDecodes) {
-  std::unique_ptr<cuda::CudaExecutor> exec = load("tiny-llama-hd64-bf16.plan");
+// it (longer contexts than its own): its logits must agree bit for bit at every step, with
+// cuBLASLt's default algorithm choice and in batch-invariant GEMM mode.
+void decodeStepsMatchAlone(cuda::CudaExecutor *exec, const char *mode) {
   ASSERT_TRUE(exec);
   const int64_t vocab = exec->metadata().vocabSize;
   const std::vector<int32_t> prompt = {1, 17, 42, 99, 3, 250, 7, 8, 128, 64};
@@ -259,9 +259,20 @@ TEST_F(CudaExecutorTest, DecodeStepsMatchAloneBesidePrefillsAndDecodes) {
         firstDiffer = s;
     }
   }
-  std::printf("decode steps beside prefills and decodes: %d of %d differ from alone (first: %d)\n",
-              differ, kSteps, firstDiffer);
-  EXPECT_EQ(differ, 0) << "first differing step " << firstDiffer;
+  std::printf("%s GEMMs: decode steps beside prefills and decodes: %d of %d differ from alone "
+              "(first: %d)\n",
+              mode, differ, kSteps, firstDiffer);
+  EXPECT_EQ(differ, 0) << mode << " GEMMs: first differing step " << firstDiffer;
+}
+
+TEST_F(CudaExecutorTest, DecodeStepsMatchAloneBesidePrefillsAndDecodes) {
+  decodeStepsMatchAlone(load("tiny-llama-hd64-bf16.plan").get(), "default");
+}
+
+TEST_F(CudaExecutorTest, DecodeStepsMatchAloneWithBatchInvariantGemms) {
+  cuda::CudaExecutorOptions options;
+  options.batchInvariantGemm = true;
+  decodeStepsMatchAlone(load("tiny-llama-hd64-bf16.plan", options).get(), "batch-invariant");
 }
 
 // Sampling on the GPU (submit/collect with deviceSampling): greedy picks the argmax of the

@@ -11,7 +11,9 @@ TEST(Gemm, MatchesReferenceWithAndWithoutBias) {
   ASSERT_TRUE(gemm.ok()) << gemm.error().toString();
   std::mt19937 rng(21);
   DeviceBuffer<uint8_t> workspace(32 << 20);
-  struct Shape { int m, n, k; };
+  struct Shape {
+    int m, n, k;
+  };
   for (ElementType in : {ElementType::F16, ElementType::BF16})
     for (ElementType out : {in, ElementType::F32})
       for (bool bias : {false, true})
@@ -51,19 +53,20 @@ TEST(Gemm, MatchesReferenceWithAndWithoutBias) {
           CUDA_OK(c32.poison());
           GemmShape shape{s.m, s.n, s.k, in, out, bias};
           const void *biasPtr = !bias ? nullptr
-                                : out == ElementType::F32 ? static_cast<const void *>(dBias32.get())
-                                                          : static_cast<const void *>(dBias16.get());
+                                : out == ElementType::F32
+                                    ? static_cast<const void *>(dBias32.get())
+                                    : static_cast<const void *>(dBias16.get());
           void *c = out == ElementType::F32 ? static_cast<void *>(c32.get())
                                             : static_cast<void *>(c16.get());
           STATUS_OK((*gemm)->gemm(shape, da.get(), dw.get(), biasPtr, c, workspace.get(),
                                   workspace.size(), nullptr));
           CUDA_OK(cudaDeviceSynchronize());
-          std::vector<float> got = out == ElementType::F32 ? c32.download()
-                                                           : toFloats(c16.download(), out);
+          std::vector<float> got =
+              out == ElementType::F32 ? c32.download() : toFloats(c16.download(), out);
           double tol = out == ElementType::F32 ? 1e-4 : tolerance(out);
           EXPECT_LT(relativeError(got, ref), tol)
-              << typeName(in) << "->" << typeName(out) << " bias " << bias << " m " << s.m
-              << " n " << s.n << " k " << s.k;
+              << typeName(in) << "->" << typeName(out) << " bias " << bias << " m " << s.m << " n "
+              << s.n << " k " << s.k;
         }
   // Same shapes again: every plan comes from the cache.
   size_t plans = (*gemm)->cachedPlans();
@@ -74,6 +77,47 @@ TEST(Gemm, MatchesReferenceWithAndWithoutBias) {
                           nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   EXPECT_EQ((*gemm)->cachedPlans(), plans);
+}
+
+// Batch-invariant mode: a row's product is the same bits whatever the number of rows it is
+// computed with (cuBLASLt's default picks per m, possibly splitting k for few rows). The
+// default mode's differences are printed, not asserted.
+TEST(Gemm, BatchInvariantRowsDoNotDependOnTheRowCount) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(22);
+  DeviceBuffer<uint8_t> workspace(32 << 20);
+  const int maxM = 300, n = 1024, k = 4096;
+  auto a = randomBits(rng, size_t(maxM) * k, ElementType::BF16, -1, 1);
+  auto w = randomBits(rng, size_t(n) * k, ElementType::BF16, -1, 1);
+  DeviceBuffer<uint16_t> da(a), dw(w), dc(size_t(maxM) * n);
+  for (bool invariant : {true, false}) {
+    auto gemm = CublasLtGemm::create(invariant);
+    ASSERT_TRUE(gemm.ok()) << gemm.error().toString();
+    auto run = [&](int m) -> std::vector<uint16_t> {
+      EXPECT_EQ(dc.poison(), cudaSuccess);
+      Status st = (*gemm)->gemm(GemmShape{m, n, k, ElementType::BF16, ElementType::BF16, false},
+                                da.get(), dw.get(), nullptr, dc.get(), workspace.get(),
+                                workspace.size(), nullptr);
+      EXPECT_TRUE(st.ok()) << st.error().toString();
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<uint16_t> c = dc.download();
+      c.resize(size_t(m) * n);
+      return c;
+    };
+    const std::vector<uint16_t> all = run(maxM);
+    int differ = 0;
+    for (int m : {1, 2, 3, 8, 16, 33, 64, 128, 299}) {
+      const std::vector<uint16_t> some = run(m);
+      const bool same = std::equal(some.begin(), some.end(), all.begin());
+      differ += same ? 0 : 1;
+      if (invariant)
+        EXPECT_TRUE(same) << "m = " << m << " rows differ from the same rows of m = " << maxM;
+    }
+    std::printf("cuBLASLt %s: %d of 9 row counts differ from m = %d (n %d, k %d)%s\n",
+                invariant ? "batch-invariant" : "default", differ, maxM, n, k,
+                invariant ? (", fallbacks " + std::to_string((*gemm)->invariantFallbacks())).c_str()
+                          : "");
+  }
 }
 
 } // namespace

@@ -459,7 +459,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                                               ": the driver did not load the plan's " +
                                               impl.kernelImage + ": " + log));
   }
-  Expected<std::unique_ptr<CublasLtGemm>> gemm = CublasLtGemm::create();
+  Expected<std::unique_ptr<CublasLtGemm>> gemm = CublasLtGemm::create(options.batchInvariantGemm);
   if (!gemm)
     return gemm.error();
   impl.gemm = std::move(*gemm);

@@ -27,6 +27,10 @@ struct CudaExecutorOptions {
   // Whether decode steps run as CUDA graphs, padded to 1, 2, 4, 8, 16, 24, ... sequences
   // (up to max_num_seqs, at most 512): one graph launch instead of a launch per kernel.
   bool cudaGraphs = true;
+  // Whether every GEMM of one weight runs one cuBLASLt algorithm whatever the step's row
+  // count (Gemm.h): a request's logits then follow its own tokens only, at a cost for
+  // steps of few rows.
+  bool batchInvariantGemm = false;
 };
 
 class CudaExecutor final : public Executor {

@@ -39,8 +39,9 @@ int alignmentOf(const void *p) {
 
 } // namespace
 
-Expected<std::unique_ptr<CublasLtGemm>> CublasLtGemm::create() {
+Expected<std::unique_ptr<CublasLtGemm>> CublasLtGemm::create(bool batchInvariant) {
   std::unique_ptr<CublasLtGemm> gemm(new CublasLtGemm());
+  gemm->batchInvariant_ = batchInvariant;
   cublasStatus_t st = cublasLtCreate(&gemm->handle_);
   if (st != CUBLAS_STATUS_SUCCESS)
     return cublasStatus(st, "cublasLtCreate", __FILE__, __LINE__).error();
@@ -49,6 +50,7 @@ Expected<std::unique_ptr<CublasLtGemm>> CublasLtGemm::create() {
 
 CublasLtGemm::~CublasLtGemm() {
   plans_.clear();
+  references_.clear();
   if (handle_)
     cublasLtDestroy(handle_);
 }
@@ -58,62 +60,114 @@ size_t CublasLtGemm::cachedPlans() const {
   return plans_.size();
 }
 
+size_t CublasLtGemm::invariantFallbacks() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return invariantFallbacks_;
+}
+
+namespace {
+
+// The descriptor and layouts of `shape` (row-major C[m,n] = A W^T is column-major
+// C^T[n,m] = W^T(op T on W's [k,n]) * A([k,m])).
+template <typename Plan> Status describe(const GemmShape &shape, Plan &plan) {
+  MODELRT_CUBLAS_TRY(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+  MODELRT_CUBLAS_TRY(
+      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)));
+  MODELRT_CUBLAS_TRY(
+      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)));
+  if (shape.bias) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                      &epi, sizeof(epi)));
+    cudaDataType_t biasType = cudaType(shape.outType);
+    MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
+        plan.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)));
+  }
+  cudaDataType_t in = cudaType(shape.inType), out = cudaType(shape.outType);
+  MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.wLayout, in, shape.k, shape.n, shape.k));
+  MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.aLayout, in, shape.k, shape.m, shape.k));
+  MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.cLayout, out, shape.n, shape.m, shape.n));
+  return Status::success();
+}
+
+// cuBLASLt's best algorithm for `plan` within the workspace and the key's alignments (w, a,
+// c, bias); noSplitK: only those that sum each output's k in one pass (no split-k reduction).
+template <typename Plan, typename Key>
+Status chooseAlgorithm(cublasLtHandle_t handle, const GemmShape &shape, const Key &key,
+                       size_t workspaceBytes, bool noSplitK, Plan &plan) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  MODELRT_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&pref));
+  uint64_t ws = workspaceBytes;
+  uint32_t align[4] = {uint32_t(std::get<7>(key)), uint32_t(std::get<8>(key)),
+                       uint32_t(std::get<9>(key)), uint32_t(std::get<9>(key))};
+  const cublasLtMatmulPreferenceAttributes_t alignAttr[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; ++i)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, alignAttr[i], &align[i], sizeof(align[i]));
+  const uint32_t onePass = CUBLASLT_REDUCTION_SCHEME_NONE;
+  if (noSplitK && st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                              &onePass, sizeof(onePass));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.wLayout, plan.aLayout, plan.cLayout,
+                                        plan.cLayout, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  MODELRT_CUBLAS_TRY(st);
+  if (found == 0)
+    return Error(ErrorCode::Unsupported,
+                 "cuBLASLt has no algorithm for GEMM m=" + std::to_string(shape.m) +
+                     " n=" + std::to_string(shape.n) + " k=" + std::to_string(shape.k));
+  plan.algo = result.algo;
+  return Status::success();
+}
+
+} // namespace
+
 Expected<CublasLtGemm::Plan *> CublasLtGemm::planFor(const Key &key, const GemmShape &shape,
                                                      size_t workspaceBytes) {
   auto it = plans_.find(key);
   if (it != plans_.end())
     return it->second.get();
   auto plan = std::make_unique<Plan>();
-  auto make = [&]() -> Status {
-    // Row-major C[m,n] = A W^T is column-major C^T[n,m] = W^T(op T on W's [k,n]) * A([k,m]).
-    MODELRT_CUBLAS_TRY(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-    MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                      &opT, sizeof(opT)));
-    MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
-                                                      &opN, sizeof(opN)));
-    if (shape.bias) {
-      cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-      MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
-          plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-      cudaDataType_t biasType = cudaType(shape.outType);
-      MODELRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
-          plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)));
-    }
-    cudaDataType_t in = cudaType(shape.inType), out = cudaType(shape.outType);
-    MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan->wLayout, in, shape.k, shape.n, shape.k));
-    MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan->aLayout, in, shape.k, shape.m, shape.k));
-    MODELRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan->cLayout, out, shape.n, shape.m, shape.n));
-
-    cublasLtMatmulPreference_t pref = nullptr;
-    MODELRT_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&pref));
-    uint64_t ws = workspaceBytes;
-    uint32_t align[4] = {uint32_t(std::get<7>(key)), uint32_t(std::get<8>(key)),
-                         uint32_t(std::get<9>(key)), uint32_t(std::get<9>(key))};
-    const cublasLtMatmulPreferenceAttributes_t alignAttr[4] = {
-        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; ++i)
-      st = cublasLtMatmulPreferenceSetAttribute(pref, alignAttr[i], &align[i], sizeof(align[i]));
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->wLayout, plan->aLayout,
-                                          plan->cLayout, plan->cLayout, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    MODELRT_CUBLAS_TRY(st);
-    if (found == 0)
-      return Error(ErrorCode::Unsupported, "cuBLASLt has no algorithm for GEMM m=" +
-                                               std::to_string(shape.m) + " n=" +
-                                               std::to_string(shape.n) + " k=" +
-                                               std::to_string(shape.k));
-    plan->algo = result.algo;
-    return Status::success();
-  };
-  if (Status st = make(); !st)
+  if (Status st = describe(shape, *plan); !st)
     return st.error();
+  if (!batchInvariant_) {
+    if (Status st = chooseAlgorithm(handle_, shape, key, workspaceBytes, false, *plan); !st)
+      return st.error();
+  } else {
+    // The algorithm chosen for kInvariantReferenceRows rows of this (n, k, ...), if it runs
+    // this m within the workspace; else this m's own split-k-free choice.
+    Key refKey = key;
+    std::get<0>(refKey) = kInvariantReferenceRows;
+    auto ref = references_.find(refKey);
+    if (ref == references_.end()) {
+      auto r = std::make_unique<Plan>();
+      GemmShape refShape = shape;
+      refShape.m = kInvariantReferenceRows;
+      if (Status st = describe(refShape, *r); !st)
+        return st.error();
+      if (Status st = chooseAlgorithm(handle_, refShape, refKey, workspaceBytes, true, *r); !st)
+        return st.error();
+      ref = references_.emplace(refKey, std::move(r)).first;
+    }
+    cublasLtMatmulHeuristicResult_t check{};
+    const cublasStatus_t ok =
+        cublasLtMatmulAlgoCheck(handle_, plan->desc, plan->wLayout, plan->aLayout, plan->cLayout,
+                                plan->cLayout, &ref->second->algo, &check);
+    if (ok == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= workspaceBytes) {
+      plan->algo = ref->second->algo;
+    } else {
+      ++invariantFallbacks_;
+      if (Status st = chooseAlgorithm(handle_, shape, key, workspaceBytes, true, *plan); !st)
+        return st.error();
+    }
+  }
   Plan *raw = plan.get();
   plans_.emplace(key, std::move(plan));
   return raw;
