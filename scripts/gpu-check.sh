@@ -233,12 +233,14 @@ if [[ -n "${MODELRT[*]:-}" && -f "$L8" ]]; then
     --scheduler iteration-level
   stage hf_peer_8b 180 "$OUT/hf_peer_8b.log" env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/cuda/hf_generate_peer.py" \
     "$ROOT/models/llama-3-8b.json" --num-prompts 32 --input-len 256 --output-len 64
-  # The same two with every kernel launched from the host (--enforce-eager: no CUDA graphs).
-  stage modelrt_bench_8b_batch1_eager 90 "$OUT/modelrt_bench_8b_eager.log" "${MODELRT[@]}" bench \
-    "$L8" --device cuda --enforce-eager --num-prompts 1 --input-len 256 --output-len 64 \
-    --request-rate inf --scheduler iteration-level
-  stage modelrt_bench_8b_eager 90 "$OUT/modelrt_bench_8b_eager.log" "${MODELRT[@]}" bench "$L8" \
-    --device cuda --enforce-eager --num-prompts 32 --input-len 256 --output-len 64 \
+  # The same two with batch-invariant GEMMs (one cuBLASLt algorithm per weight for every
+  # row count): what that costs end to end. (--enforce-eager against graphs was measured on
+  # 2026-11-27 and is no longer run here.)
+  stage modelrt_bench_8b_batch1_invariant 90 "$OUT/modelrt_bench_8b_invariant.log" "${MODELRT[@]}" \
+    bench "$L8" --device cuda --batch-invariant-gemm --num-prompts 1 --input-len 256 \
+    --output-len 64 --request-rate inf --scheduler iteration-level
+  stage modelrt_bench_8b_invariant 90 "$OUT/modelrt_bench_8b_invariant.log" "${MODELRT[@]}" bench \
+    "$L8" --device cuda --batch-invariant-gemm --num-prompts 32 --input-len 256 --output-len 64 \
     --request-rate inf --scheduler iteration-level
   # Longer prompts (the decode kernels read 1.5k-token contexts), then transformers on them.
   stage modelrt_bench_8b_long 90 "$OUT/modelrt_bench_8b.log" "${MODELRT[@]}" bench "$L8" \

@@ -89,9 +89,14 @@ def main():
     # The CUDA executor and modelrt on the GPU (every matching line: each run's figures).
     print("executor:      " + grep(os.path.join(d, "cuda_executor.log"),
                                    r"tests passed|PASSED|FAILED TESTS|FAILED \]|SKIPPED \] \d+ test"))
-    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|alone vs batched|kernel images"):
+    for line in lines(os.path.join(d, "cuda_executor.log"), r"worst relative logit error|batched vs alone|alone vs batched|kernel images|decode steps beside"):
         print("  " + line)
-    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_eager.log",
+    # Batch invariance of the GEMMs (GemmTest) and the invariant mode's fallbacks (bench).
+    for line in lines(os.path.join(d, "ctest.log"), r"^cuBLASLt (batch-invariant|default):"):
+        print("  " + line)
+    for line in lines(os.path.join(d, "bench.log"), r"^INFO batch-invariant"):
+        print("  " + line)
+    for log in ("modelrt_bench.log", "modelrt_bench_8b.log", "modelrt_bench_8b_invariant.log",
                 "modelrt_bench_8b_host.log"):
         for line in lines(os.path.join(d, log), r"^== |Output token throughput|Mean TTFT|Mean TPOT|Speculative"):
             print(f"  {log}: {line}")
