@@ -278,9 +278,11 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
   if (config_.policy == Policy::IterationLevel && config_.kvCache.prefixCaching &&
       !req.params.promptLogprobs && req.numComputed == 0 && !kv_.hasSeq(req.id)) {
     // Full blocks another request (or this one, before a preemption) computed are taken as
-    // they are; the last token is always computed, for its logits.
+    // they are; the last token is always computed, for its logits, and never alone: at
+    // least two tokens are left, so that the cache's hit or miss does not decide whether
+    // the last position runs as a one-row step (prefillChunk explains why that matters).
     adopted = kv_.adoptCachedPrefix(req.id, req.tokens.data(),
-                                    static_cast<int64_t>(req.tokens.size()) - 1);
+                                    static_cast<int64_t>(req.tokens.size()) - 2);
     req.numComputed = static_cast<int32_t>(adopted);
   }
   int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
