@@ -76,7 +76,7 @@ def main():
             small = "_m1_" in name or "_m32_" in name
             rows.append((f"{name} {unit}", f"{val:.3g}" + (weight_gbs(extra) if small else ""),
                          (f"{peer[0]:.3g}" + (weight_gbs(peer[2]) if small else "")) if peer else "-",
-                         ratio, goal))
+                         ratio, "" if "invariant" in name else goal))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print("\n==== gpu-check summary ====")
     print(grep(os.path.join(d, "bench.log"), r"^DEVICE"))

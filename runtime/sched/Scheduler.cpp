@@ -160,10 +160,11 @@ namespace {
 // the next one (0: wait for a larger budget). A device may serve a request's one-row steps
 // with another kernel than its longer chunks (CUDA: decode and prefill attention), so where
 // a prompt is cut, which follows the budget others leave, must not decide which kernel
-// computes one of its positions (DESIGN.md: output independent of the batch). With a step
-// budget (`stepBudget`, max-num-batched-tokens) under 3 lone tokens cannot be avoided.
-int32_t prefillChunk(int32_t uncomputed, int32_t budget, int32_t stepBudget) {
-  if (uncomputed <= budget || stepBudget < 3)
+// computes one of its positions (DESIGN.md: output independent of the batch).
+// `leastBudget` is what the first prefill of a step is sure to get (max-num-batched-tokens
+// less a decode row for every other sequence): under 3 the rule could starve it, so it is off.
+int32_t prefillChunk(int32_t uncomputed, int32_t budget, int32_t leastBudget) {
+  if (uncomputed <= budget || leastBudget < 3)
     return std::min(uncomputed, budget);
   const int32_t chunk = uncomputed - budget == 1 ? budget - 1 : budget;
   return chunk >= 2 ? chunk : 0;
@@ -171,13 +172,17 @@ int32_t prefillChunk(int32_t uncomputed, int32_t budget, int32_t stepBudget) {
 
 // `fit` of a chunk's `wanted` tokens fit in the KV pool: cut it by the same rule, unless
 // that leaves nothing (then the lone token goes: a short pool must not stall the request).
-int64_t prefillChunkThatFits(int32_t uncomputed, int32_t wanted, int64_t fit, int32_t stepBudget) {
+int64_t prefillChunkThatFits(int32_t uncomputed, int32_t wanted, int64_t fit, int32_t leastBudget) {
   if (fit >= wanted)
     return fit;
-  const int32_t cut = prefillChunk(uncomputed, static_cast<int32_t>(fit), stepBudget);
+  const int32_t cut = prefillChunk(uncomputed, static_cast<int32_t>(fit), leastBudget);
   return cut > 0 ? cut : fit;
 }
 } // namespace
+
+int32_t Scheduler::leastPrefillBudget() const {
+  return config_.maxNumBatchedTokens - (config_.maxNumSeqs - 1);
+}
 
 SchedulerOutput Scheduler::schedule() {
   assert(pendingIterations_.size() < size_t(config_.maxInFlight) &&
@@ -230,7 +235,7 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
       continue; // its token is not sampled yet
     bool decode = req.numUncomputed() == 1;
     int32_t wanted =
-        decode ? 1 : prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
+        decode ? 1 : prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
     if (wanted == 0)
       continue;
     int64_t fit = kv_.appendableTokens(req.id, wanted, /*keepFree=*/0);
@@ -252,7 +257,7 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
     if (fit == 0)
       continue;
     if (!decode) {
-      fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, config_.maxNumBatchedTokens);
+      fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, leastPrefillBudget());
       prefillBudget -= static_cast<int32_t>(fit);
     }
     bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
@@ -285,8 +290,15 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
                                     static_cast<int64_t>(req.tokens.size()) - 2);
     req.numComputed = static_cast<int32_t>(adopted);
   }
-  int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
+  int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
   int64_t fit = 0;
+  if (config_.policy == Policy::IterationLevel && wanted == 0) {
+    if (adopted > 0) { // no budget for a chunk this step: wait, holding no blocks
+      kv_.free(req.id);
+      req.numComputed = 0;
+    }
+    return false;
+  }
   if (config_.policy == Policy::IterationLevel) {
     fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
     if (fit == 0 && adopted > 0) {
@@ -295,12 +307,12 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
       kv_.free(req.id);
       req.numComputed = 0;
       adopted = 0;
-      wanted = prefillChunk(req.numUncomputed(), prefillBudget, config_.maxNumBatchedTokens);
+      wanted = prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
       fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
     }
     if (fit == 0)
       return false;
-    fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, config_.maxNumBatchedTokens);
+    fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, leastPrefillBudget());
     // Reported as prompt tokens, once: a re-admission after a preemption may adopt
     // generated tokens too.
     const int32_t cachedPrompt = std::min(static_cast<int32_t>(adopted), req.numPrompt());

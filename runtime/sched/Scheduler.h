@@ -83,9 +83,9 @@ public:
   // after the sampled one, in order: they are appended too (each with its event; the rest
   // are dropped once one finishes the request), and computed by the next iteration like a
   // prompt chunk.
-  Expected<std::vector<TokenEvent>> update(const SchedulerOutput &output,
-                                           const std::vector<TokenId> &sampledTokens,
-                                           const std::vector<std::vector<TokenId>> *accepted = nullptr);
+  Expected<std::vector<TokenEvent>>
+  update(const SchedulerOutput &output, const std::vector<TokenId> &sampledTokens,
+         const std::vector<std::vector<TokenId>> *accepted = nullptr);
 
   bool hasUnfinished() const { return !requests_.empty(); }
   size_t numWaiting() const { return waiting_.size(); }
@@ -145,6 +145,9 @@ private:
   void preempt(size_t runningIndex, SchedulerOutput &out);
   void enqueueWaiting(Request *req);
   void emit(Request &req, int32_t numTokens, SchedulerOutput &out);
+  // The prefill budget the first prefill of a step is sure of: max-num-batched-tokens less a
+  // decode row for each other sequence.
+  int32_t leastPrefillBudget() const;
   std::optional<FinishReason> finishReasonAfter(const Request &req) const;
   void release(Request &req);
 

@@ -80,43 +80,62 @@ TEST(Gemm, MatchesReferenceWithAndWithoutBias) {
 }
 
 // Batch-invariant mode: a row's product is the same bits whatever the number of rows it is
-// computed with (cuBLASLt's default picks per m, possibly splitting k for few rows). The
-// default mode's differences are printed, not asserted.
+// computed with (cuBLASLt's default picks per m, possibly splitting k for few rows), for
+// every m from 1 to 300, on a bf16 product and on an f32-output one with a bias (logits).
+// The default mode's differences are printed, not asserted.
 TEST(Gemm, BatchInvariantRowsDoNotDependOnTheRowCount) {
   MODELRT_REQUIRE_GPU();
   std::mt19937 rng(22);
   DeviceBuffer<uint8_t> workspace(32 << 20);
-  const int maxM = 300, n = 1024, k = 4096;
-  auto a = randomBits(rng, size_t(maxM) * k, ElementType::BF16, -1, 1);
-  auto w = randomBits(rng, size_t(n) * k, ElementType::BF16, -1, 1);
-  DeviceBuffer<uint16_t> da(a), dw(w), dc(size_t(maxM) * n);
-  for (bool invariant : {true, false}) {
-    auto gemm = CublasLtGemm::create(invariant);
-    ASSERT_TRUE(gemm.ok()) << gemm.error().toString();
-    auto run = [&](int m) -> std::vector<uint16_t> {
-      EXPECT_EQ(dc.poison(), cudaSuccess);
-      Status st = (*gemm)->gemm(GemmShape{m, n, k, ElementType::BF16, ElementType::BF16, false},
-                                da.get(), dw.get(), nullptr, dc.get(), workspace.get(),
-                                workspace.size(), nullptr);
-      EXPECT_TRUE(st.ok()) << st.error().toString();
-      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      std::vector<uint16_t> c = dc.download();
-      c.resize(size_t(m) * n);
-      return c;
-    };
-    const std::vector<uint16_t> all = run(maxM);
-    int differ = 0;
-    for (int m : {1, 2, 3, 8, 16, 33, 64, 128, 299}) {
-      const std::vector<uint16_t> some = run(m);
-      const bool same = std::equal(some.begin(), some.end(), all.begin());
-      differ += same ? 0 : 1;
+  const int maxM = 300;
+  struct Case {
+    int n, k;
+    ElementType out;
+    bool bias;
+  };
+  for (Case cs :
+       {Case{1024, 4096, ElementType::BF16, false}, Case{2048, 1024, ElementType::F32, true}}) {
+    const size_t outBytes = cs.out == ElementType::F32 ? 4 : 2;
+    auto a = randomBits(rng, size_t(maxM) * cs.k, ElementType::BF16, -1, 1);
+    auto w = randomBits(rng, size_t(cs.n) * cs.k, ElementType::BF16, -1, 1);
+    std::vector<float> biasValues(cs.n);
+    for (float &b : biasValues)
+      b = std::uniform_real_distribution<float>(-1, 1)(rng);
+    DeviceBuffer<uint16_t> da(a), dw(w);
+    DeviceBuffer<float> dBias(biasValues);
+    DeviceBuffer<uint8_t> dc(size_t(maxM) * cs.n * outBytes);
+    for (bool invariant : {true, false}) {
+      auto gemm = CublasLtGemm::create(invariant);
+      ASSERT_TRUE(gemm.ok()) << gemm.error().toString();
+      auto run = [&](int m) -> std::vector<uint8_t> {
+        EXPECT_EQ(dc.poison(), cudaSuccess);
+        Status st = (*gemm)->gemm(GemmShape{m, cs.n, cs.k, ElementType::BF16, cs.out, cs.bias},
+                                  da.get(), dw.get(), cs.bias ? dBias.get() : nullptr, dc.get(),
+                                  workspace.get(), workspace.size(), nullptr);
+        EXPECT_TRUE(st.ok()) << st.error().toString();
+        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint8_t> c = dc.download();
+        c.resize(size_t(m) * cs.n * outBytes);
+        return c;
+      };
+      const std::vector<uint8_t> all = run(maxM);
+      int differ = 0, firstDiffer = 0;
+      for (int m = 1; m < maxM; ++m) {
+        const std::vector<uint8_t> some = run(m);
+        if (!std::equal(some.begin(), some.end(), all.begin()) && differ++ == 0)
+          firstDiffer = m;
+      }
       if (invariant)
-        EXPECT_TRUE(same) << "m = " << m << " rows differ from the same rows of m = " << maxM;
+        EXPECT_EQ(differ, 0) << "n " << cs.n << " k " << cs.k << ": rows of m = " << firstDiffer
+                             << " differ from the same rows of m = " << maxM;
+      std::printf(
+          "cuBLASLt %s: %d of %d row counts differ from m = %d (n %d, k %d, %s%s; first "
+          "m %d)%s\n",
+          invariant ? "batch-invariant" : "default", differ, maxM - 1, maxM, cs.n, cs.k,
+          cs.out == ElementType::F32 ? "f32 out" : "bf16 out", cs.bias ? ", bias" : "", firstDiffer,
+          invariant ? (", fallbacks " + std::to_string((*gemm)->invariantFallbacks())).c_str()
+                    : "");
     }
-    std::printf("cuBLASLt %s: %d of 9 row counts differ from m = %d (n %d, k %d)%s\n",
-                invariant ? "batch-invariant" : "default", differ, maxM, n, k,
-                invariant ? (", fallbacks " + std::to_string((*gemm)->invariantFallbacks())).c_str()
-                          : "");
   }
 }
 

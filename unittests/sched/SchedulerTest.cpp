@@ -198,6 +198,29 @@ TEST(SchedulerTest, PromptChunksNeverLeaveALoneToken) {
   EXPECT_EQ(d.outputs[big], d.reference(big));
 }
 
+// Where the budget left beside a full set of decodes is under 3 tokens, lone tokens are the
+// only progress: the rule is off rather than starve the prompt.
+TEST(SchedulerTest, TightBudgetsStillTakeLoneTokens) {
+  SchedulerConfig config = smallConfig();
+  config.maxNumBatchedTokens = 4; // 4 sequences: 1 token beside 3 decodes
+  Harness h(config);
+  std::vector<RequestId> decoders;
+  for (int i = 0; i < 3; ++i)
+    decoders.push_back(h.add(makeRequest(1, 30, 5 + i)));
+  h.step();
+  RequestId prompt = h.add(makeRequest(5, 2, 9));
+  std::vector<int32_t> chunks;
+  for (int i = 0; i < 5; ++i) {
+    SchedulerOutput out = h.step();
+    for (const ScheduledRequest &r : out.requests)
+      if (r.id == prompt)
+        chunks.push_back(r.numTokens);
+  }
+  EXPECT_EQ(chunks, (std::vector<int32_t>{1, 1, 1, 1, 1}));
+  h.runToCompletion();
+  EXPECT_EQ(h.outputs[prompt], h.reference(prompt));
+}
+
 TEST(SchedulerTest, DecodesKeepTheirRowsWhileAPrefillIsChunked) {
   Harness h(smallConfig());
   RequestId a = h.add(makeRequest(4, 50));

@@ -1,6 +1,7 @@
 #include "runtime/device/cuda/Gemm.h"
 #include "runtime/device/cuda/CudaStatus.h"
 
+#include <cstdio>
 #include <cublasLt.h>
 #include <string>
 
@@ -127,6 +128,19 @@ Status chooseAlgorithm(cublasLtHandle_t handle, const GemmShape &shape, const Ke
   return Status::success();
 }
 
+// Whether `algo` sums each output's k in one pass: no split of k, no reduction scheme.
+bool onePass(const cublasLtMatmulAlgo_t &algo) {
+  int32_t splitK = 1;
+  uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitK,
+                                           sizeof(splitK), &written) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                           sizeof(scheme), &written) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  return splitK <= 1 && scheme == CUBLASLT_REDUCTION_SCHEME_NONE;
+}
+
 } // namespace
 
 Expected<CublasLtGemm::Plan *> CublasLtGemm::planFor(const Key &key, const GemmShape &shape,
@@ -142,7 +156,7 @@ Expected<CublasLtGemm::Plan *> CublasLtGemm::planFor(const Key &key, const GemmS
       return st.error();
   } else {
     // The algorithm chosen for kInvariantReferenceRows rows of this (n, k, ...), if it runs
-    // this m within the workspace; else this m's own split-k-free choice.
+    // this m within the workspace; else this m's own split-k-free choice (or any, if none).
     Key refKey = key;
     std::get<0>(refKey) = kInvariantReferenceRows;
     auto ref = references_.find(refKey);
@@ -150,22 +164,31 @@ Expected<CublasLtGemm::Plan *> CublasLtGemm::planFor(const Key &key, const GemmS
       auto r = std::make_unique<Plan>();
       GemmShape refShape = shape;
       refShape.m = kInvariantReferenceRows;
-      if (Status st = describe(refShape, *r); !st)
-        return st.error();
-      if (Status st = chooseAlgorithm(handle_, refShape, refKey, workspaceBytes, true, *r); !st)
-        return st.error();
-      ref = references_.emplace(refKey, std::move(r)).first;
+      Status st = describe(refShape, *r);
+      if (st)
+        st = chooseAlgorithm(handle_, refShape, refKey, workspaceBytes, true, *r);
+      if (st && !onePass(r->algo))
+        st = Error(ErrorCode::Unsupported, "the reference algorithm splits k");
+      ref = references_.emplace(refKey, st ? std::move(r) : nullptr).first; // null: none
     }
     cublasLtMatmulHeuristicResult_t check{};
-    const cublasStatus_t ok =
+    if (ref->second &&
         cublasLtMatmulAlgoCheck(handle_, plan->desc, plan->wLayout, plan->aLayout, plan->cLayout,
-                                plan->cLayout, &ref->second->algo, &check);
-    if (ok == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= workspaceBytes) {
+                                plan->cLayout, &ref->second->algo,
+                                &check) == CUBLAS_STATUS_SUCCESS &&
+        check.workspaceSize <= workspaceBytes) {
       plan->algo = ref->second->algo;
     } else {
-      ++invariantFallbacks_;
+      if (invariantFallbacks_++ == 0)
+        std::fprintf(stderr,
+                     "modelrt: batch-invariant GEMM: m=%lld n=%lld k=%lld cannot run the "
+                     "algorithm of its weight's other row counts; its rows may differ with the "
+                     "row count (reported once)\n",
+                     static_cast<long long>(shape.m), static_cast<long long>(shape.n),
+                     static_cast<long long>(shape.k));
       if (Status st = chooseAlgorithm(handle_, shape, key, workspaceBytes, true, *plan); !st)
-        return st.error();
+        if (Status any = chooseAlgorithm(handle_, shape, key, workspaceBytes, false, *plan); !any)
+          return any.error();
     }
   }
   Plan *raw = plan.get();
