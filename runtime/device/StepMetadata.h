@@ -28,9 +28,9 @@ struct StepMetadata {
   int32_t numSampleRows = 0;  // logits rows computed, with padding
   int32_t realSampleRows = 0; // the first logits rows, those the chunks asked for
   int32_t maxBlocksPerSeq = 1, maxQueryLen = 0, maxContextLen = 0;
-  int32_t singleRowSeqs = 0; // sequences with one query row, with padding
-  int32_t maxSingleRowContextLen = 0; // the longest context among those
-  int64_t sumContextLen = 0; // over the sequences, with padding
+  int32_t singleRowSeqs = 0;          // sequences with one query row, with padding
+  int32_t maxSingleRowContextLen = 0; // a bound on those's contexts (padded: the bucket)
+  int64_t sumContextLen = 0;          // over the sequences, with padding
   // Logits rows sampled on the device: (row, the chunk's parameters), ascending rows.
   std::vector<std::pair<int64_t, const DeviceSampling *>> picks;
 };

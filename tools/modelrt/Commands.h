@@ -47,10 +47,11 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
                 "On CUDA, launch every kernel of a decode step from the host instead of "
                 "replaying the step's CUDA graph (decode steps are padded to 1, 2, 4, 8, 16, "
                 "24, ... sequences and captured by default)");
-  cmd->add_flag("--batch-invariant-gemm", options.batchInvariantGemm,
-                "On CUDA, run every GEMM of one weight with one cuBLASLt algorithm (without "
-                "split-k) whatever the step's row count, so a request's logits do not depend on "
-                "what else is batched (attention already does not); slower for steps of few rows");
+  cmd->add_flag(
+      "--batch-invariant-gemm", options.batchInvariantGemm,
+      "On CUDA, run every GEMM of one weight with one cuBLASLt algorithm (without "
+      "split-k) whatever the step's row count, so a request's GEMMs do not depend on what "
+      "else is batched (as its attention does not); slower for steps of few rows");
 }
 
 } // namespace modelrt::cli

@@ -68,8 +68,8 @@ Status pagedAttentionPrefill(const AttentionShape &shape, const PagedKvLayout &l
                              void *workspace, size_t workspaceBytes, cudaStream_t stream);
 
 // Any batch: decode when batch.maxQueryLen == 1, else prefill for the requests with more
-// than one query row and, when batch.singleRowSeqs > 0, decode for the others (two
-// launches), so that a request's one-row step computes the same arithmetic whether or not
+// than one query row and, when batch.singleRowSeqs > 0, decode for the others (both
+// kernels), so that a request's one-row step computes the same arithmetic whether or not
 // another request is prefilling beside it. Workspace: attentionWorkspaceBytes.
 size_t attentionWorkspaceBytes(const AttentionShape &shape, const AttentionBatch &batch,
                                int smCount);

@@ -189,7 +189,7 @@ struct CudaExecutor::Impl {
 
   // CUDA graphs of decode steps, one per padded batch size (decodeGraphBatch) and context
   // bucket (the step's longest context rounded up to a power of two, at least 256 tokens,
-  // at most max_seq_len: it sets the block tables' width and the attention's split count):
+  // at most max_seq_len: it sets the block tables' width and the attention's split grid):
   // a graph's first step runs eagerly (it loads modules and picks GEMM algorithms), its
   // second is captured, later ones replay. The graphs read their metadata from graphMeta,
   // allocated once for the largest layout, so their pointers never move; a graph made
@@ -700,7 +700,8 @@ Expected<StepOutput> CudaExecutor::Impl::run(const std::vector<int32_t> &tokens,
         return st;
       }();
       if (!captured || impl.attentionWorkspaceGeneration != g.workspace) {
-        // Not capturable (an op that cannot be captured, or the workspace had to grow):
+        // Not capturable (an op that cannot be captured, or a workspace reallocated during
+        // the capture, which reserveAttentionWorkspace should have made impossible):
         // this size runs eagerly from now on.
         cudaGetLastError();
         impl.dropGraph(g);

@@ -28,8 +28,9 @@ struct CudaExecutorOptions {
   // (up to max_num_seqs, at most 512): one graph launch instead of a launch per kernel.
   bool cudaGraphs = true;
   // Whether every GEMM of one weight runs one cuBLASLt algorithm whatever the step's row
-  // count (Gemm.h): a request's logits then follow its own tokens only, at a cost for
-  // steps of few rows.
+  // count (Gemm.h): a request's GEMMs then follow its own rows only (its attention already
+  // does; preemption and a short KV pool are the exceptions left), at a cost for steps of
+  // few rows.
   bool batchInvariantGemm = false;
 };
 

@@ -83,9 +83,9 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
   }
 }
 
-// The tokens of request `seq`'s window ([lo, ctx)) and how many splits it takes; -1 when
-// the block has nothing to do (a split past the request's own count, or a request with
-// several query rows in a mixed batch, which the prefill kernel serves).
+// How many splits request `seq` takes, from the tokens of its window [lo, ctx); -1 for a
+// request this launch does not serve (several query rows in a mixed batch: the prefill
+// kernel's). A block whose split is past the count has nothing to do either.
 __device__ __forceinline__ int decodeOwnSplits(const DecodeParams &p, int seq, int ctx, int lo) {
   if (p.onlySingleRows && p.queryStart[seq + 1] - p.queryStart[seq] != 1)
     return -1;

@@ -8,8 +8,9 @@
 // a request's rows could change with the rest of the step. In this mode every m of one
 // (n, k, types, bias, alignments) runs the one algorithm chosen for kInvariantReferenceRows
 // rows among those without split-k reduction, so a row's bits follow its own inputs only;
-// an m that algorithm cannot run (cublasLtMatmulAlgoCheck) gets its own split-k-free
-// choice and is counted in invariantFallbacks().
+// an m that algorithm cannot run (cublasLtMatmulAlgoCheck), or every m when no split-k-free
+// reference exists, gets its own split-k-free choice (any, if none) and is counted in
+// invariantFallbacks() (and reported once on stderr).
 #pragma once
 
 #include "runtime/device/Attention.h"

@@ -1,4 +1,5 @@
-// Paged prefill attention (prefill, chunked prefill, mixed batches) in the FlashAttention-2
+// Paged prefill attention (prefill, chunked prefill; in a mixed batch pagedAttention gives
+// it the requests of several query rows, the decode kernel the rest) in the FlashAttention-2
 // scheme: a thread block owns 64 query rows of one request and one query head; its four
 // warps own 16 rows each. K/V tiles of 64 tokens are gathered through the block table into
 // shared memory with cp.async (V of tile j and K of tile j+1 load while the other is used).
