@@ -453,8 +453,9 @@ int main(int argc, char **argv) {
   }
   // The default (Hopper, ping-pong) beside the other Hopper and mma.sync kernels on the other
   // goal shapes.
-  for (int v : {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent,
-                kPrefillVariantMmaSync}) {
+  for (int v :
+       {0, kPrefillVariantWgmma, kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent,
+        kPrefillVariantWgmmaWsTma, kPrefillVariantWgmmaWsPersistentTma, kPrefillVariantMmaSync}) {
     if (skipped(prefillVariantName(v)))
       continue;
     benchPrefill(1, 4096, 32, 32, 64, ElementType::F16, v);

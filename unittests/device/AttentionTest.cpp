@@ -153,7 +153,7 @@ TEST(AttentionVariants, MatchReference) {
       // The Hopper kernels say Unsupported elsewhere (HopperKernelsMatchReference skips);
       // the warp-specialized ones have their own tests (WarpSpecialized*).
       if ((prefillVariantIsHopper(v) && !prefillWgmmaSupported(128)) ||
-          v == kPrefillVariantWgmmaWs || v == kPrefillVariantWgmmaWsPersistent)
+          prefillVariantIsWarpSpecialized(v))
         continue;
       runAndCheck(p, false, 0, std::string("prefill ") + prefillVariantName(v), v);
       runAndCheck(w, false, 0, std::string("prefill window ") + prefillVariantName(v), v);
@@ -209,7 +209,8 @@ TEST(PrefillAttention, WarpSpecializedKernelsMatchReference) {
   MODELRT_REQUIRE_GPU();
   if (!isSm90())
     GTEST_SKIP() << "the wgmma kernels need compute capability 9.0";
-  for (int v : {kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent})
+  for (int v : {kPrefillVariantWgmmaWs, kPrefillVariantWgmmaWsPersistent, kPrefillVariantWgmmaWsTma,
+                kPrefillVariantWgmmaWsPersistentTma})
     checkHopperPrefill(v);
 }
 
@@ -229,9 +230,11 @@ TEST(PrefillAttention, WarpSpecializedPersistentBlocksWalkManyItems) {
     setPrefillWgmmaPersistentGridForTesting(blocks);
     for (int hd : {64, 128}) {
       PagedCase c = makePagedCase(rng, 8, 2, hd, 16, ElementType::BF16, seqs);
-      runAndCheck(c, false, 0,
-                  "persistent, " + std::to_string(blocks) + " blocks, d " + std::to_string(hd),
-                  kPrefillVariantWgmmaWsPersistent);
+      for (int v : {kPrefillVariantWgmmaWsPersistent, kPrefillVariantWgmmaWsPersistentTma})
+        runAndCheck(c, false, 0,
+                    std::string(prefillVariantName(v)) + ", " + std::to_string(blocks) +
+                        " blocks, d " + std::to_string(hd),
+                    v);
     }
   }
   PagedCase w = makePagedCase(rng, 8, 2, 128, 32, ElementType::F16, {{700, 900}, {7, 7}},

@@ -25,6 +25,7 @@ struct PagedKernelParams {
   const int32_t *contextLen;
   const int32_t *blockTable;
   int maxBlocksPerSeq;
+  int numBlocks; // pages in the cache (the TMA maps' extent)
   int numHeads, numKvHeads, group;
   int blockSizeLog2;
   int window;
@@ -44,6 +45,7 @@ inline PagedKernelParams pagedKernelParams(const AttentionShape &shape, const Pa
   p.contextLen = batch.contextLen;
   p.blockTable = batch.blockTable;
   p.maxBlocksPerSeq = batch.maxBlocksPerSeq;
+  p.numBlocks = layout.numBlocks;
   p.numHeads = shape.numHeads;
   p.numKvHeads = shape.numKvHeads;
   p.group = shape.numHeads / shape.numKvHeads;
@@ -66,9 +68,19 @@ struct PrefillParams : PagedKernelParams {
 // gather K and V; kPingPong, those taking turns on the tensor cores (FlashAttention-3's
 // schedule); kWarpSpecialized, ping-pong fed by a producer warpgroup through mbarriers, a
 // block per query tile and head; kWarpSpecializedPersistent, the same with one block per
-// multiprocessor walking the tiles (the next tile's loads overlap this one's end).
+// multiprocessor walking the tiles (the next tile's loads overlap this one's end); the
+// ...Tma ones with the producer loading K and V by TMA (one thread, a bulk copy per page and
+// 64 head dims, straight into the swizzled tiles) instead of cp.async by 128 threads: pages
+// of 8 to 128 tokens.
 constexpr int kPrefillWgmmaRows = 128;
-enum class WgmmaSchedule { kPlain, kPingPong, kWarpSpecialized, kWarpSpecializedPersistent };
+enum class WgmmaSchedule {
+  kPlain,
+  kPingPong,
+  kWarpSpecialized,
+  kWarpSpecializedPersistent,
+  kWarpSpecializedTma,
+  kWarpSpecializedPersistentTma
+};
 Status launchPrefillWgmma(const PrefillParams &p, const AttentionBatch &batch, int headDim,
                           ElementType type, WgmmaSchedule schedule, cudaStream_t stream);
 
@@ -110,7 +122,7 @@ Status launchPrefillRows(const AttentionShape &shape, const PagedKvLayout &layou
                          const AttentionBatch &batch, const AttentionArgs &args, void *workspace,
                          size_t workspaceBytes, cudaStream_t stream, int variant,
                          bool skipSingleRows);
-constexpr int kDecodeVariants = 6, kPrefillVariants = 6;
+constexpr int kDecodeVariants = 6, kPrefillVariants = 8;
 constexpr int kDecodeVariantSimt = 4, kDecodeVariantMmaMovmatrix = 5;
 inline const char *decodeVariantName(int v) {
   const char *names[] = {"default",          "nt4_5blocks", "nt2_6blocks",
@@ -118,14 +130,20 @@ inline const char *decodeVariantName(int v) {
   return v >= 0 && v < kDecodeVariants ? names[v] : "?";
 }
 constexpr int kPrefillVariantWgmma = 2, kPrefillVariantMmaSync = 3, kPrefillVariantWgmmaWs = 4,
-              kPrefillVariantWgmmaWsPersistent = 5;
+              kPrefillVariantWgmmaWsPersistent = 5, kPrefillVariantWgmmaWsTma = 6,
+              kPrefillVariantWgmmaWsPersistentTma = 7;
+// The warp-specialized Hopper variants (their tests run apart: WarpSpecialized*).
+inline bool prefillVariantIsWarpSpecialized(int v) {
+  return v >= kPrefillVariantWgmmaWs && v <= kPrefillVariantWgmmaWsPersistentTma;
+}
 inline bool prefillVariantIsHopper(int v) {
-  return v == kPrefillVariantWgmma || v == kPrefillVariantWgmmaWs ||
-         v == kPrefillVariantWgmmaWsPersistent;
+  return v == kPrefillVariantWgmma || prefillVariantIsWarpSpecialized(v);
 }
 inline const char *prefillVariantName(int v) {
-  const char *names[] = {"default",  "m16_bn64", "wgmma",
-                         "mma_sync", "wgmma_ws", "wgmma_ws_persistent"};
+  const char *names[] = {"default",      "m16_bn64",
+                         "wgmma",        "mma_sync",
+                         "wgmma_ws",     "wgmma_ws_persistent",
+                         "wgmma_ws_tma", "wgmma_ws_persistent_tma"};
   return v >= 0 && v < kPrefillVariants ? names[v] : "?";
 }
 

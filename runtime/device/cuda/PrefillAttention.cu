@@ -376,11 +376,13 @@ Status launchPrefillRows(const AttentionShape &shape, const PagedKvLayout &layou
     prefillTileKernel<<<1, 1024, 0, stream>>>(batch.queryStart, batch.numSeqs, kPrefillWgmmaRows,
                                               skipSingleRows, const_cast<int32_t *>(p.tileStart));
     MODELRT_LAUNCH_TRY("prefillTileKernel");
-    const WgmmaSchedule schedule = variant == -1                     ? WgmmaSchedule::kPingPong
-                                   : variant == kPrefillVariantWgmma ? WgmmaSchedule::kPlain
-                                   : variant == kPrefillVariantWgmmaWs
-                                       ? WgmmaSchedule::kWarpSpecialized
-                                       : WgmmaSchedule::kWarpSpecializedPersistent;
+    const WgmmaSchedule schedule =
+        variant == -1                                 ? WgmmaSchedule::kPingPong
+        : variant == kPrefillVariantWgmma             ? WgmmaSchedule::kPlain
+        : variant == kPrefillVariantWgmmaWs           ? WgmmaSchedule::kWarpSpecialized
+        : variant == kPrefillVariantWgmmaWsPersistent ? WgmmaSchedule::kWarpSpecializedPersistent
+        : variant == kPrefillVariantWgmmaWsTma        ? WgmmaSchedule::kWarpSpecializedTma
+                                               : WgmmaSchedule::kWarpSpecializedPersistentTma;
     return launchPrefillWgmma(p, batch, shape.headDim, layout.type, schedule, stream);
   }
   if (variant == 1) {

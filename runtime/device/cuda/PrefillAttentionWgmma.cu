@@ -30,6 +30,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cuda.h> // CUtensorMap (types only; the encoder comes through the runtime)
+#include <string>
+#include <type_traits>
 
 namespace modelrt::cuda {
 
@@ -80,6 +83,21 @@ __device__ __forceinline__ void mbarArrive(uint32_t bar) {
 // barrier's count includes it: .noinc).
 __device__ __forceinline__ void mbarArriveOnCopies(uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// One arrival that also expects `bytes` more of asynchronous (TMA) writes before the phase
+// completes.
+__device__ __forceinline__ void mbarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+// A TMA load of the box at (c0, c1) of `map` into shared memory at `dst`, completing its
+// bytes on `bar`.
+__device__ __forceinline__ void tmaLoad2d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                          uint32_t bar) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+               : "memory");
 }
 // Whether the barrier's phase of this parity has completed (the instruction waits a while
 // in hardware before it says no).
@@ -285,13 +303,14 @@ template <typename T, int HD, int BN> struct Consumer {
   }
 };
 
-// The block's Q rows (zeros past the request) by NT threads (t = 0..NT-1), with cp.async.
-template <typename T, int HD, int NT>
+// The block's Q rows (zeros past the request) by NT threads (t = 0..NT-1), with cp.async,
+// UNROLL copies in flight per thread per pass.
+template <typename T, int HD, int NT, int UNROLL = 4>
 __device__ __forceinline__ void copyQ(const PrefillParams &p, const PrefillTile &pt, int head,
                                       unsigned char *dst, int t) {
   constexpr int kChunks = HD / 8;
   const T *q = static_cast<const T *>(p.q);
-#pragma unroll 4
+#pragma unroll UNROLL
   for (int i = t; i < kBM * kChunks; i += NT) {
     const int r = i / kChunks, c = i % kChunks;
     const bool valid = r < pt.rows;
@@ -319,6 +338,31 @@ __device__ __forceinline__ void copyKvTile(const PrefillParams &p, const Prefill
     const T *const src[1] = {PART == 0 ? k : v};
     unsigned char *const dst[1] = {kDst};
     copyPagedRows<HD, BN, NT, GROUP>(p, table, kvh, kv0, pt.kvEnd, t, src, dst, offset);
+  }
+}
+
+// Tile j of the block's K (or V) by TMA, into the swizzled tile at `dst`, completing on
+// `bar`: one box of 64 head dims x a page's rows per page and column block. `map` views the
+// cache as rows of headDim elements (row = (page * numKvHeads + kvh) * blockSize + offset),
+// boxes of 64 x blockSize with the 128-byte swizzle, which at a 1024-byte aligned
+// destination is the tile's layout (wgmma::chunkOffset). Key tiles start at multiples of
+// 128 positions (locatePrefillTile), so with pages of 8 to 128 tokens each box is one page;
+// pages past the end repeat the last (masked; and TMA fills rows outside the cache with
+// zeros instead of faulting).
+template <int HD, int BN>
+__device__ __forceinline__ void tmaKvTile(const CUtensorMap *map, const PrefillParams &p,
+                                          const PrefillTile &pt, const int32_t *table, int kvh,
+                                          int j, uint32_t dst, uint32_t bar) {
+  const int log2 = p.blockSizeLog2, bs = 1 << log2;
+  const int kv0 = pt.kvBegin + j * BN;
+  const int lastPage = max(0, pt.kvEnd - 1) >> log2;
+  mbarExpectTx(bar, uint32_t(BN * HD * 2));
+  for (int i = 0; i < BN; i += bs) {
+    const int page = min((kv0 + i) >> log2, lastPage);
+    const int row = (__ldg(table + page) * p.numKvHeads + kvh) << log2;
+#pragma unroll
+    for (int cb = 0; cb < HD / 64; ++cb)
+      tmaLoad2d(dst + uint32_t(cb * BN * 128 + i * 128), map, cb * 64, row, bar);
   }
 }
 
@@ -451,8 +495,11 @@ __global__ void __launch_bounds__(256, 1) prefillWgmmaKernel(PrefillParams p) {
 // the consumers finish one. Every role walks the same items; item n uses Q stage n % 2,
 // and the block's t-th key tile (over all its items) K stage t % 2 and V stage t % 3, the
 // u-th use of a stage completing phase u of its full barrier and u of its empty one.
-template <typename T, int HD, int BN>
-__global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillParams p) {
+// TMA: K and V by TMA from the producer's first thread (kMap, vMap), Q still by cp.async.
+template <typename T, int HD, int BN, bool TMA>
+__global__ void __launch_bounds__(kWsThreads, 1)
+    prefillWgmmaWsKernel(PrefillParams p, const __grid_constant__ CUtensorMap kMap,
+                         const __grid_constant__ CUtensorMap vMap) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = WsSmem<HD, BN>;
   extern __shared__ __align__(16) unsigned char smemRaw[];
@@ -460,21 +507,25 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   b.initSmem(smemRaw);
   const uint32_t base = b.base;
   const int tid = threadIdx.x, wg = tid >> 7;
-  auto item = [&](int64_t w) { return b.locate(p, int(w / p.numHeads), int(w % p.numHeads)); };
+  // Work items are ints (the host keeps their count and a grid's stride past it under 2^31):
+  // a 64-bit division is a call, whose saved registers spilled in the 40-register producer.
+  auto item = [&](int w) { return b.locate(p, w / p.numHeads, w % p.numHeads); };
   if (!item(blockIdx.x))
     return;
-  const int64_t numItems = int64_t(p.tileStart[p.numSeqs]) * p.numHeads;
+  const int numItems = p.tileStart[p.numSeqs] * p.numHeads;
   if (tid == 0) {
     for (int s = 0; s < 2; ++s) {
-      mbarInit(base + S::fullQ(s), 128);
+      mbarInit(base + S::fullQ(s), TMA ? 96 : 128); // the threads that copy Q
       mbarInit(base + S::emptyQ(s), 256);
     }
+    // Full K/V: the producer's 128 cp.async arrivals, or one TMA arrival with its bytes.
+    constexpr int kvArrivals = TMA ? 1 : 128;
     for (int s = 0; s < kKStages; ++s) {
-      mbarInit(base + S::fullK(s), 128);
+      mbarInit(base + S::fullK(s), kvArrivals);
       mbarInit(base + S::emptyK(s), 256);
     }
     for (int s = 0; s < kVStages; ++s) {
-      mbarInit(base + S::fullV(s), 128);
+      mbarInit(base + S::fullV(s), kvArrivals);
       mbarInit(base + S::emptyV(s), 256);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -488,8 +539,45 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
     // waits for all earlier copies), so S of a tile need not wait for its V; the
     // block-table entries are read twice.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+    if constexpr (TMA) {
+      if (tid < 32) {
+        // Warp 0: each item's K and V tiles by TMA, lane 0 issuing, once their stages are
+        // released.
+        int t = 0;
+        for (int w = blockIdx.x; item(w); w += gridDim.x)
+          for (int j = 0; j < b.numTiles; ++j, ++t) {
+            const int sk = t % kKStages, sv = t % kVStages;
+            if (t >= kKStages)
+              mbarWait(base + S::emptyK(sk), (t / kKStages - 1) & 1);
+            if (tid == 0)
+              tmaKvTile<HD, BN>(&kMap, p, b.pt, b.table, b.kvh, j, base + S::k(sk),
+                                base + S::fullK(sk));
+            __syncwarp();
+            if (t >= kVStages)
+              mbarWait(base + S::emptyV(sv), (t / kVStages - 1) & 1);
+            if (tid == 0)
+              tmaKvTile<HD, BN>(&vMap, p, b.pt, b.table, b.kvh, j, base + S::v(sv),
+                                base + S::fullV(sv));
+            __syncwarp();
+          }
+        return;
+      }
+      // Warps 1-3: each item's Q with cp.async, once both consumers are done with the
+      // stage's last (item n - 2).
+      for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+        const int qs = n % 2;
+        if (n >= 2)
+          mbarWait(base + S::emptyQ(qs), (n / 2 - 1) & 1);
+        // Not unrolled: the 40 registers left after setmaxnreg hold no more (unrolled by 4,
+        // the item counter spilled).
+        copyQ<T, HD, 96, 1>(p, b.pt, b.head, b.smem + S::q(qs), tid - 32);
+        mbarArriveOnCopies(base + S::fullQ(qs));
+      }
+      asm volatile("cp.async.wait_all;\n" ::: "memory");
+      return;
+    }
     int t = 0;
-    for (int64_t w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+    for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
       const int qs = n % 2;
       if (n >= 2)
         mbarWait(base + S::emptyQ(qs), (n / 2 - 1) & 1);
@@ -523,7 +611,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
   auto releaseK = [&](int t) { mbarArrive(base + S::emptyK(t % kKStages)); };
   auto releaseV = [&](int t) { mbarArrive(base + S::emptyV(t % kVStages)); };
   int t0 = 0; // the block's key tiles before this item
-  for (int64_t w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
+  for (int w = blockIdx.x, n = 0; item(w); w += gridDim.x, ++n) {
     const int qs = n % 2, numTiles = b.numTiles;
     const bool more = w + gridDim.x < numItems; // the block has another item after this
     const uint32_t qAddr = base + S::q(qs);
@@ -593,6 +681,52 @@ __global__ void __launch_bounds__(kWsThreads, 1) prefillWgmmaWsKernel(PrefillPar
 
 std::atomic<int> persistentGridForTesting{0};
 
+// cuTensorMapEncodeTiled, from the driver through the runtime (no link against libcuda).
+using TensorMapEncoder = CUresult (*)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
+                                      const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+                                      const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                      CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+TensorMapEncoder tensorMapEncoder() {
+  static const TensorMapEncoder encoder = [] {
+    void *fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return TensorMapEncoder(nullptr);
+    }
+    return reinterpret_cast<TensorMapEncoder>(fn);
+  }();
+  return encoder;
+}
+
+// The map of a K or V cache for tmaKvTile: rows of `hd` elements, boxes of 64 x blockSize,
+// 128-byte swizzle.
+template <typename T>
+Status kvTensorMap(CUtensorMap &map, const void *cache, const PrefillParams &p, int hd) {
+  const TensorMapEncoder encode = tensorMapEncoder();
+  if (!encode)
+    return Error(ErrorCode::Unsupported,
+                 "prefill attention (wgmma, TMA): the driver has no cuTensorMapEncodeTiled");
+  const cuuint64_t dims[2] = {cuuint64_t(hd), (cuuint64_t(p.numBlocks) * p.numKvHeads)
+                                                  << p.blockSizeLog2};
+  const cuuint64_t strides[1] = {cuuint64_t(hd) * sizeof(T)};
+  const cuuint32_t box[2] = {64, cuuint32_t(1) << p.blockSizeLog2};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUtensorMapDataType type = std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUresult r =
+      encode(&map, type, 2, const_cast<void *>(cache), dims, strides, box, elementStrides,
+             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return Error(ErrorCode::Internal, "prefill attention (wgmma, TMA): cuTensorMapEncodeTiled "
+                                      "failed with CUresult " +
+                                          std::to_string(int(r)));
+  return Status::success();
+}
+
 template <typename T, int HD>
 Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule schedule,
               cudaStream_t stream) {
@@ -610,21 +744,38 @@ Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule
     return Status::success();
   }
   constexpr size_t smem = WsSmem<HD, kBN>::total;
-  auto *kernel = prefillWgmmaWsKernel<T, HD, kBN>;
+  const bool tma = schedule == WgmmaSchedule::kWarpSpecializedTma ||
+                   schedule == WgmmaSchedule::kWarpSpecializedPersistentTma;
+  auto *kernel =
+      tma ? prefillWgmmaWsKernel<T, HD, kBN, true> : prefillWgmmaWsKernel<T, HD, kBN, false>;
   MODELRT_CUDA_TRY(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  CUtensorMap kMap{}, vMap{};
+  if (tma) {
+    const int bs = 1 << p.blockSizeLog2;
+    if (bs < 8 || bs > kBN)
+      return Error(ErrorCode::Unsupported,
+                   "prefill attention (wgmma, TMA): pages of 8 to 128 tokens, not " +
+                       std::to_string(bs));
+    if (Status st = kvTensorMap<T>(kMap, p.kCache, p, HD); !st)
+      return st;
+    if (Status st = kvTensorMap<T>(vMap, p.vCache, p, HD); !st)
+      return st;
+  }
   // One block per work item, or (persistent) one per multiprocessor walking them.
   int64_t blocks = int64_t(gridTiles) * p.numHeads;
-  if (schedule == WgmmaSchedule::kWarpSpecializedPersistent) {
+  if (schedule == WgmmaSchedule::kWarpSpecializedPersistent ||
+      schedule == WgmmaSchedule::kWarpSpecializedPersistentTma) {
     int dev = 0, sms = 0;
     MODELRT_CUDA_TRY(cudaGetDevice(&dev));
     MODELRT_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     const int cap = persistentGridForTesting.load(std::memory_order_relaxed);
     blocks = std::min<int64_t>(blocks, cap > 0 ? cap : sms);
   }
-  if (blocks > INT32_MAX)
+  // Work items (and a block's last stride past them) are ints in the kernel.
+  if (int64_t(gridTiles) * p.numHeads + blocks > INT32_MAX)
     return Error(ErrorCode::InvalidArgument, "prefill attention (wgmma): too many query tiles");
-  kernel<<<unsigned(blocks), kWsThreads, smem, stream>>>(p);
+  kernel<<<unsigned(blocks), kWsThreads, smem, stream>>>(p, kMap, vMap);
   MODELRT_LAUNCH_TRY("prefillWgmmaWsKernel");
   return Status::success();
 }
