@@ -543,22 +543,21 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (tid < 32) {
         // Warp 0: each item's K and V tiles by TMA, lane 0 issuing, once their stages are
         // released.
+        // Key tile j (the block's t-th) of one cache into stage t % stages.
+        auto load = [&](const CUtensorMap *map, int t, int j, int stages, uint32_t tile,
+                        uint32_t full, uint32_t empty) {
+          if (t >= stages)
+            mbarWait(empty, (t / stages - 1) & 1);
+          if (tid == 0)
+            tmaKvTile<HD, BN>(map, p, b.pt, b.table, b.kvh, j, tile, full);
+          __syncwarp();
+        };
         int t = 0;
         for (int w = blockIdx.x; item(w); w += gridDim.x)
           for (int j = 0; j < b.numTiles; ++j, ++t) {
             const int sk = t % kKStages, sv = t % kVStages;
-            if (t >= kKStages)
-              mbarWait(base + S::emptyK(sk), (t / kKStages - 1) & 1);
-            if (tid == 0)
-              tmaKvTile<HD, BN>(&kMap, p, b.pt, b.table, b.kvh, j, base + S::k(sk),
-                                base + S::fullK(sk));
-            __syncwarp();
-            if (t >= kVStages)
-              mbarWait(base + S::emptyV(sv), (t / kVStages - 1) & 1);
-            if (tid == 0)
-              tmaKvTile<HD, BN>(&vMap, p, b.pt, b.table, b.kvh, j, base + S::v(sv),
-                                base + S::fullV(sv));
-            __syncwarp();
+            load(&kMap, t, j, kKStages, base + S::k(sk), base + S::fullK(sk), base + S::emptyK(sk));
+            load(&vMap, t, j, kVStages, base + S::v(sv), base + S::fullV(sv), base + S::emptyV(sv));
           }
         return;
       }
