@@ -103,6 +103,9 @@ if [[ "${1:-}" == "--compare-cases" ]]; then
   # 2026-11-27), candidates
   dump prefill_wgmma_ws_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768,300:2000 --variant 4
   dump prefill_wgmma_ws_persistent_f16_d64 --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 5
+  # ... and their TMA versions (variants 6 and 7)
+  dump prefill_wgmma_ws_tma_bf16_chunk_32k --dtype bf16 --heads 32 --kv-heads 8 --head-dim 128 --seqs 512:32768,300:2000 --variant 6
+  dump prefill_wgmma_ws_persistent_tma_f16_d64 --dtype f16 --heads 16 --kv-heads 16 --head-dim 64 --seqs 4096:4096,1:2000,100:3000 --variant 7
   python3 "$ROOT/unittests/device/torch_compare.py" "$CASES"/*
   rc=$?
   ((FAILED)) && rc=1
