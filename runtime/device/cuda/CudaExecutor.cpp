@@ -574,6 +574,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                                                  std::to_string(blockBytes) + " bytes");
   impl.numBlocks = static_cast<int32_t>(blocks);
   TRY(impl.kvCache.allocate(static_cast<size_t>(blocks * blockBytes), "the KV cache"));
+  // Zeros, so that no slot ever holds a non-finite bit pattern: kernels that read whole pages
+  // (the TMA prefill candidates) multiply the unwritten tail of a request's last page by a
+  // zero weight, and 0 x NaN would be NaN. Later, slots hold what requests wrote there.
+  CUDA_TRY(cudaMemset(impl.kvCache.ptr, 0, impl.kvCache.bytes));
   // Decode graphs: padded sizes up to the sequences a step may hold (and the arena's rows),
   // block tables wide enough for max_seq_len.
   impl.graphLimit = static_cast<int32_t>(std::min<int64_t>({m.maxNumSeqs, p.arenaRows, 512}));

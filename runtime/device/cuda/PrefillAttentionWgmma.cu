@@ -348,7 +348,9 @@ __device__ __forceinline__ void copyKvTile(const PrefillParams &p, const Prefill
 // destination is the tile's layout (wgmma::chunkOffset). Key tiles start at multiples of
 // 128 positions (locatePrefillTile), so with pages of 8 to 128 tokens each box is one page;
 // pages past the end repeat the last (masked; and TMA fills rows outside the cache with
-// zeros instead of faulting).
+// zeros instead of faulting). The unwritten tail of the last page is read as it is, so the
+// cache must hold finite values there (the executor zeroes it at allocation): its weight
+// is zero, but 0 x NaN is not.
 template <int HD, int BN>
 __device__ __forceinline__ void tmaKvTile(const CUtensorMap *map, const PrefillParams &p,
                                           const PrefillTile &pt, const int32_t *table, int kvh,
@@ -756,6 +758,11 @@ Status launch(const PrefillParams &p, const AttentionBatch &batch, WgmmaSchedule
       return Error(ErrorCode::Unsupported,
                    "prefill attention (wgmma, TMA): pages of 8 to 128 tokens, not " +
                        std::to_string(bs));
+    // The maps' rows (and the kernel's 32-bit row coordinates) span the whole cache.
+    if (p.numBlocks <= 0 || int64_t(p.numBlocks) * p.numKvHeads * bs > INT32_MAX)
+      return Error(ErrorCode::InvalidArgument,
+                   "prefill attention (wgmma, TMA): the layout's numBlocks must be set, and the "
+                   "cache under 2^31 rows");
     if (Status st = kvTensorMap<T>(kMap, p.kCache, p, HD); !st)
       return st;
     if (Status st = kvTensorMap<T>(vMap, p.vCache, p, HD); !st)
