@@ -351,22 +351,39 @@ __device__ __forceinline__ void copyKvTile(const PrefillParams &p, const Prefill
 // zeros instead of faulting). The unwritten tail of the last page is read as it is, so the
 // cache must hold finite values there (the executor zeroes it at allocation): its weight
 // is zero, but 0 x NaN is not.
-template <int HD, int BN>
-__device__ __forceinline__ void tmaKvTile(const CUtensorMap *map, const PrefillParams &p,
-                                          const PrefillTile &pt, const int32_t *table, int kvh,
-                                          int j, uint32_t dst, uint32_t bar) {
-  const int log2 = p.blockSizeLog2, bs = 1 << log2;
-  const int kv0 = pt.kvBegin + j * BN;
-  const int lastPage = max(0, pt.kvEnd - 1) >> log2;
-  mbarExpectTx(bar, uint32_t(BN * HD * 2));
-  for (int i = 0; i < BN; i += bs) {
-    const int page = min((kv0 + i) >> log2, lastPage);
-    const int row = (__ldg(table + page) * p.numKvHeads + kvh) << log2;
-#pragma unroll
-    for (int cb = 0; cb < HD / 64; ++cb)
-      tmaLoad2d(dst + uint32_t(cb * BN * 128 + i * 128), map, cb * 64, row, bar);
+template <int HD, int BN> struct TmaKvTile {
+  int row;   // lane i < BN / blockSize: the cache row of the tile's page i
+  int pages; // BN / blockSize
+
+  // Every lane of the warp: lane i reads page i's block-table entry, in parallel (one
+  // lane reading them in turn made a tile wait on as many dependent loads).
+  __device__ __forceinline__ void locate(const PrefillParams &p, const PrefillTile &pt,
+                                         const int32_t *table, int kvh, int j, int lane) {
+    const int log2 = p.blockSizeLog2;
+    const int kv0 = pt.kvBegin + j * BN;
+    const int lastPage = max(0, pt.kvEnd - 1) >> log2;
+    pages = BN >> log2;
+    row = 0;
+    if (lane < pages) {
+      const int page = min((kv0 + (lane << log2)) >> log2, lastPage);
+      row = (__ldg(table + page) * p.numKvHeads + kvh) << log2;
+    }
   }
-}
+  // Every lane of the warp (the shuffles); lane 0 issues the copies into the tile at `dst`,
+  // completing on `bar`.
+  __device__ __forceinline__ void load(const CUtensorMap *map, int log2, uint32_t dst, uint32_t bar,
+                                       int lane) const {
+    if (lane == 0)
+      mbarExpectTx(bar, uint32_t(BN * HD * 2));
+    for (int i = 0; i < pages; ++i) {
+      const int r = __shfl_sync(0xffffffffu, row, i);
+      if (lane == 0)
+#pragma unroll
+        for (int cb = 0; cb < HD / 64; ++cb)
+          tmaLoad2d(dst + uint32_t(cb * BN * 128 + (i << log2) * 128), map, cb * 64, r, bar);
+    }
+  }
+};
 
 // What a block serves and where: its shared memory (the base aligned to 1024 bytes for the
 // swizzle; the allocation has the slack), query tile, head, and key tiles.
@@ -546,20 +563,24 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         // Warp 0: each item's K and V tiles by TMA, lane 0 issuing, once their stages are
         // released.
         // Key tile j (the block's t-th) of one cache into stage t % stages.
-        auto load = [&](const CUtensorMap *map, int t, int j, int stages, uint32_t tile,
-                        uint32_t full, uint32_t empty) {
+        // Key tile j (the block's t-th) of one cache into stage t % stages, once released.
+        auto load = [&](const TmaKvTile<HD, BN> &tile, const CUtensorMap *map, int t, int stages,
+                        uint32_t dst, uint32_t full, uint32_t empty) {
           if (t >= stages)
             mbarWait(empty, (t / stages - 1) & 1);
-          if (tid == 0)
-            tmaKvTile<HD, BN>(map, p, b.pt, b.table, b.kvh, j, tile, full);
+          tile.load(map, p.blockSizeLog2, dst, full, tid);
           __syncwarp();
         };
         int t = 0;
         for (int w = blockIdx.x; item(w); w += gridDim.x)
           for (int j = 0; j < b.numTiles; ++j, ++t) {
             const int sk = t % kKStages, sv = t % kVStages;
-            load(&kMap, t, j, kKStages, base + S::k(sk), base + S::fullK(sk), base + S::emptyK(sk));
-            load(&vMap, t, j, kVStages, base + S::v(sv), base + S::fullV(sv), base + S::emptyV(sv));
+            TmaKvTile<HD, BN> tile;
+            tile.locate(p, b.pt, b.table, b.kvh, j, tid);
+            load(tile, &kMap, t, kKStages, base + S::k(sk), base + S::fullK(sk),
+                 base + S::emptyK(sk));
+            load(tile, &vMap, t, kVStages, base + S::v(sv), base + S::fullV(sv),
+                 base + S::emptyV(sv));
           }
         return;
       }
