@@ -185,7 +185,7 @@ fi
 stage gtest_cuda 180 "$OUT/ctest.log" "$TESTS" --gtest_brief=1 --gtest_filter='-*WarpSpecialized*'
 # Candidate kernels not yet run on a GPU, in their own process (a hang or a trap takes
 # nothing else with it).
-stage gtest_candidates 90 "$OUT/ctest.log" "$TESTS" --gtest_brief=1 --gtest_filter='*WarpSpecialized*'
+stage gtest_candidates 120 "$OUT/ctest.log" "$TESTS" --gtest_brief=1 --gtest_filter='*WarpSpecialized*'
 
 
 # modelc's generated CUDA kernels (PTX of kern.fused) against the CPU kernels of the same
