@@ -118,11 +118,9 @@ struct AttnSetup {
 void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, int heads,
                     int kvHeads, int hd, ElementType type) {
   const int bs = 16, numSeqs = int(seqs.size());
-  int blocksPerSeq = 1, maxQuery = 0, maxContext = 0, totalBlocks = 0;
+  int blocksPerSeq = 1, totalBlocks = 0;
   for (auto [q, c] : seqs) {
     blocksPerSeq = std::max(blocksPerSeq, (c + bs - 1) / bs);
-    maxQuery = std::max(maxQuery, q);
-    maxContext = std::max(maxContext, c);
     totalBlocks += (c + bs - 1) / bs;
   }
   s.shape = {heads, kvHeads, hd, 1.0f / std::sqrt(float(hd)), 0};
@@ -132,14 +130,10 @@ void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, 
   std::iota(pages.begin(), pages.end(), 0);
   std::mt19937 rng(5);
   std::shuffle(pages.begin(), pages.end(), rng);
-  int next = 0, singleRows = 0, maxSingleContext = 0;
+  int next = 0;
   for (int i = 0; i < numSeqs; ++i) {
     qs[i + 1] = qs[i] + seqs[i].first;
     ctx[i] = seqs[i].second;
-    if (seqs[i].first == 1) {
-      ++singleRows;
-      maxSingleContext = std::max(maxSingleContext, ctx[i]);
-    }
     for (int b = 0; b < (ctx[i] + bs - 1) / bs; ++b)
       table[size_t(i) * blocksPerSeq + b] = pages[next++];
   }
@@ -149,11 +143,12 @@ void setupAttention(AttnSetup &s, const std::vector<std::pair<int, int>> &seqs, 
     s.owned.push_back(d);
     return d;
   };
-  s.batch = {upload(qs),  upload(ctx),  upload(table), numSeqs,
-             qs[numSeqs], blocksPerSeq, maxQuery,      maxContext};
-  s.batch.singleRowSeqs = singleRows;
-  s.batch.maxSingleRowContextLen = maxSingleContext;
-  s.batch.sumContextLen = std::accumulate(ctx.begin(), ctx.end(), int64_t(0));
+  s.batch = AttentionBatch{};
+  s.batch.queryStart = upload(qs);
+  s.batch.contextLen = upload(ctx);
+  s.batch.blockTable = upload(table);
+  s.batch.maxBlocksPerSeq = blocksPerSeq;
+  setHostBounds(s.batch, qs.data(), ctx.data(), numSeqs);
   size_t cache = size_t(s.layout.numBlocks) * kvHeads * bs * hd;
   size_t qElems = size_t(qs[numSeqs]) * heads * hd;
   __half *k = alloc<__half>(cache), *v = alloc<__half>(cache), *q = alloc<__half>(qElems),

@@ -73,6 +73,28 @@ struct AttentionBatch {
   int64_t sumContextLen = 0;
 };
 
+// Sets a batch's host-known sizes and bounds (numSeqs, numTokens, maxQueryLen,
+// maxContextLen, singleRowSeqs, maxSingleRowContextLen, sumContextLen) from host copies of
+// its query starts ([numSeqs + 1]) and context lengths; the device pointers and the block
+// table's width are the caller's.
+inline void setHostBounds(AttentionBatch &b, const int32_t *queryStart, const int32_t *contextLen,
+                          int32_t numSeqs) {
+  b.numSeqs = numSeqs;
+  b.numTokens = queryStart[numSeqs];
+  b.maxQueryLen = b.maxContextLen = b.singleRowSeqs = b.maxSingleRowContextLen = 0;
+  b.sumContextLen = 0;
+  for (int32_t s = 0; s < numSeqs; ++s) {
+    const int32_t q = queryStart[s + 1] - queryStart[s], ctx = contextLen[s];
+    b.maxQueryLen = q > b.maxQueryLen ? q : b.maxQueryLen;
+    b.maxContextLen = ctx > b.maxContextLen ? ctx : b.maxContextLen;
+    if (q == 1) {
+      ++b.singleRowSeqs;
+      b.maxSingleRowContextLen = ctx > b.maxSingleRowContextLen ? ctx : b.maxSingleRowContextLen;
+    }
+    b.sumContextLen += ctx;
+  }
+}
+
 // The KV write of one iteration: new token t goes to cache slot slotMapping[t]
 // (block * blockSize + offset; a negative slot skips the token, e.g. padding).
 struct KvWriteBatch {

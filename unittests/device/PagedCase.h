@@ -160,20 +160,8 @@ struct DeviceCase {
     b.queryStart = queryStart.get();
     b.contextLen = contextLen.get();
     b.blockTable = blockTable.get();
-    b.numSeqs = int32_t(c.contextLen.size());
-    b.numTokens = c.numTokens;
     b.maxBlocksPerSeq = c.maxBlocksPerSeq;
-    b.maxQueryLen = c.maxQueryLen;
-    b.maxContextLen = c.maxContextLen;
-    b.singleRowSeqs = 0;
-    b.sumContextLen = 0;
-    for (size_t s = 0; s + 1 < c.queryStart.size(); ++s) {
-      if (c.queryStart[s + 1] - c.queryStart[s] == 1) {
-        ++b.singleRowSeqs;
-        b.maxSingleRowContextLen = std::max(b.maxSingleRowContextLen, c.contextLen[s]);
-      }
-      b.sumContextLen += c.contextLen[s];
-    }
+    setHostBounds(b, c.queryStart.data(), c.contextLen.data(), int32_t(c.contextLen.size()));
     return b;
   }
   AttentionArgs args(const PagedCase &c) const {

@@ -28,8 +28,7 @@ constexpr int kDecodeThreads = kDecodeWarps * 32;
 constexpr int kDecodeTokensPerStep = 4; // tokens each lane group loads before using them
 
 struct DecodeParams : PagedKernelParams {
-  int numSplits;       // the grid's splits (DecodeSplits::count)
-  DecodeSplits splits; // a request's own split count: decodeSplitsOf(its tokens, splits)
+  DecodeSplits splits; // the grid's splits (count); a request's own: decodeOwnSplits
   bool onlySingleRows; // serve only the requests with one query row (a mixed batch)
   int headTiles;       // query-head tiles per kv head: ceil(group / GT)
   // With several splits: request s's partials are slots splitStart[s] + split (a prefix
@@ -83,13 +82,19 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
   }
 }
 
-// How many splits request `seq` takes, from the tokens of its window [lo, ctx); -1 for a
-// request this launch does not serve (several query rows in a mixed batch: the prefill
-// kernel's). A block whose split is past the count has nothing to do either.
-__device__ __forceinline__ int decodeOwnSplits(const DecodeParams &p, int seq, int ctx, int lo) {
+// The first position a decode row of context `ctx` attends (the sliding window's start).
+__device__ __forceinline__ int decodeWindowStart(const DecodeParams &p, int ctx) {
+  return p.window > 0 ? max(0, ctx - p.window) : 0;
+}
+
+// How many splits request `seq` (context `ctx`) takes, from the tokens of its window; -1
+// for a request this launch does not serve (several query rows in a mixed batch: the
+// prefill kernel's). A block whose split is past the count has nothing to do either. The
+// decode kernels, the split table and the merge all count with this.
+__device__ __forceinline__ int decodeOwnSplits(const DecodeParams &p, int seq, int ctx) {
   if (p.onlySingleRows && p.queryStart[seq + 1] - p.queryStart[seq] != 1)
     return -1;
-  return decodeSplitsOf(max(0, ctx - lo), p.splits);
+  return decodeSplitsOf(ctx - decodeWindowStart(p, ctx), p.splits);
 }
 
 // Lanes per token: one per 16-byte chunk of a row, rounded up to a power of two.
@@ -117,8 +122,8 @@ __global__ void __launch_bounds__(kDecodeThreads, MINB) decodeKernel(DecodeParam
   const int G = p.group, g0 = tile * GT;
   const int ctx = p.contextLen[seq];
   const int qRow = p.queryStart[seq];
-  const int begin0 = p.window > 0 ? max(0, ctx - p.window) : 0;
-  const int ownSplits = decodeOwnSplits(p, seq, ctx, begin0);
+  const int begin0 = decodeWindowStart(p, ctx);
+  const int ownSplits = decodeOwnSplits(p, seq, ctx);
   if (split >= ownSplits) // also ownSplits == -1: the whole block leaves, before any barrier
     return;
   const int len = max(0, ctx - begin0);
@@ -324,8 +329,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeMmaKernel(DecodeParams p
   const int G = p.group, g0 = tile * kH;
   const int ctx = p.contextLen[seq];
   const int qRow = p.queryStart[seq];
-  const int lo = p.window > 0 ? max(0, ctx - p.window) : 0;
-  const int ownSplits = decodeOwnSplits(p, seq, ctx, lo);
+  const int lo = decodeWindowStart(p, ctx);
+  const int ownSplits = decodeOwnSplits(p, seq, ctx);
   if (split >= ownSplits) // also ownSplits == -1: the whole block leaves, before any barrier
     return;
   const int grid0 = lo & ~(kTok - 1);
@@ -476,7 +481,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decodeMmaKernel(DecodeParams p
 template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int headDim) {
   const int seq = blockIdx.x, head = blockIdx.y;
   const int ctx = p.contextLen[seq];
-  const int ownSplits = decodeOwnSplits(p, seq, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
+  const int ownSplits = decodeOwnSplits(p, seq, ctx);
   if (ownSplits <= 1)
     return; // one split wrote the output itself; -1: not a decode row
   T *out =
@@ -514,8 +519,7 @@ __global__ void decodeSplitStartKernel(DecodeParams p, int numSeqs, int32_t *spl
   scanRequests(
       numSeqs,
       [&](int s) {
-        const int ctx = p.contextLen[s];
-        const int own = decodeOwnSplits(p, s, ctx, p.window > 0 ? max(0, ctx - p.window) : 0);
+        const int own = decodeOwnSplits(p, s, p.contextLen[s]);
         return own > 1 ? own : 0; // one split writes its output directly: no slot
       },
       splitStart);
@@ -527,14 +531,14 @@ template <typename T, int HD>
 Status launchDecodeKernel(void (*kernel)(DecodeParams), const char *name, int headTile,
                           DecodeParams p, int numSeqs, cudaStream_t stream) {
   p.headTiles = (p.group + headTile - 1) / headTile;
-  if (p.numSplits > 1) {
+  if (p.splits.count > 1) {
     decodeSplitStartKernel<<<1, 1024, 0, stream>>>(p, numSeqs, const_cast<int32_t *>(p.splitStart));
     MODELRT_LAUNCH_TRY("decodeSplitStartKernel");
   }
-  dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.numSplits);
+  dim3 grid(numSeqs, p.numKvHeads * p.headTiles, p.splits.count);
   kernel<<<grid, kDecodeThreads, 0, stream>>>(p);
   MODELRT_LAUNCH_TRY(name);
-  if (p.numSplits > 1) {
+  if (p.splits.count > 1) {
     mergeSplitsKernel<T><<<dim3(numSeqs, p.numHeads), HD, 0, stream>>>(p, HD);
     MODELRT_LAUNCH_TRY("mergeSplitsKernel");
   }
@@ -675,7 +679,6 @@ Status launchDecodeRows(const AttentionShape &shape, const PagedKvLayout &layout
     return Status::success();
   DecodeParams p{};
   static_cast<PagedKernelParams &>(p) = pagedKernelParams(shape, layout, batch, args);
-  p.numSplits = splits.count;
   p.splits = splits;
   p.onlySingleRows = onlySingleRows;
   if (splits.count > 1) {

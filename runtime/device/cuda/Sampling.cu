@@ -147,6 +147,12 @@ __device__ __forceinline__ float uniformNoise(uint64_t seed, uint64_t step, int 
                                  make_uint2(uint32_t(seed), uint32_t(seed >> 32)));
   return (float(r.x >> 8) + 0.5f) * (1.0f / 16777216.0f); // in (0, 1)
 }
+// Token i's Gumbel-max score, x / T + g: both draws (the passes over the row and the top-k
+// set) use this one expression, so they pick the same token from the same kept set.
+__device__ __forceinline__ float gumbelScore(float x, float invTemp, uint64_t seed, uint64_t step,
+                                             int i) {
+  return x * invTemp + -logf(-logf(uniformNoise(seed, step, i)));
+}
 
 // Sorts sh.topSet[0, n) descending (n <= kThreads): bitonic over the next power of two,
 // padded with zeros, which sort last. Call from every thread.
@@ -223,7 +229,7 @@ __device__ bool drawFromTopSet(const float *row, int vocab, uint32_t floorKey, f
   float best = -INFINITY;
   int bestIdx = 0x7fffffff;
   if (has && x == x && key >= cut) {
-    best = x * invTemp + -logf(-logf(uniformNoise(seed, step, id))); // as the full pass
+    best = gumbelScore(x, invTemp, seed, step, id);
     bestIdx = id;
   }
   blockArgmax(best, bestIdx, sh);
@@ -292,8 +298,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int i = tid; i < vocab; i += kThreads) {
         float x = row[i];
         if (floatKey(x) >= floorKey) {
-          float g = -logf(-logf(uniformNoise(seed, step, i)));
-          float v = x * invTemp + g;
+          const float v = gumbelScore(x, invTemp, seed, step, i);
           if (v > best) {
             best = v;
             bestIdx = i;
