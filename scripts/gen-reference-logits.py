@@ -134,7 +134,8 @@ def main():
     tiny_prompts = [[1, 17, 42, 99, 3, 250, 7, 8, 128, 64], [5, 6], [200]]
     only = [a[len("--only="):] for a in sys.argv if a.startswith("--only=")]
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
-                     "tiny-llama-hd64.json", "tiny-qwen3.json"]:
+                     "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json",
+                     "tiny-gemma3.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

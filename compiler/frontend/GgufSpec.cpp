@@ -6,6 +6,8 @@
 
 #include "llvm/Support/Path.h"
 
+#include <cmath>
+
 using namespace llvm;
 using namespace modelc::frontend;
 
@@ -41,6 +43,17 @@ public:
     modelrt::Expected<double> v = file_.getFloat(k);
     if (!v || !(*v > 0.0)) {
       fail(k, v ? "expected a positive number" : v.error().message());
+      return std::nullopt;
+    }
+    return *v;
+  }
+  std::optional<std::string> optionalString(StringRef suffix) {
+    std::string k = key(suffix);
+    if (!file_.find(k))
+      return std::nullopt;
+    modelrt::Expected<std::string> v = file_.getString(k);
+    if (!v) {
+      fail(k, v.error().message());
       return std::nullopt;
     }
     return *v;
@@ -120,9 +133,38 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.rotaryDim = meta.optionalPositive("rope.dimension_count").value_or(c.headDim);
     c.tieEmbeddings = !file->findTensor("output.weight");
     c.attentionBias = c.architecture == Architecture::Qwen2;
-    c.qkNorm = c.architecture == Architecture::Qwen3;
+    c.qkNorm = c.architecture == Architecture::Qwen3 || c.architecture == Architecture::Gemma3;
     // llama.cpp's converter permutes Llama's Q and K rows for GPT-J-style (interleaved)
     // rotation; Qwen2 and Qwen3 keep the rotate-half layout.
+    c.ropeInterleaved = c.architecture == Architecture::Llama;
+    if (c.architecture == Architecture::Gemma || c.architecture == Architecture::Gemma3) {
+      // llama.cpp's converter stores Gemma's norm weights as w (Hugging Face: w - 1) and
+      // keeps the rotate-half layout; its loader fixes what the metadata does not say:
+      // GELU (tanh), embeddings times sqrt(n_embd), and for Gemma 3 local layers in a
+      // pattern of six with RoPE base 10000, and the attention scale 1/sqrt(key_length)
+      // (1/sqrt(n_embd / n_head) for the 27B model, which has 62 blocks).
+      c.activation = "gelu_tanh";
+      c.scaleEmbeddings = true;
+      c.tieEmbeddings = !file->findTensor("output.weight");
+      if (c.architecture == Architecture::Gemma3) {
+        c.sandwichNorms = true;
+        c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(1000000.0);
+        c.localRopeTheta = 10000.0;
+        c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(4096);
+        for (int64_t i = 0; i < c.numLayers; ++i)
+          c.slidingLayers.push_back((i + 1) % 6 != 0);
+        c.attentionScale = c.numLayers == 62 && c.numHeads > 0
+                               ? 1.0 / std::sqrt(double(c.hiddenSize / c.numHeads))
+                               : 1.0 / std::sqrt(double(c.headDim));
+        if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
+          if (*type == "linear")
+            c.ropeLinearFactor = meta.optionalPositiveFloat("rope.scaling.factor").value_or(1.0);
+          else if (*type != "none")
+            meta.fail(*arch + ".rope.scaling.type",
+                      "'" + *type + "' is not supported (supported: linear)");
+        }
+      }
+    }
     c.ropeInterleaved = c.architecture == Architecture::Llama;
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",

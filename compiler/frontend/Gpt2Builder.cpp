@@ -23,9 +23,7 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
       ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.positions, wpe, IntegerAttr());
   Value x = b.add(tokens, positions);
 
-  auto gelu = llm::GeluApproximationAttr::get(ob.getContext(), c.activation == "gelu"
-                                                                   ? llm::GeluApproximation::none
-                                                                   : llm::GeluApproximation::tanh);
+  auto gelu = b.geluApproximation();
 
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string prefix = ("h." + llvm::Twine(i) + ".").str();

@@ -110,6 +110,25 @@ const json::Object *JsonFields::optionalObject(StringRef key) {
   return object;
 }
 
+std::optional<std::vector<std::string>> JsonFields::optionalStringArray(StringRef key) {
+  const json::Value *value = present(key);
+  if (!value)
+    return std::nullopt;
+  const json::Array *array = value->getAsArray();
+  std::vector<std::string> out;
+  for (size_t i = 0; array && i < array->size(); ++i) {
+    std::optional<StringRef> s = (*array)[i].getAsString();
+    if (!s)
+      break;
+    out.push_back(s->str());
+  }
+  if (!array || out.size() != array->size()) {
+    fail(key, "expected an array of strings");
+    return std::nullopt;
+  }
+  return out;
+}
+
 Expected<json::Value> modelc::frontend::readJsonFile(StringRef path) {
   ErrorOr<std::unique_ptr<MemoryBuffer>> buffer = MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace modelc::frontend {
 
@@ -23,6 +24,7 @@ public:
   std::optional<bool> optionalBool(llvm::StringRef key);
   std::optional<std::string> optionalString(llvm::StringRef key);
   const llvm::json::Object *optionalObject(llvm::StringRef key);
+  std::optional<std::vector<std::string>> optionalStringArray(llvm::StringRef key);
 
   // Fields of a nested object, named "<key>.<field>" in errors.
   JsonFields nested(const llvm::json::Object &object, llvm::StringRef key) const {

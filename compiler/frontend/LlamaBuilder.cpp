@@ -1,7 +1,9 @@
 // The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
-// attention and a SiLU-gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
-// window), Qwen2 (bias on the Q, K, V projections) and Qwen3 (an RMSNorm of each query and
-// key head before RoPE). Weight names are Hugging Face's.
+// attention and a gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
+// window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
+// key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP)
+// and Gemma 3 (also a norm of each block's output, query/key norms, local layers with their
+// own RoPE). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -17,21 +19,28 @@ std::string layerName(int64_t layer, llvm::StringRef rest) {
 }
 
 // `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
-Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads,
-           FlatSymbolRefAttr norm = FlatSymbolRefAttr()) {
+// `local`: a sliding-window layer, with its own RoPE where the model has one (Gemma 3).
+Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbolRefAttr norm,
+           bool local) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
+  const bool own = local && c.localRopeTheta;
+  double theta = own ? *c.localRopeTheta : c.ropeTheta;
+  FloatAttr linear =
+      c.ropeLinearFactor && !own ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr();
+  FloatAttr offset =
+      norm && c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr();
   llm::Llama3RopeScalingAttr scaling;
-  if (c.ropeScaling)
+  if (c.ropeScaling && !own)
     scaling = llm::Llama3RopeScalingAttr::get(ob.getContext(), llvm::APFloat(c.ropeScaling->factor),
                                               llvm::APFloat(c.ropeScaling->lowFreqFactor),
                                               llvm::APFloat(c.ropeScaling->highFreqFactor),
                                               c.ropeScaling->originalMaxPosition);
   return ob.create<llm::RopeOp>(b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
                                 ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
-                                ob.getF64FloatAttr(c.ropeTheta),
+                                ob.getF64FloatAttr(theta),
                                 c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
-                                norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr());
+                                norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear);
 }
 
 } // namespace
@@ -46,6 +55,9 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   ForwardArgs args = b.beginForward();
   Value x =
       ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
+  if (c.scaleEmbeddings)
+    x = ob.create<llm::ScaleOp>(b.loc(), x.getType(), x,
+                                ob.getF64FloatAttr(std::sqrt(double(c.hiddenSize))));
 
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
@@ -68,24 +80,40 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     auto headNorm = [&](llvm::StringRef name, llvm::StringRef source) {
       return c.qkNorm ? w(name, {c.headDim}, source) : FlatSymbolRefAttr();
     };
-    qs = rope(b, qs, args.positions, c.numHeads, headNorm("attn.q_norm", "self_attn.q_norm.weight"));
+    const bool local = c.isSlidingLayer(i);
+    qs = rope(b, qs, args.positions, c.numHeads, headNorm("attn.q_norm", "self_attn.q_norm.weight"),
+              local);
     ks = rope(b, ks, args.positions, c.numKvHeads,
-              headNorm("attn.k_norm", "self_attn.k_norm.weight"));
-    IntegerAttr window = c.slidingWindow ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
+              headNorm("attn.k_norm", "self_attn.k_norm.weight"), local);
+    IntegerAttr window = local ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
+    double scale = c.attentionScale.value_or(1.0 / std::sqrt(double(c.headDim)));
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
-        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
-        window);
-    x = b.add(x, b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d));
+        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window);
+    Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d);
+    // Gemma 3's sandwich: post_attention_layernorm normalizes the block's output and
+    // pre_feedforward_layernorm the MLP's input; elsewhere post_attention_layernorm is the
+    // MLP's input norm.
+    if (c.sandwichNorms)
+      out = b.rmsNorm(out, w("attn.output_norm", {d}, "post_attention_layernorm.weight"));
+    x = b.add(x, out);
 
     // Gated MLP block.
-    h = b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
+    h = c.sandwichNorms
+            ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
+            : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
     Value gate = b.linear(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"), ff);
     Value up = b.linear(h, w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"), ff);
-    Value act = ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate);
+    Value act = c.activation == "silu"
+                    ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
+                    : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
+                          .getResult();
     Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
-    x = b.add(x, b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d));
+    out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
+    if (c.sandwichNorms)
+      out = b.rmsNorm(out, w("mlp.output_norm", {d}, "post_feedforward_layernorm.weight"));
+    x = b.add(x, out);
   }
 
   // Only the rows that sample go through the final norm and the LM head.

@@ -4,6 +4,8 @@
 
 #include "llvm/ADT/StringSwitch.h"
 
+#include <cmath>
+
 using namespace llvm;
 using namespace modelc::frontend;
 
@@ -17,11 +19,16 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "qwen3";
   case Architecture::Gpt2:
     return "gpt2";
+  case Architecture::Gemma:
+    return "gemma";
+  case Architecture::Gemma3:
+    return "gemma3";
   }
   return "unknown";
 }
 
-const char *const modelc::frontend::kSupportedModelTypes = "llama, mistral, qwen2, qwen3, gpt2";
+const char *const modelc::frontend::kSupportedModelTypes =
+    "llama, mistral, qwen2, qwen3, gemma, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -29,6 +36,8 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("qwen2", Architecture::Qwen2)
       .Case("qwen3", Architecture::Qwen3)
       .Case("gpt2", Architecture::Gpt2)
+      .Case("gemma", Architecture::Gemma)
+      .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
       .Default(std::nullopt);
 }
 
@@ -53,6 +62,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Qwen2ForCausalLM", "qwen2")
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("GPT2LMHeadModel", "gpt2")
+            .Case("GemmaForCausalLM", "gemma")
+            .Case("Gemma3ForCausalLM", "gemma3_text")
             .Default(arch->str());
   if (Error e = fields.takeError())
     return std::move(e);
@@ -60,46 +71,86 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
                      "missing (and no 'architectures' to infer it from)");
 }
 
-void parseRopeScaling(JsonFields &fields, ModelConfig &config) {
-  const json::Object *scaling = fields.optionalObject("rope_scaling");
-  if (!scaling)
-    return;
-  JsonFields sub = fields.nested(*scaling, "rope_scaling");
+// One RoPE description: Hugging Face's rope_scaling (transformers 4) or rope_parameters
+// (transformers 5, which also holds rope_theta). Types: default, linear, llama3.
+struct RopeSpec {
+  std::optional<double> theta;
+  std::optional<Llama3RopeScaling> llama3;
+  std::optional<double> linearFactor;
+};
+
+void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef key,
+                     RopeSpec &rope) {
+  JsonFields sub = fields.nested(object, key);
+  if (std::optional<double> theta = sub.optionalPositiveNumber("rope_theta"))
+    rope.theta = theta;
   std::optional<std::string> type = sub.optionalString("rope_type");
   if (!type)
     type = sub.optionalString("type");
-  if (!type || *type == "default") {
-    fields.absorb(sub);
-    return;
+  if (type && *type == "linear") {
+    std::optional<double> factor = sub.optionalPositiveNumber("factor");
+    if (!factor || *factor < 1.0)
+      sub.fail("factor", "a linear rope_type needs a factor of at least 1");
+    else
+      rope.linearFactor = factor;
+  } else if (type && *type == "llama3") {
+    Llama3RopeScaling s;
+    s.factor = sub.optionalPositiveNumber("factor").value_or(s.factor);
+    s.lowFreqFactor = sub.optionalPositiveNumber("low_freq_factor").value_or(s.lowFreqFactor);
+    s.highFreqFactor = sub.optionalPositiveNumber("high_freq_factor").value_or(s.highFreqFactor);
+    s.originalMaxPosition =
+        sub.optionalPositiveInt("original_max_position_embeddings").value_or(s.originalMaxPosition);
+    rope.llama3 = s;
+  } else if (type && *type != "default") {
+    sub.fail("rope_type", "'" + *type + "' is not supported (supported: default, linear, llama3)");
   }
-  if (*type != "llama3") {
-    sub.fail("rope_type", "'" + *type + "' is not supported (supported: default, llama3)");
-    fields.absorb(sub);
-    return;
-  }
-  Llama3RopeScaling s;
-  s.factor = sub.optionalPositiveNumber("factor").value_or(s.factor);
-  s.lowFreqFactor = sub.optionalPositiveNumber("low_freq_factor").value_or(s.lowFreqFactor);
-  s.highFreqFactor = sub.optionalPositiveNumber("high_freq_factor").value_or(s.highFreqFactor);
-  s.originalMaxPosition =
-      sub.optionalPositiveInt("original_max_position_embeddings").value_or(s.originalMaxPosition);
-  if (sub.failed()) {
-    fields.absorb(sub);
-    return;
-  }
-  config.ropeScaling = s;
+  fields.absorb(sub);
 }
 
-Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
+// The model's RoPE: rope_theta and rope_scaling, or rope_parameters. Gemma 3's
+// rope_parameters hold one description per layer type ("full_attention",
+// "sliding_attention"); `layerType` picks one (the whole object otherwise).
+RopeSpec parseRope(JsonFields &fields, StringRef layerType = "") {
+  RopeSpec rope;
+  if (const json::Object *scaling = fields.optionalObject("rope_scaling"))
+    parseRopeObject(fields, *scaling, "rope_scaling", rope);
+  if (const json::Object *params = fields.optionalObject("rope_parameters")) {
+    JsonFields sub = fields.nested(*params, "rope_parameters");
+    if (layerType.empty()) {
+      parseRopeObject(fields, *params, "rope_parameters", rope);
+    } else if (const json::Object *typed = sub.optionalObject(layerType)) {
+      RopeSpec perType;
+      parseRopeObject(sub, *typed, layerType, perType);
+      rope = perType;
+    }
+    fields.absorb(sub);
+  }
+  if (std::optional<double> theta = fields.optionalPositiveNumber("rope_theta"))
+    rope.theta = theta;
+  return rope;
+}
+
+void applyRope(const RopeSpec &rope, ModelConfig &c, double defaultTheta) {
+  c.ropeTheta = rope.theta.value_or(defaultTheta);
+  c.ropeScaling = rope.llama3;
+  c.ropeLinearFactor = rope.linearFactor;
+}
+
+// The sizes every decoder with Llama's field names has.
+void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPositions) {
   c.vocabSize = fields.requirePositiveInt("vocab_size");
   c.hiddenSize = fields.requirePositiveInt("hidden_size");
   c.intermediateSize = fields.requirePositiveInt("intermediate_size");
   c.numLayers = fields.requirePositiveInt("num_hidden_layers");
   c.numHeads = fields.requirePositiveInt("num_attention_heads");
   c.numKvHeads = fields.optionalPositiveInt("num_key_value_heads").value_or(c.numHeads);
-  c.maxPositions = fields.optionalPositiveInt("max_position_embeddings").value_or(2048);
+  c.maxPositions =
+      fields.optionalPositiveInt("max_position_embeddings").value_or(defaultMaxPositions);
   c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
-  c.ropeTheta = fields.optionalPositiveNumber("rope_theta").value_or(10000.0);
+}
+
+Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
+  parseDecoderSizes(fields, c, 2048);
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
   c.activation = fields.optionalString("hidden_act").value_or("silu");
   if (c.activation != "silu")
@@ -127,7 +178,77 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.headDim = c.hiddenSize / c.numHeads;
   double partial = fields.optionalPositiveNumber("partial_rotary_factor").value_or(1.0);
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
-  parseRopeScaling(fields, c);
+  applyRope(parseRope(fields), c, 10000.0);
+  return fields.takeError();
+}
+
+// Gemma and Gemma 3 (text): RMSNorm weights stored as w - 1, embeddings scaled by
+// sqrt(hidden_size), a GELU-gated MLP; Gemma 3 adds per-head query/key norms, a norm of each
+// block's output, local (sliding-window) layers with their own RoPE between global ones, and
+// the attention scale query_pre_attn_scalar^-0.5. Defaults are transformers'.
+Error parseGemma(JsonFields &fields, ModelConfig &c) {
+  const bool gemma3 = c.architecture == Architecture::Gemma3;
+  parseDecoderSizes(fields, c, gemma3 ? 131072 : 8192);
+  c.headDim = fields.optionalPositiveInt("head_dim").value_or(256);
+  c.rotaryDim = c.headDim;
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(true);
+  c.normWeightOffset = 1.0;
+  c.scaleEmbeddings = true;
+  // hidden_activation wins over hidden_act; Gemma's legacy "gelu" meant the tanh form.
+  StringRef actKey = fields.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+  std::string act = fields.optionalString(actKey).value_or("gelu_pytorch_tanh");
+  if (act == "gelu_pytorch_tanh" || act == "gelu_new" || (act == "gelu" && !gemma3))
+    c.activation = "gelu_tanh";
+  else if (act == "gelu")
+    c.activation = "gelu";
+  else
+    fields.fail(actKey, "'" + act + "' is not supported (supported: gelu_pytorch_tanh, gelu)");
+  if (fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections are not supported");
+  if (!gemma3) {
+    applyRope(parseRope(fields), c, 10000.0);
+    return fields.takeError();
+  }
+
+  c.qkNorm = true;
+  c.sandwichNorms = true;
+  c.attentionScale =
+      1.0 / std::sqrt(fields.optionalPositiveNumber("query_pre_attn_scalar").value_or(256.0));
+  for (StringRef capped : {"attn_logit_softcapping", "final_logit_softcapping"})
+    if (fields.has(capped))
+      fields.fail(capped, "logit soft-capping is not supported (Gemma 3 has none: null)");
+  if (fields.optionalBool("use_bidirectional_attention").value_or(false))
+    fields.fail("use_bidirectional_attention", "only causal attention is supported");
+  c.slidingWindow = fields.optionalPositiveInt("sliding_window").value_or(4096);
+  if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
+    if (static_cast<int64_t>(types->size()) != c.numLayers)
+      fields.fail("layer_types",
+                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    for (const std::string &t : *types) {
+      if (t != "sliding_attention" && t != "full_attention")
+        fields.fail("layer_types", "'" + t + "' is not sliding_attention or full_attention");
+      c.slidingLayers.push_back(t == "sliding_attention");
+    }
+  } else {
+    int64_t pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(6);
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.slidingLayers.push_back((i + 1) % pattern != 0);
+  }
+  // Global layers: rope_theta (10^6) and rope_scaling; local ones: rope_local_base_freq
+  // (10^4), unscaled. Or rope_parameters per layer type.
+  RopeSpec global = parseRope(fields, "full_attention");
+  applyRope(global, c, 1000000.0);
+  RopeSpec local;
+  if (const json::Object *params = fields.optionalObject("rope_parameters")) {
+    JsonFields sub = fields.nested(*params, "rope_parameters");
+    if (const json::Object *typed = sub.optionalObject("sliding_attention"))
+      parseRopeObject(sub, *typed, "sliding_attention", local);
+    fields.absorb(sub);
+  }
+  if (local.llama3 || local.linearFactor)
+    fields.fail("rope_parameters", "scaled RoPE on sliding-window layers is not supported");
+  c.localRopeTheta =
+      fields.optionalPositiveNumber("rope_local_base_freq").value_or(local.theta.value_or(10000.0));
   return fields.takeError();
 }
 
@@ -176,8 +297,11 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                            "' (supported: " + kSupportedModelTypes + ")");
   config.architecture = *arch;
 
-  Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
-                                                          : parseLlamaLike(fields, config);
+  Error error =
+      config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
+      : config.architecture == Architecture::Gemma || config.architecture == Architecture::Gemma3
+          ? parseGemma(fields, config)
+          : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
   if (Error e = validateConfig(config, where, fieldPrefix))
@@ -209,5 +333,10 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
     return fail("rope_scaling.high_freq_factor", "must be greater than low_freq_factor");
   if (c.ropeScaling && c.ropeScaling->factor < 1.0)
     return fail("rope_scaling.factor", "must be at least 1");
+  if (c.ropeLinearFactor && *c.ropeLinearFactor < 1.0)
+    return fail("rope_scaling.factor", "must be at least 1");
+  if (!c.slidingLayers.empty() && static_cast<int64_t>(c.slidingLayers.size()) != c.numLayers)
+    return fail("layer_types",
+                Twine(c.slidingLayers.size()) + " entries for " + Twine(c.numLayers) + " layers");
   return Error::success();
 }

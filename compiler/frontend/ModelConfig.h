@@ -9,16 +9,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Gpt2 };
+enum class Architecture { Llama, Qwen2, Qwen3, Gpt2, Gemma, Gemma3 };
 
 llvm::StringRef architectureName(Architecture arch);
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, gemma, gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -41,15 +42,36 @@ struct ModelConfig {
   int64_t maxPositions = 0;
   double normEps = 1e-5;
   bool tieEmbeddings = false;
-  bool attentionBias = false;      // bias on the Q, K and V projections (Qwen2)
-  bool qkNorm = false;             // RMSNorm of each query and key head before RoPE (Qwen3)
-  std::string activation = "silu"; // "silu" (gated MLP), "gelu_tanh" or "gelu" (GPT-2 MLP)
+  bool attentionBias = false; // bias on the Q, K and V projections (Qwen2)
+  bool qkNorm = false;        // RMSNorm of each query and key head before RoPE (Qwen3)
+  // "silu", "gelu_tanh" or "gelu": the gated MLP's activation (Llama family, Gemma) or
+  // GPT-2's MLP activation.
+  std::string activation = "silu";
   std::optional<int64_t> slidingWindow;
+  // Which layers use slidingWindow (Gemma 3's five local layers to one global); empty:
+  // all of them.
+  std::vector<bool> slidingLayers;
+  // Gemma: added to every RMSNorm weight (Hugging Face files store w - 1; a GGUF file
+  // holds w), embeddings scaled by sqrt(hidden_size), attention scaled by
+  // query_pre_attn_scalar^-0.5 rather than head_dim^-0.5, and (Gemma 3) an RMSNorm of each
+  // block's output before its residual add.
+  double normWeightOffset = 0.0;
+  bool scaleEmbeddings = false;
+  std::optional<double> attentionScale;
+  bool sandwichNorms = false;
   // Rotary embeddings (not used by GPT-2's learned positions).
   double ropeTheta = 10000.0;
   int64_t rotaryDim = 0;
   bool ropeInterleaved = false;
   std::optional<Llama3RopeScaling> ropeScaling;
+  std::optional<double> ropeLinearFactor; // Hugging Face's "linear" rope type
+  // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
+  std::optional<double> localRopeTheta;
+
+  bool isSlidingLayer(int64_t layer) const {
+    return slidingWindow && (slidingLayers.empty() ||
+                             (layer < int64_t(slidingLayers.size()) && slidingLayers[layer]));
+  }
 };
 
 // Reads a Hugging Face config.json object. `where` names the file (and field path) in

@@ -36,7 +36,7 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
   std::string sourceName = source.str();
   if (spec_.weights.format == WeightSource::Format::Gguf) {
-    sourceName = ggufTensorName(source);
+    sourceName = ggufTensorName(source, config().sandwichNorms);
     transposed = false;
   }
   if (!module_->lookupSymbol(symbol)) {
@@ -76,8 +76,16 @@ void ModuleBuilder::setScope(llvm::StringRef name) {
 }
 
 Value ModuleBuilder::rmsNorm(Value x, FlatSymbolRefAttr weight) {
-  return builder_.create<llm::RmsNormOp>(loc_, x.getType(), x, weight,
-                                         builder_.getF64FloatAttr(config().normEps));
+  double offset = config().normWeightOffset;
+  return builder_.create<llm::RmsNormOp>(
+      loc_, x.getType(), x, weight, builder_.getF64FloatAttr(config().normEps),
+      offset != 0.0 ? builder_.getF64FloatAttr(offset) : FloatAttr());
+}
+
+llm::GeluApproximationAttr ModuleBuilder::geluApproximation() {
+  return llm::GeluApproximationAttr::get(&context_, config().activation == "gelu"
+                                                        ? llm::GeluApproximation::none
+                                                        : llm::GeluApproximation::tanh);
 }
 
 Value ModuleBuilder::layerNorm(Value x, FlatSymbolRefAttr weight, FlatSymbolRefAttr bias) {

@@ -41,7 +41,10 @@ public:
   void setScope(llvm::StringRef name);
 
   // Token-wise op helpers.
+  // With the config's normWeightOffset (Gemma).
   mlir::Value rmsNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight);
+  // The config's GELU ("gelu": exact, otherwise tanh).
+  llm::GeluApproximationAttr geluApproximation();
   mlir::Value layerNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight,
                         mlir::FlatSymbolRefAttr bias);
   mlir::Value linear(mlir::Value x, mlir::FlatSymbolRefAttr weight, int64_t outFeatures,

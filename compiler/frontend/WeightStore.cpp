@@ -13,7 +13,7 @@ using namespace modelc;
 using namespace modelc::frontend;
 using modelc::llm::WeightOp;
 
-std::string modelc::frontend::ggufTensorName(StringRef hf) {
+std::string modelc::frontend::ggufTensorName(StringRef hf, bool sandwichNorms) {
   static const std::pair<const char *, const char *> global[] = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"model.norm.weight", "output_norm.weight"},
@@ -58,6 +58,15 @@ std::string modelc::frontend::ggufTensorName(StringRef hf) {
   SmallVector<StringRef, 4> match;
   if (!layer.match(hf, &match))
     return "";
+  static const std::pair<const char *, const char *> sandwich[] = {
+      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+  };
+  if (sandwichNorms)
+    for (auto [from, to] : sandwich)
+      if (match[3] == from)
+        return ("blk." + match[2] + "." + to).str();
   for (auto [from, to] : perLayer)
     if (match[3] == from)
       return ("blk." + match[2] + "." + to).str();

@@ -106,10 +106,12 @@ def Llm_EmbeddingOp : Llm_WeightUserOp<"embedding"> {
 def Llm_RmsNormOp : Llm_WeightUserOp<"rms_norm", [SameOperandsAndResultType]> {
   let summary = "RMS normalization of each row, scaled by a weight";
   let description = [{
-    `result[t] = input[t] / sqrt(mean(input[t]^2) + eps) * weight`, with the mean
-    over the row. `weight` is `[D]`.
+    `result[t] = input[t] / sqrt(mean(input[t]^2) + eps) * (weight_offset + weight)`,
+    with the mean over the row. `weight` is `[D]`; `weight_offset` (0 when absent) is
+    added to it in f32 (Gemma stores its norm weights as `w - 1`).
   }];
-  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight, F64Attr:$eps);
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight, F64Attr:$eps,
+                       OptionalAttr<F64Attr>:$weight_offset);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -152,8 +154,10 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
     `(2i, 2i+1)` (GPT-J, and GGUF Llama weights). `scaling` applies Llama 3.1's
     frequency-dependent scaling. Features past `rotary_dim` pass through (partial
     rotary). With `norm_weight` (an `llm.weight` of `[head_dim]`) and `norm_eps`, each
-    head is first RMS-normalized over its `head_dim` features and scaled by the weight,
-    the result rounded to the activation type (Qwen3's q_norm and k_norm), then rotated.
+    head is first RMS-normalized over its `head_dim` features and scaled by the weight
+    (plus `norm_weight_offset`, in f32, when given: Gemma 3), the result rounded to the
+    activation type (Qwen3's q_norm and k_norm), then rotated. `linear_scaling` divides
+    every frequency by its factor (positions interpolated: Hugging Face's "linear" RoPE).
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
@@ -163,7 +167,9 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
                        UnitAttr:$interleaved,
                        OptionalAttr<Llm_Llama3RopeScalingAttr>:$scaling,
                        OptionalAttr<FlatSymbolRefAttr>:$norm_weight,
-                       OptionalAttr<F64Attr>:$norm_eps);
+                       OptionalAttr<F64Attr>:$norm_eps,
+                       OptionalAttr<F64Attr>:$norm_weight_offset,
+                       OptionalAttr<F64Attr>:$linear_scaling);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
   let hasVerifier = 1;
@@ -179,6 +185,19 @@ def Llm_SiluOp : Llm_TokenwiseOp<"silu", [SameOperandsAndResultType]> {
 def Llm_GeluOp : Llm_TokenwiseOp<"gelu", [SameOperandsAndResultType]> {
   let summary = "GELU, element-wise, exact (erf) or tanh-approximated";
   let arguments = (ins Llm_Activation:$input, Llm_GeluApproximationAttr:$approximation);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Llm_ScaleOp : Llm_TokenwiseOp<"scale", [SameOperandsAndResultType]> {
+  let summary = "x * factor, element-wise, the factor rounded to the activation type";
+  let description = [{
+    Multiplies every element by a constant. The factor is first rounded to the
+    activation's element type, as Hugging Face's Gemma scales its embeddings
+    (`embed_scale.to(dtype)`): `llm.scale %x {factor = 33.94...}` in bf16 multiplies
+    by 34.0.
+  }];
+  let arguments = (ins Llm_Activation:$input, F64Attr:$factor);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }

@@ -418,8 +418,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const std::vector<double> &inv = op.inverseFrequencies;
       const float *src = impl.data(in);
       float *dst = impl.data(out);
-      const float *normWeight =
-          c.norm ? reinterpret_cast<const float *>(op.weight->data) : nullptr;
+      const float *normWeight = c.norm ? reinterpret_cast<const float *>(op.weight->data) : nullptr;
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
                     width = impl.prog.values[in].width, pairs = c.rotaryDim / 2;
 #pragma omp parallel for schedule(static) if (impl.rows[in] * width >= kParallelWork)
@@ -434,8 +433,9 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             for (int64_t j = 0; j < c.headDim; ++j)
               sum += double(head[j]) * head[j];
             const float scale = static_cast<float>(1.0 / std::sqrt(sum / c.headDim + c.normEps));
+            const float offset = static_cast<float>(c.normWeightOffset);
             for (int64_t j = 0; j < c.headDim; ++j)
-              head[j] = normWeight[j] * (head[j] * scale);
+              head[j] = (offset + normWeight[j]) * (head[j] * scale);
           }
         const float *r = normWeight ? y : x; // what is rotated
         for (int64_t i = 0; i < pairs; ++i) {

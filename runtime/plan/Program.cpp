@@ -51,7 +51,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
         f = (1.0 - smooth) * f / c.factor + smooth * f;
       }
     }
-    inv[i] = f;
+    inv[i] = f / c.linearFactor;
   }
   return inv;
 }
@@ -306,6 +306,9 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           op.rope.highFreqFactor = s.at("high_freq_factor");
           op.rope.originalMaxPosition = s.at("original_max_position");
         }
+        op.rope.linearFactor = c.value("linear_scaling", 1.0);
+        if (!(op.rope.linearFactor >= 1.0))
+          return bad("rope linear_scaling must be at least 1");
         if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim)
           return bad("rope rotary_dim does not fit the head");
         if (c.contains("norm_weight")) {
@@ -319,6 +322,9 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           op.rope.normEps = c.at("norm_eps");
           if (!(op.rope.normEps > 0.0))
             return bad("rope norm_eps must be positive");
+          op.rope.normWeightOffset = c.value("norm_weight_offset", 0.0);
+          if (!std::isfinite(op.rope.normWeightOffset))
+            return bad("rope norm_weight_offset must be finite");
         }
         op.inverseFrequencies = inverseFrequencies(op.rope);
       } else if (kind == "attention") {

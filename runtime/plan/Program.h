@@ -37,11 +37,13 @@ struct RopeConfig {
   bool frequencyBands = false; // scale long wavelengths, keep short ones, blend between
   double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
   int64_t originalMaxPosition = 8192;
+  double linearFactor = 1; // every frequency divided by it (positions interpolated)
   // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim])
   // before rotation (a per-head query/key norm); the normalized value is rounded to the
   // activation type before the rotation, as the reference does.
   bool norm = false;
   double normEps = 1e-6;
+  double normWeightOffset = 0; // added to the weight in f32 (Gemma's 1 + w)
 };
 
 // One inverse frequency per rotated pair, in double (as the CPU executor rotates).

@@ -108,6 +108,20 @@ TEST(Reference, TinyQwen3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-qwen3.plan", "tiny-qwen3", 1e-5);
 }
 
+// Gemma: norm weights stored as w - 1, embeddings scaled by sqrt(hidden), GELU-gated MLP,
+// one KV head for four query heads, head_dim 32 apart from the hidden size.
+TEST(Reference, TinyGemmaMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gemma.plan", "tiny-gemma", 1e-5);
+}
+
+// Gemma 3: a norm of each block's output, query/key norms with Gemma's weight offset, a
+// 4-token sliding window on layers 0 and 2 (the 10-token prompt reaches past it) with RoPE
+// base 10^4, layer 1 global with base 10^6 and linear scaling, attention scale
+// query_pre_attn_scalar^-0.5.
+TEST(Reference, TinyGemma3MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gemma3.plan", "tiny-gemma3", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
@@ -126,7 +140,7 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // transformers (the sums over a layer's inputs are split between ranks, so the bits differ
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
-  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2"}) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }
@@ -141,6 +155,8 @@ TEST(Reference, PipelinePlansMatchTransformers) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-pp2.plan", model, 1e-5);
   }
+  SCOPED_TRACE("tiny-gemma3, 3 stages");
+  checkAgainstReference(planDirectory + "/tiny-gemma3-pp3.plan", "tiny-gemma3", 1e-5);
 }
 
 TEST(Reference, SmolLM2PipelineMatchesTransformers) {
@@ -188,8 +204,8 @@ TEST(Reference, SmolLM2QuantizedPlanEqualsDensePlan) {
 // that each keeps its blocks) and computes the same bits as the plan with every weight
 // dequantized to f32.
 TEST(Reference, KQuantPlansEqualDensePlans) {
-  for (auto [type, main] : {std::pair{"q4km", DType::Q4_K}, {"q5km", DType::Q5_K},
-                            {"q3km", DType::Q3_K}}) {
+  for (auto [type, main] :
+       {std::pair{"q4km", DType::Q4_K}, {"q5km", DType::Q5_K}, {"q3km", DType::Q3_K}}) {
     SCOPED_TRACE(type);
     std::string base = planDirectory + "/tiny-llama-" + type;
     Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),

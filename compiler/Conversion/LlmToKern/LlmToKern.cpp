@@ -65,9 +65,20 @@ public:
     Value e = b.create<math::ErfOp>(loc, mul(x, constant(M_SQRT1_2)));
     return mul(half, add(constant(1.0), e));
   }
-  Value rmsNorm(Value x, Value weight, double eps) {
+  // weightOffset (Gemma's 1 + w) is added to the weight in f32.
+  Value rmsNorm(Value x, Value weight, double eps, std::optional<double> weightOffset) {
     Value inv = b.create<math::RsqrtOp>(loc, add(rowMean(mul(x, x)), constant(eps)));
+    if (weightOffset)
+      weight = add(constant(*weightOffset), weight);
     return mul(mul(x, inv), weight);
+  }
+  // x * factor, the factor first rounded to `type` (the activation's element type).
+  Value scale(Value x, double factor, Type type) {
+    llvm::APFloat rounded(factor);
+    bool lost;
+    rounded.convert(cast<FloatType>(type).getFloatSemantics(), llvm::APFloat::rmNearestTiesToEven,
+                    &lost);
+    return mul(x, constant(rounded.convertToDouble()));
   }
   Value layerNorm(Value x, Value weight, Value bias, double eps) {
     Value centered = sub(x, rowMean(x));
@@ -144,9 +155,16 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
                        .Case([&](llm::MulOp) { return gen.mul(in(0), in(1)); })
                        .Case([&](llm::SiluOp) { return gen.silu(in(0)); })
                        .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })
+                       .Case([&](llm::ScaleOp s) {
+                         return gen.scale(in(0), s.getFactor().convertToDouble(),
+                                          elementTypeOf(s.getResult()));
+                       })
                        .Case([&](llm::RmsNormOp n) {
+                         std::optional<double> offset;
+                         if (n.getWeightOffset())
+                           offset = n.getWeightOffset()->convertToDouble();
                          return gen.rmsNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
-                                            n.getEps().convertToDouble());
+                                            n.getEps().convertToDouble(), offset);
                        })
                        .Case([&](llm::LayerNormOp n) {
                          return gen.layerNorm(in(0), weightScalar.lookup(n.getWeightAttr()),

@@ -206,6 +206,10 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "norm_weight and norm_eps go together";
   if (getNormEps() && !(getNormEps()->convertToDouble() > 0.0))
     return emitOpError() << "norm_eps must be positive";
+  if (getNormWeightOffset() && !getNormWeight())
+    return emitOpError() << "norm_weight_offset needs a norm_weight";
+  if (getLinearScaling() && !(getLinearScaling()->convertToDouble() >= 1.0))
+    return emitOpError() << "linear_scaling must be at least 1";
   return success();
 }
 

@@ -876,6 +876,8 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
       rope.positions = indexData(op.inputs[1]);
       rope.normWeight = op.rope.norm ? impl.weightOf[i] : nullptr;
       rope.normEps = static_cast<float>(op.rope.normEps);
+      rope.gemmaNorm = op.rope.normWeightOffset != 0.0;
+      rope.normWeightOffset = static_cast<float>(op.rope.normWeightOffset);
       TRY(rotaryEmbedding(impl.typeOf(in), impl.data(in), impl.stride(in), impl.data(out),
                           impl.stride(out), rope, impl.stream));
       break;

@@ -99,6 +99,9 @@ __global__ void ropeNormKernel(const T *__restrict__ src, int64_t srcStride, T *
       sum += __shfl_xor_sync(0xffffffffu, sum, o);
     const float scale = 1.0f / sqrtf(sum / float(rope.headDim) + rope.normEps); // as torch.rsqrt
     auto normed = [&](int64_t j) {
+      if (rope.gemmaNorm) // f32 throughout, rounded once: (offset + w) * (x / rms)
+        return toFloat(
+            fromFloat<T>((rope.normWeightOffset + toFloat(w[j])) * (toFloat(xh[j]) * scale)));
       return toFloat(fromFloat<T>(toFloat(w[j]) * toFloat(fromFloat<T>(toFloat(xh[j]) * scale))));
     };
     for (int64_t i = lane; i < rope.pairs; i += 32) {
@@ -191,9 +194,9 @@ Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, voi
   dispatch(type, [&](auto t) {
     using T = decltype(t);
     if (rope.normWeight)
-      ropeNormKernel<T><<<unsigned(rope.rows), int(std::min<int64_t>(rope.numHeads, 8) * 32), 0,
-                          stream>>>(static_cast<const T *>(src), srcStride, static_cast<T *>(dst),
-                                    dstStride, rope);
+      ropeNormKernel<T>
+          <<<unsigned(rope.rows), int(std::min<int64_t>(rope.numHeads, 8) * 32), 0, stream>>>(
+              static_cast<const T *>(src), srcStride, static_cast<T *>(dst), dstStride, rope);
     else
       ropeKernel<T><<<unsigned(rope.rows), threadsFor(rope.numHeads * rope.pairs), 0, stream>>>(
           static_cast<const T *>(src), srcStride, static_cast<T *>(dst), dstStride, rope);

@@ -26,7 +26,8 @@ Status gatherValueRows(ElementType type, const void *src, int64_t srcStride, con
 // i + pairs, or 2i and 2i + 1 when interleaved) rotates by positions[r] * invFreq[i]
 // (computed in f32, rounded once); the dims past 2 * pairs are copied. With normWeight
 // ([headDim] of the activation type), each head is first RMS-normalized (f32 sum of squares)
-// and scaled: round(w * round(x / rms)), as the reference RMSNorm rounds.
+// and scaled: round(w * round(x / rms)), as the reference RMSNorm rounds; with a weight
+// offset (Gemma's RMSNorm, all in f32) round((offset + w) * (x / rms)).
 struct RopeLaunch {
   int64_t rows = 0, numHeads = 0, headDim = 0, pairs = 0;
   bool interleaved = false;
@@ -34,6 +35,8 @@ struct RopeLaunch {
   const int32_t *positions = nullptr;
   const void *normWeight = nullptr;
   float normEps = 1e-6f;
+  bool gemmaNorm = false; // normWeightOffset given
+  float normWeightOffset = 0.0f;
 };
 Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, void *dst,
                        int64_t dstStride, const RopeLaunch &rope, cudaStream_t stream);

@@ -77,6 +77,32 @@ func.func @layer_norm_gelu(%x: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8x
 
 // -----
 
+// Gemma: embeddings scaled by a constant rounded to the activation type (sqrt(64) = 8 is
+// exact; 33.94 in bf16 is 34), and an RMSNorm whose weight is stored as w - 1: the body
+// adds the offset to the weight in f32 before scaling. Both fuse into one kernel.
+llm.weight @g : tensor<8xbf16> = ["g"]
+// CHECK-LABEL: func.func @gemma_scale_norm
+// CHECK: kern.fused ins(%{{.*}} : tensor<?x8xbf16>) weights([@g]) -> tensor<?x8xbf16>, tensor<?x8xbf16> {
+// CHECK: ^bb0(%[[A:.*]]: bf16, %[[W:.*]]: bf16):
+// CHECK: %[[AF:.*]] = arith.extf %[[A]] : bf16 to f32
+// CHECK: %[[WF:.*]] = arith.extf %[[W]] : bf16 to f32
+// CHECK: %[[C34:.*]] = arith.constant 3.400000e+01 : f32
+// CHECK: %[[S:.*]] = arith.mulf %[[AF]], %[[C34]] : f32
+// CHECK: math.rsqrt
+// CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: %[[W1:.*]] = arith.addf %[[ONE]], %[[WF]] : f32
+// CHECK: arith.mulf %{{.*}}, %[[W1]] : f32
+// UNFUSED-LABEL: func.func @gemma_scale_norm
+// UNFUSED-COUNT-2: kern.fused
+func.func @gemma_scale_norm(%x: tensor<?x8xbf16>) -> (tensor<?x8xbf16>, tensor<?x8xbf16>) {
+  %s = llm.scale %x {factor = 33.941125496954278 : f64} : tensor<?x8xbf16>
+  %h = llm.rms_norm %s, @g {eps = 1.0e-6 : f64, weight_offset = 1.0 : f64} : tensor<?x8xbf16>
+  return %s, %h : tensor<?x8xbf16>, tensor<?x8xbf16>
+}
+
+
+// -----
+
 // Library kernels: embedding, attention (with its attributes), sampled rows, LM head in f32.
 llm.weight @e : tensor<16x8xf16> = ["e"]
 // CHECK-LABEL: func.func @library
