@@ -73,7 +73,7 @@ def gguf_file(name, arch, meta, tensors):
     w.close()
 
 
-def to_gguf_names(tensors):
+def to_gguf_names(tensors, sandwich=False):
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
     per_layer = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
                  "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
@@ -83,6 +83,10 @@ def to_gguf_names(tensors):
                  "mlp.down_proj.weight": "ffn_down.weight",
                  "self_attn.q_norm.weight": "attn_q_norm.weight",
                  "self_attn.k_norm.weight": "attn_k_norm.weight"}
+    if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
+        per_layer.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
+                          "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+                          "post_feedforward_layernorm.weight": "post_ffw_norm.weight"})
     out = {}
     for k, v in tensors.items():
         if k in names:
@@ -150,6 +154,43 @@ def main():
              "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
              "vocab_size": V, "rope.dimension_count": qhd}
     gguf_file("tiny-qwen3.gguf", "qwen3", qmeta, to_gguf_names(q))
+
+    # Gemma 3 as llama.cpp's converter writes it: its own names for the four norms of a
+    # layer, every norm weight stored as 1 + w (Hugging Face stores w), no Q/K permutation,
+    # head_dim 256 (llama.cpp scales attention by 1/sqrt(key_length); transformers'
+    # GGUF loader by query_pre_attn_scalar's default 256: the same here). Six layers, so
+    # that the fixed pattern of five local layers to one global one has both; a 4-token
+    # window. transformers loads it for the reference logits (scripts/gen-reference-logits.py,
+    # Reference.TinyGemma3GgufMatchesTransformers).
+    grng = np.random.default_rng(7)
+    GL, GH, GKV, GHD, GF = 6, 2, 1, 256, 64
+    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+    for i in range(GL):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                  "post_feedforward_layernorm"):
+            t[p + n + ".weight"] = (D,)
+        t[p + "self_attn.q_proj.weight"] = (GH * GHD, D)
+        t[p + "self_attn.k_proj.weight"] = (GKV * GHD, D)
+        t[p + "self_attn.v_proj.weight"] = (GKV * GHD, D)
+        t[p + "self_attn.q_norm.weight"] = (GHD,)
+        t[p + "self_attn.k_norm.weight"] = (GHD,)
+        t[p + "self_attn.o_proj.weight"] = (D, GH * GHD)
+        t[p + "mlp.gate_proj.weight"] = (GF, D)
+        t[p + "mlp.up_proj.weight"] = (GF, D)
+        t[p + "mlp.down_proj.weight"] = (D, GF)
+    g3 = {}
+    for k, s in t.items():
+        if len(s) == 1:
+            g3[k] = (1.0 + 0.1 * grng.standard_normal(s)).astype(np.float32)  # stored 1 + w
+        else:
+            g3[k] = (grng.standard_normal(s) / np.sqrt(s[1])).astype(np.float16)
+    g3meta = {"block_count": GL, "embedding_length": D, "feed_forward_length": GF,
+              "context_length": 128, "attention.head_count": GH, "attention.head_count_kv": GKV,
+              "attention.key_length": GHD, "attention.value_length": GHD,
+              "attention.sliding_window": 4, "rope.freq_base": 1000000.0,
+              "attention.layer_norm_rms_epsilon": 1e-6, "vocab_size": V}
+    gguf_file("tiny-gemma3.gguf", "gemma3", g3meta, to_gguf_names(g3, sandwich=True))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,14 @@ def smollm2_model():
     return "smollm2-135m-instruct-gguf", model.eval()
 
 
+def gguf_model(name, path):
+    """A GGUF file loaded by transformers' own GGUF reader (its name mapping, and for Gemma
+    its norm weights minus one): an independent reading of llama.cpp's conventions."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
+    return name, model.eval()
+
+
 def write(name, model, prompts, all_positions):
     logits_out, records = [], []
     with torch.no_grad():
@@ -140,6 +148,12 @@ def main():
             continue
         name, model = tiny_model(manifest)
         write(name, model, tiny_prompts, all_positions=True)
+    if not only or "tiny-gemma3-gguf" in only:
+        # test/modelc/Inputs/tiny-gemma3.gguf (scripts/gen-compiler-test-models.py); vocab 64.
+        name, model = gguf_model("tiny-gemma3-gguf", os.path.join(
+            ROOT, "test", "modelc", "Inputs", "tiny-gemma3.gguf"))
+        write(name, model, [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
+              all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.

@@ -122,6 +122,13 @@ TEST(Reference, TinyGemma3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gemma3.plan", "tiny-gemma3", 1e-5);
 }
 
+// Gemma 3 from a GGUF file in llama.cpp's layout (norm weights stored as 1 + w, its names
+// for the four norms of a layer, local/global pattern and RoPE bases fixed by the
+// architecture, head_dim 256), against transformers reading the same file.
+TEST(Reference, TinyGemma3GgufMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gemma3-gguf.plan", "tiny-gemma3-gguf", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
