@@ -82,7 +82,9 @@ def tiny_model(manifest):
     model_type = config_dict.pop("model_type")
     config = transformers.AutoConfig.for_model(model_type, **config_dict)
     config.torch_dtype = torch.float32
-    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # Eager attention: the one transformers implements logit soft-capping in (Gemma 2).
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32,
+                                                          attn_implementation="eager")
     state = {}
     for name, param in model.state_dict().items():
         if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias") or "rotary_emb" in name:
@@ -142,7 +144,7 @@ def main():
     tiny_prompts = [[1, 17, 42, 99, 3, 250, 7, 8, 128, 64], [5, 6], [200]]
     only = [a[len("--only="):] for a in sys.argv if a.startswith("--only=")]
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
-                     "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json",
+                     "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
                      "tiny-gemma3.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue

@@ -137,25 +137,33 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // llama.cpp's converter permutes Llama's Q and K rows for GPT-J-style (interleaved)
     // rotation; Qwen2 and Qwen3 keep the rotate-half layout.
     c.ropeInterleaved = c.architecture == Architecture::Llama;
-    if (c.architecture == Architecture::Gemma || c.architecture == Architecture::Gemma3) {
+    if (isGemma(c.architecture)) {
       // llama.cpp's converter stores Gemma's norm weights as w (Hugging Face: w - 1) and
       // keeps the rotate-half layout; its loader fixes what the metadata does not say:
-      // GELU (tanh), embeddings times sqrt(n_embd), and for Gemma 3 local layers in a
-      // pattern of six with RoPE base 10000, and the attention scale 1/sqrt(key_length)
-      // (1/sqrt(n_embd / n_head) for the 27B model, which has 62 blocks).
+      // GELU (tanh), embeddings times sqrt(n_embd); for Gemma 2 local layers alternating
+      // with global ones, for Gemma 3 five local layers to a global one with RoPE base
+      // 10000; the attention scale 1/sqrt(key_length), or 1/sqrt(n_embd / n_head) for the
+      // 27B models (46 blocks in Gemma 2, 62 in Gemma 3).
+      const bool gemma3 = c.architecture == Architecture::Gemma3;
       c.activation = "gelu_tanh";
       c.scaleEmbeddings = true;
       c.tieEmbeddings = !file->findTensor("output.weight");
-      if (c.architecture == Architecture::Gemma3) {
+      if (c.architecture != Architecture::Gemma) {
         c.sandwichNorms = true;
-        c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(1000000.0);
-        c.localRopeTheta = 10000.0;
         c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(4096);
         for (int64_t i = 0; i < c.numLayers; ++i)
-          c.slidingLayers.push_back((i + 1) % 6 != 0);
-        c.attentionScale = c.numLayers == 62 && c.numHeads > 0
+          c.slidingLayers.push_back((i + 1) % (gemma3 ? 6 : 2) != 0);
+        c.attentionScale = c.numLayers == (gemma3 ? 62 : 46) && c.numHeads > 0
                                ? 1.0 / std::sqrt(double(c.hiddenSize / c.numHeads))
                                : 1.0 / std::sqrt(double(c.headDim));
+      }
+      if (c.architecture == Architecture::Gemma2) {
+        c.attentionSoftcap = meta.optionalPositiveFloat("attn_logit_softcapping").value_or(50.0);
+        c.finalSoftcap = meta.optionalPositiveFloat("final_logit_softcapping").value_or(30.0);
+      }
+      if (gemma3) {
+        c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(1000000.0);
+        c.localRopeTheta = 10000.0;
         if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
           if (*type == "linear")
             c.ropeLinearFactor = meta.optionalPositiveFloat("rope.scaling.factor").value_or(1.0);
@@ -165,7 +173,6 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
         }
       }
     }
-    c.ropeInterleaved = c.architecture == Architecture::Llama;
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",
                 "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");

@@ -17,6 +17,8 @@ public:
       : object_(object), where_(where.str()), path_(path.str()) {}
 
   bool has(llvm::StringRef key) const;
+  // The key is there, maybe as null (has() says false to null).
+  bool mentions(llvm::StringRef key) const { return object_.get(key) != nullptr; }
   // Required fields record an error when missing; optional ones return std::nullopt.
   int64_t requirePositiveInt(llvm::StringRef key);
   std::optional<int64_t> optionalPositiveInt(llvm::StringRef key);

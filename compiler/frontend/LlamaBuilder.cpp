@@ -1,9 +1,10 @@
 // The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
 // attention and a gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
 // window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
-// key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP)
-// and Gemma 3 (also a norm of each block's output, query/key norms, local layers with their
-// own RoPE). Weight names are Hugging Face's.
+// key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP),
+// Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
+// and Gemma 3 (query/key norms, local layers with their own RoPE, no caps). Weight names are
+// Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -87,12 +88,13 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
               headNorm("attn.k_norm", "self_attn.k_norm.weight"), local);
     IntegerAttr window = local ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
     double scale = c.attentionScale.value_or(1.0 / std::sqrt(double(c.headDim)));
+    FloatAttr softcap = c.attentionSoftcap ? ob.getF64FloatAttr(*c.attentionSoftcap) : FloatAttr();
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
-        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window);
+        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap);
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d);
-    // Gemma 3's sandwich: post_attention_layernorm normalizes the block's output and
+    // Gemma 2/3's sandwich: post_attention_layernorm normalizes the block's output and
     // pre_feedforward_layernorm the MLP's input; elsewhere post_attention_layernorm is the
     // MLP's input norm.
     if (c.sandwichNorms)
@@ -123,5 +125,9 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
-  b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head));
+  Value logits = ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head);
+  if (c.finalSoftcap)
+    logits =
+        ob.create<llm::SoftcapOp>(b.loc(), logitsType, logits, ob.getF64FloatAttr(*c.finalSoftcap));
+  b.endForward(logits);
 }

@@ -21,6 +21,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "gpt2";
   case Architecture::Gemma:
     return "gemma";
+  case Architecture::Gemma2:
+    return "gemma2";
   case Architecture::Gemma3:
     return "gemma3";
   }
@@ -28,7 +30,7 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, qwen2, qwen3, gemma, gemma3_text, gpt2";
+    "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -37,6 +39,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("qwen3", Architecture::Qwen3)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
+      .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
       .Default(std::nullopt);
 }
@@ -63,6 +66,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("GPT2LMHeadModel", "gpt2")
             .Case("GemmaForCausalLM", "gemma")
+            .Case("Gemma2ForCausalLM", "gemma2")
             .Case("Gemma3ForCausalLM", "gemma3_text")
             .Default(arch->str());
   if (Error e = fields.takeError())
@@ -182,11 +186,14 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   return fields.takeError();
 }
 
-// Gemma and Gemma 3 (text): RMSNorm weights stored as w - 1, embeddings scaled by
-// sqrt(hidden_size), a GELU-gated MLP; Gemma 3 adds per-head query/key norms, a norm of each
-// block's output, local (sliding-window) layers with their own RoPE between global ones, and
-// the attention scale query_pre_attn_scalar^-0.5. Defaults are transformers'.
+// Gemma, Gemma 2 and Gemma 3 (text): RMSNorm weights stored as w - 1, embeddings scaled by
+// sqrt(hidden_size), a GELU-gated MLP. Gemma 2 adds a norm of each block's output, local
+// (sliding-window) layers alternating with global ones, the attention scale
+// query_pre_attn_scalar^-0.5 and soft-capped attention scores and logits; Gemma 3 drops the
+// caps for per-head query/key norms, five local layers to a global one, and its own RoPE
+// on local layers. Defaults are transformers'.
 Error parseGemma(JsonFields &fields, ModelConfig &c) {
+  const bool gemma2 = c.architecture == Architecture::Gemma2;
   const bool gemma3 = c.architecture == Architecture::Gemma3;
   parseDecoderSizes(fields, c, gemma3 ? 131072 : 8192);
   c.headDim = fields.optionalPositiveInt("head_dim").value_or(256);
@@ -205,18 +212,25 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
     fields.fail(actKey, "'" + act + "' is not supported (supported: gelu_pytorch_tanh, gelu)");
   if (fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections are not supported");
-  if (!gemma3) {
+  if (!gemma2 && !gemma3) {
     applyRope(parseRope(fields), c, 10000.0);
     return fields.takeError();
   }
 
-  c.qkNorm = true;
+  c.qkNorm = gemma3;
   c.sandwichNorms = true;
   c.attentionScale =
       1.0 / std::sqrt(fields.optionalPositiveNumber("query_pre_attn_scalar").value_or(256.0));
-  for (StringRef capped : {"attn_logit_softcapping", "final_logit_softcapping"})
-    if (fields.has(capped))
-      fields.fail(capped, "logit soft-capping is not supported (Gemma 3 has none: null)");
+  // Gemma 2 soft-caps (50 and 30 unless the config says otherwise; null: none); Gemma 3
+  // does not.
+  auto softcap = [&](StringRef key, double gemma2Default) -> std::optional<double> {
+    std::optional<double> cap = fields.optionalPositiveNumber(key);
+    if (!cap && gemma2 && !fields.mentions(key))
+      cap = gemma2Default;
+    return cap;
+  };
+  c.attentionSoftcap = softcap("attn_logit_softcapping", 50.0);
+  c.finalSoftcap = softcap("final_logit_softcapping", 30.0);
   if (fields.optionalBool("use_bidirectional_attention").value_or(false))
     fields.fail("use_bidirectional_attention", "only causal attention is supported");
   c.slidingWindow = fields.optionalPositiveInt("sliding_window").value_or(4096);
@@ -230,9 +244,13 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
       c.slidingLayers.push_back(t == "sliding_attention");
     }
   } else {
-    int64_t pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(6);
+    int64_t pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(gemma3 ? 6 : 2);
     for (int64_t i = 0; i < c.numLayers; ++i)
       c.slidingLayers.push_back((i + 1) % pattern != 0);
+  }
+  if (gemma2) { // one RoPE for every layer
+    applyRope(parseRope(fields), c, 10000.0);
+    return fields.takeError();
   }
   // Global layers: rope_theta (10^6) and rope_scaling; local ones: rope_local_base_freq
   // (10^4), unscaled. Or rope_parameters per layer type.
@@ -297,11 +315,9 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                            "' (supported: " + kSupportedModelTypes + ")");
   config.architecture = *arch;
 
-  Error error =
-      config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
-      : config.architecture == Architecture::Gemma || config.architecture == Architecture::Gemma3
-          ? parseGemma(fields, config)
-          : parseLlamaLike(fields, config);
+  Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
+                : isGemma(config.architecture)            ? parseGemma(fields, config)
+                                                          : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
   if (Error e = validateConfig(config, where, fieldPrefix))

@@ -13,13 +13,16 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Gpt2, Gemma, Gemma3 };
+enum class Architecture { Llama, Qwen2, Qwen3, Gpt2, Gemma, Gemma2, Gemma3 };
 
 llvm::StringRef architectureName(Architecture arch);
+inline bool isGemma(Architecture a) {
+  return a == Architecture::Gemma || a == Architecture::Gemma2 || a == Architecture::Gemma3;
+}
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, gemma, gemma3_text, gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -53,12 +56,14 @@ struct ModelConfig {
   std::vector<bool> slidingLayers;
   // Gemma: added to every RMSNorm weight (Hugging Face files store w - 1; a GGUF file
   // holds w), embeddings scaled by sqrt(hidden_size), attention scaled by
-  // query_pre_attn_scalar^-0.5 rather than head_dim^-0.5, and (Gemma 3) an RMSNorm of each
-  // block's output before its residual add.
+  // query_pre_attn_scalar^-0.5 rather than head_dim^-0.5, and (Gemma 2, 3) an RMSNorm of
+  // each block's output before its residual add.
   double normWeightOffset = 0.0;
   bool scaleEmbeddings = false;
   std::optional<double> attentionScale;
   bool sandwichNorms = false;
+  // Gemma 2: attention scores and final logits soft-capped at cap * tanh(x / cap).
+  std::optional<double> attentionSoftcap, finalSoftcap;
   // Rotary embeddings (not used by GPT-2's learned positions).
   double ropeTheta = 10000.0;
   int64_t rotaryDim = 0;

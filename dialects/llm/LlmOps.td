@@ -202,6 +202,18 @@ def Llm_ScaleOp : Llm_TokenwiseOp<"scale", [SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
+def Llm_SoftcapOp : Llm_TokenwiseOp<"softcap", [SameOperandsAndResultType]> {
+  let summary = "cap * tanh(x / cap), element-wise";
+  let description = [{
+    Soft-caps every element to (-cap, cap) (Gemma 2's final logits: divided by the cap,
+    tanh, multiplied by the cap, in that order).
+  }];
+  let arguments = (ins Llm_Activation:$input, F64Attr:$cap);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 class Llm_BinaryOp<string mnemonic, string formula>
     : Llm_TokenwiseOp<mnemonic, [SameOperandsAndResultType, Commutative]> {
   let summary = "element-wise " # formula;
@@ -268,7 +280,9 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     other's tokens. `query` is `[T, num_heads * head_dim]`; `key` and `value` are
     `[T, num_kv_heads * head_dim]`; query head `h` uses KV head
     `h / (num_heads / num_kv_heads)`. Scores are scaled by `scale`; with
-    `sliding_window` a query at position p only sees positions > p - sliding_window.
+    `sliding_window` a query at position p only sees positions > p - sliding_window;
+    with `logit_softcap` each scaled score s becomes `logit_softcap * tanh(s /
+    logit_softcap)` before the softmax (Gemma 2).
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -277,7 +291,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads,
                        ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
                        F64Attr:$scale,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window,
+                       OptionalAttr<F64Attr>:$logit_softcap);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $batch attr-dict

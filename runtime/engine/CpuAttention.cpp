@@ -119,6 +119,15 @@ struct RowCursor {
   }
 };
 
+// Soft-capped scores (Gemma 2): softcap * tanh(s / softcap) lane by lane; softcap 0: none.
+// Both paths below cap with this one function, so a row's scores stay the same bits.
+MODELRT_INLINE V8 capScores(V8 s, float softcap) {
+  if (softcap > 0.0f)
+    for (int l = 0; l < 8; ++l)
+      s[l] = softcap * std::tanh(s[l] / softcap);
+  return s;
+}
+
 // One query row (a decode step's): the arithmetic of attendTile's tile rows, laid out for
 // one row. Scores eight positions at a time (eight K rows' products in flight, summed by
 // sumLanes8 as a tile's eight rows are: each vector in the same lane order whichever slot
@@ -127,7 +136,8 @@ struct RowCursor {
 // load-add-store passes.
 MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_t window,
                                  const KvBlockView *blocks, int64_t blockSize, int64_t headOffset,
-                                 int64_t hd, float scale, std::vector<float> &scores) {
+                                 int64_t hd, float scale, float softcap,
+                                 std::vector<float> &scores) {
   const int64_t from = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
   const int64_t n = pos + 1 - from;
   scores.resize(static_cast<size_t>(n));
@@ -154,7 +164,7 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
       for (int64_t t = 0; t < 8; ++t)
         part[t] += qc * loadPartial8(k[t] + c, hd - c);
     }
-    const V8 sc = sumLanes8(part) * scale;
+    const V8 sc = capScores(sumLanes8(part) * scale, softcap);
     for (int64_t t = 0; t < m; ++t) {
       scores[static_cast<size_t>(j + t)] = sc[t];
       maxScore = std::max(maxScore, sc[t]);
@@ -201,10 +211,11 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
 attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
            int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-           int64_t headOffset, int64_t hd, float scale, std::vector<float> &scores,
+           int64_t headOffset, int64_t hd, float scale, float softcap, std::vector<float> &scores,
            std::vector<float> &acc) {
   if (rows == 1)
-    return attendOneRow(q, out, pos0, window, blocks, blockSize, headOffset, hd, scale, scores);
+    return attendOneRow(q, out, pos0, window, blocks, blockSize, headOffset, hd, scale, softcap,
+                        scores);
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
   float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
   const float *qRow[kAttentionQueryTile];
@@ -242,7 +253,7 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
       for (int64_t i = 0; i < rows; ++i)
         part[i] += loadPartial8(qRow[i] + c, hd - c) * kc;
     }
-    const V8 sc = sumLanes8(part) * scale;
+    const V8 sc = capScores(sumLanes8(part) * scale, softcap);
     for (int64_t i = 0; i < rows; ++i)
       if (p >= from[i] && p <= pos[i]) {
         scores[i * span + (p - from[i])] = sc[i];

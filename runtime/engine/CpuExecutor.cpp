@@ -508,8 +508,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           attendTile(impl.data(q) + row * impl.stride(q) + it.head * hd, impl.stride(q),
                      impl.data(out) + row * impl.stride(out) + it.head * hd, impl.stride(out),
                      it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
-                     blockSize, (it.head / group) * hd, hd, static_cast<float>(c.scale), scores,
-                     acc);
+                     blockSize, (it.head / group) * hd, hd, static_cast<float>(c.scale),
+                     static_cast<float>(c.softcap), scores, acc);
         }
       }
       break;

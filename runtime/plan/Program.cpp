@@ -336,6 +336,10 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.attention.headDim = c.at("head_dim");
         op.attention.scale = c.at("scale");
         op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
+        op.attention.softcap = c.value("logit_softcap", 0.0);
+        if (c.contains("logit_softcap") &&
+            !(op.attention.softcap > 0.0 && op.attention.softcap < 1e30))
+          return bad("attention logit_softcap must be positive");
       } else if (kind == "send" || kind == "recv") {
         op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
       } else if (kind == "all_reduce" || kind == "all_gather") {

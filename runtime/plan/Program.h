@@ -52,6 +52,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c);
 struct AttentionConfig {
   int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
   double scale = 1.0;
+  double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
 };
 
 struct Op {

@@ -173,6 +173,13 @@ TEST_F(CudaExecutorTest, TinyQwen3MatchesTransformers) {
   matchesTransformers(load("tiny-qwen3-bf16.plan").get(), "tiny-qwen3");
 }
 
+// Gemma 3: the embedding scale and Gemma's norm offset in generated kernels, the offset
+// inside the rope kernel's q/k norm (rounded once, as Gemma's RMSNorm), a 4-token window on
+// layers 0 and 2, linear RoPE scaling on layer 1.
+TEST_F(CudaExecutorTest, TinyGemma3MatchesTransformers) {
+  matchesTransformers(load("tiny-gemma3-bf16.plan").get(), "tiny-gemma3");
+}
+
 // Selective batching: a request's logits do not depend on what else is in the step (a
 // prefill batched with other prefills and a decode; GEMM shapes differ, so allow rounding).
 TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {

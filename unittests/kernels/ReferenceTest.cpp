@@ -114,6 +114,13 @@ TEST(Reference, TinyGemmaMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gemma.plan", "tiny-gemma", 1e-5);
 }
 
+// Gemma 2: attention scores and final logits soft-capped (caps of 1 and 3, which the small
+// scores and logits of random weights reach), a 4-token window on layer 0 (the 10-token
+// prompt reaches past it), a norm of each block's output, scale query_pre_attn_scalar^-0.5.
+TEST(Reference, TinyGemma2MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gemma2.plan", "tiny-gemma2", 1e-5);
+}
+
 // Gemma 3: a norm of each block's output, query/key norms with Gemma's weight offset, a
 // 4-token sliding window on layers 0 and 2 (the 10-token prompt reaches past it) with RoPE
 // base 10^4, layer 1 global with base 10^6 and linear scaling, attention scale
@@ -147,7 +154,8 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // transformers (the sums over a layer's inputs are split between ranks, so the bits differ
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
-  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3"}) {
+  for (const char *model :
+       {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma2", "tiny-gemma3"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }

@@ -72,6 +72,10 @@ public:
       weight = add(constant(*weightOffset), weight);
     return mul(mul(x, inv), weight);
   }
+  // cap * tanh(x / cap), in the reference's order.
+  Value softcap(Value x, double cap) {
+    return mul(b.create<math::TanhOp>(loc, div(x, constant(cap))), constant(cap));
+  }
   // x * factor, the factor first rounded to `type` (the activation's element type).
   Value scale(Value x, double factor, Type type) {
     llvm::APFloat rounded(factor);
@@ -158,6 +162,9 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
                        .Case([&](llm::ScaleOp s) {
                          return gen.scale(in(0), s.getFactor().convertToDouble(),
                                           elementTypeOf(s.getResult()));
+                       })
+                       .Case([&](llm::SoftcapOp s) {
+                         return gen.softcap(in(0), s.getCap().convertToDouble());
                        })
                        .Case([&](llm::RmsNormOp n) {
                          std::optional<double> offset;

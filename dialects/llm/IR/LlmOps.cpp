@@ -146,6 +146,12 @@ LogicalResult RmsNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
                       elementType(getInput()));
 }
 
+LogicalResult SoftcapOp::verify() {
+  if (!(getCap().convertToDouble() > 0.0))
+    return emitOpError() << "cap must be positive";
+  return success();
+}
+
 LogicalResult LayerNormOp::verify() {
   if (!(getEps().convertToDouble() > 0.0))
     return emitOpError() << "eps must be positive";
@@ -240,6 +246,8 @@ LogicalResult AttentionOp::verify() {
                          << getQuery().getType();
   if (!(getScale().convertToDouble() > 0.0))
     return emitOpError() << "scale must be positive";
+  if (getLogitSoftcap() && !(getLogitSoftcap()->convertToDouble() > 0.0))
+    return emitOpError() << "logit_softcap must be positive";
   return success();
 }
 

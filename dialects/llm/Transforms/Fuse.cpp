@@ -13,7 +13,7 @@ using namespace mlir;
 using namespace modelc::llm;
 
 bool modelc::llm::isFusible(Operation *op) {
-  return isa<AddOp, MulOp, ScaleOp, SiluOp, GeluOp, RmsNormOp, LayerNormOp>(op);
+  return isa<AddOp, MulOp, ScaleOp, SoftcapOp, SiluOp, GeluOp, RmsNormOp, LayerNormOp>(op);
 }
 
 namespace {

@@ -398,6 +398,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA attention kernels take head dims 64, 80, 96 and 128, not " +
                               std::to_string(op.attention.headDim)));
+      if (op.attention.softcap > 0)
+        return fail(Error(ErrorCode::Unsupported,
+                          "attention logit soft-capping (Gemma 2) is not supported by the CUDA "
+                          "attention kernels: serve this plan with --device cpu"));
       for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));
