@@ -97,6 +97,42 @@ def to_gguf_names(tensors, sandwich=False):
     return out
 
 
+def gemma_gguf(name, arch, grng, layers, qk_norm, extra=None):
+    """A Gemma 2/3 GGUF file as llama.cpp's converter writes it (see main)."""
+    GH, GKV, GHD, GF = 2, 1, 256, 64
+    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                  "post_feedforward_layernorm"):
+            t[p + n + ".weight"] = (D,)
+        t[p + "self_attn.q_proj.weight"] = (GH * GHD, D)
+        t[p + "self_attn.k_proj.weight"] = (GKV * GHD, D)
+        t[p + "self_attn.v_proj.weight"] = (GKV * GHD, D)
+        if qk_norm:
+            t[p + "self_attn.q_norm.weight"] = (GHD,)
+            t[p + "self_attn.k_norm.weight"] = (GHD,)
+        t[p + "self_attn.o_proj.weight"] = (D, GH * GHD)
+        t[p + "mlp.gate_proj.weight"] = (GF, D)
+        t[p + "mlp.up_proj.weight"] = (GF, D)
+        t[p + "mlp.down_proj.weight"] = (D, GF)
+    tensors = {}
+    for k, s in t.items():
+        if len(s) == 1:
+            tensors[k] = (1.0 + 0.1 * grng.standard_normal(s)).astype(np.float32)  # stored 1 + w
+        else:
+            tensors[k] = (grng.standard_normal(s) / np.sqrt(s[1])).astype(np.float16)
+    meta = {"block_count": layers, "embedding_length": D, "feed_forward_length": GF,
+            "context_length": 128, "attention.head_count": GH, "attention.head_count_kv": GKV,
+            "attention.key_length": GHD, "attention.value_length": GHD,
+            "attention.sliding_window": 4, "attention.layer_norm_rms_epsilon": 1e-6,
+            "vocab_size": V}
+    if arch == "gemma3":
+        meta["rope.freq_base"] = 1000000.0
+    meta.update(extra or {})
+    gguf_file(name, arch, meta, to_gguf_names(tensors, sandwich=True))
+
+
 def main():
     llama = llama_tensors()
     hf_dir("hf-tiny-llama", llama, llama_config())
@@ -162,35 +198,12 @@ def main():
     # that the fixed pattern of five local layers to one global one has both; a 4-token
     # window. transformers loads it for the reference logits (scripts/gen-reference-logits.py,
     # Reference.TinyGemma3GgufMatchesTransformers).
-    grng = np.random.default_rng(7)
-    GL, GH, GKV, GHD, GF = 6, 2, 1, 256, 64
-    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
-    for i in range(GL):
-        p = f"model.layers.{i}."
-        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                  "post_feedforward_layernorm"):
-            t[p + n + ".weight"] = (D,)
-        t[p + "self_attn.q_proj.weight"] = (GH * GHD, D)
-        t[p + "self_attn.k_proj.weight"] = (GKV * GHD, D)
-        t[p + "self_attn.v_proj.weight"] = (GKV * GHD, D)
-        t[p + "self_attn.q_norm.weight"] = (GHD,)
-        t[p + "self_attn.k_norm.weight"] = (GHD,)
-        t[p + "self_attn.o_proj.weight"] = (D, GH * GHD)
-        t[p + "mlp.gate_proj.weight"] = (GF, D)
-        t[p + "mlp.up_proj.weight"] = (GF, D)
-        t[p + "mlp.down_proj.weight"] = (D, GF)
-    g3 = {}
-    for k, s in t.items():
-        if len(s) == 1:
-            g3[k] = (1.0 + 0.1 * grng.standard_normal(s)).astype(np.float32)  # stored 1 + w
-        else:
-            g3[k] = (grng.standard_normal(s) / np.sqrt(s[1])).astype(np.float16)
-    g3meta = {"block_count": GL, "embedding_length": D, "feed_forward_length": GF,
-              "context_length": 128, "attention.head_count": GH, "attention.head_count_kv": GKV,
-              "attention.key_length": GHD, "attention.value_length": GHD,
-              "attention.sliding_window": 4, "rope.freq_base": 1000000.0,
-              "attention.layer_norm_rms_epsilon": 1e-6, "vocab_size": V}
-    gguf_file("tiny-gemma3.gguf", "gemma3", g3meta, to_gguf_names(g3, sandwich=True))
+    gemma_gguf("tiny-gemma3.gguf", "gemma3", np.random.default_rng(7), layers=6, qk_norm=True)
+    # Gemma 2 the same way: two layers (local, global), no query/key norms, the caps
+    # llama.cpp writes (gemma2.attn_logit_softcapping 50, final_logit_softcapping 30, which
+    # are also transformers' defaults; its GGUF reader does not read them).
+    gemma_gguf("tiny-gemma2.gguf", "gemma2", np.random.default_rng(8), layers=2, qk_norm=False,
+               extra={"attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0})
 
 
 if __name__ == "__main__":

@@ -150,10 +150,12 @@ def main():
             continue
         name, model = tiny_model(manifest)
         write(name, model, tiny_prompts, all_positions=True)
-    if not only or "tiny-gemma3-gguf" in only:
-        # test/modelc/Inputs/tiny-gemma3.gguf (scripts/gen-compiler-test-models.py); vocab 64.
-        name, model = gguf_model("tiny-gemma3-gguf", os.path.join(
-            ROOT, "test", "modelc", "Inputs", "tiny-gemma3.gguf"))
+    for gguf in ["tiny-gemma2", "tiny-gemma3"]:
+        if only and gguf + "-gguf" not in only:
+            continue
+        # test/modelc/Inputs/<model>.gguf (scripts/gen-compiler-test-models.py); vocab 64.
+        name, model = gguf_model(gguf + "-gguf", os.path.join(
+            ROOT, "test", "modelc", "Inputs", gguf + ".gguf"))
         write(name, model, [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:

@@ -129,11 +129,15 @@ TEST(Reference, TinyGemma3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gemma3.plan", "tiny-gemma3", 1e-5);
 }
 
-// Gemma 3 from a GGUF file in llama.cpp's layout (norm weights stored as 1 + w, its names
-// for the four norms of a layer, local/global pattern and RoPE bases fixed by the
-// architecture, head_dim 256), against transformers reading the same file.
-TEST(Reference, TinyGemma3GgufMatchesTransformers) {
-  checkAgainstReference(planDirectory + "/tiny-gemma3-gguf.plan", "tiny-gemma3-gguf", 1e-5);
+// Gemma 2 and 3 from GGUF files in llama.cpp's layout (norm weights stored as 1 + w, its
+// names for the four norms of a layer, local/global pattern and RoPE bases fixed by the
+// architecture, head_dim 256; Gemma 2's caps of 50 and 30 from the metadata), against
+// transformers reading the same files.
+TEST(Reference, TinyGemmaGgufFilesMatchTransformers) {
+  for (const char *model : {"tiny-gemma2-gguf", "tiny-gemma3-gguf"}) {
+    SCOPED_TRACE(model);
+    checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
+  }
 }
 
 TEST(Reference, TinyGpt2MatchesTransformers) {
