@@ -20,23 +20,28 @@ rng = np.random.default_rng(0)
 V, D, H, KV, HD, F, L = 64, 32, 4, 2, 8, 64, 2
 
 
-def llama_tensors(gen=None, hd=HD, qk_norm=False):
-    """A Llama-family checkpoint (head_dim `hd`; with qk_norm, Qwen3's per-head norms)."""
+def llama_tensors(gen=None, hd=HD, qk_norm=False, heads=H, kv=KV, ff=F, layers=L,
+                  sandwich=False):
+    """A Llama-family checkpoint (head_dim `hd`; with qk_norm, Qwen3's per-head norms; with
+    sandwich, Gemma 2/3's norms of each block's output and the MLP's pre-norm)."""
     t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
-    for i in range(L):
+    for i in range(layers):
         p = f"model.layers.{i}."
         t[p + "input_layernorm.weight"] = (D,)
-        t[p + "self_attn.q_proj.weight"] = (H * hd, D)
-        t[p + "self_attn.k_proj.weight"] = (KV * hd, D)
-        t[p + "self_attn.v_proj.weight"] = (KV * hd, D)
+        t[p + "self_attn.q_proj.weight"] = (heads * hd, D)
+        t[p + "self_attn.k_proj.weight"] = (kv * hd, D)
+        t[p + "self_attn.v_proj.weight"] = (kv * hd, D)
         if qk_norm:
             t[p + "self_attn.q_norm.weight"] = (hd,)
             t[p + "self_attn.k_norm.weight"] = (hd,)
-        t[p + "self_attn.o_proj.weight"] = (D, H * hd)
+        t[p + "self_attn.o_proj.weight"] = (D, heads * hd)
         t[p + "post_attention_layernorm.weight"] = (D,)
-        t[p + "mlp.gate_proj.weight"] = (F, D)
-        t[p + "mlp.up_proj.weight"] = (F, D)
-        t[p + "mlp.down_proj.weight"] = (D, F)
+        if sandwich:
+            t[p + "pre_feedforward_layernorm.weight"] = (D,)
+            t[p + "post_feedforward_layernorm.weight"] = (D,)
+        t[p + "mlp.gate_proj.weight"] = (ff, D)
+        t[p + "mlp.up_proj.weight"] = (ff, D)
+        t[p + "mlp.down_proj.weight"] = (D, ff)
     gen = gen or rng
     return {k: gen.standard_normal(s).astype(np.float32) for k, s in t.items()}
 
@@ -100,28 +105,12 @@ def to_gguf_names(tensors, sandwich=False):
 def gemma_gguf(name, arch, grng, layers, qk_norm, extra=None):
     """A Gemma 2/3 GGUF file as llama.cpp's converter writes it (see main)."""
     GH, GKV, GHD, GF = 2, 1, 256, 64
-    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
-    for i in range(layers):
-        p = f"model.layers.{i}."
-        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                  "post_feedforward_layernorm"):
-            t[p + n + ".weight"] = (D,)
-        t[p + "self_attn.q_proj.weight"] = (GH * GHD, D)
-        t[p + "self_attn.k_proj.weight"] = (GKV * GHD, D)
-        t[p + "self_attn.v_proj.weight"] = (GKV * GHD, D)
-        if qk_norm:
-            t[p + "self_attn.q_norm.weight"] = (GHD,)
-            t[p + "self_attn.k_norm.weight"] = (GHD,)
-        t[p + "self_attn.o_proj.weight"] = (D, GH * GHD)
-        t[p + "mlp.gate_proj.weight"] = (GF, D)
-        t[p + "mlp.up_proj.weight"] = (GF, D)
-        t[p + "mlp.down_proj.weight"] = (D, GF)
     tensors = {}
-    for k, s in t.items():
-        if len(s) == 1:
-            tensors[k] = (1.0 + 0.1 * grng.standard_normal(s)).astype(np.float32)  # stored 1 + w
+    for k, x in llama_tensors(grng, GHD, qk_norm, GH, GKV, GF, layers, sandwich=True).items():
+        if x.ndim == 1:
+            tensors[k] = (1.0 + 0.1 * x).astype(np.float32)  # stored 1 + w
         else:
-            tensors[k] = (grng.standard_normal(s) / np.sqrt(s[1])).astype(np.float16)
+            tensors[k] = (x / np.sqrt(x.shape[1])).astype(np.float16)
     meta = {"block_count": layers, "embedding_length": D, "feed_forward_length": GF,
             "context_length": 128, "attention.head_count": GH, "attention.head_count_kv": GKV,
             "attention.key_length": GHD, "attention.value_length": GHD,
