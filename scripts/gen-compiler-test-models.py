@@ -66,10 +66,11 @@ def hf_dir(name, tensors, config, bf16=False):
 def gguf_file(name, arch, meta, tensors):
     w = gguf.GGUFWriter(os.path.join(OUT, name), arch)
     for key, value in meta.items():
+        name = key if key.startswith("tokenizer.") else f"{arch}.{key}"
         if isinstance(value, float):
-            w.add_float32(f"{arch}.{key}", value)
+            w.add_float32(name, value)
         else:
-            w.add_uint32(f"{arch}.{key}", value)
+            w.add_uint32(name, value)
     for tname, data in tensors.items():
         w.add_tensor(tname, data)
     w.write_header_to_file()
@@ -87,7 +88,9 @@ def to_gguf_names(tensors, sandwich=False):
                  "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
                  "mlp.down_proj.weight": "ffn_down.weight",
                  "self_attn.q_norm.weight": "attn_q_norm.weight",
-                 "self_attn.k_norm.weight": "attn_k_norm.weight"}
+                 "self_attn.k_norm.weight": "attn_k_norm.weight",
+                 "self_attn.qkv_proj.weight": "attn_qkv.weight",
+                 "mlp.gate_up_proj.weight": "ffn_up.weight"}
     if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
         per_layer.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
                           "pre_feedforward_layernorm.weight": "ffn_norm.weight",
@@ -193,6 +196,26 @@ def main():
     # are also transformers' defaults; its GGUF reader does not read them).
     gemma_gguf("tiny-gemma2.gguf", "gemma2", np.random.default_rng(8), layers=2, qk_norm=False,
                extra={"attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0})
+
+    # Phi-3 as llama.cpp writes it: Q, K, V in one attn_qkv tensor, gate and up in ffn_up
+    # (gate rows first), rotate-half RoPE (transformers reads no rope.dimension_count for phi3).
+    prng = np.random.default_rng(9)
+    p3 = llama_tensors(prng)
+    for i in range(L):
+        p = f"model.layers.{i}."
+        p3[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+            [p3.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+        p3[p + "mlp.gate_up_proj.weight"] = np.concatenate(
+            [p3.pop(p + f"mlp.{n}_proj.weight") for n in ("gate", "up")])
+    p3meta = {"block_count": L, "embedding_length": D, "feed_forward_length": F,
+              "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+              "rope.dimension_count": HD, "rope.freq_base": 10000.0,
+              "attention.layer_norm_rms_epsilon": 1e-5, "vocab_size": V,
+              "tokenizer.ggml.padding_token_id": 0}  # transformers' default 32000 > V
+    p3["lm_head.weight"] = prng.standard_normal((V, D)).astype(np.float32)
+    names = to_gguf_names({k: v for k, v in p3.items() if k != "lm_head.weight"})
+    names["output.weight"] = p3["lm_head.weight"]
+    gguf_file("tiny-phi3.gguf", "phi3", p3meta, names)
 
 
 if __name__ == "__main__":

@@ -142,15 +142,19 @@ def main():
     check_generator()
     torch.manual_seed(0)
     tiny_prompts = [[1, 17, 42, 99, 3, 250, 7, 8, 128, 64], [5, 6], [200]]
+    long_prompts = [tiny_prompts[0], [5, 6, 7, 9, 11, 200, 13, 2, 90, 91, 30, 31]]
     only = [a[len("--only="):] for a in sys.argv if a.startswith("--only=")]
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
-                     "tiny-gemma3.json"]:
+                     "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)
-        write(name, model, tiny_prompts, all_positions=True)
-    for gguf in ["tiny-gemma2", "tiny-gemma3"]:
+        # LongRoPE: transformers takes the long factors for a forward pass past the original
+        # context (8 positions here), so every prompt of the long-factor plan is longer.
+        prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts
+        write(name, model, prompts, all_positions=True)
+    for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3"]:
         if only and gguf + "-gguf" not in only:
             continue
         # test/modelc/Inputs/<model>.gguf (scripts/gen-compiler-test-models.py); vocab 64.

@@ -173,6 +173,16 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
         }
       }
     }
+    if (c.architecture == Architecture::Phi3) {
+      // One attn_qkv tensor and ffn_up holding gate then up rows, as in Hugging Face's files.
+      c.fusedProjections = true;
+      c.slidingWindow = meta.optionalPositive("attention.sliding_window");
+      if (file->findTensor("rope_factors_long.weight") ||
+          file->findTensor("rope_factors_short.weight"))
+        meta.fail("rope_factors_long.weight",
+                  "LongRoPE factor tensors (Phi-3 128k) are not read from GGUF yet: compile the "
+                  "Hugging Face directory instead");
+    }
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",
                 "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");

@@ -129,6 +129,25 @@ std::optional<std::vector<std::string>> JsonFields::optionalStringArray(StringRe
   return out;
 }
 
+std::optional<std::vector<double>> JsonFields::optionalNumberArray(StringRef key) {
+  const json::Value *value = present(key);
+  if (!value)
+    return std::nullopt;
+  const json::Array *array = value->getAsArray();
+  std::vector<double> out;
+  for (size_t i = 0; array && i < array->size(); ++i) {
+    std::optional<double> n = (*array)[i].getAsNumber();
+    if (!n)
+      break;
+    out.push_back(*n);
+  }
+  if (!array || out.size() != array->size()) {
+    fail(key, "expected an array of numbers");
+    return std::nullopt;
+  }
+  return out;
+}
+
 Expected<json::Value> modelc::frontend::readJsonFile(StringRef path) {
   ErrorOr<std::unique_ptr<MemoryBuffer>> buffer = MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)

@@ -27,6 +27,7 @@ public:
   std::optional<std::string> optionalString(llvm::StringRef key);
   const llvm::json::Object *optionalObject(llvm::StringRef key);
   std::optional<std::vector<std::string>> optionalStringArray(llvm::StringRef key);
+  std::optional<std::vector<double>> optionalNumberArray(llvm::StringRef key);
 
   // Fields of a nested object, named "<key>.<field>" in errors.
   JsonFields nested(const llvm::json::Object &object, llvm::StringRef key) const {

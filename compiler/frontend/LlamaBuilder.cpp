@@ -3,8 +3,8 @@
 // window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
 // key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP),
 // Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
-// and Gemma 3 (query/key norms, local layers with their own RoPE, no caps). Weight names are
-// Hugging Face's.
+// Gemma 3 (query/key norms, local layers with their own RoPE, no caps) and Phi-3 (fused QKV
+// and gate/up tensors, LongRoPE). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -31,17 +31,28 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
       c.ropeLinearFactor && !own ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr();
   FloatAttr offset =
       norm && c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr();
+  // LongRoPE: the long factors when the plan serves contexts past the original length
+  // (as llama.cpp chooses by its context size), else the short ones.
+  DenseF64ArrayAttr factors;
+  FloatAttr magnitude;
+  if (!c.ropeShortFactors.empty()) {
+    int64_t maxSeqLen = b.spec().maxSeqLen ? b.spec().maxSeqLen : c.maxPositions;
+    factors = ob.getDenseF64ArrayAttr(maxSeqLen > c.ropeOriginalMaxPositions ? c.ropeLongFactors
+                                                                             : c.ropeShortFactors);
+    if (c.ropeMagnitude != 1.0)
+      magnitude = ob.getF64FloatAttr(c.ropeMagnitude);
+  }
   llm::Llama3RopeScalingAttr scaling;
   if (c.ropeScaling && !own)
     scaling = llm::Llama3RopeScalingAttr::get(ob.getContext(), llvm::APFloat(c.ropeScaling->factor),
                                               llvm::APFloat(c.ropeScaling->lowFreqFactor),
                                               llvm::APFloat(c.ropeScaling->highFreqFactor),
                                               c.ropeScaling->originalMaxPosition);
-  return ob.create<llm::RopeOp>(b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
-                                ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
-                                ob.getF64FloatAttr(theta),
-                                c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
-                                norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear);
+  return ob.create<llm::RopeOp>(
+      b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
+      ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim), ob.getF64FloatAttr(theta),
+      c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
+      norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors, magnitude);
 }
 
 } // namespace
@@ -69,15 +80,27 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     auto bias = [&](llvm::StringRef name, int64_t n, llvm::StringRef source) {
       return c.attentionBias ? w(name, {n}, source) : FlatSymbolRefAttr();
     };
+    // Phi-3 keeps Q, K and V (and gate and up) in one tensor each: the weights are its row
+    // ranges (llm-merge-linears joins them back into one GEMM).
+    auto part = [&](llvm::StringRef name, int64_t first, int64_t rows, llvm::StringRef fused,
+                    llvm::StringRef own) {
+      if (!c.fusedProjections)
+        return w(name, {rows, d}, own);
+      return b.weight(prefix + name.str(), {rows, d}, layerName(i, fused), false,
+                      std::make_pair(first, rows));
+    };
 
     // Attention block.
     Value h = b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
-    Value qs = b.linear(h, w("attn.q_proj", {q, d}, "self_attn.q_proj.weight"), q,
-                        bias("attn.q_bias", q, "self_attn.q_proj.bias"));
-    Value ks = b.linear(h, w("attn.k_proj", {kv, d}, "self_attn.k_proj.weight"), kv,
-                        bias("attn.k_bias", kv, "self_attn.k_proj.bias"));
-    Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv,
-                        bias("attn.v_bias", kv, "self_attn.v_proj.bias"));
+    Value qs = b.linear(
+        h, part("attn.q_proj", 0, q, "self_attn.qkv_proj.weight", "self_attn.q_proj.weight"), q,
+        bias("attn.q_bias", q, "self_attn.q_proj.bias"));
+    Value ks = b.linear(
+        h, part("attn.k_proj", q, kv, "self_attn.qkv_proj.weight", "self_attn.k_proj.weight"), kv,
+        bias("attn.k_bias", kv, "self_attn.k_proj.bias"));
+    Value vs = b.linear(
+        h, part("attn.v_proj", q + kv, kv, "self_attn.qkv_proj.weight", "self_attn.v_proj.weight"),
+        kv, bias("attn.v_bias", kv, "self_attn.v_proj.bias"));
     auto headNorm = [&](llvm::StringRef name, llvm::StringRef source) {
       return c.qkNorm ? w(name, {c.headDim}, source) : FlatSymbolRefAttr();
     };
@@ -105,8 +128,10 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     h = c.sandwichNorms
             ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
             : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
-    Value gate = b.linear(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"), ff);
-    Value up = b.linear(h, w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"), ff);
+    Value gate = b.linear(
+        h, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
+    Value up = b.linear(
+        h, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
     Value act = c.activation == "silu"
                     ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
                     : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())

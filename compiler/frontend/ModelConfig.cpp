@@ -17,6 +17,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "qwen2";
   case Architecture::Qwen3:
     return "qwen3";
+  case Architecture::Phi3:
+    return "phi3";
   case Architecture::Gpt2:
     return "gpt2";
   case Architecture::Gemma:
@@ -30,13 +32,14 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gpt2";
+    "llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", Architecture::Llama)
       .Case("qwen2", Architecture::Qwen2)
       .Case("qwen3", Architecture::Qwen3)
+      .Case("phi3", Architecture::Phi3)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
@@ -64,6 +67,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("MistralForCausalLM", "mistral")
             .Case("Qwen2ForCausalLM", "qwen2")
             .Case("Qwen3ForCausalLM", "qwen3")
+            .Case("Phi3ForCausalLM", "phi3")
             .Case("GPT2LMHeadModel", "gpt2")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -81,6 +85,11 @@ struct RopeSpec {
   std::optional<double> theta;
   std::optional<Llama3RopeScaling> llama3;
   std::optional<double> linearFactor;
+  // longrope (Phi-3; "su" is its old name).
+  std::optional<std::vector<double>> shortFactors, longFactors;
+  std::optional<double> factor, attentionFactor;
+  std::optional<int64_t> originalMaxPositions;
+  std::optional<double> partialRotaryFactor; // transformers 5 keeps it here
 };
 
 void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef key,
@@ -88,6 +97,8 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
   JsonFields sub = fields.nested(object, key);
   if (std::optional<double> theta = sub.optionalPositiveNumber("rope_theta"))
     rope.theta = theta;
+  if (std::optional<double> partial = sub.optionalPositiveNumber("partial_rotary_factor"))
+    rope.partialRotaryFactor = partial;
   std::optional<std::string> type = sub.optionalString("rope_type");
   if (!type)
     type = sub.optionalString("type");
@@ -105,8 +116,17 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     s.originalMaxPosition =
         sub.optionalPositiveInt("original_max_position_embeddings").value_or(s.originalMaxPosition);
     rope.llama3 = s;
+  } else if (type && (*type == "longrope" || *type == "su")) {
+    rope.shortFactors = sub.optionalNumberArray("short_factor");
+    rope.longFactors = sub.optionalNumberArray("long_factor");
+    if (!rope.shortFactors || !rope.longFactors)
+      sub.fail("short_factor", "longrope needs short_factor and long_factor");
+    rope.factor = sub.optionalPositiveNumber("factor");
+    rope.attentionFactor = sub.optionalPositiveNumber("attention_factor");
+    rope.originalMaxPositions = sub.optionalPositiveInt("original_max_position_embeddings");
   } else if (type && *type != "default") {
-    sub.fail("rope_type", "'" + *type + "' is not supported (supported: default, linear, llama3)");
+    sub.fail("rope_type",
+             "'" + *type + "' is not supported (supported: default, linear, llama3, longrope)");
   }
   fields.absorb(sub);
 }
@@ -134,10 +154,23 @@ RopeSpec parseRope(JsonFields &fields, StringRef layerType = "") {
   return rope;
 }
 
-void applyRope(const RopeSpec &rope, ModelConfig &c, double defaultTheta) {
+// `fields` reads original_max_position_embeddings where rope_scaling does not hold it.
+void applyRope(JsonFields &fields, const RopeSpec &rope, ModelConfig &c, double defaultTheta) {
   c.ropeTheta = rope.theta.value_or(defaultTheta);
   c.ropeScaling = rope.llama3;
   c.ropeLinearFactor = rope.linearFactor;
+  if (!rope.shortFactors || !rope.longFactors)
+    return;
+  // transformers' longrope: factor = max / original positions unless given; attention
+  // factor sqrt(1 + ln(factor) / ln(original)) unless given (1 for factor <= 1).
+  c.ropeShortFactors = *rope.shortFactors;
+  c.ropeLongFactors = *rope.longFactors;
+  c.ropeOriginalMaxPositions = rope.originalMaxPositions.value_or(
+      fields.optionalPositiveInt("original_max_position_embeddings").value_or(c.maxPositions));
+  double original = double(c.ropeOriginalMaxPositions);
+  double factor = rope.factor.value_or(double(c.maxPositions) / original);
+  c.ropeMagnitude = rope.attentionFactor.value_or(
+      factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(original)));
 }
 
 // The sizes every decoder with Llama's field names has.
@@ -154,7 +187,8 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
 }
 
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
-  parseDecoderSizes(fields, c, 2048);
+  parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
+  c.fusedProjections = c.architecture == Architecture::Phi3;
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
   c.activation = fields.optionalString("hidden_act").value_or("silu");
   if (c.activation != "silu")
@@ -180,9 +214,16 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                 Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
   else if (c.numHeads > 0)
     c.headDim = c.hiddenSize / c.numHeads;
-  double partial = fields.optionalPositiveNumber("partial_rotary_factor").value_or(1.0);
+  RopeSpec rope = parseRope(fields);
+  double partial = fields.optionalPositiveNumber("partial_rotary_factor")
+                       .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
-  applyRope(parseRope(fields), c, 10000.0);
+  applyRope(fields, rope, c, 10000.0);
+  if (!c.ropeShortFactors.empty() &&
+      (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
+       c.ropeLongFactors.size() != c.ropeShortFactors.size()))
+    fields.fail("rope_scaling", "short_factor and long_factor need rotary_dim / 2 = " +
+                                    Twine(c.rotaryDim / 2) + " values each");
   return fields.takeError();
 }
 
@@ -213,7 +254,7 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   if (fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections are not supported");
   if (!gemma2 && !gemma3) {
-    applyRope(parseRope(fields), c, 10000.0);
+    applyRope(fields, parseRope(fields), c, 10000.0);
     return fields.takeError();
   }
 
@@ -249,13 +290,13 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
       c.slidingLayers.push_back((i + 1) % pattern != 0);
   }
   if (gemma2) { // one RoPE for every layer
-    applyRope(parseRope(fields), c, 10000.0);
+    applyRope(fields, parseRope(fields), c, 10000.0);
     return fields.takeError();
   }
   // Global layers: rope_theta (10^6) and rope_scaling; local ones: rope_local_base_freq
   // (10^4), unscaled. Or rope_parameters per layer type.
   RopeSpec global = parseRope(fields, "full_attention");
-  applyRope(global, c, 1000000.0);
+  applyRope(fields, global, c, 1000000.0);
   RopeSpec local;
   if (const json::Object *params = fields.optionalObject("rope_parameters")) {
     JsonFields sub = fields.nested(*params, "rope_parameters");

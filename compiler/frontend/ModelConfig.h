@@ -13,7 +13,7 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Gpt2, Gemma, Gemma2, Gemma3 };
+enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma, Gemma2, Gemma3 };
 
 llvm::StringRef architectureName(Architecture arch);
 inline bool isGemma(Architecture a) {
@@ -22,7 +22,7 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -45,8 +45,9 @@ struct ModelConfig {
   int64_t maxPositions = 0;
   double normEps = 1e-5;
   bool tieEmbeddings = false;
-  bool attentionBias = false; // bias on the Q, K and V projections (Qwen2)
-  bool qkNorm = false;        // RMSNorm of each query and key head before RoPE (Qwen3)
+  bool attentionBias = false;    // bias on the Q, K and V projections (Qwen2)
+  bool qkNorm = false;           // RMSNorm of each query and key head before RoPE (Qwen3)
+  bool fusedProjections = false; // qkv_proj and gate_up_proj, one tensor each (Phi-3)
   // "silu", "gelu_tanh" or "gelu": the gated MLP's activation (Llama family, Gemma) or
   // GPT-2's MLP activation.
   std::string activation = "silu";
@@ -70,6 +71,12 @@ struct ModelConfig {
   bool ropeInterleaved = false;
   std::optional<Llama3RopeScaling> ropeScaling;
   std::optional<double> ropeLinearFactor; // Hugging Face's "linear" rope type
+  // LongRoPE (Phi-3): one rescale factor per rotated pair for contexts up to
+  // ropeOriginalMaxPositions (short) and past them (long), and the attention factor that
+  // multiplies cos and sin. Which set a plan takes follows its max_seq_len.
+  std::vector<double> ropeShortFactors, ropeLongFactors;
+  int64_t ropeOriginalMaxPositions = 0;
+  double ropeMagnitude = 1.0;
   // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
   std::optional<double> localRopeTheta;
 

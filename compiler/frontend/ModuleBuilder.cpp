@@ -31,7 +31,8 @@ RankedTensorType ModuleBuilder::activation(int64_t width) const {
 }
 
 FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
-                                        llvm::StringRef source, bool transposed) {
+                                        llvm::StringRef source, bool transposed,
+                                        std::optional<std::pair<int64_t, int64_t>> rows) {
   // Builders name tensors as Hugging Face does. GGUF has its own names, and stores every
   // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
   std::string sourceName = source.str();
@@ -46,8 +47,12 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
       builder_.setInsertionPoint(forward_);
     else
       builder_.setInsertionPointToEnd(module_->getBody());
+    ArrayAttr slices;
+    if (rows)
+      slices =
+          builder_.getArrayAttr({builder_.getDenseI64ArrayAttr({0, rows->first, rows->second})});
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr({sourceName}), transposed, ArrayAttr(),
+                                   builder_.getStrArrayAttr({sourceName}), transposed, slices,
                                    StringAttr());
   }
   return FlatSymbolRefAttr::get(&context_, symbol);

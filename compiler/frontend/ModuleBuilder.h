@@ -30,9 +30,11 @@ public:
   // tensor<?x`width`x dtype>: an activation of `width` features.
   mlir::RankedTensorType activation(int64_t width) const;
 
-  // Declares a weight (once; later calls return the same symbol).
+  // Declares a weight (once; later calls return the same symbol). `rows`: the weight is
+  // rows [first, first + count) of the source (one of a fused tensor's parts).
   mlir::FlatSymbolRefAttr weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
-                                 llvm::StringRef source, bool transposed = false);
+                                 llvm::StringRef source, bool transposed = false,
+                                 std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt);
 
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();

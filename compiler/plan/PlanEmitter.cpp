@@ -156,6 +156,12 @@ llvm::json::Value attrToJson(Attribute attr) {
     return ref.getValue();
   if (auto ref = dyn_cast<SymbolRefAttr>(attr)) // a kernel in a gpu.module: its own name
     return ref.getLeafReference().getValue();
+  if (auto values = dyn_cast<DenseF64ArrayAttr>(attr)) {
+    llvm::json::Array out;
+    for (double v : values.asArrayRef())
+      out.push_back(v);
+    return out;
+  }
   if (auto array = dyn_cast<ArrayAttr>(attr)) {
     llvm::json::Array out;
     for (Attribute a : array)
@@ -315,9 +321,20 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
       continue;
     std::vector<uint64_t> shape(w.getTensorType().getShape().begin(),
                                 w.getTensorType().getShape().end());
+    std::vector<uint64_t> &known = shapes[cast<StringAttr>(w.getSources()[0]).getValue()];
+    // Slices of one source (Phi-3's fused qkv_proj read as q, k and v) tile it: the
+    // source reaches as far as the furthest slice.
+    if (ArrayRef<int64_t> slice = w.getSourceSlice(0); !slice.empty()) {
+      uint64_t end = 0;
+      for (size_t r = 1; r < slice.size(); r += 2)
+        end = std::max<uint64_t>(end, slice[r] + slice[r + 1]);
+      if (!known.empty())
+        end = std::max(end, known[slice[0]]);
+      shape[slice[0]] = end;
+    }
     if (w.getTransposed())
       std::swap(shape[0], shape[1]);
-    shapes[cast<StringAttr>(w.getSources()[0]).getValue()] = shape;
+    known = shape;
   }
   return shapes;
 }

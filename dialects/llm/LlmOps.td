@@ -158,6 +158,9 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
     (plus `norm_weight_offset`, in f32, when given: Gemma 3), the result rounded to the
     activation type (Qwen3's q_norm and k_norm), then rotated. `linear_scaling` divides
     every frequency by its factor (positions interpolated: Hugging Face's "linear" RoPE).
+    `frequency_factors` (`rotary_dim / 2` values) divides pair i's frequency by value i and
+    `magnitude` multiplies the cos and sin of every rotation (LongRoPE: its rescale factors
+    and attention factor).
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
@@ -169,7 +172,9 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
                        OptionalAttr<FlatSymbolRefAttr>:$norm_weight,
                        OptionalAttr<F64Attr>:$norm_eps,
                        OptionalAttr<F64Attr>:$norm_weight_offset,
-                       OptionalAttr<F64Attr>:$linear_scaling);
+                       OptionalAttr<F64Attr>:$linear_scaling,
+                       OptionalAttr<DenseF64ArrayAttr>:$frequency_factors,
+                       OptionalAttr<F64Attr>:$magnitude);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
   let hasVerifier = 1;

@@ -440,7 +440,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         const float *r = normWeight ? y : x; // what is rotated
         for (int64_t i = 0; i < pairs; ++i) {
           double angle = positions[t] * inv[i];
-          double cs = std::cos(angle), sn = std::sin(angle);
+          double cs = std::cos(angle) * c.magnitude, sn = std::sin(angle) * c.magnitude;
           for (int64_t h = 0; h < c.numHeads; ++h) {
             int64_t a = h * c.headDim + (c.interleaved ? 2 * i : i);
             int64_t b = h * c.headDim + (c.interleaved ? 2 * i + 1 : i + pairs);

@@ -51,6 +51,8 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
         f = (1.0 - smooth) * f / c.factor + smooth * f;
       }
     }
+    if (!c.frequencyFactors.empty())
+      f /= c.frequencyFactors[i];
     inv[i] = f / c.linearFactor;
   }
   return inv;
@@ -309,6 +311,17 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.rope.linearFactor = c.value("linear_scaling", 1.0);
         if (!(op.rope.linearFactor >= 1.0))
           return bad("rope linear_scaling must be at least 1");
+        op.rope.magnitude = c.value("magnitude", 1.0);
+        if (!(op.rope.magnitude > 0.0 && op.rope.magnitude < 1e6))
+          return bad("rope magnitude must be positive");
+        if (c.contains("frequency_factors")) {
+          op.rope.frequencyFactors = c.at("frequency_factors").get<std::vector<double>>();
+          if (static_cast<int64_t>(op.rope.frequencyFactors.size()) * 2 != c.at("rotary_dim"))
+            return bad("rope frequency_factors must hold rotary_dim / 2 values");
+          for (double f : op.rope.frequencyFactors)
+            if (!(f > 0.0 && f < 1e30))
+              return bad("rope frequency_factors must be positive");
+        }
         if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim)
           return bad("rope rotary_dim does not fit the head");
         if (c.contains("norm_weight")) {

@@ -38,6 +38,10 @@ struct RopeConfig {
   double factor = 1, lowFreqFactor = 1, highFreqFactor = 4;
   int64_t originalMaxPosition = 8192;
   double linearFactor = 1; // every frequency divided by it (positions interpolated)
+  // Pair i's frequency divided by frequencyFactors[i] (LongRoPE's rescale factors; empty:
+  // none), and the rotated features multiplied by magnitude (LongRoPE's attention factor).
+  std::vector<double> frequencyFactors;
+  double magnitude = 1;
   // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim])
   // before rotation (a per-head query/key norm); the normalized value is rounded to the
   // activation type before the rotation, as the reference does.

@@ -131,13 +131,23 @@ TEST(Reference, TinyGemma3MatchesTransformers) {
 
 // Gemma 2 and 3 from GGUF files in llama.cpp's layout (norm weights stored as 1 + w, its
 // names for the four norms of a layer, local/global pattern and RoPE bases fixed by the
-// architecture, head_dim 256; Gemma 2's caps of 50 and 30 from the metadata), against
+// architecture, head_dim 256; Gemma 2's caps of 50 and 30 from the metadata), and Phi-3's
+// (attn_qkv, ffn_up holding gate and up, partial rotary from rope.dimension_count), against
 // transformers reading the same files.
-TEST(Reference, TinyGemmaGgufFilesMatchTransformers) {
-  for (const char *model : {"tiny-gemma2-gguf", "tiny-gemma3-gguf"}) {
+TEST(Reference, TinyGgufFilesMatchTransformers) {
+  for (const char *model : {"tiny-gemma2-gguf", "tiny-gemma3-gguf", "tiny-phi3-gguf"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
   }
+}
+
+// Phi-3: Q, K, V and gate, up read as row ranges of fused tensors; LongRoPE on 12 of 16
+// features with its attention factor and the short factors (max_seq_len = the original
+// context), and in tiny-phi3-long the long factors (max_seq_len past it; every prompt longer
+// than the original context, as transformers switches per forward pass); a 6-token window.
+TEST(Reference, TinyPhi3MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-phi3.plan", "tiny-phi3", 1e-5);
+  checkAgainstReference(planDirectory + "/tiny-phi3-long.plan", "tiny-phi3-long", 1e-5);
 }
 
 TEST(Reference, TinyGpt2MatchesTransformers) {
@@ -158,8 +168,8 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // transformers (the sums over a layer's inputs are split between ranks, so the bits differ
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
-  for (const char *model :
-       {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma2", "tiny-gemma3"}) {
+  for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma2",
+                            "tiny-gemma3", "tiny-phi3"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }

@@ -216,6 +216,15 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "norm_weight_offset needs a norm_weight";
   if (getLinearScaling() && !(getLinearScaling()->convertToDouble() >= 1.0))
     return emitOpError() << "linear_scaling must be at least 1";
+  if (std::optional<ArrayRef<double>> factors = getFrequencyFactors()) {
+    if (static_cast<int64_t>(factors->size()) * 2 != rotary)
+      return emitOpError() << "frequency_factors needs rotary_dim / 2 = " << rotary / 2
+                           << " values, got " << factors->size();
+    if (!llvm::all_of(*factors, [](double f) { return f > 0.0; }))
+      return emitOpError() << "frequency_factors must be positive";
+  }
+  if (getMagnitude() && !(getMagnitude()->convertToDouble() > 0.0))
+    return emitOpError() << "magnitude must be positive";
   return success();
 }
 

@@ -319,13 +319,21 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         return fail(user, "unknown weight " + ref.getValue());
       if (uses[ref.getAttr()] != 1)
         return fail(user, "weight @" + ref.getValue() + " has other users: it cannot be sharded");
-      if (weight.getSources().size() != 1 || weight.getSlices())
+      // A part of a fused source (one range of its rows: Phi-3's qkv_proj) shards within
+      // that range; anything else sliced or merged cannot be sharded again.
+      ArrayRef<int64_t> part = weight.getSourceSlice(0);
+      const bool rowPart = part.size() == 3 && part[0] == 0 && dim == 0;
+      if (weight.getSources().size() != 1 || (weight.getSlices() && !rowPart))
         return fail(user, "weight @" + ref.getValue() +
                               " is merged or sliced already: partition before llm-merge-linears");
+      Layout shifted = layout;
+      if (rowPart)
+        for (auto &range : shifted.ranges)
+          range.first += part[1];
       SmallVector<int64_t> shape(weight.getTensorType().getShape());
       shape[dim] = layout.width();
       weight.setType(RankedTensorType::get(shape, weight.getTensorType().getElementType()));
-      weight.setSlicesAttr(slice(dim, layout));
+      weight.setSlicesAttr(slice(dim, shifted));
       return success();
     };
     for (LinearOp c : region.columns) {

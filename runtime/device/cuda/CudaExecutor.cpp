@@ -880,6 +880,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
       rope.positions = indexData(op.inputs[1]);
       rope.normWeight = op.rope.norm ? impl.weightOf[i] : nullptr;
       rope.normEps = static_cast<float>(op.rope.normEps);
+      rope.magnitude = static_cast<float>(op.rope.magnitude);
       rope.gemmaNorm = op.rope.normWeightOffset != 0.0;
       rope.normWeightOffset = static_cast<float>(op.rope.normWeightOffset);
       TRY(rotaryEmbedding(impl.typeOf(in), impl.data(in), impl.stride(in), impl.data(out),

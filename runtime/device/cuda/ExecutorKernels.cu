@@ -48,9 +48,11 @@ __global__ void gatherValueKernel(const T *__restrict__ src, int64_t srcStride,
 // Pair (a, b) of a head, holding xa and xb, rotated by pos * invFreq.
 template <typename T>
 __device__ __forceinline__ void rotatePair(T *y, int64_t a, int64_t b, float xa, float xb,
-                                           float angle) {
+                                           float angle, float magnitude) {
   float s, c;
   sincosf(angle, &s, &c);
+  s *= magnitude; // as the reference scales its cos and sin tables
+  c *= magnitude;
   y[a] = fromFloat<T>(xa * c - xb * s);
   y[b] = fromFloat<T>(xb * c + xa * s);
 }
@@ -67,7 +69,7 @@ __global__ void ropeKernel(const T *__restrict__ src, int64_t srcStride, T *__re
     const int64_t h = j / rope.pairs, i = j % rope.pairs;
     const int64_t a = h * rope.headDim + (rope.interleaved ? 2 * i : i);
     const int64_t b = h * rope.headDim + (rope.interleaved ? 2 * i + 1 : i + rope.pairs);
-    rotatePair(y, a, b, toFloat(x[a]), toFloat(x[b]), pos * rope.invFreq[i]);
+    rotatePair(y, a, b, toFloat(x[a]), toFloat(x[b]), pos * rope.invFreq[i], rope.magnitude);
   }
   const int64_t tail = rope.headDim - 2 * rope.pairs;
   for (int64_t j = threadIdx.x; j < rope.numHeads * tail; j += blockDim.x) {
@@ -107,7 +109,7 @@ __global__ void ropeNormKernel(const T *__restrict__ src, int64_t srcStride, T *
     for (int64_t i = lane; i < rope.pairs; i += 32) {
       const int64_t a = rope.interleaved ? 2 * i : i;
       const int64_t b = rope.interleaved ? 2 * i + 1 : i + rope.pairs;
-      rotatePair(yh, a, b, normed(a), normed(b), pos * rope.invFreq[i]);
+      rotatePair(yh, a, b, normed(a), normed(b), pos * rope.invFreq[i], rope.magnitude);
     }
     for (int64_t j = 2 * rope.pairs + lane; j < rope.headDim; j += 32)
       yh[j] = fromFloat<T>(normed(j));

@@ -35,6 +35,7 @@ struct RopeLaunch {
   const int32_t *positions = nullptr;
   const void *normWeight = nullptr;
   float normEps = 1e-6f;
+  float magnitude = 1.0f; // cos and sin multiplied by it (LongRoPE's attention factor)
   bool gemmaNorm = false; // normWeightOffset given
   float normWeightOffset = 0.0f;
 };
