@@ -160,17 +160,21 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       if (c.architecture == Architecture::Gemma2) {
         c.attentionSoftcap = meta.optionalPositiveFloat("attn_logit_softcapping").value_or(50.0);
         c.finalSoftcap = meta.optionalPositiveFloat("final_logit_softcapping").value_or(30.0);
+      } else if (gemma3) { // none unless the file says so
+        c.attentionSoftcap = meta.optionalPositiveFloat("attn_logit_softcapping");
+        c.finalSoftcap = meta.optionalPositiveFloat("final_logit_softcapping");
       }
       if (gemma3) {
         c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(1000000.0);
         c.localRopeTheta = 10000.0;
-        if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
-          if (*type == "linear")
-            c.ropeLinearFactor = meta.optionalPositiveFloat("rope.scaling.factor").value_or(1.0);
-          else if (*type != "none")
-            meta.fail(*arch + ".rope.scaling.type",
-                      "'" + *type + "' is not supported (supported: linear)");
-        }
+        // A factor without a type is linear, as llama.cpp reads it.
+        std::string type = meta.optionalString("rope.scaling.type").value_or("linear");
+        std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
+        if (type == "linear" && factor && *factor != 1.0)
+          c.ropeLinearFactor = factor;
+        else if (type != "linear" && type != "none")
+          meta.fail(*arch + ".rope.scaling.type",
+                    "'" + type + "' is not supported (supported: linear)");
       }
     }
     if (c.architecture == Architecture::Phi3) {

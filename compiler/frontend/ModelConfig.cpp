@@ -134,23 +134,23 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
 // The model's RoPE: rope_theta and rope_scaling, or rope_parameters. Gemma 3's
 // rope_parameters hold one description per layer type ("full_attention",
 // "sliding_attention"); `layerType` picks one (the whole object otherwise).
+// Precedence as transformers': rope_scaling over rope_parameters, and the top-level
+// rope_theta only where neither gives one. rope_scaling describes the global layers.
 RopeSpec parseRope(JsonFields &fields, StringRef layerType = "") {
   RopeSpec rope;
-  if (const json::Object *scaling = fields.optionalObject("rope_scaling"))
-    parseRopeObject(fields, *scaling, "rope_scaling", rope);
   if (const json::Object *params = fields.optionalObject("rope_parameters")) {
     JsonFields sub = fields.nested(*params, "rope_parameters");
-    if (layerType.empty()) {
+    if (layerType.empty())
       parseRopeObject(fields, *params, "rope_parameters", rope);
-    } else if (const json::Object *typed = sub.optionalObject(layerType)) {
-      RopeSpec perType;
-      parseRopeObject(sub, *typed, layerType, perType);
-      rope = perType;
-    }
+    else if (const json::Object *typed = sub.optionalObject(layerType))
+      parseRopeObject(sub, *typed, layerType, rope);
     fields.absorb(sub);
   }
-  if (std::optional<double> theta = fields.optionalPositiveNumber("rope_theta"))
-    rope.theta = theta;
+  if (layerType.empty() || layerType == "full_attention")
+    if (const json::Object *scaling = fields.optionalObject("rope_scaling"))
+      parseRopeObject(fields, *scaling, "rope_scaling", rope);
+  if (!rope.theta)
+    rope.theta = fields.optionalPositiveNumber("rope_theta");
   return rope;
 }
 
@@ -242,10 +242,13 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(true);
   c.normWeightOffset = 1.0;
   c.scaleEmbeddings = true;
-  // hidden_activation wins over hidden_act; Gemma's legacy "gelu" meant the tanh form.
-  StringRef actKey = fields.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+  // Gemma 2 and 3 read hidden_activation; Gemma reads hidden_act (hidden_activation in
+  // older configs), where the legacy "gelu" meant the tanh form.
+  const bool gemma1 = !gemma2 && !gemma3;
+  StringRef actKey =
+      gemma1 && !fields.has("hidden_activation") ? "hidden_act" : "hidden_activation";
   std::string act = fields.optionalString(actKey).value_or("gelu_pytorch_tanh");
-  if (act == "gelu_pytorch_tanh" || act == "gelu_new" || (act == "gelu" && !gemma3))
+  if (act == "gelu_pytorch_tanh" || act == "gelu_new" || (act == "gelu" && gemma1))
     c.activation = "gelu_tanh";
   else if (act == "gelu")
     c.activation = "gelu";
@@ -253,7 +256,9 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
     fields.fail(actKey, "'" + act + "' is not supported (supported: gelu_pytorch_tanh, gelu)");
   if (fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections are not supported");
-  if (!gemma2 && !gemma3) {
+  if (fields.optionalBool("use_bidirectional_attention").value_or(false))
+    fields.fail("use_bidirectional_attention", "only causal attention is supported");
+  if (gemma1) {
     applyRope(fields, parseRope(fields), c, 10000.0);
     return fields.takeError();
   }
@@ -272,8 +277,8 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   };
   c.attentionSoftcap = softcap("attn_logit_softcapping", 50.0);
   c.finalSoftcap = softcap("final_logit_softcapping", 30.0);
-  if (fields.optionalBool("use_bidirectional_attention").value_or(false))
-    fields.fail("use_bidirectional_attention", "only causal attention is supported");
+  if (fields.mentions("sliding_window") && !fields.has("sliding_window"))
+    fields.fail("sliding_window", "null: Gemma 2 and 3 need their local layers' window");
   c.slidingWindow = fields.optionalPositiveInt("sliding_window").value_or(4096);
   if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
     if (static_cast<int64_t>(types->size()) != c.numLayers)
@@ -285,7 +290,8 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
       c.slidingLayers.push_back(t == "sliding_attention");
     }
   } else {
-    int64_t pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(gemma3 ? 6 : 2);
+    // Gemma 2 alternates whatever sliding_window_pattern says (transformers ignores it).
+    int64_t pattern = gemma3 ? fields.optionalPositiveInt("sliding_window_pattern").value_or(6) : 2;
     for (int64_t i = 0; i < c.numLayers; ++i)
       c.slidingLayers.push_back((i + 1) % pattern != 0);
   }
@@ -297,17 +303,17 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   // (10^4), unscaled. Or rope_parameters per layer type.
   RopeSpec global = parseRope(fields, "full_attention");
   applyRope(fields, global, c, 1000000.0);
-  RopeSpec local;
-  if (const json::Object *params = fields.optionalObject("rope_parameters")) {
-    JsonFields sub = fields.nested(*params, "rope_parameters");
-    if (const json::Object *typed = sub.optionalObject("sliding_attention"))
-      parseRopeObject(sub, *typed, "sliding_attention", local);
-    fields.absorb(sub);
-  }
-  if (local.llama3 || local.linearFactor)
+  RopeSpec local = parseRope(fields, "sliding_attention");
+  if (local.llama3 || local.linearFactor || local.shortFactors)
     fields.fail("rope_parameters", "scaled RoPE on sliding-window layers is not supported");
+  // rope_parameters' sliding_attention theta, else rope_local_base_freq, else 10^4. (parseRope
+  // fell back to the top-level rope_theta, the global layers' base: not wanted here.)
+  std::optional<double> localTheta;
+  if (const json::Object *params = fields.optionalObject("rope_parameters"))
+    if (const json::Object *typed = params->getObject("sliding_attention"))
+      localTheta = typed->getNumber("rope_theta");
   c.localRopeTheta =
-      fields.optionalPositiveNumber("rope_local_base_freq").value_or(local.theta.value_or(10000.0));
+      localTheta.value_or(fields.optionalPositiveNumber("rope_local_base_freq").value_or(10000.0));
   return fields.takeError();
 }
 
@@ -348,6 +354,12 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   Expected<std::string> type = modelTypeOf(fields, object, where, fieldPrefix);
   if (!type)
     return type.takeError();
+  if (*type == "gemma3") // GGUF's name for the text model; in config.json the multimodal one
+    return unsupported(
+        where, fieldPrefix, "model_type",
+        "'gemma3' is Gemma 3 with its vision tower (Gemma3ForConditionalGeneration); "
+        "modelc compiles the text-only gemma3_text (Gemma3ForCausalLM), or the "
+        "language model of a GGUF file");
   config.modelType = *type;
   std::optional<Architecture> arch = architectureFromModelType(*type);
   if (!arch)
