@@ -216,6 +216,12 @@ def main():
     names = to_gguf_names({k: v for k, v in p3.items() if k != "lm_head.weight"})
     names["output.weight"] = p3["lm_head.weight"]
     gguf_file("tiny-phi3.gguf", "phi3", p3meta, names)
+    # The same tensors as a Hugging Face directory whose config says one KV head where
+    # qkv_proj holds two: the parts would not tile the fused tensor.
+    hf_dir("hf-phi3-wrong-fused", {k: v for k, v in p3.items()},
+           {"model_type": "phi3", "vocab_size": V, "hidden_size": D, "intermediate_size": F,
+            "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": 1,
+            "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": False})
 
 
 if __name__ == "__main__":

@@ -183,9 +183,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       c.slidingWindow = meta.optionalPositive("attention.sliding_window");
       if (file->findTensor("rope_factors_long.weight") ||
           file->findTensor("rope_factors_short.weight"))
-        meta.fail("rope_factors_long.weight",
-                  "LongRoPE factor tensors (Phi-3 128k) are not read from GGUF yet: compile the "
-                  "Hugging Face directory instead");
+        return createStringError(inconvertibleErrorCode(),
+                                 path + ": tensors 'rope_factors_long.weight' / "
+                                        "'rope_factors_short.weight': LongRoPE factors (Phi-3 "
+                                        "128k) are not read from GGUF yet: compile the Hugging "
+                                        "Face directory instead");
     }
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",

@@ -117,10 +117,20 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
         sub.optionalPositiveInt("original_max_position_embeddings").value_or(s.originalMaxPosition);
     rope.llama3 = s;
   } else if (type && (*type == "longrope" || *type == "su")) {
-    rope.shortFactors = sub.optionalNumberArray("short_factor");
-    rope.longFactors = sub.optionalNumberArray("long_factor");
-    if (!rope.shortFactors || !rope.longFactors)
-      sub.fail("short_factor", "longrope needs short_factor and long_factor");
+    // Each list must be there, with positive finite values (lengths are checked against
+    // the rotary dimension once it is known).
+    auto factors = [&](StringRef key) {
+      std::optional<std::vector<double>> values = sub.optionalNumberArray(key);
+      if (!values || values->empty())
+        sub.fail(key, "longrope needs a list of rescale factors here");
+      else
+        for (size_t k = 0; k < values->size(); ++k)
+          if (!((*values)[k] > 0.0 && (*values)[k] < 1e30))
+            sub.fail(key, "value " + Twine(k) + " must be positive");
+      return values.value_or(std::vector<double>());
+    };
+    rope.shortFactors = factors("short_factor");
+    rope.longFactors = factors("long_factor");
     rope.factor = sub.optionalPositiveNumber("factor");
     rope.attentionFactor = sub.optionalPositiveNumber("attention_factor");
     rope.originalMaxPositions = sub.optionalPositiveInt("original_max_position_embeddings");
@@ -162,11 +172,16 @@ void applyRope(JsonFields &fields, const RopeSpec &rope, ModelConfig &c, double 
   if (!rope.shortFactors || !rope.longFactors)
     return;
   // transformers' longrope: factor = max / original positions unless given; attention
-  // factor sqrt(1 + ln(factor) / ln(original)) unless given (1 for factor <= 1).
+  // factor sqrt(1 + ln(factor) / ln(original)) unless given (1 for factor <= 1). Phi-3's
+  // config copies its top-level original_max_position_embeddings (default 4096) over the
+  // scaling's; other models read the scaling's first.
   c.ropeShortFactors = *rope.shortFactors;
   c.ropeLongFactors = *rope.longFactors;
-  c.ropeOriginalMaxPositions = rope.originalMaxPositions.value_or(
-      fields.optionalPositiveInt("original_max_position_embeddings").value_or(c.maxPositions));
+  std::optional<int64_t> topLevel = fields.optionalPositiveInt("original_max_position_embeddings");
+  c.ropeOriginalMaxPositions =
+      c.architecture == Architecture::Phi3
+          ? topLevel.value_or(4096)
+          : rope.originalMaxPositions.value_or(topLevel.value_or(c.maxPositions));
   double original = double(c.ropeOriginalMaxPositions);
   double factor = rope.factor.value_or(double(c.maxPositions) / original);
   c.ropeMagnitude = rope.attentionFactor.value_or(
@@ -204,7 +219,9 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     if (fields.optionalBool("use_sliding_window").value_or(false))
       c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   } else {
-    c.attentionBias = fields.optionalBool("attention_bias").value_or(false);
+    // Phi-3's projections never have biases (its config has no such field).
+    c.attentionBias = c.architecture != Architecture::Phi3 &&
+                      fields.optionalBool("attention_bias").value_or(false);
     c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   }
   if (fields.has("head_dim"))
@@ -219,11 +236,13 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                        .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   applyRope(fields, rope, c, 10000.0);
-  if (!c.ropeShortFactors.empty() &&
+  if ((!c.ropeShortFactors.empty() || !c.ropeLongFactors.empty()) &&
       (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
        c.ropeLongFactors.size() != c.ropeShortFactors.size()))
-    fields.fail("rope_scaling", "short_factor and long_factor need rotary_dim / 2 = " +
-                                    Twine(c.rotaryDim / 2) + " values each");
+    fields.fail(fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters",
+                "short_factor and long_factor need rotary_dim / 2 = " + Twine(c.rotaryDim / 2) +
+                    " values each, got " + Twine(c.ropeShortFactors.size()) + " and " +
+                    Twine(c.ropeLongFactors.size()));
   return fields.takeError();
 }
 
@@ -373,6 +392,9 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                                                           : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
+  if (isGemma(config.architecture) &&
+      (!config.ropeShortFactors.empty() || !config.ropeLongFactors.empty()))
+    return unsupported(where, fieldPrefix, "rope_scaling", "longrope is not supported for Gemma");
   if (Error e = validateConfig(config, where, fieldPrefix))
     return std::move(e);
   return config;

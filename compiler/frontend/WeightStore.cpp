@@ -4,6 +4,7 @@
 #include "runtime/formats/WeightSource.h"
 #include "runtime/plan/PlanMetadata.h"
 
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Regex.h"
 
@@ -114,6 +115,14 @@ const modelrt::TensorInfo *lookup(const Catalog &catalog, std::string &name) {
 // keepBlocks: the plan keeps GGUF blocks (f32, native weights), so each weight whose
 // sources share one kept block type is marked with it (`storage`).
 Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
+  // Sliced sources (parts of a fused tensor: Phi-3's qkv_proj): how far the parts reach and
+  // how far the tensor does, so that parts that do not tile it are an error, not a silent
+  // read of the wrong rows.
+  struct Reach {
+    uint64_t parts = 0, extent = 0;
+    WeightOp weight;
+  };
+  llvm::MapVector<StringRef, Reach> reach; // in first-use order, for a stable message
   for (WeightOp weight : module.getOps<WeightOp>()) {
     RankedTensorType type = weight.getTensorType();
     SmallVector<Attribute> resolved;
@@ -135,7 +144,11 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
           return bindingError(catalog, name, weight,
                               "has shape " + shapeString(tensor->shape) +
                                   ", which has no dimension " + Twine(dim) + " to slice");
+        Reach &seen = reach[StringAttr::get(module.getContext(), name).getValue()];
+        seen.extent = shape[dim];
+        seen.weight = weight;
         for (size_t r = 1; r < slice.size(); r += 2) {
+          seen.parts = std::max<uint64_t>(seen.parts, slice[r] + slice[r + 1]);
           if (static_cast<uint64_t>(slice[r] + slice[r + 1]) > shape[dim])
             return bindingError(catalog, name, weight,
                                 "has shape " + shapeString(tensor->shape) + ": the slice [" +
@@ -173,6 +186,11 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
     if (keepBlocks && storage && sameStorage && modelrt::plan::isKeptBlockType(*storage))
       weight.setStorageAttr(StringAttr::get(module.getContext(), modelrt::dtypeName(*storage)));
   }
+  for (const auto &[name, seen] : reach)
+    if (seen.parts != seen.extent)
+      return bindingError(catalog, name, seen.weight,
+                          "its parts reach " + Twine(seen.parts) + " of its " + Twine(seen.extent) +
+                              " rows: the config's sizes do not match this fused tensor");
   return Error::success();
 }
 
