@@ -146,7 +146,8 @@ def main():
     only = [a[len("--only="):] for a in sys.argv if a.startswith("--only=")]
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
-                     "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json"]:
+                     "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
+                     "tiny-olmo2.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

@@ -149,7 +149,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       c.scaleEmbeddings = true;
       c.tieEmbeddings = !file->findTensor("output.weight");
       if (c.architecture != Architecture::Gemma) {
-        c.sandwichNorms = true;
+        c.outputNorms = true;
         c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(4096);
         for (int64_t i = 0; i < c.numLayers; ++i)
           c.slidingLayers.push_back((i + 1) % (gemma3 ? 6 : 2) != 0);
@@ -176,6 +176,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
           meta.fail(*arch + ".rope.scaling.type",
                     "'" + type + "' is not supported (supported: linear)");
       }
+    }
+    if (c.architecture == Architecture::Olmo2) {
+      c.inputNorms = false;
+      c.outputNorms = true;
+      c.qkNormFullWidth = true;
     }
     if (c.architecture == Architecture::Phi3) {
       // One attn_qkv tensor and ffn_up holding gate then up rows, as in Hugging Face's files.

@@ -3,8 +3,9 @@
 // window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
 // key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP),
 // Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
-// Gemma 3 (query/key norms, local layers with their own RoPE, no caps) and Phi-3 (fused QKV
-// and gate/up tensors, LongRoPE). Weight names are Hugging Face's.
+// Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
+// and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
+// projections RMS-normalized). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -90,8 +91,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                       std::make_pair(first, rows));
     };
 
-    // Attention block.
-    Value h = b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
+    // Attention block (OLMo 2 has no input norms, only output norms).
+    Value h = c.inputNorms ? b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight")) : x;
     Value qs = b.linear(
         h, part("attn.q_proj", 0, q, "self_attn.qkv_proj.weight", "self_attn.q_proj.weight"), q,
         bias("attn.q_bias", q, "self_attn.q_proj.bias"));
@@ -104,6 +105,11 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     auto headNorm = [&](llvm::StringRef name, llvm::StringRef source) {
       return c.qkNorm ? w(name, {c.headDim}, source) : FlatSymbolRefAttr();
     };
+    // OLMo 2 normalizes the whole query and key projections instead (one RMS over all heads).
+    if (c.qkNormFullWidth) {
+      qs = b.rmsNorm(qs, w("attn.q_norm", {q}, "self_attn.q_norm.weight"));
+      ks = b.rmsNorm(ks, w("attn.k_norm", {kv}, "self_attn.k_norm.weight"));
+    }
     const bool local = c.isSlidingLayer(i);
     qs = rope(b, qs, args.positions, c.numHeads, headNorm("attn.q_norm", "self_attn.q_norm.weight"),
               local);
@@ -117,15 +123,16 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
         ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap);
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d);
-    // Gemma 2/3's sandwich: post_attention_layernorm normalizes the block's output and
-    // pre_feedforward_layernorm the MLP's input; elsewhere post_attention_layernorm is the
-    // MLP's input norm.
-    if (c.sandwichNorms)
+    // With output norms (Gemma 2/3, OLMo 2) post_attention_layernorm normalizes the block's
+    // output and pre_feedforward_layernorm (if any) the MLP's input; elsewhere
+    // post_attention_layernorm is the MLP's input norm.
+    if (c.outputNorms)
       out = b.rmsNorm(out, w("attn.output_norm", {d}, "post_attention_layernorm.weight"));
     x = b.add(x, out);
 
     // Gated MLP block.
-    h = c.sandwichNorms
+    h = !c.inputNorms ? x
+        : c.outputNorms
             ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
             : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
     Value gate = b.linear(
@@ -138,7 +145,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                           .getResult();
     Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
     out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
-    if (c.sandwichNorms)
+    if (c.outputNorms)
       out = b.rmsNorm(out, w("mlp.output_norm", {d}, "post_feedforward_layernorm.weight"));
     x = b.add(x, out);
   }

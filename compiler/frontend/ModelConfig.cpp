@@ -19,6 +19,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "qwen3";
   case Architecture::Phi3:
     return "phi3";
+  case Architecture::Olmo2:
+    return "olmo2";
   case Architecture::Gpt2:
     return "gpt2";
   case Architecture::Gemma:
@@ -32,7 +34,7 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, gpt2";
+    "llama, mistral, qwen2, qwen3, phi3, olmo2, gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -40,6 +42,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("qwen2", Architecture::Qwen2)
       .Case("qwen3", Architecture::Qwen3)
       .Case("phi3", Architecture::Phi3)
+      .Case("olmo2", Architecture::Olmo2)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
@@ -68,6 +71,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Qwen2ForCausalLM", "qwen2")
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("Phi3ForCausalLM", "phi3")
+            .Case("Olmo2ForCausalLM", "olmo2")
             .Case("GPT2LMHeadModel", "gpt2")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -204,6 +208,11 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
   c.fusedProjections = c.architecture == Architecture::Phi3;
+  if (c.architecture == Architecture::Olmo2) {
+    c.inputNorms = false;
+    c.outputNorms = true;
+    c.qkNormFullWidth = true;
+  }
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
   c.activation = fields.optionalString("hidden_act").value_or("silu");
   if (c.activation != "silu")
@@ -283,7 +292,7 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   }
 
   c.qkNorm = gemma3;
-  c.sandwichNorms = true;
+  c.outputNorms = true;
   c.attentionScale =
       1.0 / std::sqrt(fields.optionalPositiveNumber("query_pre_attn_scalar").value_or(256.0));
   // Gemma 2 soft-caps (50 and 30 unless the config says otherwise; null: none); Gemma 3

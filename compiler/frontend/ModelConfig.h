@@ -13,7 +13,7 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma, Gemma2, Gemma3 };
+enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Olmo2, Gpt2, Gemma, Gemma2, Gemma3 };
 
 llvm::StringRef architectureName(Architecture arch);
 inline bool isGemma(Architecture a) {
@@ -22,7 +22,8 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, phi3, olmo2, gemma, gemma2, gemma3_text,
+// gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -62,7 +63,13 @@ struct ModelConfig {
   double normWeightOffset = 0.0;
   bool scaleEmbeddings = false;
   std::optional<double> attentionScale;
-  bool sandwichNorms = false;
+  // Norms: before each block (all but OLMo 2), and of each block's output before its
+  // residual add (Gemma 2/3, OLMo 2).
+  bool inputNorms = true;
+  bool outputNorms = false;
+  // OLMo 2: one RMSNorm over the whole query projection and one over the key projection
+  // (q_norm [heads * head_dim], k_norm [kv_heads * head_dim]), before RoPE.
+  bool qkNormFullWidth = false;
   // Gemma 2: attention scores and final logits soft-capped at cap * tanh(x / cap).
   std::optional<double> attentionSoftcap, finalSoftcap;
   // Rotary embeddings (not used by GPT-2's learned positions).

@@ -37,7 +37,7 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
   std::string sourceName = source.str();
   if (spec_.weights.format == WeightSource::Format::Gguf) {
-    sourceName = ggufTensorName(source, config().sandwichNorms);
+    sourceName = ggufTensorName(source, config().outputNorms);
     transposed = false;
   }
   if (!module_->lookupSymbol(symbol)) {

@@ -14,7 +14,7 @@ using namespace modelc;
 using namespace modelc::frontend;
 using modelc::llm::WeightOp;
 
-std::string modelc::frontend::ggufTensorName(StringRef hf, bool sandwichNorms) {
+std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
   static const std::pair<const char *, const char *> global[] = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"model.norm.weight", "output_norm.weight"},
@@ -66,7 +66,7 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool sandwichNorms) {
       {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
       {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
   };
-  if (sandwichNorms)
+  if (outputNorms)
     for (auto [from, to] : sandwich)
       if (match[3] == from)
         return ("blk." + match[2] + "." + to).str();

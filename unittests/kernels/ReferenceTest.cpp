@@ -150,6 +150,12 @@ TEST(Reference, TinyPhi3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-phi3-long.plan", "tiny-phi3-long", 1e-5);
 }
 
+// OLMo 2: no norms before the blocks, a norm of each block's output, and one RMSNorm over the
+// whole query projection (and one over the keys) before RoPE.
+TEST(Reference, TinyOlmo2MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-olmo2.plan", "tiny-olmo2", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
@@ -169,7 +175,7 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
   for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma2",
-                            "tiny-gemma3", "tiny-phi3"}) {
+                            "tiny-gemma3", "tiny-phi3", "tiny-olmo2"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }
@@ -186,6 +192,8 @@ TEST(Reference, PipelinePlansMatchTransformers) {
   }
   SCOPED_TRACE("tiny-gemma3, 3 stages");
   checkAgainstReference(planDirectory + "/tiny-gemma3-pp3.plan", "tiny-gemma3", 1e-5);
+  SCOPED_TRACE("tiny-olmo2, 2 stages");
+  checkAgainstReference(planDirectory + "/tiny-olmo2-pp2.plan", "tiny-olmo2", 1e-5);
 }
 
 TEST(Reference, SmolLM2PipelineMatchesTransformers) {
