@@ -134,9 +134,16 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.tieEmbeddings = !file->findTensor("output.weight");
     c.attentionBias = c.architecture == Architecture::Qwen2;
     c.qkNorm = c.architecture == Architecture::Qwen3 || c.architecture == Architecture::Gemma3;
-    // llama.cpp's converter permutes Llama's Q and K rows for GPT-J-style (interleaved)
-    // rotation; Qwen2 and Qwen3 keep the rotate-half layout.
-    c.ropeInterleaved = c.architecture == Architecture::Llama;
+    // llama.cpp's converter permutes Llama's (and Granite's) Q and K rows for GPT-J-style
+    // (interleaved) rotation; the others keep the rotate-half layout.
+    c.ropeInterleaved =
+        c.architecture == Architecture::Llama || c.architecture == Architecture::Granite;
+    if (c.architecture == Architecture::Granite) {
+      c.embeddingMultiplier = meta.optionalPositiveFloat("embedding_scale");
+      c.residualMultiplier = meta.optionalPositiveFloat("residual_scale");
+      c.logitsScaling = meta.optionalPositiveFloat("logit_scale");
+      c.attentionScale = meta.optionalPositiveFloat("attention.scale").value_or(1.0);
+    }
     if (isGemma(c.architecture)) {
       // llama.cpp's converter stores Gemma's norm weights as w (Hugging Face: w - 1) and
       // keeps the rotate-half layout; its loader fixes what the metadata does not say:

@@ -5,7 +5,8 @@
 // Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
 // Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
 // and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
-// projections RMS-normalized). Weight names are Hugging Face's.
+// projections RMS-normalized) and Granite (multipliers on the embeddings, block outputs,
+// attention and logits). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -70,7 +71,15 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
   if (c.scaleEmbeddings)
     x = ob.create<llm::ScaleOp>(b.loc(), x.getType(), x,
-                                ob.getF64FloatAttr(std::sqrt(double(c.hiddenSize))));
+                                ob.getF64FloatAttr(std::sqrt(double(c.hiddenSize))), UnitAttr());
+  // Granite's multipliers: f32 factors, as transformers multiplies by Python numbers.
+  auto multiply = [&](Value v, std::optional<double> factor) -> Value {
+    if (!factor)
+      return v;
+    return ob.create<llm::ScaleOp>(b.loc(), v.getType(), v, ob.getF64FloatAttr(*factor),
+                                   ob.getUnitAttr());
+  };
+  x = multiply(x, c.embeddingMultiplier);
 
   for (int64_t i = 0; i < c.numLayers; ++i) {
     std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
@@ -128,7 +137,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     // post_attention_layernorm is the MLP's input norm.
     if (c.outputNorms)
       out = b.rmsNorm(out, w("attn.output_norm", {d}, "post_attention_layernorm.weight"));
-    x = b.add(x, out);
+    x = b.add(x, multiply(out, c.residualMultiplier));
 
     // Gated MLP block.
     h = !c.inputNorms ? x
@@ -147,7 +156,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
     if (c.outputNorms)
       out = b.rmsNorm(out, w("mlp.output_norm", {d}, "post_feedforward_layernorm.weight"));
-    x = b.add(x, out);
+    x = b.add(x, multiply(out, c.residualMultiplier));
   }
 
   // Only the rows that sample go through the final norm and the LM head.
@@ -158,6 +167,10 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
   Value logits = ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head);
+  // Granite divides its logits by logits_scaling: a multiplication by the reciprocal, the
+  // same bits when the scaling is a power of two (Granite's 8 and 16).
+  if (c.logitsScaling)
+    logits = multiply(logits, 1.0 / *c.logitsScaling);
   if (c.finalSoftcap)
     logits =
         ob.create<llm::SoftcapOp>(b.loc(), logitsType, logits, ob.getF64FloatAttr(*c.finalSoftcap));

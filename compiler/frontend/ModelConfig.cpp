@@ -21,6 +21,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "phi3";
   case Architecture::Olmo2:
     return "olmo2";
+  case Architecture::Granite:
+    return "granite";
   case Architecture::Gpt2:
     return "gpt2";
   case Architecture::Gemma:
@@ -34,7 +36,7 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, qwen2, qwen3, phi3, olmo2, gemma, gemma2, gemma3_text, gpt2";
+    "llama, mistral, qwen2, qwen3, phi3, olmo2, granite, gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -43,6 +45,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("qwen3", Architecture::Qwen3)
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
+      .Case("granite", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
@@ -72,6 +75,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("Phi3ForCausalLM", "phi3")
             .Case("Olmo2ForCausalLM", "olmo2")
+            .Case("GraniteForCausalLM", "granite")
             .Case("GPT2LMHeadModel", "gpt2")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -212,6 +216,12 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.inputNorms = false;
     c.outputNorms = true;
     c.qkNormFullWidth = true;
+  }
+  if (c.architecture == Architecture::Granite) { // transformers' defaults: 1
+    c.embeddingMultiplier = fields.optionalPositiveNumber("embedding_multiplier");
+    c.residualMultiplier = fields.optionalPositiveNumber("residual_multiplier");
+    c.logitsScaling = fields.optionalPositiveNumber("logits_scaling");
+    c.attentionScale = fields.optionalPositiveNumber("attention_multiplier").value_or(1.0);
   }
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
   c.activation = fields.optionalString("hidden_act").value_or("silu");

@@ -13,7 +13,7 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Olmo2, Gpt2, Gemma, Gemma2, Gemma3 };
+enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Olmo2, Granite, Gpt2, Gemma, Gemma2, Gemma3 };
 
 llvm::StringRef architectureName(Architecture arch);
 inline bool isGemma(Architecture a) {
@@ -22,8 +22,8 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, phi3, olmo2, gemma, gemma2, gemma3_text,
-// gpt2".
+// For error messages: "llama, mistral, qwen2, qwen3, phi3, olmo2, granite, gemma, gemma2,
+// gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -70,6 +70,10 @@ struct ModelConfig {
   // OLMo 2: one RMSNorm over the whole query projection and one over the key projection
   // (q_norm [heads * head_dim], k_norm [kv_heads * head_dim]), before RoPE.
   bool qkNormFullWidth = false;
+  // Granite: embeddings times embeddingMultiplier, each block's output times
+  // residualMultiplier before its residual add, logits divided by logitsScaling (all in
+  // f32, as multiplications by Python numbers; the attention scale is attentionScale).
+  std::optional<double> embeddingMultiplier, residualMultiplier, logitsScaling;
   // Gemma 2: attention scores and final logits soft-capped at cap * tanh(x / cap).
   std::optional<double> attentionSoftcap, finalSoftcap;
   // Rotary embeddings (not used by GPT-2's learned positions).

@@ -195,14 +195,15 @@ def Llm_GeluOp : Llm_TokenwiseOp<"gelu", [SameOperandsAndResultType]> {
 }
 
 def Llm_ScaleOp : Llm_TokenwiseOp<"scale", [SameOperandsAndResultType]> {
-  let summary = "x * factor, element-wise, the factor rounded to the activation type";
+  let summary = "x * factor, element-wise";
   let description = [{
-    Multiplies every element by a constant. The factor is first rounded to the
+    Multiplies every element by a constant, in f32. The factor is first rounded to the
     activation's element type, as Hugging Face's Gemma scales its embeddings
     (`embed_scale.to(dtype)`): `llm.scale %x {factor = 33.94...}` in bf16 multiplies
-    by 34.0.
+    by 34.0; with `f32_factor` it is rounded to f32 only, as a multiplication by a Python
+    number is (Granite's multipliers).
   }];
-  let arguments = (ins Llm_Activation:$input, F64Attr:$factor);
+  let arguments = (ins Llm_Activation:$input, F64Attr:$factor, UnitAttr:$f32_factor);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }

@@ -156,6 +156,11 @@ TEST(Reference, TinyOlmo2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-olmo2.plan", "tiny-olmo2", 1e-5);
 }
 
+// Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
+TEST(Reference, TinyGraniteMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
@@ -175,7 +180,7 @@ TEST(Reference, SmolLM2MatchesTransformers) {
 // from the single-rank plan's, within the same tolerance).
 TEST(Reference, TensorParallelPlansMatchTransformers) {
   for (const char *model : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2", "tiny-gemma2",
-                            "tiny-gemma3", "tiny-phi3", "tiny-olmo2"}) {
+                            "tiny-gemma3", "tiny-phi3", "tiny-olmo2", "tiny-granite"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }

@@ -161,7 +161,8 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
                        .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })
                        .Case([&](llm::ScaleOp s) {
                          return gen.scale(in(0), s.getFactor().convertToDouble(),
-                                          elementTypeOf(s.getResult()));
+                                          s.getF32Factor() ? Type(bb.getF32Type())
+                                                           : elementTypeOf(s.getResult()));
                        })
                        .Case([&](llm::SoftcapOp s) {
                          return gen.softcap(in(0), s.getCap().convertToDouble());
