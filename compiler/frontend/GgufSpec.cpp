@@ -142,7 +142,14 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       c.embeddingMultiplier = meta.optionalPositiveFloat("embedding_scale");
       c.residualMultiplier = meta.optionalPositiveFloat("residual_scale");
       c.logitsScaling = meta.optionalPositiveFloat("logit_scale");
-      c.attentionScale = meta.optionalPositiveFloat("attention.scale").value_or(1.0);
+      // llama.cpp: 1/sqrt(head_dim) unless the file gives one.
+      c.attentionScale = meta.optionalPositiveFloat("attention.scale")
+                             .value_or(1.0 / std::sqrt(double(std::max<int64_t>(c.headDim, 1))));
+      if (file->find(*arch + ".rope.scaling.finetuned"))
+        if (modelrt::Expected<bool> rope = file->getBool(*arch + ".rope.scaling.finetuned");
+            rope && !*rope)
+          meta.fail(*arch + ".rope.scaling.finetuned",
+                    "false (no RoPE, in llama.cpp's reading) is not supported");
     }
     if (isGemma(c.architecture)) {
       // llama.cpp's converter stores Gemma's norm weights as w (Hugging Face: w - 1) and
@@ -185,6 +192,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       }
     }
     if (c.architecture == Architecture::Olmo2) {
+      // llama.cpp writes OLMo 3 as olmo2 too: its sliding windows and YaRN are not built.
+      if (file->find(*arch + ".attention.sliding_window") ||
+          file->find(*arch + ".rope.scaling.type"))
+        meta.fail(*arch + ".attention.sliding_window",
+                  "an OLMo 3 file (sliding windows, YaRN RoPE): not supported yet");
       c.inputNorms = false;
       c.outputNorms = true;
       c.qkNormFullWidth = true;

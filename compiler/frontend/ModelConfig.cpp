@@ -213,6 +213,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
   c.fusedProjections = c.architecture == Architecture::Phi3;
   if (c.architecture == Architecture::Olmo2) {
+    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5); // Olmo2Config's
     c.inputNorms = false;
     c.outputNorms = true;
     c.qkNormFullWidth = true;
@@ -229,18 +230,24 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     fields.fail("hidden_act", "'" + c.activation + "' is not supported (supported: silu)");
   if (fields.optionalBool("mlp_bias").value_or(false))
     fields.fail("mlp_bias", "biases on the MLP projections are not supported");
+  // Qwen2 always has Q, K, V biases (no output bias). Elsewhere attention_bias also puts a
+  // bias on o_proj, which modelc does not build: refused rather than dropped. (Phi-3's
+  // config has no such field.)
+  c.attentionBias = c.architecture == Architecture::Qwen2;
+  if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
+      fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections (o_proj's too) are not "
+                                  "supported for " +
+                                      c.modelType);
   if (c.architecture == Architecture::Qwen2 || c.architecture == Architecture::Qwen3) {
-    // Qwen2 always has Q, K, V biases; Qwen3 says (none by default) and normalizes each
-    // query and key head instead. A sliding window only where use_sliding_window says so.
-    c.attentionBias = c.architecture == Architecture::Qwen2 ||
-                      fields.optionalBool("attention_bias").value_or(false);
+    // Qwen3 normalizes each query and key head. A sliding window only where
+    // use_sliding_window says so.
     c.qkNorm = c.architecture == Architecture::Qwen3;
     if (fields.optionalBool("use_sliding_window").value_or(false))
       c.slidingWindow = fields.optionalPositiveInt("sliding_window");
-  } else {
-    // Phi-3's projections never have biases (its config has no such field).
-    c.attentionBias = c.architecture != Architecture::Phi3 &&
-                      fields.optionalBool("attention_bias").value_or(false);
+  } else if (c.modelType == "mistral" || c.architecture == Architecture::Phi3) {
+    // Only Mistral's and Phi-3's attention use sliding_window (Llama, OLMo 2 and Granite
+    // configs may carry one they ignore).
     c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   }
   if (fields.has("head_dim"))

@@ -100,6 +100,18 @@ func.func @gemma_scale_norm(%x: tensor<?x8xbf16>) -> (tensor<?x8xbf16>, tensor<?
   return %s, %h : tensor<?x8xbf16>, tensor<?x8xbf16>
 }
 
+// -----
+
+// Granite: with f32_factor the factor stays an f32 constant (0.22), where a bf16 one would
+// be 0.2197.
+// CHECK-LABEL: func.func @granite_scale
+// CHECK: arith.constant 2.200000e-01 : f32
+// UNFUSED-LABEL: func.func @granite_scale
+func.func @granite_scale(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
+  %s = llm.scale %x {factor = 0.22 : f64, f32_factor} : tensor<?x8xbf16>
+  return %s : tensor<?x8xbf16>
+}
+
 
 // -----
 
