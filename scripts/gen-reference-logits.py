@@ -147,7 +147,7 @@ def main():
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
                      "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
-                     "tiny-olmo2.json", "tiny-granite.json"]:
+                     "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

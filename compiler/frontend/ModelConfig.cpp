@@ -4,6 +4,7 @@
 
 #include "llvm/ADT/StringSwitch.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace llvm;
@@ -98,6 +99,10 @@ struct RopeSpec {
   std::optional<double> factor, attentionFactor;
   std::optional<int64_t> originalMaxPositions;
   std::optional<double> partialRotaryFactor; // transformers 5 keeps it here
+  // yarn (factor, attentionFactor and originalMaxPositions above as well).
+  bool yarn = false;
+  std::optional<double> betaFast, betaSlow, mscale, mscaleAllDim;
+  bool truncate = true;
 };
 
 void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef key,
@@ -142,9 +147,20 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     rope.factor = sub.optionalPositiveNumber("factor");
     rope.attentionFactor = sub.optionalPositiveNumber("attention_factor");
     rope.originalMaxPositions = sub.optionalPositiveInt("original_max_position_embeddings");
+  } else if (type && *type == "yarn") {
+    rope.yarn = true;
+    rope.factor = sub.optionalPositiveNumber("factor");
+    rope.attentionFactor = sub.optionalPositiveNumber("attention_factor");
+    rope.originalMaxPositions = sub.optionalPositiveInt("original_max_position_embeddings");
+    rope.betaFast = sub.optionalPositiveNumber("beta_fast");
+    rope.betaSlow = sub.optionalPositiveNumber("beta_slow");
+    rope.mscale = sub.optionalPositiveNumber("mscale");
+    rope.mscaleAllDim = sub.optionalPositiveNumber("mscale_all_dim");
+    rope.truncate = sub.optionalBool("truncate").value_or(true);
   } else if (type && *type != "default") {
-    sub.fail("rope_type",
-             "'" + *type + "' is not supported (supported: default, linear, llama3, longrope)");
+    sub.fail("rope_type", "'" + *type +
+                              "' is not supported (supported: default, linear, llama3, longrope, "
+                              "yarn)");
   }
   fields.absorb(sub);
 }
@@ -194,6 +210,61 @@ void applyRope(JsonFields &fields, const RopeSpec &rope, ModelConfig &c, double 
   double factor = rope.factor.value_or(double(c.maxPositions) / original);
   c.ropeMagnitude = rope.attentionFactor.value_or(
       factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(original)));
+}
+
+// Gemma's builders take no YaRN: refused rather than ignored.
+const RopeSpec &noYarn(JsonFields &fields, const RopeSpec &rope) {
+  if (rope.yarn)
+    fields.fail("rope_scaling", "yarn is not supported for Gemma");
+  return rope;
+}
+
+// YaRN as transformers computes it (_compute_yarn_parameters): pair i's frequency blends
+// the interpolated theta^(-2i/d) / factor and the original by a linear ramp between the
+// correction dimensions of beta_fast and beta_slow rotations; cos and sin are multiplied by
+// the attention factor (0.1 ln(factor) + 1 unless given). Expressed as one frequency divisor
+// per pair and a magnitude, the same at every context length.
+void applyYarn(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
+  const int64_t pairs = c.rotaryDim / 2;
+  std::optional<int64_t> original = rope.originalMaxPositions;
+  if (!original)
+    original = fields.optionalPositiveInt("original_max_position_embeddings");
+  if (!original) {
+    fields.fail("rope_scaling", "yarn needs original_max_position_embeddings");
+    return;
+  }
+  const double base = c.ropeTheta, dim = double(c.rotaryDim);
+  const double factor = rope.factor.value_or(double(c.maxPositions) / double(*original));
+  auto getMscale = [](double scale, double m) {
+    return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+  };
+  double attention = rope.attentionFactor.value_or(rope.mscale && rope.mscaleAllDim
+                                                       ? getMscale(factor, *rope.mscale) /
+                                                             getMscale(factor, *rope.mscaleAllDim)
+                                                       : getMscale(factor, 1.0));
+  auto correctionDim = [&](double rotations) {
+    return dim * std::log(double(*original) / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
+  };
+  double low = correctionDim(rope.betaFast.value_or(32.0));
+  double high = correctionDim(rope.betaSlow.value_or(1.0));
+  if (rope.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, dim - 1.0);
+  if (low == high)
+    high += 0.001;
+  std::vector<double> divisors(static_cast<size_t>(pairs));
+  for (int64_t i = 0; i < pairs; ++i) {
+    double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+    double extrapolation = 1.0 - ramp; // weight of the original frequency
+    divisors[static_cast<size_t>(i)] = 1.0 / ((1.0 - extrapolation) / factor + extrapolation);
+  }
+  c.ropeShortFactors = divisors;
+  c.ropeLongFactors = divisors;
+  c.ropeOriginalMaxPositions = *original;
+  c.ropeMagnitude = attention;
 }
 
 // The sizes every decoder with Llama's field names has.
@@ -262,6 +333,10 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                        .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   applyRope(fields, rope, c, 10000.0);
+  if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope
+    fields.fail("rope_scaling", "yarn is not supported for phi3");
+  else if (rope.yarn)
+    applyYarn(fields, rope, c);
   if ((!c.ropeShortFactors.empty() || !c.ropeLongFactors.empty()) &&
       (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
        c.ropeLongFactors.size() != c.ropeShortFactors.size()))
@@ -304,7 +379,7 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   if (fields.optionalBool("use_bidirectional_attention").value_or(false))
     fields.fail("use_bidirectional_attention", "only causal attention is supported");
   if (gemma1) {
-    applyRope(fields, parseRope(fields), c, 10000.0);
+    applyRope(fields, noYarn(fields, parseRope(fields)), c, 10000.0);
     return fields.takeError();
   }
 
@@ -341,13 +416,13 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
       c.slidingLayers.push_back((i + 1) % pattern != 0);
   }
   if (gemma2) { // one RoPE for every layer
-    applyRope(fields, parseRope(fields), c, 10000.0);
+    applyRope(fields, noYarn(fields, parseRope(fields)), c, 10000.0);
     return fields.takeError();
   }
   // Global layers: rope_theta (10^6) and rope_scaling; local ones: rope_local_base_freq
   // (10^4), unscaled. Or rope_parameters per layer type.
   RopeSpec global = parseRope(fields, "full_attention");
-  applyRope(fields, global, c, 1000000.0);
+  applyRope(fields, noYarn(fields, global), c, 1000000.0);
   RopeSpec local = parseRope(fields, "sliding_attention");
   if (local.llama3 || local.linearFactor || local.shortFactors)
     fields.fail("rope_parameters", "scaled RoPE on sliding-window layers is not supported");

@@ -102,6 +102,12 @@ TEST(Reference, TinyQwen2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-qwen2.plan", "tiny-qwen2", 1e-5);
 }
 
+// YaRN (Qwen2.5's long-context setting): per-pair frequency divisors blending interpolation
+// and extrapolation, and the attention factor on cos and sin.
+TEST(Reference, TinyQwen2YarnMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-qwen2-yarn.plan", "tiny-qwen2-yarn", 1e-5);
+}
+
 // Qwen3: each query and key head RMS-normalized before RoPE; head_dim apart from the hidden
 // size.
 TEST(Reference, TinyQwen3MatchesTransformers) {
