@@ -69,6 +69,8 @@ def gguf_file(name, arch, meta, tensors):
         name = key if key.startswith("tokenizer.") else f"{arch}.{key}"
         if isinstance(value, float):
             w.add_float32(name, value)
+        elif isinstance(value, str):
+            w.add_string(name, value)
         else:
             w.add_uint32(name, value)
     for tname, data in tensors.items():
@@ -182,6 +184,10 @@ def main():
              "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
              "vocab_size": V, "rope.dimension_count": qhd}
     gguf_file("tiny-qwen3.gguf", "qwen3", qmeta, to_gguf_names(q))
+    # The same with YaRN scaling metadata, which is refused from GGUF (not ignored).
+    gguf_file("gguf-yarn.gguf", "qwen3", dict(qmeta, **{"rope.scaling.type": "yarn",
+                                                        "rope.scaling.factor": 4.0}),
+              to_gguf_names(q))
 
     # Gemma 3 as llama.cpp's converter writes it: its own names for the four norms of a
     # layer, every norm weight stored as 1 + w (Hugging Face stores w), no Q/K permutation,

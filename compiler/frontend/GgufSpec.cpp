@@ -216,6 +216,17 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",
                 "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");
+    // Other architectures' RoPE scaling (Gemma 3 read its own above): linear is read, the
+    // rest refused rather than ignored.
+    if (c.architecture != Architecture::Gemma3)
+      if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
+        std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
+        if (*type == "linear" && factor && *factor > 1.0)
+          c.ropeLinearFactor = factor;
+        else if (*type != "none" && *type != "linear")
+          meta.fail(*arch + ".rope.scaling.type",
+                    "'" + *type + "' is not read from GGUF yet (supported: none, linear)");
+      }
   }
   if (Error e = meta.takeError(path))
     return std::move(e);
