@@ -117,7 +117,11 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                          testing::Values("tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gpt2",
                                          "tiny-llama-tp2", "tiny-llama-tp4", "tiny-qwen2-tp2",
                                          "tiny-qwen3-tp2", "tiny-gpt2-tp2", "tiny-llama-pp2",
-                                         "tiny-qwen2-pp2", "tiny-qwen3-pp2", "tiny-gpt2-pp2"),
+                                         "tiny-qwen2-pp2", "tiny-qwen3-pp2", "tiny-gpt2-pp2",
+                                         // Soft-capped attention and logits, windows,
+                                         // LongRoPE and fused parts, output norms, multipliers.
+                                         "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-olmo2",
+                                         "tiny-granite", "tiny-gemma2-tp2", "tiny-gemma3-pp3"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
