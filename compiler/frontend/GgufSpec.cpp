@@ -105,6 +105,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                                  ": metadata 'general.architecture': unsupported architecture '" +
                                  *arch + "' (supported: " + kSupportedModelTypes + ")");
   c.architecture = *builder;
+  setArchitectureTraits(c);
 
   MetadataReader meta(*file, *arch);
   c.numLayers = meta.requirePositive("block_count");
@@ -133,7 +134,6 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.rotaryDim = meta.optionalPositive("rope.dimension_count").value_or(c.headDim);
     c.tieEmbeddings = !file->findTensor("output.weight");
     c.attentionBias = c.architecture == Architecture::Qwen2;
-    c.qkNorm = c.architecture == Architecture::Qwen3 || c.architecture == Architecture::Gemma3;
     // llama.cpp's converter permutes Llama's (and Granite's) Q and K rows for GPT-J-style
     // (interleaved) rotation; the others keep the rotate-half layout.
     c.ropeInterleaved =
@@ -160,10 +160,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       // 27B models (46 blocks in Gemma 2, 62 in Gemma 3).
       const bool gemma3 = c.architecture == Architecture::Gemma3;
       c.activation = "gelu_tanh";
-      c.scaleEmbeddings = true;
       c.tieEmbeddings = !file->findTensor("output.weight");
       if (c.architecture != Architecture::Gemma) {
-        c.outputNorms = true;
         c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(4096);
         for (int64_t i = 0; i < c.numLayers; ++i)
           c.slidingLayers.push_back((i + 1) % (gemma3 ? 6 : 2) != 0);
@@ -197,13 +195,10 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
           file->find(*arch + ".rope.scaling.type"))
         meta.fail(*arch + ".attention.sliding_window",
                   "an OLMo 3 file (sliding windows, YaRN RoPE): not supported yet");
-      c.inputNorms = false;
-      c.outputNorms = true;
-      c.qkNormFullWidth = true;
     }
     if (c.architecture == Architecture::Phi3) {
-      // One attn_qkv tensor and ffn_up holding gate then up rows, as in Hugging Face's files.
-      c.fusedProjections = true;
+      // One attn_qkv tensor and ffn_up holding gate then up rows (fusedProjections), as in
+      // Hugging Face's files.
       c.slidingWindow = meta.optionalPositive("attention.sliding_window");
       if (file->findTensor("rope_factors_long.weight") ||
           file->findTensor("rope_factors_short.weight"))

@@ -170,7 +170,9 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
 // "sliding_attention"); `layerType` picks one (the whole object otherwise).
 // Precedence as transformers': rope_scaling over rope_parameters, and the top-level
 // rope_theta only where neither gives one. rope_scaling describes the global layers.
-RopeSpec parseRope(JsonFields &fields, StringRef layerType = "") {
+// `thetaKey`: the top-level field that gives the base where neither does.
+RopeSpec parseRope(JsonFields &fields, StringRef layerType = "",
+                   StringRef thetaKey = "rope_theta") {
   RopeSpec rope;
   if (const json::Object *params = fields.optionalObject("rope_parameters")) {
     JsonFields sub = fields.nested(*params, "rope_parameters");
@@ -184,7 +186,7 @@ RopeSpec parseRope(JsonFields &fields, StringRef layerType = "") {
     if (const json::Object *scaling = fields.optionalObject("rope_scaling"))
       parseRopeObject(fields, *scaling, "rope_scaling", rope);
   if (!rope.theta)
-    rope.theta = fields.optionalPositiveNumber("rope_theta");
+    rope.theta = fields.optionalPositiveNumber(thetaKey);
   return rope;
 }
 
@@ -267,6 +269,21 @@ void applyYarn(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
   c.ropeMagnitude = attention;
 }
 
+} // namespace
+
+void modelc::frontend::setArchitectureTraits(ModelConfig &c) {
+  const Architecture a = c.architecture;
+  c.qkNorm = a == Architecture::Qwen3 || a == Architecture::Gemma3;
+  c.fusedProjections = a == Architecture::Phi3;
+  c.inputNorms = a != Architecture::Olmo2;
+  c.outputNorms =
+      a == Architecture::Olmo2 || a == Architecture::Gemma2 || a == Architecture::Gemma3;
+  c.qkNormFullWidth = a == Architecture::Olmo2;
+  c.scaleEmbeddings = isGemma(a);
+}
+
+namespace {
+
 // The sizes every decoder with Llama's field names has.
 void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPositions) {
   c.vocabSize = fields.requirePositiveInt("vocab_size");
@@ -282,13 +299,8 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
 
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
-  c.fusedProjections = c.architecture == Architecture::Phi3;
-  if (c.architecture == Architecture::Olmo2) {
+  if (c.architecture == Architecture::Olmo2)
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5); // Olmo2Config's
-    c.inputNorms = false;
-    c.outputNorms = true;
-    c.qkNormFullWidth = true;
-  }
   if (c.architecture == Architecture::Granite) { // transformers' defaults: 1
     c.embeddingMultiplier = fields.optionalPositiveNumber("embedding_multiplier");
     c.residualMultiplier = fields.optionalPositiveNumber("residual_multiplier");
@@ -313,7 +325,6 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   if (c.architecture == Architecture::Qwen2 || c.architecture == Architecture::Qwen3) {
     // Qwen3 normalizes each query and key head. A sliding window only where
     // use_sliding_window says so.
-    c.qkNorm = c.architecture == Architecture::Qwen3;
     if (fields.optionalBool("use_sliding_window").value_or(false))
       c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   } else if (c.modelType == "mistral" || c.architecture == Architecture::Phi3) {
@@ -361,7 +372,6 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   c.rotaryDim = c.headDim;
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(true);
   c.normWeightOffset = 1.0;
-  c.scaleEmbeddings = true;
   // Gemma 2 and 3 read hidden_activation; Gemma reads hidden_act (hidden_activation in
   // older configs), where the legacy "gelu" meant the tanh form.
   const bool gemma1 = !gemma2 && !gemma3;
@@ -383,8 +393,6 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
     return fields.takeError();
   }
 
-  c.qkNorm = gemma3;
-  c.outputNorms = true;
   c.attentionScale =
       1.0 / std::sqrt(fields.optionalPositiveNumber("query_pre_attn_scalar").value_or(256.0));
   // Gemma 2 soft-caps (50 and 30 unless the config says otherwise; null: none); Gemma 3
@@ -423,17 +431,10 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   // (10^4), unscaled. Or rope_parameters per layer type.
   RopeSpec global = parseRope(fields, "full_attention");
   applyRope(fields, noYarn(fields, global), c, 1000000.0);
-  RopeSpec local = parseRope(fields, "sliding_attention");
-  if (local.llama3 || local.linearFactor || local.shortFactors)
+  RopeSpec local = parseRope(fields, "sliding_attention", "rope_local_base_freq");
+  if (local.llama3 || local.linearFactor || local.shortFactors || local.yarn)
     fields.fail("rope_parameters", "scaled RoPE on sliding-window layers is not supported");
-  // rope_parameters' sliding_attention theta, else rope_local_base_freq, else 10^4. (parseRope
-  // fell back to the top-level rope_theta, the global layers' base: not wanted here.)
-  std::optional<double> localTheta;
-  if (const json::Object *params = fields.optionalObject("rope_parameters"))
-    if (const json::Object *typed = params->getObject("sliding_attention"))
-      localTheta = typed->getNumber("rope_theta");
-  c.localRopeTheta =
-      localTheta.value_or(fields.optionalPositiveNumber("rope_local_base_freq").value_or(10000.0));
+  c.localRopeTheta = local.theta.value_or(10000.0);
   return fields.takeError();
 }
 
@@ -487,6 +488,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                        "unsupported architecture '" + *type +
                            "' (supported: " + kSupportedModelTypes + ")");
   config.architecture = *arch;
+  setArchitectureTraits(config);
 
   Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
                 : isGemma(config.architecture)            ? parseGemma(fields, config)

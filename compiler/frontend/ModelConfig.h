@@ -104,6 +104,11 @@ llvm::Expected<ModelConfig> parseHuggingFaceConfig(const llvm::json::Object &con
                                                    llvm::StringRef where,
                                                    llvm::StringRef fieldPrefix = "");
 
+// What the architecture alone fixes, whatever file describes the model: Qwen3's and Gemma
+// 3's per-head q/k norms, Phi-3's fused projections, OLMo 2's and Gemma 2/3's norm layout,
+// Gemma's scaled embeddings. (Hugging Face's and GGUF's readers both start from it.)
+void setArchitectureTraits(ModelConfig &config);
+
 // Checks the relations between hyperparameters (heads divide the hidden size, KV heads
 // divide heads, ...). Every builder relies on them.
 llvm::Error validateConfig(const ModelConfig &config, llvm::StringRef where,
