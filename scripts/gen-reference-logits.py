@@ -58,8 +58,8 @@ def random_tensor(seed, name, shape):
         z = z ^ (z >> np.uint64(31))
     u = (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
     c = 2.0 * u - 1.0
-    if len(shape) == 2:
-        v = c / math.sqrt(shape[1])
+    if len(shape) >= 2:
+        v = c / math.sqrt(shape[-1])
     else:
         v = 1.0 + 0.1 * c
     return torch.tensor(v.astype(np.float32).reshape(shape))
@@ -98,6 +98,31 @@ def tiny_model(manifest):
     assert not missing and not unexpected, (missing, unexpected)
     if config.tie_word_embeddings:
         model.tie_weights()
+    return spec["name"], model.eval()
+
+
+def tiny_checkpoint_model(manifest):
+    """A tiny model whose random weights are named as its checkpoint files name them (a
+    mixture's experts one tensor each), where transformers' modules hold other tensors
+    (experts stacked in 3-D parameters): saved by transformers, every saved tensor replaced
+    by modelc's random values for its name, loaded back through transformers' own
+    conversion of checkpoint names."""
+    import tempfile
+    from safetensors.torch import load_file, save_file
+    spec = json.load(open(os.path.join(ROOT, "models", manifest)))
+    config_dict = dict(spec["config"])
+    model_type = config_dict.pop("model_type")
+    config = transformers.AutoConfig.for_model(model_type, **config_dict)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        path = os.path.join(tmp, "model.safetensors")
+        saved = load_file(path)
+        save_file({name: random_tensor(spec["weights"]["seed"], name, tuple(t.shape))
+                   for name, t in saved.items()}, path, metadata={"format": "pt"})
+        model, info = transformers.AutoModelForCausalLM.from_pretrained(
+            tmp, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+    assert not any(info.values()), info  # every parameter loaded from the file, nothing left
     return spec["name"], model.eval()
 
 
@@ -155,6 +180,11 @@ def main():
         # context (8 positions here), so every prompt of the long-factor plan is longer.
         prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts
         write(name, model, prompts, all_positions=True)
+    for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json"]:
+        if only and manifest[:-len(".json")] not in only:
+            continue
+        name, model = tiny_checkpoint_model(manifest)
+        write(name, model, tiny_prompts, all_positions=True)
     for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3"]:
         if only and gguf + "-gguf" not in only:
             continue

@@ -6,7 +6,8 @@
 // Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
 // and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
 // projections RMS-normalized) and Granite (multipliers on the embeddings, block outputs,
-// attention and logits). Weight names are Hugging Face's.
+// attention and logits), and the mixtures of experts Mixtral, Qwen3-MoE and OLMoE (a sparse
+// MLP block: llm.moe). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -55,6 +56,37 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
       ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim), ob.getF64FloatAttr(theta),
       c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
       norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors, magnitude);
+}
+
+// A sparse MLP block: the router's logits, then llm.moe over the experts' stacked weights
+// (Mixtral names them block_sparse_moe.experts.E.w1/w3/w2, Qwen3-MoE and OLMoE
+// mlp.experts.E.gate_proj/up_proj/down_proj; GGUF stacks each kind in one tensor).
+Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::string &prefix) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  const bool mixtral = c.modelType == "mixtral";
+  const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
+  const std::string block = mixtral ? "block_sparse_moe." : "mlp.";
+  FlatSymbolRefAttr router =
+      b.weight(prefix + "moe.router", {experts, d}, layerName(layer, block + "gate.weight"));
+  Value logits = b.linear(h, router, experts);
+  auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
+                   llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
+    std::vector<std::string> sources;
+    for (int64_t e = 0; e < experts; ++e)
+      sources.push_back(layerName(layer, block + "experts." + std::to_string(e) + "." +
+                                             (mixtral ? mixtralName : hf).str() + ".weight"));
+    return b.stackedWeight(prefix + name.str(), shape, sources,
+                           ("blk." + llvm::Twine(layer) + "." + gguf + ".weight").str());
+  };
+  return ob.create<llm::MoeOp>(
+      b.loc(), h.getType(), h, logits,
+      stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d}),
+      stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d}),
+      stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff}),
+      ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken),
+      c.normalizeTopK ? ob.getUnitAttr() : UnitAttr(),
+      c.roundRoutingWeights ? ob.getUnitAttr() : UnitAttr());
 }
 
 } // namespace
@@ -144,16 +176,20 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         : c.outputNorms
             ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
             : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
-    Value gate = b.linear(
-        h, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
-    Value up = b.linear(
-        h, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
-    Value act = c.activation == "silu"
-                    ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
-                    : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
-                          .getResult();
-    Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
-    out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
+    if (c.isMoeLayer(i)) {
+      out = mixtureOfExperts(b, h, i, prefix);
+    } else {
+      Value gate = b.linear(
+          h, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
+      Value up = b.linear(
+          h, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
+      Value act = c.activation == "silu"
+                      ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
+                      : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
+                            .getResult();
+      Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
+      out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
+    }
     if (c.outputNorms)
       out = b.rmsNorm(out, w("mlp.output_norm", {d}, "post_feedforward_layernorm.weight"));
     x = b.add(x, multiply(out, c.residualMultiplier));

@@ -22,6 +22,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "phi3";
   case Architecture::Olmo2:
     return "olmo2";
+  case Architecture::Olmoe:
+    return "olmoe";
   case Architecture::Granite:
     return "granite";
   case Architecture::Gpt2:
@@ -37,15 +39,17 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, qwen2, qwen3, phi3, olmo2, granite, gemma, gemma2, gemma3_text, gpt2";
+    "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, gemma, gemma2, "
+    "gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
-      .Cases("llama", "mistral", Architecture::Llama)
+      .Cases("llama", "mistral", "mixtral", Architecture::Llama)
       .Case("qwen2", Architecture::Qwen2)
-      .Case("qwen3", Architecture::Qwen3)
+      .Cases("qwen3", "qwen3_moe", Architecture::Qwen3)
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
+      .Case("olmoe", Architecture::Olmoe)
       .Case("granite", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
@@ -72,6 +76,9 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
         return StringSwitch<std::string>(*arch)
             .Case("LlamaForCausalLM", "llama")
             .Case("MistralForCausalLM", "mistral")
+            .Case("MixtralForCausalLM", "mixtral")
+            .Case("Qwen3MoeForCausalLM", "qwen3_moe")
+            .Case("OlmoeForCausalLM", "olmoe")
             .Case("Qwen2ForCausalLM", "qwen2")
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("Phi3ForCausalLM", "phi3")
@@ -278,7 +285,7 @@ void modelc::frontend::setArchitectureTraits(ModelConfig &c) {
   c.inputNorms = a != Architecture::Olmo2;
   c.outputNorms =
       a == Architecture::Olmo2 || a == Architecture::Gemma2 || a == Architecture::Gemma3;
-  c.qkNormFullWidth = a == Architecture::Olmo2;
+  c.qkNormFullWidth = a == Architecture::Olmo2 || a == Architecture::Olmoe;
   c.scaleEmbeddings = isGemma(a);
 }
 
@@ -297,10 +304,56 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
   c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
 }
 
+// The sparse MLP blocks of Mixtral, Qwen3-MoE and OLMoE, with transformers' defaults.
+void parseExperts(JsonFields &fields, ModelConfig &c) {
+  const bool mixtral = c.modelType == "mixtral", qwen = c.modelType == "qwen3_moe";
+  if (!mixtral && !qwen && c.architecture != Architecture::Olmoe)
+    return;
+  StringRef expertsKey = mixtral ? "num_local_experts" : "num_experts";
+  c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(mixtral ? 8 : qwen ? 128 : 64);
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(mixtral ? 2 : 8);
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("num_experts_per_tok",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  if (c.numExperts > 4096)
+    fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
+  c.expertIntermediateSize =
+      qwen ? fields.optionalPositiveInt("moe_intermediate_size").value_or(768) : c.intermediateSize;
+  // Mixtral always renormalizes and keeps the weights in f32; the others round them.
+  c.normalizeTopK = mixtral || fields.optionalBool("norm_topk_prob").value_or(false);
+  c.roundRoutingWeights = !mixtral;
+  if (!qwen)
+    return;
+  // Qwen3-MoE: a dense MLP (intermediate_size) in mlp_only_layers and wherever
+  // (layer + 1) is not a multiple of decoder_sparse_step.
+  int64_t step = fields.optionalPositiveInt("decoder_sparse_step").value_or(1);
+  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.denseLayers[static_cast<size_t>(i)] = (i + 1) % step != 0;
+  if (std::optional<std::vector<double>> dense = fields.optionalNumberArray("mlp_only_layers"))
+    for (double layer : *dense) {
+      if (layer < 0 || layer >= double(c.numLayers) || layer != std::floor(layer))
+        fields.fail("mlp_only_layers", Twine(std::to_string(layer)) +
+                                           " is not a layer index below " + Twine(c.numLayers));
+      else
+        c.denseLayers[static_cast<size_t>(layer)] = true;
+    }
+}
+
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
-  if (c.architecture == Architecture::Olmo2)
-    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5); // Olmo2Config's
+  // transformers' defaults where they differ from Llama's.
+  if (c.architecture == Architecture::Olmo2 || c.architecture == Architecture::Olmoe ||
+      c.modelType == "mixtral")
+    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
+  if (!fields.has("max_position_embeddings"))
+    c.maxPositions = c.modelType == "mixtral"                ? 131072
+                     : c.modelType == "qwen3_moe"            ? 32768
+                     : c.architecture == Architecture::Olmoe ? 4096
+                                                             : c.maxPositions;
+  if (c.architecture == Architecture::Olmoe && fields.has("clip_qkv"))
+    fields.fail("clip_qkv", "clamping the Q, K and V projections is not supported");
+  parseExperts(fields, c);
   if (c.architecture == Architecture::Granite) { // transformers' defaults: 1
     c.embeddingMultiplier = fields.optionalPositiveNumber("embedding_multiplier");
     c.residualMultiplier = fields.optionalPositiveNumber("residual_multiplier");
@@ -327,9 +380,10 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     // use_sliding_window says so.
     if (fields.optionalBool("use_sliding_window").value_or(false))
       c.slidingWindow = fields.optionalPositiveInt("sliding_window");
-  } else if (c.modelType == "mistral" || c.architecture == Architecture::Phi3) {
-    // Only Mistral's and Phi-3's attention use sliding_window (Llama, OLMo 2 and Granite
-    // configs may carry one they ignore).
+  } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||
+             c.architecture == Architecture::Phi3) {
+    // Only Mistral's, Mixtral's and Phi-3's attention use sliding_window (Llama, OLMo 2,
+    // OLMoE and Granite configs may carry one they ignore).
     c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   }
   if (fields.has("head_dim"))
@@ -343,7 +397,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   double partial = fields.optionalPositiveNumber("partial_rotary_factor")
                        .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
-  applyRope(fields, rope, c, 10000.0);
+  applyRope(fields, rope, c, c.modelType == "mixtral" ? 1000000.0 : 10000.0);
   if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope
     fields.fail("rope_scaling", "yarn is not supported for phi3");
   else if (rope.yarn)

@@ -13,7 +13,19 @@
 
 namespace modelc::frontend {
 
-enum class Architecture { Llama, Qwen2, Qwen3, Phi3, Olmo2, Granite, Gpt2, Gemma, Gemma2, Gemma3 };
+enum class Architecture {
+  Llama,
+  Qwen2,
+  Qwen3,
+  Phi3,
+  Olmo2,
+  Olmoe,
+  Granite,
+  Gpt2,
+  Gemma,
+  Gemma2,
+  Gemma3
+};
 
 llvm::StringRef architectureName(Architecture arch);
 inline bool isGemma(Architecture a) {
@@ -22,8 +34,8 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, qwen2, qwen3, phi3, olmo2, granite, gemma, gemma2,
-// gemma3_text, gpt2".
+// For error messages: "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe,
+// granite, gemma, gemma2, gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -91,6 +103,19 @@ struct ModelConfig {
   // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
   std::optional<double> localRopeTheta;
 
+  // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE): numExperts > 0 gives every layer but
+  // those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of
+  // numExperts SiLU-gated MLPs of expertIntermediateSize per token. normalizeTopK: the
+  // chosen experts' weights divided by their sum (Mixtral; Qwen3-MoE and OLMoE's
+  // norm_topk_prob); roundRoutingWeights: rounded to the activation type (Qwen3-MoE, OLMoE).
+  int64_t numExperts = 0, expertsPerToken = 0, expertIntermediateSize = 0;
+  bool normalizeTopK = false, roundRoutingWeights = false;
+  std::vector<bool> denseLayers; // Qwen3-MoE's mlp_only_layers and decoder_sparse_step
+
+  bool isMoeLayer(int64_t layer) const {
+    return numExperts > 0 &&
+           !(layer < int64_t(denseLayers.size()) && denseLayers[static_cast<size_t>(layer)]);
+  }
   bool isSlidingLayer(int64_t layer) const {
     return slidingWindow && (slidingLayers.empty() ||
                              (layer < int64_t(slidingLayers.size()) && slidingLayers[layer]));

@@ -58,6 +58,28 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   return FlatSymbolRefAttr::get(&context_, symbol);
 }
 
+FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
+                                               llvm::ArrayRef<int64_t> shape,
+                                               llvm::ArrayRef<std::string> sources,
+                                               llvm::StringRef ggufSource) {
+  if (!module_->lookupSymbol(symbol)) {
+    OpBuilder::InsertionGuard guard(builder_);
+    if (forward_)
+      builder_.setInsertionPoint(forward_);
+    else
+      builder_.setInsertionPointToEnd(module_->getBody());
+    SmallVector<StringRef> names;
+    if (spec_.weights.format == WeightSource::Format::Gguf)
+      names.push_back(ggufSource);
+    else
+      names.append(sources.begin(), sources.end());
+    builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
+                                   builder_.getStrArrayAttr(names), false, ArrayAttr(),
+                                   StringAttr());
+  }
+  return FlatSymbolRefAttr::get(&context_, symbol);
+}
+
 ForwardArgs ModuleBuilder::beginForward() {
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, builder_.getI32Type());
   auto logits =

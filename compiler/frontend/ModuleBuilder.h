@@ -36,6 +36,12 @@ public:
                                  llvm::StringRef source, bool transposed = false,
                                  std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt);
 
+  // Declares a weight whose sources are stacked along rows (a mixture's experts, one source
+  // each). GGUF files hold such a stack as one 3-D tensor, named by ggufSource.
+  mlir::FlatSymbolRefAttr stackedWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                        llvm::ArrayRef<std::string> sources,
+                                        llvm::StringRef ggufSource);
+
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);

@@ -317,8 +317,18 @@ float modelc::randomWeight(uint64_t seed, llvm::StringRef name, uint64_t index, 
 llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp module) {
   llvm::StringMap<std::vector<uint64_t>> shapes;
   for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
-    if (w.getSources().size() != 1)
+    if (w.getSources().size() != 1) {
+      // A stack of whole sources (a mixture's experts): equal shares of the rows.
+      const uint64_t n = w.getSources().size();
+      std::vector<uint64_t> shape(w.getTensorType().getShape().begin(),
+                                  w.getTensorType().getShape().end());
+      if (w.getSlices() || w.getTransposed() || shape.empty() || shape[0] % n)
+        continue;
+      shape[0] /= n;
+      for (Attribute source : w.getSources())
+        shapes[cast<StringAttr>(source).getValue()] = shape;
       continue;
+    }
     std::vector<uint64_t> shape(w.getTensorType().getShape().begin(),
                                 w.getTensorType().getShape().end());
     std::vector<uint64_t> &known = shapes[cast<StringAttr>(w.getSources()[0]).getValue()];

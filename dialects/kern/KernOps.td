@@ -116,6 +116,25 @@ def Kern_AttentionOp : Kern_Op<"attention", [
   }];
 }
 
+def Kern_MoeOp : Kern_Op<"moe", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "Mixture of experts (a runtime kernel)";
+  let description = [{
+    llm.moe as a library call, with its attributes: routing (softmax, top-k, optional
+    renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
+    it, and the weighted sum in increasing expert order.
+  }];
+  let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
+                       FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $router_logits `experts` `(` $gate `,` $up `,` $down `)` attr-dict
+    `:` type($input) `,` type($router_logits) `->` type($result)
+  }];
+}
+
 def Kern_AllReduceOp : Kern_Op<"all_reduce", [Pure, SameOperandsAndResultType]> {
   let summary = "Sum over a tensor-parallel group (NCCL or MPI)";
   let arguments = (ins Kern_Activation:$input, ConfinedAttr<I64Attr, [IntPositive]>:$group_size);

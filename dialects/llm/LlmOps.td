@@ -271,6 +271,49 @@ def Llm_LogitsOp : Llm_Op<"logits",
   let hasVerifier = 1;
 }
 
+def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
+  let summary = "Mixture of experts: each token through its top-k experts' gated MLPs";
+  let description = [{
+    A sparse MLP block over all tokens at once (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE).
+    For each token row `t`: `p = softmax(router_logits[t])` in f32 over the
+    `num_experts` experts (`router_logits` is `[T, E]`, typically an `llm.linear` of
+    `input`); the `top_k` largest probabilities choose the experts (ties to the lower
+    index); with `normalize_top_k` their weights are divided by their sum; with
+    `round_weights` the weights are rounded to the activation type before they scale the
+    experts' outputs (Qwen MoE and OLMoE round them, Mixtral keeps them in f32).
+
+    Expert `e` is a SiLU-gated MLP, `down_e(silu(gate_e(x)) * up_e(x))`: `gate_e` is rows
+    `[e * I, (e + 1) * I)` of `gate` (`[E * I, D]`), `up_e` the same rows of `up`, and
+    `down_e` rows `[e * D, (e + 1) * D)` of `down` (`[E * D, I]`), so a weight is the
+    experts' matrices stacked (one `llm.weight` listing a source per expert, or a
+    stacked 3-D tensor). The result row is the sum, over the chosen experts in increasing
+    expert order, of `weight * expert(x)`, each term and each partial sum rounded to the
+    activation type (as transformers adds them with `index_add_`).
+
+    A token's result depends on its own row alone, not on which other tokens of the batch
+    chose the same experts: the runtime computes each (token, expert) pair as a row of
+    that expert's GEMMs, whose rows are independent.
+
+    ```mlir
+    %logits = llm.linear %h, @layers.0.moe.router : tensor<?x64xf32> -> tensor<?x4xf32>
+    %y = llm.moe %h, %logits experts(@layers.0.moe.gate, @layers.0.moe.up, @layers.0.moe.down)
+        {num_experts = 4 : i64, top_k = 2 : i64, normalize_top_k}
+        : tensor<?x64xf32>, tensor<?x4xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Llm_Activation:$input, Llm_Activation:$router_logits,
+                       FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $router_logits `experts` `(` $gate `,` $up `,` $down `)` attr-dict
+    `:` type($input) `,` type($router_logits) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Attention: the one per-request op
 //===----------------------------------------------------------------------===//

@@ -3,6 +3,7 @@
 
 #include "runtime/dist/Communicator.h"
 #include "runtime/engine/CpuGemm.h"
+#include "runtime/engine/CpuMoe.h"
 #include "runtime/formats/Dequantize.h"
 
 #include <omp.h>
@@ -77,6 +78,9 @@ struct CpuExecutor::Impl {
   std::unique_ptr<cpu::CpuKernelLibrary> kernels;
   // GEMM weights repacked into panels at load, by weight name (tied weights pack once).
   std::map<std::string, PackedWeight> packed;
+  // Per op: a moe's experts, packed at load; scratch space its steps reuse.
+  std::vector<std::unique_ptr<PackedExperts>> expertsOf;
+  MoeScratch moeScratch;
 
   // MODELRT_PROFILE=1: time per op kind, printed when the executor goes.
   std::unique_ptr<OpProfile> profile;
@@ -191,6 +195,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   impl.arena.assign(static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float), 0.0f);
   std::map<std::string, PackedWeight> &packed = impl.packed;
   impl.packedOf.assign(impl.prog.ops.size(), nullptr);
+  impl.expertsOf.resize(impl.prog.ops.size());
   for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
     const Op &op = impl.prog.ops[i];
     if (op.kind == OpKind::Gemm) {
@@ -206,6 +211,11 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
         it = packed.emplace(op.weight->name, std::move(*p)).first;
       }
       impl.packedOf[i] = &it->second;
+    } else if (op.kind == OpKind::Moe) {
+      Expected<PackedExperts> experts = packExperts(op);
+      if (!experts)
+        return experts.error().withContext(planPath);
+      impl.expertsOf[i] = std::make_unique<PackedExperts>(std::move(*experts));
     } else if (op.kind == OpKind::Fused) {
       for (const plan::WeightEntry *w : op.weights)
         if (w->dtype != DType::F32)
@@ -367,6 +377,13 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       gemm(impl.data(in), impl.stride(in), impl.rows[in], *impl.packedOf[opIndex],
            op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
            impl.stride(out));
+      break;
+    }
+    case OpKind::Moe: {
+      const int64_t in = op.inputs[0], logits = op.inputs[1];
+      impl.rows[out] = impl.rows[in];
+      moe(op.moe, *impl.expertsOf[opIndex], impl.data(in), impl.stride(in), impl.data(logits),
+          impl.stride(logits), impl.rows[in], impl.data(out), impl.stride(out), impl.moeScratch);
       break;
     }
     case OpKind::Fused: {

@@ -29,6 +29,8 @@ const char *opKindName(OpKind kind) {
     return "send";
   case OpKind::Recv:
     return "recv";
+  case OpKind::Moe:
+    return "moe";
   }
   return "?";
 }
@@ -179,6 +181,21 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
            dtype(op.inputs[2]) == dtype(op.inputs[0]) &&
            dtype(op.outputs[0]) == dtype(op.inputs[0]);
+      break;
+    }
+    case OpKind::Moe: { // x [rows, D], router logits [rows, E] -> [rows, D]
+      const MoeConfig &m = op.moe;
+      ok = count(2, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+           dtype(op.outputs[0]) == dtype(op.inputs[0]) &&
+           width(op.outputs[0]) == width(op.inputs[0]) && width(op.inputs[1]) == m.numExperts;
+      if (ok) {
+        const uint64_t e = static_cast<uint64_t>(m.numExperts),
+                       i = static_cast<uint64_t>(m.intermediate),
+                       d = static_cast<uint64_t>(width(op.inputs[0]));
+        ok = op.weights[0]->shape == std::vector<uint64_t>{e * i, d} &&
+             op.weights[1]->shape == std::vector<uint64_t>{e * i, d} &&
+             op.weights[2]->shape == std::vector<uint64_t>{e * d, i};
+      }
       break;
     }
     case OpKind::Send: // a stored [rows, width] to the next stage
@@ -353,6 +370,27 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         if (c.contains("logit_softcap") &&
             !(op.attention.softcap > 0.0 && op.attention.softcap < 1e30))
           return bad("attention logit_softcap must be positive");
+      } else if (kind == "moe") {
+        op.kind = OpKind::Moe;
+        for (const char *role : {"gate", "up", "down"}) {
+          const WeightEntry *w = weight(attrs, role);
+          if (!w)
+            return bad(std::string("moe without a known ") + role + " weight");
+          if (w->shape.size() != 2)
+            return bad("moe " + std::string(role) + " weight " + w->name + " is not a matrix");
+          op.weights.push_back(w);
+        }
+        op.moe.numExperts = attrs.at("num_experts");
+        op.moe.topK = attrs.at("top_k");
+        op.moe.normalizeTopK = attrs.value("normalize_top_k", false);
+        op.moe.roundWeights = attrs.value("round_weights", false);
+        if (op.moe.numExperts < 1 || op.moe.numExperts > 4096 || op.moe.topK < 1 ||
+            op.moe.topK > op.moe.numExperts)
+          return bad("moe needs 1 <= top_k <= num_experts <= 4096");
+        if (op.weights[0]->shape[0] % static_cast<uint64_t>(op.moe.numExperts))
+          return bad("moe gate weight " + op.weights[0]->name + " does not split into " +
+                     std::to_string(op.moe.numExperts) + " experts");
+        op.moe.intermediate = static_cast<int64_t>(op.weights[0]->shape[0]) / op.moe.numExperts;
       } else if (kind == "send" || kind == "recv") {
         op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
       } else if (kind == "all_reduce" || kind == "all_gather") {

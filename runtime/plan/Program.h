@@ -25,9 +25,10 @@ enum class OpKind {
   AllReduce,
   AllGather,
   Send,
-  Recv
+  Recv,
+  Moe
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Recv) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Moe) + 1;
 const char *opKindName(OpKind kind);
 
 struct RopeConfig {
@@ -59,6 +60,14 @@ struct AttentionConfig {
   double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
 };
 
+// Mixture of experts (the op's weights: gate [E * I, D], up [E * I, D], down [E * D, I]).
+struct MoeConfig {
+  int64_t numExperts = 0, topK = 0;
+  int64_t intermediate = 0;   // I: each expert's rows of gate and up
+  bool normalizeTopK = false; // the chosen experts' weights divided by their sum
+  bool roundWeights = false;  // the weights rounded to the activation type
+};
+
 struct Op {
   OpKind kind;
   std::vector<int64_t> inputs, outputs;
@@ -66,10 +75,12 @@ struct Op {
   std::string kernel;     // fused: the CPU kernel's symbol
   std::string cudaKernel; // fused: the CUDA kernel's name in the plan's PTX (if any)
   int64_t cudaBlockSize = 0;
-  std::vector<const WeightEntry *> weights; // fused: vector weights, in argument order
+  // fused: vector weights, in argument order; moe: gate, up, down
+  std::vector<const WeightEntry *> weights;
   RopeConfig rope;
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
+  MoeConfig moe;
   int64_t groupSize = 1;  // all_reduce, all_gather: ranks summed over or gathered from
   int64_t rowOffset = -1; // gather_rows of a table shard: its first row (-1: whole table)
 };

@@ -167,6 +167,17 @@ TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
 }
 
+// Mixtures of experts: Mixtral (8 experts, 2 per token, renormalized), Qwen3-MoE (16 experts,
+// 4 per token, renormalized, a dense MLP in layer 1, per-head q/k norms) and OLMoE (8
+// experts, 3 per token, not renormalized, full-width q/k norms), each expert a tensor of its
+// own as their checkpoints store them (transformers stacks them when it loads them).
+TEST(Reference, TinyMixturesOfExpertsMatchTransformers) {
+  for (const char *model : {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe"}) {
+    SCOPED_TRACE(model);
+    checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
+  }
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }

@@ -235,6 +235,12 @@ void convertLibraryOp(Operation *op) {
         replace(b.create<kern::AttentionOp>(loc, a.getType(), a.getQuery(), a.getKey(),
                                             a.getValue(), a->getAttrDictionary()));
       })
+      .Case([&](llm::MoeOp m) {
+        replace(b.create<kern::MoeOp>(loc, m.getType(), m.getInput(), m.getRouterLogits(),
+                                      m.getGateAttr(), m.getUpAttr(), m.getDownAttr(),
+                                      m.getNumExpertsAttr(), m.getTopKAttr(),
+                                      m.getNormalizeTopKAttr(), m.getRoundWeightsAttr()));
+      })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));
       })
@@ -278,8 +284,8 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
-            llm::AttentionOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp, llm::RecvOp,
-            llm::SendOp>(op))
+            llm::AttentionOp, llm::MoeOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp,
+            llm::RecvOp, llm::SendOp>(op))
       library.push_back(op);
   });
   for (Operation *op : library)

@@ -81,6 +81,21 @@ LogicalResult GemmOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return success();
 }
 
+LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const int64_t d = width(getInput()), e = static_cast<int64_t>(getNumExperts());
+  FailureOr<modelc::llm::WeightOp> gate =
+      lookupWeight(*this, symbols, getGateAttr(), {ShapedType::kDynamic, d});
+  if (failed(gate))
+    return failure();
+  const int64_t rows = gate->getTensorType().getDimSize(0);
+  if (rows % e || width(getRouterLogits()) != e || width(getResult()) != d)
+    return emitOpError() << "does not fit " << e << " experts of " << d << " features";
+  if (failed(lookupWeight(*this, symbols, getUpAttr(), {rows, d})) ||
+      failed(lookupWeight(*this, symbols, getDownAttr(), {e * d, rows / e})))
+    return failure();
+  return success();
+}
+
 LogicalResult GatherRowsOp::verify() {
   if (bool(getSource()) == bool(getTableAttr()))
     return emitOpError() << "reads either a source activation or a table weight";

@@ -176,6 +176,40 @@ LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// MoeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MoeOp::verify() {
+  const int64_t experts = static_cast<int64_t>(getNumExperts());
+  if (featureDim(getRouterLogits()) != experts)
+    return emitOpError() << "router_logits has " << featureDim(getRouterLogits()) << " columns for "
+                         << experts << " experts";
+  if (getTopK() > static_cast<uint64_t>(experts))
+    return emitOpError() << "top_k " << getTopK() << " is more than the " << experts << " experts";
+  if (featureDim(getResult()) != featureDim(getInput()))
+    return emitOpError() << "result width " << featureDim(getResult())
+                         << " differs from the input width " << featureDim(getInput());
+  return success();
+}
+
+LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const int64_t d = featureDim(getInput()), experts = static_cast<int64_t>(getNumExperts());
+  Type element = elementType(getInput());
+  FailureOr<WeightOp> gate =
+      verifyWeight(*this, symbols, getGateAttr(), "gate", {ShapedType::kDynamic, d}, element);
+  if (failed(gate))
+    return failure();
+  const int64_t rows = gate->getTensorType().getDimSize(0);
+  if (rows % experts)
+    return emitOpError() << "gate " << getGateAttr() << " has " << rows
+                         << " rows, not a multiple of the " << experts << " experts";
+  if (failed(verifyWeight(*this, symbols, getUpAttr(), "up", {rows, d}, element)))
+    return failure();
+  return verifyWeight(*this, symbols, getDownAttr(), "down", {experts * d, rows / experts},
+                      element);
+}
+
 LogicalResult AllGatherOp::verify() {
   if (featureDim(getResult()) != featureDim(getInput()) * getGroupSize())
     return emitOpError() << "result width must be " << getGroupSize() << " x the input width "

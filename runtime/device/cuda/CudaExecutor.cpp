@@ -378,6 +378,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
+    case OpKind::Moe:
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
@@ -921,7 +922,8 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
-      return Error(ErrorCode::Internal, "collective in a CUDA program"); // refused at load
+    case OpKind::Moe:
+      return Error(ErrorCode::Internal, "collective or moe in a CUDA program"); // refused at load
     }
   }
   return Status::success();

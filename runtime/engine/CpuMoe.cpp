@@ -1,0 +1,141 @@
+#include "runtime/engine/CpuMoe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace modelrt::engine {
+
+Expected<PackedExperts> packExperts(const plan::Op &op) {
+  PackedExperts packed;
+  const int64_t experts = op.moe.numExperts;
+  std::vector<PackedWeight> *lists[] = {&packed.gate, &packed.up, &packed.down};
+  for (int which = 0; which < 3; ++which) {
+    const plan::WeightEntry &w = *op.weights[which];
+    const int64_t n = static_cast<int64_t>(w.shape[0]) / experts,
+                  k = static_cast<int64_t>(w.shape[1]);
+    // Rows are whole (f32, halves or GGUF blocks along k): each expert's n rows are bytes
+    // [e * n * rowBytes, (e + 1) * n * rowBytes) of the entry.
+    const size_t rowBytes = w.size / w.shape[0];
+    for (int64_t e = 0; e < experts; ++e) {
+      Expected<PackedWeight> p =
+          PackedWeight::pack(w.dtype, w.data + static_cast<size_t>(e * n) * rowBytes,
+                             static_cast<size_t>(n) * rowBytes, n, k);
+      if (!p)
+        return p.error().withContext("weight " + w.name + ", expert " + std::to_string(e));
+      lists[which]->push_back(std::move(*p));
+    }
+  }
+  return packed;
+}
+
+namespace {
+
+// The top_k experts of one row of router logits, ascending by expert, with their weights:
+// softmax in f32 (as transformers computes it), the largest probabilities (ties to the
+// lower expert), optionally divided by their sum.
+void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, float *weights) {
+  const int64_t n = c.numExperts, k = c.topK;
+  float max = logits[0];
+  for (int64_t e = 1; e < n; ++e)
+    max = std::max(max, logits[e]);
+  float sum = 0.0f;
+  float probs[4096];
+  for (int64_t e = 0; e < n; ++e) {
+    probs[e] = std::exp(logits[e] - max);
+    sum += probs[e];
+  }
+  for (int64_t e = 0; e < n; ++e)
+    probs[e] /= sum;
+  // Selection in descending probability (torch.topk's order, which the renormalizing sum
+  // follows).
+  bool taken[4096] = {};
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t best = -1;
+    for (int64_t e = 0; e < n; ++e)
+      if (!taken[e] && (best < 0 || probs[e] > probs[best]))
+        best = e;
+    taken[best] = true;
+    experts[j] = static_cast<int32_t>(best);
+    weights[j] = probs[best];
+  }
+  if (c.normalizeTopK) {
+    float total = 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      total += weights[j];
+    for (int64_t j = 0; j < k; ++j)
+      weights[j] /= total;
+  }
+  // Ascending expert order: the order the weighted outputs are added in.
+  for (int64_t j = 1; j < k; ++j)
+    for (int64_t i = j; i > 0 && experts[i - 1] > experts[i]; --i) {
+      std::swap(experts[i - 1], experts[i]);
+      std::swap(weights[i - 1], weights[i]);
+    }
+}
+
+} // namespace
+
+void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, int64_t xStride,
+         const float *logits, int64_t logitsStride, int64_t rows, float *out, int64_t outStride,
+         MoeScratch &s) {
+  const int64_t k = c.topK, n = c.numExperts, inter = c.intermediate,
+                d = packed.down.empty() ? 0 : packed.down[0].n();
+  s.experts.resize(static_cast<size_t>(rows * k));
+  s.weights.resize(static_cast<size_t>(rows * k));
+  for (int64_t t = 0; t < rows; ++t)
+    route(logits + t * logitsStride, c, s.experts.data() + t * k, s.weights.data() + t * k);
+
+  // Pairs grouped by expert (a counting sort, pairs in row order within an expert).
+  s.offsets.assign(static_cast<size_t>(n + 1), 0);
+  for (int32_t e : s.experts)
+    ++s.offsets[e + 1];
+  for (int64_t e = 0; e < n; ++e)
+    s.offsets[e + 1] += s.offsets[e];
+  s.pairs.resize(static_cast<size_t>(rows * k));
+  {
+    std::vector<int64_t> next(s.offsets.begin(), s.offsets.end() - 1);
+    for (int64_t p = 0; p < rows * k; ++p)
+      s.pairs[next[s.experts[p]]++] = p;
+  }
+
+  s.results.resize(static_cast<size_t>(rows * k * d));
+  for (int64_t e = 0; e < n; ++e) {
+    const int64_t first = s.offsets[e], count = s.offsets[e + 1] - first;
+    if (count == 0)
+      continue;
+    s.in.resize(static_cast<size_t>(count * d));
+    s.gate.resize(static_cast<size_t>(count * inter));
+    s.up.resize(static_cast<size_t>(count * inter));
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(s.in.data() + i * d, x + (s.pairs[first + i] / k) * xStride, d * sizeof(float));
+    gemm(s.in.data(), d, count, packed.gate[e], nullptr, s.gate.data(), inter);
+    gemm(s.in.data(), d, count, packed.up[e], nullptr, s.up.data(), inter);
+    for (int64_t i = 0; i < count * inter; ++i) {
+      const float g = s.gate[i];
+      s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];
+    }
+    // The down projection lands in s.in's place, then goes to each pair's row.
+    s.in.resize(static_cast<size_t>(count * d));
+    gemm(s.gate.data(), inter, count, packed.down[e], nullptr, s.in.data(), d);
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(s.results.data() + s.pairs[first + i] * d, s.in.data() + i * d,
+                  d * sizeof(float));
+  }
+
+  for (int64_t t = 0; t < rows; ++t) {
+    float *o = out + t * outStride;
+    std::fill_n(o, d, 0.0f);
+    for (int64_t j = 0; j < k; ++j) {
+      const float w = s.weights[t * k + j];
+      const float *y = s.results.data() + (t * k + j) * d;
+      for (int64_t col = 0; col < d; ++col) {
+        const float term = w * y[col];
+        o[col] += term;
+      }
+    }
+  }
+}
+
+} // namespace modelrt::engine

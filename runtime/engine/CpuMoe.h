@@ -1,0 +1,38 @@
+// The CPU executor's mixture-of-experts op (plan op "moe"): routing, each expert's
+// SiLU-gated MLP over the rows that chose it, and the weighted sum.
+#pragma once
+
+#include "runtime/engine/CpuGemm.h"
+#include "runtime/plan/Program.h"
+
+#include <vector>
+
+namespace modelrt::engine {
+
+// One op's experts, packed at load: gate, up and down of expert e at index e.
+struct PackedExperts {
+  std::vector<PackedWeight> gate, up, down;
+};
+
+// Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I).
+Expected<PackedExperts> packExperts(const plan::Op &op);
+
+// Scratch space reused across steps.
+struct MoeScratch {
+  std::vector<int32_t> experts;    // [rows, top_k]: chosen experts, ascending per row
+  std::vector<float> weights;      // [rows, top_k]: their weights
+  std::vector<int64_t> offsets;    // per expert: first pair of its list
+  std::vector<int64_t> pairs;      // (row * top_k + slot), grouped by expert
+  std::vector<float> in, gate, up; // one expert's gathered rows and its activations
+  std::vector<float> results;      // [rows * top_k, D]: each pair's expert output
+};
+
+// out[t] = sum over the top_k experts of softmax(logits[t]) of weight * expert(x[t]),
+// in increasing expert order, f32 throughout. A pair's expert output is one row of that
+// expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
+// is the same whatever else is in the batch.
+void moe(const plan::MoeConfig &config, const PackedExperts &packed, const float *x,
+         int64_t xStride, const float *logits, int64_t logitsStride, int64_t rows, float *out,
+         int64_t outStride, MoeScratch &scratch);
+
+} // namespace modelrt::engine
