@@ -222,6 +222,33 @@ def main():
     names = to_gguf_names({k: v for k, v in p3.items() if k != "lm_head.weight"})
     names["output.weight"] = p3["lm_head.weight"]
     gguf_file("tiny-phi3.gguf", "phi3", p3meta, names)
+    # Qwen3-MoE as llama.cpp writes it: per-head q/k norms, each layer's router
+    # (ffn_gate_inp) and its experts' matrices stacked in one 3-D tensor per kind
+    # (ffn_gate_exps / ffn_up_exps [E, F, D], ffn_down_exps [E, D, F]; llama.cpp's ne order
+    # reversed), 8 experts of 16 features, 2 per token (renormalized: llama.cpp fixes it for
+    # qwen3moe, transformers' GGUF reader too). transformers reads it for the reference.
+    qrng = np.random.default_rng(11)
+    E, EF, QHD = 8, 16, 16
+    q3 = {}
+    for k, x in llama_tensors(qrng, QHD, qk_norm=True).items():
+        if "mlp." in k:
+            continue
+        q3[k] = (1.0 + 0.1 * x if x.ndim == 1 else x / np.sqrt(x.shape[1])).astype(np.float32)
+    names = to_gguf_names(q3)
+    for i in range(L):
+        def stack(*shape):
+            return (qrng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+        names[f"blk.{i}.ffn_gate_inp.weight"] = stack(E, D)
+        names[f"blk.{i}.ffn_gate_exps.weight"] = stack(E, EF, D)
+        names[f"blk.{i}.ffn_up_exps.weight"] = stack(E, EF, D)
+        names[f"blk.{i}.ffn_down_exps.weight"] = stack(E, D, EF)
+    gguf_file("tiny-qwen3-moe.gguf", "qwen3moe", {
+        "block_count": L, "embedding_length": D, "feed_forward_length": F,
+        "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+        "attention.key_length": QHD, "attention.value_length": QHD, "rope.freq_base": 1000000.0,
+        "attention.layer_norm_rms_epsilon": 1e-6, "expert_count": E, "expert_used_count": 2,
+        "expert_feed_forward_length": EF, "vocab_size": V}, names)
+
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.
     hf_dir("hf-phi3-wrong-fused", {k: v for k, v in p3.items()},

@@ -134,11 +134,12 @@ def smollm2_model():
     return "smollm2-135m-instruct-gguf", model.eval()
 
 
-def gguf_model(name, path):
+def gguf_model(name, path, **config):
     """A GGUF file loaded by transformers' own GGUF reader (its name mapping, and for Gemma
-    its norm weights minus one): an independent reading of llama.cpp's conventions."""
+    its norm weights minus one): an independent reading of llama.cpp's conventions.
+    `config`: values transformers' reader does not take from the metadata."""
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
+        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32, **config)
     return name, model.eval()
 
 
@@ -185,12 +186,14 @@ def main():
             continue
         name, model = tiny_checkpoint_model(manifest)
         write(name, model, tiny_prompts, all_positions=True)
-    for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3"]:
+    for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-qwen3-moe"]:
         if only and gguf + "-gguf" not in only:
             continue
         # test/modelc/Inputs/<model>.gguf (scripts/gen-compiler-test-models.py); vocab 64.
+        # transformers reads no qwen3moe.expert_feed_forward_length (its default is 768).
+        extra = {"moe_intermediate_size": 16} if gguf == "tiny-qwen3-moe" else {}
         name, model = gguf_model(gguf + "-gguf", os.path.join(
-            ROOT, "test", "modelc", "Inputs", gguf + ".gguf"))
+            ROOT, "test", "modelc", "Inputs", gguf + ".gguf"), **extra)
         write(name, model, [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:

@@ -208,6 +208,35 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                                         "128k) are not read from GGUF yet: compile the Hugging "
                                         "Face directory instead");
     }
+    // Mixtures of experts: Mixtral (written as llama), Qwen3-MoE and OLMoE, each kind of
+    // expert matrix stacked in one 3-D tensor (ffn_gate_exps, ffn_up_exps, ffn_down_exps).
+    // Renormalizing the chosen experts' weights is fixed by architecture in llama.cpp
+    // (expert_weights_norm where a file says); Qwen3-MoE and OLMoE round them to the
+    // activation type, as transformers does.
+    if (std::optional<int64_t> experts = meta.optionalPositive("expert_count")) {
+      const bool olmoe = c.architecture == Architecture::Olmoe;
+      c.modelType = *arch == "llama" ? "mixtral" : *arch == "qwen3moe" ? "qwen3_moe" : *arch;
+      c.numExperts = *experts;
+      c.expertsPerToken = meta.requirePositive("expert_used_count");
+      c.expertIntermediateSize =
+          meta.optionalPositive("expert_feed_forward_length").value_or(c.intermediateSize);
+      c.normalizeTopK = !olmoe;
+      if (file->find(*arch + ".expert_weights_norm"))
+        if (modelrt::Expected<bool> norm = file->getBool(*arch + ".expert_weights_norm"))
+          c.normalizeTopK = *norm;
+      c.roundRoutingWeights = *arch != "llama";
+      if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
+        meta.fail(*arch + ".expert_used_count",
+                  std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
+                      " experts (at most 4096, and no more used than there are)");
+      if (!file->findTensor("blk.0.ffn_gate_exps.weight") &&
+          file->findTensor("blk.0.ffn_gate.0.weight"))
+        meta.fail("blk.0.ffn_gate.0.weight",
+                  "experts as one tensor each (an old Mixtral conversion) are not supported: "
+                  "convert the model again with llama.cpp's convert_hf_to_gguf.py");
+    } else if (*arch == "qwen3moe" || *arch == "olmoe") {
+      meta.fail(*arch + ".expert_count", "missing");
+    }
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",
                 "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");

@@ -46,7 +46,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", Architecture::Llama)
       .Case("qwen2", Architecture::Qwen2)
-      .Cases("qwen3", "qwen3_moe", Architecture::Qwen3)
+      .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
       .Case("olmoe", Architecture::Olmoe)

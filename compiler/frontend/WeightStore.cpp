@@ -8,6 +8,9 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Regex.h"
 
+#include <functional>
+#include <numeric>
+
 using namespace llvm;
 using namespace mlir;
 using namespace modelc;
@@ -139,6 +142,12 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       std::vector<uint64_t> shape = tensor->shape;
       if (weight.getTransposed() && shape.size() == 2)
         std::swap(shape[0], shape[1]);
+      // A stack of matrices (a GGUF file's experts, [E, rows, cols]) is read as one matrix
+      // of all their rows.
+      if (shape.size() > 2 && type.getRank() == 2)
+        shape = {std::accumulate(shape.begin(), shape.end() - 1, uint64_t(1),
+                                 std::multiplies<uint64_t>()),
+                 shape.back()};
       // A slice keeps ranges of one dimension (a tensor-parallel shard).
       if (ArrayRef<int64_t> slice = weight.getSourceSlice(index); !slice.empty()) {
         uint64_t dim = static_cast<uint64_t>(slice[0]), kept = 0;

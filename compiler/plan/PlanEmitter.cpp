@@ -117,7 +117,10 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
       std::swap(shape[0], shape[1]);
       data->swap(transposed);
     }
-    uint64_t rows = shape.size() == 2 ? shape[0] : 1, cols = shape.back();
+    // A stack of matrices ([E, rows, cols]: a GGUF file's experts) is all their rows.
+    uint64_t rows = 1, cols = shape.back();
+    for (size_t d = 0; d + 1 < shape.size(); ++d)
+      rows *= shape[d];
     llvm::SmallVector<int64_t> slice(weight.getSourceSlice(index));
     if (shape.size() == 1 && !slice.empty())
       slice[0] = 1; // a vector is one row: its ranges are columns
@@ -420,11 +423,13 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       if (!t ||
           (!modelrt::plan::isKeptBlockType(t->dtype) && t->dtype != modelrt::DType::BF16 &&
            t->dtype != modelrt::DType::F16) ||
-          (dtype && *dtype != t->dtype) || t->shape.size() != 2 || t->shape[0] == 0)
+          (dtype && *dtype != t->dtype) || t->shape.size() < 2 || t->shape[0] == 0)
         return std::nullopt;
       dtype = t->dtype;
       llvm::ArrayRef<int64_t> slice = w.getSourceSlice(index);
-      uint64_t cols = t->shape[1];
+      // A stack of matrices ([E, rows, cols]) is all their rows.
+      const uint64_t sourceCols = t->shape.back(), sourceRows = t->elementCount() / sourceCols;
+      uint64_t cols = sourceCols;
       if (!slice.empty() && slice[0] == 1) {
         cols = 0;
         for (size_t r = 1; r < slice.size(); r += 2)
@@ -432,7 +437,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       }
       const modelrt::DTypeInfo &info = modelrt::dtypeInfo(t->dtype);
       if (static_cast<int64_t>(cols) != w.getTensorType().getShape()[1] ||
-          !appendSlice(t->data, t->shape[0], t->shape[1], t->size / t->shape[0], info.blockElements,
+          !appendSlice(t->data, sourceRows, sourceCols, t->size / sourceRows, info.blockElements,
                        info.blockBytes, slice, bytes))
         return std::nullopt;
     }

@@ -139,9 +139,11 @@ TEST(Reference, TinyGemma3MatchesTransformers) {
 // names for the four norms of a layer, local/global pattern and RoPE bases fixed by the
 // architecture, head_dim 256; Gemma 2's caps of 50 and 30 from the metadata), and Phi-3's
 // (attn_qkv, ffn_up holding gate and up, partial rotary from rope.dimension_count), against
-// transformers reading the same files.
+// transformers reading the same files; and Qwen3-MoE's experts stacked in 3-D tensors
+// (ffn_gate_exps, ffn_up_exps, ffn_down_exps), renormalized as llama.cpp fixes for qwen3moe.
 TEST(Reference, TinyGgufFilesMatchTransformers) {
-  for (const char *model : {"tiny-gemma2-gguf", "tiny-gemma3-gguf", "tiny-phi3-gguf"}) {
+  for (const char *model :
+       {"tiny-gemma2-gguf", "tiny-gemma3-gguf", "tiny-phi3-gguf", "tiny-qwen3-moe-gguf"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
   }
