@@ -178,6 +178,19 @@ TEST(Reference, TinyMixturesOfExpertsMatchTransformers) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
   }
+  // Every expert's intermediate features split over 2 ranks (one source per expert, and the
+  // GGUF file's stacked tensors), and whole layers on 2 or 3 stages.
+  for (const char *model : {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe"}) {
+    SCOPED_TRACE(std::string(model) + ", 2 ranks");
+    checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
+  }
+  SCOPED_TRACE("tiny-qwen3-moe-gguf, 2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-qwen3-moe-gguf-tp2.plan", "tiny-qwen3-moe-gguf",
+                        1e-5);
+  SCOPED_TRACE("tiny-mixtral, 2 stages");
+  checkAgainstReference(planDirectory + "/tiny-mixtral-pp2.plan", "tiny-mixtral", 1e-5);
+  SCOPED_TRACE("tiny-qwen3-moe, 3 stages");
+  checkAgainstReference(planDirectory + "/tiny-qwen3-moe-pp3.plan", "tiny-qwen3-moe", 1e-5);
 }
 
 TEST(Reference, TinyGpt2MatchesTransformers) {

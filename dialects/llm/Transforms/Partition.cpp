@@ -78,7 +78,12 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     for (Region &region : regions)
       if (failed(partition(region, symbols, uses)))
         return signalPassFailure();
-    if (shardVocabulary(module) == 0 && regions.empty()) {
+    SmallVector<MoeOp> mixtures;
+    module.walk([&](MoeOp moe) { mixtures.push_back(moe); });
+    for (MoeOp moe : mixtures)
+      if (failed(partitionExperts(moe, symbols, uses)))
+        return signalPassFailure();
+    if (shardVocabulary(module) == 0 && regions.empty() && mixtures.empty()) {
       module.emitError() << "llm-partition: nothing to shard over " << int64_t(tp)
                          << " ranks (no column-parallel / row-parallel linear pair, no table "
                             "of embedding rows)";
@@ -95,6 +100,73 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     for (WeightOp weight : llvm::to_vector(module.getOps<WeightOp>()))
       if (!used.contains(weight.getSymNameAttr()))
         weight.erase();
+  }
+
+  // A mixture of experts shards like an MLP, expert by expert: each rank keeps its block of
+  // every expert's intermediate features (rows of gate and up, columns of down), computes
+  // the routing (replicated: the router linear and its logits stay whole) and its partial
+  // sum of the experts' outputs, and an all-reduce adds the ranks' partials. The weighted
+  // sum is linear in the experts' outputs, so the result is the single-rank one up to the
+  // order of additions, as for a dense MLP.
+  LogicalResult partitionExperts(MoeOp moe, SymbolTable &symbols,
+                                 llvm::DenseMap<StringAttr, int64_t> &uses) {
+    const int64_t experts = static_cast<int64_t>(moe.getNumExperts());
+    auto fail = [&](const Twine &message) {
+      moe.emitError() << "llm-partition: " << message;
+      return failure();
+    };
+    // Each expert's `part` rows (dim 0) or columns (dim 1): this rank's block of each.
+    auto shard = [&](FlatSymbolRefAttr ref, int64_t dim, int64_t part) -> LogicalResult {
+      auto weight = symbols.lookup<WeightOp>(ref.getAttr());
+      if (!weight)
+        return fail("unknown weight " + ref.getValue());
+      if (uses[ref.getAttr()] != 1)
+        return fail("weight @" + ref.getValue() + " has other users: it cannot be sharded");
+      if (part % tp)
+        return fail("experts of " + Twine(part) + " intermediate features do not split over " +
+                    Twine(tp) + " ranks");
+      const int64_t size = part / tp, first = rank * size;
+      OpBuilder b(weight);
+      SmallVector<Attribute> slices;
+      const size_t sources = weight.getSources().size();
+      if (sources == static_cast<size_t>(experts) && !weight.getSlices()) {
+        // One source per expert: the same block of each.
+        for (size_t i = 0; i < sources; ++i)
+          slices.push_back(b.getDenseI64ArrayAttr({dim, first, size}));
+      } else if (sources == 1 && dim == 1 && !weight.getSlices()) {
+        slices.push_back(b.getDenseI64ArrayAttr({1, first, size}));
+      } else if (sources == 1 && dim == 0) {
+        // One stacked source: expert e's block of its rows (or of the rows it already
+        // keeps of a fused tensor).
+        ArrayRef<int64_t> kept = weight.getSourceSlice(0);
+        if (!kept.empty() && (kept[0] != 0 || kept.size() != size_t(1 + 2 * experts)))
+          return fail("weight @" + ref.getValue() + " is sliced already");
+        SmallVector<int64_t> ranges = {0};
+        for (int64_t e = 0; e < experts; ++e)
+          ranges.append({(kept.empty() ? e * part : kept[1 + 2 * e]) + first, size});
+        slices.push_back(b.getDenseI64ArrayAttr(ranges));
+      } else {
+        return fail("weight @" + ref.getValue() + " is merged or sliced already");
+      }
+      SmallVector<int64_t> shape(weight.getTensorType().getShape());
+      shape[dim] = shape[dim] / part * size;
+      weight.setType(RankedTensorType::get(shape, weight.getTensorType().getElementType()));
+      weight.setSlicesAttr(b.getArrayAttr(slices));
+      return success();
+    };
+    auto gate = symbols.lookup<WeightOp>(moe.getGateAttr().getAttr());
+    if (!gate)
+      return fail("unknown weight " + moe.getGateAttr().getValue());
+    const int64_t part = gate.getTensorType().getDimSize(0) / experts;
+    if (failed(shard(moe.getGateAttr(), 0, part)) || failed(shard(moe.getUpAttr(), 0, part)) ||
+        failed(shard(moe.getDownAttr(), 1, part)))
+      return failure();
+    OpBuilder b(moe);
+    b.setInsertionPointAfter(moe);
+    auto sum = b.create<AllReduceOp>(moe.getLoc(), moe.getType(), moe.getResult(),
+                                     b.getI64IntegerAttr(tp));
+    moe.getResult().replaceAllUsesExcept(sum.getResult(), sum);
+    return success();
   }
 
   // Vocabulary parallelism: a table that only embeddings and LM heads read (a tied
