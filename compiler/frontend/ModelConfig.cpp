@@ -333,8 +333,11 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
   if (std::optional<std::vector<double>> dense = fields.optionalNumberArray("mlp_only_layers"))
     for (double layer : *dense) {
       if (layer < 0 || layer >= double(c.numLayers) || layer != std::floor(layer))
-        fields.fail("mlp_only_layers", Twine(std::to_string(layer)) +
-                                           " is not a layer index below " + Twine(c.numLayers));
+        fields.fail("mlp_only_layers", (layer == std::floor(layer) && std::abs(layer) < 1e15
+                                            ? std::to_string(static_cast<int64_t>(layer))
+                                            : std::to_string(layer)) +
+                                           " is not a layer index below " +
+                                           std::to_string(c.numLayers));
       else
         c.denseLayers[static_cast<size_t>(layer)] = true;
     }

@@ -380,7 +380,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       uint64_t n = 1;
       for (uint64_t d : shape)
         n *= d;
-      uint64_t rows = shape.size() == 2 ? shape[0] : 0, cols = shape.back();
+      // Tensors of two or more dimensions are matrices of their last dimension's columns.
+      uint64_t rows = shape.size() >= 2 ? n / shape.back() : 0, cols = shape.back();
       std::vector<float> data(n);
       for (uint64_t i = 0; i < n; ++i)
         data[i] = randomWeight(seed, name, i, rows, cols);

@@ -115,6 +115,23 @@ func.func @granite_scale(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
 
 // -----
 
+// A mixture of experts is one library kernel with llm.moe's weights and attributes; the
+// router is a GEMM like any linear.
+// CHECK-LABEL: func.func @experts
+// CHECK: %[[L:.*]] = kern.gemm %[[X:.*]], @router : tensor<?x8xbf16> -> tensor<?x4xbf16>
+// CHECK-NEXT: kern.moe %[[X]], %[[L]] experts(@eg, @eu, @ed) {normalize_top_k, num_experts = 4 : i64, round_weights, top_k = 2 : i64} : tensor<?x8xbf16>, tensor<?x4xbf16> -> tensor<?x8xbf16>
+llm.weight @router : tensor<4x8xbf16> = ["r"]
+llm.weight @eg : tensor<48x8xbf16> = ["eg"]
+llm.weight @eu : tensor<48x8xbf16> = ["eu"]
+llm.weight @ed : tensor<32x12xbf16> = ["ed"]
+func.func @experts(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
+  %l = llm.linear %x, @router : tensor<?x8xbf16> -> tensor<?x4xbf16>
+  %y = llm.moe %x, %l experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, normalize_top_k, round_weights} : tensor<?x8xbf16>, tensor<?x4xbf16> -> tensor<?x8xbf16>
+  return %y : tensor<?x8xbf16>
+}
+
+// -----
+
 // Library kernels: embedding, attention (with its attributes), sampled rows, LM head in f32.
 llm.weight @e : tensor<16x8xf16> = ["e"]
 // CHECK-LABEL: func.func @library
@@ -132,3 +149,4 @@ func.func @library(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %b: !llm.batch, %ro
   %l = llm.logits %r, @e : tensor<?x8xf16> -> tensor<?x16xf32>
   return %l : tensor<?x16xf32>
 }
+

@@ -352,3 +352,47 @@ func.func @gather(%x: tensor<?x8xf32>) -> tensor<?x12xf32> {
   %0 = llm.all_gather %x {group_size = 2 : i64} : tensor<?x8xf32> -> tensor<?x12xf32>
   return %0 : tensor<?x12xf32>
 }
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_router_width(%x: tensor<?x8xf32>, %r: tensor<?x3xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{router_logits has 3 columns for 4 experts}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x3xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_top_k(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{top_k 5 is more than the 4 experts}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 5 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<50x8xf32> = ["eg"]
+llm.weight @eu : tensor<50x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_gate_rows(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{gate @eg has 50 rows, not a multiple of the 4 experts}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x8xf32> = ["ed"]
+func.func @moe_down(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{down @ed has type 'tensor<32x8xf32>', expected shape [32, 12] of 'f32'}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}

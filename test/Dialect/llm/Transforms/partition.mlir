@@ -138,3 +138,45 @@ func.func @odd_heads(%x: tensor<?x48xf32>, %batch: !llm.batch) -> tensor<?x48xf3
   %o = llm.linear %a, @o3 : tensor<?x48xf32> -> tensor<?x48xf32>
   return %o : tensor<?x48xf32>
 }
+
+// -----
+
+// A mixture of 2 experts of 8 intermediate features: each rank keeps its block of every
+// expert (gate and up rows, down columns), one source per expert or one stacked tensor
+// (GGUF's ffn_*_exps); the router stays whole and the partial sums are all-reduced.
+llm.weight @router : tensor<2x16xf32> = ["router"]
+llm.weight @gate : tensor<16x16xf32> = ["e0.gate", "e1.gate"]
+llm.weight @up : tensor<16x16xf32> = ["up_exps"]
+llm.weight @down : tensor<32x8xf32> = ["e0.down", "e1.down"]
+// CHECK: llm.weight @router : tensor<2x16xf32> = ["router"]{{$}}
+// CHECK: llm.weight @gate : tensor<8x16xf32> = ["e0.gate", "e1.gate"] slices [array<i64: 0, 4, 4>, array<i64: 0, 4, 4>]
+// CHECK: llm.weight @up : tensor<8x16xf32> = ["up_exps"] slices [array<i64: 0, 4, 4, 12, 4>]
+// CHECK: llm.weight @down : tensor<32x4xf32> = ["e0.down", "e1.down"] slices [array<i64: 1, 4, 4>, array<i64: 1, 4, 4>]
+// CHECK-LABEL: func.func @experts
+// CHECK: %[[M:.*]] = llm.moe
+// CHECK-NEXT: %[[S:.*]] = llm.all_reduce %[[M]] {group_size = 2 : i64}
+// CHECK-NEXT: return %[[S]]
+// RANK0: llm.weight @gate : tensor<8x16xf32> = ["e0.gate", "e1.gate"] slices [array<i64: 0, 0, 4>, array<i64: 0, 0, 4>]
+// RANK0: llm.weight @up : tensor<8x16xf32> = ["up_exps"] slices [array<i64: 0, 0, 4, 8, 4>]
+// TP4: llm.weight @gate : tensor<4x16xf32> = ["e0.gate", "e1.gate"] slices [array<i64: 0, 6, 2>, array<i64: 0, 6, 2>]
+// TP4: llm.weight @up : tensor<4x16xf32> = ["up_exps"] slices [array<i64: 0, 6, 2, 14, 2>]
+// TP4: llm.weight @down : tensor<32x2xf32> = ["e0.down", "e1.down"] slices [array<i64: 1, 6, 2>, array<i64: 1, 6, 2>]
+func.func @experts(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %l = llm.linear %x, @router : tensor<?x16xf32> -> tensor<?x2xf32>
+  %y = llm.moe %x, %l experts(@gate, @up, @down) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Experts of 5 intermediate features do not split over 2 (or 4) ranks.
+llm.weight @router5 : tensor<2x16xf32> = ["router"]
+llm.weight @gate5 : tensor<10x16xf32> = ["gate_exps"]
+llm.weight @up5 : tensor<10x16xf32> = ["up_exps"]
+llm.weight @down5 : tensor<32x5xf32> = ["down_exps"]
+func.func @odd_experts(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %l = llm.linear %x, @router5 : tensor<?x16xf32> -> tensor<?x2xf32>
+  // expected-error @below {{llm-partition: experts of 5 intermediate features do not split over}}
+  %y = llm.moe %x, %l experts(@gate5, @up5, @down5) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
