@@ -180,6 +180,13 @@ TEST_F(CudaExecutorTest, TinyGemma3MatchesTransformers) {
   matchesTransformers(load("tiny-gemma3-bf16.plan").get(), "tiny-gemma3");
 }
 
+// A mixture of experts (Qwen3-MoE: 16 experts, 4 per token, renormalized and rounded
+// weights, a dense layer between two sparse ones): routing, grouping and the combine in
+// the executor's kernels, each expert's GEMMs through cuBLASLt over its rows.
+TEST_F(CudaExecutorTest, TinyQwen3MoeMatchesTransformers) {
+  matchesTransformers(load("tiny-qwen3-moe-bf16.plan").get(), "tiny-qwen3-moe");
+}
+
 // Selective batching: a request's logits do not depend on what else is in the step (a
 // prefill batched with other prefills and a decode; GEMM shapes differ, so allow rounding).
 TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {

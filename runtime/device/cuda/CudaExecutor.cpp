@@ -14,6 +14,7 @@
 #include <cuda.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -159,6 +160,41 @@ constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
 
 size_t alignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+// A moe op's scratch space for `rows` token rows of `width`, laid out in this order (each
+// part 256-byte aligned): experts and weights per pair, counts and offsets per expert, each
+// pair's row and position, then the pairs' rows: gathered inputs [pairs, width], gate and
+// up [pairs, I], the experts' outputs [pairs, width].
+struct MoeScratchLayout {
+  size_t experts, weights, counts, offsets, tokenOf, positionOf, in, gate, up, out, bytes;
+};
+MoeScratchLayout moeScratchLayout(const plan::Op &op, int64_t width, int64_t rows,
+                                  size_t elementSize) {
+  const size_t pairs = static_cast<size_t>(rows * op.moe.topK),
+               experts = static_cast<size_t>(op.moe.numExperts),
+               inter = static_cast<size_t>(op.moe.intermediate), d = static_cast<size_t>(width);
+  MoeScratchLayout l{};
+  size_t at = 0;
+  auto take = [&](size_t &field, size_t bytes) {
+    field = at;
+    at = alignUp(at + bytes, 256);
+  };
+  take(l.experts, pairs * sizeof(int32_t));
+  take(l.weights, pairs * sizeof(float));
+  take(l.counts, experts * sizeof(int32_t));
+  take(l.offsets, (experts + 1) * sizeof(int32_t));
+  take(l.tokenOf, pairs * sizeof(int32_t));
+  take(l.positionOf, pairs * sizeof(int32_t));
+  take(l.in, pairs * d * elementSize);
+  take(l.gate, pairs * inter * elementSize);
+  take(l.up, pairs * inter * elementSize);
+  take(l.out, pairs * d * elementSize);
+  l.bytes = at;
+  return l;
+}
+size_t moeScratchBytes(const plan::Op &op, int64_t width, int64_t rows, size_t elementSize) {
+  return moeScratchLayout(op, width, rows, elementSize).bytes;
+}
+
 } // namespace
 
 struct CudaExecutor::Impl {
@@ -179,6 +215,15 @@ struct CudaExecutor::Impl {
   std::vector<const void *> weightOf, biasOf; // per op
   std::vector<std::vector<const void *>> fusedWeights;
   std::vector<DeviceBuffer> invFreq; // per op: a rope's inverse frequencies (f32)
+
+  // Mixtures of experts: per op its gate, up and down weights on the device, and the
+  // scratch space of the largest (routing, grouping, the pairs' rows through the experts),
+  // sized at load for the arena's rows; each step reads the experts' row counts back
+  // (moeOffsetsHost) to size its GEMMs, so a plan with a moe op runs without CUDA graphs.
+  std::vector<std::array<const void *, 3>> expertWeights;
+  DeviceBuffer moeScratch;
+  PinnedBuffer moeOffsetsHost;
+  Status enqueueMoe(size_t opIndex, int64_t rows);
 
   DeviceBuffer arena, gemmWorkspace, attentionWorkspace;
   uint64_t attentionWorkspaceGeneration = 0; // bumped at each allocation
@@ -378,7 +423,6 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
-    case OpKind::Moe:
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
@@ -392,6 +436,16 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "fused kernel " + op.kernel +
                               " has no CUDA kernel: compile the plan with --target cuda"));
+      break;
+    case OpKind::Moe:
+      if (op.moe.topK > kMaxMoeTopK)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA mixture-of-experts kernels take at most " +
+                              std::to_string(kMaxMoeTopK) + " experts per token, not " +
+                              std::to_string(op.moe.topK)));
+      for (int64_t id : {op.inputs[0], op.inputs[1], op.outputs[0]})
+        if (p.values[id].dtype != dtypeOf(impl.act))
+          return fail(bad("moe operands are not " + m.dtype));
       break;
     case OpKind::Attention:
       if (op.attention.headDim != 64 && op.attention.headDim != 80 && op.attention.headDim != 96 &&
@@ -479,6 +533,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   impl.biasOf.assign(n, nullptr);
   impl.fusedWeights.assign(n, {});
   impl.invFreq = std::vector<DeviceBuffer>(n);
+  impl.expertWeights.assign(n, {nullptr, nullptr, nullptr});
   for (size_t i = 0; i < n; ++i) {
     const Op &op = p.ops[i];
     auto take = [&](const plan::WeightEntry &w, ElementType t) -> Expected<const void *> {
@@ -532,6 +587,14 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       }
       break;
     }
+    case OpKind::Moe:
+      for (size_t w = 0; w < 3; ++w) {
+        Expected<const void *> d = take(*op.weights[w], impl.act);
+        if (!d)
+          return d.error();
+        impl.expertWeights[i][w] = *d;
+      }
+      break;
     case OpKind::Rope: {
       std::vector<float> inv(op.inverseFrequencies.begin(), op.inverseFrequencies.end());
       TRY(impl.invFreq[i].allocate(inv.size() * sizeof(float), "rope"));
@@ -552,6 +615,20 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   }
 
   TRY(impl.arena.allocate(static_cast<size_t>(p.arenaBytes), "the activations"));
+  size_t moeBytes = 0;
+  int64_t maxExperts = 0;
+  for (const Op &op : p.ops)
+    if (op.kind == OpKind::Moe) {
+      moeBytes = std::max(moeBytes, moeScratchBytes(op, p.values[op.inputs[0]].width, p.arenaRows,
+                                                    elementBytes(impl.act)));
+      maxExperts = std::max(maxExperts, op.moe.numExperts);
+    }
+  if (moeBytes) {
+    TRY(impl.moeScratch.allocate(moeBytes, "the mixture-of-experts scratch space"));
+    TRY(impl.moeOffsetsHost.allocate(static_cast<size_t>(maxExperts + 1) * sizeof(int32_t),
+                                     "the experts' row counts"));
+    impl.useGraphs = false; // each step reads the experts' row counts back
+  }
   TRY(impl.gemmWorkspace.allocate(kGemmWorkspaceBytes, "the GEMM workspace"));
 
   // The KV cache: every sequence at full length, or what the budget (80% of the free
@@ -868,6 +945,10 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
                                        nullptr));
       break;
     }
+    case OpKind::Moe:
+      rows[out] = rows[op.inputs[0]];
+      TRY(impl.enqueueMoe(i, rows[out]));
+      break;
     case OpKind::Rope: {
       const int64_t in = op.inputs[0];
       rows[out] = rows[in];
@@ -922,11 +1003,83 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
-    case OpKind::Moe:
-      return Error(ErrorCode::Internal, "collective or moe in a CUDA program"); // refused at load
+      return Error(ErrorCode::Internal, "collective in a CUDA program"); // refused at load
     }
   }
   return Status::success();
+}
+
+// Routes the step's rows, groups the (row, expert) pairs by expert, reads the experts' row
+// counts back, runs each chosen expert's three GEMMs over its pairs' rows (the SiLU gate
+// between them), and adds each row's weighted outputs in expert order.
+Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
+  const Op &op = prog.ops[opIndex];
+  if (rows == 0)
+    return Status::success();
+  const plan::MoeConfig &c = op.moe;
+  const int64_t x = op.inputs[0], logits = op.inputs[1], out = op.outputs[0];
+  const int64_t width = prog.values[x].width, inter = c.intermediate, k = c.topK;
+  const size_t eb = elementBytes(act);
+  const MoeScratchLayout l = moeScratchLayout(op, width, rows, eb);
+  if (l.bytes > moeScratch.bytes)
+    return Error(ErrorCode::Internal, "the step outgrew the mixture-of-experts scratch space");
+  char *base = static_cast<char *>(moeScratch.ptr);
+  auto at = [&](size_t offset) { return static_cast<void *>(base + offset); };
+  int32_t *experts = static_cast<int32_t *>(at(l.experts));
+  float *weightsOf = static_cast<float *>(at(l.weights));
+  int32_t *counts = static_cast<int32_t *>(at(l.counts));
+  int32_t *offsets = static_cast<int32_t *>(at(l.offsets));
+  int32_t *tokenOf = static_cast<int32_t *>(at(l.tokenOf));
+  int32_t *positionOf = static_cast<int32_t *>(at(l.positionOf));
+  char *in = base + l.in, *gate = base + l.gate, *up = base + l.up, *y = base + l.out;
+
+  MoeRouting routing;
+  routing.numExperts = c.numExperts;
+  routing.topK = k;
+  routing.normalize = c.normalizeTopK;
+  routing.round = c.roundWeights;
+  CUDA_TRY(cudaMemsetAsync(counts, 0, static_cast<size_t>(c.numExperts) * sizeof(int32_t), stream));
+  TRY(moeRoute(act, data(logits), stride(logits), rows, routing, experts, weightsOf, counts,
+               stream));
+  TRY(moeGroup(experts, rows, k, c.numExperts, counts, offsets, tokenOf, positionOf, stream));
+  TRY(gatherValueRows(act, data(x), stride(x), tokenOf, rows * k, width, in, width, stream));
+  CUDA_TRY(cudaMemcpyAsync(moeOffsetsHost.ptr, offsets,
+                           static_cast<size_t>(c.numExperts + 1) * sizeof(int32_t),
+                           cudaMemcpyDeviceToHost, stream));
+  CUDA_TRY(cudaStreamSynchronize(stream));
+  const int32_t *offset = static_cast<const int32_t *>(moeOffsetsHost.ptr);
+
+  const char *gateW = static_cast<const char *>(expertWeights[opIndex][0]),
+             *upW = static_cast<const char *>(expertWeights[opIndex][1]),
+             *downW = static_cast<const char *>(expertWeights[opIndex][2]);
+  auto project = [&](const char *a, int64_t first, int64_t count, int64_t n, int64_t kk,
+                     const char *w, char *cOut) {
+    GemmShape shape;
+    shape.m = count;
+    shape.n = n;
+    shape.k = kk;
+    shape.inType = act;
+    shape.outType = act;
+    return gemm->gemm(shape, a + first * kk * eb, w, nullptr, cOut + first * n * eb,
+                      gemmWorkspace.ptr, gemmWorkspace.bytes, stream);
+  };
+  for (int64_t e = 0; e < c.numExperts; ++e) {
+    const int64_t first = offset[e], count = offset[e + 1] - offset[e];
+    if (count == 0)
+      continue;
+    const size_t expertRows = static_cast<size_t>(e * inter * width) * eb;
+    TRY(project(in, first, count, inter, width, gateW + expertRows, gate));
+    TRY(project(in, first, count, inter, width, upW + expertRows, up));
+  }
+  TRY(moeSiluGate(act, gate, up, rows * k * inter, stream));
+  for (int64_t e = 0; e < c.numExperts; ++e) {
+    const int64_t first = offset[e], count = offset[e + 1] - offset[e];
+    if (count == 0)
+      continue;
+    TRY(project(gate, first, count, width, inter,
+                downW + static_cast<size_t>(e * width * inter) * eb, y));
+  }
+  return moeCombine(act, y, width, positionOf, weightsOf, rows, k, data(out), stride(out), stream);
 }
 
 Status CudaExecutor::Impl::sampleAndCopy(

@@ -1,6 +1,8 @@
 #include "runtime/device/cuda/CudaStatus.h"
 #include "runtime/device/cuda/ExecutorKernels.h"
 
+#include <algorithm>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -123,6 +125,128 @@ int threadsFor(int64_t width) {
   return threads;
 }
 
+// One thread per row of router logits (see moeRoute). The k picks walk the experts in
+// (probability descending, index ascending) order: pick j is the best expert strictly
+// after pick j - 1 in that order, so no chosen set is kept.
+template <typename T>
+__global__ void moeRouteKernel(const T *__restrict__ logits, int64_t stride, int64_t rows,
+                               MoeRouting c, int32_t *__restrict__ experts,
+                               float *__restrict__ weights, int32_t *__restrict__ counts) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const T *l = logits + r * stride;
+  float max = -INFINITY;
+  for (int64_t e = 0; e < c.numExperts; ++e)
+    max = fmaxf(max, toFloat(l[e]));
+  float sum = 0.0f;
+  for (int64_t e = 0; e < c.numExperts; ++e)
+    sum += expf(toFloat(l[e]) - max);
+  int32_t chosen[kMaxMoeTopK];
+  float w[kMaxMoeTopK];
+  float prevP = INFINITY;
+  int64_t prev = -1;
+  for (int64_t j = 0; j < c.topK; ++j) {
+    int64_t best = -1;
+    float bestP = 0.0f;
+    for (int64_t e = 0; e < c.numExperts; ++e) {
+      const float p = expf(toFloat(l[e]) - max) / sum;
+      const bool after = p < prevP || (p == prevP && e > prev);
+      if (after && (best < 0 || p > bestP)) {
+        best = e;
+        bestP = p;
+      }
+    }
+    chosen[j] = int32_t(best);
+    w[j] = bestP;
+    prev = best;
+    prevP = bestP;
+  }
+  if (c.normalize) {
+    float total = 0.0f;
+    for (int64_t j = 0; j < c.topK; ++j)
+      total += w[j];
+    for (int64_t j = 0; j < c.topK; ++j)
+      w[j] /= total;
+  }
+  if (c.round)
+    for (int64_t j = 0; j < c.topK; ++j)
+      w[j] = toFloat(fromFloat<T>(w[j]));
+  for (int64_t j = 1; j < c.topK; ++j) // ascending expert order: the order of the sum
+    for (int64_t i = j; i > 0 && chosen[i - 1] > chosen[i]; --i) {
+      const int32_t e = chosen[i - 1];
+      chosen[i - 1] = chosen[i];
+      chosen[i] = e;
+      const float x = w[i - 1];
+      w[i - 1] = w[i];
+      w[i] = x;
+    }
+  for (int64_t j = 0; j < c.topK; ++j) {
+    experts[r * c.topK + j] = chosen[j];
+    weights[r * c.topK + j] = w[j];
+    atomicAdd(counts + chosen[j], 1);
+  }
+}
+
+// One warp per expert: its list starts after the earlier experts' counts; the warp scans
+// the pairs 32 at a time and places its own in order (a ballot per chunk).
+__global__ void moeGroupKernel(const int32_t *__restrict__ experts, int64_t pairs, int64_t topK,
+                               int64_t numExperts, const int32_t *__restrict__ counts,
+                               int32_t *__restrict__ offsets, int32_t *__restrict__ tokenOf,
+                               int32_t *__restrict__ positionOf) {
+  const int32_t e = int32_t(blockIdx.x), lane = int32_t(threadIdx.x);
+  int64_t start = 0;
+  for (int64_t i = lane; i < e; i += 32)
+    start += counts[i];
+  for (int offset = 16; offset > 0; offset /= 2)
+    start += __shfl_xor_sync(0xffffffffu, start, offset);
+  if (lane == 0) {
+    offsets[e] = int32_t(start);
+    if (e == numExperts - 1)
+      offsets[numExperts] = int32_t(start + counts[e]);
+  }
+  const unsigned below = (1u << lane) - 1u;
+  for (int64_t base = 0; base < pairs; base += 32) {
+    const int64_t p = base + lane;
+    const bool mine = p < pairs && experts[p] == e;
+    const unsigned mask = __ballot_sync(0xffffffffu, mine);
+    if (mine) {
+      const int64_t q = start + __popc(mask & below);
+      tokenOf[q] = int32_t(p / topK);
+      positionOf[p] = int32_t(q);
+    }
+    start += __popc(mask);
+  }
+}
+
+template <typename T>
+__global__ void moeSiluGateKernel(T *__restrict__ gate, const T *__restrict__ up, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float g = toFloat(gate[i]);
+    const float act = toFloat(fromFloat<T>(g / (1.0f + expf(-g))));
+    gate[i] = fromFloat<T>(act * toFloat(up[i]));
+  }
+}
+
+// One block per row; threads stride the columns.
+template <typename T>
+__global__ void moeCombineKernel(const T *__restrict__ y, int64_t width,
+                                 const int32_t *__restrict__ positionOf,
+                                 const float *__restrict__ weights, int64_t topK,
+                                 T *__restrict__ out, int64_t outStride) {
+  const int64_t r = blockIdx.x;
+  for (int64_t c = threadIdx.x; c < width; c += blockDim.x) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < topK; ++j) {
+      const int64_t q = positionOf[r * topK + j];
+      const float term = toFloat(fromFloat<T>(weights[r * topK + j] * toFloat(y[q * width + c])));
+      acc = toFloat(fromFloat<T>(acc + term));
+    }
+    out[r * outStride + c] = fromFloat<T>(acc);
+  }
+}
+
 Status invalid(const char *kernel, const char *what) {
   return Error(ErrorCode::InvalidArgument, std::string(kernel) + ": " + what);
 }
@@ -204,6 +328,75 @@ Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, voi
           static_cast<const T *>(src), srcStride, static_cast<T *>(dst), dstStride, rope);
   });
   MODELRT_LAUNCH_TRY("ropeKernel");
+  return Status::success();
+}
+
+Status moeRoute(ElementType type, const void *logits, int64_t stride, int64_t rows,
+                const MoeRouting &routing, int32_t *experts, float *weights, int32_t *counts,
+                cudaStream_t stream) {
+  if (rows < 0 || rows > INT32_MAX || routing.numExperts < 1 || routing.numExperts > 4096 ||
+      routing.topK < 1 || routing.topK > std::min(routing.numExperts, kMaxMoeTopK) ||
+      stride < routing.numExperts)
+    return invalid("moeRoute", "bad shape");
+  if (rows == 0)
+    return Status::success();
+  if (!logits || !experts || !weights || !counts)
+    return invalid("moeRoute", "null pointer");
+  dispatch(type, [&](auto t) {
+    using T = decltype(t);
+    moeRouteKernel<T><<<unsigned((rows + 127) / 128), 128, 0, stream>>>(
+        static_cast<const T *>(logits), stride, rows, routing, experts, weights, counts);
+  });
+  MODELRT_LAUNCH_TRY("moeRouteKernel");
+  return Status::success();
+}
+
+Status moeGroup(const int32_t *experts, int64_t rows, int64_t topK, int64_t numExperts,
+                const int32_t *counts, int32_t *offsets, int32_t *tokenOf, int32_t *positionOf,
+                cudaStream_t stream) {
+  if (rows < 0 || topK < 1 || rows * topK > INT32_MAX || numExperts < 1 || numExperts > 4096)
+    return invalid("moeGroup", "bad shape");
+  if (!experts || !counts || !offsets || !tokenOf || !positionOf)
+    return invalid("moeGroup", "null pointer");
+  moeGroupKernel<<<unsigned(numExperts), 32, 0, stream>>>(experts, rows * topK, topK, numExperts,
+                                                          counts, offsets, tokenOf, positionOf);
+  MODELRT_LAUNCH_TRY("moeGroupKernel");
+  return Status::success();
+}
+
+Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cudaStream_t stream) {
+  if (n < 0)
+    return invalid("moeSiluGate", "bad shape");
+  if (n == 0)
+    return Status::success();
+  if (!gate || !up)
+    return invalid("moeSiluGate", "null pointer");
+  const unsigned blocks = unsigned(std::min<int64_t>((n + 255) / 256, 65536));
+  dispatch(type, [&](auto t) {
+    using T = decltype(t);
+    moeSiluGateKernel<T>
+        <<<blocks, 256, 0, stream>>>(static_cast<T *>(gate), static_cast<const T *>(up), n);
+  });
+  MODELRT_LAUNCH_TRY("moeSiluGateKernel");
+  return Status::success();
+}
+
+Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
+                  const float *weights, int64_t rows, int64_t topK, void *out, int64_t outStride,
+                  cudaStream_t stream) {
+  if (rows < 0 || rows > INT32_MAX || width <= 0 || topK < 1 || outStride < width)
+    return invalid("moeCombine", "bad shape");
+  if (rows == 0)
+    return Status::success();
+  if (!y || !positionOf || !weights || !out)
+    return invalid("moeCombine", "null pointer");
+  dispatch(type, [&](auto t) {
+    using T = decltype(t);
+    moeCombineKernel<T><<<unsigned(rows), threadsFor(width), 0, stream>>>(
+        static_cast<const T *>(y), width, positionOf, weights, topK, static_cast<T *>(out),
+        outStride);
+  });
+  MODELRT_LAUNCH_TRY("moeCombineKernel");
   return Status::success();
 }
 

@@ -42,4 +42,37 @@ struct RopeLaunch {
 Status rotaryEmbedding(ElementType type, const void *src, int64_t srcStride, void *dst,
                        int64_t dstStride, const RopeLaunch &rope, cudaStream_t stream);
 
+// Mixture of experts (plan op "moe"), in five steps around the experts' GEMMs.
+struct MoeRouting {
+  int64_t numExperts = 0, topK = 0; // topK <= kMaxMoeTopK
+  bool normalize = false;           // the chosen weights divided by their sum
+  bool round = false;               // the weights rounded to the activation type
+};
+constexpr int64_t kMaxMoeTopK = 64;
+
+// Per row of router logits ([rows, numExperts] of `type`, row stride `stride`): softmax in
+// f32, the topK largest probabilities (ties to the lower expert), normalized and rounded as
+// `routing` says; experts[r * topK + j] ascending with their weights[...], and
+// counts[e] += the rows that chose e (counts zeroed by the caller).
+Status moeRoute(ElementType type, const void *logits, int64_t stride, int64_t rows,
+                const MoeRouting &routing, int32_t *experts, float *weights, int32_t *counts,
+                cudaStream_t stream);
+
+// The rows * topK (row, slot) pairs grouped by expert, in row order within an expert:
+// offsets[e] (numExperts + 1 entries) where expert e's list starts; for position q of the
+// lists tokenOf[q] = the pair's row, and positionOf[pair] = q.
+Status moeGroup(const int32_t *experts, int64_t rows, int64_t topK, int64_t numExperts,
+                const int32_t *counts, int32_t *offsets, int32_t *tokenOf, int32_t *positionOf,
+                cudaStream_t stream);
+
+// gate[i] = round(round(silu(gate[i])) * up[i]) for i < n (the reference's act(gate) * up).
+Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cudaStream_t stream);
+
+// out[r] = the sum over j < topK (experts ascending) of round(weights[r * topK + j] *
+// y[positionOf[r * topK + j]]), each partial sum rounded (as index_add_ in the activation
+// type); y holds [pairs, width] rows.
+Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
+                  const float *weights, int64_t rows, int64_t topK, void *out, int64_t outStride,
+                  cudaStream_t stream);
+
 } // namespace modelrt::cuda
