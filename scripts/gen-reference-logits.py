@@ -181,7 +181,8 @@ def main():
         # context (8 positions here), so every prompt of the long-factor plan is longer.
         prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts
         write(name, model, prompts, all_positions=True)
-    for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json"]:
+    for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json",
+                     "tiny-granitemoe.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

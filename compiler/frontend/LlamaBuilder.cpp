@@ -64,12 +64,35 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
 Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::string &prefix) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
-  const bool mixtral = c.modelType == "mixtral";
+  const bool mixtral = c.modelType == "mixtral", granite = c.modelType == "granitemoe";
   const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
-  const std::string block = mixtral ? "block_sparse_moe." : "mlp.";
+  const std::string block = mixtral || granite ? "block_sparse_moe." : "mlp.";
   FlatSymbolRefAttr router =
-      b.weight(prefix + "moe.router", {experts, d}, layerName(layer, block + "gate.weight"));
+      b.weight(prefix + "moe.router", {experts, d},
+               layerName(layer, block + (granite ? "router.layer.weight" : "gate.weight")));
   Value logits = b.linear(h, router, experts);
+  if (granite) {
+    // GraniteMoE stacks its experts in 3-D tensors: input_linear [E, 2I, D] (each expert's
+    // gate rows, then its up rows) and output_linear [E, D, I].
+    std::string in = layerName(layer, block + "input_linear.weight");
+    SmallVector<int64_t> gateRows, upRows;
+    for (int64_t e = 0; e < experts; ++e) {
+      gateRows.append({2 * e * ff, ff});
+      upRows.append({2 * e * ff + ff, ff});
+    }
+    auto gguf = [&](llvm::StringRef kind) {
+      return ("blk." + llvm::Twine(layer) + "." + kind + ".weight").str();
+    };
+    return ob.create<llm::MoeOp>(
+        b.loc(), h.getType(), h, logits,
+        b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {in}, gguf("ffn_gate_exps"),
+                        gateRows),
+        b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {in}, gguf("ffn_up_exps"), upRows),
+        b.stackedWeight(prefix + "moe.down", {experts * d, ff},
+                        {layerName(layer, block + "output_linear.weight")}, gguf("ffn_down_exps")),
+        ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
+        ob.getUnitAttr());
+  }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
     std::vector<std::string> sources;

@@ -39,8 +39,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, gemma, gemma2, "
-    "gemma3_text, gpt2";
+    "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, granitemoe, "
+    "gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -50,7 +50,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
       .Case("olmoe", Architecture::Olmoe)
-      .Case("granite", Architecture::Granite)
+      .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
@@ -84,6 +84,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Phi3ForCausalLM", "phi3")
             .Case("Olmo2ForCausalLM", "olmo2")
             .Case("GraniteForCausalLM", "granite")
+            .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -306,12 +307,17 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
 
 // The sparse MLP blocks of Mixtral, Qwen3-MoE and OLMoE, with transformers' defaults.
 void parseExperts(JsonFields &fields, ModelConfig &c) {
-  const bool mixtral = c.modelType == "mixtral", qwen = c.modelType == "qwen3_moe";
-  if (!mixtral && !qwen && c.architecture != Architecture::Olmoe)
+  const bool mixtral = c.modelType == "mixtral", qwen = c.modelType == "qwen3_moe",
+             granite = c.modelType == "granitemoe";
+  if (!mixtral && !qwen && !granite && c.architecture != Architecture::Olmoe)
     return;
-  StringRef expertsKey = mixtral ? "num_local_experts" : "num_experts";
-  c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(mixtral ? 8 : qwen ? 128 : 64);
-  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(mixtral ? 2 : 8);
+  StringRef expertsKey = mixtral || granite ? "num_local_experts" : "num_experts";
+  c.numExperts = fields.optionalPositiveInt(expertsKey)
+                     .value_or(mixtral || granite ? 8
+                               : qwen             ? 128
+                                                  : 64);
+  c.expertsPerToken =
+      fields.optionalPositiveInt("num_experts_per_tok").value_or(mixtral || granite ? 2 : 8);
   if (c.expertsPerToken > c.numExperts)
     fields.fail("num_experts_per_tok",
                 Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
@@ -319,8 +325,9 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
     fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
   c.expertIntermediateSize =
       qwen ? fields.optionalPositiveInt("moe_intermediate_size").value_or(768) : c.intermediateSize;
-  // Mixtral always renormalizes and keeps the weights in f32; the others round them.
-  c.normalizeTopK = mixtral || fields.optionalBool("norm_topk_prob").value_or(false);
+  // Mixtral always renormalizes and keeps the weights in f32; GraniteMoE takes the softmax
+  // of the chosen logits (the same weights) and rounds them, as Qwen3-MoE and OLMoE do.
+  c.normalizeTopK = mixtral || granite || fields.optionalBool("norm_topk_prob").value_or(false);
   c.roundRoutingWeights = !mixtral;
   if (!qwen)
     return;

@@ -35,7 +35,7 @@ inline bool isGemma(Architecture a) {
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe,
-// granite, gemma, gemma2, gemma3_text, gpt2".
+// granite, granitemoe, gemma, gemma2, gemma3_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -103,8 +103,8 @@ struct ModelConfig {
   // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
   std::optional<double> localRopeTheta;
 
-  // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE): numExperts > 0 gives every layer but
-  // those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of
+  // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE): numExperts > 0 gives every layer
+  // but those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of
   // numExperts SiLU-gated MLPs of expertIntermediateSize per token. normalizeTopK: the
   // chosen experts' weights divided by their sum (Mixtral; Qwen3-MoE and OLMoE's
   // norm_topk_prob); roundRoutingWeights: rounded to the activation type (Qwen3-MoE, OLMoE).

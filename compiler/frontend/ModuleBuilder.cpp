@@ -61,7 +61,8 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
 FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
                                                llvm::ArrayRef<int64_t> shape,
                                                llvm::ArrayRef<std::string> sources,
-                                               llvm::StringRef ggufSource) {
+                                               llvm::StringRef ggufSource,
+                                               llvm::ArrayRef<int64_t> rows) {
   if (!module_->lookupSymbol(symbol)) {
     OpBuilder::InsertionGuard guard(builder_);
     if (forward_)
@@ -69,13 +70,19 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
     else
       builder_.setInsertionPointToEnd(module_->getBody());
     SmallVector<StringRef> names;
-    if (spec_.weights.format == WeightSource::Format::Gguf)
+    ArrayAttr slices;
+    if (spec_.weights.format == WeightSource::Format::Gguf) {
       names.push_back(ggufSource);
-    else
+    } else {
       names.append(sources.begin(), sources.end());
+      if (!rows.empty()) {
+        SmallVector<int64_t> ranges = {0};
+        ranges.append(rows.begin(), rows.end());
+        slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(ranges)});
+      }
+    }
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr(names), false, ArrayAttr(),
-                                   StringAttr());
+                                   builder_.getStrArrayAttr(names), false, slices, StringAttr());
   }
   return FlatSymbolRefAttr::get(&context_, symbol);
 }

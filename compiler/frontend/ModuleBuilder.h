@@ -37,10 +37,13 @@ public:
                                  std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt);
 
   // Declares a weight whose sources are stacked along rows (a mixture's experts, one source
-  // each). GGUF files hold such a stack as one 3-D tensor, named by ggufSource.
+  // each). GGUF files hold such a stack as one 3-D tensor, named by ggufSource. `rows`
+  // (offset, size, ... of dimension 0): the weight is those row ranges of a single source
+  // (each expert's gate rows of a fused gate/up stack).
   mlir::FlatSymbolRefAttr stackedWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::ArrayRef<std::string> sources,
-                                        llvm::StringRef ggufSource);
+                                        llvm::StringRef ggufSource,
+                                        llvm::ArrayRef<int64_t> rows = {});
 
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
