@@ -292,7 +292,8 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
 
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
-    that expert's GEMMs, whose rows are independent.
+    that expert's GEMMs, whose rows are independent (the CPU executor's always; on CUDA,
+    with `--batch-invariant-gemm`, as for every GEMM).
 
     ```mlir
     %logits = llm.linear %h, @layers.0.moe.router : tensor<?x64xf32> -> tensor<?x4xf32>

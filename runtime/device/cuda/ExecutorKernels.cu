@@ -157,6 +157,16 @@ __global__ void moeRouteKernel(const T *__restrict__ logits, int64_t stride, int
         bestP = p;
       }
     }
+    if (best < 0) { // a non-finite logit: no order; the lowest expert not chosen yet, as the CPU
+      for (best = 0; best < c.numExperts; ++best) {
+        bool taken = false;
+        for (int64_t i = 0; i < j; ++i)
+          taken = taken || chosen[i] == best;
+        if (!taken)
+          break;
+      }
+      bestP = expf(toFloat(l[best]) - max) / sum;
+    }
     chosen[j] = int32_t(best);
     w[j] = bestP;
     prev = best;
