@@ -249,6 +249,33 @@ def main():
         "attention.layer_norm_rms_epsilon": 1e-6, "expert_count": E, "expert_used_count": 2,
         "expert_feed_forward_length": EF, "vocab_size": V}, names)
 
+    # GraniteMoE as llama.cpp writes it (granitemoe: the router as ffn_gate_inp, input_linear
+    # split into ffn_gate_exps and ffn_up_exps), and the same with GraniteMoeShared's shared
+    # experts, which modelc refuses.
+    grng = np.random.default_rng(12)
+    gm = {k: v for k, v in q3.items() if "_norm." not in k or "layernorm" in k}
+    gnames = to_gguf_names({k: v for k, v in gm.items() if "self_attn.q_norm" not in k
+                            and "self_attn.k_norm" not in k})
+    for i in range(L):
+        gnames[f"blk.{i}.ffn_gate_inp.weight"] = stack(E, D)
+        gnames[f"blk.{i}.ffn_gate_exps.weight"] = stack(E, EF, D)
+        gnames[f"blk.{i}.ffn_up_exps.weight"] = stack(E, EF, D)
+        gnames[f"blk.{i}.ffn_down_exps.weight"] = stack(E, D, EF)
+    gmeta = {"block_count": L, "embedding_length": D, "feed_forward_length": EF,
+             "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+             "attention.key_length": QHD, "rope.freq_base": 10000.0,
+             "attention.layer_norm_rms_epsilon": 1e-6, "expert_count": E, "expert_used_count": 2,
+             "embedding_scale": 12.0, "residual_scale": 0.22, "attention.scale": 0.0625,
+             "logit_scale": 8.0, "vocab_size": V}
+    gguf_file("tiny-granitemoe.gguf", "granitemoe", gmeta, gnames)
+    shared = dict(gnames)
+    for i in range(L):
+        shared[f"blk.{i}.ffn_gate_shexp.weight"] = stack(EF, D)
+        shared[f"blk.{i}.ffn_up_shexp.weight"] = stack(EF, D)
+        shared[f"blk.{i}.ffn_down_shexp.weight"] = stack(D, EF)
+    gguf_file("granitemoe-shared.gguf", "granitemoe",
+              dict(gmeta, expert_shared_feed_forward_length=EF), shared)
+
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.
     hf_dir("hf-phi3-wrong-fused", {k: v for k, v in p3.items()},

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""The peer for `modelrt generate` on the CPU: Hugging Face transformers (PyTorch, float32)
-generating from the same SmolLM2 GGUF (dequantized by transformers), same prompt, greedy,
-same number of tokens; prints prompt time and time per generated token.
+"""The peer for `modelrt generate` / `modelrt bench` on the CPU: Hugging Face transformers
+(PyTorch, float32), one request, greedy, with the KV cache; prints the prompt time and the
+time per generated token.
 
     python3 bench/cpu/hf_generate.py GGUF N
+        the SmolLM2 GGUF (dequantized by transformers), prompt "The capital of France is"
+    python3 bench/cpu/hf_generate.py --manifest MODEL.json PROMPT_LEN N
+        a model built from a manifest's config with random weights (the peer of a plan
+        compiled from it with dummy weights: the same shapes), a prompt of random ids
 """
+import json
 import os
 import sys
 import time
@@ -12,13 +17,22 @@ import time
 import torch
 import transformers
 
-path, n = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(os.cpu_count())
-model = transformers.AutoModelForCausalLM.from_pretrained(
-    os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32).eval()
-ids = torch.tensor([[504, 3575, 282, 4649, 314]])  # "The capital of France is"
+if sys.argv[1] == "--manifest":
+    manifest, prompt_len, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    config = dict(json.load(open(manifest))["config"])
+    model_type = config.pop("model_type")
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(model_type, **config), dtype=torch.float32).eval()
+    ids = torch.randint(0, config["vocab_size"], (1, prompt_len))
+else:
+    path, n = sys.argv[1], int(sys.argv[2])
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32).eval()
+    ids = torch.tensor([[504, 3575, 282, 4649, 314]])  # "The capital of France is"
 with torch.no_grad():
-    model(ids)  # warm-up
+    model(ids[:, :8])  # warm-up
     t0 = time.perf_counter()
     out = model(ids, use_cache=True)
     t1 = time.perf_counter()
@@ -27,6 +41,8 @@ with torch.no_grad():
         out = model(token, past_key_values=past, use_cache=True)
         past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
     t2 = time.perf_counter()
-print("transformers %s torch %s threads %d: prompt 5 tokens in %.1f ms; %d tokens, %.1f ms per token"
-      % (transformers.__version__, torch.__version__, torch.get_num_threads(), (t1 - t0) * 1e3, n,
-         (t2 - t1) * 1e3 / (n - 1)))
+experts = getattr(model.config, "_experts_implementation", None)
+print("transformers %s torch %s threads %d%s: prompt %d tokens in %.1f ms; %d tokens, %.1f ms "
+      "per token" % (transformers.__version__, torch.__version__, torch.get_num_threads(),
+                     " (experts: %s)" % experts if experts else "", ids.shape[1],
+                     (t1 - t0) * 1e3, n, (t2 - t1) * 1e3 / (n - 1)))

@@ -210,20 +210,33 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     }
     // Mixtures of experts: Mixtral (written as llama), Qwen3-MoE and OLMoE, each kind of
     // expert matrix stacked in one 3-D tensor (ffn_gate_exps, ffn_up_exps, ffn_down_exps).
-    // Renormalizing the chosen experts' weights is fixed by architecture in llama.cpp
-    // (expert_weights_norm where a file says); Qwen3-MoE and OLMoE round them to the
-    // activation type, as transformers does.
-    if (std::optional<int64_t> experts = meta.optionalPositive("expert_count")) {
+    // Renormalizing the chosen experts' weights is fixed by architecture, as in llama.cpp;
+    // Qwen3-MoE, OLMoE and GraniteMoE round them to the activation type, as transformers
+    // does.
+    // An expert_count of 0 is a dense model (llama.cpp's reading).
+    std::optional<int64_t> experts;
+    if (file->find(*arch + ".expert_count"))
+      if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count"); n && *n == 0)
+        experts = 0;
+    if (!experts)
+      experts = meta.optionalPositive("expert_count");
+    if (experts && *experts > 0) {
       const bool olmoe = c.architecture == Architecture::Olmoe;
       c.modelType = *arch == "llama" ? "mixtral" : *arch == "qwen3moe" ? "qwen3_moe" : *arch;
       c.numExperts = *experts;
       c.expertsPerToken = meta.requirePositive("expert_used_count");
+      // Each expert's size: the metadata's, else the stacked gate tensor's [E, I, D].
+      const modelrt::TensorInfo *gates = file->findTensor("blk.0.ffn_gate_exps.weight");
       c.expertIntermediateSize =
-          meta.optionalPositive("expert_feed_forward_length").value_or(c.intermediateSize);
-      c.normalizeTopK = !olmoe;
-      if (file->find(*arch + ".expert_weights_norm"))
-        if (modelrt::Expected<bool> norm = file->getBool(*arch + ".expert_weights_norm"))
-          c.normalizeTopK = *norm;
+          meta.optionalPositive("expert_feed_forward_length")
+              .value_or(gates && gates->shape.size() == 3 ? static_cast<int64_t>(gates->shape[1])
+                                                          : c.intermediateSize);
+      c.normalizeTopK = !olmoe; // fixed by architecture, as llama.cpp does
+      // llama.cpp writes GraniteMoE with shared experts (granitemoeshared) as granitemoe too.
+      if (file->find(*arch + ".expert_shared_feed_forward_length") ||
+          file->findTensor("blk.0.ffn_gate_shexp.weight"))
+        meta.fail(*arch + ".expert_shared_feed_forward_length",
+                  "shared experts (GraniteMoeShared) are not supported yet");
       c.roundRoutingWeights = *arch != "llama";
       if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
         meta.fail(*arch + ".expert_used_count",
@@ -234,7 +247,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
         meta.fail("blk.0.ffn_gate.0.weight",
                   "experts as one tensor each (an old Mixtral conversion) are not supported: "
                   "convert the model again with llama.cpp's convert_hf_to_gguf.py");
-    } else if (*arch == "qwen3moe" || *arch == "olmoe") {
+    } else if (*arch == "qwen3moe" || *arch == "olmoe" || *arch == "granitemoe") {
       meta.fail(*arch + ".expert_count", "missing");
     }
     if (file->findTensor("rope_freqs.weight"))

@@ -305,13 +305,35 @@ void parseDecoderSizes(JsonFields &fields, ModelConfig &c, int64_t defaultMaxPos
   c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
 }
 
-// The sparse MLP blocks of Mixtral, Qwen3-MoE and OLMoE, with transformers' defaults.
+// transformers' layer_types (sliding_attention / full_attention per layer) into
+// slidingLayers; false when the config has none.
+bool parseLayerTypes(JsonFields &fields, ModelConfig &c) {
+  std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types");
+  if (!types)
+    return false;
+  if (static_cast<int64_t>(types->size()) != c.numLayers)
+    fields.fail("layer_types",
+                "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+  for (const std::string &t : *types) {
+    if (t != "sliding_attention" && t != "full_attention")
+      fields.fail("layer_types", "'" + t + "' is not sliding_attention or full_attention");
+    c.slidingLayers.push_back(t == "sliding_attention");
+  }
+  return true;
+}
+
+// The sparse MLP blocks of Mixtral, Qwen3-MoE, OLMoE and GraniteMoE, with transformers'
+// defaults.
 void parseExperts(JsonFields &fields, ModelConfig &c) {
   const bool mixtral = c.modelType == "mixtral", qwen = c.modelType == "qwen3_moe",
              granite = c.modelType == "granitemoe";
   if (!mixtral && !qwen && !granite && c.architecture != Architecture::Olmoe)
     return;
+  // transformers reads either name (an attribute_map); the model's own first.
   StringRef expertsKey = mixtral || granite ? "num_local_experts" : "num_experts";
+  if (!fields.has(expertsKey) &&
+      fields.has(mixtral || granite ? "num_experts" : "num_local_experts"))
+    expertsKey = mixtral || granite ? "num_experts" : "num_local_experts";
   c.numExperts = fields.optionalPositiveInt(expertsKey)
                      .value_or(mixtral || granite ? 8
                                : qwen             ? 128
@@ -387,9 +409,18 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                                       c.modelType);
   if (c.architecture == Architecture::Qwen2 || c.architecture == Architecture::Qwen3) {
     // Qwen3 normalizes each query and key head. A sliding window only where
-    // use_sliding_window says so.
-    if (fields.optionalBool("use_sliding_window").value_or(false))
-      c.slidingWindow = fields.optionalPositiveInt("sliding_window");
+    // use_sliding_window says so (4096 unless given; null: none), on the layers layer_types
+    // names, else from max_window_layers (28) on; Qwen3-MoE's on every layer.
+    if (fields.optionalBool("use_sliding_window").value_or(false)) {
+      c.slidingWindow = fields.mentions("sliding_window")
+                            ? fields.optionalPositiveInt("sliding_window")
+                            : std::optional<int64_t>(4096);
+      if (c.modelType != "qwen3_moe" && c.slidingWindow && !parseLayerTypes(fields, c)) {
+        int64_t first = fields.optionalPositiveInt("max_window_layers").value_or(28);
+        for (int64_t i = 0; i < c.numLayers; ++i)
+          c.slidingLayers.push_back(i >= first);
+      }
+    }
   } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||
              c.architecture == Architecture::Phi3) {
     // Only Mistral's, Mixtral's and Phi-3's attention use sliding_window (Llama, OLMo 2,
@@ -472,16 +503,7 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   if (fields.mentions("sliding_window") && !fields.has("sliding_window"))
     fields.fail("sliding_window", "null: Gemma 2 and 3 need their local layers' window");
   c.slidingWindow = fields.optionalPositiveInt("sliding_window").value_or(4096);
-  if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
-    if (static_cast<int64_t>(types->size()) != c.numLayers)
-      fields.fail("layer_types",
-                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
-    for (const std::string &t : *types) {
-      if (t != "sliding_attention" && t != "full_attention")
-        fields.fail("layer_types", "'" + t + "' is not sliding_attention or full_attention");
-      c.slidingLayers.push_back(t == "sliding_attention");
-    }
-  } else {
+  if (!parseLayerTypes(fields, c)) {
     // Gemma 2 alternates whatever sliding_window_pattern says (transformers ignores it).
     int64_t pattern = gemma3 ? fields.optionalPositiveInt("sliding_window_pattern").value_or(6) : 2;
     for (int64_t i = 0; i < c.numLayers; ++i)
@@ -539,6 +561,9 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   Expected<std::string> type = modelTypeOf(fields, object, where, fieldPrefix);
   if (!type)
     return type.takeError();
+  if (*type == "qwen3moe") // GGUF's name; transformers' is qwen3_moe
+    return unsupported(where, fieldPrefix, "model_type",
+                       "'qwen3moe' is GGUF's name for Qwen3-MoE; a config.json says 'qwen3_moe'");
   if (*type == "gemma3") // GGUF's name for the text model; in config.json the multimodal one
     return unsupported(
         where, fieldPrefix, "model_type",

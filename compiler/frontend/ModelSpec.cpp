@@ -231,9 +231,17 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
   if (c.numHeads % spec.tensorParallel != 0)
     return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
                           Twine(c.numHeads) + " attention heads");
-  if (c.intermediateSize % spec.tensorParallel != 0)
+  // Dense MLPs' intermediate features (where a layer has one) and each expert's.
+  bool dense = false;
+  for (int64_t i = 0; i < c.numLayers && !dense; ++i)
+    dense = !c.isMoeLayer(i);
+  if (dense && c.intermediateSize % spec.tensorParallel != 0)
     return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide the " +
                           "MLP's " + Twine(c.intermediateSize) + " intermediate features");
+  if (c.numExperts > 0 && c.expertIntermediateSize % spec.tensorParallel != 0)
+    return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide " +
+                          "each expert's " + Twine(c.expertIntermediateSize) +
+                          " intermediate features");
   if (spec.pipelineParallel > c.numLayers)
     return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
                           Twine(c.numLayers) + " layers");

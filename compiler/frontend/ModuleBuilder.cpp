@@ -30,6 +30,29 @@ RankedTensorType ModuleBuilder::activation(int64_t width) const {
   return RankedTensorType::get({ShapedType::kDynamic, width}, elementType_);
 }
 
+FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                         llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
+                                         llvm::ArrayRef<int64_t> rows) {
+  if (!module_->lookupSymbol(symbol)) {
+    OpBuilder::InsertionGuard guard(builder_);
+    // Weights are declared before @forward, in first-use order.
+    if (forward_)
+      builder_.setInsertionPoint(forward_);
+    else
+      builder_.setInsertionPointToEnd(module_->getBody());
+    ArrayAttr slices;
+    if (!rows.empty()) {
+      SmallVector<int64_t> ranges = {0};
+      ranges.append(rows.begin(), rows.end());
+      slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(ranges)});
+    }
+    builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
+                                   builder_.getStrArrayAttr(sources), transposed, slices,
+                                   StringAttr());
+  }
+  return FlatSymbolRefAttr::get(&context_, symbol);
+}
+
 FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::StringRef source, bool transposed,
                                         std::optional<std::pair<int64_t, int64_t>> rows) {
@@ -40,22 +63,10 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
     sourceName = ggufTensorName(source, config().outputNorms);
     transposed = false;
   }
-  if (!module_->lookupSymbol(symbol)) {
-    OpBuilder::InsertionGuard guard(builder_);
-    // Weights are declared before @forward, in first-use order.
-    if (forward_)
-      builder_.setInsertionPoint(forward_);
-    else
-      builder_.setInsertionPointToEnd(module_->getBody());
-    ArrayAttr slices;
-    if (rows)
-      slices =
-          builder_.getArrayAttr({builder_.getDenseI64ArrayAttr({0, rows->first, rows->second})});
-    builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr({sourceName}), transposed, slices,
-                                   StringAttr());
-  }
-  return FlatSymbolRefAttr::get(&context_, symbol);
+  SmallVector<int64_t> ranges;
+  if (rows)
+    ranges = {rows->first, rows->second};
+  return declare(symbol, shape, {sourceName}, transposed, ranges);
 }
 
 FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
@@ -63,28 +74,10 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
                                                llvm::ArrayRef<std::string> sources,
                                                llvm::StringRef ggufSource,
                                                llvm::ArrayRef<int64_t> rows) {
-  if (!module_->lookupSymbol(symbol)) {
-    OpBuilder::InsertionGuard guard(builder_);
-    if (forward_)
-      builder_.setInsertionPoint(forward_);
-    else
-      builder_.setInsertionPointToEnd(module_->getBody());
-    SmallVector<StringRef> names;
-    ArrayAttr slices;
-    if (spec_.weights.format == WeightSource::Format::Gguf) {
-      names.push_back(ggufSource);
-    } else {
-      names.append(sources.begin(), sources.end());
-      if (!rows.empty()) {
-        SmallVector<int64_t> ranges = {0};
-        ranges.append(rows.begin(), rows.end());
-        slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(ranges)});
-      }
-    }
-    builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr(names), false, slices, StringAttr());
-  }
-  return FlatSymbolRefAttr::get(&context_, symbol);
+  if (spec_.weights.format == WeightSource::Format::Gguf)
+    return declare(symbol, shape, {ggufSource}, false, {});
+  SmallVector<StringRef> names(sources.begin(), sources.end());
+  return declare(symbol, shape, names, false, rows);
 }
 
 ForwardArgs ModuleBuilder::beginForward() {

@@ -66,6 +66,11 @@ public:
 
 private:
   void setModuleAttributes();
+  // Declares `symbol` once (before @forward, in first-use order); `rows`: offset, size, ...
+  // ranges of dimension 0 kept of a single source.
+  mlir::FlatSymbolRefAttr declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                  llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
+                                  llvm::ArrayRef<int64_t> rows);
 
   const ModelSpec &spec_;
   mlir::MLIRContext &context_;

@@ -49,6 +49,7 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.down_proj.weight", "ffn_down.weight"},
       {"mlp.gate.weight", "ffn_gate_inp.weight"}, // a mixture's router
       {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+      {"block_sparse_moe.router.layer.weight", "ffn_gate_inp.weight"}, // GraniteMoE
       {"ln_1.weight", "attn_norm.weight"},
       {"ln_1.bias", "attn_norm.bias"},
       {"attn.c_attn.weight", "attn_qkv.weight"},

@@ -121,7 +121,7 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInt
   let description = [{
     llm.moe as a library call, with its attributes: routing (softmax, top-k, optional
     renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
-    it, and the weighted sum in increasing expert order.
+    it, and the weighted sum in the order the experts were chosen.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
                        FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,

@@ -286,9 +286,12 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
     `[e * I, (e + 1) * I)` of `gate` (`[E * I, D]`), `up_e` the same rows of `up`, and
     `down_e` rows `[e * D, (e + 1) * D)` of `down` (`[E * D, I]`), so a weight is the
     experts' matrices stacked (one `llm.weight` listing a source per expert, or a
-    stacked 3-D tensor). The result row is the sum, over the chosen experts in increasing
-    expert order, of `weight * expert(x)`, each term and each partial sum rounded to the
-    activation type (as transformers adds them with `index_add_`).
+    stacked 3-D tensor). The result row is the sum, over the chosen experts in the order
+    they were chosen (probability descending), of `weight * expert(x)`, accumulated in f32
+    and rounded to the activation type once; with `round_weights` each term is first
+    rounded to the activation type (a product of two values of that type), as
+    transformers' default (`grouped_mm`) experts compute it. Ties between equal
+    probabilities go to the lower expert, where `torch.topk` may pick either.
 
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of

@@ -32,7 +32,7 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
 
 namespace {
 
-// The top_k experts of one row of router logits, ascending by expert, with their weights:
+// The top_k experts of one row of router logits, in the order chosen, with their weights:
 // softmax in f32 (as transformers computes it), the largest probabilities (ties to the
 // lower expert), optionally divided by their sum.
 void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, float *weights) {
@@ -67,12 +67,6 @@ void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, floa
     for (int64_t j = 0; j < k; ++j)
       weights[j] /= total;
   }
-  // Ascending expert order: the order the weighted outputs are added in.
-  for (int64_t j = 1; j < k; ++j)
-    for (int64_t i = j; i > 0 && experts[i - 1] > experts[i]; --i) {
-      std::swap(experts[i - 1], experts[i]);
-      std::swap(weights[i - 1], weights[i]);
-    }
 }
 
 } // namespace

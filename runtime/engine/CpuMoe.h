@@ -19,7 +19,7 @@ Expected<PackedExperts> packExperts(const plan::Op &op);
 
 // Scratch space reused across steps.
 struct MoeScratch {
-  std::vector<int32_t> experts;    // [rows, top_k]: chosen experts, ascending per row
+  std::vector<int32_t> experts;    // [rows, top_k]: chosen experts, in the order chosen
   std::vector<float> weights;      // [rows, top_k]: their weights
   std::vector<int64_t> offsets;    // per expert: first pair of its list
   std::vector<int64_t> pairs;      // (row * top_k + slot), grouped by expert
@@ -28,8 +28,8 @@ struct MoeScratch {
 };
 
 // out[t] = sum over the top_k experts of softmax(logits[t]) of weight * expert(x[t]),
-// in increasing expert order, f32 throughout. A pair's expert output is one row of that
-// expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
+// in the order chosen (probability descending), f32 throughout. A pair's expert output is one row
+// of that expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
 // is the same whatever else is in the batch.
 void moe(const plan::MoeConfig &config, const PackedExperts &packed, const float *x,
          int64_t xStride, const float *logits, int64_t logitsStride, int64_t rows, float *out,

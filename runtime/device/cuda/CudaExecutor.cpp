@@ -1011,7 +1011,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
 
 // Routes the step's rows, groups the (row, expert) pairs by expert, reads the experts' row
 // counts back, runs each chosen expert's three GEMMs over its pairs' rows (the SiLU gate
-// between them), and adds each row's weighted outputs in expert order.
+// between them), and adds each row's weighted outputs in the order the experts were chosen.
 Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
   const Op &op = prog.ops[opIndex];
   if (rows == 0)
@@ -1079,7 +1079,8 @@ Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
     TRY(project(gate, first, count, width, inter,
                 downW + static_cast<size_t>(e * width * inter) * eb, y));
   }
-  return moeCombine(act, y, width, positionOf, weightsOf, rows, k, data(out), stride(out), stream);
+  return moeCombine(act, y, width, positionOf, weightsOf, rows, k, c.roundWeights, data(out),
+                    stride(out), stream);
 }
 
 Status CudaExecutor::Impl::sampleAndCopy(

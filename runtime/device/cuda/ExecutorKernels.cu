@@ -182,15 +182,6 @@ __global__ void moeRouteKernel(const T *__restrict__ logits, int64_t stride, int
   if (c.round)
     for (int64_t j = 0; j < c.topK; ++j)
       w[j] = toFloat(fromFloat<T>(w[j]));
-  for (int64_t j = 1; j < c.topK; ++j) // ascending expert order: the order of the sum
-    for (int64_t i = j; i > 0 && chosen[i - 1] > chosen[i]; --i) {
-      const int32_t e = chosen[i - 1];
-      chosen[i - 1] = chosen[i];
-      chosen[i] = e;
-      const float x = w[i - 1];
-      w[i - 1] = w[i];
-      w[i] = x;
-    }
   for (int64_t j = 0; j < c.topK; ++j) {
     experts[r * c.topK + j] = chosen[j];
     weights[r * c.topK + j] = w[j];
@@ -243,15 +234,17 @@ __global__ void moeSiluGateKernel(T *__restrict__ gate, const T *__restrict__ up
 template <typename T>
 __global__ void moeCombineKernel(const T *__restrict__ y, int64_t width,
                                  const int32_t *__restrict__ positionOf,
-                                 const float *__restrict__ weights, int64_t topK,
+                                 const float *__restrict__ weights, int64_t topK, bool roundTerms,
                                  T *__restrict__ out, int64_t outStride) {
   const int64_t r = blockIdx.x;
   for (int64_t c = threadIdx.x; c < width; c += blockDim.x) {
     float acc = 0.0f;
     for (int64_t j = 0; j < topK; ++j) {
       const int64_t q = positionOf[r * topK + j];
-      const float term = toFloat(fromFloat<T>(weights[r * topK + j] * toFloat(y[q * width + c])));
-      acc = toFloat(fromFloat<T>(acc + term));
+      float term = weights[r * topK + j] * toFloat(y[q * width + c]);
+      if (roundTerms)
+        term = toFloat(fromFloat<T>(term));
+      acc += term;
     }
     out[r * outStride + c] = fromFloat<T>(acc);
   }
@@ -392,8 +385,8 @@ Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cuda
 }
 
 Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
-                  const float *weights, int64_t rows, int64_t topK, void *out, int64_t outStride,
-                  cudaStream_t stream) {
+                  const float *weights, int64_t rows, int64_t topK, bool roundTerms, void *out,
+                  int64_t outStride, cudaStream_t stream) {
   if (rows < 0 || rows > INT32_MAX || width <= 0 || topK < 1 || outStride < width)
     return invalid("moeCombine", "bad shape");
   if (rows == 0)
@@ -403,8 +396,8 @@ Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t 
   dispatch(type, [&](auto t) {
     using T = decltype(t);
     moeCombineKernel<T><<<unsigned(rows), threadsFor(width), 0, stream>>>(
-        static_cast<const T *>(y), width, positionOf, weights, topK, static_cast<T *>(out),
-        outStride);
+        static_cast<const T *>(y), width, positionOf, weights, topK, roundTerms,
+        static_cast<T *>(out), outStride);
   });
   MODELRT_LAUNCH_TRY("moeCombineKernel");
   return Status::success();

@@ -52,7 +52,7 @@ constexpr int64_t kMaxMoeTopK = 64;
 
 // Per row of router logits ([rows, numExperts] of `type`, row stride `stride`): softmax in
 // f32, the topK largest probabilities (ties to the lower expert), normalized and rounded as
-// `routing` says; experts[r * topK + j] ascending with their weights[...], and
+// `routing` says; experts[r * topK + j] in the order chosen with their weights[...], and
 // counts[e] += the rows that chose e (counts zeroed by the caller).
 Status moeRoute(ElementType type, const void *logits, int64_t stride, int64_t rows,
                 const MoeRouting &routing, int32_t *experts, float *weights, int32_t *counts,
@@ -68,11 +68,12 @@ Status moeGroup(const int32_t *experts, int64_t rows, int64_t topK, int64_t numE
 // gate[i] = round(round(silu(gate[i])) * up[i]) for i < n (the reference's act(gate) * up).
 Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cudaStream_t stream);
 
-// out[r] = the sum over j < topK (experts ascending) of round(weights[r * topK + j] *
-// y[positionOf[r * topK + j]]), each partial sum rounded (as index_add_ in the activation
-// type); y holds [pairs, width] rows.
+// out[r] = round(the f32 sum over j < topK, in the order chosen, of weights[r * topK + j] *
+// y[positionOf[r * topK + j]]), each term first rounded to `type` when roundTerms (the
+// weights are of that type: a product of two such values), as transformers' grouped_mm
+// experts add them; y holds [pairs, width] rows.
 Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
-                  const float *weights, int64_t rows, int64_t topK, void *out, int64_t outStride,
-                  cudaStream_t stream);
+                  const float *weights, int64_t rows, int64_t topK, bool roundTerms, void *out,
+                  int64_t outStride, cudaStream_t stream);
 
 } // namespace modelrt::cuda
