@@ -63,6 +63,13 @@ def hf_dir(name, tensors, config, bf16=False):
     save_file(tensors, os.path.join(path, "model.safetensors"))
 
 
+def quantized(x):
+    """Matrices whose rows are whole Q8_0 blocks as (bytes, type); anything else as is."""
+    if x.ndim < 2 or x.shape[-1] % 32:
+        return x
+    return (gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0)
+
+
 def gguf_file(name, arch, meta, tensors):
     w = gguf.GGUFWriter(os.path.join(OUT, name), arch)
     for key, value in meta.items():
@@ -74,7 +81,10 @@ def gguf_file(name, arch, meta, tensors):
         else:
             w.add_uint32(name, value)
     for tname, data in tensors.items():
-        w.add_tensor(tname, data)
+        if isinstance(data, tuple):  # (quantized bytes, block type)
+            w.add_tensor(tname, data[0], raw_dtype=data[1])
+        else:
+            w.add_tensor(tname, data)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -248,6 +258,27 @@ def main():
         "attention.key_length": QHD, "attention.value_length": QHD, "rope.freq_base": 1000000.0,
         "attention.layer_norm_rms_epsilon": 1e-6, "expert_count": E, "expert_used_count": 2,
         "expert_feed_forward_length": EF, "vocab_size": V}, names)
+
+    # The same Qwen3-MoE shape with experts of 32 features and every matrix in Q8_0 blocks
+    # (gguf's own quantizer), norms f32: the default plan keeps the experts' blocks.
+    q8rng = np.random.default_rng(13)
+    q8 = {}
+    for k, x in llama_tensors(q8rng, QHD, qk_norm=True).items():
+        if "mlp." not in k:
+            q8[k] = (1.0 + 0.1 * x if x.ndim == 1 else x / np.sqrt(x.shape[1])).astype(np.float32)
+    q8names = to_gguf_names(q8)
+    for i in range(L):
+        q8names[f"blk.{i}.ffn_gate_inp.weight"] = stack(E, D)
+        q8names[f"blk.{i}.ffn_gate_exps.weight"] = stack(E, 32, D)
+        q8names[f"blk.{i}.ffn_up_exps.weight"] = stack(E, 32, D)
+        q8names[f"blk.{i}.ffn_down_exps.weight"] = stack(E, D, 32)
+    gguf_file("tiny-qwen3-moe-q8.gguf", "qwen3moe", {
+        "block_count": L, "embedding_length": D, "feed_forward_length": F,
+        "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+        "attention.key_length": QHD, "attention.value_length": QHD, "rope.freq_base": 1000000.0,
+        "attention.layer_norm_rms_epsilon": 1e-6, "expert_count": E, "expert_used_count": 2,
+        "expert_feed_forward_length": 32, "vocab_size": V},
+        {k: quantized(v) for k, v in q8names.items()})
 
     # GraniteMoE as llama.cpp writes it (granitemoe: the router as ffn_gate_inp, input_linear
     # split into ffn_gate_exps and ffn_up_exps), and the same with GraniteMoeShared's shared

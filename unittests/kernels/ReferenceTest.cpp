@@ -318,6 +318,33 @@ TEST(Reference, KQuantPlansEqualDensePlans) {
   }
 }
 
+// A mixture of experts in Q8_0 blocks (each kind of expert matrix one 3-D GGUF tensor): the
+// default plan keeps the experts' blocks, packs each expert's rows as its own quantized GEMM
+// weight, and computes the same bits as the plan with every weight dequantized to f32.
+TEST(Reference, QuantizedExpertsEqualDenseExperts) {
+  std::string base = planDirectory + "/tiny-qwen3-moe-q8";
+  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
+                                         b = CpuExecutor::load(base + "-dense.plan");
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
+  int keptExperts = 0;
+  for (const plan::WeightEntry &w : (*a)->metadata().weights)
+    keptExperts += w.name.find(".moe.") != std::string::npos && w.dtype == DType::Q8_0;
+  EXPECT_EQ(keptExperts, 8) << "router, gate, up and down of both layers";
+  Expected<Sequences> sa = Sequences::create(**a), sb = Sequences::create(**b);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  std::vector<int32_t> prompt = {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7};
+  std::vector<float> x = *sa->step(prompt, {{1, int64_t(prompt.size()), true}});
+  std::vector<float> y = *sb->step(prompt, {{1, int64_t(prompt.size()), true}});
+  ASSERT_EQ(x.size(), y.size());
+  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
+  for (int32_t t : {3, 55, 40}) {
+    x = *sa->step({t}, {{1, 1, true}});
+    y = *sb->step({t}, {{1, 1, true}});
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "after " << t;
+  }
+  EXPECT_NE(*std::max_element(x.begin(), x.end()), *std::min_element(x.begin(), x.end()));
+}
+
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
 // default plan keeps the 16-bit matrices and widens them exactly in the GEMM, so it computes
 // the same bits as the plan with every weight converted to f32.
