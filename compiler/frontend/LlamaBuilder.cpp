@@ -84,7 +84,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       return ("blk." + llvm::Twine(layer) + "." + kind + ".weight").str();
     };
     return ob.create<llm::MoeOp>(
-        b.loc(), h.getType(), h, logits,
+        b.loc(), h.getType(), h, logits, Value(), Value(),
         b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {in}, gguf("ffn_gate_exps"),
                         gateRows),
         b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {in}, gguf("ffn_up_exps"), upRows),
@@ -102,8 +102,25 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
     return b.stackedWeight(prefix + name.str(), shape, sources,
                            ("blk." + llvm::Twine(layer) + "." + gguf + ".weight").str());
   };
+  // Qwen2-MoE's shared expert: a dense SiLU-gated MLP of every token beside the routed ones
+  // (ordinary linears, so its GEMMs merge with the router's and its gate is generated code),
+  // scaled per token by sigmoid(shared_expert_gate(x)) inside llm.moe.
+  Value shared, sharedGate;
+  if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
+    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
+      return b.weight(prefix + name.str(), shape, layerName(layer, source));
+    };
+    Value g =
+        b.linear(h, w("moe.shared.gate_proj", {sf, d}, "mlp.shared_expert.gate_proj.weight"), sf);
+    Value u = b.linear(h, w("moe.shared.up_proj", {sf, d}, "mlp.shared_expert.up_proj.weight"), sf);
+    Value act = ob.create<llm::SiluOp>(b.loc(), g.getType(), g);
+    Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, u);
+    shared = b.linear(gated,
+                      w("moe.shared.down_proj", {d, sf}, "mlp.shared_expert.down_proj.weight"), d);
+    sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
+  }
   return ob.create<llm::MoeOp>(
-      b.loc(), h.getType(), h, logits,
+      b.loc(), h.getType(), h, logits, shared, sharedGate,
       stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d}),
       stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d}),
       stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff}),

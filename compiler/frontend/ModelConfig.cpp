@@ -39,13 +39,13 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, granitemoe, "
-    "gemma, gemma2, gemma3_text, gpt2";
+    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, "
+    "granitemoe, gemma, gemma2, gemma3_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", Architecture::Llama)
-      .Case("qwen2", Architecture::Qwen2)
+      .Cases("qwen2", "qwen2_moe", Architecture::Qwen2)
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
@@ -78,6 +78,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("MistralForCausalLM", "mistral")
             .Case("MixtralForCausalLM", "mixtral")
             .Case("Qwen3MoeForCausalLM", "qwen3_moe")
+            .Case("Qwen2MoeForCausalLM", "qwen2_moe")
             .Case("OlmoeForCausalLM", "olmoe")
             .Case("Qwen2ForCausalLM", "qwen2")
             .Case("Qwen3ForCausalLM", "qwen3")
@@ -325,8 +326,9 @@ bool parseLayerTypes(JsonFields &fields, ModelConfig &c) {
 // The sparse MLP blocks of Mixtral, Qwen3-MoE, OLMoE and GraniteMoE, with transformers'
 // defaults.
 void parseExperts(JsonFields &fields, ModelConfig &c) {
-  const bool mixtral = c.modelType == "mixtral", qwen = c.modelType == "qwen3_moe",
-             granite = c.modelType == "granitemoe";
+  // Qwen2-MoE is Qwen3-MoE's layout (its defaults differ) plus a shared expert.
+  const bool mixtral = c.modelType == "mixtral", qwen2 = c.modelType == "qwen2_moe",
+             qwen = c.modelType == "qwen3_moe" || qwen2, granite = c.modelType == "granitemoe";
   if (!mixtral && !qwen && !granite && c.architecture != Architecture::Olmoe)
     return;
   // transformers reads either name (an attribute_map); the model's own first.
@@ -336,17 +338,26 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
     expertsKey = mixtral || granite ? "num_experts" : "num_local_experts";
   c.numExperts = fields.optionalPositiveInt(expertsKey)
                      .value_or(mixtral || granite ? 8
+                               : qwen2            ? 60
                                : qwen             ? 128
                                                   : 64);
-  c.expertsPerToken =
-      fields.optionalPositiveInt("num_experts_per_tok").value_or(mixtral || granite ? 2 : 8);
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok")
+                          .value_or(mixtral || granite ? 2
+                                    : qwen2            ? 4
+                                                       : 8);
   if (c.expertsPerToken > c.numExperts)
     fields.fail("num_experts_per_tok",
                 Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
   if (c.numExperts > 4096)
     fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
   c.expertIntermediateSize =
-      qwen ? fields.optionalPositiveInt("moe_intermediate_size").value_or(768) : c.intermediateSize;
+      qwen ? fields.optionalPositiveInt("moe_intermediate_size").value_or(qwen2 ? 1408 : 768)
+           : c.intermediateSize;
+  if (qwen2) // 0 (or null): no shared expert
+    c.sharedExpertIntermediateSize =
+        fields.mentions("shared_expert_intermediate_size")
+            ? fields.optionalPositiveInt("shared_expert_intermediate_size").value_or(0)
+            : 5632;
   // Mixtral always renormalizes and keeps the weights in f32; GraniteMoE takes the softmax
   // of the chosen logits (the same weights) and rounds them, as Qwen3-MoE and OLMoE do.
   c.normalizeTopK = mixtral || granite || fields.optionalBool("norm_topk_prob").value_or(false);
@@ -401,7 +412,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   // Qwen2 always has Q, K, V biases (no output bias). Elsewhere attention_bias also puts a
   // bias on o_proj, which modelc does not build: refused rather than dropped. (Phi-3's
   // config has no such field.)
-  c.attentionBias = c.architecture == Architecture::Qwen2;
+  c.attentionBias = c.architecture == Architecture::Qwen2 &&
+                    (c.modelType != "qwen2_moe" || fields.optionalBool("qkv_bias").value_or(true));
   if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
       fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections (o_proj's too) are not "
@@ -416,9 +428,11 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                             ? fields.optionalPositiveInt("sliding_window")
                             : std::optional<int64_t>(4096);
       if (c.modelType != "qwen3_moe" && c.slidingWindow && !parseLayerTypes(fields, c)) {
-        int64_t first = fields.optionalPositiveInt("max_window_layers").value_or(28);
+        // Qwen2-MoE: every other layer (0, 2, ...) below max_window_layers instead.
+        int64_t bound = fields.optionalPositiveInt("max_window_layers").value_or(28);
         for (int64_t i = 0; i < c.numLayers; ++i)
-          c.slidingLayers.push_back(i >= first);
+          c.slidingLayers.push_back(c.modelType == "qwen2_moe" ? (i + 1) % 2 && i < bound
+                                                               : i >= bound);
       }
     }
   } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||

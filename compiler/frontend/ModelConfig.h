@@ -110,6 +110,9 @@ struct ModelConfig {
   // norm_topk_prob); roundRoutingWeights: rounded to the activation type (Qwen3-MoE, OLMoE).
   int64_t numExperts = 0, expertsPerToken = 0, expertIntermediateSize = 0;
   bool normalizeTopK = false, roundRoutingWeights = false;
+  // Qwen2-MoE: a shared expert (a dense SiLU-gated MLP of this many features) beside the
+  // routed ones, scaled per token by sigmoid(shared_expert_gate(x)); 0: none.
+  int64_t sharedExpertIntermediateSize = 0;
   std::vector<bool> denseLayers; // Qwen3-MoE's mlp_only_layers and decoder_sparse_step
 
   bool isMoeLayer(int64_t layer) const {

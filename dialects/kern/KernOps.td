@@ -116,22 +116,27 @@ def Kern_AttentionOp : Kern_Op<"attention", [
   }];
 }
 
-def Kern_MoeOp : Kern_Op<"moe", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
+                                  DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "Mixture of experts (a runtime kernel)";
   let description = [{
     llm.moe as a library call, with its attributes: routing (softmax, top-k, optional
     renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
-    it, and the weighted sum in the order the experts were chosen.
+    it, and the weighted sum in the order the experts were chosen; plus the optional
+    `shared` expert's output, scaled by `sigmoid(shared_gate)` when given.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
+                       Optional<Kern_Activation>:$shared, Optional<Kern_Activation>:$shared_gate,
                        FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
                        UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
-    $input `,` $router_logits `experts` `(` $gate `,` $up `,` $down `)` attr-dict
-    `:` type($input) `,` type($router_logits) `->` type($result)
+    $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?
+    `experts` `(` $gate `,` $up `,` $down `)` attr-dict
+    `:` type($input) `,` type($router_logits) (`shared` type($shared)^)?
+    (`shared_gate` type($shared_gate)^)? `->` type($result)
   }];
 }
 

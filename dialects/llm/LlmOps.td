@@ -271,7 +271,7 @@ def Llm_LogitsOp : Llm_Op<"logits",
   let hasVerifier = 1;
 }
 
-def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
+def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
   let summary = "Mixture of experts: each token through its top-k experts' gated MLPs";
   let description = [{
     A sparse MLP block over all tokens at once (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE).
@@ -293,6 +293,11 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
     transformers' default (`grouped_mm`) experts compute it. Ties between equal
     probabilities go to the lower expert, where `torch.topk` may pick either.
 
+    With `shared` (`[T, D]`, a shared expert's output computed by ordinary ops: Qwen2-MoE)
+    the result adds it, scaled per row by `sigmoid(shared_gate)` when `shared_gate`
+    (`[T, 1]`, a linear of `input`) is given: `round(round(routed) + round(round(sigmoid(g))
+    * shared))`, as transformers adds them in the activation type.
+
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
     that expert's GEMMs, whose rows are independent (the CPU executor's always; on CUDA,
@@ -306,14 +311,17 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe"> {
     ```
   }];
   let arguments = (ins Llm_Activation:$input, Llm_Activation:$router_logits,
+                       Optional<Llm_Activation>:$shared, Optional<Llm_Activation>:$shared_gate,
                        FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
                        UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
-    $input `,` $router_logits `experts` `(` $gate `,` $up `,` $down `)` attr-dict
-    `:` type($input) `,` type($router_logits) `->` type($result)
+    $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?
+    `experts` `(` $gate `,` $up `,` $down `)` attr-dict
+    `:` type($input) `,` type($router_logits) (`shared` type($shared)^)?
+    (`shared_gate` type($shared_gate)^)? `->` type($result)
   }];
   let hasVerifier = 1;
 }

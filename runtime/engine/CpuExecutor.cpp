@@ -382,8 +382,18 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::Moe: {
       const int64_t in = op.inputs[0], logits = op.inputs[1];
       impl.rows[out] = impl.rows[in];
+      SharedExpert shared;
+      if (op.inputs.size() > 2) {
+        shared.shared = impl.data(op.inputs[2]);
+        shared.sharedStride = impl.stride(op.inputs[2]);
+      }
+      if (op.inputs.size() > 3) {
+        shared.gate = impl.data(op.inputs[3]);
+        shared.gateStride = impl.stride(op.inputs[3]);
+      }
       moe(op.moe, *impl.expertsOf[opIndex], impl.data(in), impl.stride(in), impl.data(logits),
-          impl.stride(logits), impl.rows[in], impl.data(out), impl.stride(out), impl.moeScratch);
+          impl.stride(logits), impl.rows[in], impl.data(out), impl.stride(out), impl.moeScratch,
+          shared);
       break;
     }
     case OpKind::Fused: {

@@ -30,7 +30,7 @@ constexpr int64_t kExpandRows = 4;
 // rows (Q5_1, Q5_K), and int8 values; Q4_1 panels (Q4_1, Q4_0, Q4_K) scales, minimums and
 // nibbles.
 template <int G, bool M = false>
-constexpr int64_t kQ8Block = (M ? 2 : 1) * G * kPanel * 4 + kQuant * kPanel;
+constexpr int64_t kQ8Block = (M ? 2 : 1) * G *kPanel * 4 + kQuant *kPanel;
 constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel;
 
 // The panel layout of each weight type.
@@ -703,8 +703,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   // forms them), so the weights are bit for bit the dequantized ones (docs/formats.md).
   const bool twoGroups = format == Panels::Q8x2 || format == Panels::Q8x2m;
   const bool withMins = format == Panels::Q8m || format == Panels::Q8x2m;
-  const int64_t groups8 = twoGroups ? 2 : 1;            // scale rows of a Q8 block
-  const int64_t rows8 = groups8 * (withMins ? 2 : 1);    // with the minimum rows
+  const int64_t groups8 = twoGroups ? 2 : 1;          // scale rows of a Q8 block
+  const int64_t rows8 = groups8 * (withMins ? 2 : 1); // with the minimum rows
   auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q,
                    const float *mins = nullptr) {
     for (int64_t g = 0; g < groups8; ++g) {
@@ -743,7 +743,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           std::memcpy(&qh, src + 2, 4);
           for (int64_t i = 0; i < kQuant / 2; ++i) {
             q8[i] = static_cast<int8_t>(((src[6 + i] & 15) | ((qh >> i) & 1) << 4) - 16);
-            q8[i + 16] = static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
+            q8[i + 16] =
+                static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
           }
           putQ8(dst, j, &d, q8);
           break;
@@ -762,7 +763,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             if (xs) {
               uint16_t high;
               std::memcpy(&high, src + 2, 2);
-              const int sc = ((src[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+              const int sc = ((src[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3)
+                                                                            << 4;
               scale = d * static_cast<float>(sc - 32);
             }
             putQ8(dst + s * outBlock, j, &scale, q8);
@@ -788,7 +790,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           for (int64_t s = 0; s < 8; ++s) {
             const uint8_t *qs = src + 48 + 32 * (s / 2);
             for (int64_t i = 0; i < kQuant; ++i)
-              q8[i] = static_cast<int8_t>(((qs[i] >> (4 * (s % 2))) & 15) | ((qh[i] >> s) & 1) << 4);
+              q8[i] =
+                  static_cast<int8_t>(((qs[i] >> (4 * (s % 2))) & 15) | ((qh[i] >> s) & 1) << 4);
             const float scale = d * static_cast<float>(sc[s]);
             const float min = -(dmin * static_cast<float>(mn[s]));
             putQ8(dst + s * outBlock, j, &scale, q8, &min);

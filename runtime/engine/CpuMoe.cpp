@@ -73,7 +73,7 @@ void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, floa
 
 void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, int64_t xStride,
          const float *logits, int64_t logitsStride, int64_t rows, float *out, int64_t outStride,
-         MoeScratch &s) {
+         MoeScratch &s, const SharedExpert &shared) {
   const int64_t k = c.topK, n = c.numExperts, inter = c.intermediate,
                 d = packed.down.empty() ? 0 : packed.down[0].n();
   s.experts.resize(static_cast<size_t>(rows * k));
@@ -126,6 +126,15 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
       const float *y = s.results.data() + (t * k + j) * d;
       for (int64_t col = 0; col < d; ++col) {
         const float term = w * y[col];
+        o[col] += term;
+      }
+    }
+    if (shared.shared) {
+      const float *sh = shared.shared + t * shared.sharedStride;
+      const float scale =
+          shared.gate ? 1.0f / (1.0f + std::exp(-shared.gate[t * shared.gateStride])) : 1.0f;
+      for (int64_t col = 0; col < d; ++col) {
+        const float term = scale * sh[col];
         o[col] += term;
       }
     }

@@ -31,8 +31,14 @@ struct MoeScratch {
 // in the order chosen (probability descending), f32 throughout. A pair's expert output is one row
 // of that expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
 // is the same whatever else is in the batch.
+// A shared expert's rows (shared, Qwen2-MoE) are added, each scaled by sigmoid of its
+// row of sharedGate when that is given (row strides in floats; null: none).
+struct SharedExpert {
+  const float *shared = nullptr, *gate = nullptr;
+  int64_t sharedStride = 0, gateStride = 0;
+};
 void moe(const plan::MoeConfig &config, const PackedExperts &packed, const float *x,
          int64_t xStride, const float *logits, int64_t logitsStride, int64_t rows, float *out,
-         int64_t outStride, MoeScratch &scratch);
+         int64_t outStride, MoeScratch &scratch, const SharedExpert &shared = {});
 
 } // namespace modelrt::engine

@@ -25,8 +25,8 @@ std::vector<int32_t> proposeNgramDrafts(const std::vector<int32_t> &history, int
 Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Policy policy,
                                                  bool prefixCaching, int speculativeTokens) {
   if (speculativeTokens < 0 || speculativeTokens > 16)
-    return Error(ErrorCode::InvalidArgument, "speculative tokens must be in [0, 16], got " +
-                                                 std::to_string(speculativeTokens));
+    return Error(ErrorCode::InvalidArgument,
+                 "speculative tokens must be in [0, 16], got " + std::to_string(speculativeTokens));
   const plan::PlanMetadata &m = executor.metadata();
   sched::SchedulerConfig config;
   config.policy = policy;
@@ -134,9 +134,9 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
         const int64_t end = r.startPosition + r.numTokens;
         const int64_t room =
             static_cast<int64_t>(r.blockTable.size()) * executor_.kvBlockSize() - end;
-        const int64_t k = std::min<int64_t>(
-            {speculativeTokens_, room, s.maxTokens - static_cast<int64_t>(s.draws) - 1,
-             maxRows - rows, maxSeqLen - end});
+        const int64_t k = std::min<int64_t>({speculativeTokens_, room,
+                                             s.maxTokens - static_cast<int64_t>(s.draws) - 1,
+                                             maxRows - rows, maxSeqLen - end});
         if (k > 0)
           drafts = proposeNgramDrafts(s.history, static_cast<int>(k));
       }
@@ -208,13 +208,11 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       at += vocab;
     }
   }
-  if (devicePicks != result->sampled.size() ||
-      at != result->logits.data() + result->logits.size())
-    return Error(ErrorCode::Internal, "the executor returned " +
-                                          std::to_string(result->logits.size() / size_t(vocab)) +
-                                          " logits rows and " +
-                                          std::to_string(result->sampled.size()) +
-                                          " device tokens, not what the step asked for");
+  if (devicePicks != result->sampled.size() || at != result->logits.data() + result->logits.size())
+    return Error(ErrorCode::Internal,
+                 "the executor returned " + std::to_string(result->logits.size() / size_t(vocab)) +
+                     " logits rows and " + std::to_string(result->sampled.size()) +
+                     " device tokens, not what the step asked for");
   std::vector<sched::TokenId> sampled;
   std::vector<std::vector<sched::TokenId>> accepted; // after each sampled token (speculation)
   size_t nextPick = 0;

@@ -30,8 +30,8 @@ public:
   // host, others may on the device): a decode step also runs up to that many draft tokens
   // (what followed the latest earlier occurrence of the request's last 1..3 tokens), in KV
   // slots its last block already has; every draft the greedy choice confirms, and the
-  // token after the last one, comes out of that one step. The tokens are those decoding one at a time gives. Only steps
-  // that sample at most kSpeculativeMaxBatch requests speculate.
+  // token after the last one, comes out of that one step. The tokens are those decoding one at a
+  // time gives. Only steps that sample at most kSpeculativeMaxBatch requests speculate.
   static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
                                                   bool prefixCaching = false,
                                                   int speculativeTokens = 0);
@@ -98,7 +98,7 @@ private:
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
   struct InFlight {
     sched::SchedulerOutput out;
-    std::vector<DeviceSampling> sampling; // what the chunks' deviceSampling point to
+    std::vector<DeviceSampling> sampling;     // what the chunks' deviceSampling point to
     std::vector<std::vector<int32_t>> drafts; // per scheduled request: its draft tokens
     std::vector<bool> onDevice;               // per scheduled request: sampled on the device
   };

@@ -183,11 +183,17 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
            dtype(op.outputs[0]) == dtype(op.inputs[0]);
       break;
     }
-    case OpKind::Moe: { // x [rows, D], router logits [rows, E] -> [rows, D]
+    case OpKind::Moe: { // x [rows, D], router logits [rows, E] (, shared [rows, D] (, its
+                        // gate [rows, 1])) -> [rows, D]
       const MoeConfig &m = op.moe;
-      ok = count(2, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+      ok = op.inputs.size() >= 2 && op.inputs.size() <= 4 && op.outputs.size() == 1 &&
+           allStored(op.inputs) && allStored(op.outputs) &&
            dtype(op.outputs[0]) == dtype(op.inputs[0]) &&
-           width(op.outputs[0]) == width(op.inputs[0]) && width(op.inputs[1]) == m.numExperts;
+           width(op.outputs[0]) == width(op.inputs[0]) && width(op.inputs[1]) == m.numExperts &&
+           (op.inputs.size() < 3 || (width(op.inputs[2]) == width(op.inputs[0]) &&
+                                     dtype(op.inputs[2]) == dtype(op.inputs[0]))) &&
+           (op.inputs.size() < 4 ||
+            (width(op.inputs[3]) == 1 && dtype(op.inputs[3]) == dtype(op.inputs[0])));
       if (ok) {
         const uint64_t e = static_cast<uint64_t>(m.numExperts),
                        i = static_cast<uint64_t>(m.intermediate),

@@ -124,8 +124,8 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          "tiny-granite", "tiny-gemma2-tp2", "tiny-gemma3-pp3",
                                          // Mixtures of experts: a token's experts' rows.
                                          "tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe",
-                                         "tiny-granitemoe", "tiny-mixtral-tp2",
-                                         "tiny-qwen3-moe-pp3"),
+                                         "tiny-granitemoe", "tiny-qwen2-moe", "tiny-qwen2-moe-tp2",
+                                         "tiny-mixtral-tp2", "tiny-qwen3-moe-pp3"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -173,15 +173,18 @@ TEST(Reference, TinyGraniteMatchesTransformers) {
 // 4 per token, renormalized, a dense MLP in layer 1, per-head q/k norms) and OLMoE (8
 // experts, 3 per token, not renormalized, full-width q/k norms), each expert a tensor of its
 // own as their checkpoints store them (transformers stacks them when it loads them); and
-// GraniteMoE (Granite's multipliers, experts stacked in 3-D tensors, gate and up rows of one).
+// GraniteMoE (Granite's multipliers, experts stacked in 3-D tensors, gate and up rows of one)
+// and Qwen2-MoE (a shared expert beside the routed ones, scaled by a sigmoid gate).
 TEST(Reference, TinyMixturesOfExpertsMatchTransformers) {
-  for (const char *model : {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe", "tiny-granitemoe"}) {
+  for (const char *model :
+       {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe", "tiny-granitemoe", "tiny-qwen2-moe"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
   }
   // Every expert's intermediate features split over 2 ranks (one source per expert, and the
   // GGUF file's stacked tensors), and whole layers on 2 or 3 stages.
-  for (const char *model : {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe", "tiny-granitemoe"}) {
+  for (const char *model :
+       {"tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe", "tiny-granitemoe", "tiny-qwen2-moe"}) {
     SCOPED_TRACE(std::string(model) + ", 2 ranks");
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }

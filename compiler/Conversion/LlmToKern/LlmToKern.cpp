@@ -236,10 +236,10 @@ void convertLibraryOp(Operation *op) {
                                             a.getValue(), a->getAttrDictionary()));
       })
       .Case([&](llm::MoeOp m) {
-        replace(b.create<kern::MoeOp>(loc, m.getType(), m.getInput(), m.getRouterLogits(),
-                                      m.getGateAttr(), m.getUpAttr(), m.getDownAttr(),
-                                      m.getNumExpertsAttr(), m.getTopKAttr(),
-                                      m.getNormalizeTopKAttr(), m.getRoundWeightsAttr()));
+        replace(b.create<kern::MoeOp>(
+            loc, m.getType(), m.getInput(), m.getRouterLogits(), m.getShared(), m.getSharedGate(),
+            m.getGateAttr(), m.getUpAttr(), m.getDownAttr(), m.getNumExpertsAttr(), m.getTopKAttr(),
+            m.getNormalizeTopKAttr(), m.getRoundWeightsAttr()));
       })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));

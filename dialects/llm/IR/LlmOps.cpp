@@ -190,6 +190,11 @@ LogicalResult MoeOp::verify() {
   if (featureDim(getResult()) != featureDim(getInput()))
     return emitOpError() << "result width " << featureDim(getResult())
                          << " differs from the input width " << featureDim(getInput());
+  if (getShared() && featureDim(getShared()) != featureDim(getInput()))
+    return emitOpError() << "shared has " << featureDim(getShared()) << " columns, not "
+                         << featureDim(getInput());
+  if (getSharedGate() && (!getShared() || featureDim(getSharedGate()) != 1))
+    return emitOpError() << "shared_gate must be one column scaling a shared expert";
   return success();
 }
 

@@ -161,6 +161,15 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     if (failed(shard(moe.getGateAttr(), 0, part)) || failed(shard(moe.getUpAttr(), 0, part)) ||
         failed(shard(moe.getDownAttr(), 1, part)))
       return failure();
+    // A shared expert (Qwen2-MoE) is an ordinary MLP region, sharded and all-reduced above;
+    // its rank partial goes into the mixture instead (the scaling by its gate is per row,
+    // so linear), and the one all-reduce after the mixture adds both.
+    if (Value shared = moe.getShared())
+      if (auto reduce = shared.getDefiningOp<AllReduceOp>()) {
+        moe.getSharedMutable().assign(reduce.getInput());
+        if (reduce->use_empty())
+          reduce->erase();
+      }
     OpBuilder b(moe);
     b.setInsertionPointAfter(moe);
     auto sum = b.create<AllReduceOp>(moe.getLoc(), moe.getType(), moe.getResult(),

@@ -443,9 +443,11 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                           "the CUDA mixture-of-experts kernels take at most " +
                               std::to_string(kMaxMoeTopK) + " experts per token, not " +
                               std::to_string(op.moe.topK)));
-      for (int64_t id : {op.inputs[0], op.inputs[1], op.outputs[0]})
+      for (int64_t id : op.inputs)
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("moe operands are not " + m.dtype));
+      if (p.values[op.outputs[0]].dtype != dtypeOf(impl.act))
+        return fail(bad("moe operands are not " + m.dtype));
       break;
     case OpKind::Attention:
       if (op.attention.headDim != 64 && op.attention.headDim != 80 && op.attention.headDim != 96 &&
@@ -1079,8 +1081,17 @@ Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
     TRY(project(gate, first, count, width, inter,
                 downW + static_cast<size_t>(e * width * inter) * eb, y));
   }
+  MoeShared shared;
+  if (op.inputs.size() > 2) {
+    shared.shared = data(op.inputs[2]);
+    shared.sharedStride = stride(op.inputs[2]);
+  }
+  if (op.inputs.size() > 3) {
+    shared.gate = data(op.inputs[3]);
+    shared.gateStride = stride(op.inputs[3]);
+  }
   return moeCombine(act, y, width, positionOf, weightsOf, rows, k, c.roundWeights, data(out),
-                    stride(out), stream);
+                    stride(out), shared, stream);
 }
 
 Status CudaExecutor::Impl::sampleAndCopy(

@@ -235,7 +235,7 @@ template <typename T>
 __global__ void moeCombineKernel(const T *__restrict__ y, int64_t width,
                                  const int32_t *__restrict__ positionOf,
                                  const float *__restrict__ weights, int64_t topK, bool roundTerms,
-                                 T *__restrict__ out, int64_t outStride) {
+                                 T *__restrict__ out, int64_t outStride, MoeShared shared) {
   const int64_t r = blockIdx.x;
   for (int64_t c = threadIdx.x; c < width; c += blockDim.x) {
     float acc = 0.0f;
@@ -245,6 +245,16 @@ __global__ void moeCombineKernel(const T *__restrict__ y, int64_t width,
       if (roundTerms)
         term = toFloat(fromFloat<T>(term));
       acc += term;
+    }
+    if (shared.shared) {
+      float scale = 1.0f;
+      if (shared.gate) {
+        const float g = toFloat(static_cast<const T *>(shared.gate)[r * shared.gateStride]);
+        scale = toFloat(fromFloat<T>(1.0f / (1.0f + expf(-g))));
+      }
+      const float term = toFloat(fromFloat<T>(
+          scale * toFloat(static_cast<const T *>(shared.shared)[r * shared.sharedStride + c])));
+      acc = toFloat(fromFloat<T>(acc)) + term;
     }
     out[r * outStride + c] = fromFloat<T>(acc);
   }
@@ -386,7 +396,7 @@ Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cuda
 
 Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
                   const float *weights, int64_t rows, int64_t topK, bool roundTerms, void *out,
-                  int64_t outStride, cudaStream_t stream) {
+                  int64_t outStride, const MoeShared &shared, cudaStream_t stream) {
   if (rows < 0 || rows > INT32_MAX || width <= 0 || topK < 1 || outStride < width)
     return invalid("moeCombine", "bad shape");
   if (rows == 0)
@@ -397,7 +407,7 @@ Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t 
     using T = decltype(t);
     moeCombineKernel<T><<<unsigned(rows), threadsFor(width), 0, stream>>>(
         static_cast<const T *>(y), width, positionOf, weights, topK, roundTerms,
-        static_cast<T *>(out), outStride);
+        static_cast<T *>(out), outStride, shared);
   });
   MODELRT_LAUNCH_TRY("moeCombineKernel");
   return Status::success();

@@ -71,9 +71,15 @@ Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cuda
 // out[r] = round(the f32 sum over j < topK, in the order chosen, of weights[r * topK + j] *
 // y[positionOf[r * topK + j]]), each term first rounded to `type` when roundTerms (the
 // weights are of that type: a product of two such values), as transformers' grouped_mm
-// experts add them; y holds [pairs, width] rows.
+// experts add them; y holds [pairs, width] rows. With a shared expert (shared [rows, width],
+// Qwen2-MoE) out[r] = round(out[r] + round(s * shared[r])), s = round(sigmoid(gate[r]))
+// when a gate ([rows, 1]) is given, else 1.
+struct MoeShared {
+  const void *shared = nullptr, *gate = nullptr;
+  int64_t sharedStride = 0, gateStride = 0;
+};
 Status moeCombine(ElementType type, const void *y, int64_t width, const int32_t *positionOf,
                   const float *weights, int64_t rows, int64_t topK, bool roundTerms, void *out,
-                  int64_t outStride, cudaStream_t stream);
+                  int64_t outStride, const MoeShared &shared, cudaStream_t stream);
 
 } // namespace modelrt::cuda

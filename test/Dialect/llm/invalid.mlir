@@ -396,3 +396,14 @@ func.func @moe_down(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32>
   %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_gate_alone(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %g: tensor<?x1xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{shared_gate must be one column scaling a shared expert}}
+  %y = llm.moe %x, %r shared_gate %g experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x4xf32> shared_gate tensor<?x1xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
