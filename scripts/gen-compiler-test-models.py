@@ -280,6 +280,36 @@ def main():
         "expert_feed_forward_length": 32, "vocab_size": V},
         {k: quantized(v) for k, v in q8names.items()})
 
+    # Qwen2-MoE as llama.cpp writes it (qwen2moe): Q/K/V biases, 8 experts of 16 features, 2
+    # per token (not renormalized), and a shared expert of 24 (ffn_*_shexp) whose gate
+    # ffn_gate_inp_shexp is a [D] vector. transformers reads it for the reference.
+    q2rng = np.random.default_rng(14)
+    q2 = {}
+    for k, x in llama_tensors(q2rng).items():
+        if "mlp." not in k:
+            q2[k] = (1.0 + 0.1 * x if x.ndim == 1 else x / np.sqrt(x.shape[1])).astype(np.float32)
+    q2names = to_gguf_names(q2)
+
+    def stack2(*shape):
+        return (q2rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+    for i in range(L):
+        for n, rows in (("q", H * HD), ("k", KV * HD), ("v", KV * HD)):
+            q2names[f"blk.{i}.attn_{n}.bias"] = (0.1 * q2rng.standard_normal(rows)).astype(np.float32)
+        q2names[f"blk.{i}.ffn_gate_inp.weight"] = stack2(E, D)
+        q2names[f"blk.{i}.ffn_gate_exps.weight"] = stack2(E, EF, D)
+        q2names[f"blk.{i}.ffn_up_exps.weight"] = stack2(E, EF, D)
+        q2names[f"blk.{i}.ffn_down_exps.weight"] = stack2(E, D, EF)
+        q2names[f"blk.{i}.ffn_gate_shexp.weight"] = stack2(24, D)
+        q2names[f"blk.{i}.ffn_up_shexp.weight"] = stack2(24, D)
+        q2names[f"blk.{i}.ffn_down_shexp.weight"] = stack2(D, 24)
+        q2names[f"blk.{i}.ffn_gate_inp_shexp.weight"] = stack2(1, D)[0]
+    gguf_file("tiny-qwen2-moe.gguf", "qwen2moe", {
+        "block_count": L, "embedding_length": D, "feed_forward_length": F,
+        "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+        "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
+        "expert_count": E, "expert_used_count": 2, "expert_feed_forward_length": EF,
+        "expert_shared_feed_forward_length": 24, "vocab_size": V}, q2names)
+
     # GraniteMoE as llama.cpp writes it (granitemoe: the router as ffn_gate_inp, input_linear
     # split into ffn_gate_exps and ffn_up_exps), and the same with GraniteMoeShared's shared
     # experts, which modelc refuses.

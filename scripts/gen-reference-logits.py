@@ -187,12 +187,15 @@ def main():
             continue
         name, model = tiny_checkpoint_model(manifest)
         write(name, model, tiny_prompts, all_positions=True)
-    for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-qwen3-moe"]:
+    for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-qwen3-moe", "tiny-qwen2-moe"]:
         if only and gguf + "-gguf" not in only:
             continue
         # test/modelc/Inputs/<model>.gguf (scripts/gen-compiler-test-models.py); vocab 64.
-        # transformers reads no qwen3moe.expert_feed_forward_length (its default is 768).
-        extra = {"moe_intermediate_size": 16} if gguf == "tiny-qwen3-moe" else {}
+        # transformers reads no expert_feed_forward_length (its defaults are 768 and 1408) nor
+        # expert_shared_feed_forward_length (5632).
+        extra = {"tiny-qwen3-moe": {"moe_intermediate_size": 16},
+                 "tiny-qwen2-moe": {"moe_intermediate_size": 16,
+                                    "shared_expert_intermediate_size": 24}}.get(gguf, {})
         name, model = gguf_model(gguf + "-gguf", os.path.join(
             ROOT, "test", "modelc", "Inputs", gguf + ".gguf"), **extra)
         write(name, model, [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],

@@ -222,7 +222,10 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       experts = meta.optionalPositive("expert_count");
     if (experts && *experts > 0) {
       const bool olmoe = c.architecture == Architecture::Olmoe;
-      c.modelType = *arch == "llama" ? "mixtral" : *arch == "qwen3moe" ? "qwen3_moe" : *arch;
+      c.modelType = *arch == "llama"      ? "mixtral"
+                    : *arch == "qwen3moe" ? "qwen3_moe"
+                    : *arch == "qwen2moe" ? "qwen2_moe"
+                                          : *arch;
       c.numExperts = *experts;
       c.expertsPerToken = meta.requirePositive("expert_used_count");
       // Each expert's size: the metadata's, else the stacked gate tensor's [E, I, D].
@@ -231,10 +234,14 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
           meta.optionalPositive("expert_feed_forward_length")
               .value_or(gates && gates->shape.size() == 3 ? static_cast<int64_t>(gates->shape[1])
                                                           : c.intermediateSize);
-      c.normalizeTopK = !olmoe; // fixed by architecture, as llama.cpp does
+      c.normalizeTopK = !olmoe && *arch != "qwen2moe"; // fixed by architecture, as llama.cpp
+      // Qwen2-MoE's shared expert (ffn_{gate,up,down}_shexp, its gate ffn_gate_inp_shexp).
+      if (*arch == "qwen2moe")
+        c.sharedExpertIntermediateSize =
+            meta.optionalPositive("expert_shared_feed_forward_length").value_or(0);
       // llama.cpp writes GraniteMoE with shared experts (granitemoeshared) as granitemoe too.
-      if (file->find(*arch + ".expert_shared_feed_forward_length") ||
-          file->findTensor("blk.0.ffn_gate_shexp.weight"))
+      if (*arch != "qwen2moe" && (file->find(*arch + ".expert_shared_feed_forward_length") ||
+                                  file->findTensor("blk.0.ffn_gate_shexp.weight")))
         meta.fail(*arch + ".expert_shared_feed_forward_length",
                   "shared experts (GraniteMoeShared) are not supported yet");
       c.roundRoutingWeights = *arch != "llama";
@@ -247,7 +254,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
         meta.fail("blk.0.ffn_gate.0.weight",
                   "experts as one tensor each (an old Mixtral conversion) are not supported: "
                   "convert the model again with llama.cpp's convert_hf_to_gguf.py");
-    } else if (*arch == "qwen3moe" || *arch == "olmoe" || *arch == "granitemoe") {
+    } else if (*arch == "qwen3moe" || *arch == "qwen2moe" || *arch == "olmoe" ||
+               *arch == "granitemoe") {
       meta.fail(*arch + ".expert_count", "missing");
     }
     if (file->findTensor("rope_freqs.weight"))

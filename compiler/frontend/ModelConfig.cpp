@@ -45,7 +45,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", Architecture::Llama)
-      .Cases("qwen2", "qwen2_moe", Architecture::Qwen2)
+      .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
       .Case("olmo2", Architecture::Olmo2)
@@ -575,9 +575,11 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   Expected<std::string> type = modelTypeOf(fields, object, where, fieldPrefix);
   if (!type)
     return type.takeError();
-  if (*type == "qwen3moe") // GGUF's name; transformers' is qwen3_moe
+  if (*type == "qwen3moe" || *type == "qwen2moe") // GGUF's names; transformers' have a '_'
     return unsupported(where, fieldPrefix, "model_type",
-                       "'qwen3moe' is GGUF's name for Qwen3-MoE; a config.json says 'qwen3_moe'");
+                       "'" + *type + "' is GGUF's name for " +
+                           (*type == "qwen3moe" ? "Qwen3-MoE" : "Qwen2-MoE") +
+                           "; a config.json says '" + type->substr(0, 5) + "_moe'");
   if (*type == "gemma3") // GGUF's name for the text model; in config.json the multimodal one
     return unsupported(
         where, fieldPrefix, "model_type",

@@ -50,6 +50,10 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.gate.weight", "ffn_gate_inp.weight"}, // a mixture's router
       {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
       {"block_sparse_moe.router.layer.weight", "ffn_gate_inp.weight"}, // GraniteMoE
+      {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"}, // Qwen2-MoE
+      {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+      {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+      {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"}, // [D] for [1, D]
       {"ln_1.weight", "attn_norm.weight"},
       {"ln_1.bias", "attn_norm.bias"},
       {"attn.c_attn.weight", "attn_qkv.weight"},
@@ -144,7 +148,9 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       if (weight.getTransposed() && shape.size() == 2)
         std::swap(shape[0], shape[1]);
       // A stack of matrices (a GGUF file's experts, [E, rows, cols]) is read as one matrix
-      // of all their rows.
+      // of all their rows; a vector as a matrix of one row (GGUF's [D] shared-expert gate).
+      if (shape.size() == 1 && type.getRank() == 2 && type.getDimSize(0) == 1)
+        shape = {1, shape[0]};
       if (shape.size() > 2 && type.getRank() == 2)
         shape = {std::accumulate(shape.begin(), shape.end() - 1, uint64_t(1),
                                  std::multiplies<uint64_t>()),

@@ -140,10 +140,11 @@ TEST(Reference, TinyGemma3MatchesTransformers) {
 // architecture, head_dim 256; Gemma 2's caps of 50 and 30 from the metadata), and Phi-3's
 // (attn_qkv, ffn_up holding gate and up, partial rotary from rope.dimension_count), against
 // transformers reading the same files; and Qwen3-MoE's experts stacked in 3-D tensors
-// (ffn_gate_exps, ffn_up_exps, ffn_down_exps), renormalized as llama.cpp fixes for qwen3moe.
+// (ffn_gate_exps, ffn_up_exps, ffn_down_exps), renormalized as llama.cpp fixes for qwen3moe;
+// Qwen2-MoE's shared expert (ffn_*_shexp, its gate a [D] vector read as [1, D]).
 TEST(Reference, TinyGgufFilesMatchTransformers) {
-  for (const char *model :
-       {"tiny-gemma2-gguf", "tiny-gemma3-gguf", "tiny-phi3-gguf", "tiny-qwen3-moe-gguf"}) {
+  for (const char *model : {"tiny-gemma2-gguf", "tiny-gemma3-gguf", "tiny-phi3-gguf",
+                            "tiny-qwen3-moe-gguf", "tiny-qwen2-moe-gguf"}) {
     SCOPED_TRACE(model);
     checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
   }
