@@ -10,8 +10,27 @@ namespace modelrt::engine {
 Expected<PackedExperts> packExperts(const plan::Op &op) {
   PackedExperts packed;
   const int64_t experts = op.moe.numExperts;
+  const plan::WeightEntry &gate = *op.weights[0], &up = *op.weights[1];
+  // Gate and up of one expert in one GEMM (each output column's chain is the same as in
+  // two): their rows side by side, gate's first.
+  const bool fused = gate.dtype == up.dtype && gate.size == up.size;
+  if (fused) {
+    const int64_t n = static_cast<int64_t>(gate.shape[0]) / experts,
+                  k = static_cast<int64_t>(gate.shape[1]);
+    const size_t part = static_cast<size_t>(n) * (gate.size / gate.shape[0]);
+    std::vector<uint8_t> rows(2 * part);
+    for (int64_t e = 0; e < experts; ++e) {
+      std::memcpy(rows.data(), gate.data + e * part, part);
+      std::memcpy(rows.data() + part, up.data + e * part, part);
+      Expected<PackedWeight> p = PackedWeight::pack(gate.dtype, rows.data(), rows.size(), 2 * n, k);
+      if (!p)
+        return p.error().withContext("weights " + gate.name + " and " + up.name + ", expert " +
+                                     std::to_string(e));
+      packed.gateUp.push_back(std::move(*p));
+    }
+  }
   std::vector<PackedWeight> *lists[] = {&packed.gate, &packed.up, &packed.down};
-  for (int which = 0; which < 3; ++which) {
+  for (int which = fused ? 2 : 0; which < 3; ++which) {
     const plan::WeightEntry &w = *op.weights[which];
     const int64_t n = static_cast<int64_t>(w.shape[0]) / experts,
                   k = static_cast<int64_t>(w.shape[1]);
@@ -100,19 +119,33 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
     if (count == 0)
       continue;
     s.in.resize(static_cast<size_t>(count * d));
-    s.gate.resize(static_cast<size_t>(count * inter));
+    s.gate.resize(static_cast<size_t>(count * 2 * inter));
     s.up.resize(static_cast<size_t>(count * inter));
     for (int64_t i = 0; i < count; ++i)
       std::memcpy(s.in.data() + i * d, x + (s.pairs[first + i] / k) * xStride, d * sizeof(float));
-    gemm(s.in.data(), d, count, packed.gate[e], nullptr, s.gate.data(), inter);
-    gemm(s.in.data(), d, count, packed.up[e], nullptr, s.up.data(), inter);
-    for (int64_t i = 0; i < count * inter; ++i) {
-      const float g = s.gate[i];
-      s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];
+    // gate (row i at g + i * gStride) and up (at u + i * gStride) of each pair's row, then
+    // the SiLU gate into s.up, row i at i * inter.
+    const float *g = s.gate.data(), *u;
+    int64_t gStride;
+    if (!packed.gateUp.empty()) {
+      gemm(s.in.data(), d, count, packed.gateUp[e], nullptr, s.gate.data(), 2 * inter);
+      u = g + inter;
+      gStride = 2 * inter;
+    } else {
+      gemm(s.in.data(), d, count, packed.gate[e], nullptr, s.gate.data(), inter);
+      gemm(s.in.data(), d, count, packed.up[e], nullptr, s.gate.data() + count * inter, inter);
+      u = g + count * inter;
+      gStride = inter;
     }
+    float *act = s.up.data();
+#pragma omp parallel for schedule(static) if (count * inter >= (1 << 16))
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t col = 0; col < inter; ++col) {
+        const float gv = g[i * gStride + col];
+        act[i * inter + col] = gv / (1.0f + std::exp(-gv)) * u[i * gStride + col];
+      }
     // The down projection lands in s.in's place, then goes to each pair's row.
-    s.in.resize(static_cast<size_t>(count * d));
-    gemm(s.gate.data(), inter, count, packed.down[e], nullptr, s.in.data(), d);
+    gemm(act, inter, count, packed.down[e], nullptr, s.in.data(), d);
     for (int64_t i = 0; i < count; ++i)
       std::memcpy(s.results.data() + s.pairs[first + i] * d, s.in.data() + i * d,
                   d * sizeof(float));

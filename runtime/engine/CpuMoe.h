@@ -9,9 +9,10 @@
 
 namespace modelrt::engine {
 
-// One op's experts, packed at load: gate, up and down of expert e at index e.
+// One op's experts, packed at load: expert e's gate and up rows as one weight of 2I rows
+// (gateUp[e]; gate then up) when both are stored alike, else gate[e] and up[e]; down[e].
 struct PackedExperts {
-  std::vector<PackedWeight> gate, up, down;
+  std::vector<PackedWeight> gateUp, gate, up, down;
 };
 
 // Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I).
