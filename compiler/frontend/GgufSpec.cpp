@@ -236,9 +236,15 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                                                           : c.intermediateSize);
       c.normalizeTopK = !olmoe && *arch != "qwen2moe"; // fixed by architecture, as llama.cpp
       // Qwen2-MoE's shared expert (ffn_{gate,up,down}_shexp, its gate ffn_gate_inp_shexp).
-      if (*arch == "qwen2moe")
+      // Its size: the metadata's, else the ffn_gate_shexp tensor's rows (older conversions
+      // write no key; llama.cpp falls back to feed_forward_length).
+      if (*arch == "qwen2moe") {
+        const modelrt::TensorInfo *shexp = file->findTensor("blk.0.ffn_gate_shexp.weight");
         c.sharedExpertIntermediateSize =
-            meta.optionalPositive("expert_shared_feed_forward_length").value_or(0);
+            meta.optionalPositive("expert_shared_feed_forward_length")
+                .value_or(shexp && shexp->shape.size() == 2 ? static_cast<int64_t>(shexp->shape[0])
+                                                            : 0);
+      }
       // llama.cpp writes GraniteMoE with shared experts (granitemoeshared) as granitemoe too.
       if (*arch != "qwen2moe" && (file->find(*arch + ".expert_shared_feed_forward_length") ||
                                   file->findTensor("blk.0.ffn_gate_shexp.weight")))

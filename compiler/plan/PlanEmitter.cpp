@@ -226,7 +226,8 @@ llvm::json::Object program(func::FuncOp forward, int64_t arenaRows) {
       out.push_back(id(v));
     llvm::json::Object attrs;
     for (NamedAttribute a : op->getAttrs())
-      attrs[a.getName().getValue()] = attrToJson(a.getValue());
+      if (a.getName() != "operandSegmentSizes") // the inputs list says which are there
+        attrs[a.getName().getValue()] = attrToJson(a.getValue());
     ops.push_back(llvm::json::Object{{"op", op->getName().stripDialect()},
                                      {"inputs", std::move(in)},
                                      {"outputs", std::move(out)},

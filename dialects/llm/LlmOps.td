@@ -274,7 +274,8 @@ def Llm_LogitsOp : Llm_Op<"logits",
 def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
   let summary = "Mixture of experts: each token through its top-k experts' gated MLPs";
   let description = [{
-    A sparse MLP block over all tokens at once (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE).
+    A sparse MLP block over all tokens at once (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE,
+    GraniteMoE).
     For each token row `t`: `p = softmax(router_logits[t])` in f32 over the
     `num_experts` experts (`router_logits` is `[T, E]`, typically an `llm.linear` of
     `input`); the `top_k` largest probabilities choose the experts (ties to the lower

@@ -164,12 +164,15 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     // A shared expert (Qwen2-MoE) is an ordinary MLP region, sharded and all-reduced above;
     // its rank partial goes into the mixture instead (the scaling by its gate is per row,
     // so linear), and the one all-reduce after the mixture adds both.
-    if (Value shared = moe.getShared())
-      if (auto reduce = shared.getDefiningOp<AllReduceOp>()) {
-        moe.getSharedMutable().assign(reduce.getInput());
-        if (reduce->use_empty())
-          reduce->erase();
-      }
+    if (Value shared = moe.getShared()) {
+      auto reduce = shared.getDefiningOp<AllReduceOp>();
+      if (!reduce) // whole on every rank: the all-reduce below would count it tp times
+        return fail("its shared expert is not a sharded MLP (no all-reduce of a row-parallel "
+                    "linear feeds it)");
+      moe.getSharedMutable().assign(reduce.getInput());
+      if (reduce->use_empty())
+        reduce->erase();
+    }
     OpBuilder b(moe);
     b.setInsertionPointAfter(moe);
     auto sum = b.create<AllReduceOp>(moe.getLoc(), moe.getType(), moe.getResult(),

@@ -180,3 +180,53 @@ func.func @odd_experts(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %y = llm.moe %x, %l experts(@gate5, @up5, @down5) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// A shared expert (Qwen2-MoE) is an MLP region of its own: sharded like any, but its
+// all-reduce gives way to the mixture's, which adds the ranks' partials of both.
+llm.weight @srouter : tensor<2x16xf32> = ["router"]
+llm.weight @sgate : tensor<16x16xf32> = ["gate_exps"]
+llm.weight @sup : tensor<16x16xf32> = ["up_exps"]
+llm.weight @sdown : tensor<32x8xf32> = ["down_exps"]
+llm.weight @shg : tensor<8x16xf32> = ["shared.gate"]
+llm.weight @shu : tensor<8x16xf32> = ["shared.up"]
+llm.weight @shd : tensor<16x8xf32> = ["shared.down"]
+llm.weight @shgate : tensor<1x16xf32> = ["shared_expert_gate"]
+// CHECK: llm.weight @shg : tensor<4x16xf32> = ["shared.gate"] slices [array<i64: 0, 4, 4>]
+// CHECK: llm.weight @shd : tensor<16x4xf32> = ["shared.down"] slices [array<i64: 1, 4, 4>]
+// CHECK: llm.weight @shgate : tensor<1x16xf32> = ["shared_expert_gate"]{{$}}
+// CHECK-LABEL: func.func @shared_expert
+// CHECK: %[[D:.*]] = llm.linear %{{.*}}, @shd : tensor<?x4xf32> -> tensor<?x16xf32>
+// CHECK-NOT: llm.all_reduce
+// CHECK: %[[M:.*]] = llm.moe %{{.*}}, %{{.*}} shared %[[D]] shared_gate
+// CHECK-NEXT: %[[S:.*]] = llm.all_reduce %[[M]] {group_size = 2 : i64}
+// CHECK-NEXT: return %[[S]]
+func.func @shared_expert(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %l = llm.linear %x, @srouter : tensor<?x16xf32> -> tensor<?x2xf32>
+  %g = llm.linear %x, @shg : tensor<?x16xf32> -> tensor<?x8xf32>
+  %u = llm.linear %x, @shu : tensor<?x16xf32> -> tensor<?x8xf32>
+  %a = llm.silu %g : tensor<?x8xf32>
+  %m = llm.mul %a, %u : tensor<?x8xf32>
+  %d = llm.linear %m, @shd : tensor<?x8xf32> -> tensor<?x16xf32>
+  %sg = llm.linear %x, @shgate : tensor<?x16xf32> -> tensor<?x1xf32>
+  %y = llm.moe %x, %l shared %d shared_gate %sg experts(@sgate, @sup, @sdown) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> shared tensor<?x16xf32> shared_gate tensor<?x1xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// A shared expert that is no sharded MLP would be whole on every rank and counted once per
+// rank by the mixture's all-reduce: refused.
+llm.weight @wrouter : tensor<2x16xf32> = ["router"]
+llm.weight @wgate : tensor<16x16xf32> = ["gate_exps"]
+llm.weight @wup : tensor<16x16xf32> = ["up_exps"]
+llm.weight @wdown : tensor<32x8xf32> = ["down_exps"]
+llm.weight @whole : tensor<16x16xf32> = ["shared"]
+func.func @whole_shared(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %l = llm.linear %x, @wrouter : tensor<?x16xf32> -> tensor<?x2xf32>
+  %s = llm.linear %x, @whole : tensor<?x16xf32> -> tensor<?x16xf32>
+  // expected-error @below {{llm-partition: its shared expert is not a sharded MLP}}
+  %y = llm.moe %x, %l shared %s experts(@wgate, @wup, @wdown) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> shared tensor<?x16xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
