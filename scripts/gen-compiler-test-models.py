@@ -280,6 +280,29 @@ def main():
         "expert_feed_forward_length": 32, "vocab_size": V},
         {k: quantized(v) for k, v in q8names.items()})
 
+    # Mixtral as a Hugging Face directory: each expert's w1 (gate), w3 (up), w2 (down) a
+    # tensor of its own, 4 experts of 16 features, 2 per token. transformers loads it (its
+    # checkpoint conversion stacks the experts) for the reference.
+    mrng = np.random.default_rng(15)
+    mx = {}
+    for k, x in llama_tensors(mrng).items():
+        if "mlp." not in k:
+            mx[k] = (1.0 + 0.1 * x if x.ndim == 1 else x / np.sqrt(x.shape[1])).astype(np.float32)
+    for i in range(L):
+        p = f"model.layers.{i}.block_sparse_moe."
+        mx[p + "gate.weight"] = (mrng.standard_normal((4, D)) / np.sqrt(D)).astype(np.float32)
+        for e in range(4):
+            for n, shape in (("w1", (16, D)), ("w3", (16, D)), ("w2", (D, 16))):
+                mx[p + f"experts.{e}.{n}.weight"] = (
+                    mrng.standard_normal(shape) / np.sqrt(shape[1])).astype(np.float32)
+    mx["lm_head.weight"] = (mrng.standard_normal((V, D)) / np.sqrt(D)).astype(np.float32)
+    hf_dir("hf-tiny-mixtral", mx, {
+        "architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "vocab_size": V,
+        "hidden_size": D, "intermediate_size": 16, "num_hidden_layers": L,
+        "num_attention_heads": H, "num_key_value_heads": KV, "max_position_embeddings": 128,
+        "rms_norm_eps": 1e-5, "rope_theta": 1000000.0, "num_local_experts": 4,
+        "num_experts_per_tok": 2, "tie_word_embeddings": False, "hidden_act": "silu"})
+
     # Qwen2-MoE as llama.cpp writes it (qwen2moe): Q/K/V biases, 8 experts of 16 features, 2
     # per token (not renormalized), and a shared expert of 24 (ffn_*_shexp) whose gate
     # ffn_gate_inp_shexp is a [D] vector. transformers reads it for the reference.

@@ -200,6 +200,15 @@ def main():
             ROOT, "test", "modelc", "Inputs", gguf + ".gguf"), **extra)
         write(name, model, [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
+    # Mixtral as a Hugging Face directory (test/modelc/Inputs/hf-tiny-mixtral, written by
+    # scripts/gen-compiler-test-models.py), loaded by transformers' own checkpoint conversion.
+    if not only or "hf-tiny-mixtral" in only:
+        path = os.path.join(ROOT, "test", "modelc", "Inputs", "hf-tiny-mixtral")
+        model, info = transformers.AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+        assert not any(info.values()), info
+        write("hf-tiny-mixtral", model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
+              all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.

@@ -189,6 +189,10 @@ TEST(Reference, TinyMixturesOfExpertsMatchTransformers) {
     SCOPED_TRACE(std::string(model) + ", 2 ranks");
     checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
   }
+  // A Hugging Face directory whose experts are safetensors tensors of their own, against
+  // transformers loading the same directory (its conversion stacks them); 1 and 2 ranks.
+  checkAgainstReference(planDirectory + "/hf-tiny-mixtral.plan", "hf-tiny-mixtral", 1e-5);
+  checkAgainstReference(planDirectory + "/hf-tiny-mixtral-tp2.plan", "hf-tiny-mixtral", 1e-5);
   SCOPED_TRACE("tiny-qwen3-moe-gguf, 2 ranks");
   checkAgainstReference(planDirectory + "/tiny-qwen3-moe-gguf-tp2.plan", "tiny-qwen3-moe-gguf",
                         1e-5);
