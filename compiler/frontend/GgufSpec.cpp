@@ -215,12 +215,9 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // does.
     // An expert_count of 0 is a dense model (llama.cpp's reading).
     std::optional<int64_t> experts;
-    if (file->find(*arch + ".expert_count"))
-      if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count"); n && *n == 0)
-        experts = 0;
-    if (!experts)
-      experts = meta.optionalPositive("expert_count");
-    if (experts && *experts > 0) {
+    if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count"); !n || *n != 0)
+      experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
+    if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;
       c.modelType = *arch == "llama"      ? "mixtral"
                     : *arch == "qwen3moe" ? "qwen3_moe"

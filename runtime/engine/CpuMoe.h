@@ -32,7 +32,7 @@ struct MoeScratch {
 // in the order chosen (probability descending), f32 throughout. A pair's expert output is one row
 // of that expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
 // is the same whatever else is in the batch.
-// A shared expert's rows (shared, Qwen2-MoE) are added, each scaled by sigmoid of its
+// A shared expert's rows (the op's optional third input) are added, each scaled by sigmoid of its
 // row of sharedGate when that is given (row strides in floats; null: none).
 struct SharedExpert {
   const float *shared = nullptr, *gate = nullptr;

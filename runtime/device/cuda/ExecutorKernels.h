@@ -72,8 +72,8 @@ Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cuda
 // y[positionOf[r * topK + j]]), each term first rounded to `type` when roundTerms (the
 // weights are of that type: a product of two such values), as transformers' grouped_mm
 // experts add them; y holds [pairs, width] rows. With a shared expert (shared [rows, width],
-// Qwen2-MoE) out[r] = round(out[r] + round(s * shared[r])), s = round(sigmoid(gate[r]))
-// when a gate ([rows, 1]) is given, else 1.
+// the op's optional third input) out[r] = round(out[r] + round(s * shared[r])), s =
+// round(sigmoid(gate[r])) when a gate ([rows, 1]) is given, else 1.
 struct MoeShared {
   const void *shared = nullptr, *gate = nullptr;
   int64_t sharedStride = 0, gateStride = 0;
