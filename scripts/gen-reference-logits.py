@@ -182,7 +182,8 @@ def main():
         prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts
         write(name, model, prompts, all_positions=True)
     for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json",
-                     "tiny-granitemoe.json", "tiny-qwen2-moe.json"]:
+                     "tiny-granitemoe.json", "tiny-qwen2-moe.json", "tiny-gpt-oss.json",
+                     "tiny-gpt-oss-attn-bias.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

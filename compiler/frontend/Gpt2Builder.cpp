@@ -45,7 +45,8 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
         b.loc(), b.activation(d), split.getResult(0), split.getResult(1), split.getResult(2),
         args.batch, ob.getI64IntegerAttr(i), ob.getI64IntegerAttr(c.numHeads),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.headDim),
-        ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))), IntegerAttr(), FloatAttr());
+        ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))), IntegerAttr(), FloatAttr(),
+        FlatSymbolRefAttr());
     x = b.add(x, b.linear(attn, conv("attn.c_proj", d, d), d, vec("attn.c_proj.bias", d)));
 
     h = b.layerNorm(x, vec("ln_2.weight", d), vec("ln_2.bias", d));

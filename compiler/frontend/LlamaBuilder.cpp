@@ -6,8 +6,9 @@
 // Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
 // and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
 // projections RMS-normalized) and Granite (multipliers on the embeddings, block outputs,
-// attention and logits), and the mixtures of experts Mixtral, Qwen3-MoE and OLMoE (a sparse
-// MLP block: llm.moe). Weight names are Hugging Face's.
+// attention and logits), and the mixtures of experts Mixtral, Qwen3-MoE, OLMoE, GraniteMoE
+// and gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has attention sinks and biases on
+// every attention projection). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -67,6 +68,46 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   const bool mixtral = c.modelType == "mixtral", granite = c.modelType == "granitemoe";
   const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
   const std::string block = mixtral || granite ? "block_sparse_moe." : "mlp.";
+  auto gguf = [&](llvm::StringRef kind, llvm::StringRef what = "weight") {
+    return ("blk." + llvm::Twine(layer) + "." + kind + "." + what).str();
+  };
+  if (c.architecture == Architecture::GptOss) {
+    // gpt-oss: a router with a bias; each expert's gate and up features interleaved in
+    // gate_up_proj [E, D, 2I] (gate even, up odd) and down_proj [E, I, D], stored [in, out],
+    // with biases gate_up_proj_bias [E, 2I] and down_proj_bias [E, D]. GGUF keeps gate and up
+    // apart, [out, in].
+    Value logits = b.linear(
+        h, b.weight(prefix + "moe.router", {experts, d}, layerName(layer, "mlp.router.weight")),
+        experts,
+        b.weight(prefix + "moe.router_bias", {experts}, layerName(layer, "mlp.router.bias")));
+    auto part = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
+                    bool transposed, int64_t dim, int64_t phase, llvm::StringRef ggufName) {
+      return b.interleavedWeight(prefix + name.str(), shape,
+                                 layerName(layer, "mlp.experts." + source.str()), transposed, dim,
+                                 phase, ggufName);
+    };
+    auto whole = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
+                     bool transposed, llvm::StringRef ggufName) {
+      if (b.spec().weights.format == WeightSource::Format::Gguf)
+        return b.stackedWeight(prefix + name.str(), shape, {}, ggufName);
+      return b.weight(prefix + name.str(), shape, layerName(layer, "mlp.experts." + source.str()),
+                      transposed);
+    };
+    return ob.create<llm::MoeOp>(
+        b.loc(), h.getType(), h, logits, Value(), Value(),
+        part("moe.gate", {experts * ff, d}, "gate_up_proj", true, 0, 0, gguf("ffn_gate_exps")),
+        part("moe.up", {experts * ff, d}, "gate_up_proj", true, 0, 1, gguf("ffn_up_exps")),
+        whole("moe.down", {experts * d, ff}, "down_proj", true, gguf("ffn_down_exps")),
+        ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
+        ob.getUnitAttr(),
+        part("moe.gate_bias", {experts, ff}, "gate_up_proj_bias", false, 1, 0,
+             gguf("ffn_gate_exps", "bias")),
+        part("moe.up_bias", {experts, ff}, "gate_up_proj_bias", false, 1, 1,
+             gguf("ffn_up_exps", "bias")),
+        whole("moe.down_bias", {experts, d}, "down_proj_bias", false,
+              gguf("ffn_down_exps", "bias")),
+        ob.getF64FloatAttr(*c.swigluAlpha), ob.getF64FloatAttr(*c.swigluLimit));
+  }
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
                layerName(layer, block + (granite ? "router.layer.weight" : "gate.weight")));
@@ -80,9 +121,6 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       gateRows.append({2 * e * ff, ff});
       upRows.append({2 * e * ff + ff, ff});
     }
-    auto gguf = [&](llvm::StringRef kind) {
-      return ("blk." + llvm::Twine(layer) + "." + kind + ".weight").str();
-    };
     return ob.create<llm::MoeOp>(
         b.loc(), h.getType(), h, logits, Value(), Value(),
         b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {in}, gguf("ffn_gate_exps"),
@@ -91,7 +129,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         b.stackedWeight(prefix + "moe.down", {experts * d, ff},
                         {layerName(layer, block + "output_linear.weight")}, gguf("ffn_down_exps")),
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
-        ob.getUnitAttr());
+        ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
+        FloatAttr(), FloatAttr());
   }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
@@ -126,7 +165,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff}),
       ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken),
       c.normalizeTopK ? ob.getUnitAttr() : UnitAttr(),
-      c.roundRoutingWeights ? ob.getUnitAttr() : UnitAttr());
+      c.roundRoutingWeights ? ob.getUnitAttr() : UnitAttr(), FlatSymbolRefAttr(),
+      FlatSymbolRefAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr());
 }
 
 } // namespace
@@ -199,11 +239,15 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     IntegerAttr window = local ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
     double scale = c.attentionScale.value_or(1.0 / std::sqrt(double(c.headDim)));
     FloatAttr softcap = c.attentionSoftcap ? ob.getF64FloatAttr(*c.attentionSoftcap) : FloatAttr();
+    FlatSymbolRefAttr sinks =
+        c.attentionSinks ? w("attn.sinks", {c.numHeads}, "self_attn.sinks") : FlatSymbolRefAttr();
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
-        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap);
-    Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d);
+        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks);
+    Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d,
+                         c.outputBias ? w("attn.o_bias", {d}, "self_attn.o_proj.bias")
+                                      : FlatSymbolRefAttr());
     // With output norms (Gemma 2/3, OLMo 2) post_attention_layernorm normalizes the block's
     // output and pre_feedforward_layernorm (if any) the MLP's input; elsewhere
     // post_attention_layernorm is the MLP's input norm.

@@ -34,13 +34,15 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "gemma2";
   case Architecture::Gemma3:
     return "gemma3";
+  case Architecture::GptOss:
+    return "gpt-oss";
   }
   return "unknown";
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, "
-    "granitemoe, gemma, gemma2, gemma3_text, gpt2";
+    "granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -52,6 +54,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("olmoe", Architecture::Olmoe)
       .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
+      .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -87,6 +90,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
+            .Case("GptOssForCausalLM", "gpt_oss")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
             .Case("Gemma3ForCausalLM", "gemma3_text")
@@ -538,6 +542,67 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
   return fields.takeError();
 }
 
+// gpt-oss: a mixture of experts in every layer (a router with a bias; the softmax of the
+// top-k logits; experts with biases and the clamped SwiGLU), attention with biases on all
+// four projections and a learned sink per head, sliding-window layers alternating with
+// full ones, YaRN. Defaults are transformers' (GptOssConfig).
+Error parseGptOss(JsonFields &fields, ModelConfig &c) {
+  parseDecoderSizes(fields, c, 131072);
+  c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
+  c.headDim = fields.optionalPositiveInt("head_dim").value_or(64);
+  c.rotaryDim = c.headDim;
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  if (const json::Object *quant = fields.optionalObject("quantization_config")) {
+    JsonFields sub = fields.nested(*quant, "quantization_config");
+    sub.fail("quant_method", "'" + sub.optionalString("quant_method").value_or("?") +
+                                 "' weights are not supported: compile a dequantized (bf16) "
+                                 "checkpoint");
+    fields.absorb(sub);
+  }
+  c.attentionBias = c.outputBias = fields.optionalBool("attention_bias").value_or(true);
+  c.attentionSinks = true;
+  // Experts: intermediate_size features each, num_local_experts (or num_experts).
+  StringRef expertsKey = fields.has("num_local_experts") || !fields.has("num_experts")
+                             ? "num_local_experts"
+                             : "num_experts";
+  c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(128);
+  if (c.numExperts > 4096)
+    fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(4);
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("num_experts_per_tok",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  c.expertIntermediateSize = c.intermediateSize;
+  c.normalizeTopK = c.roundRoutingWeights = true;
+  c.expertBiases = true;
+  c.swigluAlpha = fields.optionalPositiveNumber("swiglu_alpha").value_or(1.702);
+  c.swigluLimit = fields.optionalPositiveNumber("swiglu_limit").value_or(7.0);
+  // Sliding-window layers: layer_types, else even layers (0, 2, ...) of sliding_window (128).
+  c.slidingWindow = fields.mentions("sliding_window")
+                        ? fields.optionalPositiveInt("sliding_window")
+                        : std::optional<int64_t>(128);
+  if (!parseLayerTypes(fields, c))
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.slidingLayers.push_back((i + 1) % 2 != 0);
+  // RoPE: YaRN (factor 32 over 4096 positions, beta 32 / 1, not truncated) unless given.
+  RopeSpec rope;
+  if (fields.has("rope_parameters") || fields.has("rope_scaling")) {
+    rope = parseRope(fields);
+  } else {
+    rope.yarn = true;
+    rope.factor = 32.0;
+    rope.betaFast = 32.0;
+    rope.betaSlow = 1.0;
+    rope.truncate = false;
+    rope.originalMaxPositions = 4096;
+    rope.theta = fields.optionalPositiveNumber("rope_theta");
+  }
+  applyRope(fields, rope, c, 150000.0);
+  if (rope.yarn)
+    applyYarn(fields, rope, c);
+  return fields.takeError();
+}
+
 Error parseGpt2(JsonFields &fields, ModelConfig &c) {
   c.vocabSize = fields.requirePositiveInt("vocab_size");
   c.hiddenSize = fields.requirePositiveInt("n_embd");
@@ -595,9 +660,10 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   config.architecture = *arch;
   setArchitectureTraits(config);
 
-  Error error = config.architecture == Architecture::Gpt2 ? parseGpt2(fields, config)
-                : isGemma(config.architecture)            ? parseGemma(fields, config)
-                                                          : parseLlamaLike(fields, config);
+  Error error = config.architecture == Architecture::Gpt2     ? parseGpt2(fields, config)
+                : config.architecture == Architecture::GptOss ? parseGptOss(fields, config)
+                : isGemma(config.architecture)                ? parseGemma(fields, config)
+                                                              : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
   if (isGemma(config.architecture) &&

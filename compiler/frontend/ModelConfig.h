@@ -24,7 +24,8 @@ enum class Architecture {
   Gpt2,
   Gemma,
   Gemma2,
-  Gemma3
+  Gemma3,
+  GptOss
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -35,7 +36,7 @@ inline bool isGemma(Architecture a) {
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe,
-// granite, granitemoe, gemma, gemma2, gemma3_text, gpt2".
+// granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -59,6 +60,8 @@ struct ModelConfig {
   double normEps = 1e-5;
   bool tieEmbeddings = false;
   bool attentionBias = false;    // bias on the Q, K and V projections (Qwen2)
+  bool outputBias = false;       // and on the attention's output projection (gpt-oss)
+  bool attentionSinks = false;   // a learned extra softmax logit per head (gpt-oss)
   bool qkNorm = false;           // RMSNorm of each query and key head before RoPE (Qwen3)
   bool fusedProjections = false; // qkv_proj and gate_up_proj, one tensor each (Phi-3)
   // "silu", "gelu_tanh" or "gelu": the gated MLP's activation (Llama family, Gemma) or
@@ -114,6 +117,11 @@ struct ModelConfig {
   // routed ones, scaled per token by sigmoid(shared_expert_gate(x)); 0: none.
   int64_t sharedExpertIntermediateSize = 0;
   std::vector<bool> denseLayers; // Qwen3-MoE's mlp_only_layers and decoder_sparse_step
+  // gpt-oss: biases on the router and on each expert's projections, and the clamped SwiGLU
+  // (up + 1) * g * sigmoid(swigluAlpha * g), g = min(gate, swigluLimit), up clamped to
+  // [-swigluLimit, swigluLimit].
+  bool expertBiases = false;
+  std::optional<double> swigluAlpha, swigluLimit;
 
   bool isMoeLayer(int64_t layer) const {
     return numExperts > 0 &&

@@ -32,7 +32,7 @@ RankedTensorType ModuleBuilder::activation(int64_t width) const {
 
 FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                          llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
-                                         llvm::ArrayRef<int64_t> rows) {
+                                         llvm::ArrayRef<int64_t> slice, int64_t stride) {
   if (!module_->lookupSymbol(symbol)) {
     OpBuilder::InsertionGuard guard(builder_);
     // Weights are declared before @forward, in first-use order.
@@ -41,13 +41,11 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
     else
       builder_.setInsertionPointToEnd(module_->getBody());
     ArrayAttr slices;
-    if (!rows.empty()) {
-      SmallVector<int64_t> ranges = {0};
-      ranges.append(rows.begin(), rows.end());
-      slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(ranges)});
-    }
+    if (!slice.empty())
+      slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(slice)});
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
                                    builder_.getStrArrayAttr(sources), transposed, slices,
+                                   stride != 1 ? builder_.getI64IntegerAttr(stride) : IntegerAttr(),
                                    StringAttr());
   }
   return FlatSymbolRefAttr::get(&context_, symbol);
@@ -65,8 +63,18 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   }
   SmallVector<int64_t> ranges;
   if (rows)
-    ranges = {rows->first, rows->second};
+    ranges = {0, rows->first, rows->second};
   return declare(symbol, shape, {sourceName}, transposed, ranges);
+}
+
+FlatSymbolRefAttr ModuleBuilder::interleavedWeight(llvm::StringRef symbol,
+                                                   llvm::ArrayRef<int64_t> shape,
+                                                   llvm::StringRef source, bool transposed,
+                                                   int64_t dim, int64_t phase,
+                                                   llvm::StringRef ggufSource) {
+  if (spec_.weights.format == WeightSource::Format::Gguf)
+    return declare(symbol, shape, {ggufSource}, false, {});
+  return declare(symbol, shape, {source}, transposed, {dim, phase, shape[dim]}, 2);
 }
 
 FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
@@ -77,7 +85,12 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
   if (spec_.weights.format == WeightSource::Format::Gguf)
     return declare(symbol, shape, {ggufSource}, false, {});
   SmallVector<StringRef> names(sources.begin(), sources.end());
-  return declare(symbol, shape, names, false, rows);
+  SmallVector<int64_t> slice;
+  if (!rows.empty()) {
+    slice.push_back(0);
+    slice.append(rows.begin(), rows.end());
+  }
+  return declare(symbol, shape, names, false, slice);
 }
 
 ForwardArgs ModuleBuilder::beginForward() {

@@ -45,6 +45,14 @@ public:
                                         llvm::StringRef ggufSource,
                                         llvm::ArrayRef<int64_t> rows = {});
 
+  // Declares a weight that is every other row (dim 0) or column (dim 1) of `source`,
+  // starting at `phase` (0 or 1): one of two tensors stored interleaved (gpt-oss's gate and
+  // up features), each matrix of a stacked source transposed first if `transposed`. GGUF
+  // files hold the two apart, ggufSource being this one.
+  mlir::FlatSymbolRefAttr interleavedWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                            llvm::StringRef source, bool transposed, int64_t dim,
+                                            int64_t phase, llvm::StringRef ggufSource);
+
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);
@@ -66,11 +74,11 @@ public:
 
 private:
   void setModuleAttributes();
-  // Declares `symbol` once (before @forward, in first-use order); `rows`: offset, size, ...
-  // ranges of dimension 0 kept of a single source.
+  // Declares `symbol` once (before @forward, in first-use order); `slice`: [dim, offset,
+  // size, ...] ranges kept of a single source, each every `stride`-th element.
   mlir::FlatSymbolRefAttr declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                   llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
-                                  llvm::ArrayRef<int64_t> rows);
+                                  llvm::ArrayRef<int64_t> slice, int64_t stride = 1);
 
   const ModelSpec &spec_;
   mlir::MLIRContext &context_;

@@ -145,8 +145,8 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       if (!tensor)
         return bindingError(catalog, name, weight, "missing");
       std::vector<uint64_t> shape = tensor->shape;
-      if (weight.getTransposed() && shape.size() == 2)
-        std::swap(shape[0], shape[1]);
+      if (weight.getTransposed() && shape.size() >= 2) // each matrix of a stack
+        std::swap(shape[shape.size() - 2], shape.back());
       // A stack of matrices (a GGUF file's experts, [E, rows, cols]) is read as one matrix
       // of all their rows; a vector as a matrix of one row (GGUF's [D] shared-expert gate).
       if (shape.size() == 1 && type.getRank() == 2 && type.getDimSize(0) == 1)
@@ -165,13 +165,15 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
         Reach &seen = reach[StringAttr::get(module.getContext(), name).getValue()];
         seen.extent = shape[dim];
         seen.weight = weight;
+        const int64_t stride = weight.getStride().value_or(1);
         for (size_t r = 1; r < slice.size(); r += 2) {
-          seen.parts = std::max<uint64_t>(seen.parts, slice[r] + slice[r + 1]);
-          if (static_cast<uint64_t>(slice[r] + slice[r + 1]) > shape[dim])
+          const uint64_t end = static_cast<uint64_t>(slice[r] + (slice[r + 1] - 1) * stride + 1);
+          seen.parts = std::max(seen.parts, end);
+          if (end > shape[dim])
             return bindingError(catalog, name, weight,
                                 "has shape " + shapeString(tensor->shape) + ": the slice [" +
-                                    Twine(slice[r]) + ", " + Twine(slice[r] + slice[r + 1]) +
-                                    ") of dimension " + Twine(dim) + " is outside it");
+                                    Twine(slice[r]) + ", " + Twine(end) + ") of dimension " +
+                                    Twine(dim) + " is outside it");
           kept += static_cast<uint64_t>(slice[r + 1]);
         }
         shape[dim] = kept;

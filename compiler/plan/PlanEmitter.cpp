@@ -72,30 +72,46 @@ using SourceReader = std::function<llvm::Expected<std::vector<float>>(
 // Appends what `slice` ([dim, offset, size, ...]; empty: everything) keeps of a row-major
 // [rows, cols] tensor whose rows are `rowBytes` bytes and whose columns come in groups of
 // `groupElements` values of `groupBytes` bytes (GGUF blocks; 1 and the element size for
-// plain types). False if a column range splits a group.
+// plain types). With `stride` s a range keeps every s-th row or column from its offset.
+// False if a column range splits a group.
 bool appendSlice(const uint8_t *data, uint64_t rows, uint64_t cols, uint64_t rowBytes,
                  uint64_t groupElements, uint64_t groupBytes, llvm::ArrayRef<int64_t> slice,
-                 std::vector<uint8_t> &out) {
+                 std::vector<uint8_t> &out, int64_t stride = 1) {
   if (slice.empty()) {
     out.insert(out.end(), data, data + rows * rowBytes);
     return true;
   }
   if (slice[0] == 0) {
     for (size_t r = 1; r < slice.size(); r += 2)
-      out.insert(out.end(), data + slice[r] * rowBytes,
-                 data + (slice[r] + slice[r + 1]) * rowBytes);
+      for (int64_t i = 0; i < (stride == 1 ? 1 : slice[r + 1]); ++i) {
+        const uint8_t *begin = data + (slice[r] + i * stride) * rowBytes;
+        out.insert(out.end(), begin, begin + (stride == 1 ? slice[r + 1] : 1) * rowBytes);
+      }
     return true;
   }
+  if (stride != 1 && groupElements != 1)
+    return false;
   for (size_t r = 1; r < slice.size(); r += 2)
     if (slice[r] % groupElements || slice[r + 1] % groupElements ||
-        uint64_t(slice[r] + slice[r + 1]) > cols)
+        uint64_t(slice[r] + (slice[r + 1] - 1) * stride + 1) > cols)
       return false;
   for (uint64_t row = 0; row < rows; ++row)
     for (size_t r = 1; r < slice.size(); r += 2) {
       const uint8_t *begin = data + row * rowBytes + slice[r] / groupElements * groupBytes;
-      out.insert(out.end(), begin, begin + slice[r + 1] / groupElements * groupBytes);
+      if (stride == 1) {
+        out.insert(out.end(), begin, begin + slice[r + 1] / groupElements * groupBytes);
+        continue;
+      }
+      for (int64_t i = 0; i < slice[r + 1]; ++i)
+        out.insert(out.end(), begin + i * stride * groupBytes,
+                   begin + (i * stride + 1) * groupBytes);
     }
   return true;
+}
+
+// The end of what a range of `slice` reaches: one past its last element.
+uint64_t sliceEnd(int64_t offset, int64_t size, int64_t stride) {
+  return static_cast<uint64_t>(offset + (size - 1) * stride + 1);
 }
 
 // One llm.weight's data as f32 in the IR's layout: each source (transposed if marked,
@@ -108,13 +124,15 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
     if (!data)
       return data.takeError();
     std::vector<float> transposed;
-    if (weight.getTransposed() && shape.size() == 2) {
-      uint64_t rows = shape[0], cols = shape[1];
+    if (weight.getTransposed() && shape.size() >= 2) {
+      // Each matrix of a stack ([E, rows, cols]) on its own.
+      const uint64_t rows = shape[shape.size() - 2], cols = shape.back();
       transposed.reserve(data->size());
-      for (uint64_t c = 0; c < cols; ++c)
-        for (uint64_t r = 0; r < rows; ++r)
-          transposed.push_back((*data)[r * cols + c]);
-      std::swap(shape[0], shape[1]);
+      for (uint64_t m = 0; m < data->size() / (rows * cols); ++m)
+        for (uint64_t c = 0; c < cols; ++c)
+          for (uint64_t r = 0; r < rows; ++r)
+            transposed.push_back((*data)[m * rows * cols + r * cols + c]);
+      std::swap(shape[shape.size() - 2], shape.back());
       data->swap(transposed);
     }
     // A stack of matrices ([E, rows, cols]: a GGUF file's experts) is all their rows.
@@ -125,12 +143,13 @@ llvm::Expected<std::vector<float>> materialize(llm::WeightOp weight, const Sourc
     if (shape.size() == 1 && !slice.empty())
       slice[0] = 1; // a vector is one row: its ranges are columns
     std::vector<uint8_t> bytes;
+    const int64_t stride = weight.getStride().value_or(1);
     for (size_t r = 1; r < slice.size(); r += 2)
-      if (uint64_t(slice[r] + slice[r + 1]) > (slice[0] == 0 ? rows : cols))
+      if (sliceEnd(slice[r], slice[r + 1], stride) > (slice[0] == 0 ? rows : cols))
         return error("weight @" + weight.getSymName() + ": a slice of source '" +
                      cast<StringAttr>(attr).getValue() + "' is outside its shape");
     appendSlice(reinterpret_cast<const uint8_t *>(data->data()), rows, cols, cols * sizeof(float),
-                1, sizeof(float), slice, bytes);
+                1, sizeof(float), slice, bytes, stride);
     size_t at = out.size();
     out.resize(at + bytes.size() / sizeof(float));
     std::memcpy(out.data() + at, bytes.data(), bytes.size());
@@ -319,7 +338,13 @@ float modelc::randomWeight(uint64_t seed, llvm::StringRef name, uint64_t index, 
 }
 
 llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp module) {
-  llvm::StringMap<std::vector<uint64_t>> shapes;
+  llvm::StringMap<std::vector<uint64_t>> shapes, layouts;
+  // A mixture's weights name one matrix per expert: a transposed single source is a stack.
+  llvm::DenseMap<StringAttr, uint64_t> experts;
+  module.walk([&](llm::MoeOp moe) {
+    for (FlatSymbolRefAttr ref : {moe.getGateAttr(), moe.getUpAttr(), moe.getDownAttr()})
+      experts[ref.getAttr()] = moe.getNumExperts();
+  });
   for (llm::WeightOp w : module.getOps<llm::WeightOp>()) {
     if (w.getSources().size() != 1) {
       // A stack of whole sources (a mixture's experts): equal shares of the rows.
@@ -335,20 +360,26 @@ llvm::StringMap<std::vector<uint64_t>> modelc::collectSourceShapes(ModuleOp modu
     }
     std::vector<uint64_t> shape(w.getTensorType().getShape().begin(),
                                 w.getTensorType().getShape().end());
-    std::vector<uint64_t> &known = shapes[cast<StringAttr>(w.getSources()[0]).getValue()];
-    // Slices of one source (Phi-3's fused qkv_proj read as q, k and v) tile it: the
-    // source reaches as far as the furthest slice.
+    StringRef source = cast<StringAttr>(w.getSources()[0]).getValue();
+    // Slices of one source (Phi-3's fused qkv_proj read as q, k and v; gpt-oss's even and
+    // odd gate_up_proj rows) tile it: the source reaches as far as the furthest slice, in
+    // the weights' layout (before any transpose).
+    std::vector<uint64_t> &known = layouts[source];
     if (ArrayRef<int64_t> slice = w.getSourceSlice(0); !slice.empty()) {
       uint64_t end = 0;
       for (size_t r = 1; r < slice.size(); r += 2)
-        end = std::max<uint64_t>(end, slice[r] + slice[r + 1]);
+        end = std::max(end, sliceEnd(slice[r], slice[r + 1], w.getStride().value_or(1)));
       if (!known.empty())
         end = std::max(end, known[slice[0]]);
       shape[slice[0]] = end;
     }
-    if (w.getTransposed())
-      std::swap(shape[0], shape[1]);
     known = shape;
+    if (auto it = experts.find(w.getSymNameAttr());
+        w.getTransposed() && it != experts.end() && shape[0] % it->second == 0)
+      shape = {it->second, shape[1], shape[0] / it->second}; // [E, in, out]: each transposed
+    else if (w.getTransposed())
+      std::swap(shape[0], shape[1]);
+    shapes[source] = shape;
   }
   return shapes;
 }
@@ -440,7 +471,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       const modelrt::DTypeInfo &info = modelrt::dtypeInfo(t->dtype);
       if (static_cast<int64_t>(cols) != w.getTensorType().getShape()[1] ||
           !appendSlice(t->data, sourceRows, sourceCols, t->size / sourceRows, info.blockElements,
-                       info.blockBytes, slice, bytes))
+                       info.blockBytes, slice, bytes, w.getStride().value_or(1)))
         return std::nullopt;
     }
     uint64_t expected =

@@ -123,14 +123,20 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
     llm.moe as a library call, with its attributes: routing (softmax, top-k, optional
     renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
     it, and the weighted sum in the order the experts were chosen; plus the optional
-    `shared` expert's output, scaled by `sigmoid(shared_gate)` when given.
+    `shared` expert's output, scaled by `sigmoid(shared_gate)` when given; the experts'
+    optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`).
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
                        Optional<Kern_Activation>:$shared, Optional<Kern_Activation>:$shared_gate,
                        FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
-                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
+                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights,
+                       OptionalAttr<FlatSymbolRefAttr>:$gate_bias,
+                       OptionalAttr<FlatSymbolRefAttr>:$up_bias,
+                       OptionalAttr<FlatSymbolRefAttr>:$down_bias,
+                       OptionalAttr<F64Attr>:$swiglu_alpha,
+                       OptionalAttr<F64Attr>:$swiglu_limit);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

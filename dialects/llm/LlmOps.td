@@ -44,12 +44,19 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     the tensors are concatenated along dimension 0, which is how merged QKV and
     gate/up projections are expressed without copying weights in the compiler.
     `transposed` says each source is stored as the transpose of `type`'s layout (GPT-2's
-    Conv1D keeps `[in, out]`; `llm.linear` wants `[out, in]`).
+    Conv1D keeps `[in, out]`; `llm.linear` wants `[out, in]`); a stack of matrices (a 3-D
+    source `[E, in, out]`) has each matrix transposed.
 
     `slices` (one entry per source) keeps part of a source: `array<i64: dim, offset0,
     size0, offset1, size1, ...>` takes those ranges along `dim` (of `type`'s layout, after
     any transpose) and concatenates them; an empty array keeps the whole source. This is
     how tensor parallelism gives each rank its shard of a weight (llm-partition).
+
+    `stride` spaces out what every range keeps: with `stride = s` the range `(offset,
+    size)` keeps `size` elements `offset, offset + s, ..., offset + (size - 1) * s` of
+    `dim`. This is how the even and odd rows of an interleaved tensor are read as two
+    weights (gpt-oss keeps each expert's gate and up features alternating in one
+    `gate_up_proj`).
 
     `storage` names the block type a GGUF file holds every source in, where a plan with
     f32 weights keeps those blocks as they are (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
@@ -66,10 +73,11 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
                        StrArrayAttr:$sources,
                        UnitAttr:$transposed,
                        OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "slices">>:$slices,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$stride,
                        OptionalAttr<StrAttr>:$storage);
   let assemblyFormat = [{
     $sym_name `:` $type `=` $sources (`transposed` $transposed^)? (`slices` $slices^)?
-    (`storage` $storage^)? attr-dict
+    (`stride` $stride^)? (`storage` $storage^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -299,6 +307,13 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
     (`[T, 1]`, a linear of `input`) is given: `round(round(routed) + round(round(sigmoid(g))
     * shared))`, as transformers adds them in the activation type.
 
+    gpt-oss's experts differ in three ways, each optional: biases (`gate_bias` and
+    `up_bias` `[E, I]`, `down_bias` `[E, D]`; row `e` is expert `e`'s) added to each
+    projection's output; the clamped SwiGLU when `swiglu_limit` L and `swiglu_alpha` a
+    are given, `(clamp(u, -L, L) + 1) * g' * sigmoid(a * g')` with `g' = min(g, L)`, in
+    place of `silu(g) * u`; and routing by the softmax of the top-k logits, which is
+    `normalize_top_k` of the softmax over all of them.
+
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
     that expert's GEMMs, whose rows are independent (the CPU executor's always; on CUDA,
@@ -316,7 +331,12 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
                        FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, FlatSymbolRefAttr:$down,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_experts,
                        ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
-                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights);
+                       UnitAttr:$normalize_top_k, UnitAttr:$round_weights,
+                       OptionalAttr<FlatSymbolRefAttr>:$gate_bias,
+                       OptionalAttr<FlatSymbolRefAttr>:$up_bias,
+                       OptionalAttr<FlatSymbolRefAttr>:$down_bias,
+                       OptionalAttr<F64Attr>:$swiglu_alpha,
+                       OptionalAttr<F64Attr>:$swiglu_limit);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?
@@ -332,7 +352,7 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
 //===----------------------------------------------------------------------===//
 
 def Llm_AttentionOp : Llm_Op<"attention", [
-    Llm_SameActivationElementType,
+    Llm_SameActivationElementType, DeclareOpInterfaceMethods<SymbolUserOpInterface>,
     MemoryEffects<[MemRead<Llm_KvCacheResource>, MemWrite<Llm_KvCacheResource>]>]> {
   let summary = "Causal grouped-query attention of each request over its own KV cache";
   let description = [{
@@ -344,7 +364,10 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     `h / (num_heads / num_kv_heads)`. Scores are scaled by `scale`; with
     `sliding_window` a query at position p only sees positions > p - sliding_window;
     with `logit_softcap` each scaled score s becomes `logit_softcap * tanh(s /
-    logit_softcap)` before the softmax (Gemma 2).
+    logit_softcap)` before the softmax (Gemma 2). With `sinks` (a weight of
+    `num_heads` values: gpt-oss) each head's softmax has one more logit, its sink, which
+    takes its share of the probability and contributes no value: query row weights are
+    `exp(s_j - m) / (sum_i exp(s_i - m) + exp(sink - m))`.
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -354,7 +377,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
                        F64Attr:$scale,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window,
-                       OptionalAttr<F64Attr>:$logit_softcap);
+                       OptionalAttr<F64Attr>:$logit_softcap,
+                       OptionalAttr<FlatSymbolRefAttr>:$sinks);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $batch attr-dict

@@ -128,6 +128,17 @@ MODELRT_INLINE V8 capScores(V8 s, float softcap) {
   return s;
 }
 
+// A sink's share of a row's softmax denominator (gpt-oss): e^(sink - max), through the same
+// exp as the scores. Both paths below add it with this one function. max already includes
+// the sink.
+MODELRT_INLINE float sinkTerm(const float *sink, float maxScore) {
+  if (!sink)
+    return 0.0f;
+  V8 x = {};
+  x[0] = *sink - maxScore;
+  return exp8(x)[0];
+}
+
 // One query row (a decode step's): the arithmetic of attendTile's tile rows, laid out for
 // one row. Scores eight positions at a time (eight K rows' products in flight, summed by
 // sumLanes8 as a tile's eight rows are: each vector in the same lane order whichever slot
@@ -136,7 +147,7 @@ MODELRT_INLINE V8 capScores(V8 s, float softcap) {
 // load-add-store passes.
 MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_t window,
                                  const KvBlockView *blocks, int64_t blockSize, int64_t headOffset,
-                                 int64_t hd, float scale, float softcap,
+                                 int64_t hd, float scale, float softcap, const float *sink,
                                  std::vector<float> &scores) {
   const int64_t from = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
   const int64_t n = pos + 1 - from;
@@ -170,7 +181,9 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
       maxScore = std::max(maxScore, sc[t]);
     }
   }
-  const float inv = 1.0f / softmaxRow(scores.data(), n, maxScore);
+  if (sink)
+    maxScore = std::max(maxScore, *sink);
+  const float inv = 1.0f / (softmaxRow(scores.data(), n, maxScore) + sinkTerm(sink, maxScore));
   constexpr int64_t kBlockDims = 64;
   int64_t c0 = 0;
   while (hd - c0 >= 8) {
@@ -211,11 +224,11 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
 attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
            int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-           int64_t headOffset, int64_t hd, float scale, float softcap, std::vector<float> &scores,
-           std::vector<float> &acc) {
+           int64_t headOffset, int64_t hd, float scale, float softcap, const float *sink,
+           std::vector<float> &scores, std::vector<float> &acc) {
   if (rows == 1)
     return attendOneRow(q, out, pos0, window, blocks, blockSize, headOffset, hd, scale, softcap,
-                        scores);
+                        sink, scores);
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
   float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
   const float *qRow[kAttentionQueryTile];
@@ -260,8 +273,12 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
         maxScore[i] = std::max(maxScore[i], sc[i]);
       }
   }
-  for (int64_t i = 0; i < rows; ++i)
-    denom[i] = softmaxRow(scores.data() + i * span, pos[i] - from[i] + 1, maxScore[i]);
+  for (int64_t i = 0; i < rows; ++i) {
+    if (sink)
+      maxScore[i] = std::max(maxScore[i], *sink);
+    denom[i] = softmaxRow(scores.data() + i * span, pos[i] - from[i] + 1, maxScore[i]) +
+               sinkTerm(sink, maxScore[i]);
+  }
   for (int64_t p0 = lo; p0 <= hi; p0 += 4) {
     const int64_t n = std::min<int64_t>(4, hi + 1 - p0);
     const float *v[4];

@@ -24,11 +24,12 @@ constexpr int64_t kAttentionQueryTile = 8;
 // blockSize], from headOffset. f32 throughout: scores in a fixed order, softmax with a
 // vectorized exp, V summed in position order. Every row's arithmetic is the same whatever
 // rows share its tile (tested bit for bit), so tiling and batching never change a result.
-// softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2).
+// softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A sink
+// (non-null: this head's) is one more logit in each row's softmax, with no value.
 // scores and acc are scratch space, reused across calls.
 void attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
                 int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-                int64_t headOffset, int64_t hd, float scale, float softcap,
+                int64_t headOffset, int64_t hd, float scale, float softcap, const float *sink,
                 std::vector<float> &scores, std::vector<float> &acc);
 
 } // namespace modelrt::engine

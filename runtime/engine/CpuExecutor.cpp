@@ -220,6 +220,10 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       for (const plan::WeightEntry *w : op.weights)
         if (w->dtype != DType::F32)
           return bad("fused kernel weight " + w->name + " is not F32").withContext(planPath);
+    } else if (op.kind == OpKind::Attention && op.attention.sinks &&
+               op.attention.sinks->dtype != DType::F32) {
+      return bad("attention sinks " + op.attention.sinks->name + " are not F32")
+          .withContext(planPath);
     } else if (op.kind == OpKind::Rope && op.rope.norm && op.weight->dtype != DType::F32) {
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
@@ -536,7 +540,9 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                      impl.data(out) + row * impl.stride(out) + it.head * hd, impl.stride(out),
                      it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
                      blockSize, (it.head / group) * hd, hd, static_cast<float>(c.scale),
-                     static_cast<float>(c.softcap), scores, acc);
+                     static_cast<float>(c.softcap),
+                     c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
+                     scores, acc);
         }
       }
       break;

@@ -10,6 +10,14 @@ namespace modelrt::engine {
 Expected<PackedExperts> packExperts(const plan::Op &op) {
   PackedExperts packed;
   const int64_t experts = op.moe.numExperts;
+  const float **biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias};
+  const plan::WeightEntry *entries[] = {op.moe.gateBias, op.moe.upBias, op.moe.downBias};
+  for (int which = 0; which < 3; ++which)
+    if (const plan::WeightEntry *b = entries[which]) {
+      if (b->dtype != DType::F32)
+        return Error(ErrorCode::InvalidArgument, "moe bias " + b->name + " is not F32");
+      *biases[which] = reinterpret_cast<const float *>(b->data);
+    }
   const plan::WeightEntry &gate = *op.weights[0], &up = *op.weights[1];
   // Gate and up of one expert in one GEMM (each output column's chain is the same as in
   // two): their rows side by side, gate's first.
@@ -27,6 +35,14 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
         return p.error().withContext("weights " + gate.name + " and " + up.name + ", expert " +
                                      std::to_string(e));
       packed.gateUp.push_back(std::move(*p));
+      if (packed.gateBias || packed.upBias) { // zeros where only one of them has a bias
+        std::vector<float> bias(static_cast<size_t>(2 * n), 0.0f);
+        if (packed.gateBias)
+          std::copy_n(packed.gateBias + e * n, n, bias.begin());
+        if (packed.upBias)
+          std::copy_n(packed.upBias + e * n, n, bias.begin() + n);
+        packed.gateUpBias.push_back(std::move(bias));
+      }
     }
   }
   std::vector<PackedWeight> *lists[] = {&packed.gate, &packed.up, &packed.down};
@@ -127,25 +143,38 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
     // the SiLU gate into s.up, row i at i * inter.
     const float *g = s.gate.data(), *u;
     int64_t gStride;
+    auto row = [](const float *bias, int64_t e, int64_t width) {
+      return bias ? bias + e * width : nullptr;
+    };
     if (!packed.gateUp.empty()) {
-      gemm(s.in.data(), d, count, packed.gateUp[e], nullptr, s.gate.data(), 2 * inter);
+      gemm(s.in.data(), d, count, packed.gateUp[e],
+           packed.gateUpBias.empty() ? nullptr : packed.gateUpBias[e].data(), s.gate.data(),
+           2 * inter);
       u = g + inter;
       gStride = 2 * inter;
     } else {
-      gemm(s.in.data(), d, count, packed.gate[e], nullptr, s.gate.data(), inter);
-      gemm(s.in.data(), d, count, packed.up[e], nullptr, s.gate.data() + count * inter, inter);
+      gemm(s.in.data(), d, count, packed.gate[e], row(packed.gateBias, e, inter), s.gate.data(),
+           inter);
+      gemm(s.in.data(), d, count, packed.up[e], row(packed.upBias, e, inter),
+           s.gate.data() + count * inter, inter);
       u = g + count * inter;
       gStride = inter;
     }
     float *act = s.up.data();
+    const float limit = static_cast<float>(c.swigluLimit), alpha = static_cast<float>(c.swigluAlpha);
 #pragma omp parallel for schedule(static) if (count * inter >= (1 << 16))
     for (int64_t i = 0; i < count; ++i)
       for (int64_t col = 0; col < inter; ++col) {
-        const float gv = g[i * gStride + col];
-        act[i * inter + col] = gv / (1.0f + std::exp(-gv)) * u[i * gStride + col];
+        const float gv = g[i * gStride + col], uv = u[i * gStride + col];
+        if (limit > 0.0f) { // the clamped SwiGLU: (clamp(u) + 1) * g * sigmoid(alpha * g)
+          const float gc = std::min(gv, limit), uc = std::clamp(uv, -limit, limit);
+          act[i * inter + col] = (uc + 1.0f) * (gc * (1.0f / (1.0f + std::exp(-(gc * alpha)))));
+        } else {
+          act[i * inter + col] = gv / (1.0f + std::exp(-gv)) * uv;
+        }
       }
     // The down projection lands in s.in's place, then goes to each pair's row.
-    gemm(act, inter, count, packed.down[e], nullptr, s.in.data(), d);
+    gemm(act, inter, count, packed.down[e], row(packed.downBias, e, d), s.in.data(), d);
     for (int64_t i = 0; i < count; ++i)
       std::memcpy(s.results.data() + s.pairs[first + i] * d, s.in.data() + i * d,
                   d * sizeof(float));

@@ -177,7 +177,8 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
            width(op.inputs[0]) == a.numHeads * a.headDim &&
            width(op.inputs[1]) == a.numKvHeads * a.headDim &&
            width(op.inputs[2]) == a.numKvHeads * a.headDim &&
-           width(op.outputs[0]) == a.numHeads * a.headDim;
+           width(op.outputs[0]) == a.numHeads * a.headDim &&
+           (!a.sinks || a.sinks->shape == std::vector<uint64_t>{uint64_t(a.numHeads)});
       ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
            dtype(op.inputs[2]) == dtype(op.inputs[0]) &&
            dtype(op.outputs[0]) == dtype(op.inputs[0]);
@@ -200,7 +201,10 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
                        d = static_cast<uint64_t>(width(op.inputs[0]));
         ok = op.weights[0]->shape == std::vector<uint64_t>{e * i, d} &&
              op.weights[1]->shape == std::vector<uint64_t>{e * i, d} &&
-             op.weights[2]->shape == std::vector<uint64_t>{e * d, i};
+             op.weights[2]->shape == std::vector<uint64_t>{e * d, i} &&
+             (!m.gateBias || m.gateBias->shape == std::vector<uint64_t>{e, i}) &&
+             (!m.upBias || m.upBias->shape == std::vector<uint64_t>{e, i}) &&
+             (!m.downBias || m.downBias->shape == std::vector<uint64_t>{e, d});
       }
       break;
     }
@@ -376,6 +380,8 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         if (c.contains("logit_softcap") &&
             !(op.attention.softcap > 0.0 && op.attention.softcap < 1e30))
           return bad("attention logit_softcap must be positive");
+        if (c.contains("sinks") && !(op.attention.sinks = weight(c, "sinks")))
+          return bad("attention sinks weight " + c.at("sinks").dump() + " is not in the plan");
       } else if (kind == "moe") {
         op.kind = OpKind::Moe;
         for (const char *role : {"gate", "up", "down"}) {
@@ -390,6 +396,19 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.moe.topK = attrs.at("top_k");
         op.moe.normalizeTopK = attrs.value("normalize_top_k", false);
         op.moe.roundWeights = attrs.value("round_weights", false);
+        for (auto [role, slot] : {std::pair("gate_bias", &op.moe.gateBias),
+                                  std::pair("up_bias", &op.moe.upBias),
+                                  std::pair("down_bias", &op.moe.downBias)})
+          if (attrs.contains(role) && !(*slot = weight(attrs, role)))
+            return bad(std::string("moe ") + role + " weight " + attrs.at(role).dump() +
+                       " is not in the plan");
+        if (attrs.contains("swiglu_limit") || attrs.contains("swiglu_alpha")) {
+          op.moe.swigluLimit = attrs.at("swiglu_limit");
+          op.moe.swigluAlpha = attrs.at("swiglu_alpha");
+          if (!(op.moe.swigluLimit > 0.0 && op.moe.swigluLimit < 1e30) ||
+              !std::isfinite(op.moe.swigluAlpha))
+            return bad("moe swiglu_limit must be positive and swiglu_alpha finite");
+        }
         if (op.moe.numExperts < 1 || op.moe.numExperts > 4096 || op.moe.topK < 1 ||
             op.moe.topK > op.moe.numExperts)
           return bad("moe needs 1 <= top_k <= num_experts <= 4096");

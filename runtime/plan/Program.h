@@ -58,6 +58,8 @@ struct AttentionConfig {
   int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
   double scale = 1.0;
   double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
+  // [numHeads]: one more logit per head in each row's softmax, with no value (null: none)
+  const WeightEntry *sinks = nullptr;
 };
 
 // Mixture of experts (the op's weights: gate [E * I, D], up [E * I, D], down [E * D, I]).
@@ -66,6 +68,11 @@ struct MoeConfig {
   int64_t intermediate = 0;   // I: each expert's rows of gate and up
   bool normalizeTopK = false; // the chosen experts' weights divided by their sum
   bool roundWeights = false;  // the weights rounded to the activation type
+  // Optional biases, one row per expert: gate and up [E, I], down [E, D] (null: none).
+  const WeightEntry *gateBias = nullptr, *upBias = nullptr, *downBias = nullptr;
+  // > 0: the clamped SwiGLU (up + 1) * g * sigmoid(alpha * g), g = min(gate, limit), up
+  // clamped to [-limit, limit], in place of silu(gate) * up.
+  double swigluLimit = 0, swigluAlpha = 0;
 };
 
 struct Op {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 
 using namespace modelrt::engine;
@@ -21,6 +22,7 @@ struct Case {
   std::vector<KvBlockView> blocks;
   float scale;
   float softcap = 0; // Gemma 2's logit soft-capping when > 0
+  std::optional<float> sink; // gpt-oss's extra logit without a value
 };
 
 // K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
@@ -69,6 +71,10 @@ std::vector<double> reference(const Case &c, int64_t pos) {
     mx = std::max(mx, s.back());
   }
   double sum = 0;
+  if (c.sink) { // softmax over the scores and the sink, whose share is dropped
+    mx = std::max(mx, double(*c.sink));
+    sum += std::exp(double(*c.sink) - mx);
+  }
   for (double &x : s)
     sum += (x = std::exp(x - mx));
   std::vector<double> out(size_t(c.hd), 0.0);
@@ -82,7 +88,8 @@ std::vector<double> reference(const Case &c, int64_t pos) {
 std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
   std::vector<float> out(size_t(rows * c.hd), NAN), scores, acc;
   attendTile(c.q.data() + first * c.hd, c.hd, out.data(), c.hd, rows, first, c.window,
-             c.blocks.data(), c.blockSize, c.hd, c.hd, c.scale, c.softcap, scores, acc);
+             c.blocks.data(), c.blockSize, c.hd, c.hd, c.scale, c.softcap,
+             c.sink ? &*c.sink : nullptr, scores, acc);
   return out;
 }
 
@@ -95,6 +102,9 @@ TEST(CpuAttention, MatchesDoubleReference) {
         c.scale *= 4;
         c.softcap = 1.5f;
       }
+      // Sinks: one above every score (taking most of the probability), one among them.
+      if (hd == 20 || hd == 80)
+        c.sink = hd == 20 ? 3.0f : 0.1f;
       for (int64_t first : {0, 5, 37, 44}) { // 44: the last row alone (a decode step's path)
         int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
         std::vector<float> got = attend(c, first, rows);
@@ -107,8 +117,8 @@ TEST(CpuAttention, MatchesDoubleReference) {
             den += want[size_t(d)] * want[size_t(d)];
           }
           ASSERT_LT(std::sqrt(num / den), 2e-6)
-              << "hd " << hd << " window " << window << " softcap " << c.softcap << " position "
-              << first + i;
+              << "hd " << hd << " window " << window << " softcap " << c.softcap << " sink "
+              << c.sink.value_or(NAN) << " position " << first + i;
         }
       }
     }
@@ -123,6 +133,8 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
     for (int64_t window : {0, 9}) {
       Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, window);
       c.softcap = hd == 20 || hd == 128 ? 0.3f : 0.0f;
+      if (hd != 64)
+        c.sink = hd == 80 ? 2.0f : -0.5f;
       for (int64_t first : {0, 21, 62}) {
         int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
         std::vector<float> tile = attend(c, first, rows);

@@ -125,7 +125,9 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          // Mixtures of experts: a token's experts' rows.
                                          "tiny-mixtral", "tiny-qwen3-moe", "tiny-olmoe",
                                          "tiny-granitemoe", "tiny-qwen2-moe", "tiny-qwen2-moe-tp2",
-                                         "tiny-mixtral-tp2", "tiny-qwen3-moe-pp3"),
+                                         "tiny-mixtral-tp2", "tiny-qwen3-moe-pp3",
+                                         // Attention sinks, experts with biases.
+                                         "tiny-gpt-oss", "tiny-gpt-oss-tp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -202,6 +202,20 @@ TEST(Reference, TinyMixturesOfExpertsMatchTransformers) {
   checkAgainstReference(planDirectory + "/tiny-qwen3-moe-pp3.plan", "tiny-qwen3-moe", 1e-5);
 }
 
+// gpt-oss: attention sinks, biases on every attention projection, alternating sliding-window
+// layers, YaRN, and experts with biases, a router bias and the clamped SwiGLU, read from the
+// interleaved, transposed gate_up_proj transformers saves; on 1 and 2 ranks (sinks and
+// expert biases sharded with their heads and features) and 2 stages.
+TEST(Reference, TinyGptOssMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-gpt-oss.plan", "tiny-gpt-oss", 1e-5);
+  checkAgainstReference(planDirectory + "/tiny-gpt-oss-attn-bias.plan", "tiny-gpt-oss-attn-bias",
+                        1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-gpt-oss-tp2.plan", "tiny-gpt-oss", 1e-5);
+  SCOPED_TRACE("2 stages");
+  checkAgainstReference(planDirectory + "/tiny-gpt-oss-pp2.plan", "tiny-gpt-oss", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }

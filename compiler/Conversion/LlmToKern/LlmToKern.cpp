@@ -239,7 +239,9 @@ void convertLibraryOp(Operation *op) {
         replace(b.create<kern::MoeOp>(
             loc, m.getType(), m.getInput(), m.getRouterLogits(), m.getShared(), m.getSharedGate(),
             m.getGateAttr(), m.getUpAttr(), m.getDownAttr(), m.getNumExpertsAttr(), m.getTopKAttr(),
-            m.getNormalizeTopKAttr(), m.getRoundWeightsAttr()));
+            m.getNormalizeTopKAttr(), m.getRoundWeightsAttr(), m.getGateBiasAttr(),
+            m.getUpBiasAttr(), m.getDownBiasAttr(), m.getSwigluAlphaAttr(),
+            m.getSwigluLimitAttr()));
       })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));

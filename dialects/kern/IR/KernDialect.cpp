@@ -93,6 +93,10 @@ LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (failed(lookupWeight(*this, symbols, getUpAttr(), {rows, d})) ||
       failed(lookupWeight(*this, symbols, getDownAttr(), {e * d, rows / e})))
     return failure();
+  for (auto [bias, cols] : {std::pair(getGateBiasAttr(), rows / e),
+                            std::pair(getUpBiasAttr(), rows / e), std::pair(getDownBiasAttr(), d)})
+    if (bias && failed(lookupWeight(*this, symbols, bias, {e, cols})))
+      return failure();
   return success();
 }
 

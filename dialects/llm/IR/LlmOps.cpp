@@ -5,6 +5,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace modelc::llm;
 
@@ -90,6 +92,8 @@ LogicalResult WeightOp::verify() {
       return emitOpError() << "source tensor names must not be empty";
   if (getTransposed() && type.getRank() != 2)
     return emitOpError() << "only rank-2 weights can be transposed";
+  if (getStride() && !getSlices())
+    return emitOpError() << "a stride spaces out slices: it needs some";
   if (std::optional<ArrayAttr> slices = getSlices()) {
     if (slices->size() != getSources().size())
       return emitOpError() << "needs one slice per source, got " << slices->size() << " for "
@@ -195,6 +199,11 @@ LogicalResult MoeOp::verify() {
                          << featureDim(getInput());
   if (getSharedGate() && (!getShared() || featureDim(getSharedGate()) != 1))
     return emitOpError() << "shared_gate must be one column scaling a shared expert";
+  if (bool(getSwigluAlpha()) != bool(getSwigluLimit()))
+    return emitOpError() << "swiglu_alpha and swiglu_limit go together";
+  if (getSwigluLimit() && !(getSwigluLimit()->convertToDouble() > 0.0 &&
+                            std::isfinite(getSwigluAlpha()->convertToDouble())))
+    return emitOpError() << "swiglu_limit must be positive and swiglu_alpha finite";
   return success();
 }
 
@@ -209,10 +218,17 @@ LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (rows % experts)
     return emitOpError() << "gate " << getGateAttr() << " has " << rows
                          << " rows, not a multiple of the " << experts << " experts";
-  if (failed(verifyWeight(*this, symbols, getUpAttr(), "up", {rows, d}, element)))
+  if (failed(verifyWeight(*this, symbols, getUpAttr(), "up", {rows, d}, element)) ||
+      failed(verifyWeight(*this, symbols, getDownAttr(), "down", {experts * d, rows / experts},
+                          element)))
     return failure();
-  return verifyWeight(*this, symbols, getDownAttr(), "down", {experts * d, rows / experts},
-                      element);
+  // Biases: one row per expert.
+  for (auto [bias, role, cols] : {std::tuple(getGateBiasAttr(), "gate_bias", rows / experts),
+                                  std::tuple(getUpBiasAttr(), "up_bias", rows / experts),
+                                  std::tuple(getDownBiasAttr(), "down_bias", d)})
+    if (bias && failed(verifyWeight(*this, symbols, bias, role, {experts, cols}, element)))
+      return failure();
+  return success();
 }
 
 LogicalResult AllGatherOp::verify() {
@@ -297,6 +313,13 @@ LogicalResult AttentionOp::verify() {
   if (getLogitSoftcap() && !(getLogitSoftcap()->convertToDouble() > 0.0))
     return emitOpError() << "logit_softcap must be positive";
   return success();
+}
+
+LogicalResult AttentionOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (!getSinksAttr())
+    return success();
+  return verifyWeight(*this, symbols, getSinksAttr(), "sinks", {getNumHeads()},
+                      elementType(getQuery()));
 }
 
 //===----------------------------------------------------------------------===//

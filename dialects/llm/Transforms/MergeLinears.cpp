@@ -22,11 +22,12 @@ struct MergeKey {
   bool transposed;
   bool hasBias;
   StringRef storage; // the weights' block type in the store, or empty
+  uint64_t stride;   // of the weights' slices (1: contiguous)
   bool operator<(const MergeKey &o) const {
     return std::make_tuple(input.getAsOpaquePointer(), weightElement.getAsOpaquePointer(),
-                           transposed, hasBias, storage) <
+                           transposed, hasBias, storage, stride) <
            std::make_tuple(o.input.getAsOpaquePointer(), o.weightElement.getAsOpaquePointer(),
-                           o.transposed, o.hasBias, o.storage);
+                           o.transposed, o.hasBias, o.storage, o.stride);
   }
 };
 
@@ -65,7 +66,7 @@ WeightOp concatWeights(MutableArrayRef<WeightOp> parts, SymbolTable &symbols) {
       parts.front().getLoc(), mergedName(parts),
       RankedTensorType::get(shape, first.getElementType()), builder.getArrayAttr(sources),
       parts.front().getTransposed(), sliced ? builder.getArrayAttr(slices) : ArrayAttr(),
-      parts.front().getStorageAttr());
+      parts.front().getStrideAttr(), parts.front().getStorageAttr());
   symbols.insert(merged); // renames on collision
   return merged;
 }
@@ -86,7 +87,7 @@ struct LlmMergeLinearsPass : public modelc::llm::impl::LlmMergeLinearsBase<LlmMe
         return;
       MergeKey key{linear.getInput(), weight.getTensorType().getElementType(),
                    weight.getTransposed(), linear.getBias().has_value(),
-                   weight.getStorage().value_or("")};
+                   weight.getStorage().value_or(""), weight.getStride().value_or(1)};
       auto &group = groups[key];
       if (group.empty())
         order.push_back(key);

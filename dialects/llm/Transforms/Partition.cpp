@@ -115,7 +115,9 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
       moe.emitError() << "llm-partition: " << message;
       return failure();
     };
-    // Each expert's `part` rows (dim 0) or columns (dim 1): this rank's block of each.
+    // Each expert's `part` rows (dim 0) or columns (dim 1): this rank's block of each. A
+    // weight that already keeps part of its source (a fused tensor's rows, the even or odd
+    // features of an interleaved one: its stride) keeps this rank's block of that part.
     auto shard = [&](FlatSymbolRefAttr ref, int64_t dim, int64_t part) -> LogicalResult {
       auto weight = symbols.lookup<WeightOp>(ref.getAttr());
       if (!weight)
@@ -125,25 +127,34 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
       if (part % tp)
         return fail("experts of " + Twine(part) + " intermediate features do not split over " +
                     Twine(tp) + " ranks");
-      const int64_t size = part / tp, first = rank * size;
+      const int64_t size = part / tp, first = rank * size,
+                    stride = weight.getStride().value_or(1);
       OpBuilder b(weight);
       SmallVector<Attribute> slices;
       const size_t sources = weight.getSources().size();
+      ArrayRef<int64_t> kept = weight.getSourceSlice(0);
       if (sources == static_cast<size_t>(experts) && !weight.getSlices()) {
         // One source per expert: the same block of each.
         for (size_t i = 0; i < sources; ++i)
           slices.push_back(b.getDenseI64ArrayAttr({dim, first, size}));
-      } else if (sources == 1 && dim == 1 && !weight.getSlices()) {
-        slices.push_back(b.getDenseI64ArrayAttr({1, first, size}));
-      } else if (sources == 1 && dim == 0) {
-        // One stacked source: expert e's block of its rows (or of the rows it already
-        // keeps of a fused tensor).
-        ArrayRef<int64_t> kept = weight.getSourceSlice(0);
-        if (!kept.empty() && (kept[0] != 0 || kept.size() != size_t(1 + 2 * experts)))
-          return fail("weight @" + ref.getValue() + " is sliced already");
+      } else if (sources == 1 && dim == 1 &&
+                 (kept.empty() || (kept.size() == 3 && kept[0] == 1 && kept[2] == part))) {
+        // Columns: each expert's (or each bias row's) block.
+        slices.push_back(
+            b.getDenseI64ArrayAttr({1, (kept.empty() ? 0 : kept[1]) + stride * first, size}));
+      } else if (sources == 1 && dim == 0 &&
+                 (kept.empty() || (kept[0] == 0 && (kept.size() == size_t(1 + 2 * experts) ||
+                                                    (kept.size() == 3 &&
+                                                     kept[2] == experts * part))))) {
+        // One stacked source: expert e's block of its rows (kept whole, one range per
+        // expert, or one range of all experts' rows).
         SmallVector<int64_t> ranges = {0};
-        for (int64_t e = 0; e < experts; ++e)
-          ranges.append({(kept.empty() ? e * part : kept[1 + 2 * e]) + first, size});
+        for (int64_t e = 0; e < experts; ++e) {
+          const int64_t start = kept.empty()       ? e * part
+                                : kept.size() == 3 ? kept[1] + stride * e * part
+                                                   : kept[1 + 2 * e];
+          ranges.append({start + stride * first, size});
+        }
         slices.push_back(b.getDenseI64ArrayAttr(ranges));
       } else {
         return fail("weight @" + ref.getValue() + " is merged or sliced already");
@@ -161,6 +172,13 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     if (failed(shard(moe.getGateAttr(), 0, part)) || failed(shard(moe.getUpAttr(), 0, part)) ||
         failed(shard(moe.getDownAttr(), 1, part)))
       return failure();
+    // Biases: each expert's row of gate and up biases is sharded like its features; the
+    // down projection's bias is added by rank 0 alone, as a row-parallel linear's.
+    for (FlatSymbolRefAttr bias : {moe.getGateBiasAttr(), moe.getUpBiasAttr()})
+      if (bias && failed(shard(bias, 1, part)))
+        return failure();
+    if (moe.getDownBiasAttr() && rank != 0)
+      moe.removeDownBiasAttr();
     // A shared expert (Qwen2-MoE) is an ordinary MLP region, sharded and all-reduced above;
     // its rank partial goes into the mixture instead (the scaling by its gate is per row,
     // so linear), and the one all-reduce after the mixture adds both.
@@ -444,6 +462,14 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         rope.setNumHeads(layouts[rope.getResult()].width() / hd);
       } else if (auto attention = dyn_cast<AttentionOp>(op)) {
         int64_t hd = attention.getHeadDim();
+        // Sinks (one per query head): this rank's heads' values.
+        if (FlatSymbolRefAttr sinks = attention.getSinksAttr()) {
+          Layout heads;
+          for (auto [o, s] : layouts[attention.getQuery()].ranges)
+            heads.ranges.push_back({o / hd, s / hd});
+          if (failed(shard(attention, sinks, 0, heads)))
+            return failure();
+        }
         attention.setNumHeads(widthOf(attention.getQuery()) / hd);
         attention.setNumKvHeads(widthOf(attention.getKey()) / hd);
       }

@@ -443,6 +443,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                           "the CUDA mixture-of-experts kernels take at most " +
                               std::to_string(kMaxMoeTopK) + " experts per token, not " +
                               std::to_string(op.moe.topK)));
+      if (op.moe.gateBias || op.moe.upBias || op.moe.downBias || op.moe.swigluLimit > 0)
+        return fail(Error(ErrorCode::Unsupported,
+                          "experts with biases or the clamped SwiGLU are not supported by the "
+                          "CUDA mixture-of-experts kernels yet: serve this plan with --device cpu"));
       for (int64_t id : op.inputs)
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("moe operands are not " + m.dtype));
@@ -459,6 +463,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "attention logit soft-capping (Gemma 2) is not supported by the CUDA "
                           "attention kernels: serve this plan with --device cpu"));
+      if (op.attention.sinks)
+        return fail(Error(ErrorCode::Unsupported,
+                          "attention sinks are not supported by the CUDA attention kernels yet: "
+                          "serve this plan with --device cpu"));
       for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));
