@@ -360,6 +360,82 @@ def main():
     gguf_file("granitemoe-shared.gguf", "granitemoe",
               dict(gmeta, expert_shared_feed_forward_length=EF), shared)
 
+    # gpt-oss as transformers saves it (hf-tiny-gpt-oss: each expert's gate and up features
+    # interleaved in gate_up_proj [E, D, 2I], down_proj [E, I, D], both [in, out]; attention
+    # sinks; biases everywhere), and the same tensors as llama.cpp's converter writes them
+    # (gate and up apart, [out, in]): tiny-gpt-oss.gguf in f32, tiny-gpt-oss-mxfp4.gguf with
+    # the experts in MXFP4 blocks (gguf's own quantizer). 4 experts of 32 features, 2 per
+    # token; the experts' weights large enough that the SwiGLU clamp (7) bites. transformers
+    # loads the directory for the reference.
+    orng = np.random.default_rng(16)
+    OD, OI, OE, OH, OKV, OHD = 64, 32, 4, 4, 2, 16
+
+    def onormal(*shape, scale=1.0):
+        return (scale * orng.standard_normal(shape) / np.sqrt(shape[-2] if len(shape) == 3
+                                                              else shape[-1])).astype(np.float32)
+    go = {"model.embed_tokens.weight": onormal(V, OD), "model.norm.weight":
+          (1.0 + 0.1 * orng.standard_normal(OD)).astype(np.float32),
+          "lm_head.weight": onormal(V, OD)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            go[p + n + ".weight"] = (1.0 + 0.1 * orng.standard_normal(OD)).astype(np.float32)
+        for n, rows in (("q", OH * OHD), ("k", OKV * OHD), ("v", OKV * OHD)):
+            go[p + f"self_attn.{n}_proj.weight"] = onormal(rows, OD)
+            go[p + f"self_attn.{n}_proj.bias"] = (0.1 * orng.standard_normal(rows)).astype(np.float32)
+        go[p + "self_attn.o_proj.weight"] = onormal(OD, OH * OHD)
+        go[p + "self_attn.o_proj.bias"] = (0.1 * orng.standard_normal(OD)).astype(np.float32)
+        go[p + "self_attn.sinks"] = orng.standard_normal(OH).astype(np.float32)
+        go[p + "mlp.router.weight"] = onormal(OE, OD)
+        go[p + "mlp.router.bias"] = (0.1 * orng.standard_normal(OE)).astype(np.float32)
+        go[p + "mlp.experts.gate_up_proj"] = onormal(OE, OD, 2 * OI, scale=4.0)
+        go[p + "mlp.experts.gate_up_proj_bias"] = orng.standard_normal((OE, 2 * OI)).astype(np.float32)
+        go[p + "mlp.experts.down_proj"] = onormal(OE, OI, OD)
+        go[p + "mlp.experts.down_proj_bias"] = (0.1 * orng.standard_normal((OE, OD))).astype(np.float32)
+    hf_dir("hf-tiny-gpt-oss", go, {
+        "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "vocab_size": V,
+        "hidden_size": OD, "intermediate_size": OI, "num_hidden_layers": L,
+        "num_attention_heads": OH, "num_key_value_heads": OKV, "head_dim": OHD,
+        "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "sliding_window": 4,
+        "num_local_experts": OE, "num_experts_per_tok": 2, "tie_word_embeddings": False,
+        "layer_types": ["sliding_attention", "full_attention"], "attention_bias": True,
+        "rope_parameters": {"rope_type": "yarn", "rope_theta": 150000.0, "factor": 32.0,
+                            "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False,
+                            "original_max_position_embeddings": 4096}})
+    onames = {"token_embd.weight": go["model.embed_tokens.weight"],
+              "output_norm.weight": go["model.norm.weight"], "output.weight": go["lm_head.weight"]}
+    for i in range(L):
+        p, b = f"model.layers.{i}.", f"blk.{i}."
+        onames[b + "attn_norm.weight"] = go[p + "input_layernorm.weight"]
+        onames[b + "post_attention_norm.weight"] = go[p + "post_attention_layernorm.weight"]
+        for n, g in (("q", "q"), ("k", "k"), ("v", "v"), ("o", "output")):
+            onames[b + f"attn_{g}.weight"] = go[p + f"self_attn.{n}_proj.weight"]
+            onames[b + f"attn_{g}.bias"] = go[p + f"self_attn.{n}_proj.bias"]
+        onames[b + "attn_sinks.weight"] = go[p + "self_attn.sinks"]
+        onames[b + "ffn_gate_inp.weight"] = go[p + "mlp.router.weight"]
+        onames[b + "ffn_gate_inp.bias"] = go[p + "mlp.router.bias"]
+        gate_up = go[p + "mlp.experts.gate_up_proj"].transpose(0, 2, 1)  # [E, 2I, D]
+        onames[b + "ffn_gate_exps.weight"] = np.ascontiguousarray(gate_up[:, ::2, :])
+        onames[b + "ffn_up_exps.weight"] = np.ascontiguousarray(gate_up[:, 1::2, :])
+        onames[b + "ffn_gate_exps.bias"] = np.ascontiguousarray(go[p + "mlp.experts.gate_up_proj_bias"][:, ::2])
+        onames[b + "ffn_up_exps.bias"] = np.ascontiguousarray(go[p + "mlp.experts.gate_up_proj_bias"][:, 1::2])
+        onames[b + "ffn_down_exps.weight"] = np.ascontiguousarray(
+            go[p + "mlp.experts.down_proj"].transpose(0, 2, 1))  # [E, D, I]
+        onames[b + "ffn_down_exps.bias"] = go[p + "mlp.experts.down_proj_bias"]
+    ometa = {"block_count": L, "embedding_length": OD, "feed_forward_length": OI,
+             "context_length": 1024, "attention.head_count": OH, "attention.head_count_kv": OKV,
+             "attention.key_length": OHD, "attention.value_length": OHD,
+             "rope.freq_base": 150000.0, "attention.layer_norm_rms_epsilon": 1e-5,
+             "expert_count": OE, "expert_used_count": 2, "expert_feed_forward_length": OI,
+             "attention.sliding_window": 4, "rope.scaling.type": "yarn",
+             "rope.scaling.factor": 32.0, "rope.scaling.original_context_length": 4096,
+             "vocab_size": V}
+    gguf_file("tiny-gpt-oss.gguf", "gpt-oss", ometa, onames)
+    mx4 = gguf.GGMLQuantizationType.MXFP4
+    gguf_file("tiny-gpt-oss-mxfp4.gguf", "gpt-oss", ometa,
+              {k: (gguf.quants.quantize(v, mx4), mx4) if "_exps.weight" in k else v
+               for k, v in onames.items()})
+
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.
     hf_dir("hf-phi3-wrong-fused", {k: v for k, v in p3.items()},

@@ -203,12 +203,17 @@ def main():
               all_positions=True)
     # Mixtral as a Hugging Face directory (test/modelc/Inputs/hf-tiny-mixtral, written by
     # scripts/gen-compiler-test-models.py), loaded by transformers' own checkpoint conversion.
-    if not only or "hf-tiny-mixtral" in only:
-        path = os.path.join(ROOT, "test", "modelc", "Inputs", "hf-tiny-mixtral")
+    # gpt-oss likewise (hf-tiny-gpt-oss: gate_up_proj interleaved and [in, out], as
+    # transformers saves it); tiny-gpt-oss.gguf holds the same weights in llama.cpp's layout,
+    # so its plan is checked against this reference too.
+    for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss"]:
+        if only and hf not in only:
+            continue
+        path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)
         model, info = transformers.AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
         assert not any(info.values()), info
-        write("hf-tiny-mixtral", model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
+        write(hf, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()

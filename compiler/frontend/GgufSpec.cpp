@@ -258,15 +258,43 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                   "experts as one tensor each (an old Mixtral conversion) are not supported: "
                   "convert the model again with llama.cpp's convert_hf_to_gguf.py");
     } else if (*arch == "qwen3moe" || *arch == "qwen2moe" || *arch == "olmoe" ||
-               *arch == "granitemoe") {
+               *arch == "granitemoe" || *arch == "gpt-oss") {
       meta.fail(*arch + ".expert_count", "missing");
+    }
+    // gpt-oss (llama.cpp's layout: gate and up experts apart, [out, in], with biases
+    // ffn_*_exps.bias; attn_sinks; post_attention_norm before the experts): what llama.cpp
+    // fixes by architecture (biases on every attention projection, even layers local, the
+    // clamped SwiGLU with alpha 1.702 and limit 7) and YaRN from rope.scaling.*, without
+    // rounding its correction range (transformers' truncate: false for gpt-oss).
+    if (c.architecture == Architecture::GptOss) {
+      c.attentionBias = c.outputBias = file->findTensor("blk.0.attn_q.bias") != nullptr;
+      c.attentionSinks = true;
+      c.expertBiases = true;
+      c.swigluAlpha = 1.702;
+      c.swigluLimit = 7.0;
+      c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(128);
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.slidingLayers.push_back(i % 2 == 0);
+      c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(150000.0);
+      std::string type = meta.optionalString("rope.scaling.type").value_or("none");
+      if (type == "yarn") {
+        YarnParams yarn;
+        yarn.factor = meta.optionalPositiveFloat("rope.scaling.factor").value_or(32.0);
+        yarn.originalMaxPositions =
+            meta.optionalPositive("rope.scaling.original_context_length").value_or(4096);
+        yarn.truncate = false;
+        setYarn(c, yarn);
+      } else if (type != "none") {
+        meta.fail(*arch + ".rope.scaling.type",
+                  "'" + type + "' is not supported for gpt-oss (supported: yarn, none)");
+      }
     }
     if (file->findTensor("rope_freqs.weight"))
       meta.fail("rope_freqs.weight",
                 "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");
     // Other architectures' RoPE scaling (Gemma 3 read its own above): linear is read, the
     // rest refused rather than ignored.
-    if (c.architecture != Architecture::Gemma3)
+    if (c.architecture != Architecture::Gemma3 && c.architecture != Architecture::GptOss)
       if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
         std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
         if (*type == "linear" && factor && *factor > 1.0)

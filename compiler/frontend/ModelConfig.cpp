@@ -234,13 +234,8 @@ const RopeSpec &noYarn(JsonFields &fields, const RopeSpec &rope) {
   return rope;
 }
 
-// YaRN as transformers computes it (_compute_yarn_parameters): pair i's frequency blends
-// the interpolated theta^(-2i/d) / factor and the original by a linear ramp between the
-// correction dimensions of beta_fast and beta_slow rotations; cos and sin are multiplied by
-// the attention factor (0.1 ln(factor) + 1 unless given). Expressed as one frequency divisor
-// per pair and a magnitude, the same at every context length.
+// The YaRN parameters of a config's RoPE description.
 void applyYarn(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
-  const int64_t pairs = c.rotaryDim / 2;
   std::optional<int64_t> original = rope.originalMaxPositions;
   if (!original)
     original = fields.optionalPositiveInt("original_max_position_embeddings");
@@ -248,21 +243,41 @@ void applyYarn(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
     fields.fail("rope_scaling", "yarn needs original_max_position_embeddings");
     return;
   }
-  const double base = c.ropeTheta, dim = double(c.rotaryDim);
-  const double factor = rope.factor.value_or(double(c.maxPositions) / double(*original));
+  YarnParams p;
+  p.factor = rope.factor.value_or(double(c.maxPositions) / double(*original));
+  p.originalMaxPositions = *original;
+  p.attentionFactor = rope.attentionFactor;
+  p.mscale = rope.mscale;
+  p.mscaleAllDim = rope.mscaleAllDim;
+  p.betaFast = rope.betaFast.value_or(32.0);
+  p.betaSlow = rope.betaSlow.value_or(1.0);
+  p.truncate = rope.truncate;
+  setYarn(c, p);
+}
+
+} // namespace
+
+// YaRN as transformers computes it (_compute_yarn_parameters): pair i's frequency blends
+// the interpolated theta^(-2i/d) / factor and the original by a linear ramp between the
+// correction dimensions of beta_fast and beta_slow rotations; cos and sin are multiplied by
+// the attention factor (0.1 ln(factor) + 1 unless given). Expressed as one frequency divisor
+// per pair and a magnitude, the same at every context length.
+void modelc::frontend::setYarn(ModelConfig &c, const YarnParams &p) {
+  const int64_t pairs = c.rotaryDim / 2;
+  const double base = c.ropeTheta, dim = double(c.rotaryDim), factor = p.factor;
   auto getMscale = [](double scale, double m) {
     return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
   };
-  double attention = rope.attentionFactor.value_or(rope.mscale && rope.mscaleAllDim
-                                                       ? getMscale(factor, *rope.mscale) /
-                                                             getMscale(factor, *rope.mscaleAllDim)
-                                                       : getMscale(factor, 1.0));
+  double attention = p.attentionFactor.value_or(
+      p.mscale && p.mscaleAllDim ? getMscale(factor, *p.mscale) / getMscale(factor, *p.mscaleAllDim)
+                                 : getMscale(factor, 1.0));
   auto correctionDim = [&](double rotations) {
-    return dim * std::log(double(*original) / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
+    return dim * std::log(double(p.originalMaxPositions) / (rotations * 2.0 * M_PI)) /
+           (2.0 * std::log(base));
   };
-  double low = correctionDim(rope.betaFast.value_or(32.0));
-  double high = correctionDim(rope.betaSlow.value_or(1.0));
-  if (rope.truncate) {
+  double low = correctionDim(p.betaFast);
+  double high = correctionDim(p.betaSlow);
+  if (p.truncate) {
     low = std::floor(low);
     high = std::ceil(high);
   }
@@ -278,11 +293,9 @@ void applyYarn(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
   }
   c.ropeShortFactors = divisors;
   c.ropeLongFactors = divisors;
-  c.ropeOriginalMaxPositions = *original;
+  c.ropeOriginalMaxPositions = p.originalMaxPositions;
   c.ropeMagnitude = attention;
 }
-
-} // namespace
 
 void modelc::frontend::setArchitectureTraits(ModelConfig &c) {
   const Architecture a = c.architecture;

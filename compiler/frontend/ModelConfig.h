@@ -145,6 +145,17 @@ llvm::Expected<ModelConfig> parseHuggingFaceConfig(const llvm::json::Object &con
 // Gemma's scaled embeddings. (Hugging Face's and GGUF's readers both start from it.)
 void setArchitectureTraits(ModelConfig &config);
 
+// YaRN RoPE scaling (transformers' "yarn" rope type), as frequency divisors and a magnitude
+// (setYarn; c's ropeTheta and rotaryDim must be set).
+struct YarnParams {
+  double factor = 1.0;
+  int64_t originalMaxPositions = 0;
+  std::optional<double> attentionFactor, mscale, mscaleAllDim;
+  double betaFast = 32.0, betaSlow = 1.0;
+  bool truncate = true; // the correction range rounded out to whole dimensions
+};
+void setYarn(ModelConfig &c, const YarnParams &p);
+
 // Checks the relations between hyperparameters (heads divide the hidden size, KV heads
 // divide heads, ...). Every builder relies on them.
 llvm::Error validateConfig(const ModelConfig &config, llvm::StringRef where,

@@ -58,7 +58,8 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
   std::string sourceName = source.str();
   if (spec_.weights.format == WeightSource::Format::Gguf) {
-    sourceName = ggufTensorName(source, config().outputNorms);
+    sourceName = ggufTensorName(source, config().outputNorms ||
+                                            config().architecture == Architecture::GptOss);
     transposed = false;
   }
   SmallVector<int64_t> ranges;

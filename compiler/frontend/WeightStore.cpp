@@ -41,6 +41,10 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},
       {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.o_proj.bias", "attn_output.bias"},
+      {"self_attn.sinks", "attn_sinks.weight"}, // gpt-oss
+      {"mlp.router.weight", "ffn_gate_inp.weight"},
+      {"mlp.router.bias", "ffn_gate_inp.bias"},
       {"self_attn.qkv_proj.weight", "attn_qkv.weight"},
       {"mlp.gate_up_proj.weight", "ffn_up.weight"}, // Phi-3: gate rows, then up rows
       {"post_attention_layernorm.weight", "ffn_norm.weight"},

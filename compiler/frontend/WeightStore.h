@@ -14,8 +14,9 @@ namespace modelc::frontend {
 
 // GGUF's name of a Hugging Face tensor ("model.layers.3.self_attn.q_proj.weight" ->
 // "blk.3.attn_q.weight"), or an empty string if GGUF has no such tensor. With
-// `outputNorms` (Gemma 2/3, OLMo 2) post_attention_layernorm is the attention output's norm
-// (post_attention_norm), pre_feedforward_layernorm the MLP's input norm (ffn_norm).
+// `outputNorms` (Gemma 2/3, OLMo 2; and gpt-oss, whose MLP input norm llama.cpp also names
+// post_attention_norm) post_attention_layernorm is post_attention_norm,
+// pre_feedforward_layernorm the MLP's input norm (ffn_norm).
 std::string ggufTensorName(llvm::StringRef huggingFaceName, bool outputNorms = false);
 
 // Resolves the sources of every llm.weight in `module` against the store named by

@@ -47,6 +47,7 @@ Panels panelsOf(DType dtype) {
   case DType::Q5_0:
   case DType::IQ4_NL:
   case DType::IQ4_XS:
+  case DType::MXFP4:
     return Panels::Q8;
   case DType::Q6_K:
   case DType::Q3_K:
@@ -684,7 +685,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
                  std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS weights, not ") +
+                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS or MXFP4 weights, "
+                             "not ") +
                      dtypeName(dtype));
   PackedWeight p;
   p.dtype_ = dtype;
@@ -769,6 +771,15 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             }
             putQ8(dst + s * outBlock, j, &scale, q8);
           }
+          break;
+        }
+        case DType::MXFP4: { // E8M0 e, nibbles indexing doubled E2M1 values: half 2^e x q
+          const float d = mxfp4HalfScale(src[0]);
+          for (int64_t i = 0; i < kQuant / 2; ++i) {
+            q8[i] = kMxfp4Values[src[1 + i] & 15];
+            q8[i + 16] = kMxfp4Values[src[1 + i] >> 4];
+          }
+          putQ8(dst, j, &d, q8);
           break;
         }
         case DType::Q5_1: { // f16 d, f16 m, 32 high bits, nibbles: d x q + m

@@ -81,6 +81,16 @@ int ggufQ3KScale(const uint8_t *s, int sub) {
 const int8_t kGgufIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                    1,    13,   25,  38,  53,  69,  89,  113};
 
+const int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+float mxfp4HalfScale(uint8_t e) {
+  // 2^(e - 128): a normal float's exponent field e - 1, or for e < 2 a subnormal.
+  const uint32_t bits = e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
 uint16_t f32ToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
@@ -230,6 +240,16 @@ void decodeIQ4_NL(const uint8_t *b, float *y) {
     y[j + QK / 2] = d * static_cast<float>(kGgufIq4Values[qs[j] >> 4]);
   }
 }
+// MXFP4: e (E8M0: 2^(e - 127)), qs[16] with nibbles as Q4_0's indexing E2M1 values (doubled,
+// as the half of 2^(e - 127) scales them): halfScale(e) x table[q].
+void decodeMXFP4(const uint8_t *b, float *y) {
+  const float d = mxfp4HalfScale(b[0]);
+  const uint8_t *qs = b + 1;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>(kMxfp4Values[qs[j] & 0x0F]);
+    y[j + QK / 2] = d * static_cast<float>(kMxfp4Values[qs[j] >> 4]);
+  }
+}
 // IQ4_XS: d, scales_h (u16: 2 high bits per sub-block), scales_l[4] (4 low bits per
 // sub-block), qs[128]; 8 sub-blocks of 32 with qs[16] each as IQ4_NL's: (d x (sc - 32)) x
 // table[q].
@@ -275,6 +295,8 @@ BlockDecoder blockDecoder(DType t) {
     return decodeIQ4_NL;
   case DType::IQ4_XS:
     return decodeIQ4_XS;
+  case DType::MXFP4:
+    return decodeMXFP4;
   default:
     return nullptr;
   }

@@ -2,7 +2,7 @@
 //
 // Plain types (F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL) convert by
 // value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
-// IQ4_XS dequantize the way the gguf package's reference (gguf.quants) does, operation for
+// IQ4_XS and MXFP4 dequantize the way the gguf package's reference (gguf.quants) does, operation for
 // operation, so results match it bit for bit. f16 and bf16 outputs round to nearest even from the f32 value.
 #pragma once
 
@@ -50,6 +50,10 @@ void ggufKScaleMin(const uint8_t *packed, uint8_t scales[8], uint8_t mins[8]);
 int ggufQ3KScale(const uint8_t *packed, int sub);
 // GGUF IQ4_NL / IQ4_XS: the value each 4-bit index stands for.
 extern const int8_t kGgufIq4Values[16];
+// GGUF MXFP4: each 4-bit index's E2M1 value, doubled, and the block's E8M0 exponent byte as
+// the half of 2^(e - 127) that scales them (llama.cpp's e8m0_to_fp32_half).
+extern const int8_t kMxfp4Values[16];
+float mxfp4HalfScale(uint8_t e);
 
 // Scalar conversions (round to nearest even on narrowing).
 float f16ToF32(uint16_t h);

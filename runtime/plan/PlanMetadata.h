@@ -51,7 +51,8 @@ struct PlanMetadata {
 inline bool isKeptBlockType(DType d) {
   return d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_1 || d == DType::Q5_0 ||
          d == DType::Q5_1 || d == DType::Q2_K || d == DType::Q3_K || d == DType::Q4_K ||
-         d == DType::Q5_K || d == DType::Q6_K || d == DType::IQ4_NL || d == DType::IQ4_XS;
+         d == DType::Q5_K || d == DType::Q6_K || d == DType::IQ4_NL || d == DType::IQ4_XS ||
+         d == DType::MXFP4;
 }
 
 // The most ranks (tp x pp) a plan may have.

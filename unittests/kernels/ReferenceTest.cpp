@@ -216,6 +216,18 @@ TEST(Reference, TinyGptOssMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt-oss-pp2.plan", "tiny-gpt-oss", 1e-5);
 }
 
+// gpt-oss from files: a Hugging Face directory as transformers saves it (1 and 2 ranks), and
+// the same weights as llama.cpp's converter writes them (gate and up experts apart, [out, in];
+// attn_sinks, post_attention_norm, YaRN from rope.scaling.*), checked against transformers
+// loading the directory. The experts' weights are large enough that the SwiGLU clamp bites.
+TEST(Reference, GptOssFilesMatchTransformers) {
+  checkAgainstReference(planDirectory + "/hf-tiny-gpt-oss.plan", "hf-tiny-gpt-oss", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-gpt-oss-tp2.plan", "hf-tiny-gpt-oss", 1e-5);
+  SCOPED_TRACE("the GGUF file");
+  checkAgainstReference(planDirectory + "/tiny-gpt-oss-gguf.plan", "hf-tiny-gpt-oss", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
@@ -347,6 +359,20 @@ TEST(Reference, QuantizedExpertsEqualDenseExperts) {
   for (const plan::WeightEntry &w : (*a)->metadata().weights)
     keptExperts += w.name.find(".moe.") != std::string::npos && w.dtype == DType::Q8_0;
   EXPECT_EQ(keptExperts, 8) << "router, gate, up and down of both layers";
+  expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
+}
+
+// gpt-oss's experts in MXFP4 blocks (llama.cpp's gpt-oss files): the default plan keeps the
+// blocks and computes the same bits as the plan with them dequantized to f32.
+TEST(Reference, Mxfp4ExpertsEqualDenseExperts) {
+  std::string base = planDirectory + "/tiny-gpt-oss-mxfp4";
+  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
+                                         b = CpuExecutor::load(base + "-dense.plan");
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
+  int kept = 0;
+  for (const plan::WeightEntry &w : (*a)->metadata().weights)
+    kept += w.dtype == DType::MXFP4;
+  EXPECT_EQ(kept, 6) << "gate, up and down of both layers";
   expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
 }
 
