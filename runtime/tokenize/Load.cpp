@@ -63,6 +63,8 @@ Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
     return GgufPreTokenizer{{pretok::kLlama3}, false};
   if (pre == "qwen2" || pre == "deepseek-r1-qwen")
     return GgufPreTokenizer{{pretok::kQwen2}, false};
+  if (pre == "gpt-4o" || pre == "llama4")
+    return GgufPreTokenizer{{pretok::kO200k}, false};
   if (pre == "smollm")
     return GgufPreTokenizer{{pretok::kDigit, pretok::kGpt2}, false};
   return Error(ErrorCode::Unsupported,

@@ -17,6 +17,7 @@ namespace pretok {
 extern const char *const kGpt2;
 extern const char *const kLlama3;
 extern const char *const kQwen2;
+extern const char *const kO200k;
 extern const char *const kDigit; // every digit on its own (HF Digits(individual_digits))
 } // namespace pretok
 

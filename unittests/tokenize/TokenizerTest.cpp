@@ -235,7 +235,8 @@ TEST(Tokenizer, GgufPreTokenizerRegexesOverrideThePreset) {
 }
 
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
-// GPT-2, Llama 3, Qwen2 and SmolLM2 rules (unittests/tokenize/data/pretokenizers.json).
+// GPT-2, Llama 3, Qwen2, SmolLM2 and o200k (gpt-oss) rules
+// (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
   nlohmann::json all =
       nlohmann::json::parse(readAll(sourceDir() + "/unittests/tokenize/data/pretokenizers.json"));
@@ -244,6 +245,7 @@ TEST(PreTokenizer, SplitsLikeHfTokenizers) {
       {"llama3", {pretok::kLlama3}},
       {"qwen2", {pretok::kQwen2}},
       {"smollm", {pretok::kDigit, pretok::kGpt2}},
+      {"o200k", {pretok::kO200k}},
   };
   ASSERT_EQ(all.size(), ours.size());
   for (const auto &[name, patterns] : ours) {
