@@ -407,3 +407,40 @@ func.func @moe_gate_alone(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %g: tensor<?
   %y = llm.moe %x, %r shared_gate %g experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64} : tensor<?x8xf32>, tensor<?x4xf32> shared_gate tensor<?x1xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+// expected-error @+1 {{a stride spaces out slices: it needs some}}
+llm.weight @w : tensor<4x4xf32> = ["a"] stride 2
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_swiglu_half(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{swiglu_alpha and swiglu_limit go together}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, swiglu_limit = 7.0 : f64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+llm.weight @eb : tensor<4x8xf32> = ["eb"]
+func.func @moe_bias_width(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{gate_bias @eb has type 'tensor<4x8xf32>', expected shape [4, 12] of 'f32'}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, gate_bias = @eb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @sinks : tensor<3xf32> = ["sinks"]
+func.func @attention_sinks(%q: tensor<?x64xf32>, %kv: tensor<?x32xf32>, %b: !llm.batch) -> tensor<?x64xf32> {
+  // expected-error @+1 {{sinks @sinks has type 'tensor<3xf32>', expected shape [4] of 'f32'}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, sinks = @sinks} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32> -> tensor<?x64xf32>
+  return %a : tensor<?x64xf32>
+}

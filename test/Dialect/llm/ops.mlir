@@ -91,3 +91,22 @@ func.func @half(%x: tensor<?x8xf16>) -> tensor<?x32xf32> {
   %l = llm.logits %y, @lm16 : tensor<?x8xf16> -> tensor<?x32xf32>
   return %l : tensor<?x32xf32>
 }
+
+// gpt-oss: a weight that is every other row of each transposed expert matrix of a stack
+// (stride), attention sinks, and experts with biases and the clamped SwiGLU.
+// CHECK: llm.weight @go.gate : tensor<64x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 0, 64>] stride 2
+// CHECK: llm.weight @go.gbias : tensor<2x32xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 0, 32>] stride 2
+llm.weight @go.gate : tensor<64x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 0, 64>] stride 2
+llm.weight @go.up : tensor<64x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 1, 64>] stride 2
+llm.weight @go.down : tensor<32x32xf32> = ["down_proj"] transposed
+llm.weight @go.gbias : tensor<2x32xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 0, 32>] stride 2
+llm.weight @go.dbias : tensor<2x16xf32> = ["down_proj_bias"]
+llm.weight @go.sinks : tensor<2xf32> = ["sinks"]
+// CHECK-LABEL: func.func @gpt_oss
+func.func @gpt_oss(%x: tensor<?x16xf32>, %r: tensor<?x2xf32>, %q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> (tensor<?x16xf32>, tensor<?x8xf32>) {
+  // CHECK: llm.moe %{{.*}}, %{{.*}} experts(@go.gate, @go.up, @go.down) {down_bias = @go.dbias, gate_bias = @go.gbias, normalize_top_k, num_experts = 2 : i64, swiglu_alpha = 1.702000e+00 : f64, swiglu_limit = 7.000000e+00 : f64, top_k = 1 : i64}
+  %y = llm.moe %x, %r experts(@go.gate, @go.up, @go.down) {num_experts = 2 : i64, top_k = 1 : i64, normalize_top_k, gate_bias = @go.gbias, down_bias = @go.dbias, swiglu_alpha = 1.702 : f64, swiglu_limit = 7.0 : f64} : tensor<?x16xf32>, tensor<?x2xf32> -> tensor<?x16xf32>
+  // CHECK: llm.attention {{.*}}sinks = @go.sinks
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, sinks = @go.sinks} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y, %a : tensor<?x16xf32>, tensor<?x8xf32>
+}

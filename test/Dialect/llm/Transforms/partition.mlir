@@ -230,3 +230,55 @@ func.func @whole_shared(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %y = llm.moe %x, %l shared %s experts(@wgate, @wup, @wdown) {num_experts = 2 : i64, top_k = 1 : i64} : tensor<?x16xf32>, tensor<?x2xf32> shared tensor<?x16xf32> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// gpt-oss's experts: gate and up are the even and odd rows of each expert's transposed
+// gate_up_proj (stride 2), so rank r's block of expert e starts at 2I e + 2 (r I / tp) and
+// keeps the stride; the biases shard with their features, and only rank 0 adds the down
+// projection's. Attention sinks go with their query heads.
+llm.weight @grouter : tensor<2x16xf32> = ["router"]
+llm.weight @ggate : tensor<16x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 0, 16>] stride 2
+llm.weight @gup : tensor<16x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 1, 16>] stride 2
+llm.weight @gdown : tensor<32x8xf32> = ["down_proj"] transposed
+llm.weight @ggbias : tensor<2x8xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 0, 8>] stride 2
+llm.weight @gdbias : tensor<2x16xf32> = ["down_proj_bias"]
+// CHECK: llm.weight @ggate : tensor<8x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 8, 4, 24, 4>] stride 2
+// CHECK: llm.weight @gup : tensor<8x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 9, 4, 25, 4>] stride 2
+// CHECK: llm.weight @gdown : tensor<32x4xf32> = ["down_proj"] transposed slices [array<i64: 1, 4, 4>]
+// CHECK: llm.weight @ggbias : tensor<2x4xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 8, 4>] stride 2
+// CHECK-NOT: @gdbias
+// CHECK-LABEL: func.func @interleaved_experts
+// CHECK: llm.moe {{.*}} {gate_bias = @ggbias, num_experts = 2
+// RANK0: llm.weight @ggate : tensor<8x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 0, 4, 16, 4>] stride 2
+// RANK0: llm.weight @ggbias : tensor<2x4xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 0, 4>] stride 2
+// RANK0: llm.weight @gdbias : tensor<2x16xf32> = ["down_proj_bias"]{{$}}
+// RANK0: llm.moe {{.*}} {down_bias = @gdbias, gate_bias = @ggbias
+// TP4: llm.weight @ggate : tensor<4x16xf32> = ["gate_up_proj"] transposed slices [array<i64: 0, 12, 2, 28, 2>] stride 2
+// TP4: llm.weight @ggbias : tensor<2x2xf32> = ["gate_up_proj_bias"] slices [array<i64: 1, 12, 2>] stride 2
+func.func @interleaved_experts(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %l = llm.linear %x, @grouter : tensor<?x16xf32> -> tensor<?x2xf32>
+  %y = llm.moe %x, %l experts(@ggate, @gup, @gdown) {num_experts = 2 : i64, top_k = 1 : i64, gate_bias = @ggbias, down_bias = @gdbias, swiglu_alpha = 1.702 : f64, swiglu_limit = 7.0 : f64} : tensor<?x16xf32>, tensor<?x2xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+llm.weight @sq : tensor<64x64xf32> = ["q.weight"]
+llm.weight @sk : tensor<32x64xf32> = ["k.weight"]
+llm.weight @sv : tensor<32x64xf32> = ["v.weight"]
+llm.weight @so : tensor<64x64xf32> = ["o.weight"]
+llm.weight @ssinks : tensor<4xf32> = ["sinks"]
+// CHECK: llm.weight @ssinks : tensor<2xf32> = ["sinks"] slices [array<i64: 0, 2, 2>]
+// CHECK-LABEL: func.func @sinks
+// CHECK: llm.attention {{.*}}num_heads = 2 : i64, num_kv_heads = 1 : i64, scale = 2.500000e-01 : f64, sinks = @ssinks}
+// RANK0: llm.weight @ssinks : tensor<2xf32> = ["sinks"] slices [array<i64: 0, 0, 2>]
+// TP4: llm.weight @ssinks : tensor<1xf32> = ["sinks"] slices [array<i64: 0, 3, 1>]
+func.func @sinks(%x: tensor<?x64xf32>, %batch: !llm.batch) -> tensor<?x64xf32> {
+  %q = llm.linear %x, @sq : tensor<?x64xf32> -> tensor<?x64xf32>
+  %k = llm.linear %x, @sk : tensor<?x64xf32> -> tensor<?x32xf32>
+  %v = llm.linear %x, @sv : tensor<?x64xf32> -> tensor<?x32xf32>
+  %a = llm.attention %q, %k, %v, %batch {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, sinks = @ssinks} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32> -> tensor<?x64xf32>
+  %o = llm.linear %a, @so : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
