@@ -103,6 +103,15 @@ def write_gguf():
         blocks = random_kquant_blocks(qtype, n_blocks, krng).reshape(shape[0], -1)
         w.add_tensor("t." + qtype.name.lower(), blocks, raw_dtype=qtype)
         goldens["t." + qtype.name.lower()] = gguf.quants.dequantize(blocks, qtype)
+    # MXFP4 (gpt-oss's experts): random nibbles under exponents from the subnormal scales
+    # (e = 0, 1) to 2^21, a generator of its own.
+    mrng = np.random.default_rng(8765)
+    n_blocks = shape[0] * shape[1] // 32
+    e = mrng.integers(0, 150, size=(n_blocks, 1), dtype=np.uint8)
+    e[:2, 0] = [0, 1]
+    blocks = np.concatenate([e, mrng.integers(0, 256, size=(n_blocks, 16), dtype=np.uint8)], axis=1)
+    w.add_tensor("t.mxfp4", blocks.reshape(shape[0], -1), raw_dtype=Q.MXFP4)
+    goldens["t.mxfp4"] = gguf.quants.dequantize(blocks.reshape(shape[0], -1), Q.MXFP4)
     # A 3-d tensor to check dimension order (GGUF stores innermost first).
     cube = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     w.add_tensor("t.cube", cube)

@@ -45,7 +45,7 @@ TEST_P(DequantizeGolden, MatchesGgufReference) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeGolden,
                          ::testing::Values("t.f32", "t.f16", "t.bf16", "t.q8_0", "t.q4_0", "t.q4_1",
                                            "t.q5_0", "t.q5_1", "t.q2_k", "t.q3_k", "t.q4_k",
-                                           "t.q5_k", "t.q6_k", "t.iq4_nl", "t.iq4_xs",
+                                           "t.q5_k", "t.q6_k", "t.iq4_nl", "t.iq4_xs", "t.mxfp4",
                                            "t.cube"));
 
 TEST(Dequantize, HalfConversionsRoundToNearestEven) {
