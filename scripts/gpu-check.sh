@@ -56,6 +56,8 @@ if [[ "${1:-}" == "--prepare" ]]; then
     -o "$CARRY/plans/tiny-gemma3-bf16.plan"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-qwen3-moe.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
     -o "$CARRY/plans/tiny-qwen3-moe-bf16.plan"
+  "$MAIN/bin/modelc" "$ROOT/models/tiny-gpt-oss.json" --target cuda --dtype bf16 --cuda-arch sm_90 \
+    -o "$CARRY/plans/tiny-gpt-oss-bf16.plan"
   "$MAIN/bin/modelc" "$ROOT/models/tiny-llama-hd64.json" --dummy-weights \
     -o "$CARRY/plans/tiny-llama-hd64-f32.plan"
   # Llama-3-8B's shapes with dummy weights (1.5 MB; modelrt fills 16 GB at load) for the

@@ -253,6 +253,46 @@ TEST(PrefillAttention, SingleTokenAndSlidingWindowAndBlockSizes) {
               "block size 8");
 }
 
+// Attention sinks (gpt-oss): each head's extra logit takes its share of every row's
+// softmax in each kernel's epilogue: decode in one split and merged from several (the
+// default, register and movmatrix kernels), prefill (the default, mma.sync and, on Hopper,
+// the wgmma kernels), with a sliding window too. Sinks from below the scores to well above.
+TEST(PagedAttention, SinksMatchReference) {
+  MODELRT_REQUIRE_GPU();
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> u(-2.0f, 3.0f);
+  auto withSinks = [&](PagedCase c) {
+    c.sinks.resize(size_t(c.shape.numHeads));
+    for (float &s : c.sinks)
+      s = u(rng);
+    return c;
+  };
+  for (ElementType t : {ElementType::F16, ElementType::BF16})
+    for (int hd : {64, 128}) {
+      PagedCase d = withSinks(makePagedCase(rng, 8, 2, hd, 16, t,
+                                            {{1, 1}, {1, 77}, {1, 1030}, {1, 16}}));
+      for (int v : {0, kDecodeVariantSimt, kDecodeVariantMmaMovmatrix})
+        for (int splits : {1, 3})
+          runAndCheck(d, true, splits,
+                      std::string("sinks decode ") + decodeVariantName(v) + " " + typeName(t), v);
+      PagedCase w = withSinks(makePagedCase(rng, 8, 2, hd, 16, t, {{1, 300}, {1, 40}}, 100));
+      runAndCheck(w, true, 4, std::string("sinks decode window ") + typeName(t));
+      PagedCase p = withSinks(makePagedCase(rng, 8, 2, hd, 16, t,
+                                            {{1, 9}, {150, 150}, {70, 300}, {5, 5}, {129, 129}}));
+      PagedCase pw = withSinks(makePagedCase(rng, 8, 2, hd, 16, t, {{200, 400}, {3, 3}}, 70));
+      for (int v : {0, kPrefillVariantMmaSync, kPrefillVariantWgmma}) {
+        if (v == kPrefillVariantWgmma && !prefillWgmmaSupported(hd))
+          continue;
+        runAndCheck(p, false, 0,
+                    std::string("sinks prefill ") + prefillVariantName(v) + " " + typeName(t), v);
+        runAndCheck(pw, false, 0,
+                    std::string("sinks prefill window ") + prefillVariantName(v) + " " +
+                        typeName(t),
+                    v);
+      }
+    }
+}
+
 TEST(PagedAttention, DispatchAgreesForDecodeRows) {
   MODELRT_REQUIRE_GPU();
   // The same decode batch through the prefill kernel and the decode kernel.

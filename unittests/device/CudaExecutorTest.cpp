@@ -189,6 +189,13 @@ TEST_F(CudaExecutorTest, TinyQwen3MoeMatchesTransformers) {
   matchesTransformers(load("tiny-qwen3-moe-bf16.plan").get(), "tiny-qwen3-moe");
 }
 
+// gpt-oss: attention sinks in the attention kernels' epilogues, biases on the experts' GEMMs
+// (cuBLASLt's epilogue) and the clamped SwiGLU. (Its seed, too, keeps transformers' own bf16
+// run within 1.3e-2 of its f32 logits with the same greedy tokens.)
+TEST_F(CudaExecutorTest, TinyGptOssMatchesTransformers) {
+  matchesTransformers(load("tiny-gpt-oss-bf16.plan").get(), "tiny-gpt-oss");
+}
+
 // Selective batching: a request's logits do not depend on what else is in the step (a
 // prefill batched with other prefills and a decode; GEMM shapes differ, so allow rounding).
 TEST_F(CudaExecutorTest, BatchedRequestsMatchAlone) {

@@ -17,6 +17,7 @@ struct PagedCase {
   std::vector<int32_t> queryStart, contextLen, blockTable;
   int32_t maxBlocksPerSeq = 0, numTokens = 0, maxQueryLen = 0, maxContextLen = 0;
   std::vector<uint16_t> q, kCache, vCache; // element bits
+  std::vector<float> sinks;                 // [numHeads] attention sinks, or empty
 };
 
 // seqs: (query length, context length) per request, context >= query.
@@ -88,6 +89,10 @@ inline std::vector<double> referenceAttention(const PagedCase &c) {
           mx = std::max(mx, scores[k - lo]);
         }
         double sum = 0;
+        if (!c.sinks.empty()) { // one more logit, with no value
+          mx = std::max(mx, double(c.sinks[size_t(h)]));
+          sum += std::exp(double(c.sinks[size_t(h)]) - mx);
+        }
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int k = lo; k <= pos; ++k) {
           double p = std::exp(scores[k - lo] - mx);
@@ -146,14 +151,15 @@ inline PagedCase chunkedCase(const PagedCase &c, int seq, int cut) {
 struct DeviceCase {
   DeviceBuffer<uint16_t> q, kCache, vCache, out;
   DeviceBuffer<int32_t> queryStart, contextLen, blockTable;
+  DeviceBuffer<float> sinks;
   explicit DeviceCase(const PagedCase &c)
       : q(c.q), kCache(c.kCache), vCache(c.vCache), out(c.q.size()), queryStart(c.queryStart),
-        contextLen(c.contextLen), blockTable(c.blockTable) {
+        contextLen(c.contextLen), blockTable(c.blockTable), sinks(c.sinks) {
     out.poison();
   }
   bool ok() const {
     return q.ok() && kCache.ok() && vCache.ok() && out.ok() && queryStart.ok() && contextLen.ok() &&
-           blockTable.ok();
+           blockTable.ok() && sinks.ok();
   }
   AttentionBatch batch(const PagedCase &c) const {
     AttentionBatch b;
@@ -172,6 +178,7 @@ struct DeviceCase {
     a.outRowStride = a.qRowStride;
     a.kCache = kCache.get();
     a.vCache = vCache.get();
+    a.sinks = sinks.size() ? sinks.get() : nullptr;
     return a;
   }
 };

@@ -14,7 +14,7 @@ TEST(WeightSource, OpensEveryLayout) {
   ASSERT_NE(g->gguf(), nullptr);
   EXPECT_EQ(*g->gguf()->getString("general.architecture"), "llama");
   EXPECT_NE(g->findTensor("t.q4_k"), nullptr);
-  EXPECT_EQ(g->tensors().size(), 16u);
+  EXPECT_EQ(g->tensors().size(), 17u);
 
   for (std::string path : {formatsDataDir() + "/single.safetensors", formatsDataDir() + "/sharded",
                            formatsDataDir() + "/sharded/model.safetensors.index.json"}) {

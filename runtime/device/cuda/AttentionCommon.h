@@ -30,7 +30,17 @@ struct PagedKernelParams {
   int blockSizeLog2;
   int window;
   float scaleLog2; // softmax scale * log2(e): the kernels use exp2
+  const float *sinks; // [numHeads] or null (AttentionArgs::sinks)
 };
+
+// The share of a row's softmax denominator a head's sink takes, relative to the row's
+// running maximum mUse (log2 domain, the scores' scale included): 2^(sink log2(e) - mUse);
+// 0 without sinks. Every kernel's epilogue adds it to the row's sum before dividing.
+#ifdef __CUDACC__
+__device__ __forceinline__ float sinkShare(const PagedKernelParams &p, int head, float mUse) {
+  return p.sinks ? exp2f(p.sinks[head] * 1.4426950408889634f - mUse) : 0.0f;
+}
+#endif
 
 inline PagedKernelParams pagedKernelParams(const AttentionShape &shape, const PagedKvLayout &layout,
                                            const AttentionBatch &batch, const AttentionArgs &args) {
@@ -52,6 +62,7 @@ inline PagedKernelParams pagedKernelParams(const AttentionShape &shape, const Pa
   p.blockSizeLog2 = log2Exact(layout.blockSize);
   p.window = shape.slidingWindow;
   p.scaleLog2 = shape.scale * 1.4426950408889634f;
+  p.sinks = args.sinks;
   return p;
 }
 

@@ -37,6 +37,9 @@ struct AttentionArgs {
   int64_t outRowStride = 0;
   const void *kCache = nullptr;
   const void *vCache = nullptr;
+  // Optional: [numHeads] f32 on the device, one more logit per query head in each row's
+  // softmax, with no value (attention sinks: the denominator gains e^(sink - max)).
+  const float *sinks = nullptr;
 };
 
 // Checks shape, layout and batch against each other and against what the kernels support.

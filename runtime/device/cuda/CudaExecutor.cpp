@@ -212,7 +212,8 @@ struct CudaExecutor::Impl {
 
   // Weights on the device, by (name, element type): each converted once at load.
   std::map<std::pair<std::string, int>, DeviceBuffer> weights;
-  std::vector<const void *> weightOf, biasOf; // per op
+  // Per op: its weight (an attention op's sinks, f32) and bias.
+  std::vector<const void *> weightOf, biasOf;
   std::vector<std::vector<const void *>> fusedWeights;
   std::vector<DeviceBuffer> invFreq; // per op: a rope's inverse frequencies (f32)
 
@@ -221,6 +222,7 @@ struct CudaExecutor::Impl {
   // sized at load for the arena's rows; each step reads the experts' row counts back
   // (moeOffsetsHost) to size its GEMMs, so a plan with a moe op runs without CUDA graphs.
   std::vector<std::array<const void *, 3>> expertWeights;
+  std::vector<std::array<const void *, 3>> expertBiases; // gate, up, down (null: none)
   DeviceBuffer moeScratch;
   PinnedBuffer moeOffsetsHost;
   Status enqueueMoe(size_t opIndex, int64_t rows);
@@ -443,10 +445,6 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                           "the CUDA mixture-of-experts kernels take at most " +
                               std::to_string(kMaxMoeTopK) + " experts per token, not " +
                               std::to_string(op.moe.topK)));
-      if (op.moe.gateBias || op.moe.upBias || op.moe.downBias || op.moe.swigluLimit > 0)
-        return fail(Error(ErrorCode::Unsupported,
-                          "experts with biases or the clamped SwiGLU are not supported by the "
-                          "CUDA mixture-of-experts kernels yet: serve this plan with --device cpu"));
       for (int64_t id : op.inputs)
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("moe operands are not " + m.dtype));
@@ -463,10 +461,6 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "attention logit soft-capping (Gemma 2) is not supported by the CUDA "
                           "attention kernels: serve this plan with --device cpu"));
-      if (op.attention.sinks)
-        return fail(Error(ErrorCode::Unsupported,
-                          "attention sinks are not supported by the CUDA attention kernels yet: "
-                          "serve this plan with --device cpu"));
       for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));
@@ -544,6 +538,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   impl.fusedWeights.assign(n, {});
   impl.invFreq = std::vector<DeviceBuffer>(n);
   impl.expertWeights.assign(n, {nullptr, nullptr, nullptr});
+  impl.expertBiases.assign(n, {nullptr, nullptr, nullptr});
   for (size_t i = 0; i < n; ++i) {
     const Op &op = p.ops[i];
     auto take = [&](const plan::WeightEntry &w, ElementType t) -> Expected<const void *> {
@@ -603,6 +598,22 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         if (!d)
           return d.error();
         impl.expertWeights[i][w] = *d;
+      }
+      for (size_t b = 0; b < 3; ++b) // biases in the activation type (the GEMM epilogue's)
+        if (const plan::WeightEntry *bias =
+                b == 0 ? op.moe.gateBias : b == 1 ? op.moe.upBias : op.moe.downBias) {
+          Expected<const void *> d = take(*bias, impl.act);
+          if (!d)
+            return d.error();
+          impl.expertBiases[i][b] = *d;
+        }
+      break;
+    case OpKind::Attention:
+      if (op.attention.sinks) {
+        Expected<const void *> d = take(*op.attention.sinks, ElementType::F32);
+        if (!d)
+          return d.error();
+        impl.weightOf[i] = *d;
       }
       break;
     case OpKind::Rope: {
@@ -1004,6 +1015,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
       args.outRowStride = impl.stride(out);
       args.kCache = impl.kCache(c.layer);
       args.vCache = impl.vCache(c.layer);
+      args.sinks = static_cast<const float *>(impl.weightOf[i]);
       // reserveAttentionWorkspace sized the workspace for this step before it was enqueued.
       TRY(pagedAttention(shape, layout, batch, args, impl.smCount, impl.attentionWorkspace.ptr,
                          impl.attentionWorkspace.bytes, impl.stream));
@@ -1062,15 +1074,21 @@ Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
   const char *gateW = static_cast<const char *>(expertWeights[opIndex][0]),
              *upW = static_cast<const char *>(expertWeights[opIndex][1]),
              *downW = static_cast<const char *>(expertWeights[opIndex][2]);
+  // Biases: expert e's row (n values) in the GEMM's epilogue.
+  const std::array<const void *, 3> &biases = expertBiases[opIndex];
+  auto biasRow = [&](int which, int64_t e, int64_t n) -> const void * {
+    return biases[which] ? static_cast<const char *>(biases[which]) + e * n * eb : nullptr;
+  };
   auto project = [&](const char *a, int64_t first, int64_t count, int64_t n, int64_t kk,
-                     const char *w, char *cOut) {
+                     const char *w, const void *bias, char *cOut) {
     GemmShape shape;
     shape.m = count;
     shape.n = n;
     shape.k = kk;
     shape.inType = act;
     shape.outType = act;
-    return gemm->gemm(shape, a + first * kk * eb, w, nullptr, cOut + first * n * eb,
+    shape.bias = bias != nullptr;
+    return gemm->gemm(shape, a + first * kk * eb, w, bias, cOut + first * n * eb,
                       gemmWorkspace.ptr, gemmWorkspace.bytes, stream);
   };
   for (int64_t e = 0; e < c.numExperts; ++e) {
@@ -1078,16 +1096,19 @@ Status CudaExecutor::Impl::enqueueMoe(size_t opIndex, int64_t rows) {
     if (count == 0)
       continue;
     const size_t expertRows = static_cast<size_t>(e * inter * width) * eb;
-    TRY(project(in, first, count, inter, width, gateW + expertRows, gate));
-    TRY(project(in, first, count, inter, width, upW + expertRows, up));
+    TRY(project(in, first, count, inter, width, gateW + expertRows, biasRow(0, e, inter), gate));
+    TRY(project(in, first, count, inter, width, upW + expertRows, biasRow(1, e, inter), up));
   }
-  TRY(moeSiluGate(act, gate, up, rows * k * inter, stream));
+  MoeActivation activation;
+  activation.swigluLimit = static_cast<float>(c.swigluLimit);
+  activation.swigluAlpha = static_cast<float>(c.swigluAlpha);
+  TRY(moeSiluGate(act, gate, up, rows * k * inter, activation, stream));
   for (int64_t e = 0; e < c.numExperts; ++e) {
     const int64_t first = offset[e], count = offset[e + 1] - offset[e];
     if (count == 0)
       continue;
     TRY(project(gate, first, count, width, inter,
-                downW + static_cast<size_t>(e * width * inter) * eb, y));
+                downW + static_cast<size_t>(e * width * inter) * eb, biasRow(2, e, width), y));
   }
   MoeShared shared;
   if (op.inputs.size() > 2) {

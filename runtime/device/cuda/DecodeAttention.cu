@@ -67,6 +67,7 @@ storeMergedWarps(const DecodeParams &p, const float (&wM)[kDecodeWarps][GT],
     const int head = kvh * G + g0 + g;
     if (ownSplits == 1) {
       T *out = static_cast<T *>(p.out) + int64_t(qRow) * p.outStride + int64_t(head) * HD;
+      sum += sinkShare(p, head, mUse);
       out[d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
     } else {
       const int slot = p.splitStart[seq] + split;
@@ -502,6 +503,8 @@ template <typename T> __global__ void mergeSplitsKernel(DecodeParams p, int head
     if (m != -INFINITY)
       total += exp2Fast(m - mMax) * p.partialML[(base + s * step) * 2 + 1];
   }
+  if (mMax != -INFINITY)
+    total += sinkShare(p, head, mMax);
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float acc = 0.0f;
     for (int s = 0; s < ownSplits; ++s) {

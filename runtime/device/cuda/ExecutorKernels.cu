@@ -221,12 +221,21 @@ __global__ void moeGroupKernel(const int32_t *__restrict__ experts, int64_t pair
 }
 
 template <typename T>
-__global__ void moeSiluGateKernel(T *__restrict__ gate, const T *__restrict__ up, int64_t n) {
+__global__ void moeSiluGateKernel(T *__restrict__ gate, const T *__restrict__ up, int64_t n,
+                                  MoeActivation a) {
+  auto r = [](float x) { return toFloat(fromFloat<T>(x)); };
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float g = toFloat(gate[i]);
-    const float act = toFloat(fromFloat<T>(g / (1.0f + expf(-g))));
-    gate[i] = fromFloat<T>(act * toFloat(up[i]));
+    if (a.swigluLimit > 0.0f) {
+      const float gc = fminf(g, a.swigluLimit);
+      const float uc = fminf(fmaxf(toFloat(up[i]), -a.swigluLimit), a.swigluLimit);
+      const float glu = r(gc * r(1.0f / (1.0f + expf(-r(gc * a.swigluAlpha)))));
+      gate[i] = fromFloat<T>(r(uc + 1.0f) * glu);
+    } else {
+      const float act = r(g / (1.0f + expf(-g)));
+      gate[i] = fromFloat<T>(act * toFloat(up[i]));
+    }
   }
 }
 
@@ -377,7 +386,8 @@ Status moeGroup(const int32_t *experts, int64_t rows, int64_t topK, int64_t numE
   return Status::success();
 }
 
-Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cudaStream_t stream) {
+Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n,
+                   const MoeActivation &activation, cudaStream_t stream) {
   if (n < 0)
     return invalid("moeSiluGate", "bad shape");
   if (n == 0)
@@ -387,8 +397,8 @@ Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cuda
   const unsigned blocks = unsigned(std::min<int64_t>((n + 255) / 256, 65536));
   dispatch(type, [&](auto t) {
     using T = decltype(t);
-    moeSiluGateKernel<T>
-        <<<blocks, 256, 0, stream>>>(static_cast<T *>(gate), static_cast<const T *>(up), n);
+    moeSiluGateKernel<T><<<blocks, 256, 0, stream>>>(static_cast<T *>(gate),
+                                                     static_cast<const T *>(up), n, activation);
   });
   MODELRT_LAUNCH_TRY("moeSiluGateKernel");
   return Status::success();

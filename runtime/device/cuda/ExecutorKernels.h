@@ -65,8 +65,16 @@ Status moeGroup(const int32_t *experts, int64_t rows, int64_t topK, int64_t numE
                 const int32_t *counts, int32_t *offsets, int32_t *tokenOf, int32_t *positionOf,
                 cudaStream_t stream);
 
-// gate[i] = round(round(silu(gate[i])) * up[i]) for i < n (the reference's act(gate) * up).
-Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n, cudaStream_t stream);
+// The experts' activation: SiLU, or with swigluLimit > 0 the clamped SwiGLU.
+struct MoeActivation {
+  float swigluLimit = 0, swigluAlpha = 0;
+};
+// gate[i] = round(round(silu(gate[i])) * up[i]) for i < n (the reference's act(gate) * up);
+// with the clamped SwiGLU, g = min(gate, L), u = clamp(up, -L, L) and gate[i] =
+// round(round(u + 1) * round(g * round(sigmoid(round(alpha * g))))), each step rounded to
+// the activation type as the reference computes it in that type.
+Status moeSiluGate(ElementType type, void *gate, const void *up, int64_t n,
+                   const MoeActivation &activation, cudaStream_t stream);
 
 // out[r] = round(the f32 sum over j < topK, in the order chosen, of weights[r * topK + j] *
 // y[positionOf[r * topK + j]]), each term first rounded to `type` when roundTerms (the

@@ -278,6 +278,7 @@ __global__ void __launch_bounds__(WARPS * 32) prefillKernel(PrefillParams p) {
       float l = lRow[mt][h];
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
+      l += sinkShare(p, head, mRow[mt][h] == -INFINITY ? 0.0f : mRow[mt][h]);
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
       const int r = (warp * MT + mt) * 16 + (lane >> 2) + 8 * h;
       if (r < rows) {

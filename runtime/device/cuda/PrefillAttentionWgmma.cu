@@ -290,6 +290,7 @@ template <typename T, int HD, int BN> struct Consumer {
       float l = lRow[h];
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
+      l += sinkShare(p, head, mRow[h] == -INFINITY ? 0.0f : mRow[h]);
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
       const int r = row0 + warp * 16 + (lane >> 2) + 8 * h;
       if (r < pt.rows) {
