@@ -93,20 +93,24 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       return b.weight(prefix + name.str(), shape, layerName(layer, "mlp.experts." + source.str()),
                       transposed);
     };
+    // Declared in this order (not as call arguments, whose order C++ leaves open).
+    FlatSymbolRefAttr gate = part("moe.gate", {experts * ff, d}, "gate_up_proj", true, 0, 0,
+                                  gguf("ffn_gate_exps"));
+    FlatSymbolRefAttr up =
+        part("moe.up", {experts * ff, d}, "gate_up_proj", true, 0, 1, gguf("ffn_up_exps"));
+    FlatSymbolRefAttr down =
+        whole("moe.down", {experts * d, ff}, "down_proj", true, gguf("ffn_down_exps"));
+    FlatSymbolRefAttr gateBias = part("moe.gate_bias", {experts, ff}, "gate_up_proj_bias", false,
+                                      1, 0, gguf("ffn_gate_exps", "bias"));
+    FlatSymbolRefAttr upBias = part("moe.up_bias", {experts, ff}, "gate_up_proj_bias", false, 1,
+                                    1, gguf("ffn_up_exps", "bias"));
+    FlatSymbolRefAttr downBias = whole("moe.down_bias", {experts, d}, "down_proj_bias", false,
+                                       gguf("ffn_down_exps", "bias"));
     return ob.create<llm::MoeOp>(
-        b.loc(), h.getType(), h, logits, Value(), Value(),
-        part("moe.gate", {experts * ff, d}, "gate_up_proj", true, 0, 0, gguf("ffn_gate_exps")),
-        part("moe.up", {experts * ff, d}, "gate_up_proj", true, 0, 1, gguf("ffn_up_exps")),
-        whole("moe.down", {experts * d, ff}, "down_proj", true, gguf("ffn_down_exps")),
+        b.loc(), h.getType(), h, logits, Value(), Value(), gate, up, down,
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
-        ob.getUnitAttr(),
-        part("moe.gate_bias", {experts, ff}, "gate_up_proj_bias", false, 1, 0,
-             gguf("ffn_gate_exps", "bias")),
-        part("moe.up_bias", {experts, ff}, "gate_up_proj_bias", false, 1, 1,
-             gguf("ffn_up_exps", "bias")),
-        whole("moe.down_bias", {experts, d}, "down_proj_bias", false,
-              gguf("ffn_down_exps", "bias")),
-        ob.getF64FloatAttr(*c.swigluAlpha), ob.getF64FloatAttr(*c.swigluLimit));
+        ob.getUnitAttr(), gateBias, upBias, downBias, ob.getF64FloatAttr(*c.swigluAlpha),
+        ob.getF64FloatAttr(*c.swigluLimit));
   }
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
@@ -121,13 +125,15 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       gateRows.append({2 * e * ff, ff});
       upRows.append({2 * e * ff + ff, ff});
     }
-    return ob.create<llm::MoeOp>(
-        b.loc(), h.getType(), h, logits, Value(), Value(),
-        b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {in}, gguf("ffn_gate_exps"),
-                        gateRows),
-        b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {in}, gguf("ffn_up_exps"), upRows),
+    FlatSymbolRefAttr gate = b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {in},
+                                             gguf("ffn_gate_exps"), gateRows);
+    FlatSymbolRefAttr up = b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {in},
+                                           gguf("ffn_up_exps"), upRows);
+    FlatSymbolRefAttr down =
         b.stackedWeight(prefix + "moe.down", {experts * d, ff},
-                        {layerName(layer, block + "output_linear.weight")}, gguf("ffn_down_exps")),
+                        {layerName(layer, block + "output_linear.weight")}, gguf("ffn_down_exps"));
+    return ob.create<llm::MoeOp>(
+        b.loc(), h.getType(), h, logits, Value(), Value(), gate, up, down,
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
         FloatAttr(), FloatAttr());
@@ -158,11 +164,11 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
                       w("moe.shared.down_proj", {d, sf}, "mlp.shared_expert.down_proj.weight"), d);
     sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
   }
+  FlatSymbolRefAttr gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
+  FlatSymbolRefAttr up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
+  FlatSymbolRefAttr down = stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff});
   return ob.create<llm::MoeOp>(
-      b.loc(), h.getType(), h, logits, shared, sharedGate,
-      stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d}),
-      stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d}),
-      stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff}),
+      b.loc(), h.getType(), h, logits, shared, sharedGate, gate, up, down,
       ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken),
       c.normalizeTopK ? ob.getUnitAttr() : UnitAttr(),
       c.roundRoutingWeights ? ob.getUnitAttr() : UnitAttr(), FlatSymbolRefAttr(),

@@ -561,6 +561,8 @@ Error parseGemma(JsonFields &fields, ModelConfig &c) {
 // full ones, YaRN. Defaults are transformers' (GptOssConfig).
 Error parseGptOss(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, 131072);
+  if (!fields.mentions("num_key_value_heads")) // GptOssConfig's default (null: the heads)
+    c.numKvHeads = 8;
   c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
   c.headDim = fields.optionalPositiveInt("head_dim").value_or(64);
   c.rotaryDim = c.headDim;

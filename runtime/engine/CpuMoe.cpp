@@ -1,5 +1,7 @@
 #include "runtime/engine/CpuMoe.h"
 
+#include "runtime/formats/Dequantize.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,13 +12,23 @@ namespace modelrt::engine {
 Expected<PackedExperts> packExperts(const plan::Op &op) {
   PackedExperts packed;
   const int64_t experts = op.moe.numExperts;
-  const float **biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias};
+  std::vector<float> *biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias};
   const plan::WeightEntry *entries[] = {op.moe.gateBias, op.moe.upBias, op.moe.downBias};
   for (int which = 0; which < 3; ++which)
     if (const plan::WeightEntry *b = entries[which]) {
-      if (b->dtype != DType::F32)
-        return Error(ErrorCode::InvalidArgument, "moe bias " + b->name + " is not F32");
-      *biases[which] = reinterpret_cast<const float *>(b->data);
+      // A plan keeps 16-bit sources' matrices as they are stored: biases too.
+      if (b->dtype != DType::F32 && b->dtype != DType::BF16 && b->dtype != DType::F16)
+        return Error(ErrorCode::InvalidArgument, "moe bias " + b->name + " is " +
+                                                     dtypeName(b->dtype) +
+                                                     ", not F32, BF16 or F16");
+      uint64_t count = 1;
+      for (uint64_t d : b->shape)
+        count *= d;
+      biases[which]->resize(count);
+      if (Status s = convert(b->dtype, b->data, b->size, count, DType::F32,
+                             biases[which]->data(), count * sizeof(float));
+          !s)
+        return s.error().withContext("moe bias " + b->name);
     }
   const plan::WeightEntry &gate = *op.weights[0], &up = *op.weights[1];
   // Gate and up of one expert in one GEMM (each output column's chain is the same as in
@@ -35,12 +47,12 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
         return p.error().withContext("weights " + gate.name + " and " + up.name + ", expert " +
                                      std::to_string(e));
       packed.gateUp.push_back(std::move(*p));
-      if (packed.gateBias || packed.upBias) { // zeros where only one of them has a bias
+      if (!packed.gateBias.empty() || !packed.upBias.empty()) { // zeros where one has none
         std::vector<float> bias(static_cast<size_t>(2 * n), 0.0f);
-        if (packed.gateBias)
-          std::copy_n(packed.gateBias + e * n, n, bias.begin());
-        if (packed.upBias)
-          std::copy_n(packed.upBias + e * n, n, bias.begin() + n);
+        if (!packed.gateBias.empty())
+          std::copy_n(packed.gateBias.data() + e * n, n, bias.begin());
+        if (!packed.upBias.empty())
+          std::copy_n(packed.upBias.data() + e * n, n, bias.begin() + n);
         packed.gateUpBias.push_back(std::move(bias));
       }
     }
@@ -143,8 +155,8 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
     // the SiLU gate into s.up, row i at i * inter.
     const float *g = s.gate.data(), *u;
     int64_t gStride;
-    auto row = [](const float *bias, int64_t e, int64_t width) {
-      return bias ? bias + e * width : nullptr;
+    auto row = [](const std::vector<float> &bias, int64_t e, int64_t width) {
+      return bias.empty() ? nullptr : bias.data() + e * width;
     };
     if (!packed.gateUp.empty()) {
       gemm(s.in.data(), d, count, packed.gateUp[e],

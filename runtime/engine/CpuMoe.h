@@ -13,14 +13,14 @@ namespace modelrt::engine {
 // (gateUp[e]; gate then up) when both are stored alike, else gate[e] and up[e]; down[e].
 struct PackedExperts {
   std::vector<PackedWeight> gateUp, gate, up, down;
-  // Optional biases (the plan's f32 rows, one per expert; null: none), and with gateUp each
-  // expert's gate and up biases side by side (2I values; empty without biases).
-  const float *gateBias = nullptr, *upBias = nullptr, *downBias = nullptr;
+  // Optional biases as f32, one row per expert (empty: none), and with gateUp each expert's
+  // gate and up biases side by side (2I values; empty without biases).
+  std::vector<float> gateBias, upBias, downBias;
   std::vector<std::vector<float>> gateUpBias;
 };
 
-// Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I);
-// biases must be F32.
+// Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I) and
+// widens their biases (F32, BF16 or F16) to f32.
 Expected<PackedExperts> packExperts(const plan::Op &op);
 
 // Scratch space reused across steps.

@@ -376,6 +376,20 @@ TEST(Reference, Mxfp4ExpertsEqualDenseExperts) {
   expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
 }
 
+// gpt-oss in BF16: the native plan keeps its 16-bit matrices and the experts' 2-D biases as
+// stored (the CPU executor widens the biases at load) and computes the dense plan's bits.
+TEST(Reference, Bf16GptOssPlanEqualsDensePlan) {
+  std::string base = planDirectory + "/hf-tiny-gpt-oss-bf16";
+  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
+                                         b = CpuExecutor::load(base + "-dense.plan");
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
+  int keptBiases = 0;
+  for (const plan::WeightEntry &w : (*a)->metadata().weights)
+    keptBiases += w.name.find("_bias") != std::string::npos && w.dtype == DType::BF16;
+  EXPECT_EQ(keptBiases, 6) << "gate, up and down biases of both layers";
+  expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
+}
+
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
 // default plan keeps the 16-bit matrices and widens them exactly in the GEMM, so it computes
 // the same bits as the plan with every weight converted to f32.

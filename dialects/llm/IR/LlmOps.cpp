@@ -94,6 +94,8 @@ LogicalResult WeightOp::verify() {
     return emitOpError() << "only rank-2 weights can be transposed";
   if (getStride() && !getSlices())
     return emitOpError() << "a stride spaces out slices: it needs some";
+  if (getStride() && *getStride() > 4096)
+    return emitOpError() << "stride " << *getStride() << " is more than 4096";
   if (std::optional<ArrayAttr> slices = getSlices()) {
     if (slices->size() != getSources().size())
       return emitOpError() << "needs one slice per source, got " << slices->size() << " for "

@@ -425,7 +425,8 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
       // that range; anything else sliced or merged cannot be sharded again.
       ArrayRef<int64_t> part = weight.getSourceSlice(0);
       const bool rowPart = part.size() == 3 && part[0] == 0 && dim == 0;
-      if (weight.getSources().size() != 1 || (weight.getSlices() && !rowPart))
+      if (weight.getSources().size() != 1 || (weight.getSlices() && !rowPart) ||
+          weight.getStride())
         return fail(user, "weight @" + ref.getValue() +
                               " is merged or sliced already: partition before llm-merge-linears");
       Layout shifted = layout;

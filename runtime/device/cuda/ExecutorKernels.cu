@@ -228,8 +228,11 @@ __global__ void moeSiluGateKernel(T *__restrict__ gate, const T *__restrict__ up
        i += int64_t(gridDim.x) * blockDim.x) {
     const float g = toFloat(gate[i]);
     if (a.swigluLimit > 0.0f) {
-      const float gc = fminf(g, a.swigluLimit);
-      const float uc = fminf(fmaxf(toFloat(up[i]), -a.swigluLimit), a.swigluLimit);
+      // Comparisons rather than fminf/fmaxf, which would turn a NaN into the limit (torch's
+      // clamp and the CPU executor keep it).
+      const float u = toFloat(up[i]), L = a.swigluLimit;
+      const float gc = g > L ? L : g;
+      const float uc = u > L ? L : u < -L ? -L : u;
       const float glu = r(gc * r(1.0f / (1.0f + expf(-r(gc * a.swigluAlpha)))));
       gate[i] = fromFloat<T>(r(uc + 1.0f) * glu);
     } else {
