@@ -347,47 +347,40 @@ TEST(Reference, KQuantPlansEqualDensePlans) {
   }
 }
 
-// A mixture of experts in Q8_0 blocks (each kind of expert matrix one 3-D GGUF tensor): the
-// default plan keeps the experts' blocks, packs each expert's rows as its own quantized GEMM
-// weight, and computes the same bits as the plan with every weight dequantized to f32.
-TEST(Reference, QuantizedExpertsEqualDenseExperts) {
-  std::string base = planDirectory + "/tiny-qwen3-moe-q8";
-  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
-                                         b = CpuExecutor::load(base + "-dense.plan");
-  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
-  int keptExperts = 0;
-  for (const plan::WeightEntry &w : (*a)->metadata().weights)
-    keptExperts += w.name.find(".moe.") != std::string::npos && w.dtype == DType::Q8_0;
-  EXPECT_EQ(keptExperts, 8) << "router, gate, up and down of both layers";
-  expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
-}
-
-// gpt-oss's experts in MXFP4 blocks (llama.cpp's gpt-oss files): the default plan keeps the
-// blocks and computes the same bits as the plan with them dequantized to f32.
-TEST(Reference, Mxfp4ExpertsEqualDenseExperts) {
-  std::string base = planDirectory + "/tiny-gpt-oss-mxfp4";
+// `base`-native.plan keeps `count` weights whose names contain `part` as `dtype` and
+// computes the same bits as `base`-dense.plan (everything f32), on the tiny vocabulary of 64.
+static void expectKeptEqualsDense(const std::string &base, DType dtype, const std::string &part,
+                           int count, const char *which) {
   Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
                                          b = CpuExecutor::load(base + "-dense.plan");
   ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
   int kept = 0;
   for (const plan::WeightEntry &w : (*a)->metadata().weights)
-    kept += w.dtype == DType::MXFP4;
-  EXPECT_EQ(kept, 6) << "gate, up and down of both layers";
+    kept += w.name.find(part) != std::string::npos && w.dtype == dtype;
+  EXPECT_EQ(kept, count) << which;
   expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
+}
+
+// A mixture of experts in Q8_0 blocks (each kind of expert matrix one 3-D GGUF tensor): the
+// default plan keeps the experts' blocks, packs each expert's rows as its own quantized GEMM
+// weight, and computes the same bits as the plan with every weight dequantized to f32.
+TEST(Reference, QuantizedExpertsEqualDenseExperts) {
+  expectKeptEqualsDense(planDirectory + "/tiny-qwen3-moe-q8", DType::Q8_0, ".moe.", 8,
+                        "router, gate, up and down of both layers");
+}
+
+// gpt-oss's experts in MXFP4 blocks (llama.cpp's gpt-oss files): the default plan keeps the
+// blocks and computes the same bits as the plan with them dequantized to f32.
+TEST(Reference, Mxfp4ExpertsEqualDenseExperts) {
+  expectKeptEqualsDense(planDirectory + "/tiny-gpt-oss-mxfp4", DType::MXFP4, ".moe.", 6,
+                        "gate, up and down of both layers");
 }
 
 // gpt-oss in BF16: the native plan keeps its 16-bit matrices and the experts' 2-D biases as
 // stored (the CPU executor widens the biases at load) and computes the dense plan's bits.
 TEST(Reference, Bf16GptOssPlanEqualsDensePlan) {
-  std::string base = planDirectory + "/hf-tiny-gpt-oss-bf16";
-  Expected<std::unique_ptr<CpuExecutor>> a = CpuExecutor::load(base + "-native.plan"),
-                                         b = CpuExecutor::load(base + "-dense.plan");
-  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error()).toString();
-  int keptBiases = 0;
-  for (const plan::WeightEntry &w : (*a)->metadata().weights)
-    keptBiases += w.name.find("_bias") != std::string::npos && w.dtype == DType::BF16;
-  EXPECT_EQ(keptBiases, 6) << "gate, up and down biases of both layers";
-  expectSameBits(**a, **b, {1, 17, 42, 5, 63, 20, 9, 33, 2, 11, 50, 28, 7}, {3, 55, 40});
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-gpt-oss-bf16", DType::BF16, "_bias", 6,
+                        "gate, up and down biases of both layers");
 }
 
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
