@@ -127,6 +127,40 @@ std::string renderOk(const std::string &source, const ojson &context = ojson::ob
   return out.ok() ? *out : "";
 }
 
+// The constructs gpt-oss's harmony template is built from (a template of our own, in its
+// style): recursive macros with default arguments, `is iterable / string / mapping` tests,
+// `type[0] is defined`, namespaces written in loops, slicing by loop.index, `in` on a message,
+// conditional expressions, tojson of arguments and contents, raise_exception guards; the
+// expected text is jinja2's, configured as transformers configures it.
+TEST(ChatTemplate, HarmonyStyleConstructsMatchJinja2) {
+  const std::string source = R"TPL({%- macro ts(spec, req, nullable=false) -%}
+{%- if spec.type == "array" -%}{{- ts(spec['items'], req) + "[]" -}}
+{%- elif spec.type is defined and spec.type is iterable and spec.type is not string and spec.type is not mapping and spec.type[0] is defined -%}{{- spec.type | join(" | ") -}}
+{%- elif spec.type == "string" and spec.enum -%}{{- '"' + spec.enum|join('" | "') + '"' -}}
+{%- else -%}{{- spec.type -}}{%- endif -%}
+{%- endmacro -%}
+{{- "<|start|>system<|message|>" }}{%- if model_identity is not defined %}{%- set model_identity = "You are a model." %}{%- endif %}{{- model_identity + "\n" }}
+{%- if messages[0].role == "developer" or messages[0].role == "system" %}{%- set dev = messages[0].content %}{%- set loop_messages = messages[1:] %}{%- else %}{%- set dev = "" %}{%- set loop_messages = messages %}{%- endif %}
+{%- if tools %}{%- for tool in tools %}{%- set tool = tool.function %}{{- "type " + tool.name + " = (" }}{%- for n, s in tool.parameters.properties.items() %}{{- n }}{%- if n not in (tool.parameters.required or []) -%}?{%- endif -%}: {{ ts(s, []) }}{%- if not loop.last %}, {% endif %}{%- endfor %}) => any;
+{% endfor %}{%- endif %}
+{%- set last = namespace(name=none) %}
+{%- for message in loop_messages -%}
+{%- if message.role == 'assistant' -%}
+{%- if "tool_calls" in message %}{%- set fut = namespace(found=false) %}{%- for f in loop_messages[loop.index:] %}{%- if f.role == 'assistant' and "tool_calls" not in f %}{%- set fut.found = true %}{%- endif %}{%- endfor %}{%- set tc = message.tool_calls[0] %}{%- if tc.function %}{%- set tc = tc.function %}{%- endif %}{{- "<|start|>assistant to=functions." + tc.name + "<|channel|>commentary " + (tc.content_type if tc.content_type is defined else "json") + "<|message|>" + tc.arguments|tojson + "<|call|>" }}{%- set last.name = tc.name %}{{- "[future final: " ~ fut.found ~ "]" }}
+{%- else %}{{- "<|start|>assistant<|channel|>final<|message|>" + message.content + "<|end|>" }}{%- endif %}
+{%- elif message.role == 'tool' -%}{%- if last.name is none %}{{- raise_exception("no tool call") }}{%- endif %}{{- "<|start|>functions." + last.name + " to=assistant<|message|>" + message.content|tojson + "<|end|>" }}
+{%- elif message.role == 'user' -%}{{- "<|start|>user<|message|>" + message.content + "<|end|>" }}{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}<|start|>assistant{%- endif -%}
+)TPL";
+  const ojson context = ojson::parse(R"JSON({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather?"}, {"role": "assistant", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}, {"role": "user", "content": "Thanks"}], "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}, "days": {"type": ["integer", "null"]}, "tags": {"type": "array", "items": {"type": "string"}}}, "required": ["city"]}}}], "add_generation_prompt": true})JSON");
+  Expected<std::string> out = render(source, context);
+  ASSERT_TRUE(out.ok()) << out.error().toString();
+  EXPECT_EQ(*out, R"OUT(<|start|>system<|message|>You are a model.
+type get_weather = (city: string, unit?: "c" | "f", days?: integer | null, tags?: string[]) => any;
+<|start|>user<|message|>Weather?<|end|><|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>{"city": "Paris"}<|call|>[future final: True]<|start|>functions.get_weather to=assistant<|message|>"sunny"<|end|><|start|>assistant<|channel|>final<|message|>Sunny.<|end|><|start|>user<|message|>Thanks<|end|><|start|>assistant)OUT");
+}
+
 TEST(ChatTemplate, ParseErrorsNameLineAndColumn) {
   Expected<ChatTemplate> t = ChatTemplate::parse("line one\n{% for x in y %}\n  {{ x + }}\n");
   ASSERT_FALSE(t.ok());
