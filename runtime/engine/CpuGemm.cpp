@@ -27,14 +27,29 @@ constexpr int64_t kExpandRows = 4;
 
 // Bytes of one panel's 32-value k-block: Q8 panels hold G scale rows (one per 32 / G values
 // of k: G = 1 for Q8_0 and Q5_0, 2 for Q6_K's 16-value sub-blocks), with M as many minimum
-// rows (Q5_1, Q5_K), and int8 values; Q4_1 panels (Q4_1, Q4_0, Q4_K) scales, minimums and
-// nibbles.
+// rows (Q5_1, Q5_K), and int8 values; nibble panels a scale row (and a minimum row), then
+// 16 bytes per two values of k (low nibble the even one).
 template <int G, bool M = false>
 constexpr int64_t kQ8Block = (M ? 2 : 1) * G *kPanel * 4 + kQuant *kPanel;
-constexpr int64_t kQ41Block = 2 * kPanel * 4 + kQuant / 2 * kPanel;
+// The nibble formats: Affine (Q4_1, Q4_0, Q4_K) weighs fma(q, d, m); Lut<T> (IQ4_NL,
+// IQ4_XS with T = kGgufIq4Values, MXFP4 with kMxfp4Values) weighs T[q] x d, so 4-bit
+// codes stay 4 bits in the panels (a Q8 panel would spend a byte on each).
+struct Affine {
+  static constexpr bool kAffine = true;
+  static constexpr int kScaleRows = 2;
+  static const int8_t *table() { return nullptr; }
+};
+template <const int8_t *T> struct Lut {
+  static constexpr bool kAffine = false;
+  static constexpr int kScaleRows = 1;
+  static const int8_t *table() { return T; }
+};
+template <class F> constexpr int64_t kNibbleBlock = F::kScaleRows *kPanel * 4 + kQuant / 2 * kPanel;
+using Iq4Lut = Lut<kGgufIq4Values>;
+using Mxfp4Lut = Lut<kMxfp4Values>;
 
 // The panel layout of each weight type.
-enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q8x2m, Q41, None };
+enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q8x2m, Q41, Q4Iq4, Q4Mx, None };
 Panels panelsOf(DType dtype) {
   switch (dtype) {
   case DType::F32:
@@ -45,10 +60,12 @@ Panels panelsOf(DType dtype) {
     return Panels::F16;
   case DType::Q8_0:
   case DType::Q5_0:
+    return Panels::Q8;
   case DType::IQ4_NL:
   case DType::IQ4_XS:
+    return Panels::Q4Iq4;
   case DType::MXFP4:
-    return Panels::Q8;
+    return Panels::Q4Mx;
   case DType::Q6_K:
   case DType::Q3_K:
     return Panels::Q8x2;
@@ -104,14 +121,17 @@ template <int G, bool M = false> struct PortableQ8 {
       w[j] = M ? std::fma(static_cast<float>(q[j]), d[j], m[j]) : static_cast<float>(q[j]) * d[j];
   }
 };
-struct PortableQ41 {
+template <class F> struct PortableNibble {
   static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
-    const uint8_t *block = panel + (k / kQuant) * kQ41Block;
+    const uint8_t *block = panel + (k / kQuant) * kNibbleBlock<F>;
     const float *d = reinterpret_cast<const float *>(block), *m = d + kPanel;
-    const uint8_t *q = block + 2 * kPanel * 4 + (k % kQuant) / 2 * kPanel;
+    const uint8_t *q = block + F::kScaleRows * kPanel * 4 + (k % kQuant) / 2 * kPanel;
     const int shift = (k % 2) * 4;
-    for (int j = 0; j < kPanel; ++j)
-      w[j] = std::fma(static_cast<float>((q[j] >> shift) & 15), d[j], m[j]);
+    for (int j = 0; j < kPanel; ++j) {
+      const int code = (q[j] >> shift) & 15;
+      w[j] = F::kAffine ? std::fma(static_cast<float>(code), d[j], m[j])
+                        : static_cast<float>(F::table()[code]) * d[j];
+    }
   }
 };
 
@@ -252,17 +272,22 @@ template <int G, bool M = false> struct Avx2Q8Block {
   }
 };
 
-struct Avx2Q41Block {
+template <class F> struct Avx2NibbleBlock {
   __m256 d0, d1, m0, m1;
+  __m128i table; // Lut formats: the 16 int8 values the codes index
   const uint8_t *q;
   MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
-    const uint8_t *block = panel + (kb / kQuant) * kQ41Block;
+    const uint8_t *block = panel + (kb / kQuant) * kNibbleBlock<F>;
     const float *f = reinterpret_cast<const float *>(block);
     d0 = _mm256_loadu_ps(f);
     d1 = _mm256_loadu_ps(f + 8);
-    m0 = _mm256_loadu_ps(f + 16);
-    m1 = _mm256_loadu_ps(f + 24);
-    q = block + 2 * kPanel * 4;
+    if constexpr (F::kAffine) {
+      m0 = _mm256_loadu_ps(f + 16);
+      m1 = _mm256_loadu_ps(f + 24);
+    } else {
+      table = _mm_loadu_si128(reinterpret_cast<const __m128i *>(F::table()));
+    }
+    q = block + F::kScaleRows * kPanel * 4;
   }
   // The 16 weights of values 2i (w[0]) and 2i + 1 (w[1]): one byte row holds both.
   MODELRT_AVX2 void pairAt(int64_t i, __m256 w[2][2]) const {
@@ -271,9 +296,17 @@ struct Avx2Q41Block {
     __m128i nibbles[2] = {_mm_and_si128(bytes, low4),
                           _mm_and_si128(_mm_srli_epi16(bytes, 4), low4)};
     for (int half = 0; half < 2; ++half) {
-      w[half][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0);
-      w[half][1] = _mm256_fmadd_ps(
-          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[half], 8))), d1, m1);
+      if constexpr (F::kAffine) {
+        w[half][0] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles[half])), d0, m0);
+        w[half][1] = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nibbles[half], 8))), d1, m1);
+      } else { // T[q] x d: the table lookup is one byte shuffle
+        const __m128i v = _mm_shuffle_epi8(table, nibbles[half]);
+        w[half][0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d0);
+        w[half][1] =
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))), d1);
+      }
     }
   }
 };
@@ -295,13 +328,13 @@ MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, 
   acc.store(c, ldc);
 }
 
-template <int MR>
-MODELRT_AVX2 void tileAvx2Q41(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
-                              int64_t kc, float *c, int64_t ldc, bool first) {
+template <class F, int MR>
+MODELRT_AVX2 void tileAvx2Nibble(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
+                                 int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q41Block block;
+    Avx2NibbleBlock<F> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
       __m256 w[2][2];
@@ -328,9 +361,10 @@ MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, flo
   }
 }
 
-MODELRT_AVX2 void expandAvx2Q41(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
+template <class F>
+MODELRT_AVX2 void expandAvx2Nibble(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q41Block block;
+    Avx2NibbleBlock<F> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
       __m256 w[2][2];
@@ -418,12 +452,13 @@ MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panel
   p.store(c);
 }
 
-MODELRT_AVX2 void pairAvx2Q41(const float *a, const uint8_t *panel, int64_t panelBytes, int64_t k0,
-                              int64_t kc, float *c, bool first) {
+template <class F>
+MODELRT_AVX2 void pairAvx2Nibble(const float *a, const uint8_t *panel, int64_t panelBytes,
+                                 int64_t k0, int64_t kc, float *c, bool first) {
   Avx2Pair p;
   p.load(c, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q41Block block[2];
+    Avx2NibbleBlock<F> block[2];
     block[0].init(panel, kb);
     block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant / 2; ++i) {
@@ -473,7 +508,9 @@ template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>;
 template <int G, bool M = false> struct Avx2Q8 {
   template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, M, MR>; };
 };
-template <int MR> struct Avx2Q41 { static constexpr TileFn fn = tileAvx2Q41<MR>; };
+template <class F> struct Avx2Nibble {
+  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Nibble<F, MR>; };
+};
 template <class Loader> struct Avx2HalfTiles {
   template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Half<Loader, MR>; };
 };
@@ -493,7 +530,11 @@ ExpandFn expandFor(DType dtype, bool avx2) {
     case Panels::Q8x2m:
       return expandAvx2Q8<2, true>;
     case Panels::Q41:
-      return expandAvx2Q41;
+      return expandAvx2Nibble<Affine>;
+    case Panels::Q4Iq4:
+      return expandAvx2Nibble<Iq4Lut>;
+    case Panels::Q4Mx:
+      return expandAvx2Nibble<Mxfp4Lut>;
     default:
       return nullptr;
     }
@@ -510,7 +551,11 @@ ExpandFn expandFor(DType dtype, bool avx2) {
   case Panels::Q8x2m:
     return expandPortable<PortableQ8<2, true>>;
   case Panels::Q41:
-    return expandPortable<PortableQ41>;
+    return expandPortable<PortableNibble<Affine>>;
+  case Panels::Q4Iq4:
+    return expandPortable<PortableNibble<Iq4Lut>>;
+  case Panels::Q4Mx:
+    return expandPortable<PortableNibble<Mxfp4Lut>>;
   default:
     return nullptr;
   }
@@ -529,7 +574,11 @@ PairFn pairFor(DType dtype, bool avx2) {
     case Panels::Q8x2m:
       return pairAvx2Q8<2, true>;
     case Panels::Q41:
-      return pairAvx2Q41;
+      return pairAvx2Nibble<Affine>;
+    case Panels::Q4Iq4:
+      return pairAvx2Nibble<Iq4Lut>;
+    case Panels::Q4Mx:
+      return pairAvx2Nibble<Mxfp4Lut>;
     case Panels::BF16:
       return pairAvx2Half<Avx2BF16>;
     case Panels::F16:
@@ -558,7 +607,11 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
     case Panels::Q8x2m:
       return select<Avx2Q8<2, true>::Tile>(rows);
     case Panels::Q41:
-      return select<Avx2Q41>(rows);
+      return select<Avx2Nibble<Affine>::Tile>(rows);
+    case Panels::Q4Iq4:
+      return select<Avx2Nibble<Iq4Lut>::Tile>(rows);
+    case Panels::Q4Mx:
+      return select<Avx2Nibble<Mxfp4Lut>::Tile>(rows);
     case Panels::BF16:
       return select<Avx2HalfTiles<Avx2BF16>::Tile>(rows);
     case Panels::F16:
@@ -579,7 +632,11 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
   case Panels::Q8x2m:
     return select<Portable<PortableQ8<2, true>>::Tile>(rows);
   case Panels::Q41:
-    return select<Portable<PortableQ41>::Tile>(rows);
+    return select<Portable<PortableNibble<Affine>>::Tile>(rows);
+  case Panels::Q4Iq4:
+    return select<Portable<PortableNibble<Iq4Lut>>::Tile>(rows);
+  case Panels::Q4Mx:
+    return select<Portable<PortableNibble<Mxfp4Lut>>::Tile>(rows);
   case Panels::BF16:
     return select<Portable<PortableBF16>::Tile>(rows);
   case Panels::F16:
@@ -626,7 +683,10 @@ int64_t PackedWeight::quantBlockBytes(DType dtype) {
   case Panels::Q8x2m:
     return kQ8Block<2, true>;
   case Panels::Q41:
-    return kQ41Block;
+    return kNibbleBlock<Affine>;
+  case Panels::Q4Iq4:
+  case Panels::Q4Mx:
+    return kNibbleBlock<Iq4Lut>;
   default:
     return 0;
   }
@@ -717,6 +777,12 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
     for (int64_t i = 0; i < kQuant; ++i)
       dst[rows8 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[i]);
   };
+  // Lut panels: the scale, then the codes two per byte as Q4_1 panels hold them.
+  auto putLut = [&](uint8_t *dst, int64_t j, float scale, const uint8_t *q) {
+    std::memcpy(dst + j * 4, &scale, 4);
+    for (int64_t i = 0; i < kQuant / 2; ++i)
+      dst[kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[2 * i] | q[2 * i + 1] << 4);
+  };
   auto putQ41 = [&](uint8_t *dst, int64_t j, float scale, float min, const uint8_t *q) {
     std::memcpy(dst + j * 4, &scale, 4);
     std::memcpy(dst + (kPanel + j) * 4, &min, 4);
@@ -758,8 +824,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           for (int64_t s = 0; s < groups; ++s) {
             const uint8_t *qs = src + (xs ? 8 + 16 * s : 2);
             for (int64_t i = 0; i < kQuant / 2; ++i) {
-              q8[i] = kGgufIq4Values[qs[i] & 15];
-              q8[i + 16] = kGgufIq4Values[qs[i] >> 4];
+              q4[i] = qs[i] & 15;
+              q4[i + 16] = qs[i] >> 4;
             }
             float scale = d;
             if (xs) {
@@ -769,17 +835,17 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                                                                             << 4;
               scale = d * static_cast<float>(sc - 32);
             }
-            putQ8(dst + s * outBlock, j, &scale, q8);
+            putLut(dst + s * outBlock, j, scale, q4);
           }
           break;
         }
         case DType::MXFP4: { // E8M0 e, nibbles indexing doubled E2M1 values: half 2^e x q
           const float d = mxfp4HalfScale(src[0]);
           for (int64_t i = 0; i < kQuant / 2; ++i) {
-            q8[i] = kMxfp4Values[src[1 + i] & 15];
-            q8[i + 16] = kMxfp4Values[src[1 + i] >> 4];
+            q4[i] = src[1 + i] & 15;
+            q4[i + 16] = src[1 + i] >> 4;
           }
-          putQ8(dst, j, &d, q8);
+          putLut(dst, j, d, q4);
           break;
         }
         case DType::Q5_1: { // f16 d, f16 m, 32 high bits, nibbles: d x q + m

@@ -97,6 +97,10 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
     b = static_cast<uint8_t>(rng());
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   for (size_t at = 0; at < bytes.size(); at += info.blockBytes) {
+    if (dtype == DType::MXFP4) { // an E8M0 exponent byte: scales 2^-10 .. 2^-3
+      bytes[at] = static_cast<uint8_t>(118 + rng() % 8);
+      continue;
+    }
     uint16_t d = f32ToF16(scale(rng)), m = f32ToF16(scale(rng) * 4);
     // The f16 fields: d first (Q6_K, Q3_K, Q2_K: last), then Q4_1's / Q5_1's minimum or
     // the K types' dmin.
@@ -116,7 +120,7 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
   for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
                      DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                     DType::IQ4_NL, DType::IQ4_XS, DType::BF16, DType::F16})
+                     DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::BF16, DType::F16})
     for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       const int64_t k = k0 * (dtypeInfo(dtype).blockElements == 256 ? 8 : 1); // whole blocks
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
