@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The llama.cpp peer for a long prompt on the CPU: llama-cpp-python (PyPI) evaluating N
-seeded random token ids (1000..40000) of the same SmolLM2 GGUF in one batch of N, all cores,
+seeded random token ids (1000..40000, within the vocabulary) of the same SmolLM2 GGUF in one batch of N, all cores,
 after a warm-up; prints the time of each of three runs. The modelrt side is
 `modelrt bench PLAN --num-prompts 1 --input-len N --output-len 1` (its TTFT).
 
@@ -18,7 +18,7 @@ threads = os.cpu_count()
 llm = llama_cpp.Llama(model_path=path, n_ctx=max(2048, n + 16), n_threads=threads,
                       n_threads_batch=threads, n_batch=n, n_ubatch=n, verbose=False)
 random.seed(0)
-ids = [random.randrange(1000, 40000) for _ in range(n)]
+ids = [random.randrange(1000, min(40000, llm.n_vocab())) for _ in range(n)]
 llm.reset()
 llm.eval(ids[:8])  # warm-up
 for _ in range(3):
