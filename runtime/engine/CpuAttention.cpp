@@ -128,7 +128,7 @@ MODELRT_INLINE V8 capScores(V8 s, float softcap) {
   return s;
 }
 
-// A sink's share of a row's softmax denominator (gpt-oss): e^(sink - max), through the same
+// A sink's share of a row's softmax denominator: e^(sink - max), through the same
 // exp as the scores. Both paths below add it with this one function. max already includes
 // the sink.
 MODELRT_INLINE float sinkTerm(const float *sink, float maxScore) {
