@@ -436,6 +436,37 @@ def main():
               {k: (gguf.quants.quantize(v, mx4), mx4) if "_exps.weight" in k else v
                for k, v in onames.items()})
 
+    # The official gpt-oss checkpoints' layout (hf-tiny-gpt-oss-mxfp4): experts as MXFP4
+    # `*_blocks` [E, rows, cols / 32, 16] (two codes a byte, the even one low) and `*_scales`
+    # [E, rows, cols / 32] (E8M0), rows the output features ([out, in], gate and up interleaved),
+    # quantized by gguf's quantizer from the same weights; transformers' own dequantizer must
+    # give what gguf's gives for the same codes.
+    import torch
+    from transformers.integrations.mxfp4 import convert_moe_packed_tensors
+    gm = {k: v for k, v in go.items() if "mlp.experts.gate_up_proj" not in k or "bias" in k}
+    gm = {k: v for k, v in gm.items() if not k.endswith("mlp.experts.down_proj")}
+    for i in range(L):
+        p = f"model.layers.{i}.mlp.experts."
+        for name, w in (("gate_up_proj", go[p + "gate_up_proj"]), ("down_proj", go[p + "down_proj"])):
+            out_in = np.ascontiguousarray(w.transpose(0, 2, 1))  # [E, out, in]
+            e_, r_, c_ = out_in.shape
+            g = gguf.quants.quantize(out_in, mx4).reshape(e_, r_, c_ // 32, 17)
+            codes = np.concatenate([g[..., 1:] & 15, g[..., 1:] >> 4], axis=-1)  # element order
+            blocks = (codes[..., 0::2] | (codes[..., 1::2] << 4)).astype(np.uint8)
+            scales = np.ascontiguousarray(g[..., 0])
+            ours = gguf.quants.dequantize(g.reshape(e_, r_, -1), mx4)
+            theirs = convert_moe_packed_tensors(torch.from_numpy(blocks), torch.from_numpy(scales),
+                                                dtype=torch.float32).numpy()  # [E, in, out]
+            theirs = theirs.transpose(0, 2, 1)
+            assert np.array_equal(ours, theirs), name
+            gm[p + name + "_blocks"] = blocks
+            gm[p + name + "_scales"] = scales
+    hf_dir("hf-tiny-gpt-oss-mxfp4", gm, dict(
+        json.load(open(os.path.join(OUT, "hf-tiny-gpt-oss", "config.json"))),
+        quantization_config={"quant_method": "mxfp4", "modules_to_not_convert": [
+            "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens",
+            "lm_head"]}))
+
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.
     hf_dir("hf-phi3-wrong-fused", {k: v for k, v in p3.items()},

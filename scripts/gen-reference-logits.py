@@ -206,7 +206,9 @@ def main():
     # gpt-oss likewise (hf-tiny-gpt-oss: gate_up_proj interleaved and [in, out], as
     # transformers saves it); tiny-gpt-oss.gguf holds the same weights in llama.cpp's layout,
     # so its plan is checked against this reference too.
-    for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss"]:
+    # hf-tiny-gpt-oss-mxfp4: the official checkpoints' MXFP4 blocks, which transformers dequantizes
+    # on the CPU (exactly: every MXFP4 value is a short binary fraction).
+    for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)

@@ -73,7 +73,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   };
   if (c.architecture == Architecture::GptOss) {
     // gpt-oss: a router with a bias; each expert's gate and up features interleaved in
-    // gate_up_proj [E, D, 2I] (gate even, up odd) and down_proj [E, I, D], stored [in, out],
+    // gate_up_proj [E, D, 2I] (gate even, up odd) and down_proj [E, I, D], stored [in, out]
+    // (MXFP4 checkpoints: [E, 2I, D] and [E, D, I]),
     // with biases gate_up_proj_bias [E, 2I] and down_proj_bias [E, D]. GGUF keeps gate and up
     // apart, [out, in].
     Value logits = b.linear(
@@ -93,13 +94,16 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       return b.weight(prefix + name.str(), shape, layerName(layer, "mlp.experts." + source.str()),
                       transposed);
     };
-    // Declared in this order (not as call arguments, whose order C++ leaves open).
-    FlatSymbolRefAttr gate = part("moe.gate", {experts * ff, d}, "gate_up_proj", true, 0, 0,
+    // Declared in this order (not as call arguments, whose order C++ leaves open). MXFP4
+    // checkpoints hold the experts [out, in] already (their `_blocks` / `_scales` pairs,
+    // which the weight store reads as MXFP4 tensors of these names).
+    const bool transposed = !c.mxfp4Experts;
+    FlatSymbolRefAttr gate = part("moe.gate", {experts * ff, d}, "gate_up_proj", transposed, 0, 0,
                                   gguf("ffn_gate_exps"));
-    FlatSymbolRefAttr up =
-        part("moe.up", {experts * ff, d}, "gate_up_proj", true, 0, 1, gguf("ffn_up_exps"));
+    FlatSymbolRefAttr up = part("moe.up", {experts * ff, d}, "gate_up_proj", transposed, 0, 1,
+                                gguf("ffn_up_exps"));
     FlatSymbolRefAttr down =
-        whole("moe.down", {experts * d, ff}, "down_proj", true, gguf("ffn_down_exps"));
+        whole("moe.down", {experts * d, ff}, "down_proj", transposed, gguf("ffn_down_exps"));
     FlatSymbolRefAttr gateBias = part("moe.gate_bias", {experts, ff}, "gate_up_proj_bias", false,
                                       1, 0, gguf("ffn_gate_exps", "bias"));
     FlatSymbolRefAttr upBias = part("moe.up_bias", {experts, ff}, "gate_up_proj_bias", false, 1,

@@ -567,11 +567,17 @@ Error parseGptOss(JsonFields &fields, ModelConfig &c) {
   c.headDim = fields.optionalPositiveInt("head_dim").value_or(64);
   c.rotaryDim = c.headDim;
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  // The official checkpoints keep the experts in MXFP4 (`*_blocks` / `*_scales`, [out, in]),
+  // which the plan keeps as blocks; other quantizations are refused.
   if (const json::Object *quant = fields.optionalObject("quantization_config")) {
     JsonFields sub = fields.nested(*quant, "quantization_config");
-    sub.fail("quant_method", "'" + sub.optionalString("quant_method").value_or("?") +
-                                 "' weights are not supported: compile a dequantized (bf16) "
-                                 "checkpoint");
+    std::string method = sub.optionalString("quant_method").value_or("?");
+    if (method == "mxfp4")
+      c.mxfp4Experts = true;
+    else
+      sub.fail("quant_method", "'" + method +
+                                   "' weights are not supported (supported: mxfp4, or a "
+                                   "dequantized checkpoint)");
     fields.absorb(sub);
   }
   c.attentionBias = c.outputBias = fields.optionalBool("attention_bias").value_or(true);

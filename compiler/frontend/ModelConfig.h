@@ -122,6 +122,8 @@ struct ModelConfig {
   // [-swigluLimit, swigluLimit].
   bool expertBiases = false;
   std::optional<double> swigluAlpha, swigluLimit;
+  // gpt-oss's official checkpoints: experts as MXFP4 pairs stored [out, in] (not transposed).
+  bool mxfp4Experts = false;
 
   bool isMoeLayer(int64_t layer) const {
     return numExperts > 0 &&

@@ -11,7 +11,10 @@
 #include "runtime/formats/Gguf.h"
 #include "runtime/formats/Safetensors.h"
 
+#include <map>
+#include <memory>
 #include <optional>
+#include <vector>
 
 namespace modelrt {
 
@@ -23,14 +26,27 @@ public:
 
   Format format() const { return gguf_ ? Format::Gguf : Format::Safetensors; }
   const std::vector<TensorInfo> &tensors() const;
+  // A safetensors checkpoint's MXFP4 pairs (gpt-oss: `X_blocks` U8 [..., rows, cols / 32, 16],
+  // two 4-bit codes a byte, the even element low; `X_scales` U8 [..., rows, cols / 32], E8M0)
+  // are also found as `X`: an MXFP4 tensor [..., rows, cols] in GGUF's block layout (the
+  // scale byte, then element j low and j + 16 high in byte j), repacked on first use.
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }
   const SafetensorsModel *safetensors() const { return st_ ? &*st_ : nullptr; }
 
 private:
+  const TensorInfo *mxfp4Pair(std::string_view name) const;
+
   std::optional<GgufFile> gguf_;
   std::optional<SafetensorsModel> st_;
+  // Repacked MXFP4 pairs by name, and their bytes (shared: a WeightSource moves).
+  struct Repacked {
+    TensorInfo info;
+    std::shared_ptr<std::vector<uint8_t>> bytes;
+  };
+  mutable std::shared_ptr<std::map<std::string, Repacked, std::less<>>> repacked_ =
+      std::make_shared<std::map<std::string, Repacked, std::less<>>>();
 };
 
 } // namespace modelrt

@@ -228,6 +228,18 @@ TEST(Reference, GptOssFilesMatchTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt-oss-gguf.plan", "hf-tiny-gpt-oss", 1e-5);
 }
 
+// The official checkpoints' layout: experts as MXFP4 `_blocks` / `_scales` pairs stored
+// [out, in], kept as MXFP4 blocks by the plan, against transformers dequantizing the same
+// directory (exactly) on the CPU; 1 and 2 ranks (each rank a strided block of every
+// expert's blocks).
+TEST(Reference, GptOssMxfp4CheckpointMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/hf-tiny-gpt-oss-mxfp4.plan", "hf-tiny-gpt-oss-mxfp4",
+                        1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-gpt-oss-mxfp4-tp2.plan",
+                        "hf-tiny-gpt-oss-mxfp4", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
