@@ -3,7 +3,10 @@
 bind against. The files are made by the formats' own reference writers (the `safetensors`
 and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
-    pip install numpy safetensors gguf && scripts/gen-compiler-test-models.py
+    pip install numpy safetensors gguf torch transformers && scripts/gen-compiler-test-models.py
+
+(torch and transformers check that transformers reads the MXFP4 pairs of
+hf-tiny-gpt-oss-mxfp4 as gguf does.)
 """
 import json
 import os
