@@ -268,10 +268,6 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // rounding its correction range (transformers' truncate: false for gpt-oss).
     if (c.architecture == Architecture::GptOss) {
       c.attentionBias = c.outputBias = file->findTensor("blk.0.attn_q.bias") != nullptr;
-      c.attentionSinks = true;
-      c.expertBiases = true;
-      c.swigluAlpha = 1.702;
-      c.swigluLimit = 7.0;
       c.slidingWindow = meta.optionalPositive("attention.sliding_window").value_or(128);
       for (int64_t i = 0; i < c.numLayers; ++i)
         c.slidingLayers.push_back(i % 2 == 0);

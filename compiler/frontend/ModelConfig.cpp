@@ -306,6 +306,15 @@ void modelc::frontend::setArchitectureTraits(ModelConfig &c) {
       a == Architecture::Olmo2 || a == Architecture::Gemma2 || a == Architecture::Gemma3;
   c.qkNormFullWidth = a == Architecture::Olmo2 || a == Architecture::Olmoe;
   c.scaleEmbeddings = isGemma(a);
+  if (a == Architecture::GptOss) {
+    // Every layer's attention has sinks; its experts have biases, are weighted by the
+    // softmax of the chosen logits (rounded to the activation type), and use the clamped
+    // SwiGLU (alpha 1.702, limit 7 unless a config.json says otherwise).
+    c.attentionSinks = c.expertBiases = true;
+    c.normalizeTopK = c.roundRoutingWeights = true;
+    c.swigluAlpha = 1.702;
+    c.swigluLimit = 7.0;
+  }
 }
 
 namespace {
@@ -581,7 +590,6 @@ Error parseGptOss(JsonFields &fields, ModelConfig &c) {
     fields.absorb(sub);
   }
   c.attentionBias = c.outputBias = fields.optionalBool("attention_bias").value_or(true);
-  c.attentionSinks = true;
   // Experts: intermediate_size features each, num_local_experts (or num_experts).
   StringRef expertsKey = fields.has("num_local_experts") || !fields.has("num_experts")
                              ? "num_local_experts"
@@ -594,10 +602,8 @@ Error parseGptOss(JsonFields &fields, ModelConfig &c) {
     fields.fail("num_experts_per_tok",
                 Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
   c.expertIntermediateSize = c.intermediateSize;
-  c.normalizeTopK = c.roundRoutingWeights = true;
-  c.expertBiases = true;
-  c.swigluAlpha = fields.optionalPositiveNumber("swiglu_alpha").value_or(1.702);
-  c.swigluLimit = fields.optionalPositiveNumber("swiglu_limit").value_or(7.0);
+  c.swigluAlpha = fields.optionalPositiveNumber("swiglu_alpha").value_or(*c.swigluAlpha);
+  c.swigluLimit = fields.optionalPositiveNumber("swiglu_limit").value_or(*c.swigluLimit);
   // Sliding-window layers: layer_types, else even layers (0, 2, ...) of sliding_window (128).
   c.slidingWindow = fields.mentions("sliding_window")
                         ? fields.optionalPositiveInt("sliding_window")

@@ -144,7 +144,8 @@ llvm::Expected<ModelConfig> parseHuggingFaceConfig(const llvm::json::Object &con
 
 // What the architecture alone fixes, whatever file describes the model: Qwen3's and Gemma
 // 3's per-head q/k norms, Phi-3's fused projections, OLMo 2's and Gemma 2/3's norm layout,
-// Gemma's scaled embeddings. (Hugging Face's and GGUF's readers both start from it.)
+// Gemma's scaled embeddings, gpt-oss's sinks and experts (biases, routing, the clamped SwiGLU's
+// defaults). (Hugging Face's and GGUF's readers both start from it.)
 void setArchitectureTraits(ModelConfig &config);
 
 // YaRN RoPE scaling (transformers' "yarn" rope type), as frequency divisors and a magnitude

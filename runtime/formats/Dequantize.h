@@ -51,7 +51,7 @@ int ggufQ3KScale(const uint8_t *packed, int sub);
 // GGUF IQ4_NL / IQ4_XS: the value each 4-bit index stands for.
 extern const int8_t kGgufIq4Values[16];
 // GGUF MXFP4: each 4-bit index's E2M1 value, doubled, and the block's E8M0 exponent byte as
-// the half of 2^(e - 127) that scales them (llama.cpp's e8m0_to_fp32_half).
+// the half of 2^(e - 127) that scales them (ggml's e8m0_to_fp32_half).
 extern const int8_t kMxfp4Values[16];
 float mxfp4HalfScale(uint8_t e);
 
