@@ -11,8 +11,10 @@
 #include "runtime/tokenize/Tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 
 #include <cmath>
 #include <cstring>
@@ -587,6 +589,25 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, "tokenizer.json",
                       std::string_view((*buffer)->getBuffer().data(), (*buffer)->getBufferSize()));
     metadata["tokenizer"] = llvm::json::Object{{"format", "tokenizer.json"}};
+    // Read now as modelrt will, so a file it cannot use is named at compile time (a
+    // warning: modelrt can still be given a tokenizer with --tokenizer).
+    if (auto tok = modelrt::Tokenizer::fromFile(spec.tokenizer.path); !tok)
+      llvm::errs() << "modelc: warning: modelrt cannot use this tokenizer: "
+                   << tok.error().message() << "\n";
+    // The files beside it that say how the model is served (chat template, BOS/EOS, the
+    // tokens that end an answer), each in a section of its own name.
+    for (const char *companion : {modelrt::kTokenizerConfigFile, modelrt::kChatTemplateFile,
+                                  modelrt::kGenerationConfigFile}) {
+      llvm::SmallString<256> file(llvm::sys::path::parent_path(spec.tokenizer.path));
+      llvm::sys::path::append(file, companion);
+      if (!llvm::sys::fs::exists(file))
+        continue;
+      auto text = llvm::MemoryBuffer::getFile(file);
+      if (!text)
+        return error(file + ": cannot read: " + text.getError().message());
+      writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, companion,
+                        std::string_view((*text)->getBuffer().data(), (*text)->getBufferSize()));
+    }
   } else if (spec.tokenizer.format == "gguf") {
     // The GGUF's tokenizer.* metadata, as a GGUF file of its own (no tensors).
     modelrt::Expected<modelrt::GgufFile> gguf = modelrt::GgufFile::open(spec.tokenizer.path);

@@ -327,6 +327,16 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       r.stops.push_back(item.get<std::string>());
     }
   }
+  // vLLM's stop_token_ids: generating one ends the choice (finish_reason "stop").
+  if (auto ids = body.find("stop_token_ids"); ids != body.end() && !ids->is_null()) {
+    if (!ids->is_array() || ids->size() > 64)
+      return invalid("'stop_token_ids' must be an array of at most 64 token ids");
+    for (const Json &id : *ids) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        return invalid("'stop_token_ids' must hold non-negative integer token ids");
+      r.stopTokenIds.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+  }
 
   if (api == Api::Completions) {
     // OpenAI's forms: a string, a list of token ids (one prompt), or a list of strings or

@@ -49,6 +49,7 @@ struct GenerationRequest {
   bool includeUsage = false; // stream_options.include_usage: a last chunk with the usage
   bool ignoreEos = false;
   std::vector<std::string> stops;
+  std::vector<int32_t> stopTokenIds; // checked against the vocabulary by the server
   // completions: the prompt comes back before the completion, with its tokens' logprobs
   // when logprobs are asked for (the first token's are null); max_tokens may then be 0.
   bool echo = false;

@@ -4,6 +4,7 @@
 #include "runtime/plan/PlanFile.h"
 #include "runtime/sample/ChoiceConstraint.h"
 #include "runtime/sample/JsonConstraint.h"
+#include "runtime/server/Reasoning.h"
 #include "runtime/server/Request.h"
 #include "runtime/server/ToolCalls.h"
 #include "runtime/template/ChatTemplate.h"
@@ -420,13 +421,7 @@ Status serve(const ServerOptions &options) {
   if (!options.tokenizer.empty()) {
     tok = Tokenizer::fromFile(options.tokenizer);
   } else {
-    Expected<plan::PlanFile> file = plan::PlanFile::open(options.plan);
-    const plan::Section *section = file ? file->find(plan::SectionKind::Tokenizer) : nullptr;
-    if (!section)
-      return Error(ErrorCode::NotFound, options.plan + ": the plan carries no tokenizer; give "
-                                                       "one with --tokenizer FILE");
-    tok = Tokenizer::fromPlanSection((*exec)->metadata().tokenizerFormat, section->text(),
-                                     options.plan + ": " + section->name);
+    tok = Tokenizer::fromPlan(options.plan);
   }
   if (!tok)
     return tok.error();
@@ -467,6 +462,9 @@ Status serve(const ServerOptions &options) {
   Expected<ToolCallParser> toolParser = parseToolCallParser(options.toolCallParser);
   if (!toolParser)
     return toolParser.error();
+  Expected<ReasoningParser> reasoningParser = parseReasoningParser(options.reasoningParser);
+  if (!reasoningParser)
+    return reasoningParser.error();
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching,
                                                      options.speculativeTokens);
   // The vocabulary as bytes for JSON-guided decoding (response_format json_object): control
@@ -479,11 +477,10 @@ Status serve(const ServerOptions &options) {
           tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Unknown &&
           tokenizer->tokenAttr(int32_t(id)) != TokenAttr::Unused)
         bytes[id] = std::string(tokenizer->tokenBytes(int32_t(id)));
-    std::vector<int32_t> ends;
-    if (tokenizer->eosId() >= 0) {
-      ends.push_back(tokenizer->eosId());
-      bytes[size_t(tokenizer->eosId())].clear(); // it ends the answer, never inside the JSON
-    }
+    // The end-of-answer tokens end it, never inside the JSON.
+    std::vector<int32_t> ends = tokenizer->endIds();
+    for (int32_t end : ends)
+      bytes[size_t(end)].clear();
     jsonVocab = std::make_shared<sample::JsonVocabulary>(bytes, std::move(ends));
   }
 
@@ -594,6 +591,12 @@ Status serve(const ServerOptions &options) {
         return sendError(res, 400, rendered.error().message());
       prompts.push_back({std::move(*rendered), {}});
     }
+    // Chat answers split into reasoning and content, unless guided decoding shapes them.
+    const bool guided = r.jsonObject || !r.guidedChoice.empty() || !r.forcedTool.empty() ||
+                        r.toolChoice == "required";
+    const ReasoningParser reasoning =
+        api == Api::Chat && !guided ? *reasoningParser : ReasoningParser::None;
+    const std::string chatPrompt = api == Api::Chat ? prompts[0].text : std::string();
     // echo with max_tokens 0: one token is generated internally and not returned.
     const bool echo = r.echo, discard = r.echo && r.maxTokens == 0;
     const std::string field = api == Api::Chat ? "'messages'" : "'prompt'";
@@ -644,6 +647,19 @@ Status serve(const ServerOptions &options) {
     if (tokenizer->eosId() >= 0)
       job.params.eosTokenId = tokenizer->eosId();
     job.params.ignoreEos = r.ignoreEos;
+    // The model's other end-of-answer tokens stop it as EOS does (ignore_eos ignores them
+    // too, as in vLLM); the request's stop_token_ids always do.
+    if (!r.ignoreEos)
+      for (int32_t end : tokenizer->endIds())
+        if (end != tokenizer->eosId())
+          job.params.stopTokenIds.push_back(end);
+    for (int32_t id : r.stopTokenIds) {
+      if (id >= vocab)
+        return sendError(res, 400,
+                         "'stop_token_ids': token id " + std::to_string(id) +
+                             " is outside the vocabulary of " + std::to_string(vocab));
+      job.params.stopTokenIds.push_back(id);
+    }
     // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
     // token that is not returned.
     job.params.promptLogprobs = echo && r.topLogprobs >= 0;
@@ -714,8 +730,9 @@ Status serve(const ServerOptions &options) {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     // One choice in the endpoint's shape: of a response (plain) or of a chunk (streaming).
+    // Reasoning goes under both of vLLM's names (reasoning_content, and its newer reasoning).
     auto choiceJson = [api](int index, const std::string &text, const std::string &finish,
-                            bool streaming, bool first) {
+                            bool streaming, bool first, const std::string &reasoning = {}) {
       json choice = {{"index", index}, {"finish_reason", nullptr}};
       if (!finish.empty())
         choice["finish_reason"] = finish;
@@ -723,11 +740,21 @@ Status serve(const ServerOptions &options) {
         choice["text"] = text;
       } else if (!streaming) {
         choice["message"] = {{"role", "assistant"}, {"content", text}};
+        if (!reasoning.empty()) {
+          if (text.empty())
+            choice["message"]["content"] = nullptr;
+          choice["message"]["reasoning_content"] = reasoning;
+          choice["message"]["reasoning"] = reasoning;
+        }
       } else {
         choice["delta"] = json::object();
         if (first)
           choice["delta"]["role"] = "assistant";
-        if (!text.empty() || finish.empty())
+        if (!reasoning.empty()) {
+          choice["delta"]["reasoning_content"] = reasoning;
+          choice["delta"]["reasoning"] = reasoning;
+        }
+        if (!text.empty() || (finish.empty() && reasoning.empty()))
           choice["delta"]["content"] = text;
       }
       return choice;
@@ -745,22 +772,26 @@ Status serve(const ServerOptions &options) {
     // One choice's text so far: detokenized, stop strings held back and matched.
     struct Choice {
       // Special tokens are dropped from the text, except when it is read for tool calls
-      // (a model's <tool_call> may be one).
+      // (a model's <tool_call> may be one) or by a reasoning format made of them.
       Choice(Api api, const Tokenizer &tokenizer, const std::vector<std::string> &stops,
-             bool skipSpecial)
-          : detok(tokenizer, skipSpecial), matcher(stops), logprobs(api, tokenizer) {}
+             bool skipSpecial, ReasoningParser reasoning, const std::string &prompt)
+          : detok(tokenizer, skipSpecial), matcher(stops), logprobs(api, tokenizer),
+            split(reasoning, prompt) {}
       StreamingDetokenizer detok;
       StopMatcher matcher;
       LogprobsLog logprobs;
-      std::string text; // plain responses: all of it
+      ReasoningSplitter split;
+      std::string reasoning; // what the split took for reasoning
+      std::string text; // plain responses: all of it (the content, with a reasoning parser)
       size_t generated = 0;
       std::string finish;
       bool first = true;
     };
     auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
     for (int i = 0; i < n; ++i)
-      choices->push_back(
-          std::make_unique<Choice>(api, *tokenizer, stops, tools == ToolCallParser::None));
+      choices->push_back(std::make_unique<Choice>(
+          api, *tokenizer, stops, tools == ToolCallParser::None && !readsSpecialTokens(reasoning),
+          reasoning, chatPrompt));
     auto cached = std::make_shared<int32_t>(0);
     // Takes one event of a running choice; returns the text it adds, and sets e.finish when
     // the choice ends (a stop string ends it here and cancels the rest of its request).
@@ -769,7 +800,7 @@ Status serve(const ServerOptions &options) {
       *cached = std::max(*cached, e.cachedTokens);
       if (e.token >= 0) {
         ++c.generated;
-        if (!(e.finish == "stop" && e.token == tokenizer->eosId())) {
+        if (!(e.finish == "stop" && tokenizer->isEnd(e.token))) {
           Expected<std::string> piece = c.detok.push(e.token);
           if (piece)
             text = c.matcher.feed(*piece);
@@ -784,6 +815,39 @@ Status serve(const ServerOptions &options) {
       if (!e.finish.empty())
         c.finish = e.finish;
       return text;
+    };
+    // The reasoning and content in a choice's next text (its rest too once it ended).
+    auto split = [reasoning](Choice &c, const std::string &text) {
+      if (reasoning == ReasoningParser::None)
+        return ReasoningSplitter::Parts{{}, text};
+      ReasoningSplitter::Parts parts = c.split.feed(text);
+      if (!c.finish.empty()) {
+        ReasoningSplitter::Parts rest = c.split.finish();
+        parts.reasoning += rest.reasoning;
+        parts.content += rest.content;
+      }
+      c.reasoning += parts.reasoning;
+      return parts;
+    };
+    // An ended choice's calls: those in its content (the tool call parser's), or harmony's
+    // messages to declared functions. A harmony call that is not one (tools off, a function
+    // not declared, arguments that do not parse) stays text, after the content; callsOnly:
+    // the content was sent already, the content returned is just that text.
+    const bool toolsOn = api == Api::Chat && !r.chat.tools.is_null() && r.toolChoice != "none";
+    auto answerCalls = [findCalls, reasoning, declared, toolsOn](const Choice &c,
+                                                                 bool callsOnly = false) {
+      if (reasoning != ReasoningParser::Harmony)
+        return findCalls(c.text);
+      ExtractedToolCalls x{callsOnly ? std::string() : c.text, {}};
+      for (const ToolCall &call : c.split.calls()) {
+        std::optional<ToolCall> checked =
+            toolsOn ? checkedToolCall(call.name, call.arguments, declared) : std::nullopt;
+        if (checked)
+          x.calls.push_back(std::move(*checked));
+        else
+          x.content += (x.content.empty() ? "" : "\n") + call.arguments;
+      }
+      return x;
     };
     auto usage = [choices, cached, promptTokens] {
       size_t generated = 0;
@@ -812,9 +876,9 @@ Status serve(const ServerOptions &options) {
         }
         if (e.token >= 0 && e.logprobs && !discard)
           c.logprobs.add(e.token, *e.logprobs);
-        std::string piece = advance(c, e);
+        const ReasoningSplitter::Parts parts = split(c, advance(c, e));
         if (!discard)
-          c.text += piece;
+          c.text += parts.content;
         else
           c.generated = 0; // the one token max_tokens 0 needs internally is not returned
         open -= !c.finish.empty();
@@ -823,9 +887,11 @@ Status serve(const ServerOptions &options) {
       for (int i = 0; i < n; ++i) {
         const Choice &c = *(*choices)[static_cast<size_t>(i)];
         // max_tokens 0 ends at its length, whatever the hidden token was.
-        json choice = choiceJson(i, echo ? echoed[static_cast<size_t>(i / perPrompt)] + c.text : c.text,
-                                 discard ? std::string("length") : c.finish, false, true);
-        if (ExtractedToolCalls x = findCalls(c.text); !x.calls.empty()) {
+        ExtractedToolCalls x = answerCalls(c);
+        const std::string &content = reasoning == ReasoningParser::Harmony ? x.content : c.text;
+        json choice = choiceJson(i, echo ? echoed[static_cast<size_t>(i / perPrompt)] + content : content,
+                                 discard ? std::string("length") : c.finish, false, true, c.reasoning);
+        if (!x.calls.empty()) {
           choice["message"]["content"] = x.content.empty() ? json(nullptr) : json(x.content);
           choice["message"]["tool_calls"] = toolCallsJson(x.calls, id + "_" + std::to_string(i));
           choice["finish_reason"] = "tool_calls";
@@ -851,7 +917,7 @@ Status serve(const ServerOptions &options) {
     res.set_chunked_content_provider(
         "text/event-stream",
         [channel, choices, advance, choiceJson, envelope, usage, api, tokenizer, engineThread,
-         pending, open, includeUsage, tools, findCalls, guidedCall, id,
+         pending, open, includeUsage, tools, guidedCall, id, reasoning, split, answerCalls,
          inFlight](size_t, httplib::DataSink &sink) {
           Event e = pending->has_value() ? std::move(**pending) : channel->pop();
           pending->reset();
@@ -865,32 +931,50 @@ Status serve(const ServerOptions &options) {
           Choice &c = *(*choices)[static_cast<size_t>(e.index)];
           if (!c.finish.empty())
             return true; // in flight when its stop string ended it
-          std::string text = advance(c, e);
+          const ReasoningSplitter::Parts parts = split(c, advance(c, e));
           json delta;
-          const bool holdCalls = tools != ToolCallParser::None || guidedCall;
+          // Content read for calls in text is held until the choice ends: then its content,
+          // calls and logprobs in one chunk (reasoning streams before it). Harmony's calls
+          // are messages of their own: its content streams, its calls come last.
+          const bool holdCalls =
+              (tools != ToolCallParser::None && reasoning != ReasoningParser::Harmony) ||
+              guidedCall;
+          auto addCalls = [&](const ExtractedToolCalls &x) {
+            if (x.calls.empty())
+              return;
+            json calls = toolCallsJson(x.calls, id + "_" + std::to_string(e.index));
+            for (size_t k = 0; k < calls.size(); ++k)
+              calls[k]["index"] = k;
+            delta["delta"]["tool_calls"] = std::move(calls);
+            delta["finish_reason"] = "tool_calls";
+          };
           if (holdCalls) {
-            // Held until the choice ends: then its text, calls and logprobs in one chunk.
-            c.text += text;
+            c.text += parts.content;
             if (e.token >= 0 && e.logprobs)
               c.logprobs.add(e.token, *e.logprobs);
-            if (e.finish.empty())
+            if (e.finish.empty() && parts.reasoning.empty())
               return true;
-            ExtractedToolCalls x = findCalls(c.text);
-            delta = choiceJson(e.index, x.calls.empty() ? c.text : x.content, e.finish, true,
-                               std::exchange(c.first, false));
-            if (!x.calls.empty()) {
-              json calls = toolCallsJson(x.calls, id + "_" + std::to_string(e.index));
-              for (size_t k = 0; k < calls.size(); ++k)
-                calls[k]["index"] = k;
-              delta["delta"]["tool_calls"] = std::move(calls);
-              delta["finish_reason"] = "tool_calls";
+            if (e.finish.empty()) {
+              delta = choiceJson(e.index, "", "", true, std::exchange(c.first, false),
+                                 parts.reasoning);
+            } else {
+              ExtractedToolCalls x = answerCalls(c);
+              delta = choiceJson(e.index, x.calls.empty() ? c.text : x.content, e.finish, true,
+                                 std::exchange(c.first, false), parts.reasoning);
+              addCalls(x);
             }
+          } else if (reasoning == ReasoningParser::Harmony && !e.finish.empty()) {
+            ExtractedToolCalls x = answerCalls(c, /*callsOnly=*/true);
+            delta = choiceJson(e.index, parts.content + x.content, e.finish, true,
+                               std::exchange(c.first, false), parts.reasoning);
+            addCalls(x);
           } else {
-            delta = choiceJson(e.index, text, e.finish, true, std::exchange(c.first, false));
+            delta = choiceJson(e.index, parts.content, e.finish, true,
+                               std::exchange(c.first, false), parts.reasoning);
           }
           json out = envelope(json::array({std::move(delta)}), true);
           if (holdCalls) {
-            if (!c.logprobs.empty())
+            if (!c.finish.empty() && !c.logprobs.empty())
               out["choices"][0]["logprobs"] = c.logprobs.toJson();
           } else if (e.token >= 0 && e.logprobs) { // this chunk's token, in the endpoint's shape
             LogprobsLog one(api, *tokenizer);

@@ -28,6 +28,9 @@ struct ServerOptions {
   // How chat answers to requests with `tools` are read for calls: "tag", "json" (see
   // ToolCalls.h), or "" (none: the text is returned as content).
   std::string toolCallParser;
+  // How chat answers are split into reasoning and content: "think", "think-tagged",
+  // "harmony" (see Reasoning.h), or "" (none: all content).
+  std::string reasoningParser;
 };
 
 // Loads the plan and serves until the process is stopped. Errors before listening

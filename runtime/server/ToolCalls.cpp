@@ -152,6 +152,16 @@ ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &te
   return {text, {}};
 }
 
+std::optional<ToolCall> checkedToolCall(const std::string &name, std::string_view arguments,
+                                        const std::vector<std::string> &toolNames) {
+  if (std::find(toolNames.begin(), toolNames.end(), name) == toolNames.end())
+    return std::nullopt;
+  Json args = Json::parse(arguments, nullptr, /*allow_exceptions=*/false);
+  if (!args.is_object())
+    return std::nullopt;
+  return ToolCall{name, args.dump(-1, ' ', false, Json::error_handler_t::replace)};
+}
+
 std::vector<std::string> toolNames(const nlohmann::ordered_json &tools) {
   std::vector<std::string> names;
   if (!tools.is_array())

@@ -11,7 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modelrt::server {
@@ -36,6 +38,11 @@ struct ExtractedToolCalls {
 // does not parse as one stays content, so nothing generated is lost. Linear in the text.
 ExtractedToolCalls extractToolCalls(ToolCallParser parser, const std::string &text,
                                     const std::vector<std::string> &toolNames);
+
+// A call to `name` with the arguments as the model wrote them (a JSON object), when `name`
+// is among `toolNames` and the arguments parse; nullopt otherwise.
+std::optional<ToolCall> checkedToolCall(const std::string &name, std::string_view arguments,
+                                        const std::vector<std::string> &toolNames);
 
 // The function names declared in a request's `tools` array.
 std::vector<std::string> toolNames(const nlohmann::ordered_json &tools);

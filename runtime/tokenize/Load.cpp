@@ -1,5 +1,7 @@
 // Tokenizer loaders: GGUF tokenizer.ggml.* metadata and Hugging Face tokenizer.json.
 #include "runtime/formats/Gguf.h"
+#include "runtime/plan/PlanFile.h"
+#include "runtime/plan/PlanMetadata.h"
 #include "runtime/tokenize/Tokenizer.h"
 #include "runtime/tokenize/TokenizerImpl.h"
 
@@ -73,9 +75,10 @@ Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlanSection(std::string_view format,
                                                                 std::string_view bytes,
-                                                                const std::string &name) {
+                                                                const std::string &name,
+                                                                const HfTokenizerFiles &files) {
   if (format == "tokenizer.json")
-    return fromTokenizerJson(bytes, {}, name);
+    return fromTokenizerJson(bytes, files, name);
   if (format != "gguf")
     return Error(ErrorCode::Unsupported,
                  name + ": unknown tokenizer format '" + std::string(format) + "'");
@@ -150,10 +153,14 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
                            " entries for " + std::to_string(n) + " tokens");
     t->scores = std::move(*scores);
   }
+  // EOT and EOM end answers, as EOS does.
+  int32_t eot = -1, eom = -1;
   for (auto [key, slot] : {std::pair{"tokenizer.ggml.bos_token_id", &t->bos},
                            std::pair{"tokenizer.ggml.eos_token_id", &t->eos},
                            std::pair{"tokenizer.ggml.padding_token_id", &t->pad},
-                           std::pair{"tokenizer.ggml.unknown_token_id", &t->unk}}) {
+                           std::pair{"tokenizer.ggml.unknown_token_id", &t->unk},
+                           std::pair{"tokenizer.ggml.eot_token_id", &eot},
+                           std::pair{"tokenizer.ggml.eom_token_id", &eom}}) {
     Expected<uint64_t> id = orDefault<uint64_t>(gguf.getUInt(key), UINT64_MAX);
     if (!id)
       return id.error();
@@ -163,6 +170,35 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
                    std::string(key) + " " + std::to_string(*id) + " is outside the vocabulary");
       *slot = static_cast<int32_t>(*id);
     }
+  }
+  for (int32_t id : {eot, eom})
+    if (id >= 0)
+      t->ends.push_back(id);
+  // The end-of-turn markers of the chat formats, by their text, as llama.cpp collects them.
+  {
+    static const char *const kEndOfTurn[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>",         "<|return|>",        "<|call|>",
+        "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>",
+        "<end_of_utterance>"};
+    int32_t endId = -1, returnId = -1, callId = -1;
+    for (size_t k = 0; k < n; ++k)
+      for (const char *marker : kEndOfTurn) {
+        if (t->text[k] != marker)
+          continue;
+        const auto id = static_cast<int32_t>(k);
+        t->ends.push_back(id);
+        const std::string_view m(marker);
+        if (m == "<|end|>")
+          endId = id;
+        else if (m == "<|return|>")
+          returnId = id;
+        else if (m == "<|call|>")
+          callId = id;
+      }
+    // In the harmony format <|end|> ends a message, not the answer: where <|return|> and
+    // <|call|> exist, they end it.
+    if (returnId >= 0 && callId >= 0 && endId >= 0 && endId != t->eos)
+      t->ends.erase(std::remove(t->ends.begin(), t->ends.end(), endId), t->ends.end());
   }
   bool spm = t->kind == Kind::SentencePieceBpe;
   Expected<bool> addBos = orDefault(gguf.getBool("tokenizer.ggml.add_bos_token"), spm);
@@ -402,11 +438,17 @@ Expected<std::string> readWholeFile(const std::string &path) {
 } // namespace
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_view text,
-                                                                  std::string_view configText,
+                                                                  const HfTokenizerFiles &files,
                                                                   const std::string &name) {
+  std::string part = name; // the file an error is in
   try {
     json root = json::parse(text);
-    json config = configText.empty() ? json::object() : json::parse(configText);
+    part = kTokenizerConfigFile;
+    json config = files.config.empty() ? json::object() : json::parse(files.config);
+    part = kGenerationConfigFile;
+    json generation =
+        files.generationConfig.empty() ? json::object() : json::parse(files.generationConfig);
+    part = name;
     const json &model = root.at("model");
     std::string type = model.value("type", "BPE");
     if (type != "BPE")
@@ -495,8 +537,32 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     }
     t->addBos = config.value("add_bos_token", t->addBos);
     t->addEos = config.value("add_eos_token", t->addEos);
-    if (config.contains("chat_template") && config.at("chat_template").is_string())
-      t->chatTemplate = config.at("chat_template").get<std::string>();
+    // The chat template: chat_template.jinja, else tokenizer_config.json's string, or the
+    // one named "default" among its named templates.
+    if (!files.chatTemplate.empty()) {
+      t->chatTemplate = std::string(files.chatTemplate);
+    } else if (auto c = config.find("chat_template"); c != config.end()) {
+      if (c->is_string()) {
+        t->chatTemplate = c->get<std::string>();
+      } else if (c->is_array()) {
+        for (const json &named : *c)
+          if (named.is_object() && named.value("name", json()) == "default" &&
+              named.value("template", json()).is_string())
+            t->chatTemplate = named.at("template").get<std::string>();
+      }
+    }
+    // generation_config.json's eos_token_id (one id or a list) ends answers too.
+    if (auto e = generation.find("eos_token_id"); e != generation.end() && !e->is_null()) {
+      const json list = e->is_array() ? *e : json::array({*e});
+      for (const json &id : list) {
+        int64_t v = jsonTokenId(id, std::string(kGenerationConfigFile) + " eos_token_id");
+        if (v < 0 || v >= static_cast<int64_t>(t->text.size()))
+          return bad(std::string(kGenerationConfigFile),
+                     "eos_token_id " + std::to_string(v) + " is outside the vocabulary of " +
+                         std::to_string(t->text.size()));
+        t->ends.push_back(static_cast<int32_t>(v));
+      }
+    }
 
     if (Status s = t->finish(name); !s)
       return s.error();
@@ -512,7 +578,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     }
     return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(t)));
   } catch (const json::exception &e) {
-    return bad(name, std::string("bad tokenizer JSON: ") + e.what());
+    return bad(part, std::string("bad tokenizer JSON: ") + e.what());
   } catch (const BadJsonValue &e) {
     return bad(name, e.message);
   }
@@ -522,10 +588,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromFile(const std::string &path
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     return Error(ErrorCode::NotFound, path + ": no such file or directory");
-  std::string jsonPath = path, configPath;
+  std::string jsonPath = path, dir;
   if (S_ISDIR(st.st_mode)) {
     jsonPath = path + "/tokenizer.json";
-    configPath = path + "/tokenizer_config.json";
+    dir = path;
   } else if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
     Expected<GgufFile> gguf = GgufFile::open(path);
     if (!gguf)
@@ -533,20 +599,54 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromFile(const std::string &path
     return fromGguf(*gguf);
   } else {
     size_t slash = path.rfind('/');
-    configPath = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) +
-                 "/tokenizer_config.json";
+    dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash);
   }
   Expected<std::string> text = readWholeFile(jsonPath);
   if (!text)
     return text.error();
-  std::string config;
-  if (::stat(configPath.c_str(), &st) == 0) {
-    Expected<std::string> c = readWholeFile(configPath);
+  // The companions that exist beside it.
+  std::string companions[3];
+  const char *names[3] = {kTokenizerConfigFile, kChatTemplateFile, kGenerationConfigFile};
+  for (int k = 0; k < 3; ++k) {
+    const std::string file = dir + "/" + names[k];
+    if (::stat(file.c_str(), &st) != 0)
+      continue;
+    Expected<std::string> c = readWholeFile(file);
     if (!c)
       return c.error();
-    config = std::move(*c);
+    companions[k] = std::move(*c);
   }
-  return fromTokenizerJson(*text, config, jsonPath);
+  return fromTokenizerJson(*text, {companions[0], companions[1], companions[2]}, jsonPath);
+}
+
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlan(const std::string &planPath) {
+  Expected<plan::PlanFile> file = plan::PlanFile::open(planPath);
+  if (!file)
+    return file.error();
+  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
+  if (!meta)
+    return meta.error();
+  const plan::Section *main = nullptr;
+  HfTokenizerFiles files;
+  for (const plan::Section &section : file->sections()) {
+    if (section.kind != plan::SectionKind::Tokenizer)
+      continue;
+    if (section.name == kTokenizerConfigFile)
+      files.config = section.text();
+    else if (section.name == kChatTemplateFile)
+      files.chatTemplate = section.text();
+    else if (section.name == kGenerationConfigFile)
+      files.generationConfig = section.text();
+    else if (!main)
+      main = &section;
+  }
+  if (!main)
+    return Error(ErrorCode::NotFound,
+                 planPath + ": the plan carries no tokenizer; give one with --tokenizer FILE "
+                            "(tokenizer.json or the model's .gguf)");
+  // The plan's bytes are copied by the loaders: `file` may close afterwards.
+  return fromPlanSection(meta->tokenizerFormat, main->text(), planPath + ": " + main->name,
+                         files);
 }
 
 } // namespace modelrt

@@ -321,6 +321,19 @@ Status Tokenizer::Impl::finish(const std::string &name) {
                                                  std::to_string(n));
   if (n == 0)
     return Error(ErrorCode::InvalidFormat, name + ": empty vocabulary");
+  std::vector<int32_t> endList;
+  if (eos >= 0)
+    endList.push_back(eos);
+  for (int32_t id : ends) {
+    if (id < 0 || id >= static_cast<int32_t>(n))
+      return Error(ErrorCode::InvalidFormat, name + ": end-of-answer token id " +
+                                                 std::to_string(id) +
+                                                 " is outside the vocabulary of " +
+                                                 std::to_string(n));
+    if (std::find(endList.begin(), endList.end(), id) == endList.end())
+      endList.push_back(id);
+  }
+  ends = std::move(endList);
   return Status();
 }
 
@@ -413,6 +426,10 @@ int32_t Tokenizer::tokenId(std::string_view text) const {
 }
 int32_t Tokenizer::bosId() const { return impl_->bos; }
 int32_t Tokenizer::eosId() const { return impl_->eos; }
+const std::vector<int32_t> &Tokenizer::endIds() const { return impl_->ends; }
+bool Tokenizer::isEnd(int32_t id) const {
+  return std::find(impl_->ends.begin(), impl_->ends.end(), id) != impl_->ends.end();
+}
 int32_t Tokenizer::padId() const { return impl_->pad; }
 int32_t Tokenizer::unknownId() const { return impl_->unk; }
 const std::string &Tokenizer::chatTemplate() const { return impl_->chatTemplate; }

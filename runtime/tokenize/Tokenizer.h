@@ -37,22 +37,37 @@ struct EncodeOptions {
   bool parseSpecial = false; // recognise control tokens (e.g. "<|im_start|>") in the text
 };
 
+// The files beside a tokenizer.json in a Hugging Face directory that change how a model is
+// served, each the file's text or empty when absent.
+struct HfTokenizerFiles {
+  std::string_view config;           // tokenizer_config.json: BOS/EOS, add_*_token, chat_template
+  std::string_view chatTemplate;     // chat_template.jinja (newer transformers); wins over config's
+  std::string_view generationConfig; // generation_config.json: its eos_token_id(s) end answers too
+};
+// Their names, which are also the names of a plan's tokenizer sections.
+inline constexpr const char *kTokenizerConfigFile = "tokenizer_config.json";
+inline constexpr const char *kChatTemplateFile = "chat_template.jinja";
+inline constexpr const char *kGenerationConfigFile = "generation_config.json";
+
 class Tokenizer {
 public:
   enum class Kind { ByteLevelBpe, SentencePieceBpe };
 
   // Dispatches on the path: *.gguf, a tokenizer.json, or a directory holding tokenizer.json
-  // (and optionally tokenizer_config.json).
+  // (and optionally the HfTokenizerFiles, read from the tokenizer.json's directory).
   static Expected<std::unique_ptr<Tokenizer>> fromFile(const std::string &path);
   static Expected<std::unique_ptr<Tokenizer>> fromGguf(const GgufFile &gguf);
-  // `configJson` is the text of tokenizer_config.json, or empty.
   static Expected<std::unique_ptr<Tokenizer>>
-  fromTokenizerJson(std::string_view json, std::string_view configJson = {},
+  fromTokenizerJson(std::string_view json, const HfTokenizerFiles &files = {},
                     const std::string &name = "tokenizer.json");
   // The tokenizer a plan carries: `format` is the plan's tokenizer format ("tokenizer.json",
-  // or "gguf": a GGUF file holding a model's tokenizer.* metadata), `bytes` its section.
+  // or "gguf": a GGUF file holding a model's tokenizer.* metadata), `bytes` its section,
+  // `files` the companions a "tokenizer.json" plan carries in sections of their own.
   static Expected<std::unique_ptr<Tokenizer>>
-  fromPlanSection(std::string_view format, std::string_view bytes, const std::string &name);
+  fromPlanSection(std::string_view format, std::string_view bytes, const std::string &name,
+                  const HfTokenizerFiles &files = {});
+  // The tokenizer in the plan file at `planPath`; NotFound when it carries none.
+  static Expected<std::unique_ptr<Tokenizer>> fromPlan(const std::string &planPath);
   ~Tokenizer();
 
   // Text must be valid UTF-8 (an error names the offset of the first bad byte).
@@ -70,6 +85,11 @@ public:
   int32_t tokenId(std::string_view text) const; // -1 if absent
   int32_t bosId() const;                        // -1 if none
   int32_t eosId() const;
+  // The tokens that end an answer: EOS first, then the model's other end-of-turn tokens
+  // (a Hugging Face model's generation_config.json eos_token_id list, as vLLM reads it; a
+  // GGUF's EOT/EOM and end-of-turn markers, as llama.cpp reads them). Empty when the model names none.
+  const std::vector<int32_t> &endIds() const;
+  bool isEnd(int32_t id) const;
   int32_t padId() const;
   int32_t unknownId() const;
   const std::string &chatTemplate() const;

@@ -31,6 +31,7 @@ struct Tokenizer::Impl {
   PreTokenizer pre;
   int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;
+  std::vector<int32_t> ends; // end-of-answer tokens besides eos (finish() puts eos first)
   bool addBos = false, addEos = false;
   std::string chatTemplate;
   std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first
@@ -39,7 +40,8 @@ struct Tokenizer::Impl {
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
 
   Impl();
-  // Derives bytes, ids, byteIds and specials from text/attr; checks special ids.
+  // Derives bytes, ids, byteIds and specials from text/attr; checks special ids; puts eos
+  // first in ends and drops repeats.
   Status finish(const std::string &name);
   int32_t size() const { return static_cast<int32_t>(text.size()); }
 };

@@ -37,19 +37,7 @@ int fail(const std::string &message) {
 Expected<std::unique_ptr<Tokenizer>> loadTokenizer(const GenerateOptions &o) {
   if (!o.tokenizer.empty())
     return Tokenizer::fromFile(o.tokenizer);
-  Expected<plan::PlanFile> file = plan::PlanFile::open(o.plan);
-  if (!file)
-    return file.error();
-  const plan::Section *section = file->find(plan::SectionKind::Tokenizer);
-  if (!section)
-    return Error(ErrorCode::NotFound,
-                 o.plan + ": the plan carries no tokenizer; give one with --tokenizer FILE "
-                          "(tokenizer.json or the model's .gguf)");
-  Expected<plan::PlanMetadata> meta = plan::readMetadata(*file);
-  if (!meta)
-    return meta.error();
-  return Tokenizer::fromPlanSection(meta->tokenizerFormat, section->text(),
-                                    o.plan + ": " + section->name);
+  return Tokenizer::fromPlan(o.plan);
 }
 
 int runGenerate(const GenerateOptions &o) {
@@ -116,6 +104,10 @@ int runGenerate(const GenerateOptions &o) {
   if ((*tok)->eosId() >= 0)
     params.eosTokenId = (*tok)->eosId();
   params.ignoreEos = o.ignoreEos;
+  if (!o.ignoreEos) // the model's other end-of-answer tokens
+    for (int32_t end : (*tok)->endIds())
+      if (end != (*tok)->eosId())
+        params.stopTokenIds.push_back(end);
   if (Expected<sched::RequestId> id = (*eng)->addRequest(params, o.sampling); !id)
     return fail(id.error().message());
   StreamingDetokenizer detok(**tok, /*skipSpecial=*/true);

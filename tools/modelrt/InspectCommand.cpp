@@ -5,6 +5,7 @@
 #include "runtime/formats/Dequantize.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
+#include "runtime/tokenize/Tokenizer.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -146,6 +147,29 @@ int inspect(const InspectOptions &o) {
                 dummies);
   std::printf("             by type: %s\n", types.c_str());
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
+  if (!m.tokenizerFormat.empty()) {
+    // What serving takes from it: the special tokens, the tokens that end an answer, the
+    // chat template.
+    Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromPlan(o.path);
+    if (!tok) {
+      std::printf("             cannot be read: %s\n", tok.error().message().c_str());
+    } else {
+      const Tokenizer &t = **tok;
+      auto name = [&t](int32_t id) {
+        return id < 0 ? std::string("none") : std::string(t.tokenText(id));
+      };
+      std::string ends;
+      for (int32_t id : t.endIds())
+        ends += (ends.empty() ? "" : " ") + name(id);
+      std::printf("             vocabulary %zu, BOS %s, EOS %s\n", t.vocabSize(),
+                  name(t.bosId()).c_str(), name(t.eosId()).c_str());
+      std::printf("             answers end at: %s\n", ends.empty() ? "none" : ends.c_str());
+      std::printf("             chat template: %s\n",
+                  t.chatTemplate().empty()
+                      ? "none"
+                      : (std::to_string(t.chatTemplate().size()) + " bytes").c_str());
+    }
+  }
   std::printf("sections:\n");
   for (const plan::Section &s : file->sections())
     std::printf("  %-12s rank %u  %-24s %llu bytes\n", plan::sectionKindName(s.kind), s.rank,

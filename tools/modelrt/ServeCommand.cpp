@@ -26,6 +26,16 @@ void addServeCommand(CLI::App &app, int &exitCode) {
                   "<tool_call> tags, as Hermes and Qwen2.5 write them) or llama3_json (bare "
                   "JSON objects, as Llama 3.1+ writes them)")
       ->transform(CLI::CheckedTransformer(toolFormats));
+  const std::map<std::string, std::string> reasoningFormats = {
+      {"deepseek_r1", "think"},     {"qwen3", "think-tagged"},      {"openai_gptoss", "harmony"},
+      {"think", "think"},           {"think-tagged", "think-tagged"}, {"harmony", "harmony"}};
+  cmd->add_option("--reasoning-parser", o->reasoningParser,
+                  "Return chat answers' thinking apart, as 'reasoning_content': deepseek_r1 "
+                  "(<think>...</think>, the answer starting in the thinking), qwen3 (thinking "
+                  "only after <think>, or where the prompt left one open) or openai_gptoss "
+                  "(the harmony format's analysis channel; its calls to functions are tool "
+                  "calls)")
+      ->transform(CLI::CheckedTransformer(reasoningFormats));
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->add_option("--num-speculative-tokens", o->speculativeTokens,

@@ -14,7 +14,9 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <cstdio>
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace modelrt;
 
@@ -422,6 +424,115 @@ TEST(Tokenizer, RejectsBadInput) {
   Expected<std::unique_ptr<Tokenizer>> broken = Tokenizer::fromTokenizerJson("{\"model\": 3}");
   ASSERT_FALSE(broken.ok());
   EXPECT_NE(broken.error().message().find("tokenizer.json"), std::string::npos);
+}
+
+// A Hugging Face directory's companions of tokenizer.json: chat_template.jinja wins over
+// tokenizer_config.json's template, and generation_config.json's eos_token_id list ends
+// answers besides EOS (as vLLM reads it). The same files given as a plan's sections.
+TEST(Tokenizer, HfCompanionFilesGiveTemplateAndEnds) {
+  const std::string src = sourceDir() + "/unittests/tokenize/data/smollm2";
+  char dirTemplate[] = "/tmp/modelc-hf-tokenizer-XXXXXX";
+  ASSERT_NE(::mkdtemp(dirTemplate), nullptr);
+  const std::string dir = dirTemplate;
+  auto write = [&dir](const std::string &name, const std::string &text) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << text;
+  };
+  const std::string json = readAll(src + "/tokenizer.json");
+  const std::string config = readAll(src + "/tokenizer_config.json");
+  write("tokenizer.json", json);
+  write("tokenizer_config.json", config);
+  Expected<std::unique_ptr<Tokenizer>> plain = Tokenizer::fromFile(dir);
+  ASSERT_TRUE(plain.ok()) << plain.error().toString();
+  EXPECT_EQ((*plain)->eosId(), 2); // <|im_end|>
+  EXPECT_EQ((*plain)->endIds(), std::vector<int32_t>{2});
+  EXPECT_EQ((*plain)->chatTemplate().substr(0, 18), "{% for message in ");
+
+  write("generation_config.json", R"({"bos_token_id": 1, "eos_token_id": [0, 2]})");
+  write("chat_template.jinja", "{{ messages[0]['content'] }}");
+  Expected<std::unique_ptr<Tokenizer>> full = Tokenizer::fromFile(dir);
+  ASSERT_TRUE(full.ok()) << full.error().toString();
+  EXPECT_EQ((*full)->endIds(), (std::vector<int32_t>{2, 0})); // EOS first, no repeats
+  EXPECT_TRUE((*full)->isEnd(0));
+  EXPECT_FALSE((*full)->isEnd(1));
+  EXPECT_EQ((*full)->chatTemplate(), "{{ messages[0]['content'] }}");
+  const std::string generation = readAll(dir + "/generation_config.json");
+  Expected<std::unique_ptr<Tokenizer>> fromPlan = Tokenizer::fromPlanSection(
+      "tokenizer.json", json, "plan", {config, "{{ messages[0]['content'] }}", generation});
+  ASSERT_TRUE(fromPlan.ok()) << fromPlan.error().toString();
+  EXPECT_EQ((*fromPlan)->endIds(), (*full)->endIds());
+  EXPECT_EQ((*fromPlan)->chatTemplate(), (*full)->chatTemplate());
+
+  // A single id; named templates (the "default" one is the chat template).
+  Expected<std::unique_ptr<Tokenizer>> named = Tokenizer::fromTokenizerJson(
+      json,
+      {R"({"eos_token": "<|im_end|>", "chat_template": [{"name": "tool_use", "template": "T"},
+          {"name": "default", "template": "D"}]})",
+       "", R"({"eos_token_id": 0})"});
+  ASSERT_TRUE(named.ok()) << named.error().toString();
+  EXPECT_EQ((*named)->chatTemplate(), "D");
+  EXPECT_EQ((*named)->endIds(), (std::vector<int32_t>{2, 0}));
+
+  // Bad companions are errors naming the file.
+  Expected<std::unique_ptr<Tokenizer>> outside =
+      Tokenizer::fromTokenizerJson(json, {config, "", R"({"eos_token_id": [2, 49152]})"});
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.error().message().find("generation_config.json: eos_token_id 49152 is "
+                                           "outside the vocabulary of 49152"),
+            std::string::npos)
+      << outside.error().message();
+  Expected<std::unique_ptr<Tokenizer>> broken =
+      Tokenizer::fromTokenizerJson(json, {config, "", "{\"eos_token_id\": "});
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message().find("generation_config.json"), std::string::npos);
+  for (const char *name : {"tokenizer.json", "tokenizer_config.json", "generation_config.json",
+                           "chat_template.jinja"})
+    std::remove((dir + "/" + name).c_str());
+  ::rmdir(dir.c_str());
+}
+
+// A GGUF tokenizer's end-of-answer tokens, as llama.cpp collects them: EOS, EOT and EOM
+// by id, and the chat formats' end-of-turn markers by text; where harmony's <|return|>
+// and <|call|> exist, <|end|> only ends a message.
+TEST(Tokenizer, GgufEndOfTurnTokens) {
+  auto build = [](const std::vector<std::string> &vocab, uint64_t eos, int64_t eot) {
+    std::vector<std::string_view> views(vocab.begin(), vocab.end());
+    GgufValue model, tokens, merges, eosId, eotId;
+    model.type = GgufType::String;
+    model.str = "gpt2";
+    tokens.type = merges.type = GgufType::Array;
+    tokens.elemType = merges.elemType = GgufType::String;
+    tokens.count = views.size();
+    tokens.strings = views;
+    eosId.type = eotId.type = GgufType::UInt32;
+    eosId.u = eos;
+    eotId.u = static_cast<uint64_t>(eot);
+    std::vector<std::pair<std::string, const GgufValue *>> keys = {
+        {"tokenizer.ggml.model", &model},
+        {"tokenizer.ggml.tokens", &tokens},
+        {"tokenizer.ggml.merges", &merges},
+        {"tokenizer.ggml.eos_token_id", &eosId}};
+    if (eot >= 0)
+      keys.emplace_back("tokenizer.ggml.eot_token_id", &eotId);
+    std::vector<uint8_t> bytes = writeGgufMetadata(keys);
+    return Tokenizer::fromPlanSection(
+        "gguf", std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+        "tokenizer.gguf");
+  };
+  Expected<std::unique_ptr<Tokenizer>> chatml =
+      build({"a", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_turn>"}, 1, -1);
+  ASSERT_TRUE(chatml.ok()) << chatml.error().toString();
+  EXPECT_EQ((*chatml)->endIds(), (std::vector<int32_t>{1, 3, 4}));
+  Expected<std::unique_ptr<Tokenizer>> byId = build({"a", "b", "c", "<|eot_id|>"}, 1, 2);
+  ASSERT_TRUE(byId.ok());
+  EXPECT_EQ((*byId)->endIds(), (std::vector<int32_t>{1, 2, 3}));
+  Expected<std::unique_ptr<Tokenizer>> harmony =
+      build({"a", "<|return|>", "<|end|>", "<|call|>", "<|endoftext|>"}, 1, -1);
+  ASSERT_TRUE(harmony.ok());
+  EXPECT_EQ((*harmony)->endIds(), (std::vector<int32_t>{1, 3, 4}));
+  Expected<std::unique_ptr<Tokenizer>> bad = build({"a", "b"}, 1, 7);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("eot_token_id 7 is outside the vocabulary"),
+            std::string::npos);
 }
 
 TEST(StreamingDetokenizer, EmitsOnlyCompleteCharacters) {
