@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -107,6 +108,18 @@ Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
     if (!kwargs->is_object())
       return invalid("'chat_template_kwargs' must be an object");
     chat.extra = *kwargs;
+  }
+  // OpenAI's reasoning_effort reaches the template as the variable of that name (templates
+  // of reasoning models read it), unless chat_template_kwargs sets it.
+  if (auto effort = body.find("reasoning_effort"); effort != body.end() && !effort->is_null()) {
+    static const char *const kEfforts[] = {"none", "minimal", "low", "medium", "high"};
+    if (!effort->is_string() ||
+        std::none_of(std::begin(kEfforts), std::end(kEfforts),
+                     [&](const char *e) { return effort->get_ref<const std::string &>() == e; }))
+      return invalid("'reasoning_effort' must be \"none\", \"minimal\", \"low\", \"medium\" "
+                     "or \"high\"");
+    if (!chat.extra.contains("reasoning_effort"))
+      chat.extra["reasoning_effort"] = *effort;
   }
   return Status::success();
 }

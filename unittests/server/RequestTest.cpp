@@ -139,6 +139,22 @@ TEST(Request, ChatFields) {
   EXPECT_EQ(r->topLogprobs, 1);
   EXPECT_FALSE(r->chat.addGenerationPrompt);
   EXPECT_EQ(r->chat.extra["x"], 1);
+  // reasoning_effort is a template variable; chat_template_kwargs wins; stop_token_ids.
+  Expected<GenerationRequest> effort = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low",
+          "stop_token_ids": [7, 0]})",
+      8192);
+  ASSERT_TRUE(effort.ok()) << effort.error().toString();
+  EXPECT_EQ(effort->chat.extra["reasoning_effort"], "low");
+  EXPECT_EQ(effort->stopTokenIds, (std::vector<int32_t>{7, 0}));
+  Expected<GenerationRequest> both = parseGenerationRequest(
+      Api::Chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low",
+          "chat_template_kwargs": {"reasoning_effort": "high"}})",
+      8192);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->chat.extra["reasoning_effort"], "high");
   // Without max_tokens a chat request may use the rest of the context (the server sizes it).
   Expected<GenerationRequest> open = parseGenerationRequest(
       Api::Chat, R"({"messages": [{"role": "user", "content": "x"}]})", 8192);
@@ -275,6 +291,12 @@ TEST(Request, RefusalsNameTheField) {
        "'top_logprobs' needs 'logprobs': true"},
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": []})",
        "'chat_template_kwargs' must be an object"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "max"})",
+       "'reasoning_effort' must be"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "stop_token_ids": [-1]})",
+       "'stop_token_ids' must hold non-negative integer token ids"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "stop_token_ids": 3})",
+       "'stop_token_ids' must be an array"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"})",
        "'tool_choice' must be"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"function": 1}})",
