@@ -409,6 +409,78 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
     }
 }
 
+// A quantized checkpoint's quantization_config. compressed-tensors' pack-quantized
+// weight-only integers (symmetric 4 or 8 bits, per channel, group or tensor; what
+// llm-compressor writes for W4A16 / W8A16) are read dequantized by the weight store
+// (WeightSource). gpt-oss's official MXFP4 experts (`*_blocks` / `*_scales`, [out, in])
+// stay blocks in the plan. Anything else is refused by name, before a weight is looked for.
+void parseQuantization(JsonFields &fields, ModelConfig &c) {
+  const json::Object *quant = fields.optionalObject("quantization_config");
+  if (!quant)
+    return;
+  JsonFields sub = fields.nested(*quant, "quantization_config");
+  const std::string method = sub.optionalString("quant_method").value_or("?");
+  if (method == "mxfp4" && c.architecture == Architecture::GptOss) {
+    c.mxfp4Experts = true;
+  } else if (method == "compressed-tensors") {
+    const std::string format = sub.optionalString("format").value_or("?");
+    if (format != "pack-quantized")
+      sub.fail("format", "'" + format + "' is not supported (supported: pack-quantized)");
+    for (StringRef key : {"kv_cache_scheme", "sparsity_config", "transform_config"}) {
+      const json::Value *v = quant->get(key);
+      const json::Object *o = v ? v->getAsObject() : nullptr;
+      if (v && v->kind() != json::Value::Null && !(o && o->empty()))
+        sub.fail(key, "is not supported (weight-only quantization only)");
+    }
+    const json::Object *groups = sub.optionalObject("config_groups");
+    if (!groups || groups->empty())
+      sub.fail("config_groups", "missing");
+    for (const auto &[name, value] : groups ? *groups : json::Object()) {
+      const json::Object *group = value.getAsObject();
+      if (!group) {
+        sub.fail("config_groups." + name.str(), "must be an object");
+        continue;
+      }
+      JsonFields g = sub.nested(*group, "config_groups." + name.str());
+      for (StringRef key : {"input_activations", "output_activations"})
+        if (g.has(key))
+          g.fail(key, "activation quantization is not supported (weight-only schemes, "
+                      "W4A16 and W8A16, are)");
+      if (g.has("format") && g.optionalString("format") != "pack-quantized")
+        g.fail("format", "'" + g.optionalString("format").value_or("?") +
+                             "' is not supported (supported: pack-quantized)");
+      const json::Object *weights = g.optionalObject("weights");
+      if (!weights) {
+        g.fail("weights", "missing");
+      } else {
+        JsonFields w = g.nested(*weights, "weights");
+        const int64_t bits = w.optionalPositiveInt("num_bits").value_or(0);
+        const std::string type = w.optionalString("type").value_or("int");
+        const std::string strategy = w.optionalString("strategy").value_or("?");
+        if (type != "int")
+          w.fail("type", "'" + type + "' weights are not supported (supported: int)");
+        else if (bits != 4 && bits != 8)
+          w.fail("num_bits", Twine(bits) + " bits are not supported (supported: 4, 8)");
+        else if (!w.optionalBool("symmetric").value_or(true))
+          w.fail("symmetric", "asymmetric weights (zero points) are not supported");
+        else if (strategy != "group" && strategy != "channel" && strategy != "tensor")
+          w.fail("strategy", "'" + strategy +
+                                 "' is not supported (supported: group, channel, tensor)");
+        else if (w.optionalBool("dynamic").value_or(false))
+          w.fail("dynamic", "dynamic weight scales are not supported");
+        g.absorb(w);
+      }
+      sub.absorb(g);
+    }
+  } else {
+    sub.fail("quant_method",
+             "'" + method + "' weights are not supported (supported: compressed-tensors " +
+                 "pack-quantized" + (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
+                 "; or a dequantized checkpoint)");
+  }
+  fields.absorb(sub);
+}
+
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
   // transformers' defaults where they differ from Llama's.
@@ -576,19 +648,6 @@ Error parseGptOss(JsonFields &fields, ModelConfig &c) {
   c.headDim = fields.optionalPositiveInt("head_dim").value_or(64);
   c.rotaryDim = c.headDim;
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
-  // The official checkpoints keep the experts in MXFP4 (`*_blocks` / `*_scales`, [out, in]),
-  // which the plan keeps as blocks; other quantizations are refused.
-  if (const json::Object *quant = fields.optionalObject("quantization_config")) {
-    JsonFields sub = fields.nested(*quant, "quantization_config");
-    std::string method = sub.optionalString("quant_method").value_or("?");
-    if (method == "mxfp4")
-      c.mxfp4Experts = true;
-    else
-      sub.fail("quant_method", "'" + method +
-                                   "' weights are not supported (supported: mxfp4, or a "
-                                   "dequantized checkpoint)");
-    fields.absorb(sub);
-  }
   c.attentionBias = c.outputBias = fields.optionalBool("attention_bias").value_or(true);
   // Experts: intermediate_size features each, num_local_experts (or num_experts).
   StringRef expertsKey = fields.has("num_local_experts") || !fields.has("num_experts")
@@ -686,6 +745,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                            "' (supported: " + kSupportedModelTypes + ")");
   config.architecture = *arch;
   setArchitectureTraits(config);
+  parseQuantization(fields, config); // its error comes with the architecture's fields
 
   Error error = config.architecture == Architecture::Gpt2     ? parseGpt2(fields, config)
                 : config.architecture == Architecture::GptOss ? parseGptOss(fields, config)

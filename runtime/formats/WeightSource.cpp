@@ -1,5 +1,9 @@
 #include "runtime/formats/WeightSource.h"
 
+#include "runtime/formats/Dequantize.h"
+
+#include <cstring>
+
 namespace modelrt {
 
 Expected<WeightSource> WeightSource::open(const std::string &path) {
@@ -27,7 +31,90 @@ const TensorInfo *WeightSource::findTensor(std::string_view name) const {
     return gguf_->findTensor(name);
   if (const TensorInfo *t = st_->findTensor(name))
     return t;
-  return mxfp4Pair(name);
+  if (const TensorInfo *t = mxfp4Pair(name))
+    return t;
+  return packedInt(name);
+}
+
+const TensorInfo *WeightSource::packedInt(std::string_view name) const {
+  if (auto it = repacked_->find(name); it != repacked_->end())
+    return &it->second.info;
+  const std::string base(name);
+  const TensorInfo *packed = st_->findTensor(base + "_packed");
+  const TensorInfo *scale = st_->findTensor(base + "_scale");
+  const TensorInfo *shape = st_->findTensor(base + "_shape");
+  if (!packed || !scale || !shape || st_->findTensor(base + "_zero_point") ||
+      packed->dtype != DType::I32 || packed->shape.size() != 2 || shape->dtype != DType::I64 ||
+      shape->shape != std::vector<uint64_t>{2} || shape->size != 16 ||
+      (scale->dtype != DType::F32 && scale->dtype != DType::BF16 && scale->dtype != DType::F16))
+    return nullptr;
+  int64_t dims[2];
+  std::memcpy(dims, shape->data, sizeof dims);
+  const int64_t rows = dims[0], cols = dims[1];
+  if (rows <= 0 || cols <= 0 || static_cast<uint64_t>(rows) != packed->shape[0] ||
+      rows > (int64_t(1) << 32) || cols > (int64_t(1) << 32))
+    return nullptr;
+  const uint64_t words = packed->shape[1];
+  int bits = 0;
+  for (int b : {4, 8})
+    if ((static_cast<uint64_t>(cols) * b + 31) / 32 == words)
+      bits = b;
+  if (bits == 0 || packed->size != static_cast<uint64_t>(rows) * words * 4)
+    return nullptr;
+  // Scales: one per row and group of cols / groups, or one for the tensor.
+  uint64_t groups = 1;
+  bool perTensor = false;
+  if (scale->shape == std::vector<uint64_t>{1}) {
+    perTensor = true;
+  } else if (scale->shape.size() == 2 && scale->shape[0] == static_cast<uint64_t>(rows) &&
+             scale->shape[1] > 0 && static_cast<uint64_t>(cols) % scale->shape[1] == 0) {
+    groups = scale->shape[1];
+  } else {
+    return nullptr;
+  }
+  const size_t elementBytes = dtypeInfo(scale->dtype).blockBytes;
+  if (scale->size != (perTensor ? 1 : static_cast<uint64_t>(rows) * groups) * elementBytes)
+    return nullptr;
+  auto scaleAt = [&](uint64_t k) -> float {
+    if (scale->dtype == DType::F32) {
+      float f;
+      std::memcpy(&f, scale->data + 4 * k, 4);
+      return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, scale->data + 2 * k, 2);
+    return scale->dtype == DType::BF16 ? bf16ToF32(h) : f16ToF32(h);
+  };
+  Repacked r;
+  const uint64_t count = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
+  r.bytes = std::make_shared<std::vector<uint8_t>>(count * elementBytes);
+  const uint64_t groupSize = static_cast<uint64_t>(cols) / groups;
+  const uint32_t mask = (1u << bits) - 1, perWord = 32 / bits;
+  const int offset = 1 << (bits - 1);
+  float s = perTensor ? scaleAt(0) : 0.0f;
+  for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row)
+    for (uint64_t col = 0; col < static_cast<uint64_t>(cols); ++col) {
+      if (!perTensor && col % groupSize == 0)
+        s = scaleAt(row * groups + col / groupSize);
+      uint32_t word;
+      std::memcpy(&word, packed->data + 4 * (row * words + col / perWord), 4);
+      const int code = static_cast<int>((word >> (bits * (col % perWord))) & mask) - offset;
+      const float v = static_cast<float>(code) * s;
+      uint8_t *out = r.bytes->data() + (row * cols + col) * elementBytes;
+      if (scale->dtype == DType::F32) {
+        std::memcpy(out, &v, 4);
+      } else {
+        const uint16_t h = scale->dtype == DType::BF16 ? f32ToBf16(v) : f32ToF16(v);
+        std::memcpy(out, &h, 2);
+      }
+    }
+  r.info.name = base;
+  r.info.dtype = scale->dtype;
+  r.info.shape = {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)};
+  r.info.file = packed->file;
+  r.info.size = r.bytes->size();
+  r.info.data = r.bytes->data();
+  return &repacked_->emplace(base, std::move(r)).first->second.info;
 }
 
 const TensorInfo *WeightSource::mxfp4Pair(std::string_view name) const {

@@ -30,6 +30,11 @@ public:
   // two 4-bit codes a byte, the even element low; `X_scales` U8 [..., rows, cols / 32], E8M0)
   // are also found as `X`: an MXFP4 tensor [..., rows, cols] in GGUF's block layout (the
   // scale byte, then element j low and j + 16 high in byte j), repacked on first use.
+  // compressed-tensors' pack-quantized weights (`X_packed` I32 [rows, ceil(cols * bits / 32)]:
+  // 4- or 8-bit codes offset by 2^(bits - 1), code j of a word at bit j * bits; `X_scale`
+  // F32/BF16/F16 [rows, groups] or [1]; `X_shape` I64 [rows, cols]; symmetric: no
+  // `X_zero_point`) are found as `X`: dense, in the scale's type, dequantized on first use
+  // as compressed-tensors does ((code - 2^(bits - 1)) * scale, rounded once).
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }
@@ -37,10 +42,12 @@ public:
 
 private:
   const TensorInfo *mxfp4Pair(std::string_view name) const;
+  const TensorInfo *packedInt(std::string_view name) const;
 
   std::optional<GgufFile> gguf_;
   std::optional<SafetensorsModel> st_;
-  // Repacked MXFP4 pairs by name, and their bytes (shared: a WeightSource moves).
+  // Tensors derived from others (MXFP4 pairs, packed integers) by name, and their bytes
+  // (shared: a WeightSource moves).
   struct Repacked {
     TensorInfo info;
     std::shared_ptr<std::vector<uint8_t>> bytes;

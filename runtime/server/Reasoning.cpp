@@ -60,18 +60,21 @@ ReasoningSplitter::ReasoningSplitter(ReasoningParser parser, std::string_view pr
     sectionStart_ = false;
     return;
   }
-  // The prompt's last think tag: an open one puts the answer inside it, a closed one means
-  // the template turned thinking off.
-  const size_t open = prompt.rfind(kThinkOpen), close = prompt.rfind(kThinkClose);
-  const bool opened =
-      open != std::string_view::npos && (close == std::string_view::npos || open > close);
-  const bool closed =
-      close != std::string_view::npos && !opened &&
-      prompt.find_first_not_of(kSpace, close + kThinkClose.size()) == std::string_view::npos;
-  if (opened) {
-    state_ = State::Reasoning;
-  } else if (closed) {
+  // A prompt that ends with a think tag (the template wrote it): an open one puts the
+  // answer inside it (a <think> the model repeats is dropped), a closed one means the
+  // template turned thinking off. A tag elsewhere (a past turn, the user's words) decides
+  // nothing.
+  auto endsWith = [prompt](std::string_view tag) {
+    const size_t end = prompt.find_last_not_of(kSpace);
+    return end != std::string_view::npos && end + 1 >= tag.size() &&
+           prompt.substr(end + 1 - tag.size(), tag.size()) == tag;
+  };
+  if (endsWith(kThinkOpen)) {
+    state_ = State::Start;
+    fallback_ = State::Reasoning;
+  } else if (endsWith(kThinkClose)) {
     state_ = State::Content;
+    sectionStart_ = false; // the answer as written
   } else {
     state_ = State::Start;
     fallback_ = parser == ReasoningParser::Think ? State::Reasoning : State::Content;
@@ -79,13 +82,18 @@ ReasoningSplitter::ReasoningSplitter(ReasoningParser parser, std::string_view pr
 }
 
 void ReasoningSplitter::emit(Parts &out, std::string_view text) {
+  const bool reasoning =
+      state_ == State::Reasoning || (state_ == State::Body && route_ == Route::Reasoning);
+  bool &hasText = reasoning ? hasReasoning_ : hasContent_;
   if (sectionStart_) {
     size_t b = text.find_first_not_of(kSpace);
     text.remove_prefix(b == std::string_view::npos ? text.size() : b);
     sectionStart_ = text.empty();
+    // A new message after text of the same part: a line between them.
+    if (!text.empty() && hasText)
+      (reasoning ? out.reasoning : out.content).append("\n");
   }
-  const bool reasoning =
-      state_ == State::Reasoning || (state_ == State::Body && route_ == Route::Reasoning);
+  hasText = hasText || !text.empty();
   (reasoning ? out.reasoning : out.content).append(text);
 }
 
@@ -105,6 +113,7 @@ void ReasoningSplitter::thinkStep(Parts &out, bool final) {
       if (!final && kThinkOpen.substr(0, rest.size()) == rest)
         return;
       state_ = fallback_;
+      sectionStart_ = fallback_ == State::Reasoning; // content: the answer as written
       continue;
     }
     case State::Reasoning: {
@@ -141,9 +150,15 @@ void ReasoningSplitter::harmonyStep(Parts &out, bool final) {
     if (state_ == State::Header) {
       const size_t m = buffer_.find(kMessage);
       if (m == std::string::npos) {
-        if (final) { // no message ever began: what was written is content, as it is
-          state_ = State::Content;
-          emit(out, buffer_);
+        if (final) {
+          // Text that never became a message: content as written where no message was
+          // read (a model that ignores the format); after messages, a header cut short,
+          // which is dropped.
+          if (!sawMessage_) {
+            state_ = State::Content;
+            sectionStart_ = false;
+            emit(out, buffer_);
+          }
           buffer_.clear();
         }
         return;
@@ -162,6 +177,7 @@ void ReasoningSplitter::harmonyStep(Parts &out, bool final) {
         route_ = Route::Content; // final, and commentary meant for the user
       }
       buffer_.erase(0, m + kMessage.size());
+      sawMessage_ = true;
       state_ = State::Body;
       sectionStart_ = true;
       continue;

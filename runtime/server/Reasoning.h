@@ -68,6 +68,8 @@ private:
   State fallback_ = State::Content; // Start: where an answer without <think> goes
   Route route_ = Route::Content;    // harmony: where the current body goes
   bool sectionStart_ = true;        // leading whitespace of a section is dropped
+  bool hasReasoning_ = false, hasContent_ = false; // what was given out so far
+  bool sawMessage_ = false;                         // harmony: a message header was read
   std::string buffer_;              // text not yet given out
   std::string callName_, callBody_; // harmony: the call being written
   std::vector<ToolCall> calls_;

@@ -112,12 +112,11 @@ Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
   // OpenAI's reasoning_effort reaches the template as the variable of that name (templates
   // of reasoning models read it), unless chat_template_kwargs sets it.
   if (auto effort = body.find("reasoning_effort"); effort != body.end() && !effort->is_null()) {
-    static const char *const kEfforts[] = {"none", "minimal", "low", "medium", "high"};
+    static const char *const kEfforts[] = {"low", "medium", "high"}; // vLLM's
     if (!effort->is_string() ||
         std::none_of(std::begin(kEfforts), std::end(kEfforts),
                      [&](const char *e) { return effort->get_ref<const std::string &>() == e; }))
-      return invalid("'reasoning_effort' must be \"none\", \"minimal\", \"low\", \"medium\" "
-                     "or \"high\"");
+      return invalid("'reasoning_effort' must be \"low\", \"medium\" or \"high\"");
     if (!chat.extra.contains("reasoning_effort"))
       chat.extra["reasoning_effort"] = *effort;
   }

@@ -651,7 +651,7 @@ Status serve(const ServerOptions &options) {
     // too, as in vLLM); the request's stop_token_ids always do.
     if (!r.ignoreEos)
       for (int32_t end : tokenizer->endIds())
-        if (end != tokenizer->eosId())
+        if (end != tokenizer->eosId() && end < vocab) // a tokenizer larger than the plan's
           job.params.stopTokenIds.push_back(end);
     for (int32_t id : r.stopTokenIds) {
       if (id >= vocab)
@@ -782,6 +782,7 @@ Status serve(const ServerOptions &options) {
       LogprobsLog logprobs;
       ReasoningSplitter split;
       std::string reasoning; // what the split took for reasoning
+      bool contentSent = false; // streaming: some content went out
       std::string text; // plain responses: all of it (the content, with a reasoning parser)
       size_t generated = 0;
       std::string finish;
@@ -839,13 +840,16 @@ Status serve(const ServerOptions &options) {
       if (reasoning != ReasoningParser::Harmony)
         return findCalls(c.text);
       ExtractedToolCalls x{callsOnly ? std::string() : c.text, {}};
+      bool hasText = callsOnly ? c.contentSent : !c.text.empty();
       for (const ToolCall &call : c.split.calls()) {
         std::optional<ToolCall> checked =
             toolsOn ? checkedToolCall(call.name, call.arguments, declared) : std::nullopt;
-        if (checked)
+        if (checked) {
           x.calls.push_back(std::move(*checked));
-        else
-          x.content += (x.content.empty() ? "" : "\n") + call.arguments;
+        } else {
+          x.content += (hasText ? "\n" : "") + call.arguments;
+          hasText = true;
+        }
       }
       return x;
     };
@@ -969,9 +973,15 @@ Status serve(const ServerOptions &options) {
                                std::exchange(c.first, false), parts.reasoning);
             addCalls(x);
           } else {
+            // A token whose text the split holds back (a tag's start, harmony's headers)
+            // sends nothing, unless its logprobs are asked for.
+            if (reasoning != ReasoningParser::None && e.finish.empty() &&
+                parts.content.empty() && parts.reasoning.empty() && !(e.token >= 0 && e.logprobs))
+              return true;
             delta = choiceJson(e.index, parts.content, e.finish, true,
                                std::exchange(c.first, false), parts.reasoning);
           }
+          c.contentSent = c.contentSent || !parts.content.empty();
           json out = envelope(json::array({std::move(delta)}), true);
           if (holdCalls) {
             if (!c.finish.empty() && !c.logprobs.empty())

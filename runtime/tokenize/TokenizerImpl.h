@@ -31,7 +31,7 @@ struct Tokenizer::Impl {
   PreTokenizer pre;
   int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;
-  std::vector<int32_t> ends; // end-of-answer tokens besides eos (finish() puts eos first)
+  std::vector<int32_t> ends; // end-of-answer tokens; finish() adds eos first, drops repeats
   bool addBos = false, addEos = false;
   std::string chatTemplate;
   std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first

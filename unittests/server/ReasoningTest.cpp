@@ -71,14 +71,15 @@ TEST(Reasoning, AnAnswerWithoutTagsDependsOnTheFormat) {
   EXPECT_EQ(s.reasoning, "I ponder");
   EXPECT_EQ(s.content, "The answer is 4.");
   // think-tagged: thinking only after <think>.
-  s = split(ReasoningParser::ThinkTagged, "", "  The answer is 4.");
+  s = split(ReasoningParser::ThinkTagged, "", "\n    indented();");
   EXPECT_EQ(s.reasoning, "");
-  EXPECT_EQ(s.content, "The answer is 4.");
+  EXPECT_EQ(s.content, "\n    indented();"); // the answer as written
   s = split(ReasoningParser::ThinkTagged, "", "<thin");
   EXPECT_EQ(s.content, "<thin");
 }
 
 TEST(Reasoning, ThePromptOpensOrClosesTheThinking) {
+  Split s0;
   // A template that writes <think> itself: the answer starts inside, for both formats.
   for (ReasoningParser p : {ReasoningParser::Think, ReasoningParser::ThinkTagged}) {
     Split s = split(p, "<|im_start|>assistant\n<think>\n", "Two and two.\n</think>\n\n4");
@@ -86,10 +87,20 @@ TEST(Reasoning, ThePromptOpensOrClosesTheThinking) {
     EXPECT_EQ(s.content, "4");
     // Thinking turned off by the template (an empty think block closes the prompt): no
     // reasoning to find, whatever the answer holds.
-    s = split(p, "<|im_start|>assistant\n<think>\n\n</think>\n\n", "4 </think> is a tag");
+    s = split(p, "<|im_start|>assistant\n<think>\n\n</think>\n\n", " 4 </think> is a tag");
     EXPECT_EQ(s.reasoning, "");
-    EXPECT_EQ(s.content, "4 </think> is a tag");
+    EXPECT_EQ(s.content, " 4 </think> is a tag");
+    // A <think> the model repeats after the template's is dropped.
+    s = split(p, "<|im_start|>assistant\n<think>\n", "<think>\nHm.</think>4");
+    EXPECT_EQ(s.reasoning, "Hm.");
+    EXPECT_EQ(s.content, "4");
   }
+  // Tags inside the conversation, not at the prompt's end, decide nothing.
+  s0 = split(ReasoningParser::ThinkTagged,
+             "<|im_start|>user\nWhat does <think> do?<|im_end|>\n<|im_start|>assistant\n",
+             "It marks thinking.");
+  EXPECT_EQ(s0.reasoning, "");
+  EXPECT_EQ(s0.content, "It marks thinking.");
   // A think block closed earlier in the conversation (a past turn) decides nothing.
   Split s = split(ReasoningParser::Think,
                   "<think>old</think>Old answer.<|im_start|>user\nhi<|im_start|>assistant\n",
@@ -122,7 +133,11 @@ TEST(Reasoning, HarmonyChannels) {
   s = split(ReasoningParser::Harmony, kHarmonyPrompt,
             "<|channel|>commentary<|message|>Checking.<|end|><|start|>assistant<|channel|>"
             "final<|message|>Done.");
-  EXPECT_EQ(s.content, "Checking.Done.");
+  EXPECT_EQ(s.content, "Checking.\nDone."); // messages of one part: a line between them
+  s = split(ReasoningParser::Harmony, kHarmonyPrompt,
+            "<|channel|>analysis<|message|>First.<|end|><|start|>assistant<|channel|>analysis"
+            "<|message|>Second.<|end|><|start|>assistant<|channel|>final<|message|>Done.");
+  EXPECT_EQ(s.reasoning, "First.\nSecond.");
 }
 
 TEST(Reasoning, HarmonyFunctionCalls) {
@@ -152,6 +167,11 @@ TEST(Reasoning, HarmonyWithoutMessagesIsContent) {
   Split s = split(ReasoningParser::Harmony, kHarmonyPrompt, "Just text.");
   EXPECT_EQ(s.content, "Just text.");
   EXPECT_EQ(s.reasoning, "");
+  // Cut off inside a later message's header: the header is dropped.
+  s = split(ReasoningParser::Harmony, kHarmonyPrompt,
+            "<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant<|channel|>fin");
+  EXPECT_EQ(s.reasoning, "Hm.");
+  EXPECT_EQ(s.content, "");
   // Cut off inside a message: its text so far.
   s = split(ReasoningParser::Harmony, kHarmonyPrompt, "<|channel|>analysis<|message|>Thinking <|e");
   EXPECT_EQ(s.reasoning, "Thinking <|e");
