@@ -3,10 +3,12 @@
 bind against. The files are made by the formats' own reference writers (the `safetensors`
 and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
-    pip install numpy safetensors gguf torch transformers && scripts/gen-compiler-test-models.py
+    pip install numpy safetensors gguf torch transformers compressed-tensors && \
+        scripts/gen-compiler-test-models.py
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
-hf-tiny-gpt-oss-mxfp4 as gguf does.)
+hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes hf-tiny-llama-w4a16 and
+hf-tiny-qwen3-w8a16.)
 """
 import json
 import os
@@ -138,6 +140,40 @@ def gemma_gguf(name, arch, grng, layers, qk_norm, extra=None):
         meta["rope.freq_base"] = 1000000.0
     meta.update(extra or {})
     gguf_file(name, arch, meta, to_gguf_names(tensors, sandwich=True))
+
+
+def compressed_tensors_dir(src, dst, weights):
+    """Writes OUT/dst: OUT/src quantized by compressed-tensors (pack-quantized)."""
+    import torch
+    import transformers
+    from compressed_tensors.compressors import ModelCompressor
+    from compressed_tensors.quantization import (QuantizationArgs, QuantizationConfig,
+                                                 QuantizationScheme, QuantizationStatus,
+                                                 apply_quantization_config)
+    from compressed_tensors.quantization.utils import calculate_qparams
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        os.path.join(OUT, src), dtype=torch.float32).eval()
+    args = QuantizationArgs(**weights)
+    scheme = QuantizationScheme(targets=["Linear"], weights=args)
+    apply_quantization_config(model, QuantizationConfig(
+        config_groups={"group_0": scheme}, ignore=["lm_head"], format="pack-quantized"))
+    for module in model.modules():
+        if hasattr(module, "weight_scale"):
+            w = module.weight.data
+            g = args.group_size if args.strategy == "group" else w.shape[1]
+            wg = w.reshape(w.shape[0], -1, g)
+            scale, zero = calculate_qparams(wg.amin(-1), wg.amax(-1), args)
+            module.weight_scale.data.copy_(scale.reshape(module.weight_scale.shape))
+            module.weight_zero_point.data.copy_(
+                zero.reshape(module.weight_zero_point.shape).to(module.weight_zero_point.dtype))
+            module.quantization_status = QuantizationStatus.FROZEN
+    compressor = ModelCompressor.from_pretrained_model(model, quantization_format="pack-quantized")
+    compressor.compress_model(model)
+    path = os.path.join(OUT, dst)
+    shutil.rmtree(path, ignore_errors=True)
+    model.save_pretrained(path)
+    compressor.update_config(path)
+    os.remove(os.path.join(path, "generation_config.json"))
 
 
 def main():
@@ -469,6 +505,18 @@ def main():
         quantization_config={"quant_method": "mxfp4", "modules_to_not_convert": [
             "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens",
             "lm_head"]}))
+
+    # Checkpoints quantized by compressed-tensors (what llm-compressor writes, and vLLM
+    # serves): hf-tiny-llama's weights with every Linear but lm_head as symmetric int4 codes
+    # in groups of 16 (W4A16), hf-tiny-qwen3's as symmetric int8 per output channel (W8A16),
+    # in its pack-quantized format. Scales are min/max (compressed-tensors' calculate_qparams);
+    # transformers decompresses them for the references.
+    for src, dst, args in [
+            ("hf-tiny-llama", "hf-tiny-llama-w4a16",
+             dict(num_bits=4, type="int", symmetric=True, strategy="group", group_size=16)),
+            ("hf-tiny-qwen3", "hf-tiny-qwen3-w8a16",
+             dict(num_bits=8, type="int", symmetric=True, strategy="channel"))]:
+        compressed_tensors_dir(src, dst, args)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

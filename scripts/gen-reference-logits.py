@@ -208,7 +208,10 @@ def main():
     # so its plan is checked against this reference too.
     # hf-tiny-gpt-oss-mxfp4: the official checkpoints' MXFP4 blocks, which transformers dequantizes
     # on the CPU (exactly: every MXFP4 value is a short binary fraction).
-    for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4"]:
+    # hf-tiny-llama-w4a16 and hf-tiny-qwen3-w8a16: compressed-tensors' pack-quantized
+    # integers, which transformers decompresses (compressed-tensors' own dequantization).
+    for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
+               "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)

@@ -240,6 +240,18 @@ TEST(Reference, GptOssMxfp4CheckpointMatchesTransformers) {
                         "hf-tiny-gpt-oss-mxfp4", 1e-5);
 }
 
+// Checkpoints quantized by compressed-tensors (pack-quantized, as llm-compressor writes
+// them): symmetric int4 in groups of 16 and int8 per channel, read dequantized by the weight
+// store, against transformers decompressing the same directories; the int4 one on 2 ranks too.
+TEST(Reference, CompressedTensorsCheckpointsMatchTransformers) {
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-w4a16.plan", "hf-tiny-llama-w4a16", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-w4a16-tp2.plan", "hf-tiny-llama-w4a16",
+                        1e-5);
+  SCOPED_TRACE("int8 channels");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-w8a16.plan", "hf-tiny-qwen3-w8a16", 1e-5);
+}
+
 TEST(Reference, TinyGpt2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gpt2.plan", "tiny-gpt2", 1e-5);
 }
