@@ -142,8 +142,8 @@ def gemma_gguf(name, arch, grng, layers, qk_norm, extra=None):
     gguf_file(name, arch, meta, to_gguf_names(tensors, sandwich=True))
 
 
-def compressed_tensors_dir(src, dst, weights):
-    """Writes OUT/dst: OUT/src quantized by compressed-tensors (pack-quantized)."""
+def compressed_tensors_dir(src, dst, weights, dtype):
+    """Writes OUT/dst: OUT/src in `dtype` quantized by compressed-tensors (pack-quantized)."""
     import torch
     import transformers
     from compressed_tensors.compressors import ModelCompressor
@@ -152,7 +152,7 @@ def compressed_tensors_dir(src, dst, weights):
                                                  apply_quantization_config)
     from compressed_tensors.quantization.utils import calculate_qparams
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        os.path.join(OUT, src), dtype=torch.float32).eval()
+        os.path.join(OUT, src), dtype=getattr(torch, dtype)).eval()
     args = QuantizationArgs(**weights)
     scheme = QuantizationScheme(targets=["Linear"], weights=args)
     apply_quantization_config(model, QuantizationConfig(
@@ -509,14 +509,19 @@ def main():
     # Checkpoints quantized by compressed-tensors (what llm-compressor writes, and vLLM
     # serves): hf-tiny-llama's weights with every Linear but lm_head as symmetric int4 codes
     # in groups of 16 (W4A16), hf-tiny-qwen3's as symmetric int8 per output channel (W8A16),
-    # in its pack-quantized format. Scales are min/max (compressed-tensors' calculate_qparams);
-    # transformers decompresses them for the references.
-    for src, dst, args in [
+    # in its pack-quantized format; hf-tiny-llama-w4a16-bf16 as a bf16 model in groups of 32
+    # (its bf16 scales make the codes Q4_0 blocks). Scales are min/max (compressed-tensors'
+    # calculate_qparams); transformers decompresses them for the references.
+    for src, dst, args, dtype in [
             ("hf-tiny-llama", "hf-tiny-llama-w4a16",
-             dict(num_bits=4, type="int", symmetric=True, strategy="group", group_size=16)),
+             dict(num_bits=4, type="int", symmetric=True, strategy="group", group_size=16),
+             "float32"),
             ("hf-tiny-qwen3", "hf-tiny-qwen3-w8a16",
-             dict(num_bits=8, type="int", symmetric=True, strategy="channel"))]:
-        compressed_tensors_dir(src, dst, args)
+             dict(num_bits=8, type="int", symmetric=True, strategy="channel"), "float32"),
+            ("hf-tiny-llama", "hf-tiny-llama-w4a16-bf16",
+             dict(num_bits=4, type="int", symmetric=True, strategy="group", group_size=32),
+             "bfloat16")]:
+        compressed_tensors_dir(src, dst, args, dtype)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

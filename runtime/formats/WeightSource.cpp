@@ -2,6 +2,7 @@
 
 #include "runtime/formats/Dequantize.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace modelrt {
@@ -87,19 +88,46 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   };
   Repacked r;
   const uint64_t count = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
-  r.bytes = std::make_shared<std::vector<uint8_t>>(count * elementBytes);
   const uint64_t groupSize = static_cast<uint64_t>(cols) / groups;
   const uint32_t mask = (1u << bits) - 1, perWord = 32 / bits;
   const int offset = 1 << (bits - 1);
+  auto codeAt = [&](uint64_t row, uint64_t col) {
+    uint32_t word;
+    std::memcpy(&word, packed->data + 4 * (row * words + col / perWord), 4);
+    return (word >> (bits * (col % perWord))) & mask; // offset by 2^(bits - 1)
+  };
+  // 4-bit codes whose scale groups are whole blocks of 32 and whose 16-bit scales are f16
+  // values are Q4_0 blocks as they stand (d = scale, q = the offset code: d (q - 8) is the
+  // exact product, which a dense copy would round to the scale's type).
+  bool q4_0 = bits == 4 && groupSize % 32 == 0 && scale->dtype != DType::F32;
+  for (uint64_t k = 0; q4_0 && k < (perTensor ? 1 : static_cast<uint64_t>(rows) * groups); ++k) {
+    const float v = scaleAt(k);
+    q4_0 = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
+  }
+  if (q4_0) {
+    const uint64_t blocksPerRow = static_cast<uint64_t>(cols) / 32;
+    r.bytes = std::make_shared<std::vector<uint8_t>>(count / 32 * 18);
+    for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row)
+      for (uint64_t b = 0; b < blocksPerRow; ++b) {
+        uint8_t *out = r.bytes->data() + (row * blocksPerRow + b) * 18;
+        const uint16_t d =
+            f32ToF16(scaleAt(perTensor ? 0 : row * groups + b * 32 / groupSize));
+        std::memcpy(out, &d, 2);
+        for (uint64_t j = 0; j < 16; ++j)
+          out[2 + j] = static_cast<uint8_t>(codeAt(row, b * 32 + j) |
+                                            codeAt(row, b * 32 + j + 16) << 4);
+      }
+    r.info.dtype = DType::Q4_0;
+  } else {
+    r.bytes = std::make_shared<std::vector<uint8_t>>(count * elementBytes);
+    r.info.dtype = scale->dtype;
+  }
   float s = perTensor ? scaleAt(0) : 0.0f;
-  for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row)
+  for (uint64_t row = 0; !q4_0 && row < static_cast<uint64_t>(rows); ++row)
     for (uint64_t col = 0; col < static_cast<uint64_t>(cols); ++col) {
       if (!perTensor && col % groupSize == 0)
         s = scaleAt(row * groups + col / groupSize);
-      uint32_t word;
-      std::memcpy(&word, packed->data + 4 * (row * words + col / perWord), 4);
-      const int code = static_cast<int>((word >> (bits * (col % perWord))) & mask) - offset;
-      const float v = static_cast<float>(code) * s;
+      const float v = static_cast<float>(static_cast<int>(codeAt(row, col)) - offset) * s;
       uint8_t *out = r.bytes->data() + (row * cols + col) * elementBytes;
       if (scale->dtype == DType::F32) {
         std::memcpy(out, &v, 4);
@@ -109,7 +137,6 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
       }
     }
   r.info.name = base;
-  r.info.dtype = scale->dtype;
   r.info.shape = {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)};
   r.info.file = packed->file;
   r.info.size = r.bytes->size();

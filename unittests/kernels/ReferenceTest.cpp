@@ -407,6 +407,17 @@ TEST(Reference, Bf16GptOssPlanEqualsDensePlan) {
                         "gate, up and down biases of both layers");
 }
 
+// A bf16 W4A16 checkpoint in groups of 32: its f16-exact scales make the codes Q4_0 blocks,
+// which the native plan keeps (8 matrices: merged QKV, output, merged gate/up and down of
+// both layers) and which give the dense plan's bits; transformers, loading the checkpoint in
+// f32, forms the same products.
+TEST(Reference, CompressedTensorsInt4KeptAsQ4_0) {
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-llama-w4a16-bf16", DType::Q4_0, "layers.", 8,
+                        "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-w4a16-bf16-native.plan",
+                        "hf-tiny-llama-w4a16-bf16", 1e-5);
+}
+
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
 // default plan keeps the 16-bit matrices and widens them exactly in the GEMM, so it computes
 // the same bits as the plan with every weight converted to f32.
