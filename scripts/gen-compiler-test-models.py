@@ -509,8 +509,9 @@ def main():
     # Checkpoints quantized by compressed-tensors (what llm-compressor writes, and vLLM
     # serves): hf-tiny-llama's weights with every Linear but lm_head as symmetric int4 codes
     # in groups of 16 (W4A16), hf-tiny-qwen3's as symmetric int8 per output channel (W8A16),
-    # in its pack-quantized format; hf-tiny-llama-w4a16-bf16 as a bf16 model in groups of 32
-    # (its bf16 scales make the codes Q4_0 blocks). Scales are min/max (compressed-tensors'
+    # in its pack-quantized format; hf-tiny-llama-w4a16-bf16 and hf-tiny-qwen3-w8a16-bf16 the
+    # same as bf16 models, int4 in groups of 32 (their bf16 scales make the codes Q4_0 and
+    # Q8_0 blocks). Scales are min/max (compressed-tensors'
     # calculate_qparams); transformers decompresses them for the references.
     for src, dst, args, dtype in [
             ("hf-tiny-llama", "hf-tiny-llama-w4a16",
@@ -520,7 +521,9 @@ def main():
              dict(num_bits=8, type="int", symmetric=True, strategy="channel"), "float32"),
             ("hf-tiny-llama", "hf-tiny-llama-w4a16-bf16",
              dict(num_bits=4, type="int", symmetric=True, strategy="group", group_size=32),
-             "bfloat16")]:
+             "bfloat16"),
+            ("hf-tiny-qwen3", "hf-tiny-qwen3-w8a16-bf16",
+             dict(num_bits=8, type="int", symmetric=True, strategy="channel"), "bfloat16")]:
         compressed_tensors_dir(src, dst, args, dtype)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where

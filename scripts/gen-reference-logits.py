@@ -211,7 +211,8 @@ def main():
     # hf-tiny-llama-w4a16 and hf-tiny-qwen3-w8a16: compressed-tensors' pack-quantized
     # integers, which transformers decompresses (compressed-tensors' own dequantization).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
-               "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16"]:
+               "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
+               "hf-tiny-qwen3-w8a16-bf16"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)

@@ -96,34 +96,38 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
     std::memcpy(&word, packed->data + 4 * (row * words + col / perWord), 4);
     return (word >> (bits * (col % perWord))) & mask; // offset by 2^(bits - 1)
   };
-  // 4-bit codes whose scale groups are whole blocks of 32 and whose 16-bit scales are f16
-  // values are Q4_0 blocks as they stand (d = scale, q = the offset code: d (q - 8) is the
-  // exact product, which a dense copy would round to the scale's type).
-  bool q4_0 = bits == 4 && groupSize % 32 == 0 && scale->dtype != DType::F32;
-  for (uint64_t k = 0; q4_0 && k < (perTensor ? 1 : static_cast<uint64_t>(rows) * groups); ++k) {
+  // Codes whose scale groups are whole blocks of 32 and whose 16-bit scales are f16 values
+  // are GGUF blocks as they stand, d = the scale: 4-bit ones Q4_0 (q = the offset code,
+  // d (q - 8)), 8-bit ones Q8_0 (q = the code, d q). Those are the exact products, which a
+  // dense copy would round to the scale's type.
+  bool blocks = groupSize % 32 == 0 && scale->dtype != DType::F32;
+  for (uint64_t k = 0; blocks && k < (perTensor ? 1 : static_cast<uint64_t>(rows) * groups); ++k) {
     const float v = scaleAt(k);
-    q4_0 = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
+    blocks = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
   }
-  if (q4_0) {
+  if (blocks) {
     const uint64_t blocksPerRow = static_cast<uint64_t>(cols) / 32;
-    r.bytes = std::make_shared<std::vector<uint8_t>>(count / 32 * 18);
+    const uint64_t blockBytes = bits == 4 ? 18 : 34;
+    r.bytes = std::make_shared<std::vector<uint8_t>>(count / 32 * blockBytes);
     for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row)
       for (uint64_t b = 0; b < blocksPerRow; ++b) {
-        uint8_t *out = r.bytes->data() + (row * blocksPerRow + b) * 18;
+        uint8_t *out = r.bytes->data() + (row * blocksPerRow + b) * blockBytes;
         const uint16_t d =
             f32ToF16(scaleAt(perTensor ? 0 : row * groups + b * 32 / groupSize));
         std::memcpy(out, &d, 2);
-        for (uint64_t j = 0; j < 16; ++j)
+        for (uint64_t j = 0; j < 16 && bits == 4; ++j)
           out[2 + j] = static_cast<uint8_t>(codeAt(row, b * 32 + j) |
                                             codeAt(row, b * 32 + j + 16) << 4);
+        for (uint64_t j = 0; j < 32 && bits == 8; ++j)
+          out[2 + j] = static_cast<uint8_t>(static_cast<int>(codeAt(row, b * 32 + j)) - offset);
       }
-    r.info.dtype = DType::Q4_0;
+    r.info.dtype = bits == 4 ? DType::Q4_0 : DType::Q8_0;
   } else {
     r.bytes = std::make_shared<std::vector<uint8_t>>(count * elementBytes);
     r.info.dtype = scale->dtype;
   }
   float s = perTensor ? scaleAt(0) : 0.0f;
-  for (uint64_t row = 0; !q4_0 && row < static_cast<uint64_t>(rows); ++row)
+  for (uint64_t row = 0; !blocks && row < static_cast<uint64_t>(rows); ++row)
     for (uint64_t col = 0; col < static_cast<uint64_t>(cols); ++col) {
       if (!perTensor && col % groupSize == 0)
         s = scaleAt(row * groups + col / groupSize);

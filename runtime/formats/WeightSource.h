@@ -33,10 +33,10 @@ public:
   // compressed-tensors' pack-quantized weights (`X_packed` I32 [rows, ceil(cols * bits / 32)]:
   // 4- or 8-bit codes offset by 2^(bits - 1), code j of a word at bit j * bits; `X_scale`
   // F32/BF16/F16 [rows, groups] or [1]; `X_shape` I64 [rows, cols]; symmetric: no
-  // `X_zero_point`) are found as `X` on first use: 4-bit codes in groups of whole 32s with
-  // f16-exact 16-bit scales as Q4_0 blocks (the exact products); else dense, in the
-  // scale's type, dequantized as compressed-tensors does ((code - 2^(bits - 1)) * scale,
-  // rounded once).
+  // `X_zero_point`) are found as `X` on first use: codes in groups of whole 32s with
+  // f16-exact 16-bit scales as Q4_0 (4 bits) or Q8_0 (8 bits) blocks, the exact products;
+  // else dense, in the scale's type, dequantized as compressed-tensors does
+  // ((code - 2^(bits - 1)) * scale, rounded once).
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }

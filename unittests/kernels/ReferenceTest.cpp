@@ -418,6 +418,14 @@ TEST(Reference, CompressedTensorsInt4KeptAsQ4_0) {
                         "hf-tiny-llama-w4a16-bf16", 1e-5);
 }
 
+// The same for int8 per channel (Qwen3's layout: its per-head norms stay bf16): Q8_0 blocks.
+TEST(Reference, CompressedTensorsInt8KeptAsQ8_0) {
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-w8a16-bf16", DType::Q8_0, "layers.", 8,
+                        "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-w8a16-bf16-native.plan",
+                        "hf-tiny-qwen3-w8a16-bf16", 1e-5);
+}
+
 // Checkpoints in BF16 or F16 (hf-tiny-llama converted by test/modelc/Inputs/to_half.py): the
 // default plan keeps the 16-bit matrices and widens them exactly in the GEMM, so it computes
 // the same bits as the plan with every weight converted to f32.
