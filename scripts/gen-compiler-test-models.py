@@ -7,8 +7,9 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
         scripts/gen-compiler-test-models.py
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
-hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes hf-tiny-llama-w4a16 and
-hf-tiny-qwen3-w8a16.)
+hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
+directories. The *-gptq* directories are written here; their references need optimum and
+gptqmodel.)
 """
 import json
 import os
@@ -16,7 +17,7 @@ import shutil
 
 import gguf
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
 rng = np.random.default_rng(0)
@@ -174,6 +175,59 @@ def compressed_tensors_dir(src, dst, weights, dtype):
     model.save_pretrained(path)
     compressor.update_config(path)
     os.remove(os.path.join(path, "generation_config.json"))
+
+
+def gptq_dir(src, dst, bits, group, sym, act_order):
+    """Writes OUT/dst: OUT/src's linear layers quantized to nearest in AutoGPTQ's (v1) format,
+    scales f16: qweight [in * bits / 32, out] (codes packed down the inputs), qzeros
+    [groups, out * bits / 32] (zero - 1, packed along the outputs), scales [groups, out],
+    g_idx [in]. With act_order, g_idx is a permutation's groups (desc_act: the inputs are
+    quantized in a shuffled order). Written here; transformers reads it through optimum and
+    GPTQModel for the references."""
+    t = load_file(os.path.join(OUT, src, "model.safetensors"))
+    qrng = np.random.default_rng(7)
+    out, levels, per = {}, 1 << bits, 32 // bits
+    for k, w in t.items():
+        if not k.endswith("_proj.weight"):
+            out[k] = w
+            continue
+        base = k[:-len(".weight")]
+        w = w.astype(np.float32)  # [out, in]
+        o, i = w.shape
+        g_idx = np.arange(i) // group
+        if act_order:
+            g_idx = g_idx[qrng.permutation(i)]
+        scales = np.zeros((i // group, o), np.float16)
+        zeros = np.zeros((i // group, o), np.int64)
+        q = np.zeros((i, o), np.int64)
+        for g in range(i // group):
+            cols = np.nonzero(g_idx == g)[0]
+            wg = w[:, cols]  # [out, group]
+            if sym:
+                s = (np.abs(wg).max(1) / (levels / 2 - 1)).astype(np.float16)
+                z = np.full(o, levels // 2)
+            else:
+                lo, hi = np.minimum(wg.min(1), 0), np.maximum(wg.max(1), 0)
+                s = ((hi - lo) / (levels - 1)).astype(np.float16)
+                z = np.clip(np.round(-lo / s.astype(np.float32)), 1, levels - 1).astype(np.int64)
+            scales[g], zeros[g] = s, z
+            q[cols] = np.clip(np.round(wg / s.astype(np.float32)[:, None]) + z[:, None],
+                              0, levels - 1).T
+        qweight = np.zeros((i // per, o), np.uint32)
+        for j in range(per):
+            qweight |= q[j::per].astype(np.uint32) << (bits * j)
+        qzeros = np.zeros((i // group, o // per), np.uint32)
+        for j in range(per):
+            qzeros |= (zeros[:, j::per] - 1).astype(np.uint32) << (bits * j)
+        out[base + ".qweight"] = qweight.view(np.int32)
+        out[base + ".qzeros"] = qzeros.view(np.int32)
+        out[base + ".scales"] = scales
+        out[base + ".g_idx"] = g_idx.astype(np.int32)
+    config = json.load(open(os.path.join(OUT, src, "config.json")))
+    config["quantization_config"] = {"quant_method": "gptq", "bits": bits, "group_size": group,
+                                     "desc_act": act_order, "sym": sym,
+                                     "checkpoint_format": "gptq"}
+    hf_dir(dst, out, config)
 
 
 def main():
@@ -525,6 +579,12 @@ def main():
             ("hf-tiny-qwen3", "hf-tiny-qwen3-w8a16-bf16",
              dict(num_bits=8, type="int", symmetric=True, strategy="channel"), "bfloat16")]:
         compressed_tensors_dir(src, dst, args, dtype)
+
+    # GPTQ checkpoints (AutoGPTQ's v1 format): hf-tiny-llama as 4-bit symmetric codes in
+    # groups of 32 (f16 scales: Q4_0 blocks as they stand), hf-tiny-qwen3 as 8-bit asymmetric
+    # ones in groups of 16 with act-order (g_idx shuffled: dense).
+    gptq_dir("hf-tiny-llama", "hf-tiny-llama-gptq", 4, 32, True, False)
+    gptq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-gptq-act-order", 8, 16, False, True)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

@@ -163,6 +163,30 @@ def write(name, model, prompts, all_positions):
     print(name, data.shape, meta["greedy_after_first_prompt"])
 
 
+def gptq_dequantized(path):
+    """A GPTQ directory as the f32 model whose linear weights are those GPTQModel dequantizes
+    (through transformers and optimum) with its scales widened to f32, the exact products
+    (left in f16, GPTQModel rounds each to f16, as GPU kernels do), the rest as stored."""
+    q = dict(json.load(open(os.path.join(path, "config.json")))["quantization_config"])
+    q.pop("quant_method")
+    quantized = transformers.AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, quantization_config=transformers.GPTQConfig(**q, backend="torch"))
+    config = transformers.AutoConfig.from_pretrained(path)
+    del config.quantization_config
+    model = transformers.AutoModelForCausalLM.from_config(
+        config, dtype=torch.float32, attn_implementation="eager")
+    state = {k: v for k, v in quantized.state_dict().items()
+             if k in model.state_dict()}
+    for name, module in quantized.named_modules():
+        if hasattr(module, "qweight"):
+            module.scales = module.scales.float()
+            state[name + ".weight"] = module.dequantize_weight().T.float()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all("lm_head" in k for k in missing), (missing, unexpected)
+    model.tie_weights()
+    return model.eval()
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     check_generator()
@@ -210,15 +234,20 @@ def main():
     # on the CPU (exactly: every MXFP4 value is a short binary fraction).
     # hf-tiny-llama-w4a16 and hf-tiny-qwen3-w8a16: compressed-tensors' pack-quantized
     # integers, which transformers decompresses (compressed-tensors' own dequantization).
+    # The GPTQ directories: transformers reads them through optimum and GPTQModel's CPU
+    # kernels (pip install optimum gptqmodel).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
                "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
-               "hf-tiny-qwen3-w8a16-bf16"]:
+               "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-qwen3-gptq-act-order"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)
-        model, info = transformers.AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
-        assert not any(info.values()), info
+        if "gptq" in hf:
+            model = gptq_dequantized(path)
+        else:
+            model, info = transformers.AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+            assert not any(info.values()), info
         write(hf, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:

@@ -413,7 +413,8 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
 // weight-only integers (symmetric 4 or 8 bits, per channel, group or tensor; what
 // llm-compressor writes for W4A16 / W8A16) are read dequantized by the weight store
 // (WeightSource). gpt-oss's official MXFP4 experts (`*_blocks` / `*_scales`, [out, in])
-// stay blocks in the plan. Anything else is refused by name, before a weight is looked for.
+// stay blocks in the plan. GPTQ's 4- and 8-bit linears (AutoGPTQ's v1 format) are read by the
+// weight store too. Anything else is refused by name, before a weight is looked for.
 void parseQuantization(JsonFields &fields, ModelConfig &c) {
   const json::Object *quant = fields.optionalObject("quantization_config");
   if (!quant)
@@ -472,10 +473,18 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
       }
       sub.absorb(g);
     }
+  } else if (method == "gptq") {
+    // AutoGPTQ's format (v1: zeros stored minus 1), as GPTQModel and optimum write it.
+    const int64_t bits = sub.optionalPositiveInt("bits").value_or(0);
+    const std::string format = sub.optionalString("checkpoint_format").value_or("gptq");
+    if (bits != 4 && bits != 8)
+      sub.fail("bits", Twine(bits) + " bits are not supported (supported: 4, 8)");
+    else if (format != "gptq")
+      sub.fail("checkpoint_format", "'" + format + "' is not supported (supported: gptq)");
   } else {
     sub.fail("quant_method",
              "'" + method + "' weights are not supported (supported: compressed-tensors " +
-                 "pack-quantized" + (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
+                 "pack-quantized, gptq" + (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
                  "; or a dequantized checkpoint)");
   }
   fields.absorb(sub);

@@ -34,8 +34,89 @@ const TensorInfo *WeightSource::findTensor(std::string_view name) const {
     return t;
   if (const TensorInfo *t = mxfp4Pair(name))
     return t;
-  return packedInt(name);
+  if (const TensorInfo *t = packedInt(name))
+    return t;
+  return gptqLinear(name);
 }
+
+namespace {
+
+// A scale tensor's value k, whatever its float type.
+float floatAt(const TensorInfo &t, uint64_t k) {
+  if (t.dtype == DType::F32) {
+    float f;
+    std::memcpy(&f, t.data + 4 * k, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, t.data + 2 * k, 2);
+  return t.dtype == DType::BF16 ? bf16ToF32(h) : f16ToF32(h);
+}
+
+// Code j of a row of 32-bit words holding `bits`-bit codes, code j of a word at bit j * bits.
+uint32_t codeIn(const uint8_t *words, uint64_t j, int bits) {
+  const uint32_t perWord = 32 / bits;
+  uint32_t word;
+  std::memcpy(&word, words + 4 * (j / perWord), 4);
+  return (word >> (bits * (j % perWord))) & ((1u << bits) - 1);
+}
+
+bool isFloatScale(DType d) { return d == DType::F32 || d == DType::BF16 || d == DType::F16; }
+
+// A matrix [rows, cols] of `bits`-bit unsigned codes, each meaning (code - zero) * scale with
+// `scale(row, col)` and `zero(row, col)`, written out. Where every zero is 2^(bits - 1), the
+// scales are f16 values of a 16-bit type and constant over each aligned run of 32 columns
+// (`blockScales`), as GGUF blocks, d = the scale: 4-bit codes Q4_0 (q = the code, d (q - 8)),
+// 8-bit ones Q8_0 (q = code - 128, d q), the exact products; else dense in `denseType`
+// (F32: the exact products; a 16-bit type: each rounded once).
+template <class Code, class Scale, class Zero>
+void writeIntMatrix(std::vector<uint8_t> &bytes, TensorInfo &info, uint64_t rows, uint64_t cols,
+                    int bits, DType scaleType, DType denseType, bool blockScales, Code code,
+                    Scale scale, Zero zero) {
+  const int offset = 1 << (bits - 1);
+  bool blocks = blockScales && cols % 32 == 0 && scaleType != DType::F32;
+  for (uint64_t row = 0; blocks && row < rows; ++row)
+    for (uint64_t col = 0; blocks && col < cols; ++col) {
+      const float v = scale(row, col);
+      blocks = zero(row, col) == offset &&
+               (col % 32 != 0 || (std::isfinite(v) && f16ToF32(f32ToF16(v)) == v));
+    }
+  info.shape = {rows, cols};
+  if (blocks) {
+    const uint64_t perRow = cols / 32, blockBytes = bits == 4 ? 18 : 34;
+    bytes.resize(rows * perRow * blockBytes);
+    for (uint64_t row = 0; row < rows; ++row)
+      for (uint64_t b = 0; b < perRow; ++b) {
+        uint8_t *out = bytes.data() + (row * perRow + b) * blockBytes;
+        const uint16_t d = f32ToF16(scale(row, b * 32));
+        std::memcpy(out, &d, 2);
+        for (uint64_t j = 0; j < 16 && bits == 4; ++j)
+          out[2 + j] =
+              static_cast<uint8_t>(code(row, b * 32 + j) | code(row, b * 32 + j + 16) << 4);
+        for (uint64_t j = 0; j < 32 && bits == 8; ++j)
+          out[2 + j] = static_cast<uint8_t>(static_cast<int>(code(row, b * 32 + j)) - offset);
+      }
+    info.dtype = bits == 4 ? DType::Q4_0 : DType::Q8_0;
+    return;
+  }
+  const size_t elementBytes = dtypeInfo(denseType).blockBytes;
+  bytes.resize(rows * cols * elementBytes);
+  for (uint64_t row = 0; row < rows; ++row)
+    for (uint64_t col = 0; col < cols; ++col) {
+      const float v = static_cast<float>(static_cast<int>(code(row, col)) - zero(row, col)) *
+                      scale(row, col);
+      uint8_t *out = bytes.data() + (row * cols + col) * elementBytes;
+      if (denseType == DType::F32) {
+        std::memcpy(out, &v, 4);
+      } else {
+        const uint16_t h = denseType == DType::BF16 ? f32ToBf16(v) : f32ToF16(v);
+        std::memcpy(out, &h, 2);
+      }
+    }
+  info.dtype = denseType;
+}
+
+} // namespace
 
 const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   if (auto it = repacked_->find(name); it != repacked_->end())
@@ -47,7 +128,7 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   if (!packed || !scale || !shape || st_->findTensor(base + "_zero_point") ||
       packed->dtype != DType::I32 || packed->shape.size() != 2 || shape->dtype != DType::I64 ||
       shape->shape != std::vector<uint64_t>{2} || shape->size != 16 ||
-      (scale->dtype != DType::F32 && scale->dtype != DType::BF16 && scale->dtype != DType::F16))
+      !isFloatScale(scale->dtype))
     return nullptr;
   int64_t dims[2];
   std::memcpy(dims, shape->data, sizeof dims);
@@ -73,79 +154,100 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   } else {
     return nullptr;
   }
-  const size_t elementBytes = dtypeInfo(scale->dtype).blockBytes;
-  if (scale->size != (perTensor ? 1 : static_cast<uint64_t>(rows) * groups) * elementBytes)
+  if (scale->size != (perTensor ? 1 : static_cast<uint64_t>(rows) * groups) *
+                         dtypeInfo(scale->dtype).blockBytes)
     return nullptr;
-  auto scaleAt = [&](uint64_t k) -> float {
-    if (scale->dtype == DType::F32) {
-      float f;
-      std::memcpy(&f, scale->data + 4 * k, 4);
-      return f;
-    }
-    uint16_t h;
-    std::memcpy(&h, scale->data + 2 * k, 2);
-    return scale->dtype == DType::BF16 ? bf16ToF32(h) : f16ToF32(h);
-  };
-  Repacked r;
-  const uint64_t count = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
   const uint64_t groupSize = static_cast<uint64_t>(cols) / groups;
-  const uint32_t mask = (1u << bits) - 1, perWord = 32 / bits;
+  Repacked r;
+  r.bytes = std::make_shared<std::vector<uint8_t>>();
   const int offset = 1 << (bits - 1);
-  auto codeAt = [&](uint64_t row, uint64_t col) {
-    uint32_t word;
-    std::memcpy(&word, packed->data + 4 * (row * words + col / perWord), 4);
-    return (word >> (bits * (col % perWord))) & mask; // offset by 2^(bits - 1)
-  };
-  // Codes whose scale groups are whole blocks of 32 and whose 16-bit scales are f16 values
-  // are GGUF blocks as they stand, d = the scale: 4-bit ones Q4_0 (q = the offset code,
-  // d (q - 8)), 8-bit ones Q8_0 (q = the code, d q). Those are the exact products, which a
-  // dense copy would round to the scale's type.
-  bool blocks = groupSize % 32 == 0 && scale->dtype != DType::F32;
-  for (uint64_t k = 0; blocks && k < (perTensor ? 1 : static_cast<uint64_t>(rows) * groups); ++k) {
-    const float v = scaleAt(k);
-    blocks = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
-  }
-  if (blocks) {
-    const uint64_t blocksPerRow = static_cast<uint64_t>(cols) / 32;
-    const uint64_t blockBytes = bits == 4 ? 18 : 34;
-    r.bytes = std::make_shared<std::vector<uint8_t>>(count / 32 * blockBytes);
-    for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row)
-      for (uint64_t b = 0; b < blocksPerRow; ++b) {
-        uint8_t *out = r.bytes->data() + (row * blocksPerRow + b) * blockBytes;
-        const uint16_t d =
-            f32ToF16(scaleAt(perTensor ? 0 : row * groups + b * 32 / groupSize));
-        std::memcpy(out, &d, 2);
-        for (uint64_t j = 0; j < 16 && bits == 4; ++j)
-          out[2 + j] = static_cast<uint8_t>(codeAt(row, b * 32 + j) |
-                                            codeAt(row, b * 32 + j + 16) << 4);
-        for (uint64_t j = 0; j < 32 && bits == 8; ++j)
-          out[2 + j] = static_cast<uint8_t>(static_cast<int>(codeAt(row, b * 32 + j)) - offset);
-      }
-    r.info.dtype = bits == 4 ? DType::Q4_0 : DType::Q8_0;
-  } else {
-    r.bytes = std::make_shared<std::vector<uint8_t>>(count * elementBytes);
-    r.info.dtype = scale->dtype;
-  }
-  float s = perTensor ? scaleAt(0) : 0.0f;
-  for (uint64_t row = 0; !blocks && row < static_cast<uint64_t>(rows); ++row)
-    for (uint64_t col = 0; col < static_cast<uint64_t>(cols); ++col) {
-      if (!perTensor && col % groupSize == 0)
-        s = scaleAt(row * groups + col / groupSize);
-      const float v = static_cast<float>(static_cast<int>(codeAt(row, col)) - offset) * s;
-      uint8_t *out = r.bytes->data() + (row * cols + col) * elementBytes;
-      if (scale->dtype == DType::F32) {
-        std::memcpy(out, &v, 4);
-      } else {
-        const uint16_t h = scale->dtype == DType::BF16 ? f32ToBf16(v) : f32ToF16(v);
-        std::memcpy(out, &h, 2);
-      }
-    }
+  writeIntMatrix(
+      *r.bytes, r.info, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), bits,
+      scale->dtype, scale->dtype, groupSize % 32 == 0,
+      [&](uint64_t row, uint64_t col) {
+        return codeIn(packed->data + 4 * row * words, col, bits);
+      },
+      [&](uint64_t row, uint64_t col) {
+        return floatAt(*scale, perTensor ? 0 : row * groups + col / groupSize);
+      },
+      [offset](uint64_t, uint64_t) { return offset; });
   r.info.name = base;
-  r.info.shape = {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)};
   r.info.file = packed->file;
   r.info.size = r.bytes->size();
   r.info.data = r.bytes->data();
   return &repacked_->emplace(base, std::move(r)).first->second.info;
+}
+
+const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
+  if (auto it = repacked_->find(name); it != repacked_->end())
+    return &it->second.info;
+  const std::string_view suffix = ".weight";
+  if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix)
+    return nullptr;
+  const std::string base(name.substr(0, name.size() - suffix.size()));
+  const TensorInfo *qweight = st_->findTensor(base + ".qweight");
+  const TensorInfo *qzeros = st_->findTensor(base + ".qzeros");
+  const TensorInfo *scales = st_->findTensor(base + ".scales");
+  const TensorInfo *gIdx = st_->findTensor(base + ".g_idx");
+  if (!qweight || !qzeros || !scales || qweight->dtype != DType::I32 ||
+      qzeros->dtype != DType::I32 || !isFloatScale(scales->dtype) ||
+      qweight->shape.size() != 2 || qzeros->shape.size() != 2 || scales->shape.size() != 2)
+    return nullptr;
+  // qweight [in * bits / 32, out]: codes packed down the input features; qzeros
+  // [groups, out * bits / 32]: zeros packed along the outputs, stored minus 1; scales
+  // [groups, out]; g_idx [in]: each input feature's group.
+  const uint64_t out = scales->shape[1], groups = scales->shape[0];
+  if (out == 0 || groups == 0 || qweight->shape[1] != out || qzeros->shape[0] != groups)
+    return nullptr;
+  int bits = 0;
+  for (int b : {4, 8})
+    if (out * b == qzeros->shape[1] * 32)
+      bits = b;
+  if (bits == 0)
+    return nullptr;
+  const uint64_t in = qweight->shape[0] * 32 / bits, zeroWords = qzeros->shape[1];
+  if (in == 0 || in % groups != 0 || qweight->size != qweight->shape[0] * out * 4 ||
+      qzeros->size != groups * zeroWords * 4 ||
+      scales->size != groups * out * dtypeInfo(scales->dtype).blockBytes)
+    return nullptr;
+  std::vector<uint32_t> group(in);
+  bool contiguous = true; // group i / (in / groups), as without act-order
+  for (uint64_t i = 0; i < in; ++i) {
+    group[i] = static_cast<uint32_t>(i / (in / groups));
+    if (gIdx) {
+      if (gIdx->dtype != DType::I32 || gIdx->shape != std::vector<uint64_t>{in} ||
+          gIdx->size != in * 4)
+        return nullptr;
+      int32_t g;
+      std::memcpy(&g, gIdx->data + 4 * i, 4);
+      if (g < 0 || static_cast<uint64_t>(g) >= groups)
+        return nullptr;
+      contiguous = contiguous && static_cast<uint32_t>(g) == group[i];
+      group[i] = static_cast<uint32_t>(g);
+    }
+  }
+  // Transposed into [out, in]: row o is output feature o. The exact products, blocks or f32
+  // (GPU kernels round each to the scales' f16: within half an f16 ulp).
+  const uint64_t perWord = 32 / bits;
+  Repacked r;
+  r.bytes = std::make_shared<std::vector<uint8_t>>();
+  writeIntMatrix(
+      *r.bytes, r.info, out, in, bits, scales->dtype, DType::F32,
+      contiguous && (in / groups) % 32 == 0,
+      [&](uint64_t o, uint64_t i) {
+        uint32_t word;
+        std::memcpy(&word, qweight->data + 4 * ((i / perWord) * out + o), 4);
+        return (word >> (bits * (i % perWord))) & ((1u << bits) - 1);
+      },
+      [&](uint64_t o, uint64_t i) { return floatAt(*scales, group[i] * out + o); },
+      [&](uint64_t o, uint64_t i) {
+        return static_cast<int>(codeIn(qzeros->data + 4 * group[i] * zeroWords, o, bits)) + 1;
+      });
+  r.info.name = std::string(name);
+  r.info.file = qweight->file;
+  r.info.size = r.bytes->size();
+  r.info.data = r.bytes->data();
+  return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;
 }
 
 const TensorInfo *WeightSource::mxfp4Pair(std::string_view name) const {

@@ -37,6 +37,11 @@ public:
   // f16-exact 16-bit scales as Q4_0 (4 bits) or Q8_0 (8 bits) blocks, the exact products;
   // else dense, in the scale's type, dequantized as compressed-tensors does
   // ((code - 2^(bits - 1)) * scale, rounded once).
+  // GPTQ linears (AutoGPTQ's format, v1: `B.qweight` I32 [in * bits / 32, out], 4- or 8-bit
+  // codes packed down the inputs; `B.qzeros` I32 [groups, out * bits / 32], zeros minus 1;
+  // `B.scales` [groups, out]; `B.g_idx` I32 [in], each input's group) are found as
+  // `B.weight` [out, in], the exact products (code - zero) * scale: Q4_0 / Q8_0 blocks where
+  // symmetric with contiguous groups of whole 32s and f16 scales, else dense f32.
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }
@@ -45,6 +50,7 @@ public:
 private:
   const TensorInfo *mxfp4Pair(std::string_view name) const;
   const TensorInfo *packedInt(std::string_view name) const;
+  const TensorInfo *gptqLinear(std::string_view name) const;
 
   std::optional<GgufFile> gguf_;
   std::optional<SafetensorsModel> st_;

@@ -418,6 +418,23 @@ TEST(Reference, CompressedTensorsInt4KeptAsQ4_0) {
                         "hf-tiny-llama-w4a16-bf16", 1e-5);
 }
 
+// GPTQ checkpoints (AutoGPTQ's v1 format: codes packed down the inputs, zeros stored minus 1)
+// against transformers reading them through optimum and GPTQModel: 4-bit symmetric codes in
+// groups of 32 with f16 scales, Q4_0 blocks as they stand (kept, the dense plan's bits; 2
+// ranks too), and 8-bit asymmetric codes with act-order (each input's group from g_idx).
+TEST(Reference, GptqCheckpointsMatchTransformers) {
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-llama-gptq", DType::Q4_0, "layers.", 8,
+                        "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-gptq-native.plan", "hf-tiny-llama-gptq",
+                        1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-gptq-tp2.plan", "hf-tiny-llama-gptq",
+                        1e-5);
+  SCOPED_TRACE("8 bits, asymmetric, act-order");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-gptq-act-order.plan",
+                        "hf-tiny-qwen3-gptq-act-order", 1e-5);
+}
+
 // The same for int8 per channel (Qwen3's layout: its per-head norms stay bf16): Q8_0 blocks.
 TEST(Reference, CompressedTensorsInt8KeptAsQ8_0) {
   expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-w8a16-bf16", DType::Q8_0, "layers.", 8,
