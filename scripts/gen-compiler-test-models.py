@@ -8,8 +8,8 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
-directories. The *-gptq* directories are written here; their references need optimum and
-gptqmodel.)
+directories. The *-gptq* and *-awq directories are written here; their references need
+gptqmodel, and optimum for GPTQ.)
 """
 import json
 import os
@@ -227,6 +227,43 @@ def gptq_dir(src, dst, bits, group, sym, act_order):
     config["quantization_config"] = {"quant_method": "gptq", "bits": bits, "group_size": group,
                                      "desc_act": act_order, "sym": sym,
                                      "checkpoint_format": "gptq"}
+    hf_dir(dst, out, config)
+
+
+def awq_dir(src, dst, group):
+    """Writes OUT/dst: OUT/src's linear layers as asymmetric 4-bit codes to nearest in
+    AutoAWQ's GEMM format, scales f16: qweight [in, out / 8] and qzeros [groups, out / 8]
+    (codes packed along the outputs, a word's nibbles holding outputs 0 2 4 6 1 3 5 7),
+    scales [groups, out]. Written here; transformers reads it through GPTQModel for the
+    references."""
+    t = load_file(os.path.join(OUT, src, "model.safetensors"))
+    order = [0, 2, 4, 6, 1, 3, 5, 7]
+    out = {}
+    for k, w in t.items():
+        if not k.endswith("_proj.weight"):
+            out[k] = w
+            continue
+        base = k[:-len(".weight")]
+        w = w.astype(np.float32).T  # [in, out]
+        i, o = w.shape
+        wg = w.reshape(i // group, group, o)
+        lo, hi = np.minimum(wg.min(1), 0), np.maximum(wg.max(1), 0)  # [groups, out]
+        scales = ((hi - lo) / 15).astype(np.float16)
+        zeros = np.clip(np.round(-lo / scales.astype(np.float32)), 0, 15).astype(np.int64)
+        q = np.clip(np.round(wg / scales.astype(np.float32)[:, None]) + zeros[:, None], 0, 15)
+        q = q.reshape(i, o).astype(np.uint32)
+
+        def pack(x):
+            packed = np.zeros((x.shape[0], x.shape[1] // 8), np.uint32)
+            for p, col in enumerate(order):
+                packed |= x[:, col::8].astype(np.uint32) << (4 * p)
+            return packed.view(np.int32)
+        out[base + ".qweight"] = pack(q)
+        out[base + ".qzeros"] = pack(zeros)
+        out[base + ".scales"] = scales
+    config = json.load(open(os.path.join(OUT, src, "config.json")))
+    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": group,
+                                     "zero_point": True, "version": "gemm"}
     hf_dir(dst, out, config)
 
 
@@ -585,6 +622,8 @@ def main():
     # ones in groups of 16 with act-order (g_idx shuffled: dense).
     gptq_dir("hf-tiny-llama", "hf-tiny-llama-gptq", 4, 32, True, False)
     gptq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-gptq-act-order", 8, 16, False, True)
+    # AWQ (AutoAWQ's GEMM format): hf-tiny-qwen3 as asymmetric 4-bit codes in groups of 32.
+    awq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-awq", 32)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

@@ -163,24 +163,35 @@ def write(name, model, prompts, all_positions):
     print(name, data.shape, meta["greedy_after_first_prompt"])
 
 
-def gptq_dequantized(path):
-    """A GPTQ directory as the f32 model whose linear weights are those GPTQModel dequantizes
-    (through transformers and optimum) with its scales widened to f32, the exact products
-    (left in f16, GPTQModel rounds each to f16, as GPU kernels do), the rest as stored."""
+def dequantized_reference(path):
+    """A GPTQ or AWQ directory as the f32 model whose linear weights are those GPTQModel
+    dequantizes (through transformers, and optimum for GPTQ) with its scales widened to f32,
+    the exact products (left in f16, GPTQModel rounds each to f16, as GPU kernels do), the
+    rest as stored. No forward pass runs on the quantized model (its CPU kernels repack)."""
     q = dict(json.load(open(os.path.join(path, "config.json")))["quantization_config"])
-    q.pop("quant_method")
+    method = q.pop("quant_method")
+    extra = {}
+    if method == "gptq":
+        extra["quantization_config"] = transformers.GPTQConfig(**q, backend="torch")
     quantized = transformers.AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, quantization_config=transformers.GPTQConfig(**q, backend="torch"))
+        path, dtype=torch.float32, **extra)
     config = transformers.AutoConfig.from_pretrained(path)
     del config.quantization_config
     model = transformers.AutoModelForCausalLM.from_config(
         config, dtype=torch.float32, attn_implementation="eager")
     state = {k: v for k, v in quantized.state_dict().items()
              if k in model.state_dict()}
+    from gptqmodel.quantization.awq.utils.packing_utils import dequantize_gemm
     for name, module in quantized.named_modules():
-        if hasattr(module, "qweight"):
+        if not hasattr(module, "qweight"):
+            continue
+        if method == "awq":  # [in, out]
+            w = dequantize_gemm(module.qweight, module.qzeros, module.scales.float(),
+                                module.bits, module.group_size)
+        else:
             module.scales = module.scales.float()
-            state[name + ".weight"] = module.dequantize_weight().T.float()
+            w = module.dequantize_weight()
+        state[name + ".weight"] = w.T.float()
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all("lm_head" in k for k in missing), (missing, unexpected)
     model.tie_weights()
@@ -234,16 +245,17 @@ def main():
     # on the CPU (exactly: every MXFP4 value is a short binary fraction).
     # hf-tiny-llama-w4a16 and hf-tiny-qwen3-w8a16: compressed-tensors' pack-quantized
     # integers, which transformers decompresses (compressed-tensors' own dequantization).
-    # The GPTQ directories: transformers reads them through optimum and GPTQModel's CPU
-    # kernels (pip install optimum gptqmodel).
+    # The GPTQ and AWQ directories: transformers reads them through GPTQModel (and optimum
+    # for GPTQ: pip install optimum gptqmodel).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
                "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
-               "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-qwen3-gptq-act-order"]:
+               "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-qwen3-gptq-act-order",
+               "hf-tiny-qwen3-awq"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)
-        if "gptq" in hf:
-            model = gptq_dequantized(path)
+        if "gptq" in hf or "awq" in hf:
+            model = dequantized_reference(path)
         else:
             model, info = transformers.AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)

@@ -481,10 +481,20 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
       sub.fail("bits", Twine(bits) + " bits are not supported (supported: 4, 8)");
     else if (format != "gptq")
       sub.fail("checkpoint_format", "'" + format + "' is not supported (supported: gptq)");
+  } else if (method == "awq") {
+    // AutoAWQ's GEMM format (as GPTQModel writes it too).
+    const int64_t bits = sub.optionalPositiveInt("bits").value_or(
+        sub.optionalPositiveInt("w_bit").value_or(4));
+    const std::string version = sub.optionalString("version").value_or("gemm");
+    if (bits != 4)
+      sub.fail("bits", Twine(bits) + " bits are not supported (supported: 4)");
+    else if (StringRef(version).lower() != "gemm")
+      sub.fail("version", "'" + version + "' is not supported (supported: gemm)");
   } else {
     sub.fail("quant_method",
              "'" + method + "' weights are not supported (supported: compressed-tensors " +
-                 "pack-quantized, gptq" + (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
+                 "pack-quantized, gptq, awq" +
+                 (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
                  "; or a dequantized checkpoint)");
   }
   fields.absorb(sub);

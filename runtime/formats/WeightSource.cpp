@@ -193,6 +193,8 @@ const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
       qzeros->dtype != DType::I32 || !isFloatScale(scales->dtype) ||
       qweight->shape.size() != 2 || qzeros->shape.size() != 2 || scales->shape.size() != 2)
     return nullptr;
+  if (!gIdx && qweight->shape[1] * 8 == scales->shape[1])
+    return awqLinear(name, *qweight, *qzeros, *scales);
   // qweight [in * bits / 32, out]: codes packed down the input features; qzeros
   // [groups, out * bits / 32]: zeros packed along the outputs, stored minus 1; scales
   // [groups, out]; g_idx [in]: each input feature's group.
@@ -245,6 +247,38 @@ const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
       });
   r.info.name = std::string(name);
   r.info.file = qweight->file;
+  r.info.size = r.bytes->size();
+  r.info.data = r.bytes->data();
+  return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;
+}
+
+const TensorInfo *WeightSource::awqLinear(std::string_view name, const TensorInfo &qweight,
+                                          const TensorInfo &qzeros,
+                                          const TensorInfo &scales) const {
+  // qweight [in, out / 8], qzeros [groups, out / 8]: 4-bit codes packed along the outputs,
+  // the nibble at position p of a word holding output 8w + kOrder[p]; scales [groups, out].
+  static constexpr int kPosition[8] = {0, 4, 1, 5, 2, 6, 3, 7}; // of output 8w + j
+  const uint64_t out = scales.shape[1], groups = scales.shape[0], in = qweight.shape[0];
+  if (out % 8 != 0 || groups == 0 || in % groups != 0 || qzeros.shape[0] != groups ||
+      qzeros.shape[1] * 8 != out || qweight.size != in * out / 2 ||
+      qzeros.size != groups * out / 2 ||
+      scales.size != groups * out * dtypeInfo(scales.dtype).blockBytes)
+    return nullptr;
+  const uint64_t groupSize = in / groups;
+  auto nibble = [out](const TensorInfo &t, uint64_t row, uint64_t o) {
+    uint32_t word;
+    std::memcpy(&word, t.data + 4 * (row * (out / 8) + o / 8), 4);
+    return (word >> (4 * kPosition[o % 8])) & 15u;
+  };
+  Repacked r;
+  r.bytes = std::make_shared<std::vector<uint8_t>>();
+  writeIntMatrix(
+      *r.bytes, r.info, out, in, 4, scales.dtype, DType::F32, groupSize % 32 == 0,
+      [&](uint64_t o, uint64_t i) { return nibble(qweight, i, o); },
+      [&](uint64_t o, uint64_t i) { return floatAt(scales, (i / groupSize) * out + o); },
+      [&](uint64_t o, uint64_t i) { return static_cast<int>(nibble(qzeros, i / groupSize, o)); });
+  r.info.name = std::string(name);
+  r.info.file = qweight.file;
   r.info.size = r.bytes->size();
   r.info.data = r.bytes->data();
   return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;

@@ -42,6 +42,9 @@ public:
   // `B.scales` [groups, out]; `B.g_idx` I32 [in], each input's group) are found as
   // `B.weight` [out, in], the exact products (code - zero) * scale: Q4_0 / Q8_0 blocks where
   // symmetric with contiguous groups of whole 32s and f16 scales, else dense f32.
+  // AWQ linears (AutoAWQ's GEMM format: `B.qweight` I32 [in, out / 8] and `B.qzeros` I32
+  // [groups, out / 8], 4-bit codes packed along the outputs in the order 0 2 4 6 1 3 5 7;
+  // `B.scales` [groups, out]; no g_idx) likewise, zeros as stored.
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }
@@ -51,6 +54,8 @@ private:
   const TensorInfo *mxfp4Pair(std::string_view name) const;
   const TensorInfo *packedInt(std::string_view name) const;
   const TensorInfo *gptqLinear(std::string_view name) const;
+  const TensorInfo *awqLinear(std::string_view name, const TensorInfo &qweight,
+                              const TensorInfo &qzeros, const TensorInfo &scales) const;
 
   std::optional<GgufFile> gguf_;
   std::optional<SafetensorsModel> st_;

@@ -435,6 +435,15 @@ TEST(Reference, GptqCheckpointsMatchTransformers) {
                         "hf-tiny-qwen3-gptq-act-order", 1e-5);
 }
 
+// An AWQ checkpoint (AutoAWQ's GEMM format: codes packed along the outputs in AWQ's nibble
+// order, zeros as stored), asymmetric 4-bit in groups of 32, against transformers reading it
+// through GPTQModel; 2 ranks too.
+TEST(Reference, AwqCheckpointMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq.plan", "hf-tiny-qwen3-awq", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq-tp2.plan", "hf-tiny-qwen3-awq", 1e-5);
+}
+
 // The same for int8 per channel (Qwen3's layout: its per-head norms stay bf16): Q8_0 blocks.
 TEST(Reference, CompressedTensorsInt8KeptAsQ8_0) {
   expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-w8a16-bf16", DType::Q8_0, "layers.", 8,
