@@ -76,6 +76,7 @@ Panels panelsOf(DType dtype) {
     return Panels::Q8m;
   case DType::Q4_1:
   case DType::Q4_0:
+  case DType::Q4_ZP:
   case DType::Q4_K:
     return Panels::Q41;
   default:
@@ -745,7 +746,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
                  std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS or MXFP4 weights, "
+                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4 or Q4_ZP weights, "
                              "not ") +
                      dtypeName(dtype));
   PackedWeight p;
@@ -902,11 +903,14 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           }
           break;
         }
-        case DType::Q4_1:   // f16 d, f16 m, nibbles: d x q + m
+        case DType::Q4_1:  // f16 d, f16 m, nibbles: d x q + m
+        case DType::Q4_ZP: // f16 d, u8 z, nibbles: d x (q - z), which fma(q, d, -z d) gives
         case DType::Q4_0: { // f16 d, nibbles: d x (q - 8), which fma(q, d, -8d) gives exactly
           const float d = ggufHalf(src);
-          const float m = dtype == DType::Q4_1 ? ggufHalf(src + 2) : -8.0f * d;
-          const uint8_t *qs = src + (dtype == DType::Q4_1 ? 4 : 2);
+          const float m = dtype == DType::Q4_1    ? ggufHalf(src + 2)
+                          : dtype == DType::Q4_ZP ? -static_cast<float>(src[2]) * d
+                                                  : -8.0f * d;
+          const uint8_t *qs = src + (dtype == DType::Q4_1 ? 4 : dtype == DType::Q4_ZP ? 3 : 2);
           for (int64_t i = 0; i < kQuant / 2; ++i) {
             q4[i] = qs[i] & 15;
             q4[i + 16] = qs[i] >> 4;

@@ -13,7 +13,7 @@
 //
 // BF16 and F16 weights stay 16-bit in the panels and widen exactly to f32 in registers.
 // GGUF-quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
-// IQ4_XS, MXFP4) stay quantized in the panels (per 32 values of k: int8 values with a scale per
+// IQ4_XS, MXFP4; and Q4_ZP) stay quantized in the panels (per 32 values of k: int8 values with a scale per
 // column, two for the 16-value sub-blocks of Q6_K, Q3_K and Q2_K, and minimums for Q5_1, Q5_K and
 // Q2_K; nibbles with a scale and a minimum per column, which Q4_0 and Q4_K's sub-blocks are
 // repacked into; or nibbles indexing a table of 16 int8 values with a scale per column: IQ4_NL,
@@ -53,14 +53,14 @@ public:
   // (floats, or halves widened exactly when used).
   // Q8_0 and Q5_0, per 32 values of k: 16 float scales, then int8 q[32][16]; Q6_K
   // the same and Q3_K with 2 x 16 scales (values 0-15, then 16-31); Q5_1 and Q5_K with 16 scales
-  // and 16 minimums (fma(q, d, m)); Q2_K with 2 x 16 of each. Q4_1, Q4_0 and Q4_K, per 32 values:
+  // and 16 minimums (fma(q, d, m)); Q2_K with 2 x 16 of each. Q4_1, Q4_0, Q4_ZP and Q4_K, per 32 values:
   // 16 float scales, 16 float minimums, then bytes [16][16], byte (i, c) holding q[2i][c] | q[2i +
   // 1][c] << 4. IQ4_NL, IQ4_XS and MXFP4: 16 float scales, then those bytes of 4-bit codes
   // (T[q] x d, T the type's table of 16 values).
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
   static int64_t quantBlockBytes(DType dtype);
   // Whether `dtype` stays quantized in the panels (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
-  // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4).
+  // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP).
   static bool keepsQuantized(DType dtype);
 
 private:

@@ -46,6 +46,7 @@ const DTypeInfo kInfos[] = {
     {DType::TQ1_0, "TQ1_0", 256, 54, 34, false},
     {DType::TQ2_0, "TQ2_0", 256, 66, 35, false},
     {DType::MXFP4, "MXFP4", 32, 17, 39, false},
+    {DType::Q4_ZP, "Q4_ZP", 32, 19, -1, false},
 };
 
 } // namespace

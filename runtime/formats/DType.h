@@ -56,6 +56,9 @@ enum class DType : uint8_t {
   TQ1_0,
   TQ2_0,
   MXFP4,
+  // modelc's own: 4-bit codes with an f16 scale and an integer zero per 32 (the blocks of
+  // asymmetric GPTQ / AWQ checkpoints), d (q - z).
+  Q4_ZP,
 };
 
 struct DTypeInfo {

@@ -132,6 +132,16 @@ void decodeQ4_1(const uint8_t *b, float *y) {
     y[j + QK / 2] = d * static_cast<float>(qs[j] >> 4) + m;
   }
 }
+// d (f16), z (u8), qs[16] as Q4_0: d (q - z), exact (both factors are short).
+void decodeQ4_ZP(const uint8_t *b, float *y) {
+  const float d = loadF16(b);
+  const int z = b[2];
+  const uint8_t *qs = b + 3;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>((qs[j] & 0x0F) - z);
+    y[j + QK / 2] = d * static_cast<float>((qs[j] >> 4) - z);
+  }
+}
 void decodeQ5_0(const uint8_t *b, float *y) {
   float d = loadF16(b);
   uint32_t qh = load<uint32_t>(b + 2);
@@ -275,6 +285,8 @@ BlockDecoder blockDecoder(DType t) {
     return decodeQ4_0;
   case DType::Q4_1:
     return decodeQ4_1;
+  case DType::Q4_ZP:
+    return decodeQ4_ZP;
   case DType::Q5_0:
     return decodeQ5_0;
   case DType::Q5_1:

@@ -64,39 +64,47 @@ uint32_t codeIn(const uint8_t *words, uint64_t j, int bits) {
 bool isFloatScale(DType d) { return d == DType::F32 || d == DType::BF16 || d == DType::F16; }
 
 // A matrix [rows, cols] of `bits`-bit unsigned codes, each meaning (code - zero) * scale with
-// `scale(row, col)` and `zero(row, col)`, written out. Where every zero is 2^(bits - 1), the
-// scales are f16 values of a 16-bit type and constant over each aligned run of 32 columns
-// (`blockScales`), as GGUF blocks, d = the scale: 4-bit codes Q4_0 (q = the code, d (q - 8)),
-// 8-bit ones Q8_0 (q = code - 128, d q), the exact products; else dense in `denseType`
-// (F32: the exact products; a 16-bit type: each rounded once).
+// `scale(row, col)` and `zero(row, col)`, written out. Where the scales and zeros are constant
+// over each aligned run of 32 columns (`blockScales`) and the scales are f16 values of a
+// 16-bit type, as blocks, d = the scale: 4-bit codes Q4_0 (every zero 8: q = the code,
+// d (q - 8)) or Q4_ZP (d (q - z)), 8-bit ones with every zero 128 Q8_0 (q = code - 128, d q):
+// the exact products. Else dense in `denseType` (F32: the exact products; a 16-bit type:
+// each rounded once).
 template <class Code, class Scale, class Zero>
 void writeIntMatrix(std::vector<uint8_t> &bytes, TensorInfo &info, uint64_t rows, uint64_t cols,
                     int bits, DType scaleType, DType denseType, bool blockScales, Code code,
                     Scale scale, Zero zero) {
   const int offset = 1 << (bits - 1);
-  bool blocks = blockScales && cols % 32 == 0 && scaleType != DType::F32;
+  bool blocks = blockScales && cols % 32 == 0 && scaleType != DType::F32, symmetric = true;
   for (uint64_t row = 0; blocks && row < rows; ++row)
-    for (uint64_t col = 0; blocks && col < cols; ++col) {
+    for (uint64_t col = 0; blocks && col < cols; col += 32) {
       const float v = scale(row, col);
-      blocks = zero(row, col) == offset &&
-               (col % 32 != 0 || (std::isfinite(v) && f16ToF32(f32ToF16(v)) == v));
+      blocks = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
+      symmetric = symmetric && zero(row, col) == offset;
     }
+  // Asymmetric 8-bit codes have no block type.
+  blocks = blocks && (symmetric || bits == 4);
   info.shape = {rows, cols};
   if (blocks) {
-    const uint64_t perRow = cols / 32, blockBytes = bits == 4 ? 18 : 34;
+    const DType type = bits == 8 ? DType::Q8_0 : symmetric ? DType::Q4_0 : DType::Q4_ZP;
+    const uint64_t perRow = cols / 32, blockBytes = dtypeInfo(type).blockBytes;
+    const uint64_t codes = type == DType::Q4_ZP ? 3 : 2; // where the codes start
     bytes.resize(rows * perRow * blockBytes);
     for (uint64_t row = 0; row < rows; ++row)
       for (uint64_t b = 0; b < perRow; ++b) {
         uint8_t *out = bytes.data() + (row * perRow + b) * blockBytes;
         const uint16_t d = f32ToF16(scale(row, b * 32));
         std::memcpy(out, &d, 2);
+        if (type == DType::Q4_ZP)
+          out[2] = static_cast<uint8_t>(zero(row, b * 32));
         for (uint64_t j = 0; j < 16 && bits == 4; ++j)
-          out[2 + j] =
+          out[codes + j] =
               static_cast<uint8_t>(code(row, b * 32 + j) | code(row, b * 32 + j + 16) << 4);
         for (uint64_t j = 0; j < 32 && bits == 8; ++j)
-          out[2 + j] = static_cast<uint8_t>(static_cast<int>(code(row, b * 32 + j)) - offset);
+          out[codes + j] =
+              static_cast<uint8_t>(static_cast<int>(code(row, b * 32 + j)) - offset);
       }
-    info.dtype = bits == 4 ? DType::Q4_0 : DType::Q8_0;
+    info.dtype = type;
     return;
   }
   const size_t elementBytes = dtypeInfo(denseType).blockBytes;

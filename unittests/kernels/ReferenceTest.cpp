@@ -436,10 +436,14 @@ TEST(Reference, GptqCheckpointsMatchTransformers) {
 }
 
 // An AWQ checkpoint (AutoAWQ's GEMM format: codes packed along the outputs in AWQ's nibble
-// order, zeros as stored), asymmetric 4-bit in groups of 32, against transformers reading it
-// through GPTQModel; 2 ranks too.
+// order, zeros as stored), asymmetric 4-bit in groups of 32 with f16 scales: Q4_ZP blocks (an
+// integer zero per 32), kept by the native plan with the dense plan's bits, against
+// transformers reading it through GPTQModel; 2 ranks too.
 TEST(Reference, AwqCheckpointMatchesTransformers) {
-  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq.plan", "hf-tiny-qwen3-awq", 1e-5);
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-awq", DType::Q4_ZP, "layers.", 8,
+                        "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq-native.plan", "hf-tiny-qwen3-awq",
+                        1e-5);
   SCOPED_TRACE("2 ranks");
   checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq-tp2.plan", "hf-tiny-qwen3-awq", 1e-5);
 }
