@@ -617,10 +617,11 @@ def main():
              dict(num_bits=8, type="int", symmetric=True, strategy="channel"), "bfloat16")]:
         compressed_tensors_dir(src, dst, args, dtype)
 
-    # GPTQ checkpoints (AutoGPTQ's v1 format): hf-tiny-llama as 4-bit symmetric codes in
-    # groups of 32 (f16 scales: Q4_0 blocks as they stand), hf-tiny-qwen3 as 8-bit asymmetric
-    # ones in groups of 16 with act-order (g_idx shuffled: dense).
+    # GPTQ checkpoints (AutoGPTQ's v1 format): hf-tiny-llama as 4-bit codes in groups of 32,
+    # symmetric and not (f16 scales: Q4_ZP blocks as they stand), hf-tiny-qwen3 as 8-bit
+    # asymmetric ones in groups of 16 with act-order (g_idx shuffled: dense).
     gptq_dir("hf-tiny-llama", "hf-tiny-llama-gptq", 4, 32, True, False)
+    gptq_dir("hf-tiny-llama", "hf-tiny-llama-gptq-asym", 4, 32, False, False)
     gptq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-gptq-act-order", 8, 16, False, True)
     # AWQ (AutoAWQ's GEMM format): hf-tiny-qwen3 as asymmetric 4-bit codes in groups of 32.
     awq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-awq", 32)

@@ -249,7 +249,7 @@ def main():
     # for GPTQ: pip install optimum gptqmodel).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
                "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
-               "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-qwen3-gptq-act-order",
+               "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-llama-gptq-asym", "hf-tiny-qwen3-gptq-act-order",
                "hf-tiny-qwen3-awq"]:
         if only and hf not in only:
             continue

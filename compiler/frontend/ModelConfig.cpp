@@ -469,6 +469,10 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
                                  "' is not supported (supported: group, channel, tensor)");
         else if (w.optionalBool("dynamic").value_or(false))
           w.fail("dynamic", "dynamic weight scales are not supported");
+        else if (w.has("actorder") && w.optionalString("actorder") == "group")
+          w.fail("actorder", "act-order groups (weight_g_idx) are not supported");
+        if (strategy == "group")
+          c.quantGroupSize = w.optionalPositiveInt("group_size").value_or(0);
         g.absorb(w);
       }
       sub.absorb(g);
@@ -481,15 +485,24 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
       sub.fail("bits", Twine(bits) + " bits are not supported (supported: 4, 8)");
     else if (format != "gptq")
       sub.fail("checkpoint_format", "'" + format + "' is not supported (supported: gptq)");
+    c.quantGroupSize = sub.has("group_size") ? sub.optionalPositiveInt("group_size").value_or(0)
+                                             : 0; // -1: per channel
   } else if (method == "awq") {
     // AutoAWQ's GEMM format (as GPTQModel writes it too).
     const int64_t bits = sub.optionalPositiveInt("bits").value_or(
         sub.optionalPositiveInt("w_bit").value_or(4));
     const std::string version = sub.optionalString("version").value_or("gemm");
+    const std::string backend = sub.optionalString("backend").value_or("autoawq");
     if (bits != 4)
       sub.fail("bits", Twine(bits) + " bits are not supported (supported: 4)");
     else if (StringRef(version).lower() != "gemm")
       sub.fail("version", "'" + version + "' is not supported (supported: gemm)");
+    else if (!sub.optionalBool("zero_point").value_or(true))
+      sub.fail("zero_point", "AWQ without zero points is not supported");
+    else if (backend != "autoawq")
+      sub.fail("backend", "'" + backend + "' packing is not supported (supported: autoawq)");
+    c.quantGroupSize = sub.optionalPositiveInt("group_size").value_or(
+        sub.optionalPositiveInt("q_group_size").value_or(0));
   } else {
     sub.fail("quant_method",
              "'" + method + "' weights are not supported (supported: compressed-tensors " +
@@ -786,6 +799,19 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
     return createStringError(inconvertibleErrorCode(),
                              where + ": field '" + fieldPrefix + field + "': " + problem);
   };
+  // Groups of a quantized checkpoint that straddle a matrix's inputs (their count rounded up)
+  // are not read: the group size must divide every quantized matrix's input features.
+  if (c.quantGroupSize > 0)
+    for (auto [what, size] : {std::pair<StringRef, int64_t>{"hidden_size", c.hiddenSize},
+                              {"intermediate_size", c.intermediateSize},
+                              {"the attention heads' width", c.numHeads * c.headDim},
+                              {"the experts' intermediate size", c.expertIntermediateSize},
+                              {"the shared expert's intermediate size",
+                               c.sharedExpertIntermediateSize}})
+      if (size > 0 && size % c.quantGroupSize != 0)
+        return fail("quantization_config.group_size",
+                    Twine(c.quantGroupSize) + " does not divide " + what + " " + Twine(size) +
+                        ": groups that straddle a matrix's end are not supported");
   bool gpt2 = c.architecture == Architecture::Gpt2;
   StringRef headsField = gpt2 ? "n_head" : "num_attention_heads";
   if (c.numKvHeads > c.numHeads || c.numHeads % c.numKvHeads != 0)

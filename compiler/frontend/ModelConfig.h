@@ -124,6 +124,9 @@ struct ModelConfig {
   std::optional<double> swigluAlpha, swigluLimit;
   // gpt-oss's official checkpoints: experts as MXFP4 pairs stored [out, in] (not transposed).
   bool mxfp4Experts = false;
+  // A quantized checkpoint's group size (inputs sharing a scale), 0 when per channel or none:
+  // it must divide every quantized matrix's input features.
+  int64_t quantGroupSize = 0;
 
   bool isMoeLayer(int64_t layer) const {
     return numExperts > 0 &&

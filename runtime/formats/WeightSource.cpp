@@ -2,6 +2,7 @@
 
 #include "runtime/formats/Dequantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -66,14 +67,15 @@ bool isFloatScale(DType d) { return d == DType::F32 || d == DType::BF16 || d == 
 // A matrix [rows, cols] of `bits`-bit unsigned codes, each meaning (code - zero) * scale with
 // `scale(row, col)` and `zero(row, col)`, written out. Where the scales and zeros are constant
 // over each aligned run of 32 columns (`blockScales`) and the scales are f16 values of a
-// 16-bit type, as blocks, d = the scale: 4-bit codes Q4_0 (every zero 8: q = the code,
-// d (q - 8)) or Q4_ZP (d (q - z)), 8-bit ones with every zero 128 Q8_0 (q = code - 128, d q):
+// 16-bit type, as blocks, d = the scale: 4-bit codes Q4_0 (every zero 8 and `zeroPoints`
+// false: q = the code, d (q - 8)) or Q4_ZP (d (q - z)), 8-bit ones with every zero 128 Q8_0
+// (q = code - 128, d q):
 // the exact products. Else dense in `denseType` (F32: the exact products; a 16-bit type:
 // each rounded once).
 template <class Code, class Scale, class Zero>
 void writeIntMatrix(std::vector<uint8_t> &bytes, TensorInfo &info, uint64_t rows, uint64_t cols,
-                    int bits, DType scaleType, DType denseType, bool blockScales, Code code,
-                    Scale scale, Zero zero) {
+                    int bits, DType scaleType, DType denseType, bool blockScales,
+                    bool zeroPoints, Code code, Scale scale, Zero zero) {
   const int offset = 1 << (bits - 1);
   bool blocks = blockScales && cols % 32 == 0 && scaleType != DType::F32, symmetric = true;
   for (uint64_t row = 0; blocks && row < rows; ++row)
@@ -82,11 +84,14 @@ void writeIntMatrix(std::vector<uint8_t> &bytes, TensorInfo &info, uint64_t rows
       blocks = std::isfinite(v) && f16ToF32(f32ToF16(v)) == v;
       symmetric = symmetric && zero(row, col) == offset;
     }
-  // Asymmetric 8-bit codes have no block type.
+  // Asymmetric 8-bit codes have no block type. A format that stores zeros gets Q4_ZP for
+  // every 4-bit matrix, so that the parts of a merged matrix share one type.
   blocks = blocks && (symmetric || bits == 4);
   info.shape = {rows, cols};
   if (blocks) {
-    const DType type = bits == 8 ? DType::Q8_0 : symmetric ? DType::Q4_0 : DType::Q4_ZP;
+    const DType type = bits == 8                  ? DType::Q8_0
+                       : symmetric && !zeroPoints ? DType::Q4_0
+                                                  : DType::Q4_ZP;
     const uint64_t perRow = cols / 32, blockBytes = dtypeInfo(type).blockBytes;
     const uint64_t codes = type == DType::Q4_ZP ? 3 : 2; // where the codes start
     bytes.resize(rows * perRow * blockBytes);
@@ -133,7 +138,13 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   const TensorInfo *packed = st_->findTensor(base + "_packed");
   const TensorInfo *scale = st_->findTensor(base + "_scale");
   const TensorInfo *shape = st_->findTensor(base + "_shape");
-  if (!packed || !scale || !shape || st_->findTensor(base + "_zero_point") ||
+  // Symmetric only: a zero point tensor (older writers keep one) must be all zeros; act-order
+  // groups (`_g_idx`) are not read.
+  const TensorInfo *zeroPoint = st_->findTensor(base + "_zero_point");
+  if (zeroPoint && std::any_of(zeroPoint->data, zeroPoint->data + zeroPoint->size,
+                               [](uint8_t b) { return b != 0; }))
+    return nullptr;
+  if (!packed || !scale || !shape || st_->findTensor(base + "_g_idx") ||
       packed->dtype != DType::I32 || packed->shape.size() != 2 || shape->dtype != DType::I64 ||
       shape->shape != std::vector<uint64_t>{2} || shape->size != 16 ||
       !isFloatScale(scale->dtype))
@@ -171,7 +182,7 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   const int offset = 1 << (bits - 1);
   writeIntMatrix(
       *r.bytes, r.info, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), bits,
-      scale->dtype, scale->dtype, groupSize % 32 == 0,
+      scale->dtype, scale->dtype, groupSize % 32 == 0, /*zeroPoints=*/false,
       [&](uint64_t row, uint64_t col) {
         return codeIn(packed->data + 4 * row * words, col, bits);
       },
@@ -243,7 +254,7 @@ const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
   r.bytes = std::make_shared<std::vector<uint8_t>>();
   writeIntMatrix(
       *r.bytes, r.info, out, in, bits, scales->dtype, DType::F32,
-      contiguous && (in / groups) % 32 == 0,
+      contiguous && (in / groups) % 32 == 0, /*zeroPoints=*/true,
       [&](uint64_t o, uint64_t i) {
         uint32_t word;
         std::memcpy(&word, qweight->data + 4 * ((i / perWord) * out + o), 4);
@@ -282,6 +293,7 @@ const TensorInfo *WeightSource::awqLinear(std::string_view name, const TensorInf
   r.bytes = std::make_shared<std::vector<uint8_t>>();
   writeIntMatrix(
       *r.bytes, r.info, out, in, 4, scales.dtype, DType::F32, groupSize % 32 == 0,
+      /*zeroPoints=*/true,
       [&](uint64_t o, uint64_t i) { return nibble(qweight, i, o); },
       [&](uint64_t o, uint64_t i) { return floatAt(scales, (i / groupSize) * out + o); },
       [&](uint64_t o, uint64_t i) { return static_cast<int>(nibble(qzeros, i / groupSize, o)); });

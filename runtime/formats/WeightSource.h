@@ -40,11 +40,13 @@ public:
   // GPTQ linears (AutoGPTQ's format, v1: `B.qweight` I32 [in * bits / 32, out], 4- or 8-bit
   // codes packed down the inputs; `B.qzeros` I32 [groups, out * bits / 32], zeros minus 1;
   // `B.scales` [groups, out]; `B.g_idx` I32 [in], each input's group) are found as
-  // `B.weight` [out, in], the exact products (code - zero) * scale: Q4_0 / Q8_0 blocks where
-  // symmetric with contiguous groups of whole 32s and f16 scales, else dense f32.
+  // `B.weight` [out, in], the exact products (code - zero) * scale: with contiguous groups of
+  // whole 32s and f16 scales, 4-bit codes as Q4_ZP blocks and symmetric 8-bit ones as Q8_0;
+  // else dense f32.
   // AWQ linears (AutoAWQ's GEMM format: `B.qweight` I32 [in, out / 8] and `B.qzeros` I32
   // [groups, out / 8], 4-bit codes packed along the outputs in the order 0 2 4 6 1 3 5 7;
-  // `B.scales` [groups, out]; no g_idx) likewise, zeros as stored.
+  // `B.scales` [groups, out]; no g_idx) likewise, zeros as stored. Groups are in / groups
+  // inputs (the frontend refuses group sizes that do not divide the inputs).
   const TensorInfo *findTensor(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }

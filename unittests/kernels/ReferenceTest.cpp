@@ -420,16 +420,20 @@ TEST(Reference, CompressedTensorsInt4KeptAsQ4_0) {
 
 // GPTQ checkpoints (AutoGPTQ's v1 format: codes packed down the inputs, zeros stored minus 1)
 // against transformers reading them through optimum and GPTQModel: 4-bit symmetric codes in
-// groups of 32 with f16 scales, Q4_0 blocks as they stand (kept, the dense plan's bits; 2
-// ranks too), and 8-bit asymmetric codes with act-order (each input's group from g_idx).
+// groups of 32 with f16 scales, Q4_ZP blocks with their zeros (kept, the dense plan's bits; 2
+// ranks too), 4-bit asymmetric ones likewise, and 8-bit asymmetric codes with act-order (each
+// input's group from g_idx: dense).
 TEST(Reference, GptqCheckpointsMatchTransformers) {
-  expectKeptEqualsDense(planDirectory + "/hf-tiny-llama-gptq", DType::Q4_0, "layers.", 8,
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-llama-gptq", DType::Q4_ZP, "layers.", 8,
                         "every quantized matrix");
   checkAgainstReference(planDirectory + "/hf-tiny-llama-gptq-native.plan", "hf-tiny-llama-gptq",
                         1e-5);
   SCOPED_TRACE("2 ranks");
   checkAgainstReference(planDirectory + "/hf-tiny-llama-gptq-tp2.plan", "hf-tiny-llama-gptq",
                         1e-5);
+  SCOPED_TRACE("4 bits, asymmetric");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-gptq-asym.plan",
+                        "hf-tiny-llama-gptq-asym", 1e-5);
   SCOPED_TRACE("8 bits, asymmetric, act-order");
   checkAgainstReference(planDirectory + "/hf-tiny-qwen3-gptq-act-order.plan",
                         "hf-tiny-qwen3-gptq-act-order", 1e-5);
