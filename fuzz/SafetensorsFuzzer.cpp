@@ -1,6 +1,11 @@
-// safetensors reader on arbitrary bytes: parse the header and convert every small tensor.
+// safetensors reader on arbitrary bytes: parse the header and convert every small tensor;
+// then the weight store's derived tensors (MXFP4 pairs, compressed-tensors packed integers,
+// GPTQ and AWQ linears) of every name that could have one, each byte read and converted.
 #include "runtime/formats/Dequantize.h"
 #include "runtime/formats/Safetensors.h"
+#include "runtime/formats/WeightSource.h"
+
+#include <string>
 
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +24,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::vector<uint16_t> half(t.elementCount());
     (void)dequantizeToF32(t);
     (void)dequantize(t, DType::F16, half.data(), half.size() * 2);
+  }
+  std::vector<std::string> derived;
+  for (const TensorInfo &t : f->tensors())
+    for (const char *suffix : {"_blocks", "_packed", ".qweight"}) {
+      const std::string_view name(t.name), s(suffix);
+      if (name.size() > s.size() && name.substr(name.size() - s.size()) == s)
+        derived.push_back(std::string(name.substr(0, name.size() - s.size())) +
+                          (s == ".qweight" ? ".weight" : ""));
+    }
+  Expected<SafetensorsModel> model = SafetensorsModel::fromFile(std::move(*f));
+  if (!model)
+    return 0;
+  WeightSource store = WeightSource::fromSafetensors(std::move(*model));
+  for (const std::string &name : derived) {
+    const TensorInfo *t = store.findTensor(name);
+    if (!t)
+      continue;
+    uint8_t sum = 0; // every byte is there
+    for (uint64_t k = 0; k < t->size; ++k)
+      sum ^= t->data[k];
+    if (t->elementCount() <= (1u << 16) && canDequantize(t->dtype))
+      (void)dequantizeToF32(*t);
+    (void)sum;
   }
   return 0;
 }

@@ -216,6 +216,13 @@ Status SafetensorsModel::addShard(SafetensorsFile shard) {
   return Status();
 }
 
+Expected<SafetensorsModel> SafetensorsModel::fromFile(SafetensorsFile file) {
+  SafetensorsModel model;
+  if (Status s = model.addShard(std::move(file)); !s)
+    return s.error();
+  return model;
+}
+
 Expected<SafetensorsModel> SafetensorsModel::open(const std::string &path) {
   if (isDirectory(path)) {
     std::string index = path + "/model.safetensors.index.json";

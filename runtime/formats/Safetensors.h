@@ -48,6 +48,8 @@ public:
   // `path` is a .safetensors file, a model.safetensors.index.json, or a directory holding
   // one of model.safetensors.index.json or model.safetensors.
   static Expected<SafetensorsModel> open(const std::string &path);
+  // One file already parsed (tests, fuzzing).
+  static Expected<SafetensorsModel> fromFile(SafetensorsFile file);
 
   const std::vector<SafetensorsFile> &shards() const { return shards_; }
   // All tensors of all shards, shard by shard.

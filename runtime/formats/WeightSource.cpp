@@ -24,6 +24,12 @@ Expected<WeightSource> WeightSource::open(const std::string &path) {
   return out;
 }
 
+WeightSource WeightSource::fromSafetensors(SafetensorsModel model) {
+  WeightSource out;
+  out.st_ = std::move(model);
+  return out;
+}
+
 const std::vector<TensorInfo> &WeightSource::tensors() const {
   return gguf_ ? gguf_->tensors() : st_->tensors();
 }

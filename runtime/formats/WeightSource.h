@@ -23,6 +23,8 @@ public:
   enum class Format { Gguf, Safetensors };
 
   static Expected<WeightSource> open(const std::string &path);
+  // Over safetensors already read (tests, fuzzing).
+  static WeightSource fromSafetensors(SafetensorsModel model);
 
   Format format() const { return gguf_ ? Format::Gguf : Format::Safetensors; }
   const std::vector<TensorInfo> &tensors() const;
