@@ -537,6 +537,11 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                                          {"shape", std::move(shape)},
                                          {"offset", static_cast<int64_t>(offset)},
                                          {"size", static_cast<int64_t>(blob.size() - offset)}});
+      // Written by the last rank: the store's derived copies of its sources (repacked or
+      // dequantized checkpoint tensors) are not needed again.
+      if (store && rank + 1 == modules.size())
+        for (Attribute source : w.getSources())
+          store->release(cast<StringAttr>(source).getValue());
     }
     if (!widened.empty())
       llvm::errs() << "modelc: note: rank " << rank << ": " << widened.size()

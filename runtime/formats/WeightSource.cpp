@@ -30,6 +30,11 @@ WeightSource WeightSource::fromSafetensors(SafetensorsModel model) {
   return out;
 }
 
+void WeightSource::release(std::string_view name) const {
+  if (auto it = repacked_->find(name); it != repacked_->end())
+    repacked_->erase(it);
+}
+
 const std::vector<TensorInfo> &WeightSource::tensors() const {
   return gguf_ ? gguf_->tensors() : st_->tensors();
 }

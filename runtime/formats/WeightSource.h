@@ -50,6 +50,9 @@ public:
   // `B.scales` [groups, out]; no g_idx) likewise, zeros as stored. Groups are in / groups
   // inputs (the frontend refuses group sizes that do not divide the inputs).
   const TensorInfo *findTensor(std::string_view name) const;
+  // Drops a derived tensor's bytes (found again, they are derived again); pointers to it from
+  // findTensor become invalid. Other tensors are untouched.
+  void release(std::string_view name) const;
   // The GGUF file (metadata: hyperparameters, tokenizer), or null for safetensors.
   const GgufFile *gguf() const { return gguf_ ? &*gguf_ : nullptr; }
   const SafetensorsModel *safetensors() const { return st_ ? &*st_ : nullptr; }
