@@ -601,16 +601,15 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                    << tok.error().message() << "\n";
     // The files beside it that say how the model is served (chat template, BOS/EOS, the
     // tokens that end an answer), each in a section of its own name.
-    for (const char *companion : {modelrt::kTokenizerConfigFile, modelrt::kChatTemplateFile,
-                                  modelrt::kGenerationConfigFile}) {
+    for (const modelrt::HfTokenizerFile &companion : modelrt::kHfTokenizerFiles) {
       llvm::SmallString<256> file(llvm::sys::path::parent_path(spec.tokenizer.path));
-      llvm::sys::path::append(file, companion);
+      llvm::sys::path::append(file, companion.name);
       if (!llvm::sys::fs::exists(file))
         continue;
       auto text = llvm::MemoryBuffer::getFile(file);
       if (!text)
         return error(file + ": cannot read: " + text.getError().message());
-      writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, companion,
+      writer.addSection(modelrt::plan::SectionKind::Tokenizer, 0, companion.name,
                         std::string_view((*text)->getBuffer().data(), (*text)->getBufferSize()));
     }
   } else if (spec.tokenizer.format == "gguf") {

@@ -591,12 +591,6 @@ Status serve(const ServerOptions &options) {
         return sendError(res, 400, rendered.error().message());
       prompts.push_back({std::move(*rendered), {}});
     }
-    // Chat answers split into reasoning and content, unless guided decoding shapes them.
-    const bool guided = r.jsonObject || !r.guidedChoice.empty() || !r.forcedTool.empty() ||
-                        r.toolChoice == "required";
-    const ReasoningParser reasoning =
-        api == Api::Chat && !guided ? *reasoningParser : ReasoningParser::None;
-    const std::string chatPrompt = api == Api::Chat ? prompts[0].text : std::string();
     // echo with max_tokens 0: one token is generated internally and not returned.
     const bool echo = r.echo, discard = r.echo && r.maxTokens == 0;
     const std::string field = api == Api::Chat ? "'messages'" : "'prompt'";
@@ -693,6 +687,12 @@ Status serve(const ServerOptions &options) {
     const std::string forcedTool = api == Api::Chat ? r.forcedTool : std::string();
     const bool callRequired = api == Api::Chat && r.toolChoice == "required";
     const bool guidedCall = !forcedTool.empty() || callRequired;
+    // Chat answers split into reasoning and content, unless guided decoding shapes them.
+    const ReasoningParser reasoning =
+        api == Api::Chat && !guidedCall && !r.jsonObject && r.guidedChoice.empty()
+            ? *reasoningParser
+            : ReasoningParser::None;
+    const std::string chatPrompt = api == Api::Chat ? prompts[0].text : std::string();
     auto findCalls = [tools, declared, forcedTool, callRequired](const std::string &text) {
       if (!forcedTool.empty())
         return ExtractedToolCalls{std::string(), {ToolCall{forcedTool, text}}};

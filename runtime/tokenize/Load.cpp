@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -605,18 +606,19 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromFile(const std::string &path
   if (!text)
     return text.error();
   // The companions that exist beside it.
-  std::string companions[3];
-  const char *names[3] = {kTokenizerConfigFile, kChatTemplateFile, kGenerationConfigFile};
-  for (int k = 0; k < 3; ++k) {
-    const std::string file = dir + "/" + names[k];
+  std::string companions[std::size(kHfTokenizerFiles)];
+  HfTokenizerFiles files;
+  for (size_t k = 0; k < std::size(kHfTokenizerFiles); ++k) {
+    const std::string file = dir + "/" + kHfTokenizerFiles[k].name;
     if (::stat(file.c_str(), &st) != 0)
       continue;
     Expected<std::string> c = readWholeFile(file);
     if (!c)
       return c.error();
     companions[k] = std::move(*c);
+    files.*kHfTokenizerFiles[k].field = companions[k];
   }
-  return fromTokenizerJson(*text, {companions[0], companions[1], companions[2]}, jsonPath);
+  return fromTokenizerJson(*text, files, jsonPath);
 }
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlan(const std::string &planPath) {
@@ -631,12 +633,12 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlan(const std::string &plan
   for (const plan::Section &section : file->sections()) {
     if (section.kind != plan::SectionKind::Tokenizer)
       continue;
-    if (section.name == kTokenizerConfigFile)
-      files.config = section.text();
-    else if (section.name == kChatTemplateFile)
-      files.chatTemplate = section.text();
-    else if (section.name == kGenerationConfigFile)
-      files.generationConfig = section.text();
+    const HfTokenizerFile *companion = nullptr;
+    for (const HfTokenizerFile &f : kHfTokenizerFiles)
+      if (section.name == f.name)
+        companion = &f;
+    if (companion)
+      files.*companion->field = section.text();
     else if (!main)
       main = &section;
   }

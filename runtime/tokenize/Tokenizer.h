@@ -48,6 +48,15 @@ struct HfTokenizerFiles {
 inline constexpr const char *kTokenizerConfigFile = "tokenizer_config.json";
 inline constexpr const char *kChatTemplateFile = "chat_template.jinja";
 inline constexpr const char *kGenerationConfigFile = "generation_config.json";
+// Each file's name and field, for readers that fill them all.
+struct HfTokenizerFile {
+  const char *name;
+  std::string_view HfTokenizerFiles::*field;
+};
+inline constexpr HfTokenizerFile kHfTokenizerFiles[] = {
+    {kTokenizerConfigFile, &HfTokenizerFiles::config},
+    {kChatTemplateFile, &HfTokenizerFiles::chatTemplate},
+    {kGenerationConfigFile, &HfTokenizerFiles::generationConfig}};
 
 class Tokenizer {
 public:

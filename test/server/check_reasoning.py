@@ -9,31 +9,22 @@ answers. Exits non-zero on the first failure.
     check_reasoning.py MODELRT PLAN
 """
 import json
-import socket
+import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_client  # noqa: E402
 
 modelrt, plan = sys.argv[1:3]
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-port = sock.getsockname()[1]
-sock.close()
+port = http_client.free_port()
 base = "http://127.0.0.1:%d" % port
 server = subprocess.Popen([modelrt, "serve", plan, "--port", str(port),
                            "--reasoning-parser", "deepseek_r1"], stderr=subprocess.PIPE, text=True)
 
 
 def request(path, body):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode())
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_client.request(base, path, body)
 
 
 def check(cond, what):
@@ -44,19 +35,10 @@ def check(cond, what):
     print("ok:", what)
 
 
-def events(body):
-    return [json.loads(line[6:]) for line in body.split("\n")
-            if line.startswith("data: ") and line != "data: [DONE]"]
-
+events = http_client.events
 
 try:
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
+    http_client.wait_healthy(base)
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     # The answer as a completion of the chat prompt's tokens: the raw text.
     status, body = request("/tokenize", {"messages": messages})

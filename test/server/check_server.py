@@ -18,12 +18,12 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_client  # noqa: E402
+
 modelrt, plan, tokenizer = sys.argv[1:4]
 chat_goldens = sys.argv[4] if len(sys.argv) > 4 else None
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-port = sock.getsockname()[1]
-sock.close()
+port = http_client.free_port()
 base = "http://127.0.0.1:%d" % port
 KEY = "test-key"
 server = subprocess.Popen([modelrt, "serve", plan, "--tokenizer", tokenizer, "--port", str(port),
@@ -32,17 +32,7 @@ server = subprocess.Popen([modelrt, "serve", plan, "--tokenizer", tokenizer, "--
 
 
 def request(path, body=None, key=KEY, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(base + path, data=data)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", "Bearer " + key)
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_client.request(base, path, body, key, raw)
 
 
 def check(cond, what):
@@ -54,12 +44,7 @@ def check(cond, what):
 
 
 try:
-    for _ in range(600):
-        try:
-            if request("/health")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
+    http_client.wait_healthy(base, KEY)
     check(request("/health")[0] == 200, "health answers")
     status, body = request("/v1/models")
     check(status == 200 and json.loads(body)["data"][0]["id"] == "smollm2", "/v1/models lists the served name")
