@@ -8,7 +8,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
-directories. The *-gptq* and *-awq directories are written here; their references need
+directories. The *-gptq*, *-awq and *-fp8 directories are written here; their references need
 gptqmodel, and optimum for GPTQ.)
 """
 import json
@@ -175,6 +175,39 @@ def compressed_tensors_dir(src, dst, weights, dtype):
     model.save_pretrained(path)
     compressor.update_config(path)
     os.remove(os.path.join(path, "generation_config.json"))
+
+
+def fp8_dir(src, dst, block):
+    """Writes OUT/dst: OUT/src's linear layers as FP8 E4M3 codes with f32 scales per block of
+    `block` [rows, cols] (transformers' fine-grained FP8 and DeepSeek-V3's format: `weight`
+    float8_e4m3fn, `weight_scale_inv` [rows / block[0], cols / block[1]], the weight is their
+    product), each block's largest magnitude at 448, rounded by torch's cast."""
+    import torch
+    from safetensors.torch import load_file as load_torch, save_file as save_torch
+    t = load_torch(os.path.join(OUT, src, "model.safetensors"))
+    out = {}
+    for k, w in t.items():
+        if not k.endswith("_proj.weight"):
+            out[k] = w
+            continue
+        o, i = w.shape
+        bo, bi = min(block[0], o), min(block[1], i)
+        blocks = w.float().reshape(o // bo, bo, i // bi, bi)
+        scale = blocks.abs().amax(dim=(1, 3)) / 448.0
+        q = (blocks / scale[:, None, :, None]).to(torch.float8_e4m3fn)
+        out[k] = q.reshape(o, i)
+        out[k + "_scale_inv"] = scale.float()
+    config = json.load(open(os.path.join(OUT, src, "config.json")))
+    config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3",
+                                     "activation_scheme": "dynamic",
+                                     "weight_block_size": list(block)}
+    path = os.path.join(OUT, dst)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    save_torch(out, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
+    os.chmod(os.path.join(path, "model.safetensors"), 0o644)
 
 
 def gptq_dir(src, dst, bits, group, sym, act_order):
@@ -625,6 +658,11 @@ def main():
     gptq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-gptq-act-order", 8, 16, False, True)
     # AWQ (AutoAWQ's GEMM format): hf-tiny-qwen3 as asymmetric 4-bit codes in groups of 32.
     awq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-awq", 32)
+    # FP8 (transformers' fine-grained FP8, as Qwen3-*-FP8 and DeepSeek-V3 ship): hf-tiny-llama
+    # in blocks of 32 x 32 (runs of 32 inputs share a scale: F8_E4M3_B32 blocks), hf-tiny-qwen3
+    # in blocks of 16 x 16 (they do not: dense f32 products).
+    fp8_dir("hf-tiny-llama", "hf-tiny-llama-fp8", (32, 32))
+    fp8_dir("hf-tiny-qwen3", "hf-tiny-qwen3-fp8", (16, 16))
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

@@ -246,11 +246,12 @@ def main():
     # hf-tiny-llama-w4a16 and hf-tiny-qwen3-w8a16: compressed-tensors' pack-quantized
     # integers, which transformers decompresses (compressed-tensors' own dequantization).
     # The GPTQ and AWQ directories: transformers reads them through GPTQModel (and optimum
-    # for GPTQ: pip install optimum gptqmodel).
+    # for GPTQ: pip install optimum gptqmodel). The FP8 ones: transformers dequantizes them on
+    # a machine without a GPU (each E4M3 code times its block's scale, in f32).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
                "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
                "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-llama-gptq-asym", "hf-tiny-qwen3-gptq-act-order",
-               "hf-tiny-qwen3-awq"]:
+               "hf-tiny-qwen3-awq", "hf-tiny-llama-fp8", "hf-tiny-qwen3-fp8"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)

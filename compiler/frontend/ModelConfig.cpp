@@ -412,9 +412,13 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
 // A quantized checkpoint's quantization_config. compressed-tensors' pack-quantized
 // weight-only integers (symmetric 4 or 8 bits, per channel, group or tensor; what
 // llm-compressor writes for W4A16 / W8A16) are read dequantized by the weight store
-// (WeightSource). gpt-oss's official MXFP4 experts (`*_blocks` / `*_scales`, [out, in])
-// stay blocks in the plan. GPTQ's 4- and 8-bit linears (AutoGPTQ's v1 format) are read by the
-// weight store too. Anything else is refused by name, before a weight is looked for.
+// (WeightSource), as are its float-quantized FP8 weights (per tensor, channel or block).
+// gpt-oss's official MXFP4 experts (`*_blocks` / `*_scales`, [out, in])
+// stay blocks in the plan. GPTQ's 4- and 8-bit linears (AutoGPTQ's v1 format), AWQ's and
+// fine-grained FP8 ones (transformers' `fp8`: E4M3 codes with a scale per block) are read
+// by the weight store too. FP8 checkpoints' activation quantization is not done: the
+// activations stay f32 (what transformers computes on a CPU, dequantizing). Anything else is
+// refused by name, before a weight is looked for.
 void parseQuantization(JsonFields &fields, ModelConfig &c) {
   const json::Object *quant = fields.optionalObject("quantization_config");
   if (!quant)
@@ -423,10 +427,25 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
   const std::string method = sub.optionalString("quant_method").value_or("?");
   if (method == "mxfp4" && c.architecture == Architecture::GptOss) {
     c.mxfp4Experts = true;
+  } else if (method == "fp8") {
+    const std::string fmt = sub.optionalString("fmt").value_or("e4m3");
+    const std::string activations = sub.optionalString("activation_scheme").value_or("dynamic");
+    if (fmt != "e4m3")
+      sub.fail("fmt", "'" + fmt + "' is not supported (supported: e4m3)");
+    else if (activations != "dynamic" && activations != "static")
+      sub.fail("activation_scheme",
+               "'" + activations + "' is not supported (supported: dynamic, static)");
+    if (std::optional<std::vector<double>> block = sub.optionalNumberArray("weight_block_size"))
+      if (block->size() != 2 || !std::all_of(block->begin(), block->end(), [](double v) {
+            return v >= 1 && v == std::floor(v);
+          }))
+        sub.fail("weight_block_size", "must be two positive integers");
   } else if (method == "compressed-tensors") {
     const std::string format = sub.optionalString("format").value_or("?");
-    if (format != "pack-quantized")
-      sub.fail("format", "'" + format + "' is not supported (supported: pack-quantized)");
+    auto knownFormat = [](StringRef f) { return f == "pack-quantized" || f == "float-quantized"; };
+    if (!knownFormat(format))
+      sub.fail("format", "'" + format +
+                             "' is not supported (supported: pack-quantized, float-quantized)");
     for (StringRef key : {"kv_cache_scheme", "sparsity_config", "transform_config"}) {
       const json::Value *v = quant->get(key);
       const json::Object *o = v ? v->getAsObject() : nullptr;
@@ -443,14 +462,11 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
         continue;
       }
       JsonFields g = sub.nested(*group, "config_groups." + name.str());
-      for (StringRef key : {"input_activations", "output_activations"})
-        if (g.has(key))
-          g.fail(key, "activation quantization is not supported (weight-only schemes, "
-                      "W4A16 and W8A16, are)");
-      if (g.has("format") && g.optionalString("format") != "pack-quantized")
+      if (g.has("format") && !knownFormat(g.optionalString("format").value_or("?")))
         g.fail("format", "'" + g.optionalString("format").value_or("?") +
-                             "' is not supported (supported: pack-quantized)");
+                             "' is not supported (supported: pack-quantized, float-quantized)");
       const json::Object *weights = g.optionalObject("weights");
+      bool floatWeights = false;
       if (!weights) {
         g.fail("weights", "missing");
       } else {
@@ -458,15 +474,24 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
         const int64_t bits = w.optionalPositiveInt("num_bits").value_or(0);
         const std::string type = w.optionalString("type").value_or("int");
         const std::string strategy = w.optionalString("strategy").value_or("?");
-        if (type != "int")
-          w.fail("type", "'" + type + "' weights are not supported (supported: int)");
-        else if (bits != 4 && bits != 8)
+        floatWeights = type == "float";
+        if (type != "int" && type != "float")
+          w.fail("type", "'" + type + "' weights are not supported (supported: int, float)");
+        else if (floatWeights && bits != 8)
+          w.fail("num_bits", Twine(bits) + "-bit float weights are not supported (supported: 8)");
+        else if (!floatWeights && bits != 4 && bits != 8)
           w.fail("num_bits", Twine(bits) + " bits are not supported (supported: 4, 8)");
         else if (!w.optionalBool("symmetric").value_or(true))
           w.fail("symmetric", "asymmetric weights (zero points) are not supported");
-        else if (strategy != "group" && strategy != "channel" && strategy != "tensor")
+        else if (!floatWeights && strategy != "group" && strategy != "channel" &&
+                 strategy != "tensor")
           w.fail("strategy", "'" + strategy +
                                  "' is not supported (supported: group, channel, tensor)");
+        else if (floatWeights && strategy != "block" && strategy != "channel" &&
+                 strategy != "tensor")
+          w.fail("strategy", "'" + strategy +
+                                 "' is not supported for float weights (supported: block, "
+                                 "channel, tensor)");
         else if (w.optionalBool("dynamic").value_or(false))
           w.fail("dynamic", "dynamic weight scales are not supported");
         else if (w.has("actorder") && w.optionalString("actorder") == "group")
@@ -475,6 +500,20 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
           c.quantGroupSize = w.optionalPositiveInt("group_size").value_or(0);
         g.absorb(w);
       }
+      // FP8 weights' activation quantization (FP8 per token or tensor) is not done: the
+      // activations stay f32. Integer schemes' (W8A8) is refused.
+      if (const json::Object *in = g.optionalObject("input_activations"); in && floatWeights) {
+        JsonFields a = g.nested(*in, "input_activations");
+        if (a.optionalString("type").value_or("?") != "float" ||
+            a.optionalPositiveInt("num_bits").value_or(0) != 8)
+          a.fail("type", "only FP8 activations are accepted beside FP8 weights");
+        g.absorb(a);
+      } else if (g.has("input_activations")) {
+        g.fail("input_activations", "activation quantization is not supported for integer "
+                                    "weights (weight-only schemes, W4A16 and W8A16, are)");
+      }
+      if (g.has("output_activations"))
+        g.fail("output_activations", "output activation quantization is not supported");
       sub.absorb(g);
     }
   } else if (method == "gptq") {
@@ -506,7 +545,7 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
   } else {
     sub.fail("quant_method",
              "'" + method + "' weights are not supported (supported: compressed-tensors " +
-                 "pack-quantized, gptq, awq" +
+                 "pack-quantized and float-quantized, gptq, awq, fp8" +
                  (c.architecture == Architecture::GptOss ? ", mxfp4" : "") +
                  "; or a dequantized checkpoint)");
   }

@@ -49,7 +49,9 @@ using Iq4Lut = Lut<kGgufIq4Values>;
 using Mxfp4Lut = Lut<kMxfp4Values>;
 
 // The panel layout of each weight type.
-enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q8x2m, Q41, Q4Iq4, Q4Mx, None };
+// F8: Q8's layout holding E4M3 codes, and scales times 2^8 (the codes widen to their values
+// times 2^-8 by shifts alone: e4m3ToF16Scaled).
+enum class Panels { F32, BF16, F16, Q8, Q8x2, Q8m, Q8x2m, Q41, Q4Iq4, Q4Mx, F8, None };
 Panels panelsOf(DType dtype) {
   switch (dtype) {
   case DType::F32:
@@ -66,6 +68,8 @@ Panels panelsOf(DType dtype) {
     return Panels::Q4Iq4;
   case DType::MXFP4:
     return Panels::Q4Mx;
+  case DType::F8E4M3_B32:
+    return Panels::F8;
   case DType::Q6_K:
   case DType::Q3_K:
     return Panels::Q8x2;
@@ -111,15 +115,18 @@ struct PortableF16 {
       w[j] = f16ToF32(h[j]);
   }
 };
-template <int G, bool M = false> struct PortableQ8 {
+template <int G, bool M = false, bool F8 = false> struct PortableQ8 {
   static void weights(const uint8_t *panel, int64_t k, float w[kPanel]) {
     const uint8_t *block = panel + (k / kQuant) * kQ8Block<G, M>;
     const float *d = reinterpret_cast<const float *>(block) + (k % kQuant) / (kQuant / G) * kPanel;
     const float *m = d + G * kPanel;
     const int8_t *q = reinterpret_cast<const int8_t *>(block + (M ? 2 : 1) * G * kPanel * 4) +
                       (k % kQuant) * kPanel;
-    for (int j = 0; j < kPanel; ++j)
-      w[j] = M ? std::fma(static_cast<float>(q[j]), d[j], m[j]) : static_cast<float>(q[j]) * d[j];
+    for (int j = 0; j < kPanel; ++j) {
+      const float v = F8 ? f16ToF32(e4m3ToF16Scaled(static_cast<uint8_t>(q[j])))
+                         : static_cast<float>(q[j]);
+      w[j] = M ? std::fma(v, d[j], m[j]) : v * d[j];
+    }
   }
 };
 template <class F> struct PortableNibble {
@@ -167,7 +174,8 @@ void tilePortable(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
 }
 
 #ifdef MODELRT_HAVE_X86
-#define MODELRT_AVX2 __attribute__((target("avx2,fma")))
+// F16C too (detectAvx2 requires it): the 16-bit panels and E4M3 codes widen through it.
+#define MODELRT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 template <int MR> struct Avx2Acc {
   __m256 lo[MR], hi[MR];
@@ -240,8 +248,10 @@ MODELRT_AVX2_F16C void tileAvx2Half(const float *a, int64_t lda, const uint8_t *
 
 // One 32-value k-block of a quantized panel: its scales (and minimums) in registers, its
 // values widened on demand to exactly GGUF's dequantized f32 (q x d; q x d + m, where q x d
-// is exact so the FMA rounds once, as dequantization does).
-template <int G, bool M = false> struct Avx2Q8Block {
+// is exact so the FMA rounds once, as dequantization does). F8: E4M3 codes, widened to
+// their values times 2^-8 through f16 (exact) and multiplied by 2^8 d: the one rounding of
+// q x d.
+template <int G, bool M = false, bool F8 = false> struct Avx2Q8Block {
   __m256 d[G][2], m[M ? G : 1][2];
   const uint8_t *q;
   MODELRT_AVX2 void init(const uint8_t *panel, int64_t kb) {
@@ -261,8 +271,18 @@ template <int G, bool M = false> struct Avx2Q8Block {
   MODELRT_AVX2 void at(int64_t i, __m256 &w0, __m256 &w1) const {
     const int g = static_cast<int>(i / (kQuant / G));
     __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
-    const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
-    const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8)));
+    __m256 q0, q1;
+    if constexpr (F8) {
+      const __m256i v = _mm256_cvtepu8_epi16(bytes);
+      const __m256i h =
+          _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8),
+                          _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7));
+      q0 = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+      q1 = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    } else {
+      q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+      q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(bytes, 8)));
+    }
     if constexpr (M) {
       w0 = _mm256_fmadd_ps(q0, d[g][0], m[g][0]);
       w1 = _mm256_fmadd_ps(q1, d[g][1], m[g][1]);
@@ -312,13 +332,13 @@ template <class F> struct Avx2NibbleBlock {
   }
 };
 
-template <int G, bool M, int MR>
+template <int G, bool M, bool F8, int MR>
 MODELRT_AVX2 void tileAvx2Q8(const float *a, int64_t lda, const uint8_t *panel, int64_t k0,
                              int64_t kc, float *c, int64_t ldc, bool first) {
   Avx2Acc<MR> acc;
   acc.load(c, ldc, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G, M> block;
+    Avx2Q8Block<G, M, F8> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -347,10 +367,10 @@ MODELRT_AVX2 void tileAvx2Nibble(const float *a, int64_t lda, const uint8_t *pan
   acc.store(c, ldc);
 }
 
-template <int G, bool M>
+template <int G, bool M, bool F8 = false>
 MODELRT_AVX2 void expandAvx2Q8(const uint8_t *panel, int64_t k0, int64_t kc, float *out) {
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G, M> block;
+    Avx2Q8Block<G, M, F8> block;
     block.init(panel, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
       __m256 w0, w1;
@@ -431,13 +451,13 @@ MODELRT_AVX2_F16C void pairAvx2Half(const float *a, const uint8_t *panel, int64_
   p.store(c);
 }
 
-template <int G, bool M>
+template <int G, bool M, bool F8 = false>
 MODELRT_AVX2 void pairAvx2Q8(const float *a, const uint8_t *panel, int64_t panelBytes, int64_t k0,
                              int64_t kc, float *c, bool first) {
   Avx2Pair p;
   p.load(c, first);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
-    Avx2Q8Block<G, M> block[2];
+    Avx2Q8Block<G, M, F8> block[2];
     block[0].init(panel, kb);
     block[1].init(panel + panelBytes, kb);
     for (int64_t i = 0; i < kQuant; ++i) {
@@ -506,8 +526,8 @@ template <class Format> struct Portable {
 };
 #ifdef MODELRT_HAVE_X86
 template <int MR> struct Avx2F32 { static constexpr TileFn fn = tileAvx2F32<MR>; };
-template <int G, bool M = false> struct Avx2Q8 {
-  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, M, MR>; };
+template <int G, bool M = false, bool F8 = false> struct Avx2Q8 {
+  template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Q8<G, M, F8, MR>; };
 };
 template <class F> struct Avx2Nibble {
   template <int MR> struct Tile { static constexpr TileFn fn = tileAvx2Nibble<F, MR>; };
@@ -536,6 +556,8 @@ ExpandFn expandFor(DType dtype, bool avx2) {
       return expandAvx2Nibble<Iq4Lut>;
     case Panels::Q4Mx:
       return expandAvx2Nibble<Mxfp4Lut>;
+    case Panels::F8:
+      return expandAvx2Q8<1, false, true>;
     default:
       return nullptr;
     }
@@ -557,6 +579,8 @@ ExpandFn expandFor(DType dtype, bool avx2) {
     return expandPortable<PortableNibble<Iq4Lut>>;
   case Panels::Q4Mx:
     return expandPortable<PortableNibble<Mxfp4Lut>>;
+  case Panels::F8:
+    return expandPortable<PortableQ8<1, false, true>>;
   default:
     return nullptr;
   }
@@ -580,6 +604,8 @@ PairFn pairFor(DType dtype, bool avx2) {
       return pairAvx2Nibble<Iq4Lut>;
     case Panels::Q4Mx:
       return pairAvx2Nibble<Mxfp4Lut>;
+    case Panels::F8:
+      return pairAvx2Q8<1, false, true>;
     case Panels::BF16:
       return pairAvx2Half<Avx2BF16>;
     case Panels::F16:
@@ -613,6 +639,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
       return select<Avx2Nibble<Iq4Lut>::Tile>(rows);
     case Panels::Q4Mx:
       return select<Avx2Nibble<Mxfp4Lut>::Tile>(rows);
+    case Panels::F8:
+      return select<Avx2Q8<1, false, true>::Tile>(rows);
     case Panels::BF16:
       return select<Avx2HalfTiles<Avx2BF16>::Tile>(rows);
     case Panels::F16:
@@ -638,6 +666,8 @@ TileFn tileFor(DType dtype, int rows, bool avx2) {
     return select<Portable<PortableNibble<Iq4Lut>>::Tile>(rows);
   case Panels::Q4Mx:
     return select<Portable<PortableNibble<Mxfp4Lut>>::Tile>(rows);
+  case Panels::F8:
+    return select<Portable<PortableQ8<1, false, true>>::Tile>(rows);
   case Panels::BF16:
     return select<Portable<PortableBF16>::Tile>(rows);
   case Panels::F16:
@@ -676,6 +706,7 @@ bool gemmUsesAvx2() {
 int64_t PackedWeight::quantBlockBytes(DType dtype) {
   switch (panelsOf(dtype)) {
   case Panels::Q8:
+  case Panels::F8:
     return kQ8Block<1>;
   case Panels::Q8x2:
     return kQ8Block<2>;
@@ -746,7 +777,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   if (!keepsQuantized(dtype))
     return Error(ErrorCode::Unsupported,
                  std::string("the CPU GEMM takes F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4 or Q4_ZP weights, "
+                             "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4, Q4_ZP or "
+                             "F8_E4M3_B32 weights, "
                              "not ") +
                      dtypeName(dtype));
   PackedWeight p;
@@ -803,6 +835,14 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
         case DType::Q8_0: { // f16 d, int8 q[32]
           const float d = ggufHalf(src);
           std::memcpy(q8, src + 2, kQuant);
+          putQ8(dst, j, &d, q8);
+          break;
+        }
+        case DType::F8E4M3_B32: { // f32 d, E4M3 q[32]: q x d (the panel holds 2^8 d)
+          float d;
+          std::memcpy(&d, src, 4);
+          d *= 256.0f;
+          std::memcpy(q8, src + 4, kQuant);
           putQ8(dst, j, &d, q8);
           break;
         }

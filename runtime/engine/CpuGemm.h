@@ -13,8 +13,8 @@
 //
 // BF16 and F16 weights stay 16-bit in the panels and widen exactly to f32 in registers.
 // GGUF-quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
-// IQ4_XS, MXFP4; and Q4_ZP) stay quantized in the panels (per 32 values of k: int8 values with a scale per
-// column, two for the 16-value sub-blocks of Q6_K, Q3_K and Q2_K, and minimums for Q5_1, Q5_K and
+// IQ4_XS, MXFP4; and Q4_ZP, F8_E4M3_B32) stay quantized in the panels (per 32 values of k: int8 values
+// (or E4M3 codes) with a scale per column, two for the 16-value sub-blocks of Q6_K, Q3_K and Q2_K, and minimums for Q5_1, Q5_K and
 // Q2_K; nibbles with a scale and a minimum per column, which Q4_0 and Q4_K's sub-blocks are
 // repacked into; or nibbles indexing a table of 16 int8 values with a scale per column: IQ4_NL,
 // IQ4_XS, MXFP4) and are expanded in registers. The expansion (q * d, T[q] * d, or q * d + m with
@@ -51,7 +51,8 @@ public:
   int64_t numPanels() const { return (n_ + kPanel - 1) / kPanel; }
   // Panel p holds columns [16p, 16p + 16). F32, BF16, F16: element (kk, c) at kk * 16 + c
   // (floats, or halves widened exactly when used).
-  // Q8_0 and Q5_0, per 32 values of k: 16 float scales, then int8 q[32][16]; Q6_K
+  // Q8_0 and Q5_0, per 32 values of k: 16 float scales, then int8 q[32][16] (F8_E4M3_B32: 2^8
+  // times the scales, then the E4M3 codes); Q6_K
   // the same and Q3_K with 2 x 16 scales (values 0-15, then 16-31); Q5_1 and Q5_K with 16 scales
   // and 16 minimums (fma(q, d, m)); Q2_K with 2 x 16 of each. Q4_1, Q4_0, Q4_ZP and Q4_K, per 32 values:
   // 16 float scales, 16 float minimums, then bytes [16][16], byte (i, c) holding q[2i][c] | q[2i +
@@ -60,7 +61,7 @@ public:
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
   static int64_t quantBlockBytes(DType dtype);
   // Whether `dtype` stays quantized in the panels (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
-  // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP).
+  // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP, F8_E4M3_B32).
   static bool keepsQuantized(DType dtype);
 
 private:

@@ -47,6 +47,7 @@ const DTypeInfo kInfos[] = {
     {DType::TQ2_0, "TQ2_0", 256, 66, 35, false},
     {DType::MXFP4, "MXFP4", 32, 17, 39, false},
     {DType::Q4_ZP, "Q4_ZP", 32, 19, -1, false},
+    {DType::F8E4M3_B32, "F8_E4M3_B32", 32, 36, -1, false},
 };
 
 } // namespace

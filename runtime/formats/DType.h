@@ -59,6 +59,8 @@ enum class DType : uint8_t {
   // modelc's own: 4-bit codes with an f16 scale and an integer zero per 32 (the blocks of
   // asymmetric GPTQ / AWQ checkpoints), d (q - z).
   Q4_ZP,
+  // modelc's own: 32 F8_E4M3 codes with an f32 scale (the blocks of FP8 checkpoints), q d.
+  F8E4M3_B32,
 };
 
 struct DTypeInfo {

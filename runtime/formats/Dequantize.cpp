@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace modelrt {
@@ -89,6 +90,12 @@ float mxfp4HalfScale(uint8_t e) {
   float f;
   std::memcpy(&f, &bits, sizeof(f));
   return f;
+}
+
+float e4m3ToF32(uint8_t q) {
+  if ((q & 0x7F) == 0x7F)
+    return std::numeric_limits<float>::quiet_NaN();
+  return f16ToF32(e4m3ToF16Scaled(q)) * 256.0f; // exact: a power of two, no overflow
 }
 
 uint16_t f32ToBf16(float f) {
@@ -277,6 +284,14 @@ void decodeIQ4_XS(const uint8_t *b, float *y) {
   }
 }
 
+// F8_E4M3_B32: f32 d, q[32] E4M3 codes: q x d (one rounding, as transformers and
+// compressed-tensors multiply in f32).
+void decodeF8E4M3_B32(const uint8_t *b, float *y) {
+  const float d = load<float>(b);
+  for (int j = 0; j < QK; ++j)
+    y[j] = e4m3ToF32(b[4 + j]) * d;
+}
+
 using BlockDecoder = void (*)(const uint8_t *, float *);
 
 BlockDecoder blockDecoder(DType t) {
@@ -309,6 +324,8 @@ BlockDecoder blockDecoder(DType t) {
     return decodeIQ4_XS;
   case DType::MXFP4:
     return decodeMXFP4;
+  case DType::F8E4M3_B32:
+    return decodeF8E4M3_B32;
   default:
     return nullptr;
   }
@@ -329,6 +346,7 @@ bool isPlainNumeric(DType t) {
   case DType::I64:
   case DType::U64:
   case DType::Bool:
+  case DType::F8E4M3:
     return true;
   default:
     return false;
@@ -351,6 +369,8 @@ float plainToF32(DType t, const uint8_t *p) {
     return static_cast<float>(p[0]);
   case DType::Bool:
     return p[0] ? 1.0f : 0.0f;
+  case DType::F8E4M3:
+    return e4m3ToF32(p[0]);
   case DType::I16:
     return static_cast<float>(load<int16_t>(p));
   case DType::U16:

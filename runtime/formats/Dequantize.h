@@ -1,7 +1,7 @@
 // Conversion of tensor data to f32, f16 or bf16.
 //
-// Plain types (F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL) convert by
-// value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
+// Plain types (F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL, F8_E4M3) convert
+// by value; GGUF block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
 // IQ4_XS and MXFP4 dequantize the way the gguf package's reference (gguf.quants) does, operation for
 // operation, so results match it bit for bit. f16 and bf16 outputs round to nearest even from the f32 value.
 #pragma once
@@ -60,5 +60,12 @@ float f16ToF32(uint16_t h);
 uint16_t f32ToF16(float f);
 float bf16ToF32(uint16_t h);
 uint16_t f32ToBf16(float f);
+// OCP FP8 E4M3 (torch.float8_e4m3fn: bias 7, no infinities, S.1111.111 NaN), exactly.
+float e4m3ToF32(uint8_t q);
+// The E4M3 code's value times 2^-8, as f16 bits: exact, subnormal codes included (one shift
+// per field, which the CPU GEMM's vector expansion does too).
+inline uint16_t e4m3ToF16Scaled(uint8_t q) {
+  return static_cast<uint16_t>((q & 0x80) << 8 | (q & 0x7F) << 7);
+}
 
 } // namespace modelrt

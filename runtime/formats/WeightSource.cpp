@@ -42,8 +42,12 @@ const std::vector<TensorInfo> &WeightSource::tensors() const {
 const TensorInfo *WeightSource::findTensor(std::string_view name) const {
   if (gguf_)
     return gguf_->findTensor(name);
-  if (const TensorInfo *t = st_->findTensor(name))
+  if (const TensorInfo *t = st_->findTensor(name)) {
+    if (t->dtype == DType::F8E4M3)
+      if (const TensorInfo *scaled = fp8Linear(name, *t))
+        return scaled;
     return t;
+  }
   if (const TensorInfo *t = mxfp4Pair(name))
     return t;
   if (const TensorInfo *t = packedInt(name))
@@ -313,6 +317,80 @@ const TensorInfo *WeightSource::awqLinear(std::string_view name, const TensorInf
   r.info.size = r.bytes->size();
   r.info.data = r.bytes->data();
   return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;
+}
+
+namespace {
+
+// The rows (or columns) each scale of a grid of `scales` covers along `extent`: extent /
+// scales where that divides (as transformers derives FP8 blocks), else the power of two
+// whose blocks cover it in that many (DeepSeek-V3's 128 over 576 rows: 5 scales); 0 if none.
+uint64_t scaleBlock(uint64_t extent, uint64_t scales) {
+  if (scales == 0 || scales > extent)
+    return 0;
+  if (extent % scales == 0)
+    return extent / scales;
+  for (uint64_t p = 1; p < extent; p *= 2)
+    if ((extent + p - 1) / p == scales)
+      return p;
+  return 0;
+}
+
+} // namespace
+
+const TensorInfo *WeightSource::fp8Linear(std::string_view name, const TensorInfo &weight) const {
+  if (auto it = repacked_->find(name); it != repacked_->end())
+    return &it->second.info;
+  const std::string base(name);
+  const TensorInfo *scale = st_->findTensor(base + "_scale_inv");
+  if (!scale)
+    scale = st_->findTensor(base + "_scale");
+  if (!scale || !isFloatScale(scale->dtype) || weight.shape.size() != 2 || scale->shape.size() > 2)
+    return nullptr;
+  const uint64_t rows = weight.shape[0], cols = weight.shape[1];
+  // A grid of [rows / bm, cols / bn] scales (a scalar: one block; [rows, 1]: per row).
+  const uint64_t sr = scale->shape.size() == 2 ? scale->shape[0] : 1;
+  const uint64_t sc = scale->shape.size() == 2 ? scale->shape[1] : 1;
+  const uint64_t bm = scaleBlock(rows, sr), bn = scaleBlock(cols, sc);
+  if (rows == 0 || cols == 0 || bm == 0 || bn == 0 || weight.size != rows * cols ||
+      scale->size != sr * sc * dtypeInfo(scale->dtype).blockBytes)
+    return nullptr;
+  auto scaleAt = [&](uint64_t r, uint64_t c) { return floatAt(*scale, (r / bm) * sc + c / bn); };
+  // Blocks of 32 when each run of 32 columns shares a scale, every scale (and 2^8 times it, as
+  // the CPU GEMM's panels hold it) is finite and no code is NaN; else the products in f32.
+  bool blocks = cols % 32 == 0 && (bn % 32 == 0 || sc == 1);
+  for (uint64_t r = 0; blocks && r < rows; r += bm)
+    for (uint64_t c = 0; blocks && c < cols; c += bn)
+      blocks = std::isfinite(scaleAt(r, c) * 256.0f);
+  for (uint64_t i = 0; blocks && i < rows * cols; ++i)
+    blocks = (weight.data[i] & 0x7F) != 0x7F;
+  Repacked r;
+  r.bytes = std::make_shared<std::vector<uint8_t>>();
+  std::vector<uint8_t> &bytes = *r.bytes;
+  if (blocks) {
+    bytes.resize(rows * cols / 32 * 36);
+    for (uint64_t row = 0; row < rows; ++row)
+      for (uint64_t b = 0; b < cols / 32; ++b) {
+        uint8_t *out = bytes.data() + (row * (cols / 32) + b) * 36;
+        const float d = scaleAt(row, b * 32);
+        std::memcpy(out, &d, 4);
+        std::memcpy(out + 4, weight.data + row * cols + b * 32, 32);
+      }
+    r.info.dtype = DType::F8E4M3_B32;
+  } else {
+    bytes.resize(rows * cols * 4);
+    for (uint64_t row = 0; row < rows; ++row)
+      for (uint64_t col = 0; col < cols; ++col) {
+        const float v = e4m3ToF32(weight.data[row * cols + col]) * scaleAt(row, col);
+        std::memcpy(bytes.data() + (row * cols + col) * 4, &v, 4);
+      }
+    r.info.dtype = DType::F32;
+  }
+  r.info.name = base;
+  r.info.shape = {rows, cols};
+  r.info.file = weight.file;
+  r.info.size = bytes.size();
+  r.info.data = bytes.data();
+  return &repacked_->emplace(base, std::move(r)).first->second.info;
 }
 
 const TensorInfo *WeightSource::mxfp4Pair(std::string_view name) const {

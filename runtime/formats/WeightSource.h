@@ -49,6 +49,11 @@ public:
   // [groups, out / 8], 4-bit codes packed along the outputs in the order 0 2 4 6 1 3 5 7;
   // `B.scales` [groups, out]; no g_idx) likewise, zeros as stored. Groups are in / groups
   // inputs (the frontend refuses group sizes that do not divide the inputs).
+  // FP8 linears (`X` F8_E4M3 [rows, cols] with `X_scale_inv`, as transformers' fine-grained
+  // FP8 and DeepSeek-V3 write them, or `X_scale`, as compressed-tensors does: F32/BF16/F16, a
+  // scalar, [rows, 1] or a grid [ceil(rows / bm), ceil(cols / bn)] of blocks) are found as
+  // `X`, the products q x scale rounded once to f32 (what transformers computes): where runs
+  // of 32 columns share a scale, as F8_E4M3_B32 blocks; else dense f32.
   const TensorInfo *findTensor(std::string_view name) const;
   // Drops a derived tensor's bytes (found again, they are derived again); pointers to it from
   // findTensor become invalid. Other tensors are untouched.
@@ -59,6 +64,7 @@ public:
 
 private:
   const TensorInfo *mxfp4Pair(std::string_view name) const;
+  const TensorInfo *fp8Linear(std::string_view name, const TensorInfo &weight) const;
   const TensorInfo *packedInt(std::string_view name) const;
   const TensorInfo *gptqLinear(std::string_view name) const;
   const TensorInfo *awqLinear(std::string_view name, const TensorInfo &qweight,

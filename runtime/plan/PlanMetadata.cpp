@@ -136,16 +136,15 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
       return bad(fw.error());
     // Plain types, or GGUF blocks kept as they were (docs/plan-format.md).
     std::optional<DType> parsed = dtypeFromSafetensorsName(dtype);
-    for (DType kept : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
-                       DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                       DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::Q4_ZP})
-      if (dtype == dtypeName(kept))
-        parsed = kept;
+    for (size_t t = 0; t <= static_cast<size_t>(DType::F8E4M3_B32); ++t)
+      if (isKeptBlockType(static_cast<DType>(t)) && dtype == dtypeName(static_cast<DType>(t)))
+        parsed = static_cast<DType>(t);
     if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16 &&
                     !isKeptBlockType(*parsed)))
       return bad(label + " (" + e.name + ") has dtype '" + dtype +
                  "', expected F32, F16, BF16 or a GGUF block type a plan keeps (Q8_0, Q4_0, "
-                 "Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4, Q4_ZP)");
+                 "Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4, Q4_ZP, "
+                 "F8_E4M3_B32)");
     e.dtype = *parsed;
     for (const nlohmann::json &d : *shape) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))

@@ -47,13 +47,13 @@ struct PlanMetadata {
 };
 
 // Block types a plan's weights may keep as the file held them (docs/plan-format.md; GGUF's,
-// and Q4_ZP for asymmetric 4-bit checkpoints):
+// Q4_ZP for asymmetric 4-bit checkpoints and F8_E4M3_B32 for FP8 ones):
 // the CPU executor's GEMM and row gathers read them without widening the plan to f32.
 inline bool isKeptBlockType(DType d) {
   return d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_1 || d == DType::Q5_0 ||
          d == DType::Q5_1 || d == DType::Q2_K || d == DType::Q3_K || d == DType::Q4_K ||
          d == DType::Q5_K || d == DType::Q6_K || d == DType::IQ4_NL || d == DType::IQ4_XS ||
-         d == DType::MXFP4 || d == DType::Q4_ZP;
+         d == DType::MXFP4 || d == DType::Q4_ZP || d == DType::F8E4M3_B32;
 }
 
 // The most ranks (tp x pp) a plan may have.

@@ -101,6 +101,14 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
       bytes[at] = static_cast<uint8_t>(118 + rng() % 8);
       continue;
     }
+    if (dtype == DType::F8E4M3_B32) { // an f32 scale; E4M3 codes of every magnitude but NaN
+      const float d = scale(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 16) - 8);
+      std::memcpy(&bytes[at], &d, 4);
+      for (size_t j = 4; j < info.blockBytes; ++j)
+        if ((bytes[at + j] & 0x7F) == 0x7F)
+          bytes[at + j] = 0x7E;
+      continue;
+    }
     uint16_t d = f32ToF16(scale(rng)), m = f32ToF16(scale(rng) * 4);
     // The f16 fields: d first (Q6_K, Q3_K, Q2_K: last), then Q4_1's / Q5_1's minimum or
     // the K types' dmin.
@@ -120,7 +128,8 @@ std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t se
 TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
   for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
                      DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                     DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::BF16, DType::F16})
+                     DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::Q4_ZP,
+                     DType::F8E4M3_B32, DType::BF16, DType::F16})
     for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
       const int64_t k = k0 * (dtypeInfo(dtype).blockElements == 256 ? 8 : 1); // whole blocks
       std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);

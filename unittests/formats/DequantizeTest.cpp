@@ -66,6 +66,31 @@ TEST(Dequantize, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(bf16ToF32(0x3F80), 1.0f);
 }
 
+// OCP FP8 E4M3 (torch.float8_e4m3fn): the spec's anchors, and every code by its fields.
+TEST(Dequantize, E4M3CodesAreTheirValues) {
+  EXPECT_EQ(e4m3ToF32(0x38), 1.0f);
+  EXPECT_EQ(e4m3ToF32(0xB8), -1.0f);
+  EXPECT_EQ(e4m3ToF32(0x7E), 448.0f);                 // the largest
+  EXPECT_EQ(e4m3ToF32(0x08), std::ldexp(1.0f, -6));   // the smallest normal
+  EXPECT_EQ(e4m3ToF32(0x01), std::ldexp(1.0f, -9));   // the smallest subnormal
+  EXPECT_EQ(e4m3ToF32(0x07), std::ldexp(7.0f, -9));   // the largest subnormal
+  EXPECT_TRUE(std::isnan(e4m3ToF32(0x7F)));
+  EXPECT_TRUE(std::isnan(e4m3ToF32(0xFF)));
+  EXPECT_TRUE(std::signbit(e4m3ToF32(0x80)));
+  for (int q = 0; q < 256; ++q) {
+    if ((q & 0x7F) == 0x7F)
+      continue;
+    const int e = (q >> 3) & 15, m = q & 7;
+    const float v = e == 0 ? std::ldexp(static_cast<float>(m), -9)
+                           : std::ldexp(1.0f + static_cast<float>(m) / 8, e - 7);
+    EXPECT_EQ(e4m3ToF32(static_cast<uint8_t>(q)), q & 0x80 ? -v : v) << q;
+    float plain = 0;
+    const uint8_t code = static_cast<uint8_t>(q);
+    ASSERT_TRUE(convert(DType::F8E4M3, &code, 1, 1, DType::F32, &plain, sizeof plain).ok());
+    EXPECT_EQ(plain, e4m3ToF32(code));
+  }
+}
+
 TEST(Dequantize, RejectsBadArguments) {
   uint8_t in[34] = {};
   float out[32];

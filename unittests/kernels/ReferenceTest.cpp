@@ -452,6 +452,21 @@ TEST(Reference, AwqCheckpointMatchesTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-qwen3-awq-tp2.plan", "hf-tiny-qwen3-awq", 1e-5);
 }
 
+// Fine-grained FP8 checkpoints (transformers' `fp8`, as Qwen3-*-FP8 and DeepSeek-V3 ship:
+// E4M3 codes with an f32 scale per block of the matrix) against transformers dequantizing
+// them: blocks of 32 x 32 kept as F8_E4M3_B32 (one byte and a ninth a weight; the dense
+// plan's bits; 2 ranks too), blocks of 16 x 16 as dense f32 products.
+TEST(Reference, Fp8CheckpointsMatchTransformers) {
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-llama-fp8", DType::F8E4M3_B32, "layers.", 8,
+                        "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-fp8-native.plan", "hf-tiny-llama-fp8",
+                        1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama-fp8-tp2.plan", "hf-tiny-llama-fp8", 1e-5);
+  SCOPED_TRACE("blocks of 16 x 16: dense");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-fp8.plan", "hf-tiny-qwen3-fp8", 1e-5);
+}
+
 // The same for int8 per channel (Qwen3's layout: its per-head norms stay bf16): Q8_0 blocks.
 TEST(Reference, CompressedTensorsInt8KeptAsQ8_0) {
   expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-w8a16-bf16", DType::Q8_0, "layers.", 8,
