@@ -1,6 +1,7 @@
 // safetensors reader on arbitrary bytes: parse the header and convert every small tensor;
 // then the weight store's derived tensors (MXFP4 pairs, compressed-tensors packed integers,
-// GPTQ and AWQ linears) of every name that could have one, each byte read and converted.
+// GPTQ and AWQ linears, FP8 codes and their scales) of every name that could have one, each
+// byte read and converted.
 #include "runtime/formats/Dequantize.h"
 #include "runtime/formats/Safetensors.h"
 #include "runtime/formats/WeightSource.h"
@@ -26,13 +27,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)dequantize(t, DType::F16, half.data(), half.size() * 2);
   }
   std::vector<std::string> derived;
-  for (const TensorInfo &t : f->tensors())
+  for (const TensorInfo &t : f->tensors()) {
+    if (t.dtype == DType::F8E4M3)
+      derived.push_back(t.name);
     for (const char *suffix : {"_blocks", "_packed", ".qweight"}) {
       const std::string_view name(t.name), s(suffix);
       if (name.size() > s.size() && name.substr(name.size() - s.size()) == s)
         derived.push_back(std::string(name.substr(0, name.size() - s.size())) +
                           (s == ".qweight" ? ".weight" : ""));
     }
+  }
   Expected<SafetensorsModel> model = SafetensorsModel::fromFile(std::move(*f));
   if (!model)
     return 0;

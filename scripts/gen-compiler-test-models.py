@@ -67,6 +67,7 @@ def hf_dir(name, tensors, config, bf16=False):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     save_file(tensors, os.path.join(path, "model.safetensors"))
+    os.chmod(os.path.join(path, "model.safetensors"), 0o644)
 
 
 def quantized(x):
@@ -143,8 +144,9 @@ def gemma_gguf(name, arch, grng, layers, qk_norm, extra=None):
     gguf_file(name, arch, meta, to_gguf_names(tensors, sandwich=True))
 
 
-def compressed_tensors_dir(src, dst, weights, dtype):
-    """Writes OUT/dst: OUT/src in `dtype` quantized by compressed-tensors (pack-quantized)."""
+def compressed_tensors_dir(src, dst, weights, dtype, inputs=None, fmt="pack-quantized"):
+    """Writes OUT/dst: OUT/src in `dtype` quantized by compressed-tensors in format `fmt`
+    (`inputs`: the scheme's input activations)."""
     import torch
     import transformers
     from compressed_tensors.compressors import ModelCompressor
@@ -155,9 +157,10 @@ def compressed_tensors_dir(src, dst, weights, dtype):
     model = transformers.AutoModelForCausalLM.from_pretrained(
         os.path.join(OUT, src), dtype=getattr(torch, dtype)).eval()
     args = QuantizationArgs(**weights)
-    scheme = QuantizationScheme(targets=["Linear"], weights=args)
+    scheme = QuantizationScheme(targets=["Linear"], weights=args,
+                                input_activations=QuantizationArgs(**inputs) if inputs else None)
     apply_quantization_config(model, QuantizationConfig(
-        config_groups={"group_0": scheme}, ignore=["lm_head"], format="pack-quantized"))
+        config_groups={"group_0": scheme}, ignore=["lm_head"], format=fmt))
     for module in model.modules():
         if hasattr(module, "weight_scale"):
             w = module.weight.data
@@ -168,13 +171,14 @@ def compressed_tensors_dir(src, dst, weights, dtype):
             module.weight_zero_point.data.copy_(
                 zero.reshape(module.weight_zero_point.shape).to(module.weight_zero_point.dtype))
             module.quantization_status = QuantizationStatus.FROZEN
-    compressor = ModelCompressor.from_pretrained_model(model, quantization_format="pack-quantized")
+    compressor = ModelCompressor.from_pretrained_model(model, quantization_format=fmt)
     compressor.compress_model(model)
     path = os.path.join(OUT, dst)
     shutil.rmtree(path, ignore_errors=True)
     model.save_pretrained(path)
     compressor.update_config(path)
     os.remove(os.path.join(path, "generation_config.json"))
+    os.chmod(os.path.join(path, "model.safetensors"), 0o644)
 
 
 def fp8_dir(src, dst, block):
@@ -658,11 +662,37 @@ def main():
     gptq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-gptq-act-order", 8, 16, False, True)
     # AWQ (AutoAWQ's GEMM format): hf-tiny-qwen3 as asymmetric 4-bit codes in groups of 32.
     awq_dir("hf-tiny-qwen3", "hf-tiny-qwen3-awq", 32)
+    # compressed-tensors' FP8 (llm-compressor's FP8_DYNAMIC scheme, RedHatAI's *-FP8-dynamic:
+    # E4M3 weights with an f32 scale per output channel, activations quantized per token at
+    # run time, which modelc does not do), float-quantized.
+    compressed_tensors_dir(
+        "hf-tiny-qwen3", "hf-tiny-qwen3-fp8-dynamic",
+        dict(num_bits=8, type="float", symmetric=True, strategy="channel"), "float32",
+        inputs=dict(num_bits=8, type="float", symmetric=True, strategy="token", dynamic=True),
+        fmt="float-quantized")
     # FP8 (transformers' fine-grained FP8, as Qwen3-*-FP8 and DeepSeek-V3 ship): hf-tiny-llama
     # in blocks of 32 x 32 (runs of 32 inputs share a scale: F8_E4M3_B32 blocks), hf-tiny-qwen3
     # in blocks of 16 x 16 (they do not: dense f32 products).
     fp8_dir("hf-tiny-llama", "hf-tiny-llama-fp8", (32, 32))
     fp8_dir("hf-tiny-qwen3", "hf-tiny-qwen3-fp8", (16, 16))
+
+    # SmolLM3 (no RoPE on every fourth layer): 4 layers, so layer 3 has none; the same weights
+    # as llama.cpp's converter writes them (a Llama's: Q and K rows permuted for interleaved
+    # rotation), checked against the directory's reference.
+    smol = llama_tensors(gen=np.random.default_rng(31), layers=4)
+    smol_config = dict(llama_config(), architectures=["SmolLM3ForCausalLM"],
+                       model_type="smollm3", num_hidden_layers=4, rope_theta=2000000.0,
+                       pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    hf_dir("hf-tiny-smollm3", smol, smol_config)
+
+    def permute(w, heads):  # llama.cpp's LlamaModel.permute
+        return (w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:])
+                .swapaxes(1, 2).reshape(w.shape))
+    smol_gguf = to_gguf_names({k: permute(v, H) if k.endswith("q_proj.weight")
+                               else permute(v, KV) if k.endswith("k_proj.weight") else v
+                               for k, v in smol.items()})
+    gguf_file("tiny-smollm3.gguf", "smollm3", dict(meta, block_count=4, **{
+        "rope.freq_base": 2000000.0}), smol_gguf)
 
     # The same tensors as a Hugging Face directory whose config says one KV head where
     # qkv_proj holds two: the parts would not tile the fused tensor.

@@ -208,7 +208,8 @@ def main():
     for manifest in ["tiny-llama.json", "tiny-qwen2.json", "tiny-gpt2.json",
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
                      "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
-                     "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json"]:
+                     "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json",
+                     "tiny-smollm3.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)
@@ -247,19 +248,28 @@ def main():
     # integers, which transformers decompresses (compressed-tensors' own dequantization).
     # The GPTQ and AWQ directories: transformers reads them through GPTQModel (and optimum
     # for GPTQ: pip install optimum gptqmodel). The FP8 ones: transformers dequantizes them on
-    # a machine without a GPU (each E4M3 code times its block's scale, in f32).
+    # a machine without a GPU (each E4M3 code times its block's scale, in f32);
+    # hf-tiny-smollm3: also the reference of tiny-smollm3.gguf (the same weights as llama.cpp
+    # converts them). compressed-tensors' FP8 with dequantize=True, so that its activations are not rounded to
+    # FP8 (which modelc does not do: compressed-tensors' default forward fake-quantizes them).
     for hf in ["hf-tiny-mixtral", "hf-tiny-gpt-oss", "hf-tiny-gpt-oss-mxfp4",
                "hf-tiny-llama-w4a16", "hf-tiny-qwen3-w8a16", "hf-tiny-llama-w4a16-bf16",
                "hf-tiny-qwen3-w8a16-bf16", "hf-tiny-llama-gptq", "hf-tiny-llama-gptq-asym", "hf-tiny-qwen3-gptq-act-order",
-               "hf-tiny-qwen3-awq", "hf-tiny-llama-fp8", "hf-tiny-qwen3-fp8"]:
+               "hf-tiny-qwen3-awq", "hf-tiny-llama-fp8", "hf-tiny-qwen3-fp8",
+               "hf-tiny-qwen3-fp8-dynamic", "hf-tiny-smollm3"]:
         if only and hf not in only:
             continue
         path = os.path.join(ROOT, "test", "modelc", "Inputs", hf)
         if "gptq" in hf or "awq" in hf:
             model = dequantized_reference(path)
         else:
+            extra = {}
+            if hf.endswith("-fp8-dynamic"):
+                extra["quantization_config"] = transformers.CompressedTensorsConfig(
+                    dequantize=True)
             model, info = transformers.AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+                path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True,
+                **extra)
             assert not any(info.values()), info
         write(hf, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)

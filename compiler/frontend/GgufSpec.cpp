@@ -138,6 +138,10 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // (interleaved) rotation; the others keep the rotate-half layout.
     c.ropeInterleaved =
         c.architecture == Architecture::Llama || c.architecture == Architecture::Granite;
+    // SmolLM3: no RoPE on every fourth layer, a step llama.cpp fixes (no metadata key).
+    if (*arch == "smollm3")
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.noRopeLayers.push_back((i + 1) % 4 == 0);
     if (c.architecture == Architecture::Granite) {
       c.embeddingMultiplier = meta.optionalPositiveFloat("embedding_scale");
       c.residualMultiplier = meta.optionalPositiveFloat("residual_scale");

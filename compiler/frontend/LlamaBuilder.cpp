@@ -1,6 +1,6 @@
 // The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
-// attention and a gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, Mistral (sliding
-// window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
+// attention and a gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, SmolLM3 (no RoPE on
+// every fourth layer), Mistral (sliding window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
 // key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP),
 // Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
 // Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
@@ -242,10 +242,12 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       ks = b.rmsNorm(ks, w("attn.k_norm", {kv}, "self_attn.k_norm.weight"));
     }
     const bool local = c.isSlidingLayer(i);
-    qs = rope(b, qs, args.positions, c.numHeads, headNorm("attn.q_norm", "self_attn.q_norm.weight"),
-              local);
-    ks = rope(b, ks, args.positions, c.numKvHeads,
-              headNorm("attn.k_norm", "self_attn.k_norm.weight"), local);
+    if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
+      qs = rope(b, qs, args.positions, c.numHeads,
+                headNorm("attn.q_norm", "self_attn.q_norm.weight"), local);
+      ks = rope(b, ks, args.positions, c.numKvHeads,
+                headNorm("attn.k_norm", "self_attn.k_norm.weight"), local);
+    }
     IntegerAttr window = local ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
     double scale = c.attentionScale.value_or(1.0 / std::sqrt(double(c.headDim)));
     FloatAttr softcap = c.attentionSoftcap ? ob.getF64FloatAttr(*c.attentionSoftcap) : FloatAttr();

@@ -41,12 +41,12 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmoe, granite, "
-    "granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
+    "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmoe, "
+    "granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
-      .Cases("llama", "mistral", "mixtral", Architecture::Llama)
+      .Cases("llama", "mistral", "mixtral", "smollm3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -552,8 +552,39 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
   fields.absorb(sub);
 }
 
+// SmolLM3: RoPE only on the layers no_rope_layers marks 1 (by default all but every
+// no_rope_layer_interval-th, 4th); a sliding window only where use_sliding_window says so, on
+// the layers layer_types names (by default the NoPE ones), as transformers' SmolLM3Config.
+void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
+  const size_t layers = static_cast<size_t>(std::max<int64_t>(c.numLayers, 0));
+  c.noRopeLayers.assign(layers, false);
+  if (std::optional<std::vector<double>> rope = fields.optionalNumberArray("no_rope_layers")) {
+    if (rope->size() != layers)
+      fields.fail("no_rope_layers",
+                  Twine(rope->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    for (size_t i = 0; i < std::min(layers, rope->size()); ++i) {
+      if ((*rope)[i] != 0 && (*rope)[i] != 1)
+        fields.fail("no_rope_layers", "entries must be 0 (no RoPE) or 1 (RoPE)");
+      c.noRopeLayers[i] = (*rope)[i] == 0;
+    }
+  } else {
+    const int64_t interval = fields.optionalPositiveInt("no_rope_layer_interval").value_or(4);
+    for (size_t i = 0; i < layers; ++i)
+      c.noRopeLayers[i] = (int64_t(i) + 1) % interval == 0;
+  }
+  const std::optional<int64_t> window = fields.optionalPositiveInt("sliding_window");
+  if (!fields.optionalBool("use_sliding_window").value_or(false) || !window)
+    return;
+  c.slidingWindow = window;
+  if (!parseLayerTypes(fields, c))
+    c.slidingLayers = c.noRopeLayers;
+}
+
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
-  parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : 2048);
+  const bool smol = c.modelType == "smollm3";
+  parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : smol ? 32768 : 2048);
+  if (smol && !fields.mentions("num_key_value_heads")) // SmolLM3Config's default
+    c.numKvHeads = 4;
   // transformers' defaults where they differ from Llama's.
   if (c.architecture == Architecture::Olmo2 || c.architecture == Architecture::Olmoe ||
       c.modelType == "mixtral")
@@ -572,7 +603,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.logitsScaling = fields.optionalPositiveNumber("logits_scaling");
     c.attentionScale = fields.optionalPositiveNumber("attention_multiplier").value_or(1.0);
   }
-  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(smol);
   c.activation = fields.optionalString("hidden_act").value_or("silu");
   if (c.activation != "silu")
     fields.fail("hidden_act", "'" + c.activation + "' is not supported (supported: silu)");
@@ -604,6 +635,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                                                                : i >= bound);
       }
     }
+  } else if (c.modelType == "smollm3") {
+    parseSmolLM3Layers(fields, c);
   } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||
              c.architecture == Architecture::Phi3) {
     // Only Mistral's, Mixtral's and Phi-3's attention use sliding_window (Llama, OLMo 2,
@@ -621,7 +654,10 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   double partial = fields.optionalPositiveNumber("partial_rotary_factor")
                        .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
-  applyRope(fields, rope, c, c.modelType == "mixtral" ? 1000000.0 : 10000.0);
+  applyRope(fields, rope, c,
+            c.modelType == "mixtral"   ? 1000000.0
+            : c.modelType == "smollm3" ? 2000000.0
+                                       : 10000.0);
   if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope
     fields.fail("rope_scaling", "yarn is not supported for phi3");
   else if (rope.yarn)

@@ -35,8 +35,8 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, olmo2, olmoe,
-// granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2".
+// For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
+// olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -105,6 +105,8 @@ struct ModelConfig {
   double ropeMagnitude = 1.0;
   // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
   std::optional<double> localRopeTheta;
+  // Layers without rotary embeddings (SmolLM3's NoPE layers); empty: every layer has them.
+  std::vector<bool> noRopeLayers;
 
   // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE): numExperts > 0 gives every layer
   // but those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of
@@ -131,6 +133,9 @@ struct ModelConfig {
   bool isMoeLayer(int64_t layer) const {
     return numExperts > 0 &&
            !(layer < int64_t(denseLayers.size()) && denseLayers[static_cast<size_t>(layer)]);
+  }
+  bool usesRope(int64_t layer) const {
+    return !(layer < int64_t(noRopeLayers.size()) && noRopeLayers[static_cast<size_t>(layer)]);
   }
   bool isSlidingLayer(int64_t layer) const {
     return slidingWindow && (slidingLayers.empty() ||

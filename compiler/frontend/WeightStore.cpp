@@ -146,8 +146,16 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
     for (auto [index, attr] : llvm::enumerate(weight.getSources())) {
       std::string name = cast<StringAttr>(attr).getValue().str();
       const modelrt::TensorInfo *tensor = lookup(catalog, name);
-      if (!tensor)
+      if (!tensor) {
+        for (StringRef suffix : {"_scale_inv", "_scale"})
+          if (const modelrt::TensorInfo *scale = catalog.find(name + suffix.str()))
+            return bindingError(catalog, name, weight,
+                                Twine("its FP8 codes' scales (") + name + suffix + ", " +
+                                    modelrt::dtypeName(scale->dtype) + " " +
+                                    shapeString(scale->shape) +
+                                    ") are not float scales tiling the matrix in blocks");
         return bindingError(catalog, name, weight, "missing");
+      }
       std::vector<uint64_t> shape = tensor->shape;
       if (weight.getTransposed() && shape.size() >= 2) // each matrix of a stack
         std::swap(shape[shape.size() - 2], shape.back());

@@ -43,10 +43,13 @@ const TensorInfo *WeightSource::findTensor(std::string_view name) const {
   if (gguf_)
     return gguf_->findTensor(name);
   if (const TensorInfo *t = st_->findTensor(name)) {
-    if (t->dtype == DType::F8E4M3)
-      if (const TensorInfo *scaled = fp8Linear(name, *t))
-        return scaled;
-    return t;
+    if (t->dtype != DType::F8E4M3)
+      return t;
+    if (const TensorInfo *scaled = fp8Linear(name, *t))
+      return scaled;
+    // Codes whose scales do not fit them are not found (never read unscaled).
+    const std::string base(name);
+    return st_->findTensor(base + "_scale_inv") || st_->findTensor(base + "_scale") ? nullptr : t;
   }
   if (const TensorInfo *t = mxfp4Pair(name))
     return t;

@@ -165,6 +165,22 @@ TEST(Reference, TinyOlmo2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-olmo2.plan", "tiny-olmo2", 1e-5);
 }
 
+// SmolLM3: no RoPE on the layers no_rope_layers marks 0, here with a 4-token window on them
+// (SmolLM3Config's default layer_types with use_sliding_window; 2 ranks and 2 stages too),
+// and a checkpoint with the default (every fourth layer), as a directory and as llama.cpp
+// converts it (Q and K rows permuted for interleaved rotation; the same fixed step).
+TEST(Reference, SmolLM3MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-smollm3.plan", "tiny-smollm3", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-smollm3-tp2.plan", "tiny-smollm3", 1e-5);
+  SCOPED_TRACE("2 stages");
+  checkAgainstReference(planDirectory + "/tiny-smollm3-pp2.plan", "tiny-smollm3", 1e-5);
+  SCOPED_TRACE("a directory");
+  checkAgainstReference(planDirectory + "/hf-tiny-smollm3.plan", "hf-tiny-smollm3", 1e-5);
+  SCOPED_TRACE("llama.cpp's GGUF");
+  checkAgainstReference(planDirectory + "/tiny-smollm3-gguf.plan", "hf-tiny-smollm3", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
@@ -465,6 +481,16 @@ TEST(Reference, Fp8CheckpointsMatchTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-llama-fp8-tp2.plan", "hf-tiny-llama-fp8", 1e-5);
   SCOPED_TRACE("blocks of 16 x 16: dense");
   checkAgainstReference(planDirectory + "/hf-tiny-qwen3-fp8.plan", "hf-tiny-qwen3-fp8", 1e-5);
+}
+
+// compressed-tensors' FP8 (llm-compressor's FP8_DYNAMIC: E4M3 weights with a scale per output
+// channel, float-quantized): F8_E4M3_B32 blocks with the dense plan's bits, against
+// transformers dequantizing the weights and, as modelc, leaving the activations unquantized.
+TEST(Reference, CompressedTensorsFp8KeptAsBlocks) {
+  expectKeptEqualsDense(planDirectory + "/hf-tiny-qwen3-fp8-dynamic", DType::F8E4M3_B32,
+                        "layers.", 8, "every quantized matrix");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-fp8-dynamic-native.plan",
+                        "hf-tiny-qwen3-fp8-dynamic", 1e-5);
 }
 
 // The same for int8 per channel (Qwen3's layout: its per-head norms stay bf16): Q8_0 blocks.
