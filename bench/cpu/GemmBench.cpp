@@ -8,6 +8,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -47,7 +48,7 @@ void BM_Modelrt(benchmark::State &state) {
 }
 
 // The same with GGUF-quantized weights (random blocks), as SmolLM2's Q4_1 layers and Q8_0
-// embeddings; weight_GB/s counts the GGUF bytes.
+// embeddings, and FP8 checkpoints' F8_E4M3_B32 blocks; weight_GB/s counts the block bytes.
 template <modelrt::DType dtype> void BM_ModelrtQuantized(benchmark::State &state) {
   const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
   Operands o(rows, n, k);
@@ -57,6 +58,14 @@ template <modelrt::DType dtype> void BM_ModelrtQuantized(benchmark::State &state
   for (uint8_t &b : blocks)
     b = static_cast<uint8_t>(rng());
   for (size_t at = 0; at < blocks.size(); at += info.blockBytes) {
+    if (dtype == modelrt::DType::F8E4M3_B32) { // an f32 scale; E4M3 codes, never NaN
+      const float d = 0.002f;
+      std::memcpy(&blocks[at], &d, 4);
+      for (size_t j = 4; j < info.blockBytes; ++j)
+        if ((blocks[at + j] & 0x7F) == 0x7F)
+          blocks[at + j] = 0x7E;
+      continue;
+    }
     blocks[at] = 0x00; // f16 scales and minimums of about 0.002, never NaN
     blocks[at + 1] = 0x18;
     if (dtype == modelrt::DType::Q4_1) {
@@ -107,6 +116,7 @@ void shapes(benchmark::internal::Benchmark *b) {
 BENCHMARK(BM_Modelrt)->Apply(shapes);
 BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_1>)->Apply(shapes);
 BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q8_0>)->Apply(shapes);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::F8E4M3_B32>)->Apply(shapes);
 #ifdef MODELRT_BENCH_ONEDNN
 BENCHMARK(BM_OneDnn)->Apply(shapes);
 #endif

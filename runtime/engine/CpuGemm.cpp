@@ -273,10 +273,12 @@ template <int G, bool M = false, bool F8 = false> struct Avx2Q8Block {
     __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q + i * kPanel));
     __m256 q0, q1;
     if constexpr (F8) {
-      const __m256i v = _mm256_cvtepu8_epi16(bytes);
-      const __m256i h =
-          _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8),
-                          _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7));
+      // The code at the top of a 16-bit lane, shifted right once arithmetically: the sign
+      // stays bit 15 and lands in bit 14 too (cleared), the other bits at 13..7 (as
+      // e4m3ToF16Scaled places them).
+      const __m256i v = _mm256_slli_epi16(_mm256_cvtepu8_epi16(bytes), 8);
+      const __m256i h = _mm256_and_si256(_mm256_srai_epi16(v, 1),
+                                         _mm256_set1_epi16(static_cast<short>(0xBF80)));
       q0 = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
       q1 = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
     } else {
