@@ -5,7 +5,7 @@
 // Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
 // Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
 // and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
-// projections RMS-normalized) and Granite (multipliers on the embeddings, block outputs,
+// projections RMS-normalized; OLMo 3 adds sliding-window layers whose RoPE is unscaled) and Granite (multipliers on the embeddings, block outputs,
 // attention and logits), and the mixtures of experts Mixtral, Qwen3-MoE, OLMoE, GraniteMoE
 // and gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has attention sinks and biases on
 // every attention projection). Weight names are Hugging Face's.
@@ -36,10 +36,11 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
   FloatAttr offset =
       norm && c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr();
   // LongRoPE: the long factors when the plan serves contexts past the original length
-  // (as llama.cpp chooses by its context size), else the short ones.
+  // (as llama.cpp chooses by its context size), else the short ones. (YaRN's divisors
+  // likewise.) Layers with their own RoPE take none.
   DenseF64ArrayAttr factors;
   FloatAttr magnitude;
-  if (!c.ropeShortFactors.empty()) {
+  if (!c.ropeShortFactors.empty() && !own) {
     int64_t maxSeqLen = b.spec().maxSeqLen ? b.spec().maxSeqLen : c.maxPositions;
     factors = ob.getDenseF64ArrayAttr(maxSeqLen > c.ropeOriginalMaxPositions ? c.ropeLongFactors
                                                                              : c.ropeShortFactors);

@@ -41,8 +41,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
-    "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmoe, "
-    "granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
+    "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
+    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -50,7 +50,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
-      .Case("olmo2", Architecture::Olmo2)
+      .Cases("olmo2", "olmo3", Architecture::Olmo2)
       .Case("olmoe", Architecture::Olmoe)
       .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
@@ -87,6 +87,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Qwen3ForCausalLM", "qwen3")
             .Case("Phi3ForCausalLM", "phi3")
             .Case("Olmo2ForCausalLM", "olmo2")
+            .Case("Olmo3ForCausalLM", "olmo3")
+            .Case("SmolLM3ForCausalLM", "smollm3")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -637,6 +639,15 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     }
   } else if (c.modelType == "smollm3") {
     parseSmolLM3Layers(fields, c);
+  } else if (c.modelType == "olmo3") {
+    // OLMo 3: sliding_window (4096; null: none) on the layers layer_types names, by default
+    // three of every four.
+    c.slidingWindow = fields.mentions("sliding_window")
+                          ? fields.optionalPositiveInt("sliding_window")
+                          : std::optional<int64_t>(4096);
+    if (c.slidingWindow && !parseLayerTypes(fields, c))
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.slidingLayers.push_back((i + 1) % 4 != 0);
   } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||
              c.architecture == Architecture::Phi3) {
     // Only Mistral's, Mixtral's and Phi-3's attention use sliding_window (Llama, OLMo 2,
@@ -650,13 +661,26 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                 Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
   else if (c.numHeads > 0)
     c.headDim = c.hiddenSize / c.numHeads;
-  RopeSpec rope = parseRope(fields);
+  // OLMo 3 scales only its full-attention layers' RoPE (rope_parameters per layer type, or
+  // rope_scaling): its sliding-window layers keep the plain rotation of the same theta.
+  const bool olmo3 = c.modelType == "olmo3";
+  RopeSpec rope = parseRope(fields, olmo3 ? "full_attention" : "");
+  if (olmo3) {
+    RopeSpec local = parseRope(fields, "sliding_attention");
+    if (local.llama3 || local.linearFactor || local.shortFactors || local.yarn)
+      fields.fail("rope_parameters", "scaled RoPE on sliding-window layers is not supported");
+    const double theta = rope.theta.value_or(500000.0);
+    if (c.slidingWindow && (local.theta.value_or(theta) != theta || rope.llama3 ||
+                            rope.linearFactor || rope.shortFactors || rope.yarn))
+      c.localRopeTheta = local.theta.value_or(theta);
+  }
   double partial = fields.optionalPositiveNumber("partial_rotary_factor")
                        .value_or(rope.partialRotaryFactor.value_or(1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   applyRope(fields, rope, c,
             c.modelType == "mixtral"   ? 1000000.0
             : c.modelType == "smollm3" ? 2000000.0
+            : olmo3                    ? 500000.0
                                        : 10000.0);
   if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope
     fields.fail("rope_scaling", "yarn is not supported for phi3");

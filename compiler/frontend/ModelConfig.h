@@ -103,7 +103,8 @@ struct ModelConfig {
   std::vector<double> ropeShortFactors, ropeLongFactors;
   int64_t ropeOriginalMaxPositions = 0;
   double ropeMagnitude = 1.0;
-  // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000, unscaled).
+  // Sliding-window layers' RoPE where it differs (Gemma 3: theta 10000; OLMo 3: the same theta;
+  // both unscaled).
   std::optional<double> localRopeTheta;
   // Layers without rotary embeddings (SmolLM3's NoPE layers); empty: every layer has them.
   std::vector<bool> noRopeLayers;

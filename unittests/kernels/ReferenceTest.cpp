@@ -181,6 +181,15 @@ TEST(Reference, SmolLM3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-smollm3-gguf.plan", "hf-tiny-smollm3", 1e-5);
 }
 
+// OLMo 3: OLMo 2's layout with a 4-token window on three layers of four, and YaRN on the
+// fourth (full-attention) layer only, its sliding-window layers keeping the plain rotation;
+// 2 ranks too.
+TEST(Reference, TinyOlmo3MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-olmo3.plan", "tiny-olmo3", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-olmo3-tp2.plan", "tiny-olmo3", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
