@@ -209,7 +209,7 @@ def main():
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
                      "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
                      "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json",
-                     "tiny-smollm3.json", "tiny-olmo3.json"]:
+                     "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

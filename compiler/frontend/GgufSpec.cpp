@@ -104,6 +104,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                              path +
                                  ": metadata 'general.architecture': unsupported architecture '" +
                                  *arch + "' (supported: " + kSupportedModelTypes + ")");
+  // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
+  if (*arch == "glm4" || *arch == "olmo3")
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": metadata 'general.architecture': '" + *arch +
+                                 "' is read from Hugging Face directories, not GGUF files, yet");
   c.architecture = *builder;
   setArchitectureTraits(c);
 

@@ -1,14 +1,17 @@
 // The Llama family: pre-norm decoder with RMSNorm, rotary embeddings, grouped-query
 // attention and a gated MLP. Covers Llama 2/3, SmolLM2, TinyLlama, SmolLM3 (no RoPE on
-// every fourth layer), Mistral (sliding window), Qwen2 (bias on the Q, K, V projections), Qwen3 (an RMSNorm of each query and
-// key head before RoPE), Gemma (norm weights plus one, scaled embeddings, a GELU-gated MLP),
-// Gemma 2 (also a norm of each block's output, local layers, soft-capped scores and logits)
-// Gemma 3 (query/key norms, local layers with their own RoPE, no caps), Phi-3 (fused QKV
-// and gate/up tensors, LongRoPE) and OLMo 2 (only output norms; the whole query and key
-// projections RMS-normalized; OLMo 3 adds sliding-window layers whose RoPE is unscaled) and Granite (multipliers on the embeddings, block outputs,
-// attention and logits), and the mixtures of experts Mixtral, Qwen3-MoE, OLMoE, GraniteMoE
-// and gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has attention sinks and biases on
-// every attention projection). Weight names are Hugging Face's.
+// every fourth layer), Mistral (sliding window), Qwen2 (bias on the Q, K, V projections),
+// Qwen3 (an RMSNorm of each query and key head before RoPE), Gemma (norm weights plus one,
+// scaled embeddings, a GELU-gated MLP), Gemma 2 (also a norm of each block's output, local
+// layers, soft-capped scores and logits), Gemma 3 (query/key norms, local layers with their
+// own RoPE, no caps), Phi-3 (fused QKV and gate/up tensors, LongRoPE), OLMo 2 (only output
+// norms; the whole query and key projections RMS-normalized; OLMo 3 adds sliding-window
+// layers whose RoPE is unscaled), Granite (multipliers on the embeddings, block outputs,
+// attention and logits), GLM-4 (QKV biases, half of each head rotated in interleaved pairs,
+// fused gate/up, norms of both blocks' outputs), and the mixtures of experts Mixtral,
+// Qwen3-MoE, OLMoE, GraniteMoE and gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has
+// attention sinks and biases on every attention projection). Weight names are Hugging
+// Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -213,11 +216,12 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     auto bias = [&](llvm::StringRef name, int64_t n, llvm::StringRef source) {
       return c.attentionBias ? w(name, {n}, source) : FlatSymbolRefAttr();
     };
-    // Phi-3 keeps Q, K and V (and gate and up) in one tensor each: the weights are its row
-    // ranges (llm-merge-linears joins them back into one GEMM).
+    // Phi-3 keeps Q, K and V (and gate and up) in one tensor each, GLM-4 gate and up: the
+    // weights are its row ranges (llm-merge-linears joins them back into one GEMM).
     auto part = [&](llvm::StringRef name, int64_t first, int64_t rows, llvm::StringRef fused,
                     llvm::StringRef own) {
-      if (!c.fusedProjections)
+      const bool mlp = fused.starts_with("mlp.");
+      if (!(mlp ? c.fusedGateUp : c.fusedProjections))
         return w(name, {rows, d}, own);
       return b.weight(prefix + name.str(), {rows, d}, layerName(i, fused), false,
                       std::make_pair(first, rows));
@@ -263,14 +267,19 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                                       : FlatSymbolRefAttr());
     // With output norms (Gemma 2/3, OLMo 2) post_attention_layernorm normalizes the block's
     // output and pre_feedforward_layernorm (if any) the MLP's input; elsewhere
-    // post_attention_layernorm is the MLP's input norm.
+    // post_attention_layernorm is the MLP's input norm. GLM-4 names its output norms
+    // post_self_attn_layernorm and post_mlp_layernorm, and its MLP's input norm
+    // post_attention_layernorm.
+    const bool glm = c.architecture == Architecture::Glm4;
     if (c.outputNorms)
-      out = b.rmsNorm(out, w("attn.output_norm", {d}, "post_attention_layernorm.weight"));
+      out = b.rmsNorm(out, w("attn.output_norm", {d},
+                             glm ? "post_self_attn_layernorm.weight"
+                                 : "post_attention_layernorm.weight"));
     x = b.add(x, multiply(out, c.residualMultiplier));
 
     // Gated MLP block.
     h = !c.inputNorms ? x
-        : c.outputNorms
+        : c.outputNorms && !glm
             ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
             : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
     if (c.isMoeLayer(i)) {
@@ -288,7 +297,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
     }
     if (c.outputNorms)
-      out = b.rmsNorm(out, w("mlp.output_norm", {d}, "post_feedforward_layernorm.weight"));
+      out = b.rmsNorm(out, w("mlp.output_norm", {d},
+                             glm ? "post_mlp_layernorm.weight" : "post_feedforward_layernorm.weight"));
     x = b.add(x, multiply(out, c.residualMultiplier));
   }
 

@@ -36,13 +36,15 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "gemma3";
   case Architecture::GptOss:
     return "gpt-oss";
+  case Architecture::Glm4:
+    return "glm4";
   }
   return "unknown";
 }
 
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
-    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2";
+    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -55,6 +57,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
+      .Case("glm4", Architecture::Glm4)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -89,6 +92,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Olmo2ForCausalLM", "olmo2")
             .Case("Olmo3ForCausalLM", "olmo3")
             .Case("SmolLM3ForCausalLM", "smollm3")
+            .Case("Glm4ForCausalLM", "glm4")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -303,9 +307,11 @@ void modelc::frontend::setArchitectureTraits(ModelConfig &c) {
   const Architecture a = c.architecture;
   c.qkNorm = a == Architecture::Qwen3 || a == Architecture::Gemma3;
   c.fusedProjections = a == Architecture::Phi3;
+  c.fusedGateUp = a == Architecture::Phi3 || a == Architecture::Glm4;
   c.inputNorms = a != Architecture::Olmo2;
-  c.outputNorms =
-      a == Architecture::Olmo2 || a == Architecture::Gemma2 || a == Architecture::Gemma3;
+  c.outputNorms = a == Architecture::Olmo2 || a == Architecture::Gemma2 ||
+                  a == Architecture::Gemma3 || a == Architecture::Glm4;
+  c.ropeInterleaved = a == Architecture::Glm4; // GLM's pairs (2i, 2i + 1)
   c.qkNormFullWidth = a == Architecture::Olmo2 || a == Architecture::Olmoe;
   c.scaleEmbeddings = isGemma(a);
   if (a == Architecture::GptOss) {
@@ -584,9 +590,16 @@ void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
 
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   const bool smol = c.modelType == "smollm3";
-  parseDecoderSizes(fields, c, c.architecture == Architecture::Phi3 ? 4096 : smol ? 32768 : 2048);
-  if (smol && !fields.mentions("num_key_value_heads")) // SmolLM3Config's default
-    c.numKvHeads = 4;
+  const bool glm4 = c.architecture == Architecture::Glm4;
+  parseDecoderSizes(fields, c,
+                    c.architecture == Architecture::Phi3 ? 4096
+                    : smol                               ? 32768
+                    : glm4                               ? 131072
+                                                         : 2048);
+  if ((smol || glm4) && !fields.mentions("num_key_value_heads")) // their configs' defaults
+    c.numKvHeads = smol ? 4 : 2;
+  if (glm4)
+    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1.5625e-7);
   // transformers' defaults where they differ from Llama's.
   if (c.architecture == Architecture::Olmo2 || c.architecture == Architecture::Olmoe ||
       c.modelType == "mixtral")
@@ -614,9 +627,14 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   // Qwen2 always has Q, K, V biases (no output bias). Elsewhere attention_bias also puts a
   // bias on o_proj, which modelc does not build: refused rather than dropped. (Phi-3's
   // config has no such field.)
-  c.attentionBias = c.architecture == Architecture::Qwen2 &&
-                    (c.modelType != "qwen2_moe" || fields.optionalBool("qkv_bias").value_or(true));
+  // GLM-4 has them unless attention_bias is false (and never on o_proj).
+  c.attentionBias =
+      (c.architecture == Architecture::Qwen2 &&
+       (c.modelType != "qwen2_moe" || fields.optionalBool("qkv_bias").value_or(true))) ||
+      (c.architecture == Architecture::Glm4 &&
+       fields.optionalBool("attention_bias").value_or(true));
   if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
+      c.architecture != Architecture::Glm4 &&
       fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections (o_proj's too) are not "
                                   "supported for " +
@@ -656,6 +674,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (fields.has("head_dim"))
     c.headDim = fields.requirePositiveInt("head_dim");
+  else if (glm4) // Glm4Config's default, whatever the hidden size
+    c.headDim = 128;
   else if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
     fields.fail("num_attention_heads",
                 Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
@@ -674,8 +694,11 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                             rope.linearFactor || rope.shortFactors || rope.yarn))
       c.localRopeTheta = local.theta.value_or(theta);
   }
-  double partial = fields.optionalPositiveNumber("partial_rotary_factor")
-                       .value_or(rope.partialRotaryFactor.value_or(1.0));
+  // GLM-4 rotates half of each head unless told otherwise.
+  double partial =
+      fields.optionalPositiveNumber("partial_rotary_factor")
+          .value_or(rope.partialRotaryFactor.value_or(
+              c.architecture == Architecture::Glm4 ? 0.5 : 1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   applyRope(fields, rope, c,
             c.modelType == "mixtral"   ? 1000000.0

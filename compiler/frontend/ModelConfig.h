@@ -25,7 +25,8 @@ enum class Architecture {
   Gemma,
   Gemma2,
   Gemma3,
-  GptOss
+  GptOss,
+  Glm4
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -36,7 +37,7 @@ inline bool isGemma(Architecture a) {
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
-// olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, gpt2".
+// olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -63,7 +64,8 @@ struct ModelConfig {
   bool outputBias = false;       // and on the attention's output projection (gpt-oss)
   bool attentionSinks = false;   // a learned extra softmax logit per head (gpt-oss)
   bool qkNorm = false;           // RMSNorm of each query and key head before RoPE (Qwen3)
-  bool fusedProjections = false; // qkv_proj and gate_up_proj, one tensor each (Phi-3)
+  bool fusedProjections = false; // qkv_proj, one tensor (Phi-3)
+  bool fusedGateUp = false;      // gate_up_proj, one tensor, gate rows first (Phi-3, GLM-4)
   // "silu", "gelu_tanh" or "gelu": the gated MLP's activation (Llama family, Gemma) or
   // GPT-2's MLP activation.
   std::string activation = "silu";
@@ -79,7 +81,7 @@ struct ModelConfig {
   bool scaleEmbeddings = false;
   std::optional<double> attentionScale;
   // Norms: before each block (all but OLMo 2), and of each block's output before its
-  // residual add (Gemma 2/3, OLMo 2).
+  // residual add (Gemma 2/3, OLMo 2, GLM-4).
   bool inputNorms = true;
   bool outputNorms = false;
   // OLMo 2: one RMSNorm over the whole query projection and one over the key projection

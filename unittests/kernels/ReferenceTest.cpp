@@ -190,6 +190,15 @@ TEST(Reference, TinyOlmo3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-olmo3-tp2.plan", "tiny-olmo3", 1e-5);
 }
 
+// GLM-4: Q, K and V biases, the first half of each head rotated in interleaved pairs, gate
+// and up as row ranges of one gate_up_proj, and norms of both blocks' outputs (its own
+// names); 2 ranks too (the fused tensor's ranges sharded).
+TEST(Reference, TinyGlm4MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-glm4.plan", "tiny-glm4", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-glm4-tp2.plan", "tiny-glm4", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
