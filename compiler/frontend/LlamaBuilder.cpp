@@ -118,7 +118,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         b.loc(), h.getType(), h, logits, Value(), Value(), gate, up, down,
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), gateBias, upBias, downBias, ob.getF64FloatAttr(*c.swigluAlpha),
-        ob.getF64FloatAttr(*c.swigluLimit));
+        ob.getF64FloatAttr(*c.swigluLimit), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(),
+        IntegerAttr(), FloatAttr());
   }
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
@@ -144,7 +145,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         b.loc(), h.getType(), h, logits, Value(), Value(), gate, up, down,
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
-        FloatAttr(), FloatAttr());
+        FloatAttr(), FloatAttr(), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(), IntegerAttr(),
+        FloatAttr());
   }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
@@ -157,30 +159,39 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   };
   // Qwen2-MoE's shared expert: a dense SiLU-gated MLP of every token beside the routed ones
   // (ordinary linears, so its GEMMs merge with the router's and its gate is generated code),
-  // scaled per token by sigmoid(shared_expert_gate(x)) inside llm.moe.
+  // scaled per token by sigmoid(shared_expert_gate(x)) inside llm.moe. GLM-4.5's
+  // (mlp.shared_experts, n_shared_experts of them as one MLP) is added unscaled.
+  auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
+    return b.weight(prefix + name.str(), shape, layerName(layer, source));
+  };
+  const bool glm = c.modelType == "glm4_moe";
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
-    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
-      return b.weight(prefix + name.str(), shape, layerName(layer, source));
-    };
-    Value g =
-        b.linear(h, w("moe.shared.gate_proj", {sf, d}, "mlp.shared_expert.gate_proj.weight"), sf);
-    Value u = b.linear(h, w("moe.shared.up_proj", {sf, d}, "mlp.shared_expert.up_proj.weight"), sf);
+    const std::string s = glm ? "mlp.shared_experts." : "mlp.shared_expert.";
+    Value g = b.linear(h, w("moe.shared.gate_proj", {sf, d}, s + "gate_proj.weight"), sf);
+    Value u = b.linear(h, w("moe.shared.up_proj", {sf, d}, s + "up_proj.weight"), sf);
     Value act = ob.create<llm::SiluOp>(b.loc(), g.getType(), g);
     Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, u);
-    shared = b.linear(gated,
-                      w("moe.shared.down_proj", {d, sf}, "mlp.shared_expert.down_proj.weight"), d);
-    sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
+    shared = b.linear(gated, w("moe.shared.down_proj", {d, sf}, s + "down_proj.weight"), d);
+    if (!glm)
+      sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
   }
   FlatSymbolRefAttr gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
   FlatSymbolRefAttr up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
   FlatSymbolRefAttr down = stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff});
+  FlatSymbolRefAttr scoreBias =
+      c.scoreCorrectionBias ? w("moe.score_bias", {experts}, "mlp.gate.e_score_correction_bias")
+                            : FlatSymbolRefAttr();
   return ob.create<llm::MoeOp>(
       b.loc(), h.getType(), h, logits, shared, sharedGate, gate, up, down,
       ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken),
       c.normalizeTopK ? ob.getUnitAttr() : UnitAttr(),
       c.roundRoutingWeights ? ob.getUnitAttr() : UnitAttr(), FlatSymbolRefAttr(),
-      FlatSymbolRefAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr());
+      FlatSymbolRefAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr(),
+      c.sigmoidRouting ? ob.getUnitAttr() : UnitAttr(), scoreBias,
+      c.routingGroups > 1 ? ob.getI64IntegerAttr(c.routingGroups) : IntegerAttr(),
+      c.routingGroups > 1 ? ob.getI64IntegerAttr(c.routingTopGroups) : IntegerAttr(),
+      c.routedScale && *c.routedScale != 1.0 ? ob.getF64FloatAttr(*c.routedScale) : FloatAttr());
 }
 
 } // namespace

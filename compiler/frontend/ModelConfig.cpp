@@ -44,11 +44,11 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
-    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, gpt2";
+    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
-      .Cases("llama", "mistral", "mixtral", "smollm3", Architecture::Llama)
+      .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -93,6 +93,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Olmo3ForCausalLM", "olmo3")
             .Case("SmolLM3ForCausalLM", "smollm3")
             .Case("Glm4ForCausalLM", "glm4")
+            .Case("Glm4MoeForCausalLM", "glm4_moe")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -359,7 +360,49 @@ bool parseLayerTypes(JsonFields &fields, ModelConfig &c) {
 
 // The sparse MLP blocks of Mixtral, Qwen3-MoE, OLMoE and GraniteMoE, with transformers'
 // defaults.
+// GLM-4.5's (glm4_moe, DeepSeek-V3's routing): n_routed_experts of moe_intermediate_size,
+// n_shared_experts as one unscaled shared MLP, sigmoid scores with a choice-only correction
+// bias, choice within topk_group of n_group groups, weights renormalized (norm_topk_prob)
+// and times routed_scaling_factor, dense MLPs in the first first_k_dense_replace layers.
+// Defaults are Glm4MoeConfig's.
+void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
+  c.numExperts = fields.optionalPositiveInt("n_routed_experts").value_or(128);
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
+  c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1408);
+  const int64_t shared =
+      fields.mentions("n_shared_experts")
+          ? fields.optionalPositiveInt("n_shared_experts").value_or(0)
+          : 1;
+  c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
+  c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(true);
+  c.roundRoutingWeights = false; // f32 weights times the experts' outputs
+  c.sigmoidRouting = c.scoreCorrectionBias = true;
+  c.routingGroups = fields.optionalPositiveInt("n_group").value_or(1);
+  c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(1);
+  c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(1.0);
+  if (c.numExperts > 4096)
+    fields.fail("n_routed_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("num_experts_per_tok",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  if (c.numExperts % c.routingGroups || c.numExperts / c.routingGroups < 2)
+    fields.fail("n_group", Twine(c.routingGroups) + " groups of " + Twine(c.numExperts) +
+                               " experts: each group needs two or more");
+  else if (c.routingTopGroups > c.routingGroups ||
+           c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups))
+    fields.fail("topk_group", Twine(c.routingTopGroups) + " of " + Twine(c.routingGroups) +
+                                  " groups cannot hold " + Twine(c.expertsPerToken) + " experts");
+  const int64_t dense = fields.mentions("first_k_dense_replace")
+                            ? fields.optionalPositiveInt("first_k_dense_replace").value_or(0)
+                            : 1;
+  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
+  for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)
+    c.denseLayers[static_cast<size_t>(i)] = true;
+}
+
 void parseExperts(JsonFields &fields, ModelConfig &c) {
+  if (c.modelType == "glm4_moe")
+    return parseGlm4MoeExperts(fields, c);
   // Qwen2-MoE is Qwen3-MoE's layout (its defaults differ) plus a shared expert.
   const bool mixtral = c.modelType == "mixtral", qwen2 = c.modelType == "qwen2_moe",
              qwen = c.modelType == "qwen3_moe" || qwen2, granite = c.modelType == "granitemoe";
@@ -590,14 +633,18 @@ void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
 
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   const bool smol = c.modelType == "smollm3";
-  const bool glm4 = c.architecture == Architecture::Glm4;
+  const bool glm4 = c.architecture == Architecture::Glm4, glm4Moe = c.modelType == "glm4_moe";
   parseDecoderSizes(fields, c,
                     c.architecture == Architecture::Phi3 ? 4096
                     : smol                               ? 32768
-                    : glm4                               ? 131072
+                    : glm4 || glm4Moe                    ? 131072
                                                          : 2048);
-  if ((smol || glm4) && !fields.mentions("num_key_value_heads")) // their configs' defaults
-    c.numKvHeads = smol ? 4 : 2;
+  if ((smol || glm4 || glm4Moe) && !fields.mentions("num_key_value_heads")) // their defaults
+    c.numKvHeads = smol ? 4 : glm4 ? 2 : 8;
+  if (glm4Moe) { // Glm4MoeConfig: eps 1e-5, per-head q/k norms when use_qk_norm
+    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
+    c.qkNorm = fields.optionalBool("use_qk_norm").value_or(false);
+  }
   if (glm4)
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1.5625e-7);
   // transformers' defaults where they differ from Llama's.
@@ -632,9 +679,10 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
       (c.architecture == Architecture::Qwen2 &&
        (c.modelType != "qwen2_moe" || fields.optionalBool("qkv_bias").value_or(true))) ||
       (c.architecture == Architecture::Glm4 &&
-       fields.optionalBool("attention_bias").value_or(true));
+       fields.optionalBool("attention_bias").value_or(true)) ||
+      (glm4Moe && fields.optionalBool("attention_bias").value_or(false));
   if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
-      c.architecture != Architecture::Glm4 &&
+      c.architecture != Architecture::Glm4 && !glm4Moe &&
       fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections (o_proj's too) are not "
                                   "supported for " +
@@ -697,8 +745,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   // GLM-4 rotates half of each head unless told otherwise.
   double partial =
       fields.optionalPositiveNumber("partial_rotary_factor")
-          .value_or(rope.partialRotaryFactor.value_or(
-              c.architecture == Architecture::Glm4 ? 0.5 : 1.0));
+          .value_or(rope.partialRotaryFactor.value_or(glm4 || glm4Moe ? 0.5 : 1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   applyRope(fields, rope, c,
             c.modelType == "mixtral"   ? 1000000.0

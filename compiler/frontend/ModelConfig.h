@@ -122,6 +122,12 @@ struct ModelConfig {
   // routed ones, scaled per token by sigmoid(shared_expert_gate(x)); 0: none.
   int64_t sharedExpertIntermediateSize = 0;
   std::vector<bool> denseLayers; // Qwen3-MoE's mlp_only_layers and decoder_sparse_step
+  // DeepSeek-V3-style routing (GLM-4.5): sigmoid scores, a choice-only correction bias
+  // (mlp.gate.e_score_correction_bias), the choice limited to the routingTopGroups best of
+  // routingGroups expert groups (> 1), the weights times routedScale.
+  bool sigmoidRouting = false, scoreCorrectionBias = false;
+  int64_t routingGroups = 1, routingTopGroups = 1;
+  std::optional<double> routedScale;
   // gpt-oss: biases on the router and on each expert's projections, and the clamped SwiGLU
   // (up + 1) * g * sigmoid(swigluAlpha * g), g = min(gate, swigluLimit), up clamped to
   // [-swigluLimit, swigluLimit].

@@ -124,7 +124,9 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
     renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
     it, and the weighted sum in the order the experts were chosen; plus the optional
     `shared` expert's output, scaled by `sigmoid(shared_gate)` when given; the experts'
-    optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`).
+    optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`); sigmoid scores with a
+    choice-only `score_bias`, group-limited choice (`num_groups`, `top_groups`) and
+    `routed_scale`, as llm.moe describes them.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
                        Optional<Kern_Activation>:$shared, Optional<Kern_Activation>:$shared_gate,
@@ -136,7 +138,12 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<FlatSymbolRefAttr>:$up_bias,
                        OptionalAttr<FlatSymbolRefAttr>:$down_bias,
                        OptionalAttr<F64Attr>:$swiglu_alpha,
-                       OptionalAttr<F64Attr>:$swiglu_limit);
+                       OptionalAttr<F64Attr>:$swiglu_limit,
+                       UnitAttr:$sigmoid_scores,
+                       OptionalAttr<FlatSymbolRefAttr>:$score_bias,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
+                       OptionalAttr<F64Attr>:$routed_scale);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

@@ -314,6 +314,14 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
     place of `silu(g) * u`; and routing by the softmax of the top-k logits, which is
     `normalize_top_k` of the softmax over all of them.
 
+    DeepSeek-V3-style routing (GLM-4.5's MoE), each part optional: with `sigmoid_scores`
+    the scores are `s = sigmoid(router_logits[t])` in place of the softmax; `score_bias`
+    (`[E]`, a learned correction) is added to them for choosing only (the weights are the
+    chosen experts' `s`); with `num_groups` G and `top_groups` g the experts form G equal
+    groups, each scored by the sum of its two largest biased scores, and only the g best
+    groups' experts may be chosen; `normalize_top_k` divides the weights by their sum, and
+    `routed_scale` then multiplies them.
+
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
     that expert's GEMMs, whose rows are independent (the CPU executor's always; on CUDA,
@@ -336,7 +344,12 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
                        OptionalAttr<FlatSymbolRefAttr>:$up_bias,
                        OptionalAttr<FlatSymbolRefAttr>:$down_bias,
                        OptionalAttr<F64Attr>:$swiglu_alpha,
-                       OptionalAttr<F64Attr>:$swiglu_limit);
+                       OptionalAttr<F64Attr>:$swiglu_limit,
+                       UnitAttr:$sigmoid_scores,
+                       OptionalAttr<FlatSymbolRefAttr>:$score_bias,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
+                       OptionalAttr<F64Attr>:$routed_scale);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

@@ -12,9 +12,11 @@ namespace modelrt::engine {
 Expected<PackedExperts> packExperts(const plan::Op &op) {
   PackedExperts packed;
   const int64_t experts = op.moe.numExperts;
-  std::vector<float> *biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias};
-  const plan::WeightEntry *entries[] = {op.moe.gateBias, op.moe.upBias, op.moe.downBias};
-  for (int which = 0; which < 3; ++which)
+  std::vector<float> *biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias,
+                                  &packed.scoreBias};
+  const plan::WeightEntry *entries[] = {op.moe.gateBias, op.moe.upBias, op.moe.downBias,
+                                        op.moe.scoreBias};
+  for (int which = 0; which < 4; ++which)
     if (const plan::WeightEntry *b = entries[which]) {
       // A plan keeps 16-bit sources' matrices as they are stored: biases too.
       if (b->dtype != DType::F32 && b->dtype != DType::BF16 && b->dtype != DType::F16)
@@ -81,27 +83,64 @@ namespace {
 
 // The top_k experts of one row of router logits, in the order chosen, with their weights:
 // softmax in f32 (as transformers computes it), the largest probabilities (ties to the
-// lower expert), optionally divided by their sum.
-void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, float *weights) {
+// lower expert), optionally divided by their sum. Sigmoid routing: sigmoid scores, chosen
+// by score plus `scoreBias` (if any) within the best topGroups of numGroups groups (a
+// group's score: its two largest biased scores summed, as transformers' DeepSeek-V3-style
+// routers), weighted by the unbiased scores, divided by their sum (plus 1e-20, as those
+// routers do) and times routedScale.
+void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias,
+           int32_t *experts, float *weights) {
   const int64_t n = c.numExperts, k = c.topK;
-  float max = logits[0];
-  for (int64_t e = 1; e < n; ++e)
-    max = std::max(max, logits[e]);
-  float sum = 0.0f;
-  float probs[4096];
-  for (int64_t e = 0; e < n; ++e) {
-    probs[e] = std::exp(logits[e] - max);
-    sum += probs[e];
+  float probs[4096], choice[4096];
+  bool taken[4096] = {}; // chosen, or in a group left out
+  if (c.sigmoidScores) {
+    for (int64_t e = 0; e < n; ++e) {
+      probs[e] = 1.0f / (1.0f + std::exp(-logits[e]));
+      choice[e] = scoreBias ? probs[e] + scoreBias[e] : probs[e];
+    }
+  } else {
+    float max = logits[0];
+    for (int64_t e = 1; e < n; ++e)
+      max = std::max(max, logits[e]);
+    float sum = 0.0f;
+    for (int64_t e = 0; e < n; ++e) {
+      probs[e] = std::exp(logits[e] - max);
+      sum += probs[e];
+    }
+    for (int64_t e = 0; e < n; ++e)
+      choice[e] = probs[e] /= sum;
   }
-  for (int64_t e = 0; e < n; ++e)
-    probs[e] /= sum;
-  // Selection in descending probability (torch.topk's order, which the renormalizing sum
-  // follows).
-  bool taken[4096] = {};
+  if (const int64_t groups = c.numGroups; groups > 1) {
+    const int64_t per = n / groups;
+    float score[4096];
+    bool kept[4096] = {};
+    for (int64_t g = 0; g < groups; ++g) {
+      float first = -INFINITY, second = -INFINITY;
+      for (int64_t e = g * per; e < (g + 1) * per; ++e) {
+        if (choice[e] > first) {
+          second = first;
+          first = choice[e];
+        } else if (choice[e] > second) {
+          second = choice[e];
+        }
+      }
+      score[g] = first + second;
+    }
+    for (int64_t j = 0; j < c.topGroups; ++j) {
+      int64_t best = -1;
+      for (int64_t g = 0; g < groups; ++g)
+        if (!kept[g] && (best < 0 || score[g] > score[best]))
+          best = g;
+      kept[best] = true;
+    }
+    for (int64_t e = 0; e < n; ++e)
+      taken[e] = !kept[e / per];
+  }
+  // Selection in descending score (torch.topk's order, which the renormalizing sum follows).
   for (int64_t j = 0; j < k; ++j) {
     int64_t best = -1;
     for (int64_t e = 0; e < n; ++e)
-      if (!taken[e] && (best < 0 || probs[e] > probs[best]))
+      if (!taken[e] && (best < 0 || choice[e] > choice[best]))
         best = e;
     taken[best] = true;
     experts[j] = static_cast<int32_t>(best);
@@ -111,9 +150,14 @@ void route(const float *logits, const plan::MoeConfig &c, int32_t *experts, floa
     float total = 0.0f;
     for (int64_t j = 0; j < k; ++j)
       total += weights[j];
+    if (c.sigmoidScores)
+      total += 1e-20f;
     for (int64_t j = 0; j < k; ++j)
       weights[j] /= total;
   }
+  if (c.routedScale != 1.0)
+    for (int64_t j = 0; j < k; ++j)
+      weights[j] *= static_cast<float>(c.routedScale);
 }
 
 } // namespace
@@ -126,7 +170,8 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
   s.experts.resize(static_cast<size_t>(rows * k));
   s.weights.resize(static_cast<size_t>(rows * k));
   for (int64_t t = 0; t < rows; ++t)
-    route(logits + t * logitsStride, c, s.experts.data() + t * k, s.weights.data() + t * k);
+    route(logits + t * logitsStride, c, packed.scoreBias.empty() ? nullptr : packed.scoreBias.data(),
+          s.experts.data() + t * k, s.weights.data() + t * k);
 
   // Pairs grouped by expert (a counting sort, pairs in row order within an expert).
   s.offsets.assign(static_cast<size_t>(n + 1), 0);

@@ -17,6 +17,7 @@ struct PackedExperts {
   // gate and up biases side by side (2I values; empty without biases).
   std::vector<float> gateBias, upBias, downBias;
   std::vector<std::vector<float>> gateUpBias;
+  std::vector<float> scoreBias; // the routing's choice-only bias, [E] (empty: none)
 };
 
 // Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I) and
@@ -33,8 +34,9 @@ struct MoeScratch {
   std::vector<float> results;      // [rows * top_k, D]: each pair's expert output
 };
 
-// out[t] = sum over the top_k experts of softmax(logits[t]) of weight * expert(x[t]),
-// in the order chosen (probability descending), f32 throughout. A pair's expert output is one row
+// out[t] = sum over the top_k experts of softmax(logits[t]) (or of the sigmoid routing
+// plan::MoeConfig describes) of weight * expert(x[t]), in the order chosen (score
+// descending), f32 throughout. A pair's expert output is one row
 // of that expert's GEMMs, whose rows never depend on one another (CpuGemm.h), so a token's result
 // is the same whatever else is in the batch.
 // A shared expert's rows (the op's optional third input) are added, each scaled by sigmoid of its

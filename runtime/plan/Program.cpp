@@ -412,6 +412,27 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         if (op.moe.numExperts < 1 || op.moe.numExperts > 4096 || op.moe.topK < 1 ||
             op.moe.topK > op.moe.numExperts)
           return bad("moe needs 1 <= top_k <= num_experts <= 4096");
+        op.moe.sigmoidScores = attrs.value("sigmoid_scores", false);
+        if (attrs.contains("score_bias")) {
+          op.moe.scoreBias = weight(attrs, "score_bias");
+          if (!op.moe.scoreBias || op.moe.scoreBias->shape.size() != 1 ||
+              op.moe.scoreBias->shape[0] != static_cast<uint64_t>(op.moe.numExperts))
+            return bad("moe score_bias " + attrs.at("score_bias").dump() +
+                       " is not a plan weight of one value per expert");
+        }
+        op.moe.numGroups = attrs.value("num_groups", int64_t(1));
+        op.moe.topGroups = attrs.value("top_groups", int64_t(1));
+        op.moe.routedScale = attrs.value("routed_scale", 1.0);
+        const int64_t groups = op.moe.numGroups, perGroup = groups > 0 ? op.moe.numExperts / groups : 0;
+        if (groups < 1 || op.moe.numExperts % groups || (groups > 1 && perGroup < 2) ||
+            op.moe.topGroups < 1 || op.moe.topGroups > groups ||
+            op.moe.topK > op.moe.topGroups * perGroup)
+          return bad("moe num_groups must split the experts into groups of two or more, and "
+                     "top_groups of them must hold top_k experts");
+        if (!(op.moe.routedScale > 0.0 && op.moe.routedScale < 1e30))
+          return bad("moe routed_scale must be positive");
+        if ((op.moe.scoreBias || groups > 1) && !op.moe.sigmoidScores)
+          return bad("moe score_bias and expert groups need sigmoid_scores");
         if (op.weights[0]->shape[0] % static_cast<uint64_t>(op.moe.numExperts))
           return bad("moe gate weight " + op.weights[0]->name + " does not split into " +
                      std::to_string(op.moe.numExperts) + " experts");

@@ -73,6 +73,13 @@ struct MoeConfig {
   // > 0: the clamped SwiGLU (up + 1) * g * sigmoid(alpha * g), g = min(gate, limit), up
   // clamped to [-limit, limit], in place of silu(gate) * up.
   double swigluLimit = 0, swigluAlpha = 0;
+  // Sigmoid scores in place of the softmax; scoreBias [E] added to them for choosing only
+  // (null: none); the choice limited to the topGroups best of numGroups equal groups (each
+  // scored by its two largest biased scores); the weights times routedScale at the end.
+  bool sigmoidScores = false;
+  const WeightEntry *scoreBias = nullptr;
+  int64_t numGroups = 1, topGroups = 1;
+  double routedScale = 1.0;
 };
 
 struct Op {

@@ -199,6 +199,17 @@ TEST(Reference, TinyGlm4MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-glm4-tp2.plan", "tiny-glm4", 1e-5);
 }
 
+// GLM-4.5's mixture of experts (DeepSeek-V3's routing): sigmoid scores chosen with a
+// correction bias within the 2 best of 4 expert groups, weighted by the unbiased scores
+// renormalized and times 2.5, an unscaled shared expert, a dense first layer; per-head q/k
+// norms and half of each head rotated. 2 ranks too (each rank a block of every expert's
+// rows, the routing replicated).
+TEST(Reference, TinyGlm4MoeMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-glm4-moe.plan", "tiny-glm4-moe", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-glm4-moe-tp2.plan", "tiny-glm4-moe", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);

@@ -241,7 +241,8 @@ void convertLibraryOp(Operation *op) {
             m.getGateAttr(), m.getUpAttr(), m.getDownAttr(), m.getNumExpertsAttr(), m.getTopKAttr(),
             m.getNormalizeTopKAttr(), m.getRoundWeightsAttr(), m.getGateBiasAttr(),
             m.getUpBiasAttr(), m.getDownBiasAttr(), m.getSwigluAlphaAttr(),
-            m.getSwigluLimitAttr()));
+            m.getSwigluLimitAttr(), m.getSigmoidScoresAttr(), m.getScoreBiasAttr(),
+            m.getNumGroupsAttr(), m.getTopGroupsAttr(), m.getRoutedScaleAttr()));
       })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));

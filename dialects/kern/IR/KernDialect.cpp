@@ -97,6 +97,8 @@ LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
                             std::pair(getUpBiasAttr(), rows / e), std::pair(getDownBiasAttr(), d)})
     if (bias && failed(lookupWeight(*this, symbols, bias, {e, cols})))
       return failure();
+  if (getScoreBiasAttr() && failed(lookupWeight(*this, symbols, getScoreBiasAttr(), {e})))
+    return failure();
   return success();
 }
 

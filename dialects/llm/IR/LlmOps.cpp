@@ -206,6 +206,20 @@ LogicalResult MoeOp::verify() {
   if (getSwigluLimit() && !(getSwigluLimit()->convertToDouble() > 0.0 &&
                             std::isfinite(getSwigluAlpha()->convertToDouble())))
     return emitOpError() << "swiglu_limit must be positive and swiglu_alpha finite";
+  if ((getScoreBias() || getNumGroups() || getTopGroups()) && !getSigmoidScores())
+    return emitOpError() << "score_bias and expert groups need sigmoid_scores";
+  if (bool(getNumGroups()) != bool(getTopGroups()))
+    return emitOpError() << "num_groups and top_groups go together";
+  if (getNumGroups()) {
+    const uint64_t groups = *getNumGroups(), top = *getTopGroups();
+    if (getNumExperts() % groups || getNumExperts() / groups < 2 || top > groups ||
+        getTopK() > top * (getNumExperts() / groups))
+      return emitOpError() << "num_groups must split the experts into groups of two or more, "
+                              "and top_groups of them must hold top_k experts";
+  }
+  if (getRoutedScale() && !(getRoutedScale()->convertToDouble() > 0.0 &&
+                            getRoutedScale()->convertToDouble() < 1e30))
+    return emitOpError() << "routed_scale must be positive";
   return success();
 }
 
@@ -230,6 +244,9 @@ LogicalResult MoeOp::verifySymbolUses(SymbolTableCollection &symbols) {
                                   std::tuple(getDownBiasAttr(), "down_bias", d)})
     if (bias && failed(verifyWeight(*this, symbols, bias, role, {experts, cols}, element)))
       return failure();
+  if (getScoreBiasAttr() &&
+      failed(verifyWeight(*this, symbols, getScoreBiasAttr(), "score_bias", {experts}, element)))
+    return failure();
   return success();
 }
 

@@ -440,6 +440,12 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
                               " has no CUDA kernel: compile the plan with --target cuda"));
       break;
     case OpKind::Moe:
+      if (op.moe.sigmoidScores || op.moe.scoreBias || op.moe.numGroups > 1 ||
+          op.moe.routedScale != 1.0)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA mixture-of-experts routing is the softmax's: sigmoid scores, "
+                          "score biases, expert groups and routed scales run on the CPU "
+                          "executor"));
       if (op.moe.topK > kMaxMoeTopK)
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA mixture-of-experts kernels take at most " +

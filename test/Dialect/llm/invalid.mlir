@@ -444,3 +444,38 @@ func.func @attention_sinks(%q: tensor<?x64xf32>, %kv: tensor<?x32xf32>, %b: !llm
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, sinks = @sinks} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32> -> tensor<?x64xf32>
   return %a : tensor<?x64xf32>
 }
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+llm.weight @sb : tensor<4xf32> = ["sb"]
+func.func @moe_bias_without_sigmoid(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{score_bias and expert groups need sigmoid_scores}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, score_bias = @sb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_groups_too_small(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{num_groups must split the experts into groups of two or more, and top_groups of them must hold top_k experts}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, sigmoid_scores, num_groups = 4 : i64, top_groups = 1 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+llm.weight @sb : tensor<3xf32> = ["sb"]
+func.func @moe_score_bias_shape(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{score_bias}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, sigmoid_scores, score_bias = @sb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
