@@ -38,7 +38,7 @@ const json::Value *JsonFields::present(StringRef key) const {
 
 bool JsonFields::has(StringRef key) const { return present(key) != nullptr; }
 
-std::optional<int64_t> JsonFields::optionalPositiveInt(StringRef key) {
+std::optional<int64_t> JsonFields::optionalIntFrom(StringRef key, int64_t least, StringRef what) {
   const json::Value *value = present(key);
   if (!value)
     return std::nullopt;
@@ -47,11 +47,19 @@ std::optional<int64_t> JsonFields::optionalPositiveInt(StringRef key) {
     fail(key, "expected an integer");
     return std::nullopt;
   }
-  if (*n <= 0 || *n > (int64_t(1) << 40)) {
-    fail(key, "expected a positive integer, got " + Twine(*n));
+  if (*n < least || *n > (int64_t(1) << 40)) {
+    fail(key, Twine("expected ") + what + ", got " + Twine(*n));
     return std::nullopt;
   }
   return n;
+}
+
+std::optional<int64_t> JsonFields::optionalPositiveInt(StringRef key) {
+  return optionalIntFrom(key, 1, "a positive integer");
+}
+
+std::optional<int64_t> JsonFields::optionalNonNegativeInt(StringRef key) {
+  return optionalIntFrom(key, 0, "a non-negative integer");
 }
 
 int64_t JsonFields::requirePositiveInt(StringRef key) {

@@ -22,6 +22,7 @@ public:
   // Required fields record an error when missing; optional ones return std::nullopt.
   int64_t requirePositiveInt(llvm::StringRef key);
   std::optional<int64_t> optionalPositiveInt(llvm::StringRef key);
+  std::optional<int64_t> optionalNonNegativeInt(llvm::StringRef key);
   std::optional<double> optionalPositiveNumber(llvm::StringRef key);
   std::optional<bool> optionalBool(llvm::StringRef key);
   std::optional<std::string> optionalString(llvm::StringRef key);
@@ -43,6 +44,8 @@ public:
   bool failed() const { return error_.has_value(); }
 
 private:
+  // An integer in [least, 2^40], or nullopt (absent, null, or an error recorded).
+  std::optional<int64_t> optionalIntFrom(llvm::StringRef key, int64_t least, llvm::StringRef what);
   const llvm::json::Value *present(llvm::StringRef key) const;
 
   const llvm::json::Object &object_;

@@ -369,10 +369,9 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
   c.numExperts = fields.optionalPositiveInt("n_routed_experts").value_or(128);
   c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
   c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1408);
-  const int64_t shared =
-      fields.mentions("n_shared_experts")
-          ? fields.optionalPositiveInt("n_shared_experts").value_or(0)
-          : 1;
+  const int64_t shared = fields.mentions("n_shared_experts")
+                             ? fields.optionalNonNegativeInt("n_shared_experts").value_or(0)
+                             : 1;
   c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
   c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(true);
   c.roundRoutingWeights = false; // f32 weights times the experts' outputs
@@ -393,7 +392,7 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
     fields.fail("topk_group", Twine(c.routingTopGroups) + " of " + Twine(c.routingGroups) +
                                   " groups cannot hold " + Twine(c.expertsPerToken) + " experts");
   const int64_t dense = fields.mentions("first_k_dense_replace")
-                            ? fields.optionalPositiveInt("first_k_dense_replace").value_or(0)
+                            ? fields.optionalNonNegativeInt("first_k_dense_replace").value_or(0)
                             : 1;
   c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
   for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)

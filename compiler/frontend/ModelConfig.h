@@ -37,7 +37,8 @@ inline bool isGemma(Architecture a) {
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
-// olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, gpt2".
+// olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
+// gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {

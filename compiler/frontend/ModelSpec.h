@@ -35,7 +35,8 @@ struct ModelSpec {
   TokenizerSource tokenizer;
   std::string dtype = "f32"; // compute and weight dtype: f32, f16, bf16
   // "native": matrices that a GGUF file holds in a block type the plan keeps
-  // (plan::isKeptBlockType: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K-Q6_K, IQ4_NL, IQ4_XS) stay
+  // (plan::isKeptBlockType: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K-Q6_K, IQ4_NL, IQ4_XS, MXFP4; and
+  // the weight store's Q4_ZP and F8_E4M3_B32 from quantized checkpoints) stay
   // in those blocks when the plan dtype is f32 (the runtime expands them exactly); "dense":
   // every weight in dtype.
   std::string weightFormat = "native";

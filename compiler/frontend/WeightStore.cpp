@@ -147,8 +147,11 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       std::string name = cast<StringAttr>(attr).getValue().str();
       const modelrt::TensorInfo *tensor = lookup(catalog, name);
       if (!tensor) {
+        const modelrt::SafetensorsModel *raw = catalog.store.safetensors();
+        const modelrt::TensorInfo *codes = raw ? raw->findTensor(name) : nullptr;
         for (StringRef suffix : {"_scale_inv", "_scale"})
-          if (const modelrt::TensorInfo *scale = catalog.find(name + suffix.str()))
+          if (const modelrt::TensorInfo *scale = catalog.find(name + suffix.str());
+              scale && codes && codes->dtype == modelrt::DType::F8E4M3)
             return bindingError(catalog, name, weight,
                                 Twine("its FP8 codes' scales (") + name + suffix + ", " +
                                     modelrt::dtypeName(scale->dtype) + " " +

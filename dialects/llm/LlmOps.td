@@ -60,7 +60,8 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
 
     `storage` names the block type a GGUF file holds every source in, where a plan with
     f32 weights keeps those blocks as they are (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
-    `Q2_K` to `Q6_K`, `IQ4_NL`, `IQ4_XS`; set when the weights are bound). Linears merge only across weights of one
+    `Q2_K` to `Q6_K`, `IQ4_NL`, `IQ4_XS`, `MXFP4`, and the weight store's `Q4_ZP` and
+    `F8_E4M3_B32` for quantized checkpoints; set when the weights are bound). Linears merge only across weights of one
     storage type: a merged weight of two block types would have to be widened to f32.
 
     ```mlir

@@ -783,6 +783,20 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                              "F8_E4M3_B32 weights, "
                              "not ") +
                      dtypeName(dtype));
+  // The panels widen E4M3 codes through f16 and hold 2^8 x the scale: exact for the blocks
+  // modelc writes (finite scales below 2^120, no NaN codes); others are refused, not widened
+  // to other values than dequantization gives.
+  if (dtype == DType::F8E4M3_B32)
+    for (size_t at = 0; at < bytes; at += 36) {
+      float d;
+      std::memcpy(&d, data + at, 4);
+      bool finite = std::isfinite(d * 256.0f);
+      for (size_t j = 4; j < 36 && finite; ++j)
+        finite = (data[at + j] & 0x7F) != 0x7F;
+      if (!finite)
+        return Error(ErrorCode::InvalidFormat,
+                     "an F8_E4M3_B32 block with a scale of 2^120 or more, or a NaN code");
+    }
   PackedWeight p;
   p.dtype_ = dtype;
   p.n_ = n;

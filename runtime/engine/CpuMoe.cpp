@@ -19,10 +19,10 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
   for (int which = 0; which < 4; ++which)
     if (const plan::WeightEntry *b = entries[which]) {
       // A plan keeps 16-bit sources' matrices as they are stored: biases too.
+      const std::string what = (which == 3 ? "moe score_bias " : "moe bias ") + b->name;
       if (b->dtype != DType::F32 && b->dtype != DType::BF16 && b->dtype != DType::F16)
-        return Error(ErrorCode::InvalidArgument, "moe bias " + b->name + " is " +
-                                                     dtypeName(b->dtype) +
-                                                     ", not F32, BF16 or F16");
+        return Error(ErrorCode::InvalidArgument,
+                     what + " is " + dtypeName(b->dtype) + ", not F32, BF16 or F16");
       uint64_t count = 1;
       for (uint64_t d : b->shape)
         count *= d;
@@ -30,7 +30,7 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
       if (Status s = convert(b->dtype, b->data, b->size, count, DType::F32,
                              biases[which]->data(), count * sizeof(float));
           !s)
-        return s.error().withContext("moe bias " + b->name);
+        return s.error().withContext(what);
     }
   const plan::WeightEntry &gate = *op.weights[0], &up = *op.weights[1];
   // Gate and up of one expert in one GEMM (each output column's chain is the same as in

@@ -60,8 +60,9 @@ enum class DType : uint8_t {
   // asymmetric GPTQ / AWQ checkpoints), d (q - z).
   Q4_ZP,
   // modelc's own: 32 F8_E4M3 codes with an f32 scale (the blocks of FP8 checkpoints), q d.
-  F8E4M3_B32,
+  F8E4M3_B32, // keep last: kNumDTypes follows it
 };
+inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::F8E4M3_B32) + 1;
 
 struct DTypeInfo {
   DType dtype;

@@ -52,7 +52,9 @@ public:
   // FP8 linears (`X` F8_E4M3 [rows, cols] with `X_scale_inv`, as transformers' fine-grained
   // FP8 and DeepSeek-V3 write them, or `X_scale`, as compressed-tensors does: F32/BF16/F16, a
   // scalar, [rows, 1] or a grid [ceil(rows / bm), ceil(cols / bn)] of blocks) are found as
-  // `X`, the products q x scale rounded once to f32 (what transformers computes): where runs
+  // `X`, the products q x scale rounded once to f32 (what transformers' fine-grained FP8 and
+  // vLLM's FP8 kernels compute; compressed-tensors rounds a 16-bit scale's products to that
+  // type, within 2^-9 of these): where runs
   // of 32 columns share a scale, as F8_E4M3_B32 blocks; else dense f32. Codes with a scale
   // tensor of another shape or type are not found at all.
   const TensorInfo *findTensor(std::string_view name) const;

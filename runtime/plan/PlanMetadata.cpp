@@ -136,7 +136,7 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
       return bad(fw.error());
     // Plain types, or GGUF blocks kept as they were (docs/plan-format.md).
     std::optional<DType> parsed = dtypeFromSafetensorsName(dtype);
-    for (size_t t = 0; t <= static_cast<size_t>(DType::F8E4M3_B32); ++t)
+    for (size_t t = 0; t < kNumDTypes; ++t)
       if (isKeptBlockType(static_cast<DType>(t)) && dtype == dtypeName(static_cast<DType>(t)))
         parsed = static_cast<DType>(t);
     if (!parsed || (*parsed != DType::F32 && *parsed != DType::F16 && *parsed != DType::BF16 &&

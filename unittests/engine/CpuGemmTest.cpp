@@ -166,6 +166,18 @@ TEST(CpuGemm, PackRefusesWhatItCannotHold) {
   ASSERT_FALSE(other.ok());
   EXPECT_NE(other.error().message().find("not IQ2_XS"), std::string::npos)
       << other.error().message();
+  // FP8 blocks the panels could not widen to dequantization's values: a NaN code, a scale
+  // whose 2^8 multiple overflows.
+  std::vector<uint8_t> f8(36, 0x10);
+  const float d = 0.5f;
+  std::memcpy(f8.data(), &d, 4);
+  EXPECT_TRUE(PackedWeight::pack(DType::F8E4M3_B32, f8.data(), f8.size(), 1, 32).ok());
+  f8[9] = 0xFF;
+  EXPECT_FALSE(PackedWeight::pack(DType::F8E4M3_B32, f8.data(), f8.size(), 1, 32).ok());
+  f8[9] = 0x10;
+  const float huge = 1e37f;
+  std::memcpy(f8.data(), &huge, 4);
+  EXPECT_FALSE(PackedWeight::pack(DType::F8E4M3_B32, f8.data(), f8.size(), 1, 32).ok());
 }
 
 TEST(CpuGemm, NoBias) {
