@@ -93,6 +93,15 @@ void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias
   const int64_t n = c.numExperts, k = c.topK;
   float probs[4096], choice[4096];
   bool taken[4096] = {}; // chosen, or in a group left out
+  // The largest of score[0, count) not yet taken, ties to the lower index; marks it taken.
+  auto takeBest = [](const float *score, bool *done, int64_t count) {
+    int64_t best = -1;
+    for (int64_t i = 0; i < count; ++i)
+      if (!done[i] && (best < 0 || score[i] > score[best]))
+        best = i;
+    done[best] = true;
+    return best;
+  };
   if (c.sigmoidScores) {
     for (int64_t e = 0; e < n; ++e) {
       probs[e] = 1.0f / (1.0f + std::exp(-logits[e]));
@@ -126,23 +135,14 @@ void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias
       }
       score[g] = first + second;
     }
-    for (int64_t j = 0; j < c.topGroups; ++j) {
-      int64_t best = -1;
-      for (int64_t g = 0; g < groups; ++g)
-        if (!kept[g] && (best < 0 || score[g] > score[best]))
-          best = g;
-      kept[best] = true;
-    }
+    for (int64_t j = 0; j < c.topGroups; ++j)
+      takeBest(score, kept, groups);
     for (int64_t e = 0; e < n; ++e)
       taken[e] = !kept[e / per];
   }
   // Selection in descending score (torch.topk's order, which the renormalizing sum follows).
   for (int64_t j = 0; j < k; ++j) {
-    int64_t best = -1;
-    for (int64_t e = 0; e < n; ++e)
-      if (!taken[e] && (best < 0 || choice[e] > choice[best]))
-        best = e;
-    taken[best] = true;
+    const int64_t best = takeBest(choice, taken, n);
     experts[j] = static_cast<int32_t>(best);
     weights[j] = probs[best];
   }

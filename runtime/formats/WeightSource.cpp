@@ -149,6 +149,15 @@ void writeIntMatrix(std::vector<uint8_t> &bytes, TensorInfo &info, uint64_t rows
 
 } // namespace
 
+const TensorInfo *WeightSource::keep(std::string name, const std::string &file,
+                                      Repacked r) const {
+  r.info.name = name;
+  r.info.file = file;
+  r.info.size = r.bytes->size();
+  r.info.data = r.bytes->data();
+  return &repacked_->emplace(std::move(name), std::move(r)).first->second.info;
+}
+
 const TensorInfo *WeightSource::packedInt(std::string_view name) const {
   if (auto it = repacked_->find(name); it != repacked_->end())
     return &it->second.info;
@@ -208,11 +217,7 @@ const TensorInfo *WeightSource::packedInt(std::string_view name) const {
         return floatAt(*scale, perTensor ? 0 : row * groups + col / groupSize);
       },
       [offset](uint64_t, uint64_t) { return offset; });
-  r.info.name = base;
-  r.info.file = packed->file;
-  r.info.size = r.bytes->size();
-  r.info.data = r.bytes->data();
-  return &repacked_->emplace(base, std::move(r)).first->second.info;
+  return keep(base, packed->file, std::move(r));
 }
 
 const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
@@ -282,11 +287,7 @@ const TensorInfo *WeightSource::gptqLinear(std::string_view name) const {
       [&](uint64_t o, uint64_t i) {
         return static_cast<int>(codeIn(qzeros->data + 4 * group[i] * zeroWords, o, bits)) + 1;
       });
-  r.info.name = std::string(name);
-  r.info.file = qweight->file;
-  r.info.size = r.bytes->size();
-  r.info.data = r.bytes->data();
-  return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;
+  return keep(std::string(name), qweight->file, std::move(r));
 }
 
 const TensorInfo *WeightSource::awqLinear(std::string_view name, const TensorInfo &qweight,
@@ -315,11 +316,7 @@ const TensorInfo *WeightSource::awqLinear(std::string_view name, const TensorInf
       [&](uint64_t o, uint64_t i) { return nibble(qweight, i, o); },
       [&](uint64_t o, uint64_t i) { return floatAt(scales, (i / groupSize) * out + o); },
       [&](uint64_t o, uint64_t i) { return static_cast<int>(nibble(qzeros, i / groupSize, o)); });
-  r.info.name = std::string(name);
-  r.info.file = qweight.file;
-  r.info.size = r.bytes->size();
-  r.info.data = r.bytes->data();
-  return &repacked_->emplace(std::string(name), std::move(r)).first->second.info;
+  return keep(std::string(name), qweight.file, std::move(r));
 }
 
 namespace {
@@ -388,12 +385,8 @@ const TensorInfo *WeightSource::fp8Linear(std::string_view name, const TensorInf
       }
     r.info.dtype = DType::F32;
   }
-  r.info.name = base;
   r.info.shape = {rows, cols};
-  r.info.file = weight.file;
-  r.info.size = bytes.size();
-  r.info.data = bytes.data();
-  return &repacked_->emplace(base, std::move(r)).first->second.info;
+  return keep(base, weight.file, std::move(r));
 }
 
 const TensorInfo *WeightSource::mxfp4Pair(std::string_view name) const {
@@ -423,14 +416,10 @@ const TensorInfo *WeightSource::mxfp4Pair(std::string_view name) const {
     for (int j = 0; j < 16; ++j)
       out[b * 17 + 1 + j] = static_cast<uint8_t>(codes[j] | codes[j + 16] << 4);
   }
-  r.info.name = base;
   r.info.dtype = DType::MXFP4;
   r.info.shape.assign(scales->shape.begin(), scales->shape.end());
   r.info.shape.back() *= 32;
-  r.info.file = blocks->file;
-  r.info.size = r.bytes->size();
-  r.info.data = r.bytes->data();
-  return &repacked_->emplace(base, std::move(r)).first->second.info;
+  return keep(base, blocks->file, std::move(r));
 }
 
 } // namespace modelrt

@@ -81,6 +81,8 @@ private:
     TensorInfo info;
     std::shared_ptr<std::vector<uint8_t>> bytes;
   };
+  // Records a derived tensor's name, file, size and data, and returns it.
+  const TensorInfo *keep(std::string name, const std::string &file, Repacked r) const;
   mutable std::shared_ptr<std::map<std::string, Repacked, std::less<>>> repacked_ =
       std::make_shared<std::map<std::string, Repacked, std::less<>>>();
 };
