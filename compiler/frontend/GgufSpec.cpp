@@ -99,16 +99,17 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   ModelConfig &c = spec.config;
   c.modelType = *arch;
   std::optional<Architecture> builder = architectureFromModelType(*arch);
+  // Architectures read from Hugging Face directories only (their GGUF layouts are not read;
+  // deepseek2 is llama.cpp's name for DeepSeek-V2 and V3).
+  if (*arch == "glm4" || *arch == "olmo3" || *arch == "deepseek2")
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": metadata 'general.architecture': '" + *arch +
+                                 "' is read from Hugging Face directories, not GGUF files, yet");
   if (!builder)
     return createStringError(inconvertibleErrorCode(),
                              path +
                                  ": metadata 'general.architecture': unsupported architecture '" +
                                  *arch + "' (supported: " + kSupportedModelTypes + ")");
-  // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
-  if (*arch == "glm4" || *arch == "olmo3")
-    return createStringError(inconvertibleErrorCode(),
-                             path + ": metadata 'general.architecture': '" + *arch +
-                                 "' is read from Hugging Face directories, not GGUF files, yet");
   c.architecture = *builder;
   setArchitectureTraits(c);
 

@@ -9,9 +9,9 @@
 // layers whose RoPE is unscaled), Granite (multipliers on the embeddings, block outputs,
 // attention and logits), GLM-4 (QKV biases, half of each head rotated in interleaved pairs,
 // fused gate/up, norms of both blocks' outputs), and the mixtures of experts Mixtral,
-// Qwen3-MoE, OLMoE, GraniteMoE and gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has
-// attention sinks and biases on every attention projection). Weight names are Hugging
-// Face's.
+// Qwen3-MoE, OLMoE, GraniteMoE, gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has
+// attention sinks and biases on every attention projection), GLM-4.5 and DeepSeek-V2/V3
+// (multi-head latent attention). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -28,8 +28,9 @@ std::string layerName(int64_t layer, llvm::StringRef rest) {
 
 // `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
 // `local`: a sliding-window layer, with its own RoPE where the model has one (Gemma 3).
+// `headDim`: each head's features (0: the config's), the first rotaryDim of them rotated.
 Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbolRefAttr norm,
-           bool local) {
+           bool local, int64_t headDim = 0) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   const bool own = local && c.localRopeTheta;
@@ -58,7 +59,8 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
                                               c.ropeScaling->originalMaxPosition);
   return ob.create<llm::RopeOp>(
       b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
-      ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim), ob.getF64FloatAttr(theta),
+      ob.getI64IntegerAttr(headDim ? headDim : c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
+      ob.getF64FloatAttr(theta),
       c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
       norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors, magnitude);
 }
@@ -119,7 +121,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), gateBias, upBias, downBias, ob.getF64FloatAttr(*c.swigluAlpha),
         ob.getF64FloatAttr(*c.swigluLimit), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(),
-        IntegerAttr(), FloatAttr());
+        IntegerAttr(), FloatAttr(), IntegerAttr());
   }
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
@@ -146,7 +148,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
         FloatAttr(), FloatAttr(), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(), IntegerAttr(),
-        FloatAttr());
+        FloatAttr(), IntegerAttr());
   }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
@@ -164,7 +166,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
     return b.weight(prefix + name.str(), shape, layerName(layer, source));
   };
-  const bool glm = c.modelType == "glm4_moe";
+  // DeepSeek's likewise.
+  const bool glm = c.modelType == "glm4_moe" || c.kvLoraRank > 0;
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
     const std::string s = glm ? "mlp.shared_experts." : "mlp.shared_expert.";
@@ -191,7 +194,76 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       c.sigmoidRouting ? ob.getUnitAttr() : UnitAttr(), scoreBias,
       c.routingGroups > 1 ? ob.getI64IntegerAttr(c.routingGroups) : IntegerAttr(),
       c.routingGroups > 1 ? ob.getI64IntegerAttr(c.routingTopGroups) : IntegerAttr(),
-      c.routedScale && *c.routedScale != 1.0 ? ob.getF64FloatAttr(*c.routedScale) : FloatAttr());
+      c.routedScale && *c.routedScale != 1.0 ? ob.getF64FloatAttr(*c.routedScale) : FloatAttr(),
+      c.routingGroups > 1 && c.routingGroupTop != 2 ? ob.getI64IntegerAttr(c.routingGroupTop)
+                                                    : IntegerAttr());
+}
+
+// DeepSeek's multi-head latent attention, as transformers computes it: each head's key is
+// its qk_nope features from the latent (kv_b_proj) and the qk_rope rotated features all
+// heads share (the last of kv_a_proj_with_mqa's outputs); its value v_head_dim features from
+// the latent. Every head's query and key rows are reordered to [rotated, not rotated] (the
+// weights' rows permuted at compile time, which no dot product notices), so llm.rope turns
+// the first features of each head.
+Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::string &prefix,
+                      const ForwardArgs &args) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  const int64_t d = c.hiddenSize, heads = c.numHeads, nope = c.qkNopeHeadDim,
+                rot = c.rotaryDim, qd = c.headDim, vd = c.valueHeadDim, r = c.kvLoraRank;
+  auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
+    return b.weight(prefix + name.str(), shape, layerName(layer, source));
+  };
+  // Rows [first, first + count) of each head's `stride` rows, head by head.
+  auto headRows = [&](llvm::StringRef name, llvm::StringRef source, int64_t cols, int64_t stride,
+                      llvm::ArrayRef<std::pair<int64_t, int64_t>> parts) {
+    SmallVector<int64_t> rows;
+    int64_t count = 0;
+    for (int64_t hh = 0; hh < heads; ++hh)
+      for (auto [first, n] : parts) {
+        rows.append({hh * stride + first, n});
+        count += n;
+      }
+    return b.stackedWeight(prefix + name.str(), {count, cols}, {layerName(layer, source)}, "",
+                           rows);
+  };
+  const std::pair<int64_t, int64_t> rotated{nope, rot}, plain{0, nope};
+  Value q;
+  if (c.qLoraRank > 0) {
+    Value qa = b.linear(h, w("attn.q_a_proj", {c.qLoraRank, d}, "self_attn.q_a_proj.weight"),
+                        c.qLoraRank);
+    qa = b.rmsNorm(qa, w("attn.q_a_norm", {c.qLoraRank}, "self_attn.q_a_layernorm.weight"));
+    q = b.linear(qa,
+                 headRows("attn.q_b_proj", "self_attn.q_b_proj.weight", c.qLoraRank, qd,
+                          {rotated, plain}),
+                 heads * qd);
+  } else {
+    q = b.linear(h, headRows("attn.q_proj", "self_attn.q_proj.weight", d, qd, {rotated, plain}),
+                 heads * qd);
+  }
+  q = rope(b, q, args.positions, heads, FlatSymbolRefAttr(), false, qd);
+  Value kva = b.linear(
+      h, w("attn.kv_a_proj", {r + rot, d}, "self_attn.kv_a_proj_with_mqa.weight"), r + rot);
+  auto parts = ob.create<llm::SplitOp>(b.loc(), TypeRange{b.activation(r), b.activation(rot)}, kva);
+  Value latent =
+      b.rmsNorm(parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"));
+  Value shared = rope(b, parts.getResult(1), args.positions, 1, FlatSymbolRefAttr(), false, rot);
+  Value keys = b.linear(latent,
+                        headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd,
+                                 {plain}),
+                        heads * nope);
+  Value values = b.linear(latent,
+                          headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd,
+                                   {{nope, vd}}),
+                          heads * vd);
+  Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * qd), ValueRange{shared, keys},
+                                     ob.getI64IntegerAttr(heads), ob.getDenseI64ArrayAttr({0}));
+  Value attn = ob.create<llm::AttentionOp>(
+      b.loc(), b.activation(heads * vd), q, k, values, args.batch, ob.getI64IntegerAttr(layer),
+      ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(qd),
+      ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
+      ob.getI64IntegerAttr(vd));
+  return b.linear(attn, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
 }
 
 } // namespace
@@ -238,8 +310,28 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                       std::make_pair(first, rows));
     };
 
+    auto denseMlp = [&](Value in) {
+      Value gate = b.linear(
+          in, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
+      Value up = b.linear(
+          in, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
+      Value act = c.activation == "silu"
+                      ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
+                      : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
+                            .getResult();
+      Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
+      return b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
+    };
+
     // Attention block (OLMo 2 has no input norms, only output norms).
     Value h = c.inputNorms ? b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight")) : x;
+    if (c.kvLoraRank > 0) { // DeepSeek: latent attention, then the (sparse) MLP below
+      x = b.add(x, latentAttention(b, h, i, prefix, args));
+      h = b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
+      Value out = c.isMoeLayer(i) ? mixtureOfExperts(b, h, i, prefix) : denseMlp(h);
+      x = b.add(x, out);
+      continue;
+    }
     Value qs = b.linear(
         h, part("attn.q_proj", 0, q, "self_attn.qkv_proj.weight", "self_attn.q_proj.weight"), q,
         bias("attn.q_bias", q, "self_attn.q_proj.bias"));
@@ -272,7 +364,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     Value attn = ob.create<llm::AttentionOp>(
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
-        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks);
+        ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks,
+        IntegerAttr());
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d,
                          c.outputBias ? w("attn.o_bias", {d}, "self_attn.o_proj.bias")
                                       : FlatSymbolRefAttr());
@@ -293,20 +386,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         : c.outputNorms && !glm
             ? b.rmsNorm(x, w("mlp_input_norm", {d}, "pre_feedforward_layernorm.weight"))
             : b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
-    if (c.isMoeLayer(i)) {
-      out = mixtureOfExperts(b, h, i, prefix);
-    } else {
-      Value gate = b.linear(
-          h, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
-      Value up = b.linear(
-          h, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
-      Value act = c.activation == "silu"
-                      ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
-                      : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
-                            .getResult();
-      Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
-      out = b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
-    }
+    out = c.isMoeLayer(i) ? mixtureOfExperts(b, h, i, prefix) : denseMlp(h);
     if (c.outputNorms)
       out = b.rmsNorm(out, w("mlp.output_norm", {d},
                              glm ? "post_mlp_layernorm.weight" : "post_feedforward_layernorm.weight"));

@@ -44,11 +44,13 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
-    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, gpt2";
+    "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
+    "deepseek_v2, deepseek_v3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
+      .Cases("deepseek_v2", "deepseek_v3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -94,6 +96,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SmolLM3ForCausalLM", "smollm3")
             .Case("Glm4ForCausalLM", "glm4")
             .Case("Glm4MoeForCausalLM", "glm4_moe")
+            .Case("DeepseekV2ForCausalLM", "deepseek_v2")
+            .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -358,6 +362,35 @@ bool parseLayerTypes(JsonFields &fields, ModelConfig &c) {
   return true;
 }
 
+// The gated MLP's activation (SiLU only) and no biases on its projections.
+void readSiluMlp(JsonFields &fields, ModelConfig &c) {
+  c.activation = fields.optionalString("hidden_act").value_or("silu");
+  if (c.activation != "silu")
+    fields.fail("hidden_act", "'" + c.activation + "' is not supported (supported: silu)");
+  if (fields.optionalBool("mlp_bias").value_or(false))
+    fields.fail("mlp_bias", "biases on the MLP projections are not supported");
+}
+
+// DeepSeek-style experts (GLM-4.5's, DeepSeek's): their counts against the routing groups,
+// and the first `dense` layers dense.
+void checkRoutedExperts(JsonFields &fields, ModelConfig &c, int64_t dense) {
+  if (c.numExperts > 4096)
+    fields.fail("n_routed_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("num_experts_per_tok",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  if (c.numExperts % c.routingGroups || (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2))
+    fields.fail("n_group", Twine(c.routingGroups) + " groups of " + Twine(c.numExperts) +
+                               " experts: each group needs two or more");
+  else if (c.routingTopGroups > c.routingGroups ||
+           c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups))
+    fields.fail("topk_group", Twine(c.routingTopGroups) + " of " + Twine(c.routingGroups) +
+                                  " groups cannot hold " + Twine(c.expertsPerToken) + " experts");
+  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
+  for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)
+    c.denseLayers[static_cast<size_t>(i)] = true;
+}
+
 // The sparse MLP blocks of Mixtral, Qwen3-MoE, OLMoE and GraniteMoE, with transformers'
 // defaults.
 // GLM-4.5's (glm4_moe, DeepSeek-V3's routing): n_routed_experts of moe_intermediate_size,
@@ -379,24 +412,10 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
   c.routingGroups = fields.optionalPositiveInt("n_group").value_or(1);
   c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(1);
   c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(1.0);
-  if (c.numExperts > 4096)
-    fields.fail("n_routed_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("num_experts_per_tok",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
-  if (c.numExperts % c.routingGroups || c.numExperts / c.routingGroups < 2)
-    fields.fail("n_group", Twine(c.routingGroups) + " groups of " + Twine(c.numExperts) +
-                               " experts: each group needs two or more");
-  else if (c.routingTopGroups > c.routingGroups ||
-           c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups))
-    fields.fail("topk_group", Twine(c.routingTopGroups) + " of " + Twine(c.routingGroups) +
-                                  " groups cannot hold " + Twine(c.expertsPerToken) + " experts");
-  const int64_t dense = fields.mentions("first_k_dense_replace")
-                            ? fields.optionalNonNegativeInt("first_k_dense_replace").value_or(0)
-                            : 1;
-  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
-  for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)
-    c.denseLayers[static_cast<size_t>(i)] = true;
+  checkRoutedExperts(fields, c,
+                     fields.mentions("first_k_dense_replace")
+                         ? fields.optionalNonNegativeInt("first_k_dense_replace").value_or(0)
+                         : 1);
 }
 
 void parseExperts(JsonFields &fields, ModelConfig &c) {
@@ -665,11 +684,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.attentionScale = fields.optionalPositiveNumber("attention_multiplier").value_or(1.0);
   }
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(smol);
-  c.activation = fields.optionalString("hidden_act").value_or("silu");
-  if (c.activation != "silu")
-    fields.fail("hidden_act", "'" + c.activation + "' is not supported (supported: silu)");
-  if (fields.optionalBool("mlp_bias").value_or(false))
-    fields.fail("mlp_bias", "biases on the MLP projections are not supported");
+  readSiluMlp(fields, c);
   // Qwen2 always has Q, K, V biases (no output bias). Elsewhere attention_bias also puts a
   // bias on o_proj, which modelc does not build: refused rather than dropped. (Phi-3's
   // config has no such field.)
@@ -762,6 +777,91 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                 "short_factor and long_factor need rotary_dim / 2 = " + Twine(c.rotaryDim / 2) +
                     " values each, got " + Twine(c.ropeShortFactors.size()) + " and " +
                     Twine(c.ropeLongFactors.size()));
+  return fields.takeError();
+}
+
+// DeepSeek-V2 and V3 (and V3's descendants: R1, Kimi K2, Moonlight): multi-head latent
+// attention and a mixture of experts with shared experts, the first first_k_dense_replace
+// layers dense. Attention: queries through q_proj, or through the low-rank q_a_proj, its
+// RMSNorm and q_b_proj (q_lora_rank); keys and values from one latent of kv_lora_rank
+// features (kv_a_proj_with_mqa, its RMSNorm, kv_b_proj), each head's key being its
+// qk_nope_head_dim features and qk_rope_head_dim rotated ones that all heads share, its
+// value v_head_dim features; rotated in interleaved pairs (V2 always, V3 unless
+// rope_interleave is false), scaled by qk_head_dim^-0.5 times YaRN's mscale_all_dim
+// correction squared. Routing: V2's softmax, greedy or group_limited_greedy (groups scored
+// by their best expert), weights unnormalized unless norm_topk_prob; V3's sigmoid with a
+// correction bias (noaux_tc: groups scored by their best two). Defaults are transformers'.
+Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
+  const bool v3 = c.modelType == "deepseek_v3";
+  parseDecoderSizes(fields, c, v3 ? 4096 : 2048);
+  c.qLoraRank = fields.mentions("q_lora_rank") ? fields.optionalPositiveInt("q_lora_rank").value_or(0)
+                                               : 1536;
+  c.kvLoraRank = fields.optionalPositiveInt("kv_lora_rank").value_or(512);
+  c.qkNopeHeadDim = fields.optionalPositiveInt("qk_nope_head_dim").value_or(128);
+  c.rotaryDim = fields.optionalPositiveInt("qk_rope_head_dim").value_or(64);
+  c.valueHeadDim = fields.optionalPositiveInt("v_head_dim").value_or(128);
+  c.headDim = c.qkNopeHeadDim + c.rotaryDim; // head_dim in a config.json is the rotated part
+  if (c.numKvHeads != c.numHeads)
+    fields.fail("num_key_value_heads", "multi-head latent attention has as many key and value "
+                                       "heads as query heads (" +
+                                           Twine(c.numHeads) + ")");
+  c.ropeInterleaved = !v3 || fields.optionalBool("rope_interleave").value_or(true);
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  readSiluMlp(fields, c);
+  if (fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections are not supported");
+  if (fields.optionalPositiveInt("moe_layer_freq").value_or(1) != 1)
+    fields.fail("moe_layer_freq", "only every layer past first_k_dense_replace may be sparse "
+                                  "(moe_layer_freq 1)");
+
+  // The experts.
+  c.numExperts = fields.optionalPositiveInt("n_routed_experts").value_or(v3 ? 256 : 64);
+  std::optional<int64_t> perToken = fields.optionalPositiveInt("num_experts_per_tok");
+  if (!perToken && !v3)
+    fields.fail("num_experts_per_tok", "DeepSeek-V2 needs the number of experts per token");
+  c.expertsPerToken = perToken.value_or(8);
+  c.expertIntermediateSize =
+      fields.optionalPositiveInt("moe_intermediate_size").value_or(v3 ? 2048 : 1407);
+  const int64_t shared = fields.mentions("n_shared_experts")
+                             ? fields.optionalNonNegativeInt("n_shared_experts").value_or(0)
+                             : v3 ? 1 : 2;
+  c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
+  c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(v3);
+  c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(v3 ? 2.5 : 1.0);
+  const std::string method = fields.optionalString("topk_method").value_or(v3 ? "noaux_tc" : "greedy");
+  const std::string scoring = fields.optionalString("scoring_func").value_or(v3 ? "sigmoid" : "softmax");
+  if (v3 ? method != "noaux_tc" : method != "greedy" && method != "group_limited_greedy")
+    fields.fail("topk_method", "'" + method + "' is not supported for " + c.modelType +
+                                   " (supported: " +
+                                   (v3 ? "noaux_tc" : "greedy, group_limited_greedy") + ")");
+  if (scoring != (v3 ? "sigmoid" : "softmax"))
+    fields.fail("scoring_func", "'" + scoring + "' is not supported for " + c.modelType +
+                                    " (supported: " + (v3 ? "sigmoid" : "softmax") + ")");
+  c.sigmoidRouting = c.scoreCorrectionBias = v3;
+  if (v3 || method == "group_limited_greedy") {
+    c.routingGroups = fields.optionalPositiveInt("n_group").value_or(v3 ? 8 : 1);
+    c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(v3 ? 4 : 1);
+    c.routingGroupTop = v3 ? 2 : 1;
+  }
+  checkRoutedExperts(
+      fields, c, fields.optionalNonNegativeInt("first_k_dense_replace").value_or(v3 ? 3 : 0));
+
+  // RoPE, and YaRN's correction of the attention scale.
+  RopeSpec rope = parseRope(fields);
+  applyRope(fields, rope, c, 10000.0);
+  if (rope.llama3 || rope.linearFactor || rope.shortFactors)
+    fields.fail(fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters",
+                "only default and yarn RoPE are supported for " + c.modelType);
+  double scale = 1.0 / std::sqrt(double(c.headDim));
+  if (rope.yarn) {
+    applyYarn(fields, rope, c);
+    const double factor = rope.factor.value_or(1.0);
+    if (rope.mscaleAllDim && factor > 1.0) {
+      const double m = 0.1 * *rope.mscaleAllDim * std::log(factor) + 1.0;
+      scale *= m * m;
+    }
+  }
+  c.attentionScale = scale;
   return fields.takeError();
 }
 
@@ -950,7 +1050,9 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   Error error = config.architecture == Architecture::Gpt2     ? parseGpt2(fields, config)
                 : config.architecture == Architecture::GptOss ? parseGptOss(fields, config)
                 : isGemma(config.architecture)                ? parseGemma(fields, config)
-                                                              : parseLlamaLike(fields, config);
+                : StringRef(config.modelType).starts_with("deepseek_v")
+                    ? parseDeepseek(fields, config)
+                    : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
   if (isGemma(config.architecture) &&

@@ -38,7 +38,7 @@ inline bool isGemma(Architecture a) {
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// gpt2".
+// deepseek_v2, deepseek_v3, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -111,6 +111,11 @@ struct ModelConfig {
   std::optional<double> localRopeTheta;
   // Layers without rotary embeddings (SmolLM3's NoPE layers); empty: every layer has them.
   std::vector<bool> noRopeLayers;
+  // Multi-head latent attention (DeepSeek-V2/V3) when kvLoraRank > 0: queries through a
+  // rank-qLoraRank bottleneck (0: one q_proj), keys and values from a kvLoraRank latent.
+  // Each key head is qkNopeHeadDim features plus rotaryDim rotated ones shared by all heads
+  // (headDim, their sum); each value head valueHeadDim features.
+  int64_t qLoraRank = 0, kvLoraRank = 0, qkNopeHeadDim = 0, valueHeadDim = 0;
 
   // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE): numExperts > 0 gives every layer
   // but those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of
@@ -126,8 +131,10 @@ struct ModelConfig {
   // DeepSeek-V3-style routing (GLM-4.5): sigmoid scores, a choice-only correction bias
   // (mlp.gate.e_score_correction_bias), the choice limited to the routingTopGroups best of
   // routingGroups expert groups (> 1), the weights times routedScale.
+  // A group's score: the sum of its routingGroupTop best scores (DeepSeek-V2's softmax
+  // routing: its best one).
   bool sigmoidRouting = false, scoreCorrectionBias = false;
-  int64_t routingGroups = 1, routingTopGroups = 1;
+  int64_t routingGroups = 1, routingTopGroups = 1, routingGroupTop = 2;
   std::optional<double> routedScale;
   // gpt-oss: biases on the router and on each expert's projections, and the clamped SwiGLU
   // (up + 1) * g * sigmoid(swigluAlpha * g), g = min(gate, swigluLimit), up clamped to

@@ -186,6 +186,12 @@ llvm::json::Value attrToJson(Attribute attr) {
       out.push_back(v);
     return out;
   }
+  if (auto values = dyn_cast<DenseI64ArrayAttr>(attr)) {
+    llvm::json::Array out;
+    for (int64_t v : values.asArrayRef())
+      out.push_back(v);
+    return out;
+  }
   if (auto array = dyn_cast<ArrayAttr>(attr)) {
     llvm::json::Array out;
     for (Attribute a : array)
@@ -551,24 +557,37 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   }
 
   // The KV cache of each rank: one entry per layer, all alike, the same heads on every rank.
-  int64_t layers = 0, kvHeads = 0, headDim = 0;
+  // Value heads may be narrower than key heads (value_head_dim).
+  int64_t layers = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
-    int64_t l = 0, h = 0, d = 0;
+    int64_t l = 0, h = 0, d = 0, vd = 0;
+    bool mixed = false;
     m.lookupSymbol<func::FuncOp>("forward").walk([&](kern::AttentionOp op) {
       DictionaryAttr c = op.getConfig();
       l = std::max(l, cast<IntegerAttr>(c.get("layer")).getInt() + 1);
-      h = cast<IntegerAttr>(c.get("num_kv_heads")).getInt();
-      d = cast<IntegerAttr>(c.get("head_dim")).getInt();
+      const int64_t oh = cast<IntegerAttr>(c.get("num_kv_heads")).getInt(),
+                    od = cast<IntegerAttr>(c.get("head_dim")).getInt();
+      const int64_t ov =
+          c.get("value_head_dim") ? cast<IntegerAttr>(c.get("value_head_dim")).getInt() : od;
+      mixed |= h && std::tie(h, d, vd) != std::tie(oh, od, ov);
+      std::tie(h, d, vd) = std::tie(oh, od, ov);
     });
+    if (mixed)
+      return error("internal error: rank " + llvm::Twine(rank) +
+                   "'s layers differ in KV heads or head sizes");
     // Pipeline stages hold different numbers of layers: the cache is sized for the most.
     layers = std::max(layers, l);
     if (rank == 0)
-      std::tie(kvHeads, headDim) = std::tie(h, d);
-    else if (std::tie(kvHeads, headDim) != std::tie(h, d))
+      std::tie(kvHeads, headDim, valueDim) = std::tie(h, d, vd);
+    else if (std::tie(kvHeads, headDim, valueDim) != std::tie(h, d, vd))
       return error("internal error: rank " + llvm::Twine(rank) +
                    "'s KV heads differ from rank 0's");
   }
+  llvm::json::Object kvCache{
+      {"num_layers", layers}, {"num_kv_heads", kvHeads}, {"head_dim", headDim}};
+  if (valueDim != headDim)
+    kvCache["value_head_dim"] = valueDim;
 
   auto dictToJson = [](Attribute attr) {
     return attr ? attrToJson(attr) : llvm::json::Value(llvm::json::Object());
@@ -580,9 +599,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       {"model", dictToJson(module->getAttr("llm.model"))},
       {"limits", dictToJson(module->getAttr("llm.limits"))},
       {"target", dictToJson(module->getAttr("llm.target"))},
-      {"kv_cache", llvm::json::Object{{"num_layers", layers},
-                                      {"num_kv_heads", kvHeads},
-                                      {"head_dim", headDim}}},
+      {"kv_cache", std::move(kvCache)},
       {"weights", std::move(table)},
   };
 

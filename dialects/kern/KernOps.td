@@ -104,8 +104,8 @@ def Kern_AttentionOp : Kern_Op<"attention", [
   let summary = "Paged attention of each request (a runtime kernel)";
   let description = [{
     The runtime's paged prefill/decode attention; `config` carries llm.attention's
-    attributes (layer, heads, KV heads, head_dim, scale, sliding_window). The batch layout
-    comes from the iteration's metadata at run time.
+    attributes (layer, heads, KV heads, head_dim, value_head_dim, scale, sliding_window). The
+    batch layout comes from the iteration's metadata at run time.
   }];
   let arguments = (ins Kern_Activation:$query, Kern_Activation:$key, Kern_Activation:$value,
                        DictionaryAttr:$config);
@@ -114,6 +114,19 @@ def Kern_AttentionOp : Kern_Op<"attention", [
     $query `,` $key `,` $value $config attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($result)
   }];
+}
+
+def Kern_ConcatOp : Kern_Op<"concat", [Pure]> {
+  let summary = "Joins the features of each head (a runtime kernel)";
+  let description = [{
+    llm.concat as a copy: result head `h` is head `h` of each input in operand order, an
+    input listed in `shared` giving its one head to every result head.
+  }];
+  let arguments = (ins Variadic<Kern_Activation>:$inputs,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       OptionalAttr<DenseI64ArrayAttr>:$shared);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
 }
 
 def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
@@ -125,8 +138,8 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
     it, and the weighted sum in the order the experts were chosen; plus the optional
     `shared` expert's output, scaled by `sigmoid(shared_gate)` when given; the experts'
     optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`); sigmoid scores with a
-    choice-only `score_bias`, group-limited choice (`num_groups`, `top_groups`) and
-    `routed_scale`, as llm.moe describes them.
+    choice-only `score_bias`, group-limited choice (`num_groups`, `top_groups`,
+    `group_top`) and `routed_scale`, as llm.moe describes them.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
                        Optional<Kern_Activation>:$shared, Optional<Kern_Activation>:$shared_gate,
@@ -143,7 +156,8 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<FlatSymbolRefAttr>:$score_bias,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
-                       OptionalAttr<F64Attr>:$routed_scale);
+                       OptionalAttr<F64Attr>:$routed_scale,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

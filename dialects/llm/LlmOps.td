@@ -254,6 +254,24 @@ def Llm_SplitOp : Llm_TokenwiseOp<"split"> {
   let hasCanonicalizer = 1;
 }
 
+def Llm_ConcatOp : Llm_TokenwiseOp<"concat"> {
+  let summary = "Joins the features of each head";
+  let description = [{
+    The result has `num_heads` heads; head `h` is, in operand order, head `h` of each input
+    joined end to end. An input of `num_heads * w` features has heads of `w` features; an
+    input whose index `shared` lists has one head, its whole width, which every result head
+    repeats (DeepSeek's multi-head latent attention: the rotated key features all heads
+    share). With `num_heads = 1` it is the plain concatenation of the inputs' columns, the
+    inverse of llm.split.
+  }];
+  let arguments = (ins Variadic<Llm_Activation>:$inputs,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       OptionalAttr<DenseI64ArrayAttr>:$shared);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Llm_GatherTokensOp : Llm_TokenwiseOp<"gather_tokens", [AllTypesMatch<["input", "result"]>]> {
   let summary = "Selects the rows to sample";
   let description = [{
@@ -319,9 +337,11 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
     the scores are `s = sigmoid(router_logits[t])` in place of the softmax; `score_bias`
     (`[E]`, a learned correction) is added to them for choosing only (the weights are the
     chosen experts' `s`); with `num_groups` G and `top_groups` g the experts form G equal
-    groups, each scored by the sum of its two largest biased scores, and only the g best
-    groups' experts may be chosen; `normalize_top_k` divides the weights by their sum, and
-    `routed_scale` then multiplies them.
+    groups, each scored by the sum of its `group_top` (default 2) largest biased scores,
+    and only the g best groups' experts may be chosen; `normalize_top_k` divides the
+    weights by their sum, and `routed_scale` then multiplies them. Expert groups and
+    `routed_scale` also apply to softmax scores (DeepSeek-V2's `group_limited_greedy`
+    routing: each group scored by its largest probability, `group_top = 1`).
 
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
@@ -350,7 +370,8 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
                        OptionalAttr<FlatSymbolRefAttr>:$score_bias,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
-                       OptionalAttr<F64Attr>:$routed_scale);
+                       OptionalAttr<F64Attr>:$routed_scale,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?
@@ -382,6 +403,10 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     `num_heads` values: gpt-oss) each head's softmax has one more logit, its sink, which
     takes its share of the probability and contributes no value: query row weights are
     `exp(s_j - m) / (sum_i exp(s_i - m) + exp(sink - m))`.
+    With `value_head_dim` the value heads (and so the result's heads) have that many
+    features instead of `head_dim`: `value` is `[T, num_kv_heads * value_head_dim]` and the
+    result `[T, num_heads * value_head_dim]` (DeepSeek's multi-head latent attention, whose
+    keys carry the rotated features the values lack).
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -392,8 +417,13 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        F64Attr:$scale,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window,
                        OptionalAttr<F64Attr>:$logit_softcap,
-                       OptionalAttr<FlatSymbolRefAttr>:$sinks);
+                       OptionalAttr<FlatSymbolRefAttr>:$sinks,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$value_head_dim);
   let results = (outs Llm_Activation:$result);
+  let extraClassDeclaration = [{
+    // The features of each value head: value_head_dim, or head_dim when not given.
+    int64_t getValueDim() { return getValueHeadDim().value_or(getHeadDim()); }
+  }];
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $batch attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($result)

@@ -106,10 +106,10 @@ struct RowCursor {
   RowCursor(const KvBlockView *b, int64_t bs, int64_t pos)
       : blocks(b), blockSize(bs), block(pos / bs), row(pos % bs) {}
   MODELRT_INLINE const float *k(int64_t headOffset) const {
-    return blocks[block].k + row * blocks[block].rowStride + headOffset;
+    return blocks[block].k + row * blocks[block].kRowStride + headOffset;
   }
   MODELRT_INLINE const float *v(int64_t headOffset) const {
-    return blocks[block].v + row * blocks[block].rowStride + headOffset;
+    return blocks[block].v + row * blocks[block].vRowStride + headOffset;
   }
   MODELRT_INLINE void next() {
     if (++row == blockSize) {
@@ -146,9 +146,10 @@ MODELRT_INLINE float sinkTerm(const float *sink, float maxScore) {
 // element accumulated in position order with the same multiply-adds as the tile's
 // load-add-store passes.
 MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_t window,
-                                 const KvBlockView *blocks, int64_t blockSize, int64_t headOffset,
-                                 int64_t hd, float scale, float softcap, const float *sink,
+                                 const KvBlockView *blocks, int64_t blockSize, KvHead head,
+                                 float scale, float softcap, const float *sink,
                                  std::vector<float> &scores) {
+  const int64_t hd = head.kDim, vd = head.vDim;
   const int64_t from = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
   const int64_t n = pos + 1 - from;
   scores.resize(static_cast<size_t>(n));
@@ -158,7 +159,7 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
     const int64_t m = std::min<int64_t>(8, n - j); // positions in this pass
     const float *k[8];
     for (int64_t t = 0; t < 8; ++t) {
-      k[t] = kc.k(headOffset); // past m: the last row again, its score unused
+      k[t] = kc.k(head.kOffset); // past m: the last row again, its score unused
       if (t < m - 1)
         kc.next();
     }
@@ -186,13 +187,13 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
   const float inv = 1.0f / (softmaxRow(scores.data(), n, maxScore) + sinkTerm(sink, maxScore));
   constexpr int64_t kBlockDims = 64;
   int64_t c0 = 0;
-  while (hd - c0 >= 8) {
-    const int64_t vecs = std::min<int64_t>(kBlockDims, hd - c0) / 8;
+  while (vd - c0 >= 8) {
+    const int64_t vecs = std::min<int64_t>(kBlockDims, vd - c0) / 8;
     V8 x[kBlockDims / 8] = {};
     RowCursor vc(blocks, blockSize, from);
     for (int64_t j = 0; j < n; ++j, vc.next()) {
       const float w = scores[static_cast<size_t>(j)];
-      const float *v = vc.v(headOffset) + c0;
+      const float *v = vc.v(head.vOffset) + c0;
       if (vecs == kBlockDims / 8) { // a constant trip count keeps x in registers
         for (int64_t u = 0; u < kBlockDims / 8; ++u)
           x[u] += w * load8(v + 8 * u);
@@ -206,11 +207,11 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
         out[c0 + 8 * u + l] = x[u][l] * inv;
     c0 += vecs * 8;
   }
-  for (int64_t c = c0; c < hd; ++c) { // dims past the last multiple of 8, one at a time
+  for (int64_t c = c0; c < vd; ++c) { // dims past the last multiple of 8, one at a time
     float a = 0;
     RowCursor vc(blocks, blockSize, from);
     for (int64_t j = 0; j < n; ++j, vc.next())
-      a += scores[static_cast<size_t>(j)] * vc.v(headOffset)[c];
+      a += scores[static_cast<size_t>(j)] * vc.v(head.vOffset)[c];
     out[c] = a * inv;
   }
 }
@@ -224,11 +225,12 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
 attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
            int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-           int64_t headOffset, int64_t hd, float scale, float softcap, const float *sink,
+           KvHead head, float scale, float softcap, const float *sink,
            std::vector<float> &scores, std::vector<float> &acc) {
   if (rows == 1)
-    return attendOneRow(q, out, pos0, window, blocks, blockSize, headOffset, hd, scale, softcap,
-                        sink, scores);
+    return attendOneRow(q, out, pos0, window, blocks, blockSize, head, scale, softcap, sink,
+                        scores);
+  const int64_t hd = head.kDim, vd = head.vDim;
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
   float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
   const float *qRow[kAttentionQueryTile];
@@ -241,10 +243,10 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
   }
   const int64_t lo = from[0], hi = pos[rows - 1], span = hi + 1 - lo;
   scores.resize(static_cast<size_t>(rows * span));
-  acc.assign(static_cast<size_t>(rows * hd), 0.0f);
+  acc.assign(static_cast<size_t>(rows * vd), 0.0f);
   for (int64_t p = lo; p <= hi; ++p) {
     const KvBlockView &b = blocks[p / blockSize];
-    const float *k = b.k + (p % blockSize) * b.rowStride + headOffset;
+    const float *k = b.k + (p % blockSize) * b.kRowStride + head.kOffset;
     // Lanes are summed row by row, so rows past `rows` (left zero) change nothing.
     V8 part[kAttentionQueryTile] = {};
     int64_t c = 0;
@@ -284,7 +286,7 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
     const float *v[4];
     for (int64_t t = 0; t < n; ++t) {
       const KvBlockView &b = blocks[(p0 + t) / blockSize];
-      v[t] = b.v + ((p0 + t) % blockSize) * b.rowStride + headOffset;
+      v[t] = b.v + ((p0 + t) % blockSize) * b.vRowStride + head.vOffset;
     }
     for (int64_t i = 0; i < rows; ++i) {
       // This row's positions among p0 .. p0 + n - 1: a contiguous run, added in order.
@@ -295,23 +297,23 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
       float w[4];
       for (int64_t t = t0; t < t1; ++t)
         w[t] = scores[i * span + (p0 + t - from[i])];
-      float *a = acc.data() + i * hd;
+      float *a = acc.data() + i * vd;
       int64_t c = 0;
-      for (; c + 8 <= hd; c += 8) {
+      for (; c + 8 <= vd; c += 8) {
         V8 x = load8(a + c);
         for (int64_t t = t0; t < t1; ++t)
           x += w[t] * load8(v[t] + c);
         store8(a + c, x);
       }
-      for (; c < hd; ++c)
+      for (; c < vd; ++c)
         for (int64_t t = t0; t < t1; ++t)
           a[c] += w[t] * v[t][c];
     }
   }
   for (int64_t i = 0; i < rows; ++i) {
     const float inv = 1.0f / denom[i];
-    for (int64_t d = 0; d < hd; ++d)
-      out[i * outStride + d] = acc[i * hd + d] * inv;
+    for (int64_t d = 0; d < vd; ++d)
+      out[i * outStride + d] = acc[i * vd + d] * inv;
   }
 }
 

@@ -94,13 +94,18 @@ struct CpuExecutor::Impl {
   bool lastStage = true;
   std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
-  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kvWidth floats,
-  // K and V apart. Allocated untouched; pages appear as blocks are first written.
+  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kWidth floats
+  // (K) and of vWidth floats (V), K and V apart. Allocated untouched; pages appear as
+  // blocks are first written.
   std::unique_ptr<float[]> kCache, vCache;
-  int64_t kvWidth = 0;
-  float *kvSlot(float *base, int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
-                int64_t blockSize) const {
-    return base + ((layer * numBlocks + block) * blockSize + slot) * kvWidth;
+  int64_t kWidth = 0, vWidth = 0;
+  float *kSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+               int64_t blockSize) const {
+    return kCache.get() + ((layer * numBlocks + block) * blockSize + slot) * kWidth;
+  }
+  float *vSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+               int64_t blockSize) const {
+    return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vWidth;
   }
 
   // Per step: rows of each value, and where its [rows, width] data starts.
@@ -242,15 +247,17 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   // Each factor was checked positive when the metadata was read; bound them so the block
   // size cannot overflow.
   if (kv.numLayers > 4096 || kv.numKvHeads > 4096 || kv.headDim > 4096 ||
+      kv.valueHeadDim > 4096 ||
       options.kvBlockSize > 4096 || exec->meta_.maxNumSeqs > (1 << 20) ||
       exec->meta_.maxSeqLen > (int64_t(1) << 24))
     return bad("the KV cache layout (" + std::to_string(kv.numLayers) + " layers, " +
                std::to_string(kv.numKvHeads) + " KV heads, head_dim " + std::to_string(kv.headDim) +
                ") is out of range")
         .withContext(planPath);
-  impl.kvWidth = kv.numKvHeads * kv.headDim;
-  const int64_t blockBytes =
-      2 * kv.numLayers * options.kvBlockSize * impl.kvWidth * static_cast<int64_t>(sizeof(float));
+  impl.kWidth = kv.numKvHeads * kv.headDim;
+  impl.vWidth = kv.numKvHeads * kv.valueHeadDim;
+  const int64_t blockBytes = kv.numLayers * options.kvBlockSize * (impl.kWidth + impl.vWidth) *
+                             static_cast<int64_t>(sizeof(float));
   const int64_t blocksPerSeq =
       (exec->meta_.maxSeqLen + options.kvBlockSize - 1) / options.kvBlockSize;
   int64_t blocks = exec->meta_.maxNumSeqs * blocksPerSeq;
@@ -264,9 +271,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   blocks = std::min<int64_t>(blocks, INT32_MAX / 2);
   exec->numKvBlocks_ = static_cast<int32_t>(blocks);
   exec->kvBlockSize_ = options.kvBlockSize;
-  const size_t floats = static_cast<size_t>(blocks * blockBytes / 2 / sizeof(float));
-  impl.kCache.reset(new (std::nothrow) float[floats]);
-  impl.vCache.reset(new (std::nothrow) float[floats]);
+  const size_t slots = static_cast<size_t>(blocks * kv.numLayers * options.kvBlockSize);
+  impl.kCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.kWidth)]);
+  impl.vCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.vWidth)]);
   if (!impl.kCache || !impl.vCache)
     return Error(ErrorCode::ResourceExhausted,
                  "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
@@ -282,12 +289,15 @@ Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
       return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
                                                    std::to_string(c.dst) + " is outside the " +
                                                    std::to_string(numKvBlocks_) + " blocks");
-  const size_t bytes = static_cast<size_t>(kvBlockSize_ * impl.kvWidth) * sizeof(float);
+  const size_t kBytes = static_cast<size_t>(kvBlockSize_ * impl.kWidth) * sizeof(float),
+               vBytes = static_cast<size_t>(kvBlockSize_ * impl.vWidth) * sizeof(float);
   for (const kv::BlockCopy &c : copies)
-    for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer)
-      for (float *base : {impl.kCache.get(), impl.vCache.get()})
-        std::memcpy(impl.kvSlot(base, layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
-                    impl.kvSlot(base, layer, c.src, 0, numKvBlocks_, kvBlockSize_), bytes);
+    for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer) {
+      std::memcpy(impl.kSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                  impl.kSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), kBytes);
+      std::memcpy(impl.vSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                  impl.vSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), vBytes);
+    }
   return Status::success();
 }
 
@@ -486,22 +496,18 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::Attention: {
       const plan::AttentionConfig &c = op.attention;
       const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2];
-      const int64_t hd = c.headDim, group = c.numHeads / c.numKvHeads, kvWidth = impl.kvWidth;
+      const int64_t hd = c.headDim, vd = c.valueHeadDim, group = c.numHeads / c.numKvHeads;
       impl.rows[out] = impl.rows[q];
-      float *kBase = impl.kCache.get(), *vBase = impl.vCache.get();
-      auto slot = [&](float *base, const PagedChunk &chunk, int64_t pos) {
-        return impl.kvSlot(base, c.layer, (*chunk.blockTable)[pos / blockSize], pos % blockSize,
-                           numBlocks, blockSize);
-      };
       // The new tokens' K and V go into their slots first; then each request attends to
       // its own positions [from, pos] through its table.
       for (size_t r = 0; r < chunks.size(); ++r)
         for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
-          int64_t pos = chunks[r].startPosition + i;
-          std::memcpy(slot(kBase, chunks[r], pos), impl.data(k) + (start[r] + i) * impl.stride(k),
-                      kvWidth * sizeof(float));
-          std::memcpy(slot(vBase, chunks[r], pos), impl.data(v) + (start[r] + i) * impl.stride(v),
-                      kvWidth * sizeof(float));
+          const int64_t pos = chunks[r].startPosition + i,
+                        block = (*chunks[r].blockTable)[pos / blockSize];
+          std::memcpy(impl.kSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
+                      impl.data(k) + (start[r] + i) * impl.stride(k), impl.kWidth * sizeof(float));
+          std::memcpy(impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
+                      impl.data(v) + (start[r] + i) * impl.stride(v), impl.vWidth * sizeof(float));
         }
       // Work items: (request, head, tile of up to kAttentionQueryTile query rows). Each row's
       // result depends on nothing else, so neither the split nor the tiling changes it.
@@ -531,19 +537,40 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           if (blocksOf != it.chunk) { // each block's K and V rows for this layer
             blocks.clear();
             for (int32_t b : *chunk.blockTable)
-              blocks.push_back({impl.kvSlot(kBase, c.layer, b, 0, numBlocks, blockSize),
-                                impl.kvSlot(vBase, c.layer, b, 0, numBlocks, blockSize), kvWidth});
+              blocks.push_back({impl.kSlot(c.layer, b, 0, numBlocks, blockSize),
+                                impl.vSlot(c.layer, b, 0, numBlocks, blockSize), impl.kWidth,
+                                impl.vWidth});
             blocksOf = it.chunk;
           }
           const int64_t row = start[it.chunk] + it.first;
           attendTile(impl.data(q) + row * impl.stride(q) + it.head * hd, impl.stride(q),
-                     impl.data(out) + row * impl.stride(out) + it.head * hd, impl.stride(out),
+                     impl.data(out) + row * impl.stride(out) + it.head * vd, impl.stride(out),
                      it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
-                     blockSize, (it.head / group) * hd, hd, static_cast<float>(c.scale),
+                     blockSize, {(it.head / group) * hd, hd, (it.head / group) * vd, vd},
+                     static_cast<float>(c.scale),
                      static_cast<float>(c.softcap),
                      c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
                      scores, acc);
         }
+      }
+      break;
+    }
+    case OpKind::Concat: { // each result head: each input's head (or its only one), in order
+      const int64_t rows = impl.rows[op.inputs[0]], heads = op.concatHeads;
+      impl.rows[out] = rows;
+      float *dst = impl.data(out);
+      int64_t at = 0; // where the next input's features start in each result head
+      const int64_t perHead = impl.prog.values[out].width / heads;
+      for (size_t i = 0; i < op.inputs.size(); ++i) {
+        const int64_t in = op.inputs[i], width = impl.prog.values[in].width,
+                      w = op.concatShared[i] ? width : width / heads;
+        const float *src = impl.data(in);
+        for (int64_t t = 0; t < rows; ++t)
+          for (int64_t h = 0; h < heads; ++h)
+            std::memcpy(dst + t * impl.stride(out) + h * perHead + at,
+                        src + t * impl.stride(in) + (op.concatShared[i] ? 0 : h * w),
+                        static_cast<size_t>(w) * sizeof(float));
+        at += w;
       }
       break;
     }

@@ -84,10 +84,11 @@ namespace {
 // The top_k experts of one row of router logits, in the order chosen, with their weights:
 // softmax in f32 (as transformers computes it), the largest probabilities (ties to the
 // lower expert), optionally divided by their sum. Sigmoid routing: sigmoid scores, chosen
-// by score plus `scoreBias` (if any) within the best topGroups of numGroups groups (a
-// group's score: its two largest biased scores summed, as transformers' DeepSeek-V3-style
-// routers), weighted by the unbiased scores, divided by their sum (plus 1e-20, as those
-// routers do) and times routedScale.
+// by score plus `scoreBias` (if any), weighted by the unbiased scores, divided by their sum
+// (plus 1e-20, as transformers' DeepSeek-V3-style routers do). Either kind of score may be
+// chosen within the best topGroups of numGroups groups (a group's score: its groupTop
+// largest scores summed, in descending order: two for DeepSeek-V3, one for DeepSeek-V2) and
+// the weights multiplied by routedScale.
 void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias,
            int32_t *experts, float *weights) {
   const int64_t n = c.numExperts, k = c.topK;
@@ -122,18 +123,12 @@ void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias
   if (const int64_t groups = c.numGroups; groups > 1) {
     const int64_t per = n / groups;
     float score[4096];
-    bool kept[4096] = {};
+    bool kept[4096] = {}, used[4096] = {};
     for (int64_t g = 0; g < groups; ++g) {
-      float first = -INFINITY, second = -INFINITY;
-      for (int64_t e = g * per; e < (g + 1) * per; ++e) {
-        if (choice[e] > first) {
-          second = first;
-          first = choice[e];
-        } else if (choice[e] > second) {
-          second = choice[e];
-        }
-      }
-      score[g] = first + second;
+      float sum = 0.0f;
+      for (int64_t j = 0; j < c.groupTop; ++j)
+        sum += choice[g * per + takeBest(choice + g * per, used + g * per, per)];
+      score[g] = sum;
     }
     for (int64_t j = 0; j < c.topGroups; ++j)
       takeBest(score, kept, groups);

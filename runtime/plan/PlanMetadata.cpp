@@ -91,7 +91,10 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
   m.tensorParallel = ft.positive("tp");
   m.pipelineParallel = ft.positive("pp");
   Fields fk(*kv, "kv_cache");
-  m.kvCache = {fk.positive("num_layers"), fk.positive("num_kv_heads"), fk.positive("head_dim")};
+  m.kvCache = {fk.positive("num_layers"), fk.positive("num_kv_heads"), fk.positive("head_dim"),
+               0};
+  m.kvCache.valueHeadDim =
+      kv->contains("value_head_dim") ? fk.positive("value_head_dim") : m.kvCache.headDim;
   for (Fields *f : {&fm, &fl, &ft, &fk})
     if (!f->error().empty())
       return bad(f->error());

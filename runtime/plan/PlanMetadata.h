@@ -25,7 +25,8 @@ struct WeightEntry {
 struct KvCacheLayout {
   int64_t numLayers = 0;
   int64_t numKvHeads = 0;
-  int64_t headDim = 0;
+  int64_t headDim = 0;      // of each key head
+  int64_t valueHeadDim = 0; // of each value head (headDim unless the plan says otherwise)
 };
 
 struct PlanMetadata {

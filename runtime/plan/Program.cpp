@@ -31,6 +31,8 @@ const char *opKindName(OpKind kind) {
     return "recv";
   case OpKind::Moe:
     return "moe";
+  case OpKind::Concat:
+    return "concat";
   }
   return "?";
 }
@@ -173,11 +175,11 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       const KvCacheLayout &kv = meta.kvCache;
       ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) && a.layer >= 0 &&
            a.layer < kv.numLayers && a.numKvHeads == kv.numKvHeads && a.headDim == kv.headDim &&
-           a.numKvHeads > 0 && a.numHeads % a.numKvHeads == 0 &&
-           width(op.inputs[0]) == a.numHeads * a.headDim &&
+           a.valueHeadDim == kv.valueHeadDim && a.numKvHeads > 0 &&
+           a.numHeads % a.numKvHeads == 0 && width(op.inputs[0]) == a.numHeads * a.headDim &&
            width(op.inputs[1]) == a.numKvHeads * a.headDim &&
-           width(op.inputs[2]) == a.numKvHeads * a.headDim &&
-           width(op.outputs[0]) == a.numHeads * a.headDim &&
+           width(op.inputs[2]) == a.numKvHeads * a.valueHeadDim &&
+           width(op.outputs[0]) == a.numHeads * a.valueHeadDim &&
            (!a.sinks || a.sinks->shape == std::vector<uint64_t>{uint64_t(a.numHeads)});
       ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
            dtype(op.inputs[2]) == dtype(op.inputs[0]) &&
@@ -206,6 +208,20 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
              (!m.upBias || m.upBias->shape == std::vector<uint64_t>{e, i}) &&
              (!m.downBias || m.downBias->shape == std::vector<uint64_t>{e, d});
       }
+      break;
+    }
+    case OpKind::Concat: { // inputs' heads joined, a shared input repeated in every head
+      ok = !op.inputs.empty() && op.outputs.size() == 1 && allStored(op.inputs) &&
+           allStored(op.outputs) && op.concatShared.size() == op.inputs.size() &&
+           op.concatHeads > 0;
+      int64_t perHead = 0;
+      for (size_t i = 0; ok && i < op.inputs.size(); ++i) {
+        const int64_t w = width(op.inputs[i]);
+        ok = dtype(op.inputs[i]) == dtype(op.outputs[0]) &&
+             (op.concatShared[i] || w % op.concatHeads == 0);
+        perHead += op.concatShared[i] ? w : w / op.concatHeads;
+      }
+      ok = ok && width(op.outputs[0]) == op.concatHeads * perHead;
       break;
     }
     case OpKind::Send: // a stored [rows, width] to the next stage
@@ -376,6 +392,7 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.attention.headDim = c.at("head_dim");
         op.attention.scale = c.at("scale");
         op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
+        op.attention.valueHeadDim = c.value("value_head_dim", op.attention.headDim);
         op.attention.softcap = c.value("logit_softcap", 0.0);
         if (c.contains("logit_softcap") &&
             !(op.attention.softcap > 0.0 && op.attention.softcap < 1e30))
@@ -422,6 +439,7 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         }
         op.moe.numGroups = attrs.value("num_groups", int64_t(1));
         op.moe.topGroups = attrs.value("top_groups", int64_t(1));
+        op.moe.groupTop = attrs.value("group_top", int64_t(2));
         op.moe.routedScale = attrs.value("routed_scale", 1.0);
         const int64_t groups = op.moe.numGroups, perGroup = groups > 0 ? op.moe.numExperts / groups : 0;
         if (groups < 1 || op.moe.numExperts % groups || (groups > 1 && perGroup < 2) ||
@@ -429,14 +447,28 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
             op.moe.topK > op.moe.topGroups * perGroup)
           return bad("moe num_groups must split the experts into groups of two or more, and "
                      "top_groups of them must hold top_k experts");
+        if (groups > 1 && (op.moe.groupTop < 1 || op.moe.groupTop > perGroup))
+          return bad("moe group_top must be between 1 and a group's experts");
         if (!(op.moe.routedScale > 0.0 && op.moe.routedScale < 1e30))
           return bad("moe routed_scale must be positive");
-        if ((op.moe.scoreBias || groups > 1) && !op.moe.sigmoidScores)
-          return bad("moe score_bias and expert groups need sigmoid_scores");
+        if (op.moe.scoreBias && !op.moe.sigmoidScores)
+          return bad("moe score_bias needs sigmoid_scores");
         if (op.weights[0]->shape[0] % static_cast<uint64_t>(op.moe.numExperts))
           return bad("moe gate weight " + op.weights[0]->name + " does not split into " +
                      std::to_string(op.moe.numExperts) + " experts");
         op.moe.intermediate = static_cast<int64_t>(op.weights[0]->shape[0]) / op.moe.numExperts;
+      } else if (kind == "concat") {
+        op.kind = OpKind::Concat;
+        op.concatHeads = attrs.at("num_heads");
+        if (op.concatHeads < 1 || op.concatHeads > 65536)
+          return bad("concat num_heads must be in [1, 65536]");
+        op.concatShared.assign(op.inputs.size(), false);
+        if (attrs.contains("shared"))
+          for (int64_t i : attrs.at("shared").get<std::vector<int64_t>>()) {
+            if (i < 0 || static_cast<size_t>(i) >= op.inputs.size())
+              return bad("concat shares input " + std::to_string(i) + ", which it does not have");
+            op.concatShared[static_cast<size_t>(i)] = true;
+          }
       } else if (kind == "send" || kind == "recv") {
         op.kind = kind == "send" ? OpKind::Send : OpKind::Recv;
       } else if (kind == "all_reduce" || kind == "all_gather") {

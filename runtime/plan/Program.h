@@ -26,9 +26,10 @@ enum class OpKind {
   AllGather,
   Send,
   Recv,
-  Moe
+  Moe,
+  Concat
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Moe) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Concat) + 1;
 const char *opKindName(OpKind kind);
 
 struct RopeConfig {
@@ -56,6 +57,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c);
 
 struct AttentionConfig {
   int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
+  int64_t valueHeadDim = 0; // of each value (and result) head: headDim unless narrower
   double scale = 1.0;
   double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
   // [numHeads]: one more logit per head in each row's softmax, with no value (null: none)
@@ -75,10 +77,11 @@ struct MoeConfig {
   double swigluLimit = 0, swigluAlpha = 0;
   // Sigmoid scores in place of the softmax; scoreBias [E] added to them for choosing only
   // (null: none); the choice limited to the topGroups best of numGroups equal groups (each
-  // scored by its two largest biased scores); the weights times routedScale at the end.
+  // scored by the sum of its groupTop largest biased scores); the weights times routedScale
+  // at the end.
   bool sigmoidScores = false;
   const WeightEntry *scoreBias = nullptr;
-  int64_t numGroups = 1, topGroups = 1;
+  int64_t numGroups = 1, topGroups = 1, groupTop = 2;
   double routedScale = 1.0;
 };
 
@@ -95,6 +98,10 @@ struct Op {
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
   MoeConfig moe;
+  // concat: the result's heads, and which inputs have one head that every result head
+  // repeats (the others have numHeads heads)
+  int64_t concatHeads = 0;
+  std::vector<bool> concatShared;
   int64_t groupSize = 1;  // all_reduce, all_gather: ranks summed over or gathered from
   int64_t rowOffset = -1; // gather_rows of a table shard: its first row (-1: whole table)
 };

@@ -129,10 +129,13 @@ int inspect(const InspectOptions &o) {
   std::printf("limits:      max_seq_len %lld, max_num_seqs %lld, max_num_batched_tokens %lld\n",
               static_cast<long long>(m.maxSeqLen), static_cast<long long>(m.maxNumSeqs),
               static_cast<long long>(m.maxNumBatchedTokens));
-  std::printf("kv cache:    %lld layers x %lld KV heads x head_dim %lld\n",
+  std::printf("kv cache:    %lld layers x %lld KV heads x head_dim %lld",
               static_cast<long long>(m.kvCache.numLayers),
               static_cast<long long>(m.kvCache.numKvHeads),
               static_cast<long long>(m.kvCache.headDim));
+  if (m.kvCache.valueHeadDim != m.kvCache.headDim) // values narrower than keys (DeepSeek)
+    std::printf(" (values: %lld)", static_cast<long long>(m.kvCache.valueHeadDim));
+  std::printf("\n");
   std::printf(
       "weights:     %zu tensors, %llu parameters, %llu bytes%s\n", m.weights.size(),
       static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),

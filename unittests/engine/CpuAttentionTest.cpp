@@ -18,6 +18,7 @@ namespace {
 
 struct Case {
   int64_t hd, ctx, blockSize, window;
+  int64_t vd; // value head features (DeepSeek's keys are wider than its values)
   std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: in blocks
   std::vector<KvBlockView> blocks;
   float scale;
@@ -26,26 +27,29 @@ struct Case {
 };
 
 // K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
-// second), as in the executor's cache.
-Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, int64_t window) {
-  Case c{hd, ctx, blockSize, window, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
+// second), as in the executor's cache. vd 0: values as wide as keys.
+Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, int64_t window,
+              int64_t vd = 0) {
+  vd = vd ? vd : hd;
+  Case c{hd, ctx, blockSize, window, vd, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, rowStride = 2 * hd;
+  int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, kStride = 2 * hd, vStride = 2 * vd;
   c.q.resize(size_t(ctx * hd));
-  c.k.resize(size_t(numBlocks * blockSize * rowStride));
-  c.v.resize(c.k.size());
+  c.k.resize(size_t(numBlocks * blockSize * kStride));
+  c.v.resize(size_t(numBlocks * blockSize * vStride));
   for (float &x : c.q)
     x = u(rng);
-  for (size_t i = 0; i < c.k.size(); ++i) {
-    c.k[i] = u(rng);
-    c.v[i] = u(rng);
-  }
+  for (float &x : c.k)
+    x = u(rng);
+  for (float &x : c.v)
+    x = u(rng);
   std::vector<int64_t> order(static_cast<size_t>(numBlocks));
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
   for (int64_t b = 0; b * blockSize < ctx; ++b) {
-    size_t at = size_t(order[size_t(b)] * blockSize * rowStride);
-    c.blocks.push_back({c.k.data() + at, c.v.data() + at, rowStride});
+    const int64_t first = order[size_t(b)] * blockSize;
+    c.blocks.push_back(
+        {c.k.data() + first * kStride, c.v.data() + first * vStride, kStride, vStride});
   }
   return c;
 }
@@ -55,7 +59,9 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   int64_t from = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
   auto kv = [&](const std::vector<float> &base, int64_t p, int64_t d) {
     const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
-    const float *row = (&base == &c.k ? b.k : b.v) + (p % c.blockSize) * b.rowStride + c.hd;
+    const bool key = &base == &c.k;
+    const float *row = key ? b.k + (p % c.blockSize) * b.kRowStride + c.hd
+                           : b.v + (p % c.blockSize) * b.vRowStride + c.vd;
     return double(row[d]);
   };
   std::vector<double> s;
@@ -77,27 +83,30 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   }
   for (double &x : s)
     sum += (x = std::exp(x - mx));
-  std::vector<double> out(size_t(c.hd), 0.0);
+  std::vector<double> out(size_t(c.vd), 0.0);
   for (int64_t p = from; p <= pos; ++p)
-    for (int64_t d = 0; d < c.hd; ++d)
+    for (int64_t d = 0; d < c.vd; ++d)
       out[size_t(d)] += s[size_t(p - from)] / sum * kv(c.v, p, d);
   return out;
 }
 
 // Query rows [first, first + rows) through one attendTile call.
 std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
-  std::vector<float> out(size_t(rows * c.hd), NAN), scores, acc;
-  attendTile(c.q.data() + first * c.hd, c.hd, out.data(), c.hd, rows, first, c.window,
-             c.blocks.data(), c.blockSize, c.hd, c.hd, c.scale, c.softcap,
+  std::vector<float> out(size_t(rows * c.vd), NAN), scores, acc;
+  attendTile(c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, c.window,
+             c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale, c.softcap,
              c.sink ? &*c.sink : nullptr, scores, acc);
   return out;
 }
 
+// Value heads narrower than key heads (DeepSeek's 192 and 128; 20 and 12 for the scalar
+// tails) where vd is given.
 TEST(CpuAttention, MatchesDoubleReference) {
   std::mt19937 rng(3);
-  for (int64_t hd : {8, 12, 20, 64, 80, 128})
+  for (auto [hd, vd] : {std::pair<int64_t, int64_t>{8, 8}, {12, 12}, {20, 20}, {64, 64}, {80, 80},
+                        {128, 128}, {192, 128}, {20, 12}})
     for (int64_t window : {0, 7}) {
-      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, window);
+      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, window, vd);
       if (hd == 64 || hd == 12) { // soft-capped: scores of a few units, which a cap of 1.5 bends
         c.scale *= 4;
         c.softcap = 1.5f;
@@ -111,13 +120,13 @@ TEST(CpuAttention, MatchesDoubleReference) {
         for (int64_t i = 0; i < rows; ++i) {
           std::vector<double> want = reference(c, first + i);
           double num = 0, den = 0;
-          for (int64_t d = 0; d < hd; ++d) {
-            double e = double(got[size_t(i * hd + d)]) - want[size_t(d)];
+          for (int64_t d = 0; d < vd; ++d) {
+            double e = double(got[size_t(i * vd + d)]) - want[size_t(d)];
             num += e * e;
             den += want[size_t(d)] * want[size_t(d)];
           }
           ASSERT_LT(std::sqrt(num / den), 2e-6)
-              << "hd " << hd << " window " << window << " softcap " << c.softcap << " sink "
+              << "hd " << hd << " vd " << vd << " window " << window << " softcap " << c.softcap << " sink "
               << c.sink.value_or(NAN) << " position " << first + i;
         }
       }
@@ -129,9 +138,10 @@ TEST(CpuAttention, MatchesDoubleReference) {
 // and two 64-dim blocks, blocks of 4 and 16 positions (passes crossing them), windows.
 TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
   std::mt19937 rng(4);
-  for (int64_t hd : {12, 20, 64, 80, 128})
+  for (auto [hd, vd] : {std::pair<int64_t, int64_t>{12, 12}, {20, 20}, {64, 64}, {80, 80},
+                        {128, 128}, {192, 128}, {20, 12}})
     for (int64_t window : {0, 9}) {
-      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, window);
+      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, window, vd);
       c.softcap = hd == 20 || hd == 128 ? 0.3f : 0.0f;
       if (hd != 64)
         c.sink = hd == 80 ? 2.0f : -0.5f;
@@ -140,12 +150,12 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
         std::vector<float> tile = attend(c, first, rows);
         for (int64_t i = 0; i < rows; ++i) {
           std::vector<float> alone = attend(c, first + i, 1);
-          EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * hd, size_t(hd) * sizeof(float)), 0)
-              << "hd " << hd << " window " << window << " position " << first + i;
+          EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * vd, size_t(vd) * sizeof(float)), 0)
+              << "hd " << hd << " vd " << vd << " window " << window << " position " << first + i;
         }
         if (rows > 2) { // also as the first row of a shorter tile
           std::vector<float> pair = attend(c, first + 1, 2);
-          EXPECT_EQ(std::memcmp(pair.data(), tile.data() + hd, size_t(2 * hd) * sizeof(float)), 0);
+          EXPECT_EQ(std::memcmp(pair.data(), tile.data() + vd, size_t(2 * vd) * sizeof(float)), 0);
         }
       }
     }

@@ -210,6 +210,27 @@ TEST(Reference, TinyGlm4MoeMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-glm4-moe-tp2.plan", "tiny-glm4-moe", 1e-5);
 }
 
+// DeepSeek's multi-head latent attention: keys of 16 features from the latent and 8 rotated
+// ones every head shares, values of 12 (the KV cache's value heads narrower than its key
+// heads). V3: queries through a low-rank bottleneck, YaRN (its mscale_all_dim scaling the
+// attention), sigmoid routing within the best 2 of 4 groups (each scored by its best two
+// experts' biased scores), renormalized and times 2.5. V2: one q_proj, softmax routing
+// within the best of 2 groups (each scored by its best expert), unnormalized and times 1.5,
+// two shared experts. V3 also on 3 pipeline stages and 2 ranks, V2 on 4 ranks (one head each:
+// its query rows and latent key and value rows sharded, the shared rotated features and the
+// latent computed whole on every rank).
+TEST(Reference, TinyDeepSeekMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v3.plan", "tiny-deepseek-v3", 1e-5);
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v2.plan", "tiny-deepseek-v2", 1e-5);
+  for (const char *split : {"pp3", "tp2"}) {
+    SCOPED_TRACE(split);
+    checkAgainstReference(planDirectory + "/tiny-deepseek-v3-" + split + ".plan",
+                          "tiny-deepseek-v3", 1e-5);
+  }
+  SCOPED_TRACE("tp4");
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v2-tp4.plan", "tiny-deepseek-v2", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);

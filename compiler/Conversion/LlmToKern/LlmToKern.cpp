@@ -242,7 +242,12 @@ void convertLibraryOp(Operation *op) {
             m.getNormalizeTopKAttr(), m.getRoundWeightsAttr(), m.getGateBiasAttr(),
             m.getUpBiasAttr(), m.getDownBiasAttr(), m.getSwigluAlphaAttr(),
             m.getSwigluLimitAttr(), m.getSigmoidScoresAttr(), m.getScoreBiasAttr(),
-            m.getNumGroupsAttr(), m.getTopGroupsAttr(), m.getRoutedScaleAttr()));
+            m.getNumGroupsAttr(), m.getTopGroupsAttr(), m.getRoutedScaleAttr(),
+            m.getGroupTopAttr()));
+      })
+      .Case([&](llm::ConcatOp c) {
+        replace(b.create<kern::ConcatOp>(loc, c.getType(), c.getInputs(), c.getNumHeadsAttr(),
+                                         c.getSharedAttr()));
       })
       .Case([&](llm::AllReduceOp a) {
         replace(b.create<kern::AllReduceOp>(loc, a.getType(), a.getInput(), a.getGroupSize()));
@@ -287,7 +292,8 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
-            llm::AttentionOp, llm::MoeOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp,
+            llm::AttentionOp, llm::MoeOp, llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp,
+            llm::SplitOp,
             llm::RecvOp, llm::SendOp>(op))
       library.push_back(op);
   });

@@ -206,8 +206,10 @@ LogicalResult MoeOp::verify() {
   if (getSwigluLimit() && !(getSwigluLimit()->convertToDouble() > 0.0 &&
                             std::isfinite(getSwigluAlpha()->convertToDouble())))
     return emitOpError() << "swiglu_limit must be positive and swiglu_alpha finite";
-  if ((getScoreBias() || getNumGroups() || getTopGroups()) && !getSigmoidScores())
-    return emitOpError() << "score_bias and expert groups need sigmoid_scores";
+  if (getScoreBias() && !getSigmoidScores())
+    return emitOpError() << "score_bias needs sigmoid_scores";
+  if (getGroupTop() && !getNumGroups())
+    return emitOpError() << "group_top needs num_groups";
   if (bool(getNumGroups()) != bool(getTopGroups()))
     return emitOpError() << "num_groups and top_groups go together";
   if (getNumGroups()) {
@@ -216,6 +218,9 @@ LogicalResult MoeOp::verify() {
         getTopK() > top * (getNumExperts() / groups))
       return emitOpError() << "num_groups must split the experts into groups of two or more, "
                               "and top_groups of them must hold top_k experts";
+    if (getGroupTop() && *getGroupTop() > getNumExperts() / groups)
+      return emitOpError() << "group_top " << *getGroupTop() << " is more than a group's "
+                           << getNumExperts() / groups << " experts";
   }
   if (getRoutedScale() && !(getRoutedScale()->convertToDouble() > 0.0 &&
                             getRoutedScale()->convertToDouble() < 1e30))
@@ -320,13 +325,19 @@ LogicalResult AttentionOp::verify() {
   if (featureDim(getQuery()) != heads * headDim)
     return emitOpError() << "query has " << featureDim(getQuery())
                          << " features, expected num_heads * head_dim = " << heads * headDim;
-  for (Value kv : {getKey(), getValue()})
-    if (featureDim(kv) != kvHeads * headDim)
-      return emitOpError() << "key and value need num_kv_heads * head_dim = " << kvHeads * headDim
-                           << " features, got " << featureDim(kv);
-  if (getResult().getType() != getQuery().getType())
-    return emitOpError() << "result type " << getResult().getType() << " must match the query type "
-                         << getQuery().getType();
+  const int64_t valueDim = getValueDim();
+  if (featureDim(getKey()) != kvHeads * headDim)
+    return emitOpError() << "key needs num_kv_heads * head_dim = " << kvHeads * headDim
+                         << " features, got " << featureDim(getKey());
+  if (featureDim(getValue()) != kvHeads * valueDim)
+    return emitOpError() << "value needs num_kv_heads * " << (getValueHeadDim() ? "value_head_dim" : "head_dim")
+                         << " = " << kvHeads * valueDim << " features, got "
+                         << featureDim(getValue());
+  if (featureDim(getResult()) != heads * valueDim)
+    return emitOpError() << "result has " << featureDim(getResult())
+                         << " features, expected num_heads * "
+                         << (getValueHeadDim() ? "value_head_dim" : "head_dim") << " = "
+                         << heads * valueDim;
   if (!(getScale().convertToDouble() > 0.0))
     return emitOpError() << "scale must be positive";
   if (getLogitSoftcap() && !(getLogitSoftcap()->convertToDouble() > 0.0))
@@ -339,6 +350,38 @@ LogicalResult AttentionOp::verifySymbolUses(SymbolTableCollection &symbols) {
     return success();
   return verifyWeight(*this, symbols, getSinksAttr(), "sinks", {getNumHeads()},
                       elementType(getQuery()));
+}
+
+//===----------------------------------------------------------------------===//
+// ConcatOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConcatOp::verify() {
+  const int64_t heads = getNumHeads();
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one input";
+  ArrayRef<int64_t> shared = getShared().value_or(ArrayRef<int64_t>());
+  for (auto [i, index] : llvm::enumerate(shared))
+    if (index < 0 || index >= static_cast<int64_t>(getInputs().size()) ||
+        (i > 0 && index <= shared[i - 1]))
+      return emitOpError() << "shared must list input indices in increasing order, got "
+                           << index;
+  int64_t perHead = 0;
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    const int64_t width = featureDim(input);
+    if (llvm::is_contained(shared, static_cast<int64_t>(i))) {
+      perHead += width;
+    } else if (width % heads) {
+      return emitOpError() << "input " << i << " has " << width
+                           << " features, not a whole number of " << heads << " heads";
+    } else {
+      perHead += width / heads;
+    }
+  }
+  if (featureDim(getResult()) != heads * perHead)
+    return emitOpError() << "result has " << featureDim(getResult()) << " features, expected "
+                         << heads << " heads of " << perHead;
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -243,6 +243,11 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     return sharded;
   }
 
+  static bool isShared(ConcatOp concat, size_t input) {
+    return concat.getShared() &&
+           llvm::is_contained(*concat.getShared(), static_cast<int64_t>(input));
+  }
+
   // The region ending at `row`, if its input comes from column linears through nothing
   // but ops that work on column shards, and nothing outside reads inside values.
   static std::optional<Region> findRegion(LinearOp row) {
@@ -268,6 +273,12 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         work.push_back(rope.getInput());
       } else if (auto attention = dyn_cast<AttentionOp>(def)) {
         work.append({attention.getQuery(), attention.getKey(), attention.getValue()});
+      } else if (auto concat = dyn_cast<ConcatOp>(def)) {
+        // Heads split over the ranks; an input every head shares stays whole (computed
+        // outside, on every rank).
+        for (auto [i, input] : llvm::enumerate(concat.getInputs()))
+          if (!isShared(concat, i))
+            work.push_back(input);
       } else {
         return std::nullopt;
       }
@@ -312,20 +323,25 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
       if (!attention)
         continue;
       int64_t heads = attention.getNumHeads(), kvHeads = attention.getNumKvHeads(),
-              hd = attention.getHeadDim();
+              hd = attention.getHeadDim(), vd = attention.getValueDim();
       if (heads % tp)
         return fail(op, Twine(heads) + " query heads do not split over " + Twine(tp) + " ranks");
-      Layout q, kv;
-      q.ranges.push_back({rank * (heads / tp) * hd, heads / tp * hd});
-      if (kvHeads % tp == 0)
-        kv.ranges.push_back({rank * (kvHeads / tp) * hd, kvHeads / tp * hd});
-      else if (tp % kvHeads == 0)
-        kv.ranges.push_back({rank / (tp / kvHeads) * hd, hd});
-      else
+      // This rank's heads of `count`, each `dim` features wide.
+      auto headsOf = [&](int64_t count, int64_t dim) {
+        Layout l;
+        if (count % tp == 0)
+          l.ranges.push_back({rank * (count / tp) * dim, count / tp * dim});
+        else
+          l.ranges.push_back({rank / (tp / count) * dim, dim});
+        return l;
+      };
+      if (kvHeads % tp != 0 && tp % kvHeads != 0)
         return fail(op, Twine(kvHeads) + " KV heads neither split over nor replicate onto " +
                             Twine(tp) + " ranks");
-      if (!assign(attention.getQuery(), q) || !assign(attention.getKey(), kv) ||
-          !assign(attention.getValue(), kv) || !assign(attention.getResult(), q))
+      if (!assign(attention.getQuery(), headsOf(heads, hd)) ||
+          !assign(attention.getKey(), headsOf(kvHeads, hd)) ||
+          !assign(attention.getValue(), headsOf(kvHeads, vd)) ||
+          !assign(attention.getResult(), headsOf(heads, vd)))
         return fail(op, "its operands are sharded two ways");
     }
 
@@ -341,6 +357,29 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
             same.push_back(op->getResult(0));
           } else if (auto rope = dyn_cast<RopeOp>(op)) {
             same = {rope.getInput(), rope.getResult()};
+          } else if (auto concat = dyn_cast<ConcatOp>(op)) {
+            // The result's heads fix each per-head input's: the same heads of it.
+            auto it = layouts.find(concat.getResult());
+            if (it == layouts.end())
+              continue;
+            const int64_t perHead = widthOf(concat.getResult()) /
+                                    static_cast<int64_t>(concat.getNumHeads());
+            for (auto [i, input] : llvm::enumerate(concat.getInputs())) {
+              if (isShared(concat, i))
+                continue;
+              const int64_t w = widthOf(input) / static_cast<int64_t>(concat.getNumHeads());
+              Layout in;
+              for (auto [o, s] : it->second.ranges) {
+                if (o % perHead || s % perHead)
+                  return fail(op, "its shard does not fall on whole heads");
+                in.ranges.push_back({o / perHead * w, s / perHead * w});
+              }
+              if (!layouts.count(input))
+                changed = true;
+              if (!assign(input, in))
+                return fail(op, "its operands are sharded two ways");
+            }
+            continue;
           } else if (auto split = dyn_cast<SplitOp>(op)) {
             if (layouts.count(split.getInput()) ||
                 !llvm::all_of(split.getResults(), [&](Value r) { return layouts.count(r); }))
@@ -423,16 +462,31 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         return fail(user, "weight @" + ref.getValue() + " has other users: it cannot be sharded");
       // A part of a fused source (one range of its rows: Phi-3's qkv_proj) shards within
       // that range; anything else sliced or merged cannot be sharded again.
+      // Row ranges of one source in any order (DeepSeek's heads, their rows reordered) shard
+      // as the rows they list.
       ArrayRef<int64_t> part = weight.getSourceSlice(0);
-      const bool rowPart = part.size() == 3 && part[0] == 0 && dim == 0;
+      const bool rowPart = part.size() >= 3 && part.size() % 2 == 1 && part[0] == 0 && dim == 0;
       if (weight.getSources().size() != 1 || (weight.getSlices() && !rowPart) ||
           weight.getStride())
         return fail(user, "weight @" + ref.getValue() +
                               " is merged or sliced already: partition before llm-merge-linears");
-      Layout shifted = layout;
-      if (rowPart)
-        for (auto &range : shifted.ranges)
-          range.first += part[1];
+      Layout shifted;
+      if (rowPart) {
+        // Each kept range [o, o + s) of the weight's rows, through the source ranges it
+        // spans.
+        for (auto [o, s] : layout.ranges)
+          for (size_t r = 1, at = 0; r + 1 < part.size() && s > 0; at += part[r + 1], r += 2) {
+            const int64_t first = part[r], count = part[r + 1];
+            if (o >= static_cast<int64_t>(at) + count)
+              continue;
+            const int64_t skip = o - static_cast<int64_t>(at), take = std::min(s, count - skip);
+            shifted.ranges.push_back({first + skip, take});
+            o += take;
+            s -= take;
+          }
+      } else {
+        shifted = layout;
+      }
       SmallVector<int64_t> shape(weight.getTensorType().getShape());
       shape[dim] = layout.width();
       weight.setType(RankedTensorType::get(shape, weight.getTensorType().getElementType()));
@@ -451,7 +505,12 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
     if (region.row.getBiasAttr() && rank != 0)
       region.row.removeBiasAttr();
 
-    // Types and head counts.
+    // Types and head counts (a concat's heads keep their width).
+    llvm::DenseMap<Operation *, int64_t> concatHeadWidth;
+    for (Operation *op : region.inner)
+      if (auto concat = dyn_cast<ConcatOp>(op))
+        concatHeadWidth[op] =
+            widthOf(concat.getResult()) / static_cast<int64_t>(concat.getNumHeads());
     for (Value v : values)
       v.setType(withWidth(v, layouts[v].width()));
     for (Operation *op : region.inner) {
@@ -461,6 +520,8 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
           if (o % hd || s % hd)
             return fail(op, "its shard does not fall on whole heads");
         rope.setNumHeads(layouts[rope.getResult()].width() / hd);
+      } else if (auto concat = dyn_cast<ConcatOp>(op)) {
+        concat.setNumHeads(layouts[concat.getResult()].width() / concatHeadWidth[op]);
       } else if (auto attention = dyn_cast<AttentionOp>(op)) {
         int64_t hd = attention.getHeadDim();
         // Sinks (one per query head): this rank's heads' values.

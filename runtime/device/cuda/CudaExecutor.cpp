@@ -425,6 +425,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
+    case OpKind::Concat: // DeepSeek's latent attention: the CPU executor's for now
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
@@ -458,6 +459,12 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(bad("moe operands are not " + m.dtype));
       break;
     case OpKind::Attention:
+      if (op.attention.valueHeadDim != op.attention.headDim)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA attention kernels take value heads as wide as key heads, not " +
+                              std::to_string(op.attention.valueHeadDim) + " of " +
+                              std::to_string(op.attention.headDim) +
+                              ": serve this plan with --device cpu"));
       if (op.attention.headDim != 64 && op.attention.headDim != 80 && op.attention.headDim != 96 &&
           op.attention.headDim != 128)
         return fail(Error(ErrorCode::Unsupported,
@@ -1031,7 +1038,9 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
-      return Error(ErrorCode::Internal, "collective in a CUDA program"); // refused at load
+    case OpKind::Concat:
+      return Error(ErrorCode::Internal, std::string(plan::opKindName(op.kind)) +
+                                            " in a CUDA program"); // refused at load
     }
   }
   return Status::success();

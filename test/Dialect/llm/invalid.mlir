@@ -266,7 +266,7 @@ func.func @attention_query_width(%q: tensor<?x12xf32>, %kv: tensor<?x4xf32>, %b:
 // -----
 
 func.func @attention_kv_width(%q: tensor<?x8xf32>, %kv: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
-  // expected-error @+1 {{key and value need num_kv_heads * head_dim = 4 features, got 8}}
+  // expected-error @+1 {{key needs num_kv_heads * head_dim = 4 features, got 8}}
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32> -> tensor<?x8xf32>
   return %a : tensor<?x8xf32>
 }
@@ -274,7 +274,7 @@ func.func @attention_kv_width(%q: tensor<?x8xf32>, %kv: tensor<?x8xf32>, %b: !ll
 // -----
 
 func.func @attention_result(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x4xf32> {
-  // expected-error @+1 {{result type 'tensor<?x4xf32>' must match the query type 'tensor<?x8xf32>'}}
+  // expected-error @+1 {{result has 4 features, expected num_heads * head_dim = 8}}
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
   return %a : tensor<?x4xf32>
 }
@@ -452,7 +452,7 @@ llm.weight @eu : tensor<48x8xf32> = ["eu"]
 llm.weight @ed : tensor<32x12xf32> = ["ed"]
 llm.weight @sb : tensor<4xf32> = ["sb"]
 func.func @moe_bias_without_sigmoid(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{score_bias and expert groups need sigmoid_scores}}
+  // expected-error @+1 {{score_bias needs sigmoid_scores}}
   %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, score_bias = @sb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
@@ -477,5 +477,56 @@ llm.weight @sb : tensor<3xf32> = ["sb"]
 func.func @moe_score_bias_shape(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
   // expected-error @+1 {{score_bias}}
   %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, sigmoid_scores, score_bias = @sb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_value_width(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x6xf32> {
+  // expected-error @+1 {{value needs num_kv_heads * value_head_dim = 3 features, got 4}}
+  %a = llm.attention %q, %k, %v, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, value_head_dim = 3 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x6xf32>
+  return %a : tensor<?x6xf32>
+}
+
+// -----
+
+func.func @attention_value_result(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?x3xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{result has 8 features, expected num_heads * value_head_dim = 6}}
+  %a = llm.attention %q, %k, %v, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, value_head_dim = 3 : i64, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x3xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @concat_heads(%a: tensor<?x6xf32>, %s: tensor<?x2xf32>) -> tensor<?x12xf32> {
+  // expected-error @+1 {{input 0 has 6 features, not a whole number of 4 heads}}
+  %c = llm.concat %a, %s {num_heads = 4 : i64, shared = array<i64: 1>} : tensor<?x6xf32>, tensor<?x2xf32> -> tensor<?x12xf32>
+  return %c : tensor<?x12xf32>
+}
+
+// -----
+
+func.func @concat_width(%a: tensor<?x8xf32>, %s: tensor<?x2xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{result has 8 features, expected 4 heads of 4}}
+  %c = llm.concat %s, %a {num_heads = 4 : i64, shared = array<i64: 0>} : tensor<?x2xf32>, tensor<?x8xf32> -> tensor<?x8xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @concat_shared_index(%a: tensor<?x8xf32>, %s: tensor<?x2xf32>) -> tensor<?x16xf32> {
+  // expected-error @+1 {{shared must list input indices in increasing order, got 2}}
+  %c = llm.concat %s, %a {num_heads = 4 : i64, shared = array<i64: 2>} : tensor<?x2xf32>, tensor<?x8xf32> -> tensor<?x16xf32>
+  return %c : tensor<?x16xf32>
+}
+
+// -----
+
+llm.weight @eg : tensor<48x8xf32> = ["eg"]
+llm.weight @eu : tensor<48x8xf32> = ["eu"]
+llm.weight @ed : tensor<32x12xf32> = ["ed"]
+func.func @moe_group_top(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{group_top 3 is more than a group's 2 experts}}
+  %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, num_groups = 2 : i64, top_groups = 1 : i64, group_top = 3 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
