@@ -228,26 +228,61 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
                            rows);
   };
   const std::pair<int64_t, int64_t> rotated{nope, rot}, plain{0, nope};
-  Value q;
+  // The query rows of each head (`parts`: ranges of its qd rows), from q_proj or q_b_proj.
+  Value qIn = h;
+  int64_t qInWidth = d;
   if (c.qLoraRank > 0) {
-    Value qa = b.linear(h, w("attn.q_a_proj", {c.qLoraRank, d}, "self_attn.q_a_proj.weight"),
-                        c.qLoraRank);
-    qa = b.rmsNorm(qa, w("attn.q_a_norm", {c.qLoraRank}, "self_attn.q_a_layernorm.weight"));
-    q = b.linear(qa,
-                 headRows("attn.q_b_proj", "self_attn.q_b_proj.weight", c.qLoraRank, qd,
-                          {rotated, plain}),
-                 heads * qd);
-  } else {
-    q = b.linear(h, headRows("attn.q_proj", "self_attn.q_proj.weight", d, qd, {rotated, plain}),
-                 heads * qd);
+    qIn = b.linear(h, w("attn.q_a_proj", {c.qLoraRank, d}, "self_attn.q_a_proj.weight"),
+                   c.qLoraRank);
+    qIn = b.rmsNorm(qIn, w("attn.q_a_norm", {c.qLoraRank}, "self_attn.q_a_layernorm.weight"));
+    qInWidth = c.qLoraRank;
   }
-  q = rope(b, q, args.positions, heads, FlatSymbolRefAttr(), false, qd);
+  auto query = [&](llvm::StringRef name, llvm::ArrayRef<std::pair<int64_t, int64_t>> parts,
+                   int64_t width) {
+    const bool lora = c.qLoraRank > 0;
+    return b.linear(qIn,
+                    headRows((lora ? "attn.q_b_proj" : "attn.q_proj") + name.str(),
+                             lora ? "self_attn.q_b_proj.weight" : "self_attn.q_proj.weight",
+                             qInWidth, qd, parts),
+                    heads * width);
+  };
   Value kva = b.linear(
       h, w("attn.kv_a_proj", {r + rot, d}, "self_attn.kv_a_proj_with_mqa.weight"), r + rot);
   auto parts = ob.create<llm::SplitOp>(b.loc(), TypeRange{b.activation(r), b.activation(rot)}, kva);
   Value latent =
       b.rmsNorm(parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"));
   Value shared = rope(b, parts.getResult(1), args.positions, 1, FlatSymbolRefAttr(), false, rot);
+  if (b.spec().latentAttention()) {
+    // One KV head of [rotated, latent] features, the latent its value: each head's query is
+    // its rotated features and its plain ones times its key rows of kv_b_proj (q W_k: the
+    // latent's side of q . k), and its output the attention over latents times its value
+    // rows of kv_b_proj.
+    Value qr = rope(b, query(".rot", {rotated}, rot), args.positions, heads, FlatSymbolRefAttr(),
+                    false, rot);
+    Value qn = query(".nope", {plain}, nope);
+    Value absorbed = ob.create<llm::HeadLinearOp>(
+        b.loc(), b.activation(heads * r), qn,
+        headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd, {plain}),
+        ob.getI64IntegerAttr(heads), ob.getUnitAttr());
+    Value q = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * (rot + r)),
+                                       ValueRange{qr, absorbed}, ob.getI64IntegerAttr(heads),
+                                       DenseI64ArrayAttr());
+    Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(rot + r),
+                                       ValueRange{shared, latent}, ob.getI64IntegerAttr(1),
+                                       DenseI64ArrayAttr());
+    Value attn = ob.create<llm::AttentionOp>(
+        b.loc(), b.activation(heads * r), q, k, latent, args.batch, ob.getI64IntegerAttr(layer),
+        ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(rot + r),
+        ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
+        ob.getI64IntegerAttr(r));
+    Value out = ob.create<llm::HeadLinearOp>(
+        b.loc(), b.activation(heads * vd), attn,
+        headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd, {{nope, vd}}),
+        ob.getI64IntegerAttr(heads), UnitAttr());
+    return b.linear(out, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
+  }
+  Value q = rope(b, query("", {rotated, plain}, qd), args.positions, heads, FlatSymbolRefAttr(),
+                 false, qd);
   Value keys = b.linear(latent,
                         headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd,
                                  {plain}),

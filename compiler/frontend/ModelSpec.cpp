@@ -242,6 +242,11 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
     return fail("tp", "tensor parallelism " + Twine(spec.tensorParallel) + " does not divide " +
                           "each expert's " + Twine(c.expertIntermediateSize) +
                           " intermediate features");
+  if (!spec.mlaCache.empty() && c.kvLoraRank == 0)
+    return fail("mla-cache", "the model has no multi-head latent attention");
+  if (spec.mlaCache == "latent" && spec.tensorParallel > 1)
+    return fail("mla-cache", "a latent cache is not split over tensor-parallel ranks yet: "
+                             "compile with --mla-cache=expanded");
   if (spec.pipelineParallel > c.numLayers)
     return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
                           Twine(c.numLayers) + " layers");

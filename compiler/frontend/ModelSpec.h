@@ -43,6 +43,15 @@ struct ModelSpec {
   std::string target = "cpu"; // cpu or cuda
   int64_t tensorParallel = 1;
   int64_t pipelineParallel = 1;
+  // Multi-head latent attention's KV cache (DeepSeek): "latent" (each token's latent and
+  // rotated key features, the key rows of kv_b_proj folded into the queries and its value
+  // rows applied after attention), "expanded" (every head's key and value), or empty: latent
+  // on one rank, expanded over tensor-parallel ranks.
+  std::string mlaCache;
+  bool latentAttention() const {
+    return config.kvLoraRank > 0 &&
+           (mlaCache == "latent" || (mlaCache.empty() && tensorParallel == 1));
+  }
   int64_t maxSeqLen = 0; // 0: the model's max_position_embeddings
   int64_t maxNumSeqs = 64;
   int64_t maxNumBatchedTokens = 2048;

@@ -65,9 +65,13 @@ def Kern_GemmOp : Kern_Op<"gemm", [Pure, DeclareOpInterfaceMethods<SymbolUserOpI
   let description = [{
     `input` `[T, K]`, `weight` `[N, K]` (an `llm.weight`), optional `bias` `[N]`. The
     result element type may be wider than the input's (f32 logits from f16 activations).
+    With `num_heads` H (llm.head_linear) it is H GEMMs, head `h`'s columns of the input
+    against its block of the weight's rows (`[N, K]`, or `[K, N]` with `input_rows`).
   }];
   let arguments = (ins Kern_Activation:$input, FlatSymbolRefAttr:$weight,
-                       OptionalAttr<FlatSymbolRefAttr>:$bias);
+                       OptionalAttr<FlatSymbolRefAttr>:$bias,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_heads,
+                       UnitAttr:$input_rows);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `->` type($result)

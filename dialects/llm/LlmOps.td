@@ -154,6 +154,23 @@ def Llm_LinearOp : Llm_WeightUserOp<"linear"> {
   }];
 }
 
+def Llm_HeadLinearOp : Llm_WeightUserOp<"head_linear"> {
+  let summary = "A linear layer of each head: result head h = input head h * weight_h^T";
+  let description = [{
+    `input` is `[T, num_heads * K]`, `weight` `[num_heads * N, K]` (head `h`'s matrix is its
+    rows `[h N, (h + 1) N)`), the result `[T, num_heads * N]`: a batch of small GEMMs, one
+    per head, over all tokens. With `input_rows` each head's block is `[K, N]` instead (rows
+    `[h K, (h + 1) K)`, result head `h` = input head `h` * `weight_h`): a checkpoint tensor's
+    rows used transposed, as DeepSeek's latent attention folds kv_b_proj's key rows into the
+    queries.
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads, UnitAttr:$input_rows);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> {
   let summary = "Rotary position embedding of each head";
   let description = [{

@@ -78,6 +78,9 @@ struct CpuExecutor::Impl {
   std::unique_ptr<cpu::CpuKernelLibrary> kernels;
   // GEMM weights repacked into panels at load, by weight name (tied weights pack once).
   std::map<std::string, PackedWeight> packed;
+  // A gemm of each head's (llm.head_linear): each head's block packed on its own.
+  std::map<std::string, std::vector<PackedWeight>> packedHeads;
+  std::vector<const std::vector<PackedWeight> *> headsOf;
   // Per op: a moe's experts, packed at load; scratch space its steps reuse.
   std::vector<std::unique_ptr<PackedExperts>> expertsOf;
   MoeScratch moeScratch;
@@ -138,6 +141,39 @@ private:
   int saved_;
   bool set_;
 };
+
+// The blocks of a gemm of each head, packed one by one: rows [h N, (h + 1) N) of the weight,
+// or with inputRows its rows [h K, (h + 1) K) transposed (widened to f32 first).
+Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op) {
+  const plan::WeightEntry &w = *op.weight;
+  const int64_t heads = op.gemmHeads, rows = static_cast<int64_t>(w.shape[0]),
+                cols = static_cast<int64_t>(w.shape[1]), per = rows / heads;
+  std::vector<PackedWeight> packed;
+  if (!op.gemmInputRows) {
+    const size_t blockBytes = w.size / static_cast<size_t>(heads);
+    for (int64_t h = 0; h < heads; ++h) {
+      Expected<PackedWeight> p =
+          PackedWeight::pack(w.dtype, w.data + h * blockBytes, blockBytes, per, cols);
+      if (!p)
+        return p.error();
+      packed.push_back(std::move(*p));
+    }
+    return packed;
+  }
+  std::vector<float> all(static_cast<size_t>(rows * cols)), block(static_cast<size_t>(per * cols));
+  if (Status s = convert(w.dtype, w.data, w.size, all.size(), DType::F32, all.data(),
+                         all.size() * sizeof(float));
+      !s)
+    return s.error();
+  for (int64_t h = 0; h < heads; ++h) { // [K, N] -> [N, K]
+    const float *src = all.data() + h * per * cols;
+    for (int64_t kk = 0; kk < per; ++kk)
+      for (int64_t nn = 0; nn < cols; ++nn)
+        block[static_cast<size_t>(nn * per + kk)] = src[kk * cols + nn];
+    packed.push_back(PackedWeight::pack(block.data(), cols, per));
+  }
+  return packed;
+}
 
 } // namespace
 
@@ -200,10 +236,17 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   impl.arena.assign(static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float), 0.0f);
   std::map<std::string, PackedWeight> &packed = impl.packed;
   impl.packedOf.assign(impl.prog.ops.size(), nullptr);
+  impl.headsOf.assign(impl.prog.ops.size(), nullptr);
   impl.expertsOf.resize(impl.prog.ops.size());
   for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
     const Op &op = impl.prog.ops[i];
-    if (op.kind == OpKind::Gemm) {
+    if (op.kind == OpKind::Gemm && (op.gemmHeads > 1 || op.gemmInputRows)) {
+      Expected<std::vector<PackedWeight>> heads = packHeads(op);
+      if (!heads)
+        return heads.error().withContext(planPath + ": weight " + op.weight->name);
+      impl.headsOf[i] =
+          &impl.packedHeads.insert_or_assign(op.weight->name, std::move(*heads)).first->second;
+    } else if (op.kind == OpKind::Gemm) {
       if (op.bias && op.bias->dtype != DType::F32)
         return bad("gemm bias " + op.bias->name + " is not F32").withContext(planPath);
       auto it = packed.find(op.weight->name);
@@ -388,6 +431,14 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
     case OpKind::Gemm: {
       int64_t in = op.inputs[0];
       impl.rows[out] = impl.rows[in];
+      if (const std::vector<PackedWeight> *heads = impl.headsOf[opIndex]) {
+        const int64_t k = impl.prog.values[in].width / op.gemmHeads,
+                      n = impl.prog.values[out].width / op.gemmHeads;
+        for (int64_t h = 0; h < op.gemmHeads; ++h)
+          gemm(impl.data(in) + h * k, impl.stride(in), impl.rows[in], (*heads)[size_t(h)],
+               nullptr, impl.data(out) + h * n, impl.stride(out));
+        break;
+      }
       gemm(impl.data(in), impl.stride(in), impl.rows[in], *impl.packedOf[opIndex],
            op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
            impl.stride(out));

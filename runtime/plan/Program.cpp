@@ -142,11 +142,16 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
     auto dtype = [&](int64_t id) { return p.values[id].dtype; };
     bool ok = true;
     switch (op.kind) {
-    case OpKind::Gemm:
+    case OpKind::Gemm: { // per head (heads > 1): [T, H K] x H blocks -> [T, H N]
+      const uint64_t h = static_cast<uint64_t>(op.gemmHeads);
       ok = count(1, 1) && allStored(op.inputs) && allStored(op.outputs) &&
-           op.weight->shape[1] == static_cast<uint64_t>(width(op.inputs[0])) &&
-           op.weight->shape[0] == static_cast<uint64_t>(width(op.outputs[0]));
+           width(op.inputs[0]) % op.gemmHeads == 0 && width(op.outputs[0]) % op.gemmHeads == 0;
+      const uint64_t k = ok ? static_cast<uint64_t>(width(op.inputs[0])) / h : 0,
+                     n = ok ? static_cast<uint64_t>(width(op.outputs[0])) / h : 0;
+      ok = ok && (op.gemmInputRows ? op.weight->shape == std::vector<uint64_t>{h * k, n}
+                                   : op.weight->shape == std::vector<uint64_t>{h * n, k});
       break;
+    }
     case OpKind::Fused:
       ok = !op.inputs.empty() && !op.outputs.empty() && allStored(op.inputs) &&
            allStored(op.outputs);
@@ -310,6 +315,11 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           return bad("gemm weight " + op.weight->name + " is not a matrix");
         if (op.bias && (op.bias->shape.size() != 1 || op.bias->shape[0] != op.weight->shape[0]))
           return bad("gemm bias " + op.bias->name + " is not a vector of the output width");
+        op.gemmHeads = attrs.value("num_heads", int64_t(1));
+        op.gemmInputRows = attrs.value("input_rows", false);
+        if (op.gemmHeads < 1 || op.gemmHeads > 65536 ||
+            ((op.gemmHeads > 1 || op.gemmInputRows) && op.bias))
+          return bad("gemm num_heads must be in [1, 65536], and a gemm of heads has no bias");
       } else if (kind == "fused") {
         op.kind = OpKind::Fused;
         op.kernel = attrs.at("kernel");

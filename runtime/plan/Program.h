@@ -98,6 +98,10 @@ struct Op {
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
   MoeConfig moe;
+  // gemm of each head (llm.head_linear): heads > 1 splits the input, output and weight
+  // rows into that many blocks; inputRows: each block is [K, N] (the input times it)
+  int64_t gemmHeads = 1;
+  bool gemmInputRows = false;
   // concat: the result's heads, and which inputs have one head that every result head
   // repeats (the others have numHeads heads)
   int64_t concatHeads = 0;

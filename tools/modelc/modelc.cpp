@@ -61,6 +61,12 @@ cl::opt<std::string> weightFormat(
     cl::desc("native (default): in f32 plans keep matrices stored as Q8_0, Q4_1, BF16 or F16 "
              "as they are (widened exactly at run time); dense: convert every weight to --dtype"),
     cl::value_desc("native|dense"), cl::init("native"), cl::cat(category));
+cl::opt<std::string> mlaCache(
+    "mla-cache",
+    cl::desc("Multi-head latent attention (DeepSeek): latent (default on one rank) caches each "
+             "token's latent, with the key and value projections folded around the attention; "
+             "expanded (default over tensor-parallel ranks) caches every head's key and value"),
+    cl::value_desc("latent|expanded"), cl::cat(category));
 cl::opt<int64_t> tp("tp", cl::desc("Tensor-parallel ranks: the plan holds one program per rank"),
                     cl::value_desc("N"), cl::cat(category));
 cl::opt<int64_t> emitRank("rank",
@@ -123,6 +129,11 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(),
                              "--weight-format: '" + weightFormat + "' is not native or dense");
   spec.weightFormat = weightFormat;
+  if (mlaCache.getNumOccurrences() && mlaCache != "latent" && mlaCache != "expanded")
+    return createStringError(inconvertibleErrorCode(),
+                             "--mla-cache: '" + mlaCache + "' is not latent or expanded");
+  if (mlaCache.getNumOccurrences())
+    spec.mlaCache = mlaCache;
   for (auto [opt, field] : {std::pair<cl::opt<int64_t> *, int64_t *>{&tp, &spec.tensorParallel},
                             {&pp, &spec.pipelineParallel},
                             {&maxSeqLen, &spec.maxSeqLen},

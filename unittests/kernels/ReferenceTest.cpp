@@ -211,8 +211,10 @@ TEST(Reference, TinyGlm4MoeMatchesTransformers) {
 }
 
 // DeepSeek's multi-head latent attention: keys of 16 features from the latent and 8 rotated
-// ones every head shares, values of 12 (the KV cache's value heads narrower than its key
-// heads). V3: queries through a low-rank bottleneck, YaRN (its mscale_all_dim scaling the
+// ones every head shares, values of 12. On one rank the cache holds each token's latent (32
+// features) and rotated features as one KV head, kv_b_proj's key rows folded into the
+// queries and its value rows applied to each head's output; --mla-cache=expanded and tensor
+// parallelism cache every head's key and value (value heads narrower than key heads). V3: queries through a low-rank bottleneck, YaRN (its mscale_all_dim scaling the
 // attention), sigmoid routing within the best 2 of 4 groups (each scored by its best two
 // experts' biased scores), renormalized and times 2.5. V2: one q_proj, softmax routing
 // within the best of 2 groups (each scored by its best expert), unnormalized and times 1.5,
@@ -229,6 +231,9 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
   }
   SCOPED_TRACE("tp4");
   checkAgainstReference(planDirectory + "/tiny-deepseek-v2-tp4.plan", "tiny-deepseek-v2", 1e-5);
+  SCOPED_TRACE("expanded");
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v2-expanded.plan", "tiny-deepseek-v2",
+                        1e-5);
 }
 
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.

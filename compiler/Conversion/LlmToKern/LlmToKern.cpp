@@ -213,11 +213,16 @@ void convertLibraryOp(Operation *op) {
   llvm::TypeSwitch<Operation *>(op)
       .Case([&](llm::LinearOp l) {
         replace(b.create<kern::GemmOp>(loc, l.getType(), l.getInput(), l.getWeightAttr(),
-                                       l.getBiasAttr()));
+                                       l.getBiasAttr(), IntegerAttr(), UnitAttr()));
+      })
+      .Case([&](llm::HeadLinearOp l) {
+        replace(b.create<kern::GemmOp>(loc, l.getType(), l.getInput(), l.getWeightAttr(),
+                                       FlatSymbolRefAttr(), l.getNumHeadsAttr(),
+                                       l.getInputRowsAttr()));
       })
       .Case([&](llm::LogitsOp l) {
         replace(b.create<kern::GemmOp>(loc, l.getType(), l.getInput(), l.getWeightAttr(),
-                                       FlatSymbolRefAttr()));
+                                       FlatSymbolRefAttr(), IntegerAttr(), UnitAttr()));
       })
       .Case([&](llm::EmbeddingOp e) {
         replace(b.create<kern::GatherRowsOp>(loc, e.getType(), Value(), e.getTableAttr(),
@@ -291,7 +296,7 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
 
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
-    if (isa<llm::LinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
+    if (isa<llm::LinearOp, llm::HeadLinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
             llm::AttentionOp, llm::MoeOp, llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp,
             llm::SplitOp,
             llm::RecvOp, llm::SendOp>(op))

@@ -73,8 +73,14 @@ OpFoldResult ColumnsOp::fold(FoldAdaptor) {
 }
 
 LogicalResult GemmOp::verifySymbolUses(SymbolTableCollection &symbols) {
-  int64_t n = width(getResult());
-  if (failed(lookupWeight(*this, symbols, getWeightAttr(), {n, width(getInput())})))
+  // Of each head: H blocks of [N, K] (or [K, N] with input_rows).
+  const int64_t heads = static_cast<int64_t>(getNumHeads().value_or(1));
+  if (width(getResult()) % heads || width(getInput()) % heads)
+    return emitOpError() << "input and result features must split into " << heads << " heads";
+  const int64_t n = width(getResult()) / heads, k = width(getInput()) / heads;
+  if (failed(lookupWeight(*this, symbols, getWeightAttr(),
+                          getInputRows() ? SmallVector<int64_t>{heads * k, n}
+                                         : SmallVector<int64_t>{heads * n, k})))
     return failure();
   if (getBiasAttr() && failed(lookupWeight(*this, symbols, getBiasAttr(), {n})))
     return failure();

@@ -183,6 +183,28 @@ LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 //===----------------------------------------------------------------------===//
+// HeadLinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult HeadLinearOp::verify() {
+  const int64_t heads = getNumHeads();
+  if (featureDim(getInput()) % heads || featureDim(getResult()) % heads)
+    return emitOpError() << "input (" << featureDim(getInput()) << ") and result ("
+                         << featureDim(getResult()) << ") features must split into " << heads
+                         << " heads";
+  return success();
+}
+
+LogicalResult HeadLinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const int64_t heads = getNumHeads(), k = featureDim(getInput()) / heads,
+                n = featureDim(getResult()) / heads;
+  return success(succeeded(verifyWeight(*this, symbols, getWeightAttr(), "weight",
+                                        getInputRows() ? SmallVector<int64_t>{heads * k, n}
+                                                       : SmallVector<int64_t>{heads * n, k},
+                                        elementType(getInput()))));
+}
+
+//===----------------------------------------------------------------------===//
 // MoeOp
 //===----------------------------------------------------------------------===//
 

@@ -429,6 +429,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
+      if (op.gemmHeads > 1 || op.gemmInputRows)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA executor runs no gemm of each head (llm.head_linear) yet: "
+                          "serve this plan with --device cpu"));
       // cuBLASLt reads A and writes C as dense row-major matrices.
       if (p.values[op.inputs[0]].viewOf >= 0 || p.values[op.outputs[0]].viewOf >= 0 ||
           p.values[op.inputs[0]].dtype != dtypeOf(impl.act))

@@ -530,3 +530,20 @@ func.func @moe_group_top(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8
   %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, num_groups = 2 : i64, top_groups = 1 : i64, group_top = 3 : i64} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+func.func @head_linear_heads(%x: tensor<?x6xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{input (6) and result (8) features must split into 4 heads}}
+  %y = llm.head_linear %x, @w {num_heads = 4 : i64} : tensor<?x6xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @w : tensor<4x8xf32> = ["w"]
+func.func @head_linear_weight(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{weight @w has type 'tensor<4x8xf32>', expected shape [8, 4]}}
+  %y = llm.head_linear %x, @w {num_heads = 2 : i64, input_rows} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
