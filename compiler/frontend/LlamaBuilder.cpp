@@ -253,10 +253,10 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
       b.rmsNorm(parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"));
   Value shared = rope(b, parts.getResult(1), args.positions, 1, FlatSymbolRefAttr(), false, rot);
   if (b.spec().latentAttention()) {
-    // One KV head of [rotated, latent] features, the latent its value: each head's query is
-    // its rotated features and its plain ones times its key rows of kv_b_proj (q W_k: the
-    // latent's side of q . k), and its output the attention over latents times its value
-    // rows of kv_b_proj.
+    // One KV head of [latent, rotated] features whose first ones, the latent, are also its
+    // value (nothing cached apart): each head's query is its plain features times its key
+    // rows of kv_b_proj (q W_k: the latent's side of q . k) and its rotated ones, and its
+    // output the attention over latents times its value rows of kv_b_proj.
     Value qr = rope(b, query(".rot", {rotated}, rot), args.positions, heads, FlatSymbolRefAttr(),
                     false, rot);
     Value qn = query(".nope", {plain}, nope);
@@ -264,17 +264,17 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
         b.loc(), b.activation(heads * r), qn,
         headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd, {plain}),
         ob.getI64IntegerAttr(heads), ob.getUnitAttr());
-    Value q = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * (rot + r)),
-                                       ValueRange{qr, absorbed}, ob.getI64IntegerAttr(heads),
+    Value q = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * (r + rot)),
+                                       ValueRange{absorbed, qr}, ob.getI64IntegerAttr(heads),
                                        DenseI64ArrayAttr());
-    Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(rot + r),
-                                       ValueRange{shared, latent}, ob.getI64IntegerAttr(1),
+    Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(r + rot),
+                                       ValueRange{latent, shared}, ob.getI64IntegerAttr(1),
                                        DenseI64ArrayAttr());
     Value attn = ob.create<llm::AttentionOp>(
-        b.loc(), b.activation(heads * r), q, k, latent, args.batch, ob.getI64IntegerAttr(layer),
-        ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(rot + r),
+        b.loc(), b.activation(heads * r), q, k, k, args.batch, ob.getI64IntegerAttr(layer),
+        ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(r + rot),
         ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-        ob.getI64IntegerAttr(r));
+        ob.getI64IntegerAttr(r), ob.getUnitAttr());
     Value out = ob.create<llm::HeadLinearOp>(
         b.loc(), b.activation(heads * vd), attn,
         headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd, {{nope, vd}}),
@@ -297,7 +297,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
       b.loc(), b.activation(heads * vd), q, k, values, args.batch, ob.getI64IntegerAttr(layer),
       ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(qd),
       ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-      ob.getI64IntegerAttr(vd));
+      ob.getI64IntegerAttr(vd), UnitAttr());
   return b.linear(attn, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
 }
 
@@ -400,7 +400,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
         ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks,
-        IntegerAttr());
+        IntegerAttr(), UnitAttr());
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d,
                          c.outputBias ? w("attn.o_bias", {d}, "self_attn.o_proj.bias")
                                       : FlatSymbolRefAttr());

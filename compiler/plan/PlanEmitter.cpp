@@ -559,6 +559,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   // The KV cache of each rank: one entry per layer, all alike, the same heads on every rank.
   // Value heads may be narrower than key heads (value_head_dim).
   int64_t layers = 0, kvHeads = 0, headDim = 0, valueDim = 0;
+  bool valuesInKeys = false;
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
     int64_t l = 0, h = 0, d = 0, vd = 0;
@@ -570,8 +571,10 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                     od = cast<IntegerAttr>(c.get("head_dim")).getInt();
       const int64_t ov =
           c.get("value_head_dim") ? cast<IntegerAttr>(c.get("value_head_dim")).getInt() : od;
-      mixed |= h && std::tie(h, d, vd) != std::tie(oh, od, ov);
+      const bool inKey = static_cast<bool>(c.get("value_in_key"));
+      mixed |= (h && std::tie(h, d, vd) != std::tie(oh, od, ov)) || (h && inKey != valuesInKeys);
       std::tie(h, d, vd) = std::tie(oh, od, ov);
+      valuesInKeys = inKey;
     });
     if (mixed)
       return error("internal error: rank " + llvm::Twine(rank) +
@@ -588,6 +591,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       {"num_layers", layers}, {"num_kv_heads", kvHeads}, {"head_dim", headDim}};
   if (valueDim != headDim)
     kvCache["value_head_dim"] = valueDim;
+  if (valuesInKeys)
+    kvCache["values_in_keys"] = true;
 
   auto dictToJson = [](Attribute attr) {
     return attr ? attrToJson(attr) : llvm::json::Value(llvm::json::Object());

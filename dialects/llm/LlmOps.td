@@ -423,7 +423,10 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     With `value_head_dim` the value heads (and so the result's heads) have that many
     features instead of `head_dim`: `value` is `[T, num_kv_heads * value_head_dim]` and the
     result `[T, num_heads * value_head_dim]` (DeepSeek's multi-head latent attention, whose
-    keys carry the rotated features the values lack).
+    keys carry the rotated features the values lack). With `value_in_key` as well, `value`
+    is `key` itself and each value head is the first `value_head_dim` features of its key
+    head: the KV cache holds no values apart (DeepSeek's latent cache, whose latent is both
+    the keys' first features and the values).
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -435,7 +438,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window,
                        OptionalAttr<F64Attr>:$logit_softcap,
                        OptionalAttr<FlatSymbolRefAttr>:$sinks,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$value_head_dim);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$value_head_dim,
+                       UnitAttr:$value_in_key);
   let results = (outs Llm_Activation:$result);
   let extraClassDeclaration = [{
     // The features of each value head: value_head_dim, or head_dim when not given.

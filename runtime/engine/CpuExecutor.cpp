@@ -106,8 +106,11 @@ struct CpuExecutor::Impl {
                int64_t blockSize) const {
     return kCache.get() + ((layer * numBlocks + block) * blockSize + slot) * kWidth;
   }
+  // With values in the keys (vWidth 0) a V row is its K row.
   float *vSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
                int64_t blockSize) const {
+    if (vWidth == 0)
+      return kSlot(layer, block, slot, numBlocks, blockSize);
     return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vWidth;
   }
 
@@ -298,7 +301,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                ") is out of range")
         .withContext(planPath);
   impl.kWidth = kv.numKvHeads * kv.headDim;
-  impl.vWidth = kv.numKvHeads * kv.valueHeadDim;
+  impl.vWidth = kv.valuesInKeys ? 0 : kv.numKvHeads * kv.valueHeadDim;
   const int64_t blockBytes = kv.numLayers * options.kvBlockSize * (impl.kWidth + impl.vWidth) *
                              static_cast<int64_t>(sizeof(float));
   const int64_t blocksPerSeq =
@@ -316,8 +319,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   exec->kvBlockSize_ = options.kvBlockSize;
   const size_t slots = static_cast<size_t>(blocks * kv.numLayers * options.kvBlockSize);
   impl.kCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.kWidth)]);
-  impl.vCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.vWidth)]);
-  if (!impl.kCache || !impl.vCache)
+  if (impl.vWidth > 0)
+    impl.vCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.vWidth)]);
+  if (!impl.kCache || (impl.vWidth > 0 && !impl.vCache))
     return Error(ErrorCode::ResourceExhausted,
                  "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
   return exec;
@@ -338,8 +342,9 @@ Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
     for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer) {
       std::memcpy(impl.kSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
                   impl.kSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), kBytes);
-      std::memcpy(impl.vSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
-                  impl.vSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), vBytes);
+      if (vBytes > 0)
+        std::memcpy(impl.vSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                    impl.vSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), vBytes);
     }
   return Status::success();
 }
@@ -557,8 +562,10 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                         block = (*chunks[r].blockTable)[pos / blockSize];
           std::memcpy(impl.kSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
                       impl.data(k) + (start[r] + i) * impl.stride(k), impl.kWidth * sizeof(float));
-          std::memcpy(impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
-                      impl.data(v) + (start[r] + i) * impl.stride(v), impl.vWidth * sizeof(float));
+          if (impl.vWidth > 0)
+            std::memcpy(impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
+                        impl.data(v) + (start[r] + i) * impl.stride(v),
+                        impl.vWidth * sizeof(float));
         }
       // Work items: (request, head, tile of up to kAttentionQueryTile query rows). Each row's
       // result depends on nothing else, so neither the split nor the tiling changes it.
@@ -590,14 +597,15 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             for (int32_t b : *chunk.blockTable)
               blocks.push_back({impl.kSlot(c.layer, b, 0, numBlocks, blockSize),
                                 impl.vSlot(c.layer, b, 0, numBlocks, blockSize), impl.kWidth,
-                                impl.vWidth});
+                                impl.vWidth > 0 ? impl.vWidth : impl.kWidth});
             blocksOf = it.chunk;
           }
           const int64_t row = start[it.chunk] + it.first;
           attendTile(impl.data(q) + row * impl.stride(q) + it.head * hd, impl.stride(q),
                      impl.data(out) + row * impl.stride(out) + it.head * vd, impl.stride(out),
                      it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
-                     blockSize, {(it.head / group) * hd, hd, (it.head / group) * vd, vd},
+                     blockSize,
+                     {(it.head / group) * hd, hd, (it.head / group) * (c.valueInKey ? hd : vd), vd},
                      static_cast<float>(c.scale),
                      static_cast<float>(c.softcap),
                      c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,

@@ -95,6 +95,12 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
                0};
   m.kvCache.valueHeadDim =
       kv->contains("value_head_dim") ? fk.positive("value_head_dim") : m.kvCache.headDim;
+  if (kv->contains("values_in_keys")) {
+    const nlohmann::json *inKeys = fk.get("values_in_keys", nlohmann::json::value_t::boolean);
+    m.kvCache.valuesInKeys = inKeys && inKeys->get<bool>();
+    if (m.kvCache.valuesInKeys && m.kvCache.valueHeadDim > m.kvCache.headDim)
+      fk.fail("value_head_dim", "must be at most head_dim when values are in the keys");
+  }
   for (Fields *f : {&fm, &fl, &ft, &fk})
     if (!f->error().empty())
       return bad(f->error());

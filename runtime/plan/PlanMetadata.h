@@ -27,6 +27,8 @@ struct KvCacheLayout {
   int64_t numKvHeads = 0;
   int64_t headDim = 0;      // of each key head
   int64_t valueHeadDim = 0; // of each value head (headDim unless the plan says otherwise)
+  // Each value head is the first valueHeadDim features of its key head: no V cache apart.
+  bool valuesInKeys = false;
 };
 
 struct PlanMetadata {

@@ -180,10 +180,12 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       const KvCacheLayout &kv = meta.kvCache;
       ok = count(3, 1) && allStored(op.inputs) && allStored(op.outputs) && a.layer >= 0 &&
            a.layer < kv.numLayers && a.numKvHeads == kv.numKvHeads && a.headDim == kv.headDim &&
-           a.valueHeadDim == kv.valueHeadDim && a.numKvHeads > 0 &&
-           a.numHeads % a.numKvHeads == 0 && width(op.inputs[0]) == a.numHeads * a.headDim &&
+           a.valueHeadDim == kv.valueHeadDim && a.valueInKey == kv.valuesInKeys &&
+           a.numKvHeads > 0 && a.numHeads % a.numKvHeads == 0 &&
+           width(op.inputs[0]) == a.numHeads * a.headDim &&
            width(op.inputs[1]) == a.numKvHeads * a.headDim &&
-           width(op.inputs[2]) == a.numKvHeads * a.valueHeadDim &&
+           (a.valueInKey ? op.inputs[2] == op.inputs[1] && a.valueHeadDim <= a.headDim
+                         : width(op.inputs[2]) == a.numKvHeads * a.valueHeadDim) &&
            width(op.outputs[0]) == a.numHeads * a.valueHeadDim &&
            (!a.sinks || a.sinks->shape == std::vector<uint64_t>{uint64_t(a.numHeads)});
       ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
@@ -403,6 +405,7 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.attention.scale = c.at("scale");
         op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
         op.attention.valueHeadDim = c.value("value_head_dim", op.attention.headDim);
+        op.attention.valueInKey = c.value("value_in_key", false);
         op.attention.softcap = c.value("logit_softcap", 0.0);
         if (c.contains("logit_softcap") &&
             !(op.attention.softcap > 0.0 && op.attention.softcap < 1e30))

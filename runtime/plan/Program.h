@@ -58,6 +58,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c);
 struct AttentionConfig {
   int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
   int64_t valueHeadDim = 0; // of each value (and result) head: headDim unless narrower
+  bool valueInKey = false;  // each value head: the first valueHeadDim features of its key
   double scale = 1.0;
   double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
   // [numHeads]: one more logit per head in each row's softmax, with no value (null: none)

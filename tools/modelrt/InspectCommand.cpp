@@ -134,7 +134,8 @@ int inspect(const InspectOptions &o) {
               static_cast<long long>(m.kvCache.numKvHeads),
               static_cast<long long>(m.kvCache.headDim));
   if (m.kvCache.valueHeadDim != m.kvCache.headDim) // values narrower than keys (DeepSeek)
-    std::printf(" (values: %lld)", static_cast<long long>(m.kvCache.valueHeadDim));
+    std::printf(m.kvCache.valuesInKeys ? " (values: the first %lld of each key)" : " (values: %lld)",
+                static_cast<long long>(m.kvCache.valueHeadDim));
   std::printf("\n");
   std::printf(
       "weights:     %zu tensors, %llu parameters, %llu bytes%s\n", m.weights.size(),

@@ -174,6 +174,39 @@ TEST(PlanFile, RejectsBadMetadata) {
               "has dtype 'IQ2_XS', expected F32, F16, BF16 or a GGUF block type a plan keeps");
   expectError(replaced("\"offset\": 0", "\"offset\": -64"), "(w) has a negative offset or size");
   expectError(replaced("[2, 2]", "[4294967296, 4294967296, 4294967296]"), "(w)");
+  // Value heads of their own width, or inside the keys (no wider than them).
+  expectError(replaced("\"head_dim\": 4}", "\"head_dim\": 4, \"value_head_dim\": 0}"),
+              "kv_cache.value_head_dim must be positive");
+  expectError(replaced("\"head_dim\": 4}",
+                       "\"head_dim\": 4, \"value_head_dim\": 8, \"values_in_keys\": true}"),
+              "kv_cache.value_head_dim must be at most head_dim when values are in the keys");
+  expectError(replaced("\"head_dim\": 4}", "\"head_dim\": 4, \"values_in_keys\": 1}"),
+              "kv_cache.values_in_keys has the wrong type");
+}
+
+// A plan whose values are narrower than its keys, or the keys' first features.
+TEST(PlanFile, ReadsValueHeadsOfTheirOwn) {
+  auto read = [](const std::string &kv) {
+    std::string m = kMetadata;
+    const std::string from = "\"head_dim\": 4}";
+    m.replace(m.find(from), from.size(), kv);
+    std::vector<uint8_t> bytes = validPlan(m);
+    Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+    EXPECT_TRUE(plan.ok());
+    Expected<PlanMetadata> meta = readMetadata(*plan);
+    EXPECT_TRUE(meta.ok()) << meta.error().message();
+    return meta->kvCache;
+  };
+  KvCacheLayout plain = read("\"head_dim\": 4}");
+  EXPECT_EQ(plain.valueHeadDim, 4);
+  EXPECT_FALSE(plain.valuesInKeys);
+  KvCacheLayout narrow = read("\"head_dim\": 4, \"value_head_dim\": 3}");
+  EXPECT_EQ(narrow.valueHeadDim, 3);
+  EXPECT_FALSE(narrow.valuesInKeys);
+  KvCacheLayout inKeys =
+      read("\"head_dim\": 4, \"value_head_dim\": 3, \"values_in_keys\": true}");
+  EXPECT_EQ(inKeys.valueHeadDim, 3);
+  EXPECT_TRUE(inKeys.valuesInKeys);
 }
 
 TEST(PlanFile, MissingFileIsAnError) {

@@ -351,7 +351,10 @@ LogicalResult AttentionOp::verify() {
   if (featureDim(getKey()) != kvHeads * headDim)
     return emitOpError() << "key needs num_kv_heads * head_dim = " << kvHeads * headDim
                          << " features, got " << featureDim(getKey());
-  if (featureDim(getValue()) != kvHeads * valueDim)
+  if (getValueInKey() && (getValue() != getKey() || !getValueHeadDim() || valueDim > headDim))
+    return emitOpError() << "value_in_key needs the key as the value and a value_head_dim of "
+                            "at most head_dim";
+  if (!getValueInKey() && featureDim(getValue()) != kvHeads * valueDim)
     return emitOpError() << "value needs num_kv_heads * " << (getValueHeadDim() ? "value_head_dim" : "head_dim")
                          << " = " << kvHeads * valueDim << " features, got "
                          << featureDim(getValue());

@@ -463,7 +463,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(bad("moe operands are not " + m.dtype));
       break;
     case OpKind::Attention:
-      if (op.attention.valueHeadDim != op.attention.headDim)
+      if (op.attention.valueHeadDim != op.attention.headDim || op.attention.valueInKey)
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA attention kernels take value heads as wide as key heads, not " +
                               std::to_string(op.attention.valueHeadDim) + " of " +

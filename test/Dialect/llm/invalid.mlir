@@ -547,3 +547,11 @@ func.func @head_linear_weight(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %y = llm.head_linear %x, @w {num_heads = 2 : i64, input_rows} : tensor<?x8xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+func.func @attention_value_in_key(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x6xf32> {
+  // expected-error @+1 {{value_in_key needs the key as the value and a value_head_dim of at most head_dim}}
+  %a = llm.attention %q, %k, %v, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, value_head_dim = 3 : i64, value_in_key, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x6xf32>
+  return %a : tensor<?x6xf32>
+}
