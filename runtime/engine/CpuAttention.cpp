@@ -223,20 +223,23 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
 // row's output, in position order. Built for AVX2 too when the CPU has it; the same CPU
 // always takes the same clone, so results stay batch-invariant.
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
-attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
-           int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-           KvHead head, float scale, float softcap, const float *sink,
-           std::vector<float> &scores, std::vector<float> &acc) {
+attendTile(const QueryTile &tile, int64_t window, const KvBlockView *blocks, int64_t blockSize,
+           KvHead head, float scale, float softcap, std::vector<float> &scores,
+           std::vector<float> &acc) {
+  const int64_t rows = tile.rows, outStride = tile.outStride;
+  float *out = tile.out;
   if (rows == 1)
-    return attendOneRow(q, out, pos0, window, blocks, blockSize, head, scale, softcap, sink,
-                        scores);
+    return attendOneRow(tile.q, out, tile.pos0, window, blocks, blockSize, head, scale, softcap,
+                        tile.sink, scores);
   const int64_t hd = head.kDim, vd = head.vDim;
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
   float maxScore[kAttentionQueryTile], denom[kAttentionQueryTile];
-  const float *qRow[kAttentionQueryTile];
+  const float *qRow[kAttentionQueryTile], *sink[kAttentionQueryTile];
   for (int64_t i = 0; i < kAttentionQueryTile; ++i) {
-    qRow[i] = q + std::min(i, rows - 1) * qStride;
-    pos[i] = pos0 + i;
+    const int64_t row = std::min(i, rows - 1);
+    qRow[i] = tile.q + row * tile.qStride;
+    sink[i] = tile.sink ? tile.sink + row * tile.sinkStride : nullptr;
+    pos[i] = tile.pos0 + row * tile.posStep;
     from[i] = window > 0 ? std::max<int64_t>(0, pos[i] - window + 1) : 0;
     maxScore[i] = -INFINITY;
     denom[i] = 0;
@@ -276,10 +279,10 @@ attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64
       }
   }
   for (int64_t i = 0; i < rows; ++i) {
-    if (sink)
-      maxScore[i] = std::max(maxScore[i], *sink);
+    if (sink[i])
+      maxScore[i] = std::max(maxScore[i], *sink[i]);
     denom[i] = softmaxRow(scores.data() + i * span, pos[i] - from[i] + 1, maxScore[i]) +
-               sinkTerm(sink, maxScore[i]);
+               sinkTerm(sink[i], maxScore[i]);
   }
   for (int64_t p0 = lo; p0 <= hi; p0 += 4) {
     const int64_t n = std::min<int64_t>(4, hi + 1 - p0);

@@ -22,20 +22,33 @@ struct KvHead {
 // Query rows one attendTile call takes (they share every K and V row it reads).
 constexpr int64_t kAttentionQueryTile = 8;
 
-// rows (1 .. kAttentionQueryTile) consecutive query rows of one head, at positions pos0,
-// pos0 + 1, ..., each attend causally to their sequence's positions [from, pos] (from = 0, or
-// pos - window + 1 with a sliding window > 0): q row i at q + i * qStride (head.kDim floats),
-// its output (head.vDim floats) at out + i * outStride. Position p's K/V row is row
+// The query rows of one attendTile call: row i's query at q + i * qStride, its output at
+// out + i * outStride, its position pos0 + i * posStep, its sink (if any) at
+// sink + i * sinkStride. Consecutive positions of one head (posStep 1: a prompt's rows), or
+// heads of one KV head at one position (posStep 0: a decode step's, which then read each K
+// and V row once for all of them).
+struct QueryTile {
+  const float *q;
+  int64_t qStride;
+  float *out;
+  int64_t outStride;
+  int64_t rows, pos0, posStep;
+  const float *sink;
+  int64_t sinkStride;
+};
+
+// tile.rows (1 .. kAttentionQueryTile) query rows, each attending causally to its sequence's
+// positions [from, pos] (from = 0, or pos - window + 1 with a sliding window > 0): queries of
+// head.kDim floats, outputs of head.vDim floats. Position p's K/V row is row
 // p % blockSize of blocks[p / blockSize], the head's features from head.kOffset (K) and
 // head.vOffset (V). f32 throughout: scores in a fixed order, softmax with a
 // vectorized exp, V summed in position order. Every row's arithmetic is the same whatever
 // rows share its tile (tested bit for bit), so tiling and batching never change a result.
 // softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A sink
-// (non-null: this head's) is one more logit in each row's softmax, with no value.
+// (non-null: the row's head's) is one more logit in each row's softmax, with no value.
 // scores and acc are scratch space, reused across calls.
-void attendTile(const float *q, int64_t qStride, float *out, int64_t outStride, int64_t rows,
-                int64_t pos0, int64_t window, const KvBlockView *blocks, int64_t blockSize,
-                KvHead head, float scale, float softcap, const float *sink,
+void attendTile(const QueryTile &tile, int64_t window, const KvBlockView *blocks,
+                int64_t blockSize, KvHead head, float scale, float softcap,
                 std::vector<float> &scores, std::vector<float> &acc);
 
 } // namespace modelrt::engine

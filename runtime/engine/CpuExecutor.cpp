@@ -567,20 +567,30 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                         impl.data(v) + (start[r] + i) * impl.stride(v),
                         impl.vWidth * sizeof(float));
         }
-      // Work items: (request, head, tile of up to kAttentionQueryTile query rows). Each row's
-      // result depends on nothing else, so neither the split nor the tiling changes it.
+      // Work items: (request, head, tile of up to kAttentionQueryTile query rows), or for a
+      // one-token chunk (a decode step) tiles of up to kAttentionQueryTile heads of one KV
+      // head, which read each K and V row once for all of them. Each row's result depends
+      // on nothing else, so neither the split nor the tiling changes it.
       struct Item {
         int64_t chunk, head, first, rows;
+        bool heads; // rows are heads head.. of token `first`
       };
       std::vector<Item> items;
       int64_t work = 0; // query rows x positions x head_dim, over all heads
       for (size_t r = 0; r < chunks.size(); ++r) {
         work +=
             chunks[r].numTokens * (chunks[r].startPosition + chunks[r].numTokens) * hd * c.numHeads;
+        if (chunks[r].numTokens == 1 && group > 1) {
+          for (int64_t g = 0; g < c.numKvHeads; ++g)
+            for (int64_t h = 0; h < group; h += kAttentionQueryTile)
+              items.push_back({static_cast<int64_t>(r), g * group + h, 0,
+                               std::min(kAttentionQueryTile, group - h), true});
+          continue;
+        }
         for (int64_t h = 0; h < c.numHeads; ++h)
           for (int64_t i = 0; i < chunks[r].numTokens; i += kAttentionQueryTile)
             items.push_back({static_cast<int64_t>(r), h, i,
-                             std::min(kAttentionQueryTile, chunks[r].numTokens - i)});
+                             std::min(kAttentionQueryTile, chunks[r].numTokens - i), false});
       }
       const int64_t numItems = static_cast<int64_t>(items.size());
 #pragma omp parallel if (work >= kParallelWork)
@@ -601,15 +611,20 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             blocksOf = it.chunk;
           }
           const int64_t row = start[it.chunk] + it.first;
-          attendTile(impl.data(q) + row * impl.stride(q) + it.head * hd, impl.stride(q),
-                     impl.data(out) + row * impl.stride(out) + it.head * vd, impl.stride(out),
-                     it.rows, chunk.startPosition + it.first, c.slidingWindow, blocks.data(),
-                     blockSize,
-                     {(it.head / group) * hd, hd, (it.head / group) * (c.valueInKey ? hd : vd), vd},
-                     static_cast<float>(c.scale),
-                     static_cast<float>(c.softcap),
-                     c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
-                     scores, acc);
+          const QueryTile tile{
+              impl.data(q) + row * impl.stride(q) + it.head * hd,
+              it.heads ? hd : impl.stride(q),
+              impl.data(out) + row * impl.stride(out) + it.head * vd,
+              it.heads ? vd : impl.stride(out),
+              it.rows,
+              chunk.startPosition + it.first,
+              it.heads ? 0 : 1,
+              c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
+              it.heads ? 1 : 0};
+          const int64_t kvHead = it.head / group;
+          attendTile(tile, c.slidingWindow, blocks.data(), blockSize,
+                     {kvHead * hd, hd, kvHead * (c.valueInKey ? hd : vd), vd},
+                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc);
         }
       }
       break;

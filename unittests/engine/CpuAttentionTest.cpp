@@ -93,9 +93,10 @@ std::vector<double> reference(const Case &c, int64_t pos) {
 // Query rows [first, first + rows) through one attendTile call.
 std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
   std::vector<float> out(size_t(rows * c.vd), NAN), scores, acc;
-  attendTile(c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, c.window,
-             c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale, c.softcap,
-             c.sink ? &*c.sink : nullptr, scores, acc);
+  const QueryTile tile{c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, 1,
+                       c.sink ? &*c.sink : nullptr, 0};
+  attendTile(tile, c.window, c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale,
+             c.softcap, scores, acc);
   return out;
 }
 
@@ -158,6 +159,45 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
           EXPECT_EQ(std::memcmp(pair.data(), tile.data() + vd, size_t(2 * vd) * sizeof(float)), 0);
         }
       }
+    }
+}
+
+// A decode step's tile: heads of one KV head at one position (each its own query and sink)
+// read each K and V row once for all of them; each head's output must be the bits it gets
+// alone, whatever heads share its tile (MQA's 16 heads, DeepSeek's latent: 576-wide keys
+// whose first 512 features are the values).
+TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}})
+    for (int64_t window : {0, 9}) {
+      Case c = makeCase(rng, hd, 40, 16, window, vd);
+      std::vector<float> heads(size_t(kAttentionQueryTile * hd)), sinks(kAttentionQueryTile);
+      for (float &x : heads)
+        x = u(rng);
+      for (float &x : sinks)
+        x = u(rng);
+      for (bool withSinks : {false, true})
+        for (int64_t pos : {0, 17, 39})
+          for (int64_t rows : {int64_t(2), int64_t(5), kAttentionQueryTile}) {
+            std::vector<float> tileOut(size_t(rows * vd), NAN), scores, acc;
+            const QueryTile tile{heads.data(), hd, tileOut.data(), vd, rows, pos, 0,
+                                 withSinks ? sinks.data() : nullptr, 1};
+            attendTile(tile, c.window, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
+                       0.0f, scores, acc);
+            for (int64_t i = 0; i < rows; ++i) {
+              std::vector<float> alone(size_t(vd), NAN);
+              const QueryTile one{heads.data() + i * hd, hd, alone.data(), vd, 1, pos, 0,
+                                  withSinks ? sinks.data() + i : nullptr, 0};
+              attendTile(one, c.window, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
+                         0.0f, scores, acc);
+              EXPECT_EQ(std::memcmp(alone.data(), tileOut.data() + i * vd,
+                                    size_t(vd) * sizeof(float)),
+                        0)
+                  << "hd " << hd << " vd " << vd << " window " << window << " position " << pos
+                  << " head " << i << " of " << rows << (withSinks ? " with sinks" : "");
+            }
+          }
     }
 }
 
