@@ -228,13 +228,17 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
                            rows);
   };
   const std::pair<int64_t, int64_t> rotated{nope, rot}, plain{0, nope};
+  // The latent norms keep RMSNorm's default epsilon whatever rms_norm_eps says, as
+  // transformers builds them (DeepseekV3RMSNorm(kv_lora_rank)).
+  constexpr double kLatentEps = 1e-6;
   // The query rows of each head (`parts`: ranges of its qd rows), from q_proj or q_b_proj.
   Value qIn = h;
   int64_t qInWidth = d;
   if (c.qLoraRank > 0) {
     qIn = b.linear(h, w("attn.q_a_proj", {c.qLoraRank, d}, "self_attn.q_a_proj.weight"),
                    c.qLoraRank);
-    qIn = b.rmsNorm(qIn, w("attn.q_a_norm", {c.qLoraRank}, "self_attn.q_a_layernorm.weight"));
+    qIn = b.rmsNorm(qIn, w("attn.q_a_norm", {c.qLoraRank}, "self_attn.q_a_layernorm.weight"),
+                    kLatentEps);
     qInWidth = c.qLoraRank;
   }
   auto query = [&](llvm::StringRef name, llvm::ArrayRef<std::pair<int64_t, int64_t>> parts,
@@ -249,8 +253,8 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
   Value kva = b.linear(
       h, w("attn.kv_a_proj", {r + rot, d}, "self_attn.kv_a_proj_with_mqa.weight"), r + rot);
   auto parts = ob.create<llm::SplitOp>(b.loc(), TypeRange{b.activation(r), b.activation(rot)}, kva);
-  Value latent =
-      b.rmsNorm(parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"));
+  Value latent = b.rmsNorm(
+      parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"), kLatentEps);
   Value shared = rope(b, parts.getResult(1), args.positions, 1, FlatSymbolRefAttr(), false, rot);
   if (b.spec().latentAttention()) {
     // One KV head of [latent, rotated] features whose first ones, the latent, are also its

@@ -827,6 +827,9 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
                              : v3 ? 1 : 2;
   c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
   c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(v3);
+  if (!v3 && c.normalizeTopK) // every DeepSeek-V2 config says false
+    fields.fail("norm_topk_prob", "is not supported for deepseek_v2 (transformers ignores it; "
+                                  "DeepSeek's own code renormalizes instead of scaling)");
   c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(v3 ? 2.5 : 1.0);
   const std::string method = fields.optionalString("topk_method").value_or(v3 ? "noaux_tc" : "greedy");
   const std::string scoring = fields.optionalString("scoring_func").value_or(v3 ? "sigmoid" : "softmax");
@@ -1077,7 +1080,10 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
                               {"the attention heads' width", c.numHeads * c.headDim},
                               {"the experts' intermediate size", c.expertIntermediateSize},
                               {"the shared expert's intermediate size",
-                               c.sharedExpertIntermediateSize}})
+                               c.sharedExpertIntermediateSize},
+                              {"kv_lora_rank", c.kvLoraRank},
+                              {"q_lora_rank", c.qLoraRank},
+                              {"the value heads' width", c.numHeads * c.valueHeadDim}})
       if (size > 0 && size % c.quantGroupSize != 0)
         return fail("quantization_config.group_size",
                     Twine(c.quantGroupSize) + " does not divide " + what + " " + Twine(size) +

@@ -116,10 +116,10 @@ void ModuleBuilder::setScope(llvm::StringRef name) {
   loc_ = NameLoc::get(StringAttr::get(&context_, name));
 }
 
-Value ModuleBuilder::rmsNorm(Value x, FlatSymbolRefAttr weight) {
+Value ModuleBuilder::rmsNorm(Value x, FlatSymbolRefAttr weight, std::optional<double> eps) {
   double offset = config().normWeightOffset;
   return builder_.create<llm::RmsNormOp>(
-      loc_, x.getType(), x, weight, builder_.getF64FloatAttr(config().normEps),
+      loc_, x.getType(), x, weight, builder_.getF64FloatAttr(eps.value_or(config().normEps)),
       offset != 0.0 ? builder_.getF64FloatAttr(offset) : FloatAttr());
 }
 

@@ -60,8 +60,9 @@ public:
   void setScope(llvm::StringRef name);
 
   // Token-wise op helpers.
-  // With the config's normWeightOffset (Gemma).
-  mlir::Value rmsNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight);
+  // With the config's normWeightOffset (Gemma); `eps`: the config's unless given.
+  mlir::Value rmsNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight,
+                      std::optional<double> eps = std::nullopt);
   // The config's GELU ("gelu": exact, otherwise tanh).
   llm::GeluApproximationAttr geluApproximation();
   mlir::Value layerNorm(mlir::Value x, mlir::FlatSymbolRefAttr weight,

@@ -563,7 +563,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
     int64_t l = 0, h = 0, d = 0, vd = 0;
-    bool mixed = false;
+    bool mixed = false, inKeys = false;
     m.lookupSymbol<func::FuncOp>("forward").walk([&](kern::AttentionOp op) {
       DictionaryAttr c = op.getConfig();
       l = std::max(l, cast<IntegerAttr>(c.get("layer")).getInt() + 1);
@@ -572,9 +572,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       const int64_t ov =
           c.get("value_head_dim") ? cast<IntegerAttr>(c.get("value_head_dim")).getInt() : od;
       const bool inKey = static_cast<bool>(c.get("value_in_key"));
-      mixed |= (h && std::tie(h, d, vd) != std::tie(oh, od, ov)) || (h && inKey != valuesInKeys);
-      std::tie(h, d, vd) = std::tie(oh, od, ov);
-      valuesInKeys = inKey;
+      mixed |= h && std::tie(h, d, vd, inKeys) != std::tie(oh, od, ov, inKey);
+      std::tie(h, d, vd, inKeys) = std::tie(oh, od, ov, inKey);
     });
     if (mixed)
       return error("internal error: rank " + llvm::Twine(rank) +
@@ -582,8 +581,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     // Pipeline stages hold different numbers of layers: the cache is sized for the most.
     layers = std::max(layers, l);
     if (rank == 0)
-      std::tie(kvHeads, headDim, valueDim) = std::tie(h, d, vd);
-    else if (std::tie(kvHeads, headDim, valueDim) != std::tie(h, d, vd))
+      std::tie(kvHeads, headDim, valueDim, valuesInKeys) = std::tie(h, d, vd, inKeys);
+    else if (std::tie(kvHeads, headDim, valueDim, valuesInKeys) != std::tie(h, d, vd, inKeys))
       return error("internal error: rank " + llvm::Twine(rank) +
                    "'s KV heads differ from rank 0's");
   }

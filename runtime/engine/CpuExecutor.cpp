@@ -244,11 +244,17 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
     const Op &op = impl.prog.ops[i];
     if (op.kind == OpKind::Gemm && (op.gemmHeads > 1 || op.gemmInputRows)) {
-      Expected<std::vector<PackedWeight>> heads = packHeads(op);
-      if (!heads)
-        return heads.error().withContext(planPath + ": weight " + op.weight->name);
-      impl.headsOf[i] =
-          &impl.packedHeads.insert_or_assign(op.weight->name, std::move(*heads)).first->second;
+      // One packing per weight and split (ops may read one weight split two ways).
+      const std::string key = op.weight->name + "/" + std::to_string(op.gemmHeads) +
+                              (op.gemmInputRows ? "/rows" : "");
+      auto it = impl.packedHeads.find(key);
+      if (it == impl.packedHeads.end()) {
+        Expected<std::vector<PackedWeight>> heads = packHeads(op);
+        if (!heads)
+          return heads.error().withContext(planPath + ": weight " + op.weight->name);
+        it = impl.packedHeads.emplace(key, std::move(*heads)).first;
+      }
+      impl.headsOf[i] = &it->second;
     } else if (op.kind == OpKind::Gemm) {
       if (op.bias && op.bias->dtype != DType::F32)
         return bad("gemm bias " + op.bias->name + " is not F32").withContext(planPath);
@@ -298,7 +304,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       exec->meta_.maxSeqLen > (int64_t(1) << 24))
     return bad("the KV cache layout (" + std::to_string(kv.numLayers) + " layers, " +
                std::to_string(kv.numKvHeads) + " KV heads, head_dim " + std::to_string(kv.headDim) +
-               ") is out of range")
+               ", value_head_dim " + std::to_string(kv.valueHeadDim) + ") is out of range")
         .withContext(planPath);
   impl.kWidth = kv.numKvHeads * kv.headDim;
   impl.vWidth = kv.valuesInKeys ? 0 : kv.numKvHeads * kv.valueHeadDim;
