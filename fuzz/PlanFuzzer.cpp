@@ -1,7 +1,9 @@
 // The plan reader on arbitrary bytes: the container, then the metadata, then every weight
-// it lists read back to the last byte (an over-read shows as an ASan report).
+// it lists read back to the last byte (an over-read shows as an ASan report), then rank 0's
+// program parsed and checked against them (what every executor does before it runs one).
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
+#include "runtime/plan/Program.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +18,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!meta)
     return 0;
   volatile uint8_t sink = 0;
-  for (const plan::WeightEntry &w : meta->weights)
-    if (w.size > 0)
+  for (const plan::WeightEntry &w : meta->weights) // (a dummy-weights plan's are filled at load)
+    if (w.size > 0 && w.data)
       sink = sink ^ w.data[0] ^ w.data[w.size - 1];
+  if (const plan::Section *program = file->find(plan::SectionKind::Program, 0)) {
+    Expected<plan::Program> parsed =
+        plan::parseProgram(program->text(), *meta, 0, meta->pipelineParallel == 1,
+                           meta->tensorParallel > 1 ? meta->tensorParallel : 0);
+    if (parsed)
+      sink = sink ^ static_cast<uint8_t>(parsed->ops.size());
+  }
   return 0;
 }
