@@ -5,21 +5,26 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
     pip install numpy safetensors gguf torch transformers compressed-tensors && \
         scripts/gen-compiler-test-models.py
+    scripts/gen-compiler-test-models.py --rope-ggufs     (only the manifests' GGUF files)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
 directories. The *-gptq*, *-awq and *-fp8 directories are written here; their references need
 gptqmodel, and optimum for GPTQ.)
 """
+import importlib.util
 import json
+import math
 import os
 import shutil
+import sys
 
 import gguf
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
+MODELS = os.path.join(os.path.dirname(__file__), "..", "models")
 rng = np.random.default_rng(0)
 
 # A 2-layer Llama: hidden 32, 4 heads of 8, 2 KV heads, MLP 64, vocab 64.
@@ -99,7 +104,8 @@ def gguf_file(name, arch, meta, tensors):
 
 
 def to_gguf_names(tensors, sandwich=False):
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
     per_layer = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
                  "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
                  "self_attn.o_proj.weight": "attn_output.weight",
@@ -109,7 +115,9 @@ def to_gguf_names(tensors, sandwich=False):
                  "self_attn.q_norm.weight": "attn_q_norm.weight",
                  "self_attn.k_norm.weight": "attn_k_norm.weight",
                  "self_attn.qkv_proj.weight": "attn_qkv.weight",
-                 "mlp.gate_up_proj.weight": "ffn_up.weight"}
+                 "mlp.gate_up_proj.weight": "ffn_up.weight",
+                 "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
+                 "self_attn.v_proj.bias": "attn_v.bias"}
     if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
         per_layer.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
                           "pre_feedforward_layernorm.weight": "ffn_norm.weight",
@@ -361,10 +369,6 @@ def main():
              "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
              "vocab_size": V, "rope.dimension_count": qhd}
     gguf_file("tiny-qwen3.gguf", "qwen3", qmeta, to_gguf_names(q))
-    # The same with YaRN scaling metadata, which is refused from GGUF (not ignored).
-    gguf_file("gguf-yarn.gguf", "qwen3", dict(qmeta, **{"rope.scaling.type": "yarn",
-                                                        "rope.scaling.factor": 4.0}),
-              to_gguf_names(q))
 
     # Gemma 3 as llama.cpp's converter writes it: its own names for the four norms of a
     # layer, every norm weight stored as 1 + w (Hugging Face stores w), no Q/K permutation,
@@ -702,5 +706,95 @@ def main():
             "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": False})
 
 
+def manifest_gguf(manifest, permute_qk=False):
+    """A manifest's model (models/<manifest>: modelc's seeded random weights, rebuilt by
+    scripts/gen-reference-logits.py as transformers holds them) as llama.cpp's converter
+    writes it, so its plan answers to the manifest's reference logits. Returns (metadata,
+    tensors) for the caller to add its RoPE scaling to."""
+    loader = importlib.util.spec_from_file_location(
+        "gen_reference_logits", os.path.join(os.path.dirname(__file__), "gen-reference-logits.py"))
+    ref = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(ref)
+    _, model = ref.tiny_checkpoint_model(manifest)
+    c = model.config
+    hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    tensors = {k: v.numpy() for k, v in model.state_dict().items()
+               if not (k == "lm_head.weight" and c.tie_word_embeddings)}
+
+    def permute(w, heads):  # llama.cpp's LlamaModel.permute
+        return (w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:])
+                .swapaxes(1, 2).reshape(w.shape))
+    if permute_qk:
+        tensors = {k: permute(v, c.num_attention_heads) if k.endswith("q_proj.weight")
+                   else permute(v, c.num_key_value_heads) if k.endswith("k_proj.weight") else v
+                   for k, v in tensors.items()}
+    meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
+            "feed_forward_length": c.intermediate_size,
+            "context_length": c.max_position_embeddings,
+            "attention.head_count": c.num_attention_heads,
+            "attention.head_count_kv": c.num_key_value_heads,
+            "rope.freq_base": float(c.rope_theta if hasattr(c, "rope_theta")
+                                    else c.rope_parameters["rope_theta"]),
+            "rope.dimension_count": int(hd * getattr(c, "partial_rotary_factor", 1.0)),
+            "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size}
+    return meta, to_gguf_names(tensors)
+
+
+def rope_ggufs():
+    """RoPE scaling as llama.cpp's converter writes it, each on a manifest with a reference."""
+    # Llama 3.1's scaling: rope_freqs, one divisor per rotated pair (LlamaModel's
+    # generate_extra_tensors), computed in f32 as the converter does.
+    meta, tensors = manifest_gguf("tiny-llama.json", permute_qk=True)
+    cfg = json.load(open(os.path.join(MODELS, "tiny-llama.json")))["config"]
+    rs = cfg["rope_scaling"]
+    dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    freqs = 1.0 / (np.float32(cfg["rope_theta"]) **
+                   (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    old = rs["original_max_position_embeddings"]
+    low_wavelen, high_wavelen = old / rs["low_freq_factor"], old / rs["high_freq_factor"]
+    factors = []
+    for f in freqs:
+        wavelen = 2 * math.pi / f
+        if wavelen < high_wavelen:
+            factors.append(1.0)
+        elif wavelen > low_wavelen:
+            factors.append(rs["factor"])
+        else:
+            smooth = (old / wavelen - rs["low_freq_factor"]) / (rs["high_freq_factor"] - rs["low_freq_factor"])
+            factors.append(1 / ((1 - smooth) / rs["factor"] + smooth))
+    assert len(set(factors)) == 3, factors  # all three bands: kept, smoothed, divided
+    tensors["rope_freqs.weight"] = np.array(factors, dtype=np.float32)
+    gguf_file("tiny-llama31.gguf", "llama", meta, tensors)
+    # The same with a factor too few: refused by name.
+    tensors["rope_freqs.weight"] = tensors["rope_freqs.weight"][:-1]
+    gguf_file("gguf-rope-freqs-short.gguf", "llama", meta, tensors)
+
+    # LongRoPE (Phi3MiniModel): rope_factors_short/long, the original context and the
+    # attention factor sqrt(1 + ln(s) / ln(original)) the converter computes; the window.
+    meta, tensors = manifest_gguf("tiny-phi3-long.json")
+    cfg = json.load(open(os.path.join(MODELS, "tiny-phi3-long.json")))["config"]
+    orig, scale = cfg["original_max_position_embeddings"], cfg["max_position_embeddings"] / cfg["original_max_position_embeddings"]
+    meta.update({"rope.scaling.original_context_length": orig,
+                 "rope.scaling.attn_factor": math.sqrt(1 + math.log(scale) / math.log(orig)),
+                 "attention.sliding_window": cfg["sliding_window"]})
+    tensors["rope_factors_long.weight"] = np.array(cfg["rope_scaling"]["long_factor"], np.float32)
+    tensors["rope_factors_short.weight"] = np.array(cfg["rope_scaling"]["short_factor"], np.float32)
+    gguf_file("tiny-phi3-long.gguf", "phi3", meta, tensors)
+
+    # YaRN (Qwen2Model: rope.scaling.type, factor, original_context_length).
+    meta, tensors = manifest_gguf("tiny-qwen2-yarn.json")
+    rs = json.load(open(os.path.join(MODELS, "tiny-qwen2-yarn.json")))["config"]["rope_scaling"]
+    meta.update({"rope.scaling.type": "yarn", "rope.scaling.factor": rs["factor"],
+                 "rope.scaling.original_context_length": rs["original_max_position_embeddings"]})
+    gguf_file("tiny-qwen2-yarn.gguf", "qwen2", meta, tensors)
+    # DeepSeek's YaRN multiplier, not read yet: refused by name, not ignored.
+    gguf_file("gguf-yarn-log-multiplier.gguf", "qwen2",
+              dict(meta, **{"rope.scaling.yarn_log_multiplier": 0.1}), tensors)
+
+
 if __name__ == "__main__":
-    main()
+    if "--rope-ggufs" in sys.argv:
+        rope_ggufs()
+    else:
+        main()
+        rope_ggufs()

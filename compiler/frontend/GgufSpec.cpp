@@ -2,6 +2,7 @@
 // weights and tokenizer from the same file.
 #include "compiler/frontend/ModelSpec.h"
 
+#include "runtime/formats/Dequantize.h"
 #include "runtime/formats/Gguf.h"
 
 #include "llvm/Support/Path.h"
@@ -62,6 +63,10 @@ public:
     if (!error_)
       error_ = "metadata '" + k + "': " + problem;
   }
+  void failTensor(const std::string &name, const std::string &problem) {
+    if (!error_)
+      error_ = "tensor '" + name + "': " + problem;
+  }
   Error takeError(StringRef path) {
     if (!error_)
       return Error::success();
@@ -76,6 +81,121 @@ private:
   std::optional<std::string> error_;
 };
 
+
+// A tensor of per-pair RoPE frequency divisors (rotary_dim / 2 positive finite values), if
+// the file holds it.
+std::optional<std::vector<double>> ropeFactorTensor(const modelrt::GgufFile &file,
+                                                    MetadataReader &meta, const ModelConfig &c,
+                                                    const std::string &name) {
+  const modelrt::TensorInfo *t = file.findTensor(name);
+  if (!t)
+    return std::nullopt;
+  if (t->shape.size() != 1 || int64_t(t->shape[0]) * 2 != c.rotaryDim) {
+    meta.failTensor(name, "expected rotary_dim / 2 = " + std::to_string(c.rotaryDim / 2) +
+                              " factors in one dimension");
+    return std::nullopt;
+  }
+  modelrt::Expected<std::vector<float>> values = modelrt::dequantizeToF32(*t);
+  if (!values) {
+    meta.failTensor(name, values.error().message());
+    return std::nullopt;
+  }
+  std::vector<double> factors;
+  for (float v : *values) {
+    if (!std::isfinite(v) || !(v > 0.0f)) {
+      meta.failTensor(name, "factor " + std::to_string(factors.size()) +
+                                " is not a positive finite number");
+      return std::nullopt;
+    }
+    factors.push_back(v);
+  }
+  return factors;
+}
+
+// RoPE scaling as llama.cpp writes it, for the architectures without their own reading:
+// - rope_freqs [rotary_dim / 2]: each pair's frequency divided by its factor (Llama 3.1's
+//   scaling, which llama.cpp's converter turns into these divisors; llama.cpp applies them
+//   at every context length, as transformers' llama3 rope does);
+// - rope_factors_short / rope_factors_long: LongRoPE (Phi-3, Phi-3.5, Phi-4-mini), the long
+//   set past rope.scaling.original_context_length, cos and sin times rope.scaling.attn_factor
+//   (absent in older conversions: then transformers' sqrt(1 + ln(s) / ln(original)), s the
+//   context length over the original);
+// - rope.scaling.type yarn (Qwen2.5/Qwen3's long-context configs): factor, original context
+//   and beta_fast / beta_slow, the magnitude 0.1 ln(factor) + 1, the correction range rounded
+//   out as llama.cpp's ggml_rope_yarn_corr_dims does;
+// - linear: positions divided by the factor.
+void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                     const std::string &arch) {
+  std::optional<std::string> type = meta.optionalString("rope.scaling.type");
+  std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
+  std::optional<int64_t> original = meta.optionalPositive("rope.scaling.original_context_length");
+  std::optional<double> attnFactor = meta.optionalPositiveFloat("rope.scaling.attn_factor");
+  std::optional<std::vector<double>> freqs = ropeFactorTensor(file, meta, c, "rope_freqs.weight");
+  std::optional<std::vector<double>> shortFactors =
+      ropeFactorTensor(file, meta, c, "rope_factors_short.weight");
+  std::optional<std::vector<double>> longFactors =
+      ropeFactorTensor(file, meta, c, "rope_factors_long.weight");
+  const bool divisors = freqs || shortFactors || longFactors;
+  if (type && *type != "none" && *type != "linear" && *type != "yarn" &&
+      !(*type == "longrope" && shortFactors)) {
+    meta.fail(arch + ".rope.scaling.type",
+              "'" + *type + "' is not supported (supported: none, linear, yarn; longrope with "
+                            "rope_factors_short/long tensors)");
+    return;
+  }
+  if (divisors && type && (*type == "linear" || *type == "yarn")) {
+    meta.fail(arch + ".rope.scaling.type", "'" + *type +
+                                               "' beside per-frequency factor tensors: one "
+                                               "scaling or the other, not both");
+    return;
+  }
+  if (freqs && (shortFactors || longFactors)) {
+    meta.failTensor("rope_freqs.weight",
+                    "beside rope_factors_short/long: one set of factors or the other");
+    return;
+  }
+  if (freqs) {
+    c.ropeShortFactors = c.ropeLongFactors = *freqs;
+    c.ropeOriginalMaxPositions = c.maxPositions;
+    c.ropeMagnitude = attnFactor.value_or(1.0);
+    return;
+  }
+  if (shortFactors || longFactors) {
+    if (!shortFactors || !longFactors) {
+      meta.failTensor(shortFactors ? "rope_factors_long.weight" : "rope_factors_short.weight",
+                      "missing (LongRoPE needs both sets of factors)");
+      return;
+    }
+    c.ropeShortFactors = *shortFactors;
+    c.ropeLongFactors = *longFactors;
+    c.ropeOriginalMaxPositions = original.value_or(c.maxPositions);
+    double scale = double(c.maxPositions) / double(c.ropeOriginalMaxPositions);
+    c.ropeMagnitude = attnFactor.value_or(
+        scale <= 1.0 ? 1.0
+                     : std::sqrt(1.0 + std::log(scale) /
+                                           std::log(double(c.ropeOriginalMaxPositions))));
+    return;
+  }
+  if (attnFactor && attnFactor != 1.0) {
+    meta.fail(arch + ".rope.scaling.attn_factor", "not read without LongRoPE factors yet");
+    return;
+  }
+  if (type == "linear" && factor && *factor > 1.0) {
+    c.ropeLinearFactor = factor;
+  } else if (type == "yarn") {
+    if (file.find(arch + ".rope.scaling.yarn_log_multiplier")) {
+      meta.fail(arch + ".rope.scaling.yarn_log_multiplier", "not read yet");
+      return;
+    }
+    YarnParams yarn;
+    yarn.originalMaxPositions = original.value_or(c.maxPositions);
+    yarn.factor =
+        factor.value_or(double(c.maxPositions) / double(yarn.originalMaxPositions));
+    yarn.betaFast = meta.optionalPositiveFloat("rope.scaling.yarn_beta_fast").value_or(32.0);
+    yarn.betaSlow = meta.optionalPositiveFloat("rope.scaling.yarn_beta_slow").value_or(1.0);
+    setYarn(c, yarn);
+  }
+}
 } // namespace
 
 Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
@@ -210,13 +330,6 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       // One attn_qkv tensor and ffn_up holding gate then up rows (fusedProjections), as in
       // Hugging Face's files.
       c.slidingWindow = meta.optionalPositive("attention.sliding_window");
-      if (file->findTensor("rope_factors_long.weight") ||
-          file->findTensor("rope_factors_short.weight"))
-        return createStringError(inconvertibleErrorCode(),
-                                 path + ": tensors 'rope_factors_long.weight' / "
-                                        "'rope_factors_short.weight': LongRoPE factors (Phi-3 "
-                                        "128k) are not read from GGUF yet: compile the Hugging "
-                                        "Face directory instead");
     }
     // Mixtures of experts: Mixtral (written as llama), Qwen3-MoE and OLMoE, each kind of
     // expert matrix stacked in one 3-D tensor (ffn_gate_exps, ffn_up_exps, ffn_down_exps).
@@ -295,20 +408,12 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                   "'" + type + "' is not supported for gpt-oss (supported: yarn, none)");
       }
     }
-    if (file->findTensor("rope_freqs.weight"))
-      meta.fail("rope_freqs.weight",
-                "per-frequency RoPE factors (Llama 3.1 scaling in GGUF) are not supported yet");
-    // Other architectures' RoPE scaling (Gemma 3 read its own above): linear is read, the
-    // rest refused rather than ignored.
+    // Gemma 3 and gpt-oss read their RoPE scaling above; the others here.
     if (c.architecture != Architecture::Gemma3 && c.architecture != Architecture::GptOss)
-      if (std::optional<std::string> type = meta.optionalString("rope.scaling.type")) {
-        std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
-        if (*type == "linear" && factor && *factor > 1.0)
-          c.ropeLinearFactor = factor;
-        else if (*type != "none" && *type != "linear")
-          meta.fail(*arch + ".rope.scaling.type",
-                    "'" + *type + "' is not read from GGUF yet (supported: none, linear)");
-      }
+      readRopeScaling(*file, meta, c, *arch);
+    else if (file->findTensor("rope_freqs.weight"))
+      meta.failTensor("rope_freqs.weight", "per-frequency RoPE factors are not read for '" +
+                                               *arch + "'");
   }
   if (Error e = meta.takeError(path))
     return std::move(e);

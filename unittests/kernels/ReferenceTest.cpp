@@ -93,6 +93,21 @@ TEST(Reference, TinyLlamaMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama.plan", "tiny-llama", 1e-5);
 }
 
+// RoPE scaling as llama.cpp's converter writes it, each file holding a manifest's weights
+// (Llama's Q and K rows permuted) and checked against that manifest's reference: Llama 3.1's
+// scaling as per-pair divisors (rope_freqs, all three of its bands), LongRoPE's two sets of
+// factors with the original context and attention factor from the metadata (the long set,
+// the context being past the original), and YaRN from rope.scaling.type / factor /
+// original_context_length.
+TEST(Reference, GgufRopeScalingMatchesTransformers) {
+  SCOPED_TRACE("Llama 3.1: rope_freqs");
+  checkAgainstReference(planDirectory + "/tiny-llama31-gguf.plan", "tiny-llama", 1e-5);
+  SCOPED_TRACE("LongRoPE: rope_factors_short/long");
+  checkAgainstReference(planDirectory + "/tiny-phi3-long-gguf.plan", "tiny-phi3-long", 1e-5);
+  SCOPED_TRACE("YaRN");
+  checkAgainstReference(planDirectory + "/tiny-qwen2-yarn-gguf.plan", "tiny-qwen2-yarn", 1e-5);
+}
+
 // The model the CUDA executor is checked with (head_dim 64), here in f32 on the CPU.
 TEST(Reference, TinyLlamaHeadDim64MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama-hd64.plan", "tiny-llama-hd64", 1e-5);
