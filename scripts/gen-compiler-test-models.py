@@ -5,7 +5,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
     pip install numpy safetensors gguf torch transformers compressed-tensors && \
         scripts/gen-compiler-test-models.py
-    scripts/gen-compiler-test-models.py --rope-ggufs     (only the manifests' GGUF files)
+    scripts/gen-compiler-test-models.py --manifest-ggufs     (only the manifests' GGUF files)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -86,7 +86,9 @@ def gguf_file(name, arch, meta, tensors):
     w = gguf.GGUFWriter(os.path.join(OUT, name), arch)
     for key, value in meta.items():
         name = key if key.startswith("tokenizer.") else f"{arch}.{key}"
-        if isinstance(value, float):
+        if isinstance(value, bool):
+            w.add_bool(name, value)
+        elif isinstance(value, float):
             w.add_float32(name, value)
         elif isinstance(value, str):
             w.add_string(name, value)
@@ -706,16 +708,21 @@ def main():
             "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": False})
 
 
-def manifest_gguf(manifest, permute_qk=False):
+def manifest_model(manifest):
     """A manifest's model (models/<manifest>: modelc's seeded random weights, rebuilt by
-    scripts/gen-reference-logits.py as transformers holds them) as llama.cpp's converter
-    writes it, so its plan answers to the manifest's reference logits. Returns (metadata,
-    tensors) for the caller to add its RoPE scaling to."""
+    scripts/gen-reference-logits.py) as transformers holds it."""
     loader = importlib.util.spec_from_file_location(
         "gen_reference_logits", os.path.join(os.path.dirname(__file__), "gen-reference-logits.py"))
     ref = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(ref)
-    _, model = ref.tiny_checkpoint_model(manifest)
+    return ref.tiny_checkpoint_model(manifest)[1]
+
+
+def manifest_gguf(manifest, permute_qk=False):
+    """A manifest's model as llama.cpp's converter writes it, so its plan answers to the
+    manifest's reference logits. Returns (metadata, tensors) for the caller to add its RoPE
+    scaling to."""
+    model = manifest_model(manifest)
     c = model.config
     hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     tensors = {k: v.numpy() for k, v in model.state_dict().items()
@@ -740,8 +747,88 @@ def manifest_gguf(manifest, permute_qk=False):
     return meta, to_gguf_names(tensors)
 
 
-def rope_ggufs():
-    """RoPE scaling as llama.cpp's converter writes it, each on a manifest with a reference."""
+def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
+    """A DeepSeek-V2/V3 manifest's model as llama.cpp's DeepseekV2Model writes it
+    (deepseek2): experts stacked per kind, shared experts as *_shexp, the correction bias as
+    exp_probs_b; kv_b_proj as attn_kv_b (older conversions) or, split_kv_b, as each head's
+    key rows transposed (attn_k_b [H, R, nope]) and value rows (attn_v_b [H, vd, R]) with
+    the latent's widths as key_length / value_length and one KV head (newer ones)."""
+    model = manifest_model(manifest)
+    c = model.config
+    H, R, nope, vd, rot = (c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim,
+                           c.v_head_dim, c.qk_rope_head_dim)
+    names = {"input_layernorm.weight": "attn_norm", "post_attention_layernorm.weight": "ffn_norm",
+             "self_attn.q_proj.weight": "attn_q", "self_attn.q_a_proj.weight": "attn_q_a",
+             "self_attn.q_a_layernorm.weight": "attn_q_a_norm",
+             "self_attn.q_b_proj.weight": "attn_q_b",
+             "self_attn.kv_a_proj_with_mqa.weight": "attn_kv_a_mqa",
+             "self_attn.kv_a_layernorm.weight": "attn_kv_a_norm",
+             "self_attn.o_proj.weight": "attn_output", "mlp.gate_proj.weight": "ffn_gate",
+             "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
+             "mlp.gate.weight": "ffn_gate_inp", "mlp.experts.down_proj": "ffn_down_exps",
+             "mlp.shared_experts.gate_proj.weight": "ffn_gate_shexp",
+             "mlp.shared_experts.up_proj.weight": "ffn_up_shexp",
+             "mlp.shared_experts.down_proj.weight": "ffn_down_shexp"}
+    tensors = {"token_embd.weight": model.model.embed_tokens.weight.detach().numpy(),
+               "output_norm.weight": model.model.norm.weight.detach().numpy(),
+               "output.weight": model.lm_head.weight.detach().numpy()}
+    for k, v in model.state_dict().items():
+        if not k.startswith("model.layers."):
+            continue
+        _, _, i, rest = k.split(".", 3)
+        v = v.numpy()
+        if rest == "self_attn.kv_b_proj.weight":
+            if split_kv_b:
+                kv_b = v.reshape(H, nope + vd, R)
+                tensors[f"blk.{i}.attn_k_b.weight"] = np.ascontiguousarray(
+                    kv_b[:, :nope, :].transpose(0, 2, 1))
+                tensors[f"blk.{i}.attn_v_b.weight"] = np.ascontiguousarray(kv_b[:, nope:, :])
+            else:
+                tensors[f"blk.{i}.attn_kv_b.weight"] = v
+        elif rest == "mlp.experts.gate_up_proj":  # [E, 2I, D]: each expert's gate rows, then up
+            ff = v.shape[1] // 2
+            tensors[f"blk.{i}.ffn_gate_exps.weight"] = np.ascontiguousarray(v[:, :ff, :])
+            tensors[f"blk.{i}.ffn_up_exps.weight"] = np.ascontiguousarray(v[:, ff:, :])
+        elif rest == "mlp.gate.e_score_correction_bias":
+            tensors[f"blk.{i}.exp_probs_b.bias"] = v
+        else:
+            tensors[f"blk.{i}.{names[rest]}.weight"] = v
+    rs = getattr(c, "rope_parameters", None) or {}
+    meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
+            "feed_forward_length": c.intermediate_size,
+            "context_length": c.max_position_embeddings,
+            "attention.head_count": H, "attention.head_count_kv": 1 if split_kv_b else H,
+            "attention.kv_lora_rank": R, "rope.dimension_count": rot,
+            "rope.freq_base": float(rs.get("rope_theta", 10000.0)),
+            "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size,
+            "leading_dense_block_count": c.first_k_dense_replace,
+            "expert_feed_forward_length": c.moe_intermediate_size,
+            "expert_count": c.n_routed_experts, "expert_used_count": c.num_experts_per_tok,
+            "expert_shared_count": c.n_shared_experts,
+            "expert_weights_scale": float(c.routed_scaling_factor),
+            "expert_gating_func": 2 if c.model_type == "deepseek_v3" else 1}
+    if c.q_lora_rank:
+        meta["attention.q_lora_rank"] = c.q_lora_rank
+    if split_kv_b:
+        meta.update({"attention.key_length": R + rot, "attention.value_length": R,
+                     "attention.key_length_mla": nope + rot, "attention.value_length_mla": vd})
+    else:
+        meta.update({"attention.key_length": nope + rot, "attention.value_length": vd})
+    if getattr(c, "n_group", 1) and c.n_group > 1:
+        meta.update({"expert_group_count": c.n_group, "expert_group_used_count": c.topk_group})
+    if rs.get("rope_type") == "yarn":
+        assert rs["mscale"] == rs["mscale_all_dim"]  # GGUF keeps one of them
+        meta.update({"rope.scaling.type": "yarn", "rope.scaling.factor": float(rs["factor"]),
+                     "rope.scaling.original_context_length": rs["original_max_position_embeddings"],
+                     "rope.scaling.yarn_log_multiplier": 0.1 * rs["mscale_all_dim"]})
+    meta["expert_weights_norm"] = bool(c.norm_topk_prob)
+    meta.update(extra or {})
+    gguf_file(name, "deepseek2", meta, {} if metadata_only else tensors)
+
+
+def manifest_ggufs():
+    """Manifests' models as llama.cpp's converter writes them, each checked against the
+    manifest's reference: RoPE scaling, DeepSeek's latent attention."""
     # Llama 3.1's scaling: rope_freqs, one divisor per rotated pair (LlamaModel's
     # generate_extra_tensors), computed in f32 as the converter does.
     meta, tensors = manifest_gguf("tiny-llama.json", permute_qk=True)
@@ -787,14 +874,21 @@ def rope_ggufs():
     meta.update({"rope.scaling.type": "yarn", "rope.scaling.factor": rs["factor"],
                  "rope.scaling.original_context_length": rs["original_max_position_embeddings"]})
     gguf_file("tiny-qwen2-yarn.gguf", "qwen2", meta, tensors)
-    # DeepSeek's YaRN multiplier, not read yet: refused by name, not ignored.
+    # DeepSeek-V2 (old layout: attn_kv_b, softmax routing in groups) and V3 (new layout:
+    # attn_k_b / attn_v_b, sigmoid routing, YaRN with yarn_log_multiplier).
+    deepseek_gguf("tiny-deepseek-v2.json", "tiny-deepseek-v2.gguf", split_kv_b=False)
+    deepseek_gguf("tiny-deepseek-v3-mscale.json", "tiny-deepseek-v3.gguf", split_kv_b=True)
+    # Refused by name: a scoring function llama.cpp does not define.
+    deepseek_gguf("tiny-deepseek-v2.json", "gguf-deepseek2-bad-routing.gguf", split_kv_b=False,
+                  extra={"expert_gating_func": 3}, metadata_only=True)
+    # DeepSeek's YaRN multiplier for another architecture: refused by name, not ignored.
     gguf_file("gguf-yarn-log-multiplier.gguf", "qwen2",
               dict(meta, **{"rope.scaling.yarn_log_multiplier": 0.1}), tensors)
 
 
 if __name__ == "__main__":
-    if "--rope-ggufs" in sys.argv:
-        rope_ggufs()
+    if "--manifest-ggufs" in sys.argv:
+        manifest_ggufs()
     else:
         main()
-        rope_ggufs()
+        manifest_ggufs()

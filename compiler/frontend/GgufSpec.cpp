@@ -196,6 +196,128 @@ void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelC
     setYarn(c, yarn);
   }
 }
+
+// DeepSeek-V2 and V3 as llama.cpp writes them (deepseek2): multi-head latent attention with
+// q_lora_rank (0 or absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
+// value widths from key_length_mla / value_length_mla (newer files, whose key_length and
+// value_length describe the latent llama.cpp caches, head_count_kv 1) or key_length /
+// value_length (older ones), the rotated part rope.dimension_count, rotated in interleaved
+// pairs; kv_b_proj as attn_kv_b (older) or split into attn_k_b / attn_v_b (newer). Experts
+// past leading_dense_block_count: expert_count, expert_used_count,
+// expert_feed_forward_length, expert_shared_count shared ones as one MLP, scored by softmax
+// (expert_gating_func 1 or absent: V2) or sigmoid with exp_probs_b (2: V3), chosen within
+// expert_group_used_count of expert_group_count groups (absent: no groups, as llama.cpp reads
+// it), each group scored as transformers does (V2 its best expert, V3 its best two), weights
+// renormalized by expert_weights_norm and times expert_weights_scale. YaRN from
+// rope.scaling.* with yarn_log_multiplier = 0.1 mscale_all_dim: the attention scale
+// (nope + rope)^-0.5 times (1 + yarn_log_multiplier ln factor)^2, cos and sin unscaled (a file
+// keeps no mscale apart from mscale_all_dim; every DeepSeek config has them equal).
+void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                   const std::string &arch) {
+  c.numKvHeads = c.numHeads;
+  c.qLoraRank = meta.optionalPositive("attention.q_lora_rank").value_or(0);
+  c.kvLoraRank = meta.requirePositive("attention.kv_lora_rank");
+  c.rotaryDim = meta.requirePositive("rope.dimension_count");
+  c.splitKvB = file.findTensor("blk.0.attn_k_b.weight") != nullptr;
+  std::optional<int64_t> keyMla = meta.optionalPositive("attention.key_length_mla");
+  std::optional<int64_t> valueMla = meta.optionalPositive("attention.value_length_mla");
+  c.headDim = keyMla ? *keyMla : meta.requirePositive("attention.key_length");
+  c.valueHeadDim = valueMla ? *valueMla : meta.requirePositive("attention.value_length");
+  if (c.headDim <= c.rotaryDim)
+    meta.fail(arch + ".attention.key_length" + (keyMla ? "_mla" : ""),
+              std::to_string(c.headDim) + " leaves no unrotated key features beside the " +
+                  std::to_string(c.rotaryDim) + " rotated ones");
+  c.qkNopeHeadDim = c.headDim - c.rotaryDim;
+  c.ropeInterleaved = true;
+
+  auto count = [&](const char *suffix) -> int64_t { // a non-negative count, 0 if absent
+    std::string k = arch + "." + suffix;
+    if (!file.find(k))
+      return 0;
+    modelrt::Expected<uint64_t> v = file.getUInt(k);
+    if (!v || *v > (uint64_t(1) << 20)) {
+      meta.fail(k, v ? "expected a count, got " + std::to_string(*v) : v.error().message());
+      return 0;
+    }
+    return int64_t(*v);
+  };
+  c.numExperts = meta.requirePositive("expert_count");
+  c.expertsPerToken = meta.requirePositive("expert_used_count");
+  c.expertIntermediateSize = meta.requirePositive("expert_feed_forward_length");
+  c.sharedExpertIntermediateSize = count("expert_shared_count") * c.expertIntermediateSize;
+  const int64_t gating = count("expert_gating_func");
+  if (gating > 2)
+    meta.fail(arch + ".expert_gating_func",
+              std::to_string(gating) + " is not supported (1: softmax, 2: sigmoid)");
+  c.sigmoidRouting = gating == 2;
+  c.modelType = c.sigmoidRouting ? "deepseek_v3" : "deepseek_v2";
+  const int64_t dense = count("leading_dense_block_count");
+  c.scoreCorrectionBias =
+      c.sigmoidRouting && dense < c.numLayers &&
+      file.findTensor("blk." + std::to_string(dense) + ".exp_probs_b.bias") != nullptr;
+  c.normalizeTopK = false;
+  if (file.find(arch + ".expert_weights_norm")) {
+    modelrt::Expected<bool> norm = file.getBool(arch + ".expert_weights_norm");
+    if (!norm)
+      meta.fail(arch + ".expert_weights_norm", norm.error().message());
+    c.normalizeTopK = norm && *norm;
+  }
+  if (!c.sigmoidRouting && c.normalizeTopK)
+    meta.fail(arch + ".expert_weights_norm",
+              "true with softmax scores is not supported (DeepSeek-V2 never renormalizes)");
+  c.routedScale = meta.optionalPositiveFloat("expert_weights_scale").value_or(1.0);
+  c.routingGroups = std::max<int64_t>(count("expert_group_count"), 1);
+  c.routingTopGroups = std::max<int64_t>(count("expert_group_used_count"), 1);
+  c.routingGroupTop = c.sigmoidRouting ? 2 : 1;
+  if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
+    meta.fail(arch + ".expert_used_count",
+              std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
+                  " experts (at most 4096, and no more used than there are)");
+  else if (c.numExperts % c.routingGroups ||
+           (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2))
+    meta.fail(arch + ".expert_group_count", std::to_string(c.routingGroups) + " groups of " +
+                                                std::to_string(c.numExperts) +
+                                                " experts: each group needs two or more");
+  else if (c.routingTopGroups > c.routingGroups ||
+           c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups))
+    meta.fail(arch + ".expert_group_used_count",
+              std::to_string(c.routingTopGroups) + " of " + std::to_string(c.routingGroups) +
+                  " groups cannot hold " + std::to_string(c.expertsPerToken) + " experts");
+  c.denseLayers.assign(size_t(std::max<int64_t>(c.numLayers, 0)), false);
+  for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)
+    c.denseLayers[size_t(i)] = true;
+
+  double scale = 1.0 / std::sqrt(double(std::max<int64_t>(c.headDim, 1)));
+  std::optional<std::string> type = meta.optionalString("rope.scaling.type");
+  if (type == "yarn") {
+    YarnParams yarn;
+    yarn.originalMaxPositions =
+        meta.optionalPositive("rope.scaling.original_context_length").value_or(c.maxPositions);
+    yarn.factor = meta.optionalPositiveFloat("rope.scaling.factor")
+                      .value_or(double(c.maxPositions) / double(yarn.originalMaxPositions));
+    std::string k = arch + ".rope.scaling.yarn_log_multiplier";
+    double logMultiplier = 0.0;
+    if (file.find(k)) {
+      modelrt::Expected<double> v = file.getFloat(k);
+      if (!v || !(*v >= 0.0))
+        meta.fail(k, v ? "expected a non-negative number" : v.error().message());
+      else
+        logMultiplier = *v;
+    }
+    yarn.mscale = yarn.mscaleAllDim = logMultiplier / 0.1;
+    setYarn(c, yarn);
+    if (yarn.factor > 1.0) {
+      const double m = logMultiplier * std::log(yarn.factor) + 1.0;
+      scale *= m * m;
+    }
+  } else if (type && *type != "none") {
+    meta.fail(arch + ".rope.scaling.type",
+              "'" + *type + "' is not supported for deepseek2 (supported: yarn, none)");
+  }
+  c.attentionScale = scale;
+  if (file.findTensor("rope_freqs.weight"))
+    meta.failTensor("rope_freqs.weight", "per-frequency RoPE factors are not read for deepseek2");
+}
 } // namespace
 
 Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
@@ -218,10 +340,12 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
 
   ModelConfig &c = spec.config;
   c.modelType = *arch;
-  std::optional<Architecture> builder = architectureFromModelType(*arch);
-  // Architectures read from Hugging Face directories only (their GGUF layouts are not read;
-  // deepseek2 is llama.cpp's name for DeepSeek-V2 and V3).
-  if (*arch == "glm4" || *arch == "olmo3" || *arch == "deepseek2")
+  // deepseek2: llama.cpp's name for DeepSeek-V2 and V3 (and V3's descendants).
+  const bool deepseek = *arch == "deepseek2";
+  std::optional<Architecture> builder =
+      deepseek ? Architecture::Llama : architectureFromModelType(*arch);
+  // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
+  if (*arch == "glm4" || *arch == "olmo3")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -337,8 +461,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // Qwen3-MoE, OLMoE and GraniteMoE round them to the activation type, as transformers
     // does.
     // An expert_count of 0 is a dense model (llama.cpp's reading).
+    if (deepseek)
+      readDeepseek2(*file, meta, c, *arch);
     std::optional<int64_t> experts;
-    if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count"); !n || *n != 0)
+    if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count");
+        !deepseek && (!n || *n != 0))
       experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
     if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;
@@ -409,7 +536,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       }
     }
     // Gemma 3 and gpt-oss read their RoPE scaling above; the others here.
-    if (c.architecture != Architecture::Gemma3 && c.architecture != Architecture::GptOss)
+    if (c.architecture != Architecture::Gemma3 && c.architecture != Architecture::GptOss &&
+        !deepseek)
       readRopeScaling(*file, meta, c, *arch);
     else if (file->findTensor("rope_freqs.weight"))
       meta.failTensor("rope_freqs.weight", "per-frequency RoPE factors are not read for '" +

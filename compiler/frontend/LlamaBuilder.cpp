@@ -256,6 +256,17 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
   Value latent = b.rmsNorm(
       parts.getResult(0), w("attn.kv_a_norm", {r}, "self_attn.kv_a_layernorm.weight"), kLatentEps);
   Value shared = rope(b, parts.getResult(1), args.positions, 1, FlatSymbolRefAttr(), false, rot);
+  // kv_b_proj's per-head blocks as llama.cpp's converter splits them (GGUF): each head's key
+  // block [R, nope] (its rows transposed) and its value block [vd, R].
+  auto splitBlock = [&](llvm::StringRef kind, int64_t rows, int64_t cols) {
+    return b.stackedWeight(prefix + "attn." + kind.str(), {heads * rows, cols}, {},
+                           ("blk." + llvm::Twine(layer) + ".attn_" + kind + ".weight").str());
+  };
+  auto valueRows = [&] {
+    return c.splitKvB ? splitBlock("v_b", vd, r)
+                      : headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd,
+                                 {{nope, vd}});
+  };
   if (b.spec().latentAttention()) {
     // One KV head of [latent, rotated] features whose first ones, the latent, are also its
     // value (nothing cached apart): each head's query is its plain features times its key
@@ -264,10 +275,16 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
     Value qr = rope(b, query(".rot", {rotated}, rot), args.positions, heads, FlatSymbolRefAttr(),
                     false, rot);
     Value qn = query(".nope", {plain}, nope);
-    Value absorbed = ob.create<llm::HeadLinearOp>(
-        b.loc(), b.activation(heads * r), qn,
-        headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd, {plain}),
-        ob.getI64IntegerAttr(heads), ob.getUnitAttr());
+    Value absorbed =
+        c.splitKvB
+            ? ob.create<llm::HeadLinearOp>(b.loc(), b.activation(heads * r), qn,
+                                           splitBlock("k_b", r, nope),
+                                           ob.getI64IntegerAttr(heads), UnitAttr())
+            : ob.create<llm::HeadLinearOp>(
+                  b.loc(), b.activation(heads * r), qn,
+                  headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd,
+                           {plain}),
+                  ob.getI64IntegerAttr(heads), ob.getUnitAttr());
     Value q = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * (r + rot)),
                                        ValueRange{absorbed, qr}, ob.getI64IntegerAttr(heads),
                                        DenseI64ArrayAttr());
@@ -279,22 +296,29 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
         ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(r + rot),
         ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
         ob.getI64IntegerAttr(r), ob.getUnitAttr());
-    Value out = ob.create<llm::HeadLinearOp>(
-        b.loc(), b.activation(heads * vd), attn,
-        headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd, {{nope, vd}}),
-        ob.getI64IntegerAttr(heads), UnitAttr());
+    Value out = ob.create<llm::HeadLinearOp>(b.loc(), b.activation(heads * vd), attn,
+                                             valueRows(), ob.getI64IntegerAttr(heads),
+                                             UnitAttr());
     return b.linear(out, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
   }
   Value q = rope(b, query("", {rotated, plain}, qd), args.positions, heads, FlatSymbolRefAttr(),
                  false, qd);
-  Value keys = b.linear(latent,
-                        headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd,
-                                 {plain}),
-                        heads * nope);
-  Value values = b.linear(latent,
-                          headRows("attn.kv_b_proj.v", "self_attn.kv_b_proj.weight", r, nope + vd,
-                                   {{nope, vd}}),
-                          heads * vd);
+  // Each head's keys: the latent times its key rows (from llama.cpp's split blocks, the
+  // latent repeated for every head and each block used transposed).
+  Value keys =
+      c.splitKvB
+          ? ob.create<llm::HeadLinearOp>(
+                  b.loc(), b.activation(heads * nope),
+                  ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * r), ValueRange{latent},
+                                           ob.getI64IntegerAttr(heads),
+                                           ob.getDenseI64ArrayAttr({0})),
+                  splitBlock("k_b", r, nope), ob.getI64IntegerAttr(heads), ob.getUnitAttr())
+                .getResult()
+          : b.linear(latent,
+                     headRows("attn.kv_b_proj.k", "self_attn.kv_b_proj.weight", r, nope + vd,
+                              {plain}),
+                     heads * nope);
+  Value values = b.linear(latent, valueRows(), heads * vd);
   Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * qd), ValueRange{shared, keys},
                                      ob.getI64IntegerAttr(heads), ob.getDenseI64ArrayAttr({0}));
   Value attn = ob.create<llm::AttentionOp>(

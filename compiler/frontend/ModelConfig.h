@@ -116,6 +116,10 @@ struct ModelConfig {
   // Each key head is qkNopeHeadDim features plus rotaryDim rotated ones shared by all heads
   // (headDim, their sum); each value head valueHeadDim features.
   int64_t qLoraRank = 0, kvLoraRank = 0, qkNopeHeadDim = 0, valueHeadDim = 0;
+  // GGUF: kv_b_proj as llama.cpp's newer converter splits it, attn_k_b [H, kvLoraRank,
+  // qkNopeHeadDim] (each head's key rows, transposed) and attn_v_b [H, valueHeadDim,
+  // kvLoraRank]; older files hold attn_kv_b as the checkpoint does.
+  bool splitKvB = false;
 
   // Mixture of experts (Mixtral, Qwen3-MoE, OLMoE, GraniteMoE): numExperts > 0 gives every layer
   // but those denseLayers marks a sparse MLP block: a router linear, then expertsPerToken of

@@ -83,15 +83,21 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
                                                llvm::ArrayRef<std::string> sources,
                                                llvm::StringRef ggufSource,
                                                llvm::ArrayRef<int64_t> rows) {
-  if (spec_.weights.format == WeightSource::Format::Gguf)
-    return declare(symbol, shape, {ggufSource}, false, {});
-  SmallVector<StringRef> names(sources.begin(), sources.end());
+  SmallVector<std::string> names(sources.begin(), sources.end());
+  if (spec_.weights.format == WeightSource::Format::Gguf) {
+    if (!ggufSource.empty())
+      return declare(symbol, shape, {ggufSource}, false, {});
+    // Rows of one tensor, under its GGUF name.
+    assert(sources.size() == 1 && "a GGUF tensor's rows come from one tensor");
+    names = {ggufTensorName(sources[0], config().outputNorms)};
+  }
   SmallVector<int64_t> slice;
   if (!rows.empty()) {
     slice.push_back(0);
     slice.append(rows.begin(), rows.end());
   }
-  return declare(symbol, shape, names, false, slice);
+  SmallVector<StringRef> refs(names.begin(), names.end());
+  return declare(symbol, shape, refs, false, slice);
 }
 
 ForwardArgs ModuleBuilder::beginForward() {

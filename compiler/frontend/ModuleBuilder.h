@@ -39,7 +39,8 @@ public:
   // Declares a weight whose sources are stacked along rows (a mixture's experts, one source
   // each). GGUF files hold such a stack as one 3-D tensor, named by ggufSource. `rows`
   // (offset, size, ... of dimension 0): the weight is those row ranges of a single source
-  // (each expert's gate rows of a fused gate/up stack).
+  // (each expert's gate rows of a fused gate/up stack); with an empty ggufSource, of that
+  // source under its GGUF name in a GGUF file too.
   mlir::FlatSymbolRefAttr stackedWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::ArrayRef<std::string> sources,
                                         llvm::StringRef ggufSource,

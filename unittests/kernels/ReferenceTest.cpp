@@ -251,6 +251,27 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
                         1e-5);
 }
 
+// DeepSeek as llama.cpp writes it (deepseek2): V2's weights with kv_b_proj whole (attn_kv_b, as
+// older conversions hold it), and a V3 (mscale equal to mscale_all_dim, as GGUF's
+// yarn_log_multiplier carries it) with kv_b_proj split per head (attn_k_b, each head's key rows
+// transposed, and attn_v_b), one KV head and the latent's widths in the metadata, as newer
+// ones do; experts stacked, routing from expert_gating_func, expert_group_count, ...
+// Latent and expanded caches; V3 on 2 ranks too.
+TEST(Reference, DeepSeekGgufMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v3-mscale.plan",
+                        "tiny-deepseek-v3-mscale", 1e-5);
+  for (const char *variant : {"", "-expanded"}) {
+    SCOPED_TRACE(variant);
+    checkAgainstReference(planDirectory + "/tiny-deepseek-v2-gguf" + variant + ".plan",
+                          "tiny-deepseek-v2", 1e-5);
+    checkAgainstReference(planDirectory + "/tiny-deepseek-v3-gguf" + variant + ".plan",
+                          "tiny-deepseek-v3-mscale", 1e-5);
+  }
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-deepseek-v3-gguf-tp2.plan",
+                        "tiny-deepseek-v3-mscale", 1e-5);
+}
+
 // Granite: embeddings times 12, block outputs times 0.22, attention scale 0.0625, logits / 8.
 TEST(Reference, TinyGraniteMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-granite.plan", "tiny-granite", 1e-5);
