@@ -70,6 +70,21 @@ Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
     return GgufPreTokenizer{{pretok::kO200k}, false};
   if (pre == "smollm")
     return GgufPreTokenizer{{pretok::kDigit, pretok::kGpt2}, false};
+  if (pre == "tekken")
+    return GgufPreTokenizer{{pretok::kTekken}, true};
+  if (pre == "deepseek-v3")
+    return GgufPreTokenizer{
+        {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3}, false};
+  if (pre == "deepseek-coder")
+    return GgufPreTokenizer{{pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
+                             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk,
+                             pretok::kDigit},
+                            false};
+  // llama.cpp reads these as Llama 3's rules (DBRX, Smaug) and GPT-2's (OLMo).
+  if (pre == "dbrx" || pre == "smaug-bpe")
+    return GgufPreTokenizer{{pretok::kLlama3}, false};
+  if (pre == "olmo")
+    return GgufPreTokenizer{{pretok::kGpt2}, false};
   return Error(ErrorCode::Unsupported,
                "unsupported pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
 }

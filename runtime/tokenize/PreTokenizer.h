@@ -19,6 +19,12 @@ extern const char *const kLlama3;
 extern const char *const kQwen2;
 extern const char *const kO200k;
 extern const char *const kDigit; // every digit on its own (HF Digits(individual_digits))
+extern const char *const kTekken; // Mistral's tekken (Nemo, Small 3, Ministral, Pixtral)
+// DeepSeek-V3 / R1: numbers of up to three digits, runs of CJK ideographs and kana, then words.
+extern const char *const kDeepseekV3Digits, *const kDeepseekV3Cjk, *const kDeepseekV3;
+// DeepSeek-Coder: line breaks, letters, punctuation, CJK / Hangul runs, single digits.
+extern const char *const kDeepseekCoderBreaks, *const kDeepseekCoderLetters,
+    *const kDeepseekCoderPunctuation, *const kDeepseekCoderCjk;
 } // namespace pretok
 
 class PreTokenizer {

@@ -236,8 +236,41 @@ TEST(Tokenizer, GgufPreTokenizerRegexesOverrideThePreset) {
             std::string::npos);
 }
 
+// GGUF presets (tokenizer.ggml.pre, llama.cpp's names) resolve to their models' rules, and
+// whether BPE looks whole words up before merging (llama.cpp's ignore_merges).
+TEST(PreTokenizer, GgufPresetsResolveToTheirRules) {
+  struct Case {
+    const char *preset;
+    std::vector<std::string> regexes;
+    bool ignoreMerges;
+  };
+  for (const Case &c : std::vector<Case>{
+           {"llama-bpe", {pretok::kLlama3}, true},
+           {"tekken", {pretok::kTekken}, true},
+           {"deepseek-v3",
+            {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3},
+            false},
+           {"deepseek-coder",
+            {pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
+             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk, pretok::kDigit},
+            false},
+           {"dbrx", {pretok::kLlama3}, false},
+           {"olmo", {pretok::kGpt2}, false},
+       }) {
+    Expected<GgufPreTokenizer> pre = resolveGgufPreTokenizer(c.preset);
+    ASSERT_TRUE(pre.ok()) << c.preset << ": " << pre.error().toString();
+    EXPECT_EQ(pre->regexes, c.regexes) << c.preset;
+    EXPECT_EQ(pre->ignoreMerges, c.ignoreMerges) << c.preset;
+  }
+  // DeepSeek-V2's rules (deepseek-llm) are not known yet: refused by name.
+  Expected<GgufPreTokenizer> v2 = resolveGgufPreTokenizer("deepseek-llm");
+  ASSERT_FALSE(v2.ok());
+  EXPECT_NE(v2.error().message().find("'deepseek-llm'"), std::string::npos);
+}
+
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
-// GPT-2, Llama 3, Qwen2, SmolLM2 and o200k (gpt-oss) rules
+// GPT-2, Llama 3, Qwen2, SmolLM2, o200k (gpt-oss), tekken (Mistral), DeepSeek-V3 and
+// DeepSeek-Coder rules
 // (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
   nlohmann::json all =
@@ -248,6 +281,11 @@ TEST(PreTokenizer, SplitsLikeHfTokenizers) {
       {"qwen2", {pretok::kQwen2}},
       {"smollm", {pretok::kDigit, pretok::kGpt2}},
       {"o200k", {pretok::kO200k}},
+      {"tekken", {pretok::kTekken}},
+      {"deepseek-v3", {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3}},
+      {"deepseek-coder",
+       {pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
+        pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk, pretok::kDigit}},
   };
   ASSERT_EQ(all.size(), ours.size());
   for (const auto &[name, patterns] : ours) {
