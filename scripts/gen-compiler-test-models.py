@@ -119,7 +119,9 @@ def to_gguf_names(tensors, sandwich=False):
                  "self_attn.qkv_proj.weight": "attn_qkv.weight",
                  "mlp.gate_up_proj.weight": "ffn_up.weight",
                  "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-                 "self_attn.v_proj.bias": "attn_v.bias"}
+                 "self_attn.v_proj.bias": "attn_v.bias",
+                 "post_self_attn_layernorm.weight": "post_attention_norm.weight",  # GLM-4
+                 "post_mlp_layernorm.weight": "post_ffw_norm.weight"}
     if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
         per_layer.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
                           "pre_feedforward_layernorm.weight": "ffn_norm.weight",
@@ -718,13 +720,34 @@ def manifest_model(manifest):
     return ref.tiny_checkpoint_model(manifest)[1]
 
 
+def rope_parameter(config, key, default):
+    """A RoPE setting where transformers keeps it (the config, or its rope_parameters)."""
+    value = getattr(config, key, None)
+    if value is None:
+        value = (getattr(config, "rope_parameters", None) or {}).get(key, default)
+    return value
+
+
+def manifest_meta(c):
+    """The metadata llama.cpp writes for a Llama-family config."""
+    hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
+            "feed_forward_length": c.intermediate_size,
+            "context_length": c.max_position_embeddings,
+            "attention.head_count": c.num_attention_heads,
+            "attention.head_count_kv": c.num_key_value_heads,
+            "rope.freq_base": float(rope_parameter(c, "rope_theta", 10000.0)),
+            "rope.dimension_count": int(hd * rope_parameter(c, "partial_rotary_factor", 1.0)),
+            "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size}
+    return meta
+
+
 def manifest_gguf(manifest, permute_qk=False):
     """A manifest's model as llama.cpp's converter writes it, so its plan answers to the
     manifest's reference logits. Returns (metadata, tensors) for the caller to add its RoPE
     scaling to."""
     model = manifest_model(manifest)
     c = model.config
-    hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     tensors = {k: v.numpy() for k, v in model.state_dict().items()
                if not (k == "lm_head.weight" and c.tie_word_embeddings)}
 
@@ -735,34 +758,23 @@ def manifest_gguf(manifest, permute_qk=False):
         tensors = {k: permute(v, c.num_attention_heads) if k.endswith("q_proj.weight")
                    else permute(v, c.num_key_value_heads) if k.endswith("k_proj.weight") else v
                    for k, v in tensors.items()}
-    meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
-            "feed_forward_length": c.intermediate_size,
-            "context_length": c.max_position_embeddings,
-            "attention.head_count": c.num_attention_heads,
-            "attention.head_count_kv": c.num_key_value_heads,
-            "rope.freq_base": float(c.rope_theta if hasattr(c, "rope_theta")
-                                    else c.rope_parameters["rope_theta"]),
-            "rope.dimension_count": int(hd * getattr(c, "partial_rotary_factor", 1.0)),
-            "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size}
-    return meta, to_gguf_names(tensors)
+    return manifest_meta(c), to_gguf_names(tensors)
 
 
-def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
-    """A DeepSeek-V2/V3 manifest's model as llama.cpp's DeepseekV2Model writes it
-    (deepseek2): experts stacked per kind, shared experts as *_shexp, the correction bias as
-    exp_probs_b; kv_b_proj as attn_kv_b (older conversions) or, split_kv_b, as each head's
-    key rows transposed (attn_k_b [H, R, nope]) and value rows (attn_v_b [H, vd, R]) with
-    the latent's widths as key_length / value_length and one KV head (newer ones)."""
-    model = manifest_model(manifest)
+def mixture_tensors(model, split_kv_b=False):
+    """A DeepSeek-style mixture's tensors (DeepSeek-V2/V3, GLM-4.5) as llama.cpp writes them:
+    experts stacked per kind, shared experts as *_shexp, the correction bias as exp_probs_b;
+    DeepSeek's kv_b_proj as attn_kv_b or, split_kv_b, as each head's key rows transposed
+    (attn_k_b [H, R, nope]) and value rows (attn_v_b [H, vd, R])."""
     c = model.config
-    H, R, nope, vd, rot = (c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim,
-                           c.v_head_dim, c.qk_rope_head_dim)
     names = {"input_layernorm.weight": "attn_norm", "post_attention_layernorm.weight": "ffn_norm",
              "self_attn.q_proj.weight": "attn_q", "self_attn.q_a_proj.weight": "attn_q_a",
              "self_attn.q_a_layernorm.weight": "attn_q_a_norm",
              "self_attn.q_b_proj.weight": "attn_q_b",
              "self_attn.kv_a_proj_with_mqa.weight": "attn_kv_a_mqa",
              "self_attn.kv_a_layernorm.weight": "attn_kv_a_norm",
+             "self_attn.k_proj.weight": "attn_k", "self_attn.v_proj.weight": "attn_v",
+             "self_attn.q_norm.weight": "attn_q_norm", "self_attn.k_norm.weight": "attn_k_norm",
              "self_attn.o_proj.weight": "attn_output", "mlp.gate_proj.weight": "ffn_gate",
              "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
              "mlp.gate.weight": "ffn_gate_inp", "mlp.experts.down_proj": "ffn_down_exps",
@@ -779,6 +791,8 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
         v = v.numpy()
         if rest == "self_attn.kv_b_proj.weight":
             if split_kv_b:
+                H, R, nope, vd = (c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim,
+                                  c.v_head_dim)
                 kv_b = v.reshape(H, nope + vd, R)
                 tensors[f"blk.{i}.attn_k_b.weight"] = np.ascontiguousarray(
                     kv_b[:, :nope, :].transpose(0, 2, 1))
@@ -791,8 +805,36 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
             tensors[f"blk.{i}.ffn_up_exps.weight"] = np.ascontiguousarray(v[:, ff:, :])
         elif rest == "mlp.gate.e_score_correction_bias":
             tensors[f"blk.{i}.exp_probs_b.bias"] = v
+        elif rest.endswith("_proj.bias"):
+            tensors[f"blk.{i}.{names[rest[:-len('bias')] + 'weight']}.bias"] = v
         else:
             tensors[f"blk.{i}.{names[rest]}.weight"] = v
+    return tensors
+
+
+def mixture_meta(c):
+    """The metadata of DeepSeek-style experts (DeepSeek, GLM-4.5) as llama.cpp writes it."""
+    meta = {"leading_dense_block_count": c.first_k_dense_replace,
+            "expert_feed_forward_length": c.moe_intermediate_size,
+            "expert_count": c.n_routed_experts, "expert_used_count": c.num_experts_per_tok,
+            "expert_shared_count": c.n_shared_experts,
+            "expert_weights_scale": float(c.routed_scaling_factor),
+            "expert_gating_func": 1 if c.model_type == "deepseek_v2" else 2,
+            "expert_weights_norm": bool(c.norm_topk_prob)}
+    if getattr(c, "n_group", 1) and c.n_group > 1:
+        meta.update({"expert_group_count": c.n_group, "expert_group_used_count": c.topk_group})
+    return meta
+
+
+def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
+    """A DeepSeek-V2/V3 manifest's model as llama.cpp's DeepseekV2Model writes it
+    (deepseek2): mixture_tensors, and with split_kv_b the latent's widths as key_length /
+    value_length and one KV head (newer conversions)."""
+    model = manifest_model(manifest)
+    c = model.config
+    H, R, nope, vd, rot = (c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim,
+                           c.v_head_dim, c.qk_rope_head_dim)
+    tensors = mixture_tensors(model, split_kv_b)
     rs = getattr(c, "rope_parameters", None) or {}
     meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
             "feed_forward_length": c.intermediate_size,
@@ -801,12 +843,7 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
             "attention.kv_lora_rank": R, "rope.dimension_count": rot,
             "rope.freq_base": float(rs.get("rope_theta", 10000.0)),
             "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size,
-            "leading_dense_block_count": c.first_k_dense_replace,
-            "expert_feed_forward_length": c.moe_intermediate_size,
-            "expert_count": c.n_routed_experts, "expert_used_count": c.num_experts_per_tok,
-            "expert_shared_count": c.n_shared_experts,
-            "expert_weights_scale": float(c.routed_scaling_factor),
-            "expert_gating_func": 2 if c.model_type == "deepseek_v3" else 1}
+            **mixture_meta(c)}
     if c.q_lora_rank:
         meta["attention.q_lora_rank"] = c.q_lora_rank
     if split_kv_b:
@@ -814,14 +851,11 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
                      "attention.key_length_mla": nope + rot, "attention.value_length_mla": vd})
     else:
         meta.update({"attention.key_length": nope + rot, "attention.value_length": vd})
-    if getattr(c, "n_group", 1) and c.n_group > 1:
-        meta.update({"expert_group_count": c.n_group, "expert_group_used_count": c.topk_group})
     if rs.get("rope_type") == "yarn":
         assert rs["mscale"] == rs["mscale_all_dim"]  # GGUF keeps one of them
         meta.update({"rope.scaling.type": "yarn", "rope.scaling.factor": float(rs["factor"]),
                      "rope.scaling.original_context_length": rs["original_max_position_embeddings"],
                      "rope.scaling.yarn_log_multiplier": 0.1 * rs["mscale_all_dim"]})
-    meta["expert_weights_norm"] = bool(c.norm_topk_prob)
     meta.update(extra or {})
     gguf_file(name, "deepseek2", meta, {} if metadata_only else tensors)
 
@@ -874,16 +908,30 @@ def manifest_ggufs():
     meta.update({"rope.scaling.type": "yarn", "rope.scaling.factor": rs["factor"],
                  "rope.scaling.original_context_length": rs["original_max_position_embeddings"]})
     gguf_file("tiny-qwen2-yarn.gguf", "qwen2", meta, tensors)
+    # DeepSeek's YaRN multiplier for another architecture: refused by name, not ignored.
+    gguf_file("gguf-yarn-log-multiplier.gguf", "qwen2",
+              dict(meta, **{"rope.scaling.yarn_log_multiplier": 0.1}), tensors)
     # DeepSeek-V2 (old layout: attn_kv_b, softmax routing in groups) and V3 (new layout:
     # attn_k_b / attn_v_b, sigmoid routing, YaRN with yarn_log_multiplier).
     deepseek_gguf("tiny-deepseek-v2.json", "tiny-deepseek-v2.gguf", split_kv_b=False)
     deepseek_gguf("tiny-deepseek-v3-mscale.json", "tiny-deepseek-v3.gguf", split_kv_b=True)
+    # GLM-4 (glm4: its own norm names, gate_up_proj as ffn_up, interleaved pairs kept as they
+    # are) and GLM-4.5 (glm4moe: DeepSeek-V3's routing, one NextN block after the model's,
+    # which is not read).
+    meta, tensors = manifest_gguf("tiny-glm4.json")
+    gguf_file("tiny-glm4.gguf", "glm4", meta, tensors)
+    model = manifest_model("tiny-glm4-moe.json")
+    meta, tensors = manifest_meta(model.config), mixture_tensors(model)
+    nextn = model.config.num_hidden_layers
+    tensors.update({f"blk.{nextn}.{t}.weight": np.ones(model.config.hidden_size, np.float32)
+                    for t in ("attn_norm", "nextn.enorm", "nextn.hnorm")})
+    meta.update(mixture_meta(model.config), block_count=nextn + 1, nextn_predict_layers=1)
+    gguf_file("tiny-glm4-moe.gguf", "glm4moe", meta, tensors)
+    # Refused by name: NextN blocks that leave none for the model.
+    gguf_file("gguf-glm4moe-all-nextn.gguf", "glm4moe", dict(meta, nextn_predict_layers=3), {})
     # Refused by name: a scoring function llama.cpp does not define.
     deepseek_gguf("tiny-deepseek-v2.json", "gguf-deepseek2-bad-routing.gguf", split_kv_b=False,
                   extra={"expert_gating_func": 3}, metadata_only=True)
-    # DeepSeek's YaRN multiplier for another architecture: refused by name, not ignored.
-    gguf_file("gguf-yarn-log-multiplier.gguf", "qwen2",
-              dict(meta, **{"rope.scaling.yarn_log_multiplier": 0.1}), tensors)
 
 
 if __name__ == "__main__":

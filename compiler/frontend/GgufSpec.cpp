@@ -197,50 +197,30 @@ void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelC
   }
 }
 
-// DeepSeek-V2 and V3 as llama.cpp writes them (deepseek2): multi-head latent attention with
-// q_lora_rank (0 or absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
-// value widths from key_length_mla / value_length_mla (newer files, whose key_length and
-// value_length describe the latent llama.cpp caches, head_count_kv 1) or key_length /
-// value_length (older ones), the rotated part rope.dimension_count, rotated in interleaved
-// pairs; kv_b_proj as attn_kv_b (older) or split into attn_k_b / attn_v_b (newer). Experts
-// past leading_dense_block_count: expert_count, expert_used_count,
-// expert_feed_forward_length, expert_shared_count shared ones as one MLP, scored by softmax
-// (expert_gating_func 1 or absent: V2) or sigmoid with exp_probs_b (2: V3), chosen within
-// expert_group_used_count of expert_group_count groups (absent: no groups, as llama.cpp reads
-// it), each group scored as transformers does (V2 its best expert, V3 its best two), weights
-// renormalized by expert_weights_norm and times expert_weights_scale. YaRN from
-// rope.scaling.* with yarn_log_multiplier = 0.1 mscale_all_dim: the attention scale
-// (nope + rope)^-0.5 times (1 + yarn_log_multiplier ln factor)^2, cos and sin unscaled (a file
-// keeps no mscale apart from mscale_all_dim; every DeepSeek config has them equal).
-void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
-                   const std::string &arch) {
-  c.numKvHeads = c.numHeads;
-  c.qLoraRank = meta.optionalPositive("attention.q_lora_rank").value_or(0);
-  c.kvLoraRank = meta.requirePositive("attention.kv_lora_rank");
-  c.rotaryDim = meta.requirePositive("rope.dimension_count");
-  c.splitKvB = file.findTensor("blk.0.attn_k_b.weight") != nullptr;
-  std::optional<int64_t> keyMla = meta.optionalPositive("attention.key_length_mla");
-  std::optional<int64_t> valueMla = meta.optionalPositive("attention.value_length_mla");
-  c.headDim = keyMla ? *keyMla : meta.requirePositive("attention.key_length");
-  c.valueHeadDim = valueMla ? *valueMla : meta.requirePositive("attention.value_length");
-  if (c.headDim <= c.rotaryDim)
-    meta.fail(arch + ".attention.key_length" + (keyMla ? "_mla" : ""),
-              std::to_string(c.headDim) + " leaves no unrotated key features beside the " +
-                  std::to_string(c.rotaryDim) + " rotated ones");
-  c.qkNopeHeadDim = c.headDim - c.rotaryDim;
-  c.ropeInterleaved = true;
+// A count of `arch`.`suffix`, 0 if absent.
+int64_t optionalCount(const modelrt::GgufFile &file, MetadataReader &meta, const std::string &arch,
+                      const char *suffix) {
+  std::string k = arch + "." + suffix;
+  if (!file.find(k))
+    return 0;
+  modelrt::Expected<uint64_t> v = file.getUInt(k);
+  if (!v || *v > (uint64_t(1) << 20)) {
+    meta.fail(k, v ? "expected a count, got " + std::to_string(*v) : v.error().message());
+    return 0;
+  }
+  return int64_t(*v);
+}
 
-  auto count = [&](const char *suffix) -> int64_t { // a non-negative count, 0 if absent
-    std::string k = arch + "." + suffix;
-    if (!file.find(k))
-      return 0;
-    modelrt::Expected<uint64_t> v = file.getUInt(k);
-    if (!v || *v > (uint64_t(1) << 20)) {
-      meta.fail(k, v ? "expected a count, got " + std::to_string(*v) : v.error().message());
-      return 0;
-    }
-    return int64_t(*v);
-  };
+// DeepSeek's kind of mixture (DeepSeek-V2/V3, GLM-4.5) as llama.cpp writes it: experts past
+// leading_dense_block_count (expert_count, expert_used_count, expert_feed_forward_length,
+// expert_shared_count shared ones as one MLP), scored by softmax (expert_gating_func 1 or
+// absent) or sigmoid with exp_probs_b (2), chosen within expert_group_used_count of
+// expert_group_count groups (absent: none, as llama.cpp reads such a file; a group scored as
+// transformers does: by its best expert under softmax, its best two under sigmoid), weights
+// renormalized by expert_weights_norm and times expert_weights_scale.
+void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &meta,
+                                 ModelConfig &c, const std::string &arch) {
+  auto count = [&](const char *suffix) { return optionalCount(file, meta, arch, suffix); };
   c.numExperts = meta.requirePositive("expert_count");
   c.expertsPerToken = meta.requirePositive("expert_used_count");
   c.expertIntermediateSize = meta.requirePositive("expert_feed_forward_length");
@@ -250,7 +230,6 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
     meta.fail(arch + ".expert_gating_func",
               std::to_string(gating) + " is not supported (1: softmax, 2: sigmoid)");
   c.sigmoidRouting = gating == 2;
-  c.modelType = c.sigmoidRouting ? "deepseek_v3" : "deepseek_v2";
   const int64_t dense = count("leading_dense_block_count");
   c.scoreCorrectionBias =
       c.sigmoidRouting && dense < c.numLayers &&
@@ -262,9 +241,6 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
       meta.fail(arch + ".expert_weights_norm", norm.error().message());
     c.normalizeTopK = norm && *norm;
   }
-  if (!c.sigmoidRouting && c.normalizeTopK)
-    meta.fail(arch + ".expert_weights_norm",
-              "true with softmax scores is not supported (DeepSeek-V2 never renormalizes)");
   c.routedScale = meta.optionalPositiveFloat("expert_weights_scale").value_or(1.0);
   c.routingGroups = std::max<int64_t>(count("expert_group_count"), 1);
   c.routingTopGroups = std::max<int64_t>(count("expert_group_used_count"), 1);
@@ -286,6 +262,41 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
   c.denseLayers.assign(size_t(std::max<int64_t>(c.numLayers, 0)), false);
   for (int64_t i = 0; i < std::min(dense, c.numLayers); ++i)
     c.denseLayers[size_t(i)] = true;
+}
+
+// DeepSeek-V2 and V3 as llama.cpp writes them (deepseek2): multi-head latent attention with
+// q_lora_rank (0 or absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
+// value widths from key_length_mla / value_length_mla (newer files, whose key_length and
+// value_length describe the latent llama.cpp caches, head_count_kv 1) or key_length /
+// value_length (older ones), the rotated part rope.dimension_count, rotated in interleaved
+// pairs; kv_b_proj as attn_kv_b (older) or split into attn_k_b / attn_v_b (newer). Experts
+// as readSigmoidOrSoftmaxExperts reads them (softmax: V2, sigmoid: V3). YaRN from
+// rope.scaling.* with yarn_log_multiplier = 0.1 mscale_all_dim: the attention scale
+// (nope + rope)^-0.5 times (1 + yarn_log_multiplier ln factor)^2, cos and sin unscaled (a file
+// keeps no mscale apart from mscale_all_dim; every DeepSeek config has them equal).
+void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                   const std::string &arch) {
+  c.numKvHeads = c.numHeads;
+  c.qLoraRank = meta.optionalPositive("attention.q_lora_rank").value_or(0);
+  c.kvLoraRank = meta.requirePositive("attention.kv_lora_rank");
+  c.rotaryDim = meta.requirePositive("rope.dimension_count");
+  c.splitKvB = file.findTensor("blk.0.attn_k_b.weight") != nullptr;
+  std::optional<int64_t> keyMla = meta.optionalPositive("attention.key_length_mla");
+  std::optional<int64_t> valueMla = meta.optionalPositive("attention.value_length_mla");
+  c.headDim = keyMla ? *keyMla : meta.requirePositive("attention.key_length");
+  c.valueHeadDim = valueMla ? *valueMla : meta.requirePositive("attention.value_length");
+  if (c.headDim <= c.rotaryDim)
+    meta.fail(arch + ".attention.key_length" + (keyMla ? "_mla" : ""),
+              std::to_string(c.headDim) + " leaves no unrotated key features beside the " +
+                  std::to_string(c.rotaryDim) + " rotated ones");
+  c.qkNopeHeadDim = c.headDim - c.rotaryDim;
+  c.ropeInterleaved = true;
+
+  readSigmoidOrSoftmaxExperts(file, meta, c, arch);
+  c.modelType = c.sigmoidRouting ? "deepseek_v3" : "deepseek_v2";
+  if (!c.sigmoidRouting && c.normalizeTopK)
+    meta.fail(arch + ".expert_weights_norm",
+              "true with softmax scores is not supported (DeepSeek-V2 never renormalizes)");
 
   double scale = 1.0 / std::sqrt(double(std::max<int64_t>(c.headDim, 1)));
   std::optional<std::string> type = meta.optionalString("rope.scaling.type");
@@ -340,12 +351,13 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
 
   ModelConfig &c = spec.config;
   c.modelType = *arch;
-  // deepseek2: llama.cpp's name for DeepSeek-V2 and V3 (and V3's descendants).
-  const bool deepseek = *arch == "deepseek2";
+  // deepseek2: llama.cpp's name for DeepSeek-V2 and V3 (and V3's descendants); glm4moe for
+  // GLM-4.5 / 4.6's mixtures (DeepSeek-V3's routing).
+  const bool deepseek = *arch == "deepseek2", glm4Moe = *arch == "glm4moe";
   std::optional<Architecture> builder =
-      deepseek ? Architecture::Llama : architectureFromModelType(*arch);
+      deepseek || glm4Moe ? Architecture::Llama : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
-  if (*arch == "glm4" || *arch == "olmo3")
+  if (*arch == "olmo3")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -359,6 +371,16 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
 
   MetadataReader meta(*file, *arch);
   c.numLayers = meta.requirePositive("block_count");
+  // Multi-token-prediction layers (GLM-4.5's NextN) follow the model's own in the file; they
+  // are not read.
+  if (int64_t nextn = optionalCount(*file, meta, *arch, "nextn_predict_layers")) {
+    if (nextn >= c.numLayers)
+      meta.fail(*arch + ".nextn_predict_layers",
+                std::to_string(nextn) + " of the " + std::to_string(c.numLayers) +
+                    " blocks leaves none for the model");
+    else
+      c.numLayers -= nextn;
+  }
   c.hiddenSize = meta.requirePositive("embedding_length");
   c.intermediateSize = meta.requirePositive("feed_forward_length");
   c.maxPositions = meta.requirePositive("context_length");
@@ -383,11 +405,21 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(10000.0);
     c.rotaryDim = meta.optionalPositive("rope.dimension_count").value_or(c.headDim);
     c.tieEmbeddings = !file->findTensor("output.weight");
-    c.attentionBias = c.architecture == Architecture::Qwen2;
+    // GLM-4 and GLM-4.5: Q, K and V biases unless the file has none.
+    c.attentionBias = c.architecture == Architecture::Qwen2 ||
+                      ((c.architecture == Architecture::Glm4 || glm4Moe) &&
+                       file->findTensor("blk.0.attn_q.bias"));
     // llama.cpp's converter permutes Llama's (and Granite's) Q and K rows for GPT-J-style
-    // (interleaved) rotation; the others keep the rotate-half layout.
-    c.ropeInterleaved =
-        c.architecture == Architecture::Llama || c.architecture == Architecture::Granite;
+    // (interleaved) rotation, which GLM-4 has already; the others (GLM-4.5 among them) keep
+    // the rotate-half layout.
+    c.ropeInterleaved = (c.architecture == Architecture::Llama && !glm4Moe) ||
+                        c.architecture == Architecture::Granite ||
+                        c.architecture == Architecture::Glm4;
+    if (glm4Moe) { // per-head Q and K norms where the file has them (use_qk_norm)
+      c.modelType = "glm4_moe";
+      c.qkNorm = file->findTensor("blk.0.attn_q_norm.weight") != nullptr;
+      readSigmoidOrSoftmaxExperts(*file, meta, c, *arch);
+    }
     // SmolLM3: no RoPE on every fourth layer, a step llama.cpp fixes (no metadata key).
     if (*arch == "smollm3")
       for (int64_t i = 0; i < c.numLayers; ++i)
@@ -465,7 +497,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       readDeepseek2(*file, meta, c, *arch);
     std::optional<int64_t> experts;
     if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count");
-        !deepseek && (!n || *n != 0))
+        !deepseek && !glm4Moe && (!n || *n != 0))
       experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
     if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;

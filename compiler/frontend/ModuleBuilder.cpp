@@ -51,6 +51,14 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
   return FlatSymbolRefAttr::get(&context_, symbol);
 }
 
+// GGUF's names of the norms around each block: Gemma 2/3's and OLMo 2's output norms, and
+// gpt-oss's MLP input norm, take post_attention_layernorm's GGUF name; GLM-4 keeps the
+// usual one for its MLP input norm (its output norms have names of their own).
+bool ModuleBuilder::ggufSandwichNames() const {
+  return (config().outputNorms && config().architecture != Architecture::Glm4) ||
+         config().architecture == Architecture::GptOss;
+}
+
 FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::StringRef source, bool transposed,
                                         std::optional<std::pair<int64_t, int64_t>> rows) {
@@ -58,8 +66,7 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   // matrix [out, in] (llama.cpp's converter transposes GPT-2's Conv1D weights).
   std::string sourceName = source.str();
   if (spec_.weights.format == WeightSource::Format::Gguf) {
-    sourceName = ggufTensorName(source, config().outputNorms ||
-                                            config().architecture == Architecture::GptOss);
+    sourceName = ggufTensorName(source, ggufSandwichNames());
     transposed = false;
   }
   SmallVector<int64_t> ranges;
@@ -89,7 +96,7 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
       return declare(symbol, shape, {ggufSource}, false, {});
     // Rows of one tensor, under its GGUF name.
     assert(sources.size() == 1 && "a GGUF tensor's rows come from one tensor");
-    names = {ggufTensorName(sources[0], config().outputNorms)};
+    names = {ggufTensorName(sources[0], ggufSandwichNames())};
   }
   SmallVector<int64_t> slice;
   if (!rows.empty()) {

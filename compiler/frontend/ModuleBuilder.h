@@ -76,6 +76,7 @@ public:
 
 private:
   void setModuleAttributes();
+  bool ggufSandwichNames() const;
   // Declares `symbol` once (before @forward, in first-use order); `slice`: [dim, offset,
   // size, ...] ranges kept of a single source, each every `stride`-th element.
   mlir::FlatSymbolRefAttr declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,

@@ -47,6 +47,8 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.router.bias", "ffn_gate_inp.bias"},
       {"self_attn.qkv_proj.weight", "attn_qkv.weight"},
       {"mlp.gate_up_proj.weight", "ffn_up.weight"}, // Phi-3: gate rows, then up rows
+      {"post_self_attn_layernorm.weight", "post_attention_norm.weight"}, // GLM-4
+      {"post_mlp_layernorm.weight", "post_ffw_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},
       {"mlp.up_proj.weight", "ffn_up.weight"},

@@ -251,6 +251,18 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
                         1e-5);
 }
 
+// GLM-4 and GLM-4.5 as llama.cpp writes them: GLM-4's output norms under llama.cpp's names
+// (post_attention_norm, post_ffw_norm) and its MLP's input norm as ffn_norm, gate_up_proj as
+// ffn_up, the interleaved pairs as they are; GLM-4.5's experts stacked, its routing from
+// expert_gating_func / exp_probs_b / expert_group_count / expert_weights_*, per-head Q and K
+// norms, rotate-half pairs, and the NextN block after the model's left unread (2 ranks too).
+TEST(Reference, GlmGgufMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-glm4-gguf.plan", "tiny-glm4", 1e-5);
+  checkAgainstReference(planDirectory + "/tiny-glm4-moe-gguf.plan", "tiny-glm4-moe", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-glm4-moe-gguf-tp2.plan", "tiny-glm4-moe", 1e-5);
+}
+
 // DeepSeek as llama.cpp writes it (deepseek2): V2's weights with kv_b_proj whole (attn_kv_b, as
 // older conversions hold it), and a V3 (mscale equal to mscale_all_dim, as GGUF's
 // yarn_log_multiplier carries it) with kv_b_proj split per head (attn_k_b, each head's key rows
