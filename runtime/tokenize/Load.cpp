@@ -80,8 +80,8 @@ Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
                              pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk,
                              pretok::kDigit},
                             false};
-  // llama.cpp reads these as Llama 3's rules (DBRX, Smaug) and GPT-2's (OLMo).
-  if (pre == "dbrx" || pre == "smaug-bpe")
+  // llama.cpp reads these as Llama 3's rules (DBRX, Smaug, GLM-4 / GLM-4.5) and GPT-2's (OLMo).
+  if (pre == "dbrx" || pre == "smaug-bpe" || pre == "glm4" || pre == "chatglm-bpe")
     return GgufPreTokenizer{{pretok::kLlama3}, false};
   if (pre == "olmo")
     return GgufPreTokenizer{{pretok::kGpt2}, false};

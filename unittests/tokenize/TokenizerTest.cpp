@@ -255,6 +255,7 @@ TEST(PreTokenizer, GgufPresetsResolveToTheirRules) {
              pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk, pretok::kDigit},
             false},
            {"dbrx", {pretok::kLlama3}, false},
+           {"glm4", {pretok::kLlama3}, false},
            {"olmo", {pretok::kGpt2}, false},
        }) {
     Expected<GgufPreTokenizer> pre = resolveGgufPreTokenizer(c.preset);
