@@ -724,7 +724,9 @@ def rope_parameter(config, key, default):
     """A RoPE setting where transformers keeps it (the config, or its rope_parameters)."""
     value = getattr(config, key, None)
     if value is None:
-        value = (getattr(config, "rope_parameters", None) or {}).get(key, default)
+        rope = getattr(config, "rope_parameters", None) or {}
+        rope = rope.get("full_attention", rope)  # per layer type (OLMo 3): the full layers'
+        value = rope.get(key, default)
     return value
 
 
@@ -742,7 +744,7 @@ def manifest_meta(c):
     return meta
 
 
-def manifest_gguf(manifest, permute_qk=False):
+def manifest_gguf(manifest, permute_qk=False, sandwich=False):
     """A manifest's model as llama.cpp's converter writes it, so its plan answers to the
     manifest's reference logits. Returns (metadata, tensors) for the caller to add its RoPE
     scaling to."""
@@ -758,7 +760,7 @@ def manifest_gguf(manifest, permute_qk=False):
         tensors = {k: permute(v, c.num_attention_heads) if k.endswith("q_proj.weight")
                    else permute(v, c.num_key_value_heads) if k.endswith("k_proj.weight") else v
                    for k, v in tensors.items()}
-    return manifest_meta(c), to_gguf_names(tensors)
+    return manifest_meta(c), to_gguf_names(tensors, sandwich)
 
 
 def mixture_tensors(model, split_kv_b=False):
@@ -911,6 +913,16 @@ def manifest_ggufs():
     # DeepSeek's YaRN multiplier for another architecture: refused by name, not ignored.
     gguf_file("gguf-yarn-log-multiplier.gguf", "qwen2",
               dict(meta, **{"rope.scaling.yarn_log_multiplier": 0.1}), tensors)
+    # OLMo 3 (written as olmo2: norms of each block's output, a sliding window on three layers
+    # of four, YaRN with its attention factor on the others).
+    meta, tensors = manifest_gguf("tiny-olmo3.json", sandwich=True)
+    cfg = json.load(open(os.path.join(MODELS, "tiny-olmo3.json")))["config"]
+    rs = cfg["rope_scaling"]
+    meta.update({"attention.sliding_window": cfg["sliding_window"], "rope.scaling.type": "yarn",
+                 "rope.scaling.factor": rs["factor"],
+                 "rope.scaling.original_context_length": rs["original_max_position_embeddings"],
+                 "rope.scaling.attn_factor": 0.1 * math.log(rs["factor"]) + 1.0})
+    gguf_file("tiny-olmo3.gguf", "olmo2", meta, tensors)
     # DeepSeek-V2 (old layout: attn_kv_b, softmax routing in groups) and V3 (new layout:
     # attn_k_b / attn_v_b, sigmoid routing, YaRN with yarn_log_multiplier).
     deepseek_gguf("tiny-deepseek-v2.json", "tiny-deepseek-v2.gguf", split_kv_b=False)

@@ -120,9 +120,10 @@ std::optional<std::vector<double>> ropeFactorTensor(const modelrt::GgufFile &fil
 //   set past rope.scaling.original_context_length, cos and sin times rope.scaling.attn_factor
 //   (absent in older conversions: then transformers' sqrt(1 + ln(s) / ln(original)), s the
 //   context length over the original);
-// - rope.scaling.type yarn (Qwen2.5/Qwen3's long-context configs): factor, original context
-//   and beta_fast / beta_slow, the magnitude 0.1 ln(factor) + 1, the correction range rounded
-//   out as llama.cpp's ggml_rope_yarn_corr_dims does;
+// - rope.scaling.type yarn (Qwen2.5/Qwen3's long-context configs, OLMo 3): factor, original
+//   context and beta_fast / beta_slow, the magnitude rope.scaling.attn_factor (transformers'
+//   attention_factor) or else 0.1 ln(factor) + 1, the correction range rounded out as
+//   llama.cpp's ggml_rope_yarn_corr_dims does;
 // - linear: positions divided by the factor.
 void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
                      const std::string &arch) {
@@ -176,8 +177,8 @@ void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelC
                                            std::log(double(c.ropeOriginalMaxPositions))));
     return;
   }
-  if (attnFactor && attnFactor != 1.0) {
-    meta.fail(arch + ".rope.scaling.attn_factor", "not read without LongRoPE factors yet");
+  if (attnFactor && attnFactor != 1.0 && type != "yarn") {
+    meta.fail(arch + ".rope.scaling.attn_factor", "not read without LongRoPE or YaRN yet");
     return;
   }
   if (type == "linear" && factor && *factor > 1.0) {
@@ -193,6 +194,7 @@ void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelC
         factor.value_or(double(c.maxPositions) / double(yarn.originalMaxPositions));
     yarn.betaFast = meta.optionalPositiveFloat("rope.scaling.yarn_beta_fast").value_or(32.0);
     yarn.betaSlow = meta.optionalPositiveFloat("rope.scaling.yarn_beta_slow").value_or(1.0);
+    yarn.attentionFactor = attnFactor; // transformers' attention_factor, in place of 0.1 ln s + 1
     setYarn(c, yarn);
   }
 }
@@ -476,11 +478,15 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       }
     }
     if (c.architecture == Architecture::Olmo2) {
-      // llama.cpp writes OLMo 3 as olmo2 too: its sliding windows and YaRN are not built.
-      if (file->find(*arch + ".attention.sliding_window") ||
-          file->find(*arch + ".rope.scaling.type"))
-        meta.fail(*arch + ".attention.sliding_window",
-                  "an OLMo 3 file (sliding windows, YaRN RoPE): not supported yet");
+      // llama.cpp writes OLMo 3 as olmo2 with attention.sliding_window: three sliding-window
+      // layers to a full one (its fixed pattern), RoPE scaling on the full layers only.
+      if (std::optional<int64_t> window = meta.optionalPositive("attention.sliding_window")) {
+        c.modelType = "olmo3";
+        c.slidingWindow = window;
+        for (int64_t i = 0; i < c.numLayers; ++i)
+          c.slidingLayers.push_back((i + 1) % 4 != 0);
+        c.localRopeTheta = c.ropeTheta;
+      }
     }
     if (c.architecture == Architecture::Phi3) {
       // One attn_qkv tensor and ffn_up holding gate then up rows (fusedProjections), as in

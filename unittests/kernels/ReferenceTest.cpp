@@ -198,11 +198,14 @@ TEST(Reference, SmolLM3MatchesTransformers) {
 
 // OLMo 3: OLMo 2's layout with a 4-token window on three layers of four, and YaRN on the
 // fourth (full-attention) layer only, its sliding-window layers keeping the plain rotation;
-// 2 ranks too.
+// 2 ranks too; and as llama.cpp writes it (olmo2 with attention.sliding_window, YaRN with
+// rope.scaling.attn_factor).
 TEST(Reference, TinyOlmo3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-olmo3.plan", "tiny-olmo3", 1e-5);
   SCOPED_TRACE("2 ranks");
   checkAgainstReference(planDirectory + "/tiny-olmo3-tp2.plan", "tiny-olmo3", 1e-5);
+  SCOPED_TRACE("llama.cpp's GGUF");
+  checkAgainstReference(planDirectory + "/tiny-olmo3-gguf.plan", "tiny-olmo3", 1e-5);
 }
 
 // GLM-4: Q, K and V biases, the first half of each head rotated in interleaved pairs, gate
