@@ -75,9 +75,14 @@ Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {
   if (pre == "deepseek-v3")
     return GgufPreTokenizer{
         {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3}, false};
+  if (pre == "deepseek-llm")
+    return GgufPreTokenizer{{pretok::kLineBreak, pretok::kDeepseekLlmLetters,
+                             pretok::kDeepseekLlmPunctuation, pretok::kDeepseekLlmTrailingSpace,
+                             pretok::kDeepseekCjkHangul, pretok::kDigits},
+                            false};
   if (pre == "deepseek-coder")
-    return GgufPreTokenizer{{pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
-                             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk,
+    return GgufPreTokenizer{{pretok::kLineBreak, pretok::kDeepseekCoderLetters,
+                             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCjkHangul,
                              pretok::kDigit},
                             false};
   // llama.cpp reads these as Llama 3's rules (DBRX, Smaug, GLM-4 / GLM-4.5) and GPT-2's (OLMo).

@@ -23,8 +23,12 @@ extern const char *const kTekken; // Mistral's tekken (Nemo, Small 3, Ministral,
 // DeepSeek-V3 / R1: numbers of up to three digits, runs of CJK ideographs and kana, then words.
 extern const char *const kDeepseekV3Digits, *const kDeepseekV3Cjk, *const kDeepseekV3;
 // DeepSeek-Coder: line breaks, letters, punctuation, CJK / Hangul runs, single digits.
-extern const char *const kDeepseekCoderBreaks, *const kDeepseekCoderLetters,
-    *const kDeepseekCoderPunctuation, *const kDeepseekCoderCjk;
+extern const char *const kLineBreak, *const kDeepseekCoderLetters,
+    *const kDeepseekCoderPunctuation, *const kDeepseekCjkHangul;
+// DeepSeek-LLM (DeepSeek-V2): line breaks, letters of cased scripts, ASCII and CJK
+// punctuation, trailing spaces, CJK / Hangul runs, numbers.
+extern const char *const kDeepseekLlmLetters, *const kDeepseekLlmPunctuation,
+    *const kDeepseekLlmTrailingSpace, *const kDigits;
 } // namespace pretok
 
 class PreTokenizer {

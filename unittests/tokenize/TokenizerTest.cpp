@@ -250,9 +250,16 @@ TEST(PreTokenizer, GgufPresetsResolveToTheirRules) {
            {"deepseek-v3",
             {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3},
             false},
-           {"deepseek-coder",
-            {pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
-             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk, pretok::kDigit},
+           {"deepseek-llm",
+       {pretok::kLineBreak, pretok::kDeepseekLlmLetters, pretok::kDeepseekLlmPunctuation,
+        pretok::kDeepseekLlmTrailingSpace, pretok::kDeepseekCjkHangul, pretok::kDigits}},
+      {"deepseek-coder",
+            {pretok::kLineBreak, pretok::kDeepseekCoderLetters,
+             pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCjkHangul, pretok::kDigit},
+            false},
+           {"deepseek-llm",
+            {pretok::kLineBreak, pretok::kDeepseekLlmLetters, pretok::kDeepseekLlmPunctuation,
+             pretok::kDeepseekLlmTrailingSpace, pretok::kDeepseekCjkHangul, pretok::kDigits},
             false},
            {"dbrx", {pretok::kLlama3}, false},
            {"glm4", {pretok::kLlama3}, false},
@@ -263,15 +270,11 @@ TEST(PreTokenizer, GgufPresetsResolveToTheirRules) {
     EXPECT_EQ(pre->regexes, c.regexes) << c.preset;
     EXPECT_EQ(pre->ignoreMerges, c.ignoreMerges) << c.preset;
   }
-  // DeepSeek-V2's rules (deepseek-llm) are not known yet: refused by name.
-  Expected<GgufPreTokenizer> v2 = resolveGgufPreTokenizer("deepseek-llm");
-  ASSERT_FALSE(v2.ok());
-  EXPECT_NE(v2.error().message().find("'deepseek-llm'"), std::string::npos);
 }
 
 // Our PCRE2 pre-tokenizer stages split exactly as HF tokenizers' Split (onig) does, for the
-// GPT-2, Llama 3, Qwen2, SmolLM2, o200k (gpt-oss), tekken (Mistral), DeepSeek-V3 and
-// DeepSeek-Coder rules
+// GPT-2, Llama 3, Qwen2, SmolLM2, o200k (gpt-oss), tekken (Mistral), DeepSeek-V3, DeepSeek-LLM
+// (V2) and DeepSeek-Coder rules
 // (unittests/tokenize/data/pretokenizers.json).
 TEST(PreTokenizer, SplitsLikeHfTokenizers) {
   nlohmann::json all =
@@ -284,9 +287,12 @@ TEST(PreTokenizer, SplitsLikeHfTokenizers) {
       {"o200k", {pretok::kO200k}},
       {"tekken", {pretok::kTekken}},
       {"deepseek-v3", {pretok::kDeepseekV3Digits, pretok::kDeepseekV3Cjk, pretok::kDeepseekV3}},
+      {"deepseek-llm",
+       {pretok::kLineBreak, pretok::kDeepseekLlmLetters, pretok::kDeepseekLlmPunctuation,
+        pretok::kDeepseekLlmTrailingSpace, pretok::kDeepseekCjkHangul, pretok::kDigits}},
       {"deepseek-coder",
-       {pretok::kDeepseekCoderBreaks, pretok::kDeepseekCoderLetters,
-        pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCoderCjk, pretok::kDigit}},
+       {pretok::kLineBreak, pretok::kDeepseekCoderLetters,
+        pretok::kDeepseekCoderPunctuation, pretok::kDeepseekCjkHangul, pretok::kDigit}},
   };
   ASSERT_EQ(all.size(), ours.size());
   for (const auto &[name, patterns] : ours) {
