@@ -1,7 +1,11 @@
 // Tokenizer on arbitrary input. The first byte picks the tokenizer (byte-level SmolLM2, or
 // SentencePiece Llama when the shared vectors are present) and the mode: encode the rest as
 // text (with or without special-token parsing), or decode it as ids, in one go and streamed.
+// With bit 5 set it instead splits valid UTF-8 text by the pre-tokenizer of a GGUF preset (the
+// second byte picks it): the pieces must tile the text exactly.
+#include "runtime/tokenize/PreTokenizer.h"
 #include "runtime/tokenize/Tokenizer.h"
+#include "runtime/tokenize/Utf8.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,11 +31,44 @@ const Tokenizer *pick(uint8_t selector) {
   return (selector & 1) && spm ? spm.get() : byteLevel.get();
 }
 
+const PreTokenizer &preset(uint8_t selector) {
+  static const std::vector<PreTokenizer> all = [] {
+    std::vector<PreTokenizer> out;
+    for (const char *name : {"gpt2", "llama-bpe", "qwen2", "gpt-4o", "smollm", "tekken",
+                             "deepseek-v3", "deepseek-llm", "deepseek-coder", "olmo"}) {
+      Expected<GgufPreTokenizer> pre = resolveGgufPreTokenizer(name);
+      Expected<PreTokenizer> stages =
+          pre ? PreTokenizer::create(pre->regexes) : Expected<PreTokenizer>(pre.error());
+      if (!stages)
+        __builtin_trap(); // every built-in preset must compile
+      out.push_back(std::move(*stages));
+    }
+    return out;
+  }();
+  return all[selector % all.size()];
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
+  if ((data[0] & 0x20) && size >= 2) {
+    std::string_view text(reinterpret_cast<const char *>(data + 2), size - 2);
+    if (utf8::firstInvalid(text) != text.size())
+      return 0; // encode refuses it before pre-tokenizing
+    std::vector<std::string_view> pieces;
+    preset(data[1]).split(text, pieces);
+    const char *next = text.data();
+    for (std::string_view piece : pieces) {
+      if (piece.data() != next || piece.empty())
+        __builtin_trap(); // a gap, an overlap or an empty piece
+      next += piece.size();
+    }
+    if (next != text.data() + text.size())
+      __builtin_trap();
+    return 0;
+  }
   const Tokenizer *tok = pick(data[0]);
   uint8_t mode = (data[0] >> 1) & 3;
   std::string_view rest(reinterpret_cast<const char *>(data + 1), size - 1);
