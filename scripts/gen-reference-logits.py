@@ -220,7 +220,8 @@ def main():
     for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json",
                      "tiny-granitemoe.json", "tiny-qwen2-moe.json", "tiny-gpt-oss.json",
                      "tiny-gpt-oss-attn-bias.json", "tiny-glm4-moe.json",
-                     "tiny-deepseek-v3.json", "tiny-deepseek-v2.json", "tiny-deepseek-v3-mscale.json"]:
+                     "tiny-deepseek-v3.json", "tiny-deepseek-v2.json", "tiny-deepseek-v3-mscale.json",
+                     "tiny-minimax-m2.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

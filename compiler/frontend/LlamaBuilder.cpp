@@ -71,7 +71,9 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
 Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::string &prefix) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
-  const bool mixtral = c.modelType == "mixtral", granite = c.modelType == "granitemoe";
+  // MiniMax-M2 names its experts as Mixtral does.
+  const bool mixtral = c.modelType == "mixtral" || c.modelType == "minimax_m2",
+             granite = c.modelType == "granitemoe";
   const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
   const std::string block = mixtral || granite ? "block_sparse_moe." : "mlp.";
   auto gguf = [&](llvm::StringRef kind, llvm::StringRef what = "weight") {
@@ -183,8 +185,10 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   FlatSymbolRefAttr up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
   FlatSymbolRefAttr down = stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff});
   FlatSymbolRefAttr scoreBias =
-      c.scoreCorrectionBias ? w("moe.score_bias", {experts}, "mlp.gate.e_score_correction_bias")
-                            : FlatSymbolRefAttr();
+      c.scoreCorrectionBias
+          ? w("moe.score_bias", {experts},
+              mixtral ? "block_sparse_moe.e_score_correction_bias" : "mlp.gate.e_score_correction_bias")
+          : FlatSymbolRefAttr();
   return ob.create<llm::MoeOp>(
       b.loc(), h.getType(), h, logits, shared, sharedGate, gate, up, down,
       ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken),

@@ -45,12 +45,12 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
-    "deepseek_v2, deepseek_v3, gpt2";
+    "deepseek_v2, deepseek_v3, minimax_m2, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
-      .Cases("deepseek_v2", "deepseek_v3", Architecture::Llama)
+      .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -98,6 +98,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Glm4MoeForCausalLM", "glm4_moe")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
+            .Case("MiniMaxM2ForCausalLM", "minimax_m2")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -418,9 +419,36 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
                          : 1);
 }
 
+// MiniMax-M2: every layer's MLP num_local_experts experts of intermediate_size (Mixtral's
+// names, block_sparse_moe.experts.E.w1/w2/w3), num_experts_per_tok of them chosen by sigmoid
+// scores plus block_sparse_moe.e_score_correction_bias, their weights renormalized; no
+// shared experts. Defaults are MiniMaxM2Config's.
+void parseMiniMaxExperts(JsonFields &fields, ModelConfig &c) {
+  c.numExperts = fields.optionalPositiveInt("num_local_experts").value_or(256);
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
+  c.expertIntermediateSize = c.intermediateSize;
+  c.normalizeTopK = true;
+  c.roundRoutingWeights = false;
+  c.sigmoidRouting = c.scoreCorrectionBias = true;
+  if (std::optional<std::string> scoring = fields.optionalString("scoring_func");
+      scoring && *scoring != "sigmoid")
+    fields.fail("scoring_func", "'" + *scoring + "' is not supported for minimax_m2 (sigmoid)");
+  if (fields.optionalBool("use_routing_bias").value_or(true) == false)
+    fields.fail("use_routing_bias", "false is not supported (the checkpoints have the bias)");
+  if (fields.optionalPositiveInt("shared_intermediate_size").value_or(0) > 0)
+    fields.fail("shared_intermediate_size", "shared experts are not supported for minimax_m2");
+  if (c.numExperts > 4096)
+    fields.fail("num_local_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("num_experts_per_tok",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+}
+
 void parseExperts(JsonFields &fields, ModelConfig &c) {
   if (c.modelType == "glm4_moe")
     return parseGlm4MoeExperts(fields, c);
+  if (c.modelType == "minimax_m2")
+    return parseMiniMaxExperts(fields, c);
   // Qwen2-MoE is Qwen3-MoE's layout (its defaults differ) plus a shared expert.
   const bool mixtral = c.modelType == "mixtral", qwen2 = c.modelType == "qwen2_moe",
              qwen = c.modelType == "qwen3_moe" || qwen2, granite = c.modelType == "granitemoe";
@@ -665,6 +693,24 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (glm4)
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1.5625e-7);
+  const bool minimax = c.modelType == "minimax_m2";
+  if (minimax) {
+    // MiniMax-M2: an RMSNorm over the whole query projection and one over the keys (its
+    // qk_norm_type per_layer), as OLMo 2's; every layer full attention (attn_type_list 1;
+    // MiniMax-01's lightning attention, 0, is not built).
+    c.qkNormFullWidth = true;
+    if (std::optional<std::string> kind = fields.optionalString("qk_norm_type");
+        kind && *kind != "per_layer")
+      fields.fail("qk_norm_type", "'" + *kind + "' is not supported (per_layer)");
+    if (std::optional<std::vector<double>> types = fields.optionalNumberArray("attn_type_list"))
+      for (double t : *types)
+        if (t != 1.0) {
+          fields.fail("attn_type_list", "only full attention (1) is supported");
+          break;
+        }
+    if (!fields.has("max_position_embeddings"))
+      c.maxPositions = 196608;
+  }
   // transformers' defaults where they differ from Llama's.
   if (c.architecture == Architecture::Olmo2 || c.architecture == Architecture::Olmoe ||
       c.modelType == "mixtral")
@@ -736,7 +782,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (fields.has("head_dim"))
     c.headDim = fields.requirePositiveInt("head_dim");
-  else if (glm4) // Glm4Config's default, whatever the hidden size
+  else if (glm4 || c.modelType == "minimax_m2") // their configs' default, whatever the width
     c.headDim = 128;
   else if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
     fields.fail("num_attention_heads",
@@ -756,16 +802,21 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
                             rope.linearFactor || rope.shortFactors || rope.yarn))
       c.localRopeTheta = local.theta.value_or(theta);
   }
-  // GLM-4 rotates half of each head unless told otherwise.
+  // GLM-4 rotates half of each head unless told otherwise; MiniMax-M2's checkpoints give
+  // rotary_dim (features) instead of the factor.
   double partial =
       fields.optionalPositiveNumber("partial_rotary_factor")
           .value_or(rope.partialRotaryFactor.value_or(glm4 || glm4Moe ? 0.5 : 1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
+  if (c.modelType == "minimax_m2" && fields.has("rotary_dim") &&
+      !fields.has("partial_rotary_factor") && !rope.partialRotaryFactor)
+    c.rotaryDim = fields.requirePositiveInt("rotary_dim");
   applyRope(fields, rope, c,
-            c.modelType == "mixtral"   ? 1000000.0
-            : c.modelType == "smollm3" ? 2000000.0
-            : olmo3                    ? 500000.0
-                                       : 10000.0);
+            c.modelType == "mixtral"      ? 1000000.0
+            : c.modelType == "smollm3"    ? 2000000.0
+            : c.modelType == "minimax_m2" ? 5000000.0
+            : olmo3                       ? 500000.0
+                                          : 10000.0);
   if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope
     fields.fail("rope_scaling", "yarn is not supported for phi3");
   else if (rope.yarn)

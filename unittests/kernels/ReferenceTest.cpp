@@ -254,6 +254,19 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
                         1e-5);
 }
 
+// MiniMax-M2: RMSNorms over the whole query and key projections, RoPE on half of each head
+// (rotary_dim), every layer's MLP a mixture under Mixtral's names routed by sigmoid scores
+// plus a choice-only correction bias, renormalized; 2 ranks (attention whole on each, the
+// norms spanning all heads) and 2 stages too.
+TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-minimax-m2.plan", "tiny-minimax-m2", 1e-5);
+  for (const char *split : {"tp2", "pp2"}) {
+    SCOPED_TRACE(split);
+    checkAgainstReference(planDirectory + "/tiny-minimax-m2-" + split + ".plan",
+                          "tiny-minimax-m2", 1e-5);
+  }
+}
+
 // GLM-4 and GLM-4.5 as llama.cpp writes them: GLM-4's output norms under llama.cpp's names
 // (post_attention_norm, post_ffw_norm) and its MLP's input norm as ffn_norm, gate_up_proj as
 // ffn_up, the interleaved pairs as they are; GLM-4.5's experts stacked, its routing from
