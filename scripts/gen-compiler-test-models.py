@@ -862,6 +862,15 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
     gguf_file(name, "deepseek2", meta, {} if metadata_only else tensors)
 
 
+def manifest_hf_dir(manifest, name):
+    """A manifest's model saved by transformers as its checkpoints are laid out."""
+    path = os.path.join(OUT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    manifest_model(manifest).save_pretrained(path)
+    for f in os.listdir(path):
+        os.chmod(os.path.join(path, f), 0o644)
+
+
 def manifest_ggufs():
     """Manifests' models as llama.cpp's converter writes them, each checked against the
     manifest's reference: RoPE scaling, DeepSeek's latent attention."""
@@ -941,6 +950,8 @@ def manifest_ggufs():
     gguf_file("tiny-glm4-moe.gguf", "glm4moe", meta, tensors)
     # Refused by name: NextN blocks that leave none for the model.
     gguf_file("gguf-glm4moe-all-nextn.gguf", "glm4moe", dict(meta, nextn_predict_layers=3), {})
+    # ERNIE 4.5's mixture as its checkpoints hold it (the correction bias [1, E]).
+    manifest_hf_dir("tiny-ernie4_5-moe.json", "hf-tiny-ernie4_5-moe")
     # Refused by name: a scoring function llama.cpp does not define.
     deepseek_gguf("tiny-deepseek-v2.json", "gguf-deepseek2-bad-routing.gguf", split_kv_b=False,
                   extra={"expert_gating_func": 3}, metadata_only=True)

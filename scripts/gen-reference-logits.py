@@ -118,8 +118,14 @@ def tiny_checkpoint_model(manifest):
         model.save_pretrained(tmp)
         path = os.path.join(tmp, "model.safetensors")
         saved = load_file(path)
-        save_file({name: random_tensor(spec["weights"]["seed"], name, tuple(t.shape))
-                   for name, t in saved.items()}, path, metadata={"format": "pt"})
+        # ERNIE 4.5's [1, E] correction bias holds the values modelc generates for the vector
+        # [E] it declares.
+        def values(name, shape):
+            if name.endswith("moe_statics.e_score_correction_bias"):
+                return random_tensor(spec["weights"]["seed"], name, shape[1:]).reshape(shape)
+            return random_tensor(spec["weights"]["seed"], name, shape)
+        save_file({name: values(name, tuple(t.shape)) for name, t in saved.items()}, path,
+                  metadata={"format": "pt"})
         model, info = transformers.AutoModelForCausalLM.from_pretrained(
             tmp, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
     assert not any(info.values()), info  # every parameter loaded from the file, nothing left
@@ -209,7 +215,8 @@ def main():
                      "tiny-llama-hd64.json", "tiny-qwen3.json", "tiny-gemma.json", "tiny-gemma2.json",
                      "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
                      "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json",
-                     "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json"]:
+                     "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json",
+                     "tiny-ernie4_5.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)
@@ -221,7 +228,7 @@ def main():
                      "tiny-granitemoe.json", "tiny-qwen2-moe.json", "tiny-gpt-oss.json",
                      "tiny-gpt-oss-attn-bias.json", "tiny-glm4-moe.json",
                      "tiny-deepseek-v3.json", "tiny-deepseek-v2.json", "tiny-deepseek-v3-mscale.json",
-                     "tiny-minimax-m2.json"]:
+                     "tiny-minimax-m2.json", "tiny-ernie4_5-moe.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

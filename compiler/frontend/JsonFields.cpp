@@ -62,6 +62,10 @@ std::optional<int64_t> JsonFields::optionalNonNegativeInt(StringRef key) {
   return optionalIntFrom(key, 0, "a non-negative integer");
 }
 
+std::optional<int64_t> JsonFields::optionalIntFromMinusOne(StringRef key) {
+  return optionalIntFrom(key, -1, "-1 or a non-negative integer");
+}
+
 int64_t JsonFields::requirePositiveInt(StringRef key) {
   if (!has(key)) {
     fail(key, "missing");

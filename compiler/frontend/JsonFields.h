@@ -23,6 +23,7 @@ public:
   int64_t requirePositiveInt(llvm::StringRef key);
   std::optional<int64_t> optionalPositiveInt(llvm::StringRef key);
   std::optional<int64_t> optionalNonNegativeInt(llvm::StringRef key);
+  std::optional<int64_t> optionalIntFromMinusOne(llvm::StringRef key); // -1 or more
   std::optional<double> optionalPositiveNumber(llvm::StringRef key);
   std::optional<bool> optionalBool(llvm::StringRef key);
   std::optional<std::string> optionalString(llvm::StringRef key);

@@ -168,8 +168,9 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
     return b.weight(prefix + name.str(), shape, layerName(layer, source));
   };
-  // DeepSeek's likewise.
-  const bool glm = c.modelType == "glm4_moe" || c.kvLoraRank > 0;
+  // DeepSeek's and ERNIE 4.5's likewise.
+  const bool glm =
+      c.modelType == "glm4_moe" || c.modelType == "ernie4_5_moe" || c.kvLoraRank > 0;
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
     const std::string s = glm ? "mlp.shared_experts." : "mlp.shared_expert.";
@@ -187,7 +188,9 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   FlatSymbolRefAttr scoreBias =
       c.scoreCorrectionBias
           ? w("moe.score_bias", {experts},
-              mixtral ? "block_sparse_moe.e_score_correction_bias" : "mlp.gate.e_score_correction_bias")
+              mixtral                           ? "block_sparse_moe.e_score_correction_bias"
+              : c.modelType == "ernie4_5_moe" ? "mlp.moe_statics.e_score_correction_bias"
+                                                : "mlp.gate.e_score_correction_bias")
           : FlatSymbolRefAttr();
   return ob.create<llm::MoeOp>(
       b.loc(), h.getType(), h, logits, shared, sharedGate, gate, up, down,

@@ -45,12 +45,13 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
-    "deepseek_v2, deepseek_v3, minimax_m2, gpt2";
+    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
+      .Cases("ernie4_5", "ernie4_5_moe", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -99,6 +100,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("MiniMaxM2ForCausalLM", "minimax_m2")
+            .Case("Ernie4_5ForCausalLM", "ernie4_5")
+            .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -444,9 +447,47 @@ void parseMiniMaxExperts(JsonFields &fields, ModelConfig &c) {
                 Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
 }
 
+// ERNIE 4.5's mixtures: moe_num_experts (or num_experts) of moe_intermediate_size, moe_k (or
+// num_experts_per_tok) chosen by softmax probability plus mlp.moe_statics'
+// e_score_correction_bias (choice only), the chosen probabilities renormalized;
+// moe_num_shared_experts shared ones as one unscaled MLP; sparse where (layer + 1) is a
+// multiple of moe_layer_interval between moe_layer_start_index and moe_layer_end_index
+// (-1: the last layer). Defaults are Ernie4_5_MoeConfig's.
+void parseErnieExperts(JsonFields &fields, ModelConfig &c) {
+  auto count = [&](StringRef key, StringRef alias, int64_t fallback) {
+    return fields.optionalPositiveInt(fields.has(key) || !fields.has(alias) ? key : alias)
+        .value_or(fallback);
+  };
+  c.numExperts = count("moe_num_experts", "num_experts", 64);
+  c.expertsPerToken = count("moe_k", "num_experts_per_tok", 6);
+  c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1536);
+  const int64_t shared = fields.mentions("moe_num_shared_experts")
+                             ? fields.optionalNonNegativeInt("moe_num_shared_experts").value_or(0)
+                             : 2;
+  c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
+  c.normalizeTopK = true;
+  c.roundRoutingWeights = false;
+  c.scoreCorrectionBias = true;
+  if (c.numExperts > 4096)
+    fields.fail("moe_num_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail("moe_k",
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  const int64_t start = fields.optionalNonNegativeInt("moe_layer_start_index").value_or(1);
+  const int64_t interval = fields.optionalPositiveInt("moe_layer_interval").value_or(1);
+  int64_t end = fields.optionalIntFromMinusOne("moe_layer_end_index").value_or(-1);
+  if (end == -1)
+    end = c.numLayers - 1;
+  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), true);
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.denseLayers[static_cast<size_t>(i)] = !((i + 1) % interval == 0 && i >= start && i <= end);
+}
+
 void parseExperts(JsonFields &fields, ModelConfig &c) {
   if (c.modelType == "glm4_moe")
     return parseGlm4MoeExperts(fields, c);
+  if (c.modelType == "ernie4_5_moe")
+    return parseErnieExperts(fields, c);
   if (c.modelType == "minimax_m2")
     return parseMiniMaxExperts(fields, c);
   // Qwen2-MoE is Qwen3-MoE's layout (its defaults differ) plus a shared expert.
@@ -693,6 +734,18 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (glm4)
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1.5625e-7);
+  // ERNIE 4.5: Ernie4_5Config's defaults; every head rotated in interleaved pairs (GLM's
+  // style over the whole head); use_bias would put biases on every projection, refused.
+  const bool ernie = StringRef(c.modelType).starts_with("ernie4_5");
+  if (ernie) {
+    if (!fields.has("max_position_embeddings"))
+      c.maxPositions = 131072;
+    c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
+    if (!fields.mentions("num_key_value_heads"))
+      c.numKvHeads = c.modelType == "ernie4_5" ? 2 : 4;
+    if (fields.optionalBool("use_bias").value_or(false))
+      fields.fail("use_bias", "biases on every projection are not supported");
+  }
   const bool minimax = c.modelType == "minimax_m2";
   if (minimax) {
     // MiniMax-M2: an RMSNorm over the whole query projection and one over the keys (its
@@ -729,7 +782,9 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.logitsScaling = fields.optionalPositiveNumber("logits_scaling");
     c.attentionScale = fields.optionalPositiveNumber("attention_multiplier").value_or(1.0);
   }
-  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(smol);
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(smol || ernie);
+  if (ernie)
+    c.ropeInterleaved = true;
   readSiluMlp(fields, c);
   // Qwen2 always has Q, K, V biases (no output bias). Elsewhere attention_bias also puts a
   // bias on o_proj, which modelc does not build: refused rather than dropped. (Phi-3's
@@ -782,8 +837,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (fields.has("head_dim"))
     c.headDim = fields.requirePositiveInt("head_dim");
-  else if (glm4 || c.modelType == "minimax_m2") // their configs' default, whatever the width
-    c.headDim = 128;
+  else if (glm4 || c.modelType == "minimax_m2" || c.modelType == "ernie4_5")
+    c.headDim = 128; // their configs' default, whatever the width
   else if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
     fields.fail("num_attention_heads",
                 Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
@@ -815,6 +870,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
             c.modelType == "mixtral"      ? 1000000.0
             : c.modelType == "smollm3"    ? 2000000.0
             : c.modelType == "minimax_m2" ? 5000000.0
+            : ernie                       ? 500000.0
             : olmo3                       ? 500000.0
                                           : 10000.0);
   if (rope.yarn && c.architecture == Architecture::Phi3) // transformers reads it as longrope

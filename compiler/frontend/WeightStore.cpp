@@ -178,6 +178,9 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       // of all their rows; a vector as a matrix of one row (GGUF's [D] shared-expert gate).
       if (shape.size() == 1 && type.getRank() == 2 && type.getDimSize(0) == 1)
         shape = {1, shape[0]};
+      // And a matrix of one row as a vector (ERNIE 4.5's [1, E] correction bias).
+      if (shape.size() == 2 && shape[0] == 1 && type.getRank() == 1)
+        shape = {shape[1]};
       if (shape.size() > 2 && type.getRank() == 2)
         shape = {std::accumulate(shape.begin(), shape.end() - 1, uint64_t(1),
                                  std::multiplies<uint64_t>()),

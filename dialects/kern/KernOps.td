@@ -141,8 +141,8 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
     renormalization and rounding), each expert's SiLU-gated MLP over the rows that chose
     it, and the weighted sum in the order the experts were chosen; plus the optional
     `shared` expert's output, scaled by `sigmoid(shared_gate)` when given; the experts'
-    optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`); sigmoid scores with a
-    choice-only `score_bias`, group-limited choice (`num_groups`, `top_groups`,
+    optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`); sigmoid scores, a
+    choice-only `score_bias` (on sigmoid or softmax scores), group-limited choice (`num_groups`, `top_groups`,
     `group_top`) and `routed_scale`, as llm.moe describes them.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,

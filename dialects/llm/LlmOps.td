@@ -352,8 +352,8 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
 
     DeepSeek-V3-style routing (GLM-4.5's MoE), each part optional: with `sigmoid_scores`
     the scores are `s = sigmoid(router_logits[t])` in place of the softmax; `score_bias`
-    (`[E]`, a learned correction) is added to them for choosing only (the weights are the
-    chosen experts' `s`); with `num_groups` G and `top_groups` g the experts form G equal
+    (`[E]`, a learned correction) is added to the scores, sigmoid or softmax (ERNIE 4.5),
+    for choosing only (the weights are the chosen experts' `s`); with `num_groups` G and `top_groups` g the experts form G equal
     groups, each scored by the sum of its `group_top` (default 2) largest biased scores,
     and only the g best groups' experts may be chosen; `normalize_top_k` divides the
     weights by their sum, and `routed_scale` then multiplies them. Expert groups and

@@ -83,9 +83,10 @@ namespace {
 
 // The top_k experts of one row of router logits, in the order chosen, with their weights:
 // softmax in f32 (as transformers computes it), the largest probabilities (ties to the
-// lower expert), optionally divided by their sum. Sigmoid routing: sigmoid scores, chosen
-// by score plus `scoreBias` (if any), weighted by the unbiased scores, divided by their sum
-// (plus 1e-20, as transformers' DeepSeek-V3-style routers do). Either kind of score may be
+// lower expert), optionally divided by their sum. Sigmoid routing: sigmoid scores. Either
+// kind chosen by score plus `scoreBias` (if any: DeepSeek-V3's sigmoid ones, ERNIE 4.5's
+// softmax ones), weighted by the unbiased scores, divided by their sum (plus 1e-20 for
+// sigmoid scores, as transformers' DeepSeek-V3-style routers do). Either kind of score may be
 // chosen within the best topGroups of numGroups groups (a group's score: its groupTop
 // largest scores summed, in descending order: two for DeepSeek-V3, one for DeepSeek-V2) and
 // the weights multiplied by routedScale.
@@ -117,8 +118,10 @@ void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias
       probs[e] = std::exp(logits[e] - max);
       sum += probs[e];
     }
-    for (int64_t e = 0; e < n; ++e)
-      choice[e] = probs[e] /= sum;
+    for (int64_t e = 0; e < n; ++e) {
+      probs[e] /= sum;
+      choice[e] = scoreBias ? probs[e] + scoreBias[e] : probs[e];
+    }
   }
   if (const int64_t groups = c.numGroups; groups > 1) {
     const int64_t per = n / groups;

@@ -464,8 +464,6 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           return bad("moe group_top must be between 1 and a group's experts");
         if (!(op.moe.routedScale > 0.0 && op.moe.routedScale < 1e30))
           return bad("moe routed_scale must be positive");
-        if (op.moe.scoreBias && !op.moe.sigmoidScores)
-          return bad("moe score_bias needs sigmoid_scores");
         if (op.weights[0]->shape[0] % static_cast<uint64_t>(op.moe.numExperts))
           return bad("moe gate weight " + op.weights[0]->name + " does not split into " +
                      std::to_string(op.moe.numExperts) + " experts");

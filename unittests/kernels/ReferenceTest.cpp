@@ -267,6 +267,20 @@ TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
   }
 }
 
+// ERNIE 4.5: every head rotated in interleaved pairs, head_dim apart from the hidden size,
+// tied embeddings; its mixture chooses experts by softmax probability plus a correction bias
+// (mlp.moe_statics, [1, E] in the checkpoint) and weights them by the renormalized
+// probabilities, beside two shared experts; a dense first layer. 2 ranks each too.
+TEST(Reference, TinyErnie45MatchesTransformers) {
+  for (const char *model : {"tiny-ernie4_5", "tiny-ernie4_5-moe"}) {
+    SCOPED_TRACE(model);
+    checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
+    checkAgainstReference(planDirectory + "/" + model + "-tp2.plan", model, 1e-5);
+  }
+  SCOPED_TRACE("a directory");
+  checkAgainstReference(planDirectory + "/hf-tiny-ernie4_5-moe.plan", "tiny-ernie4_5-moe", 1e-5);
+}
+
 // GLM-4 and GLM-4.5 as llama.cpp writes them: GLM-4's output norms under llama.cpp's names
 // (post_attention_norm, post_ffw_norm) and its MLP's input norm as ffn_norm, gate_up_proj as
 // ffn_up, the interleaved pairs as they are; GLM-4.5's experts stacked, its routing from

@@ -228,8 +228,6 @@ LogicalResult MoeOp::verify() {
   if (getSwigluLimit() && !(getSwigluLimit()->convertToDouble() > 0.0 &&
                             std::isfinite(getSwigluAlpha()->convertToDouble())))
     return emitOpError() << "swiglu_limit must be positive and swiglu_alpha finite";
-  if (getScoreBias() && !getSigmoidScores())
-    return emitOpError() << "score_bias needs sigmoid_scores";
   if (getGroupTop() && !getNumGroups())
     return emitOpError() << "group_top needs num_groups";
   if (bool(getNumGroups()) != bool(getTopGroups()))

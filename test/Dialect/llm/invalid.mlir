@@ -450,9 +450,9 @@ func.func @attention_sinks(%q: tensor<?x64xf32>, %kv: tensor<?x32xf32>, %b: !llm
 llm.weight @eg : tensor<48x8xf32> = ["eg"]
 llm.weight @eu : tensor<48x8xf32> = ["eu"]
 llm.weight @ed : tensor<32x12xf32> = ["ed"]
-llm.weight @sb : tensor<4xf32> = ["sb"]
-func.func @moe_bias_without_sigmoid(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{score_bias needs sigmoid_scores}}
+llm.weight @sb : tensor<5xf32> = ["sb"]
+func.func @moe_bias_of_other_experts(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{score_bias @sb has type 'tensor<5xf32>', expected shape [4] of 'f32'}}
   %y = llm.moe %x, %r experts(@eg, @eu, @ed) {num_experts = 4 : i64, top_k = 2 : i64, score_bias = @sb} : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
