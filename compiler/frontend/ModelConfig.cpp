@@ -45,13 +45,13 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
-    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, gpt2";
+    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
-      .Cases("ernie4_5", "ernie4_5_moe", Architecture::Llama)
+      .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -102,6 +102,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("MiniMaxM2ForCausalLM", "minimax_m2")
             .Case("Ernie4_5ForCausalLM", "ernie4_5")
             .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
+            .Case("SeedOssForCausalLM", "seed_oss")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -746,6 +747,9 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     if (fields.optionalBool("use_bias").value_or(false))
       fields.fail("use_bias", "biases on every projection are not supported");
   }
+  const bool seed = c.modelType == "seed_oss";
+  if (seed && !fields.has("max_position_embeddings"))
+    c.maxPositions = 524288;
   const bool minimax = c.modelType == "minimax_m2";
   if (minimax) {
     // MiniMax-M2: an RMSNorm over the whole query projection and one over the keys (its
@@ -795,9 +799,17 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
        (c.modelType != "qwen2_moe" || fields.optionalBool("qkv_bias").value_or(true))) ||
       (c.architecture == Architecture::Glm4 &&
        fields.optionalBool("attention_bias").value_or(true)) ||
-      (glm4Moe && fields.optionalBool("attention_bias").value_or(false));
+      (glm4Moe && fields.optionalBool("attention_bias").value_or(false)) ||
+      (seed && fields.optionalBool("attention_bias").value_or(true));
+  // Seed-OSS: Q, K, V biases (attention_bias, default true) and an o_proj bias apart
+  // (attention_out_bias, default false); MLP biases (mlp_bias) are refused.
+  if (seed) {
+    c.outputBias = fields.optionalBool("attention_out_bias").value_or(false);
+    if (fields.optionalBool("mlp_bias").value_or(false))
+      fields.fail("mlp_bias", "biases on the MLP's projections are not supported");
+  }
   if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
-      c.architecture != Architecture::Glm4 && !glm4Moe &&
+      c.architecture != Architecture::Glm4 && !glm4Moe && !seed &&
       fields.optionalBool("attention_bias").value_or(false))
     fields.fail("attention_bias", "biases on the attention projections (o_proj's too) are not "
                                   "supported for " +
@@ -837,7 +849,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   }
   if (fields.has("head_dim"))
     c.headDim = fields.requirePositiveInt("head_dim");
-  else if (glm4 || c.modelType == "minimax_m2" || c.modelType == "ernie4_5")
+  else if (glm4 || c.modelType == "minimax_m2" || c.modelType == "ernie4_5" || seed)
     c.headDim = 128; // their configs' default, whatever the width
   else if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
     fields.fail("num_attention_heads",

@@ -267,6 +267,14 @@ TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
   }
 }
 
+// Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
+// too.
+TEST(Reference, TinySeedOssMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-seed-oss.plan", "tiny-seed-oss", 1e-5);
+  SCOPED_TRACE("2 ranks");
+  checkAgainstReference(planDirectory + "/tiny-seed-oss-tp2.plan", "tiny-seed-oss", 1e-5);
+}
+
 // ERNIE 4.5: every head rotated in interleaved pairs, head_dim apart from the hidden size,
 // tied embeddings; its mixture chooses experts by softmax probability plus a correction bias
 // (mlp.moe_statics, [1, E] in the checkpoint) and weights them by the renormalized
