@@ -802,12 +802,9 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
       (glm4Moe && fields.optionalBool("attention_bias").value_or(false)) ||
       (seed && fields.optionalBool("attention_bias").value_or(true));
   // Seed-OSS: Q, K, V biases (attention_bias, default true) and an o_proj bias apart
-  // (attention_out_bias, default false); MLP biases (mlp_bias) are refused.
-  if (seed) {
+  // (attention_out_bias, default false); MLP biases (mlp_bias) are refused below, as for all.
+  if (seed)
     c.outputBias = fields.optionalBool("attention_out_bias").value_or(false);
-    if (fields.optionalBool("mlp_bias").value_or(false))
-      fields.fail("mlp_bias", "biases on the MLP's projections are not supported");
-  }
   if (c.architecture != Architecture::Qwen2 && c.architecture != Architecture::Phi3 &&
       c.architecture != Architecture::Glm4 && !glm4Moe && !seed &&
       fields.optionalBool("attention_bias").value_or(false))
