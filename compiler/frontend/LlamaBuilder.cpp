@@ -65,6 +65,18 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
       norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors, magnitude);
 }
 
+// Each head RMS-normalized and scaled by `norm`, unrotated (llm.rope with rotary_dim 0).
+Value headNormOnly(ModuleBuilder &b, Value x, Value positions, int64_t heads,
+                   FlatSymbolRefAttr norm) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  return ob.create<llm::RopeOp>(
+      b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
+      ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
+      UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps), FloatAttr(),
+      FloatAttr(), DenseF64ArrayAttr(), FloatAttr());
+}
+
 // A sparse MLP block: the router's logits, then llm.moe over the experts' stacked weights
 // (Mixtral names them block_sparse_moe.experts.E.w1/w3/w2, Qwen3-MoE and OLMoE
 // mlp.experts.E.gate_proj/up_proj/down_proj; GGUF stacks each kind in one tensor).
@@ -420,7 +432,12 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       ks = b.rmsNorm(ks, w("attn.k_norm", {kv}, "self_attn.k_norm.weight"));
     }
     const bool local = c.isSlidingLayer(i);
-    if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
+    if (!c.usesRope(i) && c.qkNorm) { // EXAONE 4's NoPE layers: the head norms alone
+      qs = headNormOnly(b, qs, args.positions, c.numHeads,
+                        headNorm("attn.q_norm", "self_attn.q_norm.weight"));
+      ks = headNormOnly(b, ks, args.positions, c.numKvHeads,
+                        headNorm("attn.k_norm", "self_attn.k_norm.weight"));
+    } else if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
       qs = rope(b, qs, args.positions, c.numHeads,
                 headNorm("attn.q_norm", "self_attn.q_norm.weight"), local);
       ks = rope(b, ks, args.positions, c.numKvHeads,

@@ -45,13 +45,13 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
-    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, gpt2";
+    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
-      .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", Architecture::Llama)
+      .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -103,6 +103,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Ernie4_5ForCausalLM", "ernie4_5")
             .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
             .Case("SeedOssForCausalLM", "seed_oss")
+            .Case("Exaone4ForCausalLM", "exaone4")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -829,6 +830,27 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     }
   } else if (c.modelType == "smollm3") {
     parseSmolLM3Layers(fields, c);
+  } else if (c.modelType == "exaone4") {
+    // EXAONE 4: OLMo 2's norms (none before the blocks, one of each block's output) with
+    // Qwen3's per-head query and key norms; sliding_window (4096; null: none) on the layers
+    // layer_types names, else where (layer + 1) is not a multiple of sliding_window_pattern
+    // (4); with a window the full-attention layers have no RoPE (their head norms stay).
+    c.inputNorms = false;
+    c.outputNorms = c.qkNorm = true;
+    c.slidingWindow = fields.mentions("sliding_window")
+                          ? fields.optionalPositiveInt("sliding_window")
+                          : std::optional<int64_t>(4096);
+    if (c.slidingWindow && !parseLayerTypes(fields, c)) {
+      int64_t pattern = 4;
+      if (fields.has("sliding_window_pattern") &&
+          !(pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(0)))
+        fields.fail("sliding_window_pattern", "expected a positive integer (or layer_types)");
+      for (int64_t i = 0; pattern > 0 && i < c.numLayers; ++i)
+        c.slidingLayers.push_back((i + 1) % pattern != 0);
+    }
+    if (c.slidingWindow)
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.noRopeLayers.push_back(!c.isSlidingLayer(i));
   } else if (c.modelType == "olmo3") {
     // OLMo 3: sliding_window (4096; null: none) on the layers layer_types names, by default
     // three of every four.

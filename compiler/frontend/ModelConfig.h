@@ -38,7 +38,7 @@ inline bool isGemma(Architecture a) {
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, gpt2".
+// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {

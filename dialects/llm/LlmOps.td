@@ -186,12 +186,13 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
     every frequency by its factor (positions interpolated: Hugging Face's "linear" RoPE).
     `frequency_factors` (`rotary_dim / 2` values) divides pair i's frequency by value i and
     `magnitude` multiplies the cos and sin of every rotation (LongRoPE: its rescale factors
-    and attention factor).
+    and attention factor). With `rotary_dim` 0 nothing is rotated: only the heads' norm
+    applies (EXAONE 4's layers without RoPE keep their query and key norms).
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$rotary_dim,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$rotary_dim,
                        F64Attr:$theta,
                        UnitAttr:$interleaved,
                        OptionalAttr<Llm_Llama3RopeScalingAttr>:$scaling,

@@ -267,6 +267,18 @@ TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
   }
 }
 
+// EXAONE 4: no norms before the blocks, a norm of each block's output, per-head query and key
+// norms; a 4-token window on three layers of four, the fourth without RoPE (its head norms
+// alone: llm.rope with rotary_dim 0). 2 ranks and 2 stages too.
+TEST(Reference, TinyExaone4MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-exaone4.plan", "tiny-exaone4", 1e-5);
+  for (const char *split : {"tp2", "pp2"}) {
+    SCOPED_TRACE(split);
+    checkAgainstReference(planDirectory + "/tiny-exaone4-" + split + ".plan", "tiny-exaone4",
+                          1e-5);
+  }
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

@@ -305,6 +305,8 @@ LogicalResult RopeOp::verify() {
   if (rotary > headDim || rotary % 2 != 0)
     return emitOpError() << "rotary_dim " << rotary << " must be even and at most head_dim "
                          << headDim;
+  if (rotary == 0 && !getNormWeight())
+    return emitOpError() << "rotary_dim 0 rotates nothing: it needs norm_weight";
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError() << "theta must be positive";
   if (bool(getNormWeight()) != bool(getNormEps()))

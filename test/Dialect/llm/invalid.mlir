@@ -190,6 +190,14 @@ func.func @rope_rotary_wide(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<
 
 // -----
 
+func.func @rope_rotating_nothing(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{rotary_dim 0 rotates nothing: it needs norm_weight}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 0 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 func.func @rope_theta(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
   // expected-error @+1 {{theta must be positive}}
   %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 0.0 : f64} : tensor<?x8xf32>, tensor<?xi32>
