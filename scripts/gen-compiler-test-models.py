@@ -86,7 +86,9 @@ def gguf_file(name, arch, meta, tensors):
     w = gguf.GGUFWriter(os.path.join(OUT, name), arch)
     for key, value in meta.items():
         name = key if key.startswith("tokenizer.") else f"{arch}.{key}"
-        if isinstance(value, bool):
+        if isinstance(value, list):
+            w.add_array(name, value)
+        elif isinstance(value, bool):
             w.add_bool(name, value)
         elif isinstance(value, float):
             w.add_float32(name, value)
@@ -950,6 +952,13 @@ def manifest_ggufs():
     gguf_file("tiny-glm4-moe.gguf", "glm4moe", meta, tensors)
     # Refused by name: NextN blocks that leave none for the model.
     gguf_file("gguf-glm4moe-all-nextn.gguf", "glm4moe", dict(meta, nextn_predict_layers=3), {})
+    # EXAONE 4 (exaone4: OLMo 2's norm names, per-head norms, one bool a layer for the window).
+    meta, tensors = manifest_gguf("tiny-exaone4.json", sandwich=True)
+    cfg = json.load(open(os.path.join(MODELS, "tiny-exaone4.json")))["config"]
+    meta.update({"attention.sliding_window": cfg["sliding_window"],
+                 "attention.sliding_window_pattern": [(i + 1) % cfg["sliding_window_pattern"] != 0
+                                                      for i in range(cfg["num_hidden_layers"])]})
+    gguf_file("tiny-exaone4.gguf", "exaone4", meta, tensors)
     # ERNIE 4.5's mixture as its checkpoints hold it (the correction bias [1, E]).
     manifest_hf_dir("tiny-ernie4_5-moe.json", "hf-tiny-ernie4_5-moe")
     # Refused by name: a scoring function llama.cpp does not define.

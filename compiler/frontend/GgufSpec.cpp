@@ -266,6 +266,35 @@ void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &
     c.denseLayers[size_t(i)] = true;
 }
 
+// EXAONE 4 as llama.cpp writes it (exaone4): OLMo 2's output norms (post_attention_norm,
+// post_ffw_norm) with per-head attn_q_norm / attn_k_norm, rotate-half pairs unpermuted; with
+// attention.sliding_window, the layers attention.sliding_window_pattern marks (one bool a
+// layer; absent: three of every four) slide and the others have no RoPE.
+void readExaone4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                 const std::string &arch) {
+  c.modelType = "exaone4";
+  c.inputNorms = false;
+  c.outputNorms = c.qkNorm = true;
+  c.slidingWindow = meta.optionalPositive("attention.sliding_window");
+  if (!c.slidingWindow)
+    return;
+  const std::string key = arch + ".attention.sliding_window_pattern";
+  if (const modelrt::GgufValue *v = file.find(key)) {
+    if (v->type != modelrt::GgufType::Array || v->elemType != modelrt::GgufType::Bool ||
+        v->count != uint64_t(c.numLayers)) {
+      meta.fail(key, "expected one bool a layer (" + std::to_string(c.numLayers) + ")");
+      return;
+    }
+    for (uint64_t i = 0; i < v->count; ++i)
+      c.slidingLayers.push_back(v->raw[i] != 0);
+  } else {
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.slidingLayers.push_back((i + 1) % 4 != 0);
+  }
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.noRopeLayers.push_back(!c.isSlidingLayer(i));
+}
+
 // DeepSeek-V2 and V3 as llama.cpp writes them (deepseek2): multi-head latent attention with
 // q_lora_rank (0 or absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
 // value widths from key_length_mla / value_length_mla (newer files, whose key_length and
@@ -414,9 +443,12 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // llama.cpp's converter permutes Llama's (and Granite's) Q and K rows for GPT-J-style
     // (interleaved) rotation, which GLM-4 has already; the others (GLM-4.5 among them) keep
     // the rotate-half layout.
-    c.ropeInterleaved = (c.architecture == Architecture::Llama && !glm4Moe) ||
+    const bool exaone4 = *arch == "exaone4";
+    c.ropeInterleaved = (c.architecture == Architecture::Llama && !glm4Moe && !exaone4) ||
                         c.architecture == Architecture::Granite ||
                         c.architecture == Architecture::Glm4;
+    if (exaone4)
+      readExaone4(*file, meta, c, *arch);
     if (glm4Moe) { // per-head Q and K norms where the file has them (use_qk_norm)
       c.modelType = "glm4_moe";
       c.qkNorm = file->findTensor("blk.0.attn_q_norm.weight") != nullptr;

@@ -269,10 +269,11 @@ TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
 
 // EXAONE 4: no norms before the blocks, a norm of each block's output, per-head query and key
 // norms; a 4-token window on three layers of four, the fourth without RoPE (its head norms
-// alone: llm.rope with rotary_dim 0). 2 ranks and 2 stages too.
+// alone: llm.rope with rotary_dim 0). 2 ranks and 2 stages too, and as llama.cpp writes it
+// (exaone4: one bool a layer for the window).
 TEST(Reference, TinyExaone4MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-exaone4.plan", "tiny-exaone4", 1e-5);
-  for (const char *split : {"tp2", "pp2"}) {
+  for (const char *split : {"tp2", "pp2", "gguf"}) {
     SCOPED_TRACE(split);
     checkAgainstReference(planDirectory + "/tiny-exaone4-" + split + ".plan", "tiny-exaone4",
                           1e-5);
