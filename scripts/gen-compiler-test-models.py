@@ -743,6 +743,8 @@ def manifest_meta(c):
             "rope.freq_base": float(rope_parameter(c, "rope_theta", 10000.0)),
             "rope.dimension_count": int(hd * rope_parameter(c, "partial_rotary_factor", 1.0)),
             "attention.layer_norm_rms_epsilon": float(c.rms_norm_eps), "vocab_size": c.vocab_size}
+    if getattr(c, "head_dim", None):  # TextModel writes a config's head_dim
+        meta.update({"attention.key_length": hd, "attention.value_length": hd})
     return meta
 
 
@@ -807,7 +809,7 @@ def mixture_tensors(model, split_kv_b=False):
             ff = v.shape[1] // 2
             tensors[f"blk.{i}.ffn_gate_exps.weight"] = np.ascontiguousarray(v[:, :ff, :])
             tensors[f"blk.{i}.ffn_up_exps.weight"] = np.ascontiguousarray(v[:, ff:, :])
-        elif rest == "mlp.gate.e_score_correction_bias":
+        elif rest in ("mlp.gate.e_score_correction_bias", "mlp.gate.moe_statics.e_score_correction_bias"):
             tensors[f"blk.{i}.exp_probs_b.bias"] = v
         elif rest.endswith("_proj.bias"):
             tensors[f"blk.{i}.{names[rest[:-len('bias')] + 'weight']}.bias"] = v
@@ -961,6 +963,21 @@ def manifest_ggufs():
     gguf_file("tiny-exaone4.gguf", "exaone4", meta, tensors)
     # ERNIE 4.5's mixture as its checkpoints hold it (the correction bias [1, E]).
     manifest_hf_dir("tiny-ernie4_5-moe.json", "hf-tiny-ernie4_5-moe")
+    # ERNIE 4.5 (ernie4_5: interleaved pairs as the checkpoint has them; ernie4_5-moe: softmax
+    # routing with exp_probs_b, Ernie4_5MoeModel's keys, its expert_shared_feed_forward_length
+    # as it computes it).
+    meta, tensors = manifest_gguf("tiny-ernie4_5.json")
+    gguf_file("tiny-ernie4_5.gguf", "ernie4_5", meta, tensors)
+    model = manifest_model("tiny-ernie4_5-moe.json")
+    c = model.config
+    meta, tensors = manifest_meta(c), mixture_tensors(model)
+    meta.update({"expert_count": c.moe_num_experts, "expert_used_count": c.moe_k,
+                 "interleave_moe_layer_step": c.moe_layer_interval,
+                 "leading_dense_block_count": c.moe_layer_start_index,
+                 "expert_feed_forward_length": c.moe_intermediate_size,
+                 "expert_shared_count": c.moe_num_shared_experts,
+                 "expert_shared_feed_forward_length": c.intermediate_size // c.num_key_value_heads})
+    gguf_file("tiny-ernie4_5-moe.gguf", "ernie4_5-moe", meta, tensors)
     # Refused by name: a scoring function llama.cpp does not define.
     deepseek_gguf("tiny-deepseek-v2.json", "gguf-deepseek2-bad-routing.gguf", split_kv_b=False,
                   extra={"expert_gating_func": 3}, metadata_only=True)

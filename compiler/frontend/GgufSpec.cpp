@@ -266,6 +266,42 @@ void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &
     c.denseLayers[size_t(i)] = true;
 }
 
+// ERNIE 4.5's mixture as llama.cpp writes it (ernie4_5-moe): expert_count experts of
+// expert_feed_forward_length, expert_used_count chosen by softmax probability plus exp_probs_b
+// (choice only; [1, E] read as [E]), renormalized; sparse from leading_dense_block_count on
+// wherever (layer + 1) is a multiple of interleave_moe_layer_step; the shared experts one MLP
+// of ffn_gate_shexp's rows (llama.cpp's expert_shared_feed_forward_length is not its size
+// in general).
+void readErnieExperts(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                      const std::string &arch) {
+  c.numExperts = meta.requirePositive("expert_count");
+  c.expertsPerToken = meta.requirePositive("expert_used_count");
+  c.expertIntermediateSize = meta.requirePositive("expert_feed_forward_length");
+  c.normalizeTopK = true;
+  c.roundRoutingWeights = false;
+  if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
+    meta.fail(arch + ".expert_used_count",
+              std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
+                  " experts (at most 4096, and no more used than there are)");
+  const int64_t start = optionalCount(file, meta, arch, "leading_dense_block_count");
+  const int64_t step =
+      std::max<int64_t>(optionalCount(file, meta, arch, "interleave_moe_layer_step"), 1);
+  c.denseLayers.assign(size_t(std::max<int64_t>(c.numLayers, 0)), true);
+  int64_t first = -1;
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    if (i >= start && (i + 1) % step == 0) {
+      c.denseLayers[size_t(i)] = false;
+      first = first < 0 ? i : first;
+    }
+  if (first < 0)
+    return;
+  const std::string blk = "blk." + std::to_string(first) + ".";
+  c.scoreCorrectionBias = file.findTensor(blk + "exp_probs_b.bias") != nullptr;
+  if (const modelrt::TensorInfo *shared = file.findTensor(blk + "ffn_gate_shexp.weight"))
+    c.sharedExpertIntermediateSize =
+        shared->shape.size() == 2 ? static_cast<int64_t>(shared->shape[0]) : 0;
+}
+
 // EXAONE 4 as llama.cpp writes it (exaone4): OLMo 2's output norms (post_attention_norm,
 // post_ffw_norm) with per-head attn_q_norm / attn_k_norm, rotate-half pairs unpermuted; with
 // attention.sliding_window, the layers attention.sliding_window_pattern marks (one bool a
@@ -385,8 +421,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   // deepseek2: llama.cpp's name for DeepSeek-V2 and V3 (and V3's descendants); glm4moe for
   // GLM-4.5 / 4.6's mixtures (DeepSeek-V3's routing).
   const bool deepseek = *arch == "deepseek2", glm4Moe = *arch == "glm4moe";
-  std::optional<Architecture> builder =
-      deepseek || glm4Moe ? Architecture::Llama : architectureFromModelType(*arch);
+  // ERNIE 4.5: llama.cpp's ernie4_5 and ernie4_5-moe.
+  const bool ernie = *arch == "ernie4_5" || *arch == "ernie4_5-moe";
+  std::optional<Architecture> builder = deepseek || glm4Moe || ernie
+                                            ? Architecture::Llama
+                                            : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
   if (*arch == "olmo3")
     return createStringError(inconvertibleErrorCode(),
@@ -444,11 +483,17 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // (interleaved) rotation, which GLM-4 has already; the others (GLM-4.5 among them) keep
     // the rotate-half layout.
     const bool exaone4 = *arch == "exaone4";
+    // (ERNIE 4.5's interleaved pairs are the checkpoint's own.)
     c.ropeInterleaved = (c.architecture == Architecture::Llama && !glm4Moe && !exaone4) ||
                         c.architecture == Architecture::Granite ||
                         c.architecture == Architecture::Glm4;
     if (exaone4)
       readExaone4(*file, meta, c, *arch);
+    if (ernie) {
+      c.modelType = *arch == "ernie4_5" ? "ernie4_5" : "ernie4_5_moe";
+      if (*arch == "ernie4_5-moe")
+        readErnieExperts(*file, meta, c, *arch);
+    }
     if (glm4Moe) { // per-head Q and K norms where the file has them (use_qk_norm)
       c.modelType = "glm4_moe";
       c.qkNorm = file->findTensor("blk.0.attn_q_norm.weight") != nullptr;
@@ -535,7 +580,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       readDeepseek2(*file, meta, c, *arch);
     std::optional<int64_t> experts;
     if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count");
-        !deepseek && !glm4Moe && (!n || *n != 0))
+        !deepseek && !glm4Moe && !ernie && (!n || *n != 0))
       experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
     if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;

@@ -64,6 +64,7 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
       {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
+      {"mlp.moe_statics.e_score_correction_bias", "exp_probs_b.bias"}, // ERNIE 4.5, [1, E]
       {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
       {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
       {"self_attn.q_b_proj.weight", "attn_q_b.weight"},

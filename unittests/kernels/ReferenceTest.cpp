@@ -300,6 +300,12 @@ TEST(Reference, TinyErnie45MatchesTransformers) {
   }
   SCOPED_TRACE("a directory");
   checkAgainstReference(planDirectory + "/hf-tiny-ernie4_5-moe.plan", "tiny-ernie4_5-moe", 1e-5);
+  // As llama.cpp writes them (ernie4_5, ernie4_5-moe: exp_probs_b, interleave_moe_layer_step,
+  // the shared experts' size from their tensor).
+  for (const char *model : {"tiny-ernie4_5", "tiny-ernie4_5-moe"}) {
+    SCOPED_TRACE(std::string(model) + " GGUF");
+    checkAgainstReference(planDirectory + "/" + model + "-gguf.plan", model, 1e-5);
+  }
 }
 
 // GLM-4 and GLM-4.5 as llama.cpp writes them: GLM-4's output norms under llama.cpp's names
