@@ -952,6 +952,8 @@ def manifest_ggufs():
                     for t in ("attn_norm", "nextn.enorm", "nextn.hnorm")})
     meta.update(mixture_meta(model.config), block_count=nextn + 1, nextn_predict_layers=1)
     gguf_file("tiny-glm4-moe.gguf", "glm4moe", meta, tensors)
+    # Refused by name: an architecture modelc reads from Hugging Face directories only.
+    gguf_file("gguf-seed-oss.gguf", "seed_oss", {"block_count": 1}, {})
     # Refused by name: NextN blocks that leave none for the model.
     gguf_file("gguf-glm4moe-all-nextn.gguf", "glm4moe", dict(meta, nextn_predict_layers=3), {})
     # EXAONE 4 (exaone4: OLMo 2's norm names, per-head norms, one bool a layer for the window).

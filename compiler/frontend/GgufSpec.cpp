@@ -86,11 +86,17 @@ private:
 // the file holds it.
 std::optional<std::vector<double>> ropeFactorTensor(const modelrt::GgufFile &file,
                                                     MetadataReader &meta, const ModelConfig &c,
+                                                    const std::string &arch,
                                                     const std::string &name) {
   const modelrt::TensorInfo *t = file.findTensor(name);
   if (!t)
     return std::nullopt;
-  if (t->shape.size() != 1 || int64_t(t->shape[0]) * 2 != c.rotaryDim) {
+  if (c.rotaryDim % 2 != 0) {
+    meta.fail(arch + ".rope.dimension_count",
+              std::to_string(c.rotaryDim) + " is odd: rotated features come in pairs");
+    return std::nullopt;
+  }
+  if (t->shape.size() != 1 || t->shape[0] != uint64_t(c.rotaryDim / 2)) {
     meta.failTensor(name, "expected rotary_dim / 2 = " + std::to_string(c.rotaryDim / 2) +
                               " factors in one dimension");
     return std::nullopt;
@@ -130,12 +136,20 @@ void readRopeScaling(const modelrt::GgufFile &file, MetadataReader &meta, ModelC
   std::optional<std::string> type = meta.optionalString("rope.scaling.type");
   std::optional<double> factor = meta.optionalPositiveFloat("rope.scaling.factor");
   std::optional<int64_t> original = meta.optionalPositive("rope.scaling.original_context_length");
+  // transformers' attention_factor: attn_factor, or yarn_attn_factor in newer conversions.
   std::optional<double> attnFactor = meta.optionalPositiveFloat("rope.scaling.attn_factor");
-  std::optional<std::vector<double>> freqs = ropeFactorTensor(file, meta, c, "rope_freqs.weight");
+  if (!attnFactor)
+    attnFactor = meta.optionalPositiveFloat("rope.scaling.yarn_attn_factor");
+  if (std::optional<double> ext = meta.optionalPositiveFloat("rope.scaling.yarn_ext_factor");
+      ext && *ext != 1.0) {
+    meta.fail(arch + ".rope.scaling.yarn_ext_factor", "only 1 (YaRN's own blend) is supported");
+    return;
+  }
+  std::optional<std::vector<double>> freqs = ropeFactorTensor(file, meta, c, arch, "rope_freqs.weight");
   std::optional<std::vector<double>> shortFactors =
-      ropeFactorTensor(file, meta, c, "rope_factors_short.weight");
+      ropeFactorTensor(file, meta, c, arch, "rope_factors_short.weight");
   std::optional<std::vector<double>> longFactors =
-      ropeFactorTensor(file, meta, c, "rope_factors_long.weight");
+      ropeFactorTensor(file, meta, c, arch, "rope_factors_long.weight");
   const bool divisors = freqs || shortFactors || longFactors;
   if (type && *type != "none" && *type != "linear" && *type != "yarn" &&
       !(*type == "longrope" && shortFactors)) {
@@ -233,8 +247,9 @@ void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &
               std::to_string(gating) + " is not supported (1: softmax, 2: sigmoid)");
   c.sigmoidRouting = gating == 2;
   const int64_t dense = count("leading_dense_block_count");
+  // The correction bias wherever the file has it (llama.cpp applies it to either scoring).
   c.scoreCorrectionBias =
-      c.sigmoidRouting && dense < c.numLayers &&
+      dense < c.numLayers &&
       file.findTensor("blk." + std::to_string(dense) + ".exp_probs_b.bias") != nullptr;
   c.normalizeTopK = false;
   if (file.find(arch + ".expert_weights_norm")) {
@@ -302,6 +317,25 @@ void readErnieExperts(const modelrt::GgufFile &file, MetadataReader &meta, Model
         shared->shape.size() == 2 ? static_cast<int64_t>(shared->shape[0]) : 0;
 }
 
+// Which layers slide: attention.sliding_window_pattern, one bool a layer, where the file has
+// it; else three of every four (EXAONE 4's and OLMo 3's default, llama.cpp's fixed pattern).
+void readSlidingLayers(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                       const std::string &arch) {
+  const std::string key = arch + ".attention.sliding_window_pattern";
+  if (const modelrt::GgufValue *v = file.find(key)) {
+    if (v->type != modelrt::GgufType::Array || v->elemType != modelrt::GgufType::Bool ||
+        v->count != uint64_t(c.numLayers)) {
+      meta.fail(key, "expected one bool a layer (" + std::to_string(c.numLayers) + ")");
+      return;
+    }
+    for (uint64_t i = 0; i < v->count; ++i)
+      c.slidingLayers.push_back(v->raw[i] != 0);
+    return;
+  }
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.slidingLayers.push_back((i + 1) % 4 != 0);
+}
+
 // EXAONE 4 as llama.cpp writes it (exaone4): OLMo 2's output norms (post_attention_norm,
 // post_ffw_norm) with per-head attn_q_norm / attn_k_norm, rotate-half pairs unpermuted; with
 // attention.sliding_window, the layers attention.sliding_window_pattern marks (one bool a
@@ -314,25 +348,13 @@ void readExaone4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfi
   c.slidingWindow = meta.optionalPositive("attention.sliding_window");
   if (!c.slidingWindow)
     return;
-  const std::string key = arch + ".attention.sliding_window_pattern";
-  if (const modelrt::GgufValue *v = file.find(key)) {
-    if (v->type != modelrt::GgufType::Array || v->elemType != modelrt::GgufType::Bool ||
-        v->count != uint64_t(c.numLayers)) {
-      meta.fail(key, "expected one bool a layer (" + std::to_string(c.numLayers) + ")");
-      return;
-    }
-    for (uint64_t i = 0; i < v->count; ++i)
-      c.slidingLayers.push_back(v->raw[i] != 0);
-  } else {
-    for (int64_t i = 0; i < c.numLayers; ++i)
-      c.slidingLayers.push_back((i + 1) % 4 != 0);
-  }
+  readSlidingLayers(file, meta, c, arch);
   for (int64_t i = 0; i < c.numLayers; ++i)
     c.noRopeLayers.push_back(!c.isSlidingLayer(i));
 }
 
 // DeepSeek-V2 and V3 as llama.cpp writes them (deepseek2): multi-head latent attention with
-// q_lora_rank (0 or absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
+// q_lora_rank (absent: one attn_q) and kv_lora_rank from attention.*, a head's key and
 // value widths from key_length_mla / value_length_mla (newer files, whose key_length and
 // value_length describe the latent llama.cpp caches, head_count_kv 1) or key_length /
 // value_length (older ones), the rotated part rope.dimension_count, rotated in interleaved
@@ -358,6 +380,12 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
                   std::to_string(c.rotaryDim) + " rotated ones");
   c.qkNopeHeadDim = c.headDim - c.rotaryDim;
   c.ropeInterleaved = true;
+  for (auto [key, value] : {std::pair<const char *, int64_t>{"attention.q_lora_rank", c.qLoraRank},
+                            {"attention.kv_lora_rank", c.kvLoraRank},
+                            {"attention.key_length", c.headDim},
+                            {"attention.value_length", c.valueHeadDim}})
+    if (value > (int64_t(1) << 20))
+      meta.fail(arch + "." + key, std::to_string(value) + " features: at most 2^20");
 
   readSigmoidOrSoftmaxExperts(file, meta, c, arch);
   c.modelType = c.sigmoidRouting ? "deepseek_v3" : "deepseek_v2";
@@ -383,6 +411,8 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
         logMultiplier = *v;
     }
     yarn.mscale = yarn.mscaleAllDim = logMultiplier / 0.1;
+    yarn.betaFast = meta.optionalPositiveFloat("rope.scaling.yarn_beta_fast").value_or(32.0);
+    yarn.betaSlow = meta.optionalPositiveFloat("rope.scaling.yarn_beta_slow").value_or(1.0);
     setYarn(c, yarn);
     if (yarn.factor > 1.0) {
       const double m = logMultiplier * std::log(yarn.factor) + 1.0;
@@ -427,7 +457,10 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                                             ? Architecture::Llama
                                             : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
-  if (*arch == "olmo3")
+  // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
+  // too, rather than read as some other layout.)
+  if (*arch == "olmo3" || *arch == "seed_oss" || *arch == "minimax_m2" ||
+      *arch == "ernie4_5_moe" || *arch == "minimax-m2")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -441,6 +474,10 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
 
   MetadataReader meta(*file, *arch);
   c.numLayers = meta.requirePositive("block_count");
+  if (c.numLayers > 65536) {
+    meta.fail(*arch + ".block_count", std::to_string(c.numLayers) + " blocks: at most 65536");
+    c.numLayers = 0;
+  }
   // Multi-token-prediction layers (GLM-4.5's NextN) follow the model's own in the file; they
   // are not read.
   if (int64_t nextn = optionalCount(*file, meta, *arch, "nextn_predict_layers")) {
@@ -560,8 +597,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       if (std::optional<int64_t> window = meta.optionalPositive("attention.sliding_window")) {
         c.modelType = "olmo3";
         c.slidingWindow = window;
-        for (int64_t i = 0; i < c.numLayers; ++i)
-          c.slidingLayers.push_back((i + 1) % 4 != 0);
+        readSlidingLayers(*file, meta, c, *arch);
         c.localRopeTheta = c.ropeTheta;
       }
     }

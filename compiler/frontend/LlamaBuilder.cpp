@@ -73,7 +73,8 @@ Value headNormOnly(ModuleBuilder &b, Value x, Value positions, int64_t heads,
   return ob.create<llm::RopeOp>(
       b.loc(), x.getType(), x, positions, ob.getI64IntegerAttr(heads),
       ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
-      UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps), FloatAttr(),
+      UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps),
+      c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr(),
       FloatAttr(), DenseF64ArrayAttr(), FloatAttr());
 }
 

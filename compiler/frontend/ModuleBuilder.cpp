@@ -96,7 +96,7 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
       return declare(symbol, shape, {ggufSource}, false, {});
     // Rows of one tensor, under its GGUF name.
     assert(sources.size() == 1 && "a GGUF tensor's rows come from one tensor");
-    names = {ggufTensorName(sources[0], ggufSandwichNames())};
+    names = {sources.empty() ? std::string() : ggufTensorName(sources[0], ggufSandwichNames())};
   }
   SmallVector<int64_t> slice;
   if (!rows.empty()) {
