@@ -809,7 +809,8 @@ def mixture_tensors(model, split_kv_b=False):
             ff = v.shape[1] // 2
             tensors[f"blk.{i}.ffn_gate_exps.weight"] = np.ascontiguousarray(v[:, :ff, :])
             tensors[f"blk.{i}.ffn_up_exps.weight"] = np.ascontiguousarray(v[:, ff:, :])
-        elif rest in ("mlp.gate.e_score_correction_bias", "mlp.gate.moe_statics.e_score_correction_bias"):
+        elif rest in ("mlp.gate.e_score_correction_bias", "mlp.e_score_correction_bias",
+                      "mlp.gate.moe_statics.e_score_correction_bias"):
             tensors[f"blk.{i}.exp_probs_b.bias"] = v
         elif rest.endswith("_proj.bias"):
             tensors[f"blk.{i}.{names[rest[:-len('bias')] + 'weight']}.bias"] = v
@@ -983,6 +984,14 @@ def manifest_ggufs():
     # Refused by name: a scoring function llama.cpp does not define.
     deepseek_gguf("tiny-deepseek-v2.json", "gguf-deepseek2-bad-routing.gguf", split_kv_b=False,
                   extra={"expert_gating_func": 3}, metadata_only=True)
+    # MiniMax-M2 (minimax-m2: Mixtral's experts stacked, the correction bias as exp_probs_b,
+    # full-width Q/K norms, rope.dimension_count = rotary_dim, sigmoid gating).
+    model = manifest_model("tiny-minimax-m2.json")
+    c = model.config
+    meta, tensors = manifest_meta(c), mixture_tensors(model)
+    meta.update({"expert_count": c.num_local_experts, "expert_used_count": c.num_experts_per_tok,
+                 "expert_feed_forward_length": c.intermediate_size, "expert_gating_func": 2})
+    gguf_file("tiny-minimax-m2.gguf", "minimax-m2", meta, tensors)
 
 
 if __name__ == "__main__":

@@ -453,14 +453,15 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   const bool deepseek = *arch == "deepseek2", glm4Moe = *arch == "glm4moe";
   // ERNIE 4.5: llama.cpp's ernie4_5 and ernie4_5-moe.
   const bool ernie = *arch == "ernie4_5" || *arch == "ernie4_5-moe";
-  std::optional<Architecture> builder = deepseek || glm4Moe || ernie
+  const bool minimax = *arch == "minimax-m2";
+  std::optional<Architecture> builder = deepseek || glm4Moe || ernie || minimax
                                             ? Architecture::Llama
                                             : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
   if (*arch == "olmo3" || *arch == "seed_oss" || *arch == "minimax_m2" ||
-      *arch == "ernie4_5_moe" || *arch == "minimax-m2")
+      *arch == "ernie4_5_moe")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -521,11 +522,24 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     // the rotate-half layout.
     const bool exaone4 = *arch == "exaone4";
     // (ERNIE 4.5's interleaved pairs are the checkpoint's own.)
-    c.ropeInterleaved = (c.architecture == Architecture::Llama && !glm4Moe && !exaone4) ||
+    c.ropeInterleaved =
+        (c.architecture == Architecture::Llama && !glm4Moe && !exaone4 && !minimax) ||
                         c.architecture == Architecture::Granite ||
                         c.architecture == Architecture::Glm4;
     if (exaone4)
       readExaone4(*file, meta, c, *arch);
+    if (minimax) {
+      // MiniMax-M2 (minimax-m2): full-width Q and K norms, rotate-half pairs on
+      // rope.dimension_count features, every layer's experts chosen by sigmoid scores plus
+      // exp_probs_b and renormalized (fixed by the architecture, as llama.cpp builds it).
+      c.modelType = "minimax_m2";
+      c.qkNormFullWidth = true;
+      readSigmoidOrSoftmaxExperts(*file, meta, c, *arch);
+      if (optionalCount(*file, meta, *arch, "expert_gating_func") == 1)
+        meta.fail(*arch + ".expert_gating_func", "softmax scores are not supported for minimax-m2");
+      c.sigmoidRouting = c.normalizeTopK = true;
+      c.roundRoutingWeights = false;
+    }
     if (ernie) {
       c.modelType = *arch == "ernie4_5" ? "ernie4_5" : "ernie4_5_moe";
       if (*arch == "ernie4_5-moe")
@@ -616,7 +630,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       readDeepseek2(*file, meta, c, *arch);
     std::optional<int64_t> experts;
     if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count");
-        !deepseek && !glm4Moe && !ernie && (!n || *n != 0))
+        !deepseek && !glm4Moe && !ernie && !minimax && (!n || *n != 0))
       experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
     if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;

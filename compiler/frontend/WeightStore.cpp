@@ -65,6 +65,7 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
       {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
       {"mlp.moe_statics.e_score_correction_bias", "exp_probs_b.bias"}, // ERNIE 4.5, [1, E]
+      {"block_sparse_moe.e_score_correction_bias", "exp_probs_b.bias"}, // MiniMax-M2
       {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
       {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
       {"self_attn.q_b_proj.weight", "attn_q_b.weight"},

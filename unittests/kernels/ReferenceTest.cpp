@@ -260,7 +260,8 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
 // norms spanning all heads) and 2 stages too.
 TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-minimax-m2.plan", "tiny-minimax-m2", 1e-5);
-  for (const char *split : {"tp2", "pp2"}) {
+  // "gguf": as llama.cpp writes it (minimax-m2: stacked experts, exp_probs_b, sigmoid gating).
+  for (const char *split : {"tp2", "pp2", "gguf"}) {
     SCOPED_TRACE(split);
     checkAgainstReference(planDirectory + "/tiny-minimax-m2-" + split + ".plan",
                           "tiny-minimax-m2", 1e-5);
