@@ -121,7 +121,7 @@ def to_gguf_names(tensors, sandwich=False):
                  "self_attn.qkv_proj.weight": "attn_qkv.weight",
                  "mlp.gate_up_proj.weight": "ffn_up.weight",
                  "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-                 "self_attn.v_proj.bias": "attn_v.bias",
+                 "self_attn.v_proj.bias": "attn_v.bias", "self_attn.o_proj.bias": "attn_output.bias",
                  "post_self_attn_layernorm.weight": "post_attention_norm.weight",  # GLM-4
                  "post_mlp_layernorm.weight": "post_ffw_norm.weight"}
     if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
@@ -954,7 +954,7 @@ def manifest_ggufs():
     meta.update(mixture_meta(model.config), block_count=nextn + 1, nextn_predict_layers=1)
     gguf_file("tiny-glm4-moe.gguf", "glm4moe", meta, tensors)
     # Refused by name: an architecture modelc reads from Hugging Face directories only.
-    gguf_file("gguf-seed-oss.gguf", "seed_oss", {"block_count": 1}, {})
+    gguf_file("gguf-minimax-m2-underscore.gguf", "minimax_m2", {"block_count": 1}, {})
     # Refused by name: NextN blocks that leave none for the model.
     gguf_file("gguf-glm4moe-all-nextn.gguf", "glm4moe", dict(meta, nextn_predict_layers=3), {})
     # EXAONE 4 (exaone4: OLMo 2's norm names, per-head norms, one bool a layer for the window).
@@ -992,6 +992,9 @@ def manifest_ggufs():
     meta.update({"expert_count": c.num_local_experts, "expert_used_count": c.num_experts_per_tok,
                  "expert_feed_forward_length": c.intermediate_size, "expert_gating_func": 2})
     gguf_file("tiny-minimax-m2.gguf", "minimax-m2", meta, tensors)
+    # Seed-OSS (seed_oss: the MLP's input norm as post_attention_norm, biases, rotate-half).
+    meta, tensors = manifest_gguf("tiny-seed-oss.json", sandwich=True)
+    gguf_file("tiny-seed-oss.gguf", "seed_oss", meta, tensors)
 
 
 if __name__ == "__main__":

@@ -453,15 +453,14 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   const bool deepseek = *arch == "deepseek2", glm4Moe = *arch == "glm4moe";
   // ERNIE 4.5: llama.cpp's ernie4_5 and ernie4_5-moe.
   const bool ernie = *arch == "ernie4_5" || *arch == "ernie4_5-moe";
-  const bool minimax = *arch == "minimax-m2";
-  std::optional<Architecture> builder = deepseek || glm4Moe || ernie || minimax
+  const bool minimax = *arch == "minimax-m2", seed = *arch == "seed_oss";
+  std::optional<Architecture> builder = deepseek || glm4Moe || ernie || minimax || seed
                                             ? Architecture::Llama
                                             : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
-  if (*arch == "olmo3" || *arch == "seed_oss" || *arch == "minimax_m2" ||
-      *arch == "ernie4_5_moe")
+  if (*arch == "olmo3" || *arch == "minimax_m2" || *arch == "ernie4_5_moe")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -523,11 +522,18 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     const bool exaone4 = *arch == "exaone4";
     // (ERNIE 4.5's interleaved pairs are the checkpoint's own.)
     c.ropeInterleaved =
-        (c.architecture == Architecture::Llama && !glm4Moe && !exaone4 && !minimax) ||
+        (c.architecture == Architecture::Llama && !glm4Moe && !exaone4 && !minimax && !seed) ||
                         c.architecture == Architecture::Granite ||
                         c.architecture == Architecture::Glm4;
     if (exaone4)
       readExaone4(*file, meta, c, *arch);
+    if (seed) {
+      // Seed-OSS (seed_oss): Q, K, V biases and an o_proj bias where the file has them,
+      // rotate-half pairs, the MLP's input norm named post_attention_norm.
+      c.modelType = "seed_oss";
+      c.attentionBias = file->findTensor("blk.0.attn_q.bias") != nullptr;
+      c.outputBias = file->findTensor("blk.0.attn_output.bias") != nullptr;
+    }
     if (minimax) {
       // MiniMax-M2 (minimax-m2): full-width Q and K norms, rotate-half pairs on
       // rope.dimension_count features, every layer's experts chosen by sigmoid scores plus

@@ -52,11 +52,11 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
 }
 
 // GGUF's names of the norms around each block: Gemma 2/3's and OLMo 2's output norms, and
-// gpt-oss's MLP input norm, take post_attention_layernorm's GGUF name; GLM-4 keeps the
+// gpt-oss's and Seed-OSS's MLP input norm, take post_attention_layernorm's GGUF name; GLM-4 keeps the
 // usual one for its MLP input norm (its output norms have names of their own).
 bool ModuleBuilder::ggufSandwichNames() const {
   return (config().outputNorms && config().architecture != Architecture::Glm4) ||
-         config().architecture == Architecture::GptOss;
+         config().architecture == Architecture::GptOss || config().modelType == "seed_oss";
 }
 
 FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,

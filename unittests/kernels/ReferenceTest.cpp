@@ -287,6 +287,8 @@ TEST(Reference, TinySeedOssMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-seed-oss.plan", "tiny-seed-oss", 1e-5);
   SCOPED_TRACE("2 ranks");
   checkAgainstReference(planDirectory + "/tiny-seed-oss-tp2.plan", "tiny-seed-oss", 1e-5);
+  SCOPED_TRACE("llama.cpp's GGUF (seed_oss: the MLP's input norm as post_attention_norm)");
+  checkAgainstReference(planDirectory + "/tiny-seed-oss-gguf.plan", "tiny-seed-oss", 1e-5);
 }
 
 // ERNIE 4.5: every head rotated in interleaved pairs, head_dim apart from the hidden size,
