@@ -107,23 +107,44 @@ def gguf_file(name, arch, meta, tensors):
     w.close()
 
 
+# llama.cpp's name of each per-layer Hugging Face tensor.
+GGUF_LAYER_NAMES = {
+    "input_layernorm.weight": "attn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight",
+    "self_attn.k_proj.weight": "attn_k.weight",
+    "self_attn.v_proj.weight": "attn_v.weight",
+    "self_attn.o_proj.weight": "attn_output.weight",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight",
+    "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_up.weight",
+    "self_attn.q_proj.bias": "attn_q.bias",
+    "self_attn.k_proj.bias": "attn_k.bias",
+    "self_attn.v_proj.bias": "attn_v.bias",
+    "self_attn.o_proj.bias": "attn_output.bias",
+    "post_self_attn_layernorm.weight": "post_attention_norm.weight",  # GLM-4
+    "post_mlp_layernorm.weight": "post_ffw_norm.weight"}
+
+
+def permute_qk_rows(tensors, heads, kv_heads):
+    """Q and K rows as llama.cpp's converter permutes a Llama's (LlamaModel.permute), for
+    GPT-J-style (interleaved) rotation."""
+    def permute(w, n):
+        return (w.reshape(n, 2, w.shape[0] // n // 2, *w.shape[1:])
+                .swapaxes(1, 2).reshape(w.shape))
+    return {k: permute(v, heads) if k.endswith("q_proj.weight")
+            else permute(v, kv_heads) if k.endswith("k_proj.weight") else v
+            for k, v in tensors.items()}
+
+
 def to_gguf_names(tensors, sandwich=False):
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
              "lm_head.weight": "output.weight"}
-    per_layer = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
-                 "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
-                 "self_attn.o_proj.weight": "attn_output.weight",
-                 "post_attention_layernorm.weight": "ffn_norm.weight",
-                 "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-                 "mlp.down_proj.weight": "ffn_down.weight",
-                 "self_attn.q_norm.weight": "attn_q_norm.weight",
-                 "self_attn.k_norm.weight": "attn_k_norm.weight",
-                 "self_attn.qkv_proj.weight": "attn_qkv.weight",
-                 "mlp.gate_up_proj.weight": "ffn_up.weight",
-                 "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-                 "self_attn.v_proj.bias": "attn_v.bias", "self_attn.o_proj.bias": "attn_output.bias",
-                 "post_self_attn_layernorm.weight": "post_attention_norm.weight",  # GLM-4
-                 "post_mlp_layernorm.weight": "post_ffw_norm.weight"}
+    per_layer = dict(GGUF_LAYER_NAMES)
     if sandwich:  # Gemma 2/3: llama.cpp's names for the four norms of a layer
         per_layer.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
                           "pre_feedforward_layernorm.weight": "ffn_norm.weight",
@@ -695,12 +716,7 @@ def main():
                        pad_token_id=0, bos_token_id=1, eos_token_id=2)
     hf_dir("hf-tiny-smollm3", smol, smol_config)
 
-    def permute(w, heads):  # llama.cpp's LlamaModel.permute
-        return (w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:])
-                .swapaxes(1, 2).reshape(w.shape))
-    smol_gguf = to_gguf_names({k: permute(v, H) if k.endswith("q_proj.weight")
-                               else permute(v, KV) if k.endswith("k_proj.weight") else v
-                               for k, v in smol.items()})
+    smol_gguf = to_gguf_names(permute_qk_rows(smol, H, KV))
     gguf_file("tiny-smollm3.gguf", "smollm3", dict(meta, block_count=4, **{
         "rope.freq_base": 2000000.0}), smol_gguf)
 
@@ -756,14 +772,8 @@ def manifest_gguf(manifest, permute_qk=False, sandwich=False):
     c = model.config
     tensors = {k: v.numpy() for k, v in model.state_dict().items()
                if not (k == "lm_head.weight" and c.tie_word_embeddings)}
-
-    def permute(w, heads):  # llama.cpp's LlamaModel.permute
-        return (w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:])
-                .swapaxes(1, 2).reshape(w.shape))
     if permute_qk:
-        tensors = {k: permute(v, c.num_attention_heads) if k.endswith("q_proj.weight")
-                   else permute(v, c.num_key_value_heads) if k.endswith("k_proj.weight") else v
-                   for k, v in tensors.items()}
+        tensors = permute_qk_rows(tensors, c.num_attention_heads, c.num_key_value_heads)
     return manifest_meta(c), to_gguf_names(tensors, sandwich)
 
 
@@ -773,20 +783,16 @@ def mixture_tensors(model, split_kv_b=False):
     DeepSeek's kv_b_proj as attn_kv_b or, split_kv_b, as each head's key rows transposed
     (attn_k_b [H, R, nope]) and value rows (attn_v_b [H, vd, R])."""
     c = model.config
-    names = {"input_layernorm.weight": "attn_norm", "post_attention_layernorm.weight": "ffn_norm",
-             "self_attn.q_proj.weight": "attn_q", "self_attn.q_a_proj.weight": "attn_q_a",
-             "self_attn.q_a_layernorm.weight": "attn_q_a_norm",
-             "self_attn.q_b_proj.weight": "attn_q_b",
-             "self_attn.kv_a_proj_with_mqa.weight": "attn_kv_a_mqa",
-             "self_attn.kv_a_layernorm.weight": "attn_kv_a_norm",
-             "self_attn.k_proj.weight": "attn_k", "self_attn.v_proj.weight": "attn_v",
-             "self_attn.q_norm.weight": "attn_q_norm", "self_attn.k_norm.weight": "attn_k_norm",
-             "self_attn.o_proj.weight": "attn_output", "mlp.gate_proj.weight": "ffn_gate",
-             "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
-             "mlp.gate.weight": "ffn_gate_inp", "mlp.experts.down_proj": "ffn_down_exps",
-             "mlp.shared_experts.gate_proj.weight": "ffn_gate_shexp",
-             "mlp.shared_experts.up_proj.weight": "ffn_up_shexp",
-             "mlp.shared_experts.down_proj.weight": "ffn_down_shexp"}
+    names = dict(GGUF_LAYER_NAMES, **{
+        "self_attn.q_a_proj.weight": "attn_q_a.weight",
+        "self_attn.q_a_layernorm.weight": "attn_q_a_norm.weight",
+        "self_attn.q_b_proj.weight": "attn_q_b.weight",
+        "self_attn.kv_a_proj_with_mqa.weight": "attn_kv_a_mqa.weight",
+        "self_attn.kv_a_layernorm.weight": "attn_kv_a_norm.weight",
+        "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.experts.down_proj": "ffn_down_exps.weight",
+        "mlp.shared_experts.gate_proj.weight": "ffn_gate_shexp.weight",
+        "mlp.shared_experts.up_proj.weight": "ffn_up_shexp.weight",
+        "mlp.shared_experts.down_proj.weight": "ffn_down_shexp.weight"})
     tensors = {"token_embd.weight": model.model.embed_tokens.weight.detach().numpy(),
                "output_norm.weight": model.model.norm.weight.detach().numpy(),
                "output.weight": model.lm_head.weight.detach().numpy()}
@@ -812,10 +818,8 @@ def mixture_tensors(model, split_kv_b=False):
         elif rest in ("mlp.gate.e_score_correction_bias", "mlp.e_score_correction_bias",
                       "mlp.gate.moe_statics.e_score_correction_bias"):
             tensors[f"blk.{i}.exp_probs_b.bias"] = v
-        elif rest.endswith("_proj.bias"):
-            tensors[f"blk.{i}.{names[rest[:-len('bias')] + 'weight']}.bias"] = v
         else:
-            tensors[f"blk.{i}.{names[rest]}.weight"] = v
+            tensors[f"blk.{i}.{names[rest]}"] = v
     return tensors
 
 

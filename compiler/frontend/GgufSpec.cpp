@@ -227,6 +227,16 @@ int64_t optionalCount(const modelrt::GgufFile &file, MetadataReader &meta, const
   return int64_t(*v);
 }
 
+// A mixture's counts: at most 4096 experts, no more used per token than there are.
+bool checkExpertCounts(MetadataReader &meta, const ModelConfig &c, const std::string &arch) {
+  if (c.numExperts <= 4096 && c.expertsPerToken <= c.numExperts)
+    return true;
+  meta.fail(arch + ".expert_used_count",
+            std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
+                " experts (at most 4096, and no more used than there are)");
+  return false;
+}
+
 // DeepSeek's kind of mixture (DeepSeek-V2/V3, GLM-4.5) as llama.cpp writes it: experts past
 // leading_dense_block_count (expert_count, expert_used_count, expert_feed_forward_length,
 // expert_shared_count shared ones as one MLP), scored by softmax (expert_gating_func 1 or
@@ -262,17 +272,14 @@ void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &
   c.routingGroups = std::max<int64_t>(count("expert_group_count"), 1);
   c.routingTopGroups = std::max<int64_t>(count("expert_group_used_count"), 1);
   c.routingGroupTop = c.sigmoidRouting ? 2 : 1;
-  if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
-    meta.fail(arch + ".expert_used_count",
-              std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
-                  " experts (at most 4096, and no more used than there are)");
-  else if (c.numExperts % c.routingGroups ||
-           (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2))
+  const bool counted = checkExpertCounts(meta, c, arch);
+  if (counted && (c.numExperts % c.routingGroups ||
+                  (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2)))
     meta.fail(arch + ".expert_group_count", std::to_string(c.routingGroups) + " groups of " +
                                                 std::to_string(c.numExperts) +
                                                 " experts: each group needs two or more");
-  else if (c.routingTopGroups > c.routingGroups ||
-           c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups))
+  else if (counted && (c.routingTopGroups > c.routingGroups ||
+                       c.expertsPerToken > c.routingTopGroups * (c.numExperts / c.routingGroups)))
     meta.fail(arch + ".expert_group_used_count",
               std::to_string(c.routingTopGroups) + " of " + std::to_string(c.routingGroups) +
                   " groups cannot hold " + std::to_string(c.expertsPerToken) + " experts");
@@ -294,10 +301,7 @@ void readErnieExperts(const modelrt::GgufFile &file, MetadataReader &meta, Model
   c.expertIntermediateSize = meta.requirePositive("expert_feed_forward_length");
   c.normalizeTopK = true;
   c.roundRoutingWeights = false;
-  if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
-    meta.fail(arch + ".expert_used_count",
-              std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
-                  " experts (at most 4096, and no more used than there are)");
+  checkExpertCounts(meta, c, arch);
   const int64_t start = optionalCount(file, meta, arch, "leading_dense_block_count");
   const int64_t step =
       std::max<int64_t>(optionalCount(file, meta, arch, "interleave_moe_layer_step"), 1);
@@ -669,10 +673,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
         meta.fail(*arch + ".expert_shared_feed_forward_length",
                   "shared experts (GraniteMoeShared) are not supported yet");
       c.roundRoutingWeights = *arch != "llama";
-      if (c.numExperts > 4096 || c.expertsPerToken > c.numExperts)
-        meta.fail(*arch + ".expert_used_count",
-                  std::to_string(c.expertsPerToken) + " of " + std::to_string(c.numExperts) +
-                      " experts (at most 4096, and no more used than there are)");
+      checkExpertCounts(meta, c, *arch);
       if (!file->findTensor("blk.0.ffn_gate_exps.weight") &&
           file->findTensor("blk.0.ffn_gate.0.weight"))
         meta.fail("blk.0.ffn_gate.0.weight",

@@ -377,14 +377,21 @@ void readSiluMlp(JsonFields &fields, ModelConfig &c) {
     fields.fail("mlp_bias", "biases on the MLP projections are not supported");
 }
 
+// A mixture's counts: at most 4096 experts (`expertsKey`), no more chosen per token
+// (`perTokenKey`) than there are.
+void checkExpertCounts(JsonFields &fields, const ModelConfig &c, StringRef expertsKey,
+                       StringRef perTokenKey) {
+  if (c.numExperts > 4096)
+    fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
+  if (c.expertsPerToken > c.numExperts)
+    fields.fail(perTokenKey,
+                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+}
+
 // DeepSeek-style experts (GLM-4.5's, DeepSeek's): their counts against the routing groups,
 // and the first `dense` layers dense.
 void checkRoutedExperts(JsonFields &fields, ModelConfig &c, int64_t dense) {
-  if (c.numExperts > 4096)
-    fields.fail("n_routed_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("num_experts_per_tok",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  checkExpertCounts(fields, c, "n_routed_experts", "num_experts_per_tok");
   if (c.numExperts % c.routingGroups || (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2))
     fields.fail("n_group", Twine(c.routingGroups) + " groups of " + Twine(c.numExperts) +
                                " experts: each group needs two or more");
@@ -442,11 +449,7 @@ void parseMiniMaxExperts(JsonFields &fields, ModelConfig &c) {
     fields.fail("use_routing_bias", "false is not supported (the checkpoints have the bias)");
   if (fields.optionalPositiveInt("shared_intermediate_size").value_or(0) > 0)
     fields.fail("shared_intermediate_size", "shared experts are not supported for minimax_m2");
-  if (c.numExperts > 4096)
-    fields.fail("num_local_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("num_experts_per_tok",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  checkExpertCounts(fields, c, "num_local_experts", "num_experts_per_tok");
 }
 
 // ERNIE 4.5's mixtures: moe_num_experts (or num_experts) of moe_intermediate_size, moe_k (or
@@ -456,12 +459,14 @@ void parseMiniMaxExperts(JsonFields &fields, ModelConfig &c) {
 // multiple of moe_layer_interval between moe_layer_start_index and moe_layer_end_index
 // (-1: the last layer). Defaults are Ernie4_5_MoeConfig's.
 void parseErnieExperts(JsonFields &fields, ModelConfig &c) {
-  auto count = [&](StringRef key, StringRef alias, int64_t fallback) {
-    return fields.optionalPositiveInt(fields.has(key) || !fields.has(alias) ? key : alias)
-        .value_or(fallback);
+  // The key this config uses, of ERNIE's and transformers' names.
+  auto used = [&](StringRef key, StringRef alias) -> StringRef {
+    return fields.has(key) || !fields.has(alias) ? key : alias;
   };
-  c.numExperts = count("moe_num_experts", "num_experts", 64);
-  c.expertsPerToken = count("moe_k", "num_experts_per_tok", 6);
+  const StringRef expertsKey = used("moe_num_experts", "num_experts"),
+                  perTokenKey = used("moe_k", "num_experts_per_tok");
+  c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(64);
+  c.expertsPerToken = fields.optionalPositiveInt(perTokenKey).value_or(6);
   c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1536);
   const int64_t shared = fields.mentions("moe_num_shared_experts")
                              ? fields.optionalNonNegativeInt("moe_num_shared_experts").value_or(0)
@@ -470,11 +475,7 @@ void parseErnieExperts(JsonFields &fields, ModelConfig &c) {
   c.normalizeTopK = true;
   c.roundRoutingWeights = false;
   c.scoreCorrectionBias = true;
-  if (c.numExperts > 4096)
-    fields.fail("moe_num_experts", Twine(c.numExperts) + " experts: at most 4096 are supported");
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("moe_k",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  checkExpertCounts(fields, c, expertsKey, perTokenKey);
   const int64_t start = fields.optionalNonNegativeInt("moe_layer_start_index").value_or(1);
   const int64_t interval = fields.optionalPositiveInt("moe_layer_interval").value_or(1);
   int64_t end = fields.optionalIntFromMinusOne("moe_layer_end_index").value_or(-1);
@@ -511,11 +512,7 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
                           .value_or(mixtral || granite ? 2
                                     : qwen2            ? 4
                                                        : 8);
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("num_experts_per_tok",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
-  if (c.numExperts > 4096)
-    fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
+  checkExpertCounts(fields, c, expertsKey, "num_experts_per_tok");
   c.expertIntermediateSize =
       qwen ? fields.optionalPositiveInt("moe_intermediate_size").value_or(qwen2 ? 1408 : 768)
            : c.intermediateSize;
@@ -1095,12 +1092,8 @@ Error parseGptOss(JsonFields &fields, ModelConfig &c) {
                              ? "num_local_experts"
                              : "num_experts";
   c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(128);
-  if (c.numExperts > 4096)
-    fields.fail(expertsKey, Twine(c.numExperts) + " experts: at most 4096 are supported");
   c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(4);
-  if (c.expertsPerToken > c.numExperts)
-    fields.fail("num_experts_per_tok",
-                Twine(c.expertsPerToken) + " is more than the " + Twine(c.numExperts) + " experts");
+  checkExpertCounts(fields, c, expertsKey, "num_experts_per_tok");
   c.expertIntermediateSize = c.intermediateSize;
   c.swigluAlpha = fields.optionalPositiveNumber("swiglu_alpha").value_or(*c.swigluAlpha);
   c.swigluLimit = fields.optionalPositiveNumber("swiglu_limit").value_or(*c.swigluLimit);
