@@ -100,6 +100,18 @@ std::optional<bool> JsonFields::optionalBool(StringRef key) {
   return b;
 }
 
+std::optional<bool> JsonFields::optionalFlag(StringRef key) {
+  const json::Value *value = present(key);
+  if (!value)
+    return std::nullopt;
+  if (std::optional<double> n = value->getAsNumber())
+    return *n != 0.0;
+  std::optional<bool> b = value->getAsBoolean();
+  if (!b)
+    fail(key, "expected true, false or a number");
+  return b;
+}
+
 std::optional<std::string> JsonFields::optionalString(StringRef key) {
   const json::Value *value = present(key);
   if (!value)

@@ -26,6 +26,8 @@ public:
   std::optional<int64_t> optionalIntFromMinusOne(llvm::StringRef key); // -1 or more
   std::optional<double> optionalPositiveNumber(llvm::StringRef key);
   std::optional<bool> optionalBool(llvm::StringRef key);
+  // true or false, or a number (true unless 0: Llama 4 Scout's "attn_temperature_tuning": 4).
+  std::optional<bool> optionalFlag(llvm::StringRef key);
   std::optional<std::string> optionalString(llvm::StringRef key);
   const llvm::json::Object *optionalObject(llvm::StringRef key);
   std::optional<std::vector<std::string>> optionalStringArray(llvm::StringRef key);

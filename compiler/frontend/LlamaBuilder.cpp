@@ -11,7 +11,9 @@
 // fused gate/up, norms of both blocks' outputs), and the mixtures of experts Mixtral,
 // Qwen3-MoE, OLMoE, GraniteMoE, gpt-oss (a sparse MLP block: llm.moe; gpt-oss also has
 // attention sinks and biases on every attention projection), GLM-4.5 and DeepSeek-V2/V3
-// (multi-head latent attention). Weight names are Hugging Face's.
+// (multi-head latent attention), and Llama 4 (chunked attention on its RoPE layers, a
+// temperature on the others' queries, top-1 experts that scale their input). Weight names
+// are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -29,8 +31,9 @@ std::string layerName(int64_t layer, llvm::StringRef rest) {
 // `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
 // `local`: a sliding-window layer, with its own RoPE where the model has one (Gemma 3).
 // `headDim`: each head's features (0: the config's), the first rotaryDim of them rotated.
+// `unitNorm`: each head RMS-normalized without a weight (Llama 4's L2 norm).
 Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbolRefAttr norm,
-           bool local, int64_t headDim = 0) {
+           bool local, int64_t headDim = 0, bool unitNorm = false) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   const bool own = local && c.localRopeTheta;
@@ -62,7 +65,21 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
       ob.getI64IntegerAttr(headDim ? headDim : c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
       ob.getF64FloatAttr(theta),
       c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
-      norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors, magnitude);
+      norm || unitNorm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors,
+      magnitude, IntegerAttr(), FloatAttr());
+}
+
+// Llama 4's attention temperature: the queries of a layer without RoPE times
+// 1 + scale * log(1 + floor((p + 1) / floor)) (llm.rope rotating nothing).
+Value temperature(ModuleBuilder &b, Value q, Value positions) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  return ob.create<llm::RopeOp>(
+      b.loc(), q.getType(), q, positions, ob.getI64IntegerAttr(c.numHeads),
+      ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
+      UnitAttr(), llm::Llama3RopeScalingAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr(),
+      FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), ob.getI64IntegerAttr(c.temperatureFloor),
+      ob.getF64FloatAttr(c.temperatureScale));
 }
 
 // Each head RMS-normalized and scaled by `norm`, unrotated (llm.rope with rotary_dim 0).
@@ -75,7 +92,7 @@ Value headNormOnly(ModuleBuilder &b, Value x, Value positions, int64_t heads,
       ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
       UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps),
       c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr(),
-      FloatAttr(), DenseF64ArrayAttr(), FloatAttr());
+      FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr());
 }
 
 // A sparse MLP block: the router's logits, then llm.moe over the experts' stacked weights
@@ -136,11 +153,14 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), gateBias, upBias, downBias, ob.getF64FloatAttr(*c.swigluAlpha),
         ob.getF64FloatAttr(*c.swigluLimit), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(),
-        IntegerAttr(), FloatAttr(), IntegerAttr());
+        IntegerAttr(), FloatAttr(), IntegerAttr(), UnitAttr());
   }
+  const bool llama4 = c.expertInputScaling;
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
-               layerName(layer, block + (granite ? "router.layer.weight" : "gate.weight")));
+               layerName(layer, llama4    ? "feed_forward.router.weight"
+                                : granite ? block + "router.layer.weight"
+                                          : block + "gate.weight"));
   Value logits = b.linear(h, router, experts);
   if (granite) {
     // GraniteMoE stacks its experts in 3-D tensors: input_linear [E, 2I, D] (each expert's
@@ -163,7 +183,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
         FloatAttr(), FloatAttr(), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(), IntegerAttr(),
-        FloatAttr(), IntegerAttr());
+        FloatAttr(), IntegerAttr(), UnitAttr());
   }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
@@ -181,12 +201,14 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
     return b.weight(prefix + name.str(), shape, layerName(layer, source));
   };
-  // DeepSeek's and ERNIE 4.5's likewise.
-  const bool glm =
-      c.modelType == "glm4_moe" || c.modelType == "ernie4_5_moe" || c.kvLoraRank > 0;
+  // DeepSeek's, ERNIE 4.5's and Llama 4's (feed_forward.shared_expert) likewise.
+  const bool glm = c.modelType == "glm4_moe" || c.modelType == "ernie4_5_moe" ||
+                   c.kvLoraRank > 0 || llama4;
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
-    const std::string s = glm ? "mlp.shared_experts." : "mlp.shared_expert.";
+    const std::string s = llama4 ? "feed_forward.shared_expert."
+                          : glm  ? "mlp.shared_experts."
+                                 : "mlp.shared_expert.";
     Value g = b.linear(h, w("moe.shared.gate_proj", {sf, d}, s + "gate_proj.weight"), sf);
     Value u = b.linear(h, w("moe.shared.up_proj", {sf, d}, s + "up_proj.weight"), sf);
     Value act = ob.create<llm::SiluOp>(b.loc(), g.getType(), g);
@@ -195,9 +217,27 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
     if (!glm)
       sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
   }
-  FlatSymbolRefAttr gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
-  FlatSymbolRefAttr up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
-  FlatSymbolRefAttr down = stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff});
+  FlatSymbolRefAttr gate, up, down;
+  if (llama4) {
+    // Llama 4 stacks its experts in feed_forward.experts.gate_up_proj [E, D, 2I] (each
+    // expert's gate columns, then its up columns) and down_proj [E, I, D], stored [in, out].
+    const std::string experts3d = layerName(layer, "feed_forward.experts.");
+    SmallVector<int64_t> gateRows, upRows;
+    for (int64_t e = 0; e < experts; ++e) {
+      gateRows.append({2 * e * ff, ff});
+      upRows.append({2 * e * ff + ff, ff});
+    }
+    gate = b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {experts3d + "gate_up_proj"},
+                           gguf("ffn_gate_exps"), gateRows, true);
+    up = b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {experts3d + "gate_up_proj"},
+                         gguf("ffn_up_exps"), upRows, true);
+    down = b.stackedWeight(prefix + "moe.down", {experts * d, ff}, {experts3d + "down_proj"},
+                           gguf("ffn_down_exps"), {}, true);
+  } else {
+    gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
+    up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
+    down = stack("moe.down", "down_proj", "w2", "ffn_down_exps", {experts * d, ff});
+  }
   FlatSymbolRefAttr scoreBias =
       c.scoreCorrectionBias
           ? w("moe.score_bias", {experts},
@@ -216,7 +256,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       c.routingGroups > 1 ? ob.getI64IntegerAttr(c.routingTopGroups) : IntegerAttr(),
       c.routedScale && *c.routedScale != 1.0 ? ob.getF64FloatAttr(*c.routedScale) : FloatAttr(),
       c.routingGroups > 1 && c.routingGroupTop != 2 ? ob.getI64IntegerAttr(c.routingGroupTop)
-                                                    : IntegerAttr());
+                                                    : IntegerAttr(),
+      c.expertInputScaling ? ob.getUnitAttr() : UnitAttr());
 }
 
 // DeepSeek's multi-head latent attention, as transformers computes it: each head's key is
@@ -315,7 +356,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
         b.loc(), b.activation(heads * r), q, k, k, args.batch, ob.getI64IntegerAttr(layer),
         ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(r + rot),
         ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-        ob.getI64IntegerAttr(r), ob.getUnitAttr());
+        ob.getI64IntegerAttr(r), ob.getUnitAttr(), IntegerAttr());
     Value out = ob.create<llm::HeadLinearOp>(b.loc(), b.activation(heads * vd), attn,
                                              valueRows(), ob.getI64IntegerAttr(heads),
                                              UnitAttr());
@@ -345,7 +386,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
       b.loc(), b.activation(heads * vd), q, k, values, args.batch, ob.getI64IntegerAttr(layer),
       ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(qd),
       ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-      ob.getI64IntegerAttr(vd), UnitAttr());
+      ob.getI64IntegerAttr(vd), UnitAttr(), IntegerAttr());
   return b.linear(attn, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
 }
 
@@ -393,17 +434,20 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                       std::make_pair(first, rows));
     };
 
+    // Llama 4 names its MLP feed_forward.
+    const std::string mlp = c.expertInputScaling ? "feed_forward." : "mlp.";
     auto denseMlp = [&](Value in) {
       Value gate = b.linear(
-          in, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", "mlp.gate_proj.weight"), ff);
+          in, part("mlp.gate_proj", 0, ff, "mlp.gate_up_proj.weight", mlp + "gate_proj.weight"),
+          ff);
       Value up = b.linear(
-          in, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", "mlp.up_proj.weight"), ff);
+          in, part("mlp.up_proj", ff, ff, "mlp.gate_up_proj.weight", mlp + "up_proj.weight"), ff);
       Value act = c.activation == "silu"
                       ? ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate).getResult()
                       : ob.create<llm::GeluOp>(b.loc(), gate.getType(), gate, b.geluApproximation())
                             .getResult();
       Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
-      return b.linear(gated, w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), d);
+      return b.linear(gated, w("mlp.down_proj", {d, ff}, mlp + "down_proj.weight"), d);
     };
 
     // Attention block (OLMo 2 has no input norms, only output norms).
@@ -440,11 +484,15 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                         headNorm("attn.k_norm", "self_attn.k_norm.weight"));
     } else if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
       qs = rope(b, qs, args.positions, c.numHeads,
-                headNorm("attn.q_norm", "self_attn.q_norm.weight"), local);
+                headNorm("attn.q_norm", "self_attn.q_norm.weight"), local, 0, c.qkUnitNorm);
       ks = rope(b, ks, args.positions, c.numKvHeads,
-                headNorm("attn.k_norm", "self_attn.k_norm.weight"), local);
+                headNorm("attn.k_norm", "self_attn.k_norm.weight"), local, 0, c.qkUnitNorm);
     }
+    if (!c.usesRope(i) && c.temperatureFloor > 0) // Llama 4's NoPE layers
+      qs = temperature(b, qs, args.positions);
     IntegerAttr window = local ? ob.getI64IntegerAttr(*c.slidingWindow) : IntegerAttr();
+    IntegerAttr chunk =
+        c.isChunkedLayer(i) ? ob.getI64IntegerAttr(*c.attentionChunkSize) : IntegerAttr();
     double scale = c.attentionScale.value_or(1.0 / std::sqrt(double(c.headDim)));
     FloatAttr softcap = c.attentionSoftcap ? ob.getF64FloatAttr(*c.attentionSoftcap) : FloatAttr();
     FlatSymbolRefAttr sinks =
@@ -453,7 +501,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
         ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks,
-        IntegerAttr(), UnitAttr());
+        IntegerAttr(), UnitAttr(), chunk);
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d,
                          c.outputBias ? w("attn.o_bias", {d}, "self_attn.o_proj.bias")
                                       : FlatSymbolRefAttr());

@@ -45,13 +45,15 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
 const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
-    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, gpt2";
+    "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
+    "llama4_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
+      .Case("llama4_text", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -104,6 +106,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
             .Case("SeedOssForCausalLM", "seed_oss")
             .Case("Exaone4ForCausalLM", "exaone4")
+            .Case("Llama4ForCausalLM", "llama4_text")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -692,10 +695,15 @@ void parseQuantization(JsonFields &fields, ModelConfig &c) {
 // SmolLM3: RoPE only on the layers no_rope_layers marks 1 (by default all but every
 // no_rope_layer_interval-th, 4th); a sliding window only where use_sliding_window says so, on
 // the layers layer_types names (by default the NoPE ones), as transformers' SmolLM3Config.
-void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
+// no_rope_layers (1: RoPE, 0: none, one per layer), else every no_rope_layer_interval-th
+// layer (4) without RoPE; `emptyIsDefault`: an empty list is the default (Llama 4's).
+void readNoRopeLayers(JsonFields &fields, ModelConfig &c, bool emptyIsDefault) {
   const size_t layers = static_cast<size_t>(std::max<int64_t>(c.numLayers, 0));
   c.noRopeLayers.assign(layers, false);
-  if (std::optional<std::vector<double>> rope = fields.optionalNumberArray("no_rope_layers")) {
+  std::optional<std::vector<double>> rope = fields.optionalNumberArray("no_rope_layers");
+  if (rope && rope->empty() && emptyIsDefault)
+    rope.reset();
+  if (rope) {
     if (rope->size() != layers)
       fields.fail("no_rope_layers",
                   Twine(rope->size()) + " entries for " + Twine(c.numLayers) + " layers");
@@ -709,6 +717,10 @@ void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
     for (size_t i = 0; i < layers; ++i)
       c.noRopeLayers[i] = (int64_t(i) + 1) % interval == 0;
   }
+}
+
+void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
+  readNoRopeLayers(fields, c, false);
   const std::optional<int64_t> window = fields.optionalPositiveInt("sliding_window");
   if (!fields.optionalBool("use_sliding_window").value_or(false) || !window)
     return;
@@ -1003,6 +1015,89 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
   return fields.takeError();
 }
 
+// Llama 4's language model (llama4_text: Llama4ForCausalLM). Every fourth layer
+// (no_rope_layers, else no_rope_layer_interval) has no RoPE and attends to every earlier
+// position, its queries scaled by the attention temperature (attn_temperature_tuning:
+// floor_scale, attn_scale); the others rotate whole heads in interleaved pairs, normalize
+// queries and keys without a weight (use_qk_norm) and attend within their chunk of
+// attention_chunk_size positions (layer_types says which chunk). The MLP of the layers
+// moe_layers (else every interleave_moe_layer_step-th) is num_local_experts experts of
+// intermediate_size, the top num_experts_per_tok by sigmoid score, each seeing its input
+// times its score, plus an unscaled shared expert of the same size; the other layers' MLP
+// has intermediate_size_mlp features. Defaults are Llama4TextConfig's.
+Error parseLlama4(JsonFields &fields, ModelConfig &c) {
+  parseDecoderSizes(fields, c, 131072);
+  if (!fields.mentions("num_key_value_heads"))
+    c.numKvHeads = 8;
+  c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
+  if (fields.has("head_dim"))
+    c.headDim = fields.requirePositiveInt("head_dim");
+  else if (fields.mentions("head_dim") && c.numHeads > 0) // null: the width over the heads
+    c.headDim = c.hiddenSize / c.numHeads;
+  else
+    c.headDim = 128;
+  c.rotaryDim = c.headDim;
+  c.ropeInterleaved = true;
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  readSiluMlp(fields, c);
+  if (fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections are not supported");
+
+  // Layers: which rotate, which attend within chunks.
+  readNoRopeLayers(fields, c, true);
+  c.attentionChunkSize = fields.mentions("attention_chunk_size")
+                             ? fields.optionalPositiveInt("attention_chunk_size")
+                             : std::optional<int64_t>(8192);
+  const size_t layers = static_cast<size_t>(std::max<int64_t>(c.numLayers, 0));
+  if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
+    if (types->size() != layers)
+      fields.fail("layer_types",
+                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    for (const std::string &t : *types) {
+      if (t != "chunked_attention" && t != "full_attention")
+        fields.fail("layer_types", "'" + t + "' is not chunked_attention or full_attention");
+      else if (t == "chunked_attention" && !c.attentionChunkSize)
+        fields.fail("layer_types", "chunked_attention needs an attention_chunk_size");
+      c.chunkedLayers.push_back(t == "chunked_attention");
+    }
+  } else {
+    for (size_t i = 0; i < layers; ++i)
+      c.chunkedLayers.push_back(c.attentionChunkSize && !c.noRopeLayers[i]);
+  }
+  c.qkUnitNorm = fields.optionalBool("use_qk_norm").value_or(true);
+  if (fields.optionalFlag("attn_temperature_tuning").value_or(true)) {
+    c.temperatureFloor = fields.optionalPositiveInt("floor_scale").value_or(8192);
+    c.temperatureScale = fields.optionalPositiveNumber("attn_scale").value_or(0.1);
+  }
+
+  // The experts.
+  c.numExperts = fields.optionalPositiveInt("num_local_experts").value_or(16);
+  c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(1);
+  checkExpertCounts(fields, c, "num_local_experts", "num_experts_per_tok");
+  c.expertIntermediateSize = c.sharedExpertIntermediateSize = c.intermediateSize;
+  c.intermediateSize = fields.optionalPositiveInt("intermediate_size_mlp").value_or(16384);
+  c.sigmoidRouting = c.expertInputScaling = true;
+  c.denseLayers.assign(layers, true);
+  if (std::optional<std::vector<double>> moe = fields.optionalNumberArray("moe_layers")) {
+    for (double l : *moe)
+      if (l != std::floor(l) || l < 0 || l >= double(c.numLayers))
+        fields.fail("moe_layers", "entries must be layer indices below " + Twine(c.numLayers));
+      else
+        c.denseLayers[static_cast<size_t>(l)] = false;
+  } else {
+    const int64_t step = fields.optionalPositiveInt("interleave_moe_layer_step").value_or(1);
+    for (int64_t i = step - 1; i < c.numLayers; i += step)
+      c.denseLayers[static_cast<size_t>(i)] = false;
+  }
+
+  RopeSpec rope = parseRope(fields);
+  applyRope(fields, rope, c, 500000.0);
+  if (rope.yarn || rope.shortFactors)
+    fields.fail(fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters",
+                "only default, linear and llama3 RoPE are supported for llama4_text");
+  return fields.takeError();
+}
+
 // Gemma, Gemma 2 and Gemma 3 (text): RMSNorm weights stored as w - 1, embeddings scaled by
 // sqrt(hidden_size), a GELU-gated MLP. Gemma 2 adds a norm of each block's output, local
 // (sliding-window) layers alternating with global ones, the attention scale
@@ -1186,7 +1281,8 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                 : isGemma(config.architecture)                ? parseGemma(fields, config)
                 : StringRef(config.modelType).starts_with("deepseek_v")
                     ? parseDeepseek(fields, config)
-                    : parseLlamaLike(fields, config);
+                : config.modelType == "llama4_text" ? parseLlama4(fields, config)
+                                                    : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);
   if (isGemma(config.architecture) &&
@@ -1233,8 +1329,8 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
   if (!gpt2 && (c.rotaryDim <= 0 || c.rotaryDim % 2 != 0 || c.rotaryDim > c.headDim))
     return fail("partial_rotary_factor",
                 "rotary dimension " + Twine(c.rotaryDim) + " must be even and in [2, head_dim]");
-  if (c.ropeScaling && c.ropeScaling->highFreqFactor <= c.ropeScaling->lowFreqFactor)
-    return fail("rope_scaling.high_freq_factor", "must be greater than low_freq_factor");
+  if (c.ropeScaling && c.ropeScaling->highFreqFactor < c.ropeScaling->lowFreqFactor)
+    return fail("rope_scaling.high_freq_factor", "must not be less than low_freq_factor");
   if (c.ropeScaling && c.ropeScaling->factor < 1.0)
     return fail("rope_scaling.factor", "must be at least 1");
   if (c.ropeLinearFactor && *c.ropeLinearFactor < 1.0)

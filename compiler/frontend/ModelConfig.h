@@ -38,7 +38,8 @@ inline bool isGemma(Architecture a) {
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, gpt2".
+// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, llama4_text,
+// gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -111,6 +112,15 @@ struct ModelConfig {
   std::optional<double> localRopeTheta;
   // Layers without rotary embeddings (SmolLM3's NoPE layers); empty: every layer has them.
   std::vector<bool> noRopeLayers;
+  // Llama 4: the chunkedLayers attend only within their chunk of attentionChunkSize
+  // positions; the RoPE layers' queries and keys RMS-normalized without a weight
+  // (qkUnitNorm, its L2 norm); the queries of layers without RoPE multiplied by
+  // 1 + temperatureScale * log(1 + floor((p + 1) / temperatureFloor)) (0: not).
+  std::optional<int64_t> attentionChunkSize;
+  std::vector<bool> chunkedLayers;
+  bool qkUnitNorm = false;
+  int64_t temperatureFloor = 0;
+  double temperatureScale = 0.0;
   // Multi-head latent attention (DeepSeek-V2/V3) when kvLoraRank > 0: queries through a
   // rank-qLoraRank bottleneck (0: one q_proj), keys and values from a kvLoraRank latent.
   // Each key head is qkNopeHeadDim features plus rotaryDim rotated ones shared by all heads
@@ -145,6 +155,8 @@ struct ModelConfig {
   // [-swigluLimit, swigluLimit].
   bool expertBiases = false;
   std::optional<double> swigluAlpha, swigluLimit;
+  // Llama 4: each chosen expert's input scaled by its weight, outputs summed unweighted.
+  bool expertInputScaling = false;
   // gpt-oss's official checkpoints: experts as MXFP4 pairs stored [out, in] (not transposed).
   bool mxfp4Experts = false;
   // A quantized checkpoint's group size (inputs sharing a scale), 0 when per channel or none:
@@ -157,6 +169,9 @@ struct ModelConfig {
   }
   bool usesRope(int64_t layer) const {
     return !(layer < int64_t(noRopeLayers.size()) && noRopeLayers[static_cast<size_t>(layer)]);
+  }
+  bool isChunkedLayer(int64_t layer) const {
+    return attentionChunkSize && layer < int64_t(chunkedLayers.size()) && chunkedLayers[layer];
   }
   bool isSlidingLayer(int64_t layer) const {
     return slidingWindow && (slidingLayers.empty() ||

@@ -89,9 +89,10 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
                                                llvm::ArrayRef<int64_t> shape,
                                                llvm::ArrayRef<std::string> sources,
                                                llvm::StringRef ggufSource,
-                                               llvm::ArrayRef<int64_t> rows) {
+                                               llvm::ArrayRef<int64_t> rows, bool transposed) {
   SmallVector<std::string> names(sources.begin(), sources.end());
   if (spec_.weights.format == WeightSource::Format::Gguf) {
+    transposed = false;
     if (!ggufSource.empty())
       return declare(symbol, shape, {ggufSource}, false, {});
     // Rows of one tensor, under its GGUF name.
@@ -104,7 +105,7 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
     slice.append(rows.begin(), rows.end());
   }
   SmallVector<StringRef> refs(names.begin(), names.end());
-  return declare(symbol, shape, refs, false, slice);
+  return declare(symbol, shape, refs, transposed, slice);
 }
 
 ForwardArgs ModuleBuilder::beginForward() {

@@ -40,11 +40,14 @@ public:
   // each). GGUF files hold such a stack as one 3-D tensor, named by ggufSource. `rows`
   // (offset, size, ... of dimension 0): the weight is those row ranges of a single source
   // (each expert's gate rows of a fused gate/up stack); with an empty ggufSource, of that
-  // source under its GGUF name in a GGUF file too.
+  // source under its GGUF name in a GGUF file too. `transposed`: each matrix of the
+  // sources is stored [in, out] and transposed before the rows are taken (Llama 4's
+  // experts; GGUF's are [out, in] already).
   mlir::FlatSymbolRefAttr stackedWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                         llvm::ArrayRef<std::string> sources,
                                         llvm::StringRef ggufSource,
-                                        llvm::ArrayRef<int64_t> rows = {});
+                                        llvm::ArrayRef<int64_t> rows = {},
+                                        bool transposed = false);
 
   // Declares a weight that is every other row (dim 0) or column (dim 1) of `source`,
   // starting at `phase` (0 or 1): one of two tensors stored interleaved (gpt-oss's gate and

@@ -108,7 +108,8 @@ def Kern_AttentionOp : Kern_Op<"attention", [
   let summary = "Paged attention of each request (a runtime kernel)";
   let description = [{
     The runtime's paged prefill/decode attention; `config` carries llm.attention's
-    attributes (layer, heads, KV heads, head_dim, value_head_dim, scale, sliding_window). The
+    attributes (layer, heads, KV heads, head_dim, value_head_dim, scale, sliding_window,
+    chunk_size). The
     batch layout comes from the iteration's metadata at run time.
   }];
   let arguments = (ins Kern_Activation:$query, Kern_Activation:$key, Kern_Activation:$value,
@@ -143,7 +144,7 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
     `shared` expert's output, scaled by `sigmoid(shared_gate)` when given; the experts'
     optional biases and clamped SwiGLU (`swiglu_alpha`, `swiglu_limit`); sigmoid scores, a
     choice-only `score_bias` (on sigmoid or softmax scores), group-limited choice (`num_groups`, `top_groups`,
-    `group_top`) and `routed_scale`, as llm.moe describes them.
+    `group_top`), `routed_scale` and `scale_inputs`, as llm.moe describes them.
   }];
   let arguments = (ins Kern_Activation:$input, Kern_Activation:$router_logits,
                        Optional<Kern_Activation>:$shared, Optional<Kern_Activation>:$shared_gate,
@@ -161,7 +162,8 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
                        OptionalAttr<F64Attr>:$routed_scale,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top,
+                       UnitAttr:$scale_inputs);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

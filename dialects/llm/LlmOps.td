@@ -188,6 +188,13 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
     `magnitude` multiplies the cos and sin of every rotation (LongRoPE: its rescale factors
     and attention factor). With `rotary_dim` 0 nothing is rotated: only the heads' norm
     applies (EXAONE 4's layers without RoPE keep their query and key norms).
+    `norm_eps` without `norm_weight` normalizes each head with no weight (Llama 4's L2 norm
+    of queries and keys, which transformers applies after the rotation: a rotation keeps
+    each head's sum of squares, so normalizing first is the same function).
+    With `temperature_floor` F and `temperature_scale` s every feature of a row at
+    position p is multiplied, after everything else, by
+    `1 + s * log(1 + floor((p + 1) / F))` in f32 (Llama 4's attention temperature tuning
+    of the queries of its layers without RoPE).
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
@@ -201,7 +208,9 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
                        OptionalAttr<F64Attr>:$norm_weight_offset,
                        OptionalAttr<F64Attr>:$linear_scaling,
                        OptionalAttr<DenseF64ArrayAttr>:$frequency_factors,
-                       OptionalAttr<F64Attr>:$magnitude);
+                       OptionalAttr<F64Attr>:$magnitude,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$temperature_floor,
+                       OptionalAttr<F64Attr>:$temperature_scale);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
   let hasVerifier = 1;
@@ -361,6 +370,10 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
     `routed_scale` also apply to softmax scores (DeepSeek-V2's `group_limited_greedy`
     routing: each group scored by its largest probability, `group_top = 1`).
 
+    With `scale_inputs` each chosen expert sees the token's row times its weight and the
+    experts' outputs are summed unweighted (Llama 4, whose sigmoid-scored top-1 expert
+    scales its input).
+
     A token's result depends on its own row alone, not on which other tokens of the batch
     chose the same experts: the runtime computes each (token, expert) pair as a row of
     that expert's GEMMs, whose rows are independent (the CPU executor's always; on CUDA,
@@ -389,7 +402,8 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$num_groups,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
                        OptionalAttr<F64Attr>:$routed_scale,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top,
+                       UnitAttr:$scale_inputs);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?
@@ -428,6 +442,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     is `key` itself and each value head is the first `value_head_dim` features of its key
     head: the KV cache holds no values apart (DeepSeek's latent cache, whose latent is both
     the keys' first features and the values).
+    With `chunk_size` C a query at position p only sees positions at or after
+    `p - p mod C`, its own chunk of C positions (Llama 4's chunked local attention).
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -440,7 +456,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        OptionalAttr<F64Attr>:$logit_softcap,
                        OptionalAttr<FlatSymbolRefAttr>:$sinks,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$value_head_dim,
-                       UnitAttr:$value_in_key);
+                       UnitAttr:$value_in_key,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size);
   let results = (outs Llm_Activation:$result);
   let extraClassDeclaration = [{
     // The features of each value head: value_head_dim, or head_dim when not given.

@@ -145,12 +145,12 @@ MODELRT_INLINE float sinkTerm(const float *sink, float maxScore) {
 // it is in); the output in blocks of 64 dims held in registers over every position, each
 // element accumulated in position order with the same multiply-adds as the tile's
 // load-add-store passes.
-MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_t window,
+MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, KeyRange range,
                                  const KvBlockView *blocks, int64_t blockSize, KvHead head,
                                  float scale, float softcap, const float *sink,
                                  std::vector<float> &scores) {
   const int64_t hd = head.kDim, vd = head.vDim;
-  const int64_t from = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+  const int64_t from = range.from(pos);
   const int64_t n = pos + 1 - from;
   scores.resize(static_cast<size_t>(n));
   float maxScore = -INFINITY;
@@ -223,13 +223,13 @@ MODELRT_INLINE void attendOneRow(const float *q, float *out, int64_t pos, int64_
 // row's output, in position order. Built for AVX2 too when the CPU has it; the same CPU
 // always takes the same clone, so results stay batch-invariant.
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void
-attendTile(const QueryTile &tile, int64_t window, const KvBlockView *blocks, int64_t blockSize,
+attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks, int64_t blockSize,
            KvHead head, float scale, float softcap, std::vector<float> &scores,
            std::vector<float> &acc) {
   const int64_t rows = tile.rows, outStride = tile.outStride;
   float *out = tile.out;
   if (rows == 1)
-    return attendOneRow(tile.q, out, tile.pos0, window, blocks, blockSize, head, scale, softcap,
+    return attendOneRow(tile.q, out, tile.pos0, range, blocks, blockSize, head, scale, softcap,
                         tile.sink, scores);
   const int64_t hd = head.kDim, vd = head.vDim;
   int64_t from[kAttentionQueryTile], pos[kAttentionQueryTile];
@@ -240,7 +240,7 @@ attendTile(const QueryTile &tile, int64_t window, const KvBlockView *blocks, int
     qRow[i] = tile.q + row * tile.qStride;
     sink[i] = tile.sink ? tile.sink + row * tile.sinkStride : nullptr;
     pos[i] = tile.pos0 + row * tile.posStep;
-    from[i] = window > 0 ? std::max<int64_t>(0, pos[i] - window + 1) : 0;
+    from[i] = range.from(pos[i]);
     maxScore[i] = -INFINITY;
     denom[i] = 0;
   }

@@ -37,8 +37,20 @@ struct QueryTile {
   int64_t sinkStride;
 };
 
+// The earlier positions a query at `pos` sees, [from(pos), pos]: all of them, the last
+// `window` (a sliding window > 0), or those of its own chunk of `chunk` positions (chunked
+// attention > 0: from the last multiple of chunk).
+struct KeyRange {
+  int64_t window = 0, chunk = 0;
+  int64_t from(int64_t pos) const {
+    return window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0)
+           : chunk > 0 ? pos - pos % chunk
+                       : 0;
+  }
+};
+
 // tile.rows (1 .. kAttentionQueryTile) query rows, each attending causally to its sequence's
-// positions [from, pos] (from = 0, or pos - window + 1 with a sliding window > 0): queries of
+// positions [range.from(pos), pos]: queries of
 // head.kDim floats, outputs of head.vDim floats. Position p's K/V row is row
 // p % blockSize of blocks[p / blockSize], the head's features from head.kOffset (K) and
 // head.vOffset (V). f32 throughout: scores in a fixed order, softmax with a
@@ -47,7 +59,7 @@ struct QueryTile {
 // softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A sink
 // (non-null: the row's head's) is one more logit in each row's softmax, with no value.
 // scores and acc are scratch space, reused across calls.
-void attendTile(const QueryTile &tile, int64_t window, const KvBlockView *blocks,
+void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
                 int64_t blockSize, KvHead head, float scale, float softcap,
                 std::vector<float> &scores, std::vector<float> &acc);
 

@@ -281,7 +281,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                op.attention.sinks->dtype != DType::F32) {
       return bad("attention sinks " + op.attention.sinks->name + " are not F32")
           .withContext(planPath);
-    } else if (op.kind == OpKind::Rope && op.rope.norm && op.weight->dtype != DType::F32) {
+    } else if (op.kind == OpKind::Rope && op.weight && op.weight->dtype != DType::F32) {
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
       const DType t = op.table->dtype;
@@ -521,7 +521,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const std::vector<double> &inv = op.inverseFrequencies;
       const float *src = impl.data(in);
       float *dst = impl.data(out);
-      const float *normWeight = c.norm ? reinterpret_cast<const float *>(op.weight->data) : nullptr;
+      const float *normWeight = op.weight ? reinterpret_cast<const float *>(op.weight->data) : nullptr;
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out),
                     width = impl.prog.values[in].width, pairs = c.rotaryDim / 2;
 #pragma omp parallel for schedule(static) if (impl.rows[in] * width >= kParallelWork)
@@ -529,7 +529,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         const float *x = src + t * inStride;
         float *y = dst + t * outStride;
         std::memmove(y, x, width * sizeof(float));
-        if (normWeight) // each head: x / rms(x) * w, then the rotation below
+        if (c.norm) // each head: x / rms(x) * w (or unweighted), then the rotation below
           for (int64_t h = 0; h < c.numHeads; ++h) {
             float *head = y + h * c.headDim;
             double sum = 0;
@@ -538,9 +538,9 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             const float scale = static_cast<float>(1.0 / std::sqrt(sum / c.headDim + c.normEps));
             const float offset = static_cast<float>(c.normWeightOffset);
             for (int64_t j = 0; j < c.headDim; ++j)
-              head[j] = (offset + normWeight[j]) * (head[j] * scale);
+              head[j] = normWeight ? (offset + normWeight[j]) * (head[j] * scale) : head[j] * scale;
           }
-        const float *r = normWeight ? y : x; // what is rotated
+        const float *r = c.norm ? y : x; // what is rotated
         for (int64_t i = 0; i < pairs; ++i) {
           double angle = positions[t] * inv[i];
           double cs = std::cos(angle) * c.magnitude, sn = std::sin(angle) * c.magnitude;
@@ -551,6 +551,15 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             y[a] = static_cast<float>(xa * cs - xb * sn);
             y[b] = static_cast<float>(xb * cs + xa * sn);
           }
+        }
+        if (c.temperatureFloor > 0) { // f32, as transformers computes the factor
+          const float f =
+              std::log1p(std::floor((static_cast<float>(positions[t]) + 1.0f) /
+                                    static_cast<float>(c.temperatureFloor))) *
+                  static_cast<float>(c.temperatureScale) +
+              1.0f;
+          for (int64_t j = 0; j < width; ++j)
+            y[j] *= f;
         }
       }
       break;
@@ -628,7 +637,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
               c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
               it.heads ? 1 : 0};
           const int64_t kvHead = it.head / group;
-          attendTile(tile, c.slidingWindow, blocks.data(), blockSize,
+          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize,
                      {kvHead * hd, hd, kvHead * (c.valueInKey ? hd : vd), vd},
                      static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc);
         }

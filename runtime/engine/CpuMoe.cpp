@@ -192,8 +192,14 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
     s.in.resize(static_cast<size_t>(count * d));
     s.gate.resize(static_cast<size_t>(count * 2 * inter));
     s.up.resize(static_cast<size_t>(count * inter));
-    for (int64_t i = 0; i < count; ++i)
-      std::memcpy(s.in.data() + i * d, x + (s.pairs[first + i] / k) * xStride, d * sizeof(float));
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t pair = s.pairs[first + i];
+      float *row = s.in.data() + i * d;
+      std::memcpy(row, x + (pair / k) * xStride, d * sizeof(float));
+      if (c.scaleInputs) // Llama 4: the expert sees its input times its weight
+        for (int64_t col = 0; col < d; ++col)
+          row[col] *= s.weights[pair];
+    }
     // gate (row i at g + i * gStride) and up (at u + i * gStride) of each pair's row, then
     // the SiLU gate into s.up, row i at i * inter.
     const float *g = s.gate.data(), *u;
@@ -239,7 +245,7 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
     float *o = out + t * outStride;
     std::fill_n(o, d, 0.0f);
     for (int64_t j = 0; j < k; ++j) {
-      const float w = s.weights[t * k + j];
+      const float w = c.scaleInputs ? 1.0f : s.weights[t * k + j];
       const float *y = s.results.data() + (t * k + j) * d;
       for (int64_t col = 0; col < d; ++col) {
         const float term = w * y[col];

@@ -43,13 +43,14 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
     double f = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.rotaryDim));
     if (c.frequencyBands) {
       // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
-      // original/high_freq_factor kept, the band between blended smoothly.
+      // original/high_freq_factor kept, the band between blended smoothly (no band when
+      // the two factors are equal: Llama 4 Scout's 1 and 1).
       double wavelength = 2.0 * M_PI / f;
       double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
       double highWavelength = c.originalMaxPosition / c.highFreqFactor;
       if (wavelength > lowWavelength) {
         f /= c.factor;
-      } else if (wavelength >= highWavelength) {
+      } else if (wavelength >= highWavelength && c.highFreqFactor > c.lowFreqFactor) {
         double smooth = (c.originalMaxPosition / wavelength - c.lowFreqFactor) /
                         (c.highFreqFactor - c.lowFreqFactor);
         f = (1.0 - smooth) * f / c.factor + smooth * f;
@@ -379,20 +380,28 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         }
         if (op.rope.rotaryDim < 0 || op.rope.rotaryDim % 2 || op.rope.rotaryDim > op.rope.headDim)
           return bad("rope rotary_dim does not fit the head");
-        if (c.contains("norm_weight")) {
+        if (c.contains("norm_weight") || c.contains("norm_eps")) {
           op.rope.norm = true;
-          op.weight = weight(c, "norm_weight");
-          if (!op.weight)
-            return bad("rope norm weight '" + c.at("norm_weight").get<std::string>() +
-                       "' is not in the weight table");
-          if (op.weight->shape != std::vector<uint64_t>{uint64_t(op.rope.headDim)})
-            return bad("rope norm weight " + op.weight->name + " is not [head_dim]");
+          if (c.contains("norm_weight")) {
+            op.weight = weight(c, "norm_weight");
+            if (!op.weight)
+              return bad("rope norm weight '" + c.at("norm_weight").get<std::string>() +
+                         "' is not in the weight table");
+            if (op.weight->shape != std::vector<uint64_t>{uint64_t(op.rope.headDim)})
+              return bad("rope norm weight " + op.weight->name + " is not [head_dim]");
+          }
           op.rope.normEps = c.at("norm_eps");
           if (!(op.rope.normEps > 0.0))
             return bad("rope norm_eps must be positive");
           op.rope.normWeightOffset = c.value("norm_weight_offset", 0.0);
           if (!std::isfinite(op.rope.normWeightOffset))
             return bad("rope norm_weight_offset must be finite");
+        }
+        if (c.contains("temperature_floor") || c.contains("temperature_scale")) {
+          op.rope.temperatureFloor = c.at("temperature_floor");
+          op.rope.temperatureScale = c.at("temperature_scale");
+          if (op.rope.temperatureFloor < 1 || !std::isfinite(op.rope.temperatureScale))
+            return bad("rope temperature_floor must be positive and temperature_scale finite");
         }
         op.inverseFrequencies = inverseFrequencies(op.rope);
       } else if (kind == "attention") {
@@ -404,6 +413,10 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.attention.headDim = c.at("head_dim");
         op.attention.scale = c.at("scale");
         op.attention.slidingWindow = c.value("sliding_window", int64_t(0));
+        op.attention.chunkSize = c.value("chunk_size", int64_t(0));
+        if (op.attention.slidingWindow < 0 || op.attention.chunkSize < 0 ||
+            (op.attention.slidingWindow > 0 && op.attention.chunkSize > 0))
+          return bad("attention sliding_window and chunk_size must be positive, and not both");
         op.attention.valueHeadDim = c.value("value_head_dim", op.attention.headDim);
         op.attention.valueInKey = c.value("value_in_key", false);
         op.attention.softcap = c.value("logit_softcap", 0.0);
@@ -443,6 +456,7 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
             op.moe.topK > op.moe.numExperts)
           return bad("moe needs 1 <= top_k <= num_experts <= 4096");
         op.moe.sigmoidScores = attrs.value("sigmoid_scores", false);
+        op.moe.scaleInputs = attrs.value("scale_inputs", false);
         if (attrs.contains("score_bias")) {
           op.moe.scoreBias = weight(attrs, "score_bias");
           if (!op.moe.scoreBias || op.moe.scoreBias->shape.size() != 1 ||

@@ -44,12 +44,17 @@ struct RopeConfig {
   // none), and the rotated features multiplied by magnitude (LongRoPE's attention factor).
   std::vector<double> frequencyFactors;
   double magnitude = 1;
-  // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim])
-  // before rotation (a per-head query/key norm); the normalized value is rounded to the
-  // activation type before the rotation, as the reference does.
+  // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim]; null:
+  // no weight, Llama 4's L2 norm) before rotation (a per-head query/key norm); the
+  // normalized value is rounded to the activation type before the rotation, as the
+  // reference does.
   bool norm = false;
   double normEps = 1e-6;
   double normWeightOffset = 0; // added to the weight in f32 (Gemma's 1 + w)
+  // > 0: every feature of a row at position p multiplied at the end by
+  // 1 + temperatureScale * log(1 + floor((p + 1) / temperatureFloor)) (Llama 4).
+  int64_t temperatureFloor = 0;
+  double temperatureScale = 0;
 };
 
 // One inverse frequency per rotated pair, in double (as the CPU executor rotates).
@@ -57,6 +62,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c);
 
 struct AttentionConfig {
   int64_t layer = 0, numHeads = 0, numKvHeads = 0, headDim = 0, slidingWindow = 0;
+  int64_t chunkSize = 0; // > 0: a query at position p sees keys from p - p % chunkSize on
   int64_t valueHeadDim = 0; // of each value (and result) head: headDim unless narrower
   bool valueInKey = false;  // each value head: the first valueHeadDim features of its key
   double scale = 1.0;
@@ -82,6 +88,8 @@ struct MoeConfig {
   // at the end.
   bool sigmoidScores = false;
   const WeightEntry *scoreBias = nullptr;
+  // Each chosen expert's input row times its weight, the outputs summed unweighted.
+  bool scaleInputs = false;
   int64_t numGroups = 1, topGroups = 1, groupTop = 2;
   double routedScale = 1.0;
 };

@@ -17,7 +17,8 @@ using namespace modelrt::engine;
 namespace {
 
 struct Case {
-  int64_t hd, ctx, blockSize, window;
+  int64_t hd, ctx, blockSize;
+  KeyRange range; // a sliding window or chunks (Llama 4's chunked attention)
   int64_t vd; // value head features (DeepSeek's keys are wider than its values)
   std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: in blocks
   std::vector<KvBlockView> blocks;
@@ -28,10 +29,10 @@ struct Case {
 
 // K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
 // second), as in the executor's cache. vd 0: values as wide as keys.
-Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, int64_t window,
+Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, KeyRange range,
               int64_t vd = 0) {
   vd = vd ? vd : hd;
-  Case c{hd, ctx, blockSize, window, vd, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
+  Case c{hd, ctx, blockSize, range, vd, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, kStride = 2 * hd, vStride = 2 * vd;
   c.q.resize(size_t(ctx * hd));
@@ -56,7 +57,10 @@ Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, int
 
 // Row at position pos, in double precision.
 std::vector<double> reference(const Case &c, int64_t pos) {
-  int64_t from = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+  const int64_t window = c.range.window, chunk = c.range.chunk;
+  int64_t from = window > 0  ? std::max<int64_t>(0, pos - window + 1)
+                 : chunk > 0 ? pos / chunk * chunk
+                             : 0;
   auto kv = [&](const std::vector<float> &base, int64_t p, int64_t d) {
     const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
     const bool key = &base == &c.k;
@@ -95,7 +99,7 @@ std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
   std::vector<float> out(size_t(rows * c.vd), NAN), scores, acc;
   const QueryTile tile{c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, 1,
                        c.sink ? &*c.sink : nullptr, 0};
-  attendTile(tile, c.window, c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale,
+  attendTile(tile, c.range, c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale,
              c.softcap, scores, acc);
   return out;
 }
@@ -106,8 +110,8 @@ TEST(CpuAttention, MatchesDoubleReference) {
   std::mt19937 rng(3);
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{8, 8}, {12, 12}, {20, 20}, {64, 64}, {80, 80},
                         {128, 128}, {192, 128}, {20, 12}})
-    for (int64_t window : {0, 7}) {
-      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, window, vd);
+    for (KeyRange range : {KeyRange{}, KeyRange{7, 0}, KeyRange{0, 6}}) {
+      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, range, vd);
       if (hd == 64 || hd == 12) { // soft-capped: scores of a few units, which a cap of 1.5 bends
         c.scale *= 4;
         c.softcap = 1.5f;
@@ -127,7 +131,8 @@ TEST(CpuAttention, MatchesDoubleReference) {
             den += want[size_t(d)] * want[size_t(d)];
           }
           ASSERT_LT(std::sqrt(num / den), 2e-6)
-              << "hd " << hd << " vd " << vd << " window " << window << " softcap " << c.softcap << " sink "
+              << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
+              << range.chunk << " softcap " << c.softcap << " sink "
               << c.sink.value_or(NAN) << " position " << first + i;
         }
       }
@@ -136,13 +141,14 @@ TEST(CpuAttention, MatchesDoubleReference) {
 
 // Rows alone take their own path (attendOneRow: eight positions per pass, the output held in
 // registers); it must give the tile's bits: head dims with and without a scalar tail, one
-// and two 64-dim blocks, blocks of 4 and 16 positions (passes crossing them), windows.
+// and two 64-dim blocks, blocks of 4 and 16 positions (passes crossing them), windows, chunks
+// (a tile whose rows start in different chunks).
 TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
   std::mt19937 rng(4);
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{12, 12}, {20, 20}, {64, 64}, {80, 80},
                         {128, 128}, {192, 128}, {20, 12}})
-    for (int64_t window : {0, 9}) {
-      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, window, vd);
+    for (KeyRange range : {KeyRange{}, KeyRange{9, 0}, KeyRange{0, 16}, KeyRange{0, 5}}) {
+      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, range, vd);
       c.softcap = hd == 20 || hd == 128 ? 0.3f : 0.0f;
       if (hd != 64)
         c.sink = hd == 80 ? 2.0f : -0.5f;
@@ -152,7 +158,8 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
         for (int64_t i = 0; i < rows; ++i) {
           std::vector<float> alone = attend(c, first + i, 1);
           EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * vd, size_t(vd) * sizeof(float)), 0)
-              << "hd " << hd << " vd " << vd << " window " << window << " position " << first + i;
+              << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
+              << range.chunk << " position " << first + i;
         }
         if (rows > 2) { // also as the first row of a shorter tile
           std::vector<float> pair = attend(c, first + 1, 2);
@@ -170,8 +177,8 @@ TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}})
-    for (int64_t window : {0, 9}) {
-      Case c = makeCase(rng, hd, 40, 16, window, vd);
+    for (KeyRange range : {KeyRange{}, KeyRange{9, 0}, KeyRange{0, 8}}) {
+      Case c = makeCase(rng, hd, 40, 16, range, vd);
       std::vector<float> heads(size_t(kAttentionQueryTile * hd)), sinks(kAttentionQueryTile);
       for (float &x : heads)
         x = u(rng);
@@ -183,18 +190,19 @@ TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
             std::vector<float> tileOut(size_t(rows * vd), NAN), scores, acc;
             const QueryTile tile{heads.data(), hd, tileOut.data(), vd, rows, pos, 0,
                                  withSinks ? sinks.data() : nullptr, 1};
-            attendTile(tile, c.window, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
+            attendTile(tile, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
                        0.0f, scores, acc);
             for (int64_t i = 0; i < rows; ++i) {
               std::vector<float> alone(size_t(vd), NAN);
               const QueryTile one{heads.data() + i * hd, hd, alone.data(), vd, 1, pos, 0,
                                   withSinks ? sinks.data() + i : nullptr, 0};
-              attendTile(one, c.window, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
+              attendTile(one, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
                          0.0f, scores, acc);
               EXPECT_EQ(std::memcmp(alone.data(), tileOut.data() + i * vd,
                                     size_t(vd) * sizeof(float)),
                         0)
-                  << "hd " << hd << " vd " << vd << " window " << window << " position " << pos
+                  << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
+                  << range.chunk << " position " << pos
                   << " head " << i << " of " << rows << (withSinks ? " with sinks" : "");
             }
           }

@@ -281,6 +281,20 @@ TEST(Reference, TinyExaone4MatchesTransformers) {
   }
 }
 
+// Llama 4's language model: RoPE layers in interleaved pairs (Llama 3 scaling whose two
+// factors are equal, as Scout's), their queries and keys L2-normalized, attending within
+// chunks of 4 positions (the prompts and the greedy run cross several); a layer without RoPE
+// whose queries carry the attention temperature; top-1 experts by sigmoid score that scale
+// their input, beside a shared expert, on every other layer. 2 ranks and 2 stages too.
+TEST(Reference, TinyLlama4MatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-llama4.plan", "tiny-llama4", 1e-5);
+  for (const char *split : {"tp2", "pp2"}) {
+    SCOPED_TRACE(split);
+    checkAgainstReference(planDirectory + "/tiny-llama4-" + split + ".plan", "tiny-llama4",
+                          1e-5);
+  }
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

@@ -45,8 +45,8 @@ LogicalResult Llama3RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> e
          highFreqFactor = highValue.convertToDouble();
   if (!(factor >= 1.0))
     return emitError() << "llama3 rope scaling factor must be >= 1, got " << factor;
-  if (!(lowFreqFactor > 0.0) || !(highFreqFactor > lowFreqFactor))
-    return emitError() << "llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor, got "
+  if (!(lowFreqFactor > 0.0) || !(highFreqFactor >= lowFreqFactor))
+    return emitError() << "llama3 rope scaling needs 0 < low_freq_factor <= high_freq_factor, got "
                        << lowFreqFactor << " and " << highFreqFactor;
   if (originalMaxPosition <= 0)
     return emitError() << "llama3 rope scaling original_max_position must be positive";

@@ -305,12 +305,16 @@ LogicalResult RopeOp::verify() {
   if (rotary > headDim || rotary % 2 != 0)
     return emitOpError() << "rotary_dim " << rotary << " must be even and at most head_dim "
                          << headDim;
-  if (rotary == 0 && !getNormWeight())
-    return emitOpError() << "rotary_dim 0 rotates nothing: it needs norm_weight";
+  if (rotary == 0 && !getNormEps() && !getTemperatureFloor())
+    return emitOpError() << "rotary_dim 0 rotates nothing: it needs a norm or a temperature";
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError() << "theta must be positive";
-  if (bool(getNormWeight()) != bool(getNormEps()))
-    return emitOpError() << "norm_weight and norm_eps go together";
+  if (getNormWeight() && !getNormEps())
+    return emitOpError() << "norm_weight needs norm_eps";
+  if (bool(getTemperatureFloor()) != bool(getTemperatureScale()))
+    return emitOpError() << "temperature_floor and temperature_scale go together";
+  if (getTemperatureScale() && !std::isfinite(getTemperatureScale()->convertToDouble()))
+    return emitOpError() << "temperature_scale must be finite";
   if (getNormEps() && !(getNormEps()->convertToDouble() > 0.0))
     return emitOpError() << "norm_eps must be positive";
   if (getNormWeightOffset() && !getNormWeight())
@@ -367,6 +371,8 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "scale must be positive";
   if (getLogitSoftcap() && !(getLogitSoftcap()->convertToDouble() > 0.0))
     return emitOpError() << "logit_softcap must be positive";
+  if (getChunkSize() && getSlidingWindow())
+    return emitOpError() << "chunk_size and sliding_window exclude each other";
   return success();
 }
 

@@ -438,6 +438,12 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
           p.values[op.inputs[0]].dtype != dtypeOf(impl.act))
         return fail(bad("a gemm's operands are views or not " + m.dtype));
       break;
+    case OpKind::Rope:
+      if ((op.rope.norm && !op.weight) || op.rope.temperatureFloor > 0)
+        return fail(Error(ErrorCode::Unsupported,
+                          "the CUDA rope kernel takes no unweighted head norm and no attention "
+                          "temperature (Llama 4): serve this plan with --device cpu"));
+      break;
     case OpKind::Fused:
       if (op.cudaKernel.empty() || op.cudaBlockSize < 1 || op.cudaBlockSize > 1024)
         return fail(Error(ErrorCode::Unsupported,
@@ -446,11 +452,11 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       break;
     case OpKind::Moe:
       if (op.moe.sigmoidScores || op.moe.scoreBias || op.moe.numGroups > 1 ||
-          op.moe.routedScale != 1.0)
+          op.moe.routedScale != 1.0 || op.moe.scaleInputs)
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA mixture-of-experts routing is the softmax's: sigmoid scores, "
-                          "score biases, expert groups and routed scales run on the CPU "
-                          "executor"));
+                          "score biases, expert groups, routed scales and scaled inputs run on "
+                          "the CPU executor"));
       if (op.moe.topK > kMaxMoeTopK)
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA mixture-of-experts kernels take at most " +
@@ -478,6 +484,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "attention logit soft-capping (Gemma 2) is not supported by the CUDA "
                           "attention kernels: serve this plan with --device cpu"));
+      if (op.attention.chunkSize > 0)
+        return fail(Error(ErrorCode::Unsupported,
+                          "chunked attention (Llama 4) is not supported by the CUDA attention "
+                          "kernels: serve this plan with --device cpu"));
       for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));

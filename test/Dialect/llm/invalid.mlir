@@ -191,7 +191,7 @@ func.func @rope_rotary_wide(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<
 // -----
 
 func.func @rope_rotating_nothing(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{rotary_dim 0 rotates nothing: it needs norm_weight}}
+  // expected-error @+1 {{rotary_dim 0 rotates nothing: it needs a norm or a temperature}}
   %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 0 : i64, theta = 1.0e4 : f64} : tensor<?x8xf32>, tensor<?xi32>
   return %y : tensor<?x8xf32>
 }
@@ -208,7 +208,7 @@ func.func @rope_theta(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf3
 
 llm.weight @hn : tensor<4xf32> = ["hn"]
 func.func @rope_norm_without_eps(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{norm_weight and norm_eps go together}}
+  // expected-error @+1 {{norm_weight needs norm_eps}}
   %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, norm_weight = @hn} : tensor<?x8xf32>, tensor<?xi32>
   return %y : tensor<?x8xf32>
 }
@@ -250,7 +250,7 @@ func.func @rope_scaling_factor(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tens
 // -----
 
 func.func @rope_scaling_band(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor}}
+  // expected-error @+1 {{llama3 rope scaling needs 0 < low_freq_factor <= high_freq_factor}}
   %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 4 : i64, theta = 1.0e4 : f64, scaling = #llm.llama3_scaling<factor = 8.0, low_freq_factor = 4.0, high_freq_factor = 1.0, original_max_position = 8192>} : tensor<?x8xf32>, tensor<?xi32>
   return %y : tensor<?x8xf32>
 }
@@ -562,4 +562,28 @@ func.func @attention_value_in_key(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: 
   // expected-error @+1 {{value_in_key needs the key as the value and a value_head_dim of at most head_dim}}
   %a = llm.attention %q, %k, %v, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, value_head_dim = 3 : i64, value_in_key, scale = 0.5 : f64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x6xf32>
   return %a : tensor<?x6xf32>
+}
+
+// -----
+
+func.func @rope_temperature_half(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{temperature_floor and temperature_scale go together}}
+  %y = llm.rope %x, %pos {num_heads = 2 : i64, head_dim = 4 : i64, rotary_dim = 0 : i64, theta = 1.0e4 : f64, temperature_floor = 8192 : i64} : tensor<?x8xf32>, tensor<?xi32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_chunks_and_window(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{chunk_size and sliding_window exclude each other}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, sliding_window = 8 : i64, chunk_size = 8 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @attention_chunk_zero(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{attribute 'chunk_size' failed to satisfy constraint}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, chunk_size = 0 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
 }
