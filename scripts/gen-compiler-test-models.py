@@ -999,6 +999,31 @@ def manifest_ggufs():
     # Seed-OSS (seed_oss: the MLP's input norm as post_attention_norm, biases, rotate-half).
     meta, tensors = manifest_gguf("tiny-seed-oss.json", sandwich=True)
     gguf_file("tiny-seed-oss.gguf", "seed_oss", meta, tensors)
+    # Llama 4 as it is released: Llama4ForConditionalGeneration, the manifest's language model
+    # under language_model.*, a tiny vision tower (seeded torch init; modelc reads none of it).
+    import torch
+    import transformers
+    text = manifest_model("tiny-llama4.json")
+    torch.manual_seed(0)
+    vision = transformers.Llama4VisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        image_size=28, patch_size=14, vision_output_dim=32, projector_input_dim=32,
+        projector_output_dim=32, pixel_shuffle_ratio=0.5)
+    whole = transformers.Llama4ForConditionalGeneration(transformers.Llama4Config(
+        text_config=text.config.to_dict(), vision_config=vision.to_dict()))
+    whole.language_model.load_state_dict(text.state_dict())
+    path = os.path.join(OUT, "hf-tiny-llama4")
+    shutil.rmtree(path, ignore_errors=True)
+    whole.save_pretrained(path)
+    for f in os.listdir(path):
+        os.chmod(os.path.join(path, f), 0o644)
+    # Read back by transformers, the directory's language model is the manifest's model.
+    back, info = transformers.Llama4ForConditionalGeneration.from_pretrained(
+        path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+    assert not any(info.values()), info
+    prompt = torch.tensor([[1, 17, 42, 99, 3]])
+    with torch.no_grad():
+        assert torch.equal(back.eval().language_model(prompt).logits, text(prompt).logits)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "llama4_text, gpt2";
+    "llama4, llama4_text, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -107,6 +107,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SeedOssForCausalLM", "seed_oss")
             .Case("Exaone4ForCausalLM", "exaone4")
             .Case("Llama4ForCausalLM", "llama4_text")
+            .Case("Llama4ForConditionalGeneration", "llama4")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -1247,6 +1248,33 @@ Error parseGpt2(JsonFields &fields, ModelConfig &c) {
 
 } // namespace
 
+// Llama 4 as released (Llama4ForConditionalGeneration, model_type llama4): the language
+// model its text_config describes, whose tensors are named language_model.*; the vision
+// tower and its projector are not read.
+static Expected<ModelConfig> parseLlama4LanguageModel(const json::Object &object, StringRef where,
+                                                     StringRef fieldPrefix) {
+  const json::Object *text = object.getObject("text_config");
+  if (!text)
+    return unsupported(where, fieldPrefix, "text_config",
+                       "missing: llama4 (Llama4ForConditionalGeneration) describes its language "
+                       "model there");
+  if (object.get("quantization_config"))
+    return unsupported(where, fieldPrefix, "quantization_config",
+                       "quantized llama4 checkpoints are not supported yet");
+  json::Object languageModel = *text;
+  std::optional<StringRef> inner = text->getString("model_type");
+  if (!inner)
+    languageModel["model_type"] = "llama4_text";
+  else if (*inner != "llama4_text")
+    return unsupported(where, fieldPrefix, "text_config.model_type",
+                       "'" + *inner + "' is not llama4_text");
+  Expected<ModelConfig> config =
+      parseHuggingFaceConfig(languageModel, where, (fieldPrefix + "text_config.").str());
+  if (config)
+    config->weightPrefix = "language_model.";
+  return config;
+}
+
 Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Object &object,
                                                                StringRef where,
                                                                StringRef fieldPrefix) {
@@ -1266,6 +1294,8 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
         "'gemma3' is Gemma 3 with its vision tower (Gemma3ForConditionalGeneration); "
         "modelc compiles the text-only gemma3_text (Gemma3ForCausalLM), or the "
         "language model of a GGUF file");
+  if (*type == "llama4") // Llama4ForConditionalGeneration: its language model
+    return parseLlama4LanguageModel(object, where, fieldPrefix);
   config.modelType = *type;
   std::optional<Architecture> arch = architectureFromModelType(*type);
   if (!arch)

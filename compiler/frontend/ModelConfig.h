@@ -38,8 +38,8 @@ inline bool isGemma(Architecture a) {
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, llama4_text,
-// gpt2".
+// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, llama4,
+// llama4_text, gpt2".
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -52,6 +52,9 @@ struct Llama3RopeScaling {
 struct ModelConfig {
   Architecture architecture = Architecture::Llama;
   std::string modelType; // as the source named it: "llama", "mistral", "qwen2", "qwen3", ...
+  // Before every tensor name of a Hugging Face checkpoint: "language_model." for the
+  // language model of a multimodal one (Llama4ForConditionalGeneration).
+  std::string weightPrefix;
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
   int64_t intermediateSize = 0;

@@ -43,8 +43,15 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
     ArrayAttr slices;
     if (!slice.empty())
       slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(slice)});
+    // A multimodal checkpoint's language model: its tensors' names carry a prefix.
+    SmallVector<std::string> names;
+    for (StringRef source : sources)
+      names.push_back(spec_.weights.format == WeightSource::Format::Gguf
+                          ? source.str()
+                          : config().weightPrefix + source.str());
+    SmallVector<StringRef> refs(names.begin(), names.end());
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
-                                   builder_.getStrArrayAttr(sources), transposed, slices,
+                                   builder_.getStrArrayAttr(refs), transposed, slices,
                                    stride != 1 ? builder_.getI64IntegerAttr(stride) : IntegerAttr(),
                                    StringAttr());
   }

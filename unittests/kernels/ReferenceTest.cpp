@@ -285,7 +285,9 @@ TEST(Reference, TinyExaone4MatchesTransformers) {
 // factors are equal, as Scout's), their queries and keys L2-normalized, attending within
 // chunks of 4 positions (the prompts and the greedy run cross several); a layer without RoPE
 // whose queries carry the attention temperature; top-1 experts by sigmoid score that scale
-// their input, beside a shared expert, on every other layer. 2 ranks and 2 stages too.
+// their input, beside a shared expert, on every other layer. 2 ranks and 2 stages too; and
+// the same weights as Llama 4 is released (hf-tiny-llama4: Llama4ForConditionalGeneration,
+// the language model's tensors under language_model.*, a vision tower beside them).
 TEST(Reference, TinyLlama4MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama4.plan", "tiny-llama4", 1e-5);
   for (const char *split : {"tp2", "pp2"}) {
@@ -293,6 +295,8 @@ TEST(Reference, TinyLlama4MatchesTransformers) {
     checkAgainstReference(planDirectory + "/tiny-llama4-" + split + ".plan", "tiny-llama4",
                           1e-5);
   }
+  SCOPED_TRACE("Llama4ForConditionalGeneration");
+  checkAgainstReference(planDirectory + "/hf-tiny-llama4.plan", "tiny-llama4", 1e-5);
 }
 
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
