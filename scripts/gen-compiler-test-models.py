@@ -777,6 +777,22 @@ def manifest_gguf(manifest, permute_qk=False, sandwich=False):
     return manifest_meta(c), to_gguf_names(tensors, sandwich)
 
 
+def model_gguf_tensors(model, names, special):
+    """A transformers model's tensors under llama.cpp's names: the embeddings, final norm and
+    head, then each layer's, `special(i, rest, v, tensors)` writing those it converts itself
+    (returning True) and `names` naming the rest."""
+    tensors = {"token_embd.weight": model.model.embed_tokens.weight.detach().numpy(),
+               "output_norm.weight": model.model.norm.weight.detach().numpy(),
+               "output.weight": model.lm_head.weight.detach().numpy()}
+    for k, v in model.state_dict().items():
+        if not k.startswith("model.layers."):
+            continue
+        _, _, i, rest = k.split(".", 3)
+        if not special(i, rest, v.numpy(), tensors):
+            tensors[f"blk.{i}.{names[rest]}"] = v.numpy()
+    return tensors
+
+
 def mixture_tensors(model, split_kv_b=False):
     """A DeepSeek-style mixture's tensors (DeepSeek-V2/V3, GLM-4.5) as llama.cpp writes them:
     experts stacked per kind, shared experts as *_shexp, the correction bias as exp_probs_b;
@@ -793,14 +809,7 @@ def mixture_tensors(model, split_kv_b=False):
         "mlp.shared_experts.gate_proj.weight": "ffn_gate_shexp.weight",
         "mlp.shared_experts.up_proj.weight": "ffn_up_shexp.weight",
         "mlp.shared_experts.down_proj.weight": "ffn_down_shexp.weight"})
-    tensors = {"token_embd.weight": model.model.embed_tokens.weight.detach().numpy(),
-               "output_norm.weight": model.model.norm.weight.detach().numpy(),
-               "output.weight": model.lm_head.weight.detach().numpy()}
-    for k, v in model.state_dict().items():
-        if not k.startswith("model.layers."):
-            continue
-        _, _, i, rest = k.split(".", 3)
-        v = v.numpy()
+    def special(i, rest, v, tensors):
         if rest == "self_attn.kv_b_proj.weight":
             if split_kv_b:
                 H, R, nope, vd = (c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim,
@@ -819,8 +828,9 @@ def mixture_tensors(model, split_kv_b=False):
                       "mlp.gate.moe_statics.e_score_correction_bias"):
             tensors[f"blk.{i}.exp_probs_b.bias"] = v
         else:
-            tensors[f"blk.{i}.{names[rest]}"] = v
-    return tensors
+            return False
+        return True
+    return model_gguf_tensors(model, names, special)
 
 
 def mixture_meta(c):
@@ -880,15 +890,12 @@ def manifest_hf_dir(manifest, name):
         os.chmod(os.path.join(path, f), 0o644)
 
 
-def manifest_ggufs():
-    """Manifests' models as llama.cpp's converter writes them, each checked against the
-    manifest's reference: RoPE scaling, DeepSeek's latent attention."""
-    # Llama 3.1's scaling: rope_freqs, one divisor per rotated pair (LlamaModel's
-    # generate_extra_tensors), computed in f32 as the converter does.
-    meta, tensors = manifest_gguf("tiny-llama.json", permute_qk=True)
-    cfg = json.load(open(os.path.join(MODELS, "tiny-llama.json")))["config"]
+def llama3_rope_freqs(manifest):
+    """Llama 3.1's RoPE scaling of a manifest as rope_freqs, one divisor per rotated pair
+    (LlamaModel's generate_extra_tensors), computed in f32 as the converter does."""
+    cfg = json.load(open(os.path.join(MODELS, manifest)))["config"]
     rs = cfg["rope_scaling"]
-    dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     freqs = 1.0 / (np.float32(cfg["rope_theta"]) **
                    (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
     old = rs["original_max_position_embeddings"]
@@ -903,6 +910,16 @@ def manifest_ggufs():
         else:
             smooth = (old / wavelen - rs["low_freq_factor"]) / (rs["high_freq_factor"] - rs["low_freq_factor"])
             factors.append(1 / ((1 - smooth) / rs["factor"] + smooth))
+    return factors
+
+
+def manifest_ggufs():
+    """Manifests' models as llama.cpp's converter writes them, each checked against the
+    manifest's reference: RoPE scaling, DeepSeek's latent attention."""
+    # Llama 3.1's scaling: rope_freqs, one divisor per rotated pair (LlamaModel's
+    # generate_extra_tensors), computed in f32 as the converter does.
+    meta, tensors = manifest_gguf("tiny-llama.json", permute_qk=True)
+    factors = llama3_rope_freqs("tiny-llama.json")
     assert len(set(factors)) == 3, factors  # all three bands: kept, smoothed, divided
     tensors["rope_freqs.weight"] = np.array(factors, dtype=np.float32)
     gguf_file("tiny-llama31.gguf", "llama", meta, tensors)
@@ -1009,8 +1026,10 @@ def manifest_ggufs():
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
         image_size=28, patch_size=14, vision_output_dim=32, projector_input_dim=32,
         projector_output_dim=32, pixel_shuffle_ratio=0.5)
+    text_config = text.config.to_dict()
+    text_config.pop("_name_or_path", None)  # where transformers loaded it from (a temporary directory)
     whole = transformers.Llama4ForConditionalGeneration(transformers.Llama4Config(
-        text_config=text.config.to_dict(), vision_config=vision.to_dict()))
+        text_config=text_config, vision_config=vision.to_dict()))
     whole.language_model.load_state_dict(text.state_dict())
     path = os.path.join(OUT, "hf-tiny-llama4")
     shutil.rmtree(path, ignore_errors=True)
@@ -1024,6 +1043,48 @@ def manifest_ggufs():
     prompt = torch.tensor([[1, 17, 42, 99, 3]])
     with torch.no_grad():
         assert torch.equal(back.eval().language_model(prompt).logits, text(prompt).logits)
+
+    # Llama 4 as llama.cpp's converter writes it (llama4; Llama4Model): intermediate_size_mlp as
+    # feed_forward_length, the experts' size as expert_feed_forward_length, gate_up_proj
+    # transposed and split into ffn_gate_exps / ffn_up_exps, down_proj transposed, Q and K
+    # as they are (undo_permute False), Llama 3 scaling as rope_freqs. What llama.cpp fixes
+    # (chunks of 8192, the fourth layer without RoPE, the temperature) is Scout's setting in
+    # tiny-llama4-scout, whose reference it answers to.
+    model = manifest_model("tiny-llama4-scout.json")
+    c = model.config
+    names = dict(GGUF_LAYER_NAMES, **{
+        "feed_forward.gate_proj.weight": "ffn_gate.weight",
+        "feed_forward.up_proj.weight": "ffn_up.weight",
+        "feed_forward.down_proj.weight": "ffn_down.weight",
+        "feed_forward.router.weight": "ffn_gate_inp.weight",
+        "feed_forward.shared_expert.gate_proj.weight": "ffn_gate_shexp.weight",
+        "feed_forward.shared_expert.up_proj.weight": "ffn_up_shexp.weight",
+        "feed_forward.shared_expert.down_proj.weight": "ffn_down_shexp.weight"})
+
+    def experts(i, rest, v, tensors):
+        if rest == "feed_forward.experts.gate_up_proj":  # [E, D, 2I] -> [E, 2I, D], halves
+            t = v.transpose(0, 2, 1)
+            ff = t.shape[1] // 2
+            tensors[f"blk.{i}.ffn_gate_exps.weight"] = np.ascontiguousarray(t[:, :ff, :])
+            tensors[f"blk.{i}.ffn_up_exps.weight"] = np.ascontiguousarray(t[:, ff:, :])
+        elif rest == "feed_forward.experts.down_proj":  # [E, I, D] -> [E, D, I]
+            tensors[f"blk.{i}.ffn_down_exps.weight"] = np.ascontiguousarray(v.transpose(0, 2, 1))
+        else:
+            return False
+        return True
+    tensors = model_gguf_tensors(model, names, experts)
+    tensors["rope_freqs.weight"] = np.array(llama3_rope_freqs("tiny-llama4-scout.json"),
+                                            dtype=np.float32)
+    meta = manifest_meta(c)
+    meta.update({"feed_forward_length": c.intermediate_size_mlp,
+                 "expert_feed_forward_length": c.intermediate_size,
+                 "expert_count": c.num_local_experts, "expert_used_count": c.num_experts_per_tok,
+                 "interleave_moe_layer_step": c.interleave_moe_layer_step})
+    gguf_file("tiny-llama4.gguf", "llama4", meta, tensors)
+    # MobileLLM-R1's kind (attention.sliding_window 0): every layer rotated, no chunks, no
+    # temperature.
+    gguf_file("tiny-llama4-no-chunks.gguf", "llama4", dict(meta, **{"attention.sliding_window": 0}),
+              tensors)
 
 
 if __name__ == "__main__":

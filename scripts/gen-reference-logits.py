@@ -228,7 +228,8 @@ def main():
                      "tiny-granitemoe.json", "tiny-qwen2-moe.json", "tiny-gpt-oss.json",
                      "tiny-gpt-oss-attn-bias.json", "tiny-glm4-moe.json",
                      "tiny-deepseek-v3.json", "tiny-deepseek-v2.json", "tiny-deepseek-v3-mscale.json",
-                     "tiny-minimax-m2.json", "tiny-ernie4_5-moe.json", "tiny-llama4.json"]:
+                     "tiny-minimax-m2.json", "tiny-ernie4_5-moe.json", "tiny-llama4.json",
+                     "tiny-llama4-scout.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

@@ -430,6 +430,48 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
   if (file.findTensor("rope_freqs.weight"))
     meta.failTensor("rope_freqs.weight", "per-frequency RoPE factors are not read for deepseek2");
 }
+// Llama 4 as llama.cpp reads it (llama4): feed_forward_length is the dense layers' MLP,
+// expert_count experts (0: none, MobileLLM-R1) of expert_feed_forward_length on every
+// interleave_moe_layer_step-th layer, expert_used_count chosen by sigmoid score, each seeing
+// its input times its score, beside a shared expert of the same size (ffn_*_shexp). What
+// llama.cpp fixes: unless attention.sliding_window is 0 (then every layer rotated and full),
+// every fourth layer has no RoPE, attends to everything and scales its queries by the
+// attention temperature (floor 8192, scale 0.1) while the others attend within chunks of
+// 8192 positions; queries and keys L2-normalized except with 128 experts (Maverick); whole
+// heads rotated in interleaved pairs, Q and K as the checkpoint has them.
+void readLlama4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
+                const std::string &arch) {
+  c.modelType = "llama4_text";
+  c.numExperts = optionalCount(file, meta, arch, "expert_count");
+  const int64_t step = meta.requirePositive("interleave_moe_layer_step");
+  c.denseLayers.assign(size_t(std::max<int64_t>(c.numLayers, 0)), true);
+  if (c.numExperts > 0) {
+    c.expertsPerToken = meta.requirePositive("expert_used_count");
+    c.expertIntermediateSize = c.sharedExpertIntermediateSize =
+        meta.requirePositive("expert_feed_forward_length");
+    c.sigmoidRouting = c.expertInputScaling = true;
+    checkExpertCounts(meta, c, arch);
+    for (int64_t i = step - 1; step > 0 && i < c.numLayers; i += step)
+      c.denseLayers[size_t(i)] = false;
+  }
+  c.qkUnitNorm = c.numExperts != 128;
+  const std::string window = arch + ".attention.sliding_window";
+  if (file.find(window)) {
+    modelrt::Expected<uint64_t> w = file.getUInt(window);
+    if (!w)
+      meta.fail(window, w.error().message());
+    else if (*w == 0)
+      return; // every layer rotated, full attention, no temperature
+  }
+  c.attentionChunkSize = 8192;
+  c.temperatureFloor = 8192;
+  c.temperatureScale = 0.1;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    c.noRopeLayers.push_back((i + 1) % 4 == 0);
+    c.chunkedLayers.push_back((i + 1) % 4 != 0);
+  }
+}
+
 } // namespace
 
 Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
@@ -457,14 +499,15 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   const bool deepseek = *arch == "deepseek2", glm4Moe = *arch == "glm4moe";
   // ERNIE 4.5: llama.cpp's ernie4_5 and ernie4_5-moe.
   const bool ernie = *arch == "ernie4_5" || *arch == "ernie4_5-moe";
-  const bool minimax = *arch == "minimax-m2", seed = *arch == "seed_oss";
-  std::optional<Architecture> builder = deepseek || glm4Moe || ernie || minimax || seed
+  const bool minimax = *arch == "minimax-m2", seed = *arch == "seed_oss", llama4 = *arch == "llama4";
+  std::optional<Architecture> builder = deepseek || glm4Moe || ernie || minimax || seed || llama4
                                             ? Architecture::Llama
                                             : architectureFromModelType(*arch);
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
-  if (*arch == "olmo3" || *arch == "minimax_m2" || *arch == "ernie4_5_moe")
+  if (*arch == "olmo3" || *arch == "minimax_m2" || *arch == "ernie4_5_moe" ||
+      *arch == "llama4_text")
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");
@@ -555,6 +598,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       if (*arch == "ernie4_5-moe")
         readErnieExperts(*file, meta, c, *arch);
     }
+    if (llama4)
+      readLlama4(*file, meta, c, *arch);
     if (glm4Moe) { // per-head Q and K norms where the file has them (use_qk_norm)
       c.modelType = "glm4_moe";
       c.qkNorm = file->findTensor("blk.0.attn_q_norm.weight") != nullptr;
@@ -640,7 +685,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       readDeepseek2(*file, meta, c, *arch);
     std::optional<int64_t> experts;
     if (modelrt::Expected<uint64_t> n = file->getUInt(*arch + ".expert_count");
-        !deepseek && !glm4Moe && !ernie && !minimax && (!n || *n != 0))
+        !deepseek && !glm4Moe && !ernie && !minimax && !llama4 && (!n || *n != 0))
       experts = meta.optionalPositive("expert_count"); // absent, malformed (an error) or > 0
     if (experts) {
       const bool olmoe = c.architecture == Architecture::Olmoe;

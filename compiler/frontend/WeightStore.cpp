@@ -51,6 +51,13 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"post_mlp_layernorm.weight", "post_ffw_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"feed_forward.gate_proj.weight", "ffn_gate.weight"}, // Llama 4
+      {"feed_forward.up_proj.weight", "ffn_up.weight"},
+      {"feed_forward.down_proj.weight", "ffn_down.weight"},
+      {"feed_forward.router.weight", "ffn_gate_inp.weight"},
+      {"feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+      {"feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+      {"feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},
       {"mlp.gate.weight", "ffn_gate_inp.weight"}, // a mixture's router

@@ -299,6 +299,16 @@ TEST(Reference, TinyLlama4MatchesTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-llama4.plan", "tiny-llama4", 1e-5);
 }
 
+// Scout's settings (every fourth layer without RoPE, chunks of 8192, the default temperature),
+// the ones llama.cpp fixes for llama4 files: from the manifest, and as llama.cpp's converter
+// writes it (tiny-llama4.gguf: experts split from gate_up_proj and transposed, Llama 3
+// scaling as rope_freqs).
+TEST(Reference, TinyLlama4ScoutMatchesTransformers) {
+  checkAgainstReference(planDirectory + "/tiny-llama4-scout.plan", "tiny-llama4-scout", 1e-5);
+  SCOPED_TRACE("gguf");
+  checkAgainstReference(planDirectory + "/tiny-llama4-gguf.plan", "tiny-llama4-scout", 1e-5);
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
