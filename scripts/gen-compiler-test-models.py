@@ -913,6 +913,44 @@ def llama3_rope_freqs(manifest):
     return factors
 
 
+def multimodal_dir(name, manifest, whole_class, config_class, vision, **extra):
+    """test/modelc/Inputs/<name>: a multimodal checkpoint as transformers saves it, whose
+    language model holds the manifest's weights, beside a tiny vision tower (seeded torch
+    init). Read back by transformers, its language model must be the manifest's model."""
+    import torch
+    text = manifest_model(manifest)
+    torch.manual_seed(0)
+    text_config = text.config.to_dict()
+    text_config.pop("_name_or_path", None)  # where transformers loaded it from (a temporary directory)
+    config = config_class(text_config=text_config, vision_config=vision.to_dict(), **extra)
+    config.tie_word_embeddings = text.config.tie_word_embeddings
+    whole = whole_class(config)
+    language_model = getattr(whole, "language_model", None) or whole.model.language_model
+    if hasattr(language_model, "lm_head"):  # a whole causal LM (Llama 4)
+        language_model.load_state_dict(text.state_dict())
+    else:  # the decoder (model.*) apart from the wrapper's lm_head
+        state = text.state_dict()
+        language_model.load_state_dict({k[len("model."):]: v for k, v in state.items()
+                                        if k.startswith("model.")})
+        whole.lm_head.load_state_dict({"weight": state["lm_head.weight"]})
+    path = os.path.join(OUT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    whole.save_pretrained(path)
+    for f in os.listdir(path):
+        os.chmod(os.path.join(path, f), 0o644)
+    back, info = whole_class.from_pretrained(path, dtype=torch.float32,
+                                             attn_implementation="eager",
+                                             output_loading_info=True)
+    assert not any(info.values()), info
+    prompt = torch.tensor([[1, 17, 42, 99, 3]])
+    back = back.eval()
+    with torch.no_grad():
+        # Llama 4's wrapper cannot run text alone (transformers 5.24): its language model can.
+        got = (back.language_model(prompt) if hasattr(back, "language_model")
+               else back(input_ids=prompt)).logits
+        assert torch.equal(got, text(prompt).logits), name
+
+
 def manifest_ggufs():
     """Manifests' models as llama.cpp's converter writes them, each checked against the
     manifest's reference: RoPE scaling, DeepSeek's latent attention."""
@@ -1016,33 +1054,29 @@ def manifest_ggufs():
     # Seed-OSS (seed_oss: the MLP's input norm as post_attention_norm, biases, rotate-half).
     meta, tensors = manifest_gguf("tiny-seed-oss.json", sandwich=True)
     gguf_file("tiny-seed-oss.gguf", "seed_oss", meta, tensors)
-    # Llama 4 as it is released: Llama4ForConditionalGeneration, the manifest's language model
-    # under language_model.*, a tiny vision tower (seeded torch init; modelc reads none of it).
-    import torch
+    # Llama 4, Gemma 3 and Ministral 3 as they are released: a multimodal checkpoint whose
+    # language model is the manifest's (its tensors under language_model.*), beside a tiny
+    # vision tower (seeded torch init; modelc reads none of it).
     import transformers
-    text = manifest_model("tiny-llama4.json")
-    torch.manual_seed(0)
-    vision = transformers.Llama4VisionConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-        image_size=28, patch_size=14, vision_output_dim=32, projector_input_dim=32,
-        projector_output_dim=32, pixel_shuffle_ratio=0.5)
-    text_config = text.config.to_dict()
-    text_config.pop("_name_or_path", None)  # where transformers loaded it from (a temporary directory)
-    whole = transformers.Llama4ForConditionalGeneration(transformers.Llama4Config(
-        text_config=text_config, vision_config=vision.to_dict()))
-    whole.language_model.load_state_dict(text.state_dict())
-    path = os.path.join(OUT, "hf-tiny-llama4")
-    shutil.rmtree(path, ignore_errors=True)
-    whole.save_pretrained(path)
-    for f in os.listdir(path):
-        os.chmod(os.path.join(path, f), 0o644)
-    # Read back by transformers, the directory's language model is the manifest's model.
-    back, info = transformers.Llama4ForConditionalGeneration.from_pretrained(
-        path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
-    assert not any(info.values()), info
-    prompt = torch.tensor([[1, 17, 42, 99, 3]])
-    with torch.no_grad():
-        assert torch.equal(back.eval().language_model(prompt).logits, text(prompt).logits)
+    multimodal_dir("hf-tiny-llama4", "tiny-llama4.json",
+                   transformers.Llama4ForConditionalGeneration, transformers.Llama4Config,
+                   transformers.Llama4VisionConfig(
+                       hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, image_size=28, patch_size=14, vision_output_dim=32,
+                       projector_input_dim=32, projector_output_dim=32, pixel_shuffle_ratio=0.5))
+    multimodal_dir("hf-tiny-gemma3-mm", "tiny-gemma3.json",
+                   transformers.Gemma3ForConditionalGeneration, transformers.Gemma3Config,
+                   transformers.SiglipVisionConfig(
+                       hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, image_size=28, patch_size=14),
+                   mm_tokens_per_image=4, image_token_index=255, boi_token_index=253,
+                   eoi_token_index=254)
+    multimodal_dir("hf-tiny-ministral3-mm", "tiny-ministral3.json",
+                   transformers.Mistral3ForConditionalGeneration, transformers.Mistral3Config,
+                   transformers.PixtralVisionConfig(
+                       hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, image_size=28, patch_size=14, head_dim=16),
+                   image_token_index=10)
 
     # Llama 4 as llama.cpp's converter writes it (llama4; Llama4Model): intermediate_size_mlp as
     # feed_forward_length, the experts' size as expert_feed_forward_length, gate_up_proj

@@ -216,7 +216,8 @@ def main():
                      "tiny-gemma3.json", "tiny-phi3.json", "tiny-phi3-long.json",
                      "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json",
                      "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json",
-                     "tiny-ernie4_5.json", "tiny-seed-oss.json", "tiny-exaone4.json"]:
+                     "tiny-ernie4_5.json", "tiny-seed-oss.json", "tiny-exaone4.json",
+                     "tiny-ministral3.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

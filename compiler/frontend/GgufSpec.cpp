@@ -466,6 +466,7 @@ void readLlama4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig
   c.attentionChunkSize = 8192;
   c.temperatureFloor = 8192;
   c.temperatureScale = 0.1;
+  c.temperatureOffset = 1;
   for (int64_t i = 0; i < c.numLayers; ++i) {
     c.noRopeLayers.push_back((i + 1) % 4 == 0);
     c.chunkedLayers.push_back((i + 1) % 4 != 0);

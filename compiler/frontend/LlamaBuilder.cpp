@@ -31,9 +31,10 @@ std::string layerName(int64_t layer, llvm::StringRef rest) {
 // `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
 // `local`: a sliding-window layer, with its own RoPE where the model has one (Gemma 3).
 // `headDim`: each head's features (0: the config's), the first rotaryDim of them rotated.
-// `unitNorm`: each head RMS-normalized without a weight (Llama 4's L2 norm).
+// `unitNorm`: each head RMS-normalized without a weight (Llama 4's L2 norm); `temperature`:
+// the config's attention temperature applied after the rotation (Ministral 3's queries).
 Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbolRefAttr norm,
-           bool local, int64_t headDim = 0, bool unitNorm = false) {
+           bool local, int64_t headDim = 0, bool unitNorm = false, bool temperature = false) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   const bool own = local && c.localRopeTheta;
@@ -66,11 +67,14 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
       ob.getF64FloatAttr(theta),
       c.ropeInterleaved ? ob.getUnitAttr() : UnitAttr(), scaling, norm,
       norm || unitNorm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(), offset, linear, factors,
-      magnitude, IntegerAttr(), FloatAttr());
+      magnitude, temperature ? ob.getI64IntegerAttr(c.temperatureFloor) : IntegerAttr(),
+      temperature ? ob.getF64FloatAttr(c.temperatureScale) : FloatAttr(),
+      temperature && c.temperatureOffset ? ob.getI64IntegerAttr(c.temperatureOffset)
+                                         : IntegerAttr());
 }
 
 // Llama 4's attention temperature: the queries of a layer without RoPE times
-// 1 + scale * log(1 + floor((p + 1) / floor)) (llm.rope rotating nothing).
+// 1 + scale * log(1 + floor((p + offset) / floor)) (llm.rope rotating nothing).
 Value temperature(ModuleBuilder &b, Value q, Value positions) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
@@ -79,7 +83,8 @@ Value temperature(ModuleBuilder &b, Value q, Value positions) {
       ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
       UnitAttr(), llm::Llama3RopeScalingAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr(),
       FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), ob.getI64IntegerAttr(c.temperatureFloor),
-      ob.getF64FloatAttr(c.temperatureScale));
+      ob.getF64FloatAttr(c.temperatureScale),
+      c.temperatureOffset ? ob.getI64IntegerAttr(c.temperatureOffset) : IntegerAttr());
 }
 
 // Each head RMS-normalized and scaled by `norm`, unrotated (llm.rope with rotary_dim 0).
@@ -92,7 +97,7 @@ Value headNormOnly(ModuleBuilder &b, Value x, Value positions, int64_t heads,
       ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
       UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps),
       c.normWeightOffset != 0.0 ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr(),
-      FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr());
+      FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
 }
 
 // A sparse MLP block: the router's logits, then llm.moe over the experts' stacked weights
@@ -484,7 +489,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                         headNorm("attn.k_norm", "self_attn.k_norm.weight"));
     } else if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
       qs = rope(b, qs, args.positions, c.numHeads,
-                headNorm("attn.q_norm", "self_attn.q_norm.weight"), local, 0, c.qkUnitNorm);
+                headNorm("attn.q_norm", "self_attn.q_norm.weight"), local, 0, c.qkUnitNorm,
+                c.temperatureFloor > 0 && c.temperatureEveryLayer);
       ks = rope(b, ks, args.positions, c.numKvHeads,
                 headNorm("attn.k_norm", "self_attn.k_norm.weight"), local, 0, c.qkUnitNorm);
     }

@@ -2,6 +2,7 @@
 
 #include "compiler/frontend/JsonFields.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
@@ -46,14 +47,14 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "llama4, llama4_text, gpt2";
+    "llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
-      .Case("llama4_text", Architecture::Llama)
+      .Cases("llama4_text", "ministral3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
       .Case("phi3", Architecture::Phi3)
@@ -107,7 +108,10 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SeedOssForCausalLM", "seed_oss")
             .Case("Exaone4ForCausalLM", "exaone4")
             .Case("Llama4ForCausalLM", "llama4_text")
+            .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
+            .Case("Mistral3ForConditionalGeneration", "mistral3")
+            .Case("Gemma3ForConditionalGeneration", "gemma3")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -137,6 +141,9 @@ struct RopeSpec {
   bool yarn = false;
   std::optional<double> betaFast, betaSlow, mscale, mscaleAllDim;
   bool truncate = true;
+  // Ministral 3's attention temperature (llama_4_scaling_beta, over
+  // original_max_position_embeddings positions).
+  std::optional<double> llama4ScalingBeta;
 };
 
 void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef key,
@@ -146,6 +153,8 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     rope.theta = theta;
   if (std::optional<double> partial = sub.optionalPositiveNumber("partial_rotary_factor"))
     rope.partialRotaryFactor = partial;
+  if (std::optional<double> beta = sub.optionalPositiveNumber("llama_4_scaling_beta"))
+    rope.llama4ScalingBeta = beta;
   std::optional<std::string> type = sub.optionalString("rope_type");
   if (!type)
     type = sub.optionalString("type");
@@ -761,6 +770,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   const bool seed = c.modelType == "seed_oss";
   if (seed && !fields.has("max_position_embeddings"))
     c.maxPositions = 524288;
+  const bool ministral3 = c.modelType == "ministral3"; // its defaults: withClassDefaults
   const bool minimax = c.modelType == "minimax_m2";
   if (minimax) {
     // MiniMax-M2: an RMSNorm over the whole query projection and one over the keys (its
@@ -870,10 +880,10 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     if (c.slidingWindow && !parseLayerTypes(fields, c))
       for (int64_t i = 0; i < c.numLayers; ++i)
         c.slidingLayers.push_back((i + 1) % 4 != 0);
-  } else if (c.modelType == "mistral" || c.modelType == "mixtral" ||
+  } else if (c.modelType == "mistral" || c.modelType == "mixtral" || ministral3 ||
              c.architecture == Architecture::Phi3) {
-    // Only Mistral's, Mixtral's and Phi-3's attention use sliding_window (Llama, OLMo 2,
-    // OLMoE and Granite configs may carry one they ignore).
+    // Only Mistral's, Mixtral's, Ministral 3's and Phi-3's attention use sliding_window
+    // (Llama, OLMo 2, OLMoE and Granite configs may carry one they ignore).
     c.slidingWindow = fields.optionalPositiveInt("sliding_window");
   }
   if (fields.has("head_dim"))
@@ -918,6 +928,20 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     fields.fail("rope_scaling", "yarn is not supported for phi3");
   else if (rope.yarn)
     applyYarn(fields, rope, c);
+  // Ministral 3's attention temperature: every layer's queries times
+  // 1 + beta * log(1 + floor(p / original_max_position_embeddings)).
+  if (rope.llama4ScalingBeta) {
+    StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+    if (!ministral3)
+      fields.fail(key, "llama_4_scaling_beta is not supported for " + c.modelType);
+    else if (!rope.originalMaxPositions)
+      fields.fail(key, "llama_4_scaling_beta needs original_max_position_embeddings");
+    else {
+      c.temperatureFloor = *rope.originalMaxPositions;
+      c.temperatureScale = *rope.llama4ScalingBeta;
+      c.temperatureEveryLayer = true;
+    }
+  }
   if ((!c.ropeShortFactors.empty() || !c.ropeLongFactors.empty()) &&
       (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
        c.ropeLongFactors.size() != c.ropeShortFactors.size()))
@@ -1069,6 +1093,7 @@ Error parseLlama4(JsonFields &fields, ModelConfig &c) {
   if (fields.optionalFlag("attn_temperature_tuning").value_or(true)) {
     c.temperatureFloor = fields.optionalPositiveInt("floor_scale").value_or(8192);
     c.temperatureScale = fields.optionalPositiveNumber("attn_scale").value_or(0.1);
+    c.temperatureOffset = 1;
   }
 
   // The experts.
@@ -1248,31 +1273,80 @@ Error parseGpt2(JsonFields &fields, ModelConfig &c) {
 
 } // namespace
 
-// Llama 4 as released (Llama4ForConditionalGeneration, model_type llama4): the language
-// model its text_config describes, whose tensors are named language_model.*; the vision
-// tower and its projector are not read.
-static Expected<ModelConfig> parseLlama4LanguageModel(const json::Object &object, StringRef where,
-                                                     StringRef fieldPrefix) {
+// Multimodal checkpoints whose language model modelc compiles: the model its text_config
+// describes, its tensors under language_model.*; the vision tower and projector are not read.
+struct MultimodalWrapper {
+  StringRef modelType;   // the checkpoint's
+  StringRef defaultText; // text_config's model_type when it names none
+  std::initializer_list<StringRef> textTypes;
+};
+const MultimodalWrapper kMultimodalWrappers[] = {
+    {"llama4", "llama4_text", {"llama4_text"}},            // Llama4ForConditionalGeneration
+    {"mistral3", "mistral", {"mistral", "ministral3"}},    // Mistral Small 3.1/3.2, Ministral 3
+    {"gemma3", "gemma3_text", {"gemma3_text"}},            // Gemma 3 (4B and up)
+};
+
+static Expected<ModelConfig> parseLanguageModelOf(const MultimodalWrapper &wrapper,
+                                                  const json::Object &object, StringRef where,
+                                                  StringRef fieldPrefix) {
   const json::Object *text = object.getObject("text_config");
   if (!text)
     return unsupported(where, fieldPrefix, "text_config",
-                       "missing: llama4 (Llama4ForConditionalGeneration) describes its language "
-                       "model there");
+                       "missing: " + wrapper.modelType + " describes its language model there");
   if (object.get("quantization_config"))
     return unsupported(where, fieldPrefix, "quantization_config",
-                       "quantized llama4 checkpoints are not supported yet");
+                       "quantized " + wrapper.modelType + " checkpoints are not supported yet");
   json::Object languageModel = *text;
   std::optional<StringRef> inner = text->getString("model_type");
   if (!inner)
-    languageModel["model_type"] = "llama4_text";
-  else if (*inner != "llama4_text")
+    languageModel["model_type"] = wrapper.defaultText;
+  else if (!llvm::is_contained(wrapper.textTypes, *inner))
     return unsupported(where, fieldPrefix, "text_config.model_type",
-                       "'" + *inner + "' is not llama4_text");
+                       "'" + *inner + "' is not the language model of " + wrapper.modelType +
+                           " (" + llvm::join(wrapper.textTypes, ", ") + ")");
+  // The checkpoint's own tie_word_embeddings where the text config has none.
+  if (!text->get("tie_word_embeddings"))
+    if (const json::Value *tie = object.get("tie_word_embeddings"))
+      languageModel["tie_word_embeddings"] = *tie;
   Expected<ModelConfig> config =
       parseHuggingFaceConfig(languageModel, where, (fieldPrefix + "text_config.").str());
   if (config)
     config->weightPrefix = "language_model.";
   return config;
+}
+
+// Config classes whose released checkpoints leave sizes to the class's defaults (Gemma 3's
+// multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
+// omit its YaRN): those defaults (transformers'), where the config does not mention the
+// field; none when nothing is missing.
+static std::optional<json::Object> withClassDefaults(StringRef type, const json::Object &object) {
+  json::Object defaults;
+  if (type == "gemma3_text")
+    defaults = json::Object{{"vocab_size", 262208},       {"hidden_size", 2304},
+                            {"intermediate_size", 9216},  {"num_hidden_layers", 26},
+                            {"num_attention_heads", 8},   {"num_key_value_heads", 4}};
+  else if (type == "ministral3") {
+    defaults = json::Object{{"vocab_size", 131072},         {"hidden_size", 4096},
+                            {"intermediate_size", 14336},   {"num_hidden_layers", 34},
+                            {"num_attention_heads", 32},    {"num_key_value_heads", 8},
+                            {"head_dim", 128},              {"max_position_embeddings", 262144},
+                            {"rms_norm_eps", 1e-5}};
+    if (!object.get("rope_parameters") && !object.get("rope_scaling"))
+      defaults["rope_parameters"] =
+          json::Object{{"rope_type", "yarn"},      {"rope_theta", 1000000.0},
+                       {"factor", 16.0},           {"original_max_position_embeddings", 16384},
+                       {"beta_fast", 32.0},        {"beta_slow", 1.0},
+                       {"mscale", 1.0},            {"mscale_all_dim", 1.0},
+                       {"llama_4_scaling_beta", 0.1}};
+  }
+  std::optional<json::Object> filled;
+  for (auto &[key, value] : defaults)
+    if (!object.get(key)) {
+      if (!filled)
+        filled = object;
+      (*filled)[key] = value;
+    }
+  return filled;
 }
 
 Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Object &object,
@@ -1288,14 +1362,11 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                        "'" + *type + "' is GGUF's name for " +
                            (*type == "qwen3moe" ? "Qwen3-MoE" : "Qwen2-MoE") +
                            "; a config.json says '" + type->substr(0, 5) + "_moe'");
-  if (*type == "gemma3") // GGUF's name for the text model; in config.json the multimodal one
-    return unsupported(
-        where, fieldPrefix, "model_type",
-        "'gemma3' is Gemma 3 with its vision tower (Gemma3ForConditionalGeneration); "
-        "modelc compiles the text-only gemma3_text (Gemma3ForCausalLM), or the "
-        "language model of a GGUF file");
-  if (*type == "llama4") // Llama4ForConditionalGeneration: its language model
-    return parseLlama4LanguageModel(object, where, fieldPrefix);
+  for (const MultimodalWrapper &wrapper : kMultimodalWrappers)
+    if (*type == wrapper.modelType)
+      return parseLanguageModelOf(wrapper, object, where, fieldPrefix);
+  if (std::optional<json::Object> filled = withClassDefaults(*type, object))
+    return parseHuggingFaceConfig(*filled, where, fieldPrefix);
   config.modelType = *type;
   std::optional<Architecture> arch = architectureFromModelType(*type);
   if (!arch)

@@ -39,7 +39,8 @@ std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType)
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
 // deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, llama4,
-// llama4_text, gpt2".
+// llama4_text, ministral3, mistral3, gemma3, gpt2" (llama4, mistral3 and gemma3: the
+// language models of multimodal checkpoints).
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {
@@ -118,12 +119,14 @@ struct ModelConfig {
   // Llama 4: the chunkedLayers attend only within their chunk of attentionChunkSize
   // positions; the RoPE layers' queries and keys RMS-normalized without a weight
   // (qkUnitNorm, its L2 norm); the queries of layers without RoPE multiplied by
-  // 1 + temperatureScale * log(1 + floor((p + 1) / temperatureFloor)) (0: not).
+  // 1 + temperatureScale * log(1 + floor((p + temperatureOffset) / temperatureFloor))
+  // (0: not; Ministral 3: every layer's, temperatureEveryLayer).
   std::optional<int64_t> attentionChunkSize;
   std::vector<bool> chunkedLayers;
   bool qkUnitNorm = false;
-  int64_t temperatureFloor = 0;
+  int64_t temperatureFloor = 0, temperatureOffset = 0;
   double temperatureScale = 0.0;
+  bool temperatureEveryLayer = false;
   // Multi-head latent attention (DeepSeek-V2/V3) when kvLoraRank > 0: queries through a
   // rank-qLoraRank bottleneck (0: one q_proj), keys and values from a kvLoraRank latent.
   // Each key head is qkNopeHeadDim features plus rotaryDim rotated ones shared by all heads

@@ -193,8 +193,9 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
     each head's sum of squares, so normalizing first is the same function).
     With `temperature_floor` F and `temperature_scale` s every feature of a row at
     position p is multiplied, after everything else, by
-    `1 + s * log(1 + floor((p + 1) / F))` in f32 (Llama 4's attention temperature tuning
-    of the queries of its layers without RoPE).
+    `1 + s * log(1 + floor((p + o) / F))` in f32, o being `temperature_offset` (0 when not
+    given): Llama 4's attention temperature tuning of the queries of its layers without RoPE
+    (o = 1), Ministral 3's of every layer's queries (`llama_4_scaling_beta`, o = 0).
   }];
   let arguments = (ins Llm_Activation:$input, Llm_TokenVector:$positions,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
@@ -210,7 +211,8 @@ def Llm_RopeOp : Llm_WeightUserOp<"rope", [AllTypesMatch<["input", "result"]>]> 
                        OptionalAttr<DenseF64ArrayAttr>:$frequency_factors,
                        OptionalAttr<F64Attr>:$magnitude,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$temperature_floor,
-                       OptionalAttr<F64Attr>:$temperature_scale);
+                       OptionalAttr<F64Attr>:$temperature_scale,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$temperature_offset);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
   let hasVerifier = 1;

@@ -554,7 +554,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         }
         if (c.temperatureFloor > 0) { // f32, as transformers computes the factor
           const float f =
-              std::log1p(std::floor((static_cast<float>(positions[t]) + 1.0f) /
+              std::log1p(std::floor((static_cast<float>(positions[t]) +
+                                     static_cast<float>(c.temperatureOffset)) /
                                     static_cast<float>(c.temperatureFloor))) *
                   static_cast<float>(c.temperatureScale) +
               1.0f;

@@ -400,8 +400,11 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         if (c.contains("temperature_floor") || c.contains("temperature_scale")) {
           op.rope.temperatureFloor = c.at("temperature_floor");
           op.rope.temperatureScale = c.at("temperature_scale");
-          if (op.rope.temperatureFloor < 1 || !std::isfinite(op.rope.temperatureScale))
-            return bad("rope temperature_floor must be positive and temperature_scale finite");
+          op.rope.temperatureOffset = c.value("temperature_offset", int64_t(0));
+          if (op.rope.temperatureFloor < 1 || !std::isfinite(op.rope.temperatureScale) ||
+              op.rope.temperatureOffset < 0 || op.rope.temperatureOffset > (int64_t(1) << 40))
+            return bad("rope temperature_floor must be positive, temperature_scale finite and "
+                       "temperature_offset non-negative");
         }
         op.inverseFrequencies = inverseFrequencies(op.rope);
       } else if (kind == "attention") {

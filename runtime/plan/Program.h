@@ -52,8 +52,9 @@ struct RopeConfig {
   double normEps = 1e-6;
   double normWeightOffset = 0; // added to the weight in f32 (Gemma's 1 + w)
   // > 0: every feature of a row at position p multiplied at the end by
-  // 1 + temperatureScale * log(1 + floor((p + 1) / temperatureFloor)) (Llama 4).
-  int64_t temperatureFloor = 0;
+  // 1 + temperatureScale * log(1 + floor((p + temperatureOffset) / temperatureFloor))
+  // (Llama 4, offset 1; Ministral 3, offset 0).
+  int64_t temperatureFloor = 0, temperatureOffset = 0;
   double temperatureScale = 0;
 };
 

@@ -87,6 +87,16 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
   EXPECT_EQ(generated, expected) << golden;
 }
 
+// `model`'s plan and the plans `<model>-<variant>.plan` (ranks, stages, the GGUF file), each
+// against the model's golden.
+void checkVariants(const std::string &model, std::initializer_list<const char *> variants) {
+  checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
+  for (const char *variant : variants) {
+    SCOPED_TRACE(variant);
+    checkAgainstReference(planDirectory + "/" + model + "-" + variant + ".plan", model, 1e-5);
+  }
+}
+
 } // namespace
 
 TEST(Reference, TinyLlamaMatchesTransformers) {
@@ -145,9 +155,13 @@ TEST(Reference, TinyGemma2MatchesTransformers) {
 // Gemma 3: a norm of each block's output, query/key norms with Gemma's weight offset, a
 // 4-token sliding window on layers 0 and 2 (the 10-token prompt reaches past it) with RoPE
 // base 10^4, layer 1 global with base 10^6 and linear scaling, attention scale
-// query_pre_attn_scalar^-0.5.
+// query_pre_attn_scalar^-0.5. And the same weights as Gemma 3 (4B and up) is released
+// (hf-tiny-gemma3-mm: Gemma3ForConditionalGeneration, the language model's tensors under
+// language_model.*, a vision tower beside them).
 TEST(Reference, TinyGemma3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-gemma3.plan", "tiny-gemma3", 1e-5);
+  SCOPED_TRACE("Gemma3ForConditionalGeneration");
+  checkAgainstReference(planDirectory + "/hf-tiny-gemma3-mm.plan", "tiny-gemma3", 1e-5);
 }
 
 // Gemma 2 and 3 from GGUF files in llama.cpp's layout (norm weights stored as 1 + w, its
@@ -257,15 +271,10 @@ TEST(Reference, TinyDeepSeekMatchesTransformers) {
 // MiniMax-M2: RMSNorms over the whole query and key projections, RoPE on half of each head
 // (rotary_dim), every layer's MLP a mixture under Mixtral's names routed by sigmoid scores
 // plus a choice-only correction bias, renormalized; 2 ranks (attention whole on each, the
-// norms spanning all heads) and 2 stages too.
+// norms spanning all heads) and 2 stages too; and as llama.cpp writes it (minimax-m2: stacked
+// experts, exp_probs_b, sigmoid gating).
 TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
-  checkAgainstReference(planDirectory + "/tiny-minimax-m2.plan", "tiny-minimax-m2", 1e-5);
-  // "gguf": as llama.cpp writes it (minimax-m2: stacked experts, exp_probs_b, sigmoid gating).
-  for (const char *split : {"tp2", "pp2", "gguf"}) {
-    SCOPED_TRACE(split);
-    checkAgainstReference(planDirectory + "/tiny-minimax-m2-" + split + ".plan",
-                          "tiny-minimax-m2", 1e-5);
-  }
+  checkVariants("tiny-minimax-m2", {"tp2", "pp2", "gguf"});
 }
 
 // EXAONE 4: no norms before the blocks, a norm of each block's output, per-head query and key
@@ -273,12 +282,7 @@ TEST(Reference, TinyMiniMaxM2MatchesTransformers) {
 // alone: llm.rope with rotary_dim 0). 2 ranks and 2 stages too, and as llama.cpp writes it
 // (exaone4: one bool a layer for the window).
 TEST(Reference, TinyExaone4MatchesTransformers) {
-  checkAgainstReference(planDirectory + "/tiny-exaone4.plan", "tiny-exaone4", 1e-5);
-  for (const char *split : {"tp2", "pp2", "gguf"}) {
-    SCOPED_TRACE(split);
-    checkAgainstReference(planDirectory + "/tiny-exaone4-" + split + ".plan", "tiny-exaone4",
-                          1e-5);
-  }
+  checkVariants("tiny-exaone4", {"tp2", "pp2", "gguf"});
 }
 
 // Llama 4's language model: RoPE layers in interleaved pairs (Llama 3 scaling whose two
@@ -289,12 +293,7 @@ TEST(Reference, TinyExaone4MatchesTransformers) {
 // the same weights as Llama 4 is released (hf-tiny-llama4: Llama4ForConditionalGeneration,
 // the language model's tensors under language_model.*, a vision tower beside them).
 TEST(Reference, TinyLlama4MatchesTransformers) {
-  checkAgainstReference(planDirectory + "/tiny-llama4.plan", "tiny-llama4", 1e-5);
-  for (const char *split : {"tp2", "pp2"}) {
-    SCOPED_TRACE(split);
-    checkAgainstReference(planDirectory + "/tiny-llama4-" + split + ".plan", "tiny-llama4",
-                          1e-5);
-  }
+  checkVariants("tiny-llama4", {"tp2", "pp2"});
   SCOPED_TRACE("Llama4ForConditionalGeneration");
   checkAgainstReference(planDirectory + "/hf-tiny-llama4.plan", "tiny-llama4", 1e-5);
 }
@@ -307,6 +306,17 @@ TEST(Reference, TinyLlama4ScoutMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama4-scout.plan", "tiny-llama4-scout", 1e-5);
   SCOPED_TRACE("gguf");
   checkAgainstReference(planDirectory + "/tiny-llama4-gguf.plan", "tiny-llama4-scout", 1e-5);
+}
+
+// Ministral 3: YaRN over an original context of 8 positions and the attention temperature
+// on every layer's queries after the rotation (1 + 0.1 ln(1 + floor(p / 8)): positions 8 and
+// up of the 10-token prompt and the greedy run see it). 2 ranks and 2 stages too; and as it
+// is released (hf-tiny-ministral3-mm: Mistral3ForConditionalGeneration, the language model's
+// tensors under language_model.*, a Pixtral vision tower beside them).
+TEST(Reference, TinyMinistral3MatchesTransformers) {
+  checkVariants("tiny-ministral3", {"tp2", "pp2"});
+  SCOPED_TRACE("Mistral3ForConditionalGeneration");
+  checkAgainstReference(planDirectory + "/hf-tiny-ministral3-mm.plan", "tiny-ministral3", 1e-5);
 }
 
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks

@@ -313,6 +313,8 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "norm_weight needs norm_eps";
   if (bool(getTemperatureFloor()) != bool(getTemperatureScale()))
     return emitOpError() << "temperature_floor and temperature_scale go together";
+  if (getTemperatureOffset() && !getTemperatureFloor())
+    return emitOpError() << "temperature_offset needs temperature_floor";
   if (getTemperatureScale() && !std::isfinite(getTemperatureScale()->convertToDouble()))
     return emitOpError() << "temperature_scale must be finite";
   if (getNormEps() && !(getNormEps()->convertToDouble() > 0.0))
