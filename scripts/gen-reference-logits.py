@@ -113,7 +113,11 @@ def tiny_checkpoint_model(manifest):
     config_dict = dict(spec["config"])
     model_type = config_dict.pop("model_type")
     config = transformers.AutoConfig.for_model(model_type, **config_dict)
-    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # Mistral 4 has no AutoModelForCausalLM entry (transformers 5.24): its class by name.
+    causal_lm = transformers.Mistral4ForCausalLM if model_type == "mistral4" \
+        else transformers.AutoModelForCausalLM
+    model = causal_lm.from_config(config, dtype=torch.float32) \
+        if causal_lm is transformers.AutoModelForCausalLM else causal_lm(config).float()
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         path = os.path.join(tmp, "model.safetensors")
@@ -126,7 +130,7 @@ def tiny_checkpoint_model(manifest):
             return random_tensor(spec["weights"]["seed"], name, shape)
         save_file({name: values(name, tuple(t.shape)) for name, t in saved.items()}, path,
                   metadata={"format": "pt"})
-        model, info = transformers.AutoModelForCausalLM.from_pretrained(
+        model, info = causal_lm.from_pretrained(
             tmp, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
     assert not any(info.values()), info  # every parameter loaded from the file, nothing left
     return spec["name"], model.eval()
@@ -230,7 +234,7 @@ def main():
                      "tiny-gpt-oss-attn-bias.json", "tiny-glm4-moe.json",
                      "tiny-deepseek-v3.json", "tiny-deepseek-v2.json", "tiny-deepseek-v3-mscale.json",
                      "tiny-minimax-m2.json", "tiny-ernie4_5-moe.json", "tiny-llama4.json",
-                     "tiny-llama4-scout.json"]:
+                     "tiny-llama4-scout.json", "tiny-glm4-moe-lite.json", "tiny-mistral4.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

@@ -507,8 +507,9 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   // Architectures read from Hugging Face directories only (their GGUF layouts are not read).
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
-  if (*arch == "olmo3" || *arch == "minimax_m2" || *arch == "ernie4_5_moe" ||
-      *arch == "llama4_text")
+  if (llvm::is_contained({"olmo3", "minimax_m2", "ernie4_5_moe", "llama4_text", "ministral3",
+                          "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite", "mistral4"},
+                         *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
                                  "' is read from Hugging Face directories, not GGUF files, yet");

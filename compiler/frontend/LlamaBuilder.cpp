@@ -73,14 +73,17 @@ Value rope(ModuleBuilder &b, Value x, Value positions, int64_t heads, FlatSymbol
                                          : IntegerAttr());
 }
 
-// Llama 4's attention temperature: the queries of a layer without RoPE times
-// 1 + scale * log(1 + floor((p + offset) / floor)) (llm.rope rotating nothing).
-Value temperature(ModuleBuilder &b, Value q, Value positions) {
+// The attention temperature: the queries (`heads` of `headDim` features; 0: the config's)
+// times 1 + scale * log(1 + floor((p + offset) / floor)) (llm.rope rotating nothing). Llama
+// 4's layers without RoPE; Mistral 4's latent queries, absorbed and rotated parts together.
+Value temperature(ModuleBuilder &b, Value q, Value positions, int64_t heads = 0,
+                  int64_t headDim = 0) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   return ob.create<llm::RopeOp>(
-      b.loc(), q.getType(), q, positions, ob.getI64IntegerAttr(c.numHeads),
-      ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(0), ob.getF64FloatAttr(c.ropeTheta),
+      b.loc(), q.getType(), q, positions, ob.getI64IntegerAttr(heads ? heads : c.numHeads),
+      ob.getI64IntegerAttr(headDim ? headDim : c.headDim), ob.getI64IntegerAttr(0),
+      ob.getF64FloatAttr(c.ropeTheta),
       UnitAttr(), llm::Llama3RopeScalingAttr(), FlatSymbolRefAttr(), FloatAttr(), FloatAttr(),
       FloatAttr(), DenseF64ArrayAttr(), FloatAttr(), ob.getI64IntegerAttr(c.temperatureFloor),
       ob.getF64FloatAttr(c.temperatureScale),
@@ -223,21 +226,25 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
   }
   FlatSymbolRefAttr gate, up, down;
-  if (llama4) {
+  if (llama4 || c.modelType == "mistral4") {
     // Llama 4 stacks its experts in feed_forward.experts.gate_up_proj [E, D, 2I] (each
     // expert's gate columns, then its up columns) and down_proj [E, I, D], stored [in, out].
-    const std::string experts3d = layerName(layer, "feed_forward.experts.");
+    // Mistral 4's checkpoints are as transformers saves them (no conversion reads another
+    // layout): mlp.experts.gate_up_proj [E, 2I, D] (gate rows, then up rows) and down_proj
+    // [E, D, I], [out, in].
+    const std::string experts3d =
+        layerName(layer, llama4 ? "feed_forward.experts." : "mlp.experts.");
     SmallVector<int64_t> gateRows, upRows;
     for (int64_t e = 0; e < experts; ++e) {
       gateRows.append({2 * e * ff, ff});
       upRows.append({2 * e * ff + ff, ff});
     }
     gate = b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {experts3d + "gate_up_proj"},
-                           gguf("ffn_gate_exps"), gateRows, true);
+                           gguf("ffn_gate_exps"), gateRows, llama4);
     up = b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {experts3d + "gate_up_proj"},
-                         gguf("ffn_up_exps"), upRows, true);
+                         gguf("ffn_up_exps"), upRows, llama4);
     down = b.stackedWeight(prefix + "moe.down", {experts * d, ff}, {experts3d + "down_proj"},
-                           gguf("ffn_down_exps"), {}, true);
+                           gguf("ffn_down_exps"), {}, llama4);
   } else {
     gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
     up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});
@@ -354,6 +361,8 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
     Value q = ob.create<llm::ConcatOp>(b.loc(), b.activation(heads * (r + rot)),
                                        ValueRange{absorbed, qr}, ob.getI64IntegerAttr(heads),
                                        DenseI64ArrayAttr());
+    if (c.temperatureFloor > 0) // a factor of the row's, through the absorption unchanged
+      q = temperature(b, q, args.positions, heads, r + rot);
     Value k = ob.create<llm::ConcatOp>(b.loc(), b.activation(r + rot),
                                        ValueRange{latent, shared}, ob.getI64IntegerAttr(1),
                                        DenseI64ArrayAttr());
@@ -368,7 +377,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
     return b.linear(out, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
   }
   Value q = rope(b, query("", {rotated, plain}, qd), args.positions, heads, FlatSymbolRefAttr(),
-                 false, qd);
+                 false, qd, false, c.temperatureFloor > 0);
   // Each head's keys: the latent times its key rows (from llama.cpp's split blocks, the
   // latent repeated for every head and each block used transposed).
   Value keys =

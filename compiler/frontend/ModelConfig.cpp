@@ -47,12 +47,13 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
+    "glm4_moe_lite, mistral4, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
+      .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
       .Cases("llama4_text", "ministral3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
@@ -102,6 +103,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Glm4MoeForCausalLM", "glm4_moe")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
+            .Case("Glm4MoeLiteForCausalLM", "glm4_moe_lite")
+            .Case("Mistral4ForCausalLM", "mistral4")
             .Case("MiniMaxM2ForCausalLM", "minimax_m2")
             .Case("Ernie4_5ForCausalLM", "ernie4_5")
             .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
@@ -255,6 +258,24 @@ void applyRope(JsonFields &fields, const RopeSpec &rope, ModelConfig &c, double 
   double factor = rope.factor.value_or(double(c.maxPositions) / original);
   c.ropeMagnitude = rope.attentionFactor.value_or(
       factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(original)));
+}
+
+// Ministral 3's and Mistral 4's attention temperature (rope parameters'
+// llama_4_scaling_beta): every layer's queries times
+// 1 + beta * log(1 + floor(p / original_max_position_embeddings)).
+void applyQueryTemperature(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
+  if (!rope.llama4ScalingBeta)
+    return;
+  StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+  if (c.modelType != "ministral3" && c.modelType != "mistral4")
+    fields.fail(key, "llama_4_scaling_beta is not supported for " + c.modelType);
+  else if (!rope.originalMaxPositions)
+    fields.fail(key, "llama_4_scaling_beta needs original_max_position_embeddings");
+  else {
+    c.temperatureFloor = *rope.originalMaxPositions;
+    c.temperatureScale = *rope.llama4ScalingBeta;
+    c.temperatureEveryLayer = true;
+  }
 }
 
 // Gemma's builders take no YaRN: refused rather than ignored.
@@ -928,20 +949,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     fields.fail("rope_scaling", "yarn is not supported for phi3");
   else if (rope.yarn)
     applyYarn(fields, rope, c);
-  // Ministral 3's attention temperature: every layer's queries times
-  // 1 + beta * log(1 + floor(p / original_max_position_embeddings)).
-  if (rope.llama4ScalingBeta) {
-    StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
-    if (!ministral3)
-      fields.fail(key, "llama_4_scaling_beta is not supported for " + c.modelType);
-    else if (!rope.originalMaxPositions)
-      fields.fail(key, "llama_4_scaling_beta needs original_max_position_embeddings");
-    else {
-      c.temperatureFloor = *rope.originalMaxPositions;
-      c.temperatureScale = *rope.llama4ScalingBeta;
-      c.temperatureEveryLayer = true;
-    }
-  }
+  applyQueryTemperature(fields, rope, c);
   if ((!c.ropeShortFactors.empty() || !c.ropeLongFactors.empty()) &&
       (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
        c.ropeLongFactors.size() != c.ropeShortFactors.size()))
@@ -964,7 +972,11 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
 // by their best expert), weights unnormalized unless norm_topk_prob; V3's sigmoid with a
 // correction bias (noaux_tc: groups scored by their best two). Defaults are transformers'.
 Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
-  const bool v3 = c.modelType == "deepseek_v3";
+  // GLM-4.7-Flash (glm4_moe_lite) is DeepSeek-V3 with its dense layers in mlp_layer_types;
+  // Mistral 4 routes by softmax within groups, without the correction bias, and has the
+  // attention temperature. Their defaults are inserted by withClassDefaults.
+  const bool glmLite = c.modelType == "glm4_moe_lite", mistral4 = c.modelType == "mistral4";
+  const bool v3 = c.modelType == "deepseek_v3" || glmLite || mistral4;
   parseDecoderSizes(fields, c, v3 ? 4096 : 2048);
   c.qLoraRank = fields.mentions("q_lora_rank") ? fields.optionalPositiveInt("q_lora_rank").value_or(0)
                                                : 1536;
@@ -1003,8 +1015,13 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
     fields.fail("norm_topk_prob", "is not supported for deepseek_v2 (transformers ignores it; "
                                   "DeepSeek's own code renormalizes instead of scaling)");
   c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(v3 ? 2.5 : 1.0);
-  const std::string method = fields.optionalString("topk_method").value_or(v3 ? "noaux_tc" : "greedy");
-  const std::string scoring = fields.optionalString("scoring_func").value_or(v3 ? "sigmoid" : "softmax");
+  // Mistral 4's router has neither (softmax scores; groups scored by their best two).
+  const std::string method = mistral4 ? "noaux_tc"
+                                      : fields.optionalString("topk_method").value_or(
+                                            v3 ? "noaux_tc" : "greedy");
+  const std::string scoring = mistral4 ? "sigmoid"
+                                       : fields.optionalString("scoring_func").value_or(
+                                             v3 ? "sigmoid" : "softmax");
   if (v3 ? method != "noaux_tc" : method != "greedy" && method != "group_limited_greedy")
     fields.fail("topk_method", "'" + method + "' is not supported for " + c.modelType +
                                    " (supported: " +
@@ -1012,21 +1029,43 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
   if (scoring != (v3 ? "sigmoid" : "softmax"))
     fields.fail("scoring_func", "'" + scoring + "' is not supported for " + c.modelType +
                                     " (supported: " + (v3 ? "sigmoid" : "softmax") + ")");
-  c.sigmoidRouting = c.scoreCorrectionBias = v3;
+  c.sigmoidRouting = c.scoreCorrectionBias = v3 && !mistral4;
   if (v3 || method == "group_limited_greedy") {
     c.routingGroups = fields.optionalPositiveInt("n_group").value_or(v3 ? 8 : 1);
     c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(v3 ? 4 : 1);
     c.routingGroupTop = v3 ? 2 : 1;
   }
-  checkRoutedExperts(
-      fields, c, fields.optionalNonNegativeInt("first_k_dense_replace").value_or(v3 ? 3 : 0));
+  checkRoutedExperts(fields, c,
+                     glmLite ? 0
+                             : fields.optionalNonNegativeInt("first_k_dense_replace")
+                                   .value_or(v3 ? 3 : 0));
+  if (glmLite) { // mlp_layer_types: "dense" or "sparse" a layer (default: the first dense)
+    std::optional<std::vector<std::string>> types = fields.optionalStringArray("mlp_layer_types");
+    if (types && static_cast<int64_t>(types->size()) != c.numLayers)
+      fields.fail("mlp_layer_types", "has " + Twine(types->size()) + " entries for " +
+                                         Twine(c.numLayers) + " layers");
+    else
+      for (size_t i = 0; i < c.denseLayers.size(); ++i) {
+        const std::string type = types ? (*types)[i] : i == 0 ? "dense" : "sparse";
+        if (type != "dense" && type != "sparse")
+          fields.fail("mlp_layer_types", "'" + type + "' is not dense or sparse");
+        c.denseLayers[i] = type == "dense";
+      }
+  }
 
   // RoPE, and YaRN's correction of the attention scale.
   RopeSpec rope = parseRope(fields);
   applyRope(fields, rope, c, 10000.0);
+  StringRef ropeKey = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
   if (rope.llama3 || rope.linearFactor || rope.shortFactors)
-    fields.fail(fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters",
-                "only default and yarn RoPE are supported for " + c.modelType);
+    fields.fail(ropeKey, "only default and yarn RoPE are supported for " + c.modelType);
+  // Mistral 4's rope parameters say which part of a head rotates: qk_rope_head_dim's.
+  if (rope.partialRotaryFactor &&
+      std::lround(*rope.partialRotaryFactor * double(c.headDim)) != c.rotaryDim)
+    fields.fail(ropeKey, "partial_rotary_factor " + std::to_string(*rope.partialRotaryFactor) +
+                             " does not rotate qk_rope_head_dim (" + Twine(c.rotaryDim) +
+                             ") of the " + Twine(c.headDim) + " features of a head");
+  applyQueryTemperature(fields, rope, c);
   double scale = 1.0 / std::sqrt(double(c.headDim));
   if (rope.yarn) {
     applyYarn(fields, rope, c);
@@ -1282,7 +1321,7 @@ struct MultimodalWrapper {
 };
 const MultimodalWrapper kMultimodalWrappers[] = {
     {"llama4", "llama4_text", {"llama4_text"}},            // Llama4ForConditionalGeneration
-    {"mistral3", "mistral", {"mistral", "ministral3"}},    // Mistral Small 3.1/3.2, Ministral 3
+    {"mistral3", "mistral", {"mistral", "ministral3", "mistral4"}}, // Mistral Small 3.1+, Ministral 3
     {"gemma3", "gemma3_text", {"gemma3_text"}},            // Gemma 3 (4B and up)
 };
 
@@ -1319,6 +1358,16 @@ static Expected<ModelConfig> parseLanguageModelOf(const MultimodalWrapper &wrapp
 // multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
 // omit its YaRN): those defaults (transformers'), where the config does not mention the
 // field; none when nothing is missing.
+// Ministral 3's and Mistral 4's default RoPE: YaRN (beta_fast 32, beta_slow 1, mscale and
+// mscale_all_dim 1) and the attention temperature of beta 0.1.
+static json::Object mistralYarn(double theta, double factor, int64_t originalPositions) {
+  return json::Object{{"rope_type", "yarn"},  {"rope_theta", theta},
+                      {"factor", factor},     {"original_max_position_embeddings", originalPositions},
+                      {"beta_fast", 32.0},    {"beta_slow", 1.0},
+                      {"mscale", 1.0},        {"mscale_all_dim", 1.0},
+                      {"llama_4_scaling_beta", 0.1}};
+}
+
 static std::optional<json::Object> withClassDefaults(StringRef type, const json::Object &object) {
   json::Object defaults;
   if (type == "gemma3_text")
@@ -1332,12 +1381,29 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
                             {"head_dim", 128},              {"max_position_embeddings", 262144},
                             {"rms_norm_eps", 1e-5}};
     if (!object.get("rope_parameters") && !object.get("rope_scaling"))
-      defaults["rope_parameters"] =
-          json::Object{{"rope_type", "yarn"},      {"rope_theta", 1000000.0},
-                       {"factor", 16.0},           {"original_max_position_embeddings", 16384},
-                       {"beta_fast", 32.0},        {"beta_slow", 1.0},
-                       {"mscale", 1.0},            {"mscale_all_dim", 1.0},
-                       {"llama_4_scaling_beta", 0.1}};
+      defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
+  }
+  else if (type == "glm4_moe_lite") // GLM-4.7-Flash
+    defaults = json::Object{
+        {"vocab_size", 154880},      {"hidden_size", 2048},       {"intermediate_size", 10240},
+        {"moe_intermediate_size", 1536}, {"num_hidden_layers", 47}, {"num_attention_heads", 20},
+        {"num_key_value_heads", 20}, {"n_shared_experts", 1},     {"n_routed_experts", 64},
+        {"routed_scaling_factor", 1.8}, {"kv_lora_rank", 512},   {"q_lora_rank", 768},
+        {"qk_rope_head_dim", 64},    {"v_head_dim", 256},         {"qk_nope_head_dim", 192},
+        {"n_group", 1},              {"topk_group", 1},           {"num_experts_per_tok", 4},
+        {"max_position_embeddings", 202752}, {"rms_norm_eps", 1e-5}};
+  else if (type == "mistral4") {
+    defaults = json::Object{
+        {"vocab_size", 131072},      {"hidden_size", 4096},       {"intermediate_size", 12288},
+        {"moe_intermediate_size", 2048}, {"num_hidden_layers", 36}, {"num_attention_heads", 32},
+        {"num_key_value_heads", 32}, {"n_shared_experts", 1},     {"n_routed_experts", 128},
+        {"routed_scaling_factor", 1.0}, {"kv_lora_rank", 256},   {"q_lora_rank", 1024},
+        {"qk_rope_head_dim", 64},    {"v_head_dim", 128},         {"qk_nope_head_dim", 64},
+        {"n_group", 1},              {"topk_group", 1},           {"num_experts_per_tok", 4},
+        {"first_k_dense_replace", 0}, {"max_position_embeddings", 1048576},
+        {"rms_norm_eps", 1e-6}};
+    if (!object.get("rope_parameters") && !object.get("rope_scaling"))
+      defaults["rope_parameters"] = mistralYarn(10000.0, 128.0, 8192);
   }
   std::optional<json::Object> filled;
   for (auto &[key, value] : defaults)
@@ -1380,7 +1446,8 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   Error error = config.architecture == Architecture::Gpt2     ? parseGpt2(fields, config)
                 : config.architecture == Architecture::GptOss ? parseGptOss(fields, config)
                 : isGemma(config.architecture)                ? parseGemma(fields, config)
-                : StringRef(config.modelType).starts_with("deepseek_v")
+                : StringRef(config.modelType).starts_with("deepseek_v") ||
+                        config.modelType == "glm4_moe_lite" || config.modelType == "mistral4"
                     ? parseDeepseek(fields, config)
                 : config.modelType == "llama4_text" ? parseLlama4(fields, config)
                                                     : parseLlamaLike(fields, config);

@@ -38,9 +38,9 @@ inline bool isGemma(Architecture a) {
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
 // For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
 // olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, llama4,
-// llama4_text, ministral3, mistral3, gemma3, gpt2" (llama4, mistral3 and gemma3: the
-// language models of multimodal checkpoints).
+// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4,
+// glm4_moe_lite, mistral4, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2" (llama4,
+// mistral3 and gemma3: the language models of multimodal checkpoints).
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {

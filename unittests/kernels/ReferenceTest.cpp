@@ -319,6 +319,20 @@ TEST(Reference, TinyMinistral3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-ministral3-mm.plan", "tiny-ministral3", 1e-5);
 }
 
+// GLM-4.7-Flash (glm4_moe_lite): DeepSeek-V3's latent attention with value heads wider than
+// the keys' plain part, its routing by sigmoid scores plus a correction bias, dense layers
+// where mlp_layer_types says (the first and the last). Mistral 4: the same attention under
+// YaRN, Ministral 3's temperature on the whole query (through the absorbed latent query
+// unchanged: a factor of the row), softmax routing within the best group of two (each scored
+// by its best two probabilities). Each with the latent cache and the expanded one, on 2
+// ranks and 3 stages.
+TEST(Reference, TinyGlm4MoeLiteAndMistral4MatchTransformers) {
+  for (const char *model : {"tiny-glm4-moe-lite", "tiny-mistral4"}) {
+    SCOPED_TRACE(model);
+    checkVariants(model, {"expanded", "tp2", "pp3"});
+  }
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
