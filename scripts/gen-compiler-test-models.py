@@ -835,7 +835,11 @@ def mixture_tensors(model, split_kv_b=False):
 
 def mixture_meta(c):
     """The metadata of DeepSeek-style experts (DeepSeek, GLM-4.5) as llama.cpp writes it."""
-    meta = {"leading_dense_block_count": c.first_k_dense_replace,
+    # GLM-4.7-Flash's config names its dense layers in mlp_layer_types (a leading run).
+    dense = getattr(c, "first_k_dense_replace", None)
+    if dense is None:
+        dense = next(i for i, t in enumerate(c.mlp_layer_types + ["sparse"]) if t != "dense")
+    meta = {"leading_dense_block_count": dense,
             "expert_feed_forward_length": c.moe_intermediate_size,
             "expert_count": c.n_routed_experts, "expert_used_count": c.num_experts_per_tok,
             "expert_shared_count": c.n_shared_experts,
@@ -878,6 +882,7 @@ def deepseek_gguf(manifest, name, split_kv_b, extra=None, metadata_only=False):
                      "rope.scaling.original_context_length": rs["original_max_position_embeddings"],
                      "rope.scaling.yarn_log_multiplier": 0.1 * rs["mscale_all_dim"]})
     meta.update(extra or {})
+    meta = {k: v for k, v in meta.items() if v is not None}  # None in extra: left out
     gguf_file(name, "deepseek2", meta, {} if metadata_only else tensors)
 
 
@@ -1000,6 +1005,15 @@ def manifest_ggufs():
     # attn_k_b / attn_v_b, sigmoid routing, YaRN with yarn_log_multiplier).
     deepseek_gguf("tiny-deepseek-v2.json", "tiny-deepseek-v2.gguf", split_kv_b=False)
     deepseek_gguf("tiny-deepseek-v3-mscale.json", "tiny-deepseek-v3.gguf", split_kv_b=True)
+    # GLM-4.7-Flash (Glm4MoeLiteForCausalLM, which llama.cpp converts as deepseek2): value heads
+    # wider than the keys' plain part, sigmoid routing written as expert_gating_func 2. The
+    # real files leave expert_gating_func out (the config has no scoring_func); llama.cpp
+    # takes sigmoid for 47 or 48 blocks and 154880 tokens, GLM-4.7-Flash's shape (the
+    # metadata-only file below), softmax otherwise.
+    deepseek_gguf("tiny-glm4-moe-lite.json", "tiny-glm4-moe-lite.gguf", split_kv_b=True)
+    deepseek_gguf("tiny-glm4-moe-lite.json", "gguf-glm4-moe-lite-shape.gguf", split_kv_b=True,
+                  extra={"block_count": 48, "nextn_predict_layers": 1, "vocab_size": 154880,
+                         "expert_gating_func": None}, metadata_only=True)
     # GLM-4 (glm4: its own norm names, gate_up_proj as ffn_up, interleaved pairs kept as they
     # are) and GLM-4.5 (glm4moe: DeepSeek-V3's routing, one NextN block after the model's,
     # which is not read).

@@ -237,10 +237,11 @@ bool checkExpertCounts(MetadataReader &meta, const ModelConfig &c, const std::st
   return false;
 }
 
-// DeepSeek's kind of mixture (DeepSeek-V2/V3, GLM-4.5) as llama.cpp writes it: experts past
-// leading_dense_block_count (expert_count, expert_used_count, expert_feed_forward_length,
-// expert_shared_count shared ones as one MLP), scored by softmax (expert_gating_func 1 or
-// absent) or sigmoid with exp_probs_b (2), chosen within expert_group_used_count of
+// DeepSeek's kind of mixture (DeepSeek-V2/V3, GLM-4.5, GLM-4.7-Flash) as llama.cpp writes
+// it: experts past leading_dense_block_count (expert_count, expert_used_count,
+// expert_feed_forward_length, expert_shared_count shared ones as one MLP), scored by softmax
+// (expert_gating_func 1, or absent unless the file has GLM-4.7-Flash's 47 or 48 blocks and
+// 154880 tokens, as llama.cpp reads it) or sigmoid with exp_probs_b (2), chosen within expert_group_used_count of
 // expert_group_count groups (absent: none, as llama.cpp reads such a file; a group scored as
 // transformers does: by its best expert under softmax, its best two under sigmoid), weights
 // renormalized by expert_weights_norm and times expert_weights_scale.
@@ -251,10 +252,14 @@ void readSigmoidOrSoftmaxExperts(const modelrt::GgufFile &file, MetadataReader &
   c.expertsPerToken = meta.requirePositive("expert_used_count");
   c.expertIntermediateSize = meta.requirePositive("expert_feed_forward_length");
   c.sharedExpertIntermediateSize = count("expert_shared_count") * c.expertIntermediateSize;
-  const int64_t gating = count("expert_gating_func");
+  int64_t gating = count("expert_gating_func");
   if (gating > 2)
     meta.fail(arch + ".expert_gating_func",
               std::to_string(gating) + " is not supported (1: softmax, 2: sigmoid)");
+  // GLM-4.7-Flash's files (deepseek2) leave it out; llama.cpp knows them by their shape.
+  if (gating == 0 && arch == "deepseek2" && (c.numLayers == 47 || c.numLayers == 48) &&
+      c.vocabSize == 154880)
+    gating = 2;
   c.sigmoidRouting = gating == 2;
   const int64_t dense = count("leading_dense_block_count");
   // The correction bias wherever the file has it (llama.cpp applies it to either scoring).

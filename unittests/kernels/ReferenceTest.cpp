@@ -321,16 +321,16 @@ TEST(Reference, TinyMinistral3MatchesTransformers) {
 
 // GLM-4.7-Flash (glm4_moe_lite): DeepSeek-V3's latent attention with value heads wider than
 // the keys' plain part, its routing by sigmoid scores plus a correction bias, dense layers
-// where mlp_layer_types says (the first and the last). Mistral 4: the same attention under
+// where mlp_layer_types says (the first). Mistral 4: the same attention under
 // YaRN, Ministral 3's temperature on the whole query (through the absorbed latent query
 // unchanged: a factor of the row), softmax routing within the best group of two (each scored
 // by its best two probabilities). Each with the latent cache and the expanded one, on 2
-// ranks and 3 stages.
+// ranks and 3 stages; GLM-4.7-Flash as llama.cpp converts it too (deepseek2, kv_b_proj
+// split per head).
 TEST(Reference, TinyGlm4MoeLiteAndMistral4MatchTransformers) {
-  for (const char *model : {"tiny-glm4-moe-lite", "tiny-mistral4"}) {
-    SCOPED_TRACE(model);
-    checkVariants(model, {"expanded", "tp2", "pp3"});
-  }
+  checkVariants("tiny-glm4-moe-lite", {"expanded", "tp2", "pp3", "gguf"});
+  SCOPED_TRACE("tiny-mistral4");
+  checkVariants("tiny-mistral4", {"expanded", "tp2", "pp3"});
 }
 
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
