@@ -513,7 +513,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
   if (llvm::is_contained({"olmo3", "minimax_m2", "ernie4_5_moe", "llama4_text", "ministral3",
-                          "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite", "mistral4"},
+                          "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite", "mistral4",
+                          "solar_open"},
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +

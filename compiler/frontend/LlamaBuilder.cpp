@@ -210,7 +210,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
     return b.weight(prefix + name.str(), shape, layerName(layer, source));
   };
   // DeepSeek's, ERNIE 4.5's and Llama 4's (feed_forward.shared_expert) likewise.
-  const bool glm = c.modelType == "glm4_moe" || c.modelType == "ernie4_5_moe" ||
+  const bool glm = c.modelType == "glm4_moe" || c.modelType == "solar_open" ||
+                   c.modelType == "ernie4_5_moe" ||
                    c.kvLoraRank > 0 || llama4;
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {

@@ -47,11 +47,12 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
+    "glm4_moe_lite, mistral4, solar_open, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
+      .Case("solar_open", Architecture::Llama) // GLM-4.5's mixture under Llama's attention
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
@@ -101,6 +102,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SmolLM3ForCausalLM", "smollm3")
             .Case("Glm4ForCausalLM", "glm4")
             .Case("Glm4MoeForCausalLM", "glm4_moe")
+            .Case("SolarOpenForCausalLM", "solar_open")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("Glm4MoeLiteForCausalLM", "glm4_moe_lite")
@@ -459,8 +461,10 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
   c.routingGroups = fields.optionalPositiveInt("n_group").value_or(1);
   c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(1);
   c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(1.0);
+  // Solar Open has no dense layers (its config class has no first_k_dense_replace).
   checkRoutedExperts(fields, c,
-                     fields.mentions("first_k_dense_replace")
+                     c.modelType == "solar_open" ? 0
+                     : fields.mentions("first_k_dense_replace")
                          ? fields.optionalNonNegativeInt("first_k_dense_replace").value_or(0)
                          : 1);
 }
@@ -521,7 +525,7 @@ void parseErnieExperts(JsonFields &fields, ModelConfig &c) {
 }
 
 void parseExperts(JsonFields &fields, ModelConfig &c) {
-  if (c.modelType == "glm4_moe")
+  if (c.modelType == "glm4_moe" || c.modelType == "solar_open")
     return parseGlm4MoeExperts(fields, c);
   if (c.modelType == "ernie4_5_moe")
     return parseErnieExperts(fields, c);
@@ -762,7 +766,11 @@ void parseSmolLM3Layers(JsonFields &fields, ModelConfig &c) {
 
 Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   const bool smol = c.modelType == "smollm3";
-  const bool glm4 = c.architecture == Architecture::Glm4, glm4Moe = c.modelType == "glm4_moe";
+  // Solar Open: GLM-4.5's mixture on every layer, Llama's attention (every feature of a head
+  // rotated, no query/key norms); its other defaults are inserted by withClassDefaults.
+  const bool solar = c.modelType == "solar_open";
+  const bool glm4 = c.architecture == Architecture::Glm4,
+             glm4Moe = c.modelType == "glm4_moe" || solar;
   parseDecoderSizes(fields, c,
                     c.architecture == Architecture::Phi3 ? 4096
                     : smol                               ? 32768
@@ -772,7 +780,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     c.numKvHeads = smol ? 4 : glm4 ? 2 : 8;
   if (glm4Moe) { // Glm4MoeConfig: eps 1e-5, per-head q/k norms when use_qk_norm
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-5);
-    c.qkNorm = fields.optionalBool("use_qk_norm").value_or(false);
+    c.qkNorm = !solar && fields.optionalBool("use_qk_norm").value_or(false);
   }
   if (glm4)
     c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1.5625e-7);
@@ -933,7 +941,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   // rotary_dim (features) instead of the factor.
   double partial =
       fields.optionalPositiveNumber("partial_rotary_factor")
-          .value_or(rope.partialRotaryFactor.value_or(glm4 || glm4Moe ? 0.5 : 1.0));
+          .value_or(rope.partialRotaryFactor.value_or((glm4 || glm4Moe) && !solar ? 0.5 : 1.0));
   c.rotaryDim = static_cast<int64_t>(c.headDim * partial);
   if (c.modelType == "minimax_m2" && fields.has("rotary_dim") &&
       !fields.has("partial_rotary_factor") && !rope.partialRotaryFactor)
@@ -1383,7 +1391,18 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!object.get("rope_parameters") && !object.get("rope_scaling"))
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
-  else if (type == "glm4_moe_lite") // GLM-4.7-Flash
+  else if (type == "solar_open") {
+    defaults = json::Object{
+        {"vocab_size", 196608},      {"hidden_size", 4096},        {"num_hidden_layers", 48},
+        {"num_attention_heads", 64}, {"num_key_value_heads", 8},   {"head_dim", 128},
+        {"max_position_embeddings", 131072}, {"rms_norm_eps", 1e-5}, {"moe_intermediate_size", 1280},
+        {"num_experts_per_tok", 8},  {"n_shared_experts", 1},      {"n_routed_experts", 128},
+        {"routed_scaling_factor", 1.0}, {"n_group", 1},            {"topk_group", 1},
+        {"rope_theta", 1000000.0}};
+    // No dense MLP: intermediate_size is the experts' (read for nothing else).
+    const json::Value *moe = object.get("moe_intermediate_size");
+    defaults["intermediate_size"] = moe ? *moe : json::Value(1280);
+  } else if (type == "glm4_moe_lite") // GLM-4.7-Flash
     defaults = json::Object{
         {"vocab_size", 154880},      {"hidden_size", 2048},       {"intermediate_size", 10240},
         {"moe_intermediate_size", 1536}, {"num_hidden_layers", 47}, {"num_attention_heads", 20},

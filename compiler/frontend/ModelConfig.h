@@ -36,11 +36,8 @@ inline bool isGemma(Architecture a) {
 
 // The builder for a Hugging Face model_type or GGUF general.architecture, if there is one.
 std::optional<Architecture> architectureFromModelType(llvm::StringRef modelType);
-// For error messages: "llama, mistral, mixtral, smollm3, qwen2, qwen3, qwen3_moe, phi3, olmo2,
-// olmo3, olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe,
-// deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4,
-// glm4_moe_lite, mistral4, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2" (llama4,
-// mistral3 and gemma3: the language models of multimodal checkpoints).
+// For error messages: every model_type modelc compiles, comma-separated (llama4, mistral3 and
+// gemma3 among them: the language models of multimodal checkpoints).
 extern const char *const kSupportedModelTypes;
 
 struct Llama3RopeScaling {

@@ -333,6 +333,11 @@ TEST(Reference, TinyGlm4MoeLiteAndMistral4MatchTransformers) {
   checkVariants("tiny-mistral4", {"expanded", "tp2", "pp3"});
 }
 
+// Solar Open: GLM-4.5's mixture (sigmoid scores plus a correction bias, renormalized, times
+// 1.5, a shared expert) on every layer under Llama's attention (head_dim apart from the
+// width, every feature rotated); 2 ranks too.
+TEST(Reference, TinySolarOpenMatchesTransformers) { checkVariants("tiny-solar-open", {"tp2"}); }
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
