@@ -497,6 +497,13 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                         headNorm("attn.q_norm", "self_attn.q_norm.weight"));
       ks = headNormOnly(b, ks, args.positions, c.numKvHeads,
                         headNorm("attn.k_norm", "self_attn.k_norm.weight"));
+    } else if (c.qkNormAfterRope) { // Hunyuan: each head rotated, then RMS-normalized
+      qs = headNormOnly(b, rope(b, qs, args.positions, c.numHeads, FlatSymbolRefAttr(), local),
+                        args.positions, c.numHeads,
+                        w("attn.q_norm", {c.headDim}, "self_attn.query_layernorm.weight"));
+      ks = headNormOnly(b, rope(b, ks, args.positions, c.numKvHeads, FlatSymbolRefAttr(), local),
+                        args.positions, c.numKvHeads,
+                        w("attn.k_norm", {c.headDim}, "self_attn.key_layernorm.weight"));
     } else if (c.usesRope(i)) { // SmolLM3's NoPE layers (the architecture has no head norms)
       qs = rope(b, qs, args.positions, c.numHeads,
                 headNorm("attn.q_norm", "self_attn.q_norm.weight"), local, 0, c.qkUnitNorm,

@@ -47,12 +47,13 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Case("solar_open", Architecture::Llama) // GLM-4.5's mixture under Llama's attention
+      .Case("hunyuan_v1_dense", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
@@ -103,6 +104,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Glm4ForCausalLM", "glm4")
             .Case("Glm4MoeForCausalLM", "glm4_moe")
             .Case("SolarOpenForCausalLM", "solar_open")
+            .Case("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("Glm4MoeLiteForCausalLM", "glm4_moe_lite")
@@ -149,6 +151,9 @@ struct RopeSpec {
   // Ministral 3's attention temperature (llama_4_scaling_beta, over
   // original_max_position_embeddings positions).
   std::optional<double> llama4ScalingBeta;
+  // Hunyuan's "dynamic" type with an alpha: NTK scaling that only stretches the base,
+  // theta * alpha^(d / (d - 2)) for d rotated features.
+  std::optional<double> ntkAlpha;
 };
 
 void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef key,
@@ -205,10 +210,12 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     rope.mscale = sub.optionalPositiveNumber("mscale");
     rope.mscaleAllDim = sub.optionalPositiveNumber("mscale_all_dim");
     rope.truncate = sub.optionalBool("truncate").value_or(true);
+  } else if (type && *type == "dynamic" && sub.has("alpha")) {
+    rope.ntkAlpha = sub.optionalPositiveNumber("alpha");
   } else if (type && *type != "default") {
     sub.fail("rope_type", "'" + *type +
                               "' is not supported (supported: default, linear, llama3, longrope, "
-                              "yarn)");
+                              "yarn; dynamic with an alpha for hunyuan_v1_dense)");
   }
   fields.absorb(sub);
 }
@@ -800,6 +807,16 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   if (seed && !fields.has("max_position_embeddings"))
     c.maxPositions = 524288;
   const bool ministral3 = c.modelType == "ministral3"; // its defaults: withClassDefaults
+  // Hunyuan (dense): each query and key head RMS-normalized after RoPE; NTK alpha scaling.
+  // The model's own code can share keys and values across layers (use_cla), which
+  // transformers does not build: refused.
+  const bool hunyuan = c.modelType == "hunyuan_v1_dense";
+  if (hunyuan) {
+    c.qkNormAfterRope = true;
+    if (fields.optionalBool("use_cla").value_or(false))
+      fields.fail("use_cla", "cross-layer attention (keys and values shared across layers) is "
+                             "not supported");
+  }
   const bool minimax = c.modelType == "minimax_m2";
   if (minimax) {
     // MiniMax-M2: an RMSNorm over the whole query projection and one over the keys (its
@@ -958,6 +975,15 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   else if (rope.yarn)
     applyYarn(fields, rope, c);
   applyQueryTemperature(fields, rope, c);
+  if (rope.ntkAlpha) {
+    StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+    if (!hunyuan)
+      fields.fail(key, "dynamic RoPE with an alpha is supported for hunyuan_v1_dense only");
+    else if (c.headDim <= 2)
+      fields.fail("head_dim", "NTK alpha scaling needs more than 2 features a head");
+    else
+      c.ropeTheta *= std::pow(*rope.ntkAlpha, double(c.headDim) / double(c.headDim - 2));
+  }
   if ((!c.ropeShortFactors.empty() || !c.ropeLongFactors.empty()) &&
       (static_cast<int64_t>(c.ropeShortFactors.size()) * 2 != c.rotaryDim ||
        c.ropeLongFactors.size() != c.ropeShortFactors.size()))
@@ -1391,6 +1417,11 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!object.get("rope_parameters") && !object.get("rope_scaling"))
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
+  else if (type == "hunyuan_v1_dense")
+    defaults = json::Object{{"vocab_size", 290943},      {"hidden_size", 4096},
+                            {"intermediate_size", 11008}, {"num_hidden_layers", 32},
+                            {"num_attention_heads", 32},  {"max_position_embeddings", 2048},
+                            {"rms_norm_eps", 1e-5}};
   else if (type == "solar_open") {
     defaults = json::Object{
         {"vocab_size", 196608},      {"hidden_size", 4096},        {"num_hidden_layers", 48},

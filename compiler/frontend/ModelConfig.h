@@ -67,6 +67,7 @@ struct ModelConfig {
   bool outputBias = false;       // and on the attention's output projection (gpt-oss)
   bool attentionSinks = false;   // a learned extra softmax logit per head (gpt-oss)
   bool qkNorm = false;           // RMSNorm of each query and key head before RoPE (Qwen3)
+  bool qkNormAfterRope = false;  // ... after it instead (Hunyuan: query_/key_layernorm)
   bool fusedProjections = false; // qkv_proj, one tensor (Phi-3)
   bool fusedGateUp = false;      // gate_up_proj, one tensor, gate rows first (Phi-3, GLM-4)
   // "silu", "gelu_tanh" or "gelu": the gated MLP's activation (Llama family, Gemma) or
