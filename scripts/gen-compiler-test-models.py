@@ -1011,6 +1011,19 @@ def manifest_ggufs():
     # takes sigmoid for 47 or 48 blocks and 154880 tokens, GLM-4.7-Flash's shape (the
     # metadata-only file below), softmax otherwise.
     deepseek_gguf("tiny-glm4-moe-lite.json", "tiny-glm4-moe-lite.gguf", split_kv_b=True)
+    # llama.cpp's Ministral 3 (mistral3; metadata only): refused by name, not read as Llama.
+    meta, _ = manifest_gguf("tiny-ministral3.json")
+    gguf_file("gguf-mistral3.gguf", "mistral3",
+              dict(meta, **{"attention.temperature_scale": 0.1, "attention.temperature_length": 8}),
+              {})
+    # Mistral Large 3's attention temperature as llama.cpp writes it in deepseek2 files
+    # (metadata only: read with --dummy-weights); and its scale without the length, refused.
+    deepseek_gguf("tiny-deepseek-v3-mscale.json", "gguf-deepseek2-temperature.gguf",
+                  split_kv_b=True, metadata_only=True,
+                  extra={"attention.temperature_scale": 0.1, "attention.temperature_length": 8})
+    deepseek_gguf("tiny-deepseek-v3-mscale.json", "gguf-deepseek2-temperature-no-length.gguf",
+                  split_kv_b=True, metadata_only=True,
+                  extra={"attention.temperature_scale": 0.1})
     deepseek_gguf("tiny-glm4-moe-lite.json", "gguf-glm4-moe-lite-shape.gguf", split_kv_b=True,
                   extra={"block_count": 48, "nextn_predict_layers": 1, "vocab_size": 154880,
                          "expert_gating_func": None}, metadata_only=True)

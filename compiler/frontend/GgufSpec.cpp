@@ -371,7 +371,8 @@ void readExaone4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfi
 // as readSigmoidOrSoftmaxExperts reads them (softmax: V2, sigmoid: V3). YaRN from
 // rope.scaling.* with yarn_log_multiplier = 0.1 mscale_all_dim: the attention scale
 // (nope + rope)^-0.5 times (1 + yarn_log_multiplier ln factor)^2, cos and sin unscaled (a file
-// keeps no mscale apart from mscale_all_dim; every DeepSeek config has them equal).
+// keeps no mscale apart from mscale_all_dim; every DeepSeek config has them equal). The
+// attention temperature where attention.temperature_scale says (Mistral Large 3).
 void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig &c,
                    const std::string &arch) {
   c.numKvHeads = c.numHeads;
@@ -434,6 +435,18 @@ void readDeepseek2(const modelrt::GgufFile &file, MetadataReader &meta, ModelCon
   c.attentionScale = scale;
   if (file.findTensor("rope_freqs.weight"))
     meta.failTensor("rope_freqs.weight", "per-frequency RoPE factors are not read for deepseek2");
+  // Mistral Large 3's attention temperature (llama.cpp: attention.temperature_scale over
+  // attention.temperature_length positions, no offset) on every layer's whole query.
+  std::optional<double> temperature = meta.optionalPositiveFloat("attention.temperature_scale");
+  std::optional<int64_t> length = meta.optionalPositive("attention.temperature_length");
+  if (temperature && !length)
+    meta.fail(arch + ".attention.temperature_length",
+              "missing: attention.temperature_scale needs the positions it counts in");
+  else if (temperature) {
+    c.temperatureScale = *temperature;
+    c.temperatureFloor = *length;
+    c.temperatureEveryLayer = true;
+  }
 }
 // Llama 4 as llama.cpp reads it (llama4): feed_forward_length is the dense layers' MLP,
 // expert_count experts (0: none, MobileLLM-R1) of expert_feed_forward_length on every
@@ -513,6 +526,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   // (Names llama.cpp does not write but modelc knows as Hugging Face model_types are refused
   // too, rather than read as some other layout.)
   if (llvm::is_contained({"olmo3", "minimax_m2", "ernie4_5_moe", "llama4_text", "ministral3",
+                          "mistral3", // llama.cpp's Ministral 3 (YaRN, the temperature)
                           "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite", "mistral4",
                           "solar_open"},
                          *arch))

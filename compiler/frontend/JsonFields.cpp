@@ -75,6 +75,14 @@ int64_t JsonFields::requirePositiveInt(StringRef key) {
 }
 
 std::optional<double> JsonFields::optionalPositiveNumber(StringRef key) {
+  return optionalNumber(key, /*zeroAllowed=*/false);
+}
+
+std::optional<double> JsonFields::optionalNonNegativeNumber(StringRef key) {
+  return optionalNumber(key, /*zeroAllowed=*/true);
+}
+
+std::optional<double> JsonFields::optionalNumber(StringRef key, bool zeroAllowed) {
   const json::Value *value = present(key);
   if (!value)
     return std::nullopt;
@@ -83,8 +91,10 @@ std::optional<double> JsonFields::optionalPositiveNumber(StringRef key) {
     fail(key, "expected a number");
     return std::nullopt;
   }
-  if (!(*n > 0.0) || *n > 1e300) {
-    fail(key, "expected a positive number, got " + std::to_string(*n));
+  if (!(zeroAllowed ? *n >= 0.0 : *n > 0.0) || *n > 1e300) {
+    fail(key, (zeroAllowed ? "expected a number of at least 0, got "
+                           : "expected a positive number, got ") +
+                  std::to_string(*n));
     return std::nullopt;
   }
   return n;

@@ -25,6 +25,7 @@ public:
   std::optional<int64_t> optionalNonNegativeInt(llvm::StringRef key);
   std::optional<int64_t> optionalIntFromMinusOne(llvm::StringRef key); // -1 or more
   std::optional<double> optionalPositiveNumber(llvm::StringRef key);
+  std::optional<double> optionalNonNegativeNumber(llvm::StringRef key);
   std::optional<bool> optionalBool(llvm::StringRef key);
   // true or false, or a number (true unless 0: Llama 4 Scout's "attn_temperature_tuning": 4).
   std::optional<bool> optionalFlag(llvm::StringRef key);
@@ -47,6 +48,7 @@ public:
   bool failed() const { return error_.has_value(); }
 
 private:
+  std::optional<double> optionalNumber(llvm::StringRef key, bool zeroAllowed);
   // An integer in [least, 2^40], or nullopt (absent, null, or an error recorded).
   std::optional<int64_t> optionalIntFrom(llvm::StringRef key, int64_t least, llvm::StringRef what);
   const llvm::json::Value *present(llvm::StringRef key) const;

@@ -163,8 +163,12 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     rope.theta = theta;
   if (std::optional<double> partial = sub.optionalPositiveNumber("partial_rotary_factor"))
     rope.partialRotaryFactor = partial;
-  if (std::optional<double> beta = sub.optionalPositiveNumber("llama_4_scaling_beta"))
+  // (A beta of 0 is no temperature: Mistral Medium 3.5's configs carry one.)
+  if (std::optional<double> beta = sub.optionalNonNegativeNumber("llama_4_scaling_beta"))
     rope.llama4ScalingBeta = beta;
+  // What the attention temperature is counted in, whatever the type (YaRN's and
+  // LongRoPE's original context too).
+  rope.originalMaxPositions = sub.optionalPositiveInt("original_max_position_embeddings");
   std::optional<std::string> type = sub.optionalString("rope_type");
   if (!type)
     type = sub.optionalString("type");
@@ -273,7 +277,7 @@ void applyRope(JsonFields &fields, const RopeSpec &rope, ModelConfig &c, double 
 // llama_4_scaling_beta): every layer's queries times
 // 1 + beta * log(1 + floor(p / original_max_position_embeddings)).
 void applyQueryTemperature(JsonFields &fields, const RopeSpec &rope, ModelConfig &c) {
-  if (!rope.llama4ScalingBeta)
+  if (!rope.llama4ScalingBeta || *rope.llama4ScalingBeta == 0.0)
     return;
   StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
   if (c.modelType != "ministral3" && c.modelType != "mistral4")
@@ -1093,12 +1097,15 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
   StringRef ropeKey = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
   if (rope.llama3 || rope.linearFactor || rope.shortFactors)
     fields.fail(ropeKey, "only default and yarn RoPE are supported for " + c.modelType);
-  // Mistral 4's rope parameters say which part of a head rotates: qk_rope_head_dim's.
+  // A partial_rotary_factor (transformers 5 keeps the config's in the rope parameters) must
+  // rotate qk_rope_head_dim: Mistral 4's is a share of the whole head (its head_dim), the
+  // others' of qk_rope_head_dim (their head_dim), so 1.
+  const int64_t partOf = mistral4 ? c.headDim : c.rotaryDim;
   if (rope.partialRotaryFactor &&
-      std::lround(*rope.partialRotaryFactor * double(c.headDim)) != c.rotaryDim)
+      std::lround(*rope.partialRotaryFactor * double(partOf)) != c.rotaryDim)
     fields.fail(ropeKey, "partial_rotary_factor " + std::to_string(*rope.partialRotaryFactor) +
                              " does not rotate qk_rope_head_dim (" + Twine(c.rotaryDim) +
-                             ") of the " + Twine(c.headDim) + " features of a head");
+                             ") of the " + Twine(partOf) + " features it is a share of");
   applyQueryTemperature(fields, rope, c);
   double scale = 1.0 / std::sqrt(double(c.headDim));
   if (rope.yarn) {
@@ -1403,6 +1410,13 @@ static json::Object mistralYarn(double theta, double factor, int64_t originalPos
 }
 
 static std::optional<json::Object> withClassDefaults(StringRef type, const json::Object &object) {
+  // A null RoPE description is none: transformers gives such a config its class's default.
+  auto given = [&](StringRef key) {
+    const json::Value *v = object.get(key);
+    return v && !(v->kind() == json::Value::Null &&
+                  (key == "rope_parameters" || key == "rope_scaling"));
+  };
+  const bool ropeGiven = given("rope_parameters") || given("rope_scaling");
   json::Object defaults;
   if (type == "gemma3_text")
     defaults = json::Object{{"vocab_size", 262208},       {"hidden_size", 2304},
@@ -1414,7 +1428,7 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
                             {"num_attention_heads", 32},    {"num_key_value_heads", 8},
                             {"head_dim", 128},              {"max_position_embeddings", 262144},
                             {"rms_norm_eps", 1e-5}};
-    if (!object.get("rope_parameters") && !object.get("rope_scaling"))
+    if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
   else if (type == "hunyuan_v1_dense")
@@ -1452,12 +1466,12 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
         {"n_group", 1},              {"topk_group", 1},           {"num_experts_per_tok", 4},
         {"first_k_dense_replace", 0}, {"max_position_embeddings", 1048576},
         {"rms_norm_eps", 1e-6}};
-    if (!object.get("rope_parameters") && !object.get("rope_scaling"))
+    if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(10000.0, 128.0, 8192);
   }
   std::optional<json::Object> filled;
   for (auto &[key, value] : defaults)
-    if (!object.get(key)) {
+    if (!given(key)) {
       if (!filled)
         filled = object;
       (*filled)[key] = value;
