@@ -19,6 +19,10 @@ public:
   bool has(llvm::StringRef key) const;
   // The key is there, maybe as null (has() says false to null).
   bool mentions(llvm::StringRef key) const { return object_.get(key) != nullptr; }
+  bool isArray(llvm::StringRef key) const {
+    const llvm::json::Value *v = object_.get(key);
+    return v && v->getAsArray();
+  }
   // Required fields record an error when missing; optional ones return std::nullopt.
   int64_t requirePositiveInt(llvm::StringRef key);
   std::optional<int64_t> optionalPositiveInt(llvm::StringRef key);

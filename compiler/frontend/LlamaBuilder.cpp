@@ -163,11 +163,12 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getF64FloatAttr(*c.swigluLimit), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(),
         IntegerAttr(), FloatAttr(), IntegerAttr(), UnitAttr());
   }
-  const bool llama4 = c.expertInputScaling;
+  const bool llama4 = c.expertInputScaling, hunyuan = c.modelType == "hunyuan_v1_moe";
   FlatSymbolRefAttr router =
       b.weight(prefix + "moe.router", {experts, d},
                layerName(layer, llama4    ? "feed_forward.router.weight"
                                 : granite ? block + "router.layer.weight"
+                                : hunyuan ? "mlp.gate.wg.weight"
                                           : block + "gate.weight"));
   Value logits = b.linear(h, router, experts);
   if (granite) {
@@ -210,14 +211,16 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
     return b.weight(prefix + name.str(), shape, layerName(layer, source));
   };
   // DeepSeek's, ERNIE 4.5's and Llama 4's (feed_forward.shared_expert) likewise.
+  // Hunyuan's (mlp.shared_mlp) likewise.
   const bool glm = c.modelType == "glm4_moe" || c.modelType == "solar_open" ||
-                   c.modelType == "ernie4_5_moe" ||
+                   c.modelType == "ernie4_5_moe" || hunyuan ||
                    c.kvLoraRank > 0 || llama4;
   Value shared, sharedGate;
   if (const int64_t sf = c.sharedExpertIntermediateSize; sf > 0) {
-    const std::string s = llama4 ? "feed_forward.shared_expert."
-                          : glm  ? "mlp.shared_experts."
-                                 : "mlp.shared_expert.";
+    const std::string s = llama4    ? "feed_forward.shared_expert."
+                          : hunyuan ? "mlp.shared_mlp."
+                          : glm     ? "mlp.shared_experts."
+                                    : "mlp.shared_expert.";
     Value g = b.linear(h, w("moe.shared.gate_proj", {sf, d}, s + "gate_proj.weight"), sf);
     Value u = b.linear(h, w("moe.shared.up_proj", {sf, d}, s + "up_proj.weight"), sf);
     Value act = ob.create<llm::SiluOp>(b.loc(), g.getType(), g);

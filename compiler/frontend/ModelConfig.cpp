@@ -47,13 +47,13 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
       .Cases("llama", "mistral", "mixtral", "smollm3", "glm4_moe", Architecture::Llama)
       .Case("solar_open", Architecture::Llama) // GLM-4.5's mixture under Llama's attention
-      .Case("hunyuan_v1_dense", Architecture::Llama)
+      .Cases("hunyuan_v1_dense", "hunyuan_v1_moe", Architecture::Llama)
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
@@ -105,6 +105,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Glm4MoeForCausalLM", "glm4_moe")
             .Case("SolarOpenForCausalLM", "solar_open")
             .Case("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense")
+            .Case("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("Glm4MoeLiteForCausalLM", "glm4_moe_lite")
@@ -535,11 +536,39 @@ void parseErnieExperts(JsonFields &fields, ModelConfig &c) {
     c.denseLayers[static_cast<size_t>(i)] = !((i + 1) % interval == 0 && i >= start && i <= end);
 }
 
+// Hunyuan's mixture (hunyuan_v1_moe) on every layer: num_experts experts of
+// intermediate_size (transformers builds them so; a list of one value a layer is read when
+// they are all equal), moe_topk of them by softmax probability, renormalized and kept in
+// f32, beside a shared MLP of intermediate_size (mlp.shared_mlp) added unscaled. Defaults are
+// HunYuanMoEV1Config's.
+void parseHunyuanExperts(JsonFields &fields, ModelConfig &c) {
+  auto perLayer = [&](StringRef key, int64_t fallback) -> int64_t {
+    if (!fields.isArray(key))
+      return fields.optionalPositiveInt(key).value_or(fallback);
+    if (std::optional<std::vector<double>> values = fields.optionalNumberArray(key)) {
+      if (values->empty() || llvm::any_of(*values, [&](double v) { return v != values->front(); }) ||
+          !(values->front() >= 1.0) || values->front() != std::floor(values->front()))
+        fields.fail(key, "a list of different (or non-positive) values a layer is not supported");
+      else
+        return static_cast<int64_t>(values->front());
+    }
+    return fallback;
+  };
+  c.numExperts = perLayer("num_experts", 1);
+  c.expertsPerToken = perLayer("moe_topk", 1);
+  c.expertIntermediateSize = c.sharedExpertIntermediateSize = c.intermediateSize;
+  c.normalizeTopK = true;
+  c.roundRoutingWeights = false;
+  checkExpertCounts(fields, c, "num_experts", "moe_topk");
+}
+
 void parseExperts(JsonFields &fields, ModelConfig &c) {
   if (c.modelType == "glm4_moe" || c.modelType == "solar_open")
     return parseGlm4MoeExperts(fields, c);
   if (c.modelType == "ernie4_5_moe")
     return parseErnieExperts(fields, c);
+  if (c.modelType == "hunyuan_v1_moe")
+    return parseHunyuanExperts(fields, c);
   if (c.modelType == "minimax_m2")
     return parseMiniMaxExperts(fields, c);
   // Qwen2-MoE is Qwen3-MoE's layout (its defaults differ) plus a shared expert.
@@ -814,7 +843,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   // Hunyuan (dense): each query and key head RMS-normalized after RoPE; NTK alpha scaling.
   // The model's own code can share keys and values across layers (use_cla), which
   // transformers does not build: refused.
-  const bool hunyuan = c.modelType == "hunyuan_v1_dense";
+  const bool hunyuan = StringRef(c.modelType).starts_with("hunyuan_v1");
   if (hunyuan) {
     c.qkNormAfterRope = true;
     if (fields.optionalBool("use_cla").value_or(false))
@@ -1431,7 +1460,7 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
-  else if (type == "hunyuan_v1_dense")
+  else if (type == "hunyuan_v1_dense" || type == "hunyuan_v1_moe")
     defaults = json::Object{{"vocab_size", 290943},      {"hidden_size", 4096},
                             {"intermediate_size", 11008}, {"num_hidden_layers", 32},
                             {"num_attention_heads", 32},  {"max_position_embeddings", 2048},

@@ -338,9 +338,14 @@ TEST(Reference, TinyGlm4MoeLiteAndMistral4MatchTransformers) {
 // width, every feature rotated); 2 ranks too.
 TEST(Reference, TinySolarOpenMatchesTransformers) { checkVariants("tiny-solar-open", {"tp2"}); }
 
-// Hunyuan (dense): each query and key head RMS-normalized after RoPE (the norm alone as
-// llm.rope with rotary_dim 0), RoPE's base stretched by NTK alpha; 2 ranks too.
-TEST(Reference, TinyHunyuanMatchesTransformers) { checkVariants("tiny-hunyuan", {"tp2"}); }
+// Hunyuan: each query and key head RMS-normalized after RoPE (the norm alone as llm.rope
+// with rotary_dim 0), RoPE's base stretched by NTK alpha; the MoE model's experts chosen by
+// softmax probability, renormalized, beside an unscaled shared MLP. 2 ranks too.
+TEST(Reference, TinyHunyuanMatchesTransformers) {
+  checkVariants("tiny-hunyuan", {"tp2"});
+  SCOPED_TRACE("tiny-hunyuan-moe");
+  checkVariants("tiny-hunyuan-moe", {"tp2"});
+}
 
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
