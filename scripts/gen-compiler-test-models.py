@@ -918,15 +918,17 @@ def llama3_rope_freqs(manifest):
     return factors
 
 
-def multimodal_dir(name, manifest, whole_class, config_class, vision, **extra):
+def multimodal_dir(name, manifest, whole_class, config_class, vision, text_config=None, **extra):
     """test/modelc/Inputs/<name>: a multimodal checkpoint as transformers saves it, whose
     language model holds the manifest's weights, beside a tiny vision tower (seeded torch
-    init). Read back by transformers, its language model must be the manifest's model."""
+    init). Read back by transformers, its language model must be the manifest's model.
+    `text_config`: the wrapper's text config (default: the manifest model's own)."""
     import torch
     text = manifest_model(manifest)
     torch.manual_seed(0)
-    text_config = text.config.to_dict()
-    text_config.pop("_name_or_path", None)  # where transformers loaded it from (a temporary directory)
+    if text_config is None:
+        text_config = text.config.to_dict()
+        text_config.pop("_name_or_path", None)  # where transformers loaded it from (a temporary directory)
     config = config_class(text_config=text_config, vision_config=vision.to_dict(), **extra)
     config.tie_word_embeddings = text.config.tie_word_embeddings
     whole = whole_class(config)
@@ -953,7 +955,8 @@ def multimodal_dir(name, manifest, whole_class, config_class, vision, **extra):
         # Llama 4's wrapper cannot run text alone (transformers 5.24): its language model can.
         got = (back.language_model(prompt) if hasattr(back, "language_model")
                else back(input_ids=prompt)).logits
-        assert torch.equal(got, text(prompt).logits), name
+        # (Qwen3-VL-MoE's experts run another kernel path than Qwen3-MoE's: not bit for bit.)
+        assert torch.allclose(got, text(prompt).logits, rtol=0, atol=1e-5), name
 
 
 def manifest_ggufs():
@@ -1104,6 +1107,59 @@ def manifest_ggufs():
                        hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                        intermediate_size=64, image_size=28, patch_size=14, head_dim=16),
                    image_token_index=10)
+    # Qwen3-VL (dense, MoE) and Qwen2.5-VL: the manifests' text fields with multimodal RoPE
+    # sections (a text-only prompt rotates as plain RoPE). Qwen3-VL-MoE's text config has no
+    # norm_topk_prob (it always renormalizes).
+    def qwen_vl_text(manifest, sections, interleaved, drop=()):
+        cfg = json.load(open(os.path.join(MODELS, manifest)))["config"]
+        cfg = {k: v for k, v in cfg.items() if k not in ("model_type", "rope_theta") + drop}
+        rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": sections}
+        if interleaved:
+            rope["mrope_interleaved"] = True
+        return dict(cfg, rope_parameters=rope)
+    qwen_vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2,
+                       out_hidden_size=64, patch_size=14, spatial_merge_size=2,
+                       temporal_patch_size=2)
+    multimodal_dir("hf-tiny-qwen3-vl", "tiny-qwen3.json",
+                   transformers.Qwen3VLForConditionalGeneration, transformers.Qwen3VLConfig,
+                   transformers.Qwen3VLVisionConfig(num_position_embeddings=16,
+                                                    deepstack_visual_indexes=[0], **qwen_vision),
+                   text_config=qwen_vl_text("tiny-qwen3.json", [12, 10, 10], True,
+                                            ("use_sliding_window",)),
+                   tie_word_embeddings=True)
+    multimodal_dir("hf-tiny-qwen3-vl-moe", "tiny-qwen3-vl-moe.json",
+                   transformers.Qwen3VLMoeForConditionalGeneration, transformers.Qwen3VLMoeConfig,
+                   transformers.Qwen3VLMoeVisionConfig(num_position_embeddings=16,
+                                                       deepstack_visual_indexes=[0],
+                                                       **qwen_vision),
+                   text_config=qwen_vl_text("tiny-qwen3-vl-moe.json", [4, 2, 2], True,
+                                            ("norm_topk_prob",)),
+                   tie_word_embeddings=False)
+    # Qwen3-VL-MoE as released: the experts [in, out] (gate_up_proj [E, D, 2I], down_proj
+    # [E, I, D]), which transformers transposes on loading; the same model.
+    import torch
+    from safetensors.torch import load_file as load_torch, save_file as save_torch
+    src, dst = (os.path.join(OUT, n) for n in ("hf-tiny-qwen3-vl-moe", "hf-tiny-qwen3-vl-moe-released"))
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    path = os.path.join(dst, "model.safetensors")
+    tensors = load_torch(path)
+    save_torch({k: (v.transpose(1, 2).contiguous() if ".mlp.experts." in k else v)
+                for k, v in tensors.items()}, path, metadata={"format": "pt"})
+    for f in os.listdir(dst):
+        os.chmod(os.path.join(dst, f), 0o644)
+    a = transformers.Qwen3VLMoeForConditionalGeneration.from_pretrained(src, dtype=torch.float32)
+    b = transformers.Qwen3VLMoeForConditionalGeneration.from_pretrained(dst, dtype=torch.float32)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the same parameters, loaded
+    # Only the language model's tensors are kept of this copy (modelc reads no others).
+    save_torch({k: v for k, v in load_torch(path).items() if "language_model" in k or k == "lm_head.weight"},
+               path, metadata={"format": "pt"})
+    multimodal_dir("hf-tiny-qwen2_5-vl", "tiny-qwen2.json",
+                   transformers.Qwen2_5_VLForConditionalGeneration, transformers.Qwen2_5_VLConfig,
+                   transformers.Qwen2_5_VLVisionConfig(fullatt_block_indexes=[0], **qwen_vision),
+                   text_config=qwen_vl_text("tiny-qwen2.json", [2, 3, 3], False),
+                   tie_word_embeddings=True)
 
     # Llama 4 as llama.cpp's converter writes it (llama4; Llama4Model): intermediate_size_mlp as
     # feed_forward_length, the experts' size as expert_feed_forward_length, gate_up_proj

@@ -468,6 +468,7 @@ void readLlama4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig
     c.expertIntermediateSize = c.sharedExpertIntermediateSize =
         meta.requirePositive("expert_feed_forward_length");
     c.sigmoidRouting = c.expertInputScaling = true;
+    c.expertLayout = ModelConfig::ExpertLayout::StackedInOut; // its experts' branch (GGUF names)
     checkExpertCounts(meta, c, arch);
     for (int64_t i = step - 1; step > 0 && i < c.numLayers; i += step)
       c.denseLayers[size_t(i)] = false;

@@ -230,12 +230,13 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       sharedGate = b.linear(h, w("moe.shared.gate", {1, d}, "mlp.shared_expert_gate.weight"), 1);
   }
   FlatSymbolRefAttr gate, up, down;
-  if (llama4 || c.modelType == "mistral4") {
+  if (c.expertLayout != ModelConfig::ExpertLayout::PerExpert) {
     // Llama 4 stacks its experts in feed_forward.experts.gate_up_proj [E, D, 2I] (each
     // expert's gate columns, then its up columns) and down_proj [E, I, D], stored [in, out].
-    // Mistral 4's checkpoints are as transformers saves them (no conversion reads another
-    // layout): mlp.experts.gate_up_proj [E, 2I, D] (gate rows, then up rows) and down_proj
-    // [E, D, I], [out, in].
+    // Qwen3-VL-MoE's mlp.experts likewise. Mistral 4's checkpoints are as transformers saves
+    // them (no conversion reads another layout): mlp.experts.gate_up_proj [E, 2I, D] (gate
+    // rows, then up rows) and down_proj [E, D, I], [out, in].
+    const bool inOut = c.expertLayout == ModelConfig::ExpertLayout::StackedInOut;
     const std::string experts3d =
         layerName(layer, llama4 ? "feed_forward.experts." : "mlp.experts.");
     SmallVector<int64_t> gateRows, upRows;
@@ -244,11 +245,11 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       upRows.append({2 * e * ff + ff, ff});
     }
     gate = b.stackedWeight(prefix + "moe.gate", {experts * ff, d}, {experts3d + "gate_up_proj"},
-                           gguf("ffn_gate_exps"), gateRows, llama4);
+                           gguf("ffn_gate_exps"), gateRows, inOut);
     up = b.stackedWeight(prefix + "moe.up", {experts * ff, d}, {experts3d + "gate_up_proj"},
-                         gguf("ffn_up_exps"), upRows, llama4);
+                         gguf("ffn_up_exps"), upRows, inOut);
     down = b.stackedWeight(prefix + "moe.down", {experts * d, ff}, {experts3d + "down_proj"},
-                           gguf("ffn_down_exps"), {}, llama4);
+                           gguf("ffn_down_exps"), {}, inOut);
   } else {
     gate = stack("moe.gate", "gate_proj", "w1", "ffn_gate_exps", {experts * ff, d});
     up = stack("moe.up", "up_proj", "w3", "ffn_up_exps", {experts * ff, d});

@@ -47,7 +47,8 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, llama4, llama4_text, ministral3, mistral3, gemma3, gpt2";
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, llama4, llama4_text, "
+    "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -120,6 +121,10 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Llama4ForConditionalGeneration", "llama4")
             .Case("Mistral3ForConditionalGeneration", "mistral3")
             .Case("Gemma3ForConditionalGeneration", "gemma3")
+            .Case("Qwen3VLForConditionalGeneration", "qwen3_vl")
+            .Case("Qwen3VLMoeForConditionalGeneration", "qwen3_vl_moe")
+            .Case("Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl")
+            .Case("Qwen2VLForConditionalGeneration", "qwen2_vl")
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
@@ -215,6 +220,9 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
     rope.mscale = sub.optionalPositiveNumber("mscale");
     rope.mscaleAllDim = sub.optionalPositiveNumber("mscale_all_dim");
     rope.truncate = sub.optionalBool("truncate").value_or(true);
+  } else if (type && *type == "mrope") {
+    // Qwen2-VL's multimodal RoPE: its sections rotate by a token's time, height and width
+    // positions, one and the same for text, so a text-only prompt gets the plain rotation.
   } else if (type && *type == "dynamic" && sub.has("alpha")) {
     rope.ntkAlpha = sub.optionalPositiveNumber("alpha");
   } else if (type && *type != "default") {
@@ -1097,6 +1105,8 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
     fields.fail("scoring_func", "'" + scoring + "' is not supported for " + c.modelType +
                                     " (supported: " + (v3 ? "sigmoid" : "softmax") + ")");
   c.sigmoidRouting = c.scoreCorrectionBias = v3 && !mistral4;
+  if (mistral4)
+    c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
   if (v3 || method == "group_limited_greedy") {
     c.routingGroups = fields.optionalPositiveInt("n_group").value_or(v3 ? 8 : 1);
     c.routingTopGroups = fields.optionalPositiveInt("topk_group").value_or(v3 ? 4 : 1);
@@ -1212,6 +1222,7 @@ Error parseLlama4(JsonFields &fields, ModelConfig &c) {
   c.expertIntermediateSize = c.sharedExpertIntermediateSize = c.intermediateSize;
   c.intermediateSize = fields.optionalPositiveInt("intermediate_size_mlp").value_or(16384);
   c.sigmoidRouting = c.expertInputScaling = true;
+  c.expertLayout = ModelConfig::ExpertLayout::StackedInOut;
   c.denseLayers.assign(layers, true);
   if (std::optional<std::vector<double>> moe = fields.optionalNumberArray("moe_layers")) {
     for (double l : *moe)
@@ -1387,47 +1398,83 @@ Error parseGpt2(JsonFields &fields, ModelConfig &c) {
 struct MultimodalWrapper {
   StringRef modelType;   // the checkpoint's
   StringRef defaultText; // text_config's model_type when it names none
-  std::initializer_list<StringRef> textTypes;
+  // text_config's model types, each with the model type modelc reads it as.
+  std::initializer_list<std::pair<StringRef, StringRef>> textTypes;
+  StringRef weightPrefix;  // ModelConfig::weightPrefix
+  StringRef decoderPrefix; // ModelConfig::decoderPrefix
+  // The released configs keep the language model's fields at the top level (Qwen2-VL,
+  // Qwen2.5-VL): read there when there is no text_config.
+  bool textAtTopLevel = false;
 };
 const MultimodalWrapper kMultimodalWrappers[] = {
-    {"llama4", "llama4_text", {"llama4_text"}},            // Llama4ForConditionalGeneration
-    {"mistral3", "mistral", {"mistral", "ministral3", "mistral4"}}, // Mistral Small 3.1+, Ministral 3
-    {"gemma3", "gemma3_text", {"gemma3_text"}},            // Gemma 3 (4B and up)
+    // Llama4ForConditionalGeneration
+    {"llama4", "llama4_text", {{"llama4_text", "llama4_text"}}, "language_model.", ""},
+    // Mistral Small 3.1+, Ministral 3, Mistral 4
+    {"mistral3",
+     "mistral",
+     {{"mistral", "mistral"}, {"ministral3", "ministral3"}, {"mistral4", "mistral4"}},
+     "language_model.",
+     ""},
+    // Gemma 3 (4B and up)
+    {"gemma3", "gemma3_text", {{"gemma3_text", "gemma3_text"}}, "language_model.", ""},
+    // Qwen3-VL, dense and MoE: Qwen3's and Qwen3-MoE's decoders under model.language_model.
+    {"qwen3_vl", "qwen3_vl_text", {{"qwen3_vl_text", "qwen3"}}, "", "model.language_model."},
+    {"qwen3_vl_moe",
+     "qwen3_vl_moe_text",
+     {{"qwen3_vl_moe_text", "qwen3_moe"}},
+     "",
+     "model.language_model."},
+    // Qwen2-VL and Qwen2.5-VL: Qwen2's decoder under Qwen2's names.
+    {"qwen2_5_vl", "qwen2_5_vl_text", {{"qwen2_5_vl_text", "qwen2"}}, "", "", true},
+    {"qwen2_vl", "qwen2_vl_text", {{"qwen2_vl_text", "qwen2"}}, "", "", true},
 };
 
 static Expected<ModelConfig> parseLanguageModelOf(const MultimodalWrapper &wrapper,
                                                   const json::Object &object, StringRef where,
                                                   StringRef fieldPrefix) {
   const json::Object *text = object.getObject("text_config");
-  if (!text)
+  if (!text && !wrapper.textAtTopLevel)
     return unsupported(where, fieldPrefix, "text_config",
                        "missing: " + wrapper.modelType + " describes its language model there");
   if (object.get("quantization_config"))
     return unsupported(where, fieldPrefix, "quantization_config",
                        "quantized " + wrapper.modelType + " checkpoints are not supported yet");
-  json::Object languageModel = *text;
-  std::optional<StringRef> inner = text->getString("model_type");
-  if (!inner)
-    languageModel["model_type"] = wrapper.defaultText;
-  else if (!llvm::is_contained(wrapper.textTypes, *inner))
+  json::Object languageModel = text ? *text : object;
+  if (!text) {
+    languageModel.erase("vision_config");
+    languageModel.erase("model_type");
+    languageModel.erase("architectures");
+  }
+  std::optional<StringRef> inner = text ? text->getString("model_type") : std::nullopt;
+  const auto *known = llvm::find_if(wrapper.textTypes, [&](const auto &t) {
+    return t.first == inner.value_or(wrapper.defaultText);
+  });
+  if (known == wrapper.textTypes.end()) {
+    SmallVector<StringRef> names;
+    for (const auto &t : wrapper.textTypes)
+      names.push_back(t.first);
     return unsupported(where, fieldPrefix, "text_config.model_type",
                        "'" + *inner + "' is not the language model of " + wrapper.modelType +
-                           " (" + llvm::join(wrapper.textTypes, ", ") + ")");
+                           " (" + llvm::join(names, ", ") + ")");
+  }
+  languageModel["model_type"] = known->second;
   // The checkpoint's own tie_word_embeddings where the text config has none.
-  if (!text->get("tie_word_embeddings"))
+  if (text && !text->get("tie_word_embeddings"))
     if (const json::Value *tie = object.get("tie_word_embeddings"))
       languageModel["tie_word_embeddings"] = *tie;
   Expected<ModelConfig> config =
-      parseHuggingFaceConfig(languageModel, where, (fieldPrefix + "text_config.").str());
-  if (config)
-    config->weightPrefix = "language_model.";
+      parseHuggingFaceConfig(languageModel, where, (fieldPrefix + (text ? "text_config." : "")).str());
+  if (config) {
+    config->weightPrefix = wrapper.weightPrefix.str();
+    config->decoderPrefix = wrapper.decoderPrefix.str();
+    if (wrapper.modelType == "qwen3_vl_moe") { // experts stacked as Llama 4's, renormalized
+      config->expertLayout = ModelConfig::ExpertLayout::StackedInOut;
+      config->normalizeTopK = true; // whatever norm_topk_prob says (its config has none)
+    }
+  }
   return config;
 }
 
-// Config classes whose released checkpoints leave sizes to the class's defaults (Gemma 3's
-// multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
-// omit its YaRN): those defaults (transformers'), where the config does not mention the
-// field; none when nothing is missing.
 // Ministral 3's and Mistral 4's default RoPE: YaRN (beta_fast 32, beta_slow 1, mscale and
 // mscale_all_dim 1) and the attention temperature of beta 0.1.
 static json::Object mistralYarn(double theta, double factor, int64_t originalPositions) {
@@ -1438,6 +1485,10 @@ static json::Object mistralYarn(double theta, double factor, int64_t originalPos
                       {"llama_4_scaling_beta", 0.1}};
 }
 
+// Config classes whose released checkpoints leave sizes to the class's defaults (Gemma 3's
+// multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
+// omit its YaRN): those defaults (transformers'), where the config does not mention the
+// field; none when nothing is missing.
 static std::optional<json::Object> withClassDefaults(StringRef type, const json::Object &object) {
   // A null RoPE description is none: transformers gives such a config its class's default.
   auto given = [&](StringRef key) {

@@ -53,6 +53,14 @@ struct ModelConfig {
   // Before every tensor name of a Hugging Face checkpoint: "language_model." for the
   // language model of a multimodal one (Llama4ForConditionalGeneration).
   std::string weightPrefix;
+  // In place of the leading "model." of a tensor name (the head's stays):
+  // "model.language_model." for Qwen3-VL's language model.
+  std::string decoderPrefix;
+  // How the experts are stored (Hugging Face checkpoints): one tensor each (Mixtral, Qwen3-MoE,
+  // DeepSeek), or stacked in experts.gate_up_proj and experts.down_proj, [in, out] (Llama 4,
+  // Qwen3-VL-MoE: [E, D, 2I], [E, I, D]) or [out, in] (Mistral 4: [E, 2I, D], [E, D, I]).
+  enum class ExpertLayout { PerExpert, StackedInOut, StackedOutIn };
+  ExpertLayout expertLayout = ExpertLayout::PerExpert;
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
   int64_t intermediateSize = 0;

@@ -2,6 +2,8 @@
 
 #include "compiler/frontend/JsonFields.h"
 
+#include "runtime/formats/Safetensors.h"
+
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -45,6 +47,27 @@ Error requireExists(StringRef where, StringRef field, StringRef path) {
   return Error::success();
 }
 
+// Qwen3-VL-MoE's stacked experts load in either orientation in transformers (its converter
+// transposes them when the shapes say so): released checkpoints hold down_proj [E, I, D]
+// ([in, out]), transformers 5 saves [E, D, I] ([out, in]). The first sparse layer's down_proj
+// says which (equal I and D cannot tell: the released orientation is kept). Unreadable
+// files are left to the binding, which names the problem.
+void detectStackedExpertLayout(ModelConfig &c, StringRef dir) {
+  if (c.expertLayout != ModelConfig::ExpertLayout::StackedInOut || c.decoderPrefix.empty())
+    return;
+  int64_t layer = 0;
+  while (layer < c.numLayers && !c.isMoeLayer(layer))
+    ++layer;
+  modelrt::Expected<modelrt::SafetensorsModel> model = modelrt::SafetensorsModel::open(dir.str());
+  if (layer == c.numLayers || !model)
+    return;
+  const modelrt::TensorInfo *down = model->findTensor(
+      (c.weightPrefix + c.decoderPrefix + "layers." + std::to_string(layer) + ".mlp.experts.down_proj"));
+  if (down && down->shape.size() == 3 && c.expertIntermediateSize != c.hiddenSize &&
+      int64_t(down->shape[1]) == c.hiddenSize && int64_t(down->shape[2]) == c.expertIntermediateSize)
+    c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
+}
+
 // The Hugging Face directory layout: config.json, safetensors weights, tokenizer.json.
 Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   SmallString<256> configPath(dir);
@@ -74,6 +97,7 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   sys::path::append(tokenizer, "tokenizer.json");
   if (sys::fs::exists(tokenizer))
     spec.tokenizer = {"tokenizer.json", std::string(tokenizer)};
+  detectStackedExpertLayout(spec.config, dir);
   return spec;
 }
 

@@ -45,10 +45,16 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
       slices = builder_.getArrayAttr({builder_.getDenseI64ArrayAttr(slice)});
     // A multimodal checkpoint's language model: its tensors' names carry a prefix.
     SmallVector<std::string> names;
-    for (StringRef source : sources)
-      names.push_back(spec_.weights.format == WeightSource::Format::Gguf
-                          ? source.str()
-                          : config().weightPrefix + source.str());
+    for (StringRef source : sources) {
+      if (spec_.weights.format == WeightSource::Format::Gguf) {
+        names.push_back(source.str());
+        continue;
+      }
+      std::string name = source.str();
+      if (!config().decoderPrefix.empty() && source.starts_with("model."))
+        name = config().decoderPrefix + source.drop_front(6).str();
+      names.push_back(config().weightPrefix + name);
+    }
     SmallVector<StringRef> refs(names.begin(), names.end());
     builder_.create<llm::WeightOp>(loc_, symbol, RankedTensorType::get(shape, elementType_),
                                    builder_.getStrArrayAttr(refs), transposed, slices,

@@ -347,6 +347,22 @@ TEST(Reference, TinyHunyuanMatchesTransformers) {
   checkVariants("tiny-hunyuan-moe", {"tp2"});
 }
 
+// The language models of Qwen3-VL (Qwen3's decoder under model.language_model.*), Qwen3-VL-MoE
+// (Qwen3-MoE's, its experts stacked: [out, in] as transformers 5 saves them, [in, out] as
+// Qwen releases them) and Qwen2.5-VL (Qwen2's under Qwen2's names), each holding a tiny
+// model's weights beside a vision tower; their multimodal RoPE sections rotate a text-only
+// prompt as plain RoPE.
+TEST(Reference, QwenVlLanguageModelsMatchTransformers) {
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-vl.plan", "tiny-qwen3", 1e-5);
+  SCOPED_TRACE("Qwen3-VL-MoE");
+  checkVariants("tiny-qwen3-vl-moe", {});
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-vl-moe.plan", "tiny-qwen3-vl-moe", 1e-5);
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3-vl-moe-released.plan",
+                        "tiny-qwen3-vl-moe", 1e-5);
+  SCOPED_TRACE("Qwen2.5-VL");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen2_5-vl.plan", "tiny-qwen2", 1e-5);
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
