@@ -213,6 +213,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   // DeepSeek's, ERNIE 4.5's and Llama 4's (feed_forward.shared_expert) likewise.
   // Hunyuan's (mlp.shared_mlp) likewise.
   const bool glm = c.modelType == "glm4_moe" || c.modelType == "solar_open" ||
+                   c.modelType == "dots1" ||
                    c.modelType == "ernie4_5_moe" || hunyuan ||
                    c.kvLoraRank > 0 || llama4;
   Value shared, sharedGate;

@@ -47,7 +47,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, llama4, llama4_text, "
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -61,6 +61,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("llama4_text", "ministral3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
+      .Case("dots1", Architecture::Qwen3) // Qwen3's attention, DeepSeek-V3's mixture
       .Case("phi3", Architecture::Phi3)
       .Cases("olmo2", "olmo3", Architecture::Olmo2)
       .Case("olmoe", Architecture::Olmoe)
@@ -107,6 +108,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SolarOpenForCausalLM", "solar_open")
             .Case("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense")
             .Case("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe")
+            .Case("Dots1ForCausalLM", "dots1")
             .Case("DeepseekV2ForCausalLM", "deepseek_v2")
             .Case("DeepseekV3ForCausalLM", "deepseek_v3")
             .Case("Glm4MoeLiteForCausalLM", "glm4_moe_lite")
@@ -571,7 +573,7 @@ void parseHunyuanExperts(JsonFields &fields, ModelConfig &c) {
 }
 
 void parseExperts(JsonFields &fields, ModelConfig &c) {
-  if (c.modelType == "glm4_moe" || c.modelType == "solar_open")
+  if (c.modelType == "glm4_moe" || c.modelType == "solar_open" || c.modelType == "dots1")
     return parseGlm4MoeExperts(fields, c);
   if (c.modelType == "ernie4_5_moe")
     return parseErnieExperts(fields, c);
@@ -923,7 +925,19 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     // Qwen3 normalizes each query and key head. A sliding window only where
     // use_sliding_window says so (4096 unless given; null: none), on the layers layer_types
     // names, else from max_window_layers (28) on; Qwen3-MoE's on every layer.
-    if (fields.optionalBool("use_sliding_window").value_or(false)) {
+    // dots.llm1 has no use_sliding_window: its window (4096; null: none) is on the layers
+    // layer_types names, else from max_window_layers (62) on.
+    const bool dots = c.modelType == "dots1";
+    if (dots) {
+      c.slidingWindow = fields.mentions("sliding_window")
+                            ? fields.optionalPositiveInt("sliding_window")
+                            : std::optional<int64_t>(4096);
+      if (c.slidingWindow && !parseLayerTypes(fields, c)) {
+        int64_t bound = fields.optionalPositiveInt("max_window_layers").value_or(62);
+        for (int64_t i = 0; i < c.numLayers; ++i)
+          c.slidingLayers.push_back(i >= bound);
+      }
+    } else if (fields.optionalBool("use_sliding_window").value_or(false)) {
       c.slidingWindow = fields.mentions("sliding_window")
                             ? fields.optionalPositiveInt("sliding_window")
                             : std::optional<int64_t>(4096);
@@ -1511,6 +1525,14 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
+  else if (type == "dots1") // dots.llm1: its mixture's defaults where GLM-4.5's differ
+    defaults = json::Object{{"vocab_size", 152064},        {"hidden_size", 4608},
+                            {"intermediate_size", 10944},  {"moe_intermediate_size", 1408},
+                            {"num_hidden_layers", 62},     {"num_attention_heads", 32},
+                            {"max_position_embeddings", 2048}, {"rms_norm_eps", 1e-6},
+                            {"norm_topk_prob", false},     {"first_k_dense_replace", 0},
+                            {"routed_scaling_factor", 1.0}, {"n_group", 1},
+                            {"topk_group", 1}};
   else if (type == "hunyuan_v1_dense" || type == "hunyuan_v1_moe")
     defaults = json::Object{{"vocab_size", 290943},      {"hidden_size", 4096},
                             {"intermediate_size", 11008}, {"num_hidden_layers", 32},

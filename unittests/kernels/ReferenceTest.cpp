@@ -363,6 +363,11 @@ TEST(Reference, QwenVlLanguageModelsMatchTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-qwen2_5-vl.plan", "tiny-qwen2", 1e-5);
 }
 
+// dots.llm1: Qwen3's attention (a 4-token window from max_window_layers on) and DeepSeek-V3's
+// mixture (groups scored by their best two biased sigmoid scores, weights not renormalized,
+// times 1.5, two shared experts) after a dense first layer; 2 ranks too.
+TEST(Reference, TinyDots1MatchesTransformers) { checkVariants("tiny-dots1", {"tp2"}); }
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
