@@ -236,7 +236,8 @@ def main():
                      "tiny-minimax-m2.json", "tiny-ernie4_5-moe.json", "tiny-llama4.json",
                      "tiny-llama4-scout.json", "tiny-glm4-moe-lite.json", "tiny-mistral4.json",
                      "tiny-solar-open.json", "tiny-hunyuan-moe.json",
-                     "tiny-qwen3-vl-moe.json", "tiny-dots1.json"]:
+                     "tiny-qwen3-vl-moe.json", "tiny-dots1.json",
+                     "tiny-exaone-moe.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

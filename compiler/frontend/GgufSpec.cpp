@@ -529,7 +529,9 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   if (llvm::is_contained({"olmo3", "minimax_m2", "ernie4_5_moe", "llama4_text", "ministral3",
                           "mistral3", // llama.cpp's Ministral 3 (YaRN, the temperature)
                           "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite", "mistral4",
-                          "solar_open"},
+                          "solar_open", "hunyuan_v1_dense", "hunyuan_v1_moe", "exaone_moe",
+                          "dots1", // llama.cpp's dots.llm1 files too (its mixture not read)
+                          "qwen3_vl", "qwen3_vl_moe", "qwen2_5_vl", "qwen2_vl"},
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +

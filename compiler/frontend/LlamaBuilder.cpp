@@ -213,7 +213,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   // DeepSeek's, ERNIE 4.5's and Llama 4's (feed_forward.shared_expert) likewise.
   // Hunyuan's (mlp.shared_mlp) likewise.
   const bool glm = c.modelType == "glm4_moe" || c.modelType == "solar_open" ||
-                   c.modelType == "dots1" ||
+                   c.modelType == "dots1" || c.modelType == "exaone_moe" ||
                    c.modelType == "ernie4_5_moe" || hunyuan ||
                    c.kvLoraRank > 0 || llama4;
   Value shared, sharedGate;
@@ -261,6 +261,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
           ? w("moe.score_bias", {experts},
               mixtral                           ? "block_sparse_moe.e_score_correction_bias"
               : c.modelType == "ernie4_5_moe" ? "mlp.moe_statics.e_score_correction_bias"
+              : c.modelType == "exaone_moe"   ? "mlp.e_score_correction_bias" // K-EXAONE's
                                                 : "mlp.gate.e_score_correction_bias")
           : FlatSymbolRefAttr();
   return ob.create<llm::MoeOp>(

@@ -47,7 +47,8 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, llama4, llama4_text, "
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, "
+    "llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -58,6 +59,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("deepseek_v2", "deepseek_v3", "minimax_m2", Architecture::Llama)
       .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
+      .Case("exaone_moe", Architecture::Llama)
       .Cases("llama4_text", "ministral3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
@@ -118,6 +120,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")
             .Case("SeedOssForCausalLM", "seed_oss")
             .Case("Exaone4ForCausalLM", "exaone4")
+            .Case("ExaoneMoeForCausalLM", "exaone_moe")
             .Case("Llama4ForCausalLM", "llama4_text")
             .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
@@ -448,8 +451,28 @@ void checkExpertCounts(JsonFields &fields, const ModelConfig &c, StringRef exper
 
 // DeepSeek-style experts (GLM-4.5's, DeepSeek's): their counts against the routing groups,
 // and the first `dense` layers dense.
-void checkRoutedExperts(JsonFields &fields, ModelConfig &c, int64_t dense) {
-  checkExpertCounts(fields, c, "n_routed_experts", "num_experts_per_tok");
+// mlp_layer_types: "dense" or "sparse" a layer (GLM-4.7-Flash, K-EXAONE); when absent, the
+// first layer alone dense if `firstDenseByDefault`, else denseLayers as they are.
+void readMlpLayerTypes(JsonFields &fields, ModelConfig &c, bool firstDenseByDefault) {
+  std::optional<std::vector<std::string>> types = fields.optionalStringArray("mlp_layer_types");
+  if (types && static_cast<int64_t>(types->size()) != c.numLayers) {
+    fields.fail("mlp_layer_types",
+                "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    return;
+  }
+  if (!types && !firstDenseByDefault)
+    return;
+  for (size_t i = 0; i < c.denseLayers.size(); ++i) {
+    const std::string type = types ? (*types)[i] : i == 0 ? "dense" : "sparse";
+    if (type != "dense" && type != "sparse")
+      fields.fail("mlp_layer_types", "'" + type + "' is not dense or sparse");
+    c.denseLayers[i] = type == "dense";
+  }
+}
+
+void checkRoutedExperts(JsonFields &fields, ModelConfig &c, int64_t dense,
+                        StringRef expertsKey = "n_routed_experts") {
+  checkExpertCounts(fields, c, expertsKey, "num_experts_per_tok");
   if (c.numExperts % c.routingGroups || (c.routingGroups > 1 && c.numExperts / c.routingGroups < 2))
     fields.fail("n_group", Twine(c.routingGroups) + " groups of " + Twine(c.numExperts) +
                                " experts: each group needs two or more");
@@ -469,12 +492,17 @@ void checkRoutedExperts(JsonFields &fields, ModelConfig &c, int64_t dense) {
 // bias, choice within topk_group of n_group groups, weights renormalized (norm_topk_prob)
 // and times routed_scaling_factor, dense MLPs in the first first_k_dense_replace layers.
 // Defaults are Glm4MoeConfig's.
+// K-EXAONE's (exaone_moe) names them num_experts and num_shared_experts, and may list its
+// dense layers in mlp_layer_types.
 void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
-  c.numExperts = fields.optionalPositiveInt("n_routed_experts").value_or(128);
+  const bool exaone = c.modelType == "exaone_moe";
+  const StringRef expertsKey = exaone ? "num_experts" : "n_routed_experts",
+                  sharedKey = exaone ? "num_shared_experts" : "n_shared_experts";
+  c.numExperts = fields.optionalPositiveInt(expertsKey).value_or(128);
   c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
   c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1408);
-  const int64_t shared = fields.mentions("n_shared_experts")
-                             ? fields.optionalNonNegativeInt("n_shared_experts").value_or(0)
+  const int64_t shared = fields.mentions(sharedKey)
+                             ? fields.optionalNonNegativeInt(sharedKey).value_or(0)
                              : 1;
   c.sharedExpertIntermediateSize = shared * c.expertIntermediateSize;
   c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(true);
@@ -488,7 +516,10 @@ void parseGlm4MoeExperts(JsonFields &fields, ModelConfig &c) {
                      c.modelType == "solar_open" ? 0
                      : fields.mentions("first_k_dense_replace")
                          ? fields.optionalNonNegativeInt("first_k_dense_replace").value_or(0)
-                         : 1);
+                         : 1,
+                     expertsKey);
+  if (exaone)
+    readMlpLayerTypes(fields, c, false);
 }
 
 // MiniMax-M2: every layer's MLP num_local_experts experts of intermediate_size (Mixtral's
@@ -573,7 +604,8 @@ void parseHunyuanExperts(JsonFields &fields, ModelConfig &c) {
 }
 
 void parseExperts(JsonFields &fields, ModelConfig &c) {
-  if (c.modelType == "glm4_moe" || c.modelType == "solar_open" || c.modelType == "dots1")
+  if (c.modelType == "glm4_moe" || c.modelType == "solar_open" || c.modelType == "dots1" ||
+      c.modelType == "exaone_moe")
     return parseGlm4MoeExperts(fields, c);
   if (c.modelType == "ernie4_5_moe")
     return parseErnieExperts(fields, c);
@@ -951,13 +983,15 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     }
   } else if (c.modelType == "smollm3") {
     parseSmolLM3Layers(fields, c);
-  } else if (c.modelType == "exaone4") {
+  } else if (c.modelType == "exaone4" || c.modelType == "exaone_moe") {
     // EXAONE 4: OLMo 2's norms (none before the blocks, one of each block's output) with
     // Qwen3's per-head query and key norms; sliding_window (4096; null: none) on the layers
     // layer_types names, else where (layer + 1) is not a multiple of sliding_window_pattern
     // (4); with a window the full-attention layers have no RoPE (their head norms stay).
-    c.inputNorms = false;
-    c.outputNorms = c.qkNorm = true;
+    // K-EXAONE (exaone_moe) keeps the attention but OLMoE's norms, before each block.
+    c.inputNorms = c.modelType == "exaone_moe";
+    c.outputNorms = !c.inputNorms;
+    c.qkNorm = true;
     c.slidingWindow = fields.mentions("sliding_window")
                           ? fields.optionalPositiveInt("sliding_window")
                           : std::optional<int64_t>(4096);
@@ -1130,19 +1164,8 @@ Error parseDeepseek(JsonFields &fields, ModelConfig &c) {
                      glmLite ? 0
                              : fields.optionalNonNegativeInt("first_k_dense_replace")
                                    .value_or(v3 ? 3 : 0));
-  if (glmLite) { // mlp_layer_types: "dense" or "sparse" a layer (default: the first dense)
-    std::optional<std::vector<std::string>> types = fields.optionalStringArray("mlp_layer_types");
-    if (types && static_cast<int64_t>(types->size()) != c.numLayers)
-      fields.fail("mlp_layer_types", "has " + Twine(types->size()) + " entries for " +
-                                         Twine(c.numLayers) + " layers");
-    else
-      for (size_t i = 0; i < c.denseLayers.size(); ++i) {
-        const std::string type = types ? (*types)[i] : i == 0 ? "dense" : "sparse";
-        if (type != "dense" && type != "sparse")
-          fields.fail("mlp_layer_types", "'" + type + "' is not dense or sparse");
-        c.denseLayers[i] = type == "dense";
-      }
-  }
+  if (glmLite)
+    readMlpLayerTypes(fields, c, true);
 
   // RoPE, and YaRN's correction of the attention scale.
   RopeSpec rope = parseRope(fields);
@@ -1525,6 +1548,14 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
+  else if (type == "exaone_moe") // K-EXAONE
+    defaults = json::Object{{"vocab_size", 102400},        {"hidden_size", 4096},
+                            {"intermediate_size", 16384},  {"num_hidden_layers", 32},
+                            {"num_attention_heads", 32},   {"num_key_value_heads", 32},
+                            {"max_position_embeddings", 2048}, {"rms_norm_eps", 1e-5},
+                            {"moe_intermediate_size", 1024}, {"num_experts", 64},
+                            {"num_experts_per_tok", 8},    {"num_shared_experts", 1},
+                            {"routed_scaling_factor", 2.5}, {"first_k_dense_replace", 1}};
   else if (type == "dots1") // dots.llm1: its mixture's defaults where GLM-4.5's differ
     defaults = json::Object{{"vocab_size", 152064},        {"hidden_size", 4608},
                             {"intermediate_size", 10944},  {"moe_intermediate_size", 1408},

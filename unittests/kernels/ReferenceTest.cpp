@@ -368,6 +368,13 @@ TEST(Reference, QwenVlLanguageModelsMatchTransformers) {
 // times 1.5, two shared experts) after a dense first layer; 2 ranks too.
 TEST(Reference, TinyDots1MatchesTransformers) { checkVariants("tiny-dots1", {"tp2"}); }
 
+// K-EXAONE: EXAONE 4's attention (a window on three layers of four, the fourth without RoPE
+// but with its head norms) under norms before each block, DeepSeek-V3's mixture on the
+// layers mlp_layer_types marks sparse; 2 ranks and 2 stages too.
+TEST(Reference, TinyExaoneMoeMatchesTransformers) {
+  checkVariants("tiny-exaone-moe", {"tp2", "pp2"});
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
