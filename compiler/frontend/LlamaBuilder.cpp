@@ -472,7 +472,10 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
     };
 
     // Attention block (OLMo 2 has no input norms, only output norms).
-    Value h = c.inputNorms ? b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight")) : x;
+    Value h = !c.inputNorms  ? x
+              : c.layerNorms ? b.layerNorm(x, w("input_norm", {d}, "input_layernorm.weight"),
+                                           FlatSymbolRefAttr())
+                             : b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
     if (c.kvLoraRank > 0) { // DeepSeek: latent attention, then the (sparse) MLP below
       x = b.add(x, latentAttention(b, h, i, prefix, args));
       h = b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
@@ -544,6 +547,10 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
       out = b.rmsNorm(out, w("attn.output_norm", {d},
                              glm ? "post_self_attn_layernorm.weight"
                                  : "post_attention_layernorm.weight"));
+    if (c.parallelBlock) { // Cohere 2: the MLP reads the same norm; both outputs join x
+      x = b.add(b.add(x, out), denseMlp(h));
+      continue;
+    }
     x = b.add(x, multiply(out, c.residualMultiplier));
 
     // Gated MLP block.
@@ -561,7 +568,10 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   // Only the rows that sample go through the final norm and the LM head.
   b.setScope("head");
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
-  Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
+  Value normed = c.layerNorms
+                     ? b.layerNorm(rows, b.weight("norm", {d}, "model.norm.weight"),
+                                   FlatSymbolRefAttr())
+                     : b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());

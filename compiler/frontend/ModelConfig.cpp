@@ -47,7 +47,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "llama, mistral, mixtral, smollm3, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, olmo2, olmo3, "
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
-    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, "
+    "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
     "llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
@@ -60,6 +60,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("glm4_moe_lite", "mistral4", Architecture::Llama) // DeepSeek-V3's attention
       .Cases("ernie4_5", "ernie4_5_moe", "seed_oss", "exaone4", Architecture::Llama)
       .Case("exaone_moe", Architecture::Llama)
+      .Case("cohere2", Architecture::Llama)
       .Cases("llama4_text", "ministral3", Architecture::Llama)
       .Cases("qwen2", "qwen2_moe", "qwen2moe", Architecture::Qwen2) // qwen2moe: GGUF's name
       .Cases("qwen3", "qwen3_moe", "qwen3moe", Architecture::Qwen3) // qwen3moe: GGUF's name
@@ -121,6 +122,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("SeedOssForCausalLM", "seed_oss")
             .Case("Exaone4ForCausalLM", "exaone4")
             .Case("ExaoneMoeForCausalLM", "exaone_moe")
+            .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Llama4ForCausalLM", "llama4_text")
             .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
@@ -983,6 +985,28 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     }
   } else if (c.modelType == "smollm3") {
     parseSmolLM3Layers(fields, c);
+  } else if (c.modelType == "cohere2") {
+    // Cohere 2 (Command R7B, Command A): LayerNorms without bias (layer_norm_eps), one
+    // before each parallel block; head_dim always the width over the heads; RoPE in
+    // interleaved pairs on the sliding_window layers (layer_types, else three of every
+    // sliding_window_pattern, 4), none on the others (nor anywhere without a window); the
+    // logits times logit_scale.
+    c.layerNorms = c.parallelBlock = true;
+    c.normEps = fields.optionalPositiveNumber("layer_norm_eps").value_or(1e-5);
+    c.ropeInterleaved = true;
+    c.logitsScaling = 1.0 / fields.optionalPositiveNumber("logit_scale").value_or(0.0625);
+    c.slidingWindow = fields.mentions("sliding_window")
+                          ? fields.optionalPositiveInt("sliding_window")
+                          : std::optional<int64_t>(4096);
+    if (!parseLayerTypes(fields, c)) {
+      int64_t pattern = fields.optionalPositiveInt("sliding_window_pattern").value_or(4);
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.slidingLayers.push_back((i + 1) % pattern != 0);
+    }
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.noRopeLayers.push_back(!c.slidingWindow || !c.isSlidingLayer(i));
+    if (!c.slidingWindow)
+      c.slidingLayers.clear();
   } else if (c.modelType == "exaone4" || c.modelType == "exaone_moe") {
     // EXAONE 4: OLMo 2's norms (none before the blocks, one of each block's output) with
     // Qwen3's per-head query and key norms; sliding_window (4096; null: none) on the layers
@@ -1548,6 +1572,11 @@ static std::optional<json::Object> withClassDefaults(StringRef type, const json:
     if (!ropeGiven)
       defaults["rope_parameters"] = mistralYarn(1000000.0, 16.0, 16384);
   }
+  else if (type == "cohere2")
+    defaults = json::Object{{"vocab_size", 256000},       {"hidden_size", 8192},
+                            {"intermediate_size", 22528}, {"num_hidden_layers", 40},
+                            {"num_attention_heads", 64},  {"max_position_embeddings", 8192},
+                            {"tie_word_embeddings", true}};
   else if (type == "exaone_moe") // K-EXAONE
     defaults = json::Object{{"vocab_size", 102400},        {"hidden_size", 4096},
                             {"intermediate_size", 16384},  {"num_hidden_layers", 32},

@@ -96,6 +96,11 @@ struct ModelConfig {
   // residual add (Gemma 2/3, OLMo 2, GLM-4).
   bool inputNorms = true;
   bool outputNorms = false;
+  // Cohere 2: every norm a LayerNorm without bias (mean subtracted) instead of RMSNorm, and
+  // one norm before each layer whose attention and MLP both read it, their outputs added to
+  // the residual together (a parallel block).
+  bool layerNorms = false;
+  bool parallelBlock = false;
   // OLMo 2: one RMSNorm over the whole query projection and one over the key projection
   // (q_norm [heads * head_dim], k_norm [kv_heads * head_dim]), before RoPE.
   bool qkNormFullWidth = false;

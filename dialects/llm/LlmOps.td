@@ -127,15 +127,16 @@ def Llm_RmsNormOp : Llm_WeightUserOp<"rms_norm", [SameOperandsAndResultType]> {
 }
 
 def Llm_LayerNormOp : Llm_WeightUserOp<"layer_norm", [SameOperandsAndResultType]> {
-  let summary = "Layer normalization of each row with weight and bias";
+  let summary = "Layer normalization of each row with weight and (optional) bias";
   let description = [{
     `result[t] = (input[t] - mean) / sqrt(var + eps) * weight + bias`, mean and
-    (biased) variance over the row. `weight` and `bias` are `[D]`.
+    (biased) variance over the row. `weight` and `bias` are `[D]`; without `bias`, nothing
+    is added (Cohere's LayerNorm).
   }];
   let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$weight,
-                       FlatSymbolRefAttr:$bias, F64Attr:$eps);
+                       OptionalAttr<FlatSymbolRefAttr>:$bias, F64Attr:$eps);
   let results = (outs Llm_Activation:$result);
-  let assemblyFormat = "$input `,` $weight `,` $bias attr-dict `:` type($result)";
+  let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 

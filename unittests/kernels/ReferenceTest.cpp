@@ -375,6 +375,11 @@ TEST(Reference, TinyExaoneMoeMatchesTransformers) {
   checkVariants("tiny-exaone-moe", {"tp2", "pp2"});
 }
 
+// Cohere 2: LayerNorms without bias, parallel blocks (attention and MLP from one norm, both
+// added to the residual), interleaved RoPE on the sliding-window layers only, logits times
+// logit_scale; 2 ranks and 2 stages too.
+TEST(Reference, TinyCohere2MatchesTransformers) { checkVariants("tiny-cohere2", {"tp2", "pp2"}); }
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

@@ -88,7 +88,8 @@ public:
     Value centered = sub(x, rowMean(x));
     Value var = rowMean(mul(centered, centered));
     Value inv = b.create<math::RsqrtOp>(loc, add(var, constant(eps)));
-    return add(mul(mul(centered, inv), weight), bias);
+    Value scaled = mul(mul(centered, inv), weight);
+    return bias ? add(scaled, bias) : scaled; // no bias: Cohere's LayerNorm
   }
 
 private:
@@ -101,8 +102,11 @@ private:
 SmallVector<FlatSymbolRefAttr> fusedWeights(Operation *op) {
   if (auto norm = dyn_cast<llm::RmsNormOp>(op))
     return {norm.getWeightAttr()};
-  if (auto norm = dyn_cast<llm::LayerNormOp>(op))
+  if (auto norm = dyn_cast<llm::LayerNormOp>(op)) {
+    if (!norm.getBiasAttr())
+      return {norm.getWeightAttr()};
     return {norm.getWeightAttr(), norm.getBiasAttr()};
+  }
   return {};
 }
 
@@ -176,7 +180,9 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
                        })
                        .Case([&](llm::LayerNormOp n) {
                          return gen.layerNorm(in(0), weightScalar.lookup(n.getWeightAttr()),
-                                              weightScalar.lookup(n.getBiasAttr()),
+                                              n.getBiasAttr()
+                                                  ? weightScalar.lookup(n.getBiasAttr())
+                                                  : Value(),
                                               n.getEps().convertToDouble());
                        })
                        .Default([](Operation *) { return Value(); });

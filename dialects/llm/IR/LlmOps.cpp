@@ -168,6 +168,8 @@ LogicalResult LayerNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight", {featureDim(getInput())},
                           elementType(getInput()))))
     return failure();
+  if (!getBiasAttr())
+    return success();
   return verifyWeight(*this, symbols, getBiasAttr(), "bias", {featureDim(getInput())},
                       elementType(getInput()));
 }

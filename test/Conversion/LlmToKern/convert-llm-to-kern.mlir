@@ -77,6 +77,21 @@ func.func @layer_norm_gelu(%x: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8x
 
 // -----
 
+// Cohere's LayerNorm: no bias, so nothing added after the weight.
+llm.weight @w : tensor<8xf32> = ["w"]
+// CHECK-LABEL: func.func @layer_norm_without_bias
+// CHECK: kern.fused ins(%{{.*}} : tensor<?x8xf32>) weights([@w])
+// CHECK: %[[INV:.*]] = math.rsqrt
+// CHECK: %[[N:.*]] = arith.mulf %{{.*}}, %[[INV]] : f32
+// CHECK-NEXT: %[[S:.*]] = arith.mulf %[[N]], %{{.*}} : f32
+// CHECK-NEXT: kern.yield %[[S]] : f32
+func.func @layer_norm_without_bias(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %h = llm.layer_norm %x, @w {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  return %h : tensor<?x8xf32>
+}
+
+// -----
+
 // Gemma: embeddings scaled by a constant rounded to the activation type (sqrt(64) = 8 is
 // exact; 33.94 in bf16 is 34), and an RMSNorm whose weight is stored as w - 1: the body
 // adds the offset to the weight in f32 before scaling. Both fuse into one kernel.

@@ -31,6 +31,9 @@ func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
   %h = llm.rms_norm %x, @norm {eps = 1.0e-5 : f64} : tensor<?x8xf32>
   // CHECK: llm.layer_norm %[[X]], @norm, @norm_bias {eps = 1.000000e-05 : f64} : tensor<?x8xf32>
   %ln = llm.layer_norm %x, @norm, @norm_bias {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  // Cohere's: no bias.
+  // CHECK: llm.layer_norm %[[X]], @norm {eps = 1.000000e-05 : f64} : tensor<?x8xf32>
+  %lnc = llm.layer_norm %x, @norm {eps = 1.0e-5 : f64} : tensor<?x8xf32>
   // CHECK: llm.linear %{{.*}}, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
   %qkv = llm.linear %h, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
   // CHECK: llm.split %{{.*}} : tensor<?x16xf32> -> tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>
