@@ -235,7 +235,7 @@ void parseRopeObject(JsonFields &fields, const json::Object &object, StringRef k
   } else if (type && *type != "default") {
     sub.fail("rope_type", "'" + *type +
                               "' is not supported (supported: default, linear, llama3, longrope, "
-                              "yarn; dynamic with an alpha for hunyuan_v1_dense)");
+                              "yarn; dynamic with an alpha for hunyuan_v1_dense and hunyuan_v1_moe)");
   }
   fields.absorb(sub);
 }
@@ -987,7 +987,7 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
     parseSmolLM3Layers(fields, c);
   } else if (c.modelType == "cohere2") {
     // Cohere 2 (Command R7B, Command A): LayerNorms without bias (layer_norm_eps), one
-    // before each parallel block; head_dim always the width over the heads; RoPE in
+    // before each parallel block; RoPE in
     // interleaved pairs on the sliding_window layers (layer_types, else three of every
     // sliding_window_pattern, 4), none on the others (nor anywhere without a window); the
     // logits times logit_scale.
@@ -1091,7 +1091,8 @@ Error parseLlamaLike(JsonFields &fields, ModelConfig &c) {
   if (rope.ntkAlpha) {
     StringRef key = fields.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
     if (!hunyuan)
-      fields.fail(key, "dynamic RoPE with an alpha is supported for hunyuan_v1_dense only");
+      fields.fail(key, "dynamic RoPE with an alpha is supported for hunyuan_v1_dense and "
+                        "hunyuan_v1_moe only");
     else if (c.headDim <= 2)
       fields.fail("head_dim", "NTK alpha scaling needs more than 2 features a head");
     else
@@ -1463,31 +1464,50 @@ struct MultimodalWrapper {
   std::initializer_list<std::pair<StringRef, StringRef>> textTypes;
   StringRef weightPrefix;  // ModelConfig::weightPrefix
   StringRef decoderPrefix; // ModelConfig::decoderPrefix
+  // Whether the head is the embedding, as transformers decides it: text_config's flag
+  // (Llama 4: the head is the language model's own), the checkpoint's top-level flag
+  // (default `tiedByDefault`), or either (Qwen2-VL's, for configs saved before v5).
+  enum class Tie { Text, Top, Either } tie = Tie::Top;
+  bool tiedByDefault = false;
   // The released configs keep the language model's fields at the top level (Qwen2-VL,
   // Qwen2.5-VL): read there when there is no text_config.
   bool textAtTopLevel = false;
+  // The text config class's defaults where they differ from those of the type it is read
+  // as (Qwen3-VL's head_dim 128 and RoPE base 500000, ...).
+  std::initializer_list<std::pair<StringRef, double>> textDefaults = {};
 };
+using Tie = MultimodalWrapper::Tie;
 const MultimodalWrapper kMultimodalWrappers[] = {
     // Llama4ForConditionalGeneration
-    {"llama4", "llama4_text", {{"llama4_text", "llama4_text"}}, "language_model.", ""},
+    {"llama4", "llama4_text", {{"llama4_text", "llama4_text"}}, "language_model.", "", Tie::Text},
     // Mistral Small 3.1+, Ministral 3, Mistral 4
     {"mistral3",
      "mistral",
      {{"mistral", "mistral"}, {"ministral3", "ministral3"}, {"mistral4", "mistral4"}},
      "language_model.",
-     ""},
-    // Gemma 3 (4B and up)
-    {"gemma3", "gemma3_text", {{"gemma3_text", "gemma3_text"}}, "language_model.", ""},
-    // Qwen3-VL, dense and MoE: Qwen3's and Qwen3-MoE's decoders under model.language_model.
-    {"qwen3_vl", "qwen3_vl_text", {{"qwen3_vl_text", "qwen3"}}, "", "model.language_model."},
-    {"qwen3_vl_moe",
-     "qwen3_vl_moe_text",
-     {{"qwen3_vl_moe_text", "qwen3_moe"}},
      "",
-     "model.language_model."},
+     Tie::Top,
+     true},
+    // Gemma 3 (4B and up)
+    {"gemma3", "gemma3_text", {{"gemma3_text", "gemma3_text"}}, "language_model.", "", Tie::Top,
+     true},
+    // Qwen3-VL, dense and MoE: Qwen3's and Qwen3-MoE's decoders under model.language_model.
+    {"qwen3_vl", "qwen3_vl_text", {{"qwen3_vl_text", "qwen3"}}, "", "model.language_model.",
+     Tie::Top, false, false,
+     {{"vocab_size", 151936}, {"hidden_size", 4096}, {"intermediate_size", 22016},
+      {"num_hidden_layers", 32}, {"num_attention_heads", 32}, {"num_key_value_heads", 32},
+      {"head_dim", 128}, {"max_position_embeddings", 128000}, {"rope_theta", 500000}}},
+    {"qwen3_vl_moe", "qwen3_vl_moe_text", {{"qwen3_vl_moe_text", "qwen3_moe"}}, "",
+     "model.language_model.", Tie::Top, false, false,
+     {{"vocab_size", 151936}, {"hidden_size", 2048}, {"intermediate_size", 5632},
+      {"num_hidden_layers", 24}, {"num_attention_heads", 16}, {"num_key_value_heads", 16},
+      {"max_position_embeddings", 128000}, {"moe_intermediate_size", 1408},
+      {"num_experts_per_tok", 4}, {"num_experts", 60}, {"rope_theta", 500000}}},
     // Qwen2-VL and Qwen2.5-VL: Qwen2's decoder under Qwen2's names.
-    {"qwen2_5_vl", "qwen2_5_vl_text", {{"qwen2_5_vl_text", "qwen2"}}, "", "", true},
-    {"qwen2_vl", "qwen2_vl_text", {{"qwen2_vl_text", "qwen2"}}, "", "", true},
+    {"qwen2_5_vl", "qwen2_5_vl_text", {{"qwen2_5_vl_text", "qwen2"}}, "", "", Tie::Either, false,
+     true, {{"max_window_layers", 80}, {"rope_theta", 1000000}}},
+    {"qwen2_vl", "qwen2_vl_text", {{"qwen2_vl_text", "qwen2"}}, "", "", Tie::Either, false, true,
+     {{"max_window_layers", 80}, {"rope_theta", 1000000}}},
 };
 
 static Expected<ModelConfig> parseLanguageModelOf(const MultimodalWrapper &wrapper,
@@ -1519,10 +1539,31 @@ static Expected<ModelConfig> parseLanguageModelOf(const MultimodalWrapper &wrapp
                            " (" + llvm::join(names, ", ") + ")");
   }
   languageModel["model_type"] = known->second;
-  // The checkpoint's own tie_word_embeddings where the text config has none.
-  if (text && !text->get("tie_word_embeddings"))
-    if (const json::Value *tie = object.get("tie_word_embeddings"))
-      languageModel["tie_word_embeddings"] = *tie;
+  // (Not where the config gives the value under another name: the RoPE base in its
+  // parameters, the expert count as num_local_experts, as transformers 5 saves it.)
+  for (auto [key, value] : wrapper.textDefaults)
+    if (!languageModel.get(key) &&
+        !(key == "rope_theta" &&
+          (languageModel.get("rope_parameters") || languageModel.get("rope_scaling"))) &&
+        !(key == "num_experts" && languageModel.get("num_local_experts")))
+      languageModel[key] = value;
+  // Qwen3-VL-MoE's head_dim is the width over the heads when not given (Qwen3-MoE's: 128).
+  if (wrapper.modelType == "qwen3_vl_moe" && !languageModel.get("head_dim")) {
+    std::optional<int64_t> width = languageModel.getInteger("hidden_size");
+    std::optional<int64_t> heads = languageModel.getInteger("num_attention_heads");
+    if (width && heads && *heads > 0)
+      languageModel["head_dim"] = *width / *heads;
+  }
+  // Qwen3-VL has no sliding-window attention (its MoE config clears sliding_window).
+  if (StringRef(wrapper.modelType).starts_with("qwen3_vl"))
+    languageModel.erase("use_sliding_window");
+  // The head tied to the embeddings as transformers decides it.
+  auto flag = [](const json::Object &o) { return o.getBoolean("tie_word_embeddings"); };
+  std::optional<bool> top = text ? flag(object) : std::nullopt, own = flag(languageModel);
+  if (wrapper.tie == Tie::Top)
+    languageModel["tie_word_embeddings"] = top.value_or(wrapper.tiedByDefault);
+  else if (wrapper.tie == Tie::Either)
+    languageModel["tie_word_embeddings"] = top.value_or(false) || own.value_or(false);
   Expected<ModelConfig> config =
       parseHuggingFaceConfig(languageModel, where, (fieldPrefix + (text ? "text_config." : "")).str());
   if (config) {

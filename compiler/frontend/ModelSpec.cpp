@@ -50,8 +50,9 @@ Error requireExists(StringRef where, StringRef field, StringRef path) {
 // Qwen3-VL-MoE's stacked experts load in either orientation in transformers (its converter
 // transposes them when the shapes say so): released checkpoints hold down_proj [E, I, D]
 // ([in, out]), transformers 5 saves [E, D, I] ([out, in]). The first sparse layer's down_proj
-// says which (equal I and D cannot tell: the released orientation is kept). Unreadable
-// files are left to the binding, which names the problem.
+// says which, else (I = D) its gate_up_proj ([E, D, 2I] against [E, 2I, D]); when neither
+// can tell, the released orientation. Unreadable files are left to the binding, which names
+// the problem.
 void detectStackedExpertLayout(ModelConfig &c, StringRef dir) {
   if (c.expertLayout != ModelConfig::ExpertLayout::StackedInOut || c.decoderPrefix.empty())
     return;
@@ -61,10 +62,16 @@ void detectStackedExpertLayout(ModelConfig &c, StringRef dir) {
   modelrt::Expected<modelrt::SafetensorsModel> model = modelrt::SafetensorsModel::open(dir.str());
   if (layer == c.numLayers || !model)
     return;
-  const modelrt::TensorInfo *down = model->findTensor(
-      (c.weightPrefix + c.decoderPrefix + "layers." + std::to_string(layer) + ".mlp.experts.down_proj"));
-  if (down && down->shape.size() == 3 && c.expertIntermediateSize != c.hiddenSize &&
-      int64_t(down->shape[1]) == c.hiddenSize && int64_t(down->shape[2]) == c.expertIntermediateSize)
+  const std::string experts =
+      c.weightPrefix + c.decoderPrefix + "layers." + std::to_string(layer) + ".mlp.experts.";
+  // True when the tensor is [E, rows, cols] with rows != cols.
+  auto outIn = [&](const char *name, int64_t rows, int64_t cols) {
+    const modelrt::TensorInfo *t = model->findTensor(experts + name);
+    return t && t->shape.size() == 3 && rows != cols && int64_t(t->shape[1]) == rows &&
+           int64_t(t->shape[2]) == cols;
+  };
+  const int64_t d = c.hiddenSize, ff = c.expertIntermediateSize;
+  if (outIn("down_proj", d, ff) || (ff == d && outIn("gate_up_proj", 2 * ff, d)))
     c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
 }
 
