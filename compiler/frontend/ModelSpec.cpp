@@ -178,6 +178,8 @@ Expected<ModelSpec> loadManifest(StringRef path) {
       spec.weights.path = resolve(path, *weightPath);
       if (Error e = requireExists(path, "weights.path", spec.weights.path))
         return std::move(e);
+      if (spec.weights.format == WeightSource::Format::Safetensors)
+        detectStackedExpertLayout(spec.config, spec.weights.path);
     } else {
       if (Error e = w.takeError())
         return std::move(e);

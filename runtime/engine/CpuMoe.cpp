@@ -196,7 +196,7 @@ void moe(const plan::MoeConfig &c, const PackedExperts &packed, const float *x, 
       const int64_t pair = s.pairs[first + i];
       float *row = s.in.data() + i * d;
       std::memcpy(row, x + (pair / k) * xStride, d * sizeof(float));
-      if (c.scaleInputs) // Llama 4: the expert sees its input times its weight
+      if (c.scaleInputs) // the expert sees its input row times its weight
         for (int64_t col = 0; col < d; ++col)
           row[col] *= s.weights[pair];
     }

@@ -44,7 +44,7 @@ std::vector<double> inverseFrequencies(const RopeConfig &c) {
     if (c.frequencyBands) {
       // Wavelengths past original/low_freq_factor are slowed by `factor`, those under
       // original/high_freq_factor kept, the band between blended smoothly (no band when
-      // the two factors are equal: Llama 4 Scout's 1 and 1).
+      // the two factors are equal).
       double wavelength = 2.0 * M_PI / f;
       double lowWavelength = c.originalMaxPosition / c.lowFreqFactor;
       double highWavelength = c.originalMaxPosition / c.highFreqFactor;

@@ -45,7 +45,7 @@ struct RopeConfig {
   std::vector<double> frequencyFactors;
   double magnitude = 1;
   // Each head RMS-normalized over head_dim and scaled by the op's `weight` ([head_dim]; null:
-  // no weight, Llama 4's L2 norm) before rotation (a per-head query/key norm); the
+  // no weight: a plain L2-style norm) before rotation (a per-head query/key norm); the
   // normalized value is rounded to the activation type before the rotation, as the
   // reference does.
   bool norm = false;
@@ -53,7 +53,7 @@ struct RopeConfig {
   double normWeightOffset = 0; // added to the weight in f32 (Gemma's 1 + w)
   // > 0: every feature of a row at position p multiplied at the end by
   // 1 + temperatureScale * log(1 + floor((p + temperatureOffset) / temperatureFloor))
-  // (Llama 4, offset 1; Ministral 3, offset 0).
+  // (an attention temperature; the offset, 0 or more, is the plan's).
   int64_t temperatureFloor = 0, temperatureOffset = 0;
   double temperatureScale = 0;
 };

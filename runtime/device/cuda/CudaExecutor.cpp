@@ -442,7 +442,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
       if ((op.rope.norm && !op.weight) || op.rope.temperatureFloor > 0)
         return fail(Error(ErrorCode::Unsupported,
                           "the CUDA rope kernel takes no unweighted head norm and no attention "
-                          "temperature (Llama 4, Ministral 3): serve this plan with --device cpu"));
+                          "temperature (rope temperature_floor): serve this plan with --device cpu"));
       break;
     case OpKind::Fused:
       if (op.cudaKernel.empty() || op.cudaBlockSize < 1 || op.cudaBlockSize > 1024)
