@@ -221,7 +221,8 @@ def main():
                      "tiny-olmo2.json", "tiny-granite.json", "tiny-qwen2-yarn.json",
                      "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json",
                      "tiny-ernie4_5.json", "tiny-seed-oss.json", "tiny-exaone4.json",
-                     "tiny-ministral3.json", "tiny-hunyuan.json", "tiny-cohere2.json"]:
+                     "tiny-ministral3.json", "tiny-hunyuan.json", "tiny-cohere2.json",
+                     "tiny-lfm2.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)

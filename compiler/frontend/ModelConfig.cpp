@@ -39,6 +39,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "gpt-oss";
   case Architecture::Glm4:
     return "glm4";
+  case Architecture::Lfm2:
+    return "lfm2";
   }
   return "unknown";
 }
@@ -48,7 +50,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "llama4, llama4_text, "
+    "lfm2, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -72,6 +74,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("gpt2", Architecture::Gpt2)
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
+      .Case("lfm2", Architecture::Lfm2)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -123,6 +126,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Exaone4ForCausalLM", "exaone4")
             .Case("ExaoneMoeForCausalLM", "exaone_moe")
             .Case("Cohere2ForCausalLM", "cohere2")
+            .Case("Lfm2ForCausalLM", "lfm2")
             .Case("Llama4ForCausalLM", "llama4_text")
             .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
@@ -1587,6 +1591,69 @@ static json::Object mistralYarn(double theta, double factor, int64_t originalPos
                       {"llama_4_scaling_beta", 0.1}};
 }
 
+// LFM2 (Lfm2Config): attention layers (full_attention in layer_types, else the indices in
+// full_attn_idxs, else every layer) with per-head query/key RMSNorms before RoPE, the others
+// short convolutions of conv_L_cache taps; the MLP's width adjusted as the config class
+// does (two thirds of block_ff_dim, times block_ffn_dim_multiplier, rounded up to a multiple
+// of block_multiple_of); norm_eps; tied embeddings unless tie_embedding says otherwise.
+static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
+  c.vocabSize = fields.optionalPositiveInt("vocab_size").value_or(65536);
+  c.hiddenSize = fields.optionalPositiveInt("hidden_size").value_or(2560);
+  c.numLayers = fields.optionalPositiveInt("num_hidden_layers").value_or(32);
+  c.numHeads = fields.optionalPositiveInt("num_attention_heads").value_or(32);
+  c.numKvHeads = fields.optionalPositiveInt("num_key_value_heads").value_or(8);
+  c.maxPositions = fields.optionalPositiveInt("max_position_embeddings").value_or(128000);
+  c.normEps = fields.optionalPositiveNumber("norm_eps").value_or(1e-5);
+  int64_t ff = fields.optionalPositiveInt("block_ff_dim")
+                   .value_or(fields.optionalPositiveInt("intermediate_size").value_or(12288));
+  if (fields.optionalBool("block_auto_adjust_ff_dim").value_or(true)) {
+    ff = 2 * ff / 3;
+    // null: no multiplier and no rounding (the config class's None).
+    const bool hasMultiplier = !fields.mentions("block_ffn_dim_multiplier") ||
+                               fields.has("block_ffn_dim_multiplier");
+    if (hasMultiplier) {
+      const double multiplier =
+          fields.optionalPositiveNumber("block_ffn_dim_multiplier").value_or(1.0);
+      const int64_t multiple = fields.optionalPositiveInt("block_multiple_of").value_or(256);
+      ff = static_cast<int64_t>(multiplier * double(ff));
+      ff = multiple * ((ff + multiple - 1) / multiple);
+    }
+  }
+  c.intermediateSize = ff;
+  c.headDim = fields.optionalPositiveInt("head_dim").value_or(c.hiddenSize / c.numHeads);
+  c.rotaryDim = c.headDim;
+  c.qkNorm = true;
+  c.tieEmbeddings = fields.optionalBool("tie_embedding")
+                        .value_or(fields.optionalBool("tie_word_embeddings").value_or(true));
+  c.convKernel = fields.optionalPositiveInt("conv_L_cache").value_or(3);
+  if (c.convKernel < 2 || c.convKernel > 64)
+    fields.fail("conv_L_cache", "expected 2 to 64 taps, got " + Twine(c.convKernel));
+  c.convBias = fields.optionalBool("conv_bias").value_or(false);
+  if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
+    if (static_cast<int64_t>(types->size()) != c.numLayers)
+      fields.fail("layer_types",
+                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    for (const std::string &t : *types) {
+      if (t != "conv" && t != "full_attention")
+        fields.fail("layer_types", "'" + t + "' is not conv or full_attention");
+      c.convLayers.push_back(t == "conv");
+    }
+  } else if (std::optional<std::vector<double>> idx = fields.optionalNumberArray("full_attn_idxs")) {
+    c.convLayers.assign(static_cast<size_t>(c.numLayers), true);
+    for (double i : *idx) {
+      if (i < 0 || i >= double(c.numLayers) || i != std::floor(i)) {
+        fields.fail("full_attn_idxs", "expected layer indices in [0, " + Twine(c.numLayers) + ")");
+        break;
+      }
+      c.convLayers[static_cast<size_t>(i)] = false;
+    }
+  }
+  if (std::count(c.convLayers.begin(), c.convLayers.end(), false) == 0 && !c.convLayers.empty())
+    fields.fail("layer_types", "no attention layer: at least one is needed");
+  applyRope(fields, parseRope(fields), c, 1000000.0);
+  return fields.takeError();
+}
+
 // Config classes whose released checkpoints leave sizes to the class's defaults (Gemma 3's
 // multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
 // omit its YaRN): those defaults (transformers'), where the config does not mention the
@@ -1717,6 +1784,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                         config.modelType == "glm4_moe_lite" || config.modelType == "mistral4"
                     ? parseDeepseek(fields, config)
                 : config.modelType == "llama4_text" ? parseLlama4(fields, config)
+                : config.architecture == Architecture::Lfm2 ? parseLfm2(fields, config)
                                                     : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);

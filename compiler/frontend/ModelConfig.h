@@ -26,7 +26,8 @@ enum class Architecture {
   Gemma2,
   Gemma3,
   GptOss,
-  Glm4
+  Glm4,
+  Lfm2
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -176,6 +177,13 @@ struct ModelConfig {
   bool expertInputScaling = false;
   // gpt-oss's official checkpoints: experts as MXFP4 pairs stored [out, in] (not transposed).
   bool mxfp4Experts = false;
+  // LFM2: the layers whose mixer is a short convolution instead of attention (in_proj's B,
+  // C and x; B x convolved per feature over the request's last convKernel tokens; times C;
+  // out_proj), with a bias on those three projections and the convolution if convBias.
+  std::vector<bool> convLayers;
+  int64_t convKernel = 0;
+  bool convBias = false;
+
   // A quantized checkpoint's group size (inputs sharing a scale), 0 when per channel or none:
   // it must divide every quantized matrix's input features.
   int64_t quantGroupSize = 0;
@@ -189,6 +197,9 @@ struct ModelConfig {
   }
   bool isChunkedLayer(int64_t layer) const {
     return attentionChunkSize && layer < int64_t(chunkedLayers.size()) && chunkedLayers[layer];
+  }
+  bool isConvLayer(int64_t layer) const {
+    return layer < int64_t(convLayers.size()) && convLayers[static_cast<size_t>(layer)];
   }
   bool isSlidingLayer(int64_t layer) const {
     return slidingWindow && (slidingLayers.empty() ||

@@ -225,6 +225,8 @@ OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context, const 
   ModuleBuilder builder(context, spec);
   if (spec.config.architecture == Architecture::Gpt2)
     buildGpt2(builder);
+  else if (spec.config.architecture == Architecture::Lfm2)
+    buildLfm2(builder);
   else
     buildLlamaFamily(builder);
   return builder.finish();

@@ -98,5 +98,6 @@ private:
 // One builder per architecture family.
 void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2/3
 void buildGpt2(ModuleBuilder &b);
+void buildLfm2(ModuleBuilder &b); // attention and short-convolution layers
 
 } // namespace modelc::frontend

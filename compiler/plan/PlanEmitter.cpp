@@ -593,6 +593,14 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   if (valuesInKeys)
     kvCache["values_in_keys"] = true;
 
+  // Recurrent states (kern.causal_conv1d): each rank's count, numbered from 0; the runtime
+  // sizes each from the op that keeps it.
+  int64_t states = 0;
+  for (ModuleOp m : modules)
+    m.lookupSymbol<func::FuncOp>("forward").walk([&](kern::CausalConv1dOp op) {
+      states = std::max(states, cast<IntegerAttr>(op.getConfig().get("state")).getInt() + 1);
+    });
+
   auto dictToJson = [](Attribute attr) {
     return attr ? attrToJson(attr) : llvm::json::Value(llvm::json::Object());
   };
@@ -606,6 +614,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       {"kv_cache", std::move(kvCache)},
       {"weights", std::move(table)},
   };
+  if (states > 0)
+    metadata["recurrent_state"] = llvm::json::Object{{"num_states", states}};
 
   modelrt::plan::PlanWriter writer;
   if (spec.tokenizer.format == "tokenizer.json") {

@@ -38,6 +38,7 @@ def Kern_ReductionKindAttr : EnumAttr<Kern_Dialect, Kern_ReductionKind, "reducti
 
 def Kern_KvCacheResource : Resource<"::modelc::kern::KvCacheResource">;
 def Kern_PipelineResource : Resource<"::modelc::kern::PipelineResource">;
+def Kern_RecurrentStateResource : Resource<"::modelc::kern::RecurrentStateResource">;
 
 //===----------------------------------------------------------------------===//
 // Views
@@ -119,6 +120,19 @@ def Kern_AttentionOp : Kern_Op<"attention", [
     $query `,` $key `,` $value $config attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($result)
   }];
+}
+
+def Kern_CausalConv1dOp : Kern_Op<"causal_conv1d", [AllTypesMatch<["input", "result"]>,
+    MemoryEffects<[MemRead<Kern_RecurrentStateResource>, MemWrite<Kern_RecurrentStateResource>]>]> {
+  let summary = "Depthwise causal convolution of each request over its state (a runtime kernel)";
+  let description = [{
+    The runtime's per-request causal convolution; `config` carries llm.causal_conv1d's
+    attributes (state, kernel_size, weight, bias, activation). The batch layout and each
+    request's state slot come from the iteration's metadata at run time.
+  }];
+  let arguments = (ins Kern_Activation:$input, DictionaryAttr:$config);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = "$input $config attr-dict `:` type($input)";
 }
 
 def Kern_ConcatOp : Kern_Op<"concat", [Pure]> {

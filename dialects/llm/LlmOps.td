@@ -28,8 +28,10 @@ class Llm_WeightUserOp<string mnemonic, list<Trait> traits = []>
     : Llm_TokenwiseOp<mnemonic, !listconcat(traits,
         [DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
 
-// Side-effect resources: the paged KV cache and the pipeline's point-to-point channels.
+// Side-effect resources: the paged KV cache, each request's recurrent state and the
+// pipeline's point-to-point channels.
 def Llm_KvCacheResource : Resource<"::modelc::llm::KvCacheResource">;
+def Llm_RecurrentStateResource : Resource<"::modelc::llm::RecurrentStateResource">;
 def Llm_PipelineResource : Resource<"::modelc::llm::PipelineResource">;
 
 //===----------------------------------------------------------------------===//
@@ -469,6 +471,43 @@ def Llm_AttentionOp : Llm_Op<"attention", [
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $batch attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Recurrent state: per-request ops that carry state from one token to the next
+//===----------------------------------------------------------------------===//
+
+def Llm_CausalConv1dOp : Llm_Op<"causal_conv1d", [
+    Llm_SameActivationElementType, AllTypesMatch<["input", "result"]>,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead<Llm_RecurrentStateResource>,
+                   MemWrite<Llm_RecurrentStateResource>]>]> {
+  let summary = "Depthwise causal convolution over each request's own tokens";
+  let description = [{
+    For every request in `batch`, each of the C features of each of its rows is the
+    dot product of `weight`'s row for that feature (`[C, kernel_size]`, oldest tap
+    first) with that feature over the request's last `kernel_size` tokens, this one
+    included, plus `bias` (`[C]`) if given; with `activation = "silu"` the result goes
+    through SiLU. Requests never see each other's tokens.
+
+    The `kernel_size - 1` inputs before a request's first row in this batch come from
+    its recurrent state `state` (one per op, numbered from 0), which the op then
+    replaces with the request's last `kernel_size - 1` inputs. A request's rows at
+    position 0 start from zeros, so the state is a function of the tokens the request
+    has computed so far, as the KV cache is. (LFM2's short convolutions; the
+    convolutions of Mamba 2 and Gated DeltaNet layers.)
+  }];
+  let arguments = (ins Llm_Activation:$input, Llm_BatchType:$batch,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$state,
+                       ConfinedAttr<I64Attr, [IntMinValue<2>]>:$kernel_size,
+                       FlatSymbolRefAttr:$weight,
+                       OptionalAttr<FlatSymbolRefAttr>:$bias,
+                       OptionalAttr<StrAttr>:$activation);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $batch attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
 }

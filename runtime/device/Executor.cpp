@@ -42,6 +42,18 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
           d->topLogprobs > kMaxDeviceTopLogprobs)
         return Error(ErrorCode::InvalidArgument, which + "device sampling parameters out of range");
     }
+    if (meta.hasRecurrentState()) {
+      if (c.stateSlot < 0 || c.stateSlot >= meta.maxNumSeqs)
+        return Error(ErrorCode::InvalidArgument,
+                     which + "the plan keeps recurrent state: a chunk needs a state slot in [0, " +
+                         std::to_string(meta.maxNumSeqs) + "), not " +
+                         std::to_string(c.stateSlot));
+      for (size_t o = 0; o < r; ++o)
+        if (chunks[o].stateSlot == c.stateSlot)
+          return Error(ErrorCode::InvalidArgument,
+                       which + "state slot " + std::to_string(c.stateSlot) +
+                           " is also chunk " + std::to_string(o) + "'s");
+    }
     sum += c.numTokens;
   }
   if (sum != total || total == 0)

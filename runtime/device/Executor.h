@@ -53,6 +53,11 @@ struct PagedChunk {
   // With `sample` (and not allLogits), on an executor that samplesOnDevice(): the executor
   // chooses the token, and the row's logits are not returned.
   const DeviceSampling *deviceSampling = nullptr;
+  // Plans with recurrent state (PlanMetadata::hasRecurrentState): the request's slot in
+  // [0, max_num_seqs), its own while it runs (no other chunk of the step has it). Its
+  // states carry over from the request's previous chunk; a chunk at position 0 starts
+  // them from zeros.
+  int32_t stateSlot = -1;
 };
 
 // What a pipelined step gives back: the logits of the wanted rows that were not sampled on
@@ -101,7 +106,8 @@ public:
 // tokens, positions inside max_seq_len, a block table that covers them with blocks that
 // exist; the chunks cover the batch, which fits max_num_batched_tokens (`maxRows`); every
 // token id is in the vocabulary; deviceSampling only where `deviceSampling` (the executor
-// samples, and this is a submitted step), on a sampled row with at most 20 top logprobs.
+// samples, and this is a submitted step), on a sampled row with at most 20 top logprobs;
+// for a plan with recurrent state, a state slot of its own per chunk.
 Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
                  int64_t maxRows, bool deviceSampling = false);

@@ -114,6 +114,10 @@ struct CpuExecutor::Impl {
     return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vWidth;
   }
 
+  // Recurrent states, per state index: max_num_seqs slots of [kernel_size - 1, C] floats
+  // (a causal_conv1d's window of earlier inputs, oldest first), zeros at load.
+  std::vector<std::vector<float>> states;
+
   // Per step: rows of each value, and where its [rows, width] data starts.
   std::vector<int64_t> rows;
 
@@ -281,6 +285,17 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                op.attention.sinks->dtype != DType::F32) {
       return bad("attention sinks " + op.attention.sinks->name + " are not F32")
           .withContext(planPath);
+    } else if (op.kind == OpKind::CausalConv1d) {
+      for (const plan::WeightEntry *w : {op.weight, op.bias})
+        if (w && w->dtype != DType::F32)
+          return bad("causal_conv1d weight " + w->name + " is not F32").withContext(planPath);
+      const int64_t width = impl.prog.values[op.inputs[0]].width;
+      const int64_t elements = exec->meta_.maxNumSeqs * (op.conv.kernelSize - 1) * width;
+      if (exec->meta_.maxNumSeqs > (1 << 20) || elements > (int64_t(1) << 32))
+        return bad("causal_conv1d state of " + std::to_string(elements) + " floats is too large")
+            .withContext(planPath);
+      impl.states.resize(static_cast<size_t>(exec->meta_.numRecurrentStates));
+      impl.states[static_cast<size_t>(op.conv.state)].assign(static_cast<size_t>(elements), 0.0f);
     } else if (op.kind == OpKind::Rope && op.weight && op.weight->dtype != DType::F32) {
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
@@ -641,6 +656,48 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize,
                      {kvHead * hd, hd, kvHead * (c.valueInKey ? hd : vd), vd},
                      static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc);
+        }
+      }
+      break;
+    }
+    case OpKind::CausalConv1d: {
+      // Each request's rows in order, each feature on its own: the window of the last K - 1
+      // inputs (the request's state, zeros at position 0) slides over its rows.
+      const plan::ConvConfig &c = op.conv;
+      const int64_t in = op.inputs[0], width = impl.prog.values[in].width, k = c.kernelSize;
+      impl.rows[out] = impl.rows[in];
+      const float *w = reinterpret_cast<const float *>(op.weight->data);
+      const float *bias = op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr;
+      const float *src = impl.data(in);
+      float *dst = impl.data(out);
+      const int64_t inStride = impl.stride(in), outStride = impl.stride(out);
+      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      for (size_t r = 0; r < chunks.size(); ++r) {
+        float *state = states.data() + int64_t(chunks[r].stateSlot) * (k - 1) * width;
+        if (chunks[r].startPosition == 0)
+          std::fill(state, state + (k - 1) * width, 0.0f);
+        const int64_t n = chunks[r].numTokens, first = start[r];
+#pragma omp parallel for schedule(static) if (n * width * k >= kParallelWork)
+        for (int64_t f = 0; f < width; ++f) {
+          float window[64]; // inputs t - K + 1 .. t, oldest first
+          for (int64_t j = 0; j + 1 < k; ++j)
+            window[j] = state[j * width + f];
+          const float *taps = w + f * k;
+          for (int64_t t = 0; t < n; ++t) {
+            window[k - 1] = src[(first + t) * inStride + f];
+            float acc = 0.0f;
+            for (int64_t j = 0; j < k; ++j)
+              acc += taps[j] * window[j];
+            if (bias)
+              acc += bias[f];
+            if (c.silu)
+              acc = acc / (1.0f + std::exp(-acc));
+            dst[(first + t) * outStride + f] = acc;
+            for (int64_t j = 0; j + 1 < k; ++j)
+              window[j] = window[j + 1];
+          }
+          for (int64_t j = 0; j + 1 < k; ++j)
+            state[j * width + f] = window[j];
         }
       }
       break;

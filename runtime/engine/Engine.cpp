@@ -28,6 +28,11 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
     return Error(ErrorCode::InvalidArgument,
                  "speculative tokens must be in [0, 16], got " + std::to_string(speculativeTokens));
   const plan::PlanMetadata &m = executor.metadata();
+  if (m.hasRecurrentState() && speculativeTokens > 0)
+    return Error(ErrorCode::Unsupported,
+                 "speculative decoding needs a model without recurrent state (its rejected "
+                 "drafts would stay in the state); this plan keeps " +
+                     std::to_string(m.numRecurrentStates) + " recurrent states");
   sched::SchedulerConfig config;
   config.policy = policy;
   config.maxNumSeqs = static_cast<int32_t>(m.maxNumSeqs);
@@ -37,7 +42,10 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
   // The scheduler hands out the executor's KV blocks.
   config.kvCache.blockSize = executor.kvBlockSize();
   config.kvCache.numBlocks = executor.numKvBlocks();
-  config.kvCache.prefixCaching = prefixCaching && policy == sched::Policy::IterationLevel;
+  // A request's recurrent state cannot come from cached blocks: no prefix caching then.
+  config.recurrentState = m.hasRecurrentState();
+  config.kvCache.prefixCaching =
+      prefixCaching && policy == sched::Policy::IterationLevel && !config.recurrentState;
   // ORCA: one iteration in flight per pipeline stage.
   config.maxInFlight = executor.pipelineDepth();
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);
@@ -123,6 +131,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     const bool speculateNow = flight.out.sampleRequestIds.size() <= kSpeculativeMaxBatch;
     for (const sched::ScheduledRequest &r : flight.out.requests) {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
+      chunks.back().stateSlot = r.stateSlot;
       tokens.insert(tokens.end(), flight.out.tokenIds.begin() + at,
                     flight.out.tokenIds.begin() + at + r.numTokens);
       at += static_cast<size_t>(r.numTokens);

@@ -32,6 +32,9 @@ public:
   // slots its last block already has; every draft the greedy choice confirms, and the
   // token after the last one, comes out of that one step. The tokens are those decoding one at a
   // time gives. Only steps that sample at most kSpeculativeMaxBatch requests speculate.
+  //
+  // A plan with recurrent state gets a state slot per running request from the scheduler,
+  // serves without the prefix cache (prefixCaching is ignored), and refuses speculation.
   static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
                                                   bool prefixCaching = false,
                                                   int speculativeTokens = 0);

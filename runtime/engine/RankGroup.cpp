@@ -89,6 +89,7 @@ void encodeStep(MessageWriter &m, const std::vector<int32_t> &tokens,
     m.put(c.startPosition);
     m.put(c.numTokens);
     m.put(int64_t(c.sample) | int64_t(c.allLogits) << 1);
+    m.put(int64_t(c.stateSlot));
     const int64_t blocks = c.blockTable ? static_cast<int64_t>(c.blockTable->size()) : -1;
     m.put(blocks);
     for (int64_t b = 0; b < blocks; ++b)
@@ -122,9 +123,11 @@ bool decodeStep(MessageReader &m, StepMessage &s) {
   s.tables.assign(n, {});
   for (int64_t i = 0; i < n; ++i) {
     PagedChunk &c = s.chunks[i];
-    int64_t flags = 0, blocks = 0;
-    if (!m.get(c.startPosition) || !m.get(c.numTokens) || !m.get(flags) || !m.get(blocks))
+    int64_t flags = 0, slot = 0, blocks = 0;
+    if (!m.get(c.startPosition) || !m.get(c.numTokens) || !m.get(flags) || !m.get(slot) ||
+        !m.get(blocks) || slot < -1 || slot > INT32_MAX)
       return false;
+    c.stateSlot = static_cast<int32_t>(slot);
     c.sample = flags & 1;
     c.allLogits = flags & 2;
     c.blockTable = blocks < 0 ? nullptr : &s.tables[i];

@@ -9,12 +9,20 @@ Expected<Sequences> Sequences::create(Executor &executor) {
       kv::KvCacheManager::create({executor.numKvBlocks(), executor.kvBlockSize(), 0});
   if (!kv)
     return kv.error();
-  return Sequences(executor, std::move(*kv));
+  Sequences sequences(executor, std::move(*kv));
+  if (executor.metadata().hasRecurrentState())
+    for (int64_t s = executor.metadata().maxNumSeqs - 1; s >= 0; --s)
+      sequences.freeSlots_.push_back(static_cast<int32_t>(s));
+  return sequences;
 }
 
 void Sequences::release(uint64_t sequence) {
   if (kv_.hasSeq(sequence))
     kv_.free(sequence);
+  if (auto it = stateSlots_.find(sequence); it != stateSlots_.end()) {
+    freeSlots_.push_back(it->second);
+    stateSlots_.erase(it);
+  }
 }
 
 Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
@@ -48,14 +56,41 @@ Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
   for (size_t i = 0; i < chunks.size(); ++i)
     paged.push_back(
         {before[i], chunks[i].numTokens, chunks[i].sample, &kv_.blockTable(chunks[i].sequence)});
+  // Recurrent state: a slot per live sequence, taken at its first step.
+  std::vector<uint64_t> taken; // sequences given a slot now
+  if (executor_->metadata().hasRecurrentState())
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      auto it = stateSlots_.find(chunks[i].sequence);
+      if (it == stateSlots_.end()) {
+        if (freeSlots_.empty()) {
+          undo();
+          for (uint64_t t : taken)
+            release(t);
+          return Error(ErrorCode::ResourceExhausted,
+                       "the plan keeps recurrent state for at most max_num_seqs " +
+                           std::to_string(executor_->metadata().maxNumSeqs) +
+                           " sequences at once");
+        }
+        it = stateSlots_.emplace(chunks[i].sequence, freeSlots_.back()).first;
+        freeSlots_.pop_back();
+        taken.push_back(chunks[i].sequence);
+      }
+      paged[i].stateSlot = it->second;
+    }
   Status copied = executor_->copyBlocks(copies);
   if (!copied) {
     undo();
     return copied.error();
   }
   Expected<std::vector<float>> logits = executor_->step(tokens, paged);
-  if (!logits)
+  if (!logits) {
     undo();
+    // Their states may have moved past the tokens they keep: they start again.
+    if (executor_->metadata().hasRecurrentState())
+      for (const SequenceChunk &c : chunks)
+        if (kv_.numTokens(c.sequence) > 0)
+          release(c.sequence);
+  }
   return logits;
 }
 

@@ -6,6 +6,9 @@
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/kv/KvCacheManager.h"
 
+#include <map>
+#include <vector>
+
 namespace modelrt::engine {
 
 // `numTokens` rows of the batch continue `sequence`; `sample` asks for its last row's logits.
@@ -22,7 +25,9 @@ public:
 
   // Like Executor::step; positions continue each sequence. A failed step leaves every
   // sequence with the tokens it had. (Sequences never share blocks here, so no step makes a
-  // copy-on-write copy that an undo would have to reverse.)
+  // copy-on-write copy that an undo would have to reverse.) For a plan with recurrent state
+  // each live sequence holds one of max_num_seqs state slots (more fail here); a step that
+  // fails in the executor may have advanced its sequences' states, so those are released.
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<SequenceChunk> &chunks);
   // Forgets a sequence; its blocks are free again.
@@ -34,6 +39,8 @@ private:
   Sequences(Executor &executor, kv::KvCacheManager kv) : executor_(&executor), kv_(std::move(kv)) {}
   Executor *executor_;
   kv::KvCacheManager kv_;
+  std::map<uint64_t, int32_t> stateSlots_; // live sequences' recurrent-state slots
+  std::vector<int32_t> freeSlots_;         // the others, highest first
 };
 
 } // namespace modelrt::engine

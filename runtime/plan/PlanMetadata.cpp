@@ -104,6 +104,17 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
   for (Fields *f : {&fm, &fl, &ft, &fk})
     if (!f->error().empty())
       return bad(f->error());
+  if (auto it = root.find("recurrent_state"); it != root.end()) {
+    if (!it->is_object())
+      return bad("recurrent_state must be an object");
+    Fields fr(*it, "recurrent_state");
+    m.numRecurrentStates = fr.positive("num_states");
+    if (!fr.error().empty())
+      return bad(fr.error());
+    if (m.numRecurrentStates > 4096)
+      return bad("recurrent_state.num_states " + std::to_string(m.numRecurrentStates) +
+                 " is over 4096");
+  }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
     auto format = it->find("format");
     if (format != it->end() && !format->is_string())

@@ -15,6 +15,8 @@ const char *opKindName(OpKind kind) {
     return "fused";
   case OpKind::Attention:
     return "attention";
+  case OpKind::CausalConv1d:
+    return "causal_conv1d";
   case OpKind::Rope:
     return "rope";
   case OpKind::GatherRows:
@@ -130,6 +132,14 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
                          p.values[p.logits].dtype != DType::F32)
     return bad(lastStage ? "the logits are not a stored f32 value of vocab_size columns"
                          : "a pipeline stage before the last returns logits");
+  // Each recurrent state belongs to one op (its size is that op's).
+  std::vector<bool> stateUsed(static_cast<size_t>(meta.numRecurrentStates), false);
+  for (const Op &op : p.ops)
+    if (op.kind == OpKind::CausalConv1d) {
+      if (stateUsed[static_cast<size_t>(op.conv.state)])
+        return bad("recurrent state " + std::to_string(op.conv.state) + " is kept by two ops");
+      stateUsed[static_cast<size_t>(op.conv.state)] = true;
+    }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op &op = p.ops[i];
     const std::string which = "op " + std::to_string(i) + " (" + opKindName(op.kind) + "): ";
@@ -192,6 +202,15 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       ok = ok && dtype(op.inputs[1]) == dtype(op.inputs[0]) &&
            dtype(op.inputs[2]) == dtype(op.inputs[0]) &&
            dtype(op.outputs[0]) == dtype(op.inputs[0]);
+      break;
+    }
+    case OpKind::CausalConv1d: { // x [rows, C] -> [rows, C]; weight [C, K], bias [C]
+      const uint64_t ch = static_cast<uint64_t>(width(op.inputs[0]));
+      ok = count(1, 1) && stored(op.inputs[0]) && stored(op.outputs[0]) &&
+           width(op.outputs[0]) == width(op.inputs[0]) &&
+           dtype(op.outputs[0]) == dtype(op.inputs[0]) &&
+           op.weight->shape == std::vector<uint64_t>{ch, uint64_t(op.conv.kernelSize)} &&
+           (!op.bias || op.bias->shape == std::vector<uint64_t>{ch});
       break;
     }
     case OpKind::Moe: { // x [rows, D], router logits [rows, E] (, shared [rows, D] (, its
@@ -428,6 +447,25 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           return bad("attention logit_softcap must be positive");
         if (c.contains("sinks") && !(op.attention.sinks = weight(c, "sinks")))
           return bad("attention sinks weight " + c.at("sinks").dump() + " is not in the plan");
+      } else if (kind == "causal_conv1d") {
+        op.kind = OpKind::CausalConv1d;
+        const nlohmann::json &c = attrs.at("config");
+        op.conv.state = c.at("state");
+        op.conv.kernelSize = c.at("kernel_size");
+        const std::string activation = c.value("activation", std::string());
+        if (!activation.empty() && activation != "silu")
+          return bad("causal_conv1d activation '" + activation + "' is not silu");
+        op.conv.silu = activation == "silu";
+        if (op.conv.state < 0 || op.conv.state >= meta.numRecurrentStates)
+          return bad("causal_conv1d state " + std::to_string(op.conv.state) +
+                     " is not one of the plan's " + std::to_string(meta.numRecurrentStates) +
+                     " recurrent states");
+        if (op.conv.kernelSize < 2 || op.conv.kernelSize > 64)
+          return bad("causal_conv1d kernel_size must be in [2, 64]");
+        if (!(op.weight = weight(c, "weight")))
+          return bad("causal_conv1d without a known weight");
+        if (c.contains("bias") && !(op.bias = weight(c, "bias")))
+          return bad("causal_conv1d bias " + c.at("bias").dump() + " is not in the plan");
       } else if (kind == "moe") {
         op.kind = OpKind::Moe;
         for (const char *role : {"gate", "up", "down"}) {

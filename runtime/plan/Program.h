@@ -27,9 +27,10 @@ enum class OpKind {
   Send,
   Recv,
   Moe,
-  Concat
+  Concat,
+  CausalConv1d
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::Concat) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::CausalConv1d) + 1;
 const char *opKindName(OpKind kind);
 
 struct RopeConfig {
@@ -72,6 +73,14 @@ struct AttentionConfig {
   const WeightEntry *sinks = nullptr;
 };
 
+// A depthwise causal convolution over each request's own tokens (the op's weight [C, K],
+// oldest tap first; bias [C] or none), whose window of the K - 1 inputs before a chunk is
+// the request's recurrent state `state` (zeros at position 0); SiLU after it if asked.
+struct ConvConfig {
+  int64_t state = 0, kernelSize = 0;
+  bool silu = false;
+};
+
 // Mixture of experts (the op's weights: gate [E * I, D], up [E * I, D], down [E * D, I]).
 struct MoeConfig {
   int64_t numExperts = 0, topK = 0;
@@ -107,6 +116,7 @@ struct Op {
   RopeConfig rope;
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
+  ConvConfig conv;
   MoeConfig moe;
   // gemm of each head (llm.head_linear): heads > 1 splits the input, output and weight
   // rows into that many blocks; inputRows: each block is [K, N] (the input times it)

@@ -58,6 +58,9 @@ Status validateSchedulerConfig(const SchedulerConfig &config) {
     return invalid("max-seq-len must be at least 2, got " + std::to_string(config.maxSeqLen));
   if (config.vocabSize < 0)
     return invalid("vocab size must not be negative, got " + std::to_string(config.vocabSize));
+  if (config.recurrentState && config.kvCache.prefixCaching)
+    return invalid("prefix caching cannot serve a model with recurrent state (a request's "
+                   "state is a function of every token before, not of cached KV blocks)");
   if (config.maxInFlight < 1 || config.maxInFlight > 256)
     return invalid("iterations in flight must be in [1, 256], got " +
                    std::to_string(config.maxInFlight));
@@ -327,6 +330,11 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
   }
   req.state = RequestState::Running;
   running_.push_back(&req);
+  if (config_.recurrentState) { // running_ holds at most maxNumSeqs: a slot is free
+    assert(!freeStateSlots_.empty() && req.stateSlot < 0);
+    req.stateSlot = freeStateSlots_.back();
+    freeStateSlots_.pop_back();
+  }
   if (fit > 0) {
     prefillBudget -= static_cast<int32_t>(fit);
     bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
@@ -342,6 +350,10 @@ void Scheduler::preempt(size_t index, SchedulerOutput &out) {
   assert(!req.inFlight && "a request in flight keeps its blocks");
   running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
   kv_.free(req.id);
+  if (req.stateSlot >= 0) {
+    freeStateSlots_.push_back(req.stateSlot);
+    req.stateSlot = -1;
+  }
   // Recompute: the generated tokens are kept and will be prefilled again with the prompt,
   // so the request continues exactly where it stopped.
   req.numComputed = 0;
@@ -379,6 +391,7 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
     out.sampleRequestIds.push_back(req.id);
   }
   s.blockTable = kv_.blockTable(req.id);
+  s.stateSlot = req.stateSlot;
   out.queryStarts.push_back(out.numBatchedTokens());
   out.requests.push_back(std::move(s));
 }
@@ -401,6 +414,11 @@ Scheduler::update(const SchedulerOutput &output, const std::vector<TokenId> &sam
     return Error(ErrorCode::InvalidArgument, "update got accepted tokens for " +
                                                  std::to_string(accepted->size()) + " rows, not " +
                                                  std::to_string(sampledTokens.size()));
+  // Drafts ran through the recurrent state: accepting some of them would keep the others'.
+  if (accepted && config_.recurrentState &&
+      std::any_of(accepted->begin(), accepted->end(), [](const auto &a) { return !a.empty(); }))
+    return Error(ErrorCode::InvalidArgument,
+                 "update got accepted draft tokens for a model with recurrent state");
   std::vector<TokenId> all = sampledTokens;
   if (accepted)
     for (const std::vector<TokenId> &more : *accepted)
@@ -480,6 +498,10 @@ std::optional<FinishReason> Scheduler::finishReasonAfter(const Request &req) con
 void Scheduler::release(Request &req) {
   if (kv_.hasSeq(req.id))
     kv_.free(req.id);
+  if (req.stateSlot >= 0) {
+    freeStateSlots_.push_back(req.stateSlot);
+    req.stateSlot = -1;
+  }
 }
 
 std::optional<RequestState> Scheduler::state(RequestId id) const {

@@ -48,6 +48,11 @@ struct SchedulerConfig {
   kv::KvCacheConfig kvCache;
   // Token ids must be below this (0: not checked).
   int32_t vocabSize = 0;
+  // The model keeps recurrent state per request (PlanMetadata::hasRecurrentState): every
+  // running request holds one of maxNumSeqs state slots (ScheduledRequest::stateSlot) from
+  // its admission until it finishes or is preempted. Its state is a function of all its
+  // tokens, so nothing may come from a prefix cache (kvCache.prefixCaching must be off).
+  bool recurrentState = false;
   // Iterations that may be scheduled before the oldest is updated: ORCA keeps one per
   // pipeline stage in flight. A request is in at most one of them; it is scheduled again
   // (or preempted, or removed when ended from outside) only after that one's update().
@@ -127,6 +132,8 @@ private:
     int32_t pendingCachedTokens = 0;
     // The iteration it is in, until that iteration's update() (0: none).
     uint64_t inFlight = 0;
+    // Its recurrent-state slot while running (-1: none).
+    int32_t stateSlot = -1;
 
     int32_t numPrompt() const { return static_cast<int32_t>(params.prompt.size()); }
     int32_t numOutput() const { return static_cast<int32_t>(tokens.size()) - numPrompt(); }
@@ -135,7 +142,11 @@ private:
   };
 
   Scheduler(const SchedulerConfig &config, kv::KvCacheManager kv)
-      : config_(config), kv_(std::move(kv)) {}
+      : config_(config), kv_(std::move(kv)) {
+    if (config.recurrentState)
+      for (int32_t s = config.maxNumSeqs - 1; s >= 0; --s)
+        freeStateSlots_.push_back(s);
+  }
 
   Status validateRequest(const RequestParams &params) const;
   void removeFinishedFromOutside(SchedulerOutput &out);
@@ -163,6 +174,7 @@ private:
   // In admission order: the back is the most recently admitted, preempted first.
   std::vector<Request *> running_;
   std::vector<RequestId> finishRequested_;
+  std::vector<int32_t> freeStateSlots_; // lowest last
 };
 
 } // namespace modelrt::sched

@@ -30,6 +30,8 @@ struct ScheduledRequest {
   // The request scores its prompt and these rows include prompt positions: the engine
   // wants every row's logits.
   bool allLogits = false;
+  // Its recurrent-state slot (SchedulerConfig::recurrentState; -1 otherwise).
+  int32_t stateSlot = -1;
 };
 
 struct FinishedRequest {

@@ -127,7 +127,10 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          "tiny-granitemoe", "tiny-qwen2-moe", "tiny-qwen2-moe-tp2",
                                          "tiny-mixtral-tp2", "tiny-qwen3-moe-pp3",
                                          // Attention sinks, experts with biases.
-                                         "tiny-gpt-oss", "tiny-gpt-oss-tp2"),
+                                         "tiny-gpt-oss", "tiny-gpt-oss-tp2",
+                                         // Recurrent state (short convolutions): each
+                                         // request's own, carried between its chunks.
+                                         "tiny-lfm2", "tiny-lfm2-tp2", "tiny-lfm2-pp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -380,6 +380,13 @@ TEST(Reference, TinyExaoneMoeMatchesTransformers) {
 // logit_scale; 2 ranks and 2 stages too.
 TEST(Reference, TinyCohere2MatchesTransformers) { checkVariants("tiny-cohere2", {"tp2", "pp2"}); }
 
+// LFM2: short-convolution layers between attention layers. The convolution's window of
+// earlier inputs is each request's recurrent state: every position token by token (each
+// step continuing the state), whole prompts in one step, the greedy continuation (the
+// state carried over decode steps); on 2 tensor-parallel ranks (each convolving its own
+// features) and in 2 pipeline stages (each keeping its own layers' states).
+TEST(Reference, TinyLfm2MatchesTransformers) { checkVariants("tiny-lfm2", {"tp2", "pp2"}); }
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

@@ -246,6 +246,10 @@ void convertLibraryOp(Operation *op) {
         replace(b.create<kern::AttentionOp>(loc, a.getType(), a.getQuery(), a.getKey(),
                                             a.getValue(), a->getAttrDictionary()));
       })
+      .Case([&](llm::CausalConv1dOp c) {
+        replace(b.create<kern::CausalConv1dOp>(loc, c.getType(), c.getInput(),
+                                               c->getAttrDictionary()));
+      })
       .Case([&](llm::MoeOp m) {
         replace(b.create<kern::MoeOp>(
             loc, m.getType(), m.getInput(), m.getRouterLogits(), m.getShared(), m.getSharedGate(),
@@ -302,10 +306,10 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
 
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
-    if (isa<llm::LinearOp, llm::HeadLinearOp, llm::LogitsOp, llm::EmbeddingOp, llm::GatherTokensOp, llm::RopeOp,
-            llm::AttentionOp, llm::MoeOp, llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp,
-            llm::SplitOp,
-            llm::RecvOp, llm::SendOp>(op))
+    if (isa<llm::LinearOp, llm::HeadLinearOp, llm::LogitsOp, llm::EmbeddingOp,
+            llm::GatherTokensOp, llm::RopeOp, llm::AttentionOp, llm::CausalConv1dOp, llm::MoeOp,
+            llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp, llm::RecvOp,
+            llm::SendOp>(op))
       library.push_back(op);
   });
   for (Operation *op : library)

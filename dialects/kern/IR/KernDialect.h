@@ -18,6 +18,10 @@ namespace modelc::kern {
 struct KvCacheResource : public mlir::SideEffects::Resource::Base<KvCacheResource> {
   llvm::StringRef getName() final { return "kern.kv_cache"; }
 };
+// Each request's recurrent state that kern.causal_conv1d reads and replaces.
+struct RecurrentStateResource : public mlir::SideEffects::Resource::Base<RecurrentStateResource> {
+  llvm::StringRef getName() final { return "kern.recurrent_state"; }
+};
 // The point-to-point channels between pipeline stages.
 struct PipelineResource : public mlir::SideEffects::Resource::Base<PipelineResource> {
   llvm::StringRef getName() final { return "kern.pipeline"; }

@@ -20,6 +20,12 @@ struct KvCacheResource : public mlir::SideEffects::Resource::Base<KvCacheResourc
   llvm::StringRef getName() final { return "llm.kv_cache"; }
 };
 
+// Each request's recurrent state (convolution windows, SSM states) that llm.causal_conv1d
+// and its kind read and replace.
+struct RecurrentStateResource : public mlir::SideEffects::Resource::Base<RecurrentStateResource> {
+  llvm::StringRef getName() final { return "llm.recurrent_state"; }
+};
+
 // The point-to-point channels between pipeline stages.
 struct PipelineResource : public mlir::SideEffects::Resource::Base<PipelineResource> {
   llvm::StringRef getName() final { return "llm.pipeline"; }

@@ -388,6 +388,28 @@ LogicalResult AttentionOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 //===----------------------------------------------------------------------===//
+// CausalConv1dOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CausalConv1dOp::verify() {
+  if (std::optional<StringRef> act = getActivation(); act && *act != "silu")
+    return emitOpError() << "activation must be \"silu\" (or absent), got \"" << *act << "\"";
+  if (getKernelSize() > 64)
+    return emitOpError() << "kernel_size " << getKernelSize() << " is over 64";
+  return success();
+}
+
+LogicalResult CausalConv1dOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const int64_t c = featureDim(getInput());
+  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight", {c, getKernelSize()},
+                          elementType(getInput()))))
+    return failure();
+  if (!getBiasAttr())
+    return success();
+  return verifyWeight(*this, symbols, getBiasAttr(), "bias", {c}, elementType(getInput()));
+}
+
+//===----------------------------------------------------------------------===//
 // ConcatOp
 //===----------------------------------------------------------------------===//
 

@@ -45,7 +45,7 @@ RankedTensorType withWidth(Value v, int64_t width) {
 struct Region {
   LinearOp row;                       // reads the sharded value, then all-reduce
   SmallVector<LinearOp> columns;      // their outputs are sharded
-  llvm::SetVector<Operation *> inner; // element-wise ops, rope, attention, split
+  llvm::SetVector<Operation *> inner; // element-wise ops, rope, attention, convolutions, split
 };
 
 struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitionPass> {
@@ -271,6 +271,8 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         llvm::append_range(work, def->getOperands());
       } else if (auto rope = dyn_cast<RopeOp>(def)) {
         work.push_back(rope.getInput());
+      } else if (auto conv = dyn_cast<CausalConv1dOp>(def)) {
+        work.push_back(conv.getInput()); // each feature on its own: any columns
       } else if (auto attention = dyn_cast<AttentionOp>(def)) {
         work.append({attention.getQuery(), attention.getKey(), attention.getValue()});
       } else if (auto concat = dyn_cast<ConcatOp>(def)) {
@@ -357,6 +359,8 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
             same.push_back(op->getResult(0));
           } else if (auto rope = dyn_cast<RopeOp>(op)) {
             same = {rope.getInput(), rope.getResult()};
+          } else if (auto conv = dyn_cast<CausalConv1dOp>(op)) {
+            same = {conv.getInput(), conv.getResult()};
           } else if (auto concat = dyn_cast<ConcatOp>(op)) {
             // The result's heads fix each per-head input's: the same heads of it.
             auto it = layouts.find(concat.getResult());
@@ -522,6 +526,13 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         rope.setNumHeads(layouts[rope.getResult()].width() / hd);
       } else if (auto concat = dyn_cast<ConcatOp>(op)) {
         concat.setNumHeads(layouts[concat.getResult()].width() / concatHeadWidth[op]);
+      } else if (auto conv = dyn_cast<CausalConv1dOp>(op)) {
+        // Each rank convolves its own features: their weight rows and biases (and its
+        // recurrent state holds just those features).
+        const Layout &features = layouts[conv.getResult()];
+        if (failed(shard(conv, conv.getWeightAttr(), 0, features)) ||
+            (conv.getBiasAttr() && failed(shard(conv, conv.getBiasAttr(), 0, features))))
+          return failure();
       } else if (auto attention = dyn_cast<AttentionOp>(op)) {
         int64_t hd = attention.getHeadDim();
         // Sinks (one per query head): this rank's heads' values.

@@ -151,6 +151,9 @@ struct LlmPipelinePass : public modelc::llm::impl::LlmPipelineBase<LlmPipelinePa
     // Each stage's KV cache holds its own layers, numbered from 0.
     const int64_t offset = first(stage);
     fn.walk([&](AttentionOp a) { a.setLayer(a.getLayer() - offset); });
+    // Its recurrent states likewise, in program order.
+    int64_t states = 0;
+    fn.walk([&](CausalConv1dOp c) { c.setState(states++); });
     return success();
   }
 };

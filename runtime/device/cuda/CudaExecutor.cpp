@@ -425,7 +425,8 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     case OpKind::AllGather:
     case OpKind::Send:
     case OpKind::Recv:
-    case OpKind::Concat: // DeepSeek's latent attention: the CPU executor's for now
+    case OpKind::Concat: // the latent attention's head joins: the CPU executor's for now
+    case OpKind::CausalConv1d: // recurrent state: the CPU executor's for now
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
@@ -1053,6 +1054,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
     case OpKind::Send:
     case OpKind::Recv:
     case OpKind::Concat:
+    case OpKind::CausalConv1d:
       return Error(ErrorCode::Internal, std::string(plan::opKindName(op.kind)) +
                                             " in a CUDA program"); // refused at load
     }

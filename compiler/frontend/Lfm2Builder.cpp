@@ -1,0 +1,111 @@
+// LFM2 (Liquid AI): a pre-norm decoder whose layers mix tokens either by grouped-query
+// attention (per-head query/key RMSNorms before RoPE) or by a gated short convolution:
+// in_proj gives B, C and x; B * x is convolved per feature over the request's last
+// conv_L_cache tokens (llm.causal_conv1d, whose window of earlier inputs is the request's
+// recurrent state); C times that goes through out_proj. Every layer then has a SiLU-gated
+// MLP (feed_forward.w1 / w3 / w2). Weight names are Hugging Face's.
+#include "compiler/frontend/ModuleBuilder.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace modelc;
+using namespace modelc::frontend;
+
+namespace {
+
+std::string layerName(int64_t layer, llvm::StringRef rest) {
+  return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
+}
+
+} // namespace
+
+void modelc::frontend::buildLfm2(ModuleBuilder &b) {
+  const ModelConfig &c = b.config();
+  OpBuilder &ob = b.builder();
+  const int64_t d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim,
+                ff = c.intermediateSize;
+
+  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
+  ForwardArgs args = b.beginForward();
+  Value x =
+      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
+
+  int64_t attentionLayers = 0, states = 0;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    const std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
+    b.setScope(("layers." + llvm::Twine(i)).str());
+    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
+                 std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt) {
+      return b.weight(prefix + name.str(), shape, layerName(i, source), false, rows);
+    };
+
+    Value h = b.rmsNorm(x, w("operator_norm", {d}, "operator_norm.weight"));
+    Value out;
+    if (c.isConvLayer(i)) {
+      // in_proj's rows: B, then C, then x (three linears that llm-merge-linears joins back).
+      auto part = [&](llvm::StringRef name, int64_t index) {
+        FlatSymbolRefAttr bias =
+            c.convBias ? w(("conv." + name + "_bias").str(), {d}, "conv.in_proj.bias",
+                           std::make_pair(index * d, d))
+                       : FlatSymbolRefAttr();
+        return b.linear(h,
+                        w(("conv." + name + "_proj").str(), {d, d}, "conv.in_proj.weight",
+                          std::make_pair(index * d, d)),
+                        d, bias);
+      };
+      Value gateB = part("b", 0), gateC = part("c", 1), input = part("x", 2);
+      Value bx = ob.create<llm::MulOp>(b.loc(), input.getType(), gateB, input);
+      // The depthwise kernel is stored [D, 1, K].
+      Value conv = ob.create<llm::CausalConv1dOp>(
+          b.loc(), bx.getType(), bx, args.batch, ob.getI64IntegerAttr(states++),
+          ob.getI64IntegerAttr(c.convKernel),
+          w("conv.conv", {d, c.convKernel}, "conv.conv.weight"),
+          c.convBias ? w("conv.conv_bias", {d}, "conv.conv.bias") : FlatSymbolRefAttr(),
+          StringAttr());
+      Value y = ob.create<llm::MulOp>(b.loc(), conv.getType(), gateC, conv);
+      out = b.linear(y, w("conv.out_proj", {d, d}, "conv.out_proj.weight"), d,
+                     c.convBias ? w("conv.out_bias", {d}, "conv.out_proj.bias")
+                                : FlatSymbolRefAttr());
+    } else {
+      Value qs = b.linear(h, w("attn.q_proj", {q, d}, "self_attn.q_proj.weight"), q);
+      Value ks = b.linear(h, w("attn.k_proj", {kv, d}, "self_attn.k_proj.weight"), kv);
+      Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv);
+      // Each head RMS-normalized and scaled (q_layernorm / k_layernorm), then rotated.
+      auto rope = [&](Value v, int64_t heads, FlatSymbolRefAttr norm) -> Value {
+        return ob.create<llm::RopeOp>(
+            b.loc(), v.getType(), v, args.positions, ob.getI64IntegerAttr(heads),
+            ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
+            ob.getF64FloatAttr(c.ropeTheta), UnitAttr(), llm::Llama3RopeScalingAttr(), norm,
+            ob.getF64FloatAttr(c.normEps), FloatAttr(),
+            c.ropeLinearFactor ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr(),
+            DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
+      };
+      qs = rope(qs, c.numHeads, w("attn.q_norm", {c.headDim}, "self_attn.q_layernorm.weight"));
+      ks = rope(ks, c.numKvHeads, w("attn.k_norm", {c.headDim}, "self_attn.k_layernorm.weight"));
+      Value attn = ob.create<llm::AttentionOp>(
+          b.loc(), b.activation(q), qs, ks, vs, args.batch,
+          ob.getI64IntegerAttr(attentionLayers++), ob.getI64IntegerAttr(c.numHeads),
+          ob.getI64IntegerAttr(c.numKvHeads), ob.getI64IntegerAttr(c.headDim),
+          ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))), IntegerAttr(), FloatAttr(),
+          FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+      out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.out_proj.weight"), d);
+    }
+    x = b.add(x, out);
+
+    h = b.rmsNorm(x, w("ffn_norm", {d}, "ffn_norm.weight"));
+    Value gate = b.linear(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"), ff);
+    Value up = b.linear(h, w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"), ff);
+    Value act = ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate);
+    Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
+    x = b.add(x, b.linear(gated, w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), d));
+  }
+
+  b.setScope("head");
+  Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
+  Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.embedding_norm.weight"));
+  FlatSymbolRefAttr head =
+      c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
+  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
+  b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head));
+}
