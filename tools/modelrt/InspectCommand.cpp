@@ -137,6 +137,10 @@ int inspect(const InspectOptions &o) {
     std::printf(m.kvCache.valuesInKeys ? " (values: the first %lld of each key)" : " (values: %lld)",
                 static_cast<long long>(m.kvCache.valueHeadDim));
   std::printf("\n");
+  if (m.hasRecurrentState()) // kept per running request beside its KV blocks
+    std::printf("recurrent:   %lld states per request (max_num_seqs %lld slots)\n",
+                static_cast<long long>(m.numRecurrentStates),
+                static_cast<long long>(m.maxNumSeqs));
   std::printf(
       "weights:     %zu tensors, %llu parameters, %llu bytes%s\n", m.weights.size(),
       static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),

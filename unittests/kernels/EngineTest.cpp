@@ -81,6 +81,14 @@ INSTANTIATE_TEST_SUITE_P(TinyLlama, EnginePlans,
                                                              : info.param.substr(11);
                          });
 
+// LFM2's plans keep recurrent state (a state slot per running request).
+INSTANTIATE_TEST_SUITE_P(TinyLfm2, EnginePlans,
+                         testing::Values("tiny-lfm2", "tiny-lfm2-tp2", "tiny-lfm2-pp2"),
+                         [](const testing::TestParamInfo<std::string> &info) {
+                           return info.param == "tiny-lfm2" ? std::string("single_rank")
+                                                            : info.param.substr(10);
+                         });
+
 TEST_P(EnginePlans, GreedyTokensDoNotDependOnLoadOrPolicy) {
   auto exec = loadTinyLlama(GetParam());
   ASSERT_TRUE(exec);
@@ -126,6 +134,15 @@ TEST_P(EnginePlans, GreedyTokensDoNotDependOnLoadOrPolicy) {
 TEST_P(EnginePlans, SpeculativeDecodingGivesTheSameTokens) {
   auto exec = loadTinyLlama(GetParam());
   ASSERT_TRUE(exec);
+  if (exec->metadata().hasRecurrentState()) {
+    // Rejected drafts would stay in the state: refused, with the reason.
+    Expected<std::unique_ptr<Engine>> eng =
+        Engine::create(*exec, sched::Policy::IterationLevel, false, 4);
+    ASSERT_FALSE(eng.ok());
+    EXPECT_NE(eng.error().message().find("recurrent state"), std::string::npos)
+        << eng.error().message();
+    return;
+  }
   std::vector<sched::RequestParams> requests = {
       request({5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7}, 40),
       request({1, 17, 42, 99, 3, 250, 7}, 23), request({200}, 33),
@@ -211,7 +228,10 @@ TEST_P(EnginePlans, PrefixCacheGivesTheLogitsOfComputing) {
     return results;
   };
   std::vector<Result> cached = run(true), computed = run(false);
-  const std::vector<int32_t> expectCached = {0, 2 * bs, bs, bs};
+  // A recurrent state cannot come from cached blocks: such plans serve without the cache.
+  const std::vector<int32_t> expectCached = exec->metadata().hasRecurrentState()
+                                                ? std::vector<int32_t>{0, 0, 0, 0}
+                                                : std::vector<int32_t>{0, 2 * bs, bs, bs};
   for (size_t i = 0; i < requests.size(); ++i) {
     SCOPED_TRACE("request " + std::to_string(i));
     EXPECT_EQ(computed[i].cached, 0);
@@ -466,4 +486,48 @@ TEST(Engine, SpeculationMixesWithDeviceSampling) {
     EXPECT_EQ(tokens[i], plain[i]) << "request " << i;
   EXPECT_GT((*eng)->acceptedDraftTokens(), 0) << (*eng)->draftTokens() << " drafts";
   EXPECT_FALSE(device.seen.empty()) << "no step sampled on the device";
+}
+
+// Recurrent state under preemption: with a KV cache of 6 blocks for 5 requests of 2 blocks
+// each, requests lose their blocks and state slots to older ones and are recomputed from
+// position 0 in whatever slot is free then; every request's greedy tokens stay those it
+// gets alone.
+TEST(Engine, RecurrentStateSurvivesPreemption) {
+  ExecutorOptions options;
+  Expected<std::unique_ptr<CpuExecutor>> probe =
+      CpuExecutor::load(planDirectory + "/tiny-lfm2.plan");
+  ASSERT_TRUE(probe.ok()) << probe.error().toString();
+  const plan::KvCacheLayout &kv = (*probe)->metadata().kvCache;
+  options.kvCacheBytes = 6 * kv.numLayers * options.kvBlockSize *
+                         kv.numKvHeads * (kv.headDim + kv.valueHeadDim) * int64_t(sizeof(float));
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/tiny-lfm2.plan", options);
+  ASSERT_TRUE(exec.ok()) << exec.error().toString();
+  ASSERT_EQ((*exec)->numKvBlocks(), 6);
+  std::vector<sched::RequestParams> requests = {
+      request({1, 17, 42, 99, 3, 250, 7}, 20), request({5, 6, 7, 8, 9, 10, 11, 12, 13}, 18),
+      request({200, 3}, 25), request({31, 41, 59, 26, 53, 58, 97, 93, 23, 84, 62, 64}, 16),
+      request({2, 7, 1, 8}, 24)};
+  std::map<size_t, std::vector<int32_t>> alone;
+  for (size_t i = 0; i < requests.size(); ++i)
+    alone[i] = serve(**exec, sched::Policy::IterationLevel, {requests[i]}, {0})[0];
+
+  Expected<std::unique_ptr<Engine>> eng = Engine::create(**exec, sched::Policy::IterationLevel);
+  ASSERT_TRUE(eng.ok());
+  std::map<sched::RequestId, size_t> which;
+  for (size_t i = 0; i < requests.size(); ++i)
+    which[*(*eng)->addRequest(requests[i], {})] = i;
+  std::map<size_t, std::vector<int32_t>> loaded;
+  int32_t preemptions = 0;
+  for (int step = 0; step < 1000 && (*eng)->hasUnfinished(); ++step) {
+    for (auto [id, i] : which)
+      preemptions = std::max(preemptions, (*eng)->scheduler().numPreemptions(id));
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    ASSERT_TRUE(events.ok()) << events.error().toString();
+    for (const sched::TokenEvent &e : *events)
+      loaded[which[e.id]].push_back(e.token);
+  }
+  EXPECT_GT(preemptions, 0) << "the test meant to preempt";
+  for (size_t i = 0; i < requests.size(); ++i)
+    EXPECT_EQ(loaded[i], alone[i]) << "request " << i;
 }

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 using namespace modelrt;
 using namespace modelrt::sched;
 using namespace modelrt::sched::testing;
@@ -530,3 +533,58 @@ TEST(SchedulerPrefixCacheTest, CachedBlocksNeverBlockAnAdmissionAtTheWatermark) 
 }
 
 } // namespace
+
+// A model with recurrent state: every running request holds a state slot of its own, the
+// same one from its admission to its end or preemption; a preempted request gives its slot
+// back and restarts at position 0 (where its state restarts too). Prefix caching and
+// accepted drafts are refused: neither can rebuild a state.
+TEST(SchedulerRecurrentStateTest, EachRunningRequestKeepsItsOwnSlot) {
+  SchedulerConfig config = smallConfig(/*numBlocks=*/10, /*blockSize=*/4);
+  config.recurrentState = true;
+  Harness h(config);
+  std::vector<RequestId> ids;
+  for (int i = 0; i < 7; ++i)
+    ids.push_back(h.add(makeRequest(5 + i, 6 + 2 * i, 1 + 100 * i)));
+  std::map<RequestId, int32_t> slotOf;
+  bool sawPreemption = false;
+  while (h.scheduler.hasUnfinished()) {
+    SchedulerOutput out = h.step();
+    std::set<int32_t> slots;
+    for (RequestId p : out.preempted) {
+      slotOf.erase(p);
+      sawPreemption = true;
+    }
+    for (const ScheduledRequest &r : out.requests) {
+      ASSERT_GE(r.stateSlot, 0);
+      ASSERT_LT(r.stateSlot, config.maxNumSeqs);
+      EXPECT_TRUE(slots.insert(r.stateSlot).second) << "slot " << r.stateSlot << " twice";
+      if (r.startPosition == 0)
+        slotOf[r.id] = r.stateSlot;
+      else
+        EXPECT_EQ(slotOf.at(r.id), r.stateSlot) << "request " << r.id << " changed slots";
+    }
+  }
+  EXPECT_TRUE(sawPreemption);
+  for (RequestId id : ids)
+    EXPECT_EQ(h.outputs[id], h.reference(id));
+
+  // Without a recurrent state there are no slots.
+  Harness plain(smallConfig());
+  plain.add(makeRequest(5, 2));
+  EXPECT_EQ(plain.step().requests.at(0).stateSlot, -1);
+
+  config.kvCache.prefixCaching = true;
+  Expected<Scheduler> cached = Scheduler::create(config);
+  ASSERT_FALSE(cached.ok());
+  EXPECT_TRUE(contains(cached.error().message(), "recurrent state")) << cached.error().message();
+
+  config.kvCache.prefixCaching = false;
+  Scheduler s = std::move(Scheduler::create(config).value());
+  ASSERT_TRUE(s.addRequest(makeRequest(3, 5)).ok());
+  SchedulerOutput out = s.schedule();
+  std::vector<std::vector<TokenId>> accepted = {{7}};
+  Expected<std::vector<TokenEvent>> events = s.update(out, {4}, &accepted);
+  ASSERT_FALSE(events.ok());
+  EXPECT_TRUE(contains(events.error().message(), "recurrent state")) << events.error().message();
+  EXPECT_TRUE(s.update(out, {4}).ok()); // nothing changed: the plain update still fits
+}

@@ -147,6 +147,22 @@ func.func @experts(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
 
 // -----
 
+// The per-request convolution is a library kernel carrying its attributes; the gating
+// multiplies around it stay generated code.
+llm.weight @conv : tensor<8x3xf32> = ["conv"]
+// CHECK-LABEL: func.func @short_conv
+// CHECK: %[[G:.*]] = kern.fused
+// CHECK: %[[C:.*]] = kern.causal_conv1d %[[G]] {kernel_size = 3 : i64, state = 2 : i64, weight = @conv} : tensor<?x8xf32>
+// CHECK: kern.fused ins(%{{.*}}, %[[C]]
+func.func @short_conv(%b: tensor<?x8xf32>, %x: tensor<?x8xf32>, %c: tensor<?x8xf32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  %bx = llm.mul %b, %x : tensor<?x8xf32>
+  %conv = llm.causal_conv1d %bx, %batch {state = 2 : i64, kernel_size = 3 : i64, weight = @conv} : tensor<?x8xf32> -> tensor<?x8xf32>
+  %y = llm.mul %c, %conv : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 // Library kernels: embedding, attention (with its attributes), sampled rows, LM head in f32.
 llm.weight @e : tensor<16x8xf16> = ["e"]
 // CHECK-LABEL: func.func @library
@@ -164,4 +180,5 @@ func.func @library(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %b: !llm.batch, %ro
   %l = llm.logits %r, @e : tensor<?x8xf16> -> tensor<?x16xf32>
   return %l : tensor<?x16xf32>
 }
+
 

@@ -587,3 +587,30 @@ func.func @attention_chunk_zero(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, chunk_size = 0 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %a : tensor<?x8xf32>
 }
+
+// -----
+
+llm.weight @c : tensor<8x4xf32> = ["c"]
+func.func @conv_weight_shape(%x: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{weight @c has type 'tensor<8x4xf32>', expected shape [8, 3] of 'f32'}}
+  %c = llm.causal_conv1d %x, %b {state = 0 : i64, kernel_size = 3 : i64, weight = @c} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @c : tensor<8x3xf32> = ["c"]
+func.func @conv_activation(%x: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{activation must be "silu" (or absent), got "gelu"}}
+  %c = llm.causal_conv1d %x, %b {state = 0 : i64, kernel_size = 3 : i64, weight = @c, activation = "gelu"} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @c : tensor<8x1xf32> = ["c"]
+func.func @conv_one_tap(%x: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{attribute 'kernel_size' failed to satisfy constraint}}
+  %c = llm.causal_conv1d %x, %b {state = 0 : i64, kernel_size = 1 : i64, weight = @c} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %c : tensor<?x8xf32>
+}

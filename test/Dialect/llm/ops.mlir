@@ -113,3 +113,16 @@ func.func @gpt_oss(%x: tensor<?x16xf32>, %r: tensor<?x2xf32>, %q: tensor<?x8xf32
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, sinks = @go.sinks} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %y, %a : tensor<?x16xf32>, tensor<?x8xf32>
 }
+
+// A short convolution (LFM2's): B x convolved per feature over the request's last 3 tokens,
+// whose window is its recurrent state 0; with a bias and SiLU (Mamba 2's).
+llm.weight @sc.conv : tensor<8x3xf32> = ["conv.weight"]
+llm.weight @sc.bias : tensor<8xf32> = ["conv.bias"]
+// CHECK-LABEL: func.func @short_conv
+func.func @short_conv(%x: tensor<?x8xf32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  // CHECK: llm.causal_conv1d %{{.*}}, %{{.*}} {kernel_size = 3 : i64, state = 0 : i64, weight = @sc.conv} : tensor<?x8xf32> -> tensor<?x8xf32>
+  %c = llm.causal_conv1d %x, %batch {state = 0 : i64, kernel_size = 3 : i64, weight = @sc.conv} : tensor<?x8xf32> -> tensor<?x8xf32>
+  // CHECK: llm.causal_conv1d {{.*}}activation = "silu", bias = @sc.bias
+  %d = llm.causal_conv1d %c, %batch {state = 1 : i64, kernel_size = 3 : i64, weight = @sc.conv, bias = @sc.bias, activation = "silu"} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %d : tensor<?x8xf32>
+}

@@ -282,3 +282,35 @@ func.func @sinks(%x: tensor<?x64xf32>, %batch: !llm.batch) -> tensor<?x64xf32> {
   %o = llm.linear %a, @so : tensor<?x64xf32> -> tensor<?x64xf32>
   return %o : tensor<?x64xf32>
 }
+
+// -----
+
+// LFM2's short convolution: in_proj's B, C and x parts, B x convolved per feature, times C,
+// out_proj. Each rank convolves its own features: the convolution's weight rows (and
+// bias) follow its input's columns, as the parts' rows do; out_proj keeps the matching
+// input columns and is all-reduced.
+llm.weight @b : tensor<8x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 0, 8>]
+llm.weight @c : tensor<8x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 8, 8>]
+llm.weight @x : tensor<8x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 16, 8>]
+llm.weight @conv : tensor<8x3xf32> = ["conv.weight"]
+llm.weight @convb : tensor<8xf32> = ["conv.bias"]
+llm.weight @out : tensor<8x8xf32> = ["out_proj.weight"]
+// CHECK: llm.weight @b : tensor<4x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 4, 4>]
+// CHECK: llm.weight @c : tensor<4x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 12, 4>]
+// CHECK: llm.weight @x : tensor<4x8xf32> = ["in_proj.weight"] slices [array<i64: 0, 20, 4>]
+// CHECK: llm.weight @conv : tensor<4x3xf32> = ["conv.weight"] slices [array<i64: 0, 4, 4>]
+// CHECK: llm.weight @convb : tensor<4xf32> = ["conv.bias"] slices [array<i64: 0, 4, 4>]
+// CHECK: llm.weight @out : tensor<8x4xf32> = ["out_proj.weight"] slices [array<i64: 1, 4, 4>]
+// CHECK-LABEL: func.func @short_conv
+// CHECK: llm.causal_conv1d {{.*}} : tensor<?x4xf32> -> tensor<?x4xf32>
+// CHECK: llm.all_reduce
+func.func @short_conv(%h: tensor<?x8xf32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  %b = llm.linear %h, @b : tensor<?x8xf32> -> tensor<?x8xf32>
+  %c = llm.linear %h, @c : tensor<?x8xf32> -> tensor<?x8xf32>
+  %x = llm.linear %h, @x : tensor<?x8xf32> -> tensor<?x8xf32>
+  %bx = llm.mul %b, %x : tensor<?x8xf32>
+  %conv = llm.causal_conv1d %bx, %batch {state = 0 : i64, kernel_size = 3 : i64, weight = @conv, bias = @convb} : tensor<?x8xf32> -> tensor<?x8xf32>
+  %y = llm.mul %c, %conv : tensor<?x8xf32>
+  %o = llm.linear %y, @out : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %o : tensor<?x8xf32>
+}
