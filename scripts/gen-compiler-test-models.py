@@ -1155,6 +1155,15 @@ def manifest_ggufs():
     # Only the language model's tensors are kept of this copy (modelc reads no others).
     save_torch({k: v for k, v in load_torch(path).items() if "language_model" in k or k == "lm_head.weight"},
                path, metadata={"format": "pt"})
+    # Qwen3.5 (Qwen3_5ForConditionalGeneration): its hybrid decoder under
+    # model.language_model., with the manifest's own multimodal RoPE sections.
+    qwen35_text = {k: v for k, v in
+                   json.load(open(os.path.join(MODELS, "tiny-qwen3_5.json")))["config"].items()
+                   if k != "model_type"}
+    multimodal_dir("hf-tiny-qwen3_5-mm", "tiny-qwen3_5.json",
+                   transformers.Qwen3_5ForConditionalGeneration, transformers.Qwen3_5Config,
+                   transformers.Qwen3_5VisionConfig(num_position_embeddings=16, **qwen_vision),
+                   text_config=qwen35_text, tie_word_embeddings=False)
     multimodal_dir("hf-tiny-qwen2_5-vl", "tiny-qwen2.json",
                    transformers.Qwen2_5_VLForConditionalGeneration, transformers.Qwen2_5_VLConfig,
                    transformers.Qwen2_5_VLVisionConfig(fullatt_block_indexes=[0], **qwen_vision),

@@ -208,6 +208,10 @@ def dequantized_reference(path):
     return model.eval()
 
 
+# Models whose reference is transformers in float64 (see main()).
+F64_REFERENCE = {"tiny-qwen3_5"}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     check_generator()
@@ -222,10 +226,15 @@ def main():
                      "tiny-smollm3.json", "tiny-olmo3.json", "tiny-glm4.json",
                      "tiny-ernie4_5.json", "tiny-seed-oss.json", "tiny-exaone4.json",
                      "tiny-ministral3.json", "tiny-hunyuan.json", "tiny-cohere2.json",
-                     "tiny-lfm2.json"]:
+                     "tiny-lfm2.json", "tiny-qwen3_5.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_model(manifest)
+        # Gated DeltaNet: transformers' chunked f32 algorithm (cumulative decays through
+        # exp and a triangular solve) is itself 6e-6 off its own float64 result on these
+        # prompts, so the reference is that float64 result (rounded to f32).
+        if name in F64_REFERENCE:
+            model = model.double()
         # LongRoPE: transformers takes the long factors for a forward pass past the original
         # context (8 positions here), so every prompt of the long-factor plan is longer.
         prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts

@@ -6,19 +6,9 @@
 // MLP (feed_forward.w1 / w3 / w2). Weight names are Hugging Face's.
 #include "compiler/frontend/ModuleBuilder.h"
 
-#include <cmath>
-
 using namespace mlir;
 using namespace modelc;
 using namespace modelc::frontend;
-
-namespace {
-
-std::string layerName(int64_t layer, llvm::StringRef rest) {
-  return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
-}
-
-} // namespace
 
 void modelc::frontend::buildLfm2(ModuleBuilder &b) {
   const ModelConfig &c = b.config();
@@ -83,29 +73,15 @@ void modelc::frontend::buildLfm2(ModuleBuilder &b) {
       };
       qs = rope(qs, c.numHeads, w("attn.q_norm", {c.headDim}, "self_attn.q_layernorm.weight"));
       ks = rope(ks, c.numKvHeads, w("attn.k_norm", {c.headDim}, "self_attn.k_layernorm.weight"));
-      Value attn = ob.create<llm::AttentionOp>(
-          b.loc(), b.activation(q), qs, ks, vs, args.batch,
-          ob.getI64IntegerAttr(attentionLayers++), ob.getI64IntegerAttr(c.numHeads),
-          ob.getI64IntegerAttr(c.numKvHeads), ob.getI64IntegerAttr(c.headDim),
-          ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))), IntegerAttr(), FloatAttr(),
-          FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+      Value attn = b.attention(qs, ks, vs, args.batch, attentionLayers++);
       out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.out_proj.weight"), d);
     }
     x = b.add(x, out);
 
     h = b.rmsNorm(x, w("ffn_norm", {d}, "ffn_norm.weight"));
-    Value gate = b.linear(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"), ff);
-    Value up = b.linear(h, w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"), ff);
-    Value act = ob.create<llm::SiluOp>(b.loc(), gate.getType(), gate);
-    Value gated = ob.create<llm::MulOp>(b.loc(), act.getType(), act, up);
-    x = b.add(x, b.linear(gated, w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), d));
+    x = b.add(x, b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"),
+                           w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"),
+                           w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), ff));
   }
-
-  b.setScope("head");
-  Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
-  Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.embedding_norm.weight"));
-  FlatSymbolRefAttr head =
-      c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
-  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
-  b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, head));
+  b.endWithHead(x, b.weight("norm", {d}, "model.embedding_norm.weight"), embed);
 }

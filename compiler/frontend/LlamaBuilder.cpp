@@ -24,10 +24,6 @@ using namespace modelc::frontend;
 
 namespace {
 
-std::string layerName(int64_t layer, llvm::StringRef rest) {
-  return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
-}
-
 // `norm`: each head RMS-normalized and scaled by it first (Qwen3's q_norm / k_norm).
 // `local`: a sliding-window layer, with its own RoPE where the model has one (Gemma 3).
 // `headDim`: each head's features (0: the config's), the first rotaryDim of them rotated.

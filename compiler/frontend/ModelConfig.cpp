@@ -41,6 +41,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "glm4";
   case Architecture::Lfm2:
     return "lfm2";
+  case Architecture::Qwen35:
+    return "qwen3_5";
   }
   return "unknown";
 }
@@ -50,7 +52,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "lfm2, llama4, llama4_text, "
+    "lfm2, qwen3_5_text, qwen3_5, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -75,6 +77,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Case("lfm2", Architecture::Lfm2)
+      .Case("qwen3_5_text", Architecture::Qwen35)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -127,6 +130,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("ExaoneMoeForCausalLM", "exaone_moe")
             .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Lfm2ForCausalLM", "lfm2")
+            .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
+            .Case("Qwen3_5ForConditionalGeneration", "qwen3_5")
             .Case("Llama4ForCausalLM", "llama4_text")
             .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
@@ -1507,6 +1512,10 @@ const MultimodalWrapper kMultimodalWrappers[] = {
       {"num_hidden_layers", 24}, {"num_attention_heads", 16}, {"num_key_value_heads", 16},
       {"max_position_embeddings", 128000}, {"moe_intermediate_size", 1408},
       {"num_experts_per_tok", 4}, {"num_experts", 60}, {"rope_theta", 500000}}},
+    // Qwen3.5: its own hybrid decoder (Gated DeltaNet and gated attention) under
+    // model.language_model.
+    {"qwen3_5", "qwen3_5_text", {{"qwen3_5_text", "qwen3_5_text"}}, "", "model.language_model.",
+     Tie::Top, false},
     // Qwen2-VL and Qwen2.5-VL: Qwen2's decoder under Qwen2's names.
     {"qwen2_5_vl", "qwen2_5_vl_text", {{"qwen2_5_vl_text", "qwen2"}}, "", "", Tie::Either, false,
      true, {{"max_window_layers", 80}, {"rope_theta", 1000000}}},
@@ -1591,18 +1600,45 @@ static json::Object mistralYarn(double theta, double factor, int64_t originalPos
                       {"llama_4_scaling_beta", 0.1}};
 }
 
+// The sizes a config class gives defaults for: the config's where it names them.
+struct DecoderDefaults {
+  int64_t vocab, hidden, layers, heads, kvHeads, maxPositions;
+};
+static void readDecoderSizes(JsonFields &fields, ModelConfig &c, const DecoderDefaults &d) {
+  c.vocabSize = fields.optionalPositiveInt("vocab_size").value_or(d.vocab);
+  c.hiddenSize = fields.optionalPositiveInt("hidden_size").value_or(d.hidden);
+  c.numLayers = fields.optionalPositiveInt("num_hidden_layers").value_or(d.layers);
+  c.numHeads = fields.optionalPositiveInt("num_attention_heads").value_or(d.heads);
+  c.numKvHeads = fields.optionalPositiveInt("num_key_value_heads").value_or(d.kvHeads);
+  c.maxPositions = fields.optionalPositiveInt("max_position_embeddings").value_or(d.maxPositions);
+}
+
+// layer_types of a hybrid model: each layer `mixer` (true) or full_attention (false), at
+// least one of the latter; nullopt when the config has none.
+static std::optional<std::vector<bool>> readHybridLayers(JsonFields &fields, const ModelConfig &c,
+                                                         StringRef mixer) {
+  std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types");
+  if (!types)
+    return std::nullopt;
+  if (static_cast<int64_t>(types->size()) != c.numLayers)
+    fields.fail("layer_types",
+                "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+  std::vector<bool> kinds;
+  for (const std::string &t : *types) {
+    if (t != mixer && t != "full_attention")
+      fields.fail("layer_types", "'" + t + "' is not " + mixer + " or full_attention");
+    kinds.push_back(t == mixer);
+  }
+  return kinds;
+}
+
 // LFM2 (Lfm2Config): attention layers (full_attention in layer_types, else the indices in
 // full_attn_idxs, else every layer) with per-head query/key RMSNorms before RoPE, the others
 // short convolutions of conv_L_cache taps; the MLP's width adjusted as the config class
 // does (two thirds of block_ff_dim, times block_ffn_dim_multiplier, rounded up to a multiple
 // of block_multiple_of); norm_eps; tied embeddings unless tie_embedding says otherwise.
 static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
-  c.vocabSize = fields.optionalPositiveInt("vocab_size").value_or(65536);
-  c.hiddenSize = fields.optionalPositiveInt("hidden_size").value_or(2560);
-  c.numLayers = fields.optionalPositiveInt("num_hidden_layers").value_or(32);
-  c.numHeads = fields.optionalPositiveInt("num_attention_heads").value_or(32);
-  c.numKvHeads = fields.optionalPositiveInt("num_key_value_heads").value_or(8);
-  c.maxPositions = fields.optionalPositiveInt("max_position_embeddings").value_or(128000);
+  readDecoderSizes(fields, c, {65536, 2560, 32, 32, 8, 128000});
   c.normEps = fields.optionalPositiveNumber("norm_eps").value_or(1e-5);
   int64_t ff = fields.optionalPositiveInt("block_ff_dim")
                    .value_or(fields.optionalPositiveInt("intermediate_size").value_or(12288));
@@ -1629,15 +1665,8 @@ static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
   if (c.convKernel < 2 || c.convKernel > 64)
     fields.fail("conv_L_cache", "expected 2 to 64 taps, got " + Twine(c.convKernel));
   c.convBias = fields.optionalBool("conv_bias").value_or(false);
-  if (std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types")) {
-    if (static_cast<int64_t>(types->size()) != c.numLayers)
-      fields.fail("layer_types",
-                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
-    for (const std::string &t : *types) {
-      if (t != "conv" && t != "full_attention")
-        fields.fail("layer_types", "'" + t + "' is not conv or full_attention");
-      c.convLayers.push_back(t == "conv");
-    }
+  if (std::optional<std::vector<bool>> kinds = readHybridLayers(fields, c, "conv")) {
+    c.convLayers = std::move(*kinds);
   } else if (std::optional<std::vector<double>> idx = fields.optionalNumberArray("full_attn_idxs")) {
     c.convLayers.assign(static_cast<size_t>(c.numLayers), true);
     for (double i : *idx) {
@@ -1651,6 +1680,56 @@ static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
   if (std::count(c.convLayers.begin(), c.convLayers.end(), false) == 0 && !c.convLayers.empty())
     fields.fail("layer_types", "no attention layer: at least one is needed");
   applyRope(fields, parseRope(fields), c, 1000000.0);
+  return fields.takeError();
+}
+
+// Qwen3.5 (Qwen3_5TextConfig, after Qwen3NextConfig): linear_attention layers (Gated
+// DeltaNet) and full_attention ones (layer_types, else every full_attention_interval-th,
+// 4), the latter with a sigmoid gate on their output, per-head zero-centered RMSNorms of
+// queries and keys and RoPE on partial_rotary_factor (0.25) of each head; every RMSNorm
+// but the linear layers' gated one zero-centered (1 + w). Multimodal RoPE sections rotate
+// text as plain RoPE.
+static Error parseQwen35(JsonFields &fields, ModelConfig &c) {
+  readDecoderSizes(fields, c, {248320, 4096, 32, 16, 4, 32768});
+  c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(12288);
+  c.headDim = fields.optionalPositiveInt("head_dim").value_or(256);
+  c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  c.normWeightOffset = 1.0;
+  c.qkNorm = c.attentionOutputGate = true;
+  readSiluMlp(fields, c);
+  if (fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections are not supported");
+  c.convKernel = fields.optionalPositiveInt("linear_conv_kernel_dim").value_or(4);
+  if (c.convKernel < 2 || c.convKernel > 64)
+    fields.fail("linear_conv_kernel_dim", "expected 2 to 64 taps, got " + Twine(c.convKernel));
+  c.deltaKeyHeads = fields.optionalPositiveInt("linear_num_key_heads").value_or(16);
+  c.deltaValueHeads = fields.optionalPositiveInt("linear_num_value_heads").value_or(32);
+  c.deltaKeyHeadDim = fields.optionalPositiveInt("linear_key_head_dim").value_or(128);
+  c.deltaValueHeadDim = fields.optionalPositiveInt("linear_value_head_dim").value_or(128);
+  if (c.deltaValueHeads % c.deltaKeyHeads != 0)
+    fields.fail("linear_num_value_heads", Twine(c.deltaValueHeads) +
+                                              " is not a multiple of linear_num_key_heads " +
+                                              Twine(c.deltaKeyHeads));
+  if (c.deltaKeyHeadDim > 1024 || c.deltaValueHeadDim > 1024)
+    fields.fail("linear_key_head_dim", "linear attention head dims must be at most 1024");
+  if (std::optional<std::vector<bool>> kinds = readHybridLayers(fields, c, "linear_attention")) {
+    c.deltaLayers = std::move(*kinds);
+  } else {
+    const int64_t interval = fields.optionalPositiveInt("full_attention_interval").value_or(4);
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.deltaLayers.push_back((i + 1) % interval != 0);
+  }
+  if (std::count(c.deltaLayers.begin(), c.deltaLayers.end(), false) == 0)
+    fields.fail("layer_types", "no full_attention layer: at least one is needed");
+  RopeSpec rope = parseRope(fields);
+  if (rope.llama3 || rope.linearFactor || rope.shortFactors || rope.yarn || rope.ntkAlpha)
+    fields.fail("rope_parameters", "only the default (and multimodal) RoPE is supported for "
+                                   "Qwen3.5");
+  applyRope(fields, rope, c, 10000.0);
+  const double partial = fields.optionalPositiveNumber("partial_rotary_factor")
+                             .value_or(rope.partialRotaryFactor.value_or(0.25));
+  c.rotaryDim = static_cast<int64_t>(double(c.headDim) * partial);
   return fields.takeError();
 }
 
@@ -1785,6 +1864,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                     ? parseDeepseek(fields, config)
                 : config.modelType == "llama4_text" ? parseLlama4(fields, config)
                 : config.architecture == Architecture::Lfm2 ? parseLfm2(fields, config)
+                : config.architecture == Architecture::Qwen35 ? parseQwen35(fields, config)
                                                     : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);

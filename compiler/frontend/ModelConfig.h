@@ -27,7 +27,8 @@ enum class Architecture {
   Gemma3,
   GptOss,
   Glm4,
-  Lfm2
+  Lfm2,
+  Qwen35
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -184,6 +185,15 @@ struct ModelConfig {
   int64_t convKernel = 0;
   bool convBias = false;
 
+  // Qwen3.5 (Gated DeltaNet): the layers whose mixer is linear attention (the others
+  // attend, with a sigmoid gate on their output from the second half of each q_proj head):
+  // in_proj_qkv convolved (convKernel taps, SiLU), split into deltaKeyHeads query and key
+  // heads of deltaKeyHeadDim and deltaValueHeads value heads of deltaValueHeadDim, run
+  // through the gated delta rule, each head RMS-normalized and gated by silu(in_proj_z).
+  std::vector<bool> deltaLayers;
+  int64_t deltaKeyHeads = 0, deltaValueHeads = 0, deltaKeyHeadDim = 0, deltaValueHeadDim = 0;
+  bool attentionOutputGate = false;
+
   // A quantized checkpoint's group size (inputs sharing a scale), 0 when per channel or none:
   // it must divide every quantized matrix's input features.
   int64_t quantGroupSize = 0;
@@ -197,6 +207,9 @@ struct ModelConfig {
   }
   bool isChunkedLayer(int64_t layer) const {
     return attentionChunkSize && layer < int64_t(chunkedLayers.size()) && chunkedLayers[layer];
+  }
+  bool isDeltaLayer(int64_t layer) const {
+    return layer < int64_t(deltaLayers.size()) && deltaLayers[static_cast<size_t>(layer)];
   }
   bool isConvLayer(int64_t layer) const {
     return layer < int64_t(convLayers.size()) && convLayers[static_cast<size_t>(layer)];

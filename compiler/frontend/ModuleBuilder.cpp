@@ -1,7 +1,8 @@
 #include "compiler/frontend/ModuleBuilder.h"
-
 #include "compiler/frontend/Builders.h"
 #include "compiler/frontend/WeightStore.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace modelc;
@@ -216,6 +217,37 @@ void ModuleBuilder::setModuleAttributes() {
   module->setAttr("llm.limits", b.getDictionaryAttr(limits));
 }
 
+Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t layer) {
+  const ModelConfig &c = config();
+  OpBuilder &ob = builder_;
+  return ob.create<llm::AttentionOp>(
+      loc_, activation(c.numHeads * c.headDim), q, k, v, batch, ob.getI64IntegerAttr(layer),
+      ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
+      ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
+      IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+}
+
+Value ModuleBuilder::siluMlp(Value x, FlatSymbolRefAttr gate, FlatSymbolRefAttr up,
+                             FlatSymbolRefAttr down, int64_t ff) {
+  Value g = linear(x, gate, ff);
+  Value u = linear(x, up, ff);
+  Value act = builder_.create<llm::SiluOp>(loc_, g.getType(), g);
+  Value gated = builder_.create<llm::MulOp>(loc_, act.getType(), act, u);
+  return linear(gated, down, config().hiddenSize);
+}
+
+void ModuleBuilder::endWithHead(Value x, FlatSymbolRefAttr norm, FlatSymbolRefAttr embed) {
+  const ModelConfig &c = config();
+  setScope("head");
+  Value rows = builder_.create<llm::GatherTokensOp>(loc_, x.getType(), x, forward_.getArgument(3));
+  Value normed = rmsNorm(rows, norm);
+  FlatSymbolRefAttr head =
+      c.tieEmbeddings ? embed : weight("lm_head", {c.vocabSize, c.hiddenSize}, "lm_head.weight");
+  auto logitsType =
+      RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, builder_.getF32Type());
+  endForward(builder_.create<llm::LogitsOp>(loc_, logitsType, normed, head));
+}
+
 OwningOpRef<ModuleOp> ModuleBuilder::finish() {
   setModuleAttributes();
   return std::move(module_);
@@ -227,6 +259,8 @@ OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context, const 
     buildGpt2(builder);
   else if (spec.config.architecture == Architecture::Lfm2)
     buildLfm2(builder);
+  else if (spec.config.architecture == Architecture::Qwen35)
+    buildQwen35(builder);
   else
     buildLlamaFamily(builder);
   return builder.finish();

@@ -74,6 +74,17 @@ public:
   mlir::Value linear(mlir::Value x, mlir::FlatSymbolRefAttr weight, int64_t outFeatures,
                      mlir::FlatSymbolRefAttr bias = {});
   mlir::Value add(mlir::Value a, mlir::Value b);
+  // Causal grouped-query attention of KV-cache layer `layer` with the config's heads and
+  // head_dim, scaled by head_dim^-0.5.
+  mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v, mlir::Value batch,
+                        int64_t layer);
+  // down(silu(gate x) * up x): a SiLU-gated MLP of `ff` features (`ff` wide gate and up
+  // weights, a `[hidden, ff]` down weight).
+  mlir::Value siluMlp(mlir::Value x, mlir::FlatSymbolRefAttr gate, mlir::FlatSymbolRefAttr up,
+                      mlir::FlatSymbolRefAttr down, int64_t ff);
+  // Ends @forward: the sampled rows of `x` through an RMSNorm by `norm` and the LM head (the
+  // embedding table `embed` when the config ties them, else lm_head.weight).
+  void endWithHead(mlir::Value x, mlir::FlatSymbolRefAttr norm, mlir::FlatSymbolRefAttr embed);
 
   mlir::OwningOpRef<mlir::ModuleOp> finish();
 
@@ -95,9 +106,16 @@ private:
   mlir::func::FuncOp forward_;
 };
 
+// A decoder layer's tensor name as Hugging Face checkpoints spell it:
+// "model.layers.<layer>.<rest>".
+inline std::string layerName(int64_t layer, llvm::StringRef rest) {
+  return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
+}
+
 // One builder per architecture family.
 void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2/3
 void buildGpt2(ModuleBuilder &b);
 void buildLfm2(ModuleBuilder &b); // attention and short-convolution layers
+void buildQwen35(ModuleBuilder &b); // gated attention and Gated DeltaNet layers
 
 } // namespace modelc::frontend

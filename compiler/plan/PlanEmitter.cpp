@@ -593,12 +593,18 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   if (valuesInKeys)
     kvCache["values_in_keys"] = true;
 
-  // Recurrent states (kern.causal_conv1d): each rank's count, numbered from 0; the runtime
+  // Recurrent states (kern.causal_conv1d, kern.gated_delta_rule): each rank's count, numbered from 0; the runtime
   // sizes each from the op that keeps it.
   int64_t states = 0;
   for (ModuleOp m : modules)
-    m.lookupSymbol<func::FuncOp>("forward").walk([&](kern::CausalConv1dOp op) {
-      states = std::max(states, cast<IntegerAttr>(op.getConfig().get("state")).getInt() + 1);
+    m.lookupSymbol<func::FuncOp>("forward").walk([&](Operation *op) {
+      DictionaryAttr config;
+      if (auto c = dyn_cast<kern::CausalConv1dOp>(op))
+        config = c.getConfig();
+      else if (auto d = dyn_cast<kern::GatedDeltaRuleOp>(op))
+        config = d.getConfig();
+      if (config)
+        states = std::max(states, cast<IntegerAttr>(config.get("state")).getInt() + 1);
     });
 
   auto dictToJson = [](Attribute attr) {

@@ -135,6 +135,22 @@ def Kern_CausalConv1dOp : Kern_Op<"causal_conv1d", [AllTypesMatch<["input", "res
   let assemblyFormat = "$input $config attr-dict `:` type($input)";
 }
 
+def Kern_GatedDeltaRuleOp : Kern_Op<"gated_delta_rule", [
+    MemoryEffects<[MemRead<Kern_RecurrentStateResource>, MemWrite<Kern_RecurrentStateResource>]>]> {
+  let summary = "Gated delta rule of each request over its state (a runtime kernel)";
+  let description = [{
+    The runtime's per-request Gated DeltaNet recurrence; `config` carries
+    llm.gated_delta_rule's attributes (state, heads, head dims, a_log, dt_bias).
+  }];
+  let arguments = (ins Kern_Activation:$query, Kern_Activation:$key, Kern_Activation:$value,
+                       Kern_Activation:$a, Kern_Activation:$b, DictionaryAttr:$config);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $a `,` $b $config attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($a) `,` type($b) `->` type($result)
+  }];
+}
+
 def Kern_ConcatOp : Kern_Op<"concat", [Pure]> {
   let summary = "Joins the features of each head (a runtime kernel)";
   let description = [{

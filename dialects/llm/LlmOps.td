@@ -228,6 +228,13 @@ def Llm_SiluOp : Llm_TokenwiseOp<"silu", [SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
+def Llm_SigmoidOp : Llm_TokenwiseOp<"sigmoid", [SameOperandsAndResultType]> {
+  let summary = "1 / (1 + exp(-x)), element-wise";
+  let arguments = (ins Llm_Activation:$input);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 def Llm_GeluOp : Llm_TokenwiseOp<"gelu", [SameOperandsAndResultType]> {
   let summary = "GELU, element-wise, exact (erf) or tanh-approximated";
   let arguments = (ins Llm_Activation:$input, Llm_GeluApproximationAttr:$approximation);
@@ -508,6 +515,43 @@ def Llm_CausalConv1dOp : Llm_Op<"causal_conv1d", [
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $batch attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Llm_GatedDeltaRuleOp : Llm_Op<"gated_delta_rule", [
+    Llm_SameActivationElementType, DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead<Llm_RecurrentStateResource>,
+                   MemWrite<Llm_RecurrentStateResource>]>]> {
+  let summary = "Gated delta rule (linear attention) over each request's own tokens";
+  let description = [{
+    Gated DeltaNet's recurrence (Qwen3-Next's and Qwen3.5's linear attention). Each
+    request keeps, per value head h, a matrix S_h of `key_head_dim x value_head_dim`
+    floats (its recurrent state `state`: zeros at position 0), which each of its rows, in
+    order, updates and reads. In f32, for value head h (key head h / (num_v_heads /
+    num_k_heads)) of a row:
+
+      q = l2norm(query head) / sqrt(key_head_dim), k = l2norm(key head)
+          (l2norm(x) = x / sqrt(sum x^2 + 1e-6))
+      beta = sigmoid(b_h), g = -exp(a_log_h) * softplus(a_h + dt_bias_h)
+      S_h = exp(g) S_h;  S_h += k (beta (v_h - S_h^T k))^T;  out_h = S_h^T q
+
+    `query` and `key` are `[T, num_k_heads * key_head_dim]`, `value` and the result
+    `[T, num_v_heads * value_head_dim]`, `a` and `b` `[T, num_v_heads]`; `a_log` and
+    `dt_bias` name `[num_v_heads]` weights. Requests never see each other's tokens.
+  }];
+  let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
+                       Llm_Activation:$a, Llm_Activation:$b, Llm_BatchType:$batch,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$state,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_k_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_v_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$key_head_dim,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$value_head_dim,
+                       FlatSymbolRefAttr:$a_log, FlatSymbolRefAttr:$dt_bias);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $a `,` $b `,` $batch attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($a) `,` type($b) `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -285,17 +285,28 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                op.attention.sinks->dtype != DType::F32) {
       return bad("attention sinks " + op.attention.sinks->name + " are not F32")
           .withContext(planPath);
-    } else if (op.kind == OpKind::CausalConv1d) {
-      for (const plan::WeightEntry *w : {op.weight, op.bias})
+    } else if (op.kind == OpKind::CausalConv1d || op.kind == OpKind::GatedDeltaRule) {
+      for (const plan::WeightEntry *w : {op.weight, op.bias, op.delta.aLog, op.delta.dtBias})
         if (w && w->dtype != DType::F32)
-          return bad("causal_conv1d weight " + w->name + " is not F32").withContext(planPath);
-      const int64_t width = impl.prog.values[op.inputs[0]].width;
-      const int64_t elements = exec->meta_.maxNumSeqs * (op.conv.kernelSize - 1) * width;
-      if (exec->meta_.maxNumSeqs > (1 << 20) || elements > (int64_t(1) << 32))
-        return bad("causal_conv1d state of " + std::to_string(elements) + " floats is too large")
+          return bad(std::string(plan::opKindName(op.kind)) + " weight " + w->name +
+                     " is not F32")
+              .withContext(planPath);
+      // max_num_seqs slots of the op's state, zeros until a request writes them.
+      const int64_t elements = exec->meta_.maxNumSeqs * impl.prog.stateElements(op);
+      if (exec->meta_.maxNumSeqs > (1 << 20) || elements > (int64_t(1) << 34))
+        return bad(std::string(plan::opKindName(op.kind)) + " state of " +
+                   std::to_string(elements) + " floats is too large")
             .withContext(planPath);
       impl.states.resize(static_cast<size_t>(exec->meta_.numRecurrentStates));
-      impl.states[static_cast<size_t>(op.conv.state)].assign(static_cast<size_t>(elements), 0.0f);
+      std::vector<float> &state = impl.states[static_cast<size_t>(plan::Program::stateOf(op))];
+      try {
+        state.assign(static_cast<size_t>(elements), 0.0f);
+      } catch (const std::bad_alloc &) {
+        return Error(ErrorCode::ResourceExhausted,
+                     "cannot allocate " + std::to_string(elements * 4) + " bytes of " +
+                         plan::opKindName(op.kind) + " state for max_num_seqs " +
+                         std::to_string(exec->meta_.maxNumSeqs) + " requests");
+      }
     } else if (op.kind == OpKind::Rope && op.weight && op.weight->dtype != DType::F32) {
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
@@ -698,6 +709,83 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           }
           for (int64_t j = 0; j + 1 < k; ++j)
             state[j * width + f] = window[j];
+        }
+      }
+      break;
+    }
+    case OpKind::GatedDeltaRule: {
+      // Each request's rows in order; its value heads apart (in parallel), each a dk x dv
+      // state matrix S: decayed, corrected towards the row's value along its key (the delta
+      // rule), then read along its query.
+      const plan::DeltaRuleConfig &c = op.delta;
+      const int64_t dk = c.keyHeadDim, dv = c.valueHeadDim, group = c.numVHeads / c.numKHeads;
+      const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2], a = op.inputs[3],
+                    b = op.inputs[4];
+      impl.rows[out] = impl.rows[q];
+      const float *aLog = reinterpret_cast<const float *>(c.aLog->data);
+      const float *dtBias = reinterpret_cast<const float *>(c.dtBias->data);
+      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      const int64_t perSlot = c.numVHeads * dk * dv;
+      int64_t work = 0;
+      for (const PagedChunk &ch : chunks)
+        work += ch.numTokens * perSlot;
+      for (size_t r = 0; r < chunks.size(); ++r) {
+        float *state = states.data() + int64_t(chunks[r].stateSlot) * perSlot;
+        if (chunks[r].startPosition == 0)
+          std::fill(state, state + perSlot, 0.0f);
+      }
+      // Work items: (request, value head); each walks its request's rows in order.
+      const int64_t items = static_cast<int64_t>(chunks.size()) * c.numVHeads;
+#pragma omp parallel if (work >= kParallelWork)
+      {
+        std::vector<float> qn(static_cast<size_t>(dk)), kn(static_cast<size_t>(dk)),
+            delta(static_cast<size_t>(dv));
+#pragma omp for schedule(dynamic)
+        for (int64_t it = 0; it < items; ++it) {
+          const size_t r = static_cast<size_t>(it / c.numVHeads);
+          const int64_t h = it % c.numVHeads, kh = h / group;
+          float *s = states.data() + int64_t(chunks[r].stateSlot) * perSlot + h * dk * dv;
+          const float bound = std::sqrt(float(dk));
+          for (int64_t t = start[r]; t < start[r] + chunks[r].numTokens; ++t) {
+            const float *qr = impl.data(q) + t * impl.stride(q) + kh * dk;
+            const float *kr = impl.data(k) + t * impl.stride(k) + kh * dk;
+            const float *vr = impl.data(v) + t * impl.stride(v) + h * dv;
+            float qs = 0.0f, ks = 0.0f;
+            for (int64_t i = 0; i < dk; ++i) {
+              qs += qr[i] * qr[i];
+              ks += kr[i] * kr[i];
+            }
+            const float qScale = 1.0f / std::sqrt(qs + 1e-6f) / bound,
+                        kScale = 1.0f / std::sqrt(ks + 1e-6f);
+            for (int64_t i = 0; i < dk; ++i) {
+              qn[i] = qr[i] * qScale;
+              kn[i] = kr[i] * kScale;
+            }
+            const float beta = 1.0f / (1.0f + std::exp(-impl.data(b)[t * impl.stride(b) + h]));
+            const float x = impl.data(a)[t * impl.stride(a) + h] + dtBias[h];
+            const float softplus = x > 20.0f ? x : std::log1p(std::exp(x));
+            const float decay = std::exp(-std::exp(aLog[h]) * softplus);
+            // delta = beta (v - S^T k) with S decayed; then S += k delta^T; out = S^T q.
+            std::fill(delta.begin(), delta.end(), 0.0f);
+            for (int64_t i = 0; i < dk; ++i) {
+              float *row = s + i * dv;
+              for (int64_t j = 0; j < dv; ++j) {
+                row[j] *= decay;
+                delta[j] += row[j] * kn[i];
+              }
+            }
+            for (int64_t j = 0; j < dv; ++j)
+              delta[j] = (vr[j] - delta[j]) * beta;
+            float *o = impl.data(out) + t * impl.stride(out) + h * dv;
+            std::fill(o, o + dv, 0.0f);
+            for (int64_t i = 0; i < dk; ++i) {
+              float *row = s + i * dv;
+              for (int64_t j = 0; j < dv; ++j) {
+                row[j] += kn[i] * delta[j];
+                o[j] += row[j] * qn[i];
+              }
+            }
+          }
         }
       }
       break;

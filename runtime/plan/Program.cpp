@@ -17,6 +17,8 @@ const char *opKindName(OpKind kind) {
     return "attention";
   case OpKind::CausalConv1d:
     return "causal_conv1d";
+  case OpKind::GatedDeltaRule:
+    return "gated_delta_rule";
   case OpKind::Rope:
     return "rope";
   case OpKind::GatherRows:
@@ -135,10 +137,10 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
   // Each recurrent state belongs to one op (its size is that op's).
   std::vector<bool> stateUsed(static_cast<size_t>(meta.numRecurrentStates), false);
   for (const Op &op : p.ops)
-    if (op.kind == OpKind::CausalConv1d) {
-      if (stateUsed[static_cast<size_t>(op.conv.state)])
-        return bad("recurrent state " + std::to_string(op.conv.state) + " is kept by two ops");
-      stateUsed[static_cast<size_t>(op.conv.state)] = true;
+    if (const int64_t s = Program::stateOf(op); s >= 0) {
+      if (stateUsed[static_cast<size_t>(s)])
+        return bad("recurrent state " + std::to_string(s) + " is kept by two ops");
+      stateUsed[static_cast<size_t>(s)] = true;
     }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op &op = p.ops[i];
@@ -213,6 +215,19 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
            (!op.bias || op.bias->shape == std::vector<uint64_t>{ch});
       break;
     }
+    case OpKind::GatedDeltaRule: { // q, k [rows, Hk dk], v [rows, Hv dv], a, b [rows, Hv]
+      const DeltaRuleConfig &d = op.delta;
+      ok = count(5, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+           width(op.inputs[0]) == d.numKHeads * d.keyHeadDim &&
+           width(op.inputs[1]) == d.numKHeads * d.keyHeadDim &&
+           width(op.inputs[2]) == d.numVHeads * d.valueHeadDim &&
+           width(op.inputs[3]) == d.numVHeads && width(op.inputs[4]) == d.numVHeads &&
+           width(op.outputs[0]) == d.numVHeads * d.valueHeadDim;
+      for (size_t i = 1; ok && i < op.inputs.size(); ++i)
+        ok = dtype(op.inputs[i]) == dtype(op.inputs[0]);
+      ok = ok && dtype(op.outputs[0]) == dtype(op.inputs[0]);
+      break;
+    }
     case OpKind::Moe: { // x [rows, D], router logits [rows, E] (, shared [rows, D] (, its
                         // gate [rows, 1])) -> [rows, D]
       const MoeConfig &m = op.moe;
@@ -273,6 +288,20 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
 }
 
 } // namespace
+
+int64_t Program::stateOf(const Op &op) {
+  return op.kind == OpKind::CausalConv1d     ? op.conv.state
+         : op.kind == OpKind::GatedDeltaRule ? op.delta.state
+                                             : -1;
+}
+
+int64_t Program::stateElements(const Op &op) const {
+  if (op.kind == OpKind::CausalConv1d)
+    return (op.conv.kernelSize - 1) * values[op.inputs[0]].width;
+  if (op.kind == OpKind::GatedDeltaRule)
+    return op.delta.numVHeads * op.delta.keyHeadDim * op.delta.valueHeadDim;
+  return 0;
+}
 
 Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, int64_t stage,
                                bool lastStage, int64_t groupSize) {
@@ -466,6 +495,28 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           return bad("causal_conv1d without a known weight");
         if (c.contains("bias") && !(op.bias = weight(c, "bias")))
           return bad("causal_conv1d bias " + c.at("bias").dump() + " is not in the plan");
+      } else if (kind == "gated_delta_rule") {
+        op.kind = OpKind::GatedDeltaRule;
+        const nlohmann::json &c = attrs.at("config");
+        DeltaRuleConfig &d = op.delta;
+        d.state = c.at("state");
+        d.numKHeads = c.at("num_k_heads");
+        d.numVHeads = c.at("num_v_heads");
+        d.keyHeadDim = c.at("key_head_dim");
+        d.valueHeadDim = c.at("value_head_dim");
+        if (d.state < 0 || d.state >= meta.numRecurrentStates)
+          return bad("gated_delta_rule state " + std::to_string(d.state) +
+                     " is not one of the plan's " + std::to_string(meta.numRecurrentStates) +
+                     " recurrent states");
+        if (d.numKHeads < 1 || d.numVHeads < 1 || d.numVHeads > 4096 ||
+            d.numVHeads % d.numKHeads != 0 || d.keyHeadDim < 1 || d.keyHeadDim > 1024 ||
+            d.valueHeadDim < 1 || d.valueHeadDim > 1024)
+          return bad("gated_delta_rule heads or head dims out of range");
+        for (auto [key, slot] : {std::pair("a_log", &d.aLog), std::pair("dt_bias", &d.dtBias)})
+          if (!(*slot = weight(c, key)) ||
+              (*slot)->shape != std::vector<uint64_t>{uint64_t(d.numVHeads)})
+            return bad(std::string("gated_delta_rule ") + key +
+                       " is not a plan weight of one value per value head");
       } else if (kind == "moe") {
         op.kind = OpKind::Moe;
         for (const char *role : {"gate", "up", "down"}) {

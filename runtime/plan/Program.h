@@ -28,9 +28,10 @@ enum class OpKind {
   Recv,
   Moe,
   Concat,
-  CausalConv1d
+  CausalConv1d,
+  GatedDeltaRule
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::CausalConv1d) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::GatedDeltaRule) + 1;
 const char *opKindName(OpKind kind);
 
 struct RopeConfig {
@@ -81,6 +82,14 @@ struct ConvConfig {
   bool silu = false;
 };
 
+// Gated DeltaNet's recurrence over each request's tokens (inputs q, k [rows, Hk dk], v
+// [rows, Hv dv], a, b [rows, Hv]; weights aLog, dtBias [Hv]), its state Hv matrices of
+// dk x dv floats (llm.gated_delta_rule in docs/dialects/LlmDialect.md).
+struct DeltaRuleConfig {
+  int64_t state = 0, numKHeads = 0, numVHeads = 0, keyHeadDim = 0, valueHeadDim = 0;
+  const WeightEntry *aLog = nullptr, *dtBias = nullptr;
+};
+
 // Mixture of experts (the op's weights: gate [E * I, D], up [E * I, D], down [E * D, I]).
 struct MoeConfig {
   int64_t numExperts = 0, topK = 0;
@@ -117,6 +126,7 @@ struct Op {
   std::vector<double> inverseFrequencies; // rope: one per rotated pair
   AttentionConfig attention;
   ConvConfig conv;
+  DeltaRuleConfig delta;
   MoeConfig moe;
   // gemm of each head (llm.head_linear): heads > 1 splits the input, output and weight
   // rows into that many blocks; inputRows: each block is [K, N] (the input times it)
@@ -144,6 +154,11 @@ struct Program {
   int64_t tokenIds = -1, positions = -1, sampleRows = -1;
   int64_t logits = -1; // -1: a pipeline stage before the last
   int64_t arenaRows = 0, arenaBytes = 0;
+
+  // The recurrent state `op` keeps (causal_conv1d, gated_delta_rule), -1 for other ops;
+  // and its floats per request.
+  static int64_t stateOf(const Op &op);
+  int64_t stateElements(const Op &op) const;
 
   // The value whose arena storage `id` views (itself when it has storage), and the column
   // of that storage where `id` starts.

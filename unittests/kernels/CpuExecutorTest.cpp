@@ -130,7 +130,10 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          "tiny-gpt-oss", "tiny-gpt-oss-tp2",
                                          // Recurrent state (short convolutions): each
                                          // request's own, carried between its chunks.
-                                         "tiny-lfm2", "tiny-lfm2-tp2", "tiny-lfm2-pp2"),
+                                         "tiny-lfm2", "tiny-lfm2-tp2", "tiny-lfm2-pp2",
+                                         // And the gated delta rule's state matrices.
+                                         "tiny-qwen3_5", "tiny-qwen3_5-tp2",
+                                         "tiny-qwen3_5-pp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

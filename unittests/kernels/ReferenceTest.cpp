@@ -387,6 +387,17 @@ TEST(Reference, TinyCohere2MatchesTransformers) { checkVariants("tiny-cohere2", 
 // features) and in 2 pipeline stages (each keeping its own layers' states).
 TEST(Reference, TinyLfm2MatchesTransformers) { checkVariants("tiny-lfm2", {"tp2", "pp2"}); }
 
+// Qwen3.5: Gated DeltaNet layers (a convolution window and a matrix per value head kept as
+// each request's recurrent states) and gated attention layers. Token by token, whole
+// prompts (transformers' reference computes them with its chunked algorithm, modelc row by
+// row) and the greedy continuation; on 2 ranks (the attention and MLP blocks sharded, the
+// linear-attention layers computed whole on each) and 2 stages.
+TEST(Reference, TinyQwen35MatchesTransformers) {
+  checkVariants("tiny-qwen3_5", {"tp2", "pp2"});
+  SCOPED_TRACE("Qwen3_5ForConditionalGeneration");
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3_5-mm.plan", "tiny-qwen3_5", 1e-5);
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

@@ -53,6 +53,10 @@ public:
     Value e = b.create<math::ExpOp>(loc, b.create<arith::NegFOp>(loc, x));
     return div(x, add(constant(1.0), e));
   }
+  Value sigmoid(Value x) {
+    Value e = b.create<math::ExpOp>(loc, b.create<arith::NegFOp>(loc, x));
+    return div(constant(1.0), add(constant(1.0), e));
+  }
   Value gelu(Value x, llm::GeluApproximation approximation) {
     Value half = mul(constant(0.5), x);
     if (approximation == llm::GeluApproximation::tanh) {
@@ -162,6 +166,7 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
                        .Case([&](llm::AddOp) { return gen.add(in(0), in(1)); })
                        .Case([&](llm::MulOp) { return gen.mul(in(0), in(1)); })
                        .Case([&](llm::SiluOp) { return gen.silu(in(0)); })
+                       .Case([&](llm::SigmoidOp) { return gen.sigmoid(in(0)); })
                        .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })
                        .Case([&](llm::ScaleOp s) {
                          return gen.scale(in(0), s.getFactor().convertToDouble(),
@@ -250,6 +255,11 @@ void convertLibraryOp(Operation *op) {
         replace(b.create<kern::CausalConv1dOp>(loc, c.getType(), c.getInput(),
                                                c->getAttrDictionary()));
       })
+      .Case([&](llm::GatedDeltaRuleOp g) {
+        replace(b.create<kern::GatedDeltaRuleOp>(loc, g.getType(), g.getQuery(), g.getKey(),
+                                                 g.getValue(), g.getA(), g.getB(),
+                                                 g->getAttrDictionary()));
+      })
       .Case([&](llm::MoeOp m) {
         replace(b.create<kern::MoeOp>(
             loc, m.getType(), m.getInput(), m.getRouterLogits(), m.getShared(), m.getSharedGate(),
@@ -307,7 +317,8 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   SmallVector<Operation *> library;
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::HeadLinearOp, llm::LogitsOp, llm::EmbeddingOp,
-            llm::GatherTokensOp, llm::RopeOp, llm::AttentionOp, llm::CausalConv1dOp, llm::MoeOp,
+            llm::GatherTokensOp, llm::RopeOp, llm::AttentionOp, llm::CausalConv1dOp,
+            llm::GatedDeltaRuleOp, llm::MoeOp,
             llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp, llm::RecvOp,
             llm::SendOp>(op))
       library.push_back(op);

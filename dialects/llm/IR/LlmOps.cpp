@@ -410,6 +410,38 @@ LogicalResult CausalConv1dOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 //===----------------------------------------------------------------------===//
+// GatedDeltaRuleOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatedDeltaRuleOp::verify() {
+  const int64_t kh = getNumKHeads(), vh = getNumVHeads(), dk = getKeyHeadDim(),
+                dv = getValueHeadDim();
+  if (vh % kh != 0)
+    return emitOpError() << "num_k_heads " << kh << " does not divide num_v_heads " << vh;
+  if (featureDim(getQuery()) != kh * dk || featureDim(getKey()) != kh * dk)
+    return emitOpError() << "query and key need num_k_heads * key_head_dim = " << kh * dk
+                         << " features, got " << featureDim(getQuery()) << " and "
+                         << featureDim(getKey());
+  if (featureDim(getValue()) != vh * dv || featureDim(getResult()) != vh * dv)
+    return emitOpError() << "value and result need num_v_heads * value_head_dim = " << vh * dv
+                         << " features, got " << featureDim(getValue()) << " and "
+                         << featureDim(getResult());
+  if (featureDim(getA()) != vh || featureDim(getB()) != vh)
+    return emitOpError() << "a and b need one feature per value head (" << vh << "), got "
+                         << featureDim(getA()) << " and " << featureDim(getB());
+  if (dk > 1024 || dv > 1024)
+    return emitOpError() << "key_head_dim and value_head_dim must be at most 1024";
+  return success();
+}
+
+LogicalResult GatedDeltaRuleOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const Type t = elementType(getQuery());
+  if (failed(verifyWeight(*this, symbols, getALogAttr(), "a_log", {getNumVHeads()}, t)))
+    return failure();
+  return verifyWeight(*this, symbols, getDtBiasAttr(), "dt_bias", {getNumVHeads()}, t);
+}
+
+//===----------------------------------------------------------------------===//
 // ConcatOp
 //===----------------------------------------------------------------------===//
 

@@ -267,7 +267,7 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
           region.columns.push_back(column);
         continue;
       }
-      if (isa<SiluOp, GeluOp, ScaleOp, SoftcapOp, MulOp, AddOp, SplitOp>(def)) {
+      if (isa<SiluOp, SigmoidOp, GeluOp, ScaleOp, SoftcapOp, MulOp, AddOp, SplitOp>(def)) {
         llvm::append_range(work, def->getOperands());
       } else if (auto rope = dyn_cast<RopeOp>(def)) {
         work.push_back(rope.getInput());
@@ -354,7 +354,7 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         changed = false;
         for (Operation *op : region.inner) {
           SmallVector<Value> same;
-          if (isa<SiluOp, GeluOp, ScaleOp, SoftcapOp, MulOp, AddOp>(op)) {
+          if (isa<SiluOp, SigmoidOp, GeluOp, ScaleOp, SoftcapOp, MulOp, AddOp>(op)) {
             llvm::append_range(same, op->getOperands());
             same.push_back(op->getResult(0));
           } else if (auto rope = dyn_cast<RopeOp>(op)) {

@@ -153,7 +153,12 @@ struct LlmPipelinePass : public modelc::llm::impl::LlmPipelineBase<LlmPipelinePa
     fn.walk([&](AttentionOp a) { a.setLayer(a.getLayer() - offset); });
     // Its recurrent states likewise, in program order.
     int64_t states = 0;
-    fn.walk([&](CausalConv1dOp c) { c.setState(states++); });
+    fn.walk([&](Operation *op) {
+      if (auto c = dyn_cast<CausalConv1dOp>(op))
+        c.setState(states++);
+      else if (auto d = dyn_cast<GatedDeltaRuleOp>(op))
+        d.setState(states++);
+    });
     return success();
   }
 };

@@ -163,6 +163,24 @@ func.func @short_conv(%b: tensor<?x8xf32>, %x: tensor<?x8xf32>, %c: tensor<?x8xf
 
 // -----
 
+// The gated delta rule is a library kernel too; the sigmoid of a gate fuses with the multiply
+// it feeds.
+llm.weight @al : tensor<4xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+// CHECK-LABEL: func.func @gated_delta
+// CHECK: %[[O:.*]] = kern.gated_delta_rule %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {a_log = @al, dt_bias = @dt, key_head_dim = 4 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, state = 0 : i64, value_head_dim = 2 : i64}
+// CHECK: kern.fused ins(%{{.*}}, %[[O]] : tensor<?x8xf32>, tensor<?x8xf32>)
+// CHECK: arith.divf
+// CHECK: arith.mulf
+func.func @gated_delta(%q: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x4xf32>, %g: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  %o = llm.gated_delta_rule %q, %q, %v, %a, %a, %b {state = 0 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @al, dt_bias = @dt} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  %s = llm.sigmoid %g : tensor<?x8xf32>
+  %y = llm.mul %o, %s : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 // Library kernels: embedding, attention (with its attributes), sampled rows, LM head in f32.
 llm.weight @e : tensor<16x8xf16> = ["e"]
 // CHECK-LABEL: func.func @library

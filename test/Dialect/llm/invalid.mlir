@@ -614,3 +614,33 @@ func.func @conv_one_tap(%x: tensor<?x8xf32>, %b: !llm.batch) -> tensor<?x8xf32> 
   %c = llm.causal_conv1d %x, %b {state = 0 : i64, kernel_size = 1 : i64, weight = @c} : tensor<?x8xf32> -> tensor<?x8xf32>
   return %c : tensor<?x8xf32>
 }
+
+// -----
+
+llm.weight @al : tensor<4xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+func.func @delta_heads(%q: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{num_k_heads 3 does not divide num_v_heads 4}}
+  %o = llm.gated_delta_rule %q, %q, %v, %a, %a, %b {state = 0 : i64, num_k_heads = 3 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @al, dt_bias = @dt} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %o : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @al : tensor<4xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+func.func @delta_gates(%q: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x2xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{a and b need one feature per value head (4), got 2 and 2}}
+  %o = llm.gated_delta_rule %q, %q, %v, %a, %a, %b {state = 0 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @al, dt_bias = @dt} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x8xf32>
+  return %o : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @al : tensor<2xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+func.func @delta_weight(%q: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{a_log @al has type 'tensor<2xf32>', expected shape [4] of 'f32'}}
+  %o = llm.gated_delta_rule %q, %q, %v, %a, %a, %b {state = 0 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @al, dt_bias = @dt} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %o : tensor<?x8xf32>
+}

@@ -126,3 +126,17 @@ func.func @short_conv(%x: tensor<?x8xf32>, %batch: !llm.batch) -> tensor<?x8xf32
   %d = llm.causal_conv1d %c, %batch {state = 1 : i64, kernel_size = 3 : i64, weight = @sc.conv, bias = @sc.bias, activation = "silu"} : tensor<?x8xf32> -> tensor<?x8xf32>
   return %d : tensor<?x8xf32>
 }
+
+// Gated DeltaNet's recurrence (Qwen3.5's linear attention): 2 query/key heads of 4, 4 value
+// heads of 2, its state matrices the request's recurrent state 2; the gated attention's
+// sigmoid.
+llm.weight @gdn.a_log : tensor<4xf32> = ["A_log"]
+llm.weight @gdn.dt_bias : tensor<4xf32> = ["dt_bias"]
+// CHECK-LABEL: func.func @gated_delta
+func.func @gated_delta(%q: tensor<?x8xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x4xf32>, %b: tensor<?x4xf32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  // CHECK: llm.gated_delta_rule %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {a_log = @gdn.a_log, dt_bias = @gdn.dt_bias, key_head_dim = 4 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, state = 2 : i64, value_head_dim = 2 : i64} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  %o = llm.gated_delta_rule %q, %k, %v, %a, %b, %batch {state = 2 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @gdn.a_log, dt_bias = @gdn.dt_bias} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  // CHECK: llm.sigmoid %{{.*}} : tensor<?x8xf32>
+  %s = llm.sigmoid %o : tensor<?x8xf32>
+  return %s : tensor<?x8xf32>
+}
