@@ -409,6 +409,11 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
 
 } // namespace
 
+Value modelc::frontend::buildMixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer,
+                                              const std::string &prefix) {
+  return mixtureOfExperts(b, h, layer, prefix);
+}
+
 void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();

@@ -52,7 +52,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "lfm2, qwen3_5_text, qwen3_5, llama4, llama4_text, "
+    "lfm2, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -77,7 +77,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Case("lfm2", Architecture::Lfm2)
-      .Case("qwen3_5_text", Architecture::Qwen35)
+      .Cases("qwen3_5_text", "qwen3_5_moe_text", Architecture::Qwen35)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -132,6 +132,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Lfm2ForCausalLM", "lfm2")
             .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
             .Case("Qwen3_5ForConditionalGeneration", "qwen3_5")
+            .Case("Qwen3_5MoeForCausalLM", "qwen3_5_moe_text")
+            .Case("Qwen3_5MoeForConditionalGeneration", "qwen3_5_moe")
             .Case("Llama4ForCausalLM", "llama4_text")
             .Case("Ministral3ForCausalLM", "ministral3")
             .Case("Llama4ForConditionalGeneration", "llama4")
@@ -1516,6 +1518,8 @@ const MultimodalWrapper kMultimodalWrappers[] = {
     // model.language_model.
     {"qwen3_5", "qwen3_5_text", {{"qwen3_5_text", "qwen3_5_text"}}, "", "model.language_model.",
      Tie::Top, false},
+    {"qwen3_5_moe", "qwen3_5_moe_text", {{"qwen3_5_moe_text", "qwen3_5_moe_text"}}, "",
+     "model.language_model.", Tie::Top, false},
     // Qwen2-VL and Qwen2.5-VL: Qwen2's decoder under Qwen2's names.
     {"qwen2_5_vl", "qwen2_5_vl_text", {{"qwen2_5_vl_text", "qwen2"}}, "", "", Tie::Either, false,
      true, {{"max_window_layers", 80}, {"rope_theta", 1000000}}},
@@ -1690,8 +1694,26 @@ static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
 // but the linear layers' gated one zero-centered (1 + w). Multimodal RoPE sections rotate
 // text as plain RoPE.
 static Error parseQwen35(JsonFields &fields, ModelConfig &c) {
-  readDecoderSizes(fields, c, {248320, 4096, 32, 16, 4, 32768});
-  c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(12288);
+  // Qwen3.5's mixtures (Qwen3_5MoeTextConfig: Qwen3.5-35B-A3B's sizes): every layer's MLP
+  // a sparse block, the experts stacked [out, in] as released (mlp.experts.gate_up_proj
+  // [E, 2I, D], down_proj [E, D, I]), softmax routing renormalized over the chosen, a shared
+  // expert scaled by sigmoid(shared_expert_gate).
+  const bool moe = c.modelType == "qwen3_5_moe_text";
+  if (moe) {
+    readDecoderSizes(fields, c, {248320, 2048, 40, 16, 2, 32768});
+    c.numExperts = fields.optionalPositiveInt("num_experts").value_or(256);
+    c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
+    checkExpertCounts(fields, c, "num_experts", "num_experts_per_tok");
+    c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(512);
+    c.sharedExpertIntermediateSize =
+        fields.optionalPositiveInt("shared_expert_intermediate_size").value_or(512);
+    c.intermediateSize = c.expertIntermediateSize; // no dense MLP
+    c.normalizeTopK = c.roundRoutingWeights = true;
+    c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
+  } else {
+    readDecoderSizes(fields, c, {248320, 4096, 32, 16, 4, 32768});
+    c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(12288);
+  }
   c.headDim = fields.optionalPositiveInt("head_dim").value_or(256);
   c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
   c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);

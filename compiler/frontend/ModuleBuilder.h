@@ -117,5 +117,9 @@ void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistr
 void buildGpt2(ModuleBuilder &b);
 void buildLfm2(ModuleBuilder &b); // attention and short-convolution layers
 void buildQwen35(ModuleBuilder &b); // gated attention and Gated DeltaNet layers
+// A sparse MLP block of layer `layer` (the config's experts, router and shared expert) on
+// `h`, its weights named `prefix` + "moe....": the Llama family's, for other builders.
+mlir::Value buildMixtureOfExperts(ModuleBuilder &b, mlir::Value h, int64_t layer,
+                                  const std::string &prefix);
 
 } // namespace modelc::frontend

@@ -110,9 +110,14 @@ void modelc::frontend::buildQwen35(ModuleBuilder &b) {
     x = b.add(x, out);
 
     h = b.rmsNorm(x, w("post_attention_norm", {d}, "post_attention_layernorm.weight"));
-    x = b.add(x, b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"),
-                           w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"),
-                           w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), ff));
+    // Qwen3.5's mixtures: softmax routing over mlp.gate, the experts stacked [out, in] in
+    // mlp.experts.gate_up_proj / down_proj, a shared expert scaled by
+    // sigmoid(shared_expert_gate).
+    x = b.add(x, c.isMoeLayer(i)
+                     ? buildMixtureOfExperts(b, h, i, prefix)
+                     : b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"),
+                                 w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"),
+                                 w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), ff));
   }
   b.endWithHead(x, b.weight("norm", {d}, "model.norm.weight"), embed);
 }

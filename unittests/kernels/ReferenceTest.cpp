@@ -398,6 +398,12 @@ TEST(Reference, TinyQwen35MatchesTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-qwen3_5-mm.plan", "tiny-qwen3_5", 1e-5);
 }
 
+// Qwen3.5's mixtures: the same hybrid layers, each MLP a mixture of experts stacked [out, in]
+// as released, with a sigmoid-gated shared expert.
+TEST(Reference, TinyQwen35MoeMatchesTransformers) {
+  checkVariants("tiny-qwen3_5-moe", {"tp2", "pp2"});
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {
