@@ -209,7 +209,7 @@ def dequantized_reference(path):
 
 
 # Models whose reference is transformers in float64 (see main()).
-F64_REFERENCE = {"tiny-qwen3_5", "tiny-qwen3_5-moe"}
+F64_REFERENCE = {"tiny-qwen3_5", "tiny-qwen3_5-moe", "tiny-qwen3-next"}
 
 
 def main():
@@ -248,10 +248,13 @@ def main():
                      "tiny-llama4-scout.json", "tiny-glm4-moe-lite.json", "tiny-mistral4.json",
                      "tiny-solar-open.json", "tiny-hunyuan-moe.json",
                      "tiny-qwen3-vl-moe.json", "tiny-dots1.json",
-                     "tiny-exaone-moe.json"]:
+                     "tiny-exaone-moe.json", "tiny-qwen3-next.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)
+        if name in F64_REFERENCE:  # as for the tiny models above
+            model = model.double()
+            model.set_experts_implementation("eager")
         write(name, model, tiny_prompts, all_positions=True)
     for gguf in ["tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-qwen3-moe", "tiny-qwen2-moe"]:
         if only and gguf + "-gguf" not in only:

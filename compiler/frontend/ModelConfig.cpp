@@ -52,7 +52,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "lfm2, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
+    "lfm2, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -77,7 +77,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Case("lfm2", Architecture::Lfm2)
-      .Cases("qwen3_5_text", "qwen3_5_moe_text", Architecture::Qwen35)
+      .Cases("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", Architecture::Qwen35)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
       .Cases("gemma3_text", "gemma3", Architecture::Gemma3) // gemma3: GGUF's name
@@ -131,6 +131,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Lfm2ForCausalLM", "lfm2")
             .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
+            .Case("Qwen3NextForCausalLM", "qwen3_next")
             .Case("Qwen3_5ForConditionalGeneration", "qwen3_5")
             .Case("Qwen3_5MoeForCausalLM", "qwen3_5_moe_text")
             .Case("Qwen3_5MoeForConditionalGeneration", "qwen3_5_moe")
@@ -616,6 +617,26 @@ void parseHunyuanExperts(JsonFields &fields, ModelConfig &c) {
   checkExpertCounts(fields, c, "num_experts", "moe_topk");
 }
 
+// Qwen3-MoE's (and Qwen3-Next's) dense layers: a dense MLP (intermediate_size) in
+// mlp_only_layers and wherever (layer + 1) is not a multiple of decoder_sparse_step.
+void readQwenDenseLayers(JsonFields &fields, ModelConfig &c) {
+  int64_t step = fields.optionalPositiveInt("decoder_sparse_step").value_or(1);
+  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.denseLayers[static_cast<size_t>(i)] = (i + 1) % step != 0;
+  if (std::optional<std::vector<double>> dense = fields.optionalNumberArray("mlp_only_layers"))
+    for (double layer : *dense) {
+      if (layer < 0 || layer >= double(c.numLayers) || layer != std::floor(layer))
+        fields.fail("mlp_only_layers", (layer == std::floor(layer) && std::abs(layer) < 1e15
+                                            ? std::to_string(static_cast<int64_t>(layer))
+                                            : std::to_string(layer)) +
+                                           " is not a layer index below " +
+                                           std::to_string(c.numLayers));
+      else
+        c.denseLayers[static_cast<size_t>(layer)] = true;
+    }
+}
+
 void parseExperts(JsonFields &fields, ModelConfig &c) {
   if (c.modelType == "glm4_moe" || c.modelType == "solar_open" || c.modelType == "dots1" ||
       c.modelType == "exaone_moe")
@@ -658,25 +679,8 @@ void parseExperts(JsonFields &fields, ModelConfig &c) {
   // of the chosen logits (the same weights) and rounds them, as Qwen3-MoE and OLMoE do.
   c.normalizeTopK = mixtral || granite || fields.optionalBool("norm_topk_prob").value_or(false);
   c.roundRoutingWeights = !mixtral;
-  if (!qwen)
-    return;
-  // Qwen3-MoE: a dense MLP (intermediate_size) in mlp_only_layers and wherever
-  // (layer + 1) is not a multiple of decoder_sparse_step.
-  int64_t step = fields.optionalPositiveInt("decoder_sparse_step").value_or(1);
-  c.denseLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), false);
-  for (int64_t i = 0; i < c.numLayers; ++i)
-    c.denseLayers[static_cast<size_t>(i)] = (i + 1) % step != 0;
-  if (std::optional<std::vector<double>> dense = fields.optionalNumberArray("mlp_only_layers"))
-    for (double layer : *dense) {
-      if (layer < 0 || layer >= double(c.numLayers) || layer != std::floor(layer))
-        fields.fail("mlp_only_layers", (layer == std::floor(layer) && std::abs(layer) < 1e15
-                                            ? std::to_string(static_cast<int64_t>(layer))
-                                            : std::to_string(layer)) +
-                                           " is not a layer index below " +
-                                           std::to_string(c.numLayers));
-      else
-        c.denseLayers[static_cast<size_t>(layer)] = true;
-    }
+  if (qwen)
+    readQwenDenseLayers(fields, c);
 }
 
 // A quantized checkpoint's quantization_config. compressed-tensors' pack-quantized
@@ -1698,18 +1702,28 @@ static Error parseQwen35(JsonFields &fields, ModelConfig &c) {
   // a sparse block, the experts stacked [out, in] as released (mlp.experts.gate_up_proj
   // [E, 2I, D], down_proj [E, D, I]), softmax routing renormalized over the chosen, a shared
   // expert scaled by sigmoid(shared_expert_gate).
-  const bool moe = c.modelType == "qwen3_5_moe_text";
-  if (moe) {
-    readDecoderSizes(fields, c, {248320, 2048, 40, 16, 2, 32768});
-    c.numExperts = fields.optionalPositiveInt("num_experts").value_or(256);
-    c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(8);
+  const bool moe = c.modelType == "qwen3_5_moe_text", next = c.modelType == "qwen3_next";
+  // Qwen3-Next (Qwen3NextConfig: Qwen3-Next-80B-A3B's sizes): the same layers, its linear
+  // attention's projections interleaved by key head (in_proj_qkvz, in_proj_ba), each expert
+  // a tensor of its own as released, dense MLPs where decoder_sparse_step and
+  // mlp_only_layers say (Qwen3-MoE's rule).
+  if (moe || next) {
+    readDecoderSizes(fields, c, {next ? 151936 : 248320, 2048, next ? 48 : 40, 16, 2, 32768});
+    c.numExperts = fields.optionalPositiveInt("num_experts").value_or(next ? 512 : 256);
+    c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(next ? 10 : 8);
     checkExpertCounts(fields, c, "num_experts", "num_experts_per_tok");
     c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(512);
     c.sharedExpertIntermediateSize =
         fields.optionalPositiveInt("shared_expert_intermediate_size").value_or(512);
-    c.intermediateSize = c.expertIntermediateSize; // no dense MLP
-    c.normalizeTopK = c.roundRoutingWeights = true;
-    c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
+    c.normalizeTopK = !next || fields.optionalBool("norm_topk_prob").value_or(true);
+    c.roundRoutingWeights = true;
+    if (next) {
+      c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(5632);
+      readQwenDenseLayers(fields, c);
+    } else {
+      c.intermediateSize = c.expertIntermediateSize; // no dense MLP
+      c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
+    }
   } else {
     readDecoderSizes(fields, c, {248320, 4096, 32, 16, 4, 32768});
     c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(12288);

@@ -11,7 +11,8 @@
 //     q_norm / k_norm, RoPE on the first rotary_dim features; the attention's output times
 //     sigmoid(gate) before o_proj.
 // Weight names are Hugging Face's (Qwen3_5ForCausalLM; the multimodal checkpoint's under
-// model.language_model.).
+// model.language_model.). Qwen3-Next is the same model with its linear attention's
+// projections interleaved by key head.
 #include "compiler/frontend/ModuleBuilder.h"
 
 using namespace mlir;
@@ -45,6 +46,7 @@ void modelc::frontend::buildQwen35(ModuleBuilder &b) {
         DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
   };
 
+  const bool next = c.modelType == "qwen3_next";
   int64_t attentionLayers = 0, states = 0;
   for (int64_t i = 0; i < c.numLayers; ++i) {
     const std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
@@ -56,12 +58,39 @@ void modelc::frontend::buildQwen35(ModuleBuilder &b) {
     Value h = b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
     Value out;
     if (c.isDeltaLayer(i)) {
-      Value mixed = b.linear(h, w("delta.in_proj_qkv", {convDim, d}, "linear_attn.in_proj_qkv.weight"),
-                             convDim);
-      Value z = b.linear(h, w("delta.in_proj_z", {valueDim, d}, "linear_attn.in_proj_z.weight"),
-                         valueDim);
-      Value beta = b.linear(h, w("delta.in_proj_b", {vh, d}, "linear_attn.in_proj_b.weight"), vh);
-      Value decay = b.linear(h, w("delta.in_proj_a", {vh, d}, "linear_attn.in_proj_a.weight"), vh);
+      FlatSymbolRefAttr qkvW, zW, bW, aW;
+      if (next) {
+        // Qwen3-Next's in_proj_qkvz holds, per key head g, its query and key, then the
+        // value and z rows of its value heads (r = vh / kh of them); in_proj_ba per key
+        // head its r b rows, then its r a rows. The rows are taken in head order.
+        const int64_t r = vh / kh, group = 2 * dk + 2 * r * dv;
+        SmallVector<int64_t> qkvRows, zRows, bRows, aRows;
+        for (int64_t part : {0, 1})
+          for (int64_t g = 0; g < kh; ++g)
+            qkvRows.append({g * group + part * dk, dk});
+        for (int64_t g = 0; g < kh; ++g)
+          qkvRows.append({g * group + 2 * dk, r * dv});
+        for (int64_t g = 0; g < kh; ++g) {
+          zRows.append({g * group + 2 * dk + r * dv, r * dv});
+          bRows.append({g * 2 * r, r});
+          aRows.append({g * 2 * r + r, r});
+        }
+        const std::string qkvz = layerName(i, "linear_attn.in_proj_qkvz.weight"),
+                          ba = layerName(i, "linear_attn.in_proj_ba.weight");
+        qkvW = b.stackedWeight(prefix + "delta.in_proj_qkv", {convDim, d}, {qkvz}, "", qkvRows);
+        zW = b.stackedWeight(prefix + "delta.in_proj_z", {valueDim, d}, {qkvz}, "", zRows);
+        bW = b.stackedWeight(prefix + "delta.in_proj_b", {vh, d}, {ba}, "", bRows);
+        aW = b.stackedWeight(prefix + "delta.in_proj_a", {vh, d}, {ba}, "", aRows);
+      } else {
+        qkvW = w("delta.in_proj_qkv", {convDim, d}, "linear_attn.in_proj_qkv.weight");
+        zW = w("delta.in_proj_z", {valueDim, d}, "linear_attn.in_proj_z.weight");
+        bW = w("delta.in_proj_b", {vh, d}, "linear_attn.in_proj_b.weight");
+        aW = w("delta.in_proj_a", {vh, d}, "linear_attn.in_proj_a.weight");
+      }
+      Value mixed = b.linear(h, qkvW, convDim);
+      Value z = b.linear(h, zW, valueDim);
+      Value beta = b.linear(h, bW, vh);
+      Value decay = b.linear(h, aW, vh);
       // The depthwise kernel is stored [conv_dim, 1, K].
       Value conv = ob.create<llm::CausalConv1dOp>(
           b.loc(), mixed.getType(), mixed, args.batch, ob.getI64IntegerAttr(states++),

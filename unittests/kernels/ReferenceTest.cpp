@@ -89,13 +89,21 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
 
 // `model`'s plan and the plans `<model>-<variant>.plan` (ranks, stages, the GGUF file), each
 // against the model's golden.
-void checkVariants(const std::string &model, std::initializer_list<const char *> variants) {
-  checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5);
+void checkVariants(const std::string &model, std::initializer_list<const char *> variants,
+                   double tolerance = 1e-5) {
+  checkAgainstReference(planDirectory + "/" + model + ".plan", model, tolerance);
   for (const char *variant : variants) {
     SCOPED_TRACE(variant);
-    checkAgainstReference(planDirectory + "/" + model + "-" + variant + ".plan", model, 1e-5);
+    checkAgainstReference(planDirectory + "/" + model + "-" + variant + ".plan", model,
+                          tolerance);
   }
 }
+
+// Gated DeltaNet models: some positions of the tiny random models are ill-conditioned in f32
+// (transformers' own f32 result is up to 9.5e-6 off its float64 one at tiny-qwen3-next's
+// sixth position, against 1e-6 elsewhere); modelc's f32, one rounding order among others,
+// is up to 1.9e-5 off there and matches to 5e-6 elsewhere. The reference is float64.
+constexpr double kDeltaRuleTolerance = 3e-5;
 
 } // namespace
 
@@ -393,15 +401,22 @@ TEST(Reference, TinyLfm2MatchesTransformers) { checkVariants("tiny-lfm2", {"tp2"
 // row) and the greedy continuation; on 2 ranks (the attention and MLP blocks sharded, the
 // linear-attention layers computed whole on each) and 2 stages.
 TEST(Reference, TinyQwen35MatchesTransformers) {
-  checkVariants("tiny-qwen3_5", {"tp2", "pp2"});
+  checkVariants("tiny-qwen3_5", {"tp2", "pp2"}, kDeltaRuleTolerance);
   SCOPED_TRACE("Qwen3_5ForConditionalGeneration");
-  checkAgainstReference(planDirectory + "/hf-tiny-qwen3_5-mm.plan", "tiny-qwen3_5", 1e-5);
+  checkAgainstReference(planDirectory + "/hf-tiny-qwen3_5-mm.plan", "tiny-qwen3_5",
+                        kDeltaRuleTolerance);
 }
 
 // Qwen3.5's mixtures: the same hybrid layers, each MLP a mixture of experts stacked [out, in]
 // as released, with a sigmoid-gated shared expert.
 TEST(Reference, TinyQwen35MoeMatchesTransformers) {
-  checkVariants("tiny-qwen3_5-moe", {"tp2", "pp2"});
+  checkVariants("tiny-qwen3_5-moe", {"tp2", "pp2"}, kDeltaRuleTolerance);
+}
+
+// Qwen3-Next: the same layers with the linear attention's projections interleaved by key head
+// (its rows taken in head order), one tensor per expert, a dense MLP on one layer.
+TEST(Reference, TinyQwen3NextMatchesTransformers) {
+  checkVariants("tiny-qwen3-next", {"tp2"}, kDeltaRuleTolerance);
 }
 
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
