@@ -535,7 +535,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                           "cohere2", // llama.cpp's Cohere 2 files too (not read yet)
                           "lfm2",    // llama.cpp's LFM2 files too (not read yet)
                           "qwen3_5_text", "qwen3_5", "qwen3_5_moe_text", "qwen3_5_moe",
-                          "qwen3_next"},
+                          "qwen3_next", "granitemoehybrid"},
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +

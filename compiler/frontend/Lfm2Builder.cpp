@@ -23,12 +23,8 @@ void modelc::frontend::buildLfm2(ModuleBuilder &b) {
 
   int64_t attentionLayers = 0, states = 0;
   for (int64_t i = 0; i < c.numLayers; ++i) {
-    const std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
-    b.setScope(("layers." + llvm::Twine(i)).str());
-    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
-                 std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt) {
-      return b.weight(prefix + name.str(), shape, layerName(i, source), false, rows);
-    };
+    const std::string prefix = b.beginLayer(i);
+    const LayerWeights w{b, i};
 
     Value h = b.rmsNorm(x, w("operator_norm", {d}, "operator_norm.weight"));
     Value out;

@@ -107,7 +107,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   OpBuilder &ob = b.builder();
   // MiniMax-M2 names its experts as Mixtral does.
   const bool mixtral = c.modelType == "mixtral" || c.modelType == "minimax_m2",
-             granite = c.modelType == "granitemoe";
+             granite = c.modelType == "granitemoe" || c.modelType == "granitemoehybrid";
   const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
   const std::string block = mixtral || granite ? "block_sparse_moe." : "mlp.";
   auto gguf = [&](llvm::StringRef kind, llvm::StringRef what = "weight") {

@@ -43,6 +43,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "lfm2";
   case Architecture::Qwen35:
     return "qwen3_5";
+  case Architecture::GraniteHybrid:
+    return "granitemoehybrid";
   }
   return "unknown";
 }
@@ -52,7 +54,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "lfm2, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
+    "granitemoehybrid, lfm2, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -77,6 +79,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Case("lfm2", Architecture::Lfm2)
+      .Case("granitemoehybrid", Architecture::GraniteHybrid)
       .Cases("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", Architecture::Qwen35)
       .Case("gemma", Architecture::Gemma)
       .Case("gemma2", Architecture::Gemma2)
@@ -130,6 +133,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("ExaoneMoeForCausalLM", "exaone_moe")
             .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Lfm2ForCausalLM", "lfm2")
+            .Case("GraniteMoeHybridForCausalLM", "granitemoehybrid")
             .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
             .Case("Qwen3NextForCausalLM", "qwen3_next")
             .Case("Qwen3_5ForConditionalGeneration", "qwen3_5")
@@ -1769,6 +1773,90 @@ static Error parseQwen35(JsonFields &fields, ModelConfig &c) {
   return fields.takeError();
 }
 
+// Granite 4.0-H (GraniteMoeHybridConfig): Mamba 2 layers (layer_types or layers_block_type:
+// mamba / linear_attention) and attention layers (attention / full_attention; RoPE only when
+// position_embedding_type is "rope"), Granite's multipliers, a mixture of
+// num_local_experts (GraniteMoE's stacked input_linear / output_linear; 0: none) beside a
+// dense shared MLP in every layer.
+static Error parseGraniteHybrid(JsonFields &fields, ModelConfig &c) {
+  readDecoderSizes(fields, c, {32000, 4096, 32, 32, 0, 2048});
+  if (c.numKvHeads == 0) // None: every head its own
+    c.numKvHeads = c.numHeads;
+  c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(11008);
+  c.normEps = fields.optionalPositiveNumber("rms_norm_eps").value_or(1e-6);
+  c.tieEmbeddings = fields.optionalBool("tie_word_embeddings").value_or(false);
+  c.headDim = c.hiddenSize / c.numHeads;
+  c.rotaryDim = c.headDim;
+  readSiluMlp(fields, c);
+  if (fields.optionalBool("attention_bias").value_or(false))
+    fields.fail("attention_bias", "biases on the attention projections are not supported");
+  c.embeddingMultiplier = fields.optionalPositiveNumber("embedding_multiplier").value_or(1.0);
+  c.residualMultiplier = fields.optionalPositiveNumber("residual_multiplier").value_or(1.0);
+  c.logitsScaling = fields.optionalPositiveNumber("logits_scaling").value_or(1.0);
+  c.attentionScale = fields.optionalPositiveNumber("attention_multiplier").value_or(1.0);
+  c.numExperts = fields.has("num_local_experts") ? fields.optionalNonNegativeInt("num_local_experts").value_or(0) : 8;
+  if (c.numExperts > 0) {
+    c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(2);
+    checkExpertCounts(fields, c, "num_local_experts", "num_experts_per_tok");
+    c.expertIntermediateSize = c.intermediateSize;
+    c.normalizeTopK = c.roundRoutingWeights = true;
+  }
+  c.sharedMlpSize = fields.optionalPositiveInt("shared_intermediate_size").value_or(1024);
+  c.mambaHeads = fields.optionalPositiveInt("mamba_n_heads").value_or(128);
+  c.mambaGroups = fields.optionalPositiveInt("mamba_n_groups").value_or(1);
+  c.mambaStateSize = fields.optionalPositiveInt("mamba_d_state").value_or(256);
+  c.convKernel = fields.optionalPositiveInt("mamba_d_conv").value_or(4);
+  c.convBias = fields.optionalBool("mamba_conv_bias").value_or(true);
+  const int64_t inner = fields.optionalPositiveInt("mamba_expand").value_or(2) * c.hiddenSize;
+  c.mambaHeadDim = fields.optionalPositiveInt("mamba_d_head").value_or(inner / c.mambaHeads);
+  if (c.mambaHeadDim * c.mambaHeads != inner)
+    fields.fail("mamba_d_head", Twine(c.mambaHeads) + " heads of " + Twine(c.mambaHeadDim) +
+                                    " do not make mamba_expand * hidden_size = " + Twine(inner));
+  if (c.mambaHeads % c.mambaGroups != 0)
+    fields.fail("mamba_n_groups", Twine(c.mambaGroups) + " does not divide mamba_n_heads " +
+                                      Twine(c.mambaHeads));
+  if (c.mambaGroups != 1)
+    fields.fail("mamba_n_groups", "only one group (one RMSNorm over the whole gated output) is "
+                                  "supported, got " + Twine(c.mambaGroups));
+  if (c.convKernel < 2 || c.convKernel > 64)
+    fields.fail("mamba_d_conv", "expected 2 to 64 taps, got " + Twine(c.convKernel));
+  if (fields.optionalBool("mamba_proj_bias").value_or(false))
+    fields.fail("mamba_proj_bias", "biases on the Mamba projections are not supported");
+  if (std::optional<std::vector<double>> limit = fields.optionalNumberArray("time_step_limit"))
+    if (limit->size() != 2 || (*limit)[0] != 0.0 || !std::isinf((*limit)[1]))
+      fields.fail("time_step_limit", "only (0, inf) is supported");
+  std::optional<std::vector<std::string>> types = fields.optionalStringArray("layer_types");
+  StringRef typesKey = "layer_types";
+  if (!types) {
+    types = fields.optionalStringArray("layers_block_type");
+    typesKey = "layers_block_type";
+  }
+  if (types) {
+    if (static_cast<int64_t>(types->size()) != c.numLayers)
+      fields.fail(typesKey,
+                  "has " + Twine(types->size()) + " entries for " + Twine(c.numLayers) + " layers");
+    for (const std::string &t : *types) {
+      const bool mamba = t == "mamba" || t == "linear_attention";
+      if (!mamba && t != "attention" && t != "full_attention")
+        fields.fail(typesKey, "'" + t + "' is not mamba or attention");
+      c.mambaLayers.push_back(mamba);
+    }
+  } else {
+    c.mambaLayers.assign(static_cast<size_t>(c.numLayers), true);
+  }
+  if (std::count(c.mambaLayers.begin(), c.mambaLayers.end(), false) == 0)
+    fields.fail(typesKey, "no attention layer: models of Mamba layers alone are not supported yet");
+  // Without RoPE (Granite 4.0-H's default) the attention layers see positions only through
+  // the Mamba layers.
+  const std::optional<std::string> position = fields.optionalString("position_embedding_type");
+  if (position && *position != "rope" && *position != "nope")
+    fields.fail("position_embedding_type", "'" + *position + "' is not rope or nope");
+  if (position != "rope")
+    c.noRopeLayers.assign(static_cast<size_t>(c.numLayers), true);
+  applyRope(fields, parseRope(fields), c, 10000.0);
+  return fields.takeError();
+}
+
 // Config classes whose released checkpoints leave sizes to the class's defaults (Gemma 3's
 // multimodal text_config names only what differs from Gemma3TextConfig's; Ministral 3's may
 // omit its YaRN): those defaults (transformers'), where the config does not mention the
@@ -1901,6 +1989,8 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
                 : config.modelType == "llama4_text" ? parseLlama4(fields, config)
                 : config.architecture == Architecture::Lfm2 ? parseLfm2(fields, config)
                 : config.architecture == Architecture::Qwen35 ? parseQwen35(fields, config)
+                : config.architecture == Architecture::GraniteHybrid
+                    ? parseGraniteHybrid(fields, config)
                                                     : parseLlamaLike(fields, config);
   if (error)
     return std::move(error);

@@ -28,7 +28,8 @@ enum class Architecture {
   GptOss,
   Glm4,
   Lfm2,
-  Qwen35
+  Qwen35,
+  GraniteHybrid
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -194,6 +195,15 @@ struct ModelConfig {
   int64_t deltaKeyHeads = 0, deltaValueHeads = 0, deltaKeyHeadDim = 0, deltaValueHeadDim = 0;
   bool attentionOutputGate = false;
 
+  // Granite 4.0-H (Mamba 2): the layers whose mixer is a Mamba 2 block (in_proj's gate, then
+  // x, B and C convolved (convKernel taps, convBias, SiLU), then dt per head; the selective
+  // scan of mambaHeads heads of mambaHeadDim over mambaStateSize states in mambaGroups groups;
+  // times silu(gate), RMS-normalized; out_proj); a dense shared MLP of sharedMlpSize beside
+  // the experts (or alone).
+  std::vector<bool> mambaLayers;
+  int64_t mambaHeads = 0, mambaHeadDim = 0, mambaGroups = 0, mambaStateSize = 0;
+  int64_t sharedMlpSize = 0;
+
   // A quantized checkpoint's group size (inputs sharing a scale), 0 when per channel or none:
   // it must divide every quantized matrix's input features.
   int64_t quantGroupSize = 0;
@@ -207,6 +217,9 @@ struct ModelConfig {
   }
   bool isChunkedLayer(int64_t layer) const {
     return attentionChunkSize && layer < int64_t(chunkedLayers.size()) && chunkedLayers[layer];
+  }
+  bool isMambaLayer(int64_t layer) const {
+    return layer < int64_t(mambaLayers.size()) && mambaLayers[static_cast<size_t>(layer)];
   }
   bool isDeltaLayer(int64_t layer) const {
     return layer < int64_t(deltaLayers.size()) && deltaLayers[static_cast<size_t>(layer)];

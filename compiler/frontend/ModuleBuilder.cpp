@@ -140,6 +140,19 @@ ForwardArgs ModuleBuilder::beginForward() {
 
 void ModuleBuilder::endForward(Value logits) { builder_.create<func::ReturnOp>(loc_, logits); }
 
+std::string ModuleBuilder::beginLayer(int64_t layer) {
+  setScope(("layers." + llvm::Twine(layer)).str());
+  return ("layers." + llvm::Twine(layer) + ".").str();
+}
+
+FlatSymbolRefAttr ModuleBuilder::layerWeight(int64_t layer, llvm::StringRef name,
+                                             llvm::ArrayRef<int64_t> shape,
+                                             llvm::StringRef source,
+                                             std::optional<std::pair<int64_t, int64_t>> rows) {
+  return weight(("layers." + llvm::Twine(layer) + "." + name).str(), shape,
+                layerName(layer, source), false, rows);
+}
+
 void ModuleBuilder::setScope(llvm::StringRef name) {
   loc_ = NameLoc::get(StringAttr::get(&context_, name));
 }
@@ -261,6 +274,8 @@ OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context, const 
     buildLfm2(builder);
   else if (spec.config.architecture == Architecture::Qwen35)
     buildQwen35(builder);
+  else if (spec.config.architecture == Architecture::GraniteHybrid)
+    buildGraniteHybrid(builder);
   else
     buildLlamaFamily(builder);
   return builder.finish();

@@ -57,6 +57,15 @@ public:
                                             llvm::StringRef source, bool transposed, int64_t dim,
                                             int64_t phase, llvm::StringRef ggufSource);
 
+  // Starts layer `layer`'s ops (their location "layers.<layer>") and returns the prefix of
+  // its weights' symbols, "layers.<layer>.".
+  std::string beginLayer(int64_t layer);
+  // Declares layer `layer`'s weight "layers.<layer>.<name>" from the checkpoint's
+  // layerName(layer, source) (rows [first, first + count) of it, if given).
+  mlir::FlatSymbolRefAttr layerWeight(int64_t layer, llvm::StringRef name,
+                                      llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
+                                      std::optional<std::pair<int64_t, int64_t>> rows = {});
+
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);
@@ -112,11 +121,23 @@ inline std::string layerName(int64_t layer, llvm::StringRef rest) {
   return ("model.layers." + llvm::Twine(layer) + "." + rest).str();
 }
 
+// Layer `layer`'s weights by name (ModuleBuilder::layerWeight), for a builder's loop body.
+struct LayerWeights {
+  ModuleBuilder &b;
+  int64_t layer;
+  mlir::FlatSymbolRefAttr
+  operator()(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
+             std::optional<std::pair<int64_t, int64_t>> rows = std::nullopt) const {
+    return b.layerWeight(layer, name, shape, source, rows);
+  }
+};
+
 // One builder per architecture family.
 void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2/3
 void buildGpt2(ModuleBuilder &b);
 void buildLfm2(ModuleBuilder &b); // attention and short-convolution layers
 void buildQwen35(ModuleBuilder &b); // gated attention and Gated DeltaNet layers
+void buildGraniteHybrid(ModuleBuilder &b); // attention and Mamba 2 layers
 // A sparse MLP block of layer `layer` (the config's experts, router and shared expert) on
 // `h`, its weights named `prefix` + "moe....": the Llama family's, for other builders.
 mlir::Value buildMixtureOfExperts(ModuleBuilder &b, mlir::Value h, int64_t layer,

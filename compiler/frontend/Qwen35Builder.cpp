@@ -49,11 +49,8 @@ void modelc::frontend::buildQwen35(ModuleBuilder &b) {
   const bool next = c.modelType == "qwen3_next";
   int64_t attentionLayers = 0, states = 0;
   for (int64_t i = 0; i < c.numLayers; ++i) {
-    const std::string prefix = ("layers." + llvm::Twine(i) + ".").str();
-    b.setScope(("layers." + llvm::Twine(i)).str());
-    auto w = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef source) {
-      return b.weight(prefix + name.str(), shape, layerName(i, source));
-    };
+    const std::string prefix = b.beginLayer(i);
+    const LayerWeights w{b, i};
 
     Value h = b.rmsNorm(x, w("input_norm", {d}, "input_layernorm.weight"));
     Value out;

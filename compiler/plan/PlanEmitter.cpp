@@ -593,7 +593,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   if (valuesInKeys)
     kvCache["values_in_keys"] = true;
 
-  // Recurrent states (kern.causal_conv1d, kern.gated_delta_rule): each rank's count, numbered from 0; the runtime
+  // Recurrent states (kern.causal_conv1d, gated_delta_rule, ssm_scan): each rank's count, numbered from 0; the runtime
   // sizes each from the op that keeps it.
   int64_t states = 0;
   for (ModuleOp m : modules)
@@ -603,6 +603,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
         config = c.getConfig();
       else if (auto d = dyn_cast<kern::GatedDeltaRuleOp>(op))
         config = d.getConfig();
+      else if (auto m = dyn_cast<kern::SsmScanOp>(op))
+        config = m.getConfig();
       if (config)
         states = std::max(states, cast<IntegerAttr>(config.get("state")).getInt() + 1);
     });

@@ -151,6 +151,22 @@ def Kern_GatedDeltaRuleOp : Kern_Op<"gated_delta_rule", [
   }];
 }
 
+def Kern_SsmScanOp : Kern_Op<"ssm_scan", [
+    MemoryEffects<[MemRead<Kern_RecurrentStateResource>, MemWrite<Kern_RecurrentStateResource>]>]> {
+  let summary = "Mamba 2's selective scan of each request over its state (a runtime kernel)";
+  let description = [{
+    The runtime's per-request selective state-space scan; `config` carries llm.ssm_scan's
+    attributes (state, heads, head_dim, groups, state_size, a_log, dt_bias, d).
+  }];
+  let arguments = (ins Kern_Activation:$input, Kern_Activation:$dt, Kern_Activation:$b,
+                       Kern_Activation:$c, DictionaryAttr:$config);
+  let results = (outs Kern_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $dt `,` $b `,` $c $config attr-dict `:` type($input) `,` type($dt) `,`
+    type($b) `,` type($c) `->` type($result)
+  }];
+}
+
 def Kern_ConcatOp : Kern_Op<"concat", [Pure]> {
   let summary = "Joins the features of each head (a runtime kernel)";
   let description = [{

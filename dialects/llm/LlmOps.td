@@ -556,6 +556,41 @@ def Llm_GatedDeltaRuleOp : Llm_Op<"gated_delta_rule", [
   let hasVerifier = 1;
 }
 
+def Llm_SsmScanOp : Llm_Op<"ssm_scan", [
+    Llm_SameActivationElementType, DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead<Llm_RecurrentStateResource>,
+                   MemWrite<Llm_RecurrentStateResource>]>]> {
+  let summary = "Mamba 2's selective state-space scan over each request's own tokens";
+  let description = [{
+    Each request keeps, per head h, a state S_h of `head_dim x state_size` floats (its
+    recurrent state `state`: zeros at position 0), which each of its rows, in order,
+    updates and reads. In f32, for head h (group g = h / (num_heads / num_groups)) of a
+    row:
+
+      dt = softplus(dt_h + dt_bias_h),  S_h = exp(-dt exp(a_log_h)) S_h + dt x_h B_g^T
+      out_h = S_h C_g + d_h x_h
+
+    `input` and the result are `[T, num_heads * head_dim]`, `dt` `[T, num_heads]`, `b` and
+    `c` `[T, num_groups * state_size]`; `a_log`, `dt_bias` and `d` name `[num_heads]`
+    weights. Requests never see each other's tokens. (Mamba 2 layers: Granite 4.0-H's.)
+  }];
+  let arguments = (ins Llm_Activation:$input, Llm_Activation:$dt, Llm_Activation:$b,
+                       Llm_Activation:$c, Llm_BatchType:$batch,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$state,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_groups,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$state_size,
+                       FlatSymbolRefAttr:$a_log, FlatSymbolRefAttr:$dt_bias,
+                       FlatSymbolRefAttr:$d);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $dt `,` $b `,` $c `,` $batch attr-dict `:` type($input) `,` type($dt) `,`
+    type($b) `,` type($c) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Parallelism
 //===----------------------------------------------------------------------===//

@@ -285,8 +285,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                op.attention.sinks->dtype != DType::F32) {
       return bad("attention sinks " + op.attention.sinks->name + " are not F32")
           .withContext(planPath);
-    } else if (op.kind == OpKind::CausalConv1d || op.kind == OpKind::GatedDeltaRule) {
-      for (const plan::WeightEntry *w : {op.weight, op.bias, op.delta.aLog, op.delta.dtBias})
+    } else if (plan::Program::stateOf(op) >= 0) {
+      for (const plan::WeightEntry *w : {op.weight, op.bias, op.delta.aLog, op.delta.dtBias,
+                                         op.ssm.aLog, op.ssm.dtBias, op.ssm.d})
         if (w && w->dtype != DType::F32)
           return bad(std::string(plan::opKindName(op.kind)) + " weight " + w->name +
                      " is not F32")
@@ -785,6 +786,53 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                 o[j] += row[j] * qn[i];
               }
             }
+          }
+        }
+      }
+      break;
+    }
+    case OpKind::SsmScan: {
+      // Each request's rows in order; its heads apart (in parallel), each a P x N state: decayed
+      // by exp(dt A), plus dt x B^T; read along C, plus D x.
+      const plan::SsmConfig &c = op.ssm;
+      const int64_t p = c.headDim, n = c.stateSize, group = c.numHeads / c.numGroups;
+      const int64_t x = op.inputs[0], dt = op.inputs[1], bIn = op.inputs[2], cIn = op.inputs[3];
+      impl.rows[out] = impl.rows[x];
+      const float *aLog = reinterpret_cast<const float *>(c.aLog->data);
+      const float *dtBias = reinterpret_cast<const float *>(c.dtBias->data);
+      const float *dSkip = reinterpret_cast<const float *>(c.d->data);
+      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      const int64_t perSlot = c.numHeads * p * n;
+      int64_t work = 0;
+      for (size_t r = 0; r < chunks.size(); ++r) {
+        work += chunks[r].numTokens * perSlot;
+        float *state = states.data() + int64_t(chunks[r].stateSlot) * perSlot;
+        if (chunks[r].startPosition == 0)
+          std::fill(state, state + perSlot, 0.0f);
+      }
+      const int64_t items = static_cast<int64_t>(chunks.size()) * c.numHeads;
+#pragma omp parallel for schedule(dynamic) if (work >= kParallelWork)
+      for (int64_t it = 0; it < items; ++it) {
+        const size_t r = static_cast<size_t>(it / c.numHeads);
+        const int64_t h = it % c.numHeads, g = h / group;
+        float *s = states.data() + int64_t(chunks[r].stateSlot) * perSlot + h * p * n;
+        const float a = -std::exp(aLog[h]);
+        for (int64_t t = start[r]; t < start[r] + chunks[r].numTokens; ++t) {
+          const float *xr = impl.data(x) + t * impl.stride(x) + h * p;
+          const float *br = impl.data(bIn) + t * impl.stride(bIn) + g * n;
+          const float *cr = impl.data(cIn) + t * impl.stride(cIn) + g * n;
+          const float raw = impl.data(dt)[t * impl.stride(dt) + h] + dtBias[h];
+          const float step = raw > 20.0f ? raw : std::log1p(std::exp(raw));
+          const float decay = std::exp(step * a);
+          float *o = impl.data(out) + t * impl.stride(out) + h * p;
+          for (int64_t i = 0; i < p; ++i) {
+            float *row = s + i * n;
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n; ++j) {
+              row[j] = row[j] * decay + step * br[j] * xr[i];
+              acc += row[j] * cr[j];
+            }
+            o[i] = acc + xr[i] * dSkip[h];
           }
         }
       }

@@ -19,6 +19,8 @@ const char *opKindName(OpKind kind) {
     return "causal_conv1d";
   case OpKind::GatedDeltaRule:
     return "gated_delta_rule";
+  case OpKind::SsmScan:
+    return "ssm_scan";
   case OpKind::Rope:
     return "rope";
   case OpKind::GatherRows:
@@ -228,6 +230,18 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       ok = ok && dtype(op.outputs[0]) == dtype(op.inputs[0]);
       break;
     }
+    case OpKind::SsmScan: { // x [rows, H P], dt [rows, H], b, c [rows, G N]
+      const SsmConfig &m = op.ssm;
+      ok = count(4, 1) && allStored(op.inputs) && allStored(op.outputs) &&
+           width(op.inputs[0]) == m.numHeads * m.headDim && width(op.inputs[1]) == m.numHeads &&
+           width(op.inputs[2]) == m.numGroups * m.stateSize &&
+           width(op.inputs[3]) == m.numGroups * m.stateSize &&
+           width(op.outputs[0]) == m.numHeads * m.headDim;
+      for (size_t i = 1; ok && i < op.inputs.size(); ++i)
+        ok = dtype(op.inputs[i]) == dtype(op.inputs[0]);
+      ok = ok && dtype(op.outputs[0]) == dtype(op.inputs[0]);
+      break;
+    }
     case OpKind::Moe: { // x [rows, D], router logits [rows, E] (, shared [rows, D] (, its
                         // gate [rows, 1])) -> [rows, D]
       const MoeConfig &m = op.moe;
@@ -292,6 +306,7 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
 int64_t Program::stateOf(const Op &op) {
   return op.kind == OpKind::CausalConv1d     ? op.conv.state
          : op.kind == OpKind::GatedDeltaRule ? op.delta.state
+         : op.kind == OpKind::SsmScan        ? op.ssm.state
                                              : -1;
 }
 
@@ -300,6 +315,8 @@ int64_t Program::stateElements(const Op &op) const {
     return (op.conv.kernelSize - 1) * values[op.inputs[0]].width;
   if (op.kind == OpKind::GatedDeltaRule)
     return op.delta.numVHeads * op.delta.keyHeadDim * op.delta.valueHeadDim;
+  if (op.kind == OpKind::SsmScan)
+    return op.ssm.numHeads * op.ssm.headDim * op.ssm.stateSize;
   return 0;
 }
 
@@ -318,6 +335,24 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         return nullptr;
       auto it = weights.find(attrs.at(key).get<std::string>());
       return it == weights.end() ? nullptr : it->second;
+    };
+    // A recurrent-state op's `state`: one of the plan's.
+    auto stateIndex = [&](const nlohmann::json &c, const std::string &kind,
+                          int64_t &state) -> Status {
+      state = c.at("state");
+      if (state < 0 || state >= meta.numRecurrentStates)
+        return bad(kind + " state " + std::to_string(state) + " is not one of the plan's " +
+                   std::to_string(meta.numRecurrentStates) + " recurrent states");
+      return Status::success();
+    };
+    // Weights of one value per head, named by `keys`.
+    auto perHead = [&](const nlohmann::json &c, const std::string &kind, int64_t heads,
+                       std::initializer_list<std::pair<const char *, const WeightEntry **>> keys)
+        -> Status {
+      for (auto [key, slot] : keys)
+        if (!(*slot = weight(c, key)) || (*slot)->shape != std::vector<uint64_t>{uint64_t(heads)})
+          return bad(kind + " " + key + " is not a plan weight of one value per head");
+      return Status::success();
     };
     for (const nlohmann::json &v : program.at("values")) {
       ValueInfo info;
@@ -479,16 +514,13 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
       } else if (kind == "causal_conv1d") {
         op.kind = OpKind::CausalConv1d;
         const nlohmann::json &c = attrs.at("config");
-        op.conv.state = c.at("state");
+        if (Status st = stateIndex(c, kind, op.conv.state); !st)
+          return st.error();
         op.conv.kernelSize = c.at("kernel_size");
         const std::string activation = c.value("activation", std::string());
         if (!activation.empty() && activation != "silu")
           return bad("causal_conv1d activation '" + activation + "' is not silu");
         op.conv.silu = activation == "silu";
-        if (op.conv.state < 0 || op.conv.state >= meta.numRecurrentStates)
-          return bad("causal_conv1d state " + std::to_string(op.conv.state) +
-                     " is not one of the plan's " + std::to_string(meta.numRecurrentStates) +
-                     " recurrent states");
         if (op.conv.kernelSize < 2 || op.conv.kernelSize > 64)
           return bad("causal_conv1d kernel_size must be in [2, 64]");
         if (!(op.weight = weight(c, "weight")))
@@ -499,24 +531,38 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         op.kind = OpKind::GatedDeltaRule;
         const nlohmann::json &c = attrs.at("config");
         DeltaRuleConfig &d = op.delta;
-        d.state = c.at("state");
+        if (Status st = stateIndex(c, kind, d.state); !st)
+          return st.error();
         d.numKHeads = c.at("num_k_heads");
         d.numVHeads = c.at("num_v_heads");
         d.keyHeadDim = c.at("key_head_dim");
         d.valueHeadDim = c.at("value_head_dim");
-        if (d.state < 0 || d.state >= meta.numRecurrentStates)
-          return bad("gated_delta_rule state " + std::to_string(d.state) +
-                     " is not one of the plan's " + std::to_string(meta.numRecurrentStates) +
-                     " recurrent states");
         if (d.numKHeads < 1 || d.numVHeads < 1 || d.numVHeads > 4096 ||
             d.numVHeads % d.numKHeads != 0 || d.keyHeadDim < 1 || d.keyHeadDim > 1024 ||
             d.valueHeadDim < 1 || d.valueHeadDim > 1024)
           return bad("gated_delta_rule heads or head dims out of range");
-        for (auto [key, slot] : {std::pair("a_log", &d.aLog), std::pair("dt_bias", &d.dtBias)})
-          if (!(*slot = weight(c, key)) ||
-              (*slot)->shape != std::vector<uint64_t>{uint64_t(d.numVHeads)})
-            return bad(std::string("gated_delta_rule ") + key +
-                       " is not a plan weight of one value per value head");
+        if (Status st = perHead(c, kind, d.numVHeads,
+                                {{"a_log", &d.aLog}, {"dt_bias", &d.dtBias}});
+            !st)
+          return st.error();
+      } else if (kind == "ssm_scan") {
+        op.kind = OpKind::SsmScan;
+        const nlohmann::json &c = attrs.at("config");
+        SsmConfig &m = op.ssm;
+        if (Status st = stateIndex(c, kind, m.state); !st)
+          return st.error();
+        m.numHeads = c.at("num_heads");
+        m.headDim = c.at("head_dim");
+        m.numGroups = c.at("num_groups");
+        m.stateSize = c.at("state_size");
+        if (m.numHeads < 1 || m.numHeads > 65536 || m.numGroups < 1 ||
+            m.numHeads % m.numGroups != 0 || m.headDim < 1 || m.headDim > 4096 ||
+            m.stateSize < 1 || m.stateSize > 4096)
+          return bad("ssm_scan heads, groups or sizes out of range");
+        if (Status st = perHead(c, kind, m.numHeads,
+                                {{"a_log", &m.aLog}, {"dt_bias", &m.dtBias}, {"d", &m.d}});
+            !st)
+          return st.error();
       } else if (kind == "moe") {
         op.kind = OpKind::Moe;
         for (const char *role : {"gate", "up", "down"}) {

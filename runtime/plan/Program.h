@@ -29,9 +29,10 @@ enum class OpKind {
   Moe,
   Concat,
   CausalConv1d,
-  GatedDeltaRule
+  GatedDeltaRule,
+  SsmScan
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::GatedDeltaRule) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::SsmScan) + 1;
 const char *opKindName(OpKind kind);
 
 struct RopeConfig {
@@ -90,6 +91,14 @@ struct DeltaRuleConfig {
   const WeightEntry *aLog = nullptr, *dtBias = nullptr;
 };
 
+// Mamba 2's selective scan over each request's tokens (inputs x [rows, H P], dt [rows, H],
+// b, c [rows, G N]; weights aLog, dtBias, d [H]), its state H matrices of P x N floats
+// (llm.ssm_scan in docs/dialects/LlmDialect.md).
+struct SsmConfig {
+  int64_t state = 0, numHeads = 0, headDim = 0, numGroups = 0, stateSize = 0;
+  const WeightEntry *aLog = nullptr, *dtBias = nullptr, *d = nullptr;
+};
+
 // Mixture of experts (the op's weights: gate [E * I, D], up [E * I, D], down [E * D, I]).
 struct MoeConfig {
   int64_t numExperts = 0, topK = 0;
@@ -127,6 +136,7 @@ struct Op {
   AttentionConfig attention;
   ConvConfig conv;
   DeltaRuleConfig delta;
+  SsmConfig ssm;
   MoeConfig moe;
   // gemm of each head (llm.head_linear): heads > 1 splits the input, output and weight
   // rows into that many blocks; inputRows: each block is [K, N] (the input times it)
@@ -155,7 +165,8 @@ struct Program {
   int64_t logits = -1; // -1: a pipeline stage before the last
   int64_t arenaRows = 0, arenaBytes = 0;
 
-  // The recurrent state `op` keeps (causal_conv1d, gated_delta_rule), -1 for other ops;
+  // The recurrent state `op` keeps (causal_conv1d, gated_delta_rule, ssm_scan), -1 for
+  // other ops;
   // and its floats per request.
   static int64_t stateOf(const Op &op);
   int64_t stateElements(const Op &op) const;

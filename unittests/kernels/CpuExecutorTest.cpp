@@ -133,7 +133,10 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          "tiny-lfm2", "tiny-lfm2-tp2", "tiny-lfm2-pp2",
                                          // And the gated delta rule's state matrices.
                                          "tiny-qwen3_5", "tiny-qwen3_5-tp2",
-                                         "tiny-qwen3_5-pp2"),
+                                         "tiny-qwen3_5-pp2",
+                                         // Mamba 2's selective scan.
+                                         "tiny-granite4-h", "tiny-granite4-h-tp2",
+                                         "tiny-granite4-h-pp2"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -419,6 +419,13 @@ TEST(Reference, TinyQwen3NextMatchesTransformers) {
   checkVariants("tiny-qwen3-next", {"tp2"}, kDeltaRuleTolerance);
 }
 
+// Granite 4.0-H: Mamba 2 layers (a convolution window and a state matrix per head kept per
+// request) and attention layers without RoPE; experts plus a shared MLP; Granite's
+// multipliers. The reference is transformers in float64, as for the Gated DeltaNet models.
+TEST(Reference, TinyGranite4HMatchesTransformers) {
+  checkVariants("tiny-granite4-h", {"tp2", "pp2"});
+}
+
 // Seed-OSS: Q, K, V biases and an o_proj bias, head_dim apart from the hidden size; 2 ranks
 // too.
 TEST(Reference, TinySeedOssMatchesTransformers) {

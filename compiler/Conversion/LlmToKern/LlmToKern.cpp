@@ -255,6 +255,10 @@ void convertLibraryOp(Operation *op) {
         replace(b.create<kern::CausalConv1dOp>(loc, c.getType(), c.getInput(),
                                                c->getAttrDictionary()));
       })
+      .Case([&](llm::SsmScanOp m) {
+        replace(b.create<kern::SsmScanOp>(loc, m.getType(), m.getInput(), m.getDt(), m.getB(),
+                                          m.getC(), m->getAttrDictionary()));
+      })
       .Case([&](llm::GatedDeltaRuleOp g) {
         replace(b.create<kern::GatedDeltaRuleOp>(loc, g.getType(), g.getQuery(), g.getKey(),
                                                  g.getValue(), g.getA(), g.getB(),
@@ -318,7 +322,7 @@ LogicalResult modelc::convertLlmToKern(ModuleOp module) {
   module.walk([&](Operation *op) {
     if (isa<llm::LinearOp, llm::HeadLinearOp, llm::LogitsOp, llm::EmbeddingOp,
             llm::GatherTokensOp, llm::RopeOp, llm::AttentionOp, llm::CausalConv1dOp,
-            llm::GatedDeltaRuleOp, llm::MoeOp,
+            llm::GatedDeltaRuleOp, llm::SsmScanOp, llm::MoeOp,
             llm::ConcatOp, llm::AllReduceOp, llm::AllGatherOp, llm::SplitOp, llm::RecvOp,
             llm::SendOp>(op))
       library.push_back(op);

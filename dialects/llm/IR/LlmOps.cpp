@@ -442,6 +442,39 @@ LogicalResult GatedDeltaRuleOp::verifySymbolUses(SymbolTableCollection &symbols)
 }
 
 //===----------------------------------------------------------------------===//
+// SsmScanOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SsmScanOp::verify() {
+  const int64_t h = getNumHeads(), p = getHeadDim(), g = getNumGroups(), n = getStateSize();
+  if (h % g != 0)
+    return emitOpError() << "num_groups " << g << " does not divide num_heads " << h;
+  if (featureDim(getInput()) != h * p || featureDim(getResult()) != h * p)
+    return emitOpError() << "input and result need num_heads * head_dim = " << h * p
+                         << " features, got " << featureDim(getInput()) << " and "
+                         << featureDim(getResult());
+  if (featureDim(getDt()) != h)
+    return emitOpError() << "dt needs one feature per head (" << h << "), got "
+                         << featureDim(getDt());
+  if (featureDim(getB()) != g * n || featureDim(getC()) != g * n)
+    return emitOpError() << "b and c need num_groups * state_size = " << g * n
+                         << " features, got " << featureDim(getB()) << " and "
+                         << featureDim(getC());
+  if (p > 4096 || n > 4096)
+    return emitOpError() << "head_dim and state_size must be at most 4096";
+  return success();
+}
+
+LogicalResult SsmScanOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  const Type t = elementType(getInput());
+  for (auto [ref, role] : {std::pair(getALogAttr(), "a_log"), std::pair(getDtBiasAttr(), "dt_bias"),
+                           std::pair(getDAttr(), "d")})
+    if (failed(verifyWeight(*this, symbols, ref, role, {getNumHeads()}, t)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // ConcatOp
 //===----------------------------------------------------------------------===//
 

@@ -158,6 +158,8 @@ struct LlmPipelinePass : public modelc::llm::impl::LlmPipelineBase<LlmPipelinePa
         c.setState(states++);
       else if (auto d = dyn_cast<GatedDeltaRuleOp>(op))
         d.setState(states++);
+      else if (auto m = dyn_cast<SsmScanOp>(op))
+        m.setState(states++);
     });
     return success();
   }

@@ -428,6 +428,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
     case OpKind::Concat: // the latent attention's head joins: the CPU executor's for now
     case OpKind::CausalConv1d: // recurrent state: the CPU executor's for now
     case OpKind::GatedDeltaRule:
+    case OpKind::SsmScan:
       return fail(Error(ErrorCode::Unsupported, std::string("the CUDA executor runs no ") +
                                                     plan::opKindName(op.kind) + " yet"));
     case OpKind::Gemm:
@@ -1057,6 +1058,7 @@ Status CudaExecutor::Impl::enqueueProgram(const StepMetadata &md, const int32_t 
     case OpKind::Concat:
     case OpKind::CausalConv1d:
     case OpKind::GatedDeltaRule:
+    case OpKind::SsmScan:
       return Error(ErrorCode::Internal, std::string(plan::opKindName(op.kind)) +
                                             " in a CUDA program"); // refused at load
     }

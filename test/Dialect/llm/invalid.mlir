@@ -644,3 +644,25 @@ func.func @delta_weight(%q: tensor<?x8xf32>, %v: tensor<?x8xf32>, %a: tensor<?x4
   %o = llm.gated_delta_rule %q, %q, %v, %a, %a, %b {state = 0 : i64, num_k_heads = 2 : i64, num_v_heads = 4 : i64, key_head_dim = 4 : i64, value_head_dim = 2 : i64, a_log = @al, dt_bias = @dt} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return %o : tensor<?x8xf32>
 }
+
+// -----
+
+llm.weight @al : tensor<4xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+llm.weight @d : tensor<4xf32> = ["D"]
+func.func @ssm_groups(%x: tensor<?x8xf32>, %dt: tensor<?x4xf32>, %bc: tensor<?x9xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{num_groups 3 does not divide num_heads 4}}
+  %y = llm.ssm_scan %x, %dt, %bc, %bc, %b {state = 0 : i64, num_heads = 4 : i64, head_dim = 2 : i64, num_groups = 3 : i64, state_size = 3 : i64, a_log = @al, dt_bias = @dt, d = @d} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x9xf32>, tensor<?x9xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @al : tensor<4xf32> = ["A_log"]
+llm.weight @dt : tensor<4xf32> = ["dt_bias"]
+llm.weight @d : tensor<4xf32> = ["D"]
+func.func @ssm_bc(%x: tensor<?x8xf32>, %dt: tensor<?x4xf32>, %bc: tensor<?x5xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{b and c need num_groups * state_size = 6 features, got 5 and 5}}
+  %y = llm.ssm_scan %x, %dt, %bc, %bc, %b {state = 0 : i64, num_heads = 4 : i64, head_dim = 2 : i64, num_groups = 2 : i64, state_size = 3 : i64, a_log = @al, dt_bias = @dt, d = @d} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x5xf32>, tensor<?x5xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}

@@ -140,3 +140,15 @@ func.func @gated_delta(%q: tensor<?x8xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8x
   %s = llm.sigmoid %o : tensor<?x8xf32>
   return %s : tensor<?x8xf32>
 }
+
+// Mamba 2's selective scan: 4 heads of 2 over 3 states in 2 groups, its state matrices the
+// request's recurrent state 1.
+llm.weight @ssm.a_log : tensor<4xf32> = ["A_log"]
+llm.weight @ssm.dt_bias : tensor<4xf32> = ["dt_bias"]
+llm.weight @ssm.d : tensor<4xf32> = ["D"]
+// CHECK-LABEL: func.func @ssm
+func.func @ssm(%x: tensor<?x8xf32>, %dt: tensor<?x4xf32>, %bc: tensor<?x6xf32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  // CHECK: llm.ssm_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {a_log = @ssm.a_log, d = @ssm.d, dt_bias = @ssm.dt_bias, head_dim = 2 : i64, num_groups = 2 : i64, num_heads = 4 : i64, state = 1 : i64, state_size = 3 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x6xf32>, tensor<?x6xf32> -> tensor<?x8xf32>
+  %y = llm.ssm_scan %x, %dt, %bc, %bc, %batch {state = 1 : i64, num_heads = 4 : i64, head_dim = 2 : i64, num_groups = 2 : i64, state_size = 3 : i64, a_log = @ssm.a_log, dt_bias = @ssm.dt_bias, d = @ssm.d} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x6xf32>, tensor<?x6xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
