@@ -3,7 +3,7 @@
 bind against. The files are made by the formats' own reference writers (the `safetensors`
 and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
 
-    pip install numpy safetensors gguf torch transformers compressed-tensors && \
+    pip install numpy safetensors gguf torch transformers accelerate compressed-tensors && \
         scripts/gen-compiler-test-models.py
     scripts/gen-compiler-test-models.py --manifest-ggufs     (only the manifests' GGUF files)
 
@@ -972,6 +972,51 @@ def manifest_ggufs():
     # The same with a factor too few: refused by name.
     tensors["rope_freqs.weight"] = tensors["rope_freqs.weight"][:-1]
     gguf_file("gguf-rope-freqs-short.gguf", "llama", meta, tensors)
+
+    # LFM2 as llama.cpp's converter writes it (lfm2; LFM2Model): the short convolutions'
+    # tensors as shortconv.*, their kernels squeezed to [D, K]; embedding_norm (the final
+    # norm) as token_embd_norm; attention.head_count_kv per block, 0 for the convolutions;
+    # feed_forward_length the MLP's width as adjusted; Q and K rows as they are. transformers'
+    # own GGUF reader must read it back as the manifest's model.
+    lfm2 = manifest_model("tiny-lfm2.json")
+    c = lfm2.config
+    lfm2_names = {"operator_norm.weight": "attn_norm.weight", "ffn_norm.weight": "ffn_norm.weight",
+                  "conv.in_proj.weight": "shortconv.in_proj.weight",
+                  "conv.conv.weight": "shortconv.conv.weight",
+                  "conv.out_proj.weight": "shortconv.out_proj.weight",
+                  "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+                  "self_attn.v_proj.weight": "attn_v.weight",
+                  "self_attn.out_proj.weight": "attn_output.weight",
+                  "self_attn.q_layernorm.weight": "attn_q_norm.weight",
+                  "self_attn.k_layernorm.weight": "attn_k_norm.weight",
+                  "feed_forward.w1.weight": "ffn_gate.weight", "feed_forward.w3.weight": "ffn_up.weight",
+                  "feed_forward.w2.weight": "ffn_down.weight"}
+    tensors = {"token_embd.weight": lfm2.model.embed_tokens.weight.detach().numpy(),
+               "token_embd_norm.weight": lfm2.model.embedding_norm.weight.detach().numpy()}
+    for k, v in lfm2.state_dict().items():
+        if k.startswith("model.layers."):
+            _, _, i, rest = k.split(".", 3)
+            v = v.numpy()
+            tensors[f"blk.{i}.{lfm2_names[rest]}"] = v.squeeze(1) if rest == "conv.conv.weight" else v
+    lfm2_meta = {"block_count": c.num_hidden_layers, "embedding_length": c.hidden_size,
+                 "feed_forward_length": lfm2.model.layers[0].feed_forward.w1.out_features,
+                 "context_length": c.max_position_embeddings,
+                 "attention.head_count": c.num_attention_heads,
+                 "attention.head_count_kv": [0 if t == "conv" else c.num_key_value_heads
+                                             for t in c.layer_types],
+                 "rope.freq_base": float(rope_parameter(c, "rope_theta", 1000000.0)),
+                 "attention.layer_norm_rms_epsilon": float(c.norm_eps), "vocab_size": c.vocab_size,
+                 "shortconv.l_cache": c.conv_L_cache,
+                 # transformers' reader counts the vocabulary here
+                 "tokenizer.ggml.tokens": [f"t{i}" for i in range(c.vocab_size)]}
+    gguf_file("tiny-lfm2.gguf", "lfm2", lfm2_meta, tensors)
+    import torch
+    import transformers as tf
+    back = tf.AutoModelForCausalLM.from_pretrained(
+        OUT, gguf_file="tiny-lfm2.gguf", dtype=torch.float32).eval()
+    prompt = torch.tensor([[1, 17, 42, 99, 3, 250, 7]])
+    with torch.no_grad():
+        assert torch.allclose(back(prompt).logits, lfm2(prompt).logits, rtol=0, atol=1e-5)
 
     # LongRoPE (Phi3MiniModel): rope_factors_short/long, the original context and the
     # attention factor sqrt(1 + ln(s) / ln(original)) the converter computes; the window.

@@ -3,7 +3,7 @@
 the CPU executor is checked against. CI compares with the committed outputs and never
 needs PyTorch.
 
-    pip install torch transformers gguf numpy && scripts/gen-reference-logits.py
+    pip install torch transformers accelerate gguf numpy && scripts/gen-reference-logits.py
     scripts/gen-reference-logits.py --only=tiny-llama-hd64     (one model)
 
 For each model: fixed prompts -> every position's logits (tiny models) or the last

@@ -533,7 +533,6 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                           "dots1", // llama.cpp's dots.llm1 files too (its mixture not read)
                           "qwen3_vl", "qwen3_vl_moe", "qwen2_5_vl", "qwen2_vl",
                           "cohere2", // llama.cpp's Cohere 2 files too (not read yet)
-                          "lfm2",    // llama.cpp's LFM2 files too (not read yet)
                           "qwen3_5_text", "qwen3_5", "qwen3_5_moe_text", "qwen3_5_moe",
                           "qwen3_next", "granitemoehybrid"},
                          *arch))
@@ -568,7 +567,31 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   c.intermediateSize = meta.requirePositive("feed_forward_length");
   c.maxPositions = meta.requirePositive("context_length");
   c.numHeads = meta.requirePositive("attention.head_count");
-  c.numKvHeads = meta.optionalPositive("attention.head_count_kv").value_or(c.numHeads);
+  // LFM2: attention.head_count_kv per layer, 0 for its short-convolution layers (llama.cpp
+  // tells them apart so); the KV heads are the attention layers' one count.
+  if (c.architecture == Architecture::Lfm2) {
+    if (modelrt::Expected<std::vector<int64_t>> kv =
+            file->getIntArray(*arch + ".attention.head_count_kv")) {
+      if (static_cast<int64_t>(kv->size()) != c.numLayers)
+        meta.fail(*arch + ".attention.head_count_kv",
+                  std::to_string(kv->size()) + " entries for " + std::to_string(c.numLayers) +
+                      " blocks");
+      for (int64_t n : *kv) {
+        if (n < 0 || (n > 0 && c.numKvHeads > 0 && n != c.numKvHeads))
+          meta.fail(*arch + ".attention.head_count_kv",
+                    "attention layers must share one positive count of KV heads");
+        c.convLayers.push_back(n == 0);
+        if (n > 0)
+          c.numKvHeads = n;
+      }
+      if (c.numKvHeads == 0)
+        meta.fail(*arch + ".attention.head_count_kv", "no attention layer: at least one is needed");
+    } else {
+      c.numKvHeads = meta.optionalPositive("attention.head_count_kv").value_or(c.numHeads);
+    }
+  } else {
+    c.numKvHeads = meta.optionalPositive("attention.head_count_kv").value_or(c.numHeads);
+  }
   if (std::optional<int64_t> vocab = meta.optionalPositive("vocab_size")) {
     c.vocabSize = *vocab;
   } else if (modelrt::Expected<std::vector<std::string_view>> tokens =
@@ -633,6 +656,16 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       c.modelType = "glm4_moe";
       c.qkNorm = file->findTensor("blk.0.attn_q_norm.weight") != nullptr;
       readSigmoidOrSoftmaxExperts(*file, meta, c, *arch);
+    }
+    // LFM2: per-head Q/K norms, rotate-half RoPE (no permuted rows), the short
+    // convolutions' taps (shortconv.l_cache); feed_forward_length is the MLP's width as is.
+    if (c.architecture == Architecture::Lfm2) {
+      c.ropeInterleaved = false;
+      c.qkNorm = true;
+      c.convKernel = meta.optionalPositive("shortconv.l_cache").value_or(3);
+      if (c.convKernel < 2 || c.convKernel > 64)
+        meta.fail(*arch + ".shortconv.l_cache", "expected 2 to 64 taps");
+      c.convBias = file->findTensor("blk.0.shortconv.in_proj.bias") != nullptr;
     }
     // SmolLM3: no RoPE on every fourth layer, a step llama.cpp fixes (no metadata key).
     if (*arch == "smollm3")

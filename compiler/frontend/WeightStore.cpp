@@ -26,6 +26,7 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"transformer.wpe.weight", "position_embd.weight"},
       {"transformer.ln_f.weight", "output_norm.weight"},
       {"transformer.ln_f.bias", "output_norm.bias"},
+      {"model.embedding_norm.weight", "token_embd_norm.weight"}, // LFM2's final norm
   };
   for (auto [from, to] : global)
     if (hf == from)
@@ -79,6 +80,20 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
       {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
       {"self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
+      {"operator_norm.weight", "attn_norm.weight"}, // LFM2
+      {"ffn_norm.weight", "ffn_norm.weight"},
+      {"conv.in_proj.weight", "shortconv.in_proj.weight"},
+      {"conv.in_proj.bias", "shortconv.in_proj.bias"},
+      {"conv.conv.weight", "shortconv.conv.weight"}, // [D, K]: the checkpoint's [D, 1, K]
+      {"conv.conv.bias", "shortconv.conv.bias"},
+      {"conv.out_proj.weight", "shortconv.out_proj.weight"},
+      {"conv.out_proj.bias", "shortconv.out_proj.bias"},
+      {"self_attn.q_layernorm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_layernorm.weight", "attn_k_norm.weight"},
+      {"self_attn.out_proj.weight", "attn_output.weight"},
+      {"feed_forward.w1.weight", "ffn_gate.weight"},
+      {"feed_forward.w3.weight", "ffn_up.weight"},
+      {"feed_forward.w2.weight", "ffn_down.weight"},
       {"ln_1.weight", "attn_norm.weight"},
       {"ln_1.bias", "attn_norm.bias"},
       {"attn.c_attn.weight", "attn_qkv.weight"},

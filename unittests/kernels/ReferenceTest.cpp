@@ -392,8 +392,12 @@ TEST(Reference, TinyCohere2MatchesTransformers) { checkVariants("tiny-cohere2", 
 // earlier inputs is each request's recurrent state: every position token by token (each
 // step continuing the state), whole prompts in one step, the greedy continuation (the
 // state carried over decode steps); on 2 tensor-parallel ranks (each convolving its own
-// features) and in 2 pipeline stages (each keeping its own layers' states).
-TEST(Reference, TinyLfm2MatchesTransformers) { checkVariants("tiny-lfm2", {"tp2", "pp2"}); }
+// features), in 2 pipeline stages (each keeping its own layers' states), and from the GGUF
+// file llama.cpp's converter would write (test/modelc/Inputs/tiny-lfm2.gguf, which
+// transformers' GGUF reader reads back as the manifest's model).
+TEST(Reference, TinyLfm2MatchesTransformers) {
+  checkVariants("tiny-lfm2", {"tp2", "pp2", "gguf"});
+}
 
 // Qwen3.5: Gated DeltaNet layers (a convolution window and a matrix per value head kept as
 // each request's recurrent states) and gated attention layers. Token by token, whole

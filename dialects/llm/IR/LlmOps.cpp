@@ -401,7 +401,8 @@ LogicalResult CausalConv1dOp::verify() {
 
 LogicalResult CausalConv1dOp::verifySymbolUses(SymbolTableCollection &symbols) {
   const int64_t c = featureDim(getInput());
-  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight", {c, getKernelSize()},
+  if (failed(verifyWeight(*this, symbols, getWeightAttr(), "weight",
+                          {c, static_cast<int64_t>(getKernelSize())},
                           elementType(getInput()))))
     return failure();
   if (!getBiasAttr())
@@ -436,9 +437,10 @@ LogicalResult GatedDeltaRuleOp::verify() {
 
 LogicalResult GatedDeltaRuleOp::verifySymbolUses(SymbolTableCollection &symbols) {
   const Type t = elementType(getQuery());
-  if (failed(verifyWeight(*this, symbols, getALogAttr(), "a_log", {getNumVHeads()}, t)))
+  const int64_t heads = static_cast<int64_t>(getNumVHeads());
+  if (failed(verifyWeight(*this, symbols, getALogAttr(), "a_log", {heads}, t)))
     return failure();
-  return verifyWeight(*this, symbols, getDtBiasAttr(), "dt_bias", {getNumVHeads()}, t);
+  return verifyWeight(*this, symbols, getDtBiasAttr(), "dt_bias", {heads}, t);
 }
 
 //===----------------------------------------------------------------------===//
@@ -469,7 +471,7 @@ LogicalResult SsmScanOp::verifySymbolUses(SymbolTableCollection &symbols) {
   const Type t = elementType(getInput());
   for (auto [ref, role] : {std::pair(getALogAttr(), "a_log"), std::pair(getDtBiasAttr(), "dt_bias"),
                            std::pair(getDAttr(), "d")})
-    if (failed(verifyWeight(*this, symbols, ref, role, {getNumHeads()}, t)))
+    if (failed(verifyWeight(*this, symbols, ref, role, {static_cast<int64_t>(getNumHeads())}, t)))
       return failure();
   return success();
 }
