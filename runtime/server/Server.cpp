@@ -115,8 +115,11 @@ struct Job {
 // Owns the engine; the only thread that touches it.
 class EngineThread {
 public:
+  // A plan with recurrent state is served without the prefix cache (Engine::create), so
+  // later choices of a request need not wait for the first one's blocks.
   EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching, int speculativeTokens)
-      : exec_(std::move(exec)), prefixCaching_(prefixCaching),
+      : exec_(std::move(exec)),
+        prefixCaching_(prefixCaching && !exec_->metadata().hasRecurrentState()),
         speculativeTokens_(speculativeTokens), thread_([this] { run(); }) {}
   ~EngineThread() {
     {
@@ -465,6 +468,13 @@ Status serve(const ServerOptions &options) {
   Expected<ReasoningParser> reasoningParser = parseReasoningParser(options.reasoningParser);
   if (!reasoningParser)
     return reasoningParser.error();
+  // Refused before serving, with the engine's reason (rejected drafts would stay in a
+  // recurrent state).
+  if (options.speculativeTokens > 0 && (*exec)->metadata().hasRecurrentState())
+    return Error(ErrorCode::InvalidArgument,
+                 "--num-speculative-tokens: the plan keeps recurrent state (" +
+                     std::to_string((*exec)->metadata().numRecurrentStates) +
+                     " states per request); speculative decoding cannot serve it");
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching,
                                                      options.speculativeTokens);
   // The vocabulary as bytes for JSON-guided decoding (response_format json_object): control
