@@ -45,7 +45,7 @@ RankedTensorType withWidth(Value v, int64_t width) {
 struct Region {
   LinearOp row;                       // reads the sharded value, then all-reduce
   SmallVector<LinearOp> columns;      // their outputs are sharded
-  llvm::SetVector<Operation *> inner; // element-wise ops, rope, attention, convolutions, split
+  llvm::SetVector<Operation *> inner; // element-wise ops, rope, attention, recurrent ops, split
 };
 
 struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitionPass> {
@@ -273,6 +273,9 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         work.push_back(rope.getInput());
       } else if (auto conv = dyn_cast<CausalConv1dOp>(def)) {
         work.push_back(conv.getInput()); // each feature on its own: any columns
+      } else if (auto delta = dyn_cast<GatedDeltaRuleOp>(def)) {
+        work.append({delta.getQuery(), delta.getKey(), delta.getValue(), delta.getA(),
+                     delta.getB()});
       } else if (auto attention = dyn_cast<AttentionOp>(def)) {
         work.append({attention.getQuery(), attention.getKey(), attention.getValue()});
       } else if (auto concat = dyn_cast<ConcatOp>(def)) {
@@ -344,6 +347,29 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
           !assign(attention.getKey(), headsOf(kvHeads, hd)) ||
           !assign(attention.getValue(), headsOf(kvHeads, vd)) ||
           !assign(attention.getResult(), headsOf(heads, vd)))
+        return fail(op, "its operands are sharded two ways");
+    }
+
+    // The gated delta rule fixes its operands' heads likewise: key heads and value heads
+    // split evenly (a rank's value heads read its own key heads, both contiguous), as do
+    // the per-value-head a and b.
+    for (Operation *op : region.inner) {
+      auto delta = dyn_cast<GatedDeltaRuleOp>(op);
+      if (!delta)
+        continue;
+      const int64_t kh = delta.getNumKHeads(), vh = delta.getNumVHeads();
+      if (kh % tp || vh % tp)
+        return fail(op, Twine(kh) + " key heads and " + Twine(vh) +
+                            " value heads do not both split over " + Twine(tp) + " ranks");
+      auto heads = [&](int64_t count, int64_t dim) {
+        Layout l;
+        l.ranges.push_back({rank * (count / tp) * dim, count / tp * dim});
+        return l;
+      };
+      const int64_t dk = delta.getKeyHeadDim(), dv = delta.getValueHeadDim();
+      if (!assign(delta.getQuery(), heads(kh, dk)) || !assign(delta.getKey(), heads(kh, dk)) ||
+          !assign(delta.getValue(), heads(vh, dv)) || !assign(delta.getA(), heads(vh, 1)) ||
+          !assign(delta.getB(), heads(vh, 1)) || !assign(delta.getResult(), heads(vh, dv)))
         return fail(op, "its operands are sharded two ways");
     }
 
@@ -526,6 +552,16 @@ struct LlmPartitionPass : public modelc::llm::impl::LlmPartitionBase<LlmPartitio
         rope.setNumHeads(layouts[rope.getResult()].width() / hd);
       } else if (auto concat = dyn_cast<ConcatOp>(op)) {
         concat.setNumHeads(layouts[concat.getResult()].width() / concatHeadWidth[op]);
+      } else if (auto delta = dyn_cast<GatedDeltaRuleOp>(op)) {
+        // Each rank keeps its value heads' state matrices, and their a_log and dt_bias.
+        Layout heads;
+        for (auto [o, sz] : layouts[delta.getA()].ranges)
+          heads.ranges.push_back({o, sz});
+        if (failed(shard(delta, delta.getALogAttr(), 0, heads)) ||
+            failed(shard(delta, delta.getDtBiasAttr(), 0, heads)))
+          return failure();
+        delta.setNumKHeads(widthOf(delta.getKey()) / delta.getKeyHeadDim());
+        delta.setNumVHeads(widthOf(delta.getA()));
       } else if (auto conv = dyn_cast<CausalConv1dOp>(op)) {
         // Each rank convolves its own features: their weight rows and biases (and its
         // recurrent state holds just those features).

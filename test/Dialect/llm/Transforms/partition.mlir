@@ -314,3 +314,44 @@ func.func @short_conv(%h: tensor<?x8xf32>, %batch: !llm.batch) -> tensor<?x8xf32
   %o = llm.linear %y, @out : tensor<?x8xf32> -> tensor<?x8xf32>
   return %o : tensor<?x8xf32>
 }
+
+// -----
+
+// Qwen3.5's Gated DeltaNet: 4 key heads of 2, 4 value heads of 2. Rank 1 of 2 keeps key and
+// value heads 2-3: the rows of in_proj_qkv's query, key and value parts (one tensor,
+// convolved together), of in_proj_z, in_proj_b and in_proj_a, of the convolution, and of
+// A_log and dt_bias; the per-head norm's weight is every head's; out_proj keeps the
+// matching input columns and is all-reduced.
+llm.weight @qkv : tensor<24x8xf32> = ["in_proj_qkv.weight"]
+llm.weight @z : tensor<8x8xf32> = ["in_proj_z.weight"]
+llm.weight @b : tensor<4x8xf32> = ["in_proj_b.weight"]
+llm.weight @a : tensor<4x8xf32> = ["in_proj_a.weight"]
+llm.weight @conv : tensor<24x4xf32> = ["conv1d.weight"]
+llm.weight @alog : tensor<4xf32> = ["A_log"]
+llm.weight @dtb : tensor<4xf32> = ["dt_bias"]
+llm.weight @norm : tensor<2xf32> = ["norm.weight"]
+llm.weight @out : tensor<8x8xf32> = ["out_proj.weight"]
+// CHECK: llm.weight @qkv : tensor<12x8xf32> = ["in_proj_qkv.weight"] slices [array<i64: 0, 4, 4, 12, 4, 20, 4>]
+// CHECK: llm.weight @z : tensor<4x8xf32> = ["in_proj_z.weight"] slices [array<i64: 0, 4, 4>]
+// CHECK: llm.weight @b : tensor<2x8xf32> = ["in_proj_b.weight"] slices [array<i64: 0, 2, 2>]
+// CHECK: llm.weight @conv : tensor<12x4xf32> = ["conv1d.weight"] slices [array<i64: 0, 4, 4, 12, 4, 20, 4>]
+// CHECK: llm.weight @alog : tensor<2xf32> = ["A_log"] slices [array<i64: 0, 2, 2>]
+// CHECK: llm.weight @norm : tensor<2xf32> = ["norm.weight"]{{$}}
+// CHECK: llm.weight @out : tensor<8x4xf32> = ["out_proj.weight"] slices [array<i64: 1, 4, 4>]
+// CHECK-LABEL: func.func @gated_delta
+// CHECK: llm.gated_delta_rule {{.*}}num_k_heads = 2 : i64, num_v_heads = 2 : i64
+// CHECK: llm.all_reduce
+func.func @gated_delta(%h: tensor<?x8xf32>, %pos: tensor<?xi32>, %batch: !llm.batch) -> tensor<?x8xf32> {
+  %qkv = llm.linear %h, @qkv : tensor<?x8xf32> -> tensor<?x24xf32>
+  %z = llm.linear %h, @z : tensor<?x8xf32> -> tensor<?x8xf32>
+  %b = llm.linear %h, @b : tensor<?x8xf32> -> tensor<?x4xf32>
+  %a = llm.linear %h, @a : tensor<?x8xf32> -> tensor<?x4xf32>
+  %c = llm.causal_conv1d %qkv, %batch {state = 0 : i64, kernel_size = 4 : i64, weight = @conv, activation = "silu"} : tensor<?x24xf32> -> tensor<?x24xf32>
+  %q, %k, %v = llm.split %c : tensor<?x24xf32> -> tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
+  %o = llm.gated_delta_rule %q, %k, %v, %a, %b, %batch {state = 1 : i64, num_k_heads = 4 : i64, num_v_heads = 4 : i64, key_head_dim = 2 : i64, value_head_dim = 2 : i64, a_log = @alog, dt_bias = @dtb} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  %n = llm.rope %o, %pos {num_heads = 4 : i64, head_dim = 2 : i64, rotary_dim = 0 : i64, theta = 10000.0 : f64, norm_weight = @norm, norm_eps = 1.0e-06 : f64} : tensor<?x8xf32>, tensor<?xi32>
+  %g = llm.silu %z : tensor<?x8xf32>
+  %y = llm.mul %n, %g : tensor<?x8xf32>
+  %r = llm.linear %y, @out : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %r : tensor<?x8xf32>
+}
