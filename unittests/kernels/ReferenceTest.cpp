@@ -402,8 +402,8 @@ TEST(Reference, TinyLfm2MatchesTransformers) {
 // Qwen3.5: Gated DeltaNet layers (a convolution window and a matrix per value head kept as
 // each request's recurrent states) and gated attention layers. Token by token, whole
 // prompts (transformers' reference computes them with its chunked algorithm, modelc row by
-// row) and the greedy continuation; on 2 ranks (the attention and MLP blocks sharded, the
-// linear-attention layers computed whole on each) and 2 stages.
+// row) and the greedy continuation; on 2 ranks (every block sharded: the linear attention by
+// key and value heads) and 2 stages. The reference is transformers in float64.
 TEST(Reference, TinyQwen35MatchesTransformers) {
   checkVariants("tiny-qwen3_5", {"tp2", "pp2"}, kDeltaRuleTolerance);
   SCOPED_TRACE("Qwen3_5ForConditionalGeneration");
