@@ -330,8 +330,10 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
   }
   req.state = RequestState::Running;
   running_.push_back(&req);
-  if (config_.recurrentState) { // running_ holds at most maxNumSeqs: a slot is free
-    assert(!freeStateSlots_.empty() && req.stateSlot < 0);
+  // running_ holds at most maxNumSeqs, so a slot is free (were none, the request would run
+  // without one and the executor would refuse the step, naming the chunk).
+  if (config_.recurrentState && !freeStateSlots_.empty()) {
+    assert(req.stateSlot < 0);
     req.stateSlot = freeStateSlots_.back();
     freeStateSlots_.pop_back();
   }
