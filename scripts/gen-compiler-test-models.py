@@ -1209,6 +1209,14 @@ def manifest_ggufs():
                    transformers.Qwen3_5ForConditionalGeneration, transformers.Qwen3_5Config,
                    transformers.Qwen3_5VisionConfig(num_position_embeddings=16, **qwen_vision),
                    text_config=qwen35_text, tie_word_embeddings=False)
+    # LFM2-VL (Lfm2VlForConditionalGeneration): LFM2's decoder under model.language_model.
+    lfm2_text = dict(json.load(open(os.path.join(MODELS, "tiny-lfm2.json")))["config"])
+    multimodal_dir("hf-tiny-lfm2-vl", "tiny-lfm2.json",
+                   transformers.Lfm2VlForConditionalGeneration, transformers.Lfm2VlConfig,
+                   transformers.Siglip2VisionConfig(hidden_size=32, intermediate_size=64,
+                                                    num_hidden_layers=1, num_attention_heads=2,
+                                                    num_patches=16),
+                   text_config=lfm2_text, projector_hidden_size=32, tie_word_embeddings=True)
     multimodal_dir("hf-tiny-qwen2_5-vl", "tiny-qwen2.json",
                    transformers.Qwen2_5_VLForConditionalGeneration, transformers.Qwen2_5_VLConfig,
                    transformers.Qwen2_5_VLVisionConfig(fullatt_block_indexes=[0], **qwen_vision),

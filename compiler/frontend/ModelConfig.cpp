@@ -54,7 +54,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "granitemoehybrid, lfm2, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
+    "granitemoehybrid, lfm2, lfm2_vl, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -133,6 +133,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("ExaoneMoeForCausalLM", "exaone_moe")
             .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Lfm2ForCausalLM", "lfm2")
+            .Case("Lfm2VlForConditionalGeneration", "lfm2_vl")
             .Case("GraniteMoeHybridForCausalLM", "granitemoehybrid")
             .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
             .Case("Qwen3NextForCausalLM", "qwen3_next")
@@ -1524,6 +1525,8 @@ const MultimodalWrapper kMultimodalWrappers[] = {
       {"num_experts_per_tok", 4}, {"num_experts", 60}, {"rope_theta", 500000}}},
     // Qwen3.5: its own hybrid decoder (Gated DeltaNet and gated attention) under
     // model.language_model.
+    // LFM2-VL: LFM2's decoder under model.language_model., the head tied unless told.
+    {"lfm2_vl", "lfm2", {{"lfm2", "lfm2"}}, "", "model.language_model.", Tie::Top, true},
     {"qwen3_5", "qwen3_5_text", {{"qwen3_5_text", "qwen3_5_text"}}, "", "model.language_model.",
      Tie::Top, false},
     {"qwen3_5_moe", "qwen3_5_moe_text", {{"qwen3_5_moe_text", "qwen3_5_moe_text"}}, "",

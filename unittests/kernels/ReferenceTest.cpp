@@ -397,6 +397,8 @@ TEST(Reference, TinyCohere2MatchesTransformers) { checkVariants("tiny-cohere2", 
 // transformers' GGUF reader reads back as the manifest's model).
 TEST(Reference, TinyLfm2MatchesTransformers) {
   checkVariants("tiny-lfm2", {"tp2", "pp2", "gguf"});
+  SCOPED_TRACE("Lfm2VlForConditionalGeneration");
+  checkAgainstReference(planDirectory + "/hf-tiny-lfm2-vl.plan", "tiny-lfm2", 1e-5);
 }
 
 // Qwen3.5: Gated DeltaNet layers (a convolution window and a matrix per value head kept as
