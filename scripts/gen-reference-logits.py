@@ -248,7 +248,8 @@ def main():
                      "tiny-llama4-scout.json", "tiny-glm4-moe-lite.json", "tiny-mistral4.json",
                      "tiny-solar-open.json", "tiny-hunyuan-moe.json",
                      "tiny-qwen3-vl-moe.json", "tiny-dots1.json",
-                     "tiny-exaone-moe.json", "tiny-qwen3-next.json", "tiny-granite4-h.json"]:
+                     "tiny-exaone-moe.json", "tiny-qwen3-next.json", "tiny-granite4-h.json",
+                     "tiny-lfm2-moe.json"]:
         if only and manifest[:-len(".json")] not in only:
             continue
         name, model = tiny_checkpoint_model(manifest)

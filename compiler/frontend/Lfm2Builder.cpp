@@ -75,9 +75,13 @@ void modelc::frontend::buildLfm2(ModuleBuilder &b) {
     x = b.add(x, out);
 
     h = b.rmsNorm(x, w("ffn_norm", {d}, "ffn_norm.weight"));
-    x = b.add(x, b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"),
-                           w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"),
-                           w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), ff));
+    // LFM2-MoE's sparse layers: experts chosen by sigmoid scores (feed_forward.gate, the
+    // choice biased by feed_forward.expert_bias), feed_forward.experts.E.w1 / w3 / w2.
+    x = b.add(x, c.isMoeLayer(i)
+                     ? buildMixtureOfExperts(b, h, i, prefix)
+                     : b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"),
+                                 w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"),
+                                 w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), ff));
   }
   b.endWithHead(x, b.weight("norm", {d}, "model.embedding_norm.weight"), embed);
 }

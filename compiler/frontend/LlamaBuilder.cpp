@@ -106,10 +106,14 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   // MiniMax-M2 names its experts as Mixtral does.
-  const bool mixtral = c.modelType == "mixtral" || c.modelType == "minimax_m2",
+  // LFM2-MoE names its experts as Mixtral does, under feed_forward.
+  const bool lfm2 = c.modelType == "lfm2_moe";
+  const bool mixtral = c.modelType == "mixtral" || c.modelType == "minimax_m2" || lfm2,
              granite = c.modelType == "granitemoe" || c.modelType == "granitemoehybrid";
   const int64_t d = c.hiddenSize, experts = c.numExperts, ff = c.expertIntermediateSize;
-  const std::string block = mixtral || granite ? "block_sparse_moe." : "mlp.";
+  const std::string block = lfm2                ? "feed_forward."
+                            : mixtral || granite ? "block_sparse_moe."
+                                                 : "mlp.";
   auto gguf = [&](llvm::StringRef kind, llvm::StringRef what = "weight") {
     return ("blk." + llvm::Twine(layer) + "." + kind + "." + what).str();
   };
@@ -157,7 +161,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), gateBias, upBias, downBias, ob.getF64FloatAttr(*c.swigluAlpha),
         ob.getF64FloatAttr(*c.swigluLimit), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(),
-        IntegerAttr(), FloatAttr(), IntegerAttr(), UnitAttr());
+        IntegerAttr(), FloatAttr(), IntegerAttr(), UnitAttr(), FloatAttr());
   }
   const bool llama4 = c.expertInputScaling, hunyuan = c.modelType == "hunyuan_v1_moe";
   FlatSymbolRefAttr router =
@@ -188,7 +192,7 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
         ob.getI64IntegerAttr(experts), ob.getI64IntegerAttr(c.expertsPerToken), ob.getUnitAttr(),
         ob.getUnitAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(), FlatSymbolRefAttr(),
         FloatAttr(), FloatAttr(), UnitAttr(), FlatSymbolRefAttr(), IntegerAttr(), IntegerAttr(),
-        FloatAttr(), IntegerAttr(), UnitAttr());
+        FloatAttr(), IntegerAttr(), UnitAttr(), FloatAttr());
   }
   auto stack = [&](llvm::StringRef name, llvm::StringRef hf, llvm::StringRef mixtralName,
                    llvm::StringRef gguf, llvm::ArrayRef<int64_t> shape) {
@@ -255,7 +259,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
   FlatSymbolRefAttr scoreBias =
       c.scoreCorrectionBias
           ? w("moe.score_bias", {experts},
-              mixtral                           ? "block_sparse_moe.e_score_correction_bias"
+              lfm2                              ? "feed_forward.expert_bias"
+              : mixtral                         ? "block_sparse_moe.e_score_correction_bias"
               : c.modelType == "ernie4_5_moe" ? "mlp.moe_statics.e_score_correction_bias"
               : c.modelType == "exaone_moe"   ? "mlp.e_score_correction_bias" // K-EXAONE's
                                                 : "mlp.gate.e_score_correction_bias")
@@ -272,7 +277,8 @@ Value mixtureOfExperts(ModuleBuilder &b, Value h, int64_t layer, const std::stri
       c.routedScale && *c.routedScale != 1.0 ? ob.getF64FloatAttr(*c.routedScale) : FloatAttr(),
       c.routingGroups > 1 && c.routingGroupTop != 2 ? ob.getI64IntegerAttr(c.routingGroupTop)
                                                     : IntegerAttr(),
-      c.expertInputScaling ? ob.getUnitAttr() : UnitAttr());
+      c.expertInputScaling ? ob.getUnitAttr() : UnitAttr(),
+      c.routingNormEpsilon ? ob.getF64FloatAttr(*c.routingNormEpsilon) : FloatAttr());
 }
 
 // DeepSeek's multi-head latent attention, as transformers computes it: each head's key is

@@ -54,7 +54,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "olmoe, granite, granitemoe, gemma, gemma2, gemma3_text, gpt_oss, glm4, glm4_moe, "
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
-    "granitemoehybrid, lfm2, lfm2_vl, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
+    "granitemoehybrid, lfm2, lfm2_moe, lfm2_vl, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
@@ -78,7 +78,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("gpt2", Architecture::Gpt2)
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
-      .Case("lfm2", Architecture::Lfm2)
+      .Cases("lfm2", "lfm2_moe", Architecture::Lfm2)
       .Case("granitemoehybrid", Architecture::GraniteHybrid)
       .Cases("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", Architecture::Qwen35)
       .Case("gemma", Architecture::Gemma)
@@ -134,6 +134,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("Cohere2ForCausalLM", "cohere2")
             .Case("Lfm2ForCausalLM", "lfm2")
             .Case("Lfm2VlForConditionalGeneration", "lfm2_vl")
+            .Case("Lfm2MoeForCausalLM", "lfm2_moe")
             .Case("GraniteMoeHybridForCausalLM", "granitemoehybrid")
             .Case("Qwen3_5ForCausalLM", "qwen3_5_text")
             .Case("Qwen3NextForCausalLM", "qwen3_next")
@@ -1653,11 +1654,32 @@ static std::optional<std::vector<bool>> readHybridLayers(JsonFields &fields, con
 // does (two thirds of block_ff_dim, times block_ffn_dim_multiplier, rounded up to a multiple
 // of block_multiple_of); norm_eps; tied embeddings unless tie_embedding says otherwise.
 static Error parseLfm2(JsonFields &fields, ModelConfig &c) {
-  readDecoderSizes(fields, c, {65536, 2560, 32, 32, 8, 128000});
+  const bool moe = c.modelType == "lfm2_moe";
+  readDecoderSizes(fields, c, {65536, moe ? 2048 : 2560, 32, 32, 8, 128000});
   c.normEps = fields.optionalPositiveNumber("norm_eps").value_or(1e-5);
-  int64_t ff = fields.optionalPositiveInt("block_ff_dim")
-                   .value_or(fields.optionalPositiveInt("intermediate_size").value_or(12288));
-  if (fields.optionalBool("block_auto_adjust_ff_dim").value_or(true)) {
+  // LFM2-MoE (Lfm2MoeConfig: LFM2-8B-A1B's sizes): the first num_dense_layers MLPs dense
+  // (intermediate_size as is), the others num_experts experts chosen by sigmoid scores plus
+  // expert_bias (use_expert_bias), renormalized with 1e-6 added to the sum
+  // (norm_topk_prob), times routed_scaling_factor; each expert a tensor of its own.
+  if (moe) {
+    c.intermediateSize = fields.optionalPositiveInt("intermediate_size").value_or(7168);
+    c.numExperts = fields.optionalPositiveInt("num_experts").value_or(32);
+    c.expertsPerToken = fields.optionalPositiveInt("num_experts_per_tok").value_or(4);
+    checkExpertCounts(fields, c, "num_experts", "num_experts_per_tok");
+    c.expertIntermediateSize = fields.optionalPositiveInt("moe_intermediate_size").value_or(1792);
+    c.sigmoidRouting = true;
+    c.scoreCorrectionBias = fields.optionalBool("use_expert_bias").value_or(true);
+    c.normalizeTopK = fields.optionalBool("norm_topk_prob").value_or(true);
+    c.routingNormEpsilon = 1e-6;
+    c.routedScale = fields.optionalPositiveNumber("routed_scaling_factor").value_or(1.0);
+    const int64_t dense = fields.optionalNonNegativeInt("num_dense_layers").value_or(2);
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      c.denseLayers.push_back(i < dense);
+  }
+  int64_t ff = moe ? c.intermediateSize
+                   : fields.optionalPositiveInt("block_ff_dim")
+                         .value_or(fields.optionalPositiveInt("intermediate_size").value_or(12288));
+  if (!moe && fields.optionalBool("block_auto_adjust_ff_dim").value_or(true)) {
     ff = 2 * ff / 3;
     // null: no multiplier and no rounding (the config class's None).
     const bool hasMultiplier = !fields.mentions("block_ffn_dim_multiplier") ||

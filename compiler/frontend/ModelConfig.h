@@ -170,6 +170,9 @@ struct ModelConfig {
   bool sigmoidRouting = false, scoreCorrectionBias = false;
   int64_t routingGroups = 1, routingTopGroups = 1, routingGroupTop = 2;
   std::optional<double> routedScale;
+  // Added to the chosen weights' sum when they are renormalized (none: llm.moe's default;
+  // LFM2-MoE's 1e-6).
+  std::optional<double> routingNormEpsilon;
   // gpt-oss: biases on the router and on each expert's projections, and the clamped SwiGLU
   // (up + 1) * g * sigmoid(swigluAlpha * g), g = min(gate, swigluLimit), up clamped to
   // [-swigluLimit, swigluLimit].

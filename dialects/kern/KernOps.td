@@ -209,7 +209,8 @@ def Kern_MoeOp : Kern_Op<"moe", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
                        OptionalAttr<F64Attr>:$routed_scale,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top,
-                       UnitAttr:$scale_inputs);
+                       UnitAttr:$scale_inputs,
+                       OptionalAttr<F64Attr>:$normalize_epsilon);
   let results = (outs Kern_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

@@ -382,6 +382,9 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
     `routed_scale` also apply to softmax scores (DeepSeek-V2's `group_limited_greedy`
     routing: each group scored by its largest probability, `group_top = 1`).
 
+    `normalize_epsilon` is added to that sum (1e-20 under sigmoid scores, 0 under the
+    softmax, unless given: LFM2-MoE's 1e-6).
+
     With `scale_inputs` each chosen expert sees the token's row times its weight and the
     experts' outputs are summed unweighted (Llama 4, whose sigmoid-scored top-1 expert
     scales its input).
@@ -415,7 +418,8 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$top_groups,
                        OptionalAttr<F64Attr>:$routed_scale,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$group_top,
-                       UnitAttr:$scale_inputs);
+                       UnitAttr:$scale_inputs,
+                       OptionalAttr<F64Attr>:$normalize_epsilon);
   let results = (outs Llm_Activation:$result);
   let assemblyFormat = [{
     $input `,` $router_logits (`shared` $shared^)? (`shared_gate` $shared_gate^)?

@@ -85,8 +85,9 @@ namespace {
 // softmax in f32 (as transformers computes it), the largest probabilities (ties to the
 // lower expert), optionally divided by their sum. Sigmoid routing: sigmoid scores. Either
 // kind chosen by score plus `scoreBias` (if any: DeepSeek-V3's sigmoid ones, ERNIE 4.5's
-// softmax ones), weighted by the unbiased scores, divided by their sum (plus 1e-20 for
-// sigmoid scores, as transformers' DeepSeek-V3-style routers do). Either kind of score may be
+// softmax ones), weighted by the unbiased scores, divided by their sum plus normalizeEpsilon
+// (1e-20 for sigmoid scores unless the plan says otherwise, as transformers' DeepSeek-V3-style
+// routers do; LFM2-MoE's 1e-6). Either kind of score may be
 // chosen within the best topGroups of numGroups groups (a group's score: its groupTop
 // largest scores summed, in descending order: two for DeepSeek-V3, one for DeepSeek-V2) and
 // the weights multiplied by routedScale.
@@ -148,8 +149,7 @@ void route(const float *logits, const plan::MoeConfig &c, const float *scoreBias
     float total = 0.0f;
     for (int64_t j = 0; j < k; ++j)
       total += weights[j];
-    if (c.sigmoidScores)
-      total += 1e-20f;
+    total += static_cast<float>(c.normalizeEpsilon);
     for (int64_t j = 0; j < k; ++j)
       weights[j] /= total;
   }

@@ -595,6 +595,10 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
           return bad("moe needs 1 <= top_k <= num_experts <= 4096");
         op.moe.sigmoidScores = attrs.value("sigmoid_scores", false);
         op.moe.scaleInputs = attrs.value("scale_inputs", false);
+        op.moe.normalizeEpsilon =
+            attrs.value("normalize_epsilon", op.moe.sigmoidScores ? 1e-20 : 0.0);
+        if (!(op.moe.normalizeEpsilon >= 0.0 && op.moe.normalizeEpsilon < 1.0))
+          return bad("moe normalize_epsilon must be in [0, 1)");
         if (attrs.contains("score_bias")) {
           op.moe.scoreBias = weight(attrs, "score_bias");
           if (!op.moe.scoreBias || op.moe.scoreBias->shape.size() != 1 ||

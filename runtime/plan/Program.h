@@ -119,6 +119,7 @@ struct MoeConfig {
   // Each chosen expert's input row times its weight, the outputs summed unweighted.
   bool scaleInputs = false;
   int64_t numGroups = 1, topGroups = 1, groupTop = 2;
+  double normalizeEpsilon = 0; // added to the chosen weights' sum by normalizeTopK
   double routedScale = 1.0;
 };
 

@@ -401,6 +401,10 @@ TEST(Reference, TinyLfm2MatchesTransformers) {
   checkAgainstReference(planDirectory + "/hf-tiny-lfm2-vl.plan", "tiny-lfm2", 1e-5);
 }
 
+// LFM2-MoE: the same layers, sparse MLPs routed by sigmoid scores plus expert_bias,
+// renormalized with 1e-6 added to the sum (normalize_epsilon), scaled.
+TEST(Reference, TinyLfm2MoeMatchesTransformers) { checkVariants("tiny-lfm2-moe", {"tp2"}); }
+
 // Qwen3.5: Gated DeltaNet layers (a convolution window and a matrix per value head kept as
 // each request's recurrent states) and gated attention layers. Token by token, whole
 // prompts (transformers' reference computes them with its chunked algorithm, modelc row by

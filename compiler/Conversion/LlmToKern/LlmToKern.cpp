@@ -272,7 +272,7 @@ void convertLibraryOp(Operation *op) {
             m.getUpBiasAttr(), m.getDownBiasAttr(), m.getSwigluAlphaAttr(),
             m.getSwigluLimitAttr(), m.getSigmoidScoresAttr(), m.getScoreBiasAttr(),
             m.getNumGroupsAttr(), m.getTopGroupsAttr(), m.getRoutedScaleAttr(),
-            m.getGroupTopAttr(), m.getScaleInputsAttr()));
+            m.getGroupTopAttr(), m.getScaleInputsAttr(), m.getNormalizeEpsilonAttr()));
       })
       .Case([&](llm::ConcatOp c) {
         replace(b.create<kern::ConcatOp>(loc, c.getType(), c.getInputs(), c.getNumHeadsAttr(),
