@@ -665,7 +665,13 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
       c.convKernel = meta.optionalPositive("shortconv.l_cache").value_or(3);
       if (c.convKernel < 2 || c.convKernel > 64)
         meta.fail(*arch + ".shortconv.l_cache", "expected 2 to 64 taps");
-      c.convBias = file->findTensor("blk.0.shortconv.in_proj.bias") != nullptr;
+      // Biases on the convolution layers' projections if the first of them has any.
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        if (c.isConvLayer(i)) {
+          c.convBias =
+              file->findTensor("blk." + std::to_string(i) + ".shortconv.in_proj.bias") != nullptr;
+          break;
+        }
     }
     // SmolLM3: no RoPE on every fourth layer, a step llama.cpp fixes (no metadata key).
     if (*arch == "smollm3")

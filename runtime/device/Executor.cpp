@@ -9,6 +9,8 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
                  int64_t maxRows, bool deviceSampling) {
   const int64_t total = static_cast<int64_t>(tokens.size());
   int64_t sum = 0;
+  // Recurrent state: which slots the step's chunks hold so far.
+  std::vector<int64_t> slotChunk(meta.hasRecurrentState() ? size_t(meta.maxNumSeqs) : 0, -1);
   for (size_t r = 0; r < chunks.size(); ++r) {
     const PagedChunk &c = chunks[r];
     std::string which = "chunk " + std::to_string(r) + ": ";
@@ -48,11 +50,13 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
                      which + "the plan keeps recurrent state: a chunk needs a state slot in [0, " +
                          std::to_string(meta.maxNumSeqs) + "), not " +
                          std::to_string(c.stateSlot));
-      for (size_t o = 0; o < r; ++o)
-        if (chunks[o].stateSlot == c.stateSlot)
-          return Error(ErrorCode::InvalidArgument,
-                       which + "state slot " + std::to_string(c.stateSlot) +
-                           " is also chunk " + std::to_string(o) + "'s");
+      if (int64_t &holder = slotChunk[size_t(c.stateSlot)]; holder >= 0)
+        return Error(ErrorCode::InvalidArgument, which + "state slot " +
+                                                     std::to_string(c.stateSlot) +
+                                                     " is also chunk " + std::to_string(holder) +
+                                                     "'s");
+      else
+        holder = static_cast<int64_t>(r);
     }
     sum += c.numTokens;
   }

@@ -69,6 +69,9 @@ constexpr int64_t kParallelWork = 1 << 15;
 
 Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
 
+// The most memory all recurrent states of a plan may take (max_num_seqs slots each).
+constexpr int64_t kMaxStateBytes = int64_t(64) << 30;
+
 } // namespace
 
 struct CpuExecutor::Impl {
@@ -114,9 +117,15 @@ struct CpuExecutor::Impl {
     return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vWidth;
   }
 
-  // Recurrent states, per state index: max_num_seqs slots of [kernel_size - 1, C] floats
-  // (a causal_conv1d's window of earlier inputs, oldest first), zeros at load.
-  std::vector<std::vector<float>> states;
+  // Recurrent states, per state index: max_num_seqs slots of the op's floats (a
+  // causal_conv1d's [kernel_size - 1, C] window of earlier inputs, oldest first; a delta
+  // rule's or a scan's matrices per head), zeros at load and allocated untouched (calloc:
+  // pages appear as requests write their slots).
+  struct FreeFloats {
+    void operator()(float *p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<float[], FreeFloats>> states;
+  int64_t stateBytes = 0; // all of them
 
   // Per step: rows of each value, and where its [rows, width] data starts.
   std::vector<int64_t> rows;
@@ -292,22 +301,27 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
           return bad(std::string(plan::opKindName(op.kind)) + " weight " + w->name +
                      " is not F32")
               .withContext(planPath);
-      // max_num_seqs slots of the op's state, zeros until a request writes them.
-      const int64_t elements = exec->meta_.maxNumSeqs * impl.prog.stateElements(op);
-      if (exec->meta_.maxNumSeqs > (1 << 20) || elements > (int64_t(1) << 34))
+      // max_num_seqs slots of the op's state, zeros until a request writes them; all states
+      // together at most kMaxStateBytes.
+      const int64_t perSlot = impl.prog.stateElements(op);
+      if (exec->meta_.maxNumSeqs > (1 << 20) || perSlot > (int64_t(1) << 36) ||
+          exec->meta_.maxNumSeqs * perSlot * 4 > kMaxStateBytes - impl.stateBytes)
         return bad(std::string(plan::opKindName(op.kind)) + " state of " +
-                   std::to_string(elements) + " floats is too large")
+                   std::to_string(perSlot) + " floats a request, for max_num_seqs " +
+                   std::to_string(exec->meta_.maxNumSeqs) +
+                   " requests, takes the recurrent states past " +
+                   std::to_string(kMaxStateBytes >> 30) + " GiB")
             .withContext(planPath);
+      const int64_t elements = exec->meta_.maxNumSeqs * perSlot;
+      impl.stateBytes += elements * 4;
       impl.states.resize(static_cast<size_t>(exec->meta_.numRecurrentStates));
-      std::vector<float> &state = impl.states[static_cast<size_t>(plan::Program::stateOf(op))];
-      try {
-        state.assign(static_cast<size_t>(elements), 0.0f);
-      } catch (const std::bad_alloc &) {
+      auto &state = impl.states[static_cast<size_t>(plan::Program::stateOf(op))];
+      state.reset(static_cast<float *>(std::calloc(static_cast<size_t>(elements), sizeof(float))));
+      if (!state)
         return Error(ErrorCode::ResourceExhausted,
                      "cannot allocate " + std::to_string(elements * 4) + " bytes of " +
                          plan::opKindName(op.kind) + " state for max_num_seqs " +
                          std::to_string(exec->meta_.maxNumSeqs) + " requests");
-      }
     } else if (op.kind == OpKind::Rope && op.weight && op.weight->dtype != DType::F32) {
       return bad("rope norm weight " + op.weight->name + " is not F32").withContext(planPath);
     } else if (op.kind == OpKind::GatherRows && op.table) {
@@ -677,20 +691,32 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       // inputs (the request's state, zeros at position 0) slides over its rows.
       const plan::ConvConfig &c = op.conv;
       const int64_t in = op.inputs[0], width = impl.prog.values[in].width, k = c.kernelSize;
+      if (impl.rows[in] != total) // a request's rows must all be there, in order
+        return bad("causal_conv1d reads " + std::to_string(impl.rows[in]) +
+                   " rows, not the step's " + std::to_string(total));
       impl.rows[out] = impl.rows[in];
       const float *w = reinterpret_cast<const float *>(op.weight->data);
       const float *bias = op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr;
       const float *src = impl.data(in);
       float *dst = impl.data(out);
       const int64_t inStride = impl.stride(in), outStride = impl.stride(out);
-      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      float *const states = impl.states[static_cast<size_t>(c.state)].get();
+      int64_t work = 0;
       for (size_t r = 0; r < chunks.size(); ++r) {
-        float *state = states.data() + int64_t(chunks[r].stateSlot) * (k - 1) * width;
+        work += chunks[r].numTokens * width * k;
         if (chunks[r].startPosition == 0)
-          std::fill(state, state + (k - 1) * width, 0.0f);
+          std::fill_n(states + int64_t(chunks[r].stateSlot) * (k - 1) * width, (k - 1) * width,
+                      0.0f);
+      }
+      // Work items: (request, feature), every request's features in parallel.
+      const int64_t items = static_cast<int64_t>(chunks.size()) * width;
+#pragma omp parallel for schedule(static) if (work >= kParallelWork)
+      for (int64_t item = 0; item < items; ++item) {
+        const size_t r = static_cast<size_t>(item / width);
+        const int64_t f = item % width;
+        float *state = states + int64_t(chunks[r].stateSlot) * (k - 1) * width;
         const int64_t n = chunks[r].numTokens, first = start[r];
-#pragma omp parallel for schedule(static) if (n * width * k >= kParallelWork)
-        for (int64_t f = 0; f < width; ++f) {
+        {
           float window[64]; // inputs t - K + 1 .. t, oldest first
           for (int64_t j = 0; j + 1 < k; ++j)
             window[j] = state[j * width + f];
@@ -722,16 +748,20 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const int64_t dk = c.keyHeadDim, dv = c.valueHeadDim, group = c.numVHeads / c.numKHeads;
       const int64_t q = op.inputs[0], k = op.inputs[1], v = op.inputs[2], a = op.inputs[3],
                     b = op.inputs[4];
+      for (int64_t id : op.inputs)
+        if (impl.rows[id] != total)
+          return bad("gated_delta_rule reads " + std::to_string(impl.rows[id]) +
+                     " rows, not the step's " + std::to_string(total));
       impl.rows[out] = impl.rows[q];
       const float *aLog = reinterpret_cast<const float *>(c.aLog->data);
       const float *dtBias = reinterpret_cast<const float *>(c.dtBias->data);
-      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      float *const states = impl.states[static_cast<size_t>(c.state)].get();
       const int64_t perSlot = c.numVHeads * dk * dv;
       int64_t work = 0;
       for (const PagedChunk &ch : chunks)
         work += ch.numTokens * perSlot;
       for (size_t r = 0; r < chunks.size(); ++r) {
-        float *state = states.data() + int64_t(chunks[r].stateSlot) * perSlot;
+        float *state = states + int64_t(chunks[r].stateSlot) * perSlot;
         if (chunks[r].startPosition == 0)
           std::fill(state, state + perSlot, 0.0f);
       }
@@ -745,7 +775,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         for (int64_t it = 0; it < items; ++it) {
           const size_t r = static_cast<size_t>(it / c.numVHeads);
           const int64_t h = it % c.numVHeads, kh = h / group;
-          float *s = states.data() + int64_t(chunks[r].stateSlot) * perSlot + h * dk * dv;
+          float *s = states + int64_t(chunks[r].stateSlot) * perSlot + h * dk * dv;
           const float bound = std::sqrt(float(dk));
           for (int64_t t = start[r]; t < start[r] + chunks[r].numTokens; ++t) {
             const float *qr = impl.data(q) + t * impl.stride(q) + kh * dk;
@@ -797,16 +827,20 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const plan::SsmConfig &c = op.ssm;
       const int64_t p = c.headDim, n = c.stateSize, group = c.numHeads / c.numGroups;
       const int64_t x = op.inputs[0], dt = op.inputs[1], bIn = op.inputs[2], cIn = op.inputs[3];
+      for (int64_t id : op.inputs)
+        if (impl.rows[id] != total)
+          return bad("ssm_scan reads " + std::to_string(impl.rows[id]) + " rows, not the step's " +
+                     std::to_string(total));
       impl.rows[out] = impl.rows[x];
       const float *aLog = reinterpret_cast<const float *>(c.aLog->data);
       const float *dtBias = reinterpret_cast<const float *>(c.dtBias->data);
       const float *dSkip = reinterpret_cast<const float *>(c.d->data);
-      std::vector<float> &states = impl.states[static_cast<size_t>(c.state)];
+      float *const states = impl.states[static_cast<size_t>(c.state)].get();
       const int64_t perSlot = c.numHeads * p * n;
       int64_t work = 0;
       for (size_t r = 0; r < chunks.size(); ++r) {
         work += chunks[r].numTokens * perSlot;
-        float *state = states.data() + int64_t(chunks[r].stateSlot) * perSlot;
+        float *state = states + int64_t(chunks[r].stateSlot) * perSlot;
         if (chunks[r].startPosition == 0)
           std::fill(state, state + perSlot, 0.0f);
       }
@@ -815,7 +849,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       for (int64_t it = 0; it < items; ++it) {
         const size_t r = static_cast<size_t>(it / c.numHeads);
         const int64_t h = it % c.numHeads, g = h / group;
-        float *s = states.data() + int64_t(chunks[r].stateSlot) * perSlot + h * p * n;
+        float *s = states + int64_t(chunks[r].stateSlot) * perSlot + h * p * n;
         const float a = -std::exp(aLog[h]);
         for (int64_t t = start[r]; t < start[r] + chunks[r].numTokens; ++t) {
           const float *xr = impl.data(x) + t * impl.stride(x) + h * p;

@@ -23,6 +23,7 @@ void Sequences::release(uint64_t sequence) {
     freeSlots_.push_back(it->second);
     stateSlots_.erase(it);
   }
+  lost_.erase(sequence);
 }
 
 Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
@@ -34,6 +35,10 @@ Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
     if (!seen.insert(c.sequence).second)
       return Error(ErrorCode::InvalidArgument,
                    "sequence " + std::to_string(c.sequence) + " appears twice in one step");
+    if (lost_.count(c.sequence))
+      return Error(ErrorCode::InvalidArgument,
+                   "sequence " + std::to_string(c.sequence) +
+                       ": a failed step may have advanced its recurrent state; release it");
   }
   // Slots for the new tokens; undone when anything fails.
   std::vector<int64_t> before;
@@ -85,11 +90,11 @@ Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
   Expected<std::vector<float>> logits = executor_->step(tokens, paged);
   if (!logits) {
     undo();
-    // Their states may have moved past the tokens they keep: they start again.
+    // Their states may have moved past the tokens they keep: refused until released.
     if (executor_->metadata().hasRecurrentState())
       for (const SequenceChunk &c : chunks)
         if (kv_.numTokens(c.sequence) > 0)
-          release(c.sequence);
+          lost_.insert(c.sequence);
   }
   return logits;
 }

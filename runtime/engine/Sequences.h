@@ -7,6 +7,7 @@
 #include "runtime/kv/KvCacheManager.h"
 
 #include <map>
+#include <set>
 #include <vector>
 
 namespace modelrt::engine {
@@ -27,7 +28,8 @@ public:
   // sequence with the tokens it had. (Sequences never share blocks here, so no step makes a
   // copy-on-write copy that an undo would have to reverse.) For a plan with recurrent state
   // each live sequence holds one of max_num_seqs state slots (more fail here); a step that
-  // fails in the executor may have advanced its sequences' states, so those are released.
+  // fails in the executor may have advanced its sequences' states, so those sequences are
+  // refused until released.
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<SequenceChunk> &chunks);
   // Forgets a sequence; its blocks are free again.
@@ -41,6 +43,7 @@ private:
   kv::KvCacheManager kv_;
   std::map<uint64_t, int32_t> stateSlots_; // live sequences' recurrent-state slots
   std::vector<int32_t> freeSlots_;         // the others, highest first
+  std::set<uint64_t> lost_; // sequences whose state a failed step may have advanced
 };
 
 } // namespace modelrt::engine

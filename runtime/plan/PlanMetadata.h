@@ -43,8 +43,8 @@ struct PlanMetadata {
   int64_t maxNumSeqs = 0;
   int64_t maxNumBatchedTokens = 0;
   KvCacheLayout kvCache;
-  // Recurrent states each request keeps beside its KV cache (convolution windows: the
-  // program's causal_conv1d ops, one each), per rank numbered from 0; 0: none. Such a plan
+  // Recurrent states each request keeps beside its KV cache (the program's causal_conv1d,
+  // gated_delta_rule and ssm_scan ops, one each), per rank numbered from 0; 0: none. Such a plan
   // needs a state slot per running request (PagedChunk::stateSlot), and its states are
   // functions of every token before, so they cannot come from a prefix cache or be undone.
   int64_t numRecurrentStates = 0;

@@ -189,6 +189,31 @@ TEST(CpuExecutor, RejectsBadBatches) {
 // Where a sequence's blocks lie does not change its logits: scattered, reversed block ids
 // give the same bits as consecutive ones, and a copied block (copy-on-write) continues
 // like the original.
+// A plan with recurrent state: every chunk names a state slot of its own, in range; a step
+// that breaks either is refused before anything runs.
+TEST(CpuExecutor, RecurrentStateNeedsASlotPerChunk) {
+  auto exec = load("tiny-lfm2");
+  ASSERT_TRUE(exec);
+  ASSERT_TRUE(exec->metadata().hasRecurrentState());
+  std::vector<int32_t> a = {0}, b = {1};
+  auto error = [&](const std::vector<PagedChunk> &chunks) {
+    Expected<std::vector<float>> r =
+        exec->step(std::vector<int32_t>(chunks.size(), 1), chunks);
+    return r.ok() ? std::string() : r.error().message();
+  };
+  PagedChunk first{0, 1, true, &a}, second{0, 1, true, &b};
+  EXPECT_NE(error({first}).find("the plan keeps recurrent state: a chunk needs a state slot in "
+                                "[0, 16), not -1"),
+            std::string::npos);
+  first.stateSlot = 16;
+  EXPECT_NE(error({first}).find("not 16"), std::string::npos);
+  first.stateSlot = second.stateSlot = 3;
+  EXPECT_NE(error({first, second}).find("chunk 1: state slot 3 is also chunk 0's"),
+            std::string::npos);
+  second.stateSlot = 4;
+  EXPECT_EQ(error({first, second}), "");
+}
+
 TEST(CpuExecutor, PagedCacheLayoutDoesNotChangeLogits) {
   auto exec = load("tiny-llama");
   ASSERT_TRUE(exec);
