@@ -14,8 +14,10 @@ import llama_cpp
 
 path, n = sys.argv[1], int(sys.argv[2])
 threads = os.cpu_count()
+# logits_all: llama-cpp-python 0.3.36 fills `scores` (read below) only then; without it every
+# choice was token 0 (the same work per token, but not llama.cpp's own tokens).
 llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=threads, n_threads_batch=threads,
-                      n_batch=512, verbose=False)
+                      n_batch=512, verbose=False, logits_all=True)
 ids = [504, 3575, 282, 4649, 314]  # "The capital of France is"
 
 
