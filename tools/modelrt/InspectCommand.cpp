@@ -5,6 +5,7 @@
 #include "runtime/formats/Dequantize.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
+#include "runtime/plan/Program.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <algorithm>
@@ -137,10 +138,34 @@ int inspect(const InspectOptions &o) {
     std::printf(m.kvCache.valuesInKeys ? " (values: the first %lld of each key)" : " (values: %lld)",
                 static_cast<long long>(m.kvCache.valueHeadDim));
   std::printf("\n");
-  if (m.hasRecurrentState()) // kept per running request beside its KV blocks
-    std::printf("recurrent:   %lld states per request (max_num_seqs %lld slots)\n",
-                static_cast<long long>(m.numRecurrentStates),
-                static_cast<long long>(m.maxNumSeqs));
+  if (m.hasRecurrentState()) { // kept per running request beside its KV blocks
+    // Their size is the program's (this rank's ops); f32 on the CPU executor.
+    int64_t floats = -1;
+    if (const plan::Section *program = file->find(plan::SectionKind::Program, o.rank)) {
+      const int64_t stage = m.pipelineParallel > 1 ? o.rank : 0;
+      Expected<plan::Program> p =
+          plan::parseProgram(program->text(), m, stage, stage + 1 == m.pipelineParallel,
+                             m.tensorParallel > 1 ? m.tensorParallel : 0);
+      if (p) {
+        floats = 0;
+        for (const plan::Op &op : p->ops)
+          floats += p->stateElements(op);
+      }
+    }
+    auto size = [](double bytes) {
+      char text[32];
+      std::snprintf(text, sizeof text, bytes < (1 << 20) ? "%.1f KiB" : "%.1f MiB",
+                    bytes / (bytes < (1 << 20) ? 1024 : 1 << 20));
+      return std::string(text);
+    };
+    std::printf("recurrent:   %lld states per request", static_cast<long long>(m.numRecurrentStates));
+    if (floats >= 0)
+      std::printf(", %s of f32 a request, %s for max_num_seqs %lld",
+                  size(double(floats) * 4).c_str(),
+                  size(double(floats) * 4 * double(m.maxNumSeqs)).c_str(),
+                  static_cast<long long>(m.maxNumSeqs));
+    std::printf("\n");
+  }
   std::printf(
       "weights:     %zu tensors, %llu parameters, %llu bytes%s\n", m.weights.size(),
       static_cast<unsigned long long>(parameters), static_cast<unsigned long long>(weightBytes),
