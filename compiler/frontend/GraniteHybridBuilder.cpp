@@ -27,11 +27,8 @@ void modelc::frontend::buildGraniteHybrid(ModuleBuilder &b) {
                                    ob.getUnitAttr());
   };
 
-  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
-  ForwardArgs args = b.beginForward();
-  Value x = multiply(
-      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr()),
-      c.embeddingMultiplier);
+  auto [embed, args, embedded] = b.beginDecoder();
+  Value x = multiply(embedded, c.embeddingMultiplier);
 
   int64_t attentionLayers = 0, states = 0;
   for (int64_t i = 0; i < c.numLayers; ++i) {
@@ -77,24 +74,10 @@ void modelc::frontend::buildGraniteHybrid(ModuleBuilder &b) {
       Value ks = b.linear(h, w("attn.k_proj", {kv, d}, "self_attn.k_proj.weight"), kv);
       Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv);
       if (c.usesRope(i)) {
-        auto rope = [&](Value v, int64_t heads) -> Value {
-          return ob.create<llm::RopeOp>(
-              b.loc(), v.getType(), v, args.positions, ob.getI64IntegerAttr(heads),
-              ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
-              ob.getF64FloatAttr(c.ropeTheta), UnitAttr(), llm::Llama3RopeScalingAttr(),
-              FlatSymbolRefAttr(), FloatAttr(), FloatAttr(),
-              c.ropeLinearFactor ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr(),
-              DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
-        };
-        qs = rope(qs, c.numHeads);
-        ks = rope(ks, c.numKvHeads);
+        qs = b.headRope(qs, args.positions, c.numHeads, c.headDim, c.rotaryDim);
+        ks = b.headRope(ks, args.positions, c.numKvHeads, c.headDim, c.rotaryDim);
       }
-      Value attn = ob.create<llm::AttentionOp>(
-          b.loc(), b.activation(q), qs, ks, vs, args.batch,
-          ob.getI64IntegerAttr(attentionLayers++), ob.getI64IntegerAttr(c.numHeads),
-          ob.getI64IntegerAttr(c.numKvHeads), ob.getI64IntegerAttr(c.headDim),
-          ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-          IntegerAttr(), UnitAttr(), IntegerAttr());
+      Value attn = b.attention(qs, ks, vs, args.batch, attentionLayers++, *c.attentionScale);
       out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d);
     }
     x = b.add(x, multiply(out, c.residualMultiplier));

@@ -13,13 +13,9 @@ using namespace modelc::frontend;
 void modelc::frontend::buildLfm2(ModuleBuilder &b) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
-  const int64_t d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim,
-                ff = c.intermediateSize;
+  const int64_t d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
 
-  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
-  ForwardArgs args = b.beginForward();
-  Value x =
-      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
+  auto [embed, args, x] = b.beginDecoder();
 
   int64_t attentionLayers = 0, states = 0;
   for (int64_t i = 0; i < c.numLayers; ++i) {
@@ -58,17 +54,10 @@ void modelc::frontend::buildLfm2(ModuleBuilder &b) {
       Value ks = b.linear(h, w("attn.k_proj", {kv, d}, "self_attn.k_proj.weight"), kv);
       Value vs = b.linear(h, w("attn.v_proj", {kv, d}, "self_attn.v_proj.weight"), kv);
       // Each head RMS-normalized and scaled (q_layernorm / k_layernorm), then rotated.
-      auto rope = [&](Value v, int64_t heads, FlatSymbolRefAttr norm) -> Value {
-        return ob.create<llm::RopeOp>(
-            b.loc(), v.getType(), v, args.positions, ob.getI64IntegerAttr(heads),
-            ob.getI64IntegerAttr(c.headDim), ob.getI64IntegerAttr(c.rotaryDim),
-            ob.getF64FloatAttr(c.ropeTheta), UnitAttr(), llm::Llama3RopeScalingAttr(), norm,
-            ob.getF64FloatAttr(c.normEps), FloatAttr(),
-            c.ropeLinearFactor ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr(),
-            DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
-      };
-      qs = rope(qs, c.numHeads, w("attn.q_norm", {c.headDim}, "self_attn.q_layernorm.weight"));
-      ks = rope(ks, c.numKvHeads, w("attn.k_norm", {c.headDim}, "self_attn.k_layernorm.weight"));
+      qs = b.headRope(qs, args.positions, c.numHeads, c.headDim, c.rotaryDim,
+                      w("attn.q_norm", {c.headDim}, "self_attn.q_layernorm.weight"));
+      ks = b.headRope(ks, args.positions, c.numKvHeads, c.headDim, c.rotaryDim,
+                      w("attn.k_norm", {c.headDim}, "self_attn.k_layernorm.weight"));
       Value attn = b.attention(qs, ks, vs, args.batch, attentionLayers++);
       out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.out_proj.weight"), d);
     }
@@ -77,11 +66,8 @@ void modelc::frontend::buildLfm2(ModuleBuilder &b) {
     h = b.rmsNorm(x, w("ffn_norm", {d}, "ffn_norm.weight"));
     // LFM2-MoE's sparse layers: experts chosen by sigmoid scores (feed_forward.gate, the
     // choice biased by feed_forward.expert_bias), feed_forward.experts.E.w1 / w3 / w2.
-    x = b.add(x, c.isMoeLayer(i)
-                     ? buildMixtureOfExperts(b, h, i, prefix)
-                     : b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "feed_forward.w1.weight"),
-                                 w("mlp.up_proj", {ff, d}, "feed_forward.w3.weight"),
-                                 w("mlp.down_proj", {d, ff}, "feed_forward.w2.weight"), ff));
+    x = b.add(x, buildFeedForward(b, h, i, prefix, "feed_forward.w1.weight",
+                                  "feed_forward.w3.weight", "feed_forward.w2.weight"));
   }
   b.endWithHead(x, b.weight("norm", {d}, "model.embedding_norm.weight"), embed);
 }

@@ -420,16 +420,24 @@ Value modelc::frontend::buildMixtureOfExperts(ModuleBuilder &b, Value h, int64_t
   return mixtureOfExperts(b, h, layer, prefix);
 }
 
+Value modelc::frontend::buildFeedForward(ModuleBuilder &b, Value h, int64_t layer,
+                                         const std::string &prefix, llvm::StringRef gate,
+                                         llvm::StringRef up, llvm::StringRef down) {
+  if (b.config().isMoeLayer(layer))
+    return mixtureOfExperts(b, h, layer, prefix);
+  const int64_t d = b.config().hiddenSize, ff = b.config().intermediateSize;
+  const LayerWeights w{b, layer};
+  return b.siluMlp(h, w("mlp.gate_proj", {ff, d}, gate), w("mlp.up_proj", {ff, d}, up),
+                   w("mlp.down_proj", {d, ff}, down), ff);
+}
+
 void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
   const int64_t d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim,
                 ff = c.intermediateSize;
 
-  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
-  ForwardArgs args = b.beginForward();
-  Value x =
-      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
+  auto [embed, args, x] = b.beginDecoder();
   if (c.scaleEmbeddings)
     x = ob.create<llm::ScaleOp>(b.loc(), x.getType(), x,
                                 ob.getF64FloatAttr(std::sqrt(double(c.hiddenSize))), UnitAttr());

@@ -230,14 +230,40 @@ void ModuleBuilder::setModuleAttributes() {
   module->setAttr("llm.limits", b.getDictionaryAttr(limits));
 }
 
-Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t layer) {
+Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t layer,
+                               std::optional<double> scale) {
   const ModelConfig &c = config();
   OpBuilder &ob = builder_;
   return ob.create<llm::AttentionOp>(
       loc_, activation(c.numHeads * c.headDim), q, k, v, batch, ob.getI64IntegerAttr(layer),
       ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
-      ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
-      IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+      ob.getI64IntegerAttr(c.headDim),
+      ob.getF64FloatAttr(scale.value_or(1.0 / std::sqrt(double(c.headDim)))), IntegerAttr(),
+      FloatAttr(), FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+}
+
+Value ModuleBuilder::headRope(Value v, Value positions, int64_t heads, int64_t dim,
+                              int64_t rotary, FlatSymbolRefAttr norm,
+                              std::optional<double> normOffset) {
+  const ModelConfig &c = config();
+  OpBuilder &ob = builder_;
+  return ob.create<llm::RopeOp>(
+      loc_, v.getType(), v, positions, ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(dim),
+      ob.getI64IntegerAttr(rotary), ob.getF64FloatAttr(c.ropeTheta), UnitAttr(),
+      llm::Llama3RopeScalingAttr(), norm, norm ? ob.getF64FloatAttr(c.normEps) : FloatAttr(),
+      normOffset ? ob.getF64FloatAttr(*normOffset) : FloatAttr(),
+      rotary && c.ropeLinearFactor ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr(),
+      DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
+}
+
+ModuleBuilder::Decoder ModuleBuilder::beginDecoder() {
+  const ModelConfig &c = config();
+  Decoder dec;
+  dec.embed = weight("embed_tokens", {c.vocabSize, c.hiddenSize}, "model.embed_tokens.weight");
+  dec.args = beginForward();
+  dec.x = builder_.create<llm::EmbeddingOp>(loc_, activation(c.hiddenSize), dec.args.tokenIds,
+                                            dec.embed, IntegerAttr());
+  return dec;
 }
 
 Value ModuleBuilder::siluMlp(Value x, FlatSymbolRefAttr gate, FlatSymbolRefAttr up,

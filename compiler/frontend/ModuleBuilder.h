@@ -66,6 +66,15 @@ public:
                                       llvm::ArrayRef<int64_t> shape, llvm::StringRef source,
                                       std::optional<std::pair<int64_t, int64_t>> rows = {});
 
+  // A decoder's start: the embedding table (model.embed_tokens), @forward begun, and the
+  // token rows' embeddings.
+  struct Decoder {
+    mlir::FlatSymbolRefAttr embed;
+    ForwardArgs args;
+    mlir::Value x;
+  };
+  Decoder beginDecoder();
+
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);
@@ -84,9 +93,15 @@ public:
                      mlir::FlatSymbolRefAttr bias = {});
   mlir::Value add(mlir::Value a, mlir::Value b);
   // Causal grouped-query attention of KV-cache layer `layer` with the config's heads and
-  // head_dim, scaled by head_dim^-0.5.
+  // head_dim, scaled by `scale` (head_dim^-0.5 unless given).
   mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v, mlir::Value batch,
-                        int64_t layer);
+                        int64_t layer, std::optional<double> scale = std::nullopt);
+  // Each of `heads` heads of `dim` features RMS-normalized by `norm` first if given (weight
+  // plus `normOffset` if given; the config's eps), then its first `rotary` features rotated
+  // in halves by the config's plain RoPE (theta, linear factor).
+  mlir::Value headRope(mlir::Value v, mlir::Value positions, int64_t heads, int64_t dim,
+                       int64_t rotary, mlir::FlatSymbolRefAttr norm = {},
+                       std::optional<double> normOffset = std::nullopt);
   // down(silu(gate x) * up x): a SiLU-gated MLP of `ff` features (`ff` wide gate and up
   // weights, a `[hidden, ff]` down weight).
   mlir::Value siluMlp(mlir::Value x, mlir::FlatSymbolRefAttr gate, mlir::FlatSymbolRefAttr up,
@@ -142,5 +157,11 @@ void buildGraniteHybrid(ModuleBuilder &b); // attention and Mamba 2 layers
 // `h`, its weights named `prefix` + "moe....": the Llama family's, for other builders.
 mlir::Value buildMixtureOfExperts(ModuleBuilder &b, mlir::Value h, int64_t layer,
                                   const std::string &prefix);
+// Layer `layer`'s MLP block on `h`: the mixture above where the config has one for the
+// layer, else the SiLU-gated MLP of the config's intermediate size from the checkpoint's
+// `gate`, `up` and `down` tensors.
+mlir::Value buildFeedForward(ModuleBuilder &b, mlir::Value h, int64_t layer,
+                             const std::string &prefix, llvm::StringRef gate, llvm::StringRef up,
+                             llvm::StringRef down);
 
 } // namespace modelc::frontend

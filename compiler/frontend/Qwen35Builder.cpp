@@ -22,28 +22,19 @@ using namespace modelc::frontend;
 void modelc::frontend::buildQwen35(ModuleBuilder &b) {
   const ModelConfig &c = b.config();
   OpBuilder &ob = b.builder();
-  const int64_t d = c.hiddenSize, hd = c.headDim, q = c.numHeads * hd, kv = c.numKvHeads * hd,
-                ff = c.intermediateSize;
+  const int64_t d = c.hiddenSize, hd = c.headDim, q = c.numHeads * hd, kv = c.numKvHeads * hd;
   const int64_t kh = c.deltaKeyHeads, vh = c.deltaValueHeads, dk = c.deltaKeyHeadDim,
                 dv = c.deltaValueHeadDim, keyDim = kh * dk, valueDim = vh * dv,
                 convDim = 2 * keyDim + valueDim;
 
-  FlatSymbolRefAttr embed = b.weight("embed_tokens", {c.vocabSize, d}, "model.embed_tokens.weight");
-  ForwardArgs args = b.beginForward();
-  Value x =
-      ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, embed, IntegerAttr());
+  auto [embed, args, x] = b.beginDecoder();
 
-  // Each head of `v` RMS-normalized and scaled by `norm` (weight offset: the config's, or
-  // none), then its first `rotary` features rotated (llm.rope; rotary 0: the norm alone).
+  // Each head of `v` RMS-normalized and scaled by `norm` (zero-centered: the config's weight
+  // offset; or plain), then its first `rotary` features rotated (rotary 0: the norm alone).
   auto headNorm = [&](Value v, int64_t heads, int64_t dim, int64_t rotary, FlatSymbolRefAttr norm,
-                      bool offset) -> Value {
-    return ob.create<llm::RopeOp>(
-        b.loc(), v.getType(), v, args.positions, ob.getI64IntegerAttr(heads),
-        ob.getI64IntegerAttr(dim), ob.getI64IntegerAttr(rotary), ob.getF64FloatAttr(c.ropeTheta),
-        UnitAttr(), llm::Llama3RopeScalingAttr(), norm, ob.getF64FloatAttr(c.normEps),
-        offset ? ob.getF64FloatAttr(c.normWeightOffset) : FloatAttr(),
-        rotary && c.ropeLinearFactor ? ob.getF64FloatAttr(*c.ropeLinearFactor) : FloatAttr(),
-        DenseF64ArrayAttr(), FloatAttr(), IntegerAttr(), FloatAttr(), IntegerAttr());
+                      bool offset) {
+    return b.headRope(v, args.positions, heads, dim, rotary, norm,
+                      offset ? std::optional<double>(c.normWeightOffset) : std::nullopt);
   };
 
   const bool next = c.modelType == "qwen3_next";
@@ -139,11 +130,8 @@ void modelc::frontend::buildQwen35(ModuleBuilder &b) {
     // Qwen3.5's mixtures: softmax routing over mlp.gate, the experts stacked [out, in] in
     // mlp.experts.gate_up_proj / down_proj, a shared expert scaled by
     // sigmoid(shared_expert_gate).
-    x = b.add(x, c.isMoeLayer(i)
-                     ? buildMixtureOfExperts(b, h, i, prefix)
-                     : b.siluMlp(h, w("mlp.gate_proj", {ff, d}, "mlp.gate_proj.weight"),
-                                 w("mlp.up_proj", {ff, d}, "mlp.up_proj.weight"),
-                                 w("mlp.down_proj", {d, ff}, "mlp.down_proj.weight"), ff));
+    x = b.add(x, buildFeedForward(b, h, i, prefix, "mlp.gate_proj.weight", "mlp.up_proj.weight",
+                                  "mlp.down_proj.weight"));
   }
   b.endWithHead(x, b.weight("norm", {d}, "model.norm.weight"), embed);
 }

@@ -22,17 +22,23 @@ std::vector<int32_t> proposeNgramDrafts(const std::vector<int32_t> &history, int
   return {};
 }
 
+Status Engine::checkSpeculation(const plan::PlanMetadata &meta, int speculativeTokens) {
+  if (meta.hasRecurrentState() && speculativeTokens > 0)
+    return Error(ErrorCode::Unsupported,
+                 "speculative decoding needs a model without recurrent state (its rejected "
+                 "drafts would stay in the state); this plan keeps " +
+                     std::to_string(meta.numRecurrentStates) + " recurrent states");
+  return Status::success();
+}
+
 Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Policy policy,
                                                  bool prefixCaching, int speculativeTokens) {
   if (speculativeTokens < 0 || speculativeTokens > 16)
     return Error(ErrorCode::InvalidArgument,
                  "speculative tokens must be in [0, 16], got " + std::to_string(speculativeTokens));
   const plan::PlanMetadata &m = executor.metadata();
-  if (m.hasRecurrentState() && speculativeTokens > 0)
-    return Error(ErrorCode::Unsupported,
-                 "speculative decoding needs a model without recurrent state (its rejected "
-                 "drafts would stay in the state); this plan keeps " +
-                     std::to_string(m.numRecurrentStates) + " recurrent states");
+  if (Status s = checkSpeculation(m, speculativeTokens); !s)
+    return s.error();
   sched::SchedulerConfig config;
   config.policy = policy;
   config.maxNumSeqs = static_cast<int32_t>(m.maxNumSeqs);
@@ -45,7 +51,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
   // A request's recurrent state cannot come from cached blocks: no prefix caching then.
   config.recurrentState = m.hasRecurrentState();
   config.kvCache.prefixCaching =
-      prefixCaching && policy == sched::Policy::IterationLevel && !config.recurrentState;
+      usesPrefixCache(m, prefixCaching) && policy == sched::Policy::IterationLevel;
   // ORCA: one iteration in flight per pipeline stage.
   config.maxInFlight = executor.pipelineDepth();
   Expected<sched::Scheduler> scheduler = sched::Scheduler::create(config);

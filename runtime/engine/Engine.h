@@ -35,6 +35,13 @@ public:
   //
   // A plan with recurrent state gets a state slot per running request from the scheduler,
   // serves without the prefix cache (prefixCaching is ignored), and refuses speculation.
+  // Whether an engine asked for the prefix cache uses it with this plan (not with recurrent
+  // state), and whether it can speculate with it: the server asks before it starts one.
+  static bool usesPrefixCache(const plan::PlanMetadata &meta, bool requested) {
+    return requested && !meta.hasRecurrentState();
+  }
+  static Status checkSpeculation(const plan::PlanMetadata &meta, int speculativeTokens);
+
   static Expected<std::unique_ptr<Engine>> create(Executor &executor, sched::Policy policy,
                                                   bool prefixCaching = false,
                                                   int speculativeTokens = 0);

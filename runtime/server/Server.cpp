@@ -119,7 +119,7 @@ public:
   // later choices of a request need not wait for the first one's blocks.
   EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching, int speculativeTokens)
       : exec_(std::move(exec)),
-        prefixCaching_(prefixCaching && !exec_->metadata().hasRecurrentState()),
+        prefixCaching_(engine::Engine::usesPrefixCache(exec_->metadata(), prefixCaching)),
         speculativeTokens_(speculativeTokens), thread_([this] { run(); }) {}
   ~EngineThread() {
     {
@@ -468,13 +468,10 @@ Status serve(const ServerOptions &options) {
   Expected<ReasoningParser> reasoningParser = parseReasoningParser(options.reasoningParser);
   if (!reasoningParser)
     return reasoningParser.error();
-  // Refused before serving, with the engine's reason (rejected drafts would stay in a
-  // recurrent state).
-  if (options.speculativeTokens > 0 && (*exec)->metadata().hasRecurrentState())
-    return Error(ErrorCode::InvalidArgument,
-                 "--num-speculative-tokens: the plan keeps recurrent state (" +
-                     std::to_string((*exec)->metadata().numRecurrentStates) +
-                     " states per request); speculative decoding cannot serve it");
+  // Refused before serving, with the engine's reason.
+  if (Status s = engine::Engine::checkSpeculation((*exec)->metadata(), options.speculativeTokens);
+      !s)
+    return s.error().withContext("--num-speculative-tokens");
   auto engineThread = std::make_shared<EngineThread>(std::move(*exec), options.prefixCaching,
                                                      options.speculativeTokens);
   // The vocabulary as bytes for JSON-guided decoding (response_format json_object): control
