@@ -6,6 +6,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
     pip install numpy safetensors gguf torch transformers accelerate compressed-tensors && \
         scripts/gen-compiler-test-models.py
     scripts/gen-compiler-test-models.py --manifest-ggufs     (only the manifests' GGUF files)
+    scripts/gen-compiler-test-models.py --lora               (only the LoRA adapters; + peft)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -1266,9 +1267,52 @@ def manifest_ggufs():
               tensors)
 
 
+def lora_adapters():
+    """LoRA adapters for hf-tiny-llama, written by PEFT itself (save_pretrained), with every
+    A and B matrix random (PEFT starts B at zero, which would test nothing):
+    hf-tiny-llama-lora: rank 4 on all seven linears of each layer, lora_alpha 8;
+    hf-tiny-llama-lora-rs: rank 2 on q_proj, v_proj and down_proj, rsLoRA scaling, and an
+    alpha_pattern giving down_proj its own alpha."""
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    base = os.path.join(OUT, "hf-tiny-llama")
+    configs = {
+        "hf-tiny-llama-lora": LoraConfig(
+            r=4, lora_alpha=8, lora_dropout=0.0,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                            "down_proj"]),
+        "hf-tiny-llama-lora-rs": LoraConfig(
+            r=2, lora_alpha=6, lora_dropout=0.0, use_rslora=True,
+            alpha_pattern={"down_proj": 3}, target_modules=["q_proj", "v_proj", "down_proj"]),
+    }
+    for seed, (name, config) in enumerate(configs.items()):
+        model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        model = get_peft_model(model, config)
+        gen = torch.Generator().manual_seed(100 + seed)
+        with torch.no_grad():
+            for pname, param in model.named_parameters():
+                if "lora_" in pname:
+                    param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+        out = os.path.join(OUT, name)
+        model.save_pretrained(out)
+        # PEFT records where the base came from; this tree's path is what matters here.
+        cfg_path = os.path.join(out, "adapter_config.json")
+        cfg = json.load(open(cfg_path))
+        cfg["base_model_name_or_path"] = "hf-tiny-llama"
+        json.dump(cfg, open(cfg_path, "w"), indent=2, sort_keys=True)
+        readme = os.path.join(out, "README.md")
+        if os.path.exists(readme):
+            os.remove(readme)
+        print("wrote", out)
+
+
 if __name__ == "__main__":
     if "--manifest-ggufs" in sys.argv:
         manifest_ggufs()
+    elif "--lora" in sys.argv:
+        lora_adapters()
     else:
         main()
         manifest_ggufs()
+        lora_adapters()

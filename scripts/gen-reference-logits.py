@@ -3,7 +3,7 @@
 the CPU executor is checked against. CI compares with the committed outputs and never
 needs PyTorch.
 
-    pip install torch transformers accelerate gguf numpy && scripts/gen-reference-logits.py
+    pip install torch transformers accelerate gguf numpy peft && scripts/gen-reference-logits.py
     scripts/gen-reference-logits.py --only=tiny-llama-hd64     (one model)
 
 For each model: fixed prompts -> every position's logits (tiny models) or the last
@@ -305,6 +305,20 @@ def main():
                 **extra)
             assert not any(info.values()), info
         write(hf, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
+              all_positions=True)
+    # LoRA adapters on hf-tiny-llama (scripts/gen-compiler-test-models.py --lora: written
+    # by PEFT), applied by PEFT itself (pip install peft): the base model's linears plus
+    # each module's scaled B A x, as transformers runs it with the adapter loaded.
+    for adapter in ["hf-tiny-llama-lora", "hf-tiny-llama-lora-rs"]:
+        if only and adapter not in only:
+            continue
+        from peft import PeftModel
+        inputs = os.path.join(ROOT, "test", "modelc", "Inputs")
+        base = transformers.AutoModelForCausalLM.from_pretrained(
+            os.path.join(inputs, "hf-tiny-llama"), dtype=torch.float32,
+            attn_implementation="eager")
+        model = PeftModel.from_pretrained(base, os.path.join(inputs, adapter))
+        write(adapter, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()

@@ -490,6 +490,51 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     return std::make_pair(*dtype, std::move(bytes));
   };
 
+  // Where a matrix's rows and columns come from (docs/plan-format.md, "sources"): for each
+  // source in order, its name in the store and the ranges of its rows and columns the
+  // matrix holds, in the matrix's layout. What a LoRA adapter's module names are matched by
+  // at load; stacks of matrices (experts) and vectors get none.
+  auto sourcesOf = [&](llm::WeightOp w) -> std::optional<llvm::json::Array> {
+    if (w.getTensorType().getRank() != 2)
+      return std::nullopt;
+    llvm::json::Array out;
+    int64_t rows = 0;
+    for (auto [index, attr] : llvm::enumerate(w.getSources())) {
+      StringRef name = cast<StringAttr>(attr).getValue();
+      std::vector<uint64_t> shape;
+      if (store) {
+        if (const modelrt::TensorInfo *t = store->findTensor(std::string_view(name)))
+          shape = t->shape;
+      } else if (auto it = sourceShapes.find(name); it != sourceShapes.end()) {
+        shape = it->second;
+      }
+      if (shape.size() != 2)
+        return std::nullopt;
+      if (w.getTransposed())
+        std::swap(shape[0], shape[1]);
+      llvm::json::Array dims[2] = {llvm::json::Array{int64_t(0), int64_t(shape[0])},
+                                   llvm::json::Array{int64_t(0), int64_t(shape[1])}};
+      llvm::json::Object entry{
+          {"name", name}, {"shape", llvm::json::Array{int64_t(shape[0]), int64_t(shape[1])}}};
+      if (ArrayRef<int64_t> slice = w.getSourceSlice(index); !slice.empty()) {
+        llvm::json::Array ranges;
+        for (size_t r = 1; r < slice.size(); ++r)
+          ranges.push_back(slice[r]);
+        dims[slice[0]] = std::move(ranges);
+        if (w.getStride().value_or(1) != 1)
+          entry[slice[0] == 0 ? "row_stride" : "col_stride"] = *w.getStride();
+      }
+      for (size_t r = 1; r < dims[0].size(); r += 2)
+        rows += *dims[0][r].getAsInteger();
+      entry["rows"] = std::move(dims[0]);
+      entry["cols"] = std::move(dims[1]);
+      out.push_back(std::move(entry));
+    }
+    if (rows != w.getTensorType().getShape()[0])
+      return std::nullopt;
+    return out;
+  };
+
   // Weights of each rank: converted (or kept as GGUF blocks), 64-byte aligned, in
   // declaration order; the table names each entry's rank.
   std::vector<std::vector<uint8_t>> blobs(modules.size());
@@ -523,6 +568,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                                            {"fill", "dummy"},
                                            {"offset", int64_t(0)},
                                            {"size", static_cast<int64_t>(*bytes)}});
+        if (std::optional<llvm::json::Array> sources = sourcesOf(w))
+          (*table.back().getAsObject())["sources"] = std::move(*sources);
         continue;
       }
       if (auto kept = keptBytes(w)) {
@@ -543,6 +590,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
                                          {"shape", std::move(shape)},
                                          {"offset", static_cast<int64_t>(offset)},
                                          {"size", static_cast<int64_t>(blob.size() - offset)}});
+      if (std::optional<llvm::json::Array> sources = sourcesOf(w))
+        (*table.back().getAsObject())["sources"] = std::move(*sources);
       // Written by the last rank: the store's derived copies of its sources (repacked or
       // dequantized checkpoint tensors) are not needed again.
       if (store && rank + 1 == modules.size())
@@ -621,6 +670,10 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       {"target", dictToJson(module->getAttr("llm.target"))},
       {"kv_cache", std::move(kvCache)},
       {"weights", std::move(table)},
+      // How the weights' sources are named: "huggingface" (safetensors checkpoints, and the
+      // seeded stores of manifests, which use the same names) or "gguf".
+      {"weight_names",
+       spec.weights.format == frontend::WeightSource::Format::Gguf ? "gguf" : "huggingface"},
   };
   if (states > 0)
     metadata["recurrent_state"] = llvm::json::Object{{"num_states", states}};

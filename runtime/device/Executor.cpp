@@ -6,7 +6,7 @@ namespace modelrt {
 
 Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
-                 int64_t maxRows, bool deviceSampling) {
+                 int64_t maxRows, bool deviceSampling, int32_t numAdapters) {
   const int64_t total = static_cast<int64_t>(tokens.size());
   int64_t sum = 0;
   // Recurrent state: which slots the step's chunks hold so far.
@@ -58,6 +58,10 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
       else
         holder = static_cast<int64_t>(r);
     }
+    if (c.adapter < 0 || c.adapter > numAdapters)
+      return Error(ErrorCode::InvalidArgument,
+                   which + "LoRA adapter " + std::to_string(c.adapter) + " is not loaded (" +
+                       std::to_string(numAdapters) + " are; 0 is none)");
     sum += c.numTokens;
   }
   if (sum != total || total == 0)

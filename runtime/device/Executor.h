@@ -58,6 +58,9 @@ struct PagedChunk {
   // states carry over from the request's previous chunk; a chunk at position 0 starts
   // them from zeros.
   int32_t stateSlot = -1;
+  // The LoRA adapter its rows run with: 0 the plan's weights alone, i the executor's i-th
+  // adapter (Executor::adapterNames()[i - 1]).
+  int32_t adapter = 0;
 };
 
 // What a pipelined step gives back: the logits of the wanted rows that were not sampled on
@@ -100,6 +103,10 @@ public:
   // Whether chunks may carry deviceSampling (submit() and collect() only: step() returns
   // logits). The sampled rows' logits then never leave the device.
   virtual bool samplesOnDevice() const { return false; }
+
+  // The LoRA adapters loaded with the executor, in order: PagedChunk::adapter i runs
+  // adapter i - 1.
+  virtual std::vector<std::string> adapterNames() const { return {}; }
 };
 
 // The checks every backend makes of a step before touching its buffers: each chunk has
@@ -107,9 +114,10 @@ public:
 // exist; the chunks cover the batch, which fits max_num_batched_tokens (`maxRows`); every
 // token id is in the vocabulary; deviceSampling only where `deviceSampling` (the executor
 // samples, and this is a submitted step), on a sampled row with at most 20 top logprobs;
-// for a plan with recurrent state, a state slot of its own per chunk.
+// for a plan with recurrent state, a state slot of its own per chunk; an adapter in
+// [0, numAdapters].
 Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tokens,
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
-                 int64_t maxRows, bool deviceSampling = false);
+                 int64_t maxRows, bool deviceSampling = false, int32_t numAdapters = 0);
 
 } // namespace modelrt

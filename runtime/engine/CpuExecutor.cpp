@@ -88,6 +88,18 @@ struct CpuExecutor::Impl {
   std::vector<std::unique_ptr<PackedExperts>> expertsOf;
   MoeScratch moeScratch;
 
+  // LoRA adapters (ExecutorOptions::loraAdapters), and per gemm op and adapter its update
+  // packed as GEMM panels (null: the adapter leaves the op alone); scratch for the products.
+  struct PackedLora {
+    int64_t rank = 0;
+    PackedWeight a;                                                   // [rank, K]
+    std::vector<std::pair<const LoraSegment *, PackedWeight>> segments; // B: [outRows, rank]
+  };
+  std::vector<LoraAdapter> adapters;
+  std::map<std::pair<std::string, size_t>, PackedLora> packedLora;
+  std::vector<std::vector<const PackedLora *>> loraOf;
+  std::vector<float> loraShrink, loraExpand;
+
   // MODELRT_PROFILE=1: time per op kind, printed when the executor goes.
   std::unique_ptr<OpProfile> profile;
 
@@ -193,6 +205,92 @@ Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op) {
 
 } // namespace
 
+// Reads the adapters for this rank and packs each one's update of every gemm it touches.
+static Status loadAdapters(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta,
+                    const std::vector<LoraSpec> &specs) {
+  impl.loraOf.assign(impl.prog.ops.size(), {});
+  for (const LoraSpec &spec : specs) {
+    Expected<LoraAdapter> adapter = loadLoraAdapter(spec, meta);
+    if (!adapter)
+      return adapter.error();
+    for (const LoraAdapter &other : impl.adapters)
+      if (other.name == spec.name)
+        return Error(ErrorCode::InvalidArgument,
+                     "two LoRA adapters are named '" + spec.name + "'");
+    impl.adapters.push_back(std::move(*adapter));
+  }
+  for (size_t a = 0; a < impl.adapters.size(); ++a) {
+    const LoraAdapter &adapter = impl.adapters[a];
+    for (const auto &[weight, matrix] : adapter.matrices) {
+      bool used = false;
+      for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
+        const Op &op = impl.prog.ops[i];
+        if (op.kind != OpKind::Gemm || op.weight->name != weight)
+          continue;
+        if (op.gemmHeads > 1 || op.gemmInputRows)
+          return Error(ErrorCode::Unsupported,
+                       "LoRA adapter '" + adapter.name + "': weight " + weight +
+                           " runs as a GEMM per head, which adapters cannot update yet");
+        const int64_t k = static_cast<int64_t>(op.weight->shape[1]);
+        auto [it, fresh] = impl.packedLora.try_emplace({weight, a});
+        if (fresh) {
+          it->second.rank = matrix.rank;
+          it->second.a = PackedWeight::pack(matrix.a.data(), matrix.rank, k);
+          for (const LoraSegment &segment : matrix.segments)
+            it->second.segments.emplace_back(
+                &segment, PackedWeight::pack(segment.b.data(), segment.outRows, segment.rank));
+        }
+        impl.loraOf[i].resize(impl.adapters.size(), nullptr);
+        impl.loraOf[i][a] = &it->second;
+        used = true;
+      }
+      if (!used)
+        return Error(ErrorCode::Unsupported,
+                     "LoRA adapter '" + adapter.name + "': weight " + weight +
+                         " is not a GEMM's (an embedding table?); adapters update linears");
+    }
+  }
+  return Status::success();
+}
+
+// y[r] += sum over segments of B (A x[r]) for each row r whose adapter updates the op, run by
+// run of rows with one adapter. Each row's sums run in a fixed order whatever the batch
+// (the packed GEMM's guarantee), so the output does not depend on what else is batched.
+static void applyLora(CpuExecutor::Impl &impl, const std::vector<const CpuExecutor::Impl::PackedLora *> &loras,
+               const float *x, int64_t xStride, const std::vector<int32_t> &rowAdapter, float *y,
+               int64_t yStride) {
+  const int64_t rows = static_cast<int64_t>(rowAdapter.size());
+  for (int64_t begin = 0, end = 0; begin < rows; begin = end) {
+    const int32_t a = rowAdapter[size_t(begin)];
+    for (end = begin + 1; end < rows && rowAdapter[size_t(end)] == a; ++end) {
+    }
+    const CpuExecutor::Impl::PackedLora *lora = a > 0 ? loras[size_t(a - 1)] : nullptr;
+    if (!lora)
+      continue;
+    const int64_t n = end - begin;
+    impl.loraShrink.resize(size_t(n * lora->rank));
+    gemm(x + begin * xStride, xStride, n, lora->a, nullptr, impl.loraShrink.data(), lora->rank);
+    for (const auto &[segment, b] : lora->segments) {
+      impl.loraExpand.resize(size_t(n * segment->outRows));
+      gemm(impl.loraShrink.data() + segment->rankOffset, lora->rank, n, b, nullptr,
+           impl.loraExpand.data(), segment->outRows);
+      for (int64_t r = 0; r < n; ++r) {
+        float *dst = y + (begin + r) * yStride + segment->outRow;
+        const float *add = impl.loraExpand.data() + r * segment->outRows;
+        for (int64_t j = 0; j < segment->outRows; ++j)
+          dst[j] += add[j];
+      }
+    }
+  }
+}
+
+std::vector<std::string> CpuExecutor::adapterNames() const {
+  std::vector<std::string> names;
+  for (const LoraAdapter &a : impl_->adapters)
+    names.push_back(a.name);
+  return names;
+}
+
 CpuExecutor::~CpuExecutor() {
   stopRanks();
   if (impl_ && impl_->profile)
@@ -222,7 +320,6 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   Impl &impl = *exec->impl_;
   impl.comm = comm;
   impl.threads = threads;
-  exec->comm_ = comm;
   exec->numStages_ = static_cast<int>(exec->meta_.pipelineParallel);
   impl.stage = exec->meta_.pipelineParallel > 1 ? rank : 0;
   impl.lastStage = impl.stage + 1 == exec->meta_.pipelineParallel;
@@ -333,6 +430,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     }
   }
 
+  if (Status s = loadAdapters(impl, exec->meta_, options.loraAdapters); !s)
+    return s.error();
+
   // The KV cache: blocks for every sequence at full length, or as many as the budget holds.
   const plan::KvCacheLayout &kv = exec->meta_.kvCache;
   if (options.kvBlockSize < 1 || options.kvCacheBytes < 0)
@@ -371,6 +471,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   if (!impl.kCache || (impl.vWidth > 0 && !impl.vCache))
     return Error(ErrorCode::ResourceExhausted,
                  "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
+  // Only now: an executor that failed to load must not tell the other ranks to stop (on
+  // threads they are not serving yet, and the message would wait for them).
+  exec->comm_ = comm;
   return exec;
 }
 
@@ -406,13 +509,17 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
   ThreadCount threadCount(impl.threads);
   const int64_t total = static_cast<int64_t>(tokens.size());
   const int64_t blockSize = kvBlockSize_, numBlocks = numKvBlocks_;
-  if (Status s = checkStep(meta_, tokens, chunks, numKvBlocks_, kvBlockSize_, impl.prog.arenaRows);
+  if (Status s = checkStep(meta_, tokens, chunks, numKvBlocks_, kvBlockSize_, impl.prog.arenaRows,
+                           false, static_cast<int32_t>(impl.adapters.size()));
       !s)
     return s.error();
 
   // Batch layout: each chunk's first row, and the rows to sample.
   std::vector<int64_t> start;
   std::vector<int32_t> positions, sampleRows;
+  // Each row's LoRA adapter, of the step's rows and of the sampled rows (what a GEMM after
+  // the rows are gathered, the logits', sees).
+  std::vector<int32_t> rowAdapter, sampleAdapter;
   int64_t row = 0;
   for (const PagedChunk &c : chunks) {
     start.push_back(row);
@@ -423,6 +530,10 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         sampleRows.push_back(static_cast<int32_t>(row + i));
     else if (c.sample)
       sampleRows.push_back(static_cast<int32_t>(row + c.numTokens - 1));
+    if (!impl.adapters.empty()) {
+      rowAdapter.insert(rowAdapter.end(), size_t(c.numTokens), c.adapter);
+      sampleAdapter.resize(sampleRows.size(), c.adapter);
+    }
     row += c.numTokens;
   }
 
@@ -494,6 +605,19 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       gemm(impl.data(in), impl.stride(in), impl.rows[in], *impl.packedOf[opIndex],
            op.bias ? reinterpret_cast<const float *>(op.bias->data) : nullptr, impl.data(out),
            impl.stride(out));
+      if (!impl.loraOf[opIndex].empty()) {
+        const std::vector<int32_t> *adapters =
+            impl.rows[in] == total                                       ? &rowAdapter
+            : impl.rows[in] == static_cast<int64_t>(sampleAdapter.size()) ? &sampleAdapter
+                                                                          : nullptr;
+        if (!adapters)
+          return Error(ErrorCode::Internal, "gemm of " + op.weight->name + ": " +
+                                                std::to_string(impl.rows[in]) +
+                                                " rows are neither the step's nor its sampled "
+                                                "rows, so no LoRA adapter can be chosen per row");
+        applyLora(impl, impl.loraOf[opIndex], impl.data(in), impl.stride(in), *adapters,
+                  impl.data(out), impl.stride(out));
+      }
       break;
     }
     case OpKind::Moe: {

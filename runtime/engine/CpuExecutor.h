@@ -10,6 +10,7 @@
 
 #include "runtime/device/Executor.h"
 #include "runtime/device/cpu/CpuKernelLibrary.h"
+#include "runtime/engine/LoraAdapter.h"
 #include "runtime/kv/KvCacheManager.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/plan/PlanMetadata.h"
@@ -50,6 +51,9 @@ struct ExecutorOptions {
   // without logit bias, penalties or constraints then get their tokens chosen there, and
   // their logits stay on the device. false: every row's logits come to the host sampler.
   bool deviceSampling = true;
+  // LoRA adapters loaded with the plan (every rank reads them), PagedChunk::adapter 1, 2, ...
+  // in this order.
+  std::vector<LoraSpec> loraAdapters;
   // Whether the CUDA executor runs decode steps as CUDA graphs (padded to fixed batch sizes).
   bool cudaGraphs = true;
   // Whether the CUDA executor runs each weight's GEMMs with one cuBLASLt algorithm for every
@@ -90,6 +94,8 @@ public:
   Status submit(const std::vector<int32_t> &tokens, const std::vector<PagedChunk> &chunks,
                 const std::vector<kv::BlockCopy> &copies = {}) override;
   Expected<StepOutput> collect() override; // this executor samples nothing itself
+
+  std::vector<std::string> adapterNames() const override;
 
   // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
   // rank 0's executor goes. Errors only on a broken control message or channel.

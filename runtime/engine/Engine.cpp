@@ -65,6 +65,11 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               int topLogprobs) {
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
+  if (const size_t loaded = executor_.adapterNames().size();
+      params.adapter < 0 || static_cast<size_t>(params.adapter) > loaded)
+    return Error(ErrorCode::InvalidArgument, "LoRA adapter " + std::to_string(params.adapter) +
+                                                 " is not loaded (" + std::to_string(loaded) +
+                                                 " are; 0 is none)");
   sample::Sampler sampler(sampling, params.prompt);
   RequestSampling state{std::move(sampler), topLogprobs, {}, {}, {}, false};
   if (executor_.samplesOnDevice() && !state.sampler.adjustsLogits() &&
@@ -138,6 +143,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     for (const sched::ScheduledRequest &r : flight.out.requests) {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
       chunks.back().stateSlot = r.stateSlot;
+      chunks.back().adapter = r.adapter;
       tokens.insert(tokens.end(), flight.out.tokenIds.begin() + at,
                     flight.out.tokenIds.begin() + at + r.numTokens);
       at += static_cast<size_t>(r.numTokens);

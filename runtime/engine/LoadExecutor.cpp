@@ -24,6 +24,10 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
   if (device != "cuda")
     return Error(ErrorCode::InvalidArgument,
                  "device '" + device + "' is not one of cpu, cuda, auto");
+  if (!options.loraAdapters.empty())
+    return Error(ErrorCode::Unsupported,
+                 "LoRA adapters run on the CPU executor so far, not on CUDA (adapter '" +
+                     options.loraAdapters.front().name + "')");
 #ifdef MODELRT_HAVE_CUDA_EXECUTOR
   if (options.comm)
     return Error(ErrorCode::Unsupported, "the CUDA executor does not run under mpirun yet");

@@ -90,6 +90,7 @@ void encodeStep(MessageWriter &m, const std::vector<int32_t> &tokens,
     m.put(c.numTokens);
     m.put(int64_t(c.sample) | int64_t(c.allLogits) << 1);
     m.put(int64_t(c.stateSlot));
+    m.put(int64_t(c.adapter));
     const int64_t blocks = c.blockTable ? static_cast<int64_t>(c.blockTable->size()) : -1;
     m.put(blocks);
     for (int64_t b = 0; b < blocks; ++b)
@@ -123,11 +124,13 @@ bool decodeStep(MessageReader &m, StepMessage &s) {
   s.tables.assign(n, {});
   for (int64_t i = 0; i < n; ++i) {
     PagedChunk &c = s.chunks[i];
-    int64_t flags = 0, slot = 0, blocks = 0;
+    int64_t flags = 0, slot = 0, adapter = 0, blocks = 0;
     if (!m.get(c.startPosition) || !m.get(c.numTokens) || !m.get(flags) || !m.get(slot) ||
-        !m.get(blocks) || slot < -1 || slot > INT32_MAX)
+        !m.get(adapter) || !m.get(blocks) || slot < -1 || slot > INT32_MAX || adapter < 0 ||
+        adapter > INT32_MAX)
       return false;
     c.stateSlot = static_cast<int32_t>(slot);
+    c.adapter = static_cast<int32_t>(adapter);
     c.sample = flags & 1;
     c.allLogits = flags & 2;
     c.blockTable = blocks < 0 ? nullptr : &s.tables[i];
@@ -367,8 +370,11 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &plan
   for (int64_t r = 0; r < ranks; ++r) {
     Expected<std::unique_ptr<CpuExecutor>> exec =
         loadRank(planPath, options, group[r].get(), threads);
-    if (!exec)
+    if (!exec) {
+      for (std::unique_ptr<CpuExecutor> &loaded : executors)
+        loaded->comm_ = nullptr; // no rank serves yet: nobody to stop
       return exec.error().withContext("rank " + std::to_string(r));
+    }
     executors.push_back(std::move(*exec));
   }
   std::unique_ptr<CpuExecutor> root = std::move(executors[0]);

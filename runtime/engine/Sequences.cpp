@@ -59,8 +59,11 @@ Expected<std::vector<float>> Sequences::step(const std::vector<int32_t> &tokens,
   }
   std::vector<PagedChunk> paged;
   for (size_t i = 0; i < chunks.size(); ++i)
+  {
     paged.push_back(
         {before[i], chunks[i].numTokens, chunks[i].sample, &kv_.blockTable(chunks[i].sequence)});
+    paged.back().adapter = chunks[i].adapter;
+  }
   // Recurrent state: a slot per live sequence, taken at its first step.
   std::vector<uint64_t> taken; // sequences given a slot now
   if (executor_->metadata().hasRecurrentState())

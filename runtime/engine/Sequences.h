@@ -17,6 +17,7 @@ struct SequenceChunk {
   uint64_t sequence;
   int64_t numTokens;
   bool sample;
+  int32_t adapter = 0; // its rows' LoRA adapter (PagedChunk::adapter)
 };
 
 class Sequences {

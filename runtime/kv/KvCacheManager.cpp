@@ -189,10 +189,11 @@ std::optional<BlockId> KvCacheManager::lookup(uint64_t hash, const int32_t *toke
   return it->second;
 }
 
-int64_t KvCacheManager::cachedPrefixTokens(const int32_t *tokens, int64_t n) const {
+int64_t KvCacheManager::cachedPrefixTokens(const int32_t *tokens, int64_t n,
+                                           uint64_t space) const {
   if (!config_.prefixCaching)
     return 0;
-  uint64_t hash = 0, parent = 0;
+  uint64_t hash = rootSerial(space), parent = rootSerial(space);
   int64_t matched = 0;
   for (; matched + config_.blockSize <= n; matched += config_.blockSize) {
     hash = chainHash(hash, tokens + matched);
@@ -205,14 +206,14 @@ int64_t KvCacheManager::cachedPrefixTokens(const int32_t *tokens, int64_t n) con
 }
 
 int64_t KvCacheManager::adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens,
-                                          int64_t *reclaimed) {
+                                          int64_t *reclaimed, uint64_t space) {
   MODELRT_KV_CHECK(!hasSeq(seq), "adopting a prefix into a sequence that has blocks", seq);
   if (reclaimed)
     *reclaimed = 0;
   if (!config_.prefixCaching || hasSeq(seq))
     return 0;
   SeqBlocks s;
-  uint64_t hash = 0, parent = 0;
+  uint64_t hash = rootSerial(space), parent = rootSerial(space);
   for (int64_t at = 0; at + config_.blockSize <= maxTokens; at += config_.blockSize) {
     hash = chainHash(hash, tokens + at);
     std::optional<BlockId> block = lookup(hash, tokens + at, parent);
@@ -237,7 +238,8 @@ int64_t KvCacheManager::adoptCachedPrefix(SeqId seq, const int32_t *tokens, int6
   return adopted;
 }
 
-void KvCacheManager::commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens) {
+void KvCacheManager::commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens,
+                                      uint64_t space) {
   auto it = seqs_.find(seq);
   if (!config_.prefixCaching || it == seqs_.end())
     return;
@@ -245,12 +247,12 @@ void KvCacheManager::commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t 
   const int64_t full = std::min(numTokens, s.numTokens) / config_.blockSize;
   for (int64_t i = int64_t(s.hashes.size()); i < full; ++i) {
     const int32_t *blockTokens = tokens + i * config_.blockSize;
-    uint64_t hash = chainHash(i == 0 ? 0 : s.hashes[i - 1], blockTokens);
+    uint64_t hash = chainHash(i == 0 ? rootSerial(space) : s.hashes[i - 1], blockTokens);
     s.hashes.push_back(hash);
     BlockId block = s.blocks[i];
     // The parent is what this sequence's previous block was verified to equal; a block
     // after an unverified one is never indexed.
-    const uint64_t parent = i == 0 ? 0 : s.serials[size_t(i - 1)];
+    const uint64_t parent = i == 0 ? rootSerial(space) : s.serials[size_t(i - 1)];
     if (parent == kUnverified) {
       s.serials.push_back(kUnverified);
       continue;

@@ -78,17 +78,19 @@ public:
   void truncate(SeqId seq, int64_t numTokens);
 
   // Prefix caching (config().prefixCaching; otherwise these find and record nothing).
+  // `space` keeps apart KV that equal tokens give under different weights (a LoRA adapter's
+  // number): a block is found only in the space it was committed in.
   // Tokens of tokens[0, n) whose KV sits in cached full blocks, in whole blocks.
-  int64_t cachedPrefixTokens(const int32_t *tokens, int64_t n) const;
+  int64_t cachedPrefixTokens(const int32_t *tokens, int64_t n, uint64_t space = 0) const;
   // Creates seq (which must not exist) holding the cached full blocks that match the start
   // of tokens[0, maxTokens), shared with whoever else holds them, and returns how many
   // tokens that covers (a multiple of the block size; 0 creates nothing). `reclaimed`, when
   // given, gets how many of them were free (now taken off the free list).
   int64_t adoptCachedPrefix(SeqId seq, const int32_t *tokens, int64_t maxTokens,
-                            int64_t *reclaimed = nullptr);
+                            int64_t *reclaimed = nullptr, uint64_t space = 0);
   // Records that seq's first numTokens slots hold the KV of tokens[0, numTokens): its full
   // blocks among them become adoptable.
-  void commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens);
+  void commitFullBlocks(SeqId seq, const int32_t *tokens, int64_t numTokens, uint64_t space = 0);
   // Blocks adoptable now (in use or free).
   int64_t numCachedBlocks() const { return static_cast<int64_t>(cache_.size()); }
 
@@ -135,7 +137,12 @@ private:
   std::vector<bool> cached_;
   std::vector<uint64_t> blockHash_, serial_, parentSerial_;
   std::vector<int32_t> blockTokens_;
-  uint64_t nextSerial_ = 1; // 0: the root, every first block's parent
+  uint64_t nextSerial_ = 1; // 0: the root, every first block's parent (in space 0)
+  // The serial a first block's parent has in `space`: 0, or one no block gets (block
+  // serials count up from 1 and never reach 2^63).
+  static uint64_t rootSerial(uint64_t space) {
+    return space == 0 ? 0 : (uint64_t(1) << 63) | (space & ((uint64_t(1) << 62) - 1));
+  }
   static constexpr uint64_t kUnverified = ~uint64_t(0);
 };
 

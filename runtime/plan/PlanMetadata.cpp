@@ -58,6 +58,80 @@ private:
   std::string error_;
 };
 
+// [offset, size, ...] pairs: offsets from 0, sizes from 1, and the last element reached
+// inside 2^40.
+bool parseRanges(const nlohmann::json &j, int64_t stride, std::vector<int64_t> &out) {
+  if (!j.is_array() || j.empty() || j.size() % 2 || j.size() > 1 << 20)
+    return false;
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number_integer())
+      return false;
+    const int64_t v = j[i].get<int64_t>();
+    if (v < (i % 2 ? 1 : 0) || v > (int64_t(1) << 40))
+      return false;
+    out.push_back(v);
+  }
+  for (size_t i = 0; i < out.size(); i += 2)
+    if (out[i] + (out[i + 1] - 1) * stride >= (int64_t(1) << 40))
+      return false;
+  return true;
+}
+
+// One past the last index `ranges` reach.
+int64_t reachOf(const std::vector<int64_t> &ranges, int64_t stride) {
+  int64_t end = 0;
+  for (size_t i = 0; i < ranges.size(); i += 2)
+    end = std::max(end, ranges[i] + (ranges[i + 1] - 1) * stride + 1);
+  return end;
+}
+
+Status parseSources(const nlohmann::json &j, WeightEntry &e, const std::string &label) {
+  auto bad = [&](const std::string &what) {
+    return Error(ErrorCode::InvalidFormat, label + " (" + e.name + ").sources " + what);
+  };
+  if (!j.is_array() || e.shape.size() != 2)
+    return bad("must be an array, of a matrix");
+  int64_t rows = 0;
+  for (const nlohmann::json &s : j) {
+    WeightSource source;
+    auto stride = [&](const char *key, int64_t &out) {
+      auto it = s.find(key);
+      if (it == s.end())
+        return true;
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1 << 20)
+        return false;
+      out = it->get<int64_t>();
+      return true;
+    };
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() ||
+        !s.contains("rows") || !s.contains("cols") || !stride("row_stride", source.rowStride) ||
+        !stride("col_stride", source.colStride) ||
+        !parseRanges(s["rows"], source.rowStride, source.rows) ||
+        !parseRanges(s["cols"], source.colStride, source.cols))
+      return bad("has an entry without a name, or with bad rows, cols or strides");
+    source.name = s["name"].get<std::string>();
+    const auto shape = s.find("shape");
+    if (shape == s.end() || !shape->is_array() || shape->size() != 2 ||
+        !(*shape)[0].is_number_integer() || !(*shape)[1].is_number_integer())
+      return bad("entry " + source.name + " has no shape [rows, cols]");
+    source.sourceRows = (*shape)[0].get<int64_t>();
+    source.sourceCols = (*shape)[1].get<int64_t>();
+    if (source.sourceRows < 1 || source.sourceCols < 1 ||
+        reachOf(source.rows, source.rowStride) > source.sourceRows ||
+        reachOf(source.cols, source.colStride) > source.sourceCols)
+      return bad("entry " + source.name + " has ranges outside its shape");
+    if (source.numCols() != static_cast<int64_t>(e.shape[1]))
+      return bad("name " + std::to_string(source.numCols()) + " columns of " + source.name +
+                 ", not the matrix's " + std::to_string(e.shape[1]));
+    rows += source.numRows();
+    e.sources.push_back(std::move(source));
+  }
+  if (rows != static_cast<int64_t>(e.shape[0]))
+    return bad("cover " + std::to_string(rows) + " rows, not the matrix's " +
+               std::to_string(e.shape[0]));
+  return Status::success();
+}
+
 Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64_t rank) {
   auto bad = [&](const std::string &what) {
     return Error(ErrorCode::InvalidFormat, plan.path() + ": metadata: " + what);
@@ -74,6 +148,11 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
   const nlohmann::json *kv = top.get("kv_cache", nlohmann::json::value_t::object);
   const nlohmann::json *weights = top.get("weights", nlohmann::json::value_t::array);
   m.builtBy = top.string("built_by");
+  if (root.contains("weight_names")) {
+    m.weightNames = top.string("weight_names");
+    if (m.weightNames != "huggingface" && m.weightNames != "gguf")
+      top.fail("weight_names", "must be \"huggingface\" or \"gguf\"");
+  }
   if (!top.error().empty())
     return bad(top.error());
 
@@ -181,6 +260,12 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     if (*bytes != e.size)
       return bad(label + " (" + e.name + ") is " + std::to_string(e.size) +
                  " bytes, its shape needs " + std::to_string(*bytes));
+    if (auto sources = w.find("sources"); sources != w.end()) {
+      if (Status s = parseSources(*sources, e, label); !s)
+        return bad(s.error().message());
+      for (const WeightSource &source : e.sources)
+        m.matrixSources.insert(source.name);
+    }
     if (auto fill = w.find("fill"); fill != w.end()) {
       // Filled at load (fillDummyWeights): no bytes in the plan.
       if (*fill != "dummy" ||
@@ -209,6 +294,18 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
 }
 
 } // namespace
+
+namespace {
+int64_t rangeTotal(const std::vector<int64_t> &ranges) {
+  int64_t n = 0;
+  for (size_t i = 1; i < ranges.size(); i += 2)
+    n += ranges[i];
+  return n;
+}
+} // namespace
+
+int64_t WeightSource::numRows() const { return rangeTotal(rows); }
+int64_t WeightSource::numCols() const { return rangeTotal(cols); }
 
 Expected<PlanMetadata> readMetadata(const PlanFile &plan, int64_t rank) {
   const Section *section = plan.find(SectionKind::Metadata);

@@ -6,13 +6,29 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace modelrt::plan {
 
+// Where some of a matrix's rows come from (the metadata's "sources", in row order): rows
+// and columns of the store's tensor `name` (its Hugging Face or GGUF name, as the plan's
+// weightNames says; [sourceRows, sourceCols] in all), each a list of [offset, size] ranges in the matrix's [out, in] layout;
+// a range with stride s keeps every s-th row (column) from its offset.
+struct WeightSource {
+  std::string name;
+  int64_t sourceRows = 0, sourceCols = 0; // the whole source's shape, in that layout
+  std::vector<int64_t> rows, cols;
+  int64_t rowStride = 1, colStride = 1;
+  int64_t numRows() const;
+  int64_t numCols() const;
+};
+
 struct WeightEntry {
   std::string name;
+  // Matrices only (empty: not recorded): the sources the rows come from, in order.
+  std::vector<WeightSource> sources;
   DType dtype = DType::F32;
   std::vector<uint64_t> shape;
   uint64_t offset = 0; // in the weights section
@@ -50,6 +66,10 @@ struct PlanMetadata {
   int64_t numRecurrentStates = 0;
   bool hasRecurrentState() const { return numRecurrentStates > 0; }
   std::vector<WeightEntry> weights;
+  // How sources are named ("huggingface" or "gguf"; empty: plans before sources), and the
+  // names of every rank's matrices' sources.
+  std::string weightNames;
+  std::set<std::string> matrixSources;
   std::string tokenizerFormat; // "tokenizer.json", or empty when the plan carries none
   std::string builtBy;         // "modelc <version>"
   std::shared_ptr<std::vector<uint8_t>> dummyStorage; // what fillDummyWeights made

@@ -27,6 +27,9 @@ struct RequestParams {
   // Generated tokens ending with one of these sequences end the request (FinishReason::Stop).
   // Stop strings are text: whoever detokenizes matches them and calls Scheduler::finish.
   std::vector<std::vector<TokenId>> stopSequences;
+  // The LoRA adapter the request runs with (PagedChunk::adapter: 0 none). Its KV is its
+  // own: the prefix cache shares blocks only between requests of one adapter.
+  int32_t adapter = 0;
 };
 
 enum class RequestState {

@@ -84,6 +84,8 @@ Status Scheduler::validateRequest(const RequestParams &params) const {
     return invalid("the prompt is empty");
   if (params.maxTokens < 1)
     return invalid("max_tokens must be at least 1, got " + std::to_string(params.maxTokens));
+  if (params.adapter < 0)
+    return invalid("LoRA adapter " + std::to_string(params.adapter) + " (0 is none)");
   auto badToken = [&](TokenId token) {
     return token < 0 || (config_.vocabSize > 0 && token >= config_.vocabSize);
   };
@@ -290,7 +292,8 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
     // least two tokens are left, so that the cache's hit or miss does not decide whether
     // the last position runs as a one-row step (prefillChunk explains why that matters).
     adopted = kv_.adoptCachedPrefix(req.id, req.tokens.data(),
-                                    static_cast<int64_t>(req.tokens.size()) - 2);
+                                    static_cast<int64_t>(req.tokens.size()) - 2, nullptr,
+                                    static_cast<uint64_t>(req.params.adapter));
     req.numComputed = static_cast<int32_t>(adopted);
   }
   int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
@@ -394,6 +397,7 @@ void Scheduler::emit(Request &req, int32_t numTokens, SchedulerOutput &out) {
   }
   s.blockTable = kv_.blockTable(req.id);
   s.stateSlot = req.stateSlot;
+  s.adapter = req.params.adapter;
   out.queryStarts.push_back(out.numBatchedTokens());
   out.requests.push_back(std::move(s));
 }
@@ -440,7 +444,8 @@ Scheduler::update(const SchedulerOutput &output, const std::vector<TokenId> &sam
     for (const ScheduledRequest &r : output.requests) {
       auto it = requests_.find(r.id);
       if (it != requests_.end() && kv_.hasSeq(r.id))
-        kv_.commitFullBlocks(r.id, it->second->tokens.data(), r.startPosition + r.numTokens);
+        kv_.commitFullBlocks(r.id, it->second->tokens.data(), r.startPosition + r.numTokens,
+                             static_cast<uint64_t>(r.adapter));
     }
 
   std::vector<TokenEvent> events;

@@ -32,6 +32,8 @@ struct ScheduledRequest {
   bool allLogits = false;
   // Its recurrent-state slot (SchedulerConfig::recurrentState; -1 otherwise).
   int32_t stateSlot = -1;
+  // Its LoRA adapter (RequestParams::adapter).
+  int32_t adapter = 0;
 };
 
 struct FinishedRequest {

@@ -35,8 +35,10 @@ int32_t argmax(const std::vector<float> &v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance) {
-  Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan);
+// With `options` (LoRA adapters) the sequences run with adapter `adapter`.
+void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance,
+                           const ExecutorOptions &options = {}, int32_t adapter = 0) {
+  Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan, options);
   ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
   Expected<Sequences> seqs = Sequences::create(**loaded);
   ASSERT_TRUE(seqs.ok());
@@ -53,14 +55,15 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
     if (rows == static_cast<int64_t>(prompt.size())) {
       // Every position: one token per step, each sampled (this is also decode).
       for (int32_t token : prompt) {
-        Expected<std::vector<float>> logits = exec.step({token}, {{sequence, 1, true}});
+        Expected<std::vector<float>> logits =
+            exec.step({token}, {{sequence, 1, true, adapter}});
         ASSERT_TRUE(logits.ok()) << logits.error().toString();
         worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
         ++row;
       }
     } else {
       Expected<std::vector<float>> logits =
-          exec.step(prompt, {{sequence, static_cast<int64_t>(prompt.size()), true}});
+          exec.step(prompt, {{sequence, static_cast<int64_t>(prompt.size()), true, adapter}});
       ASSERT_TRUE(logits.ok()) << logits.error().toString();
       worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
       ++row;
@@ -74,13 +77,13 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
   std::vector<int32_t> prompt = g.meta["prompts"][0]["prompt"];
   std::vector<int32_t> expected = g.meta["greedy_after_first_prompt"];
   Expected<std::vector<float>> logits =
-      exec.step(prompt, {{1, static_cast<int64_t>(prompt.size()), true}});
+      exec.step(prompt, {{1, static_cast<int64_t>(prompt.size()), true, adapter}});
   ASSERT_TRUE(logits.ok());
   std::vector<int32_t> generated;
   for (size_t i = 0; i < expected.size(); ++i) {
     generated.push_back(argmax(*logits));
     if (i + 1 < expected.size()) {
-      logits = exec.step({generated.back()}, {{1, 1, true}});
+      logits = exec.step({generated.back()}, {{1, 1, true, adapter}});
       ASSERT_TRUE(logits.ok());
     }
   }

@@ -1,0 +1,303 @@
+// LoRA adapters on the CPU executor: PEFT's adapters on hf-tiny-llama against PEFT's own
+// forward pass (goldens from scripts/gen-reference-logits.py), on 1 and 2 ranks and 2
+// stages; requests of different adapters batched together give what each gives alone, bit
+// for bit; the engine keeps each adapter's KV apart in the prefix cache; bad adapters are
+// refused with what is wrong.
+#include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/Engine.h"
+#include "runtime/engine/Sequences.h"
+#include "unittests/Goldens.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+using namespace modelrt;
+using namespace modelrt::engine;
+
+extern std::string planDirectory;
+
+namespace {
+
+const std::string kInputs = std::string(MODELC_TEST_SOURCE_DIR) + "/test/modelc/Inputs/";
+
+ExecutorOptions withAdapters(std::vector<LoraSpec> adapters) {
+  ExecutorOptions options;
+  options.loraAdapters = std::move(adapters);
+  return options;
+}
+
+const std::vector<LoraSpec> kBoth = {{"full", kInputs + "hf-tiny-llama-lora"},
+                                     {"rs", kInputs + "hf-tiny-llama-lora-rs"}};
+
+// Each prompt of `golden` one token a step under `adapter`; the worst relative logit error.
+double worstError(const std::string &plan, const std::string &golden, int32_t adapter) {
+  Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(plan, withAdapters(kBoth));
+  EXPECT_TRUE(exec.ok()) << exec.error().toString();
+  if (!exec.ok())
+    return 1e9;
+  Expected<Sequences> seqs = Sequences::create(**exec);
+  EXPECT_TRUE(seqs.ok());
+  testing_goldens::Golden g = testing_goldens::readGolden(golden, MODELC_TEST_SOURCE_DIR);
+  const int64_t vocab = g.meta["vocab"];
+  double worst = 0;
+  int64_t row = 0;
+  uint64_t sequence = 0;
+  for (const nlohmann::json &p : g.meta["prompts"]) {
+    ++sequence;
+    for (int32_t token : p["prompt"].get<std::vector<int32_t>>()) {
+      Expected<std::vector<float>> logits = seqs->step({token}, {{sequence, 1, true, adapter}});
+      EXPECT_TRUE(logits.ok()) << logits.error().toString();
+      if (!logits.ok())
+        return 1e9;
+      worst = std::max(worst, testing_goldens::relativeError(logits->data(),
+                                                             &g.logits[row * vocab], vocab));
+      ++row;
+    }
+  }
+  return worst;
+}
+
+// A PEFT-style adapter directory under the test's temporary directory: `config` as
+// adapter_config.json and `tensors` (name -> shape, values i * 0.01) as
+// adapter_model.safetensors.
+std::string writeAdapter(const std::string &name, const nlohmann::json &config,
+                         const std::vector<std::pair<std::string, std::vector<int64_t>>> &tensors) {
+  const std::string dir = testing::TempDir() + "lora-" + name;
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/adapter_config.json") << config.dump();
+  nlohmann::json header = nlohmann::json::object();
+  std::vector<float> data;
+  for (const auto &[tensor, shape] : tensors) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    const size_t begin = data.size() * sizeof(float);
+    for (int64_t i = 0; i < n; ++i)
+      data.push_back(0.01f * static_cast<float>(i % 17));
+    header[tensor] = {{"dtype", "F32"},
+                      {"shape", shape},
+                      {"data_offsets", {begin, data.size() * sizeof(float)}}};
+  }
+  std::string text = header.dump();
+  while (text.size() % 8)
+    text += ' ';
+  std::ofstream out(dir + "/adapter_model.safetensors", std::ios::binary);
+  const uint64_t length = text.size();
+  out.write(reinterpret_cast<const char *>(&length), 8);
+  out << text;
+  out.write(reinterpret_cast<const char *>(data.data()),
+            static_cast<std::streamsize>(data.size() * sizeof(float)));
+  return dir;
+}
+
+const nlohmann::json kConfig = {{"peft_type", "LORA"}, {"r", 2}, {"lora_alpha", 4}};
+const std::string kQ = "base_model.model.model.layers.0.self_attn.q_proj";
+
+std::string loadError(const std::string &plan, const std::string &adapterDir) {
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/" + plan, withAdapters({{"bad", adapterDir}}));
+  return exec.ok() ? std::string("loaded") : exec.error().message();
+}
+
+} // namespace
+
+// Both adapters on one plan: all seven linears of each layer at rank 4 (q, k and v update
+// their rows of the merged QKV GEMM, gate and up theirs of the merged gate/up), and rank 2
+// on three modules with rsLoRA scaling and a per-module alpha. On 2 ranks the shards take
+// their rows of B or columns of A; on 2 stages each stage its own layers'.
+TEST(Reference, LoraAdaptersMatchPeft) {
+  for (const char *variant : {"", "-tp2", "-pp2"}) {
+    SCOPED_TRACE(variant);
+    const std::string plan = planDirectory + "/hf-tiny-llama" + variant + ".plan";
+    const double full = worstError(plan, "hf-tiny-llama-lora", 1);
+    const double rs = worstError(plan, "hf-tiny-llama-lora-rs", 2);
+    std::printf("hf-tiny-llama%s: worst relative logit error %.3g (rank 4, all linears), "
+                "%.3g (rsLoRA)\n",
+                variant, full, rs);
+    EXPECT_LT(full, 1e-5);
+    EXPECT_LT(rs, 1e-5);
+    // The adapters matter: without them (or with the other one) the logits are far off.
+    EXPECT_GT(worstError(plan, "hf-tiny-llama-lora", 0), 1e-2);
+    EXPECT_GT(worstError(plan, "hf-tiny-llama-lora", 2), 1e-2);
+  }
+}
+
+// One step batching a prompt of each adapter and of none, and decode rows of each, gives
+// every row the logits it has alone.
+TEST(Lora, MixedBatchEqualsEachAlone) {
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", withAdapters(kBoth));
+  ASSERT_TRUE(exec.ok()) << exec.error().toString();
+  const std::vector<int32_t> prompt = {1, 17, 42, 9, 3, 50, 7};
+  std::vector<std::vector<float>> alone;
+  for (int32_t adapter = 0; adapter < 3; ++adapter) {
+    Expected<Sequences> seqs = Sequences::create(**exec);
+    ASSERT_TRUE(seqs.ok());
+    Expected<std::vector<float>> logits =
+        seqs->step(prompt, {{1, int64_t(prompt.size()), true, adapter}});
+    ASSERT_TRUE(logits.ok()) << logits.error().toString();
+    alone.push_back(*logits);
+    logits = seqs->step({5}, {{1, 1, true, adapter}});
+    ASSERT_TRUE(logits.ok());
+    alone.push_back(*logits);
+  }
+  Expected<Sequences> seqs = Sequences::create(**exec);
+  ASSERT_TRUE(seqs.ok());
+  std::vector<int32_t> tokens;
+  std::vector<SequenceChunk> chunks;
+  for (int32_t adapter : {2, 0, 1}) {
+    tokens.insert(tokens.end(), prompt.begin(), prompt.end());
+    chunks.push_back({uint64_t(10 + adapter), int64_t(prompt.size()), true, adapter});
+  }
+  Expected<std::vector<float>> batched = seqs->step(tokens, chunks);
+  ASSERT_TRUE(batched.ok()) << batched.error().toString();
+  const size_t vocab = alone[0].size();
+  for (int i = 0; i < 3; ++i) {
+    const int adapter = std::vector<int>{2, 0, 1}[size_t(i)];
+    EXPECT_EQ(0, std::memcmp(batched->data() + i * vocab, alone[size_t(2 * adapter)].data(),
+                             vocab * sizeof(float)))
+        << "prompt of adapter " << adapter;
+  }
+  batched = seqs->step({5, 5, 5}, {{11, 1, true, 1}, {12, 1, true, 2}, {10, 1, true, 0}});
+  ASSERT_TRUE(batched.ok());
+  for (int i = 0; i < 3; ++i) {
+    const int adapter = std::vector<int>{1, 2, 0}[size_t(i)];
+    EXPECT_EQ(0, std::memcmp(batched->data() + i * vocab, alone[size_t(2 * adapter + 1)].data(),
+                             vocab * sizeof(float)))
+        << "decode row of adapter " << adapter;
+  }
+}
+
+// The engine with its prefix cache: a prompt's blocks computed under one adapter are not
+// adopted by a request of another (whose KV differs), and are by a request of the same one.
+TEST(Lora, PrefixCacheKeepsAdaptersApart) {
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", withAdapters(kBoth));
+  ASSERT_TRUE(exec.ok()) << exec.error().toString();
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 40; ++i)
+    prompt.push_back((i * 7 + 3) % 64);
+  // Greedy tokens of each adapter alone, from a fresh engine without a prefix cache.
+  auto run = [&](Engine &engine, int32_t adapter) -> std::vector<int32_t> {
+    sched::RequestParams params;
+    params.prompt = prompt;
+    params.maxTokens = 6;
+    params.ignoreEos = true;
+    params.adapter = adapter;
+    Expected<sched::RequestId> id = engine.addRequest(params, sample::SamplingParams{});
+    EXPECT_TRUE(id.ok()) << id.error().toString();
+    std::vector<int32_t> out;
+    while (engine.hasUnfinished()) {
+      Expected<std::vector<sched::TokenEvent>> events = engine.step();
+      EXPECT_TRUE(events.ok());
+      if (!events.ok())
+        break;
+      for (const sched::TokenEvent &e : *events)
+        out.push_back(e.token);
+    }
+    return out;
+  };
+  std::vector<std::vector<int32_t>> expected;
+  for (int32_t adapter = 0; adapter < 3; ++adapter) {
+    Expected<std::unique_ptr<Engine>> engine =
+        Engine::create(**exec, sched::Policy::IterationLevel, /*prefixCaching=*/false);
+    ASSERT_TRUE(engine.ok());
+    expected.push_back(run(**engine, adapter));
+  }
+  EXPECT_NE(expected[0], expected[1]);
+  Expected<std::unique_ptr<Engine>> engine =
+      Engine::create(**exec, sched::Policy::IterationLevel, /*prefixCaching=*/true);
+  ASSERT_TRUE(engine.ok());
+  std::vector<int64_t> cached;
+  for (int32_t adapter : {1, 0, 2, 1}) {
+    SCOPED_TRACE(adapter);
+    EXPECT_EQ(run(**engine, adapter), expected[size_t(adapter)]);
+    cached.push_back((*engine)->scheduler().kvCache().numCachedBlocks());
+  }
+  // Each adapter's first request indexed blocks of its own; the second request of adapter 1
+  // adopted its first one's and indexed nothing new.
+  EXPECT_GT(cached[0], 0);
+  EXPECT_EQ(cached[1], 2 * cached[0]);
+  EXPECT_EQ(cached[2], 3 * cached[0]);
+  EXPECT_EQ(cached[3], cached[2]);
+}
+
+TEST(Lora, StepsAndRequestsNameOnlyLoadedAdapters) {
+  Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(
+      planDirectory + "/hf-tiny-llama.plan", withAdapters({kBoth[0]}));
+  ASSERT_TRUE(exec.ok()) << exec.error().toString();
+  EXPECT_EQ((*exec)->adapterNames(), std::vector<std::string>{"full"});
+  std::vector<int32_t> table = {0};
+  PagedChunk chunk{0, 1, true, &table};
+  chunk.adapter = 2;
+  Expected<std::vector<float>> logits = (*exec)->step({1}, {chunk});
+  ASSERT_FALSE(logits.ok());
+  EXPECT_NE(logits.error().message().find("LoRA adapter 2 is not loaded"), std::string::npos)
+      << logits.error().message();
+  Expected<std::unique_ptr<Engine>> engine = Engine::create(**exec, sched::Policy::IterationLevel);
+  ASSERT_TRUE(engine.ok());
+  sched::RequestParams params;
+  params.prompt = {1, 2};
+  params.adapter = 2;
+  Expected<sched::RequestId> id = (*engine)->addRequest(params, sample::SamplingParams{});
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.error().message().find("not loaded"), std::string::npos);
+}
+
+TEST(Lora, BadAdaptersAreNamed) {
+  struct Case {
+    const char *name;
+    nlohmann::json config;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> tensors;
+    const char *expected;
+  };
+  const std::vector<Case> cases = {
+      {"unknown-module", kConfig,
+       {{"base_model.model.model.layers.0.self_attn.qkv.lora_A.weight", {2, 32}},
+        {"base_model.model.model.layers.0.self_attn.qkv.lora_B.weight", {64, 2}}},
+       "module 'model.layers.0.self_attn.qkv' is no linear of this plan"},
+      {"a-only", kConfig, {{kQ + ".lora_A.weight", {2, 32}}}, "has lora_A without lora_B"},
+      {"ranks", kConfig,
+       {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 3}}},
+       "lora_A has rank 2 and lora_B 3"},
+      {"shape", kConfig,
+       {{kQ + ".lora_A.weight", {2, 30}}, {kQ + ".lora_B.weight", {32, 2}}},
+       "and the plan's is [32, 32]"},
+      {"other-tensor", kConfig,
+       {{"base_model.model.model.embed_tokens.lora_embedding_A", {2, 64}}},
+       "is not a LoRA A or B matrix"},
+      {"dora", {{"peft_type", "LORA"}, {"use_dora", true}},
+       {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 2}}},
+       "DoRA"},
+      {"save", {{"peft_type", "LORA"}, {"modules_to_save", {"lm_head"}}},
+       {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 2}}},
+       "modules_to_save"},
+      {"not-lora", {{"peft_type", "IA3"}}, {{kQ + ".lora_A.weight", {2, 32}}}, "IA3"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string error = loadError("hf-tiny-llama.plan", writeAdapter(c.name, c.config, c.tensors));
+    EXPECT_NE(error.find(c.expected), std::string::npos) << error;
+    EXPECT_NE(error.find("LoRA adapter 'bad'"), std::string::npos) << error;
+  }
+  EXPECT_NE(loadError("hf-tiny-llama.plan", "/nonexistent").find("no adapter_config.json"),
+            std::string::npos);
+  // Every rank reads the adapter; the first to refuse it names it.
+  EXPECT_NE(loadError("hf-tiny-llama-tp2.plan", writeAdapter("shape", kConfig, {}))
+                .find("LoRA adapter 'bad'"),
+            std::string::npos);
+  // A plan read from a GGUF file names its weights as llama.cpp does.
+  EXPECT_NE(loadError("tiny-smollm3-gguf.plan", kInputs + "hf-tiny-llama-lora")
+                .find("named after a GGUF file"),
+            std::string::npos);
+  // Two adapters of one name.
+  Expected<std::unique_ptr<CpuExecutor>> twice = CpuExecutor::load(
+      planDirectory + "/hf-tiny-llama.plan", withAdapters({kBoth[0], kBoth[0]}));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.error().message().find("two LoRA adapters are named 'full'"), std::string::npos);
+}
