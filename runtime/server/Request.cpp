@@ -51,6 +51,16 @@ template <typename T> Status optionalNumber(const Json &body, const char *key, T
   return Status::success();
 }
 
+Status optionalString(const Json &body, const char *key, std::string &out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return Status::success();
+  if (!it->is_string())
+    return invalid(std::string("'") + key + "' must be a string");
+  out = it->get<std::string>();
+  return Status::success();
+}
+
 Status optionalBool(const Json &body, const char *key, bool &out) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null())
@@ -197,7 +207,7 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
         optionalNumber(body, "repetition_penalty", s.repetitionPenalty),
         optionalBool(body, "stream", r.stream),
         api == Api::Completions ? optionalBool(body, "echo", r.echo) : Status::success(),
-        optionalBool(body, "ignore_eos", r.ignoreEos)})
+        optionalBool(body, "ignore_eos", r.ignoreEos), optionalString(body, "model", r.model)})
     if (!st)
       return st.error();
   const bool defaulted = api == Api::Chat && r.maxTokens == 0 && !body.contains("max_tokens") &&

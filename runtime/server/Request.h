@@ -37,6 +37,9 @@ struct GenerationRequest {
   tmpl::ChatRequest chat; // chat: messages, tools, add_generation_prompt, template kwargs
   // max_tokens; 0 when a chat request leaves it out (the server then allows the rest of
   // max_seq_len after the prompt, as OpenAI's API does). Completions default to 16.
+  // The model asked for: the served model's name, a LoRA adapter's, or empty (the
+  // served model).
+  std::string model;
   int64_t maxTokens = 16;
   sample::SamplingParams sampling;
   int topLogprobs = -1; // -1: no logprobs; n >= 0: the chosen token and the n most likely

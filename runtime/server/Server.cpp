@@ -459,6 +459,12 @@ Status serve(const ServerOptions &options) {
   };
   const std::string model =
       options.modelName.empty() ? (*exec)->metadata().modelName : options.modelName;
+  // LoRA adapters, asked for by name in 'model' (vLLM's --lora-modules): adapter i + 1.
+  const std::vector<std::string> adapters = (*exec)->adapterNames();
+  for (const std::string &name : adapters)
+    if (name == model)
+      return Error(ErrorCode::InvalidArgument,
+                   "LoRA adapter '" + name + "' has the served model's name");
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
   const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
@@ -515,9 +521,10 @@ Status serve(const ServerOptions &options) {
   http.Get("/v1/models", [&](const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
       return;
-    json body = {
-        {"object", "list"},
-        {"data", json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}})}};
+    json data = json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}});
+    for (const std::string &name : adapters)
+      data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "modelrt"}, {"parent", model}});
+    json body = {{"object", "list"}, {"data", std::move(data)}};
     res.set_content(body.dump(), "application/json");
   });
   // vLLM's /tokenize (a prompt, or messages through the chat template) and /detokenize.
@@ -581,6 +588,21 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, parsed.error().message());
     GenerationRequest &r = *parsed;
     Job job;
+    // The served model, or one of its LoRA adapters (vLLM answers an unknown name with 404).
+    std::string answeredModel = model;
+    if (!r.model.empty() && r.model != model) {
+      auto it = std::find(adapters.begin(), adapters.end(), r.model);
+      if (it == adapters.end()) {
+        res.status = 404;
+        res.set_content(dumpJson(errorBody("The model '" + r.model.substr(0, 256) +
+                                               "' does not exist.",
+                                           "NotFoundError")),
+                        "application/json");
+        return;
+      }
+      job.params.adapter = static_cast<int32_t>(it - adapters.begin()) + 1;
+      answeredModel = r.model;
+    }
     job.sampling = r.sampling;
     job.topLogprobs = r.topLogprobs;
     const bool stream = r.stream;
@@ -766,7 +788,7 @@ Status serve(const ServerOptions &options) {
       }
       return choice;
     };
-    auto envelope = [api, id, created, model](json choices, bool streaming) {
+    auto envelope = [api, id, created, model = answeredModel](json choices, bool streaming) {
       const char *object = api == Api::Completions ? "text_completion"
                            : streaming             ? "chat.completion.chunk"
                                                    : "chat.completion";

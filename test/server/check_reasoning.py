@@ -27,12 +27,7 @@ def request(path, body):
     return http_client.request(base, path, body)
 
 
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        server.kill()
-        sys.exit(1)
-    print("ok:", what)
+check = http_client.checker(server)
 
 
 events = http_client.events

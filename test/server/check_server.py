@@ -35,12 +35,7 @@ def request(path, body=None, key=KEY, raw=None):
     return http_client.request(base, path, body, key, raw)
 
 
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        server.kill()
-        sys.exit(1)
-    print("ok:", what)
+check = http_client.checker(server)
 
 
 try:

@@ -1,6 +1,7 @@
 """What the server checks share: a free port, a JSON request that returns (status, body)
 whatever the status, the chunks of an event stream, and waiting for /health."""
 import json
+import sys
 import socket
 import time
 import urllib.error
@@ -42,3 +43,15 @@ def wait_healthy(base, key=None, tries=600):
                 return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
+
+
+def checker(server):
+    """check(cond, what): prints "ok: what", or "FAIL: what" and ends the run (killing
+    `server`, a Popen)."""
+    def check(cond, what):
+        if not cond:
+            print("FAIL:", what)
+            server.kill()
+            sys.exit(1)
+        print("ok:", what)
+    return check

@@ -54,4 +54,21 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
       "else is batched (as its attention does not); slower for steps of few rows");
 }
 
+// LoRA adapters to load with the plan ("name=path", or a directory named by its last
+// component), appended to options.loraAdapters.
+inline CLI::Option *addLoraOption(CLI::App *cmd, const std::string &name, engine::ExecutorOptions &options,
+                          const std::string &help) {
+  return cmd->add_option_function<std::vector<std::string>>(
+      name,
+      [&options](const std::vector<std::string> &specs) {
+        for (const std::string &text : specs) {
+          Expected<engine::LoraSpec> spec = engine::parseLoraSpec(text);
+          if (!spec)
+            throw CLI::ValidationError(spec.error().message());
+          options.loraAdapters.push_back(*spec);
+        }
+      },
+      help);
+}
+
 } // namespace modelrt::cli

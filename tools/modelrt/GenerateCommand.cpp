@@ -104,6 +104,7 @@ int runGenerate(const GenerateOptions &o) {
   if ((*tok)->eosId() >= 0)
     params.eosTokenId = (*tok)->eosId();
   params.ignoreEos = o.ignoreEos;
+  params.adapter = o.executor.loraAdapters.empty() ? 0 : 1;
   if (!o.ignoreEos) // the model's other end-of-answer tokens
     for (int32_t end : (*tok)->endIds())
       if (end != (*tok)->eosId())
@@ -150,6 +151,9 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
   auto *cmd = app.add_subcommand("generate", "Complete a prompt with a plan (one request through the serving engine)");
   cmd->add_option("plan", o->plan, "plan.bin written by modelc")->required();
   addExecutorOptions(cmd, o->executor);
+  addLoraOption(cmd, "--lora", o->executor,
+                "Generate with this LoRA adapter (a PEFT directory, or name=path)")
+      ->expected(1);
   cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
   cmd->add_option("-n,--max-tokens", o->maxTokens, "Most tokens to generate (default 64)");
   cmd->add_option("--tokenizer", o->tokenizer,

@@ -36,6 +36,10 @@ void addServeCommand(CLI::App &app, int &exitCode) {
                   "(the harmony format's analysis channel; its calls to functions are tool "
                   "calls)")
       ->transform(CLI::CheckedTransformer(reasoningFormats));
+  addLoraOption(cmd, "--lora-modules", o->executor,
+                "LoRA adapters (PEFT directories: adapter_config.json, "
+                "adapter_model.safetensors) as name=path ...; a request's 'model' names one "
+                "(CPU executor, plans compiled from Hugging Face checkpoints)");
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->add_option("--num-speculative-tokens", o->speculativeTokens,
