@@ -5,9 +5,10 @@ time per generated token.
 
     python3 bench/cpu/hf_generate.py GGUF N
         the SmolLM2 GGUF (dequantized by transformers), prompt "The capital of France is"
-    python3 bench/cpu/hf_generate.py --manifest MODEL.json PROMPT_LEN N
+    python3 bench/cpu/hf_generate.py --manifest MODEL.json PROMPT_LEN N [--lora DIR]
         a model built from a manifest's config with random weights (the peer of a plan
-        compiled from it with dummy weights: the same shapes), a prompt of random ids
+        compiled from it with dummy weights: the same shapes), a prompt of random ids;
+        with --lora, PEFT's LoRA adapter in DIR applied (not merged) as it serves adapters
 """
 import json
 import os
@@ -26,6 +27,9 @@ if sys.argv[1] == "--manifest":
     model = transformers.AutoModelForCausalLM.from_config(
         transformers.AutoConfig.for_model(model_type, **config), dtype=torch.float32).eval()
     ids = torch.randint(0, config["vocab_size"], (1, prompt_len))
+    if "--lora" in sys.argv:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, sys.argv[sys.argv.index("--lora") + 1]).eval()
 else:
     path, n = sys.argv[1], int(sys.argv[2])
     model = transformers.AutoModelForCausalLM.from_pretrained(

@@ -98,7 +98,7 @@ struct CpuExecutor::Impl {
   std::vector<LoraAdapter> adapters;
   std::map<std::pair<std::string, size_t>, PackedLora> packedLora;
   std::vector<std::vector<const PackedLora *>> loraOf;
-  std::vector<float> loraShrink, loraExpand;
+  std::vector<float> loraGather, loraShrink, loraExpand;
 
   // MODELRT_PROFILE=1: time per op kind, printed when the executor goes.
   std::unique_ptr<OpProfile> profile;
@@ -253,30 +253,47 @@ static Status loadAdapters(CpuExecutor::Impl &impl, const plan::PlanMetadata &me
   return Status::success();
 }
 
-// y[r] += sum over segments of B (A x[r]) for each row r whose adapter updates the op, run by
-// run of rows with one adapter. Each row's sums run in a fixed order whatever the batch
-// (the packed GEMM's guarantee), so the output does not depend on what else is batched.
-static void applyLora(CpuExecutor::Impl &impl, const std::vector<const CpuExecutor::Impl::PackedLora *> &loras,
-               const float *x, int64_t xStride, const std::vector<int32_t> &rowAdapter, float *y,
-               int64_t yStride) {
+// y[r] += sum over segments of B (A x[r]) for each row r whose adapter updates the op: the
+// rows of one adapter gathered (wherever they lie in the batch) and run as one GEMM each.
+// Each row's sums run in a fixed order whatever the batch (the packed GEMM's guarantee), so
+// the output does not depend on what else is batched.
+static void applyLora(CpuExecutor::Impl &impl,
+                      const std::vector<const CpuExecutor::Impl::PackedLora *> &loras,
+                      const float *x, int64_t xStride, const std::vector<int32_t> &rowAdapter,
+                      float *y, int64_t yStride) {
   const int64_t rows = static_cast<int64_t>(rowAdapter.size());
-  for (int64_t begin = 0, end = 0; begin < rows; begin = end) {
-    const int32_t a = rowAdapter[size_t(begin)];
-    for (end = begin + 1; end < rows && rowAdapter[size_t(end)] == a; ++end) {
-    }
-    const CpuExecutor::Impl::PackedLora *lora = a > 0 ? loras[size_t(a - 1)] : nullptr;
+  std::vector<int64_t> picked;
+  for (size_t a = 0; a < loras.size(); ++a) {
+    const CpuExecutor::Impl::PackedLora *lora = loras[a];
     if (!lora)
       continue;
-    const int64_t n = end - begin;
+    picked.clear();
+    for (int64_t r = 0; r < rows; ++r)
+      if (rowAdapter[size_t(r)] == static_cast<int32_t>(a + 1))
+        picked.push_back(r);
+    if (picked.empty())
+      continue;
+    const int64_t n = static_cast<int64_t>(picked.size()), width = lora->a.k();
+    // The rows as one block: in place when they are consecutive, else copied together.
+    const float *in = x + picked.front() * xStride;
+    int64_t inStride = xStride;
+    if (picked.back() - picked.front() + 1 != n) {
+      impl.loraGather.resize(size_t(n * width));
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(impl.loraGather.data() + i * width, x + picked[size_t(i)] * xStride,
+                    size_t(width) * sizeof(float));
+      in = impl.loraGather.data();
+      inStride = width;
+    }
     impl.loraShrink.resize(size_t(n * lora->rank));
-    gemm(x + begin * xStride, xStride, n, lora->a, nullptr, impl.loraShrink.data(), lora->rank);
+    gemm(in, inStride, n, lora->a, nullptr, impl.loraShrink.data(), lora->rank);
     for (const auto &[segment, b] : lora->segments) {
       impl.loraExpand.resize(size_t(n * segment->outRows));
       gemm(impl.loraShrink.data() + segment->rankOffset, lora->rank, n, b, nullptr,
            impl.loraExpand.data(), segment->outRows);
-      for (int64_t r = 0; r < n; ++r) {
-        float *dst = y + (begin + r) * yStride + segment->outRow;
-        const float *add = impl.loraExpand.data() + r * segment->outRows;
+      for (int64_t i = 0; i < n; ++i) {
+        float *dst = y + picked[size_t(i)] * yStride + segment->outRow;
+        const float *add = impl.loraExpand.data() + i * segment->outRows;
         for (int64_t j = 0; j < segment->outRows; ++j)
           dst[j] += add[j];
       }

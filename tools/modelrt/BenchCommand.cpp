@@ -65,6 +65,9 @@ Workload makeWorkload(const BenchOptions &o, int64_t vocab, uint64_t seed, int n
     w.prompts[i].maxTokens =
         o.randomOutputLen ? std::uniform_int_distribution<int>(1, o.outputLen)(gen) : o.outputLen;
     w.prompts[i].ignoreEos = true;
+    // With LoRA adapters, requests take them in turn (vLLM's benchmark picks one at random).
+    const int adapters = static_cast<int>(o.executor.loraAdapters.size());
+    w.prompts[i].adapter = adapters ? i % adapters + 1 : 0;
     if (!std::isinf(rate))
       t += gap(gen);
     w.arrivals[i] = t;
@@ -185,7 +188,12 @@ int runBench(const BenchOptions &o) {
       std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
                 << " prompts, input " << o.inputLen << ", output " << o.outputLen
                 << (o.randomOutputLen ? " (uniform from 1)" : "") << ", request rate "
-                << o.requestRate << " ==\n"
+                << o.requestRate
+                << (o.executor.loraAdapters.empty()
+                        ? std::string()
+                        : ", " + std::to_string(o.executor.loraAdapters.size()) +
+                              " LoRA adapter(s) in turn")
+                << " ==\n"
                 << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
                 << " of " << int64_t(o.numPrompts) * o.inputLen << "\n";
       if (o.speculativeTokens > 0)
@@ -226,6 +234,8 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
                   "Speculative decoding by prompt lookup (vLLM's ngram method) for greedy "
                   "requests: up to this many draft tokens per decode step (default 0: off)")
       ->check(CLI::Range(0, 16));
+  addLoraOption(cmd, "--lora-modules", o->executor,
+                "LoRA adapters (name=path ...): request i runs with adapter i mod n");
   cmd->add_option("--num-warmups", o->numWarmups,
                   "Untimed requests served first, all at once, other random prompts (default 1)");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");

@@ -150,23 +150,26 @@ TEST(Lora, MixedBatchEqualsEachAlone) {
   ASSERT_TRUE(seqs.ok());
   std::vector<int32_t> tokens;
   std::vector<SequenceChunk> chunks;
-  for (int32_t adapter : {2, 0, 1}) {
+  // Adapter 1's rows are apart in the batch (gathered for its GEMMs).
+  const std::vector<int32_t> order = {1, 0, 1, 2};
+  for (size_t i = 0; i < order.size(); ++i) {
     tokens.insert(tokens.end(), prompt.begin(), prompt.end());
-    chunks.push_back({uint64_t(10 + adapter), int64_t(prompt.size()), true, adapter});
+    chunks.push_back({uint64_t(20 + i), int64_t(prompt.size()), true, order[i]});
   }
   Expected<std::vector<float>> batched = seqs->step(tokens, chunks);
   ASSERT_TRUE(batched.ok()) << batched.error().toString();
   const size_t vocab = alone[0].size();
-  for (int i = 0; i < 3; ++i) {
-    const int adapter = std::vector<int>{2, 0, 1}[size_t(i)];
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int adapter = order[i];
     EXPECT_EQ(0, std::memcmp(batched->data() + i * vocab, alone[size_t(2 * adapter)].data(),
                              vocab * sizeof(float)))
         << "prompt of adapter " << adapter;
   }
-  batched = seqs->step({5, 5, 5}, {{11, 1, true, 1}, {12, 1, true, 2}, {10, 1, true, 0}});
+  batched = seqs->step({5, 5, 5, 5},
+                       {{22, 1, true, 1}, {23, 1, true, 2}, {21, 1, true, 0}, {20, 1, true, 1}});
   ASSERT_TRUE(batched.ok());
-  for (int i = 0; i < 3; ++i) {
-    const int adapter = std::vector<int>{1, 2, 0}[size_t(i)];
+  for (int i = 0; i < 4; ++i) {
+    const int adapter = std::vector<int>{1, 2, 0, 1}[size_t(i)];
     EXPECT_EQ(0, std::memcmp(batched->data() + i * vocab, alone[size_t(2 * adapter + 1)].data(),
                              vocab * sizeof(float)))
         << "decode row of adapter " << adapter;
