@@ -25,7 +25,8 @@ using plan::OpKind;
 using plan::opKindName;
 
 struct OpProfile {
-  static constexpr int kKinds = plan::kNumOpKinds;
+  // Every op kind, and last the LoRA updates after gemms (counted inside gemm's time too).
+  static constexpr int kKinds = plan::kNumOpKinds + 1;
   double seconds[kKinds] = {};
   int64_t calls[kKinds] = {};
   void print() const {
@@ -36,7 +37,8 @@ struct OpProfile {
     for (int k = 0; k < kKinds; ++k)
       if (calls[k])
         std::fprintf(stderr, "  %-12s %9.3f s  %5.1f%%  %9lld calls\n",
-                     opKindName(static_cast<OpKind>(k)), seconds[k],
+                     k < plan::kNumOpKinds ? opKindName(static_cast<OpKind>(k)) : "(lora)",
+                     seconds[k],
                      total > 0 ? 100.0 * seconds[k] / total : 0.0,
                      static_cast<long long>(calls[k]));
   }
@@ -45,7 +47,9 @@ struct OpProfile {
 class OpTimer {
 public:
   OpTimer(const std::unique_ptr<OpProfile> &profile, OpKind kind)
-      : profile_(profile.get()), kind_(static_cast<int>(kind)) {
+      : OpTimer(profile, static_cast<int>(kind)) {}
+  OpTimer(const std::unique_ptr<OpProfile> &profile, int kind)
+      : profile_(profile.get()), kind_(kind) {
     if (profile_)
       start_ = std::chrono::steady_clock::now();
   }
@@ -255,6 +259,7 @@ static Status loadAdapters(CpuExecutor::Impl &impl, const plan::PlanMetadata &me
 
 // y[r] += sum over segments of B (A x[r]) for each row r whose adapter updates the op: the
 // rows of one adapter gathered (wherever they lie in the batch) and run as one GEMM each.
+// (Scratch buffers are the rank's own: ranks on threads each have their Impl.)
 // Each row's sums run in a fixed order whatever the batch (the packed GEMM's guarantee), so
 // the output does not depend on what else is batched.
 static void applyLora(CpuExecutor::Impl &impl,
@@ -287,16 +292,26 @@ static void applyLora(CpuExecutor::Impl &impl,
     }
     impl.loraShrink.resize(size_t(n * lora->rank));
     gemm(in, inStride, n, lora->a, nullptr, impl.loraShrink.data(), lora->rank);
+    // Each output's chain continues from the GEMM's result (gemm's accumulate), in y
+    // itself when the rows are consecutive, else in a copy of their columns: the same chain.
+    const bool consecutive = picked.back() - picked.front() + 1 == n;
     for (const auto &[segment, b] : lora->segments) {
-      impl.loraExpand.resize(size_t(n * segment->outRows));
-      gemm(impl.loraShrink.data() + segment->rankOffset, lora->rank, n, b, nullptr,
-           impl.loraExpand.data(), segment->outRows);
-      for (int64_t i = 0; i < n; ++i) {
-        float *dst = y + picked[size_t(i)] * yStride + segment->outRow;
-        const float *add = impl.loraExpand.data() + i * segment->outRows;
-        for (int64_t j = 0; j < segment->outRows; ++j)
-          dst[j] += add[j];
+      const float *t = impl.loraShrink.data() + segment->rankOffset;
+      if (consecutive) {
+        gemm(t, lora->rank, n, b, nullptr, y + picked.front() * yStride + segment->outRow,
+             yStride, GemmPath::Best, /*accumulate=*/true);
+        continue;
       }
+      const int64_t m = segment->outRows;
+      impl.loraExpand.resize(size_t(n * m));
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(impl.loraExpand.data() + i * m, y + picked[size_t(i)] * yStride + segment->outRow,
+                    size_t(m) * sizeof(float));
+      gemm(t, lora->rank, n, b, nullptr, impl.loraExpand.data(), m, GemmPath::Best,
+           /*accumulate=*/true);
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(y + picked[size_t(i)] * yStride + segment->outRow, impl.loraExpand.data() + i * m,
+                    size_t(m) * sizeof(float));
     }
   }
 }
@@ -632,6 +647,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                                                 std::to_string(impl.rows[in]) +
                                                 " rows are neither the step's nor its sampled "
                                                 "rows, so no LoRA adapter can be chosen per row");
+        OpTimer loraTimer(impl.profile, plan::kNumOpKinds);
         applyLora(impl, impl.loraOf[opIndex], impl.data(in), impl.stride(in), *adapters,
                   impl.data(out), impl.stride(out));
       }

@@ -1011,8 +1011,10 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
 }
 
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
-          float *out, int64_t outStride, GemmPath path) {
+          float *out, int64_t outStride, GemmPath path, bool accumulate) {
   const int64_t n = w.n(), kTotal = w.k();
+  // Whether a tile at k0 starts its chains from zero (or continues what `out` holds).
+  auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
   const bool avx2 = path == GemmPath::Best && gemmUsesAvx2();
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
@@ -1045,12 +1047,12 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
             const float *a = in + r0 * inStride + k0;
             float *c = out + r0 * outStride + col;
             if (valid == kPanel) {
-              denseTiles[mr](a, inStride, dense, 0, kc, c, outStride, k0 == 0);
+              denseTiles[mr](a, inStride, dense, 0, kc, c, outStride, fresh(k0));
               continue;
             }
             for (int r = 0; r < mr; ++r)
               std::memcpy(edge + r * kPanel, c + r * outStride, valid * sizeof(float));
-            denseTiles[mr](a, inStride, dense, 0, kc, edge, kPanel, k0 == 0);
+            denseTiles[mr](a, inStride, dense, 0, kc, edge, kPanel, fresh(k0));
             for (int r = 0; r < mr; ++r)
               std::memcpy(c + r * outStride, edge + r * kPanel, valid * sizeof(float));
           }
@@ -1061,19 +1063,19 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
         const float *a = in + r0 * inStride;
         if (mr == 1 && pair && pairEnd - p0 == 2 && pairEnd <= fullPanels) {
-          pair(a, w.panel(p0), panelBytes, k0, kc, out + r0 * outStride + p0 * kPanel, k0 == 0);
+          pair(a, w.panel(p0), panelBytes, k0, kc, out + r0 * outStride + p0 * kPanel, fresh(k0));
           continue;
         }
         for (int64_t p = p0; p < pairEnd; ++p) {
           const int64_t col = p * kPanel, valid = std::min(kPanel, n - col);
           float *c = out + r0 * outStride + col;
           if (valid == kPanel) {
-            tiles[mr](a, inStride, w.panel(p), k0, kc, c, outStride, k0 == 0);
+            tiles[mr](a, inStride, w.panel(p), k0, kc, c, outStride, fresh(k0));
             continue;
           }
           for (int r = 0; r < mr; ++r)
             std::memcpy(edge + r * kPanel, c + r * outStride, valid * sizeof(float));
-          tiles[mr](a, inStride, w.panel(p), k0, kc, edge, kPanel, k0 == 0);
+          tiles[mr](a, inStride, w.panel(p), k0, kc, edge, kPanel, fresh(k0));
           for (int r = 0; r < mr; ++r)
             std::memcpy(c + r * outStride, edge + r * kPanel, valid * sizeof(float));
         }
@@ -1083,7 +1085,7 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t col = p0 * kPanel; col < std::min(n, pairEnd * kPanel); ++col) {
           float &c = out[r * outStride + col];
-          c = (kTotal == 0 ? 0.0f : c) + (bias ? bias[col] : 0.0f);
+          c = (kTotal == 0 && !accumulate ? 0.0f : c) + (bias ? bias[col] : 0.0f);
         }
   }
 }

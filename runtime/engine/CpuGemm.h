@@ -76,8 +76,10 @@ private:
 enum class GemmPath { Best, Portable };
 
 // Rows of `in` are `inStride` floats apart, rows of `out` `outStride`; `bias` may be null.
+// With `accumulate` each output's chain starts from what `out` holds instead of zero (out +=
+// in w^T, still one chain per output in the same order).
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
-          float *out, int64_t outStride, GemmPath path = GemmPath::Best);
+          float *out, int64_t outStride, GemmPath path = GemmPath::Best, bool accumulate = false);
 
 // Whether GemmPath::Best uses AVX2 + FMA on this CPU.
 bool gemmUsesAvx2();

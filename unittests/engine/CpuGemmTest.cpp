@@ -78,6 +78,34 @@ TEST(CpuGemm, BatchInvariantBitExact) {
       }
 }
 
+// accumulate (LoRA's expand: y += t B^T): every output continues from what it held, near
+// the double-precision sum, with the same bits alone or batched and on both paths; columns
+// of other panels and the row padding stay as they were.
+TEST(CpuGemm, AccumulateAddsToWhatOutputHolds) {
+  const int64_t n = 37, k = 16, rows = 9, stride = n + 3;
+  std::vector<float> in = randomVector(rows * k, 7), w = randomVector(n * k, 8),
+                     start = randomVector(rows * stride, 9);
+  PackedWeight packed = PackedWeight::pack(w.data(), n, k);
+  for (GemmPath path : {GemmPath::Best, GemmPath::Portable}) {
+    std::vector<float> out = start;
+    gemm(in.data(), k, rows, packed, nullptr, out.data(), stride, path, /*accumulate=*/true);
+    for (int64_t t = 0; t < rows; ++t) {
+      for (int64_t j = 0; j < n; ++j) {
+        double ref = start[t * stride + j];
+        for (int64_t kk = 0; kk < k; ++kk)
+          ref += double(in[t * k + kk]) * w[j * k + kk];
+        ASSERT_NEAR(out[t * stride + j], ref, 1e-5) << "row " << t << " column " << j;
+      }
+      for (int64_t j = n; j < stride; ++j)
+        ASSERT_EQ(out[t * stride + j], start[t * stride + j]);
+      std::vector<float> alone(start.begin() + t * stride, start.begin() + (t + 1) * stride);
+      gemm(in.data() + t * k, k, 1, packed, nullptr, alone.data(), stride, GemmPath::Best, true);
+      ASSERT_EQ(std::memcmp(alone.data(), out.data() + t * stride, n * sizeof(float)), 0)
+          << "row " << t << (path == GemmPath::Portable ? " (portable)" : "");
+    }
+  }
+}
+
 // Random GGUF blocks of `dtype` for an [n, k] matrix: random values, scales and minimums
 // of varied magnitude (f16), as quantizers produce them.
 std::vector<uint8_t> randomBlocks(DType dtype, int64_t n, int64_t k, uint32_t seed) {
