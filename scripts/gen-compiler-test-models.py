@@ -1272,11 +1272,14 @@ def lora_adapters():
     A and B matrix random (PEFT starts B at zero, which would test nothing):
     hf-tiny-llama-lora: rank 4 on all seven linears of each layer, lora_alpha 8;
     hf-tiny-llama-lora-rs: rank 2 on q_proj, v_proj and down_proj, rsLoRA scaling, and an
-    alpha_pattern giving down_proj its own alpha."""
+    alpha_pattern giving down_proj its own alpha;
+    hf-tiny-mixtral-lora (on hf-tiny-mixtral, whose LM head is its own): rank 4 on q_proj,
+    o_proj and lm_head (the GEMM that sees only the sampled rows; PEFT also saves its base
+    weight). (Not the router: transformers 5 names it mlp.gate, the checkpoint
+    block_sparse_moe.gate, and plans know the checkpoint's names.)"""
     import torch
     import transformers
     from peft import LoraConfig, get_peft_model
-    base = os.path.join(OUT, "hf-tiny-llama")
     configs = {
         "hf-tiny-llama-lora": LoraConfig(
             r=4, lora_alpha=8, lora_dropout=0.0,
@@ -1286,7 +1289,10 @@ def lora_adapters():
             r=2, lora_alpha=6, lora_dropout=0.0, use_rslora=True,
             alpha_pattern={"down_proj": 3}, target_modules=["q_proj", "v_proj", "down_proj"]),
     }
+    configs["hf-tiny-mixtral-lora"] = LoraConfig(
+        r=4, lora_alpha=4, lora_dropout=0.0, target_modules=["q_proj", "o_proj", "lm_head"])
     for seed, (name, config) in enumerate(configs.items()):
+        base = os.path.join(OUT, "hf-tiny-mixtral" if "mixtral" in name else "hf-tiny-llama")
         model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         model = get_peft_model(model, config)
         gen = torch.Generator().manual_seed(100 + seed)
@@ -1299,7 +1305,7 @@ def lora_adapters():
         # PEFT records where the base came from; this tree's path is what matters here.
         cfg_path = os.path.join(out, "adapter_config.json")
         cfg = json.load(open(cfg_path))
-        cfg["base_model_name_or_path"] = "hf-tiny-llama"
+        cfg["base_model_name_or_path"] = os.path.basename(base)
         json.dump(cfg, open(cfg_path, "w"), indent=2, sort_keys=True)
         readme = os.path.join(out, "README.md")
         if os.path.exists(readme):

@@ -306,16 +306,17 @@ def main():
             assert not any(info.values()), info
         write(hf, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
-    # LoRA adapters on hf-tiny-llama (scripts/gen-compiler-test-models.py --lora: written
+    # LoRA adapters on hf-tiny-llama and hf-tiny-mixtral (scripts/gen-compiler-test-models.py --lora: written
     # by PEFT), applied by PEFT itself (pip install peft): the base model's linears plus
     # each module's scaled B A x, as transformers runs it with the adapter loaded.
-    for adapter in ["hf-tiny-llama-lora", "hf-tiny-llama-lora-rs"]:
+    for adapter in ["hf-tiny-llama-lora", "hf-tiny-llama-lora-rs", "hf-tiny-mixtral-lora"]:
         if only and adapter not in only:
             continue
         from peft import PeftModel
         inputs = os.path.join(ROOT, "test", "modelc", "Inputs")
         base = transformers.AutoModelForCausalLM.from_pretrained(
-            os.path.join(inputs, "hf-tiny-llama"), dtype=torch.float32,
+            os.path.join(inputs, adapter[:-len("-lora")] if adapter.endswith("-lora")
+                         else "hf-tiny-llama"), dtype=torch.float32,
             attn_implementation="eager")
         model = PeftModel.from_pretrained(base, os.path.join(inputs, adapter))
         write(adapter, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],

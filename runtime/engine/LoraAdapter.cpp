@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -41,6 +40,25 @@ std::vector<float> take(const std::vector<float> &m, int64_t rows, int64_t cols,
       out.insert(out.end(), m.begin() + row * cols, m.begin() + (row + 1) * cols);
   }
   return out;
+}
+
+
+// A config value in an error message: scalars as JSON (at most 80 characters), others by
+// their type (an untrusted file's nesting is not printed).
+std::string brief(const nlohmann::ordered_json &v) {
+  if (v.is_structured())
+    return std::string("a JSON ") + v.type_name() + (v.empty() ? " (empty)" : "");
+  std::string text = v.dump();
+  return text.size() > 80 ? text.substr(0, 80) + "..." : text;
+}
+
+// Whether a module name (model.layers.1.mlp.down_proj) matches an alpha_pattern key: the
+// key is the name or the end of it after a dot. Keys are names (letters, digits, _ . -);
+// PEFT reads them as regular expressions, and a name's dots then match themselves too.
+bool patternMatches(const std::string &name, const std::string &key) {
+  return name == key || (name.size() > key.size() &&
+                         name.compare(name.size() - key.size(), key.size(), key) == 0 &&
+                         name[name.size() - key.size() - 1] == '.');
 }
 
 } // namespace
@@ -80,54 +98,67 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
     return bad("no adapter_config.json in the directory");
   std::stringstream text;
   text << configFile.rdbuf();
-  nlohmann::json config = nlohmann::json::parse(text.str(), nullptr, false);
+  // In file order: PEFT takes the first alpha_pattern key that matches.
+  nlohmann::ordered_json config = nlohmann::ordered_json::parse(text.str(), nullptr, false);
   if (config.is_discarded() || !config.is_object())
     return bad("adapter_config.json is not a JSON object");
-  auto field = [&](const char *key) -> const nlohmann::json * {
+  auto field = [&](const char *key) -> const nlohmann::ordered_json * {
     auto it = config.find(key);
     return it == config.end() || it->is_null() ? nullptr : &*it;
   };
-  if (const nlohmann::json *type = field("peft_type"); type && *type != "LORA")
-    return bad("peft_type is " + type->dump() + ", not \"LORA\"");
-  if (const nlohmann::json *dora = field("use_dora"); dora && dora->is_boolean() && dora->get<bool>())
+  if (const nlohmann::ordered_json *type = field("peft_type"); type && *type != "LORA")
+    return bad("peft_type is " + brief(*type) + ", not \"LORA\"");
+  if (const nlohmann::ordered_json *dora = field("use_dora"); dora && dora->is_boolean() && dora->get<bool>())
     return bad("use_dora: DoRA adapters are not supported");
-  if (const nlohmann::json *bias = field("bias"); bias && *bias != "none")
-    return bad("bias is " + bias->dump() + ": adapters that train biases are not supported");
-  if (const nlohmann::json *b = field("lora_bias"); b && b->is_boolean() && b->get<bool>())
+  if (const nlohmann::ordered_json *bias = field("bias"); bias && *bias != "none")
+    return bad("bias is " + brief(*bias) + ": adapters that train biases are not supported");
+  if (const nlohmann::ordered_json *b = field("lora_bias"); b && b->is_boolean() && b->get<bool>())
     return bad("lora_bias: adapters with a bias on lora_B are not supported");
-  for (const char *key : {"alora_invocation_tokens", "trainable_token_indices",
-                          "target_parameters", "layer_replication"})
-    if (const nlohmann::json *v = field(key); v && !v->empty())
-      return bad(std::string(key) + " " + v->dump() + " is not supported");
-  if (const nlohmann::json *save = field("modules_to_save"); save && !save->empty())
-    return bad("modules_to_save " + save->dump() +
+  for (const char *key : {"alora_invocation_tokens", "trainable_token_indices", "layer_replication"})
+    if (const nlohmann::ordered_json *v = field(key); v && !v->empty())
+      return bad(std::string(key) + " " + brief(*v) + " is not supported");
+  // PiSSA, OLoRA, CorDA and LoftQ adapters were trained against a base they changed; PEFT
+  // converts them to plain LoRA (init_lora_weights true) for the original base.
+  if (const nlohmann::ordered_json *init = field("init_lora_weights"); init && init->is_string()) {
+    const std::string how = init->get<std::string>();
+    for (const char *changed : {"pissa", "olora", "corda", "loftq"})
+      if (how.rfind(changed, 0) == 0)
+        return bad("init_lora_weights \"" + how.substr(0, 40) +
+                   "\": the adapter was trained against a changed base model; convert it "
+                   "to a plain LoRA adapter with PEFT first (save_pretrained with "
+                   "path_initial_model_for_weight_conversion)");
+  }
+  if (const nlohmann::ordered_json *save = field("modules_to_save"); save && !save->empty())
+    return bad("modules_to_save " + brief(*save) +
                ": adapters that replace whole modules are not supported");
   double alpha = 8; // PEFT's default
-  if (const nlohmann::json *a = field("lora_alpha")) {
+  if (const nlohmann::ordered_json *a = field("lora_alpha")) {
     if (!a->is_number() || a->get<double>() <= 0)
       return bad("lora_alpha must be a positive number");
     alpha = a->get<double>();
   }
   bool rslora = false;
-  if (const nlohmann::json *r = field("use_rslora")) {
+  if (const nlohmann::ordered_json *r = field("use_rslora")) {
     if (!r->is_boolean())
       return bad("use_rslora must be true or false");
     rslora = r->get<bool>();
   }
   // alpha_pattern: {pattern: alpha}, a pattern matching a module name's end at a dot
   // (PEFT's rule).
-  std::vector<std::pair<std::regex, double>> alphaPattern;
-  if (const nlohmann::json *p = field("alpha_pattern")) {
+  std::vector<std::pair<std::string, double>> alphaPattern;
+  if (const nlohmann::ordered_json *p = field("alpha_pattern")) {
     if (!p->is_object())
       return bad("alpha_pattern must be an object");
     for (auto &[pattern, value] : p->items()) {
       if (!value.is_number() || value.get<double>() <= 0)
         return bad("alpha_pattern['" + pattern + "'] must be a positive number");
-      try {
-        alphaPattern.emplace_back(std::regex("(.*\\.)?(" + pattern + ")"), value.get<double>());
-      } catch (const std::regex_error &) {
-        return bad("alpha_pattern has a key that is not a regular expression: " + pattern);
-      }
+      if (pattern.empty() || pattern.size() > 256 ||
+          pattern.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789_.-") != std::string::npos)
+        return bad("alpha_pattern key '" + pattern.substr(0, 80) +
+                   "' is not a module name (letters, digits, _ . -; regular expressions are "
+                   "not supported)");
+      alphaPattern.emplace_back(pattern, value.get<double>());
     }
   }
 
@@ -137,11 +168,19 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
     return bad(file.error().message());
   const std::string prefix = "base_model.model.";
   std::map<std::string, ModuleTensors> modules;
+  // PEFT saves a copy of the base weight of an LM head it adapts (save_embedding_layers):
+  // the plan's own, unless tokens were added (another shape), which is refused.
+  std::map<std::string, const TensorInfo *> baseCopies;
   for (const TensorInfo &t : file->tensors()) {
     auto endsWith = [&](const std::string &suffix) {
       return t.name.size() > suffix.size() &&
              t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
+    if (t.name.rfind(prefix, 0) == 0 && endsWith(".base_layer.weight")) {
+      baseCopies[t.name.substr(prefix.size(), t.name.size() - prefix.size() -
+                                                  sizeof(".base_layer.weight") + 1)] = &t;
+      continue;
+    }
     const bool isA = endsWith(".lora_A.weight"), isB = endsWith(".lora_B.weight");
     if (t.name.rfind(prefix, 0) != 0 || !(isA || isB))
       return bad("tensor '" + t.name + "' is not a LoRA A or B matrix (" + prefix +
@@ -185,6 +224,15 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
                  "' is no linear of this plan (its linears are named as the checkpoint's "
                  "modules, such as model.layers.0.self_attn.q_proj)");
   }
+  for (const auto &[module, t] : baseCopies) {
+    auto it = meta.matrixSources.find(module + ".weight");
+    if (!modules.count(module) || it == meta.matrixSources.end() || t->shape.size() != 2 ||
+        static_cast<int64_t>(t->shape[0]) != it->second.first ||
+        static_cast<int64_t>(t->shape[1]) != it->second.second)
+      return bad("tensor '" + prefix + module +
+                 ".base_layer.weight' replaces a weight of the model (added tokens?), which "
+                 "adapters cannot do here");
+  }
 
   for (const plan::WeightEntry &w : meta.weights) {
     int64_t outRow = 0;
@@ -217,7 +265,7 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
         return fb.error();
       double scaleAlpha = alpha;
       for (const auto &[pattern, value] : alphaPattern)
-        if (std::regex_match(module, pattern)) {
+        if (patternMatches(module, pattern)) {
           scaleAlpha = value;
           break;
         }

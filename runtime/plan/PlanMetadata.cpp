@@ -264,7 +264,7 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
       if (Status s = parseSources(*sources, e, label); !s)
         return bad(s.error().message());
       for (const WeightSource &source : e.sources)
-        m.matrixSources.insert(source.name);
+        m.matrixSources[source.name] = {source.sourceRows, source.sourceCols};
     }
     if (auto fill = w.find("fill"); fill != w.end()) {
       // Filled at load (fillDummyWeights): no bytes in the plan.

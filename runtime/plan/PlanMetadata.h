@@ -5,6 +5,7 @@
 #include "runtime/plan/PlanFile.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -69,7 +70,7 @@ struct PlanMetadata {
   // How sources are named ("huggingface" or "gguf"; empty: plans before sources), and the
   // names of every rank's matrices' sources.
   std::string weightNames;
-  std::set<std::string> matrixSources;
+  std::map<std::string, std::pair<int64_t, int64_t>> matrixSources; // name -> [rows, cols]
   std::string tokenizerFormat; // "tokenizer.json", or empty when the plan carries none
   std::string builtBy;         // "modelc <version>"
   std::shared_ptr<std::vector<uint8_t>> dummyStorage; // what fillDummyWeights made

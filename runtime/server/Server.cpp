@@ -588,9 +588,11 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, parsed.error().message());
     GenerationRequest &r = *parsed;
     Job job;
-    // The served model, or one of its LoRA adapters (vLLM answers an unknown name with 404).
+    // The served model, or one of its LoRA adapters. With adapters an unknown name is a 404
+    // (as vLLM answers it); without, any name is the served model (clients that send another
+    // id, as they did before adapters, keep working).
     std::string answeredModel = model;
-    if (!r.model.empty() && r.model != model) {
+    if (!adapters.empty() && !r.model.empty() && r.model != model) {
       auto it = std::find(adapters.begin(), adapters.end(), r.model);
       if (it == adapters.end()) {
         res.status = 404;

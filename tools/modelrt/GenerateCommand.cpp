@@ -153,7 +153,8 @@ void addGenerateCommand(CLI::App &app, int &exitCode) {
   addExecutorOptions(cmd, o->executor);
   addLoraOption(cmd, "--lora", o->executor,
                 "Generate with this LoRA adapter (a PEFT directory, or name=path)")
-      ->expected(1);
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
   cmd->add_option("-p,--prompt", o->prompt, "The prompt text")->required();
   cmd->add_option("-n,--max-tokens", o->maxTokens, "Most tokens to generate (default 64)");
   cmd->add_option("--tokenizer", o->tokenizer,

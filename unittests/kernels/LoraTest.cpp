@@ -34,9 +34,11 @@ ExecutorOptions withAdapters(std::vector<LoraSpec> adapters) {
 const std::vector<LoraSpec> kBoth = {{"full", kInputs + "hf-tiny-llama-lora"},
                                      {"rs", kInputs + "hf-tiny-llama-lora-rs"}};
 
-// Each prompt of `golden` one token a step under `adapter`; the worst relative logit error.
-double worstError(const std::string &plan, const std::string &golden, int32_t adapter) {
-  Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(plan, withAdapters(kBoth));
+// Each prompt of `golden` one token a step under `adapter` of `adapters`; the worst relative
+// logit error.
+double worstError(const std::string &plan, const std::string &golden, int32_t adapter,
+                  const std::vector<LoraSpec> &adapters = kBoth) {
+  Expected<std::unique_ptr<CpuExecutor>> exec = CpuExecutor::load(plan, withAdapters(adapters));
   EXPECT_TRUE(exec.ok()) << exec.error().toString();
   if (!exec.ok())
     return 1e9;
@@ -124,6 +126,22 @@ TEST(Reference, LoraAdaptersMatchPeft) {
     // The adapters matter: without them (or with the other one) the logits are far off.
     EXPECT_GT(worstError(plan, "hf-tiny-llama-lora", 0), 1e-2);
     EXPECT_GT(worstError(plan, "hf-tiny-llama-lora", 2), 1e-2);
+  }
+}
+
+// An adapter of the LM head (hf-tiny-mixtral's is its own), whose GEMM sees only the
+// sampled rows, and of attention, on 1 and 2 ranks (the head's rows split over the
+// vocabulary); PEFT saved the head's base weight beside it, which is the plan's.
+TEST(Reference, LoraOfTheLmHeadMatchesPeft) {
+  const std::vector<LoraSpec> adapter = {{"mixtral", kInputs + "hf-tiny-mixtral-lora"}};
+  for (const char *variant : {"", "-tp2"}) {
+    SCOPED_TRACE(variant);
+    const std::string plan = planDirectory + "/hf-tiny-mixtral" + variant + ".plan";
+    const double worst = worstError(plan, "hf-tiny-mixtral-lora", 1, adapter);
+    std::printf("hf-tiny-mixtral%s with its adapter: worst relative logit error %.3g\n", variant,
+                worst);
+    EXPECT_LT(worst, 1e-5);
+    EXPECT_GT(worstError(plan, "hf-tiny-mixtral-lora", 0, adapter), 1e-2);
   }
 }
 
@@ -281,6 +299,18 @@ TEST(Lora, BadAdaptersAreNamed) {
        {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 2}}},
        "modules_to_save"},
       {"not-lora", {{"peft_type", "IA3"}}, {{kQ + ".lora_A.weight", {2, 32}}}, "IA3"},
+      {"pissa", {{"peft_type", "LORA"}, {"init_lora_weights", "pissa_niter_4"}},
+       {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 2}}},
+       "trained against a changed base model"},
+      {"regex", {{"peft_type", "LORA"}, {"alpha_pattern", {{"((a{100}){100})", 2}}}},
+       {{kQ + ".lora_A.weight", {2, 32}}, {kQ + ".lora_B.weight", {32, 2}}},
+       "is not a module name"},
+      {"added-tokens", kConfig,
+       {{kQ + ".lora_A.weight", {2, 32}},
+        {kQ + ".lora_B.weight", {32, 2}},
+        {kQ + ".base_layer.weight", {40, 32}}},
+       "replaces a weight of the model"},
+      {"nested", {{"peft_type", {{"a", {{"b", {1, 2, 3}}}}}}}, {}, "peft_type is a JSON object"},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(c.name);
