@@ -309,17 +309,21 @@ def main():
     # LoRA adapters on hf-tiny-llama and hf-tiny-mixtral (scripts/gen-compiler-test-models.py --lora: written
     # by PEFT), applied by PEFT itself (pip install peft): the base model's linears plus
     # each module's scaled B A x, as transformers runs it with the adapter loaded.
-    for adapter in ["hf-tiny-llama-lora", "hf-tiny-llama-lora-rs", "hf-tiny-mixtral-lora"]:
-        if only and adapter not in only:
+    # hf-tiny-llama-fp8-lora: hf-tiny-llama-lora on the FP8 checkpoint of the same model
+    # (a quantized base with an adapter), which transformers dequantizes on a CPU.
+    for name, base_dir, adapter in [
+            ("hf-tiny-llama-lora", "hf-tiny-llama", "hf-tiny-llama-lora"),
+            ("hf-tiny-llama-lora-rs", "hf-tiny-llama", "hf-tiny-llama-lora-rs"),
+            ("hf-tiny-mixtral-lora", "hf-tiny-mixtral", "hf-tiny-mixtral-lora"),
+            ("hf-tiny-llama-fp8-lora", "hf-tiny-llama-fp8", "hf-tiny-llama-lora")]:
+        if only and name not in only:
             continue
         from peft import PeftModel
         inputs = os.path.join(ROOT, "test", "modelc", "Inputs")
         base = transformers.AutoModelForCausalLM.from_pretrained(
-            os.path.join(inputs, adapter[:-len("-lora")] if adapter.endswith("-lora")
-                         else "hf-tiny-llama"), dtype=torch.float32,
-            attn_implementation="eager")
+            os.path.join(inputs, base_dir), dtype=torch.float32, attn_implementation="eager")
         model = PeftModel.from_pretrained(base, os.path.join(inputs, adapter))
-        write(adapter, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
+        write(name, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()

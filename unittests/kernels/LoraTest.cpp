@@ -145,6 +145,20 @@ TEST(Reference, LoraOfTheLmHeadMatchesPeft) {
   }
 }
 
+// The same adapter on the model's FP8 checkpoint (its blocks kept in the plan, 1 and 2
+// ranks): a quantized base with an adapter, against PEFT on transformers' dequantized model.
+TEST(Reference, LoraOnAnFp8BaseMatchesPeft) {
+  for (const char *variant : {"-native", "-tp2"}) {
+    SCOPED_TRACE(variant);
+    const std::string plan = planDirectory + "/hf-tiny-llama-fp8" + variant + ".plan";
+    const double worst = worstError(plan, "hf-tiny-llama-fp8-lora", 1);
+    std::printf("hf-tiny-llama-fp8%s with hf-tiny-llama-lora: worst relative logit error %.3g\n",
+                variant, worst);
+    EXPECT_LT(worst, 1e-5);
+    EXPECT_GT(worstError(plan, "hf-tiny-llama-fp8-lora", 0), 1e-2);
+  }
+}
+
 // One step batching a prompt of each adapter and of none, and decode rows of each, gives
 // every row the logits it has alone.
 TEST(Lora, MixedBatchEqualsEachAlone) {
