@@ -15,6 +15,7 @@ namespace modelrt::engine {
 namespace {
 
 constexpr int64_t kMaxLoraRank = 1024;
+constexpr size_t kMaxConfigBytes = size_t(1) << 20;
 
 struct ModuleTensors {
   const TensorInfo *a = nullptr, *b = nullptr;
@@ -86,20 +87,35 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
     return Error(ErrorCode::InvalidArgument, "LoRA adapter '" + spec.name + "' (" + spec.path +
                                                  "): " + what);
   };
-  if (meta.weightNames.empty())
-    return bad("the plan records no weight sources; compile it again with this modelc");
-  if (meta.weightNames != "huggingface")
-    return bad("PEFT adapters name Hugging Face modules, and this plan's weights are named "
-               "after a GGUF file; compile the Hugging Face checkpoint instead");
-
-  // adapter_config.json
   std::ifstream configFile(spec.path + "/adapter_config.json");
   if (!configFile)
     return bad("no adapter_config.json in the directory");
   std::stringstream text;
   text << configFile.rdbuf();
-  // In file order: PEFT takes the first alpha_pattern key that matches.
-  nlohmann::ordered_json config = nlohmann::ordered_json::parse(text.str(), nullptr, false);
+  if (text.str().size() > kMaxConfigBytes)
+    return bad("adapter_config.json is over " + std::to_string(kMaxConfigBytes >> 20) + " MiB");
+  Expected<SafetensorsFile> file = SafetensorsFile::open(spec.path + "/adapter_model.safetensors");
+  if (!file)
+    return bad(file.error().message());
+  return parseLoraAdapter(spec, text.str(), *file, meta);
+}
+
+Expected<LoraAdapter> parseLoraAdapter(const LoraSpec &spec, std::string_view configText,
+                                       const SafetensorsFile &file, const plan::PlanMetadata &meta) {
+  auto bad = [&](const std::string &what) {
+    return Error(ErrorCode::InvalidArgument, "LoRA adapter '" + spec.name + "' (" + spec.path +
+                                                 "): " + what);
+  };
+  if (meta.weightNames.empty())
+    return bad("the plan records no weight sources; compile it again with this modelc");
+  if (meta.weightNames != "huggingface")
+    return bad("PEFT adapters name Hugging Face modules, and this plan's weights are named "
+               "after a GGUF file; compile the Hugging Face checkpoint instead");
+  if (configText.size() > kMaxConfigBytes)
+    return bad("adapter_config.json is over " + std::to_string(kMaxConfigBytes >> 20) + " MiB");
+
+  // adapter_config.json, in file order: PEFT takes the first alpha_pattern key that matches.
+  nlohmann::ordered_json config = nlohmann::ordered_json::parse(configText, nullptr, false);
   if (config.is_discarded() || !config.is_object())
     return bad("adapter_config.json is not a JSON object");
   auto field = [&](const char *key) -> const nlohmann::ordered_json * {
@@ -163,15 +179,12 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
   }
 
   // adapter_model.safetensors: base_model.model.<module>.lora_{A,B}.weight
-  Expected<SafetensorsFile> file = SafetensorsFile::open(spec.path + "/adapter_model.safetensors");
-  if (!file)
-    return bad(file.error().message());
   const std::string prefix = "base_model.model.";
   std::map<std::string, ModuleTensors> modules;
   // PEFT saves a copy of the base weight of an LM head it adapts (save_embedding_layers):
   // the plan's own, unless tokens were added (another shape), which is refused.
   std::map<std::string, const TensorInfo *> baseCopies;
-  for (const TensorInfo &t : file->tensors()) {
+  for (const TensorInfo &t : file.tensors()) {
     auto endsWith = [&](const std::string &suffix) {
       return t.name.size() > suffix.size() &&
              t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -7,12 +7,14 @@
 // products the all-reduce sums as it sums the GEMM's).
 #pragma once
 
+#include "runtime/formats/Safetensors.h"
 #include "runtime/plan/PlanMetadata.h"
 #include "runtime/support/Error.h"
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modelrt::engine {
@@ -54,5 +56,10 @@ struct LoraAdapter {
 // biases or modules_to_save (which replace weights rather than add to them), a plan whose
 // weights are named after a GGUF file.
 Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMetadata &meta);
+
+// The same from adapter_config.json's text and the parsed adapter_model.safetensors (the
+// fuzzer's entry point); `spec` names the adapter in errors.
+Expected<LoraAdapter> parseLoraAdapter(const LoraSpec &spec, std::string_view configText,
+                                       const SafetensorsFile &file, const plan::PlanMetadata &meta);
 
 } // namespace modelrt::engine
