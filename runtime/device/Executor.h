@@ -105,8 +105,19 @@ public:
   virtual bool samplesOnDevice() const { return false; }
 
   // The LoRA adapters loaded with the executor, in order: PagedChunk::adapter i runs
-  // adapter i - 1.
+  // adapter i - 1 (an empty name: a slot whose adapter was unloaded; ids are not reused).
   virtual std::vector<std::string> adapterNames() const { return {}; }
+  // Loads an adapter into the next slot, or unloads one, between steps (no chunk of a step
+  // in flight may name it). Executors that cannot say why.
+  virtual Status loadAdapter(const std::string &name, const std::string &path) {
+    (void)path;
+    return Error(ErrorCode::Unsupported,
+                 "this executor does not load LoRA adapters (adapter '" + name + "')");
+  }
+  virtual Status unloadAdapter(const std::string &name) {
+    return Error(ErrorCode::Unsupported,
+                 "this executor does not unload LoRA adapters (adapter '" + name + "')");
+  }
 };
 
 // The checks every backend makes of a step before touching its buffers: each chunk has

@@ -73,6 +73,9 @@ constexpr int64_t kParallelWork = 1 << 15;
 
 Error bad(const std::string &what) { return Error(ErrorCode::InvalidFormat, "program: " + what); }
 
+// Adapters one executor loads in its life (their ids are not reused).
+constexpr size_t kMaxAdapterSlots = 4096;
+
 // The most memory all recurrent states of a plan may take (max_num_seqs slots each).
 constexpr int64_t kMaxStateBytes = int64_t(64) << 30;
 
@@ -210,50 +213,67 @@ Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op) {
 } // namespace
 
 // Reads the adapters for this rank and packs each one's update of every gemm it touches.
-static Status loadAdapters(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta,
-                    const std::vector<LoraSpec> &specs) {
-  impl.loraOf.assign(impl.prog.ops.size(), {});
-  for (const LoraSpec &spec : specs) {
-    Expected<LoraAdapter> adapter = loadLoraAdapter(spec, meta);
-    if (!adapter)
-      return adapter.error();
-    for (const LoraAdapter &other : impl.adapters)
-      if (other.name == spec.name)
-        return Error(ErrorCode::InvalidArgument,
-                     "two LoRA adapters are named '" + spec.name + "'");
-    impl.adapters.push_back(std::move(*adapter));
-  }
-  for (size_t a = 0; a < impl.adapters.size(); ++a) {
-    const LoraAdapter &adapter = impl.adapters[a];
-    for (const auto &[weight, matrix] : adapter.matrices) {
-      bool used = false;
-      for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
-        const Op &op = impl.prog.ops[i];
-        if (op.kind != OpKind::Gemm || op.weight->name != weight)
-          continue;
-        if (op.gemmHeads > 1 || op.gemmInputRows)
-          return Error(ErrorCode::Unsupported,
-                       "LoRA adapter '" + adapter.name + "': weight " + weight +
-                           " runs as a GEMM per head, which adapters cannot update yet");
-        const int64_t k = static_cast<int64_t>(op.weight->shape[1]);
-        auto [it, fresh] = impl.packedLora.try_emplace({weight, a});
-        if (fresh) {
-          it->second.rank = matrix.rank;
-          it->second.a = PackedWeight::pack(matrix.a.data(), matrix.rank, k);
-          for (const LoraSegment &segment : matrix.segments)
-            it->second.segments.emplace_back(
-                &segment, PackedWeight::pack(segment.b.data(), segment.outRows, segment.rank));
-        }
-        impl.loraOf[i].resize(impl.adapters.size(), nullptr);
-        impl.loraOf[i][a] = &it->second;
-        used = true;
-      }
-      if (!used)
+// Reads `spec` for this rank into a new adapter slot (ids are never reused, so a prefix
+// cache keyed by the id never mixes two adapters' KV) and packs its update of every gemm
+// it touches. Nothing changes when it fails.
+static Status addAdapter(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta,
+                         const LoraSpec &spec) {
+  for (const LoraAdapter &other : impl.adapters)
+    if (other.name == spec.name)
+      return Error(ErrorCode::InvalidArgument,
+                   "a LoRA adapter named '" + spec.name + "' is already loaded");
+  if (impl.adapters.size() >= kMaxAdapterSlots)
+    return Error(ErrorCode::ResourceExhausted,
+                 "LoRA adapter '" + spec.name + "': " + std::to_string(kMaxAdapterSlots) +
+                     " adapters were loaded in this process, the most it takes");
+  Expected<LoraAdapter> adapter = loadLoraAdapter(spec, meta);
+  if (!adapter)
+    return adapter.error();
+  // Which gemms each matrix updates, checked before anything is kept.
+  std::vector<std::pair<size_t, const LoraMatrix *>> uses;
+  for (const auto &[weight, matrix] : adapter->matrices) {
+    bool used = false;
+    for (size_t i = 0; i < impl.prog.ops.size(); ++i) {
+      const Op &op = impl.prog.ops[i];
+      if (op.kind != OpKind::Gemm || op.weight->name != weight)
+        continue;
+      if (op.gemmHeads > 1 || op.gemmInputRows)
         return Error(ErrorCode::Unsupported,
-                     "LoRA adapter '" + adapter.name + "': weight " + weight +
-                         " is not a GEMM's (an embedding table?); adapters update linears");
+                     "LoRA adapter '" + spec.name + "': weight " + weight +
+                         " runs as a GEMM per head, which adapters cannot update yet");
+      uses.emplace_back(i, &matrix);
+      used = true;
     }
+    if (!used)
+      return Error(ErrorCode::Unsupported,
+                   "LoRA adapter '" + spec.name + "': weight " + weight +
+                       " is not a GEMM's (an embedding table?); adapters update linears");
   }
+  const size_t a = impl.adapters.size();
+  impl.adapters.push_back(std::move(*adapter)); // its map's nodes (the matrices) stay put
+  for (const auto &[i, matrix] : uses) {
+    const Op &op = impl.prog.ops[i];
+    auto [it, fresh] = impl.packedLora.try_emplace({op.weight->name, a});
+    if (fresh) {
+      it->second.rank = matrix->rank;
+      it->second.a =
+          PackedWeight::pack(matrix->a.data(), matrix->rank, static_cast<int64_t>(op.weight->shape[1]));
+      for (const LoraSegment &segment : matrix->segments)
+        it->second.segments.emplace_back(
+            &segment, PackedWeight::pack(segment.b.data(), segment.outRows, segment.rank));
+    }
+    impl.loraOf[i].resize(a + 1, nullptr);
+    impl.loraOf[i][a] = &it->second;
+  }
+  return Status::success();
+}
+
+static Status loadAdapters(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta,
+                           const std::vector<LoraSpec> &specs) {
+  impl.loraOf.assign(impl.prog.ops.size(), {});
+  for (const LoraSpec &spec : specs)
+    if (Status s = addAdapter(impl, meta, spec); !s)
+      return s;
   return Status::success();
 }
 
@@ -314,6 +334,33 @@ static void applyLora(CpuExecutor::Impl &impl,
                     size_t(m) * sizeof(float));
     }
   }
+}
+
+Status CpuExecutor::loadAdapter(const std::string &name, const std::string &path) {
+  if (comm_ || numStages_ > 1)
+    return Error(ErrorCode::Unsupported,
+                 "LoRA adapters of a plan with several ranks are loaded at start "
+                 "(--lora-modules), not while serving");
+  return addAdapter(*impl_, meta_, LoraSpec{name, path});
+}
+
+Status CpuExecutor::unloadAdapter(const std::string &name) {
+  Impl &impl = *impl_;
+  if (comm_ || numStages_ > 1)
+    return Error(ErrorCode::Unsupported,
+                 "LoRA adapters of a plan with several ranks stay loaded while serving");
+  for (size_t a = 0; a < impl.adapters.size(); ++a) {
+    if (name.empty() || impl.adapters[a].name != name)
+      continue;
+    for (std::vector<const Impl::PackedLora *> &loras : impl.loraOf)
+      if (a < loras.size())
+        loras[a] = nullptr;
+    for (auto it = impl.packedLora.begin(); it != impl.packedLora.end();)
+      it = it->first.second == a ? impl.packedLora.erase(it) : std::next(it);
+    impl.adapters[a] = LoraAdapter{}; // the slot stays, nameless: ids are not reused
+    return Status::success();
+  }
+  return Error(ErrorCode::NotFound, "no LoRA adapter named '" + name + "' is loaded");
 }
 
 std::vector<std::string> CpuExecutor::adapterNames() const {
@@ -545,6 +592,10 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
                            false, static_cast<int32_t>(impl.adapters.size()));
       !s)
     return s.error();
+  for (const PagedChunk &c : chunks)
+    if (c.adapter > 0 && impl.adapters[size_t(c.adapter - 1)].name.empty())
+      return Error(ErrorCode::InvalidArgument,
+                   "LoRA adapter " + std::to_string(c.adapter) + " was unloaded");
 
   // Batch layout: each chunk's first row, and the rows to sample.
   std::vector<int64_t> start;

@@ -96,6 +96,9 @@ public:
   Expected<StepOutput> collect() override; // this executor samples nothing itself
 
   std::vector<std::string> adapterNames() const override;
+  // Single-rank plans (a plan with ranks or stages loads its adapters at start).
+  Status loadAdapter(const std::string &name, const std::string &path) override;
+  Status unloadAdapter(const std::string &name) override;
 
   // Ranks other than 0 of a process group: runs the steps and copies rank 0 sends until
   // rank 0's executor goes. Errors only on a broken control message or channel.

@@ -65,11 +65,12 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               int topLogprobs) {
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
-  if (const size_t loaded = executor_.adapterNames().size();
-      params.adapter < 0 || static_cast<size_t>(params.adapter) > loaded)
+  if (const std::vector<std::string> names = executor_.adapterNames();
+      params.adapter < 0 || static_cast<size_t>(params.adapter) > names.size() ||
+      (params.adapter > 0 && names[size_t(params.adapter - 1)].empty()))
     return Error(ErrorCode::InvalidArgument, "LoRA adapter " + std::to_string(params.adapter) +
-                                                 " is not loaded (" + std::to_string(loaded) +
-                                                 " are; 0 is none)");
+                                                 " is not loaded (0 is none)");
+  const int32_t adapter = params.adapter;
   sample::Sampler sampler(sampling, params.prompt);
   RequestSampling state{std::move(sampler), topLogprobs, {}, {}, {}, false};
   if (executor_.samplesOnDevice() && !state.sampler.adjustsLogits() &&
@@ -97,10 +98,18 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
     state.promptLogprobs.resize(params.prompt.size());
     state.scored.assign(params.prompt.size(), false);
   }
+  state.adapter = adapter;
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
   if (id)
     samplers_.emplace(*id, std::move(state));
   return id;
+}
+
+int64_t Engine::requestsWithAdapter(int32_t adapter) const {
+  int64_t n = 0;
+  for (const auto &[id, state] : samplers_)
+    n += state.adapter == adapter;
+  return n;
 }
 
 void Engine::forget(sched::RequestId id) { samplers_.erase(id); }

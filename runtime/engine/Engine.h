@@ -58,6 +58,9 @@ public:
   // Ends a request in any state; its resources go at the next step.
   Status cancel(sched::RequestId id) { return scheduler_.cancel(id); }
   bool hasUnfinished() const { return scheduler_.hasUnfinished(); }
+  // Requests not yet finished (nor forgotten after a cancel) that run LoRA adapter `adapter`:
+  // an adapter is unloaded only when none do.
+  int64_t requestsWithAdapter(int32_t adapter) const;
   // Log-probabilities of the last step()'s tokens, for the requests that asked (a request
   // gets at most one token per step).
   const std::map<sched::RequestId, sample::TokenLogprobs> &lastLogprobs() const {
@@ -103,6 +106,7 @@ private:
     bool speculate = false;
     std::vector<int32_t> history;
     int64_t maxTokens = 0;
+    int32_t adapter = 0; // its LoRA adapter
   };
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;

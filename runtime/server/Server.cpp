@@ -19,6 +19,8 @@
 #include <condition_variable>
 #include <csignal>
 #include <deque>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -120,7 +122,8 @@ public:
   EngineThread(std::unique_ptr<Executor> exec, bool prefixCaching, int speculativeTokens)
       : exec_(std::move(exec)),
         prefixCaching_(engine::Engine::usesPrefixCache(exec_->metadata(), prefixCaching)),
-        speculativeTokens_(speculativeTokens), thread_([this] { run(); }) {}
+        speculativeTokens_(speculativeTokens), adapterNames_(exec_->adapterNames()),
+        thread_([this] { run(); }) {}
   ~EngineThread() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -157,6 +160,26 @@ public:
     line("modelrt_kv_cache_usage_ratio", "gauge", "Fraction of the KV blocks held by requests.",
          double(usedBlocks_.load()) / double(std::max<uint64_t>(1, totalBlocks_.load())));
     return out;
+  }
+
+  // The executor's LoRA adapter slots (PagedChunk::adapter i is entry i - 1; empty: an
+  // unloaded one), as of the last change: for HTTP threads.
+  std::vector<std::string> adapterNames() const {
+    std::lock_guard<std::mutex> lock(adaptersMutex_);
+    return adapterNames_;
+  }
+  // Runs `fn` on the engine thread between iterations (the engine null when it could not be
+  // made) and returns what it returns.
+  using Control = std::function<Status(Executor &, engine::Engine *)>;
+  Status control(Control fn) {
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      controls_.push_back({std::move(fn), done});
+    }
+    cv_.notify_all();
+    return result.get();
   }
 
   // A request's choices arrive together: the engine thread sees all of them in one batch.
@@ -206,20 +229,31 @@ private:
         promptTokens_ += promptSize;
       }
     };
+    std::vector<std::pair<Control, std::shared_ptr<std::promise<Status>>>> controls;
     while (true) {
       std::vector<Job> jobs;
       std::vector<std::pair<std::shared_ptr<Channel>, int>> cancels;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] {
-          return stop_ || !incoming_.empty() || !cancelled_.empty() ||
+          return stop_ || !incoming_.empty() || !cancelled_.empty() || !controls_.empty() ||
                  (eng && eng->hasUnfinished());
         });
-        if (stop_)
+        if (stop_) {
+          for (auto &[fn, done] : controls_)
+            done->set_value(Error(ErrorCode::ResourceExhausted, "the server is shutting down"));
           return;
+        }
         jobs.swap(incoming_);
         cancels.swap(cancelled_);
+        controls.swap(controls_);
       }
+      for (auto &[fn, done] : controls) {
+        done->set_value(fn(*exec_, eng.get()));
+        std::lock_guard<std::mutex> lock(adaptersMutex_);
+        adapterNames_ = exec_->adapterNames();
+      }
+      controls.clear();
       // Choice 0 always arrives first (the HTTP thread submits in order), but a later
       // choice may arrive after choice 0 already has its first token (or has finished): it
       // waits only while choice 0 is admitted and has not started, else nothing would ever
@@ -313,6 +347,9 @@ private:
   std::condition_variable cv_;
   std::vector<Job> incoming_;
   std::vector<std::pair<std::shared_ptr<Channel>, int>> cancelled_;
+  std::vector<std::pair<Control, std::shared_ptr<std::promise<Status>>>> controls_;
+  mutable std::mutex adaptersMutex_;
+  std::vector<std::string> adapterNames_;
   bool stop_ = false;
   std::atomic<uint64_t> requests_{0}, generated_{0}, iterations_{0}, running_{0}, waiting_{0};
   std::atomic<uint64_t> promptTokens_{0}, cachedTokens_{0}, cachedBlocks_{0}, usedBlocks_{0},
@@ -460,8 +497,7 @@ Status serve(const ServerOptions &options) {
   const std::string model =
       options.modelName.empty() ? (*exec)->metadata().modelName : options.modelName;
   // LoRA adapters, asked for by name in 'model' (vLLM's --lora-modules): adapter i + 1.
-  const std::vector<std::string> adapters = (*exec)->adapterNames();
-  for (const std::string &name : adapters)
+  for (const std::string &name : (*exec)->adapterNames())
     if (name == model)
       return Error(ErrorCode::InvalidArgument,
                    "LoRA adapter '" + name + "' has the served model's name");
@@ -522,11 +558,77 @@ Status serve(const ServerOptions &options) {
     if (!authorized(req, res))
       return;
     json data = json::array({{{"id", model}, {"object", "model"}, {"owned_by", "modelrt"}}});
-    for (const std::string &name : adapters)
-      data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "modelrt"}, {"parent", model}});
+    for (const std::string &name : engineThread->adapterNames())
+      if (!name.empty())
+        data.push_back(
+            {{"id", name}, {"object", "model"}, {"owned_by", "modelrt"}, {"parent", model}});
     json body = {{"object", "list"}, {"data", std::move(data)}};
     res.set_content(body.dump(), "application/json");
   });
+  // vLLM's runtime LoRA updates (its VLLM_ALLOW_RUNTIME_LORA_UPDATING; here
+  // --allow-runtime-lora-updating): POST {"lora_name", "lora_path"} to load an adapter,
+  // {"lora_name"} to unload one no request is running with. Single-rank plans.
+  if (options.allowRuntimeLoraUpdating) {
+    auto names = [](const httplib::Request &req, bool withPath, std::string &name,
+                    std::string &path) -> std::string {
+      json body = json::parse(req.body, nullptr, false);
+      if (!body.is_object())
+        return "the body is not a JSON object";
+      auto field = [&](const char *key, std::string &out) {
+        auto it = body.find(key);
+        if (it == body.end() || !it->is_string() || it->get<std::string>().empty())
+          return false;
+        out = it->get<std::string>();
+        return true;
+      };
+      if (!field("lora_name", name))
+        return "'lora_name' must be a non-empty string";
+      if (withPath && !field("lora_path", path))
+        return "'lora_path' must be a non-empty string";
+      return "";
+    };
+    http.Post("/v1/load_lora_adapter", [&, engineThread, names](const httplib::Request &req,
+                                                                 httplib::Response &res) {
+      if (!authorized(req, res))
+        return;
+      std::string name, path;
+      if (std::string bad = names(req, true, name, path); !bad.empty())
+        return sendError(res, 400, bad);
+      if (name == model)
+        return sendError(res, 400, "'" + name + "' is the served model's name");
+      Status s = engineThread->control(
+          [&](Executor &exec, engine::Engine *) { return exec.loadAdapter(name, path); });
+      if (!s)
+        return sendError(res, 400, s.error().message());
+      res.set_content("Success: LoRA adapter '" + name + "' added successfully.", "text/plain");
+    });
+    http.Post("/v1/unload_lora_adapter", [&, engineThread, names](const httplib::Request &req,
+                                                                   httplib::Response &res) {
+      if (!authorized(req, res))
+        return;
+      std::string name, path;
+      if (std::string bad = names(req, false, name, path); !bad.empty())
+        return sendError(res, 400, bad);
+      int status = 400;
+      Status s = engineThread->control([&](Executor &exec, engine::Engine *eng) -> Status {
+        const std::vector<std::string> loaded = exec.adapterNames();
+        auto it = std::find(loaded.begin(), loaded.end(), name);
+        if (it == loaded.end()) {
+          status = 404;
+          return Error(ErrorCode::NotFound, "no LoRA adapter named '" + name + "' is loaded");
+        }
+        const int32_t id = static_cast<int32_t>(it - loaded.begin()) + 1;
+        if (const int64_t n = eng ? eng->requestsWithAdapter(id) : 0; n > 0)
+          return Error(ErrorCode::InvalidArgument,
+                       "LoRA adapter '" + name + "' has " + std::to_string(n) +
+                           " request(s) in flight; unload it once they finish");
+        return exec.unloadAdapter(name);
+      });
+      if (!s)
+        return sendError(res, status, s.error().message());
+      res.set_content("Success: LoRA adapter '" + name + "' removed successfully.", "text/plain");
+    });
+  }
   // vLLM's /tokenize (a prompt, or messages through the chat template) and /detokenize.
   http.Post("/tokenize", [&, tokenizer](const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
@@ -592,6 +694,7 @@ Status serve(const ServerOptions &options) {
     // (as vLLM answers it); without, any name is the served model (clients that send another
     // id, as they did before adapters, keep working).
     std::string answeredModel = model;
+    const std::vector<std::string> adapters = engineThread->adapterNames();
     if (!adapters.empty() && !r.model.empty() && r.model != model) {
       auto it = std::find(adapters.begin(), adapters.end(), r.model);
       if (it == adapters.end()) {

@@ -25,6 +25,9 @@ struct ServerOptions {
   // Speculative decoding by prompt lookup for greedy requests without logprobs: up to this
   // many draft tokens per decode step (0: off).
   int speculativeTokens = 0;
+  // POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vLLM's, behind its
+  // VLLM_ALLOW_RUNTIME_LORA_UPDATING): adapters loaded and unloaded while serving.
+  bool allowRuntimeLoraUpdating = false;
   // How chat answers to requests with `tools` are read for calls: "tag", "json" (see
   // ToolCalls.h), or "" (none: the text is returned as content).
   std::string toolCallParser;

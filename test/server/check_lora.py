@@ -24,6 +24,7 @@ adapters = {"full": os.path.join(inputs, "hf-tiny-llama-lora"),
 port = http_client.free_port()
 base = "http://127.0.0.1:%d" % port
 server = subprocess.Popen([modelrt, "serve", plan, "--port", str(port), "--tokenizer", tokenizer,
+                           "--allow-runtime-lora-updating",
                            "--lora-modules"] + ["%s=%s" % kv for kv in adapters.items()],
                           stderr=subprocess.PIPE, text=True)
 
@@ -107,6 +108,26 @@ try:
 
     tokens, model = greedy("rs", stream=True)
     check(tokens == solo["rs"] and model == "rs", "streamed: the adapter's tokens, every chunk naming it")
+
+    # Loaded while serving (vLLM's runtime updates), used, unloaded.
+    status, body = request("/v1/load_lora_adapter", {"lora_name": "rs2", "lora_path": adapters["rs"]})
+    check(status == 200 and "added successfully" in body, "/v1/load_lora_adapter loads an adapter")
+    tokens, model = greedy("rs2")
+    check(tokens == solo["rs"] and model == "rs2", "the loaded adapter answers as at start")
+    status, body = request("/v1/load_lora_adapter", {"lora_name": "rs2", "lora_path": adapters["rs"]})
+    check(status == 400 and "already loaded" in body, "400 for a name already loaded")
+    status, body = request("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent"})
+    check(status == 400 and "adapter_config.json" in body, "400 naming what a bad adapter lacks")
+    status, body = request("/v1/unload_lora_adapter", {"lora_name": "rs2"})
+    models = [m["id"] for m in json.loads(request("/v1/models", None)[1])["data"]]
+    check(status == 200 and models == ["hf-tiny-llama", "full", "rs"],
+          "/v1/unload_lora_adapter unloads it: /v1/models lists the others")
+    status, body = request("/v1/completions", {"model": "rs2", "prompt": [1, 2], "max_tokens": 2})
+    check(status == 404, "404 for the unloaded adapter")
+    status, body = request("/v1/unload_lora_adapter", {"lora_name": "rs2"})
+    check(status == 404, "404 for unloading it again")
+    tokens, _ = greedy("full")
+    check(tokens == solo["full"], "the other adapters answer as before")
 
     status, body = request("/v1/completions", {"model": "nope", "prompt": [1, 2], "max_tokens": 2})
     check(status == 404 and "The model 'nope' does not exist" in body, "404 for an unknown model")

@@ -346,5 +346,64 @@ TEST(Lora, BadAdaptersAreNamed) {
   Expected<std::unique_ptr<CpuExecutor>> twice = CpuExecutor::load(
       planDirectory + "/hf-tiny-llama.plan", withAdapters({kBoth[0], kBoth[0]}));
   ASSERT_FALSE(twice.ok());
-  EXPECT_NE(twice.error().message().find("two LoRA adapters are named 'full'"), std::string::npos);
+  EXPECT_NE(twice.error().message().find("a LoRA adapter named 'full' is already loaded"), std::string::npos);
+}
+
+// Adapters loaded and unloaded between steps (modelrt serve --allow-runtime-lora-updating):
+// a loaded adapter gives what it gives when loaded at start; an unloaded slot is refused and
+// never reused; plans with ranks keep the adapters they started with.
+TEST(Lora, LoadAndUnloadBetweenSteps) {
+  Expected<std::unique_ptr<CpuExecutor>> started =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", withAdapters({kBoth[0]}));
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan");
+  ASSERT_TRUE(started.ok() && exec.ok());
+  const std::vector<int32_t> prompt = {1, 17, 42, 9};
+  auto run = [&](CpuExecutor &e, int32_t adapter) -> Expected<std::vector<float>> {
+    Expected<Sequences> seqs = Sequences::create(e);
+    if (!seqs)
+      return seqs.error();
+    return seqs->step(prompt, {{1, int64_t(prompt.size()), true, adapter}});
+  };
+  Expected<std::vector<float>> expected = run(**started, 1);
+  ASSERT_TRUE(expected.ok());
+
+  ASSERT_TRUE((*exec)->loadAdapter("full", kBoth[0].path).ok());
+  EXPECT_EQ((*exec)->adapterNames(), std::vector<std::string>{"full"});
+  Expected<std::vector<float>> logits = run(**exec, 1);
+  ASSERT_TRUE(logits.ok()) << logits.error().toString();
+  EXPECT_EQ(*logits, *expected);
+  EXPECT_FALSE((*exec)->loadAdapter("full", kBoth[1].path).ok()); // the name is taken
+
+  ASSERT_TRUE((*exec)->unloadAdapter("full").ok());
+  EXPECT_EQ((*exec)->adapterNames(), std::vector<std::string>{""});
+  logits = run(**exec, 1);
+  ASSERT_FALSE(logits.ok());
+  EXPECT_NE(logits.error().message().find("was unloaded"), std::string::npos);
+  Expected<std::unique_ptr<Engine>> engine = Engine::create(**exec, sched::Policy::IterationLevel);
+  ASSERT_TRUE(engine.ok());
+  sched::RequestParams params;
+  params.prompt = prompt;
+  params.adapter = 1;
+  EXPECT_FALSE((*engine)->addRequest(params, sample::SamplingParams{}).ok());
+
+  // Loaded again: a new slot, the same logits.
+  ASSERT_TRUE((*exec)->loadAdapter("full", kBoth[0].path).ok());
+  EXPECT_EQ((*exec)->adapterNames(), (std::vector<std::string>{"", "full"}));
+  logits = run(**exec, 2);
+  ASSERT_TRUE(logits.ok());
+  EXPECT_EQ(*logits, *expected);
+  Status missing = (*exec)->unloadAdapter("nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::NotFound);
+  // A bad adapter changes nothing.
+  EXPECT_FALSE((*exec)->loadAdapter("bad", "/nonexistent").ok());
+  EXPECT_EQ((*exec)->adapterNames(), (std::vector<std::string>{"", "full"}));
+
+  Expected<std::unique_ptr<CpuExecutor>> ranks =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama-tp2.plan");
+  ASSERT_TRUE(ranks.ok());
+  Status refused = (*ranks)->loadAdapter("full", kBoth[0].path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("loaded at start"), std::string::npos);
 }
