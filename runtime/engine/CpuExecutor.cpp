@@ -103,6 +103,7 @@ struct CpuExecutor::Impl {
     std::vector<std::pair<const LoraSegment *, PackedWeight>> segments; // B: [outRows, rank]
   };
   std::vector<LoraAdapter> adapters;
+  int maxLoraRank = 0, maxLoras = 0; // ExecutorOptions'
   std::map<std::pair<std::string, size_t>, PackedLora> packedLora;
   std::vector<std::vector<const PackedLora *>> loraOf;
   std::vector<float> loraGather, loraShrink, loraExpand;
@@ -226,9 +227,19 @@ static Status addAdapter(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta
     return Error(ErrorCode::ResourceExhausted,
                  "LoRA adapter '" + spec.name + "': " + std::to_string(kMaxAdapterSlots) +
                      " adapters were loaded in this process, the most it takes");
+  if (impl.maxLoras > 0 &&
+      std::count_if(impl.adapters.begin(), impl.adapters.end(),
+                    [](const LoraAdapter &a) { return !a.name.empty(); }) >= impl.maxLoras)
+    return Error(ErrorCode::ResourceExhausted,
+                 "LoRA adapter '" + spec.name + "': " + std::to_string(impl.maxLoras) +
+                     " adapters are loaded, --max-loras");
   Expected<LoraAdapter> adapter = loadLoraAdapter(spec, meta);
   if (!adapter)
     return adapter.error();
+  if (impl.maxLoraRank > 0 && adapter->maxRank > impl.maxLoraRank)
+    return Error(ErrorCode::InvalidArgument,
+                 "LoRA adapter '" + spec.name + "' has rank " + std::to_string(adapter->maxRank) +
+                     ", over --max-lora-rank " + std::to_string(impl.maxLoraRank));
   // Which gemms each matrix updates, checked before anything is kept.
   std::vector<std::pair<size_t, const LoraMatrix *>> uses;
   for (const auto &[weight, matrix] : adapter->matrices) {
@@ -509,6 +520,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     }
   }
 
+  impl.maxLoraRank = options.maxLoraRank;
+  impl.maxLoras = options.maxLoras;
   if (Status s = loadAdapters(impl, exec->meta_, options.loraAdapters); !s)
     return s.error();
 

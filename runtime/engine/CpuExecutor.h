@@ -54,6 +54,10 @@ struct ExecutorOptions {
   // LoRA adapters loaded with the plan (every rank reads them), PagedChunk::adapter 1, 2, ...
   // in this order.
   std::vector<LoraSpec> loraAdapters;
+  // vLLM's limits: adapters of a higher rank are refused (0: up to 1024), and at most this
+  // many are loaded at once (0: no limit).
+  int maxLoraRank = 0;
+  int maxLoras = 0;
   // Whether the CUDA executor runs decode steps as CUDA graphs (padded to fixed batch sizes).
   bool cudaGraphs = true;
   // Whether the CUDA executor runs each weight's GEMMs with one cuBLASLt algorithm for every

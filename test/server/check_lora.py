@@ -24,7 +24,8 @@ adapters = {"full": os.path.join(inputs, "hf-tiny-llama-lora"),
 port = http_client.free_port()
 base = "http://127.0.0.1:%d" % port
 server = subprocess.Popen([modelrt, "serve", plan, "--port", str(port), "--tokenizer", tokenizer,
-                           "--allow-runtime-lora-updating",
+                           "--allow-runtime-lora-updating", "--enable-lora", "--max-loras", "3",
+                           "--max-lora-rank", "8",
                            "--lora-modules"] + ["%s=%s" % kv for kv in adapters.items()],
                           stderr=subprocess.PIPE, text=True)
 
@@ -116,8 +117,12 @@ try:
     check(tokens == solo["rs"] and model == "rs2", "the loaded adapter answers as at start")
     status, body = request("/v1/load_lora_adapter", {"lora_name": "rs2", "lora_path": adapters["rs"]})
     check(status == 400 and "already loaded" in body, "400 for a name already loaded")
+    status, body = request("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": adapters["full"]})
+    check(status == 400 and "--max-loras" in body, "400 past --max-loras 3")
+    status, body = request("/v1/unload_lora_adapter", {"lora_name": "rs2"})
     status, body = request("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent"})
     check(status == 400 and "adapter_config.json" in body, "400 naming what a bad adapter lacks")
+    status, body = request("/v1/load_lora_adapter", {"lora_name": "rs2", "lora_path": adapters["rs"]})
     status, body = request("/v1/unload_lora_adapter", {"lora_name": "rs2"})
     models = [m["id"] for m in json.loads(request("/v1/models", None)[1])["data"]]
     check(status == 200 and models == ["hf-tiny-llama", "full", "rs"],

@@ -234,6 +234,7 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
                   "Speculative decoding by prompt lookup (vLLM's ngram method) for greedy "
                   "requests: up to this many draft tokens per decode step (default 0: off)")
       ->check(CLI::Range(0, 16));
+  addLoraLimits(cmd, o->executor);
   addLoraOption(cmd, "--lora-modules", o->executor,
                 "LoRA adapters (name=path ...): request i runs with adapter i mod n");
   cmd->add_option("--num-warmups", o->numWarmups,

@@ -71,4 +71,17 @@ inline CLI::Option *addLoraOption(CLI::App *cmd, const std::string &name, engine
       help);
 }
 
+// vLLM's --max-loras and --max-lora-rank (and its --enable-lora, which --lora-modules
+// implies here), for the commands that serve adapters.
+inline void addLoraLimits(CLI::App *cmd, engine::ExecutorOptions &options) {
+  cmd->add_option("--max-loras", options.maxLoras,
+                  "LoRA adapters loaded at once, at most (default: no limit)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-lora-rank", options.maxLoraRank,
+                  "Refuse LoRA adapters of a higher rank (default: up to 1024)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--enable-lora", "Accepted for vLLM's command lines: adapters are enabled by "
+                                 "--lora-modules or --allow-runtime-lora-updating");
+}
+
 } // namespace modelrt::cli

@@ -36,6 +36,7 @@ void addServeCommand(CLI::App &app, int &exitCode) {
                   "(the harmony format's analysis channel; its calls to functions are tool "
                   "calls)")
       ->transform(CLI::CheckedTransformer(reasoningFormats));
+  addLoraLimits(cmd, o->executor);
   addLoraOption(cmd, "--lora-modules", o->executor,
                 "LoRA adapters (PEFT directories: adapter_config.json, "
                 "adapter_model.safetensors) as name=path ...; a request's 'model' names one "

@@ -407,3 +407,26 @@ TEST(Lora, LoadAndUnloadBetweenSteps) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("loaded at start"), std::string::npos);
 }
+
+// vLLM's limits: --max-lora-rank refuses a higher-rank adapter, --max-loras more adapters
+// at once than it allows (an unloaded one frees its place).
+TEST(Lora, MaxLorasAndMaxLoraRank) {
+  ExecutorOptions rank2 = withAdapters({kBoth[0]}); // rank 4
+  rank2.maxLoraRank = 2;
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", rank2);
+  ASSERT_FALSE(exec.ok());
+  EXPECT_NE(exec.error().message().find("has rank 4, over --max-lora-rank 2"), std::string::npos)
+      << exec.error().message();
+  ExecutorOptions one = withAdapters(kBoth);
+  one.maxLoras = 1;
+  exec = CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", one);
+  ASSERT_FALSE(exec.ok());
+  EXPECT_NE(exec.error().message().find("--max-loras"), std::string::npos);
+  one.loraAdapters = {kBoth[0]};
+  exec = CpuExecutor::load(planDirectory + "/hf-tiny-llama.plan", one);
+  ASSERT_TRUE(exec.ok()) << exec.error().toString();
+  EXPECT_FALSE((*exec)->loadAdapter("rs", kBoth[1].path).ok());
+  ASSERT_TRUE((*exec)->unloadAdapter("full").ok());
+  EXPECT_TRUE((*exec)->loadAdapter("rs", kBoth[1].path).ok());
+}
