@@ -347,19 +347,14 @@ static void applyLora(CpuExecutor::Impl &impl,
   }
 }
 
-Status CpuExecutor::loadAdapter(const std::string &name, const std::string &path) {
-  if (comm_ || numStages_ > 1)
-    return Error(ErrorCode::Unsupported,
-                 "LoRA adapters of a plan with several ranks are loaded at start "
-                 "(--lora-modules), not while serving");
+Status CpuExecutor::addAdapterHere(const std::string &name, const std::string &path) {
   return addAdapter(*impl_, meta_, LoraSpec{name, path});
 }
 
-Status CpuExecutor::unloadAdapter(const std::string &name) {
+void CpuExecutor::holdAdapterSlot() { impl_->adapters.emplace_back(); }
+
+Status CpuExecutor::unloadAdapterHere(const std::string &name) {
   Impl &impl = *impl_;
-  if (comm_ || numStages_ > 1)
-    return Error(ErrorCode::Unsupported,
-                 "LoRA adapters of a plan with several ranks stay loaded while serving");
   for (size_t a = 0; a < impl.adapters.size(); ++a) {
     if (name.empty() || impl.adapters[a].name != name)
       continue;

@@ -100,7 +100,9 @@ public:
   Expected<StepOutput> collect() override; // this executor samples nothing itself
 
   std::vector<std::string> adapterNames() const override;
-  // Single-rank plans (a plan with ranks or stages loads its adapters at start).
+  // On rank 0 of a tensor-parallel group every rank loads (or unloads) it, and a load that
+  // any rank fails fails on all (its slot stays, nameless, on every rank). Plans with
+  // pipeline stages load their adapters at start.
   Status loadAdapter(const std::string &name, const std::string &path) override;
   Status unloadAdapter(const std::string &name) override;
 
@@ -126,6 +128,13 @@ private:
                                        const float *incoming = nullptr, size_t incomingCount = 0,
                                        std::vector<float> *outgoing = nullptr);
   Status runCopy(const std::vector<kv::BlockCopy> &copies);
+  // This rank's part of loadAdapter / unloadAdapter; holdAdapterSlot adds a nameless slot
+  // (where this rank failed a load the others made). settleAdapterLoad: every rank's
+  // outcome of loading `name`, undone on all where any failed.
+  Status addAdapterHere(const std::string &name, const std::string &path);
+  Status unloadAdapterHere(const std::string &name);
+  void holdAdapterSlot();
+  Status settleAdapterLoad(const std::string &name, Status local);
   Expected<std::vector<float>> collectLogits();
   Status serveStage();
   void stopRanks(); // rank 0: the other ranks stop, their threads are joined

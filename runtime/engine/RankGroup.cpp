@@ -19,12 +19,23 @@ namespace {
 // The control message before each step: what every rank runs. An empty message is Stop
 // (Communicator::stopWorkers). A pipeline stage that fails passes Failed (and the error)
 // on, so rank 0 hears of it.
-enum class Control : uint8_t { Step = 1, CopyBlocks = 2, Stop = 3, Failed = 4 };
+enum class Control : uint8_t {
+  Step = 1,
+  CopyBlocks = 2,
+  Stop = 3,
+  Failed = 4,
+  LoadAdapter = 5,
+  UnloadAdapter = 6
+};
 
 class MessageWriter {
 public:
   explicit MessageWriter(Control kind) { bytes.push_back(static_cast<uint8_t>(kind)); }
   void put(int64_t v) { putBytes(&v, sizeof v); }
+  void put(const std::string &text) {
+    put(static_cast<int64_t>(text.size()));
+    putBytes(text.data(), text.size());
+  }
   void putBytes(const void *data, size_t n) {
     const auto *p = static_cast<const uint8_t *>(data);
     bytes.insert(bytes.end(), p, p + n);
@@ -42,6 +53,14 @@ public:
       return false;
     std::memcpy(&v, bytes_.data() + at_, sizeof v);
     at_ += sizeof v;
+    return true;
+  }
+  bool get(std::string &text) {
+    int64_t n = 0;
+    if (!get(n) || n < 0 || static_cast<uint64_t>(n) > bytes_.size() - at_)
+      return false;
+    text.assign(reinterpret_cast<const char *>(bytes_.data() + at_), static_cast<size_t>(n));
+    at_ += static_cast<size_t>(n);
     return true;
   }
   // What follows the fields read so far.
@@ -280,10 +299,73 @@ Status CpuExecutor::serveRank() {
         return badMessage();
       (void)runStep(s.tokens, s.chunks); // the same checks fail on every rank alike
       break;
+    case Control::LoadAdapter: {
+      std::string name, path;
+      if (!m.get(name) || !m.get(path))
+        return badMessage();
+      (void)settleAdapterLoad(name, addAdapterHere(name, path)); // rank 0 reports it
+      break;
+    }
+    case Control::UnloadAdapter: {
+      std::string name;
+      if (!m.get(name))
+        return badMessage();
+      (void)unloadAdapterHere(name); // every rank holds the same adapters
+      break;
+    }
     default:
       return badMessage();
     }
   }
+}
+
+Status CpuExecutor::loadAdapter(const std::string &name, const std::string &path) {
+  if (numStages_ > 1)
+    return Error(ErrorCode::Unsupported,
+                 "LoRA adapters of a plan with pipeline stages are loaded at start "
+                 "(--lora-modules), not while serving");
+  if (comm_ && comm_->size() > 1) {
+    MessageWriter m(Control::LoadAdapter);
+    m.put(name);
+    m.put(path);
+    if (Status sent = comm_->broadcast(m.bytes); !sent)
+      return sent;
+  }
+  return settleAdapterLoad(name, addAdapterHere(name, path));
+}
+
+Status CpuExecutor::settleAdapterLoad(const std::string &name, Status local) {
+  if (!comm_ || comm_->size() == 1)
+    return local;
+  float loaded = local ? 1.0f : 0.0f;
+  if (Status s = comm_->allReduceSum(&loaded, 1); !s)
+    return s;
+  if (loaded == static_cast<float>(comm_->size()))
+    return local;
+  // Some rank could not: every rank keeps a nameless slot, so adapter ids stay aligned.
+  if (local) {
+    (void)unloadAdapterHere(name);
+    return Error(ErrorCode::InvalidArgument,
+                 "LoRA adapter '" + name + "': another rank could not load it");
+  }
+  holdAdapterSlot();
+  return local;
+}
+
+Status CpuExecutor::unloadAdapter(const std::string &name) {
+  if (numStages_ > 1)
+    return Error(ErrorCode::Unsupported,
+                 "LoRA adapters of a plan with pipeline stages stay loaded while serving");
+  const std::vector<std::string> names = adapterNames();
+  if (name.empty() || std::find(names.begin(), names.end(), name) == names.end())
+    return Error(ErrorCode::NotFound, "no LoRA adapter named '" + name + "' is loaded");
+  if (comm_ && comm_->size() > 1) {
+    MessageWriter m(Control::UnloadAdapter);
+    m.put(name);
+    if (Status sent = comm_->broadcast(m.bytes); !sent)
+      return sent;
+  }
+  return unloadAdapterHere(name);
 }
 
 Status CpuExecutor::serveStage() {

@@ -567,7 +567,7 @@ Status serve(const ServerOptions &options) {
   });
   // vLLM's runtime LoRA updates (its VLLM_ALLOW_RUNTIME_LORA_UPDATING; here
   // --allow-runtime-lora-updating): POST {"lora_name", "lora_path"} to load an adapter,
-  // {"lora_name"} to unload one no request is running with. Single-rank plans.
+  // {"lora_name"} to unload one no request is running with. Not with pipeline stages.
   if (options.allowRuntimeLoraUpdating) {
     auto names = [](const httplib::Request &req, bool withPath, std::string &name,
                     std::string &path) -> std::string {

@@ -44,7 +44,7 @@ void addServeCommand(CLI::App &app, int &exitCode) {
   cmd->add_flag("--allow-runtime-lora-updating", o->allowRuntimeLoraUpdating,
                 "Serve POST /v1/load_lora_adapter {lora_name, lora_path} and "
                 "/v1/unload_lora_adapter {lora_name} (vLLM's, which it enables with "
-                "VLLM_ALLOW_RUNTIME_LORA_UPDATING); single-rank plans");
+                "VLLM_ALLOW_RUNTIME_LORA_UPDATING); not with pipeline stages");
   cmd->add_flag("--no-prefix-caching{false}", o->prefixCaching,
                 "Compute every prompt in full instead of reusing the KV of cached prefixes");
   cmd->add_option("--num-speculative-tokens", o->speculativeTokens,

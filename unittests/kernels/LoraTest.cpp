@@ -400,10 +400,31 @@ TEST(Lora, LoadAndUnloadBetweenSteps) {
   EXPECT_FALSE((*exec)->loadAdapter("bad", "/nonexistent").ok());
   EXPECT_EQ((*exec)->adapterNames(), (std::vector<std::string>{"", "full"}));
 
+  // Two ranks (threads): both load it, and give what they give with it loaded at start.
   Expected<std::unique_ptr<CpuExecutor>> ranks =
       CpuExecutor::load(planDirectory + "/hf-tiny-llama-tp2.plan");
-  ASSERT_TRUE(ranks.ok());
-  Status refused = (*ranks)->loadAdapter("full", kBoth[0].path);
+  Expected<std::unique_ptr<CpuExecutor>> ranksStarted =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama-tp2.plan", withAdapters({kBoth[0]}));
+  ASSERT_TRUE(ranks.ok() && ranksStarted.ok());
+  Expected<std::vector<float>> tp2 = run(**ranksStarted, 1);
+  ASSERT_TRUE(tp2.ok());
+  ASSERT_TRUE((*ranks)->loadAdapter("full", kBoth[0].path).ok());
+  logits = run(**ranks, 1);
+  ASSERT_TRUE(logits.ok()) << logits.error().toString();
+  EXPECT_EQ(*logits, *tp2);
+  EXPECT_FALSE((*ranks)->loadAdapter("bad", "/nonexistent").ok());
+  ASSERT_TRUE((*ranks)->unloadAdapter("full").ok());
+  EXPECT_EQ((*ranks)->adapterNames(), (std::vector<std::string>{"", ""}));
+  EXPECT_FALSE(run(**ranks, 1).ok());
+  ASSERT_TRUE((*ranks)->loadAdapter("full", kBoth[0].path).ok()); // slot 3 on both ranks
+  logits = run(**ranks, 3);
+  ASSERT_TRUE(logits.ok()) << logits.error().toString();
+  EXPECT_EQ(*logits, *tp2);
+
+  Expected<std::unique_ptr<CpuExecutor>> stages =
+      CpuExecutor::load(planDirectory + "/hf-tiny-llama-pp2.plan");
+  ASSERT_TRUE(stages.ok());
+  Status refused = (*stages)->loadAdapter("full", kBoth[0].path);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("loaded at start"), std::string::npos);
 }
