@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <set>
 
 namespace modelrt::engine {
@@ -348,7 +349,13 @@ static void applyLora(CpuExecutor::Impl &impl,
 }
 
 Status CpuExecutor::addAdapterHere(const std::string &name, const std::string &path) {
-  return addAdapter(*impl_, meta_, LoraSpec{name, path});
+  // An error, never an exception: the ranks of a group must all go on to agree on it.
+  try {
+    return addAdapter(*impl_, meta_, LoraSpec{name, path});
+  } catch (const std::bad_alloc &) {
+    return Error(ErrorCode::ResourceExhausted,
+                 "LoRA adapter '" + name + "': out of memory while loading it");
+  }
 }
 
 void CpuExecutor::holdAdapterSlot() { impl_->adapters.emplace_back(); }

@@ -340,9 +340,9 @@ Status CpuExecutor::settleAdapterLoad(const std::string &name, Status local) {
   float loaded = local ? 1.0f : 0.0f;
   if (Status s = comm_->allReduceSum(&loaded, 1); !s)
     return s;
-  if (loaded == static_cast<float>(comm_->size()))
-    return local;
-  // Some rank could not: every rank keeps a nameless slot, so adapter ids stay aligned.
+  if (loaded == static_cast<float>(comm_->size()) || loaded == 0.0f)
+    return local; // all loaded it, or none did (no rank took a slot)
+  // Some ranks could not: every rank keeps a nameless slot, so adapter ids stay aligned.
   if (local) {
     (void)unloadAdapterHere(name);
     return Error(ErrorCode::InvalidArgument,

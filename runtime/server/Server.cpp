@@ -13,6 +13,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -249,7 +250,13 @@ private:
         controls.swap(controls_);
       }
       for (auto &[fn, done] : controls) {
-        done->set_value(fn(*exec_, eng.get()));
+        Status result = Status::success();
+        try {
+          result = fn(*exec_, eng.get());
+        } catch (const std::exception &e) { // the server stays up
+          result = Error(ErrorCode::Internal, std::string("the request failed: ") + e.what());
+        }
+        done->set_value(std::move(result));
         std::lock_guard<std::mutex> lock(adaptersMutex_);
         adapterNames_ = exec_->adapterNames();
       }
@@ -695,7 +702,9 @@ Status serve(const ServerOptions &options) {
     // id, as they did before adapters, keep working).
     std::string answeredModel = model;
     const std::vector<std::string> adapters = engineThread->adapterNames();
-    if (!adapters.empty() && !r.model.empty() && r.model != model) {
+    const bool anyAdapter = std::any_of(adapters.begin(), adapters.end(),
+                                        [](const std::string &a) { return !a.empty(); });
+    if (anyAdapter && !r.model.empty() && r.model != model) {
       auto it = std::find(adapters.begin(), adapters.end(), r.model);
       if (it == adapters.end()) {
         res.status = 404;
