@@ -179,6 +179,24 @@ int inspect(const InspectOptions &o) {
     std::printf("             %zu of them dummy (no values in the plan: filled at load)\n",
                 dummies);
   std::printf("             by type: %s\n", types.c_str());
+  // What LoRA adapters (PEFT's module names) can find in this plan: its matrices' sources.
+  if (m.weightNames.empty()) {
+    std::printf("lora:        none (the plan records no weight sources: compile it again)\n");
+  } else if (m.weightNames != "huggingface") {
+    std::printf("lora:        none (weights named after a GGUF file)\n");
+  } else {
+    // A module of the first layer if there is one: "model.layers.0.mlp.down_proj".
+    std::string example;
+    for (const auto &[name, shape] : m.matrixSources)
+      if (example.empty() || (example.find("layers.0.") == std::string::npos &&
+                              name.find("layers.0.") != std::string::npos))
+        example = name;
+    if (example.size() > 7 && example.compare(example.size() - 7, 7, ".weight") == 0)
+      example.resize(example.size() - 7);
+    std::printf("lora:        adapters may name %zu matrices by their checkpoint modules (e.g. "
+                "%s; linears only, not embedding tables)\n",
+                m.matrixSources.size(), example.c_str());
+  }
   std::printf("tokenizer:   %s\n", m.tokenizerFormat.empty() ? "none" : m.tokenizerFormat.c_str());
   if (!m.tokenizerFormat.empty()) {
     // What serving takes from it: the special tokens, the tokens that end an answer, the
