@@ -256,9 +256,12 @@ private:
         } catch (const std::exception &e) { // the server stays up
           result = Error(ErrorCode::Internal, std::string("the request failed: ") + e.what());
         }
+        {
+          // Before the answer: the client's next request must find the adapter.
+          std::lock_guard<std::mutex> lock(adaptersMutex_);
+          adapterNames_ = exec_->adapterNames();
+        }
         done->set_value(std::move(result));
-        std::lock_guard<std::mutex> lock(adaptersMutex_);
-        adapterNames_ = exec_->adapterNames();
       }
       controls.clear();
       // Choice 0 always arrives first (the HTTP thread submits in order), but a later
