@@ -312,9 +312,10 @@ static void applyLora(CpuExecutor::Impl &impl,
       continue;
     const int64_t n = static_cast<int64_t>(picked.size()), width = lora->a.k();
     // The rows as one block: in place when they are consecutive, else copied together.
+    const bool consecutive = picked.back() - picked.front() + 1 == n;
     const float *in = x + picked.front() * xStride;
     int64_t inStride = xStride;
-    if (picked.back() - picked.front() + 1 != n) {
+    if (!consecutive) {
       impl.loraGather.resize(size_t(n * width));
       for (int64_t i = 0; i < n; ++i)
         std::memcpy(impl.loraGather.data() + i * width, x + picked[size_t(i)] * xStride,
@@ -326,7 +327,6 @@ static void applyLora(CpuExecutor::Impl &impl,
     gemm(in, inStride, n, lora->a, nullptr, impl.loraShrink.data(), lora->rank);
     // Each output's chain continues from the GEMM's result (gemm's accumulate), in y
     // itself when the rows are consecutive, else in a copy of their columns: the same chain.
-    const bool consecutive = picked.back() - picked.front() + 1 == n;
     for (const auto &[segment, b] : lora->segments) {
       const float *t = impl.loraShrink.data() + segment->rankOffset;
       if (consecutive) {

@@ -64,6 +64,12 @@ bool patternMatches(const std::string &name, const std::string &key) {
 
 } // namespace
 
+// What is wrong with `spec`, naming it.
+static Error adapterError(const LoraSpec &spec, const std::string &what) {
+  return Error(ErrorCode::InvalidArgument,
+               "LoRA adapter '" + spec.name + "' (" + spec.path + "): " + what);
+}
+
 Expected<LoraSpec> parseLoraSpec(const std::string &text) {
   LoraSpec spec;
   if (size_t eq = text.find('='); eq != std::string::npos) {
@@ -83,17 +89,12 @@ Expected<LoraSpec> parseLoraSpec(const std::string &text) {
 }
 
 Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMetadata &meta) {
-  auto bad = [&](const std::string &what) {
-    return Error(ErrorCode::InvalidArgument, "LoRA adapter '" + spec.name + "' (" + spec.path +
-                                                 "): " + what);
-  };
+  auto bad = [&](const std::string &what) { return adapterError(spec, what); };
   std::ifstream configFile(spec.path + "/adapter_config.json");
   if (!configFile)
     return bad("no adapter_config.json in the directory");
   std::stringstream text;
   text << configFile.rdbuf();
-  if (text.str().size() > kMaxConfigBytes)
-    return bad("adapter_config.json is over " + std::to_string(kMaxConfigBytes >> 20) + " MiB");
   Expected<SafetensorsFile> file = SafetensorsFile::open(spec.path + "/adapter_model.safetensors");
   if (!file)
     return bad(file.error().message());
@@ -102,10 +103,7 @@ Expected<LoraAdapter> loadLoraAdapter(const LoraSpec &spec, const plan::PlanMeta
 
 Expected<LoraAdapter> parseLoraAdapter(const LoraSpec &spec, std::string_view configText,
                                        const SafetensorsFile &file, const plan::PlanMetadata &meta) {
-  auto bad = [&](const std::string &what) {
-    return Error(ErrorCode::InvalidArgument, "LoRA adapter '" + spec.name + "' (" + spec.path +
-                                                 "): " + what);
-  };
+  auto bad = [&](const std::string &what) { return adapterError(spec, what); };
   if (meta.weightNames.empty())
     return bad("the plan records no weight sources; compile it again with this modelc");
   if (meta.weightNames != "huggingface")
