@@ -208,6 +208,43 @@ def dequantized_reference(path):
     return model.eval()
 
 
+def round_kv(x, kind):
+    """Keys or values [batch, heads, positions, head_dim] as modelrt's --kv-cache-dtype
+    stores them, rounded by torch (bf16, f16, fp8 with vLLM's saturation at the largest
+    finite value) or by gguf-py's Q8_0 quantizer (llama.cpp's reference, bit for bit)."""
+    if kind == "bfloat16":
+        return x.to(torch.bfloat16).to(x.dtype)
+    if kind == "float16":
+        return x.to(torch.float16).to(x.dtype)
+    if kind in ("fp8_e4m3", "fp8_e5m2"):
+        fp8 = torch.float8_e4m3fn if kind == "fp8_e4m3" else torch.float8_e5m2
+        top = torch.finfo(fp8).max
+        return x.clamp(-top, top).to(fp8).to(x.dtype)
+    assert kind == "q8_0"
+    import gguf
+    rows = x.detach().float().contiguous().numpy().reshape(-1, x.shape[-1])
+    q = gguf.quants.quantize(rows, gguf.GGMLQuantizationType.Q8_0)
+    back = gguf.quants.dequantize(q, gguf.GGMLQuantizationType.Q8_0).astype(np.float32)
+    return torch.from_numpy(back.reshape(x.shape)).to(x.dtype)
+
+
+def with_rounded_kv(model, kind):
+    """The model's own eager attention, on keys and values rounded as a `kind` cache holds
+    them (after RoPE and any key norm: what the cache stores), the queries as they are."""
+    eager = sys.modules[type(model).__module__].eager_attention_forward
+
+    def attention(module, query, key, value, attention_mask, **kwargs):
+        return eager(module, query, round_kv(key, kind), round_kv(value, kind), attention_mask,
+                     **kwargs)
+
+    # A new attention implementation needs its mask kind too (else no causal mask is made).
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    transformers.AttentionInterface.register("rounded_kv_" + kind, attention)
+    AttentionMaskInterface.register("rounded_kv_" + kind, eager_mask)
+    model.set_attn_implementation("rounded_kv_" + kind)
+    return model
+
+
 # Models whose reference is transformers in float64 (see main()).
 F64_REFERENCE = {"tiny-qwen3_5", "tiny-qwen3_5-moe", "tiny-qwen3-next", "tiny-granite4-h"}
 
@@ -240,6 +277,16 @@ def main():
         # context (8 positions here), so every prompt of the long-factor plan is longer.
         prompts = long_prompts if name == "tiny-phi3-long" else tiny_prompts
         write(name, model, prompts, all_positions=True)
+    # Narrow KV caches (modelrt --kv-cache-dtype): the same tiny models with their keys and
+    # values rounded as each cache dtype stores them (with_rounded_kv).
+    for base, kinds in [("tiny-qwen3", ["bfloat16", "float16", "fp8_e4m3", "fp8_e5m2", "q8_0"]),
+                        ("tiny-gemma2", ["fp8_e4m3", "q8_0"])]:
+        for kind in kinds:
+            name = base + "-kv-" + kind
+            if only and name not in only:
+                continue
+            _, model = tiny_model(base + ".json")
+            write(name, with_rounded_kv(model, kind), tiny_prompts, all_positions=True)
     for manifest in ["tiny-mixtral.json", "tiny-qwen3-moe.json", "tiny-olmoe.json",
                      "tiny-granitemoe.json", "tiny-qwen2-moe.json", "tiny-gpt-oss.json",
                      "tiny-gpt-oss-attn-bias.json", "tiny-glm4-moe.json",

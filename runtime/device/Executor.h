@@ -131,4 +131,8 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
                  const std::vector<PagedChunk> &chunks, int32_t numBlocks, int32_t blockSize,
                  int64_t maxRows, bool deviceSampling = false, int32_t numAdapters = 0);
 
+// What vLLM reports at start: "KV cache of N tokens (B blocks of S, --kv-cache-dtype D);
+// X.XXx requests of L tokens at once" (L: the plan's max_seq_len).
+std::string describeKvCache(const Executor &executor, const std::string &dtype);
+
 } // namespace modelrt

@@ -2,19 +2,46 @@
 // Query rows of one head attend to their own sequence's keys through its paged KV blocks.
 #pragma once
 
+#include "runtime/support/Error.h"
+
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace modelrt::engine {
 
-// Where a KV block's rows for one layer are: row r of K at k + r * kRowStride, of V at
-// v + r * vRowStride.
+// How the CPU executor stores its KV cache (--kv-cache-dtype). Rows are written in this
+// form as they enter the cache and widened to f32 exactly as they are read, so attention
+// over a narrow cache is f32 attention over the stored (rounded) values:
+//   F32     4 bytes per element (the default, "auto");
+//   BF16    2: round to nearest even, as torch's .to(torch.bfloat16);
+//   F16     2: round to nearest even (overflow is inf, as torch's .half());
+//   F8E4M3  1: OCP E4M3 ("fn": no infinities) with round to nearest even, saturated at
+//           +-448 (vLLM's fp8 / fp8_e4m3 cache with a scale of 1.0);
+//   F8E5M2  1: E5M2, round to nearest even, saturated at +-57344 (vLLM's fp8_e5m2);
+//   Q8_0    34 bytes per 32 elements: llama.cpp's q8_0 (-ctk/-ctv q8_0), an f16 scale
+//           amax / 127 and 32 int8 values round(x * 127 / amax), half away from zero.
+enum class KvCacheDType { F32, BF16, F16, F8E4M3, F8E5M2, Q8_0 };
+
+// auto, float32/f32, bfloat16/bf16, float16/f16/half, fp8/fp8_e4m3, fp8_e5m2, q8_0.
+Expected<KvCacheDType> parseKvCacheDType(const std::string &name);
+const char *kvCacheDTypeName(KvCacheDType dtype);
+// Bytes of `elements` stored elements (a whole number of 32-element blocks for Q8_0).
+int64_t kvBytes(KvCacheDType dtype, int64_t elements);
+// Stores a row of `width` floats (a multiple of 32 for Q8_0) at dst.
+void encodeKvRow(KvCacheDType dtype, const float *src, int64_t width, uint8_t *dst);
+// Element i of a stored row, widened to f32 (what attention reads).
+float decodeKvElement(KvCacheDType dtype, const uint8_t *row, int64_t i);
+
+// Where a KV block's rows for one layer are: row r of K at k + r * kRowStride bytes, of V at
+// v + r * vRowStride bytes, each row stored as the cache's KvCacheDType.
 struct KvBlockView {
-  const float *k, *v;
+  const uint8_t *k, *v;
   int64_t kRowStride, vRowStride;
 };
 
-// Which features of a K and a V row one head reads: kDim from kOffset, vDim from vOffset.
+// Which features of a K and a V row one head reads: kDim from kOffset, vDim from vOffset
+// (elements; for a Q8_0 cache, multiples of 32).
 struct KvHead {
   int64_t kOffset, kDim, vOffset, vDim;
 };
@@ -58,9 +85,11 @@ struct KeyRange {
 // rows share its tile (tested bit for bit), so tiling and batching never change a result.
 // softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A sink
 // (non-null: the row's head's) is one more logit in each row's softmax, with no value.
-// scores and acc are scratch space, reused across calls.
+// scores and acc are scratch space, reused across calls. `dtype` is how the blocks' rows are
+// stored; every dtype's elements are widened to f32 exactly, then the same arithmetic runs.
 void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
                 int64_t blockSize, KvHead head, float scale, float softcap,
-                std::vector<float> &scores, std::vector<float> &acc);
+                std::vector<float> &scores, std::vector<float> &acc,
+                KvCacheDType dtype = KvCacheDType::F32);
 
 } // namespace modelrt::engine

@@ -121,21 +121,22 @@ struct CpuExecutor::Impl {
   bool lastStage = true;
   std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
-  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of kWidth floats
-  // (K) and of vWidth floats (V), K and V apart. Allocated untouched; pages appear as
-  // blocks are first written.
-  std::unique_ptr<float[]> kCache, vCache;
-  int64_t kWidth = 0, vWidth = 0;
-  float *kSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
-               int64_t blockSize) const {
-    return kCache.get() + ((layer * numBlocks + block) * blockSize + slot) * kWidth;
+  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of a K row (kWidth
+  // elements, kRowBytes bytes) and of a V row (vWidth, vRowBytes), K and V apart, each row
+  // stored as kvDtype. Allocated untouched; pages appear as blocks are first written.
+  std::unique_ptr<uint8_t[]> kCache, vCache;
+  KvCacheDType kvDtype = KvCacheDType::F32;
+  int64_t kWidth = 0, vWidth = 0, kRowBytes = 0, vRowBytes = 0;
+  uint8_t *kSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+                 int64_t blockSize) const {
+    return kCache.get() + ((layer * numBlocks + block) * blockSize + slot) * kRowBytes;
   }
   // With values in the keys (vWidth 0) a V row is its K row.
-  float *vSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
-               int64_t blockSize) const {
+  uint8_t *vSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+                 int64_t blockSize) const {
     if (vWidth == 0)
       return kSlot(layer, block, slot, numBlocks, blockSize);
-    return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vWidth;
+    return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vRowBytes;
   }
 
   // Recurrent states, per state index: max_num_seqs slots of the op's floats (a
@@ -277,6 +278,27 @@ static Status addAdapter(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta
     impl.loraOf[i].resize(a + 1, nullptr);
     impl.loraOf[i][a] = &it->second;
   }
+  return Status::success();
+}
+
+// --kv-cache-dtype: how the cache stores its rows. Q8_0's 32-element blocks must not straddle
+// heads, so every head's K and V features start and end on a block.
+static Status chooseKvDtype(CpuExecutor::Impl &impl, const std::string &name) {
+  Expected<KvCacheDType> dtype = parseKvCacheDType(name);
+  if (!dtype)
+    return dtype.error();
+  impl.kvDtype = *dtype;
+  if (*dtype != KvCacheDType::Q8_0)
+    return Status::success();
+  for (const plan::Op &op : impl.prog.ops)
+    if (op.kind == OpKind::Attention &&
+        (op.attention.headDim % 32 != 0 || op.attention.valueHeadDim % 32 != 0))
+      return Error(ErrorCode::Unsupported,
+                   "a q8_0 KV cache stores blocks of 32 features, and layer " +
+                       std::to_string(op.attention.layer) + "'s heads are " +
+                       std::to_string(op.attention.headDim) + " (keys) and " +
+                       std::to_string(op.attention.valueHeadDim) +
+                       " (values) wide; use bfloat16, float16 or fp8 for this plan");
   return Status::success();
 }
 
@@ -543,8 +565,12 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
         .withContext(planPath);
   impl.kWidth = kv.numKvHeads * kv.headDim;
   impl.vWidth = kv.valuesInKeys ? 0 : kv.numKvHeads * kv.valueHeadDim;
-  const int64_t blockBytes = kv.numLayers * options.kvBlockSize * (impl.kWidth + impl.vWidth) *
-                             static_cast<int64_t>(sizeof(float));
+  if (Status s = chooseKvDtype(impl, options.kvCacheDtype); !s)
+    return s.error().withContext(planPath);
+  impl.kRowBytes = kvBytes(impl.kvDtype, impl.kWidth);
+  impl.vRowBytes = kvBytes(impl.kvDtype, impl.vWidth);
+  const int64_t blockBytes =
+      kv.numLayers * options.kvBlockSize * (impl.kRowBytes + impl.vRowBytes);
   const int64_t blocksPerSeq =
       (exec->meta_.maxSeqLen + options.kvBlockSize - 1) / options.kvBlockSize;
   int64_t blocks = exec->meta_.maxNumSeqs * blocksPerSeq;
@@ -559,9 +585,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   exec->numKvBlocks_ = static_cast<int32_t>(blocks);
   exec->kvBlockSize_ = options.kvBlockSize;
   const size_t slots = static_cast<size_t>(blocks * kv.numLayers * options.kvBlockSize);
-  impl.kCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.kWidth)]);
+  impl.kCache.reset(new (std::nothrow) uint8_t[slots * static_cast<size_t>(impl.kRowBytes)]);
   if (impl.vWidth > 0)
-    impl.vCache.reset(new (std::nothrow) float[slots * static_cast<size_t>(impl.vWidth)]);
+    impl.vCache.reset(new (std::nothrow) uint8_t[slots * static_cast<size_t>(impl.vRowBytes)]);
   if (!impl.kCache || (impl.vWidth > 0 && !impl.vCache))
     return Error(ErrorCode::ResourceExhausted,
                  "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
@@ -580,8 +606,8 @@ Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
       return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
                                                    std::to_string(c.dst) + " is outside the " +
                                                    std::to_string(numKvBlocks_) + " blocks");
-  const size_t kBytes = static_cast<size_t>(kvBlockSize_ * impl.kWidth) * sizeof(float),
-               vBytes = static_cast<size_t>(kvBlockSize_ * impl.vWidth) * sizeof(float);
+  const size_t kBytes = static_cast<size_t>(kvBlockSize_ * impl.kRowBytes),
+               vBytes = static_cast<size_t>(kvBlockSize_ * impl.vRowBytes);
   for (const kv::BlockCopy &c : copies)
     for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer) {
       std::memcpy(impl.kSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
@@ -840,12 +866,12 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
           const int64_t pos = chunks[r].startPosition + i,
                         block = (*chunks[r].blockTable)[pos / blockSize];
-          std::memcpy(impl.kSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
-                      impl.data(k) + (start[r] + i) * impl.stride(k), impl.kWidth * sizeof(float));
+          encodeKvRow(impl.kvDtype, impl.data(k) + (start[r] + i) * impl.stride(k), impl.kWidth,
+                      impl.kSlot(c.layer, block, pos % blockSize, numBlocks, blockSize));
           if (impl.vWidth > 0)
-            std::memcpy(impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize),
-                        impl.data(v) + (start[r] + i) * impl.stride(v),
-                        impl.vWidth * sizeof(float));
+            encodeKvRow(impl.kvDtype, impl.data(v) + (start[r] + i) * impl.stride(v),
+                        impl.vWidth,
+                        impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize));
         }
       // Work items: (request, head, tile of up to kAttentionQueryTile query rows), or for a
       // one-token chunk (a decode step) tiles of up to kAttentionQueryTile heads of one KV
@@ -886,8 +912,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             blocks.clear();
             for (int32_t b : *chunk.blockTable)
               blocks.push_back({impl.kSlot(c.layer, b, 0, numBlocks, blockSize),
-                                impl.vSlot(c.layer, b, 0, numBlocks, blockSize), impl.kWidth,
-                                impl.vWidth > 0 ? impl.vWidth : impl.kWidth});
+                                impl.vSlot(c.layer, b, 0, numBlocks, blockSize), impl.kRowBytes,
+                                impl.vWidth > 0 ? impl.vRowBytes : impl.kRowBytes});
             blocksOf = it.chunk;
           }
           const int64_t row = start[it.chunk] + it.first;
@@ -904,7 +930,8 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           const int64_t kvHead = it.head / group;
           attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize,
                      {kvHead * hd, hd, kvHead * (c.valueInKey ? hd : vd), vd},
-                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc);
+                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc,
+                     impl.kvDtype);
         }
       }
       break;

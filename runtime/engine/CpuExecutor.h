@@ -43,6 +43,9 @@ struct ExecutorOptions {
   // max_seq_len tokens, at most kDefaultKvCacheBytes.
   int64_t kvCacheBytes = 0;
   int32_t kvBlockSize = 16;
+  // How the KV cache stores K and V (parseKvCacheDType's names; "auto": the executor's
+  // natural type, f32 on the CPU, the plan's dtype on CUDA).
+  std::string kvCacheDtype = "auto";
   static constexpr int64_t kDefaultKvCacheBytes = int64_t(1) << 30;
 
   // Which executor loadExecutor() makes: "cpu", "cuda", or "auto" (the plan's target).

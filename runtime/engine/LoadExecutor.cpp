@@ -28,6 +28,10 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
     return Error(ErrorCode::Unsupported,
                  "LoRA adapters run on the CPU executor so far, not on CUDA (adapter '" +
                      options.loraAdapters.front().name + "')");
+  if (options.kvCacheDtype != "auto")
+    return Error(ErrorCode::Unsupported,
+                 "the CUDA executor keeps its KV cache in the plan's dtype; --kv-cache-dtype " +
+                     options.kvCacheDtype + " runs on the CPU executor so far");
 #ifdef MODELRT_HAVE_CUDA_EXECUTOR
   if (options.comm)
     return Error(ErrorCode::Unsupported, "the CUDA executor does not run under mpirun yet");

@@ -467,6 +467,8 @@ Status serve(const ServerOptions &options) {
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(options.plan, options.executor);
   if (!exec)
     return exec.error();
+  std::fprintf(stderr, "modelrt serve: %s\n",
+               describeKvCache(**exec, options.executor.kvCacheDtype).c_str());
   Expected<std::unique_ptr<Tokenizer>> tok = Error(ErrorCode::NotFound, "");
   if (!options.tokenizer.empty()) {
     tok = Tokenizer::fromFile(options.tokenizer);

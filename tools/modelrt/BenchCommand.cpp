@@ -159,6 +159,8 @@ int runBench(const BenchOptions &o) {
   if (!exec)
     return fail(exec.error().message());
   const int64_t vocab = (*exec)->metadata().vocabSize;
+  if (!o.json)
+    std::cout << describeKvCache(**exec, o.executor.kvCacheDtype) << "\n";
   // Warm-up requests first, untimed (vLLM's benchmark also sends a test prompt first):
   // other random prompts, all at once, so that one-time costs (kernel modules, GEMM
   // algorithm choices per shape) stay out of the figures.

@@ -24,7 +24,7 @@ dist::Communicator *&mpiWorld();
 // executor options at the MPI group and returns false: the command goes on.
 bool runAsWorker(const std::string &plan, engine::ExecutorOptions &options, int &exitCode);
 
-// --kv-cache-mib, --kv-block-size, --device, --sampling, --enforce-eager and
+// --kv-cache-mib, --kv-block-size, --kv-cache-dtype, --device, --sampling, --enforce-eager and
 // --batch-invariant-gemm, for the commands that run a plan.
 inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) {
   cmd->add_option_function<int64_t>(
@@ -34,6 +34,12 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   cmd->add_option("--kv-block-size", options.kvBlockSize, "Tokens per KV cache block (default 16)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--kv-cache-dtype", options.kvCacheDtype,
+                  "How the KV cache stores keys and values: auto (default: float32 on the CPU, "
+                  "the plan's dtype on CUDA), bfloat16, float16, fp8 (= fp8_e4m3, scale 1, as "
+                  "vLLM's), fp8_e5m2, or q8_0 (llama.cpp's); CPU executor")
+      ->check(CLI::IsMember({"auto", "float32", "f32", "bfloat16", "bf16", "float16", "f16",
+                             "half", "fp8", "fp8_e4m3", "fp8_e5m2", "q8_0"}));
   cmd->add_option("--device", options.device,
                   "cpu, cuda, or auto (default): the plan's target (modelc --target)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));

@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 
+using namespace modelrt;
 using namespace modelrt::engine;
 
 namespace {
@@ -21,6 +22,8 @@ struct Case {
   KeyRange range; // a sliding window or chunks (Llama 4's chunked attention)
   int64_t vd; // value head features (DeepSeek's keys are wider than its values)
   std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: in blocks
+  KvCacheDType dtype = KvCacheDType::F32; // how kBytes and vBytes store k and v's rows
+  std::vector<uint8_t> kBytes, vBytes;
   std::vector<KvBlockView> blocks;
   float scale;
   float softcap = 0; // Gemma 2's logit soft-capping when > 0
@@ -28,11 +31,11 @@ struct Case {
 };
 
 // K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
-// second), as in the executor's cache. vd 0: values as wide as keys.
+// second), as in the executor's cache, stored as `dtype`. vd 0: values as wide as keys.
 Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, KeyRange range,
-              int64_t vd = 0) {
+              int64_t vd = 0, KvCacheDType dtype = KvCacheDType::F32) {
   vd = vd ? vd : hd;
-  Case c{hd, ctx, blockSize, range, vd, {}, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
+  Case c{hd, ctx, blockSize, range, vd, {}, {}, {}, dtype, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, kStride = 2 * hd, vStride = 2 * vd;
   c.q.resize(size_t(ctx * hd));
@@ -44,13 +47,20 @@ Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, Key
     x = u(rng);
   for (float &x : c.v)
     x = u(rng);
+  const int64_t kRow = kvBytes(dtype, kStride), vRow = kvBytes(dtype, vStride);
+  c.kBytes.resize(size_t(numBlocks * blockSize * kRow));
+  c.vBytes.resize(size_t(numBlocks * blockSize * vRow));
+  for (int64_t r = 0; r < numBlocks * blockSize; ++r) {
+    encodeKvRow(dtype, c.k.data() + r * kStride, kStride, c.kBytes.data() + r * kRow);
+    encodeKvRow(dtype, c.v.data() + r * vStride, vStride, c.vBytes.data() + r * vRow);
+  }
   std::vector<int64_t> order(static_cast<size_t>(numBlocks));
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
   for (int64_t b = 0; b * blockSize < ctx; ++b) {
     const int64_t first = order[size_t(b)] * blockSize;
     c.blocks.push_back(
-        {c.k.data() + first * kStride, c.v.data() + first * vStride, kStride, vStride});
+        {c.kBytes.data() + first * kRow, c.vBytes.data() + first * vRow, kRow, vRow});
   }
   return c;
 }
@@ -61,12 +71,13 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   int64_t from = window > 0  ? std::max<int64_t>(0, pos - window + 1)
                  : chunk > 0 ? pos / chunk * chunk
                              : 0;
+  // The stored value (what the cache holds after rounding) of the second head's feature d.
   auto kv = [&](const std::vector<float> &base, int64_t p, int64_t d) {
     const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
     const bool key = &base == &c.k;
-    const float *row = key ? b.k + (p % c.blockSize) * b.kRowStride + c.hd
-                           : b.v + (p % c.blockSize) * b.vRowStride + c.vd;
-    return double(row[d]);
+    const uint8_t *row = key ? b.k + (p % c.blockSize) * b.kRowStride
+                             : b.v + (p % c.blockSize) * b.vRowStride;
+    return double(decodeKvElement(c.dtype, row, (key ? c.hd : c.vd) + d));
   };
   std::vector<double> s;
   double mx = -INFINITY;
@@ -94,13 +105,24 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   return out;
 }
 
+// The relative RMS error of want.size() outputs at got.
+double relativeRms(const float *got, const std::vector<double> &want) {
+  double num = 0, den = 0;
+  for (size_t d = 0; d < want.size(); ++d) {
+    const double e = double(got[d]) - want[d];
+    num += e * e;
+    den += want[d] * want[d];
+  }
+  return std::sqrt(num / den);
+}
+
 // Query rows [first, first + rows) through one attendTile call.
 std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
   std::vector<float> out(size_t(rows * c.vd), NAN), scores, acc;
   const QueryTile tile{c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, 1,
                        c.sink ? &*c.sink : nullptr, 0};
   attendTile(tile, c.range, c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale,
-             c.softcap, scores, acc);
+             c.softcap, scores, acc, c.dtype);
   return out;
 }
 
@@ -123,14 +145,7 @@ TEST(CpuAttention, MatchesDoubleReference) {
         int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
         std::vector<float> got = attend(c, first, rows);
         for (int64_t i = 0; i < rows; ++i) {
-          std::vector<double> want = reference(c, first + i);
-          double num = 0, den = 0;
-          for (int64_t d = 0; d < vd; ++d) {
-            double e = double(got[size_t(i * vd + d)]) - want[size_t(d)];
-            num += e * e;
-            den += want[size_t(d)] * want[size_t(d)];
-          }
-          ASSERT_LT(std::sqrt(num / den), 2e-6)
+          ASSERT_LT(relativeRms(got.data() + i * vd, reference(c, first + i)), 2e-6)
               << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
               << range.chunk << " softcap " << c.softcap << " sink "
               << c.sink.value_or(NAN) << " position " << first + i;
@@ -207,6 +222,160 @@ TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
             }
           }
     }
+}
+
+// Narrow caches: attention over a cache stored as bf16, f16, fp8 or q8_0 is f32 attention over
+// the stored values (each widened exactly), through both paths (tiles and rows alone, which
+// must agree bit for bit); the rounding is real (the output moves off the f32 cache's).
+TEST(CpuAttention, NarrowCachesAttendToTheirStoredValues) {
+  std::mt19937 rng(6);
+  for (KvCacheDType dtype : {KvCacheDType::BF16, KvCacheDType::F16, KvCacheDType::F8E4M3,
+                             KvCacheDType::F8E5M2, KvCacheDType::Q8_0})
+    for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}, {20, 12}}) {
+      if (dtype == KvCacheDType::Q8_0 && hd % 32 != 0)
+        continue;
+      for (KeyRange range : {KeyRange{}, KeyRange{9, 0}}) {
+        std::mt19937 same = rng; // the f32 cache of the same values
+        Case wide = makeCase(same, hd, 45, 16, range, vd);
+        Case c = makeCase(rng, hd, 45, 16, range, vd, dtype);
+        double moved = 0;
+        for (int64_t first : {0, 37, 44}) {
+          const int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
+          std::vector<float> got = attend(c, first, rows), f32 = attend(wide, first, rows);
+          for (int64_t i = 0; i < rows; ++i) {
+            for (int64_t d = 0; d < vd; ++d)
+              moved = std::max(moved, std::fabs(double(got[size_t(i * vd + d)]) -
+                                                double(f32[size_t(i * vd + d)])));
+            ASSERT_LT(relativeRms(got.data() + i * vd, reference(c, first + i)), 2e-6)
+                << kvCacheDTypeName(dtype) << " hd " << hd << " vd " << vd << " position "
+                << first + i;
+            std::vector<float> alone = attend(c, first + i, 1);
+            EXPECT_EQ(std::memcmp(alone.data(), got.data() + i * vd, size_t(vd) * sizeof(float)),
+                      0)
+                << kvCacheDTypeName(dtype) << " hd " << hd << " position " << first + i;
+          }
+        }
+        EXPECT_GT(moved, 1e-5) << kvCacheDTypeName(dtype) << " changed nothing";
+      }
+    }
+}
+
+// The value of an 8-bit float code (1 sign, E exponent, M mantissa bits), by its definition.
+double fp8Value(uint8_t code, int e, int m) {
+  const int bias = (1 << (e - 1)) - 1, exponent = (code >> m) & ((1 << e) - 1);
+  const int mantissa = code & ((1 << m) - 1);
+  const double magnitude = exponent == 0
+                               ? std::ldexp(mantissa, 1 - bias - m)
+                               : std::ldexp((1 << m) + mantissa, exponent - bias - m);
+  return code & 0x80 ? -magnitude : magnitude;
+}
+
+// Every stored fp8 value is the finite code nearest the input (ties to the even code), inputs
+// past the largest finite code are saturated to it (vLLM's cache conversion), and codes widen
+// to the values their definition gives.
+TEST(KvCacheDType, Fp8RoundsToNearestEvenAndSaturates) {
+  struct Format {
+    KvCacheDType dtype;
+    int e, m;
+    uint8_t maxCode; // the largest finite magnitude
+  };
+  std::mt19937 rng(7);
+  for (Format f : {Format{KvCacheDType::F8E4M3, 4, 3, 0x7E}, Format{KvCacheDType::F8E5M2, 5, 2, 0x7B}}) {
+    std::vector<float> inputs;
+    for (int code = 0; code <= f.maxCode; ++code) { // each code, and the midpoints around it
+      const double v = fp8Value(uint8_t(code), f.e, f.m);
+      inputs.push_back(float(v));
+      if (code < f.maxCode) {
+        const double next = fp8Value(uint8_t(code + 1), f.e, f.m);
+        inputs.push_back(float((v + next) / 2));
+        inputs.push_back(std::nextafter(float((v + next) / 2), 0.0f));
+        inputs.push_back(std::nextafter(float((v + next) / 2), INFINITY));
+      }
+    }
+    std::uniform_real_distribution<float> expo(-20.0f, 18.0f);
+    for (int i = 0; i < 20000; ++i)
+      inputs.push_back(std::exp2(expo(rng)) * (i % 3 ? 1.0f : 0.37f));
+    inputs.push_back(1e30f);
+    inputs.push_back(INFINITY);
+    for (float x : inputs)
+      for (float signedX : {x, -x}) {
+        uint8_t code;
+        encodeKvRow(f.dtype, &signedX, 1, &code);
+        const double got = decodeKvElement(f.dtype, &code, 0);
+        ASSERT_EQ(got, fp8Value(code, f.e, f.m)) << "code " << int(code);
+        ASSERT_LE(code & 0x7F, f.maxCode) << signedX;
+        double best = INFINITY;
+        // Past the largest finite value: saturated (and distances in double would tie).
+        const bool past = std::fabs(double(signedX)) >= fp8Value(f.maxCode, f.e, f.m);
+        int bestCode = past ? f.maxCode : -1;
+        for (int c = 0; c <= f.maxCode && !past; ++c) {
+          const double d = std::fabs(std::fabs(double(signedX)) - fp8Value(uint8_t(c), f.e, f.m));
+          if (d < best || (d == best && c % 2 == 0))
+            best = d, bestCode = c;
+        }
+        ASSERT_EQ(code & 0x7F, bestCode) << kvCacheDTypeName(f.dtype) << " " << signedX;
+        ASSERT_EQ(code >> 7, std::signbit(signedX) ? 1 : 0);
+      }
+  }
+}
+
+// bf16: round to nearest even on the top 16 bits; f16: the compiler's own conversion.
+TEST(KvCacheDType, HalfWidthsRoundToNearestEven) {
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<uint32_t> bits(0, 0x7F000000); // below bf16's overflow
+  for (int i = 0; i < 100000; ++i) {
+    uint32_t b = bits(rng);
+    if (i % 4 == 0)
+      b = (b & 0xFFFF0000u) | 0x8000u; // an exact tie
+    float x;
+    std::memcpy(&x, &b, sizeof(x));
+    uint8_t stored[4];
+    encodeKvRow(KvCacheDType::BF16, &x, 1, stored);
+    const float down = decodeKvElement(KvCacheDType::BF16, stored, 0);
+    uint32_t lower = b & 0xFFFF0000u, upper = lower + 0x10000u;
+    float lo, hi;
+    std::memcpy(&lo, &lower, 4);
+    std::memcpy(&hi, &upper, 4);
+    const double dl = double(x) - lo, dh = double(hi) - x;
+    const float want = dl < dh ? lo : dh < dl ? hi : ((lower >> 16) & 1 ? hi : lo);
+    ASSERT_EQ(down, want) << x;
+    encodeKvRow(KvCacheDType::F16, &x, 1, stored);
+    ASSERT_EQ(decodeKvElement(KvCacheDType::F16, stored, 0), float(static_cast<_Float16>(x)));
+  }
+}
+
+// llama.cpp's q8_0: per 32 elements an f16 scale amax / 127 and int8 values, the largest
+// magnitude at +-127, an all-zero block all zeros; a short row's last block padded.
+TEST(KvCacheDType, Q8_0BlocksAsLlamaCpp) {
+  std::vector<float> row(40);
+  for (size_t i = 0; i < row.size(); ++i)
+    row[i] = float(i) * 0.25f - 3.0f; // block 0: -3 .. 4.75, block 1 (8 elements): 5 .. 6.75
+  row[3] = -9.5f;
+  std::vector<uint8_t> stored(size_t(kvBytes(KvCacheDType::Q8_0, 40)));
+  ASSERT_EQ(stored.size(), 68u);
+  encodeKvRow(KvCacheDType::Q8_0, row.data(), 40, stored.data());
+  EXPECT_EQ(int8_t(stored[2 + 3]), -127);
+  EXPECT_EQ(int8_t(stored[34 + 2 + 7]), 127);
+  EXPECT_EQ(int8_t(stored[34 + 2 + 8]), 0); // padding
+  const float d0 = float(static_cast<_Float16>(9.5f / 127.0f));
+  for (int i = 0; i < 32; ++i)
+    EXPECT_EQ(decodeKvElement(KvCacheDType::Q8_0, stored.data(), i),
+              float(std::round(row[size_t(i)] * (127.0f / 9.5f))) * d0)
+        << i;
+  std::vector<float> zeros(32, 0.0f);
+  encodeKvRow(KvCacheDType::Q8_0, zeros.data(), 32, stored.data());
+  for (int i = 0; i < 34; ++i)
+    EXPECT_EQ(stored[size_t(i)], 0);
+}
+
+TEST(KvCacheDType, NamesAsVllmAndLlamaCpp) {
+  EXPECT_EQ(*parseKvCacheDType("auto"), KvCacheDType::F32);
+  EXPECT_EQ(*parseKvCacheDType("fp8"), KvCacheDType::F8E4M3);
+  EXPECT_EQ(*parseKvCacheDType("bfloat16"), KvCacheDType::BF16);
+  EXPECT_EQ(*parseKvCacheDType("q8_0"), KvCacheDType::Q8_0);
+  Expected<KvCacheDType> bad = parseKvCacheDType("int4");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("'int4' is not one of"), std::string::npos);
 }
 
 } // namespace

@@ -21,9 +21,14 @@ extern std::string planDirectory;
 
 namespace {
 
+// "model" or "model@dtype": the plan with its KV cache stored as dtype (--kv-cache-dtype).
 std::unique_ptr<CpuExecutor> load(const std::string &model) {
+  ExecutorOptions options;
+  const size_t at = model.find('@');
+  if (at != std::string::npos)
+    options.kvCacheDtype = model.substr(at + 1);
   Expected<std::unique_ptr<CpuExecutor>> exec =
-      CpuExecutor::load(planDirectory + "/" + model + ".plan");
+      CpuExecutor::load(planDirectory + "/" + model.substr(0, at) + ".plan", options);
   EXPECT_TRUE(exec.ok()) << exec.error().toString();
   return exec.ok() ? std::move(*exec) : nullptr;
 }
@@ -136,10 +141,15 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Models,
                                          "tiny-qwen3_5-pp2",
                                          // Mamba 2's selective scan.
                                          "tiny-granite4-h", "tiny-granite4-h-tp2",
-                                         "tiny-granite4-h-pp2"),
+                                         "tiny-granite4-h-pp2",
+                                         // Narrow KV caches: rows rounded as they enter.
+                                         "tiny-qwen3@q8_0", "tiny-qwen3-tp2@fp8",
+                                         "tiny-gemma2@bfloat16", "tiny-llama-pp2@fp8_e5m2",
+                                         "tiny-gpt-oss@float16"),
                          [](const testing::TestParamInfo<std::string> &info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '@', '_');
                            return name;
                          });
 

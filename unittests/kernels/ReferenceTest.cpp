@@ -35,19 +35,13 @@ int32_t argmax(const std::vector<float> &v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-// With `options` (LoRA adapters) the sequences run with adapter `adapter`.
-void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance,
-                           const ExecutorOptions &options = {}, int32_t adapter = 0) {
-  Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan, options);
-  ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
-  Expected<Sequences> seqs = Sequences::create(**loaded);
-  ASSERT_TRUE(seqs.ok());
-  Sequences &exec = *seqs;
-  Golden g = readGolden(golden);
+// The golden's prompts through `exec` (one token per step where the golden has every
+// position's logits, else the prompt at once): the worst relative logit error, in *worst.
+void promptErrors(Sequences &exec, const Golden &g, int32_t adapter, double *worst) {
   const int64_t vocab = g.meta["vocab"];
   int64_t row = 0;
   uint64_t sequence = 100;
-  double worst = 0;
+  *worst = 0;
   for (const nlohmann::json &p : g.meta["prompts"]) {
     std::vector<int32_t> prompt = p["prompt"];
     const int64_t rows = p["rows"];
@@ -58,17 +52,30 @@ void checkAgainstReference(const std::string &plan, const std::string &golden, d
         Expected<std::vector<float>> logits =
             exec.step({token}, {{sequence, 1, true, adapter}});
         ASSERT_TRUE(logits.ok()) << logits.error().toString();
-        worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
+        *worst = std::max(*worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
         ++row;
       }
     } else {
       Expected<std::vector<float>> logits =
           exec.step(prompt, {{sequence, static_cast<int64_t>(prompt.size()), true, adapter}});
       ASSERT_TRUE(logits.ok()) << logits.error().toString();
-      worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
+      *worst = std::max(*worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
       ++row;
     }
   }
+}
+
+// With `options` (LoRA adapters) the sequences run with adapter `adapter`.
+void checkAgainstReference(const std::string &plan, const std::string &golden, double tolerance,
+                           const ExecutorOptions &options = {}, int32_t adapter = 0) {
+  Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan, options);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
+  Expected<Sequences> seqs = Sequences::create(**loaded);
+  ASSERT_TRUE(seqs.ok());
+  Sequences &exec = *seqs;
+  Golden g = readGolden(golden);
+  double worst = 1e9;
+  promptErrors(exec, g, adapter, &worst);
   EXPECT_LT(worst, tolerance) << golden << ": worst relative logit error " << worst;
   testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
   std::printf("%s: worst relative logit error %.3g\n", golden.c_str(), worst);
@@ -148,6 +155,58 @@ TEST(Reference, TinyQwen2YarnMatchesTransformers) {
 // size.
 TEST(Reference, TinyQwen3MatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-qwen3.plan", "tiny-qwen3", 1e-5);
+}
+
+// Narrow KV caches (--kv-cache-dtype): against transformers' attention on keys and values
+// rounded as each cache stores them (torch's conversions; gguf-py's Q8_0 quantizer, which is
+// llama.cpp's reference), on 1 and 2 ranks and 2 stages; Gemma 2 adds a sliding window and
+// soft-capped scores over head_dim 32. Without the rounding the references are far off (the
+// cache does narrow), and a q8_0 cache is refused where heads are not a multiple of 32 wide.
+// The tolerance: a key or value that lies within f32 rounding of a tie between two stored
+// values can round the other way here than in transformers (measured: one bf16 element on 2
+// ranks, whose shards sum in another order: 1.0e-4; every other case 4e-6 or less), and the
+// rounding itself moves logits 4e-3 (bf16) to 8e-2 (fp8).
+constexpr double kNarrowKvTolerance = 3e-4;
+
+TEST(Reference, NarrowKvCachesMatchTransformersOnRoundedKeysAndValues) {
+  for (const char *dtype : {"bfloat16", "float16", "fp8_e4m3", "fp8_e5m2", "q8_0"})
+    for (const char *variant : {"", "-tp2", "-pp2"}) {
+      SCOPED_TRACE(std::string(dtype) + variant);
+      ExecutorOptions options;
+      options.kvCacheDtype = dtype;
+      checkAgainstReference(planDirectory + "/tiny-qwen3" + variant + ".plan",
+                            std::string("tiny-qwen3-kv-") + dtype, kNarrowKvTolerance, options);
+    }
+  for (const char *dtype : {"fp8_e4m3", "q8_0"})
+    for (const char *variant : {"", "-tp2"}) {
+      SCOPED_TRACE(std::string(dtype) + variant);
+      ExecutorOptions options;
+      options.kvCacheDtype = dtype;
+      checkAgainstReference(planDirectory + "/tiny-gemma2" + variant + ".plan",
+                            std::string("tiny-gemma2-kv-") + dtype, kNarrowKvTolerance,
+                            options);
+    }
+  for (const char *dtype : {"bfloat16", "fp8_e4m3", "q8_0"}) {
+    ExecutorOptions options;
+    options.kvCacheDtype = dtype;
+    Expected<std::unique_ptr<CpuExecutor>> loaded =
+        CpuExecutor::load(planDirectory + "/tiny-qwen3.plan", options);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
+    Expected<Sequences> seqs = Sequences::create(**loaded);
+    ASSERT_TRUE(seqs.ok());
+    double unrounded = 0;
+    promptErrors(*seqs, readGolden("tiny-qwen3"), 0, &unrounded);
+    EXPECT_GT(unrounded, 10 * kNarrowKvTolerance) << dtype << " against the f32 cache's reference";
+    std::printf("%s cache against the unrounded reference: %.3g\n", dtype, unrounded);
+  }
+  ExecutorOptions q8;
+  q8.kvCacheDtype = "q8_0";
+  Expected<std::unique_ptr<CpuExecutor>> refused =
+      CpuExecutor::load(planDirectory + "/tiny-llama.plan", q8);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("a q8_0 KV cache stores blocks of 32 features"),
+            std::string::npos)
+      << refused.error().message();
 }
 
 // Gemma: norm weights stored as w - 1, embeddings scaled by sqrt(hidden), GELU-gated MLP,
