@@ -191,34 +191,40 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
 TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}})
+  for (KvCacheDType dtype : {KvCacheDType::F32, KvCacheDType::BF16, KvCacheDType::F8E4M3,
+                             KvCacheDType::Q8_0})
+  for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}, {80, 80}})
     for (KeyRange range : {KeyRange{}, KeyRange{9, 0}, KeyRange{0, 8}}) {
-      Case c = makeCase(rng, hd, 40, 16, range, vd);
+      if (dtype == KvCacheDType::Q8_0 && (hd % 32 || vd % 32))
+        continue;
+      // 75 positions: runs of 32 and a partial one for the values, passes of 4 for the keys
+      Case c = makeCase(rng, hd, 75, 16, range, vd, dtype);
+      const float cap = hd == 80 ? 0.5f : 0.0f; // Gemma 2's soft-capping on one shape
       std::vector<float> heads(size_t(kAttentionQueryTile * hd)), sinks(kAttentionQueryTile);
       for (float &x : heads)
         x = u(rng);
       for (float &x : sinks)
         x = u(rng);
       for (bool withSinks : {false, true})
-        for (int64_t pos : {0, 17, 39})
+        for (int64_t pos : {0, 17, 39, 74})
           for (int64_t rows : {int64_t(2), int64_t(5), kAttentionQueryTile}) {
             std::vector<float> tileOut(size_t(rows * vd), NAN), scores, acc;
             const QueryTile tile{heads.data(), hd, tileOut.data(), vd, rows, pos, 0,
                                  withSinks ? sinks.data() : nullptr, 1};
             attendTile(tile, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
-                       0.0f, scores, acc);
+                       cap, scores, acc, dtype);
             for (int64_t i = 0; i < rows; ++i) {
               std::vector<float> alone(size_t(vd), NAN);
               const QueryTile one{heads.data() + i * hd, hd, alone.data(), vd, 1, pos, 0,
                                   withSinks ? sinks.data() + i : nullptr, 0};
               attendTile(one, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
-                         0.0f, scores, acc);
+                         cap, scores, acc, dtype);
               EXPECT_EQ(std::memcmp(alone.data(), tileOut.data() + i * vd,
                                     size_t(vd) * sizeof(float)),
                         0)
-                  << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
-                  << range.chunk << " position " << pos
-                  << " head " << i << " of " << rows << (withSinks ? " with sinks" : "");
+                  << kvCacheDTypeName(dtype) << " hd " << hd << " vd " << vd << " window "
+                  << range.window << " chunk " << range.chunk << " position " << pos << " head "
+                  << i << " of " << rows << (withSinks ? " with sinks" : "");
             }
           }
     }
