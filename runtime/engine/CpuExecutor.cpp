@@ -121,23 +121,30 @@ struct CpuExecutor::Impl {
   bool lastStage = true;
   std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
-  // The paged KV cache: per layer, numBlocks blocks of blockSize slots of a K row (kWidth
-  // elements, kRowBytes bytes) and of a V row (vWidth, vRowBytes), K and V apart, each row
-  // stored as kvDtype. Allocated untouched; pages appear as blocks are first written.
+  // The paged KV cache: per layer, numBlocks blocks; a block holds, KV head by KV head,
+  // that head's blockSize K rows (kHeadDim elements stored as kvDtype: kHeadBytes each), and
+  // likewise for V, K and V apart. Head-major within a block, so that the rows one attention
+  // work item reads (one KV head's) lie together: read out of whole token rows (every head's
+  // features) they cost this VM as much memory traffic as all heads' (256 bytes of each 768
+  // read at 6.7 GB/s, against 23 for contiguous reads). Allocated untouched; pages appear as
+  // blocks are first written.
   std::unique_ptr<uint8_t[]> kCache, vCache;
   KvCacheDType kvDtype = KvCacheDType::F32;
-  int64_t kWidth = 0, vWidth = 0, kRowBytes = 0, vRowBytes = 0;
-  uint8_t *kSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+  int64_t numKvHeads = 0, kHeadDim = 0, vHeadDim = 0; // vHeadDim 0: values in the keys
+  int64_t kHeadBytes = 0, vHeadBytes = 0;
+  // Head `head`'s first K row of a block (its rows kHeadBytes apart).
+  uint8_t *kHead(int64_t layer, int64_t block, int64_t head, int64_t numBlocks,
                  int64_t blockSize) const {
-    return kCache.get() + ((layer * numBlocks + block) * blockSize + slot) * kRowBytes;
+    return kCache.get() + ((layer * numBlocks + block) * numKvHeads + head) * blockSize * kHeadBytes;
   }
-  // With values in the keys (vWidth 0) a V row is its K row.
-  uint8_t *vSlot(int64_t layer, int64_t block, int64_t slot, int64_t numBlocks,
+  // With values in the keys (vHeadDim 0) a V row is its K row.
+  uint8_t *vHead(int64_t layer, int64_t block, int64_t head, int64_t numBlocks,
                  int64_t blockSize) const {
-    if (vWidth == 0)
-      return kSlot(layer, block, slot, numBlocks, blockSize);
-    return vCache.get() + ((layer * numBlocks + block) * blockSize + slot) * vRowBytes;
+    if (vHeadDim == 0)
+      return kHead(layer, block, head, numBlocks, blockSize);
+    return vCache.get() + ((layer * numBlocks + block) * numKvHeads + head) * blockSize * vHeadBytes;
   }
+  int64_t vRowBytes() const { return vHeadDim == 0 ? kHeadBytes : vHeadBytes; }
 
   // Recurrent states, per state index: max_num_seqs slots of the op's floats (a
   // causal_conv1d's [kernel_size - 1, C] window of earlier inputs, oldest first; a delta
@@ -563,14 +570,15 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                std::to_string(kv.numKvHeads) + " KV heads, head_dim " + std::to_string(kv.headDim) +
                ", value_head_dim " + std::to_string(kv.valueHeadDim) + ") is out of range")
         .withContext(planPath);
-  impl.kWidth = kv.numKvHeads * kv.headDim;
-  impl.vWidth = kv.valuesInKeys ? 0 : kv.numKvHeads * kv.valueHeadDim;
+  impl.numKvHeads = kv.numKvHeads;
+  impl.kHeadDim = kv.headDim;
+  impl.vHeadDim = kv.valuesInKeys ? 0 : kv.valueHeadDim;
   if (Status s = chooseKvDtype(impl, options.kvCacheDtype); !s)
     return s.error().withContext(planPath);
-  impl.kRowBytes = kvBytes(impl.kvDtype, impl.kWidth);
-  impl.vRowBytes = kvBytes(impl.kvDtype, impl.vWidth);
-  const int64_t blockBytes =
-      kv.numLayers * options.kvBlockSize * (impl.kRowBytes + impl.vRowBytes);
+  impl.kHeadBytes = kvBytes(impl.kvDtype, impl.kHeadDim);
+  impl.vHeadBytes = kvBytes(impl.kvDtype, impl.vHeadDim);
+  const int64_t blockBytes = kv.numLayers * options.kvBlockSize * kv.numKvHeads *
+                             (impl.kHeadBytes + impl.vHeadBytes);
   const int64_t blocksPerSeq =
       (exec->meta_.maxSeqLen + options.kvBlockSize - 1) / options.kvBlockSize;
   int64_t blocks = exec->meta_.maxNumSeqs * blocksPerSeq;
@@ -584,11 +592,11 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   blocks = std::min<int64_t>(blocks, INT32_MAX / 2);
   exec->numKvBlocks_ = static_cast<int32_t>(blocks);
   exec->kvBlockSize_ = options.kvBlockSize;
-  const size_t slots = static_cast<size_t>(blocks * kv.numLayers * options.kvBlockSize);
-  impl.kCache.reset(new (std::nothrow) uint8_t[slots * static_cast<size_t>(impl.kRowBytes)]);
-  if (impl.vWidth > 0)
-    impl.vCache.reset(new (std::nothrow) uint8_t[slots * static_cast<size_t>(impl.vRowBytes)]);
-  if (!impl.kCache || (impl.vWidth > 0 && !impl.vCache))
+  const size_t rows = static_cast<size_t>(blocks * kv.numLayers * options.kvBlockSize * kv.numKvHeads);
+  impl.kCache.reset(new (std::nothrow) uint8_t[rows * static_cast<size_t>(impl.kHeadBytes)]);
+  if (impl.vHeadDim > 0)
+    impl.vCache.reset(new (std::nothrow) uint8_t[rows * static_cast<size_t>(impl.vHeadBytes)]);
+  if (!impl.kCache || (impl.vHeadDim > 0 && !impl.vCache))
     return Error(ErrorCode::ResourceExhausted,
                  "cannot allocate a KV cache of " + std::to_string(blocks * blockBytes) + " bytes");
   // Only now: an executor that failed to load must not tell the other ranks to stop (on
@@ -606,15 +614,15 @@ Status CpuExecutor::runCopy(const std::vector<kv::BlockCopy> &copies) {
       return Error(ErrorCode::InvalidArgument, "KV block copy " + std::to_string(c.src) + " -> " +
                                                    std::to_string(c.dst) + " is outside the " +
                                                    std::to_string(numKvBlocks_) + " blocks");
-  const size_t kBytes = static_cast<size_t>(kvBlockSize_ * impl.kRowBytes),
-               vBytes = static_cast<size_t>(kvBlockSize_ * impl.vRowBytes);
+  const size_t kBytes = static_cast<size_t>(kvBlockSize_ * impl.numKvHeads * impl.kHeadBytes),
+               vBytes = static_cast<size_t>(kvBlockSize_ * impl.numKvHeads * impl.vHeadBytes);
   for (const kv::BlockCopy &c : copies)
     for (int64_t layer = 0; layer < meta_.kvCache.numLayers; ++layer) {
-      std::memcpy(impl.kSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
-                  impl.kSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), kBytes);
+      std::memcpy(impl.kHead(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                  impl.kHead(layer, c.src, 0, numKvBlocks_, kvBlockSize_), kBytes);
       if (vBytes > 0)
-        std::memcpy(impl.vSlot(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
-                    impl.vSlot(layer, c.src, 0, numKvBlocks_, kvBlockSize_), vBytes);
+        std::memcpy(impl.vHead(layer, c.dst, 0, numKvBlocks_, kvBlockSize_),
+                    impl.vHead(layer, c.src, 0, numKvBlocks_, kvBlockSize_), vBytes);
     }
   return Status::success();
 }
@@ -866,12 +874,19 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
         for (int64_t i = 0; i < chunks[r].numTokens; ++i) {
           const int64_t pos = chunks[r].startPosition + i,
                         block = (*chunks[r].blockTable)[pos / blockSize];
-          encodeKvRow(impl.kvDtype, impl.data(k) + (start[r] + i) * impl.stride(k), impl.kWidth,
-                      impl.kSlot(c.layer, block, pos % blockSize, numBlocks, blockSize));
-          if (impl.vWidth > 0)
-            encodeKvRow(impl.kvDtype, impl.data(v) + (start[r] + i) * impl.stride(v),
-                        impl.vWidth,
-                        impl.vSlot(c.layer, block, pos % blockSize, numBlocks, blockSize));
+          for (int64_t h = 0; h < impl.numKvHeads; ++h) {
+            encodeKvRow(impl.kvDtype,
+                        impl.data(k) + (start[r] + i) * impl.stride(k) + h * impl.kHeadDim,
+                        impl.kHeadDim,
+                        impl.kHead(c.layer, block, h, numBlocks, blockSize) +
+                            (pos % blockSize) * impl.kHeadBytes);
+            if (impl.vHeadDim > 0)
+              encodeKvRow(impl.kvDtype,
+                          impl.data(v) + (start[r] + i) * impl.stride(v) + h * impl.vHeadDim,
+                          impl.vHeadDim,
+                          impl.vHead(c.layer, block, h, numBlocks, blockSize) +
+                              (pos % blockSize) * impl.vHeadBytes);
+          }
         }
       // Work items: (request, head, tile of up to kAttentionQueryTile query rows), or for a
       // one-token chunk (a decode step) tiles of up to kAttentionQueryTile heads of one KV
@@ -903,18 +918,20 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       {
         std::vector<float> scores, acc;
         std::vector<KvBlockView> blocks;
-        int64_t blocksOf = -1; // the chunk whose block views `blocks` holds
+        int64_t blocksOf = -1, headOf = -1; // the chunk and KV head `blocks` holds views of
 #pragma omp for schedule(dynamic)
         for (int64_t n = 0; n < numItems; ++n) {
           const Item &it = items[n];
           const PagedChunk &chunk = chunks[it.chunk];
-          if (blocksOf != it.chunk) { // each block's K and V rows for this layer
+          const int64_t kvHead = it.head / group;
+          if (blocksOf != it.chunk || headOf != kvHead) { // each block's rows of the head
             blocks.clear();
             for (int32_t b : *chunk.blockTable)
-              blocks.push_back({impl.kSlot(c.layer, b, 0, numBlocks, blockSize),
-                                impl.vSlot(c.layer, b, 0, numBlocks, blockSize), impl.kRowBytes,
-                                impl.vWidth > 0 ? impl.vRowBytes : impl.kRowBytes});
+              blocks.push_back({impl.kHead(c.layer, b, kvHead, numBlocks, blockSize),
+                                impl.vHead(c.layer, b, kvHead, numBlocks, blockSize),
+                                impl.kHeadBytes, impl.vRowBytes()});
             blocksOf = it.chunk;
+            headOf = kvHead;
           }
           const int64_t row = start[it.chunk] + it.first;
           const QueryTile tile{
@@ -927,9 +944,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
               it.heads ? 0 : 1,
               c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
               it.heads ? 1 : 0};
-          const int64_t kvHead = it.head / group;
-          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize,
-                     {kvHead * hd, hd, kvHead * (c.valueInKey ? hd : vd), vd},
+          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize, {0, hd, 0, vd},
                      static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc,
                      impl.kvDtype);
         }
