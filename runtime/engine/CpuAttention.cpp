@@ -179,14 +179,15 @@ void encodeKvRow(KvCacheDType dtype, const float *src, int64_t width, uint8_t *d
       uint8_t *block = dst + b * kQ8Bytes;
       const int64_t n = std::min<int64_t>(kQ8Elements, width - b * kQ8Elements);
       float amax = 0.0f;
-      for (int64_t i = 0; i < n; ++i)
-        amax = std::max(amax, std::fabs(x[i]));
+      for (int64_t i = 0; i < n; ++i) // a NaN, once met, stays (max keeps its first operand)
+        amax = std::isnan(x[i]) ? x[i] : std::max(amax, std::fabs(x[i]));
       const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
       const uint16_t h = encodeHalf(d);
       std::memcpy(block, &h, sizeof(h));
-      for (int64_t i = 0; i < kQ8Elements; ++i)
-        block[2 + i] = static_cast<uint8_t>(
-            static_cast<int8_t>(i < n ? std::round(x[i] * id) : 0.0f));
+      for (int64_t i = 0; i < kQ8Elements; ++i) {
+        const float r = i < n ? std::round(x[i] * id) : 0.0f; // in [-127, 127] when finite
+        block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::isfinite(r) ? r : 0.0f));
+      }
     }
     return;
   }

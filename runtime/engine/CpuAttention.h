@@ -20,7 +20,9 @@ namespace modelrt::engine {
 //           +-448 (vLLM's fp8 / fp8_e4m3 cache with a scale of 1.0);
 //   F8E5M2  1: E5M2, round to nearest even, saturated at +-57344 (vLLM's fp8_e5m2);
 //   Q8_0    34 bytes per 32 elements: llama.cpp's q8_0 (-ctk/-ctv q8_0), an f16 scale
-//           amax / 127 and 32 int8 values round(x * 127 / amax), half away from zero.
+//           d = amax / 127 and 32 int8 values round(x * (1 / d)), half away from zero (a
+//           block with a NaN gets a NaN scale, so that it reads back as NaN).
+// A NaN stays NaN in every dtype.
 enum class KvCacheDType { F32, BF16, F16, F8E4M3, F8E5M2, Q8_0 };
 
 // auto, float32/f32, bfloat16/bf16, float16/f16/half, fp8/fp8_e4m3, fp8_e5m2, q8_0.

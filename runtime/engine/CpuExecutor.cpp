@@ -289,23 +289,21 @@ static Status addAdapter(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta
 }
 
 // --kv-cache-dtype: how the cache stores its rows. Q8_0's 32-element blocks must not straddle
-// heads, so every head's K and V features start and end on a block.
-static Status chooseKvDtype(CpuExecutor::Impl &impl, const std::string &name) {
+// heads, so each cached head must be a whole number of blocks wide (the plan's KV layout,
+// the same on every rank, so that ranks agree).
+static Status chooseKvDtype(CpuExecutor::Impl &impl, const plan::KvCacheLayout &kv,
+                            const std::string &name) {
   Expected<KvCacheDType> dtype = parseKvCacheDType(name);
   if (!dtype)
     return dtype.error();
   impl.kvDtype = *dtype;
-  if (*dtype != KvCacheDType::Q8_0)
-    return Status::success();
-  for (const plan::Op &op : impl.prog.ops)
-    if (op.kind == OpKind::Attention &&
-        (op.attention.headDim % 32 != 0 || op.attention.valueHeadDim % 32 != 0))
-      return Error(ErrorCode::Unsupported,
-                   "a q8_0 KV cache stores blocks of 32 features, and layer " +
-                       std::to_string(op.attention.layer) + "'s heads are " +
-                       std::to_string(op.attention.headDim) + " (keys) and " +
-                       std::to_string(op.attention.valueHeadDim) +
-                       " (values) wide; use bfloat16, float16 or fp8 for this plan");
+  if (*dtype == KvCacheDType::Q8_0 &&
+      (kv.headDim % 32 != 0 || (!kv.valuesInKeys && kv.valueHeadDim % 32 != 0)))
+    return Error(ErrorCode::Unsupported,
+                 "a q8_0 KV cache stores blocks of 32 features, and this plan's KV heads are " +
+                     std::to_string(kv.headDim) + " (keys) and " +
+                     std::to_string(kv.valueHeadDim) +
+                     " (values) wide; use bfloat16, float16 or fp8 for this plan");
   return Status::success();
 }
 
@@ -573,7 +571,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
   impl.numKvHeads = kv.numKvHeads;
   impl.kHeadDim = kv.headDim;
   impl.vHeadDim = kv.valuesInKeys ? 0 : kv.valueHeadDim;
-  if (Status s = chooseKvDtype(impl, options.kvCacheDtype); !s)
+  if (Status s = chooseKvDtype(impl, kv, options.kvCacheDtype); !s)
     return s.error().withContext(planPath);
   impl.kHeadBytes = kvBytes(impl.kvDtype, impl.kHeadDim);
   impl.vHeadBytes = kvBytes(impl.kvDtype, impl.vHeadDim);

@@ -374,6 +374,35 @@ TEST(KvCacheDType, Q8_0BlocksAsLlamaCpp) {
     EXPECT_EQ(stored[size_t(i)], 0);
 }
 
+// A NaN key reads back as NaN in every dtype (E4M3's 0x7F is not 480; a q8_0 block with a
+// NaN gets a NaN scale), through the scalar and the vector loads: every output it reaches is
+// NaN, on the prompt-rows, single-row and decode-heads paths.
+TEST(KvCacheDType, NanStaysNan) {
+  for (KvCacheDType dtype : {KvCacheDType::F32, KvCacheDType::BF16, KvCacheDType::F16,
+                             KvCacheDType::F8E4M3, KvCacheDType::F8E5M2, KvCacheDType::Q8_0}) {
+    std::vector<float> row(128, 0.25f);
+    row[64 + 5] = NAN; // the tested (second) head's feature 5
+    std::vector<uint8_t> stored(size_t(kvBytes(dtype, 128)));
+    encodeKvRow(dtype, row.data(), 128, stored.data());
+    EXPECT_TRUE(std::isnan(decodeKvElement(dtype, stored.data(), 64 + 5)))
+        << kvCacheDTypeName(dtype);
+    EXPECT_NEAR(decodeKvElement(dtype, stored.data(), 3), 0.25f, 1e-3) << kvCacheDTypeName(dtype);
+    std::mt19937 rng(9);
+    Case c = makeCase(rng, 64, 20, 16, KeyRange{}, 0, dtype);
+    const KvBlockView &b = c.blocks[0];
+    std::memcpy(const_cast<uint8_t *>(b.k) + 3 * b.kRowStride, stored.data(), stored.size());
+    for (int64_t rows : {int64_t(1), int64_t(4)})
+      for (float x : attend(c, 10, rows))
+        EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " rows " << rows;
+    std::vector<float> heads(2 * 64, 0.5f), out(2 * 64, 0.0f), scores, acc;
+    const QueryTile tile{heads.data(), 64, out.data(), 64, 2, 10, 0, nullptr, 0};
+    attendTile(tile, {}, c.blocks.data(), c.blockSize, {64, 64, 64, 64}, c.scale, 0.0f, scores,
+               acc, dtype);
+    for (float x : out)
+      EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " heads";
+  }
+}
+
 TEST(KvCacheDType, NamesAsVllmAndLlamaCpp) {
   EXPECT_EQ(*parseKvCacheDType("auto"), KvCacheDType::F32);
   EXPECT_EQ(*parseKvCacheDType("fp8"), KvCacheDType::F8E4M3);
