@@ -1,3 +1,4 @@
+#include "runtime/engine/CpuAttention.h"
 #include "runtime/engine/CpuExecutor.h"
 
 #ifdef MODELRT_HAVE_CUDA_EXECUTOR
@@ -28,10 +29,21 @@ Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
     return Error(ErrorCode::Unsupported,
                  "LoRA adapters run on the CPU executor so far, not on CUDA (adapter '" +
                      options.loraAdapters.front().name + "')");
-  if (options.kvCacheDtype != "auto")
-    return Error(ErrorCode::Unsupported,
-                 "the CUDA executor keeps its KV cache in the plan's dtype; --kv-cache-dtype " +
-                     options.kvCacheDtype + " runs on the CPU executor so far");
+  if (options.kvCacheDtype != "auto") { // only the plan's own dtype (vLLM's command lines)
+    Expected<plan::OpenedPlan> opened = plan::openPlan(planPath, 0);
+    if (!opened)
+      return opened.error();
+    Expected<KvCacheDType> asked = parseKvCacheDType(options.kvCacheDtype);
+    if (!asked)
+      return asked.error();
+    const std::string &own = opened->meta.dtype;
+    if (!((*asked == KvCacheDType::BF16 && own == "bf16") ||
+          (*asked == KvCacheDType::F16 && own == "f16")))
+      return Error(ErrorCode::Unsupported,
+                   "the CUDA executor keeps its KV cache in the plan's dtype (" + own +
+                       "); --kv-cache-dtype " + options.kvCacheDtype +
+                       " runs on the CPU executor so far");
+  }
 #ifdef MODELRT_HAVE_CUDA_EXECUTOR
   if (options.comm)
     return Error(ErrorCode::Unsupported, "the CUDA executor does not run under mpirun yet");
