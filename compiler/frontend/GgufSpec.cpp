@@ -512,6 +512,24 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   if (file->find("tokenizer.ggml.model"))
     spec.tokenizer = {"gguf", path.str()};
 
+  // llama.cpp's embedding files (convert_hf_to_gguf.py of a sentence-transformers model)
+  // say how to pool: 1 mean, 2 cls, 3 last (0 none; 4 rank: a reranker's score).
+  if (const modelrt::GgufValue *pooling = file->find(*arch + ".pooling_type"); pooling) {
+    modelrt::Expected<uint64_t> type = file->getUInt(*arch + ".pooling_type");
+    if (!type || *type > 3)
+      return createStringError(inconvertibleErrorCode(),
+                               path + ": metadata '" + *arch + ".pooling_type': " +
+                                   (type ? std::to_string(*type) +
+                                               " is not supported (1 mean, 2 cls, 3 last)"
+                                         : type.error().message()));
+    if (*type > 0) {
+      spec.task = "embed";
+      spec.pooling.type = *type == 1   ? PoolingSpec::Type::Mean
+                          : *type == 2 ? PoolingSpec::Type::Cls
+                                       : PoolingSpec::Type::Last;
+    }
+  }
+
   ModelConfig &c = spec.config;
   c.modelType = *arch;
   // deepseek2: llama.cpp's name for DeepSeek-V2 and V3 (and V3's descendants); glm4moe for

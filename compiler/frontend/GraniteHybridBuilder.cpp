@@ -97,6 +97,8 @@ void modelc::frontend::buildGraniteHybrid(ModuleBuilder &b) {
   b.setScope("head");
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
   Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
+  if (b.endWithEmbeddings(normed))
+    return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());

@@ -587,6 +587,8 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                      ? b.layerNorm(rows, b.weight("norm", {d}, "model.norm.weight"),
                                    FlatSymbolRefAttr())
                      : b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
+  if (b.endWithEmbeddings(normed))
+    return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());

@@ -59,6 +59,9 @@ struct ModelConfig {
   // In place of the leading "model." of a tensor name (the head's stays):
   // "model.language_model." for Qwen3-VL's language model.
   std::string decoderPrefix;
+  // The decoder's tensors without the leading "model." (a checkpoint of the bare decoder, as
+  // sentence-transformers saves embedding models: "embed_tokens.weight", "layers.0. ...").
+  bool bareDecoderNames = false;
   // How the experts are stored (Hugging Face checkpoints): one tensor each (Mixtral, Qwen3-MoE,
   // DeepSeek), or stacked in experts.gate_up_proj and experts.down_proj, [in, out] (Llama 4,
   // Qwen3-VL-MoE: [E, D, 2I], [E, I, D]) or [out, in] (Mistral 4: [E, 2I, D], [E, D, I]).

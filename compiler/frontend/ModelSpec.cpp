@@ -4,6 +4,7 @@
 
 #include "runtime/formats/Safetensors.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -21,6 +22,18 @@ StringRef modelc::frontend::weightFormatName(WeightSource::Format format) {
     return "gguf";
   case WeightSource::Format::Dummy:
     return "dummy";
+  }
+  return "unknown";
+}
+
+StringRef modelc::frontend::poolingTypeName(PoolingSpec::Type type) {
+  switch (type) {
+  case PoolingSpec::Type::Last:
+    return "last";
+  case PoolingSpec::Type::Mean:
+    return "mean";
+  case PoolingSpec::Type::Cls:
+    return "cls";
   }
   return "unknown";
 }
@@ -75,6 +88,70 @@ void detectStackedExpertLayout(ModelConfig &c, StringRef dir) {
     c.expertLayout = ModelConfig::ExpertLayout::StackedOutIn;
 }
 
+// A sentence-transformers directory's modules (modules.json): a Transformer, then a Pooling
+// module (its config.json: one pooling_mode_* true), then perhaps Normalize. Returns false
+// when there is no modules.json; an error names what cannot be computed (other pooling
+// modes, Dense projections, include_prompt false).
+Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling) {
+  SmallString<256> modulesPath(dir);
+  sys::path::append(modulesPath, "modules.json");
+  if (!sys::fs::exists(modulesPath))
+    return false;
+  Expected<json::Value> modules = readJsonFile(modulesPath);
+  if (!modules)
+    return modules.takeError();
+  auto bad = [&](const Twine &where, const Twine &problem) {
+    return createStringError(inconvertibleErrorCode(), where + ": " + problem);
+  };
+  const json::Array *list = modules->getAsArray();
+  if (!list)
+    return bad(modulesPath, "expected an array of modules");
+  bool pooled = false;
+  pooling.normalize = false;
+  for (const json::Value &m : *list) {
+    const json::Object *module = m.getAsObject();
+    std::optional<StringRef> type = module ? module->getString("type") : std::nullopt;
+    if (!type)
+      return bad(modulesPath, "a module without a \"type\"");
+    if (type->ends_with(".Transformer"))
+      continue;
+    if (type->ends_with(".Normalize")) {
+      pooling.normalize = true;
+      continue;
+    }
+    if (!type->ends_with(".Pooling"))
+      return bad(modulesPath, "module '" + *type +
+                                  "' is not supported (modelc pools and normalizes the "
+                                  "decoder's hidden states: Transformer, Pooling, Normalize)");
+    SmallString<256> configPath(dir);
+    sys::path::append(configPath, module->getString("path").value_or(""), "config.json");
+    Expected<json::Value> config = readJsonFile(configPath);
+    if (!config)
+      return config.takeError();
+    const json::Object *c = config->getAsObject();
+    if (!c)
+      return bad(configPath, "expected a JSON object");
+    if (c->getBoolean("include_prompt").value_or(true) == false)
+      return bad(configPath, "include_prompt false (an instruction left out of the pooling) is "
+                             "not supported");
+    std::vector<std::string> modes;
+    for (const auto &[key, value] : *c)
+      if (StringRef(key).starts_with("pooling_mode_") && value.getAsBoolean().value_or(false))
+        modes.push_back(StringRef(key).drop_front(13).str());
+    if (modes.size() != 1 || !is_contained({"lasttoken", "mean_tokens", "cls_token"}, modes[0]))
+      return bad(configPath, "pooling mode " +
+                                 (modes.empty() ? std::string("(none)") : join(modes, " + ")) +
+                                 " is not supported (lasttoken, mean_tokens or cls_token)");
+    pooling.type = modes[0] == "lasttoken"     ? PoolingSpec::Type::Last
+                   : modes[0] == "mean_tokens" ? PoolingSpec::Type::Mean
+                                               : PoolingSpec::Type::Cls;
+    pooled = true;
+  }
+  if (!pooled)
+    return bad(modulesPath, "no Pooling module");
+  return true;
+}
+
 // The Hugging Face directory layout: config.json, safetensors weights, tokenizer.json.
 Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   SmallString<256> configPath(dir);
@@ -105,6 +182,23 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (sys::fs::exists(tokenizer))
     spec.tokenizer = {"tokenizer.json", std::string(tokenizer)};
   detectStackedExpertLayout(spec.config, dir);
+  // Embedding checkpoints: the bare decoder (its tensors without "model.", as
+  // sentence-transformers saves Qwen3-Embedding), or an architecture "<Name>Model".
+  if (modelrt::Expected<modelrt::SafetensorsModel> model =
+          modelrt::SafetensorsModel::open(dir.str());
+      model && !model->findTensor("model.embed_tokens.weight") &&
+      model->findTensor("embed_tokens.weight"))
+    spec.config.bareDecoderNames = true;
+  Expected<bool> sentenceTransformers = readSentenceTransformers(dir, spec.pooling);
+  if (!sentenceTransformers)
+    return sentenceTransformers.takeError();
+  bool baseModel = false;
+  if (const json::Array *archs = object->getArray("architectures"))
+    if (!archs->empty())
+      if (std::optional<StringRef> arch = archs->front().getAsString())
+        baseModel = arch->ends_with("Model") && !arch->ends_with("LMHeadModel");
+  if (baseModel || (*sentenceTransformers && spec.config.bareDecoderNames))
+    spec.task = "embed";
   return spec;
 }
 
@@ -283,6 +377,11 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
   if (spec.pipelineParallel > c.numLayers)
     return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
                           Twine(c.numLayers) + " layers");
+  if (spec.task != "generate" && spec.task != "embed")
+    return fail("task", "'" + spec.task + "' is not generate or embed");
+  if (spec.embed() && (spec.target != "cpu" || spec.dtype != "f32"))
+    return fail("task", "embedding plans run on the CPU executor in f32 for now (this is --target " +
+                            spec.target + " --dtype " + spec.dtype + ")");
   if (spec.maxSeqLen > c.maxPositions)
     return fail("max_seq_len", Twine(spec.maxSeqLen) + " exceeds the model's " +
                                    Twine(c.maxPositions) + " positions");

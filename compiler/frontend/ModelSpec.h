@@ -27,6 +27,16 @@ struct TokenizerSource {
   std::string path;
 };
 
+// How an embedding plan pools a request's rows into one vector (sentence-transformers'
+// Pooling module, llama.cpp's pooling_type): the last token's final hidden state, the mean
+// of every token's, or the first token's; then, with `normalize`, scaled to unit length.
+struct PoolingSpec {
+  enum class Type { Last, Mean, Cls };
+  Type type = Type::Last;
+  bool normalize = true;
+};
+llvm::StringRef poolingTypeName(PoolingSpec::Type type);
+
 struct ModelSpec {
   std::string name;
   std::string origin; // the file modelc was given, for error messages
@@ -52,6 +62,13 @@ struct ModelSpec {
     return config.kvLoraRank > 0 &&
            (mlaCache == "latent" || (mlaCache.empty() && tensorParallel == 1));
   }
+  // "generate" (the program returns logits) or "embed" (vLLM's pooling runner: it returns
+  // the final hidden states of the rows the runtime pools). Loaders set "embed" for an
+  // embedding checkpoint (an architecture "...Model" without a head; a sentence-transformers
+  // directory of a bare decoder; a GGUF file with a pooling_type); modelc's --task overrides.
+  std::string task = "generate";
+  bool embed() const { return task == "embed"; }
+  PoolingSpec pooling; // what the model's files say (else the last token, normalized)
   int64_t maxSeqLen = 0; // 0: the model's max_position_embeddings
   int64_t maxNumSeqs = 64;
   int64_t maxNumBatchedTokens = 2048;

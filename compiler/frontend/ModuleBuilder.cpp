@@ -54,6 +54,8 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
       std::string name = source.str();
       if (!config().decoderPrefix.empty() && source.starts_with("model."))
         name = config().decoderPrefix + source.drop_front(6).str();
+      else if (config().bareDecoderNames && source.starts_with("model."))
+        name = source.drop_front(6).str();
       names.push_back(config().weightPrefix + name);
     }
     SmallVector<StringRef> refs(names.begin(), names.end());
@@ -124,8 +126,10 @@ FlatSymbolRefAttr ModuleBuilder::stackedWeight(llvm::StringRef symbol,
 
 ForwardArgs ModuleBuilder::beginForward() {
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, builder_.getI32Type());
-  auto logits =
-      RankedTensorType::get({ShapedType::kDynamic, config().vocabSize}, builder_.getF32Type());
+  // Logits, or an embedding plan's final hidden states.
+  auto logits = RankedTensorType::get(
+      {ShapedType::kDynamic, spec_.embed() ? config().hiddenSize : config().vocabSize},
+      builder_.getF32Type());
   auto type = builder_.getFunctionType({ids, ids, llm::BatchType::get(&context_), ids}, {logits});
   forward_ = builder_.create<func::FuncOp>(loc_, "forward", type);
   forward_.setArgAttr(0, "llm.name", builder_.getStringAttr("token_ids"));
@@ -139,6 +143,13 @@ ForwardArgs ModuleBuilder::beginForward() {
 }
 
 void ModuleBuilder::endForward(Value logits) { builder_.create<func::ReturnOp>(loc_, logits); }
+
+bool ModuleBuilder::endWithEmbeddings(Value normed) {
+  if (!spec_.embed())
+    return false;
+  endForward(normed);
+  return true;
+}
 
 std::string ModuleBuilder::beginLayer(int64_t layer) {
   setScope(("layers." + llvm::Twine(layer)).str());
@@ -228,6 +239,13 @@ void ModuleBuilder::setModuleAttributes() {
                              b.getNamedAttr("path", b.getStringAttr(spec_.tokenizer.path))}));
   module->setAttr("llm.target", b.getDictionaryAttr(target));
   module->setAttr("llm.limits", b.getDictionaryAttr(limits));
+  if (spec_.embed())
+    module->setAttr(
+        "llm.pooling",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("type", b.getStringAttr(poolingTypeName(spec_.pooling.type))),
+             b.getNamedAttr("normalize", b.getBoolAttr(spec_.pooling.normalize)),
+             b.getNamedAttr("dimensions", b.getI64IntegerAttr(c.hiddenSize))}));
 }
 
 Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t layer,
@@ -280,6 +298,8 @@ void ModuleBuilder::endWithHead(Value x, FlatSymbolRefAttr norm, FlatSymbolRefAt
   setScope("head");
   Value rows = builder_.create<llm::GatherTokensOp>(loc_, x.getType(), x, forward_.getArgument(3));
   Value normed = rmsNorm(rows, norm);
+  if (endWithEmbeddings(normed))
+    return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : weight("lm_head", {c.vocabSize, c.hiddenSize}, "lm_head.weight");
   auto logitsType =

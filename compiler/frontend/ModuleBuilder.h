@@ -78,6 +78,9 @@ public:
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);
+  // An embedding plan (ModelSpec::embed()) ends with the final norm's rows, and no head:
+  // ends the forward with `normed` and returns true; otherwise does nothing.
+  bool endWithEmbeddings(mlir::Value normed);
   // Names the location of the ops built next ("layers.3"), so diagnostics point there.
   void setScope(llvm::StringRef name);
 

@@ -675,6 +675,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       {"weight_names",
        spec.weights.format == frontend::WeightSource::Format::Gguf ? "gguf" : "huggingface"},
   };
+  if (Attribute pooling = module->getAttr("llm.pooling"))
+    metadata["pooling"] = attrToJson(pooling);
   if (states > 0)
     metadata["recurrent_state"] = llvm::json::Object{{"num_states", states}};
 

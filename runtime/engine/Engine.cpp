@@ -1,6 +1,7 @@
 #include "runtime/engine/Engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace modelrt::engine {
@@ -63,6 +64,9 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
 Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               const sample::SamplingParams &sampling,
                                               int topLogprobs) {
+  if (executor_.metadata().pooling)
+    return Error(ErrorCode::InvalidArgument,
+                 "this plan computes embeddings (modelc --task embed), not tokens");
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
   if (const std::vector<std::string> names = executor_.adapterNames();
@@ -105,6 +109,74 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
   return id;
 }
 
+Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prompt,
+                                                       int64_t dimensions, int32_t adapter) {
+  const std::optional<plan::Pooling> &pooling = executor_.metadata().pooling;
+  if (!pooling)
+    return Error(ErrorCode::InvalidArgument,
+                 "this plan generates tokens; embeddings need a plan compiled with modelc "
+                 "--task embed");
+  if (dimensions < 0 || dimensions > pooling->dimensions)
+    return Error(ErrorCode::InvalidArgument, "dimensions " + std::to_string(dimensions) +
+                                                 " is not in [1, " +
+                                                 std::to_string(pooling->dimensions) + "]");
+  if (const std::vector<std::string> names = executor_.adapterNames();
+      adapter < 0 || static_cast<size_t>(adapter) > names.size() ||
+      (adapter > 0 && names[size_t(adapter - 1)].empty()))
+    return Error(ErrorCode::InvalidArgument,
+                 "LoRA adapter " + std::to_string(adapter) + " is not loaded (0 is none)");
+  sched::RequestParams params;
+  params.prompt = std::move(prompt);
+  // Every row's state where the pooling reads them all (never from the prefix cache); one
+  // "token" ends the request at its last prompt position.
+  params.promptLogprobs = pooling->needsAllRows();
+  params.maxTokens = 1;
+  params.ignoreEos = true;
+  params.adapter = adapter;
+  RequestSampling state{sample::Sampler(sample::SamplingParams{}, params.prompt), -1};
+  state.embed = true;
+  state.dimensions = dimensions ? dimensions : pooling->dimensions;
+  state.adapter = adapter;
+  Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
+  if (id)
+    samplers_.emplace(*id, std::move(state));
+  return id;
+}
+
+void Engine::pool(RequestSampling &s, int64_t position, const float *row) {
+  const plan::Pooling &pooling = *executor_.metadata().pooling;
+  if (position != s.pooledRows || pooling.type == plan::Pooling::Type::Last)
+    return;
+  ++s.pooledRows;
+  if (pooling.type == plan::Pooling::Type::Cls && position > 0)
+    return;
+  s.pooled.resize(size_t(pooling.dimensions), 0.0);
+  for (int64_t i = 0; i < pooling.dimensions; ++i)
+    s.pooled[size_t(i)] += row[i];
+}
+
+std::vector<float> Engine::finishEmbedding(const RequestSampling &s, const float *lastRow) const {
+  const plan::Pooling &pooling = *executor_.metadata().pooling;
+  std::vector<double> v(size_t(s.dimensions));
+  for (int64_t i = 0; i < s.dimensions; ++i)
+    v[size_t(i)] = pooling.type == plan::Pooling::Type::Last ? double(lastRow[i])
+                   : pooling.type == plan::Pooling::Type::Mean
+                       ? s.pooled[size_t(i)] / double(s.pooledRows)
+                       : s.pooled[size_t(i)];
+  // torch.nn.functional.normalize: x / max(||x||, 1e-12).
+  double scale = 1.0;
+  if (pooling.normalize) {
+    double norm = 0.0;
+    for (double x : v)
+      norm += x * x;
+    scale = 1.0 / std::max(std::sqrt(norm), 1e-12);
+  }
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    out[i] = static_cast<float>(v[i] * scale);
+  return out;
+}
+
 int64_t Engine::requestsWithAdapter(int32_t adapter) const {
   int64_t n = 0;
   for (const auto &[id, state] : samplers_)
@@ -122,6 +194,7 @@ Engine::~Engine() {
 Expected<std::vector<sched::TokenEvent>> Engine::step() {
   lastLogprobs_.clear();
   lastPromptLogprobs_.clear();
+  lastEmbeddings_.clear();
   // Keep every pipeline stage busy: iterations go out until one per stage is in flight (a
   // request is in at most one); then the oldest comes back and is sampled.
   std::vector<sched::TokenEvent> events;
@@ -199,7 +272,8 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
   inFlight_.pop_front();
   if (!result)
     return result.error();
-  const int64_t vocab = executor_.metadata().vocabSize;
+  // Logits rows, or an embedding plan's hidden states.
+  const int64_t vocab = executor_.metadata().outputWidth();
   // The logits rows: every row of an allLogits chunk (prompt tokens scored here), the last
   // row of the other sampled ones, except those the executor sampled (which come as
   // tokens); the rows sampled, in sampleRequestIds' order (null for a device token).
@@ -219,7 +293,9 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       draftsOf.push_back(nullptr);
     if (r.allLogits) {
       RequestSampling &s = samplers_.at(r.id);
-      for (int32_t k = 0; k < r.numTokens; ++k) {
+      for (int32_t k = 0; s.embed && k < r.numTokens; ++k)
+        pool(s, r.startPosition + k, at + int64_t(k) * vocab);
+      for (int32_t k = 0; !s.embed && k < r.numTokens; ++k) {
         const size_t next = static_cast<size_t>(r.startPosition) + k + 1;
         if (next < s.prompt.size() && !s.scored[next]) {
           s.promptLogprobs[next] = sample::logprobs(at + int64_t(k) * vocab, vocab, s.prompt[next],
@@ -252,6 +328,17 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
     if (!r.prompt.empty() && !std::exchange(r.delivered, true))
       lastPromptLogprobs_[out.sampleRequestIds[i]] = r.promptLogprobs;
     ++r.draws;
+    if (r.embed) { // its last prompt row: the vector is done, and a placeholder token ends it
+      const sched::ScheduledRequest *chunk = nullptr;
+      for (const sched::ScheduledRequest &q : out.requests)
+        if (q.id == out.sampleRequestIds[i])
+          chunk = &q;
+      pool(r, chunk->startPosition + chunk->numTokens - 1, row);
+      lastEmbeddings_[out.sampleRequestIds[i]] = finishEmbedding(r, row);
+      sampled.push_back(0);
+      accepted.emplace_back();
+      continue;
+    }
     if (!row) {
       DeviceSample &pick = result->sampled[nextPick++];
       sampled.push_back(pick.token);

@@ -55,6 +55,17 @@ public:
   // With pipeline stages, iterations are scheduled until one per stage is in flight, and
   // the oldest one's tokens come back.
   Expected<std::vector<sched::TokenEvent>> step();
+  // An embedding plan's request (metadata().pooling; addRequest refuses such plans, and this
+  // the others): the prompt's final hidden states pooled into one vector, of its first
+  // `dimensions` features (0: all; vLLM's matryoshka "dimensions": truncated, then
+  // normalized if the plan normalizes). It finishes at the step that computes its last prompt
+  // token, and that step's lastEmbeddings() holds the vector. Rows are pooled in position
+  // order, so the vector does not depend on the batch or on how the prompt was chunked.
+  Expected<sched::RequestId> addEmbeddingRequest(std::vector<int32_t> prompt,
+                                                 int64_t dimensions = 0, int32_t adapter = 0);
+  const std::map<sched::RequestId, std::vector<float>> &lastEmbeddings() const {
+    return lastEmbeddings_;
+  }
   // Ends a request in any state; its resources go at the next step.
   Status cancel(sched::RequestId id) { return scheduler_.cancel(id); }
   bool hasUnfinished() const { return scheduler_.hasUnfinished(); }
@@ -107,7 +118,17 @@ private:
     std::vector<int32_t> history;
     int64_t maxTokens = 0;
     int32_t adapter = 0; // its LoRA adapter
+    // Embedding requests: the rows pooled so far (positions 0..pooledRows-1; a recompute
+    // after a preemption pools nothing twice), their sum (mean) or the first one (cls).
+    bool embed = false;
+    int64_t dimensions = 0;
+    int64_t pooledRows = 0;
+    std::vector<double> pooled;
   };
+  // Pools the output row of `position` into an embedding request's state.
+  void pool(RequestSampling &s, int64_t position, const float *row);
+  std::vector<float> finishEmbedding(const RequestSampling &s, const float *lastRow) const;
+  std::map<sched::RequestId, std::vector<float>> lastEmbeddings_;
   std::map<sched::RequestId, RequestSampling> samplers_;
   std::map<sched::RequestId, sample::TokenLogprobs> lastLogprobs_;
   struct InFlight {

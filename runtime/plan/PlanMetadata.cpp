@@ -194,6 +194,27 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
       return bad("recurrent_state.num_states " + std::to_string(m.numRecurrentStates) +
                  " is over 4096");
   }
+  if (auto it = root.find("pooling"); it != root.end()) {
+    if (!it->is_object())
+      return bad("pooling must be an object");
+    Fields fp(*it, "pooling");
+    Pooling pooling;
+    const std::string type = fp.string("type");
+    pooling.dimensions = fp.positive("dimensions");
+    const nlohmann::json *normalize = fp.get("normalize", nlohmann::json::value_t::boolean);
+    if (!fp.error().empty())
+      return bad(fp.error());
+    pooling.normalize = normalize->get<bool>();
+    if (type == "last")
+      pooling.type = Pooling::Type::Last;
+    else if (type == "mean")
+      pooling.type = Pooling::Type::Mean;
+    else if (type == "cls")
+      pooling.type = Pooling::Type::Cls;
+    else
+      return bad("pooling.type '" + type + "' is not last, mean or cls");
+    m.pooling = pooling;
+  }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
     auto format = it->find("format");
     if (format != it->end() && !format->is_string())
@@ -303,6 +324,18 @@ int64_t rangeTotal(const std::vector<int64_t> &ranges) {
   return n;
 }
 } // namespace
+
+const char *poolingTypeName(Pooling::Type type) {
+  switch (type) {
+  case Pooling::Type::Last:
+    return "last";
+  case Pooling::Type::Mean:
+    return "mean";
+  case Pooling::Type::Cls:
+    return "cls";
+  }
+  return "unknown";
+}
 
 int64_t WeightSource::numRows() const { return rangeTotal(rows); }
 int64_t WeightSource::numCols() const { return rangeTotal(cols); }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -48,6 +49,20 @@ struct KvCacheLayout {
   bool valuesInKeys = false;
 };
 
+// An embedding plan's pooling (metadata "pooling"; modelc --task embed): the program
+// returns the final hidden states (`dimensions` wide) of the rows asked for, and the engine
+// pools a request's rows into one vector: the last token's, the mean of all, or the first
+// token's; with `normalize`, scaled to unit length.
+struct Pooling {
+  enum class Type { Last, Mean, Cls };
+  Type type = Type::Last;
+  bool normalize = true;
+  int64_t dimensions = 0;
+  // Whether every prompt row's state is needed (mean and cls), not only the last one's.
+  bool needsAllRows() const { return type != Type::Last; }
+};
+const char *poolingTypeName(Pooling::Type type);
+
 struct PlanMetadata {
   std::string modelName;
   std::string architecture; // informational only: the runtime never branches on it
@@ -65,6 +80,10 @@ struct PlanMetadata {
   // needs a state slot per running request (PagedChunk::stateSlot), and its states are
   // functions of every token before, so they cannot come from a prefix cache or be undone.
   int64_t numRecurrentStates = 0;
+  // Set: an embedding plan; its program's output rows are `pooling->dimensions` wide.
+  std::optional<Pooling> pooling;
+  // The width of the program's output rows: the vocabulary (logits), or the embeddings'.
+  int64_t outputWidth() const { return pooling ? pooling->dimensions : vocabSize; }
   bool hasRecurrentState() const { return numRecurrentStates > 0; }
   std::vector<WeightEntry> weights;
   // How sources are named ("huggingface" or "gguf"; empty: plans before sources), and the

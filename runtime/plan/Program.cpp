@@ -132,9 +132,11 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       return bad("a program input is not an i32 index vector");
   // Every program ends in the logits but a pipeline stage's before the last.
   if (p.logits < 0 ? lastStage
-                   : !stored(p.logits) || p.values[p.logits].width != meta.vocabSize ||
+                   : !stored(p.logits) || p.values[p.logits].width != meta.outputWidth() ||
                          p.values[p.logits].dtype != DType::F32)
-    return bad(lastStage ? "the logits are not a stored f32 value of vocab_size columns"
+    return bad(lastStage ? (meta.pooling ? "the embeddings are not a stored f32 value of "
+                                           "pooling.dimensions columns"
+                                         : "the logits are not a stored f32 value of vocab_size columns")
                          : "a pipeline stage before the last returns logits");
   // Each recurrent state belongs to one op (its size is that op's).
   std::vector<bool> stateUsed(static_cast<size_t>(meta.numRecurrentStates), false);

@@ -73,6 +73,47 @@ Status optionalBool(const Json &body, const char *key, bool &out) {
 
 // Roles and contents are strings; content may also be a list of text parts (joined), or
 // null / absent on an assistant message with tool calls.
+// OpenAI's forms of a completions prompt or an embeddings input: a string, a list of token
+// ids (one prompt), or a list of strings or of token-id lists (a batch).
+Status parsePromptForms(const Json &body, const char *field, std::vector<PromptInput> &out) {
+  auto prompt = body.find(field);
+  const Error form = invalid(std::string("'") + field +
+                             "' must be a string, a list of token ids, or a list of strings or "
+                             "of token-id lists");
+  if (prompt == body.end())
+    return form;
+  auto tokenList = [](const Json &list, std::vector<int32_t> &ids) {
+    if (!list.is_array() || list.empty())
+      return false;
+    for (const Json &id : list) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        return false;
+      ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+    return true;
+  };
+  if (prompt->is_string()) {
+    out.push_back({prompt->get<std::string>(), {}});
+  } else if (!prompt->is_array() || prompt->empty()) {
+    return form;
+  } else if ((*prompt)[0].is_number_integer()) {
+    PromptInput one;
+    if (!tokenList(*prompt, one.tokens))
+      return form;
+    out.push_back(std::move(one));
+  } else {
+    for (const Json &p : *prompt) {
+      PromptInput one;
+      if (p.is_string())
+        one.text = p.get<std::string>();
+      else if (!tokenList(p, one.tokens))
+        return form;
+      out.push_back(std::move(one));
+    }
+  }
+  return Status::success();
+}
+
 Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
   auto messages = body.find("messages");
   if (messages == body.end() || !messages->is_array() || messages->empty())
@@ -363,40 +404,8 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   if (api == Api::Completions) {
     // OpenAI's forms: a string, a list of token ids (one prompt), or a list of strings or
     // of token-id lists (a batch).
-    auto prompt = body.find("prompt");
-    const Error form = invalid("'prompt' must be a string, a list of token ids, or a list of "
-                               "strings or of token-id lists");
-    if (prompt == body.end())
-      return form;
-    auto tokenList = [](const Json &list, std::vector<int32_t> &out) {
-      if (!list.is_array() || list.empty())
-        return false;
-      for (const Json &id : list) {
-        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-          return false;
-        out.push_back(static_cast<int32_t>(id.get<int64_t>()));
-      }
-      return true;
-    };
-    if (prompt->is_string()) {
-      r.prompts.push_back({prompt->get<std::string>(), {}});
-    } else if (!prompt->is_array() || prompt->empty()) {
-      return form;
-    } else if ((*prompt)[0].is_number_integer()) {
-      PromptInput one;
-      if (!tokenList(*prompt, one.tokens))
-        return form;
-      r.prompts.push_back(std::move(one));
-    } else {
-      for (const Json &p : *prompt) {
-        PromptInput one;
-        if (p.is_string())
-          one.text = p.get<std::string>();
-        else if (!tokenList(p, one.tokens))
-          return form;
-        r.prompts.push_back(std::move(one));
-      }
-    }
+    if (Status st = parsePromptForms(body, "prompt", r.prompts); !st)
+      return st.error();
     if (r.prompts.size() * size_t(r.n) > size_t(kMaxBatchChoices))
       return invalid("'prompt' lists " + std::to_string(r.prompts.size()) + " prompts; with n " +
                      std::to_string(r.n) + " that is more than " +
@@ -515,6 +524,47 @@ Expected<TokenizeRequest> parseTokenizeRequest(std::string_view body) {
     if (Status s = optionalBool(*json, "add_special_tokens", r.addSpecial); !s)
       return s.error();
     if (Status s = optionalBool(*json, "return_token_strs", r.returnTokenStrs); !s)
+      return s.error();
+    return r;
+  } catch (const nlohmann::json::exception &e) {
+    return invalid(std::string("the body could not be read: ") + e.what());
+  }
+}
+
+Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
+  Expected<Json> json = parseBody(body);
+  if (!json)
+    return json.error();
+  try {
+    EmbeddingRequest r;
+    if (Status s = parsePromptForms(*json, "input", r.inputs); !s)
+      return s.error();
+    if (r.inputs.size() > size_t(kMaxEmbeddingInputs))
+      return invalid("'input' lists " + std::to_string(r.inputs.size()) + " inputs; at most " +
+                     std::to_string(kMaxEmbeddingInputs) + " in one request");
+    for (size_t i = 0; i < r.inputs.size(); ++i)
+      if (r.inputs[i].tokens.empty() && r.inputs[i].text.empty())
+        return invalid("'input'" + (r.inputs.size() > 1 ? " " + std::to_string(i) : "") +
+                       ": an empty string has no embedding");
+    if (Status s = optionalString(*json, "model", r.model); !s)
+      return s.error();
+    std::string format = "float";
+    if (Status s = optionalString(*json, "encoding_format", format); !s)
+      return s.error();
+    if (format != "float" && format != "base64")
+      return invalid("'encoding_format' must be \"float\" or \"base64\"");
+    r.base64 = format == "base64";
+    if (Status s = optionalNumber(*json, "dimensions", r.dimensions); !s)
+      return s.error();
+    if (json->contains("dimensions") && !(*json)["dimensions"].is_null() && r.dimensions < 1)
+      return invalid("'dimensions' must be at least 1");
+    if (Status s = optionalNumber(*json, "truncate_prompt_tokens", r.truncatePromptTokens); !s)
+      return s.error();
+    if (r.truncatePromptTokens < -1 ||
+        (json->contains("truncate_prompt_tokens") && r.truncatePromptTokens == 0 &&
+         !(*json)["truncate_prompt_tokens"].is_null()))
+      return invalid("'truncate_prompt_tokens' must be -1 (max_seq_len) or at least 1");
+    if (Status s = optionalBool(*json, "add_special_tokens", r.addSpecial); !s)
       return s.error();
     return r;
   } catch (const nlohmann::json::exception &e) {

@@ -72,6 +72,23 @@ struct GenerationRequest {
 Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view body,
                                                    int64_t maxSeqLen);
 
+// OpenAI's POST /v1/embeddings: "input" in the completions prompt's forms (a string, a list
+// of token ids, or a list of strings or of token-id lists; no empty string), "model",
+// "encoding_format" ("float", or "base64": each vector's little-endian float32 bytes),
+// "dimensions" (the first N features, normalized after: a Matryoshka model's shorter
+// embedding), "user" (ignored); vLLM's "truncate_prompt_tokens" (keep the last k tokens;
+// -1: max_seq_len) and "add_special_tokens" (default true).
+constexpr int kMaxEmbeddingInputs = 2048; // OpenAI's limit on one request's inputs
+struct EmbeddingRequest {
+  std::vector<PromptInput> inputs;
+  std::string model;
+  bool base64 = false;
+  int64_t dimensions = 0;           // 0: all of them
+  int64_t truncatePromptTokens = 0; // 0: no truncation; -1: to max_seq_len
+  bool addSpecial = true;
+};
+Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body);
+
 // vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
 // or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",
 // "chat_template_kwargs"; "add_special_tokens" false), and "return_token_strs".

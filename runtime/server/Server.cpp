@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <csignal>
 #include <deque>
 #include <functional>
@@ -45,6 +46,8 @@ struct Event {
   // With the choice's first token, when the prompt was scored (echo): entry p for prompt
   // token p.
   std::shared_ptr<const std::vector<sample::TokenLogprobs>> promptLogprobs;
+  // An embedding request's vector, with its one (placeholder) event.
+  std::shared_ptr<const std::vector<float>> embedding;
 };
 
 class Channel {
@@ -113,6 +116,9 @@ struct Job {
   // A later choice of choice 0's prompt: admitted once choice 0 has started, to take its
   // prompt blocks from the prefix cache.
   bool sharesFirstPrompt = false;
+  // An embedding request (Engine::addEmbeddingRequest): params.prompt and adapter only.
+  bool embed = false;
+  int64_t dimensions = 0;
 };
 
 // Owns the engine; the only thread that touches it.
@@ -221,7 +227,9 @@ private:
       }
       const size_t promptSize = job.params.prompt.size();
       Expected<sched::RequestId> id =
-          eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
+          job.embed ? eng->addEmbeddingRequest(std::move(job.params.prompt), job.dimensions,
+                                               job.params.adapter)
+                    : eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
       if (!id) {
         job.channel->push({-1, "error", id.error().message(), 400, {}, 0, job.index});
       } else {
@@ -341,6 +349,8 @@ private:
               std::make_shared<const std::vector<sample::TokenLogprobs>>(pl->second);
         if (auto lp = eng->lastLogprobs().find(e.id); lp != eng->lastLogprobs().end())
           out.logprobs = lp->second;
+        if (auto em = eng->lastEmbeddings().find(e.id); em != eng->lastEmbeddings().end())
+          out.embedding = std::make_shared<const std::vector<float>>(em->second);
         if (e.finish)
           out.finish = *e.finish == sched::FinishReason::Length ? "length" : "stop";
         it->second.channel->push(out);
@@ -378,6 +388,22 @@ json usageJson(size_t promptTokens, size_t completionTokens, int32_t cachedToken
           {"completion_tokens", completionTokens},
           {"total_tokens", promptTokens + completionTokens},
           {"prompt_tokens_details", {{"cached_tokens", cachedTokens}}}};
+}
+
+// RFC 4648 base64, padded.
+std::string base64(const uint8_t *data, size_t size) {
+  static const char *digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  for (size_t i = 0; i < size; i += 3) {
+    const uint32_t n = uint32_t(data[i]) << 16 | (i + 1 < size ? uint32_t(data[i + 1]) << 8 : 0) |
+                       (i + 2 < size ? uint32_t(data[i + 2]) : 0);
+    out += digits[n >> 18 & 63];
+    out += digits[n >> 12 & 63];
+    out += i + 1 < size ? digits[n >> 6 & 63] : '=';
+    out += i + 2 < size ? digits[n & 63] : '=';
+  }
+  return out;
 }
 
 json errorBody(const std::string &message, const std::string &type = "invalid_request_error") {
@@ -516,6 +542,9 @@ Status serve(const ServerOptions &options) {
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
   const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
+  // An embedding plan serves /v1/embeddings alone; a generating one everything else.
+  const bool embeddingPlan = (*exec)->metadata().pooling.has_value();
+  std::atomic<uint64_t> nextEmbeddingId{0};
   Expected<ToolCallParser> toolParser = parseToolCallParser(options.toolCallParser);
   if (!toolParser)
     return toolParser.error();
@@ -690,6 +719,30 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400, "'tokens': " + text.error().message());
     res.set_content(dumpJson(json{{"prompt", *text}}), "application/json");
   });
+  // The served model, or one of its LoRA adapters (its slot in `adapter`, its name in
+  // `answered`). With adapters an unknown name is a 404 (as vLLM answers it); without, any
+  // name is the served model (clients that send another id, as they did before adapters,
+  // keep working). False: the 404 is in `res`.
+  auto resolveModel = [&, engineThread](const std::string &requested, int32_t &adapter,
+                                        std::string &answered, httplib::Response &res) {
+    const std::vector<std::string> adapters = engineThread->adapterNames();
+    const bool anyAdapter = std::any_of(adapters.begin(), adapters.end(),
+                                        [](const std::string &a) { return !a.empty(); });
+    if (!anyAdapter || requested.empty() || requested == model)
+      return true;
+    auto it = std::find(adapters.begin(), adapters.end(), requested);
+    if (it == adapters.end()) {
+      res.status = 404;
+      res.set_content(dumpJson(errorBody("The model '" + requested.substr(0, 256) +
+                                             "' does not exist.",
+                                         "NotFoundError")),
+                      "application/json");
+      return false;
+    }
+    adapter = static_cast<int32_t>(it - adapters.begin()) + 1;
+    answered = requested;
+    return true;
+  };
   auto completions = [&, engineThread, tokenizer](Api api, const httplib::Request &req,
                                                   httplib::Response &res) {
     if (!authorized(req, res))
@@ -697,31 +750,18 @@ Status serve(const ServerOptions &options) {
     auto inFlight = std::make_shared<InFlight>();
     if (draining.load())
       return sendError(res, 503, "the server is shutting down");
+    if (embeddingPlan)
+      return sendError(res, 400,
+                       "this model computes embeddings (a plan compiled with modelc --task "
+                       "embed): POST /v1/embeddings");
     Expected<GenerationRequest> parsed = parseGenerationRequest(api, req.body, maxSeqLen);
     if (!parsed)
       return sendError(res, 400, parsed.error().message());
     GenerationRequest &r = *parsed;
     Job job;
-    // The served model, or one of its LoRA adapters. With adapters an unknown name is a 404
-    // (as vLLM answers it); without, any name is the served model (clients that send another
-    // id, as they did before adapters, keep working).
     std::string answeredModel = model;
-    const std::vector<std::string> adapters = engineThread->adapterNames();
-    const bool anyAdapter = std::any_of(adapters.begin(), adapters.end(),
-                                        [](const std::string &a) { return !a.empty(); });
-    if (anyAdapter && !r.model.empty() && r.model != model) {
-      auto it = std::find(adapters.begin(), adapters.end(), r.model);
-      if (it == adapters.end()) {
-        res.status = 404;
-        res.set_content(dumpJson(errorBody("The model '" + r.model.substr(0, 256) +
-                                               "' does not exist.",
-                                           "NotFoundError")),
-                        "application/json");
-        return;
-      }
-      job.params.adapter = static_cast<int32_t>(it - adapters.begin()) + 1;
-      answeredModel = r.model;
-    }
+    if (!resolveModel(r.model, job.params.adapter, answeredModel, res))
+      return;
     job.sampling = r.sampling;
     job.topLogprobs = r.topLogprobs;
     const bool stream = r.stream;
@@ -1164,6 +1204,112 @@ Status serve(const ServerOptions &options) {
             engineThread->cancel(channel);
         });
   };
+  // OpenAI's embeddings (vLLM's pooling runner): every input one engine request, batched
+  // with whatever else runs; the vectors in input order.
+  http.Post("/v1/embeddings", [&, engineThread, tokenizer](const httplib::Request &req,
+                                                           httplib::Response &res) {
+    if (!authorized(req, res))
+      return;
+    auto inFlight = std::make_shared<InFlight>();
+    if (draining.load())
+      return sendError(res, 503, "the server is shutting down");
+    if (!embeddingPlan)
+      return sendError(res, 400,
+                       "this model generates text (/v1/completions, /v1/chat/completions); "
+                       "embeddings need a plan compiled with modelc --task embed");
+    Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body);
+    if (!parsed)
+      return sendError(res, 400, parsed.error().message());
+    EmbeddingRequest &r = *parsed;
+    const int64_t width = engineThread->metadata().outputWidth();
+    if (r.dimensions > width)
+      return sendError(res, 400,
+                       "'dimensions' " + std::to_string(r.dimensions) +
+                           " is more than the model's " + std::to_string(width));
+    Job job;
+    std::string answeredModel = model;
+    if (!resolveModel(r.model, job.params.adapter, answeredModel, res))
+      return;
+    job.embed = true;
+    job.dimensions = r.dimensions;
+    job.channel = std::make_shared<Channel>();
+    EncodeOptions encode;
+    encode.parseSpecial = true;
+    encode.addSpecial = r.addSpecial;
+    const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen : r.truncatePromptTokens;
+    std::vector<Job> jobs;
+    size_t promptTokens = 0;
+    for (size_t i = 0; i < r.inputs.size(); ++i) {
+      const PromptInput &in = r.inputs[i];
+      const std::string which =
+          r.inputs.size() > 1 ? "'input' " + std::to_string(i) + ": " : "'input': ";
+      Expected<std::vector<int32_t>> ids = in.tokens.empty()
+                                               ? tokenizer->encode(in.text, encode)
+                                               : Expected<std::vector<int32_t>>(in.tokens);
+      if (!ids)
+        return sendError(res, 400, which + ids.error().message());
+      if (ids->empty())
+        return sendError(res, 400, which + "encodes to no tokens");
+      for (int32_t id : *ids)
+        if (id >= vocab)
+          return in.tokens.empty()
+                     ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
+                     : sendError(res, 400,
+                                 which + "token id " + std::to_string(id) +
+                                     " is outside the vocabulary of " + std::to_string(vocab));
+      if (r.truncatePromptTokens != 0 && int64_t(ids->size()) > keep) // vLLM keeps the last k
+        ids->erase(ids->begin(), ids->end() - keep);
+      if (int64_t(ids->size()) > maxSeqLen)
+        return sendError(res, 400,
+                         which + "this model's maximum context length is " +
+                             std::to_string(maxSeqLen) + " tokens, and the input has " +
+                             std::to_string(ids->size()) +
+                             " (truncate_prompt_tokens keeps the last k)");
+      promptTokens += ids->size();
+      Job one = job;
+      one.index = static_cast<int>(i);
+      one.params.prompt = std::move(*ids);
+      jobs.push_back(std::move(one));
+    }
+    const size_t n = jobs.size();
+    std::shared_ptr<Channel> channel = job.channel;
+    engineThread->submit(std::move(jobs));
+    std::vector<std::shared_ptr<const std::vector<float>>> vectors(n);
+    for (size_t open = n; open > 0;) {
+      Event e = channel->pop();
+      if (e.finish == "error") {
+        engineThread->cancel(channel);
+        return sendError(res, e.status, e.error);
+      }
+      if (!e.embedding || static_cast<size_t>(e.index) >= n)
+        continue;
+      vectors[static_cast<size_t>(e.index)] = e.embedding;
+      --open;
+    }
+    json data = json::array();
+    for (size_t i = 0; i < n; ++i) {
+      const std::vector<float> &v = *vectors[i];
+      json item = {{"object", "embedding"}, {"index", i}};
+      if (r.base64) {
+        std::vector<uint8_t> bytes(v.size() * sizeof(float));
+        std::memcpy(bytes.data(), v.data(), bytes.size()); // little-endian hosts (x86, Arm)
+        item["embedding"] = base64(bytes.data(), bytes.size());
+      } else {
+        item["embedding"] = v;
+      }
+      data.push_back(std::move(item));
+    }
+    const auto created = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    json out = {{"id", "embd-" + std::to_string(nextEmbeddingId.fetch_add(1))},
+                {"object", "list"},
+                {"created", created},
+                {"model", answeredModel},
+                {"data", std::move(data)},
+                {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
+    res.set_content(dumpJson(out), "application/json");
+  });
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
     completions(Api::Completions, req, res);
   });

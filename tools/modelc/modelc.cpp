@@ -92,6 +92,19 @@ cl::opt<bool> dummyWeights(
              "(benchmarks of a model's shapes without its checkpoint, as vLLM's --load-format "
              "dummy; the tokenizer still comes from the model)"),
     cl::cat(category));
+cl::opt<std::string>
+    task("task",
+         cl::desc("What the plan computes: auto (the model's files decide), generate (logits "
+                  "for sampling) or embed (pooled final hidden states: /v1/embeddings)"),
+         cl::init("auto"), cl::cat(category));
+cl::opt<std::string> pooling("pooling",
+                             cl::desc("With --task embed: last, mean or cls (default: what the "
+                                      "model's sentence-transformers or GGUF files say, else last)"),
+                             cl::cat(category));
+cl::opt<bool> normalize("normalize",
+                        cl::desc("With --task embed: scale each embedding to unit length "
+                                 "(default: what the model's files say, else true)"),
+                        cl::cat(category));
 cl::opt<bool> timing("timing", cl::desc("Print the time of each compiler stage to stderr"),
                      cl::cat(category));
 
@@ -129,6 +142,24 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(),
                              "--weight-format: '" + weightFormat + "' is not native or dense");
   spec.weightFormat = weightFormat;
+  if (task != "auto" && task != "generate" && task != "embed")
+    return createStringError(inconvertibleErrorCode(),
+                             "--task: '" + task + "' is not auto, generate or embed");
+  if (task != "auto")
+    spec.task = task;
+  if ((pooling.getNumOccurrences() || normalize.getNumOccurrences()) && !spec.embed())
+    return createStringError(inconvertibleErrorCode(),
+                             "--pooling and --normalize apply to embedding plans: add --task embed");
+  if (pooling.getNumOccurrences()) {
+    if (pooling != "last" && pooling != "mean" && pooling != "cls")
+      return createStringError(inconvertibleErrorCode(),
+                               "--pooling: '" + pooling + "' is not last, mean or cls");
+    spec.pooling.type = pooling == "last"   ? frontend::PoolingSpec::Type::Last
+                        : pooling == "mean" ? frontend::PoolingSpec::Type::Mean
+                                            : frontend::PoolingSpec::Type::Cls;
+  }
+  if (normalize.getNumOccurrences())
+    spec.pooling.normalize = normalize;
   if (mlaCache.getNumOccurrences() && mlaCache != "latent" && mlaCache != "expanded")
     return createStringError(inconvertibleErrorCode(),
                              "--mla-cache: '" + mlaCache + "' is not latent or expanded");
@@ -164,6 +195,12 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << "attention:    " << c.numHeads << " heads, " << c.numKvHeads << " KV heads, head_dim "
      << c.headDim << "\n"
      << "vocabulary:   " << c.vocabSize << "\n"
+     << "task:         "
+     << (spec.embed() ? "embed (" + frontend::poolingTypeName(spec.pooling.type).str() +
+                            " token pooling" + (spec.pooling.normalize ? ", normalized" : "") +
+                            ", " + std::to_string(c.hiddenSize) + " dimensions)"
+                      : std::string("generate"))
+     << "\n"
      << "weights:      " << weights << " tensors, " << params << " parameters, "
      << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype << " ("
      << frontend::weightFormatName(spec.weights.format) << ")"

@@ -48,6 +48,9 @@ int runGenerate(const GenerateOptions &o) {
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
+  if ((*exec)->metadata().pooling)
+    return fail(o.plan + " computes embeddings (modelc --task embed): use modelrt embed, or "
+                         "serve's /v1/embeddings");
   Expected<std::unique_ptr<Tokenizer>> tok = loadTokenizer(o);
   if (!tok)
     return fail(tok.error().message());

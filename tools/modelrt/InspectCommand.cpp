@@ -125,6 +125,13 @@ int inspect(const InspectOptions &o) {
               static_cast<unsigned long long>(file->fileSize()), m.builtBy.c_str());
   std::printf("model:       %s (%s), vocabulary %lld\n", m.modelName.c_str(),
               m.architecture.c_str(), static_cast<long long>(m.vocabSize));
+  if (m.pooling)
+    std::printf("task:        embed: %s token pooling%s, %lld dimensions\n",
+                plan::poolingTypeName(m.pooling->type),
+                m.pooling->normalize ? ", normalized" : "",
+                static_cast<long long>(m.pooling->dimensions));
+  else
+    std::printf("task:        generate\n");
   std::printf("target:      %s, %s, tp %lld, pp %lld\n", m.target.c_str(), m.dtype.c_str(),
               static_cast<long long>(m.tensorParallel), static_cast<long long>(m.pipelineParallel));
   std::printf("limits:      max_seq_len %lld, max_num_seqs %lld, max_num_batched_tokens %lld\n",

@@ -1,0 +1,150 @@
+// `modelrt embed PLAN -p TEXT [-p TEXT ...]`: embeddings from a plan compiled with modelc
+// --task embed, every input one request of the same serving engine (batched as the server
+// batches them); one JSON array of floats per input, in order, on stdout.
+#include "Commands.h"
+
+#include "runtime/engine/CpuExecutor.h"
+#include "runtime/engine/Engine.h"
+#include "runtime/tokenize/Tokenizer.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace modelrt::cli {
+namespace {
+
+struct EmbedOptions {
+  engine::ExecutorOptions executor;
+  std::string plan, tokenizer;
+  std::vector<std::string> prompts;
+  std::vector<std::string> promptIds; // "1,17,42": token ids, for plans without a tokenizer
+  int64_t dimensions = 0;
+};
+
+int fail(const std::string &message) {
+  std::cerr << "modelrt embed: " << message << "\n";
+  return 1;
+}
+
+Expected<std::vector<int32_t>> parseIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(item, &used);
+    } catch (const std::exception &) {
+      used = 0;
+    }
+    if (used != item.size() || id < 0 || id > INT32_MAX)
+      return Error(ErrorCode::InvalidArgument,
+                   "--prompt-ids: '" + item + "' is not a token id (ids are comma-separated)");
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
+int runEmbed(const EmbedOptions &o) {
+  if (o.prompts.empty() == o.promptIds.empty())
+    return fail("give the inputs as -p TEXT or as --prompt-ids IDS (not both)");
+  Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
+  if (!exec)
+    return fail(exec.error().message());
+  const plan::PlanMetadata &meta = (*exec)->metadata();
+  if (!meta.pooling)
+    return fail(o.plan + " generates tokens (modelrt generate); embeddings need a plan "
+                         "compiled with modelc --task embed");
+  std::vector<std::vector<int32_t>> inputs;
+  for (const std::string &ids : o.promptIds) {
+    Expected<std::vector<int32_t>> parsed = parseIds(ids);
+    if (!parsed)
+      return fail(parsed.error().message());
+    inputs.push_back(std::move(*parsed));
+  }
+  if (!o.prompts.empty()) {
+    Expected<std::unique_ptr<Tokenizer>> tok =
+        o.tokenizer.empty() ? Tokenizer::fromPlan(o.plan) : Tokenizer::fromFile(o.tokenizer);
+    if (!tok)
+      return fail(tok.error().message());
+    EncodeOptions encode;
+    encode.addSpecial = true; // as sentence-transformers and vLLM tokenize embedding inputs
+    for (const std::string &text : o.prompts) {
+      Expected<std::vector<int32_t>> ids = (*tok)->encode(text, encode);
+      if (!ids)
+        return fail(ids.error().message());
+      inputs.push_back(std::move(*ids));
+    }
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].empty())
+      return fail("input " + std::to_string(i) + " has no tokens");
+    if (int64_t(inputs[i].size()) > meta.maxSeqLen)
+      return fail("input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) +
+                  " tokens; the plan's max_seq_len is " + std::to_string(meta.maxSeqLen));
+    for (int32_t id : inputs[i])
+      if (id >= meta.vocabSize)
+        return fail("input " + std::to_string(i) + ": token id " + std::to_string(id) +
+                    " is outside the vocabulary of " + std::to_string(meta.vocabSize));
+  }
+  Expected<std::unique_ptr<engine::Engine>> eng =
+      engine::Engine::create(**exec, sched::Policy::IterationLevel);
+  if (!eng)
+    return fail(eng.error().message());
+  std::vector<sched::RequestId> ids;
+  for (std::vector<int32_t> &input : inputs) {
+    Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(std::move(input), o.dimensions);
+    if (!id)
+      return fail(id.error().message());
+    ids.push_back(*id);
+  }
+  std::map<sched::RequestId, std::vector<float>> done;
+  while ((*eng)->hasUnfinished()) {
+    if (Expected<std::vector<sched::TokenEvent>> events = (*eng)->step(); !events)
+      return fail(events.error().message());
+    for (const auto &[id, v] : (*eng)->lastEmbeddings())
+      done[id] = v;
+  }
+  for (sched::RequestId id : ids) {
+    std::string line = "[";
+    char buf[32];
+    for (float x : done.at(id)) {
+      std::snprintf(buf, sizeof buf, "%s%.9g", line.size() > 1 ? ", " : "", double(x));
+      line += buf;
+    }
+    std::cout << line << "]\n";
+  }
+  return 0;
+}
+
+} // namespace
+
+void addEmbedCommand(CLI::App &app, int &exitCode) {
+  auto o = std::make_shared<EmbedOptions>();
+  auto *cmd = app.add_subcommand(
+      "embed", "Embeddings of texts from a plan compiled with modelc --task embed (one JSON "
+               "array per input)");
+  cmd->add_option("plan", o->plan, "plan.bin written by modelc --task embed")->required();
+  addExecutorOptions(cmd, o->executor);
+  addLoraOption(cmd, "--lora", o->executor, "With this LoRA adapter (a PEFT directory)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+  cmd->add_option("-p,--prompt", o->prompts, "A text to embed (repeat for more)");
+  cmd->add_option("--prompt-ids", o->promptIds,
+                  "Token ids to embed, comma-separated (repeat for more)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or .gguf, when the plan carries no tokenizer");
+  cmd->add_option("--dimensions", o->dimensions,
+                  "Keep the first N features (a Matryoshka model's shorter embedding), "
+                  "normalized after (default: all)")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([o, &exitCode] {
+    if (!runAsWorker(o->plan, o->executor, exitCode))
+      exitCode = runEmbed(*o);
+  });
+}
+
+} // namespace modelrt::cli
