@@ -7,6 +7,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
         scripts/gen-compiler-test-models.py
     scripts/gen-compiler-test-models.py --manifest-ggufs     (only the manifests' GGUF files)
     scripts/gen-compiler-test-models.py --lora               (only the LoRA adapters; + peft)
+    scripts/gen-compiler-test-models.py --embedding          (only the embedding checkpoints)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -1313,12 +1314,66 @@ def lora_adapters():
         print("wrote", out)
 
 
+def embedding_models():
+    """Embedding checkpoints as sentence-transformers saves decoder models (Qwen3-Embedding):
+    the bare decoder's tensors (no "model." prefix, no LM head), modules.json naming a
+    Transformer, a Pooling module (1_Pooling/config.json) and maybe Normalize.
+    hf-tiny-qwen3-embedding: hf-tiny-qwen3's weights, config as Qwen3-Embedding's
+    (Qwen3ForCausalLM), last-token pooling, normalized;
+    hf-tiny-llama-embedding: hf-tiny-llama's weights, architecture LlamaModel, mean pooling,
+    not normalized; tiny-qwen3-embedding.gguf: hf-tiny-qwen3-embedding as llama.cpp's
+    converter writes an embedding model (qwen3.pooling_type 3: last, no output.weight)."""
+    def pooling(mode):
+        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+                 "weightedmean_tokens", "lasttoken"]
+        config = {"word_embedding_dimension": D, "include_prompt": True}
+        config.update({"pooling_mode_" + m: m == mode for m in modes})
+        return config
+
+    for name, base, arch, mode, normalize in [
+            ("hf-tiny-qwen3-embedding", "hf-tiny-qwen3", "Qwen3ForCausalLM", "lasttoken", True),
+            ("hf-tiny-llama-embedding", "hf-tiny-llama", "LlamaModel", "mean_tokens", False)]:
+        tensors = load_file(os.path.join(OUT, base, "model.safetensors"))
+        bare = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        with open(os.path.join(OUT, base, "config.json")) as f:
+            config = json.load(f)
+        config["architectures"] = [arch]
+        hf_dir(name, bare, config)
+        path = os.path.join(OUT, name)
+        modules = [{"idx": 0, "name": "0", "path": "",
+                    "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling"}]
+        if normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+        with open(os.path.join(path, "modules.json"), "w") as f:
+            json.dump(modules, f, indent=2)
+        os.makedirs(os.path.join(path, "1_Pooling"))
+        with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
+            json.dump(pooling(mode), f, indent=2)
+        print("wrote", path)
+    q = load_file(os.path.join(OUT, "hf-tiny-qwen3", "model.safetensors"))
+    qhd = 16
+    qmeta = {"block_count": L, "embedding_length": D, "feed_forward_length": F,
+             "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+             "attention.key_length": qhd, "attention.value_length": qhd,
+             "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
+             "vocab_size": V, "rope.dimension_count": qhd, "pooling_type": 3}
+    gguf_file("tiny-qwen3-embedding.gguf", "qwen3", qmeta,
+              {k: v for k, v in to_gguf_names(q).items() if k != "output.weight"})
+    print("wrote tiny-qwen3-embedding.gguf")
+
+
 if __name__ == "__main__":
     if "--manifest-ggufs" in sys.argv:
         manifest_ggufs()
     elif "--lora" in sys.argv:
         lora_adapters()
+    elif "--embedding" in sys.argv:
+        embedding_models()
     else:
         main()
         manifest_ggufs()
         lora_adapters()
+        embedding_models()

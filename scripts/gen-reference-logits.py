@@ -249,6 +249,45 @@ def with_rounded_kv(model, kind):
 F64_REFERENCE = {"tiny-qwen3_5", "tiny-qwen3_5-moe", "tiny-qwen3-next", "tiny-granite4-h"}
 
 
+def write_embeddings(name, directory, pooling_mode, prompts):
+    """sentence-transformers' embeddings of token-id prompts, one at a time: test/goldens/
+    <name>.json and <name>.embeddings.f32. The directory is copied with a tokenizer (which
+    sentence-transformers loads, and the ids bypass), and `pooling_mode` set if given."""
+    import shutil
+    import tempfile
+    import sentence_transformers
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model")
+        shutil.copytree(directory, path)
+        tok = os.path.join(ROOT, "unittests", "tokenize", "data", "smollm2")
+        for f in ["tokenizer.json", "tokenizer_config.json"]:
+            shutil.copy(os.path.join(tok, f), path)
+        if pooling_mode:
+            config_path = os.path.join(path, "1_Pooling", "config.json")
+            config = json.load(open(config_path))
+            for key in config:
+                if key.startswith("pooling_mode_"):
+                    config[key] = key == "pooling_mode_" + pooling_mode
+            json.dump(config, open(config_path, "w"))
+        model = sentence_transformers.SentenceTransformer(path, device="cpu")
+        model.eval()
+        rows = []
+        with torch.no_grad():
+            for p in prompts:
+                ids = torch.tensor([p])
+                out = model.forward({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+                rows.append(out["sentence_embedding"][0].float().numpy())
+    data = np.stack(rows).astype("<f4")
+    data.tofile(os.path.join(OUT, name + ".embeddings.f32"))
+    meta = {"model": name, "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__, "torch": torch.__version__,
+            "dimensions": int(data.shape[1]), "modules": [type(m).__name__ for m in model],
+            "prompts": [{"prompt": p} for p in prompts]}
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(name, data.shape, meta["modules"])
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     check_generator()
@@ -372,6 +411,20 @@ def main():
         model = PeftModel.from_pretrained(base, os.path.join(inputs, adapter))
         write(name, model.eval(), [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20]],
               all_positions=True)
+    # Embedding models (modelc --task embed), through sentence-transformers itself (pip install
+    # sentence-transformers): its modules.json pipeline (the transformers base model, its
+    # Pooling module, Normalize), run on token ids. hf-tiny-qwen3-embedding-cls: the same
+    # checkpoint with its Pooling module set to the first token (modelc --pooling cls).
+    for name, directory, mode in [("hf-tiny-qwen3-embedding", "hf-tiny-qwen3-embedding", None),
+                                  ("hf-tiny-llama-embedding", "hf-tiny-llama-embedding", None),
+                                  ("hf-tiny-qwen3-embedding-cls", "hf-tiny-qwen3-embedding",
+                                   "cls_token")]:
+        if only and name not in only:
+            continue
+        write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", directory), mode,
+                         [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20],
+                          [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6,
+                           50]])
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.
