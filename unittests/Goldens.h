@@ -23,14 +23,17 @@ struct Golden {
   std::vector<float> logits;
 };
 
-// test/goldens/<name>.json and .logits.f32 under $MODELC_SOURCE_DIR (else `sourceDir`).
-inline Golden readGolden(const std::string &name, const std::string &sourceDir) {
+// test/goldens/<name>.json and .logits.f32 (or another `values` file: .embeddings.f32)
+// under $MODELC_SOURCE_DIR (else `sourceDir`).
+inline Golden readGolden(const std::string &name, const std::string &sourceDir,
+                         const std::string &values = ".logits.f32") {
   const char *env = std::getenv("MODELC_SOURCE_DIR");
   const std::string base = (env && *env ? env : sourceDir) + "/test/goldens/" + name;
   std::ifstream json(base + ".json");
   EXPECT_TRUE(json.good()) << base;
   Golden g{nlohmann::json::parse(json), {}};
-  std::ifstream bin(base + ".logits.f32", std::ios::binary);
+  std::ifstream bin(base + values, std::ios::binary);
+  EXPECT_TRUE(bin.good()) << base + values;
   std::stringstream ss;
   ss << bin.rdbuf();
   const std::string bytes = ss.str();

@@ -118,8 +118,9 @@ private:
     std::vector<int32_t> history;
     int64_t maxTokens = 0;
     int32_t adapter = 0; // its LoRA adapter
-    // Embedding requests: the rows pooled so far (positions 0..pooledRows-1; a recompute
-    // after a preemption pools nothing twice), their sum (mean) or the first one (cls).
+    // Embedding requests: the rows pooled so far (positions 0..pooledRows-1: were the
+    // request recomputed after a preemption, nothing would be pooled twice), their sum
+    // (mean) or the first one (cls).
     bool embed = false;
     int64_t dimensions = 0;
     int64_t pooledRows = 0;

@@ -1,0 +1,204 @@
+// Embedding plans (modelc --task embed) through the serving engine, against
+// sentence-transformers (test/goldens/<name>.embeddings.f32, scripts/gen-reference-logits.py:
+// its modules.json pipeline on the same checkpoints): last-token, mean and first-token
+// pooling, normalized or not, on one rank, two ranks, two stages and llama.cpp's GGUF
+// layout; and the invariants: a vector does not depend on what else is batched, or on how
+// its prompt is chunked.
+#include "../Goldens.h"
+#include "runtime/engine/Engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+using namespace modelrt;
+using namespace modelrt::engine;
+
+extern std::string planDirectory;
+
+namespace {
+
+// A vector's elements are at most 1 (normalized) or O(1): the error is over the largest
+// reference element. Measured: 7e-7 to 1.2e-6 on every plan here.
+constexpr double kTolerance = 1e-5;
+
+std::unique_ptr<CpuExecutor> load(const std::string &plan, ExecutorOptions options = {}) {
+  Expected<std::unique_ptr<CpuExecutor>> exec =
+      CpuExecutor::load(planDirectory + "/" + plan + ".plan", options);
+  EXPECT_TRUE(exec.ok()) << plan << ": " << exec.error().toString();
+  return exec.ok() ? std::move(*exec) : nullptr;
+}
+
+testing_goldens::Golden golden(const std::string &name) {
+  return testing_goldens::readGolden(name, MODELC_TEST_SOURCE_DIR, ".embeddings.f32");
+}
+
+std::vector<std::vector<int32_t>> prompts(const testing_goldens::Golden &g) {
+  std::vector<std::vector<int32_t>> out;
+  for (const auto &p : g.meta["prompts"])
+    out.push_back(p["prompt"].get<std::vector<int32_t>>());
+  return out;
+}
+
+// Every prompt added before step joinAt[i] (all at step 0 by default), run to the end; the
+// vectors in prompt order.
+std::vector<std::vector<float>> embed(Executor &exec, const std::vector<std::vector<int32_t>> &in,
+                                      std::vector<int> joinAt = {}, int64_t dimensions = 0) {
+  joinAt.resize(in.size(), 0);
+  Expected<std::unique_ptr<Engine>> eng = Engine::create(exec, sched::Policy::IterationLevel);
+  EXPECT_TRUE(eng.ok()) << eng.error().toString();
+  std::map<sched::RequestId, size_t> which;
+  std::vector<std::vector<float>> out(in.size());
+  for (int step = 0; step < 1000; ++step) {
+    for (size_t i = 0; i < in.size(); ++i)
+      if (joinAt[i] == step) {
+        Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(in[i], dimensions);
+        EXPECT_TRUE(id.ok()) << id.error().toString();
+        which[*id] = i;
+      }
+    if (!(*eng)->hasUnfinished() && step >= *std::max_element(joinAt.begin(), joinAt.end()))
+      break;
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    EXPECT_TRUE(events.ok()) << events.error().toString();
+    for (const sched::TokenEvent &e : *events) {
+      EXPECT_TRUE(e.finish.has_value()) << "an embedding request ends at its one event";
+      auto v = (*eng)->lastEmbeddings().find(e.id);
+      EXPECT_NE(v, (*eng)->lastEmbeddings().end()) << "an event without its vector";
+      if (v != (*eng)->lastEmbeddings().end())
+        out[which[e.id]] = v->second;
+    }
+  }
+  return out;
+}
+
+double relativeError(const std::vector<float> &ours, const float *ref) {
+  return testing_goldens::relativeError(ours.data(), ref, static_cast<int64_t>(ours.size()));
+}
+
+bool sameBits(const std::vector<float> &a, const std::vector<float> &b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+} // namespace
+
+TEST(Embedding, PlansMatchSentenceTransformers) {
+  for (auto [plan, name] : std::vector<std::pair<std::string, std::string>>{
+           {"hf-tiny-qwen3-embedding", "hf-tiny-qwen3-embedding"},
+           {"hf-tiny-qwen3-embedding-tp2", "hf-tiny-qwen3-embedding"},
+           {"hf-tiny-qwen3-embedding-gguf", "hf-tiny-qwen3-embedding"},
+           {"hf-tiny-qwen3-embedding-chunked", "hf-tiny-qwen3-embedding"},
+           {"hf-tiny-qwen3-embedding-cls", "hf-tiny-qwen3-embedding-cls"},
+           {"hf-tiny-llama-embedding", "hf-tiny-llama-embedding"},
+           {"hf-tiny-llama-embedding-pp2", "hf-tiny-llama-embedding"},
+           {"hf-tiny-llama-embedding-chunked", "hf-tiny-llama-embedding"}}) {
+    SCOPED_TRACE(plan);
+    std::unique_ptr<CpuExecutor> exec = load(plan);
+    ASSERT_TRUE(exec);
+    testing_goldens::Golden g = golden(name);
+    const int64_t d = g.meta["dimensions"];
+    ASSERT_EQ(exec->metadata().outputWidth(), d);
+    const std::vector<std::vector<int32_t>> in = prompts(g);
+    ASSERT_EQ(g.logits.size(), in.size() * size_t(d));
+    // All prompts in one batch, as a server batches them.
+    const std::vector<std::vector<float>> out = embed(*exec, in);
+    double worst = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      ASSERT_EQ(out[i].size(), size_t(d)) << "prompt " << i;
+      worst = std::max(worst, relativeError(out[i], g.logits.data() + i * size_t(d)));
+    }
+    EXPECT_LT(worst, kTolerance);
+    std::printf("%s: worst relative error %.3g\n", plan.c_str(), worst);
+  }
+  // The tolerance tells the poolings apart: the first token's vector is far from the last's.
+  testing_goldens::Golden last = golden("hf-tiny-qwen3-embedding"),
+                          first = golden("hf-tiny-qwen3-embedding-cls");
+  std::vector<float> row(last.logits.begin(), last.logits.begin() + 32);
+  EXPECT_GT(relativeError(row, first.logits.data()), 100 * kTolerance);
+}
+
+// A Matryoshka embedding: the first N features, normalized after when the plan normalizes
+// (vLLM's "dimensions"); sentence-transformers' vector cut the same way.
+TEST(Embedding, DimensionsKeepTheFirstFeatures) {
+  for (auto [plan, normalized] :
+       std::vector<std::pair<std::string, bool>>{{"hf-tiny-qwen3-embedding", true},
+                                                 {"hf-tiny-llama-embedding", false}}) {
+    SCOPED_TRACE(plan);
+    std::unique_ptr<CpuExecutor> exec = load(plan);
+    ASSERT_TRUE(exec);
+    testing_goldens::Golden g = golden(plan);
+    const size_t d = g.meta["dimensions"].get<size_t>(), k = 8;
+    const std::vector<std::vector<int32_t>> in = prompts(g);
+    const std::vector<std::vector<float>> out = embed(*exec, in, {}, int64_t(k));
+    for (size_t i = 0; i < in.size(); ++i) {
+      std::vector<float> ref(g.logits.begin() + long(i * d), g.logits.begin() + long(i * d + k));
+      double norm = 0;
+      for (float x : ref)
+        norm += double(x) * x;
+      for (float &x : ref)
+        x = normalized ? float(x / std::sqrt(norm)) : x;
+      ASSERT_EQ(out[i].size(), k);
+      EXPECT_LT(relativeError(out[i], ref.data()), kTolerance) << "prompt " << i;
+    }
+  }
+}
+
+// Alone, in a batch, joining while others run, and chunked by 8 tokens: the same bits (the
+// pooled sum adds rows in position order whatever the steps). (Preemptions need a request
+// that grows after younger ones were admitted, and an embedding request does not: the
+// scheduler admits a younger one only with blocks to spare once the older ones' last chunks
+// are placed.)
+TEST(Embedding, VectorsDoNotDependOnTheBatchOrTheChunks) {
+  for (auto [plan, chunked] : std::vector<std::pair<std::string, std::string>>{
+           {"hf-tiny-qwen3-embedding", "hf-tiny-qwen3-embedding-chunked"},
+           {"hf-tiny-qwen3-embedding-cls", ""},
+           {"hf-tiny-llama-embedding", "hf-tiny-llama-embedding-chunked"}}) {
+    SCOPED_TRACE(plan);
+    std::unique_ptr<CpuExecutor> exec = load(plan);
+    ASSERT_TRUE(exec);
+    const std::vector<std::vector<int32_t>> in = {
+        {4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50},
+        {1, 17, 42, 9, 3, 50, 7, 8, 63, 31},
+        {20},
+        {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+         28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38}};
+    std::vector<std::vector<float>> alone;
+    for (const std::vector<int32_t> &p : in)
+      alone.push_back(embed(*exec, {p})[0]);
+    const std::vector<std::vector<float>> batched = embed(*exec, in);
+    const std::vector<std::vector<float>> joining = embed(*exec, in, {0, 1, 1, 2});
+    for (size_t i = 0; i < in.size(); ++i) {
+      EXPECT_TRUE(sameBits(batched[i], alone[i])) << "batched, prompt " << i;
+      EXPECT_TRUE(sameBits(joining[i], alone[i])) << "joining, prompt " << i;
+    }
+    if (!chunked.empty()) {
+      std::unique_ptr<CpuExecutor> small = load(chunked);
+      ASSERT_TRUE(small);
+      const std::vector<std::vector<float>> pieces = embed(*small, in);
+      for (size_t i = 0; i < in.size(); ++i)
+        EXPECT_TRUE(sameBits(pieces[i], alone[i])) << "chunked, prompt " << i;
+    }
+  }
+}
+
+TEST(Embedding, EachPlanServesItsOwnKindOfRequest) {
+  std::unique_ptr<CpuExecutor> embedding = load("hf-tiny-qwen3-embedding");
+  std::unique_ptr<CpuExecutor> generating = load("tiny-llama");
+  ASSERT_TRUE(embedding && generating);
+  Expected<std::unique_ptr<Engine>> e = Engine::create(*embedding, sched::Policy::IterationLevel);
+  Expected<std::unique_ptr<Engine>> g = Engine::create(*generating, sched::Policy::IterationLevel);
+  ASSERT_TRUE(e.ok() && g.ok());
+  sched::RequestParams params;
+  params.prompt = {1, 2, 3};
+  Expected<sched::RequestId> refused = (*e)->addRequest(params, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("computes embeddings"), std::string::npos);
+  Expected<sched::RequestId> notEmbedding = (*g)->addEmbeddingRequest({1, 2, 3});
+  ASSERT_FALSE(notEmbedding.ok());
+  EXPECT_NE(notEmbedding.error().message().find("--task embed"), std::string::npos);
+  Expected<sched::RequestId> tooWide = (*e)->addEmbeddingRequest({1, 2, 3}, 33);
+  ASSERT_FALSE(tooWide.ok());
+  EXPECT_NE(tooWide.error().message().find("dimensions 33 is not in [1, 32]"), std::string::npos)
+      << tooWide.error().message();
+}
