@@ -189,15 +189,17 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
       model && !model->findTensor("model.embed_tokens.weight") &&
       model->findTensor("embed_tokens.weight"))
     spec.config.bareDecoderNames = true;
+  // What cannot be pooled is an error only for an embedding plan (validateSpec).
   Expected<bool> sentenceTransformers = readSentenceTransformers(dir, spec.pooling);
   if (!sentenceTransformers)
-    return sentenceTransformers.takeError();
+    spec.poolingError = toString(sentenceTransformers.takeError());
+  const bool pooled = sentenceTransformers ? *sentenceTransformers : !spec.poolingError.empty();
   bool baseModel = false;
   if (const json::Array *archs = object->getArray("architectures"))
     if (!archs->empty())
       if (std::optional<StringRef> arch = archs->front().getAsString())
         baseModel = arch->ends_with("Model") && !arch->ends_with("LMHeadModel");
-  if (baseModel || (*sentenceTransformers && spec.config.bareDecoderNames))
+  if (baseModel || (pooled && spec.config.bareDecoderNames))
     spec.task = "embed";
   return spec;
 }
@@ -379,6 +381,8 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
                           Twine(c.numLayers) + " layers");
   if (spec.task != "generate" && spec.task != "embed")
     return fail("task", "'" + spec.task + "' is not generate or embed");
+  if (spec.embed() && !spec.poolingError.empty())
+    return createStringError(inconvertibleErrorCode(), spec.poolingError);
   if (spec.embed() && (spec.target != "cpu" || spec.dtype != "f32"))
     return fail("task", "embedding plans run on the CPU executor in f32 for now (this is --target " +
                             spec.target + " --dtype " + spec.dtype + ")");

@@ -69,6 +69,7 @@ struct ModelSpec {
   std::string task = "generate";
   bool embed() const { return task == "embed"; }
   PoolingSpec pooling; // what the model's files say (else the last token, normalized)
+  std::string poolingError; // why the files' pooling cannot be computed (an error if embed())
   int64_t maxSeqLen = 0; // 0: the model's max_position_embeddings
   int64_t maxNumSeqs = 64;
   int64_t maxNumBatchedTokens = 2048;

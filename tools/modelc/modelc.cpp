@@ -96,8 +96,8 @@ cl::opt<std::string>
     task("task",
          cl::desc("What the plan computes: auto (the model's files decide), generate (logits "
                   "for sampling) or embed (pooled final hidden states: /v1/embeddings)"),
-         cl::init("auto"), cl::cat(category));
-cl::opt<std::string> pooling("pooling",
+         cl::value_desc("auto|generate|embed"), cl::init("auto"), cl::cat(category));
+cl::opt<std::string> pooling("pooling", cl::value_desc("last|mean|cls"),
                              cl::desc("With --task embed: last, mean or cls (default: what the "
                                       "model's sentence-transformers or GGUF files say, else last)"),
                              cl::cat(category));
