@@ -1314,12 +1314,46 @@ def lora_adapters():
         print("wrote", out)
 
 
+def tiny_tokenizer():
+    """A tokenizer.json small enough for the tiny models' vocabulary of 64 (37 tokens):
+    SentencePiece-style BPE (Metaspace) over lower-case letters, '.' and ',', a few merges,
+    and a post-processor that appends </s>, as Qwen3-Embedding's appends <|endoftext|>."""
+    import string
+    vocab = {"<s>": 0, "</s>": 1}
+    for c in ["\u2581"] + list(string.ascii_lowercase) + [".", ","]:
+        vocab[c] = len(vocab)
+    merges = []
+    for a, b in [("t", "h"), ("th", "e"), ("i", "s"), ("a", "n"), ("\u2581", "the"),
+                 ("\u2581", "is")]:
+        merges.append(a + " " + b)
+        vocab[a + b] = len(vocab)
+
+    def special(i, content):
+        return {"id": i, "content": content, "special": True, "single_word": False,
+                "lstrip": False, "rstrip": False, "normalized": False}
+    metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+                 "split": False}
+    return {"version": "1.0", "added_tokens": [special(0, "<s>"), special(1, "</s>")],
+            "normalizer": None, "pre_tokenizer": metaspace,
+            "post_processor": {
+                "type": "TemplateProcessing",
+                "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                "pair": [], "special_tokens": {"</s>": {"id": "</s>", "ids": [1],
+                                                         "tokens": ["</s>"]}}},
+            "decoder": metaspace,
+            "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                      "merges": merges}}
+
+
 def embedding_models():
     """Embedding checkpoints as sentence-transformers saves decoder models (Qwen3-Embedding):
     the bare decoder's tensors (no "model." prefix, no LM head), modules.json naming a
     Transformer, a Pooling module (1_Pooling/config.json) and maybe Normalize.
     hf-tiny-qwen3-embedding: hf-tiny-qwen3's weights, config as Qwen3-Embedding's
-    (Qwen3ForCausalLM), last-token pooling, normalized;
+    (Qwen3ForCausalLM), last-token pooling, normalized, and tiny_tokenizer();
     hf-tiny-llama-embedding: hf-tiny-llama's weights, architecture LlamaModel, mean pooling,
     not normalized; tiny-qwen3-embedding.gguf: hf-tiny-qwen3-embedding as llama.cpp's
     converter writes an embedding model (qwen3.pooling_type 3: last, no output.weight)."""
@@ -1349,6 +1383,14 @@ def embedding_models():
                             "type": "sentence_transformers.models.Normalize"})
         with open(os.path.join(path, "modules.json"), "w") as f:
             json.dump(modules, f, indent=2)
+        if name == "hf-tiny-qwen3-embedding":  # texts for the server's test
+            with open(os.path.join(path, "tokenizer.json"), "w") as f:
+                json.dump(tiny_tokenizer(), f, ensure_ascii=False, indent=1)
+            # The file as it stands (without a class, transformers 5 would rebuild Qwen2's
+            # byte-level pipeline around its vocabulary).
+            with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+                json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "</s>",
+                           "pad_token": "</s>", "model_max_length": 128}, f, indent=1)
         os.makedirs(os.path.join(path, "1_Pooling"))
         with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
             json.dump(pooling(mode), f, indent=2)

@@ -259,9 +259,10 @@ def write_embeddings(name, directory, pooling_mode, prompts):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model")
         shutil.copytree(directory, path)
-        tok = os.path.join(ROOT, "unittests", "tokenize", "data", "smollm2")
-        for f in ["tokenizer.json", "tokenizer_config.json"]:
-            shutil.copy(os.path.join(tok, f), path)
+        if not os.path.exists(os.path.join(path, "tokenizer.json")):
+            tok = os.path.join(ROOT, "unittests", "tokenize", "data", "smollm2")
+            for f in ["tokenizer.json", "tokenizer_config.json"]:
+                shutil.copy(os.path.join(tok, f), path)
         if pooling_mode:
             config_path = os.path.join(path, "1_Pooling", "config.json")
             config = json.load(open(config_path))
@@ -272,8 +273,13 @@ def write_embeddings(name, directory, pooling_mode, prompts):
         model = sentence_transformers.SentenceTransformer(path, device="cpu")
         model.eval()
         rows = []
+        texts = [p for p in prompts if isinstance(p, str)]
+        if texts:  # through sentence-transformers' own tokenizing, one text at a time
+            prompts = [model.preprocess([t])["input_ids"][0].tolist() for t in texts]
+            rows = [model.encode([t], convert_to_numpy=True)[0] for t in texts]
+            prompts = [{"text": t, "prompt": p} for t, p in zip(texts, prompts)]
         with torch.no_grad():
-            for p in prompts:
+            for p in ([] if texts else prompts):
                 ids = torch.tensor([p])
                 out = model.forward({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
                 rows.append(out["sentence_embedding"][0].float().numpy())
@@ -282,7 +288,7 @@ def write_embeddings(name, directory, pooling_mode, prompts):
     meta = {"model": name, "sentence_transformers": sentence_transformers.__version__,
             "transformers": transformers.__version__, "torch": torch.__version__,
             "dimensions": int(data.shape[1]), "modules": [type(m).__name__ for m in model],
-            "prompts": [{"prompt": p} for p in prompts]}
+            "prompts": prompts if texts else [{"prompt": p} for p in prompts]}
     with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(name, data.shape, meta["modules"])
@@ -418,13 +424,19 @@ def main():
     for name, directory, mode in [("hf-tiny-qwen3-embedding", "hf-tiny-qwen3-embedding", None),
                                   ("hf-tiny-llama-embedding", "hf-tiny-llama-embedding", None),
                                   ("hf-tiny-qwen3-embedding-cls", "hf-tiny-qwen3-embedding",
-                                   "cls_token")]:
+                                   "cls_token"),
+                                  ("hf-tiny-qwen3-embedding-text", "hf-tiny-qwen3-embedding",
+                                   None)]:
         if only and name not in only:
             continue
+        # -text: texts through the checkpoint's tokenizer (tiny_tokenizer() of
+        # gen-compiler-test-models.py; </s> appended), for the server's test.
+        prompts = ["this is the end.", "an", "the cat sat on the mat, then ran."] \
+            if name.endswith("-text") else \
+            [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20],
+             [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50]]
         write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", directory), mode,
-                         [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20],
-                          [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6,
-                           50]])
+                         prompts)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.

@@ -10,7 +10,7 @@ config.name = "MODELC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs", "lit.cfg.py", "CMakeLists.txt", "check_server.py", "check_mpi_server.py",
-                   "check_reasoning.py", "http_client.py"]
+                   "check_reasoning.py", "http_client.py", "check_embeddings.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.modelc_obj_root, "test")
 

@@ -131,6 +131,7 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
   // "token" ends the request at its last prompt position.
   params.promptLogprobs = pooling->needsAllRows();
   params.maxTokens = 1;
+  params.poolsPrompt = true;
   params.ignoreEos = true;
   params.adapter = adapter;
   RequestSampling state{sample::Sampler(sample::SamplingParams{}, params.prompt), -1};

@@ -19,6 +19,9 @@ struct RequestParams {
   bool promptLogprobs = false;
   // Generated tokens at most; the request finishes with FinishReason::Length there.
   int32_t maxTokens = 16;
+  // An embedding request (Engine::addEmbeddingRequest): its one token is a placeholder that
+  // ends it and never runs, so the prompt alone may fill max_seq_len.
+  bool poolsPrompt = false;
   // Generating eosTokenId ends the request (FinishReason::Eos) unless ignoreEos.
   std::optional<TokenId> eosTokenId;
   bool ignoreEos = false;

@@ -114,7 +114,12 @@ Status Scheduler::validateRequest(const RequestParams &params) const {
   }
 
   int64_t longest = int64_t(params.prompt.size()) + params.maxTokens;
-  if (longest > config_.maxSeqLen)
+  if (params.poolsPrompt && params.maxTokens == 1 &&
+      int64_t(params.prompt.size()) > config_.maxSeqLen)
+    return invalid("the prompt (" + std::to_string(params.prompt.size()) +
+                   " tokens) exceeds the maximum sequence length " +
+                   std::to_string(config_.maxSeqLen));
+  if (!(params.poolsPrompt && params.maxTokens == 1) && longest > config_.maxSeqLen)
     return invalid("prompt (" + std::to_string(params.prompt.size()) + " tokens) + max_tokens (" +
                    std::to_string(params.maxTokens) + ") = " + std::to_string(longest) +
                    " exceeds the maximum sequence length " + std::to_string(config_.maxSeqLen));
