@@ -311,7 +311,7 @@ private:
       cachedBlocks_ = static_cast<uint64_t>(kv.numCachedBlocks());
       usedBlocks_ = static_cast<uint64_t>(kv.numUsedBlocks());
       totalBlocks_ = static_cast<uint64_t>(kv.config().numBlocks);
-      if (events)
+      if (events && !exec_->metadata().pooling) // an embedding's one event is no token
         generated_ += events->size();
       if (!events) {
         // An engine failure ends every request in flight; the server stays up.

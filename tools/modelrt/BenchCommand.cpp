@@ -98,7 +98,11 @@ Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, con
   int next = 0, done = 0;
   while (done < numPrompts) {
     for (; next < numPrompts && arrivals[next] <= now(); ++next) {
-      Expected<sched::RequestId> id = eng.addRequest(prompts[next], sample::SamplingParams{});
+      // An embedding plan's requests are prompts alone: one event each, when pooled.
+      Expected<sched::RequestId> id =
+          exec.metadata().pooling
+              ? eng.addEmbeddingRequest(prompts[next].prompt, 0, prompts[next].adapter)
+              : eng.addRequest(prompts[next], sample::SamplingParams{});
       if (!id)
         return id.error();
       index[*id] = next;

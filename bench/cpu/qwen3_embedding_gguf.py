@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""A GGUF file in Qwen3-Embedding-0.6B's shapes for CPU embedding benchmarks against llama.cpp
+on the same file: seeded random weights (matrices Q8_0, as Qwen's own Qwen3-Embedding-0.6B
+Q8_0 GGUF; norms f32), laid out as llama.cpp's converter writes an embedding model (qwen3,
+pooling_type 3: the last token; no output.weight), with SmolLM2's tokenizer (and so a
+vocabulary of 49152 in place of 151669: an embedding model has no LM head, so the table's
+size changes no work per token).
+
+    python3 bench/cpu/qwen3_embedding_gguf.py SMOLLM2_GGUF OUT_GGUF
+"""
+import sys
+
+import gguf
+import numpy as np
+
+src, out = sys.argv[1], sys.argv[2]
+# Qwen3-Embedding-0.6B (config.json): hidden 1024, 28 layers, 16 heads and 8 KV heads of
+# 128, an MLP of 3072, RMSNorm eps 1e-6, rope_theta 1e6, q/k norms.
+D, L, H, KV, HD, F = 1024, 28, 16, 8, 128, 3072
+rng = np.random.default_rng(0)
+reader = gguf.GGUFReader(src)
+V = len(reader.fields["tokenizer.ggml.tokens"].contents())
+
+w = gguf.GGUFWriter(out, "qwen3")
+for key, value in [("block_count", L), ("embedding_length", D), ("feed_forward_length", F),
+                   ("context_length", 32768), ("attention.head_count", H),
+                   ("attention.head_count_kv", KV), ("attention.key_length", HD),
+                   ("attention.value_length", HD), ("vocab_size", V), ("pooling_type", 3)]:
+    w.add_uint32("qwen3." + key, value)
+w.add_float32("qwen3.rope.freq_base", 1000000.0)
+w.add_float32("qwen3.attention.layer_norm_rms_epsilon", 1e-6)
+for key, field in reader.fields.items():
+    if not key.startswith("tokenizer."):
+        continue
+    value, kind = field.contents(), field.types[0]
+    if kind == gguf.GGUFValueType.ARRAY:
+        w.add_array(key, value)
+    elif kind == gguf.GGUFValueType.STRING:
+        w.add_string(key, value)
+    elif kind == gguf.GGUFValueType.BOOL:
+        w.add_bool(key, value)
+    else:
+        w.add_uint32(key, value)
+
+
+def matrix(name, rows, cols):
+    data = (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+    w.add_tensor(name, gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0),
+                 raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+
+
+def vector(name, n):
+    w.add_tensor(name, (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32))
+
+
+matrix("token_embd.weight", V, D)
+vector("output_norm.weight", D)
+for i in range(L):
+    vector(f"blk.{i}.attn_norm.weight", D)
+    vector(f"blk.{i}.ffn_norm.weight", D)
+    matrix(f"blk.{i}.attn_q.weight", H * HD, D)
+    matrix(f"blk.{i}.attn_k.weight", KV * HD, D)
+    matrix(f"blk.{i}.attn_v.weight", KV * HD, D)
+    matrix(f"blk.{i}.attn_output.weight", D, H * HD)
+    vector(f"blk.{i}.attn_q_norm.weight", HD)
+    vector(f"blk.{i}.attn_k_norm.weight", HD)
+    matrix(f"blk.{i}.ffn_gate.weight", F, D)
+    matrix(f"blk.{i}.ffn_up.weight", F, D)
+    matrix(f"blk.{i}.ffn_down.weight", D, F)
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+print(out, V, "tokens")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Embeddings on the CPU in Qwen3-Embedding-0.6B's shapes (bench/cpu/qwen3_embedding_gguf.py:
+# random Q8_0 weights, last-token pooling): modelrt bench on the GGUF's plan (Q8_0 blocks
+# kept, and dequantized to f32) against llama.cpp on the same file and sentence-transformers
+# (f32) on the same architecture; N prompts of LEN seeded random token ids. Needs
+# llama-cpp-python, sentence-transformers, gguf from PyPI (not part of CI). Rounds alternate.
+#   bench/cpu/run-embeddings.sh [N=64] [LEN=128]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-64}
+LEN=${2:-128}
+SMOLLM2=${MODELC_SMOLLM2_GGUF:-$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf}
+GGUF=build/bench-qwen3-embedding.gguf
+[ -f "$GGUF" ] || python3 bench/cpu/qwen3_embedding_gguf.py "$SMOLLM2" "$GGUF"
+build/bin/modelc "$GGUF" -o build/bench-qwen3-embedding.plan
+build/bin/modelc "$GGUF" --weight-format dense -o build/bench-qwen3-embedding-dense.plan
+for round in 1 2; do
+  for plan in bench-qwen3-embedding bench-qwen3-embedding-dense; do
+    build/tools/modelrt/modelrt bench "build/$plan.plan" --num-prompts "$N" --input-len "$LEN" \
+      --output-len 1 --request-rate inf --scheduler iteration-level |
+      grep -E 'Benchmark duration|Request throughput|Total token throughput' | tr '\n' ' ' |
+      sed "s/^/round $round modelrt $plan: /"
+    echo
+  done
+  python3 bench/cpu/llama_cpp_embed.py "$GGUF" "$N" "$LEN" | sed "s/^/round $round /"
+  python3 bench/cpu/st_embed.py "$N" "$LEN" 2>/dev/null | sed "s/^/round $round /"
+done
