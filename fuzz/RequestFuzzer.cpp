@@ -1,5 +1,5 @@
 // OpenAI request bodies on arbitrary bytes: /v1/completions, /v1/chat/completions,
-// /tokenize and /detokenize parsing must accept or refuse with an error (never throw, crash
+// /v1/embeddings, /tokenize and /detokenize parsing must accept or refuse with an error (never throw, crash
 // or over-read), and an accepted chat request must render through a chat template within
 // small limits.
 #include "runtime/server/Request.h"
@@ -45,6 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     limits.maxOutputBytes = 1 << 16;
     limits.maxSteps = 100000;
     (void)chatml->render(tmpl::chatContext(t->messages), limits);
+  }
+  if (Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(body); e) {
+    if (e->inputs.empty() || e->inputs.size() > size_t(server::kMaxEmbeddingInputs) ||
+        e->dimensions < 0 || e->truncatePromptTokens < -1)
+      __builtin_trap(); // accepted what the API refuses
+    for (const server::PromptInput &in : e->inputs)
+      if (in.text.empty() && in.tokens.empty())
+        __builtin_trap();
   }
   if (Expected<std::vector<int32_t>> ids = server::parseDetokenizeRequest(body); ids)
     for (int32_t id : *ids)

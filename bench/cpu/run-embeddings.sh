@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Embeddings on the CPU in Qwen3-Embedding-0.6B's shapes (bench/cpu/qwen3_embedding_gguf.py:
 # random Q8_0 weights, last-token pooling): modelrt bench on the GGUF's plan (Q8_0 blocks
-# kept, and dequantized to f32) against llama.cpp on the same file and sentence-transformers
-# (f32) on the same architecture; N prompts of LEN seeded random token ids. Needs
+# kept, and dequantized to f32) against llama.cpp on the same file (batches of 2048 tokens,
+# and of one prompt) and sentence-transformers (f32) on the same architecture; N prompts of
+# LEN seeded random token ids. Needs
 # llama-cpp-python, sentence-transformers, gguf from PyPI (not part of CI). Rounds alternate.
 #   bench/cpu/run-embeddings.sh [N=64] [LEN=128]
 set -euo pipefail
@@ -18,10 +19,11 @@ for round in 1 2; do
   for plan in bench-qwen3-embedding bench-qwen3-embedding-dense; do
     build/tools/modelrt/modelrt bench "build/$plan.plan" --num-prompts "$N" --input-len "$LEN" \
       --output-len 1 --request-rate inf --scheduler iteration-level |
-      grep -E 'Benchmark duration|Request throughput|Total token throughput' | tr '\n' ' ' |
+      grep -iE 'Benchmark duration|Request throughput|Total token throughput' | tr '\n' ' ' |
       sed "s/^/round $round modelrt $plan: /"
     echo
   done
   python3 bench/cpu/llama_cpp_embed.py "$GGUF" "$N" "$LEN" | sed "s/^/round $round /"
+  python3 bench/cpu/llama_cpp_embed.py "$GGUF" "$N" "$LEN" "$LEN" | sed "s/^/round $round /"
   python3 bench/cpu/st_embed.py "$N" "$LEN" 2>/dev/null | sed "s/^/round $round /"
 done
