@@ -1,5 +1,5 @@
 // OpenAI request bodies on arbitrary bytes: /v1/completions, /v1/chat/completions,
-// /v1/embeddings, /tokenize and /detokenize parsing must accept or refuse with an error (never throw, crash
+// /v1/embeddings, /score, /rerank, /tokenize and /detokenize parsing must accept or refuse with an error (never throw, crash
 // or over-read), and an accepted chat request must render through a chat template within
 // small limits.
 #include "runtime/server/Request.h"
@@ -54,6 +54,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (in.text.empty() && in.tokens.empty())
         __builtin_trap();
   }
+  for (bool rerank : {false, true})
+    if (Expected<server::ScoreRequest> r = server::parseScoreRequest(body, rerank); r)
+      if (r->queries.empty() || r->documents.empty() || r->topN < 0 ||
+          (r->queries.size() > 1 && r->queries.size() != r->documents.size()))
+        __builtin_trap();
   if (Expected<std::vector<int32_t>> ids = server::parseDetokenizeRequest(body); ids)
     for (int32_t id : *ids)
       if (id < 0)

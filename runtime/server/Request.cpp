@@ -531,6 +531,55 @@ Expected<TokenizeRequest> parseTokenizeRequest(std::string_view body) {
   }
 }
 
+namespace {
+
+// vLLM's truncate_prompt_tokens: -1 (to max_seq_len) or k >= 1 (the last k tokens).
+Status truncation(const Json &body, int64_t &out) {
+  if (Status s = optionalNumber(body, "truncate_prompt_tokens", out); !s)
+    return s;
+  if (out < -1 || (out == 0 && body.contains("truncate_prompt_tokens") &&
+                   !body["truncate_prompt_tokens"].is_null()))
+    return invalid("'truncate_prompt_tokens' must be -1 (max_seq_len) or at least 1");
+  return Status::success();
+}
+
+// A string field, or a list of strings (or of {"text": string} objects, with `objects`):
+// non-empty texts, at most kMaxEmbeddingInputs.
+Status textList(const Json &body, const char *key, bool allowOne, bool objects,
+                std::vector<PromptInput> &out) {
+  auto it = body.find(key);
+  const std::string name = std::string("'") + key + "'";
+  const Error form = invalid(name + " must be " + (allowOne ? "a string or " : "") +
+                             "a non-empty list of strings" +
+                             (objects ? " (or of {\"text\": string} objects)" : ""));
+  if (it == body.end() || it->is_null())
+    return invalid(name + " is missing");
+  if (it->is_string() && allowOne) {
+    out.push_back({it->get<std::string>(), {}});
+  } else if (!it->is_array() || it->empty()) {
+    return form;
+  } else {
+    for (const Json &item : *it) {
+      if (item.is_string())
+        out.push_back({item.get<std::string>(), {}});
+      else if (objects && item.is_object() && item.contains("text") && item["text"].is_string())
+        out.push_back({item["text"].get<std::string>(), {}});
+      else
+        return form;
+    }
+  }
+  if (out.size() > size_t(kMaxEmbeddingInputs))
+    return invalid(name + " lists " + std::to_string(out.size()) + " texts; at most " +
+                   std::to_string(kMaxEmbeddingInputs));
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i].text.empty())
+      return invalid(name + (out.size() > 1 ? " " + std::to_string(i) : "") +
+                     ": an empty string has no embedding");
+  return Status::success();
+}
+
+} // namespace
+
 Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
   Expected<Json> json = parseBody(body);
   if (!json)
@@ -558,13 +607,51 @@ Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
       return s.error();
     if (json->contains("dimensions") && !(*json)["dimensions"].is_null() && r.dimensions < 1)
       return invalid("'dimensions' must be at least 1");
-    if (Status s = optionalNumber(*json, "truncate_prompt_tokens", r.truncatePromptTokens); !s)
+    if (Status s = truncation(*json, r.truncatePromptTokens); !s)
       return s.error();
-    if (r.truncatePromptTokens < -1 ||
-        (json->contains("truncate_prompt_tokens") && r.truncatePromptTokens == 0 &&
-         !(*json)["truncate_prompt_tokens"].is_null()))
-      return invalid("'truncate_prompt_tokens' must be -1 (max_seq_len) or at least 1");
     if (Status s = optionalBool(*json, "add_special_tokens", r.addSpecial); !s)
+      return s.error();
+    return r;
+  } catch (const nlohmann::json::exception &e) {
+    return invalid(std::string("the body could not be read: ") + e.what());
+  }
+}
+
+Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
+  Expected<Json> json = parseBody(body);
+  if (!json)
+    return json.error();
+  try {
+    ScoreRequest r;
+    r.rerank = rerank;
+    if (rerank) {
+      auto query = json->find("query");
+      if (query == json->end() || !query->is_string())
+        return invalid("'query' must be a string");
+      r.queries.push_back({query->get<std::string>(), {}});
+      if (r.queries[0].text.empty())
+        return invalid("'query': an empty string has no embedding");
+      if (Status s = textList(*json, "documents", false, true, r.documents); !s)
+        return s.error();
+      if (Status s = optionalNumber(*json, "top_n", r.topN); !s)
+        return s.error();
+      if (r.topN < 0)
+        return invalid("'top_n' must be at least 0 (0: every document)");
+      if (Status s = optionalBool(*json, "return_documents", r.returnDocuments); !s)
+        return s.error();
+    } else {
+      if (Status s = textList(*json, "text_1", true, false, r.queries); !s)
+        return s.error();
+      if (Status s = textList(*json, "text_2", true, false, r.documents); !s)
+        return s.error();
+      if (r.queries.size() > 1 && r.queries.size() != r.documents.size())
+        return invalid("'text_1' lists " + std::to_string(r.queries.size()) +
+                       " texts and 'text_2' " + std::to_string(r.documents.size()) +
+                       ": pairs need lists of one length (or one text_1)");
+    }
+    if (Status s = optionalString(*json, "model", r.model); !s)
+      return s.error();
+    if (Status s = truncation(*json, r.truncatePromptTokens); !s)
       return s.error();
     return r;
   } catch (const nlohmann::json::exception &e) {

@@ -89,6 +89,23 @@ struct EmbeddingRequest {
 };
 Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body);
 
+// vLLM's score and rerank APIs (on an embedding model: cosine similarities). POST /score:
+// {"text_1": a string or a list, "text_2": a string or a list}: text_1 against each text_2,
+// or pairwise when both are lists of one length. POST /rerank (Jina's and Cohere's shape):
+// {"query": a string, "documents": strings or {"text": string} objects, "top_n" (0: all),
+// "return_documents" (default true)}. Both: "model", "truncate_prompt_tokens". Texts are
+// non-empty strings; at most kMaxEmbeddingInputs documents.
+struct ScoreRequest {
+  bool rerank = false;
+  std::vector<PromptInput> queries; // one, or one per document
+  std::vector<PromptInput> documents;
+  std::string model;
+  int64_t topN = 0;
+  bool returnDocuments = true;
+  int64_t truncatePromptTokens = 0; // as EmbeddingRequest's
+};
+Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank);
+
 // vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
 // or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",
 // "chat_template_kwargs"; "add_special_tokens" false), and "return_token_strs".

@@ -1204,67 +1204,60 @@ Status serve(const ServerOptions &options) {
             engineThread->cancel(channel);
         });
   };
-  // OpenAI's embeddings (vLLM's pooling runner): every input one engine request, batched
-  // with whatever else runs; the vectors in input order.
-  http.Post("/v1/embeddings", [&, engineThread, tokenizer](const httplib::Request &req,
-                                                           httplib::Response &res) {
-    if (!authorized(req, res))
-      return;
-    auto inFlight = std::make_shared<InFlight>();
-    if (draining.load())
-      return sendError(res, 503, "the server is shutting down");
-    if (!embeddingPlan)
-      return sendError(res, 400,
-                       "this model generates text (/v1/completions, /v1/chat/completions); "
-                       "embeddings need a plan compiled with modelc --task embed");
-    Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body);
-    if (!parsed)
-      return sendError(res, 400, parsed.error().message());
-    EmbeddingRequest &r = *parsed;
-    const int64_t width = engineThread->metadata().outputWidth();
-    if (r.dimensions > width)
-      return sendError(res, 400,
-                       "'dimensions' " + std::to_string(r.dimensions) +
-                           " is more than the model's " + std::to_string(width));
+  // Every input one engine request of an embedding plan, batched with whatever else runs;
+  // the vectors in input order, and the prompt tokens they took. `field` names the inputs in
+  // errors ("'input'"). False: the error is in `res`.
+  struct EmbedOptions {
+    int64_t dimensions = 0;
+    int64_t truncatePromptTokens = 0; // 0: none; -1: max_seq_len; k: the last k tokens
+    bool addSpecial = true;
+    int32_t adapter = 0;
+  };
+  using Vectors = std::vector<std::shared_ptr<const std::vector<float>>>;
+  auto embedInputs = [&, engineThread, tokenizer](const std::vector<PromptInput> &inputs,
+                                                  const std::string &field,
+                                                  const EmbedOptions &o, Vectors &vectors,
+                                                  size_t &promptTokens,
+                                                  httplib::Response &res) -> bool {
     Job job;
-    std::string answeredModel = model;
-    if (!resolveModel(r.model, job.params.adapter, answeredModel, res))
-      return;
+    job.params.adapter = o.adapter;
     job.embed = true;
-    job.dimensions = r.dimensions;
+    job.dimensions = o.dimensions;
     job.channel = std::make_shared<Channel>();
     EncodeOptions encode;
     encode.parseSpecial = true;
-    encode.addSpecial = r.addSpecial;
-    const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen : r.truncatePromptTokens;
+    encode.addSpecial = o.addSpecial;
+    const int64_t keep = o.truncatePromptTokens < 0 ? maxSeqLen : o.truncatePromptTokens;
     std::vector<Job> jobs;
-    size_t promptTokens = 0;
-    for (size_t i = 0; i < r.inputs.size(); ++i) {
-      const PromptInput &in = r.inputs[i];
+    promptTokens = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const PromptInput &in = inputs[i];
       const std::string which =
-          r.inputs.size() > 1 ? "'input' " + std::to_string(i) + ": " : "'input': ";
+          inputs.size() > 1 ? field + " " + std::to_string(i) + ": " : field + ": ";
       Expected<std::vector<int32_t>> ids = in.tokens.empty()
                                                ? tokenizer->encode(in.text, encode)
                                                : Expected<std::vector<int32_t>>(in.tokens);
       if (!ids)
-        return sendError(res, 400, which + ids.error().message());
+        return sendError(res, 400, which + ids.error().message()), false;
       if (ids->empty())
-        return sendError(res, 400, which + "encodes to no tokens");
+        return sendError(res, 400, which + "encodes to no tokens"), false;
       for (int32_t id : *ids)
         if (id >= vocab)
-          return in.tokens.empty()
-                     ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
-                     : sendError(res, 400,
-                                 which + "token id " + std::to_string(id) +
-                                     " is outside the vocabulary of " + std::to_string(vocab));
-      if (r.truncatePromptTokens != 0 && int64_t(ids->size()) > keep) // vLLM keeps the last k
+          return (in.tokens.empty()
+                      ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
+                      : sendError(res, 400, which + "token id " + std::to_string(id) +
+                                                " is outside the vocabulary of " +
+                                                std::to_string(vocab))),
+                 false;
+      if (o.truncatePromptTokens != 0 && int64_t(ids->size()) > keep) // vLLM keeps the last k
         ids->erase(ids->begin(), ids->end() - keep);
       if (int64_t(ids->size()) > maxSeqLen)
         return sendError(res, 400,
                          which + "this model's maximum context length is " +
                              std::to_string(maxSeqLen) + " tokens, and the input has " +
                              std::to_string(ids->size()) +
-                             " (truncate_prompt_tokens keeps the last k)");
+                             " (truncate_prompt_tokens keeps the last k)"),
+               false;
       promptTokens += ids->size();
       Job one = job;
       one.index = static_cast<int>(i);
@@ -1274,20 +1267,63 @@ Status serve(const ServerOptions &options) {
     const size_t n = jobs.size();
     std::shared_ptr<Channel> channel = job.channel;
     engineThread->submit(std::move(jobs));
-    std::vector<std::shared_ptr<const std::vector<float>>> vectors(n);
+    vectors.assign(n, nullptr);
     for (size_t open = n; open > 0;) {
       Event e = channel->pop();
       if (e.finish == "error") {
         engineThread->cancel(channel);
-        return sendError(res, e.status, e.error);
+        return sendError(res, e.status, e.error), false;
       }
       if (!e.embedding || static_cast<size_t>(e.index) >= n)
         continue;
       vectors[static_cast<size_t>(e.index)] = e.embedding;
       --open;
     }
+    return true;
+  };
+  auto created = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // The common prelude of the pooling endpoints: authorized, not draining, an embedding plan.
+  auto poolingPrelude = [&](const httplib::Request &req, httplib::Response &res) {
+    if (!authorized(req, res))
+      return false;
+    if (draining.load())
+      return sendError(res, 503, "the server is shutting down"), false;
+    if (!embeddingPlan)
+      return sendError(res, 400,
+                       "this model generates text (/v1/completions, /v1/chat/completions); "
+                       "embeddings need a plan compiled with modelc --task embed"),
+             false;
+    return true;
+  };
+  // OpenAI's embeddings (vLLM's pooling runner).
+  http.Post("/v1/embeddings", [&, engineThread](const httplib::Request &req,
+                                                httplib::Response &res) {
+    auto inFlight = std::make_shared<InFlight>();
+    if (!poolingPrelude(req, res))
+      return;
+    Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body);
+    if (!parsed)
+      return sendError(res, 400, parsed.error().message());
+    EmbeddingRequest &r = *parsed;
+    const int64_t width = engineThread->metadata().outputWidth();
+    if (r.dimensions > width)
+      return sendError(res, 400,
+                       "'dimensions' " + std::to_string(r.dimensions) +
+                           " is more than the model's " + std::to_string(width));
+    EmbedOptions o{r.dimensions, r.truncatePromptTokens, r.addSpecial, 0};
+    std::string answeredModel = model;
+    if (!resolveModel(r.model, o.adapter, answeredModel, res))
+      return;
+    Vectors vectors;
+    size_t promptTokens = 0;
+    if (!embedInputs(r.inputs, "'input'", o, vectors, promptTokens, res))
+      return;
     json data = json::array();
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < vectors.size(); ++i) {
       const std::vector<float> &v = *vectors[i];
       json item = {{"object", "embedding"}, {"index", i}};
       if (r.base64) {
@@ -1299,17 +1335,86 @@ Status serve(const ServerOptions &options) {
       }
       data.push_back(std::move(item));
     }
-    const auto created = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
     json out = {{"id", "embd-" + std::to_string(nextEmbeddingId.fetch_add(1))},
                 {"object", "list"},
-                {"created", created},
+                {"created", created()},
                 {"model", answeredModel},
                 {"data", std::move(data)},
                 {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
     res.set_content(dumpJson(out), "application/json");
   });
+  // vLLM's score and rerank APIs on an embedding model: the cosine similarity of the
+  // embeddings of each pair (text_1 against every text_2, or pairwise), and documents sorted
+  // by their similarity to a query (Jina's and Cohere's rerank shape).
+  auto cosine = [](const std::vector<float> &a, const std::vector<float> &b) {
+    double dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      dot += double(a[i]) * b[i];
+      na += double(a[i]) * a[i];
+      nb += double(b[i]) * b[i];
+    }
+    return dot / std::max(std::sqrt(na) * std::sqrt(nb), 1e-12);
+  };
+  auto score = [&, engineThread](bool rerank, const httplib::Request &req,
+                                 httplib::Response &res) {
+    auto inFlight = std::make_shared<InFlight>();
+    if (!poolingPrelude(req, res))
+      return;
+    Expected<ScoreRequest> parsed = parseScoreRequest(req.body, rerank);
+    if (!parsed)
+      return sendError(res, 400, parsed.error().message());
+    ScoreRequest &r = *parsed;
+    EmbedOptions o{0, r.truncatePromptTokens, true, 0};
+    std::string answeredModel = model;
+    if (!resolveModel(r.model, o.adapter, answeredModel, res))
+      return;
+    // Every text once: the queries, then the documents.
+    std::vector<PromptInput> inputs = r.queries;
+    inputs.insert(inputs.end(), r.documents.begin(), r.documents.end());
+    Vectors vectors;
+    size_t promptTokens = 0;
+    if (!embedInputs(inputs, r.rerank ? "'query' or 'documents'" : "'text_1' or 'text_2'", o,
+                     vectors, promptTokens, res))
+      return;
+    const size_t q = r.queries.size();
+    std::vector<std::pair<size_t, double>> scores; // document index, similarity
+    for (size_t i = 0; i < r.documents.size(); ++i)
+      scores.push_back({i, cosine(*vectors[q == 1 ? 0 : i], *vectors[q + i])});
+    if (r.rerank) {
+      std::stable_sort(scores.begin(), scores.end(),
+                       [](const auto &a, const auto &b) { return a.second > b.second; });
+      if (r.topN > 0 && size_t(r.topN) < scores.size())
+        scores.resize(size_t(r.topN));
+      json results = json::array();
+      for (const auto &[i, s] : scores) {
+        json item = {{"index", i}, {"relevance_score", s}};
+        if (r.returnDocuments)
+          item["document"] = {{"text", r.documents[i].text}};
+        results.push_back(std::move(item));
+      }
+      json out = {{"id", "rerank-" + std::to_string(nextEmbeddingId.fetch_add(1))},
+                  {"model", answeredModel},
+                  {"usage", {{"total_tokens", promptTokens}}},
+                  {"results", std::move(results)}};
+      return res.set_content(dumpJson(out), "application/json");
+    }
+    json data = json::array();
+    for (const auto &[i, s] : scores)
+      data.push_back({{"index", i}, {"object", "score"}, {"score", s}});
+    json out = {{"id", "score-" + std::to_string(nextEmbeddingId.fetch_add(1))},
+                {"object", "list"},
+                {"created", created()},
+                {"model", answeredModel},
+                {"data", std::move(data)},
+                {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
+    res.set_content(dumpJson(out), "application/json");
+  };
+  for (const char *path : {"/score", "/v1/score", "/rerank", "/v1/rerank", "/v2/rerank"}) {
+    const bool rerank = std::string_view(path).find("rerank") != std::string_view::npos;
+    http.Post(path, [score, rerank](const httplib::Request &req, httplib::Response &res) {
+      score(rerank, req, res);
+    });
+  }
   http.Post("/v1/completions", [completions](const httplib::Request &req, httplib::Response &res) {
     completions(Api::Completions, req, res);
   });

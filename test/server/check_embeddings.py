@@ -4,9 +4,10 @@ hf-tiny-qwen3-embedding (which carries its tokenizer) and checks what a client n
 texts and token ids embed as sentence-transformers embeds them (test/goldens:
 hf-tiny-qwen3-embedding-text and hf-tiny-qwen3-embedding), in input order; an input alone,
 in a list, and among concurrent requests gives the same bits; base64 is the floats' bytes;
-dimensions, add_special_tokens and truncate_prompt_tokens do what vLLM's do; bad requests
-get a 400 naming the problem, and the generating endpoints are refused on this plan (and
-embeddings on a generating plan).
+dimensions, add_special_tokens and truncate_prompt_tokens do what vLLM's do; vLLM's score
+and rerank APIs give the cosine similarities of those vectors; bad requests get a 400 naming
+the problem, and the generating endpoints are refused on this plan (and embeddings on a
+generating plan).
 
     check_embeddings.py MODELRT EMBED_PLAN GENERATE_PLAN TOKENIZER GOLDENS
 """
@@ -160,6 +161,49 @@ try:
           refused({"messages": [{"role": "user", "content": "an"}]}, "POST /v1/embeddings",
                   "/v1/chat/completions"),
           "the generating endpoints refuse an embedding plan, naming /v1/embeddings")
+    # vLLM's score and rerank on an embedding model: cosine similarities of the vectors.
+    def cos(a, b):
+        return sum(x * y for x, y in zip(a, b)) / math.sqrt(
+            sum(x * x for x in a) * sum(y * y for y in b))
+
+    def post(path, body):
+        status, text = http_client.request(base, path, body)
+        return status, json.loads(text)
+    status, scored = post("/v1/score", {"text_1": texts[0], "text_2": texts})
+    check(status == 200 and [d["index"] for d in scored["data"]] == [0, 1, 2] and
+          all(abs(d["score"] - cos(text_ref[0], r)) < TOLERANCE
+              for d, r in zip(scored["data"], text_ref)) and
+          scored["usage"]["prompt_tokens"] == tokens + len(text_meta["prompts"][0]["prompt"]),
+          "/v1/score: text_1 against each text_2, the cosine of sentence-transformers' vectors")
+    status, pairs = post("/score", {"text_1": texts, "text_2": texts[::-1]})
+    check(status == 200 and all(abs(d["score"] - cos(a, b)) < TOLERANCE for d, a, b in
+                                zip(pairs["data"], text_ref, text_ref[::-1])),
+          "/score: two lists score pairwise")
+    order = sorted(range(3), key=lambda i: -cos(text_ref[1], text_ref[i]))
+    status, ranked = post("/v1/rerank", {"query": texts[1], "documents": texts})
+    check(status == 200 and [r["index"] for r in ranked["results"]] == order and
+          [r["document"]["text"] for r in ranked["results"]] == [texts[i] for i in order] and
+          all(abs(r["relevance_score"] - cos(text_ref[1], text_ref[r["index"]])) < TOLERANCE
+              for r in ranked["results"]),
+          "/v1/rerank: documents by similarity to the query, best first")
+    status, top = post("/rerank", {"query": texts[1], "documents": [{"text": t} for t in texts],
+                                   "top_n": 2, "return_documents": False})
+    status2, v2 = post("/v2/rerank", {"query": texts[1], "documents": texts, "top_n": 2})
+    check(status == 200 and [r["index"] for r in top["results"]] == order[:2] and
+          all("document" not in r for r in top["results"]) and status2 == 200 and
+          [r["relevance_score"] for r in v2["results"]] ==
+          [r["relevance_score"] for r in top["results"]],
+          "top_n 2: the best two; return_documents false leaves the texts out")
+    check(refused({"documents": texts}, "'query' must be a string", "/v1/rerank") and
+          refused({"query": "an", "documents": []}, "'documents' must be a non-empty list",
+                  "/v1/rerank") and
+          refused({"query": "an", "documents": texts, "top_n": -1},
+                  "'top_n' must be at least 0", "/v1/rerank") and
+          refused({"text_1": texts[:2], "text_2": texts},
+                  "'text_1' lists 2 texts and 'text_2' 3", "/v1/score") and
+          refused({"text_1": "an", "text_2": ["the", ""]}, "'text_2' 1: an empty string",
+                  "/v1/score"),
+          "400s naming what score and rerank requests lack")
     status, _ = embed({"input": "an"})
     check(status == 200, "the server still answers after the errors")
 finally:
@@ -170,8 +214,10 @@ server, base = start(generate_plan, "--tokenizer", tokenizer)
 check = http_client.checker(server)
 try:
     http_client.wait_healthy(base)
-    check(refused({"input": "an"}, "this model generates text"),
-          "a generating plan refuses /v1/embeddings")
+    check(refused({"input": "an"}, "this model generates text") and
+          refused({"query": "an", "documents": ["an"]}, "this model generates text",
+                  "/v1/rerank"),
+          "a generating plan refuses /v1/embeddings and /v1/rerank")
 finally:
     server.kill()
     server.wait()
