@@ -13,6 +13,8 @@ import sys
 import gguf
 import numpy as np
 
+from gguf_bench import RandomTensors, copy_tokenizer
+
 src, out = sys.argv[1], sys.argv[2]
 # LFM2-350M (config.json): hidden 1024, 16 layers, attention at layers 2, 5, 8, 10, 12, 14,
 # 16 heads and 8 KV heads of 64, an MLP of 4608 (block_ff_dim 6656 adjusted), 3 taps.
@@ -34,30 +36,9 @@ w.add_float32("lfm2.rope.freq_base", 1000000.0)
 w.add_float32("lfm2.attention.layer_norm_rms_epsilon", 1e-5)
 w.add_uint32("lfm2.vocab_size", V)
 w.add_uint32("lfm2.shortconv.l_cache", K)
-for key, field in reader.fields.items():
-    if not key.startswith("tokenizer."):
-        continue
-    value = field.contents()
-    kind = field.types[0]
-    if kind == gguf.GGUFValueType.ARRAY:
-        w.add_array(key, value)
-    elif kind == gguf.GGUFValueType.STRING:
-        w.add_string(key, value)
-    elif kind == gguf.GGUFValueType.BOOL:
-        w.add_bool(key, value)
-    else:
-        w.add_uint32(key, value)
-
-
-def matrix(name, rows, cols):
-    data = (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
-    q = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
-    w.add_tensor(name, q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-
-
-def vector(name, n):
-    w.add_tensor(name, (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32))
-
+copy_tokenizer(reader, w)
+tensors = RandomTensors(w, rng)
+matrix, vector = tensors.matrix, tensors.vector
 
 matrix("token_embd.weight", V, D)
 vector("token_embd_norm.weight", D)

@@ -13,6 +13,8 @@ import sys
 import gguf
 import numpy as np
 
+from gguf_bench import RandomTensors, copy_tokenizer
+
 src, out = sys.argv[1], sys.argv[2]
 # Qwen3-Embedding-0.6B (config.json): hidden 1024, 28 layers, 16 heads and 8 KV heads of
 # 128, an MLP of 3072, RMSNorm eps 1e-6, rope_theta 1e6, q/k norms.
@@ -29,29 +31,9 @@ for key, value in [("block_count", L), ("embedding_length", D), ("feed_forward_l
     w.add_uint32("qwen3." + key, value)
 w.add_float32("qwen3.rope.freq_base", 1000000.0)
 w.add_float32("qwen3.attention.layer_norm_rms_epsilon", 1e-6)
-for key, field in reader.fields.items():
-    if not key.startswith("tokenizer."):
-        continue
-    value, kind = field.contents(), field.types[0]
-    if kind == gguf.GGUFValueType.ARRAY:
-        w.add_array(key, value)
-    elif kind == gguf.GGUFValueType.STRING:
-        w.add_string(key, value)
-    elif kind == gguf.GGUFValueType.BOOL:
-        w.add_bool(key, value)
-    else:
-        w.add_uint32(key, value)
-
-
-def matrix(name, rows, cols):
-    data = (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
-    w.add_tensor(name, gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0),
-                 raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-
-
-def vector(name, n):
-    w.add_tensor(name, (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32))
-
+copy_tokenizer(reader, w)
+tensors = RandomTensors(w, rng)
+matrix, vector = tensors.matrix, tensors.vector
 
 matrix("token_embd.weight", V, D)
 vector("output_norm.weight", D)

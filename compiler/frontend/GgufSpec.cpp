@@ -515,14 +515,13 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   // llama.cpp's embedding files (convert_hf_to_gguf.py of a sentence-transformers model)
   // say how to pool: 1 mean, 2 cls, 3 last (0 none; 4 rank: a reranker's score).
   if (const modelrt::GgufValue *pooling = file->find(*arch + ".pooling_type"); pooling) {
+    // One modelc cannot pool (a reranker's 4) fails embedding plans only (validateSpec).
     modelrt::Expected<uint64_t> type = file->getUInt(*arch + ".pooling_type");
     if (!type || *type > 3)
-      return createStringError(inconvertibleErrorCode(),
-                               path + ": metadata '" + *arch + ".pooling_type': " +
-                                   (type ? std::to_string(*type) +
-                                               " is not supported (1 mean, 2 cls, 3 last)"
-                                         : type.error().message()));
-    if (*type > 0) {
+      spec.poolingError = path.str() + ": metadata '" + *arch + ".pooling_type': " +
+                          (type ? std::to_string(*type) + " is not supported (1 mean, 2 cls, 3 last)"
+                                : type.error().message());
+    else if (*type > 0) {
       spec.task = "embed";
       spec.pooling.type = *type == 1   ? PoolingSpec::Type::Mean
                           : *type == 2 ? PoolingSpec::Type::Cls

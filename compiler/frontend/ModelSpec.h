@@ -64,8 +64,8 @@ struct ModelSpec {
   }
   // "generate" (the program returns logits) or "embed" (vLLM's pooling runner: it returns
   // the final hidden states of the rows the runtime pools). Loaders set "embed" for an
-  // embedding checkpoint (an architecture "...Model" without a head; a sentence-transformers
-  // directory of a bare decoder; a GGUF file with a pooling_type); modelc's --task overrides.
+  // embedding checkpoint (architectures naming a "<Name>Model"; a sentence-transformers
+  // directory of a bare decoder; a GGUF file with a pooling_type 1-3); --task overrides.
   std::string task = "generate";
   bool embed() const { return task == "embed"; }
   PoolingSpec pooling; // what the model's files say (else the last token, normalized)

@@ -71,8 +71,6 @@ Status optionalBool(const Json &body, const char *key, bool &out) {
   return Status::success();
 }
 
-// Roles and contents are strings; content may also be a list of text parts (joined), or
-// null / absent on an assistant message with tool calls.
 // OpenAI's forms of a completions prompt or an embeddings input: a string, a list of token
 // ids (one prompt), or a list of strings or of token-id lists (a batch).
 Status parsePromptForms(const Json &body, const char *field, std::vector<PromptInput> &out) {
@@ -114,6 +112,8 @@ Status parsePromptForms(const Json &body, const char *field, std::vector<PromptI
   return Status::success();
 }
 
+// Roles and contents are strings; content may also be a list of text parts (joined), or
+// null / absent on an assistant message with tool calls.
 Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
   auto messages = body.find("messages");
   if (messages == body.end() || !messages->is_array() || messages->empty())
@@ -657,6 +657,29 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
   } catch (const nlohmann::json::exception &e) {
     return invalid(std::string("the body could not be read: ") + e.what());
   }
+}
+
+std::vector<int32_t> truncateLeft(std::vector<int32_t> ids, const std::vector<int32_t> *bare,
+                                  int64_t keep) {
+  if (keep < 0 || int64_t(ids.size()) <= keep)
+    return ids;
+  size_t head = 0, tail = 0;
+  if (bare && bare->size() < ids.size()) {
+    const size_t extra = ids.size() - bare->size();
+    while (head <= extra && !std::equal(bare->begin(), bare->end(), ids.begin() + long(head)))
+      ++head;
+    if (head > extra)
+      head = 0; // not inside: no specials known
+    else
+      tail = extra - head;
+  }
+  if (int64_t(head + tail) >= keep) {
+    ids.erase(ids.begin(), ids.end() - keep);
+    return ids;
+  }
+  const size_t text = size_t(keep) - head - tail;
+  ids.erase(ids.begin() + long(head), ids.end() - long(tail + text));
+  return ids;
 }
 
 Expected<std::vector<int32_t>> parseDetokenizeRequest(std::string_view body) {

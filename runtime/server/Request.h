@@ -89,6 +89,13 @@ struct EmbeddingRequest {
 };
 Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body);
 
+// vLLM's truncate_prompt_tokens: the last `keep` ids. Given `bare` (a text's ids without
+// the special tokens the tokenizer added), those specials stay (BOS before, an EOS after),
+// as transformers' left truncation keeps them, and the text's last tokens fill the rest;
+// where they leave no room, or `bare` is not inside `ids`, the last `keep` ids as they are.
+std::vector<int32_t> truncateLeft(std::vector<int32_t> ids, const std::vector<int32_t> *bare,
+                                  int64_t keep);
+
 // vLLM's score and rerank APIs (on an embedding model: cosine similarities). POST /score:
 // {"text_1": a string or a list, "text_2": a string or a list}: text_1 against each text_2,
 // or pairwise when both are lists of one length. POST /rerank (Jina's and Cohere's shape):

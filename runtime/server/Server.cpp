@@ -743,6 +743,28 @@ Status serve(const ServerOptions &options) {
     answered = requested;
     return true;
   };
+  // A prompt's token ids: its text encoded, or the ids given, none outside the plan's
+  // vocabulary; nullopt with the error in `res` (`which` names the prompt).
+  auto promptIdsOf = [&, tokenizer](const PromptInput &in, const EncodeOptions &encode,
+                                    const std::string &which, httplib::Response &res)
+      -> std::optional<std::vector<int32_t>> {
+    Expected<std::vector<int32_t>> ids =
+        in.tokens.empty() ? tokenizer->encode(in.text, encode)
+                          : Expected<std::vector<int32_t>>(in.tokens);
+    if (!ids)
+      return sendError(res, 400, which + ids.error().message()), std::nullopt;
+    if (ids->empty())
+      return sendError(res, 400, which + "the prompt encodes to no tokens"), std::nullopt;
+    for (int32_t id : *ids)
+      if (id >= vocab)
+        return (in.tokens.empty()
+                    ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
+                    : sendError(res, 400, which + "token id " + std::to_string(id) +
+                                              " is outside the vocabulary of " +
+                                              std::to_string(vocab))),
+               std::nullopt;
+    return std::move(*ids);
+  };
   auto completions = [&, engineThread, tokenizer](Api api, const httplib::Request &req,
                                                   httplib::Response &res) {
     if (!authorized(req, res))
@@ -789,20 +811,9 @@ Status serve(const ServerOptions &options) {
       const PromptInput &in = prompts[p];
       const std::string which =
           prompts.size() > 1 ? field + " " + std::to_string(p) + ": " : field + ": ";
-      Expected<std::vector<int32_t>> ids = in.tokens.empty()
-                                               ? tokenizer->encode(in.text, encode)
-                                               : Expected<std::vector<int32_t>>(in.tokens);
+      std::optional<std::vector<int32_t>> ids = promptIdsOf(in, encode, which, res);
       if (!ids)
-        return sendError(res, 400, which + ids.error().message());
-      if (ids->empty())
-        return sendError(res, 400, which + "the prompt encodes to no tokens");
-      for (int32_t id : *ids)
-        if (id >= vocab)
-          return in.tokens.empty()
-                     ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
-                     : sendError(res, 400,
-                                 which + "token id " + std::to_string(id) +
-                                     " is outside the vocabulary of " + std::to_string(vocab));
+        return;
       if (discard && static_cast<int64_t>(ids->size()) >= maxSeqLen)
         return sendError(res, 400,
                          which + "'echo' with 'max_tokens' 0 scores prompts of up to "
@@ -1214,7 +1225,20 @@ Status serve(const ServerOptions &options) {
     int32_t adapter = 0;
   };
   using Vectors = std::vector<std::shared_ptr<const std::vector<float>>>;
-  auto embedInputs = [&, engineThread, tokenizer](const std::vector<PromptInput> &inputs,
+  // vLLM's truncate_prompt_tokens (truncateLeft): a text's ids without special tokens say
+  // which of its ids the tokenizer added.
+  auto truncate = [tokenizer](const PromptInput &in, const EncodeOptions &encode, int64_t keep,
+                              std::vector<int32_t> &ids) {
+    std::optional<std::vector<int32_t>> bare;
+    if (in.tokens.empty() && encode.addSpecial) {
+      EncodeOptions plain = encode;
+      plain.addSpecial = false;
+      if (Expected<std::vector<int32_t>> ids = tokenizer->encode(in.text, plain))
+        bare = std::move(*ids);
+    }
+    ids = truncateLeft(std::move(ids), bare ? &*bare : nullptr, keep);
+  };
+  auto embedInputs = [&, engineThread](const std::vector<PromptInput> &inputs,
                                                   const std::string &field,
                                                   const EmbedOptions &o, Vectors &vectors,
                                                   size_t &promptTokens,
@@ -1234,23 +1258,11 @@ Status serve(const ServerOptions &options) {
       const PromptInput &in = inputs[i];
       const std::string which =
           inputs.size() > 1 ? field + " " + std::to_string(i) + ": " : field + ": ";
-      Expected<std::vector<int32_t>> ids = in.tokens.empty()
-                                               ? tokenizer->encode(in.text, encode)
-                                               : Expected<std::vector<int32_t>>(in.tokens);
+      std::optional<std::vector<int32_t>> ids = promptIdsOf(in, encode, which, res);
       if (!ids)
-        return sendError(res, 400, which + ids.error().message()), false;
-      if (ids->empty())
-        return sendError(res, 400, which + "encodes to no tokens"), false;
-      for (int32_t id : *ids)
-        if (id >= vocab)
-          return (in.tokens.empty()
-                      ? sendError(res, 500, "the tokenizer does not fit this plan's vocabulary")
-                      : sendError(res, 400, which + "token id " + std::to_string(id) +
-                                                " is outside the vocabulary of " +
-                                                std::to_string(vocab))),
-                 false;
-      if (o.truncatePromptTokens != 0 && int64_t(ids->size()) > keep) // vLLM keeps the last k
-        ids->erase(ids->begin(), ids->end() - keep);
+        return false;
+      if (o.truncatePromptTokens != 0 && int64_t(ids->size()) > keep)
+        truncate(in, encode, keep, *ids);
       if (int64_t(ids->size()) > maxSeqLen)
         return sendError(res, 400,
                          which + "this model's maximum context length is " +

@@ -555,6 +555,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     if (!tmpl.last.empty()) {
       t->eos = t->eos >= 0 ? t->eos : idOf(tmpl.last);
       t->addEos = idOf(tmpl.last) >= 0;
+      t->appendedEos = idOf(tmpl.last); // what transformers appends, whatever eos_token says
     }
     t->addBos = config.value("add_bos_token", t->addBos);
     t->addEos = config.value("add_eos_token", t->addEos);

@@ -314,7 +314,7 @@ Status Tokenizer::Impl::finish(const std::string &name) {
   }
   std::stable_sort(specials.begin(), specials.end(),
                    [&](int32_t a, int32_t b) { return text[a].size() > text[b].size(); });
-  for (int32_t *id : {&bos, &eos, &pad, &unk})
+  for (int32_t *id : {&bos, &eos, &pad, &unk, &appendedEos})
     if (*id >= static_cast<int32_t>(n) || *id < -1)
       return Error(ErrorCode::InvalidFormat, name + ": special token id " + std::to_string(*id) +
                                                  " is outside the vocabulary of " +
@@ -383,8 +383,9 @@ Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text,
     atStart = false;
     pos = best + t.text[bestId].size();
   }
-  if (options.addSpecial && t.addEos && t.eos >= 0)
-    out.push_back(t.eos);
+  if (const int32_t end = t.appendedEos >= 0 ? t.appendedEos : t.eos;
+      options.addSpecial && t.addEos && end >= 0)
+    out.push_back(end);
   return out;
 }
 

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_client  # noqa: E402
 
 modelrt, plan, generate_plan, tokenizer, goldens = sys.argv[1:6]
-TOLERANCE = 1e-5  # measured: 6e-7 (EmbeddingTest.cpp)
+TOLERANCE = 1e-5  # measured: 5e-7 to 8e-7 (EmbeddingTest.cpp)
 
 
 def start(path, *extra):

@@ -72,6 +72,7 @@ int runEmbed(const EmbedOptions &o) {
       return fail(tok.error().message());
     EncodeOptions encode;
     encode.addSpecial = true; // as sentence-transformers and vLLM tokenize embedding inputs
+    encode.parseSpecial = true;
     for (const std::string &text : o.prompts) {
       Expected<std::vector<int32_t>> ids = (*tok)->encode(text, encode);
       if (!ids)
@@ -96,7 +97,8 @@ int runEmbed(const EmbedOptions &o) {
     return fail(eng.error().message());
   std::vector<sched::RequestId> ids;
   for (std::vector<int32_t> &input : inputs) {
-    Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(std::move(input), o.dimensions);
+    Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(
+        std::move(input), o.dimensions, o.executor.loraAdapters.empty() ? 0 : 1);
     if (!id)
       return fail(id.error().message());
     ids.push_back(*id);

@@ -367,3 +367,59 @@ TEST(Request, TokenizeAndDetokenizeBodies) {
 }
 
 } // namespace
+
+// vLLM's truncate_prompt_tokens keeps the last k tokens; a text keeps the special tokens its
+// tokenizer added around it (transformers truncates the text, then adds them).
+TEST(Request, TruncationKeepsTheSpecialTokensAroundAText) {
+  using V = std::vector<int32_t>;
+  const V bare = {10, 11, 12, 13, 14};
+  const V withBos = {1, 10, 11, 12, 13, 14}, withBoth = {1, 10, 11, 12, 13, 14, 2};
+  EXPECT_EQ(server::truncateLeft(withBos, &bare, 3), (V{1, 13, 14}));
+  EXPECT_EQ(server::truncateLeft(withBoth, &bare, 4), (V{1, 13, 14, 2}));
+  EXPECT_EQ(server::truncateLeft(withBoth, &bare, 7), withBoth); // fits: as is
+  EXPECT_EQ(server::truncateLeft(withBoth, &bare, 2), (V{14, 2})); // no room: the last ids
+  EXPECT_EQ(server::truncateLeft(withBoth, nullptr, 4), (V{12, 13, 14, 2})); // ids given
+  const V other = {7, 8};
+  EXPECT_EQ(server::truncateLeft(withBoth, &other, 3), (V{13, 14, 2})); // not inside: as ids
+}
+
+// /v1/embeddings, /score and /rerank bodies: the forms vLLM takes, and refusals that name
+// the field.
+TEST(Request, EmbeddingScoreAndRerankBodies) {
+  Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(
+      R"({"input": ["a b", [1, 2]], "encoding_format": "base64", "dimensions": 8,
+          "truncate_prompt_tokens": -1, "add_special_tokens": false, "model": "m"})");
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  ASSERT_EQ(e->inputs.size(), 2u);
+  EXPECT_EQ(e->inputs[0].text, "a b");
+  EXPECT_EQ(e->inputs[1].tokens, (std::vector<int32_t>{1, 2}));
+  EXPECT_TRUE(e->base64);
+  EXPECT_EQ(e->dimensions, 8);
+  EXPECT_EQ(e->truncatePromptTokens, -1);
+  EXPECT_FALSE(e->addSpecial);
+  EXPECT_EQ(e->model, "m");
+  for (auto [body, words] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"input": [""]})", "an empty string has no embedding"},
+           {R"({"input": 3})", "'input' must be a string, a list of token ids"},
+           {R"({"input": "a", "dimensions": -1})", "'dimensions' must be at least 1"},
+           {R"({"input": "a", "truncate_prompt_tokens": 0})", "'truncate_prompt_tokens' must be"},
+           {R"({"input": "a", "encoding_format": "int8"})", "'encoding_format' must be"}}) {
+    Expected<server::EmbeddingRequest> bad = server::parseEmbeddingRequest(body);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_NE(bad.error().message().find(words), std::string::npos) << bad.error().message();
+  }
+  Expected<server::ScoreRequest> s =
+      server::parseScoreRequest(R"({"text_1": "q", "text_2": ["a", "b"]})", false);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->queries.size(), 1u);
+  EXPECT_EQ(s->documents.size(), 2u);
+  Expected<server::ScoreRequest> r = server::parseScoreRequest(
+      R"({"query": "q", "documents": ["a", {"text": "b"}], "top_n": 1, "return_documents": false})",
+      true);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->documents[1].text, "b");
+  EXPECT_EQ(r->topN, 1);
+  EXPECT_FALSE(r->returnDocuments);
+  EXPECT_FALSE(server::parseScoreRequest(R"({"text_1": ["a", "b"], "text_2": ["c"]})", false).ok());
+  EXPECT_FALSE(server::parseScoreRequest(R"({"documents": ["a"]})", true).ok());
+}

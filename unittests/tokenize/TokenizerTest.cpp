@@ -471,6 +471,33 @@ TEST(Tokenizer, RejectsBadInput) {
   EXPECT_NE(broken.error().message().find("tokenizer.json"), std::string::npos);
 }
 
+// Qwen3-Embedding's layout: the post-processor appends <|endoftext|> while
+// tokenizer_config.json's eos_token is <|im_end|>. transformers runs the post-processor, so
+// the appended token is the template's (the position last-token pooling reads); EOS, which
+// ends answers, stays the config's.
+TEST(Tokenizer, TemplateAppendsItsOwnTokenWhateverEosSays) {
+  const std::string src = sourceDir() + "/unittests/tokenize/data/smollm2";
+  nlohmann::json json = nlohmann::json::parse(readAll(src + "/tokenizer.json"));
+  json["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single",
+       {{{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+        {{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}}}},
+      {"pair", nlohmann::json::array()},
+      {"special_tokens",
+       {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {0}}, {"tokens", {"<|endoftext|>"}}}}}}};
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromPlanSection(
+      "tokenizer.json", json.dump(), "plan", {readAll(src + "/tokenizer_config.json"), "", ""});
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  EXPECT_EQ((*tok)->eosId(), 2); // <|im_end|>, from tokenizer_config.json
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  Expected<std::vector<int32_t>> ids = (*tok)->encode("hello", opts);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(ids->back(), 0); // <|endoftext|>, as the template appends it
+  EXPECT_EQ(*(*tok)->encode("hello"), std::vector<int32_t>(ids->begin(), ids->end() - 1));
+}
+
 // A Hugging Face directory's companions of tokenizer.json: chat_template.jinja wins over
 // tokenizer_config.json's template, and generation_config.json's eos_token_id list ends
 // answers besides EOS (as vLLM reads it). The same files given as a plan's sections.
