@@ -517,10 +517,14 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   if (const modelrt::GgufValue *pooling = file->find(*arch + ".pooling_type"); pooling) {
     // One modelc cannot pool (a reranker's 4) fails embedding plans only (validateSpec).
     modelrt::Expected<uint64_t> type = file->getUInt(*arch + ".pooling_type");
-    if (!type || *type > 3)
+    if (!type || *type > 3) {
       spec.poolingError = path.str() + ": metadata '" + *arch + ".pooling_type': " +
-                          (type ? std::to_string(*type) + " is not supported (1 mean, 2 cls, 3 last)"
+                          (type ? std::to_string(*type) +
+                                      " is not supported (1 mean, 2 cls, 3 last; or choose one "
+                                      "with --pooling)"
                                 : type.error().message());
+      spec.poolingModeOnly = true;
+    }
     else if (*type > 0) {
       spec.task = "embed";
       spec.pooling.type = *type == 1   ? PoolingSpec::Type::Mean

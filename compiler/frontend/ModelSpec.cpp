@@ -92,7 +92,7 @@ void detectStackedExpertLayout(ModelConfig &c, StringRef dir) {
 // module (its config.json: one pooling_mode_* true), then perhaps Normalize. Returns false
 // when there is no modules.json; an error names what cannot be computed (other pooling
 // modes, Dense projections, include_prompt false).
-Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling) {
+Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling, bool &modeOnly) {
   SmallString<256> modulesPath(dir);
   sys::path::append(modulesPath, "modules.json");
   if (!sys::fs::exists(modulesPath))
@@ -138,10 +138,13 @@ Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling) {
     for (const auto &[key, value] : *c)
       if (StringRef(key).starts_with("pooling_mode_") && value.getAsBoolean().value_or(false))
         modes.push_back(StringRef(key).drop_front(13).str());
-    if (modes.size() != 1 || !is_contained({"lasttoken", "mean_tokens", "cls_token"}, modes[0]))
+    if (modes.size() != 1 || !is_contained({"lasttoken", "mean_tokens", "cls_token"}, modes[0])) {
+      modeOnly = true;
       return bad(configPath, "pooling mode " +
                                  (modes.empty() ? std::string("(none)") : join(modes, " + ")) +
-                                 " is not supported (lasttoken, mean_tokens or cls_token)");
+                                 " is not supported (lasttoken, mean_tokens or cls_token; or "
+                                 "choose one with --pooling)");
+    }
     pooling.type = modes[0] == "lasttoken"     ? PoolingSpec::Type::Last
                    : modes[0] == "mean_tokens" ? PoolingSpec::Type::Mean
                                                : PoolingSpec::Type::Cls;
@@ -190,7 +193,8 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
       model->findTensor("embed_tokens.weight"))
     spec.config.bareDecoderNames = true;
   // What cannot be pooled is an error only for an embedding plan (validateSpec).
-  Expected<bool> sentenceTransformers = readSentenceTransformers(dir, spec.pooling);
+  Expected<bool> sentenceTransformers =
+      readSentenceTransformers(dir, spec.pooling, spec.poolingModeOnly);
   if (!sentenceTransformers)
     spec.poolingError = toString(sentenceTransformers.takeError());
   const bool pooled = sentenceTransformers ? *sentenceTransformers : !spec.poolingError.empty();

@@ -70,6 +70,7 @@ struct ModelSpec {
   bool embed() const { return task == "embed"; }
   PoolingSpec pooling; // what the model's files say (else the last token, normalized)
   std::string poolingError; // why the files' pooling cannot be computed (an error if embed())
+  bool poolingModeOnly = false; // the error is the pooling mode alone: --pooling replaces it
   int64_t maxSeqLen = 0; // 0: the model's max_position_embeddings
   int64_t maxNumSeqs = 64;
   int64_t maxNumBatchedTokens = 2048;

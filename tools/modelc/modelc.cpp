@@ -157,6 +157,8 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     spec.pooling.type = pooling == "last"   ? frontend::PoolingSpec::Type::Last
                         : pooling == "mean" ? frontend::PoolingSpec::Type::Mean
                                             : frontend::PoolingSpec::Type::Cls;
+    if (spec.poolingModeOnly) // the files' mode is replaced, and with it its problem
+      spec.poolingError.clear();
   }
   if (normalize.getNumOccurrences())
     spec.pooling.normalize = normalize;
