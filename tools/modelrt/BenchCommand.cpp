@@ -190,6 +190,7 @@ int runBench(const BenchOptions &o) {
       all[sched::policyName(policy)]["prefix_cached_prompt_tokens"] = cached;
       all[sched::policyName(policy)]["speculative_draft_tokens"] = drafts;
       all[sched::policyName(policy)]["speculative_accepted_tokens"] = accepted;
+      all[sched::policyName(policy)]["embedding_plan"] = (*exec)->metadata().pooling.has_value();
     } else {
       std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
                 << " prompts, input " << o.inputLen << ", output " << o.outputLen
@@ -202,6 +203,10 @@ int runBench(const BenchOptions &o) {
                 << " ==\n"
                 << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
                 << " of " << int64_t(o.numPrompts) * o.inputLen << "\n";
+      if ((*exec)->metadata().pooling)
+        std::cout << "Embedding plan: a request's one event is its vector (no tokens are "
+                     "generated: 'generated tokens' count requests, E2EL is the time to the "
+                     "vector)\n";
       if (o.speculativeTokens > 0)
         std::cout << "Speculative draft tokens: " << drafts << ", accepted " << accepted << " ("
                   << (drafts ? 100.0 * double(accepted) / double(drafts) : 0.0) << "%)\n";
