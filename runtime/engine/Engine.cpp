@@ -136,6 +136,7 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
   params.adapter = adapter;
   RequestSampling state{sample::Sampler(sample::SamplingParams{}, params.prompt), -1};
   state.embed = true;
+  state.promptLength = static_cast<int64_t>(params.prompt.size());
   state.dimensions = dimensions ? dimensions : pooling->dimensions;
   state.adapter = adapter;
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
@@ -330,11 +331,7 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       lastPromptLogprobs_[out.sampleRequestIds[i]] = r.promptLogprobs;
     ++r.draws;
     if (r.embed) { // its last prompt row: the vector is done, and a placeholder token ends it
-      const sched::ScheduledRequest *chunk = nullptr;
-      for (const sched::ScheduledRequest &q : out.requests)
-        if (q.id == out.sampleRequestIds[i])
-          chunk = &q;
-      pool(r, chunk->startPosition + chunk->numTokens - 1, row);
+      pool(r, r.promptLength - 1, row);
       lastEmbeddings_[out.sampleRequestIds[i]] = finishEmbedding(r, row);
       sampled.push_back(0);
       accepted.emplace_back();

@@ -122,6 +122,7 @@ private:
     // request recomputed after a preemption, nothing would be pooled twice), their sum
     // (mean) or the first one (cls).
     bool embed = false;
+    int64_t promptLength = 0; // its last row, position promptLength - 1, is sampled
     int64_t dimensions = 0;
     int64_t pooledRows = 0;
     std::vector<double> pooled;
