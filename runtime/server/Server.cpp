@@ -1437,6 +1437,12 @@ Status serve(const ServerOptions &options) {
   if (!http.bind_to_port(options.host.c_str(), options.port))
     return Error(ErrorCode::IoError,
                  "cannot listen on " + options.host + ":" + std::to_string(options.port));
+  if (const std::optional<plan::Pooling> &p = engineThread->metadata().pooling)
+    std::fprintf(stderr,
+                 "modelrt serve: an embedding plan (%s token pooling%s, %lld dimensions): "
+                 "/v1/embeddings, /score, /rerank\n",
+                 plan::poolingTypeName(p->type), p->normalize ? ", normalized" : "",
+                 static_cast<long long>(p->dimensions));
   std::fprintf(stderr, "modelrt serve: %s on http://%s:%d\n", model.c_str(), options.host.c_str(),
                options.port);
   // SIGINT / SIGTERM stop accepting connections; requests in flight finish (the engine

@@ -182,6 +182,42 @@ TEST(Embedding, VectorsDoNotDependOnTheBatchOrTheChunks) {
   }
 }
 
+// With the prefix cache (the server's default), a last-token request takes the full blocks
+// an earlier prompt computed and gives the same bits; mean and cls requests need every row,
+// so they compute their prompts whatever the cache holds.
+TEST(Embedding, PrefixCacheGivesTheSameVectors) {
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 40; ++i) // two full blocks of 16 and a rest
+    prompt.push_back((7 * i + 3) % 64);
+  for (auto [plan, adopts] : std::vector<std::pair<std::string, bool>>{
+           {"hf-tiny-qwen3-embedding", true}, {"hf-tiny-llama-embedding", false}}) {
+    SCOPED_TRACE(plan);
+    std::unique_ptr<CpuExecutor> exec = load(plan);
+    ASSERT_TRUE(exec);
+    const std::vector<float> fresh = embed(*exec, {prompt})[0];
+    Expected<std::unique_ptr<Engine>> eng =
+        Engine::create(*exec, sched::Policy::IterationLevel, /*prefixCaching=*/true);
+    ASSERT_TRUE(eng.ok());
+    std::vector<std::vector<float>> out;
+    std::vector<int32_t> cached;
+    for (int round = 0; round < 2; ++round) {
+      ASSERT_TRUE((*eng)->addEmbeddingRequest(prompt).ok());
+      while ((*eng)->hasUnfinished()) {
+        Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+        ASSERT_TRUE(events.ok());
+        for (const sched::TokenEvent &e : *events) {
+          cached.push_back(e.numCachedTokens);
+          out.push_back((*eng)->lastEmbeddings().at(e.id));
+        }
+      }
+    }
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(cached, (std::vector<int32_t>{0, adopts ? 32 : 0}));
+    EXPECT_TRUE(sameBits(out[0], fresh));
+    EXPECT_TRUE(sameBits(out[1], fresh));
+  }
+}
+
 TEST(Embedding, EachPlanServesItsOwnKindOfRequest) {
   std::unique_ptr<CpuExecutor> embedding = load("hf-tiny-qwen3-embedding");
   std::unique_ptr<CpuExecutor> generating = load("tiny-llama");
