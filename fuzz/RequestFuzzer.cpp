@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)chatml->render(tmpl::chatContext(t->messages), limits);
   }
   if (Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(body); e) {
-    if (e->inputs.empty() || e->inputs.size() > size_t(server::kMaxEmbeddingInputs) ||
+    if (e->inputs.empty() == !e->chat || e->inputs.size() > size_t(server::kMaxEmbeddingInputs) ||
         e->dimensions < 0 || e->truncatePromptTokens < -1)
       __builtin_trap(); // accepted what the API refuses
     for (const server::PromptInput &in : e->inputs)

@@ -1389,8 +1389,11 @@ def embedding_models():
             # The file as it stands (without a class, transformers 5 would rebuild Qwen2's
             # byte-level pipeline around its vocabulary).
             with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+                # A chat template within the vocabulary (chat-form embeddings).
                 json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "</s>",
-                           "pad_token": "</s>", "model_max_length": 128}, f, indent=1)
+                           "pad_token": "</s>", "model_max_length": 128,
+                           "chat_template": "{% for m in messages %}{{ m['content'] }}."
+                                            "{% endfor %}"}, f, indent=1)
         os.makedirs(os.path.join(path, "1_Pooling"))
         with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
             json.dump(pooling(mode), f, indent=2)

@@ -586,8 +586,17 @@ Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
     return json.error();
   try {
     EmbeddingRequest r;
-    if (Status s = parsePromptForms(*json, "input", r.inputs); !s)
+    if (json->contains("input") == json->contains("messages"))
+      return invalid("give either 'input' or 'messages'");
+    if (json->contains("messages")) {
+      r.chat = true;
+      r.addSpecial = false; // the chat template writes its special tokens
+      r.messages.addGenerationPrompt = false;
+      if (Status s = parseMessages(*json, r.messages); !s)
+        return s.error();
+    } else if (Status s = parsePromptForms(*json, "input", r.inputs); !s) {
       return s.error();
+    }
     if (r.inputs.size() > size_t(kMaxEmbeddingInputs))
       return invalid("'input' lists " + std::to_string(r.inputs.size()) + " inputs; at most " +
                      std::to_string(kMaxEmbeddingInputs) + " in one request");

@@ -73,7 +73,8 @@ Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view bod
                                                    int64_t maxSeqLen);
 
 // OpenAI's POST /v1/embeddings: "input" in the completions prompt's forms (a string, a list
-// of token ids, or a list of strings or of token-id lists; no empty string), "model",
+// of token ids, or a list of strings or of token-id lists; no empty string) or vLLM's
+// "messages" (one input: the chat rendered), "model",
 // "encoding_format" ("float", or "base64": each vector's little-endian float32 bytes),
 // "dimensions" (the first N features, normalized after: a Matryoshka model's shorter
 // embedding), "user" (ignored); vLLM's "truncate_prompt_tokens" (keep the last k tokens;
@@ -81,6 +82,10 @@ Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view bod
 constexpr int kMaxEmbeddingInputs = 2048; // OpenAI's limit on one request's inputs
 struct EmbeddingRequest {
   std::vector<PromptInput> inputs;
+  // vLLM's chat form: "messages" (in place of "input") through the model's chat template,
+  // add_generation_prompt false and add_special_tokens false unless the body says otherwise.
+  bool chat = false;
+  tmpl::ChatRequest messages;
   std::string model;
   bool base64 = false;
   int64_t dimensions = 0;           // 0: all of them

@@ -1330,9 +1330,15 @@ Status serve(const ServerOptions &options) {
     std::string answeredModel = model;
     if (!resolveModel(r.model, o.adapter, answeredModel, res))
       return;
+    if (r.chat) {
+      Expected<std::string> rendered = renderChat(r.messages);
+      if (!rendered)
+        return sendError(res, 400, rendered.error().message());
+      r.inputs.push_back({std::move(*rendered), {}});
+    }
     Vectors vectors;
     size_t promptTokens = 0;
-    if (!embedInputs(r.inputs, "'input'", o, vectors, promptTokens, res))
+    if (!embedInputs(r.inputs, r.chat ? "'messages'" : "'input'", o, vectors, promptTokens, res))
       return;
     json data = json::array();
     for (size_t i = 0; i < vectors.size(); ++i) {

@@ -121,6 +121,17 @@ try:
           vectors(truncated) == vectors(direct),
           "truncate_prompt_tokens 3 keeps the last 3 tokens")
 
+    # vLLM's chat form: the messages through the chat template (no generation prompt, no
+    # special tokens added), the vector of the rendered text.
+    status, chat = embed({"messages": [{"role": "user", "content": "the cat"},
+                                       {"role": "user", "content": "an end"}]})
+    status2, rendered = embed({"input": "the cat.an end.", "add_special_tokens": False})
+    check(status == 200 and status2 == 200 and vectors(chat) == vectors(rendered) and
+          chat["usage"] == rendered["usage"],
+          "messages embed as their chat template renders them")
+    check(refused({"input": "an", "messages": [{"role": "user", "content": "an"}]},
+                  "give either 'input' or 'messages'"), "400 for both input and messages")
+
     # Concurrent requests batch together in the engine; each answers as alone.
     singles = {}
     for i, p in enumerate(ids + texts):

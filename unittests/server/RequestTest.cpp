@@ -408,6 +408,15 @@ TEST(Request, EmbeddingScoreAndRerankBodies) {
     ASSERT_FALSE(bad.ok()) << body;
     EXPECT_NE(bad.error().message().find(words), std::string::npos) << bad.error().message();
   }
+  // vLLM's chat form: no generation prompt and no added special tokens by default.
+  Expected<server::EmbeddingRequest> chat =
+      server::parseEmbeddingRequest(R"({"messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_TRUE(chat.ok()) << chat.error().message();
+  EXPECT_TRUE(chat->chat);
+  EXPECT_TRUE(chat->inputs.empty());
+  EXPECT_FALSE(chat->messages.addGenerationPrompt);
+  EXPECT_FALSE(chat->addSpecial);
+  EXPECT_FALSE(server::parseEmbeddingRequest(R"({"input": "a", "messages": []})").ok());
   Expected<server::ScoreRequest> s =
       server::parseScoreRequest(R"({"text_1": "q", "text_2": ["a", "b"]})", false);
   ASSERT_TRUE(s.ok());
