@@ -1298,6 +1298,16 @@ Status serve(const ServerOptions &options) {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
+  // The list answer of /v1/embeddings and /score: id, object, created, model, data, usage.
+  auto listAnswer = [&, created](const std::string &idPrefix, const std::string &answeredModel,
+                                 json data, size_t promptTokens) {
+    return json{{"id", idPrefix + std::to_string(nextEmbeddingId.fetch_add(1))},
+                {"object", "list"},
+                {"created", created()},
+                {"model", answeredModel},
+                {"data", std::move(data)},
+                {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
+  };
   // The common prelude of the pooling endpoints: authorized, not draining, an embedding plan.
   auto poolingPrelude = [&](const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
@@ -1353,13 +1363,8 @@ Status serve(const ServerOptions &options) {
       }
       data.push_back(std::move(item));
     }
-    json out = {{"id", "embd-" + std::to_string(nextEmbeddingId.fetch_add(1))},
-                {"object", "list"},
-                {"created", created()},
-                {"model", answeredModel},
-                {"data", std::move(data)},
-                {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
-    res.set_content(dumpJson(out), "application/json");
+    res.set_content(dumpJson(listAnswer("embd-", answeredModel, std::move(data), promptTokens)),
+                    "application/json");
   });
   // vLLM's score and rerank APIs on an embedding model: the cosine similarity of the
   // embeddings of each pair (text_1 against every text_2, or pairwise), and documents sorted
@@ -1419,13 +1424,8 @@ Status serve(const ServerOptions &options) {
     json data = json::array();
     for (const auto &[i, s] : scores)
       data.push_back({{"index", i}, {"object", "score"}, {"score", s}});
-    json out = {{"id", "score-" + std::to_string(nextEmbeddingId.fetch_add(1))},
-                {"object", "list"},
-                {"created", created()},
-                {"model", answeredModel},
-                {"data", std::move(data)},
-                {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
-    res.set_content(dumpJson(out), "application/json");
+    res.set_content(dumpJson(listAnswer("score-", answeredModel, std::move(data), promptTokens)),
+                    "application/json");
   };
   for (const char *path : {"/score", "/v1/score", "/rerank", "/v1/rerank", "/v2/rerank"}) {
     const bool rerank = std::string_view(path).find("rerank") != std::string_view::npos;
