@@ -1,4 +1,4 @@
-// `modelrt embed PLAN -p TEXT [-p TEXT ...]`: embeddings from a plan compiled with modelc
+// `modelrt embed PLAN -p TEXT [-p TEXT ...] [-f FILE]`: embeddings from a plan compiled with modelc
 // --task embed, every input one request of the same serving engine (batched as the server
 // batches them); one JSON array of floats per input, in order, on stdout.
 #include "Commands.h"
@@ -8,6 +8,7 @@
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -20,6 +21,7 @@ struct EmbedOptions {
   std::string plan, tokenizer;
   std::vector<std::string> prompts;
   std::vector<std::string> promptIds; // "1,17,42": token ids, for plans without a tokenizer
+  std::string file;                   // one text per line (llama-embedding's -f)
   int64_t dimensions = 0;
 };
 
@@ -48,9 +50,22 @@ Expected<std::vector<int32_t>> parseIds(const std::string &text) {
   return ids;
 }
 
-int runEmbed(const EmbedOptions &o) {
+int runEmbed(EmbedOptions o) {
+  if (!o.file.empty()) { // each non-empty line an input, after any -p
+    std::ifstream in(o.file);
+    if (!in)
+      return fail(o.file + ": cannot be read");
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+      if (!line.empty())
+        o.prompts.push_back(line);
+    }
+    if (o.prompts.empty())
+      return fail(o.file + ": no text (one input per non-empty line)");
+  }
   if (o.prompts.empty() == o.promptIds.empty())
-    return fail("give the inputs as -p TEXT or as --prompt-ids IDS (not both)");
+    return fail("give the inputs as -p TEXT (or -f FILE) or as --prompt-ids IDS (not both)");
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
@@ -135,6 +150,7 @@ void addEmbedCommand(CLI::App &app, int &exitCode) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
   cmd->add_option("-p,--prompt", o->prompts, "A text to embed (repeat for more)");
+  cmd->add_option("-f,--file", o->file, "Texts to embed, one per non-empty line");
   cmd->add_option("--prompt-ids", o->promptIds,
                   "Token ids to embed, comma-separated (repeat for more)");
   cmd->add_option("--tokenizer", o->tokenizer,
