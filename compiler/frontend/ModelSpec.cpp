@@ -26,18 +26,6 @@ StringRef modelc::frontend::weightFormatName(WeightSource::Format format) {
   return "unknown";
 }
 
-StringRef modelc::frontend::poolingTypeName(PoolingSpec::Type type) {
-  switch (type) {
-  case PoolingSpec::Type::Last:
-    return "last";
-  case PoolingSpec::Type::Mean:
-    return "mean";
-  case PoolingSpec::Type::Cls:
-    return "cls";
-  }
-  return "unknown";
-}
-
 namespace {
 
 Error fieldError(StringRef where, StringRef field, const Twine &problem) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "compiler/frontend/ModelConfig.h"
+#include "runtime/plan/PlanMetadata.h"
 
 #include "llvm/Support/Error.h"
 
@@ -27,15 +28,10 @@ struct TokenizerSource {
   std::string path;
 };
 
-// How an embedding plan pools a request's rows into one vector (sentence-transformers'
-// Pooling module, llama.cpp's pooling_type): the last token's final hidden state, the mean
-// of every token's, or the first token's; then, with `normalize`, scaled to unit length.
-struct PoolingSpec {
-  enum class Type { Last, Mean, Cls };
-  Type type = Type::Last;
-  bool normalize = true;
-};
-llvm::StringRef poolingTypeName(PoolingSpec::Type type);
+// How an embedding plan pools a request's rows (the plan's own description, less its
+// dimensions, which the builder fills in): from sentence-transformers' Pooling module,
+// llama.cpp's pooling_type, or modelc's --pooling / --normalize.
+using PoolingSpec = modelrt::plan::Pooling;
 
 struct ModelSpec {
   std::string name;

@@ -243,7 +243,7 @@ void ModuleBuilder::setModuleAttributes() {
     module->setAttr(
         "llm.pooling",
         b.getDictionaryAttr(
-            {b.getNamedAttr("type", b.getStringAttr(poolingTypeName(spec_.pooling.type))),
+            {b.getNamedAttr("type", b.getStringAttr(modelrt::plan::poolingTypeName(spec_.pooling.type))),
              b.getNamedAttr("normalize", b.getBoolAttr(spec_.pooling.normalize)),
              b.getNamedAttr("dimensions", b.getI64IntegerAttr(c.hiddenSize))}));
 }

@@ -61,6 +61,15 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
   return std::unique_ptr<Engine>(new Engine(executor, std::move(*scheduler), speculativeTokens));
 }
 
+Status Engine::checkAdapter(int32_t adapter) const {
+  const std::vector<std::string> names = executor_.adapterNames();
+  if (adapter < 0 || static_cast<size_t>(adapter) > names.size() ||
+      (adapter > 0 && names[size_t(adapter - 1)].empty()))
+    return Error(ErrorCode::InvalidArgument,
+                 "LoRA adapter " + std::to_string(adapter) + " is not loaded (0 is none)");
+  return Status::success();
+}
+
 Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               const sample::SamplingParams &sampling,
                                               int topLogprobs) {
@@ -69,11 +78,8 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                  "this plan computes embeddings (modelc --task embed), not tokens");
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
-  if (const std::vector<std::string> names = executor_.adapterNames();
-      params.adapter < 0 || static_cast<size_t>(params.adapter) > names.size() ||
-      (params.adapter > 0 && names[size_t(params.adapter - 1)].empty()))
-    return Error(ErrorCode::InvalidArgument, "LoRA adapter " + std::to_string(params.adapter) +
-                                                 " is not loaded (0 is none)");
+  if (Status s = checkAdapter(params.adapter); !s)
+    return s.error();
   const int32_t adapter = params.adapter;
   sample::Sampler sampler(sampling, params.prompt);
   RequestSampling state{std::move(sampler), topLogprobs, {}, {}, {}, false};
@@ -120,11 +126,8 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
     return Error(ErrorCode::InvalidArgument, "dimensions " + std::to_string(dimensions) +
                                                  " is not in [1, " +
                                                  std::to_string(pooling->dimensions) + "]");
-  if (const std::vector<std::string> names = executor_.adapterNames();
-      adapter < 0 || static_cast<size_t>(adapter) > names.size() ||
-      (adapter > 0 && names[size_t(adapter - 1)].empty()))
-    return Error(ErrorCode::InvalidArgument,
-                 "LoRA adapter " + std::to_string(adapter) + " is not loaded (0 is none)");
+  if (Status s = checkAdapter(adapter); !s)
+    return s.error();
   sched::RequestParams params;
   params.prompt = std::move(prompt);
   // Every row's state where the pooling reads them all (never from the prefix cache); one
@@ -134,7 +137,7 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
   params.poolsPrompt = true;
   params.ignoreEos = true;
   params.adapter = adapter;
-  RequestSampling state{sample::Sampler(sample::SamplingParams{}, params.prompt), -1};
+  RequestSampling state{sample::Sampler(sample::SamplingParams{}, {}), -1}; // never samples
   state.embed = true;
   state.promptLength = static_cast<int64_t>(params.prompt.size());
   state.dimensions = dimensions ? dimensions : pooling->dimensions;

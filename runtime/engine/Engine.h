@@ -97,6 +97,8 @@ private:
       : executor_(executor), scheduler_(std::move(scheduler)),
         speculativeTokens_(speculativeTokens) {}
   void forget(sched::RequestId id);
+  // A request's adapter slot is 0 or a loaded adapter's.
+  Status checkAdapter(int32_t adapter) const;
 
   Executor &executor_;
   sched::Scheduler scheduler_;

@@ -205,14 +205,10 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     if (!fp.error().empty())
       return bad(fp.error());
     pooling.normalize = normalize->get<bool>();
-    if (type == "last")
-      pooling.type = Pooling::Type::Last;
-    else if (type == "mean")
-      pooling.type = Pooling::Type::Mean;
-    else if (type == "cls")
-      pooling.type = Pooling::Type::Cls;
-    else
+    std::optional<Pooling::Type> parsed = parsePoolingType(type);
+    if (!parsed)
       return bad("pooling.type '" + type + "' is not last, mean or cls");
+    pooling.type = *parsed;
     m.pooling = pooling;
   }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
@@ -335,6 +331,13 @@ const char *poolingTypeName(Pooling::Type type) {
     return "cls";
   }
   return "unknown";
+}
+
+std::optional<Pooling::Type> parsePoolingType(std::string_view name) {
+  for (Pooling::Type t : {Pooling::Type::Last, Pooling::Type::Mean, Pooling::Type::Cls})
+    if (name == poolingTypeName(t))
+      return t;
+  return std::nullopt;
 }
 
 int64_t WeightSource::numRows() const { return rangeTotal(rows); }

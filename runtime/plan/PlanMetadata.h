@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modelrt::plan {
@@ -62,6 +63,8 @@ struct Pooling {
   bool needsAllRows() const { return type != Type::Last; }
 };
 const char *poolingTypeName(Pooling::Type type);
+// "last", "mean" or "cls"; nullopt for another name.
+std::optional<Pooling::Type> parsePoolingType(std::string_view name);
 
 struct PlanMetadata {
   std::string modelName;

@@ -34,7 +34,7 @@ struct Tokenizer::Impl {
   std::vector<int32_t> ends; // end-of-answer tokens; finish() adds eos first, drops repeats
   bool addBos = false, addEos = false;
   // What addEos appends: eos, or the token a post-processor template appends where that is
-  // another (Qwen3-Embedding: eos_token <|im_end|>, the template's <|endoftext|>); -1: eos.
+  // another than tokenizer_config.json's eos_token (as transformers appends it); -1: eos.
   int32_t appendedEos = -1;
   std::string chatTemplate;
   std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first

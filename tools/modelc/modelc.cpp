@@ -151,12 +151,11 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(),
                              "--pooling and --normalize apply to embedding plans: add --task embed");
   if (pooling.getNumOccurrences()) {
-    if (pooling != "last" && pooling != "mean" && pooling != "cls")
+    std::optional<modelrt::plan::Pooling::Type> type = modelrt::plan::parsePoolingType(pooling);
+    if (!type)
       return createStringError(inconvertibleErrorCode(),
                                "--pooling: '" + pooling + "' is not last, mean or cls");
-    spec.pooling.type = pooling == "last"   ? frontend::PoolingSpec::Type::Last
-                        : pooling == "mean" ? frontend::PoolingSpec::Type::Mean
-                                            : frontend::PoolingSpec::Type::Cls;
+    spec.pooling.type = *type;
     if (spec.poolingModeOnly) // the files' mode is replaced, and with it its problem
       spec.poolingError.clear();
   }
@@ -198,7 +197,7 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << c.headDim << "\n"
      << "vocabulary:   " << c.vocabSize << "\n"
      << "task:         "
-     << (spec.embed() ? "embed (" + frontend::poolingTypeName(spec.pooling.type).str() +
+     << (spec.embed() ? "embed (" + std::string(modelrt::plan::poolingTypeName(spec.pooling.type)) +
                             " token pooling" + (spec.pooling.normalize ? ", normalized" : "") +
                             ", " + std::to_string(c.hiddenSize) + " dimensions)"
                       : std::string("generate"))
