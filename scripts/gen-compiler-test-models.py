@@ -8,6 +8,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
     scripts/gen-compiler-test-models.py --manifest-ggufs     (only the manifests' GGUF files)
     scripts/gen-compiler-test-models.py --lora               (only the LoRA adapters; + peft)
     scripts/gen-compiler-test-models.py --embedding          (only the embedding checkpoints)
+    scripts/gen-compiler-test-models.py --classifier         (only the classifier checkpoints)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -1314,10 +1315,13 @@ def lora_adapters():
         print("wrote", out)
 
 
-def tiny_tokenizer():
+def tiny_tokenizer(single=None, pair=None, extra=()):
     """A tokenizer.json small enough for the tiny models' vocabulary of 64 (37 tokens):
     SentencePiece-style BPE (Metaspace) over lower-case letters, '.' and ',', a few merges,
-    and a post-processor that appends </s>, as Qwen3-Embedding's appends <|endoftext|>."""
+    and a post-processor that appends </s>, as Qwen3-Embedding's appends <|endoftext|>.
+    `single` and `pair`: other post-processor templates (lists of "$A", "$B" and special
+    tokens; single None and pair None: no post-processor at all, as Qwen's byte-level
+    tokenizers); `extra`: more tokens (special when written <...>), after the 37."""
     import string
     vocab = {"<s>": 0, "</s>": 1}
     for c in ["\u2581"] + list(string.ascii_lowercase) + [".", ","]:
@@ -1328,19 +1332,39 @@ def tiny_tokenizer():
         merges.append(a + " " + b)
         vocab[a + b] = len(vocab)
 
+    for t in extra:
+        vocab[t] = len(vocab)
+
     def special(i, content):
         return {"id": i, "content": content, "special": True, "single_word": False,
                 "lstrip": False, "rstrip": False, "normalized": False}
     metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
                  "split": False}
-    return {"version": "1.0", "added_tokens": [special(0, "<s>"), special(1, "</s>")],
+
+    def template(items, type_id=0):
+        out = []
+        for item in items:
+            if item in ("$A", "$B"):
+                out.append({"Sequence": {"id": item[1], "type_id": type_id}})
+                type_id = 1 if item == "$B" else type_id
+            else:
+                out.append({"SpecialToken": {"id": item, "type_id": type_id}})
+        return out
+    if single is None and pair is None and not extra:
+        post = {"type": "TemplateProcessing", "single": template(["$A", "</s>"]), "pair": [],
+                "special_tokens": {"</s>": {"id": "</s>", "ids": [1], "tokens": ["</s>"]}}}
+    elif single is None:
+        post = None
+    else:
+        used = [t for t in single + pair if t not in ("$A", "$B")]
+        post = {"type": "TemplateProcessing", "single": template(single),
+                "pair": template(pair),
+                "special_tokens": {t: {"id": t, "ids": [vocab[t]], "tokens": [t]} for t in used}}
+    added = [special(0, "<s>"), special(1, "</s>")] + \
+        [special(vocab[t], t) for t in extra if t.startswith("<")]
+    return {"version": "1.0", "added_tokens": added,
             "normalizer": None, "pre_tokenizer": metaspace,
-            "post_processor": {
-                "type": "TemplateProcessing",
-                "single": [{"Sequence": {"id": "A", "type_id": 0}},
-                           {"SpecialToken": {"id": "</s>", "type_id": 0}}],
-                "pair": [], "special_tokens": {"</s>": {"id": "</s>", "ids": [1],
-                                                         "tokens": ["</s>"]}}},
+            "post_processor": post,
             "decoder": metaspace,
             "model": {"type": "BPE", "dropout": None, "unk_token": None,
                       "continuing_subword_prefix": None, "end_of_word_suffix": None,
@@ -1410,6 +1434,61 @@ def embedding_models():
     print("wrote tiny-qwen3-embedding.gguf")
 
 
+def classifier_models():
+    """Sequence classifiers (modelc --task classify), as transformers saves them:
+    hf-tiny-qwen3-classifier: Qwen3ForSequenceClassification (hf-tiny-qwen3's decoder and a
+    random score.weight of 3 labels, id2label named; softmax), its tokenizer's pair template
+    "$A </s> $B </s>"; hf-tiny-llama-cross-encoder: LlamaForSequenceClassification of one
+    label with sentence-transformers' Sigmoid (a cross-encoder), pair template
+    "<s> $A <s> $B" and a <pad> token apart from them (pad_token_id), so that transformers
+    pools the true last token; hf-tiny-qwen3-reranker: hf-tiny-qwen3 (a Qwen3ForCausalLM with
+    tied embeddings) whose tokenizer has "yes" and "no" tokens and no post-processor, as
+    Qwen3-Reranker is served with --classifier-from-token no,yes."""
+    crng = np.random.default_rng(7)
+    qwen = load_file(os.path.join(OUT, "hf-tiny-qwen3", "model.safetensors"))
+    llama = load_file(os.path.join(OUT, "hf-tiny-llama", "model.safetensors"))
+    for name, base, tensors, arch, labels, extra_config, single, pair, extra in [
+            ("hf-tiny-qwen3-classifier", "hf-tiny-qwen3", qwen,
+             "Qwen3ForSequenceClassification", ["negative", "neutral", "positive"], {},
+             ["$A", "</s>"], ["$A", "</s>", "$B", "</s>"], ()),
+            ("hf-tiny-llama-cross-encoder", "hf-tiny-llama", llama,
+             "LlamaForSequenceClassification", ["LABEL_0"],
+             {"sentence_transformers": {
+                 "activation_fn": "torch.nn.modules.activation.Sigmoid"}},
+             ["<s>", "$A"], ["<s>", "$A", "<s>", "$B"], ("<pad>",))]:
+        body = {k: v for k, v in tensors.items() if k.startswith("model.")}
+        body["score.weight"] = (crng.standard_normal((len(labels), D)) * 0.5).astype(np.float32)
+        with open(os.path.join(OUT, base, "config.json")) as f:
+            config = json.load(f)
+        config["architectures"] = [arch]
+        config["id2label"] = {str(i): label for i, label in enumerate(labels)}
+        config["label2id"] = {label: i for i, label in enumerate(labels)}
+        config.update(extra_config)
+        tokenizer = tiny_tokenizer(single, pair, extra)
+        if extra:
+            config["pad_token_id"] = tokenizer["model"]["vocab"][extra[0]]
+        hf_dir(name, body, config)
+        path = os.path.join(OUT, name)
+        with open(os.path.join(path, "tokenizer.json"), "w") as f:
+            json.dump(tokenizer, f, ensure_ascii=False, indent=1)
+        with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+            json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 128,
+                       "bos_token": "<s>", "eos_token": "</s>",
+                       "pad_token": extra[0] if extra else "</s>"}, f, indent=1)
+        print("wrote", path)
+    name = "hf-tiny-qwen3-reranker"
+    with open(os.path.join(OUT, "hf-tiny-qwen3", "config.json")) as f:
+        config = json.load(f)
+    hf_dir(name, qwen, config)
+    path = os.path.join(OUT, name)
+    with open(os.path.join(path, "tokenizer.json"), "w") as f:
+        json.dump(tiny_tokenizer(extra=("no", "yes")), f, ensure_ascii=False, indent=1)
+    with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 128,
+                   "eos_token": "</s>", "pad_token": "</s>"}, f, indent=1)
+    print("wrote", path)
+
+
 if __name__ == "__main__":
     if "--manifest-ggufs" in sys.argv:
         manifest_ggufs()
@@ -1417,8 +1496,11 @@ if __name__ == "__main__":
         lora_adapters()
     elif "--embedding" in sys.argv:
         embedding_models()
+    elif "--classifier" in sys.argv:
+        classifier_models()
     else:
         main()
         manifest_ggufs()
         lora_adapters()
         embedding_models()
+        classifier_models()

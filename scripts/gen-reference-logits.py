@@ -294,6 +294,58 @@ def write_embeddings(name, directory, pooling_mode, prompts):
     print(name, data.shape, meta["modules"])
 
 
+def write_classifier(name, directory, cases):
+    """A classifier's logits and probabilities (modelc --task classify), one prompt at a time,
+    in test/goldens/<name>.json. `cases`: token-id lists (AutoModelForSequenceClassification
+    on the ids; probabilities as vLLM's /classify gives them: softmax over labels, sigmoid of
+    one), or (text_1, text_2) pairs: a cross-encoder's through sentence-transformers'
+    CrossEncoder (its pair encoding and activation), a causal LM's (a directory without
+    "ForSequenceClassification") as Qwen3-Reranker's model card scores, on the texts joined:
+    softmax of the last token's "no" and "yes" logits, at "yes"."""
+    config = transformers.AutoConfig.from_pretrained(directory)
+    causal = not config.architectures[0].endswith("ForSequenceClassification")
+    out = {"model": name, "transformers": transformers.__version__, "torch": torch.__version__,
+           "cases": []}
+    with torch.no_grad():
+        if causal:
+            tok = transformers.AutoTokenizer.from_pretrained(directory)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                directory, dtype=torch.float32).eval()
+            no, yes = tok.convert_tokens_to_ids(["no", "yes"])
+            out["labels"] = ["yes"]
+            for q, d in cases:
+                ids = tok(q + d)["input_ids"]
+                last = model(torch.tensor([ids])).logits[0, -1]
+                pair = torch.log_softmax(torch.stack([last[no], last[yes]]), dim=0)
+                out["cases"].append({"text_1": q, "text_2": d, "prompt": ids,
+                                     "logits": [float(last[yes] - last[no])],
+                                     "probs": [float(pair[1].exp())]})
+        elif isinstance(cases[0], tuple):
+            import sentence_transformers
+            out["sentence_transformers"] = sentence_transformers.__version__
+            ce = sentence_transformers.CrossEncoder(directory, device="cpu")
+            out["labels"] = [config.id2label[i] for i in range(config.num_labels)]
+            for q, d in cases:
+                ids = ce.tokenizer(q, d)["input_ids"]
+                logit = ce.model(torch.tensor([ids])).logits[0]
+                score = ce.predict([(q, d)], batch_size=1, convert_to_numpy=True)[0]
+                out["cases"].append({"text_1": q, "text_2": d, "prompt": ids,
+                                     "logits": [float(x) for x in logit],
+                                     "probs": [float(score)]})
+        else:
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                directory, dtype=torch.float32).eval()
+            out["labels"] = [config.id2label[i] for i in range(config.num_labels)]
+            for ids in cases:
+                logits = model(torch.tensor([ids])).logits[0]
+                probs = torch.sigmoid(logits) if len(logits) == 1 else torch.softmax(logits, 0)
+                out["cases"].append({"prompt": ids, "logits": [float(x) for x in logits],
+                                     "probs": [float(x) for x in probs]})
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(out, f, indent=1)
+    print(name, len(out["cases"]), "cases")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     check_generator()
@@ -437,6 +489,19 @@ def main():
              [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50]]
         write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", directory), mode,
                          prompts)
+    # Classifiers (modelc --task classify; scripts/gen-compiler-test-models.py --classifier):
+    # transformers' sequence classifier on ids, sentence-transformers' CrossEncoder on text
+    # pairs, and a causal LM scored on "no" and "yes" as Qwen3-Reranker's model card does.
+    pairs = [("the cat is ", "on the mat."), ("a dog ran.", "the cat sat, then ran."),
+             ("is this the end", "it is.")]
+    for name, cases in [
+            ("hf-tiny-qwen3-classifier",
+             [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20],
+              [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50]]),
+            ("hf-tiny-llama-cross-encoder", pairs), ("hf-tiny-qwen3-reranker", pairs)]:
+        if only and name not in only:
+            continue
+        write_classifier(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), cases)
     if "--no-smollm2" not in sys.argv and not only:
         name, model = smollm2_model()
         # "The capital of France is" and "<|im_start|>user\\nHi", as modelrt tokenize gives them.

@@ -59,7 +59,7 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
   Value normed = b.layerNorm(rows, b.weight("ln_f.weight", {d}, "transformer.ln_f.weight"),
                              b.weight("ln_f.bias", {d}, "transformer.ln_f.bias"));
-  if (b.endWithEmbeddings(normed))
+  if (b.endWithPooling(normed, wte))
     return;
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, c.vocabSize}, ob.getF32Type());
   b.endForward(ob.create<llm::LogitsOp>(b.loc(), logitsType, normed, wte));

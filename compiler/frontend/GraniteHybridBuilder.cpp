@@ -97,7 +97,7 @@ void modelc::frontend::buildGraniteHybrid(ModuleBuilder &b) {
   b.setScope("head");
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
   Value normed = b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
-  if (b.endWithEmbeddings(normed))
+  if (b.endWithPooling(normed, embed))
     return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");

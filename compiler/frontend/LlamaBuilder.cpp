@@ -587,7 +587,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
                      ? b.layerNorm(rows, b.weight("norm", {d}, "model.norm.weight"),
                                    FlatSymbolRefAttr())
                      : b.rmsNorm(rows, b.weight("norm", {d}, "model.norm.weight"));
-  if (b.endWithEmbeddings(normed))
+  if (b.endWithPooling(normed, embed))
     return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : b.weight("lm_head", {c.vocabSize, d}, "lm_head.weight");

@@ -3,6 +3,7 @@
 #include "compiler/frontend/JsonFields.h"
 
 #include "runtime/formats/Safetensors.h"
+#include "runtime/tokenize/Tokenizer.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -143,6 +144,66 @@ Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling, boo
   return true;
 }
 
+// A sequence classifier's head as config.json describes it (transformers'
+// GenericForSequenceClassification: score.weight [num_labels, hidden], no bias): its labels
+// (id2label in index order, else num_labels "LABEL_<i>"), and the activation vLLM applies:
+// sentence-transformers' activation_fn (or the older sbert_ce_default_activation_function)
+// where the config names one, else by problem_type, else a sigmoid for one label and a
+// softmax over more. A query and a document take the tokenizer's pair encoding unless
+// use_sep_token (vLLM's, once use_pad_token) is false. Problems go to classifierError.
+void readClassifier(const json::Object &config, StringRef where, ModelSpec &spec) {
+  modelrt::plan::Classifier &k = spec.classifier;
+  auto bad = [&](const Twine &problem) {
+    if (spec.classifierError.empty())
+      spec.classifierError = (where + ": " + problem).str();
+  };
+  if (const json::Object *labels = config.getObject("id2label")) {
+    std::vector<std::string> names(labels->size());
+    for (const auto &[key, value] : *labels) {
+      unsigned index = 0;
+      std::optional<StringRef> name = value.getAsString();
+      if (StringRef(key).getAsInteger(10, index) || index >= names.size() || !name ||
+          !names[index].empty())
+        return bad("id2label must map 0 to num_labels - 1 to names, each once");
+      names[index] = name->str();
+    }
+    k.labels = std::move(names);
+  } else {
+    int64_t n = config.getInteger("num_labels").value_or(2);
+    if (n < 1 || n > 65536)
+      return bad("num_labels must be 1 to 65536");
+    for (int64_t i = 0; i < n; ++i)
+      k.labels.push_back("LABEL_" + std::to_string(i));
+  }
+  std::optional<StringRef> function;
+  if (const json::Object *st = config.getObject("sentence_transformers"))
+    function = st->getString("activation_fn");
+  if (!function)
+    function = config.getString("sbert_ce_default_activation_function");
+  using Activation = modelrt::plan::Classifier::Activation;
+  if (function) {
+    StringRef name = function->rsplit('.').second.empty() ? *function : function->rsplit('.').second;
+    if (name == "Sigmoid")
+      k.activation = Activation::Sigmoid;
+    else if (name == "Identity")
+      k.activation = Activation::None;
+    else if (name == "Softmax")
+      k.activation = Activation::Softmax;
+    else
+      bad("activation_fn '" + *function + "' is not Sigmoid, Softmax or Identity");
+  } else {
+    std::optional<StringRef> problem = config.getString("problem_type");
+    k.activation = problem == "regression"                   ? Activation::None
+                   : problem == "multi_label_classification" ? Activation::Sigmoid
+                   : k.labels.size() == 1                    ? Activation::Sigmoid
+                                                             : Activation::Softmax;
+  }
+  std::optional<bool> sep = config.getBoolean("use_sep_token");
+  if (!sep)
+    sep = config.getBoolean("use_pad_token");
+  k.pairEncoding = sep.value_or(true);
+}
+
 // The Hugging Face directory layout: config.json, safetensors weights, tokenizer.json.
 Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   SmallString<256> configPath(dir);
@@ -186,13 +247,19 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (!sentenceTransformers)
     spec.poolingError = toString(sentenceTransformers.takeError());
   const bool pooled = sentenceTransformers ? *sentenceTransformers : !spec.poolingError.empty();
-  bool baseModel = false;
+  bool baseModel = false, classifier = false;
   if (const json::Array *archs = object->getArray("architectures"))
     if (!archs->empty())
-      if (std::optional<StringRef> arch = archs->front().getAsString())
+      if (std::optional<StringRef> arch = archs->front().getAsString()) {
         baseModel = arch->ends_with("Model") && !arch->ends_with("LMHeadModel");
+        classifier = arch->ends_with("ForSequenceClassification");
+      }
   if (baseModel || (pooled && spec.config.bareDecoderNames))
     spec.task = "embed";
+  if (classifier) {
+    spec.task = "classify";
+    readClassifier(*object, configPath, spec);
+  }
   return spec;
 }
 
@@ -336,6 +403,49 @@ Expected<ModelSpec> modelc::frontend::loadModelSpec(StringRef path) {
                                   "model directory or a .gguf file");
 }
 
+Error modelc::frontend::useClassifierTokens(ModelSpec &spec, ArrayRef<std::string> tokens,
+                                            StringRef method) {
+  auto fail = [](const Twine &problem) {
+    return createStringError(inconvertibleErrorCode(), "--classifier-from-token: " + problem);
+  };
+  if (tokens.empty())
+    return fail("name at least one token");
+  if (!method.empty() && method != "from_2_way_softmax" && method != "no_post_processing")
+    return fail("--classifier-method '" + method + "' is not from_2_way_softmax or "
+                                                    "no_post_processing");
+  const bool twoWay = method.empty() ? tokens.size() == 2 : method == "from_2_way_softmax";
+  if (twoWay && tokens.size() != 2)
+    return fail("from_2_way_softmax takes two tokens (false, then true), not " +
+                Twine(tokens.size()));
+  if (spec.tokenizer.format.empty())
+    return fail("the model carries no tokenizer to look the tokens up in");
+  modelrt::Expected<std::unique_ptr<modelrt::Tokenizer>> tokenizer =
+      modelrt::Tokenizer::fromFile(spec.tokenizer.path);
+  if (!tokenizer)
+    return fail(tokenizer.error().message());
+  spec.classifierTokens.assign(tokens.begin(), tokens.end());
+  spec.classifierTokenIds.clear();
+  for (const std::string &token : tokens) {
+    const int32_t id = (*tokenizer)->tokenId(token);
+    if (id < 0 || id >= spec.config.vocabSize)
+      return fail("'" + token + "' is not a token of the vocabulary (tokens are written as the "
+                                "vocabulary stores them)");
+    spec.classifierTokenIds.push_back(id);
+  }
+  // vLLM's SequenceClassificationConfig: one label, the true token's, for the two-way
+  // softmax; else a label per token. The prompt is one text, as a language model reads it.
+  modelrt::plan::Classifier &k = spec.classifier;
+  k = {};
+  k.twoWaySoftmax = twoWay;
+  k.labels = twoWay ? std::vector<std::string>{tokens[1]}
+                    : std::vector<std::string>(tokens.begin(), tokens.end());
+  k.activation = k.labels.size() == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
+                                      : modelrt::plan::Classifier::Activation::Softmax;
+  k.pairEncoding = false;
+  spec.classifierError.clear();
+  return Error::success();
+}
+
 Error modelc::frontend::validateSpec(const ModelSpec &spec) {
   auto fail = [&](StringRef option, const Twine &problem) {
     return createStringError(inconvertibleErrorCode(),
@@ -371,12 +481,19 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
   if (spec.pipelineParallel > c.numLayers)
     return fail("pp", "pipeline parallelism " + Twine(spec.pipelineParallel) + " exceeds the " +
                           Twine(c.numLayers) + " layers");
-  if (spec.task != "generate" && spec.task != "embed")
-    return fail("task", "'" + spec.task + "' is not generate or embed");
+  if (spec.task != "generate" && spec.task != "embed" && spec.task != "classify")
+    return fail("task", "'" + spec.task + "' is not generate, embed or classify");
   if (spec.embed() && !spec.poolingError.empty())
     return createStringError(inconvertibleErrorCode(), spec.poolingError);
-  if (spec.embed() && (spec.target != "cpu" || spec.dtype != "f32"))
-    return fail("task", "embedding plans run on the CPU executor in f32 for now (this is --target " +
+  if (spec.classify() && !spec.classifierError.empty())
+    return createStringError(inconvertibleErrorCode(), spec.classifierError);
+  if (spec.classify() && spec.classifier.labels.empty())
+    return fail("task", "classify needs a sequence classifier (a checkpoint whose architecture "
+                        "is <Name>ForSequenceClassification), or --classifier-from-token to "
+                        "make one of the LM head's rows");
+  if ((spec.embed() || spec.classify()) && (spec.target != "cpu" || spec.dtype != "f32"))
+    return fail("task", Twine(spec.embed() ? "embedding" : "classification") +
+                            " plans run on the CPU executor in f32 for now (this is --target " +
                             spec.target + " --dtype " + spec.dtype + ")");
   if (spec.maxSeqLen > c.maxPositions)
     return fail("max_seq_len", Twine(spec.maxSeqLen) + " exceeds the model's " +

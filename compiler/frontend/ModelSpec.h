@@ -62,8 +62,20 @@ struct ModelSpec {
   // the final hidden states of the rows the runtime pools). Loaders set "embed" for an
   // embedding checkpoint (architectures naming a "<Name>Model"; a sentence-transformers
   // directory of a bare decoder; a GGUF file with a pooling_type 1-3); --task overrides.
+  // "classify" (a sequence classifier: the program returns the logits of the classifier's
+  // head at the last token; loaders set it for a "<Name>ForSequenceClassification"
+  // checkpoint, and --task classify --classifier-from-token makes one of a language model's
+  // head, as vLLM's classifier_from_token does).
   std::string task = "generate";
   bool embed() const { return task == "embed"; }
+  bool classify() const { return task == "classify"; }
+  // The head of a classification plan (its labels, activation and pair encoding).
+  modelrt::plan::Classifier classifier;
+  // The head's rows are these tokens' rows of the LM head (classifier_from_token), else
+  // the checkpoint's score.weight.
+  std::vector<std::string> classifierTokens;
+  std::vector<int64_t> classifierTokenIds; // resolved by resolveClassifierTokens
+  std::string classifierError; // why the files' classifier cannot be computed
   PoolingSpec pooling; // what the model's files say (else the last token, normalized)
   std::string poolingError; // why the files' pooling cannot be computed (an error if embed())
   bool poolingModeOnly = false; // the error is the pooling mode alone: --pooling replaces it
@@ -80,5 +92,12 @@ llvm::Expected<ModelSpec> loadGgufSpec(llvm::StringRef path);
 
 // Checks the compile options (dtype, target, parallel layout, limits) against the model.
 llvm::Error validateSpec(const ModelSpec &spec);
+
+// Makes `spec` a classifier of the LM head's rows of `tokens` (vLLM's classifier_from_token,
+// looked up in the model's tokenizer): with `method` from_2_way_softmax (the default for two
+// tokens: false, then true), one label whose logit is the true token's minus the false
+// token's; with no_post_processing (the default otherwise), a label per token.
+llvm::Error useClassifierTokens(ModelSpec &spec, llvm::ArrayRef<std::string> tokens,
+                                llvm::StringRef method);
 
 } // namespace modelc::frontend

@@ -33,7 +33,8 @@ RankedTensorType ModuleBuilder::activation(int64_t width) const {
 
 FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                          llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
-                                         llvm::ArrayRef<int64_t> slice, int64_t stride) {
+                                         llvm::ArrayRef<int64_t> slice, int64_t stride,
+                                         bool finalNames) {
   if (!module_->lookupSymbol(symbol)) {
     OpBuilder::InsertionGuard guard(builder_);
     // Weights are declared before @forward, in first-use order.
@@ -47,7 +48,7 @@ FlatSymbolRefAttr ModuleBuilder::declare(llvm::StringRef symbol, llvm::ArrayRef<
     // A multimodal checkpoint's language model: its tensors' names carry a prefix.
     SmallVector<std::string> names;
     for (StringRef source : sources) {
-      if (spec_.weights.format == WeightSource::Format::Gguf) {
+      if (spec_.weights.format == WeightSource::Format::Gguf || finalNames) {
         names.push_back(source.str());
         continue;
       }
@@ -128,7 +129,9 @@ ForwardArgs ModuleBuilder::beginForward() {
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, builder_.getI32Type());
   // Logits, or an embedding plan's final hidden states.
   auto logits = RankedTensorType::get(
-      {ShapedType::kDynamic, spec_.embed() ? config().hiddenSize : config().vocabSize},
+      {ShapedType::kDynamic, spec_.embed()      ? config().hiddenSize
+                             : spec_.classify() ? spec_.classifier.columns()
+                                                : config().vocabSize},
       builder_.getF32Type());
   auto type = builder_.getFunctionType({ids, ids, llm::BatchType::get(&context_), ids}, {logits});
   forward_ = builder_.create<func::FuncOp>(loc_, "forward", type);
@@ -144,10 +147,39 @@ ForwardArgs ModuleBuilder::beginForward() {
 
 void ModuleBuilder::endForward(Value logits) { builder_.create<func::ReturnOp>(loc_, logits); }
 
-bool ModuleBuilder::endWithEmbeddings(Value normed) {
-  if (!spec_.embed())
+bool ModuleBuilder::endWithPooling(Value normed, FlatSymbolRefAttr embed) {
+  if (spec_.embed()) {
+    endForward(normed);
+    return true;
+  }
+  if (!spec_.classify())
     return false;
-  endForward(normed);
+  const ModelConfig &c = config();
+  const int64_t columns = spec_.classifier.columns();
+  FlatSymbolRefAttr head;
+  if (spec_.classifierTokenIds.empty()) {
+    head = weight("score", {columns, c.hiddenSize}, "score.weight");
+  } else {
+    // The LM head's rows of the tokens, from the tied embedding table's source as declared,
+    // or from lm_head.weight.
+    SmallVector<int64_t> slice = {0};
+    for (int64_t id : spec_.classifierTokenIds)
+      slice.append({id, 1});
+    auto table = module_->lookupSymbol<llm::WeightOp>(embed.getAttr());
+    if (c.tieEmbeddings && table && table.getSources().size() == 1) {
+      std::string source = cast<StringAttr>(table.getSources()[0]).str();
+      head = declare("score", {columns, c.hiddenSize}, {StringRef(source)}, false, slice, 1,
+                     /*finalNames=*/true);
+    } else {
+      std::string source = spec_.weights.format == WeightSource::Format::Gguf
+                               ? ggufTensorName("lm_head.weight")
+                               : "lm_head.weight";
+      head = declare("score", {columns, c.hiddenSize}, {StringRef(source)}, false, slice);
+    }
+    module_->lookupSymbol(head.getAttr())->setAttr("llm.picked_rows", builder_.getUnitAttr());
+  }
+  auto type = RankedTensorType::get({ShapedType::kDynamic, columns}, builder_.getF32Type());
+  endForward(builder_.create<llm::LogitsOp>(loc_, type, normed, head));
   return true;
 }
 
@@ -239,13 +271,32 @@ void ModuleBuilder::setModuleAttributes() {
                              b.getNamedAttr("path", b.getStringAttr(spec_.tokenizer.path))}));
   module->setAttr("llm.target", b.getDictionaryAttr(target));
   module->setAttr("llm.limits", b.getDictionaryAttr(limits));
-  if (spec_.embed())
+  // A classifier pools its logits at the last token, as they are.
+  if (spec_.embed() || spec_.classify()) {
+    const bool embed = spec_.embed();
     module->setAttr(
         "llm.pooling",
         b.getDictionaryAttr(
-            {b.getNamedAttr("type", b.getStringAttr(modelrt::plan::poolingTypeName(spec_.pooling.type))),
-             b.getNamedAttr("normalize", b.getBoolAttr(spec_.pooling.normalize)),
-             b.getNamedAttr("dimensions", b.getI64IntegerAttr(c.hiddenSize))}));
+            {b.getNamedAttr("type", b.getStringAttr(modelrt::plan::poolingTypeName(
+                                        embed ? spec_.pooling.type
+                                              : modelrt::plan::Pooling::Type::Last))),
+             b.getNamedAttr("normalize", b.getBoolAttr(embed && spec_.pooling.normalize)),
+             b.getNamedAttr("dimensions", b.getI64IntegerAttr(
+                                              embed ? c.hiddenSize
+                                                    : spec_.classifier.columns()))}));
+  }
+  if (spec_.classify()) {
+    const modelrt::plan::Classifier &k = spec_.classifier;
+    SmallVector<StringRef> labels(k.labels.begin(), k.labels.end());
+    module->setAttr(
+        "llm.classifier",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("labels", b.getStrArrayAttr(labels)),
+             b.getNamedAttr("activation",
+                            b.getStringAttr(modelrt::plan::activationName(k.activation))),
+             b.getNamedAttr("two_way_softmax", b.getBoolAttr(k.twoWaySoftmax)),
+             b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))}));
+  }
 }
 
 Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t layer,
@@ -298,7 +349,7 @@ void ModuleBuilder::endWithHead(Value x, FlatSymbolRefAttr norm, FlatSymbolRefAt
   setScope("head");
   Value rows = builder_.create<llm::GatherTokensOp>(loc_, x.getType(), x, forward_.getArgument(3));
   Value normed = rmsNorm(rows, norm);
-  if (endWithEmbeddings(normed))
+  if (endWithPooling(normed, embed))
     return;
   FlatSymbolRefAttr head =
       c.tieEmbeddings ? embed : weight("lm_head", {c.vocabSize, c.hiddenSize}, "lm_head.weight");

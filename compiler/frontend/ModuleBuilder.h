@@ -78,9 +78,11 @@ public:
   // Starts @forward returning [S, vocab] f32 logits; ops are then built inside it.
   ForwardArgs beginForward();
   void endForward(mlir::Value logits);
-  // An embedding plan (ModelSpec::embed()) ends with the final norm's rows, and no head:
-  // ends the forward with `normed` and returns true; otherwise does nothing.
-  bool endWithEmbeddings(mlir::Value normed);
+  // A pooling plan's end: an embedding plan (ModelSpec::embed()) ends with the final norm's
+  // rows, and no head; a classification plan (classify()) with its classifier's logits of
+  // them (score.weight, or rows of the LM head: `embed`, the embedding table, when the
+  // config ties them). Ends the forward and returns true for those; otherwise does nothing.
+  bool endWithPooling(mlir::Value normed, mlir::FlatSymbolRefAttr embed);
   // Names the location of the ops built next ("layers.3"), so diagnostics point there.
   void setScope(llvm::StringRef name);
 
@@ -120,9 +122,11 @@ private:
   bool ggufSandwichNames() const;
   // Declares `symbol` once (before @forward, in first-use order); `slice`: [dim, offset,
   // size, ...] ranges kept of a single source, each every `stride`-th element.
+  // `finalNames`: the sources are named as the store names them already (another weight's).
   mlir::FlatSymbolRefAttr declare(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
                                   llvm::ArrayRef<llvm::StringRef> sources, bool transposed,
-                                  llvm::ArrayRef<int64_t> slice, int64_t stride = 1);
+                                  llvm::ArrayRef<int64_t> slice, int64_t stride = 1,
+                                  bool finalNames = false);
 
   const ModelSpec &spec_;
   mlir::MLIRContext &context_;

@@ -171,6 +171,7 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
   struct Reach {
     uint64_t parts = 0, extent = 0;
     WeightOp weight;
+    bool picked = false; // some weight picks rows of it (llm.picked_rows): no tiling asked
   };
   llvm::MapVector<StringRef, Reach> reach; // in first-use order, for a stable message
   for (WeightOp weight : module.getOps<WeightOp>()) {
@@ -218,6 +219,7 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
                                   ", which has no dimension " + Twine(dim) + " to slice");
         Reach &seen = reach[StringAttr::get(module.getContext(), name).getValue()];
         seen.extent = shape[dim];
+        seen.picked = seen.picked || weight->hasAttr("llm.picked_rows");
         seen.weight = weight;
         const int64_t stride = weight.getStride().value_or(1);
         for (size_t r = 1; r < slice.size(); r += 2) {
@@ -261,7 +263,7 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
       weight.setStorageAttr(StringAttr::get(module.getContext(), modelrt::dtypeName(*storage)));
   }
   for (const auto &[name, seen] : reach)
-    if (seen.parts != seen.extent)
+    if (seen.parts != seen.extent && !seen.picked)
       return bindingError(catalog, name, seen.weight,
                           "its parts reach " + Twine(seen.parts) + " of its " + Twine(seen.extent) +
                               " rows: the config's sizes do not match this fused tensor");

@@ -677,6 +677,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   };
   if (Attribute pooling = module->getAttr("llm.pooling"))
     metadata["pooling"] = attrToJson(pooling);
+  if (Attribute classifier = module->getAttr("llm.classifier"))
+    metadata["classifier"] = attrToJson(classifier);
   if (states > 0)
     metadata["recurrent_state"] = llvm::json::Object{{"num_states", states}};
 

@@ -52,7 +52,10 @@ def Llm_WeightOp : Llm_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     `slices` (one entry per source) keeps part of a source: `array<i64: dim, offset0,
     size0, offset1, size1, ...>` takes those ranges along `dim` (of `type`'s layout, after
     any transpose) and concatenates them; an empty array keeps the whole source. This is
-    how tensor parallelism gives each rank its shard of a weight (llm-partition).
+    how tensor parallelism gives each rank its shard of a weight (llm-partition). The
+    weights that slice a source must together tile it (the parts of a fused tensor), unless
+    one carries the discardable unit attribute `llm.picked_rows`: it picks rows on purpose
+    (a classifier made of some tokens' rows of an LM head).
 
     `stride` spaces out what every range keeps: with `stride = s` the range `(offset,
     size)` keeps `size` elements `offset, offset + s, ..., offset + (size - 1) * s` of

@@ -211,6 +211,38 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     pooling.type = *parsed;
     m.pooling = pooling;
   }
+  if (auto it = root.find("classifier"); it != root.end()) {
+    if (!it->is_object())
+      return bad("classifier must be an object");
+    Fields fc(*it, "classifier");
+    Classifier classifier;
+    const nlohmann::json *labels = fc.get("labels", nlohmann::json::value_t::array);
+    const std::string activation = fc.string("activation");
+    const nlohmann::json *twoWay = fc.get("two_way_softmax", nlohmann::json::value_t::boolean);
+    const nlohmann::json *pair = fc.get("pair_encoding", nlohmann::json::value_t::boolean);
+    if (!fc.error().empty())
+      return bad(fc.error());
+    if (labels->empty() || labels->size() > 1 << 16)
+      return bad("classifier.labels must hold 1 to 65536 names");
+    for (const nlohmann::json &label : *labels) {
+      if (!label.is_string())
+        return bad("classifier.labels must be strings");
+      classifier.labels.push_back(label.get<std::string>());
+    }
+    std::optional<Classifier::Activation> parsed = parseActivation(activation);
+    if (!parsed)
+      return bad("classifier.activation '" + activation + "' is not softmax, sigmoid or none");
+    classifier.activation = *parsed;
+    classifier.twoWaySoftmax = twoWay->get<bool>();
+    classifier.pairEncoding = pair->get<bool>();
+    if (classifier.twoWaySoftmax && classifier.labels.size() != 1)
+      return bad("classifier.two_way_softmax needs exactly one label");
+    if (!m.pooling || m.pooling->type != Pooling::Type::Last || m.pooling->normalize ||
+        m.pooling->dimensions != classifier.columns())
+      return bad("a classifier needs pooling of the last token, not normalized, " +
+                 std::to_string(classifier.columns()) + " dimensions wide");
+    m.classifier = std::move(classifier);
+  }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
     auto format = it->find("format");
     if (format != it->end() && !format->is_string())
@@ -338,6 +370,51 @@ std::optional<Pooling::Type> parsePoolingType(std::string_view name) {
     if (name == poolingTypeName(t))
       return t;
   return std::nullopt;
+}
+
+const char *activationName(Classifier::Activation activation) {
+  switch (activation) {
+  case Classifier::Activation::Softmax:
+    return "softmax";
+  case Classifier::Activation::Sigmoid:
+    return "sigmoid";
+  case Classifier::Activation::None:
+    return "none";
+  }
+  return "unknown";
+}
+
+std::optional<Classifier::Activation> parseActivation(std::string_view name) {
+  for (Classifier::Activation a : {Classifier::Activation::Softmax,
+                                   Classifier::Activation::Sigmoid, Classifier::Activation::None})
+    if (name == activationName(a))
+      return a;
+  return std::nullopt;
+}
+
+std::vector<float> Classifier::logits(const std::vector<float> &row) const {
+  if (twoWaySoftmax)
+    return {row.size() == 2 ? row[1] - row[0] : 0.0f};
+  return row;
+}
+
+std::vector<float> Classifier::probabilities(const std::vector<float> &row, bool activate) const {
+  std::vector<float> out = logits(row);
+  if (!activate || activation == Activation::None)
+    return out;
+  if (activation == Activation::Sigmoid) {
+    for (float &x : out)
+      x = float(1.0 / (1.0 + std::exp(-double(x))));
+    return out;
+  }
+  double top = -INFINITY, sum = 0;
+  for (float x : out)
+    top = std::max(top, double(x));
+  for (float x : out)
+    sum += std::exp(double(x) - top);
+  for (float &x : out)
+    x = float(std::exp(double(x) - top) / sum);
+  return out;
 }
 
 int64_t WeightSource::numRows() const { return rangeTotal(rows); }

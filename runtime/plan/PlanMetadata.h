@@ -66,6 +66,37 @@ const char *poolingTypeName(Pooling::Type type);
 // "last", "mean" or "cls"; nullopt for another name.
 std::optional<Pooling::Type> parsePoolingType(std::string_view name);
 
+// A classification plan's head (metadata "classifier"; modelc --task classify): the plan
+// also pools the last token without normalizing, so each request's vector is its last row's
+// logits, one per column of the program's output, and these turn them into the labels'
+// probabilities. vLLM's /classify, and /score and /rerank of a cross-encoder, read them.
+struct Classifier {
+  // How probabilities come from logits: softmax over the labels, each label's sigmoid, or
+  // the logits as they are (a regression head's, or a head told so).
+  enum class Activation { Softmax, Sigmoid, None };
+  // The label names (config.json id2label, in index order).
+  std::vector<std::string> labels;
+  Activation activation = Activation::Softmax;
+  // The program's two columns are the logits of a "false" and a "true" token of a language
+  // model's head, and the one label's logit is true minus false (vLLM's from_2_way_softmax,
+  // Qwen3-Reranker: its sigmoid is the softmax of the two tokens' logits at the true one).
+  bool twoWaySoftmax = false;
+  // Whether a query and a document become one prompt by the tokenizer's pair encoding
+  // (a cross-encoder's; transformers' tokenizer(text, text_pair)), or as one text, the
+  // document's after the query's (an LLM asked yes or no; vLLM's use_sep_token false).
+  bool pairEncoding = true;
+
+  // The program's output width: the labels, or the two tokens.
+  int64_t columns() const { return twoWaySoftmax ? 2 : int64_t(labels.size()); }
+  // The labels' logits of a row of columns() values.
+  std::vector<float> logits(const std::vector<float> &row) const;
+  // Their probabilities (the activation applied unless `activate` is false).
+  std::vector<float> probabilities(const std::vector<float> &row, bool activate = true) const;
+};
+const char *activationName(Classifier::Activation activation);
+// "softmax", "sigmoid" or "none"; nullopt for another name.
+std::optional<Classifier::Activation> parseActivation(std::string_view name);
+
 struct PlanMetadata {
   std::string modelName;
   std::string architecture; // informational only: the runtime never branches on it
@@ -85,6 +116,9 @@ struct PlanMetadata {
   int64_t numRecurrentStates = 0;
   // Set: an embedding plan; its program's output rows are `pooling->dimensions` wide.
   std::optional<Pooling> pooling;
+  // Set: a classification plan (pooling is then the last token's, not normalized, its
+  // dimensions the classifier's columns()).
+  std::optional<Classifier> classifier;
   // The width of the program's output rows: the vocabulary (logits), or the embeddings'.
   int64_t outputWidth() const { return pooling ? pooling->dimensions : vocabSize; }
   bool hasRecurrentState() const { return numRecurrentStates > 0; }

@@ -580,7 +580,7 @@ Status textList(const Json &body, const char *key, bool allowOne, bool objects,
 
 } // namespace
 
-Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
+Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body, bool classify) {
   Expected<Json> json = parseBody(body);
   if (!json)
     return json.error();
@@ -603,9 +603,24 @@ Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body) {
     for (size_t i = 0; i < r.inputs.size(); ++i)
       if (r.inputs[i].tokens.empty() && r.inputs[i].text.empty())
         return invalid("'input'" + (r.inputs.size() > 1 ? " " + std::to_string(i) : "") +
-                       ": an empty string has no embedding");
+                       (classify ? ": an empty string has nothing to classify"
+                                 : ": an empty string has no embedding"));
     if (Status s = optionalString(*json, "model", r.model); !s)
       return s.error();
+    if (classify) {
+      for (const char *key : {"encoding_format", "dimensions"})
+        if (json->contains(key) && !(*json)[key].is_null())
+          return invalid("'" + std::string(key) + "' applies to /v1/embeddings, not /classify");
+      // vLLM's use_activation, and the older names it still reads.
+      for (const char *key : {"activation", "softmax", "use_activation"})
+        if (Status s = optionalBool(*json, key, r.useActivation); !s)
+          return s.error();
+      if (Status s = truncation(*json, r.truncatePromptTokens); !s)
+        return s.error();
+      if (Status s = optionalBool(*json, "add_special_tokens", r.addSpecial); !s)
+        return s.error();
+      return r;
+    }
     std::string format = "float";
     if (Status s = optionalString(*json, "encoding_format", format); !s)
       return s.error();

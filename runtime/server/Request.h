@@ -78,7 +78,8 @@ Expected<GenerationRequest> parseGenerationRequest(Api api, std::string_view bod
 // "encoding_format" ("float", or "base64": each vector's little-endian float32 bytes),
 // "dimensions" (the first N features, normalized after: a Matryoshka model's shorter
 // embedding), "user" (ignored); vLLM's "truncate_prompt_tokens" (keep the last k tokens;
-// -1: max_seq_len) and "add_special_tokens" (default true).
+// -1: max_seq_len) and "add_special_tokens" (default true). vLLM's POST /classify
+// (`classify`) takes the same inputs and options, but no encoding_format or dimensions.
 constexpr int kMaxEmbeddingInputs = 2048; // OpenAI's limit on one request's inputs
 struct EmbeddingRequest {
   std::vector<PromptInput> inputs;
@@ -91,8 +92,12 @@ struct EmbeddingRequest {
   int64_t dimensions = 0;           // 0: all of them
   int64_t truncatePromptTokens = 0; // 0: no truncation; -1: to max_seq_len
   bool addSpecial = true;
+  // /classify: vLLM's use_activation (or its older names activation, softmax): false gives
+  // the logits in place of the probabilities. /classify takes no encoding_format or
+  // dimensions.
+  bool useActivation = true;
 };
-Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body);
+Expected<EmbeddingRequest> parseEmbeddingRequest(std::string_view body, bool classify = false);
 
 // vLLM's truncate_prompt_tokens: the last `keep` ids. Given `bare` (a text's ids without
 // the special tokens the tokenizer added), those specials stay (BOS before, an EOS after),

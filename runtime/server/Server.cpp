@@ -542,8 +542,10 @@ Status serve(const ServerOptions &options) {
   const int64_t maxSeqLen = (*exec)->metadata().maxSeqLen;
   const int64_t maxNumSeqs = (*exec)->metadata().maxNumSeqs;
   const int64_t vocab = (*exec)->metadata().vocabSize;
-  // An embedding plan serves /v1/embeddings alone; a generating one everything else.
-  const bool embeddingPlan = (*exec)->metadata().pooling.has_value();
+  // A pooling plan (an embedding plan, or a classifier) serves its pooling endpoints alone;
+  // a generating one everything else.
+  const std::optional<plan::Classifier> classifier = (*exec)->metadata().classifier;
+  const bool embeddingPlan = (*exec)->metadata().pooling.has_value() && !classifier;
   std::atomic<uint64_t> nextEmbeddingId{0};
   Expected<ToolCallParser> toolParser = parseToolCallParser(options.toolCallParser);
   if (!toolParser)
@@ -776,6 +778,10 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400,
                        "this model computes embeddings (a plan compiled with modelc --task "
                        "embed): POST /v1/embeddings");
+    if (classifier)
+      return sendError(res, 400,
+                       "this model is a classifier (a plan compiled with modelc --task "
+                       "classify): POST /classify, or /score and /rerank");
     Expected<GenerationRequest> parsed = parseGenerationRequest(api, req.body, maxSeqLen);
     if (!parsed)
       return sendError(res, 400, parsed.error().message());
@@ -1238,42 +1244,31 @@ Status serve(const ServerOptions &options) {
     }
     ids = truncateLeft(std::move(ids), bare ? &*bare : nullptr, keep);
   };
-  auto embedInputs = [&, engineThread](const std::vector<PromptInput> &inputs,
-                                                  const std::string &field,
-                                                  const EmbedOptions &o, Vectors &vectors,
-                                                  size_t &promptTokens,
-                                                  httplib::Response &res) -> bool {
+  // The longest prompt a pooling request may give; false with the error in `res`.
+  auto fitsContext = [&](const std::string &which, size_t tokens, httplib::Response &res) {
+    if (int64_t(tokens) <= maxSeqLen)
+      return true;
+    return sendError(res, 400,
+                     which + "this model's maximum context length is " +
+                         std::to_string(maxSeqLen) + " tokens, and the input has " +
+                         std::to_string(tokens) + " (truncate_prompt_tokens keeps the last k)"),
+           false;
+  };
+  // Every prompt one engine request of a pooling plan, batched with whatever else runs; the
+  // vectors in prompt order. False: the error is in `res`.
+  auto poolPrompts = [&, engineThread](std::vector<std::vector<int32_t>> prompts,
+                                       const EmbedOptions &o, Vectors &vectors,
+                                       httplib::Response &res) -> bool {
     Job job;
     job.params.adapter = o.adapter;
     job.embed = true;
     job.dimensions = o.dimensions;
     job.channel = std::make_shared<Channel>();
-    EncodeOptions encode;
-    encode.parseSpecial = true;
-    encode.addSpecial = o.addSpecial;
-    const int64_t keep = o.truncatePromptTokens < 0 ? maxSeqLen : o.truncatePromptTokens;
     std::vector<Job> jobs;
-    promptTokens = 0;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const PromptInput &in = inputs[i];
-      const std::string which =
-          inputs.size() > 1 ? field + " " + std::to_string(i) + ": " : field + ": ";
-      std::optional<std::vector<int32_t>> ids = promptIdsOf(in, encode, which, res);
-      if (!ids)
-        return false;
-      if (o.truncatePromptTokens != 0 && int64_t(ids->size()) > keep)
-        truncate(in, encode, keep, *ids);
-      if (int64_t(ids->size()) > maxSeqLen)
-        return sendError(res, 400,
-                         which + "this model's maximum context length is " +
-                             std::to_string(maxSeqLen) + " tokens, and the input has " +
-                             std::to_string(ids->size()) +
-                             " (truncate_prompt_tokens keeps the last k)"),
-               false;
-      promptTokens += ids->size();
+    for (size_t i = 0; i < prompts.size(); ++i) {
       Job one = job;
       one.index = static_cast<int>(i);
-      one.params.prompt = std::move(*ids);
+      one.params.prompt = std::move(prompts[i]);
       jobs.push_back(std::move(one));
     }
     const size_t n = jobs.size();
@@ -1293,6 +1288,33 @@ Status serve(const ServerOptions &options) {
     }
     return true;
   };
+  // Each input encoded (and truncated as asked), then pooled; the prompt tokens they took.
+  // `field` names the inputs in errors ("'input'").
+  auto embedInputs = [&](const std::vector<PromptInput> &inputs, const std::string &field,
+                         const EmbedOptions &o, Vectors &vectors, size_t &promptTokens,
+                         httplib::Response &res) -> bool {
+    EncodeOptions encode;
+    encode.parseSpecial = true;
+    encode.addSpecial = o.addSpecial;
+    const int64_t keep = o.truncatePromptTokens < 0 ? maxSeqLen : o.truncatePromptTokens;
+    std::vector<std::vector<int32_t>> prompts;
+    promptTokens = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const PromptInput &in = inputs[i];
+      const std::string which =
+          inputs.size() > 1 ? field + " " + std::to_string(i) + ": " : field + ": ";
+      std::optional<std::vector<int32_t>> ids = promptIdsOf(in, encode, which, res);
+      if (!ids)
+        return false;
+      if (o.truncatePromptTokens != 0 && int64_t(ids->size()) > keep)
+        truncate(in, encode, keep, *ids);
+      if (!fitsContext(which, ids->size(), res))
+        return false;
+      promptTokens += ids->size();
+      prompts.push_back(std::move(*ids));
+    }
+    return poolPrompts(std::move(prompts), o, vectors, res);
+  };
   auto created = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -1308,26 +1330,46 @@ Status serve(const ServerOptions &options) {
                 {"data", std::move(data)},
                 {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
   };
-  // The common prelude of the pooling endpoints: authorized, not draining, an embedding plan.
-  auto poolingPrelude = [&](const httplib::Request &req, httplib::Response &res) {
+  // The common prelude of the pooling endpoints: authorized, not draining, and a plan that
+  // answers `what`: embeddings (an embedding plan), classes (a classifier), or scores (an
+  // embedding plan's cosines, or a cross-encoder's: a classifier of one label).
+  enum class Pooled { Embeddings, Classes, Scores };
+  auto poolingPrelude = [&](Pooled what, const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
       return false;
     if (draining.load())
       return sendError(res, 503, "the server is shutting down"), false;
-    if (!embeddingPlan)
+    if (!embeddingPlan && !classifier)
       return sendError(res, 400,
                        "this model generates text (/v1/completions, /v1/chat/completions); "
-                       "embeddings need a plan compiled with modelc --task embed"),
+                       "embeddings need a plan compiled with modelc --task embed, classes and "
+                       "cross-encoder scores one compiled with modelc --task classify"),
+             false;
+    if (what == Pooled::Embeddings && classifier)
+      return sendError(res, 400,
+                       "this model is a classifier (a plan compiled with modelc --task "
+                       "classify): POST /classify, or /score and /rerank"),
+             false;
+    if (what == Pooled::Classes && embeddingPlan)
+      return sendError(res, 400,
+                       "this model computes embeddings (a plan compiled with modelc --task "
+                       "embed): POST /v1/embeddings; /classify needs a classifier"),
+             false;
+    if (what == Pooled::Scores && classifier && classifier->labels.size() != 1)
+      return sendError(res, 400,
+                       "scores need a classifier of one label (a cross-encoder); this one has " +
+                           std::to_string(classifier->labels.size()) + ": POST /classify"),
              false;
     return true;
   };
-  // OpenAI's embeddings (vLLM's pooling runner).
-  http.Post("/v1/embeddings", [&, engineThread](const httplib::Request &req,
-                                                httplib::Response &res) {
+  // OpenAI's embeddings (vLLM's pooling runner), and vLLM's /classify: the same inputs (a
+  // prompt or a list, or chat messages), and a vector or the labels' probabilities of each.
+  auto embedOrClassify = [&, engineThread](bool classify, const httplib::Request &req,
+                                           httplib::Response &res) {
     auto inFlight = std::make_shared<InFlight>();
-    if (!poolingPrelude(req, res))
+    if (!poolingPrelude(classify ? Pooled::Classes : Pooled::Embeddings, req, res))
       return;
-    Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body);
+    Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body, classify);
     if (!parsed)
       return sendError(res, 400, parsed.error().message());
     EmbeddingRequest &r = *parsed;
@@ -1353,6 +1395,16 @@ Status serve(const ServerOptions &options) {
     json data = json::array();
     for (size_t i = 0; i < vectors.size(); ++i) {
       const std::vector<float> &v = *vectors[i];
+      if (classify) {
+        // vLLM: the label of the most probable class, the probabilities, their count.
+        std::vector<float> probs = classifier->probabilities(v, r.useActivation);
+        const size_t best = size_t(std::max_element(probs.begin(), probs.end()) - probs.begin());
+        data.push_back({{"index", i},
+                        {"label", classifier->labels[best]},
+                        {"probs", probs},
+                        {"num_classes", probs.size()}});
+        continue;
+      }
       json item = {{"object", "embedding"}, {"index", i}};
       if (r.base64) {
         std::vector<uint8_t> bytes(v.size() * sizeof(float));
@@ -1363,12 +1415,22 @@ Status serve(const ServerOptions &options) {
       }
       data.push_back(std::move(item));
     }
-    res.set_content(dumpJson(listAnswer("embd-", answeredModel, std::move(data), promptTokens)),
+    res.set_content(dumpJson(listAnswer(classify ? "classify-" : "embd-", answeredModel,
+                                        std::move(data), promptTokens)),
                     "application/json");
+  };
+  http.Post("/v1/embeddings", [embedOrClassify](const httplib::Request &req,
+                                                httplib::Response &res) {
+    embedOrClassify(false, req, res);
   });
-  // vLLM's score and rerank APIs on an embedding model: the cosine similarity of the
-  // embeddings of each pair (text_1 against every text_2, or pairwise), and documents sorted
-  // by their similarity to a query (Jina's and Cohere's rerank shape).
+  http.Post("/classify", [embedOrClassify](const httplib::Request &req, httplib::Response &res) {
+    embedOrClassify(true, req, res);
+  });
+  // vLLM's score and rerank APIs: each pair's score (text_1 against every text_2, or
+  // pairwise), and documents sorted by their score against a query (Jina's and Cohere's
+  // rerank shape). On an embedding model, the cosine similarity of the two texts'
+  // embeddings; on a cross-encoder, its probability for the pair as one prompt (the
+  // tokenizer's pair encoding, or the document's text after the query's).
   auto cosine = [](const std::vector<float> &a, const std::vector<float> &b) {
     double dot = 0, na = 0, nb = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -1378,10 +1440,40 @@ Status serve(const ServerOptions &options) {
     }
     return dot / std::max(std::sqrt(na) * std::sqrt(nb), 1e-12);
   };
-  auto score = [&, engineThread](bool rerank, const httplib::Request &req,
-                                 httplib::Response &res) {
+  // A cross-encoder's prompts: each document with its query, truncated as asked.
+  auto pairPrompts = [&, tokenizer](const ScoreRequest &r,
+                                    std::vector<std::vector<int32_t>> &prompts,
+                                    size_t &promptTokens, httplib::Response &res) -> bool {
+    EncodeOptions encode;
+    encode.parseSpecial = true;
+    encode.addSpecial = true;
+    const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen : r.truncatePromptTokens;
+    promptTokens = 0;
+    for (size_t i = 0; i < r.documents.size(); ++i) {
+      const std::string &query = r.queries[r.queries.size() == 1 ? 0 : i].text;
+      const std::string &document = r.documents[i].text;
+      const std::string which =
+          r.documents.size() > 1 ? "pair " + std::to_string(i) + ": " : std::string();
+      Expected<std::vector<int32_t>> ids = classifier->pairEncoding
+                                               ? tokenizer->encodePair(query, document, encode)
+                                               : tokenizer->encode(query + document, encode);
+      if (!ids)
+        return sendError(res, 400, which + ids.error().message()), false;
+      for (int32_t id : *ids)
+        if (id >= vocab)
+          return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary"), false;
+      if (r.truncatePromptTokens != 0 && int64_t(ids->size()) > keep)
+        *ids = truncateLeft(std::move(*ids), nullptr, keep);
+      if (!fitsContext(which, ids->size(), res))
+        return false;
+      promptTokens += ids->size();
+      prompts.push_back(std::move(*ids));
+    }
+    return true;
+  };
+  auto score = [&](bool rerank, const httplib::Request &req, httplib::Response &res) {
     auto inFlight = std::make_shared<InFlight>();
-    if (!poolingPrelude(req, res))
+    if (!poolingPrelude(Pooled::Scores, req, res))
       return;
     Expected<ScoreRequest> parsed = parseScoreRequest(req.body, rerank);
     if (!parsed)
@@ -1391,18 +1483,27 @@ Status serve(const ServerOptions &options) {
     std::string answeredModel = model;
     if (!resolveModel(r.model, o.adapter, answeredModel, res))
       return;
-    // Every text once: the queries, then the documents.
-    std::vector<PromptInput> inputs = r.queries;
-    inputs.insert(inputs.end(), r.documents.begin(), r.documents.end());
     Vectors vectors;
     size_t promptTokens = 0;
-    if (!embedInputs(inputs, r.rerank ? "'query' or 'documents'" : "'text_1' or 'text_2'", o,
-                     vectors, promptTokens, res))
-      return;
-    const size_t q = r.queries.size();
-    std::vector<std::pair<size_t, double>> scores; // document index, similarity
-    for (size_t i = 0; i < r.documents.size(); ++i)
-      scores.push_back({i, cosine(*vectors[q == 1 ? 0 : i], *vectors[q + i])});
+    std::vector<std::pair<size_t, double>> scores; // document index, score
+    if (classifier) {
+      std::vector<std::vector<int32_t>> prompts;
+      if (!pairPrompts(r, prompts, promptTokens, res) ||
+          !poolPrompts(std::move(prompts), o, vectors, res))
+        return;
+      for (size_t i = 0; i < r.documents.size(); ++i)
+        scores.push_back({i, double(classifier->probabilities(*vectors[i])[0])});
+    } else {
+      // Every text once: the queries, then the documents.
+      std::vector<PromptInput> inputs = r.queries;
+      inputs.insert(inputs.end(), r.documents.begin(), r.documents.end());
+      if (!embedInputs(inputs, r.rerank ? "'query' or 'documents'" : "'text_1' or 'text_2'", o,
+                       vectors, promptTokens, res))
+        return;
+      const size_t q = r.queries.size();
+      for (size_t i = 0; i < r.documents.size(); ++i)
+        scores.push_back({i, cosine(*vectors[q == 1 ? 0 : i], *vectors[q + i])});
+    }
     if (r.rerank) {
       std::stable_sort(scores.begin(), scores.end(),
                        [](const auto &a, const auto &b) { return a.second > b.second; });
@@ -1443,7 +1544,12 @@ Status serve(const ServerOptions &options) {
   if (!http.bind_to_port(options.host.c_str(), options.port))
     return Error(ErrorCode::IoError,
                  "cannot listen on " + options.host + ":" + std::to_string(options.port));
-  if (const std::optional<plan::Pooling> &p = engineThread->metadata().pooling)
+  if (classifier)
+    std::fprintf(stderr, "modelrt serve: a classifier (%zu label%s, %s): /classify%s\n",
+                 classifier->labels.size(), classifier->labels.size() == 1 ? "" : "s",
+                 plan::activationName(classifier->activation),
+                 classifier->labels.size() == 1 ? ", /score, /rerank" : "");
+  else if (const std::optional<plan::Pooling> &p = engineThread->metadata().pooling)
     std::fprintf(stderr,
                  "modelrt serve: an embedding plan (%s token pooling%s, %lld dimensions): "
                  "/v1/embeddings, /score, /rerank\n",

@@ -390,6 +390,9 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
 // sequence (searched inside a Sequence post-processor too).
 struct TemplateSpecials {
   std::string first, last;
+  // The pair template's items in order: "$A", "$B" or a special token's text; empty when
+  // the template has none.
+  std::vector<std::string> pair;
 };
 
 TemplateSpecials readTemplate(const json &p) {
@@ -423,6 +426,20 @@ TemplateSpecials readTemplate(const json &p) {
     if (single.size() > 1)
       out.last = specialOf(single.back());
   }
+  if (p.contains("pair") && p.at("pair").is_array())
+    for (const json &item : p.at("pair")) {
+      std::string special = specialOf(item);
+      const json *sequence = item.is_object() && item.contains("Sequence") ? &item.at("Sequence")
+                                                                             : nullptr;
+      if (sequence && sequence->is_object() && sequence->value("id", json()) == "A")
+        out.pair.push_back("$A");
+      else if (sequence && sequence->is_object() && sequence->value("id", json()) == "B")
+        out.pair.push_back("$B");
+      else if (!special.empty())
+        out.pair.push_back(special);
+      else
+        return out.pair.clear(), out; // not a template we understand: the fallback
+    }
   return out;
 }
 
@@ -557,6 +574,18 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       t->addEos = idOf(tmpl.last) >= 0;
       t->appendedEos = idOf(tmpl.last); // what transformers appends, whatever eos_token says
     }
+    // A pair template stands unless tokenizer_config.json sets what is added (transformers
+    // then rebuilds both templates from add_bos_token and add_eos_token).
+    if (!config.contains("add_bos_token") && !config.contains("add_eos_token"))
+      for (const std::string &item : tmpl.pair) {
+        const int32_t id = item == "$A" ? Impl::kPairFirst : item == "$B" ? Impl::kPairSecond
+                                                                          : idOf(item);
+        if (id == -1) {
+          t->pairTemplate.clear();
+          break;
+        }
+        t->pairTemplate.push_back(id);
+      }
     t->addBos = config.value("add_bos_token", t->addBos);
     t->addEos = config.value("add_eos_token", t->addEos);
     // The chat template: chat_template.jinja, else tokenizer_config.json's string, or the

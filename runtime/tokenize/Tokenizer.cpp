@@ -389,6 +389,36 @@ Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text,
   return out;
 }
 
+Expected<std::vector<int32_t>> Tokenizer::encodePair(std::string_view first,
+                                                     std::string_view second,
+                                                     const EncodeOptions &options) const {
+  const Impl &t = *impl_;
+  const bool templated = options.addSpecial && !t.pairTemplate.empty();
+  EncodeOptions each = options;
+  if (templated)
+    each.addSpecial = false;
+  Expected<std::vector<int32_t>> a = encode(first, each);
+  if (!a)
+    return a.error();
+  Expected<std::vector<int32_t>> b = encode(second, each);
+  if (!b)
+    return b.error();
+  if (!templated) {
+    a->insert(a->end(), b->begin(), b->end());
+    return a;
+  }
+  std::vector<int32_t> out;
+  out.reserve(a->size() + b->size() + t.pairTemplate.size());
+  for (int32_t item : t.pairTemplate)
+    if (item == Impl::kPairFirst)
+      out.insert(out.end(), a->begin(), a->end());
+    else if (item == Impl::kPairSecond)
+      out.insert(out.end(), b->begin(), b->end());
+    else
+      out.push_back(item);
+  return out;
+}
+
 Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecial) const {
   const Impl &t = *impl_;
   std::string out;

@@ -82,6 +82,12 @@ public:
   // Text must be valid UTF-8 (an error names the offset of the first bad byte).
   Expected<std::vector<int32_t>> encode(std::string_view text,
                                         const EncodeOptions &options = {}) const;
+  // Two texts as one input (transformers' tokenizer(text, text_pair): a cross-encoder's
+  // query and document): with addSpecial, the post-processor's pair template places them
+  // among its special tokens; a tokenizer without one adds each text's specials as encode
+  // does (BOS a EOS BOS b EOS where both are added; nothing between them where neither is).
+  Expected<std::vector<int32_t>> encodePair(std::string_view first, std::string_view second,
+                                            const EncodeOptions &options = {}) const;
   // Ids out of range are an error. Control tokens are written as their text unless skipped.
   Expected<std::string> decode(const std::vector<int32_t> &ids, bool skipSpecial = false) const;
 

@@ -36,6 +36,10 @@ struct Tokenizer::Impl {
   // What addEos appends: eos, or the token a post-processor template appends where that is
   // another than tokenizer_config.json's eos_token (as transformers appends it); -1: eos.
   int32_t appendedEos = -1;
+  // A post-processor's pair template: token ids, kPairFirst / kPairSecond where the two
+  // texts go; empty: none (encodePair adds each text's specials as encode does).
+  static constexpr int32_t kPairFirst = -2, kPairSecond = -3;
+  std::vector<int32_t> pairTemplate;
   std::string chatTemplate;
   std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first
 

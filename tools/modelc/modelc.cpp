@@ -95,8 +95,22 @@ cl::opt<bool> dummyWeights(
 cl::opt<std::string>
     task("task",
          cl::desc("What the plan computes: auto (the model's files decide), generate (logits "
-                  "for sampling) or embed (pooled final hidden states: /v1/embeddings)"),
-         cl::value_desc("auto|generate|embed"), cl::init("auto"), cl::cat(category));
+                  "for sampling), embed (pooled final hidden states: /v1/embeddings) or "
+                  "classify (a sequence classifier's label probabilities: /classify, and a "
+                  "cross-encoder's /score and /rerank)"),
+         cl::value_desc("auto|generate|embed|classify"), cl::init("auto"), cl::cat(category));
+cl::list<std::string> classifierFromToken(
+    "classifier-from-token", cl::CommaSeparated, cl::value_desc("token,..."),
+    cl::desc("With --task classify: the classifier is the LM head's rows of these tokens, "
+             "written as the vocabulary stores them (vLLM's classifier_from_token: "
+             "Qwen3-Reranker's no,yes)"),
+    cl::cat(category));
+cl::opt<std::string> classifierMethod(
+    "classifier-method", cl::value_desc("from_2_way_softmax|no_post_processing"),
+    cl::desc("With --classifier-from-token: from_2_way_softmax (two tokens, false then true: "
+             "one label, the true token's probability; the default for two tokens) or "
+             "no_post_processing (a label per token)"),
+    cl::cat(category));
 cl::opt<std::string> pooling("pooling", cl::value_desc("last|mean|cls"),
                              cl::desc("With --task embed: last, mean or cls (default: what the "
                                       "model's sentence-transformers or GGUF files say, else last)"),
@@ -107,6 +121,24 @@ cl::opt<bool> normalize("normalize",
                         cl::cat(category));
 cl::opt<bool> timing("timing", cl::desc("Print the time of each compiler stage to stderr"),
                      cl::cat(category));
+
+// "classify (2 labels: negative, positive; softmax)", and how the head is made.
+std::string classifierSummary(const frontend::ModelSpec &spec) {
+  const modelrt::plan::Classifier &k = spec.classifier;
+  std::string out = "classify (" + std::to_string(k.labels.size()) +
+                    (k.labels.size() == 1 ? " label: " : " labels: ");
+  for (size_t i = 0; i < k.labels.size() && i < 8; ++i)
+    out += (i ? ", " : "") + k.labels[i];
+  if (k.labels.size() > 8)
+    out += ", ...";
+  out += std::string("; ") + modelrt::plan::activationName(k.activation);
+  if (!spec.classifierTokens.empty()) {
+    out += k.twoWaySoftmax ? "; logit of " + spec.classifierTokens[1] + " minus " +
+                                 spec.classifierTokens[0]
+                           : std::string("; the LM head's rows");
+  }
+  return out + ")";
+}
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "modelc") << message << "\n";
@@ -142,11 +174,21 @@ Error applyOverrides(frontend::ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(),
                              "--weight-format: '" + weightFormat + "' is not native or dense");
   spec.weightFormat = weightFormat;
-  if (task != "auto" && task != "generate" && task != "embed")
+  if (task != "auto" && task != "generate" && task != "embed" && task != "classify")
     return createStringError(inconvertibleErrorCode(),
-                             "--task: '" + task + "' is not auto, generate or embed");
+                             "--task: '" + task + "' is not auto, generate, embed or classify");
   if (task != "auto")
     spec.task = task;
+  if ((!classifierFromToken.empty() || classifierMethod.getNumOccurrences()) && !spec.classify())
+    return createStringError(inconvertibleErrorCode(),
+                             "--classifier-from-token and --classifier-method make classifiers: "
+                             "add --task classify");
+  if (classifierMethod.getNumOccurrences() && classifierFromToken.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             "--classifier-method needs --classifier-from-token");
+  if (!classifierFromToken.empty())
+    if (Error e = frontend::useClassifierTokens(spec, classifierFromToken, classifierMethod))
+      return e;
   if ((pooling.getNumOccurrences() || normalize.getNumOccurrences()) && !spec.embed())
     return createStringError(inconvertibleErrorCode(),
                              "--pooling and --normalize apply to embedding plans: add --task embed");
@@ -197,10 +239,12 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << c.headDim << "\n"
      << "vocabulary:   " << c.vocabSize << "\n"
      << "task:         "
-     << (spec.embed() ? "embed (" + std::string(modelrt::plan::poolingTypeName(spec.pooling.type)) +
-                            " token pooling" + (spec.pooling.normalize ? ", normalized" : "") +
-                            ", " + std::to_string(c.hiddenSize) + " dimensions)"
-                      : std::string("generate"))
+     << (spec.embed()      ? "embed (" +
+                                std::string(modelrt::plan::poolingTypeName(spec.pooling.type)) +
+                                " token pooling" + (spec.pooling.normalize ? ", normalized" : "") +
+                                ", " + std::to_string(c.hiddenSize) + " dimensions)"
+         : spec.classify() ? classifierSummary(spec)
+                           : std::string("generate"))
      << "\n"
      << "weights:      " << weights << " tensors, " << params << " parameters, "
      << format("%.1f", params * bytesPerElement / 1048576.0) << " MiB as " << spec.dtype << " ("

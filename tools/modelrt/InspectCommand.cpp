@@ -125,7 +125,19 @@ int inspect(const InspectOptions &o) {
               static_cast<unsigned long long>(file->fileSize()), m.builtBy.c_str());
   std::printf("model:       %s (%s), vocabulary %lld\n", m.modelName.c_str(),
               m.architecture.c_str(), static_cast<long long>(m.vocabSize));
-  if (m.pooling)
+  if (m.classifier) {
+    std::string labels;
+    for (size_t i = 0; i < m.classifier->labels.size() && i < 8; ++i)
+      labels += (i ? ", " : "") + m.classifier->labels[i];
+    if (m.classifier->labels.size() > 8)
+      labels += ", ...";
+    std::printf("task:        classify: %zu label%s (%s), %s%s; %s\n",
+                m.classifier->labels.size(), m.classifier->labels.size() == 1 ? "" : "s",
+                labels.c_str(), plan::activationName(m.classifier->activation),
+                m.classifier->twoWaySoftmax ? " of the two columns' difference" : "",
+                m.classifier->pairEncoding ? "query and document by the tokenizer's pair encoding"
+                                           : "query and document as one text");
+  } else if (m.pooling)
     std::printf("task:        embed: %s token pooling%s, %lld dimensions\n",
                 plan::poolingTypeName(m.pooling->type),
                 m.pooling->normalize ? ", normalized" : "",
