@@ -75,7 +75,9 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
                                               int topLogprobs) {
   if (executor_.metadata().pooling)
     return Error(ErrorCode::InvalidArgument,
-                 "this plan computes embeddings (modelc --task embed), not tokens");
+                 executor_.metadata().classifier
+                     ? "this plan is a classifier (modelc --task classify), not tokens"
+                     : "this plan computes embeddings (modelc --task embed), not tokens");
   if (Status s = sample::validate(sampling, executor_.metadata().vocabSize); !s)
     return s.error();
   if (Status s = checkAdapter(params.adapter); !s)
@@ -121,7 +123,7 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
   if (!pooling)
     return Error(ErrorCode::InvalidArgument,
                  "this plan generates tokens; embeddings need a plan compiled with modelc "
-                 "--task embed");
+                 "--task embed (classes: --task classify)");
   if (dimensions < 0 || dimensions > pooling->dimensions)
     return Error(ErrorCode::InvalidArgument, "dimensions " + std::to_string(dimensions) +
                                                  " is not in [1, " +

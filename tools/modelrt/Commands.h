@@ -12,7 +12,8 @@ namespace modelrt::cli {
 void addTokenizeCommand(CLI::App &app, int &exitCode);
 void addInspectCommand(CLI::App &app, int &exitCode);
 void addGenerateCommand(CLI::App &app, int &exitCode);
-void addEmbedCommand(CLI::App &app, int &exitCode);
+// modelrt embed (classify false) and modelrt classify.
+void addPoolingCommand(CLI::App &app, int &exitCode, bool classify);
 void addBenchCommand(CLI::App &app, int &exitCode);
 void addServeCommand(CLI::App &app, int &exitCode);
 

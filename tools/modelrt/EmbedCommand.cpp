@@ -1,14 +1,21 @@
 // `modelrt embed PLAN -p TEXT [-p TEXT ...] [-f FILE]`: embeddings from a plan compiled with modelc
 // --task embed, every input one request of the same serving engine (batched as the server
 // batches them); one JSON array of floats per input, in order, on stdout.
+// `modelrt classify PLAN -p TEXT ... [--query Q]`: the same for a plan compiled with modelc
+// --task classify; one JSON object per input ({"label", "probs"}), each input paired with
+// the query when given (a cross-encoder's or a reranker's score of a document).
 #include "Commands.h"
 
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/engine/Engine.h"
 #include "runtime/tokenize/Tokenizer.h"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -23,10 +30,12 @@ struct EmbedOptions {
   std::vector<std::string> promptIds; // "1,17,42": token ids, for plans without a tokenizer
   std::string file;                   // one text per line (llama-embedding's -f)
   int64_t dimensions = 0;
+  bool classify = false; // modelrt classify
+  std::optional<std::string> query;
 };
 
-int fail(const std::string &message) {
-  std::cerr << "modelrt embed: " << message << "\n";
+int fail(const EmbedOptions &o, const std::string &message) {
+  std::cerr << (o.classify ? "modelrt classify: " : "modelrt embed: ") << message << "\n";
   return 1;
 }
 
@@ -54,7 +63,7 @@ int runEmbed(EmbedOptions o) {
   if (!o.file.empty()) { // each non-empty line an input, after any -p
     std::ifstream in(o.file);
     if (!in)
-      return fail(o.file + ": cannot be read");
+      return fail(o, o.file + ": cannot be read");
     for (std::string line; std::getline(in, line);) {
       if (!line.empty() && line.back() == '\r')
         line.pop_back();
@@ -62,89 +71,114 @@ int runEmbed(EmbedOptions o) {
         o.prompts.push_back(line);
     }
     if (o.prompts.empty())
-      return fail(o.file + ": no text (one input per non-empty line)");
+      return fail(o, o.file + ": no text (one input per non-empty line)");
   }
   if (o.prompts.empty() == o.promptIds.empty())
-    return fail("give the inputs as -p TEXT (or -f FILE) or as --prompt-ids IDS (not both)");
+    return fail(o, "give the inputs as -p TEXT (or -f FILE) or as --prompt-ids IDS (not both)");
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
-    return fail(exec.error().message());
+    return fail(o, exec.error().message());
   const plan::PlanMetadata &meta = (*exec)->metadata();
   if (!meta.pooling)
-    return fail(o.plan + " generates tokens (modelrt generate); embeddings need a plan "
-                         "compiled with modelc --task embed");
+    return fail(o, o.plan + " generates tokens (modelrt generate); " +
+                       (o.classify ? "classes need a plan compiled with modelc --task classify"
+                                   : "embeddings need a plan compiled with modelc --task embed"));
+  if (o.classify != meta.classifier.has_value())
+    return fail(o, o.plan + (o.classify ? " computes embeddings (modelrt embed)"
+                                        : " is a classifier (modelrt classify)"));
+  if (o.query && !o.promptIds.empty())
+    return fail(o, "--query pairs texts: give the documents as -p TEXT or -f FILE");
   std::vector<std::vector<int32_t>> inputs;
   for (const std::string &ids : o.promptIds) {
     Expected<std::vector<int32_t>> parsed = parseIds(ids);
     if (!parsed)
-      return fail(parsed.error().message());
+      return fail(o, parsed.error().message());
     inputs.push_back(std::move(*parsed));
   }
   if (!o.prompts.empty()) {
     Expected<std::unique_ptr<Tokenizer>> tok =
         o.tokenizer.empty() ? Tokenizer::fromPlan(o.plan) : Tokenizer::fromFile(o.tokenizer);
     if (!tok)
-      return fail(tok.error().message());
+      return fail(o, tok.error().message());
     EncodeOptions encode;
     encode.addSpecial = true; // as sentence-transformers and vLLM tokenize embedding inputs
     encode.parseSpecial = true;
     for (const std::string &text : o.prompts) {
-      Expected<std::vector<int32_t>> ids = (*tok)->encode(text, encode);
+      Expected<std::vector<int32_t>> ids =
+          !o.query                          ? (*tok)->encode(text, encode)
+          : meta.classifier->pairEncoding ? (*tok)->encodePair(*o.query, text, encode)
+                                          : (*tok)->encode(*o.query + text, encode);
       if (!ids)
-        return fail(ids.error().message());
+        return fail(o, ids.error().message());
       inputs.push_back(std::move(*ids));
     }
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].empty())
-      return fail("input " + std::to_string(i) + " has no tokens");
+      return fail(o, "input " + std::to_string(i) + " has no tokens");
     if (int64_t(inputs[i].size()) > meta.maxSeqLen)
-      return fail("input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) +
+      return fail(o, "input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) +
                   " tokens; the plan's max_seq_len is " + std::to_string(meta.maxSeqLen));
     for (int32_t id : inputs[i])
       if (id >= meta.vocabSize)
-        return fail("input " + std::to_string(i) + ": token id " + std::to_string(id) +
+        return fail(o, "input " + std::to_string(i) + ": token id " + std::to_string(id) +
                     " is outside the vocabulary of " + std::to_string(meta.vocabSize));
   }
   Expected<std::unique_ptr<engine::Engine>> eng =
       engine::Engine::create(**exec, sched::Policy::IterationLevel);
   if (!eng)
-    return fail(eng.error().message());
+    return fail(o, eng.error().message());
   std::vector<sched::RequestId> ids;
   for (std::vector<int32_t> &input : inputs) {
     Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(
         std::move(input), o.dimensions, o.executor.loraAdapters.empty() ? 0 : 1);
     if (!id)
-      return fail(id.error().message());
+      return fail(o, id.error().message());
     ids.push_back(*id);
   }
   std::map<sched::RequestId, std::vector<float>> done;
   while ((*eng)->hasUnfinished()) {
     if (Expected<std::vector<sched::TokenEvent>> events = (*eng)->step(); !events)
-      return fail(events.error().message());
+      return fail(o, events.error().message());
     for (const auto &[id, v] : (*eng)->lastEmbeddings())
       done[id] = v;
   }
   for (sched::RequestId id : ids) {
+    const std::vector<float> &v = done.at(id);
+    const std::vector<float> values = o.classify ? meta.classifier->probabilities(v) : v;
     std::string line = "[";
     char buf[32];
-    for (float x : done.at(id)) {
+    for (float x : values) {
       std::snprintf(buf, sizeof buf, "%s%.9g", line.size() > 1 ? ", " : "", double(x));
       line += buf;
     }
-    std::cout << line << "]\n";
+    line += "]";
+    if (o.classify) {
+      const size_t best = size_t(std::max_element(values.begin(), values.end()) - values.begin());
+      line = "{\"label\": " + nlohmann::json(meta.classifier->labels[best]).dump() +
+             ", \"probs\": " + line + "}";
+    }
+    std::cout << line << "\n";
   }
   return 0;
 }
 
 } // namespace
 
-void addEmbedCommand(CLI::App &app, int &exitCode) {
+void addPoolingCommand(CLI::App &app, int &exitCode, bool classify) {
   auto o = std::make_shared<EmbedOptions>();
-  auto *cmd = app.add_subcommand(
-      "embed", "Embeddings of texts from a plan compiled with modelc --task embed (one JSON "
-               "array per input)");
-  cmd->add_option("plan", o->plan, "plan.bin written by modelc --task embed")->required();
+  o->classify = classify;
+  auto *cmd =
+      classify
+          ? app.add_subcommand("classify",
+                               "Label probabilities of texts from a plan compiled with modelc "
+                               "--task classify (one JSON object per input: label, probs)")
+          : app.add_subcommand("embed", "Embeddings of texts from a plan compiled with modelc "
+                                        "--task embed (one JSON array per input)");
+  cmd->add_option("plan", o->plan,
+                  classify ? "plan.bin written by modelc --task classify"
+                           : "plan.bin written by modelc --task embed")
+      ->required();
   addExecutorOptions(cmd, o->executor);
   addLoraOption(cmd, "--lora", o->executor, "With this LoRA adapter (a PEFT directory)")
       ->expected(1)
@@ -155,10 +189,15 @@ void addEmbedCommand(CLI::App &app, int &exitCode) {
                   "Token ids to embed, comma-separated (repeat for more)");
   cmd->add_option("--tokenizer", o->tokenizer,
                   "tokenizer.json or .gguf, when the plan carries no tokenizer");
-  cmd->add_option("--dimensions", o->dimensions,
-                  "Keep the first N features (a Matryoshka model's shorter embedding), "
-                  "normalized after (default: all)")
-      ->check(CLI::PositiveNumber);
+  if (classify)
+    cmd->add_option("--query", o->query,
+                    "Pair each text with this query (a cross-encoder's or a reranker's "
+                    "input: the score of each text as a document)");
+  else
+    cmd->add_option("--dimensions", o->dimensions,
+                    "Keep the first N features (a Matryoshka model's shorter embedding), "
+                    "normalized after (default: all)")
+        ->check(CLI::PositiveNumber);
   cmd->callback([o, &exitCode] {
     if (!runAsWorker(o->plan, o->executor, exitCode))
       exitCode = runEmbed(*o);

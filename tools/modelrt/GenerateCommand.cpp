@@ -48,6 +48,9 @@ int runGenerate(const GenerateOptions &o) {
   Expected<std::unique_ptr<Executor>> exec = engine::loadExecutor(o.plan, o.executor);
   if (!exec)
     return fail(exec.error().message());
+  if ((*exec)->metadata().classifier)
+    return fail(o.plan + " is a classifier (modelc --task classify): use modelrt classify, or "
+                         "serve's /classify, /score and /rerank");
   if ((*exec)->metadata().pooling)
     return fail(o.plan + " computes embeddings (modelc --task embed): use modelrt embed, or "
                          "serve's /v1/embeddings");

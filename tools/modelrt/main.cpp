@@ -70,7 +70,8 @@ int main(int argc, char **argv) {
   modelrt::cli::addTokenizeCommand(app, exitCode);
   modelrt::cli::addInspectCommand(app, exitCode);
   modelrt::cli::addGenerateCommand(app, exitCode);
-  modelrt::cli::addEmbedCommand(app, exitCode);
+  modelrt::cli::addPoolingCommand(app, exitCode, false);
+  modelrt::cli::addPoolingCommand(app, exitCode, true);
   modelrt::cli::addBenchCommand(app, exitCode);
   modelrt::cli::addServeCommand(app, exitCode);
   try {
