@@ -46,14 +46,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     limits.maxSteps = 100000;
     (void)chatml->render(tmpl::chatContext(t->messages), limits);
   }
-  if (Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(body); e) {
-    if (e->inputs.empty() == !e->chat || e->inputs.size() > size_t(server::kMaxEmbeddingInputs) ||
-        e->dimensions < 0 || e->truncatePromptTokens < -1)
-      __builtin_trap(); // accepted what the API refuses
-    for (const server::PromptInput &in : e->inputs)
-      if (in.text.empty() && in.tokens.empty())
-        __builtin_trap();
-  }
+  for (bool classify : {false, true})
+    if (Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(body, classify); e) {
+      if (e->inputs.empty() == !e->chat ||
+          e->inputs.size() > size_t(server::kMaxEmbeddingInputs) || e->dimensions < 0 ||
+          e->truncatePromptTokens < -1 || (classify && (e->dimensions != 0 || e->base64)))
+        __builtin_trap(); // accepted what the API refuses
+      for (const server::PromptInput &in : e->inputs)
+        if (in.text.empty() && in.tokens.empty())
+          __builtin_trap();
+    }
   for (bool rerank : {false, true})
     if (Expected<server::ScoreRequest> r = server::parseScoreRequest(body, rerank); r)
       if (r->queries.empty() || r->documents.empty() || r->topN < 0 ||

@@ -574,9 +574,12 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       t->addEos = idOf(tmpl.last) >= 0;
       t->appendedEos = idOf(tmpl.last); // what transformers appends, whatever eos_token says
     }
-    // A pair template stands unless tokenizer_config.json sets what is added (transformers
-    // then rebuilds both templates from add_bos_token and add_eos_token).
-    if (!config.contains("add_bos_token") && !config.contains("add_eos_token"))
+    // A pair template stands unless tokenizer_config.json's add_bos_token or add_eos_token
+    // says otherwise than the single template (a class that honours them, as Llama's does,
+    // then rebuilds both templates: encodePair adds each text's specials).
+    const bool rebuilt = config.value("add_bos_token", t->addBos) != t->addBos ||
+                         config.value("add_eos_token", t->addEos) != t->addEos;
+    if (!rebuilt)
       for (const std::string &item : tmpl.pair) {
         const int32_t id = item == "$A" ? Impl::kPairFirst : item == "$B" ? Impl::kPairSecond
                                                                           : idOf(item);

@@ -385,6 +385,35 @@ TEST(Request, TruncationKeepsTheSpecialTokensAroundAText) {
 
 // /v1/embeddings, /score and /rerank bodies: the forms vLLM takes, and refusals that name
 // the field.
+// vLLM's /classify: the embeddings' inputs and truncation, use_activation (or its older
+// names), and neither encoding_format nor dimensions.
+TEST(Request, ClassifyBodies) {
+  Expected<server::EmbeddingRequest> c = server::parseEmbeddingRequest(
+      R"({"input": ["a b", [1, 2]], "use_activation": false, "truncate_prompt_tokens": 4})",
+      /*classify=*/true);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->inputs.size(), 2u);
+  EXPECT_FALSE(c->useActivation);
+  EXPECT_EQ(c->truncatePromptTokens, 4);
+  Expected<server::EmbeddingRequest> old =
+      server::parseEmbeddingRequest(R"({"input": "a", "softmax": false})", true);
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  EXPECT_FALSE(old->useActivation);
+  Expected<server::EmbeddingRequest> plain = server::parseEmbeddingRequest(R"({"input": "a"})", true);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->useActivation);
+  for (auto [body, words] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"input": ""})", "an empty string has nothing to classify"},
+           {R"({"input": "a", "dimensions": 2})", "'dimensions' applies to /v1/embeddings"},
+           {R"({"input": "a", "encoding_format": "float"})",
+            "'encoding_format' applies to /v1/embeddings"},
+           {R"({"input": "a", "use_activation": "no"})", "'use_activation'"}}) {
+    Expected<server::EmbeddingRequest> bad = server::parseEmbeddingRequest(body, true);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_NE(bad.error().message().find(words), std::string::npos) << bad.error().message();
+  }
+}
+
 TEST(Request, EmbeddingScoreAndRerankBodies) {
   Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(
       R"({"input": ["a b", [1, 2]], "encoding_format": "base64", "dimensions": 8,

@@ -498,6 +498,57 @@ TEST(Tokenizer, TemplateAppendsItsOwnTokenWhateverEosSays) {
   EXPECT_EQ(*(*tok)->encode("hello"), std::vector<int32_t>(ids->begin(), ids->end() - 1));
 }
 
+// Two texts as one input (a cross-encoder's query and document), as transformers'
+// tokenizer(text, text_pair) makes it: the post-processor's pair template places the texts
+// among its special tokens; without a template, each text gets what encode adds; where
+// tokenizer_config.json's add_bos_token or add_eos_token say otherwise than the single
+// template, likewise. (Against transformers itself:
+// Classifier.PlansMatchTransformers.)
+TEST(Tokenizer, PairTemplatePlacesBothTexts) {
+  const std::string src = sourceDir() + "/unittests/tokenize/data/smollm2";
+  nlohmann::json json = nlohmann::json::parse(readAll(src + "/tokenizer.json"));
+  auto seq = [](const char *id) { return nlohmann::json{{"Sequence", {{"id", id}, {"type_id", 0}}}}; };
+  auto special = [](const char *id) {
+    return nlohmann::json{{"SpecialToken", {{"id", id}, {"type_id", 0}}}};
+  };
+  json["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", {special("<|im_start|>"), seq("A")}},
+      {"pair", {special("<|im_start|>"), seq("A"), special("<|endoftext|>"), seq("B"),
+                special("<|im_end|>")}},
+      {"special_tokens", nlohmann::json::object()}};
+  nlohmann::json cfg = nlohmann::json::parse(readAll(src + "/tokenizer_config.json"));
+  cfg.erase("add_bos_token");
+  const std::string config = cfg.dump();
+  Expected<std::unique_ptr<Tokenizer>> tok =
+      Tokenizer::fromPlanSection("tokenizer.json", json.dump(), "plan", {config, "", ""});
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  const std::vector<int32_t> a = *(*tok)->encode("hello"), b = *(*tok)->encode("world");
+  std::vector<int32_t> want = {1};
+  want.insert(want.end(), a.begin(), a.end());
+  want.push_back(0);
+  want.insert(want.end(), b.begin(), b.end());
+  want.push_back(2);
+  EXPECT_EQ(*(*tok)->encodePair("hello", "world", opts), want);
+  // Without the specials: the two texts' ids one after the other.
+  std::vector<int32_t> bare = a;
+  bare.insert(bare.end(), b.begin(), b.end());
+  EXPECT_EQ(*(*tok)->encodePair("hello", "world"), bare);
+  // add_bos_token false against the template's BOS: no pair template; each text as encode
+  // gives it (no BOS, as tokenizer_config.json says).
+  cfg["add_bos_token"] = false;
+  Expected<std::unique_ptr<Tokenizer>> rebuilt =
+      Tokenizer::fromPlanSection("tokenizer.json", json.dump(), "plan", {cfg.dump(), "", ""});
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.error().toString();
+  std::vector<int32_t> each = *(*rebuilt)->encode("hello", opts);
+  const std::vector<int32_t> second = *(*rebuilt)->encode("world", opts);
+  each.insert(each.end(), second.begin(), second.end());
+  EXPECT_EQ(*(*rebuilt)->encodePair("hello", "world", opts), bare);
+  EXPECT_EQ(each, bare);
+}
+
 // A Hugging Face directory's companions of tokenizer.json: chat_template.jinja wins over
 // tokenizer_config.json's template, and generation_config.json's eos_token_id list ends
 // answers besides EOS (as vLLM reads it). The same files given as a plan's sections.
