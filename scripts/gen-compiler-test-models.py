@@ -1423,15 +1423,19 @@ def embedding_models():
             json.dump(pooling(mode), f, indent=2)
         print("wrote", path)
     q = load_file(os.path.join(OUT, "hf-tiny-qwen3", "model.safetensors"))
-    qhd = 16
-    qmeta = {"block_count": L, "embedding_length": D, "feed_forward_length": F,
-             "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
-             "attention.key_length": qhd, "attention.value_length": qhd,
-             "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
-             "vocab_size": V, "rope.dimension_count": qhd, "pooling_type": 3}
-    gguf_file("tiny-qwen3-embedding.gguf", "qwen3", qmeta,
+    gguf_file("tiny-qwen3-embedding.gguf", "qwen3", qwen3_gguf_meta(3),
               {k: v for k, v in to_gguf_names(q).items() if k != "output.weight"})
     print("wrote tiny-qwen3-embedding.gguf")
+
+
+def qwen3_gguf_meta(pooling_type):
+    """hf-tiny-qwen3's metadata as llama.cpp's converter writes it, with a pooling_type."""
+    qhd = 16
+    return {"block_count": L, "embedding_length": D, "feed_forward_length": F,
+            "context_length": 128, "attention.head_count": H, "attention.head_count_kv": KV,
+            "attention.key_length": qhd, "attention.value_length": qhd,
+            "rope.freq_base": 1000000.0, "attention.layer_norm_rms_epsilon": 1e-6,
+            "vocab_size": V, "rope.dimension_count": qhd, "pooling_type": pooling_type}
 
 
 def classifier_models():
@@ -1476,6 +1480,17 @@ def classifier_models():
                        "bos_token": "<s>", "eos_token": "</s>",
                        "pad_token": extra[0] if extra else "</s>"}, f, indent=1)
         print("wrote", path)
+    # tiny-qwen3-reranker.gguf: hf-tiny-qwen3-reranker as llama.cpp's converter writes a
+    # Qwen3-Reranker: pooling_type 4 (rank), cls.output.weight the "yes" and "no" rows of the
+    # (tied) head in that order, their labels, and a rerank template.
+    embed = qwen["model.embed_tokens.weight"]
+    tensors = {k: v for k, v in to_gguf_names(qwen).items() if k != "output.weight"}
+    tensors["cls.output.weight"] = np.stack([embed[38], embed[37]])
+    meta = qwen3_gguf_meta(4)
+    meta["classifier.output_labels"] = ["yes", "no"]
+    meta["tokenizer.chat_template.rerank"] = "query: {query}\ndocument: {document}"
+    gguf_file("tiny-qwen3-reranker.gguf", "qwen3", meta, tensors)
+    print("wrote tiny-qwen3-reranker.gguf")
     name = "hf-tiny-qwen3-reranker"
     with open(os.path.join(OUT, "hf-tiny-qwen3", "config.json")) as f:
         config = json.load(f)

@@ -494,6 +494,54 @@ void readLlama4(const modelrt::GgufFile &file, MetadataReader &meta, ModelConfig
 
 } // namespace
 
+// llama.cpp's rerankers (pooling_type 4, rank; convert_hf_to_gguf.py of Qwen3-Reranker): a
+// classifier cls.output.weight over the last token of qwen3 models, its rows' labels in
+// <arch>.classifier.output_labels, and a "rerank" template with {query} and {document}.
+// Two rows are a true and a false token's ("yes", "no"), whose softmax's first is the score:
+// the one label of a two-way softmax (vLLM's from_2_way_softmax over the rows swapped).
+// What modelc cannot rank with goes to classifierError.
+static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arch, StringRef path,
+                           ModelSpec &spec) {
+  spec.task = "classify";
+  const modelrt::TensorInfo *out = file.findTensor("cls.output.weight");
+  auto bad = [&](const Twine &problem) {
+    spec.classifierError = (path + ": a reranker (pooling_type 4): " + problem).str();
+  };
+  if (arch != "qwen3")
+    return bad("llama.cpp ranks " + arch + " models by their first token; modelc's classifiers "
+               "read the last token, as llama.cpp's qwen3 rerankers do");
+  if (!out || out->shape.size() != 2 || out->shape[0] < 1)
+    return bad("no classifier matrix cls.output.weight");
+  if (file.findTensor("cls.weight"))
+    return bad("a dense layer cls.weight before the classifier is not supported");
+  const int64_t rows = int64_t(out->shape[0]);
+  std::vector<std::string> labels;
+  if (auto names = file.getStringArray(arch + ".classifier.output_labels"); names)
+    for (std::string_view name : *names)
+      labels.emplace_back(name);
+  if (!labels.empty() && int64_t(labels.size()) != rows)
+    return bad("classifier.output_labels names " + Twine(labels.size()) +
+               " labels for cls.output.weight's " + Twine(rows) + " rows");
+  for (int64_t i = int64_t(labels.size()); i < rows; ++i)
+    labels.push_back("LABEL_" + std::to_string(i));
+  modelrt::plan::Classifier &k = spec.classifier;
+  k = {};
+  k.pairEncoding = false;
+  if (auto tmpl = file.getString("tokenizer.chat_template.rerank"); tmpl)
+    k.pairTemplate = *tmpl;
+  spec.classifierHead = "cls.output.weight";
+  if (rows == 2) {
+    k.twoWaySoftmax = true;
+    k.labels = {labels[0]};
+    k.activation = modelrt::plan::Classifier::Activation::Sigmoid;
+    spec.classifierHeadRows = {1, 0};
+    return;
+  }
+  k.labels = labels;
+  k.activation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
+                           : modelrt::plan::Classifier::Activation::Softmax;
+}
+
 Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   modelrt::Expected<modelrt::GgufFile> file = modelrt::GgufFile::open(path.str());
   if (!file)
@@ -517,6 +565,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
   if (const modelrt::GgufValue *pooling = file->find(*arch + ".pooling_type"); pooling) {
     // One modelc cannot pool (a reranker's 4) fails embedding plans only (validateSpec).
     modelrt::Expected<uint64_t> type = file->getUInt(*arch + ".pooling_type");
+    if (type && *type == 4)
+      readGgufRanker(*file, *arch, path, spec);
     if (!type || *type > 3) {
       spec.poolingError = path.str() + ": metadata '" + *arch + ".pooling_type': " +
                           (type ? std::to_string(*type) +

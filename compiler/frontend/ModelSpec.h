@@ -74,7 +74,11 @@ struct ModelSpec {
   // The head's rows are these tokens' rows of the LM head (classifier_from_token), else
   // the checkpoint's score.weight.
   std::vector<std::string> classifierTokens;
-  std::vector<int64_t> classifierTokenIds; // resolved by resolveClassifierTokens
+  std::vector<int64_t> classifierTokenIds; // resolved by useClassifierTokens
+  // Else the head's source as the store names it (empty: score.weight), and the rows it
+  // picks of it in order (empty: all; llama.cpp's rerankers hold "yes" before "no").
+  std::string classifierHead;
+  std::vector<int64_t> classifierHeadRows;
   std::string classifierError; // why the files' classifier cannot be computed
   PoolingSpec pooling; // what the model's files say (else the last token, normalized)
   std::string poolingError; // why the files' pooling cannot be computed (an error if embed())

@@ -157,7 +157,18 @@ bool ModuleBuilder::endWithPooling(Value normed, FlatSymbolRefAttr embed) {
   const ModelConfig &c = config();
   const int64_t columns = spec_.classifier.columns();
   FlatSymbolRefAttr head;
-  if (spec_.classifierTokenIds.empty()) {
+  if (!spec_.classifierHead.empty()) {
+    SmallVector<int64_t> slice;
+    if (!spec_.classifierHeadRows.empty()) {
+      slice.push_back(0);
+      for (int64_t row : spec_.classifierHeadRows)
+        slice.append({row, 1});
+    }
+    head = declare("score", {columns, c.hiddenSize}, {StringRef(spec_.classifierHead)}, false,
+                   slice, 1, /*finalNames=*/true);
+    if (!slice.empty())
+      module_->lookupSymbol(head.getAttr())->setAttr("llm.picked_rows", builder_.getUnitAttr());
+  } else if (spec_.classifierTokenIds.empty()) {
     head = weight("score", {columns, c.hiddenSize}, "score.weight");
   } else {
     // The LM head's rows of the tokens, from the tied embedding table's source as declared,
@@ -288,14 +299,14 @@ void ModuleBuilder::setModuleAttributes() {
   if (spec_.classify()) {
     const modelrt::plan::Classifier &k = spec_.classifier;
     SmallVector<StringRef> labels(k.labels.begin(), k.labels.end());
-    module->setAttr(
-        "llm.classifier",
-        b.getDictionaryAttr(
-            {b.getNamedAttr("labels", b.getStrArrayAttr(labels)),
-             b.getNamedAttr("activation",
-                            b.getStringAttr(modelrt::plan::activationName(k.activation))),
-             b.getNamedAttr("two_way_softmax", b.getBoolAttr(k.twoWaySoftmax)),
-             b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))}));
+    SmallVector<NamedAttribute> fields = {
+        b.getNamedAttr("labels", b.getStrArrayAttr(labels)),
+        b.getNamedAttr("activation", b.getStringAttr(modelrt::plan::activationName(k.activation))),
+        b.getNamedAttr("two_way_softmax", b.getBoolAttr(k.twoWaySoftmax)),
+        b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))};
+    if (!k.pairTemplate.empty())
+      fields.push_back(b.getNamedAttr("pair_template", b.getStringAttr(k.pairTemplate)));
+    module->setAttr("llm.classifier", b.getDictionaryAttr(fields));
   }
 }
 

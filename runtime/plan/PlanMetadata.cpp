@@ -235,6 +235,11 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     classifier.activation = *parsed;
     classifier.twoWaySoftmax = twoWay->get<bool>();
     classifier.pairEncoding = pair->get<bool>();
+    if (auto t = it->find("pair_template"); t != it->end()) {
+      if (!t->is_string())
+        return bad("classifier.pair_template must be a string");
+      classifier.pairTemplate = t->get<std::string>();
+    }
     if (classifier.twoWaySoftmax && classifier.labels.size() != 1)
       return bad("classifier.two_way_softmax needs exactly one label");
     if (!m.pooling || m.pooling->type != Pooling::Type::Last || m.pooling->normalize ||
@@ -390,6 +395,24 @@ std::optional<Classifier::Activation> parseActivation(std::string_view name) {
     if (name == activationName(a))
       return a;
   return std::nullopt;
+}
+
+std::string Classifier::applyPairTemplate(std::string_view query,
+                                          std::string_view document) const {
+  std::string out;
+  for (size_t i = 0; i < pairTemplate.size();) {
+    std::string_view rest = std::string_view(pairTemplate).substr(i);
+    if (rest.substr(0, 7) == "{query}") {
+      out += query;
+      i += 7;
+    } else if (rest.substr(0, 10) == "{document}") {
+      out += document;
+      i += 10;
+    } else {
+      out += pairTemplate[i++];
+    }
+  }
+  return out;
 }
 
 std::vector<float> Classifier::logits(const std::vector<float> &row) const {

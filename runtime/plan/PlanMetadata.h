@@ -85,6 +85,12 @@ struct Classifier {
   // (a cross-encoder's; transformers' tokenizer(text, text_pair)), or as one text, the
   // document's after the query's (an LLM asked yes or no; vLLM's use_sep_token false).
   bool pairEncoding = true;
+  // Set: a query and a document become this text with "{query}" and "{document}" replaced
+  // (llama.cpp's "rerank" template; modelc --pair-template), tokenized as one prompt with
+  // special tokens recognised; it wins over pairEncoding.
+  std::string pairTemplate;
+  // The prompt text of a query and a document under pairTemplate.
+  std::string applyPairTemplate(std::string_view query, std::string_view document) const;
 
   // The program's output width: the labels, or the two tokens.
   int64_t columns() const { return twoWaySoftmax ? 2 : int64_t(labels.size()); }

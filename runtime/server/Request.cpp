@@ -683,6 +683,19 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
   }
 }
 
+Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
+                                          const plan::Classifier &classifier,
+                                          std::string_view query, std::string_view document) {
+  EncodeOptions encode;
+  encode.parseSpecial = true;
+  encode.addSpecial = true;
+  if (!classifier.pairTemplate.empty())
+    return tokenizer.encode(classifier.applyPairTemplate(query, document), encode);
+  if (classifier.pairEncoding)
+    return tokenizer.encodePair(query, document, encode);
+  return tokenizer.encode(std::string(query) + std::string(document), encode);
+}
+
 std::vector<int32_t> truncateLeft(std::vector<int32_t> ids, const std::vector<int32_t> *bare,
                                   int64_t keep) {
   if (keep < 0 || int64_t(ids.size()) <= keep)

@@ -4,10 +4,12 @@
 // throws; kept apart from the HTTP server so a fuzzer can drive it.
 #pragma once
 
+#include "runtime/plan/PlanMetadata.h"
 #include "runtime/sample/JsonConstraint.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/support/Error.h"
 #include "runtime/template/ChatTemplate.h"
+#include "runtime/tokenize/Tokenizer.h"
 
 #include <cstdint>
 #include <string>
@@ -122,6 +124,13 @@ struct ScoreRequest {
   int64_t truncatePromptTokens = 0; // as EmbeddingRequest's
 };
 Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank);
+
+// A cross-encoder's prompt of a query and a document, as `classifier` joins them: its pair
+// template's text, the tokenizer's pair encoding, or the two texts as one; special tokens
+// recognised and added.
+Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
+                                          const plan::Classifier &classifier,
+                                          std::string_view query, std::string_view document);
 
 // vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
 // or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",

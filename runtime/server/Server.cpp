@@ -1429,8 +1429,7 @@ Status serve(const ServerOptions &options) {
   // vLLM's score and rerank APIs: each pair's score (text_1 against every text_2, or
   // pairwise), and documents sorted by their score against a query (Jina's and Cohere's
   // rerank shape). On an embedding model, the cosine similarity of the two texts'
-  // embeddings; on a cross-encoder, its probability for the pair as one prompt (the
-  // tokenizer's pair encoding, or the document's text after the query's).
+  // embeddings; on a cross-encoder, its probability for the pair as one prompt (pairPrompt).
   auto cosine = [](const std::vector<float> &a, const std::vector<float> &b) {
     double dot = 0, na = 0, nb = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -1444,9 +1443,6 @@ Status serve(const ServerOptions &options) {
   auto pairPrompts = [&, tokenizer](const ScoreRequest &r,
                                     std::vector<std::vector<int32_t>> &prompts,
                                     size_t &promptTokens, httplib::Response &res) -> bool {
-    EncodeOptions encode;
-    encode.parseSpecial = true;
-    encode.addSpecial = true;
     const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen : r.truncatePromptTokens;
     promptTokens = 0;
     for (size_t i = 0; i < r.documents.size(); ++i) {
@@ -1454,9 +1450,7 @@ Status serve(const ServerOptions &options) {
       const std::string &document = r.documents[i].text;
       const std::string which =
           r.documents.size() > 1 ? "pair " + std::to_string(i) + ": " : std::string();
-      Expected<std::vector<int32_t>> ids = classifier->pairEncoding
-                                               ? tokenizer->encodePair(query, document, encode)
-                                               : tokenizer->encode(query + document, encode);
+      Expected<std::vector<int32_t>> ids = pairPrompt(*tokenizer, *classifier, query, document);
       if (!ids)
         return sendError(res, 400, which + ids.error().message()), false;
       for (int32_t id : *ids)

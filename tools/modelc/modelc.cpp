@@ -17,6 +17,8 @@
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
@@ -119,6 +121,12 @@ cl::opt<bool> normalize("normalize",
                         cl::desc("With --task embed: scale each embedding to unit length "
                                  "(default: what the model's files say, else true)"),
                         cl::cat(category));
+cl::opt<std::string> pairTemplate(
+    "pair-template", cl::value_desc("file|text"),
+    cl::desc("With --task classify: how /score and /rerank join a query and a document: a "
+             "text (or a file holding it) with {query} and {document}, as llama.cpp's rerank "
+             "template (Qwen3-Reranker's instruction format)"),
+    cl::cat(category));
 cl::opt<bool> timing("timing", cl::desc("Print the time of each compiler stage to stderr"),
                      cl::cat(category));
 
@@ -132,11 +140,14 @@ std::string classifierSummary(const frontend::ModelSpec &spec) {
   if (k.labels.size() > 8)
     out += ", ...";
   out += std::string("; ") + modelrt::plan::activationName(k.activation);
-  if (!spec.classifierTokens.empty()) {
+  if (!spec.classifierTokens.empty())
     out += k.twoWaySoftmax ? "; logit of " + spec.classifierTokens[1] + " minus " +
                                  spec.classifierTokens[0]
                            : std::string("; the LM head's rows");
-  }
+  else if (k.twoWaySoftmax)
+    out += "; two-way softmax of " + spec.classifierHead + "'s rows";
+  if (!k.pairTemplate.empty())
+    out += "; pair template";
   return out + ")";
 }
 
@@ -189,6 +200,24 @@ Error applyOverrides(frontend::ModelSpec &spec) {
   if (!classifierFromToken.empty())
     if (Error e = frontend::useClassifierTokens(spec, classifierFromToken, classifierMethod))
       return e;
+  if (pairTemplate.getNumOccurrences()) {
+    if (!spec.classify())
+      return createStringError(inconvertibleErrorCode(),
+                               "--pair-template applies to classifiers: add --task classify");
+    std::string text = pairTemplate;
+    if (sys::fs::is_regular_file(text)) {
+      ErrorOr<std::unique_ptr<MemoryBuffer>> file = MemoryBuffer::getFile(text);
+      if (!file)
+        return createStringError(inconvertibleErrorCode(), "--pair-template: " + text + ": " +
+                                                               file.getError().message());
+      text = (*file)->getBuffer().str();
+    }
+    if (text.find("{query}") == std::string::npos ||
+        text.find("{document}") == std::string::npos)
+      return createStringError(inconvertibleErrorCode(),
+                               "--pair-template: the template names no {query} or no {document}");
+    spec.classifier.pairTemplate = text;
+  }
   if ((pooling.getNumOccurrences() || normalize.getNumOccurrences()) && !spec.embed())
     return createStringError(inconvertibleErrorCode(),
                              "--pooling and --normalize apply to embedding plans: add --task embed");

@@ -8,6 +8,7 @@
 
 #include "runtime/engine/CpuExecutor.h"
 #include "runtime/engine/Engine.h"
+#include "runtime/server/Request.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -105,9 +106,8 @@ int runEmbed(EmbedOptions o) {
     encode.parseSpecial = true;
     for (const std::string &text : o.prompts) {
       Expected<std::vector<int32_t>> ids =
-          !o.query                          ? (*tok)->encode(text, encode)
-          : meta.classifier->pairEncoding ? (*tok)->encodePair(*o.query, text, encode)
-                                          : (*tok)->encode(*o.query + text, encode);
+          o.query ? server::pairPrompt(**tok, *meta.classifier, *o.query, text)
+                  : (*tok)->encode(text, encode);
       if (!ids)
         return fail(o, ids.error().message());
       inputs.push_back(std::move(*ids));

@@ -261,7 +261,7 @@ nlohmann::json classifierGolden(const std::string &name) {
 // logits and probabilities against transformers' (a Qwen3ForSequenceClassification of 3
 // labels, softmax), sentence-transformers' CrossEncoder (a LlamaForSequenceClassification of
 // one label, sigmoid) and Qwen3-Reranker's model card (softmax of the LM head's "no" and
-// "yes" logits, at yes). Measured: logits 1.5e-6 to 6.2e-6 relative (the reranker's is a
+// "yes" logits, at yes; also as llama.cpp's converter writes it, a GGUF ranker). Measured: logits 1.5e-6 to 6.2e-6 relative (the reranker's is a
 // difference of two logits near 10), probabilities 1.2e-7 to 7.2e-7.
 TEST(Classifier, PlansMatchTransformers) {
   for (auto [plan, name] : std::vector<std::pair<std::string, std::string>>{
@@ -271,7 +271,8 @@ TEST(Classifier, PlansMatchTransformers) {
            {"hf-tiny-llama-cross-encoder", "hf-tiny-llama-cross-encoder"},
            {"hf-tiny-llama-cross-encoder-pp2", "hf-tiny-llama-cross-encoder"},
            {"hf-tiny-qwen3-reranker", "hf-tiny-qwen3-reranker"},
-           {"hf-tiny-qwen3-reranker-tp2", "hf-tiny-qwen3-reranker"}}) {
+           {"hf-tiny-qwen3-reranker-tp2", "hf-tiny-qwen3-reranker"},
+           {"tiny-qwen3-reranker-gguf", "hf-tiny-qwen3-reranker"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
@@ -279,13 +280,14 @@ TEST(Classifier, PlansMatchTransformers) {
     ASSERT_TRUE(classifier.has_value());
     const nlohmann::json g = classifierGolden(name);
     ASSERT_EQ(classifier->labels, g["labels"].get<std::vector<std::string>>());
+    // A plan without a tokenizer (the GGUF file here) takes the reference's ids.
     Expected<std::unique_ptr<Tokenizer>> tok =
         Tokenizer::fromPlan(planDirectory + "/" + plan + ".plan");
-    ASSERT_TRUE(tok.ok()) << tok.error().toString();
+    ASSERT_TRUE(tok.ok() || tok.error().code() == ErrorCode::NotFound) << tok.error().toString();
     std::vector<std::vector<int32_t>> in;
     for (const nlohmann::json &c : g["cases"]) {
       const std::vector<int32_t> expected = c["prompt"].get<std::vector<int32_t>>();
-      if (!c.contains("text_1")) {
+      if (!c.contains("text_1") || !tok.ok()) {
         in.push_back(expected);
         continue;
       }
