@@ -514,6 +514,8 @@ static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arc
     return bad("no classifier matrix cls.output.weight");
   if (file.findTensor("cls.weight"))
     return bad("a dense layer cls.weight before the classifier is not supported");
+  if (file.findTensor("cls.output.bias"))
+    return bad("a classifier bias cls.output.bias is not supported");
   const int64_t rows = int64_t(out->shape[0]);
   std::vector<std::string> labels;
   if (auto names = file.getStringArray(arch + ".classifier.output_labels"); names)
@@ -524,22 +526,23 @@ static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arc
                " labels for cls.output.weight's " + Twine(rows) + " rows");
   for (int64_t i = int64_t(labels.size()); i < rows; ++i)
     labels.push_back("LABEL_" + std::to_string(i));
+  // Without a rerank template, the tokenizer's own pair (llama.cpp puts its EOS or SEP
+  // between them).
   modelrt::plan::Classifier &k = spec.classifier;
   k = {};
-  k.pairEncoding = false;
   if (auto tmpl = file.getString("tokenizer.chat_template.rerank"); tmpl)
     k.pairTemplate = *tmpl;
   spec.classifierHead = "cls.output.weight";
   if (rows == 2) {
     k.twoWaySoftmax = true;
     k.labels = {labels[0]};
-    k.activation = modelrt::plan::Classifier::Activation::Sigmoid;
+    k.activation = k.scoreActivation = modelrt::plan::Classifier::Activation::Sigmoid;
     spec.classifierHeadRows = {1, 0};
     return;
   }
   k.labels = labels;
-  k.activation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
-                           : modelrt::plan::Classifier::Activation::Softmax;
+  k.activation = k.scoreActivation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
+                                               : modelrt::plan::Classifier::Activation::Softmax;
 }
 
 Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {

@@ -146,10 +146,11 @@ Expected<bool> readSentenceTransformers(StringRef dir, PoolingSpec &pooling, boo
 
 // A sequence classifier's head as config.json describes it (transformers'
 // GenericForSequenceClassification: score.weight [num_labels, hidden], no bias): its labels
-// (id2label in index order, else num_labels "LABEL_<i>"), and the activation vLLM applies:
-// sentence-transformers' activation_fn (or the older sbert_ce_default_activation_function)
-// where the config names one, else by problem_type, else a sigmoid for one label and a
-// softmax over more. A query and a document take the tokenizer's pair encoding unless
+// (id2label in index order, else num_labels "LABEL_<i>"), and the activations vLLM applies:
+// /classify's by problem_type (regression none, multi-label sigmoid), else a sigmoid of one
+// label and a softmax over more; /score's sentence-transformers' activation_fn (or the older
+// sbert_ce_default_activation_function) where the config names one, else a sigmoid of one
+// label (as CrossEncoder). A query and a document take the tokenizer's pair encoding unless
 // use_sep_token (vLLM's, once use_pad_token) is false. Problems go to classifierError.
 void readClassifier(const json::Object &config, StringRef where, ModelSpec &spec) {
   modelrt::plan::Classifier &k = spec.classifier;
@@ -175,28 +176,29 @@ void readClassifier(const json::Object &config, StringRef where, ModelSpec &spec
     for (int64_t i = 0; i < n; ++i)
       k.labels.push_back("LABEL_" + std::to_string(i));
   }
+  using Activation = modelrt::plan::Classifier::Activation;
+  std::optional<StringRef> problem = config.getString("problem_type");
+  k.activation = problem == "regression"                   ? Activation::None
+                 : problem == "multi_label_classification" ? Activation::Sigmoid
+                 : k.labels.size() == 1                    ? Activation::Sigmoid
+                                                           : Activation::Softmax;
   std::optional<StringRef> function;
   if (const json::Object *st = config.getObject("sentence_transformers"))
     function = st->getString("activation_fn");
   if (!function)
     function = config.getString("sbert_ce_default_activation_function");
-  using Activation = modelrt::plan::Classifier::Activation;
+  // (Scores need one label: more are refused by /score, whatever the activation.)
+  k.scoreActivation = k.labels.size() == 1 ? Activation::Sigmoid : k.activation;
   if (function) {
     StringRef name = function->rsplit('.').second.empty() ? *function : function->rsplit('.').second;
     if (name == "Sigmoid")
-      k.activation = Activation::Sigmoid;
+      k.scoreActivation = Activation::Sigmoid;
     else if (name == "Identity")
-      k.activation = Activation::None;
+      k.scoreActivation = Activation::None;
     else if (name == "Softmax")
-      k.activation = Activation::Softmax;
+      k.scoreActivation = Activation::Softmax;
     else
       bad("activation_fn '" + *function + "' is not Sigmoid, Softmax or Identity");
-  } else {
-    std::optional<StringRef> problem = config.getString("problem_type");
-    k.activation = problem == "regression"                   ? Activation::None
-                   : problem == "multi_label_classification" ? Activation::Sigmoid
-                   : k.labels.size() == 1                    ? Activation::Sigmoid
-                                                             : Activation::Softmax;
   }
   std::optional<bool> sep = config.getBoolean("use_sep_token");
   if (!sep)
@@ -259,6 +261,11 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (classifier) {
     spec.task = "classify";
     readClassifier(*object, configPath, spec);
+    if (modelrt::Expected<modelrt::SafetensorsModel> model =
+            modelrt::SafetensorsModel::open(dir.str());
+        model && model->findTensor(spec.config.weightPrefix + "score.bias") &&
+        spec.classifierError.empty())
+      spec.classifierError = (dir + ": a classifier bias score.bias is not supported").str();
   }
   return spec;
 }
@@ -439,10 +446,13 @@ Error modelc::frontend::useClassifierTokens(ModelSpec &spec, ArrayRef<std::strin
   k.twoWaySoftmax = twoWay;
   k.labels = twoWay ? std::vector<std::string>{tokens[1]}
                     : std::vector<std::string>(tokens.begin(), tokens.end());
-  k.activation = k.labels.size() == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
-                                      : modelrt::plan::Classifier::Activation::Softmax;
+  k.activation = k.scoreActivation = k.labels.size() == 1
+                                         ? modelrt::plan::Classifier::Activation::Sigmoid
+                                         : modelrt::plan::Classifier::Activation::Softmax;
   k.pairEncoding = false;
   spec.classifierError.clear();
+  spec.classifierHead.clear(); // a GGUF ranker's own head gives way
+  spec.classifierHeadRows.clear();
   return Error::success();
 }
 

@@ -302,6 +302,8 @@ void ModuleBuilder::setModuleAttributes() {
     SmallVector<NamedAttribute> fields = {
         b.getNamedAttr("labels", b.getStrArrayAttr(labels)),
         b.getNamedAttr("activation", b.getStringAttr(modelrt::plan::activationName(k.activation))),
+        b.getNamedAttr("score_activation",
+                       b.getStringAttr(modelrt::plan::activationName(k.scoreActivation))),
         b.getNamedAttr("two_way_softmax", b.getBoolAttr(k.twoWaySoftmax)),
         b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))};
     if (!k.pairTemplate.empty())

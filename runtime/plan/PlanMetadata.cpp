@@ -232,7 +232,14 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     std::optional<Classifier::Activation> parsed = parseActivation(activation);
     if (!parsed)
       return bad("classifier.activation '" + activation + "' is not softmax, sigmoid or none");
-    classifier.activation = *parsed;
+    classifier.activation = classifier.scoreActivation = *parsed;
+    if (auto a = it->find("score_activation"); a != it->end()) {
+      std::optional<Classifier::Activation> score =
+          a->is_string() ? parseActivation(a->get<std::string>()) : std::nullopt;
+      if (!score)
+        return bad("classifier.score_activation must be softmax, sigmoid or none");
+      classifier.scoreActivation = *score;
+    }
     classifier.twoWaySoftmax = twoWay->get<bool>();
     classifier.pairEncoding = pair->get<bool>();
     if (auto t = it->find("pair_template"); t != it->end()) {
@@ -416,14 +423,16 @@ std::string Classifier::applyPairTemplate(std::string_view query,
 }
 
 std::vector<float> Classifier::logits(const std::vector<float> &row) const {
+  // The program's rows are columns() wide (readMetadata checks the pooling's dimensions).
   if (twoWaySoftmax)
-    return {row.size() == 2 ? row[1] - row[0] : 0.0f};
+    return {row.size() == 2 ? row[1] - row[0] : NAN};
   return row;
 }
 
-std::vector<float> Classifier::probabilities(const std::vector<float> &row, bool activate) const {
-  std::vector<float> out = logits(row);
-  if (!activate || activation == Activation::None)
+namespace {
+std::vector<float> activated(std::vector<float> out, Classifier::Activation activation) {
+  using Activation = Classifier::Activation;
+  if (activation == Activation::None)
     return out;
   if (activation == Activation::Sigmoid) {
     for (float &x : out)
@@ -438,6 +447,15 @@ std::vector<float> Classifier::probabilities(const std::vector<float> &row, bool
   for (float &x : out)
     x = float(std::exp(double(x) - top) / sum);
   return out;
+}
+} // namespace
+
+std::vector<float> Classifier::probabilities(const std::vector<float> &row, bool activate) const {
+  return activated(logits(row), activate ? activation : Activation::None);
+}
+
+float Classifier::score(const std::vector<float> &row, bool activate) const {
+  return activated(logits(row), activate ? scoreActivation : Activation::None)[0];
 }
 
 int64_t WeightSource::numRows() const { return rangeTotal(rows); }

@@ -76,7 +76,10 @@ struct Classifier {
   enum class Activation { Softmax, Sigmoid, None };
   // The label names (config.json id2label, in index order).
   std::vector<std::string> labels;
+  // /classify's (vLLM: by problem_type and the labels' count), and /score's (a
+  // cross-encoder's: sentence-transformers' activation_fn where the model names one).
   Activation activation = Activation::Softmax;
+  Activation scoreActivation = Activation::Softmax;
   // The program's two columns are the logits of a "false" and a "true" token of a language
   // model's head, and the one label's logit is true minus false (vLLM's from_2_way_softmax,
   // Qwen3-Reranker: its sigmoid is the softmax of the two tokens' logits at the true one).
@@ -98,6 +101,8 @@ struct Classifier {
   std::vector<float> logits(const std::vector<float> &row) const;
   // Their probabilities (the activation applied unless `activate` is false).
   std::vector<float> probabilities(const std::vector<float> &row, bool activate = true) const;
+  // A query-document pair's score: the one label's, by scoreActivation.
+  float score(const std::vector<float> &row, bool activate = true) const;
 };
 const char *activationName(Classifier::Activation activation);
 // "softmax", "sigmoid" or "none"; nullopt for another name.

@@ -574,7 +574,7 @@ Status textList(const Json &body, const char *key, bool allowOne, bool objects,
   for (size_t i = 0; i < out.size(); ++i)
     if (out[i].text.empty())
       return invalid(name + (out.size() > 1 ? " " + std::to_string(i) : "") +
-                     ": an empty string has no embedding");
+                     ": an empty string cannot be scored");
   return Status::success();
 }
 
@@ -654,7 +654,7 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
         return invalid("'query' must be a string");
       r.queries.push_back({query->get<std::string>(), {}});
       if (r.queries[0].text.empty())
-        return invalid("'query': an empty string has no embedding");
+        return invalid("'query': an empty string cannot be scored");
       if (Status s = textList(*json, "documents", false, true, r.documents); !s)
         return s.error();
       if (Status s = optionalNumber(*json, "top_n", r.topN); !s)
@@ -677,6 +677,9 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
       return s.error();
     if (Status s = truncation(*json, r.truncatePromptTokens); !s)
       return s.error();
+    for (const char *key : {"activation", "use_activation"})
+      if (Status s = optionalBool(*json, key, r.useActivation); !s)
+        return s.error();
     return r;
   } catch (const nlohmann::json::exception &e) {
     return invalid(std::string("the body could not be read: ") + e.what());
@@ -685,10 +688,43 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
 
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
+                                          std::string_view query, std::string_view document,
+                                          int64_t keep) {
+  Expected<std::vector<int32_t>> ids = pairPrompt(tokenizer, classifier, query, document);
+  if (!ids || keep < 0 || int64_t(ids->size()) <= keep)
+    return ids;
+  // The document's first m tokens, its text cut there and the pair encoded again, m shrunk
+  // by what is still over (a cut text may encode to other tokens: a few rounds).
+  EncodeOptions plain;
+  plain.parseSpecial = true;
+  Expected<std::vector<int32_t>> doc = tokenizer.encode(document, plain);
+  if (!doc)
+    return doc.error();
+  int64_t m = int64_t(doc->size());
+  for (int round = 0; round < 8 && int64_t(ids->size()) > keep && m > 0; ++round) {
+    m = std::max<int64_t>(0, m - (int64_t(ids->size()) - keep));
+    Expected<std::string> cut =
+        tokenizer.decode(std::vector<int32_t>(doc->begin(), doc->begin() + m));
+    if (!cut)
+      return cut.error();
+    ids = pairPrompt(tokenizer, classifier, query, *cut);
+    if (!ids)
+      return ids;
+  }
+  if (int64_t(ids->size()) > keep)
+    return Error(ErrorCode::InvalidArgument,
+                 "the query takes " + std::to_string(ids->size()) +
+                     " tokens with what joins it to a document, more than the " +
+                     std::to_string(keep) + " allowed (truncation cuts documents, not queries)");
+  return ids;
+}
+
+Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
+                                          const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document) {
   EncodeOptions encode;
   encode.parseSpecial = true;
-  encode.addSpecial = true;
+  encode.addSpecial = classifier.pairTemplate.empty(); // a template writes its own, as llama.cpp
   if (!classifier.pairTemplate.empty())
     return tokenizer.encode(classifier.applyPairTemplate(query, document), encode);
   if (classifier.pairEncoding)

@@ -112,8 +112,9 @@ std::vector<int32_t> truncateLeft(std::vector<int32_t> ids, const std::vector<in
 // {"text_1": a string or a list, "text_2": a string or a list}: text_1 against each text_2,
 // or pairwise when both are lists of one length. POST /rerank (Jina's and Cohere's shape):
 // {"query": a string, "documents": strings or {"text": string} objects, "top_n" (0: all),
-// "return_documents" (default true)}. Both: "model", "truncate_prompt_tokens". Texts are
-// non-empty strings; at most kMaxEmbeddingInputs documents.
+// "return_documents" (default true)}. Both: "model", "truncate_prompt_tokens", and for a
+// cross-encoder "use_activation" (or "activation"). Texts are non-empty strings; at most
+// kMaxEmbeddingInputs documents.
 struct ScoreRequest {
   bool rerank = false;
   std::vector<PromptInput> queries; // one, or one per document
@@ -121,16 +122,25 @@ struct ScoreRequest {
   std::string model;
   int64_t topN = 0;
   bool returnDocuments = true;
-  int64_t truncatePromptTokens = 0; // as EmbeddingRequest's
+  int64_t truncatePromptTokens = 0; // as EmbeddingRequest's; a pair keeps its query whole
+  bool useActivation = true;        // a cross-encoder's: false gives its logit
 };
 Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank);
 
 // A cross-encoder's prompt of a query and a document, as `classifier` joins them: its pair
-// template's text, the tokenizer's pair encoding, or the two texts as one; special tokens
-// recognised and added.
+// template's text (special tokens recognised, none added: the template writes them, as
+// llama.cpp's rerank template does), the tokenizer's pair encoding, or the two texts as one
+// (special tokens recognised and added).
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document);
+// At most `keep` tokens (-1: no bound): the document's end cut until the prompt fits (its
+// first tokens' text joined again), as transformers' "only_second" truncation keeps the
+// query; an error when the query alone does not fit.
+Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
+                                          const plan::Classifier &classifier,
+                                          std::string_view query, std::string_view document,
+                                          int64_t keep);
 
 // vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
 // or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",

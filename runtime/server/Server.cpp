@@ -1450,14 +1450,13 @@ Status serve(const ServerOptions &options) {
       const std::string &document = r.documents[i].text;
       const std::string which =
           r.documents.size() > 1 ? "pair " + std::to_string(i) + ": " : std::string();
-      Expected<std::vector<int32_t>> ids = pairPrompt(*tokenizer, *classifier, query, document);
+      Expected<std::vector<int32_t>> ids = pairPrompt(
+          *tokenizer, *classifier, query, document, r.truncatePromptTokens != 0 ? keep : -1);
       if (!ids)
         return sendError(res, 400, which + ids.error().message()), false;
       for (int32_t id : *ids)
         if (id >= vocab)
           return sendError(res, 500, "the tokenizer does not fit this plan's vocabulary"), false;
-      if (r.truncatePromptTokens != 0 && int64_t(ids->size()) > keep)
-        *ids = truncateLeft(std::move(*ids), nullptr, keep);
       if (!fitsContext(which, ids->size(), res))
         return false;
       promptTokens += ids->size();
@@ -1486,7 +1485,7 @@ Status serve(const ServerOptions &options) {
           !poolPrompts(std::move(prompts), o, vectors, res))
         return;
       for (size_t i = 0; i < r.documents.size(); ++i)
-        scores.push_back({i, double(classifier->probabilities(*vectors[i])[0])});
+        scores.push_back({i, double(classifier->score(*vectors[i], r.useActivation))});
     } else {
       // Every text once: the queries, then the documents.
       std::vector<PromptInput> inputs = r.queries;

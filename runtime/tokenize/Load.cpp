@@ -405,7 +405,7 @@ TemplateSpecials readTemplate(const json &p) {
       TemplateSpecials inner = q.is_object() && q.value("type", "") == "TemplateProcessing"
                                    ? readTemplate(q)
                                    : TemplateSpecials{};
-      if (!inner.first.empty() || !inner.last.empty())
+      if (!inner.first.empty() || !inner.last.empty() || !inner.pair.empty())
         return inner;
     }
     return out;

@@ -134,6 +134,20 @@ def pair_scorer(name):
               "each as /score gives it alone")
         check(close([one[0]["data"][0]["score"]], [probs[0]]),
               name + ": the first pair scores as the reference")
+        status, raw = post(base, "/score", {"text_1": queries[0], "text_2": documents[0],
+                                           "use_activation": False})
+        check(status == 200 and close([raw["data"][0]["score"]], g["cases"][0]["logits"]),
+              name + ": use_activation false: the pair's logit")
+        keep = len(g["cases"][1]["prompt"]) - 3
+        status, cut = post(base, "/score", {"text_1": queries[1], "text_2": documents[1],
+                                           "truncate_prompt_tokens": keep})
+        check(status == 200 and cut["usage"]["prompt_tokens"] <= keep and
+              not close([cut["data"][0]["score"]], [probs[1]]),
+              name + ": truncate_prompt_tokens cuts the document to fit")
+        check(refused(base, "/score", {"text_1": queries[1], "text_2": documents[1],
+                                       "truncate_prompt_tokens": 2},
+                      "truncation cuts documents, not queries"),
+              name + ": a bound the query alone passes is a 400")
         check(refused(base, "/rerank", {"query": "a", "documents": []}, "'documents'") and
               refused(base, "/v1/embeddings", {"input": "a"}, "POST /classify, or /score"),
               name + ": 400s for no documents and for embeddings")

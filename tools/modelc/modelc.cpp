@@ -140,6 +140,8 @@ std::string classifierSummary(const frontend::ModelSpec &spec) {
   if (k.labels.size() > 8)
     out += ", ...";
   out += std::string("; ") + modelrt::plan::activationName(k.activation);
+  if (k.scoreActivation != k.activation)
+    out += std::string(", scores ") + modelrt::plan::activationName(k.scoreActivation);
   if (!spec.classifierTokens.empty())
     out += k.twoWaySoftmax ? "; logit of " + spec.classifierTokens[1] + " minus " +
                                  spec.classifierTokens[0]

@@ -190,7 +190,10 @@ int runBench(const BenchOptions &o) {
       all[sched::policyName(policy)]["prefix_cached_prompt_tokens"] = cached;
       all[sched::policyName(policy)]["speculative_draft_tokens"] = drafts;
       all[sched::policyName(policy)]["speculative_accepted_tokens"] = accepted;
-      all[sched::policyName(policy)]["embedding_plan"] = (*exec)->metadata().pooling.has_value();
+      all[sched::policyName(policy)]["embedding_plan"] =
+          (*exec)->metadata().pooling.has_value() && !(*exec)->metadata().classifier;
+      all[sched::policyName(policy)]["classification_plan"] =
+          (*exec)->metadata().classifier.has_value();
     } else {
       std::cout << "== " << sched::policyName(policy) << " scheduling: " << o.numPrompts
                 << " prompts, input " << o.inputLen << ", output " << o.outputLen
@@ -203,7 +206,11 @@ int runBench(const BenchOptions &o) {
                 << " ==\n"
                 << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
                 << " of " << int64_t(o.numPrompts) * o.inputLen << "\n";
-      if ((*exec)->metadata().pooling)
+      if ((*exec)->metadata().classifier)
+        std::cout << "Classification plan: a request's one event is its logits (no tokens are "
+                     "generated: 'generated tokens' count requests, E2EL is the time to the "
+                     "logits)\n";
+      else if ((*exec)->metadata().pooling)
         std::cout << "Embedding plan: a request's one event is its vector (no tokens are "
                      "generated: 'generated tokens' count requests, E2EL is the time to the "
                      "vector)\n";

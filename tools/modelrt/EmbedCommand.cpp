@@ -87,6 +87,9 @@ int runEmbed(EmbedOptions o) {
   if (o.classify != meta.classifier.has_value())
     return fail(o, o.plan + (o.classify ? " computes embeddings (modelrt embed)"
                                         : " is a classifier (modelrt classify)"));
+  if (o.query && meta.classifier && meta.classifier->labels.size() != 1)
+    return fail(o, "--query scores pairs with a classifier of one label (a cross-encoder); this "
+                   "one has " + std::to_string(meta.classifier->labels.size()));
   if (o.query && !o.promptIds.empty())
     return fail(o, "--query pairs texts: give the documents as -p TEXT or -f FILE");
   std::vector<std::vector<int32_t>> inputs;
@@ -145,7 +148,10 @@ int runEmbed(EmbedOptions o) {
   }
   for (sched::RequestId id : ids) {
     const std::vector<float> &v = done.at(id);
-    const std::vector<float> values = o.classify ? meta.classifier->probabilities(v) : v;
+    // With --query, a pair's score (the cross-encoder's activation); else the labels'.
+    const std::vector<float> values = !o.classify ? v
+                                      : o.query   ? std::vector<float>{meta.classifier->score(v)}
+                                                  : meta.classifier->probabilities(v);
     std::string line = "[";
     char buf[32];
     for (float x : values) {

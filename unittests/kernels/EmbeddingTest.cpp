@@ -8,6 +8,7 @@
 // Qwen3-Reranker's yes/no scoring (test/goldens/<name>.json).
 #include "../Goldens.h"
 #include "runtime/engine/Engine.h"
+#include "runtime/server/Request.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -292,11 +293,7 @@ TEST(Classifier, PlansMatchTransformers) {
         continue;
       }
       const std::string q = c["text_1"], d = c["text_2"];
-      EncodeOptions encode;
-      encode.addSpecial = encode.parseSpecial = true;
-      Expected<std::vector<int32_t>> ids = classifier->pairEncoding
-                                               ? (*tok)->encodePair(q, d, encode)
-                                               : (*tok)->encode(q + d, encode);
+      Expected<std::vector<int32_t>> ids = server::pairPrompt(**tok, *classifier, q, d);
       ASSERT_TRUE(ids.ok()) << ids.error().toString();
       EXPECT_EQ(*ids, expected) << "the prompt of (" << q << ", " << d << ")";
       in.push_back(*ids);
@@ -307,7 +304,10 @@ TEST(Classifier, PlansMatchTransformers) {
       const std::vector<float> refLogits = g["cases"][i]["logits"].get<std::vector<float>>();
       const std::vector<float> refProbs = g["cases"][i]["probs"].get<std::vector<float>>();
       const std::vector<float> logits = classifier->logits(out[i]);
-      const std::vector<float> probs = classifier->probabilities(out[i]);
+      // A pair's: its score (the cross-encoder's activation); else the labels'.
+      const std::vector<float> probs = g["cases"][i].contains("text_1")
+                                           ? std::vector<float>{classifier->score(out[i])}
+                                           : classifier->probabilities(out[i]);
       ASSERT_EQ(logits.size(), refLogits.size()) << "case " << i;
       ASSERT_EQ(probs.size(), refProbs.size()) << "case " << i;
       worstLogit = std::max(worstLogit, relativeError(logits, refLogits.data()));

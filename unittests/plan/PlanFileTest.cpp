@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 using namespace modelrt;
@@ -207,6 +208,74 @@ TEST(PlanFile, ReadsValueHeadsOfTheirOwn) {
       read("\"head_dim\": 4, \"value_head_dim\": 3, \"values_in_keys\": true}");
   EXPECT_EQ(inKeys.valueHeadDim, 3);
   EXPECT_TRUE(inKeys.valuesInKeys);
+}
+
+// A classifier's metadata: read back, and refused where it does not fit its pooling; its
+// probabilities and scores as the activations say.
+TEST(PlanFile, ReadsAndChecksClassifiers) {
+  auto with = [](const std::string &extra) {
+    std::string m = kMetadata;
+    return m.insert(m.rfind('}'), ", " + extra);
+  };
+  const std::string last2 =
+      R"("pooling": {"type": "last", "normalize": false, "dimensions": 2})";
+  const std::string twoWay = R"("classifier": {"labels": ["yes"], "activation": "sigmoid",
+      "score_activation": "none", "two_way_softmax": true, "pair_encoding": false,
+      "pair_template": "q={query} d={document}"})";
+  std::vector<uint8_t> bytes = validPlan(with(last2 + ", " + twoWay));
+  Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  ASSERT_TRUE(plan.ok());
+  Expected<PlanMetadata> meta = readMetadata(*plan);
+  ASSERT_TRUE(meta.ok()) << meta.error().message();
+  ASSERT_TRUE(meta->classifier.has_value());
+  const Classifier &k = *meta->classifier;
+  EXPECT_EQ(k.columns(), 2);
+  EXPECT_EQ(k.logits({1.0f, 3.0f}), std::vector<float>{2.0f}); // true minus false
+  EXPECT_NEAR(k.probabilities({1.0f, 3.0f})[0], 1 / (1 + std::exp(-2.0)), 1e-7);
+  EXPECT_EQ(k.score({1.0f, 3.0f}), 2.0f); // score_activation none
+  EXPECT_EQ(k.applyPairTemplate("a", "b{query}"), "q=a d=b{query}");
+  const std::string three = R"("pooling": {"type": "last", "normalize": false, "dimensions": 3},
+      "classifier": {"labels": ["a", "b", "c"], "activation": "softmax",
+      "two_way_softmax": false, "pair_encoding": true})";
+  bytes = validPlan(with(three));
+  plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  meta = readMetadata(*plan);
+  ASSERT_TRUE(meta.ok()) << meta.error().message();
+  std::vector<float> p = meta->classifier->probabilities({0.0f, std::log(3.0f), 0.0f});
+  EXPECT_NEAR(p[1], 0.6, 1e-6);
+  EXPECT_NEAR(p[0] + p[1] + p[2], 1.0, 1e-6);
+  EXPECT_EQ(meta->classifier->probabilities({1.0f, 2.0f, 3.0f}, false),
+            (std::vector<float>{1.0f, 2.0f, 3.0f}));
+
+  auto expectError = [&](const std::string &extra, const std::string &needle) {
+    std::string error = parseError(validPlan(with(extra)));
+    EXPECT_NE(error.find(needle), std::string::npos) << "got: " << error;
+  };
+  auto classifier = [](const std::string &fields) {
+    return R"("classifier": {"activation": "sigmoid", "two_way_softmax": false,
+        "pair_encoding": true, )" + fields + "}";
+  };
+  expectError(last2 + ", " + classifier(R"("labels": [])"),
+              "classifier.labels must hold 1 to 65536 names");
+  expectError(last2 + ", " + classifier(R"("labels": [1, 2])"), "classifier.labels must be strings");
+  expectError(last2 + ", " + classifier(R"("labels": ["a", "b"], "score_activation": "tanh")"),
+              "classifier.score_activation must be softmax, sigmoid or none");
+  expectError(last2 + R"(, "classifier": {"labels": ["a", "b"], "activation": "tanh",
+      "two_way_softmax": false, "pair_encoding": true})",
+              "classifier.activation 'tanh' is not softmax, sigmoid or none");
+  expectError(last2 + R"(, "classifier": {"labels": ["a", "b"], "activation": "none",
+      "two_way_softmax": true, "pair_encoding": true})",
+              "classifier.two_way_softmax needs exactly one label");
+  expectError(last2 + ", " + classifier(R"("labels": ["a", "b", "c"])"),
+              "a classifier needs pooling of the last token, not normalized, 3 dimensions wide");
+  expectError(R"("pooling": {"type": "mean", "normalize": false, "dimensions": 2}, )" +
+                  classifier(R"("labels": ["a", "b"])"),
+              "a classifier needs pooling of the last token");
+  expectError(classifier(R"("labels": ["a", "b"])"), "a classifier needs pooling");
+  expectError(last2 + ", " + classifier(R"("labels": ["a", "b"], "pair_template": 3)"),
+              "classifier.pair_template must be a string");
+  expectError(last2 + R"(, "classifier": {"labels": ["a", "b"], "activation": "none"})",
+              "classifier.two_way_softmax missing");
 }
 
 TEST(PlanFile, MissingFileIsAnError) {

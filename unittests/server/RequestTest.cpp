@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 using namespace modelrt;
 using namespace modelrt::server;
@@ -460,4 +461,37 @@ TEST(Request, EmbeddingScoreAndRerankBodies) {
   EXPECT_FALSE(r->returnDocuments);
   EXPECT_FALSE(server::parseScoreRequest(R"({"text_1": ["a", "b"], "text_2": ["c"]})", false).ok());
   EXPECT_FALSE(server::parseScoreRequest(R"({"documents": ["a"]})", true).ok());
+}
+
+// A cross-encoder's pair cut to truncate_prompt_tokens: the document's end goes, the query
+// and the tokens around it stay (hf-tiny-llama-cross-encoder's pair template "<s> $A <s>
+// $B"); a bound the query alone passes is an error naming it.
+TEST(Request, PairTruncationKeepsTheQuery) {
+  const char *src = std::getenv("MODELC_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "ctest sets MODELC_SOURCE_DIR";
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(
+      std::string(src) + "/test/modelc/Inputs/hf-tiny-llama-cross-encoder/tokenizer.json");
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  plan::Classifier k;
+  k.labels = {"LABEL_0"};
+  const std::string query = "the cat sat", document = "then it ran on, and on, and on.";
+  Expected<std::vector<int32_t>> full = pairPrompt(**tok, k, query, document);
+  Expected<std::vector<int32_t>> head = pairPrompt(**tok, k, query, "");
+  ASSERT_TRUE(full.ok() && head.ok());
+  ASSERT_GT(full->size(), head->size() + 6);
+  for (int64_t keep : {int64_t(full->size()) - 1, int64_t(head->size()) + 3,
+                       int64_t(head->size())}) {
+    Expected<std::vector<int32_t>> cut = pairPrompt(**tok, k, query, document, keep);
+    ASSERT_TRUE(cut.ok()) << cut.error().message();
+    EXPECT_LE(int64_t(cut->size()), keep);
+    EXPECT_TRUE(std::equal(head->begin(), head->end(), cut->begin())) << "keep " << keep;
+  }
+  Expected<std::vector<int32_t>> untouched = pairPrompt(**tok, k, query, document, -1);
+  EXPECT_EQ(*untouched, *full);
+  Expected<std::vector<int32_t>> tooShort =
+      pairPrompt(**tok, k, query, document, int64_t(head->size()) - 1);
+  ASSERT_FALSE(tooShort.ok());
+  EXPECT_NE(tooShort.error().message().find("truncation cuts documents, not queries"),
+            std::string::npos)
+      << tooShort.error().message();
 }
