@@ -6,7 +6,10 @@ pooling_type 3: the last token; no output.weight), with SmolLM2's tokenizer (and
 vocabulary of 49152 in place of 151669: an embedding model has no LM head, so the table's
 size changes no work per token).
 
-    python3 bench/cpu/qwen3_embedding_gguf.py SMOLLM2_GGUF OUT_GGUF
+    python3 bench/cpu/qwen3_embedding_gguf.py SMOLLM2_GGUF OUT_GGUF [--rank]
+
+--rank writes Qwen3-Reranker-0.6B's shapes as llama.cpp's converter writes a reranker
+instead: pooling_type 4 (rank), the "yes" and "no" rows of the head as cls.output.weight.
 """
 import sys
 
@@ -16,6 +19,7 @@ import numpy as np
 from gguf_bench import RandomTensors, copy_tokenizer
 
 src, out = sys.argv[1], sys.argv[2]
+rank = "--rank" in sys.argv[3:]
 # Qwen3-Embedding-0.6B (config.json): hidden 1024, 28 layers, 16 heads and 8 KV heads of
 # 128, an MLP of 3072, RMSNorm eps 1e-6, rope_theta 1e6, q/k norms.
 D, L, H, KV, HD, F = 1024, 28, 16, 8, 128, 3072
@@ -27,8 +31,11 @@ w = gguf.GGUFWriter(out, "qwen3")
 for key, value in [("block_count", L), ("embedding_length", D), ("feed_forward_length", F),
                    ("context_length", 32768), ("attention.head_count", H),
                    ("attention.head_count_kv", KV), ("attention.key_length", HD),
-                   ("attention.value_length", HD), ("vocab_size", V), ("pooling_type", 3)]:
+                   ("attention.value_length", HD), ("vocab_size", V),
+                   ("pooling_type", 4 if rank else 3)]:
     w.add_uint32("qwen3." + key, value)
+if rank:
+    w.add_array("qwen3.classifier.output_labels", ["yes", "no"])
 w.add_float32("qwen3.rope.freq_base", 1000000.0)
 w.add_float32("qwen3.attention.layer_norm_rms_epsilon", 1e-6)
 copy_tokenizer(reader, w)
@@ -36,6 +43,8 @@ tensors = RandomTensors(w, rng)
 matrix, vector = tensors.matrix, tensors.vector
 
 matrix("token_embd.weight", V, D)
+if rank:
+    matrix("cls.output.weight", 2, D)
 vector("output_norm.weight", D)
 for i in range(L):
     vector(f"blk.{i}.attn_norm.weight", D)
