@@ -82,7 +82,7 @@ struct Classifier {
   Activation scoreActivation = Activation::Softmax;
   // The program's two columns are the logits of a "false" and a "true" token of a language
   // model's head, and the one label's logit is true minus false (vLLM's from_2_way_softmax,
-  // Qwen3-Reranker: its sigmoid is the softmax of the two tokens' logits at the true one).
+  // a yes/no reranker: its sigmoid is the softmax of the two tokens' logits at the true one).
   bool twoWaySoftmax = false;
   // Whether a query and a document become one prompt by the tokenizer's pair encoding
   // (a cross-encoder's; transformers' tokenizer(text, text_pair)), or as one text, the

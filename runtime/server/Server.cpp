@@ -1331,9 +1331,10 @@ Status serve(const ServerOptions &options) {
                 {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}};
   };
   // The common prelude of the pooling endpoints: authorized, not draining, and a plan that
-  // answers `what`: embeddings (an embedding plan), classes (a classifier), or scores (an
-  // embedding plan's cosines, or a cross-encoder's: a classifier of one label).
-  enum class Pooled { Embeddings, Classes, Scores };
+  // answers `what`: embeddings (an embedding plan), classes (a classifier), scores (an
+  // embedding plan's cosines, or a cross-encoder's: a classifier of one label), or what any
+  // pooling plan pools (vLLM's /pooling).
+  enum class Pooled { Embeddings, Classes, Scores, Any };
   auto poolingPrelude = [&](Pooled what, const httplib::Request &req, httplib::Response &res) {
     if (!authorized(req, res))
       return false;
@@ -1362,18 +1363,22 @@ Status serve(const ServerOptions &options) {
              false;
     return true;
   };
-  // OpenAI's embeddings (vLLM's pooling runner), and vLLM's /classify: the same inputs (a
-  // prompt or a list, or chat messages), and a vector or the labels' probabilities of each.
-  auto embedOrClassify = [&, engineThread](bool classify, const httplib::Request &req,
-                                           httplib::Response &res) {
+  // OpenAI's embeddings (vLLM's pooling runner), vLLM's /classify and /pooling: the same
+  // inputs (a prompt or a list, or chat messages), and of each a vector, the labels'
+  // probabilities, or what the plan pools (an embedding; a classifier's logits).
+  auto pool = [&, engineThread](Pooled what, const httplib::Request &req,
+                                httplib::Response &res) {
     auto inFlight = std::make_shared<InFlight>();
-    if (!poolingPrelude(classify ? Pooled::Classes : Pooled::Embeddings, req, res))
+    if (!poolingPrelude(what, req, res))
       return;
+    const bool classify = what == Pooled::Classes;
     Expected<EmbeddingRequest> parsed = parseEmbeddingRequest(req.body, classify);
     if (!parsed)
       return sendError(res, 400, parsed.error().message());
     EmbeddingRequest &r = *parsed;
     const int64_t width = engineThread->metadata().outputWidth();
+    if (classifier && r.dimensions > 0)
+      return sendError(res, 400, "'dimensions' applies to embedding plans, not classifiers");
     if (r.dimensions > width)
       return sendError(res, 400,
                        "'dimensions' " + std::to_string(r.dimensions) +
@@ -1405,27 +1410,29 @@ Status serve(const ServerOptions &options) {
                         {"num_classes", probs.size()}});
         continue;
       }
-      json item = {{"object", "embedding"}, {"index", i}};
+      const bool pooling = what == Pooled::Any;
+      const std::vector<float> out = classifier ? classifier->logits(v) : v;
+      const char *field = pooling ? "data" : "embedding";
+      json item = {{"object", pooling ? "pooling" : "embedding"}, {"index", i}};
       if (r.base64) {
-        std::vector<uint8_t> bytes(v.size() * sizeof(float));
-        std::memcpy(bytes.data(), v.data(), bytes.size()); // little-endian hosts (x86, Arm)
-        item["embedding"] = base64(bytes.data(), bytes.size());
+        std::vector<uint8_t> bytes(out.size() * sizeof(float));
+        std::memcpy(bytes.data(), out.data(), bytes.size()); // little-endian hosts (x86, Arm)
+        item[field] = base64(bytes.data(), bytes.size());
       } else {
-        item["embedding"] = v;
+        item[field] = out;
       }
       data.push_back(std::move(item));
     }
-    res.set_content(dumpJson(listAnswer(classify ? "classify-" : "embd-", answeredModel,
-                                        std::move(data), promptTokens)),
+    const char *prefix = classify ? "classify-" : what == Pooled::Any ? "pool-" : "embd-";
+    res.set_content(dumpJson(listAnswer(prefix, answeredModel, std::move(data), promptTokens)),
                     "application/json");
   };
-  http.Post("/v1/embeddings", [embedOrClassify](const httplib::Request &req,
-                                                httplib::Response &res) {
-    embedOrClassify(false, req, res);
-  });
-  http.Post("/classify", [embedOrClassify](const httplib::Request &req, httplib::Response &res) {
-    embedOrClassify(true, req, res);
-  });
+  for (auto [path, what] : {std::pair{"/v1/embeddings", Pooled::Embeddings},
+                            std::pair{"/classify", Pooled::Classes},
+                            std::pair{"/pooling", Pooled::Any}})
+    http.Post(path, [pool, what = what](const httplib::Request &req, httplib::Response &res) {
+      pool(what, req, res);
+    });
   // vLLM's score and rerank APIs: each pair's score (text_1 against every text_2, or
   // pairwise), and documents sorted by their score against a query (Jina's and Cohere's
   // rerank shape). On an embedding model, the cosine similarity of the two texts'
@@ -1538,14 +1545,14 @@ Status serve(const ServerOptions &options) {
     return Error(ErrorCode::IoError,
                  "cannot listen on " + options.host + ":" + std::to_string(options.port));
   if (classifier)
-    std::fprintf(stderr, "modelrt serve: a classifier (%zu label%s, %s): /classify%s\n",
+    std::fprintf(stderr, "modelrt serve: a classifier (%zu label%s, %s): /classify, /pooling%s\n",
                  classifier->labels.size(), classifier->labels.size() == 1 ? "" : "s",
                  plan::activationName(classifier->activation),
                  classifier->labels.size() == 1 ? ", /score, /rerank" : "");
   else if (const std::optional<plan::Pooling> &p = engineThread->metadata().pooling)
     std::fprintf(stderr,
                  "modelrt serve: an embedding plan (%s token pooling%s, %lld dimensions): "
-                 "/v1/embeddings, /score, /rerank\n",
+                 "/v1/embeddings, /pooling, /score, /rerank\n",
                  plan::poolingTypeName(p->type), p->normalize ? ", normalized" : "",
                  static_cast<long long>(p->dimensions));
   std::fprintf(stderr, "modelrt serve: %s on http://%s:%d\n", model.c_str(), options.host.c_str(),

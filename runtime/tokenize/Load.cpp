@@ -575,8 +575,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       t->appendedEos = idOf(tmpl.last); // what transformers appends, whatever eos_token says
     }
     // A pair template stands unless tokenizer_config.json's add_bos_token or add_eos_token
-    // says otherwise than the single template (a class that honours them, as Llama's does,
-    // then rebuilds both templates: encodePair adds each text's specials).
+    // says otherwise than the single template (a tokenizer class that honours them then
+    // rebuilds both templates: encodePair adds each text's specials).
     const bool rebuilt = config.value("add_bos_token", t->addBos) != t->addBos ||
                          config.value("add_eos_token", t->addEos) != t->addEos;
     if (!rebuilt)

@@ -92,6 +92,11 @@ def sequence_classifier(base, check):
     check(all(s == 200 and a["data"][0]["probs"] == answer["data"][i % len(prompts)]["probs"]
               for i, (s, a) in enumerate(results)),
           "concurrent requests answer as alone, bit for bit")
+    status, pooled = post(base, "/pooling", {"input": prompts})
+    check(status == 200 and pooled["id"].startswith("pool-") and
+          all(d["object"] == "pooling" and close(d["data"], c["logits"])
+              for d, c in zip(pooled["data"], g["cases"])),
+          "/pooling: each input's logits, as transformers'")
     status, texts = post(base, "/classify", {"input": ["the cat sat.", "an end"]})
     check(status == 200 and len(texts["data"]) == 2, "texts classify through the plan's tokenizer")
     check(refused(base, "/classify", {"input": prompts[0], "dimensions": 2},
@@ -99,7 +104,9 @@ def sequence_classifier(base, check):
           refused(base, "/classify", {"input": ""}, "an empty string has nothing to classify") and
           refused(base, "/classify", {"input": [[1, 64]]}, "outside the vocabulary of 64") and
           refused(base, "/classify", {"input": prompts[0], "use_activation": 1},
-                  "'use_activation'"),
+                  "'use_activation'") and
+          refused(base, "/pooling", {"input": prompts[0], "dimensions": 2},
+                  "'dimensions' applies to embedding plans, not classifiers"),
           "400s naming what a /classify request gets wrong")
     check(refused(base, "/v1/score", {"text_1": "a", "text_2": "b"},
                   "scores need a classifier of one label (a cross-encoder); this one has 3") and
@@ -158,6 +165,12 @@ def embedding_plan(base, check):
     check(refused(base, "/classify", {"input": "an"},
                   "this model computes embeddings (a plan compiled with modelc --task embed)"),
           "an embedding plan refuses /classify, naming /v1/embeddings")
+    body = {"input": ["the cat", "an end"], "dimensions": 8}
+    status, pooled = post(base, "/pooling", body)
+    _, embedded = post(base, "/v1/embeddings", body)
+    check(status == 200 and [d["data"] for d in pooled["data"]] ==
+          [d["embedding"] for d in embedded["data"]],
+          "/pooling on an embedding plan: its embeddings, bit for bit")
 
 
 serving(classifier_plan, sequence_classifier)
