@@ -5,7 +5,12 @@ weights) behind a Pooling (last token) and Normalize module, as the model's own
 modules.json builds it; N seeded random prompts of LEN token ids in batches of 32 (equal
 lengths: no padding), torch's threads = cores; three passes after a warm-up.
 
-    python3 bench/cpu/st_embed.py N LEN
+    python3 bench/cpu/st_embed.py N LEN [--rank]
+
+--rank: the reranking peer instead, a CrossEncoder over a Qwen3ForSequenceClassification of
+one label in the same shapes (Qwen3-Reranker-0.6B's; its own head is two rows of its LM
+head, the same 1024-wide dot products), its sigmoid activation; N pairs already tokenized
+into LEN ids.
 """
 import json
 import os
@@ -19,14 +24,17 @@ import torch
 import transformers
 
 n, length = int(sys.argv[1]), int(sys.argv[2])
+rank = "--rank" in sys.argv[3:]
 torch.set_num_threads(os.cpu_count())
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 config = transformers.Qwen3Config(
     vocab_size=49152, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
     num_attention_heads=16, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
-    rope_theta=1000000.0, max_position_embeddings=32768, tie_word_embeddings=True)
+    rope_theta=1000000.0, max_position_embeddings=32768, tie_word_embeddings=True,
+    num_labels=1, pad_token_id=0)
 with tempfile.TemporaryDirectory() as tmp:
-    transformers.Qwen3Model(config).save_pretrained(tmp)
+    (transformers.Qwen3ForSequenceClassification if rank else transformers.Qwen3Model)(
+        config).save_pretrained(tmp)
     tok = os.path.join(root, "unittests", "tokenize", "data", "smollm2", "tokenizer.json")
     with open(tok) as f, open(os.path.join(tmp, "tokenizer.json"), "w") as g:
         g.write(f.read())
@@ -39,7 +47,10 @@ with tempfile.TemporaryDirectory() as tmp:
     os.makedirs(os.path.join(tmp, "1_Pooling"))
     json.dump({"word_embedding_dimension": 1024, "pooling_mode_lasttoken": True},
               open(os.path.join(tmp, "1_Pooling", "config.json"), "w"))
-    model = sentence_transformers.SentenceTransformer(tmp, device="cpu").eval()
+    model = sentence_transformers.CrossEncoder(tmp, device="cpu") if rank else \
+        sentence_transformers.SentenceTransformer(tmp, device="cpu").eval()
+    if rank:
+        model.model.eval()
 rng = random.Random(0)
 ids = torch.tensor([[rng.randrange(1000, 40000) for _ in range(length)] for _ in range(n)])
 
@@ -48,7 +59,11 @@ def run():
     with torch.inference_mode():
         for b in range(0, n, 32):
             batch = ids[b:b + 32]
-            model.forward({"input_ids": batch, "attention_mask": torch.ones_like(batch)})
+            if rank:
+                model.activation_fn(model.model(input_ids=batch,
+                                                attention_mask=torch.ones_like(batch)).logits)
+            else:
+                model.forward({"input_ids": batch, "attention_mask": torch.ones_like(batch)})
 
 
 run()
@@ -58,8 +73,10 @@ for _ in range(3):
     run()
     times.append(time.perf_counter() - t0)
 best = min(times)
-print("sentence-transformers %s (transformers %s, torch %s, %d threads, f32, %s attention): "
+auto = model.model if rank else model[0].auto_model
+print("sentence-transformers %s%s (transformers %s, torch %s, %d threads, f32, %s attention): "
       "%d prompts of %d tokens in %s s; best %.2f requests/s, %.0f tokens/s"
-      % (sentence_transformers.__version__, transformers.__version__, torch.__version__,
-         torch.get_num_threads(), model[0].auto_model.config._attn_implementation, n, length,
+      % (sentence_transformers.__version__, " CrossEncoder" if rank else "",
+         transformers.__version__, torch.__version__,
+         torch.get_num_threads(), auto.config._attn_implementation, n, length,
          " / ".join("%.2f" % t for t in times), n / best, n * length / best))
