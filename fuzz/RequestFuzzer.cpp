@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r->stops.size() > 4 || (r->includeUsage && !r->stream) || (r->echo && r->stream) ||
         r->n < 1 || r->n > server::kMaxChoices ||
         r->prompts.size() * size_t(r->n) > size_t(server::kMaxBatchChoices) ||
-        (api == server::Api::Completions) == r->prompts.empty())
+        (api == server::Api::Completions) == r->prompts.empty() || r->minTokens < 0 ||
+        r->minTokens > 8192 || (r->maxTokens > 0 && r->minTokens > r->maxTokens))
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;

@@ -390,6 +390,23 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       r.stops.push_back(item.get<std::string>());
     }
   }
+  // vLLM's min_tokens, include_stop_str_in_output, skip_special_tokens, allowed_token_ids.
+  for (Status st : {optionalNumber(body, "min_tokens", r.minTokens),
+                    optionalBool(body, "include_stop_str_in_output", r.includeStopStr),
+                    optionalBool(body, "skip_special_tokens", r.skipSpecialTokens)})
+    if (!st)
+      return st.error();
+  if (r.minTokens < 0 || r.minTokens > maxSeqLen || (r.maxTokens > 0 && r.minTokens > r.maxTokens))
+    return invalid("'min_tokens' must be between 0 and 'max_tokens'");
+  if (auto ids = body.find("allowed_token_ids"); ids != body.end() && !ids->is_null()) {
+    if (!ids->is_array() || ids->empty() || ids->size() > (1u << 20))
+      return invalid("'allowed_token_ids' must be a non-empty array of token ids");
+    for (const Json &id : *ids) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        return invalid("'allowed_token_ids' must hold non-negative integer token ids");
+      r.allowedTokenIds.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+  }
   // vLLM's stop_token_ids: generating one ends the choice (finish_reason "stop").
   if (auto ids = body.find("stop_token_ids"); ids != body.end() && !ids->is_null()) {
     if (!ids->is_array() || ids->size() > 64)

@@ -55,6 +55,14 @@ struct GenerationRequest {
   bool ignoreEos = false;
   std::vector<std::string> stops;
   std::vector<int32_t> stopTokenIds; // checked against the vocabulary by the server
+  // vLLM's min_tokens: no end token, stop token or stop string ends a choice before it has
+  // this many tokens (the tokens are held back from sampling until then).
+  int64_t minTokens = 0;
+  // vLLM's allowed_token_ids: only these are generated (checked against the vocabulary by
+  // the server); empty: any.
+  std::vector<int32_t> allowedTokenIds;
+  bool includeStopStr = false;   // vLLM's include_stop_str_in_output: the stop string is sent
+  bool skipSpecialTokens = true; // vLLM's skip_special_tokens: false keeps them in the text
   // completions: the prompt comes back before the completion, with its tokens' logprobs
   // when logprobs are asked for (the first token's are null); max_tokens may then be 0.
   bool echo = false;

@@ -3,6 +3,7 @@
 #include "runtime/engine/Engine.h"
 #include "runtime/plan/PlanFile.h"
 #include "runtime/sample/ChoiceConstraint.h"
+#include "runtime/sample/MaskConstraint.h"
 #include "runtime/sample/JsonConstraint.h"
 #include "runtime/server/Reasoning.h"
 #include "runtime/server/Request.h"
@@ -76,19 +77,28 @@ private:
 // the result, as OpenAI's API does).
 class StopMatcher {
 public:
-  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
+  // `keepStop`: the stop string itself is sent (vLLM's include_stop_str_in_output).
+  explicit StopMatcher(std::vector<std::string> stops, bool keepStop = false)
+      : stops_(std::move(stops)), keepStop_(keepStop) {
     for (const std::string &s : stops_)
       holdBack_ = std::max(holdBack_, s.size() - 1);
   }
-  // Adds text; returns what may be sent now. `stopped` turns true at a stop string.
-  std::string feed(const std::string &piece) {
+  // Adds text; returns what may be sent now. `stopped` turns true at a stop string. With
+  // `armed` false (before min_tokens) nothing is matched, and the text passes on whole.
+  std::string feed(const std::string &piece, bool armed = true) {
     pending_ += piece;
-    size_t cut = std::string::npos;
+    if (!armed)
+      return std::exchange(pending_, std::string());
+    size_t cut = std::string::npos, length = 0;
     for (const std::string &s : stops_)
-      cut = std::min(cut, pending_.find(s));
+      if (size_t at = pending_.find(s); at < cut || (at == cut && at != std::string::npos &&
+                                                     s.size() > length)) {
+        cut = at;
+        length = s.size();
+      }
     if (cut != std::string::npos) {
       stopped = true;
-      std::string out = pending_.substr(0, cut);
+      std::string out = pending_.substr(0, keepStop_ ? cut + length : cut);
       pending_.clear();
       return out;
     }
@@ -103,6 +113,7 @@ public:
 
 private:
   std::vector<std::string> stops_;
+  bool keepStop_ = false;
   size_t holdBack_ = 0;
   std::string pending_;
 };
@@ -859,6 +870,16 @@ Status serve(const ServerOptions &options) {
                              " is outside the vocabulary of " + std::to_string(vocab));
       job.params.stopTokenIds.push_back(id);
     }
+    for (int32_t id : r.allowedTokenIds)
+      if (id >= vocab)
+        return sendError(res, 400,
+                         "'allowed_token_ids': token id " + std::to_string(id) +
+                             " is outside the vocabulary of " + std::to_string(vocab));
+    // min_tokens holds back EOS (unless ignored) and the stop tokens until then.
+    std::vector<int32_t> held = job.params.stopTokenIds;
+    if (!r.ignoreEos && job.params.eosTokenId)
+      held.push_back(*job.params.eosTokenId);
+    const bool masked = r.minTokens > 0 || !r.allowedTokenIds.empty();
     // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
     // token that is not returned.
     job.params.promptLogprobs = echo && r.topLogprobs >= 0;
@@ -925,6 +946,9 @@ Status serve(const ServerOptions &options) {
       else if (!r.guidedChoice.empty())
         copy.sampling.constraint =
             std::make_shared<sample::ChoiceConstraint>(jsonVocab, r.guidedChoice);
+      if (masked)
+        copy.sampling.constraint = std::make_shared<sample::MaskConstraint>(
+            vocab, r.allowedTokenIds, held, r.minTokens, copy.sampling.constraint);
       jobs.push_back(std::move(copy));
     }
     engineThread->submit(std::move(jobs));
@@ -979,8 +1003,9 @@ Status serve(const ServerOptions &options) {
       // Special tokens are dropped from the text, except when it is read for tool calls
       // (a model's <tool_call> may be one) or by a reasoning format made of them.
       Choice(Api api, const Tokenizer &tokenizer, const std::vector<std::string> &stops,
-             bool skipSpecial, ReasoningParser reasoning, const std::string &prompt)
-          : detok(tokenizer, skipSpecial), matcher(stops), logprobs(api, tokenizer),
+             bool keepStop, bool skipSpecial, ReasoningParser reasoning,
+             const std::string &prompt)
+          : detok(tokenizer, skipSpecial), matcher(stops, keepStop), logprobs(api, tokenizer),
             split(reasoning, prompt) {}
       StreamingDetokenizer detok;
       StopMatcher matcher;
@@ -996,20 +1021,22 @@ Status serve(const ServerOptions &options) {
     auto choices = std::make_shared<std::vector<std::unique_ptr<Choice>>>();
     for (int i = 0; i < n; ++i)
       choices->push_back(std::make_unique<Choice>(
-          api, *tokenizer, stops, tools == ToolCallParser::None && !readsSpecialTokens(reasoning),
+          api, *tokenizer, stops, r.includeStopStr,
+          r.skipSpecialTokens && tools == ToolCallParser::None && !readsSpecialTokens(reasoning),
           reasoning, chatPrompt));
     auto cached = std::make_shared<int32_t>(0);
     // Takes one event of a running choice; returns the text it adds, and sets e.finish when
     // the choice ends (a stop string ends it here and cancels the rest of its request).
-    auto advance = [tokenizer, engineThread, channel, cached](Choice &c, Event &e) {
+    const int64_t minTokens = r.minTokens;
+    auto advance = [tokenizer, engineThread, channel, cached, minTokens](Choice &c, Event &e) {
       std::string text;
       *cached = std::max(*cached, e.cachedTokens);
       if (e.token >= 0) {
         ++c.generated;
         if (!(e.finish == "stop" && tokenizer->isEnd(e.token))) {
           Expected<std::string> piece = c.detok.push(e.token);
-          if (piece)
-            text = c.matcher.feed(*piece);
+          if (piece) // stop strings count from min_tokens on (vLLM)
+            text = c.matcher.feed(*piece, int64_t(c.generated) >= minTokens);
         }
       }
       if (c.matcher.stopped) {

@@ -191,6 +191,41 @@ try:
     status, body = request("/v1/completions", dict(prompt, frequency_penalty=2.0, max_tokens=12))
     check(status == 200 and len(json.loads(body)["choices"][0]["text"]) > 0, "frequency_penalty is accepted")
 
+    # vLLM's sampling extras. stop_token_ids on the greedy first token ends the answer at once
+    # (the token stays in the text, as in vLLM: it is no special token); min_tokens holds that
+    # token (and EOS) back, so the answer runs on without it.
+    first = json.loads(request("/tokenize", {"prompt": " Paris", "add_special_tokens": False})[1])["tokens"][0]
+    status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first]))
+    stopped = json.loads(body)["choices"][0] if status == 200 else {}
+    status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first], min_tokens=4))
+    held = json.loads(body) if status == 200 else {}
+    check(stopped.get("text") == " Paris" and stopped.get("finish_reason") == "stop" and
+          held["usage"]["completion_tokens"] >= 4 and not held["choices"][0]["text"].startswith(" Paris"),
+          "min_tokens holds back stop tokens: %r / %r" % (stopped, body[:200]))
+    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"]))
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == "", "a stop string at once: empty text")
+    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], min_tokens=2))
+    check(status == 200 and json.loads(body)["choices"][0]["text"].startswith(" Paris"),
+          "stop strings count from min_tokens on: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], include_stop_str_in_output=True))
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == " Paris",
+          "include_stop_str_in_output sends the stop string: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, max_tokens=3, allowed_token_ids=[504]))
+    check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",
+          "allowed_token_ids: only those come: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, max_tokens=2, allowed_token_ids=[1]))
+    hidden = json.loads(body)["choices"][0]["text"] if status == 200 else None
+    status, body = request("/v1/completions", dict(prompt, max_tokens=2, allowed_token_ids=[1],
+                                                   skip_special_tokens=False))
+    check(hidden == "" and status == 200 and
+          json.loads(body)["choices"][0]["text"] == "<|im_start|><|im_start|>",
+          "skip_special_tokens false keeps special tokens in the text: %r" % body[:200])
+    for extra, words in [({"min_tokens": 9}, "'min_tokens' must be between 0 and 'max_tokens'"),
+                         ({"allowed_token_ids": []}, "'allowed_token_ids' must be a non-empty array"),
+                         ({"allowed_token_ids": [99999]}, "'allowed_token_ids': token id 99999 is outside")]:
+        status, body = request("/v1/completions", dict(prompt, **extra))
+        check(status == 400 and words in body, "400: %s" % words)
+
     # Streaming gives the same text, chunk by chunk, then [DONE].
     status, body = request("/v1/completions", dict(prompt, stream=True))
     events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]

@@ -386,6 +386,43 @@ TEST(Request, TruncationKeepsTheSpecialTokensAroundAText) {
 
 // /v1/embeddings, /score and /rerank bodies: the forms vLLM takes, and refusals that name
 // the field.
+// vLLM's sampling extras: min_tokens (at most max_tokens), allowed_token_ids,
+// include_stop_str_in_output, skip_special_tokens.
+TEST(Request, SamplingExtras) {
+  Expected<server::GenerationRequest> r = server::parseGenerationRequest(
+      server::Api::Completions,
+      R"({"prompt": "a", "max_tokens": 8, "min_tokens": 3, "allowed_token_ids": [4, 5],
+          "include_stop_str_in_output": true, "skip_special_tokens": false})",
+      64);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->minTokens, 3);
+  EXPECT_EQ(r->allowedTokenIds, (std::vector<int32_t>{4, 5}));
+  EXPECT_TRUE(r->includeStopStr);
+  EXPECT_FALSE(r->skipSpecialTokens);
+  Expected<server::GenerationRequest> plain =
+      server::parseGenerationRequest(server::Api::Completions, R"({"prompt": "a"})", 64);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->minTokens, 0);
+  EXPECT_TRUE(plain->skipSpecialTokens);
+  EXPECT_FALSE(plain->includeStopStr);
+  // A chat request without max_tokens bounds min_tokens by max_seq_len.
+  EXPECT_TRUE(server::parseGenerationRequest(
+                  server::Api::Chat,
+                  R"({"messages": [{"role": "user", "content": "hi"}], "min_tokens": 64})", 64)
+                  .ok());
+  for (auto [body, words] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"prompt": "a", "max_tokens": 2, "min_tokens": 3})", "'min_tokens' must be"},
+           {R"({"prompt": "a", "min_tokens": -1})", "'min_tokens' must be"},
+           {R"({"prompt": "a", "allowed_token_ids": []})", "'allowed_token_ids' must be"},
+           {R"({"prompt": "a", "allowed_token_ids": [-1]})", "non-negative integer token ids"},
+           {R"({"prompt": "a", "skip_special_tokens": 0})", "'skip_special_tokens'"}}) {
+    Expected<server::GenerationRequest> bad =
+        server::parseGenerationRequest(server::Api::Completions, body, 64);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_NE(bad.error().message().find(words), std::string::npos) << bad.error().message();
+  }
+}
+
 // vLLM's /classify: the embeddings' inputs and truncation, use_activation (or its older
 // names), and neither encoding_format nor dimensions.
 TEST(Request, ClassifyBodies) {

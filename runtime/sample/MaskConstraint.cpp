@@ -1,0 +1,45 @@
+#include "runtime/sample/MaskConstraint.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace modelrt::sample {
+
+MaskConstraint::MaskConstraint(int64_t vocab, const std::vector<int32_t> &allowed,
+                               const std::vector<int32_t> &held, int64_t holdFor,
+                               std::shared_ptr<TokenConstraint> inner)
+    : allowed_(size_t(std::max<int64_t>(vocab, 0)), allowed.empty() ? 1 : 0), holdFor_(holdFor),
+      inner_(std::move(inner)), mask_(allowed_.size()) {
+  for (int32_t t : allowed)
+    if (t >= 0 && t < vocab)
+      allowed_[size_t(t)] = 1;
+  for (int32_t t : held)
+    if (t >= 0 && t < vocab)
+      held_.push_back(t);
+}
+
+const std::vector<uint8_t> &MaskConstraint::allowedTokens() {
+  mask_ = allowed_;
+  if (inner_) {
+    const std::vector<uint8_t> &guided = inner_->allowedTokens();
+    for (size_t i = 0; i < mask_.size(); ++i)
+      mask_[i] = mask_[i] && i < guided.size() && guided[i];
+  }
+  if (accepted_ < holdFor_) {
+    std::vector<uint8_t> before;
+    for (int32_t t : held_)
+      before.push_back(std::exchange(mask_[size_t(t)], uint8_t(0)));
+    if (std::find(mask_.begin(), mask_.end(), uint8_t(1)) == mask_.end())
+      for (size_t k = 0; k < held_.size(); ++k) // nothing else may come: the hold gives way
+        mask_[size_t(held_[k])] = before[k];
+  }
+  return mask_;
+}
+
+void MaskConstraint::accept(int32_t token) {
+  ++accepted_;
+  if (inner_)
+    inner_->accept(token);
+}
+
+} // namespace modelrt::sample

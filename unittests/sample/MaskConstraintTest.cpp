@@ -1,0 +1,68 @@
+// vLLM's allowed_token_ids and min_tokens as a token mask over guided decoding: what the
+// sampler may choose at each step.
+#include "runtime/sample/MaskConstraint.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+using namespace modelrt::sample;
+
+namespace {
+
+// A guided decoding that allows a fixed set, and counts what it accepted.
+class FixedConstraint : public TokenConstraint {
+public:
+  explicit FixedConstraint(std::vector<uint8_t> mask) : mask_(std::move(mask)) {}
+  const std::vector<uint8_t> &allowedTokens() override { return mask_; }
+  void accept(int32_t) override { ++accepted; }
+  int accepted = 0;
+
+private:
+  std::vector<uint8_t> mask_;
+};
+
+std::vector<int> allowedIds(const std::vector<uint8_t> &mask) {
+  std::vector<int> out;
+  for (size_t i = 0; i < mask.size(); ++i)
+    if (mask[i])
+      out.push_back(int(i));
+  return out;
+}
+
+} // namespace
+
+TEST(MaskConstraint, HoldsTokensBackUntilMinTokens) {
+  MaskConstraint m(5, {}, {0, 4}, 2, nullptr);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{1, 2, 3}));
+  m.accept(1);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{1, 2, 3}));
+  m.accept(2);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(MaskConstraint, AllowedTokensNarrowTheGuidedMask) {
+  auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 1, 0, 1, 0});
+  MaskConstraint m(5, {1, 2, 3, 99}, {}, 0, inner); // 99: outside the vocabulary, ignored
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{1, 3}));
+  m.accept(3);
+  EXPECT_EQ(inner->accepted, 1); // the guided decoding walks on
+}
+
+// A grammar that can only end (the JSON is complete) ends, min_tokens or not: holding the
+// end back would leave nothing to choose.
+TEST(MaskConstraint, HoldGivesWayWhenNothingElseMayCome) {
+  auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 0, 0});
+  MaskConstraint m(3, {}, {0}, 5, inner);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0}));
+  // The sampler never chooses a masked token.
+  SamplingParams p;
+  p.constraint = std::make_shared<MaskConstraint>(3, std::vector<int32_t>{}, std::vector<int32_t>{2},
+                                                  1, nullptr);
+  Sampler s(p);
+  const float logits[3] = {0.0f, 1.0f, 5.0f};
+  EXPECT_EQ(s.next(logits, 3), 1); // 2 is held back
+  s.accept(1);
+  EXPECT_EQ(s.next(logits, 3), 2);
+}
