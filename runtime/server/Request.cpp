@@ -228,6 +228,8 @@ Status guideToolCall(GenerationRequest &r, const std::string &name) {
   return Status::success();
 }
 
+Status truncation(const Json &body, int64_t &out);
+
 Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) {
   if (!body.is_object())
     return invalid("the body is not a JSON object");
@@ -390,6 +392,8 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       r.stops.push_back(item.get<std::string>());
     }
   }
+  if (Status st = truncation(body, r.truncatePromptTokens); !st)
+    return st.error();
   // vLLM's min_tokens, include_stop_str_in_output, skip_special_tokens, allowed_token_ids.
   for (Status st : {optionalNumber(body, "min_tokens", r.minTokens),
                     optionalBool(body, "include_stop_str_in_output", r.includeStopStr),

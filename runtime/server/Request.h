@@ -63,6 +63,9 @@ struct GenerationRequest {
   std::vector<int32_t> allowedTokenIds;
   bool includeStopStr = false;   // vLLM's include_stop_str_in_output: the stop string is sent
   bool skipSpecialTokens = true; // vLLM's skip_special_tokens: false keeps them in the text
+  // vLLM's truncate_prompt_tokens: each prompt's last k tokens (its special tokens kept);
+  // -1: as many as leave room for one token; 0: none cut.
+  int64_t truncatePromptTokens = 0;
   // completions: the prompt comes back before the completion, with its tokens' logprobs
   // when logprobs are asked for (the first token's are null); max_tokens may then be 0.
   bool echo = false;

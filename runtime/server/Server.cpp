@@ -778,6 +778,19 @@ Status serve(const ServerOptions &options) {
                std::nullopt;
     return std::move(*ids);
   };
+  // vLLM's truncate_prompt_tokens (truncateLeft): a text's ids without special tokens say
+  // which of its ids the tokenizer added.
+  auto truncate = [tokenizer](const PromptInput &in, const EncodeOptions &encode, int64_t keep,
+                              std::vector<int32_t> &ids) {
+    std::optional<std::vector<int32_t>> bare;
+    if (in.tokens.empty() && encode.addSpecial) {
+      EncodeOptions plain = encode;
+      plain.addSpecial = false;
+      if (Expected<std::vector<int32_t>> ids = tokenizer->encode(in.text, plain))
+        bare = std::move(*ids);
+    }
+    ids = truncateLeft(std::move(ids), bare ? &*bare : nullptr, keep);
+  };
   auto completions = [&, engineThread, tokenizer](Api api, const httplib::Request &req,
                                                   httplib::Response &res) {
     if (!authorized(req, res))
@@ -837,9 +850,15 @@ Status serve(const ServerOptions &options) {
                                  "max_seq_len - 1 (" +
                              std::to_string(maxSeqLen - 1) + ") tokens; this one has " +
                              std::to_string(ids->size()));
+      // vLLM's truncate_prompt_tokens: the prompt's last k tokens (its specials kept).
+      const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen - 1 : r.truncatePromptTokens;
+      const bool truncated = r.truncatePromptTokens != 0 && int64_t(ids->size()) > keep;
+      if (truncated)
+        truncate(in, encode, keep, *ids);
       if (echo) {
-        Expected<std::string> decoded =
-            in.tokens.empty() ? Expected<std::string>(in.text) : tokenizer->decode(*ids);
+        Expected<std::string> decoded = in.tokens.empty() && !truncated
+                                            ? Expected<std::string>(in.text)
+                                            : tokenizer->decode(*ids);
         echoed.push_back(decoded ? *decoded : std::string());
       }
       promptTokens += ids->size();
@@ -1258,19 +1277,6 @@ Status serve(const ServerOptions &options) {
     int32_t adapter = 0;
   };
   using Vectors = std::vector<std::shared_ptr<const std::vector<float>>>;
-  // vLLM's truncate_prompt_tokens (truncateLeft): a text's ids without special tokens say
-  // which of its ids the tokenizer added.
-  auto truncate = [tokenizer](const PromptInput &in, const EncodeOptions &encode, int64_t keep,
-                              std::vector<int32_t> &ids) {
-    std::optional<std::vector<int32_t>> bare;
-    if (in.tokens.empty() && encode.addSpecial) {
-      EncodeOptions plain = encode;
-      plain.addSpecial = false;
-      if (Expected<std::vector<int32_t>> ids = tokenizer->encode(in.text, plain))
-        bare = std::move(*ids);
-    }
-    ids = truncateLeft(std::move(ids), bare ? &*bare : nullptr, keep);
-  };
   // The longest prompt a pooling request may give; false with the error in `res`.
   auto fitsContext = [&](const std::string &which, size_t tokens, httplib::Response &res) {
     if (int64_t(tokens) <= maxSeqLen)

@@ -220,7 +220,14 @@ try:
     check(hidden == "" and status == 200 and
           json.loads(body)["choices"][0]["text"] == "<|im_start|><|im_start|>",
           "skip_special_tokens false keeps special tokens in the text: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, max_tokens=1, echo=True,
+                                                   truncate_prompt_tokens=2))
+    cut = json.loads(body) if status == 200 else {}
+    check(status == 200 and cut["usage"]["prompt_tokens"] == 2 and
+          cut["choices"][0]["text"].startswith(" France is"),
+          "truncate_prompt_tokens keeps the prompt's last tokens: %r" % body[:200])
     for extra, words in [({"min_tokens": 9}, "'min_tokens' must be between 0 and 'max_tokens'"),
+                         ({"truncate_prompt_tokens": 0}, "'truncate_prompt_tokens' must be -1"),
                          ({"allowed_token_ids": []}, "'allowed_token_ids' must be a non-empty array"),
                          ({"allowed_token_ids": [99999]}, "'allowed_token_ids': token id 99999 is outside")]:
         status, body = request("/v1/completions", dict(prompt, **extra))
