@@ -4,6 +4,7 @@
 // small limits.
 #include "runtime/server/Request.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,7 +32,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r->n < 1 || r->n > server::kMaxChoices ||
         r->prompts.size() * size_t(r->n) > size_t(server::kMaxBatchChoices) ||
         (api == server::Api::Completions) == r->prompts.empty() || r->minTokens < 0 ||
-        r->minTokens > 8192 || (r->maxTokens > 0 && r->minTokens > r->maxTokens))
+        r->minTokens > 8192 || (r->maxTokens > 0 && r->minTokens > r->maxTokens) ||
+        std::any_of(r->allowedTokenIds.begin(), r->allowedTokenIds.end(),
+                    [](int32_t id) { return id < 0; }))
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;

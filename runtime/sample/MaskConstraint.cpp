@@ -16,14 +16,22 @@ MaskConstraint::MaskConstraint(int64_t vocab, const std::vector<int32_t> &allowe
   for (int32_t t : held)
     if (t >= 0 && t < vocab)
       held_.push_back(t);
+  std::sort(held_.begin(), held_.end()); // once each: the give-way restores what it saved
+  held_.erase(std::unique(held_.begin(), held_.end()), held_.end());
 }
 
 const std::vector<uint8_t> &MaskConstraint::allowedTokens() {
   mask_ = allowed_;
   if (inner_) {
+    // Where the allowed ids and the grammar share no token, the grammar wins: its answer
+    // must still parse.
     const std::vector<uint8_t> &guided = inner_->allowedTokens();
+    bool any = false;
     for (size_t i = 0; i < mask_.size(); ++i)
-      mask_[i] = mask_[i] && i < guided.size() && guided[i];
+      any |= bool(mask_[i] = mask_[i] && i < guided.size() && guided[i]);
+    if (!any)
+      for (size_t i = 0; i < mask_.size(); ++i)
+        mask_[i] = i < guided.size() && guided[i];
   }
   if (accepted_ < holdFor_) {
     std::vector<uint8_t> before;

@@ -15,8 +15,9 @@ class MaskConstraint : public TokenConstraint {
 public:
   // `allowed`: the only tokens that may come (empty: all); `held` may not come until
   // `holdFor` tokens were accepted. `inner` (may be null): a guided decoding whose mask
-  // these narrow. Ids outside `vocab` are ignored. Where holding back would leave no token
-  // allowed (a grammar that can only end), the hold gives way.
+  // these narrow (where they share no token with it, the grammar alone). Ids outside `vocab`
+  // are ignored. Where holding back would leave no token allowed (a grammar that can only
+  // end), the hold gives way.
   MaskConstraint(int64_t vocab, const std::vector<int32_t> &allowed,
                  const std::vector<int32_t> &held, int64_t holdFor,
                  std::shared_ptr<TokenConstraint> inner);

@@ -83,32 +83,42 @@ public:
     for (const std::string &s : stops_)
       holdBack_ = std::max(holdBack_, s.size() - 1);
   }
-  // Adds text; returns what may be sent now. `stopped` turns true at a stop string. With
-  // `armed` false (before min_tokens) nothing is matched, and the text passes on whole.
+  // Adds text; returns what may be sent now. `stopped` turns true at a stop string: the one
+  // that ends first (the first listed on a tie), whatever the tokens' split. Text fed with
+  // `armed` false (before min_tokens) ends no match; a match may start in it and end later,
+  // as vLLM matches.
   std::string feed(const std::string &piece, bool armed = true) {
     pending_ += piece;
     if (!armed)
-      return std::exchange(pending_, std::string());
-    size_t cut = std::string::npos, length = 0;
+      unarmed_ = pending_.size();
+    size_t end = std::string::npos, length = 0;
     for (const std::string &s : stops_)
-      if (size_t at = pending_.find(s); at < cut || (at == cut && at != std::string::npos &&
-                                                     s.size() > length)) {
-        cut = at;
-        length = s.size();
-      }
-    if (cut != std::string::npos) {
+      for (size_t at = pending_.find(s); at != std::string::npos; at = pending_.find(s, at + 1))
+        if (at + s.size() > unarmed_) {
+          if (at + s.size() < end) {
+            end = at + s.size();
+            length = s.size();
+          }
+          break;
+        }
+    if (end != std::string::npos) {
       stopped = true;
-      std::string out = pending_.substr(0, keepStop_ ? cut + length : cut);
+      std::string out = pending_.substr(0, keepStop_ ? end : end - length);
       pending_.clear();
+      unarmed_ = 0;
       return out;
     }
     if (pending_.size() <= holdBack_)
       return "";
     std::string out = pending_.substr(0, pending_.size() - holdBack_);
     pending_.erase(0, out.size());
+    unarmed_ = unarmed_ > out.size() ? unarmed_ - out.size() : 0;
     return out;
   }
-  std::string finish() { return std::exchange(pending_, std::string()); }
+  std::string finish() {
+    unarmed_ = 0;
+    return std::exchange(pending_, std::string());
+  }
   bool stopped = false;
 
 private:
@@ -116,6 +126,7 @@ private:
   bool keepStop_ = false;
   size_t holdBack_ = 0;
   std::string pending_;
+  size_t unarmed_ = 0; // pending_'s first bytes that came before min_tokens
 };
 
 struct Job {
@@ -898,7 +909,7 @@ Status serve(const ServerOptions &options) {
     std::vector<int32_t> held = job.params.stopTokenIds;
     if (!r.ignoreEos && job.params.eosTokenId)
       held.push_back(*job.params.eosTokenId);
-    const bool masked = r.minTokens > 0 || !r.allowedTokenIds.empty();
+    const bool masked = !r.allowedTokenIds.empty() || (r.minTokens > 0 && !held.empty());
     // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
     // token that is not returned.
     job.params.promptLogprobs = echo && r.topLogprobs >= 0;
@@ -1047,15 +1058,21 @@ Status serve(const ServerOptions &options) {
     // Takes one event of a running choice; returns the text it adds, and sets e.finish when
     // the choice ends (a stop string ends it here and cancels the rest of its request).
     const int64_t minTokens = r.minTokens;
-    auto advance = [tokenizer, engineThread, channel, cached, minTokens](Choice &c, Event &e) {
+    const bool keepStopToken = r.includeStopStr;
+    auto advance = [tokenizer, engineThread, channel, cached, minTokens,
+                    keepStopToken](Choice &c, Event &e) {
       std::string text;
       *cached = std::max(*cached, e.cachedTokens);
       if (e.token >= 0) {
         ++c.generated;
-        if (!(e.finish == "stop" && tokenizer->isEnd(e.token))) {
+        // The token that stops a choice (an end token, or one of stop_token_ids) is left out
+        // of the text, unless include_stop_str_in_output asks for it (an end token always
+        // is), as vLLM does.
+        const bool stopToken = e.finish == "stop";
+        if (!stopToken || (keepStopToken && !tokenizer->isEnd(e.token))) {
           Expected<std::string> piece = c.detok.push(e.token);
-          if (piece) // stop strings count from min_tokens on (vLLM)
-            text = c.matcher.feed(*piece, int64_t(c.generated) >= minTokens);
+          if (piece) // stop strings end an answer only after min_tokens (vLLM)
+            text = c.matcher.feed(*piece, int64_t(c.generated) > minTokens);
         }
       }
       if (c.matcher.stopped) {

@@ -192,21 +192,32 @@ try:
     check(status == 200 and len(json.loads(body)["choices"][0]["text"]) > 0, "frequency_penalty is accepted")
 
     # vLLM's sampling extras. stop_token_ids on the greedy first token ends the answer at once
-    # (the token stays in the text, as in vLLM: it is no special token); min_tokens holds that
-    # token (and EOS) back, so the answer runs on without it.
+    # (the stop token's text left out, as vLLM leaves it unless include_stop_str_in_output);
+    # min_tokens holds that token (and EOS) back, so the answer runs on without it, in every
+    # choice.
     first = json.loads(request("/tokenize", {"prompt": " Paris", "add_special_tokens": False})[1])["tokens"][0]
     status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first]))
     stopped = json.loads(body)["choices"][0] if status == 200 else {}
-    status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first], min_tokens=4))
-    held = json.loads(body) if status == 200 else {}
-    check(stopped.get("text") == " Paris" and stopped.get("finish_reason") == "stop" and
-          held["usage"]["completion_tokens"] >= 4 and not held["choices"][0]["text"].startswith(" Paris"),
-          "min_tokens holds back stop tokens: %r / %r" % (stopped, body[:200]))
+    status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first],
+                                                   include_stop_str_in_output=True))
+    kept = json.loads(body)["choices"][0] if status == 200 else {}
+    status, body = request("/v1/completions", dict(prompt, stop_token_ids=[first], min_tokens=4, n=2,
+                                                   temperature=0.8, seed=3))
+    held = json.loads(body) if status == 200 else {"choices": [], "usage": {}}
+    check(stopped.get("text") == "" and stopped.get("finish_reason") == "stop" and
+          kept.get("text") == " Paris" and len(held["choices"]) == 2 and
+          all(len(json.loads(request("/tokenize", {"prompt": c["text"], "add_special_tokens": False})[1])
+                  ["tokens"]) >= 3 and not c["text"].startswith(" Paris") for c in held["choices"]),
+          "min_tokens holds back stop tokens: %r / %r / %r" % (stopped, kept, body[:300]))
     status, body = request("/v1/completions", dict(prompt, stop=[" Paris"]))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "", "a stop string at once: empty text")
-    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], min_tokens=2))
-    check(status == 200 and json.loads(body)["choices"][0]["text"].startswith(" Paris"),
-          "stop strings count from min_tokens on: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], min_tokens=1))
+    armed = json.loads(body)["choices"][0]["text"] if status == 200 else ""
+    status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], min_tokens=1, stream=True))
+    streamed = "".join(json.loads(line[6:])["choices"][0]["text"] for line in body.split("\n")
+                       if line.startswith("data: ") and line != "data: [DONE]")
+    check(armed.startswith(" Paris") and streamed == armed,
+          "stop strings count after min_tokens, streamed too: %r / %r" % (armed, streamed))
     status, body = request("/v1/completions", dict(prompt, stop=[" Paris"], include_stop_str_in_output=True))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == " Paris",
           "include_stop_str_in_output sends the stop string: %r" % body[:200])

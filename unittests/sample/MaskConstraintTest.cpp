@@ -50,6 +50,20 @@ TEST(MaskConstraint, AllowedTokensNarrowTheGuidedMask) {
   EXPECT_EQ(inner->accepted, 1); // the guided decoding walks on
 }
 
+// A token held twice (EOS among the stop tokens too) is restored once, not left masked.
+TEST(MaskConstraint, ATokenHeldTwiceStillGivesWay) {
+  auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 0, 0});
+  MaskConstraint m(3, {}, {0, 0, 2}, 5, inner);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0}));
+}
+
+// Allowed ids the grammar rules out all: the grammar alone (its answer must still parse).
+TEST(MaskConstraint, TheGrammarWinsOverDisjointAllowedIds) {
+  auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{0, 1, 1, 0});
+  MaskConstraint m(4, {0, 3}, {2}, 1, inner);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{1}));
+}
+
 // A grammar that can only end (the JSON is complete) ends, min_tokens or not: holding the
 // end back would leave nothing to choose.
 TEST(MaskConstraint, HoldGivesWayWhenNothingElseMayCome) {

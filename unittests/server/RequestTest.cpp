@@ -384,8 +384,6 @@ TEST(Request, TruncationKeepsTheSpecialTokensAroundAText) {
   EXPECT_EQ(server::truncateLeft(withBoth, &other, 3), (V{13, 14, 2})); // not inside: as ids
 }
 
-// /v1/embeddings, /score and /rerank bodies: the forms vLLM takes, and refusals that name
-// the field.
 // vLLM's sampling extras: min_tokens (at most max_tokens), allowed_token_ids,
 // include_stop_str_in_output, skip_special_tokens.
 TEST(Request, SamplingExtras) {
@@ -452,6 +450,8 @@ TEST(Request, ClassifyBodies) {
   }
 }
 
+// /v1/embeddings, /score and /rerank bodies: the forms vLLM takes, and refusals that name
+// the field.
 TEST(Request, EmbeddingScoreAndRerankBodies) {
   Expected<server::EmbeddingRequest> e = server::parseEmbeddingRequest(
       R"({"input": ["a b", [1, 2]], "encoding_format": "base64", "dimensions": 8,
