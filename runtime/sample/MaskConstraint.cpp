@@ -33,6 +33,13 @@ const std::vector<uint8_t> &MaskConstraint::allowedTokens() {
       for (size_t i = 0; i < mask_.size(); ++i)
         mask_[i] = i < guided.size() && guided[i];
   }
+  for (const std::vector<int32_t> &seq : banned_) {
+    const size_t prefix = seq.size() - 1;
+    if (seq.back() < 0 || size_t(seq.back()) >= mask_.size() || recent_.size() < prefix)
+      continue;
+    if (std::equal(seq.begin(), seq.end() - 1, recent_.end() - long(prefix)))
+      mask_[size_t(seq.back())] = 0;
+  }
   if (accepted_ < holdFor_) {
     std::vector<uint8_t> before;
     for (int32_t t : held_)
@@ -44,8 +51,21 @@ const std::vector<uint8_t> &MaskConstraint::allowedTokens() {
   return mask_;
 }
 
+void MaskConstraint::banSequences(std::vector<std::vector<int32_t>> sequences) {
+  for (std::vector<int32_t> &seq : sequences)
+    if (!seq.empty()) {
+      keep_ = std::max(keep_, seq.size() - 1);
+      banned_.push_back(std::move(seq));
+    }
+}
+
 void MaskConstraint::accept(int32_t token) {
   ++accepted_;
+  if (keep_ > 0) {
+    recent_.push_back(token);
+    if (recent_.size() > keep_)
+      recent_.erase(recent_.begin());
+  }
   if (inner_)
     inner_->accept(token);
 }

@@ -1,6 +1,7 @@
 // Token masks a request asks for outright, over any guided decoding: vLLM's
-// allowed_token_ids (only these may ever come) and min_tokens (the end and stop tokens may
-// not come before that many tokens were generated).
+// allowed_token_ids (only these may ever come), min_tokens (the end and stop tokens may not
+// come before that many tokens were generated) and bad_words (token sequences that may not
+// be completed).
 #pragma once
 
 #include "runtime/sample/Sampler.h"
@@ -23,6 +24,9 @@ public:
                  std::shared_ptr<TokenConstraint> inner);
   const std::vector<uint8_t> &allowedTokens() override;
   void accept(int32_t token) override;
+  // Token sequences never to be generated whole: a sequence's last token may not come where
+  // the tokens before it were just generated (a one-token sequence, never).
+  void banSequences(std::vector<std::vector<int32_t>> sequences);
 
 private:
   std::vector<uint8_t> allowed_; // 1 = allowed by allowed_token_ids
@@ -30,6 +34,9 @@ private:
   int64_t holdFor_ = 0, accepted_ = 0;
   std::shared_ptr<TokenConstraint> inner_;
   std::vector<uint8_t> mask_;
+  std::vector<std::vector<int32_t>> banned_;
+  std::vector<int32_t> recent_; // the last tokens accepted, as many as a banned prefix needs
+  size_t keep_ = 0;
 };
 
 } // namespace modelrt::sample

@@ -402,6 +402,15 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       return st.error();
   if (r.minTokens < 0 || r.minTokens > maxSeqLen || (r.maxTokens > 0 && r.minTokens > r.maxTokens))
     return invalid("'min_tokens' must be between 0 and 'max_tokens'");
+  if (auto words = body.find("bad_words"); words != body.end() && !words->is_null()) {
+    if (!words->is_array() || words->size() > 64)
+      return invalid("'bad_words' must be an array of at most 64 strings");
+    for (const Json &w : *words) {
+      if (!w.is_string() || w.get_ref<const std::string &>().empty())
+        return invalid("'bad_words' must hold non-empty strings");
+      r.badWords.push_back(w.get<std::string>());
+    }
+  }
   if (auto ids = body.find("allowed_token_ids"); ids != body.end() && !ids->is_null()) {
     if (!ids->is_array() || ids->empty() || ids->size() > (1u << 20))
       return invalid("'allowed_token_ids' must be a non-empty array of token ids");

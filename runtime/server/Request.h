@@ -61,6 +61,9 @@ struct GenerationRequest {
   // vLLM's allowed_token_ids: only these are generated (checked against the vocabulary by
   // the server); empty: any.
   std::vector<int32_t> allowedTokenIds;
+  // vLLM's bad_words: texts never generated (their tokens as a word starts, and after a
+  // space); at most 64 non-empty strings.
+  std::vector<std::string> badWords;
   bool includeStopStr = false;   // vLLM's include_stop_str_in_output: the stop string is sent
   bool skipSpecialTokens = true; // vLLM's skip_special_tokens: false keeps them in the text
   // vLLM's truncate_prompt_tokens: each prompt's last k tokens (its special tokens kept);

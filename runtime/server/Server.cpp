@@ -909,7 +909,23 @@ Status serve(const ServerOptions &options) {
     std::vector<int32_t> held = job.params.stopTokenIds;
     if (!r.ignoreEos && job.params.eosTokenId)
       held.push_back(*job.params.eosTokenId);
-    const bool masked = !r.allowedTokenIds.empty() || (r.minTokens > 0 && !held.empty());
+    const bool masked = !r.allowedTokenIds.empty() || (r.minTokens > 0 && !held.empty()) ||
+                        !r.badWords.empty();
+    // vLLM's bad_words: each word's tokens as it starts a text, and after a space (where
+    // that is other tokens).
+    std::vector<std::vector<int32_t>> badSequences;
+    for (const std::string &word : r.badWords) {
+      const size_t start = word.find_first_not_of(' ');
+      const std::string bare = start == std::string::npos ? word : word.substr(start);
+      for (const std::string &text : {bare, " " + bare}) {
+        Expected<std::vector<int32_t>> ids = tokenizer->encode(text, EncodeOptions{});
+        if (!ids)
+          return sendError(res, 400, "'bad_words': " + ids.error().message());
+        if (!ids->empty() &&
+            std::find(badSequences.begin(), badSequences.end(), *ids) == badSequences.end())
+          badSequences.push_back(std::move(*ids));
+      }
+    }
     // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
     // token that is not returned.
     job.params.promptLogprobs = echo && r.topLogprobs >= 0;
@@ -976,9 +992,12 @@ Status serve(const ServerOptions &options) {
       else if (!r.guidedChoice.empty())
         copy.sampling.constraint =
             std::make_shared<sample::ChoiceConstraint>(jsonVocab, r.guidedChoice);
-      if (masked)
-        copy.sampling.constraint = std::make_shared<sample::MaskConstraint>(
-            vocab, r.allowedTokenIds, held, r.minTokens, copy.sampling.constraint);
+      if (masked) {
+        auto mask = std::make_shared<sample::MaskConstraint>(vocab, r.allowedTokenIds, held,
+                                                             r.minTokens, copy.sampling.constraint);
+        mask->banSequences(badSequences);
+        copy.sampling.constraint = std::move(mask);
+      }
       jobs.push_back(std::move(copy));
     }
     engineThread->submit(std::move(jobs));

@@ -224,6 +224,9 @@ try:
     status, body = request("/v1/completions", dict(prompt, max_tokens=3, allowed_token_ids=[504]))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",
           "allowed_token_ids: only those come: %r" % body[:200])
+    status, body = request("/v1/completions", dict(prompt, bad_words=["Paris"]))
+    check(status == 200 and "Paris" not in json.loads(body)["choices"][0]["text"],
+          "bad_words: the word never comes: %r" % body[:200])
     status, body = request("/v1/completions", dict(prompt, max_tokens=2, allowed_token_ids=[1]))
     hidden = json.loads(body)["choices"][0]["text"] if status == 200 else None
     status, body = request("/v1/completions", dict(prompt, max_tokens=2, allowed_token_ids=[1],

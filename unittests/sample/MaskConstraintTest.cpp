@@ -50,6 +50,20 @@ TEST(MaskConstraint, AllowedTokensNarrowTheGuidedMask) {
   EXPECT_EQ(inner->accepted, 1); // the guided decoding walks on
 }
 
+// vLLM's bad_words as token sequences: a one-token word never comes; a longer one's last
+// token not right after the rest of it.
+TEST(MaskConstraint, BannedSequencesAreNeverCompleted) {
+  MaskConstraint m(5, {}, {}, 0, nullptr);
+  m.banSequences({{3}, {1, 2}, {0, 1, 4}, {}});
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0, 1, 2, 4}));
+  m.accept(1);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0, 1, 4})); // not 1 2
+  m.accept(0);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0, 1, 2, 4}));
+  m.accept(1);
+  EXPECT_EQ(allowedIds(m.allowedTokens()), (std::vector<int>{0, 1})); // not 1 2, not 0 1 4
+}
+
 // A token held twice (EOS among the stop tokens too) is restored once, not left masked.
 TEST(MaskConstraint, ATokenHeldTwiceStillGivesWay) {
   auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 0, 0});

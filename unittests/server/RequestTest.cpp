@@ -390,13 +390,15 @@ TEST(Request, SamplingExtras) {
   Expected<server::GenerationRequest> r = server::parseGenerationRequest(
       server::Api::Completions,
       R"({"prompt": "a", "max_tokens": 8, "min_tokens": 3, "allowed_token_ids": [4, 5],
-          "include_stop_str_in_output": true, "skip_special_tokens": false})",
+          "include_stop_str_in_output": true, "skip_special_tokens": false,
+          "bad_words": ["foo", " bar baz"]})",
       64);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->minTokens, 3);
   EXPECT_EQ(r->allowedTokenIds, (std::vector<int32_t>{4, 5}));
   EXPECT_TRUE(r->includeStopStr);
   EXPECT_FALSE(r->skipSpecialTokens);
+  EXPECT_EQ(r->badWords, (std::vector<std::string>{"foo", " bar baz"}));
   Expected<server::GenerationRequest> plain =
       server::parseGenerationRequest(server::Api::Completions, R"({"prompt": "a"})", 64);
   ASSERT_TRUE(plain.ok());
@@ -413,7 +415,9 @@ TEST(Request, SamplingExtras) {
            {R"({"prompt": "a", "min_tokens": -1})", "'min_tokens' must be"},
            {R"({"prompt": "a", "allowed_token_ids": []})", "'allowed_token_ids' must be"},
            {R"({"prompt": "a", "allowed_token_ids": [-1]})", "non-negative integer token ids"},
-           {R"({"prompt": "a", "skip_special_tokens": 0})", "'skip_special_tokens'"}}) {
+           {R"({"prompt": "a", "skip_special_tokens": 0})", "'skip_special_tokens'"},
+           {R"({"prompt": "a", "bad_words": [""]})", "'bad_words' must hold non-empty strings"},
+           {R"({"prompt": "a", "bad_words": "x"})", "'bad_words' must be an array"}}) {
     Expected<server::GenerationRequest> bad =
         server::parseGenerationRequest(server::Api::Completions, body, 64);
     ASSERT_FALSE(bad.ok()) << body;
