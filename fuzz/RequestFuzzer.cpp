@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (api == server::Api::Completions) == r->prompts.empty() || r->minTokens < 0 ||
         r->minTokens > 8192 || (r->maxTokens > 0 && r->minTokens > r->maxTokens) ||
         std::any_of(r->allowedTokenIds.begin(), r->allowedTokenIds.end(),
-                    [](int32_t id) { return id < 0; }))
+                    [](int32_t id) { return id < 0; }) ||
+        r->promptLogprobs < -1 || r->promptLogprobs > 20 || (r->promptLogprobs >= 0 && r->stream))
       __builtin_trap(); // accepted what the API refuses
     if (api == server::Api::Chat && chatml) {
       tmpl::RenderLimits limits;

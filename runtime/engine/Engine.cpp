@@ -106,6 +106,7 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
     state.maxTokens = params.maxTokens;
   }
   if (params.promptLogprobs) {
+    state.promptTop = params.promptTopLogprobs;
     state.prompt = params.prompt;
     state.promptLogprobs.resize(params.prompt.size());
     state.scored.assign(params.prompt.size(), false);
@@ -305,8 +306,9 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       for (int32_t k = 0; !s.embed && k < r.numTokens; ++k) {
         const size_t next = static_cast<size_t>(r.startPosition) + k + 1;
         if (next < s.prompt.size() && !s.scored[next]) {
-          s.promptLogprobs[next] = sample::logprobs(at + int64_t(k) * vocab, vocab, s.prompt[next],
-                                                    std::max(s.topLogprobs, 0));
+          s.promptLogprobs[next] = sample::logprobs(
+              at + int64_t(k) * vocab, vocab, s.prompt[next],
+              s.promptTop >= 0 ? s.promptTop : std::max(s.topLogprobs, 0));
           s.scored[next] = true;
         }
       }

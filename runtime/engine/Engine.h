@@ -128,6 +128,7 @@ private:
     int64_t dimensions = 0;
     int64_t pooledRows = 0;
     std::vector<double> pooled;
+    int32_t promptTop = -1; // a scored prompt's RequestParams::promptTopLogprobs
   };
   // Pools the output row of `position` into an embedding request's state.
   void pool(RequestSampling &s, int64_t position, const float *row);

@@ -94,6 +94,9 @@ TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int t
   const double logZ = maxLogit + std::log(sum);
   TokenLogprobs out;
   out.chosen = static_cast<float>(double(logits[chosen]) - logZ);
+  out.rank = 1;
+  for (int64_t i = 0; i < vocab; ++i)
+    out.rank += !std::isnan(logits[i]) && logits[i] > logits[chosen];
   std::vector<int32_t> order;
   for (int64_t i = 0; i < vocab; ++i)
     if (!std::isnan(logits[i]))

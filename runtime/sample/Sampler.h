@@ -54,6 +54,7 @@ Status validate(const SamplingParams &params, int64_t vocab = 0);
 struct TokenLogprobs {
   float chosen = 0.0f;
   std::vector<std::pair<int32_t, float>> top;
+  int32_t rank = 0; // of `chosen`: 1 + how many tokens are more likely (vLLM's rank)
 };
 TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int topN);
 

@@ -17,6 +17,9 @@ struct RequestParams {
   // The engine also scores the prompt (log-probabilities of prompt tokens 1..n-1): its KV is
   // computed, never taken from the prefix cache, with every row's logits.
   bool promptLogprobs = false;
+  // How many of the most likely tokens each prompt token's entry lists (vLLM's
+  // prompt_logprobs); -1: as many as the request's top logprobs.
+  int32_t promptTopLogprobs = -1;
   // Generated tokens at most; the request finishes with FinishReason::Length there.
   int32_t maxTokens = 16;
   // An embedding request (Engine::addEmbeddingRequest): its one token is a placeholder that

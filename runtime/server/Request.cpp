@@ -394,6 +394,13 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   }
   if (Status st = truncation(body, r.truncatePromptTokens); !st)
     return st.error();
+  if (auto k = body.find("prompt_logprobs"); k != body.end() && !k->is_null()) {
+    if (!k->is_number_integer() || k->get<int64_t>() < 0 || k->get<int64_t>() > 20)
+      return invalid("'prompt_logprobs' must be an integer from 0 to 20");
+    if (r.stream)
+      return invalid("'prompt_logprobs' is not supported with 'stream'");
+    r.promptLogprobs = k->get<int>();
+  }
   // vLLM's min_tokens, include_stop_str_in_output, skip_special_tokens, allowed_token_ids.
   for (Status st : {optionalNumber(body, "min_tokens", r.minTokens),
                     optionalBool(body, "include_stop_str_in_output", r.includeStopStr),

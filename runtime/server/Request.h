@@ -66,6 +66,9 @@ struct GenerationRequest {
   std::vector<std::string> badWords;
   bool includeStopStr = false;   // vLLM's include_stop_str_in_output: the stop string is sent
   bool skipSpecialTokens = true; // vLLM's skip_special_tokens: false keeps them in the text
+  // vLLM's prompt_logprobs (0 to 20; -1: none): each prompt token's logprob and rank, and the
+  // k most likely tokens there, beside each choice (not streamed).
+  int promptLogprobs = -1;
   // vLLM's truncate_prompt_tokens: each prompt's last k tokens (its special tokens kept);
   // -1: as many as leave room for one token; 0: none cut.
   int64_t truncatePromptTokens = 0;

@@ -439,6 +439,31 @@ void sendError(httplib::Response &res, int status, const std::string &message) {
 
 // Log-probabilities of the sampled tokens in the endpoint's shape: completions' parallel
 // lists, or chat's list of {token, logprob, bytes, top_logprobs}.
+// vLLM's prompt_logprobs: null for the first prompt token, then for each the token's own
+// entry and the `top` most likely ones', keyed by token id: logprob, rank, decoded_token.
+nlohmann::json promptLogprobsJson(const Tokenizer &tokenizer, const std::vector<int32_t> &ids,
+                                  const std::vector<sample::TokenLogprobs> &scored, int top) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t p = 0; p < ids.size(); ++p) {
+    if (p == 0 || p >= scored.size()) {
+      out.push_back(nullptr);
+      continue;
+    }
+    const sample::TokenLogprobs &lp = scored[p];
+    nlohmann::json entry = nlohmann::json::object();
+    auto add = [&](int32_t id, float logprob, int32_t rank) {
+      entry[std::to_string(id)] = {{"logprob", logprob},
+                                   {"rank", rank},
+                                   {"decoded_token", std::string(tokenizer.tokenBytes(id))}};
+    };
+    add(ids[p], lp.chosen, lp.rank);
+    for (size_t k = 0; k < lp.top.size() && k < size_t(top); ++k)
+      add(lp.top[k].first, lp.top[k].second, int32_t(k) + 1);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 class LogprobsLog {
 public:
   LogprobsLog(Api api, const Tokenizer &tokenizer) : api_(api), tokenizer_(tokenizer) {}
@@ -928,7 +953,10 @@ Status serve(const ServerOptions &options) {
     }
     // echo: the prompt is scored when logprobs are asked for; max_tokens 0 generates one
     // token that is not returned.
-    job.params.promptLogprobs = echo && r.topLogprobs >= 0;
+    job.params.promptLogprobs = (echo && r.topLogprobs >= 0) || r.promptLogprobs >= 0;
+    if (r.promptLogprobs >= 0) // enough for both lists; each takes its own
+      job.params.promptTopLogprobs = std::max(r.promptLogprobs, r.topLogprobs);
+    const int echoTop = r.topLogprobs, promptTop = r.promptLogprobs;
     if (discard)
       job.params.maxTokens = 1;
     if (r.jsonObject && tokenizer->eosId() < 0)
@@ -1063,6 +1091,7 @@ Status serve(const ServerOptions &options) {
       std::string reasoning; // what the split took for reasoning
       bool contentSent = false; // streaming: some content went out
       std::string text; // plain responses: all of it (the content, with a reasoning parser)
+      json promptLogprobs; // vLLM's prompt_logprobs, when asked for
       size_t generated = 0;
       std::string finish;
       bool first = true;
@@ -1157,14 +1186,22 @@ Status serve(const ServerOptions &options) {
         Choice &c = *(*choices)[static_cast<size_t>(e.index)];
         if (!c.finish.empty())
           continue;                   // in flight when its stop string ended it
-        if (echo && e.promptLogprobs) { // with the first token: the prompt's, its first unscored
+        if (echo && e.promptLogprobs && echoTop >= 0) { // with the first token: the prompt's,
+          // its first unscored
           const std::vector<int32_t> &ids = promptIds[static_cast<size_t>(e.index / perPrompt)];
           for (size_t p = 0; p < ids.size(); ++p)
-            if (p == 0)
+            if (p == 0) {
               c.logprobs.addUnscored(ids[0]);
-            else
-              c.logprobs.add(ids[p], (*e.promptLogprobs)[p]);
+            } else {
+              sample::TokenLogprobs lp = (*e.promptLogprobs)[p];
+              lp.top.resize(std::min(lp.top.size(), size_t(echoTop)));
+              c.logprobs.add(ids[p], lp);
+            }
         }
+        if (promptTop >= 0 && e.promptLogprobs)
+          c.promptLogprobs = promptLogprobsJson(
+              *tokenizer, promptIds[static_cast<size_t>(e.index / perPrompt)], *e.promptLogprobs,
+              promptTop);
         if (e.token >= 0 && e.logprobs && !discard)
           c.logprobs.add(e.token, *e.logprobs);
         const ReasoningSplitter::Parts parts = split(c, advance(c, e));
@@ -1189,9 +1226,13 @@ Status serve(const ServerOptions &options) {
         }
         if (!c.logprobs.empty())
           choice["logprobs"] = c.logprobs.toJson();
+        if (api == Api::Completions && promptTop >= 0)
+          choice["prompt_logprobs"] = c.promptLogprobs;
         list.push_back(std::move(choice));
       }
       json out = envelope(std::move(list), false);
+      if (api == Api::Chat && promptTop >= 0) // vLLM's place for chat: the response's
+        out["prompt_logprobs"] = (*choices)[0]->promptLogprobs;
       out["usage"] = usage();
       res.set_content(dumpJson(out), "application/json");
       return;

@@ -224,6 +224,22 @@ try:
     status, body = request("/v1/completions", dict(prompt, max_tokens=3, allowed_token_ids=[504]))
     check(status == 200 and json.loads(body)["choices"][0]["text"] == "TheTheThe",
           "allowed_token_ids: only those come: %r" % body[:200])
+    # prompt_logprobs (vLLM's): each prompt token's logprob (echo's, bit for bit) and rank, and
+    # the k most likely tokens; chat's at the response's top level.
+    status, body = request("/v1/completions", {"prompt": "The capital of France is Paris",
+                                               "max_tokens": 1, "prompt_logprobs": 2})
+    plp = json.loads(body)["choices"][0].get("prompt_logprobs") if status == 200 else None
+    ids = json.loads(request("/tokenize", {"prompt": "The capital of France is Paris"})[1])["tokens"]
+    check(plp is not None and len(plp) == 6 and plp[0] is None and
+          all(str(t) in e and len(e) <= 3 and e[str(t)]["rank"] >= 1 for t, e in zip(ids[1:], plp[1:])) and
+          [e[str(t)]["logprob"] for t, e in zip(ids[1:], plp[1:])] == lp["token_logprobs"][1:] and
+          plp[-1][str(ids[-1])]["rank"] == 1 and plp[-1][str(ids[-1])]["decoded_token"] == " Paris",
+          "prompt_logprobs: each prompt token's logprob and rank: %r" % (plp or body[:200]))
+    status, body = request("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}],
+                                                    "max_tokens": 1, "prompt_logprobs": 0})
+    check(status == 200 and json.loads(body)["prompt_logprobs"][0] is None and
+          all(len(e) == 1 for e in json.loads(body)["prompt_logprobs"][1:]),
+          "prompt_logprobs on chat: the response's, the prompt tokens' own entries")
     status, body = request("/v1/completions", dict(prompt, bad_words=["Paris"]))
     check(status == 200 and "Paris" not in json.loads(body)["choices"][0]["text"],
           "bad_words: the word never comes: %r" % body[:200])
@@ -241,6 +257,9 @@ try:
           cut["choices"][0]["text"].startswith(" France is"),
           "truncate_prompt_tokens keeps the prompt's last tokens: %r" % body[:200])
     for extra, words in [({"min_tokens": 9}, "'min_tokens' must be between 0 and 'max_tokens'"),
+                         ({"prompt_logprobs": 21}, "'prompt_logprobs' must be an integer from 0 to 20"),
+                         ({"prompt_logprobs": 1, "stream": True},
+                          "'prompt_logprobs' is not supported with 'stream'"),
                          ({"truncate_prompt_tokens": 0}, "'truncate_prompt_tokens' must be -1"),
                          ({"allowed_token_ids": []}, "'allowed_token_ids' must be a non-empty array"),
                          ({"allowed_token_ids": [99999]}, "'allowed_token_ids': token id 99999 is outside")]:

@@ -136,4 +136,8 @@ TEST(Sampler, LogprobsAreTheLogSoftmax) {
   EXPECT_NEAR(lp.top[0].second, 3.0 - std::log(z), 1e-6);
   EXPECT_EQ(lp.top[1].first, 0);
   EXPECT_TRUE(logprobs(logits.data(), 5, 1, 0).top.empty());
+  // vLLM's rank: 1 + the tokens more likely (NaN ones are none).
+  EXPECT_EQ(lp.rank, 3);
+  EXPECT_EQ(logprobs(logits.data(), 5, 1, 0).rank, 1);
+  EXPECT_EQ(logprobs(logits.data(), 5, 3, 0).rank, 4);
 }

@@ -391,7 +391,7 @@ TEST(Request, SamplingExtras) {
       server::Api::Completions,
       R"({"prompt": "a", "max_tokens": 8, "min_tokens": 3, "allowed_token_ids": [4, 5],
           "include_stop_str_in_output": true, "skip_special_tokens": false,
-          "bad_words": ["foo", " bar baz"]})",
+          "bad_words": ["foo", " bar baz"], "prompt_logprobs": 5})",
       64);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->minTokens, 3);
@@ -399,11 +399,13 @@ TEST(Request, SamplingExtras) {
   EXPECT_TRUE(r->includeStopStr);
   EXPECT_FALSE(r->skipSpecialTokens);
   EXPECT_EQ(r->badWords, (std::vector<std::string>{"foo", " bar baz"}));
+  EXPECT_EQ(r->promptLogprobs, 5);
   Expected<server::GenerationRequest> plain =
       server::parseGenerationRequest(server::Api::Completions, R"({"prompt": "a"})", 64);
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->minTokens, 0);
   EXPECT_TRUE(plain->skipSpecialTokens);
+  EXPECT_EQ(plain->promptLogprobs, -1);
   EXPECT_FALSE(plain->includeStopStr);
   // A chat request without max_tokens bounds min_tokens by max_seq_len.
   EXPECT_TRUE(server::parseGenerationRequest(
@@ -417,7 +419,9 @@ TEST(Request, SamplingExtras) {
            {R"({"prompt": "a", "allowed_token_ids": [-1]})", "non-negative integer token ids"},
            {R"({"prompt": "a", "skip_special_tokens": 0})", "'skip_special_tokens'"},
            {R"({"prompt": "a", "bad_words": [""]})", "'bad_words' must hold non-empty strings"},
-           {R"({"prompt": "a", "bad_words": "x"})", "'bad_words' must be an array"}}) {
+           {R"({"prompt": "a", "bad_words": "x"})", "'bad_words' must be an array"},
+           {R"({"prompt": "a", "prompt_logprobs": 1.5})", "'prompt_logprobs' must be an integer"},
+           {R"({"prompt": "a", "prompt_logprobs": 2, "stream": true})", "not supported with 'stream'"}}) {
     Expected<server::GenerationRequest> bad =
         server::parseGenerationRequest(server::Api::Completions, body, 64);
     ASSERT_FALSE(bad.ok()) << body;
