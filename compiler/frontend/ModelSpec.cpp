@@ -238,9 +238,9 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   detectStackedExpertLayout(spec.config, dir);
   // Embedding checkpoints: the bare decoder (its tensors without "model.", as
   // sentence-transformers saves Qwen3-Embedding), or an architecture "<Name>Model".
-  if (modelrt::Expected<modelrt::SafetensorsModel> model =
-          modelrt::SafetensorsModel::open(dir.str());
-      model && !model->findTensor("model.embed_tokens.weight") &&
+  // (Unreadable files are left to the binding, which names the problem.)
+  modelrt::Expected<modelrt::SafetensorsModel> model = modelrt::SafetensorsModel::open(dir.str());
+  if (model && !model->findTensor("model.embed_tokens.weight") &&
       model->findTensor("embed_tokens.weight"))
     spec.config.bareDecoderNames = true;
   // What cannot be pooled is an error only for an embedding plan (validateSpec).
@@ -261,9 +261,7 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (classifier) {
     spec.task = "classify";
     readClassifier(*object, configPath, spec);
-    if (modelrt::Expected<modelrt::SafetensorsModel> model =
-            modelrt::SafetensorsModel::open(dir.str());
-        model && model->findTensor(spec.config.weightPrefix + "score.bias") &&
+    if (model && model->findTensor(spec.config.weightPrefix + "score.bias") &&
         spec.classifierError.empty())
       spec.classifierError = (dir + ": a classifier bias score.bias is not supported").str();
   }

@@ -89,7 +89,7 @@ struct Classifier {
   // document's after the query's (an LLM asked yes or no; vLLM's use_sep_token false).
   bool pairEncoding = true;
   // Set: a query and a document become this text with "{query}" and "{document}" replaced
-  // (llama.cpp's "rerank" template; modelc --pair-template), tokenized as one prompt with
+  // (a GGUF file's rerank template; modelc --pair-template), tokenized as one prompt with
   // special tokens recognised; it wins over pairEncoding.
   std::string pairTemplate;
   // The prompt text of a query and a document under pairTemplate.

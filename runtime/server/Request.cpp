@@ -761,7 +761,7 @@ Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           std::string_view query, std::string_view document) {
   EncodeOptions encode;
   encode.parseSpecial = true;
-  encode.addSpecial = classifier.pairTemplate.empty(); // a template writes its own, as llama.cpp
+  encode.addSpecial = classifier.pairTemplate.empty(); // a template writes its own
   if (!classifier.pairTemplate.empty())
     return tokenizer.encode(classifier.applyPairTemplate(query, document), encode);
   if (classifier.pairEncoding)

@@ -145,9 +145,8 @@ struct ScoreRequest {
 Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank);
 
 // A cross-encoder's prompt of a query and a document, as `classifier` joins them: its pair
-// template's text (special tokens recognised, none added: the template writes them, as
-// llama.cpp's rerank template does), the tokenizer's pair encoding, or the two texts as one
-// (special tokens recognised and added).
+// template's text (special tokens recognised, none added: the template writes them), the
+// tokenizer's pair encoding, or the two texts as one (special tokens recognised and added).
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document);
