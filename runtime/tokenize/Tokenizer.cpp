@@ -1,5 +1,6 @@
 #include "runtime/tokenize/Tokenizer.h"
 #include "runtime/tokenize/TokenizerImpl.h"
+#include "runtime/tokenize/Unicode.h"
 #include "runtime/tokenize/Utf8.h"
 
 #include <algorithm>
@@ -220,8 +221,110 @@ void encodeByteLevelPiece(const Tokenizer::Impl &t, std::string_view piece,
   t.cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + before, out.end()));
 }
 
+// tokenizers' BertNormalizer: control characters dropped and white space made a space,
+// spaces around CJK ideographs, accents stripped (NFD without marks), lower case; in that
+// order, character by character.
+std::u32string bertNormalize(const Tokenizer::Impl::BertNormalizer &n, std::u32string in) {
+  if (!n.on)
+    return in;
+  std::u32string out;
+  out.reserve(in.size());
+  if (n.cleanText) {
+    for (char32_t c : in) {
+      const bool keptControl = c == U'\t' || c == U'\n' || c == U'\r';
+      if (c == 0 || c == 0xFFFD || (!keptControl && unicode::isOther(c)))
+        continue;
+      out += keptControl || unicode::isWhiteSpace(c) ? U' ' : c;
+    }
+    in.swap(out);
+    out.clear();
+  }
+  if (n.chineseChars) {
+    for (char32_t c : in)
+      if (unicode::isCjkIdeograph(c))
+        out.append({U' ', c, U' '});
+      else
+        out += c;
+    in.swap(out);
+    out.clear();
+  }
+  if (n.stripAccents) {
+    for (char32_t c : in)
+      unicode::appendAccentStripped(c, out);
+    in.swap(out);
+    out.clear();
+  }
+  if (n.lowercase) {
+    for (char32_t c : in)
+      unicode::appendLowercase(c, out);
+    in.swap(out);
+  }
+  return in;
+}
+
+// One word's WordPiece tokens: the longest vocabulary piece at each point (later pieces
+// with the subword prefix), or the unknown token for the whole word.
+void encodeWord(const Tokenizer::Impl &t, std::u32string_view word, std::vector<int32_t> &out) {
+  if (word.size() > t.maxWordChars) {
+    if (t.unk >= 0)
+      out.push_back(t.unk);
+    return;
+  }
+  const size_t before = out.size();
+  for (size_t start = 0; start < word.size();) {
+    int32_t found = -1;
+    size_t end = word.size();
+    for (; end > start; --end) {
+      std::string piece = start > 0 ? t.subwordPrefix : std::string();
+      piece += unicode::encode(word.substr(start, end - start));
+      auto it = t.ids.find(piece);
+      if (it != t.ids.end() && (t.attr[it->second] == TokenAttr::Normal ||
+                                t.attr[it->second] == TokenAttr::Unknown)) {
+        found = it->second;
+        break;
+      }
+    }
+    if (found < 0) {
+      out.resize(before);
+      if (t.unk >= 0)
+        out.push_back(t.unk);
+      return;
+    }
+    out.push_back(found);
+    start = end;
+  }
+}
+
+// BERT's pipeline over a run of text between special tokens: normalized, split into words
+// at white space and around each punctuation character (BertPreTokenizer), each word
+// WordPiece-encoded.
+void encodeWordPiece(const Tokenizer::Impl &t, std::string_view text, std::vector<int32_t> &out) {
+  const std::u32string norm = bertNormalize(t.bert, unicode::decode(text));
+  size_t start = 0;
+  auto flush = [&](size_t end) {
+    if (end > start)
+      encodeWord(t, std::u32string_view(norm).substr(start, end - start), out);
+  };
+  for (size_t k = 0; k < norm.size(); ++k) {
+    const char32_t c = norm[k];
+    if (unicode::isWhiteSpace(c)) {
+      flush(k);
+      start = k + 1;
+    } else if (unicode::isPunctuation(c)) {
+      flush(k);
+      encodeWord(t, std::u32string_view(norm).substr(k, 1), out);
+      start = k + 1;
+    }
+  }
+  flush(norm.size());
+}
+
 void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
                 std::vector<int32_t> &out) {
+  if (t.kind == Tokenizer::Kind::WordPiece) {
+    encodeWordPiece(t, text, out);
+    return;
+  }
   if (t.kind == Tokenizer::Kind::SentencePieceBpe) {
     using SpacePrefix = Tokenizer::Impl::SpacePrefix;
     bool startsWithSpace = !text.empty() && text[0] == ' ';
@@ -271,6 +374,14 @@ Status Tokenizer::Impl::finish(const std::string &name) {
       continue;
     ids.emplace(text[k], id); // first wins, as GGUF readers do, for duplicated pieces
     const std::string &s = text[k];
+    if (kind == Kind::WordPiece) { // decoded joined by spaces, "##" pieces to the word before
+      const bool subword = attr[k] == TokenAttr::Normal && !subwordPrefix.empty() &&
+                           s.size() > subwordPrefix.size() && s.rfind(subwordPrefix, 0) == 0;
+      bytes[k] = subword ? s.substr(subwordPrefix.size()) : " " + s;
+      if (attr[k] != TokenAttr::Normal && !s.empty()) // [UNK] too: HF finds it in text
+        specials.push_back(id);
+      continue;
+    }
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
         attr[k] == TokenAttr::Unknown) {
       bytes[k] = kind == Kind::SentencePieceBpe ? replaceAll(s, kSpmSpace, " ") : s;
@@ -431,7 +542,8 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool sk
     if (skipSpecial && t.attr[id] == TokenAttr::Control)
       continue;
     const std::string &b = t.bytes[id];
-    if (first && t.spmPrefix != Impl::SpacePrefix::None && !b.empty() && b[0] == ' ')
+    if (first && (t.spmPrefix != Impl::SpacePrefix::None || t.kind == Kind::WordPiece) &&
+        !b.empty() && b[0] == ' ')
       out.append(b, 1, std::string::npos);
     else
       out += b;

@@ -29,6 +29,17 @@ struct Tokenizer::Impl {
   enum class SpacePrefix { None, Prepend, MetaspaceFirst, MetaspaceAlways };
   SpacePrefix spmPrefix = SpacePrefix::None;
   PreTokenizer pre;
+  // WordPiece (Kind::WordPiece): BERT's normalizer (tokenizers' BertNormalizer; off: the text
+  // as it is), then words split at white space with each punctuation character a word of its
+  // own (BertPreTokenizer), each word the longest vocabulary pieces from its start, the later
+  // ones written with `subwordPrefix`; a word that cannot be covered, or longer than
+  // maxWordChars characters, is the unknown token.
+  struct BertNormalizer {
+    bool on = false, cleanText = true, chineseChars = true, stripAccents = false,
+         lowercase = true;
+  } bert;
+  std::string subwordPrefix = "##";
+  size_t maxWordChars = 100;
   int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;
   std::vector<int32_t> ends; // end-of-answer tokens; finish() adds eos first, drops repeats

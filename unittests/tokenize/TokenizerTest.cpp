@@ -549,6 +549,70 @@ TEST(Tokenizer, PairTemplatePlacesBothTexts) {
   EXPECT_EQ(each, bare);
 }
 
+// BERT's WordPiece pipeline (BertNormalizer, BertPreTokenizer, WordPiece, BertProcessing or
+// TemplateProcessing) against HF tokenizers' ids, on two tokenizers it trained (see
+// scripts/gen-tokenizer-vectors.py --wordpiece): lower-cased with accents stripped and CJK
+// ideographs spaced, and cased without either. The texts cover control and format
+// characters, Unicode white space and punctuation, accents and case mappings beyond ASCII,
+// Hangul, unknown characters, words past 100 characters and special tokens in the text.
+TEST(Tokenizer, WordPieceMatchesHfTokenizers) {
+  for (const char *name : {"wordpiece-uncased", "wordpiece-cased"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = sourceDir() + "/unittests/tokenize/data/" + name;
+    std::unique_ptr<Tokenizer> tok = load(dir + "/tokenizer.json");
+    ASSERT_TRUE(tok);
+    EXPECT_EQ(tok->kind(), Tokenizer::Kind::WordPiece);
+    const nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
+    ASSERT_GE(vectors["texts"].size(), 30u);
+    int withUnknown = 0;
+    for (const nlohmann::json &v : vectors["texts"]) {
+      const std::string text = v["text"];
+      const std::vector<int32_t> want = v["ids"], wantSpecial = v["special_ids"];
+      EncodeOptions opts;
+      opts.parseSpecial = true; // HF's encode finds special tokens in the text
+      Expected<std::vector<int32_t>> ids = tok->encode(text, opts);
+      ASSERT_TRUE(ids.ok()) << ids.error().toString();
+      EXPECT_EQ(formatIds(*ids), formatIds(want)) << "'" << text << "'";
+      opts.addSpecial = true;
+      EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(wantSpecial)) << "'" << text << "'";
+      // HF's decode skips [UNK] (a special token) and its cleanup is off in these files.
+      if (std::find(want.begin(), want.end(), tok->unknownId()) != want.end()) {
+        ++withUnknown;
+        continue;
+      }
+      EXPECT_EQ(*tok->decode(want, /*skipSpecial=*/true), v["decoded"].get<std::string>());
+    }
+    EXPECT_GE(withUnknown, 3);
+    for (const nlohmann::json &p : vectors["pairs"]) {
+      EncodeOptions opts;
+      opts.addSpecial = true;
+      const std::vector<int32_t> want = p["ids"];
+      EXPECT_EQ(formatIds(*tok->encodePair(p["first"].get<std::string>(),
+                                           p["second"].get<std::string>(), opts)),
+                formatIds(want));
+    }
+  }
+}
+
+// A WordPiece tokenizer.json whose pipeline is not BERT's is refused with what is wrong.
+TEST(Tokenizer, WordPieceRefusesOtherPipelines) {
+  const std::string dir = sourceDir() + "/unittests/tokenize/data/wordpiece-uncased";
+  const nlohmann::json json = nlohmann::json::parse(readAll(dir + "/tokenizer.json"));
+  auto refusal = [](const nlohmann::json &j) {
+    Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromTokenizerJson(j.dump());
+    return tok.ok() ? std::string("loaded") : tok.error().toString();
+  };
+  nlohmann::json other = json;
+  other["pre_tokenizer"] = {{"type", "Whitespace"}};
+  EXPECT_NE(refusal(other).find("unsupported pre-tokenizer type 'Whitespace'"), std::string::npos)
+      << refusal(other);
+  other["pre_tokenizer"] = nullptr;
+  EXPECT_NE(refusal(other).find("WordPiece without BertPreTokenizer"), std::string::npos);
+  other = json;
+  other["model"]["unk_token"] = "[NOPE]";
+  EXPECT_NE(refusal(other).find("without an unk_token"), std::string::npos) << refusal(other);
+}
+
 // A Hugging Face directory's companions of tokenizer.json: chat_template.jinja wins over
 // tokenizer_config.json's template, and generation_config.json's eos_token_id list ends
 // answers besides EOS (as vLLM reads it). The same files given as a plan's sections.

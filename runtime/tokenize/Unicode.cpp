@@ -1,0 +1,120 @@
+#include "runtime/tokenize/Unicode.h"
+
+#include "runtime/tokenize/Utf8.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace modelrt::unicode {
+namespace {
+
+struct CodepointRange {
+  uint32_t first, last;
+};
+template <int N> struct CodepointMapping {
+  uint32_t from;
+  uint8_t size;
+  uint32_t to[N];
+};
+
+#include "runtime/tokenize/UnicodeTables.inc"
+
+template <size_t N> bool inRanges(const CodepointRange (&table)[N], uint32_t cp) {
+  auto it = std::upper_bound(std::begin(table), std::end(table), cp,
+                             [](uint32_t c, const CodepointRange &r) { return c < r.first; });
+  return it != std::begin(table) && cp <= std::prev(it)->last;
+}
+
+template <int W, size_t N>
+const CodepointMapping<W> *find(const CodepointMapping<W> (&table)[N], uint32_t cp) {
+  auto it = std::lower_bound(std::begin(table), std::end(table), cp,
+                             [](const CodepointMapping<W> &m, uint32_t c) { return m.from < c; });
+  return it != std::end(table) && it->from == cp ? &*it : nullptr;
+}
+
+// Hangul syllables decompose by formula (Unicode 3.12): a leading consonant, a vowel and
+// maybe a trailing consonant, none of them marks.
+constexpr uint32_t kHangulFirst = 0xAC00, kHangulCount = 11172;
+constexpr uint32_t kLeadFirst = 0x1100, kVowelFirst = 0x1161, kTrailFirst = 0x11A7;
+constexpr uint32_t kVowels = 21, kTrails = 28;
+
+} // namespace
+
+bool isNonspacingMark(uint32_t cp) { return inRanges(kNonspacingMarks, cp); }
+bool isPunctuation(uint32_t cp) {
+  if (cp < 0x80)
+    return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
+           (cp >= 0x5B && cp <= 0x60) || (cp >= 0x7B && cp <= 0x7E);
+  return inRanges(kPunctuationRanges, cp);
+}
+bool isOther(uint32_t cp) { return inRanges(kOtherRanges, cp); }
+bool isWhiteSpace(uint32_t cp) { return inRanges(kWhiteSpaceRanges, cp); }
+
+bool isCjkIdeograph(uint32_t cp) {
+  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+         (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
+         (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
+         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+}
+
+void appendLowercase(uint32_t cp, std::u32string &out) {
+  if (cp < 0x80) {
+    out += static_cast<char32_t>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+    return;
+  }
+  if (const auto *m = find(kLowercase, cp)) {
+    out.append(m->to, m->to + m->size);
+    return;
+  }
+  out += static_cast<char32_t>(cp);
+}
+
+void appendAccentStripped(uint32_t cp, std::u32string &out) {
+  if (cp < 0x80) {
+    out += static_cast<char32_t>(cp);
+    return;
+  }
+  if (cp >= kHangulFirst && cp < kHangulFirst + kHangulCount) {
+    const uint32_t s = cp - kHangulFirst;
+    out += static_cast<char32_t>(kLeadFirst + s / (kVowels * kTrails));
+    out += static_cast<char32_t>(kVowelFirst + (s % (kVowels * kTrails)) / kTrails);
+    if (s % kTrails)
+      out += static_cast<char32_t>(kTrailFirst + s % kTrails);
+    return;
+  }
+  if (const auto *m = find(kAccentStripped, cp)) {
+    out.append(m->to, m->to + m->size);
+    return;
+  }
+  if (!isNonspacingMark(cp))
+    out += static_cast<char32_t>(cp);
+}
+
+std::u32string decode(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t pos = 0; pos < s.size();) {
+    size_t n = utf8::sequenceLength(s.substr(pos));
+    if (n == 0) { // callers pass valid UTF-8; a stray byte becomes U+FFFD
+      out += U'\uFFFD';
+      ++pos;
+      continue;
+    }
+    uint32_t cp = static_cast<uint8_t>(s[pos]) & (n == 1 ? 0x7F : n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+    for (size_t k = 1; k < n; ++k)
+      cp = (cp << 6) | (static_cast<uint8_t>(s[pos + k]) & 0x3F);
+    out += static_cast<char32_t>(cp);
+    pos += n;
+  }
+  return out;
+}
+
+std::string encode(std::u32string_view cps) {
+  std::string out;
+  out.reserve(cps.size());
+  for (char32_t c : cps)
+    utf8::append(out, static_cast<uint32_t>(c));
+  return out;
+}
+
+} // namespace modelrt::unicode
