@@ -9,6 +9,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
     scripts/gen-compiler-test-models.py --lora               (only the LoRA adapters; + peft)
     scripts/gen-compiler-test-models.py --embedding          (only the embedding checkpoints)
     scripts/gen-compiler-test-models.py --classifier         (only the classifier checkpoints)
+    scripts/gen-compiler-test-models.py --encoder            (only the encoder checkpoints)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -1504,6 +1505,85 @@ def classifier_models():
     print("wrote", path)
 
 
+def encoder_models():
+    """Encoders (modelc embeds with bidirectional attention) as sentence-transformers saves
+    them, their random weights from transformers itself (LayerNorms perturbed off 1 and 0):
+    hf-tiny-bert-embedding: BertModel (2 layers, 4 heads of 8, exact GELU), the WordPiece
+    tokenizer of unittests/tokenize/data/wordpiece-uncased, mean pooling and Normalize;
+    hf-tiny-roberta-embedding: RobertaForMaskedLM (its tensors under "roberta.", positions
+    from pad_token_id + 1, tanh GELU, one token type), tiny_tokenizer() with RoBERTa's
+    "<s> $A </s>" template and a <pad> token (id 37: RoBERTa numbers a text's positions
+    from pad_token_id + 1, and gives pad tokens, which must not be </s>, position
+    pad_token_id), [CLS] pooling, not normalized."""
+    import torch
+    import transformers
+    torch.manual_seed(11)
+    wordpiece = os.path.join(os.path.dirname(__file__), "..", "unittests", "tokenize", "data",
+                             "wordpiece-uncased", "tokenizer.json")
+    for name, kind, mode, normalize in [
+            ("hf-tiny-bert-embedding", "bert", "mean_tokens", True),
+            ("hf-tiny-roberta-embedding", "roberta", "cls_token", False)]:
+        sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+        if kind == "bert":
+            config = transformers.BertConfig(vocab_size=600, max_position_embeddings=64,
+                                             type_vocab_size=2, hidden_act="gelu",
+                                             pad_token_id=0, **sizes)
+            model = transformers.BertModel(config, add_pooling_layer=False)
+        else:
+            # <pad> is tiny_tokenizer()'s 38th token: positions from 38 on.
+            config = transformers.RobertaConfig(vocab_size=V, max_position_embeddings=78,
+                                                type_vocab_size=1, hidden_act="gelu_new",
+                                                pad_token_id=37, bos_token_id=0, eos_token_id=1,
+                                                **sizes)
+            model = transformers.RobertaForMaskedLM(config)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
+                    module.bias.copy_(0.1 * torch.randn_like(module.bias))
+                if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                    module.bias.copy_(0.05 * torch.randn_like(module.bias))
+        path = os.path.join(OUT, name)
+        shutil.rmtree(path, ignore_errors=True)
+        model.save_pretrained(path, safe_serialization=True)
+        if kind == "bert":
+            shutil.copy(wordpiece, os.path.join(path, "tokenizer.json"))
+            tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64,
+                          "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                          "unk_token": "[UNK]", "mask_token": "[MASK]"}
+        else:
+            with open(os.path.join(path, "tokenizer.json"), "w") as f:
+                json.dump(tiny_tokenizer(single=["<s>", "$A", "</s>"],
+                                         pair=["<s>", "$A", "</s>", "</s>", "$B", "</s>"],
+                                         extra=("<pad>",)),
+                          f, ensure_ascii=False, indent=1)
+            tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 40,
+                          "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+        with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+            json.dump(tok_config, f, indent=1)
+        modules = [{"idx": 0, "name": "0", "path": "",
+                    "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling"}]
+        if normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+        with open(os.path.join(path, "modules.json"), "w") as f:
+            json.dump(modules, f, indent=2)
+        os.makedirs(os.path.join(path, "1_Pooling"))
+        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+                 "weightedmean_tokens", "lasttoken"]
+        pool = {"word_embedding_dimension": 32, "include_prompt": True}
+        pool.update({"pooling_mode_" + m: m == mode for m in modes})
+        with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
+            json.dump(pool, f, indent=2)
+        with open(os.path.join(path, "sentence_bert_config.json"), "w") as f:
+            json.dump({"max_seq_length": 64 if kind == "bert" else 40, "do_lower_case": False}, f)
+        print("wrote", path)
+
+
 if __name__ == "__main__":
     if "--manifest-ggufs" in sys.argv:
         manifest_ggufs()
@@ -1513,9 +1593,12 @@ if __name__ == "__main__":
         embedding_models()
     elif "--classifier" in sys.argv:
         classifier_models()
+    elif "--encoder" in sys.argv:
+        encoder_models()
     else:
         main()
         manifest_ggufs()
         lora_adapters()
         embedding_models()
         classifier_models()
+        encoder_models()

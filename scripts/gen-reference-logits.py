@@ -489,6 +489,18 @@ def main():
              [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50]]
         write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", directory), mode,
                          prompts)
+    # Encoders (scripts/gen-compiler-test-models.py --encoder): texts through
+    # sentence-transformers' own tokenizing (WordPiece for BERT), bidirectional attention.
+    for name, texts in [
+            ("hf-tiny-bert-embedding",
+             ["The quick brown fox jumps over the lazy dog.", "Café? Naïve RÉSUMÉ, Zürich!",
+              "a", "Numbers: 3.14159 and 1,000,000; CJK: 日本語 text.",
+              "I'm sure they'll say it's fine, we've done it, you'd agree."]),
+            ("hf-tiny-roberta-embedding",
+             ["the cat is on the mat.", "an", "this is the end, then the cat ran."])]:
+        if only and name not in only:
+            continue
+        write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), None, texts)
     # Classifiers (modelc --task classify; scripts/gen-compiler-test-models.py --classifier):
     # transformers' sequence classifier on ids, sentence-transformers' CrossEncoder on text
     # pairs, and a causal LM scored on "no" and "yes" as Qwen3-Reranker's model card does.

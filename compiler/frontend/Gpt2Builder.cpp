@@ -46,7 +46,7 @@ void modelc::frontend::buildGpt2(ModuleBuilder &b) {
         args.batch, ob.getI64IntegerAttr(i), ob.getI64IntegerAttr(c.numHeads),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.headDim),
         ob.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))), IntegerAttr(), FloatAttr(),
-        FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+        FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr(), UnitAttr());
     x = b.add(x, b.linear(attn, conv("attn.c_proj", d, d), d, vec("attn.c_proj.bias", d)));
 
     h = b.layerNorm(x, vec("ln_2.weight", d), vec("ln_2.bias", d));

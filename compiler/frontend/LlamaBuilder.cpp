@@ -379,7 +379,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
         b.loc(), b.activation(heads * r), q, k, k, args.batch, ob.getI64IntegerAttr(layer),
         ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(1), ob.getI64IntegerAttr(r + rot),
         ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-        ob.getI64IntegerAttr(r), ob.getUnitAttr(), IntegerAttr());
+        ob.getI64IntegerAttr(r), ob.getUnitAttr(), IntegerAttr(), UnitAttr());
     Value out = ob.create<llm::HeadLinearOp>(b.loc(), b.activation(heads * vd), attn,
                                              valueRows(), ob.getI64IntegerAttr(heads),
                                              UnitAttr());
@@ -409,7 +409,7 @@ Value latentAttention(ModuleBuilder &b, Value h, int64_t layer, const std::strin
       b.loc(), b.activation(heads * vd), q, k, values, args.batch, ob.getI64IntegerAttr(layer),
       ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(heads), ob.getI64IntegerAttr(qd),
       ob.getF64FloatAttr(*c.attentionScale), IntegerAttr(), FloatAttr(), FlatSymbolRefAttr(),
-      ob.getI64IntegerAttr(vd), UnitAttr(), IntegerAttr());
+      ob.getI64IntegerAttr(vd), UnitAttr(), IntegerAttr(), UnitAttr());
   return b.linear(attn, w("attn.o_proj", {d, heads * vd}, "self_attn.o_proj.weight"), d);
 }
 
@@ -548,7 +548,7 @@ void modelc::frontend::buildLlamaFamily(ModuleBuilder &b) {
         b.loc(), b.activation(q), qs, ks, vs, args.batch, ob.getI64IntegerAttr(i),
         ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
         ob.getI64IntegerAttr(c.headDim), ob.getF64FloatAttr(scale), window, softcap, sinks,
-        IntegerAttr(), UnitAttr(), chunk);
+        IntegerAttr(), UnitAttr(), chunk, UnitAttr());
     Value out = b.linear(attn, w("attn.o_proj", {d, q}, "self_attn.o_proj.weight"), d,
                          c.outputBias ? w("attn.o_bias", {d}, "self_attn.o_proj.bias")
                                       : FlatSymbolRefAttr());

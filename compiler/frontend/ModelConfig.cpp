@@ -45,6 +45,8 @@ StringRef modelc::frontend::architectureName(Architecture arch) {
     return "qwen3_5";
   case Architecture::GraniteHybrid:
     return "granitemoehybrid";
+  case Architecture::Bert:
+    return "bert";
   }
   return "unknown";
 }
@@ -55,7 +57,8 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "deepseek_v2, deepseek_v3, minimax_m2, ernie4_5, ernie4_5_moe, seed_oss, exaone4, "
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
     "granitemoehybrid, lfm2, lfm2_moe, lfm2_vl, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
-    "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2";
+    "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, "
+    "bert, roberta (encoders: embeddings only)";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -76,6 +79,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("olmoe", Architecture::Olmoe)
       .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
+      .Cases("bert", "roberta", Architecture::Bert)
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Cases("lfm2", "lfm2_moe", Architecture::Lfm2)
@@ -153,6 +157,8 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("GraniteForCausalLM", "granite")
             .Case("GraniteMoeForCausalLM", "granitemoe")
             .Case("GPT2LMHeadModel", "gpt2")
+            .Case("BertModel", "bert")
+            .Case("RobertaModel", "roberta")
             .Case("GptOssForCausalLM", "gpt_oss")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -1474,6 +1480,47 @@ Error parseGpt2(JsonFields &fields, ModelConfig &c) {
   return fields.takeError();
 }
 
+// BERT and RoBERTa encoders (transformers' BertModel, RobertaModel): learned absolute
+// positions (RoBERTa's from padding_idx + 1 on), token-type embeddings, post-norm
+// LayerNorms, a GELU MLP, bidirectional multi-head attention.
+Error parseBert(JsonFields &fields, ModelConfig &c) {
+  c.vocabSize = fields.requirePositiveInt("vocab_size");
+  c.hiddenSize = fields.requirePositiveInt("hidden_size");
+  c.numLayers = fields.requirePositiveInt("num_hidden_layers");
+  c.numHeads = fields.requirePositiveInt("num_attention_heads");
+  c.numKvHeads = c.numHeads;
+  c.intermediateSize = fields.requirePositiveInt("intermediate_size");
+  const int64_t positions = fields.requirePositiveInt("max_position_embeddings");
+  c.typeVocabSize = fields.optionalPositiveInt("type_vocab_size").value_or(2);
+  c.normEps = fields.optionalPositiveNumber("layer_norm_eps").value_or(1e-12);
+  if (c.modelType == "roberta")
+    c.positionOffset = fields.optionalNonNegativeInt("pad_token_id").value_or(1) + 1;
+  c.maxPositions = positions - c.positionOffset;
+  if (positions > 0 && c.maxPositions < 2)
+    fields.fail("max_position_embeddings",
+                Twine(positions) + " leaves no positions after pad_token_id + 1");
+  std::string act = fields.optionalString("hidden_act").value_or("gelu");
+  if (act == "gelu")
+    c.activation = "gelu";
+  else if (act == "gelu_new" || act == "gelu_pytorch_tanh")
+    c.activation = "gelu_tanh";
+  else
+    fields.fail("hidden_act",
+                "'" + act + "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh)");
+  std::string positionType = fields.optionalString("position_embedding_type").value_or("absolute");
+  if (positionType != "absolute")
+    fields.fail("position_embedding_type",
+                "'" + positionType + "' is not supported (supported: absolute)");
+  if (fields.optionalBool("is_decoder").value_or(false))
+    fields.fail("is_decoder", "a BERT decoder is not supported (encoders only)");
+  if (c.numHeads > 0 && c.hiddenSize % c.numHeads != 0)
+    fields.fail("num_attention_heads",
+                Twine(c.numHeads) + " does not divide hidden_size " + Twine(c.hiddenSize));
+  else if (c.numHeads > 0)
+    c.headDim = c.hiddenSize / c.numHeads;
+  return fields.takeError();
+}
+
 } // namespace
 
 // Multimodal checkpoints whose language model modelc compiles: the model its text_config
@@ -2006,6 +2053,7 @@ Expected<ModelConfig> modelc::frontend::parseHuggingFaceConfig(const json::Objec
   parseQuantization(fields, config); // its error comes with the architecture's fields
 
   Error error = config.architecture == Architecture::Gpt2     ? parseGpt2(fields, config)
+                : config.architecture == Architecture::Bert   ? parseBert(fields, config)
                 : config.architecture == Architecture::GptOss ? parseGptOss(fields, config)
                 : isGemma(config.architecture)                ? parseGemma(fields, config)
                 : StringRef(config.modelType).starts_with("deepseek_v") ||
@@ -2049,13 +2097,16 @@ Error modelc::frontend::validateConfig(const ModelConfig &c, StringRef where,
         return fail("quantization_config.group_size",
                     Twine(c.quantGroupSize) + " does not divide " + what + " " + Twine(size) +
                         ": groups that straddle a matrix's end are not supported");
-  bool gpt2 = c.architecture == Architecture::Gpt2;
-  StringRef headsField = gpt2 ? "n_head" : "num_attention_heads";
+  // Learned positions, heads that make the hidden size: GPT-2 and the encoders.
+  bool gpt2 = c.architecture == Architecture::Gpt2 || c.architecture == Architecture::Bert;
+  StringRef headsField = c.architecture == Architecture::Gpt2 ? "n_head" : "num_attention_heads";
   if (c.numKvHeads > c.numHeads || c.numHeads % c.numKvHeads != 0)
     return fail("num_key_value_heads",
                 Twine(c.numKvHeads) + " does not divide num_attention_heads " + Twine(c.numHeads));
   if (c.headDim <= 0 || c.headDim > 1024)
-    return fail(gpt2 ? "n_embd" : "head_dim",
+    return fail(c.architecture == Architecture::Gpt2 ? "n_embd"
+                : gpt2                                 ? "hidden_size"
+                                                       : "head_dim",
                 "head dimension " + Twine(c.headDim) + " is outside [1, 1024]");
   if (gpt2 && c.numHeads * c.headDim != c.hiddenSize)
     return fail(headsField, Twine(c.numHeads) + " heads of " + Twine(c.headDim) +

@@ -29,7 +29,8 @@ enum class Architecture {
   Glm4,
   Lfm2,
   Qwen35,
-  GraniteHybrid
+  GraniteHybrid,
+  Bert // encoders: BERT, RoBERTa (bidirectional attention; embedding plans only)
 };
 
 llvm::StringRef architectureName(Architecture arch);
@@ -75,6 +76,11 @@ struct ModelConfig {
   int64_t numKvHeads = 0;
   int64_t headDim = 0;
   int64_t maxPositions = 0;
+  // Encoders (BERT, RoBERTa): the token-type embeddings' rows (row 0 is every token's), and
+  // the first position's row in the position table (RoBERTa's padding_idx + 1; maxPositions
+  // counts the rows after it).
+  int64_t typeVocabSize = 0;
+  int64_t positionOffset = 0;
   double normEps = 1e-5;
   bool tieEmbeddings = false;
   bool attentionBias = false;    // bias on the Q, K and V projections (Qwen2)

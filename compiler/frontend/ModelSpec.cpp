@@ -243,12 +243,25 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (model && !model->findTensor("model.embed_tokens.weight") &&
       model->findTensor("embed_tokens.weight"))
     spec.config.bareDecoderNames = true;
+  // An encoder's tensors: BertModel's names, or behind the task model's prefix
+  // (BertForMaskedLM's "bert.", RobertaForMaskedLM's "roberta.").
+  const bool encoder = spec.config.architecture == Architecture::Bert;
+  if (encoder && model && !model->findTensor("embeddings.word_embeddings.weight"))
+    for (const std::string &prefix : {spec.config.modelType + ".", std::string("bert.")})
+      if (model->findTensor(prefix + "embeddings.word_embeddings.weight")) {
+        spec.config.weightPrefix = prefix;
+        break;
+      }
   // What cannot be pooled is an error only for an embedding plan (validateSpec).
   Expected<bool> sentenceTransformers =
       readSentenceTransformers(dir, spec.pooling, spec.poolingModeOnly);
   if (!sentenceTransformers)
     spec.poolingError = toString(sentenceTransformers.takeError());
   const bool pooled = sentenceTransformers ? *sentenceTransformers : !spec.poolingError.empty();
+  // An encoder without sentence-transformers' modules: its [CLS] state, normalized (vLLM's
+  // default for BERT).
+  if (encoder && !pooled)
+    spec.pooling.type = PoolingSpec::Type::Cls;
   bool baseModel = false, classifier = false;
   if (const json::Array *archs = object->getArray("architectures"))
     if (!archs->empty())
@@ -256,7 +269,7 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
         baseModel = arch->ends_with("Model") && !arch->ends_with("LMHeadModel");
         classifier = arch->ends_with("ForSequenceClassification");
       }
-  if (baseModel || (pooled && spec.config.bareDecoderNames))
+  if (baseModel || (pooled && spec.config.bareDecoderNames) || encoder)
     spec.task = "embed";
   if (classifier) {
     spec.task = "classify";
@@ -495,6 +508,10 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(), spec.poolingError);
   if (spec.classify() && !spec.classifierError.empty())
     return createStringError(inconvertibleErrorCode(), spec.classifierError);
+  if (c.architecture == Architecture::Bert && !spec.embed())
+    return fail("task", "'" + spec.task + "': " + c.modelType +
+                            " is an encoder; modelc compiles it for embeddings only (--task "
+                            "embed; its sequence classifiers are not supported yet)");
   if (spec.classify() && spec.classifier.labels.empty())
     return fail("task", "classify needs a sequence classifier (a checkpoint whose architecture "
                         "is <Name>ForSequenceClassification), or --classifier-from-token to "

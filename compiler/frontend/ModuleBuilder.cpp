@@ -321,7 +321,7 @@ Value ModuleBuilder::attention(Value q, Value k, Value v, Value batch, int64_t l
       ob.getI64IntegerAttr(c.numHeads), ob.getI64IntegerAttr(c.numKvHeads),
       ob.getI64IntegerAttr(c.headDim),
       ob.getF64FloatAttr(scale.value_or(1.0 / std::sqrt(double(c.headDim)))), IntegerAttr(),
-      FloatAttr(), FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr());
+      FloatAttr(), FlatSymbolRefAttr(), IntegerAttr(), UnitAttr(), IntegerAttr(), UnitAttr());
 }
 
 Value ModuleBuilder::headRope(Value v, Value positions, int64_t heads, int64_t dim,
@@ -380,6 +380,8 @@ OwningOpRef<ModuleOp> modelc::frontend::buildModule(MLIRContext &context, const 
   ModuleBuilder builder(context, spec);
   if (spec.config.architecture == Architecture::Gpt2)
     buildGpt2(builder);
+  else if (spec.config.architecture == Architecture::Bert)
+    buildBert(builder);
   else if (spec.config.architecture == Architecture::Lfm2)
     buildLfm2(builder);
   else if (spec.config.architecture == Architecture::Qwen35)

@@ -116,6 +116,10 @@ public:
   void endWithHead(mlir::Value x, mlir::FlatSymbolRefAttr norm, mlir::FlatSymbolRefAttr embed);
 
   mlir::OwningOpRef<mlir::ModuleOp> finish();
+  // The declared llm.weight `symbol` names (to mark it), or null.
+  mlir::Operation *lookup(mlir::FlatSymbolRefAttr symbol) {
+    return module_->lookupSymbol(symbol.getAttr());
+  }
 
 private:
   void setModuleAttributes();
@@ -157,6 +161,7 @@ struct LayerWeights {
 // One builder per architecture family.
 void buildLlamaFamily(ModuleBuilder &b); // Llama 2/3, SmolLM2, TinyLlama, Mistral, Qwen2/3
 void buildGpt2(ModuleBuilder &b);
+void buildBert(ModuleBuilder &b); // encoders: BERT, RoBERTa
 void buildLfm2(ModuleBuilder &b); // attention and short-convolution layers
 void buildQwen35(ModuleBuilder &b); // gated attention and Gated DeltaNet layers
 void buildGraniteHybrid(ModuleBuilder &b); // attention and Mamba 2 layers

@@ -233,6 +233,9 @@ Error bindModule(ModuleOp module, const Catalog &catalog, bool keepBlocks) {
           kept += static_cast<uint64_t>(slice[r + 1]);
         }
         shape[dim] = kept;
+        // One row picked as a vector (BERT's token type 0 of its [types, D] table).
+        if (shape.size() == 2 && shape[0] == 1 && type.getRank() == 1)
+          shape = {shape[1]};
       }
       // Every source must match the declared shape except in the rows it contributes.
       bool ok = static_cast<int64_t>(shape.size()) == type.getRank();

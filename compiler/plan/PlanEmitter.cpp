@@ -608,7 +608,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
   // The KV cache of each rank: one entry per layer, all alike, the same heads on every rank.
   // Value heads may be narrower than key heads (value_head_dim).
   int64_t layers = 0, kvHeads = 0, headDim = 0, valueDim = 0;
-  bool valuesInKeys = false;
+  bool valuesInKeys = false, bidirectional = false;
   for (auto [rank, rankModule] : llvm::enumerate(modules)) {
     ModuleOp m = rankModule;
     int64_t l = 0, h = 0, d = 0, vd = 0;
@@ -621,6 +621,7 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
       const int64_t ov =
           c.get("value_head_dim") ? cast<IntegerAttr>(c.get("value_head_dim")).getInt() : od;
       const bool inKey = static_cast<bool>(c.get("value_in_key"));
+      bidirectional |= static_cast<bool>(c.get("bidirectional"));
       mixed |= h && std::tie(h, d, vd, inKeys) != std::tie(oh, od, ov, inKey);
       std::tie(h, d, vd, inKeys) = std::tie(oh, od, ov, inKey);
     });
@@ -681,6 +682,8 @@ llvm::Error modelc::writePlan(llvm::ArrayRef<ModuleOp> modules, const frontend::
     metadata["classifier"] = attrToJson(classifier);
   if (states > 0)
     metadata["recurrent_state"] = llvm::json::Object{{"num_states", states}};
+  if (bidirectional)
+    metadata["bidirectional"] = true;
 
   modelrt::plan::PlanWriter writer;
   if (spec.tokenizer.format == "tokenizer.json") {

@@ -281,6 +281,17 @@ class Llm_BinaryOp<string mnemonic, string formula>
 def Llm_AddOp : Llm_BinaryOp<"add", "lhs + rhs">;
 def Llm_MulOp : Llm_BinaryOp<"mul", "lhs * rhs">;
 
+def Llm_BiasAddOp : Llm_WeightUserOp<"bias_add", [SameOperandsAndResultType]> {
+  let summary = "Adds a weight vector to every row";
+  let description = [{
+    `result[t] = input[t] + bias`, `bias` a `[D]` weight. An encoder adds its token-type
+    embedding this way (BERT's type 0, which every token of one text has).
+  }];
+  let arguments = (ins Llm_Activation:$input, FlatSymbolRefAttr:$bias);
+  let results = (outs Llm_Activation:$result);
+  let assemblyFormat = "$input `,` $bias attr-dict `:` type($result)";
+}
+
 def Llm_SplitOp : Llm_TokenwiseOp<"split"> {
   let summary = "Splits the feature dimension into consecutive pieces";
   let description = [{
@@ -440,7 +451,7 @@ def Llm_MoeOp : Llm_WeightUserOp<"moe", [AttrSizedOperandSegments]> {
 def Llm_AttentionOp : Llm_Op<"attention", [
     Llm_SameActivationElementType, DeclareOpInterfaceMethods<SymbolUserOpInterface>,
     MemoryEffects<[MemRead<Llm_KvCacheResource>, MemWrite<Llm_KvCacheResource>]>]> {
-  let summary = "Causal grouped-query attention of each request over its own KV cache";
+  let summary = "Grouped-query attention of each request over its own KV cache";
   let description = [{
     For every request in `batch`, appends its new keys and values (rows of `key` and
     `value`) to the KV cache of layer `layer` and attends each of its query rows to all
@@ -463,6 +474,10 @@ def Llm_AttentionOp : Llm_Op<"attention", [
     the keys' first features and the values).
     With `chunk_size` C a query at position p only sees positions at or after
     `p - p mod C`, its own chunk of C positions (Llama 4's chunked local attention).
+    With `bidirectional` (an encoder's: BERT) every query sees all of its request's
+    positions, those after its own too; the runtime then runs each prompt whole in one
+    iteration and never from a prefix cache. It excludes `sliding_window` and
+    `chunk_size`, and a plan with it pools its prompts (an embedding or classification plan).
   }];
   let arguments = (ins Llm_Activation:$query, Llm_Activation:$key, Llm_Activation:$value,
                        Llm_BatchType:$batch,
@@ -476,7 +491,8 @@ def Llm_AttentionOp : Llm_Op<"attention", [
                        OptionalAttr<FlatSymbolRefAttr>:$sinks,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$value_head_dim,
                        UnitAttr:$value_in_key,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
+                       UnitAttr:$bidirectional);
   let results = (outs Llm_Activation:$result);
   let extraClassDeclaration = [{
     // The features of each value head: value_head_dim, or head_dim when not given.

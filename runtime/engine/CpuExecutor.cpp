@@ -932,14 +932,17 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
             headOf = kvHead;
           }
           const int64_t row = start[it.chunk] + it.first;
+          // Bidirectional: every row sees up to the request's last position, all of them
+          // written above (its prompt runs whole: SchedulerConfig::wholePrompts).
           const QueryTile tile{
               impl.data(q) + row * impl.stride(q) + it.head * hd,
               it.heads ? hd : impl.stride(q),
               impl.data(out) + row * impl.stride(out) + it.head * vd,
               it.heads ? vd : impl.stride(out),
               it.rows,
-              chunk.startPosition + it.first,
-              it.heads ? 0 : 1,
+              c.bidirectional ? chunk.startPosition + chunk.numTokens - 1
+                              : chunk.startPosition + it.first,
+              it.heads || c.bidirectional ? 0 : 1,
               c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
               it.heads ? 1 : 0};
           attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize, {0, hd, 0, vd},

@@ -51,6 +51,8 @@ Expected<std::unique_ptr<Engine>> Engine::create(Executor &executor, sched::Poli
   config.kvCache.numBlocks = executor.numKvBlocks();
   // A request's recurrent state cannot come from cached blocks: no prefix caching then.
   config.recurrentState = m.hasRecurrentState();
+  // Nor for a bidirectional model, whose prompts also run whole, never chunked.
+  config.wholePrompts = m.bidirectional;
   config.kvCache.prefixCaching =
       usesPrefixCache(m, prefixCaching) && policy == sched::Policy::IterationLevel;
   // ORCA: one iteration in flight per pipeline stage.

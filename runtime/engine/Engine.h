@@ -38,7 +38,7 @@ public:
   // Whether an engine asked for the prefix cache uses it with this plan (not with recurrent
   // state), and whether it can speculate with it: the server asks before it starts one.
   static bool usesPrefixCache(const plan::PlanMetadata &meta, bool requested) {
-    return requested && !meta.hasRecurrentState();
+    return requested && !meta.hasRecurrentState() && !meta.bidirectional;
   }
   static Status checkSpeculation(const plan::PlanMetadata &meta, int speculativeTokens);
 

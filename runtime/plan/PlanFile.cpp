@@ -108,10 +108,11 @@ Expected<PlanFile> PlanFile::parseMapped(std::shared_ptr<const MappedFile> file)
   std::memcpy(&header, file->data(), sizeof(header));
   if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0)
     return bad("wrong magic (not written by modelc)");
-  if (header.version != kVersion)
+  if (header.version < kOldestVersion || header.version > kVersion)
     return Error(ErrorCode::Unsupported,
                  name + ": plan format version " + std::to_string(header.version) +
-                     ", this modelrt reads version " + std::to_string(kVersion));
+                     ", this modelrt reads versions " + std::to_string(kOldestVersion) + " to " +
+                     std::to_string(kVersion) + " (compile the plan again with this modelc)");
   if (header.fileSize != size)
     return bad("header says " + std::to_string(header.fileSize) + " bytes, file has " +
                std::to_string(size) + " (truncated?)");

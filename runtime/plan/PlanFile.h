@@ -16,7 +16,11 @@
 namespace modelrt::plan {
 
 inline constexpr char kMagic[8] = {'M', 'O', 'D', 'E', 'L', 'C', 'P', 'L'};
-inline constexpr uint32_t kVersion = 1;
+// The version written; plans of kOldestVersion .. kVersion are read. Version 2 added
+// classifier metadata and bidirectional attention (docs/plan-format.md): a modelrt that
+// reads only version 1 would serve those plans wrongly, so it must refuse them.
+inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint64_t kSectionAlignment = 64;
 inline constexpr uint32_t kMaxSections = 4096;
 

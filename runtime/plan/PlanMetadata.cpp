@@ -255,6 +255,14 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
                  std::to_string(classifier.columns()) + " dimensions wide");
     m.classifier = std::move(classifier);
   }
+  if (auto it = root.find("bidirectional"); it != root.end()) {
+    if (!it->is_boolean())
+      return bad("bidirectional must be a boolean");
+    m.bidirectional = it->get<bool>();
+    if (m.bidirectional && !m.pooling)
+      return bad("bidirectional attention needs pooling (an embedding or classification plan): "
+                 "a plan that generates tokens attends causally");
+  }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
     auto format = it->find("format");
     if (format != it->end() && !format->is_string())

@@ -133,6 +133,9 @@ struct PlanMetadata {
   // The width of the program's output rows: the vocabulary (logits), or the embeddings'.
   int64_t outputWidth() const { return pooling ? pooling->dimensions : vocabSize; }
   bool hasRecurrentState() const { return numRecurrentStates > 0; }
+  // The program's attention is bidirectional (an encoder's: metadata "bidirectional"; only
+  // pooling plans): each prompt must run whole in one step, and never from a prefix cache.
+  bool bidirectional = false;
   std::vector<WeightEntry> weights;
   // How sources are named ("huggingface" or "gguf"; empty: plans before sources), and the
   // names of every rank's matrices' sources.

@@ -505,6 +505,15 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
         if (op.attention.slidingWindow < 0 || op.attention.chunkSize < 0 ||
             (op.attention.slidingWindow > 0 && op.attention.chunkSize > 0))
           return bad("attention sliding_window and chunk_size must be positive, and not both");
+        op.attention.bidirectional = c.value("bidirectional", false);
+        if (op.attention.bidirectional != meta.bidirectional)
+          return bad(op.attention.bidirectional
+                         ? "bidirectional attention in a plan whose metadata does not say "
+                           "bidirectional"
+                         : "causal attention in a plan whose metadata says bidirectional");
+        if (op.attention.bidirectional &&
+            (op.attention.slidingWindow > 0 || op.attention.chunkSize > 0))
+          return bad("bidirectional attention with a sliding_window or chunk_size");
         op.attention.valueHeadDim = c.value("value_head_dim", op.attention.headDim);
         op.attention.valueInKey = c.value("value_in_key", false);
         op.attention.softcap = c.value("logit_softcap", 0.0);

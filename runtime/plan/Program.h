@@ -69,6 +69,9 @@ struct AttentionConfig {
   int64_t chunkSize = 0; // > 0: a query at position p sees keys from p - p % chunkSize on
   int64_t valueHeadDim = 0; // of each value (and result) head: headDim unless narrower
   bool valueInKey = false;  // each value head: the first valueHeadDim features of its key
+  // Each query sees every position of its request, after it too (an encoder's); the plan's
+  // metadata says so (PlanMetadata::bidirectional), and then every prompt runs whole.
+  bool bidirectional = false;
   double scale = 1.0;
   double softcap = 0; // > 0: scores capped at softcap * tanh(score / softcap)
   // [numHeads]: one more logit per head in each row's softmax, with no value (null: none)

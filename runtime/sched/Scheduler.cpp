@@ -61,6 +61,9 @@ Status validateSchedulerConfig(const SchedulerConfig &config) {
   if (config.recurrentState && config.kvCache.prefixCaching)
     return invalid("prefix caching cannot serve a model with recurrent state (a request's "
                    "state is a function of every token before, not of cached KV blocks)");
+  if (config.wholePrompts && config.kvCache.prefixCaching)
+    return invalid("prefix caching cannot serve a bidirectional model (each position's keys "
+                   "depend on the positions after it)");
   if (config.maxInFlight < 1 || config.maxInFlight > 256)
     return invalid("iterations in flight must be in [1, 256], got " +
                    std::to_string(config.maxInFlight));
@@ -113,6 +116,11 @@ Status Scheduler::validateRequest(const RequestParams &params) const {
                        " is outside the vocabulary " + tokenRange());
   }
 
+  if (config_.wholePrompts && int64_t(params.prompt.size()) > config_.maxNumBatchedTokens)
+    return invalid("the prompt (" + std::to_string(params.prompt.size()) +
+                   " tokens) exceeds max-num-batched-tokens " +
+                   std::to_string(config_.maxNumBatchedTokens) +
+                   ": a bidirectional model runs each prompt whole, in one step");
   int64_t longest = int64_t(params.prompt.size()) + params.maxTokens;
   if (params.poolsPrompt && params.maxTokens == 1 &&
       int64_t(params.prompt.size()) > config_.maxSeqLen)
@@ -190,6 +198,18 @@ int64_t prefillChunkThatFits(int32_t uncomputed, int32_t wanted, int64_t fit, in
 }
 } // namespace
 
+int32_t Scheduler::chunkFor(const Request &req, int32_t budget) const {
+  if (config_.wholePrompts)
+    return req.numUncomputed() <= budget ? req.numUncomputed() : 0;
+  return prefillChunk(req.numUncomputed(), budget, leastPrefillBudget());
+}
+
+int64_t Scheduler::chunkThatFits(const Request &req, int32_t wanted, int64_t fit) const {
+  if (config_.wholePrompts)
+    return fit >= wanted ? wanted : 0;
+  return prefillChunkThatFits(req.numUncomputed(), wanted, fit, leastPrefillBudget());
+}
+
 int32_t Scheduler::leastPrefillBudget() const {
   return config_.maxNumBatchedTokens - (config_.maxNumSeqs - 1);
 }
@@ -245,7 +265,7 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
       continue; // its token is not sampled yet
     bool decode = req.numUncomputed() == 1;
     int32_t wanted =
-        decode ? 1 : prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
+        decode ? 1 : chunkFor(req, prefillBudget);
     if (wanted == 0)
       continue;
     int64_t fit = kv_.appendableTokens(req.id, wanted, /*keepFree=*/0);
@@ -267,7 +287,9 @@ void Scheduler::scheduleRunning(SchedulerOutput &out, int32_t &prefillBudget) {
     if (fit == 0)
       continue;
     if (!decode) {
-      fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, leastPrefillBudget());
+      fit = chunkThatFits(req, wanted, fit);
+      if (fit == 0)
+        continue;
       prefillBudget -= static_cast<int32_t>(fit);
     }
     bool ok = kv_.appendTokens(req.id, fit, out.blockCopies);
@@ -301,7 +323,7 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
                                     static_cast<uint64_t>(req.params.adapter));
     req.numComputed = static_cast<int32_t>(adopted);
   }
-  int32_t wanted = prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
+  int32_t wanted = chunkFor(req, prefillBudget);
   int64_t fit = 0;
   if (config_.policy == Policy::IterationLevel && wanted == 0) {
     if (adopted > 0) { // no budget for a chunk this step: wait, holding no blocks
@@ -318,12 +340,16 @@ bool Scheduler::admitOne(Request &req, SchedulerOutput &out, int32_t &prefillBud
       kv_.free(req.id);
       req.numComputed = 0;
       adopted = 0;
-      wanted = prefillChunk(req.numUncomputed(), prefillBudget, leastPrefillBudget());
+      wanted = chunkFor(req, prefillBudget);
       fit = kv_.appendableTokens(req.id, wanted, config_.kvCache.watermarkBlocks);
     }
     if (fit == 0)
       return false;
-    fit = prefillChunkThatFits(req.numUncomputed(), wanted, fit, leastPrefillBudget());
+    fit = chunkThatFits(req, wanted, fit);
+    if (fit == 0) { // whole prompts only, which adopt nothing from a prefix cache
+      assert(adopted == 0);
+      return false;
+    }
     // Reported as prompt tokens, once: a re-admission after a preemption may adopt
     // generated tokens too.
     const int32_t cachedPrompt = std::min(static_cast<int32_t>(adopted), req.numPrompt());

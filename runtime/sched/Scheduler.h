@@ -53,6 +53,11 @@ struct SchedulerConfig {
   // its admission until it finishes or is preempted. Its state is a function of all its
   // tokens, so nothing may come from a prefix cache (kvCache.prefixCaching must be off).
   bool recurrentState = false;
+  // Every prompt runs in one iteration, whole (a bidirectional model's: each position's
+  // state depends on the positions after it, so a prompt can be neither chunked nor taken
+  // from a prefix cache). A prompt over maxNumBatchedTokens is rejected; kvCache.prefixCaching
+  // must be off.
+  bool wholePrompts = false;
   // Iterations that may be scheduled before the oldest is updated: ORCA keeps one per
   // pipeline stage in flight. A request is in at most one of them; it is scheduled again
   // (or preempted, or removed when ended from outside) only after that one's update().
@@ -159,6 +164,10 @@ private:
   // The prefill budget the first prefill of a step is sure of: max-num-batched-tokens less a
   // decode row for each other sequence.
   int32_t leastPrefillBudget() const;
+  // The tokens of req's next prefill chunk within `budget` (0: wait), and of those `fit`
+  // that the KV pool can take (config.wholePrompts: all of them or none).
+  int32_t chunkFor(const Request &req, int32_t budget) const;
+  int64_t chunkThatFits(const Request &req, int32_t wanted, int64_t fit) const;
   std::optional<FinishReason> finishReasonAfter(const Request &req) const;
   void release(Request &req);
 

@@ -106,6 +106,8 @@ private:
 SmallVector<FlatSymbolRefAttr> fusedWeights(Operation *op) {
   if (auto norm = dyn_cast<llm::RmsNormOp>(op))
     return {norm.getWeightAttr()};
+  if (auto add = dyn_cast<llm::BiasAddOp>(op))
+    return {add.getBiasAttr()};
   if (auto norm = dyn_cast<llm::LayerNormOp>(op)) {
     if (!norm.getBiasAttr())
       return {norm.getWeightAttr()};
@@ -165,6 +167,9 @@ LogicalResult convertGroup(ArrayRef<Operation *> ops, SymbolTable &symbols) {
     Value result = llvm::TypeSwitch<Operation *, Value>(op)
                        .Case([&](llm::AddOp) { return gen.add(in(0), in(1)); })
                        .Case([&](llm::MulOp) { return gen.mul(in(0), in(1)); })
+                       .Case([&](llm::BiasAddOp a) {
+                         return gen.add(in(0), weightScalar.lookup(a.getBiasAttr()));
+                       })
                        .Case([&](llm::SiluOp) { return gen.silu(in(0)); })
                        .Case([&](llm::SigmoidOp) { return gen.sigmoid(in(0)); })
                        .Case([&](llm::GeluOp g) { return gen.gelu(in(0), g.getApproximation()); })

@@ -152,6 +152,11 @@ LogicalResult RmsNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
                       elementType(getInput()));
 }
 
+LogicalResult BiasAddOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyWeight(*this, symbols, getBiasAttr(), "bias", {featureDim(getInput())},
+                      elementType(getInput()));
+}
+
 LogicalResult SoftcapOp::verify() {
   if (!(getCap().convertToDouble() > 0.0))
     return emitOpError() << "cap must be positive";
@@ -377,6 +382,8 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "logit_softcap must be positive";
   if (getChunkSize() && getSlidingWindow())
     return emitOpError() << "chunk_size and sliding_window exclude each other";
+  if (getBidirectional() && (getChunkSize() || getSlidingWindow()))
+    return emitOpError() << "bidirectional excludes chunk_size and sliding_window";
   return success();
 }
 

@@ -13,7 +13,8 @@ using namespace mlir;
 using namespace modelc::llm;
 
 bool modelc::llm::isFusible(Operation *op) {
-  return isa<AddOp, MulOp, ScaleOp, SoftcapOp, SiluOp, SigmoidOp, GeluOp, RmsNormOp, LayerNormOp>(
+  return isa<AddOp, MulOp, ScaleOp, SoftcapOp, SiluOp, SigmoidOp, GeluOp, RmsNormOp, LayerNormOp,
+             BiasAddOp>(
       op);
 }
 

@@ -491,6 +491,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
         return fail(Error(ErrorCode::Unsupported,
                           "chunked attention (Llama 4) is not supported by the CUDA attention "
                           "kernels: serve this plan with --device cpu"));
+      if (op.attention.bidirectional)
+        return fail(Error(ErrorCode::Unsupported,
+                          "bidirectional attention (an encoder's) is not supported by the CUDA "
+                          "attention kernels: serve this plan with --device cpu"));
       for (int64_t id : {op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]})
         if (p.values[id].dtype != dtypeOf(impl.act))
           return fail(bad("attention operands are not " + m.dtype));
