@@ -2,8 +2,9 @@
 // sentence-transformers (test/goldens/<name>.embeddings.f32, scripts/gen-reference-logits.py:
 // its modules.json pipeline on the same checkpoints): last-token, mean and first-token
 // pooling, normalized or not, on one rank, two ranks, two stages and llama.cpp's GGUF
-// layout; and the invariants: a vector does not depend on what else is batched, or on how
-// its prompt is chunked. Classification plans (modelc --task classify), the other pooling
+// layout; BERT and RoBERTa encoders (bidirectional attention) from texts through the plan's
+// own tokenizer; and the invariants: a vector does not depend on what else is batched, or on
+// how its prompt is chunked. Classification plans (modelc --task classify), the other pooling
 // plans, against transformers' sequence classifier, sentence-transformers' CrossEncoder and
 // Qwen3-Reranker's yes/no scoring (test/goldens/<name>.json).
 #include "../Goldens.h"
@@ -98,7 +99,11 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
            {"hf-tiny-qwen3-embedding-cls", "hf-tiny-qwen3-embedding-cls"},
            {"hf-tiny-llama-embedding", "hf-tiny-llama-embedding"},
            {"hf-tiny-llama-embedding-pp2", "hf-tiny-llama-embedding"},
-           {"hf-tiny-llama-embedding-chunked", "hf-tiny-llama-embedding"}}) {
+           {"hf-tiny-llama-embedding-chunked", "hf-tiny-llama-embedding"},
+           {"hf-tiny-bert-embedding", "hf-tiny-bert-embedding"},
+           {"hf-tiny-bert-embedding-tp2", "hf-tiny-bert-embedding"},
+           {"hf-tiny-bert-embedding-pp2", "hf-tiny-bert-embedding"},
+           {"hf-tiny-roberta-embedding", "hf-tiny-roberta-embedding"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
@@ -106,6 +111,19 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
     const int64_t d = g.meta["dimensions"];
     ASSERT_EQ(exec->metadata().outputWidth(), d);
     const std::vector<std::vector<int32_t>> in = prompts(g);
+    // Texts: the plan's tokenizer gives sentence-transformers' ids (BERT's WordPiece, RoBERTa's
+    // template).
+    Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromPlan(planDirectory + "/" + plan + ".plan");
+    for (size_t i = 0; i < in.size(); ++i)
+      if (g.meta["prompts"][i].contains("text")) {
+        ASSERT_TRUE(tok.ok()) << tok.error().toString();
+        EncodeOptions opts;
+        opts.addSpecial = true;
+        Expected<std::vector<int32_t>> ids =
+            (*tok)->encode(g.meta["prompts"][i]["text"].get<std::string>(), opts);
+        ASSERT_TRUE(ids.ok()) << ids.error().toString();
+        EXPECT_EQ(*ids, in[i]) << "text " << i;
+      }
     ASSERT_EQ(g.logits.size(), in.size() * size_t(d));
     // All prompts in one batch, as a server batches them.
     const std::vector<std::vector<float>> out = embed(*exec, in);
@@ -159,7 +177,8 @@ TEST(Embedding, VectorsDoNotDependOnTheBatchOrTheChunks) {
   for (auto [plan, chunked] : std::vector<std::pair<std::string, std::string>>{
            {"hf-tiny-qwen3-embedding", "hf-tiny-qwen3-embedding-chunked"},
            {"hf-tiny-qwen3-embedding-cls", ""},
-           {"hf-tiny-llama-embedding", "hf-tiny-llama-embedding-chunked"}}) {
+           {"hf-tiny-llama-embedding", "hf-tiny-llama-embedding-chunked"},
+           {"hf-tiny-bert-embedding", ""}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
@@ -222,6 +241,69 @@ TEST(Embedding, PrefixCacheGivesTheSameVectors) {
     EXPECT_TRUE(sameBits(out[0], fresh));
     EXPECT_TRUE(sameBits(out[1], fresh));
   }
+}
+
+// An encoder's prompt runs whole in one step, whatever the batch: with a budget of 8 tokens a
+// step takes whole prompts that fit (two of 4, then one of 8) and never a part of one, and
+// the vectors are those of prompts run alone; a prompt longer than the budget is refused
+// with the reason. The prefix cache is never used (each position's keys depend on the
+// positions after it): asked for, the same bits and nothing cached.
+TEST(Embedding, EncoderPromptsRunWhole) {
+  std::unique_ptr<CpuExecutor> big = load("hf-tiny-bert-embedding");
+  std::unique_ptr<CpuExecutor> small = load("hf-tiny-bert-embedding-small-steps");
+  ASSERT_TRUE(big && small);
+  EXPECT_TRUE(small->metadata().bidirectional);
+  const std::vector<std::vector<int32_t>> in = {
+      {2, 45, 8, 49, 3}, {2, 591, 27, 3}, {2, 37, 3}, {2, 225, 521, 568, 542, 586, 594, 3}};
+  Expected<std::unique_ptr<Engine>> eng = Engine::create(*small, sched::Policy::IterationLevel);
+  ASSERT_TRUE(eng.ok()) << eng.error().toString();
+  std::vector<sched::RequestId> ids;
+  for (const std::vector<int32_t> &p : in)
+    ids.push_back(*(*eng)->addEmbeddingRequest(p));
+  std::vector<std::vector<sched::RequestId>> steps;
+  std::map<sched::RequestId, std::vector<float>> got;
+  while ((*eng)->hasUnfinished()) {
+    Expected<std::vector<sched::TokenEvent>> events = (*eng)->step();
+    ASSERT_TRUE(events.ok()) << events.error().toString();
+    steps.emplace_back();
+    for (const sched::TokenEvent &e : *events) {
+      steps.back().push_back(e.id);
+      got[e.id] = (*eng)->lastEmbeddings().at(e.id);
+    }
+    ASSERT_LT(steps.size(), 10u);
+  }
+  // 5 + 4 > 8: the first alone; then 4 + 3; then the 8.
+  EXPECT_EQ(steps, (std::vector<std::vector<sched::RequestId>>{
+                       {ids[0]}, {ids[1], ids[2]}, {ids[3]}}));
+  for (size_t i = 0; i < in.size(); ++i)
+    EXPECT_TRUE(sameBits(got[ids[i]], embed(*big, {in[i]})[0])) << "prompt " << i;
+  Expected<sched::RequestId> tooLong =
+      (*eng)->addEmbeddingRequest({2, 5, 6, 7, 8, 9, 10, 11, 3});
+  ASSERT_FALSE(tooLong.ok());
+  EXPECT_NE(tooLong.error().message().find("exceeds max-num-batched-tokens 8"), std::string::npos)
+      << tooLong.error().message();
+
+  Expected<std::unique_ptr<Engine>> cached =
+      Engine::create(*big, sched::Policy::IterationLevel, /*prefixCaching=*/true);
+  ASSERT_TRUE(cached.ok()) << cached.error().toString();
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 40; ++i)
+    prompt.push_back(5 + (7 * i) % 500);
+  std::vector<std::vector<float>> out;
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE((*cached)->addEmbeddingRequest(prompt).ok());
+    while ((*cached)->hasUnfinished()) {
+      Expected<std::vector<sched::TokenEvent>> events = (*cached)->step();
+      ASSERT_TRUE(events.ok()) << events.error().toString();
+      for (const sched::TokenEvent &e : *events) {
+        EXPECT_EQ(e.numCachedTokens, 0);
+        out.push_back((*cached)->lastEmbeddings().at(e.id));
+      }
+    }
+  }
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(sameBits(out[0], out[1]));
+  EXPECT_TRUE(sameBits(out[0], embed(*big, {prompt})[0]));
 }
 
 TEST(Embedding, EachPlanServesItsOwnKindOfRequest) {
