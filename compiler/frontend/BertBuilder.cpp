@@ -33,9 +33,10 @@ void modelc::frontend::buildBert(ModuleBuilder &b) {
   FlatSymbolRefAttr type0 = b.weight(
       "embeddings.token_type_embeddings", {d}, "embeddings.token_type_embeddings.weight", false,
       c.typeVocabSize > 1 ? std::optional(std::pair<int64_t, int64_t>(0, 1)) : std::nullopt);
-  // Both pick rows of their tables on purpose (the rest are other types and positions).
-  for (FlatSymbolRefAttr picked : {positions, type0})
-    if (Operation *w = b.lookup(picked))
+  // Both pick rows of their tables on purpose (the rest are other positions and types).
+  for (auto [weight, picks] : {std::pair(positions, c.positionOffset > 0),
+                               std::pair(type0, c.typeVocabSize > 1)})
+    if (Operation *w = b.lookup(weight); w && picks)
       w->setAttr("llm.picked_rows", ob.getUnitAttr());
 
   ForwardArgs args = b.beginForward();

@@ -267,7 +267,10 @@ void printSummary(const frontend::ModelSpec &spec, mlir::ModuleOp module, raw_os
      << "layers:       " << c.numLayers << ", hidden " << c.hiddenSize << ", intermediate "
      << c.intermediateSize << "\n"
      << "attention:    " << c.numHeads << " heads, " << c.numKvHeads << " KV heads, head_dim "
-     << c.headDim << "\n"
+     << c.headDim
+     << (c.architecture == frontend::Architecture::Bert ? ", bidirectional (prompts run whole)"
+                                                        : "")
+     << "\n"
      << "vocabulary:   " << c.vocabSize << "\n"
      << "task:         "
      << (spec.embed()      ? "embed (" +

@@ -139,10 +139,12 @@ int inspect(const InspectOptions &o) {
                 : m.classifier->pairEncoding        ? "query and document by the tokenizer's pair encoding"
                                                     : "query and document as one text");
   } else if (m.pooling)
-    std::printf("task:        embed: %s token pooling%s, %lld dimensions\n",
+    std::printf("task:        embed: %s token pooling%s, %lld dimensions%s\n",
                 plan::poolingTypeName(m.pooling->type),
                 m.pooling->normalize ? ", normalized" : "",
-                static_cast<long long>(m.pooling->dimensions));
+                static_cast<long long>(m.pooling->dimensions),
+                m.bidirectional ? "; bidirectional attention (each prompt runs whole, in one step)"
+                                : "");
   else
     std::printf("task:        generate\n");
   std::printf("target:      %s, %s, tp %lld, pp %lld\n", m.target.c_str(), m.dtype.c_str(),

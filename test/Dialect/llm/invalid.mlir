@@ -582,6 +582,23 @@ func.func @attention_chunks_and_window(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>
 
 // -----
 
+func.func @attention_bidirectional_window(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
+  // expected-error @+1 {{bidirectional excludes chunk_size and sliding_window}}
+  %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, sliding_window = 8 : i64, bidirectional} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  return %a : tensor<?x8xf32>
+}
+
+// -----
+
+llm.weight @t : tensor<4xf32> = ["t"]
+func.func @bias_add_width(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{bias @t has type 'tensor<4xf32>', expected shape [8] of 'f32'}}
+  %y = llm.bias_add %x, @t : tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 func.func @attention_chunk_zero(%q: tensor<?x8xf32>, %kv: tensor<?x4xf32>, %b: !llm.batch) -> tensor<?x8xf32> {
   // expected-error @+1 {{attribute 'chunk_size' failed to satisfy constraint}}
   %a = llm.attention %q, %kv, %kv, %b {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 4 : i64, scale = 0.5 : f64, chunk_size = 0 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>

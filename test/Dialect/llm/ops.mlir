@@ -34,6 +34,9 @@ func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
   // Cohere's: no bias.
   // CHECK: llm.layer_norm %[[X]], @norm {eps = 1.000000e-05 : f64} : tensor<?x8xf32>
   %lnc = llm.layer_norm %x, @norm {eps = 1.0e-5 : f64} : tensor<?x8xf32>
+  // BERT's token type 0, added to every row.
+  // CHECK: llm.bias_add %[[X]], @norm_bias : tensor<?x8xf32>
+  %typed = llm.bias_add %x, @norm_bias : tensor<?x8xf32>
   // CHECK: llm.linear %{{.*}}, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
   %qkv = llm.linear %h, @qkv bias @qkv_bias : tensor<?x8xf32> -> tensor<?x16xf32>
   // CHECK: llm.split %{{.*}} : tensor<?x16xf32> -> tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>
@@ -53,6 +56,11 @@ func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %batch: !llm.batch,
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}}, %[[BATCH]] {head_dim = 4 : i64, layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64, scale = 5.000000e-01 : f64, sliding_window = 4096 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   %a = llm.attention %qr, %kr, %v, %batch {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64,
                                            head_dim = 4 : i64, scale = 0.5 : f64, sliding_window = 4096 : i64}
+       : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
+  // An encoder's: every position of the request, after the query's too.
+  // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}}, %[[BATCH]] {bidirectional, head_dim = 4 : i64, layer = 1 : i64
+  %enc = llm.attention %qr, %kr, %v, %batch {layer = 1 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64,
+                                             head_dim = 4 : i64, scale = 0.5 : f64, bidirectional}
        : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   // CHECK: llm.linear %{{.*}}, @c_fc : tensor<?x8xf32> -> tensor<?x8xf32>
   %f = llm.linear %a, @c_fc : tensor<?x8xf32> -> tensor<?x8xf32>
