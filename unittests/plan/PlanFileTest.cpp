@@ -105,7 +105,13 @@ TEST(PlanFile, RejectsDamagedContainers) {
   FileHeader h = header(bytes);
   h.version = 99;
   std::memcpy(bytes.data(), &h, sizeof(h));
-  expectError(bytes, "plan format version 99");
+  expectError(bytes, "plan format version 99, this modelrt reads versions 1 to 2");
+  // Version 1 (before classifiers and encoders) is still read.
+  bytes = good;
+  h = header(bytes);
+  h.version = 1;
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  EXPECT_TRUE(PlanFile::parse(bytes.data(), bytes.size(), "p.bin").ok());
 
   bytes = good;
   h = header(bytes);
@@ -276,6 +282,29 @@ TEST(PlanFile, ReadsAndChecksClassifiers) {
               "classifier.pair_template must be a string");
   expectError(last2 + R"(, "classifier": {"labels": ["a", "b"], "activation": "none"})",
               "classifier.two_way_softmax missing");
+}
+
+// An encoder's plan: bidirectional attention, which only a pooling plan may have.
+TEST(PlanFile, ReadsBidirectionalPlans) {
+  auto with = [](const std::string &extra) {
+    std::string m = kMetadata;
+    return m.insert(m.rfind('}'), ", " + extra);
+  };
+  const std::string pooling = R"("pooling": {"type": "mean", "normalize": true, "dimensions": 2})";
+  std::vector<uint8_t> bytes = validPlan(with(pooling + R"(, "bidirectional": true)"));
+  Expected<PlanFile> plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  ASSERT_TRUE(plan.ok());
+  Expected<PlanMetadata> meta = readMetadata(*plan);
+  ASSERT_TRUE(meta.ok()) << meta.error().message();
+  EXPECT_TRUE(meta->bidirectional);
+  bytes = validPlan(with(pooling));
+  plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(readMetadata(*plan)->bidirectional);
+  std::string error = parseError(validPlan(with(R"("bidirectional": true)")));
+  EXPECT_NE(error.find("bidirectional attention needs pooling"), std::string::npos) << error;
+  error = parseError(validPlan(with(pooling + R"(, "bidirectional": 1)")));
+  EXPECT_NE(error.find("bidirectional must be a boolean"), std::string::npos) << error;
 }
 
 TEST(PlanFile, MissingFileIsAnError) {

@@ -588,3 +588,40 @@ TEST(SchedulerRecurrentStateTest, EachRunningRequestKeepsItsOwnSlot) {
   EXPECT_TRUE(contains(events.error().message(), "recurrent state")) << events.error().message();
   EXPECT_TRUE(s.update(out, {4}).ok()); // nothing changed: the plain update still fits
 }
+
+// A bidirectional model's prompts run whole: a prompt that does not fit the step's budget or
+// the free KV blocks waits for a later step rather than running in part; one longer than the
+// budget is refused; a prefix cache is refused.
+TEST(SchedulerWholePromptsTest, PromptsAreNeverCut) {
+  SchedulerConfig config = smallConfig(/*numBlocks=*/8, /*blockSize=*/4);
+  config.wholePrompts = true;
+  Harness h(config);
+  RequestId a = h.add(makeRequest(20, 1)), b = h.add(makeRequest(16, 1)),
+            c = h.add(makeRequest(8, 1, 300));
+  std::vector<std::vector<std::pair<RequestId, int32_t>>> steps;
+  while (h.scheduler.hasUnfinished()) {
+    SchedulerOutput out = h.step();
+    steps.emplace_back();
+    for (const ScheduledRequest &r : out.requests) {
+      EXPECT_EQ(r.startPosition, 0);
+      steps.back().push_back({r.id, r.numTokens});
+    }
+    ASSERT_LT(steps.size(), 10u);
+  }
+  // 20 tokens take 5 of the 8 blocks; 16 need 4 more and wait (cut, 12 would fit), and c
+  // waits behind b (first come, first served); then b and c together.
+  EXPECT_EQ(steps, (std::vector<std::vector<std::pair<RequestId, int32_t>>>{
+                       {{a, 20}}, {{b, 16}, {c, 8}}}));
+  for (RequestId id : {a, b, c})
+    EXPECT_EQ(h.outputs[id], h.reference(id));
+
+  Expected<RequestId> tooLong = h.scheduler.addRequest(makeRequest(33, 1));
+  ASSERT_FALSE(tooLong.ok());
+  EXPECT_TRUE(contains(tooLong.error().message(), "exceeds max-num-batched-tokens 32"))
+      << tooLong.error().message();
+
+  config.kvCache.prefixCaching = true;
+  Expected<Scheduler> cached = Scheduler::create(config);
+  ASSERT_FALSE(cached.ok());
+  EXPECT_TRUE(contains(cached.error().message(), "bidirectional")) << cached.error().message();
+}
