@@ -608,7 +608,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                           "qwen3_vl", "qwen3_vl_moe", "qwen2_5_vl", "qwen2_vl",
                           "cohere2", // llama.cpp's Cohere 2 files too (not read yet)
                           "qwen3_5_text", "qwen3_5", "qwen3_5_moe_text", "qwen3_5_moe",
-                          "qwen3_next", "granitemoehybrid", "lfm2_vl", "lfm2_moe"},
+                          "qwen3_next", "granitemoehybrid", "lfm2_vl", "lfm2_moe",
+                          "bert", "roberta"}, // encoders (llama.cpp's bert files not read yet)
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +

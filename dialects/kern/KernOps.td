@@ -110,7 +110,7 @@ def Kern_AttentionOp : Kern_Op<"attention", [
   let description = [{
     The runtime's paged prefill/decode attention; `config` carries llm.attention's
     attributes (layer, heads, KV heads, head_dim, value_head_dim, scale, sliding_window,
-    chunk_size). The
+    chunk_size, bidirectional). The
     batch layout comes from the iteration's metadata at run time.
   }];
   let arguments = (ins Kern_Activation:$query, Kern_Activation:$key, Kern_Activation:$value,
