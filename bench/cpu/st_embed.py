@@ -5,12 +5,13 @@ weights) behind a Pooling (last token) and Normalize module, as the model's own
 modules.json builds it; N seeded random prompts of LEN token ids in batches of 32 (equal
 lengths: no padding), torch's threads = cores; three passes after a warm-up.
 
-    python3 bench/cpu/st_embed.py N LEN [--rank]
+    python3 bench/cpu/st_embed.py N LEN [--rank | --dir DIR]
 
 --rank: the reranking peer instead, a CrossEncoder over a Qwen3ForSequenceClassification of
 one label in the same shapes (Qwen3-Reranker-0.6B's; its own head is two rows of its LM
 head, the same 1024-wide dot products), its sigmoid activation; N pairs already tokenized
-into LEN ids.
+into LEN ids. --dir: the sentence-transformers directory DIR instead (an encoder of
+bench/cpu/bert_model.py).
 """
 import json
 import os
@@ -25,6 +26,7 @@ import transformers
 
 n, length = int(sys.argv[1]), int(sys.argv[2])
 rank = "--rank" in sys.argv[3:]
+given = sys.argv[sys.argv.index("--dir") + 1] if "--dir" in sys.argv else None
 torch.set_num_threads(os.cpu_count())
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 config = transformers.Qwen3Config(
@@ -32,7 +34,10 @@ config = transformers.Qwen3Config(
     num_attention_heads=16, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
     rope_theta=1000000.0, max_position_embeddings=32768, tie_word_embeddings=True,
     num_labels=1, pad_token_id=0)
-with tempfile.TemporaryDirectory() as tmp:
+
+
+def build(tmp):
+    """The Qwen3 peer written to tmp and loaded."""
     (transformers.Qwen3ForSequenceClassification if rank else transformers.Qwen3Model)(
         config).save_pretrained(tmp)
     tok = os.path.join(root, "unittests", "tokenize", "data", "smollm2", "tokenizer.json")
@@ -47,12 +52,21 @@ with tempfile.TemporaryDirectory() as tmp:
     os.makedirs(os.path.join(tmp, "1_Pooling"))
     json.dump({"word_embedding_dimension": 1024, "pooling_mode_lasttoken": True},
               open(os.path.join(tmp, "1_Pooling", "config.json"), "w"))
-    model = sentence_transformers.CrossEncoder(tmp, device="cpu") if rank else \
-        sentence_transformers.SentenceTransformer(tmp, device="cpu").eval()
     if rank:
-        model.model.eval()
+        m = sentence_transformers.CrossEncoder(tmp, device="cpu")
+        m.model.eval()
+        return m
+    return sentence_transformers.SentenceTransformer(tmp, device="cpu").eval()
+
+
+if given:
+    model = sentence_transformers.SentenceTransformer(given, device="cpu").eval()
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build(tmp)
 rng = random.Random(0)
-ids = torch.tensor([[rng.randrange(1000, 40000) for _ in range(length)] for _ in range(n)])
+top = 30000 if given else 40000  # within the vocabulary (BERT's is 30522)
+ids = torch.tensor([[rng.randrange(1000, top) for _ in range(length)] for _ in range(n)])
 
 
 def run():

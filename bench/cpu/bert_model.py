@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Writes a sentence-transformers directory of a BERT embedder with random f32 weights (the
+same work as the real weights) in the shapes of all-MiniLM-L6-v2 (6 layers, 384 wide, 12
+heads, 1536 in the MLP; mean pooling, Normalize) or, with --base, BAAI/bge-base-en-v1.5
+(12 layers, 768 wide, 12 heads, 3072; [CLS] pooling, Normalize): BertModel's tensors as
+transformers saves them, and the small WordPiece tokenizer of unittests/tokenize (the
+benchmarks send token ids).
+
+    python3 bench/cpu/bert_model.py OUT_DIR [--base]
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+import transformers
+
+out = sys.argv[1]
+base = "--base" in sys.argv[2:]
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+torch.manual_seed(0)
+config = transformers.BertConfig(
+    vocab_size=30522, hidden_size=768 if base else 384, num_hidden_layers=12 if base else 6,
+    num_attention_heads=12, intermediate_size=3072 if base else 1536,
+    max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu")
+shutil.rmtree(out, ignore_errors=True)
+transformers.BertModel(config, add_pooling_layer=False).save_pretrained(out)
+shutil.copy(os.path.join(root, "unittests", "tokenize", "data", "wordpiece-uncased",
+                         "tokenizer.json"), out)
+json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "[PAD]",
+           "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]"},
+          open(os.path.join(out, "tokenizer_config.json"), "w"))
+json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+           {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+           {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
+          open(os.path.join(out, "modules.json"), "w"))
+os.makedirs(os.path.join(out, "1_Pooling"))
+json.dump({"word_embedding_dimension": config.hidden_size,
+           "pooling_mode_cls_token": base, "pooling_mode_mean_tokens": not base},
+          open(os.path.join(out, "1_Pooling", "config.json"), "w"))
+print("wrote", out)
