@@ -1582,6 +1582,44 @@ def encoder_models():
         with open(os.path.join(path, "sentence_bert_config.json"), "w") as f:
             json.dump({"max_seq_length": 64 if kind == "bert" else 40, "do_lower_case": False}, f)
         print("wrote", path)
+    bert_gguf()
+
+
+def bert_gguf():
+    """tiny-bert-embedding.gguf: hf-tiny-bert-embedding as llama.cpp's converter writes a
+    BertModel: its tensors under llama.cpp's names (gguf's own map), "bert" metadata
+    (attention.causal false, pooling_type 1: mean), and the WordPiece vocabulary in its
+    "phantom space" spelling (a word-initial piece with a U+2581 before it, a "##" piece
+    without the "##", special tokens as they are), with the special token ids gguf's
+    SpecialVocab finds ([CLS] as BOS, [SEP] as EOS and separator; no cls key: the writer
+    has none)."""
+    src = os.path.join(OUT, "hf-tiny-bert-embedding")
+    tensors = load_file(os.path.join(src, "model.safetensors"))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, 2)
+    out = {}
+    for key, value in tensors.items():
+        mapped = names.get_name(key, try_suffixes=(".weight", ".bias"))
+        assert mapped, key
+        out[mapped] = value
+    with open(os.path.join(src, "tokenizer.json")) as f:
+        tok = json.load(f)
+    vocab = sorted(tok["model"]["vocab"].items(), key=lambda kv: kv[1])
+    special = {a["content"] for a in tok["added_tokens"] if a["special"]}
+    tokens = [t if t in special else t[2:] if t.startswith("##") else "\u2581" + t
+              for t, _ in vocab]
+    types = [3 if t in special else 1 for t, _ in vocab]
+    meta = {"block_count": 2, "context_length": 64, "embedding_length": 32,
+            "feed_forward_length": 64, "attention.head_count": 4,
+            "attention.layer_norm_epsilon": 1e-12, "attention.causal": False, "pooling_type": 1,
+            "tokenizer.ggml.model": "bert", "tokenizer.ggml.pre": "default",
+            "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+            "tokenizer.ggml.token_type_count": 2}
+    found = gguf.SpecialVocab(src, n_vocab=len(tokens)).special_token_ids
+    keys = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id",
+            "sep": "seperator_token_id", "pad": "padding_token_id", "mask": "mask_token_id"}
+    meta.update({"tokenizer.ggml." + keys[k]: v for k, v in found.items() if k in keys})
+    gguf_file("tiny-bert-embedding.gguf", "bert", meta, out)
+    print("wrote tiny-bert-embedding.gguf")
 
 
 if __name__ == "__main__":

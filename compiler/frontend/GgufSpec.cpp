@@ -609,7 +609,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                           "cohere2", // llama.cpp's Cohere 2 files too (not read yet)
                           "qwen3_5_text", "qwen3_5", "qwen3_5_moe_text", "qwen3_5_moe",
                           "qwen3_next", "granitemoehybrid", "lfm2_vl", "lfm2_moe",
-                          "bert", "roberta"}, // encoders (llama.cpp's bert files not read yet)
+                          "roberta"}, // llama.cpp writes RoBERTa-like encoders as other archs
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +
@@ -681,6 +681,23 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.normEps = meta.optionalPositiveFloat("attention.layer_norm_epsilon").value_or(1e-5);
     c.activation = "gelu_tanh";
     c.tieEmbeddings = !file->findTensor("output.weight");
+  } else if (c.architecture == Architecture::Bert) {
+    // llama.cpp's BERT (convert_hf_to_gguf.py of a BertModel): post-norm LayerNorms, the
+    // exact GELU of the checkpoint (llama.cpp computes a tanh approximation), bidirectional
+    // attention; an embedding model only.
+    c.normEps = meta.optionalPositiveFloat("attention.layer_norm_epsilon").value_or(1e-12);
+    c.activation = "gelu";
+    if (modelrt::Expected<bool> causal = file->getBool(*arch + ".attention.causal");
+        causal && *causal)
+      meta.fail(*arch + ".attention.causal", "true: a BERT decoder is not supported");
+    const modelrt::TensorInfo *types = file->findTensor("token_types.weight");
+    c.typeVocabSize = types && types->shape.size() == 2 ? int64_t(types->shape[0]) : 0;
+    if (!types)
+      meta.fail("token_types.weight", "missing: a BERT file has token-type embeddings");
+    spec.task = "embed";
+    modelrt::Expected<uint64_t> pooling = file->getUInt(*arch + ".pooling_type");
+    if (!pooling || *pooling == 0) // absent or none: [CLS], as vLLM pools BERT by default
+      spec.pooling.type = PoolingSpec::Type::Cls;
   } else {
     c.normEps = meta.optionalPositiveFloat("attention.layer_norm_rms_epsilon").value_or(1e-5);
     c.ropeTheta = meta.optionalPositiveFloat("rope.freq_base").value_or(10000.0);

@@ -27,6 +27,11 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"transformer.ln_f.weight", "output_norm.weight"},
       {"transformer.ln_f.bias", "output_norm.bias"},
       {"model.embedding_norm.weight", "token_embd_norm.weight"}, // LFM2's final norm
+      {"embeddings.word_embeddings.weight", "token_embd.weight"}, // BERT
+      {"embeddings.position_embeddings.weight", "position_embd.weight"},
+      {"embeddings.token_type_embeddings.weight", "token_types.weight"},
+      {"embeddings.LayerNorm.weight", "token_embd_norm.weight"},
+      {"embeddings.LayerNorm.bias", "token_embd_norm.bias"},
   };
   for (auto [from, to] : global)
     if (hf == from)
@@ -106,8 +111,24 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"mlp.c_fc.bias", "ffn_up.bias"},
       {"mlp.c_proj.weight", "ffn_down.weight"},
       {"mlp.c_proj.bias", "ffn_down.bias"},
+      {"attention.self.query.weight", "attn_q.weight"}, // BERT (encoder.layer.N.)
+      {"attention.self.query.bias", "attn_q.bias"},
+      {"attention.self.key.weight", "attn_k.weight"},
+      {"attention.self.key.bias", "attn_k.bias"},
+      {"attention.self.value.weight", "attn_v.weight"},
+      {"attention.self.value.bias", "attn_v.bias"},
+      {"attention.output.dense.weight", "attn_output.weight"},
+      {"attention.output.dense.bias", "attn_output.bias"},
+      {"attention.output.LayerNorm.weight", "attn_output_norm.weight"},
+      {"attention.output.LayerNorm.bias", "attn_output_norm.bias"},
+      {"intermediate.dense.weight", "ffn_up.weight"},
+      {"intermediate.dense.bias", "ffn_up.bias"},
+      {"output.dense.weight", "ffn_down.weight"},
+      {"output.dense.bias", "ffn_down.bias"},
+      {"output.LayerNorm.weight", "layer_output_norm.weight"},
+      {"output.LayerNorm.bias", "layer_output_norm.bias"},
   };
-  static const Regex layer("^(model\\.layers|transformer\\.h)\\.([0-9]+)\\.(.*)$");
+  static const Regex layer("^(model\\.layers|transformer\\.h|encoder\\.layer)\\.([0-9]+)\\.(.*)$");
   SmallVector<StringRef, 4> match;
   if (!layer.match(hf, &match))
     return "";

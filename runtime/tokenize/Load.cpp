@@ -110,6 +110,55 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlanSection(std::string_view
   return fromGguf(*gguf); // copies what it keeps: the bytes may go afterwards
 }
 
+namespace {
+
+// llama.cpp's BERT vocabulary ("bert": convert_hf_to_gguf.py writes each word-initial piece
+// with a "▁" before it and each "##" piece without its "##"; control tokens as they are)
+// read back as WordPiece's, with uncased BERT's normalizer (llama.cpp lower-cases every
+// "bert" vocabulary's text too; the file keeps no normalizer). BOS ([CLS]: bos_token_id, or
+// a cls_token_id) goes first and the separator ([SEP]: seperator_token_id, llama.cpp's
+// spelling, else EOS) last; by their text where the file names neither.
+Status readGgufWordPiece(const GgufFile &gguf, Tokenizer::Impl &t) {
+  const std::string &name = gguf.path();
+  if (t.attr.empty())
+    t.attr.assign(t.text.size(), TokenAttr::Normal);
+  for (size_t k = 0; k < t.text.size(); ++k) {
+    if (t.attr[k] != TokenAttr::Normal && t.attr[k] != TokenAttr::Unused)
+      continue;
+    std::string &s = t.text[k];
+    s = s.rfind("\xE2\x96\x81", 0) == 0 ? s.substr(3) : "##" + s;
+  }
+  t.bert = {true, true, true, true, true};
+  for (auto [key, slot] : {std::pair{"tokenizer.ggml.cls_token_id", &t.bos},
+                           std::pair{"tokenizer.ggml.seperator_token_id", &t.appendedEos}}) {
+    Expected<uint64_t> id = orDefault<uint64_t>(gguf.getUInt(key), UINT64_MAX);
+    if (!id)
+      return id.error();
+    if (*id != UINT64_MAX && *id >= t.text.size())
+      return bad(name, std::string(key) + " " + std::to_string(*id) + " is outside the vocabulary");
+    if (*id != UINT64_MAX)
+      *slot = static_cast<int32_t>(*id);
+  }
+  auto byText = [&](const char *text) {
+    auto it = std::find(t.text.begin(), t.text.end(), text);
+    return it == t.text.end() ? -1 : static_cast<int32_t>(it - t.text.begin());
+  };
+  if (t.bos < 0)
+    t.bos = byText("[CLS]");
+  if (t.appendedEos < 0)
+    t.appendedEos = t.eos >= 0 ? t.eos : byText("[SEP]");
+  if (t.eos < 0)
+    t.eos = t.appendedEos;
+  if (t.unk < 0)
+    t.unk = byText("[UNK]");
+  if (t.unk < 0)
+    return bad(name, "a bert vocabulary without an unknown token (tokenizer.ggml.unknown_token_id)");
+  t.attr[static_cast<size_t>(t.unk)] = TokenAttr::Unknown;
+  return Status();
+}
+
+} // namespace
+
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   const std::string &name = gguf.path();
   auto t = std::make_unique<Impl>();
@@ -120,6 +169,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
     t->kind = Kind::ByteLevelBpe;
   else if (*model == "llama")
     t->kind = Kind::SentencePieceBpe;
+  else if (*model == "bert")
+    t->kind = Kind::WordPiece;
   else
     return Error(ErrorCode::Unsupported, name + ": unsupported tokenizer model '" + *model + "'");
 
@@ -222,8 +273,15 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
       t->ends.erase(std::remove(t->ends.begin(), t->ends.end(), endId), t->ends.end());
   }
   bool spm = t->kind == Kind::SentencePieceBpe;
-  Expected<bool> addBos = orDefault(gguf.getBool("tokenizer.ggml.add_bos_token"), spm);
-  Expected<bool> addEos = orDefault(gguf.getBool("tokenizer.ggml.add_eos_token"), false);
+  const bool wordPiece = t->kind == Kind::WordPiece;
+  if (wordPiece) {
+    if (Status s = readGgufWordPiece(gguf, *t); !s)
+      return s.error();
+  }
+  Expected<bool> addBos = orDefault(gguf.getBool("tokenizer.ggml.add_bos_token"), spm || wordPiece);
+  Expected<bool> addEos = orDefault(
+      gguf.getBool(wordPiece ? "tokenizer.ggml.add_sep_token" : "tokenizer.ggml.add_eos_token"),
+      wordPiece);
   Expected<bool> addSpace = orDefault(gguf.getBool("tokenizer.ggml.add_space_prefix"), spm);
   Expected<std::string> chat = orDefault(gguf.getString("tokenizer.chat_template"), std::string());
   for (const Status &s : {addBos.ok() ? Status() : Status(addBos.error()),
@@ -236,7 +294,9 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   t->addEos = *addEos;
   t->chatTemplate = *chat;
 
-  if (spm) {
+  if (wordPiece) {
+    // (no pre-tokenizer regexes, no merges: BERT's pipeline, Kind::WordPiece)
+  } else if (spm) {
     if (t->scores.empty())
       return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");
     t->useScores = true;
@@ -273,7 +333,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   }
   if (Status s = t->finish(name); !s)
     return s.error();
-  if (!spm) {
+  if (!spm && !wordPiece) {
     Expected<std::vector<std::string_view>> merges = gguf.getStringArray("tokenizer.ggml.merges");
     if (!merges)
       return merges.error();

@@ -103,6 +103,7 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
            {"hf-tiny-bert-embedding", "hf-tiny-bert-embedding"},
            {"hf-tiny-bert-embedding-tp2", "hf-tiny-bert-embedding"},
            {"hf-tiny-bert-embedding-pp2", "hf-tiny-bert-embedding"},
+           {"hf-tiny-bert-embedding-gguf", "hf-tiny-bert-embedding"},
            {"hf-tiny-roberta-embedding", "hf-tiny-roberta-embedding"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);

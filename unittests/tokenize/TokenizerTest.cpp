@@ -594,6 +594,28 @@ TEST(Tokenizer, WordPieceMatchesHfTokenizers) {
   }
 }
 
+// llama.cpp's "bert" vocabulary (its phantom-space spelling, test/modelc/Inputs/
+// tiny-bert-embedding.gguf, written from wordpiece-uncased as llama.cpp's converter does):
+// the same ids as the tokenizer.json, with [CLS] first and [SEP] last. (llama.cpp's own
+// tokenizer gives these ids on that file too: scripts/gen-compiler-test-models.py.)
+TEST(Tokenizer, WordPieceFromGgufMatchesTheTokenizerJson) {
+  std::unique_ptr<Tokenizer> tok =
+      load(sourceDir() + "/test/modelc/Inputs/tiny-bert-embedding.gguf");
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->kind(), Tokenizer::Kind::WordPiece);
+  EXPECT_EQ(tok->tokenText(tok->bosId()), "[CLS]");
+  const nlohmann::json vectors = nlohmann::json::parse(
+      readAll(sourceDir() + "/unittests/tokenize/data/wordpiece-uncased/vectors.json"));
+  for (const nlohmann::json &v : vectors["texts"]) {
+    const std::string text = v["text"];
+    EncodeOptions opts;
+    opts.parseSpecial = true;
+    opts.addSpecial = true;
+    EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(v["special_ids"])) << "'" << text << "'";
+  }
+  EXPECT_EQ(*tok->decode(*tok->encode("the quick brown fox")), "the quick brown fox");
+}
+
 // A WordPiece tokenizer.json whose pipeline is not BERT's is refused with what is wrong.
 TEST(Tokenizer, WordPieceRefusesOtherPipelines) {
   const std::string dir = sourceDir() + "/unittests/tokenize/data/wordpiece-uncased";
