@@ -1585,17 +1585,21 @@ def encoder_models():
     bert_gguf()
 
 
-def bert_gguf():
+def bert_gguf(src=None, dst=None):
     """tiny-bert-embedding.gguf: hf-tiny-bert-embedding as llama.cpp's converter writes a
     BertModel: its tensors under llama.cpp's names (gguf's own map), "bert" metadata
     (attention.causal false, pooling_type 1: mean), and the WordPiece vocabulary in its
     "phantom space" spelling (a word-initial piece with a U+2581 before it, a "##" piece
     without the "##", special tokens as they are), with the special token ids gguf's
     SpecialVocab finds ([CLS] as BOS, [SEP] as EOS and separator; no cls key: the writer
-    has none)."""
-    src = os.path.join(OUT, "hf-tiny-bert-embedding")
+    has none). `src` and `dst`: another BertModel directory (sentence-transformers' pooling
+    config read for the pooling type) and GGUF path (bench/cpu/bert_model.py --gguf); its
+    vocabulary is padded with [unused<i>] pieces to the embedding table's rows."""
+    src = src or os.path.join(OUT, "hf-tiny-bert-embedding")
+    with open(os.path.join(src, "config.json")) as f:
+        config = json.load(f)
     tensors = load_file(os.path.join(src, "model.safetensors"))
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, 2)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, config["num_hidden_layers"])
     out = {}
     for key, value in tensors.items():
         mapped = names.get_name(key, try_suffixes=(".weight", ".bias"))
@@ -1608,9 +1612,18 @@ def bert_gguf():
     tokens = [t if t in special else t[2:] if t.startswith("##") else "\u2581" + t
               for t, _ in vocab]
     types = [3 if t in special else 1 for t, _ in vocab]
-    meta = {"block_count": 2, "context_length": 64, "embedding_length": 32,
-            "feed_forward_length": 64, "attention.head_count": 4,
-            "attention.layer_norm_epsilon": 1e-12, "attention.causal": False, "pooling_type": 1,
+    for i in range(len(tokens), config["vocab_size"]):
+        tokens.append("\u2581[unused%d]" % i)
+        types.append(1)
+    with open(os.path.join(src, "1_Pooling", "config.json")) as f:
+        mean = json.load(f).get("pooling_mode_mean_tokens", False)
+    meta = {"block_count": config["num_hidden_layers"],
+            "context_length": config["max_position_embeddings"],
+            "embedding_length": config["hidden_size"],
+            "feed_forward_length": config["intermediate_size"],
+            "attention.head_count": config["num_attention_heads"],
+            "attention.layer_norm_epsilon": config["layer_norm_eps"], "attention.causal": False,
+            "pooling_type": 1 if mean else 2,
             "tokenizer.ggml.model": "bert", "tokenizer.ggml.pre": "default",
             "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
             "tokenizer.ggml.token_type_count": 2}
@@ -1618,8 +1631,8 @@ def bert_gguf():
     keys = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id",
             "sep": "seperator_token_id", "pad": "padding_token_id", "mask": "mask_token_id"}
     meta.update({"tokenizer.ggml." + keys[k]: v for k, v in found.items() if k in keys})
-    gguf_file("tiny-bert-embedding.gguf", "bert", meta, out)
-    print("wrote tiny-bert-embedding.gguf")
+    gguf_file(dst or "tiny-bert-embedding.gguf", "bert", meta, out)
+    print("wrote", dst or "tiny-bert-embedding.gguf")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ same work as the real weights) in the shapes of all-MiniLM-L6-v2 (6 layers, 384 
 heads, 1536 in the MLP; mean pooling, Normalize) or, with --base, BAAI/bge-base-en-v1.5
 (12 layers, 768 wide, 12 heads, 3072; [CLS] pooling, Normalize): BertModel's tensors as
 transformers saves them, and the small WordPiece tokenizer of unittests/tokenize (the
-benchmarks send token ids).
+benchmarks send token ids); and OUT_DIR.gguf, the same model as llama.cpp's converter writes
+it (scripts/gen-compiler-test-models.py's bert_gguf).
 
     python3 bench/cpu/bert_model.py OUT_DIR [--base]
 """
+import importlib.util
 import json
 import os
 import shutil
@@ -39,4 +41,9 @@ os.makedirs(os.path.join(out, "1_Pooling"))
 json.dump({"word_embedding_dimension": config.hidden_size,
            "pooling_mode_cls_token": base, "pooling_mode_mean_tokens": not base},
           open(os.path.join(out, "1_Pooling", "config.json"), "w"))
+spec = importlib.util.spec_from_file_location(
+    "gen_models", os.path.join(root, "scripts", "gen-compiler-test-models.py"))
+gen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gen)
+gen.bert_gguf(out, os.path.abspath(out) + ".gguf")
 print("wrote", out)

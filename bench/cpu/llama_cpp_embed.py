@@ -20,7 +20,8 @@ threads = os.cpu_count()
 llm = llama_cpp.Llama(model_path=path, embedding=True, n_ctx=batch, n_batch=batch, n_ubatch=batch,
                       n_seq_max=64, n_threads=threads, n_threads_batch=threads, verbose=False)
 rng = random.Random(0)
-prompts = {("p%d" % i).encode(): [rng.randrange(1000, 40000) for _ in range(length)]
+top = min(40000, llm.n_vocab())  # within the vocabulary (BERT's is 30522)
+prompts = {("p%d" % i).encode(): [rng.randrange(1000, top) for _ in range(length)]
            for i in range(n)}
 # The prompts are token ids: embed() tokenizes each input, so it gets them back by name.
 llm.tokenize = lambda text, *args, **kwargs: prompts[text]
