@@ -1583,6 +1583,53 @@ def encoder_models():
             json.dump({"max_seq_length": 64 if kind == "bert" else 40, "do_lower_case": False}, f)
         print("wrote", path)
     bert_gguf()
+    encoder_classifiers()
+
+
+def encoder_classifiers():
+    """Encoders' sequence classifiers, as transformers saves them (random weights, biases
+    perturbed): hf-tiny-bert-classifier, a BertForSequenceClassification of 3 named labels
+    (its pooler, then the classifier) with hf-tiny-bert-embedding's sizes and tokenizer;
+    hf-tiny-roberta-cross-encoder, a RobertaForSequenceClassification of one label (its
+    classification head: dense, tanh, out_proj) with sentence-transformers' Sigmoid, and
+    hf-tiny-roberta-embedding's sizes and tokenizer (pairs: <s> A </s> </s> B </s>)."""
+    import torch
+    import transformers
+    torch.manual_seed(13)
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    for name, base in [("hf-tiny-bert-classifier", "hf-tiny-bert-embedding"),
+                       ("hf-tiny-roberta-cross-encoder", "hf-tiny-roberta-embedding")]:
+        if name.startswith("hf-tiny-bert"):
+            labels = ["negative", "neutral", "positive"]
+            config = transformers.BertConfig(
+                vocab_size=600, max_position_embeddings=64, type_vocab_size=2,
+                hidden_act="gelu", pad_token_id=0, num_labels=3,
+                id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+                **sizes)
+            model = transformers.BertForSequenceClassification(config)
+        else:
+            config = transformers.RobertaConfig(
+                vocab_size=V, max_position_embeddings=78, type_vocab_size=1,
+                hidden_act="gelu_new", pad_token_id=37, bos_token_id=0, eos_token_id=1,
+                num_labels=1, **sizes)
+            config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
+            model = transformers.RobertaForSequenceClassification(config)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
+                    module.bias.copy_(0.1 * torch.randn_like(module.bias))
+                if isinstance(module, torch.nn.Linear):
+                    module.weight.copy_(0.3 * torch.randn_like(module.weight))
+                    if module.bias is not None:
+                        module.bias.copy_(0.1 * torch.randn_like(module.bias))
+        path = os.path.join(OUT, name)
+        shutil.rmtree(path, ignore_errors=True)
+        model.save_pretrained(path, safe_serialization=True)
+        for f in ["tokenizer.json", "tokenizer_config.json"]:
+            shutil.copy(os.path.join(OUT, base, f), path)
+        print("wrote", path)
 
 
 def bert_gguf(src=None, dst=None):

@@ -510,7 +510,13 @@ def main():
             ("hf-tiny-qwen3-classifier",
              [[1, 17, 42, 9, 3, 50, 7, 8, 63, 31], [5, 6], [20],
               [4, 33, 12, 60, 2, 2, 19, 40, 41, 7, 11, 58, 23, 1, 9, 30, 44, 5, 6, 50]]),
-            ("hf-tiny-llama-cross-encoder", pairs), ("hf-tiny-qwen3-reranker", pairs)]:
+            ("hf-tiny-llama-cross-encoder", pairs), ("hf-tiny-qwen3-reranker", pairs),
+            # Encoders' (gen-compiler-test-models.py --encoder): BERT's on [CLS] ... [SEP]
+            # ids of its WordPiece vocabulary (single texts: token type 0), RoBERTa's pairs.
+            ("hf-tiny-bert-classifier",
+             [[2, 225, 521, 568, 542, 586, 594, 225, 588, 576, 15, 3], [2, 37, 3],
+              [2, 570, 32, 590, 131, 599, 13, 415, 430, 129, 5, 3]]),
+            ("hf-tiny-roberta-cross-encoder", pairs)]:
         if only and name not in only:
             continue
         write_classifier(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), cases)

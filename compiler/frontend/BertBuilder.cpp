@@ -1,9 +1,13 @@
 // BERT and RoBERTa encoders (transformers' BertModel, RobertaModel): the sum of token,
 // learned position and token-type embeddings (type 0: one text) through a LayerNorm, then
 // layers of bidirectional multi-head attention and a GELU MLP, each block's output added
-// to its input and LayerNorm-ed after (post-norm). No head: the plan pools the last
-// layer's states (an embedding plan). Weight names are BertModel's ("embeddings.",
-// "encoder.layer.<i>."), behind the checkpoint's prefix ("bert.", "roberta.") if any.
+// to its input and LayerNorm-ed after (post-norm). An embedding plan has no head: it pools
+// the last layer's states. A classification plan (BertForSequenceClassification,
+// RobertaForSequenceClassification) ends with the classifier's logits of every row, the
+// first of which the runtime pools: BERT's pooler (dense, tanh) then its classifier, or
+// RoBERTa's classification head (dense, tanh, out_proj). Weight names are BertModel's
+// ("embeddings.", "encoder.layer.<i>.", "pooler."), behind the checkpoint's prefix
+// ("bert.", "roberta.") if any; the classifiers' own ("classifier.") are not.
 #include "compiler/frontend/ModuleBuilder.h"
 
 #include <cmath>
@@ -73,5 +77,22 @@ void modelc::frontend::buildBert(ModuleBuilder &b) {
 
   b.setScope("head");
   Value rows = ob.create<llm::GatherTokensOp>(b.loc(), x.getType(), x, args.sampleRows);
-  b.endWithPooling(rows, words);
+  if (!b.spec().classify()) {
+    b.endWithPooling(rows, words);
+    return;
+  }
+  const int64_t labels = b.spec().classifier.columns();
+  const bool roberta = c.modelType == "roberta";
+  FlatSymbolRefAttr dense =
+      roberta ? b.headWeight("classifier.dense.weight", {d, d}, "classifier.dense.weight")
+              : b.weight("pooler.dense.weight", {d, d}, "pooler.dense.weight");
+  FlatSymbolRefAttr denseBias =
+      roberta ? b.headWeight("classifier.dense.bias", {d}, "classifier.dense.bias")
+              : b.weight("pooler.dense.bias", {d}, "pooler.dense.bias");
+  const std::string out = roberta ? "classifier.out_proj" : "classifier";
+  FlatSymbolRefAttr head = b.headWeight(out + ".weight", {labels, d}, out + ".weight");
+  FlatSymbolRefAttr headBias = b.headWeight(out + ".bias", {labels}, out + ".bias");
+  Value h = b.linear(rows, dense, d, denseBias);
+  h = ob.create<llm::SoftcapOp>(b.loc(), h.getType(), h, ob.getF64FloatAttr(1.0)); // tanh
+  b.endForward(b.linear(h, head, labels, headBias));
 }

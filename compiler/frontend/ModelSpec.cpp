@@ -274,6 +274,11 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (classifier) {
     spec.task = "classify";
     readClassifier(*object, configPath, spec);
+    // BERT's second text is token type 1, which plans do not take yet (RoBERTa has one type).
+    if (encoder && spec.config.typeVocabSize > 1)
+      spec.classifier.pairsUnsupported =
+          "this cross-encoder's second text is token type 1 (BERT's segment B), and modelrt "
+          "does not pass token types yet: /classify scores single texts";
     if (model && model->findTensor(spec.config.weightPrefix + "score.bias") &&
         spec.classifierError.empty())
       spec.classifierError = (dir + ": a classifier bias score.bias is not supported").str();
@@ -508,10 +513,15 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
     return createStringError(inconvertibleErrorCode(), spec.poolingError);
   if (spec.classify() && !spec.classifierError.empty())
     return createStringError(inconvertibleErrorCode(), spec.classifierError);
-  if (c.architecture == Architecture::Bert && !spec.embed())
+  if (c.architecture == Architecture::Bert && !spec.embed() && !spec.classify())
     return fail("task", "'" + spec.task + "': " + c.modelType +
-                            " is an encoder; modelc compiles it for embeddings only (--task "
-                            "embed; its sequence classifiers are not supported yet)");
+                            " is an encoder; modelc compiles it for embeddings (--task embed) "
+                            "or, a sequence classifier, for classification");
+  if (c.architecture == Architecture::Bert && spec.classify() &&
+      (!spec.classifierTokenIds.empty() || spec.weights.format == WeightSource::Format::Gguf))
+    return fail("task", "an encoder's classifier comes from its <Name>ForSequenceClassification "
+                        "checkpoint (it has no LM head to take rows of, and llama.cpp's cls "
+                        "tensors are not read)");
   if (spec.classify() && spec.classifier.labels.empty())
     return fail("task", "classify needs a sequence classifier (a checkpoint whose architecture "
                         "is <Name>ForSequenceClassification), or --classifier-from-token to "

@@ -290,7 +290,9 @@ void ModuleBuilder::setModuleAttributes() {
         b.getDictionaryAttr(
             {b.getNamedAttr("type", b.getStringAttr(modelrt::plan::poolingTypeName(
                                         embed ? spec_.pooling.type
-                                              : modelrt::plan::Pooling::Type::Last))),
+                                        : c.architecture == Architecture::Bert
+                                            ? modelrt::plan::Pooling::Type::Cls // [CLS], <s>
+                                            : modelrt::plan::Pooling::Type::Last))),
              b.getNamedAttr("normalize", b.getBoolAttr(embed && spec_.pooling.normalize)),
              b.getNamedAttr("dimensions", b.getI64IntegerAttr(
                                               embed ? c.hiddenSize
@@ -308,6 +310,8 @@ void ModuleBuilder::setModuleAttributes() {
         b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))};
     if (!k.pairTemplate.empty())
       fields.push_back(b.getNamedAttr("pair_template", b.getStringAttr(k.pairTemplate)));
+    if (!k.pairsUnsupported.empty())
+      fields.push_back(b.getNamedAttr("pairs_unsupported", b.getStringAttr(k.pairsUnsupported)));
     module->setAttr("llm.classifier", b.getDictionaryAttr(fields));
   }
 }

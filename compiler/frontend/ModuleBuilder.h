@@ -116,6 +116,13 @@ public:
   void endWithHead(mlir::Value x, mlir::FlatSymbolRefAttr norm, mlir::FlatSymbolRefAttr embed);
 
   mlir::OwningOpRef<mlir::ModuleOp> finish();
+  // Declares a weight of a Hugging Face checkpoint's tensor `source` as named, outside the
+  // model's weightPrefix (the head of a task model: BertForSequenceClassification's
+  // "classifier.weight" beside its "bert." encoder).
+  mlir::FlatSymbolRefAttr headWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                     llvm::StringRef source) {
+    return declare(symbol, shape, {source}, false, {}, 1, /*finalNames=*/true);
+  }
   // The declared llm.weight `symbol` names (to mark it), or null.
   mlir::Operation *lookup(mlir::FlatSymbolRefAttr symbol) {
     return module_->lookupSymbol(symbol.getAttr());

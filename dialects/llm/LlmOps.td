@@ -263,7 +263,8 @@ def Llm_SoftcapOp : Llm_TokenwiseOp<"softcap", [SameOperandsAndResultType]> {
   let summary = "cap * tanh(x / cap), element-wise";
   let description = [{
     Soft-caps every element to (-cap, cap) (Gemma 2's final logits: divided by the cap,
-    tanh, multiplied by the cap, in that order).
+    tanh, multiplied by the cap, in that order). With cap 1 it is tanh itself (an encoder
+    classifier's pooler).
   }];
   let arguments = (ins Llm_Activation:$input, F64Attr:$cap);
   let results = (outs Llm_Activation:$result);

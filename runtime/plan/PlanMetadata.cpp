@@ -211,6 +211,14 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
     pooling.type = *parsed;
     m.pooling = pooling;
   }
+  if (auto it = root.find("bidirectional"); it != root.end()) {
+    if (!it->is_boolean())
+      return bad("bidirectional must be a boolean");
+    m.bidirectional = it->get<bool>();
+    if (m.bidirectional && !m.pooling)
+      return bad("bidirectional attention needs pooling (an embedding or classification plan): "
+                 "a plan that generates tokens attends causally");
+  }
   if (auto it = root.find("classifier"); it != root.end()) {
     if (!it->is_object())
       return bad("classifier must be an object");
@@ -247,21 +255,22 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
         return bad("classifier.pair_template must be a string");
       classifier.pairTemplate = t->get<std::string>();
     }
+    if (auto u = it->find("pairs_unsupported"); u != it->end()) {
+      if (!u->is_string() || u->get<std::string>().empty())
+        return bad("classifier.pairs_unsupported must be a non-empty string");
+      classifier.pairsUnsupported = u->get<std::string>();
+    }
     if (classifier.twoWaySoftmax && classifier.labels.size() != 1)
       return bad("classifier.two_way_softmax needs exactly one label");
-    if (!m.pooling || m.pooling->type != Pooling::Type::Last || m.pooling->normalize ||
+    // A decoder's classifier reads its last token; an encoder's (bidirectional) its first.
+    const Pooling::Type pooled = m.bidirectional ? Pooling::Type::Cls : Pooling::Type::Last;
+    if (!m.pooling || m.pooling->type != pooled || m.pooling->normalize ||
         m.pooling->dimensions != classifier.columns())
-      return bad("a classifier needs pooling of the last token, not normalized, " +
-                 std::to_string(classifier.columns()) + " dimensions wide");
+      return bad(std::string("a classifier needs pooling of the ") +
+                 (m.bidirectional ? "first token (an encoder's)" : "last token") +
+                 ", not normalized, " + std::to_string(classifier.columns()) +
+                 " dimensions wide");
     m.classifier = std::move(classifier);
-  }
-  if (auto it = root.find("bidirectional"); it != root.end()) {
-    if (!it->is_boolean())
-      return bad("bidirectional must be a boolean");
-    m.bidirectional = it->get<bool>();
-    if (m.bidirectional && !m.pooling)
-      return bad("bidirectional attention needs pooling (an embedding or classification plan): "
-                 "a plan that generates tokens attends causally");
   }
   if (auto it = root.find("tokenizer"); it != root.end() && it->is_object()) {
     auto format = it->find("format");

@@ -92,6 +92,9 @@ struct Classifier {
   // (a GGUF file's rerank template; modelc --pair-template), tokenized as one prompt with
   // special tokens recognised; it wins over pairEncoding.
   std::string pairTemplate;
+  // Set: why this classifier cannot score pairs (a BERT cross-encoder's document is token
+  // type 1, and plans take no token types yet); /score, /rerank and pairs are refused with it.
+  std::string pairsUnsupported;
   // The prompt text of a query and a document under pairTemplate.
   std::string applyPairTemplate(std::string_view query, std::string_view document) const;
 

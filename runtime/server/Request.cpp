@@ -759,6 +759,8 @@ Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document) {
+  if (!classifier.pairsUnsupported.empty())
+    return Error(ErrorCode::InvalidArgument, classifier.pairsUnsupported);
   EncodeOptions encode;
   encode.parseSpecial = true;
   encode.addSpecial = classifier.pairTemplate.empty(); // a template writes its own

@@ -356,7 +356,11 @@ TEST(Classifier, PlansMatchTransformers) {
            {"hf-tiny-llama-cross-encoder-pp2", "hf-tiny-llama-cross-encoder"},
            {"hf-tiny-qwen3-reranker", "hf-tiny-qwen3-reranker"},
            {"hf-tiny-qwen3-reranker-tp2", "hf-tiny-qwen3-reranker"},
-           {"tiny-qwen3-reranker-gguf", "hf-tiny-qwen3-reranker"}}) {
+           {"tiny-qwen3-reranker-gguf", "hf-tiny-qwen3-reranker"},
+           {"hf-tiny-bert-classifier", "hf-tiny-bert-classifier"},
+           {"hf-tiny-bert-classifier-tp2", "hf-tiny-bert-classifier"},
+           {"hf-tiny-roberta-cross-encoder", "hf-tiny-roberta-cross-encoder"},
+           {"hf-tiny-roberta-cross-encoder-pp2", "hf-tiny-roberta-cross-encoder"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
