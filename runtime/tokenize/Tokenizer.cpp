@@ -273,7 +273,7 @@ void encodeWord(const Tokenizer::Impl &t, std::u32string_view word, std::vector<
   const size_t before = out.size();
   for (size_t start = 0; start < word.size();) {
     int32_t found = -1;
-    size_t end = word.size();
+    size_t end = std::min(word.size(), start + t.longestPiece);
     for (; end > start; --end) {
       std::string piece = start > 0 ? t.subwordPrefix : std::string();
       piece += unicode::encode(word.substr(start, end - start));
@@ -378,6 +378,7 @@ Status Tokenizer::Impl::finish(const std::string &name) {
       const bool subword = attr[k] == TokenAttr::Normal && !subwordPrefix.empty() &&
                            s.size() > subwordPrefix.size() && s.rfind(subwordPrefix, 0) == 0;
       bytes[k] = subword ? s.substr(subwordPrefix.size()) : " " + s;
+      longestPiece = std::max(longestPiece, unicode::decode(subword ? bytes[k] : s).size());
       if (attr[k] != TokenAttr::Normal && !s.empty()) // [UNK] too: HF finds it in text
         specials.push_back(id);
       continue;
@@ -539,8 +540,9 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool sk
       return Error(ErrorCode::OutOfRange, "token id " + std::to_string(id) +
                                               " is outside the vocabulary of " +
                                               std::to_string(t.size()));
-    if (skipSpecial && t.attr[id] == TokenAttr::Control)
-      continue;
+    if (skipSpecial && (t.attr[id] == TokenAttr::Control ||
+                        (t.kind == Kind::WordPiece && t.attr[id] == TokenAttr::Unknown)))
+      continue; // (HF skips a WordPiece vocabulary's [UNK] too: it is a special token)
     const std::string &b = t.bytes[id];
     if (first && (t.spmPrefix != Impl::SpacePrefix::None || t.kind == Kind::WordPiece) &&
         !b.empty() && b[0] == ' ')

@@ -40,6 +40,7 @@ struct Tokenizer::Impl {
   } bert;
   std::string subwordPrefix = "##";
   size_t maxWordChars = 100;
+  size_t longestPiece = 0; // characters of the longest piece (finish()): no longer one is tried
   int32_t byteIds[256]; // token of each byte (byte-level alphabet or <0xXX>), -1 if none
   int32_t bos = -1, eos = -1, pad = -1, unk = -1;
   std::vector<int32_t> ends; // end-of-answer tokens; finish() adds eos first, drops repeats

@@ -11,7 +11,7 @@ namespace modelrt::unicode {
 
 bool isNonspacingMark(uint32_t cp); // General_Category Mn
 bool isPunctuation(uint32_t cp); // ASCII punctuation or General_Category P*
-bool isOther(uint32_t cp);       // General_Category C* (control, format, unassigned, ...)
+bool isOther(uint32_t cp);       // General_Category Cc, Cf, Co, Cs (not unassigned Cn)
 bool isWhiteSpace(uint32_t cp);  // the White_Space property
 // The CJK ideograph blocks BERT puts spaces around (its _is_chinese_char).
 bool isCjkIdeograph(uint32_t cp);

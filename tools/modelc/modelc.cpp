@@ -319,6 +319,14 @@ int main(int argc, char **argv) {
     return fail(toString(std::move(e)));
   if (Error e = frontend::validateSpec(*spec))
     return fail(toString(std::move(e)));
+  // An encoder's prompt runs whole in one step: longer than the step, it is refused.
+  if (const int64_t seq = spec->maxSeqLen ? spec->maxSeqLen : spec->config.maxPositions;
+      spec->config.architecture == frontend::Architecture::Bert &&
+      spec->maxNumBatchedTokens < seq)
+    llvm::errs() << "modelc: warning: max-num-batched-tokens " << spec->maxNumBatchedTokens
+                 << " is below max-seq-len " << seq
+                 << ": an encoder runs each prompt whole in one step, so longer prompts will be "
+                    "refused\n";
   if (emit == Emit::Plan && spec->target == "cuda" && spec->dtype == "f32")
     return fail("--target cuda: the CUDA executor runs bf16 and f16 plans; add --dtype bf16");
   if (spec->pipelineParallel > 1 && spec->tensorParallel > 1)

@@ -624,4 +624,14 @@ TEST(SchedulerWholePromptsTest, PromptsAreNeverCut) {
   Expected<Scheduler> cached = Scheduler::create(config);
   ASSERT_FALSE(cached.ok());
   EXPECT_TRUE(contains(cached.error().message(), "bidirectional")) << cached.error().message();
+
+  // With a watermark a whole prompt must fit the blocks admission may take (else it would
+  // wait forever, and everything behind it).
+  config.kvCache.prefixCaching = false;
+  config.kvCache.watermarkBlocks = 2;
+  Scheduler marked = std::move(Scheduler::create(config).value());
+  Expected<RequestId> over = marked.addRequest(makeRequest(28, 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_TRUE(contains(over.error().message(), "the pool admits at most 6")) << over.error().message();
+  EXPECT_TRUE(marked.addRequest(makeRequest(24, 1)).ok());
 }

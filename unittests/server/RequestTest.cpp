@@ -539,4 +539,12 @@ TEST(Request, PairTruncationKeepsTheQuery) {
   EXPECT_NE(tooShort.error().message().find("truncation cuts documents, not queries"),
             std::string::npos)
       << tooShort.error().message();
+  // A classifier whose pairs the plan cannot compute (a BERT cross-encoder's document is
+  // token type 1): every pair is refused with the plan's reason, truncated or not.
+  k.pairsUnsupported = "pairs need token types";
+  for (int64_t keep : {int64_t(-1), int64_t(full->size())}) {
+    Expected<std::vector<int32_t>> refused = pairPrompt(**tok, k, query, document, keep);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message(), "pairs need token types");
+  }
 }
