@@ -20,6 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_client  # noqa: E402
 
 modelrt, classifier_plan, cross_encoder_plan, reranker_plan, embed_plan, goldens = sys.argv[1:7]
+# Encoders' (bidirectional): a BERT sequence classifier and a RoBERTa cross-encoder.
+bert_classifier_plan, roberta_cross_encoder_plan = sys.argv[7:9]
 TOLERANCE = 1e-5  # measured: probabilities 1.2e-7 to 7.2e-7 (EmbeddingTest.cpp)
 
 
@@ -177,4 +179,20 @@ serving(classifier_plan, sequence_classifier)
 serving(cross_encoder_plan, pair_scorer("hf-tiny-llama-cross-encoder"))
 serving(reranker_plan, pair_scorer("hf-tiny-qwen3-reranker"))
 serving(embed_plan, embedding_plan)
+
+
+def encoder_classifier(base, check):
+    g = golden("hf-tiny-bert-classifier")
+    status, answer = post(base, "/classify", {"input": [c["prompt"] for c in g["cases"]]})
+    check(status == 200 and
+          all(close(d["probs"], c["probs"]) and d["label"] == g["labels"][c["probs"].index(
+              max(c["probs"]))] for d, c in zip(answer["data"], g["cases"])),
+          "a BERT classifier: /classify is transformers' softmax, pooled at [CLS]")
+    status, texts = post(base, "/classify", {"input": ["The quick brown fox.", "a"]})
+    check(status == 200 and len(texts["data"]) == 2 and texts["usage"]["prompt_tokens"] == 7 + 3,
+          "a BERT classifier classifies texts through its WordPiece tokenizer")
+
+
+serving(bert_classifier_plan, encoder_classifier)
+serving(roberta_cross_encoder_plan, pair_scorer("hf-tiny-roberta-cross-encoder"))
 print("all classify checks passed")
