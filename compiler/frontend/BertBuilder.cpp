@@ -82,7 +82,7 @@ void modelc::frontend::buildBert(ModuleBuilder &b) {
     return;
   }
   const int64_t labels = b.spec().classifier.columns();
-  const bool roberta = c.modelType == "roberta";
+  const bool roberta = c.positionOffset > 0; // RoBERTa's layout (XLM-RoBERTa's too)
   FlatSymbolRefAttr dense =
       roberta ? b.headWeight("classifier.dense.weight", {d, d}, "classifier.dense.weight")
               : b.weight("pooler.dense.weight", {d, d}, "pooler.dense.weight");

@@ -248,7 +248,8 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   // (BertForMaskedLM's "bert.", RobertaForMaskedLM's "roberta.").
   const bool encoder = spec.config.architecture == Architecture::Bert;
   if (encoder && model && !model->findTensor("embeddings.word_embeddings.weight"))
-    for (const std::string &prefix : {spec.config.modelType + ".", std::string("bert.")})
+    for (const std::string &prefix : {spec.config.modelType + ".", std::string("bert."),
+                                      std::string("roberta.")}) // XLM-R's task models too
       if (model->findTensor(prefix + "embeddings.word_embeddings.weight")) {
         spec.config.weightPrefix = prefix;
         break;
