@@ -1373,6 +1373,28 @@ def tiny_tokenizer(single=None, pair=None, extra=()):
                       "merges": merges}}
 
 
+def st_modules(path, mode, normalize, dims=None):
+    """sentence-transformers' modules of a saved embedder: modules.json (Transformer, Pooling,
+    Normalize if `normalize`) and 1_Pooling/config.json pooling by `mode` (its name without
+    "pooling_mode_") over `dims` features (D unless given)."""
+    modules = [{"idx": 0, "name": "0", "path": "",
+                "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+    with open(os.path.join(path, "modules.json"), "w") as f:
+        json.dump(modules, f, indent=2)
+    os.makedirs(os.path.join(path, "1_Pooling"))
+    modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+             "weightedmean_tokens", "lasttoken"]
+    config = {"word_embedding_dimension": dims or D, "include_prompt": True}
+    config.update({"pooling_mode_" + m: m == mode for m in modes})
+    with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+
 def embedding_models():
     """Embedding checkpoints as sentence-transformers saves decoder models (Qwen3-Embedding):
     the bare decoder's tensors (no "model." prefix, no LM head), modules.json naming a
@@ -1382,13 +1404,6 @@ def embedding_models():
     hf-tiny-llama-embedding: hf-tiny-llama's weights, architecture LlamaModel, mean pooling,
     not normalized; tiny-qwen3-embedding.gguf: hf-tiny-qwen3-embedding as llama.cpp's
     converter writes an embedding model (qwen3.pooling_type 3: last, no output.weight)."""
-    def pooling(mode):
-        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
-                 "weightedmean_tokens", "lasttoken"]
-        config = {"word_embedding_dimension": D, "include_prompt": True}
-        config.update({"pooling_mode_" + m: m == mode for m in modes})
-        return config
-
     for name, base, arch, mode, normalize in [
             ("hf-tiny-qwen3-embedding", "hf-tiny-qwen3", "Qwen3ForCausalLM", "lasttoken", True),
             ("hf-tiny-llama-embedding", "hf-tiny-llama", "LlamaModel", "mean_tokens", False)]:
@@ -1399,15 +1414,7 @@ def embedding_models():
         config["architectures"] = [arch]
         hf_dir(name, bare, config)
         path = os.path.join(OUT, name)
-        modules = [{"idx": 0, "name": "0", "path": "",
-                    "type": "sentence_transformers.models.Transformer"},
-                   {"idx": 1, "name": "1", "path": "1_Pooling",
-                    "type": "sentence_transformers.models.Pooling"}]
-        if normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                            "type": "sentence_transformers.models.Normalize"})
-        with open(os.path.join(path, "modules.json"), "w") as f:
-            json.dump(modules, f, indent=2)
+        st_modules(path, mode, normalize)
         if name == "hf-tiny-qwen3-embedding":  # texts for the server's test
             with open(os.path.join(path, "tokenizer.json"), "w") as f:
                 json.dump(tiny_tokenizer(), f, ensure_ascii=False, indent=1)
@@ -1419,9 +1426,6 @@ def embedding_models():
                            "pad_token": "</s>", "model_max_length": 128,
                            "chat_template": "{% for m in messages %}{{ m['content'] }}."
                                             "{% endfor %}"}, f, indent=1)
-        os.makedirs(os.path.join(path, "1_Pooling"))
-        with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
-            json.dump(pooling(mode), f, indent=2)
         print("wrote", path)
     q = load_file(os.path.join(OUT, "hf-tiny-qwen3", "model.safetensors"))
     gguf_file("tiny-qwen3-embedding.gguf", "qwen3", qwen3_gguf_meta(3),
@@ -1563,22 +1567,7 @@ def encoder_models():
                           "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
         with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
             json.dump(tok_config, f, indent=1)
-        modules = [{"idx": 0, "name": "0", "path": "",
-                    "type": "sentence_transformers.models.Transformer"},
-                   {"idx": 1, "name": "1", "path": "1_Pooling",
-                    "type": "sentence_transformers.models.Pooling"}]
-        if normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                            "type": "sentence_transformers.models.Normalize"})
-        with open(os.path.join(path, "modules.json"), "w") as f:
-            json.dump(modules, f, indent=2)
-        os.makedirs(os.path.join(path, "1_Pooling"))
-        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
-                 "weightedmean_tokens", "lasttoken"]
-        pool = {"word_embedding_dimension": 32, "include_prompt": True}
-        pool.update({"pooling_mode_" + m: m == mode for m in modes})
-        with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
-            json.dump(pool, f, indent=2)
+        st_modules(path, mode, normalize, 32)
         with open(os.path.join(path, "sentence_bert_config.json"), "w") as f:
             json.dump({"max_seq_length": 64 if kind == "bert" else 40, "do_lower_case": False}, f)
         print("wrote", path)

@@ -33,17 +33,10 @@ shutil.copy(os.path.join(root, "unittests", "tokenize", "data", "wordpiece-uncas
 json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "[PAD]",
            "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]"},
           open(os.path.join(out, "tokenizer_config.json"), "w"))
-json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-           {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-           {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
-          open(os.path.join(out, "modules.json"), "w"))
-os.makedirs(os.path.join(out, "1_Pooling"))
-json.dump({"word_embedding_dimension": config.hidden_size,
-           "pooling_mode_cls_token": base, "pooling_mode_mean_tokens": not base},
-          open(os.path.join(out, "1_Pooling", "config.json"), "w"))
 spec = importlib.util.spec_from_file_location(
     "gen_models", os.path.join(root, "scripts", "gen-compiler-test-models.py"))
 gen = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gen)
+gen.st_modules(out, "cls_token" if base else "mean_tokens", True, config.hidden_size)
 gen.bert_gguf(out, os.path.abspath(out) + ".gguf")
 print("wrote", out)
