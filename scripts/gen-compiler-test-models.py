@@ -1509,6 +1509,24 @@ def classifier_models():
     print("wrote", path)
 
 
+def perturb(model, weights, biases):
+    """Moves a transformers model's random weights off their initial values, in place: each
+    LayerNorm's weight near 1 and bias near 0 (not exactly), each linear's bias by `biases`
+    times N(0, 1), and its weight to `weights` times N(0, 1) where given (so that a
+    classifier's logits are not all near 0)."""
+    import torch
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
+                module.bias.copy_(0.1 * torch.randn_like(module.bias))
+            if isinstance(module, torch.nn.Linear):
+                if weights is not None:
+                    module.weight.copy_(weights * torch.randn_like(module.weight))
+                if module.bias is not None:
+                    module.bias.copy_(biases * torch.randn_like(module.bias))
+
+
 def encoder_models():
     """Encoders (modelc embeds with bidirectional attention) as sentence-transformers saves
     them, their random weights from transformers itself (LayerNorms perturbed off 1 and 0):
@@ -1542,13 +1560,7 @@ def encoder_models():
                                                 pad_token_id=37, bos_token_id=0, eos_token_id=1,
                                                 **sizes)
             model = transformers.RobertaForMaskedLM(config)
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, torch.nn.LayerNorm):
-                    module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
-                    module.bias.copy_(0.1 * torch.randn_like(module.bias))
-                if isinstance(module, torch.nn.Linear) and module.bias is not None:
-                    module.bias.copy_(0.05 * torch.randn_like(module.bias))
+        perturb(model, None, 0.05)
         path = os.path.join(OUT, name)
         shutil.rmtree(path, ignore_errors=True)
         model.save_pretrained(path, safe_serialization=True)
@@ -1604,15 +1616,7 @@ def encoder_classifiers():
                 num_labels=1, **sizes)
             config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
             model = transformers.RobertaForSequenceClassification(config)
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, torch.nn.LayerNorm):
-                    module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
-                    module.bias.copy_(0.1 * torch.randn_like(module.bias))
-                if isinstance(module, torch.nn.Linear):
-                    module.weight.copy_(0.3 * torch.randn_like(module.weight))
-                    if module.bias is not None:
-                        module.bias.copy_(0.1 * torch.randn_like(module.bias))
+        perturb(model, 0.3, 0.1)
         path = os.path.join(OUT, name)
         shutil.rmtree(path, ignore_errors=True)
         model.save_pretrained(path, safe_serialization=True)
