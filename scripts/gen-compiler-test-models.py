@@ -1593,15 +1593,24 @@ def encoder_classifiers():
     (its pooler, then the classifier) with hf-tiny-bert-embedding's sizes and tokenizer;
     hf-tiny-roberta-cross-encoder, a RobertaForSequenceClassification of one label (its
     classification head: dense, tanh, out_proj) with sentence-transformers' Sigmoid, and
-    hf-tiny-roberta-embedding's sizes and tokenizer (pairs: <s> A </s> </s> B </s>)."""
+    hf-tiny-roberta-embedding's sizes and tokenizer (pairs: <s> A </s> </s> B </s>);
+    hf-tiny-bert-cross-encoder, a BertForSequenceClassification of one label with
+    sentence-transformers' Sigmoid (ms-marco-MiniLM's layout: the document is token type 1)."""
     import torch
     import transformers
     torch.manual_seed(13)
     sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                  intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     for name, base in [("hf-tiny-bert-classifier", "hf-tiny-bert-embedding"),
-                       ("hf-tiny-roberta-cross-encoder", "hf-tiny-roberta-embedding")]:
-        if name.startswith("hf-tiny-bert"):
+                       ("hf-tiny-roberta-cross-encoder", "hf-tiny-roberta-embedding"),
+                       ("hf-tiny-bert-cross-encoder", "hf-tiny-bert-embedding")]:
+        if name == "hf-tiny-bert-cross-encoder":
+            config = transformers.BertConfig(
+                vocab_size=600, max_position_embeddings=64, type_vocab_size=2,
+                hidden_act="gelu", pad_token_id=0, num_labels=1, **sizes)
+            config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
+            model = transformers.BertForSequenceClassification(config)
+        elif name.startswith("hf-tiny-bert"):
             labels = ["negative", "neutral", "positive"]
             config = transformers.BertConfig(
                 vocab_size=600, max_position_embeddings=64, type_vocab_size=2,
@@ -1622,6 +1631,12 @@ def encoder_classifiers():
         model.save_pretrained(path, safe_serialization=True)
         for f in ["tokenizer.json", "tokenizer_config.json"]:
             shutil.copy(os.path.join(OUT, base, f), path)
+        if name == "hf-tiny-bert-cross-encoder":  # token_type_ids from the tokenizer, as BERT's
+            with open(os.path.join(path, "tokenizer_config.json")) as f:
+                tok_config = json.load(f)
+            tok_config["model_input_names"] = ["input_ids", "token_type_ids", "attention_mask"]
+            with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+                json.dump(tok_config, f, indent=1)
         print("wrote", path)
 
 

@@ -326,12 +326,17 @@ def write_classifier(name, directory, cases):
             ce = sentence_transformers.CrossEncoder(directory, device="cpu")
             out["labels"] = [config.id2label[i] for i in range(config.num_labels)]
             for q, d in cases:
-                ids = ce.tokenizer(q, d)["input_ids"]
-                logit = ce.model(torch.tensor([ids])).logits[0]
+                enc = ce.tokenizer(q, d)
+                ids = enc["input_ids"]
+                types = enc.get("token_type_ids")  # BERT's: the document is type 1
+                logit = ce.model(torch.tensor([ids]), token_type_ids=None if types is None
+                                 else torch.tensor([types])).logits[0]
                 score = ce.predict([(q, d)], batch_size=1, convert_to_numpy=True)[0]
                 out["cases"].append({"text_1": q, "text_2": d, "prompt": ids,
                                      "logits": [float(x) for x in logit],
                                      "probs": [float(score)]})
+                if types is not None and any(types):
+                    out["cases"][-1]["token_types"] = types
         else:
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 directory, dtype=torch.float32).eval()
@@ -516,7 +521,7 @@ def main():
             ("hf-tiny-bert-classifier",
              [[2, 225, 521, 568, 542, 586, 594, 225, 588, 576, 15, 3], [2, 37, 3],
               [2, 570, 32, 590, 131, 599, 13, 415, 430, 129, 5, 3]]),
-            ("hf-tiny-roberta-cross-encoder", pairs)]:
+            ("hf-tiny-roberta-cross-encoder", pairs), ("hf-tiny-bert-cross-encoder", pairs)]:
         if only and name not in only:
             continue
         write_classifier(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), cases)

@@ -33,13 +33,19 @@ void modelc::frontend::buildBert(ModuleBuilder &b) {
       "embeddings.position_embeddings.weight", false,
       c.positionOffset > 0 ? std::optional(std::pair(c.positionOffset, c.maxPositions))
                            : std::nullopt);
-  // Type 0's row (a table of one row is read as that row).
-  FlatSymbolRefAttr type0 = b.weight(
-      "embeddings.token_type_embeddings", {d}, "embeddings.token_type_embeddings.weight", false,
-      c.typeVocabSize > 1 ? std::optional(std::pair<int64_t, int64_t>(0, 1)) : std::nullopt);
+  // A classifier that takes token types looks each row's up; otherwise every row is type 0,
+  // whose row is added to all (a table of one row is read as that row).
+  const bool typed = b.spec().classify() && b.spec().classifier.tokenTypes > 0;
+  FlatSymbolRefAttr types =
+      typed ? b.weight("embeddings.token_type_embeddings", {c.typeVocabSize, d},
+                       "embeddings.token_type_embeddings.weight")
+            : b.weight("embeddings.token_type_embeddings", {d},
+                       "embeddings.token_type_embeddings.weight", false,
+                       c.typeVocabSize > 1 ? std::optional(std::pair<int64_t, int64_t>(0, 1))
+                                           : std::nullopt);
   // Both pick rows of their tables on purpose (the rest are other positions and types).
   for (auto [weight, picks] : {std::pair(positions, c.positionOffset > 0),
-                               std::pair(type0, c.typeVocabSize > 1)})
+                               std::pair(types, !typed && c.typeVocabSize > 1)})
     if (Operation *w = b.lookup(weight); w && picks)
       w->setAttr("llm.picked_rows", ob.getUnitAttr());
 
@@ -48,7 +54,9 @@ void modelc::frontend::buildBert(ModuleBuilder &b) {
       ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenIds, words, IntegerAttr()),
       ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.positions, positions,
                                   IntegerAttr()));
-  x = ob.create<llm::BiasAddOp>(b.loc(), x.getType(), x, type0);
+  x = typed ? b.add(x, ob.create<llm::EmbeddingOp>(b.loc(), b.activation(d), args.tokenTypes,
+                                                   types, IntegerAttr()))
+            : Value(ob.create<llm::BiasAddOp>(b.loc(), x.getType(), x, types));
   x = norm(x, "embeddings.LayerNorm");
 
   auto gelu = b.geluApproximation();

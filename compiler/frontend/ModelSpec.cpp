@@ -293,11 +293,9 @@ Expected<ModelSpec> loadHuggingFaceDir(StringRef dir) {
   if (classifier) {
     spec.task = "classify";
     readClassifier(*object, configPath, spec);
-    // BERT's second text is token type 1, which plans do not take yet (RoBERTa has one type).
+    // BERT's second text is token type 1: its plan takes each token's type (RoBERTa has one).
     if (encoder && spec.config.typeVocabSize > 1)
-      spec.classifier.pairsUnsupported =
-          "this cross-encoder's second text is token type 1 (BERT's segment B), and modelrt "
-          "does not pass token types yet: /classify scores single texts";
+      spec.classifier.tokenTypes = spec.config.typeVocabSize;
     if (model && model->findTensor(spec.config.weightPrefix + "score.bias") &&
         spec.classifierError.empty())
       spec.classifierError = (dir + ": a classifier bias score.bias is not supported").str();
@@ -541,6 +539,10 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
     return fail("task", "an encoder's classifier comes from its <Name>ForSequenceClassification "
                         "checkpoint (it has no LM head to take rows of, and llama.cpp's cls "
                         "tensors are not read)");
+  if (spec.classify() && spec.classifier.tokenTypes > 0 &&
+      (!spec.classifier.pairTemplate.empty() || !spec.classifier.pairEncoding))
+    return fail("pair-template", "this cross-encoder's pairs carry token types (the document "
+                                 "is type 1): they come from its tokenizer's pair encoding");
   if (spec.classify() && spec.classifier.labels.empty())
     return fail("task", "classify needs a sequence classifier (a checkpoint whose architecture "
                         "is <Name>ForSequenceClassification), or --classifier-from-token to "

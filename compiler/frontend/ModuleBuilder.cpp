@@ -133,16 +133,23 @@ ForwardArgs ModuleBuilder::beginForward() {
                              : spec_.classify() ? spec_.classifier.columns()
                                                 : config().vocabSize},
       builder_.getF32Type());
-  auto type = builder_.getFunctionType({ids, ids, llm::BatchType::get(&context_), ids}, {logits});
+  // A classifier that takes token types (a BERT cross-encoder) has a fifth input.
+  const bool typed = spec_.classify() && spec_.classifier.tokenTypes > 0;
+  SmallVector<Type> inputs = {ids, ids, llm::BatchType::get(&context_), ids};
+  if (typed)
+    inputs.push_back(ids);
+  auto type = builder_.getFunctionType(inputs, {logits});
   forward_ = builder_.create<func::FuncOp>(loc_, "forward", type);
   forward_.setArgAttr(0, "llm.name", builder_.getStringAttr("token_ids"));
   forward_.setArgAttr(1, "llm.name", builder_.getStringAttr("positions"));
   forward_.setArgAttr(2, "llm.name", builder_.getStringAttr("batch"));
   forward_.setArgAttr(3, "llm.name", builder_.getStringAttr("sample_rows"));
+  if (typed)
+    forward_.setArgAttr(4, "llm.name", builder_.getStringAttr("token_types"));
   Block *entry = forward_.addEntryBlock();
   builder_.setInsertionPointToStart(entry);
   return {entry->getArgument(0), entry->getArgument(1), entry->getArgument(2),
-          entry->getArgument(3)};
+          entry->getArgument(3), typed ? Value(entry->getArgument(4)) : Value()};
 }
 
 void ModuleBuilder::endForward(Value logits) { builder_.create<func::ReturnOp>(loc_, logits); }
@@ -310,8 +317,8 @@ void ModuleBuilder::setModuleAttributes() {
         b.getNamedAttr("pair_encoding", b.getBoolAttr(k.pairEncoding))};
     if (!k.pairTemplate.empty())
       fields.push_back(b.getNamedAttr("pair_template", b.getStringAttr(k.pairTemplate)));
-    if (!k.pairsUnsupported.empty())
-      fields.push_back(b.getNamedAttr("pairs_unsupported", b.getStringAttr(k.pairsUnsupported)));
+    if (k.tokenTypes > 0)
+      fields.push_back(b.getNamedAttr("token_types", b.getI64IntegerAttr(k.tokenTypes)));
     module->setAttr("llm.classifier", b.getDictionaryAttr(fields));
   }
 }

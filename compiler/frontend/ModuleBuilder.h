@@ -16,6 +16,7 @@ struct ForwardArgs {
   mlir::Value positions;  // tensor<?xi32>
   mlir::Value batch;      // !llm.batch
   mlir::Value sampleRows; // tensor<?xi32>
+  mlir::Value tokenTypes; // tensor<?xi32>, a classifier's that takes them; else null
 };
 
 class ModuleBuilder {

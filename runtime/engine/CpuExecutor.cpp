@@ -669,6 +669,13 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
 
   impl.rows.assign(impl.prog.values.size(), total);
   std::vector<const int32_t *> indexInputs(impl.prog.values.size(), nullptr);
+  std::vector<int32_t> tokenTypes; // each row's (PagedChunk::tokenTypes; 0 where none)
+  if (impl.prog.tokenTypes >= 0) {
+    for (const PagedChunk &c : chunks)
+      for (int64_t i = 0; i < c.numTokens; ++i)
+        tokenTypes.push_back(c.tokenTypes ? c.tokenTypes[i] : 0);
+    indexInputs[impl.prog.tokenTypes] = tokenTypes.data();
+  }
   indexInputs[impl.prog.tokenIds] = tokens.data();
   indexInputs[impl.prog.positions] = positions.data();
   indexInputs[impl.prog.sampleRows] = sampleRows.data();

@@ -121,7 +121,8 @@ Expected<sched::RequestId> Engine::addRequest(sched::RequestParams params,
 }
 
 Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prompt,
-                                                       int64_t dimensions, int32_t adapter) {
+                                                       int64_t dimensions, int32_t adapter,
+                                                       std::vector<int32_t> tokenTypes) {
   const std::optional<plan::Pooling> &pooling = executor_.metadata().pooling;
   if (!pooling)
     return Error(ErrorCode::InvalidArgument,
@@ -133,6 +134,21 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
                                                  std::to_string(pooling->dimensions) + "]");
   if (Status s = checkAdapter(adapter); !s)
     return s.error();
+  const std::optional<plan::Classifier> &classifier = executor_.metadata().classifier;
+  const int64_t types = classifier ? classifier->tokenTypes : 0;
+  if (!tokenTypes.empty()) {
+    if (types == 0)
+      return Error(ErrorCode::InvalidArgument, "this plan takes no token types");
+    if (tokenTypes.size() != prompt.size())
+      return Error(ErrorCode::InvalidArgument,
+                   std::to_string(tokenTypes.size()) + " token types for a prompt of " +
+                       std::to_string(prompt.size()) + " tokens");
+    for (int32_t t : tokenTypes)
+      if (t < 0 || t >= types)
+        return Error(ErrorCode::InvalidArgument, "token type " + std::to_string(t) +
+                                                     " is not in [0, " + std::to_string(types) +
+                                                     ")");
+  }
   sched::RequestParams params;
   params.prompt = std::move(prompt);
   // Every row's state where the pooling reads them all (never from the prefix cache); one
@@ -147,6 +163,7 @@ Expected<sched::RequestId> Engine::addEmbeddingRequest(std::vector<int32_t> prom
   state.promptLength = static_cast<int64_t>(params.prompt.size());
   state.dimensions = dimensions ? dimensions : pooling->dimensions;
   state.adapter = adapter;
+  state.tokenTypes = std::move(tokenTypes);
   Expected<sched::RequestId> id = scheduler_.addRequest(std::move(params));
   if (id)
     samplers_.emplace(*id, std::move(state));
@@ -236,6 +253,9 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
       chunks.back().stateSlot = r.stateSlot;
       chunks.back().adapter = r.adapter;
+      if (const std::vector<int32_t> &types = samplers_.at(r.id).tokenTypes;
+          !types.empty() && size_t(r.startPosition + r.numTokens) <= types.size())
+        chunks.back().tokenTypes = types.data() + r.startPosition;
       tokens.insert(tokens.end(), flight.out.tokenIds.begin() + at,
                     flight.out.tokenIds.begin() + at + r.numTokens);
       at += static_cast<size_t>(r.numTokens);

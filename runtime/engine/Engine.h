@@ -61,8 +61,11 @@ public:
   // normalized if the plan normalizes). It finishes at the step that computes its last prompt
   // token, and that step's lastEmbeddings() holds the vector. Rows are pooled in position
   // order, so the vector does not depend on the batch or on how the prompt was chunked.
+  // `tokenTypes`: each prompt token's type, where the plan's program takes them (a BERT
+  // cross-encoder: PlanMetadata's classifier tokenTypes); empty: all 0.
   Expected<sched::RequestId> addEmbeddingRequest(std::vector<int32_t> prompt,
-                                                 int64_t dimensions = 0, int32_t adapter = 0);
+                                                 int64_t dimensions = 0, int32_t adapter = 0,
+                                                 std::vector<int32_t> tokenTypes = {});
   const std::map<sched::RequestId, std::vector<float>> &lastEmbeddings() const {
     return lastEmbeddings_;
   }
@@ -125,6 +128,7 @@ private:
     // (mean) or the first one (cls).
     bool embed = false;
     int64_t promptLength = 0; // its last row, position promptLength - 1, is sampled
+    std::vector<int32_t> tokenTypes; // of its prompt (PagedChunk::tokenTypes); empty: all 0
     int64_t dimensions = 0;
     int64_t pooledRows = 0;
     std::vector<double> pooled;

@@ -114,15 +114,18 @@ void encodeStep(MessageWriter &m, const std::vector<int32_t> &tokens,
     m.put(blocks);
     for (int64_t b = 0; b < blocks; ++b)
       m.put((*c.blockTable)[b]);
+    m.put(int64_t(c.tokenTypes ? 1 : 0));
+    for (int64_t t = 0; c.tokenTypes && t < c.numTokens; ++t)
+      m.put(c.tokenTypes[t]);
   }
   encodeCopies(m, copies);
 }
 
-// A decoded step; the chunks' block tables point into `tables`.
+// A decoded step; the chunks' block tables and token types point into `tables` and `types`.
 struct StepMessage {
   std::vector<int32_t> tokens;
   std::vector<PagedChunk> chunks;
-  std::vector<std::vector<int32_t>> tables;
+  std::vector<std::vector<int32_t>> tables, types;
   std::vector<kv::BlockCopy> copies;
 };
 
@@ -141,6 +144,7 @@ bool decodeStep(MessageReader &m, StepMessage &s) {
     return false;
   s.chunks.assign(n, PagedChunk{});
   s.tables.assign(n, {});
+  s.types.assign(n, {});
   for (int64_t i = 0; i < n; ++i) {
     PagedChunk &c = s.chunks[i];
     int64_t flags = 0, slot = 0, adapter = 0, blocks = 0;
@@ -159,6 +163,17 @@ bool decodeStep(MessageReader &m, StepMessage &s) {
         return false;
       s.tables[i].push_back(static_cast<int32_t>(v));
     }
+    int64_t typed = 0;
+    if (!m.get(typed) || (typed != 0 && typed != 1) || c.numTokens < 0 || c.numTokens > INT32_MAX)
+      return false;
+    for (int64_t t = 0; typed && t < c.numTokens; ++t) {
+      int64_t v = 0;
+      if (!m.get(v) || v < INT32_MIN || v > INT32_MAX)
+        return false;
+      s.types[i].push_back(static_cast<int32_t>(v));
+    }
+    if (typed)
+      c.tokenTypes = s.types[i].data();
   }
   return decodeCopies(m, s.copies);
 }

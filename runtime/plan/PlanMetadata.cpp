@@ -255,10 +255,10 @@ Expected<PlanMetadata> parse(const PlanFile &plan, const Section &section, int64
         return bad("classifier.pair_template must be a string");
       classifier.pairTemplate = t->get<std::string>();
     }
-    if (auto u = it->find("pairs_unsupported"); u != it->end()) {
-      if (!u->is_string() || u->get<std::string>().empty())
-        return bad("classifier.pairs_unsupported must be a non-empty string");
-      classifier.pairsUnsupported = u->get<std::string>();
+    if (auto u = it->find("token_types"); u != it->end()) {
+      if (!u->is_number_integer() || u->get<int64_t>() < 1 || u->get<int64_t>() > 1024)
+        return bad("classifier.token_types must be an integer in [1, 1024]");
+      classifier.tokenTypes = u->get<int64_t>();
     }
     if (classifier.twoWaySoftmax && classifier.labels.size() != 1)
       return bad("classifier.two_way_softmax needs exactly one label");

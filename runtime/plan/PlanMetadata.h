@@ -92,9 +92,9 @@ struct Classifier {
   // (a GGUF file's rerank template; modelc --pair-template), tokenized as one prompt with
   // special tokens recognised; it wins over pairEncoding.
   std::string pairTemplate;
-  // Set: why this classifier cannot score pairs (a BERT cross-encoder's document is token
-  // type 1, and plans take no token types yet); /score, /rerank and pairs are refused with it.
-  std::string pairsUnsupported;
+  // > 0: the program takes a token type per row, one of this many (a BERT cross-encoder's:
+  // its query is type 0 and its document type 1, as the tokenizer's pair template says).
+  int64_t tokenTypes = 0;
   // The prompt text of a query and a document under pairTemplate.
   std::string applyPairTemplate(std::string_view query, std::string_view document) const;
 

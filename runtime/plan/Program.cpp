@@ -130,6 +130,13 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
   for (int64_t id : {p.tokenIds, p.positions, p.sampleRows})
     if (!inRange(id) || p.values[id].dtype != DType::I32 || root[id] >= 0)
       return bad("a program input is not an i32 index vector");
+  if (p.tokenTypes >= 0 &&
+      (!inRange(p.tokenTypes) || p.values[p.tokenTypes].dtype != DType::I32 ||
+       root[p.tokenTypes] >= 0))
+    return bad("a program input is not an i32 index vector");
+  // (A pipeline stage after the first takes none: the embeddings are the first stage's.)
+  if (p.tokenTypes >= 0 && !(meta.classifier && meta.classifier->tokenTypes > 0))
+    return bad("the program takes token types the metadata does not count");
   // Every program ends in the logits but a pipeline stage's before the last.
   if (p.logits < 0 ? lastStage
                    : !stored(p.logits) || p.values[p.logits].width != meta.outputWidth() ||
@@ -372,6 +379,9 @@ Expected<Program> parseProgram(std::string_view text, const PlanMetadata &meta, 
     p.tokenIds = inputs.at("token_ids");
     p.positions = inputs.at("positions");
     p.sampleRows = inputs.at("sample_rows");
+    p.tokenTypes = inputs.value("token_types", int64_t(-1));
+    if (p.tokenTypes >= 0 && p.tokenTypes < static_cast<int64_t>(p.values.size()))
+      p.values[p.tokenTypes].dtype = DType::I32;
     for (int64_t id : {p.tokenIds, p.positions, p.sampleRows})
       if (id >= 0 && id < static_cast<int64_t>(p.values.size()))
         p.values[id].dtype = DType::I32;

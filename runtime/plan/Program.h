@@ -166,6 +166,8 @@ struct Program {
   std::vector<Op> ops;
   std::vector<ValueInfo> values;
   int64_t tokenIds = -1, positions = -1, sampleRows = -1;
+  // Each row's token type (a BERT cross-encoder's; PagedChunk::tokenTypes); -1: none.
+  int64_t tokenTypes = -1;
   int64_t logits = -1; // -1: a pipeline stage before the last
   int64_t arenaRows = 0, arenaBytes = 0;
 
@@ -179,7 +181,10 @@ struct Program {
   // of that storage where `id` starts.
   int64_t root(int64_t id) const;
   int64_t rootColumn(int64_t id) const;
-  bool isIndex(int64_t id) const { return id == tokenIds || id == positions || id == sampleRows; }
+  bool isIndex(int64_t id) const {
+    return id == tokenIds || id == positions || id == sampleRows ||
+           (tokenTypes >= 0 && id == tokenTypes);
+  }
 };
 
 // Parses rank `rank`'s program against its metadata (weights by name, KV layout, vocabulary)

@@ -726,8 +726,8 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank) {
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document,
-                                          int64_t keep) {
-  Expected<std::vector<int32_t>> ids = pairPrompt(tokenizer, classifier, query, document);
+                                          int64_t keep, std::vector<int32_t> *types) {
+  Expected<std::vector<int32_t>> ids = pairPrompt(tokenizer, classifier, query, document, types);
   if (!ids || keep < 0 || int64_t(ids->size()) <= keep)
     return ids;
   // The document's first m tokens, its text cut there and the pair encoded again, m shrunk
@@ -744,7 +744,7 @@ Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
         tokenizer.decode(std::vector<int32_t>(doc->begin(), doc->begin() + m));
     if (!cut)
       return cut.error();
-    ids = pairPrompt(tokenizer, classifier, query, *cut);
+    ids = pairPrompt(tokenizer, classifier, query, *cut, types);
     if (!ids)
       return ids;
   }
@@ -758,16 +758,19 @@ Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
 
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
-                                          std::string_view query, std::string_view document) {
-  if (!classifier.pairsUnsupported.empty())
-    return Error(ErrorCode::InvalidArgument, classifier.pairsUnsupported);
+                                          std::string_view query, std::string_view document,
+                                          std::vector<int32_t> *types) {
+  if (types)
+    types->clear();
   EncodeOptions encode;
   encode.parseSpecial = true;
   encode.addSpecial = classifier.pairTemplate.empty(); // a template writes its own
+  // (modelc gives a classifier that takes token types neither a template nor one text.)
   if (!classifier.pairTemplate.empty())
     return tokenizer.encode(classifier.applyPairTemplate(query, document), encode);
   if (classifier.pairEncoding)
-    return tokenizer.encodePair(query, document, encode);
+    return tokenizer.encodePair(query, document, encode,
+                                classifier.tokenTypes > 0 ? types : nullptr);
   return tokenizer.encode(std::string(query) + std::string(document), encode);
 }
 

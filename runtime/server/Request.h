@@ -147,16 +147,19 @@ Expected<ScoreRequest> parseScoreRequest(std::string_view body, bool rerank);
 // A cross-encoder's prompt of a query and a document, as `classifier` joins them: its pair
 // template's text (special tokens recognised, none added: the template writes them), the
 // tokenizer's pair encoding, or the two texts as one (special tokens recognised and added).
+// `types` (if given) gets each token's type where the classifier takes them (its pair
+// encoding's: the query 0, the document 1), else is cleared.
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
-                                          std::string_view query, std::string_view document);
+                                          std::string_view query, std::string_view document,
+                                          std::vector<int32_t> *types = nullptr);
 // At most `keep` tokens (-1: no bound): the document's end cut until the prompt fits (its
 // first tokens' text joined again), as transformers' "only_second" truncation keeps the
 // query; an error when the query alone does not fit.
 Expected<std::vector<int32_t>> pairPrompt(const Tokenizer &tokenizer,
                                           const plan::Classifier &classifier,
                                           std::string_view query, std::string_view document,
-                                          int64_t keep);
+                                          int64_t keep, std::vector<int32_t> *types = nullptr);
 
 // vLLM's POST /tokenize: a completion prompt ({"prompt": text, "add_special_tokens": true})
 // or chat messages ({"messages": [...], "add_generation_prompt": true, "tools",

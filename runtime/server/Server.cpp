@@ -250,7 +250,8 @@ private:
       const size_t promptSize = job.params.prompt.size();
       Expected<sched::RequestId> id =
           job.embed ? eng->addEmbeddingRequest(std::move(job.params.prompt), job.dimensions,
-                                               job.params.adapter)
+                                               job.params.adapter,
+                                               std::move(job.params.tokenTypes))
                     : eng->addRequest(std::move(job.params), job.sampling, job.topLogprobs);
       if (!id) {
         job.channel->push({-1, "error", id.error().message(), 400, {}, 0, job.index});
@@ -1366,9 +1367,11 @@ Status serve(const ServerOptions &options) {
   };
   // Every prompt one engine request of a pooling plan, batched with whatever else runs; the
   // vectors in prompt order. False: the error is in `res`.
+  // `types`: each prompt's token types (a cross-encoder's that takes them), or none.
   auto poolPrompts = [&, engineThread](std::vector<std::vector<int32_t>> prompts,
                                        const EmbedOptions &o, Vectors &vectors,
-                                       httplib::Response &res) -> bool {
+                                       httplib::Response &res,
+                                       std::vector<std::vector<int32_t>> types = {}) -> bool {
     Job job;
     job.params.adapter = o.adapter;
     job.embed = true;
@@ -1379,6 +1382,8 @@ Status serve(const ServerOptions &options) {
       Job one = job;
       one.index = static_cast<int>(i);
       one.params.prompt = std::move(prompts[i]);
+      if (i < types.size())
+        one.params.tokenTypes = std::move(types[i]);
       jobs.push_back(std::move(one));
     }
     const size_t n = jobs.size();
@@ -1559,6 +1564,7 @@ Status serve(const ServerOptions &options) {
   // A cross-encoder's prompts: each document with its query, truncated as asked.
   auto pairPrompts = [&, tokenizer](const ScoreRequest &r,
                                     std::vector<std::vector<int32_t>> &prompts,
+                                    std::vector<std::vector<int32_t>> &types,
                                     size_t &promptTokens, httplib::Response &res) -> bool {
     const int64_t keep = r.truncatePromptTokens < 0 ? maxSeqLen : r.truncatePromptTokens;
     promptTokens = 0;
@@ -1567,8 +1573,10 @@ Status serve(const ServerOptions &options) {
       const std::string &document = r.documents[i].text;
       const std::string which =
           r.documents.size() > 1 ? "pair " + std::to_string(i) + ": " : std::string();
-      Expected<std::vector<int32_t>> ids = pairPrompt(
-          *tokenizer, *classifier, query, document, r.truncatePromptTokens != 0 ? keep : -1);
+      std::vector<int32_t> pairTypes;
+      Expected<std::vector<int32_t>> ids =
+          pairPrompt(*tokenizer, *classifier, query, document,
+                     r.truncatePromptTokens != 0 ? keep : -1, &pairTypes);
       if (!ids)
         return sendError(res, 400, which + ids.error().message()), false;
       for (int32_t id : *ids)
@@ -1578,6 +1586,7 @@ Status serve(const ServerOptions &options) {
         return false;
       promptTokens += ids->size();
       prompts.push_back(std::move(*ids));
+      types.push_back(std::move(pairTypes));
     }
     return true;
   };
@@ -1597,9 +1606,9 @@ Status serve(const ServerOptions &options) {
     size_t promptTokens = 0;
     std::vector<std::pair<size_t, double>> scores; // document index, score
     if (classifier) {
-      std::vector<std::vector<int32_t>> prompts;
-      if (!pairPrompts(r, prompts, promptTokens, res) ||
-          !poolPrompts(std::move(prompts), o, vectors, res))
+      std::vector<std::vector<int32_t>> prompts, types;
+      if (!pairPrompts(r, prompts, types, promptTokens, res) ||
+          !poolPrompts(std::move(prompts), o, vectors, res, std::move(types)))
         return;
       for (size_t i = 0; i < r.documents.size(); ++i)
         scores.push_back({i, double(classifier->score(*vectors[i], r.useActivation))});

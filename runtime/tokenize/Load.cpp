@@ -474,8 +474,9 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
 struct TemplateSpecials {
   std::string first, last;
   // The pair template's items in order: "$A", "$B" or a special token's text; empty when
-  // the template has none.
+  // the template has none. And each item's type id.
   std::vector<std::string> pair;
+  std::vector<int32_t> pairTypes;
 };
 
 TemplateSpecials readTemplate(const json &p) {
@@ -506,9 +507,13 @@ TemplateSpecials readTemplate(const json &p) {
     if (out.first.empty() || out.last.empty())
       return TemplateSpecials{};
     out.pair = {out.first, "$A", out.last};
-    if (type == "RobertaProcessing")
+    out.pairTypes = {0, 0, 0};
+    if (type == "RobertaProcessing") { // (its type ids: 0 to the first "</s>" of the pair's)
       out.pair.push_back(out.last);
+      out.pairTypes.push_back(0);
+    }
     out.pair.insert(out.pair.end(), {"$B", out.last});
+    out.pairTypes.insert(out.pairTypes.end(), {1, 1});
     return out;
   }
   if (type != "TemplateProcessing" || !p.contains("single") || !p.at("single").is_array())
@@ -532,6 +537,14 @@ TemplateSpecials readTemplate(const json &p) {
       std::string special = specialOf(item);
       const json *sequence = item.is_object() && item.contains("Sequence") ? &item.at("Sequence")
                                                                              : nullptr;
+      const json *body = sequence ? sequence
+                         : item.is_object() && item.contains("SpecialToken") ? &item.at("SpecialToken")
+                                                                             : nullptr;
+      const json typeId = body && body->is_object() ? body->value("type_id", json(0)) : json(0);
+      out.pairTypes.push_back(typeId.is_number_integer() && typeId.get<int64_t>() >= 0 &&
+                                      typeId.get<int64_t>() < 1024
+                                  ? static_cast<int32_t>(typeId.get<int64_t>())
+                                  : 0);
       if (sequence && sequence->is_object() && sequence->value("id", json()) == "A")
         out.pair.push_back("$A");
       else if (sequence && sequence->is_object() && sequence->value("id", json()) == "B")
@@ -708,9 +721,14 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
                                                                           : idOf(item);
         if (id == -1) {
           t->pairTemplate.clear();
+          t->pairTemplateTypes.clear();
           break;
         }
         t->pairTemplate.push_back(id);
+        t->pairTemplateTypes.push_back(
+            t->pairTemplateTypes.size() < tmpl.pairTypes.size()
+                ? tmpl.pairTypes[t->pairTemplateTypes.size()]
+                : 0);
       }
     t->addBos = config.value("add_bos_token", t->addBos);
     t->addEos = config.value("add_eos_token", t->addEos);

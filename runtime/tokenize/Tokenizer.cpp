@@ -503,7 +503,8 @@ Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text,
 
 Expected<std::vector<int32_t>> Tokenizer::encodePair(std::string_view first,
                                                      std::string_view second,
-                                                     const EncodeOptions &options) const {
+                                                     const EncodeOptions &options,
+                                                     std::vector<int32_t> *types) const {
   const Impl &t = *impl_;
   const bool templated = options.addSpecial && !t.pairTemplate.empty();
   EncodeOptions each = options;
@@ -516,18 +517,28 @@ Expected<std::vector<int32_t>> Tokenizer::encodePair(std::string_view first,
   if (!b)
     return b.error();
   if (!templated) {
+    if (types) {
+      types->assign(a->size(), 0);
+      types->resize(a->size() + b->size(), 1);
+    }
     a->insert(a->end(), b->begin(), b->end());
     return a;
   }
   std::vector<int32_t> out;
   out.reserve(a->size() + b->size() + t.pairTemplate.size());
-  for (int32_t item : t.pairTemplate)
+  if (types)
+    types->clear();
+  for (size_t k = 0; k < t.pairTemplate.size(); ++k) {
+    const int32_t item = t.pairTemplate[k];
     if (item == Impl::kPairFirst)
       out.insert(out.end(), a->begin(), a->end());
     else if (item == Impl::kPairSecond)
       out.insert(out.end(), b->begin(), b->end());
     else
       out.push_back(item);
+    if (types)
+      types->resize(out.size(), k < t.pairTemplateTypes.size() ? t.pairTemplateTypes[k] : 0);
+  }
   return out;
 }
 

@@ -87,8 +87,12 @@ public:
   // query and document): with addSpecial, the post-processor's pair template places them
   // among its special tokens; a tokenizer without one adds each text's specials as encode
   // does (BOS a EOS BOS b EOS where both are added; nothing between them where neither is).
+  // `types` (if given) gets each id's token type: the pair template's type_id of the item it
+  // came from (BERT: the first text and its specials 0, the second 1); without a template,
+  // 0 for the first text's ids and 1 for the second's.
   Expected<std::vector<int32_t>> encodePair(std::string_view first, std::string_view second,
-                                            const EncodeOptions &options = {}) const;
+                                            const EncodeOptions &options = {},
+                                            std::vector<int32_t> *types = nullptr) const;
   // Ids out of range are an error. Control tokens are written as their text unless skipped.
   Expected<std::string> decode(const std::vector<int32_t> &ids, bool skipSpecial = false) const;
 

@@ -52,6 +52,7 @@ struct Tokenizer::Impl {
   // texts go; empty: none (encodePair adds each text's specials as encode does).
   static constexpr int32_t kPairFirst = -2, kPairSecond = -3;
   std::vector<int32_t> pairTemplate;
+  std::vector<int32_t> pairTemplateTypes; // each item's type id (TemplateProcessing's type_id)
   std::string chatTemplate;
   std::vector<int32_t> specials; // Control and UserDefined tokens, longest text first
 

@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_client  # noqa: E402
 
 modelrt, classifier_plan, cross_encoder_plan, reranker_plan, embed_plan, goldens = sys.argv[1:7]
-# Encoders' (bidirectional): a BERT sequence classifier and a RoBERTa cross-encoder.
-bert_classifier_plan, roberta_cross_encoder_plan = sys.argv[7:9]
+# Encoders' (bidirectional): a BERT sequence classifier, a RoBERTa cross-encoder and a BERT
+# cross-encoder (its document token type 1).
+bert_classifier_plan, roberta_cross_encoder_plan, bert_cross_encoder_plan = sys.argv[7:10]
 TOLERANCE = 1e-5  # measured: probabilities 1.2e-7 to 7.2e-7 (EmbeddingTest.cpp)
 
 
@@ -195,4 +196,5 @@ def encoder_classifier(base, check):
 
 serving(bert_classifier_plan, encoder_classifier)
 serving(roberta_cross_encoder_plan, pair_scorer("hf-tiny-roberta-cross-encoder"))
+serving(bert_cross_encoder_plan, pair_scorer("hf-tiny-bert-cross-encoder"))
 print("all classify checks passed")

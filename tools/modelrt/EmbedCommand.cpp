@@ -92,7 +92,7 @@ int runEmbed(EmbedOptions o) {
                    "one has " + std::to_string(meta.classifier->labels.size()));
   if (o.query && !o.promptIds.empty())
     return fail(o, "--query pairs texts: give the documents as -p TEXT or -f FILE");
-  std::vector<std::vector<int32_t>> inputs;
+  std::vector<std::vector<int32_t>> inputs, types; // types: a pair's token types, if any
   for (const std::string &ids : o.promptIds) {
     Expected<std::vector<int32_t>> parsed = parseIds(ids);
     if (!parsed)
@@ -108,12 +108,15 @@ int runEmbed(EmbedOptions o) {
     encode.addSpecial = true; // as sentence-transformers and vLLM tokenize embedding inputs
     encode.parseSpecial = true;
     for (const std::string &text : o.prompts) {
+      std::vector<int32_t> pairTypes;
       Expected<std::vector<int32_t>> ids =
-          o.query ? server::pairPrompt(**tok, *meta.classifier, *o.query, text)
+          o.query ? server::pairPrompt(**tok, *meta.classifier, *o.query, text, &pairTypes)
                   : (*tok)->encode(text, encode);
       if (!ids)
         return fail(o, ids.error().message());
       inputs.push_back(std::move(*ids));
+      types.resize(inputs.size());
+      types.back() = std::move(pairTypes);
     }
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -132,9 +135,11 @@ int runEmbed(EmbedOptions o) {
   if (!eng)
     return fail(o, eng.error().message());
   std::vector<sched::RequestId> ids;
-  for (std::vector<int32_t> &input : inputs) {
-    Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(
-        std::move(input), o.dimensions, o.executor.loraAdapters.empty() ? 0 : 1);
+  types.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Expected<sched::RequestId> id =
+        (*eng)->addEmbeddingRequest(std::move(inputs[i]), o.dimensions,
+                                    o.executor.loraAdapters.empty() ? 0 : 1, std::move(types[i]));
     if (!id)
       return fail(o, id.error().message());
     ids.push_back(*id);

@@ -135,10 +135,10 @@ int inspect(const InspectOptions &o) {
                 m.classifier->labels.size(), m.classifier->labels.size() == 1 ? "" : "s",
                 labels.c_str(), plan::activationName(m.classifier->activation),
                 m.classifier->twoWaySoftmax ? " of the two columns' difference" : "",
-                !m.classifier->pairsUnsupported.empty() ? "single texts only (pairs need token types)"
-                : !m.classifier->pairTemplate.empty()   ? "query and document by the plan's pair template"
-                : m.classifier->pairEncoding            ? "query and document by the tokenizer's pair encoding"
-                                                        : "query and document as one text");
+                !m.classifier->pairTemplate.empty() ? "query and document by the plan's pair template"
+                : m.classifier->tokenTypes > 0 ? "query and document by the tokenizer's pair encoding, with token types"
+                : m.classifier->pairEncoding   ? "query and document by the tokenizer's pair encoding"
+                                               : "query and document as one text");
   } else if (m.pooling)
     std::printf("task:        embed: %s token pooling%s, %lld dimensions%s\n",
                 plan::poolingTypeName(m.pooling->type),

@@ -52,7 +52,8 @@ std::vector<std::vector<int32_t>> prompts(const testing_goldens::Golden &g) {
 // Every prompt added before step joinAt[i] (all at step 0 by default), run to the end; the
 // vectors in prompt order.
 std::vector<std::vector<float>> embed(Executor &exec, const std::vector<std::vector<int32_t>> &in,
-                                      std::vector<int> joinAt = {}, int64_t dimensions = 0) {
+                                      std::vector<int> joinAt = {}, int64_t dimensions = 0,
+                                      const std::vector<std::vector<int32_t>> &types = {}) {
   joinAt.resize(in.size(), 0);
   Expected<std::unique_ptr<Engine>> eng = Engine::create(exec, sched::Policy::IterationLevel);
   EXPECT_TRUE(eng.ok()) << eng.error().toString();
@@ -61,7 +62,8 @@ std::vector<std::vector<float>> embed(Executor &exec, const std::vector<std::vec
   for (int step = 0; step < 1000; ++step) {
     for (size_t i = 0; i < in.size(); ++i)
       if (joinAt[i] == step) {
-        Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(in[i], dimensions);
+        Expected<sched::RequestId> id = (*eng)->addEmbeddingRequest(
+            in[i], dimensions, 0, i < types.size() ? types[i] : std::vector<int32_t>{});
         EXPECT_TRUE(id.ok()) << id.error().toString();
         which[*id] = i;
       }
@@ -360,7 +362,10 @@ TEST(Classifier, PlansMatchTransformers) {
            {"hf-tiny-bert-classifier", "hf-tiny-bert-classifier"},
            {"hf-tiny-bert-classifier-tp2", "hf-tiny-bert-classifier"},
            {"hf-tiny-roberta-cross-encoder", "hf-tiny-roberta-cross-encoder"},
-           {"hf-tiny-roberta-cross-encoder-pp2", "hf-tiny-roberta-cross-encoder"}}) {
+           {"hf-tiny-roberta-cross-encoder-pp2", "hf-tiny-roberta-cross-encoder"},
+           {"hf-tiny-bert-cross-encoder", "hf-tiny-bert-cross-encoder"},
+           {"hf-tiny-bert-cross-encoder-tp2", "hf-tiny-bert-cross-encoder"},
+           {"hf-tiny-bert-cross-encoder-pp2", "hf-tiny-bert-cross-encoder"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
@@ -372,20 +377,28 @@ TEST(Classifier, PlansMatchTransformers) {
     Expected<std::unique_ptr<Tokenizer>> tok =
         Tokenizer::fromPlan(planDirectory + "/" + plan + ".plan");
     ASSERT_TRUE(tok.ok() || tok.error().code() == ErrorCode::NotFound) << tok.error().toString();
-    std::vector<std::vector<int32_t>> in;
+    // A BERT cross-encoder's pairs also carry the tokenizer's token types (transformers'
+    // token_type_ids in the golden).
+    std::vector<std::vector<int32_t>> in, types;
     for (const nlohmann::json &c : g["cases"]) {
       const std::vector<int32_t> expected = c["prompt"].get<std::vector<int32_t>>();
       if (!c.contains("text_1") || !tok.ok()) {
         in.push_back(expected);
+        types.emplace_back();
         continue;
       }
       const std::string q = c["text_1"], d = c["text_2"];
-      Expected<std::vector<int32_t>> ids = server::pairPrompt(**tok, *classifier, q, d);
+      std::vector<int32_t> pairTypes;
+      Expected<std::vector<int32_t>> ids =
+          server::pairPrompt(**tok, *classifier, q, d, -1, &pairTypes);
       ASSERT_TRUE(ids.ok()) << ids.error().toString();
       EXPECT_EQ(*ids, expected) << "the prompt of (" << q << ", " << d << ")";
+      EXPECT_EQ(pairTypes, c.value("token_types", std::vector<int32_t>{}))
+          << "the token types of (" << q << ", " << d << ")";
       in.push_back(*ids);
+      types.push_back(std::move(pairTypes));
     }
-    const std::vector<std::vector<float>> out = embed(*exec, in);
+    const std::vector<std::vector<float>> out = embed(*exec, in, {}, 0, types);
     double worstLogit = 0, worstProb = 0;
     for (size_t i = 0; i < in.size(); ++i) {
       const std::vector<float> refLogits = g["cases"][i]["logits"].get<std::vector<float>>();

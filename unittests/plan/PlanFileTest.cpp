@@ -282,21 +282,21 @@ TEST(PlanFile, ReadsAndChecksClassifiers) {
               "classifier.pair_template must be a string");
   expectError(last2 + R"(, "classifier": {"labels": ["a", "b"], "activation": "none"})",
               "classifier.two_way_softmax missing");
-  // An encoder's classifier pools its first token; one whose pairs need token types says why.
+  // An encoder's classifier pools its first token; a BERT cross-encoder's counts token types.
   const std::string cls2 = R"("pooling": {"type": "cls", "normalize": false, "dimensions": 2})";
   bytes = validPlan(with(cls2 + R"(, "bidirectional": true, )" +
-                         classifier(R"("labels": ["a", "b"], "pairs_unsupported": "types")")));
+                         classifier(R"("labels": ["a", "b"], "token_types": 2)")));
   plan = PlanFile::parse(bytes.data(), bytes.size(), "p.bin");
   meta = readMetadata(*plan);
   ASSERT_TRUE(meta.ok()) << meta.error().message();
-  EXPECT_EQ(meta->classifier->pairsUnsupported, "types");
+  EXPECT_EQ(meta->classifier->tokenTypes, 2);
   expectError(cls2 + ", " + classifier(R"("labels": ["a", "b"])"),
               "a classifier needs pooling of the last token");
   expectError(last2 + R"(, "bidirectional": true, )" + classifier(R"("labels": ["a", "b"])"),
               "a classifier needs pooling of the first token (an encoder's)");
   expectError(cls2 + R"(, "bidirectional": true, )" +
-                  classifier(R"("labels": ["a", "b"], "pairs_unsupported": "")"),
-              "classifier.pairs_unsupported must be a non-empty string");
+                  classifier(R"("labels": ["a", "b"], "token_types": 0)"),
+              "classifier.token_types must be an integer in [1, 1024]");
 }
 
 // An encoder's plan: bidirectional attention, which only a pooling plan may have.

@@ -539,12 +539,35 @@ TEST(Request, PairTruncationKeepsTheQuery) {
   EXPECT_NE(tooShort.error().message().find("truncation cuts documents, not queries"),
             std::string::npos)
       << tooShort.error().message();
-  // A classifier whose pairs the plan cannot compute (a BERT cross-encoder's document is
-  // token type 1): every pair is refused with the plan's reason, truncated or not.
-  k.pairsUnsupported = "pairs need token types";
-  for (int64_t keep : {int64_t(-1), int64_t(full->size())}) {
-    Expected<std::vector<int32_t>> refused = pairPrompt(**tok, k, query, document, keep);
-    ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.error().message(), "pairs need token types");
-  }
+}
+
+// A BERT cross-encoder's pair carries token types: its query and its specials 0, its
+// document and the [SEP] after it 1, as the template's type ids say (BertProcessing here;
+// transformers' token_type_ids of the same pair: EmbeddingTest's Classifier.* goldens).
+TEST(Request, PairTokenTypesFollowTheTemplate) {
+  const char *src = std::getenv("MODELC_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "ctest sets MODELC_SOURCE_DIR";
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(
+      std::string(src) + "/unittests/tokenize/data/wordpiece-uncased/tokenizer.json");
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  plan::Classifier k;
+  k.labels = {"LABEL_0"};
+  k.tokenTypes = 2;
+  std::vector<int32_t> types;
+  Expected<std::vector<int32_t>> ids = pairPrompt(**tok, k, "the fox", "a dog.", -1, &types);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  const std::vector<int32_t> query = *(*tok)->encode("the fox", {});
+  const std::vector<int32_t> document = *(*tok)->encode("a dog.", {});
+  std::vector<int32_t> want(query.size() + 2, 0); // [CLS] query [SEP]
+  want.resize(want.size() + document.size() + 1, 1); // document [SEP]
+  EXPECT_EQ(types, want);
+  EXPECT_EQ(ids->size(), want.size());
+  // Truncation cuts the document and its types alike.
+  Expected<std::vector<int32_t>> cut = pairPrompt(**tok, k, "the fox", "a dog.", int64_t(want.size()) - 1, &types);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(types.size(), cut->size());
+  // A classifier without token types gives none.
+  k.tokenTypes = 0;
+  ASSERT_TRUE(pairPrompt(**tok, k, "the fox", "a dog.", -1, &types).ok());
+  EXPECT_TRUE(types.empty());
 }
