@@ -33,6 +33,15 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
         return Error(ErrorCode::InvalidArgument, which + "KV block " + std::to_string(b) +
                                                      " is outside the " +
                                                      std::to_string(numBlocks) + " blocks");
+    if (c.tokenTypes) {
+      const int64_t types = meta.classifier ? meta.classifier->tokenTypes : 0;
+      for (int64_t i = 0; i < c.numTokens; ++i)
+        if (c.tokenTypes[i] < 0 || c.tokenTypes[i] >= types)
+          return Error(ErrorCode::InvalidArgument,
+                       which + "token type " + std::to_string(c.tokenTypes[i]) +
+                           (types ? " is not in [0, " + std::to_string(types) + ")"
+                                  : ": this plan takes none"));
+    }
     if (const DeviceSampling *d = c.deviceSampling) {
       if (!deviceSampling)
         return Error(ErrorCode::InvalidArgument,

@@ -253,9 +253,12 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       chunks.push_back({r.startPosition, r.numTokens, r.sampled, &r.blockTable, r.allLogits});
       chunks.back().stateSlot = r.stateSlot;
       chunks.back().adapter = r.adapter;
-      if (const std::vector<int32_t> &types = samplers_.at(r.id).tokenTypes;
-          !types.empty() && size_t(r.startPosition + r.numTokens) <= types.size())
+      if (const std::vector<int32_t> &types = samplers_.at(r.id).tokenTypes; !types.empty()) {
+        if (size_t(r.startPosition + r.numTokens) > types.size())
+          return Error(ErrorCode::Internal, "request " + std::to_string(r.id) +
+                                                ": rows past its prompt's token types");
         chunks.back().tokenTypes = types.data() + r.startPosition;
+      }
       tokens.insert(tokens.end(), flight.out.tokenIds.begin() + at,
                     flight.out.tokenIds.begin() + at + r.numTokens);
       at += static_cast<size_t>(r.numTokens);

@@ -134,9 +134,10 @@ Status checkProgram(const Program &p, const PlanMetadata &meta, int64_t stage, b
       (!inRange(p.tokenTypes) || p.values[p.tokenTypes].dtype != DType::I32 ||
        root[p.tokenTypes] >= 0))
     return bad("a program input is not an i32 index vector");
-  // (A pipeline stage after the first takes none: the embeddings are the first stage's.)
-  if (p.tokenTypes >= 0 && !(meta.classifier && meta.classifier->tokenTypes > 0))
-    return bad("the program takes token types the metadata does not count");
+  const int64_t types = meta.classifier ? meta.classifier->tokenTypes : 0;
+  if ((p.tokenTypes >= 0) != (types > 0))
+    return bad(p.tokenTypes >= 0 ? "the program takes token types the metadata does not count"
+                                 : "the metadata counts token types the program does not take");
   // Every program ends in the logits but a pipeline stage's before the last.
   if (p.logits < 0 ? lastStage
                    : !stored(p.logits) || p.values[p.logits].width != meta.outputWidth() ||

@@ -506,14 +506,16 @@ TemplateSpecials readTemplate(const json &p) {
     out.last = textOf("sep");
     if (out.first.empty() || out.last.empty())
       return TemplateSpecials{};
+    // Type ids: BertProcessing's second text and its [SEP] 1; RobertaProcessing's all 0.
+    const int32_t second = type == "BertProcessing" ? 1 : 0;
     out.pair = {out.first, "$A", out.last};
     out.pairTypes = {0, 0, 0};
-    if (type == "RobertaProcessing") { // (its type ids: 0 to the first "</s>" of the pair's)
+    if (type == "RobertaProcessing") {
       out.pair.push_back(out.last);
       out.pairTypes.push_back(0);
     }
     out.pair.insert(out.pair.end(), {"$B", out.last});
-    out.pairTypes.insert(out.pairTypes.end(), {1, 1});
+    out.pairTypes.insert(out.pairTypes.end(), {second, second});
     return out;
   }
   if (type != "TemplateProcessing" || !p.contains("single") || !p.at("single").is_array())

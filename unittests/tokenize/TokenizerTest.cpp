@@ -133,6 +133,12 @@ void checkSmolVectors(const Tokenizer &tok) {
   EXPECT_EQ(matched, vectors.size());
 }
 
+std::unique_ptr<Tokenizer> tokOf(const nlohmann::json &json) {
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromTokenizerJson(json.dump());
+  EXPECT_TRUE(tok.ok()) << tok.error().toString();
+  return tok.ok() ? std::move(*tok) : nullptr;
+}
+
 std::unique_ptr<Tokenizer> load(const std::string &path) {
   Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFile(path);
   EXPECT_TRUE(tok.ok()) << tok.error().toString();
@@ -613,6 +619,29 @@ TEST(Tokenizer, WordPieceFromGgufMatchesTheTokenizerJson) {
     EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(v["special_ids"])) << "'" << text << "'";
   }
   EXPECT_EQ(*tok->decode(*tok->encode("the quick brown fox")), "the quick brown fox");
+}
+
+// Pair token types as HF's post-processors give them (transformers' token_type_ids):
+// BertProcessing's second text and its [SEP] are 1; RobertaProcessing's all 0.
+TEST(Tokenizer, PairTokenTypesOfBertAndRobertaProcessing) {
+  const std::string dir = sourceDir() + "/unittests/tokenize/data/wordpiece-uncased";
+  nlohmann::json json = nlohmann::json::parse(readAll(dir + "/tokenizer.json"));
+  EncodeOptions opts;
+  opts.addSpecial = true;
+  const size_t a = tokOf(json)->encode("the fox")->size(), b = tokOf(json)->encode("a dog")->size();
+  for (const char *type : {"BertProcessing", "RobertaProcessing"}) {
+    SCOPED_TRACE(type);
+    json["post_processor"] = {{"type", type}, {"sep", {"[SEP]", 3}}, {"cls", {"[CLS]", 2}}};
+    std::unique_ptr<Tokenizer> tok = tokOf(json);
+    std::vector<int32_t> types;
+    Expected<std::vector<int32_t>> ids = tok->encodePair("the fox", "a dog", opts, &types);
+    ASSERT_TRUE(ids.ok());
+    const bool bert = std::string(type) == "BertProcessing";
+    std::vector<int32_t> want(a + (bert ? 2 : 3), 0);
+    want.resize(ids->size(), bert ? 1 : 0);
+    EXPECT_EQ(ids->size(), a + b + (bert ? 3 : 4));
+    EXPECT_EQ(types, want);
+  }
 }
 
 // A WordPiece tokenizer.json whose pipeline is not BERT's is refused with what is wrong.

@@ -411,6 +411,10 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
   plan::Program &p = impl.prog;
 
   // What this executor supports beyond the program's own checks.
+  if (p.tokenTypes >= 0)
+    return fail(Error(ErrorCode::Unsupported, "token types (a BERT cross-encoder's) are not "
+                                              "supported on CUDA: serve this plan with --device "
+                                              "cpu"));
   for (size_t id = 0; id < p.values.size(); ++id) {
     const DType d = p.values[id].dtype;
     if (d != DType::I32 && d != DType::F32 && d != dtypeOf(impl.act))
