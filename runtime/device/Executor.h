@@ -61,7 +61,7 @@ struct PagedChunk {
   // The LoRA adapter its rows run with: 0 the plan's weights alone, i the executor's i-th
   // adapter (Executor::adapterNames()[i - 1]).
   int32_t adapter = 0;
-  // Plans whose program takes token types (a BERT cross-encoder's: its document is type 1):
+  // Plans whose program takes token types (segments: a pair's document is type 1):
   // numTokens values, one per row; null: all 0.
   const int32_t *tokenTypes = nullptr;
 };

@@ -61,8 +61,8 @@ public:
   // normalized if the plan normalizes). It finishes at the step that computes its last prompt
   // token, and that step's lastEmbeddings() holds the vector. Rows are pooled in position
   // order, so the vector does not depend on the batch or on how the prompt was chunked.
-  // `tokenTypes`: each prompt token's type, where the plan's program takes them (a BERT
-  // cross-encoder: PlanMetadata's classifier tokenTypes); empty: all 0.
+  // `tokenTypes`: each prompt token's type (segment), where the plan's program takes them
+  // (PlanMetadata's classifier tokenTypes); empty: all 0.
   Expected<sched::RequestId> addEmbeddingRequest(std::vector<int32_t> prompt,
                                                  int64_t dimensions = 0, int32_t adapter = 0,
                                                  std::vector<int32_t> tokenTypes = {});

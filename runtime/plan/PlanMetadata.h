@@ -92,8 +92,8 @@ struct Classifier {
   // (a GGUF file's rerank template; modelc --pair-template), tokenized as one prompt with
   // special tokens recognised; it wins over pairEncoding.
   std::string pairTemplate;
-  // > 0: the program takes a token type per row, one of this many (a BERT cross-encoder's:
-  // its query is type 0 and its document type 1, as the tokenizer's pair template says).
+  // > 0: the program takes a token type (segment) per row, one of this many: a pair's query
+  // is type 0 and its document type 1, as the tokenizer's pair template says.
   int64_t tokenTypes = 0;
   // The prompt text of a query and a document under pairTemplate.
   std::string applyPairTemplate(std::string_view query, std::string_view document) const;

@@ -166,7 +166,7 @@ struct Program {
   std::vector<Op> ops;
   std::vector<ValueInfo> values;
   int64_t tokenIds = -1, positions = -1, sampleRows = -1;
-  // Each row's token type (a BERT cross-encoder's; PagedChunk::tokenTypes); -1: none.
+  // Each row's token type (segment; PagedChunk::tokenTypes); -1: none.
   int64_t tokenTypes = -1;
   int64_t logits = -1; // -1: a pipeline stage before the last
   int64_t arenaRows = 0, arenaBytes = 0;

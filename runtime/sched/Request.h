@@ -14,8 +14,8 @@ using TokenId = int32_t;
 
 struct RequestParams {
   std::vector<TokenId> prompt;
-  // Each prompt token's type, for plans whose program takes them (a BERT cross-encoder's
-  // pair: query 0, document 1); empty: all 0. The scheduler does not read it.
+  // Each prompt token's type (segment), for plans whose program takes them (a pair: the
+  // query's 0, the document's 1); empty: all 0. The scheduler does not read it.
   std::vector<int32_t> tokenTypes;
   // The engine also scores the prompt (log-probabilities of prompt tokens 1..n-1): its KV is
   // computed, never taken from the prefix cache, with every row's logits.

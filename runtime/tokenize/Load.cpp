@@ -112,13 +112,12 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromPlanSection(std::string_view
 
 namespace {
 
-// llama.cpp's BERT vocabulary ("bert": convert_hf_to_gguf.py writes each word-initial piece
-// with a "▁" before it and each "##" piece without its "##"; control tokens as they are)
-// read back as WordPiece's, with uncased BERT's normalizer (llama.cpp lower-cases every
-// "bert" vocabulary's text too, but keeps accents after NFD where uncased BERT strips them:
-// accented words differ; the file keeps no normalizer). BOS ([CLS]: bos_token_id, or
-// a cls_token_id) goes first and the separator ([SEP]: seperator_token_id, llama.cpp's
-// spelling, else EOS) last; by their text where the file names neither.
+// A GGUF "bert" vocabulary (its converter writes each word-initial piece with a "▁" before
+// it and each "##" piece without its "##"; control and "[...]" tokens as they are) read back
+// as WordPiece's, with the uncased normalizer (lower case, accents stripped; the file keeps
+// no normalizer). BOS ([CLS]: bos_token_id, or a cls_token_id) goes first and the separator
+// ([SEP]: seperator_token_id, the format's spelling, else EOS) last; by their text where
+// the file names neither.
 Status readGgufWordPiece(const GgufFile &gguf, Tokenizer::Impl &t) {
   const std::string &name = gguf.path();
   if (t.attr.empty())

@@ -412,7 +412,7 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &pl
 
   // What this executor supports beyond the program's own checks.
   if (p.tokenTypes >= 0)
-    return fail(Error(ErrorCode::Unsupported, "token types (a BERT cross-encoder's) are not "
+    return fail(Error(ErrorCode::Unsupported, "a program that takes token types is not "
                                               "supported on CUDA: serve this plan with --device "
                                               "cpu"));
   for (size_t id = 0; id < p.values.size(); ++id) {
