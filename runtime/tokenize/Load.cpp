@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -361,6 +362,12 @@ struct JsonPipeline {
   bool metaspaceSplit = false; // Metaspace(split): each "▁" starts a new piece
   Tokenizer::Impl::BertNormalizer bert; // BertNormalizer (WordPiece only)
   bool bertWords = false;               // BertPreTokenizer (WordPiece only)
+  // Unigram only: the normalizer's steps, WhitespaceSplit, and whether a Metaspace
+  // pre-tokenizer (not a Replace normalizer) turns spaces into "▁".
+  bool unigram = false; // the model is Unigram: the steps below are read
+  std::vector<Tokenizer::Impl::NormalizerStep> steps;
+  bool whitespaceSplit = false;
+  bool metaspacePre = false;
 };
 
 std::string regexEscape(const std::string &s) {
@@ -413,8 +420,15 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
     out.bertWords = true;
     return Status();
   }
+  if (type == "WhitespaceSplit" && out.unigram) {
+    out.whitespaceSplit = true;
+    return Status();
+  }
   if (type == "Metaspace") {
     out.metaspace = true;
+    out.metaspacePre = true;
+    if (p.value("replacement", "\xE2\x96\x81") != "\xE2\x96\x81")
+      return Error(ErrorCode::Unsupported, name + ": Metaspace replacement other than U+2581");
     std::string scheme =
         p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
     using SpacePrefix = Tokenizer::Impl::SpacePrefix;
@@ -442,13 +456,53 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
         return s;
     return Status();
   }
+  using Step = Tokenizer::Impl::NormalizerStep;
   if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") {
     out.prefix = Tokenizer::Impl::SpacePrefix::Prepend;
+    out.steps.push_back({Step::Op::Prepend, "", n.at("prepend").get<std::string>()});
     return Status();
   }
   if (type == "Replace" && n.at("pattern").value("String", "") == " " &&
       n.value("content", "") == "\xE2\x96\x81") {
     out.metaspace = true;
+    out.steps.push_back({Step::Op::Replace, " ", n.at("content").get<std::string>()});
+    return Status();
+  }
+  if (out.unigram && type == "Replace") {
+    const json &pattern = n.at("pattern");
+    const std::string content = n.at("content").get<std::string>();
+    if (pattern.contains("String")) {
+      out.steps.push_back({Step::Op::Replace, pattern.at("String").get<std::string>(), content});
+      return Status();
+    }
+    Expected<PreTokenizer> regex = PreTokenizer::create({pattern.at("Regex").get<std::string>()});
+    if (!regex)
+      return regex.error().withContext(name + ": Replace normalizer");
+    Step step{Step::Op::RegexReplace, "", content};
+    step.regex = std::make_shared<const PreTokenizer>(std::move(*regex));
+    out.steps.push_back(std::move(step));
+    return Status();
+  }
+  if (out.unigram && type == "Strip") {
+    Step step{Step::Op::Strip};
+    step.left = n.value("strip_left", false);
+    step.right = n.value("strip_right", false);
+    out.steps.push_back(std::move(step));
+    return Status();
+  }
+  if (out.unigram && type == "Precompiled") {
+    const json &text = n.value("precompiled_charsmap", json());
+    if (text.is_null())
+      return Status(); // converters write null when the SentencePiece model had no map
+    std::optional<std::string> blob = decodeBase64(text.get<std::string>());
+    if (!blob)
+      return bad(name, "Precompiled normalizer's precompiled_charsmap is not base64");
+    Expected<CharsMap> map = CharsMap::parse(*blob);
+    if (!map)
+      return map.error().withContext(name);
+    Step step{Step::Op::Precompiled};
+    step.charsMap = std::make_shared<const CharsMap>(std::move(*map));
+    out.steps.push_back(std::move(step));
     return Status();
   }
   if (type == "NFC")
@@ -604,11 +658,13 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     part = name;
     const json &model = root.at("model");
     std::string type = model.value("type", "BPE");
-    if (type != "BPE" && type != "WordPiece")
+    if (type != "BPE" && type != "WordPiece" && type != "Unigram")
       return Error(ErrorCode::Unsupported, name + ": unsupported model type '" + type + "'");
     auto t = std::make_unique<Impl>();
 
     JsonPipeline pipe;
+    const bool unigram = type == "Unigram";
+    pipe.unigram = unigram;
     if (Status s = readNormalizer(root.value("normalizer", json()), pipe, name); !s)
       return s.error();
     if (Status s = readPreTokenizer(root.value("pre_tokenizer", json()), pipe, name); !s)
@@ -623,8 +679,16 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     if (wordPiece && (pipe.byteLevel || pipe.metaspace || !pipe.patterns.empty()))
       return Error(ErrorCode::Unsupported,
                    name + ": WordPiece with a pre-tokenizer other than BertPreTokenizer alone");
-    t->kind = wordPiece ? Kind::WordPiece : pipe.byteLevel ? Kind::ByteLevelBpe
-                                                           : Kind::SentencePieceBpe;
+    if (unigram && (pipe.byteLevel || !pipe.patterns.empty()))
+      return Error(ErrorCode::Unsupported,
+                   name + ": Unigram with a pre-tokenizer other than WhitespaceSplit and Metaspace");
+    t->kind = wordPiece ? Kind::WordPiece
+              : unigram ? Kind::Unigram
+              : pipe.byteLevel ? Kind::ByteLevelBpe
+                               : Kind::SentencePieceBpe;
+    t->normalizer = std::move(pipe.steps);
+    t->whitespaceSplit = pipe.whitespaceSplit;
+    t->metaspacePre = pipe.metaspacePre;
     t->bert = pipe.bert;
     if (wordPiece) {
       if (model.contains("continuing_subword_prefix") &&
@@ -638,7 +702,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->ignoreMerges = model.value("ignore_merges", false);
     t->addPrefixSpace = pipe.addPrefixSpace;
     t->spmPrefix = pipe.byteLevel ? Impl::SpacePrefix::None : pipe.prefix;
-    if (!wordPiece && !pipe.byteLevel && !pipe.metaspace)
+    if (!wordPiece && !unigram && !pipe.byteLevel && !pipe.metaspace)
       return Error(ErrorCode::Unsupported,
                    name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
     if (!pipe.byteLevel && pipe.metaspaceSplit)
@@ -652,8 +716,11 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
 
     // Vocabulary plus added tokens; ids may leave gaps, which stay unused.
     const json &vocab = model.at("vocab");
-    int64_t maxId = -1;
-    for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    if (unigram != vocab.is_array())
+      return bad(name, unigram ? "Unigram vocab is not a list of [piece, score]"
+                               : "vocab is not an object of piece: id");
+    int64_t maxId = unigram ? static_cast<int64_t>(vocab.size()) - 1 : -1;
+    for (auto it = vocab.begin(); !unigram && it != vocab.end(); ++it)
       maxId = std::max<int64_t>(maxId, jsonTokenId(*it, it.key()));
     const json added = root.value("added_tokens", json::array());
     for (const json &a : added)
@@ -664,7 +731,23 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
                            std::to_string(vocab.size() + added.size()) + " tokens defined");
     t->text.resize(static_cast<size_t>(maxId + 1));
     t->attr.assign(t->text.size(), TokenAttr::Unused);
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    double minScore = 0;
+    if (unigram)
+      t->pieceScores.assign(t->text.size(), 0.0);
+    for (size_t k = 0; unigram && k < vocab.size(); ++k) {
+      const json &e = vocab[k];
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number() ||
+          !std::isfinite(e[1].get<double>()))
+        return bad(name, "Unigram vocab entry #" + std::to_string(k) +
+                             " is not [piece, finite score]");
+      t->text[k] = e[0].get<std::string>();
+      t->attr[k] = TokenAttr::Normal;
+      t->pieceScores[k] = e[1].get<double>();
+      minScore = k == 0 ? t->pieceScores[k] : std::min(minScore, t->pieceScores[k]);
+    }
+    // A character no piece covers scores the lowest piece's score less 10 (HF's penalty).
+    t->unkScore = minScore - 10.0;
+    for (auto it = vocab.begin(); !unigram && it != vocab.end(); ++it) {
       int64_t id = jsonTokenId(*it, it.key());
       if (id < 0)
         return bad(name, "negative id for token '" + it.key() + "'");
@@ -688,6 +771,14 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       }
     if (wordPiece && t->unk < 0)
       return bad(name, "WordPiece model without an unk_token in its vocabulary");
+    if (unigram) {
+      const json &unkId = model.value("unk_id", json());
+      if (!unkId.is_number_integer() || unkId.get<int64_t>() < 0 ||
+          unkId.get<int64_t>() >= static_cast<int64_t>(t->text.size()))
+        return bad(name, "Unigram model without an unk_id in its vocabulary");
+      t->unk = unkId.get<int32_t>();
+      t->attr[t->unk] = TokenAttr::Unknown;
+    }
 
     auto idOf = [&](const json &v) -> int32_t {
       std::string s = specialText(v);

@@ -102,12 +102,13 @@ struct MatchData {
   }
 };
 
-void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_view> &out) {
+// Calls match(begin, end) for each non-empty, non-overlapping match in order; on no match
+// (or the match limit) the scan ends.
+template <typename F> void forEachMatch(pcre2_code *code, std::string_view text, F match) {
   thread_local MatchData data;
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t pos = 0, gapStart = 0;
+  size_t pos = 0;
   while (pos < text.size()) {
-    // On no match (or the match limit) the rest of the text stays one piece.
     int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data.md, data.ctx);
     if (rc < 0)
       break;
@@ -119,11 +120,19 @@ void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_v
         ++pos;
       continue;
     }
+    match(b, e);
+    pos = e;
+  }
+}
+
+void splitOne(pcre2_code *code, std::string_view text, std::vector<std::string_view> &out) {
+  size_t gapStart = 0;
+  forEachMatch(code, text, [&](size_t b, size_t e) {
     if (b > gapStart)
       out.push_back(text.substr(gapStart, b - gapStart));
     out.push_back(text.substr(b, e - b));
-    pos = gapStart = e;
-  }
+    gapStart = e;
+  });
   if (gapStart < text.size())
     out.push_back(text.substr(gapStart));
 }
@@ -146,6 +155,21 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view> &o
       next.clear();
     }
   }
+}
+
+std::string PreTokenizer::replaceAll(std::string_view text, std::string_view content) const {
+  if (stages_.empty())
+    return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  size_t gapStart = 0;
+  forEachMatch(stages_[0]->code, text, [&](size_t b, size_t e) {
+    out.append(text, gapStart, b - gapStart);
+    out += content;
+    gapStart = e;
+  });
+  out.append(text, gapStart, std::string_view::npos);
+  return out;
 }
 
 } // namespace modelrt

@@ -42,6 +42,9 @@ public:
   // Appends the pieces of `text` (valid UTF-8) to `out`, as views into `text`.
   void split(std::string_view text, std::vector<std::string_view> &out) const;
   bool empty() const;
+  // `text` with every non-empty match of the first stage's regex replaced by `content` (Hugging
+  // Face's Replace normalizer with a Regex pattern).
+  std::string replaceAll(std::string_view text, std::string_view content) const;
 
 private:
   struct Stage;

@@ -319,8 +319,151 @@ void encodeWordPiece(const Tokenizer::Impl &t, std::string_view text, std::vecto
   flush(norm.size());
 }
 
+// The best-scoring segmentation of `piece` into vocabulary pieces (Viterbi over the
+// positions where characters start; ties keep the shorter piece, then the earlier start).
+void encodeUnigram(const Tokenizer::Impl &t, std::string_view piece, std::vector<int32_t> &out) {
+  struct Node {
+    double score = 0;
+    int32_t id = -1; // -1: not reached
+    uint32_t start = 0;
+  };
+  const size_t n = piece.size();
+  std::vector<Node> best(n + 1);
+  auto offer = [&](size_t end, int32_t id, double score, size_t start) {
+    Node &node = best[end];
+    if (node.id < 0 || score > node.score)
+      node = {score, id, static_cast<uint32_t>(start)};
+  };
+  std::string key;
+  for (size_t pos = 0; pos < n;) {
+    const size_t charLen = std::max<size_t>(1, utf8::sequenceLength(piece.substr(pos)));
+    const double base = best[pos].score;
+    bool single = false;
+    for (size_t len = charLen; len <= t.longestPieceBytes && pos + len <= n;) {
+      key.assign(piece, pos, len);
+      auto it = t.ids.find(key);
+      if (it != t.ids.end() && t.attr[it->second] == TokenAttr::Normal) {
+        offer(pos + len, it->second, base + t.pieceScores[it->second], pos);
+        single = single || len == charLen;
+      }
+      if (pos + len == n)
+        break;
+      len += std::max<size_t>(1, utf8::sequenceLength(piece.substr(pos + len)));
+    }
+    if (!single)
+      offer(pos + charLen, t.unk, base + t.unkScore, pos);
+    pos += charLen;
+  }
+  // Back from the end; runs of unknown characters become one piece, which is the vocabulary
+  // token of that text if there is one, else its bytes (byte fallback), else unknown.
+  std::vector<int32_t> ids;
+  for (size_t end = n; end > 0;) {
+    const Node &node = best[end];
+    size_t start = node.start;
+    if (node.id != t.unk) {
+      ids.push_back(node.id);
+      end = start;
+      continue;
+    }
+    while (start > 0 && best[start].id == t.unk)
+      start = best[start].start;
+    const std::string_view text = piece.substr(start, end - start);
+    key.assign(text);
+    auto it = t.ids.find(key);
+    bool bytes = t.byteFallback && it == t.ids.end();
+    for (char c : text)
+      bytes = bytes && t.byteIds[static_cast<uint8_t>(c)] >= 0;
+    if (it != t.ids.end())
+      ids.push_back(it->second);
+    else if (bytes)
+      for (size_t k = text.size(); k-- > 0;)
+        ids.push_back(t.byteIds[static_cast<uint8_t>(text[k])]);
+    else
+      ids.push_back(t.unk);
+    end = start;
+  }
+  out.insert(out.end(), ids.rbegin(), ids.rend());
+}
+
+std::string normalizeUnigram(const Tokenizer::Impl &t, std::string_view text) {
+  using Op = Tokenizer::Impl::NormalizerStep::Op;
+  std::string s(text);
+  for (const Tokenizer::Impl::NormalizerStep &step : t.normalizer) {
+    switch (step.op) {
+    case Op::Precompiled:
+      s = step.charsMap->normalize(s);
+      break;
+    case Op::Replace:
+      s = replaceAll(s, step.from, step.to);
+      break;
+    case Op::RegexReplace:
+      s = step.regex->replaceAll(s, step.to);
+      break;
+    case Op::Prepend:
+      if (!s.empty())
+        s = step.to + s;
+      break;
+    case Op::Strip: {
+      const std::u32string cps = unicode::decode(s);
+      size_t b = 0, e = cps.size();
+      while (step.left && b < e && unicode::isWhiteSpace(cps[b]))
+        ++b;
+      while (step.right && e > b && unicode::isWhiteSpace(cps[e - 1]))
+        --e;
+      s = unicode::encode(std::u32string_view(cps).substr(b, e - b));
+      break;
+    }
+    }
+  }
+  return s;
+}
+
+// The Unigram pipeline of one run of text between special tokens.
+void encodeUnigramText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
+                       std::vector<int32_t> &out) {
+  using SpacePrefix = Tokenizer::Impl::SpacePrefix;
+  const std::string norm = normalizeUnigram(t, text);
+  std::vector<std::string_view> words;
+  if (t.whitespaceSplit) {
+    size_t start = 0;
+    for (size_t pos = 0; pos < norm.size();) {
+      size_t len = std::max<size_t>(1, utf8::sequenceLength(std::string_view(norm).substr(pos)));
+      if (unicode::isWhiteSpace(unicode::decode(std::string_view(norm).substr(pos, len))[0])) {
+        if (pos > start)
+          words.push_back(std::string_view(norm).substr(start, pos - start));
+        start = pos + len;
+      }
+      pos += len;
+    }
+    if (start < norm.size())
+      words.push_back(std::string_view(norm).substr(start));
+  } else if (!norm.empty()) {
+    words.push_back(norm);
+  }
+  std::vector<std::string_view> pieces;
+  for (std::string_view word : words) {
+    std::string w(word);
+    if (t.metaspacePre) {
+      w = replaceAll(w, " ", kSpmSpace);
+      const bool spaced = w.rfind(kSpmSpace, 0) == 0;
+      const bool first = atStart && word.data() == norm.data();
+      if (!spaced && (t.spmPrefix == SpacePrefix::MetaspaceAlways ||
+                      (t.spmPrefix == SpacePrefix::MetaspaceFirst && first)))
+        w = kSpmSpace + w;
+    }
+    pieces.clear();
+    t.pre.split(w, pieces);
+    for (std::string_view p : pieces)
+      encodeUnigram(t, p, out);
+  }
+}
+
 void encodeText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
                 std::vector<int32_t> &out) {
+  if (t.kind == Tokenizer::Kind::Unigram) {
+    encodeUnigramText(t, text, atStart, out);
+    return;
+  }
   if (t.kind == Tokenizer::Kind::WordPiece) {
     encodeWordPiece(t, text, out);
     return;
@@ -385,12 +528,17 @@ Status Tokenizer::Impl::finish(const std::string &name) {
     }
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
         attr[k] == TokenAttr::Unknown) {
-      bytes[k] = kind == Kind::SentencePieceBpe ? replaceAll(s, kSpmSpace, " ") : s;
-      if (attr[k] != TokenAttr::Unknown && !s.empty())
+      bytes[k] = kind == Kind::SentencePieceBpe || kind == Kind::Unigram
+                     ? replaceAll(s, kSpmSpace, " ")
+                     : s;
+      // (A Unigram vocabulary's <unk> is one of the file's special tokens: HF finds it in text.)
+      if ((attr[k] != TokenAttr::Unknown || kind == Kind::Unigram) && !s.empty())
         specials.push_back(id);
       continue;
     }
-    if (kind == Kind::SentencePieceBpe) {
+    if (kind == Kind::Unigram && attr[k] == TokenAttr::Normal)
+      longestPieceBytes = std::max(longestPieceBytes, s.size());
+    if (kind == Kind::SentencePieceBpe || kind == Kind::Unigram) {
       int b = parseByteToken(s);
       if (b >= 0 && (attr[k] == TokenAttr::Byte || byteFallback)) {
         bytes[k] = std::string(1, static_cast<char>(b));
@@ -552,8 +700,10 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids, bool sk
                                               " is outside the vocabulary of " +
                                               std::to_string(t.size()));
     if (skipSpecial && (t.attr[id] == TokenAttr::Control ||
-                        (t.kind == Kind::WordPiece && t.attr[id] == TokenAttr::Unknown)))
-      continue; // (HF skips a WordPiece vocabulary's [UNK] too: it is a special token)
+                        (t.attr[id] == TokenAttr::Unknown &&
+                         (t.kind == Kind::WordPiece || t.kind == Kind::Unigram))))
+      continue; // (HF skips a WordPiece or Unigram vocabulary's unknown token too: it is
+                // one of the file's special tokens)
     const std::string &b = t.bytes[id];
     if (first && (t.spmPrefix != Impl::SpacePrefix::None || t.kind == Kind::WordPiece) &&
         !b.empty() && b[0] == ' ')

@@ -2,7 +2,9 @@
 // tokenizer.ggml.* metadata:
 //  - byte-level BPE over merges (GPT-2, Llama 3, SmolLM2, Qwen2 pre-tokenizers), and
 //  - SentencePiece-style BPE over scores or merges with byte fallback (Llama 2, TinyLlama),
-//  - WordPiece with BERT's normalizer and pre-tokenizer (BERT, MiniLM, BGE embedders).
+//  - WordPiece with BERT's normalizer and pre-tokenizer (BERT, MiniLM, BGE embedders),
+//  - Unigram over SentencePiece's precompiled normalization (XLM-RoBERTa: multilingual-e5,
+//    bge-m3 and their rerankers).
 // Encoding matches the Hugging Face `tokenizers` library id for id (see unittests/tokenize).
 //
 //   auto tok = Tokenizer::fromFile("model.gguf");        // or tokenizer.json, or an HF dir
@@ -61,7 +63,7 @@ inline constexpr HfTokenizerFile kHfTokenizerFiles[] = {
 
 class Tokenizer {
 public:
-  enum class Kind { ByteLevelBpe, SentencePieceBpe, WordPiece };
+  enum class Kind { ByteLevelBpe, SentencePieceBpe, WordPiece, Unigram };
 
   // Dispatches on the path: *.gguf, a tokenizer.json, or a directory holding tokenizer.json
   // (and optionally the HfTokenizerFiles, read from the tokenizer.json's directory).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "runtime/tokenize/PreTokenizer.h"
+#include "runtime/tokenize/Precompiled.h"
 #include "runtime/tokenize/Tokenizer.h"
 
 #include <mutex>
@@ -38,6 +39,24 @@ struct Tokenizer::Impl {
     bool on = false, cleanText = true, chineseChars = true, stripAccents = false,
          lowercase = true;
   } bert;
+  // Unigram (Kind::Unigram): the normalizer's steps in order; then words split at white
+  // space (whitespaceSplit: HF WhitespaceSplit), each word given spmPrefix's "▁" and split
+  // before each "▁" (pre: HF Metaspace with split); then each piece the path of vocabulary
+  // pieces of the best total score (pieceScores, log-probabilities), a character no piece
+  // covers scoring unkScore, and consecutive such characters fused into one unknown token.
+  struct NormalizerStep {
+    enum class Op { Precompiled, Replace, RegexReplace, Strip, Prepend } op;
+    std::string from, to; // Replace: from -> to; RegexReplace: matches -> to; Prepend: to
+    std::shared_ptr<const CharsMap> charsMap;
+    std::shared_ptr<const PreTokenizer> regex;
+    bool left = false, right = false; // Strip: which ends lose their white space
+  };
+  std::vector<NormalizerStep> normalizer;
+  bool whitespaceSplit = false;
+  bool metaspacePre = false; // a Metaspace pre-tokenizer: spaces become "▁", spmPrefix applies
+  std::vector<double> pieceScores;
+  double unkScore = 0;
+  size_t longestPieceBytes = 0; // finish(): no longer piece is looked up
   std::string subwordPrefix = "##";
   size_t maxWordChars = 100;
   size_t longestPiece = 0; // characters of the longest piece (finish()): no longer one is tried

@@ -11,6 +11,10 @@ namespace {
 struct CodepointRange {
   uint32_t first, last;
 };
+struct CodepointClass {
+  uint32_t first, last;
+  uint8_t packed; // see graphemeClass
+};
 template <int N> struct CodepointMapping {
   uint32_t from;
   uint8_t size;
@@ -38,7 +42,90 @@ constexpr uint32_t kHangulFirst = 0xAC00, kHangulCount = 11172;
 constexpr uint32_t kLeadFirst = 0x1100, kVowelFirst = 0x1161, kTrailFirst = 0x11A7;
 constexpr uint32_t kVowels = 21, kTrails = 28;
 
+// Grapheme_Cluster_Break values (kGraphemeClasses' low 4 bits).
+enum Gcb : uint8_t {
+  Other, CR, LF, Control, Extend, ZWJ, RegionalIndicator, Prepend, SpacingMark, L, V, T, LV, LVT
+};
+// Indic_Conjunct_Break values (bits 5-6).
+enum Incb : uint8_t { NoIncb, Linker, Consonant, IncbExtend };
+struct GraphemeClass {
+  Gcb gcb;
+  bool pictographic; // Extended_Pictographic (bit 4)
+  Incb incb;
+};
+
+GraphemeClass graphemeClass(uint32_t cp) {
+  auto it = std::upper_bound(std::begin(kGraphemeClasses), std::end(kGraphemeClasses), cp,
+                             [](uint32_t c, const CodepointClass &r) { return c < r.first; });
+  uint8_t packed = it != std::begin(kGraphemeClasses) && cp <= std::prev(it)->last
+                       ? std::prev(it)->packed
+                       : 0;
+  return {static_cast<Gcb>(packed & 15), (packed & 16) != 0, static_cast<Incb>(packed >> 5)};
+}
+
+uint32_t codepointAt(std::string_view s, size_t pos, size_t &len) {
+  len = std::max<size_t>(1, utf8::sequenceLength(s.substr(pos)));
+  uint32_t cp = static_cast<uint8_t>(s[pos]) &
+                (len == 1 ? 0x7F : len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+  for (size_t k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<uint8_t>(s[pos + k]) & 0x3F);
+  return cp;
+}
+
 } // namespace
+
+size_t graphemeEnd(std::string_view text, size_t start) {
+  if (start >= text.size())
+    return text.size();
+  size_t len;
+  GraphemeClass prev = graphemeClass(codepointAt(text, start, len));
+  size_t pos = start + len;
+  // The rules' state over the cluster so far: regional indicators ending it (GB12/13); an
+  // Extended_Pictographic followed by Extend* (GB11), and a ZWJ after one; an
+  // InCB=Consonant followed by InCB Extend/Linker characters, a Linker among them (GB9c).
+  int regional = prev.gcb == RegionalIndicator;
+  bool pictographic = prev.pictographic, zwjAfterPictographic = false;
+  bool consonant = prev.incb == Consonant, linker = false;
+  while (pos < text.size()) {
+    const GraphemeClass cur = graphemeClass(codepointAt(text, pos, len));
+    bool join;
+    if (prev.gcb == CR && cur.gcb == LF)
+      join = true; // GB3
+    else if (prev.gcb == CR || prev.gcb == LF || prev.gcb == Control ||
+             cur.gcb == CR || cur.gcb == LF || cur.gcb == Control)
+      join = false; // GB4, GB5
+    else if (prev.gcb == L && (cur.gcb == L || cur.gcb == V || cur.gcb == LV || cur.gcb == LVT))
+      join = true; // GB6
+    else if ((prev.gcb == LV || prev.gcb == V) && (cur.gcb == V || cur.gcb == T))
+      join = true; // GB7
+    else if ((prev.gcb == LVT || prev.gcb == T) && cur.gcb == T)
+      join = true; // GB8
+    else if (cur.gcb == Extend || cur.gcb == ZWJ || cur.gcb == SpacingMark || prev.gcb == Prepend)
+      join = true; // GB9, GB9a, GB9b
+    else if (cur.incb == Consonant && consonant && linker)
+      join = true; // GB9c
+    else if (prev.gcb == ZWJ && zwjAfterPictographic && cur.pictographic)
+      join = true; // GB11
+    else
+      join = prev.gcb == RegionalIndicator && cur.gcb == RegionalIndicator && regional % 2 == 1;
+    if (!join)
+      break;
+    regional = cur.gcb == RegionalIndicator ? regional + 1 : 0;
+    zwjAfterPictographic = cur.gcb == ZWJ && pictographic;
+    pictographic = cur.pictographic || (pictographic && cur.gcb == Extend);
+    if (cur.incb == Consonant) {
+      consonant = true;
+      linker = false;
+    } else if (consonant && (cur.incb == Linker || cur.incb == IncbExtend)) {
+      linker = linker || cur.incb == Linker;
+    } else {
+      consonant = linker = false;
+    }
+    prev = cur;
+    pos += len;
+  }
+  return pos;
+}
 
 bool isNonspacingMark(uint32_t cp) { return inRanges(kNonspacingMarks, cp); }
 bool isPunctuation(uint32_t cp) {

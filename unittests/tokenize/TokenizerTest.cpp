@@ -5,6 +5,7 @@
 #include "runtime/tokenize/Tokenizer.h"
 #include "runtime/formats/Gguf.h"
 #include "runtime/tokenize/PreTokenizer.h"
+#include "runtime/tokenize/Unicode.h"
 #include "runtime/tokenize/Utf8.h"
 
 #include <gtest/gtest.h>
@@ -555,6 +556,46 @@ TEST(Tokenizer, PairTemplatePlacesBothTexts) {
   EXPECT_EQ(each, bare);
 }
 
+// unittests/tokenize/data/<name>: HF tokenizers' ids of its vectors.json texts (special
+// tokens found in the text, as HF's encode does), with and without the post-processor's
+// specials, their decoding (HF's decode skips special tokens, the unknown one among them),
+// and its pairs; at least `minTexts` texts, `minUnknown` of them with the unknown token.
+static void checkHfTextsAndPairs(const char *name, Tokenizer::Kind kind, size_t minTexts,
+                                 int minUnknown) {
+  SCOPED_TRACE(name);
+  const std::string dir = sourceDir() + "/unittests/tokenize/data/" + name;
+  std::unique_ptr<Tokenizer> tok = load(dir + "/tokenizer.json");
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->kind(), kind);
+  const nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
+  ASSERT_GE(vectors["texts"].size(), minTexts);
+  int withUnknown = 0;
+  for (const nlohmann::json &v : vectors["texts"]) {
+    const std::string text = v["text"];
+    const std::vector<int32_t> want = v["ids"], wantSpecial = v["special_ids"];
+    EncodeOptions opts;
+    opts.parseSpecial = true;
+    Expected<std::vector<int32_t>> ids = tok->encode(text, opts);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    EXPECT_EQ(formatIds(*ids), formatIds(want)) << "'" << text << "'";
+    opts.addSpecial = true;
+    EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(wantSpecial)) << "'" << text << "'";
+    if (std::find(want.begin(), want.end(), tok->unknownId()) != want.end())
+      ++withUnknown;
+    EXPECT_EQ(*tok->decode(want, /*skipSpecial=*/true), v["decoded"].get<std::string>())
+        << "'" << text << "'";
+  }
+  EXPECT_GE(withUnknown, minUnknown);
+  for (const nlohmann::json &p : vectors["pairs"]) {
+    EncodeOptions opts;
+    opts.addSpecial = true;
+    const std::vector<int32_t> want = p["ids"];
+    EXPECT_EQ(formatIds(*tok->encodePair(p["first"].get<std::string>(),
+                                         p["second"].get<std::string>(), opts)),
+              formatIds(want));
+  }
+}
+
 // BERT's WordPiece pipeline (BertNormalizer, BertPreTokenizer, WordPiece, BertProcessing or
 // TemplateProcessing) against HF tokenizers' ids, on two tokenizers it trained (see
 // scripts/gen-tokenizer-vectors.py --wordpiece): lower-cased with accents stripped and CJK
@@ -562,41 +603,8 @@ TEST(Tokenizer, PairTemplatePlacesBothTexts) {
 // characters, Unicode white space and punctuation, accents and case mappings beyond ASCII,
 // Hangul, unknown characters, words past 100 characters and special tokens in the text.
 TEST(Tokenizer, WordPieceMatchesHfTokenizers) {
-  for (const char *name : {"wordpiece-uncased", "wordpiece-cased"}) {
-    SCOPED_TRACE(name);
-    const std::string dir = sourceDir() + "/unittests/tokenize/data/" + name;
-    std::unique_ptr<Tokenizer> tok = load(dir + "/tokenizer.json");
-    ASSERT_TRUE(tok);
-    EXPECT_EQ(tok->kind(), Tokenizer::Kind::WordPiece);
-    const nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
-    ASSERT_GE(vectors["texts"].size(), 30u);
-    int withUnknown = 0;
-    for (const nlohmann::json &v : vectors["texts"]) {
-      const std::string text = v["text"];
-      const std::vector<int32_t> want = v["ids"], wantSpecial = v["special_ids"];
-      EncodeOptions opts;
-      opts.parseSpecial = true; // HF's encode finds special tokens in the text
-      Expected<std::vector<int32_t>> ids = tok->encode(text, opts);
-      ASSERT_TRUE(ids.ok()) << ids.error().toString();
-      EXPECT_EQ(formatIds(*ids), formatIds(want)) << "'" << text << "'";
-      opts.addSpecial = true;
-      EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(wantSpecial)) << "'" << text << "'";
-      // HF's decode skips special tokens, [UNK] among them; its cleanup is off in these files.
-      if (std::find(want.begin(), want.end(), tok->unknownId()) != want.end())
-        ++withUnknown;
-      EXPECT_EQ(*tok->decode(want, /*skipSpecial=*/true), v["decoded"].get<std::string>())
-          << "'" << text << "'";
-    }
-    EXPECT_GE(withUnknown, 3);
-    for (const nlohmann::json &p : vectors["pairs"]) {
-      EncodeOptions opts;
-      opts.addSpecial = true;
-      const std::vector<int32_t> want = p["ids"];
-      EXPECT_EQ(formatIds(*tok->encodePair(p["first"].get<std::string>(),
-                                           p["second"].get<std::string>(), opts)),
-                formatIds(want));
-    }
-  }
+  for (const char *name : {"wordpiece-uncased", "wordpiece-cased"})
+    checkHfTextsAndPairs(name, Tokenizer::Kind::WordPiece, 30, 3);
 }
 
 // llama.cpp's "bert" vocabulary (its phantom-space spelling, test/modelc/Inputs/
@@ -661,6 +669,104 @@ TEST(Tokenizer, WordPieceRefusesOtherPipelines) {
   other = json;
   other["model"]["unk_token"] = "[NOPE]";
   EXPECT_NE(refusal(other).find("without an unk_token"), std::string::npos) << refusal(other);
+}
+
+// Extended grapheme clusters (UAX #29) as the PyPI regex module's \X gives them
+// (scripts/gen-tokenizer-vectors.py --unigram): each rule, emoji sequences, Indic conjuncts.
+TEST(Unicode, GraphemeClustersMatchTheRegexModule) {
+  const nlohmann::json data = nlohmann::json::parse(
+      readAll(sourceDir() + "/unittests/tokenize/data/graphemes.json"));
+  ASSERT_GE(data["cases"].size(), 40u);
+  int multi = 0;
+  for (const nlohmann::json &c : data["cases"]) {
+    const std::string text = c["text"];
+    std::vector<std::string> got;
+    for (size_t pos = 0; pos < text.size();) {
+      const size_t end = unicode::graphemeEnd(text, pos);
+      ASSERT_GT(end, pos);
+      got.push_back(text.substr(pos, end - pos));
+      pos = end;
+    }
+    const std::vector<std::string> want = c["clusters"];
+    EXPECT_EQ(got, want) << "'" << text << "'";
+    for (const std::string &cluster : want)
+      multi += unicode::decode(cluster).size() > 1;
+  }
+  EXPECT_GE(multi, 40); // clusters of more than one character
+}
+
+// Unigram tokenizers of XLM-RoBERTa's layout (SentencePiece's nmt_nfkc charsmap, Metaspace,
+// RobertaProcessing) and of transformers 5's converter (right Strip, runs of spaces to "▁",
+// WhitespaceSplit), trained and converted by scripts/gen-tokenizer-vectors.py --unigram:
+// HF tokenizers' ids for texts (NFKC forms, combining marks, emoji, unknown characters),
+// with and without specials, for pairs, and its decoding.
+TEST(Tokenizer, UnigramMatchesHfTokenizers) {
+  for (const char *name : {"unigram-xlmr", "unigram-v5"})
+    checkHfTextsAndPairs(name, Tokenizer::Kind::Unigram, 50, 5);
+}
+
+// A Unigram tokenizer.json that is broken, or whose pipeline we do not implement, is refused
+// with what is wrong.
+TEST(Tokenizer, UnigramRefusesBadFiles) {
+  const nlohmann::json json = nlohmann::json::parse(
+      readAll(sourceDir() + "/unittests/tokenize/data/unigram-xlmr/tokenizer.json"));
+  auto refusal = [](const nlohmann::json &j) {
+    Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromTokenizerJson(j.dump());
+    return tok.ok() ? std::string("loaded") : tok.error().toString();
+  };
+  auto expectRefusal = [&](const nlohmann::json &j, const std::string &what) {
+    EXPECT_NE(refusal(j).find(what), std::string::npos) << refusal(j);
+  };
+  EXPECT_EQ(refusal(json), "loaded");
+  nlohmann::json other = json;
+  other["model"]["unk_id"] = nullptr;
+  expectRefusal(other, "Unigram model without an unk_id");
+  other["model"]["unk_id"] = 100000;
+  expectRefusal(other, "Unigram model without an unk_id");
+  other = json;
+  other["model"]["vocab"][7] = {"x"};
+  expectRefusal(other, "Unigram vocab entry #7 is not [piece, finite score]");
+  other["model"]["vocab"] = {{"a", 1}};
+  expectRefusal(other, "Unigram vocab is not a list");
+  other = json;
+  nlohmann::json &charsmap = other["normalizer"]["normalizers"][0]["precompiled_charsmap"];
+  charsmap = "not base64!";
+  expectRefusal(other, "precompiled_charsmap is not base64");
+  charsmap = "AQ=="; // one byte
+  expectRefusal(other, "shorter than its 4-byte header");
+  charsmap = "AAEAAA=="; // a trie of 256 bytes in a 4-byte map
+  expectRefusal(other, "runs past the 4-byte map");
+  other = json;
+  other["pre_tokenizer"] = {{"type", "ByteLevel"}};
+  expectRefusal(other, "Unigram with a pre-tokenizer other than WhitespaceSplit and Metaspace");
+  other["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "_"}};
+  expectRefusal(other, "Metaspace replacement other than U+2581");
+  other = json;
+  other["normalizer"] = {{"type", "NFKD"}};
+  expectRefusal(other, "unsupported normalizer 'NFKD'");
+  // A trie whose units point anywhere is bounds-checked: text encodes, unchanged.
+  other = json;
+  const std::string blob = std::string("\x10\0\0\0", 4) + std::string(16, '\xff') + "x";
+  other["normalizer"]["normalizers"][0]["precompiled_charsmap"] = [&] {
+    static const char *kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (size_t k = 0; k < blob.size(); k += 3) {
+      uint32_t v = static_cast<uint8_t>(blob[k]) << 16;
+      if (k + 1 < blob.size())
+        v |= static_cast<uint8_t>(blob[k + 1]) << 8;
+      if (k + 2 < blob.size())
+        v |= static_cast<uint8_t>(blob[k + 2]);
+      for (size_t j = 0; j < 4; ++j)
+        out += k + j <= blob.size() ? kAlphabet[(v >> (18 - 6 * j)) & 63] : '=';
+    }
+    return out;
+  }();
+  Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromTokenizerJson(other.dump());
+  ASSERT_TRUE(tok.ok()) << tok.error().toString();
+  Expected<std::vector<int32_t>> ids = (*tok)->encode("hello world");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*(*tok)->decode(*ids), "hello world");
 }
 
 // A Hugging Face directory's companions of tokenizer.json: chat_template.jinja wins over
