@@ -10,6 +10,7 @@ and `gguf` PyPI packages), so modelc is tested on files it did not write itself.
     scripts/gen-compiler-test-models.py --embedding          (only the embedding checkpoints)
     scripts/gen-compiler-test-models.py --classifier         (only the classifier checkpoints)
     scripts/gen-compiler-test-models.py --encoder            (only the encoder checkpoints)
+    scripts/gen-compiler-test-models.py --xlmr               (only the XLM-RoBERTa checkpoints)
 
 (torch and transformers check that transformers reads the MXFP4 pairs of
 hf-tiny-gpt-oss-mxfp4 as gguf does; compressed-tensors quantizes the *-w4a16 / *-w8a16
@@ -1640,6 +1641,49 @@ def encoder_classifiers():
         print("wrote", path)
 
 
+def xlmr_models():
+    """XLM-RoBERTa checkpoints with a Unigram tokenizer (unittests/tokenize/data/unigram-xlmr:
+    SentencePiece's nmt_nfkc charsmap, 382 pieces; <s> <pad> </s> <unk> first, as XLM-R
+    numbers them), random weights from transformers (LayerNorms perturbed):
+    hf-tiny-xlmr-embedding, an XLMRobertaModel (exact GELU; positions from pad_token_id 1 + 1, 64 of them)
+    saved by sentence-transformers' layout with [CLS] pooling and Normalize (bge-m3's);
+    hf-tiny-xlmr-reranker, an XLMRobertaForSequenceClassification of one label with
+    sentence-transformers' Sigmoid (bge-reranker-v2-m3's layout: <s> A </s> </s> B </s>)."""
+    import torch
+    import transformers
+    torch.manual_seed(17)
+    unigram = os.path.join(os.path.dirname(__file__), "..", "unittests", "tokenize", "data",
+                           "unigram-xlmr")
+    sizes = dict(vocab_size=382, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                 max_position_embeddings=66, type_vocab_size=1, hidden_act="gelu",
+                 pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    for name in ["hf-tiny-xlmr-embedding", "hf-tiny-xlmr-reranker"]:
+        if name == "hf-tiny-xlmr-embedding":
+            model = transformers.XLMRobertaModel(transformers.XLMRobertaConfig(**sizes),
+                                                 add_pooling_layer=False)
+            perturb(model, None, 0.05)
+        else:
+            config = transformers.XLMRobertaConfig(num_labels=1, **sizes)
+            config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
+            model = transformers.XLMRobertaForSequenceClassification(config)
+            perturb(model, 0.3, 0.1)
+        path = os.path.join(OUT, name)
+        shutil.rmtree(path, ignore_errors=True)
+        model.save_pretrained(path, safe_serialization=True)
+        shutil.copy(os.path.join(unigram, "tokenizer.json"), path)
+        with open(os.path.join(unigram, "tokenizer_config.json")) as f:
+            tok_config = json.load(f)
+        tok_config["model_max_length"] = 64
+        with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+            json.dump(tok_config, f, indent=1)
+        if name == "hf-tiny-xlmr-embedding":
+            st_modules(path, "cls_token", True, 32)
+            with open(os.path.join(path, "sentence_bert_config.json"), "w") as f:
+                json.dump({"max_seq_length": 64, "do_lower_case": False}, f)
+        print("wrote", path)
+
+
 def bert_gguf(src=None, dst=None):
     """tiny-bert-embedding.gguf: hf-tiny-bert-embedding as llama.cpp's converter writes a
     BertModel: its tensors under llama.cpp's names (gguf's own map), "bert" metadata
@@ -1701,6 +1745,8 @@ if __name__ == "__main__":
         classifier_models()
     elif "--encoder" in sys.argv:
         encoder_models()
+    elif "--xlmr" in sys.argv:
+        xlmr_models()
     else:
         main()
         manifest_ggufs()
@@ -1708,3 +1754,4 @@ if __name__ == "__main__":
         embedding_models()
         classifier_models()
         encoder_models()
+        xlmr_models()

@@ -502,7 +502,12 @@ def main():
               "a", "Numbers: 3.14159 and 1,000,000; CJK: 日本語 text.",
               "I'm sure they'll say it's fine, we've done it, you'd agree."]),
             ("hf-tiny-roberta-embedding",
-             ["the cat is on the mat.", "an", "this is the end, then the cat ran."])]:
+             ["the cat is on the mat.", "an", "this is the end, then the cat ran."]),
+            # XLM-R's Unigram tokenizer (SentencePiece's charsmap: full-width forms, ligatures
+            # and compositions normalized; unknown characters fused).
+            ("hf-tiny-xlmr-embedding",
+             ["The quick brown fox jumps over the lazy dog.", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ and ﬁne café",
+              "a", "Привет мир, 日本語 text ꙮꙮ!", "  many   spaces  "])]:
         if only and name not in only:
             continue
         write_embeddings(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), None, texts)
@@ -521,7 +526,9 @@ def main():
             ("hf-tiny-bert-classifier",
              [[2, 225, 521, 568, 542, 586, 594, 225, 588, 576, 15, 3], [2, 37, 3],
               [2, 570, 32, 590, 131, 599, 13, 415, 430, 129, 5, 3]]),
-            ("hf-tiny-roberta-cross-encoder", pairs), ("hf-tiny-bert-cross-encoder", pairs)]:
+            ("hf-tiny-roberta-cross-encoder", pairs), ("hf-tiny-bert-cross-encoder", pairs),
+            ("hf-tiny-xlmr-reranker",
+             pairs + [("¿Qué es ＡＩ?", "Ｌａ inteligencia artificial, 人工知能.")])]:
         if only and name not in only:
             continue
         write_classifier(name, os.path.join(ROOT, "test", "modelc", "Inputs", name), cases)

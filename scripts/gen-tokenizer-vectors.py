@@ -289,8 +289,9 @@ def write_unigram():
     spaces to one, Metaspace, RobertaProcessing. "unigram-v5" keeps the converter's own
     normalizer (Precompiled, right Strip, runs of spaces to one "▁") with transformers 5's
     WhitespaceSplit before Metaspace. HF's ids for texts and pairs, with and without special
-    tokens, and its decoding; and how many texts SentencePiece itself encodes alike. A
-    tokenizer.json already there is kept, unless --retrain.
+    tokens, and its decoding (for unigram-xlmr also transformers' AutoTokenizer's, whose
+    XLMRobertaTokenizer class replaces the file's pipeline); and how many texts SentencePiece
+    itself encodes alike. A tokenizer.json already there is kept, unless --retrain.
 
         pip install sentencepiece protobuf transformers tokenizers
     """
@@ -335,12 +336,15 @@ def write_unigram():
             os.makedirs(out, exist_ok=True)
             with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
                 f.write(tok.to_str(pretty=False))
-            with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-                json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                           "pad_token": "<pad>", "mask_token": "<mask>",
-                           "tokenizer_class": "XLMRobertaTokenizer"}, f, indent=1)
     write_graphemes(root)
     for name, out in outs.items():
+        # unigram-xlmr names XLM-R's class (as bge-m3 does); unigram-v5 the generic one, which
+        # runs the file as it is.
+        with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                       "pad_token": "<pad>", "mask_token": "<mask>",
+                       "tokenizer_class": "XLMRobertaTokenizer" if name == "unigram-xlmr"
+                       else "PreTrainedTokenizerFast"}, f, indent=1)
         tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
         vectors = []
         for t in UNIGRAM_TEXTS:
@@ -348,8 +352,28 @@ def write_unigram():
             vectors.append({"text": t, "ids": ids, "special_ids": tok.encode(t).ids,
                             "decoded": tok.decode(ids)})
         pairs = [{"first": a, "second": b, "ids": tok.encode(a, b).ids} for a, b in UNIGRAM_PAIRS]
+        data = {"texts": vectors, "pairs": pairs}
+        if name == "unigram-xlmr":
+            # transformers' own, whose XLMRobertaTokenizer (its tokenizer_config.json's class)
+            # builds the pipeline itself around the file's vocabulary and charsmap.
+            import transformers
+            auto = transformers.AutoTokenizer.from_pretrained(out)
+            assert type(auto).__name__ == "XLMRobertaTokenizer", type(auto)
+            data["transformers"] = {
+                "version": transformers.__version__,
+                "texts": [{"text": t, "ids": auto(t, add_special_tokens=False)["input_ids"],
+                           "special_ids": auto(t)["input_ids"],
+                           "decoded": auto.decode(auto(t, add_special_tokens=False)["input_ids"],
+                                                  skip_special_tokens=True)}
+                          for t in UNIGRAM_TEXTS],
+                # (Not an empty second text: transformers takes text_pair "" for no pair.)
+                "pairs": [{"first": a, "second": b, "ids": auto(a, b)["input_ids"]}
+                          for a, b in UNIGRAM_PAIRS if b]}
+            differ = sum(x["ids"] != y["ids"] for x, y in zip(vectors, data["transformers"]["texts"]))
+            print(f"{out}: transformers' class pipeline differs from the file's on {differ} texts",
+                  file=sys.stderr)
         with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
-            json.dump({"texts": vectors, "pairs": pairs}, f, ensure_ascii=False, indent=0)
+            json.dump(data, f, ensure_ascii=False, indent=0)
         unk = sum(v["ids"].count(3) for v in vectors)
         same = "?"
         if os.path.exists(spm_model):

@@ -381,6 +381,8 @@ std::string regexEscape(const std::string &s) {
 }
 
 constexpr int kMaxSequenceDepth = 8;
+// Metaspace's split: each "▁" starts a piece, merged with what follows it.
+const char *const kMetaspaceSplit = R"([^\x{2581}]+|\x{2581}[^\x{2581}]*)";
 
 Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &name, int depth = 0) {
   if (p.is_null())
@@ -642,6 +644,45 @@ Expected<std::string> readWholeFile(const std::string &path) {
   return ss.str();
 }
 
+// transformers 5 does not run an XLM-RoBERTa tokenizer.json's pipeline as the file gives it:
+// its XLMRobertaTokenizer class keeps the file's vocabulary and SentencePiece charsmap
+// (Precompiled) and builds the rest itself: no other normalizer, WhitespaceSplit then
+// Metaspace (prepending "▁" unless tokenizer_config.json's add_prefix_space is false), and
+// "<s> $A </s>", "<s> $A </s> </s> $B </s>" of its bos_token and eos_token. Served models
+// are compared with it, so a tokenizer_config.json naming that class gets that pipeline
+// (transformers 4 ran the file's; the two differ on runs of white space).
+Status useXlmRobertaClassPipeline(Tokenizer::Impl &t, const json &config, const std::string &name) {
+  using Step = Tokenizer::Impl::NormalizerStep;
+  std::vector<Step> kept;
+  for (Step &step : t.normalizer)
+    if (step.op == Step::Op::Precompiled)
+      kept.push_back(std::move(step));
+  t.normalizer = std::move(kept);
+  t.whitespaceSplit = t.metaspacePre = true;
+  t.spmPrefix = config.value("add_prefix_space", true) ? Tokenizer::Impl::SpacePrefix::MetaspaceAlways
+                                                      : Tokenizer::Impl::SpacePrefix::None;
+  Expected<PreTokenizer> split = PreTokenizer::create({kMetaspaceSplit});
+  if (!split)
+    return split.error().withContext(name);
+  t.pre = std::move(*split);
+  auto idOf = [&](const char *key, const char *otherwise) -> int32_t {
+    const std::string text = config.contains(key) ? specialText(config.at(key)) : otherwise;
+    for (size_t k = 0; k < t.text.size(); ++k)
+      if (t.text[k] == text)
+        return static_cast<int32_t>(k);
+    return -1;
+  };
+  const int32_t bos = idOf("bos_token", "<s>"), eos = idOf("eos_token", "</s>");
+  if (bos < 0 || eos < 0)
+    return bad(name, "XLMRobertaTokenizer without its bos_token and eos_token in the vocabulary");
+  t.bos = bos;
+  t.eos = t.appendedEos = eos;
+  t.addBos = t.addEos = true;
+  t.pairTemplate = {bos, Tokenizer::Impl::kPairFirst, eos, eos, Tokenizer::Impl::kPairSecond, eos};
+  t.pairTemplateTypes.assign(t.pairTemplate.size(), 0);
+  return Status();
+}
+
 } // namespace
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_view text,
@@ -706,7 +747,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       return Error(ErrorCode::Unsupported,
                    name + ": BPE without a ByteLevel or Metaspace pre-tokenizer");
     if (!pipe.byteLevel && pipe.metaspaceSplit)
-      pipe.patterns = {R"([^\x{2581}]+|\x{2581}[^\x{2581}]*)"}; // "▁" merged with what follows
+      pipe.patterns = {kMetaspaceSplit};
     if (pipe.byteLevel || pipe.metaspaceSplit) {
       Expected<PreTokenizer> p = PreTokenizer::create(pipe.patterns);
       if (!p)
@@ -824,6 +865,11 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
       }
     t->addBos = config.value("add_bos_token", t->addBos);
     t->addEos = config.value("add_eos_token", t->addEos);
+    const json &tokenizerClass = config.value("tokenizer_class", json());
+    if (unigram && tokenizerClass.is_string() &&
+        (tokenizerClass == "XLMRobertaTokenizer" || tokenizerClass == "XLMRobertaTokenizerFast"))
+      if (Status s = useXlmRobertaClassPipeline(*t, config, name); !s)
+        return s.error();
     // The chat template: chat_template.jinja, else tokenizer_config.json's string, or the
     // one named "default" among its named templates.
     if (!files.chatTemplate.empty()) {

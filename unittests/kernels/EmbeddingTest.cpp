@@ -106,7 +106,9 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
            {"hf-tiny-bert-embedding-tp2", "hf-tiny-bert-embedding"},
            {"hf-tiny-bert-embedding-pp2", "hf-tiny-bert-embedding"},
            {"hf-tiny-bert-embedding-gguf", "hf-tiny-bert-embedding"},
-           {"hf-tiny-roberta-embedding", "hf-tiny-roberta-embedding"}}) {
+           {"hf-tiny-roberta-embedding", "hf-tiny-roberta-embedding"},
+           {"hf-tiny-xlmr-embedding", "hf-tiny-xlmr-embedding"},
+           {"hf-tiny-xlmr-embedding-tp2", "hf-tiny-xlmr-embedding"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
@@ -115,7 +117,7 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
     ASSERT_EQ(exec->metadata().outputWidth(), d);
     const std::vector<std::vector<int32_t>> in = prompts(g);
     // Texts: the plan's tokenizer gives sentence-transformers' ids (BERT's WordPiece, RoBERTa's
-    // template).
+    // template, XLM-R's Unigram).
     Expected<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromPlan(planDirectory + "/" + plan + ".plan");
     for (size_t i = 0; i < in.size(); ++i)
       if (g.meta["prompts"][i].contains("text")) {
@@ -365,7 +367,9 @@ TEST(Classifier, PlansMatchTransformers) {
            {"hf-tiny-roberta-cross-encoder-pp2", "hf-tiny-roberta-cross-encoder"},
            {"hf-tiny-bert-cross-encoder", "hf-tiny-bert-cross-encoder"},
            {"hf-tiny-bert-cross-encoder-tp2", "hf-tiny-bert-cross-encoder"},
-           {"hf-tiny-bert-cross-encoder-pp2", "hf-tiny-bert-cross-encoder"}}) {
+           {"hf-tiny-bert-cross-encoder-pp2", "hf-tiny-bert-cross-encoder"},
+           {"hf-tiny-xlmr-reranker", "hf-tiny-xlmr-reranker"},
+           {"hf-tiny-xlmr-reranker-pp2", "hf-tiny-xlmr-reranker"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);

@@ -559,15 +559,28 @@ TEST(Tokenizer, PairTemplatePlacesBothTexts) {
 // unittests/tokenize/data/<name>: HF tokenizers' ids of its vectors.json texts (special
 // tokens found in the text, as HF's encode does), with and without the post-processor's
 // specials, their decoding (HF's decode skips special tokens, the unknown one among them),
-// and its pairs; at least `minTexts` texts, `minUnknown` of them with the unknown token.
+// and its pairs; at least `minTexts` texts, `minUnknown` of them with the unknown token. The
+// vectors of `section` if given (loaded with tokenizer_config.json), else the top level's
+// (loaded without it when `fileOnly`: the tokenizers library runs the file alone).
 static void checkHfTextsAndPairs(const char *name, Tokenizer::Kind kind, size_t minTexts,
-                                 int minUnknown) {
-  SCOPED_TRACE(name);
+                                 int minUnknown, const char *section = nullptr,
+                                 bool fileOnly = false) {
+  SCOPED_TRACE(std::string(name) + (section ? std::string(" ") + section : ""));
   const std::string dir = sourceDir() + "/unittests/tokenize/data/" + name;
-  std::unique_ptr<Tokenizer> tok = load(dir + "/tokenizer.json");
+  std::unique_ptr<Tokenizer> tok;
+  if (fileOnly) {
+    Expected<std::unique_ptr<Tokenizer>> t =
+        Tokenizer::fromTokenizerJson(readAll(dir + "/tokenizer.json"));
+    ASSERT_TRUE(t.ok()) << t.error().toString();
+    tok = std::move(*t);
+  } else {
+    tok = load(dir + "/tokenizer.json");
+  }
   ASSERT_TRUE(tok);
   EXPECT_EQ(tok->kind(), kind);
-  const nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
+  nlohmann::json vectors = nlohmann::json::parse(readAll(dir + "/vectors.json"));
+  if (section)
+    vectors = nlohmann::json(vectors[section]);
   ASSERT_GE(vectors["texts"].size(), minTexts);
   int withUnknown = 0;
   for (const nlohmann::json &v : vectors["texts"]) {
@@ -695,14 +708,23 @@ TEST(Unicode, GraphemeClustersMatchTheRegexModule) {
   EXPECT_GE(multi, 40); // clusters of more than one character
 }
 
-// Unigram tokenizers of XLM-RoBERTa's layout (SentencePiece's nmt_nfkc charsmap, Metaspace,
-// RobertaProcessing) and of transformers 5's converter (right Strip, runs of spaces to "▁",
-// WhitespaceSplit), trained and converted by scripts/gen-tokenizer-vectors.py --unigram:
-// HF tokenizers' ids for texts (NFKC forms, combining marks, emoji, unknown characters),
-// with and without specials, for pairs, and its decoding.
+// Unigram tokenizer.json files of XLM-RoBERTa's layout (SentencePiece's nmt_nfkc charsmap,
+// runs of spaces to one, Metaspace, RobertaProcessing) and of transformers 5's converter
+// (right Strip, runs of spaces to "▁", WhitespaceSplit), trained and converted by
+// scripts/gen-tokenizer-vectors.py --unigram, each run as the file says: HF tokenizers' ids
+// for texts (NFKC forms, combining marks, emoji, unknown characters), with and without
+// specials, for pairs, and its decoding.
 TEST(Tokenizer, UnigramMatchesHfTokenizers) {
-  for (const char *name : {"unigram-xlmr", "unigram-v5"})
-    checkHfTextsAndPairs(name, Tokenizer::Kind::Unigram, 50, 5);
+  checkHfTextsAndPairs("unigram-xlmr", Tokenizer::Kind::Unigram, 50, 5, nullptr, /*fileOnly=*/true);
+  checkHfTextsAndPairs("unigram-v5", Tokenizer::Kind::Unigram, 50, 5);
+}
+
+// unigram-xlmr's tokenizer_config.json names XLMRobertaTokenizer, which transformers 5 builds
+// itself around the file's vocabulary and charsmap (WhitespaceSplit, no Replace normalizer,
+// its own template): transformers' AutoTokenizer's ids, which differ from the file's own on
+// runs of white space.
+TEST(Tokenizer, XlmRobertaClassMatchesTransformers) {
+  checkHfTextsAndPairs("unigram-xlmr", Tokenizer::Kind::Unigram, 50, 5, "transformers");
 }
 
 // A Unigram tokenizer.json that is broken, or whose pipeline we do not implement, is refused
