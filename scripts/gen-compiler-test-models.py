@@ -1510,6 +1510,14 @@ def classifier_models():
     print("wrote", path)
 
 
+def save_model(model, name):
+    """Saves a transformers model as safetensors in a fresh OUT/name; returns the path."""
+    path = os.path.join(OUT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def perturb(model, weights, biases):
     """Moves a transformers model's random weights off their initial values, in place: each
     LayerNorm's weight near 1 and bias near 0 (not exactly), each linear's bias by `biases`
@@ -1562,9 +1570,7 @@ def encoder_models():
                                                 **sizes)
             model = transformers.RobertaForMaskedLM(config)
         perturb(model, None, 0.05)
-        path = os.path.join(OUT, name)
-        shutil.rmtree(path, ignore_errors=True)
-        model.save_pretrained(path, safe_serialization=True)
+        path = save_model(model, name)
         if kind == "bert":
             shutil.copy(wordpiece, os.path.join(path, "tokenizer.json"))
             tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64,
@@ -1627,9 +1633,7 @@ def encoder_classifiers():
             config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
             model = transformers.RobertaForSequenceClassification(config)
         perturb(model, 0.3, 0.1)
-        path = os.path.join(OUT, name)
-        shutil.rmtree(path, ignore_errors=True)
-        model.save_pretrained(path, safe_serialization=True)
+        path = save_model(model, name)
         for f in ["tokenizer.json", "tokenizer_config.json"]:
             shutil.copy(os.path.join(OUT, base, f), path)
         if name == "hf-tiny-bert-cross-encoder":  # token_type_ids from the tokenizer, as BERT's
@@ -1668,9 +1672,7 @@ def xlmr_models():
             config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
             model = transformers.XLMRobertaForSequenceClassification(config)
             perturb(model, 0.3, 0.1)
-        path = os.path.join(OUT, name)
-        shutil.rmtree(path, ignore_errors=True)
-        model.save_pretrained(path, safe_serialization=True)
+        path = save_model(model, name)
         shutil.copy(os.path.join(unigram, "tokenizer.json"), path)
         with open(os.path.join(unigram, "tokenizer_config.json")) as f:
             tok_config = json.load(f)
