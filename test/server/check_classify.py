@@ -23,6 +23,7 @@ modelrt, classifier_plan, cross_encoder_plan, reranker_plan, embed_plan, goldens
 # Encoders' (bidirectional): a BERT sequence classifier, a RoBERTa cross-encoder and a BERT
 # cross-encoder (its document token type 1).
 bert_classifier_plan, roberta_cross_encoder_plan, bert_cross_encoder_plan = sys.argv[7:10]
+xlmr_reranker_plan = sys.argv[10]
 TOLERANCE = 1e-5  # measured: probabilities 1.2e-7 to 7.2e-7 (EmbeddingTest.cpp)
 
 
@@ -127,7 +128,7 @@ def pair_scorer(name):
         documents = [c["text_2"] for c in g["cases"]]
         probs = [c["probs"][0] for c in g["cases"]]
         status, answer = post(base, "/v1/score", {"text_1": queries, "text_2": documents})
-        check(status == 200 and [d["index"] for d in answer["data"]] == [0, 1, 2] and
+        check(status == 200 and [d["index"] for d in answer["data"]] == list(range(len(probs))) and
               close([d["score"] for d in answer["data"]], probs) and
               answer["usage"]["prompt_tokens"] == sum(len(c["prompt"]) for c in g["cases"]),
               name + ": /v1/score of pairs is the reference's probability of each pair")
@@ -135,7 +136,7 @@ def pair_scorer(name):
                                                "top_n": 2})
         one = [c for c in [post(base, "/score", {"text_1": queries[0], "text_2": d})[1]
                            for d in documents]]
-        ranked = sorted(range(3), key=lambda i: -one[i]["data"][0]["score"])
+        ranked = sorted(range(len(documents)), key=lambda i: -one[i]["data"][0]["score"])
         check(status == 200 and [r["index"] for r in answer["results"]] == ranked[:2] and
               [r["relevance_score"] for r in answer["results"]] ==
               [one[i]["data"][0]["score"] for i in ranked[:2]] and
@@ -197,4 +198,5 @@ def encoder_classifier(base, check):
 serving(bert_classifier_plan, encoder_classifier)
 serving(roberta_cross_encoder_plan, pair_scorer("hf-tiny-roberta-cross-encoder"))
 serving(bert_cross_encoder_plan, pair_scorer("hf-tiny-bert-cross-encoder"))
+serving(xlmr_reranker_plan, pair_scorer("hf-tiny-xlmr-reranker"))
 print("all classify checks passed")

@@ -6,7 +6,11 @@ and in concurrent ones, bit for bit alike; on a plan whose step holds 16 tokens,
 prompt gets a 400 naming the limit (an encoder's prompt runs whole, in one step) and the
 server goes on answering.
 
-    check_encoder.py MODELRT PLAN SMALL_STEP_PLAN GOLDENS
+An XLM-RoBERTa embedder's plan (a Unigram tokenizer: SentencePiece's charsmap, XLM-R's
+template) embeds its texts as sentence-transformers does too (test/goldens/
+hf-tiny-xlmr-embedding).
+
+    check_encoder.py MODELRT PLAN SMALL_STEP_PLAN GOLDENS XLMR_PLAN
 """
 import json
 import os
@@ -18,7 +22,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_client  # noqa: E402
 
-modelrt, plan, small_plan, goldens = sys.argv[1:5]
+modelrt, plan, small_plan, goldens, xlmr_plan = sys.argv[1:6]
 TOLERANCE = 1e-5  # measured: 1e-7 (EmbeddingTest.cpp)
 
 
@@ -34,14 +38,19 @@ def embed(base, body):
     return status, json.loads(text)
 
 
-with open(os.path.join(goldens, "hf-tiny-bert-embedding.json")) as f:
-    meta = json.load(f)
-with open(os.path.join(goldens, "hf-tiny-bert-embedding.embeddings.f32"), "rb") as f:
-    raw = f.read()
-d = meta["dimensions"]
-values = struct.unpack("<%df" % (len(raw) // 4), raw)
-refs = [list(values[i * d:(i + 1) * d]) for i in range(len(values) // d)]
-texts = [p["text"] for p in meta["prompts"]]
+def golden(name):
+    """The golden's metadata, its vectors and its texts."""
+    with open(os.path.join(goldens, name + ".json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(goldens, name + ".embeddings.f32"), "rb") as f:
+        raw = f.read()
+    d = meta["dimensions"]
+    values = struct.unpack("<%df" % (len(raw) // 4), raw)
+    return (meta, [list(values[i * d:(i + 1) * d]) for i in range(len(values) // d)],
+            [p["text"] for p in meta["prompts"]])
+
+
+meta, refs, texts = golden("hf-tiny-bert-embedding")
 
 
 def close(ours, ref):
@@ -85,6 +94,19 @@ try:
     status, answer = embed(base, {"input": texts[2]})
     check(status == 200 and close(answer["data"][0]["embedding"], refs[2]),
           "a short prompt still embeds after it")
+finally:
+    server.kill()
+    server.wait()
+meta, refs, texts = golden("hf-tiny-xlmr-embedding")
+server, base = start(xlmr_plan)
+check = http_client.checker(server)
+try:
+    http_client.wait_healthy(base)
+    status, answer = embed(base, {"input": texts})
+    check(status == 200 and len(answer["data"]) == len(refs) and
+          all(close(item["embedding"], r) for item, r in zip(answer["data"], refs)) and
+          answer["usage"]["prompt_tokens"] == sum(len(p["prompt"]) for p in meta["prompts"]),
+          "XLM-R texts embed as sentence-transformers embeds them (Unigram, NFKC forms)")
 finally:
     server.kill()
     server.wait()
