@@ -931,6 +931,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromFile(const std::string &path
       return gguf.error();
     return fromGguf(*gguf);
   } else {
+    char head[sizeof plan::kMagic] = {};
+    if (std::ifstream in(path, std::ios::binary); in.read(head, sizeof head) &&
+                                                 std::equal(head, head + sizeof head, plan::kMagic))
+      return fromPlan(path); // a plan: the tokenizer it carries
     size_t slash = path.rfind('/');
     dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash);
   }

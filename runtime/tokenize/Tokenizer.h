@@ -65,8 +65,9 @@ class Tokenizer {
 public:
   enum class Kind { ByteLevelBpe, SentencePieceBpe, WordPiece, Unigram };
 
-  // Dispatches on the path: *.gguf, a tokenizer.json, or a directory holding tokenizer.json
-  // (and optionally the HfTokenizerFiles, read from the tokenizer.json's directory).
+  // Dispatches on the path: *.gguf, a plan (the tokenizer it carries), a tokenizer.json, or a
+  // directory holding tokenizer.json (and optionally the HfTokenizerFiles, read from the
+  // tokenizer.json's directory).
   static Expected<std::unique_ptr<Tokenizer>> fromFile(const std::string &path);
   static Expected<std::unique_ptr<Tokenizer>> fromGguf(const GgufFile &gguf);
   static Expected<std::unique_ptr<Tokenizer>>

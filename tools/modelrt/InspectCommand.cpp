@@ -235,8 +235,11 @@ int inspect(const InspectOptions &o) {
       std::string ends;
       for (int32_t id : t.endIds())
         ends += (ends.empty() ? "" : " ") + name(id);
-      std::printf("             vocabulary %zu, BOS %s, EOS %s\n", t.vocabSize(),
-                  name(t.bosId()).c_str(), name(t.eosId()).c_str());
+      static const char *const kKinds[] = {"byte-level BPE", "SentencePiece BPE", "WordPiece",
+                                           "Unigram"};
+      std::printf("             %s, vocabulary %zu, BOS %s, EOS %s\n",
+                  kKinds[static_cast<int>(t.kind())], t.vocabSize(), name(t.bosId()).c_str(),
+                  name(t.eosId()).c_str());
       std::printf("             answers end at: %s\n", ends.empty() ? "none" : ends.c_str());
       std::printf("             chat template: %s\n",
                   t.chatTemplate().empty()

@@ -74,7 +74,7 @@ void addTokenizeCommand(CLI::App &app, int &exitCode) {
       "tokenize",
       "Encode stdin (all of it, newlines included) to token ids, or decode ids to text");
   cmd->add_option("--tokenizer", opts->tokenizer,
-                  "a .gguf, a tokenizer.json, or a directory holding one")
+                  "a .gguf, a plan, a tokenizer.json, or a directory holding one")
       ->required();
   cmd->add_option("-t,--text", opts->text, "encode this text instead of reading stdin")
       ->each([opts](const std::string &) { opts->textGiven = true; });
