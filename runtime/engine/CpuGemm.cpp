@@ -1081,12 +1081,19 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         }
       }
     }
-    if (bias || kTotal == 0)
+    // The bias (a K of 0 leaves the bias alone, or zeros), a branch-free loop per row so that
+    // it vectorizes.
+    const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
+    if (kTotal == 0 && !accumulate)
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t col = p0 * kPanel; col < std::min(n, pairEnd * kPanel); ++col) {
-          float &c = out[r * outStride + col];
-          c = (kTotal == 0 && !accumulate ? 0.0f : c) + (bias ? bias[col] : 0.0f);
-        }
+        for (int64_t col = c0; col < c1; ++col)
+          out[r * outStride + col] = 0.0f + (bias ? bias[col] : 0.0f);
+    else if (bias)
+      for (int64_t r = 0; r < rows; ++r) {
+        float *row = out + r * outStride;
+        for (int64_t col = c0; col < c1; ++col)
+          row[col] += bias[col];
+      }
   }
 }
 
