@@ -1,7 +1,8 @@
 // Tokenizer on arbitrary input. The first byte picks the tokenizer (byte-level SmolLM2, or
 // SentencePiece Llama when the shared vectors are present; with bit 6 set, BERT's WordPiece,
 // uncased or cased, the uncased one also from llama.cpp's GGUF; with bit 7 alone, a Unigram
-// tokenizer with SentencePiece's charsmap, through XLM-R's class pipeline or as its file says)
+// tokenizer with SentencePiece's charsmap, through XLM-R's class pipeline, as its file says,
+// or as llama.cpp's "t5" GGUF)
 // and the mode: encode the rest as text (with or without special-token parsing), or decode it
 // as ids, in one go and streamed.
 // With bit 5 set it instead splits valid UTF-8 text by the pre-tokenizer of a GGUF preset (the
@@ -33,16 +34,17 @@ const Tokenizer *pick(uint8_t selector) {
       load(MODELC_SOURCE_DIR "/unittests/tokenize/data/wordpiece-uncased/tokenizer.json"),
       load(MODELC_SOURCE_DIR "/unittests/tokenize/data/wordpiece-cased/tokenizer.json"),
       load(MODELC_SOURCE_DIR "/test/modelc/Inputs/tiny-bert-embedding.gguf")};
-  static std::unique_ptr<Tokenizer> unigram[2] = {
+  static std::unique_ptr<Tokenizer> unigram[3] = {
       load(MODELC_SOURCE_DIR "/unittests/tokenize/data/unigram-xlmr"),
-      load(MODELC_SOURCE_DIR "/unittests/tokenize/data/unigram-v5")};
+      load(MODELC_SOURCE_DIR "/unittests/tokenize/data/unigram-v5"),
+      load(MODELC_SOURCE_DIR "/test/modelc/Inputs/tiny-xlmr-embedding.gguf")};
   if (!byteLevel || !wordPiece[0] || !wordPiece[1] || !wordPiece[2] || !unigram[0] ||
-      !unigram[1])
+      !unigram[1] || !unigram[2])
     __builtin_trap(); // the committed tokenizers must load
   if (selector & 0x40)
     return wordPiece[(selector & 1) + ((selector >> 7) & 1)].get();
   if (selector & 0x80)
-    return unigram[selector & 1].get();
+    return unigram[(selector & 1) + ((selector >> 4) & 1)].get();
   return (selector & 1) && spm ? spm.get() : byteLevel.get();
 }
 

@@ -1736,6 +1736,62 @@ def bert_gguf(src=None, dst=None):
     print("wrote", dst or "tiny-bert-embedding.gguf")
 
 
+def xlmr_gguf():
+    """tiny-xlmr-embedding.gguf: hf-tiny-xlmr-embedding as llama.cpp's converter writes an
+    XLMRobertaModel: architecture "bert", the position table without its first
+    pad_token_id + 1 rows (llama.cpp numbers positions from 0), and the Unigram vocabulary
+    as a "t5" (UGM) tokenizer: pieces, scores and token types (CONTROL for the special
+    tokens, UNKNOWN for <unk>), the SentencePiece charsmap, add_space_prefix, and
+    remove_extra_whitespaces true (bge-m3's tokenizer_config.json has
+    clean_up_tokenization_spaces true, which the converter writes there)."""
+    src = os.path.join(OUT, "hf-tiny-xlmr-embedding")
+    with open(os.path.join(src, "config.json")) as f:
+        config = json.load(f)
+    tensors = load_file(os.path.join(src, "model.safetensors"))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, config["num_hidden_layers"])
+    offset = config["pad_token_id"] + 1
+    w = gguf.GGUFWriter(os.path.join(OUT, "tiny-xlmr-embedding.gguf"), "bert")
+    w.add_block_count(config["num_hidden_layers"])
+    w.add_context_length(config["max_position_embeddings"] - offset)
+    w.add_embedding_length(config["hidden_size"])
+    w.add_feed_forward_length(config["intermediate_size"])
+    w.add_head_count(config["num_attention_heads"])
+    w.add_layer_norm_eps(config["layer_norm_eps"])
+    w.add_causal_attention(False)
+    w.add_pooling_type(gguf.PoolingType.CLS)
+    with open(os.path.join(src, "tokenizer.json")) as f:
+        tok = json.load(f)
+    special = {a["id"] for a in tok["added_tokens"] if a["special"]}
+    unk = tok["model"]["unk_id"]
+    tokens = [piece for piece, _ in tok["model"]["vocab"]]
+    scores = [score for _, score in tok["model"]["vocab"]]
+    types = [gguf.TokenType.UNKNOWN if i == unk else gguf.TokenType.CONTROL if i in special
+             else gguf.TokenType.NORMAL for i in range(len(tokens))]
+    import base64
+    charsmap = base64.b64decode(tok["normalizer"]["normalizers"][0]["precompiled_charsmap"])
+    w.add_tokenizer_model("t5")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_add_space_prefix(True)
+    w.add_token_type_count(config["type_vocab_size"])
+    w.add_remove_extra_whitespaces(True)
+    w.add_precompiled_charsmap(charsmap)
+    gguf.SpecialVocab(src, n_vocab=len(tokens)).add_to_gguf(w)
+    for key, value in tensors.items():
+        mapped = names.get_name(key, try_suffixes=(".weight", ".bias"))
+        assert mapped, key
+        if key == "embeddings.position_embeddings.weight":
+            value = value[offset:]
+        w.add_tensor(mapped, np.ascontiguousarray(value))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print("wrote tiny-xlmr-embedding.gguf")
+
+
 if __name__ == "__main__":
     if "--manifest-ggufs" in sys.argv:
         manifest_ggufs()
@@ -1749,6 +1805,7 @@ if __name__ == "__main__":
         encoder_models()
     elif "--xlmr" in sys.argv:
         xlmr_models()
+        xlmr_gguf()
     else:
         main()
         manifest_ggufs()
@@ -1757,3 +1814,4 @@ if __name__ == "__main__":
         classifier_models()
         encoder_models()
         xlmr_models()
+        xlmr_gguf()

@@ -281,6 +281,28 @@ def write_graphemes(root):
         json.dump({"regex": regex.__version__, "cases": cases}, f, ensure_ascii=False, indent=0)
 
 
+def llama_cpp_ugm_vectors():
+    """llama.cpp's ids (llama-cpp-python) of the Unigram texts on test/modelc/Inputs/
+    tiny-xlmr-embedding.gguf (unigram-xlmr's vocabulary as llama.cpp's converter writes an
+    XLM-R: a "t5" tokenizer; scripts/gen-compiler-test-models.py --xlmr): special tokens
+    found in the text, with and without BOS/EOS. None without llama_cpp or the file."""
+    path = os.path.join(os.path.dirname(OUT), "..", "..", "..", "test", "modelc", "Inputs",
+                        "tiny-xlmr-embedding.gguf")
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    if not os.path.exists(path):
+        return None
+    llm = llama_cpp.Llama(path, vocab_only=True, verbose=False)
+    texts = []
+    for t in UNIGRAM_TEXTS:
+        ids = llm.tokenize(t.encode(), add_bos=False, special=True)
+        texts.append({"text": t, "ids": ids, "special_ids": llm.tokenize(t.encode(), add_bos=True,
+                                                                          special=True)})
+    return {"version": llama_cpp.__version__, "texts": texts, "pairs": []}
+
+
 def write_unigram():
     """Two XLM-RoBERTa-style Unigram tokenizer.json files from one SentencePiece Unigram
     model trained here with nmt_nfkc normalization (the default, whose precompiled charsmap
@@ -372,6 +394,12 @@ def write_unigram():
             differ = sum(x["ids"] != y["ids"] for x, y in zip(vectors, data["transformers"]["texts"]))
             print(f"{out}: transformers' class pipeline differs from the file's on {differ} texts",
                   file=sys.stderr)
+            llama = llama_cpp_ugm_vectors()
+            if llama:
+                data["llama_cpp"] = llama
+                differ = sum(x["ids"] != y["ids"]
+                             for x, y in zip(llama["texts"], data["transformers"]["texts"]))
+                print(f"{out}: llama.cpp differs from transformers on {differ} texts", file=sys.stderr)
         with open(os.path.join(out, "vectors.json"), "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=0)
         unk = sum(v["ids"].count(3) for v in vectors)

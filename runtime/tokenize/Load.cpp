@@ -162,6 +162,51 @@ Status readGgufWordPiece(const GgufFile &gguf, Tokenizer::Impl &t) {
   return Status();
 }
 
+// A GGUF "t5" (UGM) vocabulary: its scores, its unknown token, the SentencePiece charsmap
+// (tokenizer.ggml.precompiled_charsmap, if any) and remove_extra_whitespaces, run as
+// llama.cpp runs them (Impl::llamaUgm).
+Status readGgufUgm(const GgufFile &gguf, Tokenizer::Impl &t) {
+  const std::string &name = gguf.path();
+  if (t.scores.size() != t.text.size())
+    return bad(name, "a t5 (Unigram) vocabulary without tokenizer.ggml.scores");
+  if (t.attr.empty())
+    t.attr.assign(t.text.size(), TokenAttr::Normal);
+  if (t.unk < 0)
+    return bad(name, "a t5 (Unigram) vocabulary without tokenizer.ggml.unknown_token_id");
+  t.attr[static_cast<size_t>(t.unk)] = TokenAttr::Unknown;
+  t.pieceScores.assign(t.scores.begin(), t.scores.end());
+  double minScore = 0;
+  bool any = false;
+  for (size_t k = 0; k < t.text.size(); ++k)
+    if (t.attr[k] == TokenAttr::Normal) {
+      if (!std::isfinite(t.pieceScores[k]))
+        return bad(name, "token " + std::to_string(k) + " has a score that is not finite");
+      minScore = any ? std::min(minScore, t.pieceScores[k]) : t.pieceScores[k];
+      any = true;
+    }
+  t.unkScore = minScore - 10.0; // llama.cpp's penalty, as HF's
+  Expected<bool> merge = orDefault(gguf.getBool("tokenizer.ggml.remove_extra_whitespaces"), false);
+  if (!merge)
+    return merge.error();
+  t.removeExtraWhitespaces = *merge;
+  if (gguf.find("tokenizer.ggml.precompiled_charsmap")) {
+    Expected<std::vector<int64_t>> bytes = gguf.getIntArray("tokenizer.ggml.precompiled_charsmap");
+    if (!bytes)
+      return bytes.error();
+    std::string blob(bytes->size(), '\0');
+    for (size_t k = 0; k < bytes->size(); ++k) {
+      if ((*bytes)[k] < 0 || (*bytes)[k] > 255)
+        return bad(name, "tokenizer.ggml.precompiled_charsmap holds a value that is not a byte");
+      blob[k] = static_cast<char>((*bytes)[k]);
+    }
+    Expected<CharsMap> map = CharsMap::parse(blob);
+    if (!map)
+      return map.error().withContext(name);
+    t.ugmCharsMap = std::make_shared<const CharsMap>(std::move(*map));
+  }
+  return Status();
+}
+
 } // namespace
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
@@ -176,6 +221,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
     t->kind = Kind::SentencePieceBpe;
   else if (*model == "bert")
     t->kind = Kind::WordPiece;
+  else if (*model == "t5")
+    t->kind = Kind::Unigram, t->llamaUgm = true;
   else
     return Error(ErrorCode::Unsupported, name + ": unsupported tokenizer model '" + *model + "'");
 
@@ -278,15 +325,20 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
       t->ends.erase(std::remove(t->ends.begin(), t->ends.end(), endId), t->ends.end());
   }
   bool spm = t->kind == Kind::SentencePieceBpe;
-  const bool wordPiece = t->kind == Kind::WordPiece;
+  const bool wordPiece = t->kind == Kind::WordPiece, ugm = t->kind == Kind::Unigram;
   if (wordPiece) {
     if (Status s = readGgufWordPiece(gguf, *t); !s)
       return s.error();
   }
+  if (ugm) {
+    if (Status s = readGgufUgm(gguf, *t); !s)
+      return s.error();
+  }
+  // (llama.cpp's defaults: BOS for SentencePiece and BERT, EOS for BERT and UGM.)
   Expected<bool> addBos = orDefault(gguf.getBool("tokenizer.ggml.add_bos_token"), spm || wordPiece);
   Expected<bool> addEos = orDefault(
       gguf.getBool(wordPiece ? "tokenizer.ggml.add_sep_token" : "tokenizer.ggml.add_eos_token"),
-      wordPiece);
+      wordPiece || ugm);
   Expected<bool> addSpace = orDefault(gguf.getBool("tokenizer.ggml.add_space_prefix"), spm);
   Expected<std::string> chat = orDefault(gguf.getString("tokenizer.chat_template"), std::string());
   for (const Status &s : {addBos.ok() ? Status() : Status(addBos.error()),
@@ -301,6 +353,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
 
   if (wordPiece) {
     // (no pre-tokenizer regexes, no merges: BERT's pipeline, Kind::WordPiece)
+  } else if (ugm) {
+    t->spmPrefix = *addSpace ? Impl::SpacePrefix::Prepend : Impl::SpacePrefix::None;
   } else if (spm) {
     if (t->scores.empty())
       return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");
@@ -338,7 +392,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   }
   if (Status s = t->finish(name); !s)
     return s.error();
-  if (!spm && !wordPiece) {
+  if (!spm && !wordPiece && !ugm) {
     Expected<std::vector<std::string_view>> merges = gguf.getStringArray("tokenizer.ggml.merges");
     if (!merges)
       return merges.error();

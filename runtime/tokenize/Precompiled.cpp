@@ -45,33 +45,53 @@ Expected<CharsMap> CharsMap::parse(std::string_view blob) {
   return map;
 }
 
-std::optional<std::string_view> CharsMap::firstPrefixMatch(std::string_view chunk) const {
+template <typename F> void CharsMap::forEachPrefix(std::string_view chunk, F found) const {
   const size_t n = units_.size();
   size_t node = offset(units_[0]);
-  for (char ch : chunk) {
-    const auto c = static_cast<uint8_t>(ch);
+  for (size_t k = 0; k < chunk.size(); ++k) {
+    const auto c = static_cast<uint8_t>(chunk[k]);
     if (c == 0)
-      break;
+      return;
     node ^= c;
     if (node >= n || label(units_[node]) != c)
-      return std::nullopt;
+      return;
     const uint32_t unit = units_[node];
     node ^= offset(unit);
     if (node >= n)
-      return std::nullopt;
+      return;
     if (!hasLeaf(unit))
       continue;
-    // The replacement runs from the leaf's value to the next NUL.
+    // The replacement runs from the leaf's value to the next NUL; one that starts outside
+    // the strings or inside a character ends the search.
     const size_t at = value(units_[node]);
     if (at >= replacements_.size())
-      return std::nullopt;
+      return;
     std::string_view rest = std::string_view(replacements_).substr(at);
     std::string_view match = rest.substr(0, rest.find('\0'));
     if (!match.empty() && (static_cast<uint8_t>(match[0]) & 0xC0) == 0x80)
-      return std::nullopt; // inside a character
-    return match;
+      return;
+    if (!found(k + 1, match))
+      return;
   }
-  return std::nullopt;
+}
+
+std::optional<std::string_view> CharsMap::firstPrefixMatch(std::string_view chunk) const {
+  std::optional<std::string_view> out;
+  forEachPrefix(chunk, [&](size_t, std::string_view match) {
+    out = match;
+    return false;
+  });
+  return out;
+}
+
+std::optional<std::pair<size_t, std::string_view>>
+CharsMap::longestPrefixMatch(std::string_view chunk) const {
+  std::optional<std::pair<size_t, std::string_view>> out;
+  forEachPrefix(chunk, [&](size_t length, std::string_view match) {
+    out = std::make_pair(length, match);
+    return true;
+  });
+  return out;
 }
 
 std::string CharsMap::normalize(std::string_view text) const {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace modelrt {
@@ -25,6 +26,9 @@ public:
   // The replacement of the shortest prefix of `chunk` that the trie holds (what Hugging
   // Face tokenizers' Precompiled normalizer uses), or nothing.
   std::optional<std::string_view> firstPrefixMatch(std::string_view chunk) const;
+  // The longest prefix of `chunk` that the trie holds: its length in bytes and replacement
+  // (what SentencePiece and llama.cpp use), or nothing.
+  std::optional<std::pair<size_t, std::string_view>> longestPrefixMatch(std::string_view chunk) const;
 
   // Hugging Face tokenizers' Precompiled normalizer: each extended grapheme cluster of
   // under 6 bytes with a match is replaced whole by that match; any other cluster has each
@@ -34,6 +38,10 @@ public:
   std::string normalize(std::string_view text) const;
 
 private:
+  // Calls found(length, replacement) for each prefix the trie holds, shortest first, while
+  // it returns true.
+  template <typename F> void forEachPrefix(std::string_view chunk, F found) const;
+
   std::vector<uint32_t> units_;
   std::string replacements_;
 };

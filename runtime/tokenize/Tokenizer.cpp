@@ -342,8 +342,9 @@ void encodeUnigram(const Tokenizer::Impl &t, std::string_view piece, std::vector
     for (size_t len = charLen; len <= t.longestPieceBytes && pos + len <= n;) {
       key.assign(piece, pos, len);
       auto it = t.ids.find(key);
-      if (it != t.ids.end() && t.attr[it->second] == TokenAttr::Normal) {
-        offer(pos + len, it->second, base + t.pieceScores[it->second], pos);
+      if (it != t.ids.end() && t.inLattice(it->second)) {
+        const bool userDefined = t.attr[it->second] == TokenAttr::UserDefined;
+        offer(pos + len, it->second, base + (userDefined ? 0.0 : t.pieceScores[it->second]), pos);
         single = single || len == charLen;
       }
       if (pos + len == n)
@@ -367,6 +368,11 @@ void encodeUnigram(const Tokenizer::Impl &t, std::string_view piece, std::vector
     }
     while (start > 0 && best[start].id == t.unk)
       start = best[start].start;
+    if (t.llamaUgm) { // llama.cpp: the run is one unknown token
+      ids.push_back(t.unk);
+      end = start;
+      continue;
+    }
     const std::string_view text = piece.substr(start, end - start);
     key.assign(text);
     auto it = t.ids.find(key);
@@ -418,10 +424,58 @@ std::string normalizeUnigram(const Tokenizer::Impl &t, std::string_view text) {
   return s;
 }
 
+// llama.cpp's UGM normalizer (see Impl::llamaUgm).
+std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
+  const bool prepend = t.spmPrefix == Tokenizer::Impl::SpacePrefix::Prepend;
+  const bool merge = t.removeExtraWhitespaces;
+  std::string out;
+  out.reserve(text.size() * 3);
+  bool prepended = false, inRun = false;
+  for (size_t pos = 0; pos < text.size();) {
+    const std::string_view rest = text.substr(pos);
+    std::string_view piece;
+    size_t consumed = 0;
+    for (int32_t id : t.userDefined) // the longest user-defined token here, as it is
+      if (t.text[id].size() > consumed && rest.rfind(t.text[id], 0) == 0)
+        consumed = t.text[id].size();
+    if (consumed > 0) {
+      piece = rest.substr(0, consumed);
+    } else if (auto m = t.ugmCharsMap ? t.ugmCharsMap->longestPrefixMatch(rest) : std::nullopt) {
+      consumed = m->first;
+      piece = m->second;
+    } else {
+      consumed = std::max<size_t>(1, utf8::sequenceLength(rest));
+      piece = rest.substr(0, consumed);
+    }
+    for (char c : piece) {
+      if (c != ' ') {
+        if (!inRun) {
+          inRun = true;
+          if ((prepend && !prepended) || merge) {
+            out += kSpmSpace;
+            prepended = true;
+          }
+        }
+        out += c;
+      } else {
+        inRun = false;
+        if (!merge)
+          out += kSpmSpace;
+      }
+    }
+    pos += consumed;
+  }
+  return out;
+}
+
 // The Unigram pipeline of one run of text between special tokens.
 void encodeUnigramText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
                        std::vector<int32_t> &out) {
   using SpacePrefix = Tokenizer::Impl::SpacePrefix;
+  if (t.llamaUgm) {
+    encodeUnigram(t, normalizeLlamaUgm(t, text), out);
+    return;
+  }
   const std::string norm = normalizeUnigram(t, text);
   std::vector<std::string_view> words;
   if (t.whitespaceSplit) {
@@ -526,6 +580,10 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         specials.push_back(id);
       continue;
     }
+    if (kind == Kind::Unigram && inLattice(id))
+      longestPieceBytes = std::max(longestPieceBytes, s.size());
+    if (llamaUgm && attr[k] == TokenAttr::UserDefined && !s.empty())
+      userDefined.push_back(id);
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
         attr[k] == TokenAttr::Unknown) {
       bytes[k] = kind == Kind::SentencePieceBpe || kind == Kind::Unigram
@@ -536,8 +594,6 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         specials.push_back(id);
       continue;
     }
-    if (kind == Kind::Unigram && attr[k] == TokenAttr::Normal)
-      longestPieceBytes = std::max(longestPieceBytes, s.size());
     if (kind == Kind::SentencePieceBpe || kind == Kind::Unigram) {
       int b = parseByteToken(s);
       if (b >= 0 && (attr[k] == TokenAttr::Byte || byteFallback)) {

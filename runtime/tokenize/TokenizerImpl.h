@@ -57,6 +57,22 @@ struct Tokenizer::Impl {
   std::vector<double> pieceScores;
   double unkScore = 0;
   size_t longestPieceBytes = 0; // finish(): no longer piece is looked up
+  // A GGUF "t5" (UGM) vocabulary, run as llama.cpp runs one instead: its own normalizer (the
+  // charsmap's longest match, user-defined tokens kept as they are, spaces written "▁", one
+  // before the first run of text (spmPrefix Prepend) or, with removeExtraWhitespaces, before
+  // every run, the spaces between runs then dropped), no pre-tokenizer, user-defined pieces
+  // scoring 0 and unused ones in the lattice, unkScore from normal pieces only, and each run
+  // of unknown characters one unknown token.
+  bool llamaUgm = false;
+  bool removeExtraWhitespaces = false;
+  std::shared_ptr<const CharsMap> ugmCharsMap;
+  std::vector<int32_t> userDefined; // llamaUgm: the user-defined tokens (finish())
+  // Whether a token is a piece of the Unigram lattice: normal pieces (llamaUgm: also
+  // user-defined and unused ones); never control or unknown tokens.
+  bool inLattice(int32_t id) const {
+    return attr[id] == TokenAttr::Normal ||
+           (llamaUgm && (attr[id] == TokenAttr::UserDefined || attr[id] == TokenAttr::Unused));
+  }
   std::string subwordPrefix = "##";
   size_t maxWordChars = 100;
   size_t longestPiece = 0; // characters of the longest piece (finish()): no longer one is tried

@@ -108,7 +108,8 @@ TEST(Embedding, PlansMatchSentenceTransformers) {
            {"hf-tiny-bert-embedding-gguf", "hf-tiny-bert-embedding"},
            {"hf-tiny-roberta-embedding", "hf-tiny-roberta-embedding"},
            {"hf-tiny-xlmr-embedding", "hf-tiny-xlmr-embedding"},
-           {"hf-tiny-xlmr-embedding-tp2", "hf-tiny-xlmr-embedding"}}) {
+           {"hf-tiny-xlmr-embedding-tp2", "hf-tiny-xlmr-embedding"},
+           {"hf-tiny-xlmr-embedding-gguf", "hf-tiny-xlmr-embedding"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);

@@ -727,6 +727,38 @@ TEST(Tokenizer, XlmRobertaClassMatchesTransformers) {
   checkHfTextsAndPairs("unigram-xlmr", Tokenizer::Kind::Unigram, 50, 5, "transformers");
 }
 
+// llama.cpp's GGUF of an XLM-R (tokenizer.ggml.model "t5": test/modelc/Inputs/
+// tiny-xlmr-embedding.gguf, unigram-xlmr's vocabulary and charsmap as llama.cpp's converter
+// writes them) is run as llama.cpp runs it: its ids (llama-cpp-python, in vectors.json's
+// "llama_cpp") for every text, with and without BOS/EOS. (llama.cpp's
+// normalizer takes the charsmap's longest match, not HF's grapheme clusters, and merges
+// white space itself: it differs from transformers on 2 of the texts.)
+TEST(Tokenizer, UgmGgufMatchesLlamaCpp) {
+  std::unique_ptr<Tokenizer> tok =
+      load(sourceDir() + "/test/modelc/Inputs/tiny-xlmr-embedding.gguf");
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->kind(), Tokenizer::Kind::Unigram);
+  const nlohmann::json vectors = nlohmann::json::parse(
+      readAll(sourceDir() + "/unittests/tokenize/data/unigram-xlmr/vectors.json"))["llama_cpp"];
+  ASSERT_GE(vectors["texts"].size(), 50u);
+  int differFromTransformers = 0;
+  const nlohmann::json hf = nlohmann::json::parse(readAll(
+      sourceDir() + "/unittests/tokenize/data/unigram-xlmr/vectors.json"))["transformers"]["texts"];
+  for (size_t k = 0; k < vectors["texts"].size(); ++k) {
+    const nlohmann::json &v = vectors["texts"][k];
+    const std::string text = v["text"];
+    EncodeOptions opts;
+    opts.parseSpecial = true;
+    Expected<std::vector<int32_t>> ids = tok->encode(text, opts);
+    ASSERT_TRUE(ids.ok()) << ids.error().toString();
+    EXPECT_EQ(formatIds(*ids), formatIds(v["ids"])) << "'" << text << "'";
+    opts.addSpecial = true;
+    EXPECT_EQ(formatIds(*tok->encode(text, opts)), formatIds(v["special_ids"])) << "'" << text << "'";
+    differFromTransformers += v["ids"] != hf[k]["ids"];
+  }
+  EXPECT_GE(differFromTransformers, 1); // the vectors tell the two apart
+}
+
 // A Unigram tokenizer.json that is broken, or whose pipeline we do not implement, is refused
 // with what is wrong.
 TEST(Tokenizer, UnigramRefusesBadFiles) {
