@@ -39,13 +39,7 @@ check = http_client.checker(server)
 
 
 def golden(name):
-    with open(os.path.join(goldens, name + ".json")) as f:
-        meta = json.load(f)
-    with open(os.path.join(goldens, name + ".embeddings.f32"), "rb") as f:
-        raw = f.read()
-    d = meta["dimensions"]
-    values = struct.unpack("<%df" % (len(raw) // 4), raw)
-    return meta, [list(values[i * d:(i + 1) * d]) for i in range(len(values) // d)]
+    return http_client.embedding_golden(goldens, name)
 
 
 def embed(body):

@@ -14,7 +14,6 @@ hf-tiny-xlmr-embedding).
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import threading
@@ -40,14 +39,8 @@ def embed(base, body):
 
 def golden(name):
     """The golden's metadata, its vectors and its texts."""
-    with open(os.path.join(goldens, name + ".json")) as f:
-        meta = json.load(f)
-    with open(os.path.join(goldens, name + ".embeddings.f32"), "rb") as f:
-        raw = f.read()
-    d = meta["dimensions"]
-    values = struct.unpack("<%df" % (len(raw) // 4), raw)
-    return (meta, [list(values[i * d:(i + 1) * d]) for i in range(len(values) // d)],
-            [p["text"] for p in meta["prompts"]])
+    meta, vectors = http_client.embedding_golden(goldens, name)
+    return meta, vectors, [p["text"] for p in meta["prompts"]]
 
 
 meta, refs, texts = golden("hf-tiny-bert-embedding")

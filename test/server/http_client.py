@@ -1,6 +1,8 @@
 """What the server checks share: a free port, a JSON request that returns (status, body)
 whatever the status, the chunks of an event stream, and waiting for /health."""
 import json
+import os
+import struct
 import sys
 import socket
 import time
@@ -55,3 +57,14 @@ def checker(server):
             sys.exit(1)
         print("ok:", what)
     return check
+
+
+def embedding_golden(goldens, name):
+    """test/goldens/<name>: its metadata and its vectors (rows of <name>.embeddings.f32)."""
+    with open(os.path.join(goldens, name + ".json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(goldens, name + ".embeddings.f32"), "rb") as f:
+        raw = f.read()
+    d = meta["dimensions"]
+    values = struct.unpack("<%df" % (len(raw) // 4), raw)
+    return meta, [list(values[i * d:(i + 1) * d]) for i in range(len(values) // d)]
