@@ -1736,21 +1736,27 @@ def bert_gguf(src=None, dst=None):
     print("wrote", dst or "tiny-bert-embedding.gguf")
 
 
-def xlmr_gguf():
+def xlmr_gguf(name="tiny-xlmr-embedding", src_name="hf-tiny-xlmr-embedding"):
     """tiny-xlmr-embedding.gguf: hf-tiny-xlmr-embedding as llama.cpp's converter writes an
     XLMRobertaModel: architecture "bert", the position table without its first
     pad_token_id + 1 rows (llama.cpp numbers positions from 0), and the Unigram vocabulary
     as a "t5" (UGM) tokenizer: pieces, scores and token types (CONTROL for the special
     tokens, UNKNOWN for <unk>), the SentencePiece charsmap, add_space_prefix, and
     remove_extra_whitespaces true (bge-m3's tokenizer_config.json has
-    clean_up_tokenization_spaces true, which the converter writes there)."""
-    src = os.path.join(OUT, "hf-tiny-xlmr-embedding")
+    clean_up_tokenization_spaces true, which the converter writes there). With
+    tiny-xlmr-reranker / hf-tiny-xlmr-reranker: its XLMRobertaForSequenceClassification
+    (the "roberta." prefix dropped, the head as "cls" and "cls.output", pooling_type 4:
+    rank), as bge-reranker-v2-m3's GGUFs are."""
+    src = os.path.join(OUT, src_name)
     with open(os.path.join(src, "config.json")) as f:
         config = json.load(f)
     tensors = load_file(os.path.join(src, "model.safetensors"))
+    tensors = {k[len("roberta."):] if k.startswith("roberta.") else k: v
+               for k, v in tensors.items()}
+    ranker = any(k.startswith("classifier.") for k in tensors)
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, config["num_hidden_layers"])
     offset = config["pad_token_id"] + 1
-    w = gguf.GGUFWriter(os.path.join(OUT, "tiny-xlmr-embedding.gguf"), "bert")
+    w = gguf.GGUFWriter(os.path.join(OUT, name + ".gguf"), "bert")
     w.add_block_count(config["num_hidden_layers"])
     w.add_context_length(config["max_position_embeddings"] - offset)
     w.add_embedding_length(config["hidden_size"])
@@ -1758,7 +1764,7 @@ def xlmr_gguf():
     w.add_head_count(config["num_attention_heads"])
     w.add_layer_norm_eps(config["layer_norm_eps"])
     w.add_causal_attention(False)
-    w.add_pooling_type(gguf.PoolingType.CLS)
+    w.add_pooling_type(gguf.PoolingType.RANK if ranker else gguf.PoolingType.CLS)
     with open(os.path.join(src, "tokenizer.json")) as f:
         tok = json.load(f)
     special = {a["id"] for a in tok["added_tokens"] if a["special"]}
@@ -1789,7 +1795,7 @@ def xlmr_gguf():
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    print("wrote tiny-xlmr-embedding.gguf")
+    print("wrote", name + ".gguf")
 
 
 if __name__ == "__main__":
@@ -1806,6 +1812,7 @@ if __name__ == "__main__":
     elif "--xlmr" in sys.argv:
         xlmr_models()
         xlmr_gguf()
+        xlmr_gguf("tiny-xlmr-reranker", "hf-tiny-xlmr-reranker")
     else:
         main()
         manifest_ggufs()
@@ -1815,3 +1822,4 @@ if __name__ == "__main__":
         encoder_models()
         xlmr_models()
         xlmr_gguf()
+        xlmr_gguf("tiny-xlmr-reranker", "hf-tiny-xlmr-reranker")

@@ -507,11 +507,39 @@ static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arc
   auto bad = [&](const Twine &problem) {
     spec.classifierError = (path + ": a reranker (pooling_type 4): " + problem).str();
   };
-  if (arch != "qwen3")
+  if (arch != "qwen3" && arch != "bert")
     return bad("llama.cpp ranks " + arch + " models by their first token; modelc's classifiers "
                "read the last token, as llama.cpp's qwen3 rerankers do");
   if (!out || out->shape.size() != 2 || out->shape[0] < 1)
     return bad("no classifier matrix cls.output.weight");
+  if (arch == "bert") {
+    // A BERT-family cross-encoder (BERT's pooler, or RoBERTa's and XLM-R's dense layer, as
+    // "cls"; tanh; the classifier as "cls.output"), pooled at the first token, as the
+    // Hugging Face checkpoints are (BertBuilder).
+    for (const char *name : {"cls.weight", "cls.bias", "cls.output.bias"})
+      if (!file.findTensor(name))
+        return bad(Twine("no ") + name + " (a head without the dense layer and the biases that "
+                                          "BERT's and RoBERTa's heads have is not supported)");
+    const int64_t rows = int64_t(out->shape[0]);
+    std::vector<std::string> labels;
+    if (auto names = file.getStringArray(arch + ".classifier.output_labels"); names)
+      for (std::string_view name : *names)
+        labels.emplace_back(name);
+    if (!labels.empty() && int64_t(labels.size()) != rows)
+      return bad("classifier.output_labels names " + Twine(labels.size()) +
+                 " labels for cls.output.weight's " + Twine(rows) + " rows");
+    for (int64_t i = int64_t(labels.size()); i < rows; ++i)
+      labels.push_back("LABEL_" + std::to_string(i));
+    modelrt::plan::Classifier &k = spec.classifier;
+    k = {};
+    k.labels = labels;
+    spec.classifierHead = "cls.output.weight"; // (BertBuilder declares the head itself)
+    // sentence-transformers' CrossEncoder: sigmoid of one label, else softmax (llama.cpp's
+    // rank score is the logit: use_activation false).
+    k.activation = k.scoreActivation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
+                                                 : modelrt::plan::Classifier::Activation::Softmax;
+    return;
+  }
   if (file.findTensor("cls.weight"))
     return bad("a dense layer cls.weight before the classifier is not supported");
   if (file.findTensor("cls.output.bias"))
@@ -682,9 +710,11 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.activation = "gelu_tanh";
     c.tieEmbeddings = !file->findTensor("output.weight");
   } else if (c.architecture == Architecture::Bert) {
-    // llama.cpp's BERT (convert_hf_to_gguf.py of a BertModel): post-norm LayerNorms, the
-    // exact GELU of the checkpoint (llama.cpp computes a tanh approximation), bidirectional
-    // attention; an embedding model only.
+    // llama.cpp's BERT (convert_hf_to_gguf.py of a BertModel, or of an XLM-R: its position
+    // table starts at position 0): post-norm LayerNorms, the exact GELU of the checkpoint
+    // (llama.cpp computes a tanh approximation), bidirectional attention; an embedding model,
+    // or a cross-encoder (pooling_type 4: readGgufRanker), whose token types are all 0 as
+    // llama.cpp gives them.
     c.normEps = meta.optionalPositiveFloat("attention.layer_norm_epsilon").value_or(1e-12);
     c.activation = "gelu";
     if (modelrt::Expected<bool> causal = file->getBool(*arch + ".attention.causal");
@@ -694,7 +724,8 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
     c.typeVocabSize = types && types->shape.size() == 2 ? int64_t(types->shape[0]) : 0;
     if (!types)
       meta.fail("token_types.weight", "missing: a BERT file has token-type embeddings");
-    spec.task = "embed";
+    if (!spec.classify())
+      spec.task = "embed";
     modelrt::Expected<uint64_t> pooling = file->getUInt(*arch + ".pooling_type");
     if (!pooling || *pooling == 0) // absent or none: [CLS], as vLLM pools BERT by default
       spec.pooling.type = PoolingSpec::Type::Cls;

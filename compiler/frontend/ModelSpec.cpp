@@ -535,10 +535,11 @@ Error modelc::frontend::validateSpec(const ModelSpec &spec) {
                             " is an encoder; modelc compiles it for embeddings (--task embed) "
                             "or, a sequence classifier, for classification");
   if (c.architecture == Architecture::Bert && spec.classify() &&
-      (!spec.classifierTokenIds.empty() || spec.weights.format == WeightSource::Format::Gguf))
+      (!spec.classifierTokenIds.empty() ||
+       (spec.weights.format == WeightSource::Format::Gguf && spec.classifierHead.empty())))
     return fail("task", "an encoder's classifier comes from its <Name>ForSequenceClassification "
-                        "checkpoint (it has no LM head to take rows of, and llama.cpp's cls "
-                        "tensors are not read)");
+                        "checkpoint, or from a GGUF reranker's cls tensors (pooling_type 4); it "
+                        "has no LM head to take rows of");
   if (spec.classify() && spec.classifier.tokenTypes > 0 &&
       (!spec.classifier.pairTemplate.empty() || !spec.classifier.pairEncoding))
     return fail("pair-template", "this cross-encoder's pairs carry token types (the document "

@@ -92,6 +92,14 @@ FlatSymbolRefAttr ModuleBuilder::weight(llvm::StringRef symbol, llvm::ArrayRef<i
   return declare(symbol, shape, {sourceName}, transposed, ranges);
 }
 
+FlatSymbolRefAttr ModuleBuilder::headWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
+                                            llvm::StringRef source) {
+  const std::string name = spec_.weights.format == WeightSource::Format::Gguf
+                               ? ggufTensorName(source, ggufSandwichNames())
+                               : source.str();
+  return declare(symbol, shape, {name}, false, {}, 1, /*finalNames=*/true);
+}
+
 FlatSymbolRefAttr ModuleBuilder::interleavedWeight(llvm::StringRef symbol,
                                                    llvm::ArrayRef<int64_t> shape,
                                                    llvm::StringRef source, bool transposed,

@@ -120,10 +120,9 @@ public:
   // Declares a weight of a Hugging Face checkpoint's tensor `source` as named, outside the
   // model's weightPrefix (the head of a task model: BertForSequenceClassification's
   // "classifier.weight" beside its "bert." encoder).
+  // (A GGUF file's head has llama.cpp's names: ggufTensorName's.)
   mlir::FlatSymbolRefAttr headWeight(llvm::StringRef symbol, llvm::ArrayRef<int64_t> shape,
-                                     llvm::StringRef source) {
-    return declare(symbol, shape, {source}, false, {}, 1, /*finalNames=*/true);
-  }
+                                     llvm::StringRef source);
   // The declared llm.weight `symbol` names (to mark it), or null.
   mlir::Operation *lookup(mlir::FlatSymbolRefAttr symbol) {
     return module_->lookupSymbol(symbol.getAttr());

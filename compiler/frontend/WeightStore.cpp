@@ -32,6 +32,16 @@ std::string modelc::frontend::ggufTensorName(StringRef hf, bool outputNorms) {
       {"embeddings.token_type_embeddings.weight", "token_types.weight"},
       {"embeddings.LayerNorm.weight", "token_embd_norm.weight"},
       {"embeddings.LayerNorm.bias", "token_embd_norm.bias"},
+      // A BERT-family classifier's head, as llama.cpp's converter writes it: BERT's pooler
+      // or RoBERTa's dense layer is "cls", the classifier (its out_proj) "cls.output".
+      {"pooler.dense.weight", "cls.weight"},
+      {"pooler.dense.bias", "cls.bias"},
+      {"classifier.dense.weight", "cls.weight"},
+      {"classifier.dense.bias", "cls.bias"},
+      {"classifier.weight", "cls.output.weight"},
+      {"classifier.bias", "cls.output.bias"},
+      {"classifier.out_proj.weight", "cls.output.weight"},
+      {"classifier.out_proj.bias", "cls.output.bias"},
   };
   for (auto [from, to] : global)
     if (hf == from)

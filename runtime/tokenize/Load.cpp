@@ -355,6 +355,29 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
     // (no pre-tokenizer regexes, no merges: BERT's pipeline, Kind::WordPiece)
   } else if (ugm) {
     t->spmPrefix = *addSpace ? Impl::SpacePrefix::Prepend : Impl::SpacePrefix::None;
+    // A pair as llama.cpp's server lays out a rerank pair: [BOS] A [EOS] [SEP] B [EOS], each
+    // as the file adds them (XLM-R: <s> A </s> </s> B </s>, transformers' template too).
+    Expected<bool> addSep = orDefault(gguf.getBool("tokenizer.ggml.add_sep_token"), false);
+    Expected<uint64_t> sep =
+        orDefault<uint64_t>(gguf.getUInt("tokenizer.ggml.seperator_token_id"), UINT64_MAX);
+    if (!addSep)
+      return addSep.error();
+    if (!sep)
+      return sep.error();
+    if (*sep != UINT64_MAX && *sep >= t->text.size())
+      return bad(name, "tokenizer.ggml.seperator_token_id " + std::to_string(*sep) +
+                           " is outside the vocabulary");
+    if (t->addBos && t->bos >= 0)
+      t->pairTemplate.push_back(t->bos);
+    t->pairTemplate.push_back(Impl::kPairFirst);
+    if (t->addEos && t->eos >= 0)
+      t->pairTemplate.push_back(t->eos);
+    if (*addSep && *sep != UINT64_MAX)
+      t->pairTemplate.push_back(static_cast<int32_t>(*sep));
+    t->pairTemplate.push_back(Impl::kPairSecond);
+    if (t->addEos && t->eos >= 0)
+      t->pairTemplate.push_back(t->eos);
+    t->pairTemplateTypes.assign(t->pairTemplate.size(), 0);
   } else if (spm) {
     if (t->scores.empty())
       return bad(name, "SentencePiece vocabulary without tokenizer.ggml.scores");

@@ -370,7 +370,8 @@ TEST(Classifier, PlansMatchTransformers) {
            {"hf-tiny-bert-cross-encoder-tp2", "hf-tiny-bert-cross-encoder"},
            {"hf-tiny-bert-cross-encoder-pp2", "hf-tiny-bert-cross-encoder"},
            {"hf-tiny-xlmr-reranker", "hf-tiny-xlmr-reranker"},
-           {"hf-tiny-xlmr-reranker-pp2", "hf-tiny-xlmr-reranker"}}) {
+           {"hf-tiny-xlmr-reranker-pp2", "hf-tiny-xlmr-reranker"},
+           {"hf-tiny-xlmr-reranker-gguf", "hf-tiny-xlmr-reranker"}}) {
     SCOPED_TRACE(plan);
     std::unique_ptr<CpuExecutor> exec = load(plan);
     ASSERT_TRUE(exec);
