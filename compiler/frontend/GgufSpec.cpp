@@ -512,37 +512,18 @@ static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arc
                "read the last token, as llama.cpp's qwen3 rerankers do");
   if (!out || out->shape.size() != 2 || out->shape[0] < 1)
     return bad("no classifier matrix cls.output.weight");
-  if (arch == "bert") {
-    // A BERT-family cross-encoder (BERT's pooler, or RoBERTa's and XLM-R's dense layer, as
-    // "cls"; tanh; the classifier as "cls.output"), pooled at the first token, as the
-    // Hugging Face checkpoints are (BertBuilder).
-    for (const char *name : {"cls.weight", "cls.bias", "cls.output.bias"})
-      if (!file.findTensor(name))
-        return bad(Twine("no ") + name + " (a head without the dense layer and the biases that "
-                                          "BERT's and RoBERTa's heads have is not supported)");
-    const int64_t rows = int64_t(out->shape[0]);
-    std::vector<std::string> labels;
-    if (auto names = file.getStringArray(arch + ".classifier.output_labels"); names)
-      for (std::string_view name : *names)
-        labels.emplace_back(name);
-    if (!labels.empty() && int64_t(labels.size()) != rows)
-      return bad("classifier.output_labels names " + Twine(labels.size()) +
-                 " labels for cls.output.weight's " + Twine(rows) + " rows");
-    for (int64_t i = int64_t(labels.size()); i < rows; ++i)
-      labels.push_back("LABEL_" + std::to_string(i));
-    modelrt::plan::Classifier &k = spec.classifier;
-    k = {};
-    k.labels = labels;
-    spec.classifierHead = "cls.output.weight"; // (BertBuilder declares the head itself)
-    // sentence-transformers' CrossEncoder: sigmoid of one label, else softmax (llama.cpp's
-    // rank score is the logit: use_activation false).
-    k.activation = k.scoreActivation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
-                                                 : modelrt::plan::Classifier::Activation::Softmax;
-    return;
-  }
-  if (file.findTensor("cls.weight"))
+  const bool bert = arch == "bert";
+  // A BERT-family cross-encoder: BERT's pooler, or RoBERTa's and XLM-R's dense layer, as
+  // "cls"; tanh; the classifier as "cls.output"; pooled at the first token, as the Hugging
+  // Face checkpoints are (BertBuilder declares the head). A qwen3 ranker: the classifier
+  // alone, at the last token.
+  for (const char *name : {"cls.weight", "cls.bias", "cls.output.bias"})
+    if (bert && !file.findTensor(name))
+      return bad(Twine("no ") + name + " (a head without the dense layer and the biases that "
+                                        "BERT's and RoBERTa's heads have is not supported)");
+  if (!bert && file.findTensor("cls.weight"))
     return bad("a dense layer cls.weight before the classifier is not supported");
-  if (file.findTensor("cls.output.bias"))
+  if (!bert && file.findTensor("cls.output.bias"))
     return bad("a classifier bias cls.output.bias is not supported");
   const int64_t rows = int64_t(out->shape[0]);
   std::vector<std::string> labels;
@@ -561,13 +542,15 @@ static void readGgufRanker(const modelrt::GgufFile &file, const std::string &arc
   if (auto tmpl = file.getString("tokenizer.chat_template.rerank"); tmpl)
     k.pairTemplate = *tmpl;
   spec.classifierHead = "cls.output.weight";
-  if (rows == 2) {
+  if (rows == 2 && !bert) {
     k.twoWaySoftmax = true;
     k.labels = {labels[0]};
     k.activation = k.scoreActivation = modelrt::plan::Classifier::Activation::Sigmoid;
     spec.classifierHeadRows = {1, 0};
     return;
   }
+  // sentence-transformers' CrossEncoder: sigmoid of one label, else softmax (llama.cpp's
+  // rank score is the logit: use_activation false).
   k.labels = labels;
   k.activation = k.scoreActivation = rows == 1 ? modelrt::plan::Classifier::Activation::Sigmoid
                                                : modelrt::plan::Classifier::Activation::Softmax;
