@@ -4,10 +4,14 @@ the same large mixed text, single-threaded, in one run.
 
     cmake -B build-rel -DCMAKE_BUILD_TYPE=Release -DMODELC_BUILD_COMPILER=OFF && ninja -C build-rel TokenizerBench
     pip install tokenizers && python3 scripts/bench-tokenizer.py build-rel/unittests/tokenize/TokenizerBench
+    python3 scripts/bench-tokenizer.py build-rel/unittests/tokenize/TokenizerBench --unigram
 
 The text (~4 MB) is generated from a fixed seed: English-like prose, code, digits, CJK,
 Cyrillic, emoji and whitespace runs. The tokenizer is SmolLM2's
-(unittests/tokenize/data/smollm2/tokenizer.json).
+(unittests/tokenize/data/smollm2/tokenizer.json); with --unigram, an XLM-R-style Unigram
+tokenizer.json of 32000 pieces (SentencePiece's nmt_nfkc charsmap) that SentencePiece
+trains on the text's first MB and transformers' XLMRobertaConverter converts, run as the
+file says (pip install sentencepiece protobuf transformers).
 """
 import json
 import os
@@ -60,6 +64,28 @@ def make_text(size=4 << 20, seed=42):
     return "".join(parts)
 
 
+def train_unigram(text, directory):
+    """An XLM-R-style Unigram tokenizer.json trained on `text` in `directory`."""
+    import io
+    import types
+    import sentencepiece as spm
+    from transformers.convert_slow_tokenizer import XLMRobertaConverter
+    model = io.BytesIO()
+    lines = [line for line in text[:1 << 20].split("\n") if line.strip()]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=32000, model_type="unigram",
+        normalization_rule_name="nmt_nfkc", num_threads=2, hard_vocab_limit=False, minloglevel=2,
+        max_sentence_length=1 << 16)
+    path = os.path.join(directory, "sentencepiece.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    original = types.SimpleNamespace(vocab_file=path, add_prefix_space=True, legacy=True,
+                                     mask_token="<mask>", convert_tokens_to_ids={"<s>": 0, "</s>": 2}.get)
+    out = os.path.join(directory, "tokenizer.json")
+    XLMRobertaConverter(original).converted().save(out)
+    return out
+
+
 def bench_hf(text, repeats=5):
     os.environ["RAYON_NUM_THREADS"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -84,9 +110,13 @@ def bench_hf(text, repeats=5):
 
 
 def main():
+    global TOKENIZER
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     text = make_text()
+    keep = tempfile.TemporaryDirectory()
+    if "--unigram" in sys.argv:
+        TOKENIZER = train_unigram(text, keep.name)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write(text)
         path = f.name
@@ -99,6 +129,7 @@ def main():
                                "tokenize", "--tokenizer", TOKENIZER], input=text, capture_output=True, text=True)
     same = ours_ids.returncode == 0 and list(map(int, ours_ids.stdout.split())) == hf_ids
     os.unlink(path)
+    print(f"tokenizer: {TOKENIZER}")
     print(f"text: {len(text.encode())} bytes, {hf_tokens} tokens (ids identical: {same})")
     print(f"modelrt encode:    {ours:8.2f} MB/s ({int(bm['tokens'])} tokens)")
     print(f"HF tokenizers:     {hf_whole:8.2f} MB/s (one encode of the whole text, RAYON_NUM_THREADS=1)")
