@@ -339,18 +339,11 @@ void encodeUnigram(const Tokenizer::Impl &t, std::string_view piece, std::vector
     const size_t charLen = std::max<size_t>(1, utf8::sequenceLength(piece.substr(pos)));
     const double base = best[pos].score;
     bool single = false;
-    for (size_t len = charLen; len <= t.longestPieceBytes && pos + len <= n;) {
-      key.assign(piece, pos, len);
-      auto it = t.ids.find(key);
-      if (it != t.ids.end() && t.inLattice(it->second)) {
-        const bool userDefined = t.attr[it->second] == TokenAttr::UserDefined;
-        offer(pos + len, it->second, base + (userDefined ? 0.0 : t.pieceScores[it->second]), pos);
-        single = single || len == charLen;
-      }
-      if (pos + len == n)
-        break;
-      len += std::max<size_t>(1, utf8::sequenceLength(piece.substr(pos + len)));
-    }
+    t.pieceTrie.prefixes(piece.substr(pos), [&](size_t len, int32_t id) {
+      const bool userDefined = t.attr[id] == TokenAttr::UserDefined;
+      offer(pos + len, id, base + (userDefined ? 0.0 : t.pieceScores[id]), pos);
+      single = single || len == charLen;
+    });
     if (!single)
       offer(pos + charLen, t.unk, base + t.unkScore, pos);
     pos += charLen;
@@ -580,8 +573,6 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         specials.push_back(id);
       continue;
     }
-    if (kind == Kind::Unigram && inLattice(id))
-      longestPieceBytes = std::max(longestPieceBytes, s.size());
     if (llamaUgm && attr[k] == TokenAttr::UserDefined && !s.empty())
       userDefined.push_back(id);
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
@@ -621,6 +612,13 @@ Status Tokenizer::Impl::finish(const std::string &name) {
     }
     bytes[k] = std::move(out);
   }
+  if (kind == Kind::Unigram) {
+    std::vector<std::pair<std::string_view, int32_t>> pieces;
+    for (const auto &[text, id] : ids)
+      if (inLattice(id))
+        pieces.emplace_back(text, id);
+    pieceTrie.build(std::move(pieces));
+  }
   if (kind == Kind::ByteLevelBpe) {
     for (int b = 0; b < 256; ++b) {
       auto it = ids.find(byteLevelChar(static_cast<uint8_t>(b)));
@@ -651,6 +649,41 @@ Status Tokenizer::Impl::finish(const std::string &name) {
   }
   ends = std::move(endList);
   return Status();
+}
+
+void Tokenizer::Impl::PieceTrie::build(std::vector<std::pair<std::string_view, int32_t>> pieces) {
+  std::sort(pieces.begin(), pieces.end());
+  nodes.assign(1, Node{});
+  labels.clear();
+  targets.clear();
+  // Breadth first: a node's children are added together, so its edges are contiguous. A
+  // node stands for the pieces [lo, hi) that share its first `depth` bytes.
+  struct Range {
+    uint32_t node;
+    size_t lo, hi, depth;
+  };
+  std::queue<Range> queue;
+  queue.push({0, 0, pieces.size(), 0});
+  while (!queue.empty()) {
+    auto [node, lo, hi, depth] = queue.front();
+    queue.pop();
+    if (lo < hi && pieces[lo].first.size() == depth) // sorted: the piece the prefix is comes first
+      nodes[node].id = pieces[lo++].second;
+    nodes[node].edges = static_cast<uint32_t>(labels.size());
+    for (size_t g = lo; g < hi;) {
+      const char c = pieces[g].first[depth];
+      size_t h = g;
+      while (h < hi && pieces[h].first[depth] == c)
+        ++h;
+      const auto child = static_cast<uint32_t>(nodes.size());
+      nodes.emplace_back();
+      labels.push_back(static_cast<uint8_t>(c));
+      targets.push_back(child);
+      queue.push({child, g, h, depth + 1});
+      g = h;
+    }
+    nodes[node].count = static_cast<uint32_t>(labels.size()) - nodes[node].edges;
+  }
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -5,6 +5,7 @@
 #include "runtime/tokenize/Precompiled.h"
 #include "runtime/tokenize/Tokenizer.h"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -56,7 +57,34 @@ struct Tokenizer::Impl {
   bool metaspacePre = false; // a Metaspace pre-tokenizer: spaces become "▁", spmPrefix applies
   std::vector<double> pieceScores;
   double unkScore = 0;
-  size_t longestPieceBytes = 0; // finish(): no longer piece is looked up
+  // The lattice's pieces (inLattice, each text's id as `ids` has it) as a trie over their
+  // bytes (finish()): walking a text from a position meets every piece that starts there,
+  // shortest first.
+  struct PieceTrie {
+    struct Node {
+      int32_t id = -1;             // the piece that ends here, or -1
+      uint32_t edges = 0, count = 0; // its children: labels/targets [edges, edges + count)
+    };
+    std::vector<Node> nodes;
+    std::vector<uint8_t> labels; // each node's edge bytes, sorted
+    std::vector<uint32_t> targets;
+    void build(std::vector<std::pair<std::string_view, int32_t>> pieces);
+    // Calls found(length, id) for each piece `text` starts with, shortest first.
+    template <typename F> void prefixes(std::string_view text, F found) const {
+      uint32_t node = 0;
+      for (size_t k = 0; k < text.size() && !nodes.empty(); ++k) {
+        const Node &n = nodes[node];
+        const uint8_t *begin = labels.data() + n.edges, *end = begin + n.count;
+        const uint8_t c = static_cast<uint8_t>(text[k]);
+        const uint8_t *it = std::lower_bound(begin, end, c);
+        if (it == end || *it != c)
+          return;
+        node = targets[n.edges + static_cast<size_t>(it - begin)];
+        if (nodes[node].id >= 0)
+          found(k + 1, nodes[node].id);
+      }
+    }
+  } pieceTrie;
   // A GGUF "t5" (UGM) vocabulary, run as llama.cpp runs one instead: its own normalizer (the
   // charsmap's longest match, user-defined tokens kept as they are, spaces written "▁", one
   // before the first run of text (spmPrefix Prepend) or, with removeExtraWhitespaces, before
