@@ -171,20 +171,30 @@ Status readGgufUgm(const GgufFile &gguf, Tokenizer::Impl &t) {
     return bad(name, "a t5 (Unigram) vocabulary without tokenizer.ggml.scores");
   if (t.attr.empty())
     t.attr.assign(t.text.size(), TokenAttr::Normal);
+  // llama.cpp's defaults for a t5 vocabulary that names none: unknown 2, EOS 1, pad 0.
+  const auto n = static_cast<int32_t>(t.text.size());
+  if (t.unk < 0 && n > 2)
+    t.unk = 2;
+  if (t.eos < 0 && n > 1)
+    t.eos = 1;
+  if (t.pad < 0 && n > 0)
+    t.pad = 0;
   if (t.unk < 0)
-    return bad(name, "a t5 (Unigram) vocabulary without tokenizer.ggml.unknown_token_id");
+    return bad(name, "a t5 (Unigram) vocabulary without an unknown token");
   t.attr[static_cast<size_t>(t.unk)] = TokenAttr::Unknown;
   t.pieceScores.assign(t.scores.begin(), t.scores.end());
-  double minScore = 0;
+  float minScore = 0;
   bool any = false;
-  for (size_t k = 0; k < t.text.size(); ++k)
-    if (t.attr[k] == TokenAttr::Normal) {
-      if (!std::isfinite(t.pieceScores[k]))
-        return bad(name, "token " + std::to_string(k) + " has a score that is not finite");
-      minScore = any ? std::min(minScore, t.pieceScores[k]) : t.pieceScores[k];
+  for (size_t k = 0; k < t.text.size(); ++k) {
+    const TokenAttr a = t.attr[k];
+    if ((a == TokenAttr::Normal || a == TokenAttr::Unused) && !std::isfinite(t.scores[k]))
+      return bad(name, "token " + std::to_string(k) + " has a score that is not finite");
+    if (a == TokenAttr::Normal) {
+      minScore = any ? std::min(minScore, t.scores[k]) : t.scores[k];
       any = true;
     }
-  t.unkScore = minScore - 10.0; // llama.cpp's penalty, as HF's
+  }
+  t.unkScore = minScore - 10.0f; // llama.cpp's penalty (as HF's), in float as llama.cpp has it
   Expected<bool> merge = orDefault(gguf.getBool("tokenizer.ggml.remove_extra_whitespaces"), false);
   if (!merge)
     return merge.error();
@@ -195,9 +205,9 @@ Status readGgufUgm(const GgufFile &gguf, Tokenizer::Impl &t) {
       return bytes.error();
     std::string blob(bytes->size(), '\0');
     for (size_t k = 0; k < bytes->size(); ++k) {
-      if ((*bytes)[k] < 0 || (*bytes)[k] > 255)
+      if ((*bytes)[k] < -128 || (*bytes)[k] > 255) // (an INT8 array's bytes read back signed)
         return bad(name, "tokenizer.ggml.precompiled_charsmap holds a value that is not a byte");
-      blob[k] = static_cast<char>((*bytes)[k]);
+      blob[k] = static_cast<char>((*bytes)[k] & 0xFF);
     }
     Expected<CharsMap> map = CharsMap::parse(blob);
     if (!map)
@@ -500,6 +510,8 @@ Status readPreTokenizer(const json &p, JsonPipeline &out, const std::string &nam
     return Status();
   }
   if (type == "WhitespaceSplit" && out.unigram) {
+    if (out.metaspacePre) // Metaspace first would leave no spaces to split at
+      return Error(ErrorCode::Unsupported, name + ": WhitespaceSplit after Metaspace");
     out.whitespaceSplit = true;
     return Status();
   }
@@ -551,7 +563,10 @@ Status readNormalizer(const json &n, JsonPipeline &out, const std::string &name,
     const json &pattern = n.at("pattern");
     const std::string content = n.at("content").get<std::string>();
     if (pattern.contains("String")) {
-      out.steps.push_back({Step::Op::Replace, pattern.at("String").get<std::string>(), content});
+      const std::string from = pattern.at("String").get<std::string>();
+      if (from.empty())
+        return Error(ErrorCode::Unsupported, name + ": Replace normalizer with an empty pattern");
+      out.steps.push_back({Step::Op::Replace, from, content});
       return Status();
     }
     Expected<PreTokenizer> regex = PreTokenizer::create({pattern.at("Regex").get<std::string>()});
@@ -895,7 +910,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
           unkId.get<int64_t>() >= static_cast<int64_t>(t->text.size()))
         return bad(name, "Unigram model without an unk_id in its vocabulary");
       t->unk = unkId.get<int32_t>();
-      t->attr[t->unk] = TokenAttr::Unknown;
+      // An added (special) token becomes the unknown token; a vocabulary piece stays a piece
+      // of the lattice with its score, as in HF.
+      if (t->attr[t->unk] != TokenAttr::Normal)
+        t->attr[t->unk] = TokenAttr::Unknown;
     }
 
     auto idOf = [&](const json &v) -> int32_t {

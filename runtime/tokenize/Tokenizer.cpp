@@ -56,6 +56,8 @@ int parseByteToken(std::string_view t) { // "<0x0A>" -> 10
 }
 
 std::string replaceAll(std::string_view s, std::string_view from, std::string_view to) {
+  if (from.empty())
+    return std::string(s); // (loaders refuse an empty pattern)
   std::string out;
   size_t pos = 0;
   while (true) {
@@ -425,15 +427,12 @@ std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
   out.reserve(text.size() * 3);
   bool prepended = false, inRun = false;
   for (size_t pos = 0; pos < text.size();) {
+    // (llama.cpp keeps a user-defined token's text as it is here; encode has already split
+    // every user-defined token out of the text.)
     const std::string_view rest = text.substr(pos);
     std::string_view piece;
     size_t consumed = 0;
-    for (int32_t id : t.userDefined) // the longest user-defined token here, as it is
-      if (t.text[id].size() > consumed && rest.rfind(t.text[id], 0) == 0)
-        consumed = t.text[id].size();
-    if (consumed > 0) {
-      piece = rest.substr(0, consumed);
-    } else if (auto m = t.ugmCharsMap ? t.ugmCharsMap->longestPrefixMatch(rest) : std::nullopt) {
+    if (auto m = t.ugmCharsMap ? t.ugmCharsMap->longestPrefixMatch(rest) : std::nullopt) {
       consumed = m->first;
       piece = m->second;
     } else {
@@ -573,8 +572,6 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         specials.push_back(id);
       continue;
     }
-    if (llamaUgm && attr[k] == TokenAttr::UserDefined && !s.empty())
-      userDefined.push_back(id);
     if (attr[k] == TokenAttr::Control || attr[k] == TokenAttr::UserDefined ||
         attr[k] == TokenAttr::Unknown) {
       bytes[k] = kind == Kind::SentencePieceBpe || kind == Kind::Unigram

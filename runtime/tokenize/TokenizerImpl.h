@@ -86,7 +86,7 @@ struct Tokenizer::Impl {
     }
   } pieceTrie;
   // A GGUF "t5" (UGM) vocabulary, run as llama.cpp runs one instead: its own normalizer (the
-  // charsmap's longest match, user-defined tokens kept as they are, spaces written "▁", one
+  // charsmap's longest match, spaces written "▁", one
   // before the first run of text (spmPrefix Prepend) or, with removeExtraWhitespaces, before
   // every run, the spaces between runs then dropped), no pre-tokenizer, user-defined pieces
   // scoring 0 and unused ones in the lattice, unkScore from normal pieces only, and each run
@@ -94,7 +94,6 @@ struct Tokenizer::Impl {
   bool llamaUgm = false;
   bool removeExtraWhitespaces = false;
   std::shared_ptr<const CharsMap> ugmCharsMap;
-  std::vector<int32_t> userDefined; // llamaUgm: the user-defined tokens (finish())
   // Whether a token is a piece of the Unigram lattice: normal pieces (llamaUgm: also
   // user-defined and unused ones); never control or unknown tokens.
   bool inLattice(int32_t id) const {

@@ -798,6 +798,12 @@ TEST(Tokenizer, UnigramRefusesBadFiles) {
   other = json;
   other["normalizer"] = {{"type", "NFKD"}};
   expectRefusal(other, "unsupported normalizer 'NFKD'");
+  other["normalizer"] = {{"type", "Replace"}, {"pattern", {{"String", ""}}}, {"content", "x"}};
+  expectRefusal(other, "Replace normalizer with an empty pattern"); // (it would never end)
+  other = json;
+  other["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", {json["pre_tokenizer"], {{"type", "WhitespaceSplit"}}}}};
+  expectRefusal(other, "WhitespaceSplit after Metaspace");
   // A trie whose units point anywhere is bounds-checked: text encodes, unchanged.
   other = json;
   const std::string blob = std::string("\x10\0\0\0", 4) + std::string(16, '\xff') + "x";
