@@ -42,6 +42,12 @@ Expected<CharsMap> CharsMap::parse(std::string_view blob) {
   map.replacements_ = std::string(blob.substr(4 + 4 * units));
   if (size_t at = utf8::firstInvalid(map.replacements_); at != map.replacements_.size())
     return bad("replacement strings are not valid UTF-8 at byte " + std::to_string(at));
+  for (int c = 0; c < 128; ++c) {
+    const char ch = static_cast<char>(c);
+    const std::optional<std::string_view> m = map.firstPrefixMatch(std::string_view(&ch, 1));
+    map.asciiAt_[c] = m ? static_cast<int32_t>(m->data() - map.replacements_.data()) : -1;
+    map.asciiSize_[c] = m ? static_cast<uint32_t>(m->size()) : 0;
+  }
   return map;
 }
 
@@ -98,6 +104,17 @@ std::string CharsMap::normalize(std::string_view text) const {
   std::string out;
   out.reserve(text.size());
   for (size_t pos = 0; pos < text.size();) {
+    // Between two ASCII characters clusters break, CR LF apart (UAX #29).
+    const auto c = static_cast<uint8_t>(text[pos]);
+    if (c < 0x80 && (pos + 1 == text.size() || (static_cast<uint8_t>(text[pos + 1]) < 0x80 &&
+                                                !(c == '\r' && text[pos + 1] == '\n')))) {
+      if (asciiAt_[c] >= 0)
+        out.append(replacements_, static_cast<size_t>(asciiAt_[c]), asciiSize_[c]);
+      else
+        out += static_cast<char>(c);
+      ++pos;
+      continue;
+    }
     const size_t end = unicode::graphemeEnd(text, pos);
     const std::string_view cluster = text.substr(pos, end - pos);
     std::optional<std::string_view> whole;

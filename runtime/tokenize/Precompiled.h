@@ -44,6 +44,12 @@ private:
 
   std::vector<uint32_t> units_;
   std::string replacements_;
+  // Each ASCII character's own match (parse()) as an offset into replacements_ and a length
+  // (offset -1: none; not a view, which a move of a short string would leave dangling): a
+  // cluster of one ASCII character (one followed by another ASCII character, CR LF apart)
+  // needs no trie walk.
+  int32_t asciiAt_[128];
+  uint32_t asciiSize_[128];
 };
 
 // RFC 4648 base64 (padding optional, no white space); nothing for any other character.
