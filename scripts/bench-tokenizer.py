@@ -5,13 +5,15 @@ the same large mixed text, single-threaded, in one run.
     cmake -B build-rel -DCMAKE_BUILD_TYPE=Release -DMODELC_BUILD_COMPILER=OFF && ninja -C build-rel TokenizerBench
     pip install tokenizers && python3 scripts/bench-tokenizer.py build-rel/unittests/tokenize/TokenizerBench
     python3 scripts/bench-tokenizer.py build-rel/unittests/tokenize/TokenizerBench --unigram
+    python3 scripts/bench-tokenizer.py build-rel/unittests/tokenize/TokenizerBench --wordpiece
 
 The text (~4 MB) is generated from a fixed seed: English-like prose, code, digits, CJK,
 Cyrillic, emoji and whitespace runs. The tokenizer is SmolLM2's
 (unittests/tokenize/data/smollm2/tokenizer.json); with --unigram, an XLM-R-style Unigram
 tokenizer.json of 32000 pieces (SentencePiece's nmt_nfkc charsmap) that SentencePiece
 trains on the text's first MB and transformers' XLMRobertaConverter converts, run as the
-file says (pip install sentencepiece protobuf transformers).
+file says (pip install sentencepiece protobuf transformers); with --wordpiece, an uncased
+BERT WordPiece tokenizer of 30522 pieces that HF tokenizers trains on the text's first MB.
 """
 import json
 import os
@@ -86,6 +88,24 @@ def train_unigram(text, directory):
     return out
 
 
+def train_wordpiece(text, directory):
+    """A BERT-style WordPiece tokenizer.json (uncased BertNormalizer, BertPreTokenizer,
+    30522 pieces) that HF tokenizers trains on `text`'s first MB, in `directory`."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=30522,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(text[:1 << 20].split("\n"), trainer)
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
+                                                   ("[CLS]", tok.token_to_id("[CLS]")))
+    out = os.path.join(directory, "tokenizer.json")
+    tok.save(out)
+    return out
+
+
 def bench_hf(text, repeats=5):
     os.environ["RAYON_NUM_THREADS"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -117,6 +137,8 @@ def main():
     keep = tempfile.TemporaryDirectory()
     if "--unigram" in sys.argv:
         TOKENIZER = train_unigram(text, keep.name)
+    elif "--wordpiece" in sys.argv:
+        TOKENIZER = train_wordpiece(text, keep.name)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write(text)
         path = f.name
