@@ -620,7 +620,7 @@ Expected<ModelSpec> modelc::frontend::loadGgufSpec(StringRef path) {
                           "cohere2", // llama.cpp's Cohere 2 files too (not read yet)
                           "qwen3_5_text", "qwen3_5", "qwen3_5_moe_text", "qwen3_5_moe",
                           "qwen3_next", "granitemoehybrid", "lfm2_vl", "lfm2_moe",
-                          "roberta", "xlm-roberta"}, // llama.cpp writes these as other archs
+                          "roberta", "xlm-roberta", "camembert"}, // llama.cpp writes these as other archs
                          *arch))
     return createStringError(inconvertibleErrorCode(),
                              path + ": metadata 'general.architecture': '" + *arch +

@@ -58,7 +58,7 @@ const char *const modelc::frontend::kSupportedModelTypes =
     "glm4_moe_lite, mistral4, solar_open, hunyuan_v1_dense, hunyuan_v1_moe, dots1, exaone_moe, cohere2, "
     "granitemoehybrid, lfm2, lfm2_moe, lfm2_vl, qwen3_next, qwen3_5_text, qwen3_5, qwen3_5_moe_text, qwen3_5_moe, llama4, llama4_text, "
     "ministral3, mistral3, gemma3, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, "
-    "bert, roberta, xlm-roberta (encoders: embeddings and classifiers)";
+    "bert, roberta, xlm-roberta, camembert (encoders: embeddings and classifiers)";
 
 std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRef modelType) {
   return StringSwitch<std::optional<Architecture>>(modelType)
@@ -79,7 +79,7 @@ std::optional<Architecture> modelc::frontend::architectureFromModelType(StringRe
       .Case("olmoe", Architecture::Olmoe)
       .Cases("granite", "granitemoe", Architecture::Granite)
       .Case("gpt2", Architecture::Gpt2)
-      .Cases("bert", "roberta", "xlm-roberta", Architecture::Bert)
+      .Cases("bert", "roberta", "xlm-roberta", "camembert", Architecture::Bert)
       .Cases("gpt_oss", "gpt-oss", Architecture::GptOss) // gpt-oss: GGUF's name
       .Case("glm4", Architecture::Glm4)
       .Cases("lfm2", "lfm2_moe", Architecture::Lfm2)
@@ -160,6 +160,7 @@ Expected<std::string> modelTypeOf(JsonFields &fields, const json::Object &config
             .Case("BertModel", "bert")
             .Case("RobertaModel", "roberta")
             .Case("XLMRobertaModel", "xlm-roberta")
+            .Case("CamembertModel", "camembert")
             .Case("GptOssForCausalLM", "gpt_oss")
             .Case("GemmaForCausalLM", "gemma")
             .Case("Gemma2ForCausalLM", "gemma2")
@@ -1494,7 +1495,8 @@ Error parseBert(JsonFields &fields, ModelConfig &c) {
   const int64_t positions = fields.requirePositiveInt("max_position_embeddings");
   c.typeVocabSize = fields.optionalPositiveInt("type_vocab_size").value_or(2);
   c.normEps = fields.optionalPositiveNumber("layer_norm_eps").value_or(1e-12);
-  if (c.modelType == "roberta" || c.modelType == "xlm-roberta")
+  // RoBERTa's layout (XLM-R's and CamemBERT's, whose transformers classes are its copies).
+  if (c.modelType == "roberta" || c.modelType == "xlm-roberta" || c.modelType == "camembert")
     c.positionOffset = fields.optionalNonNegativeInt("pad_token_id").value_or(1) + 1;
   c.maxPositions = positions - c.positionOffset;
   if (positions > 0 && c.maxPositions < 2)

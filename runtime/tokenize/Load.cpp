@@ -737,8 +737,9 @@ Expected<std::string> readWholeFile(const std::string &path) {
 }
 
 // transformers 5 does not run an XLM-RoBERTa tokenizer.json's pipeline as the file gives it:
-// its XLMRobertaTokenizer class keeps the file's vocabulary and SentencePiece charsmap
-// (Precompiled) and builds the rest itself: no other normalizer, WhitespaceSplit then
+// its XLMRobertaTokenizer class (CamembertTokenizer is the same) keeps the file's vocabulary
+// and SentencePiece charsmap (Precompiled) and builds the rest itself: no other normalizer,
+// WhitespaceSplit then
 // Metaspace (prepending "▁" unless tokenizer_config.json's add_prefix_space is false), and
 // "<s> $A </s>", "<s> $A </s> </s> $B </s>" of its bos_token and eos_token. Served models
 // are compared with it, so a tokenizer_config.json naming that class gets that pipeline
@@ -962,7 +963,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     t->addEos = config.value("add_eos_token", t->addEos);
     const json &tokenizerClass = config.value("tokenizer_class", json());
     if (unigram && tokenizerClass.is_string() &&
-        (tokenizerClass == "XLMRobertaTokenizer" || tokenizerClass == "XLMRobertaTokenizerFast"))
+        (tokenizerClass == "XLMRobertaTokenizer" || tokenizerClass == "XLMRobertaTokenizerFast" ||
+         tokenizerClass == "CamembertTokenizer" || tokenizerClass == "CamembertTokenizerFast"))
       if (Status s = useXlmRobertaClassPipeline(*t, config, name); !s)
         return s.error();
     // The chat template: chat_template.jinja, else tokenizer_config.json's string, or the
