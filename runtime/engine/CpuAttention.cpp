@@ -172,7 +172,7 @@ void encodeKvRow(KvCacheDType dtype, const float *src, int64_t width, uint8_t *d
       dst[i] = encodeFp8<5, 2>(src[i], 0x7B, 0x7E);
     return;
   case KvCacheDType::Q8_0:
-    // llama.cpp's quantize_row_q8_0_ref: d = amax / 127, q = roundf(x * (1 / d)) (half away
+    // GGUF's Q8_0 reference quantization: d = amax / 127, q = roundf(x * (1 / d)) (half away
     // from zero), the scale stored as f16. A short last block is padded with zeros.
     for (int64_t b = 0; b * kQ8Elements < width; ++b) {
       const float *x = src + b * kQ8Elements;

@@ -19,7 +19,7 @@ namespace modelrt::engine {
 //   F8E4M3  1: OCP E4M3 ("fn": no infinities) with round to nearest even, saturated at
 //           +-448 (vLLM's fp8 / fp8_e4m3 cache with a scale of 1.0);
 //   F8E5M2  1: E5M2, round to nearest even, saturated at +-57344 (vLLM's fp8_e5m2);
-//   Q8_0    34 bytes per 32 elements: llama.cpp's q8_0 (-ctk/-ctv q8_0), an f16 scale
+//   Q8_0    34 bytes per 32 elements: GGUF's Q8_0 block (a q8_0 cache), an f16 scale
 //           d = amax / 127 and 32 int8 values round(x * (1 / d)), half away from zero (a
 //           block with a NaN gets a NaN scale, so that it reads back as NaN).
 // A NaN stays NaN in every dtype.

@@ -162,9 +162,9 @@ Status readGgufWordPiece(const GgufFile &gguf, Tokenizer::Impl &t) {
   return Status();
 }
 
-// A GGUF "t5" (UGM) vocabulary: its scores, its unknown token, the SentencePiece charsmap
-// (tokenizer.ggml.precompiled_charsmap, if any) and remove_extra_whitespaces, run as
-// llama.cpp runs them (Impl::llamaUgm).
+// A GGUF UGM vocabulary (tokenizer.ggml.model "t5"): its scores, its unknown token, the
+// SentencePiece charsmap (tokenizer.ggml.precompiled_charsmap, if any) and
+// remove_extra_whitespaces, run by the format's conventions (Impl::ggufUgm).
 Status readGgufUgm(const GgufFile &gguf, Tokenizer::Impl &t) {
   const std::string &name = gguf.path();
   if (t.scores.size() != t.text.size())
@@ -232,7 +232,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &gguf) {
   else if (*model == "bert")
     t->kind = Kind::WordPiece;
   else if (*model == "t5")
-    t->kind = Kind::Unigram, t->llamaUgm = true;
+    t->kind = Kind::Unigram, t->ggufUgm = true;
   else
     return Error(ErrorCode::Unsupported, name + ": unsupported tokenizer model '" + *model + "'");
 
@@ -744,7 +744,9 @@ Expected<std::string> readWholeFile(const std::string &path) {
 // "<s> $A </s>", "<s> $A </s> </s> $B </s>" of its bos_token and eos_token. Served models
 // are compared with it, so a tokenizer_config.json naming that class gets that pipeline
 // (transformers 4 ran the file's; the two differ on runs of white space).
-Status useXlmRobertaClassPipeline(Tokenizer::Impl &t, const json &config, const std::string &name) {
+// `bos` and `eos`: the ids of its bos_token and eos_token (-1: not in the vocabulary).
+Status useXlmRobertaClassPipeline(Tokenizer::Impl &t, const json &config, int32_t bos,
+                                  int32_t eos, const std::string &name) {
   using Step = Tokenizer::Impl::NormalizerStep;
   std::vector<Step> kept;
   for (Step &step : t.normalizer)
@@ -758,14 +760,6 @@ Status useXlmRobertaClassPipeline(Tokenizer::Impl &t, const json &config, const 
   if (!split)
     return split.error().withContext(name);
   t.pre = std::move(*split);
-  auto idOf = [&](const char *key, const char *otherwise) -> int32_t {
-    const std::string text = config.contains(key) ? specialText(config.at(key)) : otherwise;
-    for (size_t k = 0; k < t.text.size(); ++k)
-      if (t.text[k] == text)
-        return static_cast<int32_t>(k);
-    return -1;
-  };
-  const int32_t bos = idOf("bos_token", "<s>"), eos = idOf("eos_token", "</s>");
   if (bos < 0 || eos < 0)
     return bad(name, "XLMRobertaTokenizer without its bos_token and eos_token in the vocabulary");
   t.bos = bos;
@@ -965,7 +959,11 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromTokenizerJson(std::string_vi
     if (unigram && tokenizerClass.is_string() &&
         (tokenizerClass == "XLMRobertaTokenizer" || tokenizerClass == "XLMRobertaTokenizerFast" ||
          tokenizerClass == "CamembertTokenizer" || tokenizerClass == "CamembertTokenizerFast"))
-      if (Status s = useXlmRobertaClassPipeline(*t, config, name); !s)
+      if (Status s = useXlmRobertaClassPipeline(*t, config,
+                                                idOf(config.value("bos_token", json("<s>"))),
+                                                idOf(config.value("eos_token", json("</s>"))),
+                                                name);
+          !s)
         return s.error();
     // The chat template: chat_template.jinja, else tokenizer_config.json's string, or the
     // one named "default" among its named templates.

@@ -31,17 +31,6 @@ const ByteLevelTables &tables() {
   return t;
 }
 
-uint32_t decodeCodepoint(std::string_view s, size_t n) {
-  const uint8_t *p = reinterpret_cast<const uint8_t *>(s.data());
-  if (n == 1)
-    return p[0];
-  if (n == 2)
-    return ((p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-  if (n == 3)
-    return ((p[0] & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-  return ((p[0] & 0x07) << 18) | ((p[1] & 0x3F) << 12) | ((p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-}
-
 int parseByteToken(std::string_view t) { // "<0x0A>" -> 10
   if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>')
     return -1;
@@ -363,7 +352,7 @@ void encodeUnigram(const Tokenizer::Impl &t, std::string_view piece, std::vector
     }
     while (start > 0 && best[start].id == t.unk)
       start = best[start].start;
-    if (t.llamaUgm) { // llama.cpp: the run is one unknown token
+    if (t.ggufUgm) { // the GGUF UGM convention: the run is one unknown token
       ids.push_back(t.unk);
       end = start;
       continue;
@@ -419,7 +408,7 @@ std::string normalizeUnigram(const Tokenizer::Impl &t, std::string_view text) {
   return s;
 }
 
-// llama.cpp's UGM normalizer (see Impl::llamaUgm).
+// The GGUF UGM normalizer (see Impl::ggufUgm).
 std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
   const bool prepend = t.spmPrefix == Tokenizer::Impl::SpacePrefix::Prepend;
   const bool merge = t.removeExtraWhitespaces;
@@ -427,7 +416,7 @@ std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
   out.reserve(text.size() * 3);
   bool prepended = false, inRun = false;
   for (size_t pos = 0; pos < text.size();) {
-    // (llama.cpp keeps a user-defined token's text as it is here; encode has already split
+    // (The format keeps a user-defined token's text as it is here; encode has already split
     // every user-defined token out of the text.)
     const std::string_view rest = text.substr(pos);
     std::string_view piece;
@@ -464,7 +453,7 @@ std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
 void encodeUnigramText(const Tokenizer::Impl &t, std::string_view text, bool atStart,
                        std::vector<int32_t> &out) {
   using SpacePrefix = Tokenizer::Impl::SpacePrefix;
-  if (t.llamaUgm) {
+  if (t.ggufUgm) {
     encodeUnigram(t, normalizeLlamaUgm(t, text), out);
     return;
   }
@@ -474,7 +463,7 @@ void encodeUnigramText(const Tokenizer::Impl &t, std::string_view text, bool atS
     size_t start = 0;
     for (size_t pos = 0; pos < norm.size();) {
       size_t len = std::max<size_t>(1, utf8::sequenceLength(std::string_view(norm).substr(pos)));
-      if (unicode::isWhiteSpace(unicode::decode(std::string_view(norm).substr(pos, len))[0])) {
+      if (unicode::isWhiteSpace(utf8::decode(std::string_view(norm).substr(pos), len))) {
         if (pos > start)
           words.push_back(std::string_view(norm).substr(start, pos - start));
         start = pos + len;
@@ -600,7 +589,7 @@ Status Tokenizer::Impl::finish(const std::string &name) {
         out += s[pos++];
         continue;
       }
-      int b = byteLevelByte(decodeCodepoint(std::string_view(s).substr(pos), len));
+      int b = byteLevelByte(utf8::decode(std::string_view(s).substr(pos), len));
       if (b >= 0)
         out += static_cast<char>(b);
       else

@@ -85,20 +85,20 @@ struct Tokenizer::Impl {
       }
     }
   } pieceTrie;
-  // A GGUF "t5" (UGM) vocabulary, run as llama.cpp runs one instead: its own normalizer (the
-  // charsmap's longest match, spaces written "▁", one
-  // before the first run of text (spmPrefix Prepend) or, with removeExtraWhitespaces, before
-  // every run, the spaces between runs then dropped), no pre-tokenizer, user-defined pieces
-  // scoring 0 and unused ones in the lattice, unkScore from normal pieces only, and each run
-  // of unknown characters one unknown token.
-  bool llamaUgm = false;
+  // A GGUF UGM vocabulary, run by that format's conventions instead: its own normalizer (the
+  // charsmap's longest match, spaces written "▁", one before the first run of text
+  // (spmPrefix Prepend) or, with removeExtraWhitespaces, before every run, the spaces
+  // between runs then dropped), no pre-tokenizer, user-defined pieces scoring 0 and unused
+  // ones in the lattice, unkScore from normal pieces only, and each run of unknown
+  // characters one unknown token.
+  bool ggufUgm = false;
   bool removeExtraWhitespaces = false;
   std::shared_ptr<const CharsMap> ugmCharsMap;
-  // Whether a token is a piece of the Unigram lattice: normal pieces (llamaUgm: also
+  // Whether a token is a piece of the Unigram lattice: normal pieces (ggufUgm: also
   // user-defined and unused ones); never control or unknown tokens.
   bool inLattice(int32_t id) const {
     return attr[id] == TokenAttr::Normal ||
-           (llamaUgm && (attr[id] == TokenAttr::UserDefined || attr[id] == TokenAttr::Unused));
+           (ggufUgm && (attr[id] == TokenAttr::UserDefined || attr[id] == TokenAttr::Unused));
   }
   std::string subwordPrefix = "##";
   size_t maxWordChars = 100;

@@ -65,11 +65,7 @@ GraphemeClass graphemeClass(uint32_t cp) {
 
 uint32_t codepointAt(std::string_view s, size_t pos, size_t &len) {
   len = std::max<size_t>(1, utf8::sequenceLength(s.substr(pos)));
-  uint32_t cp = static_cast<uint8_t>(s[pos]) &
-                (len == 1 ? 0x7F : len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-  for (size_t k = 1; k < len; ++k)
-    cp = (cp << 6) | (static_cast<uint8_t>(s[pos + k]) & 0x3F);
-  return cp;
+  return utf8::decode(s.substr(pos), len);
 }
 
 } // namespace
@@ -188,10 +184,7 @@ std::u32string decode(std::string_view s) {
       ++pos;
       continue;
     }
-    uint32_t cp = static_cast<uint8_t>(s[pos]) & (n == 1 ? 0x7F : n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-    for (size_t k = 1; k < n; ++k)
-      cp = (cp << 6) | (static_cast<uint8_t>(s[pos + k]) & 0x3F);
-    out += static_cast<char32_t>(cp);
+    out += static_cast<char32_t>(utf8::decode(s.substr(pos), n));
     pos += n;
   }
   return out;

@@ -71,4 +71,12 @@ void append(std::string &out, uint32_t cp) {
   }
 }
 
+uint32_t decode(std::string_view s, size_t n) {
+  const auto *p = reinterpret_cast<const uint8_t *>(s.data());
+  uint32_t cp = p[0] & (n == 1 ? 0x7F : n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+  for (size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (p[k] & 0x3F);
+  return cp;
+}
+
 } // namespace modelrt::utf8

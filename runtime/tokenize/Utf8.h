@@ -16,5 +16,7 @@ size_t firstInvalid(std::string_view s);
 // Length a lead byte announces (1-4), or 0 for a continuation or invalid byte.
 size_t expectedLength(uint8_t lead);
 void append(std::string &out, uint32_t codepoint);
+// The code point of the well-formed n-byte sequence (n = sequenceLength) at s[0].
+uint32_t decode(std::string_view s, size_t n);
 
 } // namespace modelrt::utf8
