@@ -4,6 +4,9 @@ Llama (hidden 256, 4 heads of 64, 2 KV heads, MLP 512, vocabulary 256, untied ou
 llama.cpp's most common file types, Q4_K_M (Q4_K and Q6_K blocks), Q5_K_M (Q5_K and
 Q6_K) and Q3_K_M (Q3_K with Q4_K, Q5_K and Q6_K), quantized by llama.cpp itself (llama-cpp-python's llama_model_quantize) from an f32
 file written by the gguf package. K-quant blocks hold 256 values, hence the widths.
+Also -q4_0.gguf and -q8_0.gguf, every matrix Q4_0 or Q8_0 (llama.cpp's --pure), whose
+logits llama.cpp computes with activations quantized as GGUF's Q8_0, as modelrt's
+--cpu-activations int8 does (scripts/gen-llama-cpp-logits.py).
 
     pip install numpy gguf llama-cpp-python && scripts/gen-kquant-test-model.py
 """
@@ -22,7 +25,10 @@ gen = __import__("gen-compiler-test-models")
 INPUTS = os.path.join(os.path.dirname(__file__), "..", "test", "modelc", "Inputs")
 FILE_TYPES = {"tiny-llama-q4km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
               "tiny-llama-q5km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
-              "tiny-llama-q3km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q3_K_M}
+              "tiny-llama-q3km.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q3_K_M,
+              "tiny-llama-q4_0.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+              "tiny-llama-q8_0.gguf": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0}
+PURE = {"tiny-llama-q4_0.gguf", "tiny-llama-q8_0.gguf"}  # every matrix of the one type
 V, D, H, KV, HD, F, L = 256, 256, 4, 2, 64, 512, 2
 
 
@@ -52,6 +58,7 @@ def main():
             out = os.path.join(INPUTS, name)
             params = llama_cpp.llama_model_quantize_default_params()
             params.ftype = ftype
+            params.pure = name in PURE
             params.nthread = 2
             rc = llama_cpp.llama_model_quantize(f32.encode(), out.encode(), ctypes.byref(params))
             if rc != 0:

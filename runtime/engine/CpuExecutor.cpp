@@ -189,7 +189,7 @@ private:
 
 // The blocks of a gemm of each head, packed one by one: rows [h N, (h + 1) N) of the weight,
 // or with inputRows its rows [h K, (h + 1) K) transposed (widened to f32 first).
-Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op) {
+Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op, GemmActivations activations) {
   const plan::WeightEntry &w = *op.weight;
   const int64_t heads = op.gemmHeads, rows = static_cast<int64_t>(w.shape[0]),
                 cols = static_cast<int64_t>(w.shape[1]), per = rows / heads;
@@ -198,7 +198,7 @@ Expected<std::vector<PackedWeight>> packHeads(const plan::Op &op) {
     const size_t blockBytes = w.size / static_cast<size_t>(heads);
     for (int64_t h = 0; h < heads; ++h) {
       Expected<PackedWeight> p =
-          PackedWeight::pack(w.dtype, w.data + h * blockBytes, blockBytes, per, cols);
+          PackedWeight::pack(w.dtype, w.data + h * blockBytes, blockBytes, per, cols, activations);
       if (!p)
         return p.error();
       packed.push_back(std::move(*p));
@@ -478,7 +478,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                               (op.gemmInputRows ? "/rows" : "");
       auto it = impl.packedHeads.find(key);
       if (it == impl.packedHeads.end()) {
-        Expected<std::vector<PackedWeight>> heads = packHeads(op);
+        Expected<std::vector<PackedWeight>> heads = packHeads(op, options.cpuActivations);
         if (!heads)
           return heads.error().withContext(planPath + ": weight " + op.weight->name);
         it = impl.packedHeads.emplace(key, std::move(*heads)).first;
@@ -491,14 +491,15 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       if (it == packed.end()) {
         Expected<PackedWeight> p = PackedWeight::pack(
             op.weight->dtype, op.weight->data, op.weight->size,
-            static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]));
+            static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]),
+            options.cpuActivations);
         if (!p)
           return p.error().withContext(planPath + ": weight " + op.weight->name);
         it = packed.emplace(op.weight->name, std::move(*p)).first;
       }
       impl.packedOf[i] = &it->second;
     } else if (op.kind == OpKind::Moe) {
-      Expected<PackedExperts> experts = packExperts(op);
+      Expected<PackedExperts> experts = packExperts(op, options.cpuActivations);
       if (!experts)
         return experts.error().withContext(planPath);
       impl.expertsOf[i] = std::make_unique<PackedExperts>(std::move(*experts));

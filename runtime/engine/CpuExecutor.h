@@ -10,6 +10,7 @@
 
 #include "runtime/device/Executor.h"
 #include "runtime/device/cpu/CpuKernelLibrary.h"
+#include "runtime/engine/CpuGemm.h"
 #include "runtime/engine/LoraAdapter.h"
 #include "runtime/kv/KvCacheManager.h"
 #include "runtime/plan/PlanFile.h"
@@ -66,6 +67,10 @@ struct ExecutorOptions {
   // Whether the CUDA executor runs each weight's GEMMs with one cuBLASLt algorithm for every
   // row count (batch-invariant GEMMs).
   bool batchInvariantGemm = false;
+  // How the CPU executor's GEMMs take their input rows against GGUF integer-coded weights
+  // (CpuGemm.h): F32 (exact: the dense plan's bits), or Int8 (rows quantized per 32 values,
+  // integer dot products, as llama.cpp computes).
+  GemmActivations cpuActivations = GemmActivations::F32;
 };
 
 class CpuExecutor final : public Executor {

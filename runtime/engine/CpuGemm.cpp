@@ -1,4 +1,5 @@
 #include "runtime/engine/CpuGemm.h"
+#include "runtime/engine/CpuGemmInt8.h"
 
 #include "runtime/formats/Dequantize.h"
 
@@ -748,7 +749,7 @@ PackedWeight PackedWeight::pack(const float *w, int64_t n, int64_t k) {
 }
 
 Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size_t bytes, int64_t n,
-                                          int64_t k) {
+                                          int64_t k, GemmActivations activations) {
   Expected<uint64_t> expected =
       checkedByteSize(dtype, {static_cast<uint64_t>(n), static_cast<uint64_t>(k)});
   if (!expected)
@@ -803,7 +804,19 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   p.k_ = k;
   const Panels format = panelsOf(dtype);
   const DTypeInfo &info = dtypeInfo(dtype);
-  const int64_t outBlock = quantBlockBytes(dtype), groups = info.blockElements / kQuant;
+  // Integer-dot panels: the same scales, minimums and values, laid out for 4-way integer dot
+  // products (CpuGemm.h); E4M3 codes are not integers and keep the f32 path.
+  p.intDot_ = activations == GemmActivations::Int8 && format != Panels::F8;
+  p.intNibbles_ = p.intDot_ && format == Panels::Q41;
+  p.intGroups_ = format == Panels::Q8x2 || format == Panels::Q8x2m ? 2 : 1;
+  p.intOffset_ = p.intDot_ && !p.intNibbles_ && format != Panels::Q8m && format != Panels::Q8x2m
+                     ? 128
+                     : 0;
+  if (p.intDot_ && info.blockElements == 256) // K-quants and IQ4_XS: Q8_K activations
+    p.intActivationBlock_ = 256;
+  const int64_t groups = info.blockElements / kQuant;
+  const int64_t outBlock =
+      p.intDot_ ? intdot::blockBytes(p.intNibbles_, p.intGroups_) : quantBlockBytes(dtype);
   const int64_t rowBytes = k / info.blockElements * info.blockBytes;
   p.panelBytes_ = k / kQuant * outBlock;
   p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
@@ -816,8 +829,29 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   const bool withMins = format == Panels::Q8m || format == Panels::Q8x2m;
   const int64_t groups8 = twoGroups ? 2 : 1;          // scale rows of a Q8 block
   const int64_t rows8 = groups8 * (withMins ? 2 : 1); // with the minimum rows
+  // Integer-dot panels: scale rows, minimum rows (zeros when the type has none), codes.
+  const int64_t intCodes = 2 * p.intGroups_ * kPanel * 4;
+  auto putInt = [&](uint8_t *dst, int64_t j, const float *scales, const float *mins,
+                    auto &&code) {
+    for (int64_t g = 0; g < p.intGroups_; ++g) {
+      const float m = mins ? mins[g] : 0.0f;
+      std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
+      std::memcpy(dst + ((p.intGroups_ + g) * kPanel + j) * 4, &m, 4);
+    }
+    for (int64_t i = 0; i < kQuant; ++i) {
+      const uint8_t u = code(i);
+      if (p.intNibbles_)
+        dst[intCodes + intdot::nibbleByte(i, j)] |= static_cast<uint8_t>(u << intdot::nibbleShift(i));
+      else
+        dst[intCodes + intdot::codeByte(i, j)] = u;
+    }
+  };
   auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q,
                    const float *mins = nullptr) {
+    if (p.intDot_)
+      return putInt(dst, j, scales, mins, [&](int64_t i) {
+        return static_cast<uint8_t>(q[i] + p.intOffset_);
+      });
     for (int64_t g = 0; g < groups8; ++g) {
       std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
       if (mins)
@@ -828,11 +862,19 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   };
   // Lut panels: the scale, then the codes two per byte as Q4_1 panels hold them.
   auto putLut = [&](uint8_t *dst, int64_t j, float scale, const uint8_t *q) {
+    if (p.intDot_) {
+      const int8_t *table = format == Panels::Q4Mx ? kMxfp4Values : kGgufIq4Values;
+      return putInt(dst, j, &scale, nullptr, [&](int64_t i) {
+        return static_cast<uint8_t>(table[q[i]] + p.intOffset_);
+      });
+    }
     std::memcpy(dst + j * 4, &scale, 4);
     for (int64_t i = 0; i < kQuant / 2; ++i)
       dst[kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[2 * i] | q[2 * i + 1] << 4);
   };
   auto putQ41 = [&](uint8_t *dst, int64_t j, float scale, float min, const uint8_t *q) {
+    if (p.intDot_)
+      return putInt(dst, j, &scale, &min, [&](int64_t i) { return q[i]; });
     std::memcpy(dst + j * 4, &scale, 4);
     std::memcpy(dst + (kPanel + j) * 4, &min, 4);
     for (int64_t i = 0; i < kQuant / 2; ++i)
@@ -1012,6 +1054,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
 
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
           float *out, int64_t outStride, GemmPath path, bool accumulate) {
+  if (w.intDot())
+    return intdot::gemm(in, inStride, rows, w, bias, out, outStride, path, accumulate);
   const int64_t n = w.n(), kTotal = w.k();
   // Whether a tile at k0 starts its chains from zero (or continues what `out` holds).
   auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };

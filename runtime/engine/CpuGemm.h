@@ -21,6 +21,16 @@
 // one rounding) gives
 // exactly the values GGUF dequantization gives, so a quantized plan computes the same bits as the
 // plan with those weights dequantized to f32, while reading 4-7x fewer weight bytes.
+//
+// GemmActivations::Int8 (llama.cpp's numerics, for GGUF integer-coded weights): each input row
+// is quantized to int8 as llama.cpp quantizes activations for the weight's type (per 32 values,
+// scale amax / 127 rounded to f16: GGUF's Q8_0; per 256 values against K-quants and IQ4_XS,
+// scale max / 127 in f32: GGUF's Q8_K; values rounded to nearest even), each 32-value block's
+// dot product runs in integers,
+// and the block enters the output's f32 chain through one FMA: out = fma(dx, fma(d, isum,
+// m x xsum), out) with the weight block's scale d and minimum m. Still one chain per output in
+// k order from the row alone, so still batch-invariant, and the portable path computes the
+// same bits (integer sums are exact); not the dense plan's bits (docs/formats.md).
 #pragma once
 
 #include "runtime/formats/DType.h"
@@ -32,6 +42,13 @@
 
 namespace modelrt::engine {
 
+// How the GEMM treats input rows against integer-coded (GGUF) weights; other weights (F32,
+// BF16, F16, F8_E4M3_B32) always take f32 rows.
+enum class GemmActivations {
+  F32,  // weights widened exactly to f32: the dense plan's bits
+  Int8, // rows quantized to int8 per 32 values, integer dot products per block
+};
+
 class PackedWeight {
 public:
   static constexpr int64_t kPanel = 16;
@@ -42,8 +59,9 @@ public:
   static PackedWeight pack(const float *w, int64_t n, int64_t k);
   // `data` is [n, k] row-major in `dtype`: F32, BF16, F16, or GGUF blocks along k of a type
   // keepsQuantized() names.
+  // With GemmActivations::Int8 a type intDot() would name is packed for integer dot products.
   static Expected<PackedWeight> pack(DType dtype, const uint8_t *data, size_t bytes, int64_t n,
-                                     int64_t k);
+                                     int64_t k, GemmActivations activations = GemmActivations::F32);
 
   DType dtype() const { return dtype_; }
   int64_t n() const { return n_; }
@@ -58,7 +76,24 @@ public:
   // 16 float scales, 16 float minimums, then bytes [16][16], byte (i, c) holding q[2i][c] | q[2i +
   // 1][c] << 4. IQ4_NL, IQ4_XS and MXFP4: 16 float scales, then those bytes of 4-bit codes
   // (T[q] x d, T the type's table of 16 values).
+  //
+  // Integer-dot panels (intDot()), per 32 values of k: G rows of 16 float scales, G rows of 16
+  // float minimums (G = 2 for Q6_K, Q3_K and Q2_K's 16-value sub-blocks, else 1), then the
+  // codes u >= 0 whose weight is d x (u - offset) + m: nibbles (Q4_0, Q4_1, Q4_K, Q4_ZP; offset
+  // 0) in four 64-byte chunks, chunk c's byte 4j + t holding value 8c + t of column j in its low
+  // nibble and value 8c + 4 + t in its high one; or bytes (the other types; offset 128 for
+  // signed values, table values for IQ4_NL, IQ4_XS and MXFP4) in eight 64-byte chunks, chunk
+  // g's byte 4j + t holding value 4g + t of column j. So a 64-byte chunk holds four
+  // consecutive values of each of the 16 columns, as a 4-way integer dot product takes them.
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
+  int64_t panelBytes() const { return panelBytes_; }
+  bool intDot() const { return intDot_; }
+  bool intNibbles() const { return intNibbles_; }
+  int intGroups() const { return intGroups_; }
+  int intOffset() const { return intOffset_; }
+  // Values of k per activation scale: 32 (GGUF's Q8_0 activations), or 256 against the K-quants
+  // and IQ4_XS (GGUF's Q8_K: one f32 scale per 256), as llama.cpp pairs them.
+  int64_t intActivationBlock() const { return intActivationBlock_; }
   static int64_t quantBlockBytes(DType dtype);
   // Whether `dtype` stays quantized in the panels (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
   // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP, F8_E4M3_B32).
@@ -70,6 +105,9 @@ private:
   };
   DType dtype_ = DType::F32;
   int64_t n_ = 0, k_ = 0, panelBytes_ = 0;
+  bool intDot_ = false, intNibbles_ = false;
+  int intGroups_ = 1, intOffset_ = 0;
+  int64_t intActivationBlock_ = kQuantBlock;
   std::unique_ptr<uint8_t, Free> data_;
 };
 

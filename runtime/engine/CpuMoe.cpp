@@ -9,7 +9,7 @@
 
 namespace modelrt::engine {
 
-Expected<PackedExperts> packExperts(const plan::Op &op) {
+Expected<PackedExperts> packExperts(const plan::Op &op, GemmActivations activations) {
   PackedExperts packed;
   const int64_t experts = op.moe.numExperts;
   std::vector<float> *biases[] = {&packed.gateBias, &packed.upBias, &packed.downBias,
@@ -44,7 +44,7 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
     for (int64_t e = 0; e < experts; ++e) {
       std::memcpy(rows.data(), gate.data + e * part, part);
       std::memcpy(rows.data() + part, up.data + e * part, part);
-      Expected<PackedWeight> p = PackedWeight::pack(gate.dtype, rows.data(), rows.size(), 2 * n, k);
+      Expected<PackedWeight> p = PackedWeight::pack(gate.dtype, rows.data(), rows.size(), 2 * n, k, activations);
       if (!p)
         return p.error().withContext("weights " + gate.name + " and " + up.name + ", expert " +
                                      std::to_string(e));
@@ -70,7 +70,7 @@ Expected<PackedExperts> packExperts(const plan::Op &op) {
     for (int64_t e = 0; e < experts; ++e) {
       Expected<PackedWeight> p =
           PackedWeight::pack(w.dtype, w.data + static_cast<size_t>(e * n) * rowBytes,
-                             static_cast<size_t>(n) * rowBytes, n, k);
+                             static_cast<size_t>(n) * rowBytes, n, k, activations);
       if (!p)
         return p.error().withContext("weight " + w.name + ", expert " + std::to_string(e));
       lists[which]->push_back(std::move(*p));

@@ -22,7 +22,7 @@ struct PackedExperts {
 
 // Packs each expert's rows of the op's weights (gate, up: I rows of D; down: D rows of I) and
 // widens their biases (F32, BF16 or F16) to f32.
-Expected<PackedExperts> packExperts(const plan::Op &op);
+Expected<PackedExperts> packExperts(const plan::Op &op, GemmActivations activations);
 
 // Scratch space reused across steps.
 struct MoeScratch {

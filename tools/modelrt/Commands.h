@@ -61,6 +61,17 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
       "On CUDA, run every GEMM of one weight with one cuBLASLt algorithm (without "
       "split-k) whatever the step's row count, so a request's GEMMs do not depend on what "
       "else is batched (as its attention does not); slower for steps of few rows");
+  cmd->add_option_function<std::string>(
+         "--cpu-activations",
+         [&options](const std::string &how) {
+           options.cpuActivations =
+               how == "int8" ? engine::GemmActivations::Int8 : engine::GemmActivations::F32;
+         },
+         "How the CPU executor multiplies GGUF-quantized weights: f32 (default: weights widened "
+         "exactly, the bits of the plan dequantized) or int8 (each row quantized to 8 bits per "
+         "32 values and integer dot products, as llama.cpp computes: faster, within int8 "
+         "rounding of f32)")
+      ->check(CLI::IsMember({"f32", "int8"}));
 }
 
 // LoRA adapters to load with the plan ("name=path", or a directory named by its last

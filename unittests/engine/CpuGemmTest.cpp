@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -182,6 +183,116 @@ TEST(CpuGemm, QuantizedEqualsDenseOnDequantizedWeights) {
                 << (path == GemmPath::Portable ? " (portable)" : "");
           }
     }
+}
+
+// GGUF's activation quantizations, as llama.cpp's reference code defines them: Q8_0 (per 32,
+// scale amax / 127 stored as f16) and Q8_K (per 256, scale 1 / (-127 / m), m the first value of
+// the largest magnitude). The dequantized activation of value i: q[i] x scale[i / 32].
+void quantizeActivations(const float *x, int64_t k, int64_t block, std::vector<int> &q,
+                         std::vector<double> &scale) {
+  q.assign(k, 0);
+  scale.assign(k / 32, 0.0);
+  for (int64_t b0 = 0; b0 < k; b0 += block) {
+    float amax = 0, max = 0;
+    for (int64_t i = b0; i < b0 + block; ++i)
+      if (std::fabs(x[i]) > amax) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    const float iscale = block == 32 ? (amax ? 127.0f / amax : 0.0f) : (max ? -127.0f / max : 0.0f);
+    const double d = block == 32 ? f16ToF32(f32ToF16(amax / 127.0f)) : (max ? 1.0f / iscale : 0.0f);
+    for (int64_t i = b0; i < b0 + block; ++i) {
+      q[i] = std::min(127, static_cast<int>(std::nearbyint(x[i] * iscale)));
+      scale[i / 32] = d;
+    }
+  }
+}
+
+// --cpu-activations int8: every integer-coded type against a double-precision sum over GGUF's
+// dequantized weights and the activations quantized as llama.cpp does (Q8_K against the
+// 256-value types), within float rounding; the vector and portable paths give the same bits,
+// and a row's bits do not depend on the rows batched with it (tiles of 1-4 rows, pairs of
+// panels, a last panel of fewer than 16 columns), with bias and accumulation.
+TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
+  for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
+                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                     DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::Q4_ZP})
+    for (auto [n, k0] : {std::pair<int64_t, int64_t>{16, 32}, {37, 96}, {70, 320}}) {
+      const bool super = dtypeInfo(dtype).blockElements == 256;
+      const int64_t k = k0 * (super ? 8 : 1);
+      SCOPED_TRACE(std::string(dtypeName(dtype)) + " [" + std::to_string(n) + ", " +
+                   std::to_string(k) + "]");
+      std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 9);
+      std::vector<float> dense(n * k);
+      ASSERT_TRUE(convert(dtype, blocks.data(), blocks.size(), n * k, DType::F32, dense.data(),
+                          dense.size() * sizeof(float))
+                      .ok());
+      Expected<PackedWeight> w = PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k,
+                                                    GemmActivations::Int8);
+      ASSERT_TRUE(w.ok()) << w.error().toString();
+      ASSERT_TRUE(w->intDot());
+      EXPECT_EQ(w->intActivationBlock(), super ? 256 : 32);
+      const int64_t rows = 13;
+      std::vector<float> in = randomVector(rows * k, 10), bias = randomVector(n, 11);
+      for (int64_t i = 0; i < rows * k; i += 7) // magnitudes that vary within blocks
+        in[i] *= 4.0f;
+      std::vector<float> all(rows * n), portable(rows * n);
+      gemm(in.data(), k, rows, *w, bias.data(), all.data(), n);
+      gemm(in.data(), k, rows, *w, bias.data(), portable.data(), n, GemmPath::Portable);
+      EXPECT_EQ(std::memcmp(all.data(), portable.data(), all.size() * sizeof(float)), 0);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<int> q;
+        std::vector<double> scale;
+        quantizeActivations(in.data() + r * k, k, super ? 256 : 32, q, scale);
+        double worst = 0, size = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double want = bias[j];
+          for (int64_t i = 0; i < k; ++i)
+            want += double(dense[j * k + i]) * q[i] * scale[i / 32];
+          worst = std::max(worst, std::fabs(want - all[r * n + j]));
+          size = std::max(size, std::fabs(want));
+        }
+        EXPECT_LT(worst, 2e-6 * size) << "row " << r;
+        // Alone, and as the second row of two (the 2-row tile), the same bits.
+        std::vector<float> alone(n), two(2 * n);
+        gemm(in.data() + r * k, k, 1, *w, bias.data(), alone.data(), n);
+        EXPECT_EQ(std::memcmp(alone.data(), &all[r * n], n * sizeof(float)), 0) << "row " << r;
+        const int64_t other = (r + 5) % rows;
+        std::vector<float> pairIn(in.begin() + other * k, in.begin() + (other + 1) * k);
+        pairIn.insert(pairIn.end(), in.begin() + r * k, in.begin() + (r + 1) * k);
+        gemm(pairIn.data(), k, 2, *w, bias.data(), two.data(), n);
+        EXPECT_EQ(std::memcmp(two.data() + n, &all[r * n], n * sizeof(float)), 0) << "row " << r;
+      }
+      // Accumulation continues each output's chain: bias + in w^T + in w^T.
+      std::vector<float> twice = all;
+      gemm(in.data(), k, rows, *w, nullptr, twice.data(), n, GemmPath::Best, true);
+      std::vector<float> portableTwice = portable;
+      gemm(in.data(), k, rows, *w, nullptr, portableTwice.data(), n, GemmPath::Portable, true);
+      EXPECT_EQ(std::memcmp(twice.data(), portableTwice.data(), twice.size() * sizeof(float)), 0);
+      EXPECT_NEAR(twice[3], all[3] + (all[3] - bias[3]), 1e-4 * (1 + std::fabs(all[3])));
+    }
+}
+
+// A non-finite input makes its own row's outputs NaN, and no other row's.
+TEST(CpuGemm, Int8ActivationsKeepNonFiniteRowsApart) {
+  const int64_t n = 40, k = 256, rows = 3;
+  for (DType dtype : {DType::Q4_0, DType::Q4_K}) {
+    std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 3);
+    Expected<PackedWeight> w = PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k,
+                                                  GemmActivations::Int8);
+    ASSERT_TRUE(w.ok());
+    for (float bad : {INFINITY, NAN})
+      for (GemmPath path : {GemmPath::Best, GemmPath::Portable}) {
+        std::vector<float> in = randomVector(rows * k, 4), out(rows * n), clean(n);
+        gemm(in.data(), k, 1, *w, nullptr, clean.data(), n, path);
+        in[k + 77] = bad;
+        gemm(in.data(), k, rows, *w, nullptr, out.data(), n, path);
+        EXPECT_EQ(std::memcmp(out.data(), clean.data(), n * sizeof(float)), 0);
+        for (int64_t j = 0; j < n; ++j)
+          EXPECT_TRUE(std::isnan(out[n + j])) << dtypeName(dtype) << " column " << j;
+        EXPECT_FALSE(std::isnan(out[2 * n]));
+      }
+  }
 }
 
 TEST(CpuGemm, PackRefusesWhatItCannotHold) {

@@ -767,6 +767,51 @@ TEST(Reference, KQuantPlansEqualDensePlans) {
   }
 }
 
+// llama.cpp's own logits (scripts/gen-llama-cpp-logits.py), every matrix multiplied with
+// activations quantized as llama.cpp quantizes them for the weight's type (GGUF's Q8_0 against
+// Q4_0 and Q8_0, Q8_K against Q4_K and Q6_K). With --cpu-activations int8 (and K and V in f16,
+// as llama.cpp keeps them) a sequence's first position, where attention reads one value, gives
+// llama.cpp's logits to float rounding (measured: 0 to 3.9e-7); the exact f32 path is 1-3%
+// away there. Later positions also carry the two attentions' roundings, which move llama.cpp's
+// own logits by up to 2.3% between its modes on these tiny random models.
+TEST(Reference, Int8ActivationsMatchLlamaCpp) {
+  for (const char *type : {"q4_0", "q8_0", "q4km"}) {
+    SCOPED_TRACE(type);
+    const std::string name = std::string("tiny-llama-") + type;
+    const std::string plan =
+        planDirectory + "/" + name + (std::string(type) == "q4km" ? "-native.plan" : ".plan");
+    const Golden g = readGolden("llama-cpp-" + name);
+    const int64_t vocab = g.meta["vocab"];
+    double first[2] = {0, 0}, later[2] = {0, 0}; // worst errors: f32, int8
+    for (int int8 = 0; int8 < 2; ++int8) {
+      ExecutorOptions options;
+      options.kvCacheDtype = "float16";
+      options.cpuActivations = int8 ? GemmActivations::Int8 : GemmActivations::F32;
+      Expected<std::unique_ptr<CpuExecutor>> loaded = CpuExecutor::load(plan, options);
+      ASSERT_TRUE(loaded.ok()) << loaded.error().toString();
+      Expected<Sequences> seqs = Sequences::create(**loaded);
+      ASSERT_TRUE(seqs.ok());
+      int64_t row = 0;
+      uint64_t sequence = 0;
+      for (const nlohmann::json &p : g.meta["prompts"]) {
+        std::vector<int32_t> prompt = p["prompt"];
+        ++sequence;
+        for (size_t i = 0; i < prompt.size(); ++i, ++row) {
+          Expected<std::vector<float>> logits = seqs->step({prompt[i]}, {{sequence, 1, true}});
+          ASSERT_TRUE(logits.ok()) << logits.error().toString();
+          double &worst = i == 0 ? first[int8] : later[int8];
+          worst = std::max(worst, relativeError(logits->data(), &g.logits[row * vocab], vocab));
+        }
+      }
+    }
+    std::printf("%s against llama.cpp, first positions / later: f32 %.3g / %.3g, int8 %.3g / %.3g\n",
+                type, first[0], later[0], first[1], later[1]);
+    EXPECT_LT(first[1], 2e-6) << "int8 activations should give llama.cpp's GEMMs";
+    EXPECT_GT(first[0], 1e-3) << "f32 activations are not llama.cpp's numbers";
+    EXPECT_LT(later[1], 4e-2);
+  }
+}
+
 // `base`-native.plan keeps `count` weights whose names contain `part` as `dtype` and
 // computes the same bits as `base`-dense.plan (everything f32), on the tiny vocabulary of 64.
 static void expectKeptEqualsDense(const std::string &base, DType dtype, const std::string &part,

@@ -1,0 +1,457 @@
+#include "runtime/engine/CpuGemmInt8.h"
+
+#include "runtime/formats/Dequantize.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define MODELRT_HAVE_X86 1
+#endif
+
+namespace modelrt::engine::intdot {
+
+namespace {
+
+constexpr int64_t kPanel = PackedWeight::kPanel;
+constexpr int64_t kQuant = PackedWeight::kQuantBlock;
+constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the row tiles
+constexpr int kMaxRows = 4;      // rows per tile: 4 x 4 integer chains + 4 f32 accumulators
+constexpr int64_t kParallelWork = 1 << 17;
+
+// The quantized input: row r's codes at q + r * k, its block b's scale at
+// scales[r * blocks + b] and the block's two 16-value sums of codes at sums[2 (r * blocks + b)].
+struct Rows {
+  const int8_t *q;
+  const float *scales;
+  const int32_t *sums;
+  int64_t k, blocks;
+  Rows from(int64_t r0) const {
+    return {q + r0 * k, scales + r0 * blocks, sums + 2 * r0 * blocks, k, blocks};
+  }
+};
+
+// One tile: mr rows x np adjacent panels (16 columns each, panelBytes apart) continue their
+// chains over k in [k0, k0 + kc) (multiples of 32); c holds panel p's columns at c + 16p,
+// rows ldc apart; `first` starts the chains at zero.
+using TileFn = void (*)(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
+                        int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset);
+
+// The block's contribution to one output, given its integer dot products (per G group, codes
+// still offset) and the row's block sums: the order of these float operations is the
+// definition every path follows.
+inline float blockTerm1(float d, float m, int32_t dot, int32_t xs0, int32_t xs1, int offset) {
+  const int32_t xs = xs0 + xs1;
+  return std::fma(d, static_cast<float>(dot - offset * xs), m * static_cast<float>(xs));
+}
+inline float blockTerm2(const float d[2], const float m[2], const int32_t dot[2], int32_t xs0,
+                        int32_t xs1, int offset) {
+  const float t = std::fma(d[0], static_cast<float>(dot[0] - offset * xs0), m[0] * static_cast<float>(xs0));
+  return std::fma(d[1], static_cast<float>(dot[1] - offset * xs1),
+                  std::fma(m[1], static_cast<float>(xs1), t));
+}
+
+template <bool Nibbles, int G>
+void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
+                  int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
+  constexpr int64_t block = blockBytes(Nibbles, G), codes = 2 * G * kPanel * 4;
+  for (int p = 0; p < np; ++p)
+    for (int r = 0; r < mr; ++r)
+      for (int64_t j = 0; j < kPanel; ++j) {
+        float &out = c[r * ldc + p * kPanel + j];
+        float acc = first ? 0.0f : out;
+        for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+          const int64_t b = kb / kQuant;
+          const uint8_t *blk = panel + p * panelBytes + b * block;
+          const int8_t *x = a.q + r * a.k + kb;
+          int32_t dot[2] = {0, 0};
+          for (int64_t i = 0; i < kQuant; ++i) {
+            const int u = Nibbles ? (blk[codes + nibbleByte(i, j)] >> nibbleShift(i)) & 15
+                                  : blk[codes + codeByte(i, j)];
+            dot[G == 2 ? i / 16 : 0] += u * x[i];
+          }
+          float d[2], m[2];
+          for (int g = 0; g < G; ++g) {
+            std::memcpy(&d[g], blk + (g * kPanel + j) * 4, 4);
+            std::memcpy(&m[g], blk + ((G + g) * kPanel + j) * 4, 4);
+          }
+          const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
+          const float t = G == 1 ? blockTerm1(d[0], m[0], dot[0], xs[0], xs[1], offset)
+                                 : blockTerm2(d, m, dot, xs[0], xs[1], offset);
+          acc = std::fma(a.scales[r * a.blocks + b], t, acc);
+        }
+        out = acc;
+      }
+}
+
+// An infinite or NaN input makes its blocks' outputs NaN: scale NaN, codes and sums 0.
+void poisonBlocks(int64_t b0, int64_t count, int8_t *q, float *scales, int32_t *sums) {
+  for (int64_t b = b0; b < b0 + count; ++b) {
+    scales[b] = std::numeric_limits<float>::quiet_NaN();
+    sums[2 * b] = sums[2 * b + 1] = 0;
+  }
+  std::memset(q + b0 * kQuant, 0, static_cast<size_t>(count * kQuant));
+}
+
+// GGUF's Q8_K over each 256 values: m the first value of the largest magnitude, iscale =
+// -127 / m, q = min(127, nearest-even(x iscale)), the scale 1 / iscale (0 and zero codes when
+// all are 0). `amax` (when known) is that magnitude.
+void quantizeSuper(const float *v, int64_t b0, float amax, int8_t *q, float *scales,
+                   int32_t *sums) {
+  float max = 0.0f, seen = 0.0f;
+  for (int64_t i = 0; i < 256 && seen < amax; ++i)
+    if (std::fabs(v[i]) > seen) {
+      seen = std::fabs(v[i]);
+      max = v[i];
+    }
+  const float iscale = max != 0.0f ? -127.0f / max : 0.0f;
+  for (int64_t b = b0; b < b0 + 8; ++b) {
+    int32_t s[2] = {0, 0};
+    for (int64_t i = 0; i < kQuant; ++i) {
+      const int v8 = std::min(127, static_cast<int>(std::nearbyint(v[(b - b0) * kQuant + i] * iscale)));
+      q[b * kQuant + i] = static_cast<int8_t>(v8);
+      s[i / 16] += v8;
+    }
+    scales[b] = max != 0.0f ? 1.0f / iscale : 0.0f;
+    sums[2 * b] = s[0];
+    sums[2 * b + 1] = s[1];
+  }
+}
+
+void quantizeSuperPortable(const float *x, int64_t k, int8_t *q, float *scales, int32_t *sums) {
+  for (int64_t b0 = 0; b0 < k / kQuant; b0 += 8) {
+    const float *v = x + b0 * kQuant;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t i = 0; i < 256; ++i) {
+      finite &= std::fabs(v[i]) <= FLT_MAX;
+      amax = std::max(amax, std::fabs(v[i]));
+    }
+    if (!finite)
+      poisonBlocks(b0, 8, q, scales, sums);
+    else
+      quantizeSuper(v, b0, amax, q, scales, sums);
+  }
+}
+
+void quantizePortable(const float *x, int64_t k, int8_t *q, float *scales, int32_t *sums) {
+  for (int64_t b = 0; b < k / kQuant; ++b) {
+    const float *v = x + b * kQuant;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t i = 0; i < kQuant; ++i) {
+      finite &= std::fabs(v[i]) <= FLT_MAX;
+      amax = std::max(amax, std::fabs(v[i]));
+    }
+    int32_t s[2] = {0, 0};
+    if (!finite) {
+      poisonBlocks(b, 1, q, scales, sums);
+      continue;
+    } else {
+      scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
+      const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+      for (int64_t i = 0; i < kQuant; ++i) {
+        const int v8 = static_cast<int>(std::nearbyint(v[i] * id));
+        q[b * kQuant + i] = static_cast<int8_t>(v8);
+        s[i / 16] += v8;
+      }
+    }
+    sums[2 * b] = s[0];
+    sums[2 * b + 1] = s[1];
+  }
+}
+
+#ifdef MODELRT_HAVE_X86
+#define MODELRT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+MODELRT_VNNI inline __m512i broadcast4(const int8_t *x) {
+  int32_t v;
+  std::memcpy(&v, x, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <bool Nibbles, int G, int MR, int NP>
+MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
+                           int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
+  constexpr int64_t block = blockBytes(Nibbles, G), codes = 2 * G * kPanel * 4;
+  __m512 acc[MR][NP];
+  for (int r = 0; r < MR; ++r)
+    for (int p = 0; p < NP; ++p)
+      acc[r][p] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + p * kPanel);
+  const __m512i low4 = _mm512_set1_epi8(15);
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const int64_t b = kb / kQuant;
+    // Four integer chains per row and panel (G = 2: two per 16-value group).
+    __m512i ch[MR][NP][4];
+    for (int r = 0; r < MR; ++r)
+      for (int p = 0; p < NP; ++p)
+        for (int h = 0; h < 4; ++h)
+          ch[r][p][h] = _mm512_setzero_si512();
+    for (int p = 0; p < NP; ++p) {
+      const uint8_t *q = panel + p * panelBytes + b * block + codes;
+      if constexpr (Nibbles) {
+        for (int c4 = 0; c4 < 4; ++c4) {
+          const __m512i v = _mm512_loadu_si512(q + 64 * c4);
+          const __m512i lo = _mm512_and_si512(v, low4);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          const int h = (c4 % 2) * 2;
+          for (int r = 0; r < MR; ++r) {
+            const int8_t *x = a.q + r * a.k + kb + 8 * c4;
+            ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], lo, broadcast4(x));
+            ch[r][p][h + 1] = _mm512_dpbusd_epi32(ch[r][p][h + 1], hi, broadcast4(x + 4));
+          }
+        }
+      } else {
+        for (int g8 = 0; g8 < 8; ++g8) {
+          const __m512i v = _mm512_loadu_si512(q + 64 * g8);
+          const int h = G == 2 ? (g8 / 4) * 2 + g8 % 2 : g8 % 4;
+          for (int r = 0; r < MR; ++r)
+            ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.q + r * a.k + kb + 4 * g8));
+        }
+      }
+    }
+    for (int p = 0; p < NP; ++p) {
+      const float *f = reinterpret_cast<const float *>(panel + p * panelBytes + b * block);
+      const __m512 d0 = _mm512_loadu_ps(f), m0 = _mm512_loadu_ps(f + G * kPanel);
+      for (int r = 0; r < MR; ++r) {
+        const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
+        __m512 t;
+        if constexpr (G == 1) {
+          const int32_t sum = xs[0] + xs[1];
+          __m512i dot = _mm512_add_epi32(_mm512_add_epi32(ch[r][p][0], ch[r][p][1]),
+                                         _mm512_add_epi32(ch[r][p][2], ch[r][p][3]));
+          dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(offset * sum));
+          t = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(dot),
+                              _mm512_mul_ps(m0, _mm512_set1_ps(static_cast<float>(sum))));
+        } else {
+          const __m512 d1 = _mm512_loadu_ps(f + kPanel), m1 = _mm512_loadu_ps(f + 3 * kPanel);
+          const __m512i dot0 = _mm512_sub_epi32(_mm512_add_epi32(ch[r][p][0], ch[r][p][1]),
+                                                _mm512_set1_epi32(offset * xs[0]));
+          const __m512i dot1 = _mm512_sub_epi32(_mm512_add_epi32(ch[r][p][2], ch[r][p][3]),
+                                                _mm512_set1_epi32(offset * xs[1]));
+          t = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(dot0),
+                              _mm512_mul_ps(m0, _mm512_set1_ps(static_cast<float>(xs[0]))));
+          t = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(dot1),
+                              _mm512_fmadd_ps(m1, _mm512_set1_ps(static_cast<float>(xs[1])), t));
+        }
+        acc[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(a.scales[r * a.blocks + b]), t, acc[r][p]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int p = 0; p < NP; ++p)
+      _mm512_storeu_ps(c + r * ldc + p * kPanel, acc[r][p]);
+}
+
+// Q8_K: the magnitude found in vectors, the rest as quantizeSuper (the same bits: the codes
+// are the same products rounded the same way).
+MODELRT_VNNI void quantizeSuperVnni(const float *x, int64_t k, int8_t *q, float *scales,
+                                    int32_t *sums) {
+  const __m512 big = _mm512_set1_ps(FLT_MAX);
+  for (int64_t b0 = 0; b0 < k / kQuant; b0 += 8) {
+    const float *v = x + b0 * kQuant;
+    __m512 amax = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int i = 0; i < 256; i += 16) {
+      const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(v + i));
+      bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+      amax = _mm512_max_ps(amax, a);
+    }
+    if (bad) {
+      poisonBlocks(b0, 8, q, scales, sums);
+      continue;
+    }
+    const float m = _mm512_reduce_max_ps(amax);
+    float max = 0.0f;
+    for (int64_t i = 0; i < 256; ++i)
+      if (std::fabs(v[i]) == m) {
+        max = v[i];
+        break;
+      }
+    if (max == 0.0f) {
+      quantizeSuper(v, b0, 0.0f, q, scales, sums);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    const __m512 s = _mm512_set1_ps(iscale);
+    const __m512i top = _mm512_set1_epi32(127);
+    for (int64_t b = b0; b < b0 + 8; ++b) {
+      const float *vb = v + (b - b0) * kQuant;
+      const __m512i q0 = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(vb), s)), top);
+      const __m512i q1 =
+          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(vb + 16), s)), top);
+      _mm_storeu_si128(reinterpret_cast<__m128i *>(q + b * kQuant), _mm512_cvtepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i *>(q + b * kQuant + 16), _mm512_cvtepi32_epi8(q1));
+      sums[2 * b] = _mm512_reduce_add_epi32(q0);
+      sums[2 * b + 1] = _mm512_reduce_add_epi32(q1);
+      scales[b] = 1.0f / iscale;
+    }
+  }
+}
+
+MODELRT_VNNI void quantizeVnni(const float *x, int64_t k, int8_t *q, float *scales, int32_t *sums) {
+  for (int64_t b = 0; b < k / kQuant; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * kQuant), v1 = _mm512_loadu_ps(x + b * kQuant + 16);
+    const __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    // Not (|x| <= FLT_MAX): infinite or NaN, as the portable test reads.
+    if (_mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ)) {
+      poisonBlocks(b, 1, q, scales, sums);
+      continue;
+    }
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(q + b * kQuant), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(q + b * kQuant + 16), _mm512_cvtepi32_epi8(q1));
+    sums[2 * b] = _mm512_reduce_add_epi32(q0);
+    sums[2 * b + 1] = _mm512_reduce_add_epi32(q1);
+  }
+}
+
+bool detectVnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+template <bool Nibbles, int G> TileFn vnniTile(int mr, int np) {
+  if (np == 2)
+    return tileVnni<Nibbles, G, 1, 2>;
+  switch (mr) {
+  case 1:
+    return tileVnni<Nibbles, G, 1, 1>;
+  case 2:
+    return tileVnni<Nibbles, G, 2, 1>;
+  case 3:
+    return tileVnni<Nibbles, G, 3, 1>;
+  default:
+    return tileVnni<Nibbles, G, 4, 1>;
+  }
+}
+#endif
+
+bool hasVnni() {
+#ifdef MODELRT_HAVE_X86
+  static const bool vnni = detectVnni();
+  return vnni;
+#else
+  return false;
+#endif
+}
+
+// The tile for mr rows x np panels (np 2 only with mr 1).
+TileFn tileFor(const PackedWeight &w, int mr, int np, bool vector) {
+#ifdef MODELRT_HAVE_X86
+  if (vector)
+    return w.intNibbles() ? vnniTile<true, 1>(mr, np)
+           : w.intGroups() == 2 ? vnniTile<false, 2>(mr, np)
+                                : vnniTile<false, 1>(mr, np);
+#else
+  (void)mr;
+  (void)np;
+  (void)vector;
+#endif
+  return w.intNibbles() ? tilePortable<true, 1>
+         : w.intGroups() == 2 ? tilePortable<false, 2>
+                              : tilePortable<false, 1>;
+}
+
+struct Buffers {
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+};
+
+} // namespace
+
+void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
+                 bool vector) {
+#ifdef MODELRT_HAVE_X86
+  if (vector && hasVnni())
+    return block == 256 ? quantizeSuperVnni(x, k, q, scales, sums)
+                        : quantizeVnni(x, k, q, scales, sums);
+#else
+  (void)vector;
+#endif
+  if (block == 256)
+    return quantizeSuperPortable(x, k, q, scales, sums);
+  quantizePortable(x, k, q, scales, sums);
+}
+
+void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
+          float *out, int64_t outStride, GemmPath path, bool accumulate) {
+  const int64_t n = w.n(), kTotal = w.k(), blocks = kTotal / kQuant;
+  const bool vector = path == GemmPath::Best && hasVnni();
+  // The calling thread's buffers (ranks running as threads call at once).
+  thread_local Buffers buffers;
+  buffers.q.resize(static_cast<size_t>(rows * kTotal));
+  buffers.scales.resize(static_cast<size_t>(rows * blocks));
+  buffers.sums.resize(static_cast<size_t>(2 * rows * blocks));
+  int8_t *q = buffers.q.data();
+  float *scales = buffers.scales.data();
+  int32_t *sums = buffers.sums.data();
+#pragma omp parallel for schedule(static) if (rows * kTotal >= kParallelWork)
+  for (int64_t r = 0; r < rows; ++r)
+    quantizeRow(in + r * inStride, kTotal, w.intActivationBlock(), q + r * kTotal,
+                scales + r * blocks, sums + 2 * r * blocks, vector);
+  const Rows all{q, scales, sums, kTotal, blocks};
+
+  TileFn tiles[kMaxRows + 1] = {};
+  for (int r = 1; r <= kMaxRows; ++r)
+    tiles[r] = tileFor(w, r, 1, vector);
+  const TileFn pair = tileFor(w, 1, 2, vector);
+  const int64_t panels = w.numPanels(), fullPanels = n / kPanel, panelBytes = w.panelBytes();
+  const int offset = w.intOffset();
+  auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
+
+  // Threads take pairs of adjacent panels (32 columns).
+#pragma omp parallel for schedule(static) if (rows * n * kTotal >= kParallelWork)
+  for (int64_t p0 = 0; p0 < panels; p0 += 2) {
+    const int64_t pairEnd = std::min(panels, p0 + 2);
+    float edge[kMaxRows * kPanel] = {}; // the last panel's tile, when n is not a multiple of 16
+    for (int64_t k0 = 0; k0 < kTotal; k0 += kKBlock) {
+      const int64_t kc = std::min(kKBlock, kTotal - k0);
+      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+        const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
+        const Rows a = all.from(r0);
+        float *c = out + r0 * outStride;
+        if (mr == 1 && pairEnd - p0 == 2 && pairEnd <= fullPanels) {
+          pair(1, 2, a, w.panel(p0), panelBytes, k0, kc, c + p0 * kPanel, outStride, fresh(k0),
+               offset);
+          continue;
+        }
+        for (int64_t p = p0; p < pairEnd; ++p) {
+          const int64_t col = p * kPanel, valid = std::min(kPanel, n - col);
+          if (valid == kPanel) {
+            tiles[mr](mr, 1, a, w.panel(p), panelBytes, k0, kc, c + col, outStride, fresh(k0),
+                      offset);
+            continue;
+          }
+          for (int r = 0; r < mr; ++r)
+            std::memcpy(edge + r * kPanel, c + r * outStride + col, valid * sizeof(float));
+          tiles[mr](mr, 1, a, w.panel(p), panelBytes, k0, kc, edge, kPanel, fresh(k0), offset);
+          for (int r = 0; r < mr; ++r)
+            std::memcpy(c + r * outStride + col, edge + r * kPanel, valid * sizeof(float));
+        }
+      }
+    }
+    if (bias) {
+      const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
+      for (int64_t r = 0; r < rows; ++r) {
+        float *row = out + r * outStride;
+        for (int64_t col = c0; col < c1; ++col)
+          row[col] += bias[col];
+      }
+    }
+  }
+}
+
+} // namespace modelrt::engine::intdot

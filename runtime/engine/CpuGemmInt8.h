@@ -1,0 +1,35 @@
+// The CPU GEMM's integer-dot path (GemmActivations::Int8, CpuGemm.h): the panel layout's
+// code positions, and the GEMM itself. Internal to runtime/engine.
+#pragma once
+
+#include "runtime/engine/CpuGemm.h"
+
+#include <cstdint>
+
+namespace modelrt::engine::intdot {
+
+// Bytes of one panel's 32-value k-block: G scale rows and G minimum rows of 16 floats, then
+// 16 x 32 codes as nibbles or bytes.
+constexpr int64_t blockBytes(bool nibbles, int groups) {
+  return 2 * groups * PackedWeight::kPanel * 4 + (nibbles ? 16 : 32) * PackedWeight::kPanel;
+}
+// Value i (< 32) of column j (< 16): its byte among the codes, and (nibbles) its shift.
+constexpr int64_t nibbleByte(int64_t i, int64_t j) { return (i / 8) * 64 + j * 4 + i % 4; }
+constexpr int nibbleShift(int64_t i) { return static_cast<int>((i % 8) / 4) * 4; }
+constexpr int64_t codeByte(int64_t i, int64_t j) { return (i / 4) * 64 + j * 4 + i % 4; }
+
+// gemm() for a weight packed with intDot().
+void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
+          float *out, int64_t outStride, GemmPath path, bool accumulate);
+
+// One row of k values (k a multiple of `block`) quantized as the integer-dot GEMM quantizes its
+// input, each 32-value block getting its scale and its two 16-value sums of q:
+//   block 32 (GGUF's Q8_0): q = nearest-even(x x 127 / amax), the scale amax / 127 rounded to
+//     f16 (and widened back);
+//   block 256 (GGUF's Q8_K): m the first value of the largest magnitude, q = min(127,
+//     nearest-even(x x (-127 / m))), the scale 1 / (-127 / m), one for the 8 blocks.
+// `vector`: the AVX-512 code where the CPU has it (the same bits).
+void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
+                 bool vector);
+
+} // namespace modelrt::engine::intdot
