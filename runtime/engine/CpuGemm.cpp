@@ -807,18 +807,23 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   // Integer-dot panels: the same scales, minimums and values, laid out for 4-way integer dot
   // products (CpuGemm.h); E4M3 codes are not integers and keep the f32 path.
   p.intDot_ = activations == GemmActivations::Int8 && format != Panels::F8;
-  p.intNibbles_ = p.intDot_ && format == Panels::Q41;
-  p.intGroups_ = format == Panels::Q8x2 || format == Panels::Q8x2m ? 2 : 1;
-  p.intOffset_ = p.intDot_ && !p.intNibbles_ && format != Panels::Q8m && format != Panels::Q8x2m
-                     ? 128
-                     : 0;
-  if (p.intDot_ && info.blockElements == 256) // K-quants and IQ4_XS: Q8_K activations
-    p.intActivationBlock_ = 256;
+  if (p.intDot_) {
+    IntLayout &l = p.intLayout_;
+    l.nibbles = format == Panels::Q41;
+    l.groups = format == Panels::Q8x2 || format == Panels::Q8x2m ? 2 : 1;
+    l.mins = dtype == DType::Q4_1 || dtype == DType::Q5_1 || dtype == DType::Q4_K ||
+             dtype == DType::Q5_K || dtype == DType::Q2_K || dtype == DType::Q4_ZP;
+    l.scales = info.blockElements == 256                              ? IntScales::K
+               : dtype == DType::MXFP4 || dtype == DType::Q4_ZP ? IntScales::F32
+                                                                      : IntScales::F16;
+    l.offset = dtype == DType::Q4_0 ? 8 : l.nibbles || l.mins ? 0 : 128;
+    l.activationBlock = info.blockElements == 256 ? 256 : kQuant;
+  }
   const int64_t groups = info.blockElements / kQuant;
-  const int64_t outBlock =
-      p.intDot_ ? intdot::blockBytes(p.intNibbles_, p.intGroups_) : quantBlockBytes(dtype);
+  const int64_t outBlock = quantBlockBytes(dtype);
   const int64_t rowBytes = k / info.blockElements * info.blockBytes;
-  p.panelBytes_ = k / kQuant * outBlock;
+  p.panelBytes_ = p.intDot_ ? k / kQuant / p.intLayout_.superBlocks() * p.intLayout_.superBytes()
+                           : k / kQuant * outBlock;
   p.data_.reset(allocatePanels(static_cast<size_t>(p.numPanels() * p.panelBytes_)));
   uint8_t *out = p.data_.get();
   // Every 32 values of k of column j become: Q8 panels, G scales and int8 values (q x d is
@@ -829,29 +834,60 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   const bool withMins = format == Panels::Q8m || format == Panels::Q8x2m;
   const int64_t groups8 = twoGroups ? 2 : 1;          // scale rows of a Q8 block
   const int64_t rows8 = groups8 * (withMins ? 2 : 1); // with the minimum rows
-  // Integer-dot panels: scale rows, minimum rows (zeros when the type has none), codes.
-  const int64_t intCodes = 2 * p.intGroups_ * kPanel * 4;
-  auto putInt = [&](uint8_t *dst, int64_t j, const float *scales, const float *mins,
-                    auto &&code) {
-    for (int64_t g = 0; g < p.intGroups_; ++g) {
-      const float m = mins ? mins[g] : 0.0f;
-      std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
-      std::memcpy(dst + ((p.intGroups_ + g) * kPanel + j) * 4, &m, 4);
-    }
+  // Integer-dot panels (IntLayout): block `at` of the panel at `base`, column j: its scales
+  // and minimums as the layout holds them (K: the f16 d and dmin, the sub-block's integer
+  // scales and minimums, whose products are `scales` and `mins`), then its codes.
+  struct KParts {
+    uint16_t d = 0, dmin = 0; // f16 bits
+    int8_t sc[2] = {};
+    uint8_t mn[2] = {};
+  };
+  auto putInt = [&](uint8_t *base, int64_t at, int64_t j, const float *scales, const float *mins,
+                    const KParts *kp, auto &&code) {
+    const IntLayout &l = p.intLayout_;
+    uint8_t *dst = base + l.blockAt(at);
+    const int64_t g2 = l.groups;
+    for (int64_t g = 0; g < g2; ++g)
+      switch (l.scales) {
+      case IntScales::F32:
+        std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
+        if (l.mins)
+          std::memcpy(dst + ((g2 + g) * kPanel + j) * 4, &mins[g], 4);
+        break;
+      case IntScales::F16: { // the type's own f16 values
+        const uint16_t d = f32ToF16(scales[g]), m = l.mins ? f32ToF16(mins[g]) : 0;
+        std::memcpy(dst + (g * kPanel + j) * 2, &d, 2);
+        if (l.mins)
+          std::memcpy(dst + ((g2 + g) * kPanel + j) * 2, &m, 2);
+        break;
+      }
+      case IntScales::K: {
+        dst[g * kPanel + j] = static_cast<uint8_t>(kp->sc[g]);
+        if (l.mins)
+          dst[(g2 + g) * kPanel + j] = kp->mn[g];
+        uint8_t *header = base + l.headerAt(at);
+        std::memcpy(header + j * 2, &kp->d, 2);
+        if (l.mins)
+          std::memcpy(header + (kPanel + j) * 2, &kp->dmin, 2);
+        break;
+      }
+      }
+    uint8_t *codes = dst + l.scaleBytes();
     for (int64_t i = 0; i < kQuant; ++i) {
       const uint8_t u = code(i);
-      if (p.intNibbles_)
-        dst[intCodes + intdot::nibbleByte(i, j)] |= static_cast<uint8_t>(u << intdot::nibbleShift(i));
+      if (l.nibbles)
+        codes[intdot::nibbleByte(i, j)] |= static_cast<uint8_t>(u << intdot::nibbleShift(i));
       else
-        dst[intCodes + intdot::codeByte(i, j)] = u;
+        codes[intdot::codeByte(i, j)] = u;
     }
   };
-  auto putQ8 = [&](uint8_t *dst, int64_t j, const float *scales, const int8_t *q,
-                   const float *mins = nullptr) {
+  auto putQ8 = [&](uint8_t *base, int64_t at, int64_t j, const float *scales, const int8_t *q,
+                   const float *mins = nullptr, const KParts *kp = nullptr) {
     if (p.intDot_)
-      return putInt(dst, j, scales, mins, [&](int64_t i) {
-        return static_cast<uint8_t>(q[i] + p.intOffset_);
+      return putInt(base, at, j, scales, mins, kp, [&](int64_t i) {
+        return static_cast<uint8_t>(q[i] + p.intLayout_.offset);
       });
+    uint8_t *dst = base + at * outBlock;
     for (int64_t g = 0; g < groups8; ++g) {
       std::memcpy(dst + (g * kPanel + j) * 4, &scales[g], 4);
       if (mins)
@@ -861,20 +897,24 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
       dst[rows8 * kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[i]);
   };
   // Lut panels: the scale, then the codes two per byte as Q4_1 panels hold them.
-  auto putLut = [&](uint8_t *dst, int64_t j, float scale, const uint8_t *q) {
+  auto putLut = [&](uint8_t *base, int64_t at, int64_t j, float scale, const uint8_t *q,
+                    const KParts *kp = nullptr) {
     if (p.intDot_) {
       const int8_t *table = format == Panels::Q4Mx ? kMxfp4Values : kGgufIq4Values;
-      return putInt(dst, j, &scale, nullptr, [&](int64_t i) {
-        return static_cast<uint8_t>(table[q[i]] + p.intOffset_);
+      return putInt(base, at, j, &scale, nullptr, kp, [&](int64_t i) {
+        return static_cast<uint8_t>(table[q[i]] + p.intLayout_.offset);
       });
     }
+    uint8_t *dst = base + at * outBlock;
     std::memcpy(dst + j * 4, &scale, 4);
     for (int64_t i = 0; i < kQuant / 2; ++i)
       dst[kPanel * 4 + i * kPanel + j] = static_cast<uint8_t>(q[2 * i] | q[2 * i + 1] << 4);
   };
-  auto putQ41 = [&](uint8_t *dst, int64_t j, float scale, float min, const uint8_t *q) {
-    if (p.intDot_)
-      return putInt(dst, j, &scale, &min, [&](int64_t i) { return q[i]; });
+  auto putQ41 = [&](uint8_t *base, int64_t at, int64_t j, float scale, float min, const uint8_t *q,
+                    const KParts *kp = nullptr) {
+    if (p.intDot_) // Q4_0: no minimum row, the offset 8 instead
+      return putInt(base, at, j, &scale, &min, kp, [&](int64_t i) { return q[i]; });
+    uint8_t *dst = base + at * outBlock;
     std::memcpy(dst + j * 4, &scale, 4);
     std::memcpy(dst + (kPanel + j) * 4, &min, 4);
     for (int64_t i = 0; i < kQuant / 2; ++i)
@@ -886,14 +926,16 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
       const uint8_t *row = data + (panel * kPanel + j) * rowBytes;
       for (int64_t b = 0; b < k / info.blockElements; ++b) {
         const uint8_t *src = row + b * info.blockBytes;
-        uint8_t *dst = out + panel * p.panelBytes_ + b * groups * outBlock;
+        uint8_t *base = out + panel * p.panelBytes_;
+        const int64_t at = b * groups; // the first 32-value block
         int8_t q8[kQuant];
         uint8_t q4[kQuant];
+        KParts kp; // the K-quants' parts of their scales, for integer-dot panels
         switch (dtype) {
         case DType::Q8_0: { // f16 d, int8 q[32]
           const float d = ggufHalf(src);
           std::memcpy(q8, src + 2, kQuant);
-          putQ8(dst, j, &d, q8);
+          putQ8(base, at, j, &d, q8);
           break;
         }
         case DType::F8E4M3_B32: { // f32 d, E4M3 q[32]: q x d (the panel holds 2^8 d)
@@ -901,7 +943,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           std::memcpy(&d, src, 4);
           d *= 256.0f;
           std::memcpy(q8, src + 4, kQuant);
-          putQ8(dst, j, &d, q8);
+          putQ8(base, at, j, &d, q8);
           break;
         }
         case DType::Q5_0: { // f16 d, 32 high bits, nibbles: d x (q - 16)
@@ -913,13 +955,14 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q8[i + 16] =
                 static_cast<int8_t>(((src[6 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4) - 16);
           }
-          putQ8(dst, j, &d, q8);
+          putQ8(base, at, j, &d, q8);
           break;
         }
         case DType::IQ4_NL:   // f16 d, nibbles indexing a table: d x table[q]
         case DType::IQ4_XS: { // 8 sub-blocks of 32: (d x (sc - 32)) x table[q]
           const bool xs = dtype == DType::IQ4_XS;
           const float d = ggufHalf(src);
+          std::memcpy(&kp.d, src, 2);
           for (int64_t s = 0; s < groups; ++s) {
             const uint8_t *qs = src + (xs ? 8 + 16 * s : 2);
             for (int64_t i = 0; i < kQuant / 2; ++i) {
@@ -933,8 +976,9 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
               const int sc = ((src[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3)
                                                                             << 4;
               scale = d * static_cast<float>(sc - 32);
+              kp.sc[0] = static_cast<int8_t>(sc - 32);
             }
-            putLut(dst + s * outBlock, j, scale, q4);
+            putLut(base, at + s, j, scale, q4, &kp);
           }
           break;
         }
@@ -944,7 +988,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q4[i] = src[1 + i] & 15;
             q4[i + 16] = src[1 + i] >> 4;
           }
-          putLut(dst, j, d, q4);
+          putLut(base, at, j, d, q4);
           break;
         }
         case DType::Q5_1: { // f16 d, f16 m, 32 high bits, nibbles: d x q + m
@@ -955,11 +999,13 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q8[i] = static_cast<int8_t>((src[8 + i] & 15) | ((qh >> i) & 1) << 4);
             q8[i + 16] = static_cast<int8_t>((src[8 + i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
           }
-          putQ8(dst, j, &d, q8, &m);
+          putQ8(base, at, j, &d, q8, &m);
           break;
         }
         case DType::Q5_K: { // as Q4_K with a fifth bit per value from qh[32]
           const float d = ggufHalf(src), dmin = ggufHalf(src + 2);
+          std::memcpy(&kp.d, src, 2);
+          std::memcpy(&kp.dmin, src + 2, 2);
           uint8_t sc[8], mn[8];
           ggufKScaleMin(src + 4, sc, mn);
           const uint8_t *qh = src + 16;
@@ -970,7 +1016,9 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                   static_cast<int8_t>(((qs[i] >> (4 * (s % 2))) & 15) | ((qh[i] >> s) & 1) << 4);
             const float scale = d * static_cast<float>(sc[s]);
             const float min = -(dmin * static_cast<float>(mn[s]));
-            putQ8(dst + s * outBlock, j, &scale, q8, &min);
+            kp.sc[0] = static_cast<int8_t>(sc[s]);
+            kp.mn[0] = mn[s];
+            putQ8(base, at + s, j, &scale, q8, &min, &kp);
           }
           break;
         }
@@ -979,6 +1027,9 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           const bool k2 = dtype == DType::Q2_K;
           const uint8_t *qs = src + (k2 ? 16 : 32);
           const float d = ggufHalf(src + (k2 ? 80 : 108)), dmin = k2 ? ggufHalf(src + 82) : 0.0f;
+          std::memcpy(&kp.d, src + (k2 ? 80 : 108), 2);
+          if (k2)
+            std::memcpy(&kp.dmin, src + 82, 2);
           for (int64_t s = 0; s < 8; ++s) {
             float scales[2], mins[2];
             for (int64_t h = 0; h < 2; ++h) {
@@ -986,8 +1037,12 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
               if (k2) {
                 scales[h] = d * static_cast<float>(src[sub] & 15);
                 mins[h] = -(dmin * static_cast<float>(src[sub] >> 4));
+                kp.sc[h] = static_cast<int8_t>(src[sub] & 15);
+                kp.mn[h] = static_cast<uint8_t>(src[sub] >> 4);
               } else {
-                scales[h] = d * static_cast<float>(ggufQ3KScale(src + 96, static_cast<int>(sub)));
+                const int sc = ggufQ3KScale(src + 96, static_cast<int>(sub));
+                scales[h] = d * static_cast<float>(sc);
+                kp.sc[h] = static_cast<int8_t>(sc);
               }
             }
             for (int64_t i = 0; i < kQuant; ++i) {
@@ -997,7 +1052,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
                 q -= 4;
               q8[i] = static_cast<int8_t>(q);
             }
-            putQ8(dst + s * outBlock, j, scales, q8, k2 ? mins : nullptr);
+            putQ8(base, at + s, j, scales, q8, k2 ? mins : nullptr, &kp);
           }
           break;
         }
@@ -1013,19 +1068,23 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             q4[i] = qs[i] & 15;
             q4[i + 16] = qs[i] >> 4;
           }
-          putQ41(dst, j, d, m, q4);
+          putQ41(base, at, j, d, m, q4);
           break;
         }
         case DType::Q4_K: { // 8 sub-blocks of 32: (d x sc) x q - dmin x m
           const float d = ggufHalf(src), dmin = ggufHalf(src + 2);
+          std::memcpy(&kp.d, src, 2);
+          std::memcpy(&kp.dmin, src + 2, 2);
           uint8_t sc[8], mn[8];
           ggufKScaleMin(src + 4, sc, mn);
           for (int64_t s = 0; s < 8; ++s) {
             const uint8_t *qs = src + 16 + 32 * (s / 2);
             for (int64_t i = 0; i < kQuant; ++i)
               q4[i] = (qs[i] >> (4 * (s % 2))) & 15;
-            putQ41(dst + s * outBlock, j, d * static_cast<float>(sc[s]),
-                   -(dmin * static_cast<float>(mn[s])), q4);
+            kp.sc[0] = static_cast<int8_t>(sc[s]);
+            kp.mn[0] = mn[s];
+            putQ41(base, at + s, j, d * static_cast<float>(sc[s]),
+                   -(dmin * static_cast<float>(mn[s])), q4, &kp);
           }
           break;
         }
@@ -1033,6 +1092,7 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
           const uint8_t *ql = src, *qh = src + 128;
           const int8_t *sc = reinterpret_cast<const int8_t *>(src + 192);
           const float d = ggufHalf(src + 208);
+          std::memcpy(&kp.d, src + 208, 2);
           for (int64_t s = 0; s < 8; ++s) {
             for (int64_t i = 0; i < kQuant; ++i) {
               const int64_t e = 32 * s + i, h = e / 128, r = e % 128;
@@ -1042,7 +1102,9 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
             }
             const float scales[2] = {d * static_cast<float>(sc[2 * s]),
                                      d * static_cast<float>(sc[2 * s + 1])};
-            putQ8(dst + s * outBlock, j, scales, q8);
+            kp.sc[0] = sc[2 * s];
+            kp.sc[1] = sc[2 * s + 1];
+            putQ8(base, at + s, j, scales, q8, nullptr, &kp);
           }
           break;
         }

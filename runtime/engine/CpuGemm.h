@@ -49,6 +49,42 @@ enum class GemmActivations {
   Int8, // rows quantized to int8 per 32 values, integer dot products per block
 };
 
+// How integer-dot panels hold each 32-value k-block's scale d and minimum m per column (the
+// weight of code u being d x (u - offset) + m).
+enum class IntScales : uint8_t {
+  F32, // G rows of 16 f32 scales, then (with minimums) G rows of 16 f32 minimums
+  F16, // the same in f16: the type's own scales (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
+  K,   // per 256 values a header of 16 f16 d (then 16 f16 dmin); per block G rows of 16 int8
+       // sub-block scales sc (then u8 minimums mn): d = d x sc, m = -(dmin x mn), as the
+       // K-quants (and IQ4_XS) dequantize
+};
+
+struct IntLayout {
+  bool nibbles = false; // 4-bit codes (else bytes)
+  int groups = 1;       // G: scales per column and block (2: 16-value sub-blocks)
+  bool mins = false;
+  IntScales scales = IntScales::F32;
+  int offset = 0;               // subtracted from every code
+  int64_t activationBlock = 32; // values of k per activation scale (256: GGUF's Q8_K)
+
+  constexpr int64_t superBlocks() const { return scales == IntScales::K ? 8 : 1; }
+  constexpr int64_t headerBytes() const {
+    return scales == IntScales::K ? 16 * 2 * (mins ? 2 : 1) : 0;
+  }
+  constexpr int64_t scaleBytes() const { // a block's scale (and minimum) rows
+    return groups * 16 * (scales == IntScales::F32 ? 4 : scales == IntScales::F16 ? 2 : 1) *
+           (mins ? 2 : 1);
+  }
+  constexpr int64_t codeBytes() const { return (nibbles ? 16 : 32) * 16; }
+  constexpr int64_t blockBytes() const { return scaleBytes() + codeBytes(); }
+  constexpr int64_t superBytes() const { return headerBytes() + superBlocks() * blockBytes(); }
+  // Block b (of 32 values) of a panel, and the header of its 256 values (K).
+  constexpr int64_t blockAt(int64_t b) const {
+    return b / superBlocks() * superBytes() + headerBytes() + b % superBlocks() * blockBytes();
+  }
+  constexpr int64_t headerAt(int64_t b) const { return b / superBlocks() * superBytes(); }
+};
+
 class PackedWeight {
 public:
   static constexpr int64_t kPanel = 16;
@@ -77,23 +113,20 @@ public:
   // 1][c] << 4. IQ4_NL, IQ4_XS and MXFP4: 16 float scales, then those bytes of 4-bit codes
   // (T[q] x d, T the type's table of 16 values).
   //
-  // Integer-dot panels (intDot()), per 32 values of k: G rows of 16 float scales, G rows of 16
-  // float minimums (G = 2 for Q6_K, Q3_K and Q2_K's 16-value sub-blocks, else 1), then the
-  // codes u >= 0 whose weight is d x (u - offset) + m: nibbles (Q4_0, Q4_1, Q4_K, Q4_ZP; offset
-  // 0) in four 64-byte chunks, chunk c's byte 4j + t holding value 8c + t of column j in its low
-  // nibble and value 8c + 4 + t in its high one; or bytes (the other types; offset 128 for
-  // signed values, table values for IQ4_NL, IQ4_XS and MXFP4) in eight 64-byte chunks, chunk
-  // g's byte 4j + t holding value 4g + t of column j. So a 64-byte chunk holds four
-  // consecutive values of each of the 16 columns, as a 4-way integer dot product takes them.
+  // Integer-dot panels (intDot(); IntLayout), per 32 values of k: the scales (IntScales; G = 2
+  // for Q6_K, Q3_K and Q2_K's 16-value sub-blocks, else 1), then the codes u >= 0 whose weight
+  // is d x (u - offset) + m: nibbles (Q4_0 with offset 8, Q4_1, Q4_K, Q4_ZP) in four 64-byte
+  // chunks, chunk c's byte 4j + t holding value 8c + t of column j in its low nibble and value
+  // 8c + 4 + t in its high one; or bytes (the other types; offset 128 for signed values, table
+  // values for IQ4_NL, IQ4_XS and MXFP4) in eight 64-byte chunks, chunk g's byte 4j + t holding
+  // value 4g + t of column j. So a 64-byte chunk holds four consecutive values of each of the
+  // 16 columns, as a 4-way integer dot product takes them.
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
   int64_t panelBytes() const { return panelBytes_; }
   bool intDot() const { return intDot_; }
-  bool intNibbles() const { return intNibbles_; }
-  int intGroups() const { return intGroups_; }
-  int intOffset() const { return intOffset_; }
-  // Values of k per activation scale: 32 (GGUF's Q8_0 activations), or 256 against the K-quants
-  // and IQ4_XS (GGUF's Q8_K: one f32 scale per 256), as llama.cpp pairs them.
-  int64_t intActivationBlock() const { return intActivationBlock_; }
+  // activationBlock: 32 (GGUF's Q8_0 activations), or 256 against the K-quants and IQ4_XS
+  // (GGUF's Q8_K: one f32 scale per 256), as llama.cpp pairs them.
+  const IntLayout &intLayout() const { return intLayout_; }
   static int64_t quantBlockBytes(DType dtype);
   // Whether `dtype` stays quantized in the panels (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
   // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP, F8_E4M3_B32).
@@ -105,9 +138,8 @@ private:
   };
   DType dtype_ = DType::F32;
   int64_t n_ = 0, k_ = 0, panelBytes_ = 0;
-  bool intDot_ = false, intNibbles_ = false;
-  int intGroups_ = 1, intOffset_ = 0;
-  int64_t intActivationBlock_ = kQuantBlock;
+  bool intDot_ = false;
+  IntLayout intLayout_;
   std::unique_ptr<uint8_t, Free> data_;
 };
 

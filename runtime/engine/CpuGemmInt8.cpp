@@ -42,24 +42,68 @@ struct Rows {
 using TileFn = void (*)(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                         int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset);
 
-// The block's contribution to one output, given its integer dot products (per G group, codes
-// still offset) and the row's block sums: the order of these float operations is the
-// definition every path follows.
-inline float blockTerm1(float d, float m, int32_t dot, int32_t xs0, int32_t xs1, int offset) {
-  const int32_t xs = xs0 + xs1;
-  return std::fma(d, static_cast<float>(dot - offset * xs), m * static_cast<float>(xs));
-}
-inline float blockTerm2(const float d[2], const float m[2], const int32_t dot[2], int32_t xs0,
-                        int32_t xs1, int offset) {
-  const float t = std::fma(d[0], static_cast<float>(dot[0] - offset * xs0), m[0] * static_cast<float>(xs0));
-  return std::fma(d[1], static_cast<float>(dot[1] - offset * xs1),
-                  std::fma(m[1], static_cast<float>(xs1), t));
+template <bool Nibbles, int G, bool Mins, IntScales S>
+constexpr IntLayout kLayout{Nibbles, G, Mins, S, 0, kQuant};
+
+// Block b's scales and minimums of column j (m 0 without minimums), as the vector code forms
+// them: f32 as stored, f16 widened, K d x sc and -(dmin x mn) in f32.
+template <bool Nibbles, int G, bool Mins, IntScales S>
+void scalesAt(const uint8_t *panel, int64_t b, int64_t j, float d[2], float m[2]) {
+  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  const uint8_t *blk = panel + l.blockAt(b);
+  for (int g = 0; g < G; ++g) {
+    m[g] = 0.0f;
+    if constexpr (S == IntScales::F32) {
+      std::memcpy(&d[g], blk + (g * kPanel + j) * 4, 4);
+      if constexpr (Mins)
+        std::memcpy(&m[g], blk + ((G + g) * kPanel + j) * 4, 4);
+    } else if constexpr (S == IntScales::F16) {
+      uint16_t h;
+      std::memcpy(&h, blk + (g * kPanel + j) * 2, 2);
+      d[g] = f16ToF32(h);
+      if constexpr (Mins) {
+        std::memcpy(&h, blk + ((G + g) * kPanel + j) * 2, 2);
+        m[g] = f16ToF32(h);
+      }
+    } else {
+      const uint8_t *header = panel + l.headerAt(b);
+      uint16_t h;
+      std::memcpy(&h, header + j * 2, 2);
+      d[g] = f16ToF32(h) * static_cast<float>(static_cast<int8_t>(blk[g * kPanel + j]));
+      if constexpr (Mins) {
+        std::memcpy(&h, header + (kPanel + j) * 2, 2);
+        m[g] = -(f16ToF32(h) * static_cast<float>(blk[(G + g) * kPanel + j]));
+      }
+    }
+  }
 }
 
-template <bool Nibbles, int G>
+// The block's contribution to one output from its integer dot products (per group, codes still
+// offset) and the row's 16-value sums of codes: the order of these float operations is the
+// definition every path follows.
+template <int G, bool Mins>
+inline float blockTerm(const float d[2], const float m[2], const int32_t dot[2], int32_t xs0,
+                       int32_t xs1, int offset) {
+  if constexpr (G == 1) {
+    const int32_t xs = xs0 + xs1;
+    const float q = static_cast<float>(dot[0] - offset * xs);
+    return Mins ? std::fma(d[0], q, m[0] * static_cast<float>(xs)) : d[0] * q;
+  } else {
+    const float q0 = static_cast<float>(dot[0] - offset * xs0);
+    const float q1 = static_cast<float>(dot[1] - offset * xs1);
+    if constexpr (Mins)
+      return std::fma(d[1], q1,
+                      std::fma(m[1], static_cast<float>(xs1),
+                               std::fma(d[0], q0, m[0] * static_cast<float>(xs0))));
+    else
+      return std::fma(d[1], q1, d[0] * q0);
+  }
+}
+
+template <bool Nibbles, int G, bool Mins, IntScales S>
 void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                   int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
-  constexpr int64_t block = blockBytes(Nibbles, G), codes = 2 * G * kPanel * 4;
+  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
   for (int p = 0; p < np; ++p)
     for (int r = 0; r < mr; ++r)
       for (int64_t j = 0; j < kPanel; ++j) {
@@ -67,23 +111,20 @@ void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t p
         float acc = first ? 0.0f : out;
         for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
           const int64_t b = kb / kQuant;
-          const uint8_t *blk = panel + p * panelBytes + b * block;
+          const uint8_t *pan = panel + p * panelBytes;
+          const uint8_t *codes = pan + l.blockAt(b) + l.scaleBytes();
           const int8_t *x = a.q + r * a.k + kb;
           int32_t dot[2] = {0, 0};
           for (int64_t i = 0; i < kQuant; ++i) {
-            const int u = Nibbles ? (blk[codes + nibbleByte(i, j)] >> nibbleShift(i)) & 15
-                                  : blk[codes + codeByte(i, j)];
+            const int u = Nibbles ? (codes[nibbleByte(i, j)] >> nibbleShift(i)) & 15
+                                  : codes[codeByte(i, j)];
             dot[G == 2 ? i / 16 : 0] += u * x[i];
           }
           float d[2], m[2];
-          for (int g = 0; g < G; ++g) {
-            std::memcpy(&d[g], blk + (g * kPanel + j) * 4, 4);
-            std::memcpy(&m[g], blk + ((G + g) * kPanel + j) * 4, 4);
-          }
+          scalesAt<Nibbles, G, Mins, S>(pan, b, j, d, m);
           const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
-          const float t = G == 1 ? blockTerm1(d[0], m[0], dot[0], xs[0], xs[1], offset)
-                                 : blockTerm2(d, m, dot, xs[0], xs[1], offset);
-          acc = std::fma(a.scales[r * a.blocks + b], t, acc);
+          acc = std::fma(a.scales[r * a.blocks + b],
+                         blockTerm<G, Mins>(d, m, dot, xs[0], xs[1], offset), acc);
         }
         out = acc;
       }
@@ -175,10 +216,40 @@ MODELRT_VNNI inline __m512i broadcast4(const int8_t *x) {
   return _mm512_set1_epi32(v);
 }
 
-template <bool Nibbles, int G, int MR, int NP>
+// Block b's 16 scales (and minimums) of group g, as scalesAt forms them.
+template <bool Nibbles, int G, bool Mins, IntScales S>
+MODELRT_VNNI inline void scalesVnni(const uint8_t *panel, int64_t b, int g, __m512 &d, __m512 &m) {
+  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  const uint8_t *blk = panel + l.blockAt(b);
+  if constexpr (S == IntScales::F32) {
+    d = _mm512_loadu_ps(blk + g * kPanel * 4);
+    if constexpr (Mins)
+      m = _mm512_loadu_ps(blk + (G + g) * kPanel * 4);
+  } else if constexpr (S == IntScales::F16) {
+    d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + g * kPanel * 2)));
+    if constexpr (Mins)
+      m = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + (G + g) * kPanel * 2)));
+  } else {
+    const uint8_t *header = panel + l.headerAt(b);
+    const __m512 base = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(header)));
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + g * kPanel));
+    d = _mm512_mul_ps(base, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
+    if constexpr (Mins) {
+      const __m512 baseMin =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(header + kPanel * 2)));
+      const __m128i mn = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + (G + g) * kPanel));
+      const __m512 prod = _mm512_mul_ps(baseMin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      m = _mm512_castsi512_ps(
+          _mm512_xor_si512(_mm512_castps_si512(prod), _mm512_set1_epi32(INT32_MIN))); // -x
+    }
+  }
+}
+
+template <bool Nibbles, int G, bool Mins, IntScales S, int MR, int NP>
 MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                            int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
-  constexpr int64_t block = blockBytes(Nibbles, G), codes = 2 * G * kPanel * 4;
+  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p)
@@ -193,7 +264,7 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
         for (int h = 0; h < 4; ++h)
           ch[r][p][h] = _mm512_setzero_si512();
     for (int p = 0; p < NP; ++p) {
-      const uint8_t *q = panel + p * panelBytes + b * block + codes;
+      const uint8_t *q = panel + p * panelBytes + l.blockAt(b) + l.scaleBytes();
       if constexpr (Nibbles) {
         for (int c4 = 0; c4 < 4; ++c4) {
           const __m512i v = _mm512_loadu_si512(q + 64 * c4);
@@ -216,8 +287,10 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
       }
     }
     for (int p = 0; p < NP; ++p) {
-      const float *f = reinterpret_cast<const float *>(panel + p * panelBytes + b * block);
-      const __m512 d0 = _mm512_loadu_ps(f), m0 = _mm512_loadu_ps(f + G * kPanel);
+      const uint8_t *pan = panel + p * panelBytes;
+      __m512 d[2], m[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (int g = 0; g < G; ++g)
+        scalesVnni<Nibbles, G, Mins, S>(pan, b, g, d[g], m[g]);
       for (int r = 0; r < MR; ++r) {
         const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
         __m512 t;
@@ -225,19 +298,22 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
           const int32_t sum = xs[0] + xs[1];
           __m512i dot = _mm512_add_epi32(_mm512_add_epi32(ch[r][p][0], ch[r][p][1]),
                                          _mm512_add_epi32(ch[r][p][2], ch[r][p][3]));
-          dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(offset * sum));
-          t = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(dot),
-                              _mm512_mul_ps(m0, _mm512_set1_ps(static_cast<float>(sum))));
+          const __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot, _mm512_set1_epi32(offset * sum)));
+          t = Mins ? _mm512_fmadd_ps(d[0], q, _mm512_mul_ps(m[0], _mm512_set1_ps(static_cast<float>(sum))))
+                   : _mm512_mul_ps(d[0], q);
         } else {
-          const __m512 d1 = _mm512_loadu_ps(f + kPanel), m1 = _mm512_loadu_ps(f + 3 * kPanel);
-          const __m512i dot0 = _mm512_sub_epi32(_mm512_add_epi32(ch[r][p][0], ch[r][p][1]),
-                                                _mm512_set1_epi32(offset * xs[0]));
-          const __m512i dot1 = _mm512_sub_epi32(_mm512_add_epi32(ch[r][p][2], ch[r][p][3]),
-                                                _mm512_set1_epi32(offset * xs[1]));
-          t = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(dot0),
-                              _mm512_mul_ps(m0, _mm512_set1_ps(static_cast<float>(xs[0]))));
-          t = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(dot1),
-                              _mm512_fmadd_ps(m1, _mm512_set1_ps(static_cast<float>(xs[1])), t));
+          const __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+              _mm512_add_epi32(ch[r][p][0], ch[r][p][1]), _mm512_set1_epi32(offset * xs[0])));
+          const __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+              _mm512_add_epi32(ch[r][p][2], ch[r][p][3]), _mm512_set1_epi32(offset * xs[1])));
+          if constexpr (Mins)
+            t = _mm512_fmadd_ps(
+                d[1], q1,
+                _mm512_fmadd_ps(m[1], _mm512_set1_ps(static_cast<float>(xs[1])),
+                                _mm512_fmadd_ps(d[0], q0,
+                                                _mm512_mul_ps(m[0], _mm512_set1_ps(static_cast<float>(xs[0]))))));
+          else
+            t = _mm512_fmadd_ps(d[1], q1, _mm512_mul_ps(d[0], q0));
         }
         acc[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(a.scales[r * a.blocks + b]), t, acc[r][p]);
       }
@@ -322,18 +398,18 @@ bool detectVnni() {
          __builtin_cpu_supports("avx512vnni");
 }
 
-template <bool Nibbles, int G> TileFn vnniTile(int mr, int np) {
+template <bool Nibbles, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int np) {
   if (np == 2)
-    return tileVnni<Nibbles, G, 1, 2>;
+    return tileVnni<Nibbles, G, Mins, S, 1, 2>;
   switch (mr) {
   case 1:
-    return tileVnni<Nibbles, G, 1, 1>;
+    return tileVnni<Nibbles, G, Mins, S, 1, 1>;
   case 2:
-    return tileVnni<Nibbles, G, 2, 1>;
+    return tileVnni<Nibbles, G, Mins, S, 2, 1>;
   case 3:
-    return tileVnni<Nibbles, G, 3, 1>;
+    return tileVnni<Nibbles, G, Mins, S, 3, 1>;
   default:
-    return tileVnni<Nibbles, G, 4, 1>;
+    return tileVnni<Nibbles, G, Mins, S, 4, 1>;
   }
 }
 #endif
@@ -347,21 +423,44 @@ bool hasVnni() {
 #endif
 }
 
-// The tile for mr rows x np panels (np 2 only with mr 1).
-TileFn tileFor(const PackedWeight &w, int mr, int np, bool vector) {
+template <bool Nibbles, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, bool vector) {
 #ifdef MODELRT_HAVE_X86
   if (vector)
-    return w.intNibbles() ? vnniTile<true, 1>(mr, np)
-           : w.intGroups() == 2 ? vnniTile<false, 2>(mr, np)
-                                : vnniTile<false, 1>(mr, np);
+    return vnniTile<Nibbles, G, Mins, S>(mr, np);
 #else
   (void)mr;
   (void)np;
   (void)vector;
 #endif
-  return w.intNibbles() ? tilePortable<true, 1>
-         : w.intGroups() == 2 ? tilePortable<false, 2>
-                              : tilePortable<false, 1>;
+  return tilePortable<Nibbles, G, Mins, S>;
+}
+
+// The tile for mr rows x np panels (np 2 only with mr 1) of a layout pack() makes.
+TileFn tileFor(const IntLayout &l, int mr, int np, bool vector) {
+  struct Kind {
+    bool nibbles;
+    int groups;
+    bool mins;
+    IntScales scales;
+    TileFn (*pick)(int, int, bool);
+  };
+  static constexpr Kind kinds[] = {
+      {true, 1, false, IntScales::F16, pick<true, 1, false, IntScales::F16>},    // Q4_0
+      {true, 1, true, IntScales::F16, pick<true, 1, true, IntScales::F16>},      // Q4_1
+      {true, 1, true, IntScales::K, pick<true, 1, true, IntScales::K>},          // Q4_K
+      {true, 1, true, IntScales::F32, pick<true, 1, true, IntScales::F32>},      // Q4_ZP
+      {false, 1, false, IntScales::F16, pick<false, 1, false, IntScales::F16>},  // Q8_0, Q5_0, IQ4_NL
+      {false, 1, true, IntScales::F16, pick<false, 1, true, IntScales::F16>},    // Q5_1
+      {false, 1, true, IntScales::K, pick<false, 1, true, IntScales::K>},        // Q5_K
+      {false, 1, false, IntScales::K, pick<false, 1, false, IntScales::K>},      // IQ4_XS
+      {false, 1, false, IntScales::F32, pick<false, 1, false, IntScales::F32>},  // MXFP4
+      {false, 2, false, IntScales::K, pick<false, 2, false, IntScales::K>},      // Q6_K, Q3_K
+      {false, 2, true, IntScales::K, pick<false, 2, true, IntScales::K>},        // Q2_K
+  };
+  for (const Kind &k : kinds)
+    if (k.nibbles == l.nibbles && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales)
+      return k.pick(mr, np, vector);
+  return nullptr; // pack() makes no other layout
 }
 
 struct Buffers {
@@ -400,16 +499,16 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
   int32_t *sums = buffers.sums.data();
 #pragma omp parallel for schedule(static) if (rows * kTotal >= kParallelWork)
   for (int64_t r = 0; r < rows; ++r)
-    quantizeRow(in + r * inStride, kTotal, w.intActivationBlock(), q + r * kTotal,
+    quantizeRow(in + r * inStride, kTotal, w.intLayout().activationBlock, q + r * kTotal,
                 scales + r * blocks, sums + 2 * r * blocks, vector);
   const Rows all{q, scales, sums, kTotal, blocks};
 
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
-    tiles[r] = tileFor(w, r, 1, vector);
-  const TileFn pair = tileFor(w, 1, 2, vector);
+    tiles[r] = tileFor(w.intLayout(), r, 1, vector);
+  const TileFn pair = tileFor(w.intLayout(), 1, 2, vector);
   const int64_t panels = w.numPanels(), fullPanels = n / kPanel, panelBytes = w.panelBytes();
-  const int offset = w.intOffset();
+  const int offset = w.intLayout().offset;
   auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
 
   // Threads take pairs of adjacent panels (32 columns).

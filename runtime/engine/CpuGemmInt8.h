@@ -8,12 +8,7 @@
 
 namespace modelrt::engine::intdot {
 
-// Bytes of one panel's 32-value k-block: G scale rows and G minimum rows of 16 floats, then
-// 16 x 32 codes as nibbles or bytes.
-constexpr int64_t blockBytes(bool nibbles, int groups) {
-  return 2 * groups * PackedWeight::kPanel * 4 + (nibbles ? 16 : 32) * PackedWeight::kPanel;
-}
-// Value i (< 32) of column j (< 16): its byte among the codes, and (nibbles) its shift.
+// Value i (< 32) of column j (< 16) among a block's codes: its byte, and (nibbles) its shift.
 constexpr int64_t nibbleByte(int64_t i, int64_t j) { return (i / 8) * 64 + j * 4 + i % 4; }
 constexpr int nibbleShift(int64_t i) { return static_cast<int>((i % 8) / 4) * 4; }
 constexpr int64_t codeByte(int64_t i, int64_t j) { return (i / 4) * 64 + j * 4 + i % 4; }

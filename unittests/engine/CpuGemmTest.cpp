@@ -231,7 +231,7 @@ TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
                                                     GemmActivations::Int8);
       ASSERT_TRUE(w.ok()) << w.error().toString();
       ASSERT_TRUE(w->intDot());
-      EXPECT_EQ(w->intActivationBlock(), super ? 256 : 32);
+      EXPECT_EQ(w->intLayout().activationBlock, super ? 256 : 32);
       const int64_t rows = 13;
       std::vector<float> in = randomVector(rows * k, 10), bias = randomVector(n, 11);
       for (int64_t i = 0; i < rows * k; i += 7) // magnitudes that vary within blocks
