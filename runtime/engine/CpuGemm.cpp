@@ -809,14 +809,23 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   p.intDot_ = activations == GemmActivations::Int8 && format != Panels::F8;
   if (p.intDot_) {
     IntLayout &l = p.intLayout_;
-    l.nibbles = format == Panels::Q41;
+    l.bits = format == Panels::Q41 || dtype == DType::Q3_K || dtype == DType::Q2_K ? 4
+             : dtype == DType::Q6_K || dtype == DType::Q5_0 || dtype == DType::Q5_1 ||
+                     dtype == DType::Q5_K
+                 ? 6
+                 : 8;
     l.groups = format == Panels::Q8x2 || format == Panels::Q8x2m ? 2 : 1;
     l.mins = dtype == DType::Q4_1 || dtype == DType::Q5_1 || dtype == DType::Q4_K ||
              dtype == DType::Q5_K || dtype == DType::Q2_K || dtype == DType::Q4_ZP;
     l.scales = info.blockElements == 256                              ? IntScales::K
                : dtype == DType::MXFP4 || dtype == DType::Q4_ZP ? IntScales::F32
                                                                       : IntScales::F16;
-    l.offset = dtype == DType::Q4_0 ? 8 : l.nibbles || l.mins ? 0 : 128;
+    l.offset = dtype == DType::Q4_0   ? 8
+               : dtype == DType::Q3_K ? 4
+               : dtype == DType::Q6_K ? 32
+               : dtype == DType::Q5_0 ? 16
+               : l.bits == 8          ? 128
+                                      : 0;
     l.activationBlock = info.blockElements == 256 ? 256 : kQuant;
   }
   const int64_t groups = info.blockElements / kQuant;
@@ -875,10 +884,13 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
     uint8_t *codes = dst + l.scaleBytes();
     for (int64_t i = 0; i < kQuant; ++i) {
       const uint8_t u = code(i);
-      if (l.nibbles)
-        codes[intdot::nibbleByte(i, j)] |= static_cast<uint8_t>(u << intdot::nibbleShift(i));
-      else
+      if (l.bits == 8) {
         codes[intdot::codeByte(i, j)] = u;
+        continue;
+      }
+      codes[intdot::nibbleByte(i, j)] |= static_cast<uint8_t>((u & 15) << intdot::nibbleShift(i));
+      if (l.bits == 6)
+        codes[intdot::planeByte(i, j)] |= static_cast<uint8_t>((u >> 4) << intdot::planeShift(i));
     }
   };
   auto putQ8 = [&](uint8_t *base, int64_t at, int64_t j, const float *scales, const int8_t *q,

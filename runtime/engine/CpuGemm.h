@@ -60,7 +60,7 @@ enum class IntScales : uint8_t {
 };
 
 struct IntLayout {
-  bool nibbles = false; // 4-bit codes (else bytes)
+  int bits = 8;         // bits of a code: 4, 6 (a nibble and a 2-bit plane) or 8
   int groups = 1;       // G: scales per column and block (2: 16-value sub-blocks)
   bool mins = false;
   IntScales scales = IntScales::F32;
@@ -75,7 +75,7 @@ struct IntLayout {
     return groups * 16 * (scales == IntScales::F32 ? 4 : scales == IntScales::F16 ? 2 : 1) *
            (mins ? 2 : 1);
   }
-  constexpr int64_t codeBytes() const { return (nibbles ? 16 : 32) * 16; }
+  constexpr int64_t codeBytes() const { return bits * 32 * 16 / 8; }
   constexpr int64_t blockBytes() const { return scaleBytes() + codeBytes(); }
   constexpr int64_t superBytes() const { return headerBytes() + superBlocks() * blockBytes(); }
   // Block b (of 32 values) of a panel, and the header of its 256 values (K).
@@ -115,12 +115,17 @@ public:
   //
   // Integer-dot panels (intDot(); IntLayout), per 32 values of k: the scales (IntScales; G = 2
   // for Q6_K, Q3_K and Q2_K's 16-value sub-blocks, else 1), then the codes u >= 0 whose weight
-  // is d x (u - offset) + m: nibbles (Q4_0 with offset 8, Q4_1, Q4_K, Q4_ZP) in four 64-byte
-  // chunks, chunk c's byte 4j + t holding value 8c + t of column j in its low nibble and value
-  // 8c + 4 + t in its high one; or bytes (the other types; offset 128 for signed values, table
-  // values for IQ4_NL, IQ4_XS and MXFP4) in eight 64-byte chunks, chunk g's byte 4j + t holding
-  // value 4g + t of column j. So a 64-byte chunk holds four consecutive values of each of the
-  // 16 columns, as a 4-way integer dot product takes them.
+  // is d x (u - offset) + m:
+  //   4 bits (Q4_0 offset 8, Q4_1, Q4_K, Q4_ZP, Q3_K offset 4, Q2_K): four 64-byte chunks,
+  //     chunk c's byte 4j + t holding value 8c + t of column j in its low nibble and value
+  //     8c + 4 + t in its high one;
+  //   6 bits (Q6_K offset 32, Q5_0 offset 16, Q5_1, Q5_K): those nibbles, then two 64-byte
+  //     chunks of the top 2 bits, chunk h's byte 4j + t holding those of value 16h + 4s + t
+  //     at bits 2s;
+  //   8 bits (Q8_0, and the table values of IQ4_NL, IQ4_XS and MXFP4; offset 128): eight
+  //     64-byte chunks, chunk g's byte 4j + t holding value 4g + t of column j.
+  // So four consecutive values of each of the 16 columns make 64 bytes, as a 4-way integer dot
+  // product takes them.
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
   int64_t panelBytes() const { return panelBytes_; }
   bool intDot() const { return intDot_; }

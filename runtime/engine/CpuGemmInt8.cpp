@@ -42,14 +42,14 @@ struct Rows {
 using TileFn = void (*)(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                         int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset);
 
-template <bool Nibbles, int G, bool Mins, IntScales S>
-constexpr IntLayout kLayout{Nibbles, G, Mins, S, 0, kQuant};
+template <int Bits, int G, bool Mins, IntScales S>
+constexpr IntLayout kLayout{Bits, G, Mins, S, 0, kQuant};
 
 // Block b's scales and minimums of column j (m 0 without minimums), as the vector code forms
 // them: f32 as stored, f16 widened, K d x sc and -(dmin x mn) in f32.
-template <bool Nibbles, int G, bool Mins, IntScales S>
+template <int Bits, int G, bool Mins, IntScales S>
 void scalesAt(const uint8_t *panel, int64_t b, int64_t j, float d[2], float m[2]) {
-  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   const uint8_t *blk = panel + l.blockAt(b);
   for (int g = 0; g < G; ++g) {
     m[g] = 0.0f;
@@ -100,10 +100,10 @@ inline float blockTerm(const float d[2], const float m[2], const int32_t dot[2],
   }
 }
 
-template <bool Nibbles, int G, bool Mins, IntScales S>
+template <int Bits, int G, bool Mins, IntScales S>
 void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                   int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
-  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   for (int p = 0; p < np; ++p)
     for (int r = 0; r < mr; ++r)
       for (int64_t j = 0; j < kPanel; ++j) {
@@ -116,12 +116,13 @@ void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t p
           const int8_t *x = a.q + r * a.k + kb;
           int32_t dot[2] = {0, 0};
           for (int64_t i = 0; i < kQuant; ++i) {
-            const int u = Nibbles ? (codes[nibbleByte(i, j)] >> nibbleShift(i)) & 15
-                                  : codes[codeByte(i, j)];
+            int u = Bits == 8 ? codes[codeByte(i, j)] : (codes[nibbleByte(i, j)] >> nibbleShift(i)) & 15;
+            if (Bits == 6)
+              u |= ((codes[planeByte(i, j)] >> planeShift(i)) & 3) << 4;
             dot[G == 2 ? i / 16 : 0] += u * x[i];
           }
           float d[2], m[2];
-          scalesAt<Nibbles, G, Mins, S>(pan, b, j, d, m);
+          scalesAt<Bits, G, Mins, S>(pan, b, j, d, m);
           const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
           acc = std::fma(a.scales[r * a.blocks + b],
                          blockTerm<G, Mins>(d, m, dot, xs[0], xs[1], offset), acc);
@@ -217,9 +218,9 @@ MODELRT_VNNI inline __m512i broadcast4(const int8_t *x) {
 }
 
 // Block b's 16 scales (and minimums) of group g, as scalesAt forms them.
-template <bool Nibbles, int G, bool Mins, IntScales S>
+template <int Bits, int G, bool Mins, IntScales S>
 MODELRT_VNNI inline void scalesVnni(const uint8_t *panel, int64_t b, int g, __m512 &d, __m512 &m) {
-  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   const uint8_t *blk = panel + l.blockAt(b);
   if constexpr (S == IntScales::F32) {
     d = _mm512_loadu_ps(blk + g * kPanel * 4);
@@ -246,15 +247,15 @@ MODELRT_VNNI inline void scalesVnni(const uint8_t *panel, int64_t b, int g, __m5
   }
 }
 
-template <bool Nibbles, int G, bool Mins, IntScales S, int MR, int NP>
+template <int Bits, int G, bool Mins, IntScales S, int MR, int NP>
 MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                            int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
-  constexpr IntLayout l = kLayout<Nibbles, G, Mins, S>;
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p)
       acc[r][p] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + p * kPanel);
-  const __m512i low4 = _mm512_set1_epi8(15);
+  const __m512i low4 = _mm512_set1_epi8(15), bits45 = _mm512_set1_epi8(0x30);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
     const int64_t b = kb / kQuant;
     // Four integer chains per row and panel (G = 2: two per 16-value group).
@@ -265,32 +266,33 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
           ch[r][p][h] = _mm512_setzero_si512();
     for (int p = 0; p < NP; ++p) {
       const uint8_t *q = panel + p * panelBytes + l.blockAt(b) + l.scaleBytes();
-      if constexpr (Nibbles) {
-        for (int c4 = 0; c4 < 4; ++c4) {
-          const __m512i v = _mm512_loadu_si512(q + 64 * c4);
-          const __m512i lo = _mm512_and_si512(v, low4);
-          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-          const int h = (c4 % 2) * 2;
-          for (int r = 0; r < MR; ++r) {
-            const int8_t *x = a.q + r * a.k + kb + 8 * c4;
-            ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], lo, broadcast4(x));
-            ch[r][p][h + 1] = _mm512_dpbusd_epi32(ch[r][p][h + 1], hi, broadcast4(x + 4));
+      // Values 4gi..4gi + 3 of the 16 columns (64 bytes) go to chain `h`: for G = 2 the first
+      // two chains hold values 0-15, the other two 16-31.
+      for (int gi = 0; gi < 8; ++gi) {
+        __m512i v;
+        if constexpr (Bits == 8) {
+          v = _mm512_loadu_si512(q + 64 * gi);
+        } else {
+          const __m512i nib = _mm512_loadu_si512(q + 64 * (gi / 2));
+          v = _mm512_and_si512(gi % 2 ? _mm512_srli_epi16(nib, 4) : nib, low4);
+          if constexpr (Bits == 6) { // bits 2s..2s+1 of the plane to bits 4-5
+            const __m512i plane = _mm512_loadu_si512(q + 256 + 64 * (gi / 4));
+            const int s2 = 2 * (gi % 4);
+            const __m512i top = s2 < 4 ? _mm512_slli_epi16(plane, 4 - s2)
+                                       : _mm512_srli_epi16(plane, s2 - 4);
+            v = _mm512_or_si512(v, _mm512_and_si512(top, bits45));
           }
         }
-      } else {
-        for (int g8 = 0; g8 < 8; ++g8) {
-          const __m512i v = _mm512_loadu_si512(q + 64 * g8);
-          const int h = G == 2 ? (g8 / 4) * 2 + g8 % 2 : g8 % 4;
-          for (int r = 0; r < MR; ++r)
-            ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.q + r * a.k + kb + 4 * g8));
-        }
+        const int h = G == 2 ? (gi / 4) * 2 + gi % 2 : gi % 4;
+        for (int r = 0; r < MR; ++r)
+          ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.q + r * a.k + kb + 4 * gi));
       }
     }
     for (int p = 0; p < NP; ++p) {
       const uint8_t *pan = panel + p * panelBytes;
       __m512 d[2], m[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
       for (int g = 0; g < G; ++g)
-        scalesVnni<Nibbles, G, Mins, S>(pan, b, g, d[g], m[g]);
+        scalesVnni<Bits, G, Mins, S>(pan, b, g, d[g], m[g]);
       for (int r = 0; r < MR; ++r) {
         const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
         __m512 t;
@@ -398,18 +400,18 @@ bool detectVnni() {
          __builtin_cpu_supports("avx512vnni");
 }
 
-template <bool Nibbles, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int np) {
+template <int Bits, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int np) {
   if (np == 2)
-    return tileVnni<Nibbles, G, Mins, S, 1, 2>;
+    return tileVnni<Bits, G, Mins, S, 1, 2>;
   switch (mr) {
   case 1:
-    return tileVnni<Nibbles, G, Mins, S, 1, 1>;
+    return tileVnni<Bits, G, Mins, S, 1, 1>;
   case 2:
-    return tileVnni<Nibbles, G, Mins, S, 2, 1>;
+    return tileVnni<Bits, G, Mins, S, 2, 1>;
   case 3:
-    return tileVnni<Nibbles, G, Mins, S, 3, 1>;
+    return tileVnni<Bits, G, Mins, S, 3, 1>;
   default:
-    return tileVnni<Nibbles, G, Mins, S, 4, 1>;
+    return tileVnni<Bits, G, Mins, S, 4, 1>;
   }
 }
 #endif
@@ -423,42 +425,44 @@ bool hasVnni() {
 #endif
 }
 
-template <bool Nibbles, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, bool vector) {
+template <int Bits, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, bool vector) {
 #ifdef MODELRT_HAVE_X86
   if (vector)
-    return vnniTile<Nibbles, G, Mins, S>(mr, np);
+    return vnniTile<Bits, G, Mins, S>(mr, np);
 #else
   (void)mr;
   (void)np;
   (void)vector;
 #endif
-  return tilePortable<Nibbles, G, Mins, S>;
+  return tilePortable<Bits, G, Mins, S>;
 }
 
 // The tile for mr rows x np panels (np 2 only with mr 1) of a layout pack() makes.
 TileFn tileFor(const IntLayout &l, int mr, int np, bool vector) {
   struct Kind {
-    bool nibbles;
+    int bits;
     int groups;
     bool mins;
     IntScales scales;
     TileFn (*pick)(int, int, bool);
   };
   static constexpr Kind kinds[] = {
-      {true, 1, false, IntScales::F16, pick<true, 1, false, IntScales::F16>},    // Q4_0
-      {true, 1, true, IntScales::F16, pick<true, 1, true, IntScales::F16>},      // Q4_1
-      {true, 1, true, IntScales::K, pick<true, 1, true, IntScales::K>},          // Q4_K
-      {true, 1, true, IntScales::F32, pick<true, 1, true, IntScales::F32>},      // Q4_ZP
-      {false, 1, false, IntScales::F16, pick<false, 1, false, IntScales::F16>},  // Q8_0, Q5_0, IQ4_NL
-      {false, 1, true, IntScales::F16, pick<false, 1, true, IntScales::F16>},    // Q5_1
-      {false, 1, true, IntScales::K, pick<false, 1, true, IntScales::K>},        // Q5_K
-      {false, 1, false, IntScales::K, pick<false, 1, false, IntScales::K>},      // IQ4_XS
-      {false, 1, false, IntScales::F32, pick<false, 1, false, IntScales::F32>},  // MXFP4
-      {false, 2, false, IntScales::K, pick<false, 2, false, IntScales::K>},      // Q6_K, Q3_K
-      {false, 2, true, IntScales::K, pick<false, 2, true, IntScales::K>},        // Q2_K
+      {4, 1, false, IntScales::F16, pick<4, 1, false, IntScales::F16>},  // Q4_0
+      {4, 1, true, IntScales::F16, pick<4, 1, true, IntScales::F16>},    // Q4_1
+      {4, 1, true, IntScales::K, pick<4, 1, true, IntScales::K>},        // Q4_K
+      {4, 1, true, IntScales::F32, pick<4, 1, true, IntScales::F32>},    // Q4_ZP
+      {4, 2, false, IntScales::K, pick<4, 2, false, IntScales::K>},      // Q3_K
+      {4, 2, true, IntScales::K, pick<4, 2, true, IntScales::K>},        // Q2_K
+      {6, 2, false, IntScales::K, pick<6, 2, false, IntScales::K>},      // Q6_K
+      {6, 1, false, IntScales::F16, pick<6, 1, false, IntScales::F16>},  // Q5_0
+      {6, 1, true, IntScales::F16, pick<6, 1, true, IntScales::F16>},    // Q5_1
+      {6, 1, true, IntScales::K, pick<6, 1, true, IntScales::K>},        // Q5_K
+      {8, 1, false, IntScales::F16, pick<8, 1, false, IntScales::F16>},  // Q8_0, IQ4_NL
+      {8, 1, false, IntScales::K, pick<8, 1, false, IntScales::K>},      // IQ4_XS
+      {8, 1, false, IntScales::F32, pick<8, 1, false, IntScales::F32>},  // MXFP4
   };
   for (const Kind &k : kinds)
-    if (k.nibbles == l.nibbles && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales)
+    if (k.bits == l.bits && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales)
       return k.pick(mr, np, vector);
   return nullptr; // pack() makes no other layout
 }

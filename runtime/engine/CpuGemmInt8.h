@@ -12,6 +12,9 @@ namespace modelrt::engine::intdot {
 constexpr int64_t nibbleByte(int64_t i, int64_t j) { return (i / 8) * 64 + j * 4 + i % 4; }
 constexpr int nibbleShift(int64_t i) { return static_cast<int>((i % 8) / 4) * 4; }
 constexpr int64_t codeByte(int64_t i, int64_t j) { return (i / 4) * 64 + j * 4 + i % 4; }
+// 6-bit codes: the top 2 bits' byte (after the nibbles) and shift.
+constexpr int64_t planeByte(int64_t i, int64_t j) { return 256 + (i / 16) * 64 + j * 4 + i % 4; }
+constexpr int planeShift(int64_t i) { return static_cast<int>((i / 4) % 4) * 2; }
 
 // gemm() for a weight packed with intDot().
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
