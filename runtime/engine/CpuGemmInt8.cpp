@@ -21,7 +21,7 @@ namespace {
 constexpr int64_t kPanel = PackedWeight::kPanel;
 constexpr int64_t kQuant = PackedWeight::kQuantBlock;
 constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the row tiles
-constexpr int kMaxRows = 4;      // rows per tile: 4 x 4 integer chains + 4 f32 accumulators
+constexpr int kMaxRows = 8; // rows per tile: 8 x 2 integer chains + 8 f32 accumulators
 constexpr int64_t kParallelWork = 1 << 17;
 
 // The quantized input: row r's codes at q + r * k, its block b's scale at
@@ -252,22 +252,31 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
                            int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
   constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   __m512 acc[MR][NP];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p)
       acc[r][p] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + p * kPanel);
   const __m512i low4 = _mm512_set1_epi8(15), bits45 = _mm512_set1_epi8(0x30);
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
     const int64_t b = kb / kQuant;
-    // Four integer chains per row and panel (G = 2: two per 16-value group).
-    __m512i ch[MR][NP][4];
+    // CH integer chains per row and panel (G = 2: half of them per 16-value group): four for
+    // one or two rows, to hide the dot product's latency, else two.
+    constexpr int CH = MR <= 2 ? 4 : 2;
+    __m512i ch[MR][NP][CH];
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p)
-        for (int h = 0; h < 4; ++h)
+        #pragma GCC unroll 8
+        for (int h = 0; h < CH; ++h)
           ch[r][p][h] = _mm512_setzero_si512();
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const uint8_t *q = panel + p * panelBytes + l.blockAt(b) + l.scaleBytes();
       // Values 4gi..4gi + 3 of the 16 columns (64 bytes) go to chain `h`: for G = 2 the first
       // two chains hold values 0-15, the other two 16-31.
+      #pragma GCC unroll 8
       for (int gi = 0; gi < 8; ++gi) {
         __m512i v;
         if constexpr (Bits == 8) {
@@ -283,31 +292,39 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
             v = _mm512_or_si512(v, _mm512_and_si512(top, bits45));
           }
         }
-        const int h = G == 2 ? (gi / 4) * 2 + gi % 2 : gi % 4;
+        const int h = G == 2 ? (gi / 4) * (CH / 2) + gi % (CH / 2) : gi % CH;
+        #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
           ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.q + r * a.k + kb + 4 * gi));
       }
     }
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const uint8_t *pan = panel + p * panelBytes;
       __m512 d[2], m[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+      #pragma GCC unroll 8
       for (int g = 0; g < G; ++g)
         scalesVnni<Bits, G, Mins, S>(pan, b, g, d[g], m[g]);
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
         __m512 t;
         if constexpr (G == 1) {
           const int32_t sum = xs[0] + xs[1];
-          __m512i dot = _mm512_add_epi32(_mm512_add_epi32(ch[r][p][0], ch[r][p][1]),
-                                         _mm512_add_epi32(ch[r][p][2], ch[r][p][3]));
+          __m512i dot = _mm512_add_epi32(ch[r][p][0], ch[r][p][1]);
+          if constexpr (CH == 4)
+            dot = _mm512_add_epi32(dot, _mm512_add_epi32(ch[r][p][2], ch[r][p][3]));
           const __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot, _mm512_set1_epi32(offset * sum)));
           t = Mins ? _mm512_fmadd_ps(d[0], q, _mm512_mul_ps(m[0], _mm512_set1_ps(static_cast<float>(sum))))
                    : _mm512_mul_ps(d[0], q);
         } else {
-          const __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(
-              _mm512_add_epi32(ch[r][p][0], ch[r][p][1]), _mm512_set1_epi32(offset * xs[0])));
-          const __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(
-              _mm512_add_epi32(ch[r][p][2], ch[r][p][3]), _mm512_set1_epi32(offset * xs[1])));
+          const __m512i dot0 = CH == 4 ? _mm512_add_epi32(ch[r][p][0], ch[r][p][1]) : ch[r][p][0];
+          const __m512i dot1 =
+              CH == 4 ? _mm512_add_epi32(ch[r][p][2], ch[r][p][3]) : ch[r][p][CH / 2];
+          const __m512 q0 =
+              _mm512_cvtepi32_ps(_mm512_sub_epi32(dot0, _mm512_set1_epi32(offset * xs[0])));
+          const __m512 q1 =
+              _mm512_cvtepi32_ps(_mm512_sub_epi32(dot1, _mm512_set1_epi32(offset * xs[1])));
           if constexpr (Mins)
             t = _mm512_fmadd_ps(
                 d[1], q1,
@@ -321,7 +338,9 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
       }
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p)
       _mm512_storeu_ps(c + r * ldc + p * kPanel, acc[r][p]);
 }
@@ -410,8 +429,16 @@ template <int Bits, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int n
     return tileVnni<Bits, G, Mins, S, 2, 1>;
   case 3:
     return tileVnni<Bits, G, Mins, S, 3, 1>;
-  default:
+  case 4:
     return tileVnni<Bits, G, Mins, S, 4, 1>;
+  case 5:
+    return tileVnni<Bits, G, Mins, S, 5, 1>;
+  case 6:
+    return tileVnni<Bits, G, Mins, S, 6, 1>;
+  case 7:
+    return tileVnni<Bits, G, Mins, S, 7, 1>;
+  default:
+    return tileVnni<Bits, G, Mins, S, 8, 1>;
   }
 }
 #endif
