@@ -49,7 +49,12 @@ void BM_Modelrt(benchmark::State &state) {
 
 // The same with GGUF-quantized weights (random blocks), as SmolLM2's Q4_1 layers and Q8_0
 // embeddings, and FP8 checkpoints' F8_E4M3_B32 blocks; weight_GB/s counts the block bytes.
-template <modelrt::DType dtype> void BM_ModelrtQuantized(benchmark::State &state) {
+// Int8: --cpu-activations int8's integer dot products (Avx2: its AVX2 tiles even on an
+// AVX-512 machine).
+template <modelrt::DType dtype,
+          modelrt::engine::GemmActivations act = modelrt::engine::GemmActivations::F32,
+          modelrt::engine::GemmPath path = modelrt::engine::GemmPath::Best>
+void BM_ModelrtQuantized(benchmark::State &state) {
   const int64_t rows = state.range(0), n = state.range(1), k = state.range(2);
   Operands o(rows, n, k);
   const modelrt::DTypeInfo &info = modelrt::dtypeInfo(dtype);
@@ -68,19 +73,19 @@ template <modelrt::DType dtype> void BM_ModelrtQuantized(benchmark::State &state
     }
     blocks[at] = 0x00; // f16 scales and minimums of about 0.002, never NaN
     blocks[at + 1] = 0x18;
-    if (dtype == modelrt::DType::Q4_1) {
+    if (dtype == modelrt::DType::Q4_1 || dtype == modelrt::DType::Q4_K) {
       blocks[at + 2] = 0x00;
       blocks[at + 3] = 0x98;
     }
   }
   modelrt::Expected<PackedWeight> packed =
-      PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k);
+      PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k, act);
   if (!packed) {
     state.SkipWithError(packed.error().message().c_str());
     return;
   }
   for (auto _ : state) {
-    modelrt::engine::gemm(o.in.data(), k, rows, *packed, nullptr, o.out.data(), n);
+    modelrt::engine::gemm(o.in.data(), k, rows, *packed, nullptr, o.out.data(), n, path);
     benchmark::DoNotOptimize(o.out.data());
   }
   report(state, rows, n, k);
@@ -113,12 +118,31 @@ void shapes(benchmark::internal::Benchmark *b) {
   b->UseRealTime();
 }
 
+// Llama-3.2-1B: gate+up (16384 x 2048), down (2048 x 8192), one decode row and a prefill.
+void llama1b(benchmark::internal::Benchmark *b) {
+  for (int64_t rows : {1, 512})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{16384, 2048}, {2048, 8192}})
+      b->Args({rows, n, k});
+  b->UseRealTime();
+}
+
 BENCHMARK(BM_Modelrt)->Apply(shapes);
 BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_1>)->Apply(shapes);
 BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q8_0>)->Apply(shapes);
 BENCHMARK(BM_ModelrtQuantized<modelrt::DType::F8E4M3_B32>)->Apply(shapes);
+using modelrt::engine::GemmActivations;
+using modelrt::engine::GemmPath;
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_0>)->Apply(llama1b);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_0, GemmActivations::Int8>)->Apply(llama1b);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_0, GemmActivations::Int8, GemmPath::Avx2>)
+    ->Apply(llama1b);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_K>)->Apply(llama1b);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_K, GemmActivations::Int8>)->Apply(llama1b);
+BENCHMARK(BM_ModelrtQuantized<modelrt::DType::Q4_K, GemmActivations::Int8, GemmPath::Avx2>)
+    ->Apply(llama1b);
 #ifdef MODELRT_BENCH_ONEDNN
 BENCHMARK(BM_OneDnn)->Apply(shapes);
+BENCHMARK(BM_OneDnn)->Apply(llama1b);
 #endif
 
 } // namespace

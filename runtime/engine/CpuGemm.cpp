@@ -1133,7 +1133,7 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
   const int64_t n = w.n(), kTotal = w.k();
   // Whether a tile at k0 starts its chains from zero (or continues what `out` holds).
   auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
-  const bool avx2 = path == GemmPath::Best && gemmUsesAvx2();
+  const bool avx2 = path != GemmPath::Portable && gemmUsesAvx2();
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
     tiles[r] = tileFor(w.dtype(), r, avx2);

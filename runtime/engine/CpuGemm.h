@@ -148,7 +148,10 @@ private:
   std::unique_ptr<uint8_t, Free> data_;
 };
 
-enum class GemmPath { Best, Portable };
+// Best: the widest vector code this CPU has; Avx2: AVX2 even where AVX-512 exists (the
+// integer-dot path has both; tests compare them); Portable: scalar std::fma. All give the
+// same bits.
+enum class GemmPath { Best, Portable, Avx2 };
 
 // Rows of `in` are `inStride` floats apart, rows of `out` `outStride`; `bias` may be null.
 // With `accumulate` each output's chain starts from what `out` holds instead of zero (out +=

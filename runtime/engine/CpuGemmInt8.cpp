@@ -419,6 +419,264 @@ bool detectVnni() {
          __builtin_cpu_supports("avx512vnni");
 }
 
+// AVX2 (no VNNI): each 64-byte chunk as two halves of 8 columns; four products summed per
+// 32-bit lane by maddubs (u8 x s8 pairs) and madd. Codes of 8 bits could overflow maddubs'
+// 16-bit pairs (255 x 127 x 2), so they go signed (u - 128) with the sign moved onto x; that
+// sum is already the offset one, so the epilogue leaves the offset out: the same integers.
+#define MODELRT_AVX2_INT __attribute__((target("avx2,fma,f16c")))
+
+MODELRT_AVX2_INT inline __m256i dotAvx2(__m256i w, __m256i x) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+}
+MODELRT_AVX2_INT inline __m256i dotSignedAvx2(__m256i u, __m256i x) {
+  const __m256i w = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
+                           _mm256_set1_epi16(1));
+}
+
+// Columns 8 half .. 8 half + 7 of block b's scales (and minimums) of group g, as scalesAt.
+template <int Bits, int G, bool Mins, IntScales S>
+MODELRT_AVX2_INT inline void scalesAvx2(const uint8_t *panel, int64_t b, int g, int half,
+                                        __m256 &d, __m256 &m) {
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
+  const uint8_t *blk = panel + l.blockAt(b);
+  const int col = 8 * half;
+  if constexpr (S == IntScales::F32) {
+    d = _mm256_loadu_ps(reinterpret_cast<const float *>(blk) + g * kPanel + col);
+    if constexpr (Mins)
+      m = _mm256_loadu_ps(reinterpret_cast<const float *>(blk) + (G + g) * kPanel + col);
+  } else if constexpr (S == IntScales::F16) {
+    d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + (g * kPanel + col) * 2)));
+    if constexpr (Mins)
+      m = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + ((G + g) * kPanel + col) * 2)));
+  } else {
+    const uint8_t *header = panel + l.headerAt(b);
+    const __m256 base = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(header + col * 2)));
+    const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + g * kPanel + col));
+    d = _mm256_mul_ps(base, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+    if constexpr (Mins) {
+      const __m256 baseMin = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(header + (kPanel + col) * 2)));
+      const __m128i mn =
+          _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + (G + g) * kPanel + col));
+      const __m256 prod = _mm256_mul_ps(baseMin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
+      m = _mm256_castsi256_ps(
+          _mm256_xor_si256(_mm256_castps_si256(prod), _mm256_set1_epi32(INT32_MIN))); // -x
+    }
+  }
+}
+
+template <int Bits, int G, bool Mins, IntScales S, int MR, int NP>
+MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
+                               int64_t k0, int64_t kc, float *c, int64_t ldc, bool first,
+                               int offset) {
+  constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
+  if (Bits == 8)
+    offset = 0; // signed sums (dotSignedAvx2)
+  __m256 acc[MR][NP][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half)
+        acc[r][p][half] = first ? _mm256_setzero_ps()
+                                : _mm256_loadu_ps(c + r * ldc + p * kPanel + 8 * half);
+  const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
+  for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
+    const int64_t b = kb / kQuant;
+    __m256i ch[MR][NP][2][G];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half)
+#pragma GCC unroll 2
+          for (int g = 0; g < G; ++g)
+            ch[r][p][half][g] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) {
+      const uint8_t *q = panel + p * panelBytes + l.blockAt(b) + l.scaleBytes();
+#pragma GCC unroll 8
+      for (int gi = 0; gi < 8; ++gi) {
+        __m256i x[MR];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          int32_t v4;
+          std::memcpy(&v4, a.q + r * a.k + kb + 4 * gi, 4);
+          x[r] = _mm256_set1_epi32(v4);
+        }
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half) {
+          __m256i v;
+          if constexpr (Bits == 8) {
+            v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * gi + 32 * half));
+          } else {
+            const __m256i nib =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * (gi / 2) + 32 * half));
+            v = _mm256_and_si256(gi % 2 ? _mm256_srli_epi16(nib, 4) : nib, low4);
+            if constexpr (Bits == 6) {
+              const __m256i plane = _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i *>(q + 256 + 64 * (gi / 4) + 32 * half));
+              const int s2 = 2 * (gi % 4);
+              const __m256i top = s2 < 4 ? _mm256_slli_epi16(plane, 4 - s2)
+                                         : _mm256_srli_epi16(plane, s2 - 4);
+              v = _mm256_or_si256(v, _mm256_and_si256(top, bits45));
+            }
+          }
+          const int g = G == 2 ? gi / 4 : 0;
+#pragma GCC unroll 4
+          for (int r = 0; r < MR; ++r)
+            ch[r][p][half][g] = _mm256_add_epi32(
+                ch[r][p][half][g], Bits == 8 ? dotSignedAvx2(v, x[r]) : dotAvx2(v, x[r]));
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t *pan = panel + p * panelBytes;
+        __m256 d[2], m[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+#pragma GCC unroll 2
+        for (int g = 0; g < G; ++g)
+          scalesAvx2<Bits, G, Mins, S>(pan, b, g, half, d[g], m[g]);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
+          __m256 t;
+          if constexpr (G == 1) {
+            const int32_t sum = xs[0] + xs[1];
+            const __m256 qf = _mm256_cvtepi32_ps(
+                _mm256_sub_epi32(ch[r][p][half][0], _mm256_set1_epi32(offset * sum)));
+            t = Mins ? _mm256_fmadd_ps(d[0], qf, _mm256_mul_ps(m[0], _mm256_set1_ps(static_cast<float>(sum))))
+                     : _mm256_mul_ps(d[0], qf);
+          } else {
+            const __m256 q0 = _mm256_cvtepi32_ps(
+                _mm256_sub_epi32(ch[r][p][half][0], _mm256_set1_epi32(offset * xs[0])));
+            const __m256 q1 = _mm256_cvtepi32_ps(
+                _mm256_sub_epi32(ch[r][p][half][G - 1], _mm256_set1_epi32(offset * xs[1])));
+            if constexpr (Mins)
+              t = _mm256_fmadd_ps(
+                  d[1], q1,
+                  _mm256_fmadd_ps(m[1], _mm256_set1_ps(static_cast<float>(xs[1])),
+                                  _mm256_fmadd_ps(d[0], q0,
+                                                  _mm256_mul_ps(m[0], _mm256_set1_ps(static_cast<float>(xs[0]))))));
+            else
+              t = _mm256_fmadd_ps(d[1], q1, _mm256_mul_ps(d[0], q0));
+          }
+          acc[r][p][half] =
+              _mm256_fmadd_ps(_mm256_set1_ps(a.scales[r * a.blocks + b]), t, acc[r][p][half]);
+        }
+      }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half)
+        _mm256_storeu_ps(c + r * ldc + p * kPanel + 8 * half, acc[r][p][half]);
+}
+
+// 32 values' codes nearest-even(x x iscale) (at most 127 with `top`), stored in order, and
+// their two 16-value sums: the portable quantizers' arithmetic in vectors.
+MODELRT_AVX2_INT inline void codesAvx2(const float *v, float iscale, bool top, int8_t *q,
+                                       int32_t *sums) {
+  const __m256 s = _mm256_set1_ps(iscale);
+  __m256i i[4];
+  for (int h = 0; h < 4; ++h) {
+    i[h] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * h), s));
+    if (top)
+      i[h] = _mm256_min_epi32(i[h], _mm256_set1_epi32(127));
+  }
+  // packs interleave 128-bit lanes: dwords a0-3 b0-3 c0-3 d0-3 a4-7 b4-7 c4-7 d4-7 back in order
+  const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i *>(q),
+                      _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  for (int h = 0; h < 2; ++h) {
+    const __m256i sum8 = _mm256_add_epi32(i[2 * h], i[2 * h + 1]);
+    __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+    sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0x4E));
+    sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0xB1));
+    sums[h] = _mm_cvtsi128_si32(sum4);
+  }
+}
+
+MODELRT_AVX2_INT float absMaxAvx2(const float *v, int64_t n, bool &finite) {
+  const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 big = _mm256_set1_ps(FLT_MAX);
+  __m256 amax = _mm256_setzero_ps();
+  int bad = 0;
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 a = _mm256_and_ps(_mm256_loadu_ps(v + i), mask);
+    bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ));
+    amax = _mm256_max_ps(amax, a);
+  }
+  finite = !bad;
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  return _mm_cvtss_f32(m4);
+}
+
+MODELRT_AVX2_INT void quantizeAvx2(const float *x, int64_t k, int8_t *q, float *scales,
+                                   int32_t *sums) {
+  for (int64_t b = 0; b < k / kQuant; ++b) {
+    bool finite;
+    const float amax = absMaxAvx2(x + b * kQuant, kQuant, finite);
+    if (!finite) {
+      poisonBlocks(b, 1, q, scales, sums);
+      continue;
+    }
+    scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
+    codesAvx2(x + b * kQuant, amax != 0.0f ? 127.0f / amax : 0.0f, false, q + b * kQuant,
+              sums + 2 * b);
+  }
+}
+
+MODELRT_AVX2_INT void quantizeSuperAvx2(const float *x, int64_t k, int8_t *q, float *scales,
+                                        int32_t *sums) {
+  for (int64_t b0 = 0; b0 < k / kQuant; b0 += 8) {
+    const float *v = x + b0 * kQuant;
+    bool finite;
+    const float amax = absMaxAvx2(v, 256, finite);
+    if (!finite) {
+      poisonBlocks(b0, 8, q, scales, sums);
+      continue;
+    }
+    float max = 0.0f;
+    for (int64_t i = 0; i < 256; ++i)
+      if (std::fabs(v[i]) == amax) {
+        max = v[i];
+        break;
+      }
+    if (max == 0.0f) {
+      quantizeSuper(v, b0, 0.0f, q, scales, sums);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int64_t b = b0; b < b0 + 8; ++b) {
+      codesAvx2(v + (b - b0) * kQuant, iscale, true, q + b * kQuant, sums + 2 * b);
+      scales[b] = 1.0f / iscale;
+    }
+  }
+}
+
+bool detectAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+
+template <int Bits, int G, bool Mins, IntScales S> TileFn avx2Tile(int mr, int np) {
+  if (np == 2)
+    return tileAvx2<Bits, G, Mins, S, 1, 2>;
+  return mr == 1 ? tileAvx2<Bits, G, Mins, S, 1, 1> : tileAvx2<Bits, G, Mins, S, 2, 1>;
+}
+
 template <int Bits, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int np) {
   if (np == 2)
     return tileVnni<Bits, G, Mins, S, 1, 2>;
@@ -443,35 +701,47 @@ template <int Bits, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int n
 }
 #endif
 
-bool hasVnni() {
+// The integer instructions the vector paths use, best first.
+enum class Isa { Vnni, Avx2, Portable };
+Isa bestIsa() {
 #ifdef MODELRT_HAVE_X86
-  static const bool vnni = detectVnni();
-  return vnni;
+  static const Isa isa = detectVnni() ? Isa::Vnni : detectAvx2() ? Isa::Avx2 : Isa::Portable;
+  return isa;
 #else
-  return false;
+  return Isa::Portable;
 #endif
 }
+Isa isaFor(GemmPath path) {
+  const Isa best = bestIsa();
+  return path == GemmPath::Portable                         ? Isa::Portable
+         : path == GemmPath::Avx2 && best != Isa::Portable ? Isa::Avx2
+                                                            : best;
+}
+// Rows per tile: the AVX2 tiles keep their chains in 16 registers.
+int maxRowsOf(Isa isa) { return isa == Isa::Avx2 ? 2 : kMaxRows; }
 
-template <int Bits, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, bool vector) {
+template <int Bits, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, Isa isa) {
 #ifdef MODELRT_HAVE_X86
-  if (vector)
+  if (isa == Isa::Vnni)
     return vnniTile<Bits, G, Mins, S>(mr, np);
+  if (isa == Isa::Avx2)
+    return avx2Tile<Bits, G, Mins, S>(mr, np);
 #else
   (void)mr;
   (void)np;
-  (void)vector;
+  (void)isa;
 #endif
   return tilePortable<Bits, G, Mins, S>;
 }
 
 // The tile for mr rows x np panels (np 2 only with mr 1) of a layout pack() makes.
-TileFn tileFor(const IntLayout &l, int mr, int np, bool vector) {
+TileFn tileFor(const IntLayout &l, int mr, int np, Isa isa) {
   struct Kind {
     int bits;
     int groups;
     bool mins;
     IntScales scales;
-    TileFn (*pick)(int, int, bool);
+    TileFn (*pick)(int, int, Isa);
   };
   static constexpr Kind kinds[] = {
       {4, 1, false, IntScales::F16, pick<4, 1, false, IntScales::F16>},  // Q4_0
@@ -490,7 +760,7 @@ TileFn tileFor(const IntLayout &l, int mr, int np, bool vector) {
   };
   for (const Kind &k : kinds)
     if (k.bits == l.bits && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales)
-      return k.pick(mr, np, vector);
+      return k.pick(mr, np, isa);
   return nullptr; // pack() makes no other layout
 }
 
@@ -503,13 +773,17 @@ struct Buffers {
 } // namespace
 
 void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
-                 bool vector) {
+                 GemmPath path) {
 #ifdef MODELRT_HAVE_X86
-  if (vector && hasVnni())
+  const Isa isa = isaFor(path);
+  if (isa == Isa::Vnni)
     return block == 256 ? quantizeSuperVnni(x, k, q, scales, sums)
                         : quantizeVnni(x, k, q, scales, sums);
+  if (isa == Isa::Avx2)
+    return block == 256 ? quantizeSuperAvx2(x, k, q, scales, sums)
+                        : quantizeAvx2(x, k, q, scales, sums);
 #else
-  (void)vector;
+  (void)path;
 #endif
   if (block == 256)
     return quantizeSuperPortable(x, k, q, scales, sums);
@@ -519,7 +793,8 @@ void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *sca
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
           float *out, int64_t outStride, GemmPath path, bool accumulate) {
   const int64_t n = w.n(), kTotal = w.k(), blocks = kTotal / kQuant;
-  const bool vector = path == GemmPath::Best && hasVnni();
+  const Isa isa = isaFor(path);
+  const int64_t maxRows = maxRowsOf(isa);
   // The calling thread's buffers (ranks running as threads call at once).
   thread_local Buffers buffers;
   buffers.q.resize(static_cast<size_t>(rows * kTotal));
@@ -531,13 +806,13 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
 #pragma omp parallel for schedule(static) if (rows * kTotal >= kParallelWork)
   for (int64_t r = 0; r < rows; ++r)
     quantizeRow(in + r * inStride, kTotal, w.intLayout().activationBlock, q + r * kTotal,
-                scales + r * blocks, sums + 2 * r * blocks, vector);
+                scales + r * blocks, sums + 2 * r * blocks, path);
   const Rows all{q, scales, sums, kTotal, blocks};
 
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
-    tiles[r] = tileFor(w.intLayout(), r, 1, vector);
-  const TileFn pair = tileFor(w.intLayout(), 1, 2, vector);
+    tiles[r] = tileFor(w.intLayout(), std::min<int>(r, static_cast<int>(maxRows)), 1, isa);
+  const TileFn pair = tileFor(w.intLayout(), 1, 2, isa);
   const int64_t panels = w.numPanels(), fullPanels = n / kPanel, panelBytes = w.panelBytes();
   const int offset = w.intLayout().offset;
   auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
@@ -549,8 +824,8 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
     float edge[kMaxRows * kPanel] = {}; // the last panel's tile, when n is not a multiple of 16
     for (int64_t k0 = 0; k0 < kTotal; k0 += kKBlock) {
       const int64_t kc = std::min(kKBlock, kTotal - k0);
-      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
-        const int mr = static_cast<int>(std::min<int64_t>(kMaxRows, rows - r0));
+      for (int64_t r0 = 0; r0 < rows; r0 += maxRows) {
+        const int mr = static_cast<int>(std::min<int64_t>(maxRows, rows - r0));
         const Rows a = all.from(r0);
         float *c = out + r0 * outStride;
         if (mr == 1 && pairEnd - p0 == 2 && pairEnd <= fullPanels) {

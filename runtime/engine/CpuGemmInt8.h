@@ -26,8 +26,8 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
 //     f16 (and widened back);
 //   block 256 (GGUF's Q8_K): m the first value of the largest magnitude, q = min(127,
 //     nearest-even(x x (-127 / m))), the scale 1 / (-127 / m), one for the 8 blocks.
-// `vector`: the AVX-512 code where the CPU has it (the same bits).
+// `path`: as gemm() takes it (every path gives the same bits).
 void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
-                 bool vector);
+                 GemmPath path);
 
 } // namespace modelrt::engine::intdot

@@ -210,7 +210,7 @@ void quantizeActivations(const float *x, int64_t k, int64_t block, std::vector<i
 
 // --cpu-activations int8: every integer-coded type against a double-precision sum over GGUF's
 // dequantized weights and the activations quantized as llama.cpp does (Q8_K against the
-// 256-value types), within float rounding; the vector and portable paths give the same bits,
+// 256-value types), within float rounding; the AVX-512, AVX2 and portable paths give the same bits,
 // and a row's bits do not depend on the rows batched with it (tiles of 1-4 rows, pairs of
 // panels, a last panel of fewer than 16 columns), with bias and accumulation.
 TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
@@ -236,10 +236,12 @@ TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
       std::vector<float> in = randomVector(rows * k, 10), bias = randomVector(n, 11);
       for (int64_t i = 0; i < rows * k; i += 7) // magnitudes that vary within blocks
         in[i] *= 4.0f;
-      std::vector<float> all(rows * n), portable(rows * n);
+      std::vector<float> all(rows * n), portable(rows * n), avx2(rows * n);
       gemm(in.data(), k, rows, *w, bias.data(), all.data(), n);
       gemm(in.data(), k, rows, *w, bias.data(), portable.data(), n, GemmPath::Portable);
+      gemm(in.data(), k, rows, *w, bias.data(), avx2.data(), n, GemmPath::Avx2);
       EXPECT_EQ(std::memcmp(all.data(), portable.data(), all.size() * sizeof(float)), 0);
+      EXPECT_EQ(std::memcmp(all.data(), avx2.data(), all.size() * sizeof(float)), 0);
       for (int64_t r = 0; r < rows; ++r) {
         std::vector<int> q;
         std::vector<double> scale;
@@ -255,8 +257,10 @@ TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
         EXPECT_LT(worst, 2e-6 * size) << "row " << r;
         // Alone, and as the second row of two (the 2-row tile), the same bits.
         std::vector<float> alone(n), two(2 * n);
-        gemm(in.data() + r * k, k, 1, *w, bias.data(), alone.data(), n);
-        EXPECT_EQ(std::memcmp(alone.data(), &all[r * n], n * sizeof(float)), 0) << "row " << r;
+        for (GemmPath path : {GemmPath::Best, GemmPath::Avx2}) {
+          gemm(in.data() + r * k, k, 1, *w, bias.data(), alone.data(), n, path);
+          EXPECT_EQ(std::memcmp(alone.data(), &all[r * n], n * sizeof(float)), 0) << "row " << r;
+        }
         const int64_t other = (r + 5) % rows;
         std::vector<float> pairIn(in.begin() + other * k, in.begin() + (other + 1) * k);
         pairIn.insert(pairIn.end(), in.begin() + r * k, in.begin() + (r + 1) * k);
@@ -282,7 +286,7 @@ TEST(CpuGemm, Int8ActivationsKeepNonFiniteRowsApart) {
                                                   GemmActivations::Int8);
     ASSERT_TRUE(w.ok());
     for (float bad : {INFINITY, NAN})
-      for (GemmPath path : {GemmPath::Best, GemmPath::Portable}) {
+      for (GemmPath path : {GemmPath::Best, GemmPath::Avx2, GemmPath::Portable}) {
         std::vector<float> in = randomVector(rows * k, 4), out(rows * n), clean(n);
         gemm(in.data(), k, 1, *w, nullptr, clean.data(), n, path);
         in[k + 77] = bad;
