@@ -34,3 +34,17 @@ class RandomTensors:
 
     def vector(self, name, n):
         self.writer.add_tensor(name, (1.0 + 0.1 * self.rng.standard_normal(n)).astype(np.float32))
+
+    def llama_layer(self, i, d, heads, kv_heads, head_dim, ffn):
+        """Layer i of a Llama-layout decoder as llama.cpp's converter names it: the two norms,
+        Q, K, V, O and the gated MLP."""
+        p = f"blk.{i}."
+        self.vector(p + "attn_norm.weight", d)
+        self.vector(p + "ffn_norm.weight", d)
+        self.matrix(p + "attn_q.weight", heads * head_dim, d)
+        self.matrix(p + "attn_k.weight", kv_heads * head_dim, d)
+        self.matrix(p + "attn_v.weight", kv_heads * head_dim, d)
+        self.matrix(p + "attn_output.weight", d, heads * head_dim)
+        self.matrix(p + "ffn_gate.weight", ffn, d)
+        self.matrix(p + "ffn_up.weight", ffn, d)
+        self.matrix(p + "ffn_down.weight", d, ffn)

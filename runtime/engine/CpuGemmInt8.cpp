@@ -143,14 +143,17 @@ void poisonBlocks(int64_t b0, int64_t count, int8_t *q, float *scales, int32_t *
 // GGUF's Q8_K over each 256 values: m the first value of the largest magnitude, iscale =
 // -127 / m, q = min(127, nearest-even(x iscale)), the scale 1 / iscale (0 and zero codes when
 // all are 0). `amax` (when known) is that magnitude.
+// The first of 256 values whose magnitude is `amax` (their largest), with its sign.
+float firstOfMagnitude(const float *v, float amax) {
+  for (int64_t i = 0; i < 256; ++i)
+    if (std::fabs(v[i]) == amax)
+      return v[i];
+  return 0.0f;
+}
+
 void quantizeSuper(const float *v, int64_t b0, float amax, int8_t *q, float *scales,
                    int32_t *sums) {
-  float max = 0.0f, seen = 0.0f;
-  for (int64_t i = 0; i < 256 && seen < amax; ++i)
-    if (std::fabs(v[i]) > seen) {
-      seen = std::fabs(v[i]);
-      max = v[i];
-    }
+  const float max = firstOfMagnitude(v, amax);
   const float iscale = max != 0.0f ? -127.0f / max : 0.0f;
   for (int64_t b = b0; b < b0 + 8; ++b) {
     int32_t s[2] = {0, 0};
@@ -363,13 +366,7 @@ MODELRT_VNNI void quantizeSuperVnni(const float *x, int64_t k, int8_t *q, float 
       poisonBlocks(b0, 8, q, scales, sums);
       continue;
     }
-    const float m = _mm512_reduce_max_ps(amax);
-    float max = 0.0f;
-    for (int64_t i = 0; i < 256; ++i)
-      if (std::fabs(v[i]) == m) {
-        max = v[i];
-        break;
-      }
+    const float max = firstOfMagnitude(v, _mm512_reduce_max_ps(amax));
     if (max == 0.0f) {
       quantizeSuper(v, b0, 0.0f, q, scales, sums);
       continue;
@@ -647,12 +644,7 @@ MODELRT_AVX2_INT void quantizeSuperAvx2(const float *x, int64_t k, int8_t *q, fl
       poisonBlocks(b0, 8, q, scales, sums);
       continue;
     }
-    float max = 0.0f;
-    for (int64_t i = 0; i < 256; ++i)
-      if (std::fabs(v[i]) == amax) {
-        max = v[i];
-        break;
-      }
+    const float max = firstOfMagnitude(v, amax);
     if (max == 0.0f) {
       quantizeSuper(v, b0, 0.0f, q, scales, sums);
       continue;
