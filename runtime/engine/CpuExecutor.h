@@ -166,6 +166,10 @@ private:
 // The executor of options.device for the plan: CpuExecutor, or the CUDA executor where this
 // runtime was built with CUDA (an error naming the reason elsewhere). On "cuda", the KV
 // cache budget defaults to most of the GPU's free memory.
+// A line for startup logs when `executor` is the CPU executor running integer dot products
+// ("CPU GEMMs: int8 activations, integer dot products (AVX-512 VNNI)"); else empty.
+std::string describeCpuGemms(const Executor &executor, const ExecutorOptions &options);
+
 Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
                                                  const ExecutorOptions &options = {});
 

@@ -161,5 +161,8 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
 
 // Whether GemmPath::Best uses AVX2 + FMA on this CPU.
 bool gemmUsesAvx2();
+// The instructions GemmPath::Best's integer dot products use here: "AVX-512 VNNI", "AVX2" or
+// "portable".
+const char *intDotInstructions();
 
 } // namespace modelrt::engine

@@ -140,9 +140,6 @@ void poisonBlocks(int64_t b0, int64_t count, int8_t *q, float *scales, int32_t *
   std::memset(q + b0 * kQuant, 0, static_cast<size_t>(count * kQuant));
 }
 
-// GGUF's Q8_K over each 256 values: m the first value of the largest magnitude, iscale =
-// -127 / m, q = min(127, nearest-even(x iscale)), the scale 1 / iscale (0 and zero codes when
-// all are 0). `amax` (when known) is that magnitude.
 // The first of 256 values whose magnitude is `amax` (their largest), with its sign.
 float firstOfMagnitude(const float *v, float amax) {
   for (int64_t i = 0; i < 256; ++i)
@@ -151,10 +148,24 @@ float firstOfMagnitude(const float *v, float amax) {
   return 0.0f;
 }
 
+// The inverse scales of Q8_0 (from the largest magnitude) and Q8_K (from that value, signed):
+// 0 for a block of zeros, or of values so small that the inverse overflows; its codes are then
+// 0 and its scale 0 (Q8_0's f16 scale underflows there), so it adds nothing on every path.
+float q8Inverse(float amax) {
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  return std::isfinite(id) ? id : 0.0f;
+}
+float q8kInverse(float max) {
+  const float iscale = max != 0.0f ? -127.0f / max : 0.0f;
+  return std::isfinite(iscale) ? iscale : 0.0f;
+}
+
+// GGUF's Q8_K over 256 values whose largest magnitude is `amax`: m the first value of that
+// magnitude, iscale = -127 / m, q = min(127, nearest-even(x iscale)), the scale 1 / iscale (0
+// and zero codes where q8kInverse gives 0).
 void quantizeSuper(const float *v, int64_t b0, float amax, int8_t *q, float *scales,
                    int32_t *sums) {
-  const float max = firstOfMagnitude(v, amax);
-  const float iscale = max != 0.0f ? -127.0f / max : 0.0f;
+  const float iscale = q8kInverse(firstOfMagnitude(v, amax));
   for (int64_t b = b0; b < b0 + 8; ++b) {
     int32_t s[2] = {0, 0};
     for (int64_t i = 0; i < kQuant; ++i) {
@@ -162,7 +173,7 @@ void quantizeSuper(const float *v, int64_t b0, float amax, int8_t *q, float *sca
       q[b * kQuant + i] = static_cast<int8_t>(v8);
       s[i / 16] += v8;
     }
-    scales[b] = max != 0.0f ? 1.0f / iscale : 0.0f;
+    scales[b] = iscale != 0.0f ? 1.0f / iscale : 0.0f;
     sums[2 * b] = s[0];
     sums[2 * b + 1] = s[1];
   }
@@ -199,7 +210,7 @@ void quantizePortable(const float *x, int64_t k, int8_t *q, float *scales, int32
       continue;
     } else {
       scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
-      const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+      const float id = q8Inverse(amax);
       for (int64_t i = 0; i < kQuant; ++i) {
         const int v8 = static_cast<int>(std::nearbyint(v[i] * id));
         q[b * kQuant + i] = static_cast<int8_t>(v8);
@@ -366,12 +377,11 @@ MODELRT_VNNI void quantizeSuperVnni(const float *x, int64_t k, int8_t *q, float 
       poisonBlocks(b0, 8, q, scales, sums);
       continue;
     }
-    const float max = firstOfMagnitude(v, _mm512_reduce_max_ps(amax));
-    if (max == 0.0f) {
-      quantizeSuper(v, b0, 0.0f, q, scales, sums);
+    const float m = _mm512_reduce_max_ps(amax), iscale = q8kInverse(firstOfMagnitude(v, m));
+    if (iscale == 0.0f) {
+      quantizeSuper(v, b0, m, q, scales, sums);
       continue;
     }
-    const float iscale = -127.0f / max;
     const __m512 s = _mm512_set1_ps(iscale);
     const __m512i top = _mm512_set1_epi32(127);
     for (int64_t b = b0; b < b0 + 8; ++b) {
@@ -400,7 +410,7 @@ MODELRT_VNNI void quantizeVnni(const float *x, int64_t k, int8_t *q, float *scal
     }
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
     scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
-    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512 id = _mm512_set1_ps(q8Inverse(amax));
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
     _mm_storeu_si128(reinterpret_cast<__m128i *>(q + b * kQuant), _mm512_cvtepi32_epi8(q0));
@@ -629,7 +639,7 @@ MODELRT_AVX2_INT void quantizeAvx2(const float *x, int64_t k, int8_t *q, float *
       continue;
     }
     scales[b] = f16ToF32(f32ToF16(amax / 127.0f));
-    codesAvx2(x + b * kQuant, amax != 0.0f ? 127.0f / amax : 0.0f, false, q + b * kQuant,
+    codesAvx2(x + b * kQuant, q8Inverse(amax), false, q + b * kQuant,
               sums + 2 * b);
   }
 }
@@ -644,12 +654,11 @@ MODELRT_AVX2_INT void quantizeSuperAvx2(const float *x, int64_t k, int8_t *q, fl
       poisonBlocks(b0, 8, q, scales, sums);
       continue;
     }
-    const float max = firstOfMagnitude(v, amax);
-    if (max == 0.0f) {
-      quantizeSuper(v, b0, 0.0f, q, scales, sums);
+    const float iscale = q8kInverse(firstOfMagnitude(v, amax));
+    if (iscale == 0.0f) {
+      quantizeSuper(v, b0, amax, q, scales, sums);
       continue;
     }
-    const float iscale = -127.0f / max;
     for (int64_t b = b0; b < b0 + 8; ++b) {
       codesAvx2(v + (b - b0) * kQuant, iscale, true, q + b * kQuant, sums + 2 * b);
       scales[b] = 1.0f / iscale;
@@ -764,6 +773,25 @@ struct Buffers {
 
 } // namespace
 
+} // namespace modelrt::engine::intdot
+
+namespace modelrt::engine {
+
+const char *intDotInstructions() {
+  switch (intdot::bestIsa()) {
+  case intdot::Isa::Vnni:
+    return "AVX-512 VNNI";
+  case intdot::Isa::Avx2:
+    return "AVX2";
+  default:
+    return "portable";
+  }
+}
+
+} // namespace modelrt::engine
+
+namespace modelrt::engine::intdot {
+
 void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
                  GemmPath path) {
 #ifdef MODELRT_HAVE_X86
@@ -840,14 +868,17 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         }
       }
     }
-    if (bias) {
-      const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
+    const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
+    if (kTotal == 0 && !accumulate) // no chains: the bias, or zeros (as the f32 path)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t col = c0; col < c1; ++col)
+          out[r * outStride + col] = 0.0f + (bias ? bias[col] : 0.0f);
+    else if (bias)
       for (int64_t r = 0; r < rows; ++r) {
         float *row = out + r * outStride;
         for (int64_t col = c0; col < c1; ++col)
           row[col] += bias[col];
       }
-    }
   }
 }
 

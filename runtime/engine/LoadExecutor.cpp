@@ -7,6 +7,14 @@
 
 namespace modelrt::engine {
 
+std::string describeCpuGemms(const Executor &executor, const ExecutorOptions &options) {
+  if (options.cpuActivations != GemmActivations::Int8 ||
+      !dynamic_cast<const CpuExecutor *>(&executor))
+    return "";
+  return std::string("CPU GEMMs: int8 activations, integer dot products (") +
+         intDotInstructions() + ")";
+}
+
 Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
                                                  const ExecutorOptions &options) {
   std::string device = options.device;

@@ -163,8 +163,11 @@ int runBench(const BenchOptions &o) {
   if (!exec)
     return fail(exec.error().message());
   const int64_t vocab = (*exec)->metadata().vocabSize;
-  if (!o.json)
+  if (!o.json) {
     std::cout << describeKvCache(**exec, o.executor.kvCacheDtype) << "\n";
+    if (std::string gemms = engine::describeCpuGemms(**exec, o.executor); !gemms.empty())
+      std::cout << gemms << "\n";
+  }
   // Warm-up requests first, untimed (vLLM's benchmark also sends a test prompt first):
   // other random prompts, all at once, so that one-time costs (kernel modules, GEMM
   // algorithm choices per shape) stay out of the figures.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -210,10 +211,13 @@ void quantizeActivations(const float *x, int64_t k, int64_t block, std::vector<i
 
 // --cpu-activations int8: every integer-coded type against a double-precision sum over GGUF's
 // dequantized weights and the activations quantized as llama.cpp does (Q8_K against the
-// 256-value types), within float rounding; the AVX-512, AVX2 and portable paths give the same bits,
-// and a row's bits do not depend on the rows batched with it (tiles of 1-4 rows, pairs of
-// panels, a last panel of fewer than 16 columns), with bias and accumulation.
+// 256-value types), within float rounding. The AVX-512, AVX2 and portable paths give the same
+// bits, and a row's bits do not depend on the rows batched with it: every row count 1-13
+// (tiles of 1-8 rows, pairs of panels), a last panel of fewer than 16 columns, strided rows
+// whose padding stays untouched, bias and accumulation; rows of zeros, of values too small to
+// invert their scale, and of large values.
 TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
+  std::printf("integer dot products on this CPU: %s\n", intDotInstructions());
   for (DType dtype : {DType::Q8_0, DType::Q4_1, DType::Q4_0, DType::Q5_0, DType::Q5_1,
                      DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
                      DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::Q4_ZP})
@@ -232,71 +236,104 @@ TEST(CpuGemm, Int8ActivationsMatchDequantizedDotProducts) {
       ASSERT_TRUE(w.ok()) << w.error().toString();
       ASSERT_TRUE(w->intDot());
       EXPECT_EQ(w->intLayout().activationBlock, super ? 256 : 32);
-      const int64_t rows = 13;
-      std::vector<float> in = randomVector(rows * k, 10), bias = randomVector(n, 11);
-      for (int64_t i = 0; i < rows * k; i += 7) // magnitudes that vary within blocks
+      const int64_t rows = 13, inStride = k + 32, outStride = n + 3;
+      std::vector<float> in = randomVector(rows * inStride, 10), bias = randomVector(n, 11);
+      for (int64_t i = 0; i < rows * inStride; i += 7) // magnitudes that vary within blocks
         in[i] *= 4.0f;
-      std::vector<float> all(rows * n), portable(rows * n), avx2(rows * n);
-      gemm(in.data(), k, rows, *w, bias.data(), all.data(), n);
-      gemm(in.data(), k, rows, *w, bias.data(), portable.data(), n, GemmPath::Portable);
-      gemm(in.data(), k, rows, *w, bias.data(), avx2.data(), n, GemmPath::Avx2);
-      EXPECT_EQ(std::memcmp(all.data(), portable.data(), all.size() * sizeof(float)), 0);
-      EXPECT_EQ(std::memcmp(all.data(), avx2.data(), all.size() * sizeof(float)), 0);
+      for (int64_t i = 0; i < k; ++i) {
+        in[2 * inStride + i] = 0.0f;       // zeros
+        in[5 * inStride + i] *= 1e-38f;    // scales too small to invert
+        in[9 * inStride + i] *= 3.0e5f;    // large values
+      }
+      const float poison = -12345.0f;
+      auto run = [&](int64_t count, GemmPath path) {
+        std::vector<float> out(count * outStride, poison);
+        gemm(in.data(), inStride, count, *w, bias.data(), out.data(), outStride, path);
+        for (int64_t r = 0; r < count; ++r)
+          for (int64_t j = n; j < outStride; ++j)
+            EXPECT_EQ(out[r * outStride + j], poison) << "padding of row " << r;
+        return out;
+      };
+      const std::vector<float> all = run(rows, GemmPath::Best);
+      for (int64_t count = 1; count <= rows; ++count) // every tile size, each path
+        for (GemmPath path : {GemmPath::Best, GemmPath::Avx2, GemmPath::Portable}) {
+          if (count < rows && path == GemmPath::Portable)
+            continue;
+          const std::vector<float> part = run(count, path);
+          EXPECT_EQ(std::memcmp(part.data(), all.data(), part.size() * sizeof(float)), 0)
+              << count << " rows, path " << static_cast<int>(path);
+        }
       for (int64_t r = 0; r < rows; ++r) {
         std::vector<int> q;
         std::vector<double> scale;
-        quantizeActivations(in.data() + r * k, k, super ? 256 : 32, q, scale);
+        quantizeActivations(in.data() + r * inStride, k, super ? 256 : 32, q, scale);
         double worst = 0, size = 0;
         for (int64_t j = 0; j < n; ++j) {
           double want = bias[j];
           for (int64_t i = 0; i < k; ++i)
             want += double(dense[j * k + i]) * q[i] * scale[i / 32];
-          worst = std::max(worst, std::fabs(want - all[r * n + j]));
+          worst = std::max(worst, std::fabs(want - all[r * outStride + j]));
           size = std::max(size, std::fabs(want));
         }
         EXPECT_LT(worst, 2e-6 * size) << "row " << r;
         // Alone, and as the second row of two (the 2-row tile), the same bits.
         std::vector<float> alone(n), two(2 * n);
-        for (GemmPath path : {GemmPath::Best, GemmPath::Avx2}) {
-          gemm(in.data() + r * k, k, 1, *w, bias.data(), alone.data(), n, path);
-          EXPECT_EQ(std::memcmp(alone.data(), &all[r * n], n * sizeof(float)), 0) << "row " << r;
-        }
+        gemm(in.data() + r * inStride, k, 1, *w, bias.data(), alone.data(), n);
+        EXPECT_EQ(std::memcmp(alone.data(), &all[r * outStride], n * sizeof(float)), 0) << "row " << r;
         const int64_t other = (r + 5) % rows;
-        std::vector<float> pairIn(in.begin() + other * k, in.begin() + (other + 1) * k);
-        pairIn.insert(pairIn.end(), in.begin() + r * k, in.begin() + (r + 1) * k);
-        gemm(pairIn.data(), k, 2, *w, bias.data(), two.data(), n);
-        EXPECT_EQ(std::memcmp(two.data() + n, &all[r * n], n * sizeof(float)), 0) << "row " << r;
+        std::vector<float> pairIn(in.begin() + other * inStride, in.begin() + other * inStride + k);
+        pairIn.insert(pairIn.end(), in.begin() + r * inStride, in.begin() + r * inStride + k);
+        gemm(pairIn.data(), k, 2, *w, bias.data(), two.data(), n, GemmPath::Avx2);
+        EXPECT_EQ(std::memcmp(two.data() + n, &all[r * outStride], n * sizeof(float)), 0)
+            << "row " << r;
       }
-      // Accumulation continues each output's chain: bias + in w^T + in w^T.
-      std::vector<float> twice = all;
-      gemm(in.data(), k, rows, *w, nullptr, twice.data(), n, GemmPath::Best, true);
-      std::vector<float> portableTwice = portable;
-      gemm(in.data(), k, rows, *w, nullptr, portableTwice.data(), n, GemmPath::Portable, true);
-      EXPECT_EQ(std::memcmp(twice.data(), portableTwice.data(), twice.size() * sizeof(float)), 0);
-      EXPECT_NEAR(twice[3], all[3] + (all[3] - bias[3]), 1e-4 * (1 + std::fabs(all[3])));
+      // Accumulation continues each output's chain (bias + in w^T + in w^T), on every path.
+      std::vector<float> twice[3];
+      int at = 0;
+      for (GemmPath path : {GemmPath::Best, GemmPath::Avx2, GemmPath::Portable}) {
+        twice[at] = all;
+        gemm(in.data(), inStride, rows, *w, nullptr, twice[at].data(), outStride, path, true);
+        EXPECT_EQ(std::memcmp(twice[at].data(), twice[0].data(), all.size() * sizeof(float)), 0);
+        ++at;
+      }
+      EXPECT_NEAR(twice[0][3], all[3] + (all[3] - bias[3]), 1e-4 * (1 + std::fabs(all[3])));
     }
 }
 
-// A non-finite input makes its own row's outputs NaN, and no other row's.
+// A non-finite input makes its own row's outputs NaN, and leaves the other rows' bits alone.
 TEST(CpuGemm, Int8ActivationsKeepNonFiniteRowsApart) {
   const int64_t n = 40, k = 256, rows = 3;
-  for (DType dtype : {DType::Q4_0, DType::Q4_K}) {
+  for (DType dtype : {DType::Q4_0, DType::Q4_K, DType::Q8_0, DType::IQ4_NL, DType::Q6_K}) {
     std::vector<uint8_t> blocks = randomBlocks(dtype, n, k, 3);
     Expected<PackedWeight> w = PackedWeight::pack(dtype, blocks.data(), blocks.size(), n, k,
                                                   GemmActivations::Int8);
     ASSERT_TRUE(w.ok());
     for (float bad : {INFINITY, NAN})
       for (GemmPath path : {GemmPath::Best, GemmPath::Avx2, GemmPath::Portable}) {
-        std::vector<float> in = randomVector(rows * k, 4), out(rows * n), clean(n);
-        gemm(in.data(), k, 1, *w, nullptr, clean.data(), n, path);
+        std::vector<float> in = randomVector(rows * k, 4), out(rows * n), first(n), last(n);
+        gemm(in.data(), k, 1, *w, nullptr, first.data(), n, path);
+        gemm(in.data() + 2 * k, k, 1, *w, nullptr, last.data(), n, path);
         in[k + 77] = bad;
         gemm(in.data(), k, rows, *w, nullptr, out.data(), n, path);
-        EXPECT_EQ(std::memcmp(out.data(), clean.data(), n * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(out.data(), first.data(), n * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(out.data() + 2 * n, last.data(), n * sizeof(float)), 0);
         for (int64_t j = 0; j < n; ++j)
           EXPECT_TRUE(std::isnan(out[n + j])) << dtypeName(dtype) << " column " << j;
-        EXPECT_FALSE(std::isnan(out[2 * n]));
       }
   }
+}
+
+// No k: the bias, or zeros, as the f32 path gives.
+TEST(CpuGemm, Int8ActivationsWithoutK) {
+  Expected<PackedWeight> w = PackedWeight::pack(DType::Q8_0, nullptr, 0, 20, 0, GemmActivations::Int8);
+  ASSERT_TRUE(w.ok()) << w.error().toString();
+  std::vector<float> bias = randomVector(20, 5), out(40, 7.0f);
+  gemm(nullptr, 0, 2, *w, bias.data(), out.data(), 20);
+  for (int64_t j = 0; j < 40; ++j)
+    EXPECT_EQ(out[j], bias[j % 20]);
+  gemm(nullptr, 0, 2, *w, nullptr, out.data(), 20);
+  for (float v : out)
+    EXPECT_EQ(v, 0.0f);
 }
 
 TEST(CpuGemm, PackRefusesWhatItCannotHold) {
