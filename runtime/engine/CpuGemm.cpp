@@ -809,7 +809,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   p.intDot_ = activations == GemmActivations::Int8 && format != Panels::F8;
   if (p.intDot_) {
     IntLayout &l = p.intLayout_;
-    l.bits = format == Panels::Q41 || dtype == DType::Q3_K || dtype == DType::Q2_K ? 4
+    l.lut = format == Panels::Q4Iq4 || format == Panels::Q4Mx;
+    l.bits = format == Panels::Q41 || l.lut || dtype == DType::Q3_K || dtype == DType::Q2_K ? 4
              : dtype == DType::Q6_K || dtype == DType::Q5_0 || dtype == DType::Q5_1 ||
                      dtype == DType::Q5_K
                  ? 6
@@ -820,13 +821,18 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
     l.scales = info.blockElements == 256                              ? IntScales::K
                : dtype == DType::MXFP4 || dtype == DType::Q4_ZP ? IntScales::F32
                                                                       : IntScales::F16;
-    l.offset = dtype == DType::Q4_0   ? 8
-               : dtype == DType::Q3_K ? 4
-               : dtype == DType::Q6_K ? 32
-               : dtype == DType::Q5_0 ? 16
-               : l.bits == 8          ? 128
-                                      : 0;
+    l.offset = dtype == DType::Q4_0       ? 8
+               : dtype == DType::Q3_K     ? 4
+               : dtype == DType::Q6_K     ? 32
+               : dtype == DType::Q5_0     ? 16
+               : l.bits == 8 || l.lut ? 128
+                                          : 0;
     l.activationBlock = info.blockElements == 256 ? 256 : kQuant;
+    if (l.lut) {
+      const int8_t *values = format == Panels::Q4Mx ? kMxfp4Values : kGgufIq4Values;
+      for (int i = 0; i < 16; ++i)
+        p.intTable_[i] = static_cast<uint8_t>(values[i] + l.offset);
+    }
   }
   const int64_t groups = info.blockElements / kQuant;
   const int64_t outBlock = quantBlockBytes(dtype);
@@ -911,12 +917,8 @@ Expected<PackedWeight> PackedWeight::pack(DType dtype, const uint8_t *data, size
   // Lut panels: the scale, then the codes two per byte as Q4_1 panels hold them.
   auto putLut = [&](uint8_t *base, int64_t at, int64_t j, float scale, const uint8_t *q,
                     const KParts *kp = nullptr) {
-    if (p.intDot_) {
-      const int8_t *table = format == Panels::Q4Mx ? kMxfp4Values : kGgufIq4Values;
-      return putInt(base, at, j, &scale, nullptr, kp, [&](int64_t i) {
-        return static_cast<uint8_t>(table[q[i]] + p.intLayout_.offset);
-      });
-    }
+    if (p.intDot_) // the 4-bit indices; the kernels look the values up (intTable())
+      return putInt(base, at, j, &scale, nullptr, kp, [&](int64_t i) { return q[i]; });
     uint8_t *dst = base + at * outBlock;
     std::memcpy(dst + j * 4, &scale, 4);
     for (int64_t i = 0; i < kQuant / 2; ++i)

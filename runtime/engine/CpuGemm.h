@@ -61,6 +61,7 @@ enum class IntScales : uint8_t {
 
 struct IntLayout {
   int bits = 8;         // bits of a code: 4, 6 (a nibble and a 2-bit plane) or 8
+  bool lut = false;     // 4-bit codes index PackedWeight::intTable()
   int groups = 1;       // G: scales per column and block (2: 16-value sub-blocks)
   bool mins = false;
   IntScales scales = IntScales::F32;
@@ -122,8 +123,9 @@ public:
   //   6 bits (Q6_K offset 32, Q5_0 offset 16, Q5_1, Q5_K): those nibbles, then two 64-byte
   //     chunks of the top 2 bits, chunk h's byte 4j + t holding those of value 16h + 4s + t
   //     at bits 2s;
-  //   8 bits (Q8_0, and the table values of IQ4_NL, IQ4_XS and MXFP4; offset 128): eight
-  //     64-byte chunks, chunk g's byte 4j + t holding value 4g + t of column j.
+  //   4-bit indices (IQ4_NL, IQ4_XS, MXFP4: intTable(), offset 128) as the 4-bit codes;
+  //   8 bits (Q8_0, offset 128): eight 64-byte chunks, chunk g's byte 4j + t holding value
+  //     4g + t of column j.
   // So four consecutive values of each of the 16 columns make 64 bytes, as a 4-way integer dot
   // product takes them.
   const uint8_t *panel(int64_t p) const { return data_.get() + p * panelBytes_; }
@@ -132,6 +134,9 @@ public:
   // activationBlock: 32 (GGUF's Q8_0 activations), or 256 against the K-quants and IQ4_XS
   // (GGUF's Q8_K: one f32 scale per 256), as llama.cpp pairs them.
   const IntLayout &intLayout() const { return intLayout_; }
+  // IntLayout::lut: the 16 code values (IQ4_NL and IQ4_XS's table, MXFP4's doubled E2M1 values,
+  // plus the offset 128).
+  const uint8_t *intTable() const { return intTable_; }
   static int64_t quantBlockBytes(DType dtype);
   // Whether `dtype` stays quantized in the panels (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
   // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4; Q4_ZP, F8_E4M3_B32).
@@ -145,6 +150,7 @@ private:
   int64_t n_ = 0, k_ = 0, panelBytes_ = 0;
   bool intDot_ = false;
   IntLayout intLayout_;
+  uint8_t intTable_[16] = {};
   std::unique_ptr<uint8_t, Free> data_;
 };
 

@@ -40,10 +40,11 @@ struct Rows {
 // chains over k in [k0, k0 + kc) (multiples of 32); c holds panel p's columns at c + 16p,
 // rows ldc apart; `first` starts the chains at zero.
 using TileFn = void (*)(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
-                        int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset);
+                        int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset,
+                        const uint8_t *table);
 
 template <int Bits, int G, bool Mins, IntScales S>
-constexpr IntLayout kLayout{Bits, G, Mins, S, 0, kQuant};
+constexpr IntLayout kLayout{Bits, false, G, Mins, S, 0, kQuant};
 
 // Block b's scales and minimums of column j (m 0 without minimums), as the vector code forms
 // them: f32 as stored, f16 widened, K d x sc and -(dmin x mn) in f32.
@@ -100,9 +101,11 @@ inline float blockTerm(const float d[2], const float m[2], const int32_t dot[2],
   }
 }
 
-template <int Bits, int G, bool Mins, IntScales S>
+// Lut: 4-bit codes index `table` (16 u8 values: a table type's values plus the offset).
+template <int Bits, int G, bool Mins, IntScales S, bool Lut = false>
 void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t panelBytes,
-                  int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
+                  int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset,
+                  const uint8_t *table) {
   constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   for (int p = 0; p < np; ++p)
     for (int r = 0; r < mr; ++r)
@@ -117,6 +120,8 @@ void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t p
           int32_t dot[2] = {0, 0};
           for (int64_t i = 0; i < kQuant; ++i) {
             int u = Bits == 8 ? codes[codeByte(i, j)] : (codes[nibbleByte(i, j)] >> nibbleShift(i)) & 15;
+            if (Lut)
+              u = table[u];
             if (Bits == 6)
               u |= ((codes[planeByte(i, j)] >> planeShift(i)) & 3) << 4;
             dot[G == 2 ? i / 16 : 0] += u * x[i];
@@ -261,9 +266,10 @@ MODELRT_VNNI inline void scalesVnni(const uint8_t *panel, int64_t b, int g, __m5
   }
 }
 
-template <int Bits, int G, bool Mins, IntScales S, int MR, int NP>
+template <int Bits, int G, bool Mins, IntScales S, int MR, int NP, bool Lut = false>
 MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
-                           int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset) {
+                           int64_t k0, int64_t kc, float *c, int64_t ldc, bool first, int offset,
+                           const uint8_t *table) {
   constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
   __m512 acc[MR][NP];
   #pragma GCC unroll 8
@@ -272,6 +278,9 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
     for (int p = 0; p < NP; ++p)
       acc[r][p] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + p * kPanel);
   const __m512i low4 = _mm512_set1_epi8(15), bits45 = _mm512_set1_epi8(0x30);
+  const __m512i lut =
+      Lut ? _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(table)))
+          : _mm512_setzero_si512();
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
     const int64_t b = kb / kQuant;
     // CH integer chains per row and panel (G = 2: half of them per 16-value group): four for
@@ -298,6 +307,8 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
         } else {
           const __m512i nib = _mm512_loadu_si512(q + 64 * (gi / 2));
           v = _mm512_and_si512(gi % 2 ? _mm512_srli_epi16(nib, 4) : nib, low4);
+          if constexpr (Lut)
+            v = _mm512_shuffle_epi8(lut, v);
           if constexpr (Bits == 6) { // bits 2s..2s+1 of the plane to bits 4-5
             const __m512i plane = _mm512_loadu_si512(q + 256 + 64 * (gi / 4));
             const int s2 = 2 * (gi % 4);
@@ -474,13 +485,14 @@ MODELRT_AVX2_INT inline void scalesAvx2(const uint8_t *panel, int64_t b, int g, 
   }
 }
 
-template <int Bits, int G, bool Mins, IntScales S, int MR, int NP>
+template <int Bits, int G, bool Mins, IntScales S, int MR, int NP, bool Lut = false>
 MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, int64_t panelBytes,
                                int64_t k0, int64_t kc, float *c, int64_t ldc, bool first,
-                               int offset) {
+                               int offset, const uint8_t *table) {
   constexpr IntLayout l = kLayout<Bits, G, Mins, S>;
-  if (Bits == 8)
-    offset = 0; // signed sums (dotSignedAvx2)
+  constexpr bool Signed = Bits == 8 || Lut; // codes up to 255: dotSignedAvx2
+  if (Signed)
+    offset = 0;
   __m256 acc[MR][NP][2];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
@@ -491,6 +503,9 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
         acc[r][p][half] = first ? _mm256_setzero_ps()
                                 : _mm256_loadu_ps(c + r * ldc + p * kPanel + 8 * half);
   const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
+  const __m256i lut =
+      Lut ? _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(table)))
+          : _mm256_setzero_si256();
   for (int64_t kb = k0; kb < k0 + kc; kb += kQuant) {
     const int64_t b = kb / kQuant;
     __m256i ch[MR][NP][2][G];
@@ -524,6 +539,8 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
             const __m256i nib =
                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * (gi / 2) + 32 * half));
             v = _mm256_and_si256(gi % 2 ? _mm256_srli_epi16(nib, 4) : nib, low4);
+            if constexpr (Lut)
+              v = _mm256_shuffle_epi8(lut, v);
             if constexpr (Bits == 6) {
               const __m256i plane = _mm256_loadu_si256(
                   reinterpret_cast<const __m256i *>(q + 256 + 64 * (gi / 4) + 32 * half));
@@ -537,7 +554,7 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
 #pragma GCC unroll 4
           for (int r = 0; r < MR; ++r)
             ch[r][p][half][g] = _mm256_add_epi32(
-                ch[r][p][half][g], Bits == 8 ? dotSignedAvx2(v, x[r]) : dotAvx2(v, x[r]));
+                ch[r][p][half][g], Signed ? dotSignedAvx2(v, x[r]) : dotAvx2(v, x[r]));
         }
       }
     }
@@ -672,32 +689,34 @@ bool detectAvx2() {
          __builtin_cpu_supports("f16c");
 }
 
-template <int Bits, int G, bool Mins, IntScales S> TileFn avx2Tile(int mr, int np) {
+template <int Bits, int G, bool Mins, IntScales S, bool Lut = false>
+TileFn avx2Tile(int mr, int np) {
   if (np == 2)
-    return tileAvx2<Bits, G, Mins, S, 1, 2>;
-  return mr == 1 ? tileAvx2<Bits, G, Mins, S, 1, 1> : tileAvx2<Bits, G, Mins, S, 2, 1>;
+    return tileAvx2<Bits, G, Mins, S, 1, 2, Lut>;
+  return mr == 1 ? tileAvx2<Bits, G, Mins, S, 1, 1, Lut> : tileAvx2<Bits, G, Mins, S, 2, 1, Lut>;
 }
 
-template <int Bits, int G, bool Mins, IntScales S> TileFn vnniTile(int mr, int np) {
+template <int Bits, int G, bool Mins, IntScales S, bool Lut = false>
+TileFn vnniTile(int mr, int np) {
   if (np == 2)
-    return tileVnni<Bits, G, Mins, S, 1, 2>;
+    return tileVnni<Bits, G, Mins, S, 1, 2, Lut>;
   switch (mr) {
   case 1:
-    return tileVnni<Bits, G, Mins, S, 1, 1>;
+    return tileVnni<Bits, G, Mins, S, 1, 1, Lut>;
   case 2:
-    return tileVnni<Bits, G, Mins, S, 2, 1>;
+    return tileVnni<Bits, G, Mins, S, 2, 1, Lut>;
   case 3:
-    return tileVnni<Bits, G, Mins, S, 3, 1>;
+    return tileVnni<Bits, G, Mins, S, 3, 1, Lut>;
   case 4:
-    return tileVnni<Bits, G, Mins, S, 4, 1>;
+    return tileVnni<Bits, G, Mins, S, 4, 1, Lut>;
   case 5:
-    return tileVnni<Bits, G, Mins, S, 5, 1>;
+    return tileVnni<Bits, G, Mins, S, 5, 1, Lut>;
   case 6:
-    return tileVnni<Bits, G, Mins, S, 6, 1>;
+    return tileVnni<Bits, G, Mins, S, 6, 1, Lut>;
   case 7:
-    return tileVnni<Bits, G, Mins, S, 7, 1>;
+    return tileVnni<Bits, G, Mins, S, 7, 1, Lut>;
   default:
-    return tileVnni<Bits, G, Mins, S, 8, 1>;
+    return tileVnni<Bits, G, Mins, S, 8, 1, Lut>;
   }
 }
 #endif
@@ -721,18 +740,19 @@ Isa isaFor(GemmPath path) {
 // Rows per tile: the AVX2 tiles keep their chains in 16 registers.
 int maxRowsOf(Isa isa) { return isa == Isa::Avx2 ? 2 : kMaxRows; }
 
-template <int Bits, int G, bool Mins, IntScales S> TileFn pick(int mr, int np, Isa isa) {
+template <int Bits, int G, bool Mins, IntScales S, bool Lut = false>
+TileFn pick(int mr, int np, Isa isa) {
 #ifdef MODELRT_HAVE_X86
   if (isa == Isa::Vnni)
-    return vnniTile<Bits, G, Mins, S>(mr, np);
+    return vnniTile<Bits, G, Mins, S, Lut>(mr, np);
   if (isa == Isa::Avx2)
-    return avx2Tile<Bits, G, Mins, S>(mr, np);
+    return avx2Tile<Bits, G, Mins, S, Lut>(mr, np);
 #else
   (void)mr;
   (void)np;
   (void)isa;
 #endif
-  return tilePortable<Bits, G, Mins, S>;
+  return tilePortable<Bits, G, Mins, S, Lut>;
 }
 
 // The tile for mr rows x np panels (np 2 only with mr 1) of a layout pack() makes.
@@ -742,25 +762,28 @@ TileFn tileFor(const IntLayout &l, int mr, int np, Isa isa) {
     int groups;
     bool mins;
     IntScales scales;
+    bool lut;
     TileFn (*pick)(int, int, Isa);
   };
   static constexpr Kind kinds[] = {
-      {4, 1, false, IntScales::F16, pick<4, 1, false, IntScales::F16>},  // Q4_0
-      {4, 1, true, IntScales::F16, pick<4, 1, true, IntScales::F16>},    // Q4_1
-      {4, 1, true, IntScales::K, pick<4, 1, true, IntScales::K>},        // Q4_K
-      {4, 1, true, IntScales::F32, pick<4, 1, true, IntScales::F32>},    // Q4_ZP
-      {4, 2, false, IntScales::K, pick<4, 2, false, IntScales::K>},      // Q3_K
-      {4, 2, true, IntScales::K, pick<4, 2, true, IntScales::K>},        // Q2_K
-      {6, 2, false, IntScales::K, pick<6, 2, false, IntScales::K>},      // Q6_K
-      {6, 1, false, IntScales::F16, pick<6, 1, false, IntScales::F16>},  // Q5_0
-      {6, 1, true, IntScales::F16, pick<6, 1, true, IntScales::F16>},    // Q5_1
-      {6, 1, true, IntScales::K, pick<6, 1, true, IntScales::K>},        // Q5_K
-      {8, 1, false, IntScales::F16, pick<8, 1, false, IntScales::F16>},  // Q8_0, IQ4_NL
-      {8, 1, false, IntScales::K, pick<8, 1, false, IntScales::K>},      // IQ4_XS
-      {8, 1, false, IntScales::F32, pick<8, 1, false, IntScales::F32>},  // MXFP4
+      {4, 1, false, IntScales::F16, false, pick<4, 1, false, IntScales::F16>},  // Q4_0
+      {4, 1, true, IntScales::F16, false, pick<4, 1, true, IntScales::F16>},    // Q4_1
+      {4, 1, true, IntScales::K, false, pick<4, 1, true, IntScales::K>},        // Q4_K
+      {4, 1, true, IntScales::F32, false, pick<4, 1, true, IntScales::F32>},    // Q4_ZP
+      {4, 2, false, IntScales::K, false, pick<4, 2, false, IntScales::K>},      // Q3_K
+      {4, 2, true, IntScales::K, false, pick<4, 2, true, IntScales::K>},        // Q2_K
+      {6, 2, false, IntScales::K, false, pick<6, 2, false, IntScales::K>},      // Q6_K
+      {6, 1, false, IntScales::F16, false, pick<6, 1, false, IntScales::F16>},  // Q5_0
+      {6, 1, true, IntScales::F16, false, pick<6, 1, true, IntScales::F16>},    // Q5_1
+      {6, 1, true, IntScales::K, false, pick<6, 1, true, IntScales::K>},        // Q5_K
+      {8, 1, false, IntScales::F16, false, pick<8, 1, false, IntScales::F16>},  // Q8_0
+      {4, 1, false, IntScales::F16, true, pick<4, 1, false, IntScales::F16, true>}, // IQ4_NL
+      {4, 1, false, IntScales::K, true, pick<4, 1, false, IntScales::K, true>},     // IQ4_XS
+      {4, 1, false, IntScales::F32, true, pick<4, 1, false, IntScales::F32, true>}, // MXFP4
   };
   for (const Kind &k : kinds)
-    if (k.bits == l.bits && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales)
+    if (k.bits == l.bits && k.groups == l.groups && k.mins == l.mins && k.scales == l.scales &&
+        k.lut == l.lut)
       return k.pick(mr, np, isa);
   return nullptr; // pack() makes no other layout
 }
@@ -835,6 +858,7 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
   const TileFn pair = tileFor(w.intLayout(), 1, 2, isa);
   const int64_t panels = w.numPanels(), fullPanels = n / kPanel, panelBytes = w.panelBytes();
   const int offset = w.intLayout().offset;
+  const uint8_t *table = w.intTable();
   auto fresh = [accumulate](int64_t k0) { return k0 == 0 && !accumulate; };
 
   // Threads take pairs of adjacent panels (32 columns).
@@ -850,19 +874,20 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         float *c = out + r0 * outStride;
         if (mr == 1 && pairEnd - p0 == 2 && pairEnd <= fullPanels) {
           pair(1, 2, a, w.panel(p0), panelBytes, k0, kc, c + p0 * kPanel, outStride, fresh(k0),
-               offset);
+               offset, table);
           continue;
         }
         for (int64_t p = p0; p < pairEnd; ++p) {
           const int64_t col = p * kPanel, valid = std::min(kPanel, n - col);
           if (valid == kPanel) {
             tiles[mr](mr, 1, a, w.panel(p), panelBytes, k0, kc, c + col, outStride, fresh(k0),
-                      offset);
+                      offset, table);
             continue;
           }
           for (int r = 0; r < mr; ++r)
             std::memcpy(edge + r * kPanel, c + r * outStride + col, valid * sizeof(float));
-          tiles[mr](mr, 1, a, w.panel(p), panelBytes, k0, kc, edge, kPanel, fresh(k0), offset);
+          tiles[mr](mr, 1, a, w.panel(p), panelBytes, k0, kc, edge, kPanel, fresh(k0), offset,
+                    table);
           for (int r = 0; r < mr; ++r)
             std::memcpy(c + r * outStride + col, edge + r * kPanel, valid * sizeof(float));
         }
