@@ -466,6 +466,9 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
       return bad("the CPU executor runs f32 activations, not " + std::string(dtypeName(v.dtype)))
           .withContext(planPath);
   impl.arena.assign(static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float), 0.0f);
+  exec->cpuActivations_ = options.cpuActivations.value_or(
+      exec->meta_.weightNames == "gguf" ? GemmActivations::Int8 : GemmActivations::F32);
+  const GemmActivations activations = exec->cpuActivations_;
   std::map<std::string, PackedWeight> &packed = impl.packed;
   impl.packedOf.assign(impl.prog.ops.size(), nullptr);
   impl.headsOf.assign(impl.prog.ops.size(), nullptr);
@@ -478,7 +481,7 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
                               (op.gemmInputRows ? "/rows" : "");
       auto it = impl.packedHeads.find(key);
       if (it == impl.packedHeads.end()) {
-        Expected<std::vector<PackedWeight>> heads = packHeads(op, options.cpuActivations);
+        Expected<std::vector<PackedWeight>> heads = packHeads(op, activations);
         if (!heads)
           return heads.error().withContext(planPath + ": weight " + op.weight->name);
         it = impl.packedHeads.emplace(key, std::move(*heads)).first;
@@ -492,14 +495,14 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
         Expected<PackedWeight> p = PackedWeight::pack(
             op.weight->dtype, op.weight->data, op.weight->size,
             static_cast<int64_t>(op.weight->shape[0]), static_cast<int64_t>(op.weight->shape[1]),
-            options.cpuActivations);
+            activations);
         if (!p)
           return p.error().withContext(planPath + ": weight " + op.weight->name);
         it = packed.emplace(op.weight->name, std::move(*p)).first;
       }
       impl.packedOf[i] = &it->second;
     } else if (op.kind == OpKind::Moe) {
-      Expected<PackedExperts> experts = packExperts(op, options.cpuActivations);
+      Expected<PackedExperts> experts = packExperts(op, activations);
       if (!experts)
         return experts.error().withContext(planPath);
       impl.expertsOf[i] = std::make_unique<PackedExperts>(std::move(*experts));

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,9 +69,12 @@ struct ExecutorOptions {
   // row count (batch-invariant GEMMs).
   bool batchInvariantGemm = false;
   // How the CPU executor's GEMMs take their input rows against GGUF integer-coded weights
-  // (CpuGemm.h): F32 (exact: the dense plan's bits), or Int8 (rows quantized per 32 values,
-  // integer dot products, as llama.cpp computes).
-  GemmActivations cpuActivations = GemmActivations::F32;
+  // (CpuGemm.h): F32 (exact: the dense plan's bits), or Int8 (rows quantized as llama.cpp
+  // quantizes them, integer dot products: llama.cpp's numbers). Unset: as the plan's weights
+  // came, Int8 for a GGUF file's (what llama.cpp computes on it), F32 for a checkpoint's
+  // (weight-only quantization, as vLLM and transformers run it). modelrt's commands leave it
+  // unset unless --cpu-activations says; the library's default is F32.
+  std::optional<GemmActivations> cpuActivations = GemmActivations::F32;
 };
 
 class CpuExecutor final : public Executor {
@@ -79,6 +83,8 @@ public:
                                                      const ExecutorOptions &options = {});
 
   const plan::PlanMetadata &metadata() const override { return meta_; }
+  // What its GEMMs do with GGUF integer-coded weights (ExecutorOptions::cpuActivations).
+  GemmActivations cpuActivations() const { return cpuActivations_; }
   int32_t numKvBlocks() const override { return numKvBlocks_; }
   int32_t kvBlockSize() const override { return kvBlockSize_; }
 
@@ -159,6 +165,7 @@ private:
   std::vector<std::thread> threads_;
   plan::PlanFile file_;
   plan::PlanMetadata meta_;
+  GemmActivations cpuActivations_ = GemmActivations::F32;
   std::unique_ptr<Impl> impl_;
   int32_t numKvBlocks_ = 0, kvBlockSize_ = 16;
 };
@@ -166,9 +173,9 @@ private:
 // The executor of options.device for the plan: CpuExecutor, or the CUDA executor where this
 // runtime was built with CUDA (an error naming the reason elsewhere). On "cuda", the KV
 // cache budget defaults to most of the GPU's free memory.
-// A line for startup logs when `executor` is the CPU executor running integer dot products
-// ("CPU GEMMs: int8 activations, integer dot products (AVX-512 VNNI)"); else empty.
-std::string describeCpuGemms(const Executor &executor, const ExecutorOptions &options);
+// A line for startup logs naming how the CPU executor's GEMMs treat activations ("CPU GEMMs:
+// int8 activations, integer dot products (AVX-512 VNNI; ...)"); empty for other executors.
+std::string describeCpuGemms(const Executor &executor);
 
 Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,
                                                  const ExecutorOptions &options = {});

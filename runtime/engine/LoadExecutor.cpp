@@ -7,12 +7,15 @@
 
 namespace modelrt::engine {
 
-std::string describeCpuGemms(const Executor &executor, const ExecutorOptions &options) {
-  if (options.cpuActivations != GemmActivations::Int8 ||
-      !dynamic_cast<const CpuExecutor *>(&executor))
+std::string describeCpuGemms(const Executor &executor) {
+  const auto *cpu = dynamic_cast<const CpuExecutor *>(&executor);
+  if (!cpu)
     return "";
+  if (cpu->cpuActivations() == GemmActivations::F32)
+    return "CPU GEMMs: f32 activations (quantized weights widened exactly; --cpu-activations "
+           "int8 for integer dot products)";
   return std::string("CPU GEMMs: int8 activations, integer dot products (") +
-         intDotInstructions() + ")";
+         intDotInstructions() + "; --cpu-activations f32 for exact f32)";
 }
 
 Expected<std::unique_ptr<Executor>> loadExecutor(const std::string &planPath,

@@ -543,7 +543,7 @@ Status serve(const ServerOptions &options) {
     return exec.error();
   std::fprintf(stderr, "modelrt serve: %s\n",
                describeKvCache(**exec, options.executor.kvCacheDtype).c_str());
-  if (std::string gemms = engine::describeCpuGemms(**exec, options.executor); !gemms.empty())
+  if (std::string gemms = engine::describeCpuGemms(**exec); !gemms.empty())
     std::fprintf(stderr, "modelrt serve: %s\n", gemms.c_str());
   Expected<std::unique_ptr<Tokenizer>> tok = Error(ErrorCode::NotFound, "");
   if (!options.tokenizer.empty()) {

@@ -33,7 +33,11 @@ def free_port():
 
 def start(prefix, plan):
     port = free_port()
-    proc = subprocess.Popen(prefix + [modelrt, "serve", plan, "--port", str(port)],
+    # f32 activations: with int8 ones (a GGUF plan's default) a tensor-parallel plan's codes can
+    # flip on its row-split sums' ulps, so its answers need not be the single-rank plan's
+    # (docs/formats.md)
+    proc = subprocess.Popen(prefix + [modelrt, "serve", plan, "--port", str(port),
+                                      "--cpu-activations", "f32"],
                             stderr=subprocess.PIPE, text=True)
     procs.append(proc)
     base = "http://127.0.0.1:%d" % port

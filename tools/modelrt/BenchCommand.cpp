@@ -165,7 +165,7 @@ int runBench(const BenchOptions &o) {
   const int64_t vocab = (*exec)->metadata().vocabSize;
   if (!o.json) {
     std::cout << describeKvCache(**exec, o.executor.kvCacheDtype) << "\n";
-    if (std::string gemms = engine::describeCpuGemms(**exec, o.executor); !gemms.empty())
+    if (std::string gemms = engine::describeCpuGemms(**exec); !gemms.empty())
       std::cout << gemms << "\n";
   }
   // Warm-up requests first, untimed (vLLM's benchmark also sends a test prompt first):

@@ -61,17 +61,22 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
       "On CUDA, run every GEMM of one weight with one cuBLASLt algorithm (without "
       "split-k) whatever the step's row count, so a request's GEMMs do not depend on what "
       "else is batched (as its attention does not); slower for steps of few rows");
+  options.cpuActivations.reset(); // auto: as the plan's weights came
   cmd->add_option_function<std::string>(
          "--cpu-activations",
          [&options](const std::string &how) {
-           options.cpuActivations =
-               how == "int8" ? engine::GemmActivations::Int8 : engine::GemmActivations::F32;
+           if (how == "auto")
+             options.cpuActivations.reset();
+           else
+             options.cpuActivations =
+                 how == "int8" ? engine::GemmActivations::Int8 : engine::GemmActivations::F32;
          },
-         "How the CPU executor multiplies GGUF-quantized weights: f32 (default: weights widened "
-         "exactly, the bits of the plan dequantized) or int8 (each row quantized to 8 bits per "
-         "32 values and integer dot products, as llama.cpp computes: faster, within int8 "
-         "rounding of f32)")
-      ->check(CLI::IsMember({"f32", "int8"}));
+         "How the CPU executor multiplies GGUF-quantized weights: int8 (each row quantized to "
+         "8 bits as llama.cpp quantizes it, integer dot products: llama.cpp's numbers, about 2x "
+         "faster), f32 (weights widened exactly: the dequantized plan's bits, transformers' "
+         "numbers), or auto (default: int8 for a plan compiled from a GGUF file, f32 for a "
+         "checkpoint's quantized weights)")
+      ->check(CLI::IsMember({"auto", "f32", "int8"}));
 }
 
 // LoRA adapters to load with the plan ("name=path", or a directory named by its last
