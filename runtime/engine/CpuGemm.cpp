@@ -1201,20 +1201,24 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         }
       }
     }
-    // The bias (a K of 0 leaves the bias alone, or zeros), a branch-free loop per row so that
-    // it vectorizes.
-    const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
-    if (kTotal == 0 && !accumulate)
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t col = c0; col < c1; ++col)
-          out[r * outStride + col] = 0.0f + (bias ? bias[col] : 0.0f);
-    else if (bias)
-      for (int64_t r = 0; r < rows; ++r) {
-        float *row = out + r * outStride;
-        for (int64_t col = c0; col < c1; ++col)
-          row[col] += bias[col];
-      }
+    intdot::finishColumns(out, outStride, rows, p0 * kPanel, std::min(n, pairEnd * kPanel), bias,
+                          kTotal == 0 && !accumulate);
   }
+}
+
+void intdot::finishColumns(float *out, int64_t outStride, int64_t rows, int64_t c0, int64_t c1,
+                           const float *bias, bool noChains) {
+  // A branch-free loop per row, so that it vectorizes.
+  if (noChains)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t col = c0; col < c1; ++col)
+        out[r * outStride + col] = 0.0f + (bias ? bias[col] : 0.0f);
+  else if (bias)
+    for (int64_t r = 0; r < rows; ++r) {
+      float *row = out + r * outStride;
+      for (int64_t col = c0; col < c1; ++col)
+        row[col] += bias[col];
+    }
 }
 
 } // namespace modelrt::engine

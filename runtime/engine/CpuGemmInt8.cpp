@@ -893,17 +893,8 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
         }
       }
     }
-    const int64_t c0 = p0 * kPanel, c1 = std::min(n, pairEnd * kPanel);
-    if (kTotal == 0 && !accumulate) // no chains: the bias, or zeros (as the f32 path)
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t col = c0; col < c1; ++col)
-          out[r * outStride + col] = 0.0f + (bias ? bias[col] : 0.0f);
-    else if (bias)
-      for (int64_t r = 0; r < rows; ++r) {
-        float *row = out + r * outStride;
-        for (int64_t col = c0; col < c1; ++col)
-          row[col] += bias[col];
-      }
+    finishColumns(out, outStride, rows, p0 * kPanel, std::min(n, pairEnd * kPanel), bias,
+                  kTotal == 0 && !accumulate);
   }
 }
 

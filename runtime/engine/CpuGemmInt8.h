@@ -16,6 +16,11 @@ constexpr int64_t codeByte(int64_t i, int64_t j) { return (i / 4) * 64 + j * 4 +
 constexpr int64_t planeByte(int64_t i, int64_t j) { return 256 + (i / 16) * 64 + j * 4 + i % 4; }
 constexpr int planeShift(int64_t i) { return static_cast<int>((i / 4) % 4) * 2; }
 
+// Both GEMMs' last pass over columns [c0, c1) of `rows` output rows: the bias added, or with
+// `noChains` (k = 0 and no accumulation) the bias or zeros written.
+void finishColumns(float *out, int64_t outStride, int64_t rows, int64_t c0, int64_t c1,
+                   const float *bias, bool noChains);
+
 // gemm() for a weight packed with intDot().
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
           float *out, int64_t outStride, GemmPath path, bool accumulate);
