@@ -202,6 +202,17 @@ int inspect(const InspectOptions &o) {
     std::printf("             %zu of them dummy (no values in the plan: filled at load)\n",
                 dummies);
   std::printf("             by type: %s\n", types.c_str());
+  // How the CPU executor multiplies integer-coded (GGUF block) matrices by default.
+  bool integerCoded = false;
+  for (const plan::WeightEntry &w : m.weights)
+    integerCoded |= engine::PackedWeight::keepsQuantized(w.dtype) && w.dtype != DType::F8E4M3_B32;
+  if (integerCoded && m.target == "cpu")
+    std::printf("cpu gemms:   %s\n",
+                m.weightNames == "gguf"
+                    ? "int8 activations, integer dot products (a GGUF file's weights; "
+                      "--cpu-activations f32 for exact f32)"
+                    : "f32 activations, quantized weights widened exactly (a checkpoint's "
+                      "weights; --cpu-activations int8 for integer dot products)");
   // What LoRA adapters (PEFT's module names) can find in this plan: its matrices' sources.
   if (m.weightNames.empty()) {
     std::printf("lora:        none (the plan records no weight sources: compile it again)\n");
