@@ -24,16 +24,21 @@ constexpr int64_t kKBlock = 256; // a panel's k-block stays in L1 across the row
 constexpr int kMaxRows = 8; // rows per tile: 8 x 2 integer chains + 8 f32 accumulators
 constexpr int64_t kParallelWork = 1 << 17;
 
-// The quantized input: row r's codes at q + r * k, its block b's scale at
-// scales[r * blocks + b] and the block's two 16-value sums of codes at sums[2 (r * blocks + b)].
+// The quantized input, rows interleaved in groups of G = min(rows, 8) so that a tile's rows
+// sit at fixed offsets from one pointer (one row stays contiguous): row r of group g holds its
+// values kk..kk+3 (kk a multiple of 4) at q[(g (k / 4) + kk / 4) 4G + 4 (r % G)], its block b's
+// scale at scales[(g blocks + b) G + r % G] and the block's two 16-value sums of codes at
+// sums[2 ((g blocks + b) G + r % G)].
+constexpr int64_t kGroupRows = 8;
 struct Rows {
-  const int8_t *q;
+  const int8_t *q; // the tile's first row, at its place in its group
   const float *scales;
   const int32_t *sums;
-  int64_t k, blocks;
-  Rows from(int64_t r0) const {
-    return {q + r0 * k, scales + r0 * blocks, sums + 2 * r0 * blocks, k, blocks};
-  }
+  int64_t group; // G
+  // Row r (of the tile): its values kk..kk + 3, block b's scale and sums.
+  const int8_t *x(int r, int64_t kk) const { return q + kk * group + 4 * r; }
+  float scale(int r, int64_t b) const { return scales[b * group + r]; }
+  const int32_t *sum(int r, int64_t b) const { return sums + 2 * (b * group + r); }
 };
 
 // One tile: mr rows x np adjacent panels (16 columns each, panelBytes apart) continue their
@@ -116,7 +121,6 @@ void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t p
           const int64_t b = kb / kQuant;
           const uint8_t *pan = panel + p * panelBytes;
           const uint8_t *codes = pan + l.blockAt(b) + l.scaleBytes();
-          const int8_t *x = a.q + r * a.k + kb;
           int32_t dot[2] = {0, 0};
           for (int64_t i = 0; i < kQuant; ++i) {
             int u = Bits == 8 ? codes[codeByte(i, j)] : (codes[nibbleByte(i, j)] >> nibbleShift(i)) & 15;
@@ -124,12 +128,12 @@ void tilePortable(int mr, int np, const Rows &a, const uint8_t *panel, int64_t p
               u = table[u];
             if (Bits == 6)
               u |= ((codes[planeByte(i, j)] >> planeShift(i)) & 3) << 4;
-            dot[G == 2 ? i / 16 : 0] += u * x[i];
+            dot[G == 2 ? i / 16 : 0] += u * a.x(r, kb + i - i % 4)[i % 4];
           }
           float d[2], m[2];
           scalesAt<Bits, G, Mins, S>(pan, b, j, d, m);
-          const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
-          acc = std::fma(a.scales[r * a.blocks + b],
+          const int32_t *xs = a.sum(r, b);
+          acc = std::fma(a.scale(r, b),
                          blockTerm<G, Mins>(d, m, dot, xs[0], xs[1], offset), acc);
         }
         out = acc;
@@ -320,7 +324,7 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
         const int h = G == 2 ? (gi / 4) * (CH / 2) + gi % (CH / 2) : gi % CH;
         #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
-          ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.q + r * a.k + kb + 4 * gi));
+          ch[r][p][h] = _mm512_dpbusd_epi32(ch[r][p][h], v, broadcast4(a.x(r, kb + 4 * gi)));
       }
     }
     #pragma GCC unroll 8
@@ -332,7 +336,7 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
         scalesVnni<Bits, G, Mins, S>(pan, b, g, d[g], m[g]);
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
-        const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
+        const int32_t *xs = a.sum(r, b);
         __m512 t;
         if constexpr (G == 1) {
           const int32_t sum = xs[0] + xs[1];
@@ -359,7 +363,7 @@ MODELRT_VNNI void tileVnni(int, int, const Rows &a, const uint8_t *panel, int64_
           else
             t = _mm512_fmadd_ps(d[1], q1, _mm512_mul_ps(d[0], q0));
         }
-        acc[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(a.scales[r * a.blocks + b]), t, acc[r][p]);
+        acc[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(a.scale(r, b)), t, acc[r][p]);
       }
     }
   }
@@ -527,7 +531,7 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
 #pragma GCC unroll 4
         for (int r = 0; r < MR; ++r) {
           int32_t v4;
-          std::memcpy(&v4, a.q + r * a.k + kb + 4 * gi, 4);
+          std::memcpy(&v4, a.x(r, kb + 4 * gi), 4);
           x[r] = _mm256_set1_epi32(v4);
         }
 #pragma GCC unroll 2
@@ -569,7 +573,7 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
           scalesAvx2<Bits, G, Mins, S>(pan, b, g, half, d[g], m[g]);
 #pragma GCC unroll 4
         for (int r = 0; r < MR; ++r) {
-          const int32_t *xs = a.sums + 2 * (r * a.blocks + b);
+          const int32_t *xs = a.sum(r, b);
           __m256 t;
           if constexpr (G == 1) {
             const int32_t sum = xs[0] + xs[1];
@@ -592,7 +596,7 @@ MODELRT_AVX2_INT void tileAvx2(int, int, const Rows &a, const uint8_t *panel, in
               t = _mm256_fmadd_ps(d[1], q1, _mm256_mul_ps(d[0], q0));
           }
           acc[r][p][half] =
-              _mm256_fmadd_ps(_mm256_set1_ps(a.scales[r * a.blocks + b]), t, acc[r][p][half]);
+              _mm256_fmadd_ps(_mm256_set1_ps(a.scale(r, b)), t, acc[r][p][half]);
         }
       }
   }
@@ -839,18 +843,44 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
   const Isa isa = isaFor(path);
   const int64_t maxRows = maxRowsOf(isa);
   // The calling thread's buffers (ranks running as threads call at once).
+  // Each row quantized into `row` (its thread's), then placed in its group (Rows).
   thread_local Buffers buffers;
-  buffers.q.resize(static_cast<size_t>(rows * kTotal));
-  buffers.scales.resize(static_cast<size_t>(rows * blocks));
-  buffers.sums.resize(static_cast<size_t>(2 * rows * blocks));
+  const int64_t group = std::clamp<int64_t>(rows, 1, kGroupRows), groups = (rows + group - 1) / group;
+  buffers.q.resize(static_cast<size_t>(groups * group * kTotal));
+  buffers.scales.resize(static_cast<size_t>(groups * group * blocks));
+  buffers.sums.resize(static_cast<size_t>(2 * groups * group * blocks));
   int8_t *q = buffers.q.data();
   float *scales = buffers.scales.data();
   int32_t *sums = buffers.sums.data();
-#pragma omp parallel for schedule(static) if (rows * kTotal >= kParallelWork)
-  for (int64_t r = 0; r < rows; ++r)
-    quantizeRow(in + r * inStride, kTotal, w.intLayout().activationBlock, q + r * kTotal,
-                scales + r * blocks, sums + 2 * r * blocks, path);
-  const Rows all{q, scales, sums, kTotal, blocks};
+#pragma omp parallel if (rows * kTotal >= kParallelWork)
+  {
+    thread_local Buffers row;
+    row.q.resize(static_cast<size_t>(kTotal));
+    row.scales.resize(static_cast<size_t>(blocks));
+    row.sums.resize(static_cast<size_t>(2 * blocks));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      quantizeRow(in + r * inStride, kTotal, w.intLayout().activationBlock, row.q.data(),
+                  row.scales.data(), row.sums.data(), path);
+      const int64_t g = r / group, lane = r % group;
+      int8_t *gq = q + g * group * kTotal + 4 * lane;
+      for (int64_t kk = 0; kk < kTotal; kk += 4)
+        std::memcpy(gq + kk * group, row.q.data() + kk, 4);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t at = (g * blocks + b) * group + lane;
+        scales[at] = row.scales[b];
+        sums[2 * at] = row.sums[2 * b];
+        sums[2 * at + 1] = row.sums[2 * b + 1];
+      }
+    }
+  }
+  // The tile of rows [r0, r0 + mr): within one group (r0 a multiple of maxRows, which divides
+  // 8, and mr <= maxRows, as the tiling keeps).
+  auto tileRows = [&](int64_t r0) {
+    const int64_t g = r0 / group, lane = r0 % group;
+    return Rows{q + g * group * kTotal + 4 * lane, scales + g * group * blocks + lane,
+                sums + 2 * (g * group * blocks + lane), group};
+  };
 
   TileFn tiles[kMaxRows + 1] = {};
   for (int r = 1; r <= kMaxRows; ++r)
@@ -870,7 +900,7 @@ void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w
       const int64_t kc = std::min(kKBlock, kTotal - k0);
       for (int64_t r0 = 0; r0 < rows; r0 += maxRows) {
         const int mr = static_cast<int>(std::min<int64_t>(maxRows, rows - r0));
-        const Rows a = all.from(r0);
+        const Rows a = tileRows(r0);
         float *c = out + r0 * outStride;
         if (mr == 1 && pairEnd - p0 == 2 && pairEnd <= fullPanels) {
           pair(1, 2, a, w.panel(p0), panelBytes, k0, kc, c + p0 * kPanel, outStride, fresh(k0),
