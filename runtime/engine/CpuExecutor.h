@@ -69,11 +69,11 @@ struct ExecutorOptions {
   // row count (batch-invariant GEMMs).
   bool batchInvariantGemm = false;
   // How the CPU executor's GEMMs take their input rows against GGUF integer-coded weights
-  // (CpuGemm.h): F32 (exact: the dense plan's bits), or Int8 (rows quantized as llama.cpp
-  // quantizes them, integer dot products: llama.cpp's numbers). Unset: as the plan's weights
-  // came, Int8 for a GGUF file's (what llama.cpp computes on it), F32 for a checkpoint's
-  // (weight-only quantization, as vLLM and transformers run it). modelrt's commands leave it
-  // unset unless --cpu-activations says; the library's default is F32.
+  // (CpuGemm.h): F32 (exact: the dense plan's bits), or Int8 (rows quantized to GGUF's Q8_0 or
+  // Q8_K activation blocks, integer dot products). Unset: as the plan's weights came, Int8 for a
+  // GGUF file's (the numerics GGUF runtimes compute on it), F32 for a checkpoint's (weight-only
+  // quantization, run with full-precision activations). modelrt's commands leave it unset
+  // unless --cpu-activations says; the library's default is F32.
   std::optional<GemmActivations> cpuActivations = GemmActivations::F32;
 };
 

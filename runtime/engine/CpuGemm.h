@@ -22,8 +22,8 @@
 // exactly the values GGUF dequantization gives, so a quantized plan computes the same bits as the
 // plan with those weights dequantized to f32, while reading 4-7x fewer weight bytes.
 //
-// GemmActivations::Int8 (llama.cpp's numerics, for GGUF integer-coded weights): each input row
-// is quantized to int8 as llama.cpp quantizes activations for the weight's type (per 32 values,
+// GemmActivations::Int8 (GGUF runtimes' numerics, for GGUF integer-coded weights): each input
+// row is quantized to int8 in the activation format GGUF pairs with the weight's type (per 32 values,
 // scale amax / 127 rounded to f16: GGUF's Q8_0; per 256 values against K-quants and IQ4_XS,
 // scale max / 127 in f32: GGUF's Q8_K; values rounded to nearest even), each 32-value block's
 // dot product runs in integers,
@@ -132,7 +132,7 @@ public:
   int64_t panelBytes() const { return panelBytes_; }
   bool intDot() const { return intDot_; }
   // activationBlock: 32 (GGUF's Q8_0 activations), or 256 against the K-quants and IQ4_XS
-  // (GGUF's Q8_K: one f32 scale per 256), as llama.cpp pairs them.
+  // (GGUF's Q8_K: one f32 scale per 256), as GGUF's dot-product pairs define.
   const IntLayout &intLayout() const { return intLayout_; }
   // IntLayout::lut: the 16 code values (IQ4_NL and IQ4_XS's table, MXFP4's doubled E2M1 values,
   // plus the offset 128).
