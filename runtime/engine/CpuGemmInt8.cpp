@@ -687,12 +687,6 @@ MODELRT_AVX2_INT void quantizeSuperAvx2(const float *x, int64_t k, int8_t *q, fl
   }
 }
 
-bool detectAvx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
-}
-
 template <int Bits, int G, bool Mins, IntScales S, bool Lut = false>
 TileFn avx2Tile(int mr, int np) {
   if (np == 2)
@@ -729,7 +723,7 @@ TileFn vnniTile(int mr, int np) {
 enum class Isa { Vnni, Avx2, Portable };
 Isa bestIsa() {
 #ifdef MODELRT_HAVE_X86
-  static const Isa isa = detectVnni() ? Isa::Vnni : detectAvx2() ? Isa::Avx2 : Isa::Portable;
+  static const Isa isa = detectVnni() ? Isa::Vnni : gemmUsesAvx2() ? Isa::Avx2 : Isa::Portable;
   return isa;
 #else
   return Isa::Portable;
@@ -819,8 +813,15 @@ const char *intDotInstructions() {
 
 namespace modelrt::engine::intdot {
 
-void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
-                 GemmPath path) {
+// One row of k values (k a multiple of `block`) quantized as the integer-dot GEMM quantizes its
+// input, each 32-value block getting its scale and its two 16-value sums of q:
+//   block 32 (GGUF's Q8_0): q = nearest-even(x x 127 / amax), the scale amax / 127 rounded to
+//     f16 (and widened back);
+//   block 256 (GGUF's Q8_K): m the first value of the largest magnitude, q = min(127,
+//     nearest-even(x x (-127 / m))), the scale 1 / (-127 / m), one for the 8 blocks.
+// `path`: as gemm() takes it (every path gives the same bits).
+static void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales,
+                        int32_t *sums, GemmPath path) {
 #ifdef MODELRT_HAVE_X86
   const Isa isa = isaFor(path);
   if (isa == Isa::Vnni)

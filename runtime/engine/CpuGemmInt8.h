@@ -25,14 +25,4 @@ void finishColumns(float *out, int64_t outStride, int64_t rows, int64_t c0, int6
 void gemm(const float *in, int64_t inStride, int64_t rows, const PackedWeight &w, const float *bias,
           float *out, int64_t outStride, GemmPath path, bool accumulate);
 
-// One row of k values (k a multiple of `block`) quantized as the integer-dot GEMM quantizes its
-// input, each 32-value block getting its scale and its two 16-value sums of q:
-//   block 32 (GGUF's Q8_0): q = nearest-even(x x 127 / amax), the scale amax / 127 rounded to
-//     f16 (and widened back);
-//   block 256 (GGUF's Q8_K): m the first value of the largest magnitude, q = min(127,
-//     nearest-even(x x (-127 / m))), the scale 1 / (-127 / m), one for the 8 blocks.
-// `path`: as gemm() takes it (every path gives the same bits).
-void quantizeRow(const float *x, int64_t k, int64_t block, int8_t *q, float *scales, int32_t *sums,
-                 GemmPath path);
-
 } // namespace modelrt::engine::intdot

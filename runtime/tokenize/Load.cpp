@@ -54,8 +54,8 @@ template <typename T> Expected<T> orDefault(Expected<T> v, T fallback) {
 
 } // namespace
 
-// GGUF names its pre-tokenizer by a preset (tokenizer.ggml.pre: the names of tokenizer
-// families, which llama.cpp defines); this maps the presets we support to their regexes.
+// GGUF names its pre-tokenizer by a preset (tokenizer.ggml.pre: the format's own key values,
+// not architectures); this maps the values we support to their regexes.
 // Only a raw .gguf given as a tokenizer needs it: modelc resolves the preset when it embeds
 // a GGUF tokenizer in a plan (tokenizer.modelc.pre_regexes), and the plan is read from that.
 Expected<GgufPreTokenizer> resolveGgufPreTokenizer(const std::string &pre) {

@@ -409,7 +409,7 @@ std::string normalizeUnigram(const Tokenizer::Impl &t, std::string_view text) {
 }
 
 // The GGUF UGM normalizer (see Impl::ggufUgm).
-std::string normalizeLlamaUgm(const Tokenizer::Impl &t, std::string_view text) {
+std::string normalizeGgufUgm(const Tokenizer::Impl &t, std::string_view text) {
   const bool prepend = t.spmPrefix == Tokenizer::Impl::SpacePrefix::Prepend;
   const bool merge = t.removeExtraWhitespaces;
   std::string out;
@@ -454,7 +454,7 @@ void encodeUnigramText(const Tokenizer::Impl &t, std::string_view text, bool atS
                        std::vector<int32_t> &out) {
   using SpacePrefix = Tokenizer::Impl::SpacePrefix;
   if (t.ggufUgm) {
-    encodeUnigram(t, normalizeLlamaUgm(t, text), out);
+    encodeUnigram(t, normalizeGgufUgm(t, text), out);
     return;
   }
   const std::string norm = normalizeUnigram(t, text);
