@@ -39,13 +39,13 @@ using portable::loadKv1;
 
 // The AVX2 kernels where the CPU has AVX2, FMA and F16C (x86-64-v3), else the portable ones;
 // the same CPU always takes the same kernels, so results stay batch-invariant.
-void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks, int64_t blockSize,
-                KvHead head, float scale, float softcap, std::vector<float> &scores,
-                std::vector<float> &acc, KvCacheDType dtype) {
+void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
+                const KvLayout &layout, KvHead head, float scale, float softcap,
+                AttentionScratch &scratch) {
   static const bool avx2 = __builtin_cpu_supports("x86-64-v3");
   if (avx2)
-    return v3::attend(tile, range, blocks, blockSize, head, scale, softcap, scores, acc, dtype);
-  portable::attend(tile, range, blocks, blockSize, head, scale, softcap, scores, acc, dtype);
+    return v3::attend(tile, range, blocks, layout, head, scale, softcap, scratch);
+  portable::attend(tile, range, blocks, layout, head, scale, softcap, scratch);
 }
 
 namespace {
@@ -191,6 +191,47 @@ void encodeKvRow(KvCacheDType dtype, const float *src, int64_t width, uint8_t *d
     }
     return;
   }
+}
+
+// The key is encoded as a row first (the same codes and scales as a row would hold), then
+// each element moved to its feature's run.
+void storeKeyTransposed(KvCacheDType dtype, const float *src, int64_t kDim, int64_t blockSize,
+                        int64_t slot, uint8_t *keys) {
+  uint8_t stackRow[4096];
+  std::vector<uint8_t> heapRow;
+  const int64_t bytes = kvBytes(dtype, kDim);
+  uint8_t *row = stackRow;
+  if (bytes > int64_t(sizeof(stackRow))) {
+    heapRow.resize(static_cast<size_t>(bytes));
+    row = heapRow.data();
+  }
+  encodeKvRow(dtype, src, kDim, row);
+  if (dtype == KvCacheDType::Q8_0) {
+    const int64_t groupBytes = blockSize * kQ8Bytes;
+    for (int64_t g = 0; g * kQ8Elements < kDim; ++g) {
+      const uint8_t *block = row + g * kQ8Bytes;
+      uint8_t *base = keys + g * groupBytes;
+      std::memcpy(base + 2 * slot, block, 2);
+      for (int64_t i = 0; i < kQ8Elements; ++i)
+        base[2 * blockSize + i * blockSize + slot] = block[2 + i];
+    }
+    return;
+  }
+  const int64_t size = kvBytes(dtype, 1);
+  for (int64_t c = 0; c < kDim; ++c)
+    std::memcpy(keys + (c * blockSize + slot) * size, row + c * size, static_cast<size_t>(size));
+}
+
+float loadKeyTransposed(KvCacheDType dtype, const uint8_t *keys, int64_t blockSize, int64_t slot,
+                        int64_t i) {
+  if (dtype == KvCacheDType::Q8_0) { // gather the element's block: its scale and its code
+    const uint8_t *base = keys + i / kQ8Elements * blockSize * kQ8Bytes;
+    uint8_t block[kQ8Bytes] = {};
+    std::memcpy(block, base + 2 * slot, 2);
+    block[2 + i % kQ8Elements] = base[2 * blockSize + (i % kQ8Elements) * blockSize + slot];
+    return decodeKvElement(dtype, block, i % kQ8Elements);
+  }
+  return decodeKvElement(dtype, keys + (i * blockSize + slot) * kvBytes(dtype, 1), 0);
 }
 
 float decodeKvElement(KvCacheDType dtype, const uint8_t *row, int64_t i) {

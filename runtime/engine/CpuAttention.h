@@ -35,17 +35,39 @@ void encodeKvRow(KvCacheDType dtype, const float *src, int64_t width, uint8_t *d
 // Element i of a stored row, widened to f32 (what attention reads).
 float decodeKvElement(KvCacheDType dtype, const uint8_t *row, int64_t i);
 
-// Where a KV block's rows for one layer are: row r of K at k + r * kRowStride bytes, of V at
-// v + r * vRowStride bytes, each row stored as the cache's KvCacheDType.
+// How a block stores one KV head's keys.
+//   Rows: slot r's key at k + r * kRowStride, kvBytes(dtype, kDim) bytes (the layout of the
+//     values; DeepSeek's latent cache, whose values are its keys' first features, keeps it).
+//   Transposed: feature-major, so that one vector holds a feature of eight positions: feature
+//     c of slot r is element c * blockSize + r; for Q8_0, per 32 features, blockSize f16
+//     scales (slot order), then each feature's blockSize int8 codes. blockSize % 8 == 0.
+enum class KeyLayout { Rows, Transposed };
+
+// Where a KV block's rows of one layer and KV head are: its keys at k (laid out as the
+// KvLayout says), value row r at v + r * vRowStride bytes, each stored as the cache's dtype.
 struct KvBlockView {
   const uint8_t *k, *v;
-  int64_t kRowStride, vRowStride;
+  int64_t kRowStride, vRowStride; // kRowStride: Rows keys only
 };
 
-// Which features of a K and a V row one head reads: kDim from kOffset, vDim from vOffset
-// (elements; for a Q8_0 cache, multiples of 32).
+// The cache's geometry and element type.
+struct KvLayout {
+  int64_t blockSize;
+  KvCacheDType dtype = KvCacheDType::F32;
+  KeyLayout keys = KeyLayout::Transposed;
+};
+
+// Stores one position's key (kDim floats; a multiple of 32 for Q8_0) into slot `slot` of a
+// block's transposed keys of one head (KeyLayout::Transposed).
+void storeKeyTransposed(KvCacheDType dtype, const float *src, int64_t kDim, int64_t blockSize,
+                        int64_t slot, uint8_t *keys);
+// Feature i of slot `slot` of a block's transposed keys, widened to f32 (what attention reads).
+float loadKeyTransposed(KvCacheDType dtype, const uint8_t *keys, int64_t blockSize, int64_t slot,
+                        int64_t i);
+
+// A head's widths: keys of kDim features, values of vDim.
 struct KvHead {
-  int64_t kOffset, kDim, vOffset, vDim;
+  int64_t kDim, vDim;
 };
 
 // Query rows one attendTile call takes (they share every K and V row it reads).
@@ -78,20 +100,23 @@ struct KeyRange {
   }
 };
 
+// Scratch space of attendTile calls, reused from call to call.
+struct AttentionScratch {
+  std::vector<float> scores, acc, wide;
+};
+
 // tile.rows (1 .. kAttentionQueryTile) query rows, each attending causally to its sequence's
-// positions [range.from(pos), pos]: queries of
-// head.kDim floats, outputs of head.vDim floats. Position p's K/V row is row
-// p % blockSize of blocks[p / blockSize], the head's features from head.kOffset (K) and
-// head.vOffset (V). f32 throughout: scores in a fixed order, softmax with a
-// vectorized exp, V summed in position order. Every row's arithmetic is the same whatever
-// rows share its tile (tested bit for bit), so tiling and batching never change a result.
-// softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A sink
-// (non-null: the row's head's) is one more logit in each row's softmax, with no value.
-// scores and acc are scratch space, reused across calls. `dtype` is how the blocks' rows are
-// stored; every dtype's elements are widened to f32 exactly, then the same arithmetic runs.
+// positions [range.from(pos), pos]: queries of head.kDim floats, outputs of head.vDim floats.
+// Position p's keys and values are slot p % blockSize of blocks[p / blockSize]. f32
+// throughout: each score one multiply-add chain over the features in order (Transposed keys)
+// or eight lane chains summed in a fixed order (Rows keys), softmax with a vectorized exp,
+// each output element one chain over the positions in order. Every row's arithmetic is the
+// same whatever rows share its tile (tested bit for bit), so tiling and batching never change
+// a result. softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A
+// sink (non-null: the row's head's) is one more logit in each row's softmax, with no value.
+// Every dtype's elements are widened to f32 exactly, then the same arithmetic runs.
 void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
-                int64_t blockSize, KvHead head, float scale, float softcap,
-                std::vector<float> &scores, std::vector<float> &acc,
-                KvCacheDType dtype = KvCacheDType::F32);
+                const KvLayout &layout, KvHead head, float scale, float softcap,
+                AttentionScratch &scratch);
 
 } // namespace modelrt::engine

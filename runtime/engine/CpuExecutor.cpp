@@ -122,14 +122,17 @@ struct CpuExecutor::Impl {
   std::vector<float> gathered; // all_gather: every rank's block, before columns interleave
 
   // The paged KV cache: per layer, numBlocks blocks; a block holds, KV head by KV head,
-  // that head's blockSize K rows (kHeadDim elements stored as kvDtype: kHeadBytes each), and
-  // likewise for V, K and V apart. Head-major within a block, so that the rows one attention
+  // that head's blockSize keys (kHeadDim elements stored as kvDtype: kHeadBytes each, laid
+  // out as keyLayout says), and likewise its V rows, K and V apart. Head-major within a block, so that the rows one attention
   // work item reads (one KV head's) lie together: read out of whole token rows (every head's
   // features) they cost this VM as much memory traffic as all heads' (256 bytes of each 768
   // read at 6.7 GB/s, against 23 for contiguous reads). Allocated untouched; pages appear as
   // blocks are first written.
   std::unique_ptr<uint8_t[]> kCache, vCache;
   KvCacheDType kvDtype = KvCacheDType::F32;
+  // Keys feature-major within a block (attention scores eight positions per vector), except
+  // where values are read from the keys' rows or blocks are not a multiple of 8.
+  KeyLayout keyLayout = KeyLayout::Transposed;
   int64_t numKvHeads = 0, kHeadDim = 0, vHeadDim = 0; // vHeadDim 0: values in the keys
   int64_t kHeadBytes = 0, vHeadBytes = 0;
   // Head `head`'s first K row of a block (its rows kHeadBytes apart).
@@ -579,6 +582,8 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     return s.error().withContext(planPath);
   impl.kHeadBytes = kvBytes(impl.kvDtype, impl.kHeadDim);
   impl.vHeadBytes = kvBytes(impl.kvDtype, impl.vHeadDim);
+  impl.keyLayout = impl.vHeadDim > 0 && options.kvBlockSize % 8 == 0 ? KeyLayout::Transposed
+                                                                      : KeyLayout::Rows;
   const int64_t blockBytes = kv.numLayers * options.kvBlockSize * kv.numKvHeads *
                              (impl.kHeadBytes + impl.vHeadBytes);
   const int64_t blocksPerSeq =
@@ -884,11 +889,14 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
           const int64_t pos = chunks[r].startPosition + i,
                         block = (*chunks[r].blockTable)[pos / blockSize];
           for (int64_t h = 0; h < impl.numKvHeads; ++h) {
-            encodeKvRow(impl.kvDtype,
-                        impl.data(k) + (start[r] + i) * impl.stride(k) + h * impl.kHeadDim,
-                        impl.kHeadDim,
-                        impl.kHead(c.layer, block, h, numBlocks, blockSize) +
-                            (pos % blockSize) * impl.kHeadBytes);
+            const float *key = impl.data(k) + (start[r] + i) * impl.stride(k) + h * impl.kHeadDim;
+            uint8_t *keys = impl.kHead(c.layer, block, h, numBlocks, blockSize);
+            if (impl.keyLayout == KeyLayout::Transposed)
+              storeKeyTransposed(impl.kvDtype, key, impl.kHeadDim, blockSize, pos % blockSize,
+                                 keys);
+            else
+              encodeKvRow(impl.kvDtype, key, impl.kHeadDim,
+                          keys + (pos % blockSize) * impl.kHeadBytes);
             if (impl.vHeadDim > 0)
               encodeKvRow(impl.kvDtype,
                           impl.data(v) + (start[r] + i) * impl.stride(v) + h * impl.vHeadDim,
@@ -925,7 +933,7 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       const int64_t numItems = static_cast<int64_t>(items.size());
 #pragma omp parallel if (work >= kParallelWork)
       {
-        std::vector<float> scores, acc;
+        AttentionScratch scratch;
         std::vector<KvBlockView> blocks;
         int64_t blocksOf = -1, headOf = -1; // the chunk and KV head `blocks` holds views of
 #pragma omp for schedule(dynamic)
@@ -956,9 +964,9 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
               it.heads || c.bidirectional ? 0 : 1,
               c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
               it.heads ? 1 : 0};
-          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(), blockSize, {0, hd, 0, vd},
-                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scores, acc,
-                     impl.kvDtype);
+          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(),
+                     {blockSize, impl.kvDtype, impl.keyLayout}, {hd, vd},
+                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scratch);
         }
       }
       break;

@@ -21,48 +21,77 @@ struct Case {
   int64_t hd, ctx, blockSize;
   KeyRange range; // a sliding window or chunks (Llama 4's chunked attention)
   int64_t vd; // value head features (DeepSeek's keys are wider than its values)
-  std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: in blocks
-  KvCacheDType dtype = KvCacheDType::F32; // how kBytes and vBytes store k and v's rows
+  std::vector<float> q, k, v; // q: ctx rows (every position can be a query); k, v: per position
+  KvCacheDType dtype = KvCacheDType::F32; // how kBytes and vBytes store k and v
+  KeyLayout keys = KeyLayout::Transposed;
   std::vector<uint8_t> kBytes, vBytes;
   std::vector<KvBlockView> blocks;
   float scale;
   float softcap = 0; // Gemma 2's logit soft-capping when > 0
   std::optional<float> sink; // gpt-oss's extra logit without a value
+  KvLayout layout() const { return {blockSize, dtype, keys}; }
 };
 
-// K and V rows of position p live in a shuffled block, two heads wide (the tested head is the
-// second), as in the executor's cache, stored as `dtype`. vd 0: values as wide as keys.
+// Keys and values of position p live in a shuffled block, stored as `dtype`, as in the
+// executor's cache: transposed keys one head's per block; key rows (and value rows always)
+// two heads wide, the tested head the second. Transposed keys need blocks of a multiple of 8
+// positions, so blockSize is rounded up for them. vd 0: values as wide as keys.
 Case makeCase(std::mt19937 &rng, int64_t hd, int64_t ctx, int64_t blockSize, KeyRange range,
-              int64_t vd = 0, KvCacheDType dtype = KvCacheDType::F32) {
+              int64_t vd = 0, KvCacheDType dtype = KvCacheDType::F32,
+              KeyLayout keys = KeyLayout::Transposed) {
   vd = vd ? vd : hd;
-  Case c{hd, ctx, blockSize, range, vd, {}, {}, {}, dtype, {}, {}, {}, 1.0f / std::sqrt(float(hd))};
+  if (keys == KeyLayout::Transposed)
+    blockSize = (blockSize + 7) / 8 * 8;
+  Case c{hd,  ctx, blockSize, range, vd, {}, {}, {}, dtype, keys, {}, {}, {},
+         1.0f / std::sqrt(float(hd))};
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, kStride = 2 * hd, vStride = 2 * vd;
+  const int64_t numBlocks = (ctx + blockSize - 1) / blockSize + 3, slots = numBlocks * blockSize;
   c.q.resize(size_t(ctx * hd));
-  c.k.resize(size_t(numBlocks * blockSize * kStride));
-  c.v.resize(size_t(numBlocks * blockSize * vStride));
+  c.k.resize(size_t(slots * 2 * hd));
+  c.v.resize(size_t(slots * 2 * vd));
   for (float &x : c.q)
     x = u(rng);
   for (float &x : c.k)
     x = u(rng);
   for (float &x : c.v)
     x = u(rng);
-  const int64_t kRow = kvBytes(dtype, kStride), vRow = kvBytes(dtype, vStride);
-  c.kBytes.resize(size_t(numBlocks * blockSize * kRow));
-  c.vBytes.resize(size_t(numBlocks * blockSize * vRow));
-  for (int64_t r = 0; r < numBlocks * blockSize; ++r) {
-    encodeKvRow(dtype, c.k.data() + r * kStride, kStride, c.kBytes.data() + r * kRow);
-    encodeKvRow(dtype, c.v.data() + r * vStride, vStride, c.vBytes.data() + r * vRow);
+  // Slot s holds position (s / blockSize)'s block's row s % blockSize; both heads' features.
+  const int64_t kRow = kvBytes(dtype, 2 * hd), vRow = kvBytes(dtype, 2 * vd);
+  const int64_t kHead = kvBytes(dtype, hd), vHead = kvBytes(dtype, vd);
+  c.kBytes.resize(size_t(slots * kRow));
+  c.vBytes.resize(size_t(slots * vRow));
+  for (int64_t r = 0; r < slots; ++r) {
+    const float *key = c.k.data() + r * 2 * hd;
+    if (keys == KeyLayout::Rows)
+      encodeKvRow(dtype, key, 2 * hd, c.kBytes.data() + r * kRow);
+    else // the second head's key into its block's transposed keys
+      storeKeyTransposed(dtype, key + hd, hd, blockSize, r % blockSize,
+                         c.kBytes.data() + r / blockSize * blockSize * kHead);
+    encodeKvRow(dtype, c.v.data() + r * 2 * vd, 2 * vd, c.vBytes.data() + r * vRow);
   }
   std::vector<int64_t> order(static_cast<size_t>(numBlocks));
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
   for (int64_t b = 0; b * blockSize < ctx; ++b) {
     const int64_t first = order[size_t(b)] * blockSize;
-    c.blocks.push_back(
-        {c.kBytes.data() + first * kRow, c.vBytes.data() + first * vRow, kRow, vRow});
+    const uint8_t *k = keys == KeyLayout::Rows ? c.kBytes.data() + first * kRow + kHead
+                                               : c.kBytes.data() + first * kHead;
+    c.blocks.push_back({k, c.vBytes.data() + first * vRow + vHead, kRow, vRow});
   }
   return c;
+}
+
+// What the cache holds (after rounding) for the tested head's key feature d at position p,
+// and value feature d.
+double storedKey(const Case &c, int64_t p, int64_t d) {
+  const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
+  if (c.keys == KeyLayout::Transposed)
+    return loadKeyTransposed(c.dtype, b.k, c.blockSize, p % c.blockSize, d);
+  return decodeKvElement(c.dtype, b.k + (p % c.blockSize) * b.kRowStride, d);
+}
+double storedValue(const Case &c, int64_t p, int64_t d) {
+  const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
+  return decodeKvElement(c.dtype, b.v + (p % c.blockSize) * b.vRowStride, d);
 }
 
 // Row at position pos, in double precision.
@@ -71,20 +100,12 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   int64_t from = window > 0  ? std::max<int64_t>(0, pos - window + 1)
                  : chunk > 0 ? pos / chunk * chunk
                              : 0;
-  // The stored value (what the cache holds after rounding) of the second head's feature d.
-  auto kv = [&](const std::vector<float> &base, int64_t p, int64_t d) {
-    const KvBlockView &b = c.blocks[size_t(p / c.blockSize)];
-    const bool key = &base == &c.k;
-    const uint8_t *row = key ? b.k + (p % c.blockSize) * b.kRowStride
-                             : b.v + (p % c.blockSize) * b.vRowStride;
-    return double(decodeKvElement(c.dtype, row, (key ? c.hd : c.vd) + d));
-  };
   std::vector<double> s;
   double mx = -INFINITY;
   for (int64_t p = from; p <= pos; ++p) {
     double dot = 0;
     for (int64_t d = 0; d < c.hd; ++d)
-      dot += double(c.q[size_t(pos * c.hd + d)]) * kv(c.k, p, d);
+      dot += double(c.q[size_t(pos * c.hd + d)]) * storedKey(c, p, d);
     double score = dot * c.scale;
     if (c.softcap > 0)
       score = c.softcap * std::tanh(score / c.softcap);
@@ -101,7 +122,7 @@ std::vector<double> reference(const Case &c, int64_t pos) {
   std::vector<double> out(size_t(c.vd), 0.0);
   for (int64_t p = from; p <= pos; ++p)
     for (int64_t d = 0; d < c.vd; ++d)
-      out[size_t(d)] += s[size_t(p - from)] / sum * kv(c.v, p, d);
+      out[size_t(d)] += s[size_t(p - from)] / sum * storedValue(c, p, d);
   return out;
 }
 
@@ -118,11 +139,12 @@ double relativeRms(const float *got, const std::vector<double> &want) {
 
 // Query rows [first, first + rows) through one attendTile call.
 std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
-  std::vector<float> out(size_t(rows * c.vd), NAN), scores, acc;
+  std::vector<float> out(size_t(rows * c.vd), NAN);
+  AttentionScratch scratch;
   const QueryTile tile{c.q.data() + first * c.hd, c.hd, out.data(), c.vd, rows, first, 1,
                        c.sink ? &*c.sink : nullptr, 0};
-  attendTile(tile, c.range, c.blocks.data(), c.blockSize, {c.hd, c.hd, c.vd, c.vd}, c.scale,
-             c.softcap, scores, acc, c.dtype);
+  attendTile(tile, c.range, c.blocks.data(), c.layout(), {c.hd, c.vd}, c.scale, c.softcap,
+             scratch);
   return out;
 }
 
@@ -130,10 +152,11 @@ std::vector<float> attend(const Case &c, int64_t first, int64_t rows) {
 // tails) where vd is given.
 TEST(CpuAttention, MatchesDoubleReference) {
   std::mt19937 rng(3);
+  for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows})
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{8, 8}, {12, 12}, {20, 20}, {64, 64}, {80, 80},
                         {128, 128}, {192, 128}, {20, 12}})
     for (KeyRange range : {KeyRange{}, KeyRange{7, 0}, KeyRange{0, 6}}) {
-      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, range, vd);
+      Case c = makeCase(rng, hd, 45, hd == 12 ? 4 : 16, range, vd, KvCacheDType::F32, keys);
       if (hd == 64 || hd == 12) { // soft-capped: scores of a few units, which a cap of 1.5 bends
         c.scale *= 4;
         c.softcap = 1.5f;
@@ -146,7 +169,8 @@ TEST(CpuAttention, MatchesDoubleReference) {
         std::vector<float> got = attend(c, first, rows);
         for (int64_t i = 0; i < rows; ++i) {
           ASSERT_LT(relativeRms(got.data() + i * vd, reference(c, first + i)), 2e-6)
-              << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
+              << (keys == KeyLayout::Rows ? "key rows" : "transposed keys") << " hd " << hd
+              << " vd " << vd << " window " << range.window << " chunk "
               << range.chunk << " softcap " << c.softcap << " sink "
               << c.sink.value_or(NAN) << " position " << first + i;
         }
@@ -154,16 +178,18 @@ TEST(CpuAttention, MatchesDoubleReference) {
     }
 }
 
-// Rows alone take their own path (attendOneRow: eight positions per pass, the output held in
-// registers); it must give the tile's bits: head dims with and without a scalar tail, one
-// and two 64-dim blocks, blocks of 4 and 16 positions (passes crossing them), windows, chunks
-// (a tile whose rows start in different chunks).
+// A row alone (a decode step's) takes other passes than a tile's rows (eight position groups
+// a pass for the keys; one row per pass over the values): it must give the tile's bits, and
+// so must the rows of a shorter tile: head dims with and without a scalar tail, one and two
+// 32-feature value passes, blocks of 4, 8 and 16 positions (passes crossing them), windows,
+// chunks (a tile whose rows start in different chunks), both key layouts.
 TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
   std::mt19937 rng(4);
+  for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows})
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{12, 12}, {20, 20}, {64, 64}, {80, 80},
                         {128, 128}, {192, 128}, {20, 12}})
     for (KeyRange range : {KeyRange{}, KeyRange{9, 0}, KeyRange{0, 16}, KeyRange{0, 5}}) {
-      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, range, vd);
+      Case c = makeCase(rng, hd, 70, hd == 20 ? 4 : 16, range, vd, KvCacheDType::F32, keys);
       c.softcap = hd == 20 || hd == 128 ? 0.3f : 0.0f;
       if (hd != 64)
         c.sink = hd == 80 ? 2.0f : -0.5f;
@@ -173,13 +199,17 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
         for (int64_t i = 0; i < rows; ++i) {
           std::vector<float> alone = attend(c, first + i, 1);
           EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * vd, size_t(vd) * sizeof(float)), 0)
-              << "hd " << hd << " vd " << vd << " window " << range.window << " chunk "
-              << range.chunk << " position " << first + i;
+              << (keys == KeyLayout::Rows ? "key rows" : "transposed keys") << " hd " << hd
+              << " vd " << vd << " window " << range.window << " chunk " << range.chunk
+              << " position " << first + i;
         }
-        if (rows > 2) { // also as the first row of a shorter tile
-          std::vector<float> pair = attend(c, first + 1, 2);
-          EXPECT_EQ(std::memcmp(pair.data(), tile.data() + vd, size_t(2 * vd) * sizeof(float)), 0);
-        }
+        for (int64_t sub : {2, 3, 5}) // also as the rows of shorter tiles
+          if (rows > sub) {
+            std::vector<float> part = attend(c, first + 1, sub);
+            EXPECT_EQ(
+                std::memcmp(part.data(), tile.data() + vd, size_t(sub * vd) * sizeof(float)), 0)
+                << "hd " << hd << " rows " << sub << " from position " << first + 1;
+          }
       }
     }
 }
@@ -191,14 +221,15 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
 TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows})
   for (KvCacheDType dtype : {KvCacheDType::F32, KvCacheDType::BF16, KvCacheDType::F8E4M3,
                              KvCacheDType::Q8_0})
   for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}, {80, 80}})
     for (KeyRange range : {KeyRange{}, KeyRange{9, 0}, KeyRange{0, 8}}) {
       if (dtype == KvCacheDType::Q8_0 && (hd % 32 || vd % 32))
         continue;
-      // 75 positions: runs of 32 and a partial one for the values, passes of 4 for the keys
-      Case c = makeCase(rng, hd, 75, 16, range, vd, dtype);
+      // 75 positions: a run of 64 values and a partial one, passes of 24 to 64 keys
+      Case c = makeCase(rng, hd, 75, 16, range, vd, dtype, keys);
       const float cap = hd == 80 ? 0.5f : 0.0f; // Gemma 2's soft-capping on one shape
       std::vector<float> heads(size_t(kAttentionQueryTile * hd)), sinks(kAttentionQueryTile);
       for (float &x : heads)
@@ -208,22 +239,25 @@ TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
       for (bool withSinks : {false, true})
         for (int64_t pos : {0, 17, 39, 74})
           for (int64_t rows : {int64_t(2), int64_t(5), kAttentionQueryTile}) {
-            std::vector<float> tileOut(size_t(rows * vd), NAN), scores, acc;
+            std::vector<float> tileOut(size_t(rows * vd), NAN);
+            AttentionScratch scratch;
             const QueryTile tile{heads.data(), hd, tileOut.data(), vd, rows, pos, 0,
                                  withSinks ? sinks.data() : nullptr, 1};
-            attendTile(tile, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
-                       cap, scores, acc, dtype);
+            attendTile(tile, c.range, c.blocks.data(), c.layout(), {hd, vd}, c.scale, cap,
+                       scratch);
             for (int64_t i = 0; i < rows; ++i) {
               std::vector<float> alone(size_t(vd), NAN);
               const QueryTile one{heads.data() + i * hd, hd, alone.data(), vd, 1, pos, 0,
                                   withSinks ? sinks.data() + i : nullptr, 0};
-              attendTile(one, c.range, c.blocks.data(), c.blockSize, {hd, hd, vd, vd}, c.scale,
-                         cap, scores, acc, dtype);
+              attendTile(one, c.range, c.blocks.data(), c.layout(), {hd, vd}, c.scale, cap,
+                         scratch);
               EXPECT_EQ(std::memcmp(alone.data(), tileOut.data() + i * vd,
                                     size_t(vd) * sizeof(float)),
                         0)
-                  << kvCacheDTypeName(dtype) << " hd " << hd << " vd " << vd << " window "
-                  << range.window << " chunk " << range.chunk << " position " << pos << " head "
+                  << kvCacheDTypeName(dtype)
+                  << (keys == KeyLayout::Rows ? " key rows" : " transposed keys") << " hd " << hd
+                  << " vd " << vd << " window " << range.window << " chunk " << range.chunk
+                  << " position " << pos << " head "
                   << i << " of " << rows << (withSinks ? " with sinks" : "");
             }
           }
@@ -235,6 +269,7 @@ TEST(CpuAttention, HeadsOfOneKvHeadShareATileBitForBit) {
 // must agree bit for bit); the rounding is real (the output moves off the f32 cache's).
 TEST(CpuAttention, NarrowCachesAttendToTheirStoredValues) {
   std::mt19937 rng(6);
+  for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows})
   for (KvCacheDType dtype : {KvCacheDType::BF16, KvCacheDType::F16, KvCacheDType::F8E4M3,
                              KvCacheDType::F8E5M2, KvCacheDType::Q8_0})
     for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}, {20, 12}}) {
@@ -242,8 +277,8 @@ TEST(CpuAttention, NarrowCachesAttendToTheirStoredValues) {
         continue;
       for (KeyRange range : {KeyRange{}, KeyRange{9, 0}}) {
         std::mt19937 same = rng; // the f32 cache of the same values
-        Case wide = makeCase(same, hd, 45, 16, range, vd);
-        Case c = makeCase(rng, hd, 45, 16, range, vd, dtype);
+        Case wide = makeCase(same, hd, 45, 16, range, vd, KvCacheDType::F32, keys);
+        Case c = makeCase(rng, hd, 45, 16, range, vd, dtype, keys);
         double moved = 0;
         for (int64_t first : {0, 37, 44}) {
           const int64_t rows = std::min<int64_t>(kAttentionQueryTile, c.ctx - first);
@@ -387,19 +422,26 @@ TEST(KvCacheDType, NanStaysNan) {
     EXPECT_TRUE(std::isnan(decodeKvElement(dtype, stored.data(), 64 + 5)))
         << kvCacheDTypeName(dtype);
     EXPECT_NEAR(decodeKvElement(dtype, stored.data(), 3), 0.25f, 1e-3) << kvCacheDTypeName(dtype);
-    std::mt19937 rng(9);
-    Case c = makeCase(rng, 64, 20, 16, KeyRange{}, 0, dtype);
-    const KvBlockView &b = c.blocks[0];
-    std::memcpy(const_cast<uint8_t *>(b.k) + 3 * b.kRowStride, stored.data(), stored.size());
-    for (int64_t rows : {int64_t(1), int64_t(4)})
-      for (float x : attend(c, 10, rows))
-        EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " rows " << rows;
-    std::vector<float> heads(2 * 64, 0.5f), out(2 * 64, 0.0f), scores, acc;
-    const QueryTile tile{heads.data(), 64, out.data(), 64, 2, 10, 0, nullptr, 0};
-    attendTile(tile, {}, c.blocks.data(), c.blockSize, {64, 64, 64, 64}, c.scale, 0.0f, scores,
-               acc, dtype);
-    for (float x : out)
-      EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " heads";
+    for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows}) {
+      std::mt19937 rng(9);
+      Case c = makeCase(rng, 64, 20, 16, KeyRange{}, 0, dtype, keys);
+      const KvBlockView &b = c.blocks[0];
+      uint8_t *k = const_cast<uint8_t *>(b.k);
+      if (keys == KeyLayout::Rows)
+        std::memcpy(k + 3 * b.kRowStride, stored.data() + kvBytes(dtype, 64),
+                    size_t(kvBytes(dtype, 64))); // the tested head's part
+      else
+        storeKeyTransposed(dtype, row.data() + 64, 64, c.blockSize, 3, k);
+      for (int64_t rows : {int64_t(1), int64_t(4)})
+        for (float x : attend(c, 10, rows))
+          EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " rows " << rows;
+      std::vector<float> heads(2 * 64, 0.5f), out(2 * 64, 0.0f);
+      AttentionScratch scratch;
+      const QueryTile tile{heads.data(), 64, out.data(), 64, 2, 10, 0, nullptr, 0};
+      attendTile(tile, {}, c.blocks.data(), c.layout(), {64, 64}, c.scale, 0.0f, scratch);
+      for (float x : out)
+        EXPECT_TRUE(std::isnan(x)) << kvCacheDTypeName(dtype) << " heads";
+    }
   }
 }
 
