@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <immintrin.h>
 
@@ -39,13 +40,39 @@ using portable::loadKv1;
 
 // The AVX2 kernels where the CPU has AVX2, FMA and F16C (x86-64-v3), else the portable ones;
 // the same CPU always takes the same kernels, so results stay batch-invariant.
+static bool usesAvx2() {
+  static const bool avx2 = __builtin_cpu_supports("x86-64-v3");
+  return avx2;
+}
+
 void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
                 const KvLayout &layout, KvHead head, float scale, float softcap,
                 AttentionScratch &scratch) {
-  static const bool avx2 = __builtin_cpu_supports("x86-64-v3");
-  if (avx2)
+  if (usesAvx2())
     return v3::attend(tile, range, blocks, layout, head, scale, softcap, scratch);
   portable::attend(tile, range, blocks, layout, head, scale, softcap, scratch);
+}
+
+void attendSegments(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
+                    const KvLayout &layout, KvHead head, float scale, float softcap,
+                    int64_t first, int64_t end, float *states, int64_t rowStride,
+                    AttentionScratch &scratch) {
+  if (usesAvx2())
+    return v3::attendSegments(tile, range, blocks, layout, head, scale, softcap, first, end,
+                              states, rowStride, scratch);
+  portable::attendSegments(tile, range, blocks, layout, head, scale, softcap, first, end, states,
+                           rowStride, scratch);
+}
+
+void finishAttention(const QueryTile &tile, KeyRange range, int64_t vDim, int64_t first,
+                     int64_t end, const float *states, int64_t rowStride) {
+  if (usesAvx2())
+    return v3::finish(tile, range, vDim, first, end, states, rowStride);
+  portable::finish(tile, range, vDim, first, end, states, rowStride);
+}
+
+void attentionSegments(const QueryTile &tile, KeyRange range, int64_t &first, int64_t &end) {
+  portable::tileSegmentRange(tile, range, first, end);
 }
 
 namespace {

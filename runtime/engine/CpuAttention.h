@@ -102,8 +102,22 @@ struct KeyRange {
 
 // Scratch space of attendTile calls, reused from call to call.
 struct AttentionScratch {
-  std::vector<float> scores, acc, wide;
+  std::vector<float> scores, acc, wide, states;
 };
+
+// A row's positions are taken in segments of this many (absolute positions
+// [j * kAttentionSegment, (j + 1) * kAttentionSegment)), each with its own maximum score, sum
+// and weighted values, merged in order as FlashAttention rescales its blocks. Part of the
+// arithmetic (so fixed): a segment's state is the row's alone, so a decode step may compute
+// a long context's segments on several threads and merge them after.
+constexpr int64_t kAttentionSegment = 256;
+
+// Floats of one row's state of one segment: its maximum score, the sum of e^(s - max), then
+// the vDim values weighted by e^(s - max).
+constexpr int64_t attentionStateFloats(int64_t vDim) { return 2 + vDim; }
+
+// The segments [first, end) a tile's rows span (first = the lowest position's segment).
+void attentionSegments(const QueryTile &tile, KeyRange range, int64_t &first, int64_t &end);
 
 // tile.rows (1 .. kAttentionQueryTile) query rows, each attending causally to its sequence's
 // positions [range.from(pos), pos]: queries of head.kDim floats, outputs of head.vDim floats.
@@ -118,5 +132,17 @@ struct AttentionScratch {
 void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
                 const KvLayout &layout, KvHead head, float scale, float softcap,
                 AttentionScratch &scratch);
+
+// attendTile in two steps: the states of segments [first, end) of the tile's rows (row i's
+// of segment j at states + i * rowStride + (j - first) * attentionStateFloats(vDim); any
+// part of the tile's segments), then, once every segment's state is there, the outputs
+// (finishAttention over all of them). Together: attendTile's bits, however the segments
+// were grouped.
+void attendSegments(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
+                    const KvLayout &layout, KvHead head, float scale, float softcap,
+                    int64_t first, int64_t end, float *states, int64_t rowStride,
+                    AttentionScratch &scratch);
+void finishAttention(const QueryTile &tile, KeyRange range, int64_t vDim, int64_t first,
+                     int64_t end, const float *states, int64_t rowStride);
 
 } // namespace modelrt::engine

@@ -133,6 +133,7 @@ struct CpuExecutor::Impl {
   // Keys feature-major within a block (attention scores eight positions per vector), except
   // where values are read from the keys' rows or blocks are not a multiple of 8.
   KeyLayout keyLayout = KeyLayout::Transposed;
+  std::vector<float> attentionStates; // split decode tiles' segment states, step by step
   int64_t numKvHeads = 0, kHeadDim = 0, vHeadDim = 0; // vHeadDim 0: values in the keys
   int64_t kHeadBytes = 0, vHeadBytes = 0;
   // Head `head`'s first K row of a block (its rows kHeadBytes apart).
@@ -912,25 +913,71 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       struct Item {
         int64_t chunk, head, first, rows;
         bool heads; // rows are heads head.. of token `first`
+        // A decode tile of a long context is split over its segments: this item's
+        // [seg0, seg1) of the tile's [segFirst, segEnd), their states at states + stateAt.
+        int64_t seg0 = 0, seg1 = 0, segFirst = 0, segEnd = 0, stateAt = -1;
       };
+      const KeyRange range{c.slidingWindow, c.chunkSize};
       std::vector<Item> items;
-      int64_t work = 0; // query rows x positions x head_dim, over all heads
+      std::vector<size_t> splitTiles; // the first item of each split tile
+      int64_t work = 0, stateFloats = 0; // work: query rows x positions x head_dim
+      auto tileOf = [&](const Item &it) {
+        const PagedChunk &chunk = chunks[it.chunk];
+        const int64_t row = start[it.chunk] + it.first;
+        // Bidirectional: every row sees up to the request's last position, all of them
+        // written above (its prompt runs whole: SchedulerConfig::wholePrompts).
+        return QueryTile{
+            impl.data(q) + row * impl.stride(q) + it.head * hd,
+            it.heads ? hd : impl.stride(q),
+            impl.data(out) + row * impl.stride(out) + it.head * vd,
+            it.heads ? vd : impl.stride(out),
+            it.rows,
+            c.bidirectional ? chunk.startPosition + chunk.numTokens - 1
+                            : chunk.startPosition + it.first,
+            it.heads || c.bidirectional ? 0 : 1,
+            c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
+            it.heads ? 1 : 0};
+      };
+      // A decode step's tile over more than this many segments is split into pieces of it
+      // (1024 positions), so that one long request keeps every thread busy.
+      constexpr int64_t kSegmentsPerPiece = 4;
+      auto add = [&](Item it) {
+        int64_t first, end;
+        attentionSegments(tileOf(it), range, first, end);
+        if (chunks[it.chunk].numTokens > 1 || end - first <= kSegmentsPerPiece) {
+          items.push_back(it);
+          return;
+        }
+        it.segFirst = first;
+        it.segEnd = end;
+        it.stateAt = stateFloats;
+        stateFloats += it.rows * (end - first) * attentionStateFloats(vd);
+        splitTiles.push_back(items.size());
+        for (int64_t j = first; j < end; j += kSegmentsPerPiece) {
+          it.seg0 = j;
+          it.seg1 = std::min(end, j + kSegmentsPerPiece);
+          items.push_back(it);
+        }
+      };
       for (size_t r = 0; r < chunks.size(); ++r) {
         work +=
             chunks[r].numTokens * (chunks[r].startPosition + chunks[r].numTokens) * hd * c.numHeads;
         if (chunks[r].numTokens == 1 && group > 1) {
           for (int64_t g = 0; g < c.numKvHeads; ++g)
             for (int64_t h = 0; h < group; h += kAttentionQueryTile)
-              items.push_back({static_cast<int64_t>(r), g * group + h, 0,
-                               std::min(kAttentionQueryTile, group - h), true});
+              add({static_cast<int64_t>(r), g * group + h, 0,
+                   std::min(kAttentionQueryTile, group - h), true});
           continue;
         }
         for (int64_t h = 0; h < c.numHeads; ++h)
           for (int64_t i = 0; i < chunks[r].numTokens; i += kAttentionQueryTile)
-            items.push_back({static_cast<int64_t>(r), h, i,
-                             std::min(kAttentionQueryTile, chunks[r].numTokens - i), false});
+            add({static_cast<int64_t>(r), h, i,
+                 std::min(kAttentionQueryTile, chunks[r].numTokens - i), false});
       }
-      const int64_t numItems = static_cast<int64_t>(items.size());
+      impl.attentionStates.resize(static_cast<size_t>(stateFloats));
+      const int64_t numItems = static_cast<int64_t>(items.size()),
+                    numSplit = static_cast<int64_t>(splitTiles.size());
+      const KvLayout layout{blockSize, impl.kvDtype, impl.keyLayout};
 #pragma omp parallel if (work >= kParallelWork)
       {
         AttentionScratch scratch;
@@ -939,34 +986,34 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
 #pragma omp for schedule(dynamic)
         for (int64_t n = 0; n < numItems; ++n) {
           const Item &it = items[n];
-          const PagedChunk &chunk = chunks[it.chunk];
           const int64_t kvHead = it.head / group;
           if (blocksOf != it.chunk || headOf != kvHead) { // each block's rows of the head
             blocks.clear();
-            for (int32_t b : *chunk.blockTable)
+            for (int32_t b : *chunks[it.chunk].blockTable)
               blocks.push_back({impl.kHead(c.layer, b, kvHead, numBlocks, blockSize),
                                 impl.vHead(c.layer, b, kvHead, numBlocks, blockSize),
                                 impl.kHeadBytes, impl.vRowBytes()});
             blocksOf = it.chunk;
             headOf = kvHead;
           }
-          const int64_t row = start[it.chunk] + it.first;
-          // Bidirectional: every row sees up to the request's last position, all of them
-          // written above (its prompt runs whole: SchedulerConfig::wholePrompts).
-          const QueryTile tile{
-              impl.data(q) + row * impl.stride(q) + it.head * hd,
-              it.heads ? hd : impl.stride(q),
-              impl.data(out) + row * impl.stride(out) + it.head * vd,
-              it.heads ? vd : impl.stride(out),
-              it.rows,
-              c.bidirectional ? chunk.startPosition + chunk.numTokens - 1
-                              : chunk.startPosition + it.first,
-              it.heads || c.bidirectional ? 0 : 1,
-              c.sinks ? reinterpret_cast<const float *>(c.sinks->data) + it.head : nullptr,
-              it.heads ? 1 : 0};
-          attendTile(tile, {c.slidingWindow, c.chunkSize}, blocks.data(),
-                     {blockSize, impl.kvDtype, impl.keyLayout}, {hd, vd},
-                     static_cast<float>(c.scale), static_cast<float>(c.softcap), scratch);
+          if (it.stateAt < 0)
+            attendTile(tileOf(it), range, blocks.data(), layout, {hd, vd},
+                       static_cast<float>(c.scale), static_cast<float>(c.softcap), scratch);
+          else
+            attendSegments(tileOf(it), range, blocks.data(), layout, {hd, vd},
+                           static_cast<float>(c.scale), static_cast<float>(c.softcap), it.seg0,
+                           it.seg1,
+                           impl.attentionStates.data() + it.stateAt +
+                               (it.seg0 - it.segFirst) * attentionStateFloats(vd),
+                           (it.segEnd - it.segFirst) * attentionStateFloats(vd), scratch);
+        }
+        // (The loop's barrier: every piece's states are in.)
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < numSplit; ++n) {
+          const Item &it = items[splitTiles[size_t(n)]];
+          finishAttention(tileOf(it), range, vd, it.segFirst, it.segEnd,
+                          impl.attentionStates.data() + it.stateAt,
+                          (it.segEnd - it.segFirst) * attentionStateFloats(vd));
         }
       }
       break;

@@ -214,6 +214,71 @@ TEST(CpuAttention, ARowsOutputDoesNotDependOnItsTile) {
     }
 }
 
+// Contexts of several segments (kAttentionSegment positions each, merged in order): against
+// the double reference, and a row's bits the same in any tile, alone (a decode step's) or
+// with the tile's segments computed in any grouping and merged after (how a decode step
+// splits a long context over threads); windows and chunks that start inside a segment,
+// tiles that straddle a segment's end, sinks.
+TEST(CpuAttention, SegmentsOfLongContexts) {
+  std::mt19937 rng(10);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int64_t ctx = 2 * kAttentionSegment + 190;
+  for (KeyLayout keys : {KeyLayout::Transposed, KeyLayout::Rows})
+    for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}})
+      for (KeyRange range : {KeyRange{}, KeyRange{300, 0}, KeyRange{0, 320}}) {
+        Case c = makeCase(rng, hd, ctx, 16, range, vd, KvCacheDType::F32, keys);
+        if (hd == 20)
+          c.sink = 0.7f;
+        const std::string what = std::string(keys == KeyLayout::Rows ? "key rows" : "transposed") +
+                                 " hd " + std::to_string(hd) + " window " +
+                                 std::to_string(range.window) + " chunk " +
+                                 std::to_string(range.chunk);
+        for (int64_t first : {int64_t(0), kAttentionSegment - 3, ctx - 8}) {
+          std::vector<float> tile = attend(c, first, kAttentionQueryTile);
+          for (int64_t i = 0; i < kAttentionQueryTile; ++i) {
+            EXPECT_LT(relativeRms(tile.data() + i * vd, reference(c, first + i)), 5e-6)
+                << what << " position " << first + i;
+            std::vector<float> alone = attend(c, first + i, 1);
+            EXPECT_EQ(std::memcmp(alone.data(), tile.data() + i * vd, size_t(vd) * sizeof(float)),
+                      0)
+                << what << " position " << first + i;
+          }
+        }
+        // A decode step's heads (5 of one KV head) at the last position, their segments
+        // computed whole, one at a time, and split unevenly.
+        std::vector<float> heads(size_t(5 * hd)), sinks(5);
+        for (float &x : heads)
+          x = u(rng);
+        for (float &x : sinks)
+          x = u(rng);
+        const QueryTile step{heads.data(), hd, nullptr, vd, 5, ctx - 1, 0,
+                             c.sink ? sinks.data() : nullptr, 1};
+        std::vector<float> whole(size_t(5 * vd), NAN);
+        QueryTile wholeTile = step;
+        wholeTile.out = whole.data();
+        AttentionScratch scratch;
+        attendTile(wholeTile, c.range, c.blocks.data(), c.layout(), {hd, vd}, c.scale, 0.0f,
+                   scratch);
+        int64_t segFirst, segEnd;
+        attentionSegments(step, c.range, segFirst, segEnd);
+        ASSERT_EQ(segEnd, ctx / kAttentionSegment + 1) << what;
+        const int64_t rowStride = (segEnd - segFirst) * attentionStateFloats(vd);
+        for (int64_t split : {segEnd - segFirst, int64_t(1), int64_t(2)}) {
+          std::vector<float> states(size_t(5 * rowStride), NAN), out(size_t(5 * vd), NAN);
+          for (int64_t j = segFirst; j < segEnd; j += split)
+            attendSegments(step, c.range, c.blocks.data(), c.layout(), {hd, vd}, c.scale, 0.0f, j,
+                           std::min(segEnd, j + split),
+                           states.data() + (j - segFirst) * attentionStateFloats(vd), rowStride,
+                           scratch);
+          QueryTile finished = step;
+          finished.out = out.data();
+          finishAttention(finished, c.range, vd, segFirst, segEnd, states.data(), rowStride);
+          EXPECT_EQ(std::memcmp(out.data(), whole.data(), out.size() * sizeof(float)), 0)
+              << what << " segments in groups of " << split;
+        }
+      }
+}
+
 // A decode step's tile: heads of one KV head at one position (each its own query and sink)
 // read each K and V row once for all of them; each head's output must be the bits it gets
 // alone, whatever heads share its tile (MQA's 16 heads, DeepSeek's latent: 576-wide keys

@@ -248,12 +248,12 @@ TEST_P(EnginePlans, PrefixCacheGivesTheLogitsOfComputing) {
 // Prompt scoring (echo + logprobs, lm-eval-harness's loglikelihood): the log-probability of
 // each prompt token equals, bit for bit, what generating that token reported, also when the
 // prompt is prefilled in several chunks.
-TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobs) {
-  auto exec = loadTinyLlama();
+static void checkPromptLogprobs(const std::string &plan, int32_t promptLength) {
+  auto exec = loadTinyLlama(plan);
   ASSERT_TRUE(exec);
   const int32_t vocab = static_cast<int32_t>(exec->metadata().vocabSize);
   std::vector<int32_t> prompt;
-  for (int32_t i = 0; i < 290; ++i) // longer than one 256-token prefill chunk
+  for (int32_t i = 0; i < promptLength; ++i)
     prompt.push_back((i * 53 + 7) % vocab);
   Expected<std::unique_ptr<Engine>> eng = Engine::create(*exec, sched::Policy::IterationLevel);
   ASSERT_TRUE(eng.ok());
@@ -294,6 +294,18 @@ TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobs) {
   }
   for (size_t p = 1; p < prompt.size(); ++p) // every prompt token scored, none positive
     EXPECT_LE(got[p].chosen, 0.0f) << "position " << p;
+}
+
+TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobs) {
+  checkPromptLogprobs("tiny-llama", 290); // longer than one 256-token prefill chunk
+}
+
+// The same past 1024 positions, where a decode step's attention is split over threads (its
+// segments computed apart and merged after) while the prompt's rows run whole: on the
+// key-transposed cache, and on DeepSeek-V2's latent one (values read from the key rows).
+TEST(Engine, PromptLogprobsEqualTheGenerationsLogprobsInLongContexts) {
+  checkPromptLogprobs("tiny-llama-long", 1100);
+  checkPromptLogprobs("tiny-deepseek-v2-long", 1100);
 }
 
 namespace {
