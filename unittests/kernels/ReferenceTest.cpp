@@ -121,6 +121,19 @@ TEST(Reference, TinyLlamaMatchesTransformers) {
   checkAgainstReference(planDirectory + "/tiny-llama.plan", "tiny-llama", 1e-5);
 }
 
+// KV blocks of sizes that are not a multiple of 8 keep keys as rows (the other attention
+// score pass); one of 1 position, one of 5, and 24 (feature-major keys, passes crossing
+// blocks): each against transformers, with a sliding window (Gemma 2) and sinks (gpt-oss).
+TEST(Reference, KvBlockSizesMatchTransformers) {
+  for (int32_t blockSize : {1, 5, 24}) {
+    ExecutorOptions options;
+    options.kvBlockSize = blockSize;
+    SCOPED_TRACE("block size " + std::to_string(blockSize));
+    for (const char *model : {"tiny-llama", "tiny-gemma2", "tiny-gpt-oss"})
+      checkAgainstReference(planDirectory + "/" + model + ".plan", model, 1e-5, options);
+  }
+}
+
 // RoPE scaling as llama.cpp's converter writes it, each file holding a manifest's weights
 // (Llama's Q and K rows permuted) and checked against that manifest's reference: Llama 3.1's
 // scaling as per-pair divisors (rope_freqs, all three of its bands), LongRoPE's two sets of
