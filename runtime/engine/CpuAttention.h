@@ -37,7 +37,8 @@ float decodeKvElement(KvCacheDType dtype, const uint8_t *row, int64_t i);
 
 // How a block stores one KV head's keys.
 //   Rows: slot r's key at k + r * kRowStride, kvBytes(dtype, kDim) bytes (the layout of the
-//     values; DeepSeek's latent cache, whose values are its keys' first features, keeps it).
+//     values; DeepSeek's latent cache, whose values are its keys' first features, keeps it;
+//     attention transposes a segment of them into scratch).
 //   Transposed: feature-major, so that one vector holds a feature of eight positions: feature
 //     c of slot r is element c * blockSize + r; for Q8_0, per 32 features, blockSize f16
 //     scales (slot order), then each feature's blockSize int8 codes. blockSize % 8 == 0.
@@ -102,7 +103,7 @@ struct KeyRange {
 
 // Scratch space of attendTile calls, reused from call to call.
 struct AttentionScratch {
-  std::vector<float> scores, acc, wide, states;
+  std::vector<float> scores, acc, wide, states, keys;
 };
 
 // A row's positions are taken in segments of this many (absolute positions
@@ -122,9 +123,9 @@ void attentionSegments(const QueryTile &tile, KeyRange range, int64_t &first, in
 // tile.rows (1 .. kAttentionQueryTile) query rows, each attending causally to its sequence's
 // positions [range.from(pos), pos]: queries of head.kDim floats, outputs of head.vDim floats.
 // Position p's keys and values are slot p % blockSize of blocks[p / blockSize]. f32
-// throughout: each score one multiply-add chain over the features in order (Transposed keys)
-// or eight lane chains summed in a fixed order (Rows keys), softmax with a vectorized exp,
-// each output element one chain over the positions in order. Every row's arithmetic is the
+// throughout: each score one multiply-add chain over the features in order (key rows are
+// transposed into scratch a segment at a time, so both layouts give the same bits), softmax
+// with a vectorized exp, each output element one chain over the positions in order. Every row's arithmetic is the
 // same whatever rows share its tile (tested bit for bit), so tiling and batching never change
 // a result. softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A
 // sink (non-null: the row's head's) is one more logit in each row's softmax, with no value.

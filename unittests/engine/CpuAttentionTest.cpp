@@ -279,6 +279,29 @@ TEST(CpuAttention, SegmentsOfLongContexts) {
       }
 }
 
+// Key rows are transposed into scratch and scored as feature-major keys: the two layouts give
+// the same bits (so a plan's output does not depend on its block size or cache layout).
+TEST(CpuAttention, KeyLayoutsGiveTheSameBits) {
+  for (KvCacheDType dtype : {KvCacheDType::F32, KvCacheDType::BF16, KvCacheDType::Q8_0})
+    for (auto [hd, vd] : {std::pair<int64_t, int64_t>{64, 64}, {20, 12}, {576, 512}})
+      for (KeyRange range : {KeyRange{}, KeyRange{300, 0}}) {
+        if (dtype == KvCacheDType::Q8_0 && (hd % 32 || vd % 32))
+          continue;
+        const int64_t ctx = kAttentionSegment + 90;
+        std::mt19937 a(11), b(11);
+        Case rows = makeCase(a, hd, ctx, 16, range, vd, dtype, KeyLayout::Rows);
+        Case transposed = makeCase(b, hd, ctx, 16, range, vd, dtype, KeyLayout::Transposed);
+        for (int64_t first : {int64_t(0), kAttentionSegment - 4, ctx - 1})
+          for (int64_t n : {int64_t(1), kAttentionQueryTile}) {
+            const int64_t count = std::min(n, ctx - first);
+            std::vector<float> x = attend(rows, first, count), y = attend(transposed, first, count);
+            EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0)
+                << kvCacheDTypeName(dtype) << " hd " << hd << " window " << range.window
+                << " rows from " << first;
+          }
+      }
+}
+
 // A decode step's tile: heads of one KV head at one position (each its own query and sink)
 // read each K and V row once for all of them; each head's output must be the bits it gets
 // alone, whatever heads share its tile (MQA's 16 heads, DeepSeek's latent: 576-wide keys
