@@ -17,8 +17,8 @@ namespace modelrt::engine {
 //   BF16    2: round to nearest even, as torch's .to(torch.bfloat16);
 //   F16     2: round to nearest even (overflow is inf, as torch's .half());
 //   F8E4M3  1: OCP E4M3 ("fn": no infinities) with round to nearest even, saturated at
-//           +-448 (vLLM's fp8 / fp8_e4m3 cache with a scale of 1.0);
-//   F8E5M2  1: E5M2, round to nearest even, saturated at +-57344 (vLLM's fp8_e5m2);
+//           +-448 (the fp8 / fp8_e4m3 cache dtype of --kv-cache-dtype, scale 1.0);
+//   F8E5M2  1: E5M2, round to nearest even, saturated at +-57344 (fp8_e5m2);
 //   Q8_0    34 bytes per 32 elements: GGUF's Q8_0 block (a q8_0 cache), an f16 scale
 //           d = amax / 127 and 32 int8 values round(x * (1 / d)), half away from zero (a
 //           block with a NaN gets a NaN scale, so that it reads back as NaN).
@@ -37,7 +37,7 @@ float decodeKvElement(KvCacheDType dtype, const uint8_t *row, int64_t i);
 
 // How a block stores one KV head's keys.
 //   Rows: slot r's key at k + r * kRowStride, kvBytes(dtype, kDim) bytes (the layout of the
-//     values; DeepSeek's latent cache, whose values are its keys' first features, keeps it;
+//     values; a latent cache, whose values are its keys' first features, keeps it;
 //     attention transposes a segment of them into scratch).
 //   Transposed: feature-major, so that one vector holds a feature of eight positions: feature
 //     c of slot r is element c * blockSize + r; for Q8_0, per 32 features, blockSize f16
@@ -110,7 +110,8 @@ struct AttentionScratch {
 
 // A row's positions are taken in segments of this many (absolute positions
 // [j * kAttentionSegment, (j + 1) * kAttentionSegment)), each with its own maximum score, sum
-// and weighted values, merged in order as FlashAttention rescales its blocks. Part of the
+// and weighted values, merged in order (each rescaled by e^(its maximum - the new maximum),
+// the online softmax). Part of the
 // arithmetic (so fixed): a segment's state is the row's alone, so a decode step may compute
 // a long context's segments on several threads and merge them after.
 constexpr int64_t kAttentionSegment = 256;
@@ -129,7 +130,7 @@ void attentionSegments(const QueryTile &tile, KeyRange range, int64_t &first, in
 // transposed into scratch a segment at a time, so both layouts give the same bits), softmax
 // with a vectorized exp, each output element one chain over the positions in order. Every row's arithmetic is the
 // same whatever rows share its tile (tested bit for bit), so tiling and batching never change
-// a result. softcap > 0 caps each scaled score s at softcap * tanh(s / softcap) (Gemma 2). A
+// a result. softcap > 0 caps each scaled score s at softcap * tanh(s / softcap). A
 // sink (non-null: the row's head's) is one more logit in each row's softmax, with no value.
 // Every dtype's elements are widened to f32 exactly, then the same arithmetic runs.
 void attendTile(const QueryTile &tile, KeyRange range, const KvBlockView *blocks,
