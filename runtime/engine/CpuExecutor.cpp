@@ -942,9 +942,10 @@ Expected<std::vector<float>> CpuExecutor::runStep(const std::vector<int32_t> &to
       // (1024 positions), so that one long request keeps every thread busy.
       constexpr int64_t kSegmentsPerPiece = 4;
       auto add = [&](Item it) {
-        int64_t first, end;
-        attentionSegments(tileOf(it), range, first, end);
-        if (chunks[it.chunk].numTokens > 1 || end - first <= kSegmentsPerPiece) {
+        int64_t first = 0, end = 0;
+        if (chunks[it.chunk].numTokens == 1) // a prompt's tiles run whole
+          attentionSegments(tileOf(it), range, first, end);
+        if (end - first <= kSegmentsPerPiece) {
           items.push_back(it);
           return;
         }
