@@ -13,7 +13,7 @@ GGUF=$HOME/.cache/modelc/SmolLM2-135M-Instruct.Q4_1.gguf
 PLAN=build/bench-smollm2.plan
 [ -f "$PLAN" ] || build/bin/modelc "$GGUF" -o "$PLAN"
 for round in 1 2; do
-  for dtype in auto bfloat16 fp8 q8_0; do
+  for dtype in auto float32 bfloat16 fp8 q8_0; do
     build/tools/modelrt/modelrt bench "$PLAN" --num-prompts 1 --input-len "$L" --output-len "$N" \
       --request-rate inf --scheduler iteration-level --kv-cache-dtype "$dtype" --kv-cache-mib 2048 |
       grep -E 'KV cache of|Mean TPOT|Mean TTFT' | tr '\n' ' ' | sed "s/^/round $round modelrt $dtype: /"

@@ -92,12 +92,14 @@ Status checkStep(const plan::PlanMetadata &meta, const std::vector<int32_t> &tok
 std::string describeKvCache(const Executor &executor, const std::string &dtype) {
   const int64_t tokens = int64_t(executor.numKvBlocks()) * executor.kvBlockSize();
   const int64_t maxLen = std::max<int64_t>(1, executor.metadata().maxSeqLen);
+  const std::string stored = executor.kvCacheDtype();
+  const std::string shown = dtype == "auto" && !stored.empty() ? "auto: " + stored : dtype;
   char text[256];
   std::snprintf(text, sizeof(text),
                 "KV cache of %lld tokens (%d blocks of %d, --kv-cache-dtype %s); %.2fx requests "
                 "of %lld tokens at once",
                 static_cast<long long>(tokens), executor.numKvBlocks(), executor.kvBlockSize(),
-                dtype.c_str(), double(tokens) / double(maxLen), static_cast<long long>(maxLen));
+                shown.c_str(), double(tokens) / double(maxLen), static_cast<long long>(maxLen));
   return text;
 }
 

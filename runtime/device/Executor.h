@@ -83,6 +83,9 @@ public:
   virtual int32_t kvBlockSize() const = 0;
   // This executor's rank in a multi-rank plan (0 for a single-rank plan).
   virtual int rank() const = 0;
+  // How the KV cache stores keys and values, as --kv-cache-dtype names it ("auto" resolved;
+  // empty where the executor does not say).
+  virtual std::string kvCacheDtype() const { return {}; }
 
   // Copies whole KV blocks (copy-on-write of shared blocks), before the step that writes.
   virtual Status copyBlocks(const std::vector<kv::BlockCopy> &copies) = 0;

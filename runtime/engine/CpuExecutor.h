@@ -90,6 +90,7 @@ public:
 
   // This executor's rank in a tensor-parallel plan (0 for a single-rank plan).
   int rank() const override;
+  std::string kvCacheDtype() const override;
 
   // Copies whole KV blocks (copy-on-write of shared blocks), before the step that writes.
   // On rank 0 of a group, every rank makes the same copies.

@@ -37,8 +37,9 @@ inline void addExecutorOptions(CLI::App *cmd, engine::ExecutorOptions &options) 
   cmd->add_option("--kv-block-size", options.kvBlockSize, "Tokens per KV cache block (default 16)")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--kv-cache-dtype", options.kvCacheDtype,
-                  "How the KV cache stores keys and values: auto (default: float32 on the CPU, "
-                  "the plan's dtype on CUDA), bfloat16, float16, fp8 (= fp8_e4m3, scale 1, as "
+                  "How the KV cache stores keys and values: auto (default: on the CPU float16 with "
+                  "int8 activations, llama.cpp's default, float32 with f32 activations; the "
+                  "plan's dtype on CUDA), float32, bfloat16, float16, fp8 (= fp8_e4m3, scale 1, as "
                   "vLLM's), fp8_e5m2, or q8_0 (llama.cpp's) on the CPU executor; on CUDA the "
                   "plan's dtype only")
       ->check(CLI::IsMember({"auto", "float32", "f32", "bfloat16", "bf16", "float16", "f16",

@@ -826,6 +826,19 @@ TEST(Reference, Int8ActivationsMatchLlamaCpp) {
     // Later positions of the mixture of experts can route to other experts (a jump).
     if (std::string(name) != "tiny-qwen3-moe-q8")
       EXPECT_LT(later[1], 4e-2);
+    // Unless told (modelrt's commands), a GGUF plan runs these numbers, with the cache they
+    // assume (f16), and the exact path keeps an f32 cache.
+    ExecutorOptions unset;
+    unset.cpuActivations.reset();
+    Expected<std::unique_ptr<CpuExecutor>> byDefault = CpuExecutor::load(plan, unset);
+    ASSERT_TRUE(byDefault.ok()) << byDefault.error().toString();
+    EXPECT_EQ((*byDefault)->cpuActivations(), GemmActivations::Int8);
+    EXPECT_EQ((*byDefault)->kvCacheDtype(), "float16");
+    ExecutorOptions exact;
+    exact.cpuActivations = GemmActivations::F32;
+    Expected<std::unique_ptr<CpuExecutor>> f32 = CpuExecutor::load(plan, exact);
+    ASSERT_TRUE(f32.ok()) << f32.error().toString();
+    EXPECT_EQ((*f32)->kvCacheDtype(), "float32");
   }
 }
 

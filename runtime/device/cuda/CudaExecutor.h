@@ -44,6 +44,10 @@ public:
   int32_t numKvBlocks() const override;
   int32_t kvBlockSize() const override;
   int rank() const override { return 0; }
+  // The cache is kept in the plan's dtype (bf16 or f16).
+  std::string kvCacheDtype() const override {
+    return metadata().dtype == "f16" ? "float16" : "bfloat16";
+  }
   Status copyBlocks(const std::vector<kv::BlockCopy> &copies) override;
   Expected<std::vector<float>> step(const std::vector<int32_t> &tokens,
                                     const std::vector<PagedChunk> &chunks) override;
