@@ -83,9 +83,16 @@ constexpr int64_t kMaxStateBytes = int64_t(64) << 30;
 } // namespace
 
 struct CpuExecutor::Impl {
+  struct FreeFloats {
+    void operator()(float *p) const { std::free(p); }
+  };
+
   plan::Program prog;
   std::vector<const PackedWeight *> packedOf; // per op: a gemm's weight in panels
-  std::vector<float> arena;
+  // The activations: zeros at load, allocated untouched (calloc), so that only the rows
+  // steps write become resident (sized for max_num_batched_tokens rows, it is several
+  // hundred MB for a 1B model; a decode step writes one row of each value).
+  std::unique_ptr<float[], FreeFloats> arena;
   std::unique_ptr<cpu::CpuKernelLibrary> kernels;
   // GEMM weights repacked into panels at load, by weight name (tied weights pack once).
   std::map<std::string, PackedWeight> packed;
@@ -154,9 +161,6 @@ struct CpuExecutor::Impl {
   // causal_conv1d's [kernel_size - 1, C] window of earlier inputs, oldest first; a delta
   // rule's or a scan's matrices per head), zeros at load and allocated untouched (calloc:
   // pages appear as requests write their slots).
-  struct FreeFloats {
-    void operator()(float *p) const { std::free(p); }
-  };
   std::vector<std::unique_ptr<float[], FreeFloats>> states;
   int64_t stateBytes = 0; // all of them
 
@@ -167,7 +171,7 @@ struct CpuExecutor::Impl {
     const plan::ValueInfo &v = prog.values[id];
     if (v.viewOf >= 0)
       return data(v.viewOf) + v.columnOffset;
-    return arena.data() + v.arenaOffset / sizeof(float);
+    return arena.get() + v.arenaOffset / sizeof(float);
   }
   int64_t stride(int64_t id) const { return prog.values[prog.root(id)].width; }
 };
@@ -475,7 +479,13 @@ Expected<std::unique_ptr<CpuExecutor>> CpuExecutor::loadRank(const std::string &
     if (v.dtype != DType::F32 && v.dtype != DType::I32)
       return bad("the CPU executor runs f32 activations, not " + std::string(dtypeName(v.dtype)))
           .withContext(planPath);
-  impl.arena.assign(static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float), 0.0f);
+  impl.arena.reset(static_cast<float *>(
+      std::calloc(std::max<size_t>(1, static_cast<size_t>(impl.prog.arenaBytes) / sizeof(float)),
+                  sizeof(float))));
+  if (!impl.arena)
+    return Error(ErrorCode::ResourceExhausted,
+                 "cannot allocate the " + std::to_string(impl.prog.arenaBytes) +
+                     "-byte activation arena of " + planPath);
   exec->cpuActivations_ = options.cpuActivations.value_or(
       exec->meta_.weightNames == "gguf" ? GemmActivations::Int8 : GemmActivations::F32);
   const GemmActivations activations = exec->cpuActivations_;
