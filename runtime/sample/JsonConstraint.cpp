@@ -510,26 +510,8 @@ const std::vector<uint8_t> &JsonVocabulary::allowed(const JsonRecognizer &state)
       if (t >= 0 && size_t(t) < mask.size())
         mask[size_t(t)] = 1;
   } else {
-    // Depth-first over the trie; a subtree whose prefix the recognizer rejects is skipped.
-    struct Frame {
-      int32_t node;
-      JsonRecognizer state;
-    };
-    std::vector<Frame> stack{{0, state}};
-    while (!stack.empty()) {
-      Frame f = stack.back();
-      stack.pop_back();
-      for (int32_t c = nodes_[size_t(f.node)].firstChild; c >= 0;
-           c = nodes_[size_t(c)].nextSibling) {
-        JsonRecognizer s = f.state;
-        if (!s.feed(nodes_[size_t(c)].byte))
-          continue;
-        for (int32_t t : nodes_[size_t(c)].tokens)
-          mask[size_t(t)] = 1;
-        if (nodes_[size_t(c)].firstChild >= 0)
-          stack.push_back({c, s});
-      }
-    }
+    // A subtree whose prefix the recognizer rejects is skipped.
+    walk(state, [](JsonRecognizer &s, uint8_t byte) { return s.feed(byte); }, mask);
   }
   // Never a dead end by construction; should one happen, the answer ends (incomplete) rather
   // than going on unconstrained.

@@ -176,6 +176,31 @@ public:
   // 1 where the token may come next from `state` (vocabSize() entries).
   const std::vector<uint8_t> &allowed(const JsonRecognizer &state);
 
+  // Sets mask[t] for every token t whose bytes `step` takes one at a time from `start`
+  // (bool step(State &, uint8_t); false prunes the subtree): one depth-first walk of the trie.
+  template <class State, class Step>
+  void walk(const State &start, Step step, std::vector<uint8_t> &mask) const {
+    struct Frame {
+      int32_t node;
+      State state;
+    };
+    std::vector<Frame> stack{{0, start}};
+    while (!stack.empty()) {
+      Frame f = std::move(stack.back());
+      stack.pop_back();
+      for (int32_t c = nodes_[size_t(f.node)].firstChild; c >= 0;
+           c = nodes_[size_t(c)].nextSibling) {
+        State s = f.state;
+        if (!step(s, nodes_[size_t(c)].byte))
+          continue;
+        for (int32_t t : nodes_[size_t(c)].tokens)
+          mask[size_t(t)] = 1;
+        if (nodes_[size_t(c)].firstChild >= 0)
+          stack.push_back({c, std::move(s)});
+      }
+    }
+  }
+
 private:
   struct Node {
     int32_t firstChild = -1, nextSibling = -1;

@@ -1,6 +1,7 @@
 #include "runtime/server/Request.h"
 
 #include "runtime/sample/ChoiceConstraint.h"
+#include "runtime/sample/RegexConstraint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -214,8 +215,8 @@ Status guideToolCall(GenerationRequest &r, const std::string &name) {
   if (r.jsonObject)
     return invalid(what + " guides the answer to a call; it cannot be combined with "
                           "'response_format' or 'guided_json'");
-  if (!r.guidedChoice.empty())
-    return invalid(what + " cannot be combined with 'guided_choice'");
+  if (!r.guidedChoice.empty() || r.guidedRegex)
+    return invalid(what + " cannot be combined with 'guided_choice' or 'guided_regex'");
   if (r.ignoreEos)
     return invalid(what + " ends with the call; it cannot be combined with 'ignore_eos'");
   Expected<std::shared_ptr<const sample::JsonSchema>> compiled = sample::JsonSchema::compile(schema);
@@ -312,43 +313,77 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                      " ends at the end of the object; it cannot "
                      "be combined with 'ignore_eos'");
   }
-  // vLLM's extra parameter: guided_json, a schema (object or its JSON text), as json_schema.
-  if (auto gj = body.find("guided_json"); gj != body.end() && !gj->is_null()) {
-    if (body.contains("response_format") && !body["response_format"].is_null())
-      return invalid("give either 'guided_json' or 'response_format', not both");
-    Json schemaJson = *gj;
-    if (gj->is_string()) {
-      schemaJson = Json::parse(gj->get<std::string>(), nullptr, /*allow_exceptions=*/false);
-      if (schemaJson.is_discarded())
-        return invalid("'guided_json' is a string that is not JSON");
+  // vLLM's guided decoding: its extra parameters guided_json, guided_regex and guided_choice,
+  // or the same as structured_outputs {"json" | "regex" | "choice" | "json_object": true}
+  // (its newer form). At most one guide per request (response_format included).
+  std::vector<std::pair<std::string, const Json *>> guides; // (name in errors, value)
+  const bool hasFormat = body.contains("response_format") && !body["response_format"].is_null();
+  for (const char *key : {"guided_json", "guided_regex", "guided_choice"})
+    if (auto g = body.find(key); g != body.end() && !g->is_null())
+      guides.push_back({key, &*g});
+  if (auto so = body.find("structured_outputs"); so != body.end() && !so->is_null()) {
+    if (!so->is_object())
+      return invalid("'structured_outputs' must be an object");
+    for (auto it = so->begin(); it != so->end(); ++it) {
+      const std::string &key = it.key();
+      if (it->is_null() || (key == "json_object" && *it == false))
+        continue;
+      if (key == "json_object" && !it->is_boolean())
+        return invalid("'structured_outputs' json_object must be true or false");
+      if (key != "json" && key != "regex" && key != "choice" && key != "json_object")
+        return invalid("'structured_outputs' " + key.substr(0, 64) +
+                       " is not supported (json, regex, choice and json_object are)");
+      guides.push_back({"structured_outputs " + key, &*it});
     }
-    Expected<std::shared_ptr<const sample::JsonSchema>> schema =
-        sample::JsonSchema::compile(schemaJson);
-    if (!schema)
-      return schema.error();
-    if (r.ignoreEos)
-      return invalid("'guided_json' ends at the end of the object; it cannot be combined with "
-                     "'ignore_eos'");
-    r.jsonObject = true;
-    r.jsonSchema = *schema;
   }
-
-  // vLLM's extra parameter: guided_choice, the answer is one of these strings.
-  if (auto gc = body.find("guided_choice"); gc != body.end() && !gc->is_null()) {
-    using sample::ChoiceConstraint;
-    if (!gc->is_array() || gc->empty() || gc->size() > ChoiceConstraint::kMaxChoices)
-      return invalid("'guided_choice' must be an array of 1 to 64 strings");
-    for (const Json &c : *gc) {
-      if (!c.is_string() || c.get<std::string>().empty() ||
-          c.get<std::string>().size() > ChoiceConstraint::kMaxChoiceBytes)
-        return invalid("'guided_choice' entries must be non-empty strings of at most 1024 bytes");
-      r.guidedChoice.push_back(c.get<std::string>());
+  if (guides.size() + (hasFormat ? 1 : 0) > 1)
+    return invalid("give one guide: '" + (hasFormat ? std::string("response_format") : guides[0].first) +
+                   "' and '" + guides[hasFormat ? 0 : 1].first + "' cannot be combined");
+  if (!guides.empty() && r.ignoreEos)
+    return invalid("'" + guides[0].first +
+                   "' ends the answer where it is complete; it cannot be combined with "
+                   "'ignore_eos'");
+  if (!guides.empty()) {
+    const std::string &name = guides[0].first;
+    const Json &g = *guides[0].second;
+    const std::string kind =
+        name.rfind("guided_", 0) == 0 ? name.substr(7) : name.substr(name.find(' ') + 1);
+    if (kind == "json" || kind == "json_object") {
+      // A schema (object or its JSON text), as response_format json_schema; json_object: any.
+      Json schemaJson = g;
+      if (g.is_string()) {
+        schemaJson = Json::parse(g.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+        if (schemaJson.is_discarded())
+          return invalid("'" + name + "' is a string that is not JSON");
+      }
+      if (kind == "json") {
+        Expected<std::shared_ptr<const sample::JsonSchema>> schema =
+            sample::JsonSchema::compile(schemaJson);
+        if (!schema)
+          return schema.error();
+        r.jsonSchema = *schema;
+      }
+      r.jsonObject = true;
+    } else if (kind == "regex") { // the answer is a text the whole pattern matches
+      if (!g.is_string() || g.get<std::string>().empty())
+        return invalid("'" + name + "' must be a non-empty string (a regular expression)");
+      Expected<std::shared_ptr<const sample::Regex>> re =
+          sample::Regex::compile(g.get<std::string>(), "'" + name + "'");
+      if (!re)
+        return re.error();
+      r.guidedRegex = *re;
+    } else { // choice: the answer is exactly one of these strings
+      using sample::ChoiceConstraint;
+      if (!g.is_array() || g.empty() || g.size() > ChoiceConstraint::kMaxChoices)
+        return invalid("'" + name + "' must be an array of 1 to 64 strings");
+      for (const Json &c : g) {
+        if (!c.is_string() || c.get<std::string>().empty() ||
+            c.get<std::string>().size() > ChoiceConstraint::kMaxChoiceBytes)
+          return invalid("'" + name +
+                         "' entries must be non-empty strings of at most 1024 bytes");
+        r.guidedChoice.push_back(c.get<std::string>());
+      }
     }
-    if (r.jsonObject)
-      return invalid("give one of 'guided_choice', 'guided_json' and 'response_format'");
-    if (r.ignoreEos)
-      return invalid("'guided_choice' ends with the choice; it cannot be combined with "
-                     "'ignore_eos'");
   }
 
   if (api == Api::Completions) {

@@ -6,6 +6,7 @@
 
 #include "runtime/plan/PlanMetadata.h"
 #include "runtime/sample/JsonConstraint.h"
+#include "runtime/sample/RegexConstraint.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/support/Error.h"
 #include "runtime/template/ChatTemplate.h"
@@ -85,6 +86,8 @@ struct GenerationRequest {
   std::string forcedTool;
   // vLLM's guided_choice: the answer is exactly one of these strings.
   std::vector<std::string> guidedChoice;
+  // vLLM's guided_regex: the answer is a text the whole pattern matches.
+  std::shared_ptr<const sample::Regex> guidedRegex;
 };
 
 // `maxSeqLen` bounds max_tokens.

@@ -5,6 +5,7 @@
 #include "runtime/sample/ChoiceConstraint.h"
 #include "runtime/sample/MaskConstraint.h"
 #include "runtime/sample/JsonConstraint.h"
+#include "runtime/sample/RegexConstraint.h"
 #include "runtime/server/Reasoning.h"
 #include "runtime/server/Request.h"
 #include "runtime/server/ToolCalls.h"
@@ -970,6 +971,10 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400,
                        "'guided_choice' needs an end-of-sequence token to end the choice, and "
                        "this model's tokenizer has none");
+    if (r.guidedRegex && tokenizer->eosId() < 0)
+      return sendError(res, 400,
+                       "'guided_regex' needs an end-of-sequence token to end the match, and "
+                       "this model's tokenizer has none");
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
     // n choices per prompt: one engine request each (seeds seed, seed + 1, ...), answering
@@ -992,7 +997,7 @@ Status serve(const ServerOptions &options) {
     const bool guidedCall = !forcedTool.empty() || callRequired;
     // Chat answers split into reasoning and content, unless guided decoding shapes them.
     const ReasoningParser reasoning =
-        api == Api::Chat && !guidedCall && !r.jsonObject && r.guidedChoice.empty()
+        api == Api::Chat && !guidedCall && !r.jsonObject && r.guidedChoice.empty() && !r.guidedRegex
             ? *reasoningParser
             : ReasoningParser::None;
     const std::string chatPrompt = api == Api::Chat ? prompts[0].text : std::string();
@@ -1023,6 +1028,9 @@ Status serve(const ServerOptions &options) {
       else if (!r.guidedChoice.empty())
         copy.sampling.constraint =
             std::make_shared<sample::ChoiceConstraint>(jsonVocab, r.guidedChoice);
+      else if (r.guidedRegex)
+        copy.sampling.constraint =
+            std::make_shared<sample::RegexConstraint>(jsonVocab, r.guidedRegex);
       if (masked) {
         auto mask = std::make_shared<sample::MaskConstraint>(vocab, r.allowedTokenIds, held,
                                                              r.minTokens, copy.sampling.constraint);

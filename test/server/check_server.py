@@ -10,6 +10,7 @@ exactly that text.
 """
 import os
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -502,6 +503,33 @@ try:
         texts = [c["text"] for c in json.loads(body)["choices"]] if status == 200 else [body]
         check(status == 200 and all(t in ("blue", "green") for t in texts),
               "guided_choice, n=3 sampled: every answer is a choice: %r" % texts)
+        # guided_regex (vLLM) and structured_outputs.regex: the answer is a text the whole
+        # pattern matches, as Python's re.fullmatch decides; sampled, streamed, multi-byte.
+        phone = r"\(\d{3}\) \d{3}-\d{4}"
+        status, body = request("/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "Give me a phone number."}],
+            "max_tokens": 30, "guided_regex": phone})
+        answer = json.loads(body)["choices"][0]["message"]["content"] if status == 200 else body
+        check(status == 200 and re.fullmatch(phone, answer, re.ASCII) is not None,
+              "guided_regex: the answer matches the pattern: %r" % answer)
+        date = r"(19|20)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])( \(\w{1,8}\))?"
+        status, body = request("/v1/completions", {"prompt": "The date today is", "max_tokens": 40,
+                                                   "temperature": 1.0, "seed": 11, "n": 3,
+                                                   "structured_outputs": {"regex": date}})
+        texts = [c["text"] for c in json.loads(body)["choices"]] if status == 200 else [body]
+        check(status == 200 and all(re.fullmatch(date, t, re.ASCII) for t in texts) and
+              all(c["finish_reason"] == "stop" for c in json.loads(body)["choices"]),
+              "structured_outputs regex, n=3 sampled: every answer matches: %r" % texts)
+        accents = r"[àéèêëîïôùûüç]{2,6}(, [a-z]{1,6})?"
+        status, body = request("/v1/completions", {
+            "prompt": "French accents:", "max_tokens": 30, "stream": True,
+            "temperature": 0.8, "seed": 2, "guided_regex": accents})
+        streamed = "".join(c["text"] for e in http_client.events(body) for c in e.get("choices", []))
+        check(re.fullmatch(accents, streamed) is not None,
+              "guided_regex streamed, multi-byte characters: %r" % streamed)
+        status, body = request("/v1/completions", {"prompt": "x", "guided_regex": "(?<=a)b"})
+        check(status == 400 and "'guided_regex': lookaround assertions are not supported" in body,
+              "400 naming a regex construct guided decoding cannot enforce")
         status, body = request("/v1/chat/completions", {"messages": ask, "response_format":
                                                         {"type": "json_schema", "json_schema": {
                                                             "name": "x", "schema": {"type": "object", "properties": {

@@ -2,6 +2,7 @@
 // the vocabulary splits it.
 #include "runtime/sample/ChoiceConstraint.h"
 #include "runtime/sample/Sampler.h"
+#include "unittests/sample/AllowedTexts.h"
 
 #include <gtest/gtest.h>
 
@@ -18,16 +19,6 @@ std::vector<std::string> choiceVocabulary() {
     v.push_back(std::string(1, c));
   v.push_back(""); // the end token (no bytes)
   return v;
-}
-
-std::vector<std::string> allowedTexts(ChoiceConstraint &c, const std::vector<std::string> &vocab) {
-  std::vector<std::string> out;
-  const std::vector<uint8_t> &mask = c.allowedTokens();
-  for (size_t t = 0; t < mask.size(); ++t)
-    if (mask[t])
-      out.push_back(t + 1 == vocab.size() ? "<end>" : vocab[t]);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 TEST(ChoiceConstraint, AllowsTokensThatKeepAChoiceReachable) {

@@ -88,6 +88,31 @@ TEST(Request, ResponseFormat) {
   ASSERT_TRUE(choice.ok()) << choice.error().toString();
   EXPECT_EQ(choice->guidedChoice, (std::vector<std::string>{"yes", "no"}));
   EXPECT_FALSE(choice->jsonObject);
+  // vLLM's guided_regex, and structured_outputs (its newer form of all three).
+  Expected<GenerationRequest> regex = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "guided_regex": "\\d{3}-\\d{4}"})", 8192);
+  ASSERT_TRUE(regex.ok()) << regex.error().toString();
+  ASSERT_TRUE(regex->guidedRegex);
+  EXPECT_TRUE(regex->guidedRegex->matches("555-1234"));
+  EXPECT_FALSE(regex->guidedRegex->matches("555-123"));
+  EXPECT_FALSE(regex->jsonObject);
+  Expected<GenerationRequest> so = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "structured_outputs": {"regex": "yes|no"}})", 8192);
+  ASSERT_TRUE(so.ok()) << so.error().toString();
+  EXPECT_TRUE(so->guidedRegex && so->guidedRegex->matches("no"));
+  so = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "structured_outputs": {"choice": ["a", "b"]}})", 8192);
+  ASSERT_TRUE(so.ok()) << so.error().toString();
+  EXPECT_EQ(so->guidedChoice, (std::vector<std::string>{"a", "b"}));
+  so = parseGenerationRequest(
+      Api::Completions,
+      R"({"prompt": "x", "structured_outputs": {"json": {"type": "object"}, "regex": null}})", 8192);
+  ASSERT_TRUE(so.ok()) << so.error().toString();
+  EXPECT_TRUE(so->jsonObject && so->jsonSchema);
+  so = parseGenerationRequest(
+      Api::Completions, R"({"prompt": "x", "structured_outputs": {"json_object": true}})", 8192);
+  ASSERT_TRUE(so.ok()) << so.error().toString();
+  EXPECT_TRUE(so->jsonObject && !so->jsonSchema);
   Expected<GenerationRequest> text = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "response_format": {"type": "text"}})", 8192);
   ASSERT_TRUE(text.ok());
@@ -264,12 +289,27 @@ TEST(Request, RefusalsNameTheField) {
       {R"({"prompt": "x", "guided_choice": ["yes", ""]})", "non-empty strings"},
       {R"({"prompt": "x", "guided_choice": ["yes", 1]})", "non-empty strings"},
       {R"({"prompt": "x", "guided_choice": ["a"], "guided_json": {"type": "object"}})",
-       "give one of 'guided_choice', 'guided_json' and 'response_format'"},
+       "give one guide: 'guided_json' and 'guided_choice' cannot be combined"},
+      {R"({"prompt": "x", "guided_regex": "a+", "structured_outputs": {"choice": ["a"]}})",
+       "'guided_regex' and 'structured_outputs choice' cannot be combined"},
+      {R"j({"prompt": "x", "guided_regex": "a(?=b)"})j",
+       "'guided_regex': lookaround assertions are not supported at offset 3 of the pattern"},
+      {R"({"prompt": "x", "guided_regex": ""})", "'guided_regex' must be a non-empty string"},
+      {R"({"prompt": "x", "guided_regex": ["a"]})", "'guided_regex' must be a non-empty string"},
+      {R"({"prompt": "x", "guided_regex": "a+", "ignore_eos": true})",
+       "'guided_regex' ends the answer where it is complete; it cannot be combined with 'ignore_eos'"},
+      {R"({"prompt": "x", "structured_outputs": {"regex": "(a"}})",
+       "'structured_outputs regex': a '(' is not closed"},
+      {R"({"prompt": "x", "structured_outputs": {"grammar": "root ::= \"a\""}})",
+       "'structured_outputs' grammar is not supported (json, regex, choice and json_object are)"},
+      {R"({"prompt": "x", "structured_outputs": "a+"})", "'structured_outputs' must be an object"},
+      {R"({"prompt": "x", "structured_outputs": {"json_object": 1}})",
+       "'structured_outputs' json_object must be true or false"},
       {R"({"prompt": "x", "guided_choice": ["a"], "ignore_eos": true})",
        "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "guided_json": {"type": "array"}})", "must be an object"},
       {R"({"prompt": "x", "guided_json": {"type": "object"}, "response_format": {"type": "text"}})",
-       "either 'guided_json' or 'response_format'"},
+       "'response_format' and 'guided_json' cannot be combined"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
        "'stream_options' needs 'stream': true"},
       {R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Time per generated token with and without guided decoding, one `modelrt serve` process.
+
+    python3 bench/cpu/guided_decoding.py build/bench-smollm2.plan [rounds=2] [tokens=200]
+
+Modes, alternated each round (greedy, one request at a time, the prompt included in the
+time): no constraint (ignore_eos, so it runs the full length), response_format json_object,
+and guided_regex with a pattern of 20 phone numbers (about the same length). Prints one
+line per request: mode, generated tokens, ms per token, and whether the answer matches
+(Python's re.fullmatch for the regex, json.loads for JSON).
+"""
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+plan = sys.argv[1]
+rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+tokens = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+modelrt = "build/tools/modelrt/modelrt"
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+server = subprocess.Popen([modelrt, "serve", plan, "--port", str(port)], stderr=subprocess.DEVNULL)
+base = "http://127.0.0.1:%d" % port
+
+
+def post(path, body):
+    req = urllib.request.Request(base + path, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+for _ in range(600):
+    try:
+        urllib.request.urlopen(base + "/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+
+PHONES = r"(\(\d{3}\) \d{3}-\d{4}\n){20}"
+ask = [{"role": "user", "content": "List 20 phone numbers, one per line."}]
+modes = [
+    ("none", {"ignore_eos": True}),
+    ("json_object", {"response_format": {"type": "json_object"}}),
+    ("guided_regex", {"guided_regex": PHONES}),
+]
+try:
+    for rnd in range(1, rounds + 1):
+        for name, extra in modes:
+            body = dict({"messages": ask, "max_tokens": tokens, "temperature": 0}, **extra)
+            t0 = time.perf_counter()
+            out = post("/v1/chat/completions", body)
+            dt = time.perf_counter() - t0
+            n = out["usage"]["completion_tokens"]
+            text = out["choices"][0]["message"]["content"]
+            if name == "guided_regex":
+                ok = re.fullmatch(PHONES, text, re.ASCII) is not None
+            elif name == "json_object":
+                try:
+                    ok = isinstance(json.loads(text), dict)
+                except ValueError:
+                    ok = False
+            else:
+                ok = True
+            print("round %d %-12s %4d tokens %6.2f ms/token  valid %s" % (
+                rnd, name, n, 1000 * dt / max(n, 1), ok), flush=True)
+finally:
+    server.terminate()
+    server.wait()

@@ -1,0 +1,769 @@
+#include "runtime/sample/RegexConstraint.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <string>
+
+namespace modelrt::sample {
+
+namespace {
+
+constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+constexpr size_t kMaxCachedMasks = 256;
+
+using Ranges = std::vector<std::pair<uint32_t, uint32_t>>; // code points, inclusive
+
+// Sorted, merged, without the surrogates (which UTF-8 cannot carry).
+Ranges normalized(Ranges r) {
+  Ranges split;
+  for (auto [lo, hi] : r) {
+    if (lo <= 0xD7FF || hi >= 0xE000) {
+      if (lo < 0xD800 && hi >= 0xD800)
+        split.push_back({lo, 0xD7FF});
+      else if (lo < 0xD800)
+        split.push_back({lo, hi});
+      if (hi > 0xDFFF)
+        split.push_back({std::max<uint32_t>(lo, 0xE000), hi});
+    }
+  }
+  std::sort(split.begin(), split.end());
+  Ranges out;
+  for (auto [lo, hi] : split) {
+    if (!out.empty() && lo <= out.back().second + 1)
+      out.back().second = std::max(out.back().second, hi);
+    else
+      out.push_back({lo, hi});
+  }
+  return out;
+}
+
+Ranges complement(const Ranges &r) {
+  Ranges out;
+  uint32_t next = 0;
+  for (auto [lo, hi] : normalized(r)) {
+    if (lo > next)
+      out.push_back({next, lo - 1});
+    next = hi + 1;
+  }
+  if (next <= kMaxCodePoint)
+    out.push_back({next, kMaxCodePoint});
+  return normalized(out);
+}
+
+int utf8Length(uint32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+
+void encode(uint32_t c, uint8_t out[4]) {
+  switch (utf8Length(c)) {
+  case 1:
+    out[0] = uint8_t(c);
+    break;
+  case 2:
+    out[0] = uint8_t(0xC0 | (c >> 6));
+    out[1] = uint8_t(0x80 | (c & 0x3F));
+    break;
+  case 3:
+    out[0] = uint8_t(0xE0 | (c >> 12));
+    out[1] = uint8_t(0x80 | ((c >> 6) & 0x3F));
+    out[2] = uint8_t(0x80 | (c & 0x3F));
+    break;
+  default:
+    out[0] = uint8_t(0xF0 | (c >> 18));
+    out[1] = uint8_t(0x80 | ((c >> 12) & 0x3F));
+    out[2] = uint8_t(0x80 | ((c >> 6) & 0x3F));
+    out[3] = uint8_t(0x80 | (c & 0x3F));
+  }
+}
+
+// A code point range as byte-range sequences: every code point in [lo, hi] (no surrogates) is
+// the bytes of exactly one sequence, each byte within its range. Ranges are split where the
+// encoded length changes, then until every byte position but the first covers whole
+// continuation ranges, so that each piece is a product of byte ranges.
+using ByteSeq = std::vector<std::pair<uint8_t, uint8_t>>;
+void utf8Sequences(uint32_t lo, uint32_t hi, std::vector<ByteSeq> &out) {
+  for (uint32_t max : {0x7Fu, 0x7FFu, 0xFFFFu})
+    if (lo <= max && hi > max) {
+      utf8Sequences(lo, max, out);
+      utf8Sequences(max + 1, hi, out);
+      return;
+    }
+  const int n = utf8Length(lo);
+  for (int i = 1; i < n; ++i) {
+    const uint32_t m = (1u << (6 * i)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        utf8Sequences(lo, lo | m, out);
+        utf8Sequences((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        utf8Sequences(lo, (hi & ~m) - 1, out);
+        utf8Sequences(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  uint8_t a[4], b[4];
+  encode(lo, a);
+  encode(hi, b);
+  ByteSeq seq;
+  for (int i = 0; i < n; ++i)
+    seq.push_back({a[i], b[i]});
+  out.push_back(std::move(seq));
+}
+
+// The parsed pattern.
+struct Node {
+  enum class Kind : uint8_t { Set, Concat, Alt, Repeat };
+  Kind kind = Kind::Concat; // a Concat of nothing: the empty text
+  Ranges set;
+  std::vector<int> kids;
+  int min = 0, max = 0; // Repeat: max -1 for no bound
+};
+
+class Parser {
+public:
+  Parser(std::string_view p, std::string_view what) : p_(p), what_(what) {}
+
+  Expected<int> parse() {
+    size_t end = p_.size();
+    // ^ at the very start and $ at the very end (not escaped): whole-text matching anyway.
+    if (!p_.empty() && p_[0] == '^')
+      pos_ = 1;
+    if (end > pos_ && p_[end - 1] == '$') {
+      size_t backslashes = 0;
+      for (size_t i = end - 1; i > pos_ && p_[i - 1] == '\\'; --i)
+        ++backslashes;
+      if (backslashes % 2 == 0)
+        end_ = end - 1;
+    }
+    if (end_ == std::string_view::npos)
+      end_ = end;
+    Expected<int> root = alternation(0);
+    if (!root)
+      return root;
+    if (pos_ < end_)
+      return fail(p_[pos_] == ')' ? "an unbalanced ')'" : "unexpected '" +
+                                                             std::string(1, p_[pos_]) + "'");
+    return root;
+  }
+  std::vector<Node> nodes;
+
+private:
+  Error fail(const std::string &why) const {
+    return Error(ErrorCode::InvalidArgument, std::string(what_) + ": " + why + " at offset " +
+                                                 std::to_string(pos_) + " of the pattern");
+  }
+  bool more() const { return pos_ < end_; }
+  char peek() const { return p_[pos_]; }
+  int add(Node n) {
+    nodes.push_back(std::move(n));
+    return static_cast<int>(nodes.size() - 1);
+  }
+  int setNode(Ranges r) {
+    Node n;
+    n.kind = Node::Kind::Set;
+    n.set = normalized(std::move(r));
+    return add(std::move(n));
+  }
+
+  Expected<int> alternation(int depth) {
+    if (depth > 64)
+      return fail("groups nest deeper than 64");
+    Node alt;
+    alt.kind = Node::Kind::Alt;
+    for (;;) {
+      Expected<int> c = concatenation(depth);
+      if (!c)
+        return c;
+      alt.kids.push_back(*c);
+      if (!more() || peek() != '|')
+        break;
+      ++pos_;
+    }
+    if (alt.kids.size() == 1)
+      return alt.kids[0];
+    return add(std::move(alt));
+  }
+
+  Expected<int> concatenation(int depth) {
+    Node cat;
+    while (more() && peek() != '|' && peek() != ')') {
+      Expected<int> a = atom(depth);
+      if (!a)
+        return a;
+      int node = *a;
+      for (;;) { // quantifiers
+        if (!more())
+          break;
+        int min = -1, max = -1;
+        const size_t at = pos_;
+        const char c = peek();
+        if (c == '*')
+          min = 0, ++pos_;
+        else if (c == '+')
+          min = 1, ++pos_;
+        else if (c == '?')
+          min = 0, max = 1, ++pos_;
+        else if (c == '{') {
+          Expected<bool> counted = braces(min, max);
+          if (!counted)
+            return counted.error();
+          if (!*counted)
+            break; // a literal '{', as Python reads it
+        } else
+          break;
+        if (nodes[size_t(node)].kind == Node::Kind::Repeat && at > 0 &&
+            (p_[at - 1] == '*' || p_[at - 1] == '+' || p_[at - 1] == '?' || p_[at - 1] == '}'))
+          return fail("multiple repeat");
+        if (more() && peek() == '?')
+          ++pos_; // lazy: the same texts
+        else if (more() && peek() == '+')
+          return fail("possessive quantifiers are not supported");
+        Node rep;
+        rep.kind = Node::Kind::Repeat;
+        rep.kids = {node};
+        rep.min = min;
+        rep.max = max;
+        node = add(std::move(rep));
+      }
+      cat.kids.push_back(node);
+    }
+    if (cat.kids.size() == 1)
+      return cat.kids[0];
+    return add(std::move(cat));
+  }
+
+  // {n}, {n,}, {,m}, {n,m}, {,} (Python's {0,}); false (nothing consumed) where it is not
+  // one (a literal '{').
+  Expected<bool> braces(int &min, int &max) {
+    size_t i = pos_ + 1;
+    auto number = [&](int &v) {
+      size_t start = i;
+      long long x = 0;
+      while (i < end_ && p_[i] >= '0' && p_[i] <= '9') {
+        x = std::min<long long>(x * 10 + (p_[i] - '0'), 1000000);
+        ++i;
+      }
+      v = static_cast<int>(x);
+      return i > start;
+    };
+    int lo = 0, hi = 0;
+    const bool hasLo = number(lo);
+    bool comma = false, hasHi = false;
+    if (i < end_ && p_[i] == ',') {
+      comma = true;
+      ++i;
+      hasHi = number(hi);
+    }
+    if (i >= end_ || p_[i] != '}' || (!hasLo && !comma))
+      return false;
+    pos_ = i + 1;
+    min = hasLo ? lo : 0;
+    max = comma ? (hasHi ? hi : -1) : lo;
+    if (min > kRepeat || max > kRepeat)
+      return fail("a repeat count above " + std::to_string(kRepeat));
+    if (max >= 0 && max < min)
+      return fail("a repeat range {" + std::to_string(min) + "," + std::to_string(max) +
+                  "} whose maximum is below its minimum");
+    return true;
+  }
+  static constexpr int kRepeat = Regex::kMaxRepeat;
+
+  Expected<uint32_t> codePoint() { // a literal character (UTF-8), consumed
+    const uint8_t b = static_cast<uint8_t>(p_[pos_]);
+    int n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (n == 0 || pos_ + size_t(n) > p_.size())
+      return fail("the pattern is not valid UTF-8");
+    uint32_t c = n == 1 ? b : n == 2 ? b & 0x1F : n == 3 ? b & 0x0F : b & 0x07;
+    for (int k = 1; k < n; ++k) {
+      const uint8_t cb = static_cast<uint8_t>(p_[pos_ + size_t(k)]);
+      if ((cb & 0xC0) != 0x80)
+        return fail("the pattern is not valid UTF-8");
+      c = (c << 6) | (cb & 0x3F);
+    }
+    if (utf8Length(c) != n || c > kMaxCodePoint || (c >= 0xD800 && c <= 0xDFFF))
+      return fail("the pattern is not valid UTF-8");
+    pos_ += size_t(n);
+    return c;
+  }
+
+  Expected<uint32_t> hexDigits(int count) {
+    uint32_t v = 0;
+    for (int k = 0; k < count; ++k) {
+      if (!more() || !std::isxdigit(static_cast<unsigned char>(peek())))
+        return fail("an escape needs " + std::to_string(count) + " hexadecimal digits");
+      const char h = peek();
+      v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+      ++pos_;
+    }
+    if (v > kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF))
+      return fail("an escape names no Unicode scalar value");
+    return v;
+  }
+
+  // After a backslash: a class (\d ...) into `set`, or one code point. `inClass`: \b is a
+  // backspace there, as in Python.
+  Expected<bool> escape(Ranges &set, bool inClass) {
+    if (!more())
+      return fail("a pattern ending in a backslash");
+    const char c = peek();
+    ++pos_;
+    static const Ranges digit = {{'0', '9'}},
+                        word = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}},
+                        space = {{'\t', '\r'}, {' ', ' '}};
+    switch (c) {
+    case 'd': set.insert(set.end(), digit.begin(), digit.end()); return true;
+    case 'w': set.insert(set.end(), word.begin(), word.end()); return true;
+    case 's': set.insert(set.end(), space.begin(), space.end()); return true;
+    case 'D': { Ranges r = complement(digit); set.insert(set.end(), r.begin(), r.end()); return true; }
+    case 'W': { Ranges r = complement(word); set.insert(set.end(), r.begin(), r.end()); return true; }
+    case 'S': { Ranges r = complement(space); set.insert(set.end(), r.begin(), r.end()); return true; }
+    case 'n': set.push_back({'\n', '\n'}); return true;
+    case 'r': set.push_back({'\r', '\r'}); return true;
+    case 't': set.push_back({'\t', '\t'}); return true;
+    case 'f': set.push_back({'\f', '\f'}); return true;
+    case 'v': set.push_back({'\v', '\v'}); return true;
+    case 'a': set.push_back({7, 7}); return true;
+    case '0': set.push_back({0, 0}); return true;
+    case 'x':
+    case 'u':
+    case 'U': {
+      Expected<uint32_t> v = hexDigits(c == 'x' ? 2 : c == 'u' ? 4 : 8);
+      if (!v)
+        return v.error();
+      set.push_back({*v, *v});
+      return true;
+    }
+    case 'b':
+      if (inClass) {
+        set.push_back({8, 8});
+        return true;
+      }
+      [[fallthrough]];
+    case 'B':
+    case 'A':
+    case 'Z':
+    case 'z':
+    case 'G':
+      return fail(std::string("the anchor \\") + c + " is not supported");
+    default:
+      break;
+    }
+    if (c >= '1' && c <= '9')
+      return fail("backreferences are not supported");
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      return fail(std::string("the escape \\") + c + " is not supported");
+    --pos_; // any other character stands for itself (UTF-8 included)
+    Expected<uint32_t> cp = codePoint();
+    if (!cp)
+      return cp.error();
+    set.push_back({*cp, *cp});
+    return true;
+  }
+
+  Expected<int> atom(int depth) {
+    const char c = peek();
+    if (c == '(') {
+      ++pos_;
+      if (more() && peek() == '?') {
+        ++pos_;
+        if (more() && peek() == ':') {
+          ++pos_;
+        } else if (more() && (peek() == 'P' || peek() == '<') &&
+                   !(peek() == '<' && pos_ + 1 < end_ && (p_[pos_ + 1] == '=' || p_[pos_ + 1] == '!'))) {
+          if (peek() == 'P')
+            ++pos_;
+          if (!more() || peek() != '<')
+            return fail("(?P is supported only as a named group (?P<name>...)");
+          const size_t close = p_.find('>', pos_);
+          if (close == std::string_view::npos || close >= end_ || close == pos_ + 1)
+            return fail("a group name is not closed by '>'");
+          pos_ = close + 1;
+        } else if (more() && (peek() == '=' || peek() == '!' || peek() == '<'))
+          return fail("lookaround assertions are not supported");
+        else if (more() && peek() == '>')
+          return fail("atomic groups are not supported");
+        else
+          return fail("inline flags and other (? groups are not supported");
+      }
+      Expected<int> inner = alternation(depth + 1);
+      if (!inner)
+        return inner;
+      if (!more() || peek() != ')')
+        return fail("a '(' is not closed");
+      ++pos_;
+      return inner;
+    }
+    if (c == '[')
+      return bracket();
+    if (c == '.') {
+      ++pos_;
+      return setNode(complement({{'\n', '\n'}}));
+    }
+    if (c == '\\') {
+      ++pos_;
+      Ranges set;
+      Expected<bool> e = escape(set, false);
+      if (!e)
+        return e.error();
+      return setNode(std::move(set));
+    }
+    if (c == '*' || c == '+' || c == '?')
+      return fail("nothing to repeat");
+    if (c == '{') {
+      int min = 0, max = 0;
+      const size_t at = pos_;
+      Expected<bool> counted = braces(min, max);
+      if (!counted)
+        return counted.error();
+      if (*counted) {
+        pos_ = at;
+        return fail("nothing to repeat");
+      }
+    }
+    if (c == '^' || c == '$')
+      return fail(std::string("'") + c +
+                  "' is supported only at the very start ('^') or end ('$') of the pattern");
+    Expected<uint32_t> cp = codePoint();
+    if (!cp)
+      return cp.error();
+    return setNode({{*cp, *cp}});
+  }
+
+  // One item of a class: a character or an escape (\d: several ranges).
+  Expected<Ranges> classItem() {
+    Ranges item;
+    if (peek() == '\\') {
+      ++pos_;
+      Expected<bool> e = escape(item, true);
+      if (!e)
+        return e.error();
+      return item;
+    }
+    Expected<uint32_t> cp = codePoint();
+    if (!cp)
+      return cp.error();
+    item.push_back({*cp, *cp});
+    return item;
+  }
+
+  Expected<int> bracket() {
+    ++pos_; // '['
+    bool negate = false;
+    if (more() && peek() == '^') {
+      negate = true;
+      ++pos_;
+    }
+    Ranges set;
+    bool first = true;
+    for (;;) {
+      if (!more())
+        return fail("a '[' is not closed");
+      if (peek() == ']' && !first)
+        break;
+      first = false;
+      // One item: a character (maybe the start of a range) or a class escape.
+      Expected<Ranges> item = classItem();
+      if (!item)
+        return item.error();
+      const bool single = item->size() == 1 && (*item)[0].first == (*item)[0].second;
+      const bool range = more() && peek() == '-' && pos_ + 1 < end_ && p_[pos_ + 1] != ']';
+      if (!single) { // \d, \w, ...
+        if (range)
+          return fail("a class escape cannot start a range");
+        set.insert(set.end(), item->begin(), item->end());
+        continue;
+      }
+      const uint32_t lo = (*item)[0].first;
+      uint32_t hi = lo;
+      if (range) {
+        ++pos_;
+        Expected<Ranges> last = classItem();
+        if (!last)
+          return last.error();
+        if (last->size() != 1 || (*last)[0].first != (*last)[0].second)
+          return fail("a class escape cannot end a range");
+        hi = (*last)[0].first;
+        if (hi < lo)
+          return fail("a bad character range");
+      }
+      set.push_back({lo, hi});
+    }
+    ++pos_; // ']'
+    Ranges r = negate ? complement(set) : normalized(set);
+    if (r.empty())
+      return fail("a character class that matches nothing");
+    return setNode(std::move(r));
+  }
+
+  std::string_view p_, what_;
+  size_t pos_ = 0, end_ = std::string_view::npos;
+};
+
+// Thompson's construction: states with one byte-range transition or epsilon moves.
+struct Nfa {
+  struct State {
+    int16_t lo = -1, hi = -1; // a byte range (lo < 0: none)
+    int32_t next = -1;
+    std::vector<int32_t> eps;
+  };
+  std::vector<State> states;
+  int32_t accept = -1;
+
+  int32_t add() {
+    states.emplace_back();
+    return static_cast<int32_t>(states.size() - 1);
+  }
+};
+
+} // namespace
+
+struct RegexCompiler {
+  const std::vector<Node> &nodes;
+  Nfa nfa;
+  std::string_view what;
+
+  Error tooLarge() const {
+    return Error(ErrorCode::InvalidArgument,
+                 std::string(what) + ": the pattern needs more than " +
+                     std::to_string(Regex::kMaxNfaStates) +
+                     " automaton states (repeat counts multiply a group's size)");
+  }
+
+  // A fragment from `start` to `end` (an epsilon state whose moves are not yet set).
+  Expected<std::pair<int32_t, int32_t>> build(int node) {
+    if (nfa.states.size() > size_t(Regex::kMaxNfaStates))
+      return tooLarge();
+    const Node &n = nodes[size_t(node)];
+    const int32_t start = nfa.add();
+    switch (n.kind) {
+    case Node::Kind::Set: {
+      const int32_t end = nfa.add();
+      std::vector<ByteSeq> seqs;
+      for (auto [lo, hi] : n.set)
+        utf8Sequences(lo, hi, seqs);
+      for (const ByteSeq &seq : seqs) {
+        int32_t from = -1;
+        for (size_t i = 0; i < seq.size(); ++i) {
+          const int32_t s = nfa.add();
+          nfa.states[size_t(s)].lo = seq[i].first;
+          nfa.states[size_t(s)].hi = seq[i].second;
+          if (i == 0)
+            nfa.states[size_t(start)].eps.push_back(s);
+          else
+            nfa.states[size_t(from)].next = s;
+          from = s;
+        }
+        nfa.states[size_t(from)].next = end;
+      }
+      return std::make_pair(start, end);
+    }
+    case Node::Kind::Concat: {
+      int32_t at = start;
+      for (int kid : n.kids) {
+        Expected<std::pair<int32_t, int32_t>> f = build(kid);
+        if (!f)
+          return f;
+        nfa.states[size_t(at)].eps.push_back(f->first);
+        at = f->second;
+      }
+      return std::make_pair(start, at);
+    }
+    case Node::Kind::Alt: {
+      const int32_t end = nfa.add();
+      for (int kid : n.kids) {
+        Expected<std::pair<int32_t, int32_t>> f = build(kid);
+        if (!f)
+          return f;
+        nfa.states[size_t(start)].eps.push_back(f->first);
+        nfa.states[size_t(f->second)].eps.push_back(end);
+      }
+      return std::make_pair(start, end);
+    }
+    case Node::Kind::Repeat: {
+      int32_t at = start;
+      for (int i = 0; i < n.min; ++i) {
+        Expected<std::pair<int32_t, int32_t>> f = build(n.kids[0]);
+        if (!f)
+          return f;
+        nfa.states[size_t(at)].eps.push_back(f->first);
+        at = f->second;
+      }
+      if (n.max < 0) { // a loop: at -> body -> back to body's start, or out
+        Expected<std::pair<int32_t, int32_t>> f = build(n.kids[0]);
+        if (!f)
+          return f;
+        const int32_t end = nfa.add();
+        nfa.states[size_t(at)].eps.push_back(f->first);
+        nfa.states[size_t(at)].eps.push_back(end);
+        nfa.states[size_t(f->second)].eps.push_back(f->first);
+        nfa.states[size_t(f->second)].eps.push_back(end);
+        return std::make_pair(start, end);
+      }
+      const int32_t end = nfa.add(); // optional copies, each may be the last
+      for (int i = n.min; i < n.max; ++i) {
+        Expected<std::pair<int32_t, int32_t>> f = build(n.kids[0]);
+        if (!f)
+          return f;
+        nfa.states[size_t(at)].eps.push_back(f->first);
+        nfa.states[size_t(at)].eps.push_back(end);
+        at = f->second;
+      }
+      nfa.states[size_t(at)].eps.push_back(end);
+      return std::make_pair(start, end);
+    }
+    }
+    return std::make_pair(start, start);
+  }
+
+  // NFA states visited while building the DFA, all told: a bound on the compile's time.
+  static constexpr int64_t kMaxWork = int64_t(1) << 25;
+  int64_t work = 0;
+
+  // The byte-consuming states (and the accepting one) reachable by epsilon moves, sorted.
+  std::vector<int32_t> closure(std::vector<int32_t> seeds, std::vector<uint32_t> &mark,
+                               uint32_t stamp) {
+    std::vector<int32_t> out;
+    while (!seeds.empty()) {
+      const int32_t s = seeds.back();
+      seeds.pop_back();
+      if (mark[size_t(s)] == stamp)
+        continue;
+      mark[size_t(s)] = stamp;
+      ++work;
+      const Nfa::State &st = nfa.states[size_t(s)];
+      if (st.lo >= 0 || s == nfa.accept)
+        out.push_back(s);
+      for (int32_t e : st.eps)
+        seeds.push_back(e);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Expected<std::shared_ptr<const Regex>> dfa(int32_t nfaStart) {
+    auto re = std::make_shared<Regex>();
+    // Byte classes: bytes no transition's range tells apart.
+    std::array<bool, 257> cut{};
+    for (const Nfa::State &s : nfa.states)
+      if (s.lo >= 0) {
+        cut[size_t(s.lo)] = true;
+        cut[size_t(s.hi) + 1] = true;
+      }
+    std::vector<uint8_t> representative;
+    int cls = -1;
+    for (int b = 0; b < 256; ++b) {
+      if (b == 0 || cut[size_t(b)]) {
+        ++cls;
+        representative.push_back(uint8_t(b));
+      }
+      re->classOf_[size_t(b)] = uint8_t(cls);
+    }
+    re->numClasses_ = representative.size();
+
+    std::vector<uint32_t> mark(nfa.states.size(), 0);
+    uint32_t stamp = 0;
+    std::map<std::vector<int32_t>, int32_t> ids;
+    std::vector<std::vector<int32_t>> sets;
+    auto intern = [&](std::vector<int32_t> set) -> int32_t {
+      if (set.empty())
+        return Regex::kDead;
+      auto [it, fresh] = ids.try_emplace(set, static_cast<int32_t>(sets.size()));
+      if (fresh)
+        sets.push_back(std::move(set));
+      return it->second;
+    };
+    intern(closure({nfaStart}, mark, ++stamp));
+    if (sets.empty())
+      sets.push_back({}); // cannot happen: the start reaches a byte state or the end
+    for (size_t d = 0; d < sets.size(); ++d) {
+      if (work > kMaxWork)
+        return Error(ErrorCode::InvalidArgument,
+                     std::string(what) + ": the pattern is too complex to compile (its DFA's "
+                                         "states hold too many alternatives)");
+      if (sets.size() > size_t(Regex::kMaxDfaStates))
+        return Error(ErrorCode::InvalidArgument,
+                     std::string(what) + ": the pattern needs more than " +
+                         std::to_string(Regex::kMaxDfaStates) + " DFA states");
+      re->accepting_.push_back(std::binary_search(sets[d].begin(), sets[d].end(), nfa.accept));
+      for (uint8_t rep : representative) {
+        std::vector<int32_t> seeds;
+        for (int32_t s : sets[d]) {
+          const Nfa::State &st = nfa.states[size_t(s)];
+          if (st.lo >= 0 && rep >= st.lo && rep <= st.hi)
+            seeds.push_back(st.next);
+        }
+        const int32_t to = intern(closure(std::move(seeds), mark, ++stamp));
+        re->table_.push_back(to);
+      }
+    }
+    return std::shared_ptr<const Regex>(std::move(re));
+  }
+};
+
+Expected<std::shared_ptr<const Regex>> Regex::compile(std::string_view pattern,
+                                                      std::string_view what) {
+  if (pattern.size() > kMaxPatternBytes)
+    return Error(ErrorCode::InvalidArgument, std::string(what) + ": the pattern is longer than " +
+                                                 std::to_string(kMaxPatternBytes) + " bytes");
+  Parser parser(pattern, what);
+  Expected<int> root = parser.parse();
+  if (!root)
+    return root.error();
+  RegexCompiler c{parser.nodes, {}, what};
+  Expected<std::pair<int32_t, int32_t>> f = c.build(*root);
+  if (!f)
+    return f.error();
+  if (c.nfa.states.size() > size_t(kMaxNfaStates))
+    return c.tooLarge();
+  c.nfa.accept = f->second;
+  return c.dfa(f->first);
+}
+
+bool Regex::matches(std::string_view text) const {
+  int32_t s = start();
+  for (char c : text) {
+    s = next(s, static_cast<uint8_t>(c));
+    if (s == kDead)
+      return false;
+  }
+  return accepting(s);
+}
+
+const std::vector<uint8_t> &RegexConstraint::allowedTokens() {
+  auto it = masks_.find(state_);
+  if (it != masks_.end())
+    return it->second;
+  if (masks_.size() >= kMaxCachedMasks)
+    masks_.clear();
+  std::vector<uint8_t> &mask = masks_[state_];
+  mask.assign(vocab_->vocabSize(), 0);
+  const Regex &re = *regex_;
+  if (state_ != Regex::kDead)
+    vocab_->walk(
+        state_,
+        [&re](int32_t &s, uint8_t byte) {
+          s = re.next(s, byte);
+          return s != Regex::kDead;
+        },
+        mask);
+  // The end may come where the text so far matches; should no token be allowed (a state
+  // only multi-byte characters the vocabulary lacks lead on from), the answer ends too.
+  const bool none = std::find(mask.begin(), mask.end(), uint8_t(1)) == mask.end();
+  if (none || (state_ != Regex::kDead && re.accepting(state_)))
+    for (int32_t t : vocab_->endTokens())
+      if (t >= 0 && size_t(t) < mask.size())
+        mask[size_t(t)] = 1;
+  return mask;
+}
+
+void RegexConstraint::accept(int32_t token) {
+  for (char c : vocab_->bytes(token)) {
+    if (state_ == Regex::kDead)
+      return;
+    state_ = regex_->next(state_, static_cast<uint8_t>(c));
+  }
+}
+
+} // namespace modelrt::sample
