@@ -5,7 +5,7 @@
 
 Modes, alternated each round (greedy, one request at a time, the prompt included in the
 time): no constraint (ignore_eos, so it runs the full length), response_format json_object,
-and guided_regex with a pattern of 20 phone numbers (about the same length). Prints one
+and guided_regex with a pattern of 12 phone numbers (about 170 tokens). Prints one
 line per request: mode, generated tokens, ms per token, and whether the answer matches
 (Python's re.fullmatch for the regex, json.loads for JSON).
 """
@@ -43,7 +43,7 @@ for _ in range(600):
     except OSError:
         time.sleep(0.1)
 
-PHONES = r"(\(\d{3}\) \d{3}-\d{4}\n){20}"
+PHONES = r"(\(\d{3}\) \d{3}-\d{4}\n){12}"
 ask = [{"role": "user", "content": "List 20 phone numbers, one per line."}]
 modes = [
     ("none", {"ignore_eos": True}),
