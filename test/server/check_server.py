@@ -578,13 +578,16 @@ try:
     import signal
     slow = [None]
     def inflight():
-        slow[0] = request("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 24})
+        # Long enough to be in flight at the signal and when the late request comes (decode
+        # is ~6 ms a token here: 400 tokens ~2.4 s).
+        slow[0] = request("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 400,
+                                              "ignore_eos": True})
     t = threading.Thread(target=inflight)
     t.start()
     time.sleep(0.5)
     # A stream in flight too: the signal goes once its first chunk is out.
     req = urllib.request.Request(base + "/v1/completions", data=json.dumps(
-        {"prompt": "Once upon a time", "max_tokens": 32, "stream": True}).encode(),
+        {"prompt": "Once upon a time", "max_tokens": 300, "ignore_eos": True, "stream": True}).encode(),
         headers={"Content-Type": "application/json", "Authorization": "Bearer " + KEY})
     stream = urllib.request.urlopen(req, timeout=120)
     first = stream.readline()
@@ -601,7 +604,7 @@ try:
     except subprocess.TimeoutExpired:
         code = None
     check(slow[0] is not None and slow[0][0] == 200 and
-          json.loads(slow[0][1])["usage"]["completion_tokens"] == 24,
+          json.loads(slow[0][1])["usage"]["completion_tokens"] == 400,
           "a request in flight at SIGTERM still completes")
     check(first.startswith(b"data: ") and rest.rstrip().endswith("data: [DONE]"),
           "a stream in flight at SIGTERM still completes")
