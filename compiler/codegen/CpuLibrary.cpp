@@ -1,6 +1,7 @@
 #include "compiler/codegen/CpuLibrary.h"
 
 #include "lld/Common/Driver.h"
+#include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
@@ -30,6 +31,18 @@ struct TempFiles {
   }
 };
 
+// glibc's vector math library (libmvec: exp, log, pow over 4 or 8 lanes), where this machine
+// has it: the kernels then call it from vectorized loops (SiLU's exp), and the library
+// names it as needed, so the loader brings it in with the kernels.
+std::string findLibmvec() {
+  for (const char *path : {"/lib/x86_64-linux-gnu/libmvec.so.1",
+                           "/usr/lib/x86_64-linux-gnu/libmvec.so.1", "/lib64/libmvec.so.1",
+                           "/usr/lib64/libmvec.so.1"})
+    if (sys::fs::exists(path))
+      return path;
+  return {};
+}
+
 } // namespace
 
 Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
@@ -53,6 +66,13 @@ Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
   CGSCCAnalysisManager cgam;
   ModuleAnalysisManager mam;
   PassBuilder pb(machine.get());
+  const Triple targetTriple(triple);
+  const std::string libmvec = targetTriple.getArch() == Triple::x86_64 ? findLibmvec() : "";
+  TargetLibraryInfoImpl libraryInfo(targetTriple);
+  if (!libmvec.empty())
+    libraryInfo.addVectorizableFunctionsFromVecLib(TargetLibraryInfoImpl::LIBMVEC_X86,
+                                                   targetTriple);
+  fam.registerPass([&] { return TargetLibraryAnalysis(libraryInfo); });
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -84,6 +104,8 @@ Expected<std::vector<uint8_t>> modelc::buildCpuKernelLibrary(Module &module) {
                                     "-o",
                                     temps.paths[1].c_str(),
                                     temps.paths[0].c_str()};
+  if (!libmvec.empty())
+    args.push_back(libmvec.c_str());
   lld::Result linked = lld::lldMain(args, out, err, {{lld::Gnu, &lld::elf::link}});
   if (linked.retCode != 0)
     return fail("linking the kernel library failed: " + out.str());
