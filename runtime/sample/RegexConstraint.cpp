@@ -10,7 +10,9 @@ namespace modelrt::sample {
 namespace {
 
 constexpr uint32_t kMaxCodePoint = 0x10FFFF;
-constexpr size_t kMaxCachedMasks = 256;
+// Masks kept per constraint (each choice of a request has one): at most this many vocabulary-
+// sized byte masks (3 MB at 49k tokens), then the cache starts over; a mask is one trie walk.
+constexpr size_t kMaxCachedMasks = 64;
 
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>; // code points, inclusive
 
