@@ -619,8 +619,9 @@ struct RegexCompiler {
     return std::make_pair(start, start);
   }
 
-  // NFA states visited while building the DFA, all told: a bound on the compile's time.
-  static constexpr int64_t kMaxWork = int64_t(1) << 25;
+  // NFA states visited while building the DFA, all told: a bound on the compile's time and
+  // on the memory its states' sets take (at most 4 bytes a visit: 32 MB).
+  static constexpr int64_t kMaxWork = int64_t(1) << 23;
   int64_t work = 0;
 
   // The byte-consuming states (and the accepting one) reachable by epsilon moves, sorted.
@@ -667,18 +668,19 @@ struct RegexCompiler {
     std::vector<uint32_t> mark(nfa.states.size(), 0);
     uint32_t stamp = 0;
     std::map<std::vector<int32_t>, int32_t> ids;
-    std::vector<std::vector<int32_t>> sets;
+    std::vector<const std::vector<int32_t> *> sets; // each DFA state's NFA states: ids' keys
     auto intern = [&](std::vector<int32_t> set) -> int32_t {
       if (set.empty())
         return Regex::kDead;
-      auto [it, fresh] = ids.try_emplace(set, static_cast<int32_t>(sets.size()));
+      auto [it, fresh] = ids.try_emplace(std::move(set), static_cast<int32_t>(sets.size()));
       if (fresh)
-        sets.push_back(std::move(set));
+        sets.push_back(&it->first);
       return it->second;
     };
+    static const std::vector<int32_t> none;
     intern(closure({nfaStart}, mark, ++stamp));
     if (sets.empty())
-      sets.push_back({}); // cannot happen: the start reaches a byte state or the end
+      sets.push_back(&none); // cannot happen: the start reaches a byte state or the end
     for (size_t d = 0; d < sets.size(); ++d) {
       if (work > kMaxWork)
         return Error(ErrorCode::InvalidArgument,
@@ -688,10 +690,10 @@ struct RegexCompiler {
         return Error(ErrorCode::InvalidArgument,
                      std::string(what) + ": the pattern needs more than " +
                          std::to_string(Regex::kMaxDfaStates) + " DFA states");
-      re->accepting_.push_back(std::binary_search(sets[d].begin(), sets[d].end(), nfa.accept));
+      re->accepting_.push_back(std::binary_search(sets[d]->begin(), sets[d]->end(), nfa.accept));
       for (uint8_t rep : representative) {
         std::vector<int32_t> seeds;
-        for (int32_t s : sets[d]) {
+        for (int32_t s : *sets[d]) {
           const Nfa::State &st = nfa.states[size_t(s)];
           if (st.lo >= 0 && rep >= st.lo && rep <= st.hi)
             seeds.push_back(st.next);
