@@ -18,7 +18,7 @@
 namespace modelrt::sample {
 
 // A regular expression as a byte-level DFA, matched against whole texts. Syntax (Python's re,
-// as outlines and xgrammar take it for guided decoding):
+// as guided-decoding libraries take it):
 //   literals (UTF-8 code points); `.` (any code point but a newline); classes [...] with
 //   ranges, negation [^...] and the escapes below; groups (...), (?:...), (?P<name>...),
 //   (?<name>...); alternation |; quantifiers * + ? {n} {n,} {,m} {n,m} (m <= 1000), lazy
