@@ -299,9 +299,9 @@ static Status addAdapter(CpuExecutor::Impl &impl, const plan::PlanMetadata &meta
 // --kv-cache-dtype: how the cache stores its rows. auto follows the numerics the GEMMs run:
 // float32 on the exact path (full-precision reference numbers), float16 where GEMMs run
 // integer dot products on int8 activations (the numerics GGUF runtimes compute, whose
-// default cache is f16: half the bytes, decode at long contexts about 1.3x faster). Q8_0's 32-element blocks must not straddle heads, so
-// each cached head must be a whole number of blocks wide (the plan's KV layout, the same on
-// every rank, so that ranks agree).
+// default cache is f16: half the bytes, decode at long contexts about 1.3x faster). Q8_0's
+// 32-element blocks must not straddle heads, so each cached head must be a whole number of
+// blocks wide (the plan's KV layout, the same on every rank, so that ranks agree).
 static Status chooseKvDtype(CpuExecutor::Impl &impl, const plan::KvCacheLayout &kv,
                             const std::string &name, bool intDots) {
   Expected<KvCacheDType> dtype =
