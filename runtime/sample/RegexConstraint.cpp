@@ -1,5 +1,7 @@
 #include "runtime/sample/RegexConstraint.h"
 
+#include "runtime/sample/Utf8Ranges.h"
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -9,110 +11,14 @@ namespace modelrt::sample {
 
 namespace {
 
-constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 // Masks kept per constraint (each choice of a request has one): at most this many vocabulary-
 // sized byte masks (3 MB at 49k tokens), then the cache starts over; a mask is one trie walk.
 constexpr size_t kMaxCachedMasks = 64;
 
-using Ranges = std::vector<std::pair<uint32_t, uint32_t>>; // code points, inclusive
-
-// Sorted, merged, without the surrogates (which UTF-8 cannot carry).
-Ranges normalized(Ranges r) {
-  Ranges split;
-  for (auto [lo, hi] : r) {
-    if (lo <= 0xD7FF || hi >= 0xE000) {
-      if (lo < 0xD800 && hi >= 0xD800)
-        split.push_back({lo, 0xD7FF});
-      else if (lo < 0xD800)
-        split.push_back({lo, hi});
-      if (hi > 0xDFFF)
-        split.push_back({std::max<uint32_t>(lo, 0xE000), hi});
-    }
-  }
-  std::sort(split.begin(), split.end());
-  Ranges out;
-  for (auto [lo, hi] : split) {
-    if (!out.empty() && lo <= out.back().second + 1)
-      out.back().second = std::max(out.back().second, hi);
-    else
-      out.push_back({lo, hi});
-  }
-  return out;
-}
-
-Ranges complement(const Ranges &r) {
-  Ranges out;
-  uint32_t next = 0;
-  for (auto [lo, hi] : normalized(r)) {
-    if (lo > next)
-      out.push_back({next, lo - 1});
-    next = hi + 1;
-  }
-  if (next <= kMaxCodePoint)
-    out.push_back({next, kMaxCodePoint});
-  return normalized(out);
-}
-
-int utf8Length(uint32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
-
-void encode(uint32_t c, uint8_t out[4]) {
-  switch (utf8Length(c)) {
-  case 1:
-    out[0] = uint8_t(c);
-    break;
-  case 2:
-    out[0] = uint8_t(0xC0 | (c >> 6));
-    out[1] = uint8_t(0x80 | (c & 0x3F));
-    break;
-  case 3:
-    out[0] = uint8_t(0xE0 | (c >> 12));
-    out[1] = uint8_t(0x80 | ((c >> 6) & 0x3F));
-    out[2] = uint8_t(0x80 | (c & 0x3F));
-    break;
-  default:
-    out[0] = uint8_t(0xF0 | (c >> 18));
-    out[1] = uint8_t(0x80 | ((c >> 12) & 0x3F));
-    out[2] = uint8_t(0x80 | ((c >> 6) & 0x3F));
-    out[3] = uint8_t(0x80 | (c & 0x3F));
-  }
-}
-
-// A code point range as byte-range sequences: every code point in [lo, hi] (no surrogates) is
-// the bytes of exactly one sequence, each byte within its range. Ranges are split where the
-// encoded length changes, then until every byte position but the first covers whole
-// continuation ranges, so that each piece is a product of byte ranges.
-using ByteSeq = std::vector<std::pair<uint8_t, uint8_t>>;
-void utf8Sequences(uint32_t lo, uint32_t hi, std::vector<ByteSeq> &out) {
-  for (uint32_t max : {0x7Fu, 0x7FFu, 0xFFFFu})
-    if (lo <= max && hi > max) {
-      utf8Sequences(lo, max, out);
-      utf8Sequences(max + 1, hi, out);
-      return;
-    }
-  const int n = utf8Length(lo);
-  for (int i = 1; i < n; ++i) {
-    const uint32_t m = (1u << (6 * i)) - 1;
-    if ((lo & ~m) != (hi & ~m)) {
-      if ((lo & m) != 0) {
-        utf8Sequences(lo, lo | m, out);
-        utf8Sequences((lo | m) + 1, hi, out);
-        return;
-      }
-      if ((hi & m) != m) {
-        utf8Sequences(lo, (hi & ~m) - 1, out);
-        utf8Sequences(hi & ~m, hi, out);
-        return;
-      }
-    }
-  }
-  uint8_t a[4], b[4];
-  encode(lo, a);
-  encode(hi, b);
-  ByteSeq seq;
-  for (int i = 0; i < n; ++i)
-    seq.push_back({a[i], b[i]});
-  out.push_back(std::move(seq));
-}
+using utf8::complement;
+using utf8::kMaxCodePoint;
+using utf8::normalized;
+using utf8::Ranges;
 
 // The parsed pattern.
 struct Node {
@@ -273,21 +179,10 @@ private:
   static constexpr int kRepeat = Regex::kMaxRepeat;
 
   Expected<uint32_t> codePoint() { // a literal character (UTF-8), consumed
-    const uint8_t b = static_cast<uint8_t>(p_[pos_]);
-    int n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-    if (n == 0 || pos_ + size_t(n) > p_.size())
+    const int32_t c = utf8::decode(p_, pos_);
+    if (c < 0)
       return fail("the pattern is not valid UTF-8");
-    uint32_t c = n == 1 ? b : n == 2 ? b & 0x1F : n == 3 ? b & 0x0F : b & 0x07;
-    for (int k = 1; k < n; ++k) {
-      const uint8_t cb = static_cast<uint8_t>(p_[pos_ + size_t(k)]);
-      if ((cb & 0xC0) != 0x80)
-        return fail("the pattern is not valid UTF-8");
-      c = (c << 6) | (cb & 0x3F);
-    }
-    if (utf8Length(c) != n || c > kMaxCodePoint || (c >= 0xD800 && c <= 0xDFFF))
-      return fail("the pattern is not valid UTF-8");
-    pos_ += size_t(n);
-    return c;
+    return uint32_t(c);
   }
 
   Expected<uint32_t> hexDigits(int count) {
@@ -542,10 +437,10 @@ struct RegexCompiler {
     switch (n.kind) {
     case Node::Kind::Set: {
       const int32_t end = nfa.add();
-      std::vector<ByteSeq> seqs;
+      std::vector<utf8::ByteSeq> seqs;
       for (auto [lo, hi] : n.set)
-        utf8Sequences(lo, hi, seqs);
-      for (const ByteSeq &seq : seqs) {
+        utf8::sequences(lo, hi, seqs);
+      for (const utf8::ByteSeq &seq : seqs) {
         int32_t from = -1;
         for (size_t i = 0; i < seq.size(); ++i) {
           const int32_t s = nfa.add();

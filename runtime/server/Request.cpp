@@ -1,6 +1,7 @@
 #include "runtime/server/Request.h"
 
 #include "runtime/sample/ChoiceConstraint.h"
+#include "runtime/sample/GrammarConstraint.h"
 #include "runtime/sample/RegexConstraint.h"
 
 #include <nlohmann/json.hpp>
@@ -215,8 +216,9 @@ Status guideToolCall(GenerationRequest &r, const std::string &name) {
   if (r.jsonObject)
     return invalid(what + " guides the answer to a call; it cannot be combined with "
                           "'response_format' or 'guided_json'");
-  if (!r.guidedChoice.empty() || r.guidedRegex)
-    return invalid(what + " cannot be combined with 'guided_choice' or 'guided_regex'");
+  if (!r.guidedChoice.empty() || r.guidedRegex || r.guidedGrammar)
+    return invalid(what + " cannot be combined with 'guided_choice', 'guided_regex' or "
+                          "'guided_grammar'");
   if (r.ignoreEos)
     return invalid(what + " ends with the call; it cannot be combined with 'ignore_eos'");
   Expected<std::shared_ptr<const sample::JsonSchema>> compiled = sample::JsonSchema::compile(schema);
@@ -313,12 +315,13 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
                      " ends at the end of the object; it cannot "
                      "be combined with 'ignore_eos'");
   }
-  // vLLM's guided decoding: its extra parameters guided_json, guided_regex and guided_choice,
-  // or the same as structured_outputs {"json" | "regex" | "choice" | "json_object": true}
-  // (its newer form). At most one guide per request (response_format included).
+  // vLLM's guided decoding: its extra parameters guided_json, guided_regex, guided_choice and
+  // guided_grammar, or the same as structured_outputs {"json" | "regex" | "choice" | "grammar" |
+  // "json_object": true} (its newer form); and `grammar` (GBNF, as GGUF runtimes' servers take
+  // it). At most one guide per request (response_format included).
   std::vector<std::pair<std::string, const Json *>> guides; // (name in errors, value)
   const bool hasFormat = body.contains("response_format") && !body["response_format"].is_null();
-  for (const char *key : {"guided_json", "guided_regex", "guided_choice"})
+  for (const char *key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "grammar"})
     if (auto g = body.find(key); g != body.end() && !g->is_null())
       guides.push_back({key, &*g});
   if (auto so = body.find("structured_outputs"); so != body.end() && !so->is_null()) {
@@ -330,9 +333,10 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
         continue;
       if (key == "json_object" && !it->is_boolean())
         return invalid("'structured_outputs' json_object must be true or false");
-      if (key != "json" && key != "regex" && key != "choice" && key != "json_object")
+      if (key != "json" && key != "regex" && key != "choice" && key != "grammar" &&
+          key != "json_object")
         return invalid("'structured_outputs' " + key.substr(0, 64) +
-                       " is not supported (json, regex, choice and json_object are)");
+                       " is not supported (json, regex, choice, grammar and json_object are)");
       guides.push_back({"structured_outputs " + key, &*it});
     }
   }
@@ -346,8 +350,9 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   if (!guides.empty()) {
     const std::string &name = guides[0].first;
     const Json &g = *guides[0].second;
-    const std::string kind =
-        name.rfind("guided_", 0) == 0 ? name.substr(7) : name.substr(name.find(' ') + 1);
+    const std::string kind = name.rfind("guided_", 0) == 0 ? name.substr(7)
+                             : name == "grammar"           ? name
+                                                           : name.substr(name.find(' ') + 1);
     if (kind == "json" || kind == "json_object") {
       // A schema (object or its JSON text), as response_format json_schema; json_object: any.
       Json schemaJson = g;
@@ -372,6 +377,14 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       if (!re)
         return re.error();
       r.guidedRegex = *re;
+    } else if (kind == "grammar") { // the answer is a text the grammar's root derives
+      if (!g.is_string() || g.get<std::string>().empty())
+        return invalid("'" + name + "' must be a non-empty string (a GBNF grammar)");
+      Expected<std::shared_ptr<const sample::Grammar>> grammar =
+          sample::Grammar::compile(g.get<std::string>(), "'" + name + "'");
+      if (!grammar)
+        return grammar.error();
+      r.guidedGrammar = *grammar;
     } else { // choice: the answer is exactly one of these strings
       using sample::ChoiceConstraint;
       if (!g.is_array() || g.empty() || g.size() > ChoiceConstraint::kMaxChoices)

@@ -6,6 +6,7 @@
 
 #include "runtime/plan/PlanMetadata.h"
 #include "runtime/sample/JsonConstraint.h"
+#include "runtime/sample/GrammarConstraint.h"
 #include "runtime/sample/RegexConstraint.h"
 #include "runtime/sample/Sampler.h"
 #include "runtime/support/Error.h"
@@ -88,6 +89,8 @@ struct GenerationRequest {
   std::vector<std::string> guidedChoice;
   // vLLM's guided_regex: the answer is a text the whole pattern matches.
   std::shared_ptr<const sample::Regex> guidedRegex;
+  // vLLM's guided_grammar (`grammar`): the answer is a text the GBNF grammar's root derives.
+  std::shared_ptr<const sample::Grammar> guidedGrammar;
 };
 
 // `maxSeqLen` bounds max_tokens.

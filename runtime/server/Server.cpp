@@ -1002,10 +1002,11 @@ Status serve(const ServerOptions &options) {
       return sendError(res, 400,
                        "'guided_choice' needs an end-of-sequence token to end the choice, and "
                        "this model's tokenizer has none");
-    if (r.guidedRegex && tokenizer->eosId() < 0)
+    if ((r.guidedRegex || r.guidedGrammar) && tokenizer->eosId() < 0)
       return sendError(res, 400,
-                       "'guided_regex' needs an end-of-sequence token to end the match, and "
-                       "this model's tokenizer has none");
+                       std::string(r.guidedRegex ? "'guided_regex'" : "'guided_grammar'") +
+                           " needs an end-of-sequence token to end the match, and this "
+                           "model's tokenizer has none");
     job.channel = std::make_shared<Channel>();
     std::shared_ptr<Channel> channel = job.channel;
     // n choices per prompt: one engine request each (seeds seed, seed + 1, ...), answering
@@ -1028,7 +1029,8 @@ Status serve(const ServerOptions &options) {
     const bool guidedCall = !forcedTool.empty() || callRequired;
     // Chat answers split into reasoning and content, unless guided decoding shapes them.
     const ReasoningParser reasoning =
-        api == Api::Chat && !guidedCall && !r.jsonObject && r.guidedChoice.empty() && !r.guidedRegex
+        api == Api::Chat && !guidedCall && !r.jsonObject && r.guidedChoice.empty() &&
+                !r.guidedRegex && !r.guidedGrammar
             ? *reasoningParser
             : ReasoningParser::None;
     const std::string chatPrompt = api == Api::Chat ? prompts[0].text : std::string();
@@ -1062,6 +1064,9 @@ Status serve(const ServerOptions &options) {
       else if (r.guidedRegex)
         copy.sampling.constraint =
             std::make_shared<sample::RegexConstraint>(jsonVocab, r.guidedRegex);
+      else if (r.guidedGrammar)
+        copy.sampling.constraint =
+            std::make_shared<sample::GrammarConstraint>(jsonVocab, r.guidedGrammar);
       if (masked) {
         auto mask = std::make_shared<sample::MaskConstraint>(vocab, r.allowedTokenIds, held,
                                                              r.minTokens, copy.sampling.constraint);

@@ -100,6 +100,17 @@ TEST(Request, ResponseFormat) {
       Api::Completions, R"({"prompt": "x", "structured_outputs": {"regex": "yes|no"}})", 8192);
   ASSERT_TRUE(so.ok()) << so.error().toString();
   EXPECT_TRUE(so->guidedRegex && so->guidedRegex->matches("no"));
+  // guided_grammar, structured_outputs grammar and `grammar`: GBNF, compiled here.
+  for (const char *body :
+       {R"({"prompt": "x", "guided_grammar": "root ::= \"(\" root \")\" | \"x\""})",
+        R"({"prompt": "x", "structured_outputs": {"grammar": "root ::= \"(\" root \")\" | \"x\""}})",
+        R"({"prompt": "x", "grammar": "root ::= \"(\" root \")\" | \"x\""})"}) {
+    Expected<GenerationRequest> grammar = parseGenerationRequest(Api::Completions, body, 8192);
+    ASSERT_TRUE(grammar.ok()) << body << ": " << grammar.error().toString();
+    ASSERT_TRUE(grammar->guidedGrammar) << body;
+    EXPECT_TRUE(grammar->guidedGrammar->matches("((x))"));
+    EXPECT_FALSE(grammar->guidedGrammar->matches("((x)"));
+  }
   so = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "structured_outputs": {"choice": ["a", "b"]}})", 8192);
   ASSERT_TRUE(so.ok()) << so.error().toString();
@@ -300,8 +311,20 @@ TEST(Request, RefusalsNameTheField) {
        "'guided_regex' ends the answer where it is complete; it cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "structured_outputs": {"regex": "(a"}})",
        "'structured_outputs regex': a '(' is not closed"},
-      {R"({"prompt": "x", "structured_outputs": {"grammar": "root ::= \"a\""}})",
-       "'structured_outputs' grammar is not supported (json, regex, choice and json_object are)"},
+      {R"({"prompt": "x", "structured_outputs": {"lark": "start: \"a\""}})",
+       "'structured_outputs' lark is not supported (json, regex, choice, grammar and json_object "
+       "are)"},
+      {R"({"prompt": "x", "guided_grammar": "root ::= expr\nexpr ::= expr \"+\" \"1\" | \"1\""})",
+       "'guided_grammar': rule 'expr' is left-recursive"},
+      {R"({"prompt": "x", "grammar": "root ::= \"a\" b"})",
+       "'grammar': line 1, column 14: rule 'b' is not defined"},
+      {R"({"prompt": "x", "structured_outputs": {"grammar": "root ::= [a-"}})",
+       "'structured_outputs grammar': line 1, column 10: a '[' without its ']'"},
+      {R"({"prompt": "x", "guided_grammar": ""})", "'guided_grammar' must be a non-empty string (a GBNF grammar)"},
+      {R"({"prompt": "x", "grammar": "root ::= \"a\"", "guided_regex": "a"})",
+       "give one guide: 'guided_regex' and 'grammar' cannot be combined"},
+      {R"({"prompt": "x", "guided_grammar": "root ::= \"a\"", "ignore_eos": true})",
+       "'guided_grammar' ends the answer where it is complete"},
       {R"({"prompt": "x", "structured_outputs": "a+"})", "'structured_outputs' must be an object"},
       {R"({"prompt": "x", "structured_outputs": {"json_object": 1}})",
        "'structured_outputs' json_object must be true or false"},
