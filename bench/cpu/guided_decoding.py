@@ -5,9 +5,10 @@
 
 Modes, alternated each round (greedy, one request at a time, the prompt included in the
 time): no constraint (ignore_eos, so it runs the full length), response_format json_object,
-and guided_regex with a pattern of 12 phone numbers (about 170 tokens). Prints one
-line per request: mode, generated tokens, ms per token, and whether the answer matches
-(Python's re.fullmatch for the regex, json.loads for JSON).
+guided_regex with a pattern of 12 phone numbers (about 170 tokens), and guided_grammar with
+a GBNF grammar of JSON objects (a pushdown recognizer in place of the built-in JSON one).
+Prints one line per request: mode, generated tokens, ms per token, and whether the answer
+matches (Python's re.fullmatch for the regex, json.loads for JSON and the grammar).
 """
 import json
 import re
@@ -44,11 +45,22 @@ for _ in range(600):
         time.sleep(0.1)
 
 PHONES = r"(\(\d{3}\) \d{3}-\d{4}\n){12}"
+JSON_GBNF = r'''
+root   ::= object
+value  ::= object | array | string | number | "true" | "false" | "null"
+object ::= "{" ws ( member ("," ws member)* )? "}" ws
+member ::= string ":" ws value
+array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+string ::= "\"" ( [^"\\\x00-\x1f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ) )* "\"" ws
+number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+ws     ::= [ \t\n]{0,16}
+'''
 ask = [{"role": "user", "content": "List 20 phone numbers, one per line."}]
 modes = [
     ("none", {"ignore_eos": True}),
     ("json_object", {"response_format": {"type": "json_object"}}),
     ("guided_regex", {"guided_regex": PHONES}),
+    ("guided_grammar", {"guided_grammar": JSON_GBNF}),
 ]
 try:
     for rnd in range(1, rounds + 1):
@@ -61,7 +73,7 @@ try:
             text = out["choices"][0]["message"]["content"]
             if name == "guided_regex":
                 ok = re.fullmatch(PHONES, text, re.ASCII) is not None
-            elif name == "json_object":
+            elif name in ("json_object", "guided_grammar"):
                 try:
                     ok = isinstance(json.loads(text), dict)
                 except ValueError:

@@ -838,11 +838,15 @@ int32_t GrammarMatcher::compact(int32_t state) {
   return intern(c);
 }
 
-const std::vector<uint8_t> &GrammarConstraint::allowedTokens() {
+void GrammarConstraint::compact() {
   const uint64_t generation = matcher_.generation();
   state_ = matcher_.compact(state_);
   if (matcher_.generation() != generation)
     masks_.clear(); // the states have new ids
+}
+
+const std::vector<uint8_t> &GrammarConstraint::allowedTokens() {
+  compact();
   auto it = masks_.find(state_);
   if (it != masks_.end())
     return it->second;
@@ -868,7 +872,21 @@ const std::vector<uint8_t> &GrammarConstraint::allowedTokens() {
   return mask;
 }
 
+bool GrammarConstraint::allows(int32_t token) {
+  if (state_ == GrammarMatcher::kDead)
+    return false;
+  const std::string_view bytes = vocab_->bytes(token);
+  if (bytes.empty()) // an end token once root is complete (else: ask the mask)
+    return complete() && vocab_->isEndToken(token);
+  int32_t s = state_;
+  for (char c : bytes)
+    if ((s = matcher_.next(s, static_cast<uint8_t>(c))) == GrammarMatcher::kDead)
+      return false;
+  return true;
+}
+
 void GrammarConstraint::accept(int32_t token) {
+  compact();
   for (char c : vocab_->bytes(token)) {
     if (state_ == GrammarMatcher::kDead)
       return;

@@ -134,10 +134,12 @@ public:
       : vocab_(std::move(vocab)), matcher_(std::move(grammar)), state_(matcher_.start()) {}
   const std::vector<uint8_t> &allowedTokens() override;
   void accept(int32_t token) override;
+  bool allows(int32_t token) override;
   bool complete() const { return state_ != GrammarMatcher::kDead && matcher_.accepting(state_); }
   bool dead() const { return state_ == GrammarMatcher::kDead; }
 
 private:
+  void compact(); // bounds the matcher's caches between tokens
   std::shared_ptr<JsonVocabulary> vocab_;
   GrammarMatcher matcher_;
   int32_t state_;

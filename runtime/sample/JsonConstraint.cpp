@@ -524,6 +524,14 @@ const std::vector<uint8_t> &JsonVocabulary::allowed(const JsonRecognizer &state)
   return cache_.emplace(std::move(key), std::move(mask)).first->second;
 }
 
+bool JsonConstraint::allows(int32_t token) {
+  if (state_.complete())
+    return vocab_->isEndToken(token);
+  const std::string_view bytes = vocab_->bytes(token);
+  JsonRecognizer s = state_;
+  return !bytes.empty() && s.feed(bytes);
+}
+
 } // namespace modelrt::sample
 
 // ---- JSON Schema -------------------------------------------------------------------------

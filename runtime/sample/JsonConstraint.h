@@ -12,6 +12,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -172,6 +173,9 @@ public:
 
   // The tokens that may end the answer (the tokenizer's end-of-text tokens).
   const std::vector<int32_t> &endTokens() const { return endTokens_; }
+  bool isEndToken(int32_t token) const {
+    return std::find(endTokens_.begin(), endTokens_.end(), token) != endTokens_.end();
+  }
 
   // 1 where the token may come next from `state` (vocabSize() entries).
   const std::vector<uint8_t> &allowed(const JsonRecognizer &state);
@@ -222,6 +226,7 @@ public:
       : vocab_(std::move(vocab)), schema_(std::move(schema)), state_(schema_.get()) {}
   const std::vector<uint8_t> &allowedTokens() override { return vocab_->allowed(state_); }
   void accept(int32_t token) override { state_.feed(vocab_->bytes(token)); }
+  bool allows(int32_t token) override;
   const JsonRecognizer &state() const { return state_; }
 
 private:

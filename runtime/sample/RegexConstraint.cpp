@@ -657,6 +657,19 @@ const std::vector<uint8_t> &RegexConstraint::allowedTokens() {
   return mask;
 }
 
+bool RegexConstraint::allows(int32_t token) {
+  if (state_ == Regex::kDead)
+    return false;
+  const std::string_view bytes = vocab_->bytes(token);
+  if (bytes.empty()) // an end token where the text matches (else: ask the mask)
+    return regex_->accepting(state_) && vocab_->isEndToken(token);
+  int32_t s = state_;
+  for (char c : bytes)
+    if ((s = regex_->next(s, static_cast<uint8_t>(c))) == Regex::kDead)
+      return false;
+  return true;
+}
+
 void RegexConstraint::accept(int32_t token) {
   for (char c : vocab_->bytes(token)) {
     if (state_ == Regex::kDead)

@@ -67,6 +67,7 @@ public:
       : vocab_(std::move(vocab)), regex_(std::move(regex)) {}
   const std::vector<uint8_t> &allowedTokens() override;
   void accept(int32_t token) override;
+  bool allows(int32_t token) override;
   int32_t state() const { return state_; }
 
 private:

@@ -67,6 +67,16 @@ int32_t Sampler::next(const float *logits, int64_t vocab) {
     if (inVocab(t))
       scratch_[size_t(t)] += bias;
   if (params_.constraint) {
+    // Greedy: the best token, if allowed, is the best allowed one. Sampled without filters:
+    // a draw from all tokens kept where allowed, else drawn again from the allowed ones, is a
+    // draw from the allowed ones (p(t) + (1 - Z) p(t) / Z = p(t) / Z, Z the allowed mass).
+    if (params_.temperature == 0.0f ||
+        (params_.topK == 0 && params_.topP >= 1.0f && params_.minP == 0.0f)) {
+      const int32_t t = choose(scratch_.data(), vocab);
+      if (t >= 0 && t < vocab && !std::isnan(scratch_[size_t(t)]) &&
+          params_.constraint->allows(t))
+        return t;
+    }
     // Tokens the constraint rules out become NaN (never chosen); if it allows none of this
     // vocabulary (it always allows some of its own), the logits are left as they are.
     const std::vector<uint8_t> &allowed = params_.constraint->allowedTokens();

@@ -22,6 +22,13 @@ public:
   virtual ~TokenConstraint() = default;
   virtual const std::vector<uint8_t> &allowedTokens() = 0;
   virtual void accept(int32_t token) = 0;
+  // Whether `token` may come next, without the whole mask where a constraint can tell
+  // cheaply: true only where allowedTokens() would allow it (false may also mean "ask the
+  // mask"). The sampler tries the token it would choose unconstrained first.
+  virtual bool allows(int32_t token) {
+    const std::vector<uint8_t> &mask = allowedTokens();
+    return token >= 0 && size_t(token) < mask.size() && mask[size_t(token)];
+  }
 };
 
 struct SamplingParams {
@@ -40,7 +47,10 @@ struct SamplingParams {
   // Added to a token's logit (OpenAI's logit_bias), in [-100, 100].
   std::vector<std::pair<int32_t, float>> logitBias;
   // Only tokens it allows are chosen (after bias and penalties, before the filters); the
-  // logprobs stay the model's.
+  // logprobs stay the model's. Greedy and plain temperature sampling first try the token
+  // they would choose unconstrained and build the mask only if the constraint refuses it:
+  // the same token greedily, the same distribution sampled (a refused draw is drawn again
+  // from the masked one).
   std::shared_ptr<TokenConstraint> constraint;
 };
 

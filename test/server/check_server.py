@@ -527,6 +527,45 @@ try:
         streamed = "".join(c["text"] for e in http_client.events(body) for c in e.get("choices", []))
         check(re.fullmatch(accents, streamed) is not None,
               "guided_regex streamed, multi-byte characters: %r" % streamed)
+        # guided_grammar (vLLM), structured_outputs.grammar and `grammar` (GGUF servers): GBNF,
+        # recursion included; answers checked by Python's json and re.
+        nested = 'root ::= "[" item (", " item){0,3} "]"\nitem ::= [0-9]{1,3} | root\n'
+
+        def nested_ints(v):
+            return isinstance(v, list) and v and all(
+                (isinstance(x, int) and 0 <= x < 1000) or nested_ints(x) for x in v)
+
+        status, body = request("/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "Write a nested list of numbers."}],
+            "max_tokens": 40, "guided_grammar": nested})
+        answer = json.loads(body)["choices"][0]["message"]["content"] if status == 200 else body
+        try:
+            fits = nested_ints(json.loads(answer))
+        except ValueError:
+            fits = False
+        check(status == 200 and fits, "guided_grammar: the answer is a nested list: %r" % answer)
+        status, body = request("/v1/completions", {"prompt": "Some numbers:", "max_tokens": 60,
+                                                   "temperature": 1.0, "seed": 5, "n": 3,
+                                                   "structured_outputs": {"grammar": nested}})
+        outs = json.loads(body)["choices"] if status == 200 else []
+        fits = len(outs) == 3
+        for c in outs:
+            try:
+                fits = fits and c["finish_reason"] == "stop" and nested_ints(json.loads(c["text"]))
+            except ValueError:
+                fits = False
+        check(status == 200 and fits, "structured_outputs grammar, n=3 sampled: every answer "
+              "derives: %r" % [c["text"] for c in outs])
+        status, body = request("/v1/completions", {
+            "prompt": "French accents:", "max_tokens": 30, "stream": True, "temperature": 0.8,
+            "seed": 4, "grammar": 'root ::= [àéèêëîïôùûüç]{2,6} (", " [a-z]{1,6})?'})
+        streamed = "".join(c["text"] for e in http_client.events(body) for c in e.get("choices", []))
+        check(re.fullmatch(accents, streamed) is not None,
+              "grammar streamed, multi-byte characters: %r" % streamed)
+        status, body = request("/v1/completions", {
+            "prompt": "x", "guided_grammar": 'root ::= expr\nexpr ::= expr "+" "1" | "1"'})
+        check(status == 400 and "'guided_grammar': rule 'expr' is left-recursive" in body,
+              "400 naming a left-recursive grammar rule: %s" % body[:200])
         status, body = request("/v1/completions", {"prompt": "x", "guided_regex": "(?<=a)b"})
         check(status == 400 and "'guided_regex': lookaround assertions are not supported" in body,
               "400 naming a regex construct guided decoding cannot enforce")

@@ -141,3 +141,60 @@ TEST(Sampler, LogprobsAreTheLogSoftmax) {
   EXPECT_EQ(logprobs(logits.data(), 5, 1, 0).rank, 1);
   EXPECT_EQ(logprobs(logits.data(), 5, 3, 0).rank, 4);
 }
+
+// A constraint over a fixed set of tokens that counts how it is asked.
+class SetConstraint : public TokenConstraint {
+public:
+  SetConstraint(std::vector<uint8_t> mask) : mask_(std::move(mask)) {}
+  const std::vector<uint8_t> &allowedTokens() override {
+    ++masks;
+    return mask_;
+  }
+  void accept(int32_t) override {}
+  bool allows(int32_t token) override {
+    ++checks;
+    return mask_[size_t(token)] != 0;
+  }
+  int masks = 0, checks = 0;
+
+private:
+  std::vector<uint8_t> mask_;
+};
+
+TEST(Sampler, ConstraintsAreAskedForTheirMaskOnlyWhenTheChoiceIsRefused) {
+  std::vector<float> logits = {3.0f, 2.0f, 1.0f, 0.0f};
+  // Greedy: token 0 allowed, chosen without a mask; refused, the best allowed one (2).
+  auto allowsBest = std::make_shared<SetConstraint>(std::vector<uint8_t>{1, 0, 1, 0});
+  SamplingParams greedy;
+  greedy.constraint = allowsBest;
+  EXPECT_EQ(Sampler(greedy).next(logits.data(), 4), 0);
+  EXPECT_EQ(allowsBest->masks, 0);
+  auto refusesBest = std::make_shared<SetConstraint>(std::vector<uint8_t>{0, 0, 1, 1});
+  greedy.constraint = refusesBest;
+  EXPECT_EQ(Sampler(greedy).next(logits.data(), 4), 2);
+  EXPECT_EQ(refusesBest->masks, 1);
+
+  // Sampled: the draws follow the allowed tokens' renormalized distribution, tokens 1 and 3
+  // (0.24 and 0.03 of the whole: 0.888 and 0.112), though most first draws are refused.
+  auto odd = std::make_shared<SetConstraint>(std::vector<uint8_t>{0, 1, 0, 1});
+  SamplingParams sampled{1.0f, 0, 1.0f, 0.0f, 5};
+  sampled.constraint = odd;
+  Sampler s(sampled);
+  std::map<int32_t, int> counts;
+  const int draws = 40000;
+  for (int i = 0; i < draws; ++i)
+    ++counts[s.next(logits.data(), 4)];
+  EXPECT_EQ(counts.count(0) + counts.count(2), 0u);
+  EXPECT_NEAR(counts[1] / double(draws), 0.8808, 0.01);
+  EXPECT_GT(odd->masks, draws / 2); // 0 and 2 are drawn first about 73% of the time
+  EXPECT_LT(odd->masks, draws);
+
+  // With a filter (top-p) the mask comes first, as the filter applies to allowed tokens.
+  auto filtered = std::make_shared<SetConstraint>(std::vector<uint8_t>{0, 1, 0, 1});
+  SamplingParams topP{1.0f, 0, 0.5f, 0.0f, 5};
+  topP.constraint = filtered;
+  Sampler t(topP);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(t.next(logits.data(), 4), 1); // 1 alone reaches 0.5 of the allowed mass
+  EXPECT_EQ(filtered->checks, 0);
+}
