@@ -26,7 +26,7 @@ if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
     -DMODELC_RUNTIME_COMPONENTS="formats;tokenize;plan" > /dev/null
 fi
 ninja -C "$FUZZ_BUILD" gguf-fuzzer safetensors-fuzzer tokenizer-fuzzer tokenizer-json-fuzzer plan-fuzzer \
-  chat-template-fuzzer request-fuzzer json-constraint-fuzzer regex-fuzzer lora-fuzzer
+  chat-template-fuzzer request-fuzzer json-constraint-fuzzer regex-fuzzer grammar-fuzzer lora-fuzzer
 (cd "$FUZZ_BUILD" && ctest --output-on-failure -R '^Fuzz\.') | tee "$BUILD/fuzz.log" || status=1
 
 # One total over the three runners.

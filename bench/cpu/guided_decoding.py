@@ -7,8 +7,12 @@ Modes, alternated each round (greedy, one request at a time, the prompt included
 time): no constraint (ignore_eos, so it runs the full length), response_format json_object,
 guided_regex with a pattern of 12 phone numbers (about 170 tokens), and guided_grammar with
 a GBNF grammar of JSON objects (a pushdown recognizer in place of the built-in JSON one).
+Then free text under guides with a counter ("Write a long story about a cat.", 150 tokens):
+a GBNF `[^#]{1,1000} "#"` and the regex `[^#]{1,1000}#`, whose every position is a new
+recognizer state (a trie walk each, were the mask built every step), beside no constraint.
 Prints one line per request: mode, generated tokens, ms per token, and whether the answer
-matches (Python's re.fullmatch for the regex, json.loads for JSON and the grammar).
+matches (Python's re.fullmatch for the regex, json.loads for JSON and the grammar, no '#'
+for the counted guides, which max_tokens cuts short).
 """
 import json
 import re
@@ -62,10 +66,17 @@ modes = [
     ("guided_regex", {"guided_regex": PHONES}),
     ("guided_grammar", {"guided_grammar": JSON_GBNF}),
 ]
+story = [{"role": "user", "content": "Write a long story about a cat."}]
+counted = [
+    ("none (story)", {"ignore_eos": True}),
+    ("grammar_counted", {"guided_grammar": 'root ::= [^#]{1,1000} "#"'}),
+    ("regex_counted", {"guided_regex": "[^#]{1,1000}#"}),
+]
 try:
     for rnd in range(1, rounds + 1):
-        for name, extra in modes:
-            body = dict({"messages": ask, "max_tokens": tokens, "temperature": 0}, **extra)
+        for name, extra in modes + counted:
+            prompt, limit = (story, 150) if (name, extra) in counted else (ask, tokens)
+            body = dict({"messages": prompt, "max_tokens": limit, "temperature": 0}, **extra)
             t0 = time.perf_counter()
             out = post("/v1/chat/completions", body)
             dt = time.perf_counter() - t0
@@ -78,9 +89,11 @@ try:
                     ok = isinstance(json.loads(text), dict)
                 except ValueError:
                     ok = False
+            elif name.endswith("_counted"):
+                ok = "#" not in text
             else:
                 ok = True
-            print("round %d %-12s %4d tokens %6.2f ms/token  valid %s" % (
+            print("round %d %-16s %4d tokens %6.2f ms/token  valid %s" % (
                 rnd, name, n, 1000 * dt / max(n, 1), ok), flush=True)
 finally:
     server.terminate()

@@ -249,17 +249,12 @@ private:
   }
 
   Expected<uint32_t> hex(int count) {
-    uint32_t v = 0;
-    for (int k = 0; k < count; ++k) {
-      if (!more() || !std::isxdigit(static_cast<unsigned char>(peek())))
-        return fail("an escape needs " + std::to_string(count) + " hexadecimal digits");
-      const char h = peek();
-      v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-      ++pos_;
-    }
-    if (v > utf8::kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF))
+    const int32_t v = utf8::hexScalar(t_, pos_, count);
+    if (v == -1)
+      return fail("an escape needs " + std::to_string(count) + " hexadecimal digits");
+    if (v < 0)
       return fail("an escape names no Unicode scalar value");
-    return v;
+    return uint32_t(v);
   }
 
   // One character of a string or class (an escape or a UTF-8 code point), consumed.
@@ -853,36 +848,15 @@ const std::vector<uint8_t> &GrammarConstraint::allowedTokens() {
   if (masks_.size() >= kMaxCachedMasks)
     masks_.clear();
   std::vector<uint8_t> &mask = masks_[state_];
-  mask.assign(vocab_->vocabSize(), 0);
-  if (state_ != GrammarMatcher::kDead)
-    vocab_->walk(
-        state_,
-        [this](int32_t &s, uint8_t byte) {
-          s = matcher_.next(s, byte);
-          return s != GrammarMatcher::kDead;
-        },
-        mask);
-  // The end may come once `root` is complete; should no token be allowed (only characters
-  // the vocabulary cannot write lead on), the answer ends too.
-  const bool none = std::find(mask.begin(), mask.end(), uint8_t(1)) == mask.end();
-  if (none || complete())
-    for (int32_t t : vocab_->endTokens())
-      if (t >= 0 && size_t(t) < mask.size())
-        mask[size_t(t)] = 1;
+  vocab_->automatonMask(
+      state_, complete(), [this](int32_t s, uint8_t byte) { return matcher_.next(s, byte); }, mask);
   return mask;
 }
 
 bool GrammarConstraint::allows(int32_t token) {
-  if (state_ == GrammarMatcher::kDead)
-    return false;
-  const std::string_view bytes = vocab_->bytes(token);
-  if (bytes.empty()) // an end token once root is complete (else: ask the mask)
-    return complete() && vocab_->isEndToken(token);
-  int32_t s = state_;
-  for (char c : bytes)
-    if ((s = matcher_.next(s, static_cast<uint8_t>(c))) == GrammarMatcher::kDead)
-      return false;
-  return true;
+  return vocab_->automatonAllows(
+      state_, complete(), [this](int32_t s, uint8_t byte) { return matcher_.next(s, byte); },
+      token);
 }
 
 void GrammarConstraint::accept(int32_t token) {

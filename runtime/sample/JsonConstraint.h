@@ -205,6 +205,41 @@ public:
     }
   }
 
+  // For recognizers that are automata over bytes (int32_t states, -1 dead; `step(state,
+  // byte)` gives the next state): the mask from `state` (one walk; the end tokens where
+  // `accepting`, or where no other token may come: only characters this vocabulary cannot
+  // write lead on), and whether `token` may come (its bytes stepped; an end token where
+  // `accepting`, false otherwise: the mask decides).
+  template <class Step>
+  void automatonMask(int32_t state, bool accepting, Step step, std::vector<uint8_t> &mask) const {
+    mask.assign(vocabSize(), 0);
+    if (state >= 0)
+      walk(
+          state,
+          [&step](int32_t &s, uint8_t byte) {
+            s = step(s, byte);
+            return s >= 0;
+          },
+          mask);
+    const bool none = std::find(mask.begin(), mask.end(), uint8_t(1)) == mask.end();
+    if (none || (state >= 0 && accepting))
+      for (int32_t t : endTokens_)
+        if (t >= 0 && size_t(t) < mask.size())
+          mask[size_t(t)] = 1;
+  }
+  template <class Step>
+  bool automatonAllows(int32_t state, bool accepting, Step step, int32_t token) const {
+    if (state < 0)
+      return false;
+    const std::string_view b = bytes(token);
+    if (b.empty())
+      return accepting && isEndToken(token);
+    for (char c : b)
+      if ((state = step(state, static_cast<uint8_t>(c))) < 0)
+        return false;
+    return true;
+  }
+
 private:
   struct Node {
     int32_t firstChild = -1, nextSibling = -1;

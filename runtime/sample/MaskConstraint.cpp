@@ -51,6 +51,20 @@ const std::vector<uint8_t> &MaskConstraint::allowedTokens() {
   return mask_;
 }
 
+bool MaskConstraint::allows(int32_t token) {
+  if (token < 0 || size_t(token) >= allowed_.size() || !allowed_[size_t(token)])
+    return false;
+  if (accepted_ < holdFor_ && std::binary_search(held_.begin(), held_.end(), token))
+    return false;
+  for (const std::vector<int32_t> &seq : banned_) {
+    const size_t prefix = seq.size() - 1;
+    if (seq.back() == token && recent_.size() >= prefix &&
+        std::equal(seq.begin(), seq.end() - 1, recent_.end() - long(prefix)))
+      return false;
+  }
+  return !inner_ || inner_->allows(token);
+}
+
 void MaskConstraint::banSequences(std::vector<std::vector<int32_t>> sequences) {
   for (std::vector<int32_t> &seq : sequences)
     if (!seq.empty()) {

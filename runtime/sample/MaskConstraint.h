@@ -24,6 +24,9 @@ public:
                  std::shared_ptr<TokenConstraint> inner);
   const std::vector<uint8_t> &allowedTokens() override;
   void accept(int32_t token) override;
+  // Allowed, not held, not completing a banned sequence, and allowed by the guide: then the
+  // mask allows it too (the give-way rules only ever add tokens).
+  bool allows(int32_t token) override;
   // Token sequences never to be generated whole: a sequence's last token may not come where
   // the tokens before it were just generated (a one-token sequence, never).
   void banSequences(std::vector<std::vector<int32_t>> sequences);

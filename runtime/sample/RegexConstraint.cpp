@@ -186,17 +186,12 @@ private:
   }
 
   Expected<uint32_t> hexDigits(int count) {
-    uint32_t v = 0;
-    for (int k = 0; k < count; ++k) {
-      if (!more() || !std::isxdigit(static_cast<unsigned char>(peek())))
-        return fail("an escape needs " + std::to_string(count) + " hexadecimal digits");
-      const char h = peek();
-      v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-      ++pos_;
-    }
-    if (v > kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF))
+    const int32_t v = utf8::hexScalar(p_, pos_, count);
+    if (v == -1)
+      return fail("an escape needs " + std::to_string(count) + " hexadecimal digits");
+    if (v < 0)
       return fail("an escape names no Unicode scalar value");
-    return v;
+    return uint32_t(v);
   }
 
   // After a backslash: a class (\d ...) into `set`, or one code point. `inClass`: \b is a
@@ -637,37 +632,18 @@ const std::vector<uint8_t> &RegexConstraint::allowedTokens() {
   if (masks_.size() >= kMaxCachedMasks)
     masks_.clear();
   std::vector<uint8_t> &mask = masks_[state_];
-  mask.assign(vocab_->vocabSize(), 0);
   const Regex &re = *regex_;
-  if (state_ != Regex::kDead)
-    vocab_->walk(
-        state_,
-        [&re](int32_t &s, uint8_t byte) {
-          s = re.next(s, byte);
-          return s != Regex::kDead;
-        },
-        mask);
-  // The end may come where the text so far matches; should no token be allowed (a state
-  // only multi-byte characters the vocabulary lacks lead on from), the answer ends too.
-  const bool none = std::find(mask.begin(), mask.end(), uint8_t(1)) == mask.end();
-  if (none || (state_ != Regex::kDead && re.accepting(state_)))
-    for (int32_t t : vocab_->endTokens())
-      if (t >= 0 && size_t(t) < mask.size())
-        mask[size_t(t)] = 1;
+  vocab_->automatonMask(
+      state_, state_ != Regex::kDead && re.accepting(state_),
+      [&re](int32_t s, uint8_t byte) { return re.next(s, byte); }, mask);
   return mask;
 }
 
 bool RegexConstraint::allows(int32_t token) {
-  if (state_ == Regex::kDead)
-    return false;
-  const std::string_view bytes = vocab_->bytes(token);
-  if (bytes.empty()) // an end token where the text matches (else: ask the mask)
-    return regex_->accepting(state_) && vocab_->isEndToken(token);
-  int32_t s = state_;
-  for (char c : bytes)
-    if ((s = regex_->next(s, static_cast<uint8_t>(c))) == Regex::kDead)
-      return false;
-  return true;
+  const Regex &re = *regex_;
+  return vocab_->automatonAllows(
+      state_, state_ != Regex::kDead && re.accepting(state_),
+      [&re](int32_t s, uint8_t byte) { return re.next(s, byte); }, token);
 }
 
 void RegexConstraint::accept(int32_t token) {

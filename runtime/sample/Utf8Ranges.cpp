@@ -1,6 +1,7 @@
 #include "runtime/sample/Utf8Ranges.h"
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 
 namespace modelrt::sample::utf8 {
@@ -85,6 +86,19 @@ int32_t decode(std::string_view text, size_t &pos) {
     return -1;
   pos += size_t(n);
   return int32_t(c);
+}
+
+int32_t hexScalar(std::string_view text, size_t &pos, int count) {
+  uint32_t v = 0;
+  for (int k = 0; k < count; ++k, ++pos) {
+    if (pos >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[pos])))
+      return -1;
+    const char h = text[pos];
+    v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+  }
+  if (v > kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF))
+    return -2;
+  return int32_t(v);
 }
 
 // Ranges are split where the encoded length changes, then until every byte position but the

@@ -29,6 +29,11 @@ void append(uint32_t c, std::string &out);
 // valid UTF-8 (overlong forms, surrogates and values past U+10FFFF included).
 int32_t decode(std::string_view text, size_t &pos);
 
+// `count` hexadecimal digits at text[pos] (advancing pos past them) as a code point: -1 where
+// there are fewer digits, -2 where the value is no Unicode scalar value (a surrogate or past
+// U+10FFFF). Escapes \xHH, \uHHHH and \UHHHHHHHH read this way.
+int32_t hexScalar(std::string_view text, size_t &pos, int count);
+
 // A code point range as byte-range sequences: every code point in [lo, hi] (no surrogates) is
 // the bytes of exactly one sequence, each byte within its range.
 using ByteSeq = std::vector<std::pair<uint8_t, uint8_t>>;

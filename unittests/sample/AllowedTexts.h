@@ -5,6 +5,8 @@
 #include "runtime/sample/Sampler.h"
 
 #include <algorithm>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,40 @@ inline std::vector<std::string> allowedTexts(TokenConstraint &c,
     if (mask[t])
       out.push_back(t + 1 == vocab.size() ? "<end>" : vocab[t]);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+inline int32_t tokenOf(const std::vector<std::string> &vocab, const std::string &text) {
+  return static_cast<int32_t>(std::find(vocab.begin(), vocab.end(), text) - vocab.begin());
+}
+
+// One answer sampled under `constraint` at temperature 1 (seed `seed`) from random logits
+// (`rng`), at most `maxSteps` tokens: its text, and whether the end token ended it.
+struct SampledText {
+  std::string text;
+  bool ended = false;
+};
+inline SampledText sampleText(std::shared_ptr<TokenConstraint> constraint,
+                              const std::vector<std::string> &vocab, int32_t eos, uint64_t seed,
+                              std::mt19937 &rng, int maxSteps) {
+  SamplingParams params;
+  params.temperature = 1.0f;
+  params.seed = seed;
+  params.constraint = std::move(constraint);
+  Sampler sampler(params);
+  std::normal_distribution<float> noise(0.0f, 2.0f);
+  std::vector<float> logits(vocab.size());
+  SampledText out;
+  for (int step = 0; step < maxSteps && !out.ended; ++step) {
+    for (float &x : logits)
+      x = noise(rng);
+    const int32_t t = sampler.next(logits.data(), static_cast<int64_t>(logits.size()));
+    out.ended = t == eos;
+    if (!out.ended) {
+      sampler.accept(t);
+      out.text += vocab[size_t(t)];
+    }
+  }
   return out;
 }
 

@@ -44,26 +44,11 @@ TEST(ChoiceConstraint, RandomSamplingAlwaysYieldsAChoice) {
   auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
   const std::vector<std::string> choices = {"yes", "no", "yes please", "maybe not", "x"};
   std::mt19937 rng(5);
-  std::normal_distribution<float> noise(0.0f, 2.0f);
   std::set<std::string> seen;
   for (int trial = 0; trial < 300; ++trial) {
-    SamplingParams params;
-    params.temperature = 1.0f;
-    params.seed = static_cast<uint64_t>(trial);
     auto constraint = std::make_shared<ChoiceConstraint>(shared, choices);
-    params.constraint = constraint;
-    Sampler sampler(params);
-    std::vector<float> logits(vocab.size());
-    bool ended = false;
-    for (int step = 0; step < 64 && !ended; ++step) {
-      for (float &x : logits)
-        x = noise(rng);
-      const int32_t t = sampler.next(logits.data(), static_cast<int64_t>(logits.size()));
-      ended = t == eos;
-      if (!ended)
-        sampler.accept(t);
-    }
-    ASSERT_TRUE(ended) << constraint->text();
+    ASSERT_TRUE(sampleText(constraint, vocab, eos, uint64_t(trial), rng, 64).ended)
+        << constraint->text();
     EXPECT_NE(std::find(choices.begin(), choices.end(), constraint->text()), choices.end())
         << constraint->text();
     seen.insert(constraint->text());

@@ -161,10 +161,6 @@ std::vector<std::string> grammarVocabulary() {
   return v;
 }
 
-int32_t tokenOf(const std::vector<std::string> &vocab, const std::string &text) {
-  return static_cast<int32_t>(std::find(vocab.begin(), vocab.end(), text) - vocab.begin());
-}
-
 TEST(GrammarConstraint, AllowsTokensThatKeepADerivationReachable) {
   const std::vector<std::string> vocab = grammarVocabulary();
   const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
@@ -200,7 +196,6 @@ TEST(GrammarConstraint, RandomSamplingOnlyEndsOnDerivedTexts) {
   const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
   auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
   std::mt19937 rng(11);
-  std::normal_distribution<float> noise(0.0f, 2.0f);
   for (const char *text : {
            "root ::= expr\nexpr ::= term ((\"+\" | \"-\") term)*\nterm ::= [0-9]+ | \"(\" expr \")\"",
            "root ::= \"[\" (value (\", \" value)*)? \"]\"\nvalue ::= \"true\" | [0-9]+ | root",
@@ -211,25 +206,8 @@ TEST(GrammarConstraint, RandomSamplingOnlyEndsOnDerivedTexts) {
     ASSERT_TRUE(g);
     std::set<std::string> seen;
     for (int trial = 0; trial < 100; ++trial) {
-      SamplingParams params;
-      params.temperature = 1.0f;
-      params.seed = static_cast<uint64_t>(trial);
       auto constraint = std::make_shared<GrammarConstraint>(shared, g);
-      params.constraint = constraint;
-      Sampler sampler(params);
-      std::vector<float> logits(vocab.size());
-      std::string out;
-      bool ended = false;
-      for (int step = 0; step < 40 && !ended; ++step) {
-        for (float &x : logits)
-          x = noise(rng);
-        const int32_t t = sampler.next(logits.data(), static_cast<int64_t>(logits.size()));
-        ended = t == eos;
-        if (!ended) {
-          sampler.accept(t);
-          out += vocab[size_t(t)];
-        }
-      }
+      const auto [out, ended] = sampleText(constraint, vocab, eos, uint64_t(trial), rng, 40);
       if (ended) {
         EXPECT_TRUE(g->matches(out)) << text << ": '" << out << "'";
         seen.insert(out);

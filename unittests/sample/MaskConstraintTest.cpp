@@ -94,3 +94,28 @@ TEST(MaskConstraint, HoldGivesWayWhenNothingElseMayCome) {
   s.accept(1);
   EXPECT_EQ(s.next(logits, 3), 2);
 }
+
+// The sampler's cheap check: true only where the mask allows (give-way cases defer to it).
+TEST(MaskConstraint, AllowsAgreesWithTheMask) {
+  auto consistent = [](MaskConstraint &m, int vocab) {
+    const std::vector<uint8_t> mask = m.allowedTokens();
+    std::vector<int> cheap;
+    for (int t = 0; t < vocab; ++t) {
+      if (m.allows(t))
+        cheap.push_back(t);
+      EXPECT_TRUE(!m.allows(t) || mask[size_t(t)]) << t;
+    }
+    return cheap;
+  };
+  MaskConstraint hold(5, {}, {0, 4}, 1, nullptr);
+  hold.banSequences({{1, 2}});
+  EXPECT_EQ(consistent(hold, 5), (std::vector<int>{1, 2, 3}));
+  hold.accept(1);
+  EXPECT_EQ(consistent(hold, 5), (std::vector<int>{0, 1, 3, 4})); // held no more; not 1 2
+  auto inner = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 1, 0, 1, 0});
+  MaskConstraint narrowed(5, {1, 2, 3}, {}, 0, inner);
+  EXPECT_EQ(consistent(narrowed, 5), (std::vector<int>{1, 3}));
+  auto only0 = std::make_shared<FixedConstraint>(std::vector<uint8_t>{1, 0, 0});
+  MaskConstraint givesWay(3, {}, {0}, 5, only0);
+  EXPECT_EQ(consistent(givesWay, 3), (std::vector<int>{})); // the mask decides: 0
+}

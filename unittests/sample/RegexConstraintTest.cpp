@@ -101,10 +101,6 @@ std::vector<std::string> regexVocabulary() {
   return v;
 }
 
-int32_t tokenOf(const std::vector<std::string> &vocab, const std::string &text) {
-  return static_cast<int32_t>(std::find(vocab.begin(), vocab.end(), text) - vocab.begin());
-}
-
 TEST(RegexConstraint, AllowsTokensThatKeepAMatchReachable) {
   const std::vector<std::string> vocab = regexVocabulary();
   const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
@@ -147,32 +143,14 @@ TEST(RegexConstraint, RandomSamplingOnlyEndsOnMatches) {
   const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
   auto shared = std::make_shared<JsonVocabulary>(vocab, std::vector<int32_t>{eos});
   std::mt19937 rng(7);
-  std::normal_distribution<float> noise(0.0f, 2.0f);
   for (const char *pattern : {"\\d{3}-\\d{4}", "[a-c]+(, [a-c]+)*", "(é|日本)+x?", "-?\\d+(\\.\\d+)?",
                               "\\(\\w{1,3}\\)"}) {
     Expected<std::shared_ptr<const Regex>> re = Regex::compile(pattern);
     ASSERT_TRUE(re.ok()) << pattern;
     std::set<std::string> seen;
     for (int trial = 0; trial < 100; ++trial) {
-      SamplingParams params;
-      params.temperature = 1.0f;
-      params.seed = static_cast<uint64_t>(trial);
       auto constraint = std::make_shared<RegexConstraint>(shared, *re);
-      params.constraint = constraint;
-      Sampler sampler(params);
-      std::vector<float> logits(vocab.size());
-      std::string text;
-      bool ended = false;
-      for (int step = 0; step < 40 && !ended; ++step) {
-        for (float &x : logits)
-          x = noise(rng);
-        const int32_t t = sampler.next(logits.data(), static_cast<int64_t>(logits.size()));
-        ended = t == eos;
-        if (!ended) {
-          sampler.accept(t);
-          text += vocab[size_t(t)];
-        }
-      }
+      const auto [text, ended] = sampleText(constraint, vocab, eos, uint64_t(trial), rng, 40);
       if (ended) {
         EXPECT_TRUE((*re)->matches(text)) << pattern << ": '" << text << "'";
         seen.insert(text);
