@@ -9,7 +9,8 @@ guided_regex with a pattern of 12 phone numbers (about 170 tokens), and guided_g
 a GBNF grammar of JSON objects (a pushdown recognizer in place of the built-in JSON one).
 Then free text under guides with a counter ("Write a long story about a cat.", 150 tokens):
 a GBNF `[^#]{1,1000} "#"` and the regex `[^#]{1,1000}#`, whose every position is a new
-recognizer state (a trie walk each, were the mask built every step), beside no constraint.
+recognizer state (a trie walk each, were the mask built every step), beside no constraint;
+and the grammar sampled with top_p 0.9, where the mask is built every step.
 Prints one line per request: mode, generated tokens, ms per token, and whether the answer
 matches (Python's re.fullmatch for the regex, json.loads for JSON and the grammar, no '#'
 for the counted guides, which max_tokens cuts short).
@@ -71,6 +72,10 @@ counted = [
     ("none (story)", {"ignore_eos": True}),
     ("grammar_counted", {"guided_grammar": 'root ::= [^#]{1,1000} "#"'}),
     ("regex_counted", {"guided_regex": "[^#]{1,1000}#"}),
+    # top_p: the mask comes first (the filter applies to the allowed tokens), every step.
+    ("none (story) top_p", {"ignore_eos": True, "temperature": 0.7, "top_p": 0.9, "seed": 1}),
+    ("grammar_counted top_p", {"guided_grammar": 'root ::= [^#]{1,1000} "#"',
+                               "temperature": 0.7, "top_p": 0.9, "seed": 1}),
 ]
 try:
     for rnd in range(1, rounds + 1):
@@ -89,11 +94,11 @@ try:
                     ok = isinstance(json.loads(text), dict)
                 except ValueError:
                     ok = False
-            elif name.endswith("_counted"):
+            elif "_counted" in name:
                 ok = "#" not in text
             else:
                 ok = True
-            print("round %d %-16s %4d tokens %6.2f ms/token  valid %s" % (
+            print("round %d %-22s %4d tokens %6.2f ms/token  valid %s" % (
                 rnd, name, n, 1000 * dt / max(n, 1), ok), flush=True)
 finally:
     server.terminate()

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 namespace modelrt::sample {
 
@@ -476,28 +477,65 @@ std::string JsonRecognizer::key() const {
 JsonVocabulary::JsonVocabulary(const std::vector<std::string> &tokenBytes,
                                std::vector<int32_t> endTokens)
     : bytes_(tokenBytes), endTokens_(std::move(endTokens)) {
-  nodes_.emplace_back();
+  // Built as a trie of sorted child maps, then laid out depth first.
+  struct Node {
+    std::map<uint8_t, int32_t> children;
+    std::vector<int32_t> tokens; // tokens whose bytes end here
+  };
+  std::vector<Node> nodes(1);
   for (size_t id = 0; id < bytes_.size(); ++id) {
-    if (bytes_[id].empty())
+    if (bytes_[id].empty() || bytes_[id].size() > 0xFFFF) // depths are 16-bit
       continue;
     int32_t node = 0;
-    for (char c : bytes_[id])
-      node = child(node, static_cast<uint8_t>(c));
-    nodes_[size_t(node)].tokens.push_back(int32_t(id));
+    for (char c : bytes_[id]) {
+      auto [it, added] = nodes[size_t(node)].children.try_emplace(static_cast<uint8_t>(c), 0);
+      if (added) {
+        it->second = int32_t(nodes.size());
+        nodes.emplace_back();
+      }
+      node = it->second;
+    }
+    nodes[size_t(node)].tokens.push_back(int32_t(id));
   }
-}
-
-int32_t JsonVocabulary::child(int32_t node, uint8_t byte) {
-  for (int32_t c = nodes_[size_t(node)].firstChild; c >= 0; c = nodes_[size_t(c)].nextSibling)
-    if (nodes_[size_t(c)].byte == byte)
-      return c;
-  Node n;
-  n.byte = byte;
-  n.nextSibling = nodes_[size_t(node)].firstChild;
-  nodes_.push_back(std::move(n));
-  const int32_t id = int32_t(nodes_.size() - 1);
-  nodes_[size_t(node)].firstChild = id;
-  return id;
+  // Depth-first order, children by byte.
+  std::vector<std::pair<int32_t, uint8_t>> order; // (node, byte), in layout order
+  std::vector<std::pair<int32_t, uint16_t>> todo{{0, 0}};
+  std::vector<uint8_t> byteOf(nodes.size(), 0);
+  for (size_t n = 0; n < nodes.size(); ++n)
+    for (const auto &[b, c] : nodes[n].children)
+      byteOf[size_t(c)] = b;
+  while (!todo.empty()) {
+    const auto [node, depth] = todo.back();
+    todo.pop_back();
+    order.push_back({node, byteOf[size_t(node)]});
+    depth_.push_back(depth);
+    maxDepth_ = std::max(maxDepth_, depth);
+    const auto &children = nodes[size_t(node)].children;
+    for (auto it = children.rbegin(); it != children.rend(); ++it)
+      todo.push_back({it->second, uint16_t(depth + 1)});
+  }
+  const size_t n = order.size();
+  byte_.resize(n);
+  subtree_.assign(n, 1);
+  tokenBegin_.assign(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    byte_[i] = order[i].second;
+    tokenBegin_[i] = int32_t(tokens_.size());
+    const std::vector<int32_t> &ts = nodes[size_t(order[i].first)].tokens;
+    tokens_.insert(tokens_.end(), ts.begin(), ts.end());
+  }
+  tokenBegin_[n] = int32_t(tokens_.size());
+  // Subtree sizes: a node's subtree runs until the next node no deeper.
+  std::vector<int32_t> open; // nodes whose subtree is still running, deepest last
+  for (size_t i = 0; i < n; ++i) {
+    while (!open.empty() && depth_[size_t(open.back())] >= depth_[i]) {
+      subtree_[size_t(open.back())] = int32_t(i) - open.back();
+      open.pop_back();
+    }
+    open.push_back(int32_t(i));
+  }
+  for (int32_t i : open)
+    subtree_[size_t(i)] = int32_t(n) - i;
 }
 
 const std::vector<uint8_t> &JsonVocabulary::allowed(const JsonRecognizer &state) {

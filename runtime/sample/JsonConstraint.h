@@ -181,27 +181,24 @@ public:
   const std::vector<uint8_t> &allowed(const JsonRecognizer &state);
 
   // Sets mask[t] for every token t whose bytes `step` takes one at a time from `start`
-  // (bool step(State &, uint8_t); false prunes the subtree): one depth-first walk of the trie.
+  // (bool step(State &, uint8_t); false prunes the subtree): one depth-first walk of the trie,
+  // which is laid out in that order (a node's subtree follows it), so the walk reads the
+  // arrays front to back, skipping pruned subtrees, with one state per depth.
   template <class State, class Step>
   void walk(const State &start, Step step, std::vector<uint8_t> &mask) const {
-    struct Frame {
-      int32_t node;
-      State state;
-    };
-    std::vector<Frame> stack{{0, start}};
-    while (!stack.empty()) {
-      Frame f = std::move(stack.back());
-      stack.pop_back();
-      for (int32_t c = nodes_[size_t(f.node)].firstChild; c >= 0;
-           c = nodes_[size_t(c)].nextSibling) {
-        State s = f.state;
-        if (!step(s, nodes_[size_t(c)].byte))
-          continue;
-        for (int32_t t : nodes_[size_t(c)].tokens)
-          mask[size_t(t)] = 1;
-        if (nodes_[size_t(c)].firstChild >= 0)
-          stack.push_back({c, std::move(s)});
+    std::vector<State> states(size_t(maxDepth_) + 1, start);
+    const int32_t n = static_cast<int32_t>(byte_.size());
+    for (int32_t i = 1; i < n;) {
+      const uint16_t d = depth_[size_t(i)];
+      State s = states[d - 1u];
+      if (!step(s, byte_[size_t(i)])) {
+        i += subtree_[size_t(i)];
+        continue;
       }
+      for (int32_t k = tokenBegin_[size_t(i)]; k < tokenBegin_[size_t(i) + 1]; ++k)
+        mask[size_t(tokens_[size_t(k)])] = 1;
+      states[d] = std::move(s);
+      ++i;
     }
   }
 
@@ -241,14 +238,14 @@ public:
   }
 
 private:
-  struct Node {
-    int32_t firstChild = -1, nextSibling = -1;
-    uint8_t byte = 0;
-    std::vector<int32_t> tokens; // tokens whose bytes end here
-  };
-  int32_t child(int32_t node, uint8_t byte); // finds or adds
   std::vector<std::string> bytes_;
-  std::vector<Node> nodes_; // nodes_[0]: the root
+  // The trie in depth-first order (node 0: the root): each node's byte, depth, the size of
+  // its subtree (itself included), and the tokens whose bytes end there
+  // (tokens_[tokenBegin_[i] .. tokenBegin_[i + 1])).
+  std::vector<uint8_t> byte_;
+  std::vector<uint16_t> depth_;
+  std::vector<int32_t> subtree_, tokenBegin_, tokens_;
+  uint16_t maxDepth_ = 0;
   std::vector<int32_t> endTokens_;
   std::unordered_map<std::string, std::vector<uint8_t>> cache_;
 };

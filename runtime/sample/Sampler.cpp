@@ -127,41 +127,98 @@ int32_t Sampler::choose(const float *logits, int64_t vocab) {
       best = static_cast<int32_t>(i);
   if (params_.temperature == 0.0f || best < 0)
     return std::max(best, 0);
-
-  // Candidates by logit, best first; only as many as top-k keeps are ordered.
-  std::vector<int32_t> order;
-  for (int64_t i = 0; i < vocab; ++i)
-    if (!std::isnan(logits[i]))
-      order.push_back(static_cast<int32_t>(i));
-  size_t keep = params_.topK > 0 ? std::min<size_t>(params_.topK, order.size()) : order.size();
   auto byLogit = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
-  std::partial_sort(order.begin(), order.begin() + keep, order.end(), byLogit);
-  order.resize(keep);
+  const double maxLogit = logits[best];
+  const double invT = 1.0 / double(params_.temperature);
 
-  std::vector<double> probs(order.size());
-  double maxLogit = logits[order[0]], total = 0;
-  for (size_t i = 0; i < order.size(); ++i)
-    total += probs[i] = std::exp((logits[order[i]] - maxLogit) / params_.temperature);
+  // Candidates, best first, with their weights exp((logit - max) / T) (the best's is 1).
+  std::vector<int32_t> &order = order_;
+  std::vector<double> &weights = weights_;
+  order.clear();
+  weights.clear();
+  if (params_.topK > 0) { // only as many as top-k keeps are ordered
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!std::isnan(logits[i]))
+        order.push_back(static_cast<int32_t>(i));
+    const size_t keep = std::min<size_t>(size_t(params_.topK), order.size());
+    std::partial_sort(order.begin(), order.begin() + long(keep), order.end(), byLogit);
+    order.resize(keep);
+    for (int32_t t : order)
+      weights.push_back(std::exp((logits[t] - maxLogit) * invT));
+  } else {
+    // Every token's weight; then only the heaviest are ordered: those above a threshold
+    // that falls by 2^-8 until they hold the top-p mass (the top-p set is a prefix of the
+    // order, so it lies among them), or min-p's floor is reached (all below are cut).
+    std::vector<double> &all = all_;
+    all.assign(size_t(vocab), 0.0);
+    double total = 0;
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!std::isnan(logits[i]))
+        total += all[size_t(i)] = std::exp((logits[i] - maxLogit) * invT);
+    if (params_.topP >= 1.0f && params_.minP == 0.0f) {
+      // No filter: a draw over all tokens in index order (the same distribution).
+      double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+      int32_t last = best;
+      for (int64_t i = 0; i < vocab; ++i) {
+        if (std::isnan(logits[i]))
+          continue;
+        last = static_cast<int32_t>(i);
+        u -= all[size_t(i)];
+        if (u <= 0)
+          return last;
+      }
+      return last;
+    }
+    const double need = double(params_.topP) * total;
+    for (double threshold = 1.0 / 256;; threshold /= 256) {
+      order.clear();
+      double mass = 0;
+      for (int64_t i = 0; i < vocab; ++i)
+        if (!std::isnan(logits[i]) && all[size_t(i)] >= threshold) {
+          order.push_back(static_cast<int32_t>(i));
+          mass += all[size_t(i)];
+        }
+      if (mass >= need || threshold < double(params_.minP) || threshold < 1e-300 ||
+          order.size() == size_t(vocab))
+        break;
+    }
+    std::sort(order.begin(), order.end(), byLogit);
+    for (int32_t t : order)
+      weights.push_back(all[size_t(t)]);
+    // Normalized against every token, as the filters read them.
+    for (double &w : weights)
+      w /= total;
+  }
+  if (params_.topK > 0) {
+    double total = 0;
+    for (double w : weights)
+      total += w;
+    for (double &w : weights)
+      w /= total;
+  }
+
+  // The filters cut the ordered candidates: min-p below minP x the best's probability, top-p
+  // after the smallest prefix reaching topP.
   size_t cut = order.size();
   double mass = 0;
   for (size_t i = 0; i < order.size(); ++i) {
-    probs[i] /= total;
-    if (params_.minP > 0.0f && probs[i] < params_.minP * probs[0]) {
-      cut = std::min(cut, i);
+    if (params_.minP > 0.0f && weights[i] < params_.minP * weights[0]) {
+      cut = i;
       break;
     }
-    mass += probs[i];
+    mass += weights[i];
     if (mass >= params_.topP) {
-      cut = std::min(cut, i + 1);
+      cut = i + 1;
       break;
     }
   }
-  double kept = std::accumulate(probs.begin(), probs.begin() + cut, 0.0);
+  cut = std::max<size_t>(cut, 1);
+  const double kept = std::accumulate(weights.begin(), weights.begin() + long(cut), 0.0);
   double u = std::uniform_real_distribution<double>(0.0, kept)(rng_);
   for (size_t i = 0; i < cut; ++i) {
-    u -= probs[i];
+    u -= weights[i];
     if (u <= 0)
       return order[i];
   }

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
+#include <set>
 
 using namespace modelrt;
 using namespace modelrt::sample;
@@ -42,6 +45,48 @@ TEST(Sampler, FiltersKeepOnlyTheirTokensAndFollowTheDistribution) {
     ++counts[minP.next(logits.data(), 4)];
   EXPECT_EQ(counts.count(2) + counts.count(3), 0u);
   EXPECT_GT(counts[1], 0);
+}
+
+// A large vocabulary whose top-p set holds thousands of tokens far below the best one (the
+// sampler orders only the heaviest tokens, lowering its threshold until they hold the mass):
+// draws stay inside the set a full sort gives, and follow its distribution.
+TEST(Sampler, TopPOverALongTailMatchesAFullSort) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> spread(0.0f, 3.0f);
+  std::vector<float> logits(5000);
+  for (float &x : logits)
+    x = spread(rng);
+  logits[17] = NAN;
+  for (float topP : {0.5f, 0.9f, 0.99f}) {
+    std::vector<int32_t> order;
+    for (int32_t i = 0; i < 5000; ++i)
+      if (i != 17)
+        order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    double total = 0;
+    for (int32_t t : order)
+      total += std::exp(double(logits[t]) - logits[order[0]]);
+    std::set<int32_t> inSet;
+    double mass = 0, topMass = 0;
+    for (int32_t t : order) {
+      inSet.insert(t);
+      mass += std::exp(double(logits[t]) - logits[order[0]]) / total;
+      if (mass >= topP)
+        break;
+    }
+    topMass = std::exp(0.0) / total / mass; // the best token's share of the set
+    Sampler s(SamplingParams{1.0f, 0, topP, 0.0f, 3});
+    int best = 0;
+    const int draws = 4000;
+    for (int i = 0; i < draws; ++i) {
+      const int32_t t = s.next(logits.data(), 5000);
+      ASSERT_TRUE(inSet.count(t)) << "top_p " << topP << ": token " << t << " outside the set of "
+                                  << inSet.size();
+      best += t == order[0];
+    }
+    EXPECT_GT(inSet.size(), topP > 0.6f ? 100u : 1u) << topP;
+    EXPECT_NEAR(best / double(draws), topMass, 0.03) << topP;
+  }
 }
 
 TEST(Sampler, SameSeedSameTokens) {
