@@ -353,6 +353,29 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
                  "the executor returned " + std::to_string(result->logits.size() / size_t(vocab)) +
                      " logits rows and " + std::to_string(result->sampled.size()) +
                      " device tokens, not what the step asked for");
+  // Host draws of rows without guided decoding (constraints may share a vocabulary's mask
+  // cache) run in parallel first: each request's sampler is its own, so every token is the
+  // same on any number of threads; the rest, and all bookkeeping, follow in order.
+  std::vector<RequestSampling *> plain(out.sampleRequestIds.size(), nullptr);
+  size_t numPlain = 0;
+  for (size_t i = 0; i < out.sampleRequestIds.size(); ++i) {
+    RequestSampling &r = samplers_.at(out.sampleRequestIds[i]);
+    if (sampleRow[i] && !r.embed && !r.sampler.params().constraint) {
+      plain[i] = &r;
+      ++numPlain;
+    }
+  }
+  std::vector<int32_t> drawn(plain.size(), -1);
+  std::vector<sample::TokenLogprobs> drawnLogprobs(plain.size());
+  if (numPlain > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < plain.size(); ++i)
+      if (RequestSampling *r = plain[i]) {
+        drawn[i] = r->sampler.next(sampleRow[i], vocab);
+        if (r->topLogprobs >= 0)
+          drawnLogprobs[i] = sample::logprobs(sampleRow[i], vocab, drawn[i], r->topLogprobs);
+      }
+  }
   std::vector<sched::TokenId> sampled;
   std::vector<std::vector<sched::TokenId>> accepted; // after each sampled token (speculation)
   size_t nextPick = 0;
@@ -374,6 +397,10 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       sampled.push_back(pick.token);
       if (r.topLogprobs >= 0)
         lastLogprobs_[out.sampleRequestIds[i]] = {pick.logprob, std::move(pick.top)};
+    } else if (drawn[i] >= 0) {
+      sampled.push_back(drawn[i]);
+      if (r.topLogprobs >= 0)
+        lastLogprobs_[out.sampleRequestIds[i]] = std::move(drawnLogprobs[i]);
     } else {
       sampled.push_back(r.sampler.next(row, vocab));
       if (r.topLogprobs >= 0)
