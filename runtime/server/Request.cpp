@@ -3,6 +3,7 @@
 #include "runtime/sample/ChoiceConstraint.h"
 #include "runtime/sample/GrammarConstraint.h"
 #include "runtime/sample/RegexConstraint.h"
+#include "runtime/sample/SchemaGrammar.h"
 
 #include <nlohmann/json.hpp>
 
@@ -179,6 +180,27 @@ Status parseMessages(const Json &body, tmpl::ChatRequest &chat) {
 // tool_choice naming `name` (its arguments) or "required" (`name` empty: one call of any
 // declared function, {"name": ..., "arguments": ...}): the answer is guided by the schema
 // of what it must be.
+// A JSON schema guides the answer: through the JSON recognizer where it enforces the schema,
+// else as a grammar (sample/SchemaGrammar.h: unions, maps, tuples, counted bounds); a schema
+// neither enforces is refused with the grammar converter's reason.
+Status guideBySchema(GenerationRequest &r, const Json &schema) {
+  if (Expected<std::shared_ptr<const sample::JsonSchema>> native =
+          sample::JsonSchema::compile(schema)) {
+    r.jsonObject = true;
+    r.jsonSchema = *native;
+    return Status::success();
+  }
+  Expected<std::string> gbnf = sample::jsonSchemaToGbnf(schema);
+  if (!gbnf)
+    return gbnf.error();
+  Expected<std::shared_ptr<const sample::Grammar>> grammar =
+      sample::Grammar::compile(*gbnf, "'response_format' json_schema");
+  if (!grammar)
+    return grammar.error();
+  r.guidedGrammar = *grammar;
+  return Status::success();
+}
+
 Status guideToolCall(GenerationRequest &r, const std::string &name) {
   const std::string what = name.empty() ? "'tool_choice' \"required\"" : "a named 'tool_choice'";
   // Each declared function's parameter schema (an object of anything where it gives none).
@@ -221,13 +243,10 @@ Status guideToolCall(GenerationRequest &r, const std::string &name) {
                           "'guided_grammar'");
   if (r.ignoreEos)
     return invalid(what + " ends with the call; it cannot be combined with 'ignore_eos'");
-  Expected<std::shared_ptr<const sample::JsonSchema>> compiled = sample::JsonSchema::compile(schema);
-  if (!compiled)
+  if (Status st = guideBySchema(r, schema); !st)
     return invalid((name.empty() ? std::string("'tool_choice' \"required\": the functions' ")
                                  : "'tool_choice' function '" + name.substr(0, 64) + "' ") +
-                   "parameters: " + compiled.error().message());
-  r.jsonObject = true;
-  r.jsonSchema = *compiled;
+                   "parameters: " + st.error().message());
   return Status::success();
 }
 
@@ -302,15 +321,11 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
       if (js == rf->end() || !js->is_object() || !js->contains("schema"))
         return invalid("'response_format' json_schema needs \"json_schema\": {\"name\": ..., "
                        "\"schema\": {...}}");
-      Expected<std::shared_ptr<const sample::JsonSchema>> schema =
-          sample::JsonSchema::compile((*js)["schema"]);
-      if (!schema)
-        return schema.error();
-      r.jsonObject = true;
-      r.jsonSchema = *schema;
+      if (Status st = guideBySchema(r, (*js)["schema"]); !st)
+        return st.error();
     } else if (t != "text")
       return invalid("'response_format' type must be 'text', 'json_object' or 'json_schema'");
-    if (r.jsonObject && r.ignoreEos)
+    if ((r.jsonObject || r.guidedGrammar) && r.ignoreEos)
       return invalid("'response_format' " + t +
                      " ends at the end of the object; it cannot "
                      "be combined with 'ignore_eos'");
@@ -362,13 +377,11 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
           return invalid("'" + name + "' is a string that is not JSON");
       }
       if (kind == "json") {
-        Expected<std::shared_ptr<const sample::JsonSchema>> schema =
-            sample::JsonSchema::compile(schemaJson);
-        if (!schema)
-          return schema.error();
-        r.jsonSchema = *schema;
+        if (Status st = guideBySchema(r, schemaJson); !st)
+          return st.error();
+      } else {
+        r.jsonObject = true;
       }
-      r.jsonObject = true;
     } else if (kind == "regex") { // the answer is a text the whole pattern matches
       if (!g.is_string() || g.get<std::string>().empty())
         return invalid("'" + name + "' must be a non-empty string (a regular expression)");

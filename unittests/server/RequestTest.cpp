@@ -82,6 +82,25 @@ TEST(Request, ResponseFormat) {
     ASSERT_TRUE(g.ok()) << g.error().toString();
     EXPECT_TRUE(g->jsonObject && g->jsonSchema) << body;
   }
+  // Schemas the JSON recognizer refuses (a union, a map) are guided by a grammar instead, in
+  // every place a schema goes.
+  for (const char *body : {
+           R"({"prompt": "x", "guided_json": {"type": "object", "properties": {"v": {"anyOf":
+               [{"type": "integer"}, {"type": "string"}]}, "m": {"type": "object",
+               "additionalProperties": {"type": "integer"}}}, "required": ["v"]}})",
+           R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"name": "u",
+               "schema": {"type": "object", "properties": {"v": {"anyOf": [{"type": "integer"},
+               {"type": "string"}]}, "m": {"type": "object", "additionalProperties": {"type":
+               "integer"}}}, "required": ["v"]}}}})"}) {
+    Expected<GenerationRequest> g = parseGenerationRequest(Api::Completions, body, 8192);
+    ASSERT_TRUE(g.ok()) << body << ": " << g.error().toString();
+    ASSERT_TRUE(g->guidedGrammar) << body;
+    EXPECT_FALSE(g->jsonObject);
+    EXPECT_TRUE(g->guidedGrammar->matches(R"({"v": 1, "m": {"a": 2}})"));
+    EXPECT_TRUE(g->guidedGrammar->matches(R"({"v": "x"})"));
+    EXPECT_FALSE(g->guidedGrammar->matches(R"({"v": true})"));
+    EXPECT_FALSE(g->guidedGrammar->matches(R"({"m": {}})"));
+  }
   // vLLM's guided_choice.
   Expected<GenerationRequest> choice = parseGenerationRequest(
       Api::Completions, R"({"prompt": "x", "guided_choice": ["yes", "no"]})", 8192);
@@ -291,7 +310,14 @@ TEST(Request, RefusalsNameTheField) {
        "json_schema needs"},
       {R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema":
           {"name": "a", "schema": {"type": "object", "properties": {"a": {"allOf": []}}}}}})",
-       "keyword 'allOf' is not supported"},
+       "'response_format' json_schema: 'allOf' is supported only with one schema"},
+      {R"({"prompt": "x", "response_format": {"type": "json_schema", "json_schema":
+          {"name": "a", "schema": {"type": "object", "properties": {"a": {"not": {}}}}}}})",
+       "'response_format' json_schema: keyword 'not' is not supported"},
+      {R"({"prompt": "x", "guided_json": {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]}})",
+       "'oneOf' is supported only as a tagged union of objects or over schemas of distinct types"},
+      {R"({"prompt": "x", "guided_json": {"type": "array", "prefixItems": [{"type": "integer"}]}})",
+       "'prefixItems' is supported only with 'minItems' equal to their count"},
       {R"({"prompt": "x", "ignore_eos": true, "response_format": {"type": "json_object"}})",
        "cannot be combined with 'ignore_eos'"},
       {R"({"prompt": "x", "guided_json": "{nope"})", "'guided_json' is a string that is not JSON"},
@@ -330,7 +356,6 @@ TEST(Request, RefusalsNameTheField) {
        "'structured_outputs' json_object must be true or false"},
       {R"({"prompt": "x", "guided_choice": ["a"], "ignore_eos": true})",
        "cannot be combined with 'ignore_eos'"},
-      {R"({"prompt": "x", "guided_json": {"type": "array"}})", "must be an object"},
       {R"({"prompt": "x", "guided_json": {"type": "object"}, "response_format": {"type": "text"}})",
        "'response_format' and 'guided_json' cannot be combined"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})",
