@@ -53,7 +53,10 @@ public:
       rule.name = name();
       space();
       if (t_.substr(pos_, 3) != "::=")
-        return fail("'::=' must follow the rule name '" + rule.name + "'");
+        return fail("'::=' must follow the rule name '" + rule.name + "'" +
+                    (more() && peek() == ':' ? " (grammars are GBNF; Lark's 'name: ...' rules "
+                                               "are not read)"
+                                             : ""));
       pos_ += 3;
       Expected<std::vector<Sequence>> alts = alternatives(0);
       if (!alts)

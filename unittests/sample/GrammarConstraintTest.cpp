@@ -86,6 +86,8 @@ TEST(Grammar, RefusesBadGrammarsNamingThePlace) {
       {"root ::= !\"a\"", "negation ('!') is not supported"},
       {"root ::= 'a'", "strings are written in double quotes"},
       {"root := \"a\"", "'::=' must follow the rule name 'root'"},
+      {"start: \"a\"", "'::=' must follow the rule name 'start' (grammars are GBNF; Lark's "
+                         "'name: ...' rules are not read)"},
       {"::= \"a\"", "a rule must start with its name"},
       {"root ::= \"\xff\"", "not valid UTF-8"},
       {"root ::= ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((\"a\")))))))))"
