@@ -332,11 +332,13 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
   }
   // vLLM's guided decoding: its extra parameters guided_json, guided_regex, guided_choice and
   // guided_grammar, or the same as structured_outputs {"json" | "regex" | "choice" | "grammar" |
-  // "json_object": true} (its newer form); and `grammar` (GBNF, as GGUF runtimes' servers take
-  // it). At most one guide per request (response_format included).
+  // "json_object": true} (its newer form); and `grammar` (GBNF) and `json_schema` (a schema),
+  // as GGUF runtimes' servers take them. At most one guide per request (response_format
+  // included).
   std::vector<std::pair<std::string, const Json *>> guides; // (name in errors, value)
   const bool hasFormat = body.contains("response_format") && !body["response_format"].is_null();
-  for (const char *key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "grammar"})
+  for (const char *key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "grammar",
+                          "json_schema"})
     if (auto g = body.find(key); g != body.end() && !g->is_null())
       guides.push_back({key, &*g});
   if (auto so = body.find("structured_outputs"); so != body.end() && !so->is_null()) {
@@ -367,6 +369,7 @@ Expected<GenerationRequest> parse(Api api, const Json &body, int64_t maxSeqLen) 
     const Json &g = *guides[0].second;
     const std::string kind = name.rfind("guided_", 0) == 0 ? name.substr(7)
                              : name == "grammar"           ? name
+                             : name == "json_schema"       ? "json"
                                                            : name.substr(name.find(' ') + 1);
     if (kind == "json" || kind == "json_object") {
       // A schema (object or its JSON text), as response_format json_schema; json_object: any.

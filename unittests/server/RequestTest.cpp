@@ -77,7 +77,8 @@ TEST(Request, ResponseFormat) {
   for (
       const char *body :
       {R"({"prompt": "x", "guided_json": {"type": "object", "properties": {"a": {"type": "integer"}}}})",
-       R"({"prompt": "x", "guided_json": "{\"type\": \"object\"}"})"}) {
+       R"({"prompt": "x", "guided_json": "{\"type\": \"object\"}"})",
+       R"({"prompt": "x", "json_schema": {"type": "object"}})"}) {
     Expected<GenerationRequest> g = parseGenerationRequest(Api::Completions, body, 8192);
     ASSERT_TRUE(g.ok()) << g.error().toString();
     EXPECT_TRUE(g->jsonObject && g->jsonSchema) << body;
