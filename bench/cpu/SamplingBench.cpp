@@ -130,6 +130,18 @@ BENCHMARK(BM_Sample)
     ->Args({128256, 70, 95, 0})
     ->Unit(benchmark::kMicrosecond);
 
+// The chosen token's logprob with the 5 most likely (OpenAI's logprobs / top_logprobs).
+void BM_Logprobs(benchmark::State &state) {
+  std::vector<float> logits(size_t(state.range(0)));
+  std::mt19937 rng(4);
+  std::normal_distribution<float> tail(0.0f, 2.0f);
+  for (float &x : logits)
+    x = tail(rng);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(sample::logprobs(logits.data(), int64_t(logits.size()), 7, 5));
+}
+BENCHMARK(BM_Logprobs)->Arg(49152)->Arg(128256)->Unit(benchmark::kMicrosecond);
+
 } // namespace
 
 int main(int argc, char **argv) {

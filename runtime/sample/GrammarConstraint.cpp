@@ -720,8 +720,9 @@ struct GrammarMatcher::Closure {
   std::vector<std::pair<uint32_t, int32_t>> work;
 };
 
-GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar)
-    : grammar_(std::move(grammar)) {
+GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, size_t maxNodes,
+                               size_t maxTransitions)
+    : grammar_(std::move(grammar)), maxNodes_(maxNodes), maxTransitions_(maxTransitions) {
   Closure c;
   for (uint32_t alt : grammar_->alternatives(Grammar::root()))
     expand(alt, -1, c);
@@ -773,6 +774,8 @@ int32_t GrammarMatcher::intern(Closure &c) {
   c.stacks.erase(std::unique(c.stacks.begin(), c.stacks.end()), c.stacks.end());
   if (c.stacks.size() > kMaxStacks || (c.stacks.empty() && !c.accepting))
     return kDead;
+  if (overBounds())
+    return kDead; // until the next compaction (not cached)
   std::string key(reinterpret_cast<const char *>(c.stacks.data()),
                   c.stacks.size() * sizeof(int32_t));
   key.push_back(c.accepting ? 1 : 0);
@@ -793,12 +796,13 @@ int32_t GrammarMatcher::step(int32_t state, uint8_t byte, size_t slot) {
       expand(n.pos + 1, n.parent, c);
   }
   const int32_t to = intern(c);
-  transitions_[slot] = to;
+  if (to != kDead || !overBounds())
+    transitions_[slot] = to;
   return to;
 }
 
 int32_t GrammarMatcher::compact(int32_t state) {
-  if (nodes_.size() <= kMaxNodes && states_.size() <= kMaxStates)
+  if (nodes_.size() <= nodeBudget() && states_.size() <= maxStates())
     return state;
   // The state's stacks as positions, bottom first, then everything else forgotten.
   std::vector<std::vector<uint32_t>> stacks;
@@ -823,6 +827,7 @@ int32_t GrammarMatcher::compact(int32_t state) {
   for (uint32_t alt : grammar_->alternatives(Grammar::root()))
     expand(alt, -1, start);
   start_ = intern(start);
+  keptNodes_ = nodes_.size();
   if (state == kDead)
     return kDead;
   Closure c;
@@ -833,6 +838,7 @@ int32_t GrammarMatcher::compact(int32_t state) {
       top = node(pos, top);
     c.stacks.push_back(top);
   }
+  keptNodes_ = nodes_.size();
   return intern(c);
 }
 

@@ -10,6 +10,7 @@
 #include "runtime/sample/JsonConstraint.h"
 #include "runtime/support/Error.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -83,9 +84,15 @@ public:
   // Parse stacks in one state; past this the text is taken as not matching (an ambiguous
   // grammar whose parses multiply).
   static constexpr size_t kMaxStacks = 4096;
-  static constexpr size_t kMaxNodes = 1 << 20, kMaxStates = 1 << 15;
+  // compact() starts the caches over past kMaxNodes stack nodes or kMaxTransitions cached
+  // transition slots (states x byte classes: 16 MB); within one mask's walk they may grow to
+  // twice that, past which a new state counts as not matching (fewer tokens allowed, never
+  // a text the grammar does not derive) until the next compaction.
+  static constexpr size_t kMaxNodes = 1 << 20, kMaxTransitions = 1 << 22;
 
-  explicit GrammarMatcher(std::shared_ptr<const Grammar> grammar);
+  // The bounds may be set lower (tests).
+  explicit GrammarMatcher(std::shared_ptr<const Grammar> grammar, size_t maxNodes = kMaxNodes,
+                          size_t maxTransitions = kMaxTransitions);
   int32_t start() const { return start_; }
   // The state after `byte`, or kDead.
   int32_t next(int32_t state, uint8_t byte) {
@@ -95,6 +102,8 @@ public:
   }
   bool accepting(int32_t state) const { return states_[size_t(state)].accepting; }
   size_t numStates() const { return states_.size(); }
+  // The states past which compact() starts over (kMaxTransitions / byte classes).
+  size_t maxStates() const { return maxTransitions_ / grammar_->numClasses(); }
   size_t numNodes() const { return nodes_.size(); }
   // Where the caches have outgrown their bounds, starts them over and returns `state`'s new
   // id (every other id is then stale); otherwise returns `state`.
@@ -116,8 +125,16 @@ private:
   void expand(uint32_t pos, int32_t parent, Closure &out);
   int32_t intern(Closure &closure);
   int32_t step(int32_t state, uint8_t byte, size_t slot);
+  // Nodes allowed before compact() starts over: kMaxNodes, or twice what the state kept at
+  // the last compaction held (a deep stack is kept whole, and compacted again only once the
+  // nodes have doubled).
+  size_t nodeBudget() const { return std::max(maxNodes_, 2 * keptNodes_); }
+  bool overBounds() const {
+    return nodes_.size() > 2 * nodeBudget() || states_.size() >= 2 * maxStates();
+  }
 
   std::shared_ptr<const Grammar> grammar_;
+  size_t maxNodes_, maxTransitions_, keptNodes_ = 0;
   std::vector<Node> nodes_;
   std::unordered_map<uint64_t, int32_t> nodeIds_;
   std::vector<State> states_;

@@ -132,11 +132,13 @@ TEST(Grammar, DropsAlternativesThatCanNeverFinish) {
 }
 
 TEST(GrammarMatcher, DeepNestingOutgrowsTheCachesAndKeepsItsPlace) {
-  // Every depth of nesting is a state of its own: 40,000 of them outgrow kMaxStates, and
-  // compact() starts the caches over with the current stack intact.
+  // Every depth of nesting is a state of its own: 40,000 of them outgrow bounds of 3,000
+  // states (9,000 transitions over 3 byte classes) and 10,000 nodes, and compact() starts
+  // the caches over with the current stack intact.
   std::shared_ptr<const Grammar> g = compiled("root ::= (\"(\" root \")\")*");
   ASSERT_TRUE(g);
-  GrammarMatcher m(g);
+  GrammarMatcher m(g, 10000, 9000);
+  ASSERT_EQ(m.maxStates(), 3000u);
   int32_t s = m.start();
   const int depth = 40000;
   size_t compactions = 0;
@@ -149,7 +151,8 @@ TEST(GrammarMatcher, DeepNestingOutgrowsTheCachesAndKeepsItsPlace) {
     ASSERT_EQ(m.accepting(s), i == 2 * depth - 1) << i;
   }
   EXPECT_GE(compactions, 1u);
-  EXPECT_LE(m.numStates(), GrammarMatcher::kMaxStates + 1);
+  EXPECT_GE(compactions, 10u);
+  EXPECT_LE(m.numStates(), m.maxStates() + 1);
   EXPECT_EQ(m.next(s, ')'), GrammarMatcher::kDead);
 }
 
