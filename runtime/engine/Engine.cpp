@@ -328,15 +328,21 @@ Expected<std::vector<sched::TokenEvent>> Engine::step() {
       RequestSampling &s = samplers_.at(r.id);
       for (int32_t k = 0; s.embed && k < r.numTokens; ++k)
         pool(s, r.startPosition + k, at + int64_t(k) * vocab);
-      for (int32_t k = 0; !s.embed && k < r.numTokens; ++k) {
-        const size_t next = static_cast<size_t>(r.startPosition) + k + 1;
-        if (next < s.prompt.size() && !s.scored[next]) {
-          s.promptLogprobs[next] = sample::logprobs(
-              at + int64_t(k) * vocab, vocab, s.prompt[next],
-              s.promptTop >= 0 ? s.promptTop : std::max(s.topLogprobs, 0));
-          s.scored[next] = true;
-        }
+      // Each row scores its own prompt position: rows in parallel (the slots are distinct;
+      // `scored` is a bit vector, so it is set afterwards).
+      const int32_t rows = s.embed ? 0 : r.numTokens;
+      const int top = s.promptTop >= 0 ? s.promptTop : std::max(s.topLogprobs, 0);
+#pragma omp parallel for schedule(dynamic, 8) if (rows > 8)
+      for (int32_t k = 0; k < rows; ++k) {
+        const size_t next = static_cast<size_t>(r.startPosition) + size_t(k) + 1;
+        if (next < s.prompt.size() && !s.scored[next])
+          s.promptLogprobs[next] =
+              sample::logprobs(at + int64_t(k) * vocab, vocab, s.prompt[next], top);
       }
+      for (int32_t k = 0; k < rows; ++k)
+        if (const size_t next = static_cast<size_t>(r.startPosition) + size_t(k) + 1;
+            next < s.prompt.size())
+          s.scored[next] = true;
       at += int64_t(r.numTokens) * vocab;
       if (r.sampled)
         sampleRow.push_back(at - vocab);
