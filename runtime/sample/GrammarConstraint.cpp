@@ -697,7 +697,16 @@ Expected<std::shared_ptr<const Grammar>> Grammar::compile(std::string_view text,
   if (!rules)
     return rules.error();
   GrammarCompiler c{*rules, parser, {}, {}, {}, {}, {}, {}, 0};
-  return c.compile();
+  Expected<std::shared_ptr<const Grammar>> g = c.compile();
+  if (!g)
+    return g.error();
+  if (GrammarMatcher(*g).start() == GrammarMatcher::kDead)
+    return Error(ErrorCode::InvalidArgument,
+                 std::string(what) + ": the grammar starts more than " +
+                     std::to_string(GrammarMatcher::kMaxStacks) +
+                     " ways at once (alternatives that begin alike: write their common "
+                     "beginnings once)");
+  return g;
 }
 
 bool Grammar::matches(std::string_view text) const {

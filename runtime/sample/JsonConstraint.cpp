@@ -484,16 +484,18 @@ JsonVocabulary::JsonVocabulary(const std::vector<std::string> &tokenBytes,
   };
   std::vector<Node> nodes(1);
   for (size_t id = 0; id < bytes_.size(); ++id) {
-    if (bytes_[id].empty() || bytes_[id].size() > 0xFFFF) // depths are 16-bit
+    if (bytes_[id].size() > 0xFFFF)
+      bytes_[id].clear(); // depths are 16-bit: never allowed
+    if (bytes_[id].empty())
       continue;
     int32_t node = 0;
     for (char c : bytes_[id]) {
-      auto [it, added] = nodes[size_t(node)].children.try_emplace(static_cast<uint8_t>(c), 0);
-      if (added) {
-        it->second = int32_t(nodes.size());
-        nodes.emplace_back();
-      }
-      node = it->second;
+      auto [it, added] = nodes[size_t(node)].children.try_emplace(static_cast<uint8_t>(c),
+                                                                   int32_t(nodes.size()));
+      const int32_t child = it->second;
+      if (added)
+        nodes.emplace_back(); // (invalidates `it`)
+      node = child;
     }
     nodes[size_t(node)].tokens.push_back(int32_t(id));
   }

@@ -125,19 +125,35 @@ int32_t Sampler::choose(const float *logits, int64_t vocab) {
   for (int64_t i = 0; i < vocab; ++i)
     if (!std::isnan(logits[i]) && (best < 0 || logits[i] > logits[best]))
       best = static_cast<int32_t>(i);
-  if (params_.temperature == 0.0f || best < 0)
+  // Greedy; and where the best logit is not finite (+inf wins; all -inf: no distribution).
+  if (params_.temperature == 0.0f || best < 0 || !std::isfinite(logits[best]))
     return std::max(best, 0);
   auto byLogit = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
   const double maxLogit = logits[best];
   const double invT = 1.0 / double(params_.temperature);
-
-  // Candidates, best first, with their weights exp((logit - max) / T) (the best's is 1).
-  std::vector<int32_t> &order = order_;
-  std::vector<double> &weights = weights_;
+  // Scratch per thread (requests are sampled in parallel), vocabulary-sized: not per request.
+  thread_local std::vector<int32_t> order;
+  thread_local std::vector<double> weights, all;
   order.clear();
   weights.clear();
+
+  // The filters cut candidates ordered best first, with probabilities `weights`: min-p below
+  // minP x the best's, top-p after the smallest prefix reaching topP. Returns the cut, or 0
+  // where the candidates end before top-p's mass is reached.
+  auto cutOf = [&]() -> size_t {
+    double mass = 0;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (params_.minP > 0.0f && weights[i] < params_.minP * weights[0])
+        return i;
+      mass += weights[i];
+      if (mass >= params_.topP)
+        return i + 1;
+    }
+    return 0;
+  };
+  size_t cut = 0;
   if (params_.topK > 0) { // only as many as top-k keeps are ordered
     for (int64_t i = 0; i < vocab; ++i)
       if (!std::isnan(logits[i]))
@@ -145,18 +161,21 @@ int32_t Sampler::choose(const float *logits, int64_t vocab) {
     const size_t keep = std::min<size_t>(size_t(params_.topK), order.size());
     std::partial_sort(order.begin(), order.begin() + long(keep), order.end(), byLogit);
     order.resize(keep);
+    double total = 0;
     for (int32_t t : order)
-      weights.push_back(std::exp((logits[t] - maxLogit) * invT));
+      total += weights.emplace_back(std::exp((logits[t] - maxLogit) * invT));
+    for (double &w : weights)
+      w /= total;
+    cut = cutOf();
   } else {
-    // Every token's weight; then only the heaviest are ordered: those above a threshold
-    // that falls by 2^-8 until they hold the top-p mass (the top-p set is a prefix of the
-    // order, so it lies among them), or min-p's floor is reached (all below are cut).
-    std::vector<double> &all = all_;
     all.assign(size_t(vocab), 0.0);
     double total = 0;
+    int64_t valid = 0; // tokens with a logit
     for (int64_t i = 0; i < vocab; ++i)
-      if (!std::isnan(logits[i]))
+      if (!std::isnan(logits[i])) {
         total += all[size_t(i)] = std::exp((logits[i] - maxLogit) * invT);
+        ++valid;
+      }
     if (params_.topP >= 1.0f && params_.minP == 0.0f) {
       // No filter: a draw over all tokens in index order (the same distribution).
       double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
@@ -171,50 +190,27 @@ int32_t Sampler::choose(const float *logits, int64_t vocab) {
       }
       return last;
     }
-    const double need = double(params_.topP) * total;
+    // Only the heaviest tokens are ordered: those at or above a threshold that falls by 2^-8
+    // until the filters cut inside them. They are a prefix of the full order (the weight
+    // grows with the logit), with the same running sums, so the cut is the full sort's.
     for (double threshold = 1.0 / 256;; threshold /= 256) {
       order.clear();
-      double mass = 0;
+      weights.clear();
       for (int64_t i = 0; i < vocab; ++i)
-        if (!std::isnan(logits[i]) && all[size_t(i)] >= threshold) {
+        if (!std::isnan(logits[i]) && all[size_t(i)] >= threshold)
           order.push_back(static_cast<int32_t>(i));
-          mass += all[size_t(i)];
-        }
-      if (mass >= need || threshold < double(params_.minP) || threshold < 1e-300 ||
-          order.size() == size_t(vocab))
+      std::sort(order.begin(), order.end(), byLogit);
+      for (int32_t t : order)
+        weights.push_back(all[size_t(t)] / total); // against every token, as filters read them
+      cut = cutOf();
+      if (cut > 0 || int64_t(order.size()) == valid || threshold < 1e-300)
         break;
     }
-    std::sort(order.begin(), order.end(), byLogit);
-    for (int32_t t : order)
-      weights.push_back(all[size_t(t)]);
-    // Normalized against every token, as the filters read them.
-    for (double &w : weights)
-      w /= total;
   }
-  if (params_.topK > 0) {
-    double total = 0;
-    for (double w : weights)
-      total += w;
-    for (double &w : weights)
-      w /= total;
-  }
-
-  // The filters cut the ordered candidates: min-p below minP x the best's probability, top-p
-  // after the smallest prefix reaching topP.
-  size_t cut = order.size();
-  double mass = 0;
-  for (size_t i = 0; i < order.size(); ++i) {
-    if (params_.minP > 0.0f && weights[i] < params_.minP * weights[0]) {
-      cut = i;
-      break;
-    }
-    mass += weights[i];
-    if (mass >= params_.topP) {
-      cut = i + 1;
-      break;
-    }
-  }
-  cut = std::max<size_t>(cut, 1);
+  if (cut == 0) // every candidate is kept
+    cut = order.size();
+  if (cut == 0)
+    return best;
   const double kept = std::accumulate(weights.begin(), weights.begin() + long(cut), 0.0);
   double u = std::uniform_real_distribution<double>(0.0, kept)(rng_);
   for (size_t i = 0; i < cut; ++i) {

@@ -90,8 +90,6 @@ private:
   std::unordered_map<int32_t, int32_t> generated_; // token -> times generated
   std::unordered_set<int32_t> seen_;               // prompt and generated (repetition)
   std::vector<float> scratch_;
-  std::vector<int32_t> order_; // choose()'s scratch
-  std::vector<double> weights_, all_;
 };
 
 } // namespace modelrt::sample

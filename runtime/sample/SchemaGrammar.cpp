@@ -17,6 +17,8 @@ using Json = nlohmann::ordered_json;
 
 constexpr int64_t kMaxCount = 1000; // counted repetitions (the grammar's limit)
 constexpr int kMaxDepth = 64;
+// Values of an enum, schemas of a union (each a parse stack where they start alike).
+constexpr size_t kMaxAlternatives = 1024;
 
 // JSON text as it is written: strings escaped as JSON escapes them, no control characters,
 // at most 16 whitespace bytes in a row; numbers within the JSON recognizer's limits.
@@ -128,6 +130,9 @@ struct Converter {
   Expected<std::string> alternatives(const Json &list, int depth, const char *keyword) {
     if (!list.is_array() || list.empty())
       return bad(std::string("'") + keyword + "' must be a non-empty list of schemas");
+    if (list.size() > kMaxAlternatives)
+      return bad(std::string("'") + keyword + "' lists more than " +
+                 std::to_string(kMaxAlternatives) + " schemas");
     std::string out = "( ";
     for (size_t i = 0; i < list.size(); ++i) {
       Expected<std::string> a = gen(list[i], depth + 1);
@@ -157,8 +162,9 @@ struct Converter {
     return literal(v.dump());
   }
 
-  // A JSON string that is none of `names` (as written without escapes): a trie of their code
-  // points, left at the first character that differs, by an escape, or by closing early.
+  // A JSON string that is none of `names`: a trie of their code points, left at the first
+  // character that differs or by closing early; escapes only after that (an escaped spelling
+  // of a name is no other key).
   Expected<std::string> otherKey(const std::vector<std::string> &names) {
     struct Node {
       std::map<uint32_t, int> children;
@@ -175,12 +181,12 @@ struct Converter {
         const int32_t cp = utf8::decode(n, pos);
         if (cp < 0)
           return bad("a property name is not valid UTF-8");
-        auto [it, added] = trie[size_t(at)].children.try_emplace(uint32_t(cp), 0);
-        if (added) {
-          it->second = int(trie.size());
-          trie.emplace_back();
-        }
-        at = it->second;
+        auto [it, added] =
+            trie[size_t(at)].children.try_emplace(uint32_t(cp), int(trie.size()));
+        const int child = it->second;
+        if (added)
+          trie.emplace_back(); // (invalidates `it`)
+        at = child;
       }
       trie[size_t(at)].name = true;
     }
@@ -201,8 +207,8 @@ struct Converter {
         except += ch + raw;
         add(literal(raw) + " " + ruleOf[size_t(child)]);
       }
+      // No escape before the key differs: "\u0061" would spell a declared "a".
       add("[^" + except + "\"\\\\\\x00-\\x1f] char* \"\\\"\"");
-      add("\"\\\\\" escape char* \"\\\"\"");
       ruleOf[i] = rule(alts);
     }
     return rule("\"\\\"\" " + ruleOf[0]);
@@ -235,6 +241,17 @@ struct Converter {
                           "contains", "propertyNames"})
       if (s.contains(k))
         return bad(std::string("keyword '") + k + "' is not supported");
+    // A combinator or a reference stands alone (annotations aside): validating keywords beside
+    // it would have to hold too, which the grammar does not combine.
+    for (const char *k : {"$ref", "allOf", "anyOf", "oneOf"}) {
+      if (!s.contains(k))
+        continue;
+      for (const char *v : {"$ref", "allOf", "anyOf", "oneOf", "type", "properties", "required",
+                            "additionalProperties", "items", "prefixItems", "enum", "const",
+                            "minLength", "maxLength", "minItems", "maxItems"})
+        if (std::string_view(k) != v && s.contains(v))
+          return bad(std::string("'") + k + "' beside '" + v + "' is not supported");
+    }
     if (auto ref = s.find("$ref"); ref != s.end()) {
       if (!ref->is_string())
         return bad("'$ref' must be a string");
@@ -282,6 +299,8 @@ struct Converter {
       const Json values = s.contains("enum") ? s["enum"] : Json::array({s["const"]});
       if (!values.is_array() || values.empty())
         return bad("'enum' must be a non-empty list");
+      if (values.size() > kMaxAlternatives)
+        return bad("'enum' lists more than " + std::to_string(kMaxAlternatives) + " values");
       std::string out = "( ";
       bool any = false;
       for (const Json &v : values) {

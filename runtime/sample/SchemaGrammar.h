@@ -19,8 +19,10 @@ namespace modelrt::sample {
 // numbers of at most 16 integer digits, 16 fraction digits and 2 exponent digits). Refused,
 // with an error naming the keyword: oneOf whose branches are not of distinct types, allOf of
 // several schemas, not, if/then/else, patternProperties, dependent*, unevaluated*,
-// contains, propertyNames; prefixItems without minItems equal to their count; counts past
-// 1000; $ref outside #/$defs and #/definitions. Other bounds and formats (pattern, minimum,
+// contains, propertyNames; $ref, allOf, anyOf or oneOf beside validating keywords; enums and
+// unions of more than 1024; prefixItems without minItems equal to their count; counts past
+// 1000; $ref outside #/$defs and #/definitions. Keys beside declared properties are written
+// without escapes until they differ from every declared name. Other bounds and formats (pattern, minimum,
 // format, minProperties, ...) are accepted and not enforced, as by the JSON recognizer.
 Expected<std::string> jsonSchemaToGbnf(const nlohmann::ordered_json &schema);
 

@@ -102,6 +102,14 @@ TEST(Grammar, RefusesBadGrammarsNamingThePlace) {
         << c.grammar << ": " << g.error().message();
   }
   EXPECT_FALSE(Grammar::compile(std::string(Grammar::kMaxGrammarBytes + 1, ' ')).ok());
+  std::string wide = "root ::= \"x\"";
+  for (int i = 0; i < 4100; ++i)
+    wide += " | \"" + std::to_string(i) + "\"";
+  Expected<std::shared_ptr<const Grammar>> tooWide = Grammar::compile(wide);
+  ASSERT_FALSE(tooWide.ok());
+  EXPECT_NE(tooWide.error().message().find("the grammar starts more than 4096 ways at once"),
+            std::string::npos)
+      << tooWide.error().message();
   std::string large = "root ::=";
   for (int i = 0; i < 201; ++i)
     large += " \"a\"{1000}";

@@ -243,3 +243,19 @@ TEST(Sampler, ConstraintsAreAskedForTheirMaskOnlyWhenTheChoiceIsRefused) {
     EXPECT_EQ(t.next(logits.data(), 4), 1); // 1 alone reaches 0.5 of the allowed mass
   EXPECT_EQ(filtered->checks, 0);
 }
+
+// Logits that are not finite (an overflow upstream) never break sampling: +inf wins, and a
+// row of -inf has no distribution (its first token comes back), under every filter.
+TEST(Sampler, InfiniteLogitsAreHandled) {
+  const float inf = INFINITY;
+  for (SamplingParams p : {SamplingParams{0.8f, 0, 0.9f, 0.0f, 1}, SamplingParams{0.8f, 0, 1.0f, 0.0f, 1},
+                           SamplingParams{0.8f, 0, 1.0f, 0.1f, 1}, SamplingParams{0.8f, 3, 0.9f, 0.0f, 1}}) {
+    std::vector<float> up = {0.0f, inf, 1.0f, -inf};
+    std::vector<float> down = {-inf, -inf, -inf};
+    Sampler s(p);
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ(s.next(up.data(), 4), 1);
+      EXPECT_EQ(s.next(down.data(), 3), 0);
+    }
+  }
+}

@@ -72,6 +72,12 @@ TEST(SchemaGrammar, RefusesWhatItCannotEnforce) {
       {R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})",
        "'required' names a property that 'properties' does not have"},
       {R"(false)", "the schema false matches nothing"},
+      {R"({"type": "string", "anyOf": [{"maxLength": 5}, {"minLength": 10}]})",
+       "'anyOf' beside 'type' is not supported"},
+      {R"({"type": "object", "properties": {"a": {}}, "allOf": [{"required": ["a"]}]})",
+       "'allOf' beside 'type' is not supported"},
+      {R"({"$ref": "#/$defs/a", "maxLength": 3, "$defs": {"a": {"type": "string"}}})",
+       "'$ref' beside 'maxLength' is not supported"},
   };
   for (const Case &c : cases) {
     Expected<std::string> gbnf = jsonSchemaToGbnf(Json::parse(c.schema));
@@ -80,6 +86,19 @@ TEST(SchemaGrammar, RefusesWhatItCannotEnforce) {
     EXPECT_NE(gbnf.error().message().find(c.message), std::string::npos)
         << c.schema << ": " << gbnf.error().message();
   }
+  std::string many = R"({"enum": [)";
+  for (int i = 0; i < 1025; ++i)
+    many += (i ? "," : "") + std::to_string(i);
+  Expected<std::string> tooMany = jsonSchemaToGbnf(Json::parse(many + "]}"));
+  ASSERT_FALSE(tooMany.ok());
+  EXPECT_NE(tooMany.error().message().find("'enum' lists more than 1024 values"), std::string::npos);
+  // Keys beside declared ones may not spell a declared name with escapes.
+  std::shared_ptr<const Grammar> extra = schemaGrammar(Json::parse(R"({"type": "object",
+      "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}})"));
+  ASSERT_TRUE(extra);
+  EXPECT_TRUE(extra->matches(R"({"a": 1, "ba": "x"})"));
+  EXPECT_FALSE(extra->matches(R"({"a": "x"})"));
+  EXPECT_FALSE(extra->matches(R"({"a": "x"})"));
   // A maximum past the counting limit is not enforced (as the JSON recognizer's bounds).
   std::shared_ptr<const Grammar> wide = schemaGrammar(Json::parse(R"({"type": "array", "items":
       {"type": "integer"}, "minItems": 1, "maxItems": 5000})"));
