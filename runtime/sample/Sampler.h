@@ -68,6 +68,11 @@ struct TokenLogprobs {
 };
 TokenLogprobs logprobs(const float *logits, int64_t vocab, int32_t chosen, int topN);
 
+// out[i] = exp((logits[i] - shift) * scale) for i < n (0 for NaN logits), where shift is at
+// least the largest logit and scale > 0; returns their sum (four fixed interleaved partial
+// sums). A vectorized exp within 1e-15 of the library's; `out` may be null.
+double expWeights(const float *logits, int64_t n, double shift, double scale, double *out);
+
 class Sampler {
 public:
   // `prompt` matters only to the repetition penalty.

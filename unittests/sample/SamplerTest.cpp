@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -258,4 +259,58 @@ TEST(Sampler, InfiniteLogitsAreHandled) {
       EXPECT_EQ(s.next(down.data(), 3), 0);
     }
   }
+}
+
+// The sampler's and logprobs' exp: within 1e-15 of the library's over the whole range that
+// matters (weights relative to the best token, down to e^-708; below, where doubles turn
+// subnormal, 0), 0 for NaN, exactly 1 at the shift.
+TEST(Sampler, ExpWeightsMatchTheLibrary) {
+  std::vector<float> logits;
+  for (int i = 0; i <= 200000; ++i)
+    logits.push_back(-700.0f + 700.0f * float(i) / 200000.0f);
+  logits.push_back(NAN);
+  logits.push_back(-INFINITY);
+  std::vector<double> w(logits.size());
+  for (double scale : {1.0, 1.0 / 0.7, 2.0}) {
+    const double sum = expWeights(logits.data(), int64_t(logits.size()), 0.0, scale, w.data());
+    double ref = 0, worst = 0;
+    for (size_t i = 0; i + 2 < logits.size(); ++i) {
+      const double e = std::exp(double(logits[i]) * scale);
+      ref += e;
+      if (double(logits[i]) * scale > -708.0)
+        worst = std::max(worst, std::abs(w[i] - e) / e);
+      else
+        EXPECT_EQ(w[i], 0.0);
+    }
+    EXPECT_LT(worst, 1e-15) << scale;
+    EXPECT_EQ(w[200000], 1.0);
+    EXPECT_EQ(w[w.size() - 2], 0.0); // NaN
+    EXPECT_EQ(w[w.size() - 1], 0.0); // -inf
+    EXPECT_NEAR(sum, ref, 1e-13 * ref);
+    EXPECT_EQ(expWeights(logits.data(), int64_t(logits.size()), 0.0, scale, nullptr), sum);
+  }
+}
+
+// The top logprobs: best first, ties by id, NaN never listed, at most the tokens there are;
+// the same list a full sort gives on a large row.
+TEST(Sampler, TopLogprobsAreTheBestTokens) {
+  std::vector<float> small = {1.0f, 3.0f, NAN, 3.0f, 2.0f};
+  TokenLogprobs lp = logprobs(small.data(), 5, 4, 10);
+  std::vector<int32_t> ids;
+  for (auto [t, p] : lp.top)
+    ids.push_back(t);
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 3, 4, 0}));
+  EXPECT_EQ(lp.rank, 3);
+  std::mt19937 rng(12);
+  std::normal_distribution<float> spread(0.0f, 3.0f);
+  std::vector<float> row(20000);
+  for (float &x : row)
+    x = std::round(spread(rng) * 4.0f) / 4.0f; // many ties
+  std::vector<int32_t> order(row.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+  lp = logprobs(row.data(), int64_t(row.size()), 0, 20);
+  ASSERT_EQ(lp.top.size(), 20u);
+  for (size_t i = 0; i < 20; ++i)
+    EXPECT_EQ(lp.top[i].first, order[i]) << i;
 }
