@@ -60,10 +60,12 @@ __attribute__((always_inline)) inline double expRowBody(const float *logits, int
   return (s0 + s1) + (s2 + s3);
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) double expRowAvx2(const float *logits, int64_t n,
                                                        double shift, double scale, double *out) {
   return expRowBody(logits, n, shift, scale, out);
 }
+#endif
 
 double expRowDefault(const float *logits, int64_t n, double shift, double scale, double *out) {
   return expRowBody(logits, n, shift, scale, out);
@@ -77,9 +79,12 @@ double expWeights(const float *logits, int64_t n, double shift, double scale, do
     scratch.resize(size_t(n));
     out = scratch.data();
   }
+#if defined(__x86_64__)
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 ? expRowAvx2(logits, n, shift, scale, out)
-              : expRowDefault(logits, n, shift, scale, out);
+  if (avx2)
+    return expRowAvx2(logits, n, shift, scale, out);
+#endif
+  return expRowDefault(logits, n, shift, scale, out);
 }
 
 Status validate(const SamplingParams &p, int64_t vocab) {
