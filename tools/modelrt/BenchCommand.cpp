@@ -32,6 +32,8 @@ struct BenchOptions {
   int sharedPrefixLen = 0;
   int speculativeTokens = 0;
   int numWarmups = 1;
+  // Sampling of every request (greedy by default); request i draws with seed --seed + i.
+  sample::SamplingParams sampling;
 };
 
 int fail(const std::string &message) {
@@ -75,6 +77,12 @@ Workload makeWorkload(const BenchOptions &o, int64_t vocab, uint64_t seed, int n
   return w;
 }
 
+sample::SamplingParams samplingOf(const BenchOptions &o, int request) {
+  sample::SamplingParams s = o.sampling;
+  s.seed = o.seed + uint64_t(request);
+  return s;
+}
+
 // cachedTokens: prompt tokens the prefix cache supplied, summed over the requests; drafts
 // and accepted: speculative draft tokens run and confirmed.
 Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, const BenchOptions &o,
@@ -102,7 +110,7 @@ Expected<sched::ServingReport> runOnce(Executor &exec, sched::Policy policy, con
       Expected<sched::RequestId> id =
           exec.metadata().pooling
               ? eng.addEmbeddingRequest(prompts[next].prompt, 0, prompts[next].adapter)
-              : eng.addRequest(prompts[next], sample::SamplingParams{});
+              : eng.addRequest(prompts[next], samplingOf(o, next));
       if (!id)
         return id.error();
       index[*id] = next;
@@ -140,6 +148,8 @@ int runBench(const BenchOptions &o) {
     return fail("--num-warmups must be at least 0");
   if (o.sharedPrefixLen < 0 || o.sharedPrefixLen > o.inputLen)
     return fail("--shared-prefix-len must be in [0, --input-len]");
+  if (Status s = sample::validate(o.sampling); !s)
+    return fail(s.error().message());
   double rate = std::numeric_limits<double>::infinity();
   if (o.requestRate != "inf") {
     try {
@@ -209,6 +219,10 @@ int runBench(const BenchOptions &o) {
                 << " ==\n"
                 << sched::formatReport(*report) << "Prompt tokens from the prefix cache: " << cached
                 << " of " << int64_t(o.numPrompts) * o.inputLen << "\n";
+      if (o.sampling.temperature > 0.0f)
+        std::cout << "Sampling: temperature " << o.sampling.temperature << ", top_p "
+                  << o.sampling.topP << ", top_k " << o.sampling.topK << ", min_p "
+                  << o.sampling.minP << " (request i: seed --seed + i)\n";
       if ((*exec)->metadata().classifier)
         std::cout << "Classification plan: a request's one event is its logits (no tokens are "
                      "generated: 'generated tokens' count requests, E2EL is the time to the "
@@ -260,6 +274,11 @@ void addBenchCommand(CLI::App &app, int &exitCode) {
                 "LoRA adapters (name=path ...): request i runs with adapter i mod n");
   cmd->add_option("--num-warmups", o->numWarmups,
                   "Untimed requests served first, all at once, other random prompts (default 1)");
+  cmd->add_option("--temperature", o->sampling.temperature,
+                  "Sampling temperature of every request (default 0: greedy)");
+  cmd->add_option("--top-p", o->sampling.topP, "Top-p of every request (default 1)");
+  cmd->add_option("--top-k", o->sampling.topK, "Top-k of every request (default 0: off)");
+  cmd->add_option("--min-p", o->sampling.minP, "Min-p of every request (default 0: off)");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
   cmd->callback([o, &exitCode] {
     if (!runAsWorker(o->plan, o->executor, exitCode))
