@@ -103,16 +103,21 @@ void BM_JsonStringMask(benchmark::State &state) {
 }
 BENCHMARK(BM_JsonStringMask)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// Sampler::next over logits shaped like a model's (a few likely tokens, a long tail):
-// arguments vocabulary size, temperature x 100, top_p x 100, top_k.
-void BM_Sample(benchmark::State &state) {
-  std::vector<float> logits(size_t(state.range(0)));
+// Logits shaped like a model's: a few likely tokens, a long tail.
+std::vector<float> modelLogits(int64_t vocab) {
+  std::vector<float> logits(static_cast<size_t>(vocab));
   std::mt19937 rng(3);
   std::normal_distribution<float> tail(0.0f, 2.0f);
   for (float &x : logits)
     x = tail(rng);
   for (int i = 0; i < 8; ++i)
     logits[size_t(rng() % logits.size())] += 12.0f - float(i);
+  return logits;
+}
+
+// Sampler::next: arguments vocabulary size, temperature x 100, top_p x 100, top_k.
+void BM_Sample(benchmark::State &state) {
+  const std::vector<float> logits = modelLogits(state.range(0));
   sample::SamplingParams p;
   p.temperature = float(state.range(1)) / 100.0f;
   p.topP = float(state.range(2)) / 100.0f;
@@ -132,11 +137,7 @@ BENCHMARK(BM_Sample)
 
 // The chosen token's logprob with the 5 most likely (OpenAI's logprobs / top_logprobs).
 void BM_Logprobs(benchmark::State &state) {
-  std::vector<float> logits(size_t(state.range(0)));
-  std::mt19937 rng(4);
-  std::normal_distribution<float> tail(0.0f, 2.0f);
-  for (float &x : logits)
-    x = tail(rng);
+  const std::vector<float> logits = modelLogits(state.range(0));
   for (auto _ : state)
     benchmark::DoNotOptimize(sample::logprobs(logits.data(), int64_t(logits.size()), 7, 5));
 }

@@ -12,8 +12,6 @@ namespace modelrt::sample {
 
 namespace {
 
-// Masks kept per constraint, as for regular expressions (3 MB at 49k tokens).
-constexpr size_t kMaxCachedMasks = 64;
 constexpr int kInfinite = -1;
 
 // The parsed grammar.
@@ -860,15 +858,11 @@ void GrammarConstraint::compact() {
 
 const std::vector<uint8_t> &GrammarConstraint::allowedTokens() {
   compact();
-  auto it = masks_.find(state_);
-  if (it != masks_.end())
-    return it->second;
-  if (masks_.size() >= kMaxCachedMasks)
-    masks_.clear();
-  std::vector<uint8_t> &mask = masks_[state_];
-  vocab_->automatonMask(
-      state_, complete(), [this](int32_t s, uint8_t byte) { return matcher_.next(s, byte); }, mask);
-  return mask;
+  return masks_.get(state_, [this](std::vector<uint8_t> &mask) {
+    vocab_->automatonMask(
+        state_, complete(), [this](int32_t s, uint8_t byte) { return matcher_.next(s, byte); },
+        mask);
+  });
 }
 
 bool GrammarConstraint::allows(int32_t token) {
@@ -879,11 +873,8 @@ bool GrammarConstraint::allows(int32_t token) {
 
 void GrammarConstraint::accept(int32_t token) {
   compact();
-  for (char c : vocab_->bytes(token)) {
-    if (state_ == GrammarMatcher::kDead)
-      return;
-    state_ = matcher_.next(state_, static_cast<uint8_t>(c));
-  }
+  state_ = vocab_->automatonFeed(
+      state_, [this](int32_t s, uint8_t byte) { return matcher_.next(s, byte); }, token);
 }
 
 } // namespace modelrt::sample

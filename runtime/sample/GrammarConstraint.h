@@ -160,7 +160,7 @@ private:
   std::shared_ptr<JsonVocabulary> vocab_;
   GrammarMatcher matcher_;
   int32_t state_;
-  std::unordered_map<int32_t, std::vector<uint8_t>> masks_; // by state
+  StateMasks masks_;
 };
 
 } // namespace modelrt::sample

@@ -224,6 +224,15 @@ public:
         if (t >= 0 && size_t(t) < mask.size())
           mask[size_t(t)] = 1;
   }
+  // The state after `token`'s bytes (-1 once dead).
+  template <class Step> int32_t automatonFeed(int32_t state, Step step, int32_t token) const {
+    for (char c : bytes(token)) {
+      if (state < 0)
+        return state;
+      state = step(state, static_cast<uint8_t>(c));
+    }
+    return state;
+  }
   template <class Step>
   bool automatonAllows(int32_t state, bool accepting, Step step, int32_t token) const {
     if (state < 0)
@@ -248,6 +257,27 @@ private:
   uint16_t maxDepth_ = 0;
   std::vector<int32_t> endTokens_;
   std::unordered_map<std::string, std::vector<uint8_t>> cache_;
+};
+
+// An automaton constraint's masks by state: at most kMax vocabulary-sized masks (3 MB at 49k
+// tokens), then the cache starts over (a mask is one trie walk).
+class StateMasks {
+public:
+  static constexpr size_t kMax = 64;
+  // The mask of `state`, built by build(mask) when not cached.
+  template <class Build> const std::vector<uint8_t> &get(int32_t state, Build build) {
+    if (auto it = masks_.find(state); it != masks_.end())
+      return it->second;
+    if (masks_.size() >= kMax)
+      masks_.clear();
+    std::vector<uint8_t> &mask = masks_[state];
+    build(mask);
+    return mask;
+  }
+  void clear() { masks_.clear(); }
+
+private:
+  std::unordered_map<int32_t, std::vector<uint8_t>> masks_;
 };
 
 // One request's JSON constraint (each choice of a request has its own).

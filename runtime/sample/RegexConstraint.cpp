@@ -11,10 +11,6 @@ namespace modelrt::sample {
 
 namespace {
 
-// Masks kept per constraint (each choice of a request has one): at most this many vocabulary-
-// sized byte masks (3 MB at 49k tokens), then the cache starts over; a mask is one trie walk.
-constexpr size_t kMaxCachedMasks = 64;
-
 using utf8::complement;
 using utf8::kMaxCodePoint;
 using utf8::normalized;
@@ -626,17 +622,12 @@ bool Regex::matches(std::string_view text) const {
 }
 
 const std::vector<uint8_t> &RegexConstraint::allowedTokens() {
-  auto it = masks_.find(state_);
-  if (it != masks_.end())
-    return it->second;
-  if (masks_.size() >= kMaxCachedMasks)
-    masks_.clear();
-  std::vector<uint8_t> &mask = masks_[state_];
   const Regex &re = *regex_;
-  vocab_->automatonMask(
-      state_, state_ != Regex::kDead && re.accepting(state_),
-      [&re](int32_t s, uint8_t byte) { return re.next(s, byte); }, mask);
-  return mask;
+  return masks_.get(state_, [&](std::vector<uint8_t> &mask) {
+    vocab_->automatonMask(
+        state_, state_ != Regex::kDead && re.accepting(state_),
+        [&re](int32_t s, uint8_t byte) { return re.next(s, byte); }, mask);
+  });
 }
 
 bool RegexConstraint::allows(int32_t token) {
@@ -647,11 +638,9 @@ bool RegexConstraint::allows(int32_t token) {
 }
 
 void RegexConstraint::accept(int32_t token) {
-  for (char c : vocab_->bytes(token)) {
-    if (state_ == Regex::kDead)
-      return;
-    state_ = regex_->next(state_, static_cast<uint8_t>(c));
-  }
+  const Regex &re = *regex_;
+  state_ = vocab_->automatonFeed(
+      state_, [&re](int32_t s, uint8_t byte) { return re.next(s, byte); }, token);
 }
 
 } // namespace modelrt::sample

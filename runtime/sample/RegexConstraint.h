@@ -74,7 +74,7 @@ private:
   std::shared_ptr<JsonVocabulary> vocab_;
   std::shared_ptr<const Regex> regex_;
   int32_t state_ = Regex::start();
-  std::unordered_map<int32_t, std::vector<uint8_t>> masks_; // by state
+  StateMasks masks_;
 };
 
 } // namespace modelrt::sample
